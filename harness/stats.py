@@ -1,0 +1,129 @@
+"""Uncertainty for every number the harness reports.
+
+Suites are small (often a few hundred test examples), so a bare accuracy hides how much of a difference between
+two trials is noise. Rates get a Wilson interval (well behaved near 0 and 1, unlike the normal approximation);
+means and paired differences get a seeded percentile bootstrap, so reruns reproduce the same interval.
+An empty sample gives `Metric(None)` rather than 0 or NaN: "not measured" must never read as "zero".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+_CHUNK = 2_000_000
+"""Max resample-index cells drawn at once, to bound memory for large n."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    value: float | None
+    """Point estimate; None when nothing was measured (n == 0)."""
+    low: float | None = None
+    """Lower end of the 95% interval (None when not computed)."""
+    high: float | None = None
+    n: int = 0
+    """Number of observations behind the estimate."""
+
+    def to_dict(self) -> dict:
+        return {"value": self.value, "low": self.low, "high": self.high, "n": self.n}
+
+
+def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion; `successes` may be fractional (a sum of rates)."""
+    if n <= 0:
+        raise ValueError("wilson_interval needs n > 0")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must lie in [0, n], got {successes} of {n}")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends, not 1e-17 rounding noise
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
+def proportion(flags: Sequence[bool | float]) -> Metric:
+    """Mean of 0/1 flags (or values in [0, 1]) with a Wilson 95% interval."""
+    values = [float(f) for f in flags]
+    if not values:
+        return Metric(None, None, None, 0)
+    total = sum(values)
+    low, high = wilson_interval(total, len(values))
+    return Metric(total / len(values), low, high, len(values))
+
+
+def bootstrap_mean(values: Sequence[float], seed: int = 0, resamples: int = 2000) -> Metric:
+    """Mean with a seeded percentile-bootstrap 95% interval (for scores that are not 0/1 flags)."""
+    x = np.asarray([float(v) for v in values], dtype=np.float64)
+    if x.size == 0:
+        return Metric(None, None, None, 0)
+    means = _resampled_sums(x[None, :], seed, resamples)[0] / x.size
+    low, high = np.percentile(means, [2.5, 97.5])
+    return Metric(float(x.mean()), float(low), float(high), int(x.size))
+
+
+def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: int = 2000) -> Metric:
+    """mean(a) - mean(b) over the same examples; resampling pairs keeps the per-example correlation.
+
+    An interval that excludes 0 means the difference is unlikely to be resampling noise.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired_bootstrap_diff needs aligned samples, got {len(a)} and {len(b)} values")
+    d = np.asarray([float(x) - float(y) for x, y in zip(a, b)], dtype=np.float64)
+    if d.size == 0:
+        return Metric(None, None, None, 0)
+    diffs = _resampled_sums(d[None, :], seed, resamples)[0] / d.size
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return Metric(float(d.mean()), float(low), float(high), int(d.size))
+
+
+def bootstrap_ratio(
+    numerators: Sequence[float],
+    denominators: Sequence[float],
+    seed: int = 0,
+    resamples: int = 2000,
+    empty: float | None = None,
+) -> Metric:
+    """sum(num) / sum(den) (a micro average, e.g. field F1) with a seeded bootstrap over examples.
+
+    `empty` is the value when the denominator sums to 0 (e.g. 1.0 for F1 when nothing was expected or
+    predicted); resamples that hit a zero denominator use it too. n is the number of examples.
+    """
+    if len(numerators) != len(denominators):
+        raise ValueError("bootstrap_ratio needs one numerator per denominator")
+    num = np.asarray(numerators, dtype=np.float64)
+    den = np.asarray(denominators, dtype=np.float64)
+    if num.size == 0:
+        return Metric(None, None, None, 0)
+    value = _ratio(num.sum(), den.sum(), empty)
+    sums = _resampled_sums(np.stack([num, den]), seed, resamples)
+    ratios = [_ratio(s_num, s_den, empty) for s_num, s_den in zip(sums[0], sums[1])]
+    finite = np.asarray([r for r in ratios if r is not None], dtype=np.float64)
+    if value is None or finite.size == 0:
+        return Metric(value, None, None, int(num.size))
+    low, high = np.percentile(finite, [2.5, 97.5])
+    return Metric(value, float(low), float(high), int(num.size))
+
+
+def _ratio(num: float, den: float, empty: float | None) -> float | None:
+    return float(num / den) if den > 0 else empty
+
+
+def _resampled_sums(rows: np.ndarray, seed: int, resamples: int) -> np.ndarray:
+    """Sum of each row over `resamples` bootstrap draws of its columns (same draws for every row)."""
+    rng = np.random.default_rng(seed)
+    n = rows.shape[1]
+    out = np.empty((rows.shape[0], resamples), dtype=np.float64)
+    step = max(1, _CHUNK // n)
+    for start in range(0, resamples, step):
+        stop = min(resamples, start + step)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        out[:, start:stop] = rows[:, idx].sum(axis=2)
+    return out

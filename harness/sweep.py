@@ -1,0 +1,391 @@
+"""The sweep: load config -> build space -> prepare data once -> Optuna optimize (sample -> trial -> record).
+
+Interruption is expected: every finished trial is in the store and the Optuna journal the moment it ends.
+A trial left `running` by a killed process is found on the next start (its process is gone or its lease
+expired), marked failed with the reason, and the study is topped up to `--trials`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+from tqdm.auto import tqdm
+
+from harness import models, retention
+from harness.config import ExperimentConfig, load_experiment
+from harness.errors import DeviceError, HarnessError
+from harness.methods import get_method
+from harness.prompting import max_answer_tokens
+from harness.scorers.regression import load_piqa, piqa_correct
+from harness.space import SearchSpace, build_space, optuna_params
+from harness.store import Store, TrialRecord
+from harness.paths import repo_root
+from harness.suites import Suite, load_suite
+from harness.trial import SweepData, run_trial
+
+LEASE_SECONDS = 120.0
+"""A running trial renews its lease every LEASE_SECONDS / 4; one not renewed for this long is stale."""
+
+
+@dataclass
+class SweepPlan:
+    config: ExperimentConfig
+    config_path: str
+    study: str
+    storage: str
+    trials: int
+    device: str
+    space: SearchSpace
+    suite: Suite
+    subsets: dict[str, list]
+
+
+def plan_sweep(config_path: str, overrides: list[str], study: str | None = None, storage: str | None = None,
+               trials: int | None = None) -> SweepPlan:
+    """Everything the sweep will do, resolved and validated, before any model is loaded."""
+    config = load_experiment(config_path, overrides)
+    device = resolve_device(config.device)
+    space = build_space(config.space, device, config_path)
+    for entry in config.enqueue:
+        optuna_params(entry, config_path)
+    suite = load_suite(config.suite)
+    subsets = {
+        "train": _subset(suite.splits["train"], config.data.train_limit, config.seed),
+        "dev": _subset(suite.splits["dev"], config.data.dev_limit, config.seed),
+        "test": _subset(suite.splits["test"], config.data.test_limit, config.seed),
+    }
+    results = Path(config.results_dir)
+    default_storage = f"journal:{results / 'optuna-journal.log'}"
+    return SweepPlan(config, config_path, study or config.name, storage or default_storage,
+                     trials or config.budget.trials, device, space, suite, subsets)
+
+
+def run_sweep(plan: SweepPlan, store: Store, echo=print) -> str:
+    """Run the planned sweep to `plan.trials` trials in total; returns the study name."""
+    config = plan.config
+    for method, reason in plan.space.skipped.items():
+        echo(f"{method}: skipped - {reason}")
+    source = models.resolve(config.model)
+    data = _prepare(plan, source, echo)
+    study = _open_study(plan)
+    run_id = uuid.uuid4().hex[:12]
+    store.record_study(plan.study, config.name, config.to_dict(), plan.suite.name, plan.suite.version,
+                       source.name, source.sha256, source.note,
+                       {"skipped_methods": plan.space.skipped, "config_path": plan.config_path})
+    store.record_run(run_id, plan.study, os.getpid(), socket.gethostname(), environment(data))
+    for stale, reason in fail_stale_trials(study):
+        store.mark_trial_failed(f"{plan.study}/{stale}", reason)
+        echo(f"trial {plan.study}/{stale}: marked failed - {reason}")
+    for entry in config.enqueue:
+        study.enqueue_trial(optuna_params(entry, plan.config_path), skip_if_exists=True)
+
+    remaining = plan.trials - counted_trials(study)
+    if remaining <= 0:
+        echo(f"study {plan.study} already has {plan.trials} finished trials; raise --trials to run more.")
+        return plan.study
+    echo(f"study {plan.study}: running {remaining} of {plan.trials} trials on {plan.device}")
+    artifacts = Path(config.results_dir) / "artifacts" / plan.study
+    with tqdm(total=remaining, desc="sweep", unit="trial") as bar:
+        def objective(trial: optuna.Trial) -> float:
+            params = plan.space.suggest(trial)
+            record = TrialRecord(
+                id=f"{plan.study}/{trial.number}", study=plan.study, number=trial.number, run_id=run_id,
+                method=params["method"], params=params, status="running", failure_reason=None,
+                trained=get_method(params["method"]).trains, started_at=datetime.now(timezone.utc),
+                device=plan.device, details=data.details,
+            )
+            store.record_trial_start(record)
+            bar.set_postfix_str(f"#{trial.number} {_short(params)}")
+            with _Lease(trial):
+                try:
+                    run_trial(data, record, params, trial, artifacts / str(trial.number))
+                except KeyboardInterrupt:
+                    _fail(store, trial, record, "interrupted by the user (Ctrl-C) during the trial", True)
+                    raise
+                except Exception as exc:
+                    _fail(store, trial, record, f"{type(exc).__name__}: {exc}", False)
+                    raise
+            store.record_trial_result(record)
+            retention.apply(store, plan.study, config.retention.keep_best)
+            if record.status == "pruned":
+                raise optuna.TrialPruned(f"dev score {record.objective} trailed the median")
+            return record.objective
+
+        def advance(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
+            bar.update(1)
+
+        study.optimize(objective, n_trials=remaining, catch=(Exception,), callbacks=[advance],
+                       timeout=config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None)
+    return plan.study
+
+
+# Rough rates for SmolLM2-135M when this database holds no trial to learn from: generation with the label list
+# in the prompt, and one optimizer step at batch 8 (CPU: 2 cores, fp32; CUDA: one H100, bf16). Seconds.
+FALLBACK_RATES = {"cpu": {"example": 0.35, "step": 2.3}, "cuda": {"example": 0.03, "step": 0.25}}
+
+
+def estimate_seconds(plan: SweepPlan, store: Store) -> tuple[float, str]:
+    """Expected wall time of the planned trials, from this database's past trials on this device if any."""
+    rates, basis = dict(FALLBACK_RATES[plan.device]), "rough rates for SmolLM2-135M; no past trials to learn from"
+    past = [t for t in store.list_trials() if t["status"] == "complete" and t["device"] == plan.device]
+    evaluated = [(t["eval_seconds"], sum(t["details"]["data"]["sizes"][s] for s in ("dev", "test"))) for t in past]
+    trained = [(t["train_seconds"], t["details"]["training"]["steps"]) for t in past if t["details"].get("training")]
+    if evaluated:
+        rates["example"] = sum(s for s, _ in evaluated) / max(1, sum(n for _, n in evaluated))
+        basis = f"rates measured in {len(past)} past trials on {plan.device}"
+    if trained:
+        rates["step"] = sum(s for s, _ in trained) / max(1, sum(n for _, n in trained))
+    config, sizes = plan.config, {k: len(v) for k, v in plan.subsets.items()}
+    steps = int(sizes["train"] * config.budget.epochs / (config.training.batch_size * config.training.gradient_accumulation))
+    steps = min(steps, config.budget.max_steps or steps)
+    train_s = min(steps * rates["step"], config.budget.trial_train_seconds or float("inf"))
+    probes = steps // config.training.eval_every_steps if config.training.eval_every_steps else 0
+    train_s += probes * config.training.eval_examples * rates["example"]
+    eval_s = (sizes["dev"] + sizes["test"]) * rates["example"]
+    trains = [get_method(m).trains for m in plan.space.methods]
+    share_trained = sum(trains) / len(trains)
+    enqueued = [get_method(e["method"]).trains for e in config.enqueue][: plan.trials]
+    expected_trained = sum(enqueued) + share_trained * (plan.trials - len(enqueued))
+    total = plan.trials * eval_s + expected_trained * train_s
+    if config.budget.sweep_minutes:
+        total = min(total, config.budget.sweep_minutes * 60 + train_s + eval_s)
+    return total, basis
+
+
+def resolve_device(requested: str) -> str:
+    if requested not in ("auto", "cpu", "cuda"):
+        raise DeviceError(f"device: {requested!r} is not one of auto, cpu, cuda. Fix `device:` or --set device=auto.")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(
+            f"the experiment asks for device: cuda, but torch {torch.__version__} sees no CUDA GPU. "
+            "Install a CUDA build of torch on a GPU machine, or use --set device=auto to run on the CPU."
+        )
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+def default_dtype(device: str):
+    """bf16 on a GPU (as fast as fp16 and safe to train in); fp32 on a CPU, where bf16 matmuls are slow."""
+    return torch.bfloat16 if device == "cuda" else torch.float32
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """Trials that count toward the total: finished ones, but not those an interruption cut short."""
+    return sum(
+        1 for t in study.get_trials(deepcopy=False)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        or (t.state == TrialState.FAIL and not t.user_attrs.get("interrupted"))
+    )
+
+
+def fail_stale_trials(study: optuna.Study) -> list[tuple[int, str]]:
+    """Mark RUNNING trials whose process died (same host) or whose lease expired as failed, with why."""
+    stale = []
+    host, now = socket.gethostname(), time.time()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid, owner, lease = t.user_attrs.get("pid"), t.user_attrs.get("host"), t.user_attrs.get("lease_until", 0)
+        if owner == host and pid is not None and not _alive(pid):
+            reason = f"interrupted: process {pid} on {host} ended while the trial was running"
+        elif lease < now:
+            reason = f"interrupted: lease of process {pid} on {owner} expired (no heartbeat for {LEASE_SECONDS:.0f} s)"
+        else:
+            continue
+        study._storage.set_trial_user_attr(t._trial_id, "failure_reason", reason)
+        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        stale.append((t.number, reason))
+    return stale
+
+
+def environment(data: SweepData) -> dict[str, Any]:
+    """Library versions, git commit, device, model and data hashes: what a result depends on."""
+    versions = {}
+    for package in ("torch", "transformers", "peft", "trl", "optuna", "duckdb", "bitsandbytes", "accelerate"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "git_commit": _git_commit(),
+        "device": data.device,
+        "device_name": torch.cuda.get_device_name() if data.device == "cuda" else platform.processor() or "cpu",
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "model": {"name": data.source.name, "sha256": data.source.sha256, "note": data.source.note,
+                  "provenance": data.source.provenance},
+        "data": data.details["data"],
+    }
+
+
+def _prepare(plan: SweepPlan, source: models.ModelSource, echo) -> SweepData:
+    config, suite = plan.config, plan.suite
+    torch.manual_seed(config.seed)
+    tokenizer = models.load_tokenizer(source)
+    train, dev, test = (tuple(plan.subsets[s]) for s in ("train", "dev", "test"))
+    max_new = config.generation.max_new_tokens or max_answer_tokens(
+        tokenizer, suite.contract, [ex.target for ex in train])
+    details = {
+        "data": {
+            "suite": suite.name, "suite_version": suite.version, "split_sha256": suite.split_sha256,
+            "sizes": {"train": len(train), "dev": len(dev), "test": len(test)},
+            "full_sizes": {s: len(suite.splits[s]) for s in ("train", "dev", "test")},
+            "subset_sha256": {s: _ids_hash(plan.subsets[s]) for s in ("train", "dev", "test")},
+        },
+        "budget": config.to_dict()["budget"],
+        "model": {"name": source.name, "sha256": source.sha256, "note": source.note},
+        "max_new_tokens": max_new,
+        "device": plan.device,
+    }
+    data = SweepData(config, suite, train, dev, test, source, plan.device,
+                     default_dtype(plan.device), max_new, details)
+    if config.regression.enabled:
+        path = Path(config.regression.path)
+        path = path if path.is_absolute() or path.exists() else repo_root() / path
+        data.regression_items = load_piqa(path, config.regression.limit, config.seed)
+        data.base_regression = _base_regression(plan, data, path, echo)
+        details["regression"] = {"check": "piqa log-likelihood", "path": str(path), "n": len(data.regression_items)}
+    return data
+
+
+def _base_regression(plan: SweepPlan, data: SweepData, path: Path, echo) -> list[bool]:
+    """The base model's PIQA answers, measured once per model, item set and device, then cached."""
+    key = hashlib.sha256(json.dumps([data.source.sha256, _file_hash(path), [i.id for i in data.regression_items],
+                                     plan.device]).encode()).hexdigest()[:16]
+    cache = Path(plan.config.results_dir) / "cache" / f"regression-base-{key}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    echo(f"measuring the base model on {len(data.regression_items)} PIQA items (once; cached)")
+    model = models.load_model(data.source, data.device, data.dtype)
+    correct = piqa_correct(model, models.load_tokenizer(data.source), data.regression_items,
+                           batch_size=plan.config.regression.batch_size)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps(correct))
+    tmp.replace(cache)
+    return correct
+
+
+def _open_study(plan: SweepPlan) -> optuna.Study:
+    storage: Any = plan.storage
+    if storage.startswith("journal:"):
+        path = Path(storage.removeprefix("journal:"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        storage = optuna.storages.JournalStorage(backend)
+    sampler: optuna.samplers.BaseSampler
+    if plan.config.sampler == "random":
+        sampler = optuna.samplers.RandomSampler(seed=plan.config.seed)
+    elif plan.config.sampler == "tpe":
+        sampler = optuna.samplers.TPESampler(
+            seed=plan.config.seed, multivariate=True, group=True, n_startup_trials=5,
+            constraints_func=lambda t: t.user_attrs.get("constraints", [1.0, 1.0, 1.0]),
+        )
+    else:
+        raise HarnessError(f"{plan.config_path}: `sampler: {plan.config.sampler}` is unknown; use tpe or random.")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=plan.study, storage=storage, sampler=sampler, direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0),
+                                load_if_exists=True)
+    previous = study.user_attrs.get("methods")
+    if previous is not None and previous != list(plan.space.methods):
+        raise HarnessError(
+            f"study {plan.study} was created with methods {previous}, but on this machine the space has "
+            f"{list(plan.space.methods)} (see the skipped methods above). Optuna cannot change a study's "
+            "choices: pass --study NEW_NAME to start a separate study here."
+        )
+    study.set_user_attr("methods", list(plan.space.methods))
+    return study
+
+
+class _Lease:
+    """Records pid and host on the trial and renews a lease in the background while it runs."""
+
+    def __init__(self, trial: optuna.Trial):
+        self.trial, self.stop = trial, threading.Event()
+        self.thread = threading.Thread(target=self._renew, daemon=True)
+
+    def __enter__(self):
+        self.trial.set_user_attr("pid", os.getpid())
+        self.trial.set_user_attr("host", socket.gethostname())
+        self.trial.set_user_attr("lease_until", time.time() + LEASE_SECONDS)
+        self.thread.start()
+        return self
+
+    def _renew(self):
+        while not self.stop.wait(LEASE_SECONDS / 4):
+            try:
+                self.trial.set_user_attr("lease_until", time.time() + LEASE_SECONDS)
+            except Exception:  # the trial finished between the wait and the write
+                return
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def _fail(store: Store, trial: optuna.Trial, record: TrialRecord, reason: str, interrupted: bool) -> None:
+    trial.set_user_attr("failure_reason", reason)
+    trial.set_user_attr("interrupted", interrupted)
+    store.mark_trial_failed(record.id, reason)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != os.getpid()
+
+
+def _subset(examples, limit: int | None, seed: int) -> list:
+    """A seeded subset that keeps the split's order, so the same limit always picks the same examples."""
+    if limit is None or limit >= len(examples):
+        return list(examples)
+    import random
+
+    keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
+    return [examples[i] for i in keep]
+
+
+def _ids_hash(examples) -> str:
+    return hashlib.sha256("\n".join(ex.id for ex in examples).encode()).hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=repo_root(), capture_output=True, text=True,
+                               timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() + ("+dirty" if dirty else "")) or None
+
+
+def _short(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

@@ -1,0 +1,196 @@
+"""One trial, top to bottom: prepare the method -> score dev -> score test -> regression check -> record.
+
+Selection reads dev only. Test is scored for the report and never feeds the objective, the pruner or the
+choice of a best trial.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from harness.config import ExperimentConfig
+from harness.contract import parse_output, parse_target
+from harness.generate import generate
+from harness.methods import Candidate, TrialContext, get_method
+from harness.models import ModelSource
+from harness.scorers import ScoredCase, score_cases
+from harness.scorers.regression import PiqaItem, piqa_correct
+from harness.stats import Metric, paired_bootstrap_diff, proportion
+from harness.store import ExampleRow, MetricRow, TrialRecord
+from harness.suites import Example, Suite
+
+CORE_SCORERS = ("format_compliance", "hallucination_rate", "task_accuracy")
+
+
+@dataclass
+class SweepData:
+    """What every trial of a sweep shares; prepared once."""
+
+    config: ExperimentConfig
+    suite: Suite
+    train: tuple[Example, ...]
+    dev: tuple[Example, ...]
+    test: tuple[Example, ...]
+    source: ModelSource
+    device: str
+    dtype: Any
+    max_new_tokens: int
+    details: dict[str, Any]
+    """Split hashes, subset sizes, budgets: stored with every trial."""
+    regression_items: list[PiqaItem] = field(default_factory=list)
+    base_regression: list[bool] = field(default_factory=list)
+    """Per-item correctness of the untouched base model on `regression_items`, measured once."""
+
+    @property
+    def scorers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(CORE_SCORERS + tuple(self.suite.scorers)))
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Metric]
+    rows: list[ExampleRow]
+    seconds: float
+
+
+def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], trial: optuna.Trial | None,
+              artifact_dir: Path) -> TrialRecord:
+    """Run the trial described by `params` and fill `record`. Raises optuna.TrialPruned after recording."""
+    method = get_method(params["method"])
+    if data.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    probe_curve: list[tuple[int, float]] = []
+    ctx = TrialContext(
+        config=data.config, suite=data.suite, train_examples=data.train, source=data.source,
+        device=data.device, dtype=data.dtype, seed=data.config.seed,
+        make_dev_probe=lambda model, tok, prompter: _dev_probe(data, trial, model, tok, prompter, probe_curve),
+    )
+    candidate = method.prepare(ctx, params)
+    report = candidate.train_report
+    record.trained = candidate.trained
+    record.details = {
+        **data.details,
+        "shots": [ex.id for ex in candidate.prompter.shots],
+        "include_contract": candidate.prompter.include_contract,
+        "training": None if report is None else {
+            "steps": report.steps, "stopped_by": report.stopped_by, "loss_curve": report.loss_curve,
+            "examples": report.train_examples, "dev_curve": probe_curve,
+        },
+    }
+    record.train_seconds = report.seconds if report else 0.0
+    dev = evaluate(data, candidate, data.dev, "dev")
+    record.eval_seconds = dev.seconds
+    record.objective = dev.metrics[data.config.objective.metric].value
+    record.metrics = _metric_rows("dev", dev.metrics)
+    record.examples = dev.rows
+    if report is not None and report.stopped_by == "pruned":
+        return _finish(data, record, "pruned")
+
+    test = evaluate(data, candidate, data.test, "test")
+    record.eval_seconds += test.seconds
+    regression = regression_delta(data, candidate)
+    checks = {name: m for name, m in regression.items() if name != "regression_delta"}
+    record.metrics += _metric_rows("test", test.metrics) + _metric_rows("regression", checks)
+    record.examples += test.rows
+    for split in ("dev", "test"):
+        record.metrics.append(MetricRow(split, "regression_delta", **regression["regression_delta"].to_dict()))
+    constraints = feasibility(data.config, dev.metrics, regression["regression_delta"])
+    record.feasible = all(c <= 0 for c in constraints)
+    record.details["constraints"] = constraints
+    if trial is not None:
+        trial.set_user_attr("constraints", constraints)
+    if candidate.trained:
+        record.artifact_path = str(candidate.save(artifact_dir))
+    return _finish(data, record, "complete")
+
+
+def evaluate(data: SweepData, candidate: Candidate, examples: tuple[Example, ...], split: str) -> Evaluation:
+    """Generate an answer for every example and score it with every scorer of the suite."""
+    began = time.perf_counter()
+    prompts = [candidate.prompter.prompt(ex) for ex in examples]
+    generations = generate(candidate.model, candidate.tokenizer, prompts, data.config.generation.batch_size,
+                           data.max_new_tokens, desc=f"score {split}")
+    contract = data.suite.contract
+    cases = [ScoredCase(ex, g.output, parse_output(g.output, contract), parse_target(ex.target, contract))
+             for ex, g in zip(examples, generations)]
+    per_example, metrics = score_cases(cases, contract, data.scorers)
+    rows = [
+        ExampleRow(split=split, example_id=ex.id, input=ex.input, target=ex.target, output=g.output,
+                   prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens, latency_s=g.latency_s,
+                   scores={name: values[i] for name, values in per_example.items()})
+        for i, (ex, g) in enumerate(zip(examples, generations))
+    ]
+    return Evaluation(metrics, rows, time.perf_counter() - began)
+
+
+def regression_delta(data: SweepData, candidate: Candidate) -> dict[str, Metric]:
+    """Change in general capability against the base model, paired over the same PIQA items.
+
+    Prompting leaves the weights unchanged, so its delta is 0 by construction and marked not measured (n=0).
+    """
+    if not candidate.trained or not data.regression_items:
+        return {"regression_delta": Metric(0.0, None, None, 0)}
+    correct = piqa_correct(candidate.model, candidate.tokenizer, data.regression_items,
+                           batch_size=data.config.regression.batch_size)
+    return {
+        "regression_delta": paired_bootstrap_diff([float(c) for c in correct],
+                                                  [float(b) for b in data.base_regression], seed=data.config.seed),
+        "piqa_accuracy": proportion(correct),
+        "piqa_accuracy_base": proportion(data.base_regression),
+    }
+
+
+def feasibility(config: ExperimentConfig, dev: dict[str, Metric], regression: Metric) -> list[float]:
+    """Optuna constraint values (feasible when every one is <= 0), all read from dev and the base check."""
+    objective = config.objective
+    fmt = dev["format_compliance"].value or 0.0
+    hallucination = dev["hallucination_rate"].value
+    return [
+        objective.min_format_compliance - fmt,
+        (1.0 if hallucination is None else hallucination) - objective.max_hallucination_rate,
+        -objective.max_regression_drop - (regression.value or 0.0),
+    ]
+
+
+def _dev_probe(data: SweepData, trial: optuna.Trial | None, model, tokenizer, prompter,
+               curve: list[tuple[int, float]]):
+    """Score a dev prefix during training and ask the pruner whether this trial trails the others."""
+    if trial is None or not data.config.training.eval_every_steps:
+        return None
+    probe_set = data.dev[: data.config.training.eval_examples]
+
+    def probe(step: int) -> bool:
+        scored = evaluate(data, Candidate(model, tokenizer, prompter, True), probe_set, "dev-probe")
+        value = scored.metrics[data.config.objective.metric].value or 0.0
+        curve.append((step, value))
+        trial.report(value, step)
+        return trial.should_prune()
+
+    return probe
+
+
+def _finish(data: SweepData, record: TrialRecord, status: str) -> TrialRecord:
+    record.status = status
+    record.finished_at = datetime.now(timezone.utc)
+    record.peak_memory_mb = peak_memory_mb(data.device)
+    return record
+
+
+def peak_memory_mb(device: str) -> float:
+    """CUDA: peak allocated in this trial. CPU: the process's peak resident set so far (Linux reports KiB)."""
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _metric_rows(split: str, metrics: dict[str, Metric]) -> list[MetricRow]:
+    return [MetricRow(split, name, **m.to_dict()) for name, m in metrics.items()]
+

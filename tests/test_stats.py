@@ -1,0 +1,85 @@
+"""Intervals behave as documented: known Wilson values, seeded bootstrap, n == 0 handled."""
+
+import numpy as np
+import pytest
+
+from harness.stats import Metric, bootstrap_mean, bootstrap_ratio, paired_bootstrap_diff, proportion, wilson_interval
+
+
+def test_wilson_known_values():
+    low, high = wilson_interval(8, 10)
+    assert low == pytest.approx(0.4902, abs=1e-3) and high == pytest.approx(0.9433, abs=1e-3)
+    low, high = wilson_interval(0, 10)
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-3)
+    low, high = wilson_interval(10, 10)
+    assert low == pytest.approx(0.7225, abs=1e-3) and high == 1.0
+    low, high = wilson_interval(50, 100)
+    assert low == pytest.approx(0.4038, abs=1e-3) and high == pytest.approx(0.5962, abs=1e-3)
+
+
+def test_wilson_rejects_bad_input():
+    with pytest.raises(ValueError):
+        wilson_interval(1, 0)
+    with pytest.raises(ValueError):
+        wilson_interval(11, 10)
+
+
+def test_proportion():
+    m = proportion([True] * 8 + [False] * 2)
+    assert m.value == pytest.approx(0.8) and m.n == 10
+    assert (m.low, m.high) == pytest.approx(wilson_interval(8, 10))
+    assert m.to_dict() == {"value": m.value, "low": m.low, "high": m.high, "n": 10}
+
+
+@pytest.mark.parametrize("fn", [proportion, bootstrap_mean])
+def test_empty_is_not_zero(fn):
+    assert fn([]) == Metric(None, None, None, 0)
+    assert paired_bootstrap_diff([], []) == Metric(None, None, None, 0)
+    assert bootstrap_ratio([], []) == Metric(None, None, None, 0)
+
+
+def test_bootstrap_mean_seeded_and_covers_mean():
+    values = np.random.default_rng(1).normal(0.5, 0.1, size=200).tolist()
+    a, b = bootstrap_mean(values, seed=3), bootstrap_mean(values, seed=3)
+    assert a == b
+    assert a.low < a.value < a.high and a.n == 200
+    assert a.value == pytest.approx(float(np.mean(values)))
+    assert a.high - a.low == pytest.approx(2 * 1.96 * np.std(values) / np.sqrt(200), rel=0.2)
+
+
+def test_bootstrap_single_value():
+    assert bootstrap_mean([0.25]) == Metric(0.25, 0.25, 0.25, 1)
+
+
+def test_paired_bootstrap_detects_planted_difference():
+    rng = np.random.default_rng(0)
+    b = (rng.random(300) < 0.5).astype(float)
+    a = b.copy()
+    flip = rng.choice(np.flatnonzero(b == 0), size=45, replace=False)  # a fixes 45 of b's errors
+    a[flip] = 1.0
+    m = paired_bootstrap_diff(a.tolist(), b.tolist(), seed=0)
+    assert m.value == pytest.approx(0.15) and m.n == 300
+    assert 0 < m.low < m.value < m.high
+
+
+def test_paired_bootstrap_identical_inputs_cover_zero():
+    rng = np.random.default_rng(0)
+    a = (rng.random(100) < 0.6).astype(float).tolist()
+    b = list(a)
+    b[:10] = [1 - v for v in b[:10]]  # noisy but balanced-ish disagreement
+    same = paired_bootstrap_diff(a, a)
+    assert same.value == 0 and same.low == 0 and same.high == 0
+    m = paired_bootstrap_diff(a, b, seed=5)
+    assert m.low <= 0 <= m.high
+
+
+def test_paired_bootstrap_needs_alignment():
+    with pytest.raises(ValueError):
+        paired_bootstrap_diff([1, 0], [1])
+
+
+def test_bootstrap_ratio_micro():
+    m = bootstrap_ratio([1, 2, 0], [2, 2, 0], seed=0, empty=1.0)
+    assert m.value == pytest.approx(0.75) and m.n == 3 and m.low <= m.value <= m.high
+    assert bootstrap_ratio([0], [0], empty=1.0).value == 1.0
+    assert bootstrap_ratio([0], [0]).value is None
