@@ -257,7 +257,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     gguf_path, out_dir = Path(gguf_path), Path(out_dir)
     if out_dir.exists():
         raise ModelError(f"refusing to convert into {out_dir}: it exists. Delete it and re-run.")
-    t0 = time.monotonic()
+    t = [time.monotonic()]
     _say(f"reading GGUF metadata of {gguf_path.name}")
     specials, template = _gguf_specials(gguf_path)
     if "eos" not in specials:
@@ -265,11 +265,13 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     specials.setdefault("pad", specials["eos"])
     _say("loading the GGUF tokenizer")
     where = dict(pretrained_model_name_or_path=gguf_path.parent, gguf_file=gguf_path.name)
+    t.append(time.monotonic())
     tok = AutoTokenizer.from_pretrained(**where)
+    t.append(time.monotonic())
     _say("loading and dequantizing the GGUF weights")
     gmodel = AutoModelForCausalLM.from_pretrained(
         **where, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True))
-    t_load = time.monotonic()
+    t.append(time.monotonic())
     # A GGUF-loaded model refuses save_pretrained; rebuild a plain one from its config instead.
     config = gmodel.config
     if hasattr(config, "quantization_config"):
@@ -303,7 +305,10 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
         os.replace(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    _say(f"converted in {time.monotonic() - t0:.1f} s (GGUF load {t_load - t0:.1f} s)")
+    t.append(time.monotonic())
+    steps = ", ".join(f"{k} {b - a:.1f} s" for k, a, b in zip(("metadata", "tokenizer", "weights", "rebuild+save"),
+                                                              t, t[1:]))
+    _say(f"converted {gguf_path.name} in {t[-1] - t[0]:.1f} s ({steps})")
 
 
 def _weights_sha256(d: Path) -> str:

@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -296,10 +297,11 @@ def _open_study(plan: SweepPlan) -> optuna.Study:
     if plan.config.sampler == "random":
         sampler = optuna.samplers.RandomSampler(seed=plan.config.seed)
     elif plan.config.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(
-            seed=plan.config.seed, multivariate=True, group=True, n_startup_trials=5,
-            constraints_func=lambda t: t.user_attrs.get("constraints", [1.0, 1.0, 1.0]),
-        )
+        # Constraints reach TPE through trial.set_constraint (see trial.py); infeasible trials never win.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(seed=plan.config.seed, multivariate=True, group=True,
+                                                 n_startup_trials=5)
     else:
         raise HarnessError(f"{plan.config_path}: `sampler: {plan.config.sampler}` is unknown; use tpe or random.")
     optuna.logging.set_verbosity(optuna.logging.WARNING)

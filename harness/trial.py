@@ -103,10 +103,11 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
     for split in ("dev", "test"):
         record.metrics.append(MetricRow(split, "regression_delta", **regression["regression_delta"].to_dict()))
     constraints = feasibility(data.config, dev.metrics, regression["regression_delta"])
-    record.feasible = all(c <= 0 for c in constraints)
+    record.feasible = all(c <= 0 for c in constraints.values())
     record.details["constraints"] = constraints
     if trial is not None:
-        trial.set_user_attr("constraints", constraints)
+        for name, value in constraints.items():
+            trial.set_constraint(name, value)
     if candidate.trained:
         record.artifact_path = str(candidate.save(artifact_dir))
     return _finish(data, record, "complete")
@@ -148,16 +149,16 @@ def regression_delta(data: SweepData, candidate: Candidate) -> dict[str, Metric]
     }
 
 
-def feasibility(config: ExperimentConfig, dev: dict[str, Metric], regression: Metric) -> list[float]:
+def feasibility(config: ExperimentConfig, dev: dict[str, Metric], regression: Metric) -> dict[str, float]:
     """Optuna constraint values (feasible when every one is <= 0), all read from dev and the base check."""
     objective = config.objective
     fmt = dev["format_compliance"].value or 0.0
     hallucination = dev["hallucination_rate"].value
-    return [
-        objective.min_format_compliance - fmt,
-        (1.0 if hallucination is None else hallucination) - objective.max_hallucination_rate,
-        -objective.max_regression_drop - (regression.value or 0.0),
-    ]
+    return {
+        "format_compliance": objective.min_format_compliance - fmt,
+        "hallucination_rate": (1.0 if hallucination is None else hallucination) - objective.max_hallucination_rate,
+        "regression_delta": -objective.max_regression_drop - (regression.value or 0.0),
+    }
 
 
 def _dev_probe(data: SweepData, trial: optuna.Trial | None, model, tokenizer, prompter,

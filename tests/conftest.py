@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny model directory and a tiny learnable suite, built offline in a second."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tiny import build_tiny_model_dir
+
+REPO = Path(__file__).resolve().parents[1]
+COLOURS = ("red", "green", "blue")
+NOUNS = ("car", "hat", "door", "cup", "kite", "boat", "lamp", "sock", "wall", "bike", "ball", "pen")
+
+
+def toy_rows(seed: int = 0) -> list[dict]:
+    """Every input names its colour; the answer is that colour. Learnable, and unguessable by chance."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(600):
+        colour = rng.choice(COLOURS)
+        rows.append({"input": f"item {i}: the {rng.choice(NOUNS)} is {colour}", "output": {"colour": colour}})
+    return rows
+
+
+def write_toy_suite(root: Path) -> Path:
+    rows = toy_rows()
+    splits = {"train": rows[:480], "dev": rows[480:540], "test": rows[540:]}
+    root.mkdir(parents=True, exist_ok=True)
+    for name, items in splits.items():
+        (root / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))
+    (root / "suite.yaml").write_text(yaml.safe_dump({
+        "name": "toy-colours", "version": "1.0.0", "task": "classification",
+        "description": "Name the colour in the sentence.", "instruction": "Name the colour of the thing.",
+        "output": {"kind": "label", "key": "colour", "labels": list(COLOURS)},
+        "scorers": ["format_compliance", "hallucination_rate", "task_accuracy"],
+    }))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    texts = [json.dumps(r["output"]) + " " + r["input"] for r in toy_rows()]
+    texts += [line for line in (REPO / "suites/ticket-triage/train.jsonl").read_text().splitlines()[:300]]
+    return build_tiny_model_dir(tmp_path_factory.mktemp("models") / "tiny", texts=texts)
+
+
+@pytest.fixture(scope="session")
+def toy_suite(tmp_path_factory) -> Path:
+    return write_toy_suite(tmp_path_factory.mktemp("suites") / "toy-colours")

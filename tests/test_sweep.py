@@ -1,0 +1,126 @@
+"""End to end through the real CLI path: sweep -> store -> trials/show, on a tiny model, offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def toy_experiment(tmp_path: Path, model: Path, suite: Path, body: str) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"name: toy\nmodel: {model}\nsuite: {suite}\nresults_dir: {tmp_path / 'results'}\n{body}")
+    return path
+
+
+@pytest.mark.slow
+def test_training_learns_and_beats_the_prompt_baseline(tmp_path, tiny_model_dir, toy_suite, capsys):
+    experiment = toy_experiment(tmp_path, tiny_model_dir, toy_suite, """
+regression: {enabled: false}
+budget: {trials: 2, max_steps: 100, epochs: 20, trial_train_seconds: 120}
+training: {batch_size: 16, eval_every_steps: 0}
+generation: {batch_size: 32}
+space:
+  prompt: {shots: 0}
+  full: {learning_rate: 3.0e-3}
+enqueue: [{method: prompt}, {method: full}]
+""")
+    assert main(["sweep", str(experiment)]) == 0
+    trials = {t["method"]: t for t in Store(tmp_path / "results/harness.duckdb").list_trials("toy")}
+    full, prompt = trials["full"], trials["prompt"]
+    loss = full["details"]["training"]["loss_curve"]
+    assert loss[-1][1] < loss[0][1] * 0.5, loss
+    tuned_acc = full["metrics"]["test"]["task_accuracy"]["value"]
+    prompt_acc = prompt["metrics"]["test"]["task_accuracy"]["value"]
+    assert tuned_acc >= prompt_acc + 0.3
+    assert full["metrics"]["test"]["format_compliance"]["value"] >= 0.9
+    assert "YES - fine-tuning beat prompting" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_demo_experiment_runs_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
+    """experiments/demo.yaml itself, through the same code path, shrunk only by --set."""
+    results = tmp_path / "results"
+    overrides = [f"model={tiny_model_dir}", f"results_dir={results}", "data.train_limit=32", "data.dev_limit=8",
+                 "data.test_limit=8", "budget.max_steps=2", "budget.trials=4", "regression.limit=6",
+                 "training.eval_every_steps=1", "training.eval_examples=4"]
+    argv = ["sweep", str(REPO / "experiments/demo.yaml")] + [a for o in overrides for a in ("--set", o)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "qlora: skipped - QLoRA needs a CUDA GPU" in out
+    assert main(["trials", "--db", str(results / "harness.duckdb"), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 4 and {r["method"] for r in rows} >= {"prompt", "lora"}
+    for row in rows:
+        assert set(row) >= {"id", "study", "method", "params", "status", "metrics"}
+        if row["status"] != "complete":
+            continue
+        for name in ("task_accuracy", "format_compliance", "hallucination_rate", "regression_delta"):
+            assert set(row["metrics"][name]) == {"value", "low", "high", "n"}
+        accuracy = row["metrics"]["task_accuracy"]
+        assert accuracy["n"] == 8 and accuracy["low"] <= accuracy["value"] <= accuracy["high"]
+        if row["method"] == "prompt":
+            assert row["metrics"]["regression_delta"] == {"value": 0.0, "low": None, "high": None, "n": 0}
+            assert row["params"]["shots"] in (0, 3)
+    store = Store(results / "harness.duckdb")
+    lora = next(t for t in store.list_trials() if t["method"] == "lora" and t["status"] == "complete")
+    assert (Path(lora["artifact_path"]) / "adapter_model.safetensors").is_file()
+    assert lora["metrics"]["test"]["regression_delta"]["n"] == 6
+    detail = store.get_trial(lora["id"])
+    assert {e["split"] for e in detail["examples"]} == {"dev", "test"}
+    assert all(e["prompt_tokens"] > 0 and e["latency_s"] > 0 for e in detail["examples"])
+    assert main(["show", lora["id"], "--db", str(results / "harness.duckdb")]) == 0
+    assert "regression_delta" in capsys.readouterr().out
+    assert main(["predict", lora["id"], "--db", str(results / "harness.duckdb"), "--input", "lost card"]) == 0
+    assert "format_compliant" in json.loads(capsys.readouterr().out.splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_and_marks_the_stale_trial_failed(tmp_path, tiny_model_dir, toy_suite):
+    experiment = toy_experiment(tmp_path, tiny_model_dir, toy_suite, """
+regression: {enabled: false}
+budget: {trials: 3, max_steps: 100000, epochs: 1000, trial_train_seconds: 8}
+training: {batch_size: 4, eval_every_steps: 0}
+data: {dev_limit: 8, test_limit: 8}
+space:
+  prompt: {shots: [0, 1]}
+  full: {learning_rate: 1.0e-3}
+enqueue: [{method: prompt, shots: 0}, {method: prompt, shots: 1}, {method: full}]
+""")
+    db = tmp_path / "results/harness.duckdb"
+    command = [sys.executable, "-m", "harness", "sweep", str(experiment)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        trials = Store(db).list_trials() if db.exists() else []
+        if any(t["method"] == "full" and t["status"] == "running" for t in trials):
+            break
+        time.sleep(0.3)
+    else:
+        first.kill()
+        pytest.fail("the sweep never reached its training trial")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    finished_before = {t["id"] for t in Store(db).list_trials() if t["status"] == "complete"}
+    assert len(finished_before) == 2
+
+    second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "marked failed - interrupted: process" in second.stdout
+    trials = Store(db).list_trials()
+    stale = next(t for t in trials if t["method"] == "full" and t["number"] == 2)
+    assert stale["status"] == "failed" and "interrupted" in stale["failure_reason"]
+    assert finished_before <= {t["id"] for t in trials if t["status"] == "complete"}
+    assert sum(t["status"] == "complete" for t in trials) == 3
