@@ -64,6 +64,16 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class PruningConfig:
+    enabled: bool = True
+    """Stop training trials whose intermediate dev score trails the median of earlier trials at that step."""
+    startup_trials: int = 3
+    """Finished trials before any pruning: the first trials of each method are seen to the end."""
+    warmup_steps: int = 0
+    """Never prune a trial before this many optimizer steps."""
+
+
+@dataclass(frozen=True)
 class GenerationConfig:
     batch_size: int = 16
     """Prompts generated together. The latency stored per example is the time of its batch."""
@@ -124,6 +134,7 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    pruning: PruningConfig = field(default_factory=PruningConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     regression: RegressionConfig = field(default_factory=RegressionConfig)

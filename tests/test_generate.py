@@ -1,0 +1,42 @@
+"""Generation: the shared-prefix cache changes time, never outputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from harness.generate import MIN_SHARED_PREFIX, _shared_prefix_length, generate
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    return model, tokenizer
+
+
+def prompts(tokenizer) -> list[str]:
+    system = "Name the colour of the thing. Answer with JSON. " * 6
+    inputs = ["the car is red", "a very long sentence about the blue boat on the lake", "hat", "the cup is green"]
+    return [tokenizer.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": x}],
+                                          add_generation_prompt=True, tokenize=False) for x in inputs]
+
+
+def test_shared_prefix_cache_gives_the_same_outputs(tiny):
+    model, tokenizer = tiny
+    texts = prompts(tokenizer)
+    encoded = [tokenizer(t).input_ids for t in texts]
+    assert _shared_prefix_length(encoded) >= MIN_SHARED_PREFIX  # the cached path is really taken
+    cached = generate(model, tokenizer, texts, batch_size=3, max_new_tokens=12, reuse_prefix=True)
+    plain = generate(model, tokenizer, texts, batch_size=3, max_new_tokens=12, reuse_prefix=False)
+    alone = [generate(model, tokenizer, [t], batch_size=1, max_new_tokens=12, reuse_prefix=False)[0] for t in texts]
+    assert [g.output for g in cached] == [g.output for g in plain] == [g.output for g in alone]
+    assert [g.prompt_tokens for g in cached] == [len(e) for e in encoded]
+    assert all(0 < g.completion_tokens <= 12 for g in cached)
+
+
+def test_shared_prefix_leaves_every_prompt_a_token():
+    assert _shared_prefix_length([[1, 2, 3], [1, 2, 3, 4]]) == 2
+    assert _shared_prefix_length([[5, 6], [7, 8]]) == 0
+    assert _shared_prefix_length([[1, 2, 3, 4]]) == 3
