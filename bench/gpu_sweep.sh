@@ -19,6 +19,9 @@ PIP_NO_INDEX=1 PIP_FIND_LINKS=/var/tmp/wheels python3 -m harness models pull smo
 if [ "${RUN_TESTS:-0}" = 1 ]; then
   python3 -m pytest -q -p no:cacheprovider tests/test_models.py tests/test_generate.py 2>&1 | tail -5
 fi
+if [ "${RUN_BENCH:-0}" = 1 ]; then
+  python3 bench/train_step.py --device cuda --steps 40 --batch-size 32 2>/dev/null | tee "$OUT/bench_train_step_gpu.json"
+fi
 python3 -m harness sweep experiments/gpu.yaml --set results_dir=/var/tmp/results 2>&1 | grep -v "it/s\]\|ex/s\]\|step/s\]" | tail -40
 python3 -m harness trials --db /var/tmp/results/harness.duckdb --format json > "$OUT/gpu_trials.json"
 cp /var/tmp/results/harness.duckdb "$OUT/gpu_harness.duckdb"
