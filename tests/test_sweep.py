@@ -124,3 +124,38 @@ enqueue: [{method: prompt, shots: 0}, {method: prompt, shots: 1}, {method: full}
     assert stale["status"] == "failed" and "interrupted" in stale["failure_reason"]
     assert finished_before <= {t["id"] for t in trials if t["status"] == "complete"}
     assert sum(t["status"] == "complete" for t in trials) == 3
+
+
+@pytest.mark.slow
+def test_json_suite_on_a_model_without_chat_template(tmp_path):
+    """slot-extraction (a JSON contract) through the sweep, on a base model that has no chat template."""
+    from tiny import build_tiny_model_dir
+
+    texts = (REPO / "suites/slot-extraction/train.jsonl").read_text().splitlines()[:200]
+    model = build_tiny_model_dir(tmp_path / "base", texts=texts, chat_template=False)
+    results = tmp_path / "results"
+    overrides = [f"model={model}", f"results_dir={results}", "data.train_limit=16", "data.dev_limit=6",
+                 "data.test_limit=6", "budget.max_steps=2", "budget.trials=2", "regression.enabled=false",
+                 "space.prompt.shots=2", "enqueue=[{method: prompt}, {method: lora}]"]
+    argv = ["sweep", str(REPO / "experiments/slot-extraction.yaml")] + [a for o in overrides for a in ("--set", o)]
+    assert main(argv) == 0
+    trials = Store(results / "harness.duckdb").list_trials()
+    assert [t["status"] for t in trials] == ["complete", "complete"]
+    for trial in trials:
+        assert {"field_f1", "field_precision", "field_recall", "task_accuracy"} <= set(trial["metrics"]["test"])
+    assert len(trials[0]["details"]["shots"]) == 2
+
+
+def test_plain_prompt_layout_for_models_without_a_chat_template():
+    from harness.contract import OutputContract
+    from harness.prompting import Prompter
+    from harness.suites import Example
+    from tiny import build_tiny_tokenizer
+
+    contract = OutputContract(kind="label", key="colour", labels=("red", "blue"))
+    shot = Example("train:1", "the car is red", '{"colour": "red"}')
+    prompter = Prompter(build_tiny_tokenizer(chat_template=False), "Name the colour.", contract, (shot,))
+    text = prompter.prompt(Example("dev:1", "the sky is blue", '{"colour": "blue"}'))
+    assert text.startswith("Name the colour.\n\n") and "red, blue" in text
+    assert 'Input: the car is red\nOutput: {"colour": "red"}' in text and text.endswith("Input: the sky is blue\nOutput:")
+    assert prompter.completion(shot) == ' {"colour": "red"}'
