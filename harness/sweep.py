@@ -401,12 +401,15 @@ def _file_hash(path: Path) -> str:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=repo_root(), capture_output=True,
+                             text=True, timeout=5)
         dirty = subprocess.run(["git", "status", "--porcelain"], cwd=repo_root(), capture_output=True, text=True,
                                timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-    return (out.stdout.strip() + ("+dirty" if dirty else "")) or None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
 def _short(params: dict[str, Any]) -> str:
