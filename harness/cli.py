@@ -174,7 +174,8 @@ def _suite_stats(args, console: Console) -> int:
 
 def _sweep(args, console: Console) -> int:
     from harness import report
-    from harness.sweep import estimate_seconds, plan_sweep, run_sweep
+    from harness.estimate import estimate_seconds
+    from harness.sweep import plan_sweep, run_sweep
 
     plan = plan_sweep(str(args.experiment), args.overrides, args.study, args.storage, args.trials)
     store = _store(args.db, plan.config.results_dir)

@@ -257,7 +257,12 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     """GGUF -> float32 safetensors HF dir, written beside out_dir and renamed into place when complete."""
     import torch
     import transformers
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, GgufConfig
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        GenerationConfig,
+        GgufConfig,
+    )
 
     gguf_path, out_dir = Path(gguf_path), Path(out_dir)
     if out_dir.exists():

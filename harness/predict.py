@@ -6,13 +6,13 @@ from pathlib import Path
 
 from harness import models
 from harness.contract import parse_output
+from harness.device import default_dtype, resolve_device
 from harness.errors import HarnessError
 from harness.generate import generate
 from harness.methods import Candidate
 from harness.prompting import Prompter, max_answer_tokens
-from harness.suites import Example, load_suite
-from harness.sweep import default_dtype, resolve_device
 from harness.store import Store
+from harness.suites import Example, load_suite
 
 
 def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[Candidate, object]:

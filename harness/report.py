@@ -208,5 +208,6 @@ def trial_detail(trial: dict, failures: int = 5) -> str:
     if wrong:
         lines.append(f"first {min(failures, len(wrong))} of {len(wrong)} wrong test answers:")
         for e in wrong[:failures]:
-            lines.append(f"  {e['example_id']}: {e['input'][:80]!r}\n    expected {e['target']}\n    got      {e['output']!r}")
+            lines += [f"  {e['example_id']}: {e['input'][:80]!r}", f"    expected {e['target']}",
+                      f"    got      {e['output']!r}"]
     return "\n".join(lines)

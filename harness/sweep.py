@@ -10,16 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
+import random
 import socket
-import subprocess
-import threading
-import time
 import uuid
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +26,18 @@ from tqdm.auto import tqdm
 
 from harness import models, retention
 from harness.config import ExperimentConfig, load_experiment
-from harness.errors import DeviceError, HarnessError
+from harness.device import default_dtype, resolve_device
+from harness.environment import environment
+from harness.errors import HarnessError
 from harness.methods import get_method
+from harness.paths import repo_root
 from harness.prompting import max_answer_tokens
+from harness.resume import Lease, counted_trials, fail_stale_trials, mark_interrupted
 from harness.scorers.regression import load_piqa, piqa_correct
 from harness.space import SearchSpace, build_space, optuna_params
 from harness.store import Store, TrialRecord
-from harness.paths import repo_root
 from harness.suites import Suite, load_suite
 from harness.trial import SweepData, run_trial
-
-LEASE_SECONDS = 120.0
-"""A running trial renews its lease every LEASE_SECONDS / 4; one not renewed for this long is stale."""
 
 
 @dataclass
@@ -89,7 +85,9 @@ def run_sweep(plan: SweepPlan, store: Store, echo=print) -> str:
     store.record_study(plan.study, config.name, config.to_dict(), plan.suite.name, plan.suite.version,
                        source.name, source.sha256, source.note,
                        {"skipped_methods": plan.space.skipped, "config_path": plan.config_path})
-    store.record_run(run_id, plan.study, os.getpid(), socket.gethostname(), environment(data))
+    store.record_run(run_id, plan.study, os.getpid(), socket.gethostname(),
+                     environment(plan.device, {**data.details["model"], "provenance": source.provenance},
+                                 data.details["data"]))
     for stale, reason in fail_stale_trials(study):
         store.mark_trial_failed(f"{plan.study}/{stale}", reason)
         echo(f"trial {plan.study}/{stale}: marked failed - {reason}")
@@ -118,14 +116,18 @@ def run_sweep(plan: SweepPlan, store: Store, echo=print) -> str:
                 reason = f"duplicate of {plan.study}/{twin}: same configuration, not re-run"
                 store.mark_trial_failed(record.id, reason, status="pruned")
                 raise optuna.TrialPruned(reason)
-            with _Lease(trial):
+            with Lease(trial):
                 try:
                     run_trial(data, record, params, trial, artifacts / str(trial.number))
                 except KeyboardInterrupt:
-                    _fail(store, trial, record, "interrupted by the user (Ctrl-C) during the trial", True)
+                    reason = "interrupted by the user (Ctrl-C) during the trial"
+                    mark_interrupted(trial, reason, interrupted=True)
+                    store.mark_trial_failed(record.id, reason)
                     raise
                 except Exception as exc:
-                    _fail(store, trial, record, f"{type(exc).__name__}: {exc}", False)
+                    reason = f"{type(exc).__name__}: {exc}"
+                    mark_interrupted(trial, reason, interrupted=False)
+                    store.mark_trial_failed(record.id, reason)
                     raise
             store.record_trial_result(record)
             retention.apply(store, plan.study, config.retention.keep_best)
@@ -139,108 +141,6 @@ def run_sweep(plan: SweepPlan, store: Store, echo=print) -> str:
         study.optimize(objective, n_trials=remaining, catch=(Exception,), callbacks=[advance],
                        timeout=config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None)
     return plan.study
-
-
-# Rough rates for SmolLM2-135M when this database holds no trial to learn from: generation with the label list
-# in the prompt, and one optimizer step at batch 8 (CPU: 2 cores, fp32; CUDA: one H100, bf16). Seconds.
-FALLBACK_RATES = {"cpu": {"example": 0.35, "step": 2.3}, "cuda": {"example": 0.03, "step": 0.25}}
-
-
-def estimate_seconds(plan: SweepPlan, store: Store) -> tuple[float, str]:
-    """Expected wall time of the planned trials, from this database's past trials on this device if any."""
-    rates, basis = dict(FALLBACK_RATES[plan.device]), "rough rates for SmolLM2-135M; no past trials to learn from"
-    past = [t for t in store.list_trials() if t["status"] == "complete" and t["device"] == plan.device]
-    evaluated = [(t["eval_seconds"], sum(t["details"]["data"]["sizes"][s] for s in ("dev", "test"))) for t in past]
-    trained = [(t["train_seconds"], t["details"]["training"]["steps"]) for t in past if t["details"].get("training")]
-    if evaluated:
-        rates["example"] = sum(s for s, _ in evaluated) / max(1, sum(n for _, n in evaluated))
-        basis = f"rates measured in {len(past)} past trials on {plan.device}"
-    if trained:
-        rates["step"] = sum(s for s, _ in trained) / max(1, sum(n for _, n in trained))
-    config, sizes = plan.config, {k: len(v) for k, v in plan.subsets.items()}
-    steps = int(sizes["train"] * config.budget.epochs / (config.training.batch_size * config.training.gradient_accumulation))
-    steps = min(steps, config.budget.max_steps or steps)
-    train_s = min(steps * rates["step"], config.budget.trial_train_seconds or float("inf"))
-    probes = steps // config.training.eval_every_steps if config.training.eval_every_steps else 0
-    train_s += probes * config.training.eval_examples * rates["example"]
-    eval_s = (sizes["dev"] + sizes["test"]) * rates["example"]
-    trains = [get_method(m).trains for m in plan.space.methods]
-    share_trained = sum(trains) / len(trains)
-    enqueued = [get_method(e["method"]).trains for e in config.enqueue][: plan.trials]
-    expected_trained = sum(enqueued) + share_trained * (plan.trials - len(enqueued))
-    total = plan.trials * eval_s + expected_trained * train_s
-    if config.budget.sweep_minutes:
-        total = min(total, config.budget.sweep_minutes * 60 + train_s + eval_s)
-    return total, basis
-
-
-def resolve_device(requested: str) -> str:
-    if requested not in ("auto", "cpu", "cuda"):
-        raise DeviceError(f"device: {requested!r} is not one of auto, cpu, cuda. Fix `device:` or --set device=auto.")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(
-            f"the experiment asks for device: cuda, but torch {torch.__version__} sees no CUDA GPU. "
-            "Install a CUDA build of torch on a GPU machine, or use --set device=auto to run on the CPU."
-        )
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
-
-
-def default_dtype(device: str):
-    """bf16 on a GPU (as fast as fp16 and safe to train in); fp32 on a CPU, where bf16 matmuls are slow."""
-    return torch.bfloat16 if device == "cuda" else torch.float32
-
-
-def counted_trials(study: optuna.Study) -> int:
-    """Trials that count toward the total: finished ones, but not those an interruption cut short."""
-    return sum(
-        1 for t in study.get_trials(deepcopy=False)
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        or (t.state == TrialState.FAIL and not t.user_attrs.get("interrupted"))
-    )
-
-
-def fail_stale_trials(study: optuna.Study) -> list[tuple[int, str]]:
-    """Mark RUNNING trials whose process died (same host) or whose lease expired as failed, with why."""
-    stale = []
-    host, now = socket.gethostname(), time.time()
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid, owner, lease = t.user_attrs.get("pid"), t.user_attrs.get("host"), t.user_attrs.get("lease_until", 0)
-        if owner == host and pid is not None and not _alive(pid):
-            reason = f"interrupted: process {pid} on {host} ended while the trial was running"
-        elif lease < now:
-            reason = f"interrupted: lease of process {pid} on {owner} expired (no heartbeat for {LEASE_SECONDS:.0f} s)"
-        else:
-            continue
-        study._storage.set_trial_user_attr(t._trial_id, "failure_reason", reason)
-        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        stale.append((t.number, reason))
-    return stale
-
-
-def environment(data: SweepData) -> dict[str, Any]:
-    """Library versions, git commit, device, model and data hashes: what a result depends on."""
-    versions = {}
-    for package in ("torch", "transformers", "peft", "trl", "optuna", "duckdb", "bitsandbytes", "accelerate"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "versions": versions,
-        "git_commit": _git_commit(),
-        "device": data.device,
-        "device_name": torch.cuda.get_device_name() if data.device == "cuda" else platform.processor() or "cpu",
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "model": {"name": data.source.name, "sha256": data.source.sha256, "note": data.source.note,
-                  "provenance": data.source.provenance},
-        "data": data.details["data"],
-    }
 
 
 def _prepare(plan: SweepPlan, source: models.ModelSource, echo) -> SweepData:
@@ -339,54 +239,10 @@ def _pruner(config: ExperimentConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=pruning.startup_trials, n_warmup_steps=pruning.warmup_steps)
 
 
-class _Lease:
-    """Records pid and host on the trial and renews a lease in the background while it runs."""
-
-    def __init__(self, trial: optuna.Trial):
-        self.trial, self.stop = trial, threading.Event()
-        self.thread = threading.Thread(target=self._renew, daemon=True)
-
-    def __enter__(self):
-        self.trial.set_user_attr("pid", os.getpid())
-        self.trial.set_user_attr("host", socket.gethostname())
-        self.trial.set_user_attr("lease_until", time.time() + LEASE_SECONDS)
-        self.thread.start()
-        return self
-
-    def _renew(self):
-        while not self.stop.wait(LEASE_SECONDS / 4):
-            try:
-                self.trial.set_user_attr("lease_until", time.time() + LEASE_SECONDS)
-            except Exception:  # the trial finished between the wait and the write
-                return
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=5)
-
-
-def _fail(store: Store, trial: optuna.Trial, record: TrialRecord, reason: str, interrupted: bool) -> None:
-    trial.set_user_attr("failure_reason", reason)
-    trial.set_user_attr("interrupted", interrupted)
-    store.mark_trial_failed(record.id, reason)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid != os.getpid()
-
-
 def _subset(examples, limit: int | None, seed: int) -> list:
     """A seeded subset that keeps the split's order, so the same limit always picks the same examples."""
     if limit is None or limit >= len(examples):
         return list(examples)
-    import random
-
     keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
     return [examples[i] for i in keep]
 
@@ -397,19 +253,6 @@ def _ids_hash(examples) -> str:
 
 def _file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=repo_root(), capture_output=True,
-                             text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=repo_root(), capture_output=True, text=True,
-                               timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
 def _short(params: dict[str, Any]) -> str:

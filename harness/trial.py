@@ -6,7 +6,6 @@ choice of a best trial.
 
 from __future__ import annotations
 
-import resource
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ import torch
 
 from harness.config import ExperimentConfig
 from harness.contract import parse_output, parse_target
+from harness.device import peak_memory_mb
 from harness.generate import generate
 from harness.methods import Candidate, TrialContext, get_method
 from harness.models import ModelSource
@@ -183,13 +183,6 @@ def _finish(data: SweepData, record: TrialRecord, status: str) -> TrialRecord:
     record.finished_at = datetime.now(timezone.utc)
     record.peak_memory_mb = peak_memory_mb(data.device)
     return record
-
-
-def peak_memory_mb(device: str) -> float:
-    """CUDA: peak allocated in this trial. CPU: the process's peak resident set so far (Linux reports KiB)."""
-    if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _metric_rows(split: str, metrics: dict[str, Metric]) -> list[MetricRow]:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tiny import build_tiny_model_dir
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from harness.config import load_experiment
+from harness.device import resolve_device
 from harness.errors import ConfigError, DeviceError
 from harness.space import build_space, optuna_params
-from harness.sweep import plan_sweep, resolve_device
+from harness.sweep import plan_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.yaml"))
@@ -94,8 +95,8 @@ def test_asking_for_cuda_without_a_gpu_fails_with_the_fix():
 def test_conditional_space_samples_only_the_chosen_methods_parameters(tmp_path):
     import optuna
 
-    config = load_experiment(write(tmp_path, "name: x\nspace:\n  prompt: {shots: [0, 2]}\n"
-                                             "  lora: {r: [8, 16], learning_rate: {low: 1.0e-4, high: 1.0e-3, log: true}}\n"))
+    lora = "  lora: {r: [8, 16], learning_rate: {low: 1.0e-4, high: 1.0e-3, log: true}}\n"
+    config = load_experiment(write(tmp_path, "name: x\nspace:\n  prompt: {shots: [0, 2]}\n" + lora))
     space = build_space(config.space, "cpu", "x")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen = set()

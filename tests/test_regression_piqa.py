@@ -3,10 +3,16 @@
 import json
 
 import pytest
+from tiny import build_tiny_model, build_tiny_tokenizer
 
 from harness.errors import HarnessError
-from harness.scorers.regression import PROMPT, PiqaItem, _encode, load_piqa, piqa_correct
-from tiny import build_tiny_model, build_tiny_tokenizer
+from harness.scorers.regression import (
+    PROMPT,
+    PiqaItem,
+    _encode,
+    load_piqa,
+    piqa_correct,
+)
 
 GOALS = [
     ("How do I open a jar?", "Twist the lid counterclockwise.", "Freeze the jar until it opens.", 0),

@@ -4,7 +4,14 @@ import pytest
 
 from harness.contract import OutputContract, parse_output, parse_target
 from harness.errors import ConfigError
-from harness.scorers import ScoredCase, Scorer, get_scorer, register, score_cases, scorer_names
+from harness.scorers import (
+    ScoredCase,
+    Scorer,
+    get_scorer,
+    register,
+    score_cases,
+    scorer_names,
+)
 from harness.stats import Metric
 from harness.suites import Example
 

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from harness.stats import Metric, bootstrap_mean, bootstrap_ratio, paired_bootstrap_diff, proportion, wilson_interval
+from harness.stats import (
+    Metric,
+    bootstrap_mean,
+    bootstrap_ratio,
+    paired_bootstrap_diff,
+    proportion,
+    wilson_interval,
+)
 
 
 def test_wilson_known_values():

@@ -16,7 +16,13 @@ import yaml
 
 from harness import suites as suites_mod
 from harness.errors import SuiteError
-from harness.suites import init_suite, list_suites, load_suite, resolve_suite_path, suite_stats
+from harness.suites import (
+    init_suite,
+    list_suites,
+    load_suite,
+    resolve_suite_path,
+    suite_stats,
+)
 
 REPO_SUITES = Path(__file__).resolve().parents[1] / "suites"
 

@@ -147,15 +147,17 @@ def test_json_suite_on_a_model_without_chat_template(tmp_path):
 
 
 def test_plain_prompt_layout_for_models_without_a_chat_template():
+    from tiny import build_tiny_tokenizer
+
     from harness.contract import OutputContract
     from harness.prompting import Prompter
     from harness.suites import Example
-    from tiny import build_tiny_tokenizer
 
     contract = OutputContract(kind="label", key="colour", labels=("red", "blue"))
     shot = Example("train:1", "the car is red", '{"colour": "red"}')
     prompter = Prompter(build_tiny_tokenizer(chat_template=False), "Name the colour.", contract, (shot,))
     text = prompter.prompt(Example("dev:1", "the sky is blue", '{"colour": "blue"}'))
     assert text.startswith("Name the colour.\n\n") and "red, blue" in text
-    assert 'Input: the car is red\nOutput: {"colour": "red"}' in text and text.endswith("Input: the sky is blue\nOutput:")
+    assert 'Input: the car is red\nOutput: {"colour": "red"}' in text
+    assert text.endswith("Input: the sky is blue\nOutput:")
     assert prompter.completion(shot) == ' {"colour": "red"}'
