@@ -158,6 +158,7 @@ def _prepare(plan: SweepPlan, source: models.ModelSource, echo) -> SweepData:
             "subset_sha256": {s: _ids_hash(plan.subsets[s]) for s in ("train", "dev", "test")},
         },
         "budget": config.to_dict()["budget"],
+        "experiment_training": config.to_dict()["training"],
         "model": {"name": source.name, "sha256": source.sha256, "note": source.note},
         "max_new_tokens": max_new,
         "device": plan.device,

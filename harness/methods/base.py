@@ -11,7 +11,7 @@ from harness.config import ExperimentConfig
 from harness.models import ModelSource
 from harness.prompting import Prompter
 from harness.suites import Example, Suite
-from harness.train import DevProbe, TrainReport
+from harness.train import DevProbe, TrainReport, train
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,15 @@ class Candidate:
         self.model.save_pretrained(directory)  # safetensors: the default for transformers 5 and PEFT
         self.tokenizer.save_pretrained(directory)
         return directory
+
+
+def train_candidate(ctx: TrialContext, model, tokenizer, learning_rate: float) -> Candidate:
+    """Fine-tune `model` on the trial's train examples and wrap it as a Candidate (LoRA, QLoRA and full)."""
+    prompter = Prompter(tokenizer, ctx.suite.instruction, ctx.suite.contract,
+                        include_contract=ctx.config.training.include_contract)
+    report = train(model, tokenizer, prompter, list(ctx.train_examples), learning_rate, ctx.config.budget,
+                   ctx.config.training, ctx.device, ctx.seed, ctx.make_dev_probe(model, tokenizer, prompter))
+    return Candidate(model, tokenizer, prompter, trained=True, train_report=report)
 
 
 class Method(Protocol):

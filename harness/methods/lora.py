@@ -6,9 +6,7 @@ import importlib.util
 from typing import Any
 
 from harness import models
-from harness.methods.base import Candidate, TrialContext
-from harness.prompting import Prompter
-from harness.train import train
+from harness.methods.base import Candidate, TrialContext, train_candidate
 
 
 class LoRA:
@@ -41,13 +39,7 @@ class LoRA:
             target_modules=targets if targets == "all-linear" else list(targets.split(",")),
             task_type="CAUSAL_LM",
         )
-        model = get_peft_model(base, adapter)
-        prompter = Prompter(tokenizer, ctx.suite.instruction, ctx.suite.contract,
-                            include_contract=ctx.config.training.include_contract)
-        report = train(model, tokenizer, prompter, list(ctx.train_examples), float(params["learning_rate"]),
-                       ctx.config.budget, ctx.config.training, ctx.device, ctx.seed,
-                       ctx.make_dev_probe(model, tokenizer, prompter))
-        return Candidate(model, tokenizer, prompter, trained=True, train_report=report)
+        return train_candidate(ctx, get_peft_model(base, adapter), tokenizer, float(params["learning_rate"]))
 
 
 class QLoRA(LoRA):
