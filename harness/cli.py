@@ -192,6 +192,10 @@ def _sweep(args, console: Console) -> int:
     trials = store.list_trials(study)
     console.print(report.ranking_table(trials))
     console.print(report.verdict(store, trials).text, highlight=False)
+    for extra in (report.seed_spread_table(trials, store.list_trials(f"{study}+seeds")),
+                  report.learning_curve_table(store.list_trials(f"{study}+curve"))):
+        if extra is not None:
+            console.print(extra)
     return 0
 
 

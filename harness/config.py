@@ -112,6 +112,21 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class RepeatsConfig:
+    top_k: int = 0
+    """After the sweep, re-run the k best configurations (by dev) with each seed below; 0 turns this off."""
+    seeds: tuple[int, ...] = (1, 2)
+    """Extra seeds. The spread across seeds shows whether the winner was a lucky draw."""
+
+
+@dataclass(frozen=True)
+class LearningCurveConfig:
+    sizes: tuple[float, ...] = ()
+    """After the sweep, re-train the best configuration on these train sizes: counts (100, 250, 500) or
+    fractions of the train subset (0.25, 0.5). Answers "would more labeled data pay?". Empty turns it off."""
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     name: str
     """Names the study unless --study is given."""
@@ -139,6 +154,8 @@ class ExperimentConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     regression: RegressionConfig = field(default_factory=RegressionConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    repeats: RepeatsConfig = field(default_factory=RepeatsConfig)
+    learning_curve: LearningCurveConfig = field(default_factory=LearningCurveConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

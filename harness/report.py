@@ -211,3 +211,47 @@ def trial_detail(trial: dict, failures: int = 5) -> str:
             lines += [f"  {e['example_id']}: {e['input'][:80]!r}", f"    expected {e['target']}",
                       f"    got      {e['output']!r}"]
     return "\n".join(lines)
+
+
+def seed_spread_table(trials: list[dict], repeats: list[dict]) -> Table | None:
+    """Each re-run configuration with its original: mean and range of accuracy across seeds."""
+    by_id = {t["id"]: t for t in trials}
+    groups: dict[str, list[dict]] = {}
+    for r in repeats:
+        if r["status"] == "complete" and r["params"].get("source_trial") in by_id:
+            groups.setdefault(r["params"]["source_trial"], []).append(r)
+    if not groups:
+        return None
+    table = Table(title="Repeated seeds: does the ranking survive another draw? Accuracy in %, mean [min, max].")
+    for column in ("trial", "method", "params", "seeds", "dev accuracy", "test accuracy"):
+        table.add_column(column, overflow="fold")
+    for source_id, runs in groups.items():
+        source = by_id[source_id]
+        runs = [source, *runs]
+        seeds = ", ".join(str(r["params"].get("seed", "orig")) for r in runs)
+        table.add_row(source_id, source["method"], params_text(source["params"]), seeds,
+                      _spread(runs, "dev"), _spread(runs, "test"))
+    return table
+
+
+def learning_curve_table(curve: list[dict]) -> Table | None:
+    """Accuracy against the number of training examples, with intervals (same config, nested subsets)."""
+    done = sorted((t for t in curve if t["status"] == "complete"), key=lambda t: t["params"]["train_examples"])
+    if not done:
+        return None
+    source = done[0]["params"]["source_trial"]
+    table = Table(title=f"Learning curve of {source}: accuracy in % [95% interval] by training examples.")
+    for column in ("train examples", "dev accuracy", "test accuracy", "train s"):
+        table.add_column(column)
+    for t in done:
+        table.add_row(str(t["params"]["train_examples"]), _cell(t["metrics"]["dev"].get("task_accuracy")),
+                      _cell(t["metrics"].get("test", {}).get("task_accuracy")), f"{t['train_seconds'] or 0:.0f}")
+    return table
+
+
+def _spread(runs: list[dict], split: str) -> str:
+    values = [r["metrics"].get(split, {}).get("task_accuracy", {}).get("value") for r in runs]
+    values = [v * 100 for v in values if v is not None]
+    if not values:
+        return "-"
+    return f"{sum(values) / len(values):.1f} [{min(values):.1f}, {max(values):.1f}]"

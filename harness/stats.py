@@ -127,3 +127,45 @@ def _resampled_sums(rows: np.ndarray, seed: int, resamples: int) -> np.ndarray:
         idx = rng.integers(0, n, size=(stop - start, n))
         out[:, start:stop] = rows[:, idx].sum(axis=2)
     return out
+
+
+def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, float]:
+    """Exact McNemar test for two 0/1 outcomes on the same examples: (b01, b10, two-sided p).
+
+    b01 counts examples where `a` is wrong and `b` right, b10 the reverse. Only discordant pairs carry
+    evidence about which arm is better; under the null each is equally likely either way, so p is the exact
+    two-sided binomial test of b10 successes in b01 + b10 trials at 0.5 (1.0 when there are none). Exact rather
+    than chi-square because few pairs disagree on small suites, where the approximation is poor; it is
+    conservative (false-positive rate at most alpha).
+    """
+    from scipy.stats import binomtest  # scipy is slow to import; only compare needs it
+
+    if len(a) != len(b):
+        raise ValueError(f"mcnemar_exact needs aligned samples, got {len(a)} and {len(b)} values")
+    b01 = sum(1 for x, y in zip(a, b) if not x and y)
+    b10 = sum(1 for x, y in zip(a, b) if x and not y)
+    if b01 + b10 == 0:
+        return 0, 0, 1.0
+    return b01, b10, float(min(1.0, binomtest(b10, b01 + b10, 0.5).pvalue))
+
+
+def paired_bootstrap_test(
+    a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: int = 2000
+) -> tuple[Metric, float]:
+    """mean(a) - mean(b) with its percentile 95% interval (`paired_bootstrap_diff`) and a two-sided p-value.
+
+    The p-value shifts the bootstrap distribution to the null (Efron & Tibshirani 1993, sec. 16.4): the
+    per-example differences d are centred on 0, resampled, and p = (1 + #{|mean(d*) - mean(d)| >= |mean(d)|})
+    / (resamples + 1). It uses the same seeded draws as the interval, the +1 keeps p > 0 (a p-value can't be
+    smaller than the resolution of the resampling), and a zero observed difference gives p = 1.
+    """
+    diff = paired_bootstrap_diff(a, b, seed=seed, resamples=resamples)
+    if diff.value is None:
+        return diff, 1.0
+    d = np.asarray([float(x) - float(y) for x, y in zip(a, b)], dtype=np.float64)
+    observed = abs(float(d.mean()))
+    if observed == 0.0:
+        return diff, 1.0
+    null_means = _resampled_sums(d[None, :], seed, resamples)[0] / d.size - d.mean()
+    extreme = int(np.count_nonzero(np.abs(null_means) >= observed * (1 - 1e-9)))  # ties count, despite rounding
+    return diff, (1 + extreme) / (resamples + 1)

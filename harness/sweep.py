@@ -29,6 +29,7 @@ from harness.config import ExperimentConfig, load_experiment
 from harness.device import default_dtype, resolve_device
 from harness.environment import environment
 from harness.errors import HarnessError
+from harness.followups import run_followups
 from harness.methods import get_method
 from harness.paths import repo_root
 from harness.prompting import max_answer_tokens
@@ -97,8 +98,17 @@ def run_sweep(plan: SweepPlan, store: Store, echo=print) -> str:
     remaining = plan.trials - counted_trials(study)
     if remaining <= 0:
         echo(f"study {plan.study} already has {plan.trials} finished trials; raise --trials to run more.")
-        return plan.study
-    echo(f"study {plan.study}: running {remaining} of {plan.trials} trials on {plan.device}")
+    else:
+        echo(f"study {plan.study}: running {remaining} of {plan.trials} trials on {plan.device}")
+        _optimize(plan, store, data, study, run_id, remaining)
+    run_followups(data, store, plan.study, run_id, echo)
+    return plan.study
+
+
+def _optimize(plan: SweepPlan, store: Store, data: SweepData, study: optuna.Study, run_id: str,
+              remaining: int) -> None:
+    """Sample -> run -> record, `remaining` times (or until sweep_minutes), one progress bar over trials."""
+    config = plan.config
     artifacts = Path(config.results_dir) / "artifacts" / plan.study
     with tqdm(total=remaining, desc="sweep", unit="trial") as bar:
         def objective(trial: optuna.Trial) -> float:
@@ -140,7 +150,6 @@ def run_sweep(plan: SweepPlan, store: Store, echo=print) -> str:
 
         study.optimize(objective, n_trials=remaining, catch=(Exception,), callbacks=[advance],
                        timeout=config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None)
-    return plan.study
 
 
 def _prepare(plan: SweepPlan, source: models.ModelSource, echo) -> SweepData:

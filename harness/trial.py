@@ -62,8 +62,8 @@ class Evaluation:
 
 
 def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], trial: optuna.Trial | None,
-              artifact_dir: Path) -> TrialRecord:
-    """Run the trial described by `params` and fill `record`. Raises optuna.TrialPruned after recording."""
+              artifact_dir: Path | None) -> TrialRecord:
+    """Run the trial described by `params` and fill `record`; `artifact_dir=None` keeps no weights."""
     method = get_method(params["method"])
     if data.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -108,7 +108,7 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
     if trial is not None:
         for name, value in constraints.items():
             trial.set_constraint(name, value)
-    if candidate.trained:
+    if candidate.trained and artifact_dir is not None:
         record.artifact_path = str(candidate.save(artifact_dir))
     return _finish(data, record, "complete")
 

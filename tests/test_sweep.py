@@ -161,3 +161,32 @@ def test_plain_prompt_layout_for_models_without_a_chat_template():
     assert 'Input: the car is red\nOutput: {"colour": "red"}' in text
     assert text.endswith("Input: the sky is blue\nOutput:")
     assert prompter.completion(shot) == ' {"colour": "red"}'
+
+
+@pytest.mark.slow
+def test_repeated_seeds_and_learning_curve_follow_the_sweep(tmp_path, tiny_model_dir, toy_suite, capsys):
+    experiment = toy_experiment(tmp_path, tiny_model_dir, toy_suite, """
+regression: {enabled: false}
+data: {train_limit: 200, dev_limit: 10, test_limit: 10}
+budget: {trials: 2, max_steps: 3}
+training: {batch_size: 8, eval_every_steps: 0}
+space:
+  prompt: {shots: 1}
+  full: {learning_rate: 1.0e-3}
+enqueue: [{method: prompt}, {method: full}]
+repeats: {top_k: 2, seeds: [1]}
+learning_curve: {sizes: [40, 0.5, 5000]}
+""")
+    assert main(["sweep", str(experiment)]) == 0
+    out = capsys.readouterr().out
+    assert "Repeated seeds" in out and "Learning curve of toy/" in out
+    store = Store(tmp_path / "results/harness.duckdb")
+    seeds = store.list_trials("toy+seeds")
+    assert len(seeds) == 2 and all(t["status"] == "complete" and t["params"]["seed"] == 1 for t in seeds)
+    assert {t["params"]["source_trial"] for t in seeds} == {"toy/0", "toy/1"}
+    curve = store.list_trials("toy+curve")
+    assert [t["params"]["train_examples"] for t in curve] == [40, 100, 200]
+    assert [t["details"]["training"]["examples"] for t in curve] == [40, 100, 200]
+    assert all(t["artifact_path"] is None for t in seeds + curve)
+    assert main(["sweep", str(experiment)]) == 0  # idempotent: nothing new is run
+    assert len(store.list_trials("toy+seeds")) == 2 and len(store.list_trials("toy+curve")) == 3
