@@ -60,6 +60,14 @@ class Evaluation:
     rows: list[ExampleRow]
     seconds: float
 
+    def throughput(self, batch_size: int) -> dict[str, float]:
+        """Measured serving figures of this split: what the cost model prices."""
+        prompt = sum(r.prompt_tokens for r in self.rows)
+        completion = sum(r.completion_tokens for r in self.rows)
+        return {"examples": len(self.rows), "seconds": self.seconds, "batch_size": batch_size,
+                "prompt_tokens": prompt, "completion_tokens": completion,
+                "completion_tokens_per_s": completion / self.seconds if self.seconds else 0.0}
+
 
 def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], trial: optuna.Trial | None,
               artifact_dir: Path | None) -> TrialRecord:
@@ -88,6 +96,7 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
     record.train_seconds = report.seconds if report else 0.0
     dev = evaluate(data, candidate, data.dev, "dev")
     record.eval_seconds = dev.seconds
+    record.details["evaluation"] = {"dev": dev.throughput(data.config.generation.batch_size)}
     record.objective = dev.metrics[data.config.objective.metric].value
     record.metrics = _metric_rows("dev", dev.metrics)
     record.examples = dev.rows
@@ -96,6 +105,7 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
 
     test = evaluate(data, candidate, data.test, "test")
     record.eval_seconds += test.seconds
+    record.details["evaluation"]["test"] = test.throughput(data.config.generation.batch_size)
     regression = regression_delta(data, candidate)
     checks = {name: m for name, m in regression.items() if name != "regression_delta"}
     record.metrics += _metric_rows("test", test.metrics) + _metric_rows("regression", checks)
