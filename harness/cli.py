@@ -149,10 +149,15 @@ def _models_pull(args, console: Console) -> int:
 def _suite_init(args, console: Console) -> int:
     from harness.suites import init_suite
 
+    from harness.suites import load_suite
+
     path = init_suite(args.name, args.source, args.input_field, args.label_field, args.output_field,
                       seed=args.seed, suites_dir=args.suites_dir)
-    console.print(f"wrote {path}. Edit {path / 'suite.yaml'} (instruction, version), then "
-                  f"`harness suite validate {path}`.")
+    suite = load_suite(str(path))
+    sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())
+    dropped = suite.info.get("cleaning", {}).get("dropped", {})
+    console.print(f"wrote {path} ({sizes}; dropped {dropped or 'nothing'}).\nEdit {path / 'suite.yaml'} "
+                  f"(description, instruction, version), then `harness suite validate {path}`.")
     return 0
 
 
