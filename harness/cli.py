@@ -19,6 +19,7 @@ examples:
   harness sweep experiments/demo.yaml --set budget.trials=8 --set data.train_limit=2000
   harness trials --format json                  every trial with its four metrics (value, low, high, n)
   harness show demo/3                           one trial: config, timings, metrics, sample outputs
+  harness compare demo/2 demo/1                 paired tests: is the difference more than noise?
   harness predict demo/3 --input "I lost my card"
   harness suite init my-suite --from tickets.csv --input-field text --label-field queue
 """
@@ -102,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(show)
     show.set_defaults(run=_show)
 
+    compare = sub.add_parser("compare", help="is trial A really better than B? paired tests on the same examples",
+                             description="Compare two trials on the same examples: McNemar's exact test for "
+                                         "correctness, a paired bootstrap for rates and F1, with 95% intervals "
+                                         "and p-values, and the examples where they disagree.")
+    compare.add_argument("a", help="trial id STUDY/NUMBER")
+    compare.add_argument("b", help="trial id STUDY/NUMBER")
+    compare.add_argument("--split", default="test", choices=("dev", "test"), help="examples to compare (test)")
+    compare.add_argument("--examples", type=int, default=10, help="disagreements to list (default 10)")
+    compare.add_argument("--format", choices=("table", "json"), default="table")
+    _db_option(compare)
+    compare.set_defaults(run=_compare)
+
     predict = sub.add_parser("predict", help="answer new inputs with a finished trial")
     predict.add_argument("trial", help="trial id STUDY/NUMBER")
     predict.add_argument("--input", required=True,
@@ -147,9 +160,7 @@ def _models_pull(args, console: Console) -> int:
 
 
 def _suite_init(args, console: Console) -> int:
-    from harness.suites import init_suite
-
-    from harness.suites import load_suite
+    from harness.suites import init_suite, load_suite
 
     path = init_suite(args.name, args.source, args.input_field, args.label_field, args.output_field,
                       seed=args.seed, suites_dir=args.suites_dir)
@@ -223,6 +234,22 @@ def _show(args, console: Console) -> int:
     store = _store(args.db)
     trial = store.get_trial(_trial_id(store, args.trial))
     console.print(report.trial_detail(trial, args.examples), highlight=False)
+    return 0
+
+
+def _compare(args, console: Console) -> int:
+    from harness import compare
+
+    store = _store(args.db)
+    result = compare.compare_trials(store, _trial_id(store, args.a), _trial_id(store, args.b),
+                                    split=args.split, max_disagreements=args.examples)
+    if args.format == "json":
+        sys.stdout.write(compare.comparison_json(result) + "\n")
+        return 0
+    console.print(compare.comparison_table(result))
+    if result.disagreements:
+        console.print(compare.disagreement_table(result))
+    console.print(compare.comparison_text(result), markup=False, highlight=False)
     return 0
 
 

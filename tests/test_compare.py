@@ -1,0 +1,177 @@
+"""`harness compare`: pairing on example_id, hand-checked McNemar counts and p, errors a lead can act on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rich.console import Console
+
+from harness.compare import compare_trials, comparison_json, comparison_table, comparison_text, disagreement_table
+from harness.errors import HarnessError
+from harness.stats import paired_bootstrap_diff
+from harness.store import ExampleRow, MetricRow, Store, TrialRecord, trial_id
+
+# 40 test examples: both right 0-19, only B right 20-27 (b01 = 8), only A right 28-29 (b10 = 2), both wrong 30-39.
+N = 40
+A_RIGHT = [1.0] * 20 + [0.0] * 8 + [1.0] * 2 + [0.0] * 10
+B_RIGHT = [1.0] * 20 + [1.0] * 8 + [0.0] * 2 + [0.0] * 10
+# hallucination_rate is None for non-compliant outputs: A has none on 0-3, B on 2-5, so 34 pairs remain.
+A_HALLU = [None] * 4 + [0.0, 1.0] * 18
+B_HALLU = [0.0, 0.0, None, None, None, None] + [0.0] * 34
+F1_A = [0.5] * N
+F1_B = [0.25] * N
+
+
+def ex_id(i: int) -> str:
+    return f"t{i:02d}"
+
+
+def rows(split, right, hallu=None, f1=None, ids=None, tag="a", extra=None):
+    out = []
+    for k, i in enumerate(ids if ids is not None else range(len(right))):
+        scores = {"format_compliance": 1.0, "task_accuracy": right[k]}
+        if hallu is not None:
+            scores["hallucination_rate"] = hallu[k]
+        if f1 is not None:
+            scores["field_f1"] = f1[k]
+        scores.update(extra or {})
+        out.append(ExampleRow(split, ex_id(i), f"input {i} [x]", '{"intent": "x"}', f"{tag} says [{i}]",
+                              scores=scores))  # fmt: skip
+    return out
+
+
+def record(number, examples, status="complete", trained=True, regression=(-0.02, -0.09, 0.05, 100)):
+    n_reg = regression[3] if trained else 0
+    reg = regression if trained else (0.0, None, None, 0)
+    return TrialRecord(
+        id=trial_id("s", number), study="s", number=number, run_id="r", method="lora" if trained else "prompt",
+        params={"r": 8} if trained else {"shots": 3}, status=status, trained=trained, feasible=True,
+        details={"data": {"suite": "ticket-triage", "suite_version": "1.0.0"}},
+        metrics=[MetricRow(split, "regression_delta", reg[0], reg[1], reg[2], n_reg) for split in ("dev", "test")],
+        examples=examples,
+    )  # fmt: skip
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = Store(tmp_path / "h.duckdb")
+    dev_a = rows("dev", [1.0] * 5, ids=range(100, 105))
+    dev_b = rows("dev", [0.0] * 5, ids=range(100, 105), tag="b")
+    s.record_trial_result(record(0, rows("test", A_RIGHT, A_HALLU, F1_A, extra={"only_a": 1.0}) + dev_a))
+    s.record_trial_result(record(1, rows("test", B_RIGHT, B_HALLU, F1_B, tag="b") + dev_b, trained=False))
+    return s
+
+
+def test_task_accuracy_is_paired_with_mcnemar_exact(store):
+    c = compare_trials(store, "s/0", "s/1")
+    acc = c.score("task_accuracy")
+    assert (c.n_shared, c.only_a, c.only_b, c.warnings) == (N, 0, 0, [])
+    assert acc.a == pytest.approx(22 / 40) and acc.b == pytest.approx(28 / 40)
+    assert acc.difference.value == pytest.approx(-0.15) and acc.difference.n == N
+    assert acc.test == "mcnemar-exact"
+    assert (acc.a_only_correct, acc.b_only_correct) == (2, 8)
+    assert acc.p_value == pytest.approx(0.109375)  # 2 * P(X <= 2), X ~ Bin(10, 0.5) = 2 * 56 / 1024
+    assert acc.difference == paired_bootstrap_diff(A_RIGHT, B_RIGHT, seed=0)  # interval from the paired bootstrap
+    assert acc.higher_is_better is True
+
+
+def test_scores_with_none_or_non_binary_values_use_the_paired_bootstrap(store):
+    c = compare_trials(store, "s/0", "s/1")
+    assert [s.name for s in c.scores] == ["task_accuracy", "format_compliance", "hallucination_rate", "field_f1"]
+    hallu = c.score("hallucination_rate")
+    assert hallu.test == "paired-bootstrap" and hallu.excluded == 6 and hallu.difference.n == 34
+    assert hallu.a == pytest.approx(17 / 34) and hallu.b == 0.0  # over the 34 pairs where both have a value
+    assert hallu.difference.value == pytest.approx(0.5) and hallu.difference.low > 0
+    assert 0 < hallu.p_value < 0.01 and hallu.higher_is_better is False
+    f1 = c.score("field_f1")
+    assert f1.test == "paired-bootstrap" and f1.difference.value == pytest.approx(0.25)
+    fmt = c.score("format_compliance")  # 0/1 and complete: exact test; identical, so no evidence at all
+    assert (fmt.test, fmt.a_only_correct, fmt.b_only_correct, fmt.p_value) == ("mcnemar-exact", 0, 0, 1.0)
+    assert c.score("only_a") is None  # scored for one trial only
+
+
+def test_disagreements_list_both_outputs_in_example_order(store):
+    c = compare_trials(store, "s/0", "s/1", max_disagreements=3)
+    assert c.n_disagreements == 10
+    assert [d.example_id for d in c.disagreements] == ["t20", "t21", "t22"]
+    d = c.disagreements[0]
+    assert (d.output_a, d.output_b, d.a_correct, d.b_correct) == ("a says [20]", "b says [20]", False, True)
+    assert d.input == "input 20 [x]" and d.target == '{"intent": "x"}'
+    assert len(compare_trials(store, "s/0", "s/1", max_disagreements=50).disagreements) == 10
+
+
+def test_split_selects_examples(store):
+    c = compare_trials(store, "s/0", "s/1", split="dev")
+    acc = c.score("task_accuracy")
+    assert c.n_shared == 5 and acc.difference.value == 1.0 and (acc.a_only_correct, acc.b_only_correct) == (5, 0)
+    assert acc.p_value == pytest.approx(0.0625)
+
+
+def test_json_shape(store):
+    data = json.loads(comparison_json(compare_trials(store, "s/0", "s/1")))
+    assert set(data) == {"a", "b", "split", "n_shared", "only_a", "only_b", "scores", "disagreements",
+                         "n_disagreements", "warnings"}  # fmt: skip
+    assert data["a"]["id"] == "s/0" and data["b"]["method"] == "prompt"
+    assert data["a"]["regression_delta"] == {"value": -0.02, "low": -0.09, "high": 0.05, "n": 100}
+    assert data["b"]["regression_delta"]["n"] == 0
+    acc = data["scores"][0]
+    assert acc["name"] == "task_accuracy" and set(acc["difference"]) == {"value", "low", "high", "n"}
+    assert acc["p_value"] == pytest.approx(0.109375) and acc["test"] == "mcnemar-exact"
+    assert set(data["disagreements"][0]) == {"example_id", "input", "target", "output_a", "output_b",
+                                             "a_correct", "b_correct"}  # fmt: skip
+
+
+def test_text_and_tables(store):
+    c = compare_trials(store, "s/0", "s/1")
+    text = comparison_text(c)
+    assert "55.0% and s/1 70.0%" in text and "-15.0 points" in text and "McNemar exact p = 0.109" in text
+    assert "not distinguishable from noise" in text
+    assert "hallucination_rate +50.0 points" in text and "s/1 not trained" in text
+    console = Console(record=True, width=250)
+    console.print(comparison_table(c))
+    console.print(disagreement_table(c))  # outputs with [brackets] must print literally, not as markup
+    out = console.export_text()
+    assert "task_accuracy" in out and "mcnemar-exact: 2 A only, 8 B only" in out
+    assert "a says [20]" in out and "-2.0 [-9.0, +5.0] points, n=100" in out
+
+
+def test_clear_difference_reads_as_better(tmp_path):
+    s = Store(tmp_path / "h.duckdb")
+    s.record_trial_result(record(0, rows("test", [1.0] * 30 + [0.0] * 10)))
+    s.record_trial_result(record(1, rows("test", [0.0] * 35 + [1.0] * 5, tag="b")))
+    c = compare_trials(s, "s/0", "s/1")
+    assert c.score("task_accuracy").p_value < 0.001
+    assert "s/0 is better than s/1 on task accuracy, beyond noise" in comparison_text(c)
+
+
+def test_different_example_sets_warn_and_compare_the_shared_ones(tmp_path):
+    s = Store(tmp_path / "h.duckdb")
+    s.record_trial_result(record(0, rows("test", A_RIGHT)))
+    s.record_trial_result(record(1, rows("test", B_RIGHT[:25], ids=range(25), tag="b")))  # a smaller test_limit
+    c = compare_trials(s, "s/0", "s/1")
+    assert (c.n_shared, c.only_a, c.only_b) == (25, 15, 0)
+    assert c.score("task_accuracy").difference.n == 25
+    assert any("example sets differ" in w for w in c.warnings)
+    assert "Warning: the test example sets differ" in comparison_text(c)
+
+
+def test_errors(store, tmp_path):
+    with pytest.raises(HarnessError, match="no trial 's/9'"):
+        compare_trials(store, "s/0", "s/9")
+    with pytest.raises(HarnessError, match="promotion does not exist yet"):
+        compare_trials(store, "s/0")
+    with pytest.raises(HarnessError, match="two different trials"):
+        compare_trials(store, "s/0", "s/0")
+    store.record_trial_start(record(2, []))
+    with pytest.raises(HarnessError, match="s/2 is running"):
+        compare_trials(store, "s/0", "s/2")
+    store.record_trial_result(record(3, rows("test", A_RIGHT), status="complete"))
+    store.mark_trial_failed("s/3", "out of memory")
+    with pytest.raises(HarnessError, match=r"s/3 is failed \(out of memory\)"):
+        compare_trials(store, "s/3", "s/0")
+    store.record_trial_result(record(4, rows("test", [1.0] * 5, ids=range(50, 55))))
+    with pytest.raises(HarnessError, match="share no test examples"):
+        compare_trials(store, "s/0", "s/4")
+    with pytest.raises(HarnessError, match="share no regression examples"):
+        compare_trials(store, "s/0", "s/1", split="regression")
