@@ -204,6 +204,7 @@ def trial_detail(trial: dict, failures: int = 5) -> str:
         lines.append(f"{split}:")
         lines += [f"  {name:<20} {fmt_metric(m, signed=name == 'regression_delta')}"
                   for name, m in sorted(metrics.items())]
+    lines += _label_lines((details.get("labels") or {}).get("test"))
     wrong = [e for e in trial.get("examples", []) if e["split"] == "test" and not e["scores"].get("task_accuracy")]
     if wrong:
         lines.append(f"first {min(failures, len(wrong))} of {len(wrong)} wrong test answers:")
@@ -255,3 +256,21 @@ def _spread(runs: list[dict], split: str) -> str:
     if not values:
         return "-"
     return f"{sum(values) / len(values):.1f} [{min(values):.1f}, {max(values):.1f}]"
+
+
+def _label_lines(report: dict | None, worst: int = 5) -> list[str]:
+    """The weakest labels and the commonest confusions on test; the full table is in details.labels."""
+    if not report:
+        return []
+    scored = [(v["f1"], name, v) for name, v in report["labels"].items() if v["support"]]
+    scored.sort(key=lambda item: (item[0] is not None, item[0] or 0.0))
+    lines = [f"per label (test, macro-F1 {report['macro_f1'] * 100:.1f} over {report['macro_labels']} labels); "
+             f"weakest {min(worst, len(scored))}:"]
+    for f1, name, v in scored[:worst]:
+        lines.append(f"  {name:<40} F1 {'-' if f1 is None else f'{f1 * 100:.1f}'}  support {v['support']}")
+    confusions = sorted(((count, true, pred) for true, row in report["confusion"].items()
+                         for pred, count in row.items() if pred != true), reverse=True)[:worst]
+    if confusions:
+        lines.append("commonest confusions (true -> predicted):")
+        lines += [f"  {count:>3} x {true} -> {pred}" for count, true, pred in confusions]
+    return lines

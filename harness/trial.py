@@ -19,6 +19,7 @@ from harness.config import ExperimentConfig
 from harness.contract import parse_output, parse_target
 from harness.device import peak_memory_mb
 from harness.generate import generate
+from harness.labels import label_report
 from harness.methods import Candidate, TrialContext, get_method
 from harness.models import ModelSource
 from harness.scorers import ScoredCase, score_cases
@@ -59,6 +60,8 @@ class Evaluation:
     metrics: dict[str, Metric]
     rows: list[ExampleRow]
     seconds: float
+    labels: dict | None = None
+    """Per-label precision/recall/F1 and the confusion matrix (label suites only)."""
 
     def throughput(self, batch_size: int) -> dict[str, float]:
         """Measured serving figures of this split: what the cost model prices."""
@@ -97,6 +100,7 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
     dev = evaluate(data, candidate, data.dev, "dev")
     record.eval_seconds = dev.seconds
     record.details["evaluation"] = {"dev": dev.throughput(data.config.generation.batch_size)}
+    record.details["labels"] = {"dev": dev.labels}
     record.objective = dev.metrics[data.config.objective.metric].value
     record.metrics = _metric_rows("dev", dev.metrics)
     record.examples = dev.rows
@@ -106,13 +110,15 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
     test = evaluate(data, candidate, data.test, "test")
     record.eval_seconds += test.seconds
     record.details["evaluation"]["test"] = test.throughput(data.config.generation.batch_size)
+    record.details["labels"]["test"] = test.labels
     regression = regression_delta(data, candidate)
     checks = {name: m for name, m in regression.items() if name != "regression_delta"}
     record.metrics += _metric_rows("test", test.metrics) + _metric_rows("regression", checks)
     record.examples += test.rows
     for split in ("dev", "test"):
         record.metrics.append(MetricRow(split, "regression_delta", **regression["regression_delta"].to_dict()))
-    constraints = feasibility(data.config, dev.metrics, regression["regression_delta"])
+    constraints = feasibility(data.config, dev.metrics, regression["regression_delta"],
+                              measures_hallucination=data.suite.contract.kind != "text")
     record.feasible = all(c <= 0 for c in constraints.values())
     record.details["constraints"] = constraints
     if trial is not None:
@@ -133,13 +139,16 @@ def evaluate(data: SweepData, candidate: Candidate, examples: tuple[Example, ...
     cases = [ScoredCase(ex, g.output, parse_output(g.output, contract), parse_target(ex.target, contract))
              for ex, g in zip(examples, generations)]
     per_example, metrics = score_cases(cases, contract, data.scorers)
+    labels = label_report(cases, contract) if contract.kind == "label" else None
+    if labels is not None:
+        metrics["macro_f1"] = Metric(labels["macro_f1"], None, None, labels["n"])
     rows = [
         ExampleRow(split=split, example_id=ex.id, input=ex.input, target=ex.target, output=g.output,
                    prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens, latency_s=g.latency_s,
                    scores={name: values[i] for name, values in per_example.items()})
         for i, (ex, g) in enumerate(zip(examples, generations))
     ]
-    return Evaluation(metrics, rows, time.perf_counter() - began)
+    return Evaluation(metrics, rows, time.perf_counter() - began, labels)
 
 
 def regression_delta(data: SweepData, candidate: Candidate) -> dict[str, Metric]:
@@ -159,14 +168,19 @@ def regression_delta(data: SweepData, candidate: Candidate) -> dict[str, Metric]
     }
 
 
-def feasibility(config: ExperimentConfig, dev: dict[str, Metric], regression: Metric) -> dict[str, float]:
+def feasibility(config: ExperimentConfig, dev: dict[str, Metric], regression: Metric,
+                measures_hallucination: bool = True) -> dict[str, float]:
     """Optuna constraint values (feasible when every one is <= 0), all read from dev and the base check."""
     objective = config.objective
     fmt = dev["format_compliance"].value or 0.0
     hallucination = dev["hallucination_rate"].value
+    if not measures_hallucination:
+        hallucination_excess = 0.0  # free text: hallucination is not defined, so it cannot be broken
+    else:  # no compliant output at all counts as the worst case, never as a pass
+        hallucination_excess = (1.0 if hallucination is None else hallucination) - objective.max_hallucination_rate
     return {
         "format_compliance": objective.min_format_compliance - fmt,
-        "hallucination_rate": (1.0 if hallucination is None else hallucination) - objective.max_hallucination_rate,
+        "hallucination_rate": hallucination_excess,
         "regression_delta": -objective.max_regression_drop - (regression.value or 0.0),
     }
 

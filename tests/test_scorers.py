@@ -25,6 +25,7 @@ JSON = OutputContract.from_dict(
     },
     "test",
 )
+TEXT = OutputContract.from_dict({"kind": "text", "numeric": True}, "test")
 
 
 def make(output: str, target: str, contract: OutputContract, text: str = "", i: int = 0) -> ScoredCase:
@@ -87,6 +88,35 @@ JSON_GOLDEN = [
     # fence plus trailing text
     ('```json\n{"city": "London"}\n```\nDone.', '{"city": "London"}', "Born in London", 1.0, 0.0, 1.0, 1.0, 1.0, 1.0),
 ]
+
+
+# (output, reference) for the text contract: right, wrong, comma/decimal forms, no final line, not a number
+TEXT_GOLDEN = [
+    ("2 + 2 = 4\n#### 4", "Two and two make 4.\n#### 4"),
+    ("2 + 3 = 5\n#### 5", "Two and two make 4.\n#### 4"),
+    ("#### 1,200.0", "10 * 120 = 1,200\n#### 1200"),
+    ("It is 1200.", "10 * 120 = 1,200\n#### 1200"),
+    ("#### twelve", "6 + 6 = 12\n#### 12"),
+    ("", "6 + 6 = 12\n#### 12"),
+]
+
+
+@pytest.fixture
+def text_cases():
+    return [make(o, t, TEXT, i=i) for i, (o, t) in enumerate(TEXT_GOLDEN)]
+
+
+def test_text_golden(text_cases):
+    values, metrics = score_cases(text_cases, TEXT, ["format_compliance", "hallucination_rate", "task_accuracy"])
+    assert values["format_compliance"] == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    assert values["task_accuracy"] == [1.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+    assert values["hallucination_rate"] == [None] * 6 and metrics["hallucination_rate"].n == 0
+
+
+def test_rouge_l_does_not_apply_to_label_or_json(label_cases, json_cases):
+    for cases, contract in ((label_cases, LABEL), (json_cases, JSON)):
+        values, metric = get_scorer("rouge_l").score(cases, contract)
+        assert values == [None] * len(cases) and metric == Metric(None, None, None, 0)
 
 
 @pytest.fixture
@@ -193,11 +223,12 @@ def test_register_refuses_duplicates_and_non_scorers():
 
 
 @pytest.mark.parametrize("name", scorer_names())
-@pytest.mark.parametrize("which", ["label", "json", "empty"])
-def test_every_scorer_keeps_the_contract(name, which, label_cases, json_cases):
+@pytest.mark.parametrize("which", ["label", "json", "text", "empty", "empty_text"])
+def test_every_scorer_keeps_the_contract(name, which, label_cases, json_cases, text_cases):
     scorer = get_scorer(name)
     assert isinstance(scorer, Scorer) and scorer.name == name and isinstance(scorer.higher_is_better, bool)
-    cases, contract = {"label": (label_cases, LABEL), "json": (json_cases, JSON), "empty": ([], JSON)}[which]
+    cases, contract = {"label": (label_cases, LABEL), "json": (json_cases, JSON), "text": (text_cases, TEXT),
+                       "empty": ([], JSON), "empty_text": ([], TEXT)}[which]
     values, metric = scorer.score(cases, contract)
     assert len(values) == len(cases)
     assert all(v is None or (isinstance(v, float) and 0.0 <= v <= 1.0) for v in values)

@@ -79,6 +79,9 @@ def test_demo_experiment_runs_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
     assert lora["metrics"]["test"]["regression_delta"]["n"] == 6
     detail = store.get_trial(lora["id"])
     assert {e["split"] for e in detail["examples"]} == {"dev", "test"}
+    labels = detail["details"]["labels"]["test"]
+    assert labels["n"] == 8 and sum(sum(row.values()) for row in labels["confusion"].values()) == 8
+    assert detail["metrics"]["test"]["macro_f1"]["n"] == 8
     assert all(e["prompt_tokens"] > 0 and e["latency_s"] > 0 for e in detail["examples"])
     assert main(["show", lora["id"], "--db", str(results / "harness.duckdb")]) == 0
     assert "regression_delta" in capsys.readouterr().out
@@ -198,3 +201,19 @@ learning_curve: {sizes: [40, 0.5, 5000]}
     assert all(t["artifact_path"] is None for t in seeds + curve)
     assert main(["sweep", str(experiment)]) == 0  # idempotent: nothing new is run
     assert len(store.list_trials("toy+seeds")) == 2 and len(store.list_trials("toy+curve")) == 3
+
+
+@pytest.mark.slow
+def test_free_text_suite_scores_final_answer_and_rouge(tmp_path, tiny_model_dir):
+    """math-word-problems (text contract): accuracy on the final number, ROUGE-L on the reasoning."""
+    results = tmp_path / "results"
+    overrides = [f"model={tiny_model_dir}", f"results_dir={results}", "name=math", "suite=math-word-problems",
+                 "data.train_limit=8", "data.dev_limit=4", "data.test_limit=4", "budget.trials=1",
+                 "regression.enabled=false", "generation.max_new_tokens=12", "space={prompt: {shots: 1}}",
+                 "enqueue=[]"]
+    argv = ["sweep", str(REPO / "experiments/demo.yaml")] + [a for o in overrides for a in ("--set", o)]
+    assert main(argv) == 0
+    (trial,) = Store(results / "harness.duckdb").list_trials()
+    assert trial["status"] == "complete"
+    assert {"rouge_l", "task_accuracy", "format_compliance"} <= set(trial["metrics"]["test"])
+    assert trial["details"]["constraints"]["hallucination_rate"] == 0.0  # not defined for free text

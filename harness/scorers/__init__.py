@@ -14,6 +14,7 @@ from harness.scorers.accuracy import FieldF1, FieldPrecision, FieldRecall, TaskA
 from harness.scorers.base import ScoredCase, Scorer
 from harness.scorers.format import FormatCompliance
 from harness.scorers.hallucination import HallucinationRate
+from harness.scorers.rouge import RougeL
 from harness.stats import Metric
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "FieldPrecision",
     "FieldRecall",
     "FieldF1",
+    "RougeL",
 ]
 
 _REGISTRY: dict[str, Scorer] = {}
@@ -73,5 +75,7 @@ def score_cases(
     return values, metrics
 
 
-for _scorer in (FormatCompliance(), HallucinationRate(), TaskAccuracy(), FieldPrecision(), FieldRecall(), FieldF1()):
+for _scorer in (
+    FormatCompliance(), HallucinationRate(), TaskAccuracy(), FieldPrecision(), FieldRecall(), FieldF1(), RougeL()
+):
     register(_scorer)

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from harness.contract import OutputContract
+from harness.contract import OutputContract, answers_equal
 from harness.scorers.base import ScoredCase, canonical, fold, is_empty
 from harness.stats import Metric, bootstrap_ratio, proportion
 
@@ -21,6 +21,8 @@ class TaskAccuracy:
     label: the `key` value equals the target label after strip+casefold (whitespace folded).
     json: the whole object equals the target, strings folded, lists as multisets, a one-item list equal to its
     string, and empty slots (None, "", []) equal to absent ones.
+    text: the final answers are equal (`contract.answers_equal`: by value when `numeric`); the reasoning before
+    it is not judged here (see rouge_l).
     """
 
     name = "task_accuracy"
@@ -38,6 +40,8 @@ def _correct(case: ScoredCase, contract: OutputContract) -> bool:
     if contract.kind == "label":
         got, want = value.get(contract.key), case.target.get(contract.key)
         return isinstance(got, str) and isinstance(want, str) and fold(got) == fold(want)
+    if contract.kind == "text":
+        return answers_equal(value["answer"], case.target["answer"], contract)
     return canonical(value) == canonical(case.target)
 
 

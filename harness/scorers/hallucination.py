@@ -17,12 +17,18 @@ from harness.stats import Metric, proportion
 class HallucinationRate:
     """Per compliant output: 1.0 when it names a label outside the set (compared folded), uses a key outside
     `fields`, or (grounded contracts) gives a string value that is not a folded substring of the input.
-    Non-compliant outputs get None and are excluded from n."""
+    Non-compliant outputs get None and are excluded from n.
+
+    Text contracts: None for every example (n=0). Free-text reasoning has no closed set or span to check
+    against, and calling a wrong number "made up" would just repeat task_accuracy under another name.
+    """
 
     name = "hallucination_rate"
     higher_is_better = False
 
     def score(self, cases: Sequence[ScoredCase], contract: OutputContract) -> tuple[list[float | None], Metric]:
+        if contract.kind == "text":
+            return [None] * len(cases), Metric(None, None, None, 0)
         values = [
             (1.0 if hallucinated(c.parsed.value, c.example.input, contract) else 0.0) if c.parsed.compliant else None
             for c in cases
@@ -32,7 +38,7 @@ class HallucinationRate:
 
 def hallucinated(value: dict | None, source: str, contract: OutputContract) -> bool:
     """Whether a (compliant) parsed output contains anything the contract or the input does not support."""
-    if value is None:
+    if value is None or contract.kind == "text":
         return False
     if contract.kind == "label":
         label = value.get(contract.key)

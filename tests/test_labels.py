@@ -1,0 +1,100 @@
+"""label_report: a hand-checked confusion matrix, plus a cross-check against scikit-learn's conventions."""
+
+import json
+
+import pytest
+
+from harness.contract import OutputContract, parse_output, parse_target
+from harness.labels import INVALID, label_report, predicted_label
+from harness.scorers import ScoredCase
+from harness.suites import Example
+
+LABELS = OutputContract(kind="label", key="intent", labels=("lost_card", "card_arrival", "age_limit", "top_up"))
+
+
+def case(output: str, target: str, i: int = 0) -> ScoredCase:
+    ref = json.dumps({"intent": target})
+    return ScoredCase(Example(f"test:{i}", "x", ref), output, parse_output(output, LABELS), parse_target(ref, LABELS))
+
+
+def out(label: str) -> str:
+    return json.dumps({"intent": label})
+
+
+# (output, true label) -> predicted
+ROWS = [
+    (out("card_arrival"), "card_arrival"),  # card_arrival
+    (out("  CARD_Arrival "), "card_arrival"),  # card_arrival: case and whitespace folded
+    (out("lost_card"), "card_arrival"),  # lost_card
+    ("I think it is card_arrival", "card_arrival"),  # (invalid): no JSON
+    (out("lost_card"), "lost_card"),  # lost_card
+    (out("stolen_phone"), "lost_card"),  # (invalid): label outside the set
+    (out("card_arrival"), "age_limit"),  # card_arrival
+    ('{"intent": 3}', "age_limit"),  # (invalid): not a string
+]
+# hand count:
+#   card_arrival: tp 2, fp 1 (age_limit row), fn 2 (lost_card, invalid) -> P 2/3, R 2/4, F1 4/7
+#   lost_card:    tp 1, fp 1 (card_arrival row), fn 1 (invalid)        -> P 1/2, R 1/2, F1 1/2
+#   age_limit:    tp 0, fp 0, fn 2 -> P None (never predicted), R 0, F1 0
+#   top_up:       no support, never predicted -> all None, excluded from macro
+#   invalid predictions lower recall but add no false positive: card_arrival's fp is 1, not 2
+
+
+@pytest.fixture
+def report():
+    return label_report([case(o, t, i) for i, (o, t) in enumerate(ROWS)], LABELS)
+
+
+def test_hand_checked_report(report):
+    assert report["n"] == 8 and report["invalid"] == 3
+    assert list(report["labels"]) == ["age_limit", "card_arrival", "lost_card", "top_up"]  # sorted
+    ca, lc = report["labels"]["card_arrival"], report["labels"]["lost_card"]
+    assert (ca["precision"], ca["recall"], ca["f1"], ca["support"], ca["predicted"]) == pytest.approx(
+        (2 / 3, 2 / 4, 4 / 7, 4, 3)
+    )
+    assert (lc["precision"], lc["recall"], lc["f1"], lc["support"], lc["predicted"]) == pytest.approx(
+        (1 / 2, 1 / 2, 1 / 2, 2, 2)
+    )
+    assert report["labels"]["age_limit"] == {"precision": None, "recall": 0.0, "f1": 0.0, "support": 2,
+                                             "predicted": 0}
+    assert report["labels"]["top_up"] == {"precision": None, "recall": None, "f1": None, "support": 0,
+                                          "predicted": 0}
+    # macro over the 3 supported labels; never-predicted age_limit counts as F1 0 (zero_division=0)
+    assert report["macro_labels"] == 3 and report["macro_f1"] == pytest.approx((4 / 7 + 1 / 2 + 0) / 3)
+    assert report["confusion"] == {
+        "age_limit": {"card_arrival": 1, INVALID: 1},
+        "card_arrival": {"card_arrival": 2, "lost_card": 1, INVALID: 1},
+        "lost_card": {"lost_card": 1, INVALID: 1},
+    }
+    assert list(report["confusion"]["card_arrival"])[-1] == INVALID  # invalid last in a row
+
+
+def test_json_serialisable_and_deterministic(report):
+    again = label_report([case(o, t, i) for i, (o, t) in enumerate(ROWS)], LABELS)
+    assert json.dumps(report) == json.dumps(again)
+    assert json.loads(json.dumps(report)) == report
+
+
+def test_predicted_label_folding():
+    assert predicted_label(case(out("Lost_Card"), "lost_card"), LABELS) == "lost_card"
+    assert predicted_label(case('```json\n{"intent": "top_up"}\n```', "top_up"), LABELS) == "top_up"
+    assert predicted_label(case("", "top_up"), LABELS) == INVALID
+    assert predicted_label(case('{"label": "top_up"}', "top_up"), LABELS) == INVALID  # wrong key
+
+
+def test_empty_and_wrong_contract():
+    empty = label_report([], LABELS)
+    assert empty["n"] == 0 and empty["macro_f1"] is None and empty["confusion"] == {}
+    with pytest.raises(ValueError, match="label contract"):
+        label_report([], OutputContract(kind="text"))
+
+
+def test_matches_sklearn_zero_division_0(report):
+    metrics = pytest.importorskip("sklearn.metrics")
+    y_true = [t for _, t in ROWS]
+    y_pred = [predicted_label(case(o, t), LABELS) for o, t in ROWS]
+    supported = sorted(set(y_true))
+    f1 = metrics.f1_score(y_true, y_pred, labels=supported, average="macro", zero_division=0)
+    assert report["macro_f1"] == pytest.approx(f1)
+    p = metrics.precision_score(y_true, y_pred, labels=supported, average=None, zero_division=0)
+    assert [report["labels"][lab]["precision"] or 0.0 for lab in supported] == pytest.approx(list(p))
