@@ -20,6 +20,7 @@ examples:
   harness trials --format json                  every trial with its four metrics (value, low, high, n)
   harness show demo/3                           one trial: config, timings, metrics, sample outputs
   harness compare demo/2 demo/1                 paired tests: is the difference more than noise?
+  harness payback demo/2 --baseline api:gpt-4o-mini --volume 100000 --data-prep-hours 20 --data-prep-rate 60
   harness predict demo/3 --input "I lost my card"
   harness suite init my-suite --from tickets.csv --input-field text --label-field queue
 """
@@ -114,6 +115,31 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=("table", "json"), default="table")
     _db_option(compare)
     compare.set_defaults(run=_compare)
+
+    payback = sub.add_parser(
+        "payback", help="months until fine-tuning pays for itself against a baseline, with every assumption",
+        description="Price the candidate's serving (measured throughput x device price) against a baseline "
+                    "(another trial, or a hosted API priced per token), add the sweep's compute and your one-time "
+                    "costs, and report months to payback, the break-even volume and the sensitivity. A candidate "
+                    "below the baseline's quality gets no payback figure, and the output says why.")
+    payback.add_argument("trial", help="the fine-tuned candidate, STUDY/NUMBER")
+    payback.add_argument("--baseline", required=True, help="a trial STUDY/NUMBER, or api:NAME from the price table")
+    payback.add_argument("--volume", type=float, required=True, help="queries per month")
+    payback.add_argument("--prompt-trial", help="for api:NAME: the prompting trial whose tokens per query are priced")
+    payback.add_argument("--baseline-accuracy", type=float,
+                         help="for api:NAME: its test accuracy (0..1); marked 'assumed, not measured'")
+    payback.add_argument("--token-ratio", type=float, help="hosted-model tokens per local token (default: table)")
+    payback.add_argument("--data-prep-hours", type=float, default=0.0)
+    payback.add_argument("--data-prep-rate", type=float, default=0.0, help="USD per data-preparation hour")
+    payback.add_argument("--eng-hours", type=float, default=0.0)
+    payback.add_argument("--eng-rate", type=float, default=0.0, help="USD per engineering hour")
+    payback.add_argument("--hosting", type=float, default=0.0, help="fixed monthly hosting of the candidate, USD")
+    payback.add_argument("--margin", type=float, default=0.0,
+                         help="quality bar: candidate's accuracy low end >= baseline - margin (default 0)")
+    payback.add_argument("--prices", type=Path, help="a price table in the layout of harness/prices.yaml")
+    payback.add_argument("--format", choices=("text", "json"), default="text")
+    _db_option(payback)
+    payback.set_defaults(run=_payback)
 
     predict = sub.add_parser("predict", help="answer new inputs with a finished trial")
     predict.add_argument("trial", help="trial id STUDY/NUMBER")
@@ -250,6 +276,28 @@ def _compare(args, console: Console) -> int:
     if result.disagreements:
         console.print(compare.disagreement_table(result))
     console.print(compare.comparison_text(result), markup=False, highlight=False)
+    return 0
+
+
+def _payback(args, console: Console) -> int:
+    from harness import report
+    from harness.cost import load_prices
+    from harness.payback import QualityBar, payback_from_store
+
+    store = _store(args.db)
+    baseline = args.baseline if args.baseline.startswith("api:") else _trial_id(store, args.baseline)
+    result = payback_from_store(
+        store, _trial_id(store, args.trial), baseline, args.volume, prices=load_prices(args.prices),
+        prompt_trial_id=args.prompt_trial and _trial_id(store, args.prompt_trial),
+        baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,
+        data_prep_hours=args.data_prep_hours, data_prep_usd_per_hour=args.data_prep_rate,
+        engineering_hours=args.eng_hours, engineering_usd_per_hour=args.eng_rate, fixed_monthly_usd=args.hosting,
+        quality_bar=QualityBar(margin=args.margin),
+    )
+    if args.format == "json":
+        sys.stdout.write(json.dumps(result.to_dict(), default=str, indent=2) + "\n")
+    else:
+        console.print(report.payback_text(result), markup=False, highlight=False)
     return 0
 
 

@@ -274,3 +274,35 @@ def _label_lines(report: dict | None, worst: int = 5) -> list[str]:
         lines.append("commonest confusions (true -> predicted):")
         lines += [f"  {count:>3} x {true} -> {pred}" for count, true, pred in confusions]
     return lines
+
+
+def payback_text(result) -> str:
+    """`harness payback`: the answer first, then every number behind it with its unit and source."""
+    head = (f"Payback of {result.candidate} against {result.baseline} at {result.volume:,.0f} queries a month: "
+            + (f"PAYS BACK in {result.months_to_payback:.1f} months." if result.pays_back
+               else "NO PAYBACK FIGURE."))
+    lines = [head, f"  why: {result.reason}", f"  quality: {result.quality.reason}",
+             f"  cost per query: candidate ${result.candidate_usd_per_query:.6f}, "
+             f"baseline ${result.baseline_usd_per_query:.6f} (saves ${result.savings_per_query_usd:.6f})",
+             f"  monthly savings ${result.monthly_savings_usd:,.2f}; one-time ${result.one_time_usd:,.2f} ("
+             + ", ".join(f"{k} ${v:,.2f}" for k, v in result.one_time_breakdown.items()) + ")"]
+    if result.break_even_volume is not None:
+        lines.append(f"  break-even: {result.break_even_volume:,.0f} queries a month pay back within "
+                     f"{result.horizon_months:g} months")
+    sensitivity = result.sensitivity
+    if sensitivity.tornado:
+        lines.append("  sensitivity (months to payback at the low / high end of each assumption's range):")
+        for bar in sensitivity.tornado[:6]:
+            lines.append(f"    {bar.assumption:<28} {_months(bar.months_at_low):>8} / {_months(bar.months_at_high):<8}"
+                         f" ({bar.low:g} .. {bar.high:g} {bar.unit})")
+    lines.append(f"  at the low end of the accuracy interval: {sensitivity.accuracy_low_end.reason}"
+                 + (" The decision flips." if sensitivity.decision_flips else ""))
+    lines.append("assumptions:")
+    for name, item in sorted(result.assumptions.items()):
+        value = f"{item['value']:.6g}" if isinstance(item["value"], float) else str(item["value"])
+        lines.append(f"  {name:<40} {value:>14} {item['unit']:<30} {item['source']}")
+    return "\n".join(lines)
+
+
+def _months(value: float | None) -> str:
+    return "never" if value is None else f"{value:.1f}"

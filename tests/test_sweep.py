@@ -95,6 +95,14 @@ def test_demo_experiment_runs_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
     assert accuracy["test"] == "mcnemar-exact" and 0 <= accuracy["p_value"] <= 1 and compared["n_shared"] == 8
     assert main(["compare", lora["id"], prompt["id"], *db]) == 0
     assert "task_accuracy" in capsys.readouterr().out
+    assert main(["payback", lora["id"], "--baseline", prompt["id"], "--volume", "100000", *db]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"Payback of {lora['id']} against {prompt['id']}") and "assumptions:" in text
+    assert main(["payback", lora["id"], "--baseline", "api:gpt-4o-mini", "--volume", "1e6", "--baseline-accuracy",
+                 "0.5", "--format", "json", *db]) == 0
+    estimate = json.loads(capsys.readouterr().out)
+    assert estimate["pays_back"] is False and estimate["months_to_payback"] is None  # tiny model: below the bar
+    assert "assumed, not measured" in json.dumps(estimate["assumptions"])
 
 
 @pytest.mark.slow

@@ -1,0 +1,274 @@
+"""Cost model and payback against hand-computed cases (the arithmetic is in the comments).
+
+Rows are plain dicts shaped like `Store.list_trials()`; one test goes through a real DuckDB file.
+Prices come from a small test table with round numbers, not the bundled one, so the figures stay put.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from harness.cost import (
+    ASSUMED,
+    USER,
+    api_cost,
+    bundled_prices_path,
+    device_price_key,
+    load_prices,
+    serving_cost,
+    sweep_cost,
+    trial_cost,
+)
+from harness.errors import HarnessError
+from harness.payback import (
+    QualityBar,
+    baseline_from_api,
+    baseline_from_trial,
+    payback,
+    payback_from_store,
+)
+from harness.store import MetricRow, Store, TrialRecord
+
+PRICES = """\
+version: "test v1"
+date: "2026-01-01"
+devices:
+  H100: {usd_per_hour: 3.60, per: gpu, match: ["H100"]}   # $0.001 per second
+  L4: {usd_per_hour: 0.72, per: gpu, match: ["L4"]}
+  CPU: {usd_per_hour: 0.10, per: core, match: []}
+apis:
+  test-api: {input_usd_per_1m: 1.0, output_usd_per_1m: 4.0}
+token_ratio: 1.0
+"""
+H100 = {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "cpu_count": 16}
+ENVS = {"r1": H100}
+
+
+@pytest.fixture
+def prices(tmp_path):
+    path = tmp_path / "prices.yaml"
+    path.write_text(PRICES)
+    return load_prices(path)
+
+
+def evaluation(examples, seconds, prompt_tokens, completion_tokens, batch_size=16):
+    return {"examples": examples, "seconds": seconds, "batch_size": batch_size, "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens, "completion_tokens_per_s": completion_tokens / seconds}
+
+
+def trial(number, method="lora", status="complete", device="cuda", train=None, evals=None, started=None,
+          finished=None, test=None, accuracy=None, objective=None):
+    """A row as Store.list_trials() returns it; `accuracy` is test task_accuracy (value, low, high)."""
+    metrics = {}
+    if accuracy:
+        value, low, high = accuracy
+        metrics["test"] = {"task_accuracy": {"value": value, "low": low, "high": high, "n": 1000}}
+    return {"id": f"s/{number}", "study": "s", "number": number, "run_id": "r1", "method": method,
+            "status": status, "device": device, "train_seconds": train, "eval_seconds": evals,
+            "started_at": started, "finished_at": finished, "objective": objective, "metrics": metrics,
+            "details": {"evaluation": {"test": test}} if test else {}}
+
+
+# Candidate: H100 ($0.001/s). Test: 100 examples in 10 s, 48,000 prompt + 2,000 completion tokens
+# -> 200 completion tokens/s; per query 480 + 20 = 500 tokens, 20 / 200 = 0.1 s -> $0.0001 per query.
+# Its sweep: train 1000 s + eval 1000 s = 2000 s x $0.001 = $2.00.
+def candidate(accuracy=(0.90, 0.85, 0.94)):
+    return trial(1, train=1000.0, evals=1000.0, test=evaluation(100, 10.0, 48_000, 2_000), accuracy=accuracy)
+
+
+# Prompting trial: 10 examples in 10 s, 20,000 prompt + 250 completion tokens -> 2,000 + 25 tokens per query,
+# 25 tokens/s. Served on the H100: 25 / 25 = 1 s per query -> $0.001 per query.
+def prompting(accuracy=(0.05, 0.04, 0.07), objective=0.05):
+    return trial(0, method="prompt", train=0.0, evals=10.0, test=evaluation(10, 10.0, 20_000, 250),
+                 accuracy=accuracy, objective=objective)
+
+
+def test_cpu_trial_is_priced_per_core_as_cpu_never_as_gpu(prices):
+    """A CPU run costs cores x core-hours, whatever GPU name its machine reports."""
+    row = trial(0, device="cpu", train=3000.0, evals=600.0)
+    # 3000 + 600 = 3600 s = 1 h; 2 cores x $0.10 per core-hour x 1 h = $0.20
+    for name in ("x86_64", "cpu", "NVIDIA H100 80GB HBM3"):
+        cost = trial_cost(row, {"device": "cpu", "device_name": name, "cpu_count": 2}, prices)
+        assert cost.price_key == "CPU"
+        assert cost.usd == pytest.approx(0.20)
+        assert cost.assumptions["cores"]["source"] == "measured in run r1 (cpu_count)"
+        assert cost.assumptions["price.CPU"]["unit"] == "USD per core-hour"
+
+
+def test_sweep_cost_includes_failed_and_pruned_trials(prices):
+    """Failed and pruned trials held the device too; a failed one without timings costs its wall time."""
+    t0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    rows = [
+        trial(0, train=900.0, evals=900.0),                               # 1800 s x $0.001 = $1.80
+        trial(1, status="pruned", train=400.0, evals=100.0),              #  500 s          = $0.50
+        trial(2, status="failed", started=t0.isoformat(),                 #  600 s of wall  = $0.60
+              finished=t0.replace(minute=10).isoformat()),
+        trial(3, status="running", started=t0.isoformat()),               # no finish yet: left out
+    ]  # fmt: skip
+    sweep = sweep_cost(rows, ENVS, prices)
+    assert sweep.usd == pytest.approx(2.90)
+    assert sweep.seconds == pytest.approx(2900.0)
+    assert sweep.usd_by_status == pytest.approx({"complete": 1.80, "pruned": 0.50, "failed": 0.60})
+    assert list(sweep.skipped) == ["s/3"]
+    assert "wall time" in sweep.trials[2].assumptions["seconds"]["source"]
+
+
+def test_serving_cost_from_measured_throughput(prices):
+    """$/1M tokens and $/query from completion tokens per second at the evaluated batch size."""
+    cost = serving_cost(candidate(), H100, prices)
+    assert cost.completion_tokens_per_s == pytest.approx(200.0)
+    assert cost.usd_per_1m_completion_tokens == pytest.approx(5.0)  # $0.001/s / 200 tok/s x 1e6
+    assert cost.tokens_per_query == pytest.approx(500.0)  # 480 prompt + 20 completion
+    assert cost.usd_per_query == pytest.approx(0.0001)  # 0.1 s x $0.001/s
+    assert cost.usd_per_1m_tokens == pytest.approx(0.20)  # $0.0001 / 500 tokens x 1e6
+    assert cost.assumptions["completion_tokens_per_s"]["source"].startswith("measured in trial s/1")
+
+
+def test_api_cost_from_token_counts_and_ratio(prices):
+    """Hosted tokens = local tokens x ratio; the table's ratio is the default, a given one is user input."""
+    default = api_cost("test-api", prompting(), prices)
+    # 2,000 x $1/1M + 25 x $4/1M = $0.002 + $0.0001 = $0.0021
+    assert default.usd_per_query == pytest.approx(0.0021)
+    assert default.assumptions["token_ratio"]["source"] == "price table test v1"
+    given = api_cost("test-api", prompting(), prices, token_ratio=1.5)
+    # 3,000 x $1/1M + 37.5 x $4/1M = $0.003 + $0.00015 = $0.00315
+    assert given.usd_per_query == pytest.approx(0.00315)
+    assert given.assumptions["token_ratio"] == {"value": 1.5, "unit": "hosted tokens per local token", "source": USER}
+
+
+def api_payback(prices, volume=100_000, accuracy=0.80, **kwargs):
+    """Candidate $0.0001/query vs the API's $0.0021: saves $0.002 per query.
+    One-time: sweep $2.00 + 8 h x $50 + 16 h x $100 = $2,002."""
+    base = baseline_from_api("test-api", prompting(), prices, accuracy=accuracy)
+    sweep = sweep_cost([candidate()], ENVS, prices)
+    return payback(candidate(), serving_cost(candidate(), H100, prices), base, sweep, volume, data_prep_hours=8,
+                   data_prep_usd_per_hour=50, engineering_hours=16, engineering_usd_per_hour=100, **kwargs)
+
+
+def test_payback_months_and_break_even_volume(prices):
+    result = api_payback(prices)
+    assert result.pays_back
+    assert result.one_time_usd == pytest.approx(2002.0)
+    assert result.monthly_savings_usd == pytest.approx(200.0)  # $0.002 x 100,000
+    assert result.months_to_payback == pytest.approx(10.01)  # 2002 / 200
+    assert result.break_even_volume == pytest.approx(2002 / 12 / 0.002)  # 83,416.7 queries/month in 12 months
+    # The hosted model's accuracy is a user figure: marked assumed wherever it appears.
+    assert result.assumptions["baseline.task_accuracy"]["source"] == ASSUMED
+    assert ASSUMED in result.quality.reason
+    json.dumps(result.to_dict())  # the JSON output works
+    assert all(set(a) == {"value", "unit", "source"} for a in result.assumptions.values())
+
+
+def test_fixed_hosting_cuts_savings_and_sets_a_minimum_volume(prices):
+    result = api_payback(prices, fixed_monthly_usd=100)
+    assert result.months_to_payback == pytest.approx(20.02)  # 2002 / (200 - 100)
+    assert result.min_volume_for_savings == pytest.approx(50_000)  # $100 / $0.002
+    assert result.break_even_volume == pytest.approx((2002 / 12 + 100) / 0.002)  # 133,416.7
+    low = api_payback(prices, volume=40_000, fixed_monthly_usd=100)  # $80 saved < $100 hosting
+    assert not low.pays_back and low.months_to_payback is None
+    assert "50,000" in low.reason
+
+
+def test_no_payback_for_a_worse_candidate(prices):
+    """Cheaper but worse is not a saving: the bar is the candidate's low end vs the baseline's value."""
+    base = baseline_from_trial(prompting(accuracy=(0.90, 0.87, 0.93)), H100, prices)  # $0.001/query
+    sweep = sweep_cost([candidate()], ENVS, prices)
+    worse = candidate(accuracy=(0.88, 0.85, 0.91))
+    serving = serving_cost(worse, H100, prices)
+    result = payback(worse, serving, base, sweep, 100_000)
+    assert not result.pays_back and result.months_to_payback is None and result.break_even_volume is None
+    assert result.savings_per_query_usd == pytest.approx(0.0009)  # it is cheaper: $0.001 - $0.0001
+    assert "fails the quality bar" in result.reason and "85.0%" in result.reason and "90.0%" in result.reason
+    assert result.sensitivity.tornado == []
+    # A 5-point margin admits it: 0.85 >= 0.90 - 0.05. An absolute bar of 0.95 does not.
+    assert payback(worse, serving, base, sweep, 100_000, quality_bar=QualityBar(margin=0.05)).pays_back
+    assert not payback(worse, serving, base, sweep, 100_000, quality_bar=QualityBar(absolute=0.95)).pays_back
+
+
+def test_no_payback_when_not_cheaper(tmp_path):
+    """At $0.01/1M tokens the API costs 2,025 x $0.01/1M = $0.00002025 per query, below the candidate's $0.0001."""
+    path = tmp_path / "prices.yaml"
+    path.write_text(PRICES)
+    cheap = load_prices(path, overrides={"apis": {"test-api": {"input_usd_per_1m": 0.01, "output_usd_per_1m": 0.01}}})
+    result = api_payback(cheap)
+    assert not result.pays_back and result.months_to_payback is None and result.break_even_volume is None
+    assert "not less than" in result.reason
+
+
+def test_unknown_device_names_the_device_and_the_fix(prices):
+    for name in ("NVIDIA GeForce RTX 4090", "NVIDIA L40S"):  # "L4" is a word of neither name
+        with pytest.raises(HarnessError, match="Add a price") as info:
+            device_price_key("cuda", name, prices)
+        assert name in str(info.value)
+    assert device_price_key("cuda", "NVIDIA L4", prices) == "L4"
+
+
+def test_overrides_change_entries_and_are_marked_user_input(prices, tmp_path):
+    path = tmp_path / "prices.yaml"
+    path.write_text(PRICES)
+    table = load_prices(path, overrides={
+        "devices": {"H100": {"usd_per_hour": 2.0}, "RTX4090": {"usd_per_hour": 0.5, "match": ["RTX 4090"]}},
+        "token_ratio": 1.2,
+    })  # fmt: skip
+    assert (table.devices["H100"].usd_per_hour, table.devices["H100"].per) == (2.0, "gpu")  # rest kept
+    assert table.devices["H100"].source == USER and table.devices["L4"].source == "price table test v1"
+    assert device_price_key("cuda", "NVIDIA GeForce RTX 4090", table) == "RTX4090"
+    assert (table.token_ratio, table.token_ratio_source) == (1.2, USER)
+    with pytest.raises(HarnessError, match="usd_per_hur"):
+        load_prices(path, overrides={"devices": {"H100": {"usd_per_hur": 2.0}}})
+    bundled = load_prices()  # the shipped table: versioned, dated, with a CPU price per core-hour
+    assert bundled_prices_path().is_file() and bundled.version and bundled.date
+    assert bundled.devices["CPU"].per == "core"
+
+
+def test_sensitivity_tornado_is_sorted_by_swing(prices):
+    result = api_payback(prices)
+    bars = result.sensitivity.tornado
+    swings = [abs(b.months_at_high - b.months_at_low) for b in bars]
+    assert swings == sorted(swings, reverse=True)
+    # volume x0.5 / x2: 2002 / 100 = 20.02 and 2002 / 400 = 5.005 months (swing 15.0)
+    # API input price x0.5 / x1.5: saves $0.001 -> 20.02, $0.003 -> 6.67 (swing 13.3)
+    # engineering hours 8 / 32: 1202 / 200 = 6.01 and 3602 / 200 = 18.01 (swing 12.0)
+    assert [b.assumption for b in bars[:3]] == ["volume", "api_input_usd_per_1m", "engineering_hours"]
+    assert (bars[0].months_at_low, bars[0].months_at_high) == pytest.approx((20.02, 5.005))
+    assert (bars[2].months_at_low, bars[2].months_at_high) == pytest.approx((6.01, 18.01))
+    # A range end that never pays back (API at $0 input: $0.0001 = the candidate's cost) swings widest.
+    never = api_payback(prices, ranges={"api_input_usd_per_1m": (0.0, 1.0)}).sensitivity.tornado[0]
+    assert never.assumption == "api_input_usd_per_1m" and never.months_at_low is None
+
+
+def test_accuracy_low_end_can_flip_the_decision(prices):
+    """Candidate 0.90 [0.86, 0.93] vs baseline 0.85 [0.82, 0.88]: 0.86 >= 0.85 passes; against the baseline's
+    high end 0.88 it fails, so the decision flips."""
+    base = baseline_from_trial(prompting(accuracy=(0.85, 0.82, 0.88)), H100, prices)
+    row = candidate(accuracy=(0.90, 0.86, 0.93))
+    result = payback(row, serving_cost(row, H100, prices), base, sweep_cost([row], ENVS, prices), 100_000)
+    assert result.pays_back
+    assert not result.sensitivity.accuracy_low_end.passes
+    assert result.sensitivity.decision_flips and result.sensitivity.months_at_accuracy_low_end is None
+
+
+def test_payback_from_a_real_duckdb(prices, tmp_path):
+    """The same figures read back through harness.store.Store: run environment, trials, metrics, details."""
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_run("r1", "s", 1, "host", H100)
+    t0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    for row in (prompting(), candidate(), trial(2, status="failed", started=t0, finished=t0.replace(minute=10))):
+        metrics = [MetricRow(split, name, **m) for split, ms in row["metrics"].items() for name, m in ms.items()]
+        store.record_trial_result(TrialRecord(
+            id=row["id"], study="s", number=row["number"], run_id="r1", method=row["method"],
+            status=row["status"], device="cuda", train_seconds=row["train_seconds"],
+            eval_seconds=row["eval_seconds"], started_at=row["started_at"], finished_at=row["finished_at"],
+            objective=row["objective"], details=row["details"], metrics=metrics,
+        ))  # fmt: skip
+    result = payback_from_store(store, "s/1", "s/0", 100_000, prices=prices)
+    # Sweep: prompt 10 s + candidate 2000 s + failed 600 s of wall = 2610 s x $0.001 = $2.61
+    assert result.one_time_breakdown["sweep_compute"] == pytest.approx(2.61)
+    # Baseline $0.001 - candidate $0.0001 = $0.0009 x 100,000 = $90/month; 2.61 / 90 months
+    assert result.months_to_payback == pytest.approx(2.61 / 90)
+    api = payback_from_store(store, "s/1", "api:test-api", 100_000, prices=prices, baseline_accuracy=0.5)
+    assert api.baseline_usd_per_query == pytest.approx(0.0021)  # tokens from s/0, the study's prompting trial
+    assert api.assumptions["baseline.prompt_tokens_per_query"]["source"].startswith("measured in trial s/0")
