@@ -285,9 +285,12 @@ def _payback(args, console: Console) -> int:
     from harness.payback import QualityBar, payback_from_store
 
     store = _store(args.db)
+    candidate = _trial_id(store, args.trial)
     baseline = args.baseline if args.baseline.startswith("api:") else _trial_id(store, args.baseline)
+    study = store.get_study(candidate.rsplit("/", 1)[0]) or {}
+    overrides = (study.get("experiment") or {}).get("prices") or None  # the experiment file's `prices:`
     result = payback_from_store(
-        store, _trial_id(store, args.trial), baseline, args.volume, prices=load_prices(args.prices),
+        store, candidate, baseline, args.volume, prices=load_prices(args.prices, overrides),
         prompt_trial_id=args.prompt_trial and _trial_id(store, args.prompt_trial),
         baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,
         data_prep_hours=args.data_prep_hours, data_prep_usd_per_hour=args.data_prep_rate,

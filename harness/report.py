@@ -282,8 +282,8 @@ def payback_text(result) -> str:
             + (f"PAYS BACK in {result.months_to_payback:.1f} months." if result.pays_back
                else "NO PAYBACK FIGURE."))
     lines = [head, f"  why: {result.reason}", f"  quality: {result.quality.reason}",
-             f"  cost per query: candidate ${result.candidate_usd_per_query:.6f}, "
-             f"baseline ${result.baseline_usd_per_query:.6f} (saves ${result.savings_per_query_usd:.6f})",
+             f"  cost per query: candidate ${result.candidate_usd_per_query:.3g}, "
+             f"baseline ${result.baseline_usd_per_query:.3g} (saves ${result.savings_per_query_usd:.3g})",
              f"  monthly savings ${result.monthly_savings_usd:,.2f}; one-time ${result.one_time_usd:,.2f} ("
              + ", ".join(f"{k} ${v:,.2f}" for k, v in result.one_time_breakdown.items()) + ")"]
     if result.break_even_volume is not None:
