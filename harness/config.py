@@ -96,13 +96,16 @@ class ObjectiveConfig:
 @dataclass(frozen=True)
 class RegressionConfig:
     enabled: bool = True
-    """Measure forgetting on a general-capability check after training."""
-    path: str = "suites/general/piqa/piqa.jsonl"
-    """PIQA items scored by log-likelihood; relative paths are taken from the repository root."""
+    """Measure forgetting on a general-capability check after training (through lm-eval)."""
+    suite: str = "piqa"
+    """A bundled lm-eval task in suites/general/lm_eval/: `piqa` (log-likelihood, cheap) or `gsm8k` (generative,
+    only meaningful for models well above 1B parameters, and slow)."""
     limit: int = 200
     """Items scored per trial (a seeded subset). The base model is scored once and cached."""
     batch_size: int = 16
     """Sequences per forward pass."""
+    max_gen_toks: int | None = None
+    """Cap on generated tokens for generative checks (gsm8k); None keeps the task's own."""
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,12 @@ from harness import models, retention
 from harness.config import ExperimentConfig, load_experiment
 from harness.device import default_dtype, resolve_device
 from harness.environment import environment
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.followups import run_followups
+from harness.lm_regression import REGRESSION_SUITES, per_item_scores, task_config
 from harness.methods import get_method
-from harness.paths import repo_root
 from harness.prompting import max_answer_tokens
 from harness.resume import Lease, counted_trials, fail_stale_trials, mark_interrupted
-from harness.scorers.regression import load_piqa, piqa_correct
 from harness.space import SearchSpace, build_space, optuna_params
 from harness.store import Store, TrialRecord
 from harness.suites import Suite, load_suite
@@ -62,6 +61,9 @@ def plan_sweep(config_path: str, overrides: list[str], study: str | None = None,
     space = build_space(config.space, device, config_path)
     for entry in config.enqueue:
         optuna_params(entry, config_path)
+    if config.regression.enabled and config.regression.suite not in REGRESSION_SUITES:
+        raise ConfigError(f"{config_path}: `regression.suite: {config.regression.suite}` is not a bundled check; "
+                          f"use one of {sorted(REGRESSION_SUITES)}, or set regression.enabled: false.")
     suite = load_suite(config.suite)
     subsets = {
         "train": _subset(suite.splits["train"], config.data.train_limit, config.seed),
@@ -175,30 +177,37 @@ def _prepare(plan: SweepPlan, source: models.ModelSource, echo) -> SweepData:
     data = SweepData(config, suite, train, dev, test, source, plan.device,
                      default_dtype(plan.device), max_new, details)
     if config.regression.enabled:
-        path = Path(config.regression.path)
-        path = path if path.is_absolute() or path.exists() else repo_root() / path
-        data.regression_items = load_piqa(path, config.regression.limit, config.seed)
-        data.base_regression = _base_regression(plan, data, path, echo)
-        details["regression"] = {"check": "piqa log-likelihood", "path": str(path), "n": len(data.regression_items)}
+        data.regression_ids, data.base_regression = _base_regression(plan, data, echo)
+        spec = REGRESSION_SUITES[config.regression.suite]
+        details["regression"] = {"check": f"lm-eval {spec.task} ({spec.metric})", "yaml": str(spec.yaml),
+                                 "n": len(data.regression_ids)}
     return data
 
 
-def _base_regression(plan: SweepPlan, data: SweepData, path: Path, echo) -> list[bool]:
-    """The base model's PIQA answers, measured once per model, item set and device, then cached."""
-    key = hashlib.sha256(json.dumps([data.source.sha256, _file_hash(path), [i.id for i in data.regression_items],
-                                     plan.device]).encode()).hexdigest()[:16]
+def _base_regression(plan: SweepPlan, data: SweepData, echo) -> tuple[list[str], list[float]]:
+    """The base model's per-item lm-eval scores, measured once per model, check, subset and device, then cached."""
+    import lm_eval
+
+    check = plan.config.regression
+    spec = REGRESSION_SUITES[check.suite]
+    files = task_config(check.suite)["dataset_kwargs"]["data_files"].values()
+    key = hashlib.sha256(json.dumps([
+        data.source.sha256, check.suite, spec.metric, check.limit, plan.config.seed, plan.device,
+        check.max_gen_toks, lm_eval.__version__, _file_hash(spec.yaml), [_file_hash(Path(f)) for f in files],
+    ]).encode()).hexdigest()[:16]
     cache = Path(plan.config.results_dir) / "cache" / f"regression-base-{key}.json"
     if cache.exists():
-        return json.loads(cache.read_text())
-    echo(f"measuring the base model on {len(data.regression_items)} PIQA items (once; cached)")
+        cached = json.loads(cache.read_text())
+        return cached["ids"], cached["scores"]
+    echo(f"measuring the base model on {check.limit} {check.suite} items through lm-eval (once; cached)")
     model = models.load_model(data.source, data.device, data.dtype)
-    correct = piqa_correct(model, models.load_tokenizer(data.source), data.regression_items,
-                           batch_size=plan.config.regression.batch_size)
+    ids, scores = per_item_scores(model, models.load_tokenizer(data.source), check.suite, check.limit,
+                                  plan.config.seed, check.batch_size, check.max_gen_toks)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps(correct))
+    tmp.write_text(json.dumps({"ids": ids, "scores": scores}))
     tmp.replace(cache)
-    return correct
+    return ids, scores
 
 
 def _open_study(plan: SweepPlan) -> optuna.Study:

@@ -18,12 +18,13 @@ import torch
 from harness.config import ExperimentConfig
 from harness.contract import parse_output, parse_target
 from harness.device import peak_memory_mb
+from harness.errors import HarnessError
 from harness.generate import generate
 from harness.labels import label_report
+from harness.lm_regression import per_item_scores
 from harness.methods import Candidate, TrialContext, get_method
 from harness.models import ModelSource
 from harness.scorers import ScoredCase, score_cases
-from harness.scorers.regression import PiqaItem, piqa_correct
 from harness.stats import Metric, paired_bootstrap_diff, proportion
 from harness.store import ExampleRow, MetricRow, TrialRecord
 from harness.suites import Example, Suite
@@ -46,9 +47,9 @@ class SweepData:
     max_new_tokens: int
     details: dict[str, Any]
     """Split hashes, subset sizes, budgets: stored with every trial."""
-    regression_items: list[PiqaItem] = field(default_factory=list)
-    base_regression: list[bool] = field(default_factory=list)
-    """Per-item correctness of the untouched base model on `regression_items`, measured once."""
+    regression_ids: list[str] = field(default_factory=list)
+    base_regression: list[float] = field(default_factory=list)
+    """Per-item scores of the untouched base model on `regression_ids`, measured once and cached."""
 
     @property
     def scorers(self) -> tuple[str, ...]:
@@ -152,19 +153,22 @@ def evaluate(data: SweepData, candidate: Candidate, examples: tuple[Example, ...
 
 
 def regression_delta(data: SweepData, candidate: Candidate) -> dict[str, Metric]:
-    """Change in general capability against the base model, paired over the same PIQA items.
+    """Change in general capability against the base model (lm-eval), paired over the same items.
 
     Prompting leaves the weights unchanged, so its delta is 0 by construction and marked not measured (n=0).
     """
-    if not candidate.trained or not data.regression_items:
+    if not candidate.trained or not data.regression_ids:
         return {"regression_delta": Metric(0.0, None, None, 0)}
-    correct = piqa_correct(candidate.model, candidate.tokenizer, data.regression_items,
-                           batch_size=data.config.regression.batch_size)
+    check = data.config.regression
+    ids, scores = per_item_scores(candidate.model, candidate.tokenizer, check.suite, check.limit,
+                                  data.config.seed, check.batch_size, check.max_gen_toks)
+    if ids != data.regression_ids:
+        raise HarnessError(f"the {check.suite} items scored for this trial differ from the base model's; delete "
+                           f"{data.config.results_dir}/cache/regression-base-*.json and re-run.")
     return {
-        "regression_delta": paired_bootstrap_diff([float(c) for c in correct],
-                                                  [float(b) for b in data.base_regression], seed=data.config.seed),
-        "piqa_accuracy": proportion(correct),
-        "piqa_accuracy_base": proportion(data.base_regression),
+        "regression_delta": paired_bootstrap_diff(scores, data.base_regression, seed=data.config.seed),
+        f"{check.suite}_accuracy": proportion(scores),
+        f"{check.suite}_accuracy_base": proportion(data.base_regression),
     }
 
 

@@ -1,5 +1,5 @@
 """Build suites/general/piqa/piqa.jsonl: the PIQA validation set, used to check that fine-tuning did not cost
-general capability (scored by log-likelihood in harness/scorers/regression.py). Not a task suite.
+general capability (log-likelihood through lm-eval: suites/general/lm_eval/harness_piqa.yaml). Not a task suite.
 
 Run from the repo root: `python suites/_build/piqa.py [--source ../shared/datasets]`.
 Strings are kept exactly as published (some have trailing or doubled spaces) so item texts stay comparable.
