@@ -12,6 +12,7 @@ the data files stay in upstream order.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -153,3 +154,21 @@ def _quiet() -> Iterator[None]:
 
 
 __all__ = ["LM_EVAL_DIR", "REGRESSION_SUITES", "RegressionSuite", "logged_samples", "per_item_scores", "task_config"]
+
+
+def item_texts(suite: str) -> set[str]:
+    """Every question of the check's data files (scored items and shots), normalised like suite inputs.
+
+    A task suite whose train split contains these would train on the regression check itself: the sweep refuses.
+    """
+    from harness.suites import normalize
+
+    texts = set()
+    for path in task_config(suite)["dataset_kwargs"]["data_files"].values():
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                doc = json.loads(line)
+                text = doc.get("question") or doc.get("goal")
+                if text:
+                    texts.add(normalize(text))
+    return texts

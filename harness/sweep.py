@@ -30,13 +30,13 @@ from harness.device import default_dtype, resolve_device
 from harness.environment import environment
 from harness.errors import ConfigError, HarnessError
 from harness.followups import run_followups
-from harness.lm_regression import REGRESSION_SUITES, per_item_scores, task_config
+from harness.lm_regression import REGRESSION_SUITES, item_texts, per_item_scores, task_config
 from harness.methods import get_method
 from harness.prompting import max_answer_tokens
 from harness.resume import Lease, counted_trials, fail_stale_trials, mark_interrupted
 from harness.space import SearchSpace, build_space, optuna_params
 from harness.store import Store, TrialRecord
-from harness.suites import Suite, load_suite
+from harness.suites import Suite, load_suite, normalize
 from harness.trial import SweepData, run_trial
 
 
@@ -65,6 +65,8 @@ def plan_sweep(config_path: str, overrides: list[str], study: str | None = None,
         raise ConfigError(f"{config_path}: `regression.suite: {config.regression.suite}` is not a bundled check; "
                           f"use one of {sorted(REGRESSION_SUITES)}, or set regression.enabled: false.")
     suite = load_suite(config.suite)
+    if config.regression.enabled:
+        _refuse_regression_overlap(suite, config.regression.suite, config_path)
     subsets = {
         "train": _subset(suite.splits["train"], config.data.train_limit, config.seed),
         "dev": _subset(suite.splits["dev"], config.data.dev_limit, config.seed),
@@ -182,6 +184,19 @@ def _prepare(plan: SweepPlan, source: models.ModelSource, echo) -> SweepData:
         details["regression"] = {"check": f"lm-eval {spec.task} ({spec.metric})", "yaml": str(spec.yaml),
                                  "n": len(data.regression_ids)}
     return data
+
+
+def _refuse_regression_overlap(suite: Suite, check: str, where: str) -> None:
+    """Training on the items of the forgetting check would hide the forgetting: refuse, and say how to fix it."""
+    checked = item_texts(check)
+    overlap = [ex.id for split in ("train", "dev", "test") for ex in suite.splits[split]
+               if normalize(ex.input) in checked]
+    if overlap:
+        raise ConfigError(
+            f"{where}: {len(overlap)} examples of suite {suite.name} (e.g. {', '.join(overlap[:3])}) are also items "
+            f"of the `{check}` regression check, so the check would measure memorisation, not forgetting. Use "
+            f"another check (`regression.suite: piqa`), or set regression.enabled: false."
+        )
 
 
 def _base_regression(plan: SweepPlan, data: SweepData, echo) -> tuple[list[str], list[float]]:

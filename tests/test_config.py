@@ -112,3 +112,12 @@ def test_conditional_space_samples_only_the_chosen_methods_parameters(tmp_path):
             assert {"r", "lora_alpha", "learning_rate"} <= set(params)
         study.tell(trial, 0.0)
     assert seen == {"prompt", "lora"}
+
+
+def test_a_regression_check_that_overlaps_the_suite_is_refused(tmp_path):
+    path = write(tmp_path, "name: x\nsuite: math-word-problems\nregression: {suite: gsm8k}\nspace: {prompt: {}}\n")
+    with pytest.raises(ConfigError, match="measure memorisation, not forgetting"):
+        plan_sweep(str(path), [])
+    plan_sweep(str(path), ["regression.suite=piqa"])  # PIQA shares nothing with GSM8K
+    with pytest.raises(ConfigError, match="not a bundled check"):
+        plan_sweep(str(path), ["regression.suite=mmlu"])
