@@ -186,7 +186,8 @@ def _models_pull(args, console: Console) -> int:
 
 
 def _suite_init(args, console: Console) -> int:
-    from harness.suites import init_suite, load_suite
+    from harness.suite_init import init_suite
+    from harness.suites import load_suite
 
     path = init_suite(args.name, args.source, args.input_field, args.label_field, args.output_field,
                       seed=args.seed, suites_dir=args.suites_dir)

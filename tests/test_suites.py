@@ -14,15 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import suites as suites_mod
+from harness import suite_init as suite_init_mod
 from harness.errors import SuiteError
-from harness.suites import (
-    init_suite,
-    list_suites,
-    load_suite,
-    resolve_suite_path,
-    suite_stats,
-)
+from harness.suite_init import init_suite
+from harness.suites import list_suites, load_suite, resolve_suite_path, suite_stats
 
 REPO_SUITES = Path(__file__).resolve().parents[1] / "suites"
 
@@ -417,7 +412,7 @@ def test_init_suite_leaves_nothing_when_validation_fails(tmp_path, monkeypatch):
     def fail(_):
         raise SuiteError("boom")
 
-    monkeypatch.setattr(suites_mod, "load_suite", fail)
+    monkeypatch.setattr(suite_init_mod, "load_suite", fail)
     with pytest.raises(SuiteError, match="boom"):
         init_suite("mine", write_csv(tmp_path / "data.csv"), None, None, None, suites_dir=tmp_path / "s")
     assert list((tmp_path / "s").iterdir()) == []

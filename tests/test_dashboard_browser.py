@@ -1,0 +1,176 @@
+"""The dashboard end to end in a real headless Chromium: the server users get, the pages they see.
+
+A `streamlit run` server (the launcher's own command line) is started on a free port of 127.0.0.1 against the
+demo database of test_dashboard.py, waited for with a bounded loop and always killed. Selenium drives Debian's
+chromium through /usr/bin/chromedriver; Selenium Manager is kept offline so nothing is downloaded. Screenshots
+go to results/test-artifacts/dashboard/ (or $DASHBOARD_ARTIFACTS), and each test prints where.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    pytest.skip(f"browser tests need Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}); "
+                "install them with `apt-get install chromium chromium-driver` (.ci/run does)", allow_module_level=True)
+pytest.importorskip("streamlit", reason="the dashboard needs streamlit: pip install -e '.[test]'")
+webdriver = pytest.importorskip("selenium.webdriver", reason="browser tests need selenium: pip install -e '.[test]'")
+from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from test_dashboard import build_demo_db  # noqa: E402
+
+from harness import dashboard  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("DASHBOARD_ARTIFACTS") or REPO / "results" / "test-artifacts" / "dashboard")
+START_S, WAIT_S = 45, 25
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,2000")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The dashboard server on 127.0.0.1:<free port>; its log is shown if it does not come up."""
+    root = tmp_path_factory.mktemp("dashboard-e2e")
+    db, port, log = build_demo_db(root), _free_port(), root / "streamlit.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(dashboard.command(port), env=dashboard.environment(db), stdout=out,
+                                stderr=subprocess.STDOUT, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                    if reply.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the dashboard did not start within {START_S} s (exit {proc.poll()}):\n{log.read_text()}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SE_OFFLINE", "true")  # Selenium Manager: never download a driver or a browser
+        driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+        driver.set_page_load_timeout(WAIT_S)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+def _wait_text(driver, text: str, timeout: float = WAIT_S) -> str:
+    """Wait until the page shows `text` (Streamlit renders after load, over a websocket); returns the page text."""
+    try:
+        WebDriverWait(driver, timeout, poll_frequency=0.25).until(
+            lambda d: text in d.find_element(By.TAG_NAME, "body").text)
+    except TimeoutException:
+        _shot(driver, "timeout")
+        raise AssertionError(f"{text!r} did not appear in {timeout} s; page text:\n"
+                             f"{driver.find_element(By.TAG_NAME, 'body').text[:3000]}") from None
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def _settle(driver, timeout: float = WAIT_S) -> None:
+    """Wait until the script run is over and every element is drawn (no status widget, no loading skeleton)."""
+    WebDriverWait(driver, timeout, poll_frequency=0.25).until(lambda d: not d.find_elements(
+        By.CSS_SELECTOR, '[data-testid="stStatusWidget"], [data-testid="stSkeleton"]'))
+
+
+def _column(driver, column: int) -> list[str]:
+    """The cells of one column of the page's first table (glide-data-grid keeps an accessible copy of them)."""
+    table = driver.find_element(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')
+    cells = table.find_elements(By.CSS_SELECTOR, f'[data-testid^="glide-cell-{column}-"]')
+    return [c.get_attribute("textContent") for c in cells]
+
+
+def _shot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
+@pytest.mark.parametrize("path, expect", [
+    ("", "Did fine-tuning beat prompting?"),  # the default page, the leaderboard
+    ("trial?trial=demo/2", "40 steps on 320 examples"),
+    ("compare", "beyond noise"),
+    ("cost", "Break-even after"),
+])
+def test_page_loads(server, browser, path, expect):
+    browser.get(f"{server}/{path}")
+    _wait_text(browser, expect)
+    _settle(browser)
+    problems = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"], [data-testid="stDialog"]')
+    assert not problems, [p.text for p in problems]
+    _shot(browser, path.split("?")[0] or "leaderboard")
+
+
+def test_method_filter_changes_the_table(server, browser):
+    browser.get(server)
+    _wait_text(browser, "Showing 6 of 6 trials")
+    _settle(browser)
+    assert sorted(set(_column(browser, 2))) == ["lora", "prompt"]  # column 2: method
+    pill = browser.find_element(By.XPATH, "//*[@data-testid='stButtonGroup']//button[normalize-space(.)='prompt']")
+    pill.click()
+    _wait_text(browser, "Showing 3 of 6 trials")
+    _settle(browser)
+    assert _column(browser, 2) == ["lora"] * 3
+    _shot(browser, "leaderboard-lora-only")
+
+
+def test_payback_chart_reacts_to_volume(server, browser):
+    browser.get(f"{server}/cost")
+    before = _months(_wait_text(browser, "Break-even after"))
+    chart = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')[0]
+    _settle(browser)
+    png_before = chart.screenshot_as_png
+    box = browser.find_element(By.CSS_SELECTOR, "input[aria-label='Queries per month']")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("400000", Keys.ENTER)
+    _wait_text(browser, "at 400,000 queries/month")
+    _settle(browser)
+    after = _months(browser.find_element(By.TAG_NAME, "body").text)
+    assert after < before / 3, (before, after)
+    chart = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')[0]
+    assert chart.screenshot_as_png != png_before  # the cumulative chart was redrawn for the new volume
+    _shot(browser, "cost-volume-400000")
+
+
+def _months(text: str) -> float:
+    line = next(line for line in text.splitlines() if line.startswith("Break-even after"))
+    return float(line.split("Break-even after ")[1].split(" months")[0])
