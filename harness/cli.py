@@ -22,6 +22,7 @@ examples:
   harness compare demo/2 demo/1                 paired tests: is the difference more than noise?
   harness payback demo/2 --baseline api:gpt-4o-mini --volume 100000 --data-prep-hours 20 --data-prep-rate 60
   harness predict demo/3 --input "I lost my card"
+  harness dashboard                             leaderboard, trial detail, compare, cost and payback
   harness suite init my-suite --from tickets.csv --input-field text --label-field queue
 """
 
@@ -140,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     payback.add_argument("--format", choices=("text", "json"), default="text")
     _db_option(payback)
     payback.set_defaults(run=_payback)
+
+    dashboard = sub.add_parser("dashboard", help="the Streamlit dashboard on 127.0.0.1: leaderboard, trials, "
+                                                 "compare, cost and payback",
+                               description="Serve the dashboard on 127.0.0.1 (no usage statistics). It only reads "
+                                           "the results database, so it can run while a sweep writes.")
+    dashboard.add_argument("--port", type=int, default=8501)
+    _db_option(dashboard)
+    dashboard.set_defaults(run=_dashboard)
 
     predict = sub.add_parser("predict", help="answer new inputs with a finished trial")
     predict.add_argument("trial", help="trial id STUDY/NUMBER")
@@ -303,6 +312,14 @@ def _payback(args, console: Console) -> int:
     else:
         console.print(report.payback_text(result), markup=False, highlight=False)
     return 0
+
+
+def _dashboard(args, console: Console) -> int:
+    from harness.dashboard import launch
+
+    db = args.db or Path("results/harness.duckdb")
+    console.print(f"dashboard on http://127.0.0.1:{args.port} reading {db} (Ctrl-C stops it)")
+    return launch(db, args.port)
 
 
 def _predict(args, console: Console) -> int:

@@ -85,14 +85,16 @@ def build_demo_db(root: Path) -> Path:
     """A study `demo` (3 prompt, 3 lora trials), its `demo+curve` follow-up, a run, and an Optuna journal."""
     db = root / "harness.duckdb"
     store = Store(db)
-    store.record_study("demo", "demo", {"name": "demo"}, "ticket-triage", "1.0.0", "smollm2-135m", "abc123")
+    experiment = {"name": "demo", "prices": {"devices": {"H100": {"usd_per_hour": 2.5}}}}  # the file's overrides
+    store.record_study("demo", "demo", experiment, "ticket-triage", "1.0.0", "smollm2-135m", "abc123")
     store.record_run("run-demo", "demo", 1, "host",
                      {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "cpu_count": 16})
-    labels = {"test": {"n": 12, "invalid": 1, "macro_f1": 0.7, "macro_labels": 3,
-                       "labels": {lab: {"precision": 0.8, "recall": 0.6, "f1": 0.69, "support": 4, "predicted": 3}
-                                  for lab in LABELS},
-                       "confusion": {"card_lost": {"card_lost": 3, "refund": 1}, "refund": {"refund": 4},
-                                     "card_arrival": {"card_arrival": 2, "(invalid)": 2}}}}
+    report = {"n": 12, "invalid": 1, "macro_f1": 0.7, "macro_labels": 3,
+              "labels": {lab: {"precision": 0.8, "recall": 0.6, "f1": 0.69, "support": 4, "predicted": 3}
+                         for lab in LABELS},
+              "confusion": {"card_lost": {"card_lost": 3, "refund": 1}, "refund": {"refund": 4},
+                            "card_arrival": {"card_arrival": 2, "(invalid)": 2}}}  # as harness.labels.label_report
+    labels = {"dev": {**report, "macro_f1": 0.75}, "test": report}
     trials = [
         _record("demo", 0, "prompt", {"shots": 0}, 0.25, feasible=False),
         _record("demo", 1, "prompt", {"shots": 3}, 0.40),
@@ -195,7 +197,7 @@ def test_trial_detail_curves_labels_and_searchable_examples(app):
     assert "40 steps on 320 examples" in _text(at)
     assert len(at.get("vega_lite_chart")) == 3  # loss curve, dev curve, confusion matrix
     per_label, examples = at.dataframe[1].value, at.dataframe[2].value
-    assert set(per_label["label"]) == set(LABELS)
+    assert set(per_label["label"]) == set(LABELS) and at.radio(key="label-split").value == "test"
     assert len(examples) == N and {"pass", "fail"} == set(examples["task_accuracy"])
     at.text_input(key="example-search").input("message 38").run()
     assert list(at.dataframe[2].value["example_id"]) == ["test:38"]
@@ -225,6 +227,7 @@ def test_cost_page_payback_reacts_to_volume(app):
     at = _open(app, "cost")
     text = _text(at)
     assert "pays back in" in text and "Break-even after" in text
+    assert at.number_input(key="keep-price-devices|H100|usd_per_hour").value == 2.5  # the experiment's price
     months = float(at.metric[0].value)
     at.number_input(key="keep-volume").set_value(400_000.0).run()
     assert float(at.metric[0].value) < months / 3  # four times the volume: savings x4, payback well under a third
@@ -240,7 +243,7 @@ def test_cost_page_edited_price_is_user_input_and_kept_across_pages(app):
     row = frame[frame["assumption"] == "candidate.price.H100"]
     assert row["value"].item() == "6.0" and row["source"].item() == "user input"
     at.switch_page("views/leaderboard.py").run()
-    assert "any prices edited" in _text(at)
+    assert "the Cost page's price changes" in _text(at)
     at.switch_page("views/cost.py").run()
     assert at.number_input(key="keep-price-devices|H100|usd_per_hour").value == 6.0
 
@@ -293,3 +296,15 @@ def test_launcher_binds_to_localhost_headless_without_telemetry(tmp_path):
     assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8600"
     assert flags["--server.headless"] == "true" and flags["--browser.gatherUsageStats"] == "false"
     assert dashboard.environment(tmp_path / "x.duckdb")[data.DB_ENV] == str((tmp_path / "x.duckdb").resolve())
+
+
+def test_journal_notes_when_missing_or_too_small(tmp_path):
+    from dashboards import journal
+
+    missing = tmp_path / "optuna-journal.log"
+    assert "No Optuna journal" in journal.load(missing, "demo")["note"] and not missing.exists()  # never created
+    _write_journal(missing, [_record("demo", 0, "prompt", {"shots": 0}, 0.2),
+                             _record("demo", 1, "lora", {"r": 8, "learning_rate": 1e-3}, 0.5)])
+    found = journal.load(missing, "demo")
+    assert len(found["history"]) == 2 and not found["importance"]
+    assert any("at least 3 completed trials" in note for note in found["notes"])

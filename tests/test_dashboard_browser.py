@@ -110,11 +110,22 @@ def _settle(driver, timeout: float = WAIT_S) -> None:
         By.CSS_SELECTOR, '[data-testid="stStatusWidget"], [data-testid="stSkeleton"]'))
 
 
-def _column(driver, column: int) -> list[str]:
-    """The cells of one column of the page's first table (glide-data-grid keeps an accessible copy of them)."""
-    table = driver.find_element(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')
-    cells = table.find_elements(By.CSS_SELECTOR, f'[data-testid^="glide-cell-{column}-"]')
-    return [c.get_attribute("textContent") for c in cells]
+def _column(driver, column: int, expect: list[str], timeout: float = WAIT_S) -> list[str]:
+    """Wait for one column of the page's first table to read `expect` (glide-data-grid draws on a canvas and
+    keeps an accessible copy of the cells, filled shortly after the grid appears); returns what it read."""
+    script = ("const t = document.querySelector('[data-testid=\"stDataFrame\"]'); return t ? Array.from("
+              f"t.querySelectorAll('[data-testid^=\"glide-cell-{column}-\"]')).map(c => c.textContent) : [];")
+    seen: list[str] = []
+
+    def read(d) -> bool:
+        seen[:] = d.execute_script(script)
+        return seen == expect
+
+    try:
+        WebDriverWait(driver, timeout, poll_frequency=0.25).until(read)
+    except TimeoutException:
+        pass
+    return seen
 
 
 def _shot(driver, name: str) -> Path:
@@ -144,12 +155,14 @@ def test_method_filter_changes_the_table(server, browser):
     browser.get(server)
     _wait_text(browser, "Showing 6 of 6 trials")
     _settle(browser)
-    assert sorted(set(_column(browser, 2))) == ["lora", "prompt"]  # column 2: method
+    method = 2  # the column of the leaderboard table
+    every = ["lora", "lora", "prompt", "prompt", "lora", "prompt"]  # in rank order
+    assert _column(browser, method, every) == every
     pill = browser.find_element(By.XPATH, "//*[@data-testid='stButtonGroup']//button[normalize-space(.)='prompt']")
     pill.click()
     _wait_text(browser, "Showing 3 of 6 trials")
     _settle(browser)
-    assert _column(browser, 2) == ["lora"] * 3
+    assert _column(browser, method, ["lora"] * 3) == ["lora"] * 3
     _shot(browser, "leaderboard-lora-only")
 
 

@@ -1,0 +1,39 @@
+"""Entry point of `harness dashboard`: the sidebar (database, study) and navigation between the pages.
+
+Run with `harness dashboard [--db PATH]`, which starts `streamlit run` on this file with the database path in
+HARNESS_DASHBOARD_DB. The dashboard only reads: a sweep may write to the same database meanwhile.
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on the path; pages import dashboards.*
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboards import data  # noqa: E402
+
+VIEWS = Path(__file__).resolve().parent / "views"
+PAGES = [
+    st.Page(VIEWS / "leaderboard.py", title="Leaderboard", default=True),  # the default page lives at /
+    st.Page(VIEWS / "trial.py", title="Trial detail", url_path="trial"),
+    st.Page(VIEWS / "compare.py", title="Compare", url_path="compare"),
+    st.Page(VIEWS / "cost.py", title="Cost & payback", url_path="cost"),
+]
+
+st.set_page_config(page_title="finetune-harness", layout="wide")
+# Streamlit forgets a widget's value when its page is not shown; re-assigning keeps the Cost page's inputs.
+for key in [k for k in st.session_state if str(k).startswith("keep-")]:
+    st.session_state[key] = st.session_state[key]
+page = st.navigation(PAGES)
+with st.sidebar:
+    st.caption(f"Database (read-only): `{data.db_path()}`")
+    names = data.study_names(data.trials(str(data.db_path())))
+    if names:
+        st.selectbox("Study", names, key="study",
+                     help="`+seeds` and `+curve` are the follow-ups of a sweep (repeated seeds, learning curve).")
+    if st.button("Refresh", help=f"Results are re-read every {data.TTL_S} s; this re-reads now."):
+        st.cache_data.clear()
+page.run()

@@ -1,0 +1,138 @@
+"""Cost & payback: how many months until fine-tuning pays for itself at your volume, under which assumptions.
+
+Every figure comes from harness.payback (on harness.cost and the dated price table); this page collects the
+user's assumptions, shows the answer, the cumulative cost, the sensitivity and the learning curve, and exports
+the estimate for finance.
+"""
+
+import math
+
+import streamlit as st
+
+from dashboards import charts, costing, data, export
+from harness import payback
+from harness.errors import HarnessError
+
+
+def keep(key: str, default):
+    """Seed a widget's value once; app.py keeps `keep-` keys when the user visits another page."""
+    st.session_state.setdefault(key, default)
+    return key
+
+
+db = str(data.db_path())
+study = data.current_study(data.require_trials())
+main_study = study.split("+")[0]
+rows = data.trials(db, main_study)
+base_table = costing.base_prices(main_study)
+st.title(f"Cost & payback: {main_study}")
+
+complete = [t for t in rows if t["status"] == "complete"]
+tuned = [t["id"] for t in complete if t["trained"]]
+prompts = [t["id"] for t in complete if not t["trained"]]
+best = data.best_adapter(rows)
+best_prompt = payback.best_prompting_trial(rows)
+
+st.subheader("Assumptions")
+left, mid, right = st.columns(3)
+with left:
+    candidate = st.selectbox("Fine-tuned candidate", tuned, index=tuned.index(best["id"]) if best else 0,
+                             help="Defaults to the best adapter that meets every dev constraint.", key="cost-candidate")
+    options = prompts + [f"api:{name}" for name in base_table.apis]
+    baseline = st.selectbox(
+        "Baseline (prompting)", options, index=options.index(best_prompt["id"]) if best_prompt else 0,
+        key="cost-baseline", help="A local prompting trial (measured quality and throughput) or a hosted model "
+                                  "priced per token.") if options else None
+    volume = st.number_input("Queries per month", min_value=1.0, step=10_000.0, format="%.0f",
+                             key=keep("keep-volume", 100_000.0))
+    horizon = st.number_input("Horizon (months)", min_value=1, max_value=120, step=6, key=keep("keep-horizon", 24))
+with mid:
+    prep_h = st.number_input("Data preparation (hours)", min_value=0.0, step=5.0, key=keep("keep-prep-h", 20.0))
+    prep_rate = st.number_input("Data preparation rate (USD/hour)", min_value=0.0, step=5.0,
+                                key=keep("keep-prep-rate", 50.0))
+    eng_h = st.number_input("Engineering (hours)", min_value=0.0, step=5.0, key=keep("keep-eng-h", 0.0))
+    eng_rate = st.number_input("Engineering rate (USD/hour)", min_value=0.0, step=10.0, key=keep("keep-eng-rate", 0.0))
+    hosting = st.number_input("Fixed monthly hosting of the fine-tuned model (USD)", min_value=0.0, step=10.0,
+                              key=keep("keep-hosting", 0.0))
+with right:
+    margin = st.number_input("Quality margin (points below the baseline allowed)", min_value=0.0, max_value=100.0,
+                             step=1.0, key=keep("keep-margin", 0.0)) / 100
+    for key in costing.device_keys(rows, base_table):
+        device = base_table.devices[key]
+        st.number_input(f"{key} price (USD per {device.per}-hour)", min_value=0.0, step=0.01, format="%.3f",
+                        key=keep(costing.price_key("devices", key, "usd_per_hour"), device.usd_per_hour))
+    api_accuracy = token_ratio = None
+    if baseline and baseline.startswith("api:"):
+        api = base_table.apis[baseline[4:]]
+        for field, label in (("input_usd_per_1m", "input"), ("output_usd_per_1m", "output")):
+            st.number_input(f"{api.name} {label} price (USD per 1M tokens)", min_value=0.0, step=0.05,
+                            key=keep(costing.price_key("apis", api.name, field), getattr(api, field)))
+        api_accuracy = st.number_input("Hosted model's test accuracy (%), assumed", min_value=0.0, max_value=100.0,
+                                       value=None, key="cost-api-accuracy",
+                                       help="Not measurable offline; marked 'assumed, not measured'.")
+        token_ratio = st.number_input("Hosted tokens per local token", min_value=0.1, value=base_table.token_ratio)
+table = costing.prices(main_study)
+st.caption(f"Prices: table {table.version} dated {table.date} ({table.origin}), with the experiment file's "
+           "`prices:` applied; changed values are recorded as 'user input'. Training and serving are priced at the "
+           "device each trial ran on.")
+
+result = None
+if not tuned or not baseline:
+    st.info("A payback estimate needs a complete fine-tuned trial and a prompting baseline in this study.")
+else:
+    try:
+        result = payback.payback_from_store(
+            data.store(), candidate, baseline, volume, prices=table,
+            baseline_accuracy=None if api_accuracy is None else api_accuracy / 100, token_ratio=token_ratio,
+            data_prep_hours=prep_h, data_prep_usd_per_hour=prep_rate, engineering_hours=eng_h,
+            engineering_usd_per_hour=eng_rate, fixed_monthly_usd=hosting,
+            quality_bar=payback.QualityBar(margin=margin), horizon_months=float(horizon))
+    except HarnessError as exc:
+        st.error(f"No estimate: {exc}")
+
+if result is not None:
+    st.subheader("Payback")
+    (st.success if result.pays_back else st.warning)(result.reason)
+    months = result.months_to_payback
+    cols = st.columns(4)
+    cols[0].metric("Months to payback", "never" if months is None else f"{months:.1f}")
+    cols[1].metric("Monthly savings", f"${result.monthly_savings_usd:,.2f}")
+    cols[2].metric("One-time cost", f"${result.one_time_usd:,.2f}",
+                   help=", ".join(f"{k} ${v:,.2f}" for k, v in result.one_time_breakdown.items()))
+    cols[3].metric(f"Break-even volume ({result.horizon_months:g} months)",
+                   "-" if result.break_even_volume is None else f"{result.break_even_volume:,.0f}/month")
+    span = int(min(120, max(horizon, math.ceil(1.25 * months) if months else 0)))
+    frame = costing.cumulative(result, span)
+    st.altair_chart(charts.cumulative(frame, months), width="stretch")
+    st.caption(f"Break-even after {months:.1f} months at {volume:,.0f} queries/month." if months is not None else
+               f"No break-even at {volume:,.0f} queries/month: {result.reason}")
+    st.caption(f"Per query: fine-tuned ${result.candidate_usd_per_query:.6f}, baseline "
+               f"${result.baseline_usd_per_query:.6f}. Lines: one-time cost, then monthly cost x months.")
+
+    st.subheader("Sensitivity")
+    if result.sensitivity.tornado:
+        cap = max(2 * (months or horizon), 1.0)
+        st.altair_chart(charts.tornado(costing.tornado_frame(result, cap), months), width="stretch")
+    st.caption(f"{result.sensitivity.note}. Accuracy at the low end of its interval: "
+               f"{result.sensitivity.accuracy_low_end.reason}."
+               + (" **The decision flips there.**" if result.sensitivity.decision_flips else ""))
+    with st.expander("Every assumption, its unit and its source"):
+        st.dataframe(costing.assumptions_frame(result), hide_index=True, width="stretch")
+
+st.subheader(f"Learning curve ({main_study}+curve): would more labelled data pay?")
+learning = costing.learning_curve(data.trials(db, f"{main_study}+curve"))
+if learning.empty:
+    st.info(f"No learning curve: study `{main_study}+curve` has no complete trial (set `learning_curve.sizes` in "
+            "the experiment file to run one after the sweep).")
+else:
+    st.altair_chart(charts.learning_curve(learning), width="stretch")
+    st.dataframe(learning, hide_index=True, width="stretch")
+
+if result is not None:
+    st.subheader("Export")
+    name = f"payback-{result.candidate.replace('/', '-')}"
+    left, right = st.columns(2)
+    left.download_button("Download estimate (CSV)", export.estimate_csv(result, frame), f"{name}.csv", "text/csv")
+    right.download_button("Download report for finance (HTML, printable)",
+                          export.estimate_html(result, frame, learning, str(data.db_path())), f"{name}.html",
+                          "text/html")
