@@ -317,9 +317,7 @@ def _payback(args, console: Console) -> int:
 def _dashboard(args, console: Console) -> int:
     from harness.dashboard import launch
 
-    db = args.db or Path("results/harness.duckdb")
-    console.print(f"dashboard on http://127.0.0.1:{args.port} reading {db} (Ctrl-C stops it)")
-    return launch(db, args.port)
+    return launch(args.db or Path("results/harness.duckdb"), args.port)
 
 
 def _predict(args, console: Console) -> int:
