@@ -17,10 +17,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.errors import SuiteError
 from harness.suites import RESERVED_DIRS, Problems, load_suite, normalize, show_path
+from harness.yaml_dump import dump_yaml
 
 INPUT_GUESSES = ("text", "input", "utterance", "question")
 LABEL_GUESSES = ("label", "category", "intent")
@@ -118,7 +117,7 @@ def init_suite(
         },
     }
 
-    files = {"suite.yaml": _SUITE_HEADER + _dump_yaml(meta)}
+    files = {"suite.yaml": _SUITE_HEADER + dump_yaml(meta)}
     for split, part in (("train", train), ("dev", dev), ("test", test)):
         lines = [json.dumps({"input": t, "output": outputs(a)}, ensure_ascii=False) for _, t, a in part]
         files[f"{split}.jsonl"] = "\n".join(lines) + "\n"
@@ -160,23 +159,6 @@ _SUITE_HEADER = """\
 # the output contract below is appended for prompting, so do not repeat the labels there). Bump `version`
 # whenever you change the data or the contract: it is stored with every score.
 """
-
-
-class _Dumper(yaml.SafeDumper):
-    """Quotes strings YAML would misread once edited (`1.0` is a float) or garble (edge whitespace, newlines)."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    quote = "\n" in value or value != value.strip() or re.fullmatch(r"[\d.]+", value) is not None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if quote else None)
-
-
-_Dumper.ignore_aliases = lambda self, data: True  # a shared sub-schema must not become &id001 / *id001
-_Dumper.add_representer(str, _represent_str)
-
-
-def _dump_yaml(data: dict) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
 
 
 def _default_instruction(label_field: str | None, output_field: str | None) -> str:

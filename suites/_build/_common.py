@@ -9,20 +9,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the harness package, when not installed
+from harness.suites import normalize  # noqa: E402,F401  (the harness's own duplicate/overlap key)
+from harness.yaml_dump import Flow, dump_yaml  # noqa: E402,F401  (re-exported for the build scripts)
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = 0
-
-
-def normalize(text: str) -> str:
-    """Same key as harness.suites.normalize: case/whitespace variants count as one example."""
-    return " ".join(text.casefold().split())
 
 
 def parse_args(description: str) -> argparse.Namespace:
@@ -43,32 +40,6 @@ def sha256(path: Path) -> str:
 
 def jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
-class _Dumper(yaml.SafeDumper):
-    """Quotes strings YAML would misread once edited (`1.0` is a float) or garble (edge whitespace, newlines)."""
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    quote = "\n" in value or value != value.strip() or re.fullmatch(r"[\d.]+", value) is not None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if quote else None)
-
-
-_Dumper.ignore_aliases = lambda self, data: True  # a shared sub-schema must not become &id001 / *id001
-_Dumper.add_representer(str, _str)
-
-
-class Flow(dict):
-    """A mapping written on one line (`{type: string}`), for small repeated sub-schemas."""
-
-
-_Dumper.add_representer(
-    Flow, lambda dumper, value: dumper.represent_mapping("tag:yaml.org,2002:map", value, flow_style=True)
-)
-
-
-def dump_yaml(data: dict) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
 
 
 def write_folder(dest: Path, files: dict[str, str | bytes]) -> None:
