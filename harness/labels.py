@@ -21,8 +21,11 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from harness.contract import OutputContract
 from harness.scorers.base import ScoredCase, fold
+from harness.stats import Metric
 
 INVALID = "(invalid)"
 """The predicted class of an output that names no label of the set."""
@@ -85,3 +88,28 @@ def label_report(cases: Sequence[ScoredCase], contract: OutputContract) -> dict[
 
 def _by_fold(contract: OutputContract) -> dict[str, str]:
     return {fold(label): label for label in contract.labels}
+
+
+def macro_f1_metric(cases: Sequence[ScoredCase], contract: OutputContract, seed: int = 0,
+                    resamples: int = 1000) -> Metric:
+    """Macro-F1 with a seeded percentile-bootstrap 95% interval over examples (labels re-counted per draw)."""
+    report = label_report(cases, contract)
+    if not report["n"] or report["macro_f1"] is None:
+        return Metric(report["macro_f1"], None, None, report["n"])
+    names = sorted(contract.labels)
+    index = {name: i for i, name in enumerate(names)}  # INVALID gets len(names): nobody's true label
+    by_fold = _by_fold(contract)
+    true = np.array([index[by_fold[fold(c.target[contract.key])]] for c in cases])
+    pred = np.array([index.get(predicted_label(c, contract), len(names)) for c in cases])
+    draws = np.random.default_rng(seed).integers(0, len(cases), size=(resamples, len(cases)))
+    width = len(names) + 1
+    values = []
+    for row in draws:
+        t, p = true[row], pred[row]
+        support = np.bincount(t, minlength=width)[:-1]
+        predicted = np.bincount(p, minlength=width)[:-1]
+        hits = np.bincount(t[t == p], minlength=width)[:-1]
+        present = support > 0
+        values.append(float(np.mean(2 * hits[present] / (support[present] + predicted[present]))))
+    low, high = np.percentile(values, [2.5, 97.5])
+    return Metric(report["macro_f1"], float(low), float(high), report["n"])

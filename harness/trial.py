@@ -20,7 +20,7 @@ from harness.contract import parse_output, parse_target
 from harness.device import peak_memory_mb
 from harness.errors import HarnessError
 from harness.generate import generate
-from harness.labels import label_report
+from harness.labels import label_report, macro_f1_metric
 from harness.lm_regression import per_item_scores
 from harness.methods import Candidate, TrialContext, get_method
 from harness.models import ModelSource
@@ -142,7 +142,7 @@ def evaluate(data: SweepData, candidate: Candidate, examples: tuple[Example, ...
     per_example, metrics = score_cases(cases, contract, data.scorers)
     labels = label_report(cases, contract) if contract.kind == "label" else None
     if labels is not None:
-        metrics["macro_f1"] = Metric(labels["macro_f1"], None, None, labels["n"])
+        metrics["macro_f1"] = macro_f1_metric(cases, contract, seed=data.config.seed)
     rows = [
         ExampleRow(split=split, example_id=ex.id, input=ex.input, target=ex.target, output=g.output,
                    prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens, latency_s=g.latency_s,

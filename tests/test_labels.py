@@ -5,8 +5,9 @@ import json
 import pytest
 
 from harness.contract import OutputContract, parse_output, parse_target
-from harness.labels import INVALID, label_report, predicted_label
+from harness.labels import INVALID, label_report, macro_f1_metric, predicted_label
 from harness.scorers import ScoredCase
+from harness.stats import Metric
 from harness.suites import Example
 
 LABELS = OutputContract(kind="label", key="intent", labels=("lost_card", "card_arrival", "age_limit", "top_up"))
@@ -98,3 +99,13 @@ def test_matches_sklearn_zero_division_0(report):
     assert report["macro_f1"] == pytest.approx(f1)
     p = metrics.precision_score(y_true, y_pred, labels=supported, average=None, zero_division=0)
     assert [report["labels"][lab]["precision"] or 0.0 for lab in supported] == pytest.approx(list(p))
+
+
+def test_macro_f1_interval_brackets_the_value_and_is_seeded():
+    cases = [case(o, t, i) for i, (o, t) in enumerate(ROWS)]
+    metric = macro_f1_metric(cases, LABELS, seed=0)
+    assert metric.value == pytest.approx((4 / 7 + 1 / 2 + 0) / 3) and metric.n == 8
+    assert 0.0 <= metric.low <= metric.value <= metric.high <= 1.0
+    assert macro_f1_metric(cases, LABELS, seed=0) == metric
+    perfect = [case(out(t), t, i) for i, (_, t) in enumerate(ROWS)]
+    assert macro_f1_metric(perfect, LABELS) == Metric(1.0, 1.0, 1.0, 8)  # no spread when every answer is right
