@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from harness.errors import ConfigError
+from harness.yamlfile import read_yaml
 
 
 @dataclass(frozen=True)
@@ -172,10 +173,7 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such experiment file. See experiments/ for examples.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, ConfigError)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys such as `name`, `space`, `budget`.")
     for item in overrides:

@@ -30,9 +30,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.errors import HarnessError
+from harness.yamlfile import read_yaml
 
 ASSUMED = "assumed, not measured"
 USER = "user input"
@@ -127,10 +126,7 @@ def load_prices(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     origin = Path(path) if path is not None else bundled_prices_path()
     if not origin.is_file():
         raise HarnessError(f"{origin}: no such price table. Copy {bundled_prices_path()} and edit it.")
-    try:
-        raw = yaml.safe_load(origin.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise HarnessError(f"{origin}: not valid YAML: {exc}") from exc
+    raw = read_yaml(origin, HarnessError)
     _check_keys(raw, _TOP_KEYS, str(origin), "top level")
     raw, user = _merge(raw, overrides or {})
     for key in ("version", "date"):

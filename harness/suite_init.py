@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.errors import SuiteError
 from harness.suites import RESERVED_DIRS, Problems, load_suite, normalize, show_path
-from harness.yaml_dump import dump_yaml
+from harness.yamlfile import dump_yaml
 
 INPUT_GUESSES = ("text", "input", "utterance", "question")
 LABEL_GUESSES = ("label", "category", "intent")

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.contract import OutputContract
 from harness.errors import SuiteError
+from harness.yamlfile import read_yaml
 
 SPLITS = ("train", "dev", "test")
 MAX_PROBLEMS = 10
@@ -166,15 +165,7 @@ def load_suite(name_or_path: str) -> Suite:
 
 def _load_meta(yaml_path: Path) -> dict[str, Any]:
     where = show_path(yaml_path)
-    try:
-        raw = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise SuiteError(f"{where}: not UTF-8 ({exc.reason}); re-save the file as UTF-8.") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SuiteError(f"{where}{at}: not valid YAML ({problem}); fix the syntax there.") from None
+    raw = read_yaml(yaml_path, SuiteError, where)
     if not isinstance(raw, dict):
         raise SuiteError(f"{where}: must be a YAML mapping with name, version, instruction and output.")
     problems = Problems()

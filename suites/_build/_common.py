@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the harness package, when not installed
 from harness.suites import normalize  # noqa: E402,F401  (the harness's own duplicate/overlap key)
-from harness.yaml_dump import Flow, dump_yaml  # noqa: E402,F401  (re-exported for the build scripts)
+from harness.yamlfile import Flow, dump_yaml  # noqa: E402,F401  (re-exported for the build scripts)
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = 0

@@ -1,10 +1,28 @@
-"""Writing YAML that people edit afterwards (suite.yaml): stable, readable, and safe to re-read."""
+"""YAML files people write and edit: read them with errors that point at the line, write them readably."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
 import yaml
+
+from harness.errors import HarnessError
+
+
+def read_yaml(path: Path, error: type[HarnessError], where: str | None = None) -> Any:
+    """Parse `path`; a bad encoding or syntax raises `error` naming the file, the line and the fix."""
+    where = where or str(path)
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(f"{where}: not UTF-8 ({exc.reason}); re-save the file as UTF-8.") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error(f"{where}{at}: not valid YAML ({problem}); fix the syntax there.") from None
 
 
 class Flow(dict):
