@@ -91,9 +91,11 @@ def _by_fold(contract: OutputContract) -> dict[str, str]:
 
 
 def macro_f1_metric(cases: Sequence[ScoredCase], contract: OutputContract, seed: int = 0,
-                    resamples: int = 1000) -> Metric:
-    """Macro-F1 with a seeded percentile-bootstrap 95% interval over examples (labels re-counted per draw)."""
-    report = label_report(cases, contract)
+                    resamples: int = 1000, report: dict[str, Any] | None = None) -> Metric:
+    """Macro-F1 with a seeded percentile-bootstrap 95% interval over examples (labels re-counted per draw).
+
+    Pass the `label_report` of the same cases when you already have it, so it is not computed twice."""
+    report = report or label_report(cases, contract)
     if not report["n"] or report["macro_f1"] is None:
         return Metric(report["macro_f1"], None, None, report["n"])
     names = sorted(contract.labels)

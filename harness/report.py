@@ -28,16 +28,11 @@ def ranked(trials: list[dict]) -> list[dict]:
     return sorted(done, key=lambda t: (t["status"] == "complete", *rank_key(t)), reverse=True) + rest
 
 
-def fmt_metric(metric: dict | None, percent: bool = True, signed: bool = False) -> str:
+def fmt_metric(metric: dict | None, signed: bool = False) -> str:
     """`62.0% [52.2, 70.9] n=100`, or `-` when not measured."""
     if not metric or metric.get("value") is None:
         return "-"
-    scale, unit = (100, "%") if percent else (1, "")
-    sign = "+" if signed else ""
-    text = f"{metric['value'] * scale:{sign}.1f}{unit}"
-    if metric.get("low") is not None and metric.get("high") is not None:
-        text += f" [{metric['low'] * scale:{sign}.1f}, {metric['high'] * scale:{sign}.1f}]"
-    return f"{text} n={metric.get('n', 0)}"
+    return f"{_cell(metric, signed, unit='%')} n={metric.get('n', 0)}"
 
 
 SHORT_NAMES = {"learning_rate": "lr", "lora_alpha": "alpha", "lora_dropout": "dropout", "target_modules": "targets"}
@@ -74,11 +69,12 @@ def ranking_table(trials: list[dict]) -> Table:
     return table
 
 
-def _cell(metric: dict | None, signed: bool = False) -> str:
+def _cell(metric: dict | None, signed: bool = False, unit: str = "") -> str:
+    """`62.0 [52.2, 70.9]` in percent (tables say so in their title), or `-` when not measured."""
     if not metric or metric.get("value") is None:
         return "-"
     sign = "+" if signed else ""
-    text = f"{metric['value'] * 100:{sign}.1f}"
+    text = f"{metric['value'] * 100:{sign}.1f}{unit}"
     if metric.get("low") is not None and metric.get("high") is not None:
         text += f" [{metric['low'] * 100:{sign}.1f}, {metric['high'] * 100:{sign}.1f}]"
     return text

@@ -300,10 +300,6 @@ class Store:
         value = None if path is None else str(path)
         self._write(lambda c: c.execute("UPDATE trials SET artifact_path = ? WHERE id = ?", [value, trial_id]))
 
-    def delete_artifact_path(self, trial_id: str) -> None:
-        """Forget a trial's artifact after retention removed it from disk."""
-        self.set_artifact_path(trial_id, None)
-
     # -- reads -----------------------------------------------------------------------------------------
 
     def list_studies(self) -> list[dict]:

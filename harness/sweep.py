@@ -33,6 +33,7 @@ from harness.followups import run_followups
 from harness.lm_regression import REGRESSION_SUITES, item_texts, per_item_scores, task_config
 from harness.methods import get_method
 from harness.prompting import max_answer_tokens
+from harness.report import params_text
 from harness.resume import Lease, counted_trials, fail_stale_trials, mark_interrupted
 from harness.space import SearchSpace, build_space, optuna_params
 from harness.store import Store, TrialRecord
@@ -124,7 +125,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, study: optuna.Stud
                 device=plan.device, details=data.details,
             )
             store.record_trial_start(record)
-            bar.set_postfix_str(f"#{trial.number} {_short(params)}")
+            bar.set_postfix_str(f"#{trial.number} {params['method']} {params_text(params)}")
             twin = _finished_twin(study, trial)
             if twin is not None:  # same method and parameters, same seed: re-running would only repeat it
                 reason = f"duplicate of {plan.study}/{twin}: same configuration, not re-run"
@@ -287,7 +288,3 @@ def _ids_hash(examples) -> str:
 
 def _file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _short(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

@@ -142,7 +142,7 @@ def evaluate(data: SweepData, candidate: Candidate, examples: tuple[Example, ...
     per_example, metrics = score_cases(cases, contract, data.scorers)
     labels = label_report(cases, contract) if contract.kind == "label" else None
     if labels is not None:
-        metrics["macro_f1"] = macro_f1_metric(cases, contract, seed=data.config.seed)
+        metrics["macro_f1"] = macro_f1_metric(cases, contract, seed=data.config.seed, report=labels)
     rows = [
         ExampleRow(split=split, example_id=ex.id, input=ex.input, target=ex.target, output=g.output,
                    prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens, latency_s=g.latency_s,

@@ -155,7 +155,7 @@ def test_mark_failed_and_artifact_path(tmp_path):
 
     store.set_artifact_path("s1/0", Path("results/artifacts/x"))
     assert store.get_trial("s1/0")["artifact_path"] == "results/artifacts/x"
-    store.delete_artifact_path("s1/0")
+    store.set_artifact_path("s1/0", None)
     assert store.get_trial("s1/0")["artifact_path"] is None
 
 
