@@ -19,11 +19,11 @@ from importlib import metadata
 import torch
 from peft import LoraConfig, get_peft_model
 
-from harness import models
-from harness.config import BudgetConfig, TrainingConfig
-from harness.prompting import Prompter
-from harness.suites import load_suite
-from harness.train import train
+from harness.models import sources as models
+from harness.core.config import BudgetConfig, TrainingConfig
+from harness.data.prompting import Prompter
+from harness.data.suites import load_suite
+from harness.training.sft import train
 
 
 def plain_loop(model, tokenizer, prompter, examples, steps, batch_size, device) -> float:

@@ -1,4 +1,4 @@
-"""Glue between the pages and harness.cost / harness.payback: prices with the user's edits, and tidy tables.
+"""Glue between the pages and harness.analysis.cost / harness.analysis.payback: prices with the user's edits, and tidy tables.
 
 All cost arithmetic lives in those modules. This file only gathers their inputs (trials, run environments,
 price overrides typed on the Cost page) and lays their results out as DataFrames. The one projection done here,
@@ -14,9 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, export
-from harness import cost
-from harness.errors import HarnessError
-from harness.store import Store
+from harness.analysis import cost
+from harness.core.errors import HarnessError
+from harness.store.database import Store
 
 PRICE_KEY = "keep-price-"
 """Session keys of the device/API prices typed on the Cost page; app.py keeps them across pages."""

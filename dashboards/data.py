@@ -1,6 +1,6 @@
 """What the pages read from the results store, and the tables they build from it.
 
-Reads go through `harness.store.Store`, whose short read-only connections let the dashboard poll while a sweep
+Reads go through `harness.store.database.Store`, whose short read-only connections let the dashboard poll while a sweep
 writes. Results are cached for a few seconds so a page with several widgets does not reopen the file on every
 rerun, yet a running sweep shows up without restarting the server. Nothing here writes.
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from harness import report
+from harness.analysis import report
 from harness.dashboard import DB_ENV
-from harness.scorers import get_scorer, scorer_names
-from harness.store import DEFAULT_DB, Store
+from harness.evaluation.scorers import get_scorer, scorer_names
+from harness.store.database import DEFAULT_DB, Store
 
 TTL_S = 5
 JOURNAL = "optuna-journal.log"

@@ -1,6 +1,6 @@
 """The payback estimate as files for finance: a flat CSV, and a self-contained HTML page that prints well.
 
-Both are built from a `harness.payback.PaybackResult` and the tables the Cost page shows, so the files say
+Both are built from a `harness.analysis.payback.PaybackResult` and the tables the Cost page shows, so the files say
 exactly what the page said, with every assumption, its unit and its source. The HTML needs no network: no
 scripts, the chart is an inline SVG.
 """
@@ -26,10 +26,10 @@ def estimate_csv(result, cumulative: pd.DataFrame) -> str:
     w.writerow(["result", "candidate", result.candidate, "", ""])
     w.writerow(["result", "baseline", result.baseline, "", ""])
     for name in HEADLINE:
-        w.writerow(["result", name, getattr(result, name), "", "harness.payback"])
-    w.writerow(["result", "reason", result.reason, "", "harness.payback"])
+        w.writerow(["result", name, getattr(result, name), "", "harness.analysis.payback"])
+    w.writerow(["result", "reason", result.reason, "", "harness.analysis.payback"])
     for name, usd in result.one_time_breakdown.items():
-        w.writerow(["one_time", name, usd, "USD", "harness.payback"])
+        w.writerow(["one_time", name, usd, "USD", "harness.analysis.payback"])
     for name, a in sorted(result.assumptions.items()):
         w.writerow(["assumption", name, a["value"], a["unit"], a["source"]])
     for bar in result.sensitivity.tornado:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 EPILOG = """\
 examples:
@@ -166,7 +166,7 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _store(db: Path | None, results_dir: str = "results"):
-    from harness.store import Store
+    from harness.store.database import Store
 
     return Store(db or Path(results_dir) / "harness.duckdb")
 
@@ -174,7 +174,7 @@ def _store(db: Path | None, results_dir: str = "results"):
 def _models_list(args, console: Console) -> int:
     from rich.table import Table
 
-    from harness import models
+    from harness.models import sources as models
 
     table = Table(title="Embedded models (weights dequantized from 4-bit GGUF files, not the original weights)")
     for column in ("name", "default", "cached", "sha256", "license", "note"):
@@ -187,7 +187,7 @@ def _models_list(args, console: Console) -> int:
 
 
 def _models_pull(args, console: Console) -> int:
-    from harness import models
+    from harness.models import sources as models
 
     source = models.pull(args.name)
     console.print(f"{source.name}: ready at {source.path}\n  sha256 {source.sha256}\n  {source.note}")
@@ -195,8 +195,8 @@ def _models_pull(args, console: Console) -> int:
 
 
 def _suite_init(args, console: Console) -> int:
-    from harness.suite_init import init_suite
-    from harness.suites import load_suite
+    from harness.data.suite_init import init_suite
+    from harness.data.suites import load_suite
 
     path = init_suite(args.name, args.source, args.input_field, args.label_field, args.output_field,
                       seed=args.seed, suites_dir=args.suites_dir)
@@ -209,7 +209,7 @@ def _suite_init(args, console: Console) -> int:
 
 
 def _suite_validate(args, console: Console) -> int:
-    from harness.suites import load_suite
+    from harness.data.suites import load_suite
 
     suite = load_suite(args.suite)
     sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())
@@ -218,16 +218,16 @@ def _suite_validate(args, console: Console) -> int:
 
 
 def _suite_stats(args, console: Console) -> int:
-    from harness.suites import load_suite, suite_stats
+    from harness.data.suites import load_suite, suite_stats
 
     console.print_json(json.dumps(suite_stats(load_suite(args.suite)), default=str))
     return 0
 
 
 def _sweep(args, console: Console) -> int:
-    from harness import report
-    from harness.estimate import estimate_seconds
-    from harness.sweep import plan_sweep, run_sweep
+    from harness.analysis import report
+    from harness.sweep.estimate import estimate_seconds
+    from harness.sweep.run import plan_sweep, run_sweep
 
     plan = plan_sweep(str(args.experiment), args.overrides, args.study, args.storage, args.trials)
     store = _store(args.db, plan.config.results_dir)
@@ -252,7 +252,7 @@ def _sweep(args, console: Console) -> int:
 
 
 def _trials(args, console: Console) -> int:
-    from harness import report
+    from harness.analysis import report
 
     trials = _store(args.db).list_trials(args.study)
     if args.format == "json":
@@ -265,7 +265,7 @@ def _trials(args, console: Console) -> int:
 
 
 def _show(args, console: Console) -> int:
-    from harness import report
+    from harness.analysis import report
 
     store = _store(args.db)
     trial = store.get_trial(_trial_id(store, args.trial))
@@ -274,7 +274,7 @@ def _show(args, console: Console) -> int:
 
 
 def _compare(args, console: Console) -> int:
-    from harness import compare
+    from harness.analysis import compare
 
     store = _store(args.db)
     result = compare.compare_trials(store, _trial_id(store, args.a), _trial_id(store, args.b),
@@ -290,9 +290,9 @@ def _compare(args, console: Console) -> int:
 
 
 def _payback(args, console: Console) -> int:
-    from harness import report
-    from harness.cost import load_prices
-    from harness.payback import QualityBar, payback_from_store
+    from harness.analysis import report
+    from harness.analysis.cost import load_prices
+    from harness.analysis.payback import QualityBar, payback_from_store
 
     store = _store(args.db)
     candidate = _trial_id(store, args.trial)
@@ -321,7 +321,7 @@ def _dashboard(args, console: Console) -> int:
 
 
 def _predict(args, console: Console) -> int:
-    from harness.predict import predict
+    from harness.sweep.predict import predict
 
     store = _store(args.db)
     for row in predict(store, _trial_id(store, args.trial), _inputs(args.input), device=args.device):

@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.paths import repo_root
+from harness.core.errors import HarnessError
+from harness.core.paths import repo_root
 
 DB_ENV = "HARNESS_DASHBOARD_DB"
 """How the database path reaches the app (dashboards/data.py reads it)."""

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
-from harness.stats import mcnemar_exact, paired_bootstrap_diff, paired_bootstrap_test
+from harness.evaluation.stats import mcnemar_exact, paired_bootstrap_diff, paired_bootstrap_test
 
 ALPHA = 0.05
 N = 200  # examples per simulated dataset: a typical small test split

@@ -7,10 +7,10 @@ import json
 import pytest
 from rich.console import Console
 
-from harness.compare import compare_trials, comparison_json, comparison_table, comparison_text, disagreement_table
-from harness.errors import HarnessError
-from harness.stats import paired_bootstrap_diff
-from harness.store import ExampleRow, MetricRow, Store, TrialRecord, trial_id
+from harness.analysis.compare import compare_trials, comparison_json, comparison_table, comparison_text, disagreement_table
+from harness.core.errors import HarnessError
+from harness.evaluation.stats import paired_bootstrap_diff
+from harness.store.database import ExampleRow, MetricRow, Store, TrialRecord, trial_id
 
 # 40 test examples: both right 0-19, only B right 20-27 (b01 = 8), only A right 28-29 (b10 = 2), both wrong 30-39.
 N = 40

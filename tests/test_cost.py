@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from harness.cost import (
+from harness.analysis.cost import (
     ASSUMED,
     USER,
     api_cost,
@@ -22,15 +22,15 @@ from harness.cost import (
     sweep_cost,
     trial_cost,
 )
-from harness.errors import HarnessError
-from harness.payback import (
+from harness.core.errors import HarnessError
+from harness.analysis.payback import (
     QualityBar,
     baseline_from_api,
     baseline_from_trial,
     payback,
     payback_from_store,
 )
-from harness.store import MetricRow, Store, TrialRecord
+from harness.store.database import MetricRow, Store, TrialRecord
 
 PRICES = """\
 version: "test v1"
@@ -252,7 +252,7 @@ def test_accuracy_low_end_can_flip_the_decision(prices):
 
 
 def test_payback_from_a_real_duckdb(prices, tmp_path):
-    """The same figures read back through harness.store.Store: run environment, trials, metrics, details."""
+    """The same figures read back through harness.store.database.Store: run environment, trials, metrics, details."""
     store = Store(tmp_path / "harness.duckdb")
     store.record_run("r1", "s", 1, "host", H100)
     t0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)

@@ -20,7 +20,7 @@ pytest.importorskip("streamlit", reason="the dashboard needs streamlit: pip inst
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from dashboards import data  # noqa: E402
-from harness.store import ExampleRow, MetricRow, Store, TrialRecord  # noqa: E402
+from harness.store.database import ExampleRow, MetricRow, Store, TrialRecord  # noqa: E402
 
 APP = REPO / "dashboards" / "app.py"
 LABELS = ("card_lost", "card_arrival", "refund")
@@ -93,7 +93,7 @@ def build_demo_db(root: Path) -> Path:
               "labels": {lab: {"precision": 0.8, "recall": 0.6, "f1": 0.69, "support": 4, "predicted": 3}
                          for lab in LABELS},
               "confusion": {"card_lost": {"card_lost": 3, "refund": 1}, "refund": {"refund": 4},
-                            "card_arrival": {"card_arrival": 2, "(invalid)": 2}}}  # as harness.labels.label_report
+                            "card_arrival": {"card_arrival": 2, "(invalid)": 2}}}  # as harness.evaluation.labels.label_report
     labels = {"dev": {**report, "macro_f1": 0.75}, "test": report}
     trials = [
         _record("demo", 0, "prompt", {"shots": 0}, 0.25, feasible=False),
@@ -258,7 +258,7 @@ def test_cost_page_hosted_baseline_without_accuracy_gives_no_payback(app):
 
 def test_exports_carry_every_assumption(demo_db):
     from dashboards import costing, export
-    from harness.payback import payback_from_store
+    from harness.analysis.payback import payback_from_store
 
     result = payback_from_store(Store(demo_db), "demo/2", "demo/5", 100_000, data_prep_hours=20,
                                 data_prep_usd_per_hour=50)

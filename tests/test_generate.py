@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from harness.generate import MIN_SHARED_PREFIX, _shared_prefix_length, generate
+from harness.training.generate import MIN_SHARED_PREFIX, _shared_prefix_length, generate
 
 
 @pytest.fixture(scope="module")

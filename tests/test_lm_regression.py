@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import lm_regression as lr
-from harness.errors import HarnessError
+from harness.evaluation import regression as lr
+from harness.core.errors import HarnessError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from harness.contract import OutputContract, parse_output, parse_target
-from harness.errors import ConfigError
-from harness.scorers import (
+from harness.data.contract import OutputContract, parse_output, parse_target
+from harness.core.errors import ConfigError
+from harness.evaluation.scorers import (
     ScoredCase,
     Scorer,
     get_scorer,
@@ -12,8 +12,8 @@ from harness.scorers import (
     score_cases,
     scorer_names,
 )
-from harness.stats import Metric
-from harness.suites import Example
+from harness.evaluation.stats import Metric
+from harness.data.suites import Example
 
 LABEL = OutputContract(kind="label", key="intent", labels=("card_arrival", "lost_card", "age_limit"))
 _STR_OR_LIST = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harness.stats import (
+from harness.evaluation.stats import (
     Metric,
     bootstrap_mean,
     bootstrap_ratio,

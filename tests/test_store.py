@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from harness.errors import HarnessError
-from harness.migrations import MIGRATIONS, applied, apply_migrations
-from harness.store import ExampleRow, MetricRow, Store, TrialRecord, trial_id
+from harness.core.errors import HarnessError
+from harness.store.migrations import MIGRATIONS, applied, apply_migrations
+from harness.store.database import ExampleRow, MetricRow, Store, TrialRecord, trial_id
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -162,7 +162,7 @@ def test_mark_failed_and_artifact_path(tmp_path):
 WRITER = """
 import sys
 from tests.test_store import make_record
-from harness.store import Store
+from harness.store.database import Store
 store = Store(sys.argv[1], lock_timeout_s=15)
 print("ready", flush=True)
 for i in range(int(sys.argv[2])):

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import suite_init as suite_init_mod
-from harness.errors import SuiteError
-from harness.suite_init import init_suite
-from harness.suites import list_suites, load_suite, resolve_suite_path, suite_stats
+from harness.data import suite_init as suite_init_mod
+from harness.core.errors import SuiteError
+from harness.data.suite_init import init_suite
+from harness.data.suites import list_suites, load_suite, resolve_suite_path, suite_stats
 
 REPO_SUITES = Path(__file__).resolve().parents[1] / "suites"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.store import Store
+from harness.store.database import Store
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -168,9 +168,9 @@ def test_json_suite_on_a_model_without_chat_template(tmp_path):
 def test_plain_prompt_layout_for_models_without_a_chat_template():
     from tiny import build_tiny_tokenizer
 
-    from harness.contract import OutputContract
-    from harness.prompting import Prompter
-    from harness.suites import Example
+    from harness.data.contract import OutputContract
+    from harness.data.prompting import Prompter
+    from harness.data.suites import Example
 
     contract = OutputContract(kind="label", key="colour", labels=("red", "blue"))
     shot = Example("train:1", "the car is red", '{"colour": "red"}')

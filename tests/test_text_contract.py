@@ -2,11 +2,11 @@
 
 import pytest
 
-from harness.contract import OutputContract, parse_number, parse_output, parse_target
-from harness.errors import SuiteError
-from harness.scorers import ScoredCase, score_cases
-from harness.scorers.rouge import rouge_l
-from harness.suites import Example
+from harness.data.contract import OutputContract, parse_number, parse_output, parse_target
+from harness.core.errors import SuiteError
+from harness.evaluation.scorers import ScoredCase, score_cases
+from harness.evaluation.scorers.rouge import rouge_l
+from harness.data.suites import Example
 
 NUMERIC = OutputContract.from_dict({"kind": "text", "numeric": True}, "test")
 WORDS = OutputContract.from_dict({"kind": "text"}, "test")
@@ -111,7 +111,7 @@ def test_rouge_l_stems_and_ignores_case():
 
 
 def test_bundled_math_word_problems():
-    from harness.suites import load_suite, suite_stats
+    from harness.data.suites import load_suite, suite_stats
 
     suite = load_suite("math-word-problems")  # validates every reference against the text contract
     assert suite.contract == NUMERIC and suite.scorers == ("format_compliance", "task_accuracy", "rouge_l")

@@ -1,14 +1,14 @@
-"""Compare two trials side by side: paired tests when harness.compare is available, point differences else."""
+"""Compare two trials side by side: paired tests when harness.analysis.compare is available, point differences else."""
 
 import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from harness import report
-from harness.errors import HarnessError
+from harness.analysis import report
+from harness.core.errors import HarnessError
 
 try:
-    from harness import compare
+    from harness.analysis import compare
 except ImportError:  # the paired comparison ships separately; the point differences below work without it
     compare = None
 
@@ -18,7 +18,7 @@ def pct(value: float | None) -> float | None:
 
 
 def paired_frame(result) -> pd.DataFrame:
-    """harness.compare's per-score result: A, B, A - B with its 95% interval, p-value and the test used."""
+    """harness.analysis.compare's per-score result: A, B, A - B with its 95% interval, p-value and the test used."""
     return pd.DataFrame([{
         "score": s.name, "A (%)": pct(s.a), "B (%)": pct(s.b), "A - B (points)": pct(s.difference.value),
         "95% CI (points)": "-" if s.difference.low is None else f"[{pct(s.difference.low):+.1f}, "
@@ -72,7 +72,7 @@ for col, label, t in zip(st.columns(2), "AB", (ta, tb)):
 
 st.subheader("Paired test")
 if compare is None:
-    st.info("Paired tests need harness.compare, which is not installed here; below are point differences only.")
+    st.info("Paired tests need harness.analysis.compare, which is not installed here; below are point differences only.")
 else:
     try:
         result = compare.compare_trials(data.store(), a, b, split=split)

@@ -1,6 +1,6 @@
 """Cost & payback: how many months until fine-tuning pays for itself at your volume, under which assumptions.
 
-Every figure comes from harness.payback (on harness.cost and the dated price table); this page collects the
+Every figure comes from harness.analysis.payback (on harness.analysis.cost and the dated price table); this page collects the
 user's assumptions, shows the answer, the cumulative cost, the sensitivity and the learning curve, and exports
 the estimate for finance.
 """
@@ -10,8 +10,8 @@ import math
 import streamlit as st
 
 from dashboards import charts, costing, data, export
-from harness import payback
-from harness.errors import HarnessError
+from harness.analysis import payback
+from harness.core.errors import HarnessError
 
 
 def keep(key: str, default):

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboards import charts, costing, data, journal
-from harness import report
+from harness.analysis import report
 
 db = str(data.db_path())
 study = data.current_study(data.require_trials())

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import charts, data
-from harness import report
+from harness.analysis import report
 
 db = str(data.db_path())
 everything = data.require_trials()

@@ -1,0 +1,325 @@
+"""`harness compare A B`: is trial A really better than trial B, or is the difference noise?
+
+Leads compare two trials before promoting one. Both are scored on the same examples, so every test here is
+paired on example_id: task accuracy (0/1 per example) gets McNemar's exact test for the p-value and a paired
+bootstrap for the interval; other scores (rates, field F1, anything with None values) get the paired bootstrap
+test over the examples where both trials have a value. regression_delta is shown from the stored metrics,
+as information only: it is measured against the base model, not paired between A and B.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from rich.table import Table
+from rich.text import Text
+
+from harness.core.errors import HarnessError
+from harness.evaluation.stats import Metric, mcnemar_exact, paired_bootstrap_test
+from harness.store.database import Store
+
+ORDER = ("task_accuracy", "format_compliance", "hallucination_rate", "field_f1", "field_precision", "field_recall")
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class TrialSide:
+    id: str
+    method: str
+    params: dict
+    feasible: bool | None
+    trained: bool
+    regression_delta: dict | None
+    """Stored {value, low, high, n} against the base model; n=0 means not trained. Not a paired test."""
+
+
+@dataclass(frozen=True)
+class ScoreComparison:
+    name: str
+    a: float | None
+    """Mean of A over the `difference.n` pairs used (may differ from A's reported metric when Nones drop)."""
+    b: float | None
+    difference: Metric
+    """A - B with a paired-bootstrap 95% interval; n = pairs where both have a value."""
+    p_value: float
+    test: str
+    """"mcnemar-exact" (0/1 scores without None) or "paired-bootstrap"."""
+    higher_is_better: bool | None
+    excluded: int = 0
+    """Shared examples dropped because A or B has no value (e.g. hallucination of a non-compliant output)."""
+    a_only_correct: int | None = None
+    """McNemar discordant counts: A right and B wrong, and the reverse (mcnemar-exact only)."""
+    b_only_correct: int | None = None
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    example_id: str
+    input: str
+    target: str
+    output_a: str
+    output_b: str
+    a_correct: bool
+    b_correct: bool
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: TrialSide
+    b: TrialSide
+    split: str
+    n_shared: int
+    only_a: int
+    only_b: int
+    scores: list[ScoreComparison]
+    disagreements: list[Disagreement]
+    """The first `max_disagreements` shared examples (by example_id) where task_accuracy differs."""
+    n_disagreements: int
+    warnings: list[str] = field(default_factory=list)
+
+    def score(self, name: str) -> ScoreComparison | None:
+        return next((s for s in self.scores if s.name == name), None)
+
+
+def compare_trials(
+    store: Store,
+    a_id: str,
+    b_id: str | None = None,
+    split: str = "test",
+    max_disagreements: int = 10,
+    seed: int = 0,
+) -> Comparison:
+    """Compare two complete trials example by example on `split`; raises HarnessError when that is impossible."""
+    if b_id is None:
+        raise HarnessError("give two trial ids; promotion does not exist yet")
+    if a_id == b_id:
+        raise HarnessError(f"both trial ids are {a_id!r}; give two different trials to compare.")
+    trial_a, trial_b = _load(store, a_id), _load(store, b_id)
+    rows_a, rows_b = _rows(trial_a, split), _rows(trial_b, split)
+    shared = sorted(set(rows_a) & set(rows_b))
+    if not shared:
+        raise HarnessError(
+            f"trials {a_id} and {b_id} share no {split} examples ({len(rows_a)} and {len(rows_b)} {split} "
+            "examples, no common example_id), so nothing can be paired. Compare trials evaluated on the same "
+            "suite, or pick another split with --split."
+        )
+    warnings = _warnings(trial_a, trial_b, rows_a, rows_b, shared, split)
+    pairs = [(rows_a[i], rows_b[i]) for i in shared]
+    names = set.intersection(*({k for r in rows.values() for k in r["scores"]} for rows in (rows_a, rows_b)))
+    names.discard("regression_delta")
+    scores = [_compare_score(name, pairs, seed) for name in sorted(names, key=_order)]
+    if "task_accuracy" not in names:
+        warnings.append(f"task_accuracy is not scored on {split} for both trials; no disagreements listed.")
+        disagreements = []
+    else:
+        disagreements = [
+            Disagreement(x["example_id"], x["input"], x["target"], x["output"], y["output"],
+                         _correct(x), _correct(y))
+            for x, y in pairs if _correct(x) != _correct(y)
+        ]  # fmt: skip
+    return Comparison(
+        a=_side(trial_a), b=_side(trial_b), split=split, n_shared=len(shared),
+        only_a=len(rows_a) - len(shared), only_b=len(rows_b) - len(shared), scores=scores,
+        disagreements=disagreements[:max_disagreements], n_disagreements=len(disagreements), warnings=warnings,
+    )  # fmt: skip
+
+
+def _load(store: Store, trial_id: str) -> dict:
+    trial = store.get_trial(trial_id)
+    if trial is None:
+        raise HarnessError(f"no trial {trial_id!r} in {store.path}; list them with `harness trials`.")
+    if trial["status"] != "complete":
+        reason = f" ({trial['failure_reason']})" if trial.get("failure_reason") else ""
+        raise HarnessError(
+            f"trial {trial_id} is {trial['status']}{reason}; only complete trials have test scores to compare. "
+            "Pick a complete trial from `harness trials`, or re-run the sweep to finish it."
+        )
+    return trial
+
+
+def _rows(trial: dict, split: str) -> dict[str, dict]:
+    return {e["example_id"]: e for e in trial["examples"] if e["split"] == split}
+
+
+def _warnings(trial_a, trial_b, rows_a, rows_b, shared, split) -> list[str]:
+    out = []
+    if len(shared) < max(len(rows_a), len(rows_b)):
+        out.append(
+            f"the {split} example sets differ: {trial_a['id']} has {len(rows_a)}, {trial_b['id']} has {len(rows_b)}; "
+            f"only the {len(shared)} shared examples are compared (different data.test_limit or suite?)."
+        )
+    changed = sum(1 for i in shared if _content(rows_a[i]) != _content(rows_b[i]))
+    if changed:
+        out.append(f"{changed} shared example ids have a different input or target in the two trials "
+                   "(different suite versions?); those pairs are not like for like.")
+    data_a, data_b = ((t.get("details") or {}).get("data", {}) for t in (trial_a, trial_b))
+    for key in ("suite", "suite_version"):
+        if data_a.get(key) != data_b.get(key):
+            out.append(f"{key} differs: {trial_a['id']} {data_a.get(key)}, {trial_b['id']} {data_b.get(key)}.")
+    return out
+
+
+def _content(row: dict) -> tuple[str, str]:
+    return row["input"], row["target"]
+
+
+def _compare_score(name: str, pairs: list[tuple[dict, dict]], seed: int) -> ScoreComparison:
+    values = [(x["scores"].get(name), y["scores"].get(name)) for x, y in pairs]
+    kept = [(float(x), float(y)) for x, y in values if x is not None and y is not None]
+    a, b = [x for x, _ in kept], [y for _, y in kept]
+    diff, p = paired_bootstrap_test(a, b, seed=seed)
+    common = dict(name=name, a=_mean(a), b=_mean(b), difference=diff, higher_is_better=_higher_is_better(name),
+                  excluded=len(values) - len(kept))  # fmt: skip
+    if len(kept) == len(values) and all(v in (0.0, 1.0) for v in a + b):
+        b01, b10, p = mcnemar_exact([v == 1.0 for v in a], [v == 1.0 for v in b])
+        return ScoreComparison(**common, p_value=p, test="mcnemar-exact", a_only_correct=b10, b_only_correct=b01)
+    return ScoreComparison(**common, p_value=p, test="paired-bootstrap")
+
+
+def _correct(row: dict) -> bool:
+    return bool(row["scores"].get("task_accuracy"))
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _order(name: str) -> tuple[int, str]:
+    return (ORDER.index(name) if name in ORDER else len(ORDER), name)
+
+
+def _higher_is_better(name: str) -> bool | None:
+    from harness.evaluation.scorers import get_scorer
+
+    try:
+        return get_scorer(name).higher_is_better
+    except HarnessError:
+        return None
+
+
+def _side(trial: dict) -> TrialSide:
+    metrics = trial["metrics"]
+    regression = metrics.get("test", {}).get("regression_delta") or metrics.get("dev", {}).get("regression_delta")
+    return TrialSide(trial["id"], trial["method"], trial["params"], trial["feasible"], bool(trial["trained"]),
+                     regression)  # fmt: skip
+
+
+# -- output -------------------------------------------------------------------------------------------------
+
+
+def comparison_table(comparison: Comparison) -> Table:
+    """One row per score: both values, A - B with its 95% interval, the p-value and the test behind it."""
+    c = comparison
+    table = Table(title=Text(f"{c.a.id} (A) vs {c.b.id} (B) on {c.split}, paired over {c.n_shared} shared "
+                             "examples. Values in %, differences in points, [95% interval]."))  # fmt: skip
+    for column in ("score", f"A {c.a.id}", f"B {c.b.id}", "A - B [95% CI]", "p", "test", "pairs", "reading"):
+        table.add_column(Text(column), overflow="fold")
+    for s in c.scores:
+        test = s.test if s.a_only_correct is None else f"{s.test}: {s.a_only_correct} A only, {s.b_only_correct} B only"
+        pairs = str(s.difference.n) + (f" ({s.excluded} without a value)" if s.excluded else "")
+        _row(table, s.name, _pct(s.a), _pct(s.b), _diff(s.difference), _p(s.p_value), test, pairs, _reading(s, c))
+    for side in (c.a, c.b):
+        _row(table, f"regression_delta {side.id}", "", "", _regression(side.regression_delta), "",
+             "stored, vs base model", "", "information only")  # fmt: skip
+    return table
+
+
+def disagreement_table(comparison: Comparison) -> Table:
+    """The listed examples where exactly one trial got task_accuracy right, with both outputs."""
+    c = comparison
+    table = Table(title=Text(f"first {len(c.disagreements)} of {c.n_disagreements} {c.split} examples where "
+                             f"{c.a.id} and {c.b.id} disagree on task_accuracy"))  # fmt: skip
+    for column in ("example", "input", "target", f"A {c.a.id}", f"B {c.b.id}"):
+        table.add_column(Text(column), overflow="fold")
+    for d in c.disagreements:
+        _row(table, d.example_id, d.input[:120], d.target, _mark(d.a_correct) + d.output_a,
+             _mark(d.b_correct) + d.output_b)  # fmt: skip
+    return table
+
+
+def _row(table: Table, *cells: str) -> None:
+    """Cells as literal text: ids and model outputs may contain [brackets] that rich would read as markup."""
+    table.add_row(*(Text(cell) for cell in cells))
+
+
+def comparison_text(comparison: Comparison) -> str:
+    """One paragraph in plain words: which is better on task accuracy, by how much, and whether it is noise."""
+    c = comparison
+    acc = c.score("task_accuracy")
+    if acc is None or acc.difference.value is None:
+        head = f"{c.a.id} and {c.b.id} cannot be compared on {c.split} task accuracy: it is not scored for both."
+    else:
+        d = acc.difference
+        evidence = (f"{c.a.id} scored {_pct(acc.a)}% and {c.b.id} {_pct(acc.b)}% {c.split} task accuracy on the same "
+                    f"{d.n} examples; difference (A - B) {d.value * 100:+.1f} points, 95% CI "
+                    f"[{d.low * 100:+.1f}, {d.high * 100:+.1f}], {_test_words(acc)}")  # fmt: skip
+        better, worse = (c.a.id, c.b.id) if d.value > 0 else (c.b.id, c.a.id)
+        if d.low <= 0 <= d.high:
+            head = f"{evidence}. The difference is not distinguishable from noise (the interval includes 0)."
+        elif acc.p_value >= ALPHA:
+            head = (f"{evidence}. {better} looks better, but only borderline: the interval excludes 0 while the "
+                    f"exact test does not reject at {ALPHA:g}.")  # fmt: skip
+        else:
+            head = f"{evidence}. {better} is better than {worse} on task accuracy, beyond noise."
+    others = [f"{s.name} {s.difference.value * 100:+.1f} points [{s.difference.low * 100:+.1f}, "
+              f"{s.difference.high * 100:+.1f}]" for s in c.scores
+              if s.name != "task_accuracy" and s.difference.low is not None
+              and not s.difference.low <= 0 <= s.difference.high]  # fmt: skip
+    tail = f" Other scores that differ beyond noise (A - B): {'; '.join(others)}." if others else ""
+    regression = "; ".join(f"{side.id} {_regression(side.regression_delta)}" for side in (c.a, c.b))
+    tail += f" Regression vs base model (stored, not paired): {regression}."
+    tail += "".join(f" Warning: {w}" for w in c.warnings)
+    return head + tail
+
+
+def comparison_json(comparison: Comparison) -> str:
+    """Everything in the Comparison; metrics as {"value", "low", "high", "n"} like `harness trials --format json`."""
+    return json.dumps(asdict(comparison), indent=2, ensure_ascii=False)
+
+
+def _test_words(s: ScoreComparison) -> str:
+    if s.test == "mcnemar-exact":
+        return (f"McNemar exact {_p_words(s.p_value)} ({s.a_only_correct} examples only A got right, "
+                f"{s.b_only_correct} only B)")  # fmt: skip
+    return f"paired bootstrap {_p_words(s.p_value)}"
+
+
+def _reading(s: ScoreComparison, c: Comparison) -> str:
+    d = s.difference
+    if d.value is None or d.low is None or d.low <= 0 <= d.high:
+        return "noise (CI includes 0)"
+    higher = c.a.id if d.value > 0 else c.b.id
+    lower = c.b.id if d.value > 0 else c.a.id
+    if s.higher_is_better is None:
+        return f"{higher} higher"
+    return f"{higher if s.higher_is_better else lower} better"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}"
+
+
+def _diff(m: Metric) -> str:
+    if m.value is None:
+        return "-"
+    text = f"{m.value * 100:+.1f}"
+    return text if m.low is None else f"{text} [{m.low * 100:+.1f}, {m.high * 100:+.1f}]"
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def _p_words(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
+
+
+def _regression(metric: dict | None) -> str:
+    if not metric or metric.get("value") is None or not metric.get("n"):
+        return "not trained"
+    return f"{_diff(Metric(**metric))} points, n={metric['n']}"
+
+
+def _mark(correct: bool) -> str:
+    return "(right) " if correct else "(wrong) "

@@ -1,0 +1,460 @@
+"""What a sweep, a served query and a hosted-model query cost, from measured seconds and a dated price table.
+
+Pure functions over plain rows: trials shaped like `Store.list_trials()` and run environments shaped like
+`Store.get_run(...)["environment"]`. Nothing here opens a database or loads a model (`harness.analysis.payback` has the
+one helper that reads a Store). Every result carries `assumptions`: {name: {"value", "unit", "source"}} for each
+number it used, where source is "measured in trial X", "measured in run R", "price table <version>",
+"user input" or "assumed, not measured".
+
+Rules:
+- A trial costs its measured device seconds (train_seconds + eval_seconds) times the hourly price of the device
+  it ran on. A trial without timings (failed early, or interrupted) costs its wall time finished_at - started_at.
+  A trial still running has no finish time and is left out of a sweep's cost, with the reason.
+- A sweep costs all its finished trials: complete, pruned and failed ones all held the device.
+- A trial that ran on the CPU is priced as CPU, per core-hour times the run's cpu_count (or per instance-hour
+  if the table says `per: instance`); never at a GPU rate. A GPU is found by its name: see `device_price_key`.
+- Serving is priced from the test split's measured throughput at the evaluated batch size: the device is
+  assumed busy at that batch size; idle time is not priced (give a fixed monthly hosting cost for that).
+- A hosted model is priced per 1M input and output tokens, times the tokens per query a prompting trial
+  measured with the local tokenizer, times `token_ratio` (hosted tokens per local token, default 1.0).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import HarnessError
+from harness.core.yamlfile import read_yaml
+
+ASSUMED = "assumed, not measured"
+USER = "user input"
+PER = ("gpu", "core", "instance")
+SERVING_SPLIT = "test"
+
+
+def assumption(value: Any, unit: str, source: str) -> dict:
+    """One entry of an `assumptions` dict: the number, its unit, and where it came from."""
+    return {"value": value, "unit": unit, "source": source}
+
+
+def measured(trial_id: str) -> str:
+    return f"measured in trial {trial_id}"
+
+
+# -- the price table -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DevicePrice:
+    key: str
+    usd_per_hour: float
+    per: str
+    """What one hour buys: "gpu" (one GPU), "core" (one CPU core) or "instance" (the whole machine)."""
+    match: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class ApiPrice:
+    name: str
+    input_usd_per_1m: float
+    output_usd_per_1m: float
+    token_ratio: float | None
+    """Hosted tokens per local token for this model; None uses the table's `token_ratio`."""
+    source: str
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    version: str
+    date: str
+    currency: str
+    devices: dict[str, DevicePrice]
+    apis: dict[str, ApiPrice]
+    token_ratio: float
+    token_ratio_source: str
+    origin: str
+    """The file it was read from."""
+
+    @property
+    def source(self) -> str:
+        return f"price table {self.version}"
+
+    def device(self, key: str) -> DevicePrice:
+        if key not in self.devices:
+            raise HarnessError(
+                f"{self.origin} has no device price `{key}`. Add one under `devices:` (in that file or in the "
+                f"price overrides), e.g. {{devices: {{{key}: {{usd_per_hour: 1.0, per: gpu, match: [...]}}}}}}."
+            )
+        return self.devices[key]
+
+    def api(self, name: str) -> ApiPrice:
+        if name not in self.apis:
+            raise HarnessError(
+                f"no price for hosted model `{name}` in {self.origin} (known: {', '.join(self.apis) or 'none'}). "
+                f"Add it under `apis:`, e.g. {{apis: {{{name}: {{input_usd_per_1m: 1.0, output_usd_per_1m: 4.0}}}}}}."
+            )
+        return self.apis[name]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_TOP_KEYS = ("version", "date", "currency", "devices", "apis", "token_ratio")
+_DEVICE_KEYS = ("usd_per_hour", "per", "match")
+_API_KEYS = ("input_usd_per_1m", "output_usd_per_1m", "token_ratio")
+
+
+def bundled_prices_path() -> Path:
+    return Path(str(resources.files("harness.analysis").joinpath("prices.yaml")))
+
+
+def load_prices(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> PriceTable:
+    """Read the price table (the bundled one when `path` is None) and apply `overrides` on top of it.
+
+    `overrides` has the file's layout and may be partial: {"devices": {"H100": {"usd_per_hour": 2.0}}} changes
+    one price and keeps the rest of that entry; a new key adds an entry (then every field is required).
+    Entries touched by an override are recorded as "user input" wherever they are used.
+    """
+    origin = Path(path) if path is not None else bundled_prices_path()
+    if not origin.is_file():
+        raise HarnessError(f"{origin}: no such price table. Copy {bundled_prices_path()} and edit it.")
+    raw = read_yaml(origin, HarnessError)
+    _check_keys(raw, _TOP_KEYS, str(origin), "top level")
+    raw, user = _merge(raw, overrides or {})
+    for key in ("version", "date"):
+        if not raw.get(key):
+            raise HarnessError(f"{origin}: `{key}` is missing. A price table is versioned and dated; add it.")
+    where = f"{origin}" + (" with overrides" if overrides else "")
+    source = f"price table {raw['version']}"
+    devices = {}
+    for key, entry in (raw.get("devices") or {}).items():
+        _check_keys(entry, _DEVICE_KEYS, where, f"devices.{key}")
+        per = entry.get("per", "gpu")
+        if per not in PER:
+            raise HarnessError(f"{where}: `devices.{key}.per` must be one of {', '.join(PER)}, got {per!r}.")
+        match = entry.get("match") or []
+        if not isinstance(match, list) or not all(isinstance(m, str) for m in match):
+            raise HarnessError(f"{where}: `devices.{key}.match` must be a list of names, e.g. [\"H100\"].")
+        devices[str(key)] = DevicePrice(str(key), _number(entry, "usd_per_hour", where, f"devices.{key}"), per,
+                                        tuple(match), USER if ("devices", key) in user else source)
+    apis = {}
+    for name, entry in (raw.get("apis") or {}).items():
+        _check_keys(entry, _API_KEYS, where, f"apis.{name}")
+        ratio = entry.get("token_ratio")
+        apis[str(name)] = ApiPrice(
+            str(name), _number(entry, "input_usd_per_1m", where, f"apis.{name}"),
+            _number(entry, "output_usd_per_1m", where, f"apis.{name}"),
+            None if ratio is None else _number(entry, "token_ratio", where, f"apis.{name}", positive=True),
+            USER if ("apis", name) in user else source,
+        )  # fmt: skip
+    ratio = _number(raw, "token_ratio", where, "top level", positive=True) if "token_ratio" in raw else 1.0
+    ratio_source = USER if ("token_ratio",) in user else source if "token_ratio" in raw else ASSUMED
+    return PriceTable(str(raw["version"]), str(raw["date"]), str(raw.get("currency", "USD")), devices, apis,
+                      ratio, ratio_source, str(origin))
+
+
+def _merge(raw: dict, overrides: Mapping[str, Any]) -> tuple[dict, set[tuple]]:
+    _check_keys(overrides, _TOP_KEYS, "price overrides", "top level")
+    merged, user = copy.deepcopy(raw), set()
+    for top, value in overrides.items():
+        if top in ("devices", "apis"):
+            if not isinstance(value, Mapping):
+                raise HarnessError(f"price overrides: `{top}` must be a mapping of name -> fields.")
+            section = merged.setdefault(top, {}) or {}
+            merged[top] = section
+            for name, fields in value.items():
+                if not isinstance(fields, Mapping):
+                    raise HarnessError(f"price overrides: `{top}.{name}` must be a mapping of fields.")
+                section[name] = {**(section.get(name) or {}), **fields}
+                user.add((top, name))
+        else:
+            merged[top] = value
+            user.add((top,))
+    return merged, user
+
+
+def _check_keys(raw: Any, known: tuple[str, ...], where: str, at: str) -> None:
+    if not isinstance(raw, Mapping):
+        raise HarnessError(f"{where}: `{at}` must be a mapping, got {type(raw).__name__}.")
+    unknown = [k for k in raw if k not in known]
+    if unknown:
+        raise HarnessError(f"{where}: unknown key `{unknown[0]}` in `{at}`. Known keys: {', '.join(known)}.")
+
+
+def _number(raw: Mapping, key: str, where: str, at: str, positive: bool = False) -> float:
+    value = raw.get(key)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise HarnessError(f"{where}: `{at}.{key}` must be a number {'> 0' if positive else '>= 0'}, got {value!r}.")
+    return float(value)
+
+
+# -- which price a device gets ---------------------------------------------------------------------------
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"[a-z0-9]+", text.casefold()))
+
+
+def device_price_key(device: str | None, device_name: str | None, prices: PriceTable, where: str = "") -> str:
+    """The price-table key for a device.
+
+    A CPU run (device "cpu", or device_name "cpu") is "CPU". Otherwise an entry matches when every word of one
+    of its `match` patterns is a word of device_name (case-insensitive, words split at punctuation); the
+    pattern with the most words wins, then the earlier entry. No match is a HarnessError naming the fix.
+    """
+    if device == "cpu" or (device_name or "").strip().casefold() == "cpu":
+        prices.device("CPU")
+        return "CPU"
+    if not device_name:
+        raise HarnessError(f"{where or 'a trial'} ran on {device or 'an unknown device'} but its run recorded no "
+                           "device_name, so no price applies. Pass the run's environment (Store.get_run).")
+    words = set(_words(device_name))
+    best: tuple[int, int, str] | None = None
+    for order, (key, price) in enumerate(prices.devices.items()):
+        for pattern in price.match:
+            needed = _words(pattern)
+            if needed and words.issuperset(needed) and (best is None or (len(needed), -order) > best[:2]):
+                best = (len(needed), -order, key)
+    if best is None:
+        raise HarnessError(
+            f"no price for device {device_name!r}{f' ({where})' if where else ''} in {prices.origin}. Add a price for "
+            f"it under `devices:` in the price table or the price overrides, e.g. "
+            f"{{devices: {{MY-GPU: {{usd_per_hour: 1.0, per: gpu, match: [{device_name!r}]}}}}}}."
+        )
+    return best[2]
+
+
+def device_rate(trial: Mapping, environment: Mapping | None, prices: PriceTable) -> tuple[str, float, dict]:
+    """(price key, dollars per hour for everything the trial held, assumptions) for the trial's device."""
+    env = environment or {}
+    tid, run = trial.get("id", "?"), trial.get("run_id") or "?"
+    device = trial.get("device") or env.get("device")
+    key = device_price_key(device, env.get("device_name"), prices, where=f"trial {tid}, run {run}")
+    price = prices.device(key)
+    notes = {"price_key": assumption(key, "price-table key", f"device {env.get('device_name') or device!r} "
+                                                             f"of run {run}")}
+    units, unit_name = 1.0, price.per
+    if price.per == "core":
+        cores = env.get("cpu_count")
+        units = float(cores) if cores else 1.0
+        notes["cores"] = assumption(units, "CPU cores", f"measured in run {run} (cpu_count)" if cores else ASSUMED)
+    notes[f"price.{key}"] = assumption(price.usd_per_hour, f"USD per {unit_name}-hour", price.source)
+    return key, price.usd_per_hour * units, notes
+
+
+# -- training: a trial and a sweep ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrialCost:
+    trial_id: str
+    status: str
+    price_key: str
+    seconds: float
+    usd_per_hour: float
+    """For everything the trial held: one GPU, or every core of a CPU run."""
+    usd: float
+    assumptions: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _time(value: str | datetime) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def device_seconds(trial: Mapping) -> tuple[float, str]:
+    """Measured device seconds of a trial and where they came from; wall time when it has no timings."""
+    tid = trial.get("id", "?")
+    train, evaluation = trial.get("train_seconds"), trial.get("eval_seconds")
+    if train is not None or evaluation is not None:
+        return float(train or 0.0) + float(evaluation or 0.0), f"{measured(tid)} (train_seconds + eval_seconds)"
+    if trial.get("started_at") and trial.get("finished_at"):
+        seconds = (_time(trial["finished_at"]) - _time(trial["started_at"])).total_seconds()
+        return max(seconds, 0.0), (
+            f"{measured(tid)}: wall time finished_at - started_at, as it has no train/eval timings (an "
+            "interrupted trial is marked finished when the next sweep starts, so this may overstate)"
+        )
+    raise HarnessError(f"trial {tid} ({trial.get('status')}) has no timings and no finish time to price. If its "
+                       "process died, re-run the sweep command: it marks the trial failed with a finish time.")
+
+
+def trial_cost(trial: Mapping, environment: Mapping | None, prices: PriceTable) -> TrialCost:
+    """Device seconds x the hourly price of the device the trial ran on."""
+    key, rate, notes = device_rate(trial, environment, prices)
+    seconds, source = device_seconds(trial)
+    usd = seconds / 3600 * rate
+    notes = {"seconds": assumption(seconds, "device seconds", source), **notes,
+             "usd": assumption(usd, "USD", "derived: seconds / 3600 x USD per hour")}
+    return TrialCost(trial.get("id", "?"), trial.get("status", "?"), key, seconds, rate, usd, notes)
+
+
+@dataclass(frozen=True)
+class SweepCost:
+    usd: float
+    seconds: float
+    trials: tuple[TrialCost, ...]
+    usd_by_status: dict[str, float]
+    skipped: dict[str, str]
+    """Trial id -> why it is not priced (still running)."""
+    assumptions: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sweep_cost(trials: Iterable[Mapping], environments: Mapping[str, Mapping], prices: PriceTable) -> SweepCost:
+    """The compute a sweep spent: every complete, pruned and failed trial. `environments` is keyed by run_id."""
+    costs, skipped = [], {}
+    for trial in trials:
+        if trial.get("status") == "running" and not trial.get("finished_at"):
+            skipped[trial.get("id", "?")] = "still running (or its process died unnoticed): no finish time yet"
+            continue
+        costs.append(trial_cost(trial, environments.get(trial.get("run_id") or ""), prices))
+    by_status: dict[str, float] = {}
+    for c in costs:
+        by_status[c.status] = by_status.get(c.status, 0.0) + c.usd
+    usd, seconds = sum(c.usd for c in costs), sum(c.seconds for c in costs)
+    counts = ", ".join(f"{sum(c.status == s for c in costs)} {s}" for s in by_status)
+    notes = {
+        "sweep_seconds": assumption(seconds, "device seconds", f"measured: sum over {len(costs)} trials ({counts})"),
+        "sweep_usd": assumption(usd, "USD", "derived: sum of each trial's seconds x its device's price"),
+    }
+    for c in costs:  # each trial's seconds, and each price used
+        notes[f"seconds.{c.trial_id}"] = c.assumptions["seconds"]
+        if "cores" in c.assumptions:
+            notes[f"cores.{c.trial_id}"] = c.assumptions["cores"]
+        notes.update({k: v for k, v in c.assumptions.items() if k.startswith("price.")})
+    return SweepCost(usd, seconds, tuple(costs), by_status, skipped, notes)
+
+
+# -- serving the fine-tuned model, and a hosted model ---------------------------------------------------------
+
+
+def measured_evaluation(trial: Mapping, split: str = SERVING_SPLIT) -> dict:
+    """details["evaluation"][split] of a trial: examples, seconds, batch_size, tokens, completion_tokens_per_s."""
+    found = ((trial.get("details") or {}).get("evaluation") or {}).get(split)
+    if not found or not found.get("examples"):
+        raise HarnessError(
+            f"trial {trial.get('id', '?')} has no measured throughput on {split} (details.evaluation.{split}): it "
+            "did not reach the test split (pruned or failed), or was recorded before throughput was stored. "
+            "Choose a complete trial, or re-run it."
+        )
+    return found
+
+
+def serving_usd_per_query(usd_per_hour: float, completion_tokens_per_s: float,
+                          completion_tokens_per_query: float) -> float:
+    """Device dollars per second x seconds per query (completion tokens / measured completion tokens per s)."""
+    return usd_per_hour / 3600 * completion_tokens_per_query / completion_tokens_per_s
+
+
+def api_usd_per_query(input_usd_per_1m: float, output_usd_per_1m: float, prompt_tokens: float,
+                      completion_tokens: float, token_ratio: float) -> float:
+    """Local-tokenizer counts x token_ratio = hosted tokens, each priced per 1M."""
+    return token_ratio * (prompt_tokens * input_usd_per_1m + completion_tokens * output_usd_per_1m) / 1e6
+
+
+@dataclass(frozen=True)
+class ServingCost:
+    trial_id: str
+    price_key: str
+    usd_per_hour: float
+    batch_size: int
+    completion_tokens_per_s: float
+    prompt_tokens_per_query: float
+    completion_tokens_per_query: float
+    tokens_per_query: float
+    seconds_per_query: float
+    usd_per_1m_completion_tokens: float
+    usd_per_1m_tokens: float
+    """Per 1M tokens of prompt and completion together."""
+    usd_per_query: float
+    assumptions: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def serving_cost(trial: Mapping, environment: Mapping | None, prices: PriceTable,
+                 split: str = SERVING_SPLIT) -> ServingCost:
+    """Serve the trial's model on the device it was evaluated on, at the measured throughput and batch size."""
+    tid = trial.get("id", "?")
+    ev = measured_evaluation(trial, split)
+    tps = float(ev.get("completion_tokens_per_s") or 0.0)
+    if tps <= 0:
+        raise HarnessError(f"trial {tid} measured no completion tokens per second on {split}; it cannot be priced.")
+    key, rate, notes = device_rate(trial, environment, prices)
+    prompt, completion = ev["prompt_tokens"] / ev["examples"], ev["completion_tokens"] / ev["examples"]
+    per_query = serving_usd_per_query(rate, tps, completion)
+    src = f"{measured(tid)} ({split}: {ev['examples']} examples, batch {ev['batch_size']})"
+    notes = {
+        **notes,
+        "usd_per_hour": assumption(rate, "USD per hour", "derived: device price x units held"),
+        "completion_tokens_per_s": assumption(tps, "completion tokens per second", src),
+        "batch_size": assumption(ev["batch_size"], "prompts per batch", src),
+        "prompt_tokens_per_query": assumption(prompt, "local tokens per query", src),
+        "completion_tokens_per_query": assumption(completion, "local tokens per query", src),
+        "utilisation": assumption(1.0, "fraction of the hour busy", f"{ASSUMED}: the device serves full batches "
+                                  "all the time; give a fixed monthly hosting cost for a dedicated machine"),
+    }
+    return ServingCost(tid, key, rate, int(ev["batch_size"]), tps, prompt, completion, prompt + completion,
+                       completion / tps, rate / 3600 / tps * 1e6, per_query / (prompt + completion) * 1e6,
+                       per_query, notes)
+
+
+@dataclass(frozen=True)
+class ApiCost:
+    name: str
+    prompt_trial_id: str
+    input_usd_per_1m: float
+    output_usd_per_1m: float
+    token_ratio: float
+    prompt_tokens_per_query: float
+    """Local-tokenizer tokens, as measured; the hosted count is this x token_ratio."""
+    completion_tokens_per_query: float
+    usd_per_query: float
+    assumptions: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def api_cost(name: str, prompt_trial: Mapping, prices: PriceTable, token_ratio: float | None = None,
+             split: str = SERVING_SPLIT) -> ApiCost:
+    """A hosted model answering the prompting trial's prompts (few-shot prompts are long: that is the point).
+
+    The completion length is the local model's, a proxy for the hosted model's. `token_ratio` given here is
+    user input; otherwise the API entry's, else the table's.
+    """
+    price = prices.api(name)
+    tid = prompt_trial.get("id", "?")
+    ev = measured_evaluation(prompt_trial, split)
+    prompt, completion = ev["prompt_tokens"] / ev["examples"], ev["completion_tokens"] / ev["examples"]
+    if token_ratio is not None:
+        ratio, ratio_src = float(token_ratio), USER
+    elif price.token_ratio is not None:
+        ratio, ratio_src = price.token_ratio, price.source
+    else:
+        ratio, ratio_src = prices.token_ratio, prices.token_ratio_source
+    src = f"{measured(tid)} ({split}, {ev['examples']} examples, local tokenizer)"
+    notes = {
+        "api_input_usd_per_1m": assumption(price.input_usd_per_1m, "USD per 1M input tokens", price.source),
+        "api_output_usd_per_1m": assumption(price.output_usd_per_1m, "USD per 1M output tokens", price.source),
+        "token_ratio": assumption(ratio, "hosted tokens per local token", ratio_src),
+        "prompt_tokens_per_query": assumption(prompt, "local tokens per query", src),
+        "completion_tokens_per_query": assumption(completion, "local tokens per query",
+                                                  f"{src}; the local model's answers stand in for the hosted one's"),
+    }
+    usd = api_usd_per_query(price.input_usd_per_1m, price.output_usd_per_1m, prompt, completion, ratio)
+    return ApiCost(name, tid, price.input_usd_per_1m, price.output_usd_per_1m, ratio, prompt, completion, usd, notes)

@@ -1,0 +1,489 @@
+"""Does fine-tuning pay? Months until a fine-tuned model's per-query savings repay what it cost to make.
+
+    one-time          = sweep compute + data-prep hours x rate + engineering hours x rate
+    monthly savings   = (baseline $/query - candidate $/query) x queries per month - fixed monthly hosting
+    months to payback = one-time / monthly savings            (only when monthly savings > 0)
+    break-even volume = (one-time / horizon_months + fixed hosting) / savings per query
+                        (the queries per month that pay back within the horizon, 12 months by default)
+
+The quality bar comes first (`QualityBar`): a cheaper model that is worse is not a saving, so a candidate that
+fails the bar gets no payback figure, and the result says why. The default rule: the low end of the candidate's
+95% interval of test task_accuracy must reach the baseline's test task_accuracy minus `margin` (0 by default);
+with `absolute` set, it must reach that fixed value instead. The accuracy check in the sensitivity is the
+pessimistic case: candidate at its interval's low end, baseline at its interval's high end.
+
+A hosted model's accuracy cannot be measured offline: it comes from a measured trial when there is one, else
+from a figure the user enters, which is marked "assumed, not measured" wherever it appears.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, NamedTuple
+
+from harness.analysis.cost import (
+    ASSUMED,
+    USER,
+    ApiCost,
+    PriceTable,
+    ServingCost,
+    SweepCost,
+    api_cost,
+    api_usd_per_query,
+    assumption,
+    load_prices,
+    measured,
+    serving_cost,
+    serving_usd_per_query,
+    sweep_cost,
+)
+from harness.core.errors import HarnessError
+from harness.store.database import Store
+
+# -- baselines -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baseline:
+    name: str
+    """A trial id ("study/3") or "api:NAME"."""
+    kind: str
+    """"trial" (served locally, like the candidate) or "api" (a hosted model)."""
+    usd_per_query: float
+    quality: dict[str, dict]
+    """Test metrics {name: {value, low, high, n}}; empty when unknown."""
+    quality_source: str | None
+    """"measured in trial X", or "assumed, not measured" for a figure the user entered."""
+    serving: ServingCost | None = None
+    api: ApiCost | None = None
+    assumptions: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _test_metrics(trial: Mapping) -> dict[str, dict]:
+    return dict((trial.get("metrics") or {}).get("test") or {})
+
+
+def baseline_from_trial(trial: Mapping, environment: Mapping | None, prices: PriceTable) -> Baseline:
+    """A local trial (usually prompting) as the baseline: served like the candidate, quality measured on test."""
+    serving = serving_cost(trial, environment, prices)
+    tid = trial.get("id", "?")
+    notes = {f"baseline.{k}": v for k, v in serving.assumptions.items()}
+    return Baseline(tid, "trial", serving.usd_per_query, _test_metrics(trial), measured(tid), serving, None, notes)
+
+
+def baseline_from_api(name: str, prompt_trial: Mapping, prices: PriceTable, accuracy: float | None = None,
+                      accuracy_trial: Mapping | None = None, token_ratio: float | None = None) -> Baseline:
+    """A hosted model answering the prompting trial's prompts.
+
+    Quality: `accuracy_trial`'s test metrics when given (measured); else `accuracy` (a user figure for
+    task_accuracy, marked "assumed, not measured"); else unknown, and a relative quality bar then fails.
+    """
+    cost = api_cost(name, prompt_trial, prices, token_ratio)
+    notes = {f"baseline.{k}": v for k, v in cost.assumptions.items()}
+    if accuracy_trial is not None:
+        quality, source = _test_metrics(accuracy_trial), measured(accuracy_trial.get("id", "?"))
+    elif accuracy is not None:
+        if not 0.0 <= accuracy <= 1.0:
+            raise HarnessError(f"the hosted model's accuracy must be a fraction in [0, 1], got {accuracy!r}.")
+        quality, source = {"task_accuracy": {"value": accuracy, "low": None, "high": None, "n": 0}}, ASSUMED
+        notes["baseline.task_accuracy"] = assumption(accuracy, "fraction correct on test", ASSUMED)
+    else:
+        quality, source = {}, None
+    return Baseline(f"api:{name}", "api", cost.usd_per_query, quality, source, None, cost, notes)
+
+
+# -- the quality bar ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QualityBar:
+    """Passes when the candidate's test `metric` at `point` ("low": its interval's low end, or "value") is at
+    least `absolute` when given, else at least the baseline's value minus `margin`."""
+
+    metric: str = "task_accuracy"
+    margin: float = 0.0
+    absolute: float | None = None
+    point: str = "low"
+
+    def describe(self) -> str:
+        side = "interval low end" if self.point == "low" else "value"
+        target = f"{self.absolute:.3f} (absolute)" if self.absolute is not None else (
+            f"the baseline's value - {self.margin:.3f}")
+        return f"candidate's test {self.metric} {side} >= {target}"
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    passes: bool
+    metric: str
+    candidate: float | None
+    threshold: float | None
+    rule: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_quality(candidate: Mapping, baseline: Baseline, bar: QualityBar, pessimistic: bool = False
+                  ) -> QualityCheck:
+    """Apply the bar. `pessimistic` puts the candidate at its low end and the baseline at its high end."""
+    if bar.point not in ("low", "value"):
+        raise HarnessError(f"quality bar point must be 'low' or 'value', got {bar.point!r}.")
+    cid, rule = candidate.get("id", "?"), bar.describe()
+    mine = _test_metrics(candidate).get(bar.metric) or {}
+    value = mine.get("low") if (pessimistic or bar.point == "low") else mine.get("value")
+    if value is None:
+        return QualityCheck(False, bar.metric, None, None, rule,
+                            f"{cid} has no test {bar.metric} {'interval' if bar.point == 'low' else 'value'}")
+    if bar.absolute is not None:
+        threshold, basis = bar.absolute, "the absolute bar"
+    else:
+        theirs = baseline.quality.get(bar.metric) or {}
+        base = theirs.get("high") if pessimistic and theirs.get("high") is not None else theirs.get("value")
+        if base is None:
+            return QualityCheck(False, bar.metric, value, None, rule,
+                                f"the baseline {baseline.name} has no {bar.metric} to compare with: measure it in a "
+                                "trial, or enter a figure (it will be marked assumed, not measured)")
+        threshold = base - bar.margin
+        basis = (f"baseline {baseline.name} {_pct(base)}{' (its high end)' if pessimistic else ''}, "
+                 f"{baseline.quality_source}, minus margin {100 * bar.margin:.1f} points")
+    passes = value >= threshold - 1e-12
+    verb = "reaches" if passes else "is below"
+    return QualityCheck(passes, bar.metric, value, threshold, rule,
+                        f"{cid} test {bar.metric} {_pct(value)} {verb} the bar {_pct(threshold)} ({basis})")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+# -- the payback model: flat numbers, so sensitivity can move one at a time ----------------------------------------
+
+
+@dataclass(frozen=True)
+class PaybackInputs:
+    """Every number the payback arithmetic uses. Per-query token counts are local-tokenizer tokens."""
+
+    volume: float
+    sweep_usd: float
+    candidate_usd_per_hour: float
+    candidate_tokens_per_s: float
+    candidate_completion_tokens: float
+    baseline_kind: str
+    baseline_usd_per_hour: float = 0.0
+    baseline_tokens_per_s: float = 0.0
+    baseline_prompt_tokens: float = 0.0
+    baseline_completion_tokens: float = 0.0
+    api_input_usd_per_1m: float = 0.0
+    api_output_usd_per_1m: float = 0.0
+    token_ratio: float = 1.0
+    data_prep_hours: float = 0.0
+    data_prep_usd_per_hour: float = 0.0
+    engineering_hours: float = 0.0
+    engineering_usd_per_hour: float = 0.0
+    fixed_monthly_usd: float = 0.0
+    device_price_scale: float = 1.0
+    """Multiplies every device price (sweep, candidate serving, local baseline serving); 1 = the table."""
+
+
+UNITS = {
+    "volume": "queries per month", "sweep_usd": "USD", "candidate_usd_per_hour": "USD per hour",
+    "candidate_tokens_per_s": "completion tokens per second", "candidate_completion_tokens": "tokens per query",
+    "baseline_usd_per_hour": "USD per hour", "baseline_tokens_per_s": "completion tokens per second",
+    "baseline_prompt_tokens": "local tokens per query", "baseline_completion_tokens": "local tokens per query",
+    "api_input_usd_per_1m": "USD per 1M input tokens", "api_output_usd_per_1m": "USD per 1M output tokens",
+    "token_ratio": "hosted tokens per local token", "data_prep_hours": "hours",
+    "data_prep_usd_per_hour": "USD per hour", "engineering_hours": "hours", "engineering_usd_per_hour": "USD per hour",
+    "fixed_monthly_usd": "USD per month", "device_price_scale": "x table device prices",
+}  # fmt: skip
+
+# Default low/high of each assumption for the tornado, as factors of its value. Override with absolute values:
+# payback(..., ranges={"volume": (10_000, 1_000_000)}).
+DEFAULT_RANGES = {
+    "volume": (0.5, 2.0), "device_price_scale": (0.5, 1.5), "candidate_tokens_per_s": (0.5, 1.5),
+    "baseline_tokens_per_s": (0.5, 1.5), "api_input_usd_per_1m": (0.5, 1.5), "api_output_usd_per_1m": (0.5, 1.5),
+    "token_ratio": (0.8, 1.25), "data_prep_hours": (0.5, 2.0), "data_prep_usd_per_hour": (0.75, 1.5),
+    "engineering_hours": (0.5, 2.0), "engineering_usd_per_hour": (0.75, 1.5), "fixed_monthly_usd": (0.5, 2.0),
+}  # fmt: skip
+
+
+def candidate_usd_per_query(x: PaybackInputs) -> float:
+    return serving_usd_per_query(x.candidate_usd_per_hour * x.device_price_scale, x.candidate_tokens_per_s,
+                                 x.candidate_completion_tokens)
+
+
+def baseline_usd_per_query(x: PaybackInputs) -> float:
+    if x.baseline_kind == "api":
+        return api_usd_per_query(x.api_input_usd_per_1m, x.api_output_usd_per_1m, x.baseline_prompt_tokens,
+                                 x.baseline_completion_tokens, x.token_ratio)
+    return serving_usd_per_query(x.baseline_usd_per_hour * x.device_price_scale, x.baseline_tokens_per_s,
+                                 x.baseline_completion_tokens)
+
+
+def one_time_usd(x: PaybackInputs) -> float:
+    return (x.sweep_usd * x.device_price_scale + x.data_prep_hours * x.data_prep_usd_per_hour
+            + x.engineering_hours * x.engineering_usd_per_hour)
+
+
+def monthly_savings_usd(x: PaybackInputs) -> float:
+    return (baseline_usd_per_query(x) - candidate_usd_per_query(x)) * x.volume - x.fixed_monthly_usd
+
+
+def months_to_payback(x: PaybackInputs) -> float | None:
+    """One-time cost / monthly savings; None when nothing is saved (it never pays back)."""
+    savings = monthly_savings_usd(x)
+    return one_time_usd(x) / savings if savings > 0 else None
+
+
+def break_even_volume(x: PaybackInputs, horizon_months: float = 12.0) -> float | None:
+    """Queries per month that pay back within `horizon_months`; None when the candidate is not cheaper."""
+    per_query = baseline_usd_per_query(x) - candidate_usd_per_query(x)
+    return (one_time_usd(x) / horizon_months + x.fixed_monthly_usd) / per_query if per_query > 0 else None
+
+
+class TornadoBar(NamedTuple):
+    assumption: str
+    months_at_low: float | None
+    """None: never pays back at that end."""
+    months_at_high: float | None
+    low: float
+    high: float
+    unit: str
+
+
+def tornado(x: PaybackInputs, ranges: Mapping[str, tuple[float, float]] | None = None) -> list[TornadoBar]:
+    """Payback months with one assumption at its low, then high end; widest swing first ("never" is widest).
+
+    Defaults are DEFAULT_RANGES factors of each value (skipped when the value is 0 or does not apply to the
+    baseline's kind); `ranges` gives absolute (low, high) for any numeric field of PaybackInputs.
+    """
+    numeric = [f.name for f in dataclasses.fields(x) if f.name != "baseline_kind"]
+    unknown = [k for k in (ranges or {}) if k not in numeric]
+    if unknown:
+        raise HarnessError(f"no assumption `{unknown[0]}` to vary. Known: {', '.join(numeric)}.")
+    chosen = {name: (getattr(x, name) * lo, getattr(x, name) * hi) for name, (lo, hi) in DEFAULT_RANGES.items()
+              if getattr(x, name) and _applies(name, x.baseline_kind)}
+    chosen.update({k: (float(lo), float(hi)) for k, (lo, hi) in (ranges or {}).items()})
+    bars = [TornadoBar(name, months_to_payback(dataclasses.replace(x, **{name: lo})),
+                       months_to_payback(dataclasses.replace(x, **{name: hi})), lo, hi, UNITS[name])
+            for name, (lo, hi) in chosen.items()]
+    return sorted(bars, key=lambda b: (-_swing(b), b.assumption))
+
+
+def _applies(name: str, baseline_kind: str) -> bool:
+    if name in ("api_input_usd_per_1m", "api_output_usd_per_1m", "token_ratio"):
+        return baseline_kind == "api"
+    return name != "baseline_tokens_per_s" or baseline_kind == "trial"
+
+
+def _swing(bar: TornadoBar) -> float:
+    a, b = bar.months_at_low, bar.months_at_high
+    if a is None and b is None:
+        return 0.0
+    if a is None or b is None:
+        return float("inf")
+    return abs(a - b)
+
+
+# -- the result -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    tornado: list[TornadoBar]
+    accuracy_low_end: QualityCheck
+    """The quality bar with the candidate at its interval's low end and the baseline at its high end."""
+    months_at_accuracy_low_end: float | None
+    decision_flips: bool
+    """True when the pessimistic accuracy check changes pay / no pay."""
+    note: str
+
+    def to_dict(self) -> dict:
+        return {"tornado": [b._asdict() for b in self.tornado], "accuracy_low_end": self.accuracy_low_end.to_dict(),
+                "months_at_accuracy_low_end": self.months_at_accuracy_low_end,
+                "decision_flips": self.decision_flips, "note": self.note}
+
+
+@dataclass(frozen=True)
+class PaybackResult:
+    candidate: str
+    baseline: str
+    volume: float
+    pays_back: bool
+    reason: str
+    quality: QualityCheck
+    candidate_usd_per_query: float
+    baseline_usd_per_query: float
+    savings_per_query_usd: float
+    monthly_savings_usd: float
+    one_time_usd: float
+    one_time_breakdown: dict[str, float]
+    months_to_payback: float | None
+    """None when it does not pay back: see `reason`."""
+    horizon_months: float
+    break_even_volume: float | None
+    """Queries per month that pay back within horizon_months; None if not cheaper or below the quality bar."""
+    min_volume_for_savings: float | None
+    """Queries per month at which savings first cover the fixed monthly hosting (0 without hosting)."""
+    sensitivity: Sensitivity
+    inputs: PaybackInputs
+    assumptions: dict
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out.update(quality=self.quality.to_dict(), sensitivity=self.sensitivity.to_dict(), inputs=asdict(self.inputs))
+        return out
+
+
+def payback(candidate: Mapping, candidate_serving: ServingCost, baseline: Baseline, sweep: SweepCost,
+            volume: float, *, data_prep_hours: float = 0.0, data_prep_usd_per_hour: float = 0.0,
+            engineering_hours: float = 0.0, engineering_usd_per_hour: float = 0.0, fixed_monthly_usd: float = 0.0,
+            quality_bar: QualityBar = QualityBar(), horizon_months: float = 12.0,
+            ranges: Mapping[str, tuple[float, float]] | None = None) -> PaybackResult:
+    """Months until `candidate` (a trial row) repays its one-time costs against `baseline` at `volume` queries
+    per month. The user's numbers (volume, hours, rates, hosting) default to 0 where that is meaningful."""
+    user = {"volume": volume, "data_prep_hours": data_prep_hours, "data_prep_usd_per_hour": data_prep_usd_per_hour,
+            "engineering_hours": engineering_hours, "engineering_usd_per_hour": engineering_usd_per_hour,
+            "fixed_monthly_usd": fixed_monthly_usd, "horizon_months": horizon_months}
+    for name, value in user.items():
+        if value < 0 or (name in ("volume", "horizon_months") and value <= 0):
+            raise HarnessError(f"payback: `{name}` must be {'> 0' if name in ('volume', 'horizon_months') else '>= 0'}"
+                               f", got {value!r}.")
+    x = PaybackInputs(
+        volume=volume, sweep_usd=sweep.usd, candidate_usd_per_hour=candidate_serving.usd_per_hour,
+        candidate_tokens_per_s=candidate_serving.completion_tokens_per_s,
+        candidate_completion_tokens=candidate_serving.completion_tokens_per_query, baseline_kind=baseline.kind,
+        data_prep_hours=data_prep_hours, data_prep_usd_per_hour=data_prep_usd_per_hour,
+        engineering_hours=engineering_hours, engineering_usd_per_hour=engineering_usd_per_hour,
+        fixed_monthly_usd=fixed_monthly_usd, **_baseline_fields(baseline),
+    )  # fmt: skip
+    cid = candidate.get("id", "?")
+    quality = check_quality(candidate, baseline, quality_bar)
+    c, b = candidate_usd_per_query(x), baseline_usd_per_query(x)
+    monthly, months = monthly_savings_usd(x), months_to_payback(x)
+    per_query = b - c
+    min_volume = x.fixed_monthly_usd / per_query if per_query > 0 else None
+    if not quality.passes:
+        reason = (f"no payback: {cid} fails the quality bar: {quality.reason}. A cheaper model that is worse is "
+                  "not a saving.")
+    elif per_query <= 0:
+        reason = f"no payback: {cid} costs ${c:.6g} per query, not less than {baseline.name}'s ${b:.6g}."
+    elif months is None:
+        reason = (f"no payback at {volume:,.0f} queries/month: savings of ${per_query * volume:,.2f}/month do not "
+                  f"cover fixed hosting of ${x.fixed_monthly_usd:,.2f}/month; savings start above "
+                  f"{min_volume:,.0f} queries/month.")
+    else:
+        reason = (f"{cid} pays back in {months:.1f} months at {volume:,.0f} queries/month: it saves ${per_query:.6g} "
+                  f"per query against {baseline.name} (${monthly:,.2f}/month) and cost ${one_time_usd(x):,.2f} "
+                  f"once. Quality: {quality.reason}.")
+    pays = quality.passes and months is not None
+    low_end = check_quality(candidate, baseline, quality_bar, pessimistic=True)
+    sensitivity = Sensitivity(
+        tornado(x, ranges) if quality.passes else [],
+        low_end,
+        months if low_end.passes else None,
+        pays != (low_end.passes and months is not None),
+        "tornado: payback months with each assumption at its low and high end, widest swing first; None = never"
+        if quality.passes else "no tornado: the candidate fails the quality bar, so no assumption gives a payback",
+    )
+    breakdown = {"sweep_compute": x.sweep_usd, "data_prep": data_prep_hours * data_prep_usd_per_hour,
+                 "engineering": engineering_hours * engineering_usd_per_hour}
+    return PaybackResult(cid, baseline.name, volume, pays, reason, quality, c, b, per_query, monthly,
+                         one_time_usd(x), breakdown, months if pays else None, horizon_months,
+                         break_even_volume(x, horizon_months) if quality.passes else None,
+                         min_volume if quality.passes else None, sensitivity, x,
+                         _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user))
+
+
+def _baseline_fields(baseline: Baseline) -> dict[str, Any]:
+    if baseline.kind == "api":
+        a = baseline.api
+        return {"api_input_usd_per_1m": a.input_usd_per_1m, "api_output_usd_per_1m": a.output_usd_per_1m,
+                "token_ratio": a.token_ratio, "baseline_prompt_tokens": a.prompt_tokens_per_query,
+                "baseline_completion_tokens": a.completion_tokens_per_query}
+    s = baseline.serving
+    return {"baseline_usd_per_hour": s.usd_per_hour, "baseline_tokens_per_s": s.completion_tokens_per_s,
+            "baseline_prompt_tokens": s.prompt_tokens_per_query,
+            "baseline_completion_tokens": s.completion_tokens_per_query}
+
+
+def _assumptions(x: PaybackInputs, serving: ServingCost, baseline: Baseline, sweep: SweepCost, bar: QualityBar,
+                 user: dict) -> dict:
+    notes = {f"candidate.{k}": v for k, v in serving.assumptions.items()}
+    notes.update(baseline.assumptions)
+    notes.update({f"sweep.{k}": v for k, v in sweep.assumptions.items()})
+    for name, value in user.items():
+        unit = "months" if name == "horizon_months" else UNITS[name]
+        notes[name] = assumption(value, unit, f"{USER} (0 when not given)" if not value else USER)
+    notes["device_price_scale"] = assumption(x.device_price_scale, UNITS["device_price_scale"], "price table as is")
+    for name in ("metric", "margin", "absolute", "point"):
+        notes[f"quality_bar.{name}"] = assumption(getattr(bar, name), "rule parameter", "quality bar setting")
+    if baseline.quality_source:
+        quality = baseline.quality.get(bar.metric) or {}
+        notes[f"baseline.{bar.metric}"] = assumption(quality.get("value"), "fraction on test", baseline.quality_source)
+    return notes
+
+
+# -- reading a Store -------------------------------------------------------------------------------------------
+
+
+def best_prompting_trial(trials: list[Mapping]) -> Mapping | None:
+    """The complete prompting trial with the best dev objective (chosen on dev, like every "best")."""
+    found = [t for t in trials if t.get("method") == "prompt" and t.get("status") == "complete"
+             and ((t.get("details") or {}).get("evaluation") or {}).get("test")]
+    return max(found, key=lambda t: (t.get("objective") or 0.0, -t.get("number", 0)), default=None)
+
+
+def payback_from_store(store: Store, candidate_id: str, baseline: str, volume: float, *,
+                       prices: PriceTable | None = None, prompt_trial_id: str | None = None,
+                       baseline_accuracy: float | None = None, baseline_accuracy_trial_id: str | None = None,
+                       token_ratio: float | None = None, **kwargs: Any) -> PaybackResult:
+    """`harness payback TRIAL --baseline TRIAL|api:NAME --volume N`: read the rows, then `payback(...)`.
+
+    The sweep cost is every trial of the candidate's study. For an "api:NAME" baseline the tokens per query
+    come from `prompt_trial_id`, else the study's best prompting trial on dev. `kwargs` go to `payback`.
+    """
+    prices = prices or load_prices()
+    study = candidate_id.rsplit("/", 1)[0]
+    trials = store.list_trials(study)
+    candidate = _find(store, candidate_id, trials)
+    runs: dict[str, dict] = {}
+
+    def env(trial: Mapping) -> dict:
+        rid = trial.get("run_id") or ""
+        if rid not in runs:
+            run = store.get_run(rid) if rid else None
+            runs[rid] = (run or {}).get("environment") or {}
+        return runs[rid]
+
+    for t in trials:
+        env(t)
+    sweep = sweep_cost(trials, runs, prices)
+    serving = serving_cost(candidate, env(candidate), prices)
+    if baseline.startswith("api:"):
+        prompt = _find(store, prompt_trial_id, trials) if prompt_trial_id else best_prompting_trial(trials)
+        if prompt is None:
+            raise HarnessError(f"study {study} has no complete prompting trial to measure tokens per query for "
+                               f"{baseline}; run one, or name one with --prompt-trial STUDY/N.")
+        accuracy_trial = _find(store, baseline_accuracy_trial_id, trials) if baseline_accuracy_trial_id else None
+        base = baseline_from_api(baseline[4:], prompt, prices, baseline_accuracy, accuracy_trial, token_ratio)
+    else:
+        other = _find(store, baseline, trials)
+        base = baseline_from_trial(other, env(other), prices)
+    return payback(candidate, serving, base, sweep, volume, **kwargs)
+
+
+def _find(store: Store, trial_id: str, trials: list[Mapping]) -> Mapping:
+    found = next((t for t in trials if t.get("id") == trial_id), None)
+    if found is None:
+        study = trial_id.rsplit("/", 1)[0]
+        found = next((t for t in store.list_trials(study) if t.get("id") == trial_id), None)
+    if found is None:
+        raise HarnessError(f"no trial {trial_id!r} in {store.path}; list them with `harness trials`.")
+    return found

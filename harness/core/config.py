@@ -1,0 +1,249 @@
+"""Typed, frozen experiment configuration: load YAML, apply `--set key=value` overrides, validate.
+
+Unknown keys fail loudly with the dotted path and a suggestion, so a typo never silently falls back to a
+default that changes what a number means.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.core.errors import ConfigError
+from harness.core.yamlfile import read_yaml
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train_limit: int | None = None
+    """Train on at most this many examples (a seeded subset); None uses the whole train split."""
+    dev_limit: int | None = None
+    """Select on at most this many dev examples; None uses all. Smaller is faster but noisier."""
+    test_limit: int | None = None
+    """Report on at most this many test examples; None uses all. The interval widens as this shrinks."""
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    trials: int = 20
+    """Total trials in the study. Re-running the same command tops the study up to this number."""
+    sweep_minutes: float | None = None
+    """Stop starting new trials after this many minutes of this invocation; None means no limit."""
+    trial_train_seconds: float | None = 600.0
+    """Stop a trial's training after this many seconds (it is then evaluated as it stands)."""
+    max_steps: int | None = None
+    """Stop a trial's training after this many optimizer steps; None trains for `epochs`."""
+    epochs: float = 1.0
+    """Passes over the training subset, unless a step or time budget ends training first."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    batch_size: int = 8
+    """Examples per optimizer step (per device). Larger is faster on a GPU, slower per step on a CPU."""
+    gradient_accumulation: int = 1
+    """Micro-batches accumulated into one optimizer step."""
+    max_length: int = 512
+    """Token limit per training sequence (prompt plus answer); longer ones are truncated."""
+    warmup_steps: int = 0
+    """Optimizer steps spent warming the learning rate up linearly from 0."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    include_contract: bool = False
+    """Also state the label set or schema in the prompt of trained methods. Prompting always states it."""
+    eval_every_steps: int = 50
+    """Score a dev subset every this many steps; the pruner stops trials that trail the median."""
+    eval_examples: int = 50
+    """Dev examples scored at each intermediate evaluation (a prefix of the dev subset)."""
+
+
+@dataclass(frozen=True)
+class PruningConfig:
+    enabled: bool = True
+    """Stop training trials whose intermediate dev score trails the median of earlier trials at that step."""
+    startup_trials: int = 3
+    """Finished trials before any pruning: the first trials of each method are seen to the end."""
+    warmup_steps: int = 0
+    """Never prune a trial before this many optimizer steps."""
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    batch_size: int = 16
+    """Prompts generated together. The latency stored per example is the time of its batch."""
+    max_new_tokens: int | None = None
+    """Cap on generated tokens; None derives it from the output contract and the train answers."""
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    metric: str = "task_accuracy"
+    """Dev metric the sweep maximizes. The test split is never used to choose."""
+    min_format_compliance: float = 0.9
+    """Constraint: a trial below this dev format compliance is infeasible and never wins."""
+    max_hallucination_rate: float = 0.1
+    """Constraint: a trial above this dev hallucination rate is infeasible."""
+    max_regression_drop: float = 0.05
+    """Constraint: a trial that loses more than this on the general-capability check is infeasible."""
+
+
+@dataclass(frozen=True)
+class RegressionConfig:
+    enabled: bool = True
+    """Measure forgetting on a general-capability check after training (through lm-eval)."""
+    suite: str = "piqa"
+    """A bundled lm-eval task in suites/general/lm_eval/: `piqa` (log-likelihood, cheap) or `gsm8k` (generative,
+    only meaningful for models well above 1B parameters, and slow)."""
+    limit: int = 200
+    """Items scored per trial (a seeded subset). The base model is scored once and cached."""
+    batch_size: int = 16
+    """Sequences per forward pass."""
+    max_gen_toks: int | None = None
+    """Cap on generated tokens for generative checks (gsm8k); None keeps the task's own."""
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    keep_best: int = 3
+    """Keep the saved adapters or models of the best k trials (by dev objective); delete the rest."""
+
+
+@dataclass(frozen=True)
+class RepeatsConfig:
+    top_k: int = 0
+    """After the sweep, re-run the k best configurations (by dev) with each seed below; 0 turns this off."""
+    seeds: tuple[int, ...] = (1, 2)
+    """Extra seeds. The spread across seeds shows whether the winner was a lucky draw."""
+
+
+@dataclass(frozen=True)
+class LearningCurveConfig:
+    sizes: tuple[float, ...] = ()
+    """After the sweep, re-train the best configuration on these train sizes: counts (100, 250, 500) or
+    fractions of the train subset (0.25, 0.5). Answers "would more labeled data pay?". Empty turns it off."""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    """Names the study unless --study is given."""
+    space: dict[str, dict[str, Any]]
+    """Methods to compare and their search space: `method: {param: value | [choices] | {low, high, log}}`."""
+    model: str = "smollm2-135m"
+    """An embedded model name (see `harness models list`), a local Hugging Face model dir, or a hub id."""
+    suite: str = "ticket-triage"
+    """A folder under suites/, or a path to a suite folder."""
+    seed: int = 0
+    """Seeds subsets, few-shot draws, the sampler and training."""
+    device: str = "auto"
+    """`auto` (CUDA when present, else CPU), `cuda` or `cpu`."""
+    results_dir: str = "results"
+    """Where the database, Optuna journal and saved adapters go."""
+    sampler: str = "tpe"
+    """`tpe` (Optuna's default, constraint-aware) or `random`."""
+    enqueue: tuple[dict[str, Any], ...] = ()
+    """Trials to run first, e.g. the prompting baselines: `{method: prompt, shots: 0}`."""
+    data: DataConfig = field(default_factory=DataConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    pruning: PruningConfig = field(default_factory=PruningConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    regression: RegressionConfig = field(default_factory=RegressionConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    prices: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the price table (harness/prices.yaml layout), e.g. `{devices: {H100: {usd_per_hour: 2.2}}}`;
+    `harness payback` and the dashboard use them, marked as user input."""
+    repeats: RepeatsConfig = field(default_factory=RepeatsConfig)
+    learning_curve: LearningCurveConfig = field(default_factory=LearningCurveConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:
+    """Read an experiment YAML, apply `key=value` overrides, and return the validated config."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such experiment file. See experiments/ for examples.")
+    raw = read_yaml(path, ConfigError)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys such as `name`, `space`, `budget`.")
+    for item in overrides:
+        apply_override(raw, item, where=str(path))
+    return build(ExperimentConfig, raw, where=str(path))
+
+
+def apply_override(raw: dict[str, Any], item: str, where: str) -> None:
+    """Apply one `dotted.key=value` override; the value is parsed as YAML (`3`, `1e-3`, `[8, 16]`)."""
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {item!r}: write it as key=value, e.g. --set budget.trials=4.")
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {item!r}: `{part}` in {where} is not a mapping, so it has no `{parts[-1]}`.")
+        node = child
+    node[parts[-1]] = yaml.safe_load(text)
+
+
+def build(cls: type, raw: Any, where: str, prefix: str = "") -> Any:
+    """Turn a mapping into dataclass `cls`, checking every key and type; errors name the dotted key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: `{prefix or 'top level'}` must be a mapping, got {type(raw).__name__}.")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in raw if k not in known]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f" Did you mean `{prefix}{close[0]}`?" if close else f" Known keys: {', '.join(known)}."
+        raise ConfigError(f"{where}: unknown key `{prefix}{key}`.{hint}")
+    values = {}
+    for name, spec in known.items():
+        if name in raw:
+            values[name] = _coerce(hints[name], raw[name], where, f"{prefix}{name}")
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}: missing required key `{prefix}{name}`.")
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, where, prefix=f"{key}.")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where, key)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: `{key}` must be a list.")
+        return tuple(_coerce(args[0], v, where, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: `{key}` must be a mapping.")
+        return value
+    if hint is Any:
+        return value
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:  # YAML 1.1 reads `1e-3` as a string; users write it that way.
+            return float(value)
+        except ValueError:
+            pass
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: `{key}` must be {hint.__name__}, got {value!r}.")
+    return value

@@ -1,0 +1,304 @@
+"""The output contract of a suite: what a correct answer must look like.
+
+Three kinds exist. A `label` contract asks for a JSON object `{key: one of labels}`. A `json` contract asks for a
+JSON object that validates against a JSON Schema, whose keys come from `fields`, and (when `grounded`) whose
+string values all appear in the input text. A `text` contract asks for free text (e.g. worked reasoning) that
+ends with a final answer found by `answer_pattern` (GSM8K's `#### 18`), compared as a number when `numeric`.
+The contract is stated in the prompt of every prompting trial so that the prompting baseline is a fair one: a
+model cannot be blamed for not guessing a label set it never saw.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from harness.core.errors import SuiteError
+
+CONTRACT_KINDS = ("label", "json", "text")
+DEFAULT_ANSWER_PATTERN = r"####\s*(.+)$"
+"""GSM8K's final-answer line. Patterns are compiled with re.MULTILINE, so `$` ends a line."""
+
+
+@dataclass(frozen=True)
+class OutputContract:
+    kind: str
+    """`label` (one label out of a closed set) or `json` (an object validated by a JSON Schema)."""
+    key: str = "label"
+    """For `label`: the JSON key that holds the label, e.g. `intent`."""
+    labels: tuple[str, ...] = ()
+    """For `label`: the closed label set."""
+    schema: dict[str, Any] = field(default_factory=dict)
+    """For `json`: the JSON Schema an output must validate against (structure and types)."""
+    fields: tuple[str, ...] = ()
+    """For `json`: the keys an output may use. A key outside this list counts as hallucinated."""
+    grounded: bool = False
+    """For `json`: every string value must appear in the input text; one that does not is hallucinated."""
+    answer_pattern: str = DEFAULT_ANSWER_PATTERN
+    """For `text`: a regex with one group that captures the final answer; its first match ends the answer."""
+    numeric: bool = False
+    """For `text`: the final answer is a number, compared by value ("$1,200" == "1200", "18.0" == "18")."""
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str) -> "OutputContract":
+        """Build from the `output:` block of a suite.yaml; `where` names the file for error messages."""
+        if not isinstance(raw, dict):
+            raise SuiteError(f"{where}: `output` must be a mapping with `kind: label`, `kind: json` or `kind: text`.")
+        allowed = {"kind", "key", "labels", "schema", "fields", "grounded", "answer_pattern", "numeric"}
+        unknown = sorted(set(raw) - allowed)
+        if unknown:
+            raise SuiteError(f"{where}: unknown key(s) under `output`: {unknown}. Allowed: {sorted(allowed)}.")
+        kind = raw.get("kind")
+        if kind not in CONTRACT_KINDS:
+            raise SuiteError(f"{where}: `output.kind` is {kind!r}; set it to one of {list(CONTRACT_KINDS)}.")
+        if kind == "label":
+            labels = raw.get("labels")
+            if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+                raise SuiteError(f"{where}: `output.labels` must be a non-empty list of strings for kind: label.")
+            if len(set(labels)) != len(labels):
+                raise SuiteError(f"{where}: `output.labels` repeats a label; list each label once.")
+            key = raw.get("key", "label")
+            if not isinstance(key, str) or not key:
+                raise SuiteError(f"{where}: `output.key` must be a non-empty string, e.g. `intent`.")
+            return cls(kind="label", key=key, labels=tuple(labels))
+        if kind == "text":
+            return _text_contract(cls, raw, where)
+        schema = raw.get("schema")
+        if not isinstance(schema, dict):
+            raise SuiteError(f"{where}: `output.schema` must be a JSON Schema mapping for kind: json.")
+        _check_schema(schema, where)
+        fields_ = raw.get("fields", list(schema.get("properties", {})))
+        if not isinstance(fields_, list) or not all(isinstance(x, str) for x in fields_):
+            raise SuiteError(f"{where}: `output.fields` must be a list of key names.")
+        return cls(kind="json", schema=schema, fields=tuple(fields_), grounded=bool(raw.get("grounded", False)))
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "label":
+            return {"kind": "label", "key": self.key, "labels": list(self.labels)}
+        if self.kind == "text":
+            return {"kind": "text", "answer_pattern": self.answer_pattern, "numeric": self.numeric}
+        return {"kind": "json", "schema": self.schema, "fields": list(self.fields), "grounded": self.grounded}
+
+    def describe(self) -> str:
+        """The contract in words, appended to the instruction of prompting trials."""
+        if self.kind == "label":
+            example = json.dumps({self.key: self.labels[0]})
+            return (
+                f'Answer with a single JSON object {{"{self.key}": LABEL}} and nothing else, e.g. {example}. '
+                f"LABEL must be exactly one of: {', '.join(self.labels)}."
+            )
+        if self.kind == "text":
+            what = "<number>" if self.numeric else "<answer>"
+            plain = " Write the number alone, without units or words." if self.numeric else ""
+            if self.answer_pattern == DEFAULT_ANSWER_PATTERN:
+                return f"Show your reasoning step by step, then end with a final line `#### {what}`.{plain}"
+            return (
+                f"Show your reasoning step by step, then end with your final answer {what} written so that it "
+                f"matches the regular expression `{self.answer_pattern}`.{plain}"
+            )
+        parts = [
+            "Answer with a single JSON object and nothing else.",
+            f"Allowed keys: {', '.join(self.fields)}." if self.fields else "",
+            "Each value is a string copied verbatim from the input; use a list of strings when a key occurs "
+            "more than once. Leave out keys that do not occur; answer {} if none do."
+            if self.grounded
+            else f"It must validate against this JSON Schema: {json.dumps(self.schema)}",
+        ]
+        return " ".join(p for p in parts if p)
+
+
+def _text_contract(cls, raw: dict[str, Any], where: str) -> "OutputContract":
+    pattern = raw.get("answer_pattern", DEFAULT_ANSWER_PATTERN)
+    try:
+        groups = re.compile(pattern, re.MULTILINE).groups if isinstance(pattern, str) else -1
+    except re.error as exc:
+        raise SuiteError(f"{where}: `output.answer_pattern` is not a valid regex ({exc}); fix it.") from None
+    if groups != 1:
+        raise SuiteError(
+            f"{where}: `output.answer_pattern` must be a regex string with exactly one group that captures the "
+            f"final answer, e.g. {DEFAULT_ANSWER_PATTERN!r}."
+        )
+    numeric = raw.get("numeric", False)
+    if not isinstance(numeric, bool):
+        raise SuiteError(f"{where}: `output.numeric` must be true or false, got {numeric!r}.")
+    return cls(kind="text", answer_pattern=pattern, numeric=numeric)
+
+
+def _check_schema(schema: dict[str, Any], where: str) -> None:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise SuiteError(f"{where}: `output.schema` is not a valid JSON Schema: {exc.message}") from exc
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    """What a generated text contains, judged against the contract's structure only (never its content)."""
+
+    value: dict | None
+    """The JSON object found in the output, or None if none parsed. Text contracts: {"answer", "rationale"}."""
+    compliant: bool
+    """Format compliance: an object parsed AND required keys/types are present (text: a final answer found,
+    and a number when `numeric`)."""
+    error: str | None
+    """Why it is not compliant, in words (None when compliant)."""
+    strict: bool
+    """The whole output was exactly one JSON object: no fences, no trailing text (text: nothing after the
+    final answer)."""
+
+
+def parse_output(text: str, contract: OutputContract) -> ParsedOutput:
+    """Find the first JSON object in a model's output and check its structure.
+
+    Lenient about wrapping (surrounding whitespace, a ```json fence, trailing text after the first complete
+    object) because small models add those and they are easy to strip in production; `strict` records it.
+    Not lenient about prose before the object: that is a format failure a consumer would have to guess around.
+    Text contracts: see `_find_answer`.
+    """
+    if contract.kind == "text":
+        value, strict, error = _find_answer(text, contract)
+        return ParsedOutput(value, value is not None and error is None, error, strict)
+    value, strict, error = _find_object(text)
+    if value is None:
+        return ParsedOutput(None, False, error, False)
+    problem = _structure_problem(value, contract)
+    return ParsedOutput(value, problem is None, problem, strict)
+
+
+def parse_target(text: str, contract: OutputContract) -> dict:
+    """Parse a reference answer; raise ValueError (with the fix) when it breaks the contract.
+
+    Stricter than `parse_output`: a reference must be exactly one JSON object (no fences, no extra text), a
+    label must be one of `labels` (exact spelling), and a JSON answer may only use keys from `fields`.
+    A text reference must end with its final answer (a number when `numeric`); it returns {"answer", "rationale"}.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"the reference answer must be a string or a JSON object, got {type(text).__name__}")
+    if contract.kind == "text":
+        value, strict, error = _find_answer(text, contract)
+        layout = "`#### <answer>`" if contract.answer_pattern == DEFAULT_ANSWER_PATTERN else "the final answer"
+        if value is None or error is not None:
+            raise ValueError(f"the reference answer {error or 'has no final answer'}; end it with {layout}")
+        if not strict:
+            raise ValueError(f"the reference answer has text after its final answer; end it with {layout}")
+        return value
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        hint = (
+            f'write it as {{"{contract.key}": "<label>"}}' if contract.kind == "label" else "write it as a JSON object"
+        )
+        raise ValueError(f"the reference answer is not valid JSON ({exc.msg}): {text[:80]!r}; {hint}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"the reference answer must be a JSON object, got {type(value).__name__}: {text[:80]!r}")
+    problem = _structure_problem(value, contract)
+    if problem is not None:
+        raise ValueError(f"the reference answer breaks the output contract: {problem}")
+    if contract.kind == "label":
+        label = value[contract.key]
+        if label not in contract.labels:
+            raise ValueError(
+                f"the reference label {label!r} is not in `output.labels`; add it there or fix the answer"
+            )
+    else:
+        extra = sorted(set(value) - set(contract.fields)) if contract.fields else []
+        if extra:
+            raise ValueError(f"the reference answer uses key(s) {extra} outside `output.fields`; add them there")
+    return value
+
+
+def _find_answer(text: str, contract: OutputContract) -> tuple[dict | None, bool, str | None]:
+    """(value, strict, error) for a text contract: the FIRST match of `answer_pattern` ends the answer.
+
+    First, not last: small models often run on after answering (a new "Question: ..."), and what they meant is
+    the first final line; text after it is tolerated like trailing text after a JSON object (strict=False).
+    The value is kept even when a numeric answer is not a number, so the error can say what was written.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return None, False, "the output is empty"
+    match = re.compile(contract.answer_pattern, re.MULTILINE).search(text)
+    if match is None or match.group(1) is None or not match.group(1).strip():
+        return None, False, f"no final answer matching `{contract.answer_pattern}`: {text.strip()[-60:]!r}"
+    answer = match.group(1).strip()
+    value = {"answer": answer, "rationale": text[: match.start()].strip()}
+    strict = not text[match.end() :].strip()
+    if contract.numeric and parse_number(answer) is None:
+        return value, strict, f"the final answer {answer!r} is not a number"
+    return value, strict, None
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def parse_number(text: str) -> Decimal | None:
+    """A final answer as an exact number, or None: "$1,200" -> 1200, "18.0" -> 18.0 (== 18), "-3." -> -3.
+
+    Strips `$`, thousands commas and surrounding whitespace; a trailing "." (end of sentence) is allowed.
+    Anything else (units, words, fractions) is not a number. Decimal rather than float: equality is exact.
+    """
+    if not isinstance(text, str):
+        return None
+    cleaned = text.replace(",", "").replace("$", "").strip()
+    if not _NUMBER.fullmatch(cleaned):
+        return None
+    try:
+        return Decimal(cleaned)
+    except InvalidOperation:  # pragma: no cover - the regex admits only valid literals
+        return None
+
+
+def answers_equal(got: str, want: str, contract: OutputContract) -> bool:
+    """Final answers of a text contract: equal numbers when `numeric`, else equal after folding case/whitespace."""
+    if contract.numeric:
+        a, b = parse_number(got), parse_number(want)
+        return a is not None and b is not None and a == b
+    return " ".join(got.casefold().split()) == " ".join(want.casefold().split())
+
+
+_FENCE = re.compile(r"```[A-Za-z0-9_+-]*\s*")
+
+
+def _find_object(text: str) -> tuple[dict | None, bool, str | None]:
+    """(object, strict, error): the first JSON object at the start of `text`, after whitespace and a fence."""
+    if not isinstance(text, str) or not text.strip():
+        return None, False, "the output is empty"
+    body = text.strip()
+    fence = _FENCE.match(body)
+    fenced = fence is not None
+    if fenced:
+        body = body[fence.end() :]
+    if not body.startswith("{"):
+        start = body.find("{")
+        where = "no JSON object found" if start < 0 else "text before the JSON object"
+        return None, False, f"{where}: {text.strip()[:60]!r}"
+    try:
+        value, end = json.JSONDecoder().raw_decode(body)
+    except json.JSONDecodeError as exc:
+        return None, False, f"the JSON object does not parse ({exc.msg} at char {exc.pos})"
+    if not isinstance(value, dict):  # raw_decode from "{" always yields a dict; kept for clarity
+        return None, False, "the output is not a JSON object"
+    return value, (not fenced and not body[end:].strip()), None
+
+
+def _structure_problem(value: dict, contract: OutputContract) -> str | None:
+    """None when `value` has the contract's structure; otherwise the first problem in words."""
+    if contract.kind == "label":
+        if contract.key not in value:
+            return f'missing key "{contract.key}"'
+        if not isinstance(value[contract.key], str):
+            return f'"{contract.key}" must be a string, got {type(value[contract.key]).__name__}'
+        return None
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(contract.schema).iter_errors(value))
+    if error is None:
+        return None
+    path = "/".join(str(p) for p in error.absolute_path)
+    return f"schema violation{' at ' + path if path else ''}: {error.message}"

@@ -1,0 +1,65 @@
+"""Turn suite examples into prompt text and answer text, the same way for training, evaluation and predict.
+
+Models with a chat template get system/user/assistant turns; models without one (base models such as
+Gemma 3 270M) get a plain `Input:` / `Output:` layout. Few-shot examples become earlier turns.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from harness.data.contract import OutputContract
+from harness.data.suites import Example
+
+
+@dataclass(frozen=True)
+class Prompter:
+    tokenizer: object
+    instruction: str
+    contract: OutputContract
+    shots: tuple[Example, ...] = ()
+    include_contract: bool = True
+    """State the label set or schema in the prompt. Prompting always does: a baseline that cannot know the
+    labels is a strawman. Trained methods may leave it out and learn the contract from the data."""
+
+    @property
+    def chat(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def system_text(self, example: Example) -> str:
+        instruction = example.instruction or self.instruction
+        return f"{instruction}\n\n{self.contract.describe()}" if self.include_contract else instruction
+
+    def prompt(self, example: Example) -> str:
+        """Everything the model sees before its answer."""
+        if self.chat:
+            messages = [{"role": "system", "content": self.system_text(example)}]
+            for shot in self.shots:
+                messages += [{"role": "user", "content": shot.input}, {"role": "assistant", "content": shot.target}]
+            messages.append({"role": "user", "content": example.input})
+            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        blocks = [self.system_text(example)]
+        blocks += [f"Input: {shot.input}\nOutput: {shot.target}" for shot in self.shots]
+        blocks.append(f"Input: {example.input}\nOutput:")
+        return "\n\n".join(blocks)
+
+    def completion(self, example: Example) -> str:
+        """The answer the model is trained to produce (TRL appends the end-of-sequence token)."""
+        return example.target if self.chat else f" {example.target}"
+
+
+def max_answer_tokens(tokenizer, contract: OutputContract, train_targets: list[str]) -> int:
+    """Derive the generation cap from the output contract: the longest legal answer plus a margin.
+
+    For a label contract that is exact (the longest `{"key": label}`); for a JSON contract it is the longest
+    answer seen in train, with 25% headroom, since the schema alone does not bound its length.
+    """
+    if contract.kind == "label":
+        answers = [json.dumps({contract.key: label}) for label in contract.labels]
+        margin = 1.0
+    else:
+        answers = train_targets or ["{}"]
+        margin = 1.25
+    longest = max(len(tokenizer(" " + a, add_special_tokens=False).input_ids) for a in answers)
+    return int(longest * margin) + 4

@@ -1,0 +1,382 @@
+"""Evaluation suites: a versioned folder with suite.yaml and train/dev/test JSONL splits.
+
+Loading validates everything up front (format, contract, duplicates, contamination between splits) because a
+bad split found halfway through a sweep wastes hours and a contaminated one silently inflates every score.
+Problems are collected (up to 10) so one run shows the user everything to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.data.contract import OutputContract
+from harness.core.errors import SuiteError
+from harness.core.yamlfile import read_yaml
+
+SPLITS = ("train", "dev", "test")
+MAX_PROBLEMS = 10
+RESERVED_DIRS = ("general", "_build")
+"""Folders under suites/ that hold shared data or build scripts, not task suites."""
+SUITE_KEYS = ("name", "version", "task", "description", "instruction", "output", "scorers", "source", "cleaning")
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    """Stable id: `<split>:<line number>` in the split's JSONL file (1-based)."""
+    input: str
+    """The text the model sees (the user turn)."""
+    target: str
+    """The exact reference answer text, e.g. `{"intent": "card_arrival"}`."""
+    instruction: str | None = None
+    """A per-example instruction from the row (or its system message); None means use the suite's."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    version: str
+    task: str
+    """`classification` or `extraction` (free text for display; the contract decides scoring)."""
+    instruction: str
+    """The task statement, used as the system prompt. The contract's description is appended for prompting."""
+    contract: OutputContract
+    splits: dict[str, tuple[Example, ...]]
+    split_sha256: dict[str, str]
+    """sha256 of each split file's bytes, stored with every trial."""
+    path: Path
+    scorers: tuple[str, ...] = ()
+    info: dict = field(default_factory=dict)
+    """Free-form provenance from suite.yaml (source, license, cleaning report)."""
+
+
+def normalize(text: str) -> str:
+    """The key for duplicate/overlap checks: case and whitespace differences do not make a new example."""
+    return " ".join(text.casefold().split())
+
+
+def show_path(path: Path) -> str:
+    """A path as the user most likely typed it (relative to the working directory when inside it)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+class Problems:
+    """Collects problems so the user sees up to MAX_PROBLEMS at once instead of fixing them one per run."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.items.append(message)
+
+    def raise_if_any(self, what: str) -> None:
+        if not self.items:
+            return
+        shown = self.items[:MAX_PROBLEMS]
+        lines = [f"{what}: {len(self.items)} problem(s):"] + [f"  - {p}" for p in shown]
+        if len(self.items) > MAX_PROBLEMS:
+            lines.append(f"  and {len(self.items) - MAX_PROBLEMS} more")
+        raise SuiteError("\n".join(lines))
+
+
+# --------------------------------------------------------------------------------------------- locating
+
+
+def _repo_suites_dir() -> Path:
+    from harness.core.paths import repo_root
+
+    return repo_root() / "suites"
+
+
+def list_suites(suites_dir: Path | None = None) -> list[str]:
+    """Names of the folders under suites/ that are suites (have a suite.yaml); shared-data folders are not."""
+    root = suites_dir if suites_dir is not None else _repo_suites_dir()
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir()
+        and not p.name.startswith((".", "_"))
+        and p.name not in RESERVED_DIRS
+        and (p / "suite.yaml").is_file()
+    )
+
+
+def resolve_suite_path(name_or_path: str) -> Path:
+    """An existing directory as given, else ./suites/NAME, else the repo's bundled suites/NAME."""
+    given = Path(name_or_path)
+    candidates = [given, Path.cwd() / "suites" / name_or_path, _repo_suites_dir() / name_or_path]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    available = sorted(set(list_suites(Path.cwd() / "suites")) | set(list_suites()))
+    raise SuiteError(
+        f"suite {name_or_path!r} not found (looked for the directory itself, ./suites/{name_or_path} and "
+        f"{show_path(candidates[2])}). Pass an existing suite folder or one of: {', '.join(available) or '(none)'}; "
+        f"create a new one with `harness suite init NAME --from FILE`."
+    )
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Load and validate a suite; raise one SuiteError listing every problem found (up to 10 shown)."""
+    path = resolve_suite_path(str(name_or_path))
+    yaml_path = path / "suite.yaml"
+    if path.name in RESERVED_DIRS or not yaml_path.is_file():
+        raise SuiteError(
+            f"{show_path(path)} is not a suite: it has no suite.yaml. Pick a suite folder (one of: "
+            f"{', '.join(list_suites()) or '(none)'}) or create one with `harness suite init NAME --from FILE`."
+        )
+    meta = _load_meta(yaml_path)
+    problems = Problems()
+    splits: dict[str, tuple[Example, ...]] = {}
+    shas: dict[str, str] = {}
+    for split in SPLITS:
+        loaded = _load_split(path / f"{split}.jsonl", split, meta["contract"], problems)
+        if loaded is not None:
+            splits[split], shas[split] = loaded
+    _check_duplicates(path, splits, problems)
+    problems.raise_if_any(show_path(path))
+    return Suite(
+        name=meta["name"],
+        version=meta["version"],
+        task=meta["task"],
+        instruction=meta["instruction"],
+        contract=meta["contract"],
+        splits=splits,
+        split_sha256=shas,
+        path=path,
+        scorers=meta["scorers"],
+        info=meta["info"],
+    )
+
+
+def _load_meta(yaml_path: Path) -> dict[str, Any]:
+    where = show_path(yaml_path)
+    raw = read_yaml(yaml_path, SuiteError, where)
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{where}: must be a YAML mapping with name, version, instruction and output.")
+    problems = Problems()
+    unknown = sorted(set(raw) - set(SUITE_KEYS))
+    if unknown:
+        problems.add(f"{where}: unknown key(s) {unknown}; allowed keys are {list(SUITE_KEYS)} (check the spelling).")
+    for key in ("name", "instruction"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            problems.add(f"{where}: `{key}` must be a non-empty string.")
+    version = raw.get("version")
+    if not isinstance(version, str) or not version.strip():
+        problems.add(f'{where}: `version` must be a quoted string, e.g. version: "1.0.0" (got {version!r}).')
+    task = raw.get("task", "")
+    if not isinstance(task, str):
+        problems.add(f"{where}: `task` must be a string such as classification or extraction.")
+    scorers = raw.get("scorers", [])
+    if not isinstance(scorers, list) or not all(isinstance(s, str) and s for s in scorers):
+        problems.add(f"{where}: `scorers` must be a list of scorer names, e.g. [format_compliance, task_accuracy].")
+    problems.raise_if_any(where)
+    contract = OutputContract.from_dict(raw.get("output"), where)
+    info = {k: raw[k] for k in ("description", "source", "cleaning") if k in raw}
+    return {
+        "name": raw["name"].strip(),
+        "version": version.strip(),
+        "task": task,
+        "instruction": raw["instruction"].strip(),
+        "contract": contract,
+        "scorers": tuple(scorers),
+        "info": info,
+    }
+
+
+def _load_split(
+    path: Path, split: str, contract: OutputContract, problems: Problems
+) -> tuple[tuple[Example, ...], str] | None:
+    where = show_path(path)
+    if not path.is_file():
+        problems.add(f"{where}: missing; every suite needs {', '.join(s + '.jsonl' for s in SPLITS)}.")
+        return None
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problems.add(f"{where}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8.")
+        return None
+    examples = []
+    check = _TargetCheck(contract)
+    # split on "\n" only: str.splitlines would also break on U+2028 etc., which are legal inside JSON strings
+    for number, line in enumerate(text.lstrip("\ufeff").split("\n"), start=1):
+        if not line.strip():
+            continue
+        at = f"{where}:{number}"
+        row = _parse_row(line, at, problems)
+        if row is None:
+            continue
+        instruction, input_text, target = row
+        problem = check(target, input_text)
+        if problem:
+            problems.add(f"{at}: {problem}")
+            continue
+        examples.append(Example(id=f"{split}:{number}", input=input_text, target=target, instruction=instruction))
+    if not examples and not any(p.startswith(where) for p in problems.items):
+        problems.add(f"{where}: empty; add at least one example (one JSON object per line).")
+    return tuple(examples), hashlib.sha256(data).hexdigest()
+
+
+def _parse_row(line: str, at: str, problems: Problems) -> tuple[str | None, str, str] | None:
+    """(instruction, input, target) from one JSONL line in either accepted format, or None after a problem."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        problems.add(f"{at}: malformed JSON ({exc.msg} at column {exc.colno}); write one JSON object per line.")
+        return None
+    if not isinstance(row, dict):
+        problems.add(f"{at}: expected a JSON object, got {type(row).__name__}.")
+        return None
+    if "messages" in row:
+        return _parse_messages(row, at, problems)
+    missing = [k for k in ("input", "output") if k not in row]
+    if missing:
+        problems.add(
+            f"{at}: missing field(s) {missing}; each line needs `input` and `output` (and optionally "
+            f"`instruction`), or `messages`."
+        )
+        return None
+    instruction, input_text, output = row.get("instruction"), row["input"], row["output"]
+    if instruction is not None and (not isinstance(instruction, str) or not instruction.strip()):
+        problems.add(f"{at}: `instruction` must be a non-empty string when present; remove it or fill it in.")
+        return None
+    if not isinstance(input_text, str) or not input_text.strip():
+        problems.add(f"{at}: `input` must be a non-empty string.")
+        return None
+    if isinstance(output, dict):
+        output = json.dumps(output, ensure_ascii=False)
+    if not isinstance(output, str) or not output.strip():
+        problems.add(f"{at}: `output` must be a JSON object or a non-empty string holding one.")
+        return None
+    return instruction, input_text, output
+
+
+_MESSAGES_FIX = (
+    'use [{"role": "system", "content": ...} (optional), {"role": "user", "content": ...}, '
+    '{"role": "assistant", "content": ...}]'
+)
+
+
+def _parse_messages(row: dict, at: str, problems: Problems) -> tuple[str | None, str, str] | None:
+    messages = row["messages"]
+    ok = isinstance(messages, list) and all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), (str, dict))
+        for m in messages
+    )
+    roles = [m["role"] for m in messages] if ok else []
+    if roles not in (["user", "assistant"], ["system", "user", "assistant"]):
+        got = roles if ok else "not a list of {role, content} objects"
+        problems.add(f"{at}: bad `messages` format (roles {got}); {_MESSAGES_FIX}.")
+        return None
+    system = messages[0]["content"] if roles[0] == "system" else None
+    user, assistant = messages[-2]["content"], messages[-1]["content"]
+    if isinstance(assistant, dict):
+        assistant = json.dumps(assistant, ensure_ascii=False)
+    if not all(isinstance(c, str) and c.strip() for c in (user, assistant)) or (
+        system is not None and (not isinstance(system, str) or not system.strip())
+    ):
+        problems.add(f"{at}: bad `messages` format (empty or non-string content); {_MESSAGES_FIX}.")
+        return None
+    return system, user, assistant
+
+
+class _TargetCheck:
+    """Checks a reference answer against the contract: parse_target plus grounding for grounded contracts."""
+
+    def __init__(self, contract: OutputContract) -> None:
+        from harness.data.contract import parse_target
+
+        self.contract = contract
+        self.parse = parse_target
+
+    def __call__(self, target: str, input_text: str) -> str | None:
+        try:
+            value = self.parse(target, self.contract)
+        except ValueError as exc:
+            return str(exc)
+        if self.contract.kind == "json" and self.contract.grounded:
+            # a correct reference that is not grounded would be scored as a hallucination
+            folded = normalize(input_text)
+            for key, item in value.items():
+                for s in item if isinstance(item, list) else [item]:
+                    if isinstance(s, str) and normalize(s) not in folded:
+                        return (
+                            f"value {s!r} of {key!r} does not appear in the input, but the contract is grounded; "
+                            f"copy the value from the input or set `output.grounded: false`."
+                        )
+        return None
+
+
+def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], problems: Problems) -> None:
+    """Duplicates inflate a split's weight; overlap between splits is contamination and is refused."""
+    first: dict[str, dict[str, str]] = {}
+    for split, examples in splits.items():
+        seen: dict[str, str] = {}
+        for ex in examples:
+            key = normalize(ex.input)
+            line = ex.id.split(":", 1)[1]
+            if key in seen:
+                problems.add(
+                    f"{show_path(path / f'{split}.jsonl')}:{line}: duplicate input (same as line {seen[key]} after "
+                    f"folding case/whitespace); remove one of them."
+                )
+            else:
+                seen[key] = line
+        first[split] = seen
+    for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
+        if a not in first or b not in first:
+            continue
+        for key, line in first[b].items():
+            if key in first[a]:
+                problems.add(
+                    f"{show_path(path / f'{b}.jsonl')}:{line}: input also in {a}.jsonl:{first[a][key]} "
+                    f"(contamination between splits); remove it from one of them."
+                )
+
+
+# ------------------------------------------------------------------------------------------------- stats
+
+
+def suite_stats(suite: Suite) -> dict[str, dict[str, Any]]:
+    """Per split: size, label distribution (label) or key counts (json), and input/target lengths in chars."""
+    from harness.data.contract import parse_target
+
+    stats: dict[str, dict[str, Any]] = {}
+    for split, examples in suite.splits.items():
+        values = [parse_target(ex.target, suite.contract) for ex in examples]
+        entry: dict[str, Any] = {
+            "n": len(examples),
+            "input_chars": _lengths([len(ex.input) for ex in examples]),
+            "target_chars": _lengths([len(ex.target) for ex in examples]),
+        }
+        if suite.contract.kind == "label":
+            counts = Counter(v[suite.contract.key] for v in values)
+            entry["labels"] = {label: counts.get(label, 0) for label in suite.contract.labels}
+            entry["labels_missing"] = [label for label in suite.contract.labels if not counts.get(label)]
+        else:
+            entry["keys"] = dict(Counter(k for v in values for k in v).most_common())
+            entry["empty_objects"] = sum(1 for v in values if not v)
+        stats[split] = entry
+    return stats
+
+
+def _lengths(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {"min": 0, "mean": 0.0, "max": 0}
+    return {"min": min(values), "mean": round(statistics.fmean(values), 1), "max": max(values)}

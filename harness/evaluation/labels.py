@@ -1,0 +1,117 @@
+"""Per-label view of a label suite: which intents a trial gets right, which it confuses, which it never says.
+
+One accuracy number over 77 intents hides a model that never predicts a rare label, or that folds two labels
+into one. This report splits it up: precision, recall, F1 and support per label, macro-F1, and the confusion
+matrix, all plain JSON so it can be stored next to the trial and diffed between trials.
+
+Conventions (the same as scikit-learn's `zero_division=0`):
+- The predicted label is `parsed.value[contract.key]`, matched onto the label set after folding case and
+  whitespace (as task_accuracy does). An output with no parsable value, a non-string value, or a label outside
+  the set is predicted as INVALID: it counts against the true label's recall but is no label's false positive.
+- precision is None for a label never predicted (tp + fp = 0); recall is None for a label with no support.
+  F1 = 2tp / (2tp + fp + fn), None only when that denominator is 0 (never predicted, never true).
+- macro_f1 is the mean F1 over labels with support > 0. A supported label that is never predicted therefore
+  counts as F1 = 0 (precision undefined, treated as 0). This equals
+  `f1_score(y_true, y_pred, labels=<labels with support>, average="macro", zero_division=0)`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from harness.data.contract import OutputContract
+from harness.evaluation.scorers.base import ScoredCase, fold
+from harness.evaluation.stats import Metric
+
+INVALID = "(invalid)"
+"""The predicted class of an output that names no label of the set."""
+
+
+def predicted_label(case: ScoredCase, contract: OutputContract) -> str:
+    """The label from the set that the output names (folded match), or INVALID."""
+    value = case.parsed.value
+    got = value.get(contract.key) if isinstance(value, dict) else None
+    if not isinstance(got, str):
+        return INVALID
+    return _by_fold(contract).get(fold(got), INVALID)
+
+
+def label_report(cases: Sequence[ScoredCase], contract: OutputContract) -> dict[str, Any]:
+    """Per-label precision/recall/F1/support, macro-F1 and a sparse confusion matrix (see module docstring).
+
+    Returns {"n", "invalid", "macro_f1", "macro_labels", "labels": {label: {precision, recall, f1, support,
+    predicted}}, "confusion": {true: {predicted or INVALID: count}}}; every label of the contract is listed
+    and keys are sorted (INVALID last in a row), so equal inputs give byte-equal JSON.
+    """
+    if contract.kind != "label":
+        raise ValueError(f"label_report needs a label contract, got kind {contract.kind!r}")
+    by_fold = _by_fold(contract)
+    pairs = []
+    for case in cases:
+        want = case.target.get(contract.key)
+        true = by_fold.get(fold(want)) if isinstance(want, str) else None
+        if true is None:  # parse_target guarantees a label from the set; anything else is a caller bug
+            raise ValueError(f"{case.example.id}: reference {want!r} is not one of the contract's labels")
+        pairs.append((true, predicted_label(case, contract)))
+    confusion = Counter(pairs)
+    support = Counter(t for t, _ in pairs)
+    predicted = Counter(p for _, p in pairs)
+
+    per_label: dict[str, dict[str, Any]] = {}
+    for label in sorted(contract.labels):
+        tp = confusion[(label, label)]
+        fp, fn = predicted[label] - tp, support[label] - tp
+        per_label[label] = {
+            "precision": tp / (tp + fp) if tp + fp else None,
+            "recall": tp / (tp + fn) if tp + fn else None,
+            "f1": 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else None,
+            "support": support[label],
+            "predicted": predicted[label],
+        }
+    scored = [row["f1"] for row in per_label.values() if row["support"] > 0]
+    matrix: dict[str, dict[str, int]] = {}
+    for (true, pred), count in sorted(confusion.items(), key=lambda kv: (kv[0][0], kv[0][1] == INVALID, kv[0][1])):
+        matrix.setdefault(true, {})[pred] = count
+    return {
+        "n": len(pairs),
+        "invalid": predicted[INVALID],
+        "macro_f1": sum(scored) / len(scored) if scored else None,
+        "macro_labels": len(scored),
+        "labels": per_label,
+        "confusion": matrix,
+    }
+
+
+def _by_fold(contract: OutputContract) -> dict[str, str]:
+    return {fold(label): label for label in contract.labels}
+
+
+def macro_f1_metric(cases: Sequence[ScoredCase], contract: OutputContract, seed: int = 0,
+                    resamples: int = 1000, report: dict[str, Any] | None = None) -> Metric:
+    """Macro-F1 with a seeded percentile-bootstrap 95% interval over examples (labels re-counted per draw).
+
+    Pass the `label_report` of the same cases when you already have it, so it is not computed twice."""
+    report = report or label_report(cases, contract)
+    if not report["n"] or report["macro_f1"] is None:
+        return Metric(report["macro_f1"], None, None, report["n"])
+    names = sorted(contract.labels)
+    index = {name: i for i, name in enumerate(names)}  # INVALID gets len(names): nobody's true label
+    by_fold = _by_fold(contract)
+    true = np.array([index[by_fold[fold(c.target[contract.key])]] for c in cases])
+    pred = np.array([index.get(predicted_label(c, contract), len(names)) for c in cases])
+    draws = np.random.default_rng(seed).integers(0, len(cases), size=(resamples, len(cases)))
+    width = len(names) + 1
+    values = []
+    for row in draws:
+        t, p = true[row], pred[row]
+        support = np.bincount(t, minlength=width)[:-1]
+        predicted = np.bincount(p, minlength=width)[:-1]
+        hits = np.bincount(t[t == p], minlength=width)[:-1]
+        present = support > 0
+        values.append(float(np.mean(2 * hits[present] / (support[present] + predicted[present]))))
+    low, high = np.percentile(values, [2.5, 97.5])
+    return Metric(report["macro_f1"], float(low), float(high), report["n"])

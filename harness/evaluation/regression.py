@@ -1,0 +1,174 @@
+"""General-capability regression through lm-eval (EleutherAI lm-evaluation-harness) on bundled task YAMLs.
+
+Why lm-eval: its prompts, tokenisation and metrics are the reference that published numbers use, and another
+suite is one YAML away. The YAMLs live in suites/general/lm_eval/ and read data files shipped in suites/general/,
+so nothing is downloaded: the model is passed in memory, the data is local JSONL, the metrics are lm-eval's own
+code, and the Hugging Face offline switches are on for the call.
+
+Seeded subsets use lm-eval's `samples` (explicit document indices) rather than `limit` (the first N):
+`sorted(random.Random(seed).sample(range(n), limit))`, so a given (limit, seed) always picks the same items and
+the data files stay in upstream order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import yaml
+
+from harness.core.errors import HarnessError
+from harness.core.paths import repo_root
+
+LM_EVAL_DIR = repo_root() / "suites" / "general" / "lm_eval"
+
+
+@dataclass(frozen=True)
+class RegressionSuite:
+    task: str
+    """lm-eval task name (the `task:` key of the YAML)."""
+    yaml: Path
+    metric: str
+    """Per-document 0/1 score read from lm-eval's logged samples."""
+    filter: str
+    """lm-eval filter whose score is read: "none" for log-likelihood tasks."""
+
+
+REGRESSION_SUITES = {
+    "piqa": RegressionSuite("harness_piqa", LM_EVAL_DIR / "harness_piqa.yaml", "acc", "none"),
+    "gsm8k": RegressionSuite("harness_gsm8k", LM_EVAL_DIR / "harness_gsm8k.yaml", "exact_match", "strict-match"),
+}
+
+
+def task_config(suite: str) -> dict:
+    """The suite's YAML as a dict, data paths made absolute.
+
+    `datasets` resolves relative `data_files` against the working directory, so the YAMLs name them from the
+    repository root (which makes the lm-eval CLI work from there) and this anchors them to the checkout.
+    """
+    spec = _suite(suite)
+    cfg = yaml.safe_load(spec.yaml.read_text(encoding="utf-8"))
+    files = cfg["dataset_kwargs"]["data_files"]
+    for split, path in files.items():
+        files[split] = str(path if Path(path).is_absolute() else repo_root() / path)
+    return cfg
+
+
+def per_item_scores(model, tokenizer, suite: str, limit: int | None, seed: int = 0, batch_size: int = 16,
+                    max_gen_toks: int | None = None) -> tuple[list[str], list[float]]:
+    """(document ids, 0/1 scores) of `model` on a seeded subset of `limit` documents, in file order.
+
+    `model` is any in-memory causal LM, PEFT-wrapped included; its train/eval mode is restored afterwards.
+    `limit=None` (or >= the suite size) scores every document. `max_gen_toks` caps generation (GSM8K only).
+    """
+    metric = _suite(suite).metric
+    rows = logged_samples(model, tokenizer, suite, limit, seed, batch_size, max_gen_toks)
+    return [str(s["doc"].get("id", s["doc_id"])) for s in rows], [float(s[metric]) for s in rows]
+
+
+def logged_samples(model, tokenizer, suite: str, limit: int | None, seed: int = 0, batch_size: int = 16,
+                   max_gen_toks: int | None = None) -> list[dict]:
+    """lm-eval's logged sample per document (prompt, responses, every metric), in file order: `per_item_scores`
+    without the summary, for looking into a score."""
+    spec = _suite(suite)
+    if limit is not None and limit < 0:
+        raise HarnessError(f"regression limit must be >= 0 or unset, got {limit}; fix the regression `limit`.")
+    if limit == 0:
+        return []
+    was_training = model.training
+    with _offline(), _quiet(), tempfile.TemporaryDirectory(prefix="lm-regression-") as cache:
+        from lm_eval.evaluator import evaluate
+        from lm_eval.models.huggingface import HFLM
+        from lm_eval.tasks import TaskManager
+
+        cfg = task_config(suite)
+        cfg["dataset_kwargs"]["cache_dir"] = cache  # the Arrow copy of the JSONL goes nowhere permanent
+        if max_gen_toks is not None and "generation_kwargs" in cfg:
+            cfg["generation_kwargs"] = {**cfg["generation_kwargs"], "max_gen_toks": max_gen_toks}
+        loaded = TaskManager(include_path=str(LM_EVAL_DIR), include_defaults=False).load([cfg])
+        n = len(loaded["tasks"][spec.task].eval_docs)
+        picks = None if limit is None or limit >= n else sorted(random.Random(seed).sample(range(n), limit))
+        try:
+            lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+            results = evaluate(lm, loaded, samples={spec.task: picks} if picks else None, bootstrap_iters=0,
+                               log_samples=True)
+        finally:
+            model.train(was_training)
+    rows = [s for s in results["samples"][spec.task] if s["filter"] == spec.filter]
+    return sorted(rows, key=lambda s: s["doc_id"])
+
+
+def _suite(name: str) -> RegressionSuite:
+    if name not in REGRESSION_SUITES:
+        raise HarnessError(f"unknown regression suite {name!r}; use one of {', '.join(REGRESSION_SUITES)}.")
+    return REGRESSION_SUITES[name]
+
+
+@contextmanager
+def _offline() -> Iterator[None]:
+    """Hub offline for the call. The libraries read the switches at import, so their constants are patched too."""
+    import datasets.config
+    import huggingface_hub.constants
+
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}))
+        stack.enter_context(mock.patch.object(huggingface_hub.constants, "HF_HUB_OFFLINE", True))
+        stack.enter_context(mock.patch.object(datasets.config, "HF_HUB_OFFLINE", True))
+        stack.enter_context(mock.patch.object(datasets.config, "HF_DATASETS_OFFLINE", True))
+        yield
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """No lm-eval logs below ERROR and no progress bars in the sweep's output."""
+    import datasets
+    import lm_eval.api.model
+    import lm_eval.api.task
+    import lm_eval.models.huggingface
+    from tqdm import tqdm
+
+    def silent(*args, **kwargs):
+        return tqdm(*args, **{**kwargs, "disable": True})
+
+    log = logging.getLogger("lm_eval")
+    level, bars_off = log.level, datasets.utils.are_progress_bars_disabled()
+    log.setLevel(logging.ERROR)
+    datasets.disable_progress_bars()
+    try:
+        with ExitStack() as stack:
+            for module in (lm_eval.api.model, lm_eval.api.task, lm_eval.models.huggingface):
+                stack.enter_context(mock.patch.object(module, "tqdm", silent))
+            yield
+    finally:
+        log.setLevel(level)
+        if not bars_off:
+            datasets.enable_progress_bars()
+
+
+__all__ = ["LM_EVAL_DIR", "REGRESSION_SUITES", "RegressionSuite", "logged_samples", "per_item_scores", "task_config"]
+
+
+def item_texts(suite: str) -> set[str]:
+    """Every question of the check's data files (scored items and shots), normalised like suite inputs.
+
+    A task suite whose train split contains these would train on the regression check itself: the sweep refuses.
+    """
+    from harness.data.suites import normalize
+
+    texts = set()
+    for path in task_config(suite)["dataset_kwargs"]["data_files"].values():
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                doc = json.loads(line)
+                text = doc.get("question") or doc.get("goal")
+                if text:
+                    texts.add(normalize(text))
+    return texts

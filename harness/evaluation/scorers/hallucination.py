@@ -1,0 +1,63 @@
+"""hallucination_rate: of the outputs that have the right shape, how many state something not allowed/given?
+
+Only compliant outputs count: an output that did not parse is a format failure, and counting it here too would
+let one failure show up in two scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from harness.data.contract import OutputContract
+from harness.evaluation.scorers.base import ScoredCase, fold
+from harness.evaluation.stats import Metric, proportion
+
+
+class HallucinationRate:
+    """Per compliant output: 1.0 when it names a label outside the set (compared folded), uses a key outside
+    `fields`, or (grounded contracts) gives a string value that is not a folded substring of the input.
+    Non-compliant outputs get None and are excluded from n.
+
+    Text contracts: None for every example (n=0). Free-text reasoning has no closed set or span to check
+    against, and calling a wrong number "made up" would just repeat task_accuracy under another name.
+    """
+
+    name = "hallucination_rate"
+    higher_is_better = False
+
+    def score(self, cases: Sequence[ScoredCase], contract: OutputContract) -> tuple[list[float | None], Metric]:
+        if contract.kind == "text":
+            return [None] * len(cases), Metric(None, None, None, 0)
+        values = [
+            (1.0 if hallucinated(c.parsed.value, c.example.input, contract) else 0.0) if c.parsed.compliant else None
+            for c in cases
+        ]
+        return values, proportion([v for v in values if v is not None])
+
+
+def hallucinated(value: dict | None, source: str, contract: OutputContract) -> bool:
+    """Whether a (compliant) parsed output contains anything the contract or the input does not support."""
+    if value is None or contract.kind == "text":
+        return False
+    if contract.kind == "label":
+        label = value.get(contract.key)
+        return not isinstance(label, str) or fold(label) not in {fold(x) for x in contract.labels}
+    if contract.fields and any(key not in contract.fields for key in value):
+        return True
+    if contract.grounded:
+        text = fold(source)
+        return any(fold(s) not in text for s in _strings(value))
+    return False
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string value inside a JSON value (keys excluded: they are checked against `fields`)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)

@@ -1,0 +1,54 @@
+"""rouge_l: how close is a text answer's reasoning to the reference's? Partial credit that accuracy cannot give.
+
+Final-answer accuracy says whether the number is right; ROUGE-L (longest common subsequence F-measure, Porter
+stemmed, via the `rouge-score` package) says whether the worked steps resemble the reference's, which moves
+earlier in training and separates "right steps, slip at the end" from "no idea". It is a similarity, not a
+proof of correct reasoning, so it is reported beside accuracy and never instead of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+from harness.data.contract import OutputContract
+from harness.evaluation.scorers.base import ScoredCase
+from harness.evaluation.stats import Metric, bootstrap_mean
+
+
+@cache
+def _scorer():
+    from rouge_score.rouge_scorer import RougeScorer  # imported on first use: only text suites need it
+
+    return RougeScorer(["rougeL"], use_stemmer=True)
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F-measure in [0, 1]; 0.0 when either side has no tokens."""
+    return float(_scorer().score(reference, prediction)["rougeL"].fmeasure)
+
+
+class RougeL:
+    """Per example: ROUGE-L F between the output's rationale (the text before its final answer; the whole output
+    when no final answer was found, since format is scored separately) and the reference's rationale.
+
+    None for label/json contracts and for references with no rationale. Aggregate: the mean with a seeded
+    bootstrap 95% interval (`stats.bootstrap_mean`), since these are scores, not 0/1 flags.
+    """
+
+    name = "rouge_l"
+    higher_is_better = True
+
+    def score(self, cases: Sequence[ScoredCase], contract: OutputContract) -> tuple[list[float | None], Metric]:
+        if contract.kind != "text":
+            return [None] * len(cases), Metric(None, None, None, 0)
+        values: list[float | None] = []
+        for case in cases:
+            reference = case.target.get("rationale", "")
+            if not reference.strip():
+                values.append(None)
+                continue
+            value = case.parsed.value
+            prediction = value["rationale"] if value is not None else (case.output or "").strip()
+            values.append(rouge_l(prediction, reference))
+        return values, bootstrap_mean([v for v in values if v is not None])

