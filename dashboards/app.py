@@ -4,16 +4,11 @@ Run with `harness dashboard [--db PATH]`, which starts `streamlit run` on this f
 HARNESS_DASHBOARD_DB. The dashboard only reads: a sweep may write to the same database meanwhile.
 """
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on the path; pages import dashboards.*
-    sys.path.insert(0, str(ROOT))
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-
-from dashboards import data  # noqa: E402
+from harness_dashboards import data
 
 VIEWS = Path(__file__).resolve().parent / "views"
 PAGES = [

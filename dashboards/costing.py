@@ -13,7 +13,7 @@ import copy
 import pandas as pd
 import streamlit as st
 
-from dashboards import data, export
+from harness_dashboards import data, export
 from harness.analysis import cost
 from harness.core.errors import HarnessError
 from harness.store.database import Store

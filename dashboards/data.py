@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from harness.analysis import report
-from harness.dashboard import DB_ENV
+from harness.core.paths import DASHBOARD_DB_ENV
 from harness.evaluation.scorers import get_scorer, scorer_names
 from harness.store.database import DEFAULT_DB, Store
 
@@ -23,7 +23,7 @@ JOURNAL = "optuna-journal.log"
 
 
 def db_path() -> Path:
-    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+    return Path(os.environ.get(DASHBOARD_DB_ENV) or DEFAULT_DB)
 
 
 def journal_path() -> Path:

@@ -1,4 +1,4 @@
-"""`harness dashboard`: start the Streamlit dashboard (dashboards/app.py) on a results database.
+"""`harness dashboard`: start the Streamlit dashboard (`harness_dashboards/app.py`) on a results database.
 
 The dashboard only reads the database, so it can run while a sweep writes to it. It listens on 127.0.0.1 by
 default: results and model outputs may be confidential, and exposing them is an explicit choice (--address).
@@ -15,14 +15,16 @@ import sys
 from pathlib import Path
 
 from harness.core.errors import HarnessError
-from harness.core.paths import repo_root
-
-DB_ENV = "HARNESS_DASHBOARD_DB"
-"""How the database path reaches the app (dashboards/data.py reads it)."""
+from harness.core.paths import DASHBOARD_DB_ENV
 
 
 def app_path() -> Path:
-    return repo_root() / "dashboards" / "app.py"
+    """The app's entry script, wherever the `harness_dashboards` package is installed (wheel or checkout)."""
+    spec = importlib.util.find_spec("harness_dashboards")
+    if spec is None or not spec.submodule_search_locations:
+        raise HarnessError("the dashboard package `harness_dashboards` is not installed; reinstall the harness "
+                           "(`pip install .` or `make setup`).")
+    return Path(next(iter(spec.submodule_search_locations))) / "app.py"
 
 
 def command(port: int, address: str = "127.0.0.1") -> list[str]:
@@ -34,7 +36,7 @@ def command(port: int, address: str = "127.0.0.1") -> list[str]:
 
 
 def environment(db: Path) -> dict[str, str]:
-    return {**os.environ, DB_ENV: str(Path(db).resolve())}
+    return {**os.environ, DASHBOARD_DB_ENV: str(Path(db).resolve())}
 
 
 def launch(db: Path, port: int = 8501, address: str = "127.0.0.1") -> int:
@@ -42,9 +44,6 @@ def launch(db: Path, port: int = 8501, address: str = "127.0.0.1") -> int:
     if importlib.util.find_spec("streamlit") is None:
         raise HarnessError("the dashboard needs streamlit, which is not installed. Install it with "
                            "`pip install -e '.[dashboard]'` (or `make setup`, which installs the test extras).")
-    if not app_path().is_file():
-        raise HarnessError(f"{app_path()} is missing: the dashboard runs from a source checkout "
-                           "(`pip install -e .`), not from an installed wheel.")
     if not Path(db).is_file():
         raise HarnessError(f"no results database at {db}. Run a sweep first (`harness sweep experiments/demo.yaml`) "
                            "or pass the right file with --db PATH.")

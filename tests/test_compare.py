@@ -7,7 +7,13 @@ import json
 import pytest
 from rich.console import Console
 
-from harness.analysis.compare import compare_trials, comparison_json, comparison_table, comparison_text, disagreement_table
+from harness.analysis.compare import (
+    compare_trials,
+    comparison_json,
+    comparison_table,
+    comparison_text,
+    disagreement_table,
+)
 from harness.core.errors import HarnessError
 from harness.evaluation.stats import paired_bootstrap_diff
 from harness.store.database import ExampleRow, MetricRow, Store, TrialRecord, trial_id

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from harness.core.config import load_experiment
-from harness.models.device import resolve_device
 from harness.core.errors import ConfigError, DeviceError
-from harness.sweep.space import build_space, optuna_params
+from harness.models.device import resolve_device
 from harness.sweep.run import plan_sweep
+from harness.sweep.space import build_space, optuna_params
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.yaml"))

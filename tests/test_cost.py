@@ -22,7 +22,6 @@ from harness.analysis.cost import (
     sweep_cost,
     trial_cost,
 )
-from harness.core.errors import HarnessError
 from harness.analysis.payback import (
     QualityBar,
     baseline_from_api,
@@ -30,6 +29,7 @@ from harness.analysis.payback import (
     payback,
     payback_from_store,
 )
+from harness.core.errors import HarnessError
 from harness.store.database import MetricRow, Store, TrialRecord
 
 PRICES = """\

@@ -6,7 +6,6 @@ that it renders on the demo data, that the filters filter, and that nothing it s
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,12 +13,11 @@ import optuna
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # dashboards/ is a source folder, not an installed package
-    sys.path.insert(0, str(REPO))
 pytest.importorskip("streamlit", reason="the dashboard needs streamlit: pip install -e '.[test]'")
+from harness_dashboards import data  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dashboards import data  # noqa: E402
+from harness.core.paths import DASHBOARD_DB_ENV  # noqa: E402
 from harness.store.database import ExampleRow, MetricRow, Store, TrialRecord  # noqa: E402
 
 APP = REPO / "dashboards" / "app.py"
@@ -140,7 +138,7 @@ def demo_db(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def app(demo_db, monkeypatch) -> AppTest:
-    monkeypatch.setenv(data.DB_ENV, str(demo_db))
+    monkeypatch.setenv(DASHBOARD_DB_ENV, str(demo_db))
     return AppTest.from_file(str(APP), default_timeout=30)
 
 
@@ -257,7 +255,8 @@ def test_cost_page_hosted_baseline_without_accuracy_gives_no_payback(app):
 
 
 def test_exports_carry_every_assumption(demo_db):
-    from dashboards import costing, export
+    from harness_dashboards import costing, export
+
     from harness.analysis.payback import payback_from_store
 
     result = payback_from_store(Store(demo_db), "demo/2", "demo/5", 100_000, data_prep_hours=20,
@@ -273,7 +272,7 @@ def test_exports_carry_every_assumption(demo_db):
 
 
 def test_empty_database_explains_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setenv(data.DB_ENV, str(tmp_path / "none.duckdb"))
+    monkeypatch.setenv(DASHBOARD_DB_ENV, str(tmp_path / "none.duckdb"))
     at = AppTest.from_file(str(APP), default_timeout=30).run()
     assert not at.exception
     assert "No trials in" in at.info[0].value and not (tmp_path / "none.duckdb").exists()
@@ -295,11 +294,11 @@ def test_launcher_binds_to_localhost_headless_without_telemetry(tmp_path):
     assert cmd[1:4] == ["-m", "streamlit", "run"] and Path(cmd[4]) == APP
     assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8600"
     assert flags["--server.headless"] == "true" and flags["--browser.gatherUsageStats"] == "false"
-    assert dashboard.environment(tmp_path / "x.duckdb")[data.DB_ENV] == str((tmp_path / "x.duckdb").resolve())
+    assert dashboard.environment(tmp_path / "x.duckdb")[DASHBOARD_DB_ENV] == str((tmp_path / "x.duckdb").resolve())
 
 
 def test_journal_notes_when_missing_or_too_small(tmp_path):
-    from dashboards import journal
+    from harness_dashboards import journal
 
     missing = tmp_path / "optuna-journal.log"
     assert "No Optuna journal" in journal.load(missing, "demo")["note"] and not missing.exists()  # never created

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.evaluation import regression as lr
 from harness.core.errors import HarnessError
+from harness.evaluation import regression as lr
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def test_task_yamls_load_through_task_manager(monkeypatch, tmp_path):
     from lm_eval.tasks import TaskManager
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path)  # keep ~/.cache untouched
-    monkeypatch.chdir(REPO)  # the YAMLs name their data from the repository root, as the lm-eval CLI needs
+    monkeypatch.chdir(lr.LM_EVAL_DIR)  # the YAMLs name their data relative to their folder, as the lm-eval CLI needs
     manager = TaskManager(include_path=str(lr.LM_EVAL_DIR), include_defaults=False)
     assert {s.task for s in lr.REGRESSION_SUITES.values()} <= set(manager.all_tasks)
     tasks = manager.load(["harness_piqa", "harness_gsm8k"])["tasks"]

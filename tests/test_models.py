@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from gguf_tiny import CHAT_TEMPLATE, write_tiny_gguf
 
-from harness.models import sources as models
 from harness.core.errors import ModelError
+from harness.models import sources as models
 
 
 @pytest.fixture(scope="module")

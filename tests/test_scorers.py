@@ -2,8 +2,9 @@
 
 import pytest
 
-from harness.data.contract import OutputContract, parse_output, parse_target
 from harness.core.errors import ConfigError
+from harness.data.contract import OutputContract, parse_output, parse_target
+from harness.data.suites import Example
 from harness.evaluation.scorers import (
     ScoredCase,
     Scorer,
@@ -13,7 +14,6 @@ from harness.evaluation.scorers import (
     scorer_names,
 )
 from harness.evaluation.stats import Metric
-from harness.data.suites import Example
 
 LABEL = OutputContract(kind="label", key="intent", labels=("card_arrival", "lost_card", "age_limit"))
 _STR_OR_LIST = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}

@@ -13,8 +13,8 @@ import duckdb
 import pytest
 
 from harness.core.errors import HarnessError
-from harness.store.migrations import MIGRATIONS, applied, apply_migrations
 from harness.store.database import ExampleRow, MetricRow, Store, TrialRecord, trial_id
+from harness.store.migrations import MIGRATIONS, applied, apply_migrations
 
 REPO = Path(__file__).resolve().parents[1]
 

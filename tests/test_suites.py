@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.data import suite_init as suite_init_mod
 from harness.core.errors import SuiteError
+from harness.data import suite_init as suite_init_mod
 from harness.data.suite_init import init_suite
 from harness.data.suites import list_suites, load_suite, resolve_suite_path, suite_stats
 

@@ -2,11 +2,11 @@
 
 import pytest
 
-from harness.data.contract import OutputContract, parse_number, parse_output, parse_target
 from harness.core.errors import SuiteError
+from harness.data.contract import OutputContract, parse_number, parse_output, parse_target
+from harness.data.suites import Example
 from harness.evaluation.scorers import ScoredCase, score_cases
 from harness.evaluation.scorers.rouge import rouge_l
-from harness.data.suites import Example
 
 NUMERIC = OutputContract.from_dict({"kind": "text", "numeric": True}, "test")
 WORDS = OutputContract.from_dict({"kind": "text"}, "test")

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboards import data
+from harness_dashboards import data
 from harness.analysis import report
 from harness.core.errors import HarnessError
 

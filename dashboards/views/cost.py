@@ -9,7 +9,7 @@ import math
 
 import streamlit as st
 
-from dashboards import charts, costing, data, export
+from harness_dashboards import charts, costing, data, export
 from harness.analysis import payback
 from harness.core.errors import HarnessError
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboards import charts, costing, data, journal
+from harness_dashboards import charts, costing, data, journal
 from harness.analysis import report
 
 db = str(data.db_path())

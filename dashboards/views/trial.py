@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboards import charts, data
+from harness_dashboards import charts, data
 from harness.analysis import report
 
 db = str(data.db_path())

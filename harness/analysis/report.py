@@ -14,9 +14,9 @@ from typing import Any
 
 from rich.table import Table
 
-from harness.sweep.retention import rank_key
 from harness.evaluation.stats import Metric, paired_bootstrap_diff
 from harness.store.database import Store
+from harness.sweep.retention import rank_key
 
 CORE = ("task_accuracy", "format_compliance", "hallucination_rate", "regression_delta")
 

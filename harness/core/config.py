@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from harness.core.errors import ConfigError
+from harness.core.paths import find_experiment
 from harness.core.yamlfile import read_yaml
 
 
@@ -170,9 +171,7 @@ class ExperimentConfig:
 
 def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:
     """Read an experiment YAML, apply `key=value` overrides, and return the validated config."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such experiment file. See experiments/ for examples.")
+    path = find_experiment(path)
     raw = read_yaml(path, ConfigError)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys such as `name`, `space`, `budget`.")

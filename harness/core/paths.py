@@ -1,10 +1,53 @@
-"""Where things live: the repository root (bundled suites and data) and the user's cache."""
+"""Where things live: what the harness bundles (suites, experiments), and what the user's project adds.
+
+A user works in their own folder: `./suites/NAME` and `./experiments/NAME.yaml` there come first, then the bundled
+ones. The bundle is the repository's top-level `suites/` and `experiments/` in a source checkout; an installed wheel
+carries the same folders inside the package as `harness/bundled_suites/` and `harness/bundled_experiments/`
+(pyproject.toml maps them with setuptools' package-dir), so the repository's layout never has to change.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from harness.core.errors import ConfigError
 
-def repo_root() -> Path:
-    """The checkout this package runs from (installed editable), which holds suites/ and experiments/."""
-    return Path(__file__).resolve().parents[2]
+PACKAGE = Path(__file__).resolve().parents[1]
+"""The installed `harness` package folder."""
+
+CHECKOUT = PACKAGE.parent
+"""In a source checkout, the repository root; in an installed wheel, site-packages (and never used as such)."""
+
+DASHBOARD_DB_ENV = "HARNESS_DASHBOARD_DB"
+"""How `harness dashboard` tells the Streamlit app which results database to read."""
+
+
+def bundled(kind: str) -> Path:
+    """The bundled `suites` or `experiments` folder: inside the installed package, else the checkout's."""
+    if kind not in ("suites", "experiments"):
+        raise ValueError(f"nothing bundled is called {kind!r}")
+    installed = PACKAGE / f"bundled_{kind}"
+    return installed if installed.is_dir() else CHECKOUT / kind
+
+
+def source_checkout() -> Path | None:
+    """The git checkout this package runs from (an editable install), or None for an installed wheel."""
+    return CHECKOUT if (CHECKOUT / ".git").exists() and (CHECKOUT / "pyproject.toml").is_file() else None
+
+
+def find_experiment(given: str | Path) -> Path:
+    """An experiment file: the path as given, else ./experiments/NAME(.yaml), else the bundled NAME(.yaml)."""
+    given = Path(given)
+    names = [given.name] if given.suffix in (".yaml", ".yml") else [f"{given.name}.yaml", given.name]
+    candidates = [given] + [Path("experiments") / n for n in names] + [bundled("experiments") / n for n in names]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is not None:
+        return found
+    if len(given.parts) > 1 and given.parts[0] != "experiments":  # a real path that is not there: say so plainly
+        raise ConfigError(f"{given}: no such experiment file.")
+    available = sorted({p.stem for d in (Path("experiments"), bundled("experiments")) for p in d.glob("*.yaml")})
+    raise ConfigError(
+        f"{given}: no such experiment file (looked for it as given, in ./experiments/ and among the bundled "
+        f"experiments). Give a path, or one of: {', '.join(available) or '(none)'}; `harness init` writes one to "
+        "edit."
+    )

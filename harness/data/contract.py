@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from harness.core.errors import SuiteError
+from harness.core.text import fold
 
 CONTRACT_KINDS = ("label", "json", "text")
 DEFAULT_ANSWER_PATTERN = r"####\s*(.+)$"
@@ -258,7 +259,7 @@ def answers_equal(got: str, want: str, contract: OutputContract) -> bool:
     if contract.numeric:
         a, b = parse_number(got), parse_number(want)
         return a is not None and b is not None and a == b
-    return " ".join(got.casefold().split()) == " ".join(want.casefold().split())
+    return fold(got) == fold(want)
 
 
 _FENCE = re.compile(r"```[A-Za-z0-9_+-]*\s*")

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import SuiteError
-from harness.data.suites import RESERVED_DIRS, Problems, load_suite, normalize, show_path
+from harness.core.text import fold
 from harness.core.yamlfile import dump_yaml
+from harness.data.suites import RESERVED_DIRS, Problems, load_suite, show_path
 
 INPUT_GUESSES = ("text", "input", "utterance", "question")
 LABEL_GUESSES = ("label", "category", "intent")
@@ -129,7 +130,7 @@ def _dedupe(items: list[tuple[int, str, Any]]) -> tuple[list, int, int]:
     """(kept, dropped, dropped with an answer that differs from the kept copy); the first occurrence wins."""
     kept, seen, dropped, conflicting = [], {}, 0, 0
     for line, text, answer in items:
-        key = normalize(text)
+        key = fold(text)
         if key in seen:
             dropped += 1
             conflicting += seen[key] != answer

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.data.contract import OutputContract
 from harness.core.errors import SuiteError
+from harness.core.paths import bundled
+from harness.core.text import fold
 from harness.core.yamlfile import read_yaml
+from harness.data.contract import OutputContract
 
 SPLITS = ("train", "dev", "test")
 MAX_PROBLEMS = 10
@@ -56,11 +58,6 @@ class Suite:
     """Free-form provenance from suite.yaml (source, license, cleaning report)."""
 
 
-def normalize(text: str) -> str:
-    """The key for duplicate/overlap checks: case and whitespace differences do not make a new example."""
-    return " ".join(text.casefold().split())
-
-
 def show_path(path: Path) -> str:
     """A path as the user most likely typed it (relative to the working directory when inside it)."""
     try:
@@ -91,15 +88,9 @@ class Problems:
 # --------------------------------------------------------------------------------------------- locating
 
 
-def _repo_suites_dir() -> Path:
-    from harness.core.paths import repo_root
-
-    return repo_root() / "suites"
-
-
 def list_suites(suites_dir: Path | None = None) -> list[str]:
     """Names of the folders under suites/ that are suites (have a suite.yaml); shared-data folders are not."""
-    root = suites_dir if suites_dir is not None else _repo_suites_dir()
+    root = suites_dir if suites_dir is not None else bundled("suites")
     if not root.is_dir():
         return []
     return sorted(
@@ -113,9 +104,9 @@ def list_suites(suites_dir: Path | None = None) -> list[str]:
 
 
 def resolve_suite_path(name_or_path: str) -> Path:
-    """An existing directory as given, else ./suites/NAME, else the repo's bundled suites/NAME."""
+    """An existing directory as given, else ./suites/NAME, else the bundled suites/NAME."""
     given = Path(name_or_path)
-    candidates = [given, Path.cwd() / "suites" / name_or_path, _repo_suites_dir() / name_or_path]
+    candidates = [given, Path.cwd() / "suites" / name_or_path, bundled("suites") / name_or_path]
     for candidate in candidates:
         if candidate.is_dir():
             return candidate
@@ -312,10 +303,10 @@ class _TargetCheck:
             return str(exc)
         if self.contract.kind == "json" and self.contract.grounded:
             # a correct reference that is not grounded would be scored as a hallucination
-            folded = normalize(input_text)
+            folded = fold(input_text)
             for key, item in value.items():
                 for s in item if isinstance(item, list) else [item]:
-                    if isinstance(s, str) and normalize(s) not in folded:
+                    if isinstance(s, str) and fold(s) not in folded:
                         return (
                             f"value {s!r} of {key!r} does not appear in the input, but the contract is grounded; "
                             f"copy the value from the input or set `output.grounded: false`."
@@ -329,7 +320,7 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
     for split, examples in splits.items():
         seen: dict[str, str] = {}
         for ex in examples:
-            key = normalize(ex.input)
+            key = fold(ex.input)
             line = ex.id.split(":", 1)[1]
             if key in seen:
                 problems.add(

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from harness.core.text import fold
 from harness.data.contract import OutputContract
-from harness.evaluation.scorers.base import ScoredCase, fold
+from harness.evaluation.scorers.base import ScoredCase
 from harness.evaluation.stats import Metric
 
 INVALID = "(invalid)"

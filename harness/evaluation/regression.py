@@ -26,9 +26,9 @@ from unittest import mock
 import yaml
 
 from harness.core.errors import HarnessError
-from harness.core.paths import repo_root
+from harness.core.paths import bundled
 
-LM_EVAL_DIR = repo_root() / "suites" / "general" / "lm_eval"
+LM_EVAL_DIR = bundled("suites") / "general" / "lm_eval"
 
 
 @dataclass(frozen=True)
@@ -51,14 +51,14 @@ REGRESSION_SUITES = {
 def task_config(suite: str) -> dict:
     """The suite's YAML as a dict, data paths made absolute.
 
-    `datasets` resolves relative `data_files` against the working directory, so the YAMLs name them from the
-    repository root (which makes the lm-eval CLI work from there) and this anchors them to the checkout.
+    `datasets` resolves relative `data_files` against the working directory; the YAMLs name them relative to their
+    own folder (so the lm-eval CLI works from there), and this anchors them to it.
     """
     spec = _suite(suite)
     cfg = yaml.safe_load(spec.yaml.read_text(encoding="utf-8"))
     files = cfg["dataset_kwargs"]["data_files"]
     for split, path in files.items():
-        files[split] = str(path if Path(path).is_absolute() else repo_root() / path)
+        files[split] = str(path if Path(path).is_absolute() else (spec.yaml.parent / path).resolve())
     return cfg
 
 
@@ -161,7 +161,7 @@ def item_texts(suite: str) -> set[str]:
 
     A task suite whose train split contains these would train on the regression check itself: the sweep refuses.
     """
-    from harness.data.suites import normalize
+    from harness.core.text import fold
 
     texts = set()
     for path in task_config(suite)["dataset_kwargs"]["data_files"].values():
@@ -170,5 +170,5 @@ def item_texts(suite: str) -> set[str]:
                 doc = json.loads(line)
                 text = doc.get("question") or doc.get("goal")
                 if text:
-                    texts.add(normalize(text))
+                    texts.add(fold(text))
     return texts

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from harness.core.paths import repo_root
+from harness.core.paths import source_checkout
 
 PACKAGES = ("torch", "transformers", "peft", "trl", "optuna", "duckdb", "bitsandbytes", "accelerate")
 
@@ -37,10 +37,14 @@ def environment(device: str, model: dict[str, Any], data: dict[str, Any]) -> dic
 
 
 def git_commit() -> str | None:
+    """The harness's own commit when it runs from a checkout (`+dirty` with local changes); None from a wheel."""
+    checkout = source_checkout()
+    if checkout is None:
+        return None
     try:
-        out = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=repo_root(), capture_output=True,
+        out = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=checkout, capture_output=True,
                              text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=repo_root(), capture_output=True, text=True,
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=checkout, capture_output=True, text=True,
                                timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

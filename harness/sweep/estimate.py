@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.training.methods import get_method
 from harness.store.database import Store
+from harness.training.methods import get_method
 
 if TYPE_CHECKING:
     from harness.sweep.run import SweepPlan

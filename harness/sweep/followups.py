@@ -16,10 +16,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from harness.training.methods import get_method
-from harness.sweep.retention import rank_key
 from harness.store.database import Store, TrialRecord
+from harness.sweep.retention import rank_key
 from harness.sweep.trial import SweepData, run_trial
+from harness.training.methods import get_method
 
 
 def run_followups(data: SweepData, store: Store, study: str, run_id: str, echo: Callable = print) -> None:

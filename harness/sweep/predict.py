@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.models import sources as models
-from harness.data.contract import parse_output
-from harness.models.device import default_dtype, resolve_device
 from harness.core.errors import HarnessError
+from harness.data.contract import parse_output
+from harness.data.prompting import Prompter, max_answer_tokens
+from harness.data.suites import Example, load_suite
+from harness.models import sources as models
+from harness.models.device import default_dtype, resolve_device
+from harness.store.database import Store
 from harness.training.generate import generate
 from harness.training.methods import Candidate
-from harness.data.prompting import Prompter, max_answer_tokens
-from harness.store.database import Store
-from harness.data.suites import Example, load_suite
 
 
 def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[Candidate, object]:

@@ -24,23 +24,23 @@ import torch
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from harness.models import sources as models
-
-from harness.sweep import retention
+from harness.analysis.report import params_text
 from harness.core.config import ExperimentConfig, load_experiment
+from harness.core.errors import ConfigError, HarnessError
+from harness.core.text import fold
+from harness.data.prompting import max_answer_tokens
+from harness.data.suites import Suite, load_suite
+from harness.evaluation.regression import REGRESSION_SUITES, item_texts, per_item_scores, task_config
+from harness.models import sources as models
 from harness.models.device import default_dtype, resolve_device
 from harness.models.environment import environment
-from harness.core.errors import ConfigError, HarnessError
+from harness.store.database import Store, TrialRecord
+from harness.sweep import retention
 from harness.sweep.followups import run_followups
-from harness.evaluation.regression import REGRESSION_SUITES, item_texts, per_item_scores, task_config
-from harness.training.methods import get_method
-from harness.data.prompting import max_answer_tokens
-from harness.analysis.report import params_text
 from harness.sweep.resume import Lease, counted_trials, fail_stale_trials, mark_interrupted
 from harness.sweep.space import SearchSpace, build_space, optuna_params
-from harness.store.database import Store, TrialRecord
-from harness.data.suites import Suite, load_suite, normalize
 from harness.sweep.trial import SweepData, run_trial
+from harness.training.methods import get_method
 
 
 @dataclass
@@ -193,7 +193,7 @@ def _refuse_regression_overlap(suite: Suite, check: str, where: str) -> None:
     """Training on the items of the forgetting check would hide the forgetting: refuse, and say how to fix it."""
     checked = item_texts(check)
     overlap = [ex.id for split in ("train", "dev", "test") for ex in suite.splits[split]
-               if normalize(ex.input) in checked]
+               if fold(ex.input) in checked]
     if overlap:
         raise ConfigError(
             f"{where}: {len(overlap)} examples of suite {suite.name} (e.g. {', '.join(overlap[:3])}) are also items "

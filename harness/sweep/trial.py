@@ -16,18 +16,18 @@ import optuna
 import torch
 
 from harness.core.config import ExperimentConfig
-from harness.data.contract import parse_output, parse_target
-from harness.models.device import peak_memory_mb
 from harness.core.errors import HarnessError
-from harness.training.generate import generate
+from harness.data.contract import parse_output, parse_target
+from harness.data.suites import Example, Suite
 from harness.evaluation.labels import label_report, macro_f1_metric
 from harness.evaluation.regression import per_item_scores
-from harness.training.methods import Candidate, TrialContext, get_method
-from harness.models.sources import ModelSource
 from harness.evaluation.scorers import ScoredCase, score_cases
 from harness.evaluation.stats import Metric, paired_bootstrap_diff, proportion
+from harness.models.device import peak_memory_mb
+from harness.models.sources import ModelSource
 from harness.store.database import ExampleRow, MetricRow, TrialRecord
-from harness.data.suites import Example, Suite
+from harness.training.generate import generate
+from harness.training.methods import Candidate, TrialContext, get_method
 
 CORE_SCORERS = ("format_compliance", "hallucination_rate", "task_accuracy")
 

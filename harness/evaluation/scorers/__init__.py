@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from harness.data.contract import OutputContract
 from harness.core.errors import ConfigError
+from harness.data.contract import OutputContract
 from harness.evaluation.scorers.accuracy import FieldF1, FieldPrecision, FieldRecall, TaskAccuracy
 from harness.evaluation.scorers.base import ScoredCase, Scorer
 from harness.evaluation.scorers.format import FormatCompliance

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from harness.core.text import fold
 from harness.data.contract import OutputContract, ParsedOutput
-from harness.evaluation.stats import Metric
 from harness.data.suites import Example
+from harness.evaluation.stats import Metric
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,6 @@ class Scorer(Protocol):
     higher_is_better: bool
 
     def score(self, cases: Sequence[ScoredCase], contract: OutputContract) -> tuple[list[float | None], Metric]: ...
-
-
-def fold(text: str) -> str:
-    """Casefold and collapse whitespace: how answers and inputs are compared everywhere."""
-    return " ".join(text.casefold().split())
 
 
 def canonical(value: Any) -> str:

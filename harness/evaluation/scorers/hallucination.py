@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from harness.core.text import fold
 from harness.data.contract import OutputContract
-from harness.evaluation.scorers.base import ScoredCase, fold
+from harness.evaluation.scorers.base import ScoredCase
 from harness.evaluation.stats import Metric, proportion
 
 

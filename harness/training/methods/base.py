@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.core.config import ExperimentConfig
-from harness.models.sources import ModelSource
 from harness.data.prompting import Prompter
 from harness.data.suites import Example, Suite
+from harness.models.sources import ModelSource
 from harness.training.sft import DevProbe, TrainReport, train
 
 

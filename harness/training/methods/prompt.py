@@ -8,10 +8,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from harness.models import sources as models
-from harness.training.methods.base import Candidate, TrialContext
 from harness.data.prompting import Prompter
 from harness.data.suites import Example
+from harness.models import sources as models
+from harness.training.methods.base import Candidate, TrialContext
 
 
 class Prompting:
