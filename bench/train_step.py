@@ -19,10 +19,11 @@ from importlib import metadata
 import torch
 from peft import LoraConfig, get_peft_model
 
-from harness.models import sources as models
 from harness.core.config import BudgetConfig, TrainingConfig
 from harness.data.prompting import Prompter
 from harness.data.suites import load_suite
+from harness.models import loading
+from harness.models import sources as models
 from harness.training.sft import train
 
 
@@ -65,8 +66,8 @@ def main() -> None:
     lora = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
     results = {}
     for name in ("plain", "harness"):
-        tokenizer = models.load_tokenizer(source)
-        model = get_peft_model(models.load_model(source, args.device, torch.float32), lora)
+        tokenizer = loading.load_tokenizer(source)
+        model = get_peft_model(loading.load_model(source, args.device, torch.float32), lora)
         prompter = Prompter(tokenizer, suite.instruction, suite.contract, include_contract=False)
         if name == "plain":
             results[name] = plain_loop(model, tokenizer, prompter, examples, args.steps, args.batch_size, args.device)

@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
+    init_ = sub.add_parser("init", help="scaffold a project folder: an experiment to edit, suites/, a README",
+                           description="Write experiments/first-sweep.yaml (runs as is on a bundled suite), "
+                                       "suites/README.md and README.md into DIR. Refuses, writing nothing, if any of "
+                                       "them exists.")
+    init_.add_argument("dir", nargs="?", type=Path, default=Path("."), help="project folder (default: this one)")
+    init_.set_defaults(run=_init)
+
     models_ = sub.add_parser("models", help="list or fetch the embedded models")
     models_sub = models_.add_subparsers(title="models commands", metavar="ACTION", required=True)
     models_sub.add_parser("list", help="embedded models, whether cached, their sha256 and license").set_defaults(
@@ -65,12 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     suite = sub.add_parser("suite", help="create, validate or describe an evaluation suite")
     suite_sub = suite.add_subparsers(title="suite commands", metavar="ACTION", required=True)
-    init = suite_sub.add_parser("init", help="turn a JSONL or CSV file into a suite (seeded split, de-duplicated)")
+    init = suite_sub.add_parser(
+        "init", help="turn a chat, alpaca, CSV or JSONL file into a suite (seeded split, de-duplicated)",
+        description=SUITE_INIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     init.add_argument("name", help="the new suite's folder name under suites/")
-    init.add_argument("--from", dest="source", required=True, type=Path, help="a .jsonl or .csv file")
-    init.add_argument("--input-field", help="column with the text the model reads (guessed when omitted)")
-    init.add_argument("--label-field", help="column with the label (classification)")
-    init.add_argument("--output-field", help="column with a JSON object answer (extraction)")
+    init.add_argument("--from", dest="source", required=True, type=Path, help="a .jsonl or .csv file (UTF-8)")
+    init.add_argument("--input-field", help="fields files: the field the model reads (guessed when omitted)")
+    init.add_argument("--label-field", help="fields files: the answer field, holding labels (a label suite)")
+    init.add_argument("--output-field", help="fields files: the answer field, text or JSON objects (contract detected)")
+    init.add_argument("--metric", choices=("exact", "rouge", "final-number"),
+                      help="build a free-text suite scored by: exact (the whole answer, case and spacing folded), "
+                           "rouge (exact plus ROUGE-L partial credit) or final-number (the `#### <number>` line)")
+    init.add_argument("--drop-rare-labels", action="store_true",
+                      help="leave out labels with fewer than 3 examples instead of refusing (counted in suite.yaml)")
     init.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     init.add_argument("--suites-dir", type=Path, default=Path("suites"), help="where to write (default suites/)")
     init.set_defaults(run=_suite_init)
@@ -171,6 +185,16 @@ def _store(db: Path | None, results_dir: str = "results"):
     return Store(db or Path(results_dir) / "harness.duckdb")
 
 
+def _init(args, console: Console) -> int:
+    from harness.project import init_project
+
+    scaffold = init_project(args.dir)
+    for path in scaffold.written:
+        console.print(f"wrote {scaffold.root / path}", highlight=False)
+    console.print(f"next: {scaffold.next_command}", highlight=False)
+    return 0
+
+
 def _models_list(args, console: Console) -> int:
     from rich.table import Table
 
@@ -194,17 +218,59 @@ def _models_pull(args, console: Console) -> int:
     return 0
 
 
+SUITE_INIT_HELP = """\
+Turn your data into a suite folder: suite.yaml and train/dev/test.jsonl, de-duplicated (inputs compared after
+folding case and whitespace), split with --seed (stratified by label), validated, written all or nothing.
+It prints the format and contract it chose and why; suite.yaml keeps that under source.detected.
+
+formats, detected from the fields of a .jsonl or .csv file:
+  chat    {"messages": [{"role": "system", ...}, {"role": "user", ...}, {"role": "assistant", ...}]}
+          (OpenAI fine-tuning, TRL). The last assistant turn is the answer, the system message the instruction.
+          Earlier turns stay in the input as a transcript: "User: ...", "Assistant: ...", ending with the last
+          user turn.
+  alpaca  {"instruction": ..., "input": ..., "output": ...}. An empty input makes the instruction the input.
+  fields  any other CSV or JSONL: an input field (text, input, utterance, question, prompt) and an answer field
+          (label, category, intent, output, answer, response, completion, target), or name them with flags.
+          A cell or field may hold free text or a JSON object.
+  A system message or instruction that is the same on every line becomes the suite's instruction; differing
+  ones stay with their examples.
+
+contracts, chosen from the answers (first rule that applies):
+  --metric M                         text, scored by M
+  every answer a JSON object         json; grounded when every string value occurs in its input, so an
+                                     invented value counts as hallucinated
+  at most half the answers distinct  label, answered as {"<field>": LABEL}
+  otherwise                          text: final-number if every answer ends with "#### <number>", exact for
+                                     short answers (median 5 words or fewer), else rouge
+
+refused, with the file, the line and what to do: free text in a label field (pass --metric), labels with fewer
+than 3 examples (merge them, add data or pass --drop-rare-labels), empty system or user turns.
+
+examples:
+  harness suite init triage --from tickets.csv                    CSV text,label -> a label suite
+  harness suite init triage --from tickets.csv --input-field body --label-field queue
+  harness suite init support --from chats.jsonl                   chat messages -> contract from the answers
+  harness suite init recipes --from alpaca.jsonl --metric rouge   free text with ROUGE-L partial credit
+  harness suite init qa --from qa.csv --output-field answer --metric exact
+  harness suite init math --from gsm8k.jsonl --metric final-number
+  harness suite init slots --from slots.jsonl --output-field slots   JSON objects -> an extraction suite
+  harness suite init intents --from few.csv --drop-rare-labels
+"""
+
+
 def _suite_init(args, console: Console) -> int:
     from harness.data.suite_init import init_suite
     from harness.data.suites import load_suite
 
-    path = init_suite(args.name, args.source, args.input_field, args.label_field, args.output_field,
-                      seed=args.seed, suites_dir=args.suites_dir)
+    result = init_suite(args.name, args.source, args.input_field, args.label_field, args.output_field,
+                        metric=args.metric, drop_rare_labels=args.drop_rare_labels, seed=args.seed,
+                        suites_dir=args.suites_dir)
+    path = result.path
     suite = load_suite(str(path))
     sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())
-    dropped = suite.info.get("cleaning", {}).get("dropped", {})
-    console.print(f"wrote {path} ({sizes}; dropped {dropped or 'nothing'}).\nEdit {path / 'suite.yaml'} "
-                  f"(description, instruction, version), then `harness suite validate {path}`.")
+    console.print("\n".join(result.notes), highlight=False, markup=False)
+    console.print(f"wrote {path} ({sizes}; dropped {result.dropped}).\nEdit {path / 'suite.yaml'} "
+                  f"(description, instruction, version), then `harness suite validate {path}`.", highlight=False)
     return 0
 
 
@@ -226,10 +292,12 @@ def _suite_stats(args, console: Console) -> int:
 
 def _sweep(args, console: Console) -> int:
     from harness.analysis import report
+    from harness.analysis.verdict import store_correctness, verdict
     from harness.sweep.estimate import estimate_seconds
-    from harness.sweep.run import plan_sweep, run_sweep
+    from harness.sweep.plan import plan_sweep
+    from harness.sweep.run import run_sweep
 
-    plan = plan_sweep(str(args.experiment), args.overrides, args.study, args.storage, args.trials)
+    plan = plan_sweep(args.experiment, args.overrides, args.study, args.storage, args.trials)
     store = _store(args.db, plan.config.results_dir)
     if args.dry_run:
         console.print(f"study {plan.study} ({plan.trials} trials in total) on {plan.device}; storage {plan.storage}")
@@ -240,21 +308,27 @@ def _sweep(args, console: Console) -> int:
         seconds, basis = estimate_seconds(plan, store)
         console.print(f"estimated duration: about {seconds / 60:.0f} min ({basis})")
         return 0
-    study = run_sweep(plan, store, echo=console.print)
-    trials = store.list_trials(study)
+    outcome = run_sweep(plan, store, echo=console.print)
+    trials = store.trials(outcome.study)
     console.print(report.ranking_table(trials))
-    console.print(report.verdict(store, trials).text, highlight=False)
-    for extra in (report.seed_spread_table(trials, store.list_trials(f"{study}+seeds")),
-                  report.learning_curve_table(store.list_trials(f"{study}+curve"))):
+    console.print(verdict(trials, store_correctness(store)).text, highlight=False)
+    followups = store.followups(outcome.study)
+    for extra in (report.seed_spread_table(trials, store.trials(followups["seeds"].name) if "seeds" in followups
+                                           else []),
+                  report.learning_curve_table(store.trials(followups["curve"].name) if "curve" in followups else [])):
         if extra is not None:
             console.print(extra)
+    if outcome.ran and outcome.failed == outcome.ran:
+        console.print(f"[bold red]error:[/] every trial this run started failed ({outcome.failed}); the reasons are "
+                      "above and in `harness trials`.", highlight=False)
+        return 1
     return 0
 
 
 def _trials(args, console: Console) -> int:
     from harness.analysis import report
 
-    trials = _store(args.db).list_trials(args.study)
+    trials = _store(args.db).trials(args.study)
     if args.format == "json":
         sys.stdout.write(report.trials_json(trials) + "\n")
     elif args.format == "csv":
@@ -268,17 +342,16 @@ def _show(args, console: Console) -> int:
     from harness.analysis import report
 
     store = _store(args.db)
-    trial = store.get_trial(_trial_id(store, args.trial))
-    console.print(report.trial_detail(trial, args.examples), highlight=False)
+    trial = store.require_trial(args.trial)
+    console.print(report.trial_detail(trial, store.examples(trial.id), failures=args.examples), highlight=False)
     return 0
 
 
 def _compare(args, console: Console) -> int:
     from harness.analysis import compare
 
-    store = _store(args.db)
-    result = compare.compare_trials(store, _trial_id(store, args.a), _trial_id(store, args.b),
-                                    split=args.split, max_disagreements=args.examples)
+    result = compare.compare_trials(_store(args.db), args.a, args.b, split=args.split,
+                                    max_disagreements=args.examples)
     if args.format == "json":
         sys.stdout.write(compare.comparison_json(result) + "\n")
         return 0
@@ -295,14 +368,12 @@ def _payback(args, console: Console) -> int:
     from harness.analysis.payback import QualityBar, payback_from_store
 
     store = _store(args.db)
-    candidate = _trial_id(store, args.trial)
-    baseline = args.baseline if args.baseline.startswith("api:") else _trial_id(store, args.baseline)
-    study = store.get_study(candidate.rsplit("/", 1)[0]) or {}
-    overrides = (study.get("experiment") or {}).get("prices") or None  # the experiment file's `prices:`
+    candidate = store.require_trial(args.trial)
+    study = store.study(candidate.study)
+    overrides = (study.experiment.get("prices") if study else None) or None  # the experiment file's `prices:`
     result = payback_from_store(
-        store, candidate, baseline, args.volume, prices=load_prices(args.prices, overrides),
-        prompt_trial_id=args.prompt_trial and _trial_id(store, args.prompt_trial),
-        baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,
+        store, candidate.id, args.baseline, args.volume, prices=load_prices(args.prices, overrides),
+        prompt_trial_id=args.prompt_trial, baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,
         data_prep_hours=args.data_prep_hours, data_prep_usd_per_hour=args.data_prep_rate,
         engineering_hours=args.eng_hours, engineering_usd_per_hour=args.eng_rate, fixed_monthly_usd=args.hosting,
         quality_bar=QualityBar(margin=args.margin),
@@ -321,11 +392,12 @@ def _dashboard(args, console: Console) -> int:
 
 
 def _predict(args, console: Console) -> int:
+    import dataclasses
+
     from harness.sweep.predict import predict
 
-    store = _store(args.db)
-    for row in predict(store, _trial_id(store, args.trial), _inputs(args.input), device=args.device):
-        sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+    for row in predict(_store(args.db), args.trial, _inputs(args.input), device=args.device):
+        sys.stdout.write(json.dumps(dataclasses.asdict(row), ensure_ascii=False) + "\n")
     return 0
 
 
@@ -340,14 +412,3 @@ def _inputs(value: str) -> list[str]:
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise HarnessError(f"{path}: every line must be a JSON object with an `input` field ({exc}).") from exc
     return lines
-
-
-def _trial_id(store, given: str) -> str:
-    if "/" in given:
-        if store.get_trial(given) is None:
-            raise HarnessError(f"no trial {given!r} in the database; list them with `harness trials`.")
-        return given
-    studies = [s["study"] for s in store.list_studies()]
-    if len(studies) != 1:
-        raise HarnessError(f"{given!r} is ambiguous: give STUDY/NUMBER (studies: {', '.join(studies) or 'none'}).")
-    return _trial_id(store, f"{studies[0]}/{given}")

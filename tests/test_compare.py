@@ -16,7 +16,8 @@ from harness.analysis.compare import (
 )
 from harness.core.errors import HarnessError
 from harness.evaluation.stats import paired_bootstrap_diff
-from harness.store.database import ExampleRow, MetricRow, Store, TrialRecord, trial_id
+from harness.core.records import ExampleRow, MetricRow, TrialRecord, trial_id
+from harness.store.database import Store
 
 # 40 test examples: both right 0-19, only B right 20-27 (b01 = 8), only A right 28-29 (b10 = 2), both wrong 30-39.
 N = 40
@@ -49,11 +50,11 @@ def rows(split, right, hallu=None, f1=None, ids=None, tag="a", extra=None):
 
 def record(number, examples, status="complete", trained=True, regression=(-0.02, -0.09, 0.05, 100)):
     n_reg = regression[3] if trained else 0
-    reg = regression if trained else (0.0, None, None, 0)
+    reg = regression if trained else (None, None, None, 0)
     return TrialRecord(
         id=trial_id("s", number), study="s", number=number, run_id="r", method="lora" if trained else "prompt",
         params={"r": 8} if trained else {"shots": 3}, status=status, trained=trained, feasible=True,
-        details={"data": {"suite": "ticket-triage", "suite_version": "1.0.0"}},
+        provenance={"data": {"suite": "ticket-triage", "suite_version": "1.0.0"}},
         metrics=[MetricRow(split, "regression_delta", reg[0], reg[1], reg[2], n_reg) for split in ("dev", "test")],
         examples=examples,
     )  # fmt: skip
@@ -165,8 +166,6 @@ def test_different_example_sets_warn_and_compare_the_shared_ones(tmp_path):
 def test_errors(store, tmp_path):
     with pytest.raises(HarnessError, match="no trial 's/9'"):
         compare_trials(store, "s/0", "s/9")
-    with pytest.raises(HarnessError, match="promotion does not exist yet"):
-        compare_trials(store, "s/0")
     with pytest.raises(HarnessError, match="two different trials"):
         compare_trials(store, "s/0", "s/0")
     store.record_trial_start(record(2, []))

@@ -9,8 +9,8 @@ import pytest
 from harness.core.config import load_experiment
 from harness.core.errors import ConfigError, DeviceError
 from harness.models.device import resolve_device
-from harness.sweep.run import plan_sweep
-from harness.sweep.space import build_space, optuna_params
+from harness.sweep.plan import plan_sweep
+from harness.sweep.space import build_space, enqueue_params
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.yaml"))
@@ -21,8 +21,8 @@ def test_every_bundled_experiment_loads_and_plans(path):
     config = load_experiment(path)
     space = build_space(config.space, "cpu", str(path))
     assert "qlora" not in space.methods or not config.space.get("qlora")
-    for entry in config.enqueue:
-        optuna_params(entry, str(path))
+    for i, entry in enumerate(config.enqueue):
+        enqueue_params(entry, space, str(path), i)
     if config.device != "cuda":
         plan = plan_sweep(str(path), [])
         assert plan.subsets["train"] and plan.subsets["dev"] and plan.subsets["test"]
@@ -39,7 +39,18 @@ MINIMAL = "name: x\nspace:\n  prompt: {shots: [0, 2]}\n"
 
 @pytest.mark.parametrize("text, message", [
     (MINIMAL + "budget: {trails: 3}\n", "unknown key `budget.trails`. Did you mean `budget.trials`?"),
-    (MINIMAL + "seed: zero\n", "`seed` must be int"),
+    (MINIMAL + "seed: zero\n", "`seed` must be an integer, got 'zero'"),
+    (MINIMAL + "training: {batch_size: 0}\n", "`training.batch_size` must be at least 1; got 0"),
+    (MINIMAL + "objective: {min_format_compliance: 1.5}\n", "`objective.min_format_compliance` must be at most 1"),
+    (MINIMAL + "device: tpu\n", "`device` must be one of auto, cpu, cuda; got 'tpu'"),
+    ("name: x\nspace: {lora: {r: 0}}\n", "`space.lora.r` must be at least 1; got 0"),
+    ("name: x\nspace: {lora: {r: [8, 0]}}\n", "`space.lora.r[1]` must be at least 1; got 0"),
+    ("name: x\nspace: {lora: {learning_rate: -1.0e-3}}\n", "`space.lora.learning_rate` must be greater than 0"),
+    ("name: x\nspace: {lora: {learning_rate: fast}}\n", "`space.lora.learning_rate` must be a number, got 'fast'"),
+    ("name: x\nspace: {lora: {learning_rate: {low: -1, high: 1}}}\n", "`space.lora.learning_rate.low` must be"),
+    ("name: x\nspace: {lora: {lora_dropout: 1.0}}\n", "`space.lora.lora_dropout` must be below 1"),
+    ("name: x\nspace: {lora: {r: {low: 16, high: 8}}}\n", "low 16 above high 8"),
+    ("name: x\nspace: {prompt: {shots: -1}}\n", "`space.prompt.shots` must be at least 0"),
     ("space: {prompt: {}}\n", "missing required key `name`"),
     ("name: x\nspace: {sft: {}}\n", "unknown method `space.sft`"),
     ("name: x\nspace: {lora: {rank: [8]}}\n", "`space.lora.rank` is not a parameter of lora"),
@@ -121,3 +132,64 @@ def test_a_regression_check_that_overlaps_the_suite_is_refused(tmp_path):
     plan_sweep(str(path), ["regression.suite=piqa"])  # PIQA shares nothing with GSM8K
     with pytest.raises(ConfigError, match="not a bundled check"):
         plan_sweep(str(path), ["regression.suite=mmlu"])
+
+
+def test_enqueue_outside_the_space_is_refused_not_replaced(tmp_path):
+    space_text = ("name: x\nspace:\n  prompt: {shots: [0, 3]}\n"
+                  "  lora: {r: [8, 16], learning_rate: {low: 1.0e-4, high: 1.0e-3}}\n")
+    cases = [
+        ("enqueue: [{method: prompt, shots: 5}]", "`shots: 5` is outside the space"),
+        ("enqueue: [{method: lora, learning_rate: 0.01}]", "it must lie in [0.0001, 0.001]"),
+        ("enqueue: [{method: lora, rank: 8}]", "names `rank`, which is not a parameter of lora"),
+        ("enqueue: [{method: full}]", "needs `method:` one of the methods in `space`"),
+        ("enqueue: [{shots: 1}]", "needs `method:`"),
+    ]
+    for body, message in cases:
+        path = write(tmp_path, space_text + body + "\n")
+        with pytest.raises(ConfigError) as err:
+            plan_sweep(path, [])
+        assert message in str(err.value) and "enqueue[0]" in str(err.value)
+    plan = plan_sweep(write(tmp_path, space_text + "enqueue: [{method: lora, r: 16, learning_rate: 5.0e-4}]\n"), [])
+    assert plan.enqueued == ({"method": "lora", "lora.r": 16, "lora.learning_rate": 5.0e-4},)
+
+
+def test_objective_must_be_a_metric_the_suite_produces_and_sets_the_direction(tmp_path):
+    with pytest.raises(ConfigError, match="Did you mean `task_accuracy`") as err:
+        plan_sweep(write(tmp_path, MINIMAL + "objective: {metric: task_acuracy}\n"), [])
+    assert "format_compliance" in str(err.value)  # it lists what the suite produces
+    assert plan_sweep(write(tmp_path, MINIMAL), []).maximize is True
+    assert plan_sweep(write(tmp_path, MINIMAL + "objective: {metric: hallucination_rate}\n"), []).maximize is False
+    assert plan_sweep(write(tmp_path, MINIMAL + "objective: {metric: macro_f1}\n"), []).maximize is True
+    with pytest.raises(ConfigError, match="rouge_l"):  # a label suite runs no rouge_l scorer
+        plan_sweep(write(tmp_path, MINIMAL + "objective: {metric: rouge_l}\n"), [])
+
+
+def test_plan_refuses_what_would_fail_later(tmp_path):
+    with pytest.raises(ConfigError, match="train subset holds only 2 examples"):
+        plan_sweep(write(tmp_path, MINIMAL + "data: {train_limit: 2}\n"), ["space.prompt.shots=[0, 3]"])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="cannot write results to"):
+        plan_sweep(write(tmp_path, MINIMAL + f"results_dir: {blocker / 'results'}\n"), [])
+    with pytest.raises(ConfigError, match="study name 'a/b'"):
+        plan_sweep(write(tmp_path, MINIMAL), [], study="a/b")
+    with pytest.raises(Exception, match="not a HF model dir|unknown model"):
+        plan_sweep(write(tmp_path, MINIMAL + f"model: {tmp_path}\n"), [])
+
+
+def test_config_mistakes_exit_non_zero_before_any_model_loads(tmp_path, monkeypatch, capsys):
+    from harness.cli import main
+    from harness.models import loading
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("a model was loaded before the config was validated")
+
+    monkeypatch.setattr(loading, "load_model", loaded)
+    monkeypatch.setattr(loading, "load_tokenizer", loaded)
+    for body in ("objective: {metric: task_acuracy}", "space: {lora: {r: 0}}",
+                 "space: {lora: {learning_rate: -0.001}}", "enqueue: [{method: prompt, shots: 9}]"):
+        text = "name: x\nresults_dir: " + str(tmp_path / "r") + "\nspace: {prompt: {shots: [0, 2]}}\n" + body + "\n"
+        path = write(tmp_path, text.replace("space: {prompt: {shots: [0, 2]}}\nspace:", "space:"))
+        assert main(["sweep", str(path)]) == 2
+        out = capsys.readouterr().out
+        assert "error:" in out and "Traceback" not in out and str(path) in out

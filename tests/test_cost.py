@@ -1,6 +1,6 @@
 """Cost model and payback against hand-computed cases (the arithmetic is in the comments).
 
-Rows are plain dicts shaped like `Store.list_trials()`; one test goes through a real DuckDB file.
+Trials and runs are typed views built in memory; one test goes through a real DuckDB file.
 Prices come from a small test table with round numbers, not the bundled one, so the figures stay put.
 """
 
@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timezone
 
 import pytest
+from views import run_view, trial_view
 
 from harness.analysis.cost import (
     ASSUMED,
@@ -30,7 +31,9 @@ from harness.analysis.payback import (
     payback_from_store,
 )
 from harness.core.errors import HarnessError
-from harness.store.database import MetricRow, Store, TrialRecord
+from harness.core.metric import Metric
+from harness.core.records import MetricRow, RunRecord, Throughput, TrialRecord
+from harness.store.database import Store
 
 PRICES = """\
 version: "test v1"
@@ -43,7 +46,7 @@ apis:
   test-api: {input_usd_per_1m: 1.0, output_usd_per_1m: 4.0}
 token_ratio: 1.0
 """
-H100 = {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "cpu_count": 16}
+H100 = run_view()
 ENVS = {"r1": H100}
 
 
@@ -55,21 +58,16 @@ def prices(tmp_path):
 
 
 def evaluation(examples, seconds, prompt_tokens, completion_tokens, batch_size=16):
-    return {"examples": examples, "seconds": seconds, "batch_size": batch_size, "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens, "completion_tokens_per_s": completion_tokens / seconds}
+    return Throughput(examples, seconds, batch_size, prompt_tokens, completion_tokens)
 
 
 def trial(number, method="lora", status="complete", device="cuda", train=None, evals=None, started=None,
           finished=None, test=None, accuracy=None, objective=None):
-    """A row as Store.list_trials() returns it; `accuracy` is test task_accuracy (value, low, high)."""
-    metrics = {}
-    if accuracy:
-        value, low, high = accuracy
-        metrics["test"] = {"task_accuracy": {"value": value, "low": low, "high": high, "n": 1000}}
-    return {"id": f"s/{number}", "study": "s", "number": number, "run_id": "r1", "method": method,
-            "status": status, "device": device, "train_seconds": train, "eval_seconds": evals,
-            "started_at": started, "finished_at": finished, "objective": objective, "metrics": metrics,
-            "details": {"evaluation": {"test": test}} if test else {}}
+    """A trial view; `accuracy` is test task_accuracy (value, low, high)."""
+    metrics = {"test": {"task_accuracy": Metric(*accuracy, 1000)}} if accuracy else {}
+    return trial_view(number, method=method, status=status, device=device, train_seconds=train,
+                      eval_seconds=evals, started_at=started, finished_at=finished, objective=objective,
+                      metrics=metrics, throughput={"test": test} if test else {}, trained=method != "prompt")
 
 
 # Candidate: H100 ($0.001/s). Test: 100 examples in 10 s, 48,000 prompt + 2,000 completion tokens
@@ -91,7 +89,7 @@ def test_cpu_trial_is_priced_per_core_as_cpu_never_as_gpu(prices):
     row = trial(0, device="cpu", train=3000.0, evals=600.0)
     # 3000 + 600 = 3600 s = 1 h; 2 cores x $0.10 per core-hour x 1 h = $0.20
     for name in ("x86_64", "cpu", "NVIDIA H100 80GB HBM3"):
-        cost = trial_cost(row, {"device": "cpu", "device_name": name, "cpu_count": 2}, prices)
+        cost = trial_cost(row, run_view("cpu", name, 2), prices)
         assert cost.price_key == "CPU"
         assert cost.usd == pytest.approx(0.20)
         assert cost.assumptions["cores"]["source"] == "measured in run r1 (cpu_count)"
@@ -104,9 +102,9 @@ def test_sweep_cost_includes_failed_and_pruned_trials(prices):
     rows = [
         trial(0, train=900.0, evals=900.0),                               # 1800 s x $0.001 = $1.80
         trial(1, status="pruned", train=400.0, evals=100.0),              #  500 s          = $0.50
-        trial(2, status="failed", started=t0.isoformat(),                 #  600 s of wall  = $0.60
-              finished=t0.replace(minute=10).isoformat()),
-        trial(3, status="running", started=t0.isoformat()),               # no finish yet: left out
+        trial(2, status="failed", started=t0,                             #  600 s of wall  = $0.60
+              finished=t0.replace(minute=10)),
+        trial(3, status="running", started=t0),                           # no finish yet: left out
     ]  # fmt: skip
     sweep = sweep_cost(rows, ENVS, prices)
     assert sweep.usd == pytest.approx(2.90)
@@ -252,17 +250,17 @@ def test_accuracy_low_end_can_flip_the_decision(prices):
 
 
 def test_payback_from_a_real_duckdb(prices, tmp_path):
-    """The same figures read back through harness.store.database.Store: run environment, trials, metrics, details."""
+    """The same figures read back through harness.store.database.Store: run, trials, metrics, throughput."""
     store = Store(tmp_path / "harness.duckdb")
-    store.record_run("r1", "s", 1, "host", H100)
+    store.record_run(RunRecord("r1", "s", 1, "host", "cuda", H100.device_name, H100.cpu_count, {}))
     t0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
     for row in (prompting(), candidate(), trial(2, status="failed", started=t0, finished=t0.replace(minute=10))):
-        metrics = [MetricRow(split, name, **m) for split, ms in row["metrics"].items() for name, m in ms.items()]
+        metrics = [MetricRow.of(split, name, m) for split, ms in row.metrics.items() for name, m in ms.items()]
         store.record_trial_result(TrialRecord(
-            id=row["id"], study="s", number=row["number"], run_id="r1", method=row["method"],
-            status=row["status"], device="cuda", train_seconds=row["train_seconds"],
-            eval_seconds=row["eval_seconds"], started_at=row["started_at"], finished_at=row["finished_at"],
-            objective=row["objective"], details=row["details"], metrics=metrics,
+            id=row.id, study="s", number=row.number, run_id="r1", method=row.method, trained=row.trained,
+            status=row.status, device="cuda", train_seconds=row.train_seconds, eval_seconds=row.eval_seconds,
+            started_at=row.started_at, finished_at=row.finished_at, objective=row.objective,
+            throughput=dict(row.throughput), metrics=metrics,
         ))  # fmt: skip
     result = payback_from_store(store, "s/1", "s/0", 100_000, prices=prices)
     # Sweep: prompt 10 s + candidate 2000 s + failed 600 s of wall = 2610 s x $0.001 = $2.61

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
+from harness.core.metric import Metric
 from harness.data.contract import OutputContract, parse_output, parse_target
 from harness.data.suites import Example
 from harness.evaluation.labels import INVALID, label_report, macro_f1_metric, predicted_label
 from harness.evaluation.scorers import ScoredCase
-from harness.evaluation.stats import Metric
 
 LABELS = OutputContract(kind="label", key="intent", labels=("lost_card", "card_arrival", "age_limit", "top_up"))
 

@@ -13,6 +13,7 @@ import pytest
 from gguf_tiny import CHAT_TEMPLATE, write_tiny_gguf
 
 from harness.core.errors import ModelError
+from harness.models import gguf, loading
 from harness.models import sources as models
 
 
@@ -23,7 +24,7 @@ def converted(tmp_path_factory) -> dict[str, Path]:
     out = {}
     for label, pad in (("nopad", None), ("pad0", 0)):
         gguf_path = write_tiny_gguf(root / f"{label}.gguf", pad_id=pad)
-        models.convert_gguf(gguf_path, root / label)
+        gguf.convert_gguf(gguf_path, root / label)
         out[label] = root / label
     out["gguf"] = root / "nopad.gguf"
     return out
@@ -35,7 +36,7 @@ def test_convert_keeps_gguf_special_tokens(converted, label, pad_id, pad_text):
     assert (d / "model.safetensors").is_file() and not list(d.glob("*.bin"))
     assert not list(d.parent.glob(f".tmp-{label}-*")), "the temp dir must be renamed away"
     src = models.resolve(str(d))
-    tok = models.load_tokenizer(src)
+    tok = loading.load_tokenizer(src)
     assert (tok.eos_token, tok.eos_token_id) == ("<|im_end|>", 2)
     assert (tok.bos_token, tok.bos_token_id) == ("<|im_start|>", 1)
     assert (tok.pad_token, tok.pad_token_id) == (pad_text, pad_id)
@@ -52,8 +53,8 @@ def test_converted_model_matches_gguf_and_generates(converted):
     from transformers import AutoModelForCausalLM
 
     src = models.resolve(str(converted["nopad"]))
-    tok = models.load_tokenizer(src)
-    model = models.load_model(src, "cpu", torch.float32)
+    tok = loading.load_tokenizer(src)
+    model = loading.load_model(src, "cpu", torch.float32)
     gguf_path = converted["gguf"]
     reference = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
     prompt = tok.apply_chat_template([{"role": "user", "content": "in the water"}], tokenize=False,
@@ -79,7 +80,7 @@ def test_convert_overrides_a_wrong_converter_guess(tmp_path, monkeypatch):
         return tok
 
     monkeypatch.setattr(AutoTokenizer, "from_pretrained", classmethod(wrong_guess))
-    models.convert_gguf(write_tiny_gguf(tmp_path / "t.gguf"), tmp_path / "out")
+    gguf.convert_gguf(write_tiny_gguf(tmp_path / "t.gguf"), tmp_path / "out")
     monkeypatch.undo()
     tok = AutoTokenizer.from_pretrained(tmp_path / "out")
     assert (tok.eos_token_id, tok.pad_token_id) == (2, 2)
@@ -87,7 +88,7 @@ def test_convert_overrides_a_wrong_converter_guess(tmp_path, monkeypatch):
 
 def test_convert_refuses_an_existing_dir(converted):
     with pytest.raises(ModelError, match="exists"):
-        models.convert_gguf(converted["gguf"], converted["nopad"])
+        gguf.convert_gguf(converted["gguf"], converted["nopad"])
 
 
 def test_resolve_local_dir_hashes_weights(converted):
@@ -161,7 +162,7 @@ SMOL_CACHED = (models.cache_dir() / "models" / f"{SMOL.name}-{SMOL.sha256[:12]}"
 def test_real_smollm2_special_tokens():
     src = models.resolve("smollm2-135m", pull_missing=False)
     assert src.sha256 == SMOL.sha256 and "Q4_1" in src.note
-    tok = models.load_tokenizer(src)
+    tok = loading.load_tokenizer(src)
     assert (tok.eos_token, tok.eos_token_id, tok.pad_token_id) == ("<|im_end|>", 2, 2)
     generation = json.loads((Path(src.path) / "generation_config.json").read_text())
     assert generation["eos_token_id"] == 2

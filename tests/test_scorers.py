@@ -3,17 +3,10 @@
 import pytest
 
 from harness.core.errors import ConfigError
+from harness.core.metric import Metric
 from harness.data.contract import OutputContract, parse_output, parse_target
 from harness.data.suites import Example
-from harness.evaluation.scorers import (
-    ScoredCase,
-    Scorer,
-    get_scorer,
-    register,
-    score_cases,
-    scorer_names,
-)
-from harness.evaluation.stats import Metric
+from harness.evaluation.scorers import SCORERS, ScoredCase, Scorer, higher_is_better, score_cases
 
 LABEL = OutputContract(kind="label", key="intent", labels=("card_arrival", "lost_card", "age_limit"))
 _STR_OR_LIST = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
@@ -115,7 +108,7 @@ def test_text_golden(text_cases):
 
 def test_rouge_l_does_not_apply_to_label_or_json(label_cases, json_cases):
     for cases, contract in ((label_cases, LABEL), (json_cases, JSON)):
-        values, metric = get_scorer("rouge_l").score(cases, contract)
+        values, metric = SCORERS.get("rouge_l").score(cases, contract)
         assert values == [None] * len(cases) and metric == Metric(None, None, None, 0)
 
 
@@ -162,7 +155,7 @@ def test_json_golden(json_cases):
 
 def test_field_scores_do_not_apply_to_labels(label_cases):
     for name in ("field_precision", "field_recall", "field_f1"):
-        values, metric = get_scorer(name).score(label_cases, LABEL)
+        values, metric = SCORERS.get(name).score(label_cases, LABEL)
         assert values == [None] * len(label_cases) and metric == Metric(None, None, None, 0)
 
 
@@ -209,23 +202,29 @@ def test_parse_target_rejects(text, contract, fragment):
 
 def test_unknown_scorer_lists_valid_names():
     with pytest.raises(ConfigError) as info:
-        get_scorer("acuracy")
-    assert "acuracy" in str(info.value) and all(n in str(info.value) for n in scorer_names())
+        SCORERS.get("acuracy")
+    assert "acuracy" in str(info.value) and all(n in str(info.value) for n in SCORERS.names())
     with pytest.raises(ConfigError):
         score_cases([], LABEL, ["task_accuracy", "nope"])
 
 
-def test_register_refuses_duplicates_and_non_scorers():
-    with pytest.raises(ValueError):
-        register(type(get_scorer("task_accuracy"))())
+def test_register_refuses_duplicates_and_nameless_components():
+    with pytest.raises(ValueError, match="already registered"):
+        SCORERS.register(type(SCORERS.get("task_accuracy"))())
     with pytest.raises(TypeError):
-        register(object())
+        SCORERS.register(object())
 
 
-@pytest.mark.parametrize("name", scorer_names())
+def test_every_metric_has_one_direction():
+    assert higher_is_better("task_accuracy") is True and higher_is_better("hallucination_rate") is False
+    assert higher_is_better("macro_f1") is True and higher_is_better("regression_delta") is True
+    assert higher_is_better("task_acuracy") is None
+
+
+@pytest.mark.parametrize("name", SCORERS.names())
 @pytest.mark.parametrize("which", ["label", "json", "text", "empty", "empty_text"])
 def test_every_scorer_keeps_the_contract(name, which, label_cases, json_cases, text_cases):
-    scorer = get_scorer(name)
+    scorer = SCORERS.get(name)
     assert isinstance(scorer, Scorer) and scorer.name == name and isinstance(scorer.higher_is_better, bool)
     cases, contract = {"label": (label_cases, LABEL), "json": (json_cases, JSON), "text": (text_cases, TEXT),
                        "empty": ([], JSON), "empty_text": ([], TEXT)}[which]

@@ -13,7 +13,18 @@ import duckdb
 import pytest
 
 from harness.core.errors import HarnessError
-from harness.store.database import ExampleRow, MetricRow, Store, TrialRecord, trial_id
+from harness.core.metric import Metric
+from harness.core.records import (
+    ExampleRow,
+    MetricRow,
+    RunRecord,
+    StudyRecord,
+    Throughput,
+    TrainingSummary,
+    TrialRecord,
+    trial_id,
+)
+from harness.store.database import Store
 from harness.store.migrations import MIGRATIONS, applied, apply_migrations
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,8 +48,14 @@ def make_record(study="s1", number=0, accuracy=0.5, n_examples=2) -> TrialRecord
         eval_seconds=10.0,
         objective=accuracy,
         feasible=True,
-        artifact_path="results/artifacts/s1/0",
-        details={"loss": [1.0, 0.5]},
+        artifact_path=None,
+        training=TrainingSummary(10, "max_steps", 80, 8, ((5, 1.0), (10, 0.5)), ((10, accuracy),)),
+        shots=("train:3",),
+        include_contract=False,
+        constraints={"format_compliance": -0.1, "hallucination_rate": None, "regression_delta": -0.05},
+        label_reports={"dev": {"n": 2, "macro_f1": 1.0}},
+        throughput={"dev": Throughput(n_examples, 2.0, 8, 24, 10)},
+        provenance={"model": {"name": "tiny"}},
         metrics=[
             MetricRow("dev", "task_accuracy", accuracy, accuracy - 0.1, accuracy + 0.1, 100),
             MetricRow("dev", "format_compliance", 1.0, None, None, 100),
@@ -56,107 +73,176 @@ def test_migrations_apply_once_in_memory():
     conn = duckdb.connect(":memory:")
     assert apply_migrations(conn) == [name for name, _ in MIGRATIONS]
     assert apply_migrations(conn) == []
-    assert applied(conn) == ["m001_initial"]
+    assert applied(conn) == [name for name, _ in MIGRATIONS]
     tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    assert {"_migrations", "studies", "runs", "trials", "metrics", "examples"} <= tables
+    assert {"_migrations", "studies", "runs", "trials", "metrics", "examples", "throughput",
+            "parameter_importance"} <= tables
 
 
 def test_migrations_function_step_and_file_idempotent(tmp_path):
-    extra = MIGRATIONS + [("m002_test", lambda c: c.execute("CREATE TABLE extra (x INTEGER)"))]
+    extra = MIGRATIONS + [("m999_test", lambda c: c.execute("CREATE TABLE extra (x INTEGER)"))]
     with duckdb.connect(str(tmp_path / "db.duckdb")) as conn:
-        assert apply_migrations(conn, extra) == ["m001_initial", "m002_test"]
+        assert apply_migrations(conn, extra) == [name for name, _ in extra]
     with duckdb.connect(str(tmp_path / "db.duckdb")) as conn:
         assert apply_migrations(conn, extra) == []
-        assert conn.execute("SELECT count(*) FROM _migrations").fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM _migrations").fetchone()[0] == len(extra)
+
+
+def test_a_failing_migration_leaves_nothing_half_applied(tmp_path):
+    def broken(conn):
+        conn.execute("CREATE TABLE half (x INTEGER)")
+        raise RuntimeError("boom")
+
+    with duckdb.connect(str(tmp_path / "db.duckdb")) as conn:
+        with pytest.raises(RuntimeError):
+            apply_migrations(conn, MIGRATIONS + [("m999_broken", broken)])
+        assert "m999_broken" not in applied(conn)
+        tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        assert "half" not in tables
 
 
 def test_read_of_missing_file_is_empty_and_creates_nothing(tmp_path):
     store = Store(tmp_path / "sub" / "h.duckdb")
-    assert store.list_trials() == [] and store.list_studies() == []
-    assert store.get_trial("s1/0") is None and store.get_run("r") is None and store.get_study("s1") is None
+    assert store.trials() == [] and store.studies() == []
+    assert store.trial("s1/0") is None and store.run("r") is None and store.study("s1") is None
     assert not (tmp_path / "sub").exists()
+
+
+def study_record(name="s1", version="1.0.0", **changes) -> StudyRecord:
+    fields = dict(name=name, experiment_name="exp", experiment={"methods": ["lora"]}, suite="ticket-triage",
+                  suite_version=version, suite_path="/abs/suites/ticket-triage", model_name="smollm2-135m",
+                  model_sha256="abc", objective_metric="task_accuracy", maximize=True, model_note="dequantized",
+                  notes={"skipped_methods": {"qlora": "needs CUDA"}})
+    return StudyRecord(**{**fields, **changes})
 
 
 def test_study_and_run_round_trip(tmp_path):
     store = Store(tmp_path / "results" / "h.duckdb")
-    store.record_study("s1", "exp", {"methods": ["lora"]}, "ticket-triage", "1.0.0", "smollm2-135m", "abc",
-                       "dequantized", {"skipped_methods": {"qlora": "needs CUDA"}})  # fmt: skip
-    first = store.get_study("s1")
-    store.record_study("s1", "exp", {"methods": ["full"]}, "ticket-triage", "1.0.1", "smollm2-135m", "abc",
-                       None, {})  # fmt: skip
-    study = store.get_study("s1")
-    assert study["experiment"] == {"methods": ["full"]} and study["suite_version"] == "1.0.1"
-    assert study["created_at"] == first["created_at"]  # upsert keeps the creation time
-    assert [s["study"] for s in store.list_studies()] == ["s1"]
+    store.record_study(study_record())
+    first = store.study("s1")
+    store.record_study(study_record(version="1.0.1", experiment={"methods": ["full"]}))
+    study = store.study("s1")
+    assert study.experiment == {"methods": ["full"]} and study.suite_version == "1.0.1"
+    assert study.created_at == first.created_at  # upsert keeps the creation time
+    assert (study.kind, study.parent, study.maximize, study.objective_metric) == ("sweep", None, True, "task_accuracy")
+    store.record_study(study_record("s1+seeds", kind="seeds", parent="s1"))
+    assert [s.name for s in store.studies()] == ["s1", "s1+seeds"]
+    assert {k: v.name for k, v in store.followups("s1").items()} == {"seeds": "s1+seeds"}
 
-    store.record_run("run-1", "s1", os.getpid(), "host", {"torch": "2.13.0", "git": "deadbeef"})
-    run = store.get_run("run-1")
-    assert run["environment"] == {"torch": "2.13.0", "git": "deadbeef"} and run["pid"] == os.getpid()
+    store.record_run(RunRecord("run-1", "s1", os.getpid(), "host", "cpu", "x86_64", 2, {"torch": "2.13.0"}))
+    run = store.run("run-1")
+    assert run.environment == {"torch": "2.13.0"} and run.pid == os.getpid()
+    assert (run.device, run.device_name, run.cpu_count) == ("cpu", "x86_64", 2)
+    assert store.runs(["run-1", "nope"]) == {"run-1": run}
 
 
-def test_trial_round_trip_with_metrics_and_examples(tmp_path):
+def test_trial_round_trip_is_typed(tmp_path):
     store = Store(tmp_path / "h.duckdb")
     record = make_record()
     store.record_trial_start(TrialRecord(record.id, "s1", 0, "run-1", "lora", params=record.params))
-    running = store.get_trial(record.id)
-    assert running["status"] == "running" and running["metrics"] == {} and running["started_at"]
+    running = store.trial(record.id)
+    assert running.status == "running" and running.metrics == {} and running.started_at is not None
 
     store.record_trial_result(record)
-    trial = store.get_trial(record.id)
-    assert trial["status"] == "complete" and trial["params"] == {"r": 8, "lr": 1e-4}
-    assert trial["details"] == {"loss": [1.0, 0.5]} and trial["trained"] is True and trial["feasible"] is True
-    assert trial["started_at"] == "2025-01-02T03:04:05+00:00"
-    assert trial["metrics"]["dev"]["task_accuracy"] == {"value": 0.5, "low": 0.4, "high": 0.6, "n": 100}
-    assert trial["metrics"]["dev"]["format_compliance"] == {"value": 1.0, "low": None, "high": None, "n": 100}
-    assert set(trial["metrics"]) == {"dev", "test"}
-    assert [e["example_id"] for e in trial["examples"]] == ["ex-0", "ex-1"]
-    assert trial["examples"][0]["scores"] == {"task_accuracy": 1.0}
-    assert trial["examples"][0]["prompt_tokens"] == 12
-    listed = store.list_trials()
-    assert len(listed) == 1 and "examples" not in listed[0] and listed[0]["metrics"] == trial["metrics"]
+    trial = store.trial(record.id)
+    assert trial.status == "complete" and trial.params == {"r": 8, "lr": 1e-4}
+    assert trial.trained is True and trial.feasible is True and trial.maximize is True
+    assert trial.started_at == datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert trial.metric("dev", "task_accuracy") == Metric(0.5, 0.4, 0.6, 100)
+    assert trial.metric("dev", "format_compliance") == Metric(1.0, None, None, 100)
+    assert set(trial.metrics) == {"dev", "test"}
+    assert trial.training == record.training and trial.shots == ("train:3",) and trial.include_contract is False
+    assert trial.constraints == record.constraints and trial.label_reports == record.label_reports
+    assert trial.throughput == {"dev": Throughput(2, 2.0, 8, 24, 10)}
+    assert trial.throughput["dev"].completion_tokens_per_s == 5.0
+    assert trial.provenance == {"model": {"name": "tiny"}}
+    examples = store.examples(record.id)
+    assert [e.example_id for e in examples] == ["ex-0", "ex-1"]
+    assert examples[0].scores == {"task_accuracy": 1.0} and examples[0].prompt_tokens == 12
+    assert store.examples(record.id, "test") == []
+    assert store.trials() == [trial]
+
+
+def test_require_trial_names_what_exists(tmp_path):
+    store = Store(tmp_path / "h.duckdb")
+    store.record_study(study_record())
+    store.record_trial_result(make_record())
+    assert store.require_trial("s1/0").id == "s1/0" and store.require_trial("0").id == "s1/0"
+    with pytest.raises(HarnessError, match="no trial 's1/7'.*harness trials"):
+        store.require_trial("s1/7")
+    with pytest.raises(HarnessError, match="not a trial id"):
+        store.require_trial("s1")
+    store.record_trial_start(TrialRecord("s1/1", "s1", 1, "run-1", "lora"))
+    with pytest.raises(HarnessError, match="s1/1 is running"):
+        store.require_trial("s1/1", complete=True)
 
 
 def test_result_replaces_earlier_result(tmp_path):
     store = Store(tmp_path / "h.duckdb")
     store.record_trial_result(make_record(accuracy=0.5, n_examples=3))
     store.record_trial_result(make_record(accuracy=0.8, n_examples=2))
-    trial = store.get_trial("s1/0")
-    assert trial["objective"] == 0.8 and trial["metrics"]["dev"]["task_accuracy"]["value"] == 0.8
-    assert len(trial["examples"]) == 2
+    trial = store.trial("s1/0")
+    assert trial.objective == 0.8 and trial.metric("dev", "task_accuracy").value == 0.8
+    assert len(store.examples("s1/0")) == 2
     with duckdb.connect(str(tmp_path / "h.duckdb"), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM metrics").fetchone()[0] == 3
+        assert conn.execute("SELECT count(*) FROM throughput").fetchone()[0] == 1
     # A re-run of the same number starts clean: no stale metrics while it runs.
     store.record_trial_start(TrialRecord("s1/0", "s1", 0, "run-2", "lora"))
-    assert store.get_trial("s1/0")["metrics"] == {} and store.get_trial("s1/0")["examples"] == []
+    assert store.trial("s1/0").metrics == {} and store.examples("s1/0") == []
 
 
-def test_list_trials_filters_and_orders(tmp_path):
+def test_trials_filter_and_order(tmp_path):
     store = Store(tmp_path / "h.duckdb")
     for study, number in [("b", 1), ("a", 2), ("b", 0), ("a", 10)]:
         store.record_trial_result(make_record(study, number))
-    assert [t["id"] for t in store.list_trials()] == ["a/2", "a/10", "b/0", "b/1"]
-    only_b = store.list_trials("b")
-    assert [t["id"] for t in only_b] == ["b/0", "b/1"]
-    assert all(t["metrics"]["dev"]["task_accuracy"]["n"] == 100 for t in only_b)
-    assert store.list_trials("missing") == []
+    assert [t.id for t in store.trials()] == ["a/2", "a/10", "b/0", "b/1"]
+    only_b = store.trials("b")
+    assert [t.id for t in only_b] == ["b/0", "b/1"]
+    assert all(t.metric("dev", "task_accuracy").n == 100 for t in only_b)
+    assert store.trials("missing") == []
 
 
-def test_mark_failed_and_artifact_path(tmp_path):
+def test_direction_comes_from_the_study(tmp_path):
     store = Store(tmp_path / "h.duckdb")
+    store.record_study(study_record(objective_metric="hallucination_rate", maximize=False))
+    store.record_trial_result(make_record())
+    assert store.trial("s1/0").maximize is False
+
+
+def test_mark_failed_and_artifact_paths_relative_to_the_database(tmp_path):
+    store = Store(tmp_path / "results" / "h.duckdb")
     store.record_trial_start(TrialRecord("s1/0", "s1", 0, "run-1", "qlora"))
     store.mark_trial_failed("s1/0", "CUDA out of memory")
-    trial = store.get_trial("s1/0")
-    assert trial["status"] == "failed" and trial["failure_reason"] == "CUDA out of memory"
-    assert trial["finished_at"] is not None
+    trial = store.trial("s1/0")
+    assert trial.status == "failed" and trial.failure_reason == "CUDA out of memory"
+    assert trial.finished_at is not None
     store.mark_trial_failed("s1/0", "pruned at step 10", status="pruned")
-    assert store.get_trial("s1/0")["status"] == "pruned"
+    assert store.trial("s1/0").status == "pruned"
     with pytest.raises(ValueError):
         store.mark_trial_failed("s1/0", "x", status="complete")
 
-    store.set_artifact_path("s1/0", Path("results/artifacts/x"))
-    assert store.get_trial("s1/0")["artifact_path"] == "results/artifacts/x"
-    store.set_artifact_path("s1/0", None)
-    assert store.get_trial("s1/0")["artifact_path"] is None
+    inside = tmp_path / "results" / "artifacts" / "x"
+    store.set_artifact_path("s1/0", inside)
+    with duckdb.connect(str(tmp_path / "results" / "h.duckdb"), read_only=True) as conn:
+        assert conn.execute("SELECT artifact_path FROM trials").fetchone()[0] == "artifacts/x"
+    assert store.trial("s1/0").artifact_path == inside.resolve()
+    moved = tmp_path / "elsewhere" / "h.duckdb"  # a results folder moved as a whole still finds its adapters
+    (tmp_path / "results").rename(tmp_path / "elsewhere")
+    assert Store(moved).trial("s1/0").artifact_path == (tmp_path / "elsewhere" / "artifacts" / "x").resolve()
+    outside = tmp_path / "other" / "model"
+    Store(moved).set_artifact_path("s1/0", outside)
+    assert Store(moved).trial("s1/0").artifact_path == outside.resolve()
+    Store(moved).set_artifact_path("s1/0", None)
+    assert Store(moved).trial("s1/0").artifact_path is None
+
+
+def test_importance_round_trip(tmp_path):
+    store = Store(tmp_path / "h.duckdb")
+    store.record_importance("s1", {"lora": {"r": 0.7, "learning_rate": 0.3}})
+    store.record_importance("s1", {"lora": {"r": 0.2, "learning_rate": 0.8}})
+    assert store.importance("s1") == {"lora": {"learning_rate": 0.8, "r": 0.2}}
+    assert store.importance("other") == {}
 
 
 WRITER = """
@@ -182,13 +268,13 @@ def test_concurrent_writer_process_and_reader(tmp_path):
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         done = writer.poll() is not None
-        trials = store.list_trials("s1")
+        trials = store.trials("s1")
         counts.append(len(trials))
-        for t in trials:  # every trial visible is whole: row, metrics and examples together
-            assert t["status"] == "complete"
-            assert set(t["metrics"]) == {"dev", "test"} and len(t["metrics"]["dev"]) == 2
+        for t in trials:  # every trial visible is whole: row, metrics, throughput and examples together
+            assert t.status == "complete" and "dev" in t.throughput
+            assert set(t.metrics) == {"dev", "test"} and len(t.metrics["dev"]) == 2
         if trials:
-            assert len(store.get_trial(trials[-1]["id"])["examples"]) == 5
+            assert len(store.examples(trials[-1].id)) == 5
         if done:
             break
     assert writer.wait(timeout=5) == 0
@@ -212,9 +298,9 @@ def test_lock_timeout_names_the_holder(tmp_path):
         store = Store(db, lock_timeout_s=0.3)
         start = time.monotonic()
         with pytest.raises(HarnessError, match=rf"locked by process {holder.pid}\b"):
-            store.list_trials()
+            store.trials()
         with pytest.raises(HarnessError, match="Wait for that process"):
-            store.record_run("r", "s", 1, "h", {})
+            store.record_run(RunRecord("r", "s", 1, "h", "cpu", "cpu", 1, {}))
         assert time.monotonic() - start < 3
     finally:
         holder.kill()

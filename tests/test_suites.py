@@ -1,4 +1,4 @@
-"""Suite loading, validation errors, bundled suites and `init_suite`.
+"""Suite loading, validation errors and bundled suites (`harness suite init` is in test_suite_init.py).
 
 Every bad input must fail with a SuiteError naming the file (and line) and the fix, because a user meets these
 messages without a traceback.
@@ -15,8 +15,6 @@ import pytest
 import yaml
 
 from harness.core.errors import SuiteError
-from harness.data import suite_init as suite_init_mod
-from harness.data.suite_init import init_suite
 from harness.data.suites import list_suites, load_suite, resolve_suite_path, suite_stats
 
 REPO_SUITES = Path(__file__).resolve().parents[1] / "suites"
@@ -314,105 +312,3 @@ def test_general_and_build_are_not_suites():
     assert len(lines) == 1838 and first["id"] == "piqa-valid-0" and set(first) == {"id", "goal", "sol1", "sol2",
                                                                                     "label"}
 
-
-# ------------------------------------------------------------------------------------------------- init
-
-
-def write_csv(path: Path) -> Path:
-    lines = ["text,category"]
-    for i in range(20):
-        lines.append(f"message number {i} about cards,card")
-        lines.append(f'"message number {i}, about loans",loan')
-    lines += ["MESSAGE number 3 about   cards,card", "  message number 3 about cards  ,loan"]  # 2 duplicates
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def test_init_suite_from_csv(tmp_path):
-    dest = init_suite("mine", write_csv(tmp_path / "data.csv"), None, None, None, suites_dir=tmp_path / "suites")
-    assert dest == tmp_path / "suites" / "mine"
-    suite = load_suite(str(dest))
-    assert suite.contract.kind == "label" and suite.contract.key == "category"
-    assert suite.contract.labels == ("card", "loan")
-    assert sum(len(v) for v in suite.splits.values()) == 40
-    assert [len(suite.splits[s]) for s in ("train", "dev", "test")] == [32, 4, 4]
-    for split in ("dev", "test"):  # stratified: both labels in each small split
-        assert suite_stats(suite)[split]["labels"] == {"card": 2, "loan": 2}
-    meta = yaml.safe_load((dest / "suite.yaml").read_text(encoding="utf-8"))
-    assert meta["cleaning"]["dropped"]["duplicates"] == 2
-    assert meta["cleaning"]["duplicates_with_a_different_answer"] == 1
-    assert sorted(p.name for p in (tmp_path / "suites").iterdir()) == ["mine"]  # no temp dir left behind
-
-
-def test_init_suite_split_is_seeded(tmp_path):
-    source = write_csv(tmp_path / "data.csv")
-    a = init_suite("a", source, None, None, None, seed=0, suites_dir=tmp_path)
-    b = init_suite("b", source, None, None, None, seed=0, suites_dir=tmp_path)
-    c = init_suite("c", source, None, None, None, seed=1, suites_dir=tmp_path)
-    for split in ("train.jsonl", "dev.jsonl", "test.jsonl"):
-        assert (a / split).read_bytes() == (b / split).read_bytes()
-    assert (a / "test.jsonl").read_bytes() != (c / "test.jsonl").read_bytes()
-
-
-def test_init_suite_refuses_to_overwrite(tmp_path):
-    source = write_csv(tmp_path / "data.csv")
-    init_suite("mine", source, None, None, None, suites_dir=tmp_path)
-    before = (tmp_path / "mine" / "train.jsonl").read_bytes()
-    with pytest.raises(SuiteError, match="already exists; refusing to overwrite"):
-        init_suite("mine", source, None, None, None, seed=5, suites_dir=tmp_path)
-    assert (tmp_path / "mine" / "train.jsonl").read_bytes() == before
-
-
-def test_init_suite_on_tiny_data_still_fills_dev_and_test(tmp_path):
-    source = tmp_path / "tiny.csv"
-    source.write_text("text,intent\nhello,greet\nbye,leave\nhi,greet\nsee you,leave\nhey,greet\nciao,leave\n")
-    suite = load_suite(str(init_suite("tiny", source, None, None, None, suites_dir=tmp_path)))
-    assert [len(suite.splits[s]) for s in ("train", "dev", "test")] == [4, 1, 1]
-    assert 'version: "1.0.0"' in (tmp_path / "tiny" / "suite.yaml").read_text()
-
-
-def test_init_suite_from_jsonl_with_json_outputs(tmp_path):
-    source = tmp_path / "data.jsonl"
-    rows = [{"utterance": f"fly to city{i}", "slots": {"city": f"city{i}", "n": i % 3}} for i in range(30)]
-    rows.append({"utterance": "Fly to  CITY0", "slots": {"city": "CITY0"}})
-    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    dest = init_suite("ext", source, None, None, "slots", suites_dir=tmp_path)
-    suite = load_suite(str(dest))
-    assert suite.contract.kind == "json" and suite.contract.fields == ("city", "n")
-    assert suite.contract.schema["properties"] == {"city": {"type": "string"}, "n": {"type": "integer"}}
-    assert "field_f1" in suite.scorers
-    assert [len(suite.splits[s]) for s in ("train", "dev", "test")] == [24, 3, 3]
-    assert yaml.safe_load((dest / "suite.yaml").read_text())["cleaning"]["dropped"]["duplicates"] == 1
-
-
-def test_init_suite_input_errors(tmp_path):
-    latin = tmp_path / "latin.csv"
-    latin.write_bytes("text,label\ncaf\xe9,a\n".encode("latin-1"))
-    with pytest.raises(SuiteError, match=r"latin.csv:2: not UTF-8 .*iconv"):
-        init_suite("x", latin, None, None, None, suites_dir=tmp_path)
-    odd = tmp_path / "odd.csv"
-    odd.write_text("body,tag\nhello,a\n", encoding="utf-8")
-    with pytest.raises(SuiteError, match=r"cannot guess the input field.*--input-field"):
-        init_suite("x", odd, None, None, None, suites_dir=tmp_path)
-    with pytest.raises(SuiteError, match=r"no field 'nope'"):
-        init_suite("x", odd, "body", "nope", None, suites_dir=tmp_path)
-    (tmp_path / "data.xlsx").write_bytes(b"PK")
-    with pytest.raises(SuiteError, match="unsupported file type '.xlsx'; convert it to .jsonl or .csv"):
-        init_suite("x", tmp_path / "data.xlsx", None, None, None, suites_dir=tmp_path)
-    with pytest.raises(SuiteError, match="file not found"):
-        init_suite("x", tmp_path / "missing.csv", None, None, None, suites_dir=tmp_path)
-    with pytest.raises(SuiteError, match="not allowed"):
-        init_suite("general", odd, "body", "tag", None, suites_dir=tmp_path)
-    with pytest.raises(SuiteError, match="only 1 distinct example"):
-        init_suite("x", odd, "body", "tag", None, suites_dir=tmp_path)
-    assert not (tmp_path / "x").exists()
-
-
-def test_init_suite_leaves_nothing_when_validation_fails(tmp_path, monkeypatch):
-    def fail(_):
-        raise SuiteError("boom")
-
-    monkeypatch.setattr(suite_init_mod, "load_suite", fail)
-    with pytest.raises(SuiteError, match="boom"):
-        init_suite("mine", write_csv(tmp_path / "data.csv"), None, None, None, suites_dir=tmp_path / "s")
-    assert list((tmp_path / "s").iterdir()) == []

@@ -15,8 +15,12 @@ from dataclasses import asdict, dataclass, field
 from rich.table import Table
 from rich.text import Text
 
+from harness.analysis.formatting import interval, p_value, pct, points
 from harness.core.errors import HarnessError
-from harness.evaluation.stats import Metric, mcnemar_exact, paired_bootstrap_test
+from harness.core.metric import Metric
+from harness.core.records import ExampleView, TrialView
+from harness.evaluation.scorers import higher_is_better
+from harness.evaluation.stats import mcnemar_exact, paired_bootstrap_test
 from harness.store.database import Store
 
 ORDER = ("task_accuracy", "format_compliance", "hallucination_rate", "field_f1", "field_precision", "field_recall")
@@ -30,8 +34,8 @@ class TrialSide:
     params: dict
     feasible: bool | None
     trained: bool
-    regression_delta: dict | None
-    """Stored {value, low, high, n} against the base model; n=0 means not trained. Not a paired test."""
+    regression_delta: Metric | None
+    """Stored against the base model; None or n=0 means not measured. Not a paired test."""
 
 
 @dataclass(frozen=True)
@@ -82,21 +86,14 @@ class Comparison:
         return next((s for s in self.scores if s.name == name), None)
 
 
-def compare_trials(
-    store: Store,
-    a_id: str,
-    b_id: str | None = None,
-    split: str = "test",
-    max_disagreements: int = 10,
-    seed: int = 0,
-) -> Comparison:
+def compare_trials(store: Store, a_id: str, b_id: str, split: str = "test", max_disagreements: int = 10,
+                   seed: int = 0) -> Comparison:
     """Compare two complete trials example by example on `split`; raises HarnessError when that is impossible."""
-    if b_id is None:
-        raise HarnessError("give two trial ids; promotion does not exist yet")
+    trial_a, trial_b = store.require_trial(a_id, complete=True), store.require_trial(b_id, complete=True)
+    a_id, b_id = trial_a.id, trial_b.id
     if a_id == b_id:
         raise HarnessError(f"both trial ids are {a_id!r}; give two different trials to compare.")
-    trial_a, trial_b = _load(store, a_id), _load(store, b_id)
-    rows_a, rows_b = _rows(trial_a, split), _rows(trial_b, split)
+    rows_a, rows_b = _rows(store, a_id, split), _rows(store, b_id, split)
     shared = sorted(set(rows_a) & set(rows_b))
     if not shared:
         raise HarnessError(
@@ -106,7 +103,7 @@ def compare_trials(
         )
     warnings = _warnings(trial_a, trial_b, rows_a, rows_b, shared, split)
     pairs = [(rows_a[i], rows_b[i]) for i in shared]
-    names = set.intersection(*({k for r in rows.values() for k in r["scores"]} for rows in (rows_a, rows_b)))
+    names = set.intersection(*({k for r in rows.values() for k in r.scores} for rows in (rows_a, rows_b)))
     names.discard("regression_delta")
     scores = [_compare_score(name, pairs, seed) for name in sorted(names, key=_order)]
     if "task_accuracy" not in names:
@@ -114,8 +111,7 @@ def compare_trials(
         disagreements = []
     else:
         disagreements = [
-            Disagreement(x["example_id"], x["input"], x["target"], x["output"], y["output"],
-                         _correct(x), _correct(y))
+            Disagreement(x.example_id, x.input, x.target, x.output, y.output, _correct(x), _correct(y))
             for x, y in pairs if _correct(x) != _correct(y)
         ]  # fmt: skip
     return Comparison(
@@ -125,51 +121,38 @@ def compare_trials(
     )  # fmt: skip
 
 
-def _load(store: Store, trial_id: str) -> dict:
-    trial = store.get_trial(trial_id)
-    if trial is None:
-        raise HarnessError(f"no trial {trial_id!r} in {store.path}; list them with `harness trials`.")
-    if trial["status"] != "complete":
-        reason = f" ({trial['failure_reason']})" if trial.get("failure_reason") else ""
-        raise HarnessError(
-            f"trial {trial_id} is {trial['status']}{reason}; only complete trials have test scores to compare. "
-            "Pick a complete trial from `harness trials`, or re-run the sweep to finish it."
-        )
-    return trial
-
-
-def _rows(trial: dict, split: str) -> dict[str, dict]:
-    return {e["example_id"]: e for e in trial["examples"] if e["split"] == split}
+def _rows(store: Store, trial: str, split: str) -> dict[str, ExampleView]:
+    return {e.example_id: e for e in store.examples(trial, split)}
 
 
 def _warnings(trial_a, trial_b, rows_a, rows_b, shared, split) -> list[str]:
     out = []
     if len(shared) < max(len(rows_a), len(rows_b)):
         out.append(
-            f"the {split} example sets differ: {trial_a['id']} has {len(rows_a)}, {trial_b['id']} has {len(rows_b)}; "
+            f"the {split} example sets differ: {trial_a.id} has {len(rows_a)}, {trial_b.id} has {len(rows_b)}; "
             f"only the {len(shared)} shared examples are compared (different data.test_limit or suite?)."
         )
     changed = sum(1 for i in shared if _content(rows_a[i]) != _content(rows_b[i]))
     if changed:
         out.append(f"{changed} shared example ids have a different input or target in the two trials "
                    "(different suite versions?); those pairs are not like for like.")
-    data_a, data_b = ((t.get("details") or {}).get("data", {}) for t in (trial_a, trial_b))
+    data_a, data_b = (t.provenance.get("data") or {} for t in (trial_a, trial_b))
     for key in ("suite", "suite_version"):
         if data_a.get(key) != data_b.get(key):
-            out.append(f"{key} differs: {trial_a['id']} {data_a.get(key)}, {trial_b['id']} {data_b.get(key)}.")
+            out.append(f"{key} differs: {trial_a.id} {data_a.get(key)}, {trial_b.id} {data_b.get(key)}.")
     return out
 
 
-def _content(row: dict) -> tuple[str, str]:
-    return row["input"], row["target"]
+def _content(row: ExampleView) -> tuple[str, str]:
+    return row.input, row.target
 
 
-def _compare_score(name: str, pairs: list[tuple[dict, dict]], seed: int) -> ScoreComparison:
-    values = [(x["scores"].get(name), y["scores"].get(name)) for x, y in pairs]
+def _compare_score(name: str, pairs: list[tuple[ExampleView, ExampleView]], seed: int) -> ScoreComparison:
+    values = [(x.scores.get(name), y.scores.get(name)) for x, y in pairs]
     kept = [(float(x), float(y)) for x, y in values if x is not None and y is not None]
     a, b = [x for x, _ in kept], [y for _, y in kept]
     diff, p = paired_bootstrap_test(a, b, seed=seed)
-    common = dict(name=name, a=_mean(a), b=_mean(b), difference=diff, higher_is_better=_higher_is_better(name),
+    common = dict(name=name, a=_mean(a), b=_mean(b), difference=diff, higher_is_better=higher_is_better(name),
                   excluded=len(values) - len(kept))  # fmt: skip
     if len(kept) == len(values) and all(v in (0.0, 1.0) for v in a + b):
         b01, b10, p = mcnemar_exact([v == 1.0 for v in a], [v == 1.0 for v in b])
@@ -177,8 +160,8 @@ def _compare_score(name: str, pairs: list[tuple[dict, dict]], seed: int) -> Scor
     return ScoreComparison(**common, p_value=p, test="paired-bootstrap")
 
 
-def _correct(row: dict) -> bool:
-    return bool(row["scores"].get("task_accuracy"))
+def _correct(row: ExampleView) -> bool:
+    return bool(row.scores.get("task_accuracy"))
 
 
 def _mean(values: list[float]) -> float | None:
@@ -189,20 +172,9 @@ def _order(name: str) -> tuple[int, str]:
     return (ORDER.index(name) if name in ORDER else len(ORDER), name)
 
 
-def _higher_is_better(name: str) -> bool | None:
-    from harness.evaluation.scorers import get_scorer
-
-    try:
-        return get_scorer(name).higher_is_better
-    except HarnessError:
-        return None
-
-
-def _side(trial: dict) -> TrialSide:
-    metrics = trial["metrics"]
-    regression = metrics.get("test", {}).get("regression_delta") or metrics.get("dev", {}).get("regression_delta")
-    return TrialSide(trial["id"], trial["method"], trial["params"], trial["feasible"], bool(trial["trained"]),
-                     regression)  # fmt: skip
+def _side(trial: TrialView) -> TrialSide:
+    regression = trial.metric("test", "regression_delta") or trial.metric("dev", "regression_delta")
+    return TrialSide(trial.id, trial.method, dict(trial.params), trial.feasible, trial.trained, regression)
 
 
 # -- output -------------------------------------------------------------------------------------------------
@@ -218,9 +190,10 @@ def comparison_table(comparison: Comparison) -> Table:
     for s in c.scores:
         test = s.test if s.a_only_correct is None else f"{s.test}: {s.a_only_correct} A only, {s.b_only_correct} B only"
         pairs = str(s.difference.n) + (f" ({s.excluded} without a value)" if s.excluded else "")
-        _row(table, s.name, _pct(s.a), _pct(s.b), _diff(s.difference), _p(s.p_value), test, pairs, _reading(s, c))
+        _row(table, s.name, pct(s.a), pct(s.b), interval(s.difference, signed=True), p_value(s.p_value), test,
+             pairs, _reading(s, c))
     for side in (c.a, c.b):
-        _row(table, f"regression_delta {side.id}", "", "", _regression(side.regression_delta), "",
+        _row(table, f"regression_delta {side.id}", "", "", _regression(side), "",
              "stored, vs base model", "", "information only")  # fmt: skip
     return table
 
@@ -251,9 +224,8 @@ def comparison_text(comparison: Comparison) -> str:
         head = f"{c.a.id} and {c.b.id} cannot be compared on {c.split} task accuracy: it is not scored for both."
     else:
         d = acc.difference
-        evidence = (f"{c.a.id} scored {_pct(acc.a)}% and {c.b.id} {_pct(acc.b)}% {c.split} task accuracy on the same "
-                    f"{d.n} examples; difference (A - B) {d.value * 100:+.1f} points, 95% CI "
-                    f"[{d.low * 100:+.1f}, {d.high * 100:+.1f}], {_test_words(acc)}")  # fmt: skip
+        evidence = (f"{c.a.id} scored {pct(acc.a)}% and {c.b.id} {pct(acc.b)}% {c.split} task accuracy on the same "
+                    f"{d.n} examples; difference (A - B) {points(d)}, {_test_words(acc)}")  # fmt: skip
         better, worse = (c.a.id, c.b.id) if d.value > 0 else (c.b.id, c.a.id)
         if d.low <= 0 <= d.high:
             head = f"{evidence}. The difference is not distinguishable from noise (the interval includes 0)."
@@ -262,12 +234,11 @@ def comparison_text(comparison: Comparison) -> str:
                     f"exact test does not reject at {ALPHA:g}.")  # fmt: skip
         else:
             head = f"{evidence}. {better} is better than {worse} on task accuracy, beyond noise."
-    others = [f"{s.name} {s.difference.value * 100:+.1f} points [{s.difference.low * 100:+.1f}, "
-              f"{s.difference.high * 100:+.1f}]" for s in c.scores
+    others = [f"{s.name} {points(s.difference)}" for s in c.scores
               if s.name != "task_accuracy" and s.difference.low is not None
               and not s.difference.low <= 0 <= s.difference.high]  # fmt: skip
     tail = f" Other scores that differ beyond noise (A - B): {'; '.join(others)}." if others else ""
-    regression = "; ".join(f"{side.id} {_regression(side.regression_delta)}" for side in (c.a, c.b))
+    regression = "; ".join(f"{side.id} {_regression(side)}" for side in (c.a, c.b))
     tail += f" Regression vs base model (stored, not paired): {regression}."
     tail += "".join(f" Warning: {w}" for w in c.warnings)
     return head + tail
@@ -296,29 +267,15 @@ def _reading(s: ScoreComparison, c: Comparison) -> str:
     return f"{higher if s.higher_is_better else lower} better"
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f}"
-
-
-def _diff(m: Metric) -> str:
-    if m.value is None:
-        return "-"
-    text = f"{m.value * 100:+.1f}"
-    return text if m.low is None else f"{text} [{m.low * 100:+.1f}, {m.high * 100:+.1f}]"
-
-
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3g}"
-
-
 def _p_words(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
 
 
-def _regression(metric: dict | None) -> str:
-    if not metric or metric.get("value") is None or not metric.get("n"):
-        return "not trained"
-    return f"{_diff(Metric(**metric))} points, n={metric['n']}"
+def _regression(side: TrialSide) -> str:
+    metric = side.regression_delta
+    if metric is None or metric.value is None:
+        return "not trained" if not side.trained else "not measured"
+    return f"{interval(metric, signed=True)} points, n={metric.n}"
 
 
 def _mark(correct: bool) -> str:

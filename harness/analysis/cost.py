@@ -1,10 +1,9 @@
 """What a sweep, a served query and a hosted-model query cost, from measured seconds and a dated price table.
 
-Pure functions over plain rows: trials shaped like `Store.list_trials()` and run environments shaped like
-`Store.get_run(...)["environment"]`. Nothing here opens a database or loads a model (`harness.analysis.payback` has the
-one helper that reads a Store). Every result carries `assumptions`: {name: {"value", "unit", "source"}} for each
-number it used, where source is "measured in trial X", "measured in run R", "price table <version>",
-"user input" or "assumed, not measured".
+Pure functions over the store's typed views (`TrialView`, `RunView`). Nothing here opens a database or loads a
+model (`harness.analysis.payback` has the one helper that reads a Store). Every result carries `assumptions`:
+{name: {"value", "unit", "source"}} for each number it used, where source is "measured in trial X", "measured in
+run R", "price table <version>", "user input" or "assumed, not measured".
 
 Rules:
 - A trial costs its measured device seconds (train_seconds + eval_seconds) times the hourly price of the device
@@ -25,12 +24,12 @@ import copy
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HarnessError
+from harness.core.records import RunView, Throughput, TrialView
 from harness.core.yamlfile import read_yaml
 
 ASSUMED = "assumed, not measured"
@@ -233,18 +232,17 @@ def device_price_key(device: str | None, device_name: str | None, prices: PriceT
     return best[2]
 
 
-def device_rate(trial: Mapping, environment: Mapping | None, prices: PriceTable) -> tuple[str, float, dict]:
+def device_rate(trial: TrialView, run_view: RunView | None, prices: PriceTable) -> tuple[str, float, dict]:
     """(price key, dollars per hour for everything the trial held, assumptions) for the trial's device."""
-    env = environment or {}
-    tid, run = trial.get("id", "?"), trial.get("run_id") or "?"
-    device = trial.get("device") or env.get("device")
-    key = device_price_key(device, env.get("device_name"), prices, where=f"trial {tid}, run {run}")
+    tid, run = trial.id, trial.run_id or "?"
+    device = trial.device or (run_view.device if run_view else None)
+    device_name = run_view.device_name if run_view else None
+    key = device_price_key(device, device_name, prices, where=f"trial {tid}, run {run}")
     price = prices.device(key)
-    notes = {"price_key": assumption(key, "price-table key", f"device {env.get('device_name') or device!r} "
-                                                             f"of run {run}")}
+    notes = {"price_key": assumption(key, "price-table key", f"device {device_name or device!r} of run {run}")}
     units, unit_name = 1.0, price.per
     if price.per == "core":
-        cores = env.get("cpu_count")
+        cores = run_view.cpu_count if run_view else None
         units = float(cores) if cores else 1.0
         notes["cores"] = assumption(units, "CPU cores", f"measured in run {run} (cpu_count)" if cores else ASSUMED)
     notes[f"price.{key}"] = assumption(price.usd_per_hour, f"USD per {unit_name}-hour", price.source)
@@ -269,34 +267,29 @@ class TrialCost:
         return asdict(self)
 
 
-def _time(value: str | datetime) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def device_seconds(trial: Mapping) -> tuple[float, str]:
+def device_seconds(trial: TrialView) -> tuple[float, str]:
     """Measured device seconds of a trial and where they came from; wall time when it has no timings."""
-    tid = trial.get("id", "?")
-    train, evaluation = trial.get("train_seconds"), trial.get("eval_seconds")
-    if train is not None or evaluation is not None:
-        return float(train or 0.0) + float(evaluation or 0.0), f"{measured(tid)} (train_seconds + eval_seconds)"
-    if trial.get("started_at") and trial.get("finished_at"):
-        seconds = (_time(trial["finished_at"]) - _time(trial["started_at"])).total_seconds()
+    tid = trial.id
+    if trial.train_seconds is not None or trial.eval_seconds is not None:
+        return trial.device_seconds, f"{measured(tid)} (train_seconds + eval_seconds)"
+    if trial.started_at and trial.finished_at:
+        seconds = (trial.finished_at - trial.started_at).total_seconds()
         return max(seconds, 0.0), (
             f"{measured(tid)}: wall time finished_at - started_at, as it has no train/eval timings (an "
             "interrupted trial is marked finished when the next sweep starts, so this may overstate)"
         )
-    raise HarnessError(f"trial {tid} ({trial.get('status')}) has no timings and no finish time to price. If its "
+    raise HarnessError(f"trial {tid} ({trial.status}) has no timings and no finish time to price. If its "
                        "process died, re-run the sweep command: it marks the trial failed with a finish time.")
 
 
-def trial_cost(trial: Mapping, environment: Mapping | None, prices: PriceTable) -> TrialCost:
+def trial_cost(trial: TrialView, run: RunView | None, prices: PriceTable) -> TrialCost:
     """Device seconds x the hourly price of the device the trial ran on."""
-    key, rate, notes = device_rate(trial, environment, prices)
+    key, rate, notes = device_rate(trial, run, prices)
     seconds, source = device_seconds(trial)
     usd = seconds / 3600 * rate
     notes = {"seconds": assumption(seconds, "device seconds", source), **notes,
              "usd": assumption(usd, "USD", "derived: seconds / 3600 x USD per hour")}
-    return TrialCost(trial.get("id", "?"), trial.get("status", "?"), key, seconds, rate, usd, notes)
+    return TrialCost(trial.id, trial.status, key, seconds, rate, usd, notes)
 
 
 @dataclass(frozen=True)
@@ -313,14 +306,14 @@ class SweepCost:
         return asdict(self)
 
 
-def sweep_cost(trials: Iterable[Mapping], environments: Mapping[str, Mapping], prices: PriceTable) -> SweepCost:
-    """The compute a sweep spent: every complete, pruned and failed trial. `environments` is keyed by run_id."""
+def sweep_cost(trials: Iterable[TrialView], runs: Mapping[str, RunView], prices: PriceTable) -> SweepCost:
+    """The compute a sweep spent: every complete, pruned and failed trial. `runs` is keyed by run_id."""
     costs, skipped = [], {}
     for trial in trials:
-        if trial.get("status") == "running" and not trial.get("finished_at"):
-            skipped[trial.get("id", "?")] = "still running (or its process died unnoticed): no finish time yet"
+        if trial.status == "running" and not trial.finished_at:
+            skipped[trial.id] = "still running (or its process died unnoticed): no finish time yet"
             continue
-        costs.append(trial_cost(trial, environments.get(trial.get("run_id") or ""), prices))
+        costs.append(trial_cost(trial, runs.get(trial.run_id or ""), prices))
     by_status: dict[str, float] = {}
     for c in costs:
         by_status[c.status] = by_status.get(c.status, 0.0) + c.usd
@@ -341,14 +334,13 @@ def sweep_cost(trials: Iterable[Mapping], environments: Mapping[str, Mapping], p
 # -- serving the fine-tuned model, and a hosted model ---------------------------------------------------------
 
 
-def measured_evaluation(trial: Mapping, split: str = SERVING_SPLIT) -> dict:
-    """details["evaluation"][split] of a trial: examples, seconds, batch_size, tokens, completion_tokens_per_s."""
-    found = ((trial.get("details") or {}).get("evaluation") or {}).get(split)
-    if not found or not found.get("examples"):
+def measured_evaluation(trial: TrialView, split: str = SERVING_SPLIT) -> Throughput:
+    """What generating `split` measured for the trial: examples, seconds, batch size, tokens."""
+    found = trial.throughput.get(split)
+    if found is None or not found.examples:
         raise HarnessError(
-            f"trial {trial.get('id', '?')} has no measured throughput on {split} (details.evaluation.{split}): it "
-            "did not reach the test split (pruned or failed), or was recorded before throughput was stored. "
-            "Choose a complete trial, or re-run it."
+            f"trial {trial.id} has no measured throughput on {split}: it did not reach the test split (pruned or "
+            "failed), or was recorded before throughput was stored. Choose a complete trial, or re-run it."
         )
     return found
 
@@ -386,29 +378,29 @@ class ServingCost:
         return asdict(self)
 
 
-def serving_cost(trial: Mapping, environment: Mapping | None, prices: PriceTable,
+def serving_cost(trial: TrialView, run: RunView | None, prices: PriceTable,
                  split: str = SERVING_SPLIT) -> ServingCost:
     """Serve the trial's model on the device it was evaluated on, at the measured throughput and batch size."""
-    tid = trial.get("id", "?")
+    tid = trial.id
     ev = measured_evaluation(trial, split)
-    tps = float(ev.get("completion_tokens_per_s") or 0.0)
+    tps = ev.completion_tokens_per_s
     if tps <= 0:
         raise HarnessError(f"trial {tid} measured no completion tokens per second on {split}; it cannot be priced.")
-    key, rate, notes = device_rate(trial, environment, prices)
-    prompt, completion = ev["prompt_tokens"] / ev["examples"], ev["completion_tokens"] / ev["examples"]
+    key, rate, notes = device_rate(trial, run, prices)
+    prompt, completion = ev.prompt_tokens_per_query, ev.completion_tokens_per_query
     per_query = serving_usd_per_query(rate, tps, completion)
-    src = f"{measured(tid)} ({split}: {ev['examples']} examples, batch {ev['batch_size']})"
+    src = f"{measured(tid)} ({split}: {ev.examples} examples, batch {ev.batch_size})"
     notes = {
         **notes,
         "usd_per_hour": assumption(rate, "USD per hour", "derived: device price x units held"),
         "completion_tokens_per_s": assumption(tps, "completion tokens per second", src),
-        "batch_size": assumption(ev["batch_size"], "prompts per batch", src),
+        "batch_size": assumption(ev.batch_size, "prompts per batch", src),
         "prompt_tokens_per_query": assumption(prompt, "local tokens per query", src),
         "completion_tokens_per_query": assumption(completion, "local tokens per query", src),
         "utilisation": assumption(1.0, "fraction of the hour busy", f"{ASSUMED}: the device serves full batches "
                                   "all the time; give a fixed monthly hosting cost for a dedicated machine"),
     }
-    return ServingCost(tid, key, rate, int(ev["batch_size"]), tps, prompt, completion, prompt + completion,
+    return ServingCost(tid, key, rate, ev.batch_size, tps, prompt, completion, prompt + completion,
                        completion / tps, rate / 3600 / tps * 1e6, per_query / (prompt + completion) * 1e6,
                        per_query, notes)
 
@@ -430,7 +422,7 @@ class ApiCost:
         return asdict(self)
 
 
-def api_cost(name: str, prompt_trial: Mapping, prices: PriceTable, token_ratio: float | None = None,
+def api_cost(name: str, prompt_trial: TrialView, prices: PriceTable, token_ratio: float | None = None,
              split: str = SERVING_SPLIT) -> ApiCost:
     """A hosted model answering the prompting trial's prompts (few-shot prompts are long: that is the point).
 
@@ -438,16 +430,16 @@ def api_cost(name: str, prompt_trial: Mapping, prices: PriceTable, token_ratio: 
     user input; otherwise the API entry's, else the table's.
     """
     price = prices.api(name)
-    tid = prompt_trial.get("id", "?")
+    tid = prompt_trial.id
     ev = measured_evaluation(prompt_trial, split)
-    prompt, completion = ev["prompt_tokens"] / ev["examples"], ev["completion_tokens"] / ev["examples"]
+    prompt, completion = ev.prompt_tokens_per_query, ev.completion_tokens_per_query
     if token_ratio is not None:
         ratio, ratio_src = float(token_ratio), USER
     elif price.token_ratio is not None:
         ratio, ratio_src = price.token_ratio, price.source
     else:
         ratio, ratio_src = prices.token_ratio, prices.token_ratio_source
-    src = f"{measured(tid)} ({split}, {ev['examples']} examples, local tokenizer)"
+    src = f"{measured(tid)} ({split}, {ev.examples} examples, local tokenizer)"
     notes = {
         "api_input_usd_per_1m": assumption(price.input_usd_per_1m, "USD per 1M input tokens", price.source),
         "api_output_usd_per_1m": assumption(price.output_usd_per_1m, "USD per 1M output tokens", price.source),

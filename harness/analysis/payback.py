@@ -39,7 +39,11 @@ from harness.analysis.cost import (
     serving_usd_per_query,
     sweep_cost,
 )
+from harness.analysis.formatting import pct, usd
 from harness.core.errors import HarnessError
+from harness.core.metric import Metric
+from harness.core.records import RunView, TrialView
+from harness.core.selection import best
 from harness.store.database import Store
 
 # -- baselines -------------------------------------------------------------------------------------------------
@@ -52,8 +56,8 @@ class Baseline:
     kind: str
     """"trial" (served locally, like the candidate) or "api" (a hosted model)."""
     usd_per_query: float
-    quality: dict[str, dict]
-    """Test metrics {name: {value, low, high, n}}; empty when unknown."""
+    quality: dict[str, Metric]
+    """Test metrics by name; empty when unknown."""
     quality_source: str | None
     """"measured in trial X", or "assumed, not measured" for a figure the user entered."""
     serving: ServingCost | None = None
@@ -64,20 +68,20 @@ class Baseline:
         return asdict(self)
 
 
-def _test_metrics(trial: Mapping) -> dict[str, dict]:
-    return dict((trial.get("metrics") or {}).get("test") or {})
+def _test_metrics(trial: TrialView) -> dict[str, Metric]:
+    return dict(trial.metrics.get("test") or {})
 
 
-def baseline_from_trial(trial: Mapping, environment: Mapping | None, prices: PriceTable) -> Baseline:
+def baseline_from_trial(trial: TrialView, run: RunView | None, prices: PriceTable) -> Baseline:
     """A local trial (usually prompting) as the baseline: served like the candidate, quality measured on test."""
-    serving = serving_cost(trial, environment, prices)
-    tid = trial.get("id", "?")
+    serving = serving_cost(trial, run, prices)
+    tid = trial.id
     notes = {f"baseline.{k}": v for k, v in serving.assumptions.items()}
     return Baseline(tid, "trial", serving.usd_per_query, _test_metrics(trial), measured(tid), serving, None, notes)
 
 
-def baseline_from_api(name: str, prompt_trial: Mapping, prices: PriceTable, accuracy: float | None = None,
-                      accuracy_trial: Mapping | None = None, token_ratio: float | None = None) -> Baseline:
+def baseline_from_api(name: str, prompt_trial: TrialView, prices: PriceTable, accuracy: float | None = None,
+                      accuracy_trial: TrialView | None = None, token_ratio: float | None = None) -> Baseline:
     """A hosted model answering the prompting trial's prompts.
 
     Quality: `accuracy_trial`'s test metrics when given (measured); else `accuracy` (a user figure for
@@ -86,11 +90,11 @@ def baseline_from_api(name: str, prompt_trial: Mapping, prices: PriceTable, accu
     cost = api_cost(name, prompt_trial, prices, token_ratio)
     notes = {f"baseline.{k}": v for k, v in cost.assumptions.items()}
     if accuracy_trial is not None:
-        quality, source = _test_metrics(accuracy_trial), measured(accuracy_trial.get("id", "?"))
+        quality, source = _test_metrics(accuracy_trial), measured(accuracy_trial.id)
     elif accuracy is not None:
         if not 0.0 <= accuracy <= 1.0:
             raise HarnessError(f"the hosted model's accuracy must be a fraction in [0, 1], got {accuracy!r}.")
-        quality, source = {"task_accuracy": {"value": accuracy, "low": None, "high": None, "n": 0}}, ASSUMED
+        quality, source = {"task_accuracy": Metric(accuracy, None, None, 0)}, ASSUMED
         notes["baseline.task_accuracy"] = assumption(accuracy, "fraction correct on test", ASSUMED)
     else:
         quality, source = {}, None
@@ -130,37 +134,37 @@ class QualityCheck:
         return asdict(self)
 
 
-def check_quality(candidate: Mapping, baseline: Baseline, bar: QualityBar, pessimistic: bool = False
+def check_quality(candidate: TrialView, baseline: Baseline, bar: QualityBar, pessimistic: bool = False
                   ) -> QualityCheck:
     """Apply the bar. `pessimistic` puts the candidate at its low end and the baseline at its high end."""
     if bar.point not in ("low", "value"):
         raise HarnessError(f"quality bar point must be 'low' or 'value', got {bar.point!r}.")
-    cid, rule = candidate.get("id", "?"), bar.describe()
-    mine = _test_metrics(candidate).get(bar.metric) or {}
-    value = mine.get("low") if (pessimistic or bar.point == "low") else mine.get("value")
+    cid, rule = candidate.id, bar.describe()
+    mine = _test_metrics(candidate).get(bar.metric) or Metric(None)
+    value = mine.low if (pessimistic or bar.point == "low") else mine.value
     if value is None:
         return QualityCheck(False, bar.metric, None, None, rule,
                             f"{cid} has no test {bar.metric} {'interval' if bar.point == 'low' else 'value'}")
     if bar.absolute is not None:
         threshold, basis = bar.absolute, "the absolute bar"
     else:
-        theirs = baseline.quality.get(bar.metric) or {}
-        base = theirs.get("high") if pessimistic and theirs.get("high") is not None else theirs.get("value")
+        theirs = baseline.quality.get(bar.metric) or Metric(None)
+        base = theirs.high if pessimistic and theirs.high is not None else theirs.value
         if base is None:
             return QualityCheck(False, bar.metric, value, None, rule,
                                 f"the baseline {baseline.name} has no {bar.metric} to compare with: measure it in a "
                                 "trial, or enter a figure (it will be marked assumed, not measured)")
         threshold = base - bar.margin
-        basis = (f"baseline {baseline.name} {_pct(base)}{' (its high end)' if pessimistic else ''}, "
+        basis = (f"baseline {baseline.name} {pct_text(base)}{' (its high end)' if pessimistic else ''}, "
                  f"{baseline.quality_source}, minus margin {100 * bar.margin:.1f} points")
     passes = value >= threshold - 1e-12
     verb = "reaches" if passes else "is below"
     return QualityCheck(passes, bar.metric, value, threshold, rule,
-                        f"{cid} test {bar.metric} {_pct(value)} {verb} the bar {_pct(threshold)} ({basis})")
+                        f"{cid} test {bar.metric} {pct_text(value)} {verb} the bar {pct_text(threshold)} ({basis})")
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+def pct_text(x: float) -> str:
+    return f"{pct(x)}%"
 
 
 # -- the payback model: flat numbers, so sensitivity can move one at a time ----------------------------------------
@@ -341,12 +345,12 @@ class PaybackResult:
         return out
 
 
-def payback(candidate: Mapping, candidate_serving: ServingCost, baseline: Baseline, sweep: SweepCost,
+def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Baseline, sweep: SweepCost,
             volume: float, *, data_prep_hours: float = 0.0, data_prep_usd_per_hour: float = 0.0,
             engineering_hours: float = 0.0, engineering_usd_per_hour: float = 0.0, fixed_monthly_usd: float = 0.0,
             quality_bar: QualityBar = QualityBar(), horizon_months: float = 12.0,
             ranges: Mapping[str, tuple[float, float]] | None = None) -> PaybackResult:
-    """Months until `candidate` (a trial row) repays its one-time costs against `baseline` at `volume` queries
+    """Months until `candidate` (a trial) repays its one-time costs against `baseline` at `volume` queries
     per month. The user's numbers (volume, hours, rates, hosting) default to 0 where that is meaningful."""
     user = {"volume": volume, "data_prep_hours": data_prep_hours, "data_prep_usd_per_hour": data_prep_usd_per_hour,
             "engineering_hours": engineering_hours, "engineering_usd_per_hour": engineering_usd_per_hour,
@@ -363,7 +367,7 @@ def payback(candidate: Mapping, candidate_serving: ServingCost, baseline: Baseli
         engineering_hours=engineering_hours, engineering_usd_per_hour=engineering_usd_per_hour,
         fixed_monthly_usd=fixed_monthly_usd, **_baseline_fields(baseline),
     )  # fmt: skip
-    cid = candidate.get("id", "?")
+    cid = candidate.id
     quality = check_quality(candidate, baseline, quality_bar)
     c, b = candidate_usd_per_query(x), baseline_usd_per_query(x)
     monthly, months = monthly_savings_usd(x), months_to_payback(x)
@@ -373,14 +377,14 @@ def payback(candidate: Mapping, candidate_serving: ServingCost, baseline: Baseli
         reason = (f"no payback: {cid} fails the quality bar: {quality.reason}. A cheaper model that is worse is "
                   "not a saving.")
     elif per_query <= 0:
-        reason = f"no payback: {cid} costs ${c:.6g} per query, not less than {baseline.name}'s ${b:.6g}."
+        reason = f"no payback: {cid} costs {usd(c)} per query, not less than {baseline.name}'s {usd(b)}."
     elif months is None:
-        reason = (f"no payback at {volume:,.0f} queries/month: savings of ${per_query * volume:,.2f}/month do not "
-                  f"cover fixed hosting of ${x.fixed_monthly_usd:,.2f}/month; savings start above "
+        reason = (f"no payback at {volume:,.0f} queries/month: savings of {usd(per_query * volume)}/month do not "
+                  f"cover fixed hosting of {usd(x.fixed_monthly_usd)}/month; savings start above "
                   f"{min_volume:,.0f} queries/month.")
     else:
-        reason = (f"{cid} pays back in {months:.1f} months at {volume:,.0f} queries/month: it saves ${per_query:.6g} "
-                  f"per query against {baseline.name} (${monthly:,.2f}/month) and cost ${one_time_usd(x):,.2f} "
+        reason = (f"{cid} pays back in {months:.1f} months at {volume:,.0f} queries/month: it saves {usd(per_query)} "
+                  f"per query against {baseline.name} ({usd(monthly)}/month) and cost {usd(one_time_usd(x))} "
                   f"once. Quality: {quality.reason}.")
     pays = quality.passes and months is not None
     low_end = check_quality(candidate, baseline, quality_bar, pessimistic=True)
@@ -425,65 +429,44 @@ def _assumptions(x: PaybackInputs, serving: ServingCost, baseline: Baseline, swe
     for name in ("metric", "margin", "absolute", "point"):
         notes[f"quality_bar.{name}"] = assumption(getattr(bar, name), "rule parameter", "quality bar setting")
     if baseline.quality_source:
-        quality = baseline.quality.get(bar.metric) or {}
-        notes[f"baseline.{bar.metric}"] = assumption(quality.get("value"), "fraction on test", baseline.quality_source)
+        quality = baseline.quality.get(bar.metric) or Metric(None)
+        notes[f"baseline.{bar.metric}"] = assumption(quality.value, "fraction on test", baseline.quality_source)
     return notes
 
 
 # -- reading a Store -------------------------------------------------------------------------------------------
 
 
-def best_prompting_trial(trials: list[Mapping]) -> Mapping | None:
-    """The complete prompting trial with the best dev objective (chosen on dev, like every "best")."""
-    found = [t for t in trials if t.get("method") == "prompt" and t.get("status") == "complete"
-             and ((t.get("details") or {}).get("evaluation") or {}).get("test")]
-    return max(found, key=lambda t: (t.get("objective") or 0.0, -t.get("number", 0)), default=None)
+def best_prompting_trial(trials: list[TrialView]) -> TrialView | None:
+    """The complete prompting trial with measured test throughput that ranks best on dev (like every "best")."""
+    return best([t for t in trials if t.method == "prompt" and "test" in t.throughput], trained=False)
 
 
 def payback_from_store(store: Store, candidate_id: str, baseline: str, volume: float, *,
                        prices: PriceTable | None = None, prompt_trial_id: str | None = None,
                        baseline_accuracy: float | None = None, baseline_accuracy_trial_id: str | None = None,
                        token_ratio: float | None = None, **kwargs: Any) -> PaybackResult:
-    """`harness payback TRIAL --baseline TRIAL|api:NAME --volume N`: read the rows, then `payback(...)`.
+    """`harness payback TRIAL --baseline TRIAL|api:NAME --volume N`: read the trials, then `payback(...)`.
 
     The sweep cost is every trial of the candidate's study. For an "api:NAME" baseline the tokens per query
     come from `prompt_trial_id`, else the study's best prompting trial on dev. `kwargs` go to `payback`.
     """
     prices = prices or load_prices()
-    study = candidate_id.rsplit("/", 1)[0]
-    trials = store.list_trials(study)
-    candidate = _find(store, candidate_id, trials)
-    runs: dict[str, dict] = {}
-
-    def env(trial: Mapping) -> dict:
-        rid = trial.get("run_id") or ""
-        if rid not in runs:
-            run = store.get_run(rid) if rid else None
-            runs[rid] = (run or {}).get("environment") or {}
-        return runs[rid]
-
-    for t in trials:
-        env(t)
+    candidate = store.require_trial(candidate_id, complete=True)
+    trials = store.trials(candidate.study)
+    runs = store.runs(t.run_id for t in trials if t.run_id)
     sweep = sweep_cost(trials, runs, prices)
-    serving = serving_cost(candidate, env(candidate), prices)
+    serving = serving_cost(candidate, runs.get(candidate.run_id or ""), prices)
     if baseline.startswith("api:"):
-        prompt = _find(store, prompt_trial_id, trials) if prompt_trial_id else best_prompting_trial(trials)
+        prompt = (store.require_trial(prompt_trial_id, complete=True) if prompt_trial_id
+                  else best_prompting_trial(trials))
         if prompt is None:
-            raise HarnessError(f"study {study} has no complete prompting trial to measure tokens per query for "
-                               f"{baseline}; run one, or name one with --prompt-trial STUDY/N.")
-        accuracy_trial = _find(store, baseline_accuracy_trial_id, trials) if baseline_accuracy_trial_id else None
+            raise HarnessError(f"study {candidate.study} has no complete prompting trial to measure tokens per query "
+                               f"for {baseline}; run one, or name one with --prompt-trial STUDY/N.")
+        accuracy_trial = (store.require_trial(baseline_accuracy_trial_id, complete=True)
+                          if baseline_accuracy_trial_id else None)
         base = baseline_from_api(baseline[4:], prompt, prices, baseline_accuracy, accuracy_trial, token_ratio)
     else:
-        other = _find(store, baseline, trials)
-        base = baseline_from_trial(other, env(other), prices)
+        other = store.require_trial(baseline, complete=True)
+        base = baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices)
     return payback(candidate, serving, base, sweep, volume, **kwargs)
-
-
-def _find(store: Store, trial_id: str, trials: list[Mapping]) -> Mapping:
-    found = next((t for t in trials if t.get("id") == trial_id), None)
-    if found is None:
-        study = trial_id.rsplit("/", 1)[0]
-        found = next((t for t in store.list_trials(study) if t.get("id") == trial_id), None)
-    if found is None:
-        raise HarnessError(f"no trial {trial_id!r} in {store.path}; list them with `harness trials`.")
-    return found

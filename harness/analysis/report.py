@@ -1,49 +1,22 @@
-"""What a sweep found, in words and tables: the ranking, and whether fine-tuning beat prompting.
-
-Trials are ranked on dev (feasible first); the verdict compares the best of each side, both chosen on dev,
-on the same test examples with a paired bootstrap, so a difference that is noise reads as noise.
-"""
+"""What a sweep found, as tables and texts for the terminal: the ranking, one trial in full, the follow-ups, and
+the machine-readable exports (`harness trials --format json|csv`)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from rich.table import Table
 
-from harness.evaluation.stats import Metric, paired_bootstrap_diff
-from harness.store.database import Store
-from harness.sweep.retention import rank_key
-
-CORE = ("task_accuracy", "format_compliance", "hallucination_rate", "regression_delta")
-
-
-def ranked(trials: list[dict]) -> list[dict]:
-    """Finished trials by dev objective, feasible first; failed and running ones last, in order."""
-    done = [t for t in trials if t["status"] in ("complete", "pruned")]
-    rest = [t for t in trials if t["status"] not in ("complete", "pruned")]
-    return sorted(done, key=lambda t: (t["status"] == "complete", *rank_key(t)), reverse=True) + rest
+from harness.analysis.formatting import fmt_metric, interval, params_text, regression_text, status_text, usd
+from harness.core.metric import CORE_METRICS, NOT_MEASURED
+from harness.core.records import ExampleView, TrialView
+from harness.core.selection import ranked
 
 
-def fmt_metric(metric: dict | None, signed: bool = False) -> str:
-    """`62.0% [52.2, 70.9] n=100`, or `-` when not measured."""
-    if not metric or metric.get("value") is None:
-        return "-"
-    return f"{_cell(metric, signed, unit='%')} n={metric.get('n', 0)}"
-
-
-SHORT_NAMES = {"learning_rate": "lr", "lora_alpha": "alpha", "lora_dropout": "dropout", "target_modules": "targets"}
-
-
-def params_text(params: dict[str, Any]) -> str:
-    return " ".join(f"{SHORT_NAMES.get(k, k)}={v:.2g}" if isinstance(v, float) else f"{SHORT_NAMES.get(k, k)}={v}"
-                    for k, v in params.items() if k != "method")
-
-
-def ranking_table(trials: list[dict]) -> Table:
+def ranking_table(trials: Iterable[TrialView]) -> Table:
     """Percentages with their 95% interval; n per column in the header (hallucination: of compliant outputs)."""
     ordered = ranked(trials)
     n_dev, n_test = (_n(ordered, split) for split in ("dev", "test"))
@@ -53,170 +26,92 @@ def ranking_table(trials: list[dict]) -> Table:
                    "test format", "test halluc. (of compliant)", "regression Δ", "train s", "status"):
         table.add_column(column, overflow="fold")
     for rank, t in enumerate(ordered, start=1):
-        dev, test = t["metrics"].get("dev", {}), t["metrics"].get("test", {})
-        regression = test.get("regression_delta") or dev.get("regression_delta")
-        status = t["status"] if t["status"] != "complete" else ("ok" if t["feasible"] else "infeasible")
-        if t["failure_reason"]:
-            status += f": {t['failure_reason']}"
-        hallucination = test.get("hallucination_rate")
+        hallucination = t.metric("test", "hallucination_rate")
         table.add_row(
-            str(rank), t["id"], t["method"], params_text(t["params"]), _cell(dev.get("task_accuracy")),
-            _cell(test.get("task_accuracy")), _cell(test.get("format_compliance")),
-            _cell(hallucination) + (f" n={hallucination['n']}" if hallucination else ""),
-            "not trained" if not t["trained"] else _cell(regression, signed=True),
-            f"{t['train_seconds']:.0f}" if t["train_seconds"] else "-", status,
+            str(rank), t.id, t.method, params_text(t.params), interval(t.metric("dev", "task_accuracy")),
+            interval(t.metric("test", "task_accuracy")), interval(t.metric("test", "format_compliance")),
+            interval(hallucination) + (f" n={hallucination.n}" if hallucination else ""), regression_text(t),
+            f"{t.train_seconds:.0f}" if t.train_seconds else "-", status_text(t),
         )
     return table
 
 
-def _cell(metric: dict | None, signed: bool = False, unit: str = "") -> str:
-    """`62.0 [52.2, 70.9]` in percent (tables say so in their title), or `-` when not measured."""
-    if not metric or metric.get("value") is None:
-        return "-"
-    sign = "+" if signed else ""
-    text = f"{metric['value'] * 100:{sign}.1f}{unit}"
-    if metric.get("low") is not None and metric.get("high") is not None:
-        text += f" [{metric['low'] * 100:{sign}.1f}, {metric['high'] * 100:{sign}.1f}]"
-    return text
-
-
-def _n(trials: list[dict], split: str) -> int | str:
-    counts = {t["metrics"].get(split, {}).get("task_accuracy", {}).get("n") for t in trials} - {None}
+def _n(trials: Sequence[TrialView], split: str) -> int | str:
+    counts = {m.n for t in trials if (m := t.metric(split, "task_accuracy")) is not None}
     return counts.pop() if len(counts) == 1 else "varies"
 
 
-@dataclass(frozen=True)
-class Verdict:
-    text: str
-    difference: Metric | None = None
-    finetuned: str | None = None
-    prompting: str | None = None
-
-
-def verdict(store: Store, trials: list[dict]) -> Verdict:
-    """Did fine-tuning beat prompting? Best of each side chosen on dev, compared paired on test."""
-    complete = [t for t in trials if t["status"] == "complete"]
-    tuned = _best([t for t in complete if t["trained"]])
-    prompted = _best([t for t in complete if not t["trained"]])
-    if tuned is None or prompted is None:
-        missing = "fine-tuned" if tuned is None else "prompting"
-        return Verdict(f"No verdict yet: the study has no completed {missing} trial.")
-    a, b = _paired_correct(store, tuned["id"], prompted["id"])
-    if not a:
-        return Verdict("No verdict: the two best trials share no test examples.")
-    diff = paired_bootstrap_diff(a, b, seed=0)
-    acc_t = tuned["metrics"]["test"]["task_accuracy"]
-    acc_p = prompted["metrics"]["test"]["task_accuracy"]
-    evidence = (
-        f"{tuned['method']} {tuned['id']} scored {fmt_metric(acc_t)} and prompting {prompted['id']} "
-        f"({params_text(prompted['params'])}) {fmt_metric(acc_p)} test task accuracy; difference "
-        f"{diff.value * 100:+.1f} points, 95% CI [{diff.low * 100:+.1f}, {diff.high * 100:+.1f}] "
-        f"(paired bootstrap over the same {diff.n} test examples; both trials chosen on dev)."
-    )
-    caveat = "" if tuned["feasible"] else " Caution: the fine-tuned trial breaks a dev constraint."
-    if diff.low > 0:
-        head = "YES - fine-tuning beat prompting."
-    elif diff.high < 0:
-        head = "NO - prompting beat fine-tuning."
-    else:
-        head = "NOT SHOWN - the difference is within noise (the interval includes 0)."
-    return Verdict(f"{head} {evidence}{caveat}", diff, tuned["id"], prompted["id"])
-
-
-def trials_json(trials: list[dict]) -> str:
+def trials_json(trials: Iterable[TrialView]) -> str:
     """`harness trials --format json`: test metrics under `metrics`, dev metrics under `dev_metrics`."""
-    rows = []
-    for t in trials:
-        rows.append({
-            "id": t["id"], "study": t["study"], "method": t["method"], "params": t["params"],
-            "status": t["status"], "failure_reason": t["failure_reason"], "trained": t["trained"],
-            "feasible": t["feasible"], "objective": t["objective"],
-            "metrics": _core(t["metrics"].get("test", {})), "dev_metrics": _core(t["metrics"].get("dev", {})),
-        })
+    rows = [{
+        "id": t.id, "study": t.study, "method": t.method, "params": dict(t.params), "status": t.status,
+        "failure_reason": t.failure_reason, "trained": t.trained, "feasible": t.feasible, "objective": t.objective,
+        "metrics": _core(t, "test"), "dev_metrics": _core(t, "dev"),
+    } for t in trials]  # fmt: skip
     return json.dumps(rows, indent=2)
 
 
-def trials_csv(trials: list[dict]) -> str:
+def trials_csv(trials: Iterable[TrialView]) -> str:
     out = io.StringIO()
-    columns = ["id", "study", "method", "params", "status", "failure_reason", "feasible"]
-    columns += [f"{split}_{name}_{part}" for split in ("dev", "test") for name in CORE
-                for part in ("value", "low", "high", "n")]
+    head = ["id", "study", "method", "params", "status", "failure_reason", "feasible"]
+    columns = head + [f"{split}_{name}_{part}" for split in ("dev", "test") for name in CORE_METRICS
+                      for part in ("value", "low", "high", "n")]
     writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
     for t in trials:
-        row = {k: t[k] for k in columns[:7]}
-        row["params"] = json.dumps(t["params"])
+        row = {"id": t.id, "study": t.study, "method": t.method, "params": json.dumps(dict(t.params)),
+               "status": t.status, "failure_reason": t.failure_reason, "feasible": t.feasible}
         for split in ("dev", "test"):
-            for name, metric in _core(t["metrics"].get(split, {})).items():
-                for part, value in metric.items():
-                    row[f"{split}_{name}_{part}"] = value
+            for name, metric in _core(t, split).items():
+                row.update({f"{split}_{name}_{part}": value for part, value in metric.items()})
         writer.writerow(row)
     return out.getvalue()
 
 
-def _core(metrics: dict[str, dict]) -> dict[str, dict]:
-    empty = {"value": None, "low": None, "high": None, "n": 0}
-    return {name: metrics.get(name, empty) for name in CORE}
+def _core(trial: TrialView, split: str) -> dict[str, dict]:
+    return {name: (trial.metric(split, name) or NOT_MEASURED).to_dict() for name in CORE_METRICS}
 
 
-def _best(trials: list[dict]) -> dict | None:
-    return max(trials, key=rank_key) if trials else None
-
-
-def _paired_correct(store: Store, first: str, second: str) -> tuple[list[float], list[float]]:
-    def correct(trial_id: str) -> dict[str, float]:
-        trial = store.get_trial(trial_id)
-        return {e["example_id"]: float(e["scores"].get("task_accuracy") or 0.0)
-                for e in trial["examples"] if e["split"] == "test"}
-
-    a, b = correct(first), correct(second)
-    shared = sorted(set(a) & set(b))
-    return [a[i] for i in shared], [b[i] for i in shared]
-
-
-def trial_detail(trial: dict, failures: int = 5) -> str:
+def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str | None = None,
+                 failures: int = 5) -> str:
     """`harness show`: config, status, timings, every metric with its interval, and failed examples."""
+    artifact = trial.artifact_path or ("not trained" if not trial.trained else "not kept (retention)")
     lines = [
-        f"trial {trial['id']}  method {trial['method']}  status {trial['status']}"
-        + (f" ({trial['failure_reason']})" if trial["failure_reason"] else ""),
-        f"params: {json.dumps(trial['params'])}",
-        f"device {trial['device']}  train {trial['train_seconds'] or 0:.1f} s  eval {trial['eval_seconds'] or 0:.1f} s"
-        f"  peak memory {trial['peak_memory_mb'] or 0:.0f} MiB  feasible {trial['feasible']}",
-        f"artifact: {trial['artifact_path'] or ('not trained' if not trial['trained'] else 'not kept (retention)')}",
+        f"trial {trial.id}  method {trial.method}  status {trial.status}"
+        + (f" ({trial.failure_reason})" if trial.failure_reason else ""),
+        f"params: {json.dumps(dict(trial.params))}",
+        f"device {trial.device}  train {trial.train_seconds or 0:.1f} s  eval {trial.eval_seconds or 0:.1f} s"
+        f"  peak memory {trial.peak_memory_mb or 0:.0f} MiB  feasible {trial.feasible}",
+        f"artifact: {artifact}",
     ]
-    details = trial.get("details") or {}
-    data = details.get("data", {})
+    data = trial.provenance.get("data") or {}
     if data:
-        lines.append(f"suite {data.get('suite')} {data.get('suite_version')}  sizes {data.get('sizes')}")
-    model = details.get("model", {})
-    if model:
-        lines.append(f"model {model.get('name')} sha256 {str(model.get('sha256'))[:16]}  ({model.get('note')})")
-    training = details.get("training")
-    if training:
-        curve = training.get("loss_curve") or []
+        lines.append(f"suite {suite or data.get('suite')} {data.get('suite_version')}  sizes {data.get('sizes')}")
+    if trial.training:
+        curve = trial.training.loss_curve
         loss = f"loss {curve[0][1]:.3f} -> {curve[-1][1]:.3f}" if curve else "no loss logged"
-        lines.append(f"training: {training['steps']} steps, stopped by {training['stopped_by']}, {loss}")
-    for split, metrics in trial["metrics"].items():
+        lines.append(f"training: {trial.training.steps} steps, stopped by {trial.training.stopped_by}, {loss}")
+    for split, metrics in trial.metrics.items():
         lines.append(f"{split}:")
-        lines += [f"  {name:<20} {fmt_metric(m, signed=name == 'regression_delta')}"
-                  for name, m in sorted(metrics.items())]
-    lines += _label_lines((details.get("labels") or {}).get("test"))
-    wrong = [e for e in trial.get("examples", []) if e["split"] == "test" and not e["scores"].get("task_accuracy")]
+        for name, m in sorted(metrics.items()):
+            shown = regression_text(trial, split) if name == "regression_delta" else fmt_metric(m)
+            lines.append(f"  {name:<20} {shown}")
+    lines += _label_lines(trial.label_reports.get("test"))
+    wrong = [e for e in examples if e.split == "test" and not e.scores.get("task_accuracy")]
     if wrong:
         lines.append(f"first {min(failures, len(wrong))} of {len(wrong)} wrong test answers:")
         for e in wrong[:failures]:
-            lines += [f"  {e['example_id']}: {e['input'][:80]!r}", f"    expected {e['target']}",
-                      f"    got      {e['output']!r}"]
+            lines += [f"  {e.example_id}: {e.input[:80]!r}", f"    expected {e.target}", f"    got      {e.output!r}"]
     return "\n".join(lines)
 
 
-def seed_spread_table(trials: list[dict], repeats: list[dict]) -> Table | None:
+def seed_spread_table(trials: Iterable[TrialView], repeats: Iterable[TrialView]) -> Table | None:
     """Each re-run configuration with its original: mean and range of accuracy across seeds."""
-    by_id = {t["id"]: t for t in trials}
-    groups: dict[str, list[dict]] = {}
+    by_id = {t.id: t for t in trials}
+    groups: dict[str, list[TrialView]] = {}
     for r in repeats:
-        if r["status"] == "complete" and r["params"].get("source_trial") in by_id:
-            groups.setdefault(r["params"]["source_trial"], []).append(r)
+        if r.complete and r.params.get("source_trial") in by_id:
+            groups.setdefault(r.params["source_trial"], []).append(r)
     if not groups:
         return None
     table = Table(title="Repeated seeds: does the ranking survive another draw? Accuracy in %, mean [min, max].")
@@ -225,37 +120,36 @@ def seed_spread_table(trials: list[dict], repeats: list[dict]) -> Table | None:
     for source_id, runs in groups.items():
         source = by_id[source_id]
         runs = [source, *runs]
-        seeds = ", ".join(str(r["params"].get("seed", "orig")) for r in runs)
-        table.add_row(source_id, source["method"], params_text(source["params"]), seeds,
-                      _spread(runs, "dev"), _spread(runs, "test"))
+        seeds = ", ".join(str(r.params.get("seed", "orig")) for r in runs)
+        table.add_row(source_id, source.method, params_text(source.params), seeds, _spread(runs, "dev"),
+                      _spread(runs, "test"))
     return table
 
 
-def learning_curve_table(curve: list[dict]) -> Table | None:
+def learning_curve_table(curve: Iterable[TrialView]) -> Table | None:
     """Accuracy against the number of training examples, with intervals (same config, nested subsets)."""
-    done = sorted((t for t in curve if t["status"] == "complete"), key=lambda t: t["params"]["train_examples"])
+    done = sorted((t for t in curve if t.complete), key=lambda t: t.params["train_examples"])
     if not done:
         return None
-    source = done[0]["params"]["source_trial"]
-    table = Table(title=f"Learning curve of {source}: accuracy in % [95% interval] by training examples.")
+    table = Table(title=f"Learning curve of {done[0].params['source_trial']}: accuracy in % [95% interval] by "
+                        "training examples.")
     for column in ("train examples", "dev accuracy", "test accuracy", "train s"):
         table.add_column(column)
     for t in done:
-        table.add_row(str(t["params"]["train_examples"]), _cell(t["metrics"]["dev"].get("task_accuracy")),
-                      _cell(t["metrics"].get("test", {}).get("task_accuracy")), f"{t['train_seconds'] or 0:.0f}")
+        table.add_row(str(t.params["train_examples"]), interval(t.metric("dev", "task_accuracy")),
+                      interval(t.metric("test", "task_accuracy")), f"{t.train_seconds or 0:.0f}")
     return table
 
 
-def _spread(runs: list[dict], split: str) -> str:
-    values = [r["metrics"].get(split, {}).get("task_accuracy", {}).get("value") for r in runs]
-    values = [v * 100 for v in values if v is not None]
+def _spread(runs: list[TrialView], split: str) -> str:
+    values = [m.value * 100 for r in runs if (m := r.metric(split, "task_accuracy")) and m.value is not None]
     if not values:
         return "-"
     return f"{sum(values) / len(values):.1f} [{min(values):.1f}, {max(values):.1f}]"
 
 
 def _label_lines(report: dict | None, worst: int = 5) -> list[str]:
-    """The weakest labels and the commonest confusions on test; the full table is in details.labels."""
+    """The weakest labels and the commonest confusions on test; the full table is in the trial's label report."""
     if not report:
         return []
     scored = [(v["f1"], name, v) for name, v in report["labels"].items() if v["support"]]
@@ -278,10 +172,10 @@ def payback_text(result) -> str:
             + (f"PAYS BACK in {result.months_to_payback:.1f} months." if result.pays_back
                else "NO PAYBACK FIGURE."))
     lines = [head, f"  why: {result.reason}", f"  quality: {result.quality.reason}",
-             f"  cost per query: candidate ${result.candidate_usd_per_query:.3g}, "
-             f"baseline ${result.baseline_usd_per_query:.3g} (saves ${result.savings_per_query_usd:.3g})",
-             f"  monthly savings ${result.monthly_savings_usd:,.2f}; one-time ${result.one_time_usd:,.2f} ("
-             + ", ".join(f"{k} ${v:,.2f}" for k, v in result.one_time_breakdown.items()) + ")"]
+             f"  cost per query: candidate {usd(result.candidate_usd_per_query)}, "
+             f"baseline {usd(result.baseline_usd_per_query)} (saves {usd(result.savings_per_query_usd)})",
+             f"  monthly savings {usd(result.monthly_savings_usd)}; one-time {usd(result.one_time_usd)} ("
+             + ", ".join(f"{k} {usd(v)}" for k, v in result.one_time_breakdown.items()) + ")"]
     if result.break_even_volume is not None:
         lines.append(f"  break-even: {result.break_even_volume:,.0f} queries a month pay back within "
                      f"{result.horizon_months:g} months")
@@ -302,3 +196,4 @@ def payback_text(result) -> str:
 
 def _months(value: float | None) -> str:
     return "never" if value is None else f"{value:.1f}"
+

@@ -7,9 +7,6 @@ default that changes what a number means.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,50 +15,51 @@ import yaml
 
 from harness.core.errors import ConfigError
 from harness.core.paths import find_experiment
+from harness.core.typed import at_least, between, build, greater_than, one_of
 from harness.core.yamlfile import read_yaml
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    train_limit: int | None = None
+    train_limit: int | None = field(default=None, metadata=at_least(1))
     """Train on at most this many examples (a seeded subset); None uses the whole train split."""
-    dev_limit: int | None = None
+    dev_limit: int | None = field(default=None, metadata=at_least(1))
     """Select on at most this many dev examples; None uses all. Smaller is faster but noisier."""
-    test_limit: int | None = None
+    test_limit: int | None = field(default=None, metadata=at_least(1))
     """Report on at most this many test examples; None uses all. The interval widens as this shrinks."""
 
 
 @dataclass(frozen=True)
 class BudgetConfig:
-    trials: int = 20
+    trials: int = field(default=20, metadata=at_least(1))
     """Total trials in the study. Re-running the same command tops the study up to this number."""
-    sweep_minutes: float | None = None
+    sweep_minutes: float | None = field(default=None, metadata=greater_than(0))
     """Stop starting new trials after this many minutes of this invocation; None means no limit."""
-    trial_train_seconds: float | None = 600.0
+    trial_train_seconds: float | None = field(default=600.0, metadata=greater_than(0))
     """Stop a trial's training after this many seconds (it is then evaluated as it stands)."""
-    max_steps: int | None = None
+    max_steps: int | None = field(default=None, metadata=at_least(1))
     """Stop a trial's training after this many optimizer steps; None trains for `epochs`."""
-    epochs: float = 1.0
+    epochs: float = field(default=1.0, metadata=greater_than(0))
     """Passes over the training subset, unless a step or time budget ends training first."""
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    batch_size: int = 8
+    batch_size: int = field(default=8, metadata=at_least(1))
     """Examples per optimizer step (per device). Larger is faster on a GPU, slower per step on a CPU."""
-    gradient_accumulation: int = 1
+    gradient_accumulation: int = field(default=1, metadata=at_least(1))
     """Micro-batches accumulated into one optimizer step."""
-    max_length: int = 512
+    max_length: int = field(default=512, metadata=at_least(8))
     """Token limit per training sequence (prompt plus answer); longer ones are truncated."""
-    warmup_steps: int = 0
+    warmup_steps: int = field(default=0, metadata=at_least(0))
     """Optimizer steps spent warming the learning rate up linearly from 0."""
-    weight_decay: float = 0.0
+    weight_decay: float = field(default=0.0, metadata=at_least(0))
     """AdamW weight decay."""
     include_contract: bool = False
     """Also state the label set or schema in the prompt of trained methods. Prompting always states it."""
-    eval_every_steps: int = 50
+    eval_every_steps: int = field(default=50, metadata=at_least(0))
     """Score a dev subset every this many steps; the pruner stops trials that trail the median."""
-    eval_examples: int = 50
+    eval_examples: int = field(default=50, metadata=at_least(1))
     """Dev examples scored at each intermediate evaluation (a prefix of the dev subset)."""
 
 
@@ -69,29 +67,30 @@ class TrainingConfig:
 class PruningConfig:
     enabled: bool = True
     """Stop training trials whose intermediate dev score trails the median of earlier trials at that step."""
-    startup_trials: int = 3
+    startup_trials: int = field(default=3, metadata=at_least(0))
     """Finished trials before any pruning: the first trials of each method are seen to the end."""
-    warmup_steps: int = 0
+    warmup_steps: int = field(default=0, metadata=at_least(0))
     """Never prune a trial before this many optimizer steps."""
 
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    batch_size: int = 16
+    batch_size: int = field(default=16, metadata=at_least(1))
     """Prompts generated together. The latency stored per example is the time of its batch."""
-    max_new_tokens: int | None = None
+    max_new_tokens: int | None = field(default=None, metadata=at_least(1))
     """Cap on generated tokens; None derives it from the output contract and the train answers."""
 
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
     metric: str = "task_accuracy"
-    """Dev metric the sweep maximizes. The test split is never used to choose."""
-    min_format_compliance: float = 0.9
+    """Dev metric the sweep optimises, in its scorer's direction (hallucination_rate is minimised). The test split
+    is never used to choose."""
+    min_format_compliance: float = field(default=0.9, metadata=between(0, 1))
     """Constraint: a trial below this dev format compliance is infeasible and never wins."""
-    max_hallucination_rate: float = 0.1
+    max_hallucination_rate: float = field(default=0.1, metadata=between(0, 1))
     """Constraint: a trial above this dev hallucination rate is infeasible."""
-    max_regression_drop: float = 0.05
+    max_regression_drop: float = field(default=0.05, metadata=between(0, 1))
     """Constraint: a trial that loses more than this on the general-capability check is infeasible."""
 
 
@@ -102,23 +101,23 @@ class RegressionConfig:
     suite: str = "piqa"
     """A bundled lm-eval task in suites/general/lm_eval/: `piqa` (log-likelihood, cheap) or `gsm8k` (generative,
     only meaningful for models well above 1B parameters, and slow)."""
-    limit: int = 200
+    limit: int = field(default=200, metadata=at_least(1))
     """Items scored per trial (a seeded subset). The base model is scored once and cached."""
-    batch_size: int = 16
+    batch_size: int = field(default=16, metadata=at_least(1))
     """Sequences per forward pass."""
-    max_gen_toks: int | None = None
+    max_gen_toks: int | None = field(default=None, metadata=at_least(1))
     """Cap on generated tokens for generative checks (gsm8k); None keeps the task's own."""
 
 
 @dataclass(frozen=True)
 class RetentionConfig:
-    keep_best: int = 3
+    keep_best: int = field(default=3, metadata=at_least(0))
     """Keep the saved adapters or models of the best k trials (by dev objective); delete the rest."""
 
 
 @dataclass(frozen=True)
 class RepeatsConfig:
-    top_k: int = 0
+    top_k: int = field(default=0, metadata=at_least(0))
     """After the sweep, re-run the k best configurations (by dev) with each seed below; 0 turns this off."""
     seeds: tuple[int, ...] = (1, 2)
     """Extra seeds. The spread across seeds shows whether the winner was a lucky draw."""
@@ -143,11 +142,11 @@ class ExperimentConfig:
     """A folder under suites/, or a path to a suite folder."""
     seed: int = 0
     """Seeds subsets, few-shot draws, the sampler and training."""
-    device: str = "auto"
+    device: str = field(default="auto", metadata=one_of("auto", "cpu", "cuda"))
     """`auto` (CUDA when present, else CPU), `cuda` or `cpu`."""
     results_dir: str = "results"
     """Where the database, Optuna journal and saved adapters go."""
-    sampler: str = "tpe"
+    sampler: str = field(default="tpe", metadata=one_of("tpe", "random"))
     """`tpe` (Optuna's default, constraint-aware) or `random`."""
     enqueue: tuple[dict[str, Any], ...] = ()
     """Trials to run first, e.g. the prompting baselines: `{method: prompt, shots: 0}`."""
@@ -193,56 +192,3 @@ def apply_override(raw: dict[str, Any], item: str, where: str) -> None:
             raise ConfigError(f"--set {item!r}: `{part}` in {where} is not a mapping, so it has no `{parts[-1]}`.")
         node = child
     node[parts[-1]] = yaml.safe_load(text)
-
-
-def build(cls: type, raw: Any, where: str, prefix: str = "") -> Any:
-    """Turn a mapping into dataclass `cls`, checking every key and type; errors name the dotted key."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: `{prefix or 'top level'}` must be a mapping, got {type(raw).__name__}.")
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in raw if k not in known]
-    if unknown:
-        key = unknown[0]
-        close = difflib.get_close_matches(str(key), known, n=1)
-        hint = f" Did you mean `{prefix}{close[0]}`?" if close else f" Known keys: {', '.join(known)}."
-        raise ConfigError(f"{where}: unknown key `{prefix}{key}`.{hint}")
-    values = {}
-    for name, spec in known.items():
-        if name in raw:
-            values[name] = _coerce(hints[name], raw[name], where, f"{prefix}{name}")
-        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{where}: missing required key `{prefix}{name}`.")
-    return cls(**values)
-
-
-def _coerce(hint: Any, value: Any, where: str, key: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if dataclasses.is_dataclass(hint):
-        return build(hint, value, where, prefix=f"{key}.")
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, where, key)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}: `{key}` must be a list.")
-        return tuple(_coerce(args[0], v, where, f"{key}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: `{key}` must be a mapping.")
-        return value
-    if hint is Any:
-        return value
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str):
-        try:  # YAML 1.1 reads `1e-3` as a string; users write it that way.
-            return float(value)
-        except ValueError:
-            pass
-    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}: `{key}` must be {hint.__name__}, got {value!r}.")
-    return value

@@ -3,7 +3,8 @@
 Three kinds exist. A `label` contract asks for a JSON object `{key: one of labels}`. A `json` contract asks for a
 JSON object that validates against a JSON Schema, whose keys come from `fields`, and (when `grounded`) whose
 string values all appear in the input text. A `text` contract asks for free text (e.g. worked reasoning) that
-ends with a final answer found by `answer_pattern` (GSM8K's `#### 18`), compared as a number when `numeric`.
+ends with a final answer found by `answer_pattern` (GSM8K's `#### 18`), compared as a number when `numeric`; or,
+with `whole_output`, for an answer that is the whole output (a short answer, a summary, a rewrite).
 The contract is stated in the prompt of every prompting trial so that the prompting baseline is a fair one: a
 model cannot be blamed for not guessing a label set it never saw.
 """
@@ -42,13 +43,16 @@ class OutputContract:
     """For `text`: a regex with one group that captures the final answer; its first match ends the answer."""
     numeric: bool = False
     """For `text`: the final answer is a number, compared by value ("$1,200" == "1200", "18.0" == "18")."""
+    whole_output: bool = False
+    """For `text`: the whole output (stripped) is the answer; there is no reasoning and `answer_pattern` is unused.
+    For data whose answers are the reply itself (chat and instruction data), not worked steps and a final line."""
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> "OutputContract":
         """Build from the `output:` block of a suite.yaml; `where` names the file for error messages."""
         if not isinstance(raw, dict):
             raise SuiteError(f"{where}: `output` must be a mapping with `kind: label`, `kind: json` or `kind: text`.")
-        allowed = {"kind", "key", "labels", "schema", "fields", "grounded", "answer_pattern", "numeric"}
+        allowed = {"kind", "key", "labels", "schema", "fields", "grounded", "answer_pattern", "numeric", "whole_output"}
         unknown = sorted(set(raw) - allowed)
         if unknown:
             raise SuiteError(f"{where}: unknown key(s) under `output`: {unknown}. Allowed: {sorted(allowed)}.")
@@ -79,6 +83,8 @@ class OutputContract:
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "label":
             return {"kind": "label", "key": self.key, "labels": list(self.labels)}
+        if self.kind == "text" and self.whole_output:
+            return {"kind": "text", "whole_output": True, "numeric": self.numeric}
         if self.kind == "text":
             return {"kind": "text", "answer_pattern": self.answer_pattern, "numeric": self.numeric}
         return {"kind": "json", "schema": self.schema, "fields": list(self.fields), "grounded": self.grounded}
@@ -94,6 +100,8 @@ class OutputContract:
         if self.kind == "text":
             what = "<number>" if self.numeric else "<answer>"
             plain = " Write the number alone, without units or words." if self.numeric else ""
+            if self.whole_output:
+                return f"Reply with the answer itself and nothing else: no preamble, no explanation.{plain}"
             if self.answer_pattern == DEFAULT_ANSWER_PATTERN:
                 return f"Show your reasoning step by step, then end with a final line `#### {what}`.{plain}"
             return (
@@ -112,6 +120,14 @@ class OutputContract:
 
 
 def _text_contract(cls, raw: dict[str, Any], where: str) -> "OutputContract":
+    whole_output = raw.get("whole_output", False)
+    if not isinstance(whole_output, bool):
+        raise SuiteError(f"{where}: `output.whole_output` must be true or false, got {whole_output!r}.")
+    if whole_output and "answer_pattern" in raw:
+        raise SuiteError(
+            f"{where}: `output.whole_output: true` makes the whole output the answer, so `answer_pattern` is unused; "
+            f"remove one of them."
+        )
     pattern = raw.get("answer_pattern", DEFAULT_ANSWER_PATTERN)
     try:
         groups = re.compile(pattern, re.MULTILINE).groups if isinstance(pattern, str) else -1
@@ -125,7 +141,7 @@ def _text_contract(cls, raw: dict[str, Any], where: str) -> "OutputContract":
     numeric = raw.get("numeric", False)
     if not isinstance(numeric, bool):
         raise SuiteError(f"{where}: `output.numeric` must be true or false, got {numeric!r}.")
-    return cls(kind="text", answer_pattern=pattern, numeric=numeric)
+    return cls(kind="text", answer_pattern=pattern, numeric=numeric, whole_output=whole_output)
 
 
 def _check_schema(schema: dict[str, Any], where: str) -> None:
@@ -183,6 +199,8 @@ def parse_target(text: str, contract: OutputContract) -> dict:
         raise ValueError(f"the reference answer must be a string or a JSON object, got {type(text).__name__}")
     if contract.kind == "text":
         value, strict, error = _find_answer(text, contract)
+        if contract.whole_output and error is not None:
+            raise ValueError(f"the reference answer is unusable ({error}); write the answer itself, non-empty")
         layout = "`#### <answer>`" if contract.answer_pattern == DEFAULT_ANSWER_PATTERN else "the final answer"
         if value is None or error is not None:
             raise ValueError(f"the reference answer {error or 'has no final answer'}; end it with {layout}")
@@ -215,7 +233,7 @@ def parse_target(text: str, contract: OutputContract) -> dict:
 
 
 def _find_answer(text: str, contract: OutputContract) -> tuple[dict | None, bool, str | None]:
-    """(value, strict, error) for a text contract: the FIRST match of `answer_pattern` ends the answer.
+    """(value, strict, error) for a text contract: the whole output, or the FIRST match of `answer_pattern`.
 
     First, not last: small models often run on after answering (a new "Question: ..."), and what they meant is
     the first final line; text after it is tolerated like trailing text after a JSON object (strict=False).
@@ -223,6 +241,11 @@ def _find_answer(text: str, contract: OutputContract) -> tuple[dict | None, bool
     """
     if not isinstance(text, str) or not text.strip():
         return None, False, "the output is empty"
+    if contract.whole_output:
+        answer = text.strip()
+        not_a_number = contract.numeric and parse_number(answer) is None
+        error = f"the answer {answer[:60]!r} is not a number" if not_a_number else None
+        return {"answer": answer, "rationale": ""}, True, error
     match = re.compile(contract.answer_pattern, re.MULTILINE).search(text)
     if match is None or match.group(1) is None or not match.group(1).strip():
         return None, False, f"no final answer matching `{contract.answer_pattern}`: {text.strip()[-60:]!r}"

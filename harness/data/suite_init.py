@@ -1,143 +1,441 @@
-"""`harness suite init`: turn a user's JSONL or CSV file into a validated suite folder.
+"""`harness suite init`: turn a user's data file into a validated suite folder.
 
-It de-duplicates (after folding case and whitespace), splits with a seed (stratified by label), and writes a
-suite.yaml for the user to edit. The folder appears complete or not at all.
+Reading and format detection live in `formats.py`; this module chooses the output contract, cleans, splits (seeded,
+stratified by label) and writes. Every choice made on the user's behalf comes back as a note that says what was
+chosen and why, and is kept in suite.yaml under `source.detected`. The contract, first rule that applies:
+
+  --metric exact|rouge|final-number    text, with that metric
+  every answer a JSON object           json (grounded when every string value occurs in its input); label instead
+                                       when each object is {one key: a value repeated across answers}
+  at most half the answers distinct    label
+  otherwise                            text: final-number when every answer ends `#### <number>`, exact when
+                                       answers are short (median <= 5 words), else rouge
+
+Data that would make a silently meaningless suite is refused with the file, the line and what to do instead:
+free text in a label field, labels too rare to appear in every split, a one-label classifier, empty turns.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import random
 import re
 import shutil
+import statistics
 import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from harness.core.errors import SuiteError
 from harness.core.text import fold
 from harness.core.yamlfile import dump_yaml
-from harness.data.suites import RESERVED_DIRS, Problems, load_suite, show_path
+from harness.data.contract import DEFAULT_ANSWER_PATTERN, OutputContract, parse_number, parse_output
+from harness.data.formats import Row, SourceData, read_source
+from harness.data.suites import RESERVED_DIRS, SPLITS, Problems, load_suite, show_path
 
-INPUT_GUESSES = ("text", "input", "utterance", "question")
-LABEL_GUESSES = ("label", "category", "intent")
+METRICS = ("exact", "rouge", "final-number")
+SHORT_ANSWER_WORDS = 5
+"""Median answer length (words) up to which a free-text default is `exact`; longer answers rarely match word for
+word, so they default to `rouge`."""
+MIN_PER_LABEL = len(SPLITS)
+"""A label needs one example in each of train, dev and test, or it is never trained on or never evaluated."""
 LABEL_SCORERS = ["format_compliance", "hallucination_rate", "task_accuracy"]
 JSON_SCORERS = LABEL_SCORERS + ["field_precision", "field_recall", "field_f1"]
+TEXT_SCORERS = {
+    "exact": ["format_compliance", "task_accuracy"],
+    "rouge": ["format_compliance", "task_accuracy", "rouge_l"],
+    "final-number": ["format_compliance", "task_accuracy", "rouge_l"],
+}
+_FINAL_NUMBER = OutputContract(kind="text", answer_pattern=DEFAULT_ANSWER_PATTERN, numeric=True)
+
+
+@dataclass(frozen=True)
+class InitResult:
+    path: Path
+    """The new suite folder."""
+    notes: list[str]
+    """What was detected or chosen and why, one line each (format, contract, grounding, instruction)."""
+    dropped: dict[str, int]
+    """What cleaning left out, by reason (also in suite.yaml's `cleaning` block)."""
+
+
+@dataclass(frozen=True)
+class Contract:
+    output: dict[str, Any]
+    """The `output:` block of suite.yaml."""
+    task: str
+    scorers: list[str]
+    instruction: str
+    """The default suite instruction for this kind, used when the data has no common one."""
+    notes: list[str]
+    rare_labels: dict[str, int] = field(default_factory=dict)
+    """Labels left out by --drop-rare-labels, with their example counts."""
 
 
 def init_suite(
     name: str,
     source: Path,
-    input_field: str | None,
-    label_field: str | None,
-    output_field: str | None,
+    input_field: str | None = None,
+    label_field: str | None = None,
+    output_field: str | None = None,
+    *,
+    metric: str | None = None,
+    drop_rare_labels: bool = False,
     seed: int = 0,
     dev_fraction: float = 0.1,
     test_fraction: float = 0.1,
     suites_dir: Path = Path("suites"),
-) -> Path:
-    """Build suites/NAME from a JSONL or CSV file: dedupe, split (stratified by label), write, validate.
+) -> InitResult:
+    """Build suites/NAME from a data file: read, dedupe, choose the contract, split, write, validate.
 
     The folder appears complete or not at all (built in a temp dir, validated, then renamed), so a failed init
-    never leaves a half-written suite that a later run would pick up. The cleaning report is in suite.yaml.
+    never leaves a half-written suite that a later run would pick up.
     """
     source = Path(source)
+    dest = _destination(name, Path(suites_dir))
+    if not (0 < dev_fraction < 1 and 0 < test_fraction < 1 and dev_fraction + test_fraction < 1):
+        raise SuiteError(f"dev/test fractions {dev_fraction}/{test_fraction} must be in (0, 1) and sum below 1.")
+    if metric is not None and metric not in METRICS:
+        raise SuiteError(f"--metric {metric!r} is not one of {', '.join(METRICS)}.")
+    if metric and label_field:
+        raise SuiteError("--metric builds a free-text suite and --label-field a label suite; pass one of them.")
+    data = read_source(source, input_field, label_field, output_field)
+    where = show_path(source)
+
+    rows, cleaning = _dedupe(data.rows)
+    if len(rows) < 3:
+        raise SuiteError(f"{where}: only {len(rows)} distinct example(s) after de-duplication; need at least 3.")
+    contract, rows = _choose_contract(rows, data, metric, drop_rare_labels, where)
+    dropped = {"duplicates": cleaning.pop("duplicates")}
+    if contract.rare_labels:
+        dropped["rare_labels"] = sum(contract.rare_labels.values())
+        cleaning["rare_labels_dropped"] = contract.rare_labels
+    instruction, rows, instruction_note = _suite_instruction(rows, data.format, contract.instruction)
+    notes = [f"format: {data.described}", *contract.notes, instruction_note]
+
+    train, dev, test = _split(rows, seed, dev_fraction, test_fraction, stratify=contract.output["kind"] == "label")
+    meta = {
+        "name": name,
+        "version": "1.0.0",
+        "task": contract.task,
+        "description": f"Built from {source.name} by `harness suite init`; edit this description.",
+        "instruction": instruction,
+        "output": contract.output,
+        "scorers": contract.scorers,
+        "source": {
+            "file": source.name,
+            "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+            "format": data.format,
+            **({"fields": {"input": data.fields.input, "answer": data.fields.answer}} if data.fields.input else {}),
+            "seed": seed,
+            "fractions": {"dev": dev_fraction, "test": test_fraction},
+            "detected": notes,
+        },
+        "cleaning": {
+            "dropped": dropped,
+            **cleaning,
+            "note": "inputs and answers stripped; duplicates compare inputs after folding case/whitespace; first kept",
+        },
+    }
+    files = {"suite.yaml": _SUITE_HEADER + dump_yaml(meta)}
+    for split, part in zip(SPLITS, (train, dev, test)):
+        files[f"{split}.jsonl"] = "".join(_jsonl_line(r, contract) + "\n" for r in part)
+    _publish(dest, files)
+    return InitResult(dest, notes, dropped)
+
+
+def _destination(name: str, suites_dir: Path) -> Path:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or name in RESERVED_DIRS:
         raise SuiteError(
             f"suite name {name!r} is not allowed; use letters, digits, '.', '_' or '-' (not starting with '.' or "
             f"'_', and not {' or '.join(RESERVED_DIRS)})."
         )
-    dest = Path(suites_dir) / name
+    dest = suites_dir / name
     if dest.exists():
         raise SuiteError(
             f"{show_path(dest)} already exists; refusing to overwrite it. Choose another name or delete the folder."
         )
-    if not (0 < dev_fraction < 1 and 0 < test_fraction < 1 and dev_fraction + test_fraction < 1):
-        raise SuiteError(f"dev/test fractions {dev_fraction}/{test_fraction} must be in (0, 1) and sum below 1.")
-    rows, columns = _read_rows(source)
-    where = show_path(source)
-    input_field = _pick_field(input_field, INPUT_GUESSES, columns, "input", where)
-    if label_field and output_field:
-        raise SuiteError("pass either --label-field (a closed label set) or --output-field (JSON objects), not both.")
-    if not output_field:
-        label_field = _pick_field(label_field, LABEL_GUESSES, columns, "label", where, extra="or --output-field")
-    else:
-        output_field = _pick_field(output_field, (), columns, "output", where)
-
-    items, problems = [], Problems()
-    for line, row in rows:
-        at = f"{where}:{line}"
-        text = row.get(input_field)
-        if not isinstance(text, str) or not text.strip():
-            problems.add(f"{at}: `{input_field}` is empty or not a string; fill it in or remove the row.")
-            continue
-        answer = _row_answer(row, label_field, output_field, at, problems)
-        if answer is not None:
-            items.append((line, text.strip(), answer))
-    problems.raise_if_any(where)
-
-    kept, dropped, conflicting = _dedupe(items)
-    if len(kept) < 3:
-        raise SuiteError(f"{where}: only {len(kept)} distinct example(s) after de-duplication; need at least 3.")
-
-    train, dev, test = _split(kept, seed, dev_fraction, test_fraction, stratify=output_field is None)
-    if not dev or not test:
-        raise SuiteError(
-            f"{where}: too few examples ({len(kept)}) for non-empty dev and test splits at fractions "
-            f"{dev_fraction}/{test_fraction}; add data or raise the dev/test fractions."
-        )
-    if output_field is None:
-        key = label_field
-        contract: dict[str, Any] = {"kind": "label", "key": key, "labels": sorted({a for _, _, a in kept})}
-        outputs = lambda a: {key: a}  # noqa: E731
-    else:
-        contract = {"kind": "json", **_infer_schema([a for _, _, a in kept]), "grounded": False}
-        outputs = lambda a: a  # noqa: E731
-    meta = {
-        "name": name,
-        "version": "1.0.0",
-        "task": "classification" if output_field is None else "extraction",
-        "description": f"Built from {source.name} by `harness suite init`; edit this description.",
-        "instruction": _default_instruction(label_field, output_field),
-        "output": contract,
-        "scorers": LABEL_SCORERS if output_field is None else JSON_SCORERS,
-        "source": {
-            "file": source.name,
-            "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
-            "fields": {"input": input_field, "label": label_field, "output": output_field},
-            "seed": seed,
-            "fractions": {"dev": dev_fraction, "test": test_fraction},
-        },
-        "cleaning": {
-            "dropped": {"duplicates": dropped},
-            "duplicates_with_a_different_answer": conflicting,
-            "note": "inputs stripped; duplicates compare inputs after folding case/whitespace; first kept",
-        },
-    }
-
-    files = {"suite.yaml": _SUITE_HEADER + dump_yaml(meta)}
-    for split, part in (("train", train), ("dev", dev), ("test", test)):
-        lines = [json.dumps({"input": t, "output": outputs(a)}, ensure_ascii=False) for _, t, a in part]
-        files[f"{split}.jsonl"] = "\n".join(lines) + "\n"
-    _publish(dest, files)
     return dest
 
 
-def _dedupe(items: list[tuple[int, str, Any]]) -> tuple[list, int, int]:
-    """(kept, dropped, dropped with an answer that differs from the kept copy); the first occurrence wins."""
-    kept, seen, dropped, conflicting = [], {}, 0, 0
-    for line, text, answer in items:
-        key = fold(text)
-        if key in seen:
-            dropped += 1
-            conflicting += seen[key] != answer
+def _jsonl_line(row: Row, contract: Contract) -> str:
+    output = {contract.output["key"]: row.answer} if contract.output["kind"] == "label" else row.answer
+    line = {"instruction": row.instruction} if row.instruction else {}
+    return json.dumps({**line, "input": row.input, "output": output}, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------- contract
+
+
+def _choose_contract(
+    rows: list[Row], data: SourceData, metric: str | None, drop_rare: bool, where: str
+) -> tuple[Contract, list[Row]]:
+    """The contract for these answers (see the module docstring), and the rows as that contract reads them."""
+    objects = _all_objects(rows, where)
+    column = data.fields.answer  # None for chat and alpaca
+    if objects and data.fields.labels_expected:
+        raise SuiteError(f"{where}: `{column}` holds JSON objects, not labels; pass --output-field {column} instead.")
+    if objects and metric:
+        raise SuiteError(f"{where}: the answers are JSON objects; --metric {metric} needs text answers. Drop --metric.")
+    if metric:
+        return _text_contract(rows, metric, f"--metric {metric}", where), rows
+    if objects:
+        key = _single_key(rows)
+        if key is None:
+            return _json_contract(rows), rows
+        rows = [replace(r, answer=r.answer[key].strip()) for r in rows]
+        why = f"every answer is {{{key!r}: ...}} with few distinct values"
+        return _label_contract(rows, key, why, drop_rare, where)
+    distinct = len({fold(r.answer) for r in rows})
+    counted = f"{distinct} distinct values in {len(rows)} answers"
+    if data.fields.labels_expected and distinct > len(rows) / 2:
+        raise SuiteError(
+            f"{where}: {counted} of `{column}`: that is free text, not a label. Build a text suite instead: "
+            f"--metric exact (the whole answer must match), --metric rouge (partial credit for long answers) or "
+            f"--metric final-number (answers ending `#### <number>`)."
+        )
+    if distinct <= len(rows) / 2:
+        return _label_contract(rows, column or "label", counted, drop_rare, where)
+    metric, why = _default_metric([r.answer for r in rows])
+    return _text_contract(rows, metric, f"{counted}, so free text; {why}", where), rows
+
+
+def _all_objects(rows: list[Row], where: str) -> bool:
+    """Whether the answers are JSON objects (True) or text (False); refuses a file that mixes the two."""
+    first = isinstance(rows[0].answer, dict)
+    odd = next((r for r in rows if isinstance(r.answer, dict) != first), None)
+    if odd is not None:
+        kinds = ("text", "a JSON object") if first else ("a JSON object", "text")
+        raise SuiteError(
+            f"{where}:{odd.line}: the answer is {kinds[0]}, but the answer on line {rows[0].line} is {kinds[1]}; "
+            f"make every answer a JSON object or every answer text."
+        )
+    return first
+
+
+def _single_key(rows: list[Row]) -> str | None:
+    """The key when every answer is {that key: a string} and the strings repeat like labels (this harness's own
+    label format, e.g. `{"intent": "card_arrival"}`); None otherwise."""
+    keys = {tuple(r.answer) for r in rows}
+    if len(keys) != 1 or len(next(iter(keys))) != 1:
+        return None
+    (key,) = next(iter(keys))
+    values = [r.answer[key] for r in rows]
+    if not all(isinstance(v, str) and v.strip() for v in values) or len({fold(v) for v in values}) > len(rows) / 2:
+        return None
+    return key
+
+
+def _label_contract(rows: list[Row], key: str, why: str, drop_rare: bool, where: str) -> tuple[Contract, list[Row]]:
+    rows, rare = _check_labels(rows, where, drop_rare)
+    labels = sorted({r.answer for r in rows})
+    contract = Contract(
+        output={"kind": "label", "key": key, "labels": labels},
+        task="classification",
+        scorers=LABEL_SCORERS,
+        instruction=f"Read the input and classify it: name its {key}.",
+        notes=[f'contract: label, answered as {{"{key}": LABEL}}, {len(labels)} labels ({why}); pass --metric '
+               f"for free text instead."],
+        rare_labels=rare,
+    )
+    return contract, rows
+
+
+def _json_contract(rows: list[Row]) -> Contract:
+    answers = [r.answer for r in rows]
+    miss = next(((r, s) for r in rows for s in _strings(r.answer) if fold(s) not in fold(r.input)), None)
+    has_strings = any(list(_strings(a)) for a in answers)
+    grounded = miss is None and has_strings  # with no strings at all there is nothing to ground
+    if grounded:
+        why = "every string value in the answers occurs in its input, so a value a model invents counts as hallucinated"
+    elif miss is None:
+        why = "the answers hold no string values to look for in the input"
+    else:
+        row, value = miss
+        why = (
+            f"line {row.line}: {value!r} does not occur in its input, so values cannot be checked against the input; "
+            f"if answers should be copied from the input, fix that line, then set `output.grounded: true`"
+        )
+    return Contract(
+        output={"kind": "json", **_infer_schema(answers), "grounded": grounded},
+        task="extraction",
+        scorers=JSON_SCORERS,
+        instruction="Read the input and extract the requested fields as a JSON object.",
+        notes=["contract: json (every answer is a JSON object)", f"grounded: {str(grounded).lower()}: {why}."],
+    )
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string value inside a JSON value (keys excluded), as the hallucination scorer reads them."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _strings(item)
+
+
+def _default_metric(answers: list[str]) -> tuple[str, str]:
+    """The text metric these answers suggest, and why."""
+    if all(_final_number_problem(a) is None for a in answers):
+        return "final-number", "every answer ends with a `#### <number>` line"
+    words = statistics.median(len(a.split()) for a in answers)
+    median = f"median {words:g} word{'' if words == 1 else 's'}"
+    if words <= SHORT_ANSWER_WORDS:
+        return "exact", f"answers are short ({median}), so the whole answer must match"
+    return "rouge", f"answers are long ({median}), so exact match would score near zero"
+
+
+def _final_number_problem(answer: str) -> str | None:
+    """Why an answer does not fit --metric final-number (the checks of `parse_target`, in init's words), or None."""
+    parsed = parse_output(answer, _FINAL_NUMBER)
+    if parsed.value is None:
+        return "it has no `#### <number>` line"
+    if parsed.error:
+        return parsed.error
+    return None if parsed.strict else "it has text after its `#### <number>` line"
+
+
+def _text_contract(rows: list[Row], metric: str, why: str, where: str) -> Contract:
+    notes = [f"contract: text, metric {metric} ({why})."]
+    if metric == "final-number":
+        problems = Problems()
+        for row in rows:
+            problem = _final_number_problem(row.answer)
+            if problem:
+                problems.add(
+                    f"{where}:{row.line}: not a final-number answer: {problem} (ends {row.answer[-40:]!r}); end it "
+                    f"with `#### <number>`, or pass --metric exact or --metric rouge."
+                )
+        problems.raise_if_any(where)
+        output = {"kind": "text", "answer_pattern": DEFAULT_ANSWER_PATTERN, "numeric": True}
+        notes.append("scoring: task_accuracy compares the number on the `#### <number>` line, rouge_l the steps.")
+    else:
+        # a suite of numeric answers compares them by value ("18.0" == "18"), not as strings
+        numeric = all(parse_number(r.answer) is not None for r in rows)
+        output = {"kind": "text", "whole_output": True, "numeric": numeric}
+        compared = "as a number" if numeric else "after folding case and whitespace"
+        notes.append(f"scoring: task_accuracy compares the whole answer {compared}.")
+    if metric == "rouge":
+        notes.append(
+            "scoring: rouge_l gives partial credit for the whole answer; set `objective.metric: rouge_l` in the "
+            "experiment to choose trials by it instead of exact match."
+        )
+    return Contract(output, "generation", TEXT_SCORERS[metric], "Read the input and answer it.", notes)
+
+
+def _infer_schema(objects: list[dict]) -> dict[str, Any]:
+    """A permissive schema: every key seen, with the JSON types seen for it, none required."""
+    types: dict[str, set[str]] = {}
+    for obj in objects:
+        for key, value in obj.items():
+            kind = next(name for py, name in _JSON_TYPES if isinstance(value, py))
+            types.setdefault(key, set()).add(kind)
+    properties = {}
+    for key, kinds in types.items():
+        if {"integer", "number"} <= kinds:
+            kinds.discard("integer")
+        ordered = sorted(kinds)
+        properties[key] = {"type": ordered[0] if len(ordered) == 1 else ordered}
+    return {"schema": {"type": "object", "properties": properties}, "fields": list(types)}
+
+
+_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
+               (dict, "object"), (type(None), "null"))
+
+
+# ------------------------------------------------------------------------------------------- labels, rows
+
+
+def _check_labels(rows: list[Row], where: str, drop_rare: bool) -> tuple[list[Row], dict[str, int]]:
+    """Labels spelled one way each (the first spelling seen, compared folded), and none too rare to split.
+
+    Returns the rows and the rare labels dropped (with --drop-rare-labels), by label and count.
+    """
+    spelling: dict[str, str] = {}
+    rows = [replace(r, answer=spelling.setdefault(fold(r.answer), r.answer)) for r in rows]
+    counts = Counter(r.answer for r in rows)
+    rare = {label: n for label, n in sorted(counts.items()) if n < MIN_PER_LABEL}
+    if rare and not drop_rare:
+        listed = ", ".join(f"{label!r} ({n})" for label, n in rare.items())
+        raise SuiteError(
+            f"{where}: {len(rare)} label(s) with fewer than {MIN_PER_LABEL} examples, too few to put one in each of "
+            f"train, dev and test: {listed}. Merge them into related labels, add examples, or pass "
+            f"--drop-rare-labels to leave them out (the count is recorded in suite.yaml)."
+        )
+    rows = [r for r in rows if r.answer not in rare]
+    if len(counts) - len(rare) < 2:
+        kept = ", ".join(repr(label) for label in counts if label not in rare) or "none"
+        raise SuiteError(
+            f"{where}: labels left with enough examples: {kept}; a classifier needs at least two, or it is always "
+            f"right. Add examples of other labels, or use --metric for free-text answers."
+        )
+    return rows, rare
+
+
+def _suite_instruction(rows: list[Row], fmt: str, default: str) -> tuple[str, list[Row], str]:
+    """The suite's instruction: the rows' own when every row has the same one (then not repeated per row), else
+    the contract's default, with differing ones kept per row."""
+    what = {"chat": "system message", "alpaca": "`instruction`"}.get(fmt, "instruction")
+    own = [r for r in rows if r.instruction]
+    if own and len(own) == len(rows) and len({fold(r.instruction) for r in own}) == 1:
+        rows = [replace(r, instruction=None) for r in rows]
+        return own[0].instruction, rows, f"instruction: every line has the same {what}; it is the suite's instruction."
+    if own:
+        return default, rows, (
+            f"instruction: {len(own)} of {len(rows)} lines have their own {what}, kept per example; the others use "
+            f"the suite's instruction, a default to edit in suite.yaml."
+        )
+    return default, rows, "instruction: none in the data; suite.yaml has a default to edit."
+
+
+def _dedupe(rows: list[Row]) -> tuple[list[Row], dict[str, int]]:
+    """The rows minus repeated inputs (compared folded, like the suite validator; the first is kept), and counts
+    of what was dropped: all duplicates, and those whose answer or instruction differed from the kept row's."""
+    kept, seen = [], {}
+    counts = {"duplicates": 0, "duplicates_with_a_different_answer": 0, "duplicates_with_a_different_instruction": 0}
+    for row in rows:
+        first = seen.get(fold(row.input))
+        if first is None:
+            seen[fold(row.input)] = row
+            kept.append(row)
             continue
-        seen[key] = answer
-        kept.append((line, text, answer))
-    return kept, dropped, conflicting
+        counts["duplicates"] += 1
+        counts["duplicates_with_a_different_answer"] += _answer_key(first.answer) != _answer_key(row.answer)
+        other_instruction = fold(first.instruction or "") != fold(row.instruction or "")
+        counts["duplicates_with_a_different_instruction"] += other_instruction
+    return kept, counts
+
+
+def _answer_key(answer: str | dict) -> str:
+    return fold(answer if isinstance(answer, str) else json.dumps(answer, sort_keys=True, ensure_ascii=False))
+
+
+def _split(rows: list[Row], seed: int, dev_fraction: float, test_fraction: float, stratify: bool):
+    """Seeded (train, dev, test), each in source order; per-label carving keeps label proportions.
+
+    Every group (a label, or all rows) gives at least one row to dev and to test and keeps one for train, so a
+    small label is still evaluated; callers guarantee at least three rows per group.
+    """
+    rng = random.Random(seed)
+    groups: dict[Any, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row.answer if stratify else None, []).append(row)
+    chosen: dict[int, str] = {}
+    for label in sorted(groups, key=str):
+        group = list(groups[label])
+        rng.shuffle(group)
+        n_test = max(1, min(round(len(group) * test_fraction), len(group) - 2))
+        n_dev = max(1, min(round(len(group) * dev_fraction), len(group) - n_test - 1))
+        chosen.update({id(r): "test" for r in group[:n_test]})
+        chosen.update({id(r): "dev" for r in group[n_test : n_test + n_dev]})
+    return tuple([r for r in rows if chosen.get(id(r), "train") == split] for split in SPLITS)
+
+
+# ------------------------------------------------------------------------------------------------ writing
 
 
 def _publish(dest: Path, files: dict[str, str]) -> None:
@@ -158,144 +456,6 @@ def _publish(dest: Path, files: dict[str, str]) -> None:
 _SUITE_HEADER = """\
 # Generated by `harness suite init`. Edit `description` and `instruction` (the system prompt for every method;
 # the output contract below is appended for prompting, so do not repeat the labels there). Bump `version`
-# whenever you change the data or the contract: it is stored with every score.
+# whenever you change the data or the contract: it is stored with every score. `source.detected` says what init
+# chose and why.
 """
-
-
-def _default_instruction(label_field: str | None, output_field: str | None) -> str:
-    if output_field is None:
-        return f"Read the input and classify it: name its {label_field}."
-    return "Read the input and extract the requested fields as a JSON object."
-
-
-def _read_rows(source: Path) -> tuple[list[tuple[int, dict]], list[str]]:
-    """(line number, row) pairs and the column names; JSONL or CSV, UTF-8 only."""
-    where = show_path(source)
-    if not source.is_file():
-        raise SuiteError(f"{where}: file not found; pass an existing .jsonl or .csv file to --from.")
-    suffix = source.suffix.lower()
-    if suffix not in (".jsonl", ".csv"):
-        raise SuiteError(f"{where}: unsupported file type {suffix!r}; convert it to .jsonl or .csv.")
-    data = source.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")  # -sig: spreadsheet exports often start with a BOM
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise SuiteError(
-            f"{where}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); re-save it as UTF-8, e.g. "
-            f"`iconv -f latin1 -t utf-8 {source.name} > fixed{suffix}` if it is Latin-1."
-        ) from None
-    rows: list[tuple[int, dict]] = []
-    if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        columns = list(reader.fieldnames or [])
-        if not columns:
-            raise SuiteError(f"{where}: empty CSV; the first line must name the columns.")
-        line = reader.line_num
-        for row in reader:
-            rows.append((line + 1, row))
-            line = reader.line_num
-        return rows, columns
-    problems, columns_seen = Problems(), {}
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.add(f"{where}:{number}: malformed JSON ({exc.msg} at column {exc.colno}); one object per line.")
-            continue
-        if not isinstance(row, dict):
-            problems.add(f"{where}:{number}: expected a JSON object, got {type(row).__name__}.")
-            continue
-        columns_seen.update(dict.fromkeys(row))
-        rows.append((number, row))
-    problems.raise_if_any(where)
-    return rows, list(columns_seen)
-
-
-def _pick_field(
-    given: str | None, guesses: tuple[str, ...], columns: list[str], role: str, where: str, extra: str = ""
-) -> str:
-    if given:
-        if given not in columns:
-            raise SuiteError(f"{where}: no field {given!r}; --{role}-field must be one of {columns}.")
-        return given
-    by_lower = {c.lower(): c for c in columns}
-    for guess in guesses:
-        if guess in by_lower:
-            return by_lower[guess]
-    raise SuiteError(
-        f"{where}: cannot guess the {role} field (looked for {list(guesses)}); pass --{role}-field "
-        f"{extra + ' ' if extra else ''}with one of {columns}."
-    )
-
-
-def _row_answer(row: dict, label_field: str | None, output_field: str | None, at: str, problems: Problems) -> Any:
-    if output_field is None:
-        label = row.get(label_field)
-        if isinstance(label, (int, float)) and not isinstance(label, bool):
-            label = str(label)  # JSONL labels such as 0/1 become the strings a label contract needs
-        if not isinstance(label, str) or not label.strip():
-            problems.add(f"{at}: `{label_field}` is empty or not a string; fill it in or remove the row.")
-            return None
-        return label.strip()
-    value = row.get(output_field)
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            pass
-    if not isinstance(value, dict):
-        problems.add(
-            f"{at}: `{output_field}` is not a JSON object; --output-field needs objects (use --label-field for "
-            f"a closed set of strings)."
-        )
-        return None
-    return value
-
-
-def _split(items: list, seed: int, dev_fraction: float, test_fraction: float, stratify: bool):
-    """Seeded (train, dev, test), each in source order; per-label carving keeps label proportions."""
-    rng = random.Random(seed)
-    groups: dict[Any, list] = {}
-    for item in items:
-        groups.setdefault(item[2] if stratify else None, []).append(item)
-    dev, test, rest = [], [], []
-    for label in sorted(groups, key=str):
-        group = list(groups[label])
-        rng.shuffle(group)
-        n_test = round(len(group) * test_fraction)
-        n_dev = round(len(group) * dev_fraction)
-        test += group[:n_test]
-        dev += group[n_test : n_test + n_dev]
-        rest.append(group[n_test + n_dev :])
-    # small data: per-label rounding can leave dev or test empty; take one from the largest remainder instead
-    for part in (test, dev):
-        largest = max(rest, key=len)
-        if not part and len(largest) > 1:
-            part.append(largest.pop())
-    chosen = {id(x) for x in dev + test}
-    train = [x for x in items if id(x) not in chosen]
-    order = {id(x): i for i, x in enumerate(items)}
-    return train, sorted(dev, key=lambda x: order[id(x)]), sorted(test, key=lambda x: order[id(x)])
-
-
-_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
-               (dict, "object"), (type(None), "null"))
-
-
-def _infer_schema(objects: list[dict]) -> dict[str, Any]:
-    """A permissive schema: every key seen, with the JSON types seen for it, none required."""
-    types: dict[str, set[str]] = {}
-    for obj in objects:
-        for key, value in obj.items():
-            kind = next(name for py, name in _JSON_TYPES if isinstance(value, py))
-            types.setdefault(key, set()).add(kind)
-    properties = {}
-    for key, kinds in types.items():
-        if {"integer", "number"} <= kinds:
-            kinds.discard("integer")
-        ordered = sorted(kinds)
-        properties[key] = {"type": ordered[0] if len(ordered) == 1 else ordered}
-    return {"schema": {"type": "object", "properties": properties}, "fields": list(types)}

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from harness.core.metric import Metric
 from harness.core.text import fold
 from harness.data.contract import OutputContract
 from harness.evaluation.scorers.base import ScoredCase
-from harness.evaluation.stats import Metric
 
 INVALID = "(invalid)"
 """The predicted class of an output that names no label of the set."""

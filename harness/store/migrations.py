@@ -8,8 +8,10 @@ An entry is `(name, sql)` or `(name, function(conn))` for changes SQL alone cann
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 
 import duckdb
 
@@ -82,14 +84,151 @@ CREATE TABLE examples (
 );
 """
 
+
+def m002_trial_facts_as_columns(conn: duckdb.DuckDBPyConnection) -> None:
+    """Facts that readers query move out of `trials.details` into columns and a `throughput` table.
+
+    Moved: training steps, what stopped it, examples and examples per step, the loss and dev-probe curves, the
+    few-shot ids, whether the prompt stated the contract, the constraints, the label reports (per split) and the
+    measured throughput (per split). `details` keeps the rest (provenance). Runs get their device as columns.
+    Constraints follow the rule that an unmeasured one is null: the regression constraint of a trial whose
+    regression_delta has n=0, and the hallucination constraint v1 wrote as exactly 0.0 for free-text suites.
+    """
+    for column, kind in (("train_steps", "INTEGER"), ("stopped_by", "VARCHAR"), ("train_examples", "INTEGER"),
+                         ("examples_per_step", "INTEGER"), ("loss_curve", "JSON"), ("dev_curve", "JSON"),
+                         ("shots", "JSON"), ("include_contract", "BOOLEAN"), ("constraints", "JSON"),
+                         ("label_reports", "JSON")):
+        conn.execute(f"ALTER TABLE trials ADD COLUMN {column} {kind}")  # fixed identifiers only
+    conn.execute("""
+        CREATE TABLE throughput (
+            trial_id VARCHAR,
+            split VARCHAR,              -- dev | test
+            examples INTEGER,
+            seconds DOUBLE,             -- wall seconds generating the split
+            batch_size INTEGER,
+            prompt_tokens BIGINT,
+            completion_tokens BIGINT,
+            PRIMARY KEY (trial_id, split)
+        )""")
+    for column, kind in (("device", "VARCHAR"), ("device_name", "VARCHAR"), ("cpu_count", "INTEGER")):
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+    unmeasured = {(t, s) for t, s in conn.execute(
+        "SELECT trial_id, name FROM metrics WHERE split = 'dev' AND n = 0").fetchall()}
+    for trial, details in conn.execute("SELECT id, details FROM trials").fetchall():
+        d = json.loads(details) if details else {}
+        training = d.pop("training", None) or {}
+        setup = d.get("experiment_training") or {}
+        constraints = d.pop("constraints", None) or {}
+        if (trial, "regression_delta") in unmeasured and "regression_delta" in constraints:
+            constraints["regression_delta"] = None
+        if (trial, "hallucination_rate") in unmeasured and constraints.get("hallucination_rate") == 0.0:
+            constraints["hallucination_rate"] = None
+        labels = d.pop("labels", None) or {}
+        for split, ev in (d.pop("evaluation", None) or {}).items():
+            conn.execute("INSERT INTO throughput VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         [trial, split, ev.get("examples"), ev.get("seconds"), ev.get("batch_size"),
+                          ev.get("prompt_tokens"), ev.get("completion_tokens")])
+        conn.execute(
+            "UPDATE trials SET train_steps = ?, stopped_by = ?, train_examples = ?, examples_per_step = ?,"
+            " loss_curve = ?, dev_curve = ?, shots = ?, include_contract = ?, constraints = ?, label_reports = ?,"
+            " details = ? WHERE id = ?",
+            [training.get("steps"), training.get("stopped_by"), training.get("examples"),
+             setup.get("batch_size", 8) * setup.get("gradient_accumulation", 1) if training else None,
+             json.dumps(training["loss_curve"]) if training else None,
+             json.dumps(training.get("dev_curve") or []) if training else None,
+             json.dumps(d.pop("shots", None) or []), d.pop("include_contract", None),
+             json.dumps(constraints), json.dumps({k: v for k, v in labels.items() if v}), json.dumps(d), trial])
+    for run, environment in conn.execute("SELECT run_id, environment FROM runs").fetchall():
+        env = json.loads(environment) if environment else {}
+        conn.execute("UPDATE runs SET device = ?, device_name = ?, cpu_count = ? WHERE run_id = ?",
+                     [env.get("device"), env.get("device_name"), env.get("cpu_count"), run])
+
+
+def m003_study_links_and_direction(conn: duckdb.DuckDBPyConnection) -> None:
+    """Studies know their objective and its direction, where their suite lives, and (follow-ups) their parent.
+
+    v1 named follow-up studies `<study>+seeds` and `<study>+curve` without a studies row; each gets one now,
+    copied from its parent, with `kind` and `parent_study` set. v1 maximised every objective; the direction is
+    now the metric's own (of v1's metrics only hallucination_rate is lower-is-better).
+    """
+    for column, kind in (("kind", "VARCHAR"), ("parent_study", "VARCHAR"), ("objective_metric", "VARCHAR"),
+                         ("maximize", "BOOLEAN"), ("suite_path", "VARCHAR")):
+        conn.execute(f"ALTER TABLE studies ADD COLUMN {column} {kind}")
+    conn.execute("UPDATE studies SET kind = 'sweep', objective_metric = coalesce("
+                 "json_extract_string(experiment, '$.objective.metric'), 'task_accuracy')")
+    conn.execute("UPDATE studies SET maximize = objective_metric <> 'hallucination_rate'")
+    known = {row[0] for row in conn.execute("SELECT study FROM studies").fetchall()}
+    orphans = [row[0] for row in conn.execute("SELECT DISTINCT study FROM trials").fetchall() if row[0] not in known]
+    for study in orphans:
+        parent, _, kind = study.rpartition("+")
+        if kind in ("seeds", "curve") and parent in known:
+            conn.execute(
+                "INSERT INTO studies SELECT ?, experiment_name, experiment, suite, suite_version, model_name,"
+                " model_sha256, model_note, created_at, notes, ?, ?, objective_metric, maximize, suite_path"
+                " FROM studies WHERE study = ?", [study, kind, parent, parent])
+
+
+M004_UNMEASURED_IS_NULL = """
+-- v1 stored a regression_delta it did not measure (prompting, or the check turned off) as value 0.0 with n=0,
+-- which reads as "no forgetting". n=0 means not measured: the value and interval are null.
+UPDATE metrics SET value = NULL, low = NULL, high = NULL WHERE n = 0 AND value IS NOT NULL;
+"""
+
+
+def m005_artifact_paths_relative_to_database(conn: duckdb.DuckDBPyConnection) -> None:
+    """Saved adapters are found from the database's own folder, so results stay usable from any working folder.
+
+    v1 stored `<results_dir>/artifacts/...` relative to the folder the sweep ran in; with the database in
+    results_dir (the default), that prefix is dropped. Absolute paths inside the database's folder become relative;
+    anything else is kept as it was.
+    """
+    database = Path(conn.execute("SELECT file FROM pragma_database_list WHERE name = current_database()")
+                    .fetchone()[0] or "")
+    home = database.parent.resolve() if database.name else None
+    rows = conn.execute(
+        "SELECT t.id, t.artifact_path, json_extract_string(s.experiment, '$.results_dir') FROM trials t"
+        " LEFT JOIN studies s ON s.study = t.study WHERE t.artifact_path IS NOT NULL").fetchall()
+    for trial, stored, results_dir in rows:
+        path = Path(stored)
+        if path.is_absolute():
+            if home is None or not path.resolve().is_relative_to(home):
+                continue
+            relative = path.resolve().relative_to(home)
+        elif results_dir and not Path(results_dir).is_absolute() and path.is_relative_to(results_dir):
+            relative = path.relative_to(results_dir)
+        else:
+            continue
+        conn.execute("UPDATE trials SET artifact_path = ? WHERE id = ?", [relative.as_posix(), trial])
+
+
+M006_PARAMETER_IMPORTANCE = """
+-- fANOVA importance per method and parameter, computed by the sweep from its Optuna study, so that readers
+-- (the dashboard) need neither Optuna nor the sweep's storage.
+CREATE TABLE parameter_importance (
+    study VARCHAR,
+    method VARCHAR,
+    parameter VARCHAR,
+    importance DOUBLE,
+    computed_at TIMESTAMP,
+    PRIMARY KEY (study, method, parameter)
+);
+"""
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
+    ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
+    ("m003_study_links_and_direction", m003_study_links_and_direction),
+    ("m004_unmeasured_is_null", M004_UNMEASURED_IS_NULL),
+    ("m005_artifact_paths_relative_to_database", m005_artifact_paths_relative_to_database),
+    ("m006_parameter_importance", M006_PARAMETER_IMPORTANCE),
 ]
 
 
-def applied(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    """Names already applied to this database, in the order they were applied."""
-    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)")
+def applied(conn: duckdb.DuckDBPyConnection, create: bool = True) -> list[str]:
+    """Names already applied to this database, in the order they were applied (`create=False` on a read-only
+    connection, where `_migrations` must already exist)."""
+    if create:
+        conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)")
     return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY applied_at, name").fetchall()]
 
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from harness.store.database import Store
-from harness.training.methods import get_method
-
-if TYPE_CHECKING:
-    from harness.sweep.run import SweepPlan
+from harness.sweep.plan import SweepPlan
+from harness.training.methods import METHODS
 
 # Seconds per scored example and per training example for SmolLM2-135M, used when this database holds no trial
 # to learn from. Measured on ticket-triage (bench/RESULTS.md): 2 CPU cores in fp32 (batches of 8); one H100 in
@@ -19,10 +15,10 @@ FALLBACK_RATES = {"cpu": {"example": 0.35, "train_example": 0.42}, "cuda": {"exa
 def estimate_seconds(plan: SweepPlan, store: Store) -> tuple[float, str]:
     """Expected wall time of the planned trials, from this database's past trials on this device if any."""
     rates, basis = dict(FALLBACK_RATES[plan.device]), "rough rates for SmolLM2-135M; no past trials to learn from"
-    past = [t for t in store.list_trials() if t["status"] == "complete" and t["device"] == plan.device]
-    evaluated = [(t["eval_seconds"], sum(t["details"]["data"]["sizes"][s] for s in ("dev", "test"))) for t in past]
-    trained = [(t["train_seconds"], t["details"]["training"]["steps"] * _examples_per_step(t))
-               for t in past if t["details"].get("training")]
+    past = [t for t in store.trials() if t.complete and t.device == plan.device]
+    evaluated = [(t.eval_seconds or 0.0, sum(p.examples for p in t.throughput.values())) for t in past]
+    trained = [(t.train_seconds or 0.0, t.training.steps * t.training.examples_per_step)
+               for t in past if t.training]
     if evaluated:
         rates["example"] = sum(s for s, _ in evaluated) / max(1, sum(n for _, n in evaluated))
         basis = f"rates measured in {len(past)} past trials on {plan.device}"
@@ -36,16 +32,11 @@ def estimate_seconds(plan: SweepPlan, store: Store) -> tuple[float, str]:
     probes = steps // config.training.eval_every_steps if config.training.eval_every_steps else 0
     train_s += probes * config.training.eval_examples * rates["example"]
     eval_s = (sizes["dev"] + sizes["test"]) * rates["example"]
-    trains = [get_method(m).trains for m in plan.space.methods]
+    trains = [METHODS.get(m).trains for m in plan.space.methods]
     share_trained = sum(trains) / len(trains)
-    enqueued = [get_method(e["method"]).trains for e in config.enqueue][: plan.trials]
+    enqueued = [METHODS.get(e["method"]).trains for e in plan.enqueued][: plan.trials]
     expected_trained = sum(enqueued) + share_trained * (plan.trials - len(enqueued))
     total = plan.trials * eval_s + expected_trained * train_s
     if config.budget.sweep_minutes:
         total = min(total, config.budget.sweep_minutes * 60 + train_s + eval_s)
     return total, basis
-
-
-def _examples_per_step(trial: dict) -> int:
-    training = trial["details"].get("experiment_training") or {}
-    return training.get("batch_size", 8) * training.get("gradient_accumulation", 1)

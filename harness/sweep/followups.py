@@ -1,11 +1,12 @@
 """Runs after a sweep, on a grid rather than through Optuna: repeated seeds and the learning curve.
 
 - Repeated seeds re-run the top-k configurations (chosen on dev) with other seeds, so a lucky seed cannot win
-  unseen. They are stored as study `<study>+seeds`.
-- The learning curve re-trains the best configuration on growing subsets of train, and answers "would more
-  labeled data pay?". It is stored as study `<study>+curve`.
+  unseen. They form the study `<study>+seeds`, of kind `seeds`, whose parent is the sweep's study.
+- The learning curve re-trains the best trained configuration on growing subsets of train, and answers "would more
+  labeled data pay?". It forms the study `<study>+curve`, of kind `curve`.
 
-Both are idempotent: re-running the sweep command skips what is already recorded.
+Both are idempotent: re-running the sweep command skips what is already recorded. Their trials keep their weights
+under the same retention rule as the sweep's, so `harness predict` works on them too.
 """
 
 from __future__ import annotations
@@ -16,29 +17,33 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from harness.store.database import Store, TrialRecord
-from harness.sweep.retention import rank_key
-from harness.sweep.trial import SweepData, run_trial
-from harness.training.methods import get_method
+from harness.core.records import StudyRecord, TrialRecord, TrialView, trial_id
+from harness.core.selection import ranked
+from harness.store.database import Store
+from harness.sweep import retention
+from harness.sweep.plan import SweepPlan
+from harness.sweep.prepare import SweepData
+from harness.sweep.trial import run_trial
+from harness.training.methods import METHODS
 
 
-def run_followups(data: SweepData, store: Store, study: str, run_id: str, echo: Callable = print) -> None:
+def run_followups(data: SweepData, plan: SweepPlan, store: Store, run_id: str, echo: Callable = print) -> None:
     config = data.config
-    finished = [t for t in store.list_trials(study) if t["status"] == "complete"]
-    ranked = sorted(finished, key=rank_key, reverse=True)
-    if config.repeats.top_k and ranked:
-        for source in ranked[: config.repeats.top_k]:
+    finished = [t for t in ranked(store.trials(plan.study)) if t.complete]
+    if config.repeats.top_k and finished:
+        study = _followup_study(store, plan, "seeds")
+        for source in finished[: config.repeats.top_k]:
             for seed in config.repeats.seeds:
-                _run(data, store, f"{study}+seeds", run_id, source, {"seed": seed}, echo,
-                     dataclasses.replace(data, config=dataclasses.replace(config, seed=seed)))
-    trained = [t for t in ranked if t["trained"]]
+                _run(data.with_config(dataclasses.replace(config, seed=seed)), plan, store, study, run_id, source,
+                     {"seed": seed}, echo)
+    trained = [t for t in finished if t.trained]
     if config.learning_curve.sizes and trained:
-        best = trained[0]
+        study = _followup_study(store, plan, "curve")
         order = random.Random(config.seed).sample(range(len(data.train)), len(data.train))
         for size in curve_sizes(config.learning_curve.sizes, len(data.train)):
             subset = tuple(data.train[i] for i in sorted(order[:size]))  # nested: each size extends the last
-            _run(data, store, f"{study}+curve", run_id, best, {"train_examples": size}, echo,
-                 dataclasses.replace(data, train=subset))
+            _run(dataclasses.replace(data, train=subset), plan, store, study, run_id, trained[0],
+                 {"train_examples": size}, echo)
 
 
 def curve_sizes(sizes: tuple[float, ...], available: int) -> list[int]:
@@ -47,25 +52,38 @@ def curve_sizes(sizes: tuple[float, ...], available: int) -> list[int]:
     return sorted(counts)
 
 
-def _run(data: SweepData, store: Store, study: str, run_id: str, source: dict, change: dict[str, Any],
-         echo: Callable, variant: SweepData) -> None:
-    params = {**source["params"], **change, "source_trial": source["id"]}
-    existing = store.list_trials(study)
-    if any(t["params"] == params and t["status"] == "complete" for t in existing):
+def _followup_study(store: Store, plan: SweepPlan, kind: str) -> str:
+    parent = store.study(plan.study)
+    name = f"{plan.study}+{kind}"
+    store.record_study(StudyRecord(
+        name=name, experiment_name=parent.experiment_name, experiment=dict(parent.experiment), suite=parent.suite,
+        suite_version=parent.suite_version, suite_path=parent.suite_path, model_name=parent.model_name,
+        model_sha256=parent.model_sha256, model_note=parent.model_note, objective_metric=parent.objective_metric,
+        maximize=parent.maximize, kind=kind, parent=plan.study,
+    ))  # fmt: skip
+    return name
+
+
+def _run(variant: SweepData, plan: SweepPlan, store: Store, study: str, run_id: str, source: TrialView,
+         change: dict[str, Any], echo: Callable) -> None:
+    params = {**source.params, **change, "source_trial": source.id}
+    existing = store.trials(study)
+    if any(t.params == params and t.complete for t in existing):
         return
     number = len(existing)
     record = TrialRecord(
-        id=f"{study}/{number}", study=study, number=number, run_id=run_id, method=source["method"],
-        params=params, status="running", trained=get_method(source["method"]).trains,
-        started_at=datetime.now(timezone.utc), device=data.device, details=data.details,
-    )
-    echo(f"{record.id}: {source['id']} again with {change}")
+        id=trial_id(study, number), study=study, number=number, run_id=run_id, method=source.method,
+        params=params, trained=METHODS.get(source.method).trains, started_at=datetime.now(timezone.utc),
+        device=variant.device, provenance=variant.provenance,
+    )  # fmt: skip
+    echo(f"{record.id}: {source.id} again with {change}")
     store.record_trial_start(record)
     method_params = {k: v for k, v in params.items() if k not in ("source_trial", *change)}
     try:
-        run_trial(variant, record, method_params, None, artifact_dir=None)
+        run_trial(variant, record, method_params, None, plan.results_dir / "artifacts" / study / str(number))
     except Exception as exc:
         store.mark_trial_failed(record.id, f"{type(exc).__name__}: {exc}")
         echo(f"{record.id}: failed - {type(exc).__name__}: {exc}")
         return
     store.record_trial_result(record)
+    retention.apply(store, study, plan.config.retention.keep_best)

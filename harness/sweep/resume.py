@@ -2,7 +2,10 @@
 
 Optuna's journal storage has no heartbeat, so a trial whose process was killed stays RUNNING forever. Each
 running trial records its pid and host and renews a lease; the next sweep fails the trials whose process is
-gone (same host) or whose lease expired (any host), with the reason, and does not count them toward the total.
+gone (same host) or whose lease expired (any host) through Optuna's public `Study.tell`, records the reason in the
+results store, and does not count them toward the total. Only the public API is used: a trial's own process marks
+it `interrupted` (True for Ctrl-C, False for an error) before it fails, and a trial failed from outside has no such
+mark, which is what keeps it out of the count.
 """
 
 from __future__ import annotations
@@ -20,16 +23,18 @@ LEASE_SECONDS = 120.0
 
 
 def counted_trials(study: optuna.Study) -> int:
-    """Trials that count toward the total: finished ones, but not those an interruption cut short."""
+    """Trials that count toward the total: finished ones, and failures their own process reported (an error in
+    the trial); not those an interruption cut short (Ctrl-C, or a process that died)."""
     return sum(
         1 for t in study.get_trials(deepcopy=False)
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        or (t.state == TrialState.FAIL and not t.user_attrs.get("interrupted"))
+        or (t.state == TrialState.FAIL and t.user_attrs.get("interrupted") is False)
     )
 
 
 def fail_stale_trials(study: optuna.Study) -> list[tuple[int, str]]:
-    """Mark RUNNING trials whose process died (same host) or whose lease expired as failed, with why."""
+    """Fail RUNNING trials whose process died (same host) or whose lease expired; returns (number, why) for
+    each, for the caller to record."""
     stale = []
     host, now = socket.gethostname(), time.time()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -40,9 +45,7 @@ def fail_stale_trials(study: optuna.Study) -> list[tuple[int, str]]:
             reason = f"interrupted: lease of process {pid} on {owner} expired (no heartbeat for {LEASE_SECONDS:.0f} s)"
         else:
             continue
-        study._storage.set_trial_user_attr(t._trial_id, "failure_reason", reason)
-        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        study.tell(t.number, state=TrialState.FAIL)
         stale.append((t.number, reason))
     return stale
 

@@ -4,10 +4,16 @@ The experiment declares `space: {method: {param: spec}}`, where a spec is a fixe
 or `{low, high, log?, step?}`. The space is conditional: a trial first picks the method, then only that
 method's parameters, so rank and alpha exist only for adapters and `shots` only for prompting. Optuna
 names them `<method>.<param>` so two methods never share a distribution.
+
+Every value the space can produce is checked against the method's typed `Params` (type and bounds) when the
+space is built, and every `enqueue` entry must lie inside the space: Optuna would otherwise replace an
+out-of-space value silently, and a bad value would only fail after a model had loaded.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +26,8 @@ from optuna.distributions import (
 )
 
 from harness.core.errors import ConfigError
-from harness.training.methods import get_method, method_names
+from harness.core.typed import build, check_field
+from harness.training.methods import METHODS
 
 Spec = BaseDistribution | Any  # a distribution, or a fixed value
 
@@ -38,11 +45,7 @@ class SearchSpace:
         method = trial.suggest_categorical("method", list(self.methods))
         chosen: dict[str, Any] = {"method": method}
         for name, spec in self.params[method].items():
-            key = f"{method}.{name}"
-            if isinstance(spec, BaseDistribution):
-                chosen[name] = _suggest(trial, key, spec)
-            else:
-                chosen[name] = spec
+            chosen[name] = _suggest(trial, f"{method}.{name}", spec) if isinstance(spec, BaseDistribution) else spec
         return chosen
 
     def describe(self) -> list[str]:
@@ -55,25 +58,34 @@ class SearchSpace:
         return lines
 
 
+def method_params(params: dict[str, Any], where: str) -> Any:
+    """A sampled configuration as its method's typed `Params` (checked once more: cheap, and never wrong)."""
+    method = METHODS.get(params["method"])
+    return build(method.Params, {k: v for k, v in params.items() if k != "method"}, where, f"{method.name}.")
+
+
 def build_space(raw: dict[str, dict[str, Any]], device: str, where: str) -> SearchSpace:
-    """Validate `space:` against the method registry and drop methods this device cannot run."""
+    """Validate `space:` against the method registry and each method's Params; drop methods this device lacks."""
     if not raw:
-        raise ConfigError(f"{where}: `space` is empty; list at least one of {method_names()}.")
+        raise ConfigError(f"{where}: `space` is empty; list at least one of {', '.join(METHODS.names())}.")
     params, skipped, methods = {}, {}, []
     for method_name, spec in raw.items():
-        if method_name not in method_names():
-            raise ConfigError(f"{where}: unknown method `space.{method_name}`; choose from {method_names()}.")
-        method = get_method(method_name)
+        if method_name not in METHODS:
+            raise ConfigError(f"{where}: unknown method `space.{method_name}`; choose from "
+                              f"{', '.join(METHODS.names())}.")
+        method = METHODS.get(method_name)
         spec = spec or {}
         if not isinstance(spec, dict):
             raise ConfigError(f"{where}: `space.{method_name}` must be a mapping of parameters (or empty).")
-        unknown = sorted(set(spec) - set(method.defaults))
+        fields = {f.name: f for f in dataclasses.fields(method.Params)}
+        unknown = sorted(set(spec) - set(fields))
         if unknown:
             raise ConfigError(f"{where}: `space.{method_name}.{unknown[0]}` is not a parameter of "
-                              f"{method_name}; it accepts {sorted(method.defaults)}.")
+                              f"{method_name}; it accepts {', '.join(fields)}.")
         params[method_name] = {
-            name: _distribution(spec.get(name, default), f"{where}: `space.{method_name}.{name}`")
-            for name, default in method.defaults.items()
+            name: _distribution(method.Params, name, spec.get(name, field.default), where,
+                                f"space.{method_name}.{name}")
+            for name, field in fields.items()
         }
         reason = method.unavailable_reason(device)
         if reason:
@@ -87,50 +99,73 @@ def build_space(raw: dict[str, dict[str, Any]], device: str, where: str) -> Sear
     return SearchSpace(tuple(methods), skipped, params)
 
 
-def optuna_params(entry: dict[str, Any], where: str) -> dict[str, Any]:
-    """Map an `enqueue:` entry `{method: lora, r: 16}` onto Optuna's names `{method: lora, lora.r: 16}`."""
-    entry = dict(entry)
-    method = entry.pop("method", None)
-    if method not in method_names():
-        raise ConfigError(f"{where}: each `enqueue` entry needs `method:` one of {method_names()}, got {method!r}.")
-    unknown = sorted(set(entry) - set(get_method(method).defaults))
-    if unknown:
-        raise ConfigError(f"{where}: enqueue entry for {method} names unknown parameter `{unknown[0]}`.")
-    return {"method": method, **{f"{method}.{k}": v for k, v in entry.items()}}
+def enqueue_params(entry: Any, space: SearchSpace, where: str, index: int) -> dict[str, Any] | None:
+    """An `enqueue:` entry `{method: lora, r: 16}` in Optuna's names `{method: lora, lora.r: 16}`, checked to lie
+    inside the space. None when its method is skipped on this machine (the caller says so)."""
+    at = f"{where}: `enqueue[{index}]`"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{at} must be a mapping such as {{method: prompt, shots: 0}}.")
+    values = dict(entry)
+    method = values.pop("method", None)
+    if method not in space.methods and method not in space.skipped:
+        choices = ", ".join(space.methods + tuple(space.skipped))
+        raise ConfigError(f"{at} needs `method:` one of the methods in `space` ({choices}); got {method!r}.")
+    if method in space.skipped:
+        return None
+    declared = space.params[method]
+    for name, value in values.items():
+        if name not in declared:
+            raise ConfigError(f"{at} names `{name}`, which is not a parameter of {method}; it accepts "
+                              f"{', '.join(declared)}.")
+        problem = _outside(declared[name], value)
+        if problem:
+            raise ConfigError(f"{at}: `{name}: {value!r}` is outside the space (`space.{method}.{name}` is "
+                              f"{_describe(declared[name])}): {problem}. Optuna would silently replace it; put the "
+                              "value inside the space, or widen the space.")
+    return {"method": method, **{f"{method}.{k}": v for k, v in values.items()}}
 
 
-def _distribution(spec: Any, where: str) -> Spec:
-    spec = _numeric(spec)
+def _distribution(params_cls: type, name: str, spec: Any, where: str, key: str) -> Spec:
+    """A fixed value, a CategoricalDistribution or an Int/FloatDistribution, every value checked against the
+    field's type and bounds."""
+    def check(value: Any, at: str = key) -> Any:
+        return check_field(params_cls, name, value, where, at)
+
     if isinstance(spec, list):
         if not spec:
-            raise ConfigError(f"{where} is an empty list; give at least one choice.")
-        return CategoricalDistribution(spec) if len(spec) > 1 else spec[0]
-    if isinstance(spec, dict):
-        unknown = sorted(set(spec) - {"low", "high", "log", "step"})
-        if unknown or "low" not in spec or "high" not in spec:
-            raise ConfigError(f"{where} must be a value, a list of choices, or {{low, high, log?, step?}}.")
-        low, high = spec["low"], spec["high"]
-        if isinstance(low, int) and isinstance(high, int) and not isinstance(spec.get("step", 1), float):
-            return IntDistribution(low, high, log=bool(spec.get("log", False)), step=int(spec.get("step", 1)))
-        try:
-            return FloatDistribution(float(low), float(high), log=bool(spec.get("log", False)), step=spec.get("step"))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: {exc}") from exc
-    return spec
+            raise ConfigError(f"{where}: `{key}` is an empty list; give at least one choice.")
+        choices = [check(v, f"{key}[{i}]") for i, v in enumerate(spec)]
+        return CategoricalDistribution(choices) if len(choices) > 1 else choices[0]
+    if not isinstance(spec, dict):
+        return check(spec)
+    unknown = sorted(set(spec) - {"low", "high", "log", "step"})
+    if unknown or "low" not in spec or "high" not in spec:
+        raise ConfigError(f"{where}: `{key}` must be a value, a list of choices, or {{low, high, log?, step?}}.")
+    low, high = check(spec["low"], f"{key}.low"), check(spec["high"], f"{key}.high")
+    if low > high:
+        raise ConfigError(f"{where}: `{key}` has low {low!r} above high {high!r}; swap them.")
+    log, step = bool(spec.get("log", False)), spec.get("step")
+    try:
+        if typing.get_type_hints(params_cls)[name] is int:
+            return IntDistribution(int(low), int(high), log=log, step=int(step or 1))
+        return FloatDistribution(float(low), float(high), log=log, step=None if step is None else float(step))
+    except (TypeError, ValueError) as exc:  # e.g. a log range that starts at 0, or log with a step
+        raise ConfigError(f"{where}: `{key}`: {exc}") from None
 
 
-def _numeric(spec: Any) -> Any:
-    """YAML 1.1 reads `1e-3` (no dot) as a string; users write learning rates that way."""
-    if isinstance(spec, list):
-        return [_numeric(v) for v in spec]
-    if isinstance(spec, dict):
-        return {k: _numeric(v) for k, v in spec.items()}
-    if isinstance(spec, str):
-        try:
-            return float(spec)
-        except ValueError:
-            return spec
-    return spec
+def _outside(spec: Spec, value: Any) -> str | None:
+    """Why `value` is not a value the spec can take, or None when it is."""
+    if isinstance(spec, CategoricalDistribution):
+        return None if value in spec.choices else f"the choices are {_describe(spec)}"
+    if isinstance(spec, IntDistribution | FloatDistribution):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "it is not a number"
+        if isinstance(spec, IntDistribution) and not float(value).is_integer():
+            return "it must be an integer"
+        if not spec.low <= value <= spec.high:
+            return f"it must lie in [{spec.low:g}, {spec.high:g}]"
+        return None
+    return None if value == spec else f"the space fixes it at {spec!r}"
 
 
 def _suggest(trial: optuna.Trial, key: str, dist: BaseDistribution) -> Any:

@@ -7,7 +7,7 @@ choice of a best trial.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,68 +15,34 @@ from typing import Any
 import optuna
 import torch
 
-from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
-from harness.data.contract import parse_output, parse_target
-from harness.data.suites import Example, Suite
-from harness.evaluation.labels import label_report, macro_f1_metric
+from harness.core.metric import NOT_MEASURED, Metric
+from harness.core.records import ExampleRow, MetricRow, Throughput, TrainingSummary, TrialRecord
+from harness.core.selection import constraint_excess, is_feasible
+from harness.data.suites import Example
 from harness.evaluation.regression import per_item_scores
-from harness.evaluation.scorers import ScoredCase, score_cases
-from harness.evaluation.stats import Metric, paired_bootstrap_diff, proportion
+from harness.evaluation.scorers import higher_is_better
+from harness.evaluation.scoring import SplitScores, score_split
+from harness.evaluation.stats import paired_bootstrap_diff, proportion
 from harness.models.device import peak_memory_mb
-from harness.models.sources import ModelSource
-from harness.store.database import ExampleRow, MetricRow, TrialRecord
+from harness.sweep.prepare import SweepData
+from harness.sweep.space import method_params
 from harness.training.generate import generate
-from harness.training.methods import Candidate, TrialContext, get_method
-
-CORE_SCORERS = ("format_compliance", "hallucination_rate", "task_accuracy")
-
-
-@dataclass
-class SweepData:
-    """What every trial of a sweep shares; prepared once."""
-
-    config: ExperimentConfig
-    suite: Suite
-    train: tuple[Example, ...]
-    dev: tuple[Example, ...]
-    test: tuple[Example, ...]
-    source: ModelSource
-    device: str
-    dtype: Any
-    max_new_tokens: int
-    details: dict[str, Any]
-    """Split hashes, subset sizes, budgets: stored with every trial."""
-    regression_ids: list[str] = field(default_factory=list)
-    base_regression: list[float] = field(default_factory=list)
-    """Per-item scores of the untouched base model on `regression_ids`, measured once and cached."""
-
-    @property
-    def scorers(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(CORE_SCORERS + tuple(self.suite.scorers)))
+from harness.training.methods import METHODS
+from harness.training.methods.base import Candidate, TrialContext
 
 
-@dataclass
+@dataclass(frozen=True)
 class Evaluation:
-    metrics: dict[str, Metric]
+    scores: SplitScores
     rows: list[ExampleRow]
-    seconds: float
-    labels: dict | None = None
-    """Per-label precision/recall/F1 and the confusion matrix (label suites only)."""
-
-    def throughput(self, batch_size: int) -> dict[str, float]:
-        """Measured serving figures of this split: what the cost model prices."""
-        prompt = sum(r.prompt_tokens for r in self.rows)
-        completion = sum(r.completion_tokens for r in self.rows)
-        return {"examples": len(self.rows), "seconds": self.seconds, "batch_size": batch_size,
-                "prompt_tokens": prompt, "completion_tokens": completion,
-                "completion_tokens_per_s": completion / self.seconds if self.seconds else 0.0}
+    throughput: Throughput
 
 
 def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], trial: optuna.Trial | None,
               artifact_dir: Path | None) -> TrialRecord:
     """Run the trial described by `params` and fill `record`; `artifact_dir=None` keeps no weights."""
-    method = get_method(params["method"])
+    method = METHODS.get(params["method"])
     if data.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     probe_curve: list[tuple[int, float]] = []
@@ -84,49 +50,53 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
         config=data.config, suite=data.suite, train_examples=data.train, source=data.source,
         device=data.device, dtype=data.dtype, seed=data.config.seed,
         make_dev_probe=lambda model, tok, prompter: _dev_probe(data, trial, model, tok, prompter, probe_curve),
-    )
-    candidate = method.prepare(ctx, params)
+    )  # fmt: skip
+    candidate = method.prepare(ctx, method_params(params, record.id))
     report = candidate.train_report
     record.trained = candidate.trained
-    record.details = {
-        **data.details,
-        "shots": [ex.id for ex in candidate.prompter.shots],
-        "include_contract": candidate.prompter.include_contract,
-        "training": None if report is None else {
-            "steps": report.steps, "stopped_by": report.stopped_by, "loss_curve": report.loss_curve,
-            "examples": report.train_examples, "dev_curve": probe_curve,
-        },
-    }
+    record.provenance = data.provenance
+    record.shots = tuple(ex.id for ex in candidate.prompter.shots)
+    record.include_contract = candidate.prompter.include_contract
+    if report is not None:
+        training = data.config.training
+        record.training = TrainingSummary(report.steps, report.stopped_by, report.train_examples,
+                                          training.batch_size * training.gradient_accumulation,
+                                          tuple(report.loss_curve), tuple(probe_curve))
     record.train_seconds = report.seconds if report else 0.0
+
     dev = evaluate(data, candidate, data.dev, "dev")
-    record.eval_seconds = dev.seconds
-    record.details["evaluation"] = {"dev": dev.throughput(data.config.generation.batch_size)}
-    record.details["labels"] = {"dev": dev.labels}
-    record.objective = dev.metrics[data.config.objective.metric].value
-    record.metrics = _metric_rows("dev", dev.metrics)
+    record.eval_seconds = dev.throughput.seconds
+    record.throughput = {"dev": dev.throughput}
+    record.label_reports = {"dev": dev.scores.labels} if dev.scores.labels else {}
+    record.objective = dev.scores.metrics[data.config.objective.metric].value
+    record.metrics = _metric_rows("dev", dev.scores.metrics)
     record.examples = dev.rows
     if report is not None and report.stopped_by == "pruned":
         return _finish(data, record, "pruned")
 
     test = evaluate(data, candidate, data.test, "test")
-    record.eval_seconds += test.seconds
-    record.details["evaluation"]["test"] = test.throughput(data.config.generation.batch_size)
-    record.details["labels"]["test"] = test.labels
+    record.eval_seconds += test.throughput.seconds
+    record.throughput["test"] = test.throughput
+    if test.scores.labels:
+        record.label_reports["test"] = test.scores.labels
     regression = regression_delta(data, candidate)
     checks = {name: m for name, m in regression.items() if name != "regression_delta"}
-    record.metrics += _metric_rows("test", test.metrics) + _metric_rows("regression", checks)
+    record.metrics += _metric_rows("test", test.scores.metrics) + _metric_rows("regression", checks)
     record.examples += test.rows
     for split in ("dev", "test"):
-        record.metrics.append(MetricRow(split, "regression_delta", **regression["regression_delta"].to_dict()))
-    constraints = feasibility(data.config, dev.metrics, regression["regression_delta"],
-                              measures_hallucination=data.suite.contract.kind != "text")
-    record.feasible = all(c <= 0 for c in constraints.values())
-    record.details["constraints"] = constraints
-    if trial is not None:
-        for name, value in constraints.items():
-            trial.set_constraint(name, value)
+        record.metrics.append(MetricRow.of(split, "regression_delta", regression["regression_delta"]))
+    objective = data.config.objective
+    record.constraints = constraint_excess(
+        dev.scores.metrics, regression["regression_delta"], min_format_compliance=objective.min_format_compliance,
+        max_hallucination_rate=objective.max_hallucination_rate, max_regression_drop=objective.max_regression_drop,
+        measures_hallucination=data.suite.contract.kind != "text")
+    record.feasible = is_feasible(record.constraints)
+    if trial is not None:  # Optuna needs a number for each: a constraint that was not measured is not broken
+        for name, value in record.constraints.items():
+            trial.set_constraint(name, 0.0 if value is None else value)
     if candidate.trained and artifact_dir is not None:
-        record.artifact_path = str(candidate.save(artifact_dir))
+        saved = method.save(candidate, artifact_dir)
+        record.artifact_path = None if saved is None else str(saved)
     return _finish(data, record, "complete")
 
 
@@ -134,58 +104,39 @@ def evaluate(data: SweepData, candidate: Candidate, examples: tuple[Example, ...
     """Generate an answer for every example and score it with every scorer of the suite."""
     began = time.perf_counter()
     prompts = [candidate.prompter.prompt(ex) for ex in examples]
-    generations = generate(candidate.model, candidate.tokenizer, prompts, data.config.generation.batch_size,
-                           data.max_new_tokens, desc=f"score {split}")
-    contract = data.suite.contract
-    cases = [ScoredCase(ex, g.output, parse_output(g.output, contract), parse_target(ex.target, contract))
-             for ex, g in zip(examples, generations)]
-    per_example, metrics = score_cases(cases, contract, data.scorers)
-    labels = label_report(cases, contract) if contract.kind == "label" else None
-    if labels is not None:
-        metrics["macro_f1"] = macro_f1_metric(cases, contract, seed=data.config.seed, report=labels)
+    batch_size = data.config.generation.batch_size
+    generations = generate(candidate.model, candidate.tokenizer, prompts, batch_size, data.max_new_tokens,
+                           desc=f"score {split}")
+    scores = score_split(examples, [g.output for g in generations], data.suite, data.config.seed)
     rows = [
         ExampleRow(split=split, example_id=ex.id, input=ex.input, target=ex.target, output=g.output,
                    prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens, latency_s=g.latency_s,
-                   scores={name: values[i] for name, values in per_example.items()})
-        for i, (ex, g) in enumerate(zip(examples, generations))
+                   scores=per_example)
+        for ex, g, per_example in zip(examples, generations, scores.per_example)
     ]
-    return Evaluation(metrics, rows, time.perf_counter() - began, labels)
+    seconds = time.perf_counter() - began
+    throughput = Throughput(len(rows), seconds, batch_size, sum(g.prompt_tokens for g in generations),
+                            sum(g.completion_tokens for g in generations))
+    return Evaluation(scores, rows, throughput)
 
 
 def regression_delta(data: SweepData, candidate: Candidate) -> dict[str, Metric]:
     """Change in general capability against the base model (lm-eval), paired over the same items.
 
-    Prompting leaves the weights unchanged, so its delta is 0 by construction and marked not measured (n=0).
+    Not measured (None, n=0) when the weights did not change (prompting) or the check is off.
     """
     if not candidate.trained or not data.regression_ids:
-        return {"regression_delta": Metric(0.0, None, None, 0)}
+        return {"regression_delta": NOT_MEASURED}
     check = data.config.regression
     ids, scores = per_item_scores(candidate.model, candidate.tokenizer, check.suite, check.limit,
                                   data.config.seed, check.batch_size, check.max_gen_toks)
-    if ids != data.regression_ids:
+    if tuple(ids) != data.regression_ids:
         raise HarnessError(f"the {check.suite} items scored for this trial differ from the base model's; delete "
                            f"{data.config.results_dir}/cache/regression-base-*.json and re-run.")
     return {
         "regression_delta": paired_bootstrap_diff(scores, data.base_regression, seed=data.config.seed),
         f"{check.suite}_accuracy": proportion(scores),
         f"{check.suite}_accuracy_base": proportion(data.base_regression),
-    }
-
-
-def feasibility(config: ExperimentConfig, dev: dict[str, Metric], regression: Metric,
-                measures_hallucination: bool = True) -> dict[str, float]:
-    """Optuna constraint values (feasible when every one is <= 0), all read from dev and the base check."""
-    objective = config.objective
-    fmt = dev["format_compliance"].value or 0.0
-    hallucination = dev["hallucination_rate"].value
-    if not measures_hallucination:
-        hallucination_excess = 0.0  # free text: hallucination is not defined, so it cannot be broken
-    else:  # no compliant output at all counts as the worst case, never as a pass
-        hallucination_excess = (1.0 if hallucination is None else hallucination) - objective.max_hallucination_rate
-    return {
-        "format_compliance": objective.min_format_compliance - fmt,
-        "hallucination_rate": hallucination_excess,
-        "regression_delta": -objective.max_regression_drop - (regression.value or 0.0),
     }
 
 
@@ -198,7 +149,9 @@ def _dev_probe(data: SweepData, trial: optuna.Trial | None, model, tokenizer, pr
 
     def probe(step: int) -> bool:
         scored = evaluate(data, Candidate(model, tokenizer, prompter, True), probe_set, "dev-probe")
-        value = scored.metrics[data.config.objective.metric].value or 0.0
+        value = scored.scores.metrics[data.config.objective.metric].value
+        if value is None:  # e.g. no compliant output yet: the worst value in the objective's direction
+            value = 0.0 if higher_is_better(data.config.objective.metric) else 1.0
         curve.append((step, value))
         trial.report(value, step)
         return trial.should_prune()
@@ -214,5 +167,4 @@ def _finish(data: SweepData, record: TrialRecord, status: str) -> TrialRecord:
 
 
 def _metric_rows(split: str, metrics: dict[str, Metric]) -> list[MetricRow]:
-    return [MetricRow(split, name, **m.to_dict()) for name, m in metrics.items()]
-
+    return [MetricRow.of(split, name, m) for name, m in metrics.items()]

@@ -10,10 +10,11 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from harness.core.metric import Metric
 from harness.core.text import fold
 from harness.data.contract import OutputContract, answers_equal
 from harness.evaluation.scorers.base import ScoredCase, canonical, is_empty
-from harness.evaluation.stats import Metric, bootstrap_ratio, proportion
+from harness.evaluation.stats import bootstrap_ratio, proportion
 
 
 class TaskAccuracy:

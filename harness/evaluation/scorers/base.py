@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from harness.core.metric import Metric
 from harness.core.text import fold
 from harness.data.contract import OutputContract, ParsedOutput
 from harness.data.suites import Example
-from harness.evaluation.stats import Metric
 
 
 @dataclass(frozen=True)

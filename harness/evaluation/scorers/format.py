@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness.core.metric import Metric
 from harness.data.contract import OutputContract
 from harness.evaluation.scorers.base import ScoredCase
-from harness.evaluation.stats import Metric, proportion
+from harness.evaluation.stats import proportion
 
 
 class FormatCompliance:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from harness.core.metric import Metric
 from harness.core.text import fold
 from harness.data.contract import OutputContract
 from harness.evaluation.scorers.base import ScoredCase
-from harness.evaluation.stats import Metric, proportion
+from harness.evaluation.stats import proportion
 
 
 class HallucinationRate:

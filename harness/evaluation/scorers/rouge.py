@@ -1,9 +1,11 @@
-"""rouge_l: how close is a text answer's reasoning to the reference's? Partial credit that accuracy cannot give.
+"""rouge_l: how close is a text answer to the reference? Partial credit that accuracy cannot give.
 
 Final-answer accuracy says whether the number is right; ROUGE-L (longest common subsequence F-measure, Porter
 stemmed, via the `rouge-score` package) says whether the worked steps resemble the reference's, which moves
-earlier in training and separates "right steps, slip at the end" from "no idea". It is a similarity, not a
-proof of correct reasoning, so it is reported beside accuracy and never instead of it.
+earlier in training and separates "right steps, slip at the end" from "no idea". When the answer is the whole
+output (`whole_output` contracts: summaries, rewrites, chat replies), it compares the whole answers instead, where
+exact match alone would score near zero. It is a similarity, not a proof of a correct answer, so it is reported
+beside accuracy and never instead of it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def rouge_l(prediction: str, reference: str) -> float:
 
 class RougeL:
     """Per example: ROUGE-L F between the output's rationale (the text before its final answer; the whole output
-    when no final answer was found, since format is scored separately) and the reference's rationale.
+    when no final answer was found, since format is scored separately) and the reference's rationale. With
+    `whole_output`, between the whole answers: there is no rationale, the answer is the text to compare.
 
     None for label/json contracts and for references with no rationale. Aggregate: the mean with a seeded
     bootstrap 95% interval (`stats.bootstrap_mean`), since these are scores, not 0/1 flags.
@@ -42,13 +45,14 @@ class RougeL:
     def score(self, cases: Sequence[ScoredCase], contract: OutputContract) -> tuple[list[float | None], Metric]:
         if contract.kind != "text":
             return [None] * len(cases), Metric(None, None, None, 0)
+        part = "answer" if contract.whole_output else "rationale"
         values: list[float | None] = []
         for case in cases:
-            reference = case.target.get("rationale", "")
+            reference = case.target.get(part, "")
             if not reference.strip():
                 values.append(None)
                 continue
             value = case.parsed.value
-            prediction = value["rationale"] if value is not None else (case.output or "").strip()
+            prediction = value[part] if value is not None else (case.output or "").strip()
             values.append(rouge_l(prediction, reference))
         return values, bootstrap_mean([v for v in values if v is not None])

@@ -1,8 +1,9 @@
-"""The Method interface: how a trial turns a base model into something that answers the suite."""
+"""The Method interface: how a trial turns a base model into something that answers the suite, and how that
+something is saved and loaded again (for `harness predict`, and whatever comes after the sweep)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,13 +40,6 @@ class Candidate:
     trained: bool
     train_report: TrainReport | None = None
 
-    def save(self, directory: Path) -> Path:
-        """Write the adapter (PEFT) or the whole model as safetensors, with its tokenizer."""
-        directory.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(directory)  # safetensors: the default for transformers 5 and PEFT
-        self.tokenizer.save_pretrained(directory)
-        return directory
-
 
 def train_candidate(ctx: TrialContext, model, tokenizer, learning_rate: float) -> Candidate:
     """Fine-tune `model` on the trial's train examples and wrap it as a Candidate (LoRA, QLoRA and full)."""
@@ -57,19 +51,28 @@ def train_candidate(ctx: TrialContext, model, tokenizer, learning_rate: float) -
 
 
 class Method(Protocol):
-    """One way to adapt a model. Contract:
+    """One way to adapt a model. Contract (tests/test_methods.py runs it over every registered method):
 
-    - `defaults` lists every parameter the method accepts, with the value used when the space omits it;
-      the experiment's `space.<method>` may only name these.
-    - `unavailable_reason(device)` returns why the method cannot run here (None when it can); the sweep
-      then leaves it out of the space and records the reason.
-    - `prepare(ctx, params)` returns a Candidate; `params` holds every key of `defaults`.
+    - `Params` is a frozen dataclass: its fields are every parameter the method accepts, with their defaults, bounds
+      (field metadata) and docs. The experiment's `space.<method>` may only name these, and every value the space
+      can produce is checked against them before any model loads.
+    - `unavailable_reason(device)` returns why the method cannot run here (None when it can); the sweep then
+      leaves it out of the space and records the reason.
+    - `prepare(ctx, params)` returns a Candidate; `params` is a `Params`.
+    - `save(candidate, directory)` writes what `load` needs as safetensors and returns the folder, or None when
+      the method keeps no weights (prompting).
+    - `load(source, artifact, device, dtype)` returns (model, tokenizer) answering exactly as the saved candidate
+      did: the same predictions, greedy, on the same prompts.
     """
 
     name: str
     trains: bool
-    defaults: Mapping[str, Any]
+    Params: type
 
     def unavailable_reason(self, device: str) -> str | None: ...
 
-    def prepare(self, ctx: TrialContext, params: dict[str, Any]) -> Candidate: ...
+    def prepare(self, ctx: TrialContext, params: Any) -> Candidate: ...
+
+    def save(self, candidate: Candidate, directory: Path) -> Path | None: ...
+
+    def load(self, source: ModelSource, artifact: Path | None, device: str, dtype: Any) -> tuple[Any, Any]: ...

@@ -1,0 +1,98 @@
+"""Numbers as people read them, in one place: percentages with their interval and n, differences in points,
+p-values, dollars, parameters. Every table, text and dashboard page formats through these."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from harness.core.metric import Metric
+from harness.core.records import TrialView
+from harness.evaluation.scorers import SCORERS, higher_is_better
+
+SHORT_NAMES = {"learning_rate": "lr", "lora_alpha": "alpha", "lora_dropout": "dropout", "target_modules": "targets"}
+
+
+def pct(value: float | None, signed: bool = False) -> str:
+    """A fraction in percent with one decimal (`62.0`, `+1.5` when signed), or `-` when not measured."""
+    return "-" if value is None else f"{value * 100:{'+' if signed else ''}.1f}"
+
+
+def interval(metric: Metric | None, signed: bool = False) -> str:
+    """`62.0 [52.2, 70.9]` in percent (tables say so in their title), or `-` when not measured."""
+    if metric is None or metric.value is None:
+        return "-"
+    text = pct(metric.value, signed)
+    if metric.low is not None and metric.high is not None:
+        text += f" [{pct(metric.low, signed)}, {pct(metric.high, signed)}]"
+    return text
+
+
+def fmt_metric(metric: Metric | None, signed: bool = False) -> str:
+    """`62.0% [52.2, 70.9] n=100`, or `-` when not measured."""
+    if metric is None or metric.value is None:
+        return "-"
+    value, _, rest = interval(metric, signed).partition(" ")
+    return f"{value}%{' ' + rest if rest else ''} n={metric.n}"
+
+
+def points(metric: Metric) -> str:
+    """A difference in percentage points with its interval: `+28.1 points, 95% CI [+20.6, +35.6]`."""
+    if metric.value is None:
+        return "-"
+    text = f"{pct(metric.value, True)} points"
+    if metric.low is not None and metric.high is not None:
+        text += f", 95% CI [{pct(metric.low, True)}, {pct(metric.high, True)}]"
+    return text
+
+
+def regression_text(trial: TrialView, split: str = "test") -> str:
+    """The forgetting check for one trial: its delta with interval, or why there is none."""
+    if not trial.trained:
+        return "not trained"
+    metric = trial.metric(split, "regression_delta") or trial.metric("dev", "regression_delta")
+    if metric is None or metric.value is None:
+        return "not measured"
+    return interval(metric, signed=True)
+
+
+def p_value(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def usd(amount: float | None) -> str:
+    """Dollars at a precision finance reads: `$1,234`, `$12.35`, `$0.123`, `$0.0000537`; never 5.4e-05."""
+    if amount is None:
+        return "-"
+    size, sign = abs(amount), "-" if amount < 0 else ""
+    if size >= 100:
+        return f"{sign}${size:,.0f}"
+    if size >= 1:
+        return f"{sign}${size:,.2f}"
+    if size == 0:
+        return "$0"
+    decimals = min(12, 2 - math.floor(math.log10(size)))  # three significant digits
+    return f"{sign}${size:.{decimals}f}"
+
+
+def params_text(params: Mapping[str, Any]) -> str:
+    return " ".join(f"{SHORT_NAMES.get(k, k)}={v:.2g}" if isinstance(v, float) else f"{SHORT_NAMES.get(k, k)}={v}"
+                    for k, v in params.items() if k != "method")
+
+
+def status_text(trial: TrialView) -> str:
+    """`ok`, `infeasible`, or the status with its reason."""
+    if trial.status != "complete":
+        return trial.status + (f": {trial.failure_reason}" if trial.failure_reason else "")
+    return "ok" if trial.feasible else "infeasible"
+
+
+def score_cell(name: str, value: float | None) -> str:
+    """A per-example score: `pass` / `fail` for 0/1 scores read in the scorer's direction, the number otherwise,
+    `-` where the score does not apply."""
+    if value is None:
+        return "-"
+    if name in SCORERS and value in (0.0, 1.0):
+        return "pass" if (value == 1.0) == bool(higher_is_better(name)) else "fail"
+    return f"{value:.3g}"

@@ -1,0 +1,262 @@
+"""Typed records of the results store, on both sides of it.
+
+Write side: a sweep fills a `TrialRecord` (with `MetricRow`s and `ExampleRow`s), and `StudyRecord`/`RunRecord`
+describe what it ran. Read side: the store returns frozen views (`TrialView`, `StudyView`, `RunView`,
+`ExampleView`) whose fields are the columns, so readers (report, compare, cost, payback, predict, the dashboard)
+use attributes, never `row["details"]["..."]`. `Throughput` and `TrainingSummary` appear on both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harness.core.metric import Metric
+
+STATUSES = ("running", "complete", "pruned", "failed")
+STUDY_KINDS = ("sweep", "seeds", "curve")
+"""A sweep's own study, and its follow-ups: repeated seeds and the learning curve (each its own study)."""
+
+
+def trial_id(study: str, number: int) -> str:
+    """The one way a trial is named: "<study>/<number>"."""
+    return f"{study}/{number}"
+
+
+def split_trial_id(value: str) -> tuple[str, int]:
+    """("<study>", number) from "<study>/<number>"; ValueError when it is not one."""
+    study, sep, number = value.rpartition("/")
+    if not sep or not study or not number.isdigit():
+        raise ValueError(f"{value!r} is not a trial id STUDY/NUMBER")
+    return study, int(number)
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """What generating one split measured: the cost model prices serving from it."""
+
+    examples: int
+    seconds: float
+    batch_size: int
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def completion_tokens_per_s(self) -> float:
+        return self.completion_tokens / self.seconds if self.seconds else 0.0
+
+    @property
+    def prompt_tokens_per_query(self) -> float:
+        return self.prompt_tokens / self.examples if self.examples else 0.0
+
+    @property
+    def completion_tokens_per_query(self) -> float:
+        return self.completion_tokens / self.examples if self.examples else 0.0
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    steps: int
+    stopped_by: str
+    """What ended training: `epochs`, `max_steps`, `time budget` or `pruned`."""
+    examples: int
+    """Training examples available (the train subset)."""
+    examples_per_step: int
+    """Batch size x gradient accumulation."""
+    loss_curve: tuple[tuple[int, float], ...] = ()
+    dev_curve: tuple[tuple[int, float], ...] = ()
+    """(step, dev-probe objective) pairs scored during training, for the pruner."""
+
+
+@dataclass
+class MetricRow:
+    split: str  # dev | test | regression
+    name: str
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    n: int = 0
+
+    @classmethod
+    def of(cls, split: str, name: str, metric: Metric) -> MetricRow:
+        return cls(split, name, metric.value, metric.low, metric.high, metric.n)
+
+
+@dataclass
+class ExampleRow:
+    split: str
+    example_id: str
+    input: str
+    target: str
+    output: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float | None = None
+    scores: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrialRecord:
+    """One trial as a sweep builds it up and writes it."""
+
+    id: str
+    study: str
+    number: int
+    run_id: str | None
+    method: str
+    params: dict = field(default_factory=dict)
+    status: str = "running"
+    failure_reason: str | None = None
+    trained: bool = False
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    device: str | None = None
+    peak_memory_mb: float | None = None
+    train_seconds: float | None = None
+    eval_seconds: float | None = None
+    objective: float | None = None
+    feasible: bool | None = None
+    artifact_path: str | None = None
+    training: TrainingSummary | None = None
+    shots: tuple[str, ...] = ()
+    """Ids of the train examples shown as few-shot examples (prompting)."""
+    include_contract: bool | None = None
+    """Whether the prompt stated the label set or schema."""
+    constraints: dict[str, float | None] = field(default_factory=dict)
+    """How far each dev constraint is exceeded (feasible when every measured one is <= 0); None: not measured."""
+    label_reports: dict[str, dict] = field(default_factory=dict)
+    """Per split: per-label precision/recall/F1 and the confusion matrix (label suites only)."""
+    throughput: dict[str, Throughput] = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    """What the numbers depend on (data hashes and sizes, budgets, model, generation cap); shown, never queried."""
+    metrics: list[MetricRow] = field(default_factory=list)
+    examples: list[ExampleRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    name: str
+    experiment_name: str
+    experiment: dict
+    """The resolved experiment config."""
+    suite: str
+    suite_version: str
+    suite_path: str
+    model_name: str
+    model_sha256: str
+    objective_metric: str
+    maximize: bool
+    model_note: str | None = None
+    kind: str = "sweep"
+    parent: str | None = None
+    """For follow-ups: the sweep study they follow."""
+    notes: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    study: str
+    pid: int
+    host: str
+    device: str
+    device_name: str
+    cpu_count: int | None
+    environment: dict
+    """Library versions, git commit, platform, model and data hashes."""
+
+
+# -- read side -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrialView:
+    id: str
+    study: str
+    number: int
+    run_id: str | None
+    method: str
+    params: Mapping[str, Any]
+    status: str
+    failure_reason: str | None
+    trained: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    device: str | None
+    peak_memory_mb: float | None
+    train_seconds: float | None
+    eval_seconds: float | None
+    objective: float | None
+    feasible: bool | None
+    maximize: bool
+    """The study's objective direction, from its metric's `higher_is_better`."""
+    artifact_path: Path | None
+    """Absolute; None when the trial kept no weights (prompting, or removed by retention)."""
+    training: TrainingSummary | None
+    shots: tuple[str, ...]
+    include_contract: bool | None
+    constraints: Mapping[str, float | None]
+    label_reports: Mapping[str, dict]
+    throughput: Mapping[str, Throughput]
+    metrics: Mapping[str, Mapping[str, Metric]]
+    """{split: {name: Metric}}; split is dev, test or regression."""
+    provenance: Mapping[str, Any]
+
+    def metric(self, split: str, name: str) -> Metric | None:
+        return self.metrics.get(split, {}).get(name)
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
+    @property
+    def device_seconds(self) -> float:
+        return (self.train_seconds or 0.0) + (self.eval_seconds or 0.0)
+
+
+@dataclass(frozen=True)
+class ExampleView:
+    split: str
+    example_id: str
+    input: str
+    target: str
+    output: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_s: float | None
+    scores: Mapping[str, float | None]
+
+
+@dataclass(frozen=True)
+class StudyView:
+    name: str
+    experiment_name: str
+    experiment: Mapping[str, Any]
+    suite: str
+    suite_version: str
+    suite_path: str | None
+    model_name: str
+    model_sha256: str
+    model_note: str | None
+    objective_metric: str
+    maximize: bool
+    kind: str
+    parent: str | None
+    created_at: datetime | None
+    notes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RunView:
+    run_id: str
+    study: str
+    started_at: datetime | None
+    pid: int | None
+    host: str | None
+    device: str | None
+    device_name: str | None
+    cpu_count: int | None
+    environment: Mapping[str, Any]

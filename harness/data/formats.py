@@ -1,0 +1,325 @@
+"""The data files `harness suite init` reads: told apart by their fields, each turned into the same rows.
+
+A reader turns a file's records (line number, JSON object or CSV row) into `Row`s of (line, input, answer,
+instruction), so that de-duplication, the contract and the split never need to know which format it was:
+
+  chat    JSONL `{"messages": [{"role": "system"|"user"|"assistant", "content": ...}, ...]}`, the format of
+          OpenAI's fine-tuning API and of TRL: the last assistant turn is the answer (see `read_chat`).
+  alpaca  `instruction` / `input` / `output` (JSONL or CSV); an empty `input` is allowed (see `read_alpaca`).
+  fields  any other CSV or JSONL: one input field and one answer field, named by flags or guessed by name.
+
+An answer is text (a label or free text) or a JSON object; which contract it becomes is decided by the caller.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from harness.core.errors import SuiteError
+from harness.core.text import fold
+from harness.data.suites import Problems, show_path
+
+INPUT_GUESSES = ("text", "input", "utterance", "question", "prompt")
+LABEL_GUESSES = ("label", "category", "intent")
+ANSWER_GUESSES = ("output", "answer", "response", "completion", "target")
+"""Answer fields guessed by name; a field from LABEL_GUESSES is expected to hold labels, the others anything."""
+
+Record = tuple[int, dict]
+"""(1-based line number, the JSON object or CSV row on that line)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    """The 1-based line in the source file, so that every message can point at it."""
+    input: str
+    """What the model reads, stripped."""
+    answer: str | dict
+    """The reference answer: text (a label or free text) or a JSON object."""
+    instruction: str | None = None
+    """This row's own instruction (system message); None means the suite's."""
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Which fields a `fields` file is read from (unused for chat and alpaca)."""
+
+    input: str | None = None
+    answer: str | None = None
+    labels_expected: bool = False
+    """The answer field was named as a label (--label-field, or guessed from a name such as `label`): free text
+    found there is refused instead of silently becoming a text suite."""
+
+
+@dataclass(frozen=True)
+class SourceData:
+    """A data file read into rows, with the format it was detected as."""
+
+    format: str
+    """`chat`, `alpaca` or `fields`."""
+    described: str
+    """The format in words, with the fields read, for the user."""
+    rows: list[Row]
+    fields: Fields
+
+
+Reader = Callable[[list[Record], str, Problems], list[Row]]
+"""Every format reader: (records, the file as shown to the user, problems) -> rows. A reader adds one problem per
+bad line (naming `file:line` and the fix) and leaves that line out; the caller raises them all at once."""
+
+
+def read_source(
+    path: Path, input_field: str | None = None, label_field: str | None = None, output_field: str | None = None
+) -> SourceData:
+    """Read a .jsonl or .csv file, detect its format and return its rows; SuiteError lists every bad line."""
+    where = show_path(path)
+    records, columns = read_records(path)
+    kind = path.suffix.lower().lstrip(".").upper()
+    fmt = detect_format(columns, named=bool(input_field or label_field or output_field))
+    fields = Fields()
+    if fmt == "chat":
+        reader: Reader = read_chat
+        described = "chat `messages` JSONL (OpenAI fine-tuning / TRL): the last assistant turn is the answer"
+    elif fmt == "alpaca":
+        reader = read_alpaca
+        described = f"alpaca {kind} (`instruction` / `input` / `output`)"
+    else:
+        fields = pick_fields(columns, input_field, label_field, output_field, where)
+        reader = partial(read_fields, fields=fields)
+        described = f"{kind} fields: input `{fields.input}`, answer `{fields.answer}`"
+    problems = Problems()
+    rows = reader(records, where, problems)
+    problems.raise_if_any(where)
+    return SourceData(fmt, described, rows, fields)
+
+
+def detect_format(columns: list[str], named: bool) -> str:
+    """`chat` when lines carry `messages`, `alpaca` when they carry `instruction` and `output`, else `fields`.
+
+    A field named with a flag means "read these fields", so it always selects `fields`.
+    """
+    if named:
+        return "fields"
+    if "messages" in columns:
+        return "chat"
+    if {"instruction", "output"} <= set(columns):
+        return "alpaca"
+    return "fields"
+
+
+# ------------------------------------------------------------------------------------------------ readers
+
+_CHAT_LAYOUT = (
+    '{"messages": [{"role": "system", "content": ...} (optional), {"role": "user", "content": ...}, '
+    '{"role": "assistant", "content": ...}]}'
+)
+_SPEAKERS = {"user": "User", "assistant": "Assistant"}
+
+
+def read_chat(records: list[Record], where: str, problems: Problems) -> list[Row]:
+    """Chat lines: the last assistant turn is the answer and a leading system message the row's instruction.
+
+    Multi-turn lines keep their earlier turns: the input becomes a transcript of every turn before the answer,
+    `User: ...` and `Assistant: ...` blocks separated by a blank line, ending with the last user turn. A follow-up
+    question ("and the second one?") means nothing without them, and a suite example has a single input. A
+    one-turn line's input is its user text alone. Only the last assistant turn is scored.
+    """
+    rows = []
+    for line, record in records:
+        messages = record.get("messages")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+            problems.add(f"{where}:{line}: `messages` must be a list of {{role, content}} objects: {_CHAT_LAYOUT}.")
+            continue
+        problem = _chat_problem(messages)
+        if problem:
+            problems.add(f"{where}:{line}: {problem}")
+            continue
+        system = messages[0]["content"].strip() if messages[0]["role"] == "system" else None
+        *context, last = [m for m in messages if m["role"] != "system"]
+        if len(context) == 1:
+            text = context[0]["content"].strip()
+        else:
+            text = "\n\n".join(f"{_SPEAKERS[m['role']]}: {m['content'].strip()}" for m in context)
+        rows.append(Row(line, text, as_answer(last["content"]), system))
+    return rows
+
+
+def _chat_problem(messages: list[dict]) -> str | None:
+    """What is wrong with one line's turns, in words with the fix, or None."""
+    roles = [m.get("role") for m in messages]
+    for number, (role, message) in enumerate(zip(roles, messages), start=1):
+        if role not in ("system", "user", "assistant") or (role == "system" and number > 1):
+            return f"message {number} has role {role!r}; use an optional first system turn, then user and assistant."
+        content = message.get("content")
+        if role == "assistant" and isinstance(content, dict):
+            continue  # a JSON answer given as an object rather than a string
+        if not isinstance(content, str):
+            return f"the {role} turn (message {number}) has no text `content`; write it as a string."
+        if not content.strip():
+            return f"the {role} turn (message {number}) is empty; fill it in or remove the line."
+    if len(roles) < 2 or roles[-2:] != ["user", "assistant"]:
+        return f"the last two turns must be a user turn and the assistant's answer (got roles {roles})."
+    return None
+
+
+def read_alpaca(records: list[Record], where: str, problems: Problems) -> list[Row]:
+    """Alpaca lines: `instruction` is the row's instruction, `input` what the model reads, `output` the answer.
+
+    Alpaca leaves `input` empty when the instruction is the whole request ("Name three primary colours."); such a
+    line's instruction becomes its input, with no instruction of its own, since an example needs something to
+    read. When every line has the same instruction an empty input asks nothing, so that line is refused.
+    """
+    same_instruction = len(records) > 1 and len({fold(str(r.get("instruction"))) for _, r in records}) == 1
+    rows = []
+    for line, record in records:
+        at = f"{where}:{line}"
+        instruction, text = record.get("instruction"), record.get("input") or ""
+        answer = as_answer(record.get("output"))
+        if not isinstance(instruction, str) or not instruction.strip():
+            problems.add(f"{at}: `instruction` is empty or not a string; fill it in or remove the line.")
+        elif not isinstance(text, str):
+            problems.add(f"{at}: `input` must be a string (or empty), got {type(text).__name__}.")
+        elif answer is None:
+            problems.add(f"{at}: `output` is empty or not text or a JSON object; fill it in or remove the line.")
+        elif text.strip():
+            rows.append(Row(line, text.strip(), answer, instruction.strip()))
+        elif same_instruction:
+            problems.add(
+                f"{at}: `input` is empty and every line has the same `instruction`, so this line asks nothing of "
+                f"its own; fill in `input` or remove the line."
+            )
+        else:
+            rows.append(Row(line, instruction.strip(), answer))
+    return rows
+
+
+def read_fields(records: list[Record], where: str, problems: Problems, fields: Fields) -> list[Row]:
+    """CSV rows or JSONL objects: the input from `fields.input`, the answer from `fields.answer`."""
+    rows = []
+    for line, record in records:
+        at = f"{where}:{line}"
+        text, answer = record.get(fields.input), as_answer(record.get(fields.answer))
+        if not isinstance(text, str) or not text.strip():
+            problems.add(f"{at}: `{fields.input}` is empty or not a string; fill it in or remove the row.")
+        elif answer is None:
+            problems.add(f"{at}: `{fields.answer}` is empty or not text or a JSON object; fill it in or remove it.")
+        else:
+            rows.append(Row(line, text.strip(), answer))
+    return rows
+
+
+def as_answer(value: object) -> str | dict | None:
+    """An answer as stripped text or a JSON object; None when it is empty or of another type.
+
+    A string holding a JSON object is that object, because CSV cells and chat turns can only hold strings.
+    Numbers become text, so JSONL labels such as 0/1 work.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError:
+            return text  # free text that happens to start with a brace
+        if isinstance(parsed, dict):
+            return parsed
+    return text
+
+
+# ------------------------------------------------------------------------------------------ fields and files
+
+
+def pick_fields(
+    columns: list[str], input_field: str | None, label_field: str | None, output_field: str | None, where: str
+) -> Fields:
+    """The input and answer fields: as named by the flags, else guessed from common names."""
+    if label_field and output_field:
+        raise SuiteError("pass either --label-field (a closed label set) or --output-field (any answer), not both.")
+    input_name = _pick_field(input_field, INPUT_GUESSES, columns, "input", "--input-field", where)
+    if label_field or output_field:
+        flag = "--label-field" if label_field else "--output-field"
+        answer = _pick_field(label_field or output_field, (), columns, "answer", flag, where)
+        return Fields(input_name, answer, labels_expected=bool(label_field))
+    flags = "--label-field (labels) or --output-field (text or JSON objects)"
+    answer = _pick_field(None, LABEL_GUESSES + ANSWER_GUESSES, columns, "answer", flags, where)
+    return Fields(input_name, answer, labels_expected=answer.lower() in LABEL_GUESSES)
+
+
+def _pick_field(
+    given: str | None, guesses: tuple[str, ...], columns: list[str], role: str, flag: str, where: str
+) -> str:
+    if given:
+        if given not in columns:
+            raise SuiteError(f"{where}: no field {given!r}; {flag} must be one of {columns}.")
+        return given
+    by_lower = {c.lower(): c for c in columns}
+    for guess in guesses:
+        if guess in by_lower:
+            return by_lower[guess]
+    raise SuiteError(f"{where}: cannot guess the {role} field (looked for {list(guesses)}); pass {flag} with one of "
+                     f"{columns}.")
+
+
+def read_records(source: Path) -> tuple[list[Record], list[str]]:
+    """(line number, record) pairs and the field names seen; JSONL or CSV, UTF-8 only (a BOM is skipped)."""
+    where = show_path(source)
+    if not source.is_file():
+        raise SuiteError(f"{where}: file not found; pass an existing .jsonl or .csv file to --from.")
+    suffix = source.suffix.lower()
+    if suffix not in (".jsonl", ".csv"):
+        hint = f" (a JSON array converts with `jq -c '.[]' {source.name} > data.jsonl`)" if suffix == ".json" else ""
+        raise SuiteError(f"{where}: unsupported file type {suffix!r}; convert it to .jsonl or .csv{hint}.")
+    data = source.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")  # -sig: spreadsheet exports often start with a BOM
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SuiteError(
+            f"{where}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); re-save it as UTF-8, e.g. "
+            f"`iconv -f latin1 -t utf-8 {source.name} > fixed{suffix}` if it is Latin-1."
+        ) from None
+    return _csv_records(text, where) if suffix == ".csv" else _jsonl_records(text, where)
+
+
+def _csv_records(text: str, where: str) -> tuple[list[Record], list[str]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = list(reader.fieldnames or [])
+    if not columns:
+        raise SuiteError(f"{where}: empty CSV; the first line must name the columns.")
+    records, line = [], reader.line_num
+    for row in reader:
+        records.append((line + 1, row))  # a quoted cell may span lines: the row starts after the previous one
+        line = reader.line_num
+    return records, columns
+
+
+def _jsonl_records(text: str, where: str) -> tuple[list[Record], list[str]]:
+    problems, columns = Problems(), {}
+    records = []
+    # split on "\n" only: str.splitlines would also break on U+2028 etc., which are legal inside JSON strings
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.add(f"{where}:{number}: malformed JSON ({exc.msg} at column {exc.colno}); one object per line.")
+            continue
+        if not isinstance(record, dict):
+            problems.add(f"{where}:{number}: expected a JSON object, got {type(record).__name__}.")
+            continue
+        columns.update(dict.fromkeys(record))
+        records.append((number, record))
+    problems.raise_if_any(where)
+    return records, list(columns)

@@ -1,0 +1,46 @@
+"""Scoring one split: parse every output against the contract, run every scorer, and add the split metrics.
+
+Generation happens before this (in harness.training); this module only judges text, so it never needs a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.core.metric import CORE_SCORERS, Metric
+from harness.data.contract import OutputContract, parse_output, parse_target
+from harness.data.suites import Example, Suite
+from harness.evaluation.labels import label_report, macro_f1_metric
+from harness.evaluation.scorers import ScoredCase, score_cases
+
+
+@dataclass(frozen=True)
+class SplitScores:
+    metrics: dict[str, Metric]
+    per_example: list[dict[str, float | None]]
+    """Aligned with the examples: {scorer: value}."""
+    labels: dict | None
+    """Per-label precision/recall/F1 and the confusion matrix (label contracts only)."""
+
+
+def scorer_names(suite: Suite) -> tuple[str, ...]:
+    """The core scorers, then the suite's own, each once."""
+    return tuple(dict.fromkeys(CORE_SCORERS + tuple(suite.scorers)))
+
+
+def metric_names(suite: Suite) -> tuple[str, ...]:
+    """Every metric scoring a split of this suite produces: what an objective may name."""
+    return scorer_names(suite) + (("macro_f1",) if suite.contract.kind == "label" else ())
+
+
+def score_split(examples: Sequence[Example], outputs: Sequence[str], suite: Suite, seed: int) -> SplitScores:
+    contract: OutputContract = suite.contract
+    cases = [ScoredCase(ex, out, parse_output(out, contract), parse_target(ex.target, contract))
+             for ex, out in zip(examples, outputs, strict=True)]
+    values, metrics = score_cases(cases, contract, scorer_names(suite))
+    labels = label_report(cases, contract) if contract.kind == "label" else None
+    if labels is not None:
+        metrics["macro_f1"] = macro_f1_metric(cases, contract, seed=seed, report=labels)
+    per_example = [{name: column[i] for name, column in values.items()} for i in range(len(cases))]
+    return SplitScores(metrics, per_example, labels)

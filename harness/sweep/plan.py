@@ -1,0 +1,146 @@
+"""Plan a sweep: resolve and validate everything it will do, before any model is loaded.
+
+Every mistake a user can make in an experiment file is found here and reported with the file, the key and the
+fix: a misspelt objective, a rank of 0, a negative learning rate, an `enqueue` value outside the space, a
+regression check that overlaps the suite, more shots than the train subset holds, a results folder that cannot be
+written. Nothing after this point should fail on the user's input.
+"""
+
+from __future__ import annotations
+
+import difflib
+import random
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.core.config import ExperimentConfig, load_experiment
+from harness.core.errors import ConfigError
+from harness.core.paths import find_experiment
+from harness.core.text import fold
+from harness.data.suites import Example, Suite, load_suite
+from harness.evaluation.regression import REGRESSION_SUITES, item_texts
+from harness.evaluation.scorers import higher_is_better
+from harness.evaluation.scoring import metric_names
+from harness.models import sources
+from harness.models.device import resolve_device
+from harness.sweep.space import SearchSpace, build_space, enqueue_params
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    config: ExperimentConfig
+    config_path: Path
+    study: str
+    storage: str
+    trials: int
+    device: str
+    space: SearchSpace
+    enqueued: tuple[dict[str, Any], ...]
+    """Validated `enqueue` entries in Optuna's parameter names; entries of skipped methods are left out."""
+    suite: Suite
+    subsets: dict[str, tuple[Example, ...]]
+    """The seeded train/dev/test subsets every trial uses."""
+    maximize: bool
+    """The objective's direction, from its metric's `higher_is_better`."""
+
+    @property
+    def results_dir(self) -> Path:
+        return Path(self.config.results_dir)
+
+
+def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None = None,
+               storage: str | None = None, trials: int | None = None) -> SweepPlan:
+    path = find_experiment(config_path)
+    config = load_experiment(path, overrides)
+    where = str(path)
+    study = study or config.name
+    _check_study_name(study, where)
+    if trials is not None and trials < 1:
+        raise ConfigError(f"--trials {trials}: a study needs at least 1 trial.")
+    device = resolve_device(config.device)
+    sources.check_reference(config.model)
+    space = build_space(config.space, device, where)
+    enqueued = tuple(e for i, raw in enumerate(config.enqueue) if (e := enqueue_params(raw, space, where, i)))
+    suite = load_suite(config.suite)
+    maximize = _objective_direction(config, suite, where)
+    if config.regression.enabled:
+        _check_regression(config, suite, where)
+    subsets = {
+        "train": _subset(suite.splits["train"], config.data.train_limit, config.seed),
+        "dev": _subset(suite.splits["dev"], config.data.dev_limit, config.seed),
+        "test": _subset(suite.splits["test"], config.data.test_limit, config.seed),
+    }
+    _check_shots(space, len(subsets["train"]), where)
+    _check_writable(Path(config.results_dir), where)
+    default_storage = f"journal:{Path(config.results_dir) / 'optuna-journal.log'}"
+    return SweepPlan(config, path, study, storage or default_storage, trials or config.budget.trials, device,
+                     space, enqueued, suite, subsets, maximize)
+
+
+def _check_study_name(study: str, where: str) -> None:
+    # trial ids are "<study>/<number>", and follow-up studies are "<study>+seeds": keep the name plain
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", study):
+        raise ConfigError(f"{where}: study name {study!r} must use letters, digits, '.', '_' or '-' (no '/', '+' or "
+                          "spaces); change `name:` or pass --study NAME.")
+
+
+def _objective_direction(config: ExperimentConfig, suite: Suite, where: str) -> bool:
+    metric, available = config.objective.metric, metric_names(suite)
+    if metric not in available:
+        close = difflib.get_close_matches(metric, available, n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        raise ConfigError(f"{where}: `objective.metric: {metric}` is not a metric suite {suite.name} produces on "
+                          f"dev.{hint} Choose one of: {', '.join(available)}.")
+    direction = higher_is_better(metric)
+    if direction is None:  # a scorer without a direction could not be optimised: refuse rather than guess
+        raise ConfigError(f"{where}: `objective.metric: {metric}` has no known direction (higher_is_better).")
+    return direction
+
+
+def _check_regression(config: ExperimentConfig, suite: Suite, where: str) -> None:
+    check = config.regression.suite
+    if check not in REGRESSION_SUITES:
+        raise ConfigError(f"{where}: `regression.suite: {check}` is not a bundled check; use one of "
+                          f"{', '.join(sorted(REGRESSION_SUITES))}, or set regression.enabled: false.")
+    # Training on the items of the forgetting check would hide the forgetting: refuse, and say how to fix it.
+    checked = item_texts(check)
+    overlap = [ex.id for split in SPLITS for ex in suite.splits[split] if fold(ex.input) in checked]
+    if overlap:
+        raise ConfigError(
+            f"{where}: {len(overlap)} examples of suite {suite.name} (e.g. {', '.join(overlap[:3])}) are also items "
+            f"of the `{check}` regression check, so the check would measure memorisation, not forgetting. Use "
+            f"another check (`regression.suite: piqa`), or set regression.enabled: false."
+        )
+
+
+def _check_shots(space: SearchSpace, train_size: int, where: str) -> None:
+    spec = space.params.get("prompt", {}).get("shots")
+    if spec is None or "prompt" not in space.methods:
+        return
+    most = max(spec.choices) if hasattr(spec, "choices") else getattr(spec, "high", spec)
+    if most > train_size:
+        raise ConfigError(f"{where}: `space.prompt.shots` reaches {most}, but the train subset holds only "
+                          f"{train_size} examples to draw shots from; lower the shots or raise data.train_limit.")
+
+
+def _check_writable(results: Path, where: str) -> None:
+    try:
+        results.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=results, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot write results to {results} ({exc.strerror or exc}); set `results_dir:` "
+                          "to a writable folder (or free some space) and run again.") from None
+
+
+def _subset(examples: tuple[Example, ...], limit: int | None, seed: int) -> tuple[Example, ...]:
+    """A seeded subset that keeps the split's order, so the same limit always picks the same examples."""
+    if limit is None or limit >= len(examples):
+        return tuple(examples)
+    keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
+    return tuple(examples[i] for i in keep)

@@ -1,0 +1,104 @@
+"""What every trial of a sweep shares, prepared once: the subsets, the model source, the generation cap, the
+provenance stored with each trial, and the base model's score on the forgetting check (measured once, cached)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.core.config import ExperimentConfig
+from harness.data.prompting import max_answer_tokens
+from harness.data.suites import Example, Suite
+from harness.evaluation.regression import REGRESSION_SUITES, per_item_scores, task_config
+from harness.models import loading
+from harness.models.device import default_dtype
+from harness.models.sources import ModelSource
+from harness.sweep.plan import SPLITS, SweepPlan
+
+
+@dataclass(frozen=True)
+class SweepData:
+    config: ExperimentConfig
+    suite: Suite
+    train: tuple[Example, ...]
+    dev: tuple[Example, ...]
+    test: tuple[Example, ...]
+    source: ModelSource
+    device: str
+    dtype: Any
+    max_new_tokens: int
+    provenance: dict[str, Any]
+    """Split hashes, subset sizes, budgets, model: stored with every trial."""
+    regression_ids: tuple[str, ...] = ()
+    base_regression: tuple[float, ...] = field(default=())
+    """Per-item scores of the untouched base model on `regression_ids`, measured once and cached."""
+
+    def with_config(self, config: ExperimentConfig) -> SweepData:
+        return dataclasses.replace(self, config=config)
+
+
+def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -> SweepData:
+    config, suite = plan.config, plan.suite
+    tokenizer = loading.load_tokenizer(source)
+    train, dev, test = (plan.subsets[s] for s in SPLITS)
+    max_new = config.generation.max_new_tokens or max_answer_tokens(
+        tokenizer, suite.contract, [ex.target for ex in train])
+    provenance = {
+        "data": {
+            "suite": suite.name, "suite_version": suite.version, "split_sha256": suite.split_sha256,
+            "sizes": {s: len(plan.subsets[s]) for s in SPLITS},
+            "full_sizes": {s: len(suite.splits[s]) for s in SPLITS},
+            "subset_sha256": {s: _ids_hash(plan.subsets[s]) for s in SPLITS},
+        },
+        "budget": dataclasses.asdict(config.budget),
+        "training": dataclasses.asdict(config.training),
+        "model": {"name": source.name, "sha256": source.sha256, "note": source.note},
+        "max_new_tokens": max_new,
+    }  # fmt: skip
+    data = SweepData(config, suite, train, dev, test, source, plan.device, default_dtype(plan.device), max_new,
+                     provenance)
+    if not config.regression.enabled:
+        return data
+    ids, scores = _base_regression(plan, data, echo)
+    spec = REGRESSION_SUITES[config.regression.suite]
+    provenance["regression"] = {"check": f"lm-eval {spec.task} ({spec.metric})", "n": len(ids)}
+    return dataclasses.replace(data, regression_ids=tuple(ids), base_regression=tuple(scores))
+
+
+def _base_regression(plan: SweepPlan, data: SweepData, echo: Callable[[str], None]) -> tuple[list[str], list[float]]:
+    """The base model's per-item lm-eval scores, measured once per model, check, subset and device, then cached."""
+    import lm_eval
+
+    check = plan.config.regression
+    spec = REGRESSION_SUITES[check.suite]
+    files = task_config(check.suite)["dataset_kwargs"]["data_files"].values()
+    key = hashlib.sha256(json.dumps([
+        data.source.sha256, check.suite, spec.metric, check.limit, plan.config.seed, plan.device,
+        check.max_gen_toks, lm_eval.__version__, _file_hash(spec.yaml), [_file_hash(Path(f)) for f in files],
+    ]).encode()).hexdigest()[:16]
+    cache = plan.results_dir / "cache" / f"regression-base-{key}.json"
+    if cache.exists():
+        cached = json.loads(cache.read_text())
+        return cached["ids"], cached["scores"]
+    echo(f"measuring the base model on {check.limit} {check.suite} items through lm-eval (once; cached)")
+    model = loading.load_model(data.source, data.device, data.dtype)
+    ids, scores = per_item_scores(model, loading.load_tokenizer(data.source), check.suite, check.limit,
+                                  plan.config.seed, check.batch_size, check.max_gen_toks)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"ids": ids, "scores": scores}))
+    tmp.replace(cache)
+    return ids, scores
+
+
+def _ids_hash(examples: tuple[Example, ...]) -> str:
+    return hashlib.sha256("\n".join(ex.id for ex in examples).encode()).hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,147 @@
+"""A results database written by v1 (tests/assets/results-v1.duckdb.gz) upgrades in place, and nothing is lost:
+every row survives, every fact moved out of the details JSON reads back equal through the typed views, and only
+what v1 got wrong changes (an unmeasured regression delta stored as 0.0 becomes null)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from harness.core.errors import HarnessError
+from harness.core.metric import Metric
+from harness.core.records import Throughput
+from harness.store.database import Store
+from harness.store.migrations import MIGRATIONS, applied
+
+V1 = Path(__file__).parent / "assets" / "results-v1.duckdb.gz"
+
+
+@pytest.fixture()
+def v1(tmp_path) -> Path:
+    """A copy of the v1 file, in a `results/` folder as v1 wrote it (`results_dir: results`)."""
+    path = tmp_path / "results" / "harness.duckdb"
+    path.parent.mkdir()
+    with gzip.open(V1) as src, open(path, "wb") as out:
+        shutil.copyfileobj(src, out)
+    return path
+
+
+def _raw(path: Path) -> dict:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        def rows(sql):
+            cur = conn.execute(sql)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r)) for r in cur.fetchall()]
+
+        return {
+            "trials": {t["id"]: {**t, "details": json.loads(t["details"])} for t in rows("SELECT * FROM trials")},
+            "metrics": rows("SELECT * FROM metrics ORDER BY trial_id, split, name"),
+            "examples": rows("SELECT * FROM examples ORDER BY trial_id, split, example_id"),
+            "runs": rows("SELECT * FROM runs ORDER BY run_id"),
+            "studies": rows("SELECT * FROM studies ORDER BY study"),
+            "migrations": [r["name"] for r in rows("SELECT name FROM _migrations")],
+        }
+
+
+def test_the_asset_is_a_v1_database(v1):
+    before = _raw(v1)
+    assert before["migrations"] == ["m001_initial"]
+    assert len(before["trials"]) == 7 and len(before["studies"]) == 2
+
+
+def test_v1_upgrades_in_place_on_first_read_and_nothing_is_lost(v1):
+    before = _raw(v1)
+    store = Store(v1)
+    trials = {t.id: t for t in store.trials()}  # a read upgrades the file
+    with duckdb.connect(str(v1), read_only=True) as conn:
+        assert applied(conn, create=False) == [name for name, _ in MIGRATIONS]
+    after = _raw(v1)
+
+    # every row is still there; examples and runs unchanged column for column
+    assert set(trials) == set(before["trials"]) == set(after["trials"])
+    assert len(after["metrics"]) == len(before["metrics"])
+    assert after["examples"] == before["examples"]
+    for old, new in zip(before["runs"], after["runs"]):
+        assert {k: new[k] for k in old} == old
+        env = json.loads(old["environment"])
+        assert (new["device"], new["device_name"], new["cpu_count"]) == (
+            env["device"], env["device_name"], env["cpu_count"])
+
+    # metrics: identical, except that an unmeasured value (n=0) is now null instead of 0.0
+    for old, new in zip(before["metrics"], after["metrics"]):
+        if old["n"] == 0:
+            assert (new["value"], new["low"], new["high"]) == (None, None, None), old
+            assert {k: new[k] for k in ("trial_id", "split", "name", "n")} == {
+                k: old[k] for k in ("trial_id", "split", "name", "n")}
+        else:
+            assert new == old
+
+    # every fact that moved out of details reads back equal through the typed view
+    for tid, old in before["trials"].items():
+        d, t = old["details"], trials[tid]
+        for column in ("study", "number", "run_id", "method", "status", "failure_reason", "trained", "device",
+                       "peak_memory_mb", "train_seconds", "eval_seconds", "objective", "feasible"):
+            assert getattr(t, column) == old[column], (tid, column)
+        assert t.params == json.loads(old["params"])
+        assert t.shots == tuple(d["shots"]) and t.include_contract == d["include_contract"]
+        assert t.throughput == {split: Throughput(e["examples"], e["seconds"], e["batch_size"], e["prompt_tokens"],
+                                                  e["completion_tokens"]) for split, e in d["evaluation"].items()}
+        assert t.label_reports == {k: v for k, v in d["labels"].items() if v}
+        if d["training"] is None:
+            assert t.training is None
+        else:
+            training = d["training"]
+            assert (t.training.steps, t.training.stopped_by, t.training.examples) == (
+                training["steps"], training["stopped_by"], training["examples"])
+            assert [list(p) for p in t.training.loss_curve] == training["loss_curve"]
+            assert [list(p) for p in t.training.dev_curve] == training["dev_curve"]
+            setup = d["experiment_training"]
+            assert t.training.examples_per_step == setup["batch_size"] * setup["gradient_accumulation"]
+        unmeasured = t.metric("dev", "regression_delta").n == 0
+        for name, value in d["constraints"].items():
+            expected = None if name == "regression_delta" and unmeasured else value
+            assert t.constraints[name] == expected, (tid, name)
+        assert {k: t.provenance[k] for k in ("data", "budget", "model", "max_new_tokens")} == {
+            k: d[k] for k in ("data", "budget", "model", "max_new_tokens")}
+        assert not {"training", "evaluation", "labels", "constraints", "shots", "include_contract"} & set(
+            t.provenance)
+
+
+def test_v1_followups_become_studies_with_a_parent(v1):
+    store = Store(v1)
+    studies = {s.name: s for s in store.studies()}
+    assert set(studies) == {"v1a", "v1b", "v1a+seeds", "v1a+curve"}
+    assert (studies["v1a+seeds"].kind, studies["v1a+seeds"].parent) == ("seeds", "v1a")
+    assert (studies["v1a+curve"].kind, studies["v1a+curve"].parent) == ("curve", "v1a")
+    assert {k: s.name for k, s in store.followups("v1a").items()} == {"seeds": "v1a+seeds", "curve": "v1a+curve"}
+    assert studies["v1a"].objective_metric == "task_accuracy" and studies["v1a"].maximize is True
+    assert studies["v1a+seeds"].suite == studies["v1a"].suite
+
+
+def test_v1_regression_delta_reads_as_not_measured(v1):
+    trials = {t.id: t for t in Store(v1).trials()}
+    assert trials["v1a/0"].metric("test", "regression_delta") == Metric(None, None, None, 0)  # prompting
+    assert trials["v1b/1"].metric("test", "regression_delta") == Metric(None, None, None, 0)  # check was off
+    assert trials["v1a/2"].metric("test", "regression_delta").n == 5  # measured: unchanged
+
+
+def test_v1_artifact_paths_follow_the_database(v1, tmp_path):
+    trials = {t.id: t for t in Store(v1).trials()}
+    assert trials["v1a/2"].artifact_path == (v1.parent / "artifacts" / "v1a" / "2").resolve()
+    moved = tmp_path / "archive" / "harness.duckdb"  # the whole results folder moved elsewhere
+    v1.parent.rename(moved.parent)
+    assert Store(moved).trial("v1b/1").artifact_path == (moved.parent / "artifacts" / "v1b" / "1").resolve()
+
+
+def test_a_read_only_v1_file_says_how_to_upgrade(v1, monkeypatch):
+    # root may write a 0444 file, so the permission is what the store asks about, not the mode bits
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != v1)
+    with pytest.raises(HarnessError, match="written by an older release.*read-only.*writable"):
+        Store(v1).trials()
+    assert _raw(v1)["migrations"] == ["m001_initial"]  # untouched
