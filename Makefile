@@ -1,4 +1,5 @@
-# Two commands: `make demo` (set up, fetch the embedded model, run the demo sweep on the CPU) and `make test`.
+# Two commands: `make demo` (set up, fetch the embedded model, run the demo sweep on the CPU) and `make test`
+# (the import-layer contracts, then the test suite).
 VENV   ?= .venv
 PYTHON ?= python3
 # The CPU build of torch, installed before anything that depends on torch (a bare `torch` pulls a CUDA build).
@@ -22,7 +23,8 @@ demo: setup
 	$(BIN)/harness sweep experiments/demo.yaml
 
 test: setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) results/*.duckdb results/optuna-journal.log results/artifacts results/cache
+	rm -rf $(VENV) build *.egg-info results/*.duckdb results/optuna-journal.log results/artifacts results/cache

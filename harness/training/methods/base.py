@@ -41,6 +41,14 @@ class Candidate:
     train_report: TrainReport | None = None
 
 
+def save_pretrained(candidate: Candidate, directory: Path) -> Path:
+    """What `save_pretrained` writes (a PEFT adapter, or the whole model) as safetensors, with the tokenizer."""
+    directory.mkdir(parents=True, exist_ok=True)
+    candidate.model.save_pretrained(directory, safe_serialization=True)
+    candidate.tokenizer.save_pretrained(directory)
+    return directory
+
+
 def train_candidate(ctx: TrialContext, model, tokenizer, learning_rate: float) -> Candidate:
     """Fine-tune `model` on the trial's train examples and wrap it as a Candidate (LoRA, QLoRA and full)."""
     prompter = Prompter(tokenizer, ctx.suite.instruction, ctx.suite.contract,

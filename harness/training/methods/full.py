@@ -10,7 +10,7 @@ from typing import Any
 from harness.core.typed import greater_than
 from harness.models import loading
 from harness.models.sources import ModelSource
-from harness.training.methods.base import Candidate, TrialContext, train_candidate
+from harness.training.methods.base import Candidate, TrialContext, save_pretrained, train_candidate
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,7 @@ class FullFineTune:
 
     def save(self, candidate: Candidate, directory: Path) -> Path:
         """The whole model as safetensors, with its tokenizer."""
-        directory.mkdir(parents=True, exist_ok=True)
-        candidate.model.save_pretrained(directory, safe_serialization=True)
-        candidate.tokenizer.save_pretrained(directory)
-        return directory
+        return save_pretrained(candidate, directory)
 
     def load(self, source: ModelSource, artifact: Path | None, device: str, dtype: Any) -> tuple[Any, Any]:
         """The saved model when there is one (its tokenizer is the base's); the base model otherwise."""

@@ -10,7 +10,7 @@ from typing import Any
 from harness.core.typed import at_least, from_up_to, greater_than
 from harness.models import loading
 from harness.models.sources import ModelSource
-from harness.training.methods.base import Candidate, TrialContext, train_candidate
+from harness.training.methods.base import Candidate, TrialContext, save_pretrained, train_candidate
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,7 @@ class LoRA:
 
     def save(self, candidate: Candidate, directory: Path) -> Path:
         """The PEFT adapter (adapter_config.json, adapter_model.safetensors) and the tokenizer."""
-        directory.mkdir(parents=True, exist_ok=True)
-        candidate.model.save_pretrained(directory, safe_serialization=True)
-        candidate.tokenizer.save_pretrained(directory)
-        return directory
+        return save_pretrained(candidate, directory)
 
     def load(self, source: ModelSource, artifact: Path | None, device: str, dtype: Any) -> tuple[Any, Any]:
         """The adapter on the unquantized base model (QLoRA's too: the same weights, read without 4-bit)."""

@@ -1,0 +1,95 @@
+"""The Method contract, run over every registered method on a tiny model: prepare (train a step), save, load, and
+the loaded model gives the same greedy predictions on the same prompts. Plus the Params contract: typed defaults
+that pass their own bounds, and bounds that refuse what is out of range."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from harness.core.config import BudgetConfig, ExperimentConfig, TrainingConfig
+from harness.core.errors import ConfigError
+from harness.core.typed import build, check_field
+from harness.data.suites import load_suite
+from harness.models import sources
+from harness.training.generate import generate
+from harness.training.methods import METHODS
+from harness.training.methods.base import TrialContext
+
+
+def _ctx(model_dir, suite_dir) -> TrialContext:
+    suite = load_suite(str(suite_dir))
+    config = ExperimentConfig(name="contract", space={}, budget=BudgetConfig(max_steps=2, trial_train_seconds=None),
+                              training=TrainingConfig(batch_size=4, eval_every_steps=0))
+    return TrialContext(config=config, suite=suite, train_examples=suite.splits["train"][:16],
+                        source=sources.resolve(str(model_dir)), device="cpu", dtype=torch.float32, seed=0,
+                        make_dev_probe=lambda *args: None)
+
+
+def _answers(model, tokenizer, prompter, examples) -> list[str]:
+    prompts = [prompter.prompt(ex) for ex in examples]
+    return [g.output for g in generate(model, tokenizer, prompts, batch_size=4, max_new_tokens=8)]
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_prepare_save_load_gives_the_same_predictions(name, tiny_model_dir, toy_suite, tmp_path):
+    method = METHODS.get(name)
+    reason = method.unavailable_reason("cpu")
+    if reason:
+        pytest.skip(f"{name} cannot run on this machine: {reason}")
+    ctx = _ctx(tiny_model_dir, toy_suite)
+    params = build(method.Params, {}, "contract")
+    if "shots" in {f.name for f in dataclasses.fields(method.Params)}:
+        params = dataclasses.replace(params, shots=2)
+    candidate = method.prepare(ctx, params)
+    assert candidate.trained == method.trains
+    if method.trains:
+        assert candidate.train_report.steps == 2 and candidate.train_report.loss_curve is not None
+    examples = ctx.suite.splits["dev"][:4]
+    before = _answers(candidate.model, candidate.tokenizer, candidate.prompter, examples)
+
+    saved = method.save(candidate, tmp_path / "artifact")
+    if not method.trains:
+        assert saved is None and not (tmp_path / "artifact").exists()  # nothing to keep: the base model answers
+    else:
+        assert saved == tmp_path / "artifact" and list(saved.glob("*.safetensors"))
+        assert not list(saved.glob("*.bin")) and not list(saved.glob("*.pt"))  # never pickles
+    model, tokenizer = method.load(ctx.source, saved, "cpu", torch.float32)
+    prompter = dataclasses.replace(candidate.prompter, tokenizer=tokenizer)
+    assert _answers(model, tokenizer, prompter, examples) == before
+    # Greedy answers of a barely trained tiny model could match the base model's by chance; the logits cannot.
+    ids = tokenizer(prompter.prompt(examples[0]), return_tensors="pt").input_ids
+    loaded, trained = _logits(model, ids), _logits(candidate.model, ids)
+    assert torch.allclose(loaded, trained, atol=1e-5)
+    if method.trains:
+        base, _ = METHODS.get("prompt").load(ctx.source, None, "cpu", torch.float32)
+        assert not torch.allclose(_logits(base, ids), trained, atol=1e-5), "the saved weights did not change anything"
+
+
+@torch.no_grad()
+def _logits(model, ids) -> torch.Tensor:
+    model.eval()
+    return model(input_ids=ids).logits
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_params_are_typed_with_valid_defaults_and_enforced_bounds(name):
+    params_cls = METHODS.get(name).Params
+    assert dataclasses.is_dataclass(params_cls) and params_cls.__dataclass_params__.frozen
+    defaults = build(params_cls, {}, "defaults")  # every field has a default, and it passes its own bounds
+    for field in dataclasses.fields(params_cls):
+        value = getattr(defaults, field.name)
+        assert check_field(params_cls, field.name, value, "x", field.name) == value
+        bounds = field.metadata
+        for key in ("min", "gt"):
+            if key in bounds:
+                too_low = bounds[key] - 1 if key == "min" else bounds[key]
+                with pytest.raises(ConfigError, match=field.name):
+                    check_field(params_cls, field.name, type(value)(too_low), "x", field.name)
+
+
+def test_the_registry_refuses_a_second_method_of_the_same_name():
+    with pytest.raises(ValueError, match="already registered"):
+        METHODS.register(METHODS.get("lora"))
