@@ -7,7 +7,6 @@ HARNESS_DASHBOARD_DB. The dashboard only reads: a sweep may write to the same da
 from pathlib import Path
 
 import streamlit as st
-
 from harness_dashboards import data
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -25,10 +24,12 @@ for key in [k for k in st.session_state if str(k).startswith("keep-")]:
 page = st.navigation(PAGES)
 with st.sidebar:
     st.caption(f"Database (read-only): `{data.db_path()}`")
-    names = data.study_names(data.trials(str(data.db_path())))
+    db = str(data.db_path())
+    views = data.studies(db)
+    names = data.study_names(views, data.trials(db))
     if names:
-        st.selectbox("Study", names, key="study",
-                     help="`+seeds` and `+curve` are the follow-ups of a sweep (repeated seeds, learning curve).")
+        st.selectbox("Study", names, key="study", format_func=lambda name: data.study_label(views, name),
+                     help="Sweep studies first, then their follow-ups (repeated seeds, learning curve).")
     if st.button("Refresh", help=f"Results are re-read every {data.TTL_S} s; this re-reads now."):
         st.cache_data.clear()
 page.run()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import altair as alt
 import pandas as pd
 
@@ -17,7 +19,7 @@ def pareto(points: pd.DataFrame, x_title: str, y_title: str) -> alt.Chart:
         y=alt.Y("accuracy:Q", title=y_title, scale=alt.Scale(domain=[0, 100])),
         color=alt.Color("method:N", scale=METHOD_COLOURS, title="method"),
         shape=alt.Shape("feasible:N", title="meets dev constraints", scale=FEASIBLE_SHAPES),
-        tooltip=["trial", "method", "params", alt.Tooltip("cost:Q", format=",.2f"),
+        tooltip=["trial", "method", "params", alt.Tooltip("cost shown:N", title="cost"),
                  alt.Tooltip("accuracy:Q", format=".1f"), "feasible"],
     )
     bars = base.mark_rule(opacity=0.5).encode(y="low:Q", y2="high:Q", color=alt.Color("method:N", scale=METHOD_COLOURS))
@@ -26,14 +28,14 @@ def pareto(points: pd.DataFrame, x_title: str, y_title: str) -> alt.Chart:
     return (bars + front + dots).properties(height=360)
 
 
-def history(rows: list[dict]) -> alt.Chart:
-    """Optuna's optimisation history: each trial's dev objective and the best feasible value so far."""
-    base = alt.Chart(pd.DataFrame(rows)).encode(
-        x=alt.X("trial:Q", title="Optuna trial number", axis=alt.Axis(tickMinStep=1)))
+def history(frame: pd.DataFrame, y_title: str) -> alt.Chart:
+    """The sweep's optimisation history: each complete trial's dev objective and the best feasible value so far."""
+    base = alt.Chart(frame).encode(x=alt.X("trial:Q", title="Optuna trial number", axis=alt.Axis(tickMinStep=1)))
     dots = base.mark_point(filled=True, size=70).encode(
-        y=alt.Y("value:Q", title="dev objective (%)"), color=alt.Color("method:N", scale=METHOD_COLOURS),
+        y=alt.Y("value:Q", title=y_title, axis=alt.Axis(format=".1f")),
+        color=alt.Color("method:N", scale=METHOD_COLOURS),
         shape=alt.Shape("feasible:N", title="feasible", scale=FEASIBLE_SHAPES),
-        tooltip=["trial", "method", "value", "feasible"])
+        tooltip=["trial", "method", alt.Tooltip("value:Q", format=".1f"), "feasible"])
     best = base.mark_line(interpolate="step-after", color="black").encode(y="best feasible so far:Q")
     return (best + dots).properties(height=300)
 
@@ -46,13 +48,16 @@ def importance(values: dict[str, float]) -> alt.Chart:
     ).properties(height=70 + 36 * len(frame))  # the height includes the x axis and its title
 
 
-def curve(points: list, y_title: str, percent: bool = False) -> alt.Chart:
-    """A training curve from [[step, value], ...] as stored in details.training."""
+def curve(points: Sequence[tuple[int, float]], y_title: str, percent: bool = False) -> alt.Chart:
+    """A training curve from (step, value) pairs (`TrainingSummary.loss_curve` or `dev_curve`)."""
     frame = pd.DataFrame(points, columns=["step", "value"])
+    axis = alt.Axis()
     if percent:
         frame["value"] = frame["value"] * 100
+        axis = alt.Axis(format=".1f")
     return alt.Chart(frame).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="training step"), y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
+        x=alt.X("step:Q", title="training step"),
+        y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False), axis=axis),
         tooltip=["step", alt.Tooltip("value:Q", format=".3f")],
     ).properties(height=260)
 
@@ -77,21 +82,27 @@ def learning_curve(frame: pd.DataFrame) -> alt.Chart:
 
 
 def cumulative(frame: pd.DataFrame, months: float | None) -> alt.Chart:
-    """Cumulative cost by month of both options; the break-even month, when there is one, as a labelled rule."""
+    """Cumulative cost by month of both options over the frame's months (the horizon). The break-even month is a
+    labelled rule when it falls inside; beyond the chart, a title at its right edge says where it is."""
     options = list(dict.fromkeys(frame["option"]))  # fine-tuned first, then the baseline
+    last = float(frame["month"].max())
     lines = alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=20)).encode(
-        x=alt.X("month:Q", title="months in production"), y=alt.Y("usd:Q", title="cumulative cost (USD)"),
+        x=alt.X("month:Q", title="months in production", scale=alt.Scale(domain=[0, last], nice=False)),
+        y=alt.Y("usd:Q", title="cumulative cost (USD)"),
         color=alt.Color("option:N", title=None, legend=alt.Legend(orient="top"),
                         scale=alt.Scale(domain=options, range=["#1f77b4", "#ff7f0e"])),
-        tooltip=["option", "month", alt.Tooltip("usd:Q", format=",.2f")],
+        tooltip=["option", "month", alt.Tooltip("cost:N", title="cumulative cost")],
     )
     if months is None:
         return lines.properties(height=340)
-    mark = pd.DataFrame({"month": [months], "label": [f"break-even: {months:.1f} months"]})
-    rule = alt.Chart(mark).mark_rule(color="black", strokeDash=[5, 4]).encode(x="month:Q")
-    text = alt.Chart(mark).mark_text(align="left", dx=5, fontWeight="bold").encode(
-        x="month:Q", y=alt.value(12), text="label")
-    return (lines + rule + text).properties(height=340)
+    if months <= last:
+        mark = pd.DataFrame({"month": [months], "label": [f"break-even: {months:.1f} months"]})
+        rule = alt.Chart(mark).mark_rule(color="black", strokeDash=[5, 4]).encode(x="month:Q")
+        text = alt.Chart(mark).mark_text(align="left", dx=5, fontWeight="bold").encode(
+            x="month:Q", y=alt.value(12), text="label")
+        return (lines + rule + text).properties(height=340)
+    beyond = f"break-even at month {months:,.1f}, beyond the chart →"  # named at the right edge, above the lines
+    return lines.properties(height=340, title=alt.TitleParams(beyond, anchor="end", fontSize=13))
 
 
 def tornado(frame: pd.DataFrame, months: float | None) -> alt.Chart:

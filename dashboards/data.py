@@ -1,112 +1,193 @@
 """What the pages read from the results store, and the tables they build from it.
 
-Reads go through `harness.store.database.Store`, whose short read-only connections let the dashboard poll while a sweep
-writes. Results are cached for a few seconds so a page with several widgets does not reopen the file on every
-rerun, yet a running sweep shows up without restarting the server. Nothing here writes.
+Reads go through `harness.store.database.Store`, whose short read-only connections let the dashboard poll while a
+sweep writes; they return the store's typed views (`TrialView`, `StudyView`, ...). Results are cached for a few
+seconds so a page with several widgets does not reopen the file on every rerun, yet a running sweep shows up
+without restarting the server. Every number is formatted by `harness.analysis.formatting`. Nothing here writes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from harness.analysis import report
+from harness.analysis.formatting import fmt_metric, params_text, regression_text, score_cell, status_text, usd
+from harness.analysis.verdict import Verdict, store_correctness, verdict
+from harness.core.metric import CORE_METRICS
 from harness.core.paths import DASHBOARD_DB_ENV
-from harness.evaluation.scorers import get_scorer, scorer_names
+from harness.core.records import ExampleView, RunView, StudyView, TrialView
+from harness.core.selection import IMPORTANCE_MIN_TRIALS, IMPORTANCE_MIN_VARYING, best, ranked
 from harness.store.database import DEFAULT_DB, Store
 
 TTL_S = 5
-JOURNAL = "optuna-journal.log"
+FOLLOWUP_WORDS = {"seeds": "repeated seeds", "curve": "learning curve"}
+"""When the sweep computes a method's parameter importance (harness.sweep.importance); used here only to say why a
+method has none."""
 
 
 def db_path() -> Path:
     return Path(os.environ.get(DASHBOARD_DB_ENV) or DEFAULT_DB)
 
 
-def journal_path() -> Path:
-    """The sweep writes its Optuna journal next to the database (`<results_dir>/optuna-journal.log`)."""
-    return db_path().parent / JOURNAL
-
-
 def store() -> Store:
     return Store(db_path(), lock_timeout_s=10)
 
 
-@st.cache_data(ttl=TTL_S, show_spinner=False)
-def trials(db: str, study: str | None = None) -> list[dict]:
-    return Store(db).list_trials(study)
+# -- cached reads ---------------------------------------------------------------------------------------------
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def trial(db: str, trial_id: str) -> dict | None:
-    return Store(db).get_trial(trial_id)
+def studies(db: str) -> list[StudyView]:
+    return Store(db).studies()
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def verdict_text(db: str, study: str) -> str:
-    return report.verdict(Store(db), Store(db).list_trials(study)).text
+def trials(db: str, study: str | None = None) -> list[TrialView]:
+    return Store(db).trials(study)
 
 
-def study_names(all_trials: list[dict]) -> list[str]:
-    """Main studies first; `+seeds` and `+curve` follow-ups after, so the default is a real sweep."""
-    names = sorted({t["study"] for t in all_trials})
-    return sorted(names, key=lambda s: ("+" in s, s))
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def trial(db: str, trial_id: str) -> TrialView | None:
+    return Store(db).trial(trial_id)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def examples(db: str, trial_id: str) -> list[ExampleView]:
+    return Store(db).examples(trial_id)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def runs(db: str, run_ids: tuple[str, ...]) -> dict[str, RunView]:
+    return Store(db).runs(run_ids)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def followups(db: str, study: str) -> dict[str, StudyView]:
+    return Store(db).followups(study)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def importance(db: str, study: str) -> dict[str, dict[str, float]]:
+    return Store(db).importance(study)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def study_verdict(db: str, study: str) -> Verdict:
+    found = Store(db)
+    return verdict(found.trials(study), store_correctness(found))
+
+
+def runs_of(rows: Iterable[TrialView]) -> dict[str, RunView]:
+    """The run environments (device name, cores) of these trials, by run_id."""
+    return runs(str(db_path()), tuple(sorted({t.run_id for t in rows if t.run_id})))
+
+
+# -- studies --------------------------------------------------------------------------------------------------
+
+
+def study_names(views: Sequence[StudyView], rows: Iterable[TrialView] = ()) -> list[str]:
+    """Sweep studies first, then the follow-ups (repeated seeds, learning curve), so the default is a real sweep.
+
+    A study that has trials but no study row (written by hand, or half-recorded) is listed as a sweep."""
+    by_name = {s.name: s for s in views}
+    names = set(by_name) | {t.study for t in rows}
+
+    def key(name: str) -> tuple[bool, str, str]:
+        view = by_name.get(name)
+        followup = view is not None and view.kind != "sweep"
+        return followup, (view.parent or "") if followup else name, name
+
+    return sorted(names, key=key)
+
+
+def study_label(views: Sequence[StudyView], name: str) -> str:
+    """`demo+curve (learning curve of demo)` for a follow-up, the name alone for a sweep."""
+    view = next((s for s in views if s.name == name), None)
+    if view is None or view.kind == "sweep":
+        return name
+    return f"{name} ({FOLLOWUP_WORDS.get(view.kind, view.kind)} of {view.parent})"
+
+
+def current_study(rows: list[TrialView]) -> str:
+    """The study picked in the sidebar (app.py), else the first sweep study."""
+    names = study_names(studies(str(db_path())), rows)
+    chosen = st.session_state.get("study")
+    return chosen if chosen in names else names[0]
+
+
+def study_view(name: str) -> StudyView | None:
+    return next((s for s in studies(str(db_path())) if s.name == name), None)
+
+
+def main_study(name: str) -> str:
+    """The sweep a study belongs to: its parent for a follow-up, itself otherwise."""
+    view = study_view(name)
+    return view.parent if view is not None and view.kind != "sweep" and view.parent else name
+
+
+def require_trials() -> list[TrialView]:
+    """All trials, or a note on how to make some and a stop: every page needs at least one."""
+    rows = trials(str(db_path()))
+    if not rows:
+        st.info(f"No trials in `{db_path()}` yet. Run a sweep first, e.g. `harness sweep experiments/demo.yaml`, "
+                "or point the dashboard at another database with `harness dashboard --db PATH`.")
+        st.stop()
+    return rows
 
 
 # -- tables ---------------------------------------------------------------------------------------------------
 
 
-def leaderboard_frame(rows: list[dict]) -> pd.DataFrame:
+def metric_cell(t: TrialView, split: str, name: str) -> str:
+    """A metric as `value% [95% CI] n`; the forgetting check says `not trained` or `not measured` instead of 0."""
+    metric = t.metric(split, name)
+    if name != "regression_delta":
+        return fmt_metric(metric)
+    return fmt_metric(metric, signed=True) if t.trained and metric and metric.measured else regression_text(t, split)
+
+
+def leaderboard_frame(rows: list[TrialView]) -> pd.DataFrame:
     """One row per trial in rank order (dev, feasible first), every core metric as value [95% CI] n, per split."""
     out = []
-    for rank, t in enumerate(report.ranked(rows), start=1):
-        row = {"rank": rank, "trial": t["id"], "method": t["method"], "params": report.params_text(t["params"]),
+    for rank, t in enumerate(ranked(rows), start=1):
+        row = {"rank": rank, "trial": t.id, "method": t.method, "params": params_text(t.params),
                "status": status_text(t)}
         for split in ("dev", "test"):
-            for name in report.CORE:
-                metric = t["metrics"].get(split, {}).get(name)
-                row[f"{split.upper()} {name}"] = (
-                    "not trained" if name == "regression_delta" and not t["trained"]
-                    else report.fmt_metric(metric, signed=name == "regression_delta")
-                )
-        row["train s"] = round(t["train_seconds"] or 0.0, 1)
-        row["eval s"] = round(t["eval_seconds"] or 0.0, 1)
+            row.update({f"{split.upper()} {name}": metric_cell(t, split, name) for name in CORE_METRICS})
+        row["train s"] = round(t.train_seconds or 0.0, 1)
+        row["eval s"] = round(t.eval_seconds or 0.0, 1)
         out.append(row)
     return pd.DataFrame(out)
 
 
-def status_text(t: dict) -> str:
-    if t["status"] != "complete":
-        return t["status"] + (f": {t['failure_reason']}" if t["failure_reason"] else "")
-    return "ok" if t["feasible"] else "infeasible"
-
-
-def best_adapter(rows: list[dict]) -> dict | None:
+def best_adapter(rows: list[TrialView]) -> TrialView | None:
     """The best trained trial that meets every dev constraint, ranked on dev."""
-    return next((t for t in report.ranked(rows) if t["trained"] and t["status"] == "complete" and t["feasible"]),
-                None)
+    return best(rows, trained=True, feasible_only=True)
 
 
-def sweep_seconds(rows: list[dict]) -> tuple[float, float]:
-    return sum(t["train_seconds"] or 0.0 for t in rows), sum(t["eval_seconds"] or 0.0 for t in rows)
+def sweep_seconds(rows: list[TrialView]) -> tuple[float, float]:
+    return sum(t.train_seconds or 0.0 for t in rows), sum(t.eval_seconds or 0.0 for t in rows)
 
 
-def accuracy_points(rows: list[dict], split: str, cost: dict[str, float] | None = None) -> pd.DataFrame:
-    """Complete trials as points for the Pareto plot: cost (dollars if given, else seconds) and accuracy."""
+def accuracy_points(rows: list[TrialView], split: str, cost: dict[str, float] | None = None) -> pd.DataFrame:
+    """Complete trials as points for the Pareto plot: cost (dollars if given, else device seconds) and accuracy
+    in %."""
     out = []
     for t in rows:
-        metric = t["metrics"].get(split, {}).get("task_accuracy")
-        if t["status"] != "complete" or not metric or metric.get("value") is None:
+        metric = t.metric(split, "task_accuracy")
+        if not t.complete or metric is None or not metric.measured:
             continue
-        seconds = (t["train_seconds"] or 0.0) + (t["eval_seconds"] or 0.0)
-        out.append({"trial": t["id"], "method": t["method"], "params": report.params_text(t["params"]),
-                    "cost": cost[t["id"]] if cost else seconds, "accuracy": metric["value"] * 100,
-                    "low": _pct(metric.get("low")), "high": _pct(metric.get("high")),
-                    "feasible": bool(t["feasible"])})
-    frame = pd.DataFrame(out, columns=["trial", "method", "params", "cost", "accuracy", "low", "high", "feasible"])
+        low, high = (metric.value if end is None else end for end in (metric.low, metric.high))
+        spent = cost[t.id] if cost else t.device_seconds
+        out.append({"trial": t.id, "method": t.method, "params": params_text(t.params), "cost": spent,
+                    "cost shown": usd(spent) if cost else f"{spent:,.0f} s", "accuracy": metric.value * 100,
+                    "low": low * 100, "high": high * 100, "feasible": bool(t.feasible)})
+    frame = pd.DataFrame(out, columns=["trial", "method", "params", "cost", "cost shown", "accuracy", "low", "high",
+                                       "feasible"])
     frame["pareto"] = pareto_mask(frame)
     return frame
 
@@ -121,71 +202,78 @@ def pareto_mask(frame: pd.DataFrame) -> list[bool]:
             for c, a, ok in zip(frame["cost"], frame["accuracy"], frame["feasible"])]
 
 
-def _pct(value: float | None) -> float | None:
-    return None if value is None else value * 100
-
-
-def metrics_frame(t: dict) -> pd.DataFrame:
+def metrics_frame(t: TrialView) -> pd.DataFrame:
     """Every stored metric of one trial: rows by name, one column per split."""
-    names = sorted({n for split in t["metrics"].values() for n in split})
-    return pd.DataFrame(
-        [{"metric": n, **{split: report.fmt_metric(m.get(n), signed=n == "regression_delta")
-                          for split, m in t["metrics"].items()}} for n in names]
-    )
+    names = sorted({name for split in t.metrics.values() for name in split})
+    return pd.DataFrame([{"metric": name, **{split: metric_cell(t, split, name) for split in t.metrics}}
+                         for name in names])
 
 
-def label_reports(details: dict) -> dict[str, dict]:
-    """`details["labels"]` as {split: label_report} (the trial stores {"dev": ..., "test": ...}, None for a
-    non-label suite); a bare report is read as test."""
-    labels = details.get("labels")
-    if not isinstance(labels, dict):
-        return {}
-    if "confusion" in labels or "labels" in labels:
-        return {"test": labels}
-    return {k: v for k, v in labels.items() if isinstance(v, dict) and ("confusion" in v or "labels" in v)}
+def throughput_text(t: TrialView) -> str:
+    """What generating each split measured, as the cost model reads it."""
+    return "; ".join(f"{split}: {tp.examples} examples in {tp.seconds:,.3g} s at batch {tp.batch_size}, "
+                     f"{tp.completion_tokens_per_s:,.1f} completion tokens/s, {tp.prompt_tokens_per_query:,.0f} "
+                     "prompt tokens per query" for split, tp in t.throughput.items())
 
 
-def examples_frame(examples: list[dict], split: str | None, query: str, failing_only: bool) -> pd.DataFrame:
+def examples_frame(rows: list[ExampleView], split: str | None, query: str, failing_only: bool) -> pd.DataFrame:
     """Per-example outputs with pass/fail per scorer, filtered by split, a search string and failures."""
     needle = query.strip().casefold()
-    names = sorted({n for e in examples for n in (e["scores"] or {})}, key=lambda n: (n != "task_accuracy", n))
+    names = sorted({n for e in rows for n in e.scores}, key=lambda n: (n != "task_accuracy", n))
     out = []
-    for e in examples:
-        if split and e["split"] != split:
+    for e in rows:
+        if split and e.split != split:
             continue
-        if failing_only and e["scores"].get("task_accuracy"):
+        if failing_only and e.scores.get("task_accuracy"):
             continue
-        text = " ".join(str(e[k]) for k in ("example_id", "input", "target", "output")).casefold()
-        if needle and needle not in text:
+        if needle and needle not in " ".join((e.example_id, e.input, e.target, e.output)).casefold():
             continue
-        row = {k: e[k] for k in ("split", "example_id", "input", "target", "output")}
-        row.update({n: verdict_cell(n, e["scores"].get(n), n in scorer_names()) for n in names})
-        out.append(row)
+        out.append({"split": e.split, "example_id": e.example_id, "input": e.input, "target": e.target,
+                    "output": e.output, **{n: score_cell(n, e.scores.get(n)) for n in names}})
     return pd.DataFrame(out, columns=["split", "example_id", "input", "target", "output", *names])
 
 
-def verdict_cell(name: str, value: float | None, known: bool) -> str:
-    """`pass` / `fail` for 0-1 scores read in the scorer's direction, the number otherwise, `-` for n/a."""
-    if value is None:
-        return "-"
-    if known and value in (0.0, 1.0):
-        good = value == 1.0 if get_scorer(name).higher_is_better else value == 0.0
-        return "pass" if good else "fail"
-    return f"{value:.3g}"
+# -- the sweep's search: history and parameter importance --------------------------------------------------------
 
 
-def current_study(rows: list[dict]) -> str:
-    """The study picked in the sidebar (app.py), else the first main study."""
-    names = study_names(rows)
-    chosen = st.session_state.get("study")
-    return chosen if chosen in names else names[0]
+def history_frame(rows: list[TrialView]) -> pd.DataFrame:
+    """Each complete trial's dev objective in %, by trial number, with the best feasible value so far in the
+    study's direction (`maximize`)."""
+    out, best_so_far = [], None
+    for t in sorted((t for t in rows if t.complete and t.objective is not None), key=lambda t: t.number):
+        if t.feasible and (best_so_far is None or (t.objective > best_so_far if t.maximize
+                                                   else t.objective < best_so_far)):
+            best_so_far = t.objective
+        out.append({"trial": t.number, "value": t.objective * 100, "method": t.method, "feasible": bool(t.feasible),
+                    "best feasible so far": None if best_so_far is None else best_so_far * 100})
+    return pd.DataFrame(out, columns=["trial", "value", "method", "feasible", "best feasible so far"])
 
 
-def require_trials() -> list[dict]:
-    """All trials, or a note on how to make some and a stop: every page needs at least one."""
-    rows = trials(str(db_path()))
-    if not rows:
-        st.info(f"No trials in `{db_path()}` yet. Run a sweep first, e.g. `harness sweep experiments/demo.yaml`, "
-                "or point the dashboard at another database with `harness dashboard --db PATH`.")
-        st.stop()
-    return rows
+def varying_parameters(rows: list[TrialView]) -> list[str]:
+    """Parameters (other than the method) that take more than one value across these trials."""
+    names = set().union(*(t.params for t in rows)) - {"method"} if rows else set()
+    return sorted(n for n in names if len({repr(t.params.get(n)) for t in rows}) > 1)
+
+
+def importance_notes(rows: list[TrialView], found: dict[str, dict[str, float]]) -> list[str]:
+    """Why each method of the study that ran has no parameter importance stored."""
+    notes = []
+    for method in sorted({t.method for t in rows} - set(found)):
+        mine = [t for t in rows if t.method == method and t.complete]
+        varying = varying_parameters(mine)
+        if len(mine) < IMPORTANCE_MIN_TRIALS or len(varying) < IMPORTANCE_MIN_VARYING:
+            why = (f"{len(mine)} completed trial(s), {len(varying)} varying parameter(s); it needs at least "
+                   f"{IMPORTANCE_MIN_TRIALS} trials and {IMPORTANCE_MIN_VARYING} parameters that vary")
+        else:
+            why = ("the sweep stored none: fANOVA found too little variation, or the study was run by a release "
+                   "that did not store it (run the sweep command again to compute it)")
+        notes.append(f"{method}: no parameter importance ({why}).")
+    return notes
+
+
+def objective_title(study: str) -> str:
+    view = study_view(study)
+    name = view.objective_metric if view else "objective"
+    direction = "" if view is None else " (higher is better)" if view.maximize else " (lower is better)"
+    return f"dev {name} (%){direction}"
+

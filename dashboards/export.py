@@ -12,13 +12,17 @@ import html
 import io
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
+
+from harness.analysis.formatting import usd
+from harness.analysis.payback import PaybackResult
 
 HEADLINE = ("months_to_payback", "pays_back", "volume", "candidate_usd_per_query", "baseline_usd_per_query",
             "savings_per_query_usd", "monthly_savings_usd", "one_time_usd", "break_even_volume", "horizon_months")
 
 
-def estimate_csv(result, cumulative: pd.DataFrame) -> str:
+def estimate_csv(result: PaybackResult, cumulative: pd.DataFrame) -> str:
     """section,name,value,unit,source: the result, the one-time breakdown, every assumption, the tornado, months."""
     out = io.StringIO()
     w = csv.writer(out)
@@ -28,8 +32,8 @@ def estimate_csv(result, cumulative: pd.DataFrame) -> str:
     for name in HEADLINE:
         w.writerow(["result", name, getattr(result, name), "", "harness.analysis.payback"])
     w.writerow(["result", "reason", result.reason, "", "harness.analysis.payback"])
-    for name, usd in result.one_time_breakdown.items():
-        w.writerow(["one_time", name, usd, "USD", "harness.analysis.payback"])
+    for name, amount in result.one_time_breakdown.items():
+        w.writerow(["one_time", name, amount, "USD", "harness.analysis.payback"])
     for name, a in sorted(result.assumptions.items()):
         w.writerow(["assumption", name, a["value"], a["unit"], a["source"]])
     for bar in result.sensitivity.tornado:
@@ -40,23 +44,23 @@ def estimate_csv(result, cumulative: pd.DataFrame) -> str:
     return out.getvalue()
 
 
-def estimate_html(result, cumulative: pd.DataFrame, learning: pd.DataFrame, source: str) -> str:
+def estimate_html(result: PaybackResult, cumulative: pd.DataFrame, learning: pd.DataFrame, source: str) -> str:
     """A printable report: the answer, the key figures, the cumulative chart, sensitivity and every assumption."""
     e = html.escape
     months = "never (see why)" if result.months_to_payback is None else f"{result.months_to_payback:.1f} months"
     figures = [("Months to payback", months), ("Queries per month", f"{result.volume:,.0f}"),
-               ("Cost per query, fine-tuned", f"${result.candidate_usd_per_query:.6f}"),
-               ("Cost per query, baseline", f"${result.baseline_usd_per_query:.6f}"),
-               ("Monthly savings", f"${result.monthly_savings_usd:,.2f}"),
-               ("One-time cost", f"${result.one_time_usd:,.2f} (" + ", ".join(
-                   f"{k.replace('_', ' ')} ${v:,.2f}" for k, v in result.one_time_breakdown.items()) + ")"),
+               ("Cost per query, fine-tuned", usd(result.candidate_usd_per_query)),
+               ("Cost per query, baseline", usd(result.baseline_usd_per_query)),
+               ("Monthly savings", usd(result.monthly_savings_usd)),
+               ("One-time cost", f"{usd(result.one_time_usd)} (" + ", ".join(
+                   f"{k.replace('_', ' ')} {usd(v)}" for k, v in result.one_time_breakdown.items()) + ")"),
                ("Break-even volume", "-" if result.break_even_volume is None else
                 f"{result.break_even_volume:,.0f} queries/month pay back within {result.horizon_months:g} months")]
-    tornado = [(b.assumption, f"{num(b.low)} .. {num(b.high)} {b.unit}", _months(b.months_at_low),
+    tornado = [(b.assumption, f"{quantity(b.low, b.unit)} .. {quantity(b.high, b.unit)}", _months(b.months_at_low),
                 _months(b.months_at_high)) for b in result.sensitivity.tornado]
-    assumptions = [(k, str(a["value"]), a["unit"], a["source"]) for k, a in sorted(result.assumptions.items())]
-    curve = [(str(r["train examples"]), r["split"], f"{r['accuracy']:.1f} [{r['low']:.1f}, {r['high']:.1f}]")
-             for _, r in learning.iterrows()]
+    assumptions = [(k, shown(a["value"], a["unit"]), a["unit"], a["source"])
+                   for k, a in sorted(result.assumptions.items())]
+    curve = [(str(r["train examples"]), r["split"], r["shown"]) for _, r in learning.iterrows()]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Payback estimate: {e(result.candidate)}</title>
@@ -85,8 +89,22 @@ th {{ background: #eee; }} .answer {{ font-size: 1.1rem; padding: .75rem; border
 
 
 def num(value: float) -> str:
-    """100,000 rather than 1e+05; small values keep four significant digits."""
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    """100,000 rather than 1e+05; small values keep four significant digits, never in e-notation."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return np.format_float_positional(value, precision=4, unique=False, fractional=False, trim="-")
+
+
+def shown(value, unit: str) -> str:
+    """An assumption's value as people read it: dollars via `usd` when its unit is USD, numbers via `num`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return usd(value) if unit.startswith("USD") else num(value)
+
+
+def quantity(value: float, unit: str) -> str:
+    """A value with its unit: `$2.50 per hour`, `100,000 queries per month`."""
+    return f"{usd(value)}{unit[3:]}" if unit.startswith("USD") else f"{num(value)} {unit}"
 
 
 def _months(value: float | None) -> str:
@@ -99,7 +117,8 @@ def _table(head: tuple[str, ...], rows: list[tuple]) -> str:
 
 
 def _svg(frame: pd.DataFrame, months: float | None, width: int = 640, height: int = 260) -> str:
-    """Both cumulative lines as an inline SVG polyline chart, the break-even month dashed."""
+    """Both cumulative lines as an inline SVG polyline chart, the break-even month dashed (or, beyond the chart,
+    named at its right edge)."""
     top, last = max(frame["usd"].max(), 1e-9), max(frame["month"].max(), 1)
 
     def xy(m: float, usd: float) -> str:
@@ -107,7 +126,7 @@ def _svg(frame: pd.DataFrame, months: float | None, width: int = 640, height: in
 
     parts = [f'<line x1="40" y1="{height - 30}" x2="{width - 20}" y2="{height - 30}" stroke="#333"/>',
              f'<line x1="40" y1="20" x2="40" y2="{height - 30}" stroke="#333"/>',
-             f'<text x="4" y="16" font-size="11">${top:,.0f}</text>',
+             f'<text x="4" y="16" font-size="11">{usd(top)}</text>',
              f'<text x="{width - 90}" y="{height - 8}" font-size="11">month {last}</text>']
     for i, ((option, rows), colour) in enumerate(zip(frame.groupby("option", sort=False), ("#1f77b4", "#7f7f7f"))):
         points = " ".join(xy(m, u) for m, u in zip(rows["month"], rows["usd"]))
@@ -117,4 +136,7 @@ def _svg(frame: pd.DataFrame, months: float | None, width: int = 640, height: in
         x = xy(months, 0).split(",")[0]
         parts.append(f'<line x1="{x}" y1="20" x2="{x}" y2="{height - 30}" stroke="black" stroke-dasharray="5,4"/>'
                      f'<text x="{float(x) + 4}" y="32" font-size="12">break-even {months:.1f} months</text>')
+    elif months is not None:
+        parts.append(f'<text x="{width - 20}" y="14" font-size="12" text-anchor="end">break-even at month '
+                     f'{months:,.1f}, beyond the chart &#8594;</text>')
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">{"".join(parts)}</svg>'

@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Run an Optuna study over methods and their parameters. --trials is the "
                                        "study's total, so re-running the same command resumes an interrupted "
                                        "sweep and loses no finished trial.")
-    sweep.add_argument("experiment", type=Path, help="an experiment YAML, e.g. experiments/demo.yaml")
+    sweep.add_argument("experiment", help="an experiment YAML, or the name of one in ./experiments/ or among the "
+                                          "bundled ones (demo, gpu, slot-extraction)")
     sweep.add_argument("--trials", type=int, help="total trials in the study (default: budget.trials)")
     sweep.add_argument("--study", help="study name (default: the experiment's name)")
     sweep.add_argument("--storage", help="Optuna storage URL (default: a journal file under results/)")

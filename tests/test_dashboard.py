@@ -1,15 +1,19 @@
 """The dashboard's pages, run headless with Streamlit's AppTest on a small demo database built here.
 
 AppTest executes the real page scripts (no browser), so each page's logic is checked in about a second:
-that it renders on the demo data, that the filters filter, and that nothing it shows is missing.
+that it renders on the demo data, that the filters filter, and that nothing it shows is missing. The demo database
+is written through the Store's typed write API, as a sweep writes it.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import optuna
+import pandas as pd
+import pyarrow as pa
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,26 +21,35 @@ pytest.importorskip("streamlit", reason="the dashboard needs streamlit: pip inst
 from harness_dashboards import data  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from harness.core.metric import NOT_MEASURED, Metric  # noqa: E402
 from harness.core.paths import DASHBOARD_DB_ENV  # noqa: E402
-from harness.store.database import ExampleRow, MetricRow, Store, TrialRecord  # noqa: E402
+from harness.core.records import (  # noqa: E402
+    ExampleRow,
+    MetricRow,
+    RunRecord,
+    StudyRecord,
+    Throughput,
+    TrainingSummary,
+    TrialRecord,
+)
+from harness.store.database import Store  # noqa: E402
 
 APP = REPO / "dashboards" / "app.py"
 LABELS = ("card_lost", "card_arrival", "refund")
 N = 40
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+E_NOTATION = re.compile(r"(?<![\w/.-])\d+(\.\d+)?e[-+]\d{1,3}\b", re.IGNORECASE)
+"""A number as Python or JavaScript print it in scientific notation: 5e-06, 1.2E+05."""
+IMPORTANCE = {"lora": {"learning_rate": 0.8, "r": 0.2}}
 
 
-def _metric_rows(split: str, acc: float, fmt: float, hall: float, n: int, regression: float | None) -> list:
+def _metric_rows(split: str, acc: float, fmt: float, hall: float, n: int, regression: Metric) -> list[MetricRow]:
     def ci(v: float) -> tuple[float, float]:
         return max(0.0, v - 0.1), min(1.0, v + 0.1)
 
     rows = [MetricRow(split, name, v, *ci(v), n) for name, v in
             (("task_accuracy", acc), ("format_compliance", fmt), ("hallucination_rate", hall))]
-    if regression is None:  # prompting: weights unchanged, not measured
-        rows.append(MetricRow(split, "regression_delta", 0.0, None, None, 0))
-    else:
-        rows.append(MetricRow(split, "regression_delta", regression, regression - 0.05, regression + 0.05, 100))
-    return rows
+    return rows + [MetricRow.of(split, "regression_delta", regression)]
 
 
 def _examples(acc: float, n: int = N) -> list[ExampleRow]:
@@ -55,80 +68,86 @@ def _examples(acc: float, n: int = N) -> list[ExampleRow]:
 
 
 def _record(study: str, number: int, method: str, params: dict, acc: float, feasible: bool = True,
-            train_s: float = 0.0, eval_s: float = 30.0, details: dict | None = None) -> TrialRecord:
+            train_s: float = 0.0, eval_s: float = 30.0, regression_checked: bool = True,
+            label_reports: dict | None = None, run_id: str = "run-demo") -> TrialRecord:
+    """A complete trial. Prompting and an unchecked adapter have no regression delta: not measured, never 0."""
     trained = method != "prompt"
+    regression = Metric(0.01, -0.04, 0.06, 100) if trained and regression_checked else NOT_MEASURED
+    constraints = {"format_compliance": -0.1 if feasible else 0.2, "hallucination_rate": -0.05,
+                   "regression_delta": None if regression.value is None else -0.06}
     return TrialRecord(
-        id=f"{study}/{number}", study=study, number=number, run_id="run-demo", method=method,
+        id=f"{study}/{number}", study=study, number=number, run_id=run_id, method=method,
         params={"method": method, **params}, status="complete", trained=trained,
         started_at=T0 + timedelta(minutes=5 * number), finished_at=T0 + timedelta(minutes=5 * number + 4),
         device="cuda", peak_memory_mb=900.0, train_seconds=train_s, eval_seconds=eval_s, objective=acc,
-        feasible=feasible, details={
-            "data": {"suite": "ticket-triage", "suite_version": "1.0.0", "sizes": {"train": 400, "dev": N, "test": N}},
-            "evaluation": {s: {"examples": N, "seconds": eval_s / 2, "batch_size": 8, "prompt_tokens": N * 130,
-                               "completion_tokens": 8 * N, "completion_tokens_per_s": 8 * N / (eval_s / 2)}
-                           for s in ("dev", "test")},
-            "training": None if not trained else {
-                "steps": 40, "stopped_by": "max_steps", "examples": 320,
-                "loss_curve": [[s, 2.5 / (1 + s / 10)] for s in range(5, 45, 5)],
-                "dev_curve": [[20, acc - 0.1], [40, acc]]},
-            **(details or {}),
-        },
-        metrics=_metric_rows("dev", acc, 1.0, 0.05, N, 0.01 if trained else None)
-        + _metric_rows("test", acc - 0.02, 0.98, 0.06, N, 0.01 if trained else None),
+        feasible=feasible, artifact_path=None,
+        training=None if not trained else TrainingSummary(
+            steps=40, stopped_by="max_steps", examples=320, examples_per_step=8,
+            loss_curve=tuple((s, 2.5 / (1 + s / 10)) for s in range(5, 45, 5)), dev_curve=((20, acc - 0.1), (40, acc))),
+        shots=tuple(f"train:{i}" for i in range(params.get("shots", 0))), include_contract=True,
+        constraints=constraints, label_reports=label_reports or {},
+        throughput={s: Throughput(N, eval_s / 2, 8, N * 130, 8 * N) for s in ("dev", "test")},
+        provenance={"data": {"suite": "ticket-triage", "suite_version": "1.0.0",
+                             "sizes": {"train": 400, "dev": N, "test": N}},
+                    "budget": {"max_steps": 40}, "model": {"name": "smollm2-135m"}},
+        metrics=_metric_rows("dev", acc, 1.0, 0.05, N, regression)
+        + _metric_rows("test", acc - 0.02, 0.98, 0.06, N, regression),
         examples=_examples(acc),
     )
 
 
+def _study(name: str, kind: str = "sweep", parent: str | None = None, maximize: bool = True,
+           objective: str = "task_accuracy") -> StudyRecord:
+    experiment = {"name": parent or name, "prices": {"devices": {"H100": {"usd_per_hour": 2.5}}}}  # file's overrides
+    return StudyRecord(name=name, experiment_name=parent or name, experiment=experiment, suite="ticket-triage",
+                       suite_version="1.0.0", suite_path="suites/ticket-triage", model_name="smollm2-135m",
+                       model_sha256="abc123", objective_metric=objective, maximize=maximize, kind=kind,
+                       parent=parent)
+
+
+def _run(run_id: str, study: str) -> RunRecord:
+    return RunRecord(run_id, study, 1, "host", "cuda", "NVIDIA H100 80GB HBM3", 16,
+                     {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "cpu_count": 16})
+
+
 def build_demo_db(root: Path) -> Path:
-    """A study `demo` (3 prompt, 3 lora trials), its `demo+curve` follow-up, a run, and an Optuna journal."""
+    """Two sweep studies and a follow-up, as a sweep records them:
+
+    - `demo`: 3 prompt and 3 lora trials; demo/3 ran with the forgetting check off; lora's parameter importance.
+    - `demo+curve`: its learning curve (kind "curve", parent "demo"), named so it sorts before `intent`.
+    - `intent`: a second sweep with two prompting trials and no importance, listed before the follow-up.
+    """
     db = root / "harness.duckdb"
     store = Store(db)
-    experiment = {"name": "demo", "prices": {"devices": {"H100": {"usd_per_hour": 2.5}}}}  # the file's overrides
-    store.record_study("demo", "demo", experiment, "ticket-triage", "1.0.0", "smollm2-135m", "abc123")
-    store.record_run("run-demo", "demo", 1, "host",
-                     {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "cpu_count": 16})
+    for study in (_study("demo"), _study("demo+curve", "curve", "demo"), _study("intent")):
+        store.record_study(study)
+    store.record_run(_run("run-demo", "demo"))
+    store.record_run(_run("run-intent", "intent"))
     report = {"n": 12, "invalid": 1, "macro_f1": 0.7, "macro_labels": 3,
               "labels": {lab: {"precision": 0.8, "recall": 0.6, "f1": 0.69, "support": 4, "predicted": 3}
                          for lab in LABELS},
               "confusion": {"card_lost": {"card_lost": 3, "refund": 1}, "refund": {"refund": 4},
-                            "card_arrival": {"card_arrival": 2, "(invalid)": 2}}}  # as harness.evaluation.labels.label_report
+                            "card_arrival": {"card_arrival": 2, "(invalid)": 2}}}  # as harness.evaluation.labels
     labels = {"dev": {**report, "macro_f1": 0.75}, "test": report}
     trials = [
         _record("demo", 0, "prompt", {"shots": 0}, 0.25, feasible=False),
         _record("demo", 1, "prompt", {"shots": 3}, 0.40),
         _record("demo", 2, "lora", {"r": 16, "learning_rate": 1e-3}, 0.85, train_s=120, eval_s=20,
-                details={"labels": labels}),
-        _record("demo", 3, "lora", {"r": 8, "learning_rate": 5e-4}, 0.70, train_s=100, eval_s=20),
+                label_reports=labels),
+        _record("demo", 3, "lora", {"r": 8, "learning_rate": 5e-4}, 0.70, train_s=100, eval_s=20,
+                regression_checked=False),
         _record("demo", 4, "lora", {"r": 8, "learning_rate": 2e-3}, 0.90, feasible=False, train_s=110, eval_s=20),
         _record("demo", 5, "prompt", {"shots": 5}, 0.42, eval_s=200),
+        _record("intent", 0, "prompt", {"shots": 0}, 0.30, run_id="run-intent"),
+        _record("intent", 1, "prompt", {"shots": 2}, 0.35, run_id="run-intent"),
     ]
-    for size, acc in ((50, 0.5), (100, 0.65), (200, 0.8)):
-        n = len([t for t in trials if t.study == "demo+curve"])
-        trials.append(_record("demo+curve", n, "lora", {"r": 16, "learning_rate": 1e-3, "train_examples": size,
-                                                          "source_trial": "demo/2"}, acc, train_s=size / 2))
+    for number, (size, acc) in enumerate(((50, 0.5), (100, 0.65), (200, 0.8))):
+        trials.append(_record("demo+curve", number, "lora", {"r": 16, "learning_rate": 1e-3, "train_examples": size,
+                                                              "source_trial": "demo/2"}, acc, train_s=size / 2))
     for t in trials:
         store.record_trial_result(t)
-    _write_journal(root / data.JOURNAL, [t for t in trials if t.study == "demo"])
+    store.record_importance("demo", IMPORTANCE)
     return db
-
-
-def _write_journal(path: Path, trials: list[TrialRecord]) -> None:
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name="demo", storage=storage, direction="maximize")
-    method = optuna.distributions.CategoricalDistribution(["prompt", "lora"])
-    for t in trials:
-        params = {"method": t.method}
-        dists = {"method": method}
-        if t.method == "lora":
-            params.update({"lora.r": t.params["r"], "lora.learning_rate": t.params["learning_rate"]})
-            dists.update({"lora.r": optuna.distributions.CategoricalDistribution([8, 16]),
-                          "lora.learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)})
-        else:
-            params["prompt.shots"] = t.params["shots"]
-            dists["prompt.shots"] = optuna.distributions.CategoricalDistribution([0, 3, 5])
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=t.objective,
-                                                  system_attrs={"constraints": [0.0 if t.feasible else 0.5]}))
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +167,22 @@ def _text(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
+def _everything(at: AppTest) -> str:
+    """All text of the page: elements, metric values and every dataframe cell."""
+    cells = [str(v) for frame in at.dataframe for v in frame.value.astype(str).to_numpy().ravel()]
+    metrics = [f"{m.label} {m.value}" for m in at.metric]
+    return "\n".join([_text(at), *metrics, *cells])
+
+
+def _chart_data(chart) -> pd.DataFrame:
+    """The data a chart draws (Streamlit ships it beside the spec as Arrow)."""
+    return pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_pandas()
+
+
+def _chart_spec(chart) -> dict:
+    return json.loads(chart.proto.spec)
+
+
 def _open(at: AppTest, page: str) -> AppTest:
     at.run()
     if page != "leaderboard":
@@ -160,6 +195,7 @@ def test_leaderboard_answers_the_questions(app):
     at = _open(app, "leaderboard")
     text = _text(at)
     assert "Did fine-tuning beat prompting?" in text and "YES - fine-tuning beat prompting" in text
+    assert at.success and "YES" in at.success[0].value  # the verdict box is green only when it is ready
     assert "Best adapter within the constraints" in text and "demo/2" in text  # demo/4 scores higher but is infeasible
     assert "What the sweep cost" in text
     frame = at.dataframe[0].value
@@ -167,8 +203,26 @@ def test_leaderboard_answers_the_questions(app):
     assert {"DEV task_accuracy", "TEST task_accuracy", "TEST format_compliance", "TEST hallucination_rate",
             "TEST regression_delta"} <= set(frame.columns)
     assert "[" in frame["TEST task_accuracy"].iloc[0]  # value with its 95% interval
-    assert len(at.get("vega_lite_chart")) == 3  # Pareto plot, Optuna history, parameter importance of lora
-    assert "Parameter importance, lora:" in text and "prompt: no parameter importance" in text
+    assert len(at.get("vega_lite_chart")) == 3  # Pareto plot, optimisation history, parameter importance of lora
+
+
+def test_leaderboard_regression_is_never_a_zero_for_unmeasured_trials(app):
+    frame = _open(app, "leaderboard").dataframe[0].value
+    regression = dict(zip(frame["trial"].str.removeprefix("trial?trial="), frame["TEST regression_delta"]))
+    assert {regression[t] for t in ("demo/0", "demo/1", "demo/5")} == {"not trained"}
+    assert regression["demo/3"] == "not measured"  # trained, forgetting check off
+    assert regression["demo/2"].startswith("+1.0% [")  # measured: signed, with its interval
+    assert not any("+0.0" in cell for cell in frame["TEST regression_delta"].tolist() + frame["DEV regression_delta"]
+                   .tolist())
+
+
+def test_leaderboard_importance_comes_from_the_store(app):
+    at = _open(app, "leaderboard")
+    text = _text(at)
+    assert "Parameter importance, lora:" in text
+    assert "prompt: no parameter importance (3 completed trial(s), 1 varying parameter(s)" in text
+    drawn = _chart_data(at.get("vega_lite_chart")[2])
+    assert dict(zip(drawn["parameter"], drawn["importance"])) == IMPORTANCE["lora"]  # the stored shares
 
 
 def test_leaderboard_method_filter_changes_the_table(app):
@@ -180,11 +234,30 @@ def test_leaderboard_method_filter_changes_the_table(app):
     assert "Showing 3 of 6 trials" in _text(at)
 
 
-def test_leaderboard_study_filter_and_missing_journal_note(app):
+def test_sidebar_lists_sweeps_before_followups(app):
+    at = _open(app, "leaderboard")
+    study = at.sidebar.selectbox[0]
+    assert study.options == ["demo", "intent", "demo+curve (learning curve of demo)"]
+    assert study.value == "demo"
+
+
+def test_followup_study_has_no_search_history(app):
     at = _open(app, "leaderboard")
     at.sidebar.selectbox[0].set_value("demo+curve").run()
+    assert not at.exception
     assert len(at.dataframe[0].value) == 3
-    assert "is not in the Optuna journal" in _text(at)
+    text = _text(at)
+    assert "demo+curve is a follow-up of demo (learning curve)" in text and "no optimisation history" in text
+    assert "No verdict yet" in at.info[0].value  # no prompting trial in a learning curve
+
+
+def test_second_sweep_without_adapters(app):
+    at = _open(app, "leaderboard")
+    at.sidebar.selectbox[0].set_value("intent").run()
+    assert not at.exception and len(at.dataframe[0].value) == 2
+    text = _text(at)
+    assert "no completed fine-tuned trial" in text and not at.success
+    assert "prompt: no parameter importance (2 completed trial(s)" in text
 
 
 def test_trial_detail_curves_labels_and_searchable_examples(app):
@@ -192,7 +265,9 @@ def test_trial_detail_curves_labels_and_searchable_examples(app):
     at = _open(app, "trial")
     assert at.selectbox(key="trial_id").value == "demo/2"
     assert at.metric[0].value == "83.0%" and "95% CI [73.0, 93.0] n=40" in _text(at)
+    assert at.metric[3].value == "+1.0%"  # the regression delta, measured
     assert "40 steps on 320 examples" in _text(at)
+    assert "test: 40 examples in 10 s at batch 8" in _text(at)
     assert len(at.get("vega_lite_chart")) == 3  # loss curve, dev curve, confusion matrix
     per_label, examples = at.dataframe[1].value, at.dataframe[2].value
     assert set(per_label["label"]) == set(LABELS) and at.radio(key="label-split").value == "test"
@@ -209,6 +284,17 @@ def test_trial_detail_of_a_prompting_trial_has_no_curve(app):
     at = _open(app, "trial")
     assert "Not trained (prompting)" in _text(at)
     assert not at.get("vega_lite_chart")
+    assert at.metric[3].value == "not trained"
+    assert "+0.0" not in _everything(at)
+
+
+def test_trial_detail_of_an_unchecked_adapter_says_not_measured(app):
+    app.query_params["trial"] = "demo/3"
+    at = _open(app, "trial")
+    assert at.metric[3].value == "not measured"
+    metrics = at.dataframe[0].value
+    assert metrics.loc[metrics["metric"] == "regression_delta", "test"].item() == "not measured"
+    assert "+0.0" not in _everything(at)
 
 
 def test_compare_runs_the_paired_test(app):
@@ -217,6 +303,9 @@ def test_compare_runs_the_paired_test(app):
     assert "demo/2 is better than demo/5 on task accuracy, beyond noise" in text
     paired = at.dataframe[0].value
     assert paired.loc[paired["score"] == "task_accuracy", "test"].item() == "mcnemar-exact"
+    side = at.dataframe[-1].value
+    regression = side[side["metric"] == "regression_delta"]
+    assert set(regression["B"]) == {"not trained"} and "+0.0" not in " ".join(regression["A - B (points)"])
     at.selectbox(key="compare-b").set_value("demo/2").run()
     assert "same trial" in _text(at)
 
@@ -230,8 +319,37 @@ def test_cost_page_payback_reacts_to_volume(app):
     at.number_input(key="keep-volume").set_value(400_000.0).run()
     assert float(at.metric[0].value) < months / 3  # four times the volume: savings x4, payback well under a third
     assert len(at.get("vega_lite_chart")) == 3  # cumulative cost, tornado, learning curve
+    assert "demo+curve" in _text(at)  # found as the follow-up of kind "curve", not by its name
     assert [b.proto.label for b in at.get("download_button")] == [
         "Download estimate (CSV)", "Download report for finance (HTML, printable)"]
+
+
+def test_cost_page_dollars_are_never_in_e_notation(app):
+    at = _open(app, "cost")
+    at.selectbox(key="cost-baseline").set_value("api:gpt-4o-mini").run()  # fractions of a cent per query
+    at.number_input(key="cost-api-accuracy").set_value(30.0).run()
+    shown = _everything(at)
+    assert "Per query: fine-tuned $0.000" in shown
+    assert not E_NOTATION.search(shown), E_NOTATION.search(shown)
+
+
+def test_cost_page_marks_a_break_even_beyond_the_horizon(app):
+    at = _open(app, "cost")
+    at.number_input(key="keep-volume").set_value(1_000.0).run()
+    months = float(at.metric[0].value)
+    assert months > 24 * 1.25
+    spec = _chart_spec(at.get("vega_lite_chart")[0])
+    assert spec["title"]["text"] == f"break-even at month {months:,.1f}, beyond the chart \u2192"
+    assert spec["title"]["anchor"] == "end"  # at the right edge
+    assert spec["encoding"]["x"]["scale"]["domain"] == [0, 24]  # the chart ends at the horizon
+
+
+def test_cost_page_of_a_followup_prices_its_sweep(app):
+    at = _open(app, "leaderboard")
+    at.sidebar.selectbox[0].set_value("demo+curve").run()
+    at.switch_page("views/cost.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Cost & payback: demo" and "pays back in" in _text(at)
 
 
 def test_cost_page_edited_price_is_user_input_and_kept_across_pages(app):
@@ -239,7 +357,7 @@ def test_cost_page_edited_price_is_user_input_and_kept_across_pages(app):
     at.number_input(key="keep-price-devices|H100|usd_per_hour").set_value(6.0).run()
     frame = at.dataframe[0].value
     row = frame[frame["assumption"] == "candidate.price.H100"]
-    assert row["value"].item() == "6.0" and row["source"].item() == "user input"
+    assert row["value"].item() == "$6.00" and row["source"].item() == "user input"
     at.switch_page("views/leaderboard.py").run()
     assert "the Cost page's price changes" in _text(at)
     at.switch_page("views/cost.py").run()
@@ -265,10 +383,23 @@ def test_exports_carry_every_assumption(demo_db):
     csv_text = export.estimate_csv(result, frame)
     assert csv_text.startswith("section,name,value,unit,source")
     assert "assumption,volume,100000" in csv_text and "tornado," in csv_text
-    page = export.estimate_html(result, frame, costing.learning_curve(Store(demo_db).list_trials("demo+curve")),
+    page = export.estimate_html(result, frame, costing.learning_curve(Store(demo_db).trials("demo+curve")),
                                 str(demo_db))
     assert "<svg" in page and "break-even" in page and "<script" not in page
     assert all(name in page for name in result.assumptions)
+    assert "$" in page and not E_NOTATION.search(page)
+
+
+def test_export_names_a_break_even_beyond_the_chart(demo_db):
+    from harness_dashboards import costing, export
+
+    from harness.analysis.payback import payback_from_store
+
+    result = payback_from_store(Store(demo_db), "demo/2", "demo/5", 1_000, data_prep_hours=20,
+                                data_prep_usd_per_hour=50)
+    assert result.months_to_payback > 12
+    page = export.estimate_html(result, costing.cumulative(result, 12), costing.learning_curve([]), str(demo_db))
+    assert f"break-even at month {result.months_to_payback:,.1f}, beyond the chart" in page
 
 
 def test_empty_database_explains_what_to_do(tmp_path, monkeypatch):
@@ -279,11 +410,30 @@ def test_empty_database_explains_what_to_do(tmp_path, monkeypatch):
 
 
 def test_pareto_front_keeps_only_undominated_trials():
-    import pandas as pd
-
     frame = pd.DataFrame({"cost": [1.0, 2.0, 3.0, 2.0, 1.5], "accuracy": [50.0, 70.0, 60.0, 70.0, 99.0],
                           "feasible": [True, True, True, True, False]})
     assert data.pareto_mask(frame) == [True, True, False, True, False]  # the infeasible best never wins
+
+
+def test_history_tracks_the_best_feasible_in_the_study_direction(tmp_path):
+    """A study that minimises: the best-so-far line goes down, and skips the infeasible trial."""
+    store = Store(tmp_path / "h.duckdb")
+    store.record_study(_study("low", maximize=False, objective="hallucination_rate"))
+    for number, value, feasible in ((0, 0.30, True), (1, 0.10, False), (2, 0.20, True), (3, 0.25, True)):
+        store.record_trial_result(_record("low", number, "lora", {"r": 8}, value, feasible=feasible))
+    frame = data.history_frame(store.trials("low"))
+    assert list(frame["trial"]) == [0, 1, 2, 3]
+    assert [round(v) for v in frame["best feasible so far"]] == [30, 30, 20, 20]
+
+
+def test_importance_notes_count_trials_and_varying_parameters(demo_db):
+    rows = Store(demo_db).trials("demo")
+    assert data.varying_parameters([t for t in rows if t.method == "lora"]) == ["learning_rate", "r"]
+    assert data.importance_notes(rows, IMPORTANCE) == [
+        "prompt: no parameter importance (3 completed trial(s), 1 varying parameter(s); it needs at least 3 trials "
+        "and 2 parameters that vary)."]
+    notes = data.importance_notes(rows, {})
+    assert any(note.startswith("lora: no parameter importance (the sweep stored none") for note in notes)
 
 
 def test_launcher_binds_to_localhost_headless_without_telemetry(tmp_path):
@@ -295,15 +445,3 @@ def test_launcher_binds_to_localhost_headless_without_telemetry(tmp_path):
     assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8600"
     assert flags["--server.headless"] == "true" and flags["--browser.gatherUsageStats"] == "false"
     assert dashboard.environment(tmp_path / "x.duckdb")[DASHBOARD_DB_ENV] == str((tmp_path / "x.duckdb").resolve())
-
-
-def test_journal_notes_when_missing_or_too_small(tmp_path):
-    from harness_dashboards import journal
-
-    missing = tmp_path / "optuna-journal.log"
-    assert "No Optuna journal" in journal.load(missing, "demo")["note"] and not missing.exists()  # never created
-    _write_journal(missing, [_record("demo", 0, "prompt", {"shots": 0}, 0.2),
-                             _record("demo", 1, "lora", {"r": 8, "learning_rate": 1e-3}, 0.5)])
-    found = journal.load(missing, "demo")
-    assert len(found["history"]) == 2 and not found["importance"]
-    assert any("at least 3 completed trials" in note for note in found["notes"])

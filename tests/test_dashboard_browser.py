@@ -9,6 +9,7 @@ go to results/test-artifacts/dashboard/ (or $DASHBOARD_ARTIFACTS), and each test
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -28,7 +29,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-from test_dashboard import build_demo_db  # noqa: E402
+from test_dashboard import E_NOTATION, build_demo_db  # noqa: E402
 
 from harness import dashboard  # noqa: E402
 
@@ -182,6 +183,53 @@ def test_payback_chart_reacts_to_volume(server, browser):
     chart = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')[0]
     assert chart.screenshot_as_png != png_before  # the cumulative chart was redrawn for the new volume
     _shot(browser, "cost-volume-400000")
+
+
+def test_sidebar_lists_sweeps_before_followups(server, browser):
+    browser.get(server)
+    _wait_text(browser, "Showing 6 of 6 trials")
+    _settle(browser)
+    browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"] [data-testid="stSelectbox"]').click()
+    options = WebDriverWait(browser, WAIT_S, poll_frequency=0.25).until(
+        lambda d: [o.text for o in d.find_elements(By.CSS_SELECTOR, '[role="listbox"] [role="option"]')] or None)
+    assert options == ["demo", "intent", "demo+curve (learning curve of demo)"]
+    _shot(browser, "sidebar-studies")
+    browser.find_element(By.XPATH, "//*[@role='option'][normalize-space(.)='demo+curve (learning curve of demo)']"
+                         ).click()
+    text = _wait_text(browser, "is a follow-up of demo (learning curve)")
+    assert "Showing 3 of 3 trials" in text
+
+
+def test_leaderboard_draws_importance_from_the_store(server, browser):
+    browser.get(server)
+    text = _wait_text(browser, "Parameter importance, lora:")
+    _settle(browser)
+    assert "prompt: no parameter importance (3 completed trial(s), 1 varying parameter(s)" in text
+    assert len(browser.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')) == 3
+    _shot(browser, "leaderboard-importance")
+
+
+@pytest.mark.parametrize("trial, regression", [("demo/1", "not trained"), ("demo/3", "not measured"),
+                                               ("demo/2", "+1.0%")])
+def test_regression_is_not_a_zero_when_not_measured(server, browser, trial, regression):
+    browser.get(f"{server}/trial?trial={trial}")
+    text = _wait_text(browser, "TEST regression_delta")
+    _settle(browser)
+    text = browser.find_element(By.TAG_NAME, "body").text
+    shown = text.split("TEST regression_delta", 1)[1].strip().splitlines()[0]
+    assert shown == regression and "+0.0" not in text
+
+
+def test_cost_page_dollars_are_never_in_e_notation(server, browser):
+    browser.get(f"{server}/cost")
+    _wait_text(browser, "Break-even after")
+    _settle(browser)
+    browser.find_element(By.XPATH, "//*[normalize-space(.)='Every assumption, its unit and its source']").click()
+    _settle(browser)
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert re.search(r"Per query: fine-tuned \$0\.\d+, baseline \$0\.\d+", text)
+    assert not E_NOTATION.search(text), E_NOTATION.search(text)
+    _shot(browser, "cost-assumptions")
 
 
 def _months(text: str) -> float:

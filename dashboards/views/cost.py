@@ -1,16 +1,15 @@
 """Cost & payback: how many months until fine-tuning pays for itself at your volume, under which assumptions.
 
-Every figure comes from harness.analysis.payback (on harness.analysis.cost and the dated price table); this page collects the
-user's assumptions, shows the answer, the cumulative cost, the sensitivity and the learning curve, and exports
-the estimate for finance.
+Every figure comes from harness.analysis.payback (on harness.analysis.cost and the dated price table); this page
+collects the user's assumptions, shows the answer, the cumulative cost, the sensitivity and the learning curve, and
+exports the estimate for finance.
 """
 
-import math
-
 import streamlit as st
-
 from harness_dashboards import charts, costing, data, export
+
 from harness.analysis import payback
+from harness.analysis.formatting import usd
 from harness.core.errors import HarnessError
 
 
@@ -22,25 +21,25 @@ def keep(key: str, default):
 
 db = str(data.db_path())
 study = data.current_study(data.require_trials())
-main_study = study.split("+")[0]
+main_study = data.main_study(study)  # a follow-up (seeds, curve) is priced with the sweep it follows
 rows = data.trials(db, main_study)
 base_table = costing.base_prices(main_study)
 st.title(f"Cost & payback: {main_study}")
 
-complete = [t for t in rows if t["status"] == "complete"]
-tuned = [t["id"] for t in complete if t["trained"]]
-prompts = [t["id"] for t in complete if not t["trained"]]
+complete = [t for t in rows if t.complete]
+tuned = [t.id for t in complete if t.trained]
+prompts = [t.id for t in complete if not t.trained]
 best = data.best_adapter(rows)
 best_prompt = payback.best_prompting_trial(rows)
 
 st.subheader("Assumptions")
 left, mid, right = st.columns(3)
 with left:
-    candidate = st.selectbox("Fine-tuned candidate", tuned, index=tuned.index(best["id"]) if best else 0,
+    candidate = st.selectbox("Fine-tuned candidate", tuned, index=tuned.index(best.id) if best else 0,
                              help="Defaults to the best adapter that meets every dev constraint.", key="cost-candidate")
     options = prompts + [f"api:{name}" for name in base_table.apis]
     baseline = st.selectbox(
-        "Baseline (prompting)", options, index=options.index(best_prompt["id"]) if best_prompt else 0,
+        "Baseline (prompting)", options, index=options.index(best_prompt.id) if best_prompt else 0,
         key="cost-baseline", help="A local prompting trial (measured quality and throughput) or a hosted model "
                                   "priced per token.") if options else None
     volume = st.number_input("Queries per month", min_value=1.0, step=10_000.0, format="%.0f",
@@ -96,18 +95,18 @@ if result is not None:
     months = result.months_to_payback
     cols = st.columns(4)
     cols[0].metric("Months to payback", "never" if months is None else f"{months:.1f}")
-    cols[1].metric("Monthly savings", f"${result.monthly_savings_usd:,.2f}")
-    cols[2].metric("One-time cost", f"${result.one_time_usd:,.2f}",
-                   help=", ".join(f"{k} ${v:,.2f}" for k, v in result.one_time_breakdown.items()))
+    cols[1].metric("Monthly savings", usd(result.monthly_savings_usd))
+    cols[2].metric("One-time cost", usd(result.one_time_usd),
+                   help=", ".join(f"{k} {usd(v)}" for k, v in result.one_time_breakdown.items()))
     cols[3].metric(f"Break-even volume ({result.horizon_months:g} months)",
                    "-" if result.break_even_volume is None else f"{result.break_even_volume:,.0f}/month")
-    span = int(min(120, max(horizon, math.ceil(1.25 * months) if months else 0)))
-    frame = costing.cumulative(result, span)
+    frame = costing.cumulative(result, costing.chart_months(int(horizon), months))
     st.altair_chart(charts.cumulative(frame, months), width="stretch")
     st.caption(f"Break-even after {months:.1f} months at {volume:,.0f} queries/month." if months is not None else
                f"No break-even at {volume:,.0f} queries/month: {result.reason}")
-    st.caption(f"Per query: fine-tuned ${result.candidate_usd_per_query:.6f}, baseline "
-               f"${result.baseline_usd_per_query:.6f}. Lines: one-time cost, then monthly cost x months.")
+    st.caption(f"Per query: fine-tuned {usd(result.candidate_usd_per_query)}, baseline "
+               f"{usd(result.baseline_usd_per_query)}. Lines: one-time cost, then monthly cost x months, over the "
+               f"{int(horizon)}-month horizon.")
 
     st.subheader("Sensitivity")
     if result.sensitivity.tornado:
@@ -119,14 +118,19 @@ if result is not None:
     with st.expander("Every assumption, its unit and its source"):
         st.dataframe(costing.assumptions_frame(result), hide_index=True, width="stretch")
 
-st.subheader(f"Learning curve ({main_study}+curve): would more labelled data pay?")
-learning = costing.learning_curve(data.trials(db, f"{main_study}+curve"))
-if learning.empty:
-    st.info(f"No learning curve: study `{main_study}+curve` has no complete trial (set `learning_curve.sizes` in "
-            "the experiment file to run one after the sweep).")
+curve_study = data.followups(db, main_study).get("curve")
+st.subheader("Learning curve: would more labelled data pay?")
+learning = costing.learning_curve(data.trials(db, curve_study.name) if curve_study else [])
+if curve_study is None:
+    st.info(f"No learning curve: {main_study} has no learning-curve follow-up (set `learning_curve.sizes` in the "
+            "experiment file to run one after the sweep).")
+elif learning.empty:
+    st.info(f"No learning curve yet: its study `{curve_study.name}` has no complete trial.")
 else:
+    st.caption(f"Study `{curve_study.name}`: the best adapter's configuration retrained on nested subsets of train.")
     st.altair_chart(charts.learning_curve(learning), width="stretch")
-    st.dataframe(learning, hide_index=True, width="stretch")
+    st.dataframe(learning[["train examples", "split", "shown", "train s"]].rename(
+        columns={"shown": "task accuracy % [95% CI]"}), hide_index=True, width="stretch")
 
 if result is not None:
     st.subheader("Export")

@@ -1,33 +1,33 @@
 """Leaderboard: did fine-tuning beat prompting, which adapter is best within the constraints, what it cost."""
 
 import streamlit as st
+from harness_dashboards import charts, costing, data
 
-from harness_dashboards import charts, costing, data, journal
-from harness.analysis import report
+from harness.analysis.formatting import fmt_metric, params_text
 
 db = str(data.db_path())
 study = data.current_study(data.require_trials())
 rows = data.trials(db, study)
 st.title(f"Leaderboard: {study}")
 
-verdict = data.verdict_text(db, study)
-(st.success if verdict.startswith("YES") else st.info if verdict.startswith("No verdict") else st.warning)(
-    f"**Did fine-tuning beat prompting?** {verdict}")
+verdict = data.study_verdict(db, study)
+box = st.success if verdict.ready else st.info if verdict.difference is None else st.warning
+box(f"**Did fine-tuning beat prompting?** {verdict.text}")
 
 best = data.best_adapter(rows)
 if best:
-    st.markdown(f"**Best adapter within the constraints** (ranked on dev): [{best['id']}](trial?trial={best['id']}) "
-                f"{best['method']} {report.params_text(best['params'])}, dev accuracy "
-                f"{report.fmt_metric(best['metrics'].get('dev', {}).get('task_accuracy'))}, test accuracy "
-                f"{report.fmt_metric(best['metrics'].get('test', {}).get('task_accuracy'))}.")
+    st.markdown(f"**Best adapter within the constraints** (ranked on dev): [{best.id}](trial?trial={best.id}) "
+                f"{best.method} {params_text(best.params)}, dev accuracy "
+                f"{fmt_metric(best.metric('dev', 'task_accuracy'))}, test accuracy "
+                f"{fmt_metric(best.metric('test', 'task_accuracy'))}.")
 else:
     st.markdown("**Best adapter within the constraints:** none - no complete fine-tuned trial meets every dev "
                 "constraint (format, hallucination, regression). See the status column.")
-st.markdown(f"**What the sweep cost:** {costing.sweep_cost_text(rows, study)}")
+st.markdown(f"**What the sweep cost:** {costing.sweep_cost_text(rows, data.main_study(study))}")
 
-methods = sorted({t["method"] for t in rows})
+methods = sorted({t.method for t in rows})
 chosen = st.pills("Methods", methods, selection_mode="multi", default=methods, key=f"methods-{study}") or []
-shown = [t for t in rows if t["method"] in chosen]
+shown = [t for t in rows if t.method in chosen]
 st.caption(f"Showing {len(shown)} of {len(rows)} trials. Ranked on DEV (feasible first); TEST is reported, never "
            "used to choose. Values in %, [95% interval], n examples (hallucination: n compliant outputs).")
 frame = data.leaderboard_frame(shown)
@@ -38,7 +38,7 @@ st.dataframe(frame, hide_index=True, width="stretch",
 
 st.subheader("Accuracy against cost")
 split = st.radio("Accuracy on", ["dev", "test"], horizontal=True, key="pareto-split")
-costs, x_title = costing.trial_costs(shown, study)
+costs, x_title = costing.trial_costs(shown, data.main_study(study))
 points = data.accuracy_points(shown, split, costs)
 if points.empty:
     st.info("No complete trial with a task accuracy to plot.")
@@ -48,14 +48,23 @@ else:
     st.caption(f"Dashed line: the Pareto front of trials that meet every dev constraint (no other is both cheaper "
                f"and more accurate): {front or 'none'}. Squares meet the constraints. Bars: 95% intervals.")
 
-st.subheader("Optuna: optimisation history and parameter importance")
-found = journal.load(data.journal_path(), study)
-if "note" in found:
-    st.info(found["note"])
+st.subheader("The search: optimisation history and parameter importance")
+view = data.study_view(study)
+if view is not None and view.kind != "sweep":
+    st.info(f"{study} is a follow-up of {view.parent} ({data.FOLLOWUP_WORDS.get(view.kind, view.kind)}): its trials "
+            f"are a grid run after the sweep, not sampled by Optuna, so it has no optimisation history or parameter "
+            f"importance. Pick {view.parent} in the sidebar for those.")
 else:
-    st.altair_chart(charts.history(found["history"]), width="stretch")
-    for scope, values in found["importance"].items():
-        st.markdown(f"Parameter importance, {scope}:")
+    history = data.history_frame(rows)
+    if history.empty:
+        st.info("No complete trial with a dev objective yet: nothing to draw.")
+    else:
+        st.altair_chart(charts.history(history, data.objective_title(study)), width="stretch")
+        st.caption("Each complete trial's dev objective by its Optuna trial number; the line is the best value so "
+                   "far among trials that meet every dev constraint, in the objective's direction.")
+    importance = data.importance(db, study)
+    for method, values in importance.items():
+        st.markdown(f"Parameter importance, {method}:")
         st.altair_chart(charts.importance(values), width="stretch")
-    for note in found["notes"]:
+    for note in data.importance_notes(rows, importance):
         st.caption(note)

@@ -2,63 +2,66 @@
 
 import pandas as pd
 import streamlit as st
-
 from harness_dashboards import charts, data
-from harness.analysis import report
+
+from harness.analysis.formatting import fmt_metric, params_text, regression_text, status_text
+from harness.core.metric import CORE_METRICS
 
 db = str(data.db_path())
 everything = data.require_trials()
-ids = [t["id"] for t in everything]
+ids = [t.id for t in everything]
 if st.session_state.get("trial_id") not in ids:  # first visit: the URL (?trial=ID), else the best of the study
     best = data.best_adapter(data.trials(db, data.current_study(everything)))
     wanted = st.query_params.get("trial")
-    st.session_state["trial_id"] = wanted if wanted in ids else best["id"] if best else ids[0]
+    st.session_state["trial_id"] = wanted if wanted in ids else best.id if best else ids[0]
 st.title("Trial detail")
 trial_id = st.selectbox("Trial", ids, key="trial_id")
 st.query_params["trial"] = trial_id
 t = data.trial(db, trial_id)
 
-st.markdown(f"**{t['method']}** {report.params_text(t['params'])} · status **{data.status_text(t)}** · "
-            f"device {t['device']} · train {t['train_seconds'] or 0:,.1f} s · eval {t['eval_seconds'] or 0:,.1f} s · "
-            f"peak memory {t['peak_memory_mb'] or 0:,.0f} MiB")
-for col, name in zip(st.columns(4), report.CORE):
-    test, dev = (t["metrics"].get(split, {}).get(name) for split in ("test", "dev"))
-    if name == "regression_delta" and not t["trained"]:
-        col.metric(f"TEST {name}", "not trained")
-        continue
+st.markdown(f"**{t.method}** {params_text(t.params)} · status **{status_text(t)}** · device {t.device} · "
+            f"train {t.train_seconds or 0:,.1f} s · eval {t.eval_seconds or 0:,.1f} s · "
+            f"peak memory {t.peak_memory_mb or 0:,.0f} MiB")
+for col, name in zip(st.columns(4), CORE_METRICS):
+    test = t.metric("test", name)
     signed = name == "regression_delta"
-    value, _, interval = report.fmt_metric(test, signed=signed).partition(" ")
+    if signed and (not t.trained or test is None or not test.measured):
+        col.metric(f"TEST {name}", regression_text(t))
+        continue
+    value, _, interval = fmt_metric(test, signed=signed).partition(" ")
     col.metric(f"TEST {name}", value)
-    col.caption(f"95% CI {interval}  \nDEV {report.fmt_metric(dev, signed=signed)}")
+    col.caption((f"95% CI {interval}  \n" if interval else "") + f"DEV {data.metric_cell(t, 'dev', name)}")
 
 st.subheader("Metrics (value [95% interval] n)")
 st.dataframe(data.metrics_frame(t), hide_index=True, width="stretch")
+if t.throughput:
+    st.caption(f"Throughput: {data.throughput_text(t)}.")
 
-details = t["details"] or {}
 with st.expander("Configuration"):
-    st.json({"params": t["params"], "artifact_path": t["artifact_path"], "run_id": t["run_id"],
-             **{k: details[k] for k in ("data", "model", "budget", "constraints", "max_new_tokens") if k in details}},
-            expanded=2)
+    st.json({"params": dict(t.params), "artifact_path": None if t.artifact_path is None else str(t.artifact_path),
+             "run_id": t.run_id, "shots": list(t.shots), "include_contract": t.include_contract,
+             "constraints (excess over the limit; <= 0 is met, null not measured)": dict(t.constraints),
+             **t.provenance}, expanded=2)
 
 st.subheader("Training")
-training = details.get("training")
-if not training:
-    st.caption("Not trained (prompting): no training curve.")
+training = t.training
+if training is None:
+    st.caption("Not trained (prompting): no training curve." if not t.trained else "No training summary recorded.")
 else:
-    st.caption(f"{training.get('steps')} steps on {training.get('examples')} examples, "
-               f"stopped by {training.get('stopped_by')}.")
+    st.caption(f"{training.steps} steps on {training.examples} examples ({training.examples_per_step} per step), "
+               f"stopped by {training.stopped_by}.")
     left, right = st.columns(2)
-    if training.get("loss_curve"):
-        left.altair_chart(charts.curve(training["loss_curve"], "training loss"), width="stretch")
+    if training.loss_curve:
+        left.altair_chart(charts.curve(training.loss_curve, "training loss"), width="stretch")
     else:
         left.caption("No loss logged.")
-    if training.get("dev_curve"):
-        right.altair_chart(charts.curve(training["dev_curve"], "dev-probe objective (%)", percent=True),
+    if training.dev_curve:
+        right.altair_chart(charts.curve(training.dev_curve, "dev-probe objective (%)", percent=True),
                            width="stretch")
     else:
         right.caption("No dev probe during training (training.eval_every_steps is off).")
 
-reports = data.label_reports(details)
+reports = {split: rep for split, rep in t.label_reports.items() if rep}
 if reports:
     st.subheader("Per label")
     names = list(reports)
@@ -74,12 +77,13 @@ if reports:
         st.altair_chart(charts.confusion(rep["confusion"]), width="content")  # square cells, not stretched
 
 st.subheader("Examples")
+outputs = data.examples(db, trial_id)
 left, mid, right = st.columns([1, 3, 1])
-splits = sorted({e["split"] for e in t["examples"]})
+splits = sorted({e.split for e in outputs})
 split = left.selectbox("Split", ["all", *splits], index=1 + splits.index("test") if "test" in splits else 0)
 query = mid.text_input("Search input, target, output or id", key="example-search")
 failing = right.checkbox("Only wrong answers", key="only-failing")
-frame = data.examples_frame(t["examples"], None if split == "all" else split, query, failing)
-st.caption(f"{len(frame)} of {len(t['examples'])} examples. Per scorer: pass / fail, a number for graded scores, "
+frame = data.examples_frame(outputs, None if split == "all" else split, query, failing)
+st.caption(f"{len(frame)} of {len(outputs)} examples. Per scorer: pass / fail, a number for graded scores, "
            "- where it does not apply (hallucination counts compliant outputs only).")
 st.dataframe(frame, hide_index=True, width="stretch")

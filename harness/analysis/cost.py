@@ -215,7 +215,7 @@ def device_price_key(device: str | None, device_name: str | None, prices: PriceT
         return "CPU"
     if not device_name:
         raise HarnessError(f"{where or 'a trial'} ran on {device or 'an unknown device'} but its run recorded no "
-                           "device_name, so no price applies. Pass the run's environment (Store.get_run).")
+                           "device_name, so no price applies. Pass the trial's run (Store.run).")
     words = set(_words(device_name))
     best: tuple[int, int, str] | None = None
     for order, (key, price) in enumerate(prices.devices.items()):

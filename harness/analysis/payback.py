@@ -156,7 +156,7 @@ def check_quality(candidate: TrialView, baseline: Baseline, bar: QualityBar, pes
                                 "trial, or enter a figure (it will be marked assumed, not measured)")
         threshold = base - bar.margin
         basis = (f"baseline {baseline.name} {pct_text(base)}{' (its high end)' if pessimistic else ''}, "
-                 f"{baseline.quality_source}, minus margin {100 * bar.margin:.1f} points")
+                 f"{baseline.quality_source}, minus margin {pct(bar.margin)} points")
     passes = value >= threshold - 1e-12
     verb = "reaches" if passes else "is below"
     return QualityCheck(passes, bar.metric, value, threshold, rule,

@@ -9,8 +9,9 @@ import json
 from collections.abc import Iterable, Sequence
 
 from rich.table import Table
+from rich.text import Text
 
-from harness.analysis.formatting import fmt_metric, interval, params_text, regression_text, status_text, usd
+from harness.analysis.formatting import fmt_metric, interval, params_text, pct, regression_text, status_text, usd
 from harness.core.metric import CORE_METRICS, NOT_MEASURED
 from harness.core.records import ExampleView, TrialView
 from harness.core.selection import ranked
@@ -114,7 +115,7 @@ def seed_spread_table(trials: Iterable[TrialView], repeats: Iterable[TrialView])
             groups.setdefault(r.params["source_trial"], []).append(r)
     if not groups:
         return None
-    table = Table(title="Repeated seeds: does the ranking survive another draw? Accuracy in %, mean [min, max].")
+    table = Table(title=Text("Repeated seeds: does the ranking survive another draw? Accuracy in %, mean [min, max]."))
     for column in ("trial", "method", "params", "seeds", "dev accuracy", "test accuracy"):
         table.add_column(column, overflow="fold")
     for source_id, runs in groups.items():
@@ -142,10 +143,10 @@ def learning_curve_table(curve: Iterable[TrialView]) -> Table | None:
 
 
 def _spread(runs: list[TrialView], split: str) -> str:
-    values = [m.value * 100 for r in runs if (m := r.metric(split, "task_accuracy")) and m.value is not None]
+    values = [m.value for r in runs if (m := r.metric(split, "task_accuracy")) and m.value is not None]
     if not values:
         return "-"
-    return f"{sum(values) / len(values):.1f} [{min(values):.1f}, {max(values):.1f}]"
+    return f"{pct(sum(values) / len(values))} [{pct(min(values))}, {pct(max(values))}]"
 
 
 def _label_lines(report: dict | None, worst: int = 5) -> list[str]:
@@ -154,10 +155,10 @@ def _label_lines(report: dict | None, worst: int = 5) -> list[str]:
         return []
     scored = [(v["f1"], name, v) for name, v in report["labels"].items() if v["support"]]
     scored.sort(key=lambda item: (item[0] is not None, item[0] or 0.0))
-    lines = [f"per label (test, macro-F1 {report['macro_f1'] * 100:.1f} over {report['macro_labels']} labels); "
+    lines = [f"per label (test, macro-F1 {pct(report['macro_f1'])} over {report['macro_labels']} labels); "
              f"weakest {min(worst, len(scored))}:"]
     for f1, name, v in scored[:worst]:
-        lines.append(f"  {name:<40} F1 {'-' if f1 is None else f'{f1 * 100:.1f}'}  support {v['support']}")
+        lines.append(f"  {name:<40} F1 {pct(f1)}  support {v['support']}")
     confusions = sorted(((count, true, pred) for true, row in report["confusion"].items()
                          for pred, count in row.items() if pred != true), reverse=True)[:worst]
     if confusions:

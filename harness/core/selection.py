@@ -13,6 +13,10 @@ from harness.core.records import TrialView
 
 FINISHED = ("complete", "pruned")
 
+IMPORTANCE_MIN_TRIALS, IMPORTANCE_MIN_VARYING = 3, 2
+"""Parameter importance of a method is reported once it has this many completed trials and parameters that vary:
+across methods the parameters are conditional, and with one varying parameter the answer is trivially 1.0."""
+
 
 def oriented(trial: TrialView) -> float:
     """The dev objective, signed so that larger is better whatever the metric's direction; worst when missing."""

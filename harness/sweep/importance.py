@@ -11,21 +11,19 @@ import warnings
 import optuna
 from optuna.trial import TrialState
 
-MIN_TRIALS = 3
-"""Completed trials of a method before its importance means anything."""
+from harness.core.selection import IMPORTANCE_MIN_TRIALS, IMPORTANCE_MIN_VARYING
 
 
 def parameter_importance(study: optuna.Study) -> dict[str, dict[str, float]]:
-    """{method: {parameter: share of variance}} for each method with at least MIN_TRIALS completed trials and two
-    parameters that vary. Across methods the parameters are conditional (Optuna names them `<method>.<param>`), and
-    with one varying parameter the answer would trivially be 1.0, so those are left out."""
+    """{method: {parameter: share of variance}} for each method with enough completed trials and varying parameters
+    (`core.selection.IMPORTANCE_MIN_*`). Optuna names the parameters `<method>.<param>`; the prefix is dropped."""
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
     out = {}
     for method in sorted({t.params.get("method") for t in done} - {None}):
         mine = [t for t in done if t.params.get("method") == method]
         varying = sorted(k for k in set().union(*(t.params for t in mine)) - {"method"}
                          if len({repr(t.params.get(k)) for t in mine}) > 1)
-        if len(mine) < MIN_TRIALS or len(varying) < 2:
+        if len(mine) < IMPORTANCE_MIN_TRIALS or len(varying) < IMPORTANCE_MIN_VARYING:
             continue
         try:
             with warnings.catch_warnings():
