@@ -11,7 +11,16 @@ from collections.abc import Iterable, Sequence
 from rich.table import Table
 from rich.text import Text
 
-from harness.analysis.formatting import fmt_metric, interval, params_text, pct, regression_text, status_text, usd
+from harness.analysis.formatting import (
+    fmt_metric,
+    interval,
+    params_text,
+    pct,
+    points,
+    regression_text,
+    status_text,
+    usd,
+)
 from harness.core.metric import CORE_METRICS, NOT_MEASURED
 from harness.core.records import ExampleView, TrialView
 from harness.core.selection import ranked
@@ -95,7 +104,8 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
     for split, metrics in trial.metrics.items():
         lines.append(f"{split}:")
         for name, m in sorted(metrics.items()):
-            shown = regression_text(trial, split) if name == "regression_delta" else fmt_metric(m)
+            shown = fmt_metric(m) if name != "regression_delta" else (
+                f"{points(m)} n={m.n}" if m.value is not None else regression_text(trial, split))
             lines.append(f"  {name:<20} {shown}")
     lines += _label_lines(trial.label_reports.get("test"))
     wrong = [e for e in examples if e.split == "test" and not e.scores.get("task_accuracy")]

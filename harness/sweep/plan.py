@@ -129,10 +129,15 @@ def _check_shots(space: SearchSpace, train_size: int, where: str) -> None:
 
 
 def _check_writable(results: Path, where: str) -> None:
+    """Write and remove a small file where results will go (in its nearest existing folder, so a plan creates no
+    folder): an unwritable or full disk fails here, not after the first trial has trained."""
+    existing = next(p for p in (results.resolve(), *results.resolve().parents) if p.exists())
     try:
-        results.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=results, prefix=".write-check-"):
-            pass
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "a file is in the way", str(existing))
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".harness-write-check-") as probe:
+            probe.write(b"\0" * 4096)
+            probe.flush()
     except OSError as exc:
         raise ConfigError(f"{where}: cannot write results to {results} ({exc.strerror or exc}); set `results_dir:` "
                           "to a writable folder (or free some space) and run again.") from None
