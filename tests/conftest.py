@@ -50,3 +50,50 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def toy_suite(tmp_path_factory) -> Path:
     return write_toy_suite(tmp_path_factory.mktemp("suites") / "toy-colours")
+
+
+class OpenAIServer:
+    """A real OpenAI-compatible server on 127.0.0.1: `transformers serve` with a local model folder."""
+
+    def __init__(self, model_dir: Path, log: Path) -> None:
+        import socket
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.model = str(model_dir)
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        serve = Path(sys.executable).with_name("transformers")
+        self.process = subprocess.Popen(
+            [str(serve), "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu"],
+            stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115 - closed with the process
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"transformers serve exited with {self.process.returncode}: {log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"transformers serve did not answer /health within 90 s: {log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def openai_server(tiny_model_dir, tmp_path_factory):
+    pytest.importorskip("fastapi", reason="the hosted-arm tests need `transformers serve`: pip install "
+                                          "'transformers[serving]' (make setup installs it)")
+    server = OpenAIServer(tiny_model_dir, tmp_path_factory.mktemp("serve") / "serve.log")
+    yield server
+    server.stop()

@@ -118,7 +118,7 @@ def test_conditional_space_samples_only_the_chosen_methods_parameters(tmp_path):
         names = {k for k in trial.params if k != "method"}
         assert all(k.startswith(params["method"] + ".") for k in names)
         if params["method"] == "prompt":
-            assert set(params) == {"method", "shots"}
+            assert set(params) == {"method", "shots", "shot_selection", "constrained"}
         else:
             assert {"r", "lora_alpha", "learning_rate"} <= set(params)
         study.tell(trial, 0.0)

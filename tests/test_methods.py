@@ -9,46 +9,54 @@ import dataclasses
 import pytest
 import torch
 
-from harness.core.config import BudgetConfig, ExperimentConfig, TrainingConfig
+from harness.core.config import BudgetConfig, EndpointConfig, ExperimentConfig, TrainingConfig
 from harness.core.errors import ConfigError
 from harness.core.typed import build, check_field
 from harness.data.suites import load_suite
+from harness.hosted.client import HostedEndpoint
 from harness.models import sources
-from harness.training.generate import generate
 from harness.training.methods import METHODS
 from harness.training.methods.base import TrialContext
 
 
-def _ctx(model_dir, suite_dir) -> TrialContext:
+def _ctx(model_dir, suite_dir, endpoints=None) -> TrialContext:
     suite = load_suite(str(suite_dir))
     config = ExperimentConfig(name="contract", space={}, budget=BudgetConfig(max_steps=2, trial_train_seconds=None),
                               training=TrainingConfig(batch_size=4, eval_every_steps=0))
     return TrialContext(config=config, suite=suite, train_examples=suite.splits["train"][:16],
                         source=sources.resolve(str(model_dir)), device="cpu", dtype=torch.float32, seed=0,
-                        make_dev_probe=lambda *args: None)
+                        endpoints=endpoints or {}, max_new_tokens=8)
 
 
-def _answers(model, tokenizer, prompter, examples) -> list[str]:
-    prompts = [prompter.prompt(ex) for ex in examples]
-    return [g.output for g in generate(model, tokenizer, prompts, batch_size=4, max_new_tokens=8)]
+def _answers(candidate, examples) -> list[str]:
+    return [g.output for g in candidate.answer(examples, max_new_tokens=8, batch_size=4, desc="contract")]
+
+
+@pytest.fixture
+def endpoints(request, tmp_path):
+    """The `api` method asks a real local server; the other methods need none."""
+    if request.node.callspec.params["name"] != "api":
+        return {}
+    server = request.getfixturevalue("openai_server")
+    config = EndpointConfig(base_url=server.url, model=server.model, api_key_env="UNUSED", cache=False)
+    return {"tiny": HostedEndpoint("tiny", config, "test-key")}
 
 
 @pytest.mark.parametrize("name", METHODS.names())
-def test_prepare_save_load_gives_the_same_predictions(name, tiny_model_dir, toy_suite, tmp_path):
+def test_prepare_save_load_gives_the_same_predictions(name, tiny_model_dir, toy_suite, tmp_path, endpoints):
     method = METHODS.get(name)
     reason = method.unavailable_reason("cpu")
     if reason:
         pytest.skip(f"{name} cannot run on this machine: {reason}")
-    ctx = _ctx(tiny_model_dir, toy_suite)
-    params = build(method.Params, {}, "contract")
-    if "shots" in {f.name for f in dataclasses.fields(method.Params)}:
-        params = dataclasses.replace(params, shots=2)
+    ctx = _ctx(tiny_model_dir, toy_suite, endpoints)
+    overrides = {"shots": 2} if "shots" in {f.name for f in dataclasses.fields(method.Params)} else {}
+    params = build(method.Params, {**overrides, **({"endpoint": "tiny"} if endpoints else {})}, "contract")
     candidate = method.prepare(ctx, params)
-    assert candidate.trained == method.trains
+    assert candidate.trained == method.trains and (candidate.hosted is not None) == method.hosted
     if method.trains:
         assert candidate.train_report.steps == 2 and candidate.train_report.loss_curve is not None
     examples = ctx.suite.splits["dev"][:4]
-    before = _answers(candidate.model, candidate.tokenizer, candidate.prompter, examples)
+    before = _answers(candidate, examples)
 
     saved = method.save(candidate, tmp_path / "artifact")
     if not method.trains:
@@ -56,16 +64,19 @@ def test_prepare_save_load_gives_the_same_predictions(name, tiny_model_dir, toy_
     else:
         assert saved == tmp_path / "artifact" and list(saved.glob("*.safetensors"))
         assert not list(saved.glob("*.bin")) and not list(saved.glob("*.pt"))  # never pickles
-    model, tokenizer = method.load(ctx.source, saved, "cpu", torch.float32)
-    prompter = dataclasses.replace(candidate.prompter, tokenizer=tokenizer)
-    assert _answers(model, tokenizer, prompter, examples) == before
+    loaded = method.load(ctx, params, saved)
+    assert _answers(loaded, examples) == before
+    assert loaded.prompter.messages(examples[0]) == candidate.prompter.messages(examples[0])
+    if method.hosted:
+        assert loaded.hosted.requests == len(examples) and loaded.hosted.prompt_tokens > 0
+        return
     # Greedy answers of a barely trained tiny model could match the base model's by chance; the logits cannot.
-    ids = tokenizer(prompter.prompt(examples[0]), return_tensors="pt").input_ids
-    loaded, trained = _logits(model, ids), _logits(candidate.model, ids)
-    assert torch.allclose(loaded, trained, atol=1e-5)
+    ids = loaded.tokenizer(loaded.prompter.prompt(examples[0]), return_tensors="pt").input_ids
+    assert torch.allclose(_logits(loaded.model, ids), _logits(candidate.model, ids), atol=1e-5)
     if method.trains:
-        base, _ = METHODS.get("prompt").load(ctx.source, None, "cpu", torch.float32)
-        assert not torch.allclose(_logits(base, ids), trained, atol=1e-5), "the saved weights did not change anything"
+        base = METHODS.get("prompt").load(ctx, build(METHODS.get("prompt").Params, {}, "base"), None)
+        assert not torch.allclose(_logits(base.model, ids), _logits(candidate.model, ids), atol=1e-5), \
+            "the saved weights did not change anything"
 
 
 @torch.no_grad()

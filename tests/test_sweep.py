@@ -175,11 +175,12 @@ def test_plain_prompt_layout_for_models_without_a_chat_template():
 
     from harness.data.contract import OutputContract
     from harness.data.prompting import Prompter
+    from harness.data.shots import FixedShots
     from harness.data.suites import Example
 
     contract = OutputContract(kind="label", key="colour", labels=("red", "blue"))
     shot = Example("train:1", "the car is red", '{"colour": "red"}')
-    prompter = Prompter(build_tiny_tokenizer(chat_template=False), "Name the colour.", contract, (shot,))
+    prompter = Prompter(build_tiny_tokenizer(chat_template=False), "Name the colour.", contract, FixedShots((shot,)))
     text = prompter.prompt(Example("dev:1", "the sky is blue", '{"colour": "blue"}'))
     assert text.startswith("Name the colour.\n\n") and "red, blue" in text
     assert 'Input: the car is red\nOutput: {"colour": "red"}' in text

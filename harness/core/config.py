@@ -131,6 +131,38 @@ class LearningCurveConfig:
 
 
 @dataclass(frozen=True)
+class EndpointConfig:
+    """A hosted model behind an OpenAI-compatible chat endpoint: the `api` method's opponent."""
+
+    base_url: str
+    """e.g. https://api.openai.com/v1, or a local vLLM / TGI / Ollama server such as http://127.0.0.1:8000/v1."""
+    model: str
+    """The model name the endpoint serves, e.g. gpt-4o-mini."""
+    api_key_env: str
+    """The environment variable holding the key (read at run time, never stored or logged). For a local server
+    that needs no key, name a variable and set it to anything, e.g. `LOCAL_KEY=none`."""
+    price: str | None = None
+    """An entry under `apis:` of the price table (or the experiment's `prices:`), which prices its tokens."""
+    concurrency: int = field(default=4, metadata=at_least(1))
+    """Requests in flight at once."""
+    timeout_s: float = field(default=60.0, metadata=greater_than(0))
+    """Seconds one request may take before it is retried (or, after max_retries, fails the arm)."""
+    max_retries: int = field(default=5, metadata=at_least(0))
+    """Retries of a request on 429, 5xx, a timeout or a dropped connection, with exponential backoff that honours
+    Retry-After."""
+    max_tokens: int | None = field(default=None, metadata=at_least(1))
+    """Completion tokens per answer; None is twice the local cap derived from the output contract."""
+    budget_tokens: int | None = field(default=None, metadata=at_least(1))
+    """Hard cap on the tokens (prompt and completion) one arm may spend on new requests; the arm stops cleanly
+    before a request that could cross it."""
+    budget_usd: float | None = field(default=None, metadata=greater_than(0))
+    """Hard cap in dollars per arm (needs `price`)."""
+    cache: bool = True
+    """Keep every answer on disk, keyed by endpoint, model and the full request: a re-run sends nothing already
+    answered."""
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     name: str
     """Names the study unless --study is given."""
@@ -150,6 +182,8 @@ class ExperimentConfig:
     """`tpe` (Optuna's default, constraint-aware) or `random`."""
     enqueue: tuple[dict[str, Any], ...] = ()
     """Trials to run first, e.g. the prompting baselines: `{method: prompt, shots: 0}`."""
+    endpoints: dict[str, EndpointConfig] = field(default_factory=dict)
+    """Hosted models the `api` method may use, by name: `{mini: {base_url: ..., model: ..., api_key_env: ...}}`."""
     data: DataConfig = field(default_factory=DataConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)

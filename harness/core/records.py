@@ -71,6 +71,30 @@ class TrainingSummary:
     """(step, dev-probe objective) pairs scored during training, for the pruner."""
 
 
+@dataclass(frozen=True)
+class HostedUsage:
+    """What a hosted arm asked of its endpoint, as the endpoint reported it."""
+
+    endpoint: str
+    """The experiment's name for it."""
+    base_url: str
+    model: str
+    price: str | None
+    """The price-table entry its tokens are priced with."""
+    structured: bool
+    """Whether structured output (`response_format` with the suite's JSON Schema) was requested."""
+    requests: int
+    """Requests sent (answers from the cache are not requests)."""
+    cache_hits: int
+    errors: int
+    """Requests the endpoint refused (400, 422): those examples have an error and no answer."""
+    prompt_tokens: int
+    """Tokens spent on the requests sent (prompt), as reported."""
+    completion_tokens: int
+    usd: float | None
+    """What the requests sent cost at the price entry; None when unpriced."""
+
+
 @dataclass
 class MetricRow:
     split: str  # dev | test | regression
@@ -96,6 +120,8 @@ class ExampleRow:
     completion_tokens: int | None = None
     latency_s: float | None = None
     scores: dict = field(default_factory=dict)
+    error: str | None = None
+    """Why there is no answer (a hosted endpoint refused the request)."""
 
 
 @dataclass
@@ -130,6 +156,8 @@ class TrialRecord:
     label_reports: dict[str, dict] = field(default_factory=dict)
     """Per split: per-label precision/recall/F1 and the confusion matrix (label suites only)."""
     throughput: dict[str, Throughput] = field(default_factory=dict)
+    hosted: HostedUsage | None = None
+    """For a hosted arm: its endpoint and what it spent."""
     provenance: dict = field(default_factory=dict)
     """What the numbers depend on (data hashes and sizes, budgets, model, generation cap); shown, never queried."""
     metrics: list[MetricRow] = field(default_factory=list)
@@ -201,6 +229,7 @@ class TrialView:
     constraints: Mapping[str, float | None]
     label_reports: Mapping[str, dict]
     throughput: Mapping[str, Throughput]
+    hosted: HostedUsage | None
     metrics: Mapping[str, Mapping[str, Metric]]
     """{split: {name: Metric}}; split is dev, test or regression."""
     provenance: Mapping[str, Any]
@@ -228,6 +257,7 @@ class ExampleView:
     completion_tokens: int | None
     latency_s: float | None
     scores: Mapping[str, float | None]
+    error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,8 @@ def _coerce(hint: Any, value: Any, where: str, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: `{key}` must be a mapping.")
+        if dataclasses.is_dataclass(args[1]):  # e.g. `endpoints: {name: {...}}`: each entry is typed too
+            return {name: build(args[1], entry, where, prefix=f"{key}.{name}.") for name, entry in value.items()}
         return value
     if hint is Any:
         return value

@@ -10,15 +10,17 @@ import json
 from dataclasses import dataclass
 
 from harness.data.contract import OutputContract
+from harness.data.shots import FixedShots, ShotPicker
 from harness.data.suites import Example
 
 
 @dataclass(frozen=True)
 class Prompter:
-    tokenizer: object
+    tokenizer: object | None
+    """Renders the chat template of local models; None for a hosted endpoint, which takes the messages."""
     instruction: str
     contract: OutputContract
-    shots: tuple[Example, ...] = ()
+    shots: ShotPicker = FixedShots()
     include_contract: bool = True
     """State the label set or schema in the prompt. Prompting always does: a baseline that cannot know the
     labels is a strawman. Trained methods may leave it out and learn the contract from the data."""
@@ -31,16 +33,22 @@ class Prompter:
         instruction = example.instruction or self.instruction
         return f"{instruction}\n\n{self.contract.describe()}" if self.include_contract else instruction
 
+    def messages(self, example: Example) -> list[dict[str, str]]:
+        """The conversation before the answer: system, then each shot as a user and an assistant turn, then the
+        input. A hosted endpoint receives exactly this."""
+        messages = [{"role": "system", "content": self.system_text(example)}]
+        for shot in self.shots.pick(example):
+            messages += [{"role": "user", "content": shot.input}, {"role": "assistant", "content": shot.target}]
+        messages.append({"role": "user", "content": example.input})
+        return messages
+
     def prompt(self, example: Example) -> str:
-        """Everything the model sees before its answer."""
+        """Everything a local model sees before its answer."""
         if self.chat:
-            messages = [{"role": "system", "content": self.system_text(example)}]
-            for shot in self.shots:
-                messages += [{"role": "user", "content": shot.input}, {"role": "assistant", "content": shot.target}]
-            messages.append({"role": "user", "content": example.input})
-            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            return self.tokenizer.apply_chat_template(self.messages(example), add_generation_prompt=True,
+                                                      tokenize=False)
         blocks = [self.system_text(example)]
-        blocks += [f"Input: {shot.input}\nOutput: {shot.target}" for shot in self.shots]
+        blocks += [f"Input: {shot.input}\nOutput: {shot.target}" for shot in self.shots.pick(example)]
         blocks.append(f"Input: {example.input}\nOutput:")
         return "\n\n".join(blocks)
 

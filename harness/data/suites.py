@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -339,6 +340,14 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
                     f"{show_path(path / f'{b}.jsonl')}:{line}: input also in {a}.jsonl:{first[a][key]} "
                     f"(contamination between splits); remove it from one of them."
                 )
+
+
+def seeded_subset(examples: tuple[Example, ...], limit: int | None, seed: int) -> tuple[Example, ...]:
+    """A seeded subset that keeps the split's order, so the same limit and seed always pick the same examples."""
+    if limit is None or limit >= len(examples):
+        return tuple(examples)
+    keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
+    return tuple(examples[i] for i in keep)
 
 
 # ------------------------------------------------------------------------------------------------- stats

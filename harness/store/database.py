@@ -16,6 +16,7 @@ the database's folder when they lie inside it, so a results folder can be moved 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -34,6 +35,7 @@ from harness.core.metric import Metric
 from harness.core.records import (
     STATUSES,
     ExampleView,
+    HostedUsage,
     RunRecord,
     RunView,
     StudyRecord,
@@ -100,7 +102,7 @@ _TRIAL_COLUMNS = (
     "id", "study", "number", "run_id", "method", "params", "status", "failure_reason", "trained",
     "started_at", "finished_at", "device", "peak_memory_mb", "train_seconds", "eval_seconds", "objective",
     "feasible", "artifact_path", "details", "train_steps", "stopped_by", "train_examples", "examples_per_step",
-    "loss_curve", "dev_curve", "shots", "include_contract", "constraints", "label_reports",
+    "loss_curve", "dev_curve", "shots", "include_contract", "constraints", "label_reports", "hosted",
 )  # fmt: skip
 _INSERT_TRIAL = f"INSERT INTO trials ({', '.join(_TRIAL_COLUMNS)}) VALUES ({', '.join('?' * len(_TRIAL_COLUMNS))})"
 _INSERT_METRIC = "INSERT INTO metrics (trial_id, split, name, value, low, high, n) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -110,7 +112,7 @@ _INSERT_THROUGHPUT = (
 )
 _INSERT_EXAMPLE = (
     "INSERT INTO examples (trial_id, split, example_id, input, target, output, prompt_tokens,"
-    " completion_tokens, latency_s, scores) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " completion_tokens, latency_s, scores, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _PER_TRIAL_TABLES = (("metrics", "trial_id"), ("throughput", "trial_id"), ("examples", "trial_id"), ("trials", "id"))
 
@@ -243,13 +245,14 @@ class Store:
                training and training.steps, training and training.stopped_by, training and training.examples,
                training and training.examples_per_step, training and _dumps(training.loss_curve),
                training and _dumps(training.dev_curve), _dumps(list(r.shots)), r.include_contract,
-               _dumps(r.constraints), _dumps(r.label_reports)]  # fmt: skip
+               _dumps(r.constraints), _dumps(r.label_reports),
+               None if r.hosted is None else _dumps(dataclasses.asdict(r.hosted))]  # fmt: skip
         metrics = [[r.id, m.split, m.name, m.value, m.low, m.high, m.n] for m in r.metrics] if with_results else []
         throughput = [[r.id, split, t.examples, t.seconds, t.batch_size, t.prompt_tokens, t.completion_tokens]
                       for split, t in r.throughput.items()] if with_results else []
         examples = [
             [r.id, e.split, e.example_id, e.input, e.target, e.output, e.prompt_tokens, e.completion_tokens,
-             e.latency_s, _dumps(e.scores)]
+             e.latency_s, _dumps(e.scores), e.error]
             for e in (r.examples if with_results else [])
         ]  # fmt: skip
 
@@ -381,7 +384,7 @@ class Store:
         rows = self._read(lambda c: _rows(c.execute(
             f"SELECT * FROM examples WHERE trial_id = ?{cond} ORDER BY split, example_id", args)), [])
         return [ExampleView(r["split"], r["example_id"], r["input"], r["target"], r["output"], r["prompt_tokens"],
-                            r["completion_tokens"], r["latency_s"], _loads(r["scores"], {})) for r in rows]
+                            r["completion_tokens"], r["latency_s"], _loads(r["scores"], {}), r["error"]) for r in rows]
 
     def importance(self, study: str) -> dict[str, dict[str, float]]:
         rows = self._read(lambda c: c.execute(
@@ -417,7 +420,8 @@ class Store:
             maximize=bool(t["maximize"]), artifact_path=artifact, training=training,
             shots=tuple(_loads(t["shots"], [])), include_contract=t["include_contract"],
             constraints=_loads(t["constraints"], {}), label_reports=_loads(t["label_reports"], {}),
-            throughput=throughput, metrics=metrics, provenance=_loads(t["details"], {}),
+            throughput=throughput, hosted=None if t["hosted"] is None else HostedUsage(**_loads(t["hosted"])),
+            metrics=metrics, provenance=_loads(t["details"], {}),
         )  # fmt: skip
 
 

@@ -214,6 +214,12 @@ CREATE TABLE parameter_importance (
 );
 """
 
+M007_HOSTED_ARMS = """
+-- Hosted arms (the `api` method): per example, why an endpoint gave no answer; per trial, what it asked and spent.
+ALTER TABLE examples ADD COLUMN error VARCHAR;
+ALTER TABLE trials ADD COLUMN hosted JSON;
+"""
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
@@ -221,6 +227,7 @@ MIGRATIONS: list[Migration] = [
     ("m004_unmeasured_is_null", M004_UNMEASURED_IS_NULL),
     ("m005_artifact_paths_relative_to_database", m005_artifact_paths_relative_to_database),
     ("m006_parameter_importance", M006_PARAMETER_IMPORTANCE),
+    ("m007_hosted_arms", M007_HOSTED_ARMS),
 ]
 
 

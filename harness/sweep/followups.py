@@ -74,7 +74,7 @@ def _run(variant: SweepData, plan: SweepPlan, store: Store, study: str, run_id: 
     record = TrialRecord(
         id=trial_id(study, number), study=study, number=number, run_id=run_id, method=source.method,
         params=params, trained=METHODS.get(source.method).trains, started_at=datetime.now(timezone.utc),
-        device=variant.device, provenance=variant.provenance,
+        device="hosted" if METHODS.get(source.method).hosted else variant.device, provenance=variant.provenance,
     )  # fmt: skip
     echo(f"{record.id}: {source.id} again with {change}")
     store.record_trial_start(record)

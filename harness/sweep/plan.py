@@ -9,21 +9,23 @@ written. Nothing after this point should fail on the user's input.
 from __future__ import annotations
 
 import difflib
-import random
+import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.cost import load_prices
 from harness.core.config import ExperimentConfig, load_experiment
 from harness.core.errors import ConfigError
 from harness.core.paths import find_experiment
 from harness.core.text import fold
-from harness.data.suites import Example, Suite, load_suite
+from harness.data.suites import Example, Suite, load_suite, seeded_subset
 from harness.evaluation.regression import REGRESSION_SUITES, item_texts
 from harness.evaluation.scorers import higher_is_better
 from harness.evaluation.scoring import metric_names
+from harness.hosted.client import HostedEndpoint, check_endpoint
 from harness.models import sources
 from harness.models.device import resolve_device
 from harness.sweep.space import SearchSpace, build_space, enqueue_params
@@ -47,6 +49,8 @@ class SweepPlan:
     """The seeded train/dev/test subsets every trial uses."""
     maximize: bool
     """The objective's direction, from its metric's `higher_is_better`."""
+    endpoints: dict[str, HostedEndpoint] = field(default_factory=dict)
+    """The hosted endpoints the `api` arms use, checked to answer; their keys are held in memory only."""
 
     @property
     def results_dir(self) -> Path:
@@ -71,15 +75,17 @@ def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None 
     if config.regression.enabled:
         _check_regression(config, suite, where)
     subsets = {
-        "train": _subset(suite.splits["train"], config.data.train_limit, config.seed),
-        "dev": _subset(suite.splits["dev"], config.data.dev_limit, config.seed),
-        "test": _subset(suite.splits["test"], config.data.test_limit, config.seed),
+        "train": seeded_subset(suite.splits["train"], config.data.train_limit, config.seed),
+        "dev": seeded_subset(suite.splits["dev"], config.data.dev_limit, config.seed),
+        "test": seeded_subset(suite.splits["test"], config.data.test_limit, config.seed),
     }
     _check_shots(space, len(subsets["train"]), where)
+    _check_contract_options(space, suite, where)
     _check_writable(Path(config.results_dir), where)
+    endpoints = _endpoints(config, space, where)
     default_storage = f"journal:{Path(config.results_dir) / 'optuna-journal.log'}"
     return SweepPlan(config, path, study, storage or default_storage, trials or config.budget.trials, device,
-                     space, enqueued, suite, subsets, maximize)
+                     space, enqueued, suite, subsets, maximize, endpoints)
 
 
 def _check_study_name(study: str, where: str) -> None:
@@ -119,13 +125,75 @@ def _check_regression(config: ExperimentConfig, suite: Suite, where: str) -> Non
 
 
 def _check_shots(space: SearchSpace, train_size: int, where: str) -> None:
-    spec = space.params.get("prompt", {}).get("shots")
-    if spec is None or "prompt" not in space.methods:
+    for method in ("prompt", "api"):
+        spec = space.params.get(method, {}).get("shots")
+        if spec is None or method not in space.methods:
+            continue
+        most = max(spec.choices) if hasattr(spec, "choices") else getattr(spec, "high", spec)
+        if most > train_size:
+            raise ConfigError(f"{where}: `space.{method}.shots` reaches {most}, but the train subset holds only "
+                              f"{train_size} examples to draw shots from; lower the shots or raise data.train_limit.")
+
+
+def _check_contract_options(space: SearchSpace, suite: Suite, where: str) -> None:
+    """Constrained decoding and structured output need a schema, which free text does not have."""
+    if suite.contract.kind != "text":
         return
-    most = max(spec.choices) if hasattr(spec, "choices") else getattr(spec, "high", spec)
-    if most > train_size:
-        raise ConfigError(f"{where}: `space.prompt.shots` reaches {most}, but the train subset holds only "
-                          f"{train_size} examples to draw shots from; lower the shots or raise data.train_limit.")
+    for method, option in (("prompt", "constrained"), ("api", "structured")):
+        values = _values(space.params.get(method, {}).get(option, False))
+        if method in space.methods and True in values:
+            raise ConfigError(f"{where}: `space.{method}.{option}: true` needs a label or JSON contract, but suite "
+                              f"{suite.name} is free text ({suite.contract.kind}); set it to false.")
+
+
+def _endpoints(config: ExperimentConfig, space: SearchSpace, where: str) -> dict[str, HostedEndpoint]:
+    """Every endpoint an `api` arm may pick: named in `endpoints:`, its key in the environment, its price known,
+    and answering. Checked now, so a missing key or a wrong URL never waits behind a local model's training."""
+    if "api" not in space.methods:
+        return {}
+    names = _values(space.params["api"]["endpoint"])
+    if "" in names:
+        raise ConfigError(f"{where}: `space.api.endpoint` is missing: name one (or a list) of the entries under "
+                          f"`endpoints:` ({', '.join(config.endpoints) or 'none defined yet'}).")
+    unknown = [n for n in names if n not in config.endpoints]
+    if unknown:
+        known = ", ".join(config.endpoints) or "none: add `endpoints: {NAME: {base_url, model, api_key_env}}`"
+        raise ConfigError(f"{where}: `space.api.endpoint` names {unknown[0]!r}, which is not under `endpoints:` "
+                          f"(defined: {known}).")
+    return resolve_endpoints(config, names, where, Path(config.results_dir) / "cache" / "hosted")
+
+
+def resolve_endpoints(config: ExperimentConfig, names: list[str], where: str,
+                      cache_dir: Path) -> dict[str, HostedEndpoint]:
+    """The named endpoints, each with its key from the environment, its price, and a check that it answers."""
+    prices = load_prices(overrides=config.prices or None)
+    out = {}
+    for name in names:
+        endpoint = config.endpoints[name]
+        key = os.environ.get(endpoint.api_key_env, "")
+        if not key:
+            raise ConfigError(
+                f"{where}: endpoint `{name}` reads its key from ${endpoint.api_key_env}, which is not set. Export it "
+                f"first (`export {endpoint.api_key_env}=...`); the harness never writes it anywhere. A local server "
+                "that needs no key takes any value.")
+        usd = None
+        if endpoint.price is not None:
+            price = prices.api(endpoint.price)
+            usd = (price.input_usd_per_1m, price.output_usd_per_1m)
+        elif endpoint.budget_usd is not None:
+            raise ConfigError(f"{where}: `endpoints.{name}.budget_usd` needs `endpoints.{name}.price`, the price-table "
+                              "entry its tokens are priced with (or use budget_tokens).")
+        problem = check_endpoint(name, endpoint, key)
+        if problem:
+            raise ConfigError(f"{where}: {problem}. Check `endpoints.{name}.base_url` and the server, or leave the "
+                              "api arm out of `space`.")
+        out[name] = HostedEndpoint(name, endpoint, key, usd, cache_dir)
+    return out
+
+
+def _values(spec) -> list:
+    """Every value a space entry can take (its choices, or the fixed value)."""
+    return list(spec.choices) if hasattr(spec, "choices") else [spec]
 
 
 def _check_writable(results: Path, where: str) -> None:
@@ -141,11 +209,3 @@ def _check_writable(results: Path, where: str) -> None:
     except OSError as exc:
         raise ConfigError(f"{where}: cannot write results to {results} ({exc.strerror or exc}); set `results_dir:` "
                           "to a writable folder (or free some space) and run again.") from None
-
-
-def _subset(examples: tuple[Example, ...], limit: int | None, seed: int) -> tuple[Example, ...]:
-    """A seeded subset that keeps the split's order, so the same limit always picks the same examples."""
-    if limit is None or limit >= len(examples):
-        return tuple(examples)
-    keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
-    return tuple(examples[i] for i in keep)

@@ -1,24 +1,35 @@
-"""Answer new inputs with a finished trial: its saved adapter or model, prompted exactly as in evaluation.
+"""Answer new inputs with a finished trial: its saved adapter or model (or its hosted endpoint), prompted exactly as
+in evaluation.
 
-The trial's method loads what it saved (`Method.load`); the suite comes from the path the study recorded (so this
-works from any folder), else by name; the model and the suite must be the ones the trial was scored with.
+The trial's method rebuilds what it ran (`Method.load`) from the study's stored experiment; the suite comes from the
+path the study recorded (so this works from any folder), else by name; the model and the suite must be the ones the
+trial was scored with.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
+from harness.core.records import TrialView
+from harness.core.typed import build
 from harness.data.contract import parse_output
-from harness.data.prompting import Prompter, max_answer_tokens
-from harness.data.suites import Example, Suite, load_suite
-from harness.models import sources
+from harness.data.prompting import max_answer_tokens
+from harness.data.shots import FixedShots
+from harness.data.suites import Example, Suite, load_suite, seeded_subset
+from harness.models import loading, sources
 from harness.models.device import default_dtype, resolve_device
 from harness.store.database import Store
-from harness.training.generate import generate
+from harness.sweep.plan import resolve_endpoints
+from harness.sweep.space import method_params
 from harness.training.methods import METHODS
-from harness.training.methods.base import Candidate
+from harness.training.methods.base import Candidate, TrialContext
+
+FOLLOW_UP_PARAMS = ("source_trial", "seed", "train_examples")
+"""What a follow-up trial adds to its source's parameters (see sweep/followups.py)."""
 
 
 @dataclass(frozen=True)
@@ -30,8 +41,8 @@ class Prediction:
     error: str | None
 
 
-def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[Candidate, Suite]:
-    """Rebuild the trial's model and prompter."""
+def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[Candidate, Suite, int]:
+    """Rebuild the trial's answerer; returns it, the suite, and the answer cap."""
     trial = store.require_trial(trial_id, complete=True)
     study = store.study(trial.study)
     if study is None:
@@ -49,26 +60,37 @@ def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[C
         kept = "retention removed them (it keeps the best `retention.keep_best` trials)" if trial.artifact_path \
             is None else f"{trial.artifact_path} is missing"
         raise HarnessError(f"trial {trial.id} has no saved weights: {kept}. Re-run it, or raise keep_best.")
-    device = resolve_device(device)
-    model, tokenizer = method.load(source, trial.artifact_path, device, default_dtype(device))
-    by_id = {ex.id: ex for ex in suite.splits["train"]}
-    missing = [i for i in trial.shots if i not in by_id]
-    if missing:
-        raise HarnessError(f"trial {trial.id} was prompted with train examples {missing[:3]} that suite "
-                           f"{suite.name} {suite.version} at {suite.path} does not have.")
-    prompter = Prompter(tokenizer, suite.instruction, suite.contract, tuple(by_id[i] for i in trial.shots),
-                        include_contract=True if trial.include_contract is None else trial.include_contract)
-    return Candidate(model, tokenizer, prompter, trial.trained), suite
+    ctx = _context(store, trial, build(ExperimentConfig, dict(study.experiment), f"study {study.name}"), suite,
+                   source, resolve_device(device))
+    params = method_params({k: v for k, v in trial.params.items() if k not in FOLLOW_UP_PARAMS}, trial.id)
+    candidate = method.load(ctx, params, trial.artifact_path)
+    shots = candidate.prompter.shots
+    if trial.shots and (not isinstance(shots, FixedShots) or tuple(ex.id for ex in shots.examples) != trial.shots):
+        raise HarnessError(f"trial {trial.id} was prompted with shots {list(trial.shots)[:3]}..., which suite "
+                           f"{suite.name} at {suite.path} no longer gives; its train split has changed.")
+    return candidate, suite, ctx.max_new_tokens
+
+
+def _context(store: Store, trial: TrialView, config: ExperimentConfig, suite: Suite, source,
+             device: str) -> TrialContext:
+    seed = int(trial.params.get("seed", config.seed))  # repeated seeds change the seed, hence the shots
+    train = seeded_subset(suite.splits["train"], config.data.train_limit, config.seed)
+    endpoint = trial.params.get("endpoint")
+    endpoints = resolve_endpoints(config, [endpoint], f"study {trial.study}", store.path.parent / "cache" / "hosted") \
+        if endpoint else {}
+    tokenizer = loading.load_tokenizer(source)
+    cap = config.generation.max_new_tokens or max_answer_tokens(tokenizer, suite.contract, [ex.target for ex in train])
+    return TrialContext(config=dataclasses.replace(config, seed=seed), suite=suite, train_examples=train,
+                        source=source, device=device, dtype=default_dtype(device), seed=seed, endpoints=endpoints,
+                        max_new_tokens=cap)
 
 
 def predict(store: Store, trial_id: str, inputs: list[str], device: str = "auto",
             batch_size: int = 16) -> list[Prediction]:
-    candidate, suite = load_candidate(store, trial_id, device)
+    candidate, suite, cap = load_candidate(store, trial_id, device)
     examples = [Example(id=f"input:{i + 1}", input=text, target="") for i, text in enumerate(inputs)]
-    limit = max_answer_tokens(candidate.tokenizer, suite.contract, [ex.target for ex in suite.splits["train"]])
-    prompts = [candidate.prompter.prompt(ex) for ex in examples]
     results = []
-    for ex, gen in zip(examples, generate(candidate.model, candidate.tokenizer, prompts, batch_size, limit)):
+    for ex, gen in zip(examples, candidate.answer(examples, cap, batch_size, desc="predict")):
         parsed = parse_output(gen.output, suite.contract)
-        results.append(Prediction(ex.input, gen.output, parsed.value, parsed.compliant, parsed.error))
+        results.append(Prediction(ex.input, gen.output, parsed.value, parsed.compliant, gen.error or parsed.error))
     return results

@@ -15,6 +15,7 @@ from harness.core.config import ExperimentConfig
 from harness.data.prompting import max_answer_tokens
 from harness.data.suites import Example, Suite
 from harness.evaluation.regression import REGRESSION_SUITES, per_item_scores, task_config
+from harness.hosted.client import HostedEndpoint
 from harness.models import loading
 from harness.models.device import default_dtype
 from harness.models.sources import ModelSource
@@ -34,6 +35,8 @@ class SweepData:
     max_new_tokens: int
     provenance: dict[str, Any]
     """Split hashes, subset sizes, budgets, model: stored with every trial."""
+    endpoints: dict[str, HostedEndpoint] = field(default_factory=dict)
+    """Hosted endpoints the `api` arms ask, resolved by the plan (keys in memory only)."""
     regression_ids: tuple[str, ...] = ()
     base_regression: tuple[float, ...] = field(default=())
     """Per-item scores of the untouched base model on `regression_ids`, measured once and cached."""
@@ -61,7 +64,7 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
         "max_new_tokens": max_new,
     }  # fmt: skip
     data = SweepData(config, suite, train, dev, test, source, plan.device, default_dtype(plan.device), max_new,
-                     provenance)
+                     provenance, dict(plan.endpoints))
     if not config.regression.enabled:
         return data
     ids, scores = _base_regression(plan, data, echo)

@@ -90,7 +90,8 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, study: optuna.Stud
             record = TrialRecord(
                 id=trial_id(plan.study, trial.number), study=plan.study, number=trial.number, run_id=run_id,
                 method=params["method"], params=params, trained=METHODS.get(params["method"]).trains,
-                started_at=datetime.now(timezone.utc), device=plan.device, provenance=data.provenance,
+                started_at=datetime.now(timezone.utc), provenance=data.provenance,
+                device="hosted" if METHODS.get(params["method"]).hosted else plan.device,
             )  # fmt: skip
             store.record_trial_start(record)
             bar.set_postfix_str(f"#{trial.number} {params['method']} {params_text(params)}")

@@ -19,6 +19,7 @@ from harness.core.errors import HarnessError
 from harness.core.metric import NOT_MEASURED, Metric
 from harness.core.records import ExampleRow, MetricRow, Throughput, TrainingSummary, TrialRecord
 from harness.core.selection import constraint_excess, is_feasible
+from harness.data.shots import FixedShots
 from harness.data.suites import Example
 from harness.evaluation.regression import per_item_scores
 from harness.evaluation.scorers import higher_is_better
@@ -27,9 +28,8 @@ from harness.evaluation.stats import paired_bootstrap_diff, proportion
 from harness.models.device import peak_memory_mb
 from harness.sweep.prepare import SweepData
 from harness.sweep.space import method_params
-from harness.training.generate import generate
 from harness.training.methods import METHODS
-from harness.training.methods.base import Candidate, TrialContext
+from harness.training.methods.base import Candidate, LocalCandidate, TrialContext
 
 
 @dataclass(frozen=True)
@@ -46,16 +46,13 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
     if data.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     probe_curve: list[tuple[int, float]] = []
-    ctx = TrialContext(
-        config=data.config, suite=data.suite, train_examples=data.train, source=data.source,
-        device=data.device, dtype=data.dtype, seed=data.config.seed,
-        make_dev_probe=lambda model, tok, prompter: _dev_probe(data, trial, model, tok, prompter, probe_curve),
-    )  # fmt: skip
+    ctx = trial_context(data, lambda model, tok, prompter: _dev_probe(data, trial, model, tok, prompter, probe_curve))
     candidate = method.prepare(ctx, method_params(params, record.id))
     report = candidate.train_report
     record.trained = candidate.trained
     record.provenance = data.provenance
-    record.shots = tuple(ex.id for ex in candidate.prompter.shots)
+    shots = candidate.prompter.shots
+    record.shots = tuple(ex.id for ex in shots.examples) if isinstance(shots, FixedShots) else ()
     record.include_contract = candidate.prompter.include_contract
     if report is not None:
         training = data.config.training
@@ -72,7 +69,7 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
     record.metrics = _metric_rows("dev", dev.scores.metrics)
     record.examples = dev.rows
     if report is not None and report.stopped_by == "pruned":
-        return _finish(data, record, "pruned")
+        return _finish(data, record, "pruned", candidate)
 
     test = evaluate(data, candidate, data.test, "test")
     record.eval_seconds += test.throughput.seconds
@@ -97,26 +94,31 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
     if candidate.trained and artifact_dir is not None:
         saved = method.save(candidate, artifact_dir)
         record.artifact_path = None if saved is None else str(saved)
-    return _finish(data, record, "complete")
+    return _finish(data, record, "complete", candidate)
+
+
+def trial_context(data: SweepData, make_dev_probe=lambda *args: None) -> TrialContext:
+    """What a method may read in this sweep."""
+    return TrialContext(config=data.config, suite=data.suite, train_examples=data.train, source=data.source,
+                        device=data.device, dtype=data.dtype, seed=data.config.seed, make_dev_probe=make_dev_probe,
+                        endpoints=data.endpoints, max_new_tokens=data.max_new_tokens)
 
 
 def evaluate(data: SweepData, candidate: Candidate, examples: tuple[Example, ...], split: str) -> Evaluation:
     """Generate an answer for every example and score it with every scorer of the suite."""
     began = time.perf_counter()
-    prompts = [candidate.prompter.prompt(ex) for ex in examples]
     batch_size = data.config.generation.batch_size
-    generations = generate(candidate.model, candidate.tokenizer, prompts, batch_size, data.max_new_tokens,
-                           desc=f"score {split}")
+    generations = candidate.answer(examples, data.max_new_tokens, batch_size, desc=f"score {split}")
     scores = score_split(examples, [g.output for g in generations], data.suite, data.config.seed)
     rows = [
         ExampleRow(split=split, example_id=ex.id, input=ex.input, target=ex.target, output=g.output,
                    prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens, latency_s=g.latency_s,
-                   scores=per_example)
+                   scores=per_example, error=g.error)
         for ex, g, per_example in zip(examples, generations, scores.per_example)
     ]
     seconds = time.perf_counter() - began
-    throughput = Throughput(len(rows), seconds, batch_size, sum(g.prompt_tokens for g in generations),
-                            sum(g.completion_tokens for g in generations))
+    throughput = Throughput(len(rows), seconds, batch_size, sum(g.prompt_tokens or 0 for g in generations),
+                            sum(g.completion_tokens or 0 for g in generations))
     return Evaluation(scores, rows, throughput)
 
 
@@ -148,7 +150,7 @@ def _dev_probe(data: SweepData, trial: optuna.Trial | None, model, tokenizer, pr
     probe_set = data.dev[: data.config.training.eval_examples]
 
     def probe(step: int) -> bool:
-        scored = evaluate(data, Candidate(model, tokenizer, prompter, True), probe_set, "dev-probe")
+        scored = evaluate(data, LocalCandidate(model, tokenizer, prompter, True), probe_set, "dev-probe")
         value = scored.scores.metrics[data.config.objective.metric].value
         if value is None:  # e.g. no compliant output yet: the worst value in the objective's direction
             value = 0.0 if higher_is_better(data.config.objective.metric) else 1.0
@@ -159,10 +161,12 @@ def _dev_probe(data: SweepData, trial: optuna.Trial | None, model, tokenizer, pr
     return probe
 
 
-def _finish(data: SweepData, record: TrialRecord, status: str) -> TrialRecord:
+def _finish(data: SweepData, record: TrialRecord, status: str, candidate: Candidate) -> TrialRecord:
     record.status = status
     record.finished_at = datetime.now(timezone.utc)
-    record.peak_memory_mb = peak_memory_mb(data.device)
+    record.hosted = candidate.hosted
+    if record.hosted is None:  # a hosted arm ran on the endpoint's hardware; its cost is the tokens it was billed
+        record.peak_memory_mb = peak_memory_mb(data.device)
     return record
 
 

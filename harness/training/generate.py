@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
+from transformers import LogitsProcessorList
+
+from harness.training.constrained import Grammar
 
 MIN_SHARED_PREFIX = 32
 """Below this many shared tokens, caching the prefix is not worth the copy."""
@@ -25,13 +28,16 @@ class Generation:
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
-    """Wall seconds of the batch this prompt was generated in: the wait at the evaluated batch size."""
+    """Wall seconds of the batch this prompt was generated in (local), or of its request (hosted)."""
+    error: str | None = None
+    """Why there is no answer (a hosted endpoint refused the request); None when it answered."""
 
 
 @torch.no_grad()
 def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_tokens: int,
-             desc: str = "generate", reuse_prefix: bool = True) -> list[Generation]:
-    """Greedy-decode every prompt; batches are formed from prompts of similar length to waste less padding."""
+             desc: str = "generate", reuse_prefix: bool = True, grammar: Grammar | None = None) -> list[Generation]:
+    """Greedy-decode every prompt; batches are formed from prompts of similar length to waste less padding.
+    With a `grammar`, every answer is limited to what the output contract allows (constrained decoding)."""
     model.eval()
     device = next(model.parameters()).device
     encoded = [tokenizer(p).input_ids for p in prompts]
@@ -50,6 +56,8 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
                 cache = copy.deepcopy(prefix_cache)
                 cache.batch_repeat_interleave(len(batch))
                 extra["past_key_values"] = cache
+            if grammar is not None:
+                extra["logits_processor"] = LogitsProcessorList([grammar.processor(len(batch))])
             began = time.perf_counter()
             out = model.generate(
                 input_ids=input_ids.to(device),

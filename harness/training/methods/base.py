@@ -1,17 +1,22 @@
-"""The Method interface: how a trial turns a base model into something that answers the suite, and how that
-something is saved and loaded again (for `harness predict`, and whatever comes after the sweep)."""
+"""The Method interface: how a trial turns a base model (or a hosted endpoint) into something that answers the
+suite, and how that something is saved and loaded again (for `harness predict`, and whatever comes after)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from harness.core.config import ExperimentConfig
+from harness.core.records import HostedUsage
 from harness.data.prompting import Prompter
+from harness.data.shots import picker
 from harness.data.suites import Example, Suite
+from harness.hosted.client import HostedEndpoint
 from harness.models.sources import ModelSource
+from harness.training.constrained import Grammar
+from harness.training.generate import Generation, generate
 from harness.training.sft import DevProbe, TrainReport, train
 
 
@@ -26,22 +31,66 @@ class TrialContext:
     device: str
     dtype: Any
     seed: int
-    make_dev_probe: Callable[[Any, Any, Prompter], DevProbe | None]
+    make_dev_probe: Callable[[Any, Any, Prompter], DevProbe | None] = lambda *args: None
     """Given (model, tokenizer, prompter), returns the pruning probe called during training."""
+    endpoints: Mapping[str, HostedEndpoint] = field(default_factory=dict)
+    """Hosted endpoints by the experiment's name for them, with their keys (in memory only) and prices."""
+    max_new_tokens: int = 64
+    """The answer cap derived from the output contract (the sweep's generation cap)."""
+
+
+class Candidate(Protocol):
+    """Something that answers: a local model, or a hosted endpoint, and the prompter that frames each input."""
+
+    prompter: Prompter
+    trained: bool
+    train_report: TrainReport | None
+    hosted: HostedUsage | None
+    """What a hosted arm asked of its endpoint so far; None for local models."""
+
+    def answer(self, examples: Sequence[Example], max_new_tokens: int, batch_size: int,
+               desc: str) -> list[Generation]: ...
 
 
 @dataclass
-class Candidate:
-    """A model ready to answer, plus how it was made."""
-
+class LocalCandidate:
     model: Any
     tokenizer: Any
     prompter: Prompter
     trained: bool
     train_report: TrainReport | None = None
+    grammar: Grammar | None = None
+    """Constrained decoding to the output contract, when the method asked for it."""
+    hosted: HostedUsage | None = None
+
+    def answer(self, examples: Sequence[Example], max_new_tokens: int, batch_size: int,
+               desc: str = "generate") -> list[Generation]:
+        prompts = [self.prompter.prompt(ex) for ex in examples]
+        return generate(self.model, self.tokenizer, prompts, batch_size, max_new_tokens, desc=desc,
+                        grammar=self.grammar)
 
 
-def save_pretrained(candidate: Candidate, directory: Path) -> Path:
+def trained_prompter(ctx: TrialContext, tokenizer) -> Prompter:
+    """How trained methods frame inputs: no shots; the contract stated only if the experiment says so."""
+    return Prompter(tokenizer, ctx.suite.instruction, ctx.suite.contract,
+                    include_contract=ctx.config.training.include_contract)
+
+
+def prompting_prompter(ctx: TrialContext, tokenizer, shots: int, selection: str) -> Prompter:
+    """How prompting arms frame inputs: the contract stated, and shots from train (random or similar)."""
+    return Prompter(tokenizer, ctx.suite.instruction, ctx.suite.contract,
+                    picker(selection, ctx.train_examples, shots, ctx.seed), include_contract=True)
+
+
+def train_candidate(ctx: TrialContext, model, tokenizer, learning_rate: float) -> LocalCandidate:
+    """Fine-tune `model` on the trial's train examples and wrap it as a Candidate (LoRA, QLoRA and full)."""
+    prompter = trained_prompter(ctx, tokenizer)
+    report = train(model, tokenizer, prompter, list(ctx.train_examples), learning_rate, ctx.config.budget,
+                   ctx.config.training, ctx.device, ctx.seed, ctx.make_dev_probe(model, tokenizer, prompter))
+    return LocalCandidate(model, tokenizer, prompter, trained=True, train_report=report)
+
+
+def save_pretrained(candidate: LocalCandidate, directory: Path) -> Path:
     """What `save_pretrained` writes (a PEFT adapter, or the whole model) as safetensors, with the tokenizer."""
     directory.mkdir(parents=True, exist_ok=True)
     candidate.model.save_pretrained(directory, safe_serialization=True)
@@ -49,17 +98,8 @@ def save_pretrained(candidate: Candidate, directory: Path) -> Path:
     return directory
 
 
-def train_candidate(ctx: TrialContext, model, tokenizer, learning_rate: float) -> Candidate:
-    """Fine-tune `model` on the trial's train examples and wrap it as a Candidate (LoRA, QLoRA and full)."""
-    prompter = Prompter(tokenizer, ctx.suite.instruction, ctx.suite.contract,
-                        include_contract=ctx.config.training.include_contract)
-    report = train(model, tokenizer, prompter, list(ctx.train_examples), learning_rate, ctx.config.budget,
-                   ctx.config.training, ctx.device, ctx.seed, ctx.make_dev_probe(model, tokenizer, prompter))
-    return Candidate(model, tokenizer, prompter, trained=True, train_report=report)
-
-
 class Method(Protocol):
-    """One way to adapt a model. Contract (tests/test_methods.py runs it over every registered method):
+    """One way to answer the suite. Contract (tests/test_methods.py runs it over every registered method):
 
     - `Params` is a frozen dataclass: its fields are every parameter the method accepts, with their defaults, bounds
       (field metadata) and docs. The experiment's `space.<method>` may only name these, and every value the space
@@ -69,18 +109,20 @@ class Method(Protocol):
     - `prepare(ctx, params)` returns a Candidate; `params` is a `Params`.
     - `save(candidate, directory)` writes what `load` needs as safetensors and returns the folder, or None when
       the method keeps no weights (prompting).
-    - `load(source, artifact, device, dtype)` returns (model, tokenizer) answering exactly as the saved candidate
-      did: the same predictions, greedy, on the same prompts.
+    - `load(ctx, params, artifact)` returns a Candidate answering exactly as the saved one did: the same
+      predictions, greedy, on the same prompts.
     """
 
     name: str
     trains: bool
+    hosted: bool
+    """It answers through a hosted endpoint, not on this machine's device."""
     Params: type
 
     def unavailable_reason(self, device: str) -> str | None: ...
 
     def prepare(self, ctx: TrialContext, params: Any) -> Candidate: ...
 
-    def save(self, candidate: Candidate, directory: Path) -> Path | None: ...
+    def save(self, candidate: Any, directory: Path) -> Path | None: ...
 
-    def load(self, source: ModelSource, artifact: Path | None, device: str, dtype: Any) -> tuple[Any, Any]: ...
+    def load(self, ctx: TrialContext, params: Any, artifact: Path | None) -> Candidate: ...

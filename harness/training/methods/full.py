@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from harness.core.typed import greater_than
 from harness.models import loading
-from harness.models.sources import ModelSource
-from harness.training.methods.base import Candidate, TrialContext, save_pretrained, train_candidate
+from harness.training.methods.base import (
+    LocalCandidate,
+    TrialContext,
+    save_pretrained,
+    train_candidate,
+    trained_prompter,
+)
 
 
 @dataclass(frozen=True)
@@ -22,20 +26,25 @@ class FullParams:
 class FullFineTune:
     name = "full"
     trains = True
+    hosted = False
     Params = FullParams
 
     def unavailable_reason(self, device: str) -> str | None:
         return None
 
-    def prepare(self, ctx: TrialContext, params: FullParams) -> Candidate:
-        model, tokenizer = self.load(ctx.source, None, ctx.device, ctx.dtype)
-        return train_candidate(ctx, model, tokenizer, params.learning_rate)
+    def prepare(self, ctx: TrialContext, params: FullParams) -> LocalCandidate:
+        model = loading.load_model(ctx.source, ctx.device, ctx.dtype)
+        return train_candidate(ctx, model, loading.load_tokenizer(ctx.source), params.learning_rate)
 
-    def save(self, candidate: Candidate, directory: Path) -> Path:
+    def save(self, candidate: LocalCandidate, directory: Path) -> Path:
         """The whole model as safetensors, with its tokenizer."""
         return save_pretrained(candidate, directory)
 
-    def load(self, source: ModelSource, artifact: Path | None, device: str, dtype: Any) -> tuple[Any, Any]:
-        """The saved model when there is one (its tokenizer is the base's); the base model otherwise."""
-        weights = source if artifact is None else dataclasses.replace(source, name=str(artifact), path=str(artifact))
-        return loading.load_model(weights, device, dtype), loading.load_tokenizer(source)
+    def load(self, ctx: TrialContext, params: FullParams, artifact: Path | None) -> LocalCandidate:
+        """The saved model (its tokenizer is the base's)."""
+        if artifact is None:
+            raise ValueError("a full fine-tuning trial needs its saved model folder to load")
+        weights = dataclasses.replace(ctx.source, name=str(artifact), path=str(artifact))
+        tokenizer = loading.load_tokenizer(ctx.source)
+        return LocalCandidate(loading.load_model(weights, ctx.device, ctx.dtype), tokenizer,
+                              trained_prompter(ctx, tokenizer), trained=True)

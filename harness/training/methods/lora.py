@@ -5,12 +5,16 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from harness.core.typed import at_least, from_up_to, greater_than
 from harness.models import loading
-from harness.models.sources import ModelSource
-from harness.training.methods.base import Candidate, TrialContext, save_pretrained, train_candidate
+from harness.training.methods.base import (
+    LocalCandidate,
+    TrialContext,
+    save_pretrained,
+    train_candidate,
+    trained_prompter,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class LoraParams:
 class LoRA:
     name = "lora"
     trains = True
+    hosted = False
     Params = LoraParams
 
     def unavailable_reason(self, device: str) -> str | None:
@@ -38,7 +43,7 @@ class LoRA:
     def load_base(self, ctx: TrialContext):
         return loading.load_model(ctx.source, ctx.device, ctx.dtype)
 
-    def prepare(self, ctx: TrialContext, params: LoraParams) -> Candidate:
+    def prepare(self, ctx: TrialContext, params: LoraParams) -> LocalCandidate:
         from peft import LoraConfig, get_peft_model
 
         tokenizer = loading.load_tokenizer(ctx.source)
@@ -53,18 +58,20 @@ class LoRA:
         )
         return train_candidate(ctx, get_peft_model(base, adapter), tokenizer, params.learning_rate)
 
-    def save(self, candidate: Candidate, directory: Path) -> Path:
+    def save(self, candidate: LocalCandidate, directory: Path) -> Path:
         """The PEFT adapter (adapter_config.json, adapter_model.safetensors) and the tokenizer."""
         return save_pretrained(candidate, directory)
 
-    def load(self, source: ModelSource, artifact: Path | None, device: str, dtype: Any) -> tuple[Any, Any]:
+    def load(self, ctx: TrialContext, params: LoraParams, artifact: Path | None) -> LocalCandidate:
         """The adapter on the unquantized base model (QLoRA's too: the same weights, read without 4-bit)."""
         from peft import PeftModel
 
         if artifact is None:
             raise ValueError(f"a {self.name} trial needs its saved adapter folder to load")
-        base = loading.load_model(source, device, dtype)
-        return PeftModel.from_pretrained(base, str(artifact)).eval(), loading.load_tokenizer(source)
+        base = loading.load_model(ctx.source, ctx.device, ctx.dtype)
+        tokenizer = loading.load_tokenizer(ctx.source)
+        return LocalCandidate(PeftModel.from_pretrained(base, str(artifact)).eval(), tokenizer,
+                              trained_prompter(ctx, tokenizer), trained=True)
 
 
 class QLoRA(LoRA):

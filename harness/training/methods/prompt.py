@@ -1,64 +1,51 @@
-"""Prompting baseline: the base model, zero-shot or with k examples drawn from train.
+"""Prompting baseline: the base model with the contract stated, zero- or few-shot, and optionally constrained.
 
-The prompt always states the label set or schema, so the baseline is a fair one.
+A fair baseline is the best prompting a team would try before paying for fine-tuning: the label set or schema in
+the instruction, shots that resemble the input (`shot_selection: similar`), and decoding that cannot leave the
+contract (`constrained: true`).
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from harness.core.typed import at_least
-from harness.data.prompting import Prompter
-from harness.data.suites import Example
+from harness.core.typed import at_least, one_of
+from harness.data.shots import SELECTIONS
 from harness.models import loading
-from harness.models.sources import ModelSource
-from harness.training.methods.base import Candidate, TrialContext
+from harness.training.constrained import Grammar
+from harness.training.methods.base import LocalCandidate, TrialContext, prompting_prompter
 
 
 @dataclass(frozen=True)
 class PromptParams:
     shots: int = field(default=0, metadata=at_least(0))
-    """Few-shot examples drawn from train (seeded, preferring distinct answers); 0 is zero-shot."""
+    """Few-shot examples from train before each input; 0 is zero-shot."""
+    shot_selection: str = field(default="random", metadata=one_of(*SELECTIONS))
+    """`random`: one seeded draw (distinct answers first) for every input; `similar`: the k train examples most
+    similar to each input (BM25)."""
+    constrained: bool = False
+    """Limit generation to the output contract (the label set or the JSON Schema), so the model cannot invent a
+    label or break the format. Not for free-text suites."""
 
 
 class Prompting:
     name = "prompt"
     trains = False
+    hosted = False
     Params = PromptParams
 
     def unavailable_reason(self, device: str) -> str | None:
         return None
 
-    def prepare(self, ctx: TrialContext, params: PromptParams) -> Candidate:
-        model, tokenizer = self.load(ctx.source, None, ctx.device, ctx.dtype)
-        shots = draw_shots(ctx.train_examples, params.shots, ctx.seed)
-        prompter = Prompter(tokenizer, ctx.suite.instruction, ctx.suite.contract, shots, include_contract=True)
-        return Candidate(model, tokenizer, prompter, trained=False)
+    def prepare(self, ctx: TrialContext, params: PromptParams) -> LocalCandidate:
+        return self.load(ctx, params, None)
 
-    def save(self, candidate: Candidate, directory: Path) -> Path | None:
+    def save(self, candidate: LocalCandidate, directory: Path) -> Path | None:
         return None  # the base model answers; the shots are stored with the trial
 
-    def load(self, source: ModelSource, artifact: Path | None, device: str, dtype: Any) -> tuple[Any, Any]:
-        return loading.load_model(source, device, dtype), loading.load_tokenizer(source)
-
-
-def draw_shots(examples: tuple[Example, ...], k: int, seed: int) -> tuple[Example, ...]:
-    """k seeded examples from train, preferring distinct answers so the shots show the label variety."""
-    pool = list(examples)
-    random.Random(seed).shuffle(pool)
-    chosen, seen = [], set()
-    for ex in pool:
-        if len(chosen) == k:
-            break
-        if ex.target not in seen:
-            chosen.append(ex)
-            seen.add(ex.target)
-    for ex in pool:  # fewer distinct answers than k: fill up with repeats
-        if len(chosen) == k:
-            break
-        if ex not in chosen:
-            chosen.append(ex)
-    return tuple(chosen)
+    def load(self, ctx: TrialContext, params: PromptParams, artifact: Path | None) -> LocalCandidate:
+        model, tokenizer = loading.load_model(ctx.source, ctx.device, ctx.dtype), loading.load_tokenizer(ctx.source)
+        grammar = Grammar(ctx.suite.contract, tokenizer) if params.constrained else None
+        prompter = prompting_prompter(ctx, tokenizer, params.shots, params.shot_selection)
+        return LocalCandidate(model, tokenizer, prompter, trained=False, grammar=grammar)

@@ -1,0 +1,86 @@
+"""Few-shot examples, always drawn from train (never dev or test): a seeded random draw, or the most similar
+train examples to each input (BM25, the `rank-bm25` package), the way a team would pick them by hand."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from harness.core.text import fold
+from harness.data.suites import Example
+
+SELECTIONS = ("random", "similar")
+
+
+class ShotPicker(Protocol):
+    """Chooses the few-shot examples shown before one input. Contract: deterministic (the same input always gets
+    the same shots), drawn only from the train examples it was built with, and never the input itself."""
+
+    def pick(self, example: Example) -> tuple[Example, ...]: ...
+
+
+@dataclass(frozen=True)
+class FixedShots:
+    """The same shots before every input (a seeded random draw, or none)."""
+
+    examples: tuple[Example, ...] = ()
+
+    def pick(self, example: Example) -> tuple[Example, ...]:
+        return self.examples
+
+
+@dataclass(frozen=True)
+class SimilarShots:
+    """The k train examples whose inputs score highest under BM25 against the input (ties: the earlier one)."""
+
+    pool: tuple[Example, ...]
+    k: int
+    _index: object = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from rank_bm25 import BM25Okapi
+
+        object.__setattr__(self, "_index", BM25Okapi([_words(ex.input) or [""] for ex in self.pool]))
+
+    def pick(self, example: Example) -> tuple[Example, ...]:
+        if not self.k:
+            return ()
+        scores = self._index.get_scores(_words(example.input))
+        order = sorted(range(len(self.pool)), key=lambda i: (-scores[i], i))
+        same = fold(example.input)
+        chosen = [self.pool[i] for i in order if fold(self.pool[i].input) != same][: self.k]
+        return tuple(reversed(chosen))  # the most similar last, right before the input
+
+
+def picker(selection: str, pool: Sequence[Example], k: int, seed: int) -> ShotPicker:
+    if selection == "similar":
+        return SimilarShots(tuple(pool), k)
+    if selection == "random":
+        return FixedShots(draw_shots(tuple(pool), k, seed))
+    raise ValueError(f"shot selection {selection!r} is not one of {', '.join(SELECTIONS)}")
+
+
+def draw_shots(examples: tuple[Example, ...], k: int, seed: int) -> tuple[Example, ...]:
+    """k seeded examples from train, preferring distinct answers so the shots show the label variety."""
+    pool = list(examples)
+    random.Random(seed).shuffle(pool)
+    chosen, seen = [], set()
+    for ex in pool:
+        if len(chosen) == k:
+            break
+        if ex.target not in seen:
+            chosen.append(ex)
+            seen.add(ex.target)
+    for ex in pool:  # fewer distinct answers than k: fill up with repeats
+        if len(chosen) == k:
+            break
+        if ex not in chosen:
+            chosen.append(ex)
+    return tuple(chosen)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", fold(text))

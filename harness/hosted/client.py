@@ -1,0 +1,250 @@
+"""Asking a hosted model: one chat request per example, through the `openai` client library.
+
+- Concurrency is bounded (`concurrency` requests in flight).
+- Retries are the client's own: exponential backoff on 429, 5xx, timeouts and dropped connections, honouring
+  Retry-After, up to `max_retries`; every request has a `timeout_s`.
+- The budget is hard: before a request is sent, its worst case (its prompt's bytes, which no tokenizer exceeds, plus
+  `max_tokens`) is reserved; a request that could cross `budget_tokens` or `budget_usd` is not sent, and the arm
+  stops with the reason. Answers from the cache cost nothing.
+- Failure is never scored: a request that still fails after its retries stops the arm (what was answered is cached,
+  so a re-run resumes). Only a request the endpoint refuses as such (400, 422) is recorded as that example's error.
+- The key is read from the environment by the caller, held in memory, and scrubbed from every message this module
+  produces.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from harness.core.config import EndpointConfig
+from harness.core.errors import HarnessError
+from harness.core.records import HostedUsage
+from harness.hosted.cache import ResponseCache, request_key
+
+REFUSED = (400, 422)
+"""Statuses that are the endpoint's answer to this request (it will refuse it again): recorded, not retried."""
+
+
+class EndpointFailed(HarnessError):
+    """A request still failed after its retries, or the endpoint refused the key or the model; the arm stops."""
+
+
+class BudgetExhausted(HarnessError):
+    """The next request could cross the arm's budget; the arm stops before sending it."""
+
+
+@dataclass(frozen=True)
+class HostedEndpoint:
+    """An endpoint ready to ask: its config, the key (in memory only) and, when priced, dollars per 1M tokens."""
+
+    name: str
+    config: EndpointConfig
+    api_key: str = field(repr=False)
+    usd_per_1m: tuple[float, float] | None = None
+    """(input, output) dollars per 1M tokens, from the price table entry `config.price`."""
+    cache_dir: Path | None = None
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.api_key, "[key]") if self.api_key else text
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: list[dict[str, str]]
+    max_tokens: int
+    response_format: dict[str, Any] | None = None
+
+    def body(self) -> dict[str, Any]:
+        """Everything sent besides the model: what the cache key covers."""
+        body: dict[str, Any] = {"messages": self.messages, "max_tokens": self.max_tokens, "temperature": 0}
+        if self.response_format is not None:
+            body["response_format"] = self.response_format
+        return body
+
+    def worst_case_tokens(self) -> int:
+        """No tokenizer makes more tokens than bytes, plus a few per message for the chat format."""
+        return sum(len(m["content"].encode()) + 8 for m in self.messages) + self.max_tokens
+
+
+@dataclass(frozen=True)
+class HostedAnswer:
+    output: str
+    prompt_tokens: int | None
+    """As the endpoint reported it; None when it reported no usage."""
+    completion_tokens: int | None
+    latency_s: float
+    """Wall seconds of the request (for a cached answer, those of the request that made it)."""
+    error: str | None = None
+    cached: bool = False
+
+
+class HostedClient:
+    def __init__(self, endpoint: HostedEndpoint, structured: bool = False) -> None:
+        from openai import OpenAI
+
+        self.endpoint = endpoint
+        config = endpoint.config
+        self._client = OpenAI(base_url=config.base_url, api_key=endpoint.api_key, timeout=config.timeout_s,
+                              max_retries=config.max_retries)
+        self._cache = ResponseCache(endpoint.cache_dir) if config.cache and endpoint.cache_dir else None
+        self._lock = threading.Lock()
+        self._structured = structured
+        self._requests = self._hits = self._errors = self._prompt = self._completion = self._reserved = 0
+
+    @property
+    def usage(self) -> HostedUsage:
+        config, price = self.endpoint.config, self.endpoint.usd_per_1m
+        return HostedUsage(
+            endpoint=self.endpoint.name, base_url=config.base_url, model=config.model, price=config.price,
+            structured=self._structured, requests=self._requests, cache_hits=self._hits, errors=self._errors,
+            prompt_tokens=self._prompt, completion_tokens=self._completion,
+            usd=None if price is None else (self._prompt * price[0] + self._completion * price[1]) / 1e6,
+        )  # fmt: skip
+
+    def answer(self, requests: Sequence[ChatRequest], desc: str = "ask") -> list[HostedAnswer]:
+        """One answer per request, in order; raises EndpointFailed or BudgetExhausted (after the requests in
+        flight have finished and been cached)."""
+        answers: list[HostedAnswer | None] = [None] * len(requests)
+        keys = [request_key(self.endpoint.config.base_url, self.endpoint.config.model, r.body()) for r in requests]
+        pending: dict[Future, int] = {}
+        stop: HarnessError | None = None
+        with ThreadPoolExecutor(max_workers=self.endpoint.config.concurrency) as pool, \
+                tqdm(total=len(requests), desc=desc, leave=False, unit="req") as bar:
+            for i, request in enumerate(requests):
+                cached = self._cache.get(keys[i]) if self._cache else None
+                if cached is not None:
+                    answers[i] = HostedAnswer(cached["output"], cached["prompt_tokens"], cached["completion_tokens"],
+                                              cached["latency_s"], cached=True)
+                    self._hits += 1
+                    bar.update(1)
+                    continue
+                while len(pending) >= self.endpoint.config.concurrency and stop is None:
+                    stop = self._collect(pending, answers, bar, FIRST_COMPLETED)
+                if stop is None:
+                    stop = self._reserve(request)
+                if stop is not None:
+                    break
+                pending[pool.submit(self._ask, request, keys[i])] = i
+            while pending:
+                stop = self._collect(pending, answers, bar, FIRST_COMPLETED) or stop
+        if stop is not None:
+            raise stop
+        return answers  # type: ignore[return-value]
+
+    def _collect(self, pending: dict[Future, int], answers: list, bar, when) -> HarnessError | None:
+        done, _ = wait(pending, return_when=when)
+        problem = None
+        for future in done:
+            i = pending.pop(future)
+            try:
+                answers[i] = future.result()
+            except HarnessError as exc:
+                problem = problem or exc
+            bar.update(1)
+        return problem
+
+    def _reserve(self, request: ChatRequest) -> BudgetExhausted | None:
+        """Hold the request's worst case against the budget, or say why it may not be sent."""
+        config, price = self.endpoint.config, self.endpoint.usd_per_1m
+        worst = request.worst_case_tokens()
+        with self._lock:
+            spent = self._prompt + self._completion
+            if config.budget_tokens is not None and spent + self._reserved + worst > config.budget_tokens:
+                return BudgetExhausted(
+                    f"endpoint {self.endpoint.name}: stopped before the arm's budget of {config.budget_tokens:,} "
+                    f"tokens could be crossed ({spent:,} spent on {self._requests} new requests; the next could take "
+                    f"{worst:,}). The answers so far are cached: raise `budget_tokens` and re-run to continue.")
+            if config.budget_usd is not None and price is not None:
+                usd = (self._prompt * price[0] + self._completion * price[1]) / 1e6
+                held = (self._reserved + worst) * max(price) / 1e6
+                if usd + held > config.budget_usd:
+                    return BudgetExhausted(
+                        f"endpoint {self.endpoint.name}: stopped before the arm's budget of ${config.budget_usd:g} "
+                        f"could be crossed (${usd:.4f} spent on {self._requests} new requests). The answers so far "
+                        "are cached: raise `budget_usd` and re-run to continue.")
+            self._reserved += worst
+        return None
+
+    def _ask(self, request: ChatRequest, key: str) -> HostedAnswer:
+        import openai
+
+        config = self.endpoint.config
+        began = time.perf_counter()
+        try:
+            response = self._client.chat.completions.create(model=config.model, **request.body())
+        except openai.APIStatusError as exc:
+            self._release(request)
+            if exc.status_code in REFUSED:
+                with self._lock:
+                    self._errors += 1
+                return HostedAnswer("", None, None, time.perf_counter() - began,
+                                    error=self.endpoint.redact(f"{exc.status_code}: {exc.message}"))
+            raise EndpointFailed(self._failure(exc)) from None
+        except openai.APIError as exc:  # connection errors and timeouts, after the client's retries
+            self._release(request)
+            raise EndpointFailed(self._failure(exc)) from None
+        latency = time.perf_counter() - began
+        usage = response.usage
+        prompt = usage.prompt_tokens if usage else None
+        completion = usage.completion_tokens if usage else None
+        output = (response.choices[0].message.content if response.choices else None) or ""
+        with self._lock:
+            self._requests += 1
+            self._reserved -= request.worst_case_tokens()
+            # without reported usage, the worst case counts as spent: a budget must never be crossed unseen
+            self._prompt += prompt if prompt is not None else request.worst_case_tokens() - request.max_tokens
+            self._completion += completion if completion is not None else request.max_tokens
+        if self._cache is not None:
+            self._cache.put(key, {"output": output, "prompt_tokens": prompt, "completion_tokens": completion,
+                                  "latency_s": latency, "served_model": response.model,
+                                  "answered_at": datetime.now(timezone.utc).isoformat()})
+        return HostedAnswer(output, prompt, completion, latency)
+
+    def _release(self, request: ChatRequest) -> None:
+        with self._lock:
+            self._reserved -= request.worst_case_tokens()
+
+    def _failure(self, exc: Exception) -> str:
+        import openai
+
+        name, config = self.endpoint.name, self.endpoint.config
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            why = f"it refused the key in ${config.api_key_env}; check the key and its permissions"
+        elif isinstance(exc, openai.NotFoundError):
+            why = f"it does not know model {config.model!r} at {config.base_url}; check `model` and `base_url`"
+        elif isinstance(exc, openai.APITimeoutError):
+            why = f"a request took longer than {config.timeout_s:g} s, {config.max_retries + 1} times"
+        elif isinstance(exc, openai.APIConnectionError):
+            why = f"it could not be reached ({config.max_retries + 1} attempts)"
+        else:
+            why = f"a request failed {config.max_retries + 1} times"
+        detail = self.endpoint.redact(f"{type(exc).__name__}: {exc}")
+        return (f"endpoint {name} ({config.base_url}): {why}. Answers received so far are cached; re-run to resume. "
+                f"Last error: {detail}")
+
+
+def check_endpoint(name: str, config: EndpointConfig, api_key: str) -> str | None:
+    """Why the endpoint cannot be used (unreachable, or the key refused), or None; sends no chat request."""
+    import openai
+
+    client = openai.OpenAI(base_url=config.base_url, api_key=api_key, timeout=min(config.timeout_s, 10.0),
+                           max_retries=0)
+    try:
+        client.models.list()
+    except openai.NotFoundError:  # some servers have no /models; they answered, so they are there
+        return None
+    except (openai.AuthenticationError, openai.PermissionDeniedError):
+        return f"endpoint `{name}` ({config.base_url}) refused the key in ${config.api_key_env}"
+    except openai.APIError as exc:
+        detail = f"{type(exc).__name__}: {exc}".replace(api_key, "[key]") if api_key else str(exc)
+        return f"endpoint `{name}` ({config.base_url}) cannot be reached ({detail})"
+    return None

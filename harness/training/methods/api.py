@@ -1,0 +1,84 @@
+"""The real opponent: a large hosted model behind an OpenAI-compatible endpoint, prompted as a team would prompt it
+(the contract stated, few-shot examples from train, structured output when asked), and scored by the same scorers
+as every other arm."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.core.errors import ConfigError
+from harness.core.records import HostedUsage
+from harness.core.typed import at_least, one_of
+from harness.data.prompting import Prompter
+from harness.data.shots import SELECTIONS
+from harness.data.suites import Example
+from harness.hosted.client import ChatRequest, HostedClient
+from harness.training.constrained import contract_schema
+from harness.training.generate import Generation
+from harness.training.methods.base import TrialContext, prompting_prompter
+
+
+@dataclass(frozen=True)
+class ApiParams:
+    endpoint: str = ""
+    """The name of an entry under the experiment's `endpoints:`."""
+    shots: int = field(default=0, metadata=at_least(0))
+    """Few-shot examples from train before each input; 0 is zero-shot."""
+    shot_selection: str = field(default="random", metadata=one_of(*SELECTIONS))
+    """`random`: one seeded draw for every input; `similar`: the k train examples most similar to each input."""
+    structured: bool = False
+    """Request structured output (`response_format` with the suite's JSON Schema). Endpoints that ignore it are
+    scored the same way; the trial records that it was requested."""
+
+
+@dataclass
+class ApiCandidate:
+    client: HostedClient
+    prompter: Prompter
+    max_tokens: int
+    response_format: dict | None
+    trained: bool = False
+    train_report: None = None
+
+    @property
+    def hosted(self) -> HostedUsage:
+        return self.client.usage
+
+    def answer(self, examples: Sequence[Example], max_new_tokens: int, batch_size: int,
+               desc: str = "ask") -> list[Generation]:
+        requests = [ChatRequest(self.prompter.messages(ex), self.max_tokens, self.response_format) for ex in examples]
+        return [Generation(a.output, a.prompt_tokens, a.completion_tokens, a.latency_s, a.error)
+                for a in self.client.answer(requests, desc=desc)]
+
+
+class HostedPrompting:
+    name = "api"
+    trains = False
+    hosted = True
+    Params = ApiParams
+
+    def unavailable_reason(self, device: str) -> str | None:
+        return None  # it needs an endpoint, not hardware; the plan checks that each one answers
+
+    def prepare(self, ctx: TrialContext, params: ApiParams) -> ApiCandidate:
+        return self.load(ctx, params, None)
+
+    def save(self, candidate: ApiCandidate, directory: Path) -> Path | None:
+        return None  # the answers are in the results store and the response cache
+
+    def load(self, ctx: TrialContext, params: ApiParams, artifact: Path | None) -> ApiCandidate:
+        if params.endpoint not in ctx.endpoints:
+            raise ConfigError(f"endpoint {params.endpoint!r} is not among the experiment's `endpoints` "
+                              f"({', '.join(ctx.endpoints) or 'none'}).")
+        endpoint = ctx.endpoints[params.endpoint]
+        response_format = None
+        if params.structured:
+            schema = contract_schema(ctx.suite.contract)
+            response_format = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+        # Hosted tokenizers differ from the local one: twice the local cap leaves room without running on.
+        max_tokens = endpoint.config.max_tokens or max(32, 2 * ctx.max_new_tokens)
+        prompter = prompting_prompter(ctx, None, params.shots, params.shot_selection)
+        return ApiCandidate(HostedClient(endpoint, structured=params.structured), prompter, max_tokens,
+                            response_format)
