@@ -229,8 +229,12 @@ def examples_frame(rows: list[ExampleView], split: str | None, query: str, faili
         if needle and needle not in " ".join((e.example_id, e.input, e.target, e.output)).casefold():
             continue
         out.append({"split": e.split, "example_id": e.example_id, "input": e.input, "target": e.target,
-                    "output": e.output, **{n: score_cell(n, e.scores.get(n)) for n in names}})
-    return pd.DataFrame(out, columns=["split", "example_id", "input", "target", "output", *names])
+                    "output": e.output if e.error is None else f"(no answer: {e.error})",
+                    **{n: score_cell(n, e.scores.get(n)) for n in names},
+                    "tokens": f"{e.prompt_tokens or 0} + {e.completion_tokens or 0}",
+                    "latency s": None if e.latency_s is None else round(e.latency_s, 3)})
+    return pd.DataFrame(out, columns=["split", "example_id", "input", "target", "output", *names, "tokens",
+                                      "latency s"])
 
 
 # -- the sweep's search: history and parameter importance --------------------------------------------------------

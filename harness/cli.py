@@ -21,7 +21,7 @@ examples:
   harness trials --format json                  every trial with its four metrics (value, low, high, n)
   harness show demo/3                           one trial: config, timings, metrics, sample outputs
   harness compare demo/2 demo/1                 paired tests: is the difference more than noise?
-  harness payback demo/2 --baseline api:gpt-4o-mini --volume 100000 --data-prep-hours 20 --data-prep-rate 60
+  harness payback demo/2 --volume 100000 --data-prep-hours 20 --data-prep-rate 60   against the best hosted arm
   harness predict demo/3 --input "I lost my card"
   harness dashboard                             leaderboard, trial detail, compare, cost and payback
   harness suite init my-suite --from tickets.csv --input-field text --label-field queue
@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "costs, and report months to payback, the break-even volume and the sensitivity. A candidate "
                     "below the baseline's quality gets no payback figure, and the output says why.")
     payback.add_argument("trial", help="the fine-tuned candidate, STUDY/NUMBER")
-    payback.add_argument("--baseline", required=True, help="a trial STUDY/NUMBER, or api:NAME from the price table")
+    payback.add_argument("--baseline", help="a trial STUDY/NUMBER, or api:NAME from the price table (default: the "
+                                            "study's best hosted arm, else its best local prompting arm)")
     payback.add_argument("--volume", type=float, required=True, help="queries per month")
     payback.add_argument("--prompt-trial", help="for api:NAME: the prompting trial whose tokens per query are priced")
     payback.add_argument("--baseline-accuracy", type=float,
@@ -151,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     payback.add_argument("--eng-hours", type=float, default=0.0)
     payback.add_argument("--eng-rate", type=float, default=0.0, help="USD per engineering hour")
     payback.add_argument("--hosting", type=float, default=0.0, help="fixed monthly hosting of the candidate, USD")
+    payback.add_argument("--utilisation", type=float, default=1.0,
+                         help="share of paid device time spent answering, in (0, 1]; 1 (default) is full batches "
+                              "all the time; lower it for a dedicated machine that idles part of the day")
     payback.add_argument("--margin", type=float, default=0.0,
                          help="quality bar: candidate's accuracy low end >= baseline - margin (default 0)")
     payback.add_argument("--prices", type=Path,
@@ -379,7 +383,7 @@ def _payback(args, console: Console) -> int:
         prompt_trial_id=args.prompt_trial, baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,
         data_prep_hours=args.data_prep_hours, data_prep_usd_per_hour=args.data_prep_rate,
         engineering_hours=args.eng_hours, engineering_usd_per_hour=args.eng_rate, fixed_monthly_usd=args.hosting,
-        quality_bar=QualityBar(margin=args.margin),
+        utilisation=args.utilisation, quality_bar=QualityBar(margin=args.margin),
     )
     if args.format == "json":
         sys.stdout.write(json.dumps(result.to_dict(), default=str, indent=2) + "\n")

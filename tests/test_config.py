@@ -17,15 +17,21 @@ EXPERIMENTS = sorted((REPO / "experiments").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
-def test_every_bundled_experiment_loads_and_plans(path):
+def test_every_bundled_experiment_loads_and_plans(path, request, monkeypatch):
     config = load_experiment(path)
     space = build_space(config.space, "cpu", str(path))
     assert "qlora" not in space.methods or not config.space.get("qlora")
     for i, entry in enumerate(config.enqueue):
         enqueue_params(entry, space, str(path), i)
+    overrides = []
+    for name, endpoint in config.endpoints.items():  # offline: a real local server stands in for the hosted one
+        server = request.getfixturevalue("openai_server")
+        monkeypatch.setenv(endpoint.api_key_env, "test-key")
+        overrides += [f"endpoints.{name}.base_url={server.url}", f"endpoints.{name}.model={server.model}"]
     if config.device != "cuda":
-        plan = plan_sweep(str(path), [])
+        plan = plan_sweep(str(path), overrides)
         assert plan.subsets["train"] and plan.subsets["dev"] and plan.subsets["test"]
+        assert set(plan.endpoints) == set(config.endpoints)
 
 
 def write(tmp_path: Path, text: str) -> Path:

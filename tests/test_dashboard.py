@@ -25,6 +25,7 @@ from harness.core.metric import NOT_MEASURED, Metric  # noqa: E402
 from harness.core.paths import DASHBOARD_DB_ENV  # noqa: E402
 from harness.core.records import (  # noqa: E402
     ExampleRow,
+    HostedUsage,
     MetricRow,
     RunRecord,
     StudyRecord,
@@ -69,9 +70,10 @@ def _examples(acc: float, n: int = N) -> list[ExampleRow]:
 
 def _record(study: str, number: int, method: str, params: dict, acc: float, feasible: bool = True,
             train_s: float = 0.0, eval_s: float = 30.0, regression_checked: bool = True,
-            label_reports: dict | None = None, run_id: str = "run-demo") -> TrialRecord:
+            label_reports: dict | None = None, run_id: str = "run-demo", hosted: HostedUsage | None = None
+            ) -> TrialRecord:
     """A complete trial. Prompting and an unchecked adapter have no regression delta: not measured, never 0."""
-    trained = method != "prompt"
+    trained = method not in ("prompt", "api")
     regression = Metric(0.01, -0.04, 0.06, 100) if trained and regression_checked else NOT_MEASURED
     constraints = {"format_compliance": -0.1 if feasible else 0.2, "hallucination_rate": -0.05,
                    "regression_delta": None if regression.value is None else -0.06}
@@ -79,7 +81,8 @@ def _record(study: str, number: int, method: str, params: dict, acc: float, feas
         id=f"{study}/{number}", study=study, number=number, run_id=run_id, method=method,
         params={"method": method, **params}, status="complete", trained=trained,
         started_at=T0 + timedelta(minutes=5 * number), finished_at=T0 + timedelta(minutes=5 * number + 4),
-        device="cuda", peak_memory_mb=900.0, train_seconds=train_s, eval_seconds=eval_s, objective=acc,
+        device="hosted" if hosted else "cuda", peak_memory_mb=None if hosted else 900.0, train_seconds=train_s,
+        eval_seconds=eval_s, objective=acc, hosted=hosted,
         feasible=feasible, artifact_path=None,
         training=None if not trained else TrainingSummary(
             steps=40, stopped_by="max_steps", examples=320, examples_per_step=8,
@@ -150,6 +153,51 @@ def build_demo_db(root: Path) -> Path:
     return db
 
 
+HOSTED = HostedUsage(endpoint="mini", base_url="https://api.example.test/v1", model="gpt-4o-mini", price="gpt-4o-mini",
+                     structured=True, requests=80, cache_hits=0, errors=0, prompt_tokens=80 * 900,
+                     completion_tokens=80 * 9, usd=(80 * 900 * 0.15 + 80 * 9 * 0.6) / 1e6)
+
+
+def build_hosted_db(root: Path) -> Path:
+    """A study with the real opponent: a hosted arm beside local prompting and LoRA."""
+    db = root / "harness.duckdb"
+    store = Store(db)
+    store.record_study(_study("ask"))
+    store.record_run(_run("run-ask", "ask"))
+    for record in (_record("ask", 0, "prompt", {"shots": 3}, 0.40, run_id="run-ask"),
+                   _record("ask", 1, "api", {"endpoint": "mini", "shots": 5}, 0.60, eval_s=12.0, run_id="run-ask",
+                           hosted=HOSTED),
+                   _record("ask", 2, "lora", {"r": 16}, 0.85, train_s=120, eval_s=20, run_id="run-ask")):
+        store.record_trial_result(record)
+    return db
+
+
+@pytest.fixture
+def hosted_app(tmp_path, monkeypatch) -> AppTest:
+    monkeypatch.setenv(DASHBOARD_DB_ENV, str(build_hosted_db(tmp_path)))
+    return AppTest.from_file(str(APP), default_timeout=30)
+
+
+def test_the_hosted_arm_is_the_real_opponent_and_its_spend_is_shown(hosted_app):
+    at = _open(hosted_app, "leaderboard")
+    assert "fine-tuning beat hosted prompting" in _text(at) and "the real opponent" in _text(at)
+    hosted_app.query_params["trial"] = "ask/1"
+    at = _open(hosted_app, "trial")
+    text = _everything(at)
+    assert "gpt-4o-mini via endpoint mini" in text and "80 requests sent" in text
+    assert "structured output requested" in text
+    header = next(m.value for m in at.markdown if "status" in m.value)
+    assert "device hosted" in header and "peak memory" not in header  # it ran on the endpoint's hardware
+
+
+def test_cost_page_defaults_to_the_hosted_arm_with_nothing_assumed(hosted_app):
+    at = _open(hosted_app, "cost")
+    assert at.selectbox(key="cost-baseline").value == "ask/1"
+    everything = _everything(at)
+    assert "measured in trial ask/1" in everything and "assumed, not measured" not in everything
+    assert not E_NOTATION.search(everything)
+
+
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory) -> Path:
     return build_demo_db(tmp_path_factory.mktemp("dashboard"))
@@ -194,7 +242,7 @@ def _open(at: AppTest, page: str) -> AppTest:
 def test_leaderboard_answers_the_questions(app):
     at = _open(app, "leaderboard")
     text = _text(at)
-    assert "Did fine-tuning beat prompting?" in text and "YES - fine-tuning beat prompting" in text
+    assert "Did fine-tuning beat prompting?" in text and "YES - fine-tuning beat local prompting" in text
     assert at.success and "YES" in at.success[0].value  # the verdict box is green only when it is ready
     assert "Best adapter within the constraints" in text and "demo/2" in text  # demo/4 scores higher but is infeasible
     assert "What the sweep cost" in text

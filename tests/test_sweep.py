@@ -48,7 +48,7 @@ enqueue: [{method: prompt}, {method: full}]
     # the forgetting check was off: not measured (null), never "no forgetting"
     assert full.metric("test", "regression_delta").value is None and full.constraints["regression_delta"] is None
     out = capsys.readouterr().out
-    assert "YES - fine-tuning beat prompting" in out and "not measured" in out
+    assert "YES - fine-tuning beat local prompting" in out and "not measured" in out
 
 
 @pytest.mark.slow
@@ -76,6 +76,10 @@ def test_demo_experiment_runs_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
         if row["method"] == "prompt":
             assert row["metrics"]["regression_delta"] == {"value": None, "low": None, "high": None, "n": 0}
             assert row["params"]["shots"] in (0, 3)
+    baseline = next(r for r in rows if r["params"].get("constrained"))  # the demo's strongest local prompting arm
+    assert baseline["params"]["shot_selection"] == "similar"
+    assert baseline["metrics"]["format_compliance"]["value"] == 1.0  # constrained: every answer has the format
+    assert baseline["metrics"]["hallucination_rate"]["value"] == 0.0  # and names a label of the set
     store = Store(results / "harness.duckdb")
     lora = next(t for t in store.trials() if t.method == "lora" and t.complete)
     assert (lora.artifact_path / "adapter_model.safetensors").is_file()

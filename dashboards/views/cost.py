@@ -30,7 +30,7 @@ complete = [t for t in rows if t.complete]
 tuned = [t.id for t in complete if t.trained]
 prompts = [t.id for t in complete if not t.trained]
 best = data.best_adapter(rows)
-best_prompt = payback.best_prompting_trial(rows)
+default = payback.default_baseline(rows)  # the best measured hosted arm, else the best local prompting arm
 
 st.subheader("Assumptions")
 left, mid, right = st.columns(3)
@@ -39,9 +39,11 @@ with left:
                              help="Defaults to the best adapter that meets every dev constraint.", key="cost-candidate")
     options = prompts + [f"api:{name}" for name in base_table.apis]
     baseline = st.selectbox(
-        "Baseline (prompting)", options, index=options.index(best_prompt.id) if best_prompt else 0,
-        key="cost-baseline", help="A local prompting trial (measured quality and throughput) or a hosted model "
-                                  "priced per token.") if options else None
+        "Baseline (prompting)", options, index=options.index(default.id) if default else 0,
+        key="cost-baseline", help="A prompting arm measured in this study: hosted (its endpoint's tokens at its "
+                                  "price) or local (measured throughput); or, unmeasured, a hosted model from the "
+                                  "price table with an accuracy you enter. Defaults to the best hosted arm.",
+    ) if options else None
     volume = st.number_input("Queries per month", min_value=1.0, step=10_000.0, format="%.0f",
                              key=keep("keep-volume", 100_000.0))
     horizon = st.number_input("Horizon (months)", min_value=1, max_value=120, step=6, key=keep("keep-horizon", 24))

@@ -5,6 +5,7 @@ import streamlit as st
 from harness_dashboards import charts, data
 
 from harness.analysis.formatting import fmt_metric, params_text, regression_text, status_text
+from harness.analysis.report import hosted_text
 from harness.core.metric import CORE_METRICS
 
 db = str(data.db_path())
@@ -20,8 +21,10 @@ st.query_params["trial"] = trial_id
 t = data.trial(db, trial_id)
 
 st.markdown(f"**{t.method}** {params_text(t.params)} · status **{status_text(t)}** · device {t.device} · "
-            f"train {t.train_seconds or 0:,.1f} s · eval {t.eval_seconds or 0:,.1f} s · "
-            f"peak memory {t.peak_memory_mb or 0:,.0f} MiB")
+            f"train {t.train_seconds or 0:,.1f} s · eval {t.eval_seconds or 0:,.1f} s"
+            + ("" if t.hosted else f" · peak memory {t.peak_memory_mb or 0:,.0f} MiB"))
+if t.hosted:
+    st.info(hosted_text(t.hosted))
 for col, name in zip(st.columns(4), CORE_METRICS):
     test = t.metric("test", name)
     signed = name == "regression_delta"

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HarnessError
-from harness.core.records import RunView, Throughput, TrialView
+from harness.core.records import HostedUsage, RunView, Throughput, TrialView
 from harness.core.yamlfile import read_yaml
 
 ASSUMED = "assumed, not measured"
@@ -283,13 +283,41 @@ def device_seconds(trial: TrialView) -> tuple[float, str]:
 
 
 def trial_cost(trial: TrialView, run: RunView | None, prices: PriceTable) -> TrialCost:
-    """Device seconds x the hourly price of the device the trial ran on."""
+    """Device seconds x the hourly price of the device the trial ran on; for a hosted arm, the tokens its endpoint
+    reported for the requests it sent, at its price entry (answers from the cache cost nothing)."""
+    if trial.device == "hosted":
+        return _hosted_trial_cost(trial, prices)
     key, rate, notes = device_rate(trial, run, prices)
     seconds, source = device_seconds(trial)
     usd = seconds / 3600 * rate
     notes = {"seconds": assumption(seconds, "device seconds", source), **notes,
              "usd": assumption(usd, "USD", "derived: seconds / 3600 x USD per hour")}
     return TrialCost(trial.id, trial.status, key, seconds, rate, usd, notes)
+
+
+def _hosted_trial_cost(trial: TrialView, prices: PriceTable) -> TrialCost:
+    usage = trial.hosted
+    if usage is None:
+        raise HarnessError(f"trial {trial.id} asked a hosted endpoint but recorded no usage (it stopped before its "
+                           "first answer, or was recorded by an older release), so its spend is unknown.")
+    price = _endpoint_price(trial.id, usage, prices)
+    usd = (usage.prompt_tokens * price.input_usd_per_1m + usage.completion_tokens * price.output_usd_per_1m) / 1e6
+    src = (f"{measured(trial.id)}: reported by endpoint {usage.endpoint} for {usage.requests} requests sent "
+           f"({usage.cache_hits} answers from the cache cost nothing)")
+    notes = {"prompt_tokens": assumption(usage.prompt_tokens, "hosted tokens", src),
+             "completion_tokens": assumption(usage.completion_tokens, "hosted tokens", src),
+             f"price.{price.name}": assumption((price.input_usd_per_1m, price.output_usd_per_1m),
+                                              "USD per 1M input, output tokens", price.source),
+             "usd": assumption(usd, "USD", "derived: tokens x price per 1M")}
+    return TrialCost(trial.id, trial.status, f"api:{price.name}", 0.0, 0.0, usd, notes)  # no device time here
+
+
+def _endpoint_price(trial_id: str, usage: HostedUsage, prices: PriceTable) -> ApiPrice:
+    if usage.price is None:
+        raise HarnessError(f"trial {trial_id} asked endpoint {usage.endpoint} ({usage.model}), which has no `price` "
+                           "entry, so its tokens cannot be priced. Add `price: NAME` to the endpoint (an entry under "
+                           "`apis:` of the price table or the experiment's `prices:`).")
+    return prices.api(usage.price)
 
 
 @dataclass(frozen=True)
@@ -307,11 +335,15 @@ class SweepCost:
 
 
 def sweep_cost(trials: Iterable[TrialView], runs: Mapping[str, RunView], prices: PriceTable) -> SweepCost:
-    """The compute a sweep spent: every complete, pruned and failed trial. `runs` is keyed by run_id."""
+    """The compute a sweep spent: every complete, pruned and failed trial, and the tokens its hosted arms were
+    billed for. `runs` is keyed by run_id."""
     costs, skipped = [], {}
     for trial in trials:
         if trial.status == "running" and not trial.finished_at:
             skipped[trial.id] = "still running (or its process died unnoticed): no finish time yet"
+            continue
+        if trial.device == "hosted" and trial.hosted is None:
+            skipped[trial.id] = "a hosted arm that stopped before it recorded any usage: its spend is unknown"
             continue
         costs.append(trial_cost(trial, runs.get(trial.run_id or ""), prices))
     by_status: dict[str, float] = {}
@@ -321,10 +353,13 @@ def sweep_cost(trials: Iterable[TrialView], runs: Mapping[str, RunView], prices:
     counts = ", ".join(f"{sum(c.status == s for c in costs)} {s}" for s in by_status)
     notes = {
         "sweep_seconds": assumption(seconds, "device seconds", f"measured: sum over {len(costs)} trials ({counts})"),
-        "sweep_usd": assumption(usd, "USD", "derived: sum of each trial's seconds x its device's price"),
+        "sweep_usd": assumption(usd, "USD", "derived: sum of each trial's seconds x its device's price, and of each "
+                                             "hosted arm's tokens x its price"),
     }
-    for c in costs:  # each trial's seconds, and each price used
-        notes[f"seconds.{c.trial_id}"] = c.assumptions["seconds"]
+    for c in costs:  # each trial's seconds (or tokens), and each price used
+        for part in ("seconds", "prompt_tokens", "completion_tokens"):
+            if part in c.assumptions:
+                notes[f"{part}.{c.trial_id}"] = c.assumptions[part]
         if "cores" in c.assumptions:
             notes[f"cores.{c.trial_id}"] = c.assumptions["cores"]
         notes.update({k: v for k, v in c.assumptions.items() if k.startswith("price.")})
@@ -397,8 +432,6 @@ def serving_cost(trial: TrialView, run: RunView | None, prices: PriceTable,
         "batch_size": assumption(ev.batch_size, "prompts per batch", src),
         "prompt_tokens_per_query": assumption(prompt, "local tokens per query", src),
         "completion_tokens_per_query": assumption(completion, "local tokens per query", src),
-        "utilisation": assumption(1.0, "fraction of the hour busy", f"{ASSUMED}: the device serves full batches "
-                                  "all the time; give a fixed monthly hosting cost for a dedicated machine"),
     }
     return ServingCost(tid, key, rate, ev.batch_size, tps, prompt, completion, prompt + completion,
                        completion / tps, rate / 3600 / tps * 1e6, per_query / (prompt + completion) * 1e6,
@@ -413,13 +446,35 @@ class ApiCost:
     output_usd_per_1m: float
     token_ratio: float
     prompt_tokens_per_query: float
-    """Local-tokenizer tokens, as measured; the hosted count is this x token_ratio."""
+    """Tokens as counted (the local tokenizer's, or a hosted arm's own); the hosted count is this x token_ratio."""
     completion_tokens_per_query: float
     usd_per_query: float
     assumptions: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def hosted_cost(trial: TrialView, prices: PriceTable, split: str = SERVING_SPLIT) -> ApiCost:
+    """A hosted arm's own cost per query: the tokens its endpoint reported on `split`, at its price entry. Every
+    input is measured or entered: no local tokenizer stands in, and there is no token ratio to assume."""
+    usage = trial.hosted
+    if usage is None:
+        raise HarnessError(f"trial {trial.id} is not a hosted arm with recorded usage.")
+    price = _endpoint_price(trial.id, usage, prices)
+    ev = measured_evaluation(trial, split)
+    prompt, completion = ev.prompt_tokens_per_query, ev.completion_tokens_per_query
+    src = f"{measured(trial.id)} ({split}: {ev.examples} answers, tokens as endpoint {usage.endpoint} reported them)"
+    notes = {
+        "api_input_usd_per_1m": assumption(price.input_usd_per_1m, "USD per 1M input tokens", price.source),
+        "api_output_usd_per_1m": assumption(price.output_usd_per_1m, "USD per 1M output tokens", price.source),
+        "token_ratio": assumption(1.0, "hosted tokens per counted token", "measured: the endpoint's own tokens"),
+        "prompt_tokens_per_query": assumption(prompt, "hosted tokens per query", src),
+        "completion_tokens_per_query": assumption(completion, "hosted tokens per query", src),
+    }
+    usd = api_usd_per_query(price.input_usd_per_1m, price.output_usd_per_1m, prompt, completion, 1.0)
+    return ApiCost(price.name, trial.id, price.input_usd_per_1m, price.output_usd_per_1m, 1.0, prompt, completion,
+                   usd, notes)
 
 
 def api_cost(name: str, prompt_trial: TrialView, prices: PriceTable, token_ratio: float | None = None,

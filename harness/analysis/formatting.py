@@ -76,6 +76,18 @@ def usd(amount: float | None) -> str:
     return f"{sign}${size:.{decimals}f}"
 
 
+def duration(months: float | None) -> str:
+    """A payback time as finance reads it: `14.2 months`, `3.5 days`, `under an hour`, or `never`."""
+    if months is None:
+        return "never"
+    days = months * 30.44
+    if months >= 1:
+        return f"{months:,.1f} months"
+    if days >= 1:
+        return f"{days:.1f} days"
+    return f"{days * 24:.1f} hours" if days * 24 >= 1 else "under an hour"
+
+
 def params_text(params: Mapping[str, Any]) -> str:
     return " ".join(f"{SHORT_NAMES.get(k, k)}={v:.2g}" if isinstance(v, float) else f"{SHORT_NAMES.get(k, k)}={v}"
                     for k, v in params.items() if k != "method")

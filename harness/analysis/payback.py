@@ -33,13 +33,14 @@ from harness.analysis.cost import (
     api_cost,
     api_usd_per_query,
     assumption,
+    hosted_cost,
     load_prices,
     measured,
     serving_cost,
     serving_usd_per_query,
     sweep_cost,
 )
-from harness.analysis.formatting import pct, usd
+from harness.analysis.formatting import duration, pct, usd
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import RunView, TrialView
@@ -78,6 +79,14 @@ def baseline_from_trial(trial: TrialView, run: RunView | None, prices: PriceTabl
     tid = trial.id
     notes = {f"baseline.{k}": v for k, v in serving.assumptions.items()}
     return Baseline(tid, "trial", serving.usd_per_query, _test_metrics(trial), measured(tid), serving, None, notes)
+
+
+def baseline_from_hosted_trial(trial: TrialView, prices: PriceTable) -> Baseline:
+    """A hosted arm measured in the sweep: its quality on test, its tokens per query as its endpoint reported
+    them, and its price entry. Nothing here is assumed."""
+    cost = hosted_cost(trial, prices)
+    notes = {f"baseline.{k}": v for k, v in cost.assumptions.items()}
+    return Baseline(trial.id, "api", cost.usd_per_query, _test_metrics(trial), measured(trial.id), None, cost, notes)
 
 
 def baseline_from_api(name: str, prompt_trial: TrialView, prices: PriceTable, accuracy: float | None = None,
@@ -194,6 +203,8 @@ class PaybackInputs:
     fixed_monthly_usd: float = 0.0
     device_price_scale: float = 1.0
     """Multiplies every device price (sweep, candidate serving, local baseline serving); 1 = the table."""
+    utilisation: float = 1.0
+    """Share of each paid device-hour spent answering; 1 = full batches all the time. Divides local serving cost."""
 
 
 UNITS = {
@@ -205,6 +216,7 @@ UNITS = {
     "token_ratio": "hosted tokens per local token", "data_prep_hours": "hours",
     "data_prep_usd_per_hour": "USD per hour", "engineering_hours": "hours", "engineering_usd_per_hour": "USD per hour",
     "fixed_monthly_usd": "USD per month", "device_price_scale": "x table device prices",
+    "utilisation": "fraction of paid device time spent answering",
 }  # fmt: skip
 
 # Default low/high of each assumption for the tornado, as factors of its value. Override with absolute values:
@@ -214,12 +226,13 @@ DEFAULT_RANGES = {
     "baseline_tokens_per_s": (0.5, 1.5), "api_input_usd_per_1m": (0.5, 1.5), "api_output_usd_per_1m": (0.5, 1.5),
     "token_ratio": (0.8, 1.25), "data_prep_hours": (0.5, 2.0), "data_prep_usd_per_hour": (0.75, 1.5),
     "engineering_hours": (0.5, 2.0), "engineering_usd_per_hour": (0.75, 1.5), "fixed_monthly_usd": (0.5, 2.0),
+    "utilisation": (0.5, 1.0),
 }  # fmt: skip
 
 
 def candidate_usd_per_query(x: PaybackInputs) -> float:
     return serving_usd_per_query(x.candidate_usd_per_hour * x.device_price_scale, x.candidate_tokens_per_s,
-                                 x.candidate_completion_tokens)
+                                 x.candidate_completion_tokens) / x.utilisation
 
 
 def baseline_usd_per_query(x: PaybackInputs) -> float:
@@ -227,7 +240,7 @@ def baseline_usd_per_query(x: PaybackInputs) -> float:
         return api_usd_per_query(x.api_input_usd_per_1m, x.api_output_usd_per_1m, x.baseline_prompt_tokens,
                                  x.baseline_completion_tokens, x.token_ratio)
     return serving_usd_per_query(x.baseline_usd_per_hour * x.device_price_scale, x.baseline_tokens_per_s,
-                                 x.baseline_completion_tokens)
+                                 x.baseline_completion_tokens) / x.utilisation
 
 
 def one_time_usd(x: PaybackInputs) -> float:
@@ -348,13 +361,15 @@ class PaybackResult:
 def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Baseline, sweep: SweepCost,
             volume: float, *, data_prep_hours: float = 0.0, data_prep_usd_per_hour: float = 0.0,
             engineering_hours: float = 0.0, engineering_usd_per_hour: float = 0.0, fixed_monthly_usd: float = 0.0,
-            quality_bar: QualityBar = QualityBar(), horizon_months: float = 12.0,
+            utilisation: float = 1.0, quality_bar: QualityBar = QualityBar(), horizon_months: float = 12.0,
             ranges: Mapping[str, tuple[float, float]] | None = None) -> PaybackResult:
     """Months until `candidate` (a trial) repays its one-time costs against `baseline` at `volume` queries
     per month. The user's numbers (volume, hours, rates, hosting) default to 0 where that is meaningful."""
     user = {"volume": volume, "data_prep_hours": data_prep_hours, "data_prep_usd_per_hour": data_prep_usd_per_hour,
             "engineering_hours": engineering_hours, "engineering_usd_per_hour": engineering_usd_per_hour,
             "fixed_monthly_usd": fixed_monthly_usd, "horizon_months": horizon_months}
+    if not 0 < utilisation <= 1:
+        raise HarnessError(f"payback: `utilisation` must be in (0, 1], got {utilisation!r}.")
     for name, value in user.items():
         if value < 0 or (name in ("volume", "horizon_months") and value <= 0):
             raise HarnessError(f"payback: `{name}` must be {'> 0' if name in ('volume', 'horizon_months') else '>= 0'}"
@@ -365,7 +380,7 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
         candidate_completion_tokens=candidate_serving.completion_tokens_per_query, baseline_kind=baseline.kind,
         data_prep_hours=data_prep_hours, data_prep_usd_per_hour=data_prep_usd_per_hour,
         engineering_hours=engineering_hours, engineering_usd_per_hour=engineering_usd_per_hour,
-        fixed_monthly_usd=fixed_monthly_usd, **_baseline_fields(baseline),
+        fixed_monthly_usd=fixed_monthly_usd, utilisation=utilisation, **_baseline_fields(baseline),
     )  # fmt: skip
     cid = candidate.id
     quality = check_quality(candidate, baseline, quality_bar)
@@ -383,9 +398,13 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
                   f"cover fixed hosting of {usd(x.fixed_monthly_usd)}/month; savings start above "
                   f"{min_volume:,.0f} queries/month.")
     else:
-        reason = (f"{cid} pays back in {months:.1f} months at {volume:,.0f} queries/month: it saves {usd(per_query)} "
-                  f"per query against {baseline.name} ({usd(monthly)}/month) and cost {usd(one_time_usd(x))} "
-                  f"once. Quality: {quality.reason}.")
+        reason = (f"{cid} pays back in {duration(months)} at {volume:,.0f} queries/month: it saves "
+                  f"{usd(per_query)} per query against {baseline.name} ({usd(monthly)}/month) and cost "
+                  f"{usd(one_time_usd(x))} once. Quality: {quality.reason}.")
+    broken = [name for name, excess in candidate.constraints.items() if excess is not None and excess > 0]
+    if broken:
+        reason += (f" Caution: {cid} breaks the dev constraint(s) {', '.join(broken)}, so it is not ready to serve "
+                   "whatever it saves.")
     pays = quality.passes and months is not None
     low_end = check_quality(candidate, baseline, quality_bar, pessimistic=True)
     sensitivity = Sensitivity(
@@ -426,6 +445,8 @@ def _assumptions(x: PaybackInputs, serving: ServingCost, baseline: Baseline, swe
         unit = "months" if name == "horizon_months" else UNITS[name]
         notes[name] = assumption(value, unit, f"{USER} (0 when not given)" if not value else USER)
     notes["device_price_scale"] = assumption(x.device_price_scale, UNITS["device_price_scale"], "price table as is")
+    notes["utilisation"] = assumption(x.utilisation, UNITS["utilisation"],
+                                      f"{USER} (1.0, the default: full batches all the time; --utilisation)")
     for name in ("metric", "margin", "absolute", "point"):
         notes[f"quality_bar.{name}"] = assumption(getattr(bar, name), "rule parameter", "quality bar setting")
     if baseline.quality_source:
@@ -438,18 +459,30 @@ def _assumptions(x: PaybackInputs, serving: ServingCost, baseline: Baseline, swe
 
 
 def best_prompting_trial(trials: list[TrialView]) -> TrialView | None:
-    """The complete prompting trial with measured test throughput that ranks best on dev (like every "best")."""
-    return best([t for t in trials if t.method == "prompt" and "test" in t.throughput], trained=False)
+    """The complete local prompting trial with measured test throughput that ranks best on dev."""
+    return best([t for t in trials if t.device != "hosted" and "test" in t.throughput], trained=False)
 
 
-def payback_from_store(store: Store, candidate_id: str, baseline: str, volume: float, *,
+def best_hosted_trial(trials: list[TrialView]) -> TrialView | None:
+    """The complete hosted arm with measured test tokens that ranks best on dev: the real opponent."""
+    return best([t for t in trials if t.device == "hosted" and t.hosted and "test" in t.throughput], trained=False)
+
+
+def default_baseline(trials: list[TrialView]) -> TrialView | None:
+    """What a candidate is weighed against when the user names nothing: the best measured hosted arm, else the best
+    local prompting arm."""
+    return best_hosted_trial(trials) or best_prompting_trial(trials)
+
+
+def payback_from_store(store: Store, candidate_id: str, baseline: str | None, volume: float, *,
                        prices: PriceTable | None = None, prompt_trial_id: str | None = None,
                        baseline_accuracy: float | None = None, baseline_accuracy_trial_id: str | None = None,
                        token_ratio: float | None = None, **kwargs: Any) -> PaybackResult:
-    """`harness payback TRIAL --baseline TRIAL|api:NAME --volume N`: read the trials, then `payback(...)`.
+    """`harness payback TRIAL [--baseline TRIAL|api:NAME] --volume N`: read the trials, then `payback(...)`.
 
-    The sweep cost is every trial of the candidate's study. For an "api:NAME" baseline the tokens per query
-    come from `prompt_trial_id`, else the study's best prompting trial on dev. `kwargs` go to `payback`.
+    The sweep cost is every trial of the candidate's study. Without a baseline, the study's best hosted arm is the
+    baseline (every figure measured), else its best local prompting arm. For an "api:NAME" baseline the tokens per
+    query come from `prompt_trial_id`, else the study's best prompting trial on dev. `kwargs` go to `payback`.
     """
     prices = prices or load_prices()
     candidate = store.require_trial(candidate_id, complete=True)
@@ -457,6 +490,12 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str, volume: f
     runs = store.runs(t.run_id for t in trials if t.run_id)
     sweep = sweep_cost(trials, runs, prices)
     serving = serving_cost(candidate, runs.get(candidate.run_id or ""), prices)
+    if baseline is None:
+        chosen = default_baseline(trials)
+        if chosen is None:
+            raise HarnessError(f"study {candidate.study} has no complete prompting arm, hosted or local, to weigh "
+                               f"{candidate.id} against; run one, or name a baseline with --baseline.")
+        baseline = chosen.id
     if baseline.startswith("api:"):
         prompt = (store.require_trial(prompt_trial_id, complete=True) if prompt_trial_id
                   else best_prompting_trial(trials))
@@ -468,5 +507,6 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str, volume: f
         base = baseline_from_api(baseline[4:], prompt, prices, baseline_accuracy, accuracy_trial, token_ratio)
     else:
         other = store.require_trial(baseline, complete=True)
-        base = baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices)
+        base = (baseline_from_hosted_trial(other, prices) if other.device == "hosted"
+                else baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices))
     return payback(candidate, serving, base, sweep, volume, **kwargs)

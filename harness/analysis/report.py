@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.analysis.formatting import (
+    duration,
     fmt_metric,
     interval,
     params_text,
@@ -22,7 +23,7 @@ from harness.analysis.formatting import (
     usd,
 )
 from harness.core.metric import CORE_METRICS, NOT_MEASURED
-from harness.core.records import ExampleView, TrialView
+from harness.core.records import ExampleView, HostedUsage, TrialView
 from harness.core.selection import ranked
 
 
@@ -91,12 +92,14 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
         + (f" ({trial.failure_reason})" if trial.failure_reason else ""),
         f"params: {json.dumps(dict(trial.params))}",
         f"device {trial.device}  train {trial.train_seconds or 0:.1f} s  eval {trial.eval_seconds or 0:.1f} s"
-        f"  peak memory {trial.peak_memory_mb or 0:.0f} MiB  feasible {trial.feasible}",
+        + ("" if trial.hosted else f"  peak memory {trial.peak_memory_mb or 0:.0f} MiB") + f"  feasible {trial.feasible}",
         f"artifact: {artifact}",
     ]
     data = trial.provenance.get("data") or {}
     if data:
         lines.append(f"suite {suite or data.get('suite')} {data.get('suite_version')}  sizes {data.get('sizes')}")
+    if trial.hosted:
+        lines.append(hosted_text(trial.hosted))
     if trial.training:
         curve = trial.training.loss_curve
         loss = f"loss {curve[0][1]:.3f} -> {curve[-1][1]:.3f}" if curve else "no loss logged"
@@ -114,6 +117,15 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
         for e in wrong[:failures]:
             lines += [f"  {e.example_id}: {e.input[:80]!r}", f"    expected {e.target}", f"    got      {e.output!r}"]
     return "\n".join(lines)
+
+
+def hosted_text(usage: HostedUsage) -> str:
+    """What a hosted arm asked of its endpoint, and what that cost."""
+    spent = f"{usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion tokens"
+    cost = f", {usd(usage.usd)} at price entry {usage.price}" if usage.usd is not None else ", unpriced"
+    return (f"hosted: {usage.model} via endpoint {usage.endpoint} ({usage.base_url}); {usage.requests} requests sent "
+            f"({spent}{cost}), {usage.cache_hits} answered from the cache, {usage.errors} refused; structured output "
+            f"{'requested' if usage.structured else 'not requested'}")
 
 
 def seed_spread_table(trials: Iterable[TrialView], repeats: Iterable[TrialView]) -> Table | None:
@@ -180,7 +192,7 @@ def _label_lines(report: dict | None, worst: int = 5) -> list[str]:
 def payback_text(result) -> str:
     """`harness payback`: the answer first, then every number behind it with its unit and source."""
     head = (f"Payback of {result.candidate} against {result.baseline} at {result.volume:,.0f} queries a month: "
-            + (f"PAYS BACK in {result.months_to_payback:.1f} months." if result.pays_back
+            + (f"PAYS BACK in {duration(result.months_to_payback)}." if result.pays_back
                else "NO PAYBACK FIGURE."))
     lines = [head, f"  why: {result.reason}", f"  quality: {result.quality.reason}",
              f"  cost per query: candidate {usd(result.candidate_usd_per_query)}, "

@@ -137,6 +137,7 @@ class HostedClient:
             while pending:
                 stop = self._collect(pending, answers, bar, FIRST_COMPLETED) or stop
         if stop is not None:
+            stop.usage = self.usage  # what the arm spent before it stopped: the sweep records it with the failure
             raise stop
         return answers  # type: ignore[return-value]
 
@@ -185,6 +186,7 @@ class HostedClient:
             self._release(request)
             if exc.status_code in REFUSED:
                 with self._lock:
+                    self._requests += 1
                     self._errors += 1
                 return HostedAnswer("", None, None, time.perf_counter() - began,
                                     error=self.endpoint.redact(f"{exc.status_code}: {exc.message}"))
@@ -240,10 +242,10 @@ def check_endpoint(name: str, config: EndpointConfig, api_key: str) -> str | Non
                            max_retries=0)
     try:
         client.models.list()
-    except openai.NotFoundError:  # some servers have no /models; they answered, so they are there
-        return None
     except (openai.AuthenticationError, openai.PermissionDeniedError):
         return f"endpoint `{name}` ({config.base_url}) refused the key in ${config.api_key_env}"
+    except openai.APIStatusError:  # it answered, if not to /models (some servers have none): it is there
+        return None
     except openai.APIError as exc:
         detail = f"{type(exc).__name__}: {exc}".replace(api_key, "[key]") if api_key else str(exc)
         return f"endpoint `{name}` ({config.base_url}) cannot be reached ({detail})"

@@ -270,13 +270,17 @@ class Store:
 
         self._write(write)
 
-    def mark_trial_failed(self, trial_id: str, reason: str, status: str = "failed") -> None:
-        """Record why a trial did not complete (status failed or pruned); its finished_at is now."""
+    def mark_trial_failed(self, trial_id: str, reason: str, status: str = "failed",
+                          hosted: HostedUsage | None = None) -> None:
+        """Record why a trial did not complete (status failed or pruned); its finished_at is now. A hosted arm that
+        stopped passes what it had spent, so the sweep's cost still counts it."""
         if status not in ("failed", "pruned"):
             raise ValueError(f"mark_trial_failed status must be 'failed' or 'pruned', not {status!r}")
+        spent = None if hosted is None else _dumps(dataclasses.asdict(hosted))
         self._write(lambda c: c.execute(
-            "UPDATE trials SET status = ?, failure_reason = ?, finished_at = ? WHERE id = ?",
-            [status, reason, _now(), trial_id],
+            "UPDATE trials SET status = ?, failure_reason = ?, finished_at = ?, hosted = coalesce(?, hosted)"
+            " WHERE id = ?",
+            [status, reason, _now(), spent, trial_id],
         ))  # fmt: skip
 
     def set_artifact_path(self, trial_id: str, path: str | os.PathLike | None) -> None:

@@ -82,7 +82,7 @@ def _run(variant: SweepData, plan: SweepPlan, store: Store, study: str, run_id: 
     try:
         run_trial(variant, record, method_params, None, plan.results_dir / "artifacts" / study / str(number))
     except Exception as exc:
-        store.mark_trial_failed(record.id, f"{type(exc).__name__}: {exc}")
+        store.mark_trial_failed(record.id, f"{type(exc).__name__}: {exc}", hosted=getattr(exc, "usage", None))
         echo(f"{record.id}: failed - {type(exc).__name__}: {exc}")
         return
     store.record_trial_result(record)

@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.analysis.cost import load_prices
 from harness.core.config import ExperimentConfig, load_experiment
-from harness.core.errors import ConfigError
+from harness.core.errors import ConfigError, HarnessError
 from harness.core.paths import find_experiment
 from harness.core.text import fold
 from harness.data.suites import Example, Suite, load_suite, seeded_subset
@@ -178,7 +178,10 @@ def resolve_endpoints(config: ExperimentConfig, names: list[str], where: str,
                 "that needs no key takes any value.")
         usd = None
         if endpoint.price is not None:
-            price = prices.api(endpoint.price)
+            try:
+                price = prices.api(endpoint.price)
+            except HarnessError as exc:
+                raise ConfigError(f"{where}: `endpoints.{name}.price`: {exc}") from None
             usd = (price.input_usd_per_1m, price.output_usd_per_1m)
         elif endpoint.budget_usd is not None:
             raise ConfigError(f"{where}: `endpoints.{name}.budget_usd` needs `endpoints.{name}.price`, the price-table "

@@ -111,7 +111,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, study: optuna.Stud
                 except Exception as exc:
                     reason = f"{type(exc).__name__}: {exc}"
                     mark_interrupted(trial, reason, interrupted=False)
-                    store.mark_trial_failed(record.id, reason)
+                    store.mark_trial_failed(record.id, reason, hosted=getattr(exc, "usage", None))
                     failures.append(record.id)
                     echo(f"trial {record.id} failed - {reason}")
                     raise

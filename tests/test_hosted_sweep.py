@@ -1,0 +1,148 @@
+"""A hosted arm in the same sweep as local prompting and LoRA, through the real CLI, against a real OpenAI-compatible
+server on loopback: measured tokens, latency and cost; a re-run that sends nothing; payback against the hosted arm
+with every input measured or entered; a key that never reaches the disk; and endpoint mistakes refused before any
+model loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fault_proxy import FaultProxy
+
+from harness.analysis.cost import ASSUMED
+from harness.cli import main
+from harness.store.database import Store
+
+KEY = "sk-hosted-test-7c0ffee-never-on-disk"
+
+
+def experiment(tmp_path: Path, model: Path, suite: Path, url: str, served: str, body: str = "") -> Path:
+    path = tmp_path / "hosted.yaml"
+    path.write_text(f"""
+name: hosted
+model: {model}
+suite: {suite}
+results_dir: {tmp_path / "results"}
+regression: {{enabled: false}}
+data: {{train_limit: 64, dev_limit: 8, test_limit: 8}}
+budget: {{trials: 3, max_steps: 2}}
+training: {{batch_size: 8, eval_every_steps: 0}}
+endpoints:
+  tiny: {{base_url: "{url}", model: "{served}", api_key_env: HARNESS_TEST_KEY, price: tiny-hosted, concurrency: 2}}
+prices: {{apis: {{tiny-hosted: {{input_usd_per_1m: 0.5, output_usd_per_1m: 1.5}}}}}}
+space:
+  prompt: {{shots: 1, shot_selection: similar, constrained: true}}
+  api: {{endpoint: tiny, shots: [0, 2]}}
+  lora: {{r: 4}}
+enqueue: [{{method: prompt}}, {{method: api, shots: 2}}, {{method: lora}}]
+{body}""")
+    return path
+
+
+@pytest.mark.slow
+def test_hosted_arm_runs_beside_lora_and_is_measured(tmp_path, tiny_model_dir, toy_suite, openai_server,
+                                                     monkeypatch, capfd):
+    monkeypatch.setenv("HARNESS_TEST_KEY", KEY)
+    with FaultProxy(openai_server.url) as proxy:
+        path = experiment(tmp_path, tiny_model_dir, toy_suite, proxy.url, openai_server.model)
+        assert main(["sweep", str(path)]) == 0
+        store = Store(tmp_path / "results" / "harness.duckdb")
+        trials = {t.method: t for t in store.trials("hosted")}
+        hosted = trials["api"]
+        assert hosted.complete and hosted.device == "hosted" and hosted.params["shots"] == 2
+        usage = hosted.hosted
+        assert (usage.endpoint, usage.requests, usage.cache_hits, usage.errors) == ("tiny", 16, 0, 0)
+        assert usage.usd == pytest.approx((usage.prompt_tokens * 0.5 + usage.completion_tokens * 1.5) / 1e6)
+        assert proxy.forwarded == 16 and proxy.authorizations == {f"Bearer {KEY}"}
+        examples = store.examples(hosted.id)
+        assert len(examples) == 16 and all(e.prompt_tokens > 0 and e.latency_s > 0 for e in examples)
+        assert hosted.throughput["test"].prompt_tokens == sum(e.prompt_tokens for e in examples if e.split == "test")
+        assert trials["prompt"].params["constrained"] is True
+        out = capfd.readouterr().out
+        assert "the real opponent" in out and hosted.id in out
+
+        # payback defaults to the hosted arm, and every input is measured or entered by the user
+        db = ["--db", str(tmp_path / "results" / "harness.duckdb")]
+        assert main(["payback", trials["lora"].id, "--volume", "100000", "--format", "json", *db]) == 0
+        estimate = json.loads(capfd.readouterr().out)
+        assert estimate["baseline"] == hosted.id
+        sources = [a["source"] for a in estimate["assumptions"].values()]
+        assert not any(ASSUMED in s for s in sources), sources
+        assert estimate["assumptions"]["baseline.prompt_tokens_per_query"]["source"].startswith(
+            f"measured in trial {hosted.id}")
+
+        # a re-run of the hosted arm sends no request: every answer comes from the cache
+        again = ["sweep", str(path), "--study", "again", "--set", "enqueue=[{method: api, shots: 2}]",
+                 "--set", "budget.trials=1"]
+        assert main(again) == 0
+        (rerun,) = store.trials("again")
+        assert proxy.forwarded == 16 and (rerun.hosted.requests, rerun.hosted.cache_hits) == (0, 16)
+        assert [e.output for e in store.examples(rerun.id)] == [e.output for e in examples]
+
+        # predict rebuilds each arm as it ran: the hosted one asks its endpoint, the local one keeps its shots
+        for trial in (hosted, trials["prompt"]):
+            assert main(["predict", trial.id, "--input", "item 9: the hat is blue", *db]) == 0
+            answer = json.loads(capfd.readouterr().out.splitlines()[-1])
+            assert set(answer) == {"input", "output", "parsed", "format_compliant", "error"}
+        assert proxy.forwarded == 17
+        assert answer["format_compliant"] is True  # the local arm decodes constrained to the label set
+
+    # the key was used, and is nowhere on disk or in what the harness printed
+    printed = capfd.readouterr()
+    assert KEY not in printed.out + printed.err
+    for file in (tmp_path / "results").rglob("*"):
+        if file.is_file():
+            assert KEY.encode() not in file.read_bytes(), file
+    assert KEY not in path.read_text()
+
+
+@pytest.mark.parametrize("body, env, message", [
+    ("", None, "reads its key from $HARNESS_TEST_KEY, which is not set"),
+    ("", KEY, None),
+])
+def test_a_missing_key_is_refused_before_any_model_loads(tmp_path, tiny_model_dir, toy_suite, openai_server,
+                                                         monkeypatch, capsys, body, env, message):
+    from harness.sweep.plan import plan_sweep
+
+    if env:
+        monkeypatch.setenv("HARNESS_TEST_KEY", env)
+    else:
+        monkeypatch.delenv("HARNESS_TEST_KEY", raising=False)
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, openai_server.url, openai_server.model, body)
+    if message is None:
+        plan = plan_sweep(path, [])
+        assert set(plan.endpoints) == {"tiny"} and plan.endpoints["tiny"].usd_per_1m == (0.5, 1.5)
+        assert KEY not in repr(plan)
+        return
+    assert main(["sweep", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert message in out and "Traceback" not in out
+
+
+def test_endpoint_mistakes_are_refused_at_plan_time(tmp_path, tiny_model_dir, toy_suite, monkeypatch):
+    from harness.core.errors import ConfigError
+    from harness.models import loading
+    from harness.sweep.plan import plan_sweep
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("a model was loaded before the endpoints were checked")
+
+    monkeypatch.setattr(loading, "load_model", loaded)
+    monkeypatch.setenv("HARNESS_TEST_KEY", KEY)
+    dead = "http://127.0.0.1:9/v1"  # the discard port: nothing answers there
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, dead, "m")
+    with pytest.raises(ConfigError, match="cannot be reached") as info:
+        plan_sweep(path, [])
+    assert KEY not in str(info.value)
+    with pytest.raises(ConfigError, match="names 'mini', which is not under `endpoints:`"):
+        plan_sweep(path, ["space.api.endpoint=mini"])
+    with pytest.raises(ConfigError, match="`space.api.endpoint` is missing"):
+        plan_sweep(path, ["space.api={shots: [0, 2]}"])
+    with pytest.raises(ConfigError, match="no price for hosted model `nope`"):
+        plan_sweep(path, ["endpoints.tiny.price=nope"])
+    with pytest.raises(ConfigError, match="budget_usd` needs `endpoints.tiny.price`"):
+        plan_sweep(path, ["endpoints.tiny.price=null", "endpoints.tiny.budget_usd=1"])
+    with pytest.raises(ConfigError, match="missing required key `endpoints.tiny.api_key_env`"):
+        plan_sweep(path, ["endpoints.tiny={base_url: x, model: m}"])

@@ -1,0 +1,75 @@
+"""The prompting a team would try before fine-tuning: shots similar to each input (drawn from train only) and
+decoding constrained to the output contract."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from harness.data.contract import OutputContract, parse_output
+from harness.data.prompting import Prompter
+from harness.data.shots import FixedShots, SimilarShots, draw_shots, picker
+from harness.data.suites import Example
+from harness.models import loading, sources
+from harness.training.constrained import Grammar, contract_schema
+from harness.training.generate import generate
+
+TRAIN = tuple(Example(f"train:{i}", text, json.dumps({"intent": label})) for i, (text, label) in enumerate([
+    ("my card was stolen at the station", "card_lost"), ("where is my refund for the shoes", "refund"),
+    ("I lost my debit card yesterday", "card_lost"), ("the refund has not arrived yet", "refund"),
+    ("how do I activate my new card", "activate"), ("activate the card I just received", "activate"),
+]))
+
+
+def test_similar_shots_are_the_nearest_train_examples_and_never_the_input():
+    shots = SimilarShots(TRAIN, k=2)
+    picked = shots.pick(Example("dev:1", "someone stole my card", ""))
+    assert [ex.id for ex in picked][-1] in ("train:0", "train:2")  # the most similar sits right before the input
+    assert {ex.id for ex in picked} <= {ex.id for ex in TRAIN}
+    refund = shots.pick(Example("dev:2", "refund not arrived", ""))
+    assert {ex.target for ex in refund} == {json.dumps({"intent": "refund"})}
+    same = shots.pick(TRAIN[1])  # an input that is a train example never gets itself as a shot
+    assert TRAIN[1] not in same and len(same) == 2
+    assert shots.pick(Example("dev:3", "someone stole my card", "")) == picked  # deterministic
+    assert SimilarShots(TRAIN, k=0).pick(TRAIN[0]) == ()
+
+
+def test_random_shots_are_one_seeded_draw_with_distinct_answers_first():
+    fixed = picker("random", TRAIN, 3, seed=0)
+    assert isinstance(fixed, FixedShots) and fixed.examples == draw_shots(TRAIN, 3, seed=0)
+    assert len({ex.target for ex in fixed.examples}) == 3
+    assert fixed.pick(TRAIN[0]) == fixed.pick(TRAIN[1])
+    with pytest.raises(ValueError, match="not one of random, similar"):
+        picker("nearest", TRAIN, 1, 0)
+
+
+def test_messages_are_what_a_hosted_endpoint_receives():
+    contract = OutputContract(kind="label", key="intent", labels=("card_lost", "refund", "activate"))
+    prompter = Prompter(None, "Route the message.", contract, SimilarShots(TRAIN, 1))
+    messages = prompter.messages(Example("dev:1", "stolen card", ""))
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert "card_lost, refund, activate" in messages[0]["content"] and messages[-1]["content"] == "stolen card"
+    assert messages[2]["content"] == json.dumps({"intent": "card_lost"})
+
+
+def test_constrained_decoding_never_leaves_the_label_set(tiny_model_dir):
+    source = sources.resolve(str(tiny_model_dir))
+    tokenizer, model = loading.load_tokenizer(source), loading.load_model(source, "cpu", torch.float32)
+    contract = OutputContract(kind="label", key="colour", labels=("red", "green", "blue"))
+    prompter = Prompter(tokenizer, "Name the colour.", contract)
+    prompts = [prompter.prompt(Example(f"dev:{i}", f"item {i}: the cup is {c}", "")) for i, c in
+               enumerate(["red", "blue", "green", "red", "blue", "green"])]
+    free = generate(model, tokenizer, prompts, batch_size=3, max_new_tokens=16)
+    bound = generate(model, tokenizer, prompts, batch_size=3, max_new_tokens=16, grammar=Grammar(contract, tokenizer))
+    assert not all(parse_output(g.output, contract).compliant for g in free)  # a random tiny model: rarely valid
+    for g in bound:
+        parsed = parse_output(g.output, contract)
+        assert parsed.compliant and parsed.strict and parsed.value["colour"] in contract.labels, g.output
+
+
+def test_free_text_has_no_schema_to_constrain_to():
+    assert contract_schema(OutputContract(kind="text")) is None
+    schema = contract_schema(OutputContract(kind="label", key="k", labels=("a", "b")))
+    assert schema["properties"]["k"]["enum"] == ["a", "b"] and schema["additionalProperties"] is False
