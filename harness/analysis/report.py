@@ -92,7 +92,8 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
         + (f" ({trial.failure_reason})" if trial.failure_reason else ""),
         f"params: {json.dumps(dict(trial.params))}",
         f"device {trial.device}  train {trial.train_seconds or 0:.1f} s  eval {trial.eval_seconds or 0:.1f} s"
-        + ("" if trial.hosted else f"  peak memory {trial.peak_memory_mb or 0:.0f} MiB") + f"  feasible {trial.feasible}",
+        + ("" if trial.hosted else f"  peak memory {trial.peak_memory_mb or 0:.0f} MiB")
+        + f"  feasible {trial.feasible}",
         f"artifact: {artifact}",
     ]
     data = trial.provenance.get("data") or {}
