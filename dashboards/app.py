@@ -15,6 +15,7 @@ PAGES = [
     st.Page(VIEWS / "trial.py", title="Trial detail", url_path="trial"),
     st.Page(VIEWS / "compare.py", title="Compare", url_path="compare"),
     st.Page(VIEWS / "cost.py", title="Cost & payback", url_path="cost"),
+    st.Page(VIEWS / "registry.py", title="Registry", url_path="registry"),
 ]
 
 st.set_page_config(page_title="finetune-harness", layout="wide")

@@ -16,10 +16,11 @@ import pandas as pd
 import streamlit as st
 
 from harness.analysis.formatting import fmt_metric, params_text, regression_text, score_cell, status_text, usd
+from harness.analysis.report import AdapterRow, adapters
 from harness.analysis.verdict import Verdict, store_correctness, verdict
 from harness.core.metric import CORE_METRICS
 from harness.core.paths import DASHBOARD_DB_ENV
-from harness.core.records import ExampleView, RunView, StudyView, TrialView
+from harness.core.records import AdapterEvent, ExampleView, RunView, StudyView, TrialView
 from harness.core.selection import IMPORTANCE_MIN_TRIALS, IMPORTANCE_MIN_VARYING, best, ranked
 from harness.store.database import DEFAULT_DB, Store
 
@@ -79,6 +80,34 @@ def importance(db: str, study: str) -> dict[str, dict[str, float]]:
 def study_verdict(db: str, study: str) -> Verdict:
     found = Store(db)
     return verdict(found.trials(study), store_correctness(found))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def registry(db: str) -> tuple[list[AdapterRow], list[AdapterEvent]]:
+    store = Store(db)
+    return adapters(store), store.adapter_events()
+
+
+def registry_frame(rows: list[AdapterRow]) -> pd.DataFrame:
+    """One row per adapter: suite, status, its test metrics with intervals, and its latest change."""
+    out = []
+    for row in rows:
+        t, last = row.trial, row.last
+        out.append({"suite": row.suite, "status": row.status, "trial": t.id, "method": t.method,
+                    **{f"TEST {name}": metric_cell(t, "test", name) for name in CORE_METRICS},
+                    "since": "-" if last is None else f"{last.at:%Y-%m-%d %H:%M} by {last.actor}",
+                    "why": "" if last is None else last.note or ""})
+    return pd.DataFrame(out, columns=["suite", "status", "trial", "method",
+                                      *[f"TEST {name}" for name in CORE_METRICS], "since", "why"])
+
+
+def history_frame_of(events: list[AdapterEvent]) -> pd.DataFrame:
+    """Every registry change, newest first: who, when, why and the gate's result."""
+    out = [{"when": f"{e.at:%Y-%m-%d %H:%M}", "trial": e.trial_id, "suite": e.suite, "action": e.action,
+            "change": e.status if e.action == "recheck" else f"{e.previous} -> {e.status}", "by": e.actor,
+            "why": e.note or "", "gate": "-" if not e.gate else "passed" if e.gate.get("passed")
+            else "failed, overridden" if e.forced else "failed"} for e in reversed(events)]
+    return pd.DataFrame(out, columns=["when", "trial", "suite", "action", "change", "by", "why", "gate"])
 
 
 def runs_of(rows: Iterable[TrialView]) -> dict[str, RunView]:

@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "correctness, a paired bootstrap for rates and F1, with 95% intervals "
                                          "and p-values, and the examples where they disagree.")
     compare.add_argument("a", help="trial id STUDY/NUMBER")
-    compare.add_argument("b", help="trial id STUDY/NUMBER")
+    compare.add_argument("b", nargs="?", help="trial id STUDY/NUMBER (default: the production adapter of A's suite)")
     compare.add_argument("--split", default="test", choices=("dev", "test"), help="examples to compare (test)")
     compare.add_argument("--examples", type=int, default=10, help="disagreements to list (default 10)")
     compare.add_argument("--format", choices=("table", "json"), default="table")
@@ -170,6 +170,66 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--port", type=int, default=8501)
     _db_option(dashboard)
     dashboard.set_defaults(run=_dashboard)
+
+    registry = sub.add_parser("registry", help="adapters with their status (candidate, staging, production, "
+                                               "retired), key metrics and history")
+    registry.add_argument("--suite", help="only this suite's adapters")
+    registry.add_argument("--history", action="store_true", help="also every status change: who, when, why, the gate")
+    _db_option(registry)
+    registry.set_defaults(run=_registry)
+
+    promote = sub.add_parser(
+        "promote", help="move an adapter to staging or production, through the gate",
+        description="Run the gate first: the candidate against the suite's production adapter (or, with none, the "
+                    "best prompting arm of its study), on the same test examples. Task accuracy must be "
+                    "significantly better (or not worse beyond gate.margin), format compliance and hallucination "
+                    "within their thresholds, forgetting not significantly beyond its limit. A failing gate refuses "
+                    "and lists every failing rule with its numbers; --force --reason overrides it, on the record. "
+                    "Promoting to production retires the adapter it replaces.")
+    promote.add_argument("trial", help="the adapter, STUDY/NUMBER")
+    promote.add_argument("--to", required=True, choices=("staging", "production"))
+    promote.add_argument("--approver", required=True, help="who approves it (recorded)")
+    promote.add_argument("--note", help="why (recorded)")
+    promote.add_argument("--force", action="store_true", help="override a failing gate (needs --reason)")
+    promote.add_argument("--reason", help="why the gate is overridden (recorded)")
+    _db_option(promote)
+    promote.set_defaults(run=_promote)
+
+    rollback = sub.add_parser("rollback", help="restore the suite's previous production adapter (recorded)")
+    rollback.add_argument("suite", help="the suite's name")
+    rollback.add_argument("--approver", required=True, help="who rolls back (recorded)")
+    rollback.add_argument("--note", help="why (recorded)")
+    _db_option(rollback)
+    rollback.set_defaults(run=_rollback)
+
+    export = sub.add_parser("export", help="write an adapter (or model) as serving stacks load it: PEFT safetensors, "
+                                           "with the vLLM and PEFT commands")
+    export.add_argument("trial", help="the adapter, STUDY/NUMBER")
+    export.add_argument("--out", required=True, type=Path, help="a new folder")
+    export.add_argument("--merged", action="store_true", help="also the base model with the adapter merged in")
+    _db_option(export)
+    export.set_defaults(run=_export)
+
+    audit = sub.add_parser("audit", help="write a self-contained audit pack (or --verify one)",
+                           description="Write the export, a model card and a JSON record: base model, data splits and "
+                                       "a provenance line per training example, config and space, seeds, versions, "
+                                       "commit and device, training curve, metrics with intervals, gate and approver, "
+                                       "cost, redaction. MANIFEST.json holds the sha256 of every file; --verify DIR "
+                                       "recomputes them and names each that no longer matches.")
+    audit.add_argument("trial", nargs="?", help="the adapter, STUDY/NUMBER")
+    audit.add_argument("--out", type=Path, help="a new folder for the pack")
+    audit.add_argument("--verify", type=Path, metavar="DIR", help="check an existing pack instead")
+    _db_option(audit)
+    audit.set_defaults(run=_audit)
+
+    recheck = sub.add_parser("recheck", help="has production drifted? re-score the production adapter on the "
+                                             "suite's test data or a new labelled file, against its recorded scores")
+    recheck.add_argument("suite", help="the suite's name")
+    recheck.add_argument("--data", type=Path, help="a labelled JSONL file in the suite's format (default: the suite's "
+                                                   "current test data)")
+    recheck.add_argument("--actor", default="recheck", help="who runs it (recorded; default: recheck)")
+    _db_option(recheck)
+    recheck.set_defaults(run=_recheck)
 
     predict = sub.add_parser("predict", help="answer new inputs with a finished trial")
     predict.add_argument("trial", help="trial id STUDY/NUMBER")
@@ -356,9 +416,11 @@ def _show(args, console: Console) -> int:
 
 def _compare(args, console: Console) -> int:
     from harness.analysis import compare
+    from harness.lifecycle.promote import production_for
 
-    result = compare.compare_trials(_store(args.db), args.a, args.b, split=args.split,
-                                    max_disagreements=args.examples)
+    store = _store(args.db)
+    b = args.b or production_for(store, args.a)
+    result = compare.compare_trials(store, args.a, b, split=args.split, max_disagreements=args.examples)
     if args.format == "json":
         sys.stdout.write(compare.comparison_json(result) + "\n")
         return 0
@@ -405,6 +467,75 @@ def _predict(args, console: Console) -> int:
 
     for row in predict(_store(args.db), args.trial, _inputs(args.input), device=args.device):
         sys.stdout.write(json.dumps(dataclasses.asdict(row), ensure_ascii=False) + "\n")
+    return 0
+
+
+def _registry(args, console: Console) -> int:
+    from harness.analysis import report
+
+    store = _store(args.db)
+    console.print(report.registry_table(store, args.suite))
+    if args.history:
+        console.print(report.history_table(store.adapter_events(suite=args.suite)))
+    return 0
+
+
+def _promote(args, console: Console) -> int:
+    from harness.lifecycle.promote import GateRefused, promote
+
+    try:
+        done = promote(_store(args.db), args.trial, args.to, args.approver, args.note, args.force, args.reason)
+    except GateRefused as refused:
+        console.print(f"[bold red]refused:[/] {refused}", highlight=False)
+        return 1
+    console.print(done.gate.text(), highlight=False, markup=False)
+    retired = f"; {done.retired} is retired" if done.retired else ""
+    forced = " (gate overridden, reason recorded)" if done.forced else ""
+    console.print(f"{done.trial}: {done.previous} -> {done.status} for suite {done.suite}{forced}{retired}.",
+                  highlight=False)
+    return 0
+
+
+def _rollback(args, console: Console) -> int:
+    from harness.lifecycle.promote import rollback
+
+    restored, retired = rollback(_store(args.db), args.suite, args.approver, args.note)
+    console.print(f"suite {args.suite}: {restored} is in production again; {retired} is retired.", highlight=False)
+    return 0
+
+
+def _export(args, console: Console) -> int:
+    from harness.lifecycle.export import export
+
+    done = export(_store(args.db), args.trial, args.out, merged=args.merged)
+    console.print(f"wrote {done.kind} {args.trial} to {done.folder} (base: {done.base}); see {done.folder}/README.md",
+                  highlight=False)
+    return 0
+
+
+def _audit(args, console: Console) -> int:
+    from harness.lifecycle.audit import audit, verify
+
+    if args.verify:
+        problems = verify(args.verify)
+        for problem in problems:
+            console.print(f"[bold red]mismatch:[/] {problem}", highlight=False)
+        summary = "every file matches its sha256" if not problems else f"{len(problems)} problem(s)"
+        console.print(f"{args.verify}: {summary}", highlight=False)
+        return 1 if problems else 0
+    if not args.trial or not args.out:
+        raise HarnessError("give TRIAL and --out DIR to write a pack, or --verify DIR to check one.")
+    folder = audit(_store(args.db), args.trial, args.out)
+    console.print(f"wrote the audit pack of {args.trial} to {folder}; check it later with "
+                  f"`harness audit --verify {folder}`", highlight=False)
+    return 0
+
+
+def _recheck(args, console: Console) -> int:
+    from harness.lifecycle.recheck import recheck
+
+    result = recheck(_store(args.db), args.suite, args.actor, args.data)
+    console.print(result.text(), highlight=False, markup=False)
     return 0
 
 

@@ -24,6 +24,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from harness.core.metric import NOT_MEASURED, Metric  # noqa: E402
 from harness.core.paths import DASHBOARD_DB_ENV  # noqa: E402
 from harness.core.records import (  # noqa: E402
+    AdapterEvent,
     ExampleRow,
     HostedUsage,
     MetricRow,
@@ -169,6 +170,10 @@ def build_hosted_db(root: Path) -> Path:
                            hosted=HOSTED),
                    _record("ask", 2, "lora", {"r": 16}, 0.85, train_s=120, eval_s=20, run_id="run-ask")):
         store.record_trial_result(record)
+    gate = {"passed": True, "candidate": "ask/2", "reference": "ask/1", "reference_kind": "prompting",
+            "rules": [{"name": "task accuracy", "passed": True, "detail": "ask/2 83.0% vs ask/1 58.0%: +25.0 points"}]}
+    store.record_adapter_events([AdapterEvent("ask/2", "ticket-triage", "production", "candidate", "promote", "ada",
+                                              "beats the hosted arm", gate=gate)])
     return db
 
 
@@ -188,6 +193,14 @@ def test_the_hosted_arm_is_the_real_opponent_and_its_spend_is_shown(hosted_app):
     assert "structured output requested" in text
     header = next(m.value for m in at.markdown if "status" in m.value)
     assert "device hosted" in header and "peak memory" not in header  # it ran on the endpoint's hardware
+
+
+def test_registry_page_shows_production_and_every_change(hosted_app):
+    at = _open(hosted_app, "registry")
+    text = _everything(at)
+    assert "ticket-triage**: ask/2 (lora) is in production" in text and "approved by ada" in text
+    assert "candidate -> production" in text and "beats the hosted arm" in text and "passed" in text
+    assert "+25.0 points" in text  # the gate's numbers behind the promotion
 
 
 def test_cost_page_defaults_to_the_hosted_arm_with_nothing_assumed(hosted_app):

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from rich.table import Table
 from rich.text import Text
@@ -23,8 +24,9 @@ from harness.analysis.formatting import (
     usd,
 )
 from harness.core.metric import CORE_METRICS, NOT_MEASURED
-from harness.core.records import ExampleView, HostedUsage, TrialView
+from harness.core.records import AdapterEvent, ExampleView, HostedUsage, TrialView
 from harness.core.selection import ranked
+from harness.store.database import Store
 
 
 def ranking_table(trials: Iterable[TrialView]) -> Table:
@@ -127,6 +129,61 @@ def hosted_text(usage: HostedUsage) -> str:
     return (f"hosted: {usage.model} via endpoint {usage.endpoint} ({usage.base_url}); {usage.requests} requests sent "
             f"({spent}{cost}), {usage.cache_hits} answered from the cache, {usage.errors} refused; structured output "
             f"{'requested' if usage.structured else 'not requested'}")
+
+
+@dataclass(frozen=True)
+class AdapterRow:
+    trial: TrialView
+    suite: str
+    status: str
+    last: AdapterEvent | None
+    """The latest registry event of the adapter; None for a candidate never moved."""
+
+
+def adapters(store: Store, suite: str | None = None) -> list[AdapterRow]:
+    """Every adapter: trained, complete trials that kept their weights, and any the registry has seen; production
+    first, then staging, candidates, retired."""
+    studies = {s.name: s for s in store.studies()}
+    events: dict[str, AdapterEvent] = {}
+    for event in store.adapter_events(suite=suite):
+        events[event.trial_id] = event
+    rows = []
+    for trial in store.trials():
+        study = studies.get(trial.study)
+        if not trial.trained or not trial.complete or study is None or (suite and study.suite != suite):
+            continue
+        if trial.artifact_path is None and trial.id not in events:
+            continue
+        last = events.get(trial.id)
+        rows.append(AdapterRow(trial, study.suite, last.status if last else "candidate", last))
+    order = {status: i for i, status in enumerate(("production", "staging", "candidate", "retired"))}
+    return sorted(rows, key=lambda r: (r.suite, order[r.status], r.trial.study, r.trial.number))
+
+
+def registry_table(store: Store, suite: str | None = None) -> Table:
+    table = Table(title=Text("Adapters by suite and status. Test metrics in %, [95% interval]."))
+    for column in ("suite", "status", "trial", "method", "test acc", "format", "halluc.", "regression Δ", "since"):
+        table.add_column(column, overflow="fold")
+    for row in adapters(store, suite):
+        t, last = row.trial, row.last
+        since = f"{last.at:%Y-%m-%d %H:%M} by {last.actor}" if last else "-"
+        table.add_row(row.suite, row.status, t.id, t.method, interval(t.metric("test", "task_accuracy")),
+                      interval(t.metric("test", "format_compliance")), interval(t.metric("test", "hallucination_rate")),
+                      regression_text(t), since)
+    return table
+
+
+def history_table(events: Iterable[AdapterEvent]) -> Table:
+    table = Table(title=Text("Registry history, oldest first."))
+    for column in ("when", "trial", "suite", "change", "by", "why", "gate"):
+        table.add_column(column, overflow="fold")
+    for e in events:
+        gate = "-" if not e.gate else ("passed" if e.gate.get("passed") else "FAILED, overridden" if e.forced
+                                       else "failed")
+        change = e.status if e.action == "recheck" else f"{e.previous} -> {e.status}"
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M}", e.trial_id, e.suite, f"{e.action}: {change}", e.actor,
+                      Text(e.note or ""), gate)
+    return table
 
 
 def seed_spread_table(trials: Iterable[TrialView], repeats: Iterable[TrialView]) -> Table | None:

@@ -131,6 +131,25 @@ class LearningCurveConfig:
 
 
 @dataclass(frozen=True)
+class GateConfig:
+    """What an adapter must show before `harness promote` moves it to staging or production, measured on the same
+    test examples as the adapter it would replace (or, with none in production, the best prompting arm)."""
+
+    margin: float = field(default=0.0, metadata=between(0, 1))
+    """Task accuracy must be significantly better (the 95% interval of the paired difference above 0), or, with a
+    margin, not significantly worse by more than it (the interval's low end above -margin)."""
+    min_format_compliance: float = field(default=0.95, metadata=between(0, 1))
+    """The candidate's test format compliance must reach this."""
+    max_hallucination_rate: float = field(default=0.05, metadata=between(0, 1))
+    """The candidate's test hallucination rate must stay at or below this."""
+    max_regression_drop: float = field(default=0.05, metadata=between(0, 1))
+    """Forgetting: the regression delta must not be significantly below -max_regression_drop (its interval's high
+    end must reach it)."""
+    require_regression: bool = True
+    """Refuse an adapter whose forgetting was never measured."""
+
+
+@dataclass(frozen=True)
 class EndpointConfig:
     """A hosted model behind an OpenAI-compatible chat endpoint: the `api` method's opponent."""
 
@@ -182,6 +201,8 @@ class ExperimentConfig:
     """`tpe` (Optuna's default, constraint-aware) or `random`."""
     enqueue: tuple[dict[str, Any], ...] = ()
     """Trials to run first, e.g. the prompting baselines: `{method: prompt, shots: 0}`."""
+    gate: GateConfig | None = None
+    """The promotion gate's thresholds; None uses the suite's `gate:` (suite.yaml), else the defaults."""
     endpoints: dict[str, EndpointConfig] = field(default_factory=dict)
     """Hosted models the `api` method may use, by name: `{mini: {base_url: ..., model: ..., api_key_env: ...}}`."""
     data: DataConfig = field(default_factory=DataConfig)

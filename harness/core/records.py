@@ -18,6 +18,8 @@ from harness.core.metric import Metric
 
 STATUSES = ("running", "complete", "pruned", "failed")
 STUDY_KINDS = ("sweep", "seeds", "curve")
+ADAPTER_STATUSES = ("candidate", "staging", "production", "retired")
+"""An adapter's life after the sweep. Every trained trial that kept its weights starts as a candidate."""
 """A sweep's own study, and its follow-ups: repeated seeds and the learning curve (each its own study)."""
 
 
@@ -195,6 +197,31 @@ class RunRecord:
     cpu_count: int | None
     environment: dict
     """Library versions, git commit, platform, model and data hashes."""
+
+
+@dataclass(frozen=True)
+class AdapterEvent:
+    """One change in an adapter's life (or a re-check of it), kept forever: the registry is its history."""
+
+    trial_id: str
+    suite: str
+    status: str
+    """The adapter's status after the event."""
+    previous: str
+    action: str
+    """`promote`, `retire` (replaced in production), `rollback`, or `recheck` (status unchanged)."""
+    actor: str
+    """Who made the change (the approver)."""
+    note: str | None = None
+    """Why, in the approver's words."""
+    forced: bool = False
+    """The gate failed and the approver overrode it (`note` holds the reason)."""
+    gate: dict | None = None
+    """The gate's result: every rule with its numbers, intervals and p-values."""
+    detail: dict | None = None
+    """What a re-check measured."""
+    at: datetime | None = None
+    """When (UTC); set by the store."""
 
 
 # -- read side -------------------------------------------------------------------------------------------------

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.core.config import GateConfig
 from harness.core.errors import SuiteError
 from harness.core.paths import bundled
 from harness.core.text import fold
+from harness.core.typed import build
 from harness.core.yamlfile import read_yaml
 from harness.data.contract import OutputContract
 
@@ -26,7 +28,8 @@ SPLITS = ("train", "dev", "test")
 MAX_PROBLEMS = 10
 RESERVED_DIRS = ("general", "_build")
 """Folders under suites/ that hold shared data or build scripts, not task suites."""
-SUITE_KEYS = ("name", "version", "task", "description", "instruction", "output", "scorers", "source", "cleaning")
+SUITE_KEYS = ("name", "version", "task", "description", "instruction", "output", "scorers", "source", "cleaning",
+              "gate")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class Suite:
     scorers: tuple[str, ...] = ()
     info: dict = field(default_factory=dict)
     """Free-form provenance from suite.yaml (source, license, cleaning report)."""
+    gate: GateConfig | None = None
+    """The suite's promotion gate (`gate:` in suite.yaml), unless an experiment sets its own."""
 
 
 def show_path(path: Path) -> str:
@@ -152,6 +157,7 @@ def load_suite(name_or_path: str) -> Suite:
         path=path,
         scorers=meta["scorers"],
         info=meta["info"],
+        gate=meta["gate"],
     )
 
 
@@ -178,6 +184,7 @@ def _load_meta(yaml_path: Path) -> dict[str, Any]:
         problems.add(f"{where}: `scorers` must be a list of scorer names, e.g. [format_compliance, task_accuracy].")
     problems.raise_if_any(where)
     contract = OutputContract.from_dict(raw.get("output"), where)
+    gate = None if raw.get("gate") is None else build(GateConfig, raw["gate"], where, prefix="gate.")
     info = {k: raw[k] for k in ("description", "source", "cleaning") if k in raw}
     return {
         "name": raw["name"].strip(),
@@ -187,6 +194,7 @@ def _load_meta(yaml_path: Path) -> dict[str, Any]:
         "contract": contract,
         "scorers": tuple(scorers),
         "info": info,
+        "gate": gate,
     }
 
 
@@ -340,6 +348,15 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
                     f"{show_path(path / f'{b}.jsonl')}:{line}: input also in {a}.jsonl:{first[a][key]} "
                     f"(contamination between splits); remove it from one of them."
                 )
+
+
+def load_examples(path: Path, contract: OutputContract, split: str) -> tuple[tuple[Example, ...], str]:
+    """Labelled examples from one JSONL file in a suite's format, checked against `contract` like a split; returns
+    them with the file's sha256. Every problem, with its line, is one SuiteError."""
+    problems = Problems()
+    loaded = _load_split(Path(path), split, contract, problems)
+    problems.raise_if_any(show_path(Path(path)))
+    return loaded
 
 
 def seeded_subset(examples: tuple[Example, ...], limit: int | None, seed: int) -> tuple[Example, ...]:

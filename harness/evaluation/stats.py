@@ -71,6 +71,22 @@ def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], seed: int = 0,
     return Metric(float(d.mean()), float(low), float(high), int(d.size))
 
 
+def unpaired_bootstrap_diff(a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: int = 2000) -> Metric:
+    """mean(a) - mean(b) for two independent samples (different examples), each resampled on its own; n is len(a).
+
+    For the same examples use `paired_bootstrap_diff`, which is far tighter.
+    """
+    x = np.asarray([float(v) for v in a], dtype=np.float64)
+    y = np.asarray([float(v) for v in b], dtype=np.float64)
+    if x.size == 0 or y.size == 0:
+        return Metric(None, None, None, 0)
+    rng = np.random.default_rng(seed)
+    diffs = (x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
+             - y[rng.integers(0, y.size, size=(resamples, y.size))].mean(axis=1))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return Metric(float(x.mean() - y.mean()), float(low), float(high), int(x.size))
+
+
 def bootstrap_ratio(
     numerators: Sequence[float],
     denominators: Sequence[float],

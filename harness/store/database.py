@@ -33,7 +33,9 @@ import duckdb
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import (
+    ADAPTER_STATUSES,
     STATUSES,
+    AdapterEvent,
     ExampleView,
     HostedUsage,
     RunRecord,
@@ -300,6 +302,29 @@ class Store:
 
         self._write(write)
 
+    def record_adapter_events(self, events: Iterable[AdapterEvent]) -> None:
+        """Append registry events in one transaction (a promotion and the retirement it causes land together).
+        Refuses, writing nothing, when they would leave a suite with two production adapters."""
+        events = list(events)
+
+        def write(c: duckdb.DuckDBPyConnection) -> None:
+            now = _now()
+            for e in events:
+                if e.status not in ADAPTER_STATUSES:
+                    raise ValueError(f"adapter status {e.status!r} is not one of {', '.join(ADAPTER_STATUSES)}")
+                c.execute("INSERT INTO adapter_events (trial_id, suite, status, previous, action, actor, note, forced,"
+                          " gate, detail, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          [e.trial_id, e.suite, e.status, e.previous, e.action, e.actor, e.note, e.forced,
+                           None if e.gate is None else _dumps(e.gate), None if e.detail is None else _dumps(e.detail),
+                           now])
+            for suite in {e.suite for e in events}:
+                live = [t for t, s in _latest_statuses(c, suite).items() if s == "production"]
+                if len(live) > 1:
+                    raise HarnessError(f"suite {suite} would have {len(live)} production adapters ({', '.join(live)}); "
+                                       "a suite has at most one. Nothing was recorded.")
+
+        self._write(write)
+
     def _stored_path(self, path: str | os.PathLike | None) -> str | None:
         """Relative to the database's folder when inside it (the results folder can move), else absolute."""
         if path is None:
@@ -390,6 +415,28 @@ class Store:
         return [ExampleView(r["split"], r["example_id"], r["input"], r["target"], r["output"], r["prompt_tokens"],
                             r["completion_tokens"], r["latency_s"], _loads(r["scores"], {}), r["error"]) for r in rows]
 
+    def adapter_events(self, trial_id: str | None = None, suite: str | None = None) -> list[AdapterEvent]:
+        """The registry's history, oldest first, for one adapter or one suite (or all)."""
+        conds, args = [], []
+        for column, value in (("trial_id", trial_id), ("suite", suite)):
+            if value is not None:
+                conds.append(f"{column} = ?")
+                args.append(value)
+        where = f"WHERE {' AND '.join(conds)}" if conds else ""
+        rows = self._read(lambda c: _rows(c.execute(f"SELECT * FROM adapter_events {where} ORDER BY id", args)), [])
+        return [AdapterEvent(r["trial_id"], r["suite"], r["status"], r["previous"], r["action"], r["actor"],
+                             r["note"], bool(r["forced"]), _loads(r["gate"]), _loads(r["detail"]),
+                             _aware(r["recorded_at"]))
+                for r in rows]
+
+    def adapter_statuses(self, suite: str | None = None) -> dict[str, str]:
+        """Trial id -> its current registry status, for the adapters that have a history."""
+        return self._read(lambda c: _latest_statuses(c, suite), {})
+
+    def production(self, suite: str) -> str | None:
+        """The suite's production adapter (trial id), if any."""
+        return next((t for t, s in self.adapter_statuses(suite).items() if s == "production"), None)
+
     def importance(self, study: str) -> dict[str, dict[str, float]]:
         rows = self._read(lambda c: c.execute(
             "SELECT method, parameter, importance FROM parameter_importance WHERE study = ?"
@@ -427,6 +474,12 @@ class Store:
             throughput=throughput, hosted=None if t["hosted"] is None else HostedUsage(**_loads(t["hosted"])),
             metrics=metrics, provenance=_loads(t["details"], {}),
         )  # fmt: skip
+
+
+def _latest_statuses(conn: duckdb.DuckDBPyConnection, suite: str | None) -> dict[str, str]:
+    cond, args = ("WHERE suite = ?", [suite]) if suite is not None else ("", [])
+    rows = conn.execute(f"SELECT trial_id, status FROM adapter_events {cond} ORDER BY id", args).fetchall()
+    return dict(rows)  # later events overwrite earlier ones
 
 
 def _pending_migrations(conn: duckdb.DuckDBPyConnection) -> list[str] | None:

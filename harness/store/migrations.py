@@ -220,6 +220,26 @@ ALTER TABLE examples ADD COLUMN error VARCHAR;
 ALTER TABLE trials ADD COLUMN hosted JSON;
 """
 
+M008_ADAPTER_REGISTRY = """
+-- The adapter registry: every status change (and re-check) of an adapter, append-only. An adapter's status is its
+-- latest event's; a trained trial with no event is a candidate.
+CREATE SEQUENCE adapter_event_ids;
+CREATE TABLE adapter_events (
+    id BIGINT PRIMARY KEY DEFAULT nextval('adapter_event_ids'),
+    trial_id VARCHAR,
+    suite VARCHAR,
+    status VARCHAR,             -- candidate | staging | production | retired
+    previous VARCHAR,
+    action VARCHAR,             -- promote | retire | rollback | recheck
+    actor VARCHAR,
+    note VARCHAR,
+    forced BOOLEAN,
+    gate JSON,
+    detail JSON,
+    recorded_at TIMESTAMP       -- UTC
+);
+"""
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
@@ -228,6 +248,7 @@ MIGRATIONS: list[Migration] = [
     ("m005_artifact_paths_relative_to_database", m005_artifact_paths_relative_to_database),
     ("m006_parameter_importance", M006_PARAMETER_IMPORTANCE),
     ("m007_hosted_arms", M007_HOSTED_ARMS),
+    ("m008_adapter_registry", M008_ADAPTER_REGISTRY),
 ]
 
 

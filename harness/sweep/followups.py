@@ -17,8 +17,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from harness.core.config import ExperimentConfig
 from harness.core.records import StudyRecord, TrialRecord, TrialView, trial_id
 from harness.core.selection import ranked
+from harness.data.suites import Example, Suite, seeded_subset
 from harness.store.database import Store
 from harness.sweep import retention
 from harness.sweep.plan import SweepPlan
@@ -39,11 +41,22 @@ def run_followups(data: SweepData, plan: SweepPlan, store: Store, run_id: str, e
     trained = [t for t in finished if t.trained]
     if config.learning_curve.sizes and trained:
         study = _followup_study(store, plan, "curve")
-        order = random.Random(config.seed).sample(range(len(data.train)), len(data.train))
         for size in curve_sizes(config.learning_curve.sizes, len(data.train)):
-            subset = tuple(data.train[i] for i in sorted(order[:size]))  # nested: each size extends the last
-            _run(dataclasses.replace(data, train=subset), plan, store, study, run_id, trained[0],
-                 {"train_examples": size}, echo)
+            _run(dataclasses.replace(data, train=curve_subset(data.train, size, config.seed)), plan, store, study,
+                 run_id, trained[0], {"train_examples": size}, echo)
+
+
+def curve_subset(train: tuple[Example, ...], size: int, seed: int) -> tuple[Example, ...]:
+    """The first `size` of one seeded order, in split order: nested, so each size extends the last."""
+    order = random.Random(seed).sample(range(len(train)), len(train))
+    return tuple(train[i] for i in sorted(order[:size]))
+
+
+def trained_on(config: ExperimentConfig, suite: Suite, params: dict[str, Any]) -> tuple[Example, ...]:
+    """The train examples a trial of this study trained on: the seeded train subset, or its learning-curve slice."""
+    train = seeded_subset(suite.splits["train"], config.data.train_limit, config.seed)
+    size = params.get("train_examples")
+    return train if size is None else curve_subset(train, int(size), config.seed)
 
 
 def curve_sizes(sizes: tuple[float, ...], available: int) -> list[int]:

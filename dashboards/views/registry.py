@@ -1,0 +1,35 @@
+"""Registry: which adapter is in production for each suite, what waits in staging, what was retired, and every
+change with who made it, when, why and what the gate said. Changes are made with `harness promote` and
+`harness rollback`; this page only reads."""
+
+import streamlit as st
+from harness_dashboards import data
+
+db = str(data.db_path())
+rows, events = data.registry(db)
+st.title("Adapter registry")
+if not rows:
+    st.info("No adapters yet: a trained trial that kept its weights is a candidate. Promote one with "
+            "`harness promote STUDY/N --to staging|production --approver NAME`.")
+    st.stop()
+for suite in sorted({r.suite for r in rows}):
+    live = next((r for r in rows if r.suite == suite and r.status == "production"), None)
+    if live:
+        st.success(f"**{suite}**: {live.trial.id} ({live.trial.method}) is in production since "
+                   f"{live.last.at:%Y-%m-%d %H:%M}, approved by {live.last.actor}.")
+    else:
+        st.info(f"**{suite}**: no adapter in production.")
+st.caption("Test metrics in %, [95% interval], n. Production first, then staging, candidates, retired.")
+st.dataframe(data.registry_frame(rows), hide_index=True, width="stretch")
+st.subheader("History")
+if events:
+    st.dataframe(data.history_frame_of(events), hide_index=True, width="stretch")
+    with st.expander("The gate behind each promotion"):
+        for e in reversed(events):
+            if e.gate:
+                st.markdown(f"**{e.trial_id}** -> {e.status} ({e.at:%Y-%m-%d %H:%M}, {e.actor}): gate "
+                            f"{'passed' if e.gate['passed'] else 'failed' + (', overridden' if e.forced else '')}")
+                for rule in e.gate["rules"]:
+                    st.caption(f"{'pass' if rule['passed'] else 'FAIL'} - {rule['name']}: {rule['detail']}")
+else:
+    st.caption("No change recorded yet.")

@@ -1,0 +1,168 @@
+"""`harness audit`: a self-contained folder that shows where an adapter came from, and `--verify` to check it.
+
+The pack holds the export, a model card, `record.json` (base model, data splits and a provenance line per training
+example, the full config and search space, seeds, versions, commit and device, the training curve, the metrics with
+their intervals, the gate and the approver, the cost, and whether stored outputs were redacted), and
+`MANIFEST.json` with the sha256 of every other file. A record is never changed: a later change writes a new pack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness.analysis.cost import load_prices, sweep_cost
+from harness.analysis.formatting import fmt_metric, usd
+from harness.core.config import ExperimentConfig
+from harness.core.errors import HarnessError
+from harness.core.metric import Metric
+from harness.core.records import StudyView, TrialView
+from harness.core.typed import build
+from harness.data.suites import SPLITS, Suite, load_suite
+from harness.lifecycle.export import export
+from harness.models.environment import git_commit
+from harness.store.database import Store
+from harness.sweep.followups import trained_on
+
+MANIFEST = "MANIFEST.json"
+RECORD = "record.json"
+CARD = "MODEL_CARD.md"
+
+
+def audit(store: Store, trial_id: str, out: Path) -> Path:
+    out = Path(out)
+    if out.exists():
+        raise HarnessError(f"{out} exists; an audit record is never changed. Write the new one to another folder.")
+    trial = store.require_trial(trial_id, complete=True)
+    study = store.study(trial.study)
+    suite = load_suite(study.suite_path if study.suite_path and Path(study.suite_path).is_dir() else study.suite)
+    staging = out.parent / f".{out.name}.audit-tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        exported = export(store, trial.id, staging / "export")
+        record = _record(store, trial, study, suite, exported.base)
+        (staging / RECORD).write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n",
+                                      encoding="utf-8")
+        (staging / CARD).write_text(_card(record), encoding="utf-8")
+        files = {p.relative_to(staging).as_posix(): _sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
+        (staging / MANIFEST).write_text(json.dumps({"files": files}, indent=2) + "\n", encoding="utf-8")
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def verify(folder: Path) -> list[str]:
+    """Every file whose sha256 no longer matches the manifest, every file missing, and every file added."""
+    folder = Path(folder)
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return [f"{manifest}: missing; this is not an audit pack (or its manifest was removed)"]
+    try:
+        listed = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+    except (ValueError, KeyError, TypeError):
+        return [f"{manifest}: not a valid manifest (it was changed)"]
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
+    problems = [f"{name}: missing" for name in sorted(set(listed) - present)]
+    problems += [f"{name}: not in the manifest (added after the pack was written)"
+                 for name in sorted(present - set(listed))]
+    problems += [f"{name}: sha256 {_sha256(folder / name)[:16]}... does not match the manifest's {digest[:16]}..."
+                 for name, digest in sorted(listed.items()) if name in present and _sha256(folder / name) != digest]
+    return problems
+
+
+def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base: str) -> dict:
+    config = build(ExperimentConfig, dict(study.experiment), f"study {study.name}")
+    run = store.run(trial.run_id) if trial.run_id else None
+    env = dict(run.environment) if run else {}
+    sweep_trials = store.trials(trial.study)
+    runs = store.runs(t.run_id for t in sweep_trials if t.run_id)
+    prices = load_prices(overrides=config.prices or None)
+    try:
+        spent = sweep_cost(sweep_trials, runs, prices)
+        cost = {"sweep_usd": spent.usd, "sweep_usd_text": usd(spent.usd), "price_table": prices.version,
+                "not_priced": spent.skipped}
+    except HarnessError as exc:
+        cost = {"sweep_usd": None, "why": str(exc)}
+    test = trial.throughput.get("test")
+    if test:
+        cost["tokens_per_query"] = {"prompt": test.prompt_tokens_per_query,
+                                    "completion": test.completion_tokens_per_query}
+    promotions = [asdict(e) for e in store.adapter_events(trial_id=trial.id)]
+    return {
+        "written_at": datetime.now(timezone.utc).isoformat(),
+        "trial": {"id": trial.id, "study": trial.study, "method": trial.method, "params": dict(trial.params),
+                  "status": trial.status, "feasible": trial.feasible, "started_at": trial.started_at,
+                  "finished_at": trial.finished_at},
+        "base_model": {"name": study.model_name, "sha256": study.model_sha256, "note": study.model_note,
+                       "base_model_name_or_path": base},
+        "data": {"suite": suite.name, "version": suite.version, "path": str(suite.path),
+                 "splits": {s: {"file": f"{s}.jsonl", "sha256": suite.split_sha256[s], "rows": len(suite.splits[s])}
+                            for s in SPLITS}},
+        "training_examples": _provenance(suite, trained_on(config, suite, dict(trial.params))),
+        "config": dict(study.experiment),
+        "search_space": dict(study.experiment.get("space", {})),
+        "seeds": {"experiment": config.seed, "trial": trial.params.get("seed", config.seed)},
+        "environment": {"versions": env.get("versions"), "python": env.get("python"),
+                        "harness_git_commit": env.get("git_commit"), "audit_git_commit": git_commit(),
+                        "device": env.get("device"), "device_name": env.get("device_name"), "host": run and run.host},
+        "training": None if trial.training is None else asdict(trial.training),
+        "metrics": {split: {name: m.to_dict() for name, m in metrics.items()}
+                    for split, metrics in trial.metrics.items()},
+        "registry": promotions,
+        "gate": next((e["gate"] for e in reversed(promotions) if e["gate"]), None),
+        "approver": next((e["actor"] for e in reversed(promotions) if e["action"] == "promote"), None),
+        "cost": cost,
+        "redaction": {"enabled": False, "note": "stored outputs are kept as generated; no redaction was applied"},
+    }
+
+
+def _provenance(suite: Suite, examples) -> list[dict]:
+    """id, sha256 of the example's line as it stands in its file, and the file and line: one per training example."""
+    lines = (suite.path / "train.jsonl").read_bytes().split(b"\n")
+    out = []
+    for ex in examples:
+        split, _, number = ex.id.partition(":")
+        line = lines[int(number) - 1]
+        out.append({"id": ex.id, "sha256": hashlib.sha256(line).hexdigest(), "file": f"{split}.jsonl",
+                    "line": int(number)})
+    return out
+
+
+def _card(record: dict) -> str:
+    trial, data, base = record["trial"], record["data"], record["base_model"]
+    test = record["metrics"].get("test", {})
+    rows = "\n".join(f"| {name} | {fmt_metric(Metric.from_dict(m))} |" for name, m in sorted(test.items()))
+    gate = record["gate"]
+    return f"""# Model card: {trial['id']}
+
+- **Method:** {trial['method']} with {json.dumps({k: v for k, v in trial['params'].items() if k != 'method'})}
+- **Base model:** {base['name']} (sha256 {base['sha256']}); {base['note'] or ''}
+- **Data:** suite {data['suite']} {data['version']}; train {data['splits']['train']['rows']} rows (sha256
+  {data['splits']['train']['sha256'][:16]}...); {len(record['training_examples'])} examples trained on, each listed with
+  its sha256, file and line in `record.json`.
+- **Approved by:** {record['approver'] or 'not promoted'}; gate {'passed' if gate and gate['passed'] else
+  'failed (overridden)' if gate else 'not run'}.
+- **Cost of the sweep:** {record['cost'].get('sweep_usd_text', 'not priced')}.
+- **Redaction of stored outputs:** {'on' if record['redaction']['enabled'] else 'off'}.
+
+## Test metrics (95% interval, n)
+
+| metric | value |
+| --- | --- |
+{rows}
+
+Every file of this folder is listed with its sha256 in `{MANIFEST}`; `harness audit --verify DIR` checks them.
+"""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

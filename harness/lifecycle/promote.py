@@ -1,0 +1,133 @@
+"""`harness promote` and `harness rollback`: move an adapter through candidate -> staging -> production -> retired,
+through the gate, and keep every change (who, when, why, the gate's result) in the registry's history.
+
+A suite has at most one production adapter. Promoting one to production retires the one it replaces, in the same
+transaction; rolling back retires the current one and restores the adapter it replaced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.analysis.gate import GateResult, reference_for, run_gate
+from harness.core.config import GateConfig
+from harness.core.errors import HarnessError
+from harness.core.records import AdapterEvent, StudyView, TrialView
+from harness.core.typed import build
+from harness.data.suites import load_suite
+from harness.store.database import Store
+
+TARGETS = ("staging", "production")
+
+
+class GateRefused(HarnessError):
+    """The gate failed and nothing changed; the message lists every failing rule with its numbers."""
+
+    def __init__(self, gate: GateResult) -> None:
+        super().__init__(f"{gate.text()}\nNothing changed. Improve the adapter, or override the gate with "
+                         "--force --reason TEXT (the override and the reason are recorded).")
+        self.gate = gate
+
+
+@dataclass(frozen=True)
+class Promotion:
+    trial: str
+    suite: str
+    status: str
+    previous: str
+    gate: GateResult
+    forced: bool
+    retired: str | None
+    """The production adapter this one replaced."""
+
+
+def status_of(store: Store, trial_id: str) -> str:
+    return store.adapter_statuses().get(trial_id, "candidate")
+
+
+def gate_config(study: StudyView) -> GateConfig:
+    """The experiment file's `gate:`, else the suite's, else the defaults."""
+    if study.experiment.get("gate"):
+        return build(GateConfig, study.experiment["gate"], f"study {study.name}: experiment", prefix="gate.")
+    path = study.suite_path if study.suite_path and Path(study.suite_path).is_dir() else study.suite
+    return load_suite(path).gate or GateConfig()
+
+
+def promote(store: Store, trial_id: str, to: str, approver: str, note: str | None = None, force: bool = False,
+            reason: str | None = None) -> Promotion:
+    if to not in TARGETS:
+        raise HarnessError(f"--to {to!r}: promote to one of {', '.join(TARGETS)} (retirement happens when another "
+                           "adapter replaces it, or with `harness rollback`).")
+    if not approver.strip():
+        raise HarnessError("--approver is empty: name who approves the promotion; it is recorded.")
+    if force and not (reason or "").strip():
+        raise HarnessError("--force needs --reason TEXT: an override of the gate is recorded with its reason.")
+    trial = _adapter(store, trial_id)
+    study = store.study(trial.study)
+    previous = status_of(store, trial.id)
+    if previous == to:
+        raise HarnessError(f"{trial.id} is already in {to}.")
+    try:
+        reference, kind = reference_for(store, trial, study.suite)
+    except ValueError as exc:
+        raise HarnessError(str(exc)) from None
+    gate = run_gate(store, trial, reference, kind, gate_config(study))
+    if not gate.passed and not force:
+        raise GateRefused(gate)
+    events, retired = [], None
+    current = store.production(study.suite)
+    if to == "production" and current is not None and current != trial.id:
+        retired = current
+        events.append(AdapterEvent(current, study.suite, "retired", "production", "retire", approver,
+                                   f"replaced in production by {trial.id}"))
+    events.append(AdapterEvent(trial.id, study.suite, to, previous, "promote", approver,
+                               reason if force else note, forced=not gate.passed, gate=gate.to_dict()))
+    store.record_adapter_events(events)
+    return Promotion(trial.id, study.suite, to, previous, gate, not gate.passed, retired)
+
+
+def rollback(store: Store, suite: str, approver: str, note: str | None = None) -> tuple[str, str]:
+    """Retire the suite's production adapter and restore the one it replaced; returns (restored, retired)."""
+    if not approver.strip():
+        raise HarnessError("--approver is empty: name who rolls back; it is recorded.")
+    current = store.production(suite)
+    if current is None:
+        raise HarnessError(f"suite {suite} has no production adapter to roll back.")
+    replaced = [e.trial_id for e in store.adapter_events(suite=suite)
+                if e.action == "retire" and e.previous == "production" and e.trial_id != current]
+    if not replaced:
+        raise HarnessError(f"suite {suite}: {current} is the first production adapter; there is nothing to roll back "
+                           "to. Promote another adapter instead.")
+    restored = replaced[-1]
+    _adapter(store, restored)  # its weights must still be there to serve
+    why = note or f"rolled back from {current}"
+    store.record_adapter_events([
+        AdapterEvent(current, suite, "retired", "production", "rollback", approver, why),
+        AdapterEvent(restored, suite, "production", status_of(store, restored), "rollback", approver, why),
+    ])
+    return restored, current
+
+
+def production_for(store: Store, trial_id: str) -> str:
+    """The production adapter of the trial's suite: what `harness compare A` compares A with."""
+    trial = store.require_trial(trial_id)
+    suite = store.study(trial.study).suite
+    current = store.production(suite)
+    if current is None:
+        raise HarnessError(f"suite {suite} has no production adapter to compare {trial.id} with; give a second trial, "
+                           "or promote one first.")
+    if current == trial.id:
+        raise HarnessError(f"{trial.id} is the production adapter of suite {suite}; give a second trial to compare.")
+    return current
+
+
+def _adapter(store: Store, trial_id: str) -> TrialView:
+    trial = store.require_trial(trial_id, complete=True)
+    if not trial.trained:
+        raise HarnessError(f"{trial.id} is a {trial.method} trial: only adapters (trained trials) are promoted. Its "
+                           "scores can still serve as the reference a gate compares with.")
+    if trial.artifact_path is None or not trial.artifact_path.is_dir():
+        raise HarnessError(f"{trial.id} kept no weights (retention keeps the best `retention.keep_best` trials), so "
+                           "there is nothing to serve. Re-run it, or raise keep_best.")
+    return trial

@@ -1,0 +1,200 @@
+"""An adapter's life after the sweep, on a real tiny sweep: the gate refuses, then passes; promotion retires the
+adapter it replaces and rollback restores it; the export loads in plain PEFT outside the harness and reproduces the
+stored test predictions; the audit pack catches a changed byte; re-checks tell drift from noise."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.core.errors import HarnessError
+from harness.lifecycle.audit import audit, verify
+from harness.lifecycle.export import export
+from harness.lifecycle.promote import GateRefused, promote, rollback
+from harness.lifecycle.recheck import recheck
+from harness.store.database import Store
+
+EXPERIMENT = """
+name: life
+model: {model}
+suite: {suite}
+results_dir: {results}
+regression: {{enabled: true, limit: 8}}
+data: {{train_limit: 240, dev_limit: 30, test_limit: 40}}
+budget: {{trials: 4, max_steps: 150, epochs: 50, trial_train_seconds: 120}}
+training: {{batch_size: 16, eval_every_steps: 0}}
+generation: {{batch_size: 20}}
+retention: {{keep_best: 4}}
+gate: {{margin: 0.2, min_format_compliance: 0.9, max_hallucination_rate: 0.1, max_regression_drop: 0.5}}
+space:
+  prompt: {{shots: 0}}
+  lora: {{r: 16, lora_alpha: 32, learning_rate: [1.0e-6, 1.0e-2, 5.0e-3]}}
+enqueue:
+  - {{method: prompt}}
+  - {{method: lora, learning_rate: 1.0e-6}}
+  - {{method: lora, learning_rate: 1.0e-2}}
+  - {{method: lora, learning_rate: 5.0e-3}}
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, tiny_model_dir, toy_suite) -> Store:
+    root = tmp_path_factory.mktemp("life")
+    path = root / "life.yaml"
+    path.write_text(EXPERIMENT.format(model=tiny_model_dir, suite=toy_suite, results=root / "results"))
+    assert main(["sweep", str(path)]) == 0
+    store = Store(root / "results" / "harness.duckdb")
+    assert [t.status for t in store.trials("life")] == ["complete"] * 4
+    return store
+
+
+def test_gate_refuses_then_passes_promotion_retires_and_rollback_restores(sweep):
+    store = sweep
+    weak, strong, other = "life/1", "life/2", "life/3"
+    with pytest.raises(GateRefused) as refused:  # barely trained: no better than prompting
+        promote(store, weak, "production", approver="ada")
+    text = str(refused.value)
+    assert "gate FAILED for life/1 against prompting life/0" in text and "[FAIL] format compliance" in text
+    assert "McNemar exact p" in text and "95% CI" in text and "Nothing changed" in text
+    assert "against a minimum of 90.0%" in text  # each failing rule with its numbers and its threshold
+    assert store.adapter_statuses() == {}
+
+    first = promote(store, strong, "production", approver="ada", note="beats prompting")
+    assert first.gate.passed and first.gate.reference_kind == "prompting" and first.retired is None
+    assert store.production("toy-colours") == strong
+
+    second = promote(store, other, "production", approver="grace", note="as good, within the margin")
+    assert second.gate.reference == strong and second.gate.reference_kind == "production"
+    assert second.retired == strong
+    assert store.adapter_statuses() == {strong: "retired", other: "production"}
+
+    restored, retired = rollback(store, "toy-colours", approver="ada", note="the new one misroutes refunds")
+    assert (restored, retired) == (strong, other) and store.production("toy-colours") == strong
+    history = store.adapter_events(suite="toy-colours")
+    assert [(e.trial_id, e.action, e.previous, e.status, e.actor) for e in history] == [
+        (strong, "promote", "candidate", "production", "ada"),
+        (strong, "retire", "production", "retired", "grace"),
+        (other, "promote", "candidate", "production", "grace"),
+        (other, "rollback", "production", "retired", "ada"),
+        (strong, "rollback", "retired", "production", "ada"),
+    ]
+    assert history[0].gate["passed"] is True and history[0].note == "beats prompting"
+
+    forced = promote(store, weak, "staging", approver="ada", force=True, reason="needed for a shadow test")
+    assert forced.forced and store.adapter_events(trial_id=weak)[-1].note == "needed for a shadow test"
+    with pytest.raises(HarnessError, match="--force needs --reason"):
+        promote(store, weak, "production", approver="ada", force=True)
+    with pytest.raises(HarnessError, match="only adapters"):
+        promote(store, "life/0", "staging", approver="ada")
+
+
+def test_registry_and_compare_against_production_through_the_cli(sweep, capsys):
+    db = ["--db", str(sweep.path)]
+    assert main(["registry", *db, "--history"]) == 0
+    out = capsys.readouterr().out
+    assert "production" in out and "retired" in out and "Registry history" in out
+    assert main(["compare", "life/3", *db, "--format", "json"]) == 0  # B defaults to the production adapter
+    assert json.loads(capsys.readouterr().out)["b"]["id"] == sweep.production("toy-colours")
+    assert main(["promote", "life/1", "--to", "production", "--approver", "x", *db]) == 1
+    assert "refused:" in capsys.readouterr().out
+
+
+def test_export_loads_in_plain_peft_and_reproduces_the_stored_predictions(sweep, tmp_path):
+    store = sweep
+    done = export(store, "life/2", tmp_path / "export", merged=True)
+    folder = done.folder
+    assert {"adapter_config.json", "adapter_model.safetensors", "README.md", "serving.json",
+            "base_model.json"} <= {p.name for p in folder.iterdir()}
+    assert (folder / "merged" / "model.safetensors").is_file()
+    assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pt"))
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert Path(config["base_model_name_or_path"]).is_dir()
+    assert "vllm serve" in (folder / "README.md").read_text()
+    stored = [{"input": e.input, "output": e.output} for e in store.examples("life/2", "test")]
+    (tmp_path / "expected.json").write_text(json.dumps(stored))
+    script = tmp_path / "plain_peft.py"  # no harness import: only what a serving team has
+    script.write_text('''
+import json, sys
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+folder, expected = sys.argv[1], json.load(open(sys.argv[2]))
+config = json.load(open(f"{folder}/adapter_config.json"))
+serving = json.load(open(f"{folder}/serving.json"))
+tokenizer = AutoTokenizer.from_pretrained(folder)
+base = AutoModelForCausalLM.from_pretrained(config["base_model_name_or_path"], use_safetensors=True)
+model = PeftModel.from_pretrained(base, folder).eval()
+merged = AutoModelForCausalLM.from_pretrained(f"{folder}/merged", use_safetensors=True).eval()
+for m in (model, merged):
+    for row in expected:
+        messages = [{"role": "system", "content": serving["system_prompt"]}, {"role": "user", "content": row["input"]}]
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        with torch.no_grad():
+            out = m.generate(**ids, max_new_tokens=serving["max_new_tokens"], do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        said = tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+        assert said == row["output"], (said, row["output"])
+print("reproduced", len(expected))
+''')
+    run = subprocess.run([sys.executable, str(script), str(folder), str(tmp_path / "expected.json")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"reproduced {len(stored)}" in run.stdout
+
+
+def test_audit_pack_is_complete_and_verify_catches_a_changed_byte(sweep, tmp_path, capsys):
+    pack = audit(sweep, "life/2", tmp_path / "pack")
+    record = json.loads((pack / "record.json").read_text())
+    assert record["base_model"]["sha256"] and record["data"]["splits"]["train"]["rows"] > 0
+    assert len(record["training_examples"]) == 240
+    first = record["training_examples"][0]
+    assert set(first) == {"id", "sha256", "file", "line"} and first["file"] == "train.jsonl"
+    assert record["approver"] == "ada" and record["gate"]["passed"] is True
+    assert record["environment"]["versions"]["torch"] and record["seeds"]["experiment"] == 0
+    assert record["metrics"]["test"]["task_accuracy"]["n"] == 40 and record["training"]["steps"] == 150
+    assert record["cost"]["sweep_usd"] is not None and record["redaction"]["enabled"] is False
+    assert "Model card: life/2" in (pack / "MODEL_CARD.md").read_text()
+    assert verify(pack) == []
+    assert main(["audit", "--verify", str(pack)]) == 0
+    with pytest.raises(HarnessError, match="never changed"):
+        audit(sweep, "life/2", pack)
+
+    for victim in ("export/adapter_model.safetensors", "record.json", "export/serving.json"):
+        path = pack / victim
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01  # one bit
+        path.write_bytes(bytes(data))
+        problems = verify(pack)
+        assert len(problems) == 1 and problems[0].startswith(f"{victim}: sha256")
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+    (pack / "extra.txt").write_text("x")
+    assert verify(pack) == ["extra.txt: not in the manifest (added after the pack was written)"]
+    capsys.readouterr()
+    assert main(["audit", "--verify", str(pack)]) == 1
+    assert "mismatch:" in capsys.readouterr().out
+
+
+def test_recheck_tells_drift_from_noise(sweep, tmp_path):
+    store = sweep
+    production = store.production("toy-colours")
+    same = recheck(store, "toy-colours", actor="nightly")
+    assert same.paired and same.change.value == 0.0 and not same.beyond_noise
+    assert "no change beyond noise" in same.text()
+
+    # fresh data whose labels moved on: the adapter still answers the old way, so accuracy drops beyond noise
+    rows = [json.loads(line) for line in (Path(store.study("life").suite_path) / "test.jsonl").read_text().splitlines()]
+    shifted = {"red": "green", "green": "blue", "blue": "red"}
+    fresh = tmp_path / "fresh.jsonl"
+    fresh.write_text("".join(json.dumps({"input": r["input"], "output": {"colour": shifted[r["output"]["colour"]]}})
+                             + "\n" for r in rows))
+    drift = recheck(store, "toy-colours", actor="nightly", data=fresh)
+    assert not drift.paired and drift.beyond_noise and drift.change.value < 0
+    assert "a DROP beyond noise" in drift.text()
+    events = [e for e in store.adapter_events(trial_id=production) if e.action == "recheck"]
+    assert len(events) == 2 and events[-1].detail["beyond_noise"] is True and events[-1].status == "production"
