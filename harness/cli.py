@@ -486,7 +486,8 @@ def _promote(args, console: Console) -> int:
     try:
         done = promote(_store(args.db), args.trial, args.to, args.approver, args.note, args.force, args.reason)
     except GateRefused as refused:
-        console.print(f"[bold red]refused:[/] {refused}", highlight=False)
+        console.print("[bold red]refused:[/]", end=" ")
+        console.print(str(refused), markup=False, highlight=False)
         return 1
     console.print(done.gate.text(), highlight=False, markup=False)
     retired = f"; {done.retired} is retired" if done.retired else ""

@@ -80,9 +80,15 @@ def _accuracy_rule(accuracy, config: GateConfig, candidate: str, reference: str)
         return GateRule("task accuracy", False, "not scored on the same test examples for both")
     d = accuracy.difference
     better, within = d.low > 0, config.margin > 0 and d.low > -config.margin
-    verdict = ("significantly better" if better else f"not worse by more than {pct(config.margin)} points"
-               if within else "not significantly better" + (
-                   f", and possibly worse by more than the {pct(config.margin)}-point margin" if config.margin else ""))
+    if better:
+        verdict = "significantly better"
+    elif within:
+        verdict = f"not worse by more than the {pct(config.margin)}-point margin"
+    elif d.high < 0:
+        verdict = "significantly worse"
+    else:
+        verdict = "not significantly better" + (
+            f", and possibly worse by more than the {pct(config.margin)}-point margin" if config.margin else "")
     return GateRule("task accuracy", better or within,
                     f"{candidate} {pct(accuracy.a)}% vs {reference} {pct(accuracy.b)}% on the same {d.n} test "
                     f"examples: {points(d)}, McNemar exact p {p_value(accuracy.p_value)} ({verdict})")
