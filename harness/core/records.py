@@ -126,6 +126,13 @@ class ExampleRow:
     """Why there is no answer (a hosted endpoint refused the request)."""
 
 
+PHASES = ("load", "train", "dev", "test", "regression", "save")
+"""What a trial's time is spent on: loading (model, adapter), training (with its dev probes), generating and scoring
+dev and test, the forgetting check, saving the artifact."""
+WORK_PHASES = ("train", "dev", "test", "regression")
+"""The phases that are the measurement itself; the others are overhead."""
+
+
 @dataclass
 class TrialRecord:
     """One trial as a sweep builds it up and writes it."""
@@ -160,6 +167,8 @@ class TrialRecord:
     throughput: dict[str, Throughput] = field(default_factory=dict)
     hosted: HostedUsage | None = None
     """For a hosted arm: its endpoint and what it spent."""
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    """Wall seconds of each phase (see `PHASES`); the rest of the trial's time is overhead."""
     provenance: dict = field(default_factory=dict)
     """What the numbers depend on (data hashes and sizes, budgets, model, generation cap); shown, never queried."""
     metrics: list[MetricRow] = field(default_factory=list)
@@ -257,6 +266,8 @@ class TrialView:
     label_reports: Mapping[str, dict]
     throughput: Mapping[str, Throughput]
     hosted: HostedUsage | None
+    phase_seconds: Mapping[str, float]
+    """Wall seconds of each phase (see `PHASES`); empty for trials recorded before they were timed."""
     metrics: Mapping[str, Mapping[str, Metric]]
     """{split: {name: Metric}}; split is dev, test or regression."""
     provenance: Mapping[str, Any]
@@ -267,6 +278,20 @@ class TrialView:
     @property
     def complete(self) -> bool:
         return self.status == "complete"
+
+    @property
+    def wall_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def overhead_seconds(self) -> float | None:
+        """Wall time outside the measured work (training, generation, the regression check): loading, saving,
+        recording. None when the phases were not timed."""
+        if not self.phase_seconds or self.wall_seconds is None:
+            return None
+        return self.wall_seconds - sum(self.phase_seconds.get(p, 0.0) for p in WORK_PHASES)
 
     @property
     def device_seconds(self) -> float:

@@ -298,9 +298,8 @@ def _find_object(text: str) -> tuple[dict | None, bool, str | None]:
     if fenced:
         body = body[fence.end() :]
     if not body.startswith("{"):
-        start = body.find("{")
-        where = "no JSON object found" if start < 0 else "text before the JSON object"
-        return None, False, f"{where}: {text.strip()[:60]!r}"
+        # The message depends only on the output's first characters, so `settled` can stop generation there.
+        return None, False, f"the output does not start with a JSON object: {text.strip()[:_SNIPPET]!r}"
     try:
         value, end = json.JSONDecoder().raw_decode(body)
     except json.JSONDecodeError as exc:
@@ -308,6 +307,44 @@ def _find_object(text: str) -> tuple[dict | None, bool, str | None]:
     if not isinstance(value, dict):  # raw_decode from "{" always yields a dict; kept for clarity
         return None, False, "the output is not a JSON object"
     return value, (not fenced and not body[end:].strip()), None
+
+
+def settled(text: str, contract: OutputContract) -> bool:
+    """True once no further output can change how `parse_output` reads `text`: its value, whether it complies,
+    its error and whether it is strict. Generation stops a row there, so a model that runs on after its answer
+    (or never starts one) costs no more tokens, and every score stays what it would have been.
+
+    - JSON contracts: the first object is complete and something other than whitespace follows it (that settles
+      `strict`), or the output does not start with an object and the part of it the error quotes is complete.
+    - Text contracts with an answer pattern: the first final-answer line is complete and text follows it.
+    - Free text (`whole_output`): never; the whole output is the answer.
+    """
+    if contract.kind == "text":
+        if contract.whole_output:
+            return False
+        match = re.compile(contract.answer_pattern, re.MULTILINE).search(text)
+        if match is None:
+            return False
+        after = text[match.end():]
+        newline = after.find("\n")
+        return newline >= 0 and bool(after[newline:].strip())
+    body = text.strip()
+    fence = _FENCE.match(body)
+    if fence is not None:
+        body = body[fence.end():]
+    if not body or (fence is None and "```".startswith(body)):
+        return False  # nothing yet, or a fence still being written
+    if not body.startswith("{"):
+        return len(text.strip()) >= _SNIPPET
+    try:
+        _, end = json.JSONDecoder().raw_decode(body)
+    except json.JSONDecodeError:
+        return False  # unfinished (or broken, which only the end of the output tells apart)
+    return bool(body[end:].strip())
+
+
+_SNIPPET = 60
+"""Characters of a non-compliant output quoted in its error."""
 
 
 def _structure_problem(value: dict, contract: OutputContract) -> str | None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from harness.core.config import TrainingConfig
 from harness.data.contract import OutputContract
 from harness.data.shots import FixedShots, ShotPicker
-from harness.data.suites import Example
+from harness.data.suites import Example, Suite
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,8 @@ class Prompter:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
     def system_text(self, example: Example) -> str:
-        instruction = example.instruction or self.instruction
-        return f"{instruction}\n\n{self.contract.describe()}" if self.include_contract else instruction
+        parts = [example.instruction or self.instruction, self.contract.describe() if self.include_contract else ""]
+        return "\n\n".join(part for part in parts if part)
 
     def messages(self, example: Example) -> list[dict[str, str]]:
         """The conversation before the answer: system, then each shot as a user and an assistant turn, then the
@@ -47,7 +48,7 @@ class Prompter:
         if self.chat:
             return self.tokenizer.apply_chat_template(self.messages(example), add_generation_prompt=True,
                                                       tokenize=False)
-        blocks = [self.system_text(example)]
+        blocks = [self.system_text(example)] if self.system_text(example) else []
         blocks += [f"Input: {shot.input}\nOutput: {shot.target}" for shot in self.shots.pick(example)]
         blocks.append(f"Input: {example.input}\nOutput:")
         return "\n\n".join(blocks)
@@ -55,6 +56,23 @@ class Prompter:
     def completion(self, example: Example) -> str:
         """The answer the model is trained to produce (TRL appends the end-of-sequence token)."""
         return example.target if self.chat else f" {example.target}"
+
+
+def trained_prompter(tokenizer, suite: Suite, training: TrainingConfig) -> Prompter:
+    """How trained methods frame inputs: no shots; the instruction and the contract as `training` says.
+
+    Without the instruction a chat model still gets an (empty) system turn, so its template does not put in a
+    default system prompt of its own."""
+    return Prompter(tokenizer, suite.instruction if training.include_instruction else "", suite.contract,
+                    include_contract=training.include_contract)
+
+
+def over_length(prompter: Prompter, examples: list[Example], max_length: int) -> list[tuple[Example, int]]:
+    """Examples whose prompt and answer (with the end-of-sequence token) exceed `max_length` tokens, longest
+    first: training would cut their answers short."""
+    tokenizer = prompter.tokenizer
+    lengths = [(ex, len(tokenizer(prompter.prompt(ex) + prompter.completion(ex)).input_ids) + 1) for ex in examples]
+    return sorted(((ex, n) for ex, n in lengths if n > max_length), key=lambda pair: -pair[1])
 
 
 def max_answer_tokens(tokenizer, contract: OutputContract, train_targets: list[str]) -> int:

@@ -22,9 +22,22 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def default_dtype(device: str):
-    """bf16 on a GPU (as fast as fp16 and safe to train in); fp32 on a CPU, where bf16 matmuls are slow."""
-    return torch.bfloat16 if device == "cuda" else torch.float32
+def default_dtype(device: str, precision: str = "auto"):
+    """The weights' dtype. bf16 on a GPU (as fast as fp16 and safe to train in) unless `precision` is fp32; fp32
+    on a CPU, where bf16 runs as autocast over fp32 weights (see `use_bf16`)."""
+    return torch.bfloat16 if device == "cuda" and use_bf16(precision, device) else torch.float32
+
+
+def native_bf16(device: str) -> bool:
+    """Whether bf16 arithmetic runs natively here: a GPU that supports it, or a CPU with AVX512-BF16 or AMX."""
+    if device == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def use_bf16(precision: str, device: str) -> bool:
+    """Resolve `training.precision` (auto, bf16, fp32) on this device."""
+    return precision == "bf16" or (precision == "auto" and native_bf16(device))
 
 
 def peak_memory_mb(device: str) -> float:

@@ -105,6 +105,7 @@ _TRIAL_COLUMNS = (
     "started_at", "finished_at", "device", "peak_memory_mb", "train_seconds", "eval_seconds", "objective",
     "feasible", "artifact_path", "details", "train_steps", "stopped_by", "train_examples", "examples_per_step",
     "loss_curve", "dev_curve", "shots", "include_contract", "constraints", "label_reports", "hosted",
+    "phase_seconds",
 )  # fmt: skip
 _INSERT_TRIAL = f"INSERT INTO trials ({', '.join(_TRIAL_COLUMNS)}) VALUES ({', '.join('?' * len(_TRIAL_COLUMNS))})"
 _INSERT_METRIC = "INSERT INTO metrics (trial_id, split, name, value, low, high, n) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -248,7 +249,7 @@ class Store:
                training and training.examples_per_step, training and _dumps(training.loss_curve),
                training and _dumps(training.dev_curve), _dumps(list(r.shots)), r.include_contract,
                _dumps(r.constraints), _dumps(r.label_reports),
-               None if r.hosted is None else _dumps(dataclasses.asdict(r.hosted))]  # fmt: skip
+               None if r.hosted is None else _dumps(dataclasses.asdict(r.hosted)), _dumps(r.phase_seconds)]  # fmt: skip
         metrics = [[r.id, m.split, m.name, m.value, m.low, m.high, m.n] for m in r.metrics] if with_results else []
         throughput = [[r.id, split, t.examples, t.seconds, t.batch_size, t.prompt_tokens, t.completion_tokens]
                       for split, t in r.throughput.items()] if with_results else []
@@ -472,7 +473,7 @@ class Store:
             shots=tuple(_loads(t["shots"], [])), include_contract=t["include_contract"],
             constraints=_loads(t["constraints"], {}), label_reports=_loads(t["label_reports"], {}),
             throughput=throughput, hosted=None if t["hosted"] is None else HostedUsage(**_loads(t["hosted"])),
-            metrics=metrics, provenance=_loads(t["details"], {}),
+            phase_seconds=_loads(t["phase_seconds"], {}), metrics=metrics, provenance=_loads(t["details"], {}),
         )  # fmt: skip
 
 

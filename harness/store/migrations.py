@@ -240,6 +240,11 @@ CREATE TABLE adapter_events (
 );
 """
 
+M009_PHASE_SECONDS = """
+-- Where each trial's time went: {phase: wall seconds} for load, train, dev, test, regression and save.
+ALTER TABLE trials ADD COLUMN phase_seconds JSON;
+"""
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
@@ -249,6 +254,7 @@ MIGRATIONS: list[Migration] = [
     ("m006_parameter_importance", M006_PARAMETER_IMPORTANCE),
     ("m007_hosted_arms", M007_HOSTED_ARMS),
     ("m008_adapter_registry", M008_ADAPTER_REGISTRY),
+    ("m009_phase_seconds", M009_PHASE_SECONDS),
 ]
 
 

@@ -81,8 +81,8 @@ def _context(store: Store, trial: TrialView, config: ExperimentConfig, suite: Su
     tokenizer = loading.load_tokenizer(source)
     cap = config.generation.max_new_tokens or max_answer_tokens(tokenizer, suite.contract, [ex.target for ex in train])
     return TrialContext(config=dataclasses.replace(config, seed=seed), suite=suite, train_examples=train,
-                        source=source, device=device, dtype=default_dtype(device), seed=seed, endpoints=endpoints,
-                        max_new_tokens=cap)
+                        source=source, device=device, dtype=default_dtype(device, config.training.precision),
+                        seed=seed, endpoints=endpoints, max_new_tokens=cap)
 
 
 def predict(store: Store, trial_id: str, inputs: list[str], device: str = "auto",

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.config import ExperimentConfig
-from harness.data.prompting import max_answer_tokens
+from harness.core.errors import ConfigError
+from harness.data.prompting import max_answer_tokens, over_length, trained_prompter
 from harness.data.suites import Example, Suite
 from harness.evaluation.regression import REGRESSION_SUITES, per_item_scores, task_config
 from harness.hosted.client import HostedEndpoint
@@ -20,6 +21,7 @@ from harness.models import loading
 from harness.models.device import default_dtype
 from harness.models.sources import ModelSource
 from harness.sweep.plan import SPLITS, SweepPlan
+from harness.training.methods import METHODS
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
     config, suite = plan.config, plan.suite
     tokenizer = loading.load_tokenizer(source)
     train, dev, test = (plan.subsets[s] for s in SPLITS)
+    if any(METHODS.get(m).trains for m in plan.space.methods):
+        check_lengths(trained_prompter(tokenizer, suite, config.training), train, config.training.max_length)
     max_new = config.generation.max_new_tokens or max_answer_tokens(
         tokenizer, suite.contract, [ex.target for ex in train])
     provenance = {
@@ -63,7 +67,8 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
         "model": {"name": source.name, "sha256": source.sha256, "note": source.note},
         "max_new_tokens": max_new,
     }  # fmt: skip
-    data = SweepData(config, suite, train, dev, test, source, plan.device, default_dtype(plan.device), max_new,
+    data = SweepData(config, suite, train, dev, test, source, plan.device,
+                     default_dtype(plan.device, config.training.precision), max_new,
                      provenance, dict(plan.endpoints))
     if not config.regression.enabled:
         return data
@@ -71,6 +76,18 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
     spec = REGRESSION_SUITES[config.regression.suite]
     provenance["regression"] = {"check": f"lm-eval {spec.task} ({spec.metric})", "n": len(ids)}
     return dataclasses.replace(data, regression_ids=tuple(ids), base_regression=tuple(scores))
+
+
+def check_lengths(prompter, train: tuple[Example, ...], max_length: int) -> None:
+    """Refuse, before any model loads, train examples that `training.max_length` would cut short."""
+    too_long = over_length(prompter, list(train), max_length)
+    if too_long:
+        (first, longest), count = too_long[0], len(too_long)
+        raise ConfigError(
+            f"training.max_length: {count} of {len(train)} train example(s) are longer than {max_length} tokens "
+            f"(prompt and answer; the longest, {first.id}, has {longest}), so training would cut their answers "
+            f"short. Raise it with --set training.max_length={longest}, or shorten or drop those examples."
+        )
 
 
 def _base_regression(plan: SweepPlan, data: SweepData, echo: Callable[[str], None]) -> tuple[list[str], list[float]]:

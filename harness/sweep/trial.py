@@ -47,8 +47,12 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
         torch.cuda.reset_peak_memory_stats()
     probe_curve: list[tuple[int, float]] = []
     ctx = trial_context(data, lambda model, tok, prompter: _dev_probe(data, trial, model, tok, prompter, probe_curve))
+    began = time.perf_counter()
     candidate = method.prepare(ctx, method_params(params, record.id))
     report = candidate.train_report
+    phases = record.phase_seconds
+    phases["train"] = report.seconds if report else 0.0
+    phases["load"] = time.perf_counter() - began - phases["train"]
     record.trained = candidate.trained
     record.provenance = data.provenance
     shots = candidate.prompter.shots
@@ -62,7 +66,7 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
     record.train_seconds = report.seconds if report else 0.0
 
     dev = evaluate(data, candidate, data.dev, "dev")
-    record.eval_seconds = dev.throughput.seconds
+    record.eval_seconds = phases["dev"] = dev.throughput.seconds
     record.throughput = {"dev": dev.throughput}
     record.label_reports = {"dev": dev.scores.labels} if dev.scores.labels else {}
     record.objective = dev.scores.metrics[data.config.objective.metric].value
@@ -73,10 +77,13 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
 
     test = evaluate(data, candidate, data.test, "test")
     record.eval_seconds += test.throughput.seconds
+    phases["test"] = test.throughput.seconds
     record.throughput["test"] = test.throughput
     if test.scores.labels:
         record.label_reports["test"] = test.scores.labels
+    began = time.perf_counter()
     regression = regression_delta(data, candidate)
+    phases["regression"] = time.perf_counter() - began
     checks = {name: m for name, m in regression.items() if name != "regression_delta"}
     record.metrics += _metric_rows("test", test.scores.metrics) + _metric_rows("regression", checks)
     record.examples += test.rows
@@ -92,7 +99,9 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
         for name, value in record.constraints.items():
             trial.set_constraint(name, 0.0 if value is None else value)
     if candidate.trained and artifact_dir is not None:
+        began = time.perf_counter()
         saved = method.save(candidate, artifact_dir)
+        phases["save"] = time.perf_counter() - began
         record.artifact_path = None if saved is None else str(saved)
     return _finish(data, record, "complete", candidate)
 

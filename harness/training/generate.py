@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
-from transformers import LogitsProcessorList
+from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from harness.training.constrained import Grammar
 
@@ -35,9 +36,12 @@ class Generation:
 
 @torch.no_grad()
 def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_tokens: int,
-             desc: str = "generate", reuse_prefix: bool = True, grammar: Grammar | None = None) -> list[Generation]:
+             desc: str = "generate", reuse_prefix: bool = True, grammar: Grammar | None = None,
+             settled: Callable[[str], bool] | None = None) -> list[Generation]:
     """Greedy-decode every prompt; batches are formed from prompts of similar length to waste less padding.
-    With a `grammar`, every answer is limited to what the output contract allows (constrained decoding)."""
+    With a `grammar`, every answer is limited to what the output contract allows (constrained decoding).
+    With `settled`, a row stops as soon as its text so far is settled (its score can no longer change), instead
+    of running on to `max_new_tokens`."""
     model.eval()
     device = next(model.parameters()).device
     encoded = [tokenizer(p).input_ids for p in prompts]
@@ -58,6 +62,8 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
                 extra["past_key_values"] = cache
             if grammar is not None:
                 extra["logits_processor"] = LogitsProcessorList([grammar.processor(len(batch))])
+            if settled is not None:
+                extra["stopping_criteria"] = StoppingCriteriaList([_Settled(tokenizer, input_ids.shape[1], settled)])
             began = time.perf_counter()
             out = model.generate(
                 input_ids=input_ids.to(device),
@@ -80,6 +86,17 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
                 )
             bar.update(len(batch))
     return results  # type: ignore[return-value]
+
+
+class _Settled(StoppingCriteria):
+    """Stops each row whose answer so far is settled; the other rows of the batch go on."""
+
+    def __init__(self, tokenizer, prompt_width: int, settled: Callable[[str], bool]):
+        self.tokenizer, self.prompt_width, self.settled = tokenizer, prompt_width, settled
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_width:], skip_special_tokens=True)
+        return torch.tensor([self.settled(t) for t in texts], dtype=torch.bool, device=input_ids.device)
 
 
 def _shared_prefix_length(encoded: list[list[int]]) -> int:

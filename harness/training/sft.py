@@ -19,6 +19,7 @@ from trl import SFTConfig, SFTTrainer
 from harness.core.config import BudgetConfig, TrainingConfig
 from harness.data.prompting import Prompter
 from harness.data.suites import Example
+from harness.models.device import use_bf16
 
 DevProbe = Callable[[int], bool]
 """Called every `eval_every_steps` with the step; scores the dev subset and returns True to stop (prune)."""
@@ -42,6 +43,7 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
         [{"prompt": prompter.prompt(ex), "completion": prompter.completion(ex)} for ex in examples]
     )
     report = TrainReport(train_examples=len(examples))
+    padding_free = training.padding_free if training.padding_free is not None else device == "cuda"
     with tempfile.TemporaryDirectory(prefix="harness-train-") as scratch:
         args = SFTConfig(
             output_dir=scratch,
@@ -52,9 +54,11 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
             max_steps=budget.max_steps or -1,
             warmup_steps=training.warmup_steps,
             weight_decay=training.weight_decay,
-            max_length=training.max_length,
+            # Padding-free rows are not truncated by TRL; `check_lengths` refused over-long examples at plan time.
+            max_length=None if padding_free else training.max_length,
+            padding_free=padding_free,
             completion_only_loss=True,
-            bf16=device == "cuda",
+            bf16=use_bf16(training.precision, device),
             use_cpu=device == "cpu",
             gradient_checkpointing=False,  # small models: memory is not the limit, speed is
             logging_steps=5,
@@ -76,6 +80,9 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
         began = time.perf_counter()
         trainer.train()
         report.seconds = time.perf_counter() - began
+        # Mixed precision wraps the model's forward in autocast; take it off, so the trained model answers in the
+        # dtype of its weights, exactly as it will when loaded from its artifact.
+        trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
         if report.stopped_by == "epochs" and budget.max_steps and report.steps >= budget.max_steps:
             report.stopped_by = "max_steps"
     model.eval()

@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 from harness.core.config import ExperimentConfig
 from harness.core.records import HostedUsage
+from harness.data import prompting
+from harness.data.contract import settled
 from harness.data.prompting import Prompter
 from harness.data.shots import picker
 from harness.data.suites import Example, Suite
@@ -66,14 +68,14 @@ class LocalCandidate:
     def answer(self, examples: Sequence[Example], max_new_tokens: int, batch_size: int,
                desc: str = "generate") -> list[Generation]:
         prompts = [self.prompter.prompt(ex) for ex in examples]
+        contract = self.prompter.contract
         return generate(self.model, self.tokenizer, prompts, batch_size, max_new_tokens, desc=desc,
-                        grammar=self.grammar)
+                        grammar=self.grammar, settled=lambda text: settled(text, contract))
 
 
 def trained_prompter(ctx: TrialContext, tokenizer) -> Prompter:
-    """How trained methods frame inputs: no shots; the contract stated only if the experiment says so."""
-    return Prompter(tokenizer, ctx.suite.instruction, ctx.suite.contract,
-                    include_contract=ctx.config.training.include_contract)
+    """How trained methods frame inputs (see `harness.data.prompting.trained_prompter`)."""
+    return prompting.trained_prompter(tokenizer, ctx.suite, ctx.config.training)
 
 
 def prompting_prompter(ctx: TrialContext, tokenizer, shots: int, selection: str) -> Prompter:

@@ -1,0 +1,282 @@
+"""Issue 10's GPU targets, each against the plain transformers/PEFT loop measured in the same run.
+
+    python bench/gpu_targets.py [--steps 60] [--shapes smollm2 0.5b] [--out $OUT/gpu_targets.json]
+    python bench/gpu_targets.py --device cpu --model PATH --steps 3 --shapes smollm2 --examples 64   (a dry run)
+
+1. Training throughput, per model shape: the plain padded loop of ../shared/bench/plain_peft_banking77.py
+   (right-padded batches of 32, bf16, AdamW, loss on the answer) against the harness's `train` (TRL, padding-free
+   batches of 64, bf16), both on ticket-triage with the same prompts. Real (non-padding) tokens per second, their
+   ratio, and MFU (4N FLOPs per token for LoRA, N the base model's parameters). Shapes: SmolLM2-135M (the embedded
+   model) and a 0.5B shape (Qwen2.5-0.5B's layers with SmolLM2's vocabulary, random weights: speed does not
+   depend on the values).
+2. Generation, on the adapter trained in 1: plain `generate` (left-padded batches of 64 in input order, 24 new
+   tokens) against the harness's `generate` (length-sorted batches of 64, each row stopping once its answer is
+   settled), greedy. The decoded outputs without early stopping must be identical to plain, and the parsed answers
+   with it identical too.
+3. Peak GPU memory of one training step per method on SmolLM2 (LoRA, full, and QLoRA when bitsandbytes is here).
+
+Not covered here, and why: the 20-trial sweep in 10 minutes (run `bash bench/gpu_sweep.sh` on its own call), running
+several trials at once on one GPU (not built yet: issue 11's workers), sampler efficiency against a full grid (needs
+a grid of sweeps, more than one 10-minute call) and the 7B-shaped QLoRA memory figure (the shared baseline measures
+it: ../shared/bench/plain_hf_baseline.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, get_peft_model
+
+from harness.core.config import BudgetConfig, TrainingConfig
+from harness.data.contract import parse_output, settled
+from harness.data.prompting import trained_prompter
+from harness.data.suites import load_suite
+from harness.models import loading
+from harness.models import sources as models
+from harness.models.sources import ModelSource
+from harness.training.generate import generate
+from harness.training.sft import train
+
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
+SHAPE_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                 num_key_value_heads=2, tie_word_embeddings=True)
+LORA = dict(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
+HARNESS_TRAINING = TrainingConfig(batch_size=64, max_length=256, precision="bf16", include_instruction=False,
+                                  padding_free=True, eval_every_steps=0)
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_flops() -> float | None:
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name()
+    return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
+
+
+def shape_source(base: ModelSource, shape: str, scratch: Path) -> ModelSource:
+    """The embedded model, or a random-weight model of another shape that uses its tokenizer."""
+    if shape == "smollm2":
+        return base
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(base.path)
+    for key, value in SHAPE_05B.items():
+        setattr(config, key, value)
+    config.head_dim = config.hidden_size // config.num_attention_heads
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    target = scratch / shape
+    model.save_pretrained(target, safe_serialization=True)
+    for name in Path(base.path).iterdir():
+        if name.name.startswith(("tokenizer", "special_tokens", "chat_template", "generation_config")):
+            shutil.copy(name, target / name.name)
+    return replace(base, name=f"{shape}-shaped (random weights)", path=str(target))
+
+
+def plain_loop(model, tokenizer, prompter, examples, steps: int, batch_size: int, device: str) -> tuple[float, int]:
+    """The baseline: right-padded batches, bf16 autocast, AdamW. Returns (seconds, real tokens) over `steps`."""
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    model.train()
+    rng = random.Random(0)
+    tokens, began = 0, None
+    for step in range(steps + 2):
+        if step == 2:  # two warm-up steps, as the harness's first steps also pay for set-up
+            sync(device)
+            began, tokens = time.perf_counter(), 0
+        ids, labels = [], []
+        for ex in rng.sample(examples, batch_size):
+            prompt = tokenizer(prompter.prompt(ex)).input_ids
+            answer = tokenizer(prompter.completion(ex) + tokenizer.eos_token, add_special_tokens=False).input_ids
+            ids.append(prompt + answer)
+            labels.append([-100] * len(prompt) + answer)
+        tokens += sum(map(len, ids))
+        width = max(map(len, ids))
+        x = torch.tensor([i + [tokenizer.pad_token_id] * (width - len(i)) for i in ids], device=device)
+        y = torch.tensor([lab + [-100] * (width - len(lab)) for lab in labels], device=device)
+        mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids], device=device)
+        with torch.autocast(device, dtype=torch.bfloat16):
+            loss = model(input_ids=x, attention_mask=mask, labels=y).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    sync(device)
+    return time.perf_counter() - began, tokens
+
+
+def lengths(prompter, examples) -> list[int]:
+    tok = prompter.tokenizer
+    return [len(tok(prompter.prompt(e)).input_ids) + len(tok(prompter.completion(e)).input_ids) + 1 for e in examples]
+
+
+def training(source: ModelSource, shape: str, device: str, steps: int, examples: list) -> tuple[dict, object]:
+    suite = load_suite("ticket-triage")
+    tokenizer = loading.load_tokenizer(source)
+    prompter = trained_prompter(tokenizer, suite, HARNESS_TRAINING)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    model = get_peft_model(loading.load_model(source, device, dtype), LoraConfig(**LORA))
+    n_params = model.get_base_model().num_parameters()
+    plain_s, plain_tokens = plain_loop(model, tokenizer, prompter, examples, steps, 32, device)
+    del model
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    model = get_peft_model(loading.load_model(source, device, dtype), LoraConfig(**LORA))
+    seen = examples[: steps * HARNESS_TRAINING.batch_size]
+    report = train(model, tokenizer, prompter, seen, 1e-3, BudgetConfig(max_steps=steps, trial_train_seconds=None),
+                   HARNESS_TRAINING, device, 0)
+    harness_tokens = sum(lengths(prompter, seen[: report.steps * HARNESS_TRAINING.batch_size]))
+    plain_tps, harness_tps = plain_tokens / plain_s, harness_tokens / report.seconds
+    flops = peak_flops()
+    row = {
+        "shape": shape, "model": source.name, "params": n_params, "steps": steps,
+        "plain": {"batch": 32, "seconds": plain_s, "real_tokens_per_s": plain_tps},
+        "harness": {"batch": HARNESS_TRAINING.batch_size, "padding_free": True, "seconds": report.seconds,
+                    "real_tokens_per_s": harness_tps, "steps": report.steps},
+        "ratio": harness_tps / plain_tps,
+        "mfu_plain": None if flops is None else 4 * n_params * plain_tps / flops,
+        "mfu_harness": None if flops is None else 4 * n_params * harness_tps / flops,
+        "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
+    }
+    return row, (model, tokenizer, prompter)
+
+
+@torch.no_grad()
+def plain_generate(model, tokenizer, prompts: list[str], batch_size: int, new_tokens: int, device: str) -> list[str]:
+    tokenizer.padding_side = "left"
+    outputs = []
+    for start in range(0, len(prompts), batch_size):
+        enc = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True).to(device)
+        out = model.generate(**enc, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id,
+                             eos_token_id=tokenizer.eos_token_id)
+        outputs += tokenizer.batch_decode(out[:, enc.input_ids.shape[1]:], skip_special_tokens=True)
+    return outputs
+
+
+def generation(trained, device: str, n: int) -> dict:
+    model, tokenizer, prompter = trained
+    model.eval()
+    suite = load_suite("ticket-triage")
+    examples = list(suite.splits["test"][:n])
+    prompts = [prompter.prompt(e) for e in examples]
+    timings = {}
+    plain_generate(model, tokenizer, prompts[:8], 64, 4, device)  # warm-up: kernels, allocator
+    sync(device)
+    began = time.perf_counter()
+    plain = plain_generate(model, tokenizer, prompts, 64, 24, device)
+    sync(device)
+    timings["plain"] = time.perf_counter() - began
+    began = time.perf_counter()
+    sorted_only = generate(model, tokenizer, prompts, 64, 24, desc="harness")
+    sync(device)
+    timings["harness_sorted"] = time.perf_counter() - began
+    began = time.perf_counter()
+    stopped = generate(model, tokenizer, prompts, 64, 24, desc="harness, settled",
+                       settled=lambda text: settled(text, suite.contract))
+    sync(device)
+    timings["harness_settled"] = time.perf_counter() - began
+    return {
+        "n": n, "batch": 64, "max_new_tokens": 24, "seconds": timings,
+        "speedup": {k: timings["plain"] / v for k, v in timings.items()},
+        "outputs_identical": [g.output for g in sorted_only] == plain,
+        "parsed_identical_when_settled": all(parse_output(a, suite.contract) == parse_output(b.output, suite.contract)
+                                             for a, b in zip(plain, stopped)),
+    }
+
+
+def memory(source: ModelSource, device: str, examples: list) -> dict:
+    """Peak GPU memory of a few harness training steps, per method."""
+    if device != "cuda":
+        return {"skipped": "needs a GPU"}
+    suite = load_suite("ticket-triage")
+    out = {}
+    methods = ["lora", "full"]
+    try:
+        import bitsandbytes  # noqa: F401
+
+        methods.append("qlora")
+    except ImportError:
+        out["qlora"] = "skipped: bitsandbytes is not installed here"
+    for method in methods:
+        gc.collect()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        tokenizer = loading.load_tokenizer(source)
+        if method == "qlora":
+            from transformers import BitsAndBytesConfig
+
+            quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                       bnb_4bit_compute_dtype=torch.bfloat16)
+            model = loading.load_model(source, device, torch.bfloat16, quantization_config=quant)
+        else:
+            model = loading.load_model(source, device, torch.bfloat16)
+        if method != "full":
+            model = get_peft_model(model, LoraConfig(**LORA))
+        prompter = trained_prompter(tokenizer, suite, HARNESS_TRAINING)
+        train(model, tokenizer, prompter, examples[: 5 * 64], 1e-4, BudgetConfig(max_steps=5, trial_train_seconds=None),
+              HARNESS_TRAINING, device, 0)
+        out[method] = {"peak_gib": torch.cuda.max_memory_allocated() / 2**30, "batch": 64}
+        del model
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--model", default="smollm2-135m", help="the embedded model, or a local model folder")
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--examples", type=int, default=None, help="train examples to draw from (default: all)")
+    parser.add_argument("--generate-n", type=int, default=1000)
+    parser.add_argument("--shapes", nargs="+", default=["smollm2", "0.5b"], choices=["smollm2", "0.5b"])
+    parser.add_argument("--out", type=Path, default=Path("gpu_targets.json"))
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    base = models.resolve(args.model)
+    suite = load_suite("ticket-triage")
+    examples = list(suite.splits["train"])
+    random.Random(0).shuffle(examples)
+    examples = examples[: args.examples] if args.examples else examples
+    result = {
+        "device": args.device,
+        "device_name": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "versions": {p: metadata.version(p) for p in ("torch", "transformers", "peft", "trl")},
+        "training": [],
+    }
+
+    def save():
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+    with tempfile.TemporaryDirectory(prefix="gpu-targets-") as scratch:
+        for shape in args.shapes:
+            row, trained = training(shape_source(base, shape, Path(scratch)), shape, args.device, args.steps, examples)
+            result["training"].append(row)
+            print(json.dumps(row), flush=True)
+            save()
+            if shape == "smollm2":
+                result["generation"] = generation(trained, args.device, args.generate_n)
+                print(json.dumps(result["generation"]), flush=True)
+                save()
+            del trained
+    result["memory"] = memory(base, args.device, examples)
+    print(json.dumps(result["memory"]), flush=True)
+    save()
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
