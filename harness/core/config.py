@@ -59,10 +59,11 @@ class TrainingConfig:
     """Also state the label set or schema in the prompt of trained methods. Prompting always states it."""
     include_instruction: bool = True
     """Give trained methods the suite's instruction as their system prompt. Off, they see only the input (an
-    example's own instruction still shows): about half the tokens per step on short inputs, so about twice the
-    steps in the same time; they learn the task from the answers."""
+    example's own instruction still shows). On ticket-triage that is 38 tokens per example instead of 69, and 1.6x
+    the steps in the same time, at the same accuracy per step (bench/RESULTS.md); they learn the task from the
+    answers."""
     precision: str = field(default="auto", metadata=one_of("auto", "bf16", "fp32"))
-    """Training arithmetic. `bf16` autocasts (weights and optimizer stay fp32): about 1.7x faster per step on a
+    """Training arithmetic. `bf16` autocasts (weights and optimizer stay fp32): about 1.4x faster per step on a
     CPU with native bf16 (AVX512-BF16, AMX) and the norm on GPUs. `auto` takes bf16 where the hardware has it
     and fp32 elsewhere; name one to make results independent of the machine."""
     padding_free: bool | None = None

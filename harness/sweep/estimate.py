@@ -23,8 +23,8 @@ class Rate:
 
 FALLBACK_RATES: dict[str, dict[str, Rate]] = {
     "cpu": {
-        "example": Rate(0.262, "bench/RESULTS.md, CPU demo of 2026-11-27, first run: 720 examples in 189 s"),
-        "train_example": Rate(0.613, "bench/RESULTS.md, CPU demo of 2026-11-27, first run: 86 steps of 8 in 422 s"),
+        "example": Rate(0.296, "bench/RESULTS.md, CPU demo of 2026-11-27, third run: 720 examples in 213 s"),
+        "train_example": Rate(0.254, "bench/RESULTS.md, CPU demo of 2026-11-27, third run: 250 steps of 8 in 508 s"),
     },
     "cuda": {
         "train_example": Rate(0.011, "bench/RESULTS.md, H100 sweep: gpu-ticket-triage/2, 282 steps of 32 in 98 s"),
