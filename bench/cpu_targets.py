@@ -64,7 +64,7 @@ def training_levers(source, steps: int, batch_size: int) -> dict:
     tokenizer = loading.load_tokenizer(source)
     full_prompt = Prompter(tokenizer, suite.instruction, suite.contract, include_contract=False)
     model = get_peft_model(loading.load_model(source, "cpu", torch.float32), lora)
-    plain = plain_loop(model, tokenizer, full_prompt, examples, steps, batch_size, "cpu")
+    plain = plain_loop(model, tokenizer, full_prompt, examples, steps, batch_size, "cpu").seconds_per_step
     rows.append({"variant": "plain PEFT loop (baseline)", "s_per_step": plain, "tokens_per_example":
                  _tokens_per_example(full_prompt, examples)})
     for name, training in LEVERS:

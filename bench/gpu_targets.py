@@ -28,6 +28,7 @@ import gc
 import json
 import random
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -37,7 +38,10 @@ from pathlib import Path
 import torch
 from peft import LoraConfig, get_peft_model
 
-from harness.core.config import BudgetConfig, TrainingConfig
+sys.path.insert(0, str(Path(__file__).parent))
+from train_step import plain_loop  # noqa: E402  (the same baseline loop as the CPU benchmarks)
+
+from harness.core.config import BudgetConfig, TrainingConfig  # noqa: E402
 from harness.data.contract import parse_output, settled
 from harness.data.prompting import trained_prompter
 from harness.data.suites import load_suite
@@ -87,36 +91,6 @@ def shape_source(base: ModelSource, shape: str, scratch: Path) -> ModelSource:
     return replace(base, name=f"{shape}-shaped (random weights)", path=str(target))
 
 
-def plain_loop(model, tokenizer, prompter, examples, steps: int, batch_size: int, device: str) -> tuple[float, int]:
-    """The baseline: right-padded batches, bf16 autocast, AdamW. Returns (seconds, real tokens) over `steps`."""
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    model.train()
-    rng = random.Random(0)
-    tokens, began = 0, None
-    for step in range(steps + 2):
-        if step == 2:  # two warm-up steps, as the harness's first steps also pay for set-up
-            sync(device)
-            began, tokens = time.perf_counter(), 0
-        ids, labels = [], []
-        for ex in rng.sample(examples, batch_size):
-            prompt = tokenizer(prompter.prompt(ex)).input_ids
-            answer = tokenizer(prompter.completion(ex) + tokenizer.eos_token, add_special_tokens=False).input_ids
-            ids.append(prompt + answer)
-            labels.append([-100] * len(prompt) + answer)
-        tokens += sum(map(len, ids))
-        width = max(map(len, ids))
-        x = torch.tensor([i + [tokenizer.pad_token_id] * (width - len(i)) for i in ids], device=device)
-        y = torch.tensor([lab + [-100] * (width - len(lab)) for lab in labels], device=device)
-        mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids], device=device)
-        with torch.autocast(device, dtype=torch.bfloat16):
-            loss = model(input_ids=x, attention_mask=mask, labels=y).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    sync(device)
-    return time.perf_counter() - began, tokens
-
-
 def lengths(prompter, examples) -> list[int]:
     tok = prompter.tokenizer
     return [len(tok(prompter.prompt(e)).input_ids) + len(tok(prompter.completion(e)).input_ids) + 1 for e in examples]
@@ -129,7 +103,7 @@ def training(source: ModelSource, shape: str, device: str, steps: int, examples:
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model = get_peft_model(loading.load_model(source, device, dtype), LoraConfig(**LORA))
     n_params = model.get_base_model().num_parameters()
-    plain_s, plain_tokens = plain_loop(model, tokenizer, prompter, examples, steps, 32, device)
+    plain = plain_loop(model, tokenizer, prompter, examples, steps, 32, device, warmup=2)
     del model
     gc.collect()
     if device == "cuda":
@@ -140,11 +114,11 @@ def training(source: ModelSource, shape: str, device: str, steps: int, examples:
     report = train(model, tokenizer, prompter, seen, 1e-3, BudgetConfig(max_steps=steps, trial_train_seconds=None),
                    HARNESS_TRAINING, device, 0)
     harness_tokens = sum(lengths(prompter, seen[: report.steps * HARNESS_TRAINING.batch_size]))
-    plain_tps, harness_tps = plain_tokens / plain_s, harness_tokens / report.seconds
+    plain_tps, harness_tps = plain.tokens / plain.seconds, harness_tokens / report.seconds
     flops = peak_flops()
     row = {
         "shape": shape, "model": source.name, "params": n_params, "steps": steps,
-        "plain": {"batch": 32, "seconds": plain_s, "real_tokens_per_s": plain_tps},
+        "plain": {"batch": 32, "seconds": plain.seconds, "real_tokens_per_s": plain_tps},
         "harness": {"batch": HARNESS_TRAINING.batch_size, "padding_free": True, "seconds": report.seconds,
                     "real_tokens_per_s": harness_tps, "steps": report.steps},
         "ratio": harness_tps / plain_tps,

@@ -14,6 +14,7 @@ import json
 import platform
 import random
 import time
+from dataclasses import dataclass
 from importlib import metadata
 
 import torch
@@ -27,18 +28,36 @@ from harness.models import sources as models
 from harness.training.sft import train
 
 
-def plain_loop(model, tokenizer, prompter, examples, steps, batch_size, device) -> float:
+@dataclass(frozen=True)
+class PlainRun:
+    seconds: float
+    steps: int
+    tokens: int
+    """Real (non-padding) tokens in the timed steps."""
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds / self.steps
+
+
+def plain_loop(model, tokenizer, prompter, examples, steps, batch_size, device, warmup: int = 0) -> PlainRun:
+    """The baseline loop; `warmup` untimed steps first (kernels, allocator), then `steps` timed ones."""
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     model.train()
     rng = random.Random(0)
-    began = time.perf_counter()
-    for _ in range(steps):
+    began, tokens = time.perf_counter(), 0
+    for step in range(warmup + steps):
+        if step == warmup:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            began, tokens = time.perf_counter(), 0
         ids, labels = [], []
         for ex in rng.sample(examples, batch_size):
             prompt = tokenizer(prompter.prompt(ex)).input_ids
             answer = tokenizer(prompter.completion(ex) + tokenizer.eos_token, add_special_tokens=False).input_ids
             ids.append(prompt + answer)
             labels.append([-100] * len(prompt) + answer)
+        tokens += sum(map(len, ids))
         width = max(map(len, ids))
         x = torch.tensor([i + [tokenizer.pad_token_id] * (width - len(i)) for i in ids], device=device)
         y = torch.tensor([lab + [-100] * (width - len(lab)) for lab in labels], device=device)
@@ -50,7 +69,7 @@ def plain_loop(model, tokenizer, prompter, examples, steps, batch_size, device) 
         optimizer.zero_grad()
     if device == "cuda":
         torch.cuda.synchronize()
-    return (time.perf_counter() - began) / steps
+    return PlainRun(time.perf_counter() - began, steps, tokens)
 
 
 def main() -> None:
@@ -70,7 +89,8 @@ def main() -> None:
         model = get_peft_model(loading.load_model(source, args.device, torch.float32), lora)
         prompter = Prompter(tokenizer, suite.instruction, suite.contract, include_contract=False)
         if name == "plain":
-            results[name] = plain_loop(model, tokenizer, prompter, examples, args.steps, args.batch_size, args.device)
+            results[name] = plain_loop(model, tokenizer, prompter, examples, args.steps, args.batch_size,
+                                       args.device).seconds_per_step
         else:
             report = train(model, tokenizer, prompter, examples[: args.steps * args.batch_size], 1e-3,
                            BudgetConfig(max_steps=args.steps, trial_train_seconds=None),

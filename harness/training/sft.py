@@ -54,7 +54,7 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
             max_steps=budget.max_steps or -1,
             warmup_steps=training.warmup_steps,
             weight_decay=training.weight_decay,
-            # Padding-free rows are not truncated by TRL; `check_lengths` refused over-long examples at plan time.
+            # TRL does not truncate padding-free rows; the sweep refuses over-long examples before a model loads.
             max_length=None if padding_free else training.max_length,
             padding_free=padding_free,
             completion_only_loss=True,
