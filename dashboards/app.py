@@ -1,13 +1,14 @@
 """Entry point of `harness dashboard`: the sidebar (database, study) and navigation between the pages.
 
 Run with `harness dashboard [--db PATH]`, which starts `streamlit run` on this file with the database path in
-HARNESS_DASHBOARD_DB. The dashboard only reads: a sweep may write to the same database meanwhile.
+HARNESS_DASHBOARD_DB. The dashboard only reads: a sweep may write to the same database meanwhile. With
+HARNESS_DASHBOARD_PASSWORD set, every page waits behind a password form (`auth.py`).
 """
 
 from pathlib import Path
 
 import streamlit as st
-from harness_dashboards import data
+from harness_dashboards import auth, data
 
 VIEWS = Path(__file__).resolve().parent / "views"
 PAGES = [
@@ -19,6 +20,10 @@ PAGES = [
 ]
 
 st.set_page_config(page_title="finetune-harness", layout="wide")
+if not auth.signed_in():  # before anything reads the database: the form is all a visitor sees
+    st.navigation(PAGES, position="hidden")  # keeps a deep link (/trial?trial=...) to open after signing in
+    auth.password_form()
+    st.stop()
 # Streamlit forgets a widget's value when its page is not shown; re-assigning keeps the Cost page's inputs.
 for key in [k for k in st.session_state if str(k).startswith("keep-")]:
     st.session_state[key] = st.session_state[key]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
 from harness.core.errors import HarnessError
+from harness.core.paths import STORAGE_ENV
 
 EPILOG = """\
 examples:
@@ -106,8 +108,51 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key, e.g. --set budget.trials=4 (repeatable)")
     sweep.add_argument("--dry-run", action="store_true", help="print the plan and an estimate; train nothing")
+    sweep.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="run N worker processes on this one study (default 1); with GPUs, worker i uses GPU i. "
+                            "For workers on several machines, see `harness worker`")
     _db_option(sweep)
     sweep.set_defaults(run=_sweep)
+
+    worker = sub.add_parser(
+        "worker", help="one worker of a study that several processes or machines run together",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run trials of a shared study until it has --trials in total, then stop. Start one per GPU or\n"
+                    "process, on as many machines as you like, all with the same experiment and --storage:\n\n"
+                    "  harness worker experiments/gpu.yaml --storage postgresql://USER:PASS@HOST:5432/DB \\\n"
+                    "      --results /local/results --index 3\n\n"
+                    "Workers take turns to claim each trial, so the study's total is exact and no two train the same\n"
+                    "configuration at once. A worker that dies loses only its trial: the next worker to ask fails\n"
+                    "it with the reason and runs it again (once). Each writes its trials to the results database\n"
+                    "under --results; on one machine they can share one. Follow-ups (repeats, learning curves) run\n"
+                    "afterwards with `harness sweep` on the same storage. Ctrl-C stops a worker cleanly.")
+    worker.add_argument("experiment", help="an experiment YAML, or the name of one (as for `sweep`)")
+    worker.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
+                        help="Optuna storage URL shared by all workers: postgresql://... across machines, or the "
+                             f"default journal file under results/ on one machine. Default: ${STORAGE_ENV}, which "
+                             "keeps a password off command lines and shell history")
+    worker.add_argument("--results", metavar="DIR", help="results folder of this worker (default: the experiment's "
+                                                         "results_dir)")
+    worker.add_argument("--index", type=int, default=None,
+                        help="this worker's number; it offsets the sampler's seed so workers explore different "
+                             "configurations (default: derived from the process id)")
+    worker.add_argument("--trials", type=int, help="total trials in the study (default: budget.trials)")
+    worker.add_argument("--study", help="study name (default: the experiment's name)")
+    worker.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key (repeatable); every worker must get the same ones")
+    _db_option(worker)
+    worker.set_defaults(run=_worker)
+
+    merge = sub.add_parser(
+        "merge", help="load other workers' results databases into this one",
+        description="Workers on other machines write their own results folder (`harness worker --results DIR`). Copy "
+                    "those folders here (rsync, scp), then merge each: its finished trials, with their metrics, "
+                    "examples and adapter folders, join this database, so `harness trials`, the dashboard and "
+                    "promotion see every worker's trials. Merging twice adds nothing.")
+    merge.add_argument("sources", nargs="+", type=Path, metavar="SOURCE",
+                       help="a worker's results folder, or its harness.duckdb")
+    _db_option(merge)
+    merge.set_defaults(run=_merge)
 
     trials = sub.add_parser("trials", help="list trials with their metrics")
     trials.add_argument("--study", help="only this study")
@@ -166,8 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = sub.add_parser("dashboard", help="the Streamlit dashboard on 127.0.0.1: leaderboard, trials, "
                                                  "compare, cost and payback",
                                description="Serve the dashboard on 127.0.0.1 (no usage statistics). It only reads "
-                                           "the results database, so it can run while a sweep writes.")
+                                           "the results database, so it can run while a sweep writes. With "
+                                           "HARNESS_DASHBOARD_PASSWORD set in the environment, every page asks for "
+                                           "that password.")
     dashboard.add_argument("--port", type=int, default=8501)
+    dashboard.add_argument("--address", default="127.0.0.1",
+                           help="the address to listen on (default 127.0.0.1: this machine only). Any other, e.g. "
+                                "0.0.0.0, needs HARNESS_DASHBOARD_PASSWORD set, or --behind-proxy")
+    dashboard.add_argument("--behind-proxy", action="store_true",
+                           help="serve a non-loopback --address without a password because a reverse proxy in front "
+                                "authenticates every request")
     _db_option(dashboard)
     dashboard.set_defaults(run=_dashboard)
 
@@ -287,7 +340,7 @@ def _models_pull(args, console: Console) -> int:
 
 SUITE_INIT_HELP = """\
 Turn your data into a suite folder: suite.yaml and train/dev/test.jsonl, de-duplicated (inputs compared after
-folding case and whitespace), split with --seed (stratified by label), validated, written all or nothing.
+folding case, whitespace and punctuation), split with --seed (stratified by label), validated, written all or nothing.
 It prints the format and contract it chose and why; suite.yaml keeps that under source.detected.
 
 formats, detected from the fields of a .jsonl or .csv file:
@@ -381,7 +434,11 @@ def _sweep(args, console: Console) -> int:
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if args.dry_run:
         return 0
-    outcome = run_sweep(plan, store, echo=console.print)
+    if args.workers < 1:
+        raise HarnessError(f"--workers {args.workers}: give 1 or more.")
+    if args.workers > 1 and _run_workers(plan, args.overrides, store, args.workers, console):
+        return 1
+    outcome = run_sweep(plan, store, echo=console.print)  # with workers: the follow-ups, and any trial they left
     trials = store.trials(outcome.study)
     console.print(report.ranking_table(trials))
     console.print(verdict(trials, store_correctness(store)).text, highlight=False)
@@ -395,6 +452,57 @@ def _sweep(args, console: Console) -> int:
         console.print(f"[bold red]error:[/] every trial this run started failed ({outcome.failed}); the reasons are "
                       "above and in `harness trials`.", highlight=False)
         return 1
+    return 0
+
+
+def _run_workers(plan, overrides: list[str], store, count: int, console: Console) -> bool:
+    """Run `count` local workers; True when every one failed. Each failure's log tail is printed."""
+    from harness.models.device import gpu_count
+    from harness.sweep.workers import log_tail, run_local_workers
+
+    exits = run_local_workers(plan, overrides, store, count, gpu_count() if plan.device == "cuda" else 0,
+                              echo=console.print)
+    bad = [e for e in exits if e.returncode != 0]
+    for e in bad:
+        console.print(f"[bold red]worker {e.index} exited with {e.returncode}[/]; the end of {e.log}:\n"
+                      f"{log_tail(e.log)}", highlight=False, markup=True)
+    return bool(bad) and len(bad) == len(exits)
+
+
+def _worker(args, console: Console) -> int:
+    from harness.sweep.plan import plan_sweep
+    from harness.sweep.run import run_sweep
+
+    overrides = args.overrides + ([f"results_dir={args.results}"] if args.results else [])
+    plan = plan_sweep(args.experiment, overrides, args.study, args.storage, args.trials)
+    index = args.index if args.index is not None else os.getpid() % 9973 + 1
+    outcome = run_sweep(plan, _store(args.db, plan.config.results_dir), echo=console.print, worker=index,
+                        followups=False)
+    console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed.")
+    if outcome.ran and outcome.failed == outcome.ran:
+        console.print(f"[bold red]error:[/] every trial this worker started failed ({outcome.failed}); the reasons "
+                      "are above and in `harness trials`.", highlight=False)
+        return 1
+    return 0
+
+
+def _merge(args, console: Console) -> int:
+    import shutil
+
+    from harness.store.database import Store
+
+    target = _store(args.db)
+    for given in args.sources:
+        source = Store(given / "harness.duckdb" if given.is_dir() else given)
+        report = target.merge(source)
+        copied = 0
+        for relative in report.artifacts:  # adapters travel with their trials, to the same place under this folder
+            there, here = source.path.parent / relative, target.path.parent / relative
+            if there.is_dir() and not here.exists():
+                shutil.copytree(there, here)
+                copied += 1
+        console.print(f"{source.path}: {len(report.trials)} trial(s) merged into {target.path}, {copied} adapter "
+                      "folder(s) copied.")
     return 0
 
 
@@ -463,15 +571,18 @@ def _payback(args, console: Console) -> int:
 def _dashboard(args, console: Console) -> int:
     from harness.dashboard import launch
 
-    return launch(args.db or Path("results/harness.duckdb"), args.port)
+    return launch(args.db or Path("results/harness.duckdb"), args.port, args.address, args.behind_proxy)
 
 
 def _predict(args, console: Console) -> int:
     import dataclasses
 
+    from harness.lifecycle.promote import check_weights
     from harness.sweep.predict import predict
 
-    for row in predict(_store(args.db), args.trial, _inputs(args.input), device=args.device):
+    store = _store(args.db)
+    check_weights(store, store.require_trial(args.trial, complete=True))  # an adapter for another base: refused
+    for row in predict(store, args.trial, _inputs(args.input), device=args.device):
         sys.stdout.write(json.dumps(dataclasses.asdict(row), ensure_ascii=False) + "\n")
     return 0
 

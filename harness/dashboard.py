@@ -1,13 +1,16 @@
 """`harness dashboard`: start the Streamlit dashboard (`harness_dashboards/app.py`) on a results database.
 
 The dashboard only reads the database, so it can run while a sweep writes to it. It listens on 127.0.0.1 by
-default: results and model outputs may be confidential, and exposing them is an explicit choice (--address).
+default: results and model outputs may be confidential, and exposing them is an explicit choice (--address). On an
+address other than loopback it requires a password (HARNESS_DASHBOARD_PASSWORD, see `harness_dashboards/auth.py`)
+or the explicit statement that a reverse proxy in front authenticates (--behind-proxy), and says which at start.
 Usage statistics are off and no browser is opened (headless), so it also runs on a server or over SSH.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
 import signal
 import subprocess
@@ -39,12 +42,47 @@ def environment(db: Path) -> dict[str, str]:
     return {**os.environ, DASHBOARD_DB_ENV: str(Path(db).resolve())}
 
 
-def launch(db: Path, port: int = 8501, address: str = "127.0.0.1") -> int:
+def is_loopback(address: str) -> bool:
+    """Only this machine can connect. A host name other than localhost counts as reachable from elsewhere: it may
+    resolve to any interface."""
+    if address.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def access(address: str, behind_proxy: bool = False) -> str:
+    """Who may open the dashboard, as said at start; refuses a non-loopback address that nothing protects."""
+    from harness_dashboards.auth import PASSWORD_ENV, password
+
+    if password() is not None:
+        tls = "" if is_loopback(address) else "; plain HTTP, so on an untrusted network put TLS in front (a proxy)"
+        return f"password required (${PASSWORD_ENV}){tls}"
+    if is_loopback(address):
+        return "this machine only, no password"
+    if behind_proxy:
+        return (f"NO PASSWORD (--behind-proxy): the reverse proxy in front must authenticate every request; anyone "
+                f"who reaches {address} directly sees every result")
+    raise HarnessError(
+        f"--address {address} is reachable from other machines, and results and per-example outputs may be "
+        f"confidential, so the dashboard needs a password there. Either set one in the environment (never as an "
+        f"argument, which other users can see; `read -s` keeps it out of the shell history too):\n"
+        f"    read -rs {PASSWORD_ENV} && export {PASSWORD_ENV}\n"
+        f"or serve it behind a reverse proxy (nginx, Caddy, an SSO proxy such as oauth2-proxy) that authenticates "
+        f"users itself, and pass --behind-proxy. With the proxy on this machine, keep the default --address "
+        f"127.0.0.1 and point the proxy there. Or just reach it over SSH: ssh -L 8501:127.0.0.1:8501 HOST.")
+
+
+def launch(db: Path, port: int = 8501, address: str = "127.0.0.1", behind_proxy: bool = False) -> int:
     """Run the dashboard in the foreground until Ctrl-C; returns Streamlit's exit status."""
     if not Path(db).is_file():
         raise HarnessError(f"no results database at {db}. Run a sweep first (`harness sweep experiments/demo.yaml`) "
                            "or pass the right file with --db PATH.")
-    print(f"dashboard on http://{address}:{port} reading {Path(db).resolve()} (Ctrl-C stops it)", flush=True)
+    app_path()  # a missing dashboard package is the first thing to fix
+    who = access(address, behind_proxy)
+    print(f"dashboard on http://{address}:{port} reading {Path(db).resolve()}; {who} (Ctrl-C stops it)", flush=True)
     proc = subprocess.Popen(command(port, address), env=environment(db))
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed launcher stops its server too
     try:

@@ -52,6 +52,7 @@ budget:
 training:
   batch_size: 8              # larger is faster on a GPU, slower per step on a CPU
   max_length: 256            # tokens per example (prompt plus answer); longer ones are refused, named, before training
+  over_length: refuse        # or truncate: cut the end of a longer example's input (never its answer), with a warning
   precision: auto            # bf16 autocast where the hardware has it (about 1.4x on such CPUs); fp32 elsewhere
 
 objective:                   # maximise dev task accuracy, subject to these limits; a trial that breaks one never wins
@@ -63,6 +64,12 @@ objective:                   # maximise dev task accuracy, subject to these limi
 regression:
   enabled: true              # after training, score a general check (PIQA) against the base model; false saves time
   limit: 100                 # items scored; the base model's score is measured once and cached
+
+# redaction:                 # stored examples may hold customer data: replace matches before anything is stored
+#   enabled: true            # scores are computed before, on the text as generated: no number changes
+#   patterns: [email, phone, iban]   # phone: any 7-15 digits in phone notation, so long order numbers too
+#   regexes: ['CUST-\\d{8}']  # your own (Python re syntax), checked when the file loads
+#   replacement: '[REDACTED:{name}]'
 
 space:                       # methods to compare: a value is fixed, a list is a choice, {low, high, log} is a range
   prompt:

@@ -152,15 +152,14 @@ def test_clear_difference_reads_as_better(tmp_path):
     assert "s/0 is better than s/1 on task accuracy, beyond noise" in comparison_text(c)
 
 
-def test_different_example_sets_warn_and_compare_the_shared_ones(tmp_path):
+def test_different_example_sets_are_refused(tmp_path):
     s = Store(tmp_path / "h.duckdb")
     s.record_trial_result(record(0, rows("test", A_RIGHT)))
     s.record_trial_result(record(1, rows("test", B_RIGHT[:25], ids=range(25), tag="b")))  # a smaller test_limit
-    c = compare_trials(s, "s/0", "s/1")
-    assert (c.n_shared, c.only_a, c.only_b) == (25, 15, 0)
-    assert c.score("task_accuracy").difference.n == 25
-    assert any("example sets differ" in w for w in c.warnings)
-    assert "Warning: the test example sets differ" in comparison_text(c)
+    with pytest.raises(HarnessError, match="different test subsets") as refused:
+        compare_trials(s, "s/0", "s/1")
+    assert "s/0 has 40 test examples and s/1 has 25, 25 shared" in str(refused.value)
+    assert "data.test_limit" in str(refused.value)
 
 
 def test_errors(store, tmp_path):

@@ -18,9 +18,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 pytest.importorskip("streamlit", reason="the dashboard needs streamlit: pip install -e '.[test]'")
-from harness_dashboards import data  # noqa: E402
+from harness_dashboards import auth, data  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from harness.core.errors import HarnessError  # noqa: E402
 from harness.core.metric import NOT_MEASURED, Metric  # noqa: E402
 from harness.core.paths import DASHBOARD_DB_ENV  # noqa: E402
 from harness.core.records import (  # noqa: E402
@@ -214,6 +215,12 @@ def test_cost_page_defaults_to_the_hosted_arm_with_nothing_assumed(hosted_app):
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory) -> Path:
     return build_demo_db(tmp_path_factory.mktemp("dashboard"))
+
+
+@pytest.fixture(autouse=True)
+def _no_password(monkeypatch):
+    """A password set in the developer's shell would put every page behind the sign-in form."""
+    monkeypatch.delenv(auth.PASSWORD_ENV, raising=False)
 
 
 @pytest.fixture
@@ -506,3 +513,90 @@ def test_launcher_binds_to_localhost_headless_without_telemetry(tmp_path):
     assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8600"
     assert flags["--server.headless"] == "true" and flags["--browser.gatherUsageStats"] == "false"
     assert dashboard.environment(tmp_path / "x.duckdb")[DASHBOARD_DB_ENV] == str((tmp_path / "x.duckdb").resolve())
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_with_a_password_set_every_page_waits_behind_the_form(app, monkeypatch):
+    monkeypatch.setenv(auth.PASSWORD_ENV, PASSWORD)
+    at = app.run()
+    assert not at.exception
+    assert [t.label for t in at.text_input] == ["Password"] and not at.dataframe and not at.sidebar.selectbox
+    assert "Leaderboard" not in _everything(at) and str(data.db_path()) not in _everything(at)
+    at.text_input[0].input("correct horse")  # a form sends its fields with the click
+    at.button[0].click().run()
+    assert at.error[0].value == "Wrong password." and not at.dataframe and auth.SIGNED_IN not in at.session_state
+    at.text_input[0].input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception and not at.text_input
+    assert "Did fine-tuning beat prompting?" in _text(at) and at.dataframe
+    at.query_params["trial"] = "demo/2"
+    at.switch_page("views/trial.py").run()  # signed in for the session: other pages open without asking again
+    assert not at.exception and "Password" not in [t.label for t in at.text_input]
+    assert at.selectbox(key="trial_id").value == "demo/2"
+
+
+def test_without_a_password_the_dashboard_opens_directly(app):
+    at = _open(app, "leaderboard")
+    assert not at.text_input and at.dataframe
+
+
+class _NoServer:
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("a server was started")
+
+
+def test_launcher_refuses_an_open_address_without_a_password(tmp_path, monkeypatch, capsys):
+    from harness import dashboard
+
+    db = tmp_path / "x.duckdb"
+    db.touch()
+    monkeypatch.setattr(dashboard.subprocess, "Popen", _NoServer)
+    for address in ("0.0.0.0", "192.168.1.20", "::", "dashboard.example.com"):
+        with pytest.raises(HarnessError) as refused:
+            dashboard.launch(db, 8600, address)
+        text = str(refused.value)
+        assert f"--address {address} is reachable from other machines" in text
+        assert f"export {auth.PASSWORD_ENV}" in text and "--behind-proxy" in text and "reverse proxy" in text
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv(auth.PASSWORD_ENV, "")  # empty is unset
+    with pytest.raises(HarnessError):
+        dashboard.launch(db, 8600, "0.0.0.0")
+
+
+class _FakeServer:
+    started: list[tuple[list[str], dict]] = []
+
+    def __init__(self, cmd, env):
+        self.started.append((cmd, env))
+
+    def wait(self, timeout=None):
+        return 0
+
+    def poll(self):
+        return 0
+
+
+@pytest.mark.parametrize("address, behind_proxy, password, says", [
+    ("0.0.0.0", False, PASSWORD, f"password required (${auth.PASSWORD_ENV}); plain HTTP"),
+    ("0.0.0.0", True, None, "NO PASSWORD (--behind-proxy): the reverse proxy in front must authenticate"),
+    ("127.0.0.1", False, None, "this machine only, no password"),
+    ("localhost", False, PASSWORD, f"password required (${auth.PASSWORD_ENV}) (Ctrl-C"),
+    ("::1", False, None, "this machine only"),
+])
+def test_launcher_says_who_may_open_it(tmp_path, monkeypatch, capsys, address, behind_proxy, password, says):
+    from harness import dashboard
+
+    db = tmp_path / "x.duckdb"
+    db.touch()
+    if password is not None:
+        monkeypatch.setenv(auth.PASSWORD_ENV, password)
+    monkeypatch.setattr(dashboard.subprocess, "Popen", _FakeServer)
+    _FakeServer.started.clear()
+    assert dashboard.launch(db, 8600, address, behind_proxy=behind_proxy) == 0
+    out = capsys.readouterr().out
+    assert says in out and PASSWORD not in out  # the password is never printed
+    [(cmd, env)] = _FakeServer.started
+    assert cmd[cmd.index("--server.address") + 1] == address and PASSWORD not in " ".join(cmd)  # nor an argument
+    assert env.get(auth.PASSWORD_ENV) == password  # the app reads it from its environment

@@ -8,6 +8,7 @@ go to results/test-artifacts/dashboard/ (or $DASHBOARD_ARTIFACTS), and each test
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -24,6 +25,7 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
                 "install them with `apt-get install chromium chromium-driver` (.ci/run does)", allow_module_level=True)
 pytest.importorskip("streamlit", reason="the dashboard needs streamlit: pip install -e '.[test]'")
 webdriver = pytest.importorskip("selenium.webdriver", reason="browser tests need selenium: pip install -e '.[test]'")
+from harness_dashboards.auth import PASSWORD_ENV  # noqa: E402
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -46,13 +48,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """The dashboard server on 127.0.0.1:<free port>; its log is shown if it does not come up."""
-    root = tmp_path_factory.mktemp("dashboard-e2e")
+@contextlib.contextmanager
+def _serve(root: Path, **env: str):
+    """The dashboard server on 127.0.0.1:<free port> (with `env` added to its environment); its log is shown if it
+    does not come up."""
     db, port, log = build_demo_db(root), _free_port(), root / "streamlit.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(dashboard.command(port), env=dashboard.environment(db), stdout=out,
+        proc = subprocess.Popen(dashboard.command(port), env={**dashboard.environment(db), **env}, stdout=out,
                                 stderr=subprocess.STDOUT, cwd=root)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -75,6 +77,12 @@ def server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with _serve(tmp_path_factory.mktemp("dashboard-e2e"), **{PASSWORD_ENV: ""}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -235,3 +243,23 @@ def test_cost_page_dollars_are_never_in_e_notation(server, browser):
 def _months(text: str) -> float:
     line = next(line for line in text.splitlines() if line.startswith("Break-even after"))
     return float(line.split("Break-even after ")[1].split(" months")[0])
+
+
+def test_a_password_guards_every_page_and_a_deep_link_opens_after_signing_in(tmp_path, browser):
+    """The real sign-in: a visitor sees only the form, even on a deep link; the right password opens that page."""
+    with _serve(tmp_path, **{PASSWORD_ENV: "correct horse battery staple"}) as url:
+        browser.get(f"{url}/trial?trial=demo/2")
+        _wait_text(browser, "Password")
+        _settle(browser)
+        text = browser.find_element(By.TAG_NAME, "body").text
+        assert "demo" not in text and "Database" not in text and "Leaderboard" not in text
+        box = browser.find_element(By.CSS_SELECTOR, "input[type='password']")
+        box.send_keys("correct horse", Keys.ENTER)
+        _wait_text(browser, "Wrong password.")
+        _shot(browser, "password-wrong")
+        box = browser.find_element(By.CSS_SELECTOR, "input[type='password']")
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys("correct horse battery staple", Keys.ENTER)
+        _wait_text(browser, "40 steps on 320 examples")  # demo/2's detail page: the deep link survived
+        assert not browser.find_elements(By.CSS_SELECTOR, "input[type='password']")
+        _shot(browser, "password-signed-in")

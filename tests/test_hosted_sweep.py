@@ -146,3 +146,5 @@ def test_endpoint_mistakes_are_refused_at_plan_time(tmp_path, tiny_model_dir, to
         plan_sweep(path, ["endpoints.tiny.price=null", "endpoints.tiny.budget_usd=1"])
     with pytest.raises(ConfigError, match="missing required key `endpoints.tiny.api_key_env`"):
         plan_sweep(path, ["endpoints.tiny={base_url: x, model: m}"])
+    with pytest.raises(ConfigError, match="`redaction` is on, but `endpoints.tiny.cache` keeps every request"):
+        plan_sweep(path, ["redaction.enabled=true"])

@@ -4,6 +4,7 @@ stored test predictions; the audit pack catches a changed byte; re-checks tell d
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -178,6 +179,23 @@ def test_audit_pack_is_complete_and_verify_catches_a_changed_byte(sweep, tmp_pat
     capsys.readouterr()
     assert main(["audit", "--verify", str(pack)]) == 1
     assert "mismatch:" in capsys.readouterr().out
+
+
+def test_audit_record_says_how_stored_examples_were_redacted_and_withholds_user_regexes(sweep, tmp_path, monkeypatch):
+    stored = sweep.study("life")
+    redaction = {"enabled": True, "patterns": ["email", "iban"], "regexes": ["ACME-\\d{6}", "Jane Doe"]}
+    monkeypatch.setattr(sweep, "study", lambda name: dataclasses.replace(
+        stored, experiment={**stored.experiment, "redaction": redaction}))
+    pack = audit(sweep, "life/2", tmp_path / "pack")
+    record = json.loads((pack / "record.json").read_text())
+    assert record["redaction"]["enabled"] is True and record["redaction"]["patterns"] == ["email", "iban"]
+    assert record["redaction"]["user_regexes"] == 2 and record["redaction"]["replacement"] == "[REDACTED:{name}]"
+    assert record["config"]["redaction"]["regexes"] == ["<withheld from the audit pack>"] * 2
+    card = (pack / "MODEL_CARD.md").read_text()
+    assert "Redaction of stored examples:** on (email, iban; 2 user regex(es))" in card
+    for text in (json.dumps(record), card):
+        assert "Jane Doe" not in text and "ACME" not in text
+    assert verify(pack) == []
 
 
 def test_recheck_tells_drift_from_noise(sweep, tmp_path):

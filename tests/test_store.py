@@ -305,3 +305,36 @@ def test_lock_timeout_names_the_holder(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_merge_brings_another_workers_finished_trials_in_once(tmp_path):
+    """Workers on other machines write their own database; `harness merge` loads them into one, idempotently."""
+    from harness.core.records import RunRecord, StudyRecord
+
+    main, other = Store(tmp_path / "main/harness.duckdb"), Store(tmp_path / "worker/harness.duckdb")
+    for store in (main, other):
+        store.record_study(StudyRecord(name="s1", experiment_name="e", experiment={}, suite="toy", suite_version="1",
+                                       suite_path="/x", model_name="tiny", model_sha256="0" * 64, model_note="",
+                                       objective_metric="task_accuracy", maximize=True, notes={}))
+    main.record_trial_result(make_record(number=0, accuracy=0.4))
+    other.record_run(RunRecord("run-2", "s1", 7, "host-b", "cpu", "cpu", 2, {}))
+    running = make_record(number=1)
+    main.record_trial_start(running)  # main saw trial 1 start, the worker finished it
+    other.record_trial_result(make_record(number=1, accuracy=0.7))
+    other.record_trial_result(make_record(number=2, accuracy=0.6))
+    other.record_trial_start(make_record(number=3))  # still running over there: not merged
+    artifact = tmp_path / "worker/artifacts/s1/2"
+    artifact.mkdir(parents=True)
+    other.set_artifact_path("s1/2", artifact)
+
+    report = main.merge(other)
+    assert sorted(report.trials) == ["s1/1", "s1/2"] and report.artifacts == ["artifacts/s1/2"]
+    trials = {t.id: t for t in main.trials("s1")}
+    assert set(trials) == {"s1/0", "s1/1", "s1/2"}
+    assert trials["s1/1"].status == "complete" and trials["s1/1"].objective == 0.7
+    assert trials["s1/1"].metric("dev", "task_accuracy").n == 100 and len(main.examples("s1/1")) == 2
+    assert trials["s1/0"].objective == 0.4  # its own trials are untouched
+    assert main.run("run-2").host == "host-b"
+    assert main.merge(other).trials == []  # a second merge adds nothing
+    with pytest.raises(HarnessError, match="is this results database"):
+        main.merge(main)

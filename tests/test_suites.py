@@ -126,7 +126,7 @@ def test_malformed_json_line_names_file_and_line(tmp_path):
 
 
 def test_non_object_line(tmp_path):
-    assert "train.jsonl:1: expected a JSON object, got list" in load_error(make_suite(tmp_path, train=["[1, 2]"]))
+    assert "train.jsonl:1: expected a JSON object, got an array" in load_error(make_suite(tmp_path, train=["[1, 2]"]))
 
 
 def test_missing_fields(tmp_path):

@@ -95,13 +95,10 @@ def compare_trials(store: Store, a_id: str, b_id: str, split: str = "test", max_
         raise HarnessError(f"both trial ids are {a_id!r}; give two different trials to compare.")
     rows_a, rows_b = _rows(store, a_id, split), _rows(store, b_id, split)
     shared = sorted(set(rows_a) & set(rows_b))
+    require_same_examples(store, trial_a, trial_b, rows_a, rows_b, split)
     if not shared:
-        raise HarnessError(
-            f"trials {a_id} and {b_id} share no {split} examples ({len(rows_a)} and {len(rows_b)} {split} "
-            "examples, no common example_id), so nothing can be paired. Compare trials evaluated on the same "
-            "suite, or pick another split with --split."
-        )
-    warnings = _warnings(trial_a, trial_b, rows_a, rows_b, shared, split)
+        raise _nothing_shared(a_id, b_id, rows_a, rows_b, split)
+    warnings = _warnings(trial_a, trial_b)
     pairs = [(rows_a[i], rows_b[i]) for i in shared]
     names = set.intersection(*({k for r in rows.values() for k in r.scores} for rows in (rows_a, rows_b)))
     names.discard("regression_delta")
@@ -125,21 +122,72 @@ def _rows(store: Store, trial: str, split: str) -> dict[str, ExampleView]:
     return {e.example_id: e for e in store.examples(trial, split)}
 
 
-def _warnings(trial_a, trial_b, rows_a, rows_b, shared, split) -> list[str]:
-    out = []
-    if len(shared) < max(len(rows_a), len(rows_b)):
-        out.append(
-            f"the {split} example sets differ: {trial_a.id} has {len(rows_a)}, {trial_b.id} has {len(rows_b)}; "
-            f"only the {len(shared)} shared examples are compared (different data.test_limit or suite?)."
+def require_same_examples(store: Store, trial_a: TrialView, trial_b: TrialView,
+                          rows_a: dict[str, ExampleView] | None = None, rows_b: dict[str, ExampleView] | None = None,
+                          split: str = "test") -> None:
+    """Refuse to weigh two trials against each other unless they were scored on the same suite and the same
+    `split` examples (ids, inputs and targets): otherwise a difference may be the data's, not the trials'."""
+    a, b = trial_a.id, trial_b.id
+    suite_a, suite_b = suite_of(store, trial_a), suite_of(store, trial_b)
+    if suite_a and suite_b and suite_a != suite_b:
+        raise HarnessError(f"{a} was scored on suite {suite_a} and {b} on suite {suite_b}: different tasks and "
+                           f"examples, so neither comparison nor payback means anything. Pick two trials of the same "
+                           f"suite (`harness trials` shows each trial's study).")
+    rows_a = _rows(store, a, split) if rows_a is None else rows_a
+    rows_b = _rows(store, b, split) if rows_b is None else rows_b
+    if rows_a and rows_b and not set(rows_a) & set(rows_b):
+        raise _nothing_shared(a, b, rows_a, rows_b, split)
+    # no stored outputs to match (a record without examples): the subsets' recorded hashes must agree
+    difference = (_example_difference(a, b, rows_a, rows_b, split) if rows_a and rows_b
+                  else _hash_difference(trial_a, trial_b, split))
+    if difference:
+        raise HarnessError(
+            f"{a} and {b} were scored on different {split} subsets of suite {suite_a or suite_b or '(unknown)'}: "
+            f"{difference} (a different data.{split}_limit, seed or suite version). Their scores are not on the same "
+            f"examples, so neither a paired test nor a payback is like for like. Compare trials scored on the same "
+            f"subset, or re-run one with the other's data.{split}_limit and seed."
         )
-    changed = sum(1 for i in shared if _content(rows_a[i]) != _content(rows_b[i]))
-    if changed:
-        out.append(f"{changed} shared example ids have a different input or target in the two trials "
-                   "(different suite versions?); those pairs are not like for like.")
+
+
+def _example_difference(a: str, b: str, rows_a: dict[str, ExampleView], rows_b: dict[str, ExampleView],
+                        split: str) -> str | None:
+    shared = set(rows_a) & set(rows_b)
+    changed = sorted(i for i in shared if _content(rows_a[i]) != _content(rows_b[i]))
+    if len(shared) == len(rows_a) == len(rows_b) and not changed:
+        return None
+    return (f"{a} has {len(rows_a)} {split} examples and {b} has {len(rows_b)}, {len(shared)} shared"
+            + (f", {len(changed)} of them with another input or target (e.g. {changed[0]})" if changed else ""))
+
+
+def _hash_difference(trial_a: TrialView, trial_b: TrialView, split: str) -> str | None:
+    hashes = [((t.provenance.get("data") or {}).get("subset_sha256") or {}).get(split) for t in (trial_a, trial_b)]
+    if None in hashes or hashes[0] == hashes[1]:
+        return None
+    return f"their recorded {split} subsets differ (sha256 {hashes[0][:12]} and {hashes[1][:12]})"
+
+
+def _nothing_shared(a: str, b: str, rows_a: dict, rows_b: dict, split: str) -> HarnessError:
+    return HarnessError(
+        f"trials {a} and {b} share no {split} examples ({len(rows_a)} and {len(rows_b)} {split} "
+        "examples, no common example_id), so nothing can be paired. Compare trials evaluated on the same "
+        "suite, or pick another split with --split."
+    )
+
+
+def suite_of(store: Store, trial: TrialView) -> str | None:
+    """The suite a trial was scored on: its study's, else what its provenance says."""
+    study = store.study(trial.study)
+    if study is not None:
+        return study.suite
+    return (trial.provenance.get("data") or {}).get("suite")
+
+
+def _warnings(trial_a: TrialView, trial_b: TrialView) -> list[str]:
+    out = []
     data_a, data_b = (t.provenance.get("data") or {} for t in (trial_a, trial_b))
-    for key in ("suite", "suite_version"):
-        if data_a.get(key) != data_b.get(key):
-            out.append(f"{key} differs: {trial_a.id} {data_a.get(key)}, {trial_b.id} {data_b.get(key)}.")
+    if data_a.get("suite_version") != data_b.get("suite_version"):
+        out.append(f"suite_version differs: {trial_a.id} {data_a.get('suite_version')}, {trial_b.id} "
+                   f"{data_b.get('suite_version')} (the examples compared are the same).")
     return out
 
 

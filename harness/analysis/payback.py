@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
+from harness.analysis.compare import require_same_examples
 from harness.analysis.cost import (
     ASSUMED,
     USER,
@@ -487,16 +488,19 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
     prices = prices or load_prices()
     candidate = store.require_trial(candidate_id, complete=True)
     trials = store.trials(candidate.study)
-    runs = store.runs(t.run_id for t in trials if t.run_id)
-    sweep = sweep_cost(trials, runs, prices)
-    serving = serving_cost(candidate, runs.get(candidate.run_id or ""), prices)
     if baseline is None:
         chosen = default_baseline(trials)
         if chosen is None:
             raise HarnessError(f"study {candidate.study} has no complete prompting arm, hosted or local, to weigh "
                                f"{candidate.id} against; run one, or name a baseline with --baseline.")
         baseline = chosen.id
-    if baseline.startswith("api:"):
+    other = None if baseline.startswith("api:") else store.require_trial(baseline, complete=True)
+    if other is not None:  # quality is weighed on the same test examples, or not at all
+        require_same_examples(store, candidate, other, split="test")
+    runs = store.runs(t.run_id for t in trials if t.run_id)
+    sweep = sweep_cost(trials, runs, prices)
+    serving = serving_cost(candidate, runs.get(candidate.run_id or ""), prices)
+    if other is None:
         prompt = (store.require_trial(prompt_trial_id, complete=True) if prompt_trial_id
                   else best_prompting_trial(trials))
         if prompt is None:
@@ -506,7 +510,6 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
                           if baseline_accuracy_trial_id else None)
         base = baseline_from_api(baseline[4:], prompt, prices, baseline_accuracy, accuracy_trial, token_ratio)
     else:
-        other = store.require_trial(baseline, complete=True)
         base = (baseline_from_hosted_trial(other, prices) if other.device == "hosted"
                 else baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices))
     return payback(candidate, serving, base, sweep, volume, **kwargs)

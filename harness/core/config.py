@@ -15,6 +15,7 @@ import yaml
 
 from harness.core.errors import ConfigError
 from harness.core.paths import find_experiment
+from harness.core.redaction import DEFAULT_REPLACEMENT, PATTERNS, regex_problem
 from harness.core.typed import at_least, between, build, greater_than, one_of
 from harness.core.yamlfile import read_yaml
 
@@ -50,7 +51,13 @@ class TrainingConfig:
     gradient_accumulation: int = field(default=1, metadata=at_least(1))
     """Micro-batches accumulated into one optimizer step."""
     max_length: int = field(default=512, metadata=at_least(8))
-    """Token limit per training sequence (prompt plus answer); longer ones are truncated."""
+    """Token limit per training sequence (prompt plus answer); a longer train example is refused or cut, as
+    `over_length` says."""
+    over_length: str = field(default="refuse", metadata=one_of("refuse", "truncate"))
+    """A train example longer than `max_length`: `refuse` stops the sweep before any model loads and names the
+    examples; `truncate` cuts the end of the example's input (never the answer, which the loss is on) until it fits,
+    and says how many were cut and which (prompting arms in the same sweep draw their shots from the same, cut,
+    train subset). A cut that would drop a value a grounded answer copies from the input is refused."""
     warmup_steps: int = field(default=0, metadata=at_least(0))
     """Optimizer steps spent warming the learning rate up linearly from 0."""
     weight_decay: float = field(default=0.0, metadata=at_least(0))
@@ -194,6 +201,36 @@ class EndpointConfig:
 
 
 @dataclass(frozen=True)
+class RedactionConfig:
+    """Per-example inputs, targets and outputs may hold customer data. With `enabled`, every match is replaced before
+    the example is stored; scores are computed before, on the text as generated, so no number changes."""
+
+    enabled: bool = False
+    """Redact the stored examples. Off, they are stored as generated (and the audit record says so)."""
+    patterns: tuple[str, ...] = tuple(PATTERNS)
+    """Built-in patterns: `email`, `phone` (7 to 15 digits in phone notation, so long order numbers too) and `iban`
+    (ISO 13616 shape). `[]` keeps only `regexes`."""
+    regexes: tuple[str, ...] = ()
+    """Your own patterns (Python `re` syntax), e.g. `'CUST-\\d{8}'`; checked when the file loads. Named `regex1`,
+    `regex2`, ... in the replacement."""
+    replacement: str = DEFAULT_REPLACEMENT
+    """What a match becomes; `{name}` is the pattern's name (`email`, `regex1`)."""
+
+    def __post_init__(self) -> None:
+        for i, name in enumerate(self.patterns):
+            if name not in PATTERNS:
+                raise ConfigError(f"`redaction.patterns[{i}]` must be one of {', '.join(PATTERNS)}; got {name!r}.")
+        for i, regex in enumerate(self.regexes):
+            if problem := regex_problem(regex):
+                raise ConfigError(f"`redaction.regexes[{i}]` {regex!r} {problem}. Fix it or remove it.")
+        try:
+            self.replacement.format(name="email")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"`redaction.replacement` {self.replacement!r} is not a valid template ({exc!r}); "
+                              "write `{name}` for the pattern's name and `{{`, `}}` for literal braces.") from None
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     name: str
     """Names the study unless --study is given."""
@@ -230,6 +267,7 @@ class ExperimentConfig:
     `{devices: {H100: {usd_per_hour: 2.2}}}`; `harness payback` and the dashboard use them, marked as user input."""
     repeats: RepeatsConfig = field(default_factory=RepeatsConfig)
     learning_curve: LearningCurveConfig = field(default_factory=LearningCurveConfig)
+    redaction: RedactionConfig = field(default_factory=RedactionConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -19,3 +19,7 @@ class ModelError(HarnessError):
 
 class DeviceError(HarnessError):
     """The requested device or method needs hardware this machine does not have."""
+
+
+class TrainingError(HarnessError):
+    """Training went wrong in a way the trial records as its failure (a non-finite loss, say)."""

@@ -22,6 +22,11 @@ DASHBOARD_DB_ENV = "HARNESS_DASHBOARD_DB"
 """How `harness dashboard` tells the Streamlit app which results database to read."""
 
 
+STORAGE_ENV = "HARNESS_STORAGE"
+"""Where `harness worker` reads the study's storage URL when --storage is not given: a password in the URL then
+stays off command lines (`ps`) and shell history."""
+
+
 def bundled(kind: str) -> Path:
     """The bundled `suites` or `experiments` folder: inside the installed package, else the checkout's."""
     if kind not in ("suites", "experiments"):

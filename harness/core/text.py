@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 
 def fold(text: str) -> str:
     """Casefold and collapse whitespace, so that case and spacing never make a different answer or example."""
     return " ".join(text.casefold().split())
+
+
+def near_fold(text: str) -> str:
+    """`fold`, after Unicode compatibility normalisation and with punctuation read as spacing: how examples are
+    compared for near-duplicates, so `auto top-up?` and `Auto top up` (or `Eddie’s` and `Eddie's`) are one input.
+    A text of punctuation only (`:)`, `?!`) keeps its punctuation, so such inputs stay apart."""
+    spaced = "".join(" " if unicodedata.category(c).startswith("P") else c for c in unicodedata.normalize("NFKC", text))
+    return fold(spaced) or fold(text)

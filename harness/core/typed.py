@@ -57,7 +57,8 @@ def build(cls: type, raw: Any, where: str, prefix: str = "") -> Any:
         if name in raw:
             values[name] = check_field(cls, name, raw[name], where, f"{prefix}{name}")
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{where}: missing required key `{prefix}{name}`.")
+            under = f"under `{prefix.rstrip('.')}`" if prefix else "at the top level"
+            raise ConfigError(f"{where}: missing required key `{prefix}{name}`; add `{name}: ...` {under}.")
     return cls(**values)
 
 

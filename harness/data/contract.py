@@ -21,6 +21,7 @@ from harness.core.errors import SuiteError
 from harness.core.text import fold
 
 CONTRACT_KINDS = ("label", "json", "text")
+_DECODER = json.JSONDecoder()
 DEFAULT_ANSWER_PATTERN = r"####\s*(.+)$"
 """GSM8K's final-answer line. Patterns are compiled with re.MULTILINE, so `$` ends a line."""
 
@@ -154,6 +155,11 @@ def _check_schema(schema: dict[str, Any], where: str) -> None:
         raise SuiteError(f"{where}: `output.schema` is not a valid JSON Schema: {exc.message}") from exc
 
 
+class TargetError(SuiteError, ValueError):
+    """A reference answer that breaks its contract; the message says why and how to fix it. A ValueError as well,
+    for the callers that catch that."""
+
+
 @dataclass(frozen=True)
 class ParsedOutput:
     """What a generated text contains, judged against the contract's structure only (never its content)."""
@@ -168,6 +174,30 @@ class ParsedOutput:
     strict: bool
     """The whole output was exactly one JSON object: no fences, no trailing text (text: nothing after the
     final answer)."""
+
+
+def load_json(text: str) -> Any:
+    """`json.loads`, except that text Python cannot read (nested deeper than its recursion limit, an integer longer
+    than its digit limit) is a JSONDecodeError like any other malformed JSON, never a crash."""
+    try:
+        return json.loads(text)
+    except (RecursionError, ValueError) as exc:
+        raise _malformed(exc, text) from None
+
+
+def decode_json_prefix(text: str) -> tuple[Any, int]:
+    """`JSONDecoder.raw_decode` (the first JSON value in `text` and where it ends), malformed as `load_json` says."""
+    try:
+        return _DECODER.raw_decode(text)
+    except (RecursionError, ValueError) as exc:
+        raise _malformed(exc, text) from None
+
+
+def _malformed(exc: Exception, text: str) -> json.JSONDecodeError:
+    if isinstance(exc, json.JSONDecodeError):
+        return exc
+    why = "Nested too deeply to read" if isinstance(exc, RecursionError) else "Number too long to read"
+    return json.JSONDecodeError(why, text, 0)
 
 
 def parse_output(text: str, contract: OutputContract) -> ParsedOutput:
@@ -189,46 +219,46 @@ def parse_output(text: str, contract: OutputContract) -> ParsedOutput:
 
 
 def parse_target(text: str, contract: OutputContract) -> dict:
-    """Parse a reference answer; raise ValueError (with the fix) when it breaks the contract.
+    """Parse a reference answer; raise TargetError (a ValueError, with the fix) when it breaks the contract.
 
     Stricter than `parse_output`: a reference must be exactly one JSON object (no fences, no extra text), a
     label must be one of `labels` (exact spelling), and a JSON answer may only use keys from `fields`.
     A text reference must end with its final answer (a number when `numeric`); it returns {"answer", "rationale"}.
     """
     if not isinstance(text, str):
-        raise ValueError(f"the reference answer must be a string or a JSON object, got {type(text).__name__}")
+        raise TargetError(f"the reference answer must be a string or a JSON object, got {type(text).__name__}")
     if contract.kind == "text":
         value, strict, error = _find_answer(text, contract)
         if contract.whole_output and error is not None:
-            raise ValueError(f"the reference answer is unusable ({error}); write the answer itself, non-empty")
+            raise TargetError(f"the reference answer is unusable ({error}); write the answer itself, non-empty")
         layout = "`#### <answer>`" if contract.answer_pattern == DEFAULT_ANSWER_PATTERN else "the final answer"
         if value is None or error is not None:
-            raise ValueError(f"the reference answer {error or 'has no final answer'}; end it with {layout}")
+            raise TargetError(f"the reference answer {error or 'has no final answer'}; end it with {layout}")
         if not strict:
-            raise ValueError(f"the reference answer has text after its final answer; end it with {layout}")
+            raise TargetError(f"the reference answer has text after its final answer; end it with {layout}")
         return value
     try:
-        value = json.loads(text)
+        value = load_json(text)
     except json.JSONDecodeError as exc:
         hint = (
             f'write it as {{"{contract.key}": "<label>"}}' if contract.kind == "label" else "write it as a JSON object"
         )
-        raise ValueError(f"the reference answer is not valid JSON ({exc.msg}): {text[:80]!r}; {hint}") from None
+        raise TargetError(f"the reference answer is not valid JSON ({exc.msg}): {text[:80]!r}; {hint}") from None
     if not isinstance(value, dict):
-        raise ValueError(f"the reference answer must be a JSON object, got {type(value).__name__}: {text[:80]!r}")
+        raise TargetError(f"the reference answer must be a JSON object, got {type(value).__name__}: {text[:80]!r}")
     problem = _structure_problem(value, contract)
     if problem is not None:
-        raise ValueError(f"the reference answer breaks the output contract: {problem}")
+        raise TargetError(f"the reference answer breaks the output contract: {problem}")
     if contract.kind == "label":
         label = value[contract.key]
         if label not in contract.labels:
-            raise ValueError(
+            raise TargetError(
                 f"the reference label {label!r} is not in `output.labels`; add it there or fix the answer"
             )
     else:
         extra = sorted(set(value) - set(contract.fields)) if contract.fields else []
         if extra:
-            raise ValueError(f"the reference answer uses key(s) {extra} outside `output.fields`; add them there")
+            raise TargetError(f"the reference answer uses key(s) {extra} outside `output.fields`; add them there")
     return value
 
 
@@ -301,7 +331,7 @@ def _find_object(text: str) -> tuple[dict | None, bool, str | None]:
         # The message depends only on the output's first characters, so `settled` can stop generation there.
         return None, False, f"the output does not start with a JSON object: {text.strip()[:_SNIPPET]!r}"
     try:
-        value, end = json.JSONDecoder().raw_decode(body)
+        value, end = decode_json_prefix(body)
     except json.JSONDecodeError as exc:
         return None, False, f"the JSON object does not parse ({exc.msg} at char {exc.pos})"
     if not isinstance(value, dict):  # raw_decode from "{" always yields a dict; kept for clarity
@@ -337,7 +367,7 @@ def settled(text: str, contract: OutputContract) -> bool:
     if not body.startswith("{"):
         return len(text.strip()) >= _SNIPPET
     try:
-        _, end = json.JSONDecoder().raw_decode(body)
+        _, end = decode_json_prefix(body)
     except json.JSONDecodeError:
         return False  # unfinished (or broken, which only the end of the output tells apart)
     return bool(body[end:].strip())

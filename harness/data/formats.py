@@ -23,6 +23,7 @@ from pathlib import Path
 
 from harness.core.errors import SuiteError
 from harness.core.text import fold
+from harness.data.contract import load_json
 from harness.data.suites import Problems, show_path
 
 INPUT_GUESSES = ("text", "input", "utterance", "question", "prompt")
@@ -229,7 +230,7 @@ def as_answer(value: object) -> str | dict | None:
     text = value.strip()
     if text.startswith("{"):
         try:
-            parsed = json.loads(text)
+            parsed = load_json(text)
         except json.JSONDecodeError:
             return text  # free text that happens to start with a brace
         if isinstance(parsed, dict):
@@ -312,12 +313,18 @@ def _jsonl_records(text: str, where: str) -> tuple[list[Record], list[str]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = load_json(line)
         except json.JSONDecodeError as exc:
             problems.add(f"{where}:{number}: malformed JSON ({exc.msg} at column {exc.colno}); one object per line.")
             continue
         if not isinstance(record, dict):
             problems.add(f"{where}:{number}: expected a JSON object, got {type(record).__name__}.")
+            continue
+        try:
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            problems.add(f"{where}:{number}: a text holds an unpaired surrogate escape (such as \\ud800), which is not "
+                         "a character; fix or remove the escape.")
             continue
         columns.update(dict.fromkeys(record))
         records.append((number, record))

@@ -6,11 +6,14 @@ Gemma 3 270M) get a plain `Input:` / `Output:` layout. Few-shot examples become 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
 from harness.core.config import TrainingConfig
-from harness.data.contract import OutputContract
+from harness.core.errors import ConfigError
+from harness.core.text import fold
+from harness.data.contract import OutputContract, parse_target
 from harness.data.shots import FixedShots, ShotPicker
 from harness.data.suites import Example, Suite
 
@@ -70,9 +73,70 @@ def trained_prompter(tokenizer, suite: Suite, training: TrainingConfig) -> Promp
 def over_length(prompter: Prompter, examples: list[Example], max_length: int) -> list[tuple[Example, int]]:
     """Examples whose prompt and answer (with the end-of-sequence token) exceed `max_length` tokens, longest
     first: training would cut their answers short."""
-    tokenizer = prompter.tokenizer
-    lengths = [(ex, len(tokenizer(prompter.prompt(ex) + prompter.completion(ex)).input_ids) + 1) for ex in examples]
+    lengths = [(ex, _tokens(prompter, ex)) for ex in examples]
     return sorted(((ex, n) for ex, n in lengths if n > max_length), key=lambda pair: -pair[1])
+
+
+def _tokens(prompter: Prompter, example: Example) -> int:
+    """Tokens of one training row: prompt, answer and the end-of-sequence token TRL appends."""
+    return len(prompter.tokenizer(prompter.prompt(example) + prompter.completion(example)).input_ids) + 1
+
+
+def cut_to_length(prompter: Prompter, examples: tuple[Example, ...], max_length: int,
+                  where: str = "training.max_length") -> tuple[tuple[Example, ...], list[tuple[Example, int]]]:
+    """`examples` with each over-long one's input cut at its end, by whole tokens, until prompt and answer fit
+    `max_length`; returns them and the (original example, its length) pairs that were cut, longest first.
+
+    The answer is never cut: it is what the loss is on, and a cut answer would teach the model to stop early. TRL
+    does not truncate padding-free rows, so this is where an over-long row is made to fit. An example that cannot
+    fit (even its first input token is too many) or whose answer copies a value from the cut-off part of a grounded
+    input is refused, since training on it would teach an invented value."""
+    too_long = over_length(prompter, list(examples), max_length)
+    if not too_long:
+        return tuple(examples), []
+    replaced = {ex.id: _cut(prompter, ex, max_length, where) for ex, _ in too_long}
+    return tuple(replaced.get(ex.id, ex) for ex in examples), too_long
+
+
+def _cut(prompter: Prompter, example: Example, max_length: int, where: str) -> Example:
+    tokenizer = prompter.tokenizer
+    ids = tokenizer(example.input, add_special_tokens=False).input_ids
+
+    def keep(k: int) -> Example:
+        text = tokenizer.decode(ids[:k]).rstrip("\ufffd")  # a cut inside a character leaves a replacement mark
+        return dataclasses.replace(example, input=text)
+
+    low, high = 0, len(ids)  # the longest prefix that fits: binary search over whole tokens
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _tokens(prompter, keep(middle)) <= max_length:
+            low = middle
+        else:
+            high = middle - 1
+    cut = keep(low)
+    if low == 0 or not cut.input.strip() or _tokens(prompter, cut) > max_length:
+        raise ConfigError(
+            f"{where}: train example {example.id} does not fit {max_length} tokens even with its input cut to one "
+            f"token (the instruction and the answer alone are longer). Raise training.max_length, or shorten the "
+            f"example's answer."
+        )
+    if not _grounded(prompter.contract, example.target, cut.input):
+        raise ConfigError(
+            f"{where}: train example {example.id} would lose, cut to {max_length} tokens, a value its answer copies "
+            f"from the input (the contract is grounded), and training on it would teach an invented value. Raise "
+            f"training.max_length, or set training.over_length: refuse and shorten or drop the example."
+        )
+    return cut
+
+
+def _grounded(contract: OutputContract, target: str, text: str) -> bool:
+    """Every string value of a grounded JSON answer still occurs in `text` (always true for other contracts)."""
+    if contract.kind != "json" or not contract.grounded:
+        return True
+    folded = fold(text)
+    values = parse_target(target, contract).values()
+    return all(fold(s) in folded for item in values for s in (item if isinstance(item, list) else [item])
+               if isinstance(s, str))
 
 
 def max_answer_tokens(tokenizer, contract: OutputContract, train_targets: list[str]) -> int:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import SuiteError
-from harness.core.text import fold
+from harness.core.text import fold, near_fold
 from harness.core.yamlfile import dump_yaml
 from harness.data.contract import DEFAULT_ANSWER_PATTERN, OutputContract, parse_number, parse_output
 from harness.data.formats import Row, SourceData, read_source
@@ -138,7 +138,8 @@ def init_suite(
         "cleaning": {
             "dropped": dropped,
             **cleaning,
-            "note": "inputs and answers stripped; duplicates compare inputs after folding case/whitespace; first kept",
+            "note": "inputs and answers stripped; duplicates compare inputs after folding case, whitespace and "
+                    "punctuation; first kept",
         },
     }
     files = {"suite.yaml": _SUITE_HEADER + dump_yaml(meta)}
@@ -393,14 +394,15 @@ def _suite_instruction(rows: list[Row], fmt: str, default: str) -> tuple[str, li
 
 
 def _dedupe(rows: list[Row]) -> tuple[list[Row], dict[str, int]]:
-    """The rows minus repeated inputs (compared folded, like the suite validator; the first is kept), and counts
+    """The rows minus repeated inputs (compared as the suite validator compares splits for near-duplicates: after
+    folding case, whitespace and punctuation; the first is kept), and counts
     of what was dropped: all duplicates, and those whose answer or instruction differed from the kept row's."""
     kept, seen = [], {}
     counts = {"duplicates": 0, "duplicates_with_a_different_answer": 0, "duplicates_with_a_different_instruction": 0}
     for row in rows:
-        first = seen.get(fold(row.input))
+        first = seen.get(near_fold(row.input))
         if first is None:
-            seen[fold(row.input)] = row
+            seen[near_fold(row.input)] = row
             kept.append(row)
             continue
         counts["duplicates"] += 1

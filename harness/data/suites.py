@@ -19,17 +19,20 @@ from typing import Any
 from harness.core.config import GateConfig
 from harness.core.errors import SuiteError
 from harness.core.paths import bundled
-from harness.core.text import fold
+from harness.core.text import fold, near_fold
 from harness.core.typed import build
 from harness.core.yamlfile import read_yaml
-from harness.data.contract import OutputContract
+from harness.data.contract import OutputContract, load_json
 
 SPLITS = ("train", "dev", "test")
 MAX_PROBLEMS = 10
 RESERVED_DIRS = ("general", "_build")
 """Folders under suites/ that hold shared data or build scripts, not task suites."""
 SUITE_KEYS = ("name", "version", "task", "description", "instruction", "output", "scorers", "source", "cleaning",
-              "gate")
+              "gate", "near_duplicates")
+NEAR_DUPLICATES = ("refuse", "allow")
+"""suite.yaml `near_duplicates:`: inputs in two splits that are equal after folding case, whitespace and punctuation
+are contamination and refused, unless the suite keeps such pairs knowingly (`allow`). Exact ones are always refused."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,7 @@ def load_suite(name_or_path: str) -> Suite:
         loaded = _load_split(path / f"{split}.jsonl", split, meta["contract"], problems)
         if loaded is not None:
             splits[split], shas[split] = loaded
-    _check_duplicates(path, splits, problems)
+    _check_duplicates(path, splits, problems, near=meta["near_duplicates"] == "refuse")
     problems.raise_if_any(show_path(path))
     return Suite(
         name=meta["name"],
@@ -182,10 +185,13 @@ def _load_meta(yaml_path: Path) -> dict[str, Any]:
     scorers = raw.get("scorers", [])
     if not isinstance(scorers, list) or not all(isinstance(s, str) and s for s in scorers):
         problems.add(f"{where}: `scorers` must be a list of scorer names, e.g. [format_compliance, task_accuracy].")
+    near = raw.get("near_duplicates", "refuse")
+    if near not in NEAR_DUPLICATES:
+        problems.add(f"{where}: `near_duplicates` must be one of {', '.join(NEAR_DUPLICATES)}; got {near!r}.")
     problems.raise_if_any(where)
     contract = OutputContract.from_dict(raw.get("output"), where)
     gate = None if raw.get("gate") is None else build(GateConfig, raw["gate"], where, prefix="gate.")
-    info = {k: raw[k] for k in ("description", "source", "cleaning") if k in raw}
+    info = {k: raw[k] for k in ("description", "source", "cleaning", "near_duplicates") if k in raw}
     return {
         "name": raw["name"].strip(),
         "version": version.strip(),
@@ -195,6 +201,7 @@ def _load_meta(yaml_path: Path) -> dict[str, Any]:
         "scorers": tuple(scorers),
         "info": info,
         "gate": gate,
+        "near_duplicates": near,
     }
 
 
@@ -206,12 +213,11 @@ def _load_split(
         problems.add(f"{where}: missing; every suite needs {', '.join(s + '.jsonl' for s in SPLITS)}.")
         return None
     data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        problems.add(f"{where}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8.")
+    problem = encoding_problem(data, path.name)
+    if problem:
+        problems.add(f"{where}:{problem}")
         return None
+    text = data.decode("utf-8")
     examples = []
     check = _TargetCheck(contract)
     # split on "\n" only: str.splitlines would also break on U+2028 etc., which are legal inside JSON strings
@@ -233,18 +239,57 @@ def _load_split(
     return tuple(examples), hashlib.sha256(data).hexdigest()
 
 
+def encoding_problem(data: bytes, name: str) -> str | None:
+    """`LINE: what is wrong and the fix` when `data` is not UTF-8 text (a UTF-8 BOM is fine), else None."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return (f"1: UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8; re-save it as UTF-8, e.g. "
+                f"`iconv -f utf-16 -t utf-8 {name} > fixed.jsonl`.")
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        return (f"{line}: holds NUL bytes, so it is UTF-16 or binary, not UTF-8 text; re-save it as UTF-8 (e.g. "
+                f"`iconv -f utf-16 -t utf-8 {name} > fixed.jsonl`), one JSON object per line.")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return (f"{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8, e.g. "
+                f"`iconv -f latin1 -t utf-8 {name} > fixed.jsonl` if it is Latin-1.")
+    return None
+
+
 def _parse_row(line: str, at: str, problems: Problems) -> tuple[str | None, str, str] | None:
     """(instruction, input, target) from one JSONL line in either accepted format, or None after a problem."""
     try:
-        row = json.loads(line)
+        row = load_json(line)
     except json.JSONDecodeError as exc:
         problems.add(f"{at}: malformed JSON ({exc.msg} at column {exc.colno}); write one JSON object per line.")
         return None
     if not isinstance(row, dict):
-        problems.add(f"{at}: expected a JSON object, got {type(row).__name__}.")
+        problems.add(f"{at}: expected a JSON object, got {_json_type(row)}; write one object per line, e.g. "
+                     f'{{"input": "...", "output": ...}}.')
         return None
-    if "messages" in row:
-        return _parse_messages(row, at, problems)
+    parsed = _parse_messages(row, at, problems) if "messages" in row else _parse_fields(row, at, problems)
+    if parsed is not None and not all(_encodable(text) for text in parsed if text is not None):
+        problems.add(f"{at}: a text holds an unpaired surrogate escape (such as \\ud800), which is not a character; "
+                     "fix or remove the escape.")
+        return None
+    return parsed
+
+
+def _json_type(value: Any) -> str:
+    return {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _parse_fields(row: dict, at: str, problems: Problems) -> tuple[str | None, str, str] | None:
     missing = [k for k in ("input", "output") if k not in row]
     if missing:
         problems.add(
@@ -323,11 +368,14 @@ class _TargetCheck:
         return None
 
 
-def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], problems: Problems) -> None:
-    """Duplicates inflate a split's weight; overlap between splits is contamination and is refused."""
+def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], problems: Problems, near: bool) -> None:
+    """Duplicates inflate a split's weight; overlap between splits is contamination and is refused: exact (after
+    folding case and whitespace) always, near (also after folding punctuation) unless the suite allows it."""
     first: dict[str, dict[str, str]] = {}
+    near_first: dict[str, dict[str, Example]] = {}
     for split, examples in splits.items():
         seen: dict[str, str] = {}
+        near_seen: dict[str, Example] = {}
         for ex in examples:
             key = fold(ex.input)
             line = ex.id.split(":", 1)[1]
@@ -338,7 +386,8 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
                 )
             else:
                 seen[key] = line
-        first[split] = seen
+            near_seen.setdefault(near_fold(ex.input), ex)
+        first[split], near_first[split] = seen, near_seen
     for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
         if a not in first or b not in first:
             continue
@@ -348,6 +397,22 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
                     f"{show_path(path / f'{b}.jsonl')}:{line}: input also in {a}.jsonl:{first[a][key]} "
                     f"(contamination between splits); remove it from one of them."
                 )
+        if not near:
+            continue
+        for key, ex in near_first[b].items():
+            other = near_first[a].get(key)
+            if other is not None and fold(other.input) != fold(ex.input):
+                problems.add(
+                    f"{show_path(path / f'{b}.jsonl')}:{ex.id.split(':', 1)[1]}: input is a near-duplicate of "
+                    f"{show_path(path / f'{a}.jsonl')}:{other.id.split(':', 1)[1]} (equal after folding case, "
+                    f"whitespace and punctuation: {_snippet(ex.input)} and {_snippet(other.input)}), which is "
+                    f"contamination between splits; remove it from one of them, or keep such pairs knowingly with "
+                    f"`near_duplicates: allow` in suite.yaml."
+                )
+
+
+def _snippet(text: str, size: int = 60) -> str:
+    return repr(text if len(text) <= size else text[:size] + "...")
 
 
 def load_examples(path: Path, contract: OutputContract, split: str) -> tuple[tuple[Example, ...], str]:

@@ -1,9 +1,10 @@
 """`harness audit`: a self-contained folder that shows where an adapter came from, and `--verify` to check it.
 
 The pack holds the export, a model card, `record.json` (base model, data splits and a provenance line per training
-example, the full config and search space, seeds, versions, commit and device, the training curve, the metrics with
-their intervals, the gate and the approver, the cost, and whether stored outputs were redacted), and
-`MANIFEST.json` with the sha256 of every other file. A record is never changed: a later change writes a new pack.
+example, the full config (user redaction regexes withheld) and search space, seeds, versions, commit and device, the
+training curve, the metrics with their intervals, the gate and the approver, the cost, and whether stored examples
+were redacted), and `MANIFEST.json` with the sha256 of every other file. A record is never changed: a later change
+writes a new pack.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from harness.analysis.cost import load_prices, sweep_cost
 from harness.analysis.formatting import fmt_metric, usd
-from harness.core.config import ExperimentConfig
+from harness.core.config import ExperimentConfig, RedactionConfig
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import StudyView, TrialView
@@ -104,7 +105,7 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
                  "splits": {s: {"file": f"{s}.jsonl", "sha256": suite.split_sha256[s], "rows": len(suite.splits[s])}
                             for s in SPLITS}},
         "training_examples": _provenance(suite, trained_on(config, suite, dict(trial.params))),
-        "config": dict(study.experiment),
+        "config": _shareable(study.experiment),
         "search_space": dict(study.experiment.get("space", {})),
         "seeds": {"experiment": config.seed, "trial": trial.params.get("seed", config.seed)},
         "environment": {"versions": env.get("versions"), "python": env.get("python"),
@@ -117,8 +118,34 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
         "gate": next((e["gate"] for e in reversed(promotions) if e["gate"]), None),
         "approver": next((e["actor"] for e in reversed(promotions) if e["action"] == "promote"), None),
         "cost": cost,
-        "redaction": {"enabled": False, "note": "stored outputs are kept as generated; no redaction was applied"},
+        "redaction": _redaction(config.redaction),
     }
+
+
+# User regexes may spell out what they hide (a customer's name, an account-number prefix), and an audit pack is made
+# to be handed to reviewers outside the team. So the pack names the built-in patterns but gives only the number of
+# user regexes, also in its copy of the config; a hash would not help, as a short regex is easy to guess from it.
+# The experiment file (and the results database) still hold them for whoever reproduces the run.
+WITHHELD = "<withheld from the audit pack>"
+
+
+def _redaction(config: RedactionConfig) -> dict:
+    """Whether the examples in the results database were redacted before they were stored, and how."""
+    if not config.enabled:
+        return {"enabled": False, "note": "stored examples are kept as generated; no redaction was applied"}
+    return {"enabled": True, "patterns": list(config.patterns), "user_regexes": len(config.regexes),
+            "replacement": config.replacement,
+            "note": "input, target, output and error of every stored example were redacted before they were stored; "
+                    "the metrics were computed before, on the text as generated"}
+
+
+def _shareable(experiment: dict) -> dict:
+    """The study's config as stored, with the user's redaction regexes withheld (see WITHHELD)."""
+    config = dict(experiment)
+    redaction = config.get("redaction")
+    if isinstance(redaction, dict) and redaction.get("regexes"):
+        config["redaction"] = {**redaction, "regexes": [WITHHELD] * len(redaction["regexes"])}
+    return config
 
 
 def _provenance(suite: Suite, examples) -> list[dict]:
@@ -148,7 +175,7 @@ def _card(record: dict) -> str:
 - **Approved by:** {record['approver'] or 'not promoted'}; gate {'passed' if gate and gate['passed'] else
   'failed (overridden)' if gate else 'not run'}.
 - **Cost of the sweep:** {record['cost'].get('sweep_usd_text', 'not priced')}.
-- **Redaction of stored outputs:** {'on' if record['redaction']['enabled'] else 'off'}.
+- **Redaction of stored examples:** {_redaction_text(record['redaction'])}.
 
 ## Test metrics (95% interval, n)
 
@@ -158,6 +185,13 @@ def _card(record: dict) -> str:
 
 Every file of this folder is listed with its sha256 in `{MANIFEST}`; `harness audit --verify DIR` checks them.
 """
+
+
+def _redaction_text(redaction: dict) -> str:
+    if not redaction["enabled"]:
+        return "off"
+    patterns = ", ".join(redaction["patterns"]) or "no built-in pattern"
+    return f"on ({patterns}; {redaction['user_regexes']} user regex(es))"
 
 
 def _sha256(path: Path) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from harness.core.errors import HarnessError
 from harness.core.records import TrialView
 from harness.data.suites import Example, Suite
+from harness.lifecycle.promote import check_weights
 from harness.models import sources
 from harness.store.database import Store
 from harness.sweep.predict import load_candidate
@@ -42,6 +43,7 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False) -> Expo
     if not trial.trained:
         raise HarnessError(f"{trial.id} is a {trial.method} trial: it has no weights of its own to export (its "
                            "prompt is in the study; the base model serves it).")
+    check_weights(store, trial)
     candidate, suite, cap = load_candidate(store, trial.id, device="cpu")
     study = store.study(trial.study)
     source = sources.resolve(study.model_name)

@@ -16,6 +16,7 @@ from harness.core.errors import HarnessError
 from harness.core.records import AdapterEvent, StudyView, TrialView
 from harness.core.typed import build
 from harness.data.suites import load_suite
+from harness.models import loading, sources
 from harness.store.database import Store
 
 TARGETS = ("staging", "production")
@@ -130,4 +131,16 @@ def _adapter(store: Store, trial_id: str) -> TrialView:
     if trial.artifact_path is None or not trial.artifact_path.is_dir():
         raise HarnessError(f"{trial.id} kept no weights (retention keeps the best `retention.keep_best` trials), so "
                            "there is nothing to serve. Re-run it, or raise keep_best.")
+    check_weights(store, trial)
     return trial
+
+
+def check_weights(store: Store, trial: TrialView) -> None:
+    """Refuse, before any model loads, saved weights that do not belong on the trial's base model: an adapter made
+    for another base (see `loading.check_adapter_base`). `promote`, `export`, `audit`, `recheck` and `predict` call
+    it; a trial without saved weights has nothing to check."""
+    study = store.study(trial.study)
+    if not trial.trained or trial.artifact_path is None or not trial.artifact_path.is_dir() or study is None:
+        return
+    source = sources.resolve(study.model_name, pull_missing=False)
+    loading.check_adapter_base(trial.artifact_path, source, f"trial {trial.id}")

@@ -21,6 +21,7 @@ from harness.core.typed import build
 from harness.data.suites import load_examples, seeded_subset
 from harness.evaluation.scoring import score_split
 from harness.evaluation.stats import paired_bootstrap_diff, proportion, unpaired_bootstrap_diff
+from harness.lifecycle.promote import check_weights
 from harness.store.database import Store
 from harness.sweep.predict import load_candidate
 
@@ -58,6 +59,7 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
         raise HarnessError(f"suite {suite} has no production adapter to re-check; promote one with "
                            "`harness promote TRIAL --to production --approver NAME`.")
     trial = store.require_trial(production, complete=True)
+    check_weights(store, trial)
     study = store.study(trial.study)
     config = build(ExperimentConfig, dict(study.experiment), f"study {study.name}")
     candidate, loaded_suite, cap = load_candidate(store, trial.id)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from harness.core.errors import ModelError
-from harness.models.sources import ModelSource
+from harness.models.sources import ModelSource, weights_sha256
 
 
 def load_tokenizer(source: ModelSource):
@@ -35,3 +38,81 @@ def load_model(source: ModelSource, device: str, dtype, quantization_config=None
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {source.name} from {source.path}: {exc}") from exc
     return model if quantization_config is not None else model.to(device)
+
+
+def check_adapter_base(artifact: Path, source: ModelSource, owner: str) -> None:
+    """Refuse a PEFT adapter folder that was made for another base model than `source`, before anything loads.
+
+    Three signs, each enough: an export's `base_model.json` records another sha256; `adapter_config.json` names a
+    base folder on this machine whose weights are another model's; or the adapter's matrices do not fit the base
+    model's layers (read from the safetensors headers, not the weights). A whole model (full fine-tuning) has no
+    adapter_config.json and nothing to check."""
+    config_path = Path(artifact) / "adapter_config.json"
+    if not config_path.is_file():
+        return
+    fix = f"Use the model it was trained on (`model:` of its study), or re-train the adapter on {source.name}."
+    try:
+        named = json.loads(config_path.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
+        raise ModelError(f"{config_path} is not a readable adapter config ({exc}); {owner} cannot be loaded. Re-run "
+                         "the trial (or export it again).") from None
+    recorded = _recorded_base_sha256(Path(artifact))
+    if recorded is not None and recorded != source.sha256:
+        raise ModelError(f"{owner}: the adapter in {artifact} was made for the base model with sha256 "
+                         f"{recorded[:12]} (base_model.json), but the base model here, {source.name}, has "
+                         f"{source.sha256[:12]}. {fix}")
+    if named and named != source.path and Path(named).is_dir() and list(Path(named).glob("*.safetensors")):
+        if weights_sha256(Path(named)) != source.sha256:
+            raise ModelError(f"{owner}: the adapter in {artifact} was made for the base model {named}, which is not "
+                             f"{source.name} ({source.path}): their weights differ. {fix}")
+    problem = _shape_problem(Path(artifact), source)
+    if problem:
+        raise ModelError(f"{owner}: the adapter in {artifact} was made for another base model than {source.name} "
+                         f"({problem}). {fix}")
+
+
+def _recorded_base_sha256(artifact: Path) -> str | None:
+    try:
+        recorded = json.loads((artifact / "base_model.json").read_text(encoding="utf-8")).get("sha256")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return None
+    return recorded if isinstance(recorded, str) and recorded else None
+
+
+def _shape_problem(artifact: Path, source: ModelSource) -> str | None:
+    """Where a LoRA matrix does not fit the base layer it adapts, in words; None when all fit (or for hub bases,
+    whose headers are not on this machine)."""
+    base_dir = Path(source.path)
+    adapter_file = artifact / "adapter_model.safetensors"
+    if not base_dir.is_dir() or not adapter_file.is_file():
+        return None
+    base = {}
+    try:
+        for weights in sorted(base_dir.glob("*.safetensors")):
+            base.update(_safetensors_shapes(weights))
+        adapter = _safetensors_shapes(adapter_file)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"the weights in {adapter_file} or {base_dir} do not read as safetensors ({exc}); re-run or "
+                         "re-export the trial.") from None
+    for key, shape in adapter.items():
+        for part, axis in ((".lora_A.weight", 1), (".lora_B.weight", 0)):
+            if not key.endswith(part):
+                continue
+            module = key.removeprefix("base_model.model.").removesuffix(part)
+            target = base.get(f"{module}.weight")
+            if target is None:
+                return f"it adapts `{module}`, which the base model does not have"
+            if len(shape) != 2 or len(target) != 2 or shape[axis] != target[axis]:
+                return f"`{module}` is {target} in the base model, and the adapter's {part[1:7]} is {shape}"
+    return None
+
+
+def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
+    """Tensor name -> shape, from the safetensors header only: no weight is read."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            return {name: list(handle.get_slice(name).get_shape()) for name in handle.keys()}
+    except SafetensorError as exc:
+        raise ValueError(str(exc)) from None

@@ -233,7 +233,7 @@ def pull(name: str, cache: Path | None = None) -> ModelSource:
     return _source(m, final)
 
 
-def _weights_sha256(d: Path) -> str:
+def weights_sha256(d: Path) -> str:
     """One digest over every weight file, names included, in sorted order, read in blocks."""
     h = hashlib.sha256()
     for f in sorted(d.glob("*.safetensors")):
@@ -250,6 +250,58 @@ def _has_chat_template(d: Path) -> bool:
     with contextlib.suppress(OSError, ValueError):
         return bool(json.loads((d / "tokenizer_config.json").read_text()).get("chat_template"))
     return False
+
+
+GGUF_MAGIC = b"GGUF"
+
+
+def _file_problem(p: Path) -> str:
+    """Why a file given as the model is not one: the harness loads model folders; GGUF only for embedded models."""
+    with open(p, "rb") as fh:
+        head = fh.read(4)
+    folder = "point `model:` at the folder holding config.json and *.safetensors (what save_pretrained writes)"
+    if head == GGUF_MAGIC:
+        return (f"{p} is a GGUF file; the harness loads Hugging Face model folders, and converts GGUF only for its "
+                f"embedded models (`harness models list`). Fix: convert it once (transformers' "
+                f"from_pretrained(dir, gguf_file=...) then save_pretrained), and {folder}.")
+    if p.suffix.lower() == ".gguf":
+        return (f"{p} is named .gguf but is not a GGUF file (it does not start with the bytes `GGUF`): it is "
+                f"damaged or something else. Fix: download it again, or {folder}.")
+    return f"{p} is a file, not a model folder. Fix: {folder}, or use an embedded model (`harness models list`)."
+
+
+def _folder_problem(p: Path) -> str | None:
+    """A model folder's config.json must be a JSON object, and each *.safetensors must start with a safetensors
+    header: checked from a few bytes, so a damaged or mislabelled folder fails before anything loads."""
+    try:
+        config = json.loads((p / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return (f"{p / 'config.json'} is not valid JSON ({exc}); the folder is not a usable model. Fix: re-save the "
+                f"model with save_pretrained, or copy config.json again.")
+    if not isinstance(config, dict) or not ({"model_type", "architectures"} & set(config)):
+        return (f"{p / 'config.json'} is not a model configuration (no `model_type` or `architectures`). Fix: point "
+                f"at the folder save_pretrained wrote for the model.")
+    for weights in sorted(p.glob("*.safetensors")):
+        if not _is_safetensors(weights):
+            return (f"{weights} is not a safetensors file (its header does not parse): it is damaged, or another "
+                    f"format renamed. Fix: re-save the model with save_pretrained(dir, safe_serialization=True).")
+    return None
+
+
+def _is_safetensors(path: Path) -> bool:
+    """The format's first 8 bytes are the little-endian length of a JSON header that follows them."""
+    with open(path, "rb") as fh:
+        size_bytes = fh.read(8)
+        if len(size_bytes) < 8:
+            return False
+        size = int.from_bytes(size_bytes, "little")
+        if size < 2 or size > min(100 << 20, path.stat().st_size - 8):
+            return False
+        try:
+            header = json.loads(fh.read(size))
+        except (UnicodeDecodeError, ValueError):
+            return False
+    return isinstance(header, dict)
 
 
 def _unknown(ref: str) -> ModelError:
@@ -277,6 +329,8 @@ def resolve(ref: str, cache: Path | None = None, pull_missing: bool = True) -> M
             raise ModelError(f"model {ref!r} is not in the cache {d}. Fix: run `harness models pull {ref}`.")
         return pull(ref, cache)
     p = Path(ref).expanduser()
+    if p.is_file():
+        raise ModelError(_file_problem(p))
     if p.is_dir():
         if not (p / "config.json").is_file():
             raise ModelError(f"{p} is not a HF model dir: it has no config.json. Fix: point at the dir that "
@@ -284,12 +338,18 @@ def resolve(ref: str, cache: Path | None = None, pull_missing: bool = True) -> M
         if not list(p.glob("*.safetensors")):
             raise ModelError(f"{p} has no *.safetensors weights (only safetensors are loaded, never pickles). "
                              f"Fix: re-save it with model.save_pretrained(dir).")
+        problem = _folder_problem(p)
+        if problem:
+            raise ModelError(problem)
         meta: dict = {}
         with contextlib.suppress(OSError, ValueError):
             meta = json.loads((p / MARKER).read_text())
-        return ModelSource(ref, str(p.resolve()), _weights_sha256(p),
+        return ModelSource(ref, str(p.resolve()), weights_sha256(p),
                            meta.get("provenance", f"local dir {p.resolve()}"), meta.get("note", ""),
                            meta.get("license", "unknown (see the model's own files)"), _has_chat_template(p))
+    if not p.exists() and p.suffix.lower() in (".gguf", ".safetensors", ".bin", ".pt", ".pth"):
+        raise ModelError(f"{p} does not exist. Fix: give the path of a model folder (config.json and *.safetensors), "
+                         f"or an embedded model name (`harness models list`).")
     if not p.exists() and re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", ref):
         return ModelSource(ref, ref, f"hub:{ref}", f"Hugging Face Hub {ref}",
                            "hub id: requires network access at load time; not pinned by sha256; "

@@ -120,6 +120,14 @@ _INSERT_EXAMPLE = (
 _PER_TRIAL_TABLES = (("metrics", "trial_id"), ("throughput", "trial_id"), ("examples", "trial_id"), ("trials", "id"))
 
 
+@dataclasses.dataclass
+class MergeReport:
+    trials: list[str]
+    """The trials copied in."""
+    artifacts: list[str]
+    """Their adapter folders, relative to the source database's folder."""
+
+
 class Store:
     """The results database at `path`; cheap to construct, opens the file only for each call."""
 
@@ -285,6 +293,44 @@ class Store:
             " WHERE id = ?",
             [status, reason, _now(), spent, trial_id],
         ))  # fmt: skip
+
+    def merge(self, source: Store) -> MergeReport:
+        """Copy into this database the studies, runs and finished trials of `source` (another worker's database)
+        that it lacks, each trial with its metrics, throughput and examples, in one transaction. A trial this
+        database holds as running but `source` finished is replaced; trials still running in `source` are left
+        out. Adapter weights stay where they are; the caller copies the folders of the trials reported."""
+        if source.path.resolve() == self.path.resolve():
+            raise HarnessError(f"{source.path} is this results database; give another worker's database.")
+        if not source.path.is_file():
+            raise HarnessError(f"no results database at {source.path}; give a worker's harness.duckdb (or its "
+                               "results folder).")
+        source.studies()  # brings an older worker's file up to this release's schema first
+        report = MergeReport([], [])
+
+        def write(c: duckdb.DuckDBPyConnection) -> None:
+            c.execute("ATTACH ? AS src (READ_ONLY)", [str(source.path.resolve())])
+            try:
+                c.execute("INSERT INTO studies BY NAME SELECT * FROM src.studies"
+                          " WHERE study NOT IN (SELECT study FROM studies)")
+                c.execute("INSERT INTO runs BY NAME SELECT * FROM src.runs"
+                          " WHERE run_id NOT IN (SELECT run_id FROM runs)")
+                c.execute("CREATE TEMP TABLE merging AS SELECT s.id, s.artifact_path FROM src.trials s"
+                          " LEFT JOIN trials t ON t.id = s.id"
+                          " WHERE s.status <> 'running' AND (t.id IS NULL OR t.status = 'running')")
+                rows = c.execute("SELECT id, artifact_path FROM merging ORDER BY id").fetchall()
+                report.trials.extend(row[0] for row in rows)
+                report.artifacts.extend(row[1] for row in rows if row[1] and not Path(row[1]).is_absolute())
+                for table, key in _PER_TRIAL_TABLES:
+                    c.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT id FROM merging)")
+                for table, key in _PER_TRIAL_TABLES:  # no foreign keys: any order
+                    c.execute(f"INSERT INTO {table} BY NAME SELECT * FROM src.{table}"
+                              f" WHERE {key} IN (SELECT id FROM merging)")
+                c.execute("DROP TABLE merging")
+            finally:
+                c.execute("DETACH src")
+
+        self._write(write)
+        return report
 
     def set_artifact_path(self, trial_id: str, path: str | os.PathLike | None) -> None:
         value = self._stored_path(path)

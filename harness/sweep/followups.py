@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.core.config import ExperimentConfig
 from harness.core.records import StudyRecord, TrialRecord, TrialView, trial_id
+from harness.core.redaction import Redactor, redact_rows
 from harness.core.selection import ranked
 from harness.data.suites import Example, Suite, seeded_subset
 from harness.store.database import Store
@@ -98,5 +99,6 @@ def _run(variant: SweepData, plan: SweepPlan, store: Store, study: str, run_id: 
         store.mark_trial_failed(record.id, f"{type(exc).__name__}: {exc}", hosted=getattr(exc, "usage", None))
         echo(f"{record.id}: failed - {type(exc).__name__}: {exc}")
         return
+    record.examples = redact_rows(record.examples, Redactor.from_config(plan.config.redaction))
     store.record_trial_result(record)
     retention.apply(store, study, plan.config.retention.keep_best)

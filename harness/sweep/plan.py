@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from harness.analysis.cost import load_prices
 from harness.core.config import ExperimentConfig, load_experiment
-from harness.core.errors import ConfigError, HarnessError
+from harness.core.errors import ConfigError, HarnessError, ModelError
 from harness.core.paths import find_experiment
 from harness.core.text import fold
 from harness.data.suites import Example, Suite, load_suite, seeded_subset
@@ -29,6 +30,7 @@ from harness.hosted.client import HostedEndpoint, check_endpoint
 from harness.models import sources
 from harness.models.device import resolve_device
 from harness.sweep.space import SearchSpace, build_space, enqueue_params
+from harness.sweep.storage import normalise
 
 SPLITS = ("train", "dev", "test")
 
@@ -67,7 +69,10 @@ def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None 
     if trials is not None and trials < 1:
         raise ConfigError(f"--trials {trials}: a study needs at least 1 trial.")
     device = resolve_device(config.device)
-    sources.check_reference(config.model)
+    try:
+        sources.check_reference(config.model)
+    except ModelError as exc:  # name the file and the key as well as the fix
+        raise ModelError(f"{where}: `model: {config.model}`: {exc}") from None
     space = build_space(config.space, device, where)
     enqueued = tuple(e for i, raw in enumerate(config.enqueue) if (e := enqueue_params(raw, space, where, i)))
     suite = load_suite(config.suite)
@@ -84,7 +89,7 @@ def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None 
     _check_writable(Path(config.results_dir), where)
     endpoints = _endpoints(config, space, where)
     default_storage = f"journal:{Path(config.results_dir) / 'optuna-journal.log'}"
-    return SweepPlan(config, path, study, storage or default_storage, trials or config.budget.trials, device,
+    return SweepPlan(config, path, study, normalise(storage or default_storage), trials or config.budget.trials, device,
                      space, enqueued, suite, subsets, maximize, endpoints)
 
 
@@ -160,6 +165,11 @@ def _endpoints(config: ExperimentConfig, space: SearchSpace, where: str) -> dict
         known = ", ".join(config.endpoints) or "none: add `endpoints: {NAME: {base_url, model, api_key_env}}`"
         raise ConfigError(f"{where}: `space.api.endpoint` names {unknown[0]!r}, which is not under `endpoints:` "
                           f"(defined: {known}).")
+    cached = [n for n in names if config.endpoints[n].cache]
+    if config.redaction.enabled and cached:
+        raise ConfigError(f"{where}: `redaction` is on, but `endpoints.{cached[0]}.cache` keeps every request and "
+                          "answer on disk unredacted (results/cache/hosted). Set `cache: false` on that endpoint, or "
+                          "turn redaction off if the cache may hold customer data.")
     return resolve_endpoints(config, names, where, Path(config.results_dir) / "cache" / "hosted")
 
 
@@ -173,7 +183,8 @@ def resolve_endpoints(config: ExperimentConfig, names: list[str], where: str,
         key = os.environ.get(endpoint.api_key_env, "")
         if not key:
             raise ConfigError(
-                f"{where}: endpoint `{name}` reads its key from ${endpoint.api_key_env}, which is not set. Export it "
+                f"{where}: endpoint `{name}` reads its key from ${endpoint.api_key_env}, which is not set (the "
+                f"variable `endpoints.{name}.api_key_env` names). Export it "
                 f"first (`export {endpoint.api_key_env}=...`); the harness never writes it anywhere. A local server "
                 "that needs no key takes any value.")
         usd = None
@@ -199,6 +210,10 @@ def _values(spec) -> list:
     return list(spec.choices) if hasattr(spec, "choices") else [spec]
 
 
+MIN_FREE_BYTES = 512 * 2**20
+"""Free space a sweep needs where its results go: the database, the study journal and a few adapters."""
+
+
 def _check_writable(results: Path, where: str) -> None:
     """Write and remove a small file where results will go (in its nearest existing folder, so a plan creates no
     folder): an unwritable or full disk fails here, not after the first trial has trained."""
@@ -209,6 +224,10 @@ def _check_writable(results: Path, where: str) -> None:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".harness-write-check-") as probe:
             probe.write(b"\0" * 4096)
             probe.flush()
+        free = shutil.disk_usage(existing).free
+        if free < MIN_FREE_BYTES:
+            raise OSError(28, f"only {free / 2**20:.0f} MB free, and a sweep needs at least "
+                              f"{MIN_FREE_BYTES / 2**20:.0f} MB for its database and adapters")
     except OSError as exc:
         raise ConfigError(f"{where}: cannot write results to {results} ({exc.strerror or exc}); set `results_dir:` "
                           "to a writable folder (or free some space) and run again.") from None

@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.core.config import ExperimentConfig
 from harness.core.errors import ConfigError
-from harness.data.prompting import max_answer_tokens, over_length, trained_prompter
+from harness.data.prompting import cut_to_length, max_answer_tokens, over_length, trained_prompter
 from harness.data.suites import Example, Suite
 from harness.evaluation.regression import REGRESSION_SUITES, per_item_scores, task_config
 from harness.hosted.client import HostedEndpoint
@@ -51,8 +51,13 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
     config, suite = plan.config, plan.suite
     tokenizer = loading.load_tokenizer(source)
     train, dev, test = (plan.subsets[s] for s in SPLITS)
+    cut: list[str] = []
     if any(METHODS.get(m).trains for m in plan.space.methods):
-        check_lengths(trained_prompter(tokenizer, suite, config.training), train, config.training.max_length)
+        prompter = trained_prompter(tokenizer, suite, config.training)
+        if config.training.over_length == "truncate":
+            train, cut = fit_lengths(prompter, train, config.training.max_length, str(plan.config_path), echo)
+        else:
+            check_lengths(prompter, train, config.training.max_length, str(plan.config_path))
     max_new = config.generation.max_new_tokens or max_answer_tokens(
         tokenizer, suite.contract, [ex.target for ex in train])
     provenance = {
@@ -61,6 +66,7 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
             "sizes": {s: len(plan.subsets[s]) for s in SPLITS},
             "full_sizes": {s: len(suite.splits[s]) for s in SPLITS},
             "subset_sha256": {s: _ids_hash(plan.subsets[s]) for s in SPLITS},
+            **({"train_inputs_cut": cut} if cut else {}),
         },
         "budget": dataclasses.asdict(config.budget),
         "training": dataclasses.asdict(config.training),
@@ -78,16 +84,34 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
     return dataclasses.replace(data, regression_ids=tuple(ids), base_regression=tuple(scores))
 
 
-def check_lengths(prompter, train: tuple[Example, ...], max_length: int) -> None:
-    """Refuse, before any model loads, train examples that `training.max_length` would cut short."""
+def check_lengths(prompter, train: tuple[Example, ...], max_length: int, where: str = "the experiment") -> None:
+    """Refuse, before any model loads, train examples that `training.max_length` would cut short
+    (`training.over_length: refuse`)."""
     too_long = over_length(prompter, list(train), max_length)
     if too_long:
         (first, longest), count = too_long[0], len(too_long)
         raise ConfigError(
             f"training.max_length: {count} of {len(train)} train example(s) are longer than {max_length} tokens "
-            f"(prompt and answer; the longest, {first.id}, has {longest}), so training would cut their answers "
-            f"short. Raise it with --set training.max_length={longest}, or shorten or drop those examples."
+            f"(prompt and answer; the longest, {first.id}, has {longest}; all: {_ids(too_long)}), so training would "
+            f"cut their answers short. Raise it with --set training.max_length={longest} (or in {where}), cut their "
+            f"inputs with --set training.over_length=truncate, or shorten or drop those examples."
         )
+
+
+def fit_lengths(prompter, train: tuple[Example, ...], max_length: int, where: str,
+                echo: Callable[[str], None]) -> tuple[tuple[Example, ...], list[str]]:
+    """`training.over_length: truncate`: cut the inputs of over-long train examples so they fit, and say so."""
+    fitted, cut = cut_to_length(prompter, train, max_length, where=f"{where}: training.over_length: truncate")
+    if cut:
+        echo(f"warning: training.over_length: truncate: cut the input of {len(cut)} of {len(train)} train "
+             f"example(s) so that prompt and answer fit training.max_length={max_length} tokens (the longest, "
+             f"{cut[0][0].id}, had {cut[0][1]}): {_ids(cut)}. Their answers are whole.")
+    return fitted, [ex.id for ex, _ in cut]
+
+
+def _ids(pairs: list[tuple[Example, int]], shown: int = 10) -> str:
+    ids = [ex.id for ex, _ in pairs]
+    return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
 
 
 def _base_regression(plan: SweepPlan, data: SweepData, echo: Callable[[str], None]) -> tuple[list[str], list[float]]:

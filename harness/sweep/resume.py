@@ -1,11 +1,13 @@
-"""Surviving interruptions: leases on running trials, and failing the ones a dead process left behind.
+"""Surviving interruptions: leases on running trials, failing the ones a dead process left behind, and deciding
+under the study's lock whether a new trial is still needed.
 
 Optuna's journal storage has no heartbeat, so a trial whose process was killed stays RUNNING forever. Each
-running trial records its pid and host and renews a lease; the next sweep fails the trials whose process is
-gone (same host) or whose lease expired (any host) through Optuna's public `Study.tell`, records the reason in the
-results store, and does not count them toward the total. Only the public API is used: a trial's own process marks
-it `interrupted` (True for Ctrl-C, False for an error) before it fails, and a trial failed from outside has no such
-mark, which is what keeps it out of the count.
+running trial records its pid and host and renews a lease; every worker, before each trial, fails the trials
+whose process is gone (same host) or whose lease expired (any host) through Optuna's public `Study.tell`, hands
+them to Optuna's retry callback (so the configuration runs again, once), and the caller records the reason in the
+results store. Such trials do not count toward the total. A trial's own process marks it `interrupted` (True
+for Ctrl-C, False for an error) before it fails; a trial failed from outside has no such mark, which is what
+keeps it out of the count. On PostgreSQL, Optuna's own heartbeat does the same for workers on other machines.
 """
 
 from __future__ import annotations
@@ -32,13 +34,18 @@ def counted_trials(study: optuna.Study) -> int:
     )
 
 
-def fail_stale_trials(study: optuna.Study) -> list[tuple[int, str]]:
-    """Fail RUNNING trials whose process died (same host) or whose lease expired; returns (number, why) for
+def fail_stale_trials(study: optuna.Study, retry=None, current: int | None = None) -> list[tuple[int, str]]:
+    """Fail RUNNING trials (but `current`, the caller's own) whose process died (same host) or whose lease
+    expired, and pass each to `retry` (Optuna's RetryHeartbeatStaleTrialCallback); returns (number, why) for
     each, for the caller to record."""
     stale = []
     host, now = socket.gethostname(), time.time()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid, owner, lease = t.user_attrs.get("pid"), t.user_attrs.get("host"), t.user_attrs.get("lease_until", 0)
+        if t.number == current:
+            continue
+        # A trial another worker has just asked for has no lease yet: its start opens one.
+        opened = t.datetime_start.timestamp() + LEASE_SECONDS if t.datetime_start else 0
+        pid, owner, lease = t.user_attrs.get("pid"), t.user_attrs.get("host"), t.user_attrs.get("lease_until", opened)
         if owner == host and pid is not None and not _alive(pid):
             reason = f"interrupted: process {pid} on {host} ended while the trial was running"
         elif lease < now:
@@ -46,8 +53,35 @@ def fail_stale_trials(study: optuna.Study) -> list[tuple[int, str]]:
         else:
             continue
         study.tell(t.number, state=TrialState.FAIL)
+        if retry is not None:
+            retry(study, next(f for f in study.get_trials(deepcopy=False) if f.number == t.number))
         stale.append((t.number, reason))
     return stale
+
+
+def unneeded(study: optuna.Study, trial: optuna.Trial, total: int) -> tuple[str, str] | None:
+    """Why `trial` should not run now, if it should not: (kind, reason). Kinds: `done` (the study has its total),
+    `busy` (the remaining slots are all running in other workers: wait, one may die) and `twin` (another worker
+    runs this configuration). Call it holding the study's claim lock, then mark the trial claimed, so no two
+    workers can both take the last slot or start the same configuration."""
+    running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+               if t.number != trial.number and t.user_attrs.get("claimed")]
+    counted = counted_trials(study)
+    if counted >= total:
+        return "done", f"not needed: the study has its {total} trials"
+    if counted + len(running) >= total:
+        return "busy", f"waiting: the study's last {len(running)} trial(s) are running in other workers"
+    twin = next((t.number for t in running if t.params == trial.params), None)
+    if twin is not None:
+        return "twin", f"not run: trial {twin} is running the same configuration in another worker"
+    return None
+
+
+def renew(trial: optuna.Trial) -> None:
+    """Keep a trial that waits for a slot from looking stale to other workers."""
+    trial.set_user_attr("pid", os.getpid())
+    trial.set_user_attr("host", socket.gethostname())
+    trial.set_user_attr("lease_until", time.time() + LEASE_SECONDS)
 
 
 class Lease:
@@ -58,9 +92,7 @@ class Lease:
         self.thread = threading.Thread(target=self._renew, daemon=True)
 
     def __enter__(self):
-        self.trial.set_user_attr("pid", os.getpid())
-        self.trial.set_user_attr("host", socket.gethostname())
-        self.trial.set_user_attr("lease_until", time.time() + LEASE_SECONDS)
+        renew(self.trial)
         self.thread.start()
         return self
 

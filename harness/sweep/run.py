@@ -1,21 +1,26 @@
-"""The sweep: plan (validated) -> prepare data once -> Optuna optimize (sample -> trial -> record) -> follow-ups.
+"""The sweep: plan (validated) -> prepare data once -> Optuna optimize (sample -> claim -> trial -> record) ->
+follow-ups.
 
-Interruption is expected: every finished trial is in the store and the Optuna journal the moment it ends.
-A trial left `running` by a killed process is found on the next start (its process is gone or its lease
-expired), marked failed with the reason, and the study is topped up to `--trials`.
+Interruption is expected: every finished trial is in the store and the Optuna study the moment it ends. A trial
+left `running` by a killed process is found by the next trial of any worker (its process is gone, its lease or
+its heartbeat expired), marked failed with the reason, retried once, and the study is topped up to `--trials`.
+
+Several workers may run one study (`harness worker`, `harness sweep --workers N`). Each samples with its own
+seed, and claims each trial under the study's lock (storage.py), so the study's total is exact across workers and
+no two workers train the same configuration at once. Each writes its finished trials to the results database in
+one short transaction of its own (store/database.py), so readers never see half a trial.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -25,7 +30,9 @@ from harness.analysis.formatting import params_text
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
 from harness.core.records import RunRecord, StudyRecord, TrialRecord, trial_id
+from harness.core.redaction import Redactor, redact_rows
 from harness.models import sources
+from harness.models.device import free_memory, is_out_of_memory
 from harness.models.environment import environment
 from harness.store.database import Store
 from harness.sweep import retention
@@ -33,7 +40,8 @@ from harness.sweep.followups import run_followups
 from harness.sweep.importance import parameter_importance
 from harness.sweep.plan import SweepPlan
 from harness.sweep.prepare import SweepData, prepare
-from harness.sweep.resume import Lease, counted_trials, fail_stale_trials, mark_interrupted
+from harness.sweep.resume import Lease, counted_trials, fail_stale_trials, mark_interrupted, renew, unneeded
+from harness.sweep.storage import StudyStorage, open_storage
 from harness.sweep.trial import run_trial
 from harness.training.methods import METHODS
 
@@ -47,46 +55,70 @@ class SweepOutcome:
     """Of those, how many failed (an exception, not pruning)."""
 
 
-def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print) -> SweepOutcome:
-    """Run the planned sweep to `plan.trials` trials in total, then its follow-ups."""
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    RETRY = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    """A trial whose worker died runs once more, in whichever worker asks next."""
+
+
+CLAIM_POLL_SECONDS = 2.0
+"""How often a worker waiting for a slot looks again."""
+
+
+class NotNeeded(Exception):
+    """A sampled trial this worker will not run: the study is complete, or another worker runs its twin."""
+
+
+def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print, worker: int = 0,
+              followups: bool = True) -> SweepOutcome:
+    """Run the planned sweep until the study has `plan.trials` trials, then its follow-ups.
+
+    `worker` numbers this process among the study's workers; it offsets the sampler's seed, so workers explore
+    different configurations. A lone sweep is worker 0, and so reproduces the same trials from the same seed."""
     for method, reason in plan.space.skipped.items():
         echo(f"{method}: skipped - {reason}")
     source = sources.resolve(plan.config.model)
     data = prepare(plan, source, echo)
-    study = _open_study(plan)
+    storage = open_storage(plan.storage, retry=RETRY)
+    study = _open_study(plan, storage, worker)
     run_id = uuid.uuid4().hex[:12]
     store.record_study(_study_record(plan, source))
     env = environment(plan.device, {**data.provenance["model"], "provenance": source.provenance},
                       data.provenance["data"])
     store.record_run(RunRecord(run_id, plan.study, os.getpid(), socket.gethostname(), plan.device,
                                env["device_name"], env["cpu_count"], env))
-    for stale, reason in fail_stale_trials(study):
-        store.mark_trial_failed(trial_id(plan.study, stale), reason)
-        echo(f"trial {trial_id(plan.study, stale)}: marked failed - {reason}")
-    for params in plan.enqueued:
-        study.enqueue_trial(params, skip_if_exists=True)
+    with storage.claim(plan.study):  # two workers starting together must not enqueue the baselines twice
+        stale = fail_stale_trials(study, RETRY)
+        for params in plan.enqueued:
+            study.enqueue_trial(params, skip_if_exists=True)
+    _record_stale(store, plan.study, stale, echo)
 
     remaining = plan.trials - counted_trials(study)
     outcome = SweepOutcome(plan.study, 0, 0)
     if remaining <= 0:
         echo(f"study {plan.study} already has {plan.trials} finished trials; raise --trials to run more.")
     else:
-        echo(f"study {plan.study}: running {remaining} of {plan.trials} trials on {plan.device}")
-        outcome = _optimize(plan, store, data, study, run_id, remaining, echo)
+        echo(f"study {plan.study}: {remaining} of {plan.trials} trials to go, on {plan.device}"
+             + (f" (worker {worker})" if worker else ""))
+        outcome = _optimize(plan, store, data, storage, study, run_id, remaining, echo)
         store.record_importance(plan.study, parameter_importance(study))
-    run_followups(data, plan, store, run_id, echo)
+    if followups:
+        run_followups(data, plan, store, run_id, echo)
     return outcome
 
 
-def _optimize(plan: SweepPlan, store: Store, data: SweepData, study: optuna.Study, run_id: str, remaining: int,
-              echo: Callable[[str], None]) -> SweepOutcome:
-    """Sample -> run -> record, `remaining` times (or until sweep_minutes), one progress bar over trials."""
+def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStorage, study: optuna.Study,
+              run_id: str, remaining: int, echo: Callable[[str], None]) -> SweepOutcome:
+    """Sample -> claim -> run -> record until the study has its trials (or sweep_minutes), with a progress bar."""
     config = plan.config
+    redactor = Redactor.from_config(config.redaction)
     artifacts = plan.results_dir / "artifacts" / plan.study
     failures: list[str] = []
+    ran: list[str] = []
     with tqdm(total=remaining, desc="sweep", unit="trial") as bar:
         def objective(trial: optuna.Trial) -> float:
             params = plan.space.suggest(trial)
+            _claim(plan, store, storage, study, trial, echo)
             record = TrialRecord(
                 id=trial_id(plan.study, trial.number), study=plan.study, number=trial.number, run_id=run_id,
                 method=params["method"], params=params, trained=METHODS.get(params["method"]).trains,
@@ -94,6 +126,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, study: optuna.Stud
                 device="hosted" if METHODS.get(params["method"]).hosted else plan.device,
             )  # fmt: skip
             store.record_trial_start(record)
+            ran.append(record.id)
             bar.set_postfix_str(f"#{trial.number} {params['method']} {params_text(params)}")
             twin = _finished_twin(study, trial)
             if twin is not None:  # same method and parameters, same seed: re-running would only repeat it
@@ -109,12 +142,13 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, study: optuna.Stud
                     store.mark_trial_failed(record.id, reason)
                     raise
                 except Exception as exc:
-                    reason = f"{type(exc).__name__}: {exc}"
+                    reason = redactor.redact(_failure_reason(exc, plan.device))  # errors may quote an input
                     mark_interrupted(trial, reason, interrupted=False)
                     store.mark_trial_failed(record.id, reason, hosted=getattr(exc, "usage", None))
                     failures.append(record.id)
                     echo(f"trial {record.id} failed - {reason}")
                     raise
+            record.examples = redact_rows(record.examples, redactor)  # scored already; only what is stored changes
             store.record_trial_result(record)
             retention.apply(store, plan.study, config.retention.keep_best)
             if record.status == "pruned":
@@ -124,13 +158,70 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, study: optuna.Stud
             return record.objective
 
         def advance(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
-            bar.update(1)
+            if frozen.state == TrialState.FAIL:  # the next trial must not inherit what this one held
+                free_memory(plan.device)
+            if "not_needed" not in frozen.user_attrs:
+                bar.update(1)
 
         # Failures are reported above, once each, with their reason; Optuna's own warning adds a traceback.
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        study.optimize(objective, n_trials=remaining, catch=(Exception,), callbacks=[advance],
+        # No per-process trial count: the claim stops this worker when the study has its total, whichever
+        # workers ran them; MaxTrialsCallback stops it as soon as the last one finishes.
+        done = optuna.study.MaxTrialsCallback(plan.trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        study.optimize(objective, n_trials=None, catch=(Exception,), callbacks=[advance, done],
                        timeout=config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None)
-        return SweepOutcome(plan.study, bar.n, len(failures))
+        return SweepOutcome(plan.study, len(ran), len(failures))
+
+
+def _claim(plan: SweepPlan, store: Store, storage: StudyStorage, study: optuna.Study, trial: optuna.Trial,
+           echo: Callable[[str], None]) -> None:
+    """Under the study's lock: free the trials of dead workers, then take this trial, or raise NotNeeded.
+
+    While every remaining slot is running elsewhere, wait: if one of those workers dies, this one takes over."""
+    while True:
+        with storage.claim(plan.study):
+            stale = fail_stale_trials(study, RETRY, current=trial.number)
+            why = unneeded(study, trial, plan.trials)
+            trial.set_user_attr("claimed", why is None)
+            renew(trial)
+        _record_stale(store, plan.study, stale, echo)
+        _record_heartbeat_failures(store, plan.study, study)
+        if why is None:
+            return
+        kind, reason = why
+        if kind != "busy":
+            break
+        time.sleep(CLAIM_POLL_SECONDS)
+    trial.set_user_attr("not_needed", reason)
+    mark_interrupted(trial, reason, interrupted=True)  # never counted
+    if kind == "done":
+        study.stop()
+    else:
+        time.sleep(CLAIM_POLL_SECONDS)  # let the twin's worker get on before sampling again
+    raise NotNeeded(reason)
+
+
+def _record_stale(store: Store, study: str, stale: list[tuple[int, str]], echo: Callable[[str], None]) -> None:
+    for number, reason in stale:
+        store.mark_trial_failed(trial_id(study, number), reason + "; retried once")
+        echo(f"trial {trial_id(study, number)}: marked failed - {reason}; retried once")
+
+
+def _record_heartbeat_failures(store: Store, name: str, study: optuna.Study) -> None:
+    """Trials Optuna failed for a lost heartbeat (a worker on another machine died): say so in the store."""
+    failed = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    for view in store.trials(name):
+        if view.status == "running" and view.number in failed:
+            store.mark_trial_failed(view.id, "interrupted: its worker stopped sending heartbeats; retried once")
+
+
+def _failure_reason(exc: Exception, device: str) -> str:
+    if is_out_of_memory(exc):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return (f"out of memory on {device} ({first}); the memory was freed and the sweep went on. Lower "
+                "training.batch_size (raise gradient_accumulation to keep the effective batch), "
+                "training.max_length or generation.batch_size, or use qlora.")
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _study_record(plan: SweepPlan, source: sources.ModelSource) -> StudyRecord:
@@ -143,16 +234,13 @@ def _study_record(plan: SweepPlan, source: sources.ModelSource) -> StudyRecord:
     )  # fmt: skip
 
 
-def _open_study(plan: SweepPlan) -> optuna.Study:
-    storage: Any = plan.storage
-    if storage.startswith("journal:"):
-        path = Path(storage.removeprefix("journal:"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+def _open_study(plan: SweepPlan, storage: StudyStorage, worker: int) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = "maximize" if plan.maximize else "minimize"
-    study = optuna.create_study(study_name=plan.study, storage=storage, sampler=_sampler(plan.config),
-                                direction=direction, pruner=_pruner(plan.config), load_if_exists=True)
+    with storage.claim(plan.study):  # workers starting together: one creates the study, the others load it
+        study = optuna.create_study(study_name=plan.study, storage=storage.storage, direction=direction,
+                                    sampler=_sampler(plan.config, worker), pruner=_pruner(plan.config),
+                                    load_if_exists=True)
     if study.direction.name.lower() != direction:
         raise HarnessError(f"study {plan.study} was created to {study.direction.name.lower()} its objective, but "
                            f"`objective.metric: {plan.config.objective.metric}` is to {direction}. Pass --study "
@@ -168,13 +256,14 @@ def _open_study(plan: SweepPlan) -> optuna.Study:
     return study
 
 
-def _sampler(config: ExperimentConfig) -> optuna.samplers.BaseSampler:
+def _sampler(config: ExperimentConfig, worker: int) -> optuna.samplers.BaseSampler:
+    seed = config.seed + worker
     if config.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=config.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     # Constraints reach TPE through trial.set_constraint (see trial.py); infeasible trials never win.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=config.seed, multivariate=True, group=True, n_startup_trials=5)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=5)
 
 
 def _pruner(config: ExperimentConfig) -> optuna.pruners.BasePruner:

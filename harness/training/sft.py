@@ -6,6 +6,7 @@ budget, intermediate dev scoring (for pruning) and a progress bar. It never subc
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from transformers import PrinterCallback, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
 from harness.core.config import BudgetConfig, TrainingConfig
+from harness.core.errors import TrainingError
 from harness.data.prompting import Prompter
 from harness.data.suites import Example
 from harness.models.device import use_bf16
@@ -54,7 +56,7 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
             max_steps=budget.max_steps or -1,
             warmup_steps=training.warmup_steps,
             weight_decay=training.weight_decay,
-            # TRL does not truncate padding-free rows; the sweep refuses over-long examples before a model loads.
+            # TRL does not truncate padding-free rows: the sweep refuses or cuts over-long examples first (over_length).
             max_length=None if padding_free else training.max_length,
             padding_free=padding_free,
             completion_only_loss=True,
@@ -62,6 +64,7 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
             use_cpu=device == "cpu",
             gradient_checkpointing=False,  # small models: memory is not the limit, speed is
             logging_steps=5,
+            logging_nan_inf_filter=False,  # the filter hides a diverged loss; the callback fails the trial on it
             save_strategy="no",
             report_to=[],
             disable_tqdm=True,
@@ -118,6 +121,11 @@ class _BudgetAndProbe(TrainerCallback):
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        loss = (logs or {}).get("loss", (logs or {}).get("train_loss"))
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingError(f"the training loss became {float(loss)} by step {state.global_step}: training "
+                                f"diverged at learning rate {args.learning_rate:g}. Lower `learning_rate` in the "
+                                "space (or raise warmup_steps); no score is recorded for this trial.")
         if logs and "loss" in logs:
             self.report.loss_curve.append((state.global_step, float(logs["loss"])))
             self.bar.set_postfix(loss=f"{logs['loss']:.3f}")

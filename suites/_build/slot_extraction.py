@@ -178,6 +178,10 @@ def main() -> None:
             "counts": counts,
         },
         "cleaning": cleaning,
+        # 9 inputs of dev/test differ from a train input only in punctuation (`Eddie's Attic` / `Eddie’s Attic`);
+        # kept, so that published scores stay comparable. The loader refuses such pairs in any suite that does not
+        # say this.
+        "near_duplicates": "allow",
     }
 
     def rows(items):

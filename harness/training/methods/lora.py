@@ -6,6 +6,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.core.errors import ModelError
 from harness.core.typed import at_least, from_up_to, greater_than
 from harness.models import loading
 from harness.training.methods.base import (
@@ -68,6 +69,9 @@ class LoRA:
 
         if artifact is None:
             raise ValueError(f"a {self.name} trial needs its saved adapter folder to load")
+        if not (Path(artifact) / "adapter_model.safetensors").is_file():  # else PEFT falls back to a pickle (.bin)
+            raise ModelError(f"{artifact} has no adapter_model.safetensors; only safetensors are loaded, never "
+                             "pickles. Re-save the adapter with save_pretrained(dir, safe_serialization=True).")
         base = loading.load_model(ctx.source, ctx.device, ctx.dtype)
         tokenizer = loading.load_tokenizer(ctx.source)
         return LocalCandidate(PeftModel.from_pretrained(base, str(artifact)).eval(), tokenizer,

@@ -1,0 +1,157 @@
+"""Where the Optuna study lives, and the one lock that lets several workers share it.
+
+Two kinds of storage are supported and tested:
+- `journal:PATH` (the default, a file under the results folder): workers on one machine, no server.
+- `postgresql://USER:PASSWORD@HOST:PORT/DB`: workers on any number of machines. Optuna's RDB storage with its
+  heartbeat, so the trial of a worker that died is failed and retried (once) by the workers that remain.
+  A plain `postgresql://` URL is given the psycopg 3 driver SQLAlchemy 2 expects.
+`sqlite:///PATH` works too, for workers on one machine. Other engines (MySQL) are refused: the lock below is
+PostgreSQL's.
+
+Workers take turns through `StudyStorage.claim()` to decide whether a new trial is still needed and whether
+another worker is already running the same configuration; without it three workers asked for 8 trials each
+see 7 finished and all start an eighth. PostgreSQL gives that lock to every machine (an advisory lock); the
+file storages use a lock file beside the study's file, which is enough because they are one-machine storages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import time
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from harness.core.errors import ConfigError, HarnessError
+
+HEARTBEAT_SECONDS = 20
+"""How often a running trial tells RDB storage it is alive."""
+GRACE_SECONDS = 90
+"""A trial silent for this long is failed (and retried once) by the next worker that asks for a trial."""
+
+_SCHEMES = "journal:PATH, sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+def normalise(url: str) -> str:
+    """The URL as SQLAlchemy needs it; raises ConfigError for what cannot work, before anything is loaded."""
+    if url.startswith("journal:"):
+        if not url.removeprefix("journal:"):
+            raise ConfigError(f"--storage {url!r}: give the journal file, e.g. journal:results/optuna-journal.log")
+        return url
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme in ("postgresql", "postgres"):  # SQLAlchemy 2.1 defaults to psycopg2; we install psycopg 3
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        scheme = "postgresql+psycopg"
+    if scheme == "postgresql+psycopg":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError("--storage is a PostgreSQL URL, but the driver psycopg 3 is not installed: "
+                              "`pip install 'psycopg[binary]'`.") from None
+        return url
+    if scheme == "sqlite":
+        return url
+    raise ConfigError(f"--storage {redacted(url)!r} is not a storage the harness can use; give {_SCHEMES}.")
+
+
+def is_shared(url: str) -> bool:
+    """Whether workers on other machines can reach this storage."""
+    return url.startswith("postgresql")
+
+
+@dataclass
+class StudyStorage:
+    """An Optuna storage and the lock its workers take turns with."""
+
+    url: str
+    storage: Any
+    lock_path: Path | None
+    """The lock file of a one-machine storage; None for a server storage (an advisory lock there)."""
+
+    @contextlib.contextmanager
+    def claim(self, study: str) -> Iterator[None]:
+        """Hold the study's lock: one worker at a time counts, checks and marks its trial."""
+        if self.lock_path is not None:
+            with self.lock_path.open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+        from sqlalchemy import text
+
+        key = zlib.crc32(f"harness-claim:{study}".encode())  # a stable 32-bit key per study
+        with self.storage.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.commit()
+
+
+def open_storage(url: str, retry: Any = None) -> StudyStorage:
+    """Open (creating on first use) the storage at the normalised `url`.
+
+    `retry` is Optuna's callback for a trial whose heartbeat stopped (RDB storages only)."""
+    if url.startswith("journal:"):
+        path = Path(url.removeprefix("journal:"))
+        _writable_parent(path)
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+        return StudyStorage(url, storage, path.with_name(path.name + ".claim"))
+    if url.startswith("sqlite:///"):
+        _writable_parent(Path(url.removeprefix("sqlite:///")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = _rdb_storage(url, retry)
+    lock = None if is_shared(url) else Path(url.removeprefix("sqlite:///") + ".claim")
+    return StudyStorage(url, storage, lock)
+
+
+def _rdb_storage(url: str, retry: Any) -> Any:
+    # Workers started together on a fresh database all try to create Optuna's tables; the losers of that race
+    # get an integrity or "already exists" error. The tables exist by then, so try again a few times.
+    last: Exception | None = None
+    for attempt in range(8):
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=GRACE_SECONDS, heartbeat_stale_trial_callback=retry)
+        except Exception as exc:  # sqlalchemy's errors, without importing sqlalchemy's internals here
+            if "OperationalError" in type(exc).__name__ and "connect" in str(exc).lower():
+                raise HarnessError(f"cannot reach the study storage {redacted(url)}: {_first_line(exc)}. Is the "
+                                   "server running, and are the host, port, user and database right?") from None
+            last = exc
+            time.sleep(0.2 * (attempt + 1))
+    raise HarnessError(f"cannot open the study storage {redacted(url)}: {_first_line(last)}") from None
+
+
+def _writable_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HarnessError(f"cannot create the folder for the study storage {path}: {exc.strerror}. Choose "
+                           "another results_dir or --storage.") from None
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+def _first_line(exc: BaseException | None) -> str:
+    return str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else type(exc).__name__
+
+

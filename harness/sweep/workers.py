@@ -1,0 +1,100 @@
+"""`harness sweep --workers N`: N worker processes on this machine, one study, one progress bar.
+
+Each worker is `harness worker` in its own process, so a crash in one (out of memory, a killed process) costs
+only its trial, which the others fail and retry. With GPUs, worker i sees only GPU i (mod the count). Each
+worker's output goes to its own log under the results folder; the terminal shows one bar over the study. On a
+CPU the cores are shared out (OMP_NUM_THREADS): workers that each use every core thrash.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from harness.core.paths import STORAGE_ENV
+from harness.store.database import Store
+from harness.sweep.plan import SweepPlan
+
+
+@dataclass(frozen=True)
+class WorkerExit:
+    index: int
+    returncode: int
+    log: Path
+
+
+def worker_command(plan: SweepPlan, overrides: list[str], db: Path, index: int) -> list[str]:
+    """The `harness worker` command line that runs worker `index` of this plan (storage: STORAGE_ENV)."""
+    command = [sys.executable, "-m", "harness", "worker", str(plan.config_path), "--study", plan.study,
+               "--trials", str(plan.trials), "--index", str(index), "--db", str(db)]
+    for override in overrides:
+        command += ["--set", override]
+    return command
+
+
+def run_local_workers(plan: SweepPlan, overrides: list[str], store: Store, count: int, gpus: int,
+                      echo: Callable[[str], None] = print) -> list[WorkerExit]:
+    """Start `count` workers, follow the study until they end, and return how each ended."""
+    logs = plan.results_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: list[tuple[int, subprocess.Popen, Path]] = []
+    for index in range(count):
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **{STORAGE_ENV: plan.storage})
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+        else:  # N processes each using every core run many times slower than N sharing them out
+            env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // count)))
+        log = logs / f"{plan.study}-worker-{index}.log"
+        with log.open("w") as handle:
+            proc = subprocess.Popen(worker_command(plan, overrides, store.path, index), env=env, stdout=handle,
+                                    stderr=subprocess.STDOUT)
+        procs.append((index, proc, log))
+    where = f"{gpus} GPU(s)" if gpus else plan.device
+    echo(f"study {plan.study}: {count} workers on {where}; their logs are in {logs}/")
+    try:
+        _follow(plan, store, [p for _, p, _ in procs])
+    except KeyboardInterrupt:  # the terminal sent SIGINT to the workers too: let them record their trials
+        for _, proc, _ in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for _, proc, _ in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        raise
+    return [WorkerExit(index, proc.returncode, log) for index, proc, log in procs]
+
+
+def _follow(plan: SweepPlan, store: Store, procs: list[subprocess.Popen]) -> None:
+    finished = _finished(store, plan.study)
+    with tqdm(total=plan.trials, initial=finished, desc=f"sweep ({len(procs)} workers)", unit="trial") as bar:
+        while any(p.poll() is None for p in procs):
+            time.sleep(1.0)
+            now = _finished(store, plan.study)
+            bar.update(now - bar.n)
+        bar.update(_finished(store, plan.study) - bar.n)
+
+
+def _finished(store: Store, study: str) -> int:
+    if not store.path.exists():
+        return 0
+    return sum(1 for t in store.trials(study) if t.status in ("complete", "pruned", "failed"))
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The end of a worker's log, for the message when it failed."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    tail = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    return "\n".join(tail[-lines:])

@@ -1,0 +1,508 @@
+"""Bad input, case by case (issue 11): each is refused with a message that says what is wrong, where (file, line or
+key) and how to fix it; nothing is written halfway; the error comes before any model loads; and the CLI exits 2
+with the message and no traceback.
+
+The order follows the issue's list: experiment files, suites, models and trials. Everything is tiny: the toy suite
+and the tiny model of conftest.py, adapters built on the spot, stores written in memory's worth of rows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from tiny import build_tiny_model, build_tiny_tokenizer
+
+from harness.cli import main
+from harness.core.errors import ConfigError, HarnessError, ModelError, SuiteError
+from harness.core.records import AdapterEvent, ExampleRow, MetricRow, RunRecord, StudyRecord, Throughput, TrialRecord
+from harness.data.suite_init import init_suite
+from harness.data.suites import load_suite
+from harness.lifecycle.export import export
+from harness.lifecycle.promote import promote
+from harness.lifecycle.recheck import recheck
+from harness.models import loading, sources
+from harness.store.database import Store
+from harness.sweep.plan import plan_sweep
+
+# ------------------------------------------------------------------------------------------------------ helpers
+
+
+def refused(argv: list[str], capsys) -> str:
+    """Run the CLI, expect exit 2 with one `error:` message and no traceback; return the message on one line."""
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    out = " ".join(captured.out.split())  # the console wraps long lines
+    assert out.startswith("error:") and "Traceback" not in captured.out + captured.err
+    return out
+
+
+@pytest.fixture()
+def no_model_loads(monkeypatch):
+    """Any model or tokenizer load fails the test: the input must be refused before."""
+    def loaded(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was validated")
+
+    monkeypatch.setattr(loading, "load_model", loaded)
+    monkeypatch.setattr(loading, "load_tokenizer", loaded)
+
+
+def experiment(tmp_path: Path, suite: Path, body: str = "", space: str = "prompt: {shots: [0, 2]}",
+               model: str = "smollm2-135m") -> Path:
+    """An experiment file on `suite` with the regression check off (it is not what these tests are about)."""
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"name: bad\nmodel: {model}\nsuite: {suite}\nresults_dir: {tmp_path / 'results'}\n"
+                    f"regression: {{enabled: false}}\nspace:\n  {space}\n{body}")
+    return path
+
+
+def nothing_written(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    assert not results.exists() or not any(results.rglob("*")), sorted(results.rglob("*"))
+
+
+# ------------------------------------------------------------------------------------------- experiment files
+
+
+def test_experiment_unknown_key(tmp_path, toy_suite, capsys, no_model_loads):
+    path = experiment(tmp_path, toy_suite, "budget: {trails: 3}\n")
+    out = refused(["sweep", str(path)], capsys)
+    assert str(path) in out and "unknown key `budget.trails`" in out and "Did you mean `budget.trials`?" in out
+    nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("seed: zero\n", "`seed` must be an integer, got 'zero'"),
+    ("training: {padding_free: maybe}\n", "`training.padding_free` must be true or false, got 'maybe'"),
+    ("data: {train_limit: [10]}\n", "`data.train_limit` must be an integer, got [10]"),
+    ("training: {over_length: cut}\n", "`training.over_length` must be one of refuse, truncate; got 'cut'"),
+])
+def test_experiment_wrong_type(tmp_path, toy_suite, capsys, no_model_loads, body, message):
+    path = experiment(tmp_path, toy_suite, body)
+    out = refused(["sweep", str(path)], capsys)
+    assert str(path) in out and message in out
+    nothing_written(tmp_path)
+
+
+def test_rank_zero(tmp_path, toy_suite, capsys, no_model_loads):
+    path = experiment(tmp_path, toy_suite, space="lora: {r: [0, 8]}")
+    out = refused(["sweep", str(path)], capsys)
+    assert str(path) in out and "`space.lora.r[0]` must be at least 1; got 0" in out
+    nothing_written(tmp_path)
+
+
+def test_negative_learning_rate(tmp_path, toy_suite, capsys, no_model_loads):
+    path = experiment(tmp_path, toy_suite, space="lora: {learning_rate: -1.0e-3}")
+    out = refused(["sweep", str(path)], capsys)
+    assert str(path) in out and "`space.lora.learning_rate` must be greater than 0; got -0.001" in out
+    nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("space, most", [("prompt: {shots: [0, 3]}", 3), ("prompt: {shots: {low: 0, high: 5}}", 5),
+                                         ("prompt: {shots: 4}", 4)])
+def test_shots_above_the_train_size(tmp_path, toy_suite, capsys, no_model_loads, space, most):
+    path = experiment(tmp_path, toy_suite, "data: {train_limit: 2}\n", space=space)
+    out = refused(["sweep", str(path)], capsys)
+    assert str(path) in out and f"`space.prompt.shots` reaches {most}" in out
+    assert "train subset holds only 2 examples" in out and "raise data.train_limit" in out
+    nothing_written(tmp_path)
+    plan_sweep(path, ["data.train_limit=5"])  # the fix works
+
+
+def test_objective_on_a_metric_that_does_not_exist(tmp_path, toy_suite, capsys, no_model_loads):
+    path = experiment(tmp_path, toy_suite, "objective: {metric: f1_macro}\n")
+    out = refused(["sweep", str(path)], capsys)
+    assert str(path) in out and "`objective.metric: f1_macro` is not a metric suite toy-colours produces" in out
+    assert "Did you mean `macro_f1`?" in out and "task_accuracy" in out
+    nothing_written(tmp_path)
+
+
+ENDPOINT = "endpoints:\n  mini: {{base_url: 'http://127.0.0.1:9/v1', model: m{key}}}\n"
+
+
+def test_endpoint_without_its_key_variable(tmp_path, toy_suite, capsys, no_model_loads, monkeypatch):
+    monkeypatch.delenv("HARNESS_TEST_NO_SUCH_KEY", raising=False)
+    path = experiment(tmp_path, toy_suite, ENDPOINT.format(key=", api_key_env: HARNESS_TEST_NO_SUCH_KEY"),
+                      space="api: {endpoint: mini}")
+    out = refused(["sweep", str(path)], capsys)  # refused before the endpoint is asked (port 9 answers nothing)
+    assert str(path) in out and "reads its key from $HARNESS_TEST_NO_SUCH_KEY, which is not set" in out
+    assert "`endpoints.mini.api_key_env`" in out and "export HARNESS_TEST_NO_SUCH_KEY=..." in out
+    nothing_written(tmp_path)
+
+
+def test_endpoint_without_the_api_key_env_key(tmp_path, toy_suite, capsys, no_model_loads):
+    path = experiment(tmp_path, toy_suite, ENDPOINT.format(key=""), space="api: {endpoint: mini}")
+    out = refused(["sweep", str(path)], capsys)
+    assert str(path) in out and "missing required key `endpoints.mini.api_key_env`" in out
+    assert "add `api_key_env: ...` under `endpoints.mini`" in out
+    nothing_written(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------------ suites
+
+LABELS = {"name": "sounds", "version": "1.0.0", "task": "classification", "instruction": "Name the sound.",
+          "output": {"kind": "label", "key": "sound", "labels": ["bark", "meow", "moo"]}}
+
+
+def row(text: str, sound: str = "bark") -> str:
+    return json.dumps({"input": text, "output": {"sound": sound}})
+
+
+def make_suite(tmp_path: Path, meta: dict | None = None, **splits: bytes | list[str]) -> Path:
+    """A small valid label suite; a split given as lines or bytes replaces the default."""
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    (folder / "suite.yaml").write_text(yaml.safe_dump(meta or LABELS, sort_keys=False))
+    default = {"train": [row("a dog barks"), row("a cat purrs", "meow"), row("a cow grazes", "moo")],
+               "dev": [row("the dog")], "test": [row("the kitten", "meow")]}
+    for split, lines in {**default, **splits}.items():
+        data = lines if isinstance(lines, bytes) else "".join(x + "\n" for x in lines).encode("utf-8")
+        (folder / f"{split}.jsonl").write_bytes(data)
+    return folder
+
+
+def suite_error(folder: Path, capsys) -> str:
+    with pytest.raises(SuiteError) as error:
+        load_suite(str(folder))
+    out = refused(["suite", "validate", str(folder)], capsys)  # the CLI says the same, without a traceback
+    assert " ".join(str(error.value).split()) in out
+    return str(error.value)
+
+
+def test_suite_malformed_line(tmp_path, capsys):
+    message = suite_error(make_suite(tmp_path, train=[row("a dog"), '{"input": "a cat", "output": ']), capsys)
+    assert "train.jsonl:2: malformed JSON" in message and "write one JSON object per line" in message
+
+
+def test_suite_line_that_is_an_array(tmp_path, capsys):
+    message = suite_error(make_suite(tmp_path, dev=[row("the dog"), '["the cat", "meow"]']), capsys)
+    assert "dev.jsonl:2: expected a JSON object, got an array" in message
+    assert '{"input": "...", "output": ...}' in message
+
+
+@pytest.mark.parametrize("encode, message", [
+    (lambda text: text.encode("latin-1"), "test.jsonl:2: not UTF-8 (byte 0xe9); re-save the file as UTF-8, e.g. "
+                                          "`iconv -f latin1 -t utf-8 test.jsonl > fixed.jsonl`"),
+    (lambda text: text.encode("utf-16"), "test.jsonl:1: UTF-16 text (it starts with a UTF-16 byte-order mark), not "
+                                         "UTF-8; re-save it as UTF-8, e.g. `iconv -f utf-16 -t utf-8 test.jsonl"),
+    (lambda text: text.encode("utf-16-le"), "test.jsonl:1: holds NUL bytes, so it is UTF-16 or binary"),
+], ids=["latin-1", "utf-16", "utf-16 without BOM"])
+def test_suite_wrong_encoding(tmp_path, capsys, encode, message):
+    text = row("the kitten", "meow") + '\n{"input": "a café", "output": {"sound": "meow"}}\n'
+    assert message in suite_error(make_suite(tmp_path, test=encode(text)), capsys)
+
+
+def test_suite_utf8_with_a_bom_is_read(tmp_path):
+    suite = load_suite(str(make_suite(tmp_path, test=b"\xef\xbb\xbf" + row("the kitten", "meow").encode() + b"\n")))
+    assert suite.splits["test"][0].input == "the kitten"
+
+
+def test_suite_empty_file(tmp_path, capsys):
+    message = suite_error(make_suite(tmp_path, dev=b""), capsys)
+    assert "dev.jsonl: empty; add at least one example (one JSON object per line)" in message
+
+
+def test_suite_unpaired_surrogate_escape(tmp_path, capsys):
+    message = suite_error(make_suite(tmp_path, dev=['{"input": "the dog \\ud800", "output": {"sound": "bark"}}']),
+                          capsys)
+    assert "dev.jsonl:1: a text holds an unpaired surrogate escape" in message and "fix or remove" in message
+
+
+def test_suite_line_nested_too_deeply(tmp_path, capsys):
+    message = suite_error(make_suite(tmp_path, dev=['{"input": "x", "output": ' + "[" * 5000 + "]" * 5000 + "}"]),
+                          capsys)
+    assert "dev.jsonl:1: malformed JSON (Nested too deeply to read" in message
+
+
+def over_length_experiment(tmp_path: Path, model: Path, suite: Path, mode: str) -> Path:
+    return experiment(tmp_path, suite, f"data: {{train_limit: 40, dev_limit: 8, test_limit: 8}}\n"
+                      f"training: {{max_length: 34, over_length: {mode}, padding_free: true}}\n"
+                      "budget: {trials: 1, max_steps: 1}\n", space="lora: {r: 4}", model=str(model))
+
+
+def test_over_long_examples_are_refused_by_default(tmp_path, tiny_model_dir, toy_suite, capsys, monkeypatch):
+    def loaded(*args, **kwargs):
+        raise AssertionError("a model was loaded before the lengths were checked")
+
+    monkeypatch.setattr(loading, "load_model", loaded)  # the tokenizer may load: lengths are counted in tokens
+    path = over_length_experiment(tmp_path, tiny_model_dir, toy_suite, "refuse")
+    out = refused(["sweep", str(path)], capsys)
+    assert "training.max_length: 40 of 40 train example(s) are longer than 34 tokens" in out and "train:" in out
+    assert "--set training.max_length=" in out and str(path) in out and "training.over_length=truncate" in out
+    nothing_written(tmp_path)
+
+
+def test_over_long_examples_are_truncated_when_configured(tmp_path, tiny_model_dir, toy_suite, monkeypatch):
+    """`training.over_length: truncate` cuts each over-long input (never its answer) so the row fits, says so, and
+    TRL trains on rows that fit, padding-free too (where TRL itself truncates nothing)."""
+    import torch
+
+    from harness.sweep.prepare import prepare
+    from harness.training import sft
+
+    plan = plan_sweep(over_length_experiment(tmp_path, tiny_model_dir, toy_suite, "truncate"), [])
+    said: list[str] = []
+    data = prepare(plan, sources.resolve(str(tiny_model_dir)), said.append)
+    original = {ex.id: ex for ex in plan.subsets["train"]}
+    assert [ex.id for ex in data.train] == list(original)
+    assert all(ex.target == original[ex.id].target for ex in data.train)  # answers whole
+    assert all(original[ex.id].input.startswith(ex.input) and ex.input != original[ex.id].input for ex in data.train)
+    assert len(said) == 1 and "cut the input of 40 of 40 train example(s)" in said[0] and "train:" in said[0]
+    assert sorted(data.provenance["data"]["train_inputs_cut"]) == sorted(original)
+
+    lengths: list[int] = []
+    real = sft.SFTTrainer
+
+    def trainer(*args, **kwargs):
+        made = real(*args, **kwargs)
+        lengths.extend(len(ids) for ids in made.train_dataset["input_ids"])
+        assert made.args.max_length is None and made.args.padding_free  # TRL would not cut these rows
+        return made
+
+    monkeypatch.setattr(sft, "SFTTrainer", trainer)
+    model, tokenizer = loading.load_model(data.source, "cpu", torch.float32), loading.load_tokenizer(data.source)
+    from harness.data.prompting import trained_prompter
+
+    prompter = trained_prompter(tokenizer, data.suite, data.config.training)
+    report = sft.train(model, tokenizer, prompter, list(data.train), 1e-3, data.config.budget, data.config.training,
+                       "cpu", 0)
+    assert report.steps == 1 and len(lengths) == 40 and max(lengths) <= 34
+
+
+def test_over_long_examples_whose_cut_would_drop_a_grounded_value_are_refused(tmp_path, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from harness.core.config import TrainingConfig
+    from harness.data.prompting import cut_to_length, over_length, trained_prompter
+
+    meta = {"name": "cities", "version": "1.0.0", "instruction": "Extract the city.",
+            "output": {"kind": "json", "fields": ["city"], "grounded": True,
+                       "schema": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+    lines = [json.dumps({"input": f"please book a long trip for me to {city}", "output": {"city": city}})
+             for city in ("Rome", "Oslo", "Bonn", "Ulm", "Graz")]
+    suite = load_suite(str(make_suite(tmp_path, meta, train=lines[:3], dev=lines[3:4], test=lines[4:])))
+    prompter = trained_prompter(AutoTokenizer.from_pretrained(tiny_model_dir), suite, TrainingConfig())
+    shortest = min(over_length(prompter, list(suite.splits["train"]), 8), key=lambda pair: pair[1])[1]
+    with pytest.raises(ConfigError, match=f"train:.* would lose, cut to {shortest - 1} tokens, a value its answer "
+                                          "copies from the input"):  # one token less cuts into the city's name
+        cut_to_length(prompter, suite.splits["train"], shortest - 1)
+
+
+def test_label_outside_the_contract(tmp_path, capsys):
+    message = suite_error(make_suite(tmp_path, dev=[row("the dog"), row("the fox", "howl")]), capsys)
+    assert "dev.jsonl:2: the reference label 'howl' is not in `output.labels`" in message
+    assert "add it there or fix the answer" in message
+
+
+def test_contamination_exact(tmp_path, capsys):
+    message = suite_error(make_suite(tmp_path, test=[row("the kitten", "meow"), row("  A COW   grazes", "moo")]),
+                          capsys)
+    assert "test.jsonl:2: input also in train.jsonl:3 (contamination between splits)" in message
+    assert "remove it from one of them" in message
+
+
+def test_contamination_near_duplicate(tmp_path, capsys):
+    folder = make_suite(tmp_path, test=[row("the kitten", "meow"), row("A cow -- grazes!", "moo")])
+    message = suite_error(folder, capsys)
+    assert f"{folder / 'test.jsonl'}:2: input is a near-duplicate of {folder / 'train.jsonl'}:3" in message
+    assert "equal after folding case, whitespace and punctuation: 'A cow -- grazes!' and 'a cow grazes'" in message
+    assert "remove it from one of them" in message and "`near_duplicates: allow` in suite.yaml" in message
+    (folder / "suite.yaml").write_text(yaml.safe_dump({**LABELS, "near_duplicates": "allow"}))
+    assert len(load_suite(str(folder)).splits["test"]) == 2  # kept knowingly, as the suite says
+
+
+def test_suite_init_drops_near_duplicates_so_no_split_holds_one(tmp_path):
+    source = tmp_path / "data.csv"
+    rows = [f"message {i} about cards,card" for i in range(12)] + [f"message {i} about loans,loan" for i in range(12)]
+    rows += ["Message 3 -- about cards!,card", "message 4 about loans?,loan"]
+    source.write_text("text,label\n" + "\n".join(rows) + "\n")
+    result = init_suite("mine", source, suites_dir=tmp_path / "suites")
+    assert result.dropped == {"duplicates": 2}
+    load_suite(str(result.path))  # validates: no contamination, exact or near
+
+
+# --------------------------------------------------------------------------------------------- models and trials
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d.mkdir(), "is not a HF model dir: it has no config.json"),
+    (lambda d: (d.mkdir(), (d / "config.json").write_text('{"model_type": "llama"}'),
+                (d / "pytorch_model.bin").write_bytes(b"x")), "has no *.safetensors weights"),
+    (lambda d: (d.mkdir(), (d / "config.json").write_text("{"), (d / "model.safetensors").write_bytes(b"x" * 16)),
+     "config.json is not valid JSON"),
+    (lambda d: (d.mkdir(), (d / "config.json").write_text('{"model_type": "llama"}'),
+                (d / "model.safetensors").write_bytes(b"GGUF" + b"\0" * 60)), "is not a safetensors file"),
+    (lambda d: d.with_suffix(".txt").write_text("hello"), "is a file, not a model folder"),
+    (lambda d: d.with_suffix(".gguf").write_bytes(b"PK\3\4 not a gguf"), "is named .gguf but is not a GGUF file"),
+    (lambda d: d.with_suffix(".gguf").write_bytes(b"GGUF\3\0\0\0"), "is a GGUF file; the harness loads Hugging Face "
+                                                                      "model folders"),
+], ids=["no config.json", "no safetensors", "bad config.json", "bad safetensors", "a file", "a fake GGUF",
+        "a GGUF"])
+def test_model_path_that_is_not_a_model(tmp_path, toy_suite, capsys, no_model_loads, make, message):
+    target = tmp_path / "model"
+    make(target)
+    given = next(p for p in (target, target.with_suffix(".txt"), target.with_suffix(".gguf")) if p.exists())
+    path = experiment(tmp_path, toy_suite, model=str(given))
+    out = refused(["sweep", str(path)], capsys)
+    assert f"{path}: `model: {given}`" in out and message in out and "Fix:" in out
+    nothing_written(tmp_path)
+
+
+def test_model_path_that_does_not_exist(tmp_path, toy_suite, capsys, no_model_loads):
+    path = experiment(tmp_path, toy_suite, model="models/mine.gguf")  # not taken for a hub id
+    out = refused(["sweep", str(path)], capsys)
+    assert "`model: models/mine.gguf`" in out and "models/mine.gguf does not exist" in out
+
+
+def study_record(name: str, suite: str, suite_path: Path, model: Path | str = "smollm2-135m",
+                 model_sha: str = "0" * 64) -> StudyRecord:
+    experiment_ = {"name": name, "space": {"lora": {}}, "data": {"test_limit": 2}, "regression": {"enabled": False}}
+    return StudyRecord(name, name, experiment_, suite, "1.0.0", str(suite_path), str(model), model_sha,
+                       "task_accuracy", True)
+
+
+def scored(study: str, number: int, suite: str, ids=range(4), trained: bool = True,
+           artifact: Path | None = None) -> TrialRecord:
+    examples = [ExampleRow("test", f"test:{i}", f"input {i}", '{"colour": "red"}', '{"colour": "red"}',
+                           scores={"task_accuracy": 1.0, "format_compliance": 1.0}) for i in ids]
+    return TrialRecord(
+        id=f"{study}/{number}", study=study, number=number, run_id="r1", method="lora" if trained else "prompt",
+        params={"r": 4} if trained else {"shots": 0}, status="complete", trained=trained, device="cuda",
+        train_seconds=10.0 if trained else 0.0, eval_seconds=2.0,
+        feasible=True, objective=0.9, artifact_path=None if artifact is None else str(artifact),
+        provenance={"data": {"suite": suite, "suite_version": "1.0.0"}},
+        metrics=[MetricRow("test", "task_accuracy", 0.9, 0.8, 0.95, len(examples))],
+        throughput={"test": Throughput(len(examples), 2.0, 4, 400, 20)}, examples=examples,
+    )  # fmt: skip
+
+
+def lora_adapter(folder: Path, base, base_name: str) -> Path:
+    from peft import LoraConfig, get_peft_model
+
+    adapter = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    adapter.save_pretrained(folder, safe_serialization=True)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    (folder / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": base_name}))
+    return folder
+
+
+@pytest.fixture()
+def other_base_store(tmp_path, tiny_model_dir, toy_suite) -> Store:
+    """Trial s/1 of a study on the tiny model, whose saved adapter was made for a wider model (hidden size 48)."""
+    store = Store(tmp_path / "results" / "harness.duckdb")
+    tokenizer = build_tiny_tokenizer()
+    adapter = lora_adapter(tmp_path / "results" / "artifacts" / "s" / "1",
+                           build_tiny_model(tokenizer, hidden_size=48), str(tmp_path / "elsewhere"))
+    source = sources.resolve(str(tiny_model_dir))
+    store.record_study(study_record("s", "toy-colours", toy_suite, tiny_model_dir, source.sha256))
+    store.record_trial_result(scored("s", 0, "toy-colours", trained=False))
+    store.record_trial_result(scored("s", 1, "toy-colours", artifact=adapter))
+    return store
+
+
+def test_adapter_made_for_a_different_base_model(other_base_store, tmp_path, capsys, no_model_loads):
+    store = other_base_store
+    db = ["--db", str(store.path)]
+    expected = "trial s/1: the adapter in"
+    with pytest.raises(ModelError, match="made for another base model than") as error:
+        promote(store, "s/1", "staging", approver="ada")
+    assert expected in str(error.value) and "in the base model, and the adapter's lora_" in str(error.value)
+    assert "re-train the adapter" in str(error.value) and store.adapter_statuses() == {}
+    with pytest.raises(ModelError, match="made for another base model than"):
+        export(store, "s/1", tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
+    for argv in (["predict", "s/1", "--input", "a red car"], ["promote", "s/1", "--to", "staging", "--approver", "a"],
+                 ["export", "s/1", "--out", str(tmp_path / "out")], ["audit", "s/1", "--out", str(tmp_path / "pack")]):
+        out = refused(argv + db, capsys)
+        assert expected in out and "made for another base model than" in out
+    assert not (tmp_path / "out").exists() and not (tmp_path / "pack").exists()
+    store.record_adapter_events([AdapterEvent("s/1", "toy-colours", "production", "candidate", "promote", "ada")])
+    with pytest.raises(ModelError, match="made for another base model than"):
+        recheck(store, "toy-colours", actor="test")
+
+
+def test_adapter_whose_recorded_base_differs(tmp_path, tiny_model_dir, toy_suite, no_model_loads):
+    """Same shapes, other weights: the folder the adapter names, or the sha256 an export recorded, gives it away."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    twin = tmp_path / "twin"  # the tiny model's architecture with other weights
+    build_tiny_model(tokenizer, seed=1).save_pretrained(twin)
+    tokenizer.save_pretrained(twin)
+    adapter = lora_adapter(tmp_path / "adapter", build_tiny_model(tokenizer, seed=1), str(twin))
+    source = sources.resolve(str(tiny_model_dir))
+    with pytest.raises(ModelError, match=f"made for the base model {twin}, which is not .* their weights differ"):
+        loading.check_adapter_base(adapter, source, "trial s/1")
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    (adapter / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": source.path}))
+    loading.check_adapter_base(adapter, source, "trial s/1")  # named the right base: fine
+    (adapter / "base_model.json").write_text(json.dumps({"sha256": "f" * 64}))
+    with pytest.raises(ModelError, match=r"sha256 ffffffffffff \(base_model.json\), but the base model here"):
+        loading.check_adapter_base(adapter, source, "export")
+
+
+@pytest.fixture()
+def two_suites_store(tmp_path, toy_suite) -> Store:
+    """s/0, s/1 and s/2 on toy-colours (s/2 on a smaller test subset); t/0 on ticket-triage."""
+    store = Store(tmp_path / "h.duckdb")
+    store.record_run(RunRecord("r1", "s", 1, "host", "cuda", "NVIDIA H100 80GB HBM3", 16, {}))
+    store.record_study(study_record("s", "toy-colours", toy_suite))
+    store.record_study(study_record("t", "ticket-triage", toy_suite))
+    for record in (scored("s", 0, "toy-colours", trained=False), scored("s", 1, "toy-colours"),
+                   scored("s", 2, "toy-colours", ids=range(2)), scored("t", 0, "ticket-triage", trained=False)):
+        store.record_trial_result(record)
+    return store
+
+
+def test_trial_ids_that_do_not_exist(two_suites_store, tmp_path, capsys):
+    db = ["--db", str(two_suites_store.path)]
+    commands = [["show", "s/9"], ["compare", "s/9", "s/0"], ["compare", "s/0", "s/9"], ["payback", "s/9", "--volume",
+                "10"], ["payback", "s/1", "--baseline", "s/9", "--volume", "10"], ["predict", "s/9", "--input", "x"],
+                ["promote", "s/9", "--to", "staging", "--approver", "a"], ["export", "s/9", "--out",
+                str(tmp_path / "out")], ["audit", "s/9", "--out", str(tmp_path / "pack")]]
+    for argv in commands:
+        out = refused(argv + db, capsys)
+        assert "no trial 's/9'" in out and "list them with `harness trials`" in out, argv
+    assert not (tmp_path / "out").exists() and not (tmp_path / "pack").exists()
+    assert "'demo-2' is not a trial id: give STUDY/NUMBER" in refused(["show", "demo-2", *db], capsys)
+
+
+def test_compare_across_different_suites(two_suites_store, capsys):
+    out = refused(["compare", "s/1", "t/0", "--db", str(two_suites_store.path)], capsys)
+    assert "s/1 was scored on suite toy-colours and t/0 on suite ticket-triage" in out
+    assert "Pick two trials of the same suite" in out
+
+
+def test_compare_across_different_test_subsets(two_suites_store, capsys):
+    out = refused(["compare", "s/1", "s/2", "--db", str(two_suites_store.path)], capsys)
+    assert "s/1 and s/2 were scored on different test subsets of suite toy-colours" in out
+    assert "s/1 has 4 test examples and s/2 has 2, 2 shared" in out and "data.test_limit" in out
+
+
+def test_payback_across_different_suites_or_test_subsets(two_suites_store, tmp_path, capsys):
+    db = ["--db", str(two_suites_store.path)]
+    out = refused(["payback", "s/1", "--baseline", "t/0", "--volume", "100000", *db], capsys)
+    assert "s/1 was scored on suite toy-colours and t/0 on suite ticket-triage" in out and "PAYS BACK" not in out
+    out = refused(["payback", "s/2", "--baseline", "s/0", "--volume", "100000", *db], capsys)
+    assert "different test subsets of suite toy-colours" in out
+    prices = tmp_path / "prices.yaml"  # a price-only hosted baseline is still allowed
+    prices.write_text("version: t\ndate: '2026-01-01'\ntoken_ratio: 1.0\napis: {cheap: {input_usd_per_1m: 1.0, "
+                      "output_usd_per_1m: 4.0}}\ndevices: {H100: {usd_per_hour: 3.6, per: gpu, match: [H100]}}\n")
+    assert main(["payback", "s/1", "--baseline", "api:cheap", "--baseline-accuracy", "0.5", "--volume", "100000",
+                 "--prices", str(prices), *db]) == 0
+    assert "api:cheap" in capsys.readouterr().out
+
+
+def test_cli_shows_no_traceback_for_a_missing_suite(tmp_path, capsys):
+    out = refused(["suite", "validate", str(tmp_path / "nowhere")], capsys)
+    assert "suite" in out and "harness suite init NAME --from FILE" in out
+
+
+def test_bad_input_never_leaves_half_a_suite(tmp_path):
+    source = tmp_path / "data.jsonl"
+    source.write_bytes(b'{"text": "a", "label": "x"}\n' + "caf\xe9".encode("latin-1") + b"\n")
+    with pytest.raises(HarnessError, match="not UTF-8"):
+        init_suite("mine", source, suites_dir=tmp_path / "suites")
+    assert not (tmp_path / "suites").exists() or not any((tmp_path / "suites").iterdir())

@@ -1,0 +1,244 @@
+"""Several workers on one study: the journal on one machine, and a real PostgreSQL server (a throwaway cluster on
+127.0.0.1), with a worker SIGKILLed mid-trial and a reader polling the results database while they write."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pg
+import pytest
+from optuna.trial import TrialState
+
+from harness.core.errors import ConfigError
+from harness.store.database import Store
+from harness.sweep.resume import counted_trials
+from harness.sweep.storage import normalise, open_storage, redacted
+
+REPO = Path(__file__).resolve().parents[1]
+
+EXPERIMENT = """
+regression: {enabled: false}
+budget: {trials: TOTAL, max_steps: STEPS, epochs: 1000, trial_train_seconds: 30}
+training: {batch_size: 4, eval_every_steps: 0}
+pruning: {enabled: false}
+data: {dev_limit: 6, test_limit: 6}
+space:
+  prompt: {shots: 0}
+  full: {learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}}
+enqueue: [{method: prompt}]
+"""
+
+
+def write_experiment(tmp_path: Path, model: Path, suite: Path, total: int, steps: int) -> Path:
+    path = tmp_path / "exp.yaml"
+    body = EXPERIMENT.replace("TOTAL", str(total)).replace("STEPS", str(steps))
+    path.write_text(f"name: toy\nmodel: {model}\nsuite: {suite}\nresults_dir: {tmp_path / 'results'}\n{body}")
+    return path
+
+
+class Poller(threading.Thread):
+    """Reads the results database as `harness trials` does, as fast as it can, while workers write."""
+
+    def __init__(self, db: Path):
+        super().__init__(daemon=True)
+        self.db, self.stop, self.reads, self.errors, self.partial = db, threading.Event(), 0, [], []
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            if not self.db.exists():
+                time.sleep(0.05)
+                continue
+            try:
+                for t in Store(self.db, lock_timeout_s=60).trials():
+                    if t.status == "complete" and t.metric("test", "task_accuracy").n == 0:
+                        self.partial.append(t.id)  # a finished trial seen without its scores
+                self.reads += 1
+            except Exception as exc:  # noqa: BLE001 - every failure is what this measures
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+            time.sleep(0.05)
+
+
+def test_storage_urls_are_checked_before_anything_runs():
+    assert normalise("postgresql://u:secret@db:5432/h") == "postgresql+psycopg://u:secret@db:5432/h"
+    assert normalise("postgres://u@db/h") == "postgresql+psycopg://u@db/h"
+    assert normalise("journal:results/j.log") == "journal:results/j.log"
+    assert redacted("postgresql+psycopg://u:secret@db:5432/h") == "postgresql+psycopg://u:***@db:5432/h"
+    with pytest.raises(ConfigError, match="is not a storage the harness can use") as err:
+        normalise("mysql://u:secret@db/h")
+    assert "secret" not in str(err.value)
+    with pytest.raises(ConfigError, match="give the journal file"):
+        normalise("journal:")
+
+
+def test_the_claim_lock_excludes_other_processes(tmp_path):
+    """Two processes cannot hold a journal study's claim at once (it is what keeps the total exact)."""
+    storage = open_storage(normalise(f"journal:{tmp_path / 'j.log'}"))
+    child = (
+        f"import sys, time; sys.path.insert(0, {str(REPO)!r})\n"
+        "from harness.sweep.storage import open_storage\n"
+        f"s = open_storage('journal:{tmp_path / 'j.log'}')\n"
+        "t = time.time()\n"
+        "with s.claim('toy'): print(round(time.time() - t, 1))\n"
+    )
+    with storage.claim("toy"):
+        proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+    waited = float(proc.communicate(timeout=30)[0])
+    assert waited >= 1.0
+
+
+@pytest.mark.slow
+def test_local_workers_share_one_study_exactly(tmp_path, tiny_model_dir, toy_suite, capsys):
+    """`sweep --workers 3`: 5 trials in total (not 15), the enqueued baseline once, every trial stored once."""
+    from harness.cli import main
+
+    experiment = write_experiment(tmp_path, tiny_model_dir, toy_suite, total=5, steps=30)
+    db = tmp_path / "results/harness.duckdb"
+    poller = Poller(db)
+    poller.start()
+    try:
+        assert main(["sweep", str(experiment), "--workers", "3"]) == 0
+    finally:
+        poller.stop.set()
+        poller.join()
+    out = capsys.readouterr().out
+    assert "3 workers on cpu" in out
+    trials = Store(db).trials("toy")
+    assert sum(t.status in ("complete", "pruned") for t in trials) == 5, [(t.id, t.status) for t in trials]
+    assert sum(t.method == "prompt" and t.status == "complete" for t in trials) == 1
+    study = optuna.load_study(
+        study_name="toy", storage=open_storage(f"journal:{tmp_path / 'results/optuna-journal.log'}").storage
+    )
+    assert sum("fixed_params" in t.system_attrs for t in study.get_trials()) == 1  # three enqueued it: one trial
+    assert counted_trials(study) == 5
+    assert not [t for t in trials if t.status == "running"]
+    runs = Store(db).runs({t.run_id for t in trials})
+    assert len({runs[t.run_id].pid for t in trials}) >= 2  # the work was spread, not done by one worker
+    assert poller.reads > 0 and poller.errors == [] and poller.partial == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    pg.binaries() is None and not os.environ.get(pg.REQUIRE_ENV),
+    reason="PostgreSQL is not installed (`apt-get install postgresql`; .ci/run installs it)",
+)
+def test_three_postgres_workers_survive_a_sigkill(tmp_path, tiny_model_dir, toy_suite):
+    """Three `harness worker` processes on one PostgreSQL study; one is SIGKILLed mid-trial. The study still
+    completes with exactly its total, the killed trial is failed with its reason and run again, nothing stays
+    RUNNING, and a reader polling the results database throughout never fails nor sees half a trial."""
+    total = 6
+    experiment = write_experiment(tmp_path, tiny_model_dir, toy_suite, total=total, steps=150)
+    db = tmp_path / "results/harness.duckdb"
+    with pg.Cluster() as cluster:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HARNESS_STORAGE": cluster.url, "OMP_NUM_THREADS": "1"}
+        logs = [open(tmp_path / f"worker-{i}.log", "w") for i in range(3)]  # noqa: SIM115 - closed below
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "harness", "worker", str(experiment), "--index", str(i)],
+                cwd=REPO,
+                env=env,
+                stdout=logs[i],
+                stderr=subprocess.STDOUT,
+            )
+            for i in range(3)
+        ]
+        poller = Poller(db)
+        poller.start()
+        try:
+            victim = _kill_one_mid_training(db, workers)
+            for proc in workers:
+                proc.wait(timeout=600)
+        finally:
+            poller.stop.set()
+            poller.join()
+            for proc in workers:
+                if proc.poll() is None:
+                    proc.kill()
+            for log in logs:
+                log.close()
+        outputs = [(tmp_path / f"worker-{i}.log").read_text() for i in range(3)]
+        survivors = [proc.returncode for proc in workers if proc.pid != victim]
+        assert survivors == [0, 0], outputs
+        study = optuna.load_study(study_name="toy", storage=normalise(cluster.url))
+        states = Counter(t.state for t in study.get_trials(deepcopy=False))
+        assert counted_trials(study) == total and states[TrialState.RUNNING] == 0, states
+
+    trials = Store(db).trials("toy")
+    assert len({t.id for t in trials}) == len(trials)
+    assert sum(t.status in ("complete", "pruned") for t in trials) == total
+    killed = [t for t in trials if t.status == "failed"]
+    assert len(killed) == 1 and "interrupted" in killed[0].failure_reason and "retried" in killed[0].failure_reason
+    retried = [t for t in trials if t.params == killed[0].params and t.status == "complete"]
+    assert retried, "the killed trial's configuration was not run again"
+    assert not [t for t in trials if t.status == "running"]
+    assert poller.reads > 0 and poller.errors == [] and poller.partial == [], poller.errors[:3]
+
+
+needs_postgres = pytest.mark.skipif(
+    pg.binaries() is None and not os.environ.get(pg.REQUIRE_ENV),
+    reason="PostgreSQL is not installed (`apt-get install postgresql`; .ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    with pg.Cluster() as cluster:
+        yield cluster
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("storage", ["journal", pytest.param("postgresql", marks=needs_postgres)])
+def test_ctrl_c_mid_trial_prints_only_the_clean_message_and_resumes(storage, request, tmp_path, tiny_model_dir,
+                                                                    toy_suite):
+    experiment = write_experiment(tmp_path, tiny_model_dir, toy_suite, total=2, steps=100000)
+    body = experiment.read_text()  # only fine-tuning, so the first trial trains whatever the sampler's seed
+    experiment.write_text(body[:body.index("space:")] + "space:\n  full: {learning_rate: [1.0e-3, 2.0e-3]}\n")
+    url = request.getfixturevalue("postgres").url if storage == "postgresql" else None
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"HARNESS_STORAGE": url} if url else {})}
+    command = [sys.executable, "-m", "harness", "worker" if url else "sweep", str(experiment),
+               "--study", f"sigint-{storage}"]
+    db = tmp_path / "results/harness.duckdb"
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(
+            t.status == "running" and t.method == "full" for t in (Store(db).trials() if db.exists() else [])):
+        time.sleep(0.2)
+    time.sleep(1.0)  # into training
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, output[-3000:]
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
+    assert "interrupted. Finished trials are saved; re-run the same command to resume." in output
+    (stopped,) = [t for t in Store(db).trials() if t.method == "full"]
+    assert stopped.status == "failed" and stopped.failure_reason.startswith("interrupted by the user")
+    # the same command resumes; the interrupted trial does not count toward the total
+    experiment.write_text(experiment.read_text().replace("max_steps: 100000", "max_steps: 10"))
+    again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert sum(t.complete for t in Store(db).trials()) == 2
+
+
+def _kill_one_mid_training(db: Path, workers: list[subprocess.Popen]) -> int:
+    """SIGKILL the worker that is training a `full` trial; returns its pid."""
+    pids = {proc.pid: proc for proc in workers}
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if db.exists():
+            store = Store(db, lock_timeout_s=60)
+            running = [t for t in store.trials("toy") if t.status == "running" and t.method == "full"]
+            runs = store.runs({t.run_id for t in running})
+            for trial in running:
+                pid = runs[trial.run_id].pid if trial.run_id in runs else None
+                if pid in pids and pids[pid].poll() is None:
+                    pids[pid].send_signal(signal.SIGKILL)
+                    pids[pid].wait()
+                    return pid
+        time.sleep(0.2)
+    raise AssertionError("no worker was ever seen training")
