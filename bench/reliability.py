@@ -7,13 +7,14 @@ trains. Meanwhile two readers poll the results database as fast as they can, one
 every failed read ("Conflicting lock" and the like), every finished trial seen without its scores, and how the
 study's trials were accounted for at the end.
 
-    .venv/bin/python bench/reliability.py [--workers 3] [--trials 12] [--out bench/results/reliability_DATE.json]
+    .venv/bin/python bench/reliability.py [--workers 3] [--trials 24] [--out bench/results/reliability_DATE.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import signal
@@ -31,6 +32,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import optuna  # noqa: E402
 from conftest import write_toy_suite  # noqa: E402
+from harness_dashboards import data as dashboard_data  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 from pg import Cluster  # noqa: E402
 from tiny import build_tiny_model_dir  # noqa: E402
@@ -38,7 +40,6 @@ from tiny import build_tiny_model_dir  # noqa: E402
 from harness.store.database import Store  # noqa: E402
 from harness.sweep.resume import counted_trials  # noqa: E402
 from harness.sweep.storage import normalise  # noqa: E402
-from harness_dashboards import data as dashboard_data  # noqa: E402
 
 EXPERIMENT = """name: load
 model: {model}
@@ -52,6 +53,7 @@ data: {{dev_limit: 8, test_limit: 8}}
 space:
   prompt: {{shots: [0, 1, 2]}}
   full: {{learning_rate: {{low: 1.0e-4, high: 1.0e-2, log: true}}}}
+enqueue: [{{method: prompt, shots: 0}}, {{method: prompt, shots: 1}}, {{method: prompt, shots: 2}}]
 """
 
 
@@ -71,7 +73,7 @@ class Reader(threading.Thread):
                     self.reads += 1
                 except Exception as exc:  # noqa: BLE001 - each failure is the measurement
                     self.failures.append(f"{type(exc).__name__}: {str(exc)[:200]}")
-            time.sleep(0.02)
+            time.sleep(0.01)
 
     def summary(self) -> dict:
         return {"reads": self.reads, "failed_reads": len(self.failures), "failures": self.failures[:5],
@@ -94,9 +96,11 @@ def as_dashboard(db: Path):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--out", type=Path, default=REPO / f"bench/results/reliability_{date.today()}.json")
     args = parser.parse_args()
+    # "No runtime found": the dashboard's cache works without a Streamlit server, as here.
+    logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
     root = Path(tempfile.mkdtemp(prefix="harness-reliability-"))
     model, suite = build_tiny_model_dir(root / "model"), write_toy_suite(root / "suites")
     experiment = root / "load.yaml"

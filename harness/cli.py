@@ -102,11 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "sweep and loses no finished trial.")
     sweep.add_argument("experiment", help="an experiment YAML, or the name of one in ./experiments/ or among the "
                                           "bundled ones (demo, gpu, slot-extraction)")
-    sweep.add_argument("--trials", type=int, help="total trials in the study (default: budget.trials)")
-    sweep.add_argument("--study", help="study name (default: the experiment's name)")
-    sweep.add_argument("--storage", help="Optuna storage URL (default: a journal file under results/)")
-    sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config key, e.g. --set budget.trials=4 (repeatable)")
+    _study_options(sweep)
     sweep.add_argument("--dry-run", action="store_true", help="print the plan and an estimate; train nothing")
     sweep.add_argument("--workers", type=int, default=1, metavar="N",
                        help="run N worker processes on this one study (default 1); with GPUs, worker i uses GPU i. "
@@ -124,22 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "Workers take turns to claim each trial, so the study's total is exact and no two train the same\n"
                     "configuration at once. A worker that dies loses only its trial: the next worker to ask fails\n"
                     "it with the reason and runs it again (once). Each writes its trials to the results database\n"
-                    "under --results; on one machine they can share one. Follow-ups (repeats, learning curves) run\n"
-                    "afterwards with `harness sweep` on the same storage. Ctrl-C stops a worker cleanly.")
+                    "under --results; on one machine they can share one, from several `harness merge` brings them\n"
+                    "together. Follow-ups (repeats, learning curves) run afterwards with `harness sweep` on the same\n"
+                    "storage. Ctrl-C stops a worker cleanly.")
     worker.add_argument("experiment", help="an experiment YAML, or the name of one (as for `sweep`)")
-    worker.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
-                        help="Optuna storage URL shared by all workers: postgresql://... across machines, or the "
-                             f"default journal file under results/ on one machine. Default: ${STORAGE_ENV}, which "
-                             "keeps a password off command lines and shell history")
+    _study_options(worker)
     worker.add_argument("--results", metavar="DIR", help="results folder of this worker (default: the experiment's "
                                                          "results_dir)")
     worker.add_argument("--index", type=int, default=None,
                         help="this worker's number; it offsets the sampler's seed so workers explore different "
                              "configurations (default: derived from the process id)")
-    worker.add_argument("--trials", type=int, help="total trials in the study (default: budget.trials)")
-    worker.add_argument("--study", help="study name (default: the experiment's name)")
-    worker.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (repeatable); every worker must get the same ones")
     _db_option(worker)
     worker.set_defaults(run=_worker)
 
@@ -294,6 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _study_options(parser: argparse.ArgumentParser) -> None:
+    """What names a study and its size: the same for `sweep` and for every `worker` of it."""
+    parser.add_argument("--trials", type=int, help="total trials in the study (default: budget.trials)")
+    parser.add_argument("--study", help="study name (default: the experiment's name)")
+    parser.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
+                        help="Optuna storage URL: postgresql://USER:PASSWORD@HOST:PORT/DB for workers on several "
+                             f"machines (default: ${STORAGE_ENV}, which keeps a password off command lines, else a "
+                             "journal file under results/)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set budget.trials=4 (repeatable; every worker of a "
+                             "study needs the same ones)")
+
+
 def _db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, default=None,
                         help="results database (default: results/harness.duckdb, or the experiment's results_dir)")
@@ -416,12 +419,14 @@ def _sweep(args, console: Console) -> int:
     from harness.sweep.estimate import estimate
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import run_sweep
+    from harness.sweep.storage import redacted
 
     plan = plan_sweep(args.experiment, args.overrides, args.study, args.storage, args.trials)
     store = _store(args.db, plan.config.results_dir)
     expected = estimate(plan, store)
     if args.dry_run:
-        console.print(f"study {plan.study} ({plan.trials} trials in total) on {plan.device}; storage {plan.storage}")
+        console.print(f"study {plan.study} ({plan.trials} trials in total) on {plan.device}; storage "
+                      f"{redacted(plan.storage)}")
         console.print(f"suite {plan.suite.name} {plan.suite.version}: " + ", ".join(
             f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))
         console.print("space:\n  " + "\n  ".join(plan.space.describe()))

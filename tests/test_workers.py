@@ -23,6 +23,7 @@ from harness.sweep.resume import counted_trials
 from harness.sweep.storage import normalise, open_storage, redacted
 
 REPO = Path(__file__).resolve().parents[1]
+PASSWORD = "s3cret-storage-password"
 
 EXPERIMENT = """
 regression: {enabled: false}
@@ -138,7 +139,9 @@ def test_three_postgres_workers_survive_a_sigkill(tmp_path, tiny_model_dir, toy_
     experiment = write_experiment(tmp_path, tiny_model_dir, toy_suite, total=total, steps=150)
     db = tmp_path / "results/harness.duckdb"
     with pg.Cluster() as cluster:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HARNESS_STORAGE": cluster.url, "OMP_NUM_THREADS": "1"}
+        # trust authentication ignores the password; it is here to show that it is never written anywhere
+        url = cluster.url.replace("harness@", f"harness:{PASSWORD}@")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HARNESS_STORAGE": url, "OMP_NUM_THREADS": "1"}
         logs = [open(tmp_path / f"worker-{i}.log", "w") for i in range(3)]  # noqa: SIM115 - closed below
         workers = [
             subprocess.Popen(
@@ -180,6 +183,9 @@ def test_three_postgres_workers_survive_a_sigkill(tmp_path, tiny_model_dir, toy_
     assert retried, "the killed trial's configuration was not run again"
     assert not [t for t in trials if t.status == "running"]
     assert poller.reads > 0 and poller.errors == [] and poller.partial == [], poller.errors[:3]
+    for file in [*(tmp_path / "results").rglob("*"), *tmp_path.glob("worker-*.log")]:
+        if file.is_file():
+            assert PASSWORD.encode() not in file.read_bytes(), file
 
 
 needs_postgres = pytest.mark.skipif(

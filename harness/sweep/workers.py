@@ -61,7 +61,12 @@ def run_local_workers(plan: SweepPlan, overrides: list[str], store: Store, count
     echo(f"study {plan.study}: {count} workers on {where}; their logs are in {logs}/")
     try:
         _follow(plan, store, [p for _, p, _ in procs])
-    except KeyboardInterrupt:  # the terminal sent SIGINT to the workers too: let them record their trials
+    except KeyboardInterrupt:
+        # Ctrl-C in a terminal reaches the workers too (one process group), and a second SIGINT could cut short
+        # their recording of the interrupted trial: pass it on only to those still running after a moment.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(proc.poll() is None for _, proc, _ in procs):
+            time.sleep(0.2)
         for _, proc, _ in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
