@@ -15,10 +15,12 @@
    with it identical too.
 3. Peak GPU memory of one training step per method on SmolLM2 (LoRA, full, and QLoRA when bitsandbytes is here).
 
-Not covered here, and why: the 20-trial sweep in 10 minutes (run `bash bench/gpu_sweep.sh` on its own call), running
-several trials at once on one GPU (not built yet: issue 11's workers), sampler efficiency against a full grid (needs
-a grid of sweeps, more than one 10-minute call) and the 7B-shaped QLoRA memory figure (the shared baseline measures
-it: ../shared/bench/plain_hf_baseline.py).
+4. Long-sequence memory through the harness's own trial path (the method's prepare: load, adapter, three training
+   steps): a 7B shape (Llama-2-7B's layers, random weights) with QLoRA at 1024 tokens, batch 1, gradient
+   checkpointing on. Target: it fits in 12 GiB.
+
+Elsewhere, each on its own call: the 20-trial sweep in 10 minutes (`bash bench/gpu_sweep.sh`), several trials at
+once on one GPU (`bench/concurrency.py`) and the default sampler against a full grid (`bench/sweep_efficiency.py`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from train_step import plain_loop  # noqa: E402  (the same baseline loop as the 
 from harness.core.config import BudgetConfig, TrainingConfig  # noqa: E402
 from harness.data.contract import parse_output, settled
 from harness.data.prompting import trained_prompter
-from harness.data.suites import load_suite
+from harness.data.suites import Example, load_suite
 from harness.models import loading
 from harness.models import sources as models
 from harness.models.sources import ModelSource
@@ -52,8 +54,14 @@ from harness.training.generate import generate
 from harness.training.sft import train
 
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
-SHAPE_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                 num_key_value_heads=2, tie_word_embeddings=True)
+SHAPES = {
+    "0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                 num_key_value_heads=2, tie_word_embeddings=True),  # Qwen2.5-0.5B's layers
+    "7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+               num_key_value_heads=32, tie_word_embeddings=False),  # Llama-2-7B's layers
+    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=4, tie_word_embeddings=False),  # for a dry run of the script on a CPU
+}
 LORA = dict(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
 HARNESS_TRAINING = TrainingConfig(batch_size=64, max_length=256, precision="bf16", include_instruction=False,
                                   padding_free=True, eval_every_steps=0)
@@ -71,20 +79,26 @@ def peak_flops() -> float | None:
     return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
 
 
-def shape_source(base: ModelSource, shape: str, scratch: Path) -> ModelSource:
-    """The embedded model, or a random-weight model of another shape that uses its tokenizer."""
+def shape_source(base: ModelSource, shape: str, scratch: Path, device: str = "cpu") -> ModelSource:
+    """The embedded model, or a random-weight model of another shape that uses its tokenizer, saved as safetensors
+    (initialised on `device`: a 7B shape initialises in seconds on a GPU, minutes on a CPU)."""
     if shape == "smollm2":
         return base
     from transformers import AutoConfig, AutoModelForCausalLM
 
     config = AutoConfig.from_pretrained(base.path)
-    for key, value in SHAPE_05B.items():
+    for key, value in SHAPES[shape].items():
         setattr(config, key, value)
     config.head_dim = config.hidden_size // config.num_attention_heads
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     target = scratch / shape
     model.save_pretrained(target, safe_serialization=True)
+    del model
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
     for name in Path(base.path).iterdir():
         if name.name.startswith(("tokenizer", "special_tokens", "chat_template", "generation_config")):
             shutil.copy(name, target / name.name)
@@ -208,6 +222,54 @@ def memory(source: ModelSource, device: str, examples: list) -> dict:
     return out
 
 
+def long_sequence_memory(base: ModelSource, shape: str, method: str, device: str, seq: int, scratch: Path) -> dict:
+    """Peak GPU memory of the harness's own trial path (the method's `prepare`: load, adapter, train) for a
+    `shape` model at `seq` tokens per example, batch 1, with gradient checkpointing: the 7B QLoRA target."""
+    from harness.core.config import ExperimentConfig
+    from harness.core.typed import build
+    from harness.training.methods import METHODS
+    from harness.training.methods.base import TrialContext
+    from harness.training.methods.lora import LoraParams
+
+    reason = METHODS.get(method).unavailable_reason(device)
+    if reason:
+        return {"method": method, "shape": shape, "skipped": reason}
+    suite = load_suite("ticket-triage")
+    tokenizer = loading.load_tokenizer(base)
+    tickets, examples = [e.input for e in suite.splits["train"]], []
+    for i, target in enumerate(e.target for e in suite.splits["train"][:4]):
+        words, text = 0, []
+        while words < seq - 48:  # tickets joined into one input of about `seq` tokens
+            ticket = tickets[(i * 97 + len(text)) % len(tickets)]
+            text.append(ticket)
+            words += len(tokenizer(ticket).input_ids)
+        examples.append(Example(id=f"long:{i}", input=" ".join(text), target=target))
+    config = build(ExperimentConfig, {
+        "name": "memory", "space": {method: {}},
+        "budget": {"max_steps": 3, "trial_train_seconds": None},
+        "training": {"batch_size": 1, "max_length": seq + 64, "precision": "bf16", "gradient_checkpointing": True,
+                     "include_instruction": False, "padding_free": False, "eval_every_steps": 0},
+    }, "gpu_targets")
+    began = time.perf_counter()
+    source = shape_source(base, shape, scratch, device)
+    built = time.perf_counter() - began
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    ctx = TrialContext(config=config, suite=suite, train_examples=tuple(examples), source=source, device=device,
+                       dtype=torch.bfloat16, seed=0)
+    began = time.perf_counter()
+    candidate = METHODS.get(method).prepare(ctx, LoraParams(r=16, lora_alpha=32, learning_rate=1e-4))
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
+    row = {"method": method, "shape": shape, "seq": seq, "batch": 1, "gradient_checkpointing": True, "steps": candidate.train_report.steps,
+           "peak_gib": None if peak is None else round(peak, 2), "target": "fits in 12 GiB",
+           "met": None if peak is None else peak <= 12, "seconds_to_build_weights": round(built, 1),
+           "seconds_load_and_train": round(time.perf_counter() - began, 1)}
+    del candidate
+    if source.path != base.path:
+        shutil.rmtree(source.path, ignore_errors=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -215,7 +277,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--examples", type=int, default=None, help="train examples to draw from (default: all)")
     parser.add_argument("--generate-n", type=int, default=1000)
-    parser.add_argument("--shapes", nargs="+", default=["smollm2", "0.5b"], choices=["smollm2", "0.5b"])
+    parser.add_argument("--shapes", nargs="+", default=["smollm2", "0.5b"], choices=["smollm2", *SHAPES])
+    parser.add_argument("--long", nargs="*", default=["qlora:7b"], metavar="METHOD:SHAPE",
+                        help="peak memory of a trial at --seq tokens with gradient checkpointing (default qlora:7b; "
+                             "`lora:tiny` for a CPU dry run; none to skip)")
+    parser.add_argument("--seq", type=int, default=1024)
     parser.add_argument("--out", type=Path, default=Path("gpu_targets.json"))
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -249,6 +315,15 @@ def main() -> None:
     result["memory"] = memory(base, args.device, examples)
     print(json.dumps(result["memory"]), flush=True)
     save()
+    result["long_sequence_memory"] = []
+    for spec in args.long:
+        method, shape = spec.split(":")
+        with tempfile.TemporaryDirectory(prefix="gpu-targets-long-", dir="/var/tmp" if Path("/var/tmp").is_dir()
+                                         else None) as scratch:  # a 7B shape is 14 GB: not in a RAM-backed /tmp
+            row = long_sequence_memory(base, shape, method, args.device, args.seq, Path(scratch))
+        result["long_sequence_memory"].append(row)
+        print(json.dumps(row), flush=True)
+        save()
     print(f"wrote {args.out}")
 
 

@@ -76,6 +76,10 @@ class TrainingConfig:
     padding_free: bool | None = None
     """Join each batch into one row, attention kept within each example, so no step computes padding. None: on
     with CUDA, off on a CPU (where it measured no faster: short rows pad little, and the joined mask costs)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass instead of keeping them: much less memory, about a third more
+    compute. Off, because small models are limited by speed, not memory; turn it on for large models (a 7B QLoRA
+    at 1024 tokens)."""
     eval_every_steps: int = field(default=50, metadata=at_least(0))
     """Score a dev subset every this many steps; the pruner stops trials that trail the median."""
     eval_examples: int = field(default=50, metadata=at_least(1))

@@ -62,7 +62,9 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
             completion_only_loss=True,
             bf16=use_bf16(training.precision, device),
             use_cpu=device == "cpu",
-            gradient_checkpointing=False,  # small models: memory is not the limit, speed is
+            gradient_checkpointing=training.gradient_checkpointing,
+            # non-reentrant: needs no gradient on the inputs, so frozen embeddings (LoRA) work as they are
+            gradient_checkpointing_kwargs={"use_reentrant": False} if training.gradient_checkpointing else None,
             logging_steps=5,
             logging_nan_inf_filter=False,  # the filter hides a diverged loss; the callback fails the trial on it
             save_strategy="no",

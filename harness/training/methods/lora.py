@@ -100,4 +100,6 @@ class QLoRA(LoRA):
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
         base = loading.load_model(ctx.source, ctx.device, ctx.dtype, quantization_config=quantization)
-        return prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
+        return prepare_model_for_kbit_training(
+            base, use_gradient_checkpointing=ctx.config.training.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False})
