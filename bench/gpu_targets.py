@@ -260,9 +260,10 @@ def long_sequence_memory(base: ModelSource, shape: str, method: str, device: str
     began = time.perf_counter()
     candidate = METHODS.get(method).prepare(ctx, LoraParams(r=16, lora_alpha=32, learning_rate=1e-4))
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
-    row = {"method": method, "shape": shape, "seq": seq, "batch": 1, "gradient_checkpointing": True, "steps": candidate.train_report.steps,
-           "peak_gib": None if peak is None else round(peak, 2), "target": "fits in 12 GiB",
-           "met": None if peak is None else peak <= 12, "seconds_to_build_weights": round(built, 1),
+    row = {"method": method, "shape": shape, "seq": seq, "batch": 1, "gradient_checkpointing": True,
+           "steps": candidate.train_report.steps, "peak_gib": None if peak is None else round(peak, 2),
+           "target": "fits in 12 GiB", "met": None if peak is None else peak <= 12,
+           "seconds_to_build_weights": round(built, 1),
            "seconds_load_and_train": round(time.perf_counter() - began, 1)}
     del candidate
     if source.path != base.path:
