@@ -55,8 +55,15 @@ def fail_stale_trials(study: optuna.Study, retry=None, current: int | None = Non
         study.tell(t.number, state=TrialState.FAIL)
         if retry is not None:
             retry(study, next(f for f in study.get_trials(deepcopy=False) if f.number == t.number))
-        stale.append((t.number, reason))
+        stale.append((t.number, f"{reason}; {retry_note(t)}"))
     return stale
+
+
+def retry_note(trial: optuna.trial.FrozenTrial) -> str:
+    """What the retry callback (max_retry=1) does with a failed trial: a first failure runs again, a retry's not."""
+    if "failed_trial" in trial.system_attrs:
+        return f"not retried again (it was the retry of trial {trial.system_attrs['failed_trial']})"
+    return "retried once"
 
 
 def unneeded(study: optuna.Study, trial: optuna.Trial, total: int) -> tuple[str, str] | None:

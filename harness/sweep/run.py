@@ -40,7 +40,15 @@ from harness.sweep.followups import run_followups
 from harness.sweep.importance import parameter_importance
 from harness.sweep.plan import SweepPlan
 from harness.sweep.prepare import SweepData, prepare
-from harness.sweep.resume import Lease, counted_trials, fail_stale_trials, mark_interrupted, renew, unneeded
+from harness.sweep.resume import (
+    Lease,
+    counted_trials,
+    fail_stale_trials,
+    mark_interrupted,
+    renew,
+    retry_note,
+    unneeded,
+)
 from harness.sweep.storage import StudyStorage, open_storage
 from harness.sweep.trial import run_trial
 from harness.training.methods import METHODS
@@ -178,6 +186,7 @@ def _claim(plan: SweepPlan, store: Store, storage: StudyStorage, study: optuna.S
     """Under the study's lock: free the trials of dead workers, then take this trial, or raise NotNeeded.
 
     While every remaining slot is running elsewhere, wait: if one of those workers dies, this one takes over."""
+    waited = False
     while True:
         with storage.claim(plan.study):
             stale = fail_stale_trials(study, RETRY, current=trial.number)
@@ -191,6 +200,9 @@ def _claim(plan: SweepPlan, store: Store, storage: StudyStorage, study: optuna.S
         kind, reason = why
         if kind != "busy":
             break
+        if not waited:
+            echo(f"{reason}; this worker stays until they finish, in case one of them stops")
+            waited = True
         time.sleep(CLAIM_POLL_SECONDS)
     trial.set_user_attr("not_needed", reason)
     mark_interrupted(trial, reason, interrupted=True)  # never counted
@@ -203,16 +215,17 @@ def _claim(plan: SweepPlan, store: Store, storage: StudyStorage, study: optuna.S
 
 def _record_stale(store: Store, study: str, stale: list[tuple[int, str]], echo: Callable[[str], None]) -> None:
     for number, reason in stale:
-        store.mark_trial_failed(trial_id(study, number), reason + "; retried once")
-        echo(f"trial {trial_id(study, number)}: marked failed - {reason}; retried once")
+        store.mark_trial_failed(trial_id(study, number), reason)
+        echo(f"trial {trial_id(study, number)}: marked failed - {reason}")
 
 
 def _record_heartbeat_failures(store: Store, name: str, study: optuna.Study) -> None:
     """Trials Optuna failed for a lost heartbeat (a worker on another machine died): say so in the store."""
-    failed = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    failed = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
     for view in store.trials(name):
         if view.status == "running" and view.number in failed:
-            store.mark_trial_failed(view.id, "interrupted: its worker stopped sending heartbeats; retried once")
+            store.mark_trial_failed(view.id, "interrupted: its worker stopped sending heartbeats; "
+                                             + retry_note(failed[view.number]))
 
 
 def _failure_reason(exc: Exception, device: str) -> str:
