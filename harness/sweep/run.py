@@ -104,7 +104,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     remaining = plan.trials - counted_trials(study)
     outcome = SweepOutcome(plan.study, 0, 0)
     if remaining <= 0:
-        echo(f"study {plan.study} already has {plan.trials} finished trials; raise --trials to run more.")
+        echo(f"study {plan.study} has its {plan.trials} trials; raise --trials to run more.")
     else:
         echo(f"study {plan.study}: {remaining} of {plan.trials} trials to go, on {plan.device}"
              + (f" (worker {worker})" if worker else ""))

@@ -85,7 +85,8 @@ def _follow(plan: SweepPlan, store: Store, procs: list[subprocess.Popen]) -> Non
         while any(p.poll() is None for p in procs):
             time.sleep(1.0)
             now = _finished(store, plan.study)
-            bar.update(now - bar.n)
+            if now != bar.n:  # a redraw per second would flood a log
+                bar.update(now - bar.n)
         bar.update(_finished(store, plan.study) - bar.n)
 
 
