@@ -20,12 +20,16 @@ examples:
   harness sweep experiments/demo.yaml           prompting vs LoRA vs full fine-tuning on ticket-triage
   harness sweep experiments/demo.yaml --dry-run show the space, budgets and an estimated duration
   harness sweep experiments/demo.yaml --set budget.trials=8 --set data.train_limit=2000
+  harness sweep experiments/gpu.yaml --workers 4   four worker processes on one study (one per GPU)
+  harness worker experiments/gpu.yaml           one of many workers, on any machine: the study in $HARNESS_STORAGE
+  harness merge /data/results-b                 load another machine's results folder into this database
   harness trials --format json                  every trial with its four metrics (value, low, high, n)
   harness show demo/3                           one trial: config, timings, metrics, sample outputs
   harness compare demo/2 demo/1                 paired tests: is the difference more than noise?
   harness payback demo/2 --volume 100000 --data-prep-hours 20 --data-prep-rate 60   against the best hosted arm
   harness predict demo/3 --input "I lost my card"
-  harness dashboard                             leaderboard, trial detail, compare, cost and payback
+  harness dashboard                             leaderboard, trial detail, compare, cost and payback, registry
+  harness promote demo/4 --to production --approver ana   gate, then promote (`registry`, `rollback`, `audit`)
   harness suite init my-suite --from tickets.csv --input-field text --label-field queue
 """
 
