@@ -293,12 +293,15 @@ def test_every_bundled_suite_loads_and_validates():
 def test_bundled_suite_contents():
     triage = load_bundled("ticket-triage")
     assert len(triage.contract.labels) == 77 and triage.contract.key == "intent"
-    assert {k: len(v) for k, v in triage.splits.items()} == {"train": 8997, "dev": 1002, "test": 3072}
-    assert triage.info["cleaning"]["dropped"] == {"train_duplicates": 4, "test_overlapping_train": 7,
-                                                  "test_duplicates": 1}
+    assert {k: len(v) for k, v in triage.splits.items()} == {"train": 8976, "dev": 998, "test": 3051}
+    # near-duplicates too (case, whitespace and punctuation folded): the suite needs no `near_duplicates: allow`
+    assert triage.info["cleaning"]["dropped"] == {"train_duplicates": 29, "test_overlapping_train": 25,
+                                                  "test_duplicates": 4}
+    assert "near_duplicates" not in triage.info
     slots = load_bundled("slot-extraction")
     assert slots.contract.kind == "json" and slots.contract.grounded and len(slots.contract.fields) == 39
-    assert {k: len(v) for k, v in slots.splits.items()} == {"train": 12867, "dev": 700, "test": 695}
+    assert {k: len(v) for k, v in slots.splits.items()} == {"train": 12816, "dev": 700, "test": 695}
+    assert "near_duplicates" not in slots.info
     assert any("Música" in ex.input for ex in slots.splits["train"])  # the CESU-8 file decoded right
     assert not any("Ã" in ex.input for ex in slots.splits["train"])
 

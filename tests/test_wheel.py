@@ -145,7 +145,7 @@ def test_installed_package_comes_from_the_fresh_environment(installed):
 
 def test_cli_from_an_empty_folder(installed):
     assert "sweep" in installed.harness("--help").stdout
-    assert "ticket-triage 1.0.0: valid" in installed.harness("suite", "validate", "ticket-triage").stdout
+    assert "ticket-triage 1.1.0: valid" in installed.harness("suite", "validate", "ticket-triage").stdout
 
     wrote = installed.harness("init").stdout
     assert "wrote experiments/first-sweep.yaml" in wrote and "next: harness sweep experiments/first-sweep.yaml" in wrote

@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the harness package, when not installed
-from harness.suites import normalize  # noqa: E402,F401  (the harness's own duplicate/overlap key)
-from harness.yamlfile import Flow, dump_yaml  # noqa: E402,F401  (re-exported for the build scripts)
+from harness.core.text import near_fold as normalize  # noqa: E402,F401  (the loader's near-duplicate key)
+from harness.core.yamlfile import Flow, dump_yaml  # noqa: E402,F401  (re-exported for the build scripts)
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = 0

@@ -80,7 +80,7 @@ def main() -> None:
             "test_duplicates": len(test_dups),
         },
         "note": (
-            "Texts compared after folding case and whitespace; the first occurrence is kept. Rows are 1-based "
+            "Texts compared after folding case, whitespace and punctuation (near_fold); the first occurrence is kept. Rows are 1-based "
             f"data rows of the source CSV (header not counted). Leading/trailing whitespace was stripped from "
             f"every message ({stripped} changed). dev = a stratified {DEV_FRACTION:.0%} of the de-duplicated "
             f"train rows per intent (random.Random({SEED}))."
@@ -93,7 +93,7 @@ def main() -> None:
     }
     suite = {
         "name": NAME,
-        "version": "1.0.0",
+        "version": "1.1.0",
         "task": "classification",
         "description": "Route a bank customer's message to one of 77 intents (banking77).",
         "instruction": INSTRUCTION,
@@ -110,10 +110,6 @@ def main() -> None:
             "counts": counts,
         },
         "cleaning": cleaning,
-        # 22 inputs of dev/test differ from a train input only in punctuation (`auto top up` / `auto top-up`);
-        # kept, so that published scores stay comparable. The loader refuses such pairs in any suite that does not
-        # say this.
-        "near_duplicates": "allow",
     }
     write_folder(
         args.out / NAME,
@@ -160,7 +156,8 @@ of `categories.json` (sorted) in `suite.yaml`.
 | test | {counts['test']} | banking77 test ({n_test}) minus items also in train, minus test-internal duplicates |
 
 ## Cleaning (what was dropped, exactly)
-Texts are compared after folding case and whitespace (`" ".join(s.casefold().split())`, as the harness does);
+Texts are compared after folding case, whitespace and punctuation (`harness.core.text.near_fold`, the key the
+harness refuses near-duplicates between splits by, so `auto top-up?` and `Auto top up` are one text);
 the first occurrence is kept. Rows are 1-based data rows of the source CSV (header not counted).
 Leading/trailing whitespace was stripped from every message ({stripped} messages changed, e.g. leading `\\n`).
 
