@@ -586,11 +586,9 @@ def _dashboard(args, console: Console) -> int:
 def _predict(args, console: Console) -> int:
     import dataclasses
 
-    from harness.lifecycle.promote import check_weights
     from harness.sweep.predict import predict
 
     store = _store(args.db)
-    check_weights(store, store.require_trial(args.trial, complete=True))  # an adapter for another base: refused
     for row in predict(store, args.trial, _inputs(args.input), device=args.device):
         sys.stdout.write(json.dumps(dataclasses.asdict(row), ensure_ascii=False) + "\n")
     return 0

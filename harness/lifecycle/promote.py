@@ -137,8 +137,8 @@ def _adapter(store: Store, trial_id: str) -> TrialView:
 
 def check_weights(store: Store, trial: TrialView) -> None:
     """Refuse, before any model loads, saved weights that do not belong on the trial's base model: an adapter made
-    for another base (see `loading.check_adapter_base`). `promote`, `export`, `audit`, `recheck` and `predict` call
-    it; a trial without saved weights has nothing to check."""
+    for another base (see `loading.check_adapter_base`). `promote`, `export`, `audit` and `recheck` call it (and
+    `predict` through `load_candidate`); a trial without saved weights has nothing to check."""
     study = store.study(trial.study)
     if not trial.trained or trial.artifact_path is None or not trial.artifact_path.is_dir() or study is None:
         return

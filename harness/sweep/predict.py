@@ -60,6 +60,8 @@ def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[C
         kept = "retention removed them (it keeps the best `retention.keep_best` trials)" if trial.artifact_path \
             is None else f"{trial.artifact_path} is missing"
         raise HarnessError(f"trial {trial.id} has no saved weights: {kept}. Re-run it, or raise keep_best.")
+    if trial.trained:  # an adapter made for another base model: refused before anything loads
+        loading.check_adapter_base(trial.artifact_path, source, f"trial {trial.id}")
     ctx = _context(store, trial, build(ExperimentConfig, dict(study.experiment), f"study {study.name}"), suite,
                    source, resolve_device(device))
     params = method_params({k: v for k, v in trial.params.items() if k not in FOLLOW_UP_PARAMS}, trial.id)
