@@ -79,6 +79,21 @@ def test_storage_urls_are_checked_before_anything_runs():
         normalise("journal:")
 
 
+def test_an_unreachable_storage_is_refused_before_any_model_loads(tmp_path, tiny_model_dir, toy_suite, monkeypatch,
+                                                                  capsys):
+    from harness.cli import main
+    from harness.models import loading
+
+    monkeypatch.setattr(loading, "load_model", lambda *a, **k: pytest.fail("a model loaded"))
+    monkeypatch.setattr(loading, "load_tokenizer", lambda *a, **k: pytest.fail("a tokenizer loaded"))
+    monkeypatch.setenv("HARNESS_STORAGE", f"postgresql://harness:{PASSWORD}@127.0.0.1:9/harness")  # nothing there
+    experiment = write_experiment(tmp_path, tiny_model_dir, toy_suite, total=2, steps=5)
+    assert main(["worker", str(experiment), "--storage", os.environ["HARNESS_STORAGE"]]) == 2
+    out = capsys.readouterr().out
+    assert "cannot reach the study storage postgresql+psycopg://harness:***@127.0.0.1:9/harness" in out
+    assert PASSWORD not in out and "Traceback" not in out
+
+
 def test_the_claim_lock_excludes_other_processes(tmp_path):
     """Two processes cannot hold a journal study's claim at once (it is what keeps the total exact)."""
     storage = open_storage(normalise(f"journal:{tmp_path / 'j.log'}"))
