@@ -30,7 +30,7 @@ from harness.hosted.client import HostedEndpoint, check_endpoint
 from harness.models import sources
 from harness.models.device import resolve_device
 from harness.sweep.space import SearchSpace, build_space, enqueue_params
-from harness.sweep.storage import normalise
+from harness.sweep.storage import check_reachable, normalise
 
 SPLITS = ("train", "dev", "test")
 
@@ -89,7 +89,9 @@ def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None 
     _check_writable(Path(config.results_dir), where)
     endpoints = _endpoints(config, space, where)
     default_storage = f"journal:{Path(config.results_dir) / 'optuna-journal.log'}"
-    return SweepPlan(config, path, study, normalise(storage or default_storage), trials or config.budget.trials, device,
+    storage = normalise(storage or default_storage)
+    check_reachable(storage)
+    return SweepPlan(config, path, study, storage, trials or config.budget.trials, device,
                      space, enqueued, suite, subsets, maximize, endpoints)
 
 

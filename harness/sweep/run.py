@@ -85,10 +85,10 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     different configurations. A lone sweep is worker 0, and so reproduces the same trials from the same seed."""
     for method, reason in plan.space.skipped.items():
         echo(f"{method}: skipped - {reason}")
-    storage = open_storage(plan.storage, retry=RETRY)  # an unreachable server fails before any model loads
-    study = _open_study(plan, storage, worker)
     source = sources.resolve(plan.config.model)
     data = prepare(plan, source, echo)
+    storage = open_storage(plan.storage, retry=RETRY)
+    study = _open_study(plan, storage, worker)
     run_id = uuid.uuid4().hex[:12]
     store.record_study(_study_record(plan, source))
     env = environment(plan.device, {**data.provenance["model"], "provenance": source.provenance},

@@ -97,6 +97,24 @@ class StudyStorage:
                 conn.commit()
 
 
+def check_reachable(url: str) -> None:
+    """Connect to a server storage and leave again, writing nothing: a wrong host, port, user or database is
+    refused at plan time, before any model loads (the storage itself is opened, and written, only afterwards)."""
+    if not is_shared(url):
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise HarnessError(f"cannot reach the study storage {redacted(url)}: {_first_line(exc)}. Is the server "
+                           "running, and are the host, port, user and database right?") from None
+    finally:
+        engine.dispose()
+
+
 def open_storage(url: str, retry: Any = None) -> StudyStorage:
     """Open (creating on first use) the storage at the normalised `url`.
 
@@ -125,9 +143,6 @@ def _rdb_storage(url: str, retry: Any) -> Any:
                 url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=HEARTBEAT_SECONDS,
                 grace_period=GRACE_SECONDS, heartbeat_stale_trial_callback=retry)
         except Exception as exc:  # sqlalchemy's errors, without importing sqlalchemy's internals here
-            if "OperationalError" in type(exc).__name__ and "connect" in str(exc).lower():
-                raise HarnessError(f"cannot reach the study storage {redacted(url)}: {_first_line(exc)}. Is the "
-                                   "server running, and are the host, port, user and database right?") from None
             last = exc
             time.sleep(0.2 * (attempt + 1))
     raise HarnessError(f"cannot open the study storage {redacted(url)}: {_first_line(last)}") from None
