@@ -263,3 +263,36 @@ def _kill_one_mid_training(db: Path, workers: list[subprocess.Popen]) -> int:
                     return pid
         time.sleep(0.2)
     raise AssertionError("no worker was ever seen training")
+
+
+def test_a_trial_whose_worker_on_another_machine_went_silent_is_failed_and_retried_once(tmp_path):
+    """The path no pid can take: a worker on another host whose lease ran out. Its trial fails with the reason
+    and runs again once; the retry, if its worker goes silent too, is not retried again."""
+    from harness.sweep.resume import fail_stale_trials
+    from harness.sweep.run import RETRY
+
+    study = optuna.create_study(storage=open_storage(f"journal:{tmp_path / 'j.log'}").storage, study_name="s")
+
+    def silent_trial():
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        for key, value in (("pid", 4242), ("host", "another-machine"), ("lease_until", time.time() - 1)):
+            trial.set_user_attr(key, value)
+        return trial
+
+    first = silent_trial()
+    ((number, reason),) = fail_stale_trials(study, RETRY)
+    assert number == first.number and "lease of process 4242 on another-machine expired" in reason
+    assert reason.endswith("retried once")
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].params == first.params
+
+    retry = study.ask()  # picks up the waiting retry
+    assert retry.params == first.params
+    for key, value in (("pid", 4243), ("host", "another-machine"), ("lease_until", time.time() - 1)):
+        retry.set_user_attr(key, value)
+    ((_, again),) = fail_stale_trials(study, RETRY)
+    assert f"not retried again (it was the retry of trial {first.number})" in again
+    assert study.get_trials(states=(TrialState.WAITING,)) == []
+    live = silent_trial()
+    live.set_user_attr("lease_until", time.time() + 60)  # renewed: alive, whatever its host
+    assert fail_stale_trials(study, RETRY) == []
