@@ -499,6 +499,7 @@ def _merge(args, console: Console) -> int:
     import shutil
 
     from harness.store.database import Store
+    from harness.sweep import retention
 
     target = _store(args.db)
     for given in args.sources:
@@ -512,6 +513,12 @@ def _merge(args, console: Console) -> int:
                 copied += 1
         console.print(f"{source.path}: {len(report.trials)} trial(s) merged into {target.path}, {copied} adapter "
                       "folder(s) copied.")
+        for name in {trial.split("/", 1)[0] for trial in report.trials}:  # the study's keep_best, here as there
+            study = target.study(name)
+            keep = ((study.experiment if study else {}).get("retention") or {}).get("keep_best", 3)
+            removed = retention.apply(target, name, keep)
+            if removed:
+                console.print(f"  retention (keep_best {keep}) removed the weights of {', '.join(removed)}")
     return 0
 
 

@@ -338,3 +338,43 @@ def test_merge_brings_another_workers_finished_trials_in_once(tmp_path):
     assert main.merge(other).trials == []  # a second merge adds nothing
     with pytest.raises(HarnessError, match="is this results database"):
         main.merge(main)
+
+
+def test_retention_never_deletes_an_adapter_in_staging_or_production(tmp_path):
+    from harness.core.records import AdapterEvent
+    from harness.sweep import retention
+
+    store = Store(tmp_path / "results/harness.duckdb")
+    for number, accuracy in enumerate((0.9, 0.8, 0.3)):
+        record = make_record(number=number, accuracy=accuracy)
+        record.artifact_path = str(tmp_path / "results/artifacts/s1" / str(number))
+        Path(record.artifact_path).mkdir(parents=True)
+        store.record_trial_result(record)
+    store.record_adapter_events([AdapterEvent("s1/2", "toy", "production", "candidate", "promote", "ana")])
+    assert retention.apply(store, "s1", keep_best=1) == ["s1/1"]  # the worst is in production: kept
+    assert (tmp_path / "results/artifacts/s1/2").is_dir() and not (tmp_path / "results/artifacts/s1/1").exists()
+
+
+def test_merge_command_copies_adapters_and_keeps_the_studys_best(tmp_path, capsys):
+    from harness.cli import main
+    from harness.core.records import StudyRecord
+
+    main_db, other = Store(tmp_path / "main/harness.duckdb"), Store(tmp_path / "worker/harness.duckdb")
+    for store in (main_db, other):
+        store.record_study(StudyRecord(name="s1", experiment_name="e", experiment={"retention": {"keep_best": 1}},
+                                       suite="toy", suite_version="1", suite_path="/x", model_name="tiny",
+                                       model_sha256="0" * 64, model_note="", objective_metric="task_accuracy",
+                                       maximize=True, notes={}))
+    for store, number, accuracy in ((main_db, 0, 0.5), (other, 1, 0.9)):
+        record = make_record(number=number, accuracy=accuracy)
+        record.artifact_path = str(store.path.parent / "artifacts/s1" / str(number))
+        Path(record.artifact_path, "adapter_model.safetensors").parent.mkdir(parents=True)
+        Path(record.artifact_path, "adapter_model.safetensors").write_bytes(b"weights")
+        store.record_trial_result(record)
+
+    assert main(["merge", str(tmp_path / "worker"), "--db", str(main_db.path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 trial(s) merged" in out and "1 adapter folder(s) copied" in out and "removed the weights of s1/0" in out
+    assert (tmp_path / "main/artifacts/s1/1/adapter_model.safetensors").read_bytes() == b"weights"
+    assert main_db.trial("s1/1").artifact_path == tmp_path / "main/artifacts/s1/1"
+    assert not (tmp_path / "main/artifacts/s1/0").exists()  # keep_best 1: the merged, better trial stays

@@ -1,4 +1,6 @@
-"""Retention of saved adapters and models: keep the best k trials of a study (ranked on dev), delete the rest."""
+"""Retention of saved adapters and models: keep the best k trials of a study (ranked on dev), delete the rest.
+
+An adapter in staging or production is never deleted, whatever its rank: serving and rollback need its weights."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from harness.store.database import Store
 
 def apply(store: Store, study: str, keep_best: int) -> list[str]:
     """Delete the artifacts of all but the `keep_best` best trials; returns the trial ids whose files went."""
-    kept = sorted((t for t in store.trials(study) if t.artifact_path), key=rank_key, reverse=True)
+    serving = {trial for trial, status in store.adapter_statuses().items() if status in ("staging", "production")}
+    kept = sorted((t for t in store.trials(study) if t.artifact_path and t.id not in serving), key=rank_key,
+                  reverse=True)
     removed = []
     for trial in kept[keep_best:]:
         shutil.rmtree(trial.artifact_path, ignore_errors=True)
