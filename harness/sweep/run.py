@@ -123,7 +123,8 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
     artifacts = plan.results_dir / "artifacts" / plan.study
     failures: list[str] = []
     ran: list[str] = []
-    with tqdm(total=remaining, desc="sweep", unit="trial") as bar:
+    # The bar shows the study's progress, whichever workers ran the trials.
+    with tqdm(total=plan.trials, initial=plan.trials - remaining, desc="sweep", unit="trial") as bar:
         def objective(trial: optuna.Trial) -> float:
             params = plan.space.suggest(trial)
             _claim(plan, store, storage, study, trial, echo)
@@ -168,15 +169,16 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
         def advance(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
             if frozen.state == TrialState.FAIL:  # the next trial must not inherit what this one held
                 free_memory(plan.device)
-            if "not_needed" not in frozen.user_attrs:
-                bar.update(1)
+            done = min(counted_trials(study), plan.trials)
+            if done > bar.n:
+                bar.update(done - bar.n)
 
         # Failures are reported above, once each, with their reason; Optuna's own warning adds a traceback.
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         # No per-process trial count: the claim stops this worker when the study has its total, whichever
         # workers ran them; MaxTrialsCallback stops it as soon as the last one finishes.
-        done = optuna.study.MaxTrialsCallback(plan.trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        study.optimize(objective, n_trials=None, catch=(Exception,), callbacks=[advance, done],
+        enough = optuna.study.MaxTrialsCallback(plan.trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        study.optimize(objective, n_trials=None, catch=(Exception,), callbacks=[advance, enough],
                        timeout=config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None)
         return SweepOutcome(plan.study, len(ran), len(failures))
 
