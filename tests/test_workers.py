@@ -243,7 +243,10 @@ def test_ctrl_c_mid_trial_prints_only_the_clean_message_and_resumes(storage, req
     experiment.write_text(experiment.read_text().replace("max_steps: 100000", "max_steps: 10"))
     again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert sum(t.complete for t in Store(db).trials()) == 2
+    # two counted: a worker's seed comes from its pid, so the second may sample the first's configuration again,
+    # which is recorded as a pruned duplicate
+    trials = Store(db).trials()
+    assert sum(t.status in ("complete", "pruned") for t in trials) == 2 and sum(t.complete for t in trials) >= 1
 
 
 def _kill_one_mid_training(db: Path, workers: list[subprocess.Popen]) -> int:
