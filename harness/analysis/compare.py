@@ -160,7 +160,7 @@ def _example_difference(a: str, b: str, rows_a: dict[str, ExampleView], rows_b: 
 
 
 def _hash_difference(trial_a: TrialView, trial_b: TrialView, split: str) -> str | None:
-    hashes = [((t.provenance.get("data") or {}).get("subset_sha256") or {}).get(split) for t in (trial_a, trial_b)]
+    hashes = [t.data.subset_sha256.get(split) for t in (trial_a, trial_b)]
     if None in hashes or hashes[0] == hashes[1]:
         return None
     return f"their recorded {split} subsets differ (sha256 {hashes[0][:12]} and {hashes[1][:12]})"
@@ -179,15 +179,15 @@ def suite_of(store: Store, trial: TrialView) -> str | None:
     study = store.study(trial.study)
     if study is not None:
         return study.suite
-    return (trial.provenance.get("data") or {}).get("suite")
+    return trial.data.suite
 
 
 def _warnings(trial_a: TrialView, trial_b: TrialView) -> list[str]:
     out = []
-    data_a, data_b = (t.provenance.get("data") or {} for t in (trial_a, trial_b))
-    if data_a.get("suite_version") != data_b.get("suite_version"):
-        out.append(f"suite_version differs: {trial_a.id} {data_a.get('suite_version')}, {trial_b.id} "
-                   f"{data_b.get('suite_version')} (the examples compared are the same).")
+    version_a, version_b = trial_a.data.suite_version, trial_b.data.suite_version
+    if version_a != version_b:
+        out.append(f"suite_version differs: {trial_a.id} {version_a}, {trial_b.id} {version_b} (the examples "
+                   "compared are the same).")
     return out
 
 

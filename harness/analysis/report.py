@@ -107,9 +107,9 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
         + f"  feasible {trial.feasible}",
         f"artifact: {artifact}",
     ]
-    data = trial.provenance.get("data") or {}
-    if data:
-        lines.append(f"suite {suite or data.get('suite')} {data.get('suite_version')}  sizes {data.get('sizes')}")
+    data = trial.data
+    if data.suite or data.suite_version or data.sizes:
+        lines.append(f"suite {suite or data.suite} {data.suite_version}  sizes {dict(data.sizes) or None}")
     if trial.hosted:
         lines.append(hosted_text(trial.hosted))
     if trial.phase_seconds:

@@ -237,6 +237,23 @@ class AdapterEvent:
 
 
 @dataclass(frozen=True)
+class DataProvenance:
+    """What a trial was scored on, as its provenance records it: the suite, its version, the subset sizes and the
+    sha256 of each seeded subset's example ids."""
+
+    suite: str | None
+    suite_version: str | None
+    sizes: Mapping[str, int]
+    subset_sha256: Mapping[str, str]
+
+    @classmethod
+    def of(cls, provenance: Mapping[str, Any]) -> DataProvenance:
+        data = provenance.get("data") or {}
+        return cls(data.get("suite"), data.get("suite_version"), data.get("sizes") or {},
+                   data.get("subset_sha256") or {})
+
+
+@dataclass(frozen=True)
 class TrialView:
     id: str
     study: str
@@ -271,6 +288,11 @@ class TrialView:
     metrics: Mapping[str, Mapping[str, Metric]]
     """{split: {name: Metric}}; split is dev, test or regression."""
     provenance: Mapping[str, Any]
+    """Free-form, for display; what readers decide on is typed (`data`)."""
+
+    @property
+    def data(self) -> DataProvenance:
+        return DataProvenance.of(self.provenance)
 
     def metric(self, split: str, name: str) -> Metric | None:
         return self.metrics.get(split, {}).get(name)

@@ -69,7 +69,6 @@ def is_shared(url: str) -> bool:
 class StudyStorage:
     """An Optuna storage and the lock its workers take turns with."""
 
-    url: str
     storage: Any
     lock_path: Path | None
     """The lock file of a one-machine storage; None for a server storage (an advisory lock there)."""
@@ -123,14 +122,14 @@ def open_storage(url: str, retry: Any = None) -> StudyStorage:
         path = Path(url.removeprefix("journal:"))
         _writable_parent(path)
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-        return StudyStorage(url, storage, path.with_name(path.name + ".claim"))
+        return StudyStorage(storage, path.with_name(path.name + ".claim"))
     if url.startswith("sqlite:///"):
         _writable_parent(Path(url.removeprefix("sqlite:///")))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = _rdb_storage(url, retry)
     lock = None if is_shared(url) else Path(url.removeprefix("sqlite:///") + ".claim")
-    return StudyStorage(url, storage, lock)
+    return StudyStorage(storage, lock)
 
 
 def _rdb_storage(url: str, retry: Any) -> Any:
