@@ -3,7 +3,8 @@
 Reads go through `harness.store.database.Store`, whose short read-only connections let the dashboard poll while a
 sweep writes; they return the store's typed views (`TrialView`, `StudyView`, ...). Results are cached for a few
 seconds so a page with several widgets does not reopen the file on every rerun, yet a running sweep shows up
-without restarting the server. Every number is formatted by `harness.analysis.formatting`. Nothing here writes.
+without restarting the server. Every number is formatted by `harness.analysis.formatting`. Nothing here writes a
+result; the one write is the record of a compare on test, a look at test (`record_compare_look`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import streamlit as st
 
 from harness.analysis.formatting import fmt_metric, params_text, regression_text, score_cell, status_text, usd
 from harness.analysis.report import AdapterRow, adapters
-from harness.analysis.verdict import Verdict, store_correctness, verdict
+from harness.analysis.verdict import Verdict
+from harness.analysis.verdict import study_verdict as verdict_of
 from harness.core.metric import CORE_METRICS
 from harness.core.paths import DASHBOARD_DB_ENV
 from harness.core.records import AdapterEvent, ExampleView, RunView, StudyView, TrialView
@@ -78,8 +80,22 @@ def importance(db: str, study: str) -> dict[str, dict[str, float]]:
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def study_verdict(db: str, study: str) -> Verdict:
-    found = Store(db)
-    return verdict(found.trials(study), store_correctness(found))
+    return verdict_of(Store(db), study)
+
+
+def record_compare_look(result) -> None:
+    """Record a compare on test as a look at test, once per pair in this browser session (a rerun of the page is
+    not another look)."""
+    if result.split != "test":
+        return
+    seen = st.session_state.setdefault("recorded-looks", set())
+    if (result.a.id, result.b.id) in seen:
+        return
+    from harness.analysis.compare import comparison_look
+
+    writable = store()
+    writable.record_look(comparison_look(writable, result, os.environ.get("USER") or "dashboard"))
+    seen.add((result.a.id, result.b.id))
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)

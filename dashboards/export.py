@@ -80,8 +80,7 @@ th {{ background: #eee; }} .answer {{ font-size: 1.1rem; padding: .75rem; border
 <h2>Sensitivity: months to payback with one assumption at each end of its range</h2>
 {_table(("assumption", "range", "months at low", "months at high"), tornado) if tornado else
  "<p>" + e(result.sensitivity.note) + "</p>"}
-<p>Quality at the low end of the accuracy interval: {e(result.sensitivity.accuracy_low_end.reason)}.
-{"The decision flips there." if result.sensitivity.decision_flips else ""}</p>
+<p>Quality: {e(result.quality.reason)}.</p>
 <h2>Learning curve: would more labelled data pay?</h2>
 {_table(("train examples", "split", "task accuracy % [95% CI]"), curve) if curve else "<p>No learning curve.</p>"}
 <h2>All assumptions</h2>{_table(("assumption", "value", "unit", "source"), assumptions)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -32,6 +33,14 @@ examples:
   harness promote demo/4 --to production --approver ana   gate, then promote (`registry`, `rollback`, `audit`)
   harness suite init my-suite --from tickets.csv --input-field text --label-field queue
 """
+
+
+DECISION_RULE = (
+    "The decision rule (README, Metrics): on the study's objective metric, paired on the same test examples. For 0/1 "
+    "scores, McNemar's exact test with an exact 95%% interval built from the same test, so the interval excludes 0 "
+    "exactly when p < 0.05; for other scores, a paired percentile bootstrap whose p comes from the same draws. Better "
+    "when the interval lies wholly on the good side of 0; not worse when its bad end stays within the margin; worse "
+    "when wholly on the bad side; otherwise not shown. Secondary scores are read at Holm-adjusted p.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,14 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(run=_show)
 
     compare = sub.add_parser("compare", help="is trial A really better than B? paired tests on the same examples",
-                             description="Compare two trials on the same examples: McNemar's exact test for "
-                                         "correctness, a paired bootstrap for rates and F1, with 95% intervals "
-                                         "and p-values, and the examples where they disagree.")
+                             description="Compare two trials on the same examples, every score with its 95%% "
+                                         "interval and p-value, and list the examples where they disagree. A "
+                                         "compare on test is recorded as a look at test. " + DECISION_RULE)
     compare.add_argument("a", help="trial id STUDY/NUMBER")
     compare.add_argument("b", nargs="?", help="trial id STUDY/NUMBER (default: the production adapter of A's suite)")
     compare.add_argument("--split", default="test", choices=("dev", "test"), help="examples to compare (test)")
     compare.add_argument("--examples", type=int, default=10, help="disagreements to list (default 10)")
     compare.add_argument("--format", choices=("table", "json"), default="table")
+    compare.add_argument("--margin", type=finite, default=0.0,
+                         help="non-inferiority margin on the objective, as a fraction (0.02 = 2 points; default 0)")
+    compare.add_argument("--actor", default=os.environ.get("USER") or "unknown",
+                         help="who looks (recorded with a compare on test; default $USER)")
     _db_option(compare)
     compare.set_defaults(run=_compare)
 
@@ -177,25 +190,28 @@ def build_parser() -> argparse.ArgumentParser:
         description="Price the candidate's serving (measured throughput x device price) against a baseline "
                     "(another trial, or a hosted API priced per token), add the sweep's compute and your one-time "
                     "costs, and report months to payback, the break-even volume and the sensitivity. A candidate "
-                    "below the baseline's quality gets no payback figure, and the output says why.")
+                    "not shown to be as good as the baseline (within --margin) gets no payback figure, and the output "
+                    "says why. " + DECISION_RULE)
     payback.add_argument("trial", help="the fine-tuned candidate, STUDY/NUMBER")
     payback.add_argument("--baseline", help="a trial STUDY/NUMBER, or api:NAME from the price table (default: the "
                                             "study's best hosted arm, else its best local prompting arm)")
-    payback.add_argument("--volume", type=float, required=True, help="queries per month")
+    payback.add_argument("--volume", type=finite, required=True, help="queries per month")
     payback.add_argument("--prompt-trial", help="for api:NAME: the prompting trial whose tokens per query are priced")
-    payback.add_argument("--baseline-accuracy", type=float,
+    payback.add_argument("--baseline-accuracy", type=finite,
                          help="for api:NAME: its test accuracy (0..1); marked 'assumed, not measured'")
-    payback.add_argument("--token-ratio", type=float, help="hosted-model tokens per local token (default: table)")
-    payback.add_argument("--data-prep-hours", type=float, default=0.0)
-    payback.add_argument("--data-prep-rate", type=float, default=0.0, help="USD per data-preparation hour")
-    payback.add_argument("--eng-hours", type=float, default=0.0)
-    payback.add_argument("--eng-rate", type=float, default=0.0, help="USD per engineering hour")
-    payback.add_argument("--hosting", type=float, default=0.0, help="fixed monthly hosting of the candidate, USD")
-    payback.add_argument("--utilisation", type=float, default=1.0,
+    payback.add_argument("--token-ratio", type=finite, help="hosted-model tokens per local token (default: table)")
+    payback.add_argument("--data-prep-hours", type=finite, default=0.0)
+    payback.add_argument("--data-prep-rate", type=finite, default=0.0, help="USD per data-preparation hour")
+    payback.add_argument("--eng-hours", type=finite, default=0.0)
+    payback.add_argument("--eng-rate", type=finite, default=0.0, help="USD per engineering hour")
+    payback.add_argument("--hosting", type=finite, default=0.0, help="fixed monthly hosting of the candidate, USD")
+    payback.add_argument("--utilisation", type=finite, default=1.0,
                          help="share of paid device time spent answering, in (0, 1]; 1 (default) is full batches "
                               "all the time; lower it for a dedicated machine that idles part of the day")
-    payback.add_argument("--margin", type=float, default=0.0,
-                         help="quality bar: candidate's accuracy low end >= baseline - margin (default 0)")
+    payback.add_argument("--margin", type=finite, default=0.02,
+                         help="quality bar, as a fraction: the candidate must not be worse than the baseline on the "
+                              "objective metric by more than this, by the paired 95%% interval on the same test "
+                              "examples (default 0.02, 2 points; the decision rule of README's Metrics section)")
     payback.add_argument("--prices", type=Path,
                          help="a price table in the layout of the bundled harness/analysis/prices.yaml")
     payback.add_argument("--format", choices=("text", "json"), default="text")
@@ -221,18 +237,22 @@ def build_parser() -> argparse.ArgumentParser:
     registry = sub.add_parser("registry", help="adapters with their status (candidate, staging, production, "
                                                "retired), key metrics and history")
     registry.add_argument("--suite", help="only this suite's adapters")
-    registry.add_argument("--history", action="store_true", help="also every status change: who, when, why, the gate")
+    registry.add_argument("--history", action="store_true",
+                          help="also every status change (who, when, why, the gate) and every look at test (each "
+                               "gate evaluation, passed or refused, each compare on test, each re-check)")
     _db_option(registry)
     registry.set_defaults(run=_registry)
 
     promote = sub.add_parser(
         "promote", help="move an adapter to staging or production, through the gate",
         description="Run the gate first: the candidate against the suite's production adapter (or, with none, the "
-                    "best prompting arm of its study), on the same test examples. Task accuracy must be "
-                    "significantly better (or not worse beyond gate.margin), format compliance and hallucination "
-                    "within their thresholds, forgetting not significantly beyond its limit. A failing gate refuses "
+                    "best prompting arm of its study), on the same test examples. The objective metric must be "
+                    "better (or not worse beyond gate.margin); the adapter must be trained in full (not cut short by "
+                    "its time cap) and feasible under the sweep's constraints; format compliance and hallucination "
+                    "within their thresholds; forgetting's point estimate within its limit. A failing gate refuses "
                     "and lists every failing rule with its numbers; --force --reason overrides it, on the record. "
-                    "Promoting to production retires the adapter it replaces.")
+                    "Every evaluation, passed or refused, is recorded (registry --history). Promoting to production "
+                    "retires the adapter it replaces. " + DECISION_RULE)
     promote.add_argument("trial", help="the adapter, STUDY/NUMBER")
     promote.add_argument("--to", required=True, choices=("staging", "production"))
     promote.add_argument("--approver", required=True, help="who approves it (recorded)")
@@ -286,6 +306,17 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(predict)
     predict.set_defaults(run=_predict)
     return parser
+
+
+def finite(text: str) -> float:
+    """A float flag's value: a finite number (argparse turns the ValueError into a one-line error, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number; give a plain number such as 100000")
+    return value
 
 
 def _study_options(parser: argparse.ArgumentParser) -> None:
@@ -419,7 +450,7 @@ def _suite_stats(args, console: Console) -> int:
 
 def _sweep(args, console: Console) -> int:
     from harness.analysis import report
-    from harness.analysis.verdict import store_correctness, verdict
+    from harness.analysis.verdict import study_verdict
     from harness.sweep.estimate import estimate
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import run_sweep
@@ -449,8 +480,8 @@ def _sweep(args, console: Console) -> int:
         return 1
     outcome = run_sweep(plan, store, echo=console.print)  # with workers: the follow-ups, and any trial they left
     trials = store.trials(outcome.study)
-    console.print(report.ranking_table(trials))
-    console.print(verdict(trials, store_correctness(store)).text, highlight=False)
+    console.print(report.ranking_table(trials, plan.config.objective.metric))
+    console.print(study_verdict(store, outcome.study).text, highlight=False)
     followups = store.followups(outcome.study)
     for extra in (report.seed_spread_table(trials, store.trials(followups["seeds"].name) if "seeds" in followups
                                            else []),
@@ -525,13 +556,15 @@ def _merge(args, console: Console) -> int:
 def _trials(args, console: Console) -> int:
     from harness.analysis import report
 
-    trials = _store(args.db).trials(args.study)
+    store = _store(args.db)
+    trials = store.trials(args.study)
+    objectives = {study.name: study.objective_metric for study in store.studies()}
     if args.format == "json":
-        sys.stdout.write(report.trials_json(trials) + "\n")
+        sys.stdout.write(report.trials_json(trials, objectives) + "\n")
     elif args.format == "csv":
-        sys.stdout.write(report.trials_csv(trials))
+        sys.stdout.write(report.trials_csv(trials, objectives))
     else:
-        console.print(report.ranking_table(trials))
+        console.print(report.ranking_table(trials, objectives))
     return 0
 
 
@@ -550,7 +583,10 @@ def _compare(args, console: Console) -> int:
 
     store = _store(args.db)
     b = args.b or production_for(store, args.a)
-    result = compare.compare_trials(store, args.a, b, split=args.split, max_disagreements=args.examples)
+    result = compare.compare_trials(store, args.a, b, split=args.split, max_disagreements=args.examples,
+                                    margin=args.margin)
+    if args.split == "test":
+        store.record_look(compare.comparison_look(store, result, args.actor))
     if args.format == "json":
         sys.stdout.write(compare.comparison_json(result) + "\n")
         return 0
@@ -608,6 +644,7 @@ def _registry(args, console: Console) -> int:
     console.print(report.registry_table(store, args.suite))
     if args.history:
         console.print(report.history_table(store.adapter_events(suite=args.suite)))
+        console.print(report.looks_table(store.looks(suite=args.suite)))
     return 0
 
 

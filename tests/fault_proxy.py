@@ -5,7 +5,11 @@ Each chat request takes the next action of `script` (then `pass` once the script
 - `429`: answer 429 Too Many Requests with `Retry-After: 1`
 - `500`: answer 500
 - `hang`: say nothing for `hang_s` seconds, then drop the connection (the client's timeout comes first)
-It counts what it received and what it forwarded, with the time of each, and keeps the Authorization headers seen.
+- `400`: refuse the request as an endpoint refuses a parameter it does not support
+- `content_filter`: refuse it as a content policy does (400 with code `content_filter`)
+With `rejects` set, every chat request is refused with that message (400), as an endpoint that does not accept the
+arm's parameters would. It counts what it received and what it forwarded, with the time of each, and keeps the
+Authorization headers seen.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, script: list[str] | None = None, hang_s: float = 5.0) -> None:
+    def __init__(self, upstream: str, script: list[str] | None = None, hang_s: float = 5.0,
+                 rejects: str | None = None) -> None:
         self.origin = upstream.rstrip("/").removesuffix("/v1")
         """scheme://host:port of the server; request paths (`/v1/...`) are appended as they came."""
         self.script = list(script or [])
         self.hang_s = hang_s
+        self.rejects = rejects
         self.received: list[float] = []
         """Arrival time of every chat request."""
         self.forwarded = 0
@@ -54,6 +60,8 @@ class FaultProxy:
     def _next_action(self) -> str:
         with self._lock:
             self.received.append(time.monotonic())
+            if self.rejects is not None:
+                return "400"
             return self.script.pop(0) if self.script else "pass"
 
     def _handler(self):
@@ -70,9 +78,14 @@ class FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 proxy.authorizations.add(self.headers.get("Authorization", ""))
                 action = proxy._next_action() if self.path.endswith("/chat/completions") else "pass"
-                if action in ("429", "500"):
-                    payload = json.dumps({"error": {"message": f"injected {action}", "type": "test"}}).encode()
-                    self.send_response(int(action))
+                if action in ("429", "500", "400", "content_filter"):
+                    error = {"message": proxy.rejects or f"injected {action}", "type": "invalid_request_error"}
+                    if action == "content_filter":
+                        error = {"message": "The response was filtered due to the prompt triggering the content "
+                                            "management policy.", "type": "invalid_request_error",
+                                 "code": "content_filter"}
+                    payload = json.dumps({"error": error}).encode()
+                    self.send_response(400 if action == "content_filter" else int(action))
                     if action == "429":
                         self.send_header("Retry-After", "1")
                     self.send_header("Content-Type", "application/json")

@@ -27,6 +27,8 @@ from harness.models import loading, sources
 from harness.store.database import Store
 from harness.sweep.plan import plan_sweep
 
+REPO = Path(__file__).resolve().parents[1]
+
 # ------------------------------------------------------------------------------------------------------ helpers
 
 
@@ -506,3 +508,34 @@ def test_bad_input_never_leaves_half_a_suite(tmp_path):
     with pytest.raises(HarnessError, match="not UTF-8"):
         init_suite("mine", source, suites_dir=tmp_path / "suites")
     assert not (tmp_path / "suites").exists() or not any((tmp_path / "suites").iterdir())
+
+
+@pytest.mark.parametrize("content", [b"this is not a database\n", "truncated"])
+@pytest.mark.parametrize("command", [["trials"], ["trials", "--format", "json"], ["registry"], ["show", "s/0"],
+                                     ["compare", "s/0", "s/1"], ["payback", "s/0", "--volume", "100"]])
+def test_a_results_file_that_is_not_a_database_is_named_without_a_traceback(tmp_path, capsys, content, command):
+    db = tmp_path / "harness.duckdb"
+    if content == "truncated":  # a real results database, cut short as an interrupted copy leaves it
+        import gzip
+
+        whole = gzip.decompress((REPO / "tests/assets/results-v1.duckdb.gz").read_bytes())
+        db.write_bytes(whole[: len(whole) // 3])
+    else:
+        db.write_bytes(content)
+    before = db.read_bytes()
+    assert main([*command, "--db", str(db)]) == 2
+    out = capsys.readouterr().out
+    assert "cannot be read" in out and str(db) in out and "Traceback" not in out
+    assert db.read_bytes() == before  # nothing written
+
+
+@pytest.mark.parametrize("flag", ["--volume", "--margin", "--hosting", "--utilisation"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "lots"])
+def test_numeric_flags_refuse_what_is_not_a_finite_number(flag, value, capsys):
+    given = f"{flag}={value}"  # `=`: argparse would read a bare -inf as another option
+    args = ["payback", "s/0", "--volume", "100", given] if flag != "--volume" else ["payback", "s/0", given]
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and value in err and "Traceback" not in err

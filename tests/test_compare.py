@@ -1,4 +1,5 @@
-"""`harness compare`: pairing on example_id, hand-checked McNemar counts and p, errors a lead can act on."""
+"""`harness compare`: pairing on example_id, hand-checked McNemar counts and p, the decision rule's readings, errors
+a lead can act on."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from harness.analysis.compare import (
 )
 from harness.core.errors import HarnessError
 from harness.core.records import ExampleRow, MetricRow, TrialRecord, trial_id
-from harness.evaluation.stats import paired_bootstrap_diff
+from harness.evaluation.inference import mcnemar_exact
 from harness.store.database import Store
 
 # 40 test examples: both right 0-19, only B right 20-27 (b01 = 8), only A right 28-29 (b10 = 2), both wrong 30-39.
@@ -77,24 +78,28 @@ def test_task_accuracy_is_paired_with_mcnemar_exact(store):
     assert acc.a == pytest.approx(22 / 40) and acc.b == pytest.approx(28 / 40)
     assert acc.difference.value == pytest.approx(-0.15) and acc.difference.n == N
     assert acc.test == "mcnemar-exact"
-    assert (acc.a_only_correct, acc.b_only_correct) == (2, 8)
+    assert (acc.a_only, acc.b_only) == (2, 8)
     assert acc.p_value == pytest.approx(0.109375)  # 2 * P(X <= 2), X ~ Bin(10, 0.5) = 2 * 56 / 1024
-    assert acc.difference == paired_bootstrap_diff(A_RIGHT, B_RIGHT, seed=0)  # interval from the paired bootstrap
-    assert acc.higher_is_better is True
+    exact = mcnemar_exact(2, 8, N)  # the interval inverts the same test, so it includes 0 as p >= 0.05 says
+    assert (acc.difference.low, acc.difference.high) == (exact.low, exact.high) and exact.low < 0 < exact.high
+    assert acc.higher_is_better is True and c.primary == "task_accuracy" and acc.adjusted_p is None
 
 
-def test_scores_with_none_or_non_binary_values_use_the_paired_bootstrap(store):
+def test_missing_values_are_left_out_and_non_binary_scores_use_the_paired_bootstrap(store):
     c = compare_trials(store, "s/0", "s/1")
-    assert [s.name for s in c.scores] == ["task_accuracy", "format_compliance", "hallucination_rate", "field_f1"]
+    assert [s.metric for s in c.scores] == ["task_accuracy", "format_compliance", "hallucination_rate", "field_f1"]
     hallu = c.score("hallucination_rate")
-    assert hallu.test == "paired-bootstrap" and hallu.excluded == 6 and hallu.difference.n == 34
+    # 0/1 once the pairs without a value are left out: the exact test, on the 34 pairs that remain
+    assert hallu.test == "mcnemar-exact" and hallu.excluded == 6 and hallu.difference.n == 34
+    assert (hallu.a_only, hallu.b_only) == (17, 0)
     assert hallu.a == pytest.approx(17 / 34) and hallu.b == 0.0  # over the 34 pairs where both have a value
     assert hallu.difference.value == pytest.approx(0.5) and hallu.difference.low > 0
     assert 0 < hallu.p_value < 0.01 and hallu.higher_is_better is False
+    assert hallu.outcome == "worse" and hallu.adjusted_p <= 3 * hallu.p_value  # A hallucinates more: worse
     f1 = c.score("field_f1")
     assert f1.test == "paired-bootstrap" and f1.difference.value == pytest.approx(0.25)
     fmt = c.score("format_compliance")  # 0/1 and complete: exact test; identical, so no evidence at all
-    assert (fmt.test, fmt.a_only_correct, fmt.b_only_correct, fmt.p_value) == ("mcnemar-exact", 0, 0, 1.0)
+    assert (fmt.test, fmt.a_only, fmt.b_only, fmt.p_value) == ("mcnemar-exact", 0, 0, 1.0)
     assert c.score("only_a") is None  # scored for one trial only
 
 
@@ -111,20 +116,21 @@ def test_disagreements_list_both_outputs_in_example_order(store):
 def test_split_selects_examples(store):
     c = compare_trials(store, "s/0", "s/1", split="dev")
     acc = c.score("task_accuracy")
-    assert c.n_shared == 5 and acc.difference.value == 1.0 and (acc.a_only_correct, acc.b_only_correct) == (5, 0)
+    assert c.n_shared == 5 and acc.difference.value == 1.0 and (acc.a_only, acc.b_only) == (5, 0)
     assert acc.p_value == pytest.approx(0.0625)
 
 
 def test_json_shape(store):
     data = json.loads(comparison_json(compare_trials(store, "s/0", "s/1")))
-    assert set(data) == {"a", "b", "split", "n_shared", "only_a", "only_b", "scores", "disagreements",
+    assert set(data) == {"a", "b", "split", "n_shared", "only_a", "only_b", "primary", "scores", "disagreements",
                          "n_disagreements", "warnings"}  # fmt: skip
     assert data["a"]["id"] == "s/0" and data["b"]["method"] == "prompt"
     assert data["a"]["regression_delta"] == {"value": -0.02, "low": -0.09, "high": 0.05, "n": 100}
     assert data["b"]["regression_delta"]["n"] == 0
     acc = data["scores"][0]
-    assert acc["name"] == "task_accuracy" and set(acc["difference"]) == {"value", "low", "high", "n"}
+    assert acc["metric"] == "task_accuracy" and set(acc["difference"]) == {"value", "low", "high", "n"}
     assert acc["p_value"] == pytest.approx(0.109375) and acc["test"] == "mcnemar-exact"
+    assert acc["outcome"] == "not shown"
     assert set(data["disagreements"][0]) == {"example_id", "input", "target", "output_a", "output_b",
                                              "a_correct", "b_correct"}  # fmt: skip
 
@@ -134,7 +140,8 @@ def test_text_and_tables(store):
     text = comparison_text(c)
     assert "55.0% and s/1 70.0%" in text and "-15.0 points" in text and "McNemar exact p = 0.109" in text
     assert "not distinguishable from noise" in text
-    assert "hallucination_rate +50.0 points" in text and "s/1 not trained" in text
+    assert "hallucination_rate +50.0 points" in text and "Holm-adjusted over 3 scores" in text
+    assert "s/1 not trained" in text
     console = Console(record=True, width=250)
     console.print(comparison_table(c))
     console.print(disagreement_table(c))  # outputs with [brackets] must print literally, not as markup
@@ -149,7 +156,18 @@ def test_clear_difference_reads_as_better(tmp_path):
     s.record_trial_result(record(1, rows("test", [0.0] * 35 + [1.0] * 5, tag="b")))
     c = compare_trials(s, "s/0", "s/1")
     assert c.score("task_accuracy").p_value < 0.001
-    assert "s/0 is better than s/1 on task accuracy, beyond noise" in comparison_text(c)
+    assert "s/0 is better than s/1 on task_accuracy, beyond noise" in comparison_text(c)
+
+
+def test_the_issues_case_reads_noise_not_borderline(tmp_path):
+    """200 examples, 4 discordant pairs all for A: p = 0.125, and the interval agrees (no 'borderline')."""
+    s = Store(tmp_path / "h.duckdb")
+    s.record_trial_result(record(0, rows("test", [1.0] * 154 + [0.0] * 46)))
+    s.record_trial_result(record(1, rows("test", [1.0] * 150 + [0.0] * 50, tag="b")))
+    c = compare_trials(s, "s/0", "s/1")
+    acc = c.decision
+    assert acc.p_value == pytest.approx(0.125) and acc.difference.low < 0 < acc.difference.high
+    assert "not distinguishable from noise" in comparison_text(c) and "borderline" not in comparison_text(c)
 
 
 def test_different_example_sets_are_refused(tmp_path):

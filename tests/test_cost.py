@@ -32,7 +32,7 @@ from harness.analysis.payback import (
 )
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
-from harness.core.records import MetricRow, RunRecord, Throughput, TrialRecord
+from harness.core.records import ExampleRow, MetricRow, RunRecord, Throughput, TrialRecord
 from harness.store.database import Store
 
 PRICES = """\
@@ -55,6 +55,20 @@ def prices(tmp_path):
     path = tmp_path / "prices.yaml"
     path.write_text(PRICES)
     return load_prices(path)
+
+
+def flags(right: int, n: int, start: int = 0) -> dict[str, float]:
+    """Per-example 0/1 test scores: the first `right` of `n` examples (from `start`) right."""
+    return {f"t{i:04d}": 1.0 if start <= i < start + right else 0.0 for i in range(n)}
+
+
+def table_scores(both: int, candidate_only: int, baseline_only: int, neither: int) -> tuple[dict, dict]:
+    """Paired 0/1 test scores of a candidate and a baseline from the four cells of their 2x2 table."""
+    cand, base = [], []
+    for count, (x, y) in ((both, (1, 1)), (candidate_only, (1, 0)), (baseline_only, (0, 1)), (neither, (0, 0))):
+        cand += [float(x)] * count
+        base += [float(y)] * count
+    return ({f"t{i:04d}": v for i, v in enumerate(cand)}, {f"t{i:04d}": v for i, v in enumerate(base)})
 
 
 def evaluation(examples, seconds, prompt_tokens, completion_tokens, batch_size=16):
@@ -142,8 +156,9 @@ def api_payback(prices, volume=100_000, accuracy=0.80, **kwargs):
     One-time: sweep $2.00 + 8 h x $50 + 16 h x $100 = $2,002."""
     base = baseline_from_api("test-api", prompting(), prices, accuracy=accuracy)
     sweep = sweep_cost([candidate()], ENVS, prices)
-    return payback(candidate(), serving_cost(candidate(), H100, prices), base, sweep, volume, data_prep_hours=8,
-                   data_prep_usd_per_hour=50, engineering_hours=16, engineering_usd_per_hour=100, **kwargs)
+    return payback(candidate(), serving_cost(candidate(), H100, prices), base, sweep, volume,
+                   candidate_scores=flags(900, 1000), data_prep_hours=8, data_prep_usd_per_hour=50,
+                   engineering_hours=16, engineering_usd_per_hour=100, **kwargs)
 
 
 def test_payback_months_and_break_even_volume(prices):
@@ -171,19 +186,51 @@ def test_fixed_hosting_cuts_savings_and_sets_a_minimum_volume(prices):
 
 
 def test_no_payback_for_a_worse_candidate(prices):
-    """Cheaper but worse is not a saving: the bar is the candidate's low end vs the baseline's value."""
-    base = baseline_from_trial(prompting(accuracy=(0.90, 0.87, 0.93)), H100, prices)  # $0.001/query
+    """Cheaper but worse is not a saving. Paired on 1,000 test examples: both right 860, only the candidate 20, only
+    the baseline 40, so -2.0 points with an exact interval of about [-4.4, -0.3]: worse beyond noise, and its bad end
+    lies beyond the default 2-point margin."""
+    cand_scores, base_scores = table_scores(860, 20, 40, 80)
+    base = baseline_from_trial(prompting(accuracy=(0.90, 0.88, 0.92)), H100, prices, base_scores)  # $0.001/query
     sweep = sweep_cost([candidate()], ENVS, prices)
-    worse = candidate(accuracy=(0.88, 0.85, 0.91))
+    worse = candidate(accuracy=(0.88, 0.86, 0.90))
     serving = serving_cost(worse, H100, prices)
-    result = payback(worse, serving, base, sweep, 100_000)
+
+    def run(**kwargs):
+        return payback(worse, serving, base, sweep, 100_000, candidate_scores=cand_scores, **kwargs)
+
+    result = run()
     assert not result.pays_back and result.months_to_payback is None and result.break_even_volume is None
     assert result.savings_per_query_usd == pytest.approx(0.0009)  # it is cheaper: $0.001 - $0.0001
-    assert "fails the quality bar" in result.reason and "85.0%" in result.reason and "90.0%" in result.reason
+    decision = result.quality.decision
+    assert decision.test == "mcnemar-exact" and (decision.a_only, decision.b_only) == (20, 40)
+    assert decision.difference.value == pytest.approx(-0.02) and decision.outcome == "worse"
+    assert -0.05 < decision.difference.low < -0.02 < decision.difference.high < 0
+    assert "fails the bar" in result.reason and "-2.0 points" in result.reason
     assert result.sensitivity.tornado == []
-    # A 5-point margin admits it: 0.85 >= 0.90 - 0.05. An absolute bar of 0.95 does not.
-    assert payback(worse, serving, base, sweep, 100_000, quality_bar=QualityBar(margin=0.05)).pays_back
-    assert not payback(worse, serving, base, sweep, 100_000, quality_bar=QualityBar(absolute=0.95)).pays_back
+    # A 5-point margin admits it (the interval's bad end, about -4.4, stays within -5); an absolute bar of 0.95 not.
+    assert run(quality_bar=QualityBar(margin=0.05)).pays_back
+    assert run(quality_bar=QualityBar(margin=0.05)).quality.decision.outcome == "not worse"
+    assert not run(quality_bar=QualityBar(absolute=0.95)).pays_back
+
+
+def test_a_cheaper_candidate_as_good_as_the_baseline_pays_back_within_the_margin(prices):
+    """The issue's case: equal accuracy (85% on 200) used to fail an unpaired bar (the candidate's Wilson low end,
+    79%, against the baseline's 85%). Paired, two models that agree on every example are within +-1.8 points
+    (no discordant pair among 200), inside the default 2-point margin: as good, and cheaper. Two that disagree on 20
+    examples, 10 each way, are not shown to be within 2 points (about +-6.8): no figure, and the reason says so."""
+    sweep = sweep_cost([candidate()], ENVS, prices)
+    row = candidate(accuracy=(0.85, 0.79, 0.89))
+    serving = serving_cost(row, H100, prices)
+    same = flags(170, 200)
+    base = baseline_from_trial(prompting(accuracy=(0.85, 0.79, 0.89)), H100, prices, same)
+    agreeing = payback(row, serving, base, sweep, 100_000, candidate_scores=same)
+    assert agreeing.pays_back and agreeing.quality.decision.outcome == "not worse"
+    assert agreeing.quality.decision.difference.low == pytest.approx(-(1 - 0.025 ** (1 / 200)))
+    cand_scores, base_scores = table_scores(160, 10, 10, 20)
+    noisy = payback(row, serving, baseline_from_trial(prompting(), H100, prices, base_scores), sweep, 100_000,
+                    candidate_scores=cand_scores)
+    assert not noisy.pays_back and noisy.quality.decision.outcome == "not shown"
+    assert "not within the 2.0-point margin" in noisy.quality.reason
 
 
 def test_no_payback_when_not_cheaper(tmp_path):
@@ -238,35 +285,28 @@ def test_sensitivity_tornado_is_sorted_by_swing(prices):
     assert never.assumption == "api_input_usd_per_1m" and never.months_at_low is None
 
 
-def test_accuracy_low_end_can_flip_the_decision(prices):
-    """Candidate 0.90 [0.86, 0.93] vs baseline 0.85 [0.82, 0.88]: 0.86 >= 0.85 passes; against the baseline's
-    high end 0.88 it fails, so the decision flips."""
-    base = baseline_from_trial(prompting(accuracy=(0.85, 0.82, 0.88)), H100, prices)
-    row = candidate(accuracy=(0.90, 0.86, 0.93))
-    result = payback(row, serving_cost(row, H100, prices), base, sweep_cost([row], ENVS, prices), 100_000)
-    assert result.pays_back
-    assert not result.sensitivity.accuracy_low_end.passes
-    assert result.sensitivity.decision_flips and result.sensitivity.months_at_accuracy_low_end is None
-
-
 def test_payback_from_a_real_duckdb(prices, tmp_path):
     """The same figures read back through harness.store.database.Store: run, trials, metrics, throughput."""
     store = Store(tmp_path / "harness.duckdb")
     store.record_run(RunRecord("r1", "s", 1, "host", "cuda", H100.device_name, H100.cpu_count, {}))
     t0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    right = {0: flags(5, 100), 1: flags(90, 100), 2: {}}  # the quality bar pairs the stored test examples
     for row in (prompting(), candidate(), trial(2, status="failed", started=t0, finished=t0.replace(minute=10))):
         metrics = [MetricRow.of(split, name, m) for split, ms in row.metrics.items() for name, m in ms.items()]
+        examples = [ExampleRow("test", i, f"input {i}", "x", "y", scores={"task_accuracy": v})
+                    for i, v in right[row.number].items()]
         store.record_trial_result(TrialRecord(
             id=row.id, study="s", number=row.number, run_id="r1", method=row.method, trained=row.trained,
             status=row.status, device="cuda", train_seconds=row.train_seconds, eval_seconds=row.eval_seconds,
             started_at=row.started_at, finished_at=row.finished_at, objective=row.objective,
-            throughput=dict(row.throughput), metrics=metrics,
+            throughput=dict(row.throughput), metrics=metrics, examples=examples,
         ))  # fmt: skip
     result = payback_from_store(store, "s/1", "s/0", 100_000, prices=prices)
     # Sweep: prompt 10 s + candidate 2000 s + failed 600 s of wall = 2610 s x $0.001 = $2.61
     assert result.one_time_breakdown["sweep_compute"] == pytest.approx(2.61)
     # Baseline $0.001 - candidate $0.0001 = $0.0009 x 100,000 = $90/month; 2.61 / 90 months
     assert result.months_to_payback == pytest.approx(2.61 / 90)
+    assert result.quality.decision.test == "mcnemar-exact" and result.quality.decision.difference.n == 100
     api = payback_from_store(store, "s/1", "api:test-api", 100_000, prices=prices, baseline_accuracy=0.5)
     assert api.baseline_usd_per_query == pytest.approx(0.0021)  # tokens from s/0, the study's prompting trial
     assert api.assumptions["baseline.prompt_tokens_per_query"]["source"].startswith("measured in trial s/0")

@@ -365,15 +365,20 @@ def test_trial_detail_of_an_unchecked_adapter_says_not_measured(app):
     assert "+0.0" not in _everything(at)
 
 
-def test_compare_runs_the_paired_test(app):
+def test_compare_runs_the_paired_test(app, demo_db):
     at = _open(app, "compare")
     text = _text(at)
-    assert "demo/2 is better than demo/5 on task accuracy, beyond noise" in text
+    assert "demo/2 is better than demo/5 on task_accuracy, beyond noise" in text
     paired = at.dataframe[0].value
-    assert paired.loc[paired["score"] == "task_accuracy", "test"].item() == "mcnemar-exact"
+    assert paired.loc[paired["score"] == "task_accuracy (primary)", "test"].item() == "mcnemar-exact"
+    # a compare on test is a look at test, recorded once however often the page reruns
+    looks = Store(demo_db).looks(kind="compare")
+    assert [(look.candidate, look.reference) for look in looks] == [("demo/2", "demo/5")]
     side = at.dataframe[-1].value
     regression = side[side["metric"] == "regression_delta"]
     assert set(regression["B"]) == {"not trained"} and "+0.0" not in " ".join(regression["A - B (points)"])
+    at.run()
+    assert len(Store(demo_db).looks(kind="compare")) == 1
     at.selectbox(key="compare-b").set_value("demo/2").run()
     assert "same trial" in _text(at)
 

@@ -133,3 +133,52 @@ def test_the_budget_cap_stops_the_arm_before_it_is_crossed(proxy, openai_server,
     with pytest.raises(BudgetExhausted, match=r"budget of \$1e-09"):
         dollars.answer(requests(2, "usd"))
     assert dollars.usage.requests == 0
+
+
+def test_the_budget_is_the_arms_earlier_spending_counts_against_it(proxy, openai_server, tmp_path):
+    """A retry (or another worker's trial of the same endpoint) starts from what the arm already spent."""
+    one = requests(1)[0].worst_case_tokens()
+    fields = dict(base_url=proxy.url, model=openai_server.model, api_key_env="HOSTED_TEST_KEY", concurrency=1,
+                  budget_tokens=3 * one, cache=False)
+    endpoint = HostedEndpoint("tiny", EndpointConfig(**fields), KEY, (1.0, 2.0))
+    with pytest.raises(BudgetExhausted):
+        HostedClient(endpoint, spent=(3 * one, 0)).answer(requests(2, "spent"))
+    assert proxy.forwarded == 0
+    fresh = HostedClient(endpoint, spent=(one, 0))
+    fresh.answer(requests(1, "fits"))
+    assert fresh.usage.requests == 1 and fresh.usage.prompt_tokens < one  # usage reports only what it added
+
+
+def test_refused_requests_are_errors_left_out_and_counted(openai_server, tmp_path):
+    with FaultProxy(openai_server.url, script=["pass", "400"]) as proxy:
+        ask = client(proxy.url, openai_server.model, tmp_path, max_refused_share=0.2, cache=False)
+        answers = ask.answer(requests(5))
+    assert [a.excluded for a in answers] == [False, True, False, False, False]
+    assert answers[1].refusal == "refused" and answers[1].error.startswith("400")
+    assert (ask.usage.errors, ask.usage.content_filtered) == (1, 0)
+
+
+def test_more_refusals_than_the_arm_allows_fail_it_unscored(openai_server, tmp_path):
+    with FaultProxy(openai_server.url, script=["400", "400"]) as proxy:
+        ask = client(proxy.url, openai_server.model, tmp_path, cache=False)  # 2% of 10 requests: none may be refused
+        with pytest.raises(EndpointFailed, match="refused 1 of the arm's 10 requests") as info:
+            ask.answer(requests(10))
+    assert "max_refused_share" in str(info.value) and "injected 400" in str(info.value)
+    assert proxy.forwarded == 0  # it stopped at the first refusal it could not allow
+
+
+def test_a_content_filter_refusal_is_kept_as_the_answer_and_counted_apart(openai_server, tmp_path):
+    with FaultProxy(openai_server.url, script=["content_filter"]) as proxy:
+        ask = client(proxy.url, openai_server.model, tmp_path, cache=False)
+        answers = ask.answer(requests(3))
+    first = answers[0]
+    assert first.refusal == "content_filter" and not first.excluded and first.output == ""
+    assert (ask.usage.content_filtered, ask.usage.errors) == (1, 0)
+
+
+def test_probe_returns_the_endpoints_own_message_when_it_rejects_the_request(openai_server, tmp_path):
+    with FaultProxy(openai_server.url, rejects="response_format is not supported by this model") as proxy:
+        problem = client(proxy.url, openai_server.model, tmp_path).probe(requests(1)[0])
+    assert "400" in problem and "response_format is not supported" in problem
+    with FaultProxy(openai_server.url) as proxy:
+        assert client(proxy.url, openai_server.model, tmp_path).probe(requests(1)[0]) is None

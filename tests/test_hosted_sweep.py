@@ -55,7 +55,8 @@ def test_hosted_arm_runs_beside_lora_and_is_measured(tmp_path, tiny_model_dir, t
         usage = hosted.hosted
         assert (usage.endpoint, usage.requests, usage.cache_hits, usage.errors) == ("tiny", 16, 0, 0)
         assert usage.usd == pytest.approx((usage.prompt_tokens * 0.5 + usage.completion_tokens * 1.5) / 1e6)
-        assert proxy.forwarded == 16 and proxy.authorizations == {f"Bearer {KEY}"}
+        # the arm's 16 requests, and the one probe with the arm's parameters that preceded every model load
+        assert proxy.forwarded == 17 and proxy.authorizations == {f"Bearer {KEY}"}
         examples = store.examples(hosted.id)
         assert len(examples) == 16 and all(e.prompt_tokens > 0 and e.latency_s > 0 for e in examples)
         assert hosted.throughput["test"].prompt_tokens == sum(e.prompt_tokens for e in examples if e.split == "test")
@@ -78,7 +79,7 @@ def test_hosted_arm_runs_beside_lora_and_is_measured(tmp_path, tiny_model_dir, t
                  "--set", "budget.trials=1"]
         assert main(again) == 0
         (rerun,) = store.trials("again")
-        assert proxy.forwarded == 16 and (rerun.hosted.requests, rerun.hosted.cache_hits) == (0, 16)
+        assert proxy.forwarded == 18 and (rerun.hosted.requests, rerun.hosted.cache_hits) == (0, 16)  # its probe
         assert [e.output for e in store.examples(rerun.id)] == [e.output for e in examples]
 
         # predict rebuilds each arm as it ran: the hosted one asks its endpoint, the local one keeps its shots
@@ -86,7 +87,7 @@ def test_hosted_arm_runs_beside_lora_and_is_measured(tmp_path, tiny_model_dir, t
             assert main(["predict", trial.id, "--input", "item 9: the hat is blue", *db]) == 0
             answer = json.loads(capfd.readouterr().out.splitlines()[-1])
             assert set(answer) == {"input", "output", "parsed", "format_compliant", "error"}
-        assert proxy.forwarded == 17
+        assert proxy.forwarded == 19
         assert answer["format_compliant"] is True  # the local arm decodes constrained to the label set
 
     # the key was used, and is nowhere on disk or in what the harness printed
@@ -148,3 +149,39 @@ def test_endpoint_mistakes_are_refused_at_plan_time(tmp_path, tiny_model_dir, to
         plan_sweep(path, ["endpoints.tiny={base_url: x, model: m}"])
     with pytest.raises(ConfigError, match="`redaction` is on, but `endpoints.tiny.cache` keeps every request"):
         plan_sweep(path, ["redaction.enabled=true"])
+
+
+def test_an_endpoint_that_rejects_the_arms_request_is_refused_before_any_model_loads(
+        tmp_path, tiny_model_dir, toy_suite, openai_server, monkeypatch, capsys):
+    """Scored example by example, its refusals would read 0%, and 'fine-tuning beat hosted prompting'."""
+    from harness.models import loading
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("a model was loaded before the arm's request was checked")
+
+    monkeypatch.setattr(loading, "load_model", loaded)
+    monkeypatch.setenv("HARNESS_TEST_KEY", KEY)
+    with FaultProxy(openai_server.url, rejects="'response_format' of type 'json_schema' is not supported") as proxy:
+        path = experiment(tmp_path, tiny_model_dir, toy_suite, proxy.url, openai_server.model)
+        assert main(["sweep", str(path), "--set", "space.api.structured=true"]) == 2
+        assert len(proxy.received) == 1  # one probe, then nothing
+    out = capsys.readouterr().out
+    assert "rejected a chat request with the arm's exact parameters" in out and "structured=True" in out
+    assert "'json_schema' is not supported" in out and "Traceback" not in out
+    assert Store(tmp_path / "results" / "harness.duckdb").trials() == []
+
+
+def test_a_few_refused_examples_are_recorded_and_left_out_of_every_metric(tmp_path, tiny_model_dir, toy_suite,
+                                                                          openai_server, monkeypatch):
+    monkeypatch.setenv("HARNESS_TEST_KEY", KEY)
+    with FaultProxy(openai_server.url, script=["pass", "pass", "400", "pass", "400"]) as proxy:  # probe first
+        path = experiment(tmp_path, tiny_model_dir, toy_suite, proxy.url, openai_server.model)
+        assert main(["sweep", str(path), "--set", "enqueue=[{method: api, shots: 0}]", "--set", "budget.trials=1",
+                     "--set", "endpoints.tiny.max_refused_share=0.25", "--set", "endpoints.tiny.concurrency=1"]) == 0
+    store = Store(tmp_path / "results" / "harness.duckdb")
+    (hosted,) = store.trials("hosted")
+    assert hosted.complete and hosted.hosted.errors == 2
+    refused = [e for e in store.examples(hosted.id) if e.error]
+    assert len(refused) == 2 and all(e.split == "dev" for e in refused)
+    assert all(value is None for e in refused for value in e.scores.values())
+    assert hosted.metric("dev", "task_accuracy").n == 6 and hosted.metric("test", "task_accuracy").n == 8

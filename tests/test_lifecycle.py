@@ -32,6 +32,7 @@ training: {{batch_size: 16, eval_every_steps: 0}}
 generation: {{batch_size: 20}}
 retention: {{keep_best: 4}}
 gate: {{margin: 0.2, min_format_compliance: 0.9, max_hallucination_rate: 0.1, max_regression_drop: 0.5}}
+objective: {{max_regression_drop: 0.5}}   # the gate refuses what the sweep calls infeasible: one reading of both
 space:
   prompt: {{shots: 0}}
   lora: {{r: 16, lora_alpha: 32, learning_rate: [1.0e-6, 1.0e-2, 5.0e-3]}}
@@ -88,6 +89,13 @@ def test_gate_refuses_then_passes_promotion_retires_and_rollback_restores(sweep)
 
     forced = promote(store, weak, "staging", approver="ada", force=True, reason="needed for a shadow test")
     assert forced.forced and store.adapter_events(trial_id=weak)[-1].note == "needed for a shadow test"
+    # every gate evaluation is kept, the refused one too, and a later gate says how many came before it
+    gates = store.looks(kind="gate")
+    assert [(g.candidate, g.outcome) for g in gates] == [(weak, "refused"), (strong, "passed"), (other, "passed"),
+                                                         (weak, "overridden")]
+    assert gates[0].reference == "life/0" and gates[0].subset and gates[0].actor == "ada"
+    assert gates[0].detail["decision"]["test"] == "mcnemar-exact"
+    assert forced.gate.earlier == 1 and "1 other candidate(s) were gated against life/2" in forced.gate.text()
     with pytest.raises(HarnessError, match="--force needs --reason"):
         promote(store, weak, "production", approver="ada", force=True)
     with pytest.raises(HarnessError, match="only adapters"):
@@ -99,10 +107,13 @@ def test_registry_and_compare_against_production_through_the_cli(sweep, capsys):
     assert main(["registry", *db, "--history"]) == 0
     out = capsys.readouterr().out
     assert "production" in out and "retired" in out and "Registry history" in out
-    assert main(["compare", "life/3", *db, "--format", "json"]) == 0  # B defaults to the production adapter
+    assert main(["compare", "life/3", *db, "--format", "json", "--actor", "lin"]) == 0  # B: the production adapter
     assert json.loads(capsys.readouterr().out)["b"]["id"] == sweep.production("toy-colours")
     assert main(["promote", "life/1", "--to", "production", "--approver", "x", *db]) == 1
     assert "refused:" in capsys.readouterr().out
+    assert main(["registry", *db, "--history"]) == 0
+    out = capsys.readouterr().out
+    assert "Looks at test" in out and "refused" in out and "compare" in out and "lin" in out
 
 
 def test_export_loads_in_plain_peft_and_reproduces_the_stored_predictions(sweep, tmp_path):

@@ -19,12 +19,12 @@ from harness.training.methods import METHODS
 from harness.training.methods.base import TrialContext
 
 
-def _ctx(model_dir, suite_dir, endpoints=None) -> TrialContext:
+def _ctx(model_dir, suite_dir, endpoints=None, device="cpu") -> TrialContext:
     suite = load_suite(str(suite_dir))
     config = ExperimentConfig(name="contract", space={}, budget=BudgetConfig(max_steps=2, trial_train_seconds=None),
                               training=TrainingConfig(batch_size=4, eval_every_steps=0))
     return TrialContext(config=config, suite=suite, train_examples=suite.splits["train"][:16],
-                        source=sources.resolve(str(model_dir)), device="cpu", dtype=torch.float32, seed=0,
+                        source=sources.resolve(str(model_dir)), device=device, dtype=torch.float32, seed=0,
                         endpoints=endpoints or {}, max_new_tokens=8)
 
 
@@ -45,10 +45,11 @@ def endpoints(request, tmp_path):
 @pytest.mark.parametrize("name", METHODS.names())
 def test_prepare_save_load_gives_the_same_predictions(name, tiny_model_dir, toy_suite, tmp_path, endpoints):
     method = METHODS.get(name)
-    reason = method.unavailable_reason("cpu")
+    device = "cuda" if name == "qlora" and torch.cuda.is_available() else "cpu"  # QLoRA runs where CUDA is
+    reason = method.unavailable_reason(device)
     if reason:
         pytest.skip(f"{name} cannot run on this machine: {reason}")
-    ctx = _ctx(tiny_model_dir, toy_suite, endpoints)
+    ctx = _ctx(tiny_model_dir, toy_suite, endpoints, device)
     overrides = {"shots": 2} if "shots" in {f.name for f in dataclasses.fields(method.Params)} else {}
     params = build(method.Params, {**overrides, **({"endpoint": "tiny"} if endpoints else {})}, "contract")
     candidate = method.prepare(ctx, params)
@@ -66,12 +67,14 @@ def test_prepare_save_load_gives_the_same_predictions(name, tiny_model_dir, toy_
         assert not list(saved.glob("*.bin")) and not list(saved.glob("*.pt"))  # never pickles
     loaded = method.load(ctx, params, saved)
     assert _answers(loaded, examples) == before
+    # QLoRA loads its adapter on the same 4-bit base it was scored on, and says so
+    assert getattr(loaded, "quantized", False) == getattr(candidate, "quantized", False) == (name == "qlora")
     assert loaded.prompter.messages(examples[0]) == candidate.prompter.messages(examples[0])
     if method.hosted:
         assert loaded.hosted.requests == len(examples) and loaded.hosted.prompt_tokens > 0
         return
     # Greedy answers of a barely trained tiny model could match the base model's by chance; the logits cannot.
-    ids = loaded.tokenizer(loaded.prompter.prompt(examples[0]), return_tensors="pt").input_ids
+    ids = loaded.tokenizer(loaded.prompter.prompt(examples[0]), return_tensors="pt").input_ids.to(device)
     assert torch.allclose(_logits(loaded.model, ids), _logits(candidate.model, ids), atol=1e-5)
     if method.trains:
         base = METHODS.get("prompt").load(ctx, build(METHODS.get("prompt").Params, {}, "base"), None)

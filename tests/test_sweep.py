@@ -102,7 +102,7 @@ def test_demo_experiment_runs_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
     db = ["--db", str(results / "harness.duckdb")]
     assert main(["compare", lora.id, prompt.id, *db, "--format", "json"]) == 0
     compared = json.loads(capsys.readouterr().out)
-    accuracy = next(s for s in compared["scores"] if s["name"] == "task_accuracy")
+    accuracy = next(s for s in compared["scores"] if s["metric"] == "task_accuracy")
     assert accuracy["test"] == "mcnemar-exact" and 0 <= accuracy["p_value"] <= 1 and compared["n_shared"] == 8
     assert main(["compare", lora.id, prompt.id, *db]) == 0
     assert "task_accuracy" in capsys.readouterr().out

@@ -14,11 +14,13 @@ from harness.core.selection import ranked
 
 
 def paired_frame(result: compare.Comparison) -> pd.DataFrame:
-    """Per score: A, B, A - B with its 95% interval, the p-value and the test used."""
+    """Per score: A, B, A - B with its 95% interval, the p-value (Holm-adjusted for the secondary scores), the test
+    used and the reading of the decision rule."""
     return pd.DataFrame([{
-        "score": s.name, "A (%)": pct(s.a), "B (%)": pct(s.b),
-        "A - B (points) [95% CI]": interval(s.difference, signed=True), "p": p_value(s.p_value), "test": s.test,
-        "pairs": s.difference.n,
+        "score": s.metric + (" (primary)" if s.metric == result.primary else ""), "A (%)": pct(s.a),
+        "B (%)": pct(s.b), "A - B (points) [95% CI]": interval(s.difference, signed=True), "p": p_value(s.p_value),
+        "Holm p": "-" if s.adjusted_p is None else p_value(s.adjusted_p), "test": s.test, "pairs": s.difference.n,
+        "reading": s.reading() if s.test != "none" else s.why,
     } for s in result.scores])
 
 
@@ -65,6 +67,7 @@ try:
 except HarnessError as exc:
     st.error(str(exc))
 else:
+    data.record_compare_look(result)
     st.markdown(compare.comparison_text(result))
     st.dataframe(paired_frame(result), hide_index=True, width="stretch")
     if result.disagreements:

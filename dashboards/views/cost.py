@@ -57,7 +57,9 @@ with mid:
                               key=keep("keep-hosting", 0.0))
 with right:
     margin = st.number_input("Quality margin (points below the baseline allowed)", min_value=0.0, max_value=100.0,
-                             step=1.0, key=keep("keep-margin", 0.0)) / 100
+                             step=1.0, key=keep("keep-margin", 2.0),
+                             help="The candidate must not be worse than the baseline by more than this, by the "
+                                  "paired 95% interval on the same test examples.") / 100
     for key in costing.device_keys(rows, base_table):
         device = base_table.devices[key]
         st.number_input(f"{key} price (USD per {device.per}-hour)", min_value=0.0, step=0.01, format="%.3f",
@@ -114,9 +116,7 @@ if result is not None:
     if result.sensitivity.tornado:
         cap = max(2 * (months or horizon), 1.0)
         st.altair_chart(charts.tornado(costing.tornado_frame(result, cap), months), width="stretch")
-    st.caption(f"{result.sensitivity.note}. Accuracy at the low end of its interval: "
-               f"{result.sensitivity.accuracy_low_end.reason}."
-               + (" **The decision flips there.**" if result.sensitivity.decision_flips else ""))
+    st.caption(f"{result.sensitivity.note}. Quality: {result.quality.reason}.")
     with st.expander("Every assumption, its unit and its source"):
         st.dataframe(costing.assumptions_frame(result), hide_index=True, width="stretch")
 

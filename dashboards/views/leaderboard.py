@@ -11,7 +11,7 @@ rows = data.trials(db, study)
 st.title(f"Leaderboard: {study}")
 
 verdict = data.study_verdict(db, study)
-box = st.success if verdict.ready else st.info if verdict.difference is None else st.warning
+box = st.success if verdict.ready else st.info if verdict.decision is None else st.warning
 box(f"**Did fine-tuning beat prompting?** {verdict.text}")
 
 best = data.best_adapter(rows)

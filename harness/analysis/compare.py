@@ -1,10 +1,11 @@
 """`harness compare A B`: is trial A really better than trial B, or is the difference noise?
 
-Leads compare two trials before promoting one. Both are scored on the same examples, so every test here is
-paired on example_id: task accuracy (0/1 per example) gets McNemar's exact test for the p-value and a paired
-bootstrap for the interval; other scores (rates, field F1, anything with None values) get the paired bootstrap
-test over the examples where both trials have a value. regression_delta is shown from the stored metrics,
-as information only: it is measured against the base model, not paired between A and B.
+Leads compare two trials before promoting one. Both are scored on the same examples, so every score is paired on
+example_id and decided by `harness.analysis.decision` (McNemar's exact test and its exact interval for 0/1 scores,
+a paired percentile bootstrap for the rest; pairs without a value on either side are left out and counted). The
+primary score is the study's objective metric, read on its own; the other scores are read together, at
+Holm-adjusted p-values. regression_delta is shown from the stored metrics, as information only: it is measured
+against the base model, not paired between A and B.
 """
 
 from __future__ import annotations
@@ -15,16 +16,14 @@ from dataclasses import asdict, dataclass, field
 from rich.table import Table
 from rich.text import Text
 
-from harness.analysis.formatting import interval, p_value, pct, points
+from harness.analysis.decision import Decision, Outcome, compare_paired, read_together, scores_of
+from harness.analysis.formatting import interval, p_value, pct
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
-from harness.core.records import ExampleView, TrialView
-from harness.evaluation.scorers import higher_is_better
-from harness.evaluation.stats import mcnemar_exact, paired_bootstrap_test
+from harness.core.records import ExampleView, LookAtTest, TrialView
 from harness.store.database import Store
 
 ORDER = ("task_accuracy", "format_compliance", "hallucination_rate", "field_f1", "field_precision", "field_recall")
-ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -36,25 +35,6 @@ class TrialSide:
     trained: bool
     regression_delta: Metric | None
     """Stored against the base model; None or n=0 means not measured. Not a paired test."""
-
-
-@dataclass(frozen=True)
-class ScoreComparison:
-    name: str
-    a: float | None
-    """Mean of A over the `difference.n` pairs used (may differ from A's reported metric when Nones drop)."""
-    b: float | None
-    difference: Metric
-    """A - B with a paired-bootstrap 95% interval; n = pairs where both have a value."""
-    p_value: float
-    test: str
-    """"mcnemar-exact" (0/1 scores without None) or "paired-bootstrap"."""
-    higher_is_better: bool | None
-    excluded: int = 0
-    """Shared examples dropped because A or B has no value (e.g. hallucination of a non-compliant output)."""
-    a_only_correct: int | None = None
-    """McNemar discordant counts: A right and B wrong, and the reverse (mcnemar-exact only)."""
-    b_only_correct: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,19 +56,29 @@ class Comparison:
     n_shared: int
     only_a: int
     only_b: int
-    scores: list[ScoreComparison]
+    primary: str
+    """The metric the comparison decides on: the study's objective (read on its own)."""
+    scores: list[Decision]
+    """The primary metric first, then every other score both trials have, read together (Holm)."""
     disagreements: list[Disagreement]
     """The first `max_disagreements` shared examples (by example_id) where task_accuracy differs."""
     n_disagreements: int
     warnings: list[str] = field(default_factory=list)
 
-    def score(self, name: str) -> ScoreComparison | None:
-        return next((s for s in self.scores if s.name == name), None)
+    def score(self, name: str) -> Decision | None:
+        return next((s for s in self.scores if s.metric == name), None)
+
+    @property
+    def decision(self) -> Decision | None:
+        """The decision on the primary metric."""
+        return self.score(self.primary)
 
 
 def compare_trials(store: Store, a_id: str, b_id: str, split: str = "test", max_disagreements: int = 10,
-                   seed: int = 0) -> Comparison:
-    """Compare two complete trials example by example on `split`; raises HarnessError when that is impossible."""
+                   seed: int = 0, metric: str | None = None, margin: float = 0.0) -> Comparison:
+    """Compare two complete trials example by example on `split`; raises HarnessError when that is impossible.
+
+    `metric` is the primary metric (default: A's study's objective), `margin` its non-inferiority margin."""
     trial_a, trial_b = store.require_trial(a_id, complete=True), store.require_trial(b_id, complete=True)
     a_id, b_id = trial_a.id, trial_b.id
     if a_id == b_id:
@@ -102,20 +92,41 @@ def compare_trials(store: Store, a_id: str, b_id: str, split: str = "test", max_
     pairs = [(rows_a[i], rows_b[i]) for i in shared]
     names = set.intersection(*({k for r in rows.values() for k in r.scores} for rows in (rows_a, rows_b)))
     names.discard("regression_delta")
-    scores = [_compare_score(name, pairs, seed) for name in sorted(names, key=_order)]
+    primary = metric or objective_of(store, trial_a)
+    if primary not in names:
+        warnings.append(f"{primary} (the objective) has no per-example score on {split} for both trials; it is "
+                        "not decided here.")
+
+    def decide(name: str, margin: float = 0.0) -> Decision:
+        return compare_paired(scores_of(rows_a.values(), name), scores_of(rows_b.values(), name), name,
+                              margin=margin, seed=seed)
+
+    head = [decide(primary, margin)] if primary in names else []
+    scores = head + read_together([decide(name) for name in sorted(names - {primary}, key=_order)])
     if "task_accuracy" not in names:
         warnings.append(f"task_accuracy is not scored on {split} for both trials; no disagreements listed.")
         disagreements = []
     else:
         disagreements = [
             Disagreement(x.example_id, x.input, x.target, x.output, y.output, _correct(x), _correct(y))
-            for x, y in pairs if _correct(x) != _correct(y)
+            for x, y in pairs if _scored(x) and _scored(y) and _correct(x) != _correct(y)
         ]  # fmt: skip
     return Comparison(
         a=_side(trial_a), b=_side(trial_b), split=split, n_shared=len(shared),
-        only_a=len(rows_a) - len(shared), only_b=len(rows_b) - len(shared), scores=scores,
+        only_a=len(rows_a) - len(shared), only_b=len(rows_b) - len(shared), primary=primary, scores=scores,
         disagreements=disagreements[:max_disagreements], n_disagreements=len(disagreements), warnings=warnings,
     )  # fmt: skip
+
+
+def comparison_look(store: Store, comparison: Comparison, actor: str | None) -> LookAtTest:
+    """A compare on test as a look at test: which pair, on which subset, what the primary decision read."""
+    a = store.require_trial(comparison.a.id)
+    decision = comparison.decision
+    return LookAtTest("compare", suite_of(store, a), a.data.subset_sha256.get(comparison.split), comparison.a.id,
+                      comparison.b.id, comparison.primary,
+                      {"alpha": decision.alpha if decision else None, "margin": decision.margin if decision else 0.0},
+                      decision.outcome.value if decision else "not decided", actor,
+                      {"decision": asdict(decision) if decision else None})
 
 
 def _rows(store: Store, trial: str, split: str) -> dict[str, ExampleView]:
@@ -174,6 +185,12 @@ def _nothing_shared(a: str, b: str, rows_a: dict, rows_b: dict, split: str) -> H
     )
 
 
+def objective_of(store: Store, trial: TrialView) -> str:
+    """The metric the trial's study optimised (task_accuracy for a record without a study)."""
+    study = store.study(trial.study)
+    return study.objective_metric if study is not None else "task_accuracy"
+
+
 def suite_of(store: Store, trial: TrialView) -> str | None:
     """The suite a trial was scored on: its study's, else what its provenance says."""
     study = store.study(trial.study)
@@ -195,25 +212,13 @@ def _content(row: ExampleView) -> tuple[str, str]:
     return row.input, row.target
 
 
-def _compare_score(name: str, pairs: list[tuple[ExampleView, ExampleView]], seed: int) -> ScoreComparison:
-    values = [(x.scores.get(name), y.scores.get(name)) for x, y in pairs]
-    kept = [(float(x), float(y)) for x, y in values if x is not None and y is not None]
-    a, b = [x for x, _ in kept], [y for _, y in kept]
-    diff, p = paired_bootstrap_test(a, b, seed=seed)
-    common = dict(name=name, a=_mean(a), b=_mean(b), difference=diff, higher_is_better=higher_is_better(name),
-                  excluded=len(values) - len(kept))  # fmt: skip
-    if len(kept) == len(values) and all(v in (0.0, 1.0) for v in a + b):
-        b01, b10, p = mcnemar_exact([v == 1.0 for v in a], [v == 1.0 for v in b])
-        return ScoreComparison(**common, p_value=p, test="mcnemar-exact", a_only_correct=b10, b_only_correct=b01)
-    return ScoreComparison(**common, p_value=p, test="paired-bootstrap")
+def _scored(row: ExampleView) -> bool:
+    """False for an example left out of every metric (a request the endpoint refused)."""
+    return row.scores.get("task_accuracy") is not None
 
 
 def _correct(row: ExampleView) -> bool:
     return bool(row.scores.get("task_accuracy"))
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
 
 
 def _order(name: str) -> tuple[int, str]:
@@ -229,17 +234,20 @@ def _side(trial: TrialView) -> TrialSide:
 
 
 def comparison_table(comparison: Comparison) -> Table:
-    """One row per score: both values, A - B with its 95% interval, the p-value and the test behind it."""
+    """One row per score: both values, A - B with its 95% interval, the p-value, the test and the reading."""
     c = comparison
     table = Table(title=Text(f"{c.a.id} (A) vs {c.b.id} (B) on {c.split}, paired over {c.n_shared} shared "
-                             "examples. Values in %, differences in points, [95% interval]."))  # fmt: skip
+                             f"examples. Values in %, differences in points, [95% interval]. {c.primary} decides; "
+                             "the other scores are read together at Holm-adjusted p."))  # fmt: skip
     for column in ("score", f"A {c.a.id}", f"B {c.b.id}", "A - B [95% CI]", "p", "test", "pairs", "reading"):
         table.add_column(Text(column), overflow="fold")
     for s in c.scores:
-        test = s.test if s.a_only_correct is None else f"{s.test}: {s.a_only_correct} A only, {s.b_only_correct} B only"
+        test = s.test if s.a_only is None else f"{s.test}: {s.a_only} A only, {s.b_only} B only"
         pairs = str(s.difference.n) + (f" ({s.excluded} without a value)" if s.excluded else "")
-        _row(table, s.name, pct(s.a), pct(s.b), interval(s.difference, signed=True), p_value(s.p_value), test,
-             pairs, _reading(s, c))
+        shown_p = p_value(s.p_value) + (f" (Holm {p_value(s.adjusted_p)})" if s.adjusted_p is not None else "")
+        name = s.metric + (" (primary)" if s.metric == c.primary else "")
+        _row(table, name, pct(s.a), pct(s.b), interval(s.difference, signed=True), shown_p, test, pairs,
+             _reading(s, c))
     for side in (c.a, c.b):
         _row(table, f"regression_delta {side.id}", "", "", _regression(side), "",
              "stored, vs base model", "", "information only")  # fmt: skip
@@ -265,27 +273,28 @@ def _row(table: Table, *cells: str) -> None:
 
 
 def comparison_text(comparison: Comparison) -> str:
-    """One paragraph in plain words: which is better on task accuracy, by how much, and whether it is noise."""
+    """One paragraph in plain words: which is better on the primary metric, by how much, and whether it is noise."""
     c = comparison
-    acc = c.score("task_accuracy")
-    if acc is None or acc.difference.value is None:
-        head = f"{c.a.id} and {c.b.id} cannot be compared on {c.split} task accuracy: it is not scored for both."
+    d = c.decision
+    if d is None or d.test == "none":
+        why = f": {d.why}" if d is not None else ": it is not scored per example for both"
+        head = f"{c.a.id} and {c.b.id} cannot be compared on {c.split} {c.primary}{why}."
     else:
-        d = acc.difference
-        evidence = (f"{c.a.id} scored {pct(acc.a)}% and {c.b.id} {pct(acc.b)}% {c.split} task accuracy on the same "
-                    f"{d.n} examples; difference (A - B) {points(d)}, {_test_words(acc)}")  # fmt: skip
-        better, worse = (c.a.id, c.b.id) if d.value > 0 else (c.b.id, c.a.id)
-        if d.low <= 0 <= d.high:
-            head = f"{evidence}. The difference is not distinguishable from noise (the interval includes 0)."
-        elif acc.p_value >= ALPHA:
-            head = (f"{evidence}. {better} looks better, but only borderline: the interval excludes 0 while the "
-                    f"exact test does not reject at {ALPHA:g}.")  # fmt: skip
+        evidence = (f"{c.a.id} scored {pct(d.a)}% and {c.b.id} {pct(d.b)}% {c.split} {c.primary} on the same "
+                    f"{d.difference.n} examples; difference (A - B) {d.evidence()}")  # fmt: skip
+        if d.outcome is Outcome.BETTER:
+            head = f"{evidence}. {c.a.id} is better than {c.b.id} on {c.primary}, beyond noise."
+        elif d.outcome is Outcome.WORSE:
+            head = f"{evidence}. {c.b.id} is better than {c.a.id} on {c.primary}, beyond noise."
+        elif d.outcome is Outcome.NOT_WORSE:
+            head = f"{evidence}. {c.a.id} is {d.reading()} than {c.b.id}."
         else:
-            head = f"{evidence}. {better} is better than {worse} on task accuracy, beyond noise."
-    others = [f"{s.name} {points(s.difference)}" for s in c.scores
-              if s.name != "task_accuracy" and s.difference.low is not None
-              and not s.difference.low <= 0 <= s.difference.high]  # fmt: skip
-    tail = f" Other scores that differ beyond noise (A - B): {'; '.join(others)}." if others else ""
+            head = f"{evidence}. The difference is not distinguishable from noise (the interval includes 0)."
+    others = [f"{s.metric} {s.evidence()}" for s in c.scores if s.metric != c.primary
+              and s.outcome in (Outcome.BETTER, Outcome.WORSE)]  # fmt: skip
+    tested = sum(1 for s in c.scores if s.metric != c.primary and s.test != "none")
+    tail = (f" Other scores that differ beyond noise (A - B; Holm-adjusted over {tested} scores): "
+            f"{'; '.join(others)}." if others else "")
     regression = "; ".join(f"{side.id} {_regression(side)}" for side in (c.a, c.b))
     tail += f" Regression vs base model (stored, not paired): {regression}."
     tail += "".join(f" Warning: {w}" for w in c.warnings)
@@ -297,26 +306,16 @@ def comparison_json(comparison: Comparison) -> str:
     return json.dumps(asdict(comparison), indent=2, ensure_ascii=False)
 
 
-def _test_words(s: ScoreComparison) -> str:
-    if s.test == "mcnemar-exact":
-        return (f"McNemar exact {_p_words(s.p_value)} ({s.a_only_correct} examples only A got right, "
-                f"{s.b_only_correct} only B)")  # fmt: skip
-    return f"paired bootstrap {_p_words(s.p_value)}"
-
-
-def _reading(s: ScoreComparison, c: Comparison) -> str:
-    d = s.difference
-    if d.value is None or d.low is None or d.low <= 0 <= d.high:
-        return "noise (CI includes 0)"
-    higher = c.a.id if d.value > 0 else c.b.id
-    lower = c.b.id if d.value > 0 else c.a.id
-    if s.higher_is_better is None:
-        return f"{higher} higher"
-    return f"{higher if s.higher_is_better else lower} better"
-
-
-def _p_words(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
+def _reading(s: Decision, c: Comparison) -> str:
+    if s.test == "none":
+        return s.why
+    if s.outcome is Outcome.BETTER:
+        return f"{c.a.id} better"
+    if s.outcome is Outcome.WORSE:
+        return f"{c.b.id} better"
+    if s.outcome is Outcome.NOT_WORSE:
+        return f"{c.a.id} {s.reading()}"
+    return "noise (CI includes 0)" if s.adjusted_p is None else "noise (Holm-adjusted p >= 0.05)"
 
 
 def _regression(side: TrialSide) -> str:

@@ -94,10 +94,19 @@ def params_text(params: Mapping[str, Any]) -> str:
 
 
 def status_text(trial: TrialView) -> str:
-    """`ok`, `infeasible`, or the status with its reason."""
+    """`ok`, `infeasible`, `under-trained (13 of 250 steps)`, or the status with its reason."""
     if trial.status != "complete":
         return trial.status + (f": {trial.failure_reason}" if trial.failure_reason else "")
-    return "ok" if trial.feasible else "infeasible"
+    state = "ok" if trial.feasible else "infeasible"
+    return f"{under_trained_text(trial)}, {state}" if trial.under_trained else state
+
+
+def under_trained_text(trial: TrialView) -> str:
+    """`under-trained (13 of 250 steps, 5%)`: its time cap stopped it before its step budget."""
+    training = trial.training
+    if training is None or not training.planned_steps:
+        return "under-trained (stopped by its time cap)"
+    return f"under-trained ({training.steps} of {training.planned_steps} steps, {training.completed_share:.0%})"
 
 
 def score_cell(name: str, value: float | None) -> str:

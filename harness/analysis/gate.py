@@ -1,20 +1,29 @@
 """The promotion gate: may this adapter replace what is in production (or, with nothing there yet, the best
-prompting arm)? Four rules, each with its numbers, intervals and p-values, all read from test scores that were never
-used to choose the adapter:
+prompting arm)? Every rule with its numbers, all read from test scores that were never used to choose the adapter,
+and every rule the sweep applied read the same way here:
 
-- task accuracy: significantly better than the reference, paired on the same test examples (McNemar's exact test
-  for the p-value, a paired bootstrap for the interval); or, with a margin, not significantly worse by more than it;
-- format compliance at or above its threshold;
-- hallucination at or below its threshold (not defined for free text, where it passes as such);
-- regression: the forgetting delta not significantly below its limit (never measured fails, unless allowed).
+- the study's objective metric, by the decision rule (`harness.analysis.decision`): better than the reference on
+  the same test examples, or, with `gate.margin`, not worse by more than it;
+- trained in full: a trial its time cap cut short of its step budget does not stand for the method;
+- the sweep's constraints: an adapter the sweep called infeasible on dev is refused (format, hallucination,
+  forgetting at their experiment limits);
+- format compliance on test at or above its threshold;
+- hallucination on test at or below its threshold (not defined for free text, where it passes as such);
+- forgetting: the regression delta's point estimate within its limit, as the sweep reads it, with its interval
+  shown (never measured fails, unless allowed).
+
+A refused gate changes nothing, but like a passed one it is recorded (`harness registry --history`), with how many
+candidates were gated against the same reference on the same test subset before.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from harness.analysis.compare import compare_trials
-from harness.analysis.formatting import fmt_metric, interval, p_value, pct, points
+from harness.analysis.compare import objective_of, require_same_examples
+from harness.analysis.decision import Decision, compare_paired, scores_of
+from harness.analysis.formatting import fmt_metric, interval, pct
 from harness.core.config import GateConfig
 from harness.core.records import TrialView
 from harness.core.selection import best
@@ -37,6 +46,12 @@ class GateResult:
     """`production` (the adapter it would replace) or `prompting` (the best prompting arm, hosted or local)."""
     rules: tuple[GateRule, ...]
     config: GateConfig
+    decision: Decision
+    """The candidate against the reference on the objective metric."""
+    subset: str | None = None
+    """sha256 of the test subset both were scored on."""
+    earlier: int = 0
+    """Distinct candidates gated against this reference on this test subset before this evaluation."""
 
     @property
     def passed(self) -> bool:
@@ -52,7 +67,12 @@ class GateResult:
     def text(self) -> str:
         head = (f"gate {'PASSED' if self.passed else 'FAILED'} for {self.candidate} against {self.reference_kind} "
                 f"{self.reference}:")
-        return "\n".join([head] + [f"  [{'pass' if r.passed else 'FAIL'}] {r.name}: {r.detail}" for r in self.rules])
+        looks = (f"  earlier looks: {self.earlier} other candidate(s) were gated against {self.reference} on this "
+                 "test subset before; every evaluation is recorded (`harness registry --history`), and each extra "
+                 "look at the same test makes a pass by luck likelier." if self.earlier else
+                 f"  earlier looks: none against {self.reference} on this test subset; this evaluation is recorded.")
+        rules = [f"  [{'pass' if r.passed else 'FAIL'}] {r.name}: {r.detail}" for r in self.rules]
+        return "\n".join([head, *rules, looks])
 
 
 def reference_for(store: Store, candidate: TrialView, suite: str) -> tuple[TrialView, str]:
@@ -67,31 +87,60 @@ def reference_for(store: Store, candidate: TrialView, suite: str) -> tuple[Trial
     return arm, "prompting"
 
 
-def run_gate(store: Store, candidate: TrialView, reference: TrialView, kind: str, config: GateConfig) -> GateResult:
-    comparison = compare_trials(store, candidate.id, reference.id, split="test")
-    accuracy = comparison.score("task_accuracy")
-    rules = [_accuracy_rule(accuracy, config, candidate.id, reference.id), _format_rule(candidate, config),
-             _hallucination_rule(candidate, config), _regression_rule(candidate, config)]
-    return GateResult(candidate.id, reference.id, kind, tuple(rules), config)
+def run_gate(store: Store, candidate: TrialView, reference: TrialView, kind: str, config: GateConfig,
+             suite: str | None = None) -> GateResult:
+    """Read both trials' test scores and the earlier gate evaluations, then apply `gate`."""
+    require_same_examples(store, candidate, reference, split="test")
+    metric = objective_of(store, candidate)
+    subset = candidate.data.subset_sha256.get("test")
+    earlier = {look.candidate for look in store.looks(suite=suite, kind="gate", reference=reference.id,
+                                                      subset=subset) if look.candidate != candidate.id}
+    study = store.study(candidate.study)
+    return gate(candidate, reference, kind, config, scores_of(store.examples(candidate.id, "test"), metric),
+                scores_of(store.examples(reference.id, "test"), metric), metric,
+                study.maximize if study is not None else None, subset, len(earlier))
 
 
-def _accuracy_rule(accuracy, config: GateConfig, candidate: str, reference: str) -> GateRule:
-    if accuracy is None or accuracy.difference.value is None:
-        return GateRule("task accuracy", False, "not scored on the same test examples for both")
-    d = accuracy.difference
-    better, within = d.low > 0, config.margin > 0 and d.low > -config.margin
-    if better:
-        verdict = "significantly better"
-    elif within:
-        verdict = f"not worse by more than the {pct(config.margin)}-point margin"
-    elif d.high < 0:
-        verdict = "significantly worse"
-    else:
-        verdict = "not significantly better" + (
-            f", and possibly worse by more than the {pct(config.margin)}-point margin" if config.margin else "")
-    return GateRule("task accuracy", better or within,
-                    f"{candidate} {pct(accuracy.a)}% vs {reference} {pct(accuracy.b)}% on the same {d.n} test "
-                    f"examples: {points(d)}, McNemar exact p {p_value(accuracy.p_value)} ({verdict})")
+def gate(candidate: TrialView, reference: TrialView, kind: str, config: GateConfig,
+         candidate_scores: Mapping[str, float | None], reference_scores: Mapping[str, float | None], metric: str,
+         higher_is_better: bool | None = None, subset: str | None = None, earlier: int = 0) -> GateResult:
+    """Every rule, on typed views and per-example test scores of the objective metric."""
+    decision = compare_paired(candidate_scores, reference_scores, metric, higher_is_better=higher_is_better,
+                              margin=config.margin)
+    rules = (_objective_rule(decision, candidate.id, reference.id), _trained_rule(candidate),
+             _feasible_rule(candidate), _format_rule(candidate, config), _hallucination_rule(candidate, config),
+             _regression_rule(candidate, config))
+    return GateResult(candidate.id, reference.id, kind, rules, config, decision, subset, earlier)
+
+
+def _objective_rule(decision: Decision, candidate: str, reference: str) -> GateRule:
+    if decision.test == "none":
+        return GateRule(decision.metric, False, f"not decided: {decision.why}")
+    return GateRule(decision.metric, decision.passes,
+                    f"{candidate} {pct(decision.a)}% vs {reference} {pct(decision.b)}% on the same test examples: "
+                    f"{decision.evidence()} ({decision.reading()})")
+
+
+def _trained_rule(candidate: TrialView) -> GateRule:
+    training = candidate.training
+    if training is None:
+        return GateRule("trained in full", True, "no training record (nothing to cut short)")
+    share = f"{training.steps} of {training.planned_steps} steps" if training.planned_steps else (
+        f"{training.steps} steps")
+    if candidate.under_trained:
+        return GateRule("trained in full", False, f"its time cap stopped training at {share}: it is under-trained, "
+                                                  "so it does not stand for what the method can do. Re-run it with a "
+                                                  "larger budget.trial_train_seconds or a smaller budget.max_steps")
+    return GateRule("trained in full", True, f"{share}, stopped by {training.stopped_by}")
+
+
+def _feasible_rule(candidate: TrialView) -> GateRule:
+    broken = {name: excess for name, excess in candidate.constraints.items() if excess is not None and excess > 0}
+    if candidate.feasible is False or broken:
+        listed = ", ".join(f"{name} (beyond its limit by {pct(excess)} points)" for name, excess in broken.items())
+        return GateRule("sweep constraints", False, f"the sweep found it infeasible on dev: {listed or 'see show'}")
+    return GateRule("sweep constraints", True, "feasible on dev (format, hallucination and forgetting within the "
+                                               "experiment's limits)")
 
 
 def _format_rule(candidate: TrialView, config: GateConfig) -> GateRule:
@@ -116,10 +165,10 @@ def _regression_rule(candidate: TrialView, config: GateConfig) -> GateRule:
     metric = candidate.metric("test", "regression_delta")
     limit = -config.max_regression_drop
     if metric is None or metric.value is None:
-        return GateRule("regression", not config.require_regression,
+        return GateRule("forgetting", not config.require_regression,
                         "not measured (the sweep ran with regression.enabled: false)"
                         + ("; the gate requires it (gate.require_regression)" if config.require_regression else ""))
-    worse = metric.high is not None and metric.high < limit
-    return GateRule("regression", not worse,
-                    f"{interval(metric, signed=True)} points, n={metric.n}, against a limit of {pct(limit, True)}"
-                    + (" (significantly worse)" if worse else ""))
+    within = metric.value >= limit - 1e-12
+    return GateRule("forgetting", within,
+                    f"{interval(metric, signed=True)} points, n={metric.n}: the point estimate is "
+                    f"{'within' if within else 'beyond'} the limit of {pct(limit, True)} (read as the sweep reads it)")

@@ -7,10 +7,11 @@
                         (the queries per month that pay back within the horizon, 12 months by default)
 
 The quality bar comes first (`QualityBar`): a cheaper model that is worse is not a saving, so a candidate that
-fails the bar gets no payback figure, and the result says why. The default rule: the low end of the candidate's
-95% interval of test task_accuracy must reach the baseline's test task_accuracy minus `margin` (0 by default);
-with `absolute` set, it must reach that fixed value instead. The accuracy check in the sensitivity is the
-pessimistic case: candidate at its interval's low end, baseline at its interval's high end.
+fails the bar gets no payback figure, and the result says why. The bar is the decision rule
+(`harness.analysis.decision`) on the study's objective metric, with a non-inferiority margin: "as good, and
+cheaper" means the paired 95% interval of candidate minus baseline, on the same test examples, stays above -margin
+(2 points by default). A baseline whose quality is a figure the user typed in is weighed against the candidate's own
+exact interval; with `absolute` set, that interval must lie above the fixed value.
 
 A hosted model's accuracy cannot be measured offline: it comes from a measured trial when there is one, else
 from a figure the user enters, which is marked "assumed, not measured" wherever it appears.
@@ -19,11 +20,12 @@ from a figure the user enters, which is marked "assumed, not measured" wherever 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple
 
-from harness.analysis.compare import require_same_examples
+from harness.analysis.compare import objective_of, require_same_examples
 from harness.analysis.cost import (
     ASSUMED,
     USER,
@@ -41,6 +43,7 @@ from harness.analysis.cost import (
     serving_usd_per_query,
     sweep_cost,
 )
+from harness.analysis.decision import Decision, Outcome, compare_paired, compare_to_value, scores_of
 from harness.analysis.formatting import duration, pct, usd
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
@@ -65,6 +68,8 @@ class Baseline:
     serving: ServingCost | None = None
     api: ApiCost | None = None
     assumptions: dict = field(default_factory=dict)
+    scores: Mapping[str, float | None] = field(default_factory=dict)
+    """Per test example, the quality bar's metric, when measured in a trial: what the bar pairs the candidate with."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,33 +79,42 @@ def _test_metrics(trial: TrialView) -> dict[str, Metric]:
     return dict(trial.metrics.get("test") or {})
 
 
-def baseline_from_trial(trial: TrialView, run: RunView | None, prices: PriceTable) -> Baseline:
-    """A local trial (usually prompting) as the baseline: served like the candidate, quality measured on test."""
+def baseline_from_trial(trial: TrialView, run: RunView | None, prices: PriceTable,
+                        scores: Mapping[str, float | None] | None = None) -> Baseline:
+    """A local trial (usually prompting) as the baseline: served like the candidate, quality measured on test
+    (`scores`: its per-example values of the quality bar's metric)."""
     serving = serving_cost(trial, run, prices)
     tid = trial.id
     notes = {f"baseline.{k}": v for k, v in serving.assumptions.items()}
-    return Baseline(tid, "trial", serving.usd_per_query, _test_metrics(trial), measured(tid), serving, None, notes)
+    return Baseline(tid, "trial", serving.usd_per_query, _test_metrics(trial), measured(tid), serving, None, notes,
+                    dict(scores or {}))
 
 
-def baseline_from_hosted_trial(trial: TrialView, prices: PriceTable) -> Baseline:
+def baseline_from_hosted_trial(trial: TrialView, prices: PriceTable,
+                               scores: Mapping[str, float | None] | None = None) -> Baseline:
     """A hosted arm measured in the sweep: its quality on test, its tokens per query as its endpoint reported
     them, and its price entry. Nothing here is assumed."""
     cost = hosted_cost(trial, prices)
     notes = {f"baseline.{k}": v for k, v in cost.assumptions.items()}
-    return Baseline(trial.id, "api", cost.usd_per_query, _test_metrics(trial), measured(trial.id), None, cost, notes)
+    return Baseline(trial.id, "api", cost.usd_per_query, _test_metrics(trial), measured(trial.id), None, cost, notes,
+                    dict(scores or {}))
 
 
 def baseline_from_api(name: str, prompt_trial: TrialView, prices: PriceTable, accuracy: float | None = None,
-                      accuracy_trial: TrialView | None = None, token_ratio: float | None = None) -> Baseline:
+                      accuracy_trial: TrialView | None = None, token_ratio: float | None = None,
+                      accuracy_scores: Mapping[str, float | None] | None = None) -> Baseline:
     """A hosted model answering the prompting trial's prompts.
 
-    Quality: `accuracy_trial`'s test metrics when given (measured); else `accuracy` (a user figure for
-    task_accuracy, marked "assumed, not measured"); else unknown, and a relative quality bar then fails.
+    Quality: `accuracy_trial`'s test metrics (and its per-example `accuracy_scores`) when given (measured); else
+    `accuracy` (a user figure for task_accuracy, marked "assumed, not measured"); else unknown, and a relative
+    quality bar then fails.
     """
     cost = api_cost(name, prompt_trial, prices, token_ratio)
     notes = {f"baseline.{k}": v for k, v in cost.assumptions.items()}
+    scores: dict = {}
     if accuracy_trial is not None:
         quality, source = _test_metrics(accuracy_trial), measured(accuracy_trial.id)
+        scores = dict(accuracy_scores or {})
     elif accuracy is not None:
         if not 0.0 <= accuracy <= 1.0:
             raise HarnessError(f"the hosted model's accuracy must be a fraction in [0, 1], got {accuracy!r}.")
@@ -108,7 +122,7 @@ def baseline_from_api(name: str, prompt_trial: TrialView, prices: PriceTable, ac
         notes["baseline.task_accuracy"] = assumption(accuracy, "fraction correct on test", ASSUMED)
     else:
         quality, source = {}, None
-    return Baseline(f"api:{name}", "api", cost.usd_per_query, quality, source, None, cost, notes)
+    return Baseline(f"api:{name}", "api", cost.usd_per_query, quality, source, None, cost, notes, scores)
 
 
 # -- the quality bar ------------------------------------------------------------------------------------------
@@ -116,27 +130,27 @@ def baseline_from_api(name: str, prompt_trial: TrialView, prices: PriceTable, ac
 
 @dataclass(frozen=True)
 class QualityBar:
-    """Passes when the candidate's test `metric` at `point` ("low": its interval's low end, or "value") is at
-    least `absolute` when given, else at least the baseline's value minus `margin`."""
+    """"As good, and cheaper": by the decision rule on the test `metric` (the study's objective when None), the
+    candidate is better than the baseline or not worse by more than `margin`; with `absolute`, the candidate's own
+    exact interval lies above that fixed figure instead."""
 
-    metric: str = "task_accuracy"
-    margin: float = 0.0
+    metric: str | None = None
+    margin: float = 0.02
     absolute: float | None = None
-    point: str = "low"
 
     def describe(self) -> str:
-        side = "interval low end" if self.point == "low" else "value"
-        target = f"{self.absolute:.3f} (absolute)" if self.absolute is not None else (
-            f"the baseline's value - {self.margin:.3f}")
-        return f"candidate's test {self.metric} {side} >= {target}"
+        metric = self.metric or "the objective metric"
+        if self.absolute is not None:
+            return f"candidate's test {metric} above {pct_text(self.absolute)} (absolute), its 95% interval wholly so"
+        return (f"candidate not worse than the baseline on test {metric} by more than {pct(self.margin)} points "
+                "(paired 95% interval above -margin)")
 
 
 @dataclass(frozen=True)
 class QualityCheck:
     passes: bool
     metric: str
-    candidate: float | None
-    threshold: float | None
+    decision: Decision
     rule: str
     reason: str
 
@@ -144,33 +158,34 @@ class QualityCheck:
         return asdict(self)
 
 
-def check_quality(candidate: TrialView, baseline: Baseline, bar: QualityBar, pessimistic: bool = False
-                  ) -> QualityCheck:
-    """Apply the bar. `pessimistic` puts the candidate at its low end and the baseline at its high end."""
-    if bar.point not in ("low", "value"):
-        raise HarnessError(f"quality bar point must be 'low' or 'value', got {bar.point!r}.")
-    cid, rule = candidate.id, bar.describe()
-    mine = _test_metrics(candidate).get(bar.metric) or Metric(None)
-    value = mine.low if (pessimistic or bar.point == "low") else mine.value
-    if value is None:
-        return QualityCheck(False, bar.metric, None, None, rule,
-                            f"{cid} has no test {bar.metric} {'interval' if bar.point == 'low' else 'value'}")
+def check_quality(candidate: TrialView, candidate_scores: Mapping[str, float | None], baseline: Baseline,
+                  bar: QualityBar, higher_is_better: bool | None = None) -> QualityCheck:
+    """Apply the bar to the candidate's per-example test scores of the bar's metric (see QualityBar)."""
+    metric = bar.metric or "task_accuracy"
+    cid, rule = candidate.id, replace(bar, metric=metric).describe()
+    values = list(candidate_scores.values())
     if bar.absolute is not None:
-        threshold, basis = bar.absolute, "the absolute bar"
+        decision = compare_to_value(values, bar.absolute, metric, higher_is_better=higher_is_better)
+        ok = decision.outcome is Outcome.BETTER
+        basis = f"against the absolute bar {pct_text(bar.absolute)}"
+    elif baseline.scores:
+        decision = compare_paired(candidate_scores, baseline.scores, metric, higher_is_better=higher_is_better,
+                                  margin=bar.margin)
+        ok, basis = decision.passes, f"against {baseline.name} on the same test examples ({baseline.quality_source})"
     else:
-        theirs = baseline.quality.get(bar.metric) or Metric(None)
-        base = theirs.high if pessimistic and theirs.high is not None else theirs.value
-        if base is None:
-            return QualityCheck(False, bar.metric, value, None, rule,
-                                f"the baseline {baseline.name} has no {bar.metric} to compare with: measure it in a "
-                                "trial, or enter a figure (it will be marked assumed, not measured)")
-        threshold = base - bar.margin
-        basis = (f"baseline {baseline.name} {pct_text(base)}{' (its high end)' if pessimistic else ''}, "
-                 f"{baseline.quality_source}, minus margin {pct(bar.margin)} points")
-    passes = value >= threshold - 1e-12
-    verb = "reaches" if passes else "is below"
-    return QualityCheck(passes, bar.metric, value, threshold, rule,
-                        f"{cid} test {bar.metric} {pct_text(value)} {verb} the bar {pct_text(threshold)} ({basis})")
+        figure = (baseline.quality.get(metric) or Metric(None)).value
+        if figure is None:
+            return QualityCheck(False, metric, compare_to_value([], 0.0, metric, higher_is_better=higher_is_better),
+                                rule, f"the baseline {baseline.name} has no {metric} to compare with: measure it in a "
+                                      "trial, or enter a figure (it will be marked assumed, not measured)")
+        decision = compare_to_value(values, figure, metric, higher_is_better=higher_is_better, margin=bar.margin)
+        ok, basis = decision.passes, f"against {baseline.name}'s {pct_text(figure)}, {baseline.quality_source}"
+    if decision.test == "none":
+        return QualityCheck(False, metric, decision, rule, f"{cid} cannot be weighed on {metric}: {decision.why}")
+    verdict = "passes" if ok else "fails"
+    return QualityCheck(ok, metric, decision, rule,
+                        f"{cid} {verdict} the bar ({rule}): {metric} {pct_text(decision.a)} {basis}, difference "
+                        f"{decision.evidence()}: {decision.reading()}")
 
 
 def pct_text(x: float) -> str:
@@ -315,17 +330,10 @@ def _swing(bar: TornadoBar) -> float:
 @dataclass(frozen=True)
 class Sensitivity:
     tornado: list[TornadoBar]
-    accuracy_low_end: QualityCheck
-    """The quality bar with the candidate at its interval's low end and the baseline at its high end."""
-    months_at_accuracy_low_end: float | None
-    decision_flips: bool
-    """True when the pessimistic accuracy check changes pay / no pay."""
     note: str
 
     def to_dict(self) -> dict:
-        return {"tornado": [b._asdict() for b in self.tornado], "accuracy_low_end": self.accuracy_low_end.to_dict(),
-                "months_at_accuracy_low_end": self.months_at_accuracy_low_end,
-                "decision_flips": self.decision_flips, "note": self.note}
+        return {"tornado": [b._asdict() for b in self.tornado], "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -360,18 +368,22 @@ class PaybackResult:
 
 
 def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Baseline, sweep: SweepCost,
-            volume: float, *, data_prep_hours: float = 0.0, data_prep_usd_per_hour: float = 0.0,
-            engineering_hours: float = 0.0, engineering_usd_per_hour: float = 0.0, fixed_monthly_usd: float = 0.0,
-            utilisation: float = 1.0, quality_bar: QualityBar = QualityBar(), horizon_months: float = 12.0,
+            volume: float, *, candidate_scores: Mapping[str, float | None], data_prep_hours: float = 0.0,
+            data_prep_usd_per_hour: float = 0.0, engineering_hours: float = 0.0, engineering_usd_per_hour: float = 0.0,
+            fixed_monthly_usd: float = 0.0, utilisation: float = 1.0, quality_bar: QualityBar = QualityBar(),
+            higher_is_better: bool | None = None, horizon_months: float = 12.0,
             ranges: Mapping[str, tuple[float, float]] | None = None) -> PaybackResult:
     """Months until `candidate` (a trial) repays its one-time costs against `baseline` at `volume` queries
-    per month. The user's numbers (volume, hours, rates, hosting) default to 0 where that is meaningful."""
+    per month. `candidate_scores` are its per-example test values of the bar's metric. The user's numbers
+    (volume, hours, rates, hosting) default to 0 where that is meaningful."""
     user = {"volume": volume, "data_prep_hours": data_prep_hours, "data_prep_usd_per_hour": data_prep_usd_per_hour,
             "engineering_hours": engineering_hours, "engineering_usd_per_hour": engineering_usd_per_hour,
             "fixed_monthly_usd": fixed_monthly_usd, "horizon_months": horizon_months}
     if not 0 < utilisation <= 1:
         raise HarnessError(f"payback: `utilisation` must be in (0, 1], got {utilisation!r}.")
-    for name, value in user.items():
+    for name, value in {**user, "margin": quality_bar.margin}.items():
+        if not math.isfinite(value):
+            raise HarnessError(f"payback: `{name}` must be a finite number, got {value!r}.")
         if value < 0 or (name in ("volume", "horizon_months") and value <= 0):
             raise HarnessError(f"payback: `{name}` must be {'> 0' if name in ('volume', 'horizon_months') else '>= 0'}"
                                f", got {value!r}.")
@@ -384,7 +396,7 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
         fixed_monthly_usd=fixed_monthly_usd, utilisation=utilisation, **_baseline_fields(baseline),
     )  # fmt: skip
     cid = candidate.id
-    quality = check_quality(candidate, baseline, quality_bar)
+    quality = check_quality(candidate, candidate_scores, baseline, quality_bar, higher_is_better)
     c, b = candidate_usd_per_query(x), baseline_usd_per_query(x)
     monthly, months = monthly_savings_usd(x), months_to_payback(x)
     per_query = b - c
@@ -406,13 +418,14 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
     if broken:
         reason += (f" Caution: {cid} breaks the dev constraint(s) {', '.join(broken)}, so it is not ready to serve "
                    "whatever it saves.")
+    if candidate.under_trained:
+        training = candidate.training
+        done = f"{training.steps} of {training.planned_steps} steps" if training.planned_steps else "part of its budget"
+        reason += (f" Caution: {cid} is under-trained (its time cap stopped it at {done}), so its quality and cost "
+                   "describe a cut-short run, not the method.")
     pays = quality.passes and months is not None
-    low_end = check_quality(candidate, baseline, quality_bar, pessimistic=True)
     sensitivity = Sensitivity(
         tornado(x, ranges) if quality.passes else [],
-        low_end,
-        months if low_end.passes else None,
-        pays != (low_end.passes and months is not None),
         "tornado: payback months with each assumption at its low and high end, widest swing first; None = never"
         if quality.passes else "no tornado: the candidate fails the quality bar, so no assumption gives a payback",
     )
@@ -448,10 +461,11 @@ def _assumptions(x: PaybackInputs, serving: ServingCost, baseline: Baseline, swe
     notes["device_price_scale"] = assumption(x.device_price_scale, UNITS["device_price_scale"], "price table as is")
     notes["utilisation"] = assumption(x.utilisation, UNITS["utilisation"],
                                       f"{USER} (1.0, the default: full batches all the time; --utilisation)")
-    for name in ("metric", "margin", "absolute", "point"):
-        notes[f"quality_bar.{name}"] = assumption(getattr(bar, name), "rule parameter", "quality bar setting")
+    for name in ("metric", "margin", "absolute"):
+        source = "default (--margin)" if name == "margin" and bar.margin == QualityBar.margin else "quality bar setting"
+        notes[f"quality_bar.{name}"] = assumption(getattr(bar, name), "rule parameter", source)
     if baseline.quality_source:
-        quality = baseline.quality.get(bar.metric) or Metric(None)
+        quality = baseline.quality.get(bar.metric or "task_accuracy") or Metric(None)
         notes[f"baseline.{bar.metric}"] = assumption(quality.value, "fraction on test", baseline.quality_source)
     return notes
 
@@ -488,6 +502,13 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
     prices = prices or load_prices()
     candidate = store.require_trial(candidate_id, complete=True)
     trials = store.trials(candidate.study)
+    objective, study = objective_of(store, candidate), store.study(candidate.study)
+    bar = kwargs.pop("quality_bar", None) or QualityBar()
+    bar = replace(bar, metric=bar.metric or objective)  # the study's objective unless the user names another
+
+    def bar_scores(trial: TrialView) -> dict[str, float | None]:
+        return scores_of(store.examples(trial.id, "test"), bar.metric)
+
     if baseline is None:
         chosen = default_baseline(trials)
         if chosen is None:
@@ -508,8 +529,12 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
                                f"for {baseline}; run one, or name one with --prompt-trial STUDY/N.")
         accuracy_trial = (store.require_trial(baseline_accuracy_trial_id, complete=True)
                           if baseline_accuracy_trial_id else None)
-        base = baseline_from_api(baseline[4:], prompt, prices, baseline_accuracy, accuracy_trial, token_ratio)
+        base = baseline_from_api(baseline[4:], prompt, prices, baseline_accuracy, accuracy_trial, token_ratio,
+                                 accuracy_scores=accuracy_trial and bar_scores(accuracy_trial))
     else:
-        base = (baseline_from_hosted_trial(other, prices) if other.device == "hosted"
-                else baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices))
-    return payback(candidate, serving, base, sweep, volume, **kwargs)
+        base = (baseline_from_hosted_trial(other, prices, bar_scores(other)) if other.device == "hosted"
+                else baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices,
+                                         bar_scores(other)))
+    direction = study.maximize if study is not None and bar.metric == objective else None
+    return payback(candidate, serving, base, sweep, volume, quality_bar=bar, candidate_scores=bar_scores(candidate),
+                   higher_is_better=direction, **kwargs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.table import Table
@@ -21,27 +21,40 @@ from harness.analysis.formatting import (
     points,
     regression_text,
     status_text,
+    under_trained_text,
     usd,
 )
 from harness.core.metric import CORE_METRICS, NOT_MEASURED
-from harness.core.records import PHASES, AdapterEvent, ExampleView, HostedUsage, TrialView
+from harness.core.records import PHASES, AdapterEvent, ExampleView, HostedUsage, LookAtTest, TrialView
 from harness.core.selection import ranked
 from harness.store.database import Store
 
 
-def ranking_table(trials: Iterable[TrialView]) -> Table:
-    """Percentages with their 95% interval; n per column in the header (hallucination: of compliant outputs)."""
+Objectives = Mapping[str, str]
+"""study -> the metric its sweep optimised (task_accuracy for a study not listed)."""
+
+
+def ranking_table(trials: Iterable[TrialView], objectives: Objectives | str | None = None) -> Table:
+    """Percentages with their 95% interval; n per column in the header (hallucination: of compliant outputs).
+    When a study optimised another metric than task accuracy, its dev and test values come first."""
     ordered = ranked(trials)
+    objective_of = _objective_reader(objectives)
+    names = {objective_of(t) for t in ordered}
+    shown = names.pop() if len(names) == 1 else "objective"
+    extra = bool(names) or shown != "task_accuracy"
     n_dev, n_test = (_n(ordered, split) for split in ("dev", "test"))
     table = Table(title="Trials ranked on dev (feasible first). Test is reported, never used to choose. "
                         "Values in %, [95% interval].")
-    for column in ("rank", "trial", "method", "params", f"dev acc (n={n_dev})", f"test acc (n={n_test})",
-                   "test format", "test halluc. (of compliant)", "regression Δ", "train s", "status"):
+    objective_columns = (f"dev {shown}", f"test {shown}") if extra else ()
+    for column in ("rank", "trial", "method", "params", *objective_columns, f"dev acc (n={n_dev})",
+                   f"test acc (n={n_test})", "test format", "test halluc. (of compliant)", "regression Δ", "train s",
+                   "status"):
         table.add_column(column, overflow="fold")
     for rank, t in enumerate(ordered, start=1):
         hallucination = t.metric("test", "hallucination_rate")
+        objective = [interval(t.metric(split, objective_of(t))) for split in ("dev", "test")] if extra else []
         table.add_row(
-            str(rank), t.id, t.method, params_text(t.params), interval(t.metric("dev", "task_accuracy")),
+            str(rank), t.id, t.method, params_text(t.params), *objective, interval(t.metric("dev", "task_accuracy")),
             interval(t.metric("test", "task_accuracy")), interval(t.metric("test", "format_compliance")),
             interval(hallucination) + (f" n={hallucination.n}" if hallucination else ""), regression_text(t),
             f"{t.train_seconds:.0f}" if t.train_seconds else "-", status_text(t),
@@ -49,40 +62,54 @@ def ranking_table(trials: Iterable[TrialView]) -> Table:
     return table
 
 
+def _objective_reader(objectives: Objectives | str | None):
+    if isinstance(objectives, str):
+        return lambda trial: objectives
+    return lambda trial: (objectives or {}).get(trial.study, "task_accuracy")
+
+
 def _n(trials: Sequence[TrialView], split: str) -> int | str:
     counts = {m.n for t in trials if (m := t.metric(split, "task_accuracy")) is not None}
     return counts.pop() if len(counts) == 1 else "varies"
 
 
-def trials_json(trials: Iterable[TrialView]) -> str:
-    """`harness trials --format json`: test metrics under `metrics`, dev metrics under `dev_metrics`."""
+def trials_json(trials: Iterable[TrialView], objectives: Objectives | None = None) -> str:
+    """`harness trials --format json`: test metrics under `metrics`, dev metrics under `dev_metrics`, each with the
+    study's objective metric beside the four core ones (`objective_metric` names it)."""
+    objective_of = _objective_reader(objectives)
     rows = [{
         "id": t.id, "study": t.study, "method": t.method, "params": dict(t.params), "status": t.status,
-        "failure_reason": t.failure_reason, "trained": t.trained, "feasible": t.feasible, "objective": t.objective,
-        "metrics": _core(t, "test"), "dev_metrics": _core(t, "dev"),
+        "failure_reason": t.failure_reason, "trained": t.trained, "feasible": t.feasible,
+        "under_trained": t.under_trained, "objective_metric": objective_of(t), "objective": t.objective,
+        "metrics": _core(t, "test", objective_of(t)), "dev_metrics": _core(t, "dev", objective_of(t)),
     } for t in trials]  # fmt: skip
     return json.dumps(rows, indent=2)
 
 
-def trials_csv(trials: Iterable[TrialView]) -> str:
+def trials_csv(trials: Iterable[TrialView], objectives: Objectives | None = None) -> str:
+    objective_of = _objective_reader(objectives)
     out = io.StringIO()
-    head = ["id", "study", "method", "params", "status", "failure_reason", "feasible"]
-    columns = head + [f"{split}_{name}_{part}" for split in ("dev", "test") for name in CORE_METRICS
+    head = ["id", "study", "method", "params", "status", "failure_reason", "feasible", "under_trained",
+            "objective_metric"]
+    columns = head + [f"{split}_{name}_{part}" for split in ("dev", "test") for name in (*CORE_METRICS, "objective")
                       for part in ("value", "low", "high", "n")]
     writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
     for t in trials:
         row = {"id": t.id, "study": t.study, "method": t.method, "params": json.dumps(dict(t.params)),
-               "status": t.status, "failure_reason": t.failure_reason, "feasible": t.feasible}
+               "status": t.status, "failure_reason": t.failure_reason, "feasible": t.feasible,
+               "under_trained": t.under_trained, "objective_metric": objective_of(t)}
         for split in ("dev", "test"):
-            for name, metric in _core(t, split).items():
+            metrics = {**_core(t, split), "objective": (t.metric(split, objective_of(t)) or NOT_MEASURED).to_dict()}
+            for name, metric in metrics.items():
                 row.update({f"{split}_{name}_{part}": value for part, value in metric.items()})
         writer.writerow(row)
     return out.getvalue()
 
 
-def _core(trial: TrialView, split: str) -> dict[str, dict]:
-    return {name: (trial.metric(split, name) or NOT_MEASURED).to_dict() for name in CORE_METRICS}
+def _core(trial: TrialView, split: str, objective: str | None = None) -> dict[str, dict]:
+    names = CORE_METRICS + ((objective,) if objective and objective not in CORE_METRICS else ())
+    return {name: (trial.metric(split, name) or NOT_MEASURED).to_dict() for name in names}
 
 
 def phases_text(trial: TrialView) -> str:
@@ -117,7 +144,10 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
     if trial.training:
         curve = trial.training.loss_curve
         loss = f"loss {curve[0][1]:.3f} -> {curve[-1][1]:.3f}" if curve else "no loss logged"
-        lines.append(f"training: {trial.training.steps} steps, stopped by {trial.training.stopped_by}, {loss}")
+        planned = f" of {trial.training.planned_steps}" if trial.training.planned_steps else ""
+        lines.append(f"training: {trial.training.steps}{planned} steps, stopped by {trial.training.stopped_by}, {loss}"
+                     + (f"; {under_trained_text(trial)}: it does not stand for the method in the verdict or the gate"
+                        if trial.under_trained else ""))
     for split, metrics in trial.metrics.items():
         lines.append(f"{split}:")
         for name, m in sorted(metrics.items()):
@@ -138,7 +168,8 @@ def hosted_text(usage: HostedUsage) -> str:
     spent = f"{usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion tokens"
     cost = f", {usd(usage.usd)} at price entry {usage.price}" if usage.usd is not None else ", unpriced"
     return (f"hosted: {usage.model} via endpoint {usage.endpoint} ({usage.base_url}); {usage.requests} requests sent "
-            f"({spent}{cost}), {usage.cache_hits} answered from the cache, {usage.errors} refused; structured output "
+            f"({spent}{cost}), {usage.cache_hits} answered from the cache, {usage.errors} refused (left out of every "
+            f"metric), {usage.content_filtered} withheld by a content filter (scored as empty); structured output "
             f"{'requested' if usage.structured else 'not requested'}")
 
 
@@ -194,6 +225,19 @@ def history_table(events: Iterable[AdapterEvent]) -> Table:
         change = e.status if e.action == "recheck" else f"{e.previous} -> {e.status}"
         table.add_row(f"{e.at:%Y-%m-%d %H:%M}", e.trial_id, e.suite, f"{e.action}: {change}", e.actor,
                       Text(e.note or ""), gate)
+    return table
+
+
+def looks_table(looks: Iterable[LookAtTest]) -> Table:
+    """Every look at test, oldest first: gate evaluations (passed or refused), compares on test, re-checks."""
+    table = Table(title=Text("Looks at test, oldest first. Each one that could pick what ships is kept: gating "
+                             "candidates on the same test subset until one passes leaves a trace here."))
+    for column in ("when", "kind", "candidate", "reference", "metric", "outcome", "by", "test subset"):
+        table.add_column(column, overflow="fold")
+    for look in looks:
+        table.add_row(f"{look.at:%Y-%m-%d %H:%M}" if look.at else "-", look.kind, look.candidate,
+                      look.reference or "-", look.metric, look.outcome, look.actor or "-",
+                      (look.subset or "-")[:12])
     return table
 
 
@@ -277,8 +321,6 @@ def payback_text(result) -> str:
         for bar in sensitivity.tornado[:6]:
             lines.append(f"    {bar.assumption:<28} {_months(bar.months_at_low):>8} / {_months(bar.months_at_high):<8}"
                          f" ({bar.low:g} .. {bar.high:g} {bar.unit})")
-    lines.append(f"  at the low end of the accuracy interval: {sensitivity.accuracy_low_end.reason}"
-                 + (" The decision flips." if sensitivity.decision_flips else ""))
     lines.append("assumptions:")
     for name, item in sorted(result.assumptions.items()):
         value = f"{item['value']:.6g}" if isinstance(item["value"], float) else str(item["value"])

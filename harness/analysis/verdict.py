@@ -1,29 +1,36 @@
 """Did fine-tuning beat prompting? The best fine-tuned trial against the best prompting arm of each kind (the local
-model prompted, and a hosted model behind an endpoint), all chosen on dev and compared on the same test examples
-with a paired bootstrap. The stronger arm on dev is the real opponent, and the verdict is given against it; an
-adapter that breaks a constraint is never announced as the answer."""
+model prompted, and a hosted model behind an endpoint), all chosen on dev and compared on the same test examples by
+the decision rule (`harness.analysis.decision`), on the study's objective metric. The stronger arm on dev is the
+real opponent, and the verdict is given against it; an adapter that breaks a constraint is never announced as the
+answer, and a trial whose training was cut short by its time cap never stands for fine-tuning.
+
+    YES        the fine-tuned trial is better, beyond noise, and meets every dev constraint
+    NOT READY  it is better, but breaks a dev constraint
+    NO         the opponent is better, beyond noise
+    NOT SHOWN  the interval includes 0
+    no verdict a side is missing, or they share no scored test example
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from harness.analysis.formatting import fmt_metric, params_text, points
-from harness.core.metric import Metric
+from harness.analysis.decision import Decision, Outcome, compare_paired, scores_of
+from harness.analysis.formatting import fmt_metric, params_text
 from harness.core.records import TrialView
 from harness.core.selection import best, rank_key
-from harness.evaluation.stats import paired_bootstrap_diff
 from harness.store.database import Store
 
-TestCorrectness = Callable[[str], dict[str, float]]
-"""A trial id -> {test example id: 1.0 if its task answer was right, else 0.0}."""
+ScoresOf = Callable[[str, str], dict[str, float | None]]
+"""(trial id, metric) -> {test example id: that example's value of the metric, None where it has none}."""
 
 
 @dataclass(frozen=True)
 class Verdict:
     text: str
-    difference: Metric | None = None
-    """Fine-tuned minus the real opponent, test task accuracy, paired."""
+    decision: Decision | None = None
+    """Fine-tuned (A) against the real opponent (B), on the objective metric, test, paired."""
     finetuned: str | None = None
     prompting: str | None = None
     """The real opponent: the best prompting arm on dev, hosted or local."""
@@ -32,51 +39,69 @@ class Verdict:
     ready: bool = False
     """A fine-tuned trial beat the real opponent beyond noise and meets every dev constraint."""
 
+    @property
+    def head(self) -> str:
+        """The verdict's first word(s): YES, NOT READY, NO, NOT SHOWN, or No verdict."""
+        return self.text.split(" - ", 1)[0] if " - " in self.text else "No verdict"
+
 
 def arm_kind(trial: TrialView) -> str:
     return "hosted" if trial.device == "hosted" else "local"
 
 
-def verdict(trials: Iterable[TrialView], correctness: TestCorrectness) -> Verdict:
+def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_accuracy",
+            higher_is_better: bool | None = None) -> Verdict:
     trials = list(trials)
-    tuned = best(trials, trained=True)
+    tuned = best([t for t in trials if not t.under_trained], trained=True)
     arms = {kind: best([t for t in trials if arm_kind(t) == kind], trained=False) for kind in ("hosted", "local")}
     arms = {kind: arm for kind, arm in arms.items() if arm is not None}
+    if tuned is None:
+        cut = best(trials, trained=True)
+        if cut is not None:
+            return Verdict(f"No verdict: the only fine-tuned trial{'s' if _count_cut(trials) > 1 else ''} stopped "
+                           f"short of {'their' if _count_cut(trials) > 1 else 'its'} step budget: {cut.id} trained "
+                           f"{_share(cut)} before its time cap, so it does not stand for fine-tuning. Raise "
+                           "budget.trial_train_seconds, lower budget.max_steps, or run on a faster machine.")
     if tuned is None or not arms:
         missing = "fine-tuned" if tuned is None else "prompting"
         return Verdict(f"No verdict yet: the study has no completed {missing} trial.")
     opponent = max(arms.values(), key=rank_key)
-    diffs = {kind: _paired(tuned, arm, correctness) for kind, arm in arms.items()}
-    diff = diffs[arm_kind(opponent)]
-    if diff is None:
-        return Verdict("No verdict: the fine-tuned trial and the best prompting arm share no test examples.")
     kind = arm_kind(opponent)
-    evidence = (f"{tuned.method} {tuned.id} scored {fmt_metric(tuned.metric('test', 'task_accuracy'))}; the real "
-                f"opponent, the best prompting arm on dev, is {_describe(opponent)} with "
-                f"{fmt_metric(opponent.metric('test', 'task_accuracy'))}. Difference {points(diff)} (paired bootstrap "
-                f"over the same {diff.n} test examples; every trial chosen on dev).")
+    decisions = {k: compare_paired(scores(tuned.id, metric), scores(arm.id, metric), metric,
+                                   higher_is_better=higher_is_better) for k, arm in arms.items()}
+    decision = decisions[kind]
+    if decision.test == "none":
+        return Verdict(f"No verdict: {tuned.id} and the best prompting arm {opponent.id} cannot be compared on "
+                       f"{metric}: {decision.why}.", decision, tuned.id, opponent.id, kind)
+    evidence = (f"{tuned.method} {tuned.id} scored {fmt_metric(tuned.metric('test', metric))}; the real opponent, "
+                f"the best prompting arm on dev, is {_describe(opponent)} with "
+                f"{fmt_metric(opponent.metric('test', metric))}. Difference on test {metric}: {decision.evidence()}; "
+                "every trial chosen on dev.")
     for other_kind, arm in arms.items():
-        if other_kind != kind and diffs[other_kind] is not None:
+        if other_kind != kind and decisions[other_kind].test != "none":
             evidence += (f" Against the best {other_kind} prompting arm, {_describe(arm)} with "
-                         f"{fmt_metric(arm.metric('test', 'task_accuracy'))}: {points(diffs[other_kind])}.")
+                         f"{fmt_metric(arm.metric('test', metric))}: {decisions[other_kind].evidence()}.")
     broken = [name for name, excess in tuned.constraints.items() if excess is not None and excess > 0]
     beaten = f"fine-tuning beat {kind} prompting"
-    if diff.low > 0 and not broken:
+    if decision.outcome is Outcome.BETTER and not broken:
         head, ready = f"YES - {beaten}.", True
-    elif diff.low > 0:
-        head, ready = (f"NOT READY - {beaten} on accuracy, but no adapter meets the constraints: the best, "
+    elif decision.outcome is Outcome.BETTER:
+        head, ready = (f"NOT READY - {beaten} on {metric}, but no adapter meets the constraints: the best, "
                        f"{tuned.id}, breaks {', '.join(broken)} on dev."), False
-    elif diff.high < 0:
+    elif decision.outcome is Outcome.WORSE:
         head, ready = f"NO - {kind} prompting beat fine-tuning.", False
     else:
         head, ready = "NOT SHOWN - the difference is within noise (the interval includes 0).", False
-    return Verdict(f"{head} {evidence}", diff, tuned.id, opponent.id, kind, ready)
+    return Verdict(f"{head} {evidence}", decision, tuned.id, opponent.id, kind, ready)
 
 
-def _paired(a: TrialView, b: TrialView, correctness: TestCorrectness) -> Metric | None:
-    x, y = correctness(a.id), correctness(b.id)
-    shared = sorted(set(x) & set(y))
-    return paired_bootstrap_diff([x[i] for i in shared], [y[i] for i in shared], seed=0) if shared else None
+def _count_cut(trials: list[TrialView]) -> int:
+    return sum(1 for t in trials if t.trained and t.complete and t.under_trained)
+
+
+def _share(trial: TrialView) -> str:
+    training = trial.training
+    return f"{training.steps} of {training.planned_steps} steps" if training and training.planned_steps else "part"
 
 
 def _describe(arm: TrialView) -> str:
@@ -84,9 +109,17 @@ def _describe(arm: TrialView) -> str:
     return f"{arm.id} ({what}, {params_text(arm.params)})"
 
 
-def store_correctness(store: Store) -> TestCorrectness:
-    """Per-example test correctness read from the store."""
-    def correct(trial: str) -> dict[str, float]:
-        return {e.example_id: float(e.scores.get("task_accuracy") or 0.0) for e in store.examples(trial, "test")}
+def store_scores(store: Store) -> ScoresOf:
+    """Per-example test values read from the store."""
+    def read(trial: str, metric: str) -> dict[str, float | None]:
+        return scores_of(store.examples(trial, "test"), metric)
 
-    return correct
+    return read
+
+
+def study_verdict(store: Store, study: str) -> Verdict:
+    """The verdict of a study, on its own objective metric and direction."""
+    view = store.study(study)
+    metric = view.objective_metric if view is not None else "task_accuracy"
+    direction = view.maximize if view is not None else None
+    return verdict(store.trials(study), store_scores(store), metric, direction)

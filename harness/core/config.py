@@ -159,15 +159,16 @@ class GateConfig:
     test examples as the adapter it would replace (or, with none in production, the best prompting arm)."""
 
     margin: float = field(default=0.0, metadata=between(0, 1))
-    """Task accuracy must be significantly better (the 95% interval of the paired difference above 0), or, with a
-    margin, not significantly worse by more than it (the interval's low end above -margin)."""
+    """The study's objective metric must be better than the reference by the decision rule (the 95% interval of the
+    paired difference wholly on the good side of 0), or, with a margin, not worse by more than it (the interval's bad
+    end within the margin; 0.02 is 2 points)."""
     min_format_compliance: float = field(default=0.95, metadata=between(0, 1))
     """The candidate's test format compliance must reach this."""
     max_hallucination_rate: float = field(default=0.05, metadata=between(0, 1))
     """The candidate's test hallucination rate must stay at or below this."""
     max_regression_drop: float = field(default=0.05, metadata=between(0, 1))
-    """Forgetting: the regression delta must not be significantly below -max_regression_drop (its interval's high
-    end must reach it)."""
+    """Forgetting: the regression delta's point estimate must not fall below -max_regression_drop, the same reading
+    as the sweep's constraint; its interval is shown beside it."""
     require_regression: bool = True
     """Refuse an adapter whose forgetting was never measured."""
 
@@ -195,10 +196,14 @@ class EndpointConfig:
     max_tokens: int | None = field(default=None, metadata=at_least(1))
     """Completion tokens per answer; None is twice the local cap derived from the output contract."""
     budget_tokens: int | None = field(default=None, metadata=at_least(1))
-    """Hard cap on the tokens (prompt and completion) one arm may spend on new requests; the arm stops cleanly
-    before a request that could cross it."""
+    """Hard cap on the tokens (prompt and completion) the study's arms on this endpoint may spend on new requests,
+    shared by every trial, retry, follow-up and worker that asks it; an arm stops cleanly before a request that
+    could cross it."""
     budget_usd: float | None = field(default=None, metadata=greater_than(0))
-    """Hard cap in dollars per arm (needs `price`)."""
+    """Hard cap in dollars, shared the same way (needs `price`)."""
+    max_refused_share: float = field(default=0.02, metadata=between(0, 1))
+    """Requests the endpoint may refuse (400, 422) before the arm fails unscored. Refused examples are left out of
+    every metric and counted; above this share a score would describe another endpoint."""
     cache: bool = True
     """Keep every answer on disk, keyed by endpoint, model and the full request: a re-run sends nothing already
     answered."""

@@ -71,6 +71,21 @@ class TrainingSummary:
     loss_curve: tuple[tuple[int, float], ...] = ()
     dev_curve: tuple[tuple[int, float], ...] = ()
     """(step, dev-probe objective) pairs scored during training, for the pruner."""
+    planned_steps: int | None = None
+    """The step budget: `max_steps`, or the steps its `epochs` take; None for trials recorded before it was kept."""
+
+    @property
+    def under_trained(self) -> bool:
+        """Its time cap stopped it before its step budget (or its epochs) was done: it does not stand for the method.
+        A trial recorded before budgets were kept counts as under-trained whenever its time cap stopped it."""
+        if self.stopped_by != "time budget":
+            return False
+        return self.planned_steps is None or self.steps < self.planned_steps
+
+    @property
+    def completed_share(self) -> float | None:
+        """Steps done over the step budget; None when the budget is unknown."""
+        return self.steps / self.planned_steps if self.planned_steps else None
 
 
 @dataclass(frozen=True)
@@ -89,12 +104,14 @@ class HostedUsage:
     """Requests sent (answers from the cache are not requests)."""
     cache_hits: int
     errors: int
-    """Requests the endpoint refused (400, 422): those examples have an error and no answer."""
+    """Requests the endpoint refused (400, 422): those examples have an error, no answer, and no score."""
     prompt_tokens: int
     """Tokens spent on the requests sent (prompt), as reported."""
     completion_tokens: int
     usd: float | None
     """What the requests sent cost at the price entry; None when unpriced."""
+    content_filtered: int = 0
+    """Answers the endpoint withheld on its content policy: kept, and scored as the empty answer they are."""
 
 
 @dataclass
@@ -233,6 +250,33 @@ class AdapterEvent:
     """When (UTC); set by the store."""
 
 
+LOOK_KINDS = ("gate", "compare", "recheck")
+
+
+@dataclass(frozen=True)
+class LookAtTest:
+    """One look at test scores that could change what gets shipped: a gate evaluation (passed or refused), a
+    `compare` on test, a re-check. Kept forever, so gating candidates on test until one passes leaves a trace."""
+
+    kind: str
+    """`gate`, `compare` or `recheck`."""
+    suite: str | None
+    subset: str | None
+    """sha256 of the test subset's example ids: what "the same test subset" means."""
+    candidate: str
+    reference: str | None
+    metric: str
+    rule: dict
+    """What decided: the margin, alpha, the gate's thresholds."""
+    outcome: str
+    """The decision's outcome (`better`, `not worse`, `worse`, `not shown`), or `passed` / `refused` for a gate."""
+    actor: str | None = None
+    detail: dict | None = None
+    """The decision (difference, interval, p-value, test) and, for a gate, every rule."""
+    at: datetime | None = None
+    """When (UTC); set by the store."""
+
+
 # -- read side -------------------------------------------------------------------------------------------------
 
 
@@ -318,6 +362,11 @@ class TrialView:
     @property
     def device_seconds(self) -> float:
         return (self.train_seconds or 0.0) + (self.eval_seconds or 0.0)
+
+    @property
+    def under_trained(self) -> bool:
+        """A trained trial whose time cap cut its training short (see `TrainingSummary.under_trained`)."""
+        return self.training is not None and self.training.under_trained
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Suites are small (often a few hundred test examples), so a bare accuracy hides how much of a difference between
 two trials is noise. Rates get a Wilson interval (well behaved near 0 and 1, unlike the normal approximation);
-means and paired differences get a seeded percentile bootstrap, so reruns reproduce the same interval.
+means and paired differences get a seeded percentile bootstrap, so reruns reproduce the same interval. Tests whose
+interval and p-value must agree (every "is A better than B") live in `inference`.
 An empty sample gives `Metric(None)` rather than 0 or NaN: "not measured" must never read as "zero".
 """
 
@@ -71,22 +72,6 @@ def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], seed: int = 0,
     return Metric(float(d.mean()), float(low), float(high), int(d.size))
 
 
-def unpaired_bootstrap_diff(a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: int = 2000) -> Metric:
-    """mean(a) - mean(b) for two independent samples (different examples), each resampled on its own; n is len(a).
-
-    For the same examples use `paired_bootstrap_diff`, which is far tighter.
-    """
-    x = np.asarray([float(v) for v in a], dtype=np.float64)
-    y = np.asarray([float(v) for v in b], dtype=np.float64)
-    if x.size == 0 or y.size == 0:
-        return Metric(None, None, None, 0)
-    rng = np.random.default_rng(seed)
-    diffs = (x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
-             - y[rng.integers(0, y.size, size=(resamples, y.size))].mean(axis=1))
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    return Metric(float(x.mean() - y.mean()), float(low), float(high), int(x.size))
-
-
 def bootstrap_ratio(
     numerators: Sequence[float],
     denominators: Sequence[float],
@@ -119,6 +104,12 @@ def _ratio(num: float, den: float, empty: float | None) -> float | None:
     return float(num / den) if den > 0 else empty
 
 
+def bootstrap_means(values: np.ndarray, seed: int = 0, resamples: int = 2000) -> np.ndarray:
+    """The means of `resamples` seeded bootstrap draws of `values` (for percentile tests and intervals)."""
+    x = np.asarray(values, dtype=np.float64)
+    return _resampled_sums(x[None, :], seed, resamples)[0] / x.size
+
+
 def _resampled_sums(rows: np.ndarray, seed: int, resamples: int) -> np.ndarray:
     """Sum of each row over `resamples` bootstrap draws of its columns (same draws for every row)."""
     rng = np.random.default_rng(seed)
@@ -130,45 +121,3 @@ def _resampled_sums(rows: np.ndarray, seed: int, resamples: int) -> np.ndarray:
         idx = rng.integers(0, n, size=(stop - start, n))
         out[:, start:stop] = rows[:, idx].sum(axis=2)
     return out
-
-
-def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, float]:
-    """Exact McNemar test for two 0/1 outcomes on the same examples: (b01, b10, two-sided p).
-
-    b01 counts examples where `a` is wrong and `b` right, b10 the reverse. Only discordant pairs carry
-    evidence about which arm is better; under the null each is equally likely either way, so p is the exact
-    two-sided binomial test of b10 successes in b01 + b10 trials at 0.5 (1.0 when there are none). Exact rather
-    than chi-square because few pairs disagree on small suites, where the approximation is poor; it is
-    conservative (false-positive rate at most alpha).
-    """
-    from scipy.stats import binomtest  # scipy is slow to import; only compare needs it
-
-    if len(a) != len(b):
-        raise ValueError(f"mcnemar_exact needs aligned samples, got {len(a)} and {len(b)} values")
-    b01 = sum(1 for x, y in zip(a, b) if not x and y)
-    b10 = sum(1 for x, y in zip(a, b) if x and not y)
-    if b01 + b10 == 0:
-        return 0, 0, 1.0
-    return b01, b10, float(min(1.0, binomtest(b10, b01 + b10, 0.5).pvalue))
-
-
-def paired_bootstrap_test(
-    a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: int = 2000
-) -> tuple[Metric, float]:
-    """mean(a) - mean(b) with its percentile 95% interval (`paired_bootstrap_diff`) and a two-sided p-value.
-
-    The p-value shifts the bootstrap distribution to the null (Efron & Tibshirani 1993, sec. 16.4): the
-    per-example differences d are centred on 0, resampled, and p = (1 + #{|mean(d*) - mean(d)| >= |mean(d)|})
-    / (resamples + 1). It uses the same seeded draws as the interval, the +1 keeps p > 0 (a p-value can't be
-    smaller than the resolution of the resampling), and a zero observed difference gives p = 1.
-    """
-    diff = paired_bootstrap_diff(a, b, seed=seed, resamples=resamples)
-    if diff.value is None:
-        return diff, 1.0
-    d = np.asarray([float(x) - float(y) for x, y in zip(a, b)], dtype=np.float64)
-    observed = abs(float(d.mean()))
-    if observed == 0.0:
-        return diff, 1.0
-    null_means = _resampled_sums(d[None, :], seed, resamples)[0] / d.size - d.mean()
-    extreme = int(np.count_nonzero(np.abs(null_means) >= observed * (1 - 1e-9)))  # ties count, despite rounding
-    return diff, (1 + extreme) / (resamples + 1)

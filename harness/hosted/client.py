@@ -7,7 +7,13 @@
   `max_tokens`) is reserved; a request that could cross `budget_tokens` or `budget_usd` is not sent, and the arm
   stops with the reason. Answers from the cache cost nothing.
 - Failure is never scored: a request that still fails after its retries stops the arm (what was answered is cached,
-  so a re-run resumes). Only a request the endpoint refuses as such (400, 422) is recorded as that example's error.
+  so a re-run resumes). A request the endpoint refuses as such (400, 422) is recorded as that example's error, left
+  out of every metric and counted; once more than `max_refused_share` of the arm's requests are refused, the arm
+  stops and is never scored, since a score over what is left would describe another endpoint. A content-filter
+  refusal (finish_reason `content_filter`, or a 400 whose code names the content policy) is different: it is what
+  production would get, so it is kept as the endpoint's (empty) answer, scored, and counted on its own.
+- Before an arm runs, `probe` sends one real request with the arm's exact parameters: an endpoint that rejects
+  `response_format`, `temperature` or `max_tokens` is refused with its own message, not scored 0% example by example.
 - The key is read from the environment by the caller, held in memory, and scrubbed from every message this module
   produces.
 """
@@ -32,6 +38,8 @@ from harness.hosted.cache import ResponseCache, request_key
 
 REFUSED = (400, 422)
 """Statuses that are the endpoint's answer to this request (it will refuse it again): recorded, not retried."""
+CONTENT_POLICY = ("content_filter", "content_policy_violation")
+"""Error codes (and the finish_reason) with which endpoints say the content, not the request, was refused."""
 
 
 class EndpointFailed(HarnessError):
@@ -85,10 +93,19 @@ class HostedAnswer:
     """Wall seconds of the request (for a cached answer, those of the request that made it)."""
     error: str | None = None
     cached: bool = False
+    refusal: str | None = None
+    """`refused`: the endpoint rejected the request (left out of every metric); `content_filter`: it withheld the
+    answer on its content policy (kept, and scored as the empty answer production would get)."""
+
+    @property
+    def excluded(self) -> bool:
+        return self.refusal == "refused"
 
 
 class HostedClient:
-    def __init__(self, endpoint: HostedEndpoint, structured: bool = False) -> None:
+    def __init__(self, endpoint: HostedEndpoint, structured: bool = False, spent: tuple[int, int] = (0, 0)) -> None:
+        """`spent`: (prompt, completion) tokens the arm's earlier trials already spent; they count against its
+        budget, and only what this client adds is reported in `usage`."""
         from openai import OpenAI
 
         self.endpoint = endpoint
@@ -98,21 +115,28 @@ class HostedClient:
         self._cache = ResponseCache(endpoint.cache_dir) if config.cache and endpoint.cache_dir else None
         self._lock = threading.Lock()
         self._structured = structured
-        self._requests = self._hits = self._errors = self._prompt = self._completion = self._reserved = 0
+        self._requests = self._hits = self._errors = self._filtered = self._prompt = self._completion = 0
+        self._reserved = 0
+        # what this arm spent before, in earlier trials or on other workers: the budget is the arm's, not a trial's
+        self._before = spent
+        self._prompt, self._completion = spent
 
     @property
     def usage(self) -> HostedUsage:
         config, price = self.endpoint.config, self.endpoint.usd_per_1m
+        prompt, completion = self._prompt - self._before[0], self._completion - self._before[1]
         return HostedUsage(
             endpoint=self.endpoint.name, base_url=config.base_url, model=config.model, price=config.price,
             structured=self._structured, requests=self._requests, cache_hits=self._hits, errors=self._errors,
-            prompt_tokens=self._prompt, completion_tokens=self._completion,
-            usd=None if price is None else (self._prompt * price[0] + self._completion * price[1]) / 1e6,
+            prompt_tokens=prompt, completion_tokens=completion,
+            usd=None if price is None else (prompt * price[0] + completion * price[1]) / 1e6,
+            content_filtered=self._filtered,
         )  # fmt: skip
 
     def answer(self, requests: Sequence[ChatRequest], desc: str = "ask") -> list[HostedAnswer]:
-        """One answer per request, in order; raises EndpointFailed or BudgetExhausted (after the requests in
-        flight have finished and been cached)."""
+        """One answer per request, in order; raises EndpointFailed (also once more than `max_refused_share` of the
+        requests were refused) or BudgetExhausted, after the requests in flight have finished and been cached."""
+        allowed = int(self.endpoint.config.max_refused_share * len(requests))
         answers: list[HostedAnswer | None] = [None] * len(requests)
         keys = [request_key(self.endpoint.config.base_url, self.endpoint.config.model, r.body()) for r in requests]
         pending: dict[Future, int] = {}
@@ -130,12 +154,15 @@ class HostedClient:
                 while len(pending) >= self.endpoint.config.concurrency and stop is None:
                     stop = self._collect(pending, answers, bar, FIRST_COMPLETED)
                 if stop is None:
+                    stop = self._too_many_refused(answers, allowed, len(requests))
+                if stop is None:
                     stop = self._reserve(request)
                 if stop is not None:
                     break
                 pending[pool.submit(self._ask, request, keys[i])] = i
             while pending:
                 stop = self._collect(pending, answers, bar, FIRST_COMPLETED) or stop
+        stop = stop or self._too_many_refused(answers, allowed, len(requests))
         if stop is not None:
             stop.usage = self.usage  # what the arm spent before it stopped: the sweep records it with the failure
             raise stop
@@ -152,6 +179,17 @@ class HostedClient:
                 problem = problem or exc
             bar.update(1)
         return problem
+
+    def _too_many_refused(self, answers: list, allowed: int, total: int) -> EndpointFailed | None:
+        refused = [a for a in answers if a is not None and a.excluded]
+        if len(refused) <= allowed:
+            return None
+        share = self.endpoint.config.max_refused_share
+        return EndpointFailed(
+            f"endpoint {self.endpoint.name}: it refused {len(refused)} of the arm's {total} requests, more than "
+            f"`max_refused_share` ({share:.0%}) allows, so the arm is not scored (a score over the rest would "
+            f"describe another endpoint). First refusal: {refused[0].error}. Fix the request the endpoint rejects "
+            f"(`structured`, `max_tokens`), or raise endpoints.{self.endpoint.name}.max_refused_share.")
 
     def _reserve(self, request: ChatRequest) -> BudgetExhausted | None:
         """Hold the request's worst case against the budget, or say why it may not be sent."""
@@ -185,11 +223,14 @@ class HostedClient:
         except openai.APIStatusError as exc:
             self._release(request)
             if exc.status_code in REFUSED:
+                filtered = _code(exc) in CONTENT_POLICY
                 with self._lock:
                     self._requests += 1
-                    self._errors += 1
+                    self._filtered += filtered
+                    self._errors += not filtered
                 return HostedAnswer("", None, None, time.perf_counter() - began,
-                                    error=self.endpoint.redact(f"{exc.status_code}: {exc.message}"))
+                                    error=self.endpoint.redact(f"{exc.status_code}: {exc.message}"),
+                                    refusal="content_filter" if filtered else "refused")
             raise EndpointFailed(self._failure(exc)) from None
         except openai.APIError as exc:  # connection errors and timeouts, after the client's retries
             self._release(request)
@@ -199,17 +240,37 @@ class HostedClient:
         prompt = usage.prompt_tokens if usage else None
         completion = usage.completion_tokens if usage else None
         output = (response.choices[0].message.content if response.choices else None) or ""
+        filtered = bool(response.choices) and response.choices[0].finish_reason == "content_filter"
         with self._lock:
             self._requests += 1
+            self._filtered += filtered
             self._reserved -= request.worst_case_tokens()
             # without reported usage, the worst case counts as spent: a budget must never be crossed unseen
             self._prompt += prompt if prompt is not None else request.worst_case_tokens() - request.max_tokens
             self._completion += completion if completion is not None else request.max_tokens
+        if filtered:  # production would get this too: kept and scored, but never cached as an answer
+            return HostedAnswer(output, prompt, completion, latency, error="content filter: the endpoint withheld "
+                                "its answer (finish_reason content_filter)", refusal="content_filter")
         if self._cache is not None:
             self._cache.put(key, {"output": output, "prompt_tokens": prompt, "completion_tokens": completion,
                                   "latency_s": latency, "served_model": response.model,
                                   "answered_at": datetime.now(timezone.utc).isoformat()})
         return HostedAnswer(output, prompt, completion, latency)
+
+    def probe(self, request: ChatRequest) -> str | None:
+        """Send `request` once, outside the cache and the budget: the endpoint's own message when it rejects it, or
+        None when it answers (a content-filter refusal is an answer: the parameters were accepted)."""
+        import openai
+
+        try:
+            self._client.chat.completions.create(model=self.endpoint.config.model, **request.body())
+        except openai.APIStatusError as exc:
+            if exc.status_code in REFUSED and _code(exc) in CONTENT_POLICY:
+                return None
+            return self.endpoint.redact(f"{exc.status_code}: {exc.message}")
+        except openai.APIError as exc:
+            return self._failure(exc)
+        return None
 
     def _release(self, request: ChatRequest) -> None:
         with self._lock:
@@ -232,6 +293,16 @@ class HostedClient:
         detail = self.endpoint.redact(f"{type(exc).__name__}: {exc}")
         return (f"endpoint {name} ({config.base_url}): {why}. Answers received so far are cached; re-run to resume. "
                 f"Last error: {detail}")
+
+
+def _code(exc) -> str | None:
+    """The error code an endpoint put in its error body (OpenAI: `content_filter`), if any."""
+    code = getattr(exc, "code", None)
+    body = getattr(exc, "body", None)
+    if code is None and isinstance(body, dict):
+        error = body.get("error", body)
+        code = error.get("code") if isinstance(error, dict) else None
+    return None if code is None else str(code)
 
 
 def check_endpoint(name: str, config: EndpointConfig, api_key: str) -> str | None:

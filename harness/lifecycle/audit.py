@@ -116,6 +116,7 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
                     for split, metrics in trial.metrics.items()},
         "registry": promotions,
         "gate": next((e["gate"] for e in reversed(promotions) if e["gate"]), None),
+        "looks_at_test": _looks(store, trial.id, study.suite),
         "approver": next((e["actor"] for e in reversed(promotions) if e["action"] == "promote"), None),
         "cost": cost,
         "redaction": _redaction(config.redaction),
@@ -160,6 +161,17 @@ def _provenance(suite: Suite, examples) -> list[dict]:
     return out
 
 
+def _looks(store: Store, trial_id: str, suite: str) -> dict:
+    """Every recorded look at test of this adapter, and how many other candidates had been gated against the same
+    reference on the same test subset before the gate that moved it last (more looks make a lucky pass likelier)."""
+    looks = [asdict(look) for look in store.looks(suite=suite) if trial_id in (look.candidate, look.reference)]
+    gates = [look for look in looks if look["kind"] == "gate" and look["candidate"] == trial_id]
+    last = next((g for g in reversed(gates) if g["outcome"] in ("passed", "overridden")), None)
+    return {"looks": looks, "gate_evaluations": len(gates),
+            "earlier_candidates_at_last_pass": None if last is None else (last["detail"] or {}).get(
+                "earlier_candidates")}
+
+
 def _card(record: dict) -> str:
     trial, data, base = record["trial"], record["data"], record["base_model"]
     test = record["metrics"].get("test", {})
@@ -174,6 +186,7 @@ def _card(record: dict) -> str:
   its sha256, file and line in `record.json`.
 - **Approved by:** {record['approver'] or 'not promoted'}; gate {'passed' if gate and gate['passed'] else
   'failed (overridden)' if gate else 'not run'}.
+- **Looks at test:** {_looks_text(record['looks_at_test'])}.
 - **Cost of the sweep:** {record['cost'].get('sweep_usd_text', 'not priced')}.
 - **Redaction of stored examples:** {_redaction_text(record['redaction'])}.
 
@@ -185,6 +198,14 @@ def _card(record: dict) -> str:
 
 Every file of this folder is listed with its sha256 in `{MANIFEST}`; `harness audit --verify DIR` checks them.
 """
+
+
+def _looks_text(looks: dict) -> str:
+    earlier = looks["earlier_candidates_at_last_pass"]
+    text = f"{looks['gate_evaluations']} gate evaluation(s) of this adapter, {len(looks['looks'])} look(s) in all"
+    if earlier is not None:
+        text += f"; {earlier} other candidate(s) had been gated against the same reference on the same test subset"
+    return text
 
 
 def _redaction_text(redaction: dict) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.analysis.gate import GateResult, reference_for, run_gate
 from harness.core.config import GateConfig
 from harness.core.errors import HarnessError
-from harness.core.records import AdapterEvent, StudyView, TrialView
+from harness.core.records import AdapterEvent, LookAtTest, StudyView, TrialView
 from harness.core.typed import build
 from harness.data.suites import load_suite
 from harness.models import loading, sources
@@ -73,7 +73,9 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
         reference, kind = reference_for(store, trial, study.suite)
     except ValueError as exc:
         raise HarnessError(str(exc)) from None
-    gate = run_gate(store, trial, reference, kind, gate_config(study))
+    gate = run_gate(store, trial, reference, kind, gate_config(study), study.suite)
+    outcome = "passed" if gate.passed else "overridden" if force else "refused"
+    store.record_look(gate_look(gate, study.suite, approver, outcome, to))
     if not gate.passed and not force:
         raise GateRefused(gate)
     events, retired = [], None
@@ -86,6 +88,15 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
                                reason if force else note, forced=not gate.passed, gate=gate.to_dict()))
     store.record_adapter_events(events)
     return Promotion(trial.id, study.suite, to, previous, gate, not gate.passed, retired)
+
+
+def gate_look(gate: GateResult, suite: str, actor: str, outcome: str, target: str) -> LookAtTest:
+    """A gate evaluation as a look at test: who asked, for which move, and every rule's result."""
+    rule = {"margin": gate.config.margin, "alpha": gate.decision.alpha, "target": target,
+            "thresholds": gate.to_dict()["config"]}
+    return LookAtTest("gate", suite, gate.subset, gate.candidate, gate.reference, gate.decision.metric, rule,
+                      outcome, actor, {"decision": gate.to_dict()["decision"], "rules": gate.to_dict()["rules"],
+                                       "earlier_candidates": gate.earlier})
 
 
 def rollback(store: Store, suite: str, approver: str, note: str | None = None) -> tuple[str, str]:

@@ -3,24 +3,28 @@ suite's current test data (the same seeded subset it was scored on) or on a new 
 scores recorded when it was promoted, and say whether the change is beyond noise. The re-check goes into the
 adapter's history.
 
-On the same examples the comparison is paired (the tight test); on new examples it is unpaired, each sample
-resampled on its own.
+The change is read by the decision rule (`harness.analysis.decision`) on the study's objective metric: on the same
+examples it is paired (the tight test: McNemar's exact test for 0/1 scores); on new examples it is unpaired, each
+sample resampled on its own. Stored inputs may be redacted, so the suite's examples are redacted the same way before
+they are matched with them; otherwise a paired re-check would silently become an unpaired one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.analysis.formatting import fmt_metric, points
+from harness.analysis.decision import Decision, Outcome, compare_paired, compare_unpaired
+from harness.analysis.formatting import fmt_metric
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
-from harness.core.records import AdapterEvent
+from harness.core.records import AdapterEvent, LookAtTest
+from harness.core.redaction import Redactor
 from harness.core.typed import build
 from harness.data.suites import load_examples, seeded_subset
 from harness.evaluation.scoring import score_split
-from harness.evaluation.stats import paired_bootstrap_diff, proportion, unpaired_bootstrap_diff
+from harness.evaluation.stats import bootstrap_mean, proportion
 from harness.lifecycle.promote import check_weights
 from harness.store.database import Store
 from harness.sweep.predict import load_candidate
@@ -33,24 +37,34 @@ class Recheck:
     data: str
     """`the suite's test subset` or the file re-scored."""
     paired: bool
+    metric: str
+    """The study's objective metric."""
     before: Metric
-    """Test task accuracy as recorded for the trial (when it was scored, before promotion)."""
+    """The metric on test as recorded for the trial (when it was scored, before promotion)."""
     now: Metric
-    change: Metric
-    """now - before, with its 95% interval (paired on the same examples, else unpaired)."""
-    beyond_noise: bool
+    decision: Decision
+    """now against before (paired on the same examples, else unpaired)."""
     metrics: dict[str, Metric]
     """Every metric of the re-scored data."""
+
+    @property
+    def change(self) -> Metric:
+        """now - before, with its 95% interval."""
+        return self.decision.difference
+
+    @property
+    def beyond_noise(self) -> bool:
+        return self.decision.outcome in (Outcome.BETTER, Outcome.WORSE)
 
     def text(self) -> str:
         how = "paired over the same examples" if self.paired else "unpaired: different examples"
         if not self.beyond_noise:
             reading = "no change beyond noise (the interval includes 0)"
         else:
-            reading = "a DROP beyond noise" if self.change.value < 0 else "a rise beyond noise"
-        return (f"re-check of {self.trial} (production for {self.suite}) on {self.data}: task accuracy now "
-                f"{fmt_metric(self.now)}, recorded {fmt_metric(self.before)}; change {points(self.change)} ({how}): "
-                f"{reading}.")
+            reading = "a DROP beyond noise" if self.decision.outcome is Outcome.WORSE else "a rise beyond noise"
+        return (f"re-check of {self.trial} (production for {self.suite}) on {self.data}: {self.metric} now "
+                f"{fmt_metric(self.now)}, recorded {fmt_metric(self.before)}; change (now - recorded) "
+                f"{self.decision.evidence()} ({how}): {reading}.")
 
 
 def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batch_size: int = 16) -> Recheck:
@@ -71,22 +85,35 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
         label = f"{data} ({len(examples)} examples)"
     answers = candidate.answer(examples, cap, batch_size, desc="recheck")
     scores = score_split(examples, [a.output for a in answers], loaded_suite, config.seed)
-    now = [row["task_accuracy"] or 0.0 for row in scores.per_example]
+    metric = study.objective_metric
+    now = {ex.id: row.get(metric) for ex, row in zip(examples, scores.per_example)}
     recorded = {e.example_id: e for e in store.examples(trial.id, "test")}
+    redactor = Redactor.from_config(config.redaction)  # stored inputs were redacted; match like with like
     same = [recorded.get(ex.id) for ex in examples]
-    paired = all(r is not None and (r.input, r.target) == (ex.input, ex.target) for r, ex in zip(same, examples))
+    paired = all(r is not None and (r.input, r.target) == (redactor.redact(ex.input), redactor.redact(ex.target))
+                 for r, ex in zip(same, examples))
+    before = {i: r.scores.get(metric) for i, r in recorded.items()}
     if paired:
-        before = [float(r.scores.get("task_accuracy") or 0.0) for r in same]
-        change = paired_bootstrap_diff(now, before, seed=config.seed)
+        decision = compare_paired(now, before, metric, higher_is_better=study.maximize, seed=config.seed)
     else:
-        before = [float(r.scores.get("task_accuracy") or 0.0) for r in recorded.values()]
-        change = unpaired_bootstrap_diff(now, before, seed=config.seed)
-    result = Recheck(trial.id, suite, label, paired, proportion(before), proportion(now), change,
-                     change.low is not None and not change.low <= 0 <= change.high, dict(scores.metrics))
-    store.record_adapter_events([AdapterEvent(
-        trial.id, suite, "production", "production", "recheck", actor, result.text(),
-        detail={"data": label, "paired": paired, "before": result.before.to_dict(), "now": result.now.to_dict(),
-                "change": change.to_dict(), "beyond_noise": result.beyond_noise,
-                "metrics": {k: v.to_dict() for k, v in result.metrics.items()}})])
+        decision = compare_unpaired(list(now.values()), list(before.values()), metric,
+                                    higher_is_better=study.maximize, seed=config.seed)
+    result = Recheck(trial.id, suite, label, paired, metric, _summary(before.values()), _summary(now.values()),
+                     decision, dict(scores.metrics))
+    detail = {"data": label, "paired": paired, "metric": metric, "before": result.before.to_dict(),
+              "now": result.now.to_dict(), "change": result.change.to_dict(), "beyond_noise": result.beyond_noise,
+              "decision": asdict(decision), "metrics": {k: v.to_dict() for k, v in result.metrics.items()}}
+    store.record_adapter_events([AdapterEvent(trial.id, suite, "production", "production", "recheck", actor,
+                                              result.text(), detail=detail)])
+    if paired:  # a re-check on the same test subset is another look at it
+        store.record_look(LookAtTest("recheck", suite, trial.data.subset_sha256.get("test"), trial.id, trial.id,
+                                     metric, {"alpha": decision.alpha, "margin": 0.0}, decision.outcome.value, actor,
+                                     {"decision": asdict(decision)}))
     return result
+
+
+def _summary(values) -> Metric:
+    """The metric over the examples that have a value: a proportion (Wilson) for 0/1 scores, else a bootstrap mean."""
+    kept = [float(v) for v in values if v is not None]
+    return proportion(kept) if all(v in (0.0, 1.0) for v in kept) else bootstrap_mean(kept)
 

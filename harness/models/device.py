@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import platform
 import resource
+from pathlib import Path
 
 import torch
 
@@ -27,6 +29,45 @@ def default_dtype(device: str, precision: str = "auto"):
     """The weights' dtype. bf16 on a GPU (as fast as fp16 and safe to train in) unless `precision` is fp32; fp32
     on a CPU, where bf16 runs as autocast over fp32 weights (see `use_bf16`)."""
     return torch.bfloat16 if device == "cuda" and use_bf16(precision, device) else torch.float32
+
+
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni")
+"""The CPU flags that decide how fast (and in which precision) training and generation run."""
+
+
+def machine_name(device: str) -> str:
+    """`NVIDIA H100 80GB HBM3`, or the CPU's model name with the flags that matter: `AMD EPYC (avx2, avx512f,
+    avx512_bf16)`. A figure measured on one is not a figure for another."""
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    flags = cpu_flags()
+    shown = [f for f in ISA_FLAGS if f in flags]
+    # what torch actually uses: ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA can hold it below what the CPU has
+    used = f"torch {torch.backends.cpu.get_cpu_capability()}, bf16 {'native' if native_bf16('cpu') else 'not native'}"
+    return f"{cpu_model()} ({', '.join(shown) or 'no AVX2'}; {used})"
+
+
+def cpu_model() -> str:
+    info = _cpuinfo()
+    for line in info.splitlines():
+        if line.lower().startswith(("model name", "hardware", "cpu model")):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as /proc/cpuinfo lists them (empty where it has none, e.g. macOS)."""
+    for line in _cpuinfo().splitlines():
+        if line.lower().startswith(("flags", "features")):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def native_bf16(device: str) -> bool:

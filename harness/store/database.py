@@ -35,9 +35,11 @@ from harness.core.metric import Metric
 from harness.core.records import (
     ADAPTER_STATUSES,
     STATUSES,
+    LOOK_KINDS,
     AdapterEvent,
     ExampleView,
     HostedUsage,
+    LookAtTest,
     RunRecord,
     RunView,
     StudyRecord,
@@ -105,7 +107,7 @@ _TRIAL_COLUMNS = (
     "started_at", "finished_at", "device", "peak_memory_mb", "train_seconds", "eval_seconds", "objective",
     "feasible", "artifact_path", "details", "train_steps", "stopped_by", "train_examples", "examples_per_step",
     "loss_curve", "dev_curve", "shots", "include_contract", "constraints", "label_reports", "hosted",
-    "phase_seconds",
+    "phase_seconds", "planned_steps",
 )  # fmt: skip
 _INSERT_TRIAL = f"INSERT INTO trials ({', '.join(_TRIAL_COLUMNS)}) VALUES ({', '.join('?' * len(_TRIAL_COLUMNS))})"
 _INSERT_METRIC = "INSERT INTO metrics (trial_id, split, name, value, low, high, n) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -152,11 +154,20 @@ class Store:
                         conn.close()
             except duckdb.Error as exc:
                 if not _is_lock_error(exc):
+                    if isinstance(exc, duckdb.IOException):
+                        raise self._unreadable_error(exc) from None
                     raise
                 if time.monotonic() >= deadline:
                     raise self._locked_error(exc) from exc
                 time.sleep(min(delay * random.uniform(0.5, 1.5), max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 0.05)  # a short cap: a polling reader must not starve a writer
+
+    def _unreadable_error(self, exc: BaseException) -> HarnessError:
+        """A file that is not a DuckDB database, or a truncated copy of one: name it and what to do."""
+        return HarnessError(
+            f"results database {self.path} cannot be read: it is not a DuckDB database, or it was cut short (a copy "
+            f"that did not finish, a full disk). Restore it from a backup, point --db at the right file, or move it "
+            f"aside to start a new one; nothing was written. DuckDB said: {exc}")
 
     def _locked_error(self, exc: BaseException) -> HarnessError:
         held = re.search(r"held in (.*?) \(PID (\d+)\)", str(exc))
@@ -257,7 +268,8 @@ class Store:
                training and training.examples_per_step, training and _dumps(training.loss_curve),
                training and _dumps(training.dev_curve), _dumps(list(r.shots)), r.include_contract,
                _dumps(r.constraints), _dumps(r.label_reports),
-               None if r.hosted is None else _dumps(dataclasses.asdict(r.hosted)), _dumps(r.phase_seconds)]  # fmt: skip
+               None if r.hosted is None else _dumps(dataclasses.asdict(r.hosted)), _dumps(r.phase_seconds),
+               training and training.planned_steps]  # fmt: skip
         metrics = [[r.id, m.split, m.name, m.value, m.low, m.high, m.n] for m in r.metrics] if with_results else []
         throughput = [[r.id, split, t.examples, t.seconds, t.batch_size, t.prompt_tokens, t.completion_tokens]
                       for split, t in r.throughput.items()] if with_results else []
@@ -372,6 +384,16 @@ class Store:
 
         self._write(write)
 
+    def record_look(self, look: LookAtTest) -> None:
+        """Append one look at test (a gate evaluation, a compare on test, a re-check)."""
+        if look.kind not in LOOK_KINDS:
+            raise ValueError(f"look kind {look.kind!r} is not one of {', '.join(LOOK_KINDS)}")
+        self._write(lambda c: c.execute(
+            "INSERT INTO looks_at_test (kind, suite, subset, candidate, reference, metric, rule, outcome, actor, detail,"
+            " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [look.kind, look.suite, look.subset, look.candidate, look.reference, look.metric, _dumps(look.rule),
+             look.outcome, look.actor, None if look.detail is None else _dumps(look.detail), _now()]))
+
     def _stored_path(self, path: str | os.PathLike | None) -> str | None:
         """Relative to the database's folder when inside it (the results folder can move), else absolute."""
         if path is None:
@@ -476,6 +498,20 @@ class Store:
                              _aware(r["recorded_at"]))
                 for r in rows]
 
+    def looks(self, suite: str | None = None, kind: str | None = None, reference: str | None = None,
+              subset: str | None = None) -> list[LookAtTest]:
+        """Every recorded look at test, oldest first, optionally of one suite, kind, reference or test subset."""
+        conds, args = [], []
+        for column, value in (("suite", suite), ("kind", kind), ("reference", reference), ("subset", subset)):
+            if value is not None:
+                conds.append(f"{column} = ?")  # fixed identifiers only
+                args.append(value)
+        where = f"WHERE {' AND '.join(conds)}" if conds else ""
+        rows = self._read(lambda c: _rows(c.execute(f"SELECT * FROM looks_at_test {where} ORDER BY id", args)), [])
+        return [LookAtTest(r["kind"], r["suite"], r["subset"], r["candidate"], r["reference"], r["metric"],
+                           _loads(r["rule"], {}), r["outcome"], r["actor"], _loads(r["detail"]),
+                           _aware(r["recorded_at"])) for r in rows]
+
     def adapter_statuses(self, suite: str | None = None) -> dict[str, str]:
         """Trial id -> its current registry status, for the adapters that have a history."""
         return self._read(lambda c: _latest_statuses(c, suite), {})
@@ -507,7 +543,7 @@ class Store:
     def _trial(self, t: dict, metrics: dict, throughput: dict) -> TrialView:
         training = None if t["train_steps"] is None else TrainingSummary(
             t["train_steps"], t["stopped_by"], t["train_examples"], t["examples_per_step"], _pairs(t["loss_curve"]),
-            _pairs(t["dev_curve"]))
+            _pairs(t["dev_curve"]), t["planned_steps"])
         artifact = None if t["artifact_path"] is None else self.path.parent.resolve() / t["artifact_path"]
         return TrialView(
             id=t["id"], study=t["study"], number=t["number"], run_id=t["run_id"], method=t["method"],

@@ -245,6 +245,30 @@ M009_PHASE_SECONDS = """
 ALTER TABLE trials ADD COLUMN phase_seconds JSON;
 """
 
+M010_LOOKS_AT_TEST = """
+-- Every look at test that could change what gets shipped (gate evaluations, compares on test, re-checks).
+CREATE SEQUENCE look_at_test_ids;
+CREATE TABLE looks_at_test (
+    id BIGINT PRIMARY KEY DEFAULT nextval('look_at_test_ids'),
+    kind VARCHAR,               -- gate | compare | recheck
+    suite VARCHAR,
+    subset VARCHAR,             -- sha256 of the test subset's example ids
+    candidate VARCHAR,
+    reference VARCHAR,
+    metric VARCHAR,
+    rule JSON,
+    outcome VARCHAR,
+    actor VARCHAR,
+    detail JSON,
+    recorded_at TIMESTAMP       -- UTC
+);
+"""
+
+M011_PLANNED_STEPS = """
+-- The step budget each trained trial had, so one its time cap cut short reads as under-trained.
+ALTER TABLE trials ADD COLUMN planned_steps INTEGER;
+"""
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
@@ -255,6 +279,8 @@ MIGRATIONS: list[Migration] = [
     ("m007_hosted_arms", M007_HOSTED_ARMS),
     ("m008_adapter_registry", M008_ADAPTER_REGISTRY),
     ("m009_phase_seconds", M009_PHASE_SECONDS),
+    ("m010_looks_at_test", M010_LOOKS_AT_TEST),
+    ("m011_planned_steps", M011_PLANNED_STEPS),
 ]
 
 

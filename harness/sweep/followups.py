@@ -93,12 +93,14 @@ def _run(variant: SweepData, plan: SweepPlan, store: Store, study: str, run_id: 
     echo(f"{record.id}: {source.id} again with {change}")
     store.record_trial_start(record)
     method_params = {k: v for k, v in params.items() if k not in ("source_trial", *change)}
+    redactor = Redactor.from_config(plan.config.redaction)
     try:
         run_trial(variant, record, method_params, None, plan.results_dir / "artifacts" / study / str(number))
     except Exception as exc:
-        store.mark_trial_failed(record.id, f"{type(exc).__name__}: {exc}", hosted=getattr(exc, "usage", None))
-        echo(f"{record.id}: failed - {type(exc).__name__}: {exc}")
+        reason = redactor.redact(f"{type(exc).__name__}: {exc}")  # an error may quote an input, as in the sweep
+        store.mark_trial_failed(record.id, reason, hosted=getattr(exc, "usage", None))
+        echo(f"{record.id}: failed - {reason}")
         return
-    record.examples = redact_rows(record.examples, Redactor.from_config(plan.config.redaction))
+    record.examples = redact_rows(record.examples, redactor)
     store.record_trial_result(record)
     retention.apply(store, study, plan.config.retention.keep_best)

@@ -147,7 +147,7 @@ def _check_contract_options(space: SearchSpace, suite: Suite, where: str) -> Non
     if suite.contract.kind != "text":
         return
     for method, option in (("prompt", "constrained"), ("api", "structured")):
-        values = _values(space.params.get(method, {}).get(option, False))
+        values = space_values(space.params.get(method, {}).get(option, False))
         if method in space.methods and True in values:
             raise ConfigError(f"{where}: `space.{method}.{option}: true` needs a label or JSON contract, but suite "
                               f"{suite.name} is free text ({suite.contract.kind}); set it to false.")
@@ -158,7 +158,7 @@ def _endpoints(config: ExperimentConfig, space: SearchSpace, where: str) -> dict
     and answering. Checked now, so a missing key or a wrong URL never waits behind a local model's training."""
     if "api" not in space.methods:
         return {}
-    names = _values(space.params["api"]["endpoint"])
+    names = space_values(space.params["api"]["endpoint"])
     if "" in names:
         raise ConfigError(f"{where}: `space.api.endpoint` is missing: name one (or a list) of the entries under "
                           f"`endpoints:` ({', '.join(config.endpoints) or 'none defined yet'}).")
@@ -207,7 +207,7 @@ def resolve_endpoints(config: ExperimentConfig, names: list[str], where: str,
     return out
 
 
-def _values(spec) -> list:
+def space_values(spec) -> list:
     """Every value a space entry can take (its choices, or the fixed value)."""
     return list(spec.choices) if hasattr(spec, "choices") else [spec]
 

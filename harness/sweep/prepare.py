@@ -1,5 +1,6 @@
 """What every trial of a sweep shares, prepared once: the subsets, the model source, the generation cap, the
-provenance stored with each trial, and the base model's score on the forgetting check (measured once, cached)."""
+provenance stored with each trial (`prepare`, which loads no model), and the base model's score on the forgetting
+check (`with_base_regression`: measured once, cached)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from harness.models.device import default_dtype
 from harness.models.sources import ModelSource
 from harness.sweep.plan import SPLITS, SweepPlan
 from harness.training.methods import METHODS
+from harness.training.methods.base import TrialContext
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class SweepData:
     regression_ids: tuple[str, ...] = ()
     base_regression: tuple[float, ...] = field(default=())
     """Per-item scores of the untouched base model on `regression_ids`, measured once and cached."""
+    hosted_spent: Callable[[str], tuple[int, int]] = lambda endpoint: (0, 0)
+    """Endpoint name -> (prompt, completion) tokens the study's arms already spent on it (read from the store)."""
 
     def with_config(self, config: ExperimentConfig) -> SweepData:
         return dataclasses.replace(self, config=config)
@@ -73,12 +77,17 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
         "model": {"name": source.name, "sha256": source.sha256, "note": source.note},
         "max_new_tokens": max_new,
     }  # fmt: skip
-    data = SweepData(config, suite, train, dev, test, source, plan.device,
+    return SweepData(config, suite, train, dev, test, source, plan.device,
                      default_dtype(plan.device, config.training.precision), max_new,
                      provenance, dict(plan.endpoints))
+
+
+def with_base_regression(data: SweepData, echo: Callable[[str], None]) -> SweepData:
+    """The base model's score on the forgetting check (loads the model once, then cached), when the check is on."""
+    config, provenance = data.config, data.provenance
     if not config.regression.enabled:
         return data
-    ids, scores = _base_regression(plan, data, echo)
+    ids, scores = base_regression(data, echo)
     spec = REGRESSION_SUITES[config.regression.suite]
     provenance["regression"] = {"check": f"lm-eval {spec.task} ({spec.metric})", "n": len(ids)}
     return dataclasses.replace(data, regression_ids=tuple(ids), base_regression=tuple(scores))
@@ -114,25 +123,35 @@ def _ids(pairs: list[tuple[Example, int]], shown: int = 10) -> str:
     return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
 
 
-def _base_regression(plan: SweepPlan, data: SweepData, echo: Callable[[str], None]) -> tuple[list[str], list[float]]:
-    """The base model's per-item lm-eval scores, measured once per model, check, subset and device, then cached."""
+def base_regression(data: SweepData, echo: Callable[[str], None], quantized: bool = False
+                    ) -> tuple[list[str], list[float]]:
+    """The base model's per-item lm-eval scores, measured once per model, check, subset and device, then cached.
+
+    `quantized`: the base as QLoRA loads it (4-bit NF4), so a QLoRA trial's forgetting is measured against the same
+    quantized weights it was trained on, and quantization loss never reads as forgetting."""
     import lm_eval
 
-    check = plan.config.regression
+    check = data.config.regression
     spec = REGRESSION_SUITES[check.suite]
     files = task_config(check.suite)["dataset_kwargs"]["data_files"].values()
     key = hashlib.sha256(json.dumps([
-        data.source.sha256, check.suite, spec.metric, check.limit, plan.config.seed, plan.device,
+        data.source.sha256, check.suite, spec.metric, check.limit, data.config.seed, data.device,
         check.max_gen_toks, lm_eval.__version__, _file_hash(spec.yaml), [_file_hash(Path(f)) for f in files],
+        *(["nf4"] if quantized else []),
     ]).encode()).hexdigest()[:16]
-    cache = plan.results_dir / "cache" / f"regression-base-{key}.json"
+    cache = Path(data.config.results_dir) / "cache" / f"regression-base-{key}.json"
     if cache.exists():
         cached = json.loads(cache.read_text())
         return cached["ids"], cached["scores"]
-    echo(f"measuring the base model on {check.limit} {check.suite} items through lm-eval (once; cached)")
-    model = loading.load_model(data.source, data.device, data.dtype)
+    what = "the 4-bit (NF4) base model" if quantized else "the base model"
+    echo(f"measuring {what} on {check.limit} {check.suite} items through lm-eval (once; cached)")
+    if quantized:
+        model = METHODS.get("qlora").load_base(TrialContext(data.config, data.suite, data.train, data.source,
+                                                            data.device, data.dtype, data.config.seed))
+    else:
+        model = loading.load_model(data.source, data.device, data.dtype)
     ids, scores = per_item_scores(model, loading.load_tokenizer(data.source), check.suite, check.limit,
-                                  plan.config.seed, check.batch_size, check.max_gen_toks)
+                                  data.config.seed, check.batch_size, check.max_gen_toks)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(json.dumps({"ids": ids, "scores": scores}))

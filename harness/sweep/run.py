@@ -13,6 +13,7 @@ one short transaction of its own (store/database.py), so readers never see half 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import time
@@ -39,7 +40,8 @@ from harness.sweep import retention
 from harness.sweep.followups import run_followups
 from harness.sweep.importance import parameter_importance
 from harness.sweep.plan import SweepPlan
-from harness.sweep.prepare import SweepData, prepare
+from harness.sweep.preflight import check_hosted_arms
+from harness.sweep.prepare import SweepData, prepare, with_base_regression
 from harness.sweep.resume import (
     Lease,
     counted_trials,
@@ -87,6 +89,8 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
         echo(f"{method}: skipped - {reason}")
     source = sources.resolve(plan.config.model)
     data = prepare(plan, source, echo)
+    check_hosted_arms(plan, data, echo)  # before any model loads: an endpoint that rejects the arm's request
+    data = dataclasses.replace(with_base_regression(data, echo), hosted_spent=hosted_spent(store, plan.study))
     storage = open_storage(plan.storage, retry=RETRY)
     study = _open_study(plan, storage, worker)
     run_id = uuid.uuid4().hex[:12]
@@ -228,6 +232,18 @@ def _record_heartbeat_failures(store: Store, name: str, study: optuna.Study) -> 
         if view.status == "running" and view.number in failed:
             store.mark_trial_failed(view.id, "interrupted: its worker stopped sending heartbeats; "
                                              + retry_note(failed[view.number]))
+
+
+def hosted_spent(store: Store, study: str) -> Callable[[str], tuple[int, int]]:
+    """Endpoint name -> (prompt, completion) tokens that the study and its follow-ups have spent on it, read when an
+    arm starts: every trial, retry, seed and worker of an endpoint shares its budget."""
+    def spent(endpoint: str) -> tuple[int, int]:
+        names = {study, *(view.name for view in store.followups(study).values())}
+        used = [t.hosted for name in names for t in store.trials(name)
+                if t.hosted is not None and t.hosted.endpoint == endpoint]
+        return sum(u.prompt_tokens for u in used), sum(u.completion_tokens for u in used)
+
+    return spent
 
 
 def _failure_reason(exc: Exception, device: str) -> str:

@@ -23,10 +23,10 @@ from harness.data.shots import FixedShots
 from harness.data.suites import Example
 from harness.evaluation.regression import per_item_scores
 from harness.evaluation.scorers import higher_is_better
-from harness.evaluation.scoring import SplitScores, score_split
+from harness.evaluation.scoring import SplitScores, score_split, scorer_names
 from harness.evaluation.stats import paired_bootstrap_diff, proportion
 from harness.models.device import peak_memory_mb
-from harness.sweep.prepare import SweepData
+from harness.sweep.prepare import SweepData, base_regression
 from harness.sweep.space import method_params
 from harness.training.methods import METHODS
 from harness.training.methods.base import Candidate, LocalCandidate, TrialContext
@@ -62,7 +62,7 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
         training = data.config.training
         record.training = TrainingSummary(report.steps, report.stopped_by, report.train_examples,
                                           training.batch_size * training.gradient_accumulation,
-                                          tuple(report.loss_curve), tuple(probe_curve))
+                                          tuple(report.loss_curve), tuple(probe_curve), report.planned_steps)
     record.train_seconds = report.seconds if report else 0.0
 
     dev = evaluate(data, candidate, data.dev, "dev")
@@ -110,23 +110,30 @@ def trial_context(data: SweepData, make_dev_probe=lambda *args: None) -> TrialCo
     """What a method may read in this sweep."""
     return TrialContext(config=data.config, suite=data.suite, train_examples=data.train, source=data.source,
                         device=data.device, dtype=data.dtype, seed=data.config.seed, make_dev_probe=make_dev_probe,
-                        endpoints=data.endpoints, max_new_tokens=data.max_new_tokens)
+                        endpoints=data.endpoints, max_new_tokens=data.max_new_tokens, hosted_spent=data.hosted_spent)
 
 
 def evaluate(data: SweepData, candidate: Candidate, examples: tuple[Example, ...], split: str) -> Evaluation:
-    """Generate an answer for every example and score it with every scorer of the suite."""
+    """Generate an answer for every example and score it with every scorer of the suite. An example whose request
+    the endpoint refused has no answer: it is stored with its error and no score, and left out of every metric."""
     began = time.perf_counter()
     batch_size = data.config.generation.batch_size
     generations = candidate.answer(examples, data.max_new_tokens, batch_size, desc=f"score {split}")
-    scores = score_split(examples, [g.output for g in generations], data.suite, data.config.seed)
+    kept = [i for i, g in enumerate(generations) if not g.excluded]
+    scores = score_split([examples[i] for i in kept], [generations[i].output for i in kept], data.suite,
+                         data.config.seed)
+    unscored = dict.fromkeys(scorer_names(data.suite))
+    per_example = [unscored] * len(examples)
+    for i, values in zip(kept, scores.per_example):
+        per_example[i] = values
     rows = [
         ExampleRow(split=split, example_id=ex.id, input=ex.input, target=ex.target, output=g.output,
                    prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens, latency_s=g.latency_s,
-                   scores=per_example, error=g.error)
-        for ex, g, per_example in zip(examples, generations, scores.per_example)
+                   scores=values, error=g.error)
+        for ex, g, values in zip(examples, generations, per_example)
     ]
     seconds = time.perf_counter() - began
-    throughput = Throughput(len(rows), seconds, batch_size, sum(g.prompt_tokens or 0 for g in generations),
+    throughput = Throughput(len(kept), seconds, batch_size, sum(g.prompt_tokens or 0 for g in generations),
                             sum(g.completion_tokens or 0 for g in generations))
     return Evaluation(scores, rows, throughput)
 
@@ -141,13 +148,17 @@ def regression_delta(data: SweepData, candidate: Candidate) -> dict[str, Metric]
     check = data.config.regression
     ids, scores = per_item_scores(candidate.model, candidate.tokenizer, check.suite, check.limit,
                                   data.config.seed, check.batch_size, check.max_gen_toks)
-    if tuple(ids) != data.regression_ids:
+    base_ids, base = data.regression_ids, data.base_regression
+    if getattr(candidate, "quantized", False):  # QLoRA: against the same 4-bit base it trained on
+        found_ids, found = base_regression(data, lambda text: None, quantized=True)
+        base_ids, base = tuple(found_ids), tuple(found)
+    if tuple(ids) != base_ids:
         raise HarnessError(f"the {check.suite} items scored for this trial differ from the base model's; delete "
                            f"{data.config.results_dir}/cache/regression-base-*.json and re-run.")
     return {
-        "regression_delta": paired_bootstrap_diff(scores, data.base_regression, seed=data.config.seed),
+        "regression_delta": paired_bootstrap_diff(scores, base, seed=data.config.seed),
         f"{check.suite}_accuracy": proportion(scores),
-        f"{check.suite}_accuracy_base": proportion(data.base_regression),
+        f"{check.suite}_accuracy_base": proportion(base),
     }
 
 

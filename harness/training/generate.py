@@ -9,6 +9,7 @@ prompt is encoded. Outputs are the same as without the cache (a test checks it);
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ class Generation:
     """Wall seconds of the batch this prompt was generated in (local), or of its request (hosted)."""
     error: str | None = None
     """Why there is no answer (a hosted endpoint refused the request); None when it answered."""
+    excluded: bool = False
+    """Left out of every metric: the endpoint refused the request, so there is nothing to score."""
 
 
 @torch.no_grad()
@@ -59,7 +62,7 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
             if prefix_cache is not None:
                 cache = copy.deepcopy(prefix_cache)
                 cache.batch_repeat_interleave(len(batch))
-                extra["past_key_values"] = cache
+                extra[cache_argument(model)] = cache
             if grammar is not None:
                 extra["logits_processor"] = LogitsProcessorList([grammar.processor(len(batch))])
             if settled is not None:
@@ -108,9 +111,16 @@ def _shared_prefix_length(encoded: list[list[int]]) -> int:
     return max(length, 0)
 
 
+def cache_argument(model) -> str:
+    """What this transformers calls the key/value cache: `cache` from 5.2x (where `past_key_values` warns that it
+    goes in v6), `past_key_values` before (5.17, the GPU machine's)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
+
+
 def _encode_prefix(model, prefix: list[int], device):
     out = model(input_ids=torch.tensor([prefix], device=device), use_cache=True)
-    cache = out.past_key_values
+    cache = out[cache_argument(model)] if cache_argument(model) in out else None
     return cache if hasattr(cache, "batch_repeat_interleave") else None
 
 

@@ -6,6 +6,7 @@ budget, intermediate dev scoring (for pruning) and a progress bar. It never subc
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 import time
@@ -35,6 +36,10 @@ class TrainReport:
     """What ended training: `epochs`, `max_steps`, `time budget` or `pruned`."""
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
     train_examples: int = 0
+    planned_steps: int | None = None
+    """The step budget the trainer planned: `max_steps`, or the steps its epochs take."""
+    step_seconds: list[float] = field(default_factory=list)
+    """Wall seconds of each optimizer step, without the dev probes between them (the calibration reads these)."""
 
 
 def train(model, tokenizer, prompter: Prompter, examples: list[Example], learning_rate: float,
@@ -62,9 +67,7 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
             completion_only_loss=True,
             bf16=use_bf16(training.precision, device),
             use_cpu=device == "cpu",
-            gradient_checkpointing=training.gradient_checkpointing,
-            # non-reentrant: needs no gradient on the inputs, so frozen embeddings (LoRA) work as they are
-            gradient_checkpointing_kwargs={"use_reentrant": False} if training.gradient_checkpointing else None,
+            **_checkpointing(training.gradient_checkpointing),
             logging_steps=5,
             logging_nan_inf_filter=False,  # the filter hides a diverged loss; the callback fails the trial on it
             save_strategy="no",
@@ -94,19 +97,33 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
     return report
 
 
+def _checkpointing(enabled: bool) -> dict:
+    """Activation checkpointing under the name this transformers knows: `activation_checkpointing` from 5.2x (where
+    `gradient_checkpointing`, which TRL sets to True by default, warns that it goes in v6), the old name before."""
+    names = {f.name for f in dataclasses.fields(SFTConfig)}
+    flag = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    # non-reentrant: needs no gradient on the inputs, so frozen embeddings (LoRA) work as they are
+    return {flag: enabled, f"{flag}_kwargs": {"use_reentrant": False} if enabled else None}
+
+
 class _BudgetAndProbe(TrainerCallback):
     """Stops on the time budget or when the dev probe says prune; records the loss; draws a progress bar."""
 
     def __init__(self, report: TrainReport, seconds: float | None, every: int, probe: DevProbe | None):
         self.report, self.seconds, self.every, self.probe = report, seconds, every, probe
         self.bar: tqdm | None = None
-        self.began = 0.0
+        self.began = self.step_began = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.step_began = time.perf_counter()
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.began = time.perf_counter()
+        self.report.planned_steps = state.max_steps
         self.bar = tqdm(total=state.max_steps, desc="train", unit="step", leave=False)
 
     def on_step_end(self, args, state, control, **kwargs):
+        self.report.step_seconds.append(time.perf_counter() - self.step_began)
         self.report.steps = state.global_step
         self.bar.update(1)
         if self.seconds is not None and time.perf_counter() - self.began > self.seconds:

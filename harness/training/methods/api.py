@@ -46,11 +46,14 @@ class ApiCandidate:
     def hosted(self) -> HostedUsage:
         return self.client.usage
 
+    def request(self, example: Example) -> ChatRequest:
+        """Exactly what the arm sends for this example."""
+        return ChatRequest(self.prompter.messages(example), self.max_tokens, self.response_format)
+
     def answer(self, examples: Sequence[Example], max_new_tokens: int, batch_size: int,
                desc: str = "ask") -> list[Generation]:
-        requests = [ChatRequest(self.prompter.messages(ex), self.max_tokens, self.response_format) for ex in examples]
-        return [Generation(a.output, a.prompt_tokens, a.completion_tokens, a.latency_s, a.error)
-                for a in self.client.answer(requests, desc=desc)]
+        return [Generation(a.output, a.prompt_tokens, a.completion_tokens, a.latency_s, a.error, a.excluded)
+                for a in self.client.answer([self.request(ex) for ex in examples], desc=desc)]
 
 
 class HostedPrompting:
@@ -80,5 +83,6 @@ class HostedPrompting:
         # Hosted tokenizers differ from the local one: twice the local cap leaves room without running on.
         max_tokens = endpoint.config.max_tokens or max(32, 2 * ctx.max_new_tokens)
         prompter = prompting_prompter(ctx, None, params.shots, params.shot_selection)
-        return ApiCandidate(HostedClient(endpoint, structured=params.structured), prompter, max_tokens,
+        spent = ctx.hosted_spent(params.endpoint)
+        return ApiCandidate(HostedClient(endpoint, structured=params.structured, spent=spent), prompter, max_tokens,
                             response_format)

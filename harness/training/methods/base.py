@@ -39,6 +39,8 @@ class TrialContext:
     """Hosted endpoints by the experiment's name for them, with their keys (in memory only) and prices."""
     max_new_tokens: int = 64
     """The answer cap derived from the output contract (the sweep's generation cap)."""
+    hosted_spent: Callable[[str], tuple[int, int]] = lambda endpoint: (0, 0)
+    """Endpoint name -> (prompt, completion) tokens the study's arms already spent on it: its budget is shared."""
 
 
 class Candidate(Protocol):
@@ -64,6 +66,8 @@ class LocalCandidate:
     grammar: Grammar | None = None
     """Constrained decoding to the output contract, when the method asked for it."""
     hosted: HostedUsage | None = None
+    quantized: bool = False
+    """The base is loaded in 4-bit (QLoRA): its forgetting is measured against the same quantized base."""
 
     def answer(self, examples: Sequence[Example], max_new_tokens: int, batch_size: int,
                desc: str = "generate") -> list[Generation]:
@@ -84,12 +88,13 @@ def prompting_prompter(ctx: TrialContext, tokenizer, shots: int, selection: str)
                     picker(selection, ctx.train_examples, shots, ctx.seed), include_contract=True)
 
 
-def train_candidate(ctx: TrialContext, model, tokenizer, learning_rate: float) -> LocalCandidate:
+def train_candidate(ctx: TrialContext, model, tokenizer, learning_rate: float,
+                    quantized: bool = False) -> LocalCandidate:
     """Fine-tune `model` on the trial's train examples and wrap it as a Candidate (LoRA, QLoRA and full)."""
     prompter = trained_prompter(ctx, tokenizer)
     report = train(model, tokenizer, prompter, list(ctx.train_examples), learning_rate, ctx.config.budget,
                    ctx.config.training, ctx.device, ctx.seed, ctx.make_dev_probe(model, tokenizer, prompter))
-    return LocalCandidate(model, tokenizer, prompter, trained=True, train_report=report)
+    return LocalCandidate(model, tokenizer, prompter, trained=True, train_report=report, quantized=quantized)
 
 
 def save_pretrained(candidate: LocalCandidate, directory: Path) -> Path:

@@ -1,8 +1,12 @@
-"""LoRA and QLoRA adapters through PEFT. QLoRA loads the base model in 4-bit NF4 (bitsandbytes, CUDA only)."""
+"""LoRA and QLoRA adapters through PEFT. QLoRA loads the base model in 4-bit NF4 (bitsandbytes, CUDA only), and
+loads its saved adapter onto the same 4-bit base, so `predict`, `recheck` and `export` run the model that was
+scored and gated."""
 
 from __future__ import annotations
 
 import importlib.util
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +40,8 @@ class LoRA:
     name = "lora"
     trains = True
     hosted = False
+    quantized = False
+    """Whether the base is loaded in 4-bit: the adapter is trained, scored, saved and loaded on that base."""
     Params = LoraParams
 
     def unavailable_reason(self, device: str) -> str | None:
@@ -57,14 +63,16 @@ class LoRA:
             target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
             task_type="CAUSAL_LM",
         )
-        return train_candidate(ctx, get_peft_model(base, adapter), tokenizer, params.learning_rate)
+        with _quiet_peft():
+            model = get_peft_model(base, adapter)
+        return train_candidate(ctx, model, tokenizer, params.learning_rate, self.quantized)
 
     def save(self, candidate: LocalCandidate, directory: Path) -> Path:
         """The PEFT adapter (adapter_config.json, adapter_model.safetensors) and the tokenizer."""
         return save_pretrained(candidate, directory)
 
     def load(self, ctx: TrialContext, params: LoraParams, artifact: Path | None) -> LocalCandidate:
-        """The adapter on the unquantized base model (QLoRA's too: the same weights, read without 4-bit)."""
+        """The adapter on the base exactly as it was trained and scored on (QLoRA: the 4-bit base)."""
         from peft import PeftModel
 
         if artifact is None:
@@ -72,14 +80,26 @@ class LoRA:
         if not (Path(artifact) / "adapter_model.safetensors").is_file():  # else PEFT falls back to a pickle (.bin)
             raise ModelError(f"{artifact} has no adapter_model.safetensors; only safetensors are loaded, never "
                              "pickles. Re-save the adapter with save_pretrained(dir, safe_serialization=True).")
-        base = loading.load_model(ctx.source, ctx.device, ctx.dtype)
+        base = self.load_base(ctx)
         tokenizer = loading.load_tokenizer(ctx.source)
-        return LocalCandidate(PeftModel.from_pretrained(base, str(artifact)).eval(), tokenizer,
-                              trained_prompter(ctx, tokenizer), trained=True)
+        with _quiet_peft():
+            model = PeftModel.from_pretrained(base, str(artifact)).eval()
+        return LocalCandidate(model, tokenizer,
+                              trained_prompter(ctx, tokenizer), trained=True, quantized=self.quantized)
+
+
+@contextmanager
+def _quiet_peft():
+    """peft 0.21 reads `is_gradient_checkpointing`, which transformers 5.2x deprecates with a FutureWarning on every
+    adapter; nothing here uses it, so that one warning is silenced where peft raises it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 class QLoRA(LoRA):
     name = "qlora"
+    quantized = True
 
     def unavailable_reason(self, device: str) -> str | None:
         if device != "cuda":

@@ -1,0 +1,246 @@
+"""Is A better than B? The one home of that question: the verdict, the gate, `compare`, payback's quality bar,
+`recheck` and the dashboard all ask it here, and print the `Decision` it returns.
+
+The rule, word for word as README's Metrics section states it:
+
+    Two arms are compared on one metric, in its direction: the study's objective metric (task accuracy unless the
+    experiment names another), on the test examples both were scored on. Examples where either arm has no value
+    are left out, and counted. For 0/1 scores the test is McNemar's exact test, and the 95% interval of the
+    difference is exact and built from the same test, so the interval excludes 0 exactly when p < 0.05; for other
+    scores it is a paired percentile bootstrap whose p-value is read off the same draws as its interval, with the
+    same guarantee. The outcome is read off that one interval: better when it lies wholly on the good side of 0,
+    not worse when a margin is set and its bad end stays within the margin, worse when it lies wholly on the bad
+    side, and not shown otherwise. A figure typed in by the user is weighed the same way, with the candidate's
+    own exact interval against it. Secondary metrics reported together are read at Holm-adjusted p-values, and
+    the output says so.
+
+Pure functions over typed views (`ExampleView`s, or {example id: value} read from them): no store in here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+import numpy as np
+
+from harness.analysis.formatting import p_value, pct, points
+from harness.core.metric import Metric
+from harness.core.records import ExampleView
+from harness.evaluation.inference import (
+    ALPHA,
+    TestResult,
+    binomial_exact,
+    holm,
+    mcnemar_exact,
+    percentile_bootstrap,
+)
+from harness.evaluation.scorers import higher_is_better as direction_of
+from harness.evaluation.stats import bootstrap_means
+
+RESAMPLES = 2000
+
+
+class Outcome(StrEnum):
+    BETTER = "better"
+    NOT_WORSE = "not worse"
+    """Within the margin: A's bad end stays inside it (non-inferiority)."""
+    WORSE = "worse"
+    NOT_SHOWN = "not shown"
+
+
+TESTS = {
+    "mcnemar-exact": "McNemar exact",
+    "paired-bootstrap": "paired bootstrap",
+    "unpaired-bootstrap": "unpaired bootstrap (different examples)",
+    "exact-binomial": "exact binomial against a fixed figure",
+    "none": "no test",
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A against B on one metric: the paired difference, its 95% interval and p-value (one test), the outcome."""
+
+    metric: str
+    higher_is_better: bool
+    test: str
+    """A key of TESTS: `mcnemar-exact`, `paired-bootstrap`, `unpaired-bootstrap`, `exact-binomial` or `none`."""
+    a: float | None
+    """A's mean over the pairs compared (which may be fewer than A's reported n, when values are missing)."""
+    b: float | None
+    """B's mean over the same pairs, or the fixed figure A is weighed against."""
+    difference: Metric
+    """A - B with its 95% interval; n is the number of pairs (or of A's examples, unpaired)."""
+    p_value: float
+    """Two-sided, for "no difference", from the test the interval inverts."""
+    outcome: Outcome
+    margin: float = 0.0
+    """Non-inferiority margin in the metric's units (0.02 = 2 points); 0: A must be better."""
+    alpha: float = ALPHA
+    excluded: int = 0
+    """Shared examples left out because A or B has no value there (a refused request, a non-compliant output)."""
+    a_only: int | None = None
+    """0/1 scores: pairs where only A is right (in the metric's sense, 1.0), and where only B is."""
+    b_only: int | None = None
+    adjusted_p: float | None = None
+    """Holm-adjusted p when read together with other metrics; the outcome then follows it."""
+    why: str = ""
+    """Why there is no test (no shared examples with values), empty otherwise."""
+
+    @property
+    def decided_p(self) -> float:
+        return self.p_value if self.adjusted_p is None else self.adjusted_p
+
+    @property
+    def passes(self) -> bool:
+        """Better, or not worse within the margin."""
+        return self.outcome in (Outcome.BETTER, Outcome.NOT_WORSE)
+
+    def evidence(self) -> str:
+        """`+14.4 points, 95% CI [+5.0, +23.1], McNemar exact p = 0.004 (14 pairs only A right, 2 only B), 160
+        pairs`."""
+        if self.test == "none":
+            return f"{self.metric}: {self.why}"
+        d = self.difference
+        text = f"{points(d)}, {TESTS[self.test]} p "
+        text += p_value(self.p_value) if self.p_value < 0.001 else f"= {p_value(self.p_value)}"
+        if self.adjusted_p is not None:
+            text += f" (Holm-adjusted {p_value(self.adjusted_p)})"
+        if self.a_only is not None:
+            marked = "right" if self.higher_is_better else "flagged"
+            text += f" ({self.a_only} pairs only A {marked}, {self.b_only} only B)"
+        unit = "pairs" if self.test in ("mcnemar-exact", "paired-bootstrap") else "examples"
+        text += f", {d.n} {unit}" + (f" ({self.excluded} without a value left out)" if self.excluded else "")
+        return text
+
+    def reading(self) -> str:
+        """The outcome in words, with the margin when one applies."""
+        if self.outcome is Outcome.NOT_WORSE:
+            return f"not worse by more than the {pct(self.margin)}-point margin"
+        if self.outcome is Outcome.NOT_SHOWN:
+            return "not shown" + (" (the interval includes 0)" if self.test != "none" else "") + (
+                f" and not within the {pct(self.margin)}-point margin" if self.margin else "")
+        return f"{self.outcome.value}, beyond noise"
+
+
+def scores_of(rows: Iterable[ExampleView], metric: str) -> dict[str, float | None]:
+    """{example id: the metric's per-example value (None where it does not apply)}."""
+    return {row.example_id: _value(row.scores.get(metric)) for row in rows}
+
+
+def compare_paired(a: Mapping[str, float | None], b: Mapping[str, float | None], metric: str, *,
+                   higher_is_better: bool | None = None, margin: float = 0.0, alpha: float = ALPHA,
+                   seed: int = 0) -> Decision:
+    """A against B over the examples both were scored on (matched by id); pairs where either has no value are left
+    out and counted in `excluded`."""
+    good = _direction(metric, higher_is_better)
+    shared = sorted(set(a) & set(b))
+    pairs = [(a[i], b[i]) for i in shared if a[i] is not None and b[i] is not None]
+    excluded = len(shared) - len(pairs)
+    if not pairs:
+        why = ("the two share no test examples" if not shared
+               else f"no shared example has a {metric} value for both ({excluded} shared)")
+        return _undecided(metric, good, margin, alpha, excluded, why)
+    x = np.asarray([p[0] for p in pairs], dtype=np.float64)
+    y = np.asarray([p[1] for p in pairs], dtype=np.float64)
+    common = dict(metric=metric, higher_is_better=good, a=float(x.mean()), b=float(y.mean()), margin=margin,
+                  alpha=alpha, excluded=excluded)
+    if _binary(x) and _binary(y):
+        a_only, b_only = int(np.sum((x == 1) & (y == 0))), int(np.sum((x == 0) & (y == 1)))
+        result = mcnemar_exact(a_only, b_only, len(pairs), alpha)
+        return _decision(result, len(pairs), "mcnemar-exact", common, a_only=a_only, b_only=b_only)
+    d = x - y
+    result = percentile_bootstrap(bootstrap_means(d, seed, RESAMPLES), float(d.mean()), alpha=alpha)
+    return _decision(result, len(pairs), "paired-bootstrap", common)
+
+
+def compare_unpaired(a: Sequence[float], b: Sequence[float], metric: str, *, higher_is_better: bool | None = None,
+                     margin: float = 0.0, alpha: float = ALPHA, seed: int = 0) -> Decision:
+    """A against B on different examples (each resampled on its own): far wider than a paired comparison."""
+    good = _direction(metric, higher_is_better)
+    x = np.asarray([v for v in a if v is not None], dtype=np.float64)
+    y = np.asarray([v for v in b if v is not None], dtype=np.float64)
+    if not x.size or not y.size:
+        return _undecided(metric, good, margin, alpha, 0, "one side has no scored example")
+    draws = bootstrap_means(x, seed, RESAMPLES) - bootstrap_means(y, seed + 1, RESAMPLES)
+    result = percentile_bootstrap(draws, float(x.mean() - y.mean()), alpha=alpha)
+    common = dict(metric=metric, higher_is_better=good, a=float(x.mean()), b=float(y.mean()), margin=margin,
+                  alpha=alpha)
+    return _decision(result, int(x.size), "unpaired-bootstrap", common)
+
+
+def compare_to_value(a: Sequence[float | None], value: float, metric: str, *, higher_is_better: bool | None = None,
+                     margin: float = 0.0, alpha: float = ALPHA, seed: int = 0) -> Decision:
+    """A's scores against a fixed figure (one the user typed in, or an absolute bar): A's own exact interval for
+    0/1 scores, a bootstrap otherwise."""
+    good = _direction(metric, higher_is_better)
+    x = np.asarray([v for v in a if v is not None], dtype=np.float64)
+    if not x.size:
+        return _undecided(metric, good, margin, alpha, 0, f"no scored example has a {metric} value")
+    common = dict(metric=metric, higher_is_better=good, a=float(x.mean()), b=value, margin=margin, alpha=alpha,
+                  excluded=len(a) - int(x.size))
+    if _binary(x):
+        return _decision(binomial_exact(int(x.sum()), int(x.size), value, alpha), int(x.size), "exact-binomial",
+                         common)
+    result = percentile_bootstrap(bootstrap_means(x, seed, RESAMPLES) - value, float(x.mean()) - value, alpha=alpha)
+    return _decision(result, int(x.size), "paired-bootstrap", common)
+
+
+def read_together(decisions: Sequence[Decision]) -> list[Decision]:
+    """Several metrics reported side by side: each re-read at its Holm-adjusted p-value (the intervals stay the
+    per-metric 95% ones), so the chance that any of them reads "beyond noise" by luck stays at most alpha."""
+    tested = [i for i, d in enumerate(decisions) if d.test != "none"]
+    adjusted = holm([decisions[i].p_value for i in tested])
+    out = list(decisions)
+    for i, p in zip(tested, adjusted):
+        d = decisions[i]
+        outcome = d.outcome
+        if outcome in (Outcome.BETTER, Outcome.WORSE) and p >= d.alpha:
+            outcome = Outcome.NOT_SHOWN
+        out[i] = replace(d, adjusted_p=p, outcome=outcome)
+    return out
+
+
+# -- the reading -------------------------------------------------------------------------------------------------
+
+
+def outcome_of(low: float, high: float, higher_is_better: bool, margin: float) -> Outcome:
+    """The one reading of an interval of A - B: wholly good, within the margin, wholly bad, or none of these."""
+    good_low, good_high = (low, high) if higher_is_better else (-high, -low)
+    if good_low > 0:
+        return Outcome.BETTER
+    if margin > 0 and good_low > -margin:
+        return Outcome.NOT_WORSE
+    if good_high < 0:
+        return Outcome.WORSE
+    return Outcome.NOT_SHOWN
+
+
+def _decision(result: TestResult, n: int, test: str, common: dict, **extra) -> Decision:
+    difference = Metric(result.estimate, result.low, result.high, n)
+    outcome = outcome_of(result.low, result.high, common["higher_is_better"], common["margin"])
+    return Decision(test=test, difference=difference, p_value=result.p_value, outcome=outcome, **common, **extra)
+
+
+def _undecided(metric: str, good: bool, margin: float, alpha: float, excluded: int, why: str) -> Decision:
+    return Decision(metric, good, "none", None, None, Metric(None), 1.0, Outcome.NOT_SHOWN, margin, alpha,
+                    excluded, why=why)
+
+
+def _direction(metric: str, given: bool | None) -> bool:
+    if given is not None:
+        return given
+    known = direction_of(metric)
+    if known is None:
+        raise ValueError(f"metric {metric!r} has no known direction; pass higher_is_better")
+    return known
+
+
+def _binary(values: np.ndarray) -> bool:
+    return bool(np.all((values == 0.0) | (values == 1.0)))
+
+
+def _value(value) -> float | None:
+    return None if value is None else float(value)

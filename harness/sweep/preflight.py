@@ -1,0 +1,44 @@
+"""Before any model loads: each hosted arm asks its endpoint once, with the arm's exact request parameters.
+
+Listing the endpoint's models (the plan's reachability check) says nothing about whether it accepts this arm's
+request. An endpoint that rejects `response_format`, `temperature` or `max_tokens` would refuse every example, and
+those refusals must never read as wrong answers. So the sweep sends one real request per endpoint and `structured`
+setting the space can produce, built exactly as the arm builds it, and refuses the arm with the endpoint's own
+message when it is rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import product
+
+from harness.core.errors import ConfigError
+from harness.sweep.plan import SweepPlan, space_values
+from harness.sweep.prepare import SweepData
+from harness.sweep.space import method_params
+from harness.sweep.trial import trial_context
+from harness.training.methods import METHODS
+
+
+def check_hosted_arms(plan: SweepPlan, data: SweepData, echo: Callable[[str], None]) -> None:
+    """Raise ConfigError, naming the endpoint, the parameters and its message, if any arm's request is rejected."""
+    if "api" not in plan.space.methods or not data.dev:
+        return
+    spec = plan.space.params["api"]
+    endpoints = space_values(spec["endpoint"])
+    structured = space_values(spec.get("structured", False))
+    ctx = trial_context(data)
+    for name, wants_schema in product(endpoints, structured):
+        params = method_params({"method": "api", "endpoint": name, "structured": wants_schema}, "preflight")
+        arm = METHODS.get("api").load(ctx, params, None)
+        request = arm.request(data.dev[0])
+        problem = arm.client.probe(request)
+        asked = (f"structured={wants_schema}, max_tokens={request.max_tokens}, temperature=0"
+                 + (", response_format=json_schema" if request.response_format else ""))
+        if problem:
+            raise ConfigError(
+                f"{plan.config_path}: endpoint `{name}` ({plan.config.endpoints[name].base_url}) rejected a chat "
+                f"request with the arm's exact parameters ({asked}): {problem}. Its answers would all be refusals, "
+                f"not wrong answers. Change the arm (e.g. `space.api.structured: false`, or "
+                f"`endpoints.{name}.max_tokens`), or leave the api arm out of `space`.")
+        echo(f"endpoint {name}: accepted a request with the arm's parameters ({asked})")

@@ -1,0 +1,164 @@
+"""Every outcome of the verdict and of the gate, each on a small hand-built case whose answer is worked out here.
+
+The tables are 2x2 counts of paired test outcomes (both right, only the fine-tuned trial right, only the opponent
+right, both wrong); McNemar's exact p is 2 x the smaller binomial tail of the discordant pairs at 1/2.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from views import trial_view
+
+from harness.analysis.gate import gate
+from harness.analysis.verdict import verdict
+from harness.core.config import GateConfig
+from harness.core.metric import Metric
+from harness.core.records import HostedUsage, TrainingSummary
+
+
+def table(both: int, a_only: int, b_only: int, neither: int) -> tuple[dict, dict]:
+    a, b = [], []
+    for count, (x, y) in ((both, (1, 1)), (a_only, (1, 0)), (b_only, (0, 1)), (neither, (0, 0))):
+        a += [float(x)] * count
+        b += [float(y)] * count
+    return {f"e{i}": v for i, v in enumerate(a)}, {f"e{i}": v for i, v in enumerate(b)}
+
+
+def two_sided(k: int, n: int) -> float:
+    tail = sum(math.comb(n, j) for j in range(max(k, n - k), n + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def tuned(number=1, objective=0.8, constraints=None, training=None, **fields):
+    test = {"task_accuracy": Metric(0.8, 0.7, 0.9, 200), "format_compliance": Metric(1.0, 0.98, 1.0, 200),
+            "hallucination_rate": Metric(0.01, 0.0, 0.03, 200), "regression_delta": Metric(-0.02, -0.05, 0.01, 100)}
+    return trial_view(number, method="lora", objective=objective, constraints=constraints or {},
+                      feasible=not any((v or 0) > 0 for v in (constraints or {}).values()),
+                      training=training or TrainingSummary(250, "max_steps", 2000, 8, planned_steps=250),
+                      metrics={"test": fields.pop("test", test)}, **fields)
+
+
+def prompt(number=0, objective=0.6, hosted=False):
+    usage = HostedUsage("mini", "https://x", "gpt", None, False, 10, 0, 0, 1, 1, None) if hosted else None
+    return trial_view(number, method="api" if hosted else "prompt", trained=False, objective=objective,
+                      device="hosted" if hosted else "cpu", hosted=usage,
+                      metrics={"test": {"task_accuracy": Metric(0.6, 0.5, 0.7, 200)}})
+
+
+def scores_for(by_trial: dict[str, dict]):
+    return lambda trial, metric: by_trial[trial]
+
+
+# -- the verdict ---------------------------------------------------------------------------------------------
+
+
+def test_yes_when_better_beyond_noise_and_feasible():
+    a, b = table(100, 14, 2, 84)  # p = 2 * P(X >= 14 | 16) = 0.0042
+    result = verdict([prompt(), tuned()], scores_for({"s/1": a, "s/0": b}))
+    assert result.head == "YES" and result.ready
+    assert result.decision.p_value == pytest.approx(two_sided(14, 16)) and result.decision.difference.low > 0
+    assert "McNemar exact p = 0.00418" in result.text and "14 pairs only A right, 2 only B" in result.text
+
+
+def test_not_shown_on_200_examples_with_4_discordant_pairs():
+    a, b = table(150, 4, 0, 46)  # p = 2 / 16 = 0.125, interval includes 0
+    result = verdict([prompt(), tuned()], scores_for({"s/1": a, "s/0": b}))
+    assert result.head == "NOT SHOWN" and not result.ready
+    assert result.decision.p_value == pytest.approx(0.125)
+
+
+def test_not_ready_when_better_but_a_constraint_breaks():
+    a, b = table(100, 14, 2, 84)
+    result = verdict([prompt(), tuned(constraints={"hallucination_rate": 0.04})], scores_for({"s/1": a, "s/0": b}))
+    assert result.head == "NOT READY" and "breaks hallucination_rate" in result.text and not result.ready
+
+
+def test_no_when_the_opponent_is_better_beyond_noise():
+    a, b = table(100, 2, 14, 84)
+    result = verdict([prompt(), tuned()], scores_for({"s/1": a, "s/0": b}))
+    assert result.head == "NO" and "local prompting beat fine-tuning" in result.text
+
+
+def test_no_verdict_without_both_sides_or_with_a_cut_short_trial():
+    assert verdict([prompt()], scores_for({})).head == "No verdict"
+    assert "no completed fine-tuned trial" in verdict([prompt()], scores_for({})).text
+    assert "no completed prompting trial" in verdict([tuned()], scores_for({})).text
+    cut = tuned(training=TrainingSummary(13, "time budget", 2000, 8, planned_steps=250))
+    result = verdict([prompt(), cut], scores_for({}))
+    assert result.head == "No verdict" and result.decision is None
+    assert "stopped short" in result.text and "13 of 250 steps" in result.text
+    a, b = table(100, 14, 2, 84)
+    fallback = verdict([prompt(), cut, tuned(number=2, objective=0.5)], scores_for({"s/2": a, "s/0": b}))
+    assert fallback.finetuned == "s/2"  # the under-trained trial never stands for fine-tuning, however it ranks
+
+
+def test_the_verdict_decides_on_the_objective_metric_in_its_direction():
+    """A study that minimises hallucination: fine-tuning wins when it hallucinates less, whatever accuracy says."""
+    less, more = table(0, 0, 20, 180)  # per-example hallucination flags: the tuned trial never, prompting 20 times
+    result = verdict([prompt(objective=0.1), tuned(objective=0.0)], scores_for({"s/1": less, "s/0": more}),
+                     metric="hallucination_rate", higher_is_better=False)
+    assert result.head == "YES" and result.decision.metric == "hallucination_rate"
+    assert result.decision.difference.value == pytest.approx(-0.1)
+
+
+def test_the_real_opponent_is_the_stronger_arm_on_dev():
+    a, b_local = table(100, 14, 2, 84)
+    b_hosted = {**a, "e0": 0.0, "e1": 0.0, "e2": 0.0, "e199": 1.0, "e198": 1.0}  # 3 pairs only A, 2 only hosted
+    trials = [prompt(0, objective=0.6), prompt(2, objective=0.8, hosted=True), tuned()]
+    result = verdict(trials, scores_for({"s/1": a, "s/0": b_local, "s/2": b_hosted}))
+    assert result.prompting == "s/2" and result.opponent_kind == "hosted" and result.head == "NOT SHOWN"
+    assert "Against the best local prompting arm" in result.text
+
+
+# -- the gate ------------------------------------------------------------------------------------------------
+
+
+CONFIG = GateConfig(margin=0.0, min_format_compliance=0.95, max_hallucination_rate=0.05, max_regression_drop=0.05)
+
+
+def run(candidate, a, b, config=CONFIG, earlier=0):
+    return gate(candidate, prompt(), "prompting", config, a, b, "task_accuracy", True, "sha", earlier)
+
+
+def rules(result) -> dict[str, bool]:
+    return {r.name: r.passed for r in result.rules}
+
+
+def test_gate_passes_a_better_feasible_fully_trained_adapter():
+    result = run(tuned(), *table(100, 14, 2, 84))
+    assert result.passed and all(rules(result).values())
+    assert "earlier looks: none" in result.text()
+
+
+def test_gate_refuses_noise_and_accepts_it_only_within_a_margin():
+    a, b = table(180, 3, 3, 14)  # equal accuracy on 200: not better; interval about [-4.6, +4.6] points
+    assert rules(run(tuned(), a, b))["task_accuracy"] is False
+    assert rules(run(tuned(), a, b, GateConfig(margin=0.05)))["task_accuracy"] is True
+    assert rules(run(tuned(), a, b, GateConfig(margin=0.02)))["task_accuracy"] is False
+
+
+def test_gate_reads_forgetting_as_the_sweep_does():
+    """-10 points [-16, -4] against a 5-point limit: the old rule (whole interval beyond) passed it; now it fails."""
+    test = {"task_accuracy": Metric(0.8, 0.7, 0.9, 200), "format_compliance": Metric(1.0, 0.98, 1.0, 200),
+            "hallucination_rate": Metric(0.01, 0.0, 0.03, 200), "regression_delta": Metric(-0.10, -0.16, -0.04, 100)}
+    result = run(tuned(test=test), *table(100, 14, 2, 84))
+    assert rules(result)["forgetting"] is False and "beyond the limit of -5.0" in result.text()
+    within = dict(test, regression_delta=Metric(-0.04, -0.10, 0.02, 100))  # point within, interval beyond
+    assert rules(run(tuned(test=within), *table(100, 14, 2, 84)))["forgetting"] is True
+
+
+def test_gate_refuses_what_the_sweep_called_infeasible_and_what_was_cut_short():
+    infeasible = run(tuned(constraints={"regression_delta": 0.03}), *table(100, 14, 2, 84))
+    assert rules(infeasible)["sweep constraints"] is False and "regression_delta" in infeasible.text()
+    cut = run(tuned(training=TrainingSummary(13, "time budget", 2000, 8, planned_steps=250)), *table(100, 14, 2, 84))
+    assert rules(cut)["trained in full"] is False and "13 of 250 steps" in cut.text()
+
+
+def test_gate_fails_format_and_hallucination_thresholds_and_counts_earlier_looks():
+    test = {"task_accuracy": Metric(0.8, 0.7, 0.9, 200), "format_compliance": Metric(0.90, 0.85, 0.94, 200),
+            "hallucination_rate": Metric(0.08, 0.05, 0.12, 200), "regression_delta": Metric(0.0, -0.03, 0.03, 100)}
+    result = run(tuned(test=test), *table(100, 14, 2, 84), earlier=3)
+    assert rules(result)["format compliance"] is False and rules(result)["hallucination"] is False
+    assert "3 other candidate(s) were gated against s/0" in result.text()
