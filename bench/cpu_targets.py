@@ -12,14 +12,18 @@
 4. With --db: per-trial overhead (time outside training, generation and the regression check) and whether the
    demo's fine-tuned trial meets the demo targets (test accuracy >= 55%, hallucination <= 10%, format >= 90%).
 
-Prints a table and writes JSON (device, thread count, library versions, every figure) to --out.
+Prints a table and writes JSON (the CPU's model name and ISA flags as /proc/cpuinfo and torch see them, thread
+count, library versions, every figure) to --out. To measure what an AVX2-only CPU would do on a CPU that has more,
+hold torch, oneDNN and MKL to AVX2 (the JSON records that it was held, and the figures are not an AVX2 machine's):
+
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 python bench/cpu_targets.py
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
+import os
 import subprocess
 import sys
 import time
@@ -40,15 +44,20 @@ from harness.data.prompting import Prompter, trained_prompter  # noqa: E402
 from harness.data.suites import load_suite  # noqa: E402
 from harness.models import loading  # noqa: E402
 from harness.models import sources as models  # noqa: E402
+from harness.models.device import ISA_FLAGS, cpu_flags, cpu_model, machine_name, native_bf16  # noqa: E402
 from harness.training.generate import generate  # noqa: E402
 from harness.training.sft import train  # noqa: E402
 
+ISA_HOLDS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+"""Environment variables that hold torch, oneDNN and MKL below what the CPU has (recorded when set)."""
 DEMO_TARGETS = {"task_accuracy": (">=", 0.55), "hallucination_rate": ("<=", 0.10), "format_compliance": (">=", 0.90)}
 OVERHEAD_TARGET = 0.05
 LOAD_TARGET_S = 2.0
 
 LEVERS = [  # (name, training config): each adds one lever to the one before
     ("harness fp32, with instruction", TrainingConfig(precision="fp32", include_instruction=True, padding_free=False)),
+    ("fp32, no instruction in the training prompt",
+     TrainingConfig(precision="fp32", include_instruction=False, padding_free=False)),
     ("+ bf16 autocast", TrainingConfig(precision="bf16", include_instruction=True, padding_free=False)),
     ("+ no instruction in the training prompt",
      TrainingConfig(precision="bf16", include_instruction=False, padding_free=False)),
@@ -187,10 +196,13 @@ def main() -> None:
     source = models.resolve("smollm2-135m")
     result = {
         **earlier,
-        "device": "cpu", "processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "device": "cpu", "machine": machine_name("cpu"), "cpu_model": cpu_model(),
+        "isa_flags": sorted(f for f in cpu_flags() if f in ISA_FLAGS), "native_bf16": native_bf16("cpu"),
+        "held_to": {k: os.environ[k] for k in ISA_HOLDS if k in os.environ},
+        "threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "versions": {p: metadata.version(p) for p in ("torch", "transformers", "peft", "trl")},
     }
+    print(f"machine: {result['machine']}" + (f", held to {result['held_to']}" if result["held_to"] else ""))
     if "load" not in args.skip:
         result["load"] = load_time(source)
         print(json.dumps({"load": result["load"]}), flush=True)

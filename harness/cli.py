@@ -112,11 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="run (or resume) an Optuna sweep from an experiment file",
                            description="Run an Optuna study over methods and their parameters. --trials is the "
                                        "study's total, so re-running the same command resumes an interrupted "
-                                       "sweep and loses no finished trial.")
+                                       "sweep and loses no finished trial. Before any trial, the machine is "
+                                       "measured: a few timed steps of each method and a generation batch (cached "
+                                       "per machine and model), which choose training.precision: auto, estimate "
+                                       "every trial, and refuse a trial that cannot finish its step budget inside "
+                                       "its time cap (--allow-under-trained runs it anyway).")
     sweep.add_argument("experiment", help="an experiment YAML, or the name of one in ./experiments/ or among the "
                                           "bundled ones (demo, gpu, slot-extraction)")
     _study_options(sweep)
-    sweep.add_argument("--dry-run", action="store_true", help="print the plan and an estimate; train nothing")
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="print the plan, the machine's timings and an estimate of every trial; run no trial")
     sweep.add_argument("--workers", type=int, default=1, metavar="N",
                        help="run N worker processes on this one study (default 1); with GPUs, worker i uses GPU i. "
                             "For workers on several machines, see `harness worker`")
@@ -205,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     payback.add_argument("--eng-hours", type=finite, default=0.0)
     payback.add_argument("--eng-rate", type=finite, default=0.0, help="USD per engineering hour")
     payback.add_argument("--hosting", type=finite, default=0.0, help="fixed monthly hosting of the candidate, USD")
+    payback.add_argument("--serving-throughput", type=finite, metavar="TOKENS_PER_S",
+                         help="the candidate's completion tokens per second as measured on your serving stack (marked "
+                              "user input); default: its vLLM load test (generation.engine: vllm), else the labelled "
+                              "fallback, the harness's own generate at the sweep's batch size")
     payback.add_argument("--utilisation", type=finite, default=1.0,
                          help="share of paid device time spent answering, in (0, 1]; 1 (default) is full batches "
                               "all the time; lower it for a dedicated machine that idles part of the day")
@@ -274,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("trial", help="the adapter, STUDY/NUMBER")
     export.add_argument("--out", required=True, type=Path, help="a new folder")
     export.add_argument("--merged", action="store_true", help="also the base model with the adapter merged in")
+    export.add_argument("--rescore", action="store_true",
+                        help="re-score the adapter through vLLM, the engine it will be served on, on its test "
+                             "examples: how many served answers equal the stored ones, and the paired difference "
+                             "of the objective (written to rescore.json in the export)")
+    export.add_argument("--vllm-python", help="for --rescore: the python of vLLM's own environment (default: the "
+                                              "study's serving.vllm_python; `bash scripts/vllm_env.sh` builds one)")
+    export.add_argument("--vllm-url", help="for --rescore: a running vLLM server serving the base model as `base`")
     _db_option(export)
     export.set_defaults(run=_export)
 
@@ -321,6 +337,9 @@ def finite(text: str) -> float:
 
 def _study_options(parser: argparse.ArgumentParser) -> None:
     """What names a study and its size: the same for `sweep` and for every `worker` of it."""
+    parser.add_argument("--allow-under-trained", action="store_true",
+                        help="run even when the calibration says a trial cannot finish its step budget inside "
+                             "budget.trial_train_seconds (such a trial is marked under-trained and never decides)")
     parser.add_argument("--trials", type=int, help="total trials in the study (default: budget.trials)")
     parser.add_argument("--study", help="study name (default: the experiment's name)")
     parser.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
@@ -451,14 +470,15 @@ def _suite_stats(args, console: Console) -> int:
 def _sweep(args, console: Console) -> int:
     from harness.analysis import report
     from harness.analysis.verdict import study_verdict
-    from harness.sweep.estimate import estimate
+    from harness.sweep.machine import plan_for_machine
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import run_sweep
     from harness.sweep.storage import redacted
 
     plan = plan_sweep(args.experiment, args.overrides, args.study, args.storage, args.trials)
     store = _store(args.db, plan.config.results_dir)
-    expected = estimate(plan, store)
+    here = plan_for_machine(plan, console.print, args.allow_under_trained, pull_missing=not args.dry_run)
+    plan, expected = here.plan, here.estimate
     if args.dry_run:
         console.print(f"study {plan.study} ({plan.trials} trials in total) on {plan.device}; storage "
                       f"{redacted(plan.storage)}")
@@ -466,19 +486,19 @@ def _sweep(args, console: Console) -> int:
             f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))
         console.print("space:\n  " + "\n  ".join(plan.space.describe()))
         console.print(f"budget: {plan.config.to_dict()['budget']}")
-        console.print(f"estimated duration: about {expected.total_seconds / 60:.0f} min: a prompting trial about "
-                      f"{expected.untrained_trial_seconds / 60:.1f} min, a fine-tuned one about "
-                      f"{expected.trained_trial_seconds / 60:.1f} min ({expected.basis})")
-    warning = expected.warning()
+        if expected is not None:
+            console.print(report.estimate_text(expected), highlight=False)
+    warning = expected.warning() if expected is not None else None
     if warning and not any(t.trained and t.complete for t in store.trials(plan.study)):  # not when resuming past it
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if args.dry_run:
         return 0
     if args.workers < 1:
         raise HarnessError(f"--workers {args.workers}: give 1 or more.")
-    if args.workers > 1 and _run_workers(plan, args.overrides, store, args.workers, console):
+    decided = [*args.overrides, *here.decided()]  # every worker runs the trials planned here
+    if args.workers > 1 and _run_workers(plan, decided, store, args.workers, console):
         return 1
-    outcome = run_sweep(plan, store, echo=console.print)  # with workers: the follow-ups, and any trial they left
+    outcome = run_sweep(plan, store, echo=console.print, prepared=here.data)  # with workers: the follow-ups
     trials = store.trials(outcome.study)
     console.print(report.ranking_table(trials, plan.config.objective.metric))
     console.print(study_verdict(store, outcome.study).text, highlight=False)
@@ -510,14 +530,16 @@ def _run_workers(plan, overrides: list[str], store, count: int, console: Console
 
 
 def _worker(args, console: Console) -> int:
+    from harness.sweep.machine import plan_for_machine
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import run_sweep
 
     overrides = args.overrides + ([f"results_dir={args.results}"] if args.results else [])
     plan = plan_sweep(args.experiment, overrides, args.study, args.storage, args.trials)
     index = args.index if args.index is not None else os.getpid() % 9973 + 1
-    outcome = run_sweep(plan, _store(args.db, plan.config.results_dir), echo=console.print, worker=index,
-                        followups=False)
+    here = plan_for_machine(plan, console.print, args.allow_under_trained)
+    outcome = run_sweep(here.plan, _store(args.db, plan.config.results_dir), echo=console.print, worker=index,
+                        followups=False, prepared=here.data)
     console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed.")
     if outcome.ran and outcome.failed == outcome.ran:
         console.print(f"[bold red]error:[/] every trial this worker started failed ({outcome.failed}); the reasons "
@@ -609,6 +631,7 @@ def _payback(args, console: Console) -> int:
     result = payback_from_store(
         store, candidate.id, args.baseline, args.volume, prices=load_prices(args.prices, overrides),
         prompt_trial_id=args.prompt_trial, baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,
+        serving_throughput=args.serving_throughput,
         data_prep_hours=args.data_prep_hours, data_prep_usd_per_hour=args.data_prep_rate,
         engineering_hours=args.eng_hours, engineering_usd_per_hour=args.eng_rate, fixed_monthly_usd=args.hosting,
         utilisation=args.utilisation, quality_bar=QualityBar(margin=args.margin),
@@ -676,9 +699,17 @@ def _rollback(args, console: Console) -> int:
 def _export(args, console: Console) -> int:
     from harness.lifecycle.export import export
 
-    done = export(_store(args.db), args.trial, args.out, merged=args.merged)
+    store = _store(args.db)
+    done = export(store, args.trial, args.out, merged=args.merged)
     console.print(f"wrote {done.kind} {args.trial} to {done.folder} (base: {done.base}); see {done.folder}/README.md",
                   highlight=False)
+    if args.rescore:
+        from harness.lifecycle.served import rescore_served, served_settings
+
+        settings = served_settings(store, args.trial, args.vllm_python, args.vllm_url)
+        result = rescore_served(store, args.trial, settings, done.folder.parent / f"{done.folder.name}-vllm.log")
+        (done.folder / "rescore.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+        console.print(result.text(), highlight=False, markup=False)
     return 0
 
 

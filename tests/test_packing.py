@@ -49,3 +49,45 @@ def test_packing_changes_no_examples_loss(tiny_model_dir, attention):
         leaky = model(input_ids=packed["input_ids"]).logits[0]
     second = slice(len(examples[0]["input_ids"]), len(examples[0]["input_ids"]) + len(examples[1]["input_ids"]))
     assert not torch.allclose(token_losses(leaky[second], examples[1]["labels"]), alone[1], atol=1e-4)
+
+
+def test_scoring_only_the_answer_positions_leaves_the_loss_and_its_gradient_unchanged(tiny_model_dir, toy_suite,
+                                                                                      monkeypatch):
+    """`lm_head_on_labels_only` makes TRL project only the labelled positions on a CPU: the same losses, and the same
+    trained weights, as scoring every position and masking the rest (what TRL does on a CPU by itself)."""
+    import contextlib
+
+    import trl.trainer.utils as trl_utils
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoTokenizer
+
+    from harness.core.config import BudgetConfig, TrainingConfig
+    from harness.data.prompting import trained_prompter
+    from harness.data.suites import load_suite
+    from harness.training import sft
+
+    real = trl_utils._use_triton  # the TRL hook this relies on: a TRL without it fails here, not silently
+    with sft.lm_head_on_labels_only():
+        assert trl_utils._use_triton(torch.device("cpu")) is True
+    assert trl_utils._use_triton is real  # and it is put back
+
+    suite = load_suite(str(toy_suite))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    training = TrainingConfig(batch_size=4, eval_every_steps=0, precision="fp32")
+
+    def trained():
+        torch.manual_seed(0)
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32),
+                               LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+        report = sft.train(model, tokenizer, trained_prompter(tokenizer, suite, training),
+                           list(suite.splits["train"][:40]), 1e-2, BudgetConfig(max_steps=10, trial_train_seconds=None),
+                           training, "cpu", 0)
+        return report.loss_curve, {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+
+    losses_labels, weights_labels = trained()
+    monkeypatch.setattr(sft, "lm_head_on_labels_only", contextlib.nullcontext)  # TRL's own CPU path: every position
+    losses_all, weights_all = trained()
+    assert len(losses_all) == 2 and [s for s, _ in losses_all] == [s for s, _ in losses_labels]
+    assert [loss for _, loss in losses_labels] == pytest.approx([loss for _, loss in losses_all], rel=1e-5)
+    for name, weight in weights_all.items():
+        torch.testing.assert_close(weights_labels[name], weight, rtol=1e-4, atol=1e-6)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -224,16 +225,21 @@ def test_ctrl_c_mid_trial_prints_only_the_clean_message_and_resumes(storage, req
     url = request.getfixturevalue("postgres").url if storage == "postgresql" else None
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"HARNESS_STORAGE": url} if url else {})}
     command = [sys.executable, "-m", "harness", "worker" if url else "sweep", str(experiment),
-               "--study", f"sigint-{storage}"]
+               "--study", f"sigint-{storage}", "--allow-under-trained"]  # the cap is far: Ctrl-C comes first
     db = tmp_path / "results/harness.duckdb"
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not any(
-            t.status == "running" and t.method == "full" for t in (Store(db).trials() if db.exists() else [])):
-        time.sleep(0.2)
-    time.sleep(1.0)  # into training
+    said = Output(proc)
+    # Conditions, not sleeps: the trial is recorded as running, and after that its training has taken a step
+    # (the trial's own progress bar, not the calibration's, which comes before any trial).
+    wait_for(lambda: db.exists() and any(t.status == "running" and t.method == "full" for t in Store(db).trials()),
+             proc, said, "a running full trial")
+    started = len(said.text)
+    wait_for(lambda: re.search(r"train:\s+\d+%.*?\| [1-9]\d*/", said.text[started:]) is not None, proc, said,
+             "the trial's first training step")
     proc.send_signal(signal.SIGINT)
-    output = proc.communicate(timeout=120)[0]
+    proc.wait(timeout=120)
+    said.done.wait(timeout=30)
+    output = said.text
     assert proc.returncode == 130, output[-3000:]
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
     assert "interrupted. Finished trials are saved; re-run the same command to resume." in output
@@ -247,6 +253,30 @@ def test_ctrl_c_mid_trial_prints_only_the_clean_message_and_resumes(storage, req
     # which is recorded as a pruned duplicate
     trials = Store(db).trials()
     assert sum(t.status in ("complete", "pruned") for t in trials) == 2 and sum(t.complete for t in trials) >= 1
+
+
+class Output(threading.Thread):
+    """Reads a process's output as it comes (progress bars redraw without newlines), so a test can wait on it."""
+
+    def __init__(self, proc: subprocess.Popen):
+        super().__init__(daemon=True)
+        self.proc, self.text, self.done = proc, "", threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while chunk := self.proc.stdout.read(1):
+            self.text += chunk
+        self.done.set()
+
+
+def wait_for(condition, proc: subprocess.Popen, said: Output, what: str, timeout_s: float = 600) -> None:
+    """Poll `condition` until it holds; fail at once, with the output, if the process ends first. The timeout only
+    guards against a hung process: on a slow machine the wait is longer, never the test weaker."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert proc.poll() is None, f"the process ended before {what}: {said.text[-3000:]}"
+        assert time.monotonic() < deadline, f"no {what} after {timeout_s:.0f} s: {said.text[-3000:]}"
+        time.sleep(0.05)
 
 
 def _kill_one_mid_training(db: Path, workers: list[subprocess.Popen]) -> int:

@@ -62,8 +62,10 @@ def build_tiny_tokenizer(texts: Iterable[str] = DEFAULT_TEXTS, chat_template: bo
     return wrapped
 
 
-def build_tiny_model(tokenizer, seed: int = 0, hidden_size: int = 32, num_layers: int = 2):
-    """A randomly initialised (seeded) LlamaForCausalLM sized to `tokenizer`."""
+def build_tiny_model(tokenizer, seed: int = 0, hidden_size: int = 32, num_layers: int = 2,
+                     head_dim: int | None = None):
+    """A randomly initialised (seeded) LlamaForCausalLM sized to `tokenizer`. `head_dim` None is hidden_size / 4
+    heads (8); vLLM's CPU attention needs 32 or more."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -75,6 +77,7 @@ def build_tiny_model(tokenizer, seed: int = 0, hidden_size: int = 32, num_layers
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=512,
+        head_dim=head_dim,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
@@ -88,13 +91,14 @@ def build_tiny_model(tokenizer, seed: int = 0, hidden_size: int = 32, num_layers
 
 
 def build_tiny_model_dir(
-    path: Path, texts: Iterable[str] = DEFAULT_TEXTS, chat_template: bool = True, seed: int = 0
+    path: Path, texts: Iterable[str] = DEFAULT_TEXTS, chat_template: bool = True, seed: int = 0,
+    head_dim: int | None = None,
 ) -> Path:
     """Save a tiny model (safetensors) and its tokenizer to `path`, loadable with `from_pretrained`."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tiny_tokenizer(texts, chat_template=chat_template)
-    model = build_tiny_model(tokenizer, seed=seed)
+    model = build_tiny_model(tokenizer, seed=seed, head_dim=head_dim)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path

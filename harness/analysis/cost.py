@@ -21,6 +21,7 @@ Rules:
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -397,7 +398,8 @@ class ServingCost:
     trial_id: str
     price_key: str
     usd_per_hour: float
-    batch_size: int
+    concurrency: int
+    """Requests in flight when the throughput was measured (prompts per batch for the HF fallback; 0: unknown)."""
     completion_tokens_per_s: float
     prompt_tokens_per_query: float
     completion_tokens_per_query: float
@@ -408,34 +410,58 @@ class ServingCost:
     """Per 1M tokens of prompt and completion together."""
     usd_per_query: float
     assumptions: dict = field(default_factory=dict)
+    engine: str = "hf"
+    """What the throughput was measured on: `vllm` (a load test of the serving engine), `hf` (the harness's own
+    generation, the fallback) or `user` (a figure measured elsewhere, --serving-throughput)."""
+    throughput_source: str = ""
+    """Where the completion tokens per second come from, in words, with the concurrency."""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def serving_cost(trial: TrialView, run: RunView | None, prices: PriceTable,
-                 split: str = SERVING_SPLIT) -> ServingCost:
-    """Serve the trial's model on the device it was evaluated on, at the measured throughput and batch size."""
+def serving_cost(trial: TrialView, run: RunView | None, prices: PriceTable, split: str = SERVING_SPLIT,
+                 throughput: float | None = None) -> ServingCost:
+    """Serve the trial's model on the device it was evaluated on. The completion tokens per second come from
+    `throughput` (a figure the user measured elsewhere) when given; else from the load test of the serving engine
+    recorded with the trial (vLLM); else, labelled as the fallback it is, from the harness's own generation of
+    `split` (transformers' generate at the sweep's batch size, which production servers outrun)."""
     tid = trial.id
     ev = measured_evaluation(trial, split)
-    tps = ev.completion_tokens_per_s
-    if tps <= 0:
-        raise HarnessError(f"trial {tid} measured no completion tokens per second on {split}; it cannot be priced.")
+    tps, engine, source, concurrency = _throughput(trial, ev, split, throughput)
+    if tps <= 0 or not math.isfinite(tps):
+        raise HarnessError(f"trial {tid}: {tps!r} completion tokens per second ({source}) cannot be priced; give a "
+                           "positive figure with --serving-throughput, or re-run the trial.")
     key, rate, notes = device_rate(trial, run, prices)
     prompt, completion = ev.prompt_tokens_per_query, ev.completion_tokens_per_query
     per_query = serving_usd_per_query(rate, tps, completion)
-    src = f"{measured(tid)} ({split}: {ev.examples} examples, batch {ev.batch_size})"
+    counted = f"{measured(tid)} ({split}: {ev.examples} examples)"
     notes = {
         **notes,
         "usd_per_hour": assumption(rate, "USD per hour", "derived: device price x units held"),
-        "completion_tokens_per_s": assumption(tps, "completion tokens per second", src),
-        "batch_size": assumption(ev.batch_size, "prompts per batch", src),
-        "prompt_tokens_per_query": assumption(prompt, "local tokens per query", src),
-        "completion_tokens_per_query": assumption(completion, "local tokens per query", src),
+        "completion_tokens_per_s": assumption(tps, "completion tokens per second", source),
+        "concurrency": assumption(concurrency, "requests in flight (prompts per batch for the fallback)", source),
+        "prompt_tokens_per_query": assumption(prompt, "local tokens per query", counted),
+        "completion_tokens_per_query": assumption(completion, "local tokens per query", counted),
     }
-    return ServingCost(tid, key, rate, ev.batch_size, tps, prompt, completion, prompt + completion,
+    return ServingCost(tid, key, rate, concurrency, tps, prompt, completion, prompt + completion,
                        completion / tps, rate / 3600 / tps * 1e6, per_query / (prompt + completion) * 1e6,
-                       per_query, notes)
+                       per_query, notes, engine, source)
+
+
+def _throughput(trial: TrialView, ev: Throughput, split: str, given: float | None) -> tuple[float, str, str, int]:
+    """(completion tokens per second, engine, source in words, concurrency) of the figure serving is priced at."""
+    if given is not None:
+        return given, "user", f"{USER} (--serving-throughput, measured elsewhere)", 0
+    load = trial.serving
+    if load is not None and load.engine != "hf":
+        latency = (f", latency p50 {load.p50_latency_s:.2f} s, p95 {load.p95_latency_s:.2f} s"
+                   if load.p50_latency_s is not None else "")
+        return (load.completion_tokens_per_s, load.engine, f"{measured(trial.id)}: {load.source}{latency}",
+                load.concurrency)
+    return (ev.completion_tokens_per_s, "hf", f"{measured(trial.id)}: fallback, the harness's own generate on {split} "
+            f"({ev.examples} examples, batch {ev.batch_size}), not a serving engine; a vLLM load test "
+            "(generation.engine: vllm) or --serving-throughput prices what production runs", ev.batch_size)
 
 
 @dataclass(frozen=True)

@@ -360,6 +360,10 @@ class PaybackResult:
     sensitivity: Sensitivity
     inputs: PaybackInputs
     assumptions: dict
+    serving_engine: str = "hf"
+    """What the candidate's throughput was measured on: `vllm`, `hf` (the fallback) or `user`."""
+    serving_source: str = ""
+    """Where its completion tokens per second come from, with the concurrency."""
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -435,7 +439,8 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
                          one_time_usd(x), breakdown, months if pays else None, horizon_months,
                          break_even_volume(x, horizon_months) if quality.passes else None,
                          min_volume if quality.passes else None, sensitivity, x,
-                         _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user))
+                         _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user),
+                         candidate_serving.engine, candidate_serving.throughput_source)
 
 
 def _baseline_fields(baseline: Baseline) -> dict[str, Any]:
@@ -492,12 +497,15 @@ def default_baseline(trials: list[TrialView]) -> TrialView | None:
 def payback_from_store(store: Store, candidate_id: str, baseline: str | None, volume: float, *,
                        prices: PriceTable | None = None, prompt_trial_id: str | None = None,
                        baseline_accuracy: float | None = None, baseline_accuracy_trial_id: str | None = None,
-                       token_ratio: float | None = None, **kwargs: Any) -> PaybackResult:
+                       token_ratio: float | None = None, serving_throughput: float | None = None,
+                       **kwargs: Any) -> PaybackResult:
     """`harness payback TRIAL [--baseline TRIAL|api:NAME] --volume N`: read the trials, then `payback(...)`.
 
     The sweep cost is every trial of the candidate's study. Without a baseline, the study's best hosted arm is the
     baseline (every figure measured), else its best local prompting arm. For an "api:NAME" baseline the tokens per
-    query come from `prompt_trial_id`, else the study's best prompting trial on dev. `kwargs` go to `payback`.
+    query come from `prompt_trial_id`, else the study's best prompting trial on dev. The candidate's serving
+    throughput is `serving_throughput` (completion tokens per second measured elsewhere) when given, else its
+    serving engine's load test, else the labelled fallback (`cost.serving_cost`). `kwargs` go to `payback`.
     """
     prices = prices or load_prices()
     candidate = store.require_trial(candidate_id, complete=True)
@@ -520,7 +528,7 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
         require_same_examples(store, candidate, other, split="test")
     runs = store.runs(t.run_id for t in trials if t.run_id)
     sweep = sweep_cost(trials, runs, prices)
-    serving = serving_cost(candidate, runs.get(candidate.run_id or ""), prices)
+    serving = serving_cost(candidate, runs.get(candidate.run_id or ""), prices, throughput=serving_throughput)
     if other is None:
         prompt = (store.require_trial(prompt_trial_id, complete=True) if prompt_trial_id
                   else best_prompting_trial(trials))

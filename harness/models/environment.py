@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from harness.core.paths import source_checkout
+from harness.models.device import machine_name
 
 PACKAGES = ("torch", "transformers", "peft", "trl", "optuna", "duckdb", "bitsandbytes", "accelerate")
 
@@ -28,7 +29,7 @@ def environment(device: str, model: dict[str, Any], data: dict[str, Any]) -> dic
         "versions": versions,
         "git_commit": git_commit(),
         "device": device,
-        "device_name": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
+        "device_name": machine_name(device),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "model": model,

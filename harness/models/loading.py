@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.core.errors import ModelError
 from harness.models.sources import ModelSource, weights_sha256
+
+
+@contextmanager
+def library_bars_off() -> Iterator[None]:
+    """No progress bars from transformers (loading weights, writing shards) or datasets (TRL's dataset preparation)
+    in the sweep's output, which keeps one bar per phase of its own; each library's setting is restored after."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets_on, hf_on = not datasets.utils.are_progress_bars_disabled(), hf_logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if datasets_on:
+            datasets.enable_progress_bars()
+        if hf_on:
+            hf_logging.enable_progress_bar()
 
 
 def load_tokenizer(source: ModelSource):
@@ -34,7 +55,8 @@ def load_model(source: ModelSource, device: str, dtype, quantization_config=None
     if quantization_config is not None:
         kw.update(quantization_config=quantization_config, device_map={"": 0})
     try:
-        model = AutoModelForCausalLM.from_pretrained(source.path, **kw)
+        with library_bars_off():
+            model = AutoModelForCausalLM.from_pretrained(source.path, **kw)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {source.name} from {source.path}: {exc}") from exc
     return model if quantization_config is not None else model.to(device)

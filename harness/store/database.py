@@ -34,14 +34,16 @@ from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import (
     ADAPTER_STATUSES,
-    STATUSES,
     LOOK_KINDS,
+    STATUSES,
     AdapterEvent,
+    EngineInfo,
     ExampleView,
     HostedUsage,
     LookAtTest,
     RunRecord,
     RunView,
+    ServingLoad,
     StudyRecord,
     StudyView,
     Throughput,
@@ -98,6 +100,15 @@ def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
+def _record(value: Any) -> str | None:
+    """A small typed record (a dataclass) as a JSON column."""
+    return None if value is None else _dumps(dataclasses.asdict(value))
+
+
+def _typed(cls: type[T], text: str | None) -> T | None:
+    return None if text is None else cls(**_loads(text))
+
+
 def _pairs(text: str | None) -> tuple[tuple[int, float], ...]:
     return tuple((int(step), float(value)) for step, value in _loads(text, []))
 
@@ -107,7 +118,7 @@ _TRIAL_COLUMNS = (
     "started_at", "finished_at", "device", "peak_memory_mb", "train_seconds", "eval_seconds", "objective",
     "feasible", "artifact_path", "details", "train_steps", "stopped_by", "train_examples", "examples_per_step",
     "loss_curve", "dev_curve", "shots", "include_contract", "constraints", "label_reports", "hosted",
-    "phase_seconds", "planned_steps",
+    "phase_seconds", "planned_steps", "engine", "serving",
 )  # fmt: skip
 _INSERT_TRIAL = f"INSERT INTO trials ({', '.join(_TRIAL_COLUMNS)}) VALUES ({', '.join('?' * len(_TRIAL_COLUMNS))})"
 _INSERT_METRIC = "INSERT INTO metrics (trial_id, split, name, value, low, high, n) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -269,7 +280,7 @@ class Store:
                training and _dumps(training.dev_curve), _dumps(list(r.shots)), r.include_contract,
                _dumps(r.constraints), _dumps(r.label_reports),
                None if r.hosted is None else _dumps(dataclasses.asdict(r.hosted)), _dumps(r.phase_seconds),
-               training and training.planned_steps]  # fmt: skip
+               training and training.planned_steps, _record(r.engine), _record(r.serving)]  # fmt: skip
         metrics = [[r.id, m.split, m.name, m.value, m.low, m.high, m.n] for m in r.metrics] if with_results else []
         throughput = [[r.id, split, t.examples, t.seconds, t.batch_size, t.prompt_tokens, t.completion_tokens]
                       for split, t in r.throughput.items()] if with_results else []
@@ -389,8 +400,8 @@ class Store:
         if look.kind not in LOOK_KINDS:
             raise ValueError(f"look kind {look.kind!r} is not one of {', '.join(LOOK_KINDS)}")
         self._write(lambda c: c.execute(
-            "INSERT INTO looks_at_test (kind, suite, subset, candidate, reference, metric, rule, outcome, actor, detail,"
-            " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO looks_at_test (kind, suite, subset, candidate, reference, metric, rule, outcome, actor,"
+            " detail, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [look.kind, look.suite, look.subset, look.candidate, look.reference, look.metric, _dumps(look.rule),
              look.outcome, look.actor, None if look.detail is None else _dumps(look.detail), _now()]))
 
@@ -556,6 +567,7 @@ class Store:
             constraints=_loads(t["constraints"], {}), label_reports=_loads(t["label_reports"], {}),
             throughput=throughput, hosted=None if t["hosted"] is None else HostedUsage(**_loads(t["hosted"])),
             phase_seconds=_loads(t["phase_seconds"], {}), metrics=metrics, provenance=_loads(t["details"], {}),
+            engine=_typed(EngineInfo, t["engine"]), serving=_typed(ServingLoad, t["serving"]),
         )  # fmt: skip
 
 

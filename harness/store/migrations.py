@@ -269,6 +269,13 @@ M011_PLANNED_STEPS = """
 ALTER TABLE trials ADD COLUMN planned_steps INTEGER;
 """
 
+M012_ENGINE_AND_SERVING = """
+-- Which engine generated each trial's answers (name, version, dtype), and the serving engine's load test that
+-- prices its queries.
+ALTER TABLE trials ADD COLUMN engine JSON;
+ALTER TABLE trials ADD COLUMN serving JSON;
+"""
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
@@ -281,6 +288,7 @@ MIGRATIONS: list[Migration] = [
     ("m009_phase_seconds", M009_PHASE_SECONDS),
     ("m010_looks_at_test", M010_LOOKS_AT_TEST),
     ("m011_planned_steps", M011_PLANNED_STEPS),
+    ("m012_engine_and_serving", M012_ENGINE_AND_SERVING),
 ]
 
 

@@ -1,50 +1,74 @@
-"""How long a planned sweep will take, for `harness sweep --dry-run`.
+"""How long a planned sweep will take here, and whether each fine-tuned trial can finish its step budget inside
+its time cap, from this machine's calibration (`calibrate.py`), never from another machine's rates.
 
-Rates come from this database's own past trials on the same device when there are any. Before the first trial,
-measured rates for SmolLM2-135M on ticket-triage stand in; each says where bench/RESULTS.md records it, and a rate
-that was never measured is left out (and the estimate says what it does not cover).
+Each trial is estimated from what it does: training (its step budget times the measured seconds per step, plus the
+dev probes), then generating dev and test at the measured seconds per example of its own arm. A hosted arm's time
+is its endpoint's and is not estimated. `fit` lowers the step budget, when the experiment asks it to, until the
+planned trials fit the minutes it names.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
-from harness.store.database import Store
+from harness.core.config import ExperimentConfig
+from harness.sweep.calibrate import Calibration
 from harness.sweep.plan import SweepPlan
 from harness.training.methods import METHODS
 
 
 @dataclass(frozen=True)
-class Rate:
-    seconds: float
-    """Seconds per example: per scored (generated) example, or per training example seen."""
-    source: str
+class TrialEstimate:
+    method: str
+    planned_steps: int
+    train_seconds: float
+    """Training with its dev probes, as the time cap counts it."""
+    eval_seconds: float
+    """Generating and scoring dev and test."""
+
+    @property
+    def seconds(self) -> float:
+        return self.train_seconds + self.eval_seconds
 
 
-FALLBACK_RATES: dict[str, dict[str, Rate]] = {
-    "cpu": {
-        "example": Rate(0.296, "bench/RESULTS.md, CPU demo of 2026-11-27, third run: 720 examples in 213 s"),
-        "train_example": Rate(0.254, "bench/RESULTS.md, CPU demo of 2026-11-27, third run: 250 steps of 8 in 508 s"),
-    },
-    "cuda": {
-        "train_example": Rate(0.011, "bench/RESULTS.md, H100 sweep: gpu-ticket-triage/2, 282 steps of 32 in 98 s"),
-    },
-}
+@dataclass(frozen=True)
+class CutShort:
+    """A trained method whose step budget cannot finish inside its time cap here."""
+
+    method: str
+    planned_steps: int
+    step_seconds: float
+    train_seconds: float
+    cap_seconds: float
+    steps_that_fit: int
+
+    def text(self, precision: str, machine: str) -> str:
+        return (f"{self.method}: its {self.planned_steps} steps take about {_minutes(self.train_seconds)} here "
+                f"({self.step_seconds:.2f} s a step in {precision} on {machine}, dev probes included), but "
+                f"budget.trial_train_seconds is {self.cap_seconds:.0f} s: it would stop at about "
+                f"{self.steps_that_fit} of {self.planned_steps} steps, under-trained, and never decide. Fix it with "
+                f"--set budget.max_steps={max(1, self.steps_that_fit)}, or --set budget.trial_train_seconds="
+                f"{math.ceil(self.train_seconds * 1.2 / 60) * 60}, or a faster precision or machine.")
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """What a planned sweep is expected to take, trial by trial, and on what rates."""
+    """What a planned sweep is expected to take, trial by trial, and on what timings."""
 
+    trials: tuple[TrialEstimate, ...]
+    """In the order they are expected to run: the enqueued ones, then the sampler's (by the space's method mix)."""
     total_seconds: float
-    untrained_trial_seconds: float
-    """A prompting trial: dev and test generation."""
-    trained_trial_seconds: float
-    """A fine-tuned trial: training (with its dev probes), then dev and test generation."""
     first_trained_start: float | None
     """Seconds into the sweep at which the first fine-tuned trial starts; None when none is planned."""
     budget_seconds: float | None
+    cut_short: tuple[CutShort, ...]
     basis: str
+    notes: tuple[str, ...] = ()
+
+    def of(self, trained: bool) -> TrialEstimate | None:
+        return next((t for t in self.trials if METHODS.get(t.method).trains == trained), None)
 
     def warning(self) -> str | None:
         """Why the sweep may end without the comparison it exists for, and the fix; None when it reaches it."""
@@ -59,49 +83,114 @@ class Estimate:
                 "fine-tuned trial earlier, or shrink data.dev_limit / data.test_limit.")
 
 
-def estimate(plan: SweepPlan, store: Store) -> Estimate:
-    """Expected wall time of the planned trials, in the order they will run, and what the rates behind it are."""
-    rates, basis = _rates(plan, store)
+def estimate(plan: SweepPlan, calibration: Calibration) -> Estimate:
+    """Expected wall time of the planned trials, in the order they will run, from this machine's timings."""
     config, sizes = plan.config, {k: len(v) for k, v in plan.subsets.items()}
-    per_step = config.training.batch_size * config.training.gradient_accumulation
-    steps = int(sizes["train"] * config.budget.epochs / per_step)
-    steps = min(steps, config.budget.max_steps or steps)
-    per_example, per_train_example = rates.get("example", 0.0), rates.get("train_example", 0.0)
-    train_s = min(steps * per_step * per_train_example, config.budget.trial_train_seconds or float("inf"))
-    probes = steps // config.training.eval_every_steps if config.training.eval_every_steps else 0
-    train_s += probes * config.training.eval_examples * per_example
-    eval_s = (sizes["dev"] + sizes["test"]) * per_example
-    enqueued = [METHODS.get(e["method"]).trains for e in plan.enqueued][: plan.trials]
-    trains = [METHODS.get(m).trains for m in plan.space.methods]
-    share_trained = sum(trains) / len(trains)
-    expected_trained = sum(enqueued) + share_trained * (plan.trials - len(enqueued))
-    total = plan.trials * eval_s + expected_trained * train_s
+    order = _planned_methods(plan)
+    rows, notes = [], []
+    for method in order:
+        row = _trial(config, sizes, method, calibration)
+        if row is None:
+            notes.append(f"{method}: not timed here (a hosted endpoint's time is its own)")
+            continue
+        rows.append(row)
+    total = sum(r.seconds for r in rows)
     budget = config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None
-    if budget is not None:
-        total = min(total, budget + train_s + eval_s)
-    first_trained = None
-    if any(enqueued):
-        first_trained = enqueued.index(True) * eval_s
-    elif share_trained:
-        # The sampler picks methods at random among the space's: expect a trained one after 1/share trials.
-        first_trained = (len(enqueued) + max(0.0, 1 / share_trained - 1)) * eval_s
-    return Estimate(total, eval_s, train_s + eval_s, first_trained, budget, basis)
+    if budget is not None and rows:
+        total = min(total, budget + max(r.seconds for r in rows))  # the last trial started runs to its end
+    first, elapsed = None, 0.0
+    for row in rows:
+        if METHODS.get(row.method).trains:
+            first = elapsed
+            break
+        elapsed += row.seconds
+    cap = config.budget.trial_train_seconds
+    cut = tuple(_cut_short(config, row, calibration) for row in _distinct_trained(rows)
+                if cap is not None and row.train_seconds > cap)
+    basis = f"calibrated on {calibration.machine}, {calibration.precision}" + (
+        " (cached)" if calibration.cached else "")
+    return Estimate(tuple(rows), total, first, budget, cut, basis, tuple(notes))
 
 
-def _rates(plan: SweepPlan, store: Store) -> tuple[dict[str, float], str]:
-    rates = {name: rate.seconds for name, rate in FALLBACK_RATES[plan.device].items()}
-    basis = [f"{name} {rate.seconds:g} s ({rate.source})" for name, rate in FALLBACK_RATES[plan.device].items()]
-    past = [t for t in store.trials() if t.complete and t.device == plan.device]
-    evaluated = [(t.eval_seconds or 0.0, sum(p.examples for p in t.throughput.values())) for t in past]
-    trained = [(t.train_seconds or 0.0, t.training.steps * t.training.examples_per_step)
-               for t in past if t.training]
-    if evaluated:
-        rates["example"] = sum(s for s, _ in evaluated) / max(1, sum(n for _, n in evaluated))
-        basis = [f"rates measured in {len(past)} past trial(s) on {plan.device} in this database"]
-    if trained:
-        rates["train_example"] = sum(s for s, _ in trained) / max(1, sum(n for _, n in trained))
-    missing = [name for name in ("example", "train_example") if name not in rates]
-    if missing:
-        basis.append(f"not covered: no measured {' or '.join(missing)} rate on {plan.device} yet (it is learned "
-                     "from the first trial)")
-    return rates, "; ".join(basis)
+def planned_steps(config: ExperimentConfig, train_size: int) -> int:
+    """What the trainer will plan: `max_steps`, or the optimizer steps its epochs take (at least one)."""
+    training = config.training
+    per_epoch = max(1, math.ceil(math.ceil(train_size / training.batch_size) / training.gradient_accumulation))
+    return config.budget.max_steps or math.ceil(config.budget.epochs * per_epoch)
+
+
+def fit(plan: SweepPlan, calibration: Calibration) -> tuple[SweepPlan, str | None]:
+    """With `budget.fit_minutes`, the plan whose step budget fits those minutes here (never below
+    `budget.min_steps`, never above `budget.max_steps`), and what was chosen and why; else the plan as it is."""
+    budget = plan.config.budget
+    if budget.fit_minutes is None:
+        return plan, None
+    target = budget.fit_minutes * 60
+    written = planned_steps(plan.config, len(plan.subsets["train"]))
+    current = estimate(plan, calibration)
+    trained = [r for r in current.trials if METHODS.get(r.method).trains]
+    if current.total_seconds <= target or not trained:
+        return plan, (f"budget.fit_minutes {budget.fit_minutes:g}: the planned trials take about "
+                      f"{_minutes(current.total_seconds)} here, so every trained trial keeps its {written} steps")
+    fixed = current.total_seconds - sum(r.train_seconds for r in trained)
+    per_step = sum(r.train_seconds for r in trained) / written  # one step of every trained trial, probes included
+    steps = int((target - fixed) / per_step) if per_step else written
+    steps = max(budget.min_steps, min(written, steps))
+    fitted = _with_steps(plan, steps)
+    after = estimate(fitted, calibration)
+    why = (f"budget.fit_minutes {budget.fit_minutes:g}: at {written} steps the planned trials would take about "
+           f"{_minutes(current.total_seconds)} here, so each trained trial gets {steps} steps (about "
+           f"{_minutes(after.total_seconds)} in all; the learning rate still decays to zero at the last step)")
+    if steps == budget.min_steps and after.total_seconds > target:
+        why += f"; budget.min_steps {budget.min_steps} is the floor, so it will run longer than asked"
+    return fitted, why
+
+
+def _with_steps(plan: SweepPlan, steps: int) -> SweepPlan:
+    budget = dataclasses.replace(plan.config.budget, max_steps=steps)
+    return dataclasses.replace(plan, config=dataclasses.replace(plan.config, budget=budget))
+
+
+def _planned_methods(plan: SweepPlan) -> list[str]:
+    """The methods of the planned trials in order: enqueued first, then the sampler's, in the space's proportions."""
+    enqueued = [e["method"] for e in plan.enqueued][: plan.trials]
+    rest = plan.trials - len(enqueued)
+    methods = list(plan.space.methods)
+    return enqueued + [methods[i % len(methods)] for i in range(rest)]
+
+
+def _trial(config: ExperimentConfig, sizes: dict[str, int], method: str,
+           calibration: Calibration) -> TrialEstimate | None:
+    timing = calibration.timing(method)
+    if timing is None:
+        return None
+    evaluated = sizes["dev"] + sizes["test"]
+    if timing.step_seconds is None:
+        return TrialEstimate(method, 0, 0.0, evaluated * timing.generate_seconds)
+    steps = planned_steps(config, sizes["train"])
+    every = config.training.eval_every_steps
+    probes = steps // every if every else 0
+    train = steps * timing.step_seconds + probes * min(config.training.eval_examples, sizes["dev"]) \
+        * timing.generate_seconds
+    return TrialEstimate(method, steps, train, evaluated * timing.generate_seconds)
+
+
+def _distinct_trained(rows: list[TrialEstimate]) -> list[TrialEstimate]:
+    seen, out = set(), []
+    for row in rows:
+        if METHODS.get(row.method).trains and row.method not in seen:
+            seen.add(row.method)
+            out.append(row)
+    return out
+
+
+def _cut_short(config: ExperimentConfig, row: TrialEstimate, calibration: Calibration) -> CutShort:
+    cap = config.budget.trial_train_seconds
+    step = calibration.timing(row.method).step_seconds
+    probe_share = (row.train_seconds - row.planned_steps * step) / max(1, row.planned_steps)
+    fits = int(cap / (step + probe_share)) if step else row.planned_steps
+    return CutShort(row.method, row.planned_steps, step, row.train_seconds, cap, min(fits, row.planned_steps))
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"

@@ -88,6 +88,7 @@ def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None 
     _check_contract_options(space, suite, where)
     _check_writable(Path(config.results_dir), where)
     endpoints = _endpoints(config, space, where)
+    _check_engine(config, space, where)
     default_storage = f"journal:{Path(config.results_dir) / 'optuna-journal.log'}"
     storage = normalise(storage or default_storage)
     check_reachable(storage)
@@ -146,11 +147,49 @@ def _check_contract_options(space: SearchSpace, suite: Suite, where: str) -> Non
     """Constrained decoding and structured output need a schema, which free text does not have."""
     if suite.contract.kind != "text":
         return
-    for method, option in (("prompt", "constrained"), ("api", "structured")):
+    options = [("prompt", "constrained"), ("api", "structured"), ("lora", "constrained"), ("qlora", "constrained"),
+               ("full", "constrained")]
+    for method, option in options:
         values = space_values(space.params.get(method, {}).get(option, False))
         if method in space.methods and True in values:
             raise ConfigError(f"{where}: `space.{method}.{option}: true` needs a label or JSON contract, but suite "
                               f"{suite.name} is free text ({suite.contract.kind}); set it to false.")
+
+
+VLLM_SERVES = ("prompt", "lora", "api")
+"""What `generation.engine: vllm` evaluates: the base model prompted, LoRA adapters loaded into the same server, and
+hosted arms (which have their own engine). A fully fine-tuned model would need a server of its own; QLoRA's 4-bit
+base is bitsandbytes', which vLLM does not load as it was trained."""
+
+
+def _check_engine(config: ExperimentConfig, space: SearchSpace, where: str) -> None:
+    if config.generation.engine != "vllm":
+        return
+    serving = config.serving
+    if not serving.vllm_python and not serving.vllm_url:
+        raise ConfigError(f"{where}: `generation.engine: vllm` needs `serving.vllm_python`, the python of vLLM's own "
+                          "environment (`bash scripts/vllm_env.sh` builds one and prints it), or `serving.vllm_url`, "
+                          "a running server; or set generation.engine: hf.")
+    if serving.vllm_python and not serving.vllm_url and not os.access(serving.vllm_python, os.X_OK):
+        raise ConfigError(f"{where}: `serving.vllm_python: {serving.vllm_python}` is not an executable python; build "
+                          "vLLM's environment with `bash scripts/vllm_env.sh` and give the path it prints.")
+    refused = [m for m in space.methods if m not in VLLM_SERVES]
+    if refused:
+        raise ConfigError(f"{where}: `generation.engine: vllm` evaluates {', '.join(VLLM_SERVES)} arms; "
+                          f"`space.{refused[0]}` needs generation.engine: hf (a fully fine-tuned or 4-bit model "
+                          "would need a vLLM server of its own).")
+    if serving.vllm_url:
+        from harness.serving.vllm import VllmError, VllmServer
+
+        try:
+            VllmServer.attach(serving.vllm_url, serving_name())
+        except VllmError as exc:
+            raise ConfigError(f"{where}: `serving.vllm_url`: {exc}") from None
+
+
+def serving_name() -> str:
+    """The base model's name on the study's vLLM server (a running one must serve it as `--served-model-name base`)."""
+    return "base"
 
 
 def _endpoints(config: ExperimentConfig, space: SearchSpace, where: str) -> dict[str, HostedEndpoint]:

@@ -22,6 +22,7 @@ from harness.models import loading
 from harness.models.device import default_dtype
 from harness.models.sources import ModelSource
 from harness.sweep.plan import SPLITS, SweepPlan
+from harness.training.engines import Engine, HfEngine
 from harness.training.methods import METHODS
 from harness.training.methods.base import TrialContext
 
@@ -46,6 +47,8 @@ class SweepData:
     """Per-item scores of the untouched base model on `regression_ids`, measured once and cached."""
     hosted_spent: Callable[[str], tuple[int, int]] = lambda endpoint: (0, 0)
     """Endpoint name -> (prompt, completion) tokens the study's arms already spent on it (read from the store)."""
+    engine: Engine = field(default_factory=HfEngine)
+    """What answers dev and test: the trial's own model (`hf`), or the study's vLLM server (`engine.py`)."""
 
     def with_config(self, config: ExperimentConfig) -> SweepData:
         return dataclasses.replace(self, config=config)

@@ -37,6 +37,7 @@ from harness.models.device import free_memory, is_out_of_memory
 from harness.models.environment import environment
 from harness.store.database import Store
 from harness.sweep import retention
+from harness.sweep.engine import engine_for
 from harness.sweep.followups import run_followups
 from harness.sweep.importance import parameter_importance
 from harness.sweep.plan import SweepPlan
@@ -80,15 +81,17 @@ class NotNeeded(Exception):
 
 
 def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print, worker: int = 0,
-              followups: bool = True) -> SweepOutcome:
+              followups: bool = True, prepared: SweepData | None = None) -> SweepOutcome:
     """Run the planned sweep until the study has `plan.trials` trials, then its follow-ups.
 
-    `worker` numbers this process among the study's workers; it offsets the sampler's seed, so workers explore
-    different configurations. A lone sweep is worker 0, and so reproduces the same trials from the same seed."""
+    `prepared` is what the trials share, as the machine's plan made it (`machine.plan_for_machine`: the calibrated
+    precision, the fitted budget); without it the plan runs as written. `worker` numbers this process among the
+    study's workers; it offsets the sampler's seed, so workers explore different configurations. A lone sweep is
+    worker 0, and so reproduces the same trials from the same seed."""
     for method, reason in plan.space.skipped.items():
         echo(f"{method}: skipped - {reason}")
     source = sources.resolve(plan.config.model)
-    data = prepare(plan, source, echo)
+    data = prepared or prepare(plan, source, echo)
     check_hosted_arms(plan, data, echo)  # before any model loads: an endpoint that rejects the arm's request
     data = dataclasses.replace(with_base_regression(data, echo), hosted_spent=hosted_spent(store, plan.study))
     storage = open_storage(plan.storage, retry=RETRY)
@@ -107,15 +110,17 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
 
     remaining = plan.trials - counted_trials(study)
     outcome = SweepOutcome(plan.study, 0, 0)
-    if remaining <= 0:
-        echo(f"study {plan.study} has its {plan.trials} trials; raise --trials to run more.")
-    else:
-        echo(f"study {plan.study}: {remaining} of {plan.trials} trials to go, on {plan.device}"
-             + (f" (worker {worker})" if worker else ""))
-        outcome = _optimize(plan, store, data, storage, study, run_id, remaining, echo)
-        store.record_importance(plan.study, parameter_importance(study))
-    if followups:
-        run_followups(data, plan, store, run_id, echo)
+    with engine_for(plan, data, echo) as engine:  # a vLLM server, for the whole sweep and its follow-ups
+        data = dataclasses.replace(data, engine=engine)
+        if remaining <= 0:
+            echo(f"study {plan.study} has its {plan.trials} trials; raise --trials to run more.")
+        else:
+            echo(f"study {plan.study}: {remaining} of {plan.trials} trials to go, on {plan.device}"
+                 + (f" (worker {worker})" if worker else ""))
+            outcome = _optimize(plan, store, data, storage, study, run_id, remaining, echo)
+            store.record_importance(plan.study, parameter_importance(study))
+        if followups:
+            run_followups(data, plan, store, run_id, echo)
     return outcome
 
 

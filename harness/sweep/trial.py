@@ -6,6 +6,7 @@ choice of a best trial.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,7 +18,15 @@ import torch
 
 from harness.core.errors import HarnessError
 from harness.core.metric import NOT_MEASURED, Metric
-from harness.core.records import ExampleRow, MetricRow, Throughput, TrainingSummary, TrialRecord
+from harness.core.records import (
+    EngineInfo,
+    ExampleRow,
+    MetricRow,
+    ServingLoad,
+    Throughput,
+    TrainingSummary,
+    TrialRecord,
+)
 from harness.core.selection import constraint_excess, is_feasible
 from harness.data.shots import FixedShots
 from harness.data.suites import Example
@@ -45,10 +54,43 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
     method = METHODS.get(params["method"])
     if data.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    probe_curve: list[tuple[int, float]] = []
-    ctx = trial_context(data, lambda model, tok, prompter: _dev_probe(data, trial, model, tok, prompter, probe_curve))
+    candidate = _prepare(data, record, method, params, trial)
+    with tempfile.TemporaryDirectory(prefix="harness-serve-") as scratch:
+        weights = _save_for_serving(data, record, method, candidate, artifact_dir or Path(scratch))
+        served = candidate if method.hosted else data.engine.serve(candidate, weights, record.id)
+        record.engine = _engine(data, candidate, method.hosted)
+        try:
+            dev = _score_dev(data, record, served)
+            if candidate.train_report is not None and candidate.train_report.stopped_by == "pruned":
+                return _finish(data, record, "pruned", candidate)
+            test = _score_test(data, record, served)
+            if not method.hosted:
+                record.serving = data.engine.load_test(served, data.test, data.max_new_tokens) or _fallback(test)
+        finally:
+            if not method.hosted:
+                data.engine.release(served)
     began = time.perf_counter()
-    candidate = method.prepare(ctx, method_params(params, record.id))
+    regression = regression_delta(data, candidate)
+    record.phase_seconds["regression"] = time.perf_counter() - began
+    _record_regression_and_constraints(data, record, trial, dev, regression)
+    if candidate.trained and artifact_dir is not None:
+        if weights is None:
+            began = time.perf_counter()
+            weights = method.save(candidate, artifact_dir)
+            record.phase_seconds["save"] = time.perf_counter() - began
+        record.artifact_path = None if weights is None else str(weights)
+    return _finish(data, record, "complete", candidate)
+
+
+def _prepare(data: SweepData, record: TrialRecord, method, params: dict[str, Any], trial: optuna.Trial | None):
+    """Build the method's candidate (training it, for trained methods) and record what that took."""
+    probe_curve: list[tuple[int, float]] = []
+
+    def make_probe(model, tokenizer, prompter, grammar):
+        return _dev_probe(data, trial, model, tokenizer, prompter, grammar, probe_curve)
+
+    began = time.perf_counter()
+    candidate = method.prepare(trial_context(data, make_probe), method_params(params, record.id))
     report = candidate.train_report
     phases = record.phase_seconds
     phases["train"] = report.seconds if report else 0.0
@@ -64,29 +106,62 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
                                           training.batch_size * training.gradient_accumulation,
                                           tuple(report.loss_curve), tuple(probe_curve), report.planned_steps)
     record.train_seconds = report.seconds if report else 0.0
+    return candidate
 
-    dev = evaluate(data, candidate, data.dev, "dev")
-    record.eval_seconds = phases["dev"] = dev.throughput.seconds
+
+def _save_for_serving(data: SweepData, record: TrialRecord, method, candidate, folder: Path) -> Path | None:
+    """A trained candidate's weights, saved before evaluation when the engine serves them from disk (vLLM)."""
+    if not (candidate.trained and data.engine.needs_saved_weights):
+        return None
+    began = time.perf_counter()
+    saved = method.save(candidate, folder)
+    record.phase_seconds["save"] = time.perf_counter() - began
+    return saved
+
+
+def _engine(data: SweepData, candidate, hosted: bool) -> EngineInfo:
+    if hosted:
+        usage = candidate.hosted
+        return EngineInfo("hosted", usage.model, None, bool(candidate.response_format))
+    return data.engine.info(candidate)
+
+
+def _score_dev(data: SweepData, record: TrialRecord, served) -> Evaluation:
+    dev = evaluate(data, served, data.dev, "dev")
+    record.eval_seconds = record.phase_seconds["dev"] = dev.throughput.seconds
     record.throughput = {"dev": dev.throughput}
     record.label_reports = {"dev": dev.scores.labels} if dev.scores.labels else {}
     record.objective = dev.scores.metrics[data.config.objective.metric].value
     record.metrics = _metric_rows("dev", dev.scores.metrics)
     record.examples = dev.rows
-    if report is not None and report.stopped_by == "pruned":
-        return _finish(data, record, "pruned", candidate)
+    return dev
 
-    test = evaluate(data, candidate, data.test, "test")
+
+def _score_test(data: SweepData, record: TrialRecord, served) -> Evaluation:
+    test = evaluate(data, served, data.test, "test")
     record.eval_seconds += test.throughput.seconds
-    phases["test"] = test.throughput.seconds
+    record.phase_seconds["test"] = test.throughput.seconds
     record.throughput["test"] = test.throughput
     if test.scores.labels:
         record.label_reports["test"] = test.scores.labels
-    began = time.perf_counter()
-    regression = regression_delta(data, candidate)
-    phases["regression"] = time.perf_counter() - began
-    checks = {name: m for name, m in regression.items() if name != "regression_delta"}
-    record.metrics += _metric_rows("test", test.scores.metrics) + _metric_rows("regression", checks)
+    record.metrics += _metric_rows("test", test.scores.metrics)
     record.examples += test.rows
+    return test
+
+
+def _fallback(test: Evaluation) -> ServingLoad:
+    """No serving engine to measure: the harness's own generation of the test split prices it, labelled so."""
+    t = test.throughput
+    return ServingLoad("hf", t.batch_size, t.completion_tokens_per_s, t.examples,
+                       source=f"fallback: the harness's own generate on the test split ({t.examples} examples, batch "
+                              f"{t.batch_size}), not a serving engine; set generation.engine: vllm, or pass "
+                              "--serving-throughput, to price what production runs")
+
+
+def _record_regression_and_constraints(data: SweepData, record: TrialRecord, trial: optuna.Trial | None,
+                                       dev: Evaluation, regression: dict[str, Metric]) -> None:
+    checks = {name: m for name, m in regression.items() if name != "regression_delta"}
+    record.metrics += _metric_rows("regression", checks)
     for split in ("dev", "test"):
         record.metrics.append(MetricRow.of(split, "regression_delta", regression["regression_delta"]))
     objective = data.config.objective
@@ -98,12 +173,6 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
     if trial is not None:  # Optuna needs a number for each: a constraint that was not measured is not broken
         for name, value in record.constraints.items():
             trial.set_constraint(name, 0.0 if value is None else value)
-    if candidate.trained and artifact_dir is not None:
-        began = time.perf_counter()
-        saved = method.save(candidate, artifact_dir)
-        phases["save"] = time.perf_counter() - began
-        record.artifact_path = None if saved is None else str(saved)
-    return _finish(data, record, "complete", candidate)
 
 
 def trial_context(data: SweepData, make_dev_probe=lambda *args: None) -> TrialContext:
@@ -115,10 +184,12 @@ def trial_context(data: SweepData, make_dev_probe=lambda *args: None) -> TrialCo
 
 def evaluate(data: SweepData, candidate: Candidate, examples: tuple[Example, ...], split: str) -> Evaluation:
     """Generate an answer for every example and score it with every scorer of the suite. An example whose request
-    the endpoint refused has no answer: it is stored with its error and no score, and left out of every metric."""
-    began = time.perf_counter()
+    the endpoint refused has no answer: it is stored with its error and no score, and left out of every metric.
+    The throughput's seconds are the generation's alone: scoring and statistics are not what serving costs."""
     batch_size = data.config.generation.batch_size
+    began = time.perf_counter()
     generations = candidate.answer(examples, data.max_new_tokens, batch_size, desc=f"score {split}")
+    seconds = time.perf_counter() - began
     kept = [i for i, g in enumerate(generations) if not g.excluded]
     scores = score_split([examples[i] for i in kept], [generations[i].output for i in kept], data.suite,
                          data.config.seed)
@@ -132,7 +203,6 @@ def evaluate(data: SweepData, candidate: Candidate, examples: tuple[Example, ...
                    scores=values, error=g.error)
         for ex, g, values in zip(examples, generations, per_example)
     ]
-    seconds = time.perf_counter() - began
     throughput = Throughput(len(kept), seconds, batch_size, sum(g.prompt_tokens or 0 for g in generations),
                             sum(g.completion_tokens or 0 for g in generations))
     return Evaluation(scores, rows, throughput)
@@ -162,7 +232,7 @@ def regression_delta(data: SweepData, candidate: Candidate) -> dict[str, Metric]
     }
 
 
-def _dev_probe(data: SweepData, trial: optuna.Trial | None, model, tokenizer, prompter,
+def _dev_probe(data: SweepData, trial: optuna.Trial | None, model, tokenizer, prompter, grammar,
                curve: list[tuple[int, float]]):
     """Score a dev prefix during training and ask the pruner whether this trial trails the others."""
     if trial is None or not data.config.training.eval_every_steps:
@@ -170,7 +240,8 @@ def _dev_probe(data: SweepData, trial: optuna.Trial | None, model, tokenizer, pr
     probe_set = data.dev[: data.config.training.eval_examples]
 
     def probe(step: int) -> bool:
-        scored = evaluate(data, LocalCandidate(model, tokenizer, prompter, True), probe_set, "dev-probe")
+        scored = evaluate(data, LocalCandidate(model, tokenizer, prompter, True, grammar=grammar), probe_set,
+                          "dev-probe")
         value = scored.scores.metrics[data.config.objective.metric].value
         if value is None:  # e.g. no compliant output yet: the worst value in the objective's direction
             value = 0.0 if higher_is_better(data.config.objective.metric) else 1.0

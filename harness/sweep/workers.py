@@ -32,9 +32,10 @@ class WorkerExit:
 
 
 def worker_command(plan: SweepPlan, overrides: list[str], db: Path, index: int) -> list[str]:
-    """The `harness worker` command line that runs worker `index` of this plan (storage: STORAGE_ENV)."""
+    """The `harness worker` command line that runs worker `index` of this plan (storage: STORAGE_ENV). The plan was
+    checked against the machine already (`overrides` carry what it decided), so workers do not refuse it again."""
     command = [sys.executable, "-m", "harness", "worker", str(plan.config_path), "--study", plan.study,
-               "--trials", str(plan.trials), "--index", str(index), "--db", str(db)]
+               "--trials", str(plan.trials), "--index", str(index), "--db", str(db), "--allow-under-trained"]
     for override in overrides:
         command += ["--set", override]
     return command

@@ -28,6 +28,14 @@ def contract_schema(contract: OutputContract) -> dict[str, Any] | None:
     return None
 
 
+def served_schema(contract: OutputContract) -> dict[str, Any] | None:
+    """The contract's schema for a vLLM server's guidance (llguidance) backend, with the harness's JSON layout under
+    `x-guidance`: the server then builds the grammar `Grammar` builds, and constrained answers from either engine
+    are the same text (token for token on the tests' models)."""
+    schema = contract_schema(contract)
+    return None if schema is None else {**schema, "x-guidance": JSON_LAYOUT}
+
+
 class Grammar:
     """An llguidance grammar for one contract and one tokenizer, ready to constrain batches."""
 

@@ -10,7 +10,8 @@ import dataclasses
 import math
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from datasets import Dataset
@@ -23,6 +24,7 @@ from harness.core.errors import TrainingError
 from harness.data.prompting import Prompter
 from harness.data.suites import Example
 from harness.models.device import use_bf16
+from harness.models.loading import library_bars_off
 
 DevProbe = Callable[[int], bool]
 """Called every `eval_every_steps` with the step; scores the dev subset and returns True to stop (prune)."""
@@ -77,16 +79,18 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
             data_seed=seed,
             dataloader_num_workers=0,
         )
-        trainer = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            callbacks=[_BudgetAndProbe(report, budget.trial_train_seconds, training.eval_every_steps, dev_probe)],
-        )
+        with library_bars_off(), lm_head_on_labels_only():  # TRL prepares the dataset in five passes, each a bar
+            trainer = SFTTrainer(
+                model=model,
+                args=args,
+                train_dataset=dataset,
+                processing_class=tokenizer,
+                callbacks=[_BudgetAndProbe(report, budget.trial_train_seconds, training.eval_every_steps, dev_probe)],
+            )
         trainer.remove_callback(PrinterCallback)  # it prints every log dict; the progress bar shows the loss
         began = time.perf_counter()
-        trainer.train()
+        with lm_head_on_labels_only():
+            trainer.train()
         report.seconds = time.perf_counter() - began
         # Mixed precision wraps the model's forward in autocast; take it off, so the trained model answers in the
         # dtype of its weights, exactly as it will when loaded from its artifact.
@@ -95,6 +99,29 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
             report.stopped_by = "max_steps"
     model.eval()
     return report
+
+
+@contextmanager
+def lm_head_on_labels_only() -> Iterator[None]:
+    """Project through the LM head only the positions the loss is on (the answer), on every device.
+
+    TRL's fused LM head scores only the positions with a label on CUDA and XPU, and every position elsewhere, so
+    that Neuron does not recompile for each new count; on a CPU that computes the vocabulary's logits for every
+    prompt token and throws them away (a quarter of a LoRA step on ticket-triage, where the answer is a fifth of the
+    row). The loss is the same either way (tests/test_packing.py checks it); eager CPU code compiles nothing. TRL
+    decides with `trl.trainer.utils._use_triton`, which is therefore answered here for CPUs; a TRL without it is
+    left as it is."""
+    import trl.trainer.utils as trl_utils
+
+    real = getattr(trl_utils, "_use_triton", None)
+    if real is None:
+        yield
+        return
+    trl_utils._use_triton = lambda device: device.type == "cpu" or real(device)
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = real
 
 
 def _checkpointing(enabled: bool) -> dict:

@@ -16,6 +16,7 @@ from harness.data.prompting import Prompter
 from harness.data.shots import picker
 from harness.data.suites import Example, Suite
 from harness.hosted.client import HostedEndpoint
+from harness.models import loading
 from harness.models.sources import ModelSource
 from harness.training.constrained import Grammar
 from harness.training.generate import Generation, generate
@@ -33,8 +34,9 @@ class TrialContext:
     device: str
     dtype: Any
     seed: int
-    make_dev_probe: Callable[[Any, Any, Prompter], DevProbe | None] = lambda *args: None
-    """Given (model, tokenizer, prompter), returns the pruning probe called during training."""
+    make_dev_probe: Callable[[Any, Any, Prompter, Grammar | None], DevProbe | None] = lambda *args: None
+    """Given (model, tokenizer, prompter, grammar), returns the pruning probe called during training; it decodes as
+    the trial will (constrained when the trial is)."""
     endpoints: Mapping[str, HostedEndpoint] = field(default_factory=dict)
     """Hosted endpoints by the experiment's name for them, with their keys (in memory only) and prices."""
     max_new_tokens: int = 64
@@ -88,19 +90,28 @@ def prompting_prompter(ctx: TrialContext, tokenizer, shots: int, selection: str)
                     picker(selection, ctx.train_examples, shots, ctx.seed), include_contract=True)
 
 
-def train_candidate(ctx: TrialContext, model, tokenizer, learning_rate: float,
+def train_candidate(ctx: TrialContext, model, tokenizer, learning_rate: float, constrained: bool = False,
                     quantized: bool = False) -> LocalCandidate:
-    """Fine-tune `model` on the trial's train examples and wrap it as a Candidate (LoRA, QLoRA and full)."""
+    """Fine-tune `model` on the trial's train examples and wrap it as a Candidate (LoRA, QLoRA and full).
+    `constrained`: it answers with decoding limited to the contract, as a constrained prompting arm does."""
     prompter = trained_prompter(ctx, tokenizer)
+    grammar = contract_grammar(ctx, tokenizer, constrained)
     report = train(model, tokenizer, prompter, list(ctx.train_examples), learning_rate, ctx.config.budget,
-                   ctx.config.training, ctx.device, ctx.seed, ctx.make_dev_probe(model, tokenizer, prompter))
-    return LocalCandidate(model, tokenizer, prompter, trained=True, train_report=report, quantized=quantized)
+                   ctx.config.training, ctx.device, ctx.seed, ctx.make_dev_probe(model, tokenizer, prompter, grammar))
+    return LocalCandidate(model, tokenizer, prompter, trained=True, train_report=report, grammar=grammar,
+                          quantized=quantized)
+
+
+def contract_grammar(ctx: TrialContext, tokenizer, constrained: bool) -> Grammar | None:
+    """Constrained decoding to the suite's contract (label set or JSON Schema) when the arm asks for it."""
+    return Grammar(ctx.suite.contract, tokenizer) if constrained else None
 
 
 def save_pretrained(candidate: LocalCandidate, directory: Path) -> Path:
     """What `save_pretrained` writes (a PEFT adapter, or the whole model) as safetensors, with the tokenizer."""
     directory.mkdir(parents=True, exist_ok=True)
-    candidate.model.save_pretrained(directory, safe_serialization=True)
+    with loading.library_bars_off():
+        candidate.model.save_pretrained(directory, safe_serialization=True)
     candidate.tokenizer.save_pretrained(directory)
     return directory
 

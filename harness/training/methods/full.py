@@ -11,6 +11,7 @@ from harness.models import loading
 from harness.training.methods.base import (
     LocalCandidate,
     TrialContext,
+    contract_grammar,
     save_pretrained,
     train_candidate,
     trained_prompter,
@@ -21,6 +22,9 @@ from harness.training.methods.base import (
 class FullParams:
     learning_rate: float = field(default=5e-5, metadata=greater_than(0))
     """AdamW learning rate; every weight moves, so far smaller than an adapter's (1e-5 to 1e-4)."""
+    constrained: bool = False
+    """Answer with decoding limited to the output contract (the label set or the JSON Schema), as a constrained
+    prompting arm does, so the comparison is like for like: the adapter cannot invent a label. Not for free text."""
 
 
 class FullFineTune:
@@ -34,7 +38,8 @@ class FullFineTune:
 
     def prepare(self, ctx: TrialContext, params: FullParams) -> LocalCandidate:
         model = loading.load_model(ctx.source, ctx.device, ctx.dtype)
-        return train_candidate(ctx, model, loading.load_tokenizer(ctx.source), params.learning_rate)
+        tokenizer = loading.load_tokenizer(ctx.source)
+        return train_candidate(ctx, model, tokenizer, params.learning_rate, params.constrained)
 
     def save(self, candidate: LocalCandidate, directory: Path) -> Path:
         """The whole model as safetensors, with its tokenizer."""
@@ -47,4 +52,5 @@ class FullFineTune:
         weights = dataclasses.replace(ctx.source, name=str(artifact), path=str(artifact))
         tokenizer = loading.load_tokenizer(ctx.source)
         return LocalCandidate(loading.load_model(weights, ctx.device, ctx.dtype), tokenizer,
-                              trained_prompter(ctx, tokenizer), trained=True)
+                              trained_prompter(ctx, tokenizer), trained=True,
+                              grammar=contract_grammar(ctx, tokenizer, params.constrained))

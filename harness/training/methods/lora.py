@@ -16,6 +16,7 @@ from harness.models import loading
 from harness.training.methods.base import (
     LocalCandidate,
     TrialContext,
+    contract_grammar,
     save_pretrained,
     train_candidate,
     trained_prompter,
@@ -34,6 +35,9 @@ class LoraParams:
     """`all-linear`, or comma-separated module names such as `q_proj,v_proj`."""
     learning_rate: float = field(default=1e-3, metadata=greater_than(0))
     """AdamW learning rate. Adapters take far larger rates than full fine-tuning (1e-4 to 2e-3)."""
+    constrained: bool = False
+    """Answer with decoding limited to the output contract (the label set or the JSON Schema), as a constrained
+    prompting arm does, so the comparison is like for like: the adapter cannot invent a label. Not for free text."""
 
 
 class LoRA:
@@ -52,6 +56,7 @@ class LoRA:
 
     def prepare(self, ctx: TrialContext, params: LoraParams) -> LocalCandidate:
         from peft import LoraConfig, get_peft_model
+        from transformers import set_seed
 
         tokenizer = loading.load_tokenizer(ctx.source)
         base = self.load_base(ctx)
@@ -63,9 +68,10 @@ class LoRA:
             target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
             task_type="CAUSAL_LM",
         )
+        set_seed(ctx.seed)  # the adapter's random init: the same seed gives the same trial, whatever ran before
         with _quiet_peft():
             model = get_peft_model(base, adapter)
-        return train_candidate(ctx, model, tokenizer, params.learning_rate, self.quantized)
+        return train_candidate(ctx, model, tokenizer, params.learning_rate, params.constrained, self.quantized)
 
     def save(self, candidate: LocalCandidate, directory: Path) -> Path:
         """The PEFT adapter (adapter_config.json, adapter_model.safetensors) and the tokenizer."""
@@ -84,8 +90,8 @@ class LoRA:
         tokenizer = loading.load_tokenizer(ctx.source)
         with _quiet_peft():
             model = PeftModel.from_pretrained(base, str(artifact)).eval()
-        return LocalCandidate(model, tokenizer,
-                              trained_prompter(ctx, tokenizer), trained=True, quantized=self.quantized)
+        return LocalCandidate(model, tokenizer, trained_prompter(ctx, tokenizer), trained=True,
+                              grammar=contract_grammar(ctx, tokenizer, params.constrained), quantized=self.quantized)
 
 
 @contextmanager

@@ -13,8 +13,7 @@ from pathlib import Path
 from harness.core.typed import at_least, one_of
 from harness.data.shots import SELECTIONS
 from harness.models import loading
-from harness.training.constrained import Grammar
-from harness.training.methods.base import LocalCandidate, TrialContext, prompting_prompter
+from harness.training.methods.base import LocalCandidate, TrialContext, contract_grammar, prompting_prompter
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,6 @@ class Prompting:
 
     def load(self, ctx: TrialContext, params: PromptParams, artifact: Path | None) -> LocalCandidate:
         model, tokenizer = loading.load_model(ctx.source, ctx.device, ctx.dtype), loading.load_tokenizer(ctx.source)
-        grammar = Grammar(ctx.suite.contract, tokenizer) if params.constrained else None
+        grammar = contract_grammar(ctx, tokenizer, params.constrained)
         prompter = prompting_prompter(ctx, tokenizer, params.shots, params.shot_selection)
         return LocalCandidate(model, tokenizer, prompter, trained=False, grammar=grammar)

@@ -1,0 +1,233 @@
+"""Measure the machine before planning: a few real training steps of each method the sweep will train, on the
+study's own model, data and batch shape, in each precision that is sound here, and one generation batch of each
+arm; cached per machine and model, so it runs once.
+
+Machines differ more than their names say: on an AVX2-only EPYC, bf16 autocast ran a LoRA step in 52 s against
+3.3 s in fp32, while a CPU with AVX512-BF16 runs it faster in bf16. So nothing is assumed:
+- `training.precision: auto` becomes the fastest precision timed here; bf16 is timed only where it is native (a GPU
+  that supports it, a CPU with AVX512-BF16 or AMX), because elsewhere it is slow and buys nothing;
+- every trial's expected time comes from these timings (`estimate.py`), never from another machine's rates;
+- a trial whose step budget cannot finish inside its time cap is found before any trial runs (`under_trained`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from optuna.distributions import CategoricalDistribution
+
+from harness.core.config import BudgetConfig
+from harness.core.errors import HarnessError
+from harness.models import sources
+from harness.models.device import default_dtype, free_memory, machine_name, native_bf16
+from harness.sweep.plan import SweepPlan
+from harness.sweep.prepare import SweepData
+from harness.sweep.space import method_params
+from harness.sweep.trial import trial_context
+from harness.training.methods import METHODS
+
+TIMED_STEPS = 3
+"""Steps timed per method and precision, after one warm-up step (the first step pays for allocations)."""
+WARMUP_STEPS = 1
+VERSION = 1
+"""Bumped when what is measured changes, so an old cache entry is never read as a new one."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    method: str
+    precision: str
+    step_seconds: float | None
+    """Median wall seconds of one optimizer step (None for an arm that does not train)."""
+    generate_seconds: float
+    """Wall seconds per example of one generation batch at the study's batch size, with the arm's own prompts."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    machine: str
+    """The CPU or GPU model, with what torch uses of it."""
+    precision: str
+    """What the sweep trains in: the experiment's `training.precision`, or what `auto` chose here."""
+    timings: tuple[Timing, ...]
+    notes: tuple[str, ...] = ()
+    """Why a precision was not timed (bf16 not native here), and what was chosen."""
+    measured_at: str = ""
+    cached: bool = False
+    path: str | None = None
+
+    def timing(self, method: str, precision: str | None = None) -> Timing | None:
+        wanted = precision or self.precision
+        found = [t for t in self.timings if t.method == method]
+        return next((t for t in found if t.precision == wanted), found[0] if found else None)
+
+    def lines(self) -> list[str]:
+        """`lora: 1.9 s/step fp32, 0.8 s/step bf16 autocast: using bf16`, one line per method, then the notes."""
+        out = []
+        for method in dict.fromkeys(t.method for t in self.timings):
+            timed = [t for t in self.timings if t.method == method]
+            if timed[0].step_seconds is None:
+                out.append(f"{method}: {timed[0].generate_seconds:.2f} s per generated example")
+                continue
+            steps = ", ".join(f"{t.step_seconds:.2f} s/step {_label(t.precision)}" for t in timed)
+            mine = self.timing(method)
+            out.append(f"{method}: {steps}: using {self.precision}; {mine.generate_seconds:.2f} s per generated "
+                       "example")
+        return out + list(self.notes)
+
+
+
+def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = print) -> Calibration:
+    """The machine's timings for this study: read from the cache when this machine measured them before, measured
+    now (and added to the cache) for any arm or precision it has not."""
+    config = plan.config
+    precisions = candidate_precisions(config.training.precision, plan.device)
+    arms = [m for m in plan.space.methods if not METHODS.get(m).hosted]
+    machine = machine_name(plan.device)
+    path = _cache_path(plan, data, machine, arms)
+    known, when = _load(path)
+    wanted = [(m, p) for m in arms for p in (precisions if METHODS.get(m).trains else precisions[:1])]
+    missing = [(m, p) for m, p in wanted if not any(t.method == m and t.precision == p for t in known)]
+    if missing:
+        echo(f"calibrating on {machine}: {TIMED_STEPS} timed steps and a generation batch of "
+             f"{', '.join(f'{m} ({p})' for m, p in missing)} (once per machine and model; cached)")
+    timings = [t for t in known if (t.method, t.precision) in wanted]
+    timings += [_time(plan, data, method, precision) for method, precision in missing]
+    timings.sort(key=lambda t: wanted.index((t.method, t.precision)))
+    chosen, notes = _choose(config.training.precision, plan.device, precisions, timings)
+    measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds") if missing else when
+    if missing:
+        _save(path, machine, [*[t for t in known if (t.method, t.precision) not in wanted], *timings], measured_at)
+    return Calibration(machine, chosen, tuple(timings), tuple(notes), measured_at, not missing, str(path))
+
+
+def candidate_precisions(requested: str, device: str) -> list[str]:
+    """What may be timed: the one the experiment named, or for `auto` fp32 and, where it is native, bf16."""
+    if requested != "auto":
+        return [requested]
+    return ["fp32", "bf16"] if native_bf16(device) else ["fp32"]
+
+
+def apply(data: SweepData, calibration: Calibration) -> SweepData:
+    """The sweep's data with the calibrated precision in its config (and in every trial's provenance)."""
+    training = dataclasses.replace(data.config.training, precision=calibration.precision)
+    config = dataclasses.replace(data.config, training=training)
+    provenance = {**data.provenance, "training": {**data.provenance.get("training", {}),
+                                                  "precision": calibration.precision},
+                  "calibration": {"machine": calibration.machine, "precision": calibration.precision,
+                                  "lines": calibration.lines(), "measured_at": calibration.measured_at}}
+    return dataclasses.replace(data, config=config, dtype=default_dtype(data.device, calibration.precision),
+                               provenance=provenance)
+
+
+def _choose(requested: str, device: str, precisions: list[str], timings: list[Timing]) -> tuple[str, list[str]]:
+    notes = []
+    if requested == "auto" and "bf16" not in precisions:
+        what = "this GPU" if device == "cuda" else "this CPU (no AVX512-BF16 or AMX)"
+        notes.append(f"bf16: not native on {what}, so not timed: autocast would run many times slower than fp32")
+    if requested == "bf16" and not native_bf16(device):
+        notes.append("warning: training.precision is bf16, which is not native here: autocast runs many times "
+                     "slower than fp32 on such a machine. Set training.precision: auto (or fp32).")
+    if len(precisions) == 1:
+        return precisions[0], notes
+    cost = {p: sum(t.step_seconds for t in timings if t.precision == p and t.step_seconds) for p in precisions}
+    if not any(cost.values()):  # nothing trains: the weights' dtype is all precision decides
+        return ("bf16" if device == "cuda" else "fp32"), notes
+    chosen = min(precisions, key=lambda p: cost[p])
+    notes.append(f"precision: {chosen}, the fastest timed here")
+    return chosen, notes
+
+
+def _time(plan: SweepPlan, data: SweepData, method: str, precision: str) -> Timing:
+    """A few real steps of `method` (its first planned configuration) in `precision`, then one generation batch."""
+    config = plan.config
+    training = dataclasses.replace(config.training, precision=precision, eval_every_steps=0)
+    steps = WARMUP_STEPS + TIMED_STEPS
+    budget = BudgetConfig(trials=1, max_steps=steps, epochs=1000.0, trial_train_seconds=None)
+    trial_config = dataclasses.replace(config, training=training, budget=budget)
+    per_step = training.batch_size * training.gradient_accumulation
+    variant = dataclasses.replace(data, config=trial_config, train=data.train[: per_step * steps],
+                                  dtype=default_dtype(plan.device, precision))
+    candidate = METHODS.get(method).prepare(trial_context(variant), method_params(representative(plan, method),
+                                                                                  "calibration"))
+    step_seconds = None
+    if candidate.train_report is not None:
+        timed = candidate.train_report.step_seconds[WARMUP_STEPS:]
+        if not timed:
+            raise HarnessError(f"calibration: {method} ran {candidate.train_report.steps} steps, fewer than the "
+                               f"{steps} it needs to time; the train subset holds {len(data.train)} examples.")
+        step_seconds = statistics.median(timed)
+    batch = data.dev[: config.generation.batch_size] or data.train[: config.generation.batch_size]
+    began = time.perf_counter()
+    candidate.answer(batch, data.max_new_tokens, config.generation.batch_size, desc=f"calibrate {method}")
+    generate_seconds = (time.perf_counter() - began) / max(1, len(batch))
+    del candidate
+    free_memory(plan.device)
+    return Timing(method, precision, step_seconds, generate_seconds)
+
+
+def representative(plan: SweepPlan, method: str) -> dict[str, Any]:
+    """The configuration of `method` the sweep runs first: its first enqueued entry, else the first value of each
+    parameter in the space."""
+    for entry in plan.config.enqueue:
+        if entry.get("method") == method:
+            return {"method": method, **{k: v for k, v in entry.items() if k != "method"}}
+    chosen: dict[str, Any] = {"method": method}
+    for name, spec in plan.space.params.get(method, {}).items():
+        if isinstance(spec, CategoricalDistribution):
+            chosen[name] = spec.choices[0]
+        elif hasattr(spec, "low"):
+            chosen[name] = spec.low
+        else:
+            chosen[name] = spec
+    return chosen
+
+
+def _cache_path(plan: SweepPlan, data: SweepData, machine: str, arms: list[str]) -> Path:
+    config = plan.config
+    t = config.training
+    shape = [t.batch_size, t.gradient_accumulation, t.max_length, t.include_instruction, t.include_contract,
+             t.padding_free, t.gradient_checkpointing, config.generation.batch_size, data.max_new_tokens]
+    versions = [metadata.version(p) for p in ("torch", "transformers", "peft", "trl")]
+    key = json.dumps([VERSION, machine, plan.device, versions, data.source.sha256,
+                      data.provenance["data"]["subset_sha256"], shape, [representative(plan, m) for m in arms]],
+                     sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return sources.cache_dir() / "calibration" / f"{digest}.json"
+
+
+def _load(path: Path) -> tuple[list[Timing], str]:
+    """What the cache holds for this key, and when it was measured; an unreadable or older entry holds nothing (it
+    is measured again)."""
+    try:
+        raw = json.loads(path.read_text())
+        if raw.get("version") != VERSION:
+            return [], ""
+        return [Timing(**t) for t in raw["timings"]], str(raw.get("measured_at", ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return [], ""
+
+
+def _save(path: Path, machine: str, timings: list[Timing], measured_at: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"version": VERSION, "machine": machine, "measured_at": measured_at,
+                               "threads": torch.get_num_threads(),
+                               "timings": [dataclasses.asdict(t) for t in timings]}, indent=2))
+    tmp.replace(path)  # whole or not at all, even with two workers calibrating at once
+
+
+def _label(precision: str) -> str:
+    return "bf16 autocast" if precision == "bf16" else precision

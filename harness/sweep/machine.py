@@ -1,0 +1,74 @@
+"""Plan for the machine at hand, before any trial runs: calibrate (or read the cache), let the budget fit these
+timings when the experiment asks (`budget.fit_minutes`), estimate every trial, and refuse a plan whose trained
+trials cannot finish their step budgets inside their time caps, since a cut-short trial never decides.
+
+`harness sweep` (the dry run too) and `harness worker` start here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from harness.core.errors import HarnessError, ModelError
+from harness.models import sources
+from harness.sweep.calibrate import Calibration, apply, calibrate
+from harness.sweep.estimate import Estimate, estimate, fit
+from harness.sweep.plan import SweepPlan
+from harness.sweep.prepare import SweepData, prepare
+
+
+@dataclass(frozen=True)
+class MachinePlan:
+    plan: SweepPlan
+    """The plan as it will run here: with a fitted step budget when `budget.fit_minutes` asked for one."""
+    data: SweepData | None
+    """What the trials share, in the calibrated precision (the base model's forgetting score is measured later)."""
+    calibration: Calibration | None
+    """None only for a dry run whose model is not pulled yet (nothing to time)."""
+    estimate: Estimate | None
+    fitted: str | None
+    """What `budget.fit_minutes` chose and why; None when the experiment does not ask."""
+
+    def decided(self) -> list[str]:
+        """What this plan decided, as `--set` overrides: other workers of the study run the same trials."""
+        budget = self.plan.config.budget
+        precision = self.calibration.precision if self.calibration else self.plan.config.training.precision
+        return [f"training.precision={precision}", "budget.fit_minutes=null",
+                f"budget.max_steps={'null' if budget.max_steps is None else budget.max_steps}"]
+
+
+def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_trained: bool = False,
+                     pull_missing: bool = True) -> MachinePlan:
+    """`pull_missing=False` (a dry run): an embedded model not pulled yet is not fetched; the plan is then shown
+    without this machine's timings, and says how to get them."""
+    try:
+        source = sources.resolve(plan.config.model, pull_missing=pull_missing)
+    except ModelError as exc:
+        if pull_missing:
+            raise
+        echo(f"not calibrated: {exc} The estimate needs a few timed steps of the model on this machine.")
+        return MachinePlan(plan, None, None, None, None)
+    data = prepare(plan, source, echo)
+    calibration = calibrate(plan, data, echo)
+    echo(f"machine: {calibration.machine} (calibration {'cached' if calibration.cached else 'measured now'}"
+         f"{', ' + calibration.measured_at if calibration.measured_at else ''})")
+    for line in calibration.lines():
+        echo(f"  {line}")
+    plan, fitted = fit(plan, calibration)
+    if fitted:
+        echo(fitted)
+    expected = estimate(plan, calibration)
+    if expected.cut_short:
+        problems = "\n".join(f"  {c.text(calibration.precision, calibration.machine)}" for c in expected.cut_short)
+        message = (f"a fine-tuned trial cannot finish its step budget inside its time cap on this machine:\n{problems}"
+                   "\nA trial its cap stops short is under-trained: it is scored and shown as such, but never stands "
+                   "for its method in the verdict or the gate.")
+        if not allow_under_trained:
+            raise HarnessError(message + " Change the budget as above, or pass --allow-under-trained to run it "
+                                         "anyway.")
+        echo(f"warning: {message} Running anyway (--allow-under-trained).")
+    budgeted = dataclasses.replace(data, config=plan.config,
+                                   provenance={**data.provenance, "budget": dataclasses.asdict(plan.config.budget)})
+    return MachinePlan(plan, apply(budgeted, calibration), calibration, expected, fitted)

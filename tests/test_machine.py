@@ -1,0 +1,131 @@
+"""Measure the machine before planning: real timed steps on a tiny model (only the bf16 capability probe is mocked),
+the precision chosen from them, the cache, the estimate, the refusal of a plan whose trials would be cut short, and
+what happens to a trial the time cap does cut short."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.analysis.gate import reference_for, run_gate
+from harness.analysis.verdict import study_verdict
+from harness.cli import main
+from harness.core.config import GateConfig
+from harness.core.errors import HarnessError
+from harness.store.database import Store
+from harness.sweep import calibrate as calibration_module
+from harness.sweep.machine import plan_for_machine
+from harness.sweep.plan import plan_sweep
+
+
+def experiment(tmp_path: Path, model: Path, suite: Path, body: str = "") -> Path:
+    path = tmp_path / "machine.yaml"
+    path.write_text(f"""
+name: machine
+model: {model}
+suite: {suite}
+results_dir: {tmp_path / "results"}
+regression: {{enabled: false}}
+data: {{train_limit: 64, dev_limit: 8, test_limit: 8}}
+budget: {{trials: 2, max_steps: 4, trial_train_seconds: 600}}
+training: {{batch_size: 4, eval_every_steps: 0}}
+generation: {{batch_size: 4}}
+space:
+  prompt: {{shots: 0}}
+  lora: {{r: 4}}
+enqueue: [{{method: prompt}}, {{method: lora}}]
+{body}""")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_fp32_is_chosen_where_bf16_is_not_native_and_bf16_is_never_timed(tmp_path, tiny_model_dir, toy_suite,
+                                                                       monkeypatch):
+    monkeypatch.setattr(calibration_module, "native_bf16", lambda device: False)  # an AVX2-only CPU
+    said: list[str] = []
+    here = plan_for_machine(plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite), []), said.append)
+    calibration = here.calibration
+    assert calibration.precision == "fp32" and not calibration.cached
+    assert {(t.method, t.precision) for t in calibration.timings} == {("prompt", "fp32"), ("lora", "fp32")}
+    lora = calibration.timing("lora")
+    assert lora.step_seconds > 0 and lora.generate_seconds > 0  # measured, on this machine
+    text = "\n".join(said)
+    assert "bf16: not native" in text and "lora: " in text and "s/step fp32: using fp32" in text
+    assert here.data.config.training.precision == "fp32"
+    assert here.data.provenance["calibration"]["precision"] == "fp32"
+
+
+def test_with_native_bf16_both_are_timed_and_the_faster_is_used_then_cached(tmp_path, tiny_model_dir, toy_suite,
+                                                                          monkeypatch):
+    monkeypatch.setattr(calibration_module, "native_bf16", lambda device: True)  # the capability, not the timing
+    path = experiment(tmp_path, tiny_model_dir, toy_suite)
+    first = plan_for_machine(plan_sweep(path, []), lambda _: None).calibration
+    steps = {t.precision: t.step_seconds for t in first.timings if t.method == "lora"}
+    assert set(steps) == {"fp32", "bf16"}
+    assert first.precision == min(steps, key=steps.get)  # whichever this machine ran faster
+
+    def never(*args, **kwargs):
+        raise AssertionError("a cached calibration trained again")
+
+    monkeypatch.setattr(calibration_module, "_time", never)
+    again = plan_for_machine(plan_sweep(path, []), lambda _: None).calibration
+    assert again.cached and again.timings == first.timings and again.precision == first.precision
+    named = plan_for_machine(plan_sweep(path, ["training.precision=fp32"]), lambda _: None).calibration
+    assert named.precision == "fp32" and named.cached  # a named precision is kept, and its timing reused
+
+
+def test_a_trial_that_cannot_finish_inside_its_cap_is_refused_before_any_trial(tmp_path, tiny_model_dir, toy_suite,
+                                                                             capsys):
+    path = experiment(tmp_path, tiny_model_dir, toy_suite)
+    overrides = ["--set", "budget.max_steps=100000", "--set", "budget.trial_train_seconds=1"]
+    assert main(["sweep", str(path), *overrides]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert "cannot finish its step budget inside its time cap" in out and "lora: its 100000 steps take" in out
+    assert "--set budget.max_steps=" in out and "--allow-under-trained" in out
+    assert Store(tmp_path / "results/harness.duckdb").trials() == []
+
+
+def test_fit_minutes_lowers_the_step_budget_to_what_this_machine_can_afford(tmp_path, tiny_model_dir, toy_suite):
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "")
+    roomy = plan_for_machine(plan_sweep(path, ["budget.max_steps=40", "budget.fit_minutes=60"]), lambda _: None)
+    assert roomy.plan.config.budget.max_steps == 40 and "keeps its 40 steps" in roomy.fitted
+    step = roomy.calibration.timing("lora").step_seconds
+    tight = plan_for_machine(plan_sweep(path, ["budget.max_steps=100000", "budget.min_steps=3",
+                                               f"budget.fit_minutes={(roomy.estimate.total_seconds + 20 * step) / 60}",
+                                               "budget.trial_train_seconds=null"]), lambda _: None)
+    fitted = tight.plan.config.budget.max_steps
+    assert 3 <= fitted < 100000 and f"gets {fitted} steps" in tight.fitted
+    assert tight.data.config.budget.max_steps == fitted and tight.data.provenance["budget"]["max_steps"] == fitted
+    assert tight.decided()[-1] == f"budget.max_steps={fitted}"  # what other workers of the study are told
+
+
+@pytest.mark.slow
+def test_a_trial_cut_short_by_its_cap_is_under_trained_and_never_decides(tmp_path, tiny_model_dir, toy_suite,
+                                                                        capsys):
+    path = experiment(tmp_path, tiny_model_dir, toy_suite)
+    args = ["sweep", str(path), "--set", "budget.max_steps=100000", "--set", "budget.trial_train_seconds=2",
+            "--allow-under-trained"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    store = Store(tmp_path / "results/harness.duckdb")
+    lora = next(t for t in store.trials("machine") if t.method == "lora")
+    assert lora.complete and lora.training.stopped_by == "time budget" and lora.under_trained
+    assert lora.training.planned_steps == 100000 and 0 < lora.training.steps < 100000
+    assert "under-trained" in out and "Running anyway" in out
+    verdict = study_verdict(store, "machine")
+    assert verdict.head == "No verdict" and "stopped short" in verdict.text and lora.id in verdict.text
+    reference, kind = reference_for(store, lora, "toy-colours")
+    gate = run_gate(store, lora, reference, kind, GateConfig(margin=1.0, require_regression=False), "toy-colours")
+    trained = next(r for r in gate.rules if r.name == "trained in full")
+    assert not gate.passed and not trained.passed and f"of 100000 steps" in trained.detail
+    assert main(["trials", "--db", str(store.path)]) == 0
+    assert "under-trained" in capsys.readouterr().out
+    with pytest.raises(HarnessError, match="under-trained"):
+        from harness.lifecycle.promote import promote
+        promote(store, lora.id, "staging", approver="ada")
