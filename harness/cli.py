@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(soft_wrap=True)
     if not console.is_terminal:  # logs and pipes: keep table rows on one line
         console.width = 200
+    if getattr(args, "run", None) in (_sweep, _worker):
+        _hear_ctrl_c()
     try:
         return args.run(args, console) or 0
     except HarnessError as exc:
@@ -60,6 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("\ninterrupted. Finished trials are saved; re-run the same command to resume.")
         return 130
+
+
+def _hear_ctrl_c() -> None:
+    """A sweep must stop on Ctrl-C (SIGINT) and record the trial it interrupts as interrupted. A process started in
+    the background of a non-interactive shell (or by a scheduler, or a test runner that was) inherits SIGINT as
+    ignored, and Python then never raises KeyboardInterrupt: the trial trains on to its time cap and is recorded as
+    complete. So sweeps and workers take SIGINT back."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -123,7 +123,7 @@ def test_a_trial_cut_short_by_its_cap_is_under_trained_and_never_decides(tmp_pat
     reference, kind = reference_for(store, lora, "toy-colours")
     gate = run_gate(store, lora, reference, kind, GateConfig(margin=1.0, require_regression=False), "toy-colours")
     trained = next(r for r in gate.rules if r.name == "trained in full")
-    assert not gate.passed and not trained.passed and f"of 100000 steps" in trained.detail
+    assert not gate.passed and not trained.passed and "of 100000 steps" in trained.detail
     assert main(["trials", "--db", str(store.path)]) == 0
     assert "under-trained" in capsys.readouterr().out
     with pytest.raises(HarnessError, match="under-trained"):

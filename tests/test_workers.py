@@ -216,18 +216,24 @@ def postgres():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("storage", ["journal", pytest.param("postgresql", marks=needs_postgres)])
-def test_ctrl_c_mid_trial_prints_only_the_clean_message_and_resumes(storage, request, tmp_path, tiny_model_dir,
-                                                                    toy_suite):
+@pytest.mark.parametrize("storage, inherited", [
+    ("journal", "default"),
+    pytest.param("postgresql", "default", marks=needs_postgres),
+    ("journal", "ignored"),  # started from a shell that ignores SIGINT in background jobs: Ctrl-C was lost there
+])
+def test_ctrl_c_mid_trial_prints_only_the_clean_message_and_resumes(storage, inherited, request, tmp_path,
+                                                                    tiny_model_dir, toy_suite):
     experiment = write_experiment(tmp_path, tiny_model_dir, toy_suite, total=2, steps=100000)
     body = experiment.read_text()  # only fine-tuning, so the first trial trains whatever the sampler's seed
     experiment.write_text(body[:body.index("space:")] + "space:\n  full: {learning_rate: [1.0e-3, 2.0e-3]}\n")
     url = request.getfixturevalue("postgres").url if storage == "postgresql" else None
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"HARNESS_STORAGE": url} if url else {})}
     command = [sys.executable, "-m", "harness", "worker" if url else "sweep", str(experiment),
-               "--study", f"sigint-{storage}", "--allow-under-trained"]  # the cap is far: Ctrl-C comes first
+               "--study", f"sigint-{storage}-{inherited}", "--allow-under-trained"]  # Ctrl-C comes before the cap
     db = tmp_path / "results/harness.duckdb"
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if inherited == "ignored" else None
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=ignore)  # noqa: PLW1509 - the disposition a background job inherits
     said = Output(proc)
     # Conditions, not sleeps: the trial is recorded as running, and after that its training has taken a step
     # (the trial's own progress bar, not the calibration's, which comes before any trial).
