@@ -22,7 +22,7 @@ EXPERIMENT = "experiments/first-sweep.yaml"
 EXPERIMENT_YAML = """\
 # First sweep: does fine-tuning beat prompting on this task? Run from this project folder:
 #
-#   harness sweep experiments/first-sweep.yaml --dry-run   (the plan and an estimated duration; trains nothing)
+#   harness sweep experiments/first-sweep.yaml --dry-run   (the plan, this machine's timings and an estimate)
 #   harness sweep experiments/first-sweep.yaml             (results go to results/; re-running it resumes)
 #
 # As written it runs on a CPU: strong prompting (similar shots, constrained decoding), then LoRA, on the bundled
@@ -46,14 +46,15 @@ budget:
   trials: 2                  # total for the study: re-running tops it up; --trials 6 lets the sampler explore
   sweep_minutes: 15          # no new trial starts after this
   max_steps: 125             # training budgeted in steps: the same trials on a busy machine, only later
-  trial_train_seconds: 900   # a safety cap: training stops there and the trial says "stopped by time budget"
+  trial_train_seconds: 900   # a safety cap: a trial it stops short is "under-trained" and never decides; the sweep
+                             # measures this machine first and refuses to start a trial that cannot finish in it
   epochs: 1
 
 training:
   batch_size: 8              # larger is faster on a GPU, slower per step on a CPU
   max_length: 256            # tokens per example (prompt plus answer); longer ones are refused, named, before training
   over_length: refuse        # or truncate: cut the end of a longer example's input (never its answer), with a warning
-  precision: auto            # bf16 autocast where the hardware has it (about 1.4x on such CPUs); fp32 elsewhere
+  precision: auto            # the faster of fp32 and bf16 autocast, timed here (bf16 only where native)
 
 objective:                   # maximise dev task accuracy, subject to these limits; a trial that breaks one never wins
   metric: task_accuracy
@@ -79,6 +80,7 @@ space:                       # methods to compare: a value is fixed, a list is a
   lora:
     r: [8, 16]               # adapter rank: more capacity, more memory
     learning_rate: {low: 5.0e-4, high: 2.0e-3, log: true}
+    constrained: true        # answers decoded within the contract too, like for like with constrained prompting
   # qlora: {r: [8, 16]}      # needs CUDA and bitsandbytes; skipped otherwise, with the reason shown
   # full: {learning_rate: {low: 1.0e-5, high: 1.0e-4, log: true}}   # every weight trained: best on a GPU
 

@@ -8,6 +8,7 @@ written. Nothing after this point should fail on the user's input.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -73,7 +74,7 @@ def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None 
         sources.check_reference(config.model)
     except ModelError as exc:  # name the file and the key as well as the fix
         raise ModelError(f"{where}: `model: {config.model}`: {exc}") from None
-    space = build_space(config.space, device, where)
+    space = _for_engine(build_space(config.space, device, where), config)
     enqueued = tuple(e for i, raw in enumerate(config.enqueue) if (e := enqueue_params(raw, space, where, i)))
     suite = load_suite(config.suite)
     maximize = _objective_direction(config, suite, where)
@@ -162,6 +163,20 @@ hosted arms (which have their own engine). A fully fine-tuned model would need a
 base is bitsandbytes', which vLLM does not load as it was trained."""
 
 
+def _for_engine(space: SearchSpace, config: ExperimentConfig) -> SearchSpace:
+    """With `generation.engine: vllm`, the methods vLLM cannot serve are skipped, with the reason, as QLoRA is on a
+    machine without CUDA."""
+    if config.generation.engine != "vllm":
+        return space
+    skipped = {m: f"generation.engine: vllm serves {', '.join(VLLM_SERVES)} arms; a fully fine-tuned or 4-bit model "
+                  "would need a vLLM server of its own (evaluate it with generation.engine: hf)"
+               for m in space.methods if m not in VLLM_SERVES}
+    if not skipped:
+        return space
+    kept = tuple(m for m in space.methods if m not in skipped)
+    return dataclasses.replace(space, methods=kept, skipped={**space.skipped, **skipped})
+
+
 def _check_engine(config: ExperimentConfig, space: SearchSpace, where: str) -> None:
     if config.generation.engine != "vllm":
         return
@@ -173,11 +188,9 @@ def _check_engine(config: ExperimentConfig, space: SearchSpace, where: str) -> N
     if serving.vllm_python and not serving.vllm_url and not os.access(serving.vllm_python, os.X_OK):
         raise ConfigError(f"{where}: `serving.vllm_python: {serving.vllm_python}` is not an executable python; build "
                           "vLLM's environment with `bash scripts/vllm_env.sh` and give the path it prints.")
-    refused = [m for m in space.methods if m not in VLLM_SERVES]
-    if refused:
-        raise ConfigError(f"{where}: `generation.engine: vllm` evaluates {', '.join(VLLM_SERVES)} arms; "
-                          f"`space.{refused[0]}` needs generation.engine: hf (a fully fine-tuned or 4-bit model "
-                          "would need a vLLM server of its own).")
+    if not space.methods:
+        raise ConfigError(f"{where}: `generation.engine: vllm` serves {', '.join(VLLM_SERVES)} arms, and the space "
+                          "has none of them; add one, or set generation.engine: hf.")
     if serving.vllm_url:
         from harness.serving.vllm import VllmError, VllmServer
 
