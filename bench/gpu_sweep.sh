@@ -25,7 +25,9 @@ if [ "${RUN_BENCH:-0}" = 1 ]; then
   python3 bench/train_step.py --device cuda --steps 40 --batch-size 32 2>/dev/null | tee "$OUT/bench_train_step_gpu.json"
 fi
 if [ "${RUN_TARGETS:-0}" = 1 ]; then  # issue 10's GPU targets against the plain loop; about 4 minutes on an H100
-  python3 bench/gpu_targets.py --out "$OUT/gpu_targets.json" 2>"$OUT/gpu_targets.log" | cut -c1-600 || tail -20 "$OUT/gpu_targets.log"
+  # VLLM_PYTHON: the python of a vLLM environment carried here (its wheels: vLLM pins its own torch); adds target 5
+  python3 bench/gpu_targets.py --out "$OUT/gpu_targets.json" ${VLLM_PYTHON:+--vllm-python "$VLLM_PYTHON"} \
+    2>"$OUT/gpu_targets.log" | cut -c1-600 || tail -20 "$OUT/gpu_targets.log"
   [ "${TARGETS_ONLY:-0}" = 1 ] && exit 0
 fi
 if [ "${RUN_CONCURRENCY:-0}" = 1 ]; then  # several trials at once on one GPU against one at a time (~4 min)

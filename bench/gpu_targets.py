@@ -19,6 +19,11 @@
    steps): a 7B shape (Llama-2-7B's layers, random weights) with QLoRA at 1024 tokens, batch 1, gradient
    checkpointing on. Target: it fits in 12 GiB.
 
+5. With --vllm-python: the same adapter and prompts through a vLLM server (the `vllm` engine): its completion tokens
+   per second against plain `generate` at batch 64, at 64 requests in flight, and whether its greedy answers are the
+   same text. Target: at least 10x plain `generate`, on the same outputs. vLLM needs its own environment (its torch
+   pin), so on a machine without a registry its wheels must be carried there first.
+
 Elsewhere, each on its own call: the 20-trial sweep in 10 minutes (`bash bench/gpu_sweep.sh`), several trials at
 once on one GPU (`bench/concurrency.py`) and the default sampler against a full grid (`bench/sweep_efficiency.py`).
 """
@@ -186,6 +191,35 @@ def generation(trained, device: str, n: int) -> dict:
     }
 
 
+def vllm_generation(trained, base: ModelSource, n: int, python: str, scratch: Path) -> dict:
+    """The trained adapter through a vLLM server against plain `generate`, on the same prompts (target 10x)."""
+    from harness.serving.vllm import VllmServer, VllmSettings
+
+    model, tokenizer, prompter = trained
+    adapter = scratch / "vllm-adapter"
+    model.save_pretrained(adapter, safe_serialization=True)
+    suite = load_suite("ticket-triage")
+    prompts = [prompter.prompt(e) for e in suite.splits["test"][:n]]
+    began = time.perf_counter()
+    plain = plain_generate(model.eval(), tokenizer, prompts, 64, 24, "cuda")
+    sync("cuda")
+    plain_s = time.perf_counter() - began
+    plain_tokens = sum(len(tokenizer(text).input_ids) for text in plain)
+    settings = VllmSettings(python=python, dtype="bfloat16", max_loras=2, max_lora_rank=64)
+    with VllmServer.start(base.path, settings, "base", scratch / "vllm.log") as server:
+        server.load_adapter("trained", adapter)
+        server.complete("trained", prompts[:64], 24, concurrency=64)  # warm-up
+        began = time.perf_counter()
+        served = server.complete("trained", prompts, 24, concurrency=64)
+        served_s = time.perf_counter() - began
+        version = server.version
+    served_tokens = sum(c.completion_tokens for c in served)
+    return {"n": n, "plain_batch": 64, "vllm_concurrency": 64, "vllm": version, "dtype": "bfloat16",
+            "plain_completion_tokens_per_s": plain_tokens / plain_s, "vllm_completion_tokens_per_s": served_tokens
+            / served_s, "speedup": (served_tokens / served_s) / (plain_tokens / plain_s), "target": 10.0,
+            "identical_outputs": sum(c.text == p for c, p in zip(served, plain)), "of": len(prompts)}
+
+
 def memory(source: ModelSource, device: str, examples: list) -> dict:
     """Peak GPU memory of a few harness training steps, per method."""
     if device != "cuda":
@@ -283,6 +317,7 @@ def main() -> None:
                         help="peak memory of a trial at --seq tokens with gradient checkpointing (default qlora:7b; "
                              "`lora:tiny` for a CPU dry run; none to skip)")
     parser.add_argument("--seq", type=int, default=1024)
+    parser.add_argument("--vllm-python", help="the python of a vLLM environment: also time the vllm engine (5)")
     parser.add_argument("--out", type=Path, default=Path("gpu_targets.json"))
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -312,6 +347,11 @@ def main() -> None:
                 result["generation"] = generation(trained, args.device, args.generate_n)
                 print(json.dumps(result["generation"]), flush=True)
                 save()
+                if args.vllm_python and args.device == "cuda":
+                    result["vllm_generation"] = vllm_generation(trained, base, args.generate_n, args.vllm_python,
+                                                                Path(scratch))
+                    print(json.dumps(result["vllm_generation"]), flush=True)
+                    save()
             del trained
     result["memory"] = memory(base, args.device, examples)
     print(json.dumps(result["memory"]), flush=True)

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -41,7 +40,7 @@ from harness.training.methods import METHODS
 TIMED_STEPS = 3
 """Steps timed per method and precision, after one warm-up step (the first step pays for allocations)."""
 WARMUP_STEPS = 1
-VERSION = 1
+VERSION = 2
 """Bumped when what is measured changes, so an old cache entry is never read as a new one."""
 
 
@@ -94,7 +93,10 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
     now (and added to the cache) for any arm or precision it has not."""
     config = plan.config
     precisions = candidate_precisions(config.training.precision, plan.device)
-    arms = [m for m in plan.space.methods if not METHODS.get(m).hosted]
+    # what can run: the enqueued trials' methods, and every method of the space once the sampler picks any trial
+    sampled = plan.trials > len(plan.enqueued)
+    arms = [m for m in dict.fromkeys([*plan.planned_methods(), *(plan.space.methods if sampled else ())])
+            if not METHODS.get(m).hosted]
     machine = machine_name(plan.device)
     path = _cache_path(plan, data, machine, arms)
     known, when = _load(path)
@@ -170,9 +172,9 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str) -> Timi
                                f"{steps} it needs to time; the train subset holds {len(data.train)} examples.")
         step_seconds = statistics.median(timed)
     batch = data.dev[: config.generation.batch_size] or data.train[: config.generation.batch_size]
-    began = time.perf_counter()
-    candidate.answer(batch, data.max_new_tokens, config.generation.batch_size, desc=f"calibrate {method}")
-    generate_seconds = (time.perf_counter() - began) / max(1, len(batch))
+    answers = candidate.answer(batch, data.max_new_tokens, config.generation.batch_size, desc=f"calibrate {method}")
+    # the batch's own time: the prompts' shared prefix is encoded once per split, not once per batch
+    generate_seconds = sum(dict.fromkeys(a.latency_s for a in answers)) / max(1, len(batch))
     del candidate
     free_memory(plan.device)
     return Timing(method, precision, step_seconds, generate_seconds)

@@ -86,7 +86,7 @@ class Estimate:
 def estimate(plan: SweepPlan, calibration: Calibration) -> Estimate:
     """Expected wall time of the planned trials, in the order they will run, from this machine's timings."""
     config, sizes = plan.config, {k: len(v) for k, v in plan.subsets.items()}
-    order = _planned_methods(plan)
+    order = plan.planned_methods()
     rows, notes = [], []
     for method in order:
         row = _trial(config, sizes, method, calibration)
@@ -149,14 +149,6 @@ def fit(plan: SweepPlan, calibration: Calibration) -> tuple[SweepPlan, str | Non
 def _with_steps(plan: SweepPlan, steps: int) -> SweepPlan:
     budget = dataclasses.replace(plan.config.budget, max_steps=steps)
     return dataclasses.replace(plan, config=dataclasses.replace(plan.config, budget=budget))
-
-
-def _planned_methods(plan: SweepPlan) -> list[str]:
-    """The methods of the planned trials in order: enqueued first, then the sampler's, in the space's proportions."""
-    enqueued = [e["method"] for e in plan.enqueued][: plan.trials]
-    rest = plan.trials - len(enqueued)
-    methods = list(plan.space.methods)
-    return enqueued + [methods[i % len(methods)] for i in range(rest)]
 
 
 def _trial(config: ExperimentConfig, sizes: dict[str, int], method: str,

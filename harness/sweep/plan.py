@@ -59,6 +59,13 @@ class SweepPlan:
     def results_dir(self) -> Path:
         return Path(self.config.results_dir)
 
+    def planned_methods(self) -> list[str]:
+        """The methods of the trials this study will run, in order: the enqueued ones first, then the sampler's,
+        taken in the space's proportions (which is all that can be said before it samples)."""
+        enqueued = [e["method"] for e in self.enqueued][: self.trials]
+        methods = list(self.space.methods)
+        return enqueued + [methods[i % len(methods)] for i in range(self.trials - len(enqueued))]
+
 
 def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None = None,
                storage: str | None = None, trials: int | None = None) -> SweepPlan:
