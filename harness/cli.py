@@ -226,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the candidate's completion tokens per second as measured on your serving stack (marked "
                               "user input); default: its vLLM load test (generation.engine: vllm), else the labelled "
                               "fallback, the harness's own generate at the sweep's batch size")
+    payback.add_argument("--baseline-serving-throughput", type=finite, metavar="TOKENS_PER_S",
+                         help="the same for a local baseline trial, so that both are priced on the same serving "
+                              "stack; payback cautions when the two are priced on different engines")
     payback.add_argument("--utilisation", type=finite, default=1.0,
                          help="share of paid device time spent answering, in (0, 1]; 1 (default) is full batches "
                               "all the time; lower it for a dedicated machine that idles part of the day")
@@ -643,7 +646,7 @@ def _payback(args, console: Console) -> int:
     result = payback_from_store(
         store, candidate.id, args.baseline, args.volume, prices=load_prices(args.prices, overrides),
         prompt_trial_id=args.prompt_trial, baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,
-        serving_throughput=args.serving_throughput,
+        serving_throughput=args.serving_throughput, baseline_serving_throughput=args.baseline_serving_throughput,
         data_prep_hours=args.data_prep_hours, data_prep_usd_per_hour=args.data_prep_rate,
         engineering_hours=args.eng_hours, engineering_usd_per_hour=args.eng_rate, fixed_monthly_usd=args.hosting,
         utilisation=args.utilisation, quality_bar=QualityBar(margin=args.margin),

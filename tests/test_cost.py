@@ -307,6 +307,17 @@ def test_payback_from_a_real_duckdb(prices, tmp_path):
     # Baseline $0.001 - candidate $0.0001 = $0.0009 x 100,000 = $90/month; 2.61 / 90 months
     assert result.months_to_payback == pytest.approx(2.61 / 90)
     assert result.quality.decision.test == "mcnemar-exact" and result.quality.decision.difference.n == 100
+    assert "not like for like" not in result.reason  # both priced on the harness's own generate
+    mixed = payback_from_store(store, "s/1", "s/0", 100_000, prices=prices, serving_throughput=500.0)
+    assert "priced on a throughput you measured elsewhere and s/0 on the harness's own generate" in mixed.reason
+    measured_tps = result.assumptions["baseline.completion_tokens_per_s"]["value"]
+    both = payback_from_store(store, "s/1", "s/0", 100_000, prices=prices, serving_throughput=500.0,
+                              baseline_serving_throughput=2 * measured_tps)
+    assert "not like for like" not in both.reason
+    assert both.baseline_usd_per_query == pytest.approx(result.baseline_usd_per_query / 2)  # twice as fast, half
     api = payback_from_store(store, "s/1", "api:test-api", 100_000, prices=prices, baseline_accuracy=0.5)
     assert api.baseline_usd_per_query == pytest.approx(0.0021)  # tokens from s/0, the study's prompting trial
+    with pytest.raises(HarnessError, match="hosted model"):
+        payback_from_store(store, "s/1", "api:test-api", 100_000, prices=prices, baseline_accuracy=0.5,
+                           baseline_serving_throughput=10.0)
     assert api.assumptions["baseline.prompt_tokens_per_query"]["source"].startswith("measured in trial s/0")

@@ -33,6 +33,12 @@ def experiment(tmp_path, model, suite, total: int = 2):
     return path
 
 
+def calibrated(path) -> str:
+    """The machine measured and cached first (`--dry-run`), so that a fault injected afterwards hits a trial."""
+    assert main(["sweep", str(path), "--dry-run"]) == 0
+    return str(path)
+
+
 def trials(tmp_path):
     return sorted(Store(tmp_path / "results/harness.duckdb").trials("toy"), key=lambda t: t.number)
 
@@ -49,8 +55,9 @@ def test_out_of_memory_fails_one_trial_frees_its_model_and_the_next_runs(tmp_pat
         assert models[0]() is None, "the failed trial's model was still alive when the next trial trained"
         return real_train(model, *args, **kwargs)
 
+    path = calibrated(experiment(tmp_path, tiny_model_dir, toy_suite))
     monkeypatch.setattr(base, "train", train)
-    assert main(["sweep", str(experiment(tmp_path, tiny_model_dir, toy_suite))]) == 0
+    assert main(["sweep", path]) == 0
     first, second = trials(tmp_path)
     assert first.status == "failed" and first.failure_reason.startswith("out of memory on cpu")
     assert "Tried to allocate 2.00 GiB" in first.failure_reason and "batch_size" in first.failure_reason
@@ -68,14 +75,29 @@ def test_a_non_finite_loss_fails_the_trial_and_never_counts_as_a_score(tmp_path,
         loss = real_step(self, *args, **kwargs)
         return loss * float("nan") if self.state.global_step >= 6 else loss
 
+    path = calibrated(experiment(tmp_path, tiny_model_dir, toy_suite, total=1))
     monkeypatch.setattr(Trainer, "training_step", diverging)
-    assert main(["sweep", str(experiment(tmp_path, tiny_model_dir, toy_suite, total=1))]) == 1  # all failed
+    assert main(["sweep", path]) == 1  # all failed
     (trial,) = trials(tmp_path)
     assert trial.status == "failed" and trial.objective is None
     assert "TrainingError: the training loss became nan by step 10" in trial.failure_reason
     assert "Lower `learning_rate`" in trial.failure_reason
     assert trial.metric("test", "task_accuracy") is None and trial.metric("dev", "task_accuracy") is None
     assert "every trial this run started failed (1)" in capsys.readouterr().out
+
+
+def test_out_of_memory_while_calibrating_says_what_to_lower(tmp_path, tiny_model_dir, toy_suite, monkeypatch,
+                                                            capsys):
+    def train(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))  # nothing calibrated yet on this machine
+    monkeypatch.setattr(base, "train", train)
+    assert main(["sweep", str(experiment(tmp_path, tiny_model_dir, toy_suite))]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert "calibration: full ran out of memory on cpu (CUDA out of memory. Tried to allocate 2.00 GiB)" in out
+    assert "training.batch_size=4" in out and "Traceback" not in out
+    assert trials(tmp_path) == []  # no trial was recorded
 
 
 def test_a_full_disk_is_refused_before_any_model_loads(tmp_path, tiny_model_dir, toy_suite, monkeypatch, capsys):

@@ -105,6 +105,20 @@ def test_fit_minutes_lowers_the_step_budget_to_what_this_machine_can_afford(tmp_
     assert tight.decided()[-1] == f"budget.max_steps={fitted}"  # what other workers of the study are told
 
 
+def test_the_estimate_counts_the_forgetting_check_timed_here(tmp_path, tiny_model_dir, toy_suite):
+    check = ["regression.enabled=true", "regression.limit=20"]
+    here = plan_for_machine(plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite), check), lambda _: None)
+    lora, prompt = here.calibration.timing("lora"), here.calibration.timing("prompt")
+    assert lora.regression_seconds > 0 and prompt.regression_seconds is None  # timed on the trained model only
+    trained = here.estimate.of(trained=True)
+    assert trained.eval_seconds == pytest.approx(16 * lora.generate_seconds + 20 * lora.regression_seconds)
+    assert here.estimate.once_seconds == pytest.approx(20 * lora.regression_seconds)  # the base, not cached yet
+    assert here.estimate.total_seconds == pytest.approx(sum(t.seconds for t in here.estimate.trials)
+                                                        + here.estimate.once_seconds)
+    off = plan_for_machine(plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite), []), lambda _: None)
+    assert off.estimate.once_seconds == 0 and off.calibration.timing("lora").regression_seconds is None
+
+
 @pytest.mark.slow
 def test_a_trial_cut_short_by_its_cap_is_under_trained_and_never_decides(tmp_path, tiny_model_dir, toy_suite,
                                                                         capsys):

@@ -80,10 +80,12 @@ def _test_metrics(trial: TrialView) -> dict[str, Metric]:
 
 
 def baseline_from_trial(trial: TrialView, run: RunView | None, prices: PriceTable,
-                        scores: Mapping[str, float | None] | None = None) -> Baseline:
+                        scores: Mapping[str, float | None] | None = None,
+                        throughput: float | None = None) -> Baseline:
     """A local trial (usually prompting) as the baseline: served like the candidate, quality measured on test
-    (`scores`: its per-example values of the quality bar's metric)."""
-    serving = serving_cost(trial, run, prices)
+    (`scores`: its per-example values of the quality bar's metric). `throughput`: its completion tokens per second
+    measured elsewhere (`--baseline-serving-throughput`), as for the candidate."""
+    serving = serving_cost(trial, run, prices, throughput=throughput)
     tid = trial.id
     notes = {f"baseline.{k}": v for k, v in serving.assumptions.items()}
     return Baseline(tid, "trial", serving.usd_per_query, _test_metrics(trial), measured(tid), serving, None, notes,
@@ -422,6 +424,11 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
     if broken:
         reason += (f" Caution: {cid} breaks the dev constraint(s) {', '.join(broken)}, so it is not ready to serve "
                    "whatever it saves.")
+    served = baseline.serving
+    if served is not None and served.engine != candidate_serving.engine:
+        reason += (f" Caution: {cid} is priced on {_engine(candidate_serving.engine)} and {baseline.name} on "
+                   f"{_engine(served.engine)}, which is not like for like: price both on the same engine "
+                   "(--serving-throughput and --baseline-serving-throughput, or generation.engine: vllm for both).")
     if candidate.under_trained:
         training = candidate.training
         done = f"{training.steps} of {training.planned_steps} steps" if training.planned_steps else "part of its budget"
@@ -441,6 +448,11 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
                          min_volume if quality.passes else None, sensitivity, x,
                          _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user),
                          candidate_serving.engine, candidate_serving.throughput_source)
+
+
+def _engine(engine: str) -> str:
+    return {"hf": "the harness's own generate (the fallback)", "user": "a throughput you measured elsewhere"}.get(
+        engine, engine)
 
 
 def _baseline_fields(baseline: Baseline) -> dict[str, Any]:
@@ -498,14 +510,15 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
                        prices: PriceTable | None = None, prompt_trial_id: str | None = None,
                        baseline_accuracy: float | None = None, baseline_accuracy_trial_id: str | None = None,
                        token_ratio: float | None = None, serving_throughput: float | None = None,
-                       **kwargs: Any) -> PaybackResult:
+                       baseline_serving_throughput: float | None = None, **kwargs: Any) -> PaybackResult:
     """`harness payback TRIAL [--baseline TRIAL|api:NAME] --volume N`: read the trials, then `payback(...)`.
 
     The sweep cost is every trial of the candidate's study. Without a baseline, the study's best hosted arm is the
     baseline (every figure measured), else its best local prompting arm. For an "api:NAME" baseline the tokens per
     query come from `prompt_trial_id`, else the study's best prompting trial on dev. The candidate's serving
     throughput is `serving_throughput` (completion tokens per second measured elsewhere) when given, else its
-    serving engine's load test, else the labelled fallback (`cost.serving_cost`). `kwargs` go to `payback`.
+    serving engine's load test, else the labelled fallback (`cost.serving_cost`); a local baseline's likewise, with
+    `baseline_serving_throughput`. `kwargs` go to `payback`.
     """
     prices = prices or load_prices()
     candidate = store.require_trial(candidate_id, complete=True)
@@ -524,6 +537,9 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
                                f"{candidate.id} against; run one, or name a baseline with --baseline.")
         baseline = chosen.id
     other = None if baseline.startswith("api:") else store.require_trial(baseline, complete=True)
+    if baseline_serving_throughput is not None and (other is None or other.device == "hosted"):
+        raise HarnessError(f"--baseline-serving-throughput prices a local baseline served on your own stack; "
+                           f"{baseline} is a hosted model, priced by its tokens. Drop the flag.")
     if other is not None:  # quality is weighed on the same test examples, or not at all
         require_same_examples(store, candidate, other, split="test")
     runs = store.runs(t.run_id for t in trials if t.run_id)
@@ -542,7 +558,7 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
     else:
         base = (baseline_from_hosted_trial(other, prices, bar_scores(other)) if other.device == "hosted"
                 else baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices,
-                                         bar_scores(other)))
+                                         bar_scores(other), baseline_serving_throughput))
     direction = study.maximize if study is not None and bar.metric == objective else None
     return payback(candidate, serving, base, sweep, volume, quality_bar=bar, candidate_scores=bar_scores(candidate),
                    higher_is_better=direction, **kwargs)

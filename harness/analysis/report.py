@@ -314,10 +314,13 @@ def _label_lines(report: dict | None, worst: int = 5) -> list[str]:
 def estimate_text(expected) -> str:
     """`harness sweep --dry-run`: every planned trial's expected time on this machine, and the total."""
     lines = [f"estimated duration: about {expected.total_seconds / 60:.0f} min ({expected.basis}):"]
+    if expected.once_seconds:
+        lines.append(f"  0. the base model's forgetting check, once: {expected.once_seconds / 60:.1f} min")
     for number, trial in enumerate(expected.trials, start=1):
         train = (f"{trial.planned_steps} steps, train {trial.train_seconds / 60:.1f} min (dev probes included), "
                  if trial.planned_steps else "")
-        lines.append(f"  {number}. {trial.method}: {train}dev and test {trial.eval_seconds / 60:.1f} min")
+        lines.append(f"  {number}. {trial.method}: {train}dev and test{' and forgetting' if trial.planned_steps else ''} "
+                     f"{trial.eval_seconds / 60:.1f} min")
     lines += [f"  {note}" for note in expected.notes]
     return "\n".join(lines)
 

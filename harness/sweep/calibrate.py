@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,18 +30,24 @@ from optuna.distributions import CategoricalDistribution
 
 from harness.core.config import BudgetConfig
 from harness.core.errors import HarnessError
+from harness.evaluation.regression import per_item_scores
 from harness.models import sources
-from harness.models.device import default_dtype, free_memory, machine_name, native_bf16
+from harness.models.device import default_dtype, free_memory, is_out_of_memory, machine_name, native_bf16
 from harness.sweep.plan import SweepPlan
 from harness.sweep.prepare import SweepData
 from harness.sweep.space import method_params
 from harness.sweep.trial import trial_context
 from harness.training.methods import METHODS
 
-TIMED_STEPS = 3
-"""Steps timed per method and precision, after one warm-up step (the first step pays for allocations)."""
+TIMED_STEPS = 6
+"""Steps timed per method and precision, after one warm-up step (the first step pays for allocations). Their mean is
+kept: a slow step is time the trial spends too, and three steps' median read a bf16 step at 1.13 s that ran at
+1.4-1.7 s in the trial (AMD EPYC with AVX512-BF16, 2026-12-05)."""
+REGRESSION_ITEMS = 32
+"""Forgetting-check items timed per trained arm (two batches): lm-eval's fixed cost is spread over few items, so
+the per-item time errs high, on the safe side of a plan."""
 WARMUP_STEPS = 1
-VERSION = 2
+VERSION = 3
 """Bumped when what is measured changes, so an old cache entry is never read as a new one."""
 
 
@@ -52,6 +59,9 @@ class Timing:
     """Median wall seconds of one optimizer step (None for an arm that does not train)."""
     generate_seconds: float
     """Wall seconds per example of one generation batch at the study's batch size, with the arm's own prompts."""
+    regression_seconds: float | None = None
+    """Wall seconds per item of the forgetting check (lm-eval) on the trained model; None where nothing trains or
+    the check is off."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +92,10 @@ class Calibration:
                 continue
             steps = ", ".join(f"{t.step_seconds:.2f} s/step {_label(t.precision)}" for t in timed)
             mine = self.timing(method)
+            forgetting = (f"; forgetting check {mine.regression_seconds:.2f} s per item"
+                          if mine.regression_seconds else "")
             out.append(f"{method}: {steps}: using {self.precision}; {mine.generate_seconds:.2f} s per generated "
-                       "example")
+                       f"example{forgetting}")
         return out + list(self.notes)
 
 
@@ -162,22 +174,46 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str) -> Timi
     per_step = training.batch_size * training.gradient_accumulation
     variant = dataclasses.replace(data, config=trial_config, train=data.train[: per_step * steps],
                                   dtype=default_dtype(plan.device, precision))
-    candidate = METHODS.get(method).prepare(trial_context(variant), method_params(representative(plan, method),
-                                                                                  "calibration"))
+    try:
+        candidate = METHODS.get(method).prepare(trial_context(variant), method_params(representative(plan, method),
+                                                                                      "calibration"))
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        free_memory(plan.device)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HarnessError(f"calibration: {method} ran out of memory on {plan.device} ({first}) in its first {steps} "
+                           f"steps at training.batch_size={training.batch_size} and training.max_length="
+                           f"{training.max_length}, so every trial of it would too. Lower training.batch_size (raise "
+                           "gradient_accumulation to keep the effective batch) or training.max_length, or use "
+                           "qlora.") from None
     step_seconds = None
     if candidate.train_report is not None:
         timed = candidate.train_report.step_seconds[WARMUP_STEPS:]
         if not timed:
             raise HarnessError(f"calibration: {method} ran {candidate.train_report.steps} steps, fewer than the "
                                f"{steps} it needs to time; the train subset holds {len(data.train)} examples.")
-        step_seconds = statistics.median(timed)
+        step_seconds = statistics.fmean(timed)
     batch = data.dev[: config.generation.batch_size] or data.train[: config.generation.batch_size]
     answers = candidate.answer(batch, data.max_new_tokens, config.generation.batch_size, desc=f"calibrate {method}")
     # the batch's own time: the prompts' shared prefix is encoded once per split, not once per batch
     generate_seconds = sum(dict.fromkeys(a.latency_s for a in answers)) / max(1, len(batch))
+    regression_seconds = _time_regression(config, candidate) if candidate.trained else None
     del candidate
     free_memory(plan.device)
-    return Timing(method, precision, step_seconds, generate_seconds)
+    return Timing(method, precision, step_seconds, generate_seconds, regression_seconds)
+
+
+def _time_regression(config, candidate) -> float | None:
+    """Seconds per item of the forgetting check on the trained model, timed on a few of its items."""
+    check = config.regression
+    if not check.enabled:
+        return None
+    items = min(REGRESSION_ITEMS, check.limit)
+    began = time.perf_counter()
+    per_item_scores(candidate.model, candidate.tokenizer, check.suite, items, config.seed, check.batch_size,
+                    check.max_gen_toks)
+    return (time.perf_counter() - began) / items
 
 
 def representative(plan: SweepPlan, method: str) -> dict[str, Any]:
@@ -201,7 +237,8 @@ def _cache_path(plan: SweepPlan, data: SweepData, machine: str, arms: list[str])
     config = plan.config
     t = config.training
     shape = [t.batch_size, t.gradient_accumulation, t.max_length, t.include_instruction, t.include_contract,
-             t.padding_free, t.gradient_checkpointing, config.generation.batch_size, data.max_new_tokens]
+             t.padding_free, t.gradient_checkpointing, config.generation.batch_size, data.max_new_tokens,
+             dataclasses.astuple(config.regression)]
     versions = [metadata.version(p) for p in ("torch", "transformers", "peft", "trl")]
     key = json.dumps([VERSION, machine, plan.device, versions, data.source.sha256,
                       data.provenance["data"]["subset_sha256"], shape, [representative(plan, m) for m in arms]],

@@ -2,8 +2,10 @@
 its time cap, from this machine's calibration (`calibrate.py`), never from another machine's rates.
 
 Each trial is estimated from what it does: training (its step budget times the measured seconds per step, plus the
-dev probes), then generating dev and test at the measured seconds per example of its own arm. A hosted arm's time
-is its endpoint's and is not estimated. `fit` lowers the step budget, when the experiment asks it to, until the
+dev probes), then generating dev and test at the measured seconds per example of its own arm, then, for a trained
+trial, the forgetting check at its measured seconds per item. The base model's own forgetting check, measured once
+per results folder, is counted when it is not cached yet. A hosted arm's time is its endpoint's and is not
+estimated. `fit` lowers the step budget, when the experiment asks it to, until the
 planned trials fit the minutes it names.
 """
 
@@ -26,7 +28,7 @@ class TrialEstimate:
     train_seconds: float
     """Training with its dev probes, as the time cap counts it."""
     eval_seconds: float
-    """Generating and scoring dev and test."""
+    """Generating and scoring dev and test, and the forgetting check of a trained trial."""
 
     @property
     def seconds(self) -> float:
@@ -66,6 +68,8 @@ class Estimate:
     cut_short: tuple[CutShort, ...]
     basis: str
     notes: tuple[str, ...] = ()
+    once_seconds: float = 0.0
+    """Before the first trial: the base model's forgetting check, when it is not cached yet."""
 
     def of(self, trained: bool) -> TrialEstimate | None:
         return next((t for t in self.trials if METHODS.get(t.method).trains == trained), None)
@@ -83,8 +87,9 @@ class Estimate:
                 "fine-tuned trial earlier, or shrink data.dev_limit / data.test_limit.")
 
 
-def estimate(plan: SweepPlan, calibration: Calibration) -> Estimate:
-    """Expected wall time of the planned trials, in the order they will run, from this machine's timings."""
+def estimate(plan: SweepPlan, calibration: Calibration, base_checked: bool = False) -> Estimate:
+    """Expected wall time of the planned trials, in the order they will run, from this machine's timings.
+    `base_checked`: the base model's forgetting check is cached, so it costs nothing."""
     config, sizes = plan.config, {k: len(v) for k, v in plan.subsets.items()}
     order = plan.planned_methods()
     rows, notes = [], []
@@ -94,10 +99,15 @@ def estimate(plan: SweepPlan, calibration: Calibration) -> Estimate:
             notes.append(f"{method}: not timed here (a hosted endpoint's time is its own)")
             continue
         rows.append(row)
+    timed = [calibration.timing(m) for m in dict.fromkeys(t.method for t in calibration.timings)]
+    per_item = [t.regression_seconds for t in timed if t is not None and t.regression_seconds]
+    once = 0.0 if base_checked or not per_item or not config.regression.enabled \
+        else config.regression.limit * min(per_item)
     total = sum(r.seconds for r in rows)
     budget = config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None
     if budget is not None and rows:
         total = min(total, budget + max(r.seconds for r in rows))  # the last trial started runs to its end
+    total += once  # before the first trial, outside budget.sweep_minutes (whose clock starts with the trials)
     first, elapsed = None, 0.0
     for row in rows:
         if METHODS.get(row.method).trains:
@@ -109,7 +119,7 @@ def estimate(plan: SweepPlan, calibration: Calibration) -> Estimate:
                 if cap is not None and row.train_seconds > cap)
     basis = f"calibrated on {calibration.machine}, {calibration.precision}" + (
         " (cached)" if calibration.cached else "")
-    return Estimate(tuple(rows), total, first, budget, cut, basis, tuple(notes))
+    return Estimate(tuple(rows), total, first, budget, cut, basis, tuple(notes), once)
 
 
 def planned_steps(config: ExperimentConfig, train_size: int) -> int:
@@ -119,7 +129,7 @@ def planned_steps(config: ExperimentConfig, train_size: int) -> int:
     return config.budget.max_steps or math.ceil(config.budget.epochs * per_epoch)
 
 
-def fit(plan: SweepPlan, calibration: Calibration) -> tuple[SweepPlan, str | None]:
+def fit(plan: SweepPlan, calibration: Calibration, base_checked: bool = False) -> tuple[SweepPlan, str | None]:
     """With `budget.fit_minutes`, the plan whose step budget fits those minutes here (never below
     `budget.min_steps`, never above `budget.max_steps`), and what was chosen and why; else the plan as it is."""
     budget = plan.config.budget
@@ -127,7 +137,7 @@ def fit(plan: SweepPlan, calibration: Calibration) -> tuple[SweepPlan, str | Non
         return plan, None
     target = budget.fit_minutes * 60
     written = planned_steps(plan.config, len(plan.subsets["train"]))
-    current = estimate(plan, calibration)
+    current = estimate(plan, calibration, base_checked)
     trained = [r for r in current.trials if METHODS.get(r.method).trains]
     if current.total_seconds <= target or not trained:
         return plan, (f"budget.fit_minutes {budget.fit_minutes:g}: the planned trials take about "
@@ -137,7 +147,7 @@ def fit(plan: SweepPlan, calibration: Calibration) -> tuple[SweepPlan, str | Non
     steps = int((target - fixed) / per_step) if per_step else written
     steps = max(budget.min_steps, min(written, steps))
     fitted = _with_steps(plan, steps)
-    after = estimate(fitted, calibration)
+    after = estimate(fitted, calibration, base_checked)
     why = (f"budget.fit_minutes {budget.fit_minutes:g}: at {written} steps the planned trials would take about "
            f"{_minutes(current.total_seconds)} here, so each trained trial gets {steps} steps (about "
            f"{_minutes(after.total_seconds)} in all; the learning rate still decays to zero at the last step)")
@@ -164,7 +174,8 @@ def _trial(config: ExperimentConfig, sizes: dict[str, int], method: str,
     probes = steps // every if every else 0
     train = steps * timing.step_seconds + probes * min(config.training.eval_examples, sizes["dev"]) \
         * timing.generate_seconds
-    return TrialEstimate(method, steps, train, evaluated * timing.generate_seconds)
+    forgetting = config.regression.limit * (timing.regression_seconds or 0.0) if config.regression.enabled else 0.0
+    return TrialEstimate(method, steps, train, evaluated * timing.generate_seconds + forgetting)
 
 
 def _distinct_trained(rows: list[TrialEstimate]) -> list[TrialEstimate]:

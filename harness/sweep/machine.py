@@ -16,7 +16,7 @@ from harness.models import sources
 from harness.sweep.calibrate import Calibration, apply, calibrate
 from harness.sweep.estimate import Estimate, estimate, fit
 from harness.sweep.plan import SweepPlan
-from harness.sweep.prepare import SweepData, prepare
+from harness.sweep.prepare import SweepData, base_regression_cached, prepare
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,11 @@ def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_t
          f"{', ' + calibration.measured_at if calibration.measured_at else ''})")
     for line in calibration.lines():
         echo(f"  {line}")
-    plan, fitted = fit(plan, calibration)
+    base_checked = base_regression_cached(data)
+    plan, fitted = fit(plan, calibration, base_checked)
     if fitted:
         echo(fitted)
-    expected = estimate(plan, calibration)
+    expected = estimate(plan, calibration, base_checked)
     if expected.cut_short:
         problems = "\n".join(f"  {c.text(calibration.precision, calibration.machine)}" for c in expected.cut_short)
         message = (f"a fine-tuned trial cannot finish its step budget inside its time cap on this machine:\n{problems}"

@@ -132,17 +132,8 @@ def base_regression(data: SweepData, echo: Callable[[str], None], quantized: boo
 
     `quantized`: the base as QLoRA loads it (4-bit NF4), so a QLoRA trial's forgetting is measured against the same
     quantized weights it was trained on, and quantization loss never reads as forgetting."""
-    import lm_eval
-
     check = data.config.regression
-    spec = REGRESSION_SUITES[check.suite]
-    files = task_config(check.suite)["dataset_kwargs"]["data_files"].values()
-    key = hashlib.sha256(json.dumps([
-        data.source.sha256, check.suite, spec.metric, check.limit, data.config.seed, data.device,
-        check.max_gen_toks, lm_eval.__version__, _file_hash(spec.yaml), [_file_hash(Path(f)) for f in files],
-        *(["nf4"] if quantized else []),
-    ]).encode()).hexdigest()[:16]
-    cache = Path(data.config.results_dir) / "cache" / f"regression-base-{key}.json"
+    cache = _base_regression_path(data, quantized)
     if cache.exists():
         cached = json.loads(cache.read_text())
         return cached["ids"], cached["scores"]
@@ -160,6 +151,25 @@ def base_regression(data: SweepData, echo: Callable[[str], None], quantized: boo
     tmp.write_text(json.dumps({"ids": ids, "scores": scores}))
     tmp.replace(cache)
     return ids, scores
+
+
+def base_regression_cached(data: SweepData) -> bool:
+    """Whether the base model's forgetting check is already measured for this study's check (or is off)."""
+    return not data.config.regression.enabled or _base_regression_path(data, quantized=False).exists()
+
+
+def _base_regression_path(data: SweepData, quantized: bool) -> Path:
+    import lm_eval
+
+    check = data.config.regression
+    spec = REGRESSION_SUITES[check.suite]
+    files = task_config(check.suite)["dataset_kwargs"]["data_files"].values()
+    key = hashlib.sha256(json.dumps([
+        data.source.sha256, check.suite, spec.metric, check.limit, data.config.seed, data.device,
+        check.max_gen_toks, lm_eval.__version__, _file_hash(spec.yaml), [_file_hash(Path(f)) for f in files],
+        *(["nf4"] if quantized else []),
+    ]).encode()).hexdigest()[:16]
+    return Path(data.config.results_dir) / "cache" / f"regression-base-{key}.json"
 
 
 def _ids_hash(examples: tuple[Example, ...]) -> str:
