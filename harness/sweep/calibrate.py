@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from optuna.distributions import CategoricalDistribution
 
-from harness.core.config import BudgetConfig
+from harness.core.config import BudgetConfig, ExperimentConfig
 from harness.core.errors import HarnessError
 from harness.evaluation.regression import per_item_scores
 from harness.models import sources
@@ -38,6 +38,7 @@ from harness.sweep.prepare import SweepData
 from harness.sweep.space import method_params
 from harness.sweep.trial import trial_context
 from harness.training.methods import METHODS
+from harness.training.methods.base import LocalCandidate
 
 TIMED_STEPS = 6
 """Steps timed per method and precision, after one warm-up step (the first step pays for allocations). Their mean is
@@ -56,7 +57,7 @@ class Timing:
     method: str
     precision: str
     step_seconds: float | None
-    """Median wall seconds of one optimizer step (None for an arm that does not train)."""
+    """Mean wall seconds of one optimizer step (None for an arm that does not train)."""
     generate_seconds: float
     """Wall seconds per example of one generation batch at the study's batch size, with the arm's own prompts."""
     regression_seconds: float | None = None
@@ -204,7 +205,7 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str) -> Timi
     return Timing(method, precision, step_seconds, generate_seconds, regression_seconds)
 
 
-def _time_regression(config, candidate) -> float | None:
+def _time_regression(config: ExperimentConfig, candidate: LocalCandidate) -> float | None:
     """Seconds per item of the forgetting check on the trained model, timed on a few of its items."""
     check = config.regression
     if not check.enabled:
@@ -240,7 +241,8 @@ def _cache_path(plan: SweepPlan, data: SweepData, machine: str, arms: list[str])
              t.padding_free, t.gradient_checkpointing, config.generation.batch_size, data.max_new_tokens,
              dataclasses.astuple(config.regression)]
     versions = [metadata.version(p) for p in ("torch", "transformers", "peft", "trl")]
-    key = json.dumps([VERSION, machine, plan.device, versions, data.source.sha256,
+    # the threads too: a worker of `sweep --workers N` on a CPU gets a share of the cores, and runs slower
+    key = json.dumps([VERSION, machine, plan.device, torch.get_num_threads(), versions, data.source.sha256,
                       data.provenance["data"]["subset_sha256"], shape, [representative(plan, m) for m in arms]],
                      sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
