@@ -38,7 +38,7 @@ examples:
 
 DECISION_RULE = (
     "The decision rule (README, Metrics): on the study's objective metric, paired on the same test examples. For 0/1 "
-    "scores, McNemar's exact test with an exact 95%% interval built from the same test, so the interval excludes 0 "
+    "scores, McNemar's exact test with an exact 95% interval built from the same test, so the interval excludes 0 "
     "exactly when p < 0.05; for other scores, a paired percentile bootstrap whose p comes from the same draws. Better "
     "when the interval lies wholly on the good side of 0; not worse when its bad end stays within the margin; worse "
     "when wholly on the bad side; otherwise not shown. Secondary scores are read at Holm-adjusted p.")
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(run=_show)
 
     compare = sub.add_parser("compare", help="is trial A really better than B? paired tests on the same examples",
-                             description="Compare two trials on the same examples, every score with its 95%% "
+                             description="Compare two trials on the same examples, every score with its 95% "
                                          "interval and p-value, and list the examples where they disagree. A "
                                          "compare on test is recorded as a look at test. " + DECISION_RULE)
     compare.add_argument("a", help="trial id STUDY/NUMBER")
@@ -517,6 +517,8 @@ def _sweep(args, console: Console) -> int:
     trials = store.trials(outcome.study)
     console.print(report.ranking_table(trials, plan.config.objective.metric))
     console.print(study_verdict(store, outcome.study).text, highlight=False)
+    if here.lowered_note():
+        console.print(here.lowered_note(), highlight=False)
     followups = store.followups(outcome.study)
     for extra in (report.seed_spread_table(trials, store.trials(followups["seeds"].name) if "seeds" in followups
                                            else []),

@@ -103,6 +103,8 @@ def test_fit_minutes_lowers_the_step_budget_to_what_this_machine_can_afford(tmp_
     assert 3 <= fitted < 100000 and f"gets {fitted} steps" in tight.fitted
     assert tight.data.config.budget.max_steps == fitted and tight.data.provenance["budget"]["max_steps"] == fitted
     assert tight.decided()[-1] == f"budget.max_steps={fitted}"  # what other workers of the study are told
+    assert tight.lowered == (fitted, 100000) and f"{fitted} of the 100000 steps" in tight.lowered_note()
+    assert roomy.lowered is None and roomy.lowered_note() is None  # the experiment's own budget: nothing to say
 
 
 def test_the_estimate_counts_the_forgetting_check_timed_here(tmp_path, tiny_model_dir, toy_suite):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from harness.core.errors import HarnessError, ModelError
 from harness.models import sources
 from harness.sweep.calibrate import Calibration, apply, calibrate
-from harness.sweep.estimate import Estimate, estimate, fit
+from harness.sweep.estimate import Estimate, estimate, fit, planned_steps
 from harness.sweep.plan import SweepPlan
 from harness.sweep.prepare import SweepData, base_regression_cached, prepare
 
@@ -30,6 +30,17 @@ class MachinePlan:
     estimate: Estimate | None
     fitted: str | None
     """What `budget.fit_minutes` chose and why; None when the experiment does not ask."""
+    lowered: tuple[int, int] | None = None
+    """(steps each trained trial gets, steps the experiment wrote) when `budget.fit_minutes` lowered them here."""
+
+    def lowered_note(self) -> str | None:
+        """What a reader of the verdict must know when this machine's speed, not the experiment, set the training."""
+        if self.lowered is None:
+            return None
+        steps, written = self.lowered
+        return (f"note: on this machine budget.fit_minutes gave each trained trial {steps} of the {written} steps the "
+                "experiment names. More training can change the answer: on a faster machine, or with --set "
+                "budget.fit_minutes=null (which takes longer here), every trained trial gets all of them.")
 
     def decided(self) -> list[str]:
         """What this plan decided, as `--set` overrides: other workers of the study run the same trials."""
@@ -57,7 +68,9 @@ def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_t
     for line in calibration.lines():
         echo(f"  {line}")
     base_checked = base_regression_cached(data)
+    written = planned_steps(plan.config, len(plan.subsets["train"]))
     plan, fitted = fit(plan, calibration, base_checked)
+    steps = planned_steps(plan.config, len(plan.subsets["train"]))
     if fitted:
         echo(fitted)
     expected = estimate(plan, calibration, base_checked)
@@ -72,4 +85,5 @@ def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_t
         echo(f"warning: {message} Running anyway (--allow-under-trained).")
     budgeted = dataclasses.replace(data, config=plan.config,
                                    provenance={**data.provenance, "budget": dataclasses.asdict(plan.config.budget)})
-    return MachinePlan(plan, apply(budgeted, calibration), calibration, expected, fitted)
+    return MachinePlan(plan, apply(budgeted, calibration), calibration, expected, fitted,
+                       (steps, written) if steps < written else None)
