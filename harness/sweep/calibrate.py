@@ -1,6 +1,7 @@
 """Measure the machine before planning: a few real training steps of each method the sweep will train, on the
-study's own model, data and batch shape, in each precision that is sound here, and one generation batch of each
-arm; cached per machine and model, so it runs once.
+study's own model, data and batch shape, in each precision that is sound here, one generation batch of each arm, and
+a few items of the forgetting check on each trained arm; cached per machine, thread count and model, so it runs
+once.
 
 Machines differ more than their names say: on an AVX2-only EPYC, bf16 autocast ran a LoRA step in 52 s against
 3.3 s in fp32, while a CPU with AVX512-BF16 runs it faster in bf16. So nothing is assumed:
@@ -30,6 +31,7 @@ from optuna.distributions import CategoricalDistribution
 
 from harness.core.config import BudgetConfig, ExperimentConfig
 from harness.core.errors import HarnessError
+from harness.data.suites import Example, seeded_subset
 from harness.evaluation.regression import per_item_scores
 from harness.models import sources
 from harness.models.device import default_dtype, free_memory, is_out_of_memory, machine_name, native_bf16
@@ -41,14 +43,15 @@ from harness.training.methods import METHODS
 from harness.training.methods.base import LocalCandidate
 
 TIMED_STEPS = 6
-"""Steps timed per method and precision, after one warm-up step (the first step pays for allocations). Their mean is
-kept: a slow step is time the trial spends too, and three steps' median read a bf16 step at 1.13 s that ran at
-1.4-1.7 s in the trial (AMD EPYC with AVX512-BF16, 2026-12-05)."""
+"""Steps timed per method and precision, after one warm-up step (the first step pays for allocations), on examples
+drawn from the whole train subset. Their mean is kept: a slow step is time the trial spends too, and three steps'
+median over the first examples read a bf16 step at 1.13 s that ran at 1.4-1.7 s in the trial (AMD EPYC with
+AVX512-BF16, 2026-12-05)."""
 REGRESSION_ITEMS = 32
 """Forgetting-check items timed per trained arm (two batches): lm-eval's fixed cost is spread over few items, so
 the per-item time errs high, on the safe side of a plan."""
 WARMUP_STEPS = 1
-VERSION = 3
+VERSION = 4
 """Bumped when what is measured changes, so an old cache entry is never read as a new one."""
 
 
@@ -173,7 +176,7 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str) -> Timi
     budget = BudgetConfig(trials=1, max_steps=steps, epochs=1000.0, trial_train_seconds=None)
     trial_config = dataclasses.replace(config, training=training, budget=budget)
     per_step = training.batch_size * training.gradient_accumulation
-    variant = dataclasses.replace(data, config=trial_config, train=data.train[: per_step * steps],
+    variant = dataclasses.replace(data, config=trial_config, train=_spread(data.train, per_step * steps, config.seed),
                                   dtype=default_dtype(plan.device, precision))
     try:
         candidate = METHODS.get(method).prepare(trial_context(variant), method_params(representative(plan, method),
@@ -195,7 +198,7 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str) -> Timi
             raise HarnessError(f"calibration: {method} ran {candidate.train_report.steps} steps, fewer than the "
                                f"{steps} it needs to time; the train subset holds {len(data.train)} examples.")
         step_seconds = statistics.fmean(timed)
-    batch = data.dev[: config.generation.batch_size] or data.train[: config.generation.batch_size]
+    batch = _spread(data.dev or data.train, config.generation.batch_size, config.seed)
     answers = candidate.answer(batch, data.max_new_tokens, config.generation.batch_size, desc=f"calibrate {method}")
     # the batch's own time: the prompts' shared prefix is encoded once per split, not once per batch
     generate_seconds = sum(dict.fromkeys(a.latency_s for a in answers)) / max(1, len(batch))
@@ -203,6 +206,13 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str) -> Timi
     del candidate
     free_memory(plan.device)
     return Timing(method, precision, step_seconds, generate_seconds, regression_seconds)
+
+
+def _spread(examples: tuple[Example, ...], count: int, seed: int) -> tuple[Example, ...]:
+    """`count` examples drawn at random from the whole split (seeded), in its order. Not its first ones: splits are
+    often grouped by label (banking77's are), and the first label's short messages timed a demo step at 1.3 s that
+    ran at 1.5-1.7 s over the whole train subset."""
+    return seeded_subset(examples, count, seed)
 
 
 def _time_regression(config: ExperimentConfig, candidate: LocalCandidate) -> float | None:
