@@ -310,7 +310,7 @@ def test_payback_from_a_real_duckdb(prices, tmp_path):
     assert "not like for like" not in result.reason  # both priced on the harness's own generate
     mixed = payback_from_store(store, "s/1", "s/0", 100_000, prices=prices, serving_throughput=500.0)
     assert "priced on a throughput you measured elsewhere and s/0 on the harness's own generate" in mixed.reason
-    measured_tps = result.assumptions["baseline.completion_tokens_per_s"]["value"]
+    measured_tps = result.inputs.baseline_tokens_per_s
     both = payback_from_store(store, "s/1", "s/0", 100_000, prices=prices, serving_throughput=500.0,
                               baseline_serving_throughput=2 * measured_tps)
     assert "not like for like" not in both.reason

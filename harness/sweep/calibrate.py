@@ -31,7 +31,7 @@ from optuna.distributions import CategoricalDistribution
 
 from harness.core.config import BudgetConfig, ExperimentConfig
 from harness.core.errors import HarnessError
-from harness.data.suites import Example, seeded_subset
+from harness.data.suites import seeded_subset
 from harness.evaluation.regression import per_item_scores
 from harness.models import sources
 from harness.models.device import default_dtype, free_memory, is_out_of_memory, machine_name, native_bf16
@@ -176,7 +176,10 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str) -> Timi
     budget = BudgetConfig(trials=1, max_steps=steps, epochs=1000.0, trial_train_seconds=None)
     trial_config = dataclasses.replace(config, training=training, budget=budget)
     per_step = training.batch_size * training.gradient_accumulation
-    variant = dataclasses.replace(data, config=trial_config, train=_spread(data.train, per_step * steps, config.seed),
+    # drawn from the whole subset, not its first examples: splits are often grouped by label (banking77's are), and
+    # the first label's short messages timed a demo step at 1.3 s that ran at 1.5-1.7 s over the whole train subset
+    variant = dataclasses.replace(data, config=trial_config,
+                                  train=seeded_subset(data.train, per_step * steps, config.seed),
                                   dtype=default_dtype(plan.device, precision))
     try:
         candidate = METHODS.get(method).prepare(trial_context(variant), method_params(representative(plan, method),
@@ -198,21 +201,15 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str) -> Timi
             raise HarnessError(f"calibration: {method} ran {candidate.train_report.steps} steps, fewer than the "
                                f"{steps} it needs to time; the train subset holds {len(data.train)} examples.")
         step_seconds = statistics.fmean(timed)
-    batch = _spread(data.dev or data.train, config.generation.batch_size, config.seed)
+    batch = seeded_subset(data.dev or data.train, config.generation.batch_size, config.seed)
     answers = candidate.answer(batch, data.max_new_tokens, config.generation.batch_size, desc=f"calibrate {method}")
-    # the batch's own time: the prompts' shared prefix is encoded once per split, not once per batch
-    generate_seconds = sum(dict.fromkeys(a.latency_s for a in answers)) / max(1, len(batch))
+    # one batch by construction, and every answer carries its batch's wall time: the batch's own time, without the
+    # shared prefix, which is encoded once per split rather than once per batch
+    generate_seconds = max((a.latency_s for a in answers), default=0.0) / max(1, len(batch))
     regression_seconds = _time_regression(config, candidate) if candidate.trained else None
     del candidate
     free_memory(plan.device)
     return Timing(method, precision, step_seconds, generate_seconds, regression_seconds)
-
-
-def _spread(examples: tuple[Example, ...], count: int, seed: int) -> tuple[Example, ...]:
-    """`count` examples drawn at random from the whole split (seeded), in its order. Not its first ones: splits are
-    often grouped by label (banking77's are), and the first label's short messages timed a demo step at 1.3 s that
-    ran at 1.5-1.7 s over the whole train subset."""
-    return seeded_subset(examples, count, seed)
 
 
 def _time_regression(config: ExperimentConfig, candidate: LocalCandidate) -> float | None:
