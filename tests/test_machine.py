@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.analysis.gate import reference_for, run_gate
+from harness.analysis.report import estimate_text
 from harness.analysis.verdict import study_verdict
 from harness.cli import main
 from harness.core.config import GateConfig
@@ -117,8 +118,12 @@ def test_the_estimate_counts_the_forgetting_check_timed_here(tmp_path, tiny_mode
     assert here.estimate.once_seconds == pytest.approx(20 * lora.regression_seconds)  # the base, not cached yet
     assert here.estimate.total_seconds == pytest.approx(sum(t.seconds for t in here.estimate.trials)
                                                         + here.estimate.once_seconds)
+    assert "lora: 4 steps" in estimate_text(here.estimate) and "dev and test and forgetting" in \
+        estimate_text(here.estimate)
     off = plan_for_machine(plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite), []), lambda _: None)
     assert off.estimate.once_seconds == 0 and off.calibration.timing("lora").regression_seconds is None
+    assert off.estimate.of(trained=True).forgetting_seconds == 0
+    assert "forgetting" not in estimate_text(off.estimate)  # the check is off: the estimate does not mention it
 
 
 @pytest.mark.slow

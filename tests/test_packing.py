@@ -91,3 +91,57 @@ def test_scoring_only_the_answer_positions_leaves_the_loss_and_its_gradient_unch
     assert [loss for _, loss in losses_labels] == pytest.approx([loss for _, loss in losses_all], rel=1e-5)
     for name, weight in weights_all.items():
         torch.testing.assert_close(weights_labels[name], weight, rtol=1e-4, atol=1e-6)
+
+
+def _tiny(arch: str, vocab_size: int, **extra):
+    from transformers import AutoConfig
+
+    config = AutoConfig.for_model(arch, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                  intermediate_size=64, vocab_size=vocab_size, **extra)
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+
+
+@pytest.mark.parametrize(("arch", "extra", "apart"), [
+    ("llama", {}, True),
+    ("gpt_neox", {}, True),
+    ("opt", {"ffn_dim": 64, "word_embed_proj_dim": 32}, False),  # learned positions counted from the attention mask
+    ("bloom", {"n_layer": 2, "n_head": 4}, False),  # ALiBi: no positions at all
+])
+def test_the_packing_check_tells_models_that_keep_joined_examples_apart_from_those_that_do_not(arch, extra, apart):
+    from harness.training.packing import keeps_examples_apart
+
+    model = _tiny(arch, 128, **extra)
+    model.train()
+    assert keeps_examples_apart(model, list(range(5, 14)), list(range(20, 31))) is apart
+    assert model.training  # its mode is put back
+
+
+def test_a_model_that_would_leak_across_joined_examples_trains_on_padded_batches_and_says_so(
+        tiny_model_dir, toy_suite, capsys):
+    """Padding-free is the default. An OPT model would let joined examples see each other: training says so, and
+    takes padded batches, so its loss is each example's own; the tiny Llama keeps them apart and trains joined."""
+    from transformers import AutoTokenizer
+
+    from harness.core.config import BudgetConfig, TrainingConfig
+    from harness.data.prompting import trained_prompter
+    from harness.data.suites import load_suite
+    from harness.training import sft
+
+    suite = load_suite(str(toy_suite))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    training = TrainingConfig(batch_size=4, eval_every_steps=0, precision="fp32")
+    assert training.padding_free
+    budget = BudgetConfig(max_steps=2, trial_train_seconds=None)
+    examples = list(suite.splits["train"][:8])
+
+    def train(model):
+        return sft.train(model, tokenizer, trained_prompter(tokenizer, suite, training), examples, 1e-3, budget,
+                         training, "cpu", 0)
+
+    opt = train(_tiny("opt", len(tokenizer), ffn_dim=64, word_embed_proj_dim=32))
+    assert not opt.padding_free and opt.steps == 2
+    assert "does not keep the examples of a joined row apart" in capsys.readouterr().out
+    llama = train(AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32))
+    assert llama.padding_free and llama.steps == 2
+    assert "joined row" not in capsys.readouterr().out

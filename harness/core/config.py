@@ -83,9 +83,11 @@ class TrainingConfig:
     fastest sound one: bf16 autocast (weights and optimizer stay fp32) is timed only where it is native (AVX512-BF16
     or AMX CPUs, GPUs), fp32 always. Without native bf16, autocast ran a LoRA step 16x slower than fp32. Name one to
     make results independent of the machine."""
-    padding_free: bool | None = None
-    """Join each batch into one row, attention kept within each example, so no step computes padding. None: on
-    with CUDA, off on a CPU (where it measured no faster: short rows pad little, and the joined mask costs)."""
+    padding_free: bool = True
+    """Join each batch into one row, attention kept within each example, so no step computes padding. The model is
+    checked first (three short forward passes); one whose attention would let joined examples see each other trains
+    on padded batches, and says so. Random batches of 8 tickets are 28% padding: a LoRA step took 2.78 s instead
+    of 3.50 on a CPU (bench/RESULTS.md), the same losses."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass instead of keeping them: much less memory, about a third more
     compute. Off, because small models are limited by speed, not memory; turn it on for large models (a 7B QLoRA

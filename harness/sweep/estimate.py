@@ -29,6 +29,8 @@ class TrialEstimate:
     """Training with its dev probes, as the time cap counts it."""
     eval_seconds: float
     """Generating and scoring dev and test, and the forgetting check of a trained trial."""
+    forgetting_seconds: float = 0.0
+    """The forgetting check's share of `eval_seconds`: 0 where nothing trains or the check is off."""
 
     @property
     def seconds(self) -> float:
@@ -175,7 +177,7 @@ def _trial(config: ExperimentConfig, sizes: dict[str, int], method: str,
     train = steps * timing.step_seconds + probes * min(config.training.eval_examples, sizes["dev"]) \
         * timing.generate_seconds
     forgetting = config.regression.limit * (timing.regression_seconds or 0.0) if config.regression.enabled else 0.0
-    return TrialEstimate(method, steps, train, evaluated * timing.generate_seconds + forgetting)
+    return TrialEstimate(method, steps, train, evaluated * timing.generate_seconds + forgetting, forgetting)
 
 
 def _distinct_trained(rows: list[TrialEstimate]) -> list[TrialEstimate]:

@@ -25,6 +25,7 @@ from harness.data.prompting import Prompter
 from harness.data.suites import Example
 from harness.models.device import use_bf16
 from harness.models.loading import library_bars_off
+from harness.training.packing import keeps_examples_apart
 
 DevProbe = Callable[[int], bool]
 """Called every `eval_every_steps` with the step; scores the dev subset and returns True to stop (prune)."""
@@ -42,6 +43,8 @@ class TrainReport:
     """The step budget the trainer planned: `max_steps`, or the steps its epochs take."""
     step_seconds: list[float] = field(default_factory=list)
     """Wall seconds of each optimizer step, without the dev probes between them (the calibration reads these)."""
+    padding_free: bool = False
+    """Batches were joined into one row each (`training.padding_free`, where the model keeps their examples apart)."""
 
 
 def train(model, tokenizer, prompter: Prompter, examples: list[Example], learning_rate: float,
@@ -52,7 +55,8 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
         [{"prompt": prompter.prompt(ex), "completion": prompter.completion(ex)} for ex in examples]
     )
     report = TrainReport(train_examples=len(examples))
-    padding_free = training.padding_free if training.padding_free is not None else device == "cuda"
+    padding_free = training.padding_free and _packing_is_exact(model, tokenizer, dataset)
+    report.padding_free = padding_free
     with tempfile.TemporaryDirectory(prefix="harness-train-") as scratch:
         args = SFTConfig(
             output_dir=scratch,
@@ -99,6 +103,20 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
             report.stopped_by = "max_steps"
     model.eval()
     return report
+
+
+def _packing_is_exact(model, tokenizer, dataset: Dataset) -> bool:
+    """Whether this model trains on joined rows exactly as on padded ones; says so when it does not."""
+    if len(dataset) < 2:
+        return True
+    first, second = ([*tokenizer(row["prompt"] + row["completion"]).input_ids, tokenizer.eos_token_id]
+                     for row in dataset.select(range(2)))
+    if keeps_examples_apart(model, first, second):
+        return True
+    tqdm.write("training.padding_free: this model's attention does not keep the examples of a joined row apart "
+               "(it ignores their position_ids), so it trains on padded batches: the same loss, more compute. "
+               "Set `training.padding_free: false` to skip this check.")
+    return False
 
 
 @contextmanager
