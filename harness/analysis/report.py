@@ -319,8 +319,8 @@ def estimate_text(expected) -> str:
     for number, trial in enumerate(expected.trials, start=1):
         train = (f"{trial.planned_steps} steps, train {trial.train_seconds / 60:.1f} min (dev probes included), "
                  if trial.planned_steps else "")
-        lines.append(f"  {number}. {trial.method}: {train}dev and test{' and forgetting' if trial.forgetting_seconds else ''} "
-                     f"{trial.eval_seconds / 60:.1f} min")
+        forgetting = " and forgetting" if trial.forgetting_seconds else ""
+        lines.append(f"  {number}. {trial.method}: {train}dev and test{forgetting} {trial.eval_seconds / 60:.1f} min")
     lines += [f"  {note}" for note in expected.notes]
     return "\n".join(lines)
 
