@@ -31,6 +31,7 @@ from optuna.distributions import CategoricalDistribution
 
 from harness.core.config import BudgetConfig, ExperimentConfig
 from harness.core.errors import HarnessError
+from harness.core.records import DataProvenance
 from harness.data.suites import seeded_subset
 from harness.evaluation.regression import per_item_scores
 from harness.models import sources
@@ -250,7 +251,7 @@ def _cache_path(plan: SweepPlan, data: SweepData, machine: str, arms: list[str])
     versions = [metadata.version(p) for p in ("torch", "transformers", "peft", "trl")]
     # the threads too: a worker of `sweep --workers N` on a CPU gets a share of the cores, and runs slower
     key = json.dumps([VERSION, machine, plan.device, torch.get_num_threads(), versions, data.source.sha256,
-                      data.provenance["data"]["subset_sha256"], shape, [representative(plan, m) for m in arms]],
+                      DataProvenance.of(data.provenance).subset_sha256, shape, [representative(plan, m) for m in arms]],
                      sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return sources.cache_dir() / "calibration" / f"{digest}.json"
