@@ -126,6 +126,19 @@ def test_sweep_cost_includes_failed_and_pruned_trials(prices):
     assert sweep.usd_by_status == pytest.approx({"complete": 1.80, "pruned": 0.50, "failed": 0.60})
     assert list(sweep.skipped) == ["s/3"]
     assert "wall time" in sweep.trials[2].assumptions["seconds"]["source"]
+    # the evidence behind the total: each priced trial's own seconds, each price once, no per-trial derived dollars
+    assert {key for key in sweep.assumptions if key.startswith("seconds.")} == {"seconds.s/0", "seconds.s/1",
+                                                                                 "seconds.s/2"}
+    assert [key for key in sweep.assumptions if key.startswith("price.")] == ["price.H100"]
+    assert not any(key.startswith(("usd.", "price_key.")) for key in sweep.assumptions)
+
+
+def test_sweep_evidence_names_each_cpu_trials_cores(prices):
+    sweep = sweep_cost([trial(0, device="cpu", train=3000.0, evals=600.0)], {"r1": run_view("cpu", "cpu", 2)},
+                       prices)
+    assert sweep.assumptions["cores.s/0"] == {"value": 2.0, "unit": "CPU cores",
+                                              "source": "measured in run r1 (cpu_count)"}
+    assert sweep.assumptions["price.CPU"]["unit"] == "USD per core-hour"
 
 
 def test_serving_cost_from_measured_throughput(prices):

@@ -267,6 +267,17 @@ class TrialCost:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def evidence(self) -> dict:
+        """What a sweep's total shows of this trial: its own inputs (seconds, cores, tokens), keyed
+        `name.trial_id`, and each price it used, under the table's name (one entry however many trials used it).
+        Its usd and price key are derived, so the sweep states its own."""
+        own = {f"{name}.{self.trial_id}": entry for name, entry in self.assumptions.items()
+               if name not in _DERIVED and not name.startswith("price.")}
+        return {**own, **{name: entry for name, entry in self.assumptions.items() if name.startswith("price.")}}
+
+
+_DERIVED = ("usd", "price_key")
+
 
 def device_seconds(trial: TrialView) -> tuple[float, str]:
     """Measured device seconds of a trial and where they came from; wall time when it has no timings."""
@@ -357,13 +368,8 @@ def sweep_cost(trials: Iterable[TrialView], runs: Mapping[str, RunView], prices:
         "sweep_usd": assumption(usd, "USD", "derived: sum of each trial's seconds x its device's price, and of each "
                                              "hosted arm's tokens x its price"),
     }
-    for c in costs:  # each trial's seconds (or tokens), and each price used
-        for part in ("seconds", "prompt_tokens", "completion_tokens"):
-            if part in c.assumptions:
-                notes[f"{part}.{c.trial_id}"] = c.assumptions[part]
-        if "cores" in c.assumptions:
-            notes[f"cores.{c.trial_id}"] = c.assumptions["cores"]
-        notes.update({k: v for k, v in c.assumptions.items() if k.startswith("price.")})
+    for c in costs:
+        notes.update(c.evidence())
     return SweepCost(usd, seconds, tuple(costs), by_status, skipped, notes)
 
 
