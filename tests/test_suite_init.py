@@ -14,6 +14,7 @@ import yaml
 
 from harness.cli import main
 from harness.core.errors import SuiteError
+from harness.core.paths import bundled
 from harness.data import suite_init as suite_init_mod
 from harness.data.contract import OutputContract, parse_output, parse_target
 from harness.data.suite_init import init_suite
@@ -189,7 +190,27 @@ def test_trl_prompt_completion_reads_as_fields(tmp_path):
 def test_labels_are_spelled_one_way(tmp_path):
     rows = [{"text": f"message {i}", "label": ["Card", "card ", "LOAN", "loan"][i % 4]} for i in range(12)]
     suite, _, _ = build(tmp_path, write_jsonl(tmp_path / "case.jsonl", rows))
-    assert suite.contract.labels == ("Card", "LOAN")  # the first spelling seen, compared folded
+    assert suite.contract.labels == ("Card", "LOAN")  # equally frequent spellings: the first seen, compared folded
+
+
+def test_merged_label_spellings_are_reported(tmp_path):
+    source = tmp_path / "case.csv"
+    spellings = ["billing", "Billing", "Billing ", "BILLING", "Billing", "shipping", "Shipping", "shipping"]
+    source.write_text("text,label\n" + "".join(f"ticket {i},{spellings[i % 8]}\n" for i in range(24)))
+    suite, meta, notes = build(tmp_path, source)
+    assert suite.contract.labels == ("Billing", "shipping")  # each label's most frequent spelling
+    assert notes[2] == (
+        "labels: folded 5 spellings into 2 labels (case and spacing ignored; each label keeps its most frequent "
+        "spelling): `billing` (3) -> `Billing`, `BILLING` (3) -> `Billing`, `Shipping` (3) -> `shipping`. If some are "
+        "different labels, rename them in the data."
+    )
+    assert meta["source"]["detected"][2] == notes[2]
+
+
+def test_boolean_labels_read_as_their_json_text(tmp_path):
+    rows = [{"text": f"review {i} was {'great' if i % 2 else 'awful'}", "label": bool(i % 2)} for i in range(20)]
+    suite, _, _ = build(tmp_path, write_jsonl(tmp_path / "bools.jsonl", rows))
+    assert suite.contract.kind == "label" and suite.contract.labels == ("false", "true")
 
 
 # ------------------------------------------------------------------------------------------------- chat
@@ -264,6 +285,23 @@ def test_alpaca_with_one_instruction_makes_it_the_suite_instruction(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------- refusals
+
+
+def test_a_label_file_too_small_for_its_labels_says_so(tmp_path):
+    labels = ["billing", "account", "account", "tech support", "billing", "account", "shipping"]
+    five = tmp_path / "five.csv"
+    five.write_text("text,label\n" + "".join(f"ticket {i},{label}\n" for i, label in enumerate(labels[:5])))
+    assert refusal(tmp_path, five) == (
+        "five.csv: 5 rows, too few for a label suite: it needs 3 examples of each label (one for each of train, dev "
+        "and test), so at least 9 rows for the 3 labels in `label`. Add examples; if `label` holds free text, not "
+        "labels, pass --metric exact or --metric rouge instead."
+    )
+    seven = tmp_path / "seven.csv"  # enough rows for some label suite, not for these four labels
+    seven.write_text("text,label\n" + "".join(f"ticket {i},{label}\n" for i, label in enumerate(labels)))
+    assert refusal(tmp_path, seven).endswith(
+        "If they are labels, there are too few rows: a label suite needs 3 examples of each label (one for each of "
+        "train, dev and test), so at least 12 rows for 4 labels."
+    )
 
 
 def test_free_text_in_a_label_field_is_refused(tmp_path):
@@ -370,6 +408,9 @@ def test_input_errors(tmp_path):
         init_suite("x", tmp_path / "data.json", suites_dir=tmp_path)
     with pytest.raises(SuiteError, match="file not found"):
         init_suite("x", tmp_path / "missing.csv", suites_dir=tmp_path)
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(SuiteError, match="^empty.jsonl: the file has no lines; write one JSON object per line.$"):
+        init_suite("x", tmp_path / "empty.jsonl", suites_dir=tmp_path)
     with pytest.raises(SuiteError, match="not allowed"):
         init_suite("general", odd, "body", "tag", None, suites_dir=tmp_path)
     with pytest.raises(SuiteError, match="only 1 distinct example"):
@@ -377,6 +418,37 @@ def test_input_errors(tmp_path):
     with pytest.raises(SuiteError, match="--metric 'bleu' is not one of exact, rouge, final-number"):
         init_suite("x", odd, metric="bleu", suites_dir=tmp_path)
     assert not (tmp_path / "x").exists()
+
+
+def test_from_a_directory_says_it_is_one(tmp_path):
+    (tmp_path / "data").mkdir()
+    with pytest.raises(SuiteError) as info:
+        init_suite("x", tmp_path / "data", suites_dir=tmp_path / "suites")
+    assert str(info.value) == ("data is a directory; --from takes one data file: a .jsonl or .csv file (this folder "
+                               "has none).")
+    write_csv(tmp_path / "data" / "tickets.csv")
+    with pytest.raises(SuiteError) as info:
+        init_suite("x", tmp_path / "data", suites_dir=tmp_path / "suites")
+    assert str(info.value) == "data is a directory; --from takes one data file: one of data/tickets.csv."
+
+
+def test_a_bundled_suite_name_is_warned_about(tmp_path, capsys):
+    source = write_csv(tmp_path / "tickets.csv")
+    said = (f"warning: a bundled suite is also called 'ticket-triage' ({bundled('suites') / 'ticket-triage'}); from "
+            f"this directory `suite: ticket-triage` means ")
+    result = init_suite("ticket-triage", source, suites_dir=tmp_path / "elsewhere")
+    assert result.notes[-1] == said + ("the bundled suite, not this one; name this one by its path, "
+                                       "elsewhere/ticket-triage.")
+    suites = tmp_path / "suites"  # ./suites is looked in before the bundled suites
+    assert main(["suite", "init", "ticket-triage", "--from", str(source), "--suites-dir", str(suites)]) == 0
+    shadowed = ("this new suite, not the bundled one; unless you mean that, delete suites/ticket-triage and choose "
+                "another name.")
+    assert said + shadowed in capsys.readouterr().out.replace("\n", " ")
+    meta = yaml.safe_load((suites / "ticket-triage" / "suite.yaml").read_text(encoding="utf-8"))
+    assert not any("warning" in note for note in meta["source"]["detected"])  # about this machine, not the data
+    result = init_suite("ticket-triage", source, suites_dir=tmp_path / "other")
+    assert result.notes[-1] == said + "suites/ticket-triage; name this one by its path, other/ticket-triage."
+    assert not any("warning" in note for note in init_suite("mine", source, suites_dir=suites).notes)
 
 
 def test_leaves_nothing_when_validation_fails(tmp_path, monkeypatch):

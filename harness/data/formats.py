@@ -8,13 +8,14 @@ instruction), so that de-duplication, the contract and the split never need to k
   alpaca  `instruction` / `input` / `output` (JSONL or CSV); an empty `input` is allowed (see `read_alpaca`).
   fields  any other CSV or JSONL: one input field and one answer field, named by flags or guessed by name.
 
+A CSV file may be comma-, semicolon-, tab- or pipe-separated (found from its header, see `csvfile.py`); a `.tsv`
+file is read the same way.
+
 An answer is text (a label or free text) or a JSON object; which contract it becomes is decided by the caller.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pathlib import Path
 from harness.core.errors import SuiteError
 from harness.core.text import fold
 from harness.data.contract import load_json
+from harness.data.csvfile import DELIMITERS, read_csv
 from harness.data.suites import Problems, show_path
 
 INPUT_GUESSES = ("text", "input", "utterance", "question", "prompt")
@@ -33,6 +35,8 @@ ANSWER_GUESSES = ("output", "answer", "response", "completion", "target")
 
 Record = tuple[int, dict]
 """(1-based line number, the JSON object or CSV row on that line)."""
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+"""Delimited-text files, with the delimiter their suffix suggests (the header decides)."""
 
 
 @dataclass(frozen=True)
@@ -78,10 +82,12 @@ bad line (naming `file:line` and the fix) and leaves that line out; the caller r
 def read_source(
     path: Path, input_field: str | None = None, label_field: str | None = None, output_field: str | None = None
 ) -> SourceData:
-    """Read a .jsonl or .csv file, detect its format and return its rows; SuiteError lists every bad line."""
+    """Read a .jsonl, .csv or .tsv file, detect its format and return its rows; SuiteError lists every bad line."""
     where = show_path(path)
-    records, columns = read_records(path)
+    records, columns, delimiter = read_records(path)
     kind = path.suffix.lower().lstrip(".").upper()
+    if delimiter is not None and delimiter != TABLE_SUFFIXES[path.suffix.lower()]:
+        kind = f"{DELIMITERS[delimiter]}-separated {kind}"
     fmt = detect_format(columns, named=bool(input_field or label_field or output_field))
     fields = Fields()
     if fmt == "chat":
@@ -219,9 +225,11 @@ def as_answer(value: object) -> str | dict | None:
     """An answer as stripped text or a JSON object; None when it is empty or of another type.
 
     A string holding a JSON object is that object, because CSV cells and chat turns can only hold strings.
-    Numbers become text, so JSONL labels such as 0/1 work.
+    Numbers and booleans become their JSON text, so JSONL labels such as 0/1 or true/false work.
     """
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        return json.dumps(value)  # "true"/"false", as the JSON was written, not Python's "True"
+    if isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, dict):
         return value
@@ -272,13 +280,16 @@ def _pick_field(
                      f"{columns}.")
 
 
-def read_records(source: Path) -> tuple[list[Record], list[str]]:
-    """(line number, record) pairs and the field names seen; JSONL or CSV, UTF-8 only (a BOM is skipped)."""
+def read_records(source: Path) -> tuple[list[Record], list[str], str | None]:
+    """(line number, record) pairs, the field names seen, and the delimiter of a CSV file (None for JSONL); UTF-8
+    only (a BOM is skipped)."""
     where = show_path(source)
+    if source.is_dir():
+        raise SuiteError(f"{where} is a directory; --from takes one data file: {_data_files_in(source)}.")
     if not source.is_file():
         raise SuiteError(f"{where}: file not found; pass an existing .jsonl or .csv file to --from.")
     suffix = source.suffix.lower()
-    if suffix not in (".jsonl", ".csv"):
+    if suffix not in (".jsonl", *TABLE_SUFFIXES):
         hint = f" (a JSON array converts with `jq -c '.[]' {source.name} > data.jsonl`)" if suffix == ".json" else ""
         raise SuiteError(f"{where}: unsupported file type {suffix!r}; convert it to .jsonl or .csv{hint}.")
     data = source.read_bytes()
@@ -290,19 +301,20 @@ def read_records(source: Path) -> tuple[list[Record], list[str]]:
             f"{where}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); re-save it as UTF-8, e.g. "
             f"`iconv -f latin1 -t utf-8 {source.name} > fixed{suffix}` if it is Latin-1."
         ) from None
-    return _csv_records(text, where) if suffix == ".csv" else _jsonl_records(text, where)
+    if suffix in TABLE_SUFFIXES:
+        table = read_csv(text, where, preferred=TABLE_SUFFIXES[suffix])
+        return table.records, table.columns, table.delimiter
+    records, columns = _jsonl_records(text, where)
+    return records, columns, None
 
 
-def _csv_records(text: str, where: str) -> tuple[list[Record], list[str]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    columns = list(reader.fieldnames or [])
-    if not columns:
-        raise SuiteError(f"{where}: empty CSV; the first line must name the columns.")
-    records, line = [], reader.line_num
-    for row in reader:
-        records.append((line + 1, row))  # a quoted cell may span lines: the row starts after the previous one
-        line = reader.line_num
-    return records, columns
+def _data_files_in(folder: Path) -> str:
+    """The data files in a folder that --from can take, as the user would pass them, for a message."""
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jsonl", *TABLE_SUFFIXES) and p.is_file())
+    if not found:
+        return "a .jsonl or .csv file (this folder has none)"
+    shown = ", ".join(show_path(p) for p in found[:3])
+    return f"one of {shown}{f' (and {len(found) - 3} more)' if len(found) > 3 else ''}"
 
 
 def _jsonl_records(text: str, where: str) -> tuple[list[Record], list[str]]:
@@ -329,4 +341,6 @@ def _jsonl_records(text: str, where: str) -> tuple[list[Record], list[str]]:
         columns.update(dict.fromkeys(record))
         records.append((number, record))
     problems.raise_if_any(where)
+    if not records:
+        raise SuiteError(f"{where}: the file has no lines; write one JSON object per line.")
     return records, list(columns)

@@ -12,7 +12,8 @@ chosen and why, and is kept in suite.yaml under `source.detected`. The contract,
                                        answers are short (median <= 5 words), else rouge
 
 Data that would make a silently meaningless suite is refused with the file, the line and what to do instead:
-free text in a label field, labels too rare to appear in every split, a one-label classifier, empty turns.
+free text in a label field, labels too rare to appear in every split, a one-label classifier, empty turns. Labels
+that differ only in case or spacing are merged, and the note says which.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import SuiteError
+from harness.core.paths import bundled
 from harness.core.text import fold, near_fold
 from harness.core.yamlfile import dump_yaml
 from harness.data.contract import DEFAULT_ANSWER_PATTERN, OutputContract, parse_number, parse_output
 from harness.data.formats import Row, SourceData, read_source
-from harness.data.suites import RESERVED_DIRS, SPLITS, Problems, load_suite, show_path
+from harness.data.suites import RESERVED_DIRS, SPLITS, Problems, list_suites, load_suite, resolve_suite_path, show_path
 
 METRICS = ("exact", "rouge", "final-number")
 SHORT_ANSWER_WORDS = 5
@@ -43,6 +45,11 @@ SHORT_ANSWER_WORDS = 5
 word, so they default to `rouge`."""
 MIN_PER_LABEL = len(SPLITS)
 """A label needs one example in each of train, dev and test, or it is never trained on or never evaluated."""
+MIN_LABEL_ROWS = 2 * MIN_PER_LABEL
+"""The fewest rows a label suite can have: two labels, each in train, dev and test. Below it, a label field with many
+distinct values says nothing about free text: the file is simply too small."""
+MAX_LISTED = 10
+"""How many merged label spellings a note lists before `and N more`."""
 LABEL_SCORERS = ["format_compliance", "hallucination_rate", "task_accuracy"]
 JSON_SCORERS = LABEL_SCORERS + ["field_precision", "field_recall", "field_f1"]
 TEXT_SCORERS = {
@@ -58,7 +65,8 @@ class InitResult:
     path: Path
     """The new suite folder."""
     notes: list[str]
-    """What was detected or chosen and why, one line each (format, contract, grounding, instruction)."""
+    """What was detected or chosen and why, one line each (format, contract, grounding, instruction), as kept in
+    suite.yaml; then a warning when the name is also a bundled suite's, which is about this machine, not the data."""
     dropped: dict[str, int]
     """What cleaning left out, by reason (also in suite.yaml's `cleaning` block)."""
 
@@ -146,7 +154,7 @@ def init_suite(
     for split, part in zip(SPLITS, (train, dev, test)):
         files[f"{split}.jsonl"] = "".join(_jsonl_line(r, contract) + "\n" for r in part)
     _publish(dest, files)
-    return InitResult(dest, notes, dropped)
+    return InitResult(dest, notes + _name_clash(name, dest), dropped)
 
 
 def _destination(name: str, suites_dir: Path) -> Path:
@@ -161,6 +169,24 @@ def _destination(name: str, suites_dir: Path) -> Path:
             f"{show_path(dest)} already exists; refusing to overwrite it. Choose another name or delete the folder."
         )
     return dest
+
+
+def _name_clash(name: str, dest: Path) -> list[str]:
+    """A warning, as a one-line list, when a bundled suite has this name: a suite named in an experiment is looked up
+    in ./suites before the bundled ones, so one of the two silently stands in for the other."""
+    if name not in list_suites():
+        return []
+    theirs = bundled("suites") / name
+    found = resolve_suite_path(name).resolve()  # what an experiment's `suite: NAME` loads from here
+    if found == dest.resolve():
+        means = (f"this new suite, not the bundled one; unless you mean that, delete {show_path(dest)} and choose "
+                 f"another name")
+    elif found == theirs.resolve():
+        means = f"the bundled suite, not this one; name this one by its path, {show_path(dest)}"
+    else:
+        means = f"{show_path(found)}; name this one by its path, {show_path(dest)}"
+    return [f"warning: a bundled suite is also called {name!r} ({show_path(theirs)}); from this directory "
+            f"`suite: {name}` means {means}."]
 
 
 def _jsonl_line(row: Row, contract: Contract) -> str:
@@ -194,15 +220,35 @@ def _choose_contract(
     distinct = len({fold(r.answer) for r in rows})
     counted = f"{distinct} distinct values in {len(rows)} answers"
     if data.fields.labels_expected and distinct > len(rows) / 2:
-        raise SuiteError(
-            f"{where}: {counted} of `{column}`: that is free text, not a label. Build a text suite instead: "
-            f"--metric exact (the whole answer must match), --metric rouge (partial credit for long answers) or "
-            f"--metric final-number (answers ending `#### <number>`)."
-        )
+        raise SuiteError(_not_labels(rows, len(data.rows), distinct, column, where))
     if distinct <= len(rows) / 2:
         return _label_contract(rows, column or "label", counted, drop_rare, where)
     metric, why = _default_metric([r.answer for r in rows])
     return _text_contract(rows, metric, f"{counted}, so free text; {why}", where), rows
+
+
+def _not_labels(rows: list[Row], read: int, distinct: int, column: str | None, where: str) -> str:
+    """Why a label field with more than half its values distinct cannot make a label suite: too few rows when no
+    label suite could fit the file, else free text (with the rows those values would need, if a value repeats)."""
+    needed = f"{MIN_PER_LABEL} examples of each label (one for each of train, dev and test)"
+    if len(rows) < MIN_LABEL_ROWS:
+        counted = f"{len(rows)} row{'' if len(rows) == 1 else 's'}"
+        if read > len(rows):
+            counted += f" after de-duplication ({read} read)"
+        return (
+            f"{where}: {counted}, too few for a label suite: it needs {needed}, so at least "
+            f"{MIN_PER_LABEL * max(distinct, 2)} rows for the {distinct} labels in `{column}`. Add examples; if "
+            f"`{column}` holds free text, not labels, pass --metric exact or --metric rouge instead."
+        )
+    message = (
+        f"{where}: {distinct} distinct values in {len(rows)} answers of `{column}`: that is free text, not a label. "
+        f"Build a text suite instead: --metric exact (the whole answer must match), --metric rouge (partial credit "
+        f"for long answers) or --metric final-number (answers ending `#### <number>`)."
+    )
+    if distinct < len(rows):  # a value repeats, so these may be labels in a file too small for them
+        message += (f" If they are labels, there are too few rows: a label suite needs {needed}, so at least "
+                    f"{MIN_PER_LABEL * distinct} rows for {distinct} labels.")
+    return message
 
 
 def _all_objects(rows: list[Row], where: str) -> bool:
@@ -232,6 +278,7 @@ def _single_key(rows: list[Row]) -> str | None:
 
 
 def _label_contract(rows: list[Row], key: str, why: str, drop_rare: bool, where: str) -> tuple[Contract, list[Row]]:
+    rows, spelling_notes = _spell_labels(rows)
     rows, rare = _check_labels(rows, where, drop_rare)
     labels = sorted({r.answer for r in rows})
     contract = Contract(
@@ -240,7 +287,7 @@ def _label_contract(rows: list[Row], key: str, why: str, drop_rare: bool, where:
         scorers=LABEL_SCORERS,
         instruction=f"Read the input and classify it: name its {key}.",
         notes=[f'contract: label, answered as {{"{key}": LABEL}}, {len(labels)} labels ({why}); pass --metric '
-               f"for free text instead."],
+               f"for free text instead.", *spelling_notes],
         rare_labels=rare,
     )
     return contract, rows
@@ -351,13 +398,36 @@ _JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "st
 # ------------------------------------------------------------------------------------------- labels, rows
 
 
+def _spell_labels(rows: list[Row]) -> tuple[list[Row], list[str]]:
+    """Each label spelled one way: labels equal after folding case and spacing are one label, written as its most
+    frequent spelling (the first seen of equally frequent ones), since `Billing` and `billing ` name one queue.
+
+    Returns the rows and a note listing the merged spellings (none when nothing was merged).
+    """
+    spellings: dict[str, Counter[str]] = {}
+    for row in rows:
+        spellings.setdefault(fold(row.answer), Counter())[row.answer] += 1
+    chosen = {folded: counts.most_common(1)[0][0] for folded, counts in spellings.items()}
+    merged = [(spelling, n, chosen[folded]) for folded, counts in spellings.items() if len(counts) > 1
+              for spelling, n in counts.items() if spelling != chosen[folded]]
+    if not merged:
+        return rows, []
+    groups = sum(len(counts) > 1 for counts in spellings.values())
+    listed = ", ".join(f"`{spelling}` ({n}) -> `{label}`" for spelling, n, label in merged[:MAX_LISTED])
+    more = f" and {len(merged) - MAX_LISTED} more" if len(merged) > MAX_LISTED else ""
+    note = (
+        f"labels: folded {len(merged) + groups} spellings into {groups} label{'' if groups == 1 else 's'} (case and "
+        f"spacing ignored; each label keeps its most frequent spelling): {listed}{more}. If some are different "
+        f"labels, rename them in the data."
+    )
+    return [replace(r, answer=chosen[fold(r.answer)]) for r in rows], [note]
+
+
 def _check_labels(rows: list[Row], where: str, drop_rare: bool) -> tuple[list[Row], dict[str, int]]:
-    """Labels spelled one way each (the first spelling seen, compared folded), and none too rare to split.
+    """No label too rare to split, and at least two left.
 
     Returns the rows and the rare labels dropped (with --drop-rare-labels), by label and count.
     """
-    spelling: dict[str, str] = {}
-    rows = [replace(r, answer=spelling.setdefault(fold(r.answer), r.answer)) for r in rows]
     counts = Counter(r.answer for r in rows)
     rare = {label: n for label, n in sorted(counts.items()) if n < MIN_PER_LABEL}
     if rare and not drop_rare:

@@ -1,0 +1,123 @@
+"""Reading a CSV file for `harness suite init`: the delimiter found from the header, every row checked against it.
+
+Spreadsheets export with a comma, a semicolon (where the decimal mark is a comma), a tab or a pipe, and one unquoted
+delimiter inside a cell shifts every cell after it, so the wrong cell would become the answer. The header therefore
+fixes the delimiter and the width, and a row of another width is refused with its line instead of being misread.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from harness.core.errors import SuiteError
+from harness.data.suites import Problems
+
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+"""The delimiters detected, with their names for messages."""
+_SAMPLE_ROWS = 20
+"""Rows after the header that vote on the delimiter: enough to outvote a few broken rows, cheap on any file."""
+_MAX_FIELD = 2**31 - 1
+"""csv's field limit is a C long, 32 bits on some platforms."""
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    columns: list[str]
+    """The header's names, in file order."""
+    records: list[tuple[int, dict[str, str]]]
+    """(1-based line where the row starts, {column: cell}); a quoted cell may span lines."""
+    delimiter: str
+
+
+def read_csv(text: str, where: str, preferred: str = ",") -> CsvTable:
+    """The header and rows of CSV text; SuiteError for an empty file, a repeated column name, a file with no rows,
+    or rows whose width differs from the header's (every such row listed, by line)."""
+    with _field_limit(len(text) + 1):
+        delimiter = detect_delimiter(text, preferred)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        records, problems, start = [], Problems(), 1
+        try:
+            columns = next(reader, [])
+            _check_header(columns, where)
+            start = reader.line_num + 1
+            for cells in reader:
+                if cells:  # a blank line holds no example (csv.DictReader skips them too)
+                    if len(cells) == len(columns):
+                        records.append((start, dict(zip(columns, cells))))
+                    else:
+                        problems.add(_width_problem(where, start, reader.line_num, len(cells), len(columns), delimiter))
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise SuiteError(
+                f"{where}:{start}: not readable as CSV ({exc}); check the quotes on this row, or export the sheet "
+                f"again as CSV."
+            ) from None
+    problems.raise_if_any(where)
+    if not records:
+        raise SuiteError(f"{where}: the file has a header ({', '.join(columns)}) and no rows; add one example per "
+                         f"line below it.")
+    return CsvTable(columns, records, delimiter)
+
+
+def detect_delimiter(text: str, preferred: str = ",") -> str:
+    """The delimiter that splits the header into two or more columns and the most rows after it into as many;
+    `preferred` when none does, or on a tie.
+
+    Parsing with each candidate, rather than counting characters, keeps a delimiter inside a quoted cell from
+    voting; letting the rows vote keeps a header such as `Nachricht, Text;Abteilung` from choosing the comma.
+    """
+    candidates = [preferred, *(d for d in DELIMITERS if d != preferred)]
+    scores: dict[str, tuple[int, int]] = {}
+    for delimiter in candidates:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        try:
+            header = next(reader, [])
+            widths = [len(cells) for _, cells in zip(range(_SAMPLE_ROWS), reader) if cells]
+        except csv.Error:
+            continue  # read_csv reports it, with its line, if the chosen delimiter meets it too
+        if len(header) > 1:
+            scores[delimiter] = (widths.count(len(header)), len(header))
+    return max(scores, key=scores.__getitem__) if scores else preferred  # max keeps the first of equals
+
+
+def _check_header(columns: list[str], where: str) -> None:
+    if not columns:
+        raise SuiteError(f"{where}: empty CSV; the first line must name the columns.")
+    # empty names are left alone: spreadsheets export trailing empty columns, and no flag can name one
+    repeated = [name for name, count in Counter(columns).items() if count > 1 and name.strip()]
+    if repeated:
+        names = ", ".join(f"`{name}`" for name in repeated)
+        raise SuiteError(
+            f"{where}:1: the header names {names} more than once, so only one of those columns could be read; "
+            f"rename or remove the others."
+        )
+
+
+def _width_problem(where: str, start: int, end: int, width: int, expected: int, delimiter: str) -> str:
+    """What is wrong with a row of `width` cells (lines `start` to `end`) under a header of `expected`, and the fix."""
+    at, name = f"{where}:{start}", DELIMITERS[delimiter]
+    fields = f"{width} field{'' if width == 1 else 's'}, the header has {expected}"
+    if end > start:  # a quote left open swallows the lines after it into one cell
+        return f'{at}: {fields}, and the row runs on to line {end}; close the quote (") left open in it.'
+    if width > expected:
+        return f'{at}: {fields}; quote fields that contain {name}s ("...").'
+    return f"{at}: {fields}; fill in the missing fields (an empty field still needs its {name}) or remove the row."
+
+
+@contextmanager
+def _field_limit(size: int) -> Iterator[None]:
+    """Let one field be as long as the whole text: csv refuses fields over 128 KiB by default, which JSONL accepts.
+
+    The limit is process-wide, so it is restored after.
+    """
+    previous = csv.field_size_limit()
+    csv.field_size_limit(min(max(previous, size), _MAX_FIELD))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
