@@ -150,3 +150,22 @@ def test_a_trial_cut_short_by_its_cap_is_under_trained_and_never_decides(tmp_pat
     with pytest.raises(HarnessError, match="under-trained"):
         from harness.lifecycle.promote import promote
         promote(store, lora.id, "staging", approver="ada")
+
+
+def test_recalibrate_measures_again_and_a_busy_cpu_is_named(tmp_path, tiny_model_dir, toy_suite, monkeypatch):
+    """A calibration taken while other work shared the cores reads slow, and the cache would keep it: the plan
+    says so, and `--recalibrate` measures again whatever is cached."""
+    path = experiment(tmp_path, tiny_model_dir, toy_suite)
+    monkeypatch.setattr(calibration_module.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    monkeypatch.setattr(calibration_module.os, "cpu_count", lambda: 2)
+    said: list[str] = []
+    first = plan_for_machine(plan_sweep(path, []), said.append).calibration
+    assert "the CPU was busy while these timings were measured (load 9.0 on 2 cores)" in "\n".join(said)
+    monkeypatch.setattr(calibration_module.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    said.clear()
+    cached = plan_for_machine(plan_sweep(path, []), said.append).calibration
+    assert cached.cached and cached.busy == first.busy  # the cache remembers how it was measured
+    assert "--recalibrate measures it again" in "\n".join(said)
+    fresh = plan_for_machine(plan_sweep(path, []), lambda _: None, recalibrate=True).calibration
+    assert not fresh.cached and fresh.busy is None and fresh.measured_at >= first.measured_at
+    assert plan_for_machine(plan_sweep(path, []), lambda _: None).calibration.busy is None  # what is cached now

@@ -24,7 +24,7 @@ from harness.core.records import (
     TrialRecord,
     trial_id,
 )
-from harness.store.database import Store
+from harness.store.database import Store, TrialIdTaken
 from harness.store.migrations import MIGRATIONS, applied, apply_migrations
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,9 +187,19 @@ def test_result_replaces_earlier_result(tmp_path):
     with duckdb.connect(str(tmp_path / "h.duckdb"), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM metrics").fetchone()[0] == 3
         assert conn.execute("SELECT count(*) FROM throughput").fetchone()[0] == 1
-    # A re-run of the same number starts clean: no stale metrics while it runs.
-    store.record_trial_start(TrialRecord("s1/0", "s1", 0, "run-2", "lora"))
+    # The same run starting it again starts clean: no stale metrics while it runs.
+    store.record_trial_start(TrialRecord("s1/0", "s1", 0, make_record().run_id, "lora"))
     assert store.trial("s1/0").metrics == {} and store.examples("s1/0") == []
+
+
+def test_a_new_run_never_takes_a_recorded_trials_id(tmp_path):
+    """Optuna numbers trials from 0 in a storage that does not know the study: such a trial must not replace the
+    stored one (its scores, and the adapter a registry entry points at)."""
+    store = Store(tmp_path / "h.duckdb")
+    store.record_trial_result(make_record(accuracy=0.8, n_examples=2))
+    with pytest.raises(TrialIdTaken, match=r"trial s1/0 is already in .*--study NEW_NAME"):
+        store.record_trial_start(TrialRecord("s1/0", "s1", 0, "another-run", "lora"))
+    assert store.trial("s1/0").objective == 0.8 and len(store.examples("s1/0")) == 2
 
 
 def test_trials_filter_and_order(tmp_path):
@@ -378,3 +388,17 @@ def test_merge_command_copies_adapters_and_keeps_the_studys_best(tmp_path, capsy
     assert (tmp_path / "main/artifacts/s1/1/adapter_model.safetensors").read_bytes() == b"weights"
     assert main_db.trial("s1/1").artifact_path == tmp_path / "main/artifacts/s1/1"
     assert not (tmp_path / "main/artifacts/s1/0").exists()  # keep_best 1: the merged, better trial stays
+
+
+def test_a_damaged_block_reads_as_an_unreadable_database_not_a_traceback(tmp_path):
+    """Bytes overwritten inside a real results database: DuckDB's checksum catches it (a plain duckdb.Error), and
+    the store names the file and the fix, as for a truncated one."""
+    import gzip
+
+    db = tmp_path / "harness.duckdb"
+    whole = bytearray(gzip.decompress((REPO / "tests/assets/results-v1.duckdb.gz").read_bytes()))
+    whole[5000:5000 + 14000] = b"GARBAGE" * 2000
+    db.write_bytes(bytes(whole))
+    with pytest.raises(HarnessError, match=r"cannot be read: .* cut short or damaged") as refused:
+        Store(db).trials()
+    assert str(db) in str(refused.value)

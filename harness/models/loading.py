@@ -46,6 +46,27 @@ def load_tokenizer(source: ModelSource):
     return tok
 
 
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "seq_length", "max_sequence_length")
+"""Where model configs state their context window, by architecture."""
+
+
+def context_window(source: ModelSource, tokenizer) -> int | None:
+    """Tokens the model can attend to, from its config (no weights load); else the tokenizer's stated limit; None
+    when neither says (then nothing is checked against it)."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(source.path, trust_remote_code=False)
+    except (OSError, ValueError):
+        config = None
+    for key in CONTEXT_KEYS:
+        value = getattr(getattr(config, "get_text_config", lambda: config)(), key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    stated = getattr(tokenizer, "model_max_length", None)
+    return stated if isinstance(stated, int) and 0 < stated < 10_000_000 else None  # 1e30 means "not stated"
+
+
 def load_model(source: ModelSource, device: str, dtype, quantization_config=None):
     """Safetensors only, also for hub ids (no pickles). Quantized (bitsandbytes) models must be placed by
     from_pretrained, hence device_map={"": 0}."""

@@ -95,6 +95,11 @@ def _is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and ("Could not set lock" in msg or "Conflicting lock" in msg)
 
 
+def _is_damaged(exc: BaseException) -> bool:
+    """Not a DuckDB file, cut short, or with a block whose checksum fails (a plain duckdb.Error that says so)."""
+    return isinstance(exc, duckdb.IOException) or "corrupt database file" in str(exc).casefold()
+
+
 def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]
@@ -133,6 +138,10 @@ _INSERT_EXAMPLE = (
 _PER_TRIAL_TABLES = (("metrics", "trial_id"), ("throughput", "trial_id"), ("examples", "trial_id"), ("trials", "id"))
 
 
+class TrialIdTaken(HarnessError):
+    """A new trial would overwrite one that another run recorded under the same id."""
+
+
 @dataclasses.dataclass
 class MergeReport:
     trials: list[str]
@@ -165,7 +174,7 @@ class Store:
                         conn.close()
             except duckdb.Error as exc:
                 if not _is_lock_error(exc):
-                    if isinstance(exc, duckdb.IOException):
+                    if _is_damaged(exc):
                         raise self._unreadable_error(exc) from None
                     raise
                 if time.monotonic() >= deadline:
@@ -174,11 +183,11 @@ class Store:
                 delay = min(delay * 2, 0.05)  # a short cap: a polling reader must not starve a writer
 
     def _unreadable_error(self, exc: BaseException) -> HarnessError:
-        """A file that is not a DuckDB database, or a truncated copy of one: name it and what to do."""
+        """A file that is not a DuckDB database, a truncated or damaged copy of one: name it and what to do."""
         return HarnessError(
-            f"results database {self.path} cannot be read: it is not a DuckDB database, or it was cut short (a copy "
-            f"that did not finish, a full disk). Restore it from a backup, point --db at the right file, or move it "
-            f"aside to start a new one; nothing was written. DuckDB said: {exc}")
+            f"results database {self.path} cannot be read: it is not a DuckDB database, or it was cut short or "
+            f"damaged (a copy that did not finish, a full or failing disk). Restore it from a backup, point --db at "
+            f"the right file, or move it aside to start a new one; nothing was written. DuckDB said: {exc}")
 
     def _locked_error(self, exc: BaseException) -> HarnessError:
         held = re.search(r"held in (.*?) \(PID (\d+)\)", str(exc))
@@ -259,7 +268,8 @@ class Store:
         ))  # fmt: skip
 
     def record_trial_start(self, record: TrialRecord) -> None:
-        """Write the trial as running; a re-run of the same number replaces the old row and its results."""
+        """Write the trial as running. An id is never reused: a trial another run recorded under it is refused
+        (`TrialIdTaken`), and its results, and the adapter folder named after it, stay as they are."""
         started = record.started_at or _now()
         self._replace_trial(record, status="running", started_at=started, with_results=False)
 
@@ -291,6 +301,11 @@ class Store:
         ]  # fmt: skip
 
         def write(c: duckdb.DuckDBPyConnection) -> None:
+            if not with_results:
+                taken = c.execute("SELECT run_id, status FROM trials WHERE id = ?", [r.id]).fetchone()
+                if taken is not None and taken[0] != r.run_id:
+                    raise TrialIdTaken(f"trial {r.id} is already in {self.path} ({taken[1]}, run {taken[0]}); a new "
+                                       "trial may not take its id. Pass --study NEW_NAME for a separate study.")
             if started_at is None:  # keep the start time recorded by record_trial_start
                 prev = c.execute("SELECT started_at FROM trials WHERE id = ?", [r.id]).fetchone()
                 row[_TRIAL_COLUMNS.index("started_at")] = prev[0] if prev else None

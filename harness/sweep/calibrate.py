@@ -52,6 +52,9 @@ REGRESSION_ITEMS = 32
 """Forgetting-check items timed per trained arm (two batches): lm-eval's fixed cost is spread over few items, so
 the per-item time errs high, on the safe side of a plan."""
 WARMUP_STEPS = 1
+BUSY_LOAD = 1.5
+"""Load average per core above which the calibration says its timings were taken on a busy CPU: the sweep itself
+keeps each core at about 1 while it loads and tokenises."""
 VERSION = 4
 """Bumped when what is measured changes, so an old cache entry is never read as a new one."""
 
@@ -81,6 +84,8 @@ class Calibration:
     measured_at: str = ""
     cached: bool = False
     path: str | None = None
+    busy: str | None = None
+    """How busy the CPU was while it was measured, when other work shared its cores (the timings then read slow)."""
 
     def timing(self, method: str, precision: str | None = None) -> Timing | None:
         wanted = precision or self.precision
@@ -101,13 +106,14 @@ class Calibration:
                           if mine.regression_seconds else "")
             out.append(f"{method}: {steps}: using {self.precision}; {mine.generate_seconds:.2f} s per generated "
                        f"example{forgetting}")
-        return out + list(self.notes)
+        return out + list(self.notes) + ([f"warning: {self.busy}"] if self.busy else [])
 
 
 
-def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = print) -> Calibration:
+def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = print,
+              fresh: bool = False) -> Calibration:
     """The machine's timings for this study: read from the cache when this machine measured them before, measured
-    now (and added to the cache) for any arm or precision it has not."""
+    now (and added to the cache) for any arm or precision it has not, or for all of them when `fresh`."""
     config = plan.config
     precisions = candidate_precisions(config.training.precision, plan.device)
     # what can run: the enqueued trials' methods, and every method of the space once the sampler picks any trial
@@ -116,20 +122,39 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
             if not METHODS.get(m).hosted]
     machine = machine_name(plan.device)
     path = _cache_path(plan, data, machine, arms)
-    known, when = _load(path)
+    known, when, load = ([], "", None) if fresh else _load(path)
     wanted = [(m, p) for m in arms for p in (precisions if METHODS.get(m).trains else precisions[:1])]
     missing = [(m, p) for m, p in wanted if not any(t.method == m and t.precision == p for t in known)]
     if missing:
         echo(f"calibrating on {machine}: {TIMED_STEPS} timed steps and a generation batch of "
-             f"{', '.join(f'{m} ({p})' for m, p in missing)} (once per machine and model; cached)")
+             f"{', '.join(f'{m} ({p})' for m, p in missing)} (cached for this machine, model, data and batch shape)")
+        load = cpu_load(plan.device)
     timings = [t for t in known if (t.method, t.precision) in wanted]
     timings += [_time(plan, data, method, precision) for method, precision in missing]
     timings.sort(key=lambda t: wanted.index((t.method, t.precision)))
     chosen, notes = _choose(config.training.precision, plan.device, precisions, timings)
     measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds") if missing else when
     if missing:
-        _save(path, machine, [*[t for t in known if (t.method, t.precision) not in wanted], *timings], measured_at)
-    return Calibration(machine, chosen, tuple(timings), tuple(notes), measured_at, not missing, str(path))
+        _save(path, machine, [*[t for t in known if (t.method, t.precision) not in wanted], *timings], measured_at,
+              load)
+    return Calibration(machine, chosen, tuple(timings), tuple(notes), measured_at, not missing, str(path),
+                       _busy(load))
+
+
+def cpu_load(device: str) -> tuple[float, int] | None:
+    """(runnable processes over the last minute, cores) on a CPU run; None on a GPU, or where the OS does not say.
+    Work sharing the cores slows every timed step, and the cache would keep the slow figures."""
+    try:
+        return (os.getloadavg()[0], os.cpu_count() or 1) if device == "cpu" else None
+    except OSError:
+        return None
+
+
+def _busy(load: tuple[float, int] | None) -> str | None:
+    if load is None or load[0] <= BUSY_LOAD * load[1]:
+        return None
+    return (f"the CPU was busy while these timings were measured (load {load[0]:.1f} on {load[1]} cores), so they "
+            "may read slow, and the plan with them; re-measure when it is idle with `--recalibrate`.")
 
 
 def candidate_precisions(requested: str, device: str) -> list[str]:
@@ -257,23 +282,25 @@ def _cache_path(plan: SweepPlan, data: SweepData, machine: str, arms: list[str])
     return sources.cache_dir() / "calibration" / f"{digest}.json"
 
 
-def _load(path: Path) -> tuple[list[Timing], str]:
-    """What the cache holds for this key, and when it was measured; an unreadable or older entry holds nothing (it
-    is measured again)."""
+def _load(path: Path) -> tuple[list[Timing], str, tuple[float, int] | None]:
+    """What the cache holds for this key, when it was measured, and the CPU's load then; an unreadable or older
+    entry holds nothing (it is measured again)."""
     try:
         raw = json.loads(path.read_text())
         if raw.get("version") != VERSION:
-            return [], ""
-        return [Timing(**t) for t in raw["timings"]], str(raw.get("measured_at", ""))
-    except (OSError, ValueError, KeyError, TypeError):
-        return [], ""
+            return [], "", None
+        load = raw.get("load")
+        return ([Timing(**t) for t in raw["timings"]], str(raw.get("measured_at", "")),
+                (float(load[0]), int(load[1])) if load else None)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return [], "", None
 
 
-def _save(path: Path, machine: str, timings: list[Timing], measured_at: str) -> None:
+def _save(path: Path, machine: str, timings: list[Timing], measured_at: str, load: tuple[float, int] | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"version": VERSION, "machine": machine, "measured_at": measured_at,
-                               "threads": torch.get_num_threads(),
+                               "threads": torch.get_num_threads(), "load": load,
                                "timings": [dataclasses.asdict(t) for t in timings]}, indent=2))
     tmp.replace(path)  # whole or not at all, even with two workers calibrating at once
 

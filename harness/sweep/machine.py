@@ -51,9 +51,9 @@ class MachinePlan:
 
 
 def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_trained: bool = False,
-                     pull_missing: bool = True) -> MachinePlan:
+                     pull_missing: bool = True, recalibrate: bool = False) -> MachinePlan:
     """`pull_missing=False` (a dry run): an embedded model not pulled yet is not fetched; the plan is then shown
-    without this machine's timings, and says how to get them."""
+    without this machine's timings, and says how to get them. `recalibrate`: measure again, whatever is cached."""
     try:
         source = sources.resolve(plan.config.model, pull_missing=pull_missing)
     except ModelError as exc:
@@ -62,9 +62,11 @@ def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_t
         echo(f"not calibrated: {exc} The estimate needs a few timed steps of the model on this machine.")
         return MachinePlan(plan, None, None, None, None)
     data = prepare(plan, source, echo)
-    calibration = calibrate(plan, data, echo)
-    echo(f"machine: {calibration.machine} (calibration {'cached' if calibration.cached else 'measured now'}"
-         f"{', ' + calibration.measured_at if calibration.measured_at else ''})")
+    calibration = calibrate(plan, data, echo, fresh=recalibrate)
+    when = calibration.measured_at or "at an unknown time"
+    source = (f"cached, measured {when}; --recalibrate measures it again" if calibration.cached
+              else f"measured now, {when}")
+    echo(f"machine: {calibration.machine} (calibration {source})")
     for line in calibration.lines():
         echo(f"  {line}")
     base_checked = base_regression_cached(data)

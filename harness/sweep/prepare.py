@@ -14,8 +14,8 @@ from typing import Any
 
 from harness.core.config import ExperimentConfig
 from harness.core.errors import ConfigError
-from harness.data.prompting import cut_to_length, max_answer_tokens, over_length, trained_prompter
-from harness.data.suites import Example, Suite
+from harness.data.prompting import Prompter, cut_to_length, max_answer_tokens, over_length, trained_prompter
+from harness.data.suites import Example, Suite, show_path
 from harness.evaluation.regression import REGRESSION_SUITES, per_item_scores, task_config
 from harness.hosted.client import HostedEndpoint
 from harness.models import loading
@@ -67,6 +67,9 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
             check_lengths(prompter, train, config.training.max_length, str(plan.config_path))
     max_new = config.generation.max_new_tokens or max_answer_tokens(
         tokenizer, suite.contract, [ex.target for ex in train])
+    evaluated = {split: plan.subsets[split] for split in ("dev", "test")}
+    check_eval_lengths(Prompter(tokenizer, suite.instruction, suite.contract), evaluated, max_new,
+                       loading.context_window(source, tokenizer), suite, source.name)
     provenance = {
         "data": {
             "suite": suite.name, "suite_version": suite.version, "split_sha256": suite.split_sha256,
@@ -108,6 +111,29 @@ def check_lengths(prompter, train: tuple[Example, ...], max_length: int, where: 
             f"cut their answers short. Raise it with --set training.max_length={longest} (or in {where}), cut their "
             f"inputs with --set training.over_length=truncate, or shorten or drop those examples."
         )
+
+
+def check_eval_lengths(prompter: Prompter, splits: dict[str, tuple[Example, ...]], max_new: int,
+                       context: int | None, suite: Suite, model: str) -> None:
+    """Refuse, before any model loads, dev and test examples whose prompt (instruction, contract and input; shots
+    come on top) and answer cannot fit the model's context window: generating them would fail mid-trial, or try to
+    allocate memory for a sequence the model was never built for."""
+    if context is None:
+        return
+    too_long = [(ex, n) for examples in splits.values() for ex in examples
+                if (n := len(prompter.tokenizer(prompter.prompt(ex)).input_ids)) + max_new > context]
+    if not too_long:
+        return
+    too_long.sort(key=lambda pair: -pair[1])
+    first, longest = too_long[0]
+    split, line = first.id.split(":", 1) if ":" in first.id else ("test", first.id)
+    where = show_path(suite.path / f"{split}.jsonl")
+    raise ConfigError(
+        f"{len(too_long)} dev/test example(s) of suite {suite.name} do not fit the context window of {model} "
+        f"({context} tokens, with {max_new} for the answer): the longest, {first.id} (line {line} of {where}), has "
+        f"a {longest}-token prompt; all: {_ids(too_long)}. Shorten or drop them in the suite's split files and run "
+        "`harness suite validate`, or choose a model with a longer context."
+    )
 
 
 def fit_lengths(prompter, train: tuple[Example, ...], max_length: int, where: str,

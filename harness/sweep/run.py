@@ -52,7 +52,7 @@ from harness.sweep.resume import (
     retry_note,
     unneeded,
 )
-from harness.sweep.storage import StudyStorage, open_storage
+from harness.sweep.storage import StudyStorage, known_trial_numbers, open_storage, redacted
 from harness.sweep.trial import run_trial
 from harness.training.methods import METHODS
 
@@ -88,6 +88,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     precision, the fitted budget); without it the plan runs as written. `worker` numbers this process among the
     study's workers; it offsets the sampler's seed, so workers explore different configurations. A lone sweep is
     worker 0, and so reproduces the same trials from the same seed."""
+    check_store_matches_storage(plan, store)
     for method, reason in plan.space.skipped.items():
         echo(f"{method}: skipped - {reason}")
     source = sources.resolve(plan.config.model)
@@ -290,6 +291,25 @@ def _open_study(plan: SweepPlan, storage: StudyStorage, worker: int) -> optuna.S
         )
     study.set_user_attr("methods", list(plan.space.methods))
     return study
+
+
+def check_store_matches_storage(plan: SweepPlan, store: Store) -> None:
+    """Refuse, before anything runs, when the results database holds trials of this study that its Optuna storage
+    does not know. Optuna would number new trials from 0 again, and each would take the id, the stored scores and
+    the adapter folder of an old one: a promoted adapter among them would change under its registry entry."""
+    stored = store.trials(plan.study)
+    known = known_trial_numbers(plan.storage, plan.study) if stored else set()
+    unknown = [t.id for t in stored if t.number not in known]
+    if not unknown:
+        return
+    shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+    raise HarnessError(
+        f"{store.path} already holds trials of study {plan.study} ({shown}) that the study storage "
+        f"{redacted(plan.storage)} does not know: the sweep was pointed at another --storage, or the study's journal "
+        f"was deleted or moved. New trials would reuse their ids and overwrite their results and adapters. Run with "
+        f"the storage those trials came from, pass --study NEW_NAME to start a separate study, or use another "
+        f"results folder (--set results_dir=...)."
+    )
 
 
 def _sampler(config: ExperimentConfig, worker: int) -> optuna.samplers.BaseSampler:
