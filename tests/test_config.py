@@ -199,3 +199,62 @@ def test_config_mistakes_exit_non_zero_before_any_model_loads(tmp_path, monkeypa
         assert main(["sweep", str(path)]) == 2
         out = capsys.readouterr().out
         assert "error:" in out and "Traceback" not in out and str(path) in out
+
+
+@pytest.mark.parametrize("text, line, key, first", [
+    ("name: bad25\nsuite: ticket-triage\nname: dup\nspace:\n  prompt: {shots: [0]}\n", 3, "name", 1),
+    ("name: x\nspace:\n  prompt: {shots: [0]}\n  lora: {r: 8}\n  prompt: {shots: [3]}\n", 5, "prompt", 3),
+    ("name: x\nspace: {lora: {r: 8, r: 16}}\n", 2, "r", 2),
+], ids=["top-level", "nested-block", "flow-mapping"])
+def test_a_key_given_twice_is_refused_at_its_second_line(tmp_path, text, line, key, first):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_experiment(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}:{line}: key `{key}` is given twice")
+    assert f"first on line {first}" in message and "delete the other" in message
+
+
+def test_yaml_merge_keys_may_still_override_what_they_merge():
+    from harness.core.yamlfile import parse_yaml
+
+    text = "base: &b {r: 8, lora_alpha: 16}\nspace:\n  lora:\n    <<: *b\n    r: 16\n"
+    assert parse_yaml(text)["space"]["lora"] == {"r": 16, "lora_alpha": 16}
+
+
+def test_a_set_value_is_parsed_as_strictly_as_a_file(tmp_path):
+    with pytest.raises(ConfigError, match="key `r` is given twice in the value"):
+        load_experiment(write(tmp_path, MINIMAL), ["space.lora={r: 8, r: 16}"])
+    with pytest.raises(ConfigError, match="the value is not valid YAML"):
+        load_experiment(write(tmp_path, MINIMAL), ["space.prompt.shots=[0, 3"])
+
+
+def test_a_suite_yaml_with_a_key_given_twice_is_refused(tmp_path):
+    from harness.core.errors import SuiteError
+    from harness.core.yamlfile import read_yaml
+
+    path = tmp_path / "suite.yaml"
+    path.write_text("name: s\nversion: 1.0.0\nversion: 1.1.0\n")
+    with pytest.raises(SuiteError, match=rf"{path}:3: key `version` is given twice"):
+        read_yaml(path, SuiteError)
+
+
+@pytest.mark.parametrize("body, overrides, message", [
+    ("budget: {min_steps: 100, max_steps: 6}\n", [], "`budget.min_steps: 100` is above `budget.max_steps: 6`"),
+    ("budget: {max_steps: 6}\n", ["budget.min_steps=100"], "`budget.min_steps: 100` is above `budget.max_steps: 6`"),
+    ("training: {warmup_steps: 10}\n", ["budget.max_steps=10"], "`training.warmup_steps: 10` is not below "
+                                                                "`budget.max_steps: 10`"),
+    ("repeats: {top_k: 2, seeds: []}\n", [], "`repeats.top_k: 2` re-runs the best configurations with each of "
+                                             "`repeats.seeds`, which is empty"),
+], ids=["min-above-max", "min-above-max-by-set", "warmup-not-below-max", "top-k-without-seeds"])
+def test_settings_that_contradict_each_other_are_refused(tmp_path, body, overrides, message):
+    path = write(tmp_path, MINIMAL + body)
+    with pytest.raises(ConfigError) as err:
+        load_experiment(path, overrides)
+    assert message in str(err.value) and str(path) in str(err.value)
+
+
+def test_the_default_step_floor_does_not_refuse_a_short_step_budget(tmp_path):
+    config = load_experiment(write(tmp_path, MINIMAL + "budget: {max_steps: 6}\n"))
+    assert config.budget.max_steps == 6 and config.budget.min_steps == 50  # only a floor the user wrote conflicts
+    assert load_experiment(write(tmp_path, MINIMAL + "budget: {max_steps: 6, min_steps: 6}\n")).budget.min_steps == 6

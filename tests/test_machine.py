@@ -106,6 +106,9 @@ def test_fit_minutes_lowers_the_step_budget_to_what_this_machine_can_afford(tmp_
     assert tight.decided()[-1] == f"budget.max_steps={fitted}"  # what other workers of the study are told
     assert tight.lowered == (fitted, 100000) and f"{fitted} of the 100000 steps" in tight.lowered_note()
     assert roomy.lowered is None and roomy.lowered_note() is None  # the experiment's own budget: nothing to say
+    # a floor (the default min_steps, 50) above the written budget (4 steps) never raises it, however tight the fit
+    short = plan_for_machine(plan_sweep(path, ["budget.fit_minutes=0.001"]), lambda _: None)
+    assert short.plan.config.budget.max_steps == 4 and "gets 4 steps" in short.fitted
 
 
 def test_the_estimate_counts_the_forgetting_check_timed_here(tmp_path, tiny_model_dir, toy_suite):

@@ -17,7 +17,7 @@ from harness.core.errors import ConfigError
 from harness.core.paths import find_experiment
 from harness.core.redaction import DEFAULT_REPLACEMENT, PATTERNS, regex_problem
 from harness.core.typed import at_least, between, build, greater_than, one_of
-from harness.core.yamlfile import read_yaml
+from harness.core.yamlfile import DuplicateKeyError, parse_yaml, read_yaml
 
 
 @dataclass(frozen=True)
@@ -289,8 +289,11 @@ class RedactionConfig:
 class ExperimentConfig:
     name: str
     """Names the study unless --study is given."""
-    space: dict[str, dict[str, Any]]
-    """Methods to compare and their search space: `method: {param: value | [choices] | {low, high, log}}`."""
+    space: dict[str, dict[str, Any] | None]
+    """Methods to compare and their search space: `method: {param: value | [choices] | {low, high, log}}`; `{}` runs
+    a method with its defaults. A method left out is not compared, and an `enqueue` entry naming it is refused (a
+    mistake in the file). `method: null` (or `--set space.full=null`) removes a method the file lists: the sweep goes
+    ahead without it, says so, and drops the `enqueue` entries that name it."""
     model: str = "smollm2-135m"
     """An embedded model name (see `harness models list`), a local Hugging Face model dir, or a hub id."""
     suite: str = "ticket-triage"
@@ -337,7 +340,9 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
         raise ConfigError(f"{path}: the top level must be a mapping of keys such as `name`, `space`, `budget`.")
     for item in overrides:
         apply_override(raw, item, where=str(path))
-    return build(ExperimentConfig, raw, where=str(path))
+    config = build(ExperimentConfig, raw, where=str(path))
+    _check_agreement(config, raw, str(path))
+    return config
 
 
 def apply_override(raw: dict[str, Any], item: str, where: str) -> None:
@@ -352,4 +357,30 @@ def apply_override(raw: dict[str, Any], item: str, where: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"--set {item!r}: `{part}` in {where} is not a mapping, so it has no `{parts[-1]}`.")
         node = child
-    node[parts[-1]] = yaml.safe_load(text)
+    try:
+        node[parts[-1]] = parse_yaml(text)
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"--set {item!r}: key `{exc.key}` is given twice in the value; keep one.") from None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({problem}); quote it, or write a list as "
+                          "[8, 16] and a mapping as {low: 1, high: 2}.") from None
+
+
+def _check_agreement(config: ExperimentConfig, raw: dict[str, Any], where: str) -> None:
+    """Settings that are each in range but contradict one another: refused, naming both keys, rather than letting
+    one silently win."""
+    budget, written = config.budget, raw.get("budget") or {}
+    # Only a floor the user wrote: the default (50) sits above many short budgets (`max_steps: 6`) that are meant.
+    if "min_steps" in written and budget.max_steps is not None and budget.min_steps > budget.max_steps:
+        raise ConfigError(f"{where}: `budget.min_steps: {budget.min_steps}` is above `budget.max_steps: "
+                          f"{budget.max_steps}`, so no step budget satisfies both; lower budget.min_steps to at most "
+                          f"{budget.max_steps}, or raise budget.max_steps.")
+    # With every step spent warming up, the learning rate never reaches its value, let alone decays to zero.
+    if budget.max_steps is not None and config.training.warmup_steps >= budget.max_steps:
+        raise ConfigError(f"{where}: `training.warmup_steps: {config.training.warmup_steps}` is not below "
+                          f"`budget.max_steps: {budget.max_steps}`, so training would end before the warm-up does; "
+                          "lower training.warmup_steps or raise budget.max_steps.")
+    if config.repeats.top_k > 0 and not config.repeats.seeds:
+        raise ConfigError(f"{where}: `repeats.top_k: {config.repeats.top_k}` re-runs the best configurations with "
+                          "each of `repeats.seeds`, which is empty; add seeds (e.g. [1, 2]) or set repeats.top_k: 0.")

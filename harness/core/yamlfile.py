@@ -11,13 +11,50 @@ import yaml
 from harness.core.errors import HarnessError
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping; `problem_mark` is the second occurrence."""
+
+    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__(None, None, f"duplicate key {key!r}", again)
+        self.key, self.first_line = key, first.line + 1
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """Safe loading that refuses a key given twice in one mapping. PyYAML keeps the last one silently, so a second
+    `name:` further down a long file would quietly change the study (or a budget) the user reads at the top."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` then overriding a key is intended
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: the base constructor says so
+                    continue
+                if first is not key_node:
+                    raise DuplicateKeyError(key, first.start_mark, key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str) -> Any:
+    """`text` parsed safely, refusing duplicate keys (raises yaml.YAMLError)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass: still safe
+
+
 def read_yaml(path: Path, error: type[HarnessError], where: str | None = None) -> Any:
-    """Parse `path`; a bad encoding or syntax raises `error` naming the file, the line and the fix."""
+    """Parse `path`; a bad encoding, bad syntax or a key given twice raises `error` naming the file, the line and
+    the fix."""
     where = where or str(path)
     try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return parse_yaml(Path(path).read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise error(f"{where}: not UTF-8 ({exc.reason}); re-save the file as UTF-8.") from None
+    except DuplicateKeyError as exc:
+        raise error(f"{where}:{exc.problem_mark.line + 1}: key `{exc.key}` is given twice in the same mapping "
+                    f"(first on line {exc.first_line}); keep one of them and delete the other.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f":{mark.line + 1}" if mark is not None else ""

@@ -147,13 +147,14 @@ def fit(plan: SweepPlan, calibration: Calibration, base_checked: bool = False) -
     fixed = current.total_seconds - sum(r.train_seconds for r in trained)
     per_step = sum(r.train_seconds for r in trained) / written  # one step of every trained trial, probes included
     steps = int((target - fixed) / per_step) if per_step else written
-    steps = max(budget.min_steps, min(written, steps))
+    floor = min(budget.min_steps, written)  # a floor above the written budget never raises it
+    steps = max(floor, min(written, steps))
     fitted = _with_steps(plan, steps)
     after = estimate(fitted, calibration, base_checked)
     why = (f"budget.fit_minutes {budget.fit_minutes:g}: at {written} steps the planned trials would take about "
            f"{_minutes(current.total_seconds)} here, so each trained trial gets {steps} steps (about "
            f"{_minutes(after.total_seconds)} in all; the learning rate still decays to zero at the last step)")
-    if steps == budget.min_steps and after.total_seconds > target:
+    if steps == floor and after.total_seconds > target:
         why += f"; budget.min_steps {budget.min_steps} is the floor, so it will run longer than asked"
     return fitted, why
 

@@ -81,8 +81,7 @@ def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None 
         sources.check_reference(config.model)
     except ModelError as exc:  # name the file and the key as well as the fix
         raise ModelError(f"{where}: `model: {config.model}`: {exc}") from None
-    space = _for_engine(build_space(config.space, device, where), config)
-    enqueued = tuple(e for i, raw in enumerate(config.enqueue) if (e := enqueue_params(raw, space, where, i)))
+    space, enqueued = _enqueued(config, _for_engine(build_space(config.space, device, where), config), where)
     suite = load_suite(config.suite)
     maximize = _objective_direction(config, suite, where)
     if config.regression.enabled:
@@ -102,6 +101,25 @@ def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None 
     check_reachable(storage)
     return SweepPlan(config, path, study, storage, trials or config.budget.trials, device,
                      space, enqueued, suite, subsets, maximize, endpoints)
+
+
+def _enqueued(config: ExperimentConfig, space: SearchSpace, where: str) -> tuple[SearchSpace, tuple[dict, ...]]:
+    """The `enqueue` entries in Optuna's names, each checked to lie in the space. An entry for a skipped method (null
+    in the space, or one this machine or engine cannot run) is dropped, so the sweep goes ahead without it as asked;
+    the method's skip reason, printed before the sweep and by --dry-run, names the entries dropped with it."""
+    kept, dropped = [], {}
+    for i, raw in enumerate(config.enqueue):
+        entry = enqueue_params(raw, space, where, i)
+        if entry is None:
+            dropped.setdefault(raw["method"], []).append(f"enqueue[{i}]")
+        else:
+            kept.append(entry)
+    if dropped:
+        notes = {m: (f"its enqueued trial {names[0]} is dropped too" if len(names) == 1 else
+                     f"its enqueued trials {', '.join(names)} are dropped too") for m, names in dropped.items()}
+        space = dataclasses.replace(space, skipped={m: f"{why}; {notes[m]}" if m in notes else why
+                                                    for m, why in space.skipped.items()})
+    return space, tuple(kept)
 
 
 def _check_study_name(study: str, where: str) -> None:

@@ -64,8 +64,9 @@ def method_params(params: dict[str, Any], where: str) -> Any:
     return build(method.Params, {k: v for k, v in params.items() if k != "method"}, where, f"{method.name}.")
 
 
-def build_space(raw: dict[str, dict[str, Any]], device: str, where: str) -> SearchSpace:
-    """Validate `space:` against the method registry and each method's Params; drop methods this device lacks."""
+def build_space(raw: dict[str, dict[str, Any] | None], device: str, where: str) -> SearchSpace:
+    """Validate `space:` against the method registry and each method's Params; drop methods this device lacks, and
+    methods set to null (`--set space.full=null` removes one the file lists)."""
     if not raw:
         raise ConfigError(f"{where}: `space` is empty; list at least one of {', '.join(METHODS.names())}.")
     params, skipped, methods = {}, {}, []
@@ -73,10 +74,14 @@ def build_space(raw: dict[str, dict[str, Any]], device: str, where: str) -> Sear
         if method_name not in METHODS:
             raise ConfigError(f"{where}: unknown method `space.{method_name}`; choose from "
                               f"{', '.join(METHODS.names())}.")
+        if spec is None:  # null, not `{}` (the defaults): the way to take a method out from the command line
+            skipped[method_name] = (f"`space.{method_name}` is null, which removes it (write `{method_name}: {{}}` "
+                                    "to run it with its defaults)")
+            continue
         method = METHODS.get(method_name)
-        spec = spec or {}
         if not isinstance(spec, dict):
-            raise ConfigError(f"{where}: `space.{method_name}` must be a mapping of parameters (or empty).")
+            raise ConfigError(f"{where}: `space.{method_name}` must be a mapping of parameters, `{{}}` for the "
+                              "defaults, or null to remove it.")
         fields = {f.name: f for f in dataclasses.fields(method.Params)}
         unknown = sorted(set(spec) - set(fields))
         if unknown:
@@ -93,6 +98,11 @@ def build_space(raw: dict[str, dict[str, Any]], device: str, where: str) -> Sear
         else:
             methods.append(method_name)
     if not methods:
+        removed = [f"space.{m}" for m in raw if raw[m] is None]
+        if len(removed) == len(raw):
+            raise ConfigError(f"{where}: every method in `space` is null ({', '.join(f'`{r}`' for r in removed)}), "
+                              "so there is nothing left to run; keep at least one (drop its `=null` override, or "
+                              "give it `{}` for its defaults).")
         reasons = "; ".join(f"{m}: {why}" for m, why in skipped.items())
         raise ConfigError(f"{where}: no method in `space` can run on this machine ({reasons}). "
                           "Add another method, e.g. `lora`, or run on a machine that has what is missing.")

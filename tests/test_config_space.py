@@ -1,0 +1,68 @@
+"""`space.<method>: null` removes a method (the README's `--set space.full=null`), and what that does to `enqueue`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.core.config import load_experiment
+from harness.core.errors import ConfigError
+from harness.sweep.plan import plan_sweep
+from harness.sweep.space import build_space
+
+THREE_METHODS = ("name: x\nspace:\n  prompt: {shots: [0, 3]}\n  lora: {r: 8}\n"
+                 "  full: {learning_rate: 1.0e-5}\n")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text, overrides, removed", [
+    (THREE_METHODS, ["space.full=null"], "full"),
+    (THREE_METHODS, ["space.lora=null"], "lora"),
+    (THREE_METHODS.replace("full: {learning_rate: 1.0e-5}", "full: null"), [], "full"),
+], ids=["set-full-null", "set-lora-null", "yaml-full-null"])
+def test_a_null_method_is_removed_not_reset_to_its_defaults(tmp_path, text, overrides, removed):
+    plan = plan_sweep(write(tmp_path, text), overrides)
+    kept = tuple(m for m in ("prompt", "lora", "full") if m != removed)
+    assert plan.space.methods == kept
+    assert "is null, which removes it" in plan.space.skipped[removed]
+    lines = plan.space.describe()
+    assert not any(line.startswith(f"{removed}: ") and "skipped" not in line for line in lines)
+    assert f"{removed}: skipped - `space.{removed}` is null" in "\n".join(lines)
+    assert set(plan.planned_methods()) == set(kept)
+    if removed != "lora":  # what the file says still holds for the methods that stay
+        assert "lora: r=8," in "\n".join(lines)
+
+
+def test_an_empty_mapping_still_means_the_defaults(tmp_path):
+    space = build_space(load_experiment(write(tmp_path, "name: x\nspace: {prompt: {}, full: {}}\n")).space, "cpu", "x")
+    assert space.methods == ("prompt", "full") and not space.skipped
+
+
+def test_enqueued_trials_of_a_removed_method_are_dropped_with_a_note(tmp_path):
+    text = THREE_METHODS + "enqueue:\n  - {method: prompt, shots: 0}\n  - {method: full, learning_rate: 1.0e-5}\n"
+    plan = plan_sweep(write(tmp_path, text), ["space.full=null"])
+    assert plan.enqueued == ({"method": "prompt", "prompt.shots": 0},)
+    assert "its enqueued trial enqueue[1] is dropped too" in plan.space.skipped["full"]
+    assert "enqueue[1] is dropped too" in "\n".join(plan.space.describe())  # what --dry-run and the sweep print
+
+
+def test_a_method_left_out_of_the_space_is_not_run_and_enqueueing_it_is_still_refused(tmp_path):
+    plan = plan_sweep(write(tmp_path, "name: x\nspace: {prompt: {shots: [0, 3]}}\n"), [])
+    assert plan.space.methods == ("prompt",) and not plan.space.skipped
+    with pytest.raises(ConfigError, match=r"`enqueue\[0\]` needs `method:` one of the methods in `space`"):
+        plan_sweep(write(tmp_path, "name: x\nspace: {prompt: {}}\nenqueue: [{method: full}]\n"), [])
+
+
+def test_removing_every_method_is_refused(tmp_path):
+    path = write(tmp_path, "name: x\nspace: {prompt: {shots: [0, 3]}, lora: {}}\n")
+    with pytest.raises(ConfigError) as err:
+        plan_sweep(path, ["space.prompt=null", "space.lora=null"])
+    message = str(err.value)
+    assert str(path) in message and "every method in `space` is null" in message
+    assert "`space.prompt`" in message and "`space.lora`" in message and "keep at least one" in message
