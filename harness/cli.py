@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.core.errors import HarnessError
-from harness.core.paths import STORAGE_ENV
+from harness.core.paths import STORAGE_ENV, bundled
 
 EPILOG = """\
 examples:
@@ -129,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "per machine and model), which choose training.precision: auto, estimate "
                                        "every trial, and refuse a trial that cannot finish its step budget inside "
                                        "its time cap (--allow-under-trained runs it anyway).")
+    shipped = ", ".join(sorted(path.stem for path in bundled("experiments").glob("*.yaml")))
     sweep.add_argument("experiment", help="an experiment YAML, or the name of one in ./experiments/ or among the "
-                                          "bundled ones (demo, gpu, slot-extraction)")
+                                          f"bundled ones ({shipped})")
     _study_options(sweep)
     sweep.add_argument("--dry-run", action="store_true",
                        help="print the plan, the machine's timings and an estimate of every trial; run no trial")
@@ -182,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="one trial in full")
     show.add_argument("trial", help="trial id STUDY/NUMBER (or NUMBER when the database holds one study)")
-    show.add_argument("--examples", type=int, default=5, help="how many failed examples to show (default 5)")
+    show.add_argument("--examples", type=count, default=5, help="how many failed examples to show (default 5)")
     _db_option(show)
     show.set_defaults(run=_show)
 
@@ -193,9 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("a", help="trial id STUDY/NUMBER")
     compare.add_argument("b", nargs="?", help="trial id STUDY/NUMBER (default: the production adapter of A's suite)")
     compare.add_argument("--split", default="test", choices=("dev", "test"), help="examples to compare (test)")
-    compare.add_argument("--examples", type=int, default=10, help="disagreements to list (default 10)")
+    compare.add_argument("--examples", type=count, default=10, help="disagreements to list (default 10)")
     compare.add_argument("--format", choices=("table", "json"), default="table")
-    compare.add_argument("--margin", type=finite, default=0.0,
+    compare.add_argument("--margin", type=margin, default=0.0,
                          help="non-inferiority margin on the objective, as a fraction (0.02 = 2 points; default 0)")
     compare.add_argument("--actor", default=os.environ.get("USER") or "unknown",
                          help="who looks (recorded with a compare on test; default $USER)")
@@ -212,11 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     payback.add_argument("trial", help="the fine-tuned candidate, STUDY/NUMBER")
     payback.add_argument("--baseline", help="a trial STUDY/NUMBER, or api:NAME from the price table (default: the "
                                             "study's best hosted arm, else its best local prompting arm)")
-    payback.add_argument("--volume", type=finite, required=True, help="queries per month")
+    payback.add_argument("--volume", type=positive, required=True,
+                         help="queries per month, above 0 (an average, so a fraction is kept as given)")
     payback.add_argument("--prompt-trial", help="for api:NAME: the prompting trial whose tokens per query are priced")
     payback.add_argument("--baseline-accuracy", type=finite,
                          help="for api:NAME: its test accuracy (0..1); marked 'assumed, not measured'")
-    payback.add_argument("--token-ratio", type=finite, help="hosted-model tokens per local token (default: table)")
+    payback.add_argument("--token-ratio", type=positive,
+                         help="hosted-model tokens per local token, above 0 (default: the price table's)")
     payback.add_argument("--data-prep-hours", type=finite, default=0.0)
     payback.add_argument("--data-prep-rate", type=finite, default=0.0, help="USD per data-preparation hour")
     payback.add_argument("--eng-hours", type=finite, default=0.0)
@@ -232,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     payback.add_argument("--utilisation", type=finite, default=1.0,
                          help="share of paid device time spent answering, in (0, 1]; 1 (default) is full batches "
                               "all the time; lower it for a dedicated machine that idles part of the day")
-    payback.add_argument("--margin", type=finite, default=0.02,
+    payback.add_argument("--margin", type=margin, default=0.02,
                          help="quality bar, as a fraction: the candidate must not be worse than the baseline on the "
                               "objective metric by more than this, by the paired 95%% interval on the same test "
                               "examples (default 0.02, 2 points; the decision rule of README's Metrics section)")
@@ -323,8 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     recheck = sub.add_parser("recheck", help="has production drifted? re-score the production adapter on the "
                                              "suite's test data or a new labelled file, against its recorded scores")
     recheck.add_argument("suite", help="the suite's name")
-    recheck.add_argument("--data", type=Path, help="a labelled JSONL file in the suite's format (default: the suite's "
-                                                   "current test data)")
+    recheck.add_argument("--data", type=Path, help="a labelled .jsonl file in the suite's format, one {\"input\": ..., "
+                                                   "\"output\": ...} object per line as in its test.jsonl (default: "
+                                                   "the suite's current test data)")
     recheck.add_argument("--actor", default="recheck", help="who runs it (recorded; default: recheck)")
     _db_option(recheck)
     recheck.set_defaults(run=_recheck)
@@ -332,21 +336,61 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="answer new inputs with a finished trial")
     predict.add_argument("trial", help="trial id STUDY/NUMBER")
     predict.add_argument("--input", required=True,
-                         help="the text to answer, or a file: .jsonl with an `input` field per line, else one per line")
-    predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+                         help="the text to answer, or a file of inputs: .jsonl (one object per line) or .csv (a header "
+                              "row), read from the field or column `input` (else text, utterance, question or prompt, "
+                              "else the only one); any other file, one input per line. A name that looks like a file "
+                              "(.jsonl, .json, .csv, .txt, or a path) and is not there is refused, not answered")
+    predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                         help="where the model answers (default auto: a GPU when torch sees one, else the CPU)")
     _db_option(predict)
     predict.set_defaults(run=_predict)
     return parser
 
 
 def finite(text: str) -> float:
-    """A float flag's value: a finite number (argparse turns the ValueError into a one-line error, exit 2)."""
+    """A float flag's value: a finite number (argparse turns the ArgumentTypeError into a one-line error, exit 2)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number; give a plain number such as 100000")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number; give a plain number")
+    return value
+
+
+def positive(text: str) -> float:
+    """A finite number above 0: a volume or a ratio of 0 or below makes every cost after it meaningless."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0; give a positive number")
+    return value
+
+
+def margin(text: str) -> float:
+    """A non-inferiority margin: a share in [0, 1) (the decision rule's own check, said for the flag)."""
+    from harness.analysis.decision import margin_problem
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    problem = margin_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+    return value
+
+
+def count(text: str) -> int:
+    """How many things to list: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative; give 0 or more")
     return value
 
 
@@ -355,6 +399,9 @@ def _study_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-under-trained", action="store_true",
                         help="run even when the calibration says a trial cannot finish its step budget inside "
                              "budget.trial_train_seconds (such a trial is marked under-trained and never decides)")
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="time this machine again instead of reading its cached calibration (e.g. it was "
+                             "measured while other work shared the CPU, and the plan came out slow)")
     parser.add_argument("--trials", type=int, help="total trials in the study (default: budget.trials)")
     parser.add_argument("--study", help="study name (default: the experiment's name)")
     parser.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
@@ -485,19 +532,23 @@ def _suite_stats(args, console: Console) -> int:
 def _sweep(args, console: Console) -> int:
     from harness.analysis import report
     from harness.analysis.verdict import study_verdict
+    from harness.data.suites import show_path
     from harness.sweep.machine import plan_for_machine
     from harness.sweep.plan import plan_sweep
-    from harness.sweep.run import run_sweep
+    from harness.sweep.run import check_store_matches_storage, run_sweep
     from harness.sweep.storage import redacted
 
     plan = plan_sweep(args.experiment, args.overrides, args.study, args.storage, args.trials)
+    _check_workers(args.workers, plan)  # before calibration, which takes minutes, and in the dry run
     store = _store(args.db, plan.config.results_dir)
-    here = plan_for_machine(plan, console.print, args.allow_under_trained, pull_missing=not args.dry_run)
+    check_store_matches_storage(plan, store)  # before calibration, and in the dry run
+    here = plan_for_machine(plan, console.print, args.allow_under_trained, pull_missing=not args.dry_run,
+                            recalibrate=args.recalibrate)
     plan, expected = here.plan, here.estimate
     if args.dry_run:
         console.print(f"study {plan.study} ({plan.trials} trials in total) on {plan.device}; storage "
                       f"{redacted(plan.storage)}")
-        console.print(f"suite {plan.suite.name} {plan.suite.version}: " + ", ".join(
+        console.print(f"suite {plan.suite.name} {plan.suite.version} ({show_path(plan.suite.path)}): " + ", ".join(
             f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))
         console.print("space:\n  " + "\n  ".join(plan.space.describe()))
         console.print(f"budget: {plan.config.to_dict()['budget']}")
@@ -508,8 +559,6 @@ def _sweep(args, console: Console) -> int:
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if args.dry_run:
         return 0
-    if args.workers < 1:
-        raise HarnessError(f"--workers {args.workers}: give 1 or more.")
     decided = [*args.overrides, *here.decided()]  # every worker runs the trials planned here
     if args.workers > 1 and _run_workers(plan, decided, store, args.workers, console):
         return 1
@@ -530,6 +579,16 @@ def _sweep(args, console: Console) -> int:
                       "above and in `harness trials`.", highlight=False)
         return 1
     return 0
+
+
+def _check_workers(workers: int, plan) -> None:
+    """Each worker claims one trial at a time, so more workers than the study's trials would only wait."""
+    if workers < 1:
+        raise HarnessError(f"--workers {workers}: give 1 or more.")
+    if workers > plan.trials:
+        raise HarnessError(f"--workers {workers}: study {plan.study} has {plan.trials} trials in total, so at most "
+                           f"{plan.trials} workers have a trial to run. Give --workers {plan.trials} or fewer, or "
+                           "raise --trials.")
 
 
 def _run_workers(plan, overrides: list[str], store, count: int, console: Console) -> bool:
@@ -554,7 +613,7 @@ def _worker(args, console: Console) -> int:
     overrides = args.overrides + ([f"results_dir={args.results}"] if args.results else [])
     plan = plan_sweep(args.experiment, overrides, args.study, args.storage, args.trials)
     index = args.index if args.index is not None else os.getpid() % 9973 + 1
-    here = plan_for_machine(plan, console.print, args.allow_under_trained)
+    here = plan_for_machine(plan, console.print, args.allow_under_trained, recalibrate=args.recalibrate)
     outcome = run_sweep(here.plan, _store(args.db, plan.config.results_dir), echo=console.print, worker=index,
                         followups=False, prepared=here.data)
     console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed.")
@@ -598,6 +657,18 @@ def _trials(args, console: Console) -> int:
     store = _store(args.db)
     trials = store.trials(args.study)
     objectives = {study.name: study.objective_metric for study in store.studies()}
+    if not trials and args.study:
+        known = sorted({t.study for t in store.trials()} | set(objectives))
+        if known:  # a study name given wrong reads as "no trials yet" otherwise
+            raise HarnessError(f"no study {args.study!r} in {store.path}; its studies: {', '.join(known)}. Pass one "
+                               "of them to --study, or leave --study out for every trial.")
+    if not trials and args.format == "table":  # an empty table with no word reads as a broken command
+        where = (f"there is no results database at {store.path} yet" if not store.path.exists()
+                 else f"study {args.study} has none in {store.path} yet" if args.study
+                 else f"{store.path} holds none yet")
+        console.print(f"no trials: {where}. Run a sweep (`harness sweep EXPERIMENT`) in this folder, or point --db "
+                      "at the harness.duckdb of a results folder.", highlight=False)
+        return 0
     if args.format == "json":
         sys.stdout.write(report.trials_json(trials, objectives) + "\n")
     elif args.format == "csv":
@@ -669,10 +740,11 @@ def _dashboard(args, console: Console) -> int:
 def _predict(args, console: Console) -> int:
     import dataclasses
 
-    from harness.sweep.predict import predict
+    from harness.sweep.predict import predict, read_inputs
 
+    inputs = read_inputs(args.input)  # a missing or unreadable file is refused before any model loads
     store = _store(args.db)
-    for row in predict(store, args.trial, _inputs(args.input), device=args.device):
+    for row in predict(store, args.trial, inputs, device=args.device):
         sys.stdout.write(json.dumps(dataclasses.asdict(row), ensure_ascii=False) + "\n")
     return 0
 
@@ -755,15 +827,3 @@ def _recheck(args, console: Console) -> int:
     console.print(result.text(), highlight=False, markup=False)
     return 0
 
-
-def _inputs(value: str) -> list[str]:
-    path = Path(value)
-    if not path.is_file():
-        return [value]
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if path.suffix == ".jsonl":
-        try:
-            return [json.loads(line)["input"] for line in lines]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise HarnessError(f"{path}: every line must be a JSON object with an `input` field ({exc}).") from exc
-    return lines

@@ -539,3 +539,113 @@ def test_numeric_flags_refuse_what_is_not_a_finite_number(flag, value, capsys):
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {flag}" in err and value in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------------- flags a new user mixes up
+
+
+def argparse_refused(argv: list[str], capsys) -> str:
+    """A flag value argparse's type refuses: exit 2, one `argument --FLAG: ...` line on stderr, no traceback."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("value", ["5", "1", "-0.5", "nan"])
+@pytest.mark.parametrize("command", [["payback", "s/1", "--volume", "100000"], ["compare", "s/1", "s/0"]])
+def test_a_margin_outside_0_to_1_is_refused_by_every_command(two_suites_store, capsys, command, value):
+    err = argparse_refused([*command, f"--margin={value}", "--db", str(two_suites_store.path)], capsys)
+    assert "argument --margin" in err and repr(value) in err
+    assert "a margin is a share of accuracy in [0, 1), e.g. 0.02 for 2 points" in err and "100000" not in err
+    assert two_suites_store.looks() == []  # a refused compare records no look at test
+
+
+@pytest.mark.parametrize("value", ["-2", "0", "nan"])
+def test_a_token_ratio_that_is_not_above_0_is_refused(two_suites_store, capsys, value):
+    err = argparse_refused(["payback", "s/1", "--baseline", "api:x", "--volume", "100", f"--token-ratio={value}",
+                            "--db", str(two_suites_store.path)], capsys)
+    assert "argument --token-ratio" in err and repr(value) in err and "above 0" in err
+
+
+def test_payback_refuses_a_candidate_weighed_against_itself(two_suites_store, capsys):
+    db = ["--db", str(two_suites_store.path)]
+    out = refused(["payback", "s/0", "--volume", "100000", *db], capsys)  # s/0 is the study's only prompting arm
+    assert "s/0 is itself the default baseline" in out and "give a fine-tuned trial of study s as TRIAL" in out
+    assert "--baseline STUDY/NUMBER or api:NAME" in out
+    out = refused(["payback", "s/1", "--baseline", "s/1", "--volume", "100000", *db], capsys)
+    assert "--baseline s/1 is the candidate itself" in out and "e.g. s/0" in out
+
+
+@pytest.mark.parametrize("given", ["new_tickets.jsonl", "pred.CSV", "notes.txt", "data/tickets"])
+def test_predict_names_an_input_file_that_does_not_exist(two_suites_store, tmp_path, monkeypatch, capsys,
+                                                         no_model_loads, given):
+    monkeypatch.chdir(tmp_path)
+    out = refused(["predict", "s/1", "--input", given, "--db", str(two_suites_store.path)], capsys)
+    assert f"--input {given}: no such file" in out and "the text to answer itself" in out
+
+
+def test_predict_reads_the_input_column_of_a_csv(tmp_path):
+    from harness.sweep.predict import read_inputs
+
+    labelled = tmp_path / "pred.csv"
+    labelled.write_text('text,label\nI lost my card,cards\n"Refund, please",billing\n')
+    assert read_inputs(str(labelled)) == ["I lost my card", "Refund, please"]  # header and labels left out
+    single = tmp_path / "one.csv"
+    single.write_text("message\nwhere is my parcel\n")
+    assert read_inputs(str(single)) == ["where is my parcel"]
+    fields = tmp_path / "new.jsonl"
+    fields.write_text('{"text": "hello", "label": "x"}\n')
+    assert read_inputs(str(fields)) == ["hello"]
+    assert read_inputs("I lost my card / my wallet") == ["I lost my card / my wallet"]  # text, not a path
+    unknown = tmp_path / "two.csv"
+    unknown.write_text("a,b\n1,2\n")
+    with pytest.raises(HarnessError, match=r"two.csv: which column holds the inputs\? .*\['a', 'b'\]"):
+        read_inputs(str(unknown))
+
+
+def test_predict_device_cuda_without_a_gpu_suggests_predicts_own_flag(two_suites_store, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = refused(["predict", "s/1", "--input", "hello", "--device", "cuda", "--db", str(two_suites_store.path)],
+                  capsys)
+    assert "--device cuda" in out and "--device cpu" in out and "--set" not in out
+
+
+def test_recheck_names_an_unknown_suite_and_refuses_a_csv(two_suites_store, tmp_path, no_model_loads):
+    with pytest.raises(HarnessError, match="no suite 'nosuch' in .*: its studies are on ticket-triage, toy-colours"):
+        recheck(two_suites_store, "nosuch", actor="test")
+    two_suites_store.record_adapter_events([AdapterEvent("s/1", "toy-colours", "production", "candidate", "promote",
+                                                         "ada")])
+    data = tmp_path / "new.csv"
+    data.write_text("input,output\nred car,red\n")
+    with pytest.raises(HarnessError, match="new.csv is a CSV file, not JSONL: recheck reads a labelled JSONL file"):
+        recheck(two_suites_store, "toy-colours", actor="test", data=data)
+    with pytest.raises(HarnessError, match="missing.jsonl: no such file"):
+        recheck(two_suites_store, "toy-colours", actor="test", data=tmp_path / "missing.jsonl")
+
+
+def test_show_refuses_a_negative_number_of_examples(two_suites_store, capsys):
+    err = argparse_refused(["show", "s/1", "--examples", "-1", "--db", str(two_suites_store.path)], capsys)
+    assert "argument --examples" in err and "'-1'" in err and "0 or more" in err
+
+
+@pytest.mark.parametrize("workers, message", [
+    ("0", "--workers 0: give 1 or more"),
+    ("99", "--workers 99: study bad has 2 trials in total, so at most 2 workers have a trial to run"),
+])
+def test_sweep_checks_workers_before_calibrating_and_in_the_dry_run(tmp_path, toy_suite, capsys, no_model_loads,
+                                                                     monkeypatch, workers, message):
+    from harness.sweep import machine
+
+    def calibrated(*args, **kwargs):
+        raise AssertionError("the machine was calibrated before --workers was checked")
+
+    monkeypatch.setattr(machine, "plan_for_machine", calibrated)
+    path = experiment(tmp_path, toy_suite, "budget: {trials: 2}\n")
+    for dry in ([], ["--dry-run"]):
+        assert message in refused(["sweep", str(path), "--workers", workers, *dry], capsys)
+    nothing_written(tmp_path)

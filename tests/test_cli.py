@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from harness.cli import main
 
 
@@ -41,3 +43,51 @@ def test_trials_on_an_empty_database(tmp_path, capsys):
     assert main(["trials", "--db", str(tmp_path / "none.duckdb"), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
     assert not (tmp_path / "none.duckdb").exists()
+
+
+def small_store(tmp_path):
+    """Study s: s/0 prompting, s/1 LoRA whose run logged a single loss value."""
+    from harness.core.records import ExampleRow, MetricRow, StudyRecord, TrainingSummary, TrialRecord
+    from harness.store.database import Store
+
+    store = Store(tmp_path / "h.duckdb")
+    store.record_study(StudyRecord("s", "s", {"name": "s"}, "toy", "1.0.0", None, "m", "0" * 64, "task_accuracy",
+                                   True))
+    for number, trained in ((0, False), (1, True)):
+        store.record_trial_result(TrialRecord(
+            id=f"s/{number}", study="s", number=number, run_id="r", method="lora" if trained else "prompt",
+            params={}, status="complete", trained=trained, feasible=True,
+            training=TrainingSummary(6, "max_steps", 40, 8, loss_curve=((5, 2.0884),), planned_steps=6)
+            if trained else None,
+            metrics=[MetricRow("test", "task_accuracy", 1.0, 0.5, 1.0, 1)],
+            examples=[ExampleRow("test", "test:1", "in", "a", "b", scores={"task_accuracy": 0.0})],
+        ))  # fmt: skip
+    return store
+
+
+def test_trials_says_when_there_are_none(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a new folder: no results database
+    assert main(["trials"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "no trials: there is no results database at results/harness.duckdb" in out and "harness sweep" in out
+    db = ["--db", str(small_store(tmp_path).path)]
+    assert main(["trials", "--study", "nosuch", *db]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.startswith("error:") and "no study 'nosuch'" in out and "its studies: s" in out
+
+
+def test_show_says_when_a_single_loss_was_logged(tmp_path, capsys):
+    db = ["--db", str(small_store(tmp_path).path)]
+    assert main(["show", "s/1", *db]) == 0
+    out = capsys.readouterr().out
+    assert "loss 2.088 (one logged value, at step 5)" in out and "->" not in out
+
+
+def test_sweep_help_lists_every_bundled_experiment(capsys):
+    from harness.core.paths import bundled
+
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    names = sorted(p.stem for p in bundled("experiments").glob("*.yaml"))
+    assert "hosted" in names and f"bundled ones ({', '.join(names)})" in out

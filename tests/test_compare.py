@@ -197,3 +197,21 @@ def test_errors(store, tmp_path):
         compare_trials(store, "s/0", "s/4")
     with pytest.raises(HarnessError, match="share no regression examples"):
         compare_trials(store, "s/0", "s/1", split="regression")
+
+
+def test_counts_of_one_read_in_the_singular(tmp_path):
+    s = Store(tmp_path / "h.duckdb")
+    s.record_trial_result(record(0, rows("test", [1.0, 0.0, 1.0, 1.0])))
+    s.record_trial_result(record(1, rows("test", [0.0, 1.0, 1.0, 1.0], tag="b")))
+    text = comparison_text(compare_trials(s, "s/0", "s/1"))
+    assert "(1 pair only A right, 1 only B), 4 pairs" in text and "1 pairs" not in text
+    one = Store(tmp_path / "one.duckdb")
+    one.record_trial_result(record(0, rows("test", [1.0])))
+    one.record_trial_result(record(1, rows("test", [0.0], tag="b")))
+    assert "(1 pair only A right, 0 only B), 1 pair" in comparison_text(compare_trials(one, "s/0", "s/1"))
+
+
+@pytest.mark.parametrize("margin", [5.0, 1.0, -0.5, float("nan")])
+def test_a_margin_outside_0_to_1_is_refused(store, margin):
+    with pytest.raises(HarnessError, match=r"a margin is a share of accuracy in \[0, 1\), e.g. 0.02 for 2 points"):
+        compare_trials(store, "s/0", "s/1", margin=margin)

@@ -218,7 +218,9 @@ def test_no_payback_for_a_worse_candidate(prices):
     assert decision.test == "mcnemar-exact" and (decision.a_only, decision.b_only) == (20, 40)
     assert decision.difference.value == pytest.approx(-0.02) and decision.outcome == "worse"
     assert -0.05 < decision.difference.low < -0.02 < decision.difference.high < 0
-    assert "fails the bar" in result.reason and "-2.0 points" in result.reason
+    assert "fails the quality bar (task_accuracy vs s/0: -2.0 points" in result.reason
+    assert "fails the bar" in result.quality.reason
+    assert result.quality.reason not in result.reason  # `why` and `quality` are printed one under the other
     assert result.sensitivity.tornado == []
     # A 5-point margin admits it (the interval's bad end, about -4.4, stays within -5); an absolute bar of 0.95 not.
     assert run(quality_bar=QualityBar(margin=0.05)).pays_back
@@ -334,3 +336,30 @@ def test_payback_from_a_real_duckdb(prices, tmp_path):
         payback_from_store(store, "s/1", "api:test-api", 100_000, prices=prices, baseline_accuracy=0.5,
                            baseline_serving_throughput=10.0)
     assert api.assumptions["baseline.prompt_tokens_per_query"]["source"].startswith("measured in trial s/0")
+
+
+@pytest.mark.parametrize("ratio", [-2.0, 0.0, float("nan")])
+def test_a_token_ratio_that_is_not_above_0_is_refused(prices, ratio):
+    with pytest.raises(HarnessError, match="token_ratio .* must be above 0"):
+        api_cost("test-api", prompting(), prices, token_ratio=ratio)
+
+
+@pytest.mark.parametrize("margin", [5.0, 1.0, -0.5])
+def test_a_quality_bar_margin_outside_0_to_1_is_refused(prices, margin):
+    with pytest.raises(HarnessError, match=r"margin .*a share of accuracy in \[0, 1\)"):
+        api_payback(prices, quality_bar=QualityBar(margin=margin))
+
+
+def test_payback_text_says_what_was_given_and_what_was_assumed(prices):
+    from harness.analysis.report import payback_text
+
+    result = api_payback(prices, volume=1.5)
+    text = payback_text(result)
+    assert "at 1.5 queries a month" in text and "at 1.5 queries/month" in result.reason and "2 queries" not in text
+    assert text.count(result.quality.reason) == 1  # on the quality line only, not again under `why`
+    assert "passes the quality bar (task_accuracy 90.0% vs api:test-api's 80.0%" in result.reason
+    horizon = result.assumptions["horizon_months"]
+    assert horizon["value"] == 12 and horizon["source"].startswith("default") and USER not in horizon["source"]
+    assert api_payback(prices, horizon_months=24).assumptions["horizon_months"]["source"] == USER
+    assert result.assumptions["utilisation"]["source"].startswith("default")
+    assert api_payback(prices, utilisation=0.5).assumptions["utilisation"]["source"] == USER

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis.report import adapters
 from harness.cli import main
 from harness.core.errors import HarnessError
 from harness.lifecycle.audit import audit, verify
@@ -116,6 +117,15 @@ def test_registry_and_compare_against_production_through_the_cli(sweep, capsys):
     assert "Looks at test" in out and "refused" in out and "compare" in out and "lin" in out
 
 
+def test_predict_answers_the_input_column_of_a_csv_through_the_cli(sweep, tmp_path, capsys):
+    """A labelled CSV, as a user exports one: the header and the label column are not answered as inputs."""
+    source = tmp_path / "pred.csv"
+    source.write_text("text,label\na red apple,red\n\"the sky, at noon\",blue\n")
+    assert main(["predict", "life/2", "--input", str(source), "--device", "cpu", "--db", str(sweep.path)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["input"] for row in rows] == ["a red apple", "the sky, at noon"]
+
+
 def test_export_loads_in_plain_peft_and_reproduces_the_stored_predictions(sweep, tmp_path):
     store = sweep
     done = export(store, "life/2", tmp_path / "export", merged=True)
@@ -212,7 +222,10 @@ def test_audit_record_says_how_stored_examples_were_redacted_and_withholds_user_
 
 def test_recheck_tells_drift_from_noise(sweep, tmp_path):
     store = sweep
+    if store.production("toy-colours") is None:  # run alone, without the promotion test before it
+        promote(store, "life/2", "production", approver="ada")
     production = store.production("toy-colours")
+    approver = store.adapter_events(trial_id=production)[-1].actor
     same = recheck(store, "toy-colours", actor="nightly")
     assert same.paired and same.change.value == 0.0 and not same.beyond_noise
     assert "no change beyond noise" in same.text()
@@ -228,3 +241,6 @@ def test_recheck_tells_drift_from_noise(sweep, tmp_path):
     assert "a DROP beyond noise" in drift.text()
     events = [e for e in store.adapter_events(trial_id=production) if e.action == "recheck"]
     assert len(events) == 2 and events[-1].detail["beyond_noise"] is True and events[-1].status == "production"
+    # the registry's "since" is when and by whom the status began, not the last re-check
+    row = next(r for r in adapters(store, "toy-colours") if r.trial.id == production)
+    assert row.status == "production" and row.last.action != "recheck" and row.last.actor == approver

@@ -107,6 +107,15 @@ def test_resolve_unknown_name_lists_registry():
     assert "harness models list" in text
 
 
+def test_pull_of_a_name_that_is_not_embedded_says_what_pull_takes(tmp_path):
+    with pytest.raises(ModelError) as err:
+        models.pull("./my-model", cache=tmp_path)
+    text = str(err.value)
+    assert "pull fetches an embedded model by name: smollm2-135m, gemma3-270m" in text
+    assert "give its path as the experiment's `model:`" in text and "hub id" not in text
+    assert not any(tmp_path.iterdir())  # nothing fetched, nothing staged
+
+
 def test_resolve_hub_id_and_bad_dirs(tmp_path):
     hub = models.resolve("HuggingFaceTB/SmolLM2-135M-Instruct")
     assert hub.path == "HuggingFaceTB/SmolLM2-135M-Instruct" and hub.sha256.startswith("hub:")

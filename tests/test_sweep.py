@@ -14,6 +14,7 @@ import pytest
 
 from harness.cli import main
 from harness.store.database import Store
+from conftest import write_toy_suite
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -274,3 +275,46 @@ def test_train_examples_longer_than_max_length_are_refused_before_training(tmp_p
     out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
     assert out.startswith("error: training.max_length") and "train:" in out and "--set training.max_length=" in out
     assert not list((tmp_path / "results").glob("artifacts/*/*"))
+
+
+def test_test_examples_longer_than_the_models_context_are_refused_before_any_model_loads(tmp_path, tiny_model_dir,
+                                                                                        capsys):
+    """A 3,000-word message in test would fail its trial mid-run (or try to allocate memory for a sequence the model
+    cannot hold): the plan names it, its line and file, and the fix, first."""
+    suite = write_toy_suite(tmp_path / "toy-colours")
+    lines = (suite / "test.jsonl").read_text().splitlines()
+    (suite / "test.jsonl").write_text("\n".join(lines + [json.dumps(
+        {"input": "the red car " * 1000, "output": {"colour": "red"}})]) + "\n")
+    experiment = toy_experiment(tmp_path, tiny_model_dir, suite, "data: {test_limit: null}\nspace:\n  prompt: {}\n")
+    assert main(["sweep", str(experiment), "--dry-run"]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"test:{len(lines) + 1} (line {len(lines) + 1} of" in out and "context window of" in out
+    assert "(512 tokens" in out and "Shorten or drop them" in out
+
+
+@pytest.mark.slow
+def test_a_study_rerun_against_another_storage_is_refused_before_it_overwrites_a_trial(tmp_path, tiny_model_dir,
+                                                                                         toy_suite, capsys):
+    """Another --storage (or a deleted journal) numbers trials from 0 again: the results database's toy/0 would be
+    replaced, scores, adapter folder and all. The sweep refuses before any trial runs, and the dry run says so."""
+    experiment = toy_experiment(tmp_path, tiny_model_dir, toy_suite, """
+regression: {enabled: false}
+budget: {trials: 1}
+data: {dev_limit: 4, test_limit: 4}
+space:
+  prompt: {shots: 0}
+""")
+    assert main(["sweep", str(experiment)]) == 0
+    db = Store(tmp_path / "results/harness.duckdb")
+    before = db.trial("toy/0")
+    capsys.readouterr()
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    for extra in (["--dry-run"], []):
+        assert main(["sweep", str(experiment), "--storage", other, *extra]) == 2
+        out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+        assert "already holds trials of study toy (toy/0) that the study storage" in out
+    assert not (tmp_path / "other.db").exists()  # nothing created where the refused run pointed
+    after = db.trial("toy/0")
+    assert (after.run_id, after.finished_at, after.objective) == (before.run_id, before.finished_at, before.objective)
+    # the storage the trial came from still resumes
+    assert main(["sweep", str(experiment), "--trials", "1"]) == 0

@@ -62,6 +62,12 @@ def test_yes_when_better_beyond_noise_and_feasible():
     assert "McNemar exact p = 0.00418" in result.text and "14 pairs only A right, 2 only B" in result.text
 
 
+def test_one_discordant_pair_reads_in_the_singular():
+    a, b = table(150, 1, 0, 49)
+    result = verdict([prompt(), tuned()], scores_for({"s/1": a, "s/0": b}))
+    assert "(1 pair only A right, 0 only B), 200 pairs" in result.text and "1 pairs" not in result.text
+
+
 def test_not_shown_on_200_examples_with_4_discordant_pairs():
     a, b = table(150, 4, 0, 46)  # p = 2 / 16 = 0.125, interval includes 0
     result = verdict([prompt(), tuned()], scores_for({"s/1": a, "s/0": b}))
@@ -129,7 +135,7 @@ def rules(result) -> dict[str, bool]:
 def test_gate_passes_a_better_feasible_fully_trained_adapter():
     result = run(tuned(), *table(100, 14, 2, 84))
     assert result.passed and all(rules(result).values())
-    assert "earlier looks: none" in result.text()
+    assert "earlier looks: no other candidate was gated against" in result.text()
 
 
 def test_gate_refuses_noise_and_accepts_it_only_within_a_margin():

@@ -56,7 +56,7 @@ with mid:
     hosting = st.number_input("Fixed monthly hosting of the fine-tuned model (USD)", min_value=0.0, step=10.0,
                               key=keep("keep-hosting", 0.0))
 with right:
-    margin = st.number_input("Quality margin (points below the baseline allowed)", min_value=0.0, max_value=100.0,
+    margin = st.number_input("Quality margin (points below the baseline allowed)", min_value=0.0, max_value=99.0,
                              step=1.0, key=keep("keep-margin", 2.0),
                              help="The candidate must not be worse than the baseline by more than this, by the "
                                   "paired 95% interval on the same test examples.") / 100

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from rich.table import Table
 from rich.text import Text
 
-from harness.analysis.decision import Decision, Outcome, compare_paired, read_together, scores_of
+from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, read_together, scores_of
 from harness.analysis.formatting import interval, p_value, pct
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
@@ -79,6 +79,7 @@ def compare_trials(store: Store, a_id: str, b_id: str, split: str = "test", max_
     """Compare two complete trials example by example on `split`; raises HarnessError when that is impossible.
 
     `metric` is the primary metric (default: A's study's objective), `margin` its non-inferiority margin."""
+    check_margin(margin)
     trial_a, trial_b = store.require_trial(a_id, complete=True), store.require_trial(b_id, complete=True)
     a_id, b_id = trial_a.id, trial_b.id
     if a_id == b_id:

@@ -521,6 +521,9 @@ def api_cost(name: str, prompt_trial: TrialView, prices: PriceTable, token_ratio
     ev = measured_evaluation(prompt_trial, split)
     prompt, completion = ev.prompt_tokens_per_query, ev.completion_tokens_per_query
     if token_ratio is not None:
+        if not (math.isfinite(token_ratio) and token_ratio > 0):  # a ratio of 0 or below prices the API at or below $0
+            raise HarnessError(f"token_ratio {token_ratio!r} (--token-ratio): hosted tokens per local token must be "
+                               "above 0, e.g. 1.2 when the hosted tokenizer counts 20% more tokens.")
         ratio, ratio_src = float(token_ratio), USER
     elif price.token_ratio is not None:
         ratio, ratio_src = price.token_ratio, price.source

@@ -19,13 +19,15 @@ Pure functions over typed views (`ExampleView`s, or {example id: value} read fro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
 
-from harness.analysis.formatting import p_value, pct, points
+from harness.analysis.formatting import counted, p_value, pct, points
+from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import ExampleView
 from harness.evaluation.inference import (
@@ -110,9 +112,9 @@ class Decision:
             text += f" (Holm-adjusted {p_value(self.adjusted_p)})"
         if self.a_only is not None:
             marked = "right" if self.higher_is_better else "flagged"
-            text += f" ({self.a_only} pairs only A {marked}, {self.b_only} only B)"
-        unit = "pairs" if self.test in ("mcnemar-exact", "paired-bootstrap") else "examples"
-        text += f", {d.n} {unit}" + (f" ({self.excluded} without a value left out)" if self.excluded else "")
+            text += f" ({counted(self.a_only, 'pair')} only A {marked}, {self.b_only} only B)"
+        unit = "pair" if self.test in ("mcnemar-exact", "paired-bootstrap") else "example"
+        text += f", {counted(d.n, unit)}" + (f" ({self.excluded} without a value left out)" if self.excluded else "")
         return text
 
     def reading(self) -> str:
@@ -123,6 +125,24 @@ class Decision:
             return "not shown" + (" (the interval includes 0)" if self.test != "none" else "") + (
                 f" and not within the {pct(self.margin)}-point margin" if self.margin else "")
         return f"{self.outcome.value}, beyond noise"
+
+
+MARGIN_RULE = "a margin is a share of accuracy in [0, 1), e.g. 0.02 for 2 points"
+"""What a non-inferiority margin is, said wherever one is refused (`--margin`, `QualityBar`, `compare_trials`)."""
+
+
+def margin_problem(margin: float) -> str | None:
+    """MARGIN_RULE when `margin` breaks it, else None. A margin of 1 or more would call any candidate "not worse"
+    (5 read as 500 points), and a negative one would silently be no margin at all."""
+    return None if math.isfinite(margin) and 0.0 <= margin < 1.0 else MARGIN_RULE
+
+
+def check_margin(margin: float, name: str = "margin") -> float:
+    """`margin`, or a HarnessError that names `name` (the flag or field) and says what a margin is."""
+    problem = margin_problem(margin)
+    if problem:
+        raise HarnessError(f"{name} {margin!r}: {problem}.")
+    return margin
 
 
 def scores_of(rows: Iterable[ExampleView], metric: str) -> dict[str, float | None]:

@@ -57,6 +57,16 @@ def regression_text(trial: TrialView, split: str = "test") -> str:
     return interval(metric, signed=True)
 
 
+def counted(n: int, noun: str) -> str:
+    """`1 pair`, `2 pairs`: a count with its noun in the number it takes."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def quantity(value: float) -> str:
+    """A figure the user gave, as given: `100,000`, or `1.5` (never rounded to `2`)."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.10g}"
+
+
 def p_value(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3g}"
 

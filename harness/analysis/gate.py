@@ -70,7 +70,8 @@ class GateResult:
         looks = (f"  earlier looks: {self.earlier} other candidate(s) were gated against {self.reference} on this "
                  "test subset before; every evaluation is recorded (`harness registry --history`), and each extra "
                  "look at the same test makes a pass by luck likelier." if self.earlier else
-                 f"  earlier looks: none against {self.reference} on this test subset; this evaluation is recorded.")
+                 f"  earlier looks: no other candidate was gated against {self.reference} on this test subset "
+                 "(every look, compares included, is in `harness registry --history`); this evaluation is recorded.")
         rules = [f"  [{'pass' if r.passed else 'FAIL'}] {r.name}: {r.detail}" for r in self.rules]
         return "\n".join([head, *rules, looks])
 

@@ -43,8 +43,8 @@ from harness.analysis.cost import (
     serving_usd_per_query,
     sweep_cost,
 )
-from harness.analysis.decision import Decision, Outcome, compare_paired, compare_to_value, scores_of
-from harness.analysis.formatting import duration, pct, usd
+from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, compare_to_value, scores_of
+from harness.analysis.formatting import duration, pct, points, quantity, usd
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import RunView, TrialView
@@ -155,6 +155,9 @@ class QualityCheck:
     decision: Decision
     rule: str
     reason: str
+    """In full: the rule, what the candidate was weighed against, the evidence and the reading (or the fix)."""
+    summary: str = ""
+    """One clause for the payback's own reason, which is shown beside `reason`: the difference and the reading."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -164,30 +167,36 @@ def check_quality(candidate: TrialView, candidate_scores: Mapping[str, float | N
                   bar: QualityBar, higher_is_better: bool | None = None) -> QualityCheck:
     """Apply the bar to the candidate's per-example test scores of the bar's metric (see QualityBar)."""
     metric = bar.metric or "task_accuracy"
+    check_margin(bar.margin, "the quality bar's margin")
     cid, rule = candidate.id, replace(bar, metric=metric).describe()
     values = list(candidate_scores.values())
     if bar.absolute is not None:
         decision = compare_to_value(values, bar.absolute, metric, higher_is_better=higher_is_better)
         ok = decision.outcome is Outcome.BETTER
         basis = f"against the absolute bar {pct_text(bar.absolute)}"
+        short = f"{metric} {pct_text(decision.a)} vs the absolute bar {pct_text(bar.absolute)}"
     elif baseline.scores:
         decision = compare_paired(candidate_scores, baseline.scores, metric, higher_is_better=higher_is_better,
                                   margin=bar.margin)
         ok, basis = decision.passes, f"against {baseline.name} on the same test examples ({baseline.quality_source})"
+        short = f"{metric} vs {baseline.name}: {points(decision.difference)}"
     else:
         figure = (baseline.quality.get(metric) or Metric(None)).value
         if figure is None:
             return QualityCheck(False, metric, compare_to_value([], 0.0, metric, higher_is_better=higher_is_better),
                                 rule, f"the baseline {baseline.name} has no {metric} to compare with: measure it in a "
-                                      "trial, or enter a figure (it will be marked assumed, not measured)")
+                                      "trial, or enter a figure (it will be marked assumed, not measured)",
+                                f"the baseline {baseline.name} has no {metric}")
         decision = compare_to_value(values, figure, metric, higher_is_better=higher_is_better, margin=bar.margin)
         ok, basis = decision.passes, f"against {baseline.name}'s {pct_text(figure)}, {baseline.quality_source}"
+        short = f"{metric} {pct_text(decision.a)} vs {baseline.name}'s {pct_text(figure)}"
     if decision.test == "none":
-        return QualityCheck(False, metric, decision, rule, f"{cid} cannot be weighed on {metric}: {decision.why}")
+        return QualityCheck(False, metric, decision, rule, f"{cid} cannot be weighed on {metric}: {decision.why}",
+                            f"{metric} cannot be weighed")
     verdict = "passes" if ok else "fails"
     return QualityCheck(ok, metric, decision, rule,
                         f"{cid} {verdict} the bar ({rule}): {metric} {pct_text(decision.a)} {basis}, difference "
-                        f"{decision.evidence()}: {decision.reading()}")
+                        f"{decision.evidence()}: {decision.reading()}", f"{short}; {decision.reading()}")
 
 
 def pct_text(x: float) -> str:
@@ -195,6 +204,9 @@ def pct_text(x: float) -> str:
 
 
 # -- the payback model: flat numbers, so sensitivity can move one at a time ----------------------------------------
+
+HORIZON_MONTHS = 12.0
+"""The break-even volume is the volume that pays back within this many months, unless the caller names another."""
 
 
 @dataclass(frozen=True)
@@ -276,7 +288,7 @@ def months_to_payback(x: PaybackInputs) -> float | None:
     return one_time_usd(x) / savings if savings > 0 else None
 
 
-def break_even_volume(x: PaybackInputs, horizon_months: float = 12.0) -> float | None:
+def break_even_volume(x: PaybackInputs, horizon_months: float = HORIZON_MONTHS) -> float | None:
     """Queries per month that pay back within `horizon_months`; None when the candidate is not cheaper."""
     per_query = baseline_usd_per_query(x) - candidate_usd_per_query(x)
     return (one_time_usd(x) / horizon_months + x.fixed_monthly_usd) / per_query if per_query > 0 else None
@@ -377,17 +389,21 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
             volume: float, *, candidate_scores: Mapping[str, float | None], data_prep_hours: float = 0.0,
             data_prep_usd_per_hour: float = 0.0, engineering_hours: float = 0.0, engineering_usd_per_hour: float = 0.0,
             fixed_monthly_usd: float = 0.0, utilisation: float = 1.0, quality_bar: QualityBar = QualityBar(),
-            higher_is_better: bool | None = None, horizon_months: float = 12.0,
+            higher_is_better: bool | None = None, horizon_months: float | None = None,
             ranges: Mapping[str, tuple[float, float]] | None = None) -> PaybackResult:
     """Months until `candidate` (a trial) repays its one-time costs against `baseline` at `volume` queries
     per month. `candidate_scores` are its per-example test values of the bar's metric. The user's numbers
-    (volume, hours, rates, hosting) default to 0 where that is meaningful."""
+    (volume, hours, rates, hosting) default to 0 where that is meaningful; the break-even horizon to
+    HORIZON_MONTHS, recorded as a default, not as user input."""
+    horizon_given = horizon_months is not None
+    horizon_months = horizon_months if horizon_given else HORIZON_MONTHS
     user = {"volume": volume, "data_prep_hours": data_prep_hours, "data_prep_usd_per_hour": data_prep_usd_per_hour,
             "engineering_hours": engineering_hours, "engineering_usd_per_hour": engineering_usd_per_hour,
             "fixed_monthly_usd": fixed_monthly_usd, "horizon_months": horizon_months}
     if not 0 < utilisation <= 1:
         raise HarnessError(f"payback: `utilisation` must be in (0, 1], got {utilisation!r}.")
-    for name, value in {**user, "margin": quality_bar.margin}.items():
+    check_margin(quality_bar.margin, "the quality bar's margin")
+    for name, value in user.items():
         if not math.isfinite(value):
             raise HarnessError(f"payback: `{name}` must be a finite number, got {value!r}.")
         if value < 0 or (name in ("volume", "horizon_months") and value <= 0):
@@ -407,19 +423,20 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
     monthly, months = monthly_savings_usd(x), months_to_payback(x)
     per_query = b - c
     min_volume = x.fixed_monthly_usd / per_query if per_query > 0 else None
+    # `reason` is shown beside quality.reason (CLI, dashboard), so it carries the quality's summary, not all of it
     if not quality.passes:
-        reason = (f"no payback: {cid} fails the quality bar: {quality.reason}. A cheaper model that is worse is "
+        reason = (f"no payback: {cid} fails the quality bar ({quality.summary}). A cheaper model that is worse is "
                   "not a saving.")
     elif per_query <= 0:
         reason = f"no payback: {cid} costs {usd(c)} per query, not less than {baseline.name}'s {usd(b)}."
     elif months is None:
-        reason = (f"no payback at {volume:,.0f} queries/month: savings of {usd(per_query * volume)}/month do not "
+        reason = (f"no payback at {quantity(volume)} queries/month: savings of {usd(per_query * volume)}/month do not "
                   f"cover fixed hosting of {usd(x.fixed_monthly_usd)}/month; savings start above "
                   f"{min_volume:,.0f} queries/month.")
     else:
-        reason = (f"{cid} pays back in {duration(months)} at {volume:,.0f} queries/month: it saves "
+        reason = (f"{cid} pays back in {duration(months)} at {quantity(volume)} queries/month: it saves "
                   f"{usd(per_query)} per query against {baseline.name} ({usd(monthly)}/month) and cost "
-                  f"{usd(one_time_usd(x))} once. Quality: {quality.reason}.")
+                  f"{usd(one_time_usd(x))} once. It passes the quality bar ({quality.summary}).")
     broken = [name for name, excess in candidate.constraints.items() if excess is not None and excess > 0]
     if broken:
         reason += (f" Caution: {cid} breaks the dev constraint(s) {', '.join(broken)}, so it is not ready to serve "
@@ -446,7 +463,7 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
                          one_time_usd(x), breakdown, months if pays else None, horizon_months,
                          break_even_volume(x, horizon_months) if quality.passes else None,
                          min_volume if quality.passes else None, sensitivity, x,
-                         _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user),
+                         _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user, horizon_given),
                          candidate_serving.engine, candidate_serving.throughput_source)
 
 
@@ -468,16 +485,19 @@ def _baseline_fields(baseline: Baseline) -> dict[str, Any]:
 
 
 def _assumptions(x: PaybackInputs, serving: ServingCost, baseline: Baseline, sweep: SweepCost, bar: QualityBar,
-                 user: dict) -> dict:
+                 user: dict, horizon_given: bool) -> dict:
     notes = {f"candidate.{k}": v for k, v in serving.assumptions.items()}
     notes.update(baseline.assumptions)
     notes.update({f"sweep.{k}": v for k, v in sweep.assumptions.items()})
     for name, value in user.items():
         unit = "months" if name == "horizon_months" else UNITS[name]
         notes[name] = assumption(value, unit, f"{USER} (0 when not given)" if not value else USER)
+    if not horizon_given:
+        notes["horizon_months"] = assumption(user["horizon_months"], "months",
+                                             "default: the horizon the break-even volume pays back within")
     notes["device_price_scale"] = assumption(x.device_price_scale, UNITS["device_price_scale"], "price table as is")
-    notes["utilisation"] = assumption(x.utilisation, UNITS["utilisation"],
-                                      f"{USER} (1.0, the default: full batches all the time; --utilisation)")
+    notes["utilisation"] = assumption(x.utilisation, UNITS["utilisation"], USER if x.utilisation != 1.0 else
+                                      "default: full batches all the time (--utilisation)")
     for name in ("metric", "margin", "absolute"):
         source = "default (--margin)" if name == "margin" and bar.margin == QualityBar.margin else "quality bar setting"
         notes[f"quality_bar.{name}"] = assumption(getattr(bar, name), "rule parameter", source)
@@ -530,6 +550,7 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
     def bar_scores(trial: TrialView) -> dict[str, float | None]:
         return scores_of(store.examples(trial.id, "test"), bar.metric)
 
+    defaulted = baseline is None
     if baseline is None:
         chosen = default_baseline(trials)
         if chosen is None:
@@ -537,6 +558,8 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
                                f"{candidate.id} against; run one, or name a baseline with --baseline.")
         baseline = chosen.id
     other = None if baseline.startswith("api:") else store.require_trial(baseline, complete=True)
+    if other is not None and other.id == candidate.id:
+        raise _against_itself(candidate, baseline, defaulted, trials)
     if baseline_serving_throughput is not None and (other is None or other.device == "hosted"):
         raise HarnessError(f"--baseline-serving-throughput prices a local baseline served on your own stack; "
                            f"{baseline} is a hosted model, priced by its tokens. Drop the flag.")
@@ -562,3 +585,19 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
     direction = study.maximize if study is not None and bar.metric == objective else None
     return payback(candidate, serving, base, sweep, volume, quality_bar=bar, candidate_scores=bar_scores(candidate),
                    higher_is_better=direction, **kwargs)
+
+
+def _against_itself(candidate: TrialView, given: str, defaulted: bool, trials: list[TrialView]) -> HarnessError:
+    """A trial weighed against itself saves nothing and passes no bar: say what to pass instead."""
+    cid, study = candidate.id, candidate.study
+    if defaulted:
+        return HarnessError(
+            f"{cid} is itself the default baseline (the study's best prompting arm), so payback would weigh it "
+            f"against itself. Payback prices a fine-tuned model against a baseline: give a fine-tuned trial of study "
+            f"{study} as TRIAL (`harness trials --study {study}` lists them), or name another baseline with "
+            "--baseline STUDY/NUMBER or api:NAME.")
+    other = default_baseline([t for t in trials if t.id != cid])
+    example = (f" (e.g. {other.id}, the study's best prompting arm and the default when --baseline is left out)"
+               if other is not None else " scored on the same test examples")
+    return HarnessError(f"--baseline {given} is the candidate itself, and a trial weighed against itself says "
+                        f"nothing. Name another trial{example}, or api:NAME from the price table.")

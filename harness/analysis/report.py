@@ -20,6 +20,7 @@ from harness.analysis.formatting import (
     params_text,
     pct,
     points,
+    quantity,
     regression_text,
     status_text,
     under_trained_text,
@@ -151,8 +152,7 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
     if trial.phase_seconds:
         lines.append(phases_text(trial))
     if trial.training:
-        curve = trial.training.loss_curve
-        loss = f"loss {curve[0][1]:.3f} -> {curve[-1][1]:.3f}" if curve else "no loss logged"
+        loss = _loss_text(trial.training.loss_curve)
         planned = f" of {trial.training.planned_steps}" if trial.training.planned_steps else ""
         lines.append(f"training: {trial.training.steps}{planned} steps, stopped by {trial.training.stopped_by}, {loss}"
                      + (f"; {under_trained_text(trial)}: it does not stand for the method in the verdict or the gate"
@@ -172,6 +172,16 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
     return "\n".join(lines)
 
 
+def _loss_text(curve: Sequence[tuple[int, float]]) -> str:
+    """The training loss as logged: first -> last, or the one value a short run logs (not `2.088 -> 2.088`)."""
+    if not curve:
+        return "no loss logged"
+    if len(curve) == 1:
+        step, value = curve[0]
+        return f"loss {value:.3f} (one logged value, at step {step})"
+    return f"loss {curve[0][1]:.3f} -> {curve[-1][1]:.3f}"
+
+
 def hosted_text(usage: HostedUsage) -> str:
     """What a hosted arm asked of its endpoint, and what that cost."""
     spent = f"{usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion tokens"
@@ -188,7 +198,8 @@ class AdapterRow:
     suite: str
     status: str
     last: AdapterEvent | None
-    """The latest registry event of the adapter; None for a candidate never moved."""
+    """The event that gave the adapter its status (a re-check leaves the status, so it is not this one); None for a
+    candidate never moved."""
 
 
 def adapters(store: Store, suite: str | None = None) -> list[AdapterRow]:
@@ -197,7 +208,8 @@ def adapters(store: Store, suite: str | None = None) -> list[AdapterRow]:
     studies = {s.name: s for s in store.studies()}
     events: dict[str, AdapterEvent] = {}
     for event in store.adapter_events(suite=suite):
-        events[event.trial_id] = event
+        if event.action != "recheck":  # "since" is since the status began, by whom, not the last re-check
+            events[event.trial_id] = event
     rows = []
     for trial in store.trials():
         study = studies.get(trial.study)
@@ -327,7 +339,7 @@ def estimate_text(expected) -> str:
 
 def payback_text(result) -> str:
     """`harness payback`: the answer first, then every number behind it with its unit and source."""
-    head = (f"Payback of {result.candidate} against {result.baseline} at {result.volume:,.0f} queries a month: "
+    head = (f"Payback of {result.candidate} against {result.baseline} at {quantity(result.volume)} queries a month: "
             + (f"PAYS BACK in {duration(result.months_to_payback)}." if result.pays_back
                else "NO PAYBACK FIGURE."))
     lines = [head, f"  why: {result.reason}", f"  quality: {result.quality.reason}",

@@ -304,7 +304,7 @@ def read_records(source: Path) -> tuple[list[Record], list[str], str | None]:
     if suffix in TABLE_SUFFIXES:
         table = read_csv(text, where, preferred=TABLE_SUFFIXES[suffix])
         return table.records, table.columns, table.delimiter
-    records, columns = _jsonl_records(text, where)
+    records, columns = jsonl_records(text, where)
     return records, columns, None
 
 
@@ -317,7 +317,8 @@ def _data_files_in(folder: Path) -> str:
     return f"one of {shown}{f' (and {len(found) - 3} more)' if len(found) > 3 else ''}"
 
 
-def _jsonl_records(text: str, where: str) -> tuple[list[Record], list[str]]:
+def jsonl_records(text: str, where: str) -> tuple[list[Record], list[str]]:
+    """(line number, object) of every non-blank line and the field names seen; SuiteError lists every bad line."""
     problems, columns = Problems(), {}
     records = []
     # split on "\n" only: str.splitlines would also break on U+2028 etc., which are legal inside JSON strings

@@ -27,7 +27,7 @@ from harness.evaluation.scoring import score_split
 from harness.evaluation.stats import bootstrap_mean, proportion
 from harness.lifecycle.promote import check_weights
 from harness.store.database import Store
-from harness.sweep.predict import load_candidate
+from harness.sweep.predict import load_candidate, study_suite
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,9 @@ class Recheck:
 
 
 def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batch_size: int = 16) -> Recheck:
+    _check_suite(store, suite)
+    if data is not None:
+        _check_data(Path(data))
     production = store.production(suite)
     if production is None:
         raise HarnessError(f"suite {suite} has no production adapter to re-check; promote one with "
@@ -76,13 +79,14 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     check_weights(store, trial)
     study = store.study(trial.study)
     config = build(ExperimentConfig, dict(study.experiment), f"study {study.name}")
-    candidate, loaded_suite, cap = load_candidate(store, trial.id)
+    scored_on = study_suite(study, f"trial {trial.id}")  # read before the model loads, so a bad file costs nothing
     if data is None:
-        examples = seeded_subset(loaded_suite.splits["test"], config.data.test_limit, config.seed)
+        examples = seeded_subset(scored_on.splits["test"], config.data.test_limit, config.seed)
         label = f"the suite's test subset ({len(examples)} examples)"
     else:
-        examples, _ = load_examples(Path(data), loaded_suite.contract, "recheck")
+        examples, _ = load_examples(Path(data), scored_on.contract, "recheck")
         label = f"{data} ({len(examples)} examples)"
+    candidate, loaded_suite, cap = load_candidate(store, trial.id)
     answers = candidate.answer(examples, cap, batch_size, desc="recheck")
     scores = score_split(examples, [a.output for a in answers], loaded_suite, config.seed)
     metric = study.objective_metric
@@ -110,6 +114,27 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
                                      metric, {"alpha": decision.alpha, "margin": 0.0}, decision.outcome.value, actor,
                                      {"decision": asdict(decision)}))
     return result
+
+
+def _check_suite(store: Store, suite: str) -> None:
+    """A suite no study of this database was scored on is a wrong name, not a suite without production."""
+    known = sorted({study.suite for study in store.studies()} | {e.suite for e in store.adapter_events()})
+    if suite not in known:
+        studies = f"its studies are on {', '.join(known)}" if known else "it holds no study yet"
+        raise HarnessError(f"no suite {suite!r} in {store.path}: {studies}. Give one of those suite names "
+                           "(`harness registry` lists each suite's adapters).")
+
+
+def _check_data(path: Path) -> None:
+    """--data is read as the suite's own JSONL; another format would fail line by line as malformed JSON."""
+    suffix = path.suffix.lower()
+    if suffix != ".jsonl":
+        kind = "a CSV file" if suffix == ".csv" else f"a {suffix} file" if suffix else "a file without a suffix"
+        raise HarnessError(f"{path} is {kind}, not JSONL: recheck reads a labelled JSONL file in the suite's format, "
+                           'one {"input": ..., "output": ...} object per line with the output written as in the '
+                           "suite's test.jsonl. Convert the file to that, then pass the .jsonl to --data.")
+    if not path.is_file():
+        raise HarnessError(f"{path}: no such file; give --data an existing labelled .jsonl file.")
 
 
 def _summary(values) -> Metric:

