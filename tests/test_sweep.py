@@ -284,12 +284,12 @@ def test_test_examples_longer_than_the_models_context_are_refused_before_any_mod
     suite = write_toy_suite(tmp_path / "toy-colours")
     lines = (suite / "test.jsonl").read_text().splitlines()
     (suite / "test.jsonl").write_text("\n".join(lines + [json.dumps(
-        {"input": "the red car " * 1000, "output": {"colour": "red"}})]) + "\n")
+        {"input": "the red car " * 3000, "output": {"colour": "red"}})]) + "\n")
     experiment = toy_experiment(tmp_path, tiny_model_dir, suite, "data: {test_limit: null}\nspace:\n  prompt: {}\n")
     assert main(["sweep", str(experiment), "--dry-run"]) == 2
     out = " ".join(capsys.readouterr().out.split())
     assert f"test:{len(lines) + 1} (line {len(lines) + 1} of" in out and "context window of" in out
-    assert "(512 tokens" in out and "Shorten or drop them" in out
+    assert "(2048 tokens" in out and "Shorten or drop them" in out
 
 
 @pytest.mark.slow

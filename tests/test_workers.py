@@ -19,6 +19,7 @@ import pytest
 from optuna.trial import TrialState
 
 from harness.core.errors import ConfigError
+from harness.core.progress import INTERVAL_ENV
 from harness.store.database import Store
 from harness.sweep.resume import counted_trials
 from harness.sweep.storage import normalise, open_storage, redacted
@@ -227,7 +228,8 @@ def test_ctrl_c_mid_trial_prints_only_the_clean_message_and_resumes(storage, inh
     body = experiment.read_text()  # only fine-tuning, so the first trial trains whatever the sampler's seed
     experiment.write_text(body[:body.index("space:")] + "space:\n  full: {learning_rate: [1.0e-3, 2.0e-3]}\n")
     url = request.getfixturevalue("postgres").url if storage == "postgresql" else None
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"HARNESS_STORAGE": url} if url else {})}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", INTERVAL_ENV: "0",  # the wait below reads the bar
+           **({"HARNESS_STORAGE": url} if url else {})}
     command = [sys.executable, "-m", "harness", "worker" if url else "sweep", str(experiment),
                "--study", f"sigint-{storage}-{inherited}", "--allow-under-trained"]  # Ctrl-C comes before the cap
     db = tmp_path / "results/harness.duckdb"

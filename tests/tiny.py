@@ -54,7 +54,7 @@ def build_tiny_tokenizer(texts: Iterable[str] = DEFAULT_TEXTS, chat_template: bo
         eos_token=EOS,
         unk_token=UNK,
         additional_special_tokens=list(ROLE_TOKENS),
-        model_max_length=512,
+        model_max_length=2048,
         padding_side="right",
     )
     if chat_template:
@@ -76,7 +76,7 @@ def build_tiny_model(tokenizer, seed: int = 0, hidden_size: int = 32, num_layers
         num_hidden_layers=num_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=2048,
         head_dim=head_dim,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,

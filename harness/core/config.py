@@ -341,7 +341,7 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
     for item in overrides:
         apply_override(raw, item, where=str(path))
     config = build(ExperimentConfig, raw, where=str(path))
-    _check_agreement(config, raw, str(path))
+    _check_agreement(config, str(path))
     return config
 
 
@@ -367,15 +367,10 @@ def apply_override(raw: dict[str, Any], item: str, where: str) -> None:
                           "[8, 16] and a mapping as {low: 1, high: 2}.") from None
 
 
-def _check_agreement(config: ExperimentConfig, raw: dict[str, Any], where: str) -> None:
+def _check_agreement(config: ExperimentConfig, where: str) -> None:
     """Settings that are each in range but contradict one another: refused, naming both keys, rather than letting
     one silently win."""
-    budget, written = config.budget, raw.get("budget") or {}
-    # Only a floor the user wrote: the default (50) sits above many short budgets (`max_steps: 6`) that are meant.
-    if "min_steps" in written and budget.max_steps is not None and budget.min_steps > budget.max_steps:
-        raise ConfigError(f"{where}: `budget.min_steps: {budget.min_steps}` is above `budget.max_steps: "
-                          f"{budget.max_steps}`, so no step budget satisfies both; lower budget.min_steps to at most "
-                          f"{budget.max_steps}, or raise budget.max_steps.")
+    budget = config.budget  # (min_steps above max_steps is no conflict: it only bounds how far fit lowers)
     # With every step spent warming up, the learning rate never reaches its value, let alone decays to zero.
     if budget.max_steps is not None and config.training.warmup_steps >= budget.max_steps:
         raise ConfigError(f"{where}: `training.warmup_steps: {config.training.warmup_steps}` is not below "

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from harness.core.config import EndpointConfig
 from harness.core.errors import HarnessError
+from harness.core.progress import bar_options
 from harness.core.records import HostedUsage
 from harness.hosted.cache import ResponseCache, request_key
 
@@ -142,7 +143,7 @@ class HostedClient:
         pending: dict[Future, int] = {}
         stop: HarnessError | None = None
         with ThreadPoolExecutor(max_workers=self.endpoint.config.concurrency) as pool, \
-                tqdm(total=len(requests), desc=desc, leave=False, unit="req") as bar:
+                tqdm(total=len(requests), desc=desc, leave=False, unit="req", **bar_options()) as bar:
             for i, request in enumerate(requests):
                 cached = self._cache.get(keys[i]) if self._cache else None
                 if cached is not None:

@@ -121,7 +121,7 @@ def check_eval_lengths(prompter: Prompter, splits: dict[str, tuple[Example, ...]
     if context is None:
         return
     too_long = [(ex, n) for examples in splits.values() for ex in examples
-                if (n := len(prompter.tokenizer(prompter.prompt(ex)).input_ids)) + max_new > context]
+                if (n := len(prompter.tokenizer(prompter.prompt(ex), verbose=False).input_ids)) + max_new > context]
     if not too_long:
         return
     too_long.sort(key=lambda pair: -pair[1])

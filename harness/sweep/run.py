@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from harness.analysis.formatting import params_text
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
+from harness.core.progress import bar_options
 from harness.core.records import RunRecord, StudyRecord, TrialRecord, trial_id
 from harness.core.redaction import Redactor, redact_rows
 from harness.models import sources
@@ -134,7 +135,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
     failures: list[str] = []
     ran: list[str] = []
     # The bar shows the study's progress, whichever workers ran the trials.
-    with tqdm(total=plan.trials, initial=plan.trials - remaining, desc="sweep", unit="trial") as bar:
+    with tqdm(total=plan.trials, initial=plan.trials - remaining, desc="sweep", unit="trial", **bar_options()) as bar:
         def objective(trial: optuna.Trial) -> float:
             params = plan.space.suggest(trial)
             _claim(plan, store, storage, study, trial, echo)

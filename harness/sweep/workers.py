@@ -20,6 +20,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from harness.core.paths import STORAGE_ENV
+from harness.core.progress import bar_options
 from harness.store.database import Store
 from harness.sweep.plan import SweepPlan
 
@@ -82,7 +83,8 @@ def run_local_workers(plan: SweepPlan, overrides: list[str], store: Store, count
 
 def _follow(plan: SweepPlan, store: Store, procs: list[subprocess.Popen]) -> None:
     finished = _finished(store, plan.study)
-    with tqdm(total=plan.trials, initial=finished, desc=f"sweep ({len(procs)} workers)", unit="trial") as bar:
+    with tqdm(total=plan.trials, initial=finished, desc=f"sweep ({len(procs)} workers)", unit="trial",
+              **bar_options()) as bar:
         while any(p.poll() is None for p in procs):
             time.sleep(1.0)
             now = _finished(store, plan.study)

@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
+from harness.core.progress import bar_options
 from harness.training.constrained import Grammar
 
 MIN_SHARED_PREFIX = 32
@@ -54,7 +55,7 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
         shared = 0
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     results: list[Generation | None] = [None] * len(prompts)
-    with tqdm(total=len(prompts), desc=desc, leave=False, unit="ex") as bar:
+    with tqdm(total=len(prompts), desc=desc, leave=False, unit="ex", **bar_options()) as bar:
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
             input_ids, attention = _pad_batch([encoded[i] for i in batch], shared, tokenizer.pad_token_id)

@@ -21,6 +21,7 @@ from trl import SFTConfig, SFTTrainer
 
 from harness.core.config import BudgetConfig, TrainingConfig
 from harness.core.errors import TrainingError
+from harness.core.progress import bar_options
 from harness.data.prompting import Prompter
 from harness.data.suites import Example
 from harness.models.device import use_bf16
@@ -165,7 +166,7 @@ class _BudgetAndProbe(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.began = time.perf_counter()
         self.report.planned_steps = state.max_steps
-        self.bar = tqdm(total=state.max_steps, desc="train", unit="step", leave=False)
+        self.bar = tqdm(total=state.max_steps, desc="train", unit="step", leave=False, **bar_options())
 
     def on_step_end(self, args, state, control, **kwargs):
         self.report.step_seconds.append(time.perf_counter() - self.step_began)

@@ -1,0 +1,39 @@
+"""How often the harness's own progress bars redraw.
+
+On a terminal a bar redraws in place, so tqdm's default (at most every 0.1 s) costs nothing. Written to a log file
+or a pipe (`make demo > demo.log`, nohup, CI), every redraw is another `\\r` line: a 250-step trial leaves 250 of
+them per bar. There the bars redraw at most every LOG_INTERVAL_S, which still shows that work goes on.
+`HARNESS_PROGRESS_INTERVAL` (seconds) overrides both, e.g. for a test that waits on a bar's first step."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import warnings
+from typing import Any
+
+INTERVAL_ENV = "HARNESS_PROGRESS_INTERVAL"
+LOG_INTERVAL_S = 30.0
+
+
+def bar_options(stream: Any = None) -> dict[str, float]:
+    """tqdm keyword arguments for a bar written to `stream` (default stderr, where tqdm writes)."""
+    given = os.environ.get(INTERVAL_ENV, "").strip()
+    if given:
+        try:
+            interval = float(given)
+        except ValueError:
+            interval = math.nan
+        if math.isfinite(interval) and interval >= 0:
+            return {"mininterval": interval}
+        # a display setting is not worth stopping a sweep for: said once, then the default applies
+        warnings.warn(f"{INTERVAL_ENV}={given!r} is not a number of seconds (0 or more); it is ignored.",
+                      stacklevel=2)
+    stream = sys.stderr if stream is None else stream
+    is_terminal = getattr(stream, "isatty", lambda: False)
+    try:
+        terminal = bool(is_terminal())
+    except (OSError, ValueError):  # a closed stream
+        terminal = False
+    return {} if terminal else {"mininterval": LOG_INTERVAL_S}

@@ -1,0 +1,61 @@
+"""Progress bars redraw in place on a terminal, and rarely in a log file or pipe (one `\\r` line per redraw there)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+
+import pytest
+from tqdm import tqdm
+
+from harness.core.progress import INTERVAL_ENV, LOG_INTERVAL_S, bar_options
+
+
+@pytest.fixture
+def pipe():
+    read, write = os.pipe()
+    with os.fdopen(read, "r") as reader, os.fdopen(write, "w") as writer:
+        yield reader, writer
+
+
+def test_a_terminal_keeps_tqdms_default_and_a_pipe_redraws_rarely(monkeypatch, pipe):
+    monkeypatch.delenv(INTERVAL_ENV, raising=False)
+    primary, secondary = os.openpty()  # a real pseudo-terminal, as a user's shell gives
+    try:
+        with os.fdopen(secondary, "w", closefd=False) as terminal:
+            assert bar_options(terminal) == {}
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert bar_options(pipe[1]) == {"mininterval": LOG_INTERVAL_S}
+    assert bar_options(io.StringIO()) == {"mininterval": LOG_INTERVAL_S}  # no isatty answer: treated as a log
+
+
+def test_a_250_step_trial_leaves_a_line_every_30_s_in_a_log_not_one_per_step(monkeypatch):
+    monkeypatch.delenv(INTERVAL_ENV, raising=False)
+
+    def redraws(**options) -> int:
+        log = io.StringIO()
+        with tqdm(total=250, desc="train", file=log, **options) as bar:
+            clock = itertools.count(bar.last_print_t + 1)  # a step a second, as on a 2-core CPU
+            bar._time = lambda: float(next(clock))  # tqdm reads its clock here; the updates themselves are real
+            for _ in range(250):
+                bar.update(1)
+        return log.getvalue().count("\r")
+
+    assert redraws() >= 250  # tqdm's default: every step is a line in the log
+    assert redraws(**bar_options(io.StringIO())) <= 250 // LOG_INTERVAL_S + 3
+
+
+@pytest.mark.parametrize("given, expected", [("0", 0.0), ("2.5", 2.5)])
+def test_the_interval_can_be_set(monkeypatch, pipe, given, expected):
+    monkeypatch.setenv(INTERVAL_ENV, given)
+    assert bar_options(pipe[1]) == {"mininterval": expected}
+
+
+@pytest.mark.parametrize("given", ["soon", "-1", "nan"])
+def test_an_unreadable_interval_is_said_and_ignored(monkeypatch, pipe, given):
+    monkeypatch.setenv(INTERVAL_ENV, given)
+    with pytest.warns(UserWarning, match=f"{INTERVAL_ENV}=.*is not a number of seconds"):
+        assert bar_options(pipe[1]) == {"mininterval": LOG_INTERVAL_S}
