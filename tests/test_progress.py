@@ -28,8 +28,8 @@ def test_a_terminal_keeps_tqdms_default_and_a_pipe_redraws_rarely(monkeypatch, p
     finally:
         os.close(primary)
         os.close(secondary)
-    assert bar_options(pipe[1]) == {"mininterval": LOG_INTERVAL_S}
-    assert bar_options(io.StringIO()) == {"mininterval": LOG_INTERVAL_S}  # no isatty answer: treated as a log
+    assert bar_options(pipe[1]) == {"mininterval": LOG_INTERVAL_S, "maxinterval": LOG_INTERVAL_S}
+    assert bar_options(io.StringIO()) == bar_options(pipe[1])  # no isatty answer: treated as a log
 
 
 def test_a_250_step_trial_leaves_a_line_every_30_s_in_a_log_not_one_per_step(monkeypatch):
@@ -48,14 +48,14 @@ def test_a_250_step_trial_leaves_a_line_every_30_s_in_a_log_not_one_per_step(mon
     assert redraws(**bar_options(io.StringIO())) <= 250 // LOG_INTERVAL_S + 3
 
 
-@pytest.mark.parametrize("given, expected", [("0", 0.0), ("2.5", 2.5)])
+@pytest.mark.parametrize("given, expected", [("0", (0.0, 10.0)), ("2.5", (2.5, 10.0)), ("60", (60.0, 60.0))])
 def test_the_interval_can_be_set(monkeypatch, pipe, given, expected):
     monkeypatch.setenv(INTERVAL_ENV, given)
-    assert bar_options(pipe[1]) == {"mininterval": expected}
+    assert bar_options(pipe[1]) == dict(zip(("mininterval", "maxinterval"), expected))
 
 
 @pytest.mark.parametrize("given", ["soon", "-1", "nan"])
 def test_an_unreadable_interval_is_said_and_ignored(monkeypatch, pipe, given):
     monkeypatch.setenv(INTERVAL_ENV, given)
     with pytest.warns(UserWarning, match=f"{INTERVAL_ENV}=.*is not a number of seconds"):
-        assert bar_options(pipe[1]) == {"mininterval": LOG_INTERVAL_S}
+        assert bar_options(pipe[1])["mininterval"] == LOG_INTERVAL_S

@@ -15,6 +15,7 @@ from typing import Any
 
 INTERVAL_ENV = "HARNESS_PROGRESS_INTERVAL"
 LOG_INTERVAL_S = 30.0
+TQDM_MAXINTERVAL_S = 10.0
 
 
 def bar_options(stream: Any = None) -> dict[str, float]:
@@ -26,7 +27,7 @@ def bar_options(stream: Any = None) -> dict[str, float]:
         except ValueError:
             interval = math.nan
         if math.isfinite(interval) and interval >= 0:
-            return {"mininterval": interval}
+            return _every(interval)
         # a display setting is not worth stopping a sweep for: said once, then the default applies
         warnings.warn(f"{INTERVAL_ENV}={given!r} is not a number of seconds (0 or more); it is ignored.",
                       stacklevel=2)
@@ -36,4 +37,9 @@ def bar_options(stream: Any = None) -> dict[str, float]:
         terminal = bool(is_terminal())
     except (OSError, ValueError):  # a closed stream
         terminal = False
-    return {} if terminal else {"mininterval": LOG_INTERVAL_S}
+    return {} if terminal else _every(LOG_INTERVAL_S)
+
+
+def _every(seconds: float) -> dict[str, float]:
+    # tqdm's monitor thread also redraws a bar that has not drawn for `maxinterval` (10 s by default)
+    return {"mininterval": seconds, "maxinterval": max(seconds, TQDM_MAXINTERVAL_S)}

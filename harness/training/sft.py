@@ -193,7 +193,7 @@ class _BudgetAndProbe(TrainerCallback):
                                 "space (or raise warmup_steps); no score is recorded for this trial.")
         if logs and "loss" in logs:
             self.report.loss_curve.append((state.global_step, float(logs["loss"])))
-            self.bar.set_postfix(loss=f"{logs['loss']:.3f}")
+            self.bar.set_postfix(loss=f"{logs['loss']:.3f}", refresh=False)  # the next step draws it
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:
