@@ -10,6 +10,9 @@ folder exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,10 +171,33 @@ def init_project(root: Path = Path(".")) -> Scaffold:
             f"so it wrote nothing. Move {'it' if len(existing) == 1 else 'them'} aside, or scaffold a new folder: "
             "`harness init NEW_FOLDER`."
         )
-    for path, text in files.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("x", encoding="utf-8") as handle:  # "x": a file that appeared since the check is kept
-            handle.write(text)
-    prefix = "" if root.resolve() == Path.cwd().resolve() else f"cd {root} && "
+    _write_all(root, files)
+    prefix = "" if root.resolve() == Path.cwd().resolve() else f"cd {shlex.quote(str(root))} && "
     return Scaffold(root, tuple(files), f"{prefix}harness sweep {EXPERIMENT} --dry-run")
+
+
+def _write_all(root: Path, files: dict[Path, str]) -> None:
+    """Write every file, or none: a folder that cannot be made or written (read-only, a file in the way) removes
+    what this call made, so a refused init leaves the folder as it was."""
+    made: list[Path] = []
+    try:
+        for path, text in files.items():
+            target = root / path
+            for folder in reversed((target.parent, *target.parent.parents)):
+                if folder.exists() and not folder.is_dir():
+                    raise NotADirectoryError(errno.ENOTDIR, "a file, where init makes a folder", str(folder))
+                if not folder.exists():
+                    folder.mkdir()
+                    made.append(folder)
+            with target.open("x", encoding="utf-8") as handle:  # "x": a file that appeared since the check is kept
+                made.append(target)
+                handle.write(text)
+    except OSError as exc:
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                path.rmdir() if path.is_dir() else path.unlink()
+        raise HarnessError(
+            f"`harness init {root}` could not write {exc.filename or root} ({exc.strerror or exc}), so it wrote "
+            "nothing. Fix: give a folder you can write to, with no file where init makes a folder "
+            "(experiments/, suites/), e.g. `harness init NEW_FOLDER`."
+        ) from None

@@ -7,9 +7,11 @@ default that changes what a number means.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -342,7 +344,11 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
         apply_override(raw, item, where=str(path))
     config = build(ExperimentConfig, raw, where=str(path))
     _check_agreement(config, str(path))
-    return config
+    _check_endpoints(config, str(path))
+    # `~/results` as the shell reads it: Path() keeps a literal `~` folder, where DuckDB would look in the home folder
+    home = {key: str(Path(value).expanduser()) for key, value in (("results_dir", config.results_dir),
+                                                                  ("suite", config.suite)) if value.startswith("~")}
+    return dataclasses.replace(config, **home)
 
 
 def apply_override(raw: dict[str, Any], item: str, where: str) -> None:
@@ -379,3 +385,27 @@ def _check_agreement(config: ExperimentConfig, where: str) -> None:
     if config.repeats.top_k > 0 and not config.repeats.seeds:
         raise ConfigError(f"{where}: `repeats.top_k: {config.repeats.top_k}` re-runs the best configurations with "
                           "each of `repeats.seeds`, which is empty; add seeds (e.g. [1, 2]) or set repeats.top_k: 0.")
+
+
+def _check_endpoints(config: ExperimentConfig, where: str) -> None:
+    """The experiment is stored with every result, so it must hold no secret: `api_key_env` names a variable (a key
+    pasted there is refused without being repeated), and `base_url` is a plain http(s) URL without a password."""
+    for name, endpoint in config.endpoints.items():
+        at = f"{where}: `endpoints.{name}"
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", endpoint.api_key_env):
+            raise ConfigError(f"{at}.api_key_env` must be the name of an environment variable (letters, digits and "
+                              "`_`, such as OPENAI_API_KEY), not the key itself; the value given is not one, and is "
+                              "not repeated here in case it is a key. Put the key in a variable (`export "
+                              "OPENAI_API_KEY=...`) and write `api_key_env: OPENAI_API_KEY`.")
+        try:
+            url = urlsplit(endpoint.base_url)
+            credentials = url.username is not None or url.password is not None
+        except ValueError:
+            url, credentials = None, False
+        if credentials:
+            raise ConfigError(f"{at}.base_url` holds a user name or password (`user:secret@host`), which would be "
+                              "stored with every result; it is not repeated here. Remove it from the URL and put the "
+                              f"key in the variable `endpoints.{name}.api_key_env` names.")
+        if url is None or url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(f"{at}.base_url: {endpoint.base_url}` is not an http:// or https:// URL with a host; "
+                              "write it like https://api.openai.com/v1 or http://127.0.0.1:8000/v1.")

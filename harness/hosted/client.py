@@ -51,6 +51,10 @@ class BudgetExhausted(HarnessError):
     """The next request could cross the arm's budget; the arm stops before sending it."""
 
 
+KEY_MARK = "<key>"
+"""What the key becomes in messages and stored answers; not `[key]`, which the console reads as markup and drops."""
+
+
 @dataclass(frozen=True)
 class HostedEndpoint:
     """An endpoint ready to ask: its config, the key (in memory only) and, when priced, dollars per 1M tokens."""
@@ -63,7 +67,7 @@ class HostedEndpoint:
     cache_dir: Path | None = None
 
     def redact(self, text: str) -> str:
-        return text.replace(self.api_key, "[key]") if self.api_key else text
+        return text.replace(self.api_key, KEY_MARK) if self.api_key else text
 
 
 @dataclass(frozen=True)
@@ -240,7 +244,8 @@ class HostedClient:
         usage = response.usage
         prompt = usage.prompt_tokens if usage else None
         completion = usage.completion_tokens if usage else None
-        output = (response.choices[0].message.content if response.choices else None) or ""
+        # an endpoint (or a proxy) that echoes the request's headers must not put the key into the cache or results
+        output = self.endpoint.redact((response.choices[0].message.content if response.choices else None) or "")
         filtered = bool(response.choices) and response.choices[0].finish_reason == "content_filter"
         with self._lock:
             self._requests += 1
@@ -268,6 +273,12 @@ class HostedClient:
         except openai.APIStatusError as exc:
             if exc.status_code in REFUSED and _code(exc) in CONTENT_POLICY:
                 return None
+            if exc.status_code in (404, 405, 501):  # no such route: the URL is wrong, not the arm's parameters
+                return self.endpoint.redact(
+                    f"{exc.status_code}: {exc.message}; there is no chat completions route at "
+                    f"{self.endpoint.config.base_url.rstrip('/')}/chat/completions, so `endpoints.{self.endpoint.name}"
+                    ".base_url` is likely wrong (OpenAI-compatible servers answer under /v1, e.g. "
+                    "http://127.0.0.1:8000/v1)")
             return self.endpoint.redact(f"{exc.status_code}: {exc.message}")
         except openai.APIError as exc:
             return self._failure(exc)
@@ -310,6 +321,10 @@ def check_endpoint(name: str, config: EndpointConfig, api_key: str) -> str | Non
     """Why the endpoint cannot be used (unreachable, or the key refused), or None; sends no chat request."""
     import openai
 
+    if not api_key.strip():  # a blank key is a mistake, and scrubbing it from messages would mangle them
+        return (f"endpoint `{name}` reads its key from ${config.api_key_env}, which holds only whitespace. Set it to "
+                f"the key (`export {config.api_key_env}=...`); a local server that needs no key takes any word, "
+                "e.g. none")
     client = openai.OpenAI(base_url=config.base_url, api_key=api_key, timeout=min(config.timeout_s, 10.0),
                            max_retries=0)
     try:
@@ -319,6 +334,6 @@ def check_endpoint(name: str, config: EndpointConfig, api_key: str) -> str | Non
     except openai.APIStatusError:  # it answered, if not to /models (some servers have none): it is there
         return None
     except openai.APIError as exc:
-        detail = f"{type(exc).__name__}: {exc}".replace(api_key, "[key]") if api_key else str(exc)
+        detail = f"{type(exc).__name__}: {exc}".replace(api_key, KEY_MARK) if api_key else str(exc)
         return f"endpoint `{name}` ({config.base_url}) cannot be reached ({detail})"
     return None

@@ -80,6 +80,13 @@ def load_model(source: ModelSource, device: str, dtype, quantization_config=None
             model = AutoModelForCausalLM.from_pretrained(source.path, **kw)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {source.name} from {source.path}: {exc}") from exc
+    except RuntimeError as exc:
+        if "mismatched" not in str(exc):  # e.g. out of memory: the caller's handling stays
+            raise
+        raise ModelError(f"cannot load model {source.name} from {source.path}: the shapes of its weights do not match "
+                         "its config.json (transformers printed which above): the config of another model size, or "
+                         "weights saved from another model. Fix: copy config.json and every *.safetensors from the "
+                         "same save_pretrained.") from None
     return model if quantization_config is not None else model.to(device)
 
 

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -209,6 +210,7 @@ def pull(name: str, cache: Path | None = None) -> ModelSource:
     final = _model_dir(m, cache)
     if (final / MARKER).is_file():
         return _source(m, final)
+    _check_writable(final.parent, cache)
     with _lock(final.parent / f".{m.name}.lock"):
         if (final / MARKER).is_file():  # another process finished it while we waited
             return _source(m, final)
@@ -234,6 +236,34 @@ def pull(name: str, cache: Path | None = None) -> ModelSource:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return _source(m, final)
+
+
+def _check_writable(folder: Path, cache: Path | None) -> None:
+    """The cache must be a folder this process can write, checked before the download."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise ModelError(_cache_error(cache, f"{exc.filename or folder}: {exc.strerror or exc}")) from None
+
+
+def check_cache() -> None:
+    """The cache holds pulled models and this machine's calibration: a file, or a folder that cannot be written, is
+    refused before anything runs rather than after minutes of calibration. Nothing is written here."""
+    root = cache_dir()
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    if not existing.is_dir():
+        raise ModelError(_cache_error(None, f"{existing} is a file, not a folder"))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ModelError(_cache_error(None, f"{existing} is not writable"))
+
+
+def _cache_error(cache: Path | None, reason: str) -> str:
+    chosen = "" if cache else (f" (HARNESS_CACHE={os.environ['HARNESS_CACHE']})" if os.environ.get("HARNESS_CACHE")
+                               else " (the default; set HARNESS_CACHE to move it)")
+    return (f"the model cache {cache or cache_dir()}{chosen} cannot hold models and calibrations: {reason}. Fix: set "
+            "HARNESS_CACHE to a folder you can write to (it is created if missing), or unset it to use "
+            "~/.cache/harness.")
 
 
 def weights_sha256(d: Path) -> str:
@@ -274,8 +304,9 @@ def _file_problem(p: Path) -> str:
 
 
 def _folder_problem(p: Path) -> str | None:
-    """A model folder's config.json must be a JSON object, and each *.safetensors must start with a safetensors
-    header: checked from a few bytes, so a damaged or mislabelled folder fails before anything loads."""
+    """A model folder's config.json must be a JSON object of an architecture transformers has built in, its tokenizer
+    must be there, and each *.safetensors must be whole: checked from a few bytes, so a damaged, incomplete or
+    mislabelled folder fails before anything loads."""
     try:
         config = json.loads((p / "config.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -284,27 +315,110 @@ def _folder_problem(p: Path) -> str | None:
     if not isinstance(config, dict) or not ({"model_type", "architectures"} & set(config)):
         return (f"{p / 'config.json'} is not a model configuration (no `model_type` or `architectures`). Fix: point "
                 f"at the folder save_pretrained wrote for the model.")
+    problem = _architecture_problem(p, config)
+    if problem:
+        return problem
+    missing = _missing_shards(p)
+    if missing:
+        return (f"{p / SHARD_INDEX} lists weight files that are not in the folder ({', '.join(missing[:3])}"
+                f"{', ...' if len(missing) > 3 else ''}): a copy or download that did not finish. Fix: copy or "
+                "download them too.")
     for weights in sorted(p.glob("*.safetensors")):
-        if not _is_safetensors(weights):
-            return (f"{weights} is not a safetensors file (its header does not parse): it is damaged, or another "
-                    f"format renamed. Fix: re-save the model with save_pretrained(dir, safe_serialization=True).")
+        problem = _safetensors_problem(weights)
+        if problem:
+            return (f"{weights} {problem}. Fix: copy or download the file again, or re-save the model with "
+                    f"save_pretrained(dir, safe_serialization=True).")
+    return _tokenizer_problem(p)
+
+
+SHARD_INDEX = "model.safetensors.index.json"
+"""Written by save_pretrained beside a model saved in several files: which file holds each tensor."""
+
+
+def _missing_shards(p: Path) -> list[str]:
+    try:
+        weight_map = json.loads((p / SHARD_INDEX).read_text(encoding="utf-8")).get("weight_map") or {}
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return []  # no index (one file), or one transformers will name itself
+    return sorted({name for name in weight_map.values() if isinstance(name, str) and not (p / name).is_file()})
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model")
+"""A tokenizer's own files, one of which save_pretrained writes for every tokenizer type transformers has built in."""
+
+
+def _architecture_problem(p: Path, config: dict) -> str | None:
+    """A `model_type` transformers does not have built in would need the folder's own code (`auto_map`), which the
+    harness never runs (no trust_remote_code), or a newer transformers; one without a causal LM cannot generate."""
+    import transformers
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    model_type = config.get("model_type")
+    if model_type is None:
+        return None
+    where = f"{p / 'config.json'}: `model_type: {model_type}`"
+    if model_type not in CONFIG_MAPPING_NAMES:
+        custom = (" Its `auto_map` names code shipped in the folder, which would run only with trust_remote_code; "
+                  "the harness never runs a model's own code." if config.get("auto_map") else "")
+        return (f"{where} is not an architecture transformers {transformers.__version__} has built in.{custom} Fix: "
+                f"use a model of a built-in architecture (llama, qwen2, gemma3, ...), or, if {model_type} is newer "
+                f"than this transformers, upgrade transformers.")
+    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return (f"{where} has no text-generation (causal LM) class in transformers; the harness prompts and "
+                f"fine-tunes models that generate text. Fix: use a causal LM (llama, qwen2, gemma3, ...).")
     return None
 
 
-def _is_safetensors(path: Path) -> bool:
-    """The format's first 8 bytes are the little-endian length of a JSON header that follows them."""
+def _tokenizer_problem(p: Path) -> str | None:
+    """The tokenizer is loaded from the same folder: missing, or one that needs the folder's own code, is refused."""
+    fix = ("Fix: save the tokenizer into the same folder (AutoTokenizer.from_pretrained(ORIGINAL)"
+           f".save_pretrained('{p}')).")
+    if not any((p / name).is_file() for name in TOKENIZER_FILES):
+        return f"{p} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}). {fix}"
+    try:
+        tokenizer_config = json.loads((p / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None  # optional; transformers reads the tokenizer files themselves
+    if not isinstance(tokenizer_config, dict) or "AutoTokenizer" not in (tokenizer_config.get("auto_map") or {}):
+        return None
+    from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
+
+    named = tokenizer_config.get("tokenizer_class")
+    if isinstance(named, str) and tokenizer_class_from_name(named) is not None:
+        return None
+    return (f"{p / 'tokenizer_config.json'}: `tokenizer_class: {named}` is the folder's own code (`auto_map`), which "
+            f"would run only with trust_remote_code; the harness never runs a model's own code. Fix: set "
+            f"`tokenizer_class` to a built-in class such as PreTrainedTokenizerFast when tokenizer.json is there, or "
+            f"save the tokenizer again with a built-in class.")
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """The format is the little-endian length of a JSON header, the header (each tensor's byte range), then the
+    tensors: a file cut short by a failed copy or download is named here, not deep inside from_pretrained."""
+    not_safetensors = "is not a safetensors file (its header does not parse): it is damaged, or another format renamed"
+    total = path.stat().st_size
     with open(path, "rb") as fh:
         size_bytes = fh.read(8)
         if len(size_bytes) < 8:
-            return False
+            return not_safetensors
         size = int.from_bytes(size_bytes, "little")
-        if size < 2 or size > min(100 << 20, path.stat().st_size - 8):
-            return False
+        if size < 2 or size > min(100 << 20, total - 8):
+            return not_safetensors
         try:
             header = json.loads(fh.read(size))
         except (UnicodeDecodeError, ValueError):
-            return False
-    return isinstance(header, dict)
+            return not_safetensors
+    if not isinstance(header, dict):
+        return not_safetensors
+    ends = [entry.get("data_offsets", [0, 0])[-1] for key, entry in header.items()
+            if key != "__metadata__" and isinstance(entry, dict)]
+    expected = 8 + size + max((end for end in ends if isinstance(end, int)), default=0)
+    if expected != total:
+        return (f"is incomplete: its header describes {expected:,} bytes and the file has {total:,} (cut short by a "
+                "failed copy or download)" if total < expected else
+                f"is damaged: its header describes {expected:,} bytes and the file has {total:,}")
+    return None
 
 
 def _unknown(ref: str) -> ModelError:
@@ -317,9 +431,33 @@ def _unknown(ref: str) -> ModelError:
 
 def check_reference(ref: str) -> None:
     """Refuse a model reference that cannot work, without loading or fetching anything: an embedded name is fine
-    (fetched on first use), a local folder must hold a model, a hub id must look like one."""
-    if _embedded(ref) is None:
-        resolve(ref, pull_missing=False)
+    (fetched on first use), a local folder must hold a model, a hub id must look like one; and the cache that
+    models and calibrations go to must be usable."""
+    check_cache()
+    if _embedded(ref) is None and resolve(ref, pull_missing=False).sha256.startswith("hub:"):
+        _check_hub_id(ref)
+
+
+def _check_hub_id(ref: str) -> None:
+    """A hub id loads from the Hugging Face cache when it was downloaded before; otherwise the hub must answer now.
+    One short request says so at plan time, where loading would retry for a minute before failing mid-calibration;
+    with HF_HUB_OFFLINE set, none is sent."""
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(ref, "config.json"), str):
+        return
+    fix = (f"Fix: download it once where the hub can be reached (`hf download {ref} --local-dir DIR`), copy DIR "
+           "here and set `model:` to it (a folder loads offline and is pinned by its sha256), or use an embedded "
+           "model (`harness models list`).")
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        raise ModelError(f"{ref} is a Hugging Face Hub id that is not in the local Hugging Face cache, and "
+                         f"HF_HUB_OFFLINE is set, so it cannot be downloaded. {fix}")
+    try:
+        HfApi().model_info(ref, timeout=10)
+    except Exception as exc:  # no network, a typo'd, private or gated id: hub and HTTP-library errors, by version
+        raise ModelError(f"{ref} is not in the local Hugging Face cache, and the hub did not give it "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no reason'}). "
+                         f"{fix}") from None
 
 
 def resolve(ref: str, cache: Path | None = None, pull_missing: bool = True) -> ModelSource:
@@ -339,8 +477,12 @@ def resolve(ref: str, cache: Path | None = None, pull_missing: bool = True) -> M
             raise ModelError(f"{p} is not a HF model dir: it has no config.json. Fix: point at the dir that "
                              f"save_pretrained wrote.")
         if not list(p.glob("*.safetensors")):
-            raise ModelError(f"{p} has no *.safetensors weights (only safetensors are loaded, never pickles). "
-                             f"Fix: re-save it with model.save_pretrained(dir).")
+            pickles = sorted(f.name for f in p.iterdir() if f.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+            held = f" (it holds {', '.join(pickles)}: pickles, which can run code when loaded)" if pickles else ""
+            raise ModelError(f"{p} has no *.safetensors weights{held}; only safetensors are loaded, never pickles. "
+                             f"Fix: if you trust the file, convert it once in your own Python: "
+                             f"AutoModelForCausalLM.from_pretrained('{p}').save_pretrained(NEW_DIR), copy the "
+                             f"tokenizer files beside it, and point `model:` at NEW_DIR.")
         problem = _folder_problem(p)
         if problem:
             raise ModelError(problem)
@@ -350,6 +492,12 @@ def resolve(ref: str, cache: Path | None = None, pull_missing: bool = True) -> M
         return ModelSource(ref, str(p.resolve()), weights_sha256(p),
                            meta.get("provenance", f"local dir {p.resolve()}"), meta.get("note", ""),
                            meta.get("license", "unknown (see the model's own files)"), _has_chat_template(p))
+    if not p.exists() and (ref.startswith(("~", ".", "/")) or p.parent != Path(".") and p.parent.is_dir()):
+        # a path, not a hub id: `models/mine` with a local models/ folder is a typo, never a download
+        raise ModelError(f"{p} does not exist (looked for {p.resolve()}; a relative path is read from the folder "
+                         f"you run harness in, not the experiment's folder). Fix: give the path of a model folder "
+                         f"(config.json, tokenizer and *.safetensors), or an embedded model name "
+                         f"(`harness models list`).")
     if not p.exists() and p.suffix.lower() in (".gguf", ".safetensors", ".bin", ".pt", ".pth"):
         raise ModelError(f"{p} does not exist. Fix: give the path of a model folder (config.json and *.safetensors), "
                          f"or an embedded model name (`harness models list`).")

@@ -342,12 +342,17 @@ class Store:
         if not source.path.is_file():
             raise HarnessError(f"no results database at {source.path}; give a worker's harness.duckdb (or its "
                                "results folder).")
+        with open(source.path, "rb") as fh:
+            if fh.read(12)[8:] != b"DUCK":  # DuckDB's magic bytes; anything else is the wrong file, not a damaged one
+                raise HarnessError(f"{source.path} is not a results database (not a DuckDB file); nothing was merged. "
+                                   "Give a worker's results folder, or the harness.duckdb in it.")
         source.studies()  # brings an older worker's file up to this release's schema first
         report = MergeReport([], [])
 
         def write(c: duckdb.DuckDBPyConnection) -> None:
             c.execute("ATTACH ? AS src (READ_ONLY)", [str(source.path.resolve())])
             try:
+                _refuse_other_studies(c, source.path, self.path)
                 c.execute("INSERT INTO studies BY NAME SELECT * FROM src.studies"
                           " WHERE study NOT IN (SELECT study FROM studies)")
                 c.execute("INSERT INTO runs BY NAME SELECT * FROM src.runs"
@@ -615,3 +620,21 @@ def _study(row: dict) -> StudyView:
 def _run(row: dict) -> RunView:
     return RunView(row["run_id"], row["study"], _aware(row["started_at"]), row["pid"], row["host"], row["device"],
                    row["device_name"], row["cpu_count"], _loads(row["environment"], {}))
+
+
+def _refuse_other_studies(c: duckdb.DuckDBPyConnection, source: Path, target: Path) -> None:
+    """Workers of one study never finish the same trial twice, so a trial finished in both databases from another
+    run (or at another time) means two different studies that share a name, e.g. a sweep run on its own in each
+    folder: merging would keep this database's trial and silently drop the other's."""
+    clash = c.execute("SELECT s.id, s.params, t.params FROM src.trials s JOIN trials t ON t.id = s.id"
+                      " WHERE s.status <> 'running' AND t.status <> 'running'"
+                      " AND (s.run_id IS DISTINCT FROM t.run_id OR s.started_at IS DISTINCT FROM t.started_at)"
+                      " ORDER BY s.id LIMIT 1").fetchone()
+    if clash:
+        trial, theirs, ours = clash
+        study = trial.split("/", 1)[0]
+        raise HarnessError(
+            f"{source} holds another study named {study}: its trial {trial} ({theirs}) is not the {trial} of "
+            f"{target} ({ours}), so merging would drop it; nothing was merged. `harness merge` joins the workers of "
+            f"one study (each `harness worker` with the same --storage). Keep the two apart (`--db` another file), "
+            f"or re-run one of them under its own name (`--study NAME`).")
