@@ -281,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "Every evaluation, passed or refused, is recorded (registry --history). Promoting to production "
                     "retires the adapter it replaces. " + DECISION_RULE)
     promote.add_argument("trial", help="the adapter, STUDY/NUMBER")
-    promote.add_argument("--to", required=True, choices=("staging", "production"))
+    promote.add_argument("--to", required=True, choices=("staging", "production"),
+                         help="the new status; production retires the suite's current production adapter")
     promote.add_argument("--approver", required=True, help="who approves it (recorded)")
     promote.add_argument("--note", help="why (recorded)")
     promote.add_argument("--force", action="store_true", help="override a failing gate (needs --reason)")
@@ -349,22 +350,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def finite(text: str) -> float:
     """A float flag's value: a finite number (argparse turns the ArgumentTypeError into a one-line error, exit 2)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
+    if not math.isfinite(value := _number(text)):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number; give a plain number")
     return value
 
 
 def positive(text: str) -> float:
     """A finite number above 0: a volume or a ratio of 0 or below makes every cost after it meaningless."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
+    if not (math.isfinite(value := _number(text)) and value > 0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0; give a positive number")
     return value
 
@@ -373,14 +366,17 @@ def margin(text: str) -> float:
     """A non-inferiority margin: a share in [0, 1) (the decision rule's own check, said for the flag)."""
     from harness.analysis.decision import margin_problem
 
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    problem = margin_problem(value)
-    if problem:
+    if problem := margin_problem(value := _number(text)):
         raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
     return value
+
+
+def _number(text: str) -> float:
+    """`text` as a float; NaN where it is none, which every check above refuses."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def count(text: str) -> int:
@@ -613,6 +609,11 @@ def _worker(args, console: Console) -> int:
     overrides = args.overrides + ([f"results_dir={args.results}"] if args.results else [])
     plan = plan_sweep(args.experiment, overrides, args.study, args.storage, args.trials)
     index = args.index if args.index is not None else os.getpid() % 9973 + 1
+    if args.storage is None:  # neither --storage nor $HARNESS_STORAGE: workers share a study only through it
+        console.print(f"[bold yellow]note:[/] worker {index} keeps study {plan.study} in {plan.storage}, the default "
+                      "storage of its results folder: only workers on this machine with the same --results share it; "
+                      f"a worker elsewhere runs a study of its own. Give every worker the same --storage (or "
+                      f"{STORAGE_ENV}) to share one study across machines.", highlight=False)
     here = plan_for_machine(plan, console.print, args.allow_under_trained, recalibrate=args.recalibrate)
     outcome = run_sweep(here.plan, _store(args.db, plan.config.results_dir), echo=console.print, worker=index,
                         followups=False, prepared=here.data)
@@ -634,14 +635,22 @@ def _merge(args, console: Console) -> int:
     for given in args.sources:
         source = Store(given / "harness.duckdb" if given.is_dir() else given)
         report = target.merge(source)
-        copied = 0
+        copied, missing = 0, []
         for relative in report.artifacts:  # adapters travel with their trials, to the same place under this folder
             there, here = source.path.parent / relative, target.path.parent / relative
             if there.is_dir() and not here.exists():
                 shutil.copytree(there, here)
                 copied += 1
+            elif not there.is_dir():
+                missing.append((there, here))
         console.print(f"{source.path}: {len(report.trials)} trial(s) merged into {target.path}, {copied} adapter "
                       "folder(s) copied.")
+        if missing:  # a database copied without its artifacts/ folder: the trials are here, their weights are not
+            console.print(f"[bold yellow]warning:[/] {len(missing)} merged trial(s) kept weights that are not in "
+                          f"{source.path.parent}: {', '.join(str(there) for there, _ in missing[:3])}"
+                          f"{', ...' if len(missing) > 3 else ''}. Copy the worker's whole results folder, then copy "
+                          f"each adapter folder to its place here (e.g. {missing[0][1]}); merging again adds nothing.",
+                          highlight=False)
         for name in {trial.split("/", 1)[0] for trial in report.trials}:  # the study's keep_best, here as there
             study = target.study(name)
             keep = ((study.experiment if study else {}).get("retention") or {}).get("keep_best", 3)
@@ -752,8 +761,21 @@ def _predict(args, console: Console) -> int:
 def _registry(args, console: Console) -> int:
     from harness.analysis import report
 
+    from harness.lifecycle.promote import check_suite
+
     store = _store(args.db)
-    console.print(report.registry_table(store, args.suite))
+    if not store.path.exists():  # empty tables with no word read as a broken command
+        console.print(f"no adapters: there is no results database at {store.path} yet. Run a sweep (`harness sweep "
+                      "EXPERIMENT`) in this folder, or point --db at the harness.duckdb of a results folder.",
+                      highlight=False)
+        return 0
+    if args.suite:
+        check_suite(store, args.suite)
+    if report.adapters(store, args.suite):
+        console.print(report.registry_table(store, args.suite))
+    else:
+        console.print(f"no adapters in {store.path}{f' for suite {args.suite}' if args.suite else ''}: an adapter is "
+                      "a complete fine-tuned trial that kept its weights; prompting trials have none.", highlight=False)
     if args.history:
         console.print(report.history_table(store.adapter_events(suite=args.suite)))
         console.print(report.looks_table(store.looks(suite=args.suite)))
@@ -788,14 +810,23 @@ def _rollback(args, console: Console) -> int:
 def _export(args, console: Console) -> int:
     from harness.lifecycle.export import export
 
+    given = " and ".join(flag for flag, value in (("--vllm-python", args.vllm_python), ("--vllm-url", args.vllm_url))
+                         if value)
+    if given and not args.rescore:
+        raise HarnessError(f"{given} is for --rescore; add --rescore to re-score the export through vLLM, or leave "
+                           f"{given} out.")
     store = _store(args.db)
+    settings = None
+    if args.rescore:  # vLLM's settings are checked before the export is written, not after it
+        from harness.lifecycle.served import served_settings
+
+        settings = served_settings(store, args.trial, args.vllm_python, args.vllm_url)
     done = export(store, args.trial, args.out, merged=args.merged)
     console.print(f"wrote {done.kind} {args.trial} to {done.folder} (base: {done.base}); see {done.folder}/README.md",
                   highlight=False)
-    if args.rescore:
-        from harness.lifecycle.served import rescore_served, served_settings
+    if settings is not None:
+        from harness.lifecycle.served import rescore_served
 
-        settings = served_settings(store, args.trial, args.vllm_python, args.vllm_url)
         result = rescore_served(store, args.trial, settings, done.folder.parent / f"{done.folder.name}-vllm.log")
         (done.folder / "rescore.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
         console.print(result.text(), highlight=False, markup=False)
@@ -806,6 +837,9 @@ def _audit(args, console: Console) -> int:
     from harness.lifecycle.audit import audit, verify
 
     if args.verify:
+        if args.trial or args.out:
+            raise HarnessError("--verify DIR checks a pack; it writes none. Give TRIAL --out DIR to write one, or "
+                               "--verify DIR alone to check one, in two commands.")
         problems = verify(args.verify)
         for problem in problems:
             console.print(f"[bold red]mismatch:[/] {problem}", highlight=False)

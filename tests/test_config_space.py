@@ -66,3 +66,13 @@ def test_removing_every_method_is_refused(tmp_path):
     message = str(err.value)
     assert str(path) in message and "every method in `space` is null" in message
     assert "`space.prompt`" in message and "`space.lora`" in message and "keep at least one" in message
+
+
+def test_an_enqueued_value_is_read_as_the_space_reads_it(tmp_path):
+    """YAML 1.1 reads `1e-3` (no dot) as a string: `space:` has always taken it as the number, so `enqueue` does."""
+    text = "name: x\nspace: {lora: {learning_rate: {low: 5e-4, high: 5e-3, log: true}}}\n" \
+           "enqueue:\n  - {method: lora, learning_rate: 1e-3}\n"
+    (entry,) = plan_sweep(write(tmp_path, text), []).enqueued
+    assert entry["lora.learning_rate"] == pytest.approx(1e-3) and isinstance(entry["lora.learning_rate"], float)
+    with pytest.raises(ConfigError, match=r"enqueue\[0\]\.learning_rate"):
+        plan_sweep(write(tmp_path, text.replace("learning_rate: 1e-3", "learning_rate: fast")), [])

@@ -138,10 +138,19 @@ def _trained_rule(candidate: TrialView) -> GateRule:
 def _feasible_rule(candidate: TrialView) -> GateRule:
     broken = {name: excess for name, excess in candidate.constraints.items() if excess is not None and excess > 0}
     if candidate.feasible is False or broken:
-        listed = ", ".join(f"{name} (beyond its limit by {pct(excess)} points)" for name, excess in broken.items())
+        listed = ", ".join(f"{name} ({_excess_text(candidate, name, excess)})" for name, excess in broken.items())
         return GateRule("sweep constraints", False, f"the sweep found it infeasible on dev: {listed or 'see show'}")
     return GateRule("sweep constraints", True, "feasible on dev (format, hallucination and forgetting within the "
                                                "experiment's limits)")
+
+
+def _excess_text(candidate: TrialView, name: str, excess: float) -> str:
+    """How far a dev constraint is broken; a rate with no value (no compliant output to check) was not measured, and
+    the sweep counts it as the worst rate (`constraint_excess`): say so rather than print a measured-looking gap."""
+    metric = candidate.metric("dev", name)
+    if metric is not None and metric.value is None:
+        return "no compliant output on dev to check it: counted as the worst rate"
+    return f"beyond its limit by {pct(excess)} points"
 
 
 def _format_rule(candidate: TrialView, config: GateConfig) -> GateRule:

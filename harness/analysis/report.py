@@ -26,7 +26,7 @@ from harness.analysis.formatting import (
     under_trained_text,
     usd,
 )
-from harness.core.metric import CORE_METRICS, NOT_MEASURED
+from harness.core.metric import CORE_METRICS, NOT_MEASURED, Metric
 from harness.core.records import PHASES, AdapterEvent, ExampleView, HostedUsage, LookAtTest, TrialView
 from harness.core.selection import ranked
 from harness.store.database import Store
@@ -224,16 +224,24 @@ def adapters(store: Store, suite: str | None = None) -> list[AdapterRow]:
 
 
 def registry_table(store: Store, suite: str | None = None) -> Table:
-    table = Table(title=Text("Adapters by suite and status. Test metrics in %, [95% interval]."))
+    table = Table(title=Text("Adapters by suite and status. Test metrics in %, [95% interval], n examples."))
     for column in ("suite", "status", "trial", "method", "test acc", "format", "halluc.", "regression Δ", "since"):
         table.add_column(column, overflow="fold")
     for row in adapters(store, suite):
         t, last = row.trial, row.last
         since = f"{last.at:%Y-%m-%d %H:%M} by {last.actor}" if last else "-"
-        table.add_row(row.suite, row.status, t.id, t.method, interval(t.metric("test", "task_accuracy")),
-                      interval(t.metric("test", "format_compliance")), interval(t.metric("test", "hallucination_rate")),
-                      regression_text(t), since)
+        regression = regression_text(t)
+        if delta := t.metric("test", "regression_delta") or t.metric("dev", "regression_delta"):
+            regression += f" n={delta.n}" if delta.value is not None else ""  # the items of the forgetting check
+        table.add_row(row.suite, row.status, t.id, t.method, _counted(t.metric("test", "task_accuracy")),
+                      _counted(t.metric("test", "format_compliance")),
+                      _counted(t.metric("test", "hallucination_rate")), regression, since)
     return table
+
+
+def _counted(metric: Metric | None) -> str:
+    """`62.0 [52.2, 70.9] n=100` (percent in the title), or `-` when not measured."""
+    return "-" if metric is None or metric.value is None else f"{interval(metric)} n={metric.n}"
 
 
 def history_table(events: Iterable[AdapterEvent]) -> Table:

@@ -17,17 +17,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.analysis.cost import load_prices, sweep_cost
-from harness.analysis.formatting import fmt_metric, usd
+from harness.analysis.formatting import fmt_metric, points, usd
 from harness.core.config import ExperimentConfig, RedactionConfig
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import StudyView, TrialView
 from harness.core.typed import build
-from harness.data.suites import SPLITS, Suite, load_suite
-from harness.lifecycle.export import export
+from harness.data.suites import SPLITS, Suite
+from harness.lifecycle.export import check_outside_artifacts, export
 from harness.models.environment import git_commit
 from harness.store.database import Store
 from harness.sweep.followups import trained_on
+from harness.sweep.predict import study_suite
 
 MANIFEST = "MANIFEST.json"
 RECORD = "record.json"
@@ -39,10 +40,19 @@ def audit(store: Store, trial_id: str, out: Path) -> Path:
     if out.exists():
         raise HarnessError(f"{out} exists; an audit record is never changed. Write the new one to another folder.")
     trial = store.require_trial(trial_id, complete=True)
+    if not trial.trained:
+        raise HarnessError(f"{trial.id} is a {trial.method} trial: it has no weights of its own to audit (its prompt "
+                           "is in the study); an audit pack documents a trained adapter or model.")
+    check_outside_artifacts(out, trial)
     study = store.study(trial.study)
-    suite = load_suite(study.suite_path if study.suite_path and Path(study.suite_path).is_dir() else study.suite)
+    suite = study_suite(study, f"trial {trial.id}")  # the suite it was scored on, at the version it was scored on
     staging = out.parent / f".{out.name}.audit-tmp"
     shutil.rmtree(staging, ignore_errors=True)
+    try:  # before the model loads: a folder that cannot be written costs nothing
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise HarnessError(f"--out {out}: cannot write there ({exc.strerror}: {exc.filename}); give a folder in a "
+                           "writable place.") from None
     try:
         exported = export(store, trial.id, staging / "export")
         record = _record(store, trial, study, suite, exported.base)
@@ -60,6 +70,9 @@ def audit(store: Store, trial_id: str, out: Path) -> Path:
 def verify(folder: Path) -> list[str]:
     """Every file whose sha256 no longer matches the manifest, every file missing, and every file added."""
     folder = Path(folder)
+    if not folder.is_dir():
+        what = "is a file, not a folder (unpack an archived pack first)" if folder.exists() else "does not exist"
+        raise HarnessError(f"--verify {folder} {what}; give the folder `harness audit --out` wrote.")
     manifest = folder / MANIFEST
     if not manifest.is_file():
         return [f"{manifest}: missing; this is not an audit pack (or its manifest was removed)"]
@@ -67,6 +80,8 @@ def verify(folder: Path) -> list[str]:
         listed = json.loads(manifest.read_text(encoding="utf-8"))["files"]
     except (ValueError, KeyError, TypeError):
         return [f"{manifest}: not a valid manifest (it was changed)"]
+    if not isinstance(listed, dict) or not all(isinstance(d, str) for d in listed.values()):
+        return [f"{manifest}: not a valid manifest (it was changed): `files` must map each file to its sha256"]
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
     problems = [f"{name}: missing" for name in sorted(set(listed) - present)]
     problems += [f"{name}: not in the manifest (added after the pack was written)"
@@ -175,12 +190,12 @@ def _looks(store: Store, trial_id: str, suite: str) -> dict:
 def _card(record: dict) -> str:
     trial, data, base = record["trial"], record["data"], record["base_model"]
     test = record["metrics"].get("test", {})
-    rows = "\n".join(f"| {name} | {fmt_metric(Metric.from_dict(m))} |" for name, m in sorted(test.items()))
+    rows = "\n".join(f"| {name} | {_metric_text(name, Metric.from_dict(m))} |" for name, m in sorted(test.items()))
     gate = record["gate"]
     return f"""# Model card: {trial['id']}
 
 - **Method:** {trial['method']} with {json.dumps({k: v for k, v in trial['params'].items() if k != 'method'})}
-- **Base model:** {base['name']} (sha256 {base['sha256']}); {base['note'] or ''}
+- **Base model:** {base['name']} (sha256 {base['sha256']}){'; ' + base['note'] if base['note'] else ''}
 - **Data:** suite {data['suite']} {data['version']}; train {data['splits']['train']['rows']} rows (sha256
   {data['splits']['train']['sha256'][:16]}...); {len(record['training_examples'])} examples trained on, each listed with
   its sha256, file and line in `record.json`.
@@ -198,6 +213,13 @@ def _card(record: dict) -> str:
 
 Every file of this folder is listed with its sha256 in `{MANIFEST}`; `harness audit --verify DIR` checks them.
 """
+
+
+def _metric_text(name: str, metric: Metric) -> str:
+    """A rate as `62.0% [52.2, 70.9] n=100`; a difference (the forgetting check) in signed points, not as a rate."""
+    if name.endswith("_delta") and metric.value is not None:
+        return f"{points(metric)} n={metric.n}"
+    return fmt_metric(metric)
 
 
 def _looks_text(looks: dict) -> str:

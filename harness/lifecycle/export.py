@@ -37,20 +37,27 @@ class Export:
 
 def export(store: Store, trial_id: str, out: Path, merged: bool = False) -> Export:
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise HarnessError(f"--out {out} is a file; export into a new folder (nothing is overwritten).")
     if out.exists() and any(out.iterdir()):
         raise HarnessError(f"{out} exists and is not empty; export into a new folder (nothing is overwritten).")
     trial = store.require_trial(trial_id, complete=True)
     if not trial.trained:
         raise HarnessError(f"{trial.id} is a {trial.method} trial: it has no weights of its own to export (its "
                            "prompt is in the study; the base model serves it).")
+    check_outside_artifacts(out, trial)
     check_weights(store, trial)
-    candidate, suite, cap = load_candidate(store, trial.id, device="cpu")
-    study = store.study(trial.study)
-    source = sources.resolve(study.model_name)
     staging = out.parent / f".{out.name}.export-tmp"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    try:  # before the model loads: a folder that cannot be written costs nothing
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise HarnessError(f"--out {out}: cannot write there ({exc.strerror}: {exc.filename}); give a folder in a "
+                           "writable place.") from None
     try:
+        candidate, suite, cap = load_candidate(store, trial.id, device="cpu")
+        study = store.study(trial.study)
+        source = sources.resolve(study.model_name)
         adapter = trial.method in ("lora", "qlora")
         base = source.path  # a local folder (embedded or local models), or the hub id of a hub model
         candidate.model.save_pretrained(staging, safe_serialization=True)
@@ -76,6 +83,17 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False) -> Expo
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Export(out, "adapter" if adapter else "model", base)
+
+
+def check_outside_artifacts(out: Path, trial: TrialView) -> None:
+    """The trials' weights folder belongs to the sweep: retention deletes there and `harness merge` copies from
+    there, so an export inside it could vanish, or change the weights a later audit hashes."""
+    if trial.artifact_path is None:
+        return
+    artifacts = trial.artifact_path.resolve().parent.parent
+    if out.resolve().is_relative_to(artifacts):
+        raise HarnessError(f"--out {out} is inside {artifacts}, where the sweep keeps its trials' weights (retention "
+                           "deletes there, `harness merge` copies from there); export to a folder outside it.")
 
 
 def _name_base(config_path: Path, base: str) -> None:

@@ -69,6 +69,10 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
     previous = status_of(store, trial.id)
     if previous == to:
         raise HarnessError(f"{trial.id} is already in {to}.")
+    if previous == "production":  # a demotion would leave the suite without production, and no adapter restored
+        raise HarnessError(f"{trial.id} is the production adapter of suite {study.suite}; promote does not demote it. "
+                           f"Promote another adapter to production (it retires {trial.id}), or restore the previous "
+                           f"one with `harness rollback {study.suite} --approver NAME`.")
     try:
         reference, kind = reference_for(store, trial, study.suite)
     except ValueError as exc:
@@ -84,8 +88,9 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
         retired = current
         events.append(AdapterEvent(current, study.suite, "retired", "production", "retire", approver,
                                    f"replaced in production by {trial.id}"))
-    events.append(AdapterEvent(trial.id, study.suite, to, previous, "promote", approver,
-                               reason if force else note, forced=not gate.passed, gate=gate.to_dict()))
+    why = "; ".join(text for text in (reason if force else None, note) if text) or None  # --note is kept too
+    events.append(AdapterEvent(trial.id, study.suite, to, previous, "promote", approver, why,
+                               forced=not gate.passed, gate=gate.to_dict()))
     store.record_adapter_events(events)
     return Promotion(trial.id, study.suite, to, previous, gate, not gate.passed, retired)
 
@@ -103,6 +108,7 @@ def rollback(store: Store, suite: str, approver: str, note: str | None = None) -
     """Retire the suite's production adapter and restore the one it replaced; returns (restored, retired)."""
     if not approver.strip():
         raise HarnessError("--approver is empty: name who rolls back; it is recorded.")
+    check_suite(store, suite)
     current = store.production(suite)
     if current is None:
         raise HarnessError(f"suite {suite} has no production adapter to roll back.")
@@ -119,6 +125,17 @@ def rollback(store: Store, suite: str, approver: str, note: str | None = None) -
         AdapterEvent(restored, suite, "production", status_of(store, restored), "rollback", approver, why),
     ])
     return restored, current
+
+
+def check_suite(store: Store, suite: str) -> None:
+    """A suite no study of this database was scored on is a wrong name, not a suite without production."""
+    known = sorted({study.suite for study in store.studies()} | {e.suite for e in store.adapter_events()})
+    if suite not in known and not known:
+        raise HarnessError(f"no suite {suite!r} in {store.path}: it holds no study yet. Run a sweep first, or point "
+                           "--db at the harness.duckdb of a results folder.")
+    if suite not in known:
+        raise HarnessError(f"no suite {suite!r} in {store.path}: its studies are on {', '.join(known)}. Give one of "
+                           "those suite names (`harness registry` lists each suite's adapters).")
 
 
 def production_for(store: Store, trial_id: str) -> str:
@@ -139,9 +156,12 @@ def _adapter(store: Store, trial_id: str) -> TrialView:
     if not trial.trained:
         raise HarnessError(f"{trial.id} is a {trial.method} trial: only adapters (trained trials) are promoted. Its "
                            "scores can still serve as the reference a gate compares with.")
-    if trial.artifact_path is None or not trial.artifact_path.is_dir():
+    if trial.artifact_path is None:
         raise HarnessError(f"{trial.id} kept no weights (retention keeps the best `retention.keep_best` trials), so "
                            "there is nothing to serve. Re-run it, or raise keep_best.")
+    if not trial.artifact_path.is_dir():  # moved or deleted by hand: retention records what it removes
+        raise HarnessError(f"{trial.id} has no saved weights: {trial.artifact_path} is missing, so there is nothing "
+                           "to serve. Put the folder back, or re-run the trial.")
     check_weights(store, trial)
     return trial
 

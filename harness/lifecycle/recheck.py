@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.analysis.decision import Decision, Outcome, compare_paired, compare_unpaired
-from harness.analysis.formatting import fmt_metric
+from harness.analysis.formatting import counted, fmt_metric
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
@@ -25,7 +25,7 @@ from harness.core.typed import build
 from harness.data.suites import load_examples, seeded_subset
 from harness.evaluation.scoring import score_split
 from harness.evaluation.stats import bootstrap_mean, proportion
-from harness.lifecycle.promote import check_weights
+from harness.lifecycle.promote import check_suite, check_weights
 from harness.store.database import Store
 from harness.sweep.predict import load_candidate, study_suite
 
@@ -68,7 +68,7 @@ class Recheck:
 
 
 def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batch_size: int = 16) -> Recheck:
-    _check_suite(store, suite)
+    check_suite(store, suite)
     if data is not None:
         _check_data(Path(data))
     production = store.production(suite)
@@ -82,10 +82,10 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     scored_on = study_suite(study, f"trial {trial.id}")  # read before the model loads, so a bad file costs nothing
     if data is None:
         examples = seeded_subset(scored_on.splits["test"], config.data.test_limit, config.seed)
-        label = f"the suite's test subset ({len(examples)} examples)"
+        label = f"the suite's test subset ({counted(len(examples), 'example')})"
     else:
         examples, _ = load_examples(Path(data), scored_on.contract, "recheck")
-        label = f"{data} ({len(examples)} examples)"
+        label = f"{data} ({counted(len(examples), 'example')})"
     candidate, loaded_suite, cap = load_candidate(store, trial.id)
     answers = candidate.answer(examples, cap, batch_size, desc="recheck")
     scores = score_split(examples, [a.output for a in answers], loaded_suite, config.seed)
@@ -116,18 +116,12 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     return result
 
 
-def _check_suite(store: Store, suite: str) -> None:
-    """A suite no study of this database was scored on is a wrong name, not a suite without production."""
-    known = sorted({study.suite for study in store.studies()} | {e.suite for e in store.adapter_events()})
-    if suite not in known:
-        studies = f"its studies are on {', '.join(known)}" if known else "it holds no study yet"
-        raise HarnessError(f"no suite {suite!r} in {store.path}: {studies}. Give one of those suite names "
-                           "(`harness registry` lists each suite's adapters).")
-
-
 def _check_data(path: Path) -> None:
     """--data is read as the suite's own JSONL; another format would fail line by line as malformed JSON."""
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise HarnessError(f"--data {path} is a folder; give the labelled .jsonl file itself (a suite's new test data "
+                           f"is its test.jsonl, e.g. --data {path / 'test.jsonl'}).")
     if suffix != ".jsonl":
         kind = "a CSV file" if suffix == ".csv" else f"a {suffix} file" if suffix else "a file without a suffix"
         raise HarnessError(f"{path} is {kind}, not JSONL: recheck reads a labelled JSONL file in the suite's format, "

@@ -17,7 +17,7 @@ from harness.analysis.decision import Decision, compare_paired, scores_of
 from harness.analysis.formatting import pct
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
-from harness.core.records import EngineInfo
+from harness.core.records import EngineInfo, TrialView
 from harness.core.redaction import Redactor
 from harness.core.typed import build
 from harness.data.contract import parse_output
@@ -57,6 +57,7 @@ class ServedRescore:
 def served_settings(store: Store, trial_id: str, python: str | None = None, url: str | None = None) -> VllmSettings:
     """The vLLM server to re-score through: the one named here, else the study's `serving:`."""
     trial = store.require_trial(trial_id)
+    _check_servable(trial)  # before an export is written for it
     study = store.study(trial.study)
     serving = build(ExperimentConfig, dict(study.experiment), f"study {study.name}").serving
     python, url = python or (None if url else serving.vllm_python), url or (None if python else serving.vllm_url)
@@ -68,11 +69,15 @@ def served_settings(store: Store, trial_id: str, python: str | None = None, url:
                         startup_timeout_s=serving.startup_timeout_s)
 
 
-def rescore_served(store: Store, trial_id: str, settings: VllmSettings, log: Path) -> ServedRescore:
-    trial = store.require_trial(trial_id, complete=True)
+def _check_servable(trial: TrialView) -> None:
     if trial.trained and trial.method != "lora":
         raise HarnessError(f"{trial.id} is a {trial.method} trial; vLLM serves LoRA adapters on the study's base "
                            "model here (a fully fine-tuned model, or QLoRA's 4-bit base, needs a server of its own).")
+
+
+def rescore_served(store: Store, trial_id: str, settings: VllmSettings, log: Path) -> ServedRescore:
+    trial = store.require_trial(trial_id, complete=True)
+    _check_servable(trial)
     study = store.study(trial.study)
     config = build(ExperimentConfig, dict(study.experiment), f"study {study.name}")
     candidate, suite, cap = load_candidate(store, trial.id, device="cpu")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core.config import ExperimentConfig
-from harness.core.errors import DeviceError, HarnessError
+from harness.core.errors import DeviceError, HarnessError, SuiteError
 from harness.core.records import StudyView, TrialView
 from harness.core.typed import build
 from harness.data.contract import parse_output
@@ -76,7 +76,15 @@ def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[C
 def study_suite(study: StudyView, who: str) -> Suite:
     """The suite `who` (a trial of `study`) was scored on: from the path the study recorded, else by name; refused
     when its version has moved on, since its prompt and labels may then differ."""
-    suite = load_suite(study.suite_path if study.suite_path and Path(study.suite_path).is_dir() else study.suite)
+    recorded = study.suite_path and Path(study.suite_path).is_dir()
+    try:
+        suite = load_suite(study.suite_path if recorded else study.suite)
+    except SuiteError:
+        if recorded or not study.suite_path:  # a suite that is there but broken says so itself
+            raise
+        raise SuiteError(f"{who} was scored on suite {study.suite} at {study.suite_path}, which is not there any more "
+                         f"(nor is ./suites/{study.suite}). Put the suite folder back at that path, or run from a "
+                         f"folder whose suites/{study.suite} holds it.") from None
     if suite.version != study.suite_version:
         raise HarnessError(f"{who} was scored on suite {suite.name} {study.suite_version}, but the suite found at "
                            f"{suite.path} is {suite.version}; its prompt and labels may differ.")
@@ -107,11 +115,28 @@ def predict(store: Store, trial_id: str, inputs: list[str], device: str = "auto"
                           "torch on a GPU machine.") from None
     candidate, suite, cap = load_candidate(store, trial_id, device)
     examples = [Example(id=f"input:{i + 1}", input=text, target="") for i, text in enumerate(inputs)]
+    if candidate.hosted is None:  # a hosted endpoint's window is its own; a local model's is in its config
+        study = store.study(store.require_trial(trial_id).study)
+        _check_context(candidate.prompter, examples, cap,
+                       loading.context_window(sources.resolve(study.model_name), candidate.prompter.tokenizer))
     results = []
     for ex, gen in zip(examples, candidate.answer(examples, cap, batch_size, desc="predict")):
         parsed = parse_output(gen.output, suite.contract)
         results.append(Prediction(ex.input, gen.output, parsed.value, parsed.compliant, gen.error or parsed.error))
     return results
+
+
+def _check_context(prompter, examples: list[Example], cap: int, context: int | None) -> None:
+    """Refuse inputs whose prompt and answer do not fit the model's context window: past it, a model answers from a
+    garbled position encoding (or fails), and the answer would look like any other."""
+    if context is None or prompter.tokenizer is None:
+        return
+    for i, ex in enumerate(examples, 1):
+        tokens = len(prompter.tokenizer(prompter.prompt(ex), verbose=False).input_ids)
+        if tokens + cap > context:
+            raise HarnessError(f"--input: input {i} ({len(ex.input):,} characters) makes a {tokens:,}-token prompt; "
+                               f"with {cap} tokens for the answer it does not fit the model's context window of "
+                               f"{context:,} tokens. Shorten it (nothing was answered).")
 
 
 # -- `--input`: the text itself, or a file of inputs -----------------------------------------------------------
@@ -125,8 +150,10 @@ def read_inputs(given: str) -> list[str]:
     gives its `input` field or column, else the first of text, utterance, question or prompt (the names suite init
     reads inputs from), else its only one; any other file, one input per non-blank line. A name that looks like a
     file and is not there is refused: answering the file name itself would look like success."""
+    if not given.strip():
+        raise HarnessError("--input is empty: give the text to answer, or a .jsonl, .csv or .txt file of inputs.")
     path = Path(given)
-    if not path.is_file():
+    if not _is_file(path):
         if _looks_like_a_path(given):
             what = "a folder, not a file" if path.is_dir() else f"no such file (looked in {Path.cwd()})"
             raise HarnessError(f"--input {given}: {what}. Give an existing .jsonl, .csv or .txt file of inputs, or "
@@ -159,6 +186,14 @@ def read_inputs(given: str) -> list[str]:
     if not inputs:
         raise HarnessError(f"--input {where}: the file holds no inputs.")
     return inputs
+
+
+def _is_file(path: Path) -> bool:
+    """Whether `path` names a file; a text too long to be a file name (the OS refuses to look it up) does not."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _looks_like_a_path(text: str) -> bool:

@@ -127,6 +127,8 @@ def enqueue_params(entry: Any, space: SearchSpace, where: str, index: int) -> di
         if name not in declared:
             raise ConfigError(f"{at} names `{name}`, which is not a parameter of {method}; it accepts "
                               f"{', '.join(declared)}.")
+        # typed as `space:` is, so `1e-3` (a string to YAML 1.1) is the number it is there
+        values[name] = value = check_field(METHODS.get(method).Params, name, value, where, f"enqueue[{index}].{name}")
         problem = _outside(declared[name], value)
         if problem:
             raise ConfigError(f"{at}: `{name}: {value!r}` is outside the space (`space.{method}.{name}` is "
