@@ -22,6 +22,7 @@ from harness.evaluation.inference import (
     clopper_pearson,
     holm,
     mcnemar_exact,
+    newcombe_unpaired,
     percentile_bootstrap,
 )
 
@@ -145,8 +146,31 @@ def test_unpaired_comparison_on_different_examples():
     now = [1.0] * 40 + [0.0] * 60
     before = [1.0] * 80 + [0.0] * 20
     decision = compare_unpaired(now, before, "task_accuracy")
-    assert decision.test == "unpaired-bootstrap" and decision.outcome is Outcome.WORSE
+    assert decision.test == "newcombe-score" and decision.outcome is Outcome.WORSE
     assert decision.difference.value == pytest.approx(-0.4)
+    # Newcombe's published example (1998, method 10): 56/70 against 48/80 is +0.2000, 95% CI [0.0524, 0.3339]
+    published = newcombe_unpaired(56, 70, 48, 80)
+    assert (published.low, published.high) == (pytest.approx(0.0524, abs=5e-5), pytest.approx(0.3339, abs=5e-5))
+    rates = compare_unpaired([0.5, 0.25, 1.0, 0.75], [0.0, 0.5, 0.25], "task_accuracy")
+    assert rates.test == "unpaired-bootstrap"  # not 0/1: each side resampled on its own
+
+
+def test_an_unpaired_interval_on_a_handful_of_examples_is_wide_not_zero():
+    """One example each, both right: a bootstrap reads [0, 0] (certainty); the score interval says how little one
+    example shows."""
+    tiny = compare_unpaired([1.0], [1.0], "task_accuracy")
+    assert tiny.difference.low < -0.7 and tiny.difference.high > 0.7 and tiny.outcome is Outcome.NOT_SHOWN
+
+
+@pytest.mark.parametrize("a, n_a, b, n_b", [(56, 70, 48, 80), (9, 10, 3, 10), (30, 100, 45, 100), (5, 5, 0, 4),
+                                            (40, 60, 40, 60), (1, 1, 0, 1)])
+def test_the_unpaired_interval_leaves_out_zero_exactly_when_p_is_below_alpha(a, n_a, b, n_b):
+    result = newcombe_unpaired(a, n_a, b, n_b)
+    assert result.low <= result.estimate <= result.high
+    assert (result.low > 0 or result.high < 0) == (result.p_value < ALPHA)
+    for alpha in (0.01, 0.1, 0.5):  # at every level, not only 5%
+        at = newcombe_unpaired(a, n_a, b, n_b, alpha)
+        assert (at.low > 0 or at.high < 0) == (result.p_value < alpha)
 
 
 def test_holm_adjusts_and_demotes_what_only_looked_significant_alone():

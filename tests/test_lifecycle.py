@@ -244,3 +244,10 @@ def test_recheck_tells_drift_from_noise(sweep, tmp_path):
     # the registry's "since" is when and by whom the status began, not the last re-check
     row = next(r for r in adapters(store, "toy-colours") if r.trial.id == production)
     assert row.status == "production" and row.last.action != "recheck" and row.last.actor == approver
+
+    # a file of examples the adapter was scored on (a copy of its stored test subset) is compared paired again
+    stored = {e.input for e in store.examples(production, "test")}
+    copy = tmp_path / "stored.jsonl"
+    copy.write_text("".join(json.dumps(r) + "\n" for r in rows if r["input"] in stored))
+    again = recheck(store, "toy-colours", actor="nightly", data=copy)
+    assert again.paired and again.change.value == 0.0 and again.decision.test == "mcnemar-exact"

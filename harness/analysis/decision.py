@@ -36,6 +36,7 @@ from harness.evaluation.inference import (
     binomial_exact,
     holm,
     mcnemar_exact,
+    newcombe_unpaired,
     percentile_bootstrap,
 )
 from harness.evaluation.scorers import higher_is_better as direction_of
@@ -56,6 +57,7 @@ TESTS = {
     "mcnemar-exact": "McNemar exact",
     "paired-bootstrap": "paired bootstrap",
     "unpaired-bootstrap": "unpaired bootstrap (different examples)",
+    "newcombe-score": "Newcombe score interval (different examples)",
     "exact-binomial": "exact binomial against a fixed figure",
     "none": "no test",
 }
@@ -68,7 +70,8 @@ class Decision:
     metric: str
     higher_is_better: bool
     test: str
-    """A key of TESTS: `mcnemar-exact`, `paired-bootstrap`, `unpaired-bootstrap`, `exact-binomial` or `none`."""
+    """A key of TESTS: `mcnemar-exact`, `paired-bootstrap`, `unpaired-bootstrap`, `newcombe-score`,
+    `exact-binomial` or `none`."""
     a: float | None
     """A's mean over the pairs compared (which may be fewer than A's reported n, when values are missing)."""
     b: float | None
@@ -178,16 +181,21 @@ def compare_paired(a: Mapping[str, float | None], b: Mapping[str, float | None],
 
 def compare_unpaired(a: Sequence[float], b: Sequence[float], metric: str, *, higher_is_better: bool | None = None,
                      margin: float = 0.0, alpha: float = ALPHA, seed: int = 0) -> Decision:
-    """A against B on different examples (each resampled on its own): far wider than a paired comparison."""
+    """A against B on different examples: far wider than a paired comparison. 0/1 scores get Newcombe's score
+    interval, whose width stays honest on a handful of examples (a bootstrap of 3 right out of 3 against 5 of 5
+    reads [0, 0]); other scores, each side resampled on its own."""
     good = _direction(metric, higher_is_better)
     x = np.asarray([v for v in a if v is not None], dtype=np.float64)
     y = np.asarray([v for v in b if v is not None], dtype=np.float64)
     if not x.size or not y.size:
         return _undecided(metric, good, margin, alpha, 0, "one side has no scored example")
-    draws = bootstrap_means(x, seed, RESAMPLES) - bootstrap_means(y, seed + 1, RESAMPLES)
-    result = percentile_bootstrap(draws, float(x.mean() - y.mean()), alpha=alpha)
     common = dict(metric=metric, higher_is_better=good, a=float(x.mean()), b=float(y.mean()), margin=margin,
                   alpha=alpha)
+    if _binary(x) and _binary(y):
+        result = newcombe_unpaired(int(x.sum()), int(x.size), int(y.sum()), int(y.size), alpha)
+        return _decision(result, int(x.size), "newcombe-score", common)
+    draws = bootstrap_means(x, seed, RESAMPLES) - bootstrap_means(y, seed + 1, RESAMPLES)
+    result = percentile_bootstrap(draws, float(x.mean() - y.mean()), alpha=alpha)
     return _decision(result, int(x.size), "unpaired-bootstrap", common)
 
 

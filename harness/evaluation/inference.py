@@ -7,6 +7,8 @@ does not reject at `alpha`, so "the interval excludes 0" holds exactly when "p <
   binomial tail) and an exact interval of the difference in accuracy whose sign is that test's.
 - `binomial_exact`: one 0/1 sample against a fixed value (a figure the user typed in): the exact binomial test and
   the Clopper-Pearson interval.
+- `newcombe_unpaired`: two 0/1 samples on different examples: Newcombe's hybrid score interval of the difference
+  and the p-value of the test it inverts.
 - `percentile_bootstrap`: any other score. The p-value is read off the same bootstrap draws as the percentile
   interval (twice the share of draws on the far side of the null), with the interval's ends taken as the order
   statistics that make the two agree.
@@ -85,6 +87,40 @@ def binomial_exact(successes: int, n: int, value: float, alpha: float = ALPHA) -
     low, high = clopper_pearson(successes, n, alpha)
     p = binomial_p(successes, n, min(1.0, max(0.0, value)))
     return TestResult(successes / n - value, low - value, high - value, p)
+
+
+def newcombe_unpaired(a_successes: int, a_n: int, b_successes: int, b_n: int, alpha: float = ALPHA) -> TestResult:
+    """Two 0/1 samples on different examples: A minus B in accuracy, Newcombe's hybrid score interval (his method
+    10: each side's Wilson interval, combined), and the p-value of the test that family of intervals inverts, the
+    smallest level at which the interval leaves 0 out (found by bisection), so that the two agree.
+
+    Unlike a bootstrap, its width never collapses: 1 of 1 against 1 of 1 is about [-79, +79] points, not [0, 0]."""
+    from harness.evaluation.stats import wilson_interval
+
+    if a_n <= 0 or b_n <= 0:
+        raise ValueError("newcombe_unpaired needs at least one example on each side")
+    p_a, p_b = a_successes / a_n, b_successes / b_n
+
+    def interval(level: float) -> tuple[float, float]:
+        a_low, a_high = wilson_interval(a_successes, a_n, 1 - level)
+        b_low, b_high = wilson_interval(b_successes, b_n, 1 - level)
+        return (p_a - p_b - math.hypot(p_a - a_low, b_high - p_b),
+                p_a - p_b + math.hypot(a_high - p_a, p_b - b_low))
+
+    def leaves_out_zero(level: float) -> bool:
+        low, high = interval(level)
+        return low > 0 or high < 0
+
+    low, high = interval(alpha)
+    if p_a == p_b:
+        return TestResult(0.0, low, high, 1.0)
+    smallest, largest = 1e-12, 1.0 - 1e-12  # the interval narrows as the level grows
+    if leaves_out_zero(smallest):
+        return TestResult(p_a - p_b, low, high, smallest)
+    for _ in range(60):
+        middle = (smallest + largest) / 2
+        smallest, largest = (smallest, middle) if leaves_out_zero(middle) else (middle, largest)
+    return TestResult(p_a - p_b, low, high, largest)
 
 
 def percentile_bootstrap(draws: np.ndarray, estimate: float, null: float = 0.0, alpha: float = ALPHA) -> TestResult:

@@ -4,14 +4,16 @@ scores recorded when it was promoted, and say whether the change is beyond noise
 adapter's history.
 
 The change is read by the decision rule (`harness.analysis.decision`) on the study's objective metric: on the same
-examples it is paired (the tight test: McNemar's exact test for 0/1 scores); on new examples it is unpaired, each
-sample resampled on its own. Stored inputs may be redacted, so the suite's examples are redacted the same way before
-they are matched with them; otherwise a paired re-check would silently become an unpaired one.
+examples it is paired (the tight test: McNemar's exact test for 0/1 scores), and so is a --data file whose every
+example repeats a recorded test example; on new examples it is unpaired (Newcombe's score interval for 0/1 scores,
+else each sample resampled on its own). Stored inputs may be redacted, so the suite's examples are redacted the
+same way before they are matched with them; otherwise a paired re-check would silently become an unpaired one.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness.analysis.decision import Decision, Outcome, compare_paired, compare_unpaired
@@ -19,10 +21,10 @@ from harness.analysis.formatting import counted, fmt_metric
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
-from harness.core.records import AdapterEvent, LookAtTest
+from harness.core.records import AdapterEvent, ExampleView, LookAtTest
 from harness.core.redaction import Redactor
 from harness.core.typed import build
-from harness.data.suites import load_examples, seeded_subset
+from harness.data.suites import Example, load_examples, seeded_subset
 from harness.evaluation.scoring import score_split
 from harness.evaluation.stats import bootstrap_mean, proportion
 from harness.lifecycle.promote import check_suite, check_weights
@@ -80,19 +82,22 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     study = store.study(trial.study)
     config = build(ExperimentConfig, dict(study.experiment), f"study {study.name}")
     scored_on = study_suite(study, f"trial {trial.id}")  # read before the model loads, so a bad file costs nothing
+    recorded = {e.example_id: e for e in store.examples(trial.id, "test")}
+    redactor = Redactor.from_config(config.redaction)  # stored inputs were redacted; match like with like
     if data is None:
         examples = seeded_subset(scored_on.splits["test"], config.data.test_limit, config.seed)
         label = f"the suite's test subset ({counted(len(examples), 'example')})"
     else:
-        examples, _ = load_examples(Path(data), scored_on.contract, "recheck")
-        label = f"{data} ({counted(len(examples), 'example')})"
+        examples, stored = _as_recorded(load_examples(Path(data), scored_on.contract, "recheck")[0], recorded,
+                                        redactor)
+        label = f"{data} ({counted(len(examples), 'example')}" + (
+            f"; {stored} of them are recorded test examples: a file of only those would be compared paired)"
+            if 0 < stored < len(examples) else ")")
     candidate, loaded_suite, cap = load_candidate(store, trial.id)
     answers = candidate.answer(examples, cap, batch_size, desc="recheck")
     scores = score_split(examples, [a.output for a in answers], loaded_suite, config.seed)
     metric = study.objective_metric
     now = {ex.id: row.get(metric) for ex, row in zip(examples, scores.per_example)}
-    recorded = {e.example_id: e for e in store.examples(trial.id, "test")}
-    redactor = Redactor.from_config(config.redaction)  # stored inputs were redacted; match like with like
     same = [recorded.get(ex.id) for ex in examples]
     paired = all(r is not None and (r.input, r.target) == (redactor.redact(ex.input), redactor.redact(ex.target))
                  for r, ex in zip(same, examples))
@@ -114,6 +119,19 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
                                      metric, {"alpha": decision.alpha, "margin": 0.0}, decision.outcome.value, actor,
                                      {"decision": asdict(decision)}))
     return result
+
+
+def _as_recorded(examples: Sequence[Example], recorded: dict[str, ExampleView], redactor: Redactor
+                 ) -> tuple[Sequence[Example], int]:
+    """A --data file's examples under the ids of the recorded test examples they repeat (same input and target), so
+    that a file of stored examples (the suite's test.jsonl, a subset of it) is compared paired, as it should be; and
+    how many repeat one. Ids change only when every example repeats a different one: a mixed file stays unpaired."""
+    by_content = {(e.input, e.target): e.example_id for e in recorded.values()}
+    ids = [by_content.get((redactor.redact(ex.input), redactor.redact(ex.target))) for ex in examples]
+    stored = sum(i is not None for i in ids)
+    if stored == len(examples) and len(set(ids)) == len(ids):
+        return [replace(ex, id=i) for ex, i in zip(examples, ids)], stored
+    return examples, stored
 
 
 def _check_data(path: Path) -> None:
