@@ -411,12 +411,15 @@ def _study_options(parser: argparse.ArgumentParser) -> None:
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, default=None,
-                        help="results database (default: results/harness.duckdb, or the experiment's results_dir)")
+                        help="the results database, or the results folder that holds its harness.duckdb (default: "
+                             "results/harness.duckdb here; for sweep and worker, in the experiment's results_dir)")
 
 
 def _store(db: Path | None, results_dir: str = "results"):
     from harness.store.database import Store
 
+    if db is not None and db.is_dir():  # `--db results`: the folder a sweep wrote, as `harness merge` takes it
+        db = db / "harness.duckdb"
     return Store(db or Path(results_dir) / "harness.duckdb")
 
 

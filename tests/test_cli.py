@@ -91,3 +91,14 @@ def test_sweep_help_lists_every_bundled_experiment(capsys):
     out = " ".join(capsys.readouterr().out.split())
     names = sorted(p.stem for p in bundled("experiments").glob("*.yaml"))
     assert "hosted" in names and f"bundled ones ({', '.join(names)})" in out
+
+
+def test_db_may_name_the_results_folder(tmp_path, capsys):
+    """`--db results` is the folder a sweep wrote (as `harness merge` takes it), not a database to refuse."""
+    import shutil
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    shutil.copy(small_store(tmp_path).path, folder / "harness.duckdb")
+    assert main(["trials", "--db", str(folder), "--format", "json"]) == 0
+    assert sorted(row["id"] for row in json.loads(capsys.readouterr().out)) == ["s/0", "s/1"]

@@ -215,3 +215,19 @@ def test_counts_of_one_read_in_the_singular(tmp_path):
 def test_a_margin_outside_0_to_1_is_refused(store, margin):
     with pytest.raises(HarnessError, match=r"a margin is a share of accuracy in \[0, 1\), e.g. 0.02 for 2 points"):
         compare_trials(store, "s/0", "s/1", margin=margin)
+
+
+def test_an_under_trained_side_is_named_with_its_share(tmp_path):
+    """The verdict and the gate refuse a trial its time cap cut short; a compare that used it must say so."""
+    import dataclasses
+
+    from harness.core.records import TrainingSummary
+
+    s = Store(tmp_path / "h.duckdb")
+    cut = dataclasses.replace(record(0, rows("test", A_RIGHT)),
+                              training=TrainingSummary(13, "time budget", 80, 8, planned_steps=250))
+    s.record_trial_result(cut)
+    s.record_trial_result(record(1, rows("test", B_RIGHT, tag="b"), trained=False))
+    (warning,) = compare_trials(s, "s/0", "s/1").warnings
+    assert "s/0 is under-trained (13 of 250 steps, 5%)" in warning
+    assert "the verdict and the gate do not use it" in warning

@@ -239,6 +239,21 @@ def test_a_key_of_only_whitespace_is_refused_before_any_request():
     assert "holds only whitespace" in check_endpoint("mini", config, "  ")
 
 
+@pytest.mark.parametrize("value, state", [(None, "is not set"), ("", "is empty"), ("  ", "holds only whitespace")])
+def test_a_key_variable_unset_empty_or_blank_is_named_as_what_it_is(tmp_path, monkeypatch, value, state):
+    from harness.sweep.plan import resolve_endpoints
+
+    path = tmp_path / "exp.yaml"
+    path.write_text("name: x\nspace: {prompt: {}}\nendpoints:\n  mini: {base_url: 'http://127.0.0.1:9/v1', model: m, "
+                    "api_key_env: HOSTED_KEY}\n")
+    if value is None:
+        monkeypatch.delenv("HOSTED_KEY", raising=False)
+    else:
+        monkeypatch.setenv("HOSTED_KEY", value)
+    with pytest.raises(ConfigError, match=f"reads its key from \\$HOSTED_KEY, which {state}"):
+        resolve_endpoints(load_experiment(path), ["mini"], str(path), tmp_path)
+
+
 @pytest.fixture
 def echoing_server():
     """A real OpenAI-compatible server on 127.0.0.1 that answers with the Authorization header it was sent, as a

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, read_together, scores_of
-from harness.analysis.formatting import interval, p_value, pct
+from harness.analysis.formatting import interval, p_value, pct, under_trained_text
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import ExampleView, LookAtTest, TrialView
@@ -206,6 +206,10 @@ def _warnings(trial_a: TrialView, trial_b: TrialView) -> list[str]:
     if version_a != version_b:
         out.append(f"suite_version differs: {trial_a.id} {version_a}, {trial_b.id} {version_b} (the examples "
                    "compared are the same).")
+    for trial in (trial_a, trial_b):  # the verdict and the gate refuse such a trial; a compare must say why
+        if trial.under_trained:
+            out.append(f"{trial.id} is {under_trained_text(trial)}: its time cap stopped it, so it does not stand "
+                       f"for its method; the verdict and the gate do not use it.")
     return out
 
 

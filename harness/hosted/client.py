@@ -51,6 +51,9 @@ class BudgetExhausted(HarnessError):
     """The next request could cross the arm's budget; the arm stops before sending it."""
 
 
+NO_ROUTE = (404, 405, 501)
+"""Statuses that say the server has no chat completions route there: a wrong base_url, not a refused request."""
+
 KEY_MARK = "<key>"
 """What the key becomes in messages and stored answers; not `[key]`, which the console reads as markup and drops."""
 
@@ -273,7 +276,7 @@ class HostedClient:
         except openai.APIStatusError as exc:
             if exc.status_code in REFUSED and _code(exc) in CONTENT_POLICY:
                 return None
-            if exc.status_code in (404, 405, 501):  # no such route: the URL is wrong, not the arm's parameters
+            if exc.status_code in NO_ROUTE:  # the URL is wrong, not the arm's parameters
                 return self.endpoint.redact(
                     f"{exc.status_code}: {exc.message}; there is no chat completions route at "
                     f"{self.endpoint.config.base_url.rstrip('/')}/chat/completions, so `endpoints.{self.endpoint.name}"

@@ -259,13 +259,14 @@ def resolve_endpoints(config: ExperimentConfig, names: list[str], where: str,
     out = {}
     for name in names:
         endpoint = config.endpoints[name]
-        key = os.environ.get(endpoint.api_key_env, "")
-        if not key:
+        key = os.environ.get(endpoint.api_key_env)
+        if not (key or "").strip():
+            state = "is not set" if key is None else "is empty" if not key else "holds only whitespace"
             raise ConfigError(
-                f"{where}: endpoint `{name}` reads its key from ${endpoint.api_key_env}, which is not set (the "
+                f"{where}: endpoint `{name}` reads its key from ${endpoint.api_key_env}, which {state} (the "
                 f"variable `endpoints.{name}.api_key_env` names). Export it "
                 f"first (`export {endpoint.api_key_env}=...`); the harness never writes it anywhere. A local server "
-                "that needs no key takes any value.")
+                "that needs no key takes any word, e.g. none.")
         usd = None
         if endpoint.price is not None:
             try:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from itertools import product
 
 from harness.core.errors import ConfigError
+from harness.hosted.client import NO_ROUTE
 from harness.sweep.plan import SweepPlan, space_values
 from harness.sweep.prepare import SweepData
 from harness.sweep.space import method_params
@@ -35,6 +36,9 @@ def check_hosted_arms(plan: SweepPlan, data: SweepData, echo: Callable[[str], No
         problem = arm.client.probe(request)
         asked = (f"structured={wants_schema}, max_tokens={request.max_tokens}, temperature=0"
                  + (", response_format=json_schema" if request.response_format else ""))
+        if problem and problem.split(":", 1)[0] in {str(status) for status in NO_ROUTE}:
+            raise ConfigError(f"{plan.config_path}: endpoint `{name}`: {problem}. Fix `endpoints.{name}.base_url`, or "
+                              "leave the api arm out of `space`.")
         if problem:
             raise ConfigError(
                 f"{plan.config_path}: endpoint `{name}` ({plan.config.endpoints[name].base_url}) rejected a chat "
