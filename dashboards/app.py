@@ -10,6 +10,8 @@ from pathlib import Path
 import streamlit as st
 from harness_dashboards import auth, data
 
+from harness.core.errors import HarnessError
+
 VIEWS = Path(__file__).resolve().parent / "views"
 PAGES = [
     st.Page(VIEWS / "leaderboard.py", title="Leaderboard", default=True),  # the default page lives at /
@@ -31,7 +33,11 @@ page = st.navigation(PAGES)
 with st.sidebar:
     st.caption(f"Database (read-only): `{data.db_path()}`")
     db = str(data.db_path())
-    views = data.studies(db)
+    try:
+        views = data.studies(db)
+    except HarnessError as exc:  # damaged or replaced since `harness dashboard` checked it: say so, no traceback
+        st.error(str(exc))
+        st.stop()
     names = data.study_names(views, data.trials(db))
     if names:
         st.selectbox("Study", names, key="study", format_func=lambda name: data.study_label(views, name),

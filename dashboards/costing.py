@@ -10,6 +10,7 @@ crosses exactly at `months_to_payback`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import pandas as pd
@@ -131,6 +132,15 @@ def tornado_frame(result: PaybackResult, cap: float) -> pd.DataFrame:
                          "months": cap if months is None else min(months, cap),
                          "label": "never" if months is None else f"{months:.1f}"})
     return pd.DataFrame(rows, columns=["assumption", "end", "value", "months", "label"])
+
+
+def label_presets(result: PaybackResult, presets: dict[str, float]) -> PaybackResult:
+    """The page's starting figures (`presets`, by assumption name) that the user left as they were, labelled so: to
+    payback every figure the page passes is input, but finance must not read 20 hours nobody typed as the user's."""
+    notes = {name: (dict(item, source="the Cost page's starting figure, not entered: change it above")
+                    if name in presets and item["value"] == presets[name] and item["source"] == cost.USER else item)
+             for name, item in result.assumptions.items()}
+    return dataclasses.replace(result, assumptions=notes)
 
 
 def assumptions_frame(result: PaybackResult) -> pd.DataFrame:

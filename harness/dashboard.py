@@ -9,10 +9,12 @@ Usage statistics are off and no browser is opened (headless), so it also runs on
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import ipaddress
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -75,14 +77,35 @@ def access(address: str, behind_proxy: bool = False) -> str:
         f"127.0.0.1 and point the proxy there. Or just reach it over SSH: ssh -L 8501:127.0.0.1:8501 HOST.")
 
 
+def require_free_port(address: str, port: int) -> None:
+    """Refuse a port Streamlit cannot listen on before saying where the dashboard is: out of range, or taken (by
+    another dashboard, perhaps), which Streamlit would report only after our "dashboard on ..." line."""
+    if not 1 <= port <= 65535:
+        raise HarnessError(f"--port {port} is not a TCP port; give one in 1..65535 (default 8501).")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Streamlit binds: TIME_WAIT is no clash
+            probe.bind((address.strip("[]"), port))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise HarnessError(f"cannot listen on {address}:{port} ({exc.strerror}): --address must be an address of "
+                               "this machine (default 127.0.0.1).") from None
+        raise HarnessError(f"port {port} on {address} is in use: another program (another dashboard?) holds it. Pick "
+                           f"another with --port, e.g. --port {port + 1 if port < 65535 else 8501}.") from None
+
+
 def launch(db: Path, port: int = 8501, address: str = "127.0.0.1", behind_proxy: bool = False) -> int:
     """Run the dashboard in the foreground until Ctrl-C; returns Streamlit's exit status."""
-    if not Path(db).is_file():
+    db = Path(db) / "harness.duckdb" if Path(db).is_dir() else Path(db)  # `--db results`, as every command takes it
+    if not db.is_file():
         raise HarnessError(f"no results database at {db}. Run a sweep first (`harness sweep experiments/demo.yaml`) "
                            "or pass the right file with --db PATH.")
     app_path()  # a missing dashboard package is the first thing to fix
     who = access(address, behind_proxy)
-    print(f"dashboard on http://{address}:{port} reading {Path(db).resolve()}; {who} (Ctrl-C stops it)", flush=True)
+    require_free_port(address, port)
+    host = f"[{address.strip('[]')}]" if ":" in address else address  # an IPv6 address is bracketed in a URL
+    print(f"dashboard on http://{host}:{port} reading {Path(db).resolve()}; {who} (Ctrl-C stops it)", flush=True)
     proc = subprocess.Popen(command(port, address), env=environment(db))
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed launcher stops its server too
     try:

@@ -13,6 +13,10 @@ from harness.analysis.formatting import usd
 from harness.core.errors import HarnessError
 
 
+PRESETS = {"volume": 100_000.0, "horizon_months": 24.0, "data_prep_hours": 20.0, "data_prep_usd_per_hour": 50.0}
+"""The page's starting figures; those left as they are read so in the assumptions and the exports."""
+
+
 def keep(key: str, default):
     """Seed a widget's value once; app.py keeps `keep-` keys when the user visits another page."""
     st.session_state.setdefault(key, default)
@@ -45,12 +49,14 @@ with left:
                                   "price table with an accuracy you enter. Defaults to the best hosted arm.",
     ) if options else None
     volume = st.number_input("Queries per month", min_value=1.0, step=10_000.0, format="%.0f",
-                             key=keep("keep-volume", 100_000.0))
-    horizon = st.number_input("Horizon (months)", min_value=1, max_value=120, step=6, key=keep("keep-horizon", 24))
+                             key=keep("keep-volume", PRESETS["volume"]))
+    horizon = st.number_input("Horizon (months)", min_value=1, max_value=120, step=6,
+                              key=keep("keep-horizon", int(PRESETS["horizon_months"])))
 with mid:
-    prep_h = st.number_input("Data preparation (hours)", min_value=0.0, step=5.0, key=keep("keep-prep-h", 20.0))
+    prep_h = st.number_input("Data preparation (hours)", min_value=0.0, step=5.0,
+                             key=keep("keep-prep-h", PRESETS["data_prep_hours"]))
     prep_rate = st.number_input("Data preparation rate (USD/hour)", min_value=0.0, step=5.0,
-                                key=keep("keep-prep-rate", 50.0))
+                                key=keep("keep-prep-rate", PRESETS["data_prep_usd_per_hour"]))
     eng_h = st.number_input("Engineering (hours)", min_value=0.0, step=5.0, key=keep("keep-eng-h", 0.0))
     eng_rate = st.number_input("Engineering rate (USD/hour)", min_value=0.0, step=10.0, key=keep("keep-eng-rate", 0.0))
     hosting = st.number_input("Fixed monthly hosting of the fine-tuned model (USD)", min_value=0.0, step=10.0,
@@ -73,7 +79,9 @@ with right:
         api_accuracy = st.number_input("Hosted model's test accuracy (%), assumed", min_value=0.0, max_value=100.0,
                                        value=None, key="cost-api-accuracy",
                                        help="Not measurable offline; marked 'assumed, not measured'.")
-        token_ratio = st.number_input("Hosted tokens per local token", min_value=0.1, value=base_table.token_ratio)
+        table_ratio = api.token_ratio if api.token_ratio is not None else base_table.token_ratio
+        token_ratio = st.number_input("Hosted tokens per local token", min_value=0.1, value=table_ratio)
+        token_ratio = None if token_ratio == table_ratio else token_ratio  # untouched: the table's, with its source
 table = costing.prices(main_study)
 st.caption(f"Prices: table {table.version} dated {table.date} ({table.origin}), with the experiment file's "
            "`prices:` applied; changed values are recorded as 'user input'. Training and serving are priced at the "
@@ -90,6 +98,7 @@ else:
             data_prep_hours=prep_h, data_prep_usd_per_hour=prep_rate, engineering_hours=eng_h,
             engineering_usd_per_hour=eng_rate, fixed_monthly_usd=hosting,
             quality_bar=payback.QualityBar(margin=margin), horizon_months=float(horizon))
+        result = costing.label_presets(result, PRESETS)
     except HarnessError as exc:
         st.error(f"No estimate: {exc}")
 

@@ -427,17 +427,17 @@ class ServingCost:
 
 
 def serving_cost(trial: TrialView, run: RunView | None, prices: PriceTable, split: str = SERVING_SPLIT,
-                 throughput: float | None = None) -> ServingCost:
+                 throughput: float | None = None, flag: str = "--serving-throughput") -> ServingCost:
     """Serve the trial's model on the device it was evaluated on. The completion tokens per second come from
-    `throughput` (a figure the user measured elsewhere) when given; else from the load test of the serving engine
-    recorded with the trial (vLLM); else, labelled as the fallback it is, from the harness's own generation of
-    `split` (transformers' generate at the sweep's batch size, which production servers outrun)."""
+    `throughput` (a figure the user measured elsewhere, given with `flag`) when given; else from the load test of
+    the serving engine recorded with the trial (vLLM); else, labelled as the fallback it is, from the harness's own
+    generation of `split` (transformers' generate at the sweep's batch size, which production servers outrun)."""
     tid = trial.id
     ev = measured_evaluation(trial, split)
-    tps, engine, source, concurrency = _throughput(trial, ev, split, throughput)
+    tps, engine, source, concurrency = _throughput(trial, ev, split, throughput, flag)
     if tps <= 0 or not math.isfinite(tps):
         raise HarnessError(f"trial {tid}: {tps!r} completion tokens per second ({source}) cannot be priced; give a "
-                           "positive figure with --serving-throughput, or re-run the trial.")
+                           f"positive figure with {flag}, or re-run the trial.")
     key, rate, notes = device_rate(trial, run, prices)
     prompt, completion = ev.prompt_tokens_per_query, ev.completion_tokens_per_query
     per_query = serving_usd_per_query(rate, tps, completion)
@@ -455,10 +455,11 @@ def serving_cost(trial: TrialView, run: RunView | None, prices: PriceTable, spli
                        per_query, notes, engine, source)
 
 
-def _throughput(trial: TrialView, ev: Throughput, split: str, given: float | None) -> tuple[float, str, str, int]:
+def _throughput(trial: TrialView, ev: Throughput, split: str, given: float | None,
+                flag: str) -> tuple[float, str, str, int]:
     """(completion tokens per second, engine, source in words, concurrency) of the figure serving is priced at."""
     if given is not None:
-        return given, "user", f"{USER} (--serving-throughput, measured elsewhere)", 0
+        return given, "user", f"{USER} ({flag}, measured elsewhere)", 0
     load = trial.serving
     if load is not None and load.engine != "hf":
         latency = (f", latency p50 {load.p50_latency_s:.2f} s, p95 {load.p95_latency_s:.2f} s"

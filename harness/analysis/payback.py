@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple
 
-from harness.analysis.compare import objective_of, require_same_examples
+from harness.analysis.compare import objective_of, require_same_examples, suite_of
 from harness.analysis.cost import (
     ASSUMED,
     USER,
@@ -44,7 +44,7 @@ from harness.analysis.cost import (
     sweep_cost,
 )
 from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, compare_to_value, scores_of
-from harness.analysis.formatting import duration, pct, points, quantity, usd
+from harness.analysis.formatting import duration, fmt_metric, pct, points, quantity, usd
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import RunView, TrialView
@@ -85,7 +85,7 @@ def baseline_from_trial(trial: TrialView, run: RunView | None, prices: PriceTabl
     """A local trial (usually prompting) as the baseline: served like the candidate, quality measured on test
     (`scores`: its per-example values of the quality bar's metric). `throughput`: its completion tokens per second
     measured elsewhere (`--baseline-serving-throughput`), as for the candidate."""
-    serving = serving_cost(trial, run, prices, throughput=throughput)
+    serving = serving_cost(trial, run, prices, throughput=throughput, flag="--baseline-serving-throughput")
     tid = trial.id
     notes = {f"baseline.{k}": v for k, v in serving.assumptions.items()}
     return Baseline(tid, "trial", serving.usd_per_query, _test_metrics(trial), measured(tid), serving, None, notes,
@@ -194,8 +194,10 @@ def check_quality(candidate: TrialView, candidate_scores: Mapping[str, float | N
         return QualityCheck(False, metric, decision, rule, f"{cid} cannot be weighed on {metric}: {decision.why}",
                             f"{metric} cannot be weighed")
     verdict = "passes" if ok else "fails"
+    own = _test_metrics(candidate).get(metric)  # the candidate's figure as measured: with its 95% interval and n
+    shown = fmt_metric(own) if own is not None and own.measured and own.low is not None else pct_text(decision.a)
     return QualityCheck(ok, metric, decision, rule,
-                        f"{cid} {verdict} the bar ({rule}): {metric} {pct_text(decision.a)} {basis}, difference "
+                        f"{cid} {verdict} the bar ({rule}): {metric} {shown} {basis}, difference "
                         f"{decision.evidence()}: {decision.reading()}", f"{short}; {decision.reading()}")
 
 
@@ -248,6 +250,10 @@ UNITS = {
     "fixed_monthly_usd": "USD per month", "device_price_scale": "x table device prices",
     "utilisation": "fraction of paid device time spent answering",
 }  # fmt: skip
+
+FLAGS = {"volume": "--volume", "data_prep_hours": "--data-prep-hours", "data_prep_usd_per_hour": "--data-prep-rate",
+         "engineering_hours": "--eng-hours", "engineering_usd_per_hour": "--eng-rate", "fixed_monthly_usd": "--hosting"}
+"""The `harness payback` flag of each user figure, so that a refusal names what to change."""
 
 # Default low/high of each assumption for the tornado, as factors of its value. Override with absolute values:
 # payback(..., ranges={"volume": (10_000, 1_000_000)}).
@@ -317,10 +323,17 @@ def tornado(x: PaybackInputs, ranges: Mapping[str, tuple[float, float]] | None =
     chosen = {name: (getattr(x, name) * lo, getattr(x, name) * hi) for name, (lo, hi) in DEFAULT_RANGES.items()
               if getattr(x, name) and _applies(name, x.baseline_kind)}
     chosen.update({k: (float(lo), float(hi)) for k, (lo, hi) in (ranges or {}).items()})
-    bars = [TornadoBar(name, months_to_payback(dataclasses.replace(x, **{name: lo})),
-                       months_to_payback(dataclasses.replace(x, **{name: hi})), lo, hi, UNITS[name])
+    chosen = {k: ends for k, ends in chosen.items() if all(map(math.isfinite, ends))}  # 2 x a huge figure: no end
+    bars = [TornadoBar(name, _finite_months(dataclasses.replace(x, **{name: lo})),
+                       _finite_months(dataclasses.replace(x, **{name: hi})), lo, hi, UNITS[name])
             for name, (lo, hi) in chosen.items()]
     return sorted(bars, key=lambda b: (-_swing(b), b.assumption))
+
+
+def _finite_months(x: PaybackInputs) -> float | None:
+    """Months to payback, None (never) where they overflow: JSON has no infinity, and finance no use for one."""
+    months = months_to_payback(x)
+    return months if months is not None and math.isfinite(months) else None
 
 
 def _applies(name: str, baseline_kind: str) -> bool:
@@ -401,14 +414,16 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
             "engineering_hours": engineering_hours, "engineering_usd_per_hour": engineering_usd_per_hour,
             "fixed_monthly_usd": fixed_monthly_usd, "horizon_months": horizon_months}
     if not 0 < utilisation <= 1:
-        raise HarnessError(f"payback: `utilisation` must be in (0, 1], got {utilisation!r}.")
+        raise HarnessError(f"payback: `utilisation` (--utilisation) must be in (0, 1], got {utilisation!r}: the share "
+                           "of paid device time spent answering, e.g. 0.5 for a machine busy half the day.")
     check_margin(quality_bar.margin, "the quality bar's margin")
     for name, value in user.items():
+        flag = f" ({FLAGS[name]})" if name in FLAGS else ""
         if not math.isfinite(value):
-            raise HarnessError(f"payback: `{name}` must be a finite number, got {value!r}.")
+            raise HarnessError(f"payback: `{name}`{flag} must be a finite number, got {value!r}.")
         if value < 0 or (name in ("volume", "horizon_months") and value <= 0):
-            raise HarnessError(f"payback: `{name}` must be {'> 0' if name in ('volume', 'horizon_months') else '>= 0'}"
-                               f", got {value!r}.")
+            raise HarnessError(f"payback: `{name}`{flag} must be "
+                               f"{'> 0' if name in ('volume', 'horizon_months') else '>= 0'}, got {value!r}.")
     x = PaybackInputs(
         volume=volume, sweep_usd=sweep.usd, candidate_usd_per_hour=candidate_serving.usd_per_hour,
         candidate_tokens_per_s=candidate_serving.completion_tokens_per_s,
@@ -421,6 +436,8 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
     quality = check_quality(candidate, candidate_scores, baseline, quality_bar, higher_is_better)
     c, b = candidate_usd_per_query(x), baseline_usd_per_query(x)
     monthly, months = monthly_savings_usd(x), months_to_payback(x)
+    _require_finite({"one-time cost": one_time_usd(x), "candidate cost per query": c, "baseline cost per query": b,
+                     "monthly savings": monthly, "months to payback": 0.0 if months is None else months})
     per_query = b - c
     min_volume = x.fixed_monthly_usd / per_query if per_query > 0 else None
     # `reason` is shown beside quality.reason (CLI, dashboard), so it carries the quality's summary, not all of it
@@ -467,6 +484,14 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
                          candidate_serving.engine, candidate_serving.throughput_source)
 
 
+def _require_finite(totals: dict[str, float]) -> None:
+    """Refuse inputs whose products overflow: "pays back in inf months" or "$inf" is no answer."""
+    if broken := [name for name, value in totals.items() if not math.isfinite(value)]:
+        raise HarnessError(f"payback: the {', '.join(broken)} came out infinite from these inputs. Give figures in a "
+                           "realistic range: --volume, --data-prep-hours x --data-prep-rate, --eng-hours x --eng-rate, "
+                           "--hosting, and a --serving-throughput that is not near 0.")
+
+
 def _engine(engine: str) -> str:
     return {"hf": "the harness's own generate (the fallback)", "user": "a throughput you measured elsewhere"}.get(
         engine, engine)
@@ -503,7 +528,9 @@ def _assumptions(x: PaybackInputs, serving: ServingCost, baseline: Baseline, swe
         notes[f"quality_bar.{name}"] = assumption(getattr(bar, name), "rule parameter", source)
     if baseline.quality_source:
         quality = baseline.quality.get(bar.metric or "task_accuracy") or Metric(None)
-        notes[f"baseline.{bar.metric}"] = assumption(quality.value, "fraction on test", baseline.quality_source)
+        source = baseline.quality_source  # a measured figure carries its 95% interval and n, as everywhere else
+        source += f" (test: {fmt_metric(quality)})" if quality.measured and quality.low is not None else ""
+        notes[f"baseline.{bar.metric}"] = assumption(quality.value, "fraction on test", source)
     return notes
 
 
@@ -557,12 +584,22 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
             raise HarnessError(f"study {candidate.study} has no complete prompting arm, hosted or local, to weigh "
                                f"{candidate.id} against; run one, or name a baseline with --baseline.")
         baseline = chosen.id
+    if baseline.startswith("api:") and not baseline[4:].strip():
+        known = ", ".join(prices.apis) or "none"
+        raise HarnessError(f"--baseline {baseline!r} names no hosted model: give api:NAME, NAME an entry under `apis:` "
+                           f"of the price table (known: {known}).")
     other = None if baseline.startswith("api:") else store.require_trial(baseline, complete=True)
     if other is not None and other.id == candidate.id:
         raise _against_itself(candidate, baseline, defaulted, trials)
     if baseline_serving_throughput is not None and (other is None or other.device == "hosted"):
         raise HarnessError(f"--baseline-serving-throughput prices a local baseline served on your own stack; "
                            f"{baseline} is a hosted model, priced by its tokens. Drop the flag.")
+    api_only = {"--prompt-trial": prompt_trial_id, "--baseline-accuracy": baseline_accuracy,
+                "--token-ratio": token_ratio}
+    if other is not None and (ignored := [flag for flag, value in api_only.items() if value is not None]):
+        raise HarnessError(f"{', '.join(ignored)} {'applies' if len(ignored) == 1 else 'apply'} only to an api:NAME "
+                           f"baseline; {baseline} is a trial, whose tokens and quality are measured. Drop the flag, or "
+                           "name --baseline api:NAME.")
     if other is not None:  # quality is weighed on the same test examples, or not at all
         require_same_examples(store, candidate, other, split="test")
     runs = store.runs(t.run_id for t in trials if t.run_id)
@@ -574,6 +611,10 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
         if prompt is None:
             raise HarnessError(f"study {candidate.study} has no complete prompting trial to measure tokens per query "
                                f"for {baseline}; run one, or name one with --prompt-trial STUDY/N.")
+        if (theirs := suite_of(store, prompt)) != (ours := suite_of(store, candidate)):
+            raise HarnessError(f"--prompt-trial {prompt.id} was scored on suite {theirs} and {candidate.id} on suite "
+                               f"{ours}: its tokens per query are another task's prompts. Name a prompting trial of "
+                               f"suite {ours} (`harness trials` lists them).")
         accuracy_trial = (store.require_trial(baseline_accuracy_trial_id, complete=True)
                           if baseline_accuracy_trial_id else None)
         base = baseline_from_api(baseline[4:], prompt, prices, baseline_accuracy, accuracy_trial, token_ratio,

