@@ -220,9 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="for api:NAME: its test accuracy (0..1); marked 'assumed, not measured'")
     payback.add_argument("--token-ratio", type=positive,
                          help="hosted-model tokens per local token, above 0 (default: the price table's)")
-    payback.add_argument("--data-prep-hours", type=finite, default=0.0)
+    payback.add_argument("--data-prep-hours", type=finite, default=0.0,
+                         help="hours spent preparing the training data, a one-time cost (default 0)")
     payback.add_argument("--data-prep-rate", type=finite, default=0.0, help="USD per data-preparation hour")
-    payback.add_argument("--eng-hours", type=finite, default=0.0)
+    payback.add_argument("--eng-hours", type=finite, default=0.0,
+                         help="engineering hours to build and ship the fine-tuned model, a one-time cost (default 0)")
     payback.add_argument("--eng-rate", type=finite, default=0.0, help="USD per engineering hour")
     payback.add_argument("--hosting", type=finite, default=0.0, help="fixed monthly hosting of the candidate, USD")
     payback.add_argument("--serving-throughput", type=finite, metavar="TOKENS_PER_S",
@@ -551,8 +553,8 @@ def _sweep(args, console: Console) -> int:
             f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))
         console.print("space:\n  " + "\n  ".join(plan.space.describe()))
         console.print(f"budget: {plan.config.to_dict()['budget']}")
-        if expected is not None:
-            console.print(report.estimate_text(expected), highlight=False)
+    if expected is not None:  # at the sweep's start too: what the trials below should take here
+        console.print(report.estimate_text(expected), highlight=False)
     warning = expected.warning() if expected is not None else None
     if warning and not any(t.trained and t.complete for t in store.trials(plan.study)):  # not when resuming past it
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)

@@ -48,16 +48,15 @@ def ranking_table(trials: Iterable[TrialView], objectives: Objectives | str | No
                         "Values in %, [95% interval].")
     objective_columns = (f"dev {shown}", f"test {shown}") if extra else ()
     for column in ("rank", "trial", "method", "params", *objective_columns, f"dev acc (n={n_dev})",
-                   f"test acc (n={n_test})", "test format", "test halluc. (of compliant)", "regression Δ", "train s",
-                   "status"):
+                   f"test acc (n={n_test})", "test format", "test halluc. (of compliant)",
+                   f"regression Δ{_regression_n(ordered)}", "train s", "status"):
         table.add_column(column, overflow="fold")
     for rank, t in enumerate(ordered, start=1):
-        hallucination = t.metric("test", "hallucination_rate")
         objective = [interval(t.metric(split, objective_of(t))) for split in ("dev", "test")] if extra else []
         table.add_row(
             str(rank), t.id, t.method, params_text(t.params), *objective, interval(t.metric("dev", "task_accuracy")),
             interval(t.metric("test", "task_accuracy")), interval(t.metric("test", "format_compliance")),
-            interval(hallucination) + (f" n={hallucination.n}" if hallucination else ""), regression_text(t),
+            _counted(t.metric("test", "hallucination_rate")), regression_text(t),
             f"{t.train_seconds:.0f}" if t.train_seconds else "-", status_text(t),
         )
     return table
@@ -72,6 +71,15 @@ def _objective_reader(objectives: Objectives | str | None):
 def _n(trials: Sequence[TrialView], split: str) -> int | str:
     counts = {m.n for t in trials if (m := t.metric(split, "task_accuracy")) is not None}
     return counts.pop() if len(counts) == 1 else "varies"
+
+
+def _regression_n(trials: Sequence[TrialView]) -> str:
+    """` (n=200)`: the items of the forgetting check behind the column, which is not the test subset's n."""
+    counts = {m.n for t in trials if (m := t.metric("test", "regression_delta") or t.metric("dev", "regression_delta"))
+              is not None and m.value is not None}
+    if not counts:
+        return ""
+    return f" (n={counts.pop()})" if len(counts) == 1 else " (n varies)"
 
 
 def trials_json(trials: Iterable[TrialView], objectives: Objectives | None = None) -> str:
@@ -332,7 +340,7 @@ def _label_lines(report: dict | None, worst: int = 5) -> list[str]:
 
 
 def estimate_text(expected) -> str:
-    """`harness sweep --dry-run`: every planned trial's expected time on this machine, and the total."""
+    """`harness sweep` (and its --dry-run): every planned trial's expected time on this machine, and the total."""
     lines = [f"estimated duration: about {expected.total_seconds / 60:.0f} min ({expected.basis}):"]
     if expected.once_seconds:
         lines.append(f"  0. the base model's forgetting check, once: {expected.once_seconds / 60:.1f} min")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from harness.analysis.decision import Decision, Outcome, compare_paired, scores_of
-from harness.analysis.formatting import fmt_metric, params_text
+from harness.analysis.formatting import fmt_metric, params_text, points
 from harness.core.records import TrialView
 from harness.core.selection import best, rank_key
 from harness.store.database import Store
@@ -92,7 +92,19 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
         head, ready = f"NO - {kind} prompting beat fine-tuning.", False
     else:
         head, ready = "NOT SHOWN - the difference is within noise (the interval includes 0).", False
+    if broken and decision.outcome is not Outcome.BETTER:  # a tie must not read as "fine-tune, it costs nothing"
+        evidence += (f" {tuned.id} also breaks {', '.join(_on_dev(tuned, name) for name in broken)} on dev, so it is "
+                     "not ready whatever test says.")
     return Verdict(f"{head} {evidence}", decision, tuned.id, opponent.id, kind, ready)
+
+
+def _on_dev(trial: TrialView, constraint: str) -> str:
+    """`regression_delta (-6.0 points, 95% CI [-12.0, +0.0], n=100)`: a broken constraint with its dev value."""
+    metric = trial.metric("dev", constraint)
+    if metric is None or metric.value is None:
+        return constraint
+    shown = f"{points(metric)}, n={metric.n}" if constraint == "regression_delta" else fmt_metric(metric)
+    return f"{constraint} ({shown})"
 
 
 def _count_cut(trials: list[TrialView]) -> int:

@@ -114,7 +114,7 @@ def init_suite(
     data = read_source(source, input_field, label_field, output_field)
     where = show_path(source)
 
-    rows, cleaning = _dedupe(data.rows)
+    rows, cleaning, conflicts = _dedupe(data.rows)
     if len(rows) < 3:
         raise SuiteError(f"{where}: only {len(rows)} distinct example(s) after de-duplication; need at least 3.")
     contract, rows = _choose_contract(rows, data, metric, drop_rare_labels, where)
@@ -123,7 +123,7 @@ def init_suite(
         dropped["rare_labels"] = sum(contract.rare_labels.values())
         cleaning["rare_labels_dropped"] = contract.rare_labels
     instruction, rows, instruction_note = _suite_instruction(rows, data.format, contract.instruction)
-    notes = [f"format: {data.described}", *contract.notes, instruction_note]
+    notes = [f"format: {data.described}", *contract.notes, instruction_note, *_conflict_note(conflicts, where)]
 
     train, dev, test = _split(rows, seed, dev_fraction, test_fraction, stratify=contract.output["kind"] == "label")
     meta = {
@@ -463,11 +463,12 @@ def _suite_instruction(rows: list[Row], fmt: str, default: str) -> tuple[str, li
     return default, rows, "instruction: none in the data; suite.yaml has a default to edit."
 
 
-def _dedupe(rows: list[Row]) -> tuple[list[Row], dict[str, int]]:
+def _dedupe(rows: list[Row]) -> tuple[list[Row], dict[str, int], list[tuple[Row, Row]]]:
     """The rows minus repeated inputs (compared as the suite validator compares splits for near-duplicates: after
-    folding case, whitespace and punctuation; the first is kept), and counts
-    of what was dropped: all duplicates, and those whose answer or instruction differed from the kept row's."""
-    kept, seen = [], {}
+    folding case, whitespace and punctuation; the first is kept), counts of what was dropped (all duplicates, and
+    those whose answer or instruction differed from the kept row's), and each (kept, dropped) pair whose answers
+    differ, so the note can name their lines."""
+    kept, seen, conflicts = [], {}, []
     counts = {"duplicates": 0, "duplicates_with_a_different_answer": 0, "duplicates_with_a_different_instruction": 0}
     for row in rows:
         first = seen.get(near_fold(row.input))
@@ -476,10 +477,28 @@ def _dedupe(rows: list[Row]) -> tuple[list[Row], dict[str, int]]:
             kept.append(row)
             continue
         counts["duplicates"] += 1
-        counts["duplicates_with_a_different_answer"] += _answer_key(first.answer) != _answer_key(row.answer)
+        if _answer_key(first.answer) != _answer_key(row.answer):
+            counts["duplicates_with_a_different_answer"] += 1
+            conflicts.append((first, row))
         other_instruction = fold(first.instruction or "") != fold(row.instruction or "")
         counts["duplicates_with_a_different_instruction"] += other_instruction
-    return kept, counts
+    return kept, counts, conflicts
+
+
+def _conflict_note(conflicts: list[tuple[Row, Row]], where: str) -> list[str]:
+    """A note, as a one-line list, naming the repeated inputs whose answers disagree: only the first answer is
+    kept, so a mislabelled first copy would otherwise become the suite's answer unseen."""
+    if not conflicts:
+        return []
+    listed = ", ".join(f"line {row.line} ({_shown(row.answer)}) dropped for line {first.line} ({_shown(first.answer)})"
+                       for first, row in conflicts[:MAX_LISTED])
+    more = f" and {len(conflicts) - MAX_LISTED} more" if len(conflicts) > MAX_LISTED else ""
+    return [f"duplicates: {len(conflicts)} repeated input(s) in {where} had a different answer than the copy kept "
+            f"(the first): {listed}{more}. If the first answer is wrong, fix or remove it in the data."]
+
+
+def _shown(answer: str | dict) -> str:
+    return f"`{answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)}`"
 
 
 def _answer_key(answer: str | dict) -> str:
