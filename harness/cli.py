@@ -340,8 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("trial", help="trial id STUDY/NUMBER")
     predict.add_argument("--input", required=True,
                          help="the text to answer, or a file of inputs: .jsonl (one object per line) or .csv (a header "
-                              "row), read from the field or column `input` (else text, utterance, question or prompt, "
-                              "else the only one); any other file, one input per line. A name that looks like a file "
+                              "row), read from the field or column `input` (else the first of text, utterance, "
+                              "question, prompt, body, message or content, else the only one); any other file, one "
+                              "input per line. A name that looks like a file "
                               "(.jsonl, .json, .csv, .txt, or a path) and is not there is refused, not answered")
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                          help="where the model answers (default auto: a GPU when torch sees one, else the CPU)")
@@ -509,7 +510,8 @@ def _suite_init(args, console: Console) -> int:
     suite = load_suite(str(path))
     sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())
     console.print("\n".join(result.notes), highlight=False, markup=False)
-    console.print(f"wrote {path} ({sizes}; dropped {result.dropped}).\nEdit {path / 'suite.yaml'} "
+    dropped = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in result.dropped.items() if n) or "none"
+    console.print(f"wrote {path} ({sizes}; rows dropped: {dropped}).\nEdit {path / 'suite.yaml'} "
                   f"(description, instruction, version), then `harness suite validate {path}`.", highlight=False)
     return 0
 

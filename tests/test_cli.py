@@ -30,7 +30,7 @@ def test_suite_init_validate_stats(tmp_path, capsys):
     source.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows))
     suites = tmp_path / "suites"
     assert main(["suite", "init", "mini", "--from", str(source), "--suites-dir", str(suites)]) == 0
-    assert "dropped {'duplicates': 1}" in capsys.readouterr().out
+    assert "rows dropped: duplicates 1)" in capsys.readouterr().out
     assert main(["suite", "validate", str(suites / "mini")]) == 0
     assert "valid (train" in capsys.readouterr().out
     assert main(["suite", "stats", str(suites / "mini")]) == 0

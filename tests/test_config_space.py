@@ -76,3 +76,14 @@ def test_an_enqueued_value_is_read_as_the_space_reads_it(tmp_path):
     assert entry["lora.learning_rate"] == pytest.approx(1e-3) and isinstance(entry["lora.learning_rate"], float)
     with pytest.raises(ConfigError, match=r"enqueue\[0\]\.learning_rate"):
         plan_sweep(write(tmp_path, text.replace("learning_rate: 1e-3", "learning_rate: fast")), [])
+
+
+def test_every_constrained_option_a_free_text_suite_cannot_have_is_named_at_once(tmp_path):
+    """A scaffolded experiment constrains several arms; on a free-text suite one error per run was a slow loop."""
+    text = ("name: x\nsuite: math-word-problems\nspace:\n  prompt: {constrained: true}\n  lora: {constrained: [true, "
+            "false]}\n  full: {constrained: false}\n")
+    with pytest.raises(ConfigError) as err:
+        plan_sweep(write(tmp_path, text), [])
+    said = str(err.value)
+    assert "`space.prompt.constrained`, `space.lora.constrained` ask for decoding within" in said
+    assert "space.full" not in said and "free text" in said and "`enqueue`" in said

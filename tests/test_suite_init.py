@@ -393,13 +393,13 @@ def test_input_errors(tmp_path):
     with pytest.raises(SuiteError, match=r"latin.csv:2: not UTF-8 .*iconv"):
         init_suite("x", latin, suites_dir=tmp_path)
     odd = tmp_path / "odd.csv"
-    odd.write_text("body,tag\nhello,a\n", encoding="utf-8")
+    odd.write_text("note,tag\nhello,a\n", encoding="utf-8")
     with pytest.raises(SuiteError, match=r"cannot guess the input field.*--input-field"):
         init_suite("x", odd, suites_dir=tmp_path)
     with pytest.raises(SuiteError, match=r"cannot guess the answer field.*--label-field \(labels\) or --output-field"):
-        init_suite("x", odd, "body", suites_dir=tmp_path)
+        init_suite("x", odd, "note", suites_dir=tmp_path)
     with pytest.raises(SuiteError, match=r"no field 'nope'; --label-field must be one of"):
-        init_suite("x", odd, "body", "nope", None, suites_dir=tmp_path)
+        init_suite("x", odd, "note", "nope", None, suites_dir=tmp_path)
     (tmp_path / "data.xlsx").write_bytes(b"PK")
     with pytest.raises(SuiteError, match="unsupported file type '.xlsx'; convert it to .jsonl or .csv"):
         init_suite("x", tmp_path / "data.xlsx", suites_dir=tmp_path)
@@ -412,9 +412,9 @@ def test_input_errors(tmp_path):
     with pytest.raises(SuiteError, match="^empty.jsonl: the file has no lines; write one JSON object per line.$"):
         init_suite("x", tmp_path / "empty.jsonl", suites_dir=tmp_path)
     with pytest.raises(SuiteError, match="not allowed"):
-        init_suite("general", odd, "body", "tag", None, suites_dir=tmp_path)
+        init_suite("general", odd, "note", "tag", None, suites_dir=tmp_path)
     with pytest.raises(SuiteError, match="only 1 distinct example"):
-        init_suite("x", odd, "body", "tag", None, suites_dir=tmp_path)
+        init_suite("x", odd, "note", "tag", None, suites_dir=tmp_path)
     with pytest.raises(SuiteError, match="--metric 'bleu' is not one of exact, rouge, final-number"):
         init_suite("x", odd, metric="bleu", suites_dir=tmp_path)
     assert not (tmp_path / "x").exists()
@@ -581,7 +581,7 @@ def test_cli_init_prints_what_it_chose(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "format: chat `messages` JSONL (OpenAI fine-tuning / TRL)" in out
     assert "contract: text, metric rouge" in out and "instruction: every line has the same system message" in out
-    assert "(train 8, dev 1, test 1; dropped {'duplicates': 0})" in out
+    assert "(train 8, dev 1, test 1; rows dropped: none)" in out
     assert main(["suite", "validate", str(suites / "support")]) == 0
 
 
@@ -592,7 +592,7 @@ def test_cli_init_metric_and_drop_flags(tmp_path, capsys):
     assert main(["suite", "init", "strict", "--from", str(source), "--suites-dir", suites]) == 2
     assert "error:" in (out := capsys.readouterr().out) and "'c' (1)" in out and "--drop-rare-labels" in out
     assert main(["suite", "init", "dropped", "--from", str(source), "--suites-dir", suites, "--drop-rare-labels"]) == 0
-    assert "dropped {'duplicates': 0, 'rare_labels': 1}" in capsys.readouterr().out
+    assert "rows dropped: rare labels 1)" in capsys.readouterr().out
     argv = ["suite", "init", "text", "--from", str(source), "--suites-dir", suites, "--output-field", "label"]
     assert main(argv + ["--metric", "exact"]) == 0
     assert "contract: text, metric exact (--metric exact)" in capsys.readouterr().out

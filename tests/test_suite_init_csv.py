@@ -120,3 +120,11 @@ def test_a_repeated_header_name_is_refused(tmp_path):
 def test_a_header_with_no_rows_says_so(tmp_path):
     message = refusal(tmp_path, write(tmp_path / "tickets.csv", ["text,label", ""]))
     assert message == "tickets.csv: the file has a header (text, label) and no rows; add one example per line below it."
+
+
+def test_an_email_export_with_subject_and_body_columns_reads_the_body(tmp_path):
+    """Mail and ticket exports call the message `Body` (or `Message`); a `Subject` beside it is not the input."""
+    lines = ["Subject,Body,Category", *(f"case {i},{row}" for i, row in enumerate(tickets()))]
+    result = init_suite("mail", write(tmp_path / "mail.csv", lines), suites_dir=tmp_path / "suites")
+    suite = load_suite(str(result.path))
+    assert {ex.input for split in suite.splits.values() for ex in split} <= {row.split(",")[0] for row in tickets()}

@@ -28,7 +28,7 @@ from harness.data.contract import load_json
 from harness.data.csvfile import DELIMITERS, read_csv
 from harness.data.suites import Problems, show_path
 
-INPUT_GUESSES = ("text", "input", "utterance", "question", "prompt")
+INPUT_GUESSES = ("text", "input", "utterance", "question", "prompt", "body", "message", "content")
 LABEL_GUESSES = ("label", "category", "intent")
 ANSWER_GUESSES = ("output", "answer", "response", "completion", "target")
 """Answer fields guessed by name; a field from LABEL_GUESSES is expected to hold labels, the others anything."""

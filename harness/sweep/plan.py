@@ -175,11 +175,14 @@ def _check_contract_options(space: SearchSpace, suite: Suite, where: str) -> Non
         return
     options = [("prompt", "constrained"), ("api", "structured"), ("lora", "constrained"), ("qlora", "constrained"),
                ("full", "constrained")]
-    for method, option in options:
-        values = space_values(space.params.get(method, {}).get(option, False))
-        if method in space.methods and True in values:
-            raise ConfigError(f"{where}: `space.{method}.{option}: true` needs a label or JSON contract, but suite "
-                              f"{suite.name} is free text ({suite.contract.kind}); set it to false.")
+    wrong = [f"space.{method}.{option}" for method, option in options
+             if method in space.methods and True in space_values(space.params.get(method, {}).get(option, False))]
+    if wrong:  # every one at once: a scaffolded experiment sets several, and one error per run is a slow loop
+        listed = ", ".join(f"`{key}`" for key in wrong)
+        raise ConfigError(f"{where}: {listed} {'asks' if len(wrong) == 1 else 'ask'} for decoding within a label or "
+                          f"JSON contract, but suite {suite.name} is free text ({suite.contract.kind}); set "
+                          f"{'it' if len(wrong) == 1 else 'each'} to false, and drop the option from any `enqueue` "
+                          "entry that sets it.")
 
 
 VLLM_SERVES = ("prompt", "lora", "api")

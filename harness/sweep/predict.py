@@ -147,9 +147,9 @@ INPUT_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".txt")
 
 def read_inputs(given: str) -> list[str]:
     """`--input`: the text to answer, or the inputs of a file. A .jsonl (one object per line) or .csv (a header row)
-    gives its `input` field or column, else the first of text, utterance, question or prompt (the names suite init
-    reads inputs from), else its only one; any other file, one input per non-blank line. A name that looks like a
-    file and is not there is refused: answering the file name itself would look like success."""
+    gives its `input` field or column, else the first of INPUT_GUESSES (the names suite init reads inputs from),
+    else its only one; any other file, one input per non-blank line. A name that looks like a file and is not there
+    is refused: answering the file name itself would look like success."""
     if not given.strip():
         raise HarnessError("--input is empty: give the text to answer, or a .jsonl, .csv or .txt file of inputs.")
     path = Path(given)
