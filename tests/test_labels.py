@@ -9,6 +9,7 @@ from harness.data.contract import OutputContract, parse_output, parse_target
 from harness.data.suites import Example
 from harness.evaluation.labels import INVALID, label_report, macro_f1_metric, predicted_label
 from harness.evaluation.scorers import ScoredCase
+from harness.evaluation.stats import wilson_interval
 
 LABELS = OutputContract(kind="label", key="intent", labels=("lost_card", "card_arrival", "age_limit", "top_up"))
 
@@ -108,4 +109,7 @@ def test_macro_f1_interval_brackets_the_value_and_is_seeded():
     assert 0.0 <= metric.low <= metric.value <= metric.high <= 1.0
     assert macro_f1_metric(cases, LABELS, seed=0) == metric
     perfect = [case(out(t), t, i) for i, (_, t) in enumerate(ROWS)]
-    assert macro_f1_metric(perfect, LABELS) == Metric(1.0, 1.0, 1.0, 8)  # no spread when every answer is right
+    # every answer right: the bootstrap has no spread, but 8 examples do not show certainty; the interval is the one
+    # 8 right of 8 gets as a rate
+    assert macro_f1_metric(perfect, LABELS) == Metric(1.0, *wilson_interval(8, 8), 8)
+    assert macro_f1_metric(perfect, LABELS).low == pytest.approx(8 / (8 + 1.959964 ** 2))

@@ -90,3 +90,17 @@ def test_bootstrap_ratio_micro():
     assert m.value == pytest.approx(0.75) and m.n == 3 and m.low <= m.value <= m.high
     assert bootstrap_ratio([0], [0], empty=1.0).value == 1.0
     assert bootstrap_ratio([0], [0]).value is None
+
+
+def test_scores_that_all_sit_at_a_bound_get_the_interval_a_rate_of_n_gets():
+    """26 perfect extractions: every bootstrap draw is 1, so the percentile interval read [100.0, 100.0] beside task
+    accuracy's [87.1, 100.0] on the same 26 examples. Both now say what 26 examples can show."""
+    low, high = wilson_interval(26, 26)
+    assert low == pytest.approx(0.871, abs=5e-4) and high == 1.0
+    perfect_f1 = bootstrap_ratio([2] * 26, [2] * 26, empty=1.0)  # every expected field found, nothing extra
+    assert (perfect_f1.value, perfect_f1.low, perfect_f1.high, perfect_f1.n) == (1.0, low, 1.0, 26)
+    assert bootstrap_mean([1.0] * 26) == Metric(1.0, low, 1.0, 26)  # e.g. ROUGE-L
+    assert bootstrap_mean([0.0] * 26) == Metric(0.0, *wilson_interval(0, 26), 26)
+    assert bootstrap_mean([2.0] * 26) == Metric(2.0, 2.0, 2.0, 26)  # not a share: left as the bootstrap reads it
+    spread = bootstrap_mean([1.0] * 25 + [0.5])  # draws differ: the bootstrap's own interval stands
+    assert spread.low < spread.value < 1.0 and spread.high == 1.0

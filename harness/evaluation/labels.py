@@ -27,6 +27,7 @@ from harness.core.metric import Metric
 from harness.core.text import fold
 from harness.data.contract import OutputContract
 from harness.evaluation.scorers.base import ScoredCase
+from harness.evaluation.stats import at_a_bound
 
 INVALID = "(invalid)"
 """The predicted class of an output that names no label of the set."""
@@ -114,5 +115,5 @@ def macro_f1_metric(cases: Sequence[ScoredCase], contract: OutputContract, seed:
         hits = np.bincount(t[t == p], minlength=width)[:-1]
         present = support > 0
         values.append(float(np.mean(2 * hits[present] / (support[present] + predicted[present]))))
-    low, high = np.percentile(values, [2.5, 97.5])
+    low, high = at_a_bound(report["macro_f1"], *map(float, np.percentile(values, [2.5, 97.5])), report["n"])
     return Metric(report["macro_f1"], float(low), float(high), report["n"])

@@ -48,12 +48,15 @@ def proportion(flags: Sequence[bool | float]) -> Metric:
 
 
 def bootstrap_mean(values: Sequence[float], seed: int = 0, resamples: int = 2000) -> Metric:
-    """Mean with a seeded percentile-bootstrap 95% interval (for scores that are not 0/1 flags)."""
+    """Mean with a seeded percentile-bootstrap 95% interval (for scores that are not 0/1 flags); scores in [0, 1]
+    that all sit at a bound get `at_a_bound`'s interval."""
     x = np.asarray([float(v) for v in values], dtype=np.float64)
     if x.size == 0:
         return Metric(None, None, None, 0)
     means = _resampled_sums(x[None, :], seed, resamples)[0] / x.size
     low, high = np.percentile(means, [2.5, 97.5])
+    if x.min() >= 0.0 and x.max() <= 1.0:
+        low, high = at_a_bound(float(x.mean()), float(low), float(high), int(x.size))
     return Metric(float(x.mean()), float(low), float(high), int(x.size))
 
 
@@ -70,6 +73,15 @@ def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], seed: int = 0,
     diffs = _resampled_sums(d[None, :], seed, resamples)[0] / d.size
     low, high = np.percentile(diffs, [2.5, 97.5])
     return Metric(float(d.mean()), float(low), float(high), int(d.size))
+
+
+def at_a_bound(value: float | None, low: float, high: float, n: int) -> tuple[float, float]:
+    """(low, high), unless every example of a [0, 1] score sits at the same bound (all perfect, or all wrong): then
+    every bootstrap draw has the same mean and the percentile interval reads [1, 1], certainty from n examples. There
+    the interval is the Wilson interval of n successes (or none) in n, as a rate of n examples gets."""
+    if n > 0 and value in (0.0, 1.0) and low == high == value:
+        return wilson_interval(value * n, n)
+    return low, high
 
 
 def bootstrap_ratio(
@@ -97,6 +109,8 @@ def bootstrap_ratio(
     if value is None or finite.size == 0:
         return Metric(value, None, None, int(num.size))
     low, high = np.percentile(finite, [2.5, 97.5])
+    if 0.0 <= value <= 1.0:  # a share (field precision, recall, F1), so bounded as a rate is
+        low, high = at_a_bound(value, float(low), float(high), int(num.size))
     return Metric(value, float(low), float(high), int(num.size))
 
 
