@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.core.errors import HarnessError
-from harness.core.paths import STORAGE_ENV, bundled
+from harness.core.paths import STORAGE_ENV, bundled, results_database
 
 EPILOG = """\
 examples:
@@ -421,9 +421,7 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
 def _store(db: Path | None, results_dir: str = "results"):
     from harness.store.database import Store
 
-    if db is not None and db.is_dir():  # `--db results`: the folder a sweep wrote, as `harness merge` takes it
-        db = db / "harness.duckdb"
-    return Store(db or Path(results_dir) / "harness.duckdb")
+    return Store(results_database(db) if db is not None else Path(results_dir) / "harness.duckdb")
 
 
 def _init(args, console: Console) -> int:
@@ -640,7 +638,7 @@ def _merge(args, console: Console) -> int:
 
     target = _store(args.db)
     for given in args.sources:
-        source = Store(given / "harness.duckdb" if given.is_dir() else given)
+        source = Store(results_database(given))
         report = target.merge(source)
         copied, missing = 0, []
         for relative in report.artifacts:  # adapters travel with their trials, to the same place under this folder

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from harness.core.errors import HarnessError
-from harness.core.paths import DASHBOARD_DB_ENV
+from harness.core.paths import DASHBOARD_DB_ENV, results_database
 
 
 def app_path() -> Path:
@@ -97,7 +97,7 @@ def require_free_port(address: str, port: int) -> None:
 
 def launch(db: Path, port: int = 8501, address: str = "127.0.0.1", behind_proxy: bool = False) -> int:
     """Run the dashboard in the foreground until Ctrl-C; returns Streamlit's exit status."""
-    db = Path(db) / "harness.duckdb" if Path(db).is_dir() else Path(db)  # `--db results`, as every command takes it
+    db = results_database(Path(db))
     if not db.is_file():
         raise HarnessError(f"no results database at {db}. Run a sweep first (`harness sweep experiments/demo.yaml`) "
                            "or pass the right file with --db PATH.")

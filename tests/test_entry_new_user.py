@@ -24,7 +24,7 @@ from harness.cli import main
 from harness.core.config import EndpointConfig, load_experiment
 from harness.core.errors import ConfigError, HarnessError, ModelError
 from harness.core.records import StudyRecord
-from harness.hosted.client import ChatRequest, HostedClient, HostedEndpoint, check_endpoint
+from harness.hosted.client import ChatRequest, HostedClient, HostedEndpoint
 from harness.project import EXPERIMENT, init_project
 from harness.store.database import Store
 
@@ -234,13 +234,9 @@ def test_a_base_url_without_http_is_refused_naming_the_key(tmp_path, toy_suite, 
         load_experiment(endpoint_experiment(tmp_path, toy_suite, base_url, "HOSTED_KEY"))
 
 
-def test_a_key_of_only_whitespace_is_refused_before_any_request():
-    config = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="m", api_key_env="HOSTED_KEY")
-    assert "holds only whitespace" in check_endpoint("mini", config, "  ")
-
-
 @pytest.mark.parametrize("value, state", [(None, "is not set"), ("", "is empty"), ("  ", "holds only whitespace")])
 def test_a_key_variable_unset_empty_or_blank_is_named_as_what_it_is(tmp_path, monkeypatch, value, state):
+    """Refused before any request: nothing listens on port 9, and the error is the key's, not the endpoint's."""
     from harness.sweep.plan import resolve_endpoints
 
     path = tmp_path / "exp.yaml"

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, read_together, scores_of
-from harness.analysis.formatting import interval, p_value, pct, under_trained_text
+from harness.analysis.formatting import interval, p_value, pct, regression_metric, under_trained_text
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import ExampleView, LookAtTest, TrialView
@@ -231,7 +231,7 @@ def _order(name: str) -> tuple[int, str]:
 
 
 def _side(trial: TrialView) -> TrialSide:
-    regression = trial.metric("test", "regression_delta") or trial.metric("dev", "regression_delta")
+    regression = regression_metric(trial)
     return TrialSide(trial.id, trial.method, dict(trial.params), trial.feasible, trial.trained, regression)
 
 

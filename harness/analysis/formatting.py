@@ -51,10 +51,15 @@ def regression_text(trial: TrialView, split: str = "test") -> str:
     """The forgetting check for one trial: its delta with interval, or why there is none."""
     if not trial.trained:
         return "not trained"
-    metric = trial.metric(split, "regression_delta") or trial.metric("dev", "regression_delta")
+    metric = regression_metric(trial, split)
     if metric is None or metric.value is None:
         return "not measured"
     return interval(metric, signed=True)
+
+
+def regression_metric(trial: TrialView, split: str = "test") -> Metric | None:
+    """The forgetting check's delta: measured once per trial, stored on `split` or else on dev."""
+    return trial.metric(split, "regression_delta") or trial.metric("dev", "regression_delta")
 
 
 def counted(n: int, noun: str) -> str:

@@ -21,6 +21,7 @@ from harness.analysis.formatting import (
     pct,
     points,
     quantity,
+    regression_metric,
     regression_text,
     status_text,
     under_trained_text,
@@ -75,8 +76,7 @@ def _n(trials: Sequence[TrialView], split: str) -> int | str:
 
 def _regression_n(trials: Sequence[TrialView]) -> str:
     """` (n=200)`: the items of the forgetting check behind the column, which is not the test subset's n."""
-    counts = {m.n for t in trials if (m := t.metric("test", "regression_delta") or t.metric("dev", "regression_delta"))
-              is not None and m.value is not None}
+    counts = {m.n for t in trials if (m := regression_metric(t)) is not None and m.value is not None}
     if not counts:
         return ""
     return f" (n={counts.pop()})" if len(counts) == 1 else " (n varies)"
@@ -239,7 +239,7 @@ def registry_table(store: Store, suite: str | None = None) -> Table:
         t, last = row.trial, row.last
         since = f"{last.at:%Y-%m-%d %H:%M} by {last.actor}" if last else "-"
         regression = regression_text(t)
-        if delta := t.metric("test", "regression_delta") or t.metric("dev", "regression_delta"):
+        if delta := regression_metric(t):
             regression += f" n={delta.n}" if delta.value is not None else ""  # the items of the forgetting check
         table.add_row(row.suite, row.status, t.id, t.method, _counted(t.metric("test", "task_accuracy")),
                       _counted(t.metric("test", "format_compliance")),

@@ -27,6 +27,12 @@ STORAGE_ENV = "HARNESS_STORAGE"
 stays off command lines (`ps`) and shell history."""
 
 
+def results_database(given: Path) -> Path:
+    """A results database named as its file, or as the results folder that holds its harness.duckdb (`--db results`,
+    a worker's folder to merge): every command takes either."""
+    return given / "harness.duckdb" if given.is_dir() else given
+
+
 def bundled(kind: str) -> Path:
     """The bundled `suites` or `experiments` folder: inside the installed package, else the checkout's."""
     if kind not in ("suites", "experiments"):

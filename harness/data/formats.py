@@ -272,12 +272,17 @@ def _pick_field(
         if given not in columns:
             raise SuiteError(f"{where}: no field {given!r}; {flag} must be one of {columns}.")
         return given
-    by_lower = {c.lower(): c for c in columns}
-    for guess in guesses:
-        if guess in by_lower:
-            return by_lower[guess]
+    guessed = guess_field(guesses, columns)
+    if guessed is not None:
+        return guessed
     raise SuiteError(f"{where}: cannot guess the {role} field (looked for {list(guesses)}); pass {flag} with one of "
                      f"{columns}.")
+
+
+def guess_field(guesses: tuple[str, ...], columns: list[str]) -> str | None:
+    """The first of `guesses` among `columns`, compared without case, as the file spells it; None when none is."""
+    by_lower = {c.lower(): c for c in columns}
+    return next((by_lower[guess] for guess in guesses if guess in by_lower), None)
 
 
 def read_records(source: Path) -> tuple[list[Record], list[str], str | None]:

@@ -77,6 +77,14 @@ def over_length(prompter: Prompter, examples: list[Example], max_length: int) ->
     return sorted(((ex, n) for ex, n in lengths if n > max_length), key=lambda pair: -pair[1])
 
 
+def beyond_context(prompter: Prompter, examples: list[Example], max_new: int,
+                   context: int) -> list[tuple[Example, int]]:
+    """Examples whose prompt, with `max_new` tokens kept for the answer, does not fit the model's `context`, each with
+    its prompt's tokens, longest first: past the window a model answers from positions it was never built for."""
+    lengths = [(ex, len(prompter.tokenizer(prompter.prompt(ex), verbose=False).input_ids)) for ex in examples]
+    return sorted(((ex, n) for ex, n in lengths if n + max_new > context), key=lambda pair: -pair[1])
+
+
 def _tokens(prompter: Prompter, example: Example) -> int:
     """Tokens of one training row: prompt, answer and the end-of-sequence token TRL appends."""
     return len(prompter.tokenizer(prompter.prompt(example) + prompter.completion(example)).input_ids) + 1

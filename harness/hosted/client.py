@@ -321,13 +321,10 @@ def _code(exc) -> str | None:
 
 
 def check_endpoint(name: str, config: EndpointConfig, api_key: str) -> str | None:
-    """Why the endpoint cannot be used (unreachable, or the key refused), or None; sends no chat request."""
+    """Why the endpoint cannot be used (unreachable, or the key refused), or None; sends no chat request. The key is
+    not blank: `resolve_endpoints` refuses that first (scrubbing a blank key from messages would mangle them)."""
     import openai
 
-    if not api_key.strip():  # a blank key is a mistake, and scrubbing it from messages would mangle them
-        return (f"endpoint `{name}` reads its key from ${config.api_key_env}, which holds only whitespace. Set it to "
-                f"the key (`export {config.api_key_env}=...`); a local server that needs no key takes any word, "
-                "e.g. none")
     client = openai.OpenAI(base_url=config.base_url, api_key=api_key, timeout=min(config.timeout_s, 10.0),
                            max_retries=0)
     try:

@@ -59,6 +59,11 @@ def context_window(source: ModelSource, tokenizer) -> int | None:
         config = AutoConfig.from_pretrained(source.path, trust_remote_code=False)
     except (OSError, ValueError):
         config = None
+    return window_of(config, tokenizer)
+
+
+def window_of(config, tokenizer) -> int | None:
+    """`context_window` from a config already at hand (a loaded model's), else the tokenizer's stated limit."""
     for key in CONTEXT_KEYS:
         value = getattr(getattr(config, "get_text_config", lambda: config)(), key, None)
         if isinstance(value, int) and value > 0:

@@ -19,8 +19,8 @@ from harness.core.records import StudyView, TrialView
 from harness.core.typed import build
 from harness.data.contract import parse_output
 from harness.data.csvfile import read_csv
-from harness.data.formats import INPUT_GUESSES, jsonl_records
-from harness.data.prompting import max_answer_tokens
+from harness.data.formats import INPUT_GUESSES, guess_field, jsonl_records
+from harness.data.prompting import beyond_context, max_answer_tokens
 from harness.data.shots import FixedShots
 from harness.data.suites import Example, Suite, load_suite, seeded_subset, show_path
 from harness.models import loading, sources
@@ -115,10 +115,10 @@ def predict(store: Store, trial_id: str, inputs: list[str], device: str = "auto"
                           "torch on a GPU machine.") from None
     candidate, suite, cap = load_candidate(store, trial_id, device)
     examples = [Example(id=f"input:{i + 1}", input=text, target="") for i, text in enumerate(inputs)]
-    if candidate.hosted is None:  # a hosted endpoint's window is its own; a local model's is in its config
-        study = store.study(store.require_trial(trial_id).study)
-        _check_context(candidate.prompter, examples, cap,
-                       loading.context_window(sources.resolve(study.model_name), candidate.prompter.tokenizer))
+    model = getattr(candidate, "model", None)
+    if candidate.hosted is None and model is not None:  # a hosted endpoint's window is its own; a local model's is
+        # in the config it was loaded with
+        _check_context(candidate.prompter, examples, cap, loading.window_of(model.config, candidate.prompter.tokenizer))
     results = []
     for ex, gen in zip(examples, candidate.answer(examples, cap, batch_size, desc="predict")):
         parsed = parse_output(gen.output, suite.contract)
@@ -131,12 +131,12 @@ def _check_context(prompter, examples: list[Example], cap: int, context: int | N
     garbled position encoding (or fails), and the answer would look like any other."""
     if context is None or prompter.tokenizer is None:
         return
-    for i, ex in enumerate(examples, 1):
-        tokens = len(prompter.tokenizer(prompter.prompt(ex), verbose=False).input_ids)
-        if tokens + cap > context:
-            raise HarnessError(f"--input: input {i} ({len(ex.input):,} characters) makes a {tokens:,}-token prompt; "
-                               f"with {cap} tokens for the answer it does not fit the model's context window of "
-                               f"{context:,} tokens. Shorten it (nothing was answered).")
+    too_long = dict(beyond_context(prompter, examples, cap, context))
+    for i, ex in enumerate(examples, 1):  # the first in the order given
+        if ex in too_long:
+            raise HarnessError(f"--input: input {i} ({len(ex.input):,} characters) makes a {too_long[ex]:,}-token "
+                               f"prompt; with {cap} tokens for the answer it does not fit the model's context window "
+                               f"of {context:,} tokens. Shorten it (nothing was answered).")
 
 
 # -- `--input`: the text itself, or a file of inputs -----------------------------------------------------------
@@ -207,10 +207,9 @@ def _looks_like_a_path(text: str) -> bool:
 
 def _input_field(columns: list[str], where: str, noun: str) -> str:
     """The field of the inputs: `input`, else the first guess suite init makes, else the only field."""
-    by_lower = {c.lower(): c for c in columns}
-    for guess in ("input", *INPUT_GUESSES):
-        if guess in by_lower:
-            return by_lower[guess]
+    guessed = guess_field(("input", *INPUT_GUESSES), columns)
+    if guessed is not None:
+        return guessed
     if len(columns) == 1:
         return columns[0]
     raise HarnessError(f"{where}: which {noun} holds the inputs? It has {columns}; name that {noun} `input` (or "

@@ -14,7 +14,14 @@ from typing import Any
 
 from harness.core.config import ExperimentConfig
 from harness.core.errors import ConfigError
-from harness.data.prompting import Prompter, cut_to_length, max_answer_tokens, over_length, trained_prompter
+from harness.data.prompting import (
+    Prompter,
+    beyond_context,
+    cut_to_length,
+    max_answer_tokens,
+    over_length,
+    trained_prompter,
+)
 from harness.data.suites import Example, Suite, show_path
 from harness.evaluation.regression import REGRESSION_SUITES, per_item_scores, task_config
 from harness.hosted.client import HostedEndpoint
@@ -120,11 +127,9 @@ def check_eval_lengths(prompter: Prompter, splits: dict[str, tuple[Example, ...]
     allocate memory for a sequence the model was never built for."""
     if context is None:
         return
-    too_long = [(ex, n) for examples in splits.values() for ex in examples
-                if (n := len(prompter.tokenizer(prompter.prompt(ex), verbose=False).input_ids)) + max_new > context]
+    too_long = beyond_context(prompter, [ex for examples in splits.values() for ex in examples], max_new, context)
     if not too_long:
         return
-    too_long.sort(key=lambda pair: -pair[1])
     first, longest = too_long[0]
     split, line = first.id.split(":", 1) if ":" in first.id else ("test", first.id)
     where = show_path(suite.path / f"{split}.jsonl")
