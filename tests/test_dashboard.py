@@ -129,7 +129,8 @@ def build_demo_db(root: Path) -> Path:
     store.record_run(_run("run-demo", "demo"))
     store.record_run(_run("run-intent", "intent"))
     report = {"n": 12, "invalid": 1, "macro_f1": 0.7, "macro_labels": 3,
-              "labels": {lab: {"precision": 0.8, "recall": 0.6, "f1": 0.69, "support": 4, "predicted": 3}
+              "labels": {lab: {"precision": 0.8, "recall": 0.6, "f1": 0.69, "support": 4, "predicted": 3,
+                               "f1_low": 0.31, "f1_high": 0.95}
                          for lab in LABELS},
               "confusion": {"card_lost": {"card_lost": 3, "refund": 1}, "refund": {"refund": 4},
                             "card_arrival": {"card_arrival": 2, "(invalid)": 2}}}  # as harness.evaluation.labels
@@ -339,6 +340,8 @@ def test_trial_detail_curves_labels_and_searchable_examples(app):
     assert len(at.get("vega_lite_chart")) == 3  # loss curve, dev curve, confusion matrix
     per_label, examples = at.dataframe[1].value, at.dataframe[2].value
     assert set(per_label["label"]) == set(LABELS) and at.radio(key="label-split").value == "test"
+    assert list(per_label.columns[:4]) == ["label", "f1", "f1_low", "f1_high"]  # each F1 beside its interval
+    assert "macro-F1 70.0% n=12 over 3 labels" in _text(at)
     assert len(examples) == N and {"pass", "fail"} == set(examples["task_accuracy"])
     at.text_input(key="example-search").input("message 38").run()
     assert list(at.dataframe[2].value["example_id"]) == ["test:38"]

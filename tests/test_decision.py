@@ -15,6 +15,7 @@ from harness.analysis.decision import (
     compare_unpaired,
     outcome_of,
     read_together,
+    smallest_exact_p,
 )
 from harness.evaluation.inference import (
     ALPHA,
@@ -129,6 +130,21 @@ def test_scores_that_are_not_0_1_get_the_paired_bootstrap():
     assert (decision.difference.low > 0) == (decision.p_value < ALPHA)
 
 
+def test_no_bootstrap_claims_what_no_exact_test_could_show_on_so_few_examples():
+    """Three pairs that all lean one way: every bootstrap draw lies above 0 (p = 0, "better"), but flipping their signs
+    gives 8 equally likely arrangements, so no test reaches p < 0.25. Six pairs can (p = 2/64)."""
+    three = compare_paired({"a": 0.5, "b": 0.6, "c": 0.7}, {"a": 0.1, "b": 0.2, "c": 0.3}, "field_f1")
+    assert three.test == "none" and three.outcome is Outcome.NOT_SHOWN and not three.passes
+    assert three.difference.value == pytest.approx(0.4) and three.difference.low is None and three.difference.n == 3
+    assert "only 3 pairs" in three.why and "0.25" in three.why and "score more examples" in three.evidence()
+    six = compare_paired({str(i): 0.6 for i in range(6)}, {str(i): 0.2 + i / 100 for i in range(6)}, "field_f1")
+    assert six.test == "paired-bootstrap" and six.outcome is Outcome.BETTER
+    assert smallest_exact_p(5) == pytest.approx(1 / 16) and smallest_exact_p(6) == pytest.approx(1 / 32)
+    assert compare_to_value([0.9, 0.8, 0.95], 0.5, "field_f1").test == "none"
+    assert compare_unpaired([0.9, 0.8, 0.95], [0.1, 0.2, 0.3], "field_f1").test == "none"  # 2 / C(6, 3) = 0.1
+    assert smallest_exact_p(3, 4) == pytest.approx(2 / 35) and smallest_exact_p(4, 4) == pytest.approx(2 / 70)
+
+
 def test_a_typed_in_figure_is_weighed_with_the_candidates_exact_interval():
     flags = [1.0] * 170 + [0.0] * 30  # 85% on 200
     low, high = clopper_pearson(170, 200)
@@ -151,7 +167,7 @@ def test_unpaired_comparison_on_different_examples():
     # Newcombe's published example (1998, method 10): 56/70 against 48/80 is +0.2000, 95% CI [0.0524, 0.3339]
     published = newcombe_unpaired(56, 70, 48, 80)
     assert (published.low, published.high) == (pytest.approx(0.0524, abs=5e-5), pytest.approx(0.3339, abs=5e-5))
-    rates = compare_unpaired([0.5, 0.25, 1.0, 0.75], [0.0, 0.5, 0.25], "task_accuracy")
+    rates = compare_unpaired([0.5, 0.25, 1.0, 0.75], [0.0, 0.5, 0.25, 0.1], "task_accuracy")
     assert rates.test == "unpaired-bootstrap"  # not 0/1: each side resampled on its own
 
 

@@ -6,8 +6,9 @@ import pytest
 
 from harness.core.metric import Metric
 from harness.data.contract import OutputContract, parse_output, parse_target
-from harness.data.suites import Example
-from harness.evaluation.labels import INVALID, label_report, macro_f1_metric, predicted_label
+from harness.data.suites import Example, Suite
+from harness.evaluation.labels import INVALID, label_bootstrap, label_report, macro_f1_metric, predicted_label
+from harness.evaluation.scoring import score_split
 from harness.evaluation.scorers import ScoredCase
 from harness.evaluation.stats import wilson_interval
 
@@ -113,3 +114,33 @@ def test_macro_f1_interval_brackets_the_value_and_is_seeded():
     # 8 right of 8 gets as a rate
     assert macro_f1_metric(perfect, LABELS) == Metric(1.0, *wilson_interval(8, 8), 8)
     assert macro_f1_metric(perfect, LABELS).low == pytest.approx(8 / (8 + 1.959964 ** 2))
+
+
+def test_each_label_gets_an_f1_interval_from_the_same_bootstrap(report):
+    cases = [case(o, t, i) for i, (o, t) in enumerate(ROWS)]
+    macro, spans = label_bootstrap(cases, LABELS, seed=0)
+    assert macro == macro_f1_metric(cases, LABELS, seed=0)  # one bootstrap: the macro interval is unchanged
+    assert "top_up" not in spans  # no support, never predicted: no F1, so no interval
+    for name in ("card_arrival", "lost_card"):
+        low, high = spans[name]
+        assert 0.0 <= low <= report["labels"][name]["f1"] <= high <= 1.0 and low < high
+    # age_limit: F1 0 in every draw that holds it; 2 examples decide it, so the interval is 0 of 2's, not [0, 0]
+    assert spans["age_limit"] == pytest.approx(wilson_interval(0, 2))
+
+
+def test_a_label_right_every_time_is_not_certain():
+    perfect = [case(out(t), t, i) for i, (_, t) in enumerate(ROWS)]
+    _, spans = label_bootstrap(perfect, LABELS)
+    assert spans["lost_card"] == pytest.approx(wilson_interval(2, 2))  # 2 of 2 right: F1 1.0 [34.2, 100]
+    assert spans["card_arrival"] == pytest.approx(wilson_interval(4, 4))
+
+
+def test_scored_split_stores_each_label_interval_beside_its_f1(tmp_path):
+    examples = [Example(f"test:{i}", "x", json.dumps({"intent": t})) for i, (_, t) in enumerate(ROWS)]
+    suite = Suite("s", "1", "classification", "Classify.", LABELS, {"test": tuple(examples)}, {}, tmp_path)
+    scores = score_split(examples, [o for o, _ in ROWS], suite, seed=0)
+    rows = scores.labels["labels"]
+    _, spans = label_bootstrap([case(o, t, i) for i, (o, t) in enumerate(ROWS)], LABELS, seed=0)
+    assert (rows["lost_card"]["f1_low"], rows["lost_card"]["f1_high"]) == spans["lost_card"]
+    assert "f1_low" not in rows["top_up"] and scores.metrics["macro_f1"].low is not None
+    json.dumps(scores.labels)  # stored as JSON

@@ -54,8 +54,10 @@ def test_bootstrap_mean_seeded_and_covers_mean():
     assert a.high - a.low == pytest.approx(2 * 1.96 * np.std(values) / np.sqrt(200), rel=0.2)
 
 
-def test_bootstrap_single_value():
-    assert bootstrap_mean([0.25]) == Metric(0.25, 0.25, 0.25, 1)
+def test_one_value_has_no_interval_rather_than_a_zero_width_one():
+    assert bootstrap_mean([0.25]) == Metric(0.25, None, None, 1)  # not [25.0, 25.0]: one example shows no spread
+    assert paired_bootstrap_diff([0.75], [0.25]) == Metric(0.5, None, None, 1)
+    assert bootstrap_mean([1.0]).low is not None  # a [0, 1] score at a bound keeps the Wilson interval of 1 of 1
 
 
 def test_paired_bootstrap_detects_planted_difference():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -97,6 +98,8 @@ def test_demo_experiment_runs_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
     assert main(["show", lora.id, "--db", str(results / "harness.duckdb")]) == 0
     shown = capsys.readouterr().out
     assert "regression_delta" in shown and "overhead" in shown
+    assert re.search(r"per label \(test, macro-F1 \d+\.\d \[\d+\.\d, \d+\.\d\] over", shown)
+    assert re.search(r"F1 \d+\.\d \[\d+\.\d, \d+\.\d\] +support \d", shown)  # each label's F1 with its interval
     assert main(["predict", lora.id, "--db", str(results / "harness.duckdb"), "--input", "lost card"]) == 0
     assert "format_compliant" in json.loads(capsys.readouterr().out.splitlines()[-1])
     prompt = next(t for t in store.trials() if t.method == "prompt" and t.complete)

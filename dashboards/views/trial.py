@@ -6,7 +6,7 @@ from harness_dashboards import charts, data
 
 from harness.analysis.formatting import fmt_metric, params_text, regression_text, status_text
 from harness.analysis.report import hosted_text
-from harness.core.metric import CORE_METRICS
+from harness.core.metric import CORE_METRICS, Metric
 
 db = str(data.db_path())
 everything = data.require_trials()
@@ -71,9 +71,13 @@ if reports:
     split = st.radio("Split", names, index=names.index("test") if "test" in names else 0, horizontal=True,
                      key="label-split")
     rep = reports[split]
-    st.caption(f"macro-F1 {rep.get('macro_f1') or 0:.3f} over {rep.get('macro_labels')} labels with support; "
-               f"{rep.get('invalid', 0)} of {rep.get('n')} outputs named no label.")
+    macro = t.metric(split, "macro_f1") or Metric(rep.get("macro_f1"), None, None, rep.get("n", 0))
+    st.caption(f"macro-F1 {fmt_metric(macro)} over {rep.get('macro_labels')} labels with "
+               f"support; {rep.get('invalid', 0)} of {rep.get('n')} outputs named no label. F1 low and high bound "
+               "its 95% bootstrap interval; a label with a few examples has a wide one.")
+    columns = ["label", "f1", "f1_low", "f1_high", "precision", "recall", "support", "predicted"]
     per_label = pd.DataFrame([{"label": k, **v} for k, v in rep.get("labels", {}).items()])
+    per_label = per_label[[c for c in columns if c in per_label.columns]]  # records before 2026-12-05: no interval
     st.dataframe(per_label, hide_index=True, width="stretch")
     if rep.get("confusion"):
         st.caption("Confusion matrix: rows are the true label, columns what the model said; off the diagonal is wrong.")

@@ -8,7 +8,8 @@ The rule, word for word as README's Metrics section states it:
     are left out, and counted. For 0/1 scores the test is McNemar's exact test, and the 95% interval of the
     difference is exact and built from the same test, so the interval excludes 0 exactly when p < 0.05; for other
     scores it is a paired percentile bootstrap whose p-value is read off the same draws as its interval, with the
-    same guarantee. The outcome is read off that one interval: better when it lies wholly on the good side of 0,
+    same guarantee; where so few pairs are scored that no exact test could show a difference at all (5 or fewer
+    at 95%), there is no test and the outcome is not shown. The outcome is read off that one interval: better when it lies wholly on the good side of 0,
     not worse when a margin is set and its bad end stays within the margin, worse when it lies wholly on the bad
     side, and not shown otherwise. A figure typed in by the user is weighed the same way, with the candidate's
     own exact interval against it. Secondary metrics reported together are read at Holm-adjusted p-values, and
@@ -175,6 +176,8 @@ def compare_paired(a: Mapping[str, float | None], b: Mapping[str, float | None],
         result = mcnemar_exact(a_only, b_only, len(pairs), alpha)
         return _decision(result, len(pairs), "mcnemar-exact", common, a_only=a_only, b_only=b_only)
     d = x - y
+    if (floor := smallest_exact_p(len(pairs))) >= alpha:
+        return _too_few(common, float(d.mean()), len(pairs), "pairs", floor)
     result = percentile_bootstrap(bootstrap_means(d, seed, RESAMPLES), float(d.mean()), alpha=alpha)
     return _decision(result, len(pairs), "paired-bootstrap", common)
 
@@ -194,6 +197,8 @@ def compare_unpaired(a: Sequence[float], b: Sequence[float], metric: str, *, hig
     if _binary(x) and _binary(y):
         result = newcombe_unpaired(int(x.sum()), int(x.size), int(y.sum()), int(y.size), alpha)
         return _decision(result, int(x.size), "newcombe-score", common)
+    if (floor := smallest_exact_p(int(x.size), int(y.size))) >= alpha:
+        return _too_few(common, float(x.mean() - y.mean()), int(x.size), "examples against " + str(y.size), floor)
     draws = bootstrap_means(x, seed, RESAMPLES) - bootstrap_means(y, seed + 1, RESAMPLES)
     result = percentile_bootstrap(draws, float(x.mean() - y.mean()), alpha=alpha)
     return _decision(result, int(x.size), "unpaired-bootstrap", common)
@@ -212,6 +217,8 @@ def compare_to_value(a: Sequence[float | None], value: float, metric: str, *, hi
     if _binary(x):
         return _decision(binomial_exact(int(x.sum()), int(x.size), value, alpha), int(x.size), "exact-binomial",
                          common)
+    if (floor := smallest_exact_p(int(x.size))) >= alpha:
+        return _too_few(common, float(x.mean()) - value, int(x.size), "examples", floor)
     result = percentile_bootstrap(bootstrap_means(x, seed, RESAMPLES) - value, float(x.mean()) - value, alpha=alpha)
     return _decision(result, int(x.size), "paired-bootstrap", common)
 
@@ -250,6 +257,22 @@ def _decision(result: TestResult, n: int, test: str, common: dict, **extra) -> D
     difference = Metric(result.estimate, result.low, result.high, n)
     outcome = outcome_of(result.low, result.high, common["higher_is_better"], common["margin"])
     return Decision(test=test, difference=difference, p_value=result.p_value, outcome=outcome, **common, **extra)
+
+
+def smallest_exact_p(n: int, m: int | None = None) -> float:
+    """The smallest two-sided p-value an exact permutation test can reach: on n pairs (or n examples against a fixed
+    figure) by flipping signs, on n examples against m by relabelling. Where even that is not below alpha, no test
+    can show a difference, and a percentile bootstrap (which reads p = 0 off three pairs that all lean one way) must
+    not claim one either: 5 pairs or fewer at alpha 0.05, or 3 examples against 3."""
+    ways = 2.0 ** n if m is None else float(math.comb(n + m, n))
+    return min(1.0, 2.0 / ways)
+
+
+def _too_few(common: dict, estimate: float, n: int, unit: str, floor: float) -> Decision:
+    why = (f"only {n} {unit}: no test can show a difference at {1 - common['alpha']:.0%} on so few (the smallest "
+           f"p-value an exact test reaches here is {floor:.3g}); score more examples")
+    return Decision(test="none", difference=Metric(estimate, None, None, n), p_value=1.0, outcome=Outcome.NOT_SHOWN,
+                    why=why, **common)
 
 
 def _undecided(metric: str, good: bool, margin: float, alpha: float, excluded: int, why: str) -> Decision:

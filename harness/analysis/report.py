@@ -171,7 +171,7 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
             shown = fmt_metric(m) if name != "regression_delta" else (
                 f"{points(m)} n={m.n}" if m.value is not None else regression_text(trial, split))
             lines.append(f"  {name:<20} {shown}")
-    lines += _label_lines(trial.label_reports.get("test"))
+    lines += _label_lines(trial.label_reports.get("test"), trial.metric("test", "macro_f1"))
     wrong = [e for e in examples if e.split == "test" and not e.scores.get("task_accuracy")]
     if wrong:
         lines.append(f"first {min(failures, len(wrong))} of {len(wrong)} wrong test answers:")
@@ -321,16 +321,18 @@ def _spread(runs: list[TrialView], split: str) -> str:
     return f"{pct(sum(values) / len(values))} [{pct(min(values))}, {pct(max(values))}]"
 
 
-def _label_lines(report: dict | None, worst: int = 5) -> list[str]:
+def _label_lines(report: dict | None, macro: Metric | None, worst: int = 5) -> list[str]:
     """The weakest labels and the commonest confusions on test; the full table is in the trial's label report."""
     if not report:
         return []
     scored = [(v["f1"], name, v) for name, v in report["labels"].items() if v["support"]]
     scored.sort(key=lambda item: (item[0] is not None, item[0] or 0.0))
-    lines = [f"per label (test, macro-F1 {pct(report['macro_f1'])} over {report['macro_labels']} labels); "
+    overall = interval(macro) if macro is not None else pct(report["macro_f1"])
+    lines = [f"per label (test, macro-F1 {overall} over {report['macro_labels']} labels); "
              f"weakest {min(worst, len(scored))}:"]
     for f1, name, v in scored[:worst]:
-        lines.append(f"  {name:<40} F1 {pct(f1)}  support {v['support']}")
+        span = Metric(f1, v.get("f1_low"), v.get("f1_high"), v["support"])  # records before 2026-12-05 have none
+        lines.append(f"  {name:<40} F1 {interval(span):<18} support {v['support']}")
     confusions = sorted(((count, true, pred) for true, row in report["confusion"].items()
                          for pred, count in row.items() if pred != true), reverse=True)[:worst]
     if confusions:

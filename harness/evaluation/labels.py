@@ -97,9 +97,20 @@ def macro_f1_metric(cases: Sequence[ScoredCase], contract: OutputContract, seed:
     """Macro-F1 with a seeded percentile-bootstrap 95% interval over examples (labels re-counted per draw).
 
     Pass the `label_report` of the same cases when you already have it, so it is not computed twice."""
+    return label_bootstrap(cases, contract, seed, resamples, report)[0]
+
+
+def label_bootstrap(cases: Sequence[ScoredCase], contract: OutputContract, seed: int = 0, resamples: int = 1000,
+                    report: dict[str, Any] | None = None) -> tuple[Metric, dict[str, tuple[float, float]]]:
+    """Macro-F1 as a Metric, and each label's F1 interval, from one seeded percentile bootstrap over examples.
+
+    A label's F1 in a draw that neither holds nor predicts it is undefined and left out of that label's interval.
+    Where a label's every draw gives the same F1 of 0 or 1 (all its examples right, say), the interval is the
+    Wilson interval of the examples that decide its F1 (true or predicted as it), as a rate of that many gets:
+    three right of three is not certainty. Labels with no defined F1 get no interval."""
     report = report or label_report(cases, contract)
     if not report["n"] or report["macro_f1"] is None:
-        return Metric(report["macro_f1"], None, None, report["n"])
+        return Metric(report["macro_f1"], None, None, report["n"]), {}
     names = sorted(contract.labels)
     index = {name: i for i, name in enumerate(names)}  # INVALID gets len(names): nobody's true label
     by_fold = _by_fold(contract)
@@ -107,13 +118,29 @@ def macro_f1_metric(cases: Sequence[ScoredCase], contract: OutputContract, seed:
     pred = np.array([index.get(predicted_label(c, contract), len(names)) for c in cases])
     draws = np.random.default_rng(seed).integers(0, len(cases), size=(resamples, len(cases)))
     width = len(names) + 1
-    values = []
-    for row in draws:
-        t, p = true[row], pred[row]
-        support = np.bincount(t, minlength=width)[:-1]
-        predicted = np.bincount(p, minlength=width)[:-1]
-        hits = np.bincount(t[t == p], minlength=width)[:-1]
-        present = support > 0
-        values.append(float(np.mean(2 * hits[present] / (support[present] + predicted[present]))))
-    low, high = at_a_bound(report["macro_f1"], *map(float, np.percentile(values, [2.5, 97.5])), report["n"])
-    return Metric(report["macro_f1"], float(low), float(high), report["n"])
+    offset = np.arange(resamples)[:, None] * width  # one bincount for every draw: row r counts at r * width + label
+
+    def counts(labels: np.ndarray) -> np.ndarray:
+        return np.bincount((labels + offset).ravel(), minlength=resamples * width).reshape(resamples, width)[:, :-1]
+
+    t, p = true[draws], pred[draws]
+    support, predicted, hits = counts(t), counts(p), counts(np.where(t == p, t, len(names)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = 2 * hits / (support + predicted)  # nan where the label is neither true nor predicted in the draw
+    present = support > 0
+    macro = np.where(present, f1, 0.0).sum(axis=1) / present.sum(axis=1)
+    low, high = at_a_bound(report["macro_f1"], *map(float, np.percentile(macro, [2.5, 97.5])), report["n"])
+    intervals = {}
+    for name, column in zip(names, f1.T, strict=True):
+        row, defined = report["labels"][name], column[~np.isnan(column)]
+        if row["f1"] is None or not defined.size:
+            continue
+        decided = row["support"] + row["predicted"] - confusion_hits(report, name)
+        span = at_a_bound(row["f1"], *map(float, np.percentile(defined, [2.5, 97.5])), decided)
+        intervals[name] = (float(span[0]), float(span[1]))
+    return Metric(report["macro_f1"], float(low), float(high), report["n"]), intervals
+
+
+def confusion_hits(report: dict[str, Any], label: str) -> int:
+    """How many examples of `label` the report's trial got right (the confusion matrix's diagonal)."""
+    return report["confusion"].get(label, {}).get(label, 0)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from harness.core.metric import CORE_SCORERS, Metric
 from harness.data.contract import OutputContract, parse_output, parse_target
 from harness.data.suites import Example, Suite
-from harness.evaluation.labels import label_report, macro_f1_metric
+from harness.evaluation.labels import label_bootstrap, label_report
 from harness.evaluation.scorers import ScoredCase, score_cases
 
 
@@ -41,6 +41,8 @@ def score_split(examples: Sequence[Example], outputs: Sequence[str], suite: Suit
     values, metrics = score_cases(cases, contract, scorer_names(suite))
     labels = label_report(cases, contract) if contract.kind == "label" else None
     if labels is not None:
-        metrics["macro_f1"] = macro_f1_metric(cases, contract, seed=seed, report=labels)
+        metrics["macro_f1"], intervals = label_bootstrap(cases, contract, seed=seed, report=labels)
+        for name, (low, high) in intervals.items():
+            labels["labels"][name].update(f1_low=low, f1_high=high)
     per_example = [{name: column[i] for name, column in values.items()} for i in range(len(cases))]
     return SplitScores(metrics, per_example, labels)

@@ -53,6 +53,8 @@ def bootstrap_mean(values: Sequence[float], seed: int = 0, resamples: int = 2000
     x = np.asarray([float(v) for v in values], dtype=np.float64)
     if x.size == 0:
         return Metric(None, None, None, 0)
+    if x.size == 1 and x[0] not in (0.0, 1.0):  # one value has no spread to resample: no interval, not [v, v]
+        return Metric(float(x[0]), None, None, 1)
     means = _resampled_sums(x[None, :], seed, resamples)[0] / x.size
     low, high = np.percentile(means, [2.5, 97.5])
     if x.min() >= 0.0 and x.max() <= 1.0:
@@ -70,6 +72,8 @@ def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], seed: int = 0,
     d = np.asarray([float(x) - float(y) for x, y in zip(a, b)], dtype=np.float64)
     if d.size == 0:
         return Metric(None, None, None, 0)
+    if d.size == 1:
+        return Metric(float(d[0]), None, None, 1)
     diffs = _resampled_sums(d[None, :], seed, resamples)[0] / d.size
     low, high = np.percentile(diffs, [2.5, 97.5])
     return Metric(float(d.mean()), float(low), float(high), int(d.size))
