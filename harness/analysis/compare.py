@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, read_together, scores_of
-from harness.analysis.formatting import interval, p_value, pct, regression_metric, under_trained_text
+from harness.analysis.formatting import counted, interval, p_value, pct, regression_metric, under_trained_text
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import ExampleView, LookAtTest, TrialView
@@ -298,7 +298,7 @@ def comparison_text(comparison: Comparison) -> str:
     others = [f"{s.metric} {s.evidence()}" for s in c.scores if s.metric != c.primary
               and s.outcome in (Outcome.BETTER, Outcome.WORSE)]  # fmt: skip
     tested = sum(1 for s in c.scores if s.metric != c.primary and s.test != "none")
-    tail = (f" Other scores that differ beyond noise (A - B; Holm-adjusted over {tested} scores): "
+    tail = (f" Other scores that differ beyond noise (A - B; Holm-adjusted over {counted(tested, 'score')}): "
             f"{'; '.join(others)}." if others else "")
     regression = "; ".join(f"{side.id} {_regression(side)}" for side in (c.a, c.b))
     tail += f" Regression vs base model (stored, not paired): {regression}."

@@ -8,12 +8,12 @@ The rule, word for word as README's Metrics section states it:
     are left out, and counted. For 0/1 scores the test is McNemar's exact test, and the 95% interval of the
     difference is exact and built from the same test, so the interval excludes 0 exactly when p < 0.05; for other
     scores it is a paired percentile bootstrap whose p-value is read off the same draws as its interval, with the
-    same guarantee; where so few pairs are scored that no exact test could show a difference at all (5 or fewer
-    at 95%), there is no test and the outcome is not shown. The outcome is read off that one interval: better when it lies wholly on the good side of 0,
-    not worse when a margin is set and its bad end stays within the margin, worse when it lies wholly on the bad
-    side, and not shown otherwise. A figure typed in by the user is weighed the same way, with the candidate's
-    own exact interval against it. Secondary metrics reported together are read at Holm-adjusted p-values, and
-    the output says so.
+    same guarantee; where so few pairs are scored, or so few of them differ, that no exact test could show a
+    difference at all (5 or fewer at 95%), there is no test and the outcome is not shown. The outcome is read off
+    that one interval: better when it lies wholly on the good side of 0, not worse when a margin is set and its bad
+    end stays within the margin, worse when it lies wholly on the bad side, and not shown otherwise. A figure typed
+    in by the user is weighed the same way, with the candidate's own exact interval against it. Secondary metrics
+    reported together are read at Holm-adjusted p-values, and the output says so.
 
 Pure functions over typed views (`ExampleView`s, or {example id: value} read from them): no store in here.
 """
@@ -60,6 +60,7 @@ TESTS = {
     "unpaired-bootstrap": "unpaired bootstrap (different examples)",
     "newcombe-score": "Newcombe score interval (different examples)",
     "exact-binomial": "exact binomial against a fixed figure",
+    "bootstrap-vs-figure": "bootstrap against a fixed figure",
     "none": "no test",
 }
 
@@ -72,7 +73,7 @@ class Decision:
     higher_is_better: bool
     test: str
     """A key of TESTS: `mcnemar-exact`, `paired-bootstrap`, `unpaired-bootstrap`, `newcombe-score`,
-    `exact-binomial` or `none`."""
+    `exact-binomial`, `bootstrap-vs-figure` or `none`."""
     a: float | None
     """A's mean over the pairs compared (which may be fewer than A's reported n, when values are missing)."""
     b: float | None
@@ -86,14 +87,15 @@ class Decision:
     """Non-inferiority margin in the metric's units (0.02 = 2 points); 0: A must be better."""
     alpha: float = ALPHA
     excluded: int = 0
-    """Shared examples left out because A or B has no value there (a refused request, a non-compliant output)."""
+    """Examples left out because A or B has no value there (a refused request, a non-compliant output): shared
+    examples when paired, either side's when unpaired or against a figure."""
     a_only: int | None = None
     """0/1 scores: pairs where only A is right (in the metric's sense, 1.0), and where only B is."""
     b_only: int | None = None
     adjusted_p: float | None = None
     """Holm-adjusted p when read together with other metrics; the outcome then follows it."""
     why: str = ""
-    """Why there is no test (no shared examples with values), empty otherwise."""
+    """Why there is no test (no shared examples with values), or why "better" is not claimed; empty otherwise."""
 
     @property
     def decided_p(self) -> float:
@@ -124,11 +126,21 @@ class Decision:
     def reading(self) -> str:
         """The outcome in words, with the margin when one applies."""
         if self.outcome is Outcome.NOT_WORSE:
-            return f"not worse by more than the {pct(self.margin)}-point margin"
+            return (f"not worse by more than the {pct(self.margin)}-point margin"
+                    + (f" ({self.why})" if self.why else ""))
         if self.outcome is Outcome.NOT_SHOWN:
-            return "not shown" + (" (the interval includes 0)" if self.test != "none" else "") + (
+            return "not shown" + self._why_not_shown() + (
                 f" and not within the {pct(self.margin)}-point margin" if self.margin else "")
         return f"{self.outcome.value}, beyond noise"
+
+    def _why_not_shown(self) -> str:
+        if self.test == "none":
+            return ""
+        d = self.difference
+        if self.adjusted_p is not None and d.low is not None and (d.low > 0 or d.high < 0):
+            # Holm demoted it: its own 95% interval leaves 0 out, so "the interval includes 0" would be false
+            return f" (Holm-adjusted p {p_value(self.adjusted_p)} is not below {self.alpha:g})"
+        return " (the interval includes 0)"
 
 
 MARGIN_RULE = "a margin is a share of accuracy in [0, 1), e.g. 0.02 for 2 points"
@@ -161,7 +173,7 @@ def compare_paired(a: Mapping[str, float | None], b: Mapping[str, float | None],
     out and counted in `excluded`."""
     good = _direction(metric, higher_is_better)
     shared = sorted(set(a) & set(b))
-    pairs = [(a[i], b[i]) for i in shared if a[i] is not None and b[i] is not None]
+    pairs = [(a[i], b[i]) for i in shared if _has_value(a[i]) and _has_value(b[i])]
     excluded = len(shared) - len(pairs)
     if not pairs:
         why = ("the two share no test examples" if not shared
@@ -176,10 +188,10 @@ def compare_paired(a: Mapping[str, float | None], b: Mapping[str, float | None],
         result = mcnemar_exact(a_only, b_only, len(pairs), alpha)
         return _decision(result, len(pairs), "mcnemar-exact", common, a_only=a_only, b_only=b_only)
     d = x - y
-    if (floor := smallest_exact_p(len(pairs))) >= alpha:
-        return _too_few(common, float(d.mean()), len(pairs), "pairs", floor)
+    if (few := _too_few(common, d, "pairs")) is not None:
+        return few
     result = percentile_bootstrap(bootstrap_means(d, seed, RESAMPLES), float(d.mean()), alpha=alpha)
-    return _decision(result, len(pairs), "paired-bootstrap", common)
+    return _short_of_better(_decision(result, len(pairs), "paired-bootstrap", common), d, "pairs")
 
 
 def compare_unpaired(a: Sequence[float], b: Sequence[float], metric: str, *, higher_is_better: bool | None = None,
@@ -188,17 +200,18 @@ def compare_unpaired(a: Sequence[float], b: Sequence[float], metric: str, *, hig
     interval, whose width stays honest on a handful of examples (a bootstrap of 3 right out of 3 against 5 of 5
     reads [0, 0]); other scores, each side resampled on its own."""
     good = _direction(metric, higher_is_better)
-    x = np.asarray([v for v in a if v is not None], dtype=np.float64)
-    y = np.asarray([v for v in b if v is not None], dtype=np.float64)
+    x, y = _valued(a), _valued(b)
+    excluded = len(a) - int(x.size) + len(b) - int(y.size)
     if not x.size or not y.size:
-        return _undecided(metric, good, margin, alpha, 0, "one side has no scored example")
+        return _undecided(metric, good, margin, alpha, excluded, "one side has no scored example")
     common = dict(metric=metric, higher_is_better=good, a=float(x.mean()), b=float(y.mean()), margin=margin,
-                  alpha=alpha)
+                  alpha=alpha, excluded=excluded)
     if _binary(x) and _binary(y):
         result = newcombe_unpaired(int(x.sum()), int(x.size), int(y.sum()), int(y.size), alpha)
         return _decision(result, int(x.size), "newcombe-score", common)
     if (floor := smallest_exact_p(int(x.size), int(y.size))) >= alpha:
-        return _too_few(common, float(x.mean() - y.mean()), int(x.size), "examples against " + str(y.size), floor)
+        return _no_test(common, float(x.mean() - y.mean()), int(x.size), f"{x.size} examples against {y.size}",
+                        floor)
     draws = bootstrap_means(x, seed, RESAMPLES) - bootstrap_means(y, seed + 1, RESAMPLES)
     result = percentile_bootstrap(draws, float(x.mean() - y.mean()), alpha=alpha)
     return _decision(result, int(x.size), "unpaired-bootstrap", common)
@@ -209,18 +222,18 @@ def compare_to_value(a: Sequence[float | None], value: float, metric: str, *, hi
     """A's scores against a fixed figure (one the user typed in, or an absolute bar): A's own exact interval for
     0/1 scores, a bootstrap otherwise."""
     good = _direction(metric, higher_is_better)
-    x = np.asarray([v for v in a if v is not None], dtype=np.float64)
+    x = _valued(a)
     if not x.size:
-        return _undecided(metric, good, margin, alpha, 0, f"no scored example has a {metric} value")
+        return _undecided(metric, good, margin, alpha, len(a), f"no scored example has a {metric} value")
     common = dict(metric=metric, higher_is_better=good, a=float(x.mean()), b=value, margin=margin, alpha=alpha,
                   excluded=len(a) - int(x.size))
     if _binary(x):
         return _decision(binomial_exact(int(x.sum()), int(x.size), value, alpha), int(x.size), "exact-binomial",
                          common)
-    if (floor := smallest_exact_p(int(x.size))) >= alpha:
-        return _too_few(common, float(x.mean()) - value, int(x.size), "examples", floor)
+    if (few := _too_few(common, x - value, "examples", f" from {value:g}")) is not None:
+        return few
     result = percentile_bootstrap(bootstrap_means(x, seed, RESAMPLES) - value, float(x.mean()) - value, alpha=alpha)
-    return _decision(result, int(x.size), "paired-bootstrap", common)
+    return _short_of_better(_decision(result, int(x.size), "bootstrap-vs-figure", common), x - value, "examples")
 
 
 def read_together(decisions: Sequence[Decision]) -> list[Decision]:
@@ -231,11 +244,16 @@ def read_together(decisions: Sequence[Decision]) -> list[Decision]:
     out = list(decisions)
     for i, p in zip(tested, adjusted):
         d = decisions[i]
-        outcome = d.outcome
-        if outcome in (Outcome.BETTER, Outcome.WORSE) and p >= d.alpha:
-            outcome = Outcome.NOT_SHOWN
-        out[i] = replace(d, adjusted_p=p, outcome=outcome)
+        out[i] = replace(d, adjusted_p=p, outcome=_at_adjusted_p(d, p))
     return out
+
+
+def _at_adjusted_p(d: Decision, adjusted: float) -> Outcome:
+    """The outcome once the p-value is Holm-adjusted: "better" or "worse" needs the adjusted p below alpha. A
+    demoted "better" still lies wholly inside any margin, so with one set it reads "not worse", as its interval does."""
+    if d.outcome not in (Outcome.BETTER, Outcome.WORSE) or adjusted < d.alpha:
+        return d.outcome
+    return Outcome.NOT_WORSE if d.outcome is Outcome.BETTER and d.margin > 0 else Outcome.NOT_SHOWN
 
 
 # -- the reading -------------------------------------------------------------------------------------------------
@@ -268,8 +286,32 @@ def smallest_exact_p(n: int, m: int | None = None) -> float:
     return min(1.0, 2.0 / ways)
 
 
-def _too_few(common: dict, estimate: float, n: int, unit: str, floor: float) -> Decision:
-    why = (f"only {n} {unit}: no test can show a difference at {1 - common['alpha']:.0%} on so few (the smallest "
+def _too_few(common: dict, d: np.ndarray, unit: str, against: str = "") -> Decision | None:
+    """No test, when too few differences `d` (A - B, or A - the figure) can move a sign-flip test of the hypothesis
+    the outcome would rest on: "no difference" (ties cannot), or with a margin "worse by the margin" (only
+    differences of exactly minus the margin cannot); None when a test can reach alpha."""
+    good = d if common["higher_is_better"] else -d
+    margin = common["margin"]
+    moving = int(np.count_nonzero(good + margin)) if margin > 0 else int(np.count_nonzero(d))
+    if (floor := smallest_exact_p(moving)) < common["alpha"]:
+        return None
+    return _no_test(common, float(d.mean()), int(d.size), _differing(moving, int(d.size), unit, against), floor)
+
+
+def _short_of_better(decision: Decision, d: np.ndarray, unit: str) -> Decision:
+    """With a margin, enough pairs may move the test against the margin but too few differ at all for any test of
+    "no difference": then the interval may read "not worse", never "better"."""
+    differing = int(np.count_nonzero(d))
+    if decision.outcome is not Outcome.BETTER or smallest_exact_p(differing) < decision.alpha:
+        return decision
+    why = (f"better is not claimed: only {_differing(differing, int(d.size), unit)}, too few for any test of "
+           "no difference")
+    return replace(decision, outcome=Outcome.NOT_WORSE, why=why)
+
+
+def _no_test(common: dict, estimate: float, n: int, what: str, floor: float) -> Decision:
+    """No test: `what` (`3 pairs`, `4 of the 200 pairs differ`) is too few for any exact test to reach alpha."""
+    why = (f"only {what}: no test can show a difference at {1 - common['alpha']:.0%} on so few (the smallest "
            f"p-value an exact test reaches here is {floor:.3g}); score more examples")
     return Decision(test="none", difference=Metric(estimate, None, None, n), p_value=1.0, outcome=Outcome.NOT_SHOWN,
                     why=why, **common)
@@ -287,6 +329,24 @@ def _direction(metric: str, given: bool | None) -> bool:
     if known is None:
         raise ValueError(f"metric {metric!r} has no known direction; pass higher_is_better")
     return known
+
+
+def _has_value(value: float | None) -> bool:
+    """None, and NaN or infinity (no score at all), are "no value": left out and counted, never averaged in (one NaN
+    made every bootstrap draw NaN, and the p-value read 0)."""
+    return value is not None and math.isfinite(value)
+
+
+def _valued(values: Sequence[float | None]) -> np.ndarray:
+    return np.asarray([v for v in values if _has_value(v)], dtype=np.float64)
+
+
+def _differing(differing: int, n: int, unit: str, against: str = "") -> str:
+    """`3 pairs`, or, where ties leave fewer that differ (and only those can move a sign-flip test), `4 of the 200
+    pairs differ (the rest tie)`."""
+    if differing == n:
+        return f"{n} {unit}"
+    return f"{differing} of the {n} {unit} differ{against} ({'the rest tie' if differing else 'all tie'})"
 
 
 def _binary(values: np.ndarray) -> bool:

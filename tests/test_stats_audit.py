@@ -1,0 +1,189 @@
+"""A statistician's audit of the numbers behind the verdict: each test, interval and reading checked against an
+independent computation (scipy, a formula written out here, or brute-force enumeration), with the cases the audit
+found wrong pinned down: ties that let a bootstrap claim what no exact test could, values left out uncounted, a NaN
+read as p = 0, and a Holm-demoted result described as if its interval held 0."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest, multinomial, norm
+
+from harness.analysis.compare import Comparison, TrialSide, comparison_text
+from harness.analysis.decision import Outcome, compare_paired, compare_to_value, compare_unpaired, read_together
+from harness.evaluation.inference import clopper_pearson, holm, mcnemar_exact, newcombe_unpaired
+from harness.evaluation.stats import wilson_interval
+
+
+def sign_flip_p(differences: list[float]) -> float:
+    """Two-sided exact sign-flip (randomisation) p-value of the mean difference, by enumerating every flip."""
+    d = np.asarray(differences, dtype=np.float64)
+    observed = abs(d.mean())
+    means = [abs((d * signs).mean()) for signs in itertools.product((1, -1), repeat=d.size)]
+    return float(np.mean([m >= observed - 1e-12 for m in means]))
+
+
+def by_id(values: list[float | None]) -> dict[str, float | None]:
+    return {f"e{i}": v for i, v in enumerate(values)}
+
+
+# -- the formulas, against independent computations -----------------------------------------------------------
+
+
+def test_wilson_and_clopper_pearson_match_the_formula_and_scipy():
+    z = norm.ppf(0.975)
+    for n in (1, 2, 7, 30):
+        for k in range(n + 1):
+            p = k / n
+            centre, half = (p + z * z / (2 * n)), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+            by_hand = (max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n)))
+            assert wilson_interval(k, n) == pytest.approx(by_hand, abs=1e-12)
+            exact = binomtest(k, n).proportion_ci(method="exact")
+            assert clopper_pearson(k, n) == pytest.approx((exact.low, exact.high), abs=1e-9)
+
+
+def test_mcnemar_p_is_the_exact_binomial_test_of_the_discordant_pairs():
+    for discordant in range(1, 25):
+        for a_only in range(discordant + 1):
+            expected = binomtest(a_only, discordant, 0.5).pvalue
+            assert mcnemar_exact(a_only, discordant - a_only, 60).p_value == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("n,p10,p01", [(8, 0.3, 0.1), (12, 0.2, 0.2), (15, 0.05, 0.0), (15, 0.45, 0.1)])
+def test_mcnemar_interval_covers_the_true_difference_exactly_enumerated(n, p10, p01):
+    """Coverage computed exactly (every 2x2 table weighed by its multinomial probability), not simulated."""
+    law = multinomial(n, [p10, p01, 1 - p10 - p01])
+    covered = 0.0
+    for a_only in range(n + 1):
+        for b_only in range(n + 1 - a_only):
+            r = mcnemar_exact(a_only, b_only, n)
+            if r.low - 1e-12 <= p10 - p01 <= r.high + 1e-12:
+                covered += law.pmf([a_only, b_only, n - a_only - b_only])
+    assert covered >= 0.95
+
+
+def test_newcombe_interval_matches_method_10_written_out():
+    def by_hand(a, n_a, b, n_b):
+        (la, ua), (lb, ub) = wilson_interval(a, n_a), wilson_interval(b, n_b)
+        pa, pb = a / n_a, b / n_b
+        return (pa - pb - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2),
+                pa - pb + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2))
+
+    for a, n_a, b, n_b in [(0, 5, 3, 7), (5, 5, 0, 4), (12, 30, 20, 31), (56, 70, 48, 80)]:
+        r = newcombe_unpaired(a, n_a, b, n_b)
+        assert (r.low, r.high) == pytest.approx(by_hand(a, n_a, b, n_b), abs=1e-12)
+
+
+def test_holm_matches_the_step_down_definition():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        p = list(rng.random(int(rng.integers(1, 6))) ** 3)
+        k = len(p)
+        order = sorted(range(k), key=lambda i: p[i])
+        # adjusted p of the r-th smallest: max over j <= r of min(1, (k - j) p_(j))
+        expected = {order[r]: max(min(1.0, (k - j) * p[order[j]]) for j in range(r + 1)) for r in range(k)}
+        assert holm(p) == pytest.approx([expected[i] for i in range(k)])
+
+
+# -- what the audit found ------------------------------------------------------------------------------------
+
+
+def test_ties_do_not_let_a_bootstrap_claim_what_no_exact_test_could_show():
+    """100 field-F1 pairs, 4 of which differ (all in A's favour): flipping the signs of those 4 gives 16 equally
+    likely arrangements, so no exact test reaches p < 0.125; the 96 ties cannot move. The bootstrap, counting all
+    100 pairs, read p = 0.031 and "better"."""
+    a, b = [0.5] * 100, [0.5] * 100
+    a[:4] = [0.75] * 4
+    assert sign_flip_p([x - y for x, y in zip(a[:10], b[:10])]) == pytest.approx(0.125)
+    four = compare_paired(by_id(a), by_id(b), "field_f1")
+    assert four.test == "none" and four.outcome is Outcome.NOT_SHOWN and not four.passes
+    assert "4 of the 100 pairs differ (the rest tie)" in four.why and "0.125" in four.why
+    assert four.difference.value == pytest.approx(0.01) and four.difference.n == 100
+    a[:6] = [0.75] * 6  # 6 that differ can reach 2 / 64: the bootstrap decides again
+    assert compare_paired(by_id(a), by_id(b), "field_f1").test == "paired-bootstrap"
+    same = compare_paired(by_id(b), by_id(b), "field_f1")
+    assert same.test == "none" and "0 of the 100 pairs differ (all tie)" in same.why
+    # the same against a fixed figure: 4 of 50 scores away from it
+    scores = [0.8] * 46 + [0.9] * 4
+    figure = compare_to_value(scores, 0.8, "field_f1")
+    assert figure.test == "none" and "4 of the 50 examples differ from 0.8" in figure.why
+
+
+def test_with_a_margin_ties_still_show_not_worse_but_never_better():
+    """Against a margin the test is of "worse by the margin", which tied pairs do move: 100 identical outputs are
+    not worse. But 5 of 100 pairs differing is too few for any test of "no difference", so never "better"."""
+    b = [0.5] * 100
+    same = compare_paired(by_id(b), by_id(b), "field_f1", margin=0.02)
+    assert same.test == "paired-bootstrap" and same.outcome is Outcome.NOT_WORSE and same.passes and not same.why
+    a = [0.5] * 100
+    a[:5] = [1.0] * 5
+    few = compare_paired(by_id(a), by_id(b), "field_f1", margin=0.02)
+    assert few.difference.low > 0  # the bootstrap's interval leaves 0 out ...
+    assert few.outcome is Outcome.NOT_WORSE and "better is not claimed: only 5 of the 100 pairs differ" in few.why
+    assert "not worse by more than the 2.0-point margin (better is not claimed" in few.reading()
+    assert compare_paired(by_id(a), by_id(b), "field_f1").test == "none"  # ... and without a margin: no test
+    lower = compare_paired(by_id(b), by_id(b), "latency_s", higher_is_better=False, margin=0.02)
+    assert lower.outcome is Outcome.NOT_WORSE  # the margin is read in the metric's direction
+
+
+def test_a_bootstrap_against_a_fixed_figure_is_not_called_paired():
+    rng = np.random.default_rng(0)
+    decision = compare_to_value(list(rng.uniform(0.6, 1.0, 40)), 0.5, "field_f1")
+    assert decision.test == "bootstrap-vs-figure" and decision.outcome is Outcome.BETTER
+    text = decision.evidence()
+    assert "bootstrap against a fixed figure" in text and "pair" not in text and "40 examples" in text
+
+
+def test_an_unpaired_comparison_counts_the_examples_it_leaves_out():
+    now = [1.0] * 30 + [0.0] * 10 + [None] * 3
+    before = [1.0] * 20 + [0.0] * 20 + [None] * 2
+    decision = compare_unpaired(now, before, "task_accuracy")
+    assert decision.excluded == 5 and decision.difference.n == 40
+    assert "(5 without a value left out)" in decision.evidence()
+    assert compare_unpaired([None, None], [1.0], "task_accuracy").excluded == 2
+
+
+def test_a_nan_score_is_left_out_and_counted_not_read_as_p_zero():
+    """One NaN made every bootstrap draw NaN: the p-value read 0 ("p < 0.001") and the outcome "better", with the
+    difference printed as "+nan points"."""
+    a = by_id([0.6] * 30 + [0.0] * 10)
+    b = by_id([0.6] * 30 + [0.0] * 10)
+    a["e0"] = float("nan")
+    decision = compare_paired(a, b, "field_f1")
+    assert decision.excluded == 1 and decision.difference.n == 39
+    assert decision.outcome is Outcome.NOT_SHOWN and "nan" not in decision.evidence()
+    flags = by_id([1.0] * 20 + [0.0] * 20)
+    flags["e1"] = math.inf
+    assert compare_paired(flags, by_id([1.0] * 40), "task_accuracy").excluded == 1
+    assert compare_to_value([1.0, float("nan"), 0.0], 0.5, "task_accuracy").excluded == 1
+
+
+def test_holm_demotion_reads_in_words_that_match_the_interval():
+    """Alone, p = 0.039 and its interval leaves 0 out; read with a second score, Holm lifts it to 0.078. The reading
+    must not then say "the interval includes 0" (it does not), and with a margin, an interval wholly on the good
+    side is still within the margin: "not worse", not "not shown ... and not within the margin"."""
+    a = by_id([1.0] * 8 + [0.0] * 1 + [1.0] * 40 + [0.0] * 51)  # 8 pairs only A right, 1 only B
+    b = by_id([0.0] * 8 + [1.0] * 1 + [1.0] * 40 + [0.0] * 51)
+    alone = compare_paired(a, b, "format_compliance")
+    assert alone.outcome is Outcome.BETTER and alone.difference.low > 0 and alone.p_value == pytest.approx(0.0390625)
+    other = compare_paired(a, a, "task_accuracy")
+    demoted = read_together([alone, other])[0]
+    assert demoted.outcome is Outcome.NOT_SHOWN and demoted.adjusted_p == pytest.approx(0.078125)
+    assert "interval includes 0" not in demoted.reading() and "Holm-adjusted p 0.0781" in demoted.reading()
+    with_margin = read_together([compare_paired(a, b, "format_compliance", margin=0.02), other])[0]
+    assert with_margin.outcome is Outcome.NOT_WORSE and with_margin.passes
+    assert "not within" not in with_margin.reading()
+
+
+def test_the_compare_paragraph_counts_holm_scores_in_the_right_number():
+    a = by_id([1.0] * 30 + [0.0] * 10)
+    b = by_id([0.0] * 30 + [0.0] * 10)
+    primary = compare_paired(a, b, "task_accuracy")
+    secondary = read_together([compare_paired(a, b, "format_compliance")])
+    side = TrialSide("s/1", "lora", {}, True, True, None)
+    text = comparison_text(Comparison(side, TrialSide("s/0", "prompt", {}, True, False, None), "test", 40, 0, 0,
+                                      "task_accuracy", [primary, *secondary], [], 30))
+    assert "Holm-adjusted over 1 score)" in text
