@@ -54,6 +54,11 @@ class BudgetExhausted(HarnessError):
 NO_ROUTE = (404, 405, 501)
 """Statuses that say the server has no chat completions route there: a wrong base_url, not a refused request."""
 
+NOT_A_COMPLETION = "answered a chat request with HTTP 200 but not with a chat completion"
+"""In the message for an endpoint whose 200 answers are something else (a gateway's page, another API)."""
+
+RESUME = ". Answers received so far are cached; re-run to resume."
+
 KEY_MARK = "<key>"
 """What the key becomes in messages and stored answers; not `[key]`, which the console reads as markup and drops."""
 
@@ -243,13 +248,19 @@ class HostedClient:
         except openai.APIError as exc:  # connection errors and timeouts, after the client's retries
             self._release(request)
             raise EndpointFailed(self._failure(exc)) from None
+        except ValueError as exc:  # a 200 whose body is not JSON at all (a proxy's page, a truncated body)
+            self._count_unread(request)
+            raise EndpointFailed(self._not_a_completion(f"a body that is not JSON: {exc}") + RESUME) from None
         latency = time.perf_counter() - began
-        usage = response.usage
-        prompt = usage.prompt_tokens if usage else None
-        completion = usage.completion_tokens if usage else None
+        try:
+            reply = _read_reply(response)
+        except _NotACompletion as exc:
+            self._count_unread(request)
+            raise EndpointFailed(self._not_a_completion(str(exc)) + RESUME) from None
+        prompt, completion = reply.prompt_tokens, reply.completion_tokens
         # an endpoint (or a proxy) that echoes the request's headers must not put the key into the cache or results
-        output = self.endpoint.redact((response.choices[0].message.content if response.choices else None) or "")
-        filtered = bool(response.choices) and response.choices[0].finish_reason == "content_filter"
+        output = self.endpoint.redact(reply.content)
+        filtered = reply.finish_reason == "content_filter"
         with self._lock:
             self._requests += 1
             self._filtered += filtered
@@ -262,7 +273,7 @@ class HostedClient:
                                 "its answer (finish_reason content_filter)", refusal="content_filter")
         if self._cache is not None:
             self._cache.put(key, {"output": output, "prompt_tokens": prompt, "completion_tokens": completion,
-                                  "latency_s": latency, "served_model": response.model,
+                                  "latency_s": latency, "served_model": reply.served_model,
                                   "answered_at": datetime.now(timezone.utc).isoformat()})
         return HostedAnswer(output, prompt, completion, latency)
 
@@ -272,7 +283,11 @@ class HostedClient:
         import openai
 
         try:
-            self._client.chat.completions.create(model=self.endpoint.config.model, **request.body())
+            _read_reply(self._client.chat.completions.create(model=self.endpoint.config.model, **request.body()))
+        except _NotACompletion as exc:
+            return self._not_a_completion(str(exc))
+        except ValueError as exc:
+            return self._not_a_completion(f"a body that is not JSON: {exc}")
         except openai.APIStatusError as exc:
             if exc.status_code in REFUSED and _code(exc) in CONTENT_POLICY:
                 return None
@@ -286,6 +301,21 @@ class HostedClient:
         except openai.APIError as exc:
             return self._failure(exc)
         return None
+
+    def _count_unread(self, request: ChatRequest) -> None:
+        """A request answered with something unreadable was sent, and may have been billed: its worst case counts."""
+        with self._lock:
+            self._requests += 1
+            self._reserved -= request.worst_case_tokens()
+            self._prompt += request.worst_case_tokens() - request.max_tokens
+            self._completion += request.max_tokens
+
+    def _not_a_completion(self, what: str) -> str:
+        name, config = self.endpoint.name, self.endpoint.config
+        return self.endpoint.redact(
+            f"endpoint {name} ({config.base_url}) {NOT_A_COMPLETION}: {what}. Nothing it sent is scored. Check "
+            f"that `endpoints.{name}.base_url` is the OpenAI-compatible API itself (it usually ends in /v1), not a "
+            "gateway's or proxy's page")
 
     def _release(self, request: ChatRequest) -> None:
         with self._lock:
@@ -308,6 +338,60 @@ class HostedClient:
         detail = self.endpoint.redact(f"{type(exc).__name__}: {exc}")
         return (f"endpoint {name} ({config.base_url}): {why}. Answers received so far are cached; re-run to resume. "
                 f"Last error: {detail}")
+
+
+class _NotACompletion(Exception):
+    """The endpoint's 200 answer is not a chat completion; the message says what it was instead."""
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """What the harness reads from a chat completion, checked."""
+
+    content: str
+    finish_reason: str | None
+    prompt_tokens: int | None
+    """None when the endpoint reported no usable count (absent, negative, not a number): the worst case counts."""
+    completion_tokens: int | None
+    served_model: str | None
+
+
+def _read_reply(response: Any) -> _Reply:
+    """The first choice and the usage of `response`, or _NotACompletion. The client returns a bare str or list when
+    the body was not a JSON object, and an unvalidated object missing `choices` when it was the wrong object: an
+    answer of neither kind may be scored as an empty (wrong) answer."""
+    if isinstance(response, str | bytes | list | dict) or response is None:
+        raise _NotACompletion(f"a body of type {type(response).__name__} ({_shown(response)})")
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise _NotACompletion(f"no `choices` in it ({_shown(_dump(response))})")
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    if message is None or not isinstance(content, str | None):
+        raise _NotACompletion(f"its first choice has no message text ({_shown(_dump(response))})")
+    usage = getattr(response, "usage", None)
+    model = getattr(response, "model", None)
+    return _Reply(content or "", getattr(choices[0], "finish_reason", None), _count(usage, "prompt_tokens"),
+                  _count(usage, "completion_tokens"), model if isinstance(model, str) else None)
+
+
+def _count(usage: Any, name: str) -> int | None:
+    value = getattr(usage, name, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _dump(response: Any) -> Any:
+    """The fields the endpoint actually sent: the client fills every field it expected with None."""
+    try:
+        fields = {**response.model_dump(exclude_none=True), **(response.model_extra or {})}
+    except Exception:  # an object the client built without validating: show what Python can
+        return response
+    return fields or "an empty object"
+
+
+def _shown(value: Any, limit: int = 160) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _code(exc) -> str | None:

@@ -241,7 +241,11 @@ class Store:
     # -- writes ----------------------------------------------------------------------------------------
 
     def record_study(self, study: StudyRecord) -> None:
-        """Create or update a study; created_at keeps the first value."""
+        """Create or update a study; created_at keeps the first value. Raises HarnessError, writing nothing, when the
+        study exists with another suite, model, data subsets or objective (`study_conflict`)."""
+        conflict = self.study_conflict(study)
+        if conflict is not None:
+            raise HarnessError(conflict)
         values = [study.name, study.experiment_name, _dumps(study.experiment), study.suite, study.suite_version,
                   study.model_name, study.model_sha256, study.model_note, _now(), _dumps(study.notes), study.kind,
                   study.parent, study.objective_metric, study.maximize, study.suite_path]  # fmt: skip
@@ -257,6 +261,22 @@ class Store:
             " maximize = excluded.maximize, suite_path = excluded.suite_path",
             values,
         ))  # fmt: skip
+
+    def study_conflict(self, study: StudyRecord) -> str | None:
+        """Why `study` cannot join the stored study of its name, if it cannot: trials scored on another suite (or
+        version), model, data subsets or objective would be ranked, counted and compared with its own. Two
+        experiments with the same `name` in one results folder meet here, and so do a study's workers whose
+        experiment files differ."""
+        stored = self.study(study.name)
+        if stored is None:
+            return None
+        changed = [f"{what}: stored {old!r}, now {new!r}" for what, old, new in _identity(stored, study) if old != new]
+        if not changed:
+            return None
+        was = stored.notes.get("config_path") or stored.experiment_name
+        return (f"study {study.name} in {self.path} was run with another setup (from {was}); its trials cannot be "
+                f"compared with this one's, since {'; '.join(changed)}. Pass --study NEW_NAME (or give the experiment "
+                f"another `name`) to start a separate study, or use another results folder (--set results_dir=...).")
 
     def record_run(self, run: RunRecord) -> None:
         values = [run.run_id, run.study, _now(), run.pid, run.host, _dumps(run.environment), run.device,
@@ -605,6 +625,24 @@ def _pending_migrations(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
         return None
     done = set(applied(conn, create=False))
     return [name for name, _ in MIGRATIONS if name not in done]
+
+
+def _identity(stored: StudyView, new: StudyRecord) -> list[tuple[str, Any, Any]]:
+    """(what, stored, new) for each fact a study's trials share; a data section an older database did not record
+    is not compared."""
+    # A new suite version is let through: the trials record the version they were scored on (and `compare` names
+    # a difference), and a patched suite is re-run under its study.
+    pairs = [("suite", stored.suite, new.suite),
+             ("objective", (stored.objective_metric, stored.maximize), (new.objective_metric, new.maximize)),
+             ("kind", (stored.kind, stored.parent), (new.kind, new.parent))]
+    if stored.model_sha256 and new.model_sha256:  # the same weights moved to another folder are the same model
+        pairs.append(("model sha256", stored.model_sha256, new.model_sha256))
+    else:
+        pairs.append(("model", stored.model_name, new.model_name))
+    for key in ("data", "seed"):  # they draw the dev and test subsets every trial is scored on
+        if key in stored.experiment and key in new.experiment:
+            pairs.append((f"`{key}`", stored.experiment[key], new.experiment[key]))
+    return pairs
 
 
 def _study(row: dict) -> StudyView:

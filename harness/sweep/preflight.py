@@ -13,7 +13,7 @@ from collections.abc import Callable
 from itertools import product
 
 from harness.core.errors import ConfigError
-from harness.hosted.client import NO_ROUTE
+from harness.hosted.client import NO_ROUTE, NOT_A_COMPLETION
 from harness.sweep.plan import SweepPlan, space_values
 from harness.sweep.prepare import SweepData
 from harness.sweep.space import method_params
@@ -39,6 +39,8 @@ def check_hosted_arms(plan: SweepPlan, data: SweepData, echo: Callable[[str], No
         if problem and problem.split(":", 1)[0] in {str(status) for status in NO_ROUTE}:
             raise ConfigError(f"{plan.config_path}: endpoint `{name}`: {problem}. Fix `endpoints.{name}.base_url`, or "
                               "leave the api arm out of `space`.")
+        if problem and NOT_A_COMPLETION in problem:
+            raise ConfigError(f"{plan.config_path}: {problem}; or leave the api arm out of `space`.")
         if problem:
             raise ConfigError(
                 f"{plan.config_path}: endpoint `{name}` ({plan.config.endpoints[name].base_url}) rejected a chat "

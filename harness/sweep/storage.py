@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import re
 import time
 import warnings
 import zlib
@@ -29,6 +30,7 @@ from typing import Any
 import optuna
 
 from harness.core.errors import ConfigError, HarnessError
+from harness.core.paths import STORAGE_ENV
 
 HEARTBEAT_SECONDS = 20
 """How often a running trial tells RDB storage it is alive."""
@@ -54,10 +56,31 @@ def normalise(url: str) -> str:
         except ImportError:
             raise ConfigError("--storage is a PostgreSQL URL, but the driver psycopg 3 is not installed: "
                               "`pip install 'psycopg[binary]'`.") from None
-        return url
+        return _readable(url)
     if scheme == "sqlite":
         return url
     raise ConfigError(f"--storage {redacted(url)!r} is not a storage the harness can use; give {_SCHEMES}.")
+
+
+def _readable(url: str) -> str:
+    """`url` when SQLAlchemy reads it as it was meant; a ConfigError, without the password, when it cannot."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        host = make_url(url).host or ""
+    except (ArgumentError, ValueError) as exc:  # a port that is not a number says only "invalid literal for int()"
+        raise ConfigError(f"--storage {redacted(url)!r} cannot be read as a URL ({_first_line(exc)}); give "
+                          f"{_SCHEMES}, with PORT a number.") from None
+    if "@" in host:  # SQLAlchemy ends the password at its first "@": the rest would be tried as a host name
+        raise ConfigError(f"--storage {redacted(url)!r}: the user name or password holds an `@`, which a URL must "
+                          f"spell %40 (and `:` %3A, `/` %2F, `%` %25). Percent-encode it, e.g. "
+                          f"{PERCENT_ENCODE}, and set ${STORAGE_ENV} to the URL so it stays off the command line.")
+    return url
+
+
+PERCENT_ENCODE = """python -c 'import getpass, urllib.parse; print(urllib.parse.quote(getpass.getpass(), safe=""))'"""
+"""Prints a password typed at the prompt as a URL must spell it; the password never reaches the shell's history."""
 
 
 def is_shared(url: str) -> bool:
@@ -108,8 +131,9 @@ def check_reachable(url: str) -> None:
         with engine.connect():
             pass
     except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise HarnessError(f"cannot reach the study storage {redacted(url)}: {_first_line(exc)}. Is the server "
-                           "running, and are the host, port, user and database right?") from None
+        raise HarnessError(f"cannot reach the study storage {redacted(url)}: {_scrubbed(_first_line(exc), url)}. Is "
+                           "the server running, and are the host, port, user, password and database right? A "
+                           "password's `@ : / %` must be percent-encoded in the URL.") from None
     finally:
         engine.dispose()
 
@@ -157,7 +181,7 @@ def _rdb_storage(url: str, retry: Any) -> Any:
         except Exception as exc:  # sqlalchemy's errors, without importing sqlalchemy's internals here
             last = exc
             time.sleep(0.2 * (attempt + 1))
-    raise HarnessError(f"cannot open the study storage {redacted(url)}: {_first_line(last)}") from None
+    raise HarnessError(f"cannot open the study storage {redacted(url)}: {_scrubbed(_first_line(last), url)}") from None
 
 
 def _writable_parent(path: Path) -> None:
@@ -169,13 +193,32 @@ def _writable_parent(path: Path) -> None:
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, for messages and logs."""
+    """The URL without its password (in the credentials or a `password=` parameter), for messages and logs."""
+    url = _QUERY_PASSWORD.sub(r"\1***", url)
     if "://" not in url or "@" not in url:
         return url
     scheme, rest = url.split("://", 1)
     credentials, host = rest.rsplit("@", 1)
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+
+
+def _scrubbed(message: str, url: str) -> str:
+    """A driver's message without the password of `url`, which some drivers quote back (in a DSN or a host name)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # normalise() has read it already; nothing here may raise in an error path
+        return message
+    for secret in (parsed.password, parsed.query.get("password")):
+        for value in ([secret] if isinstance(secret, str) else list(secret or ())):
+            if value:
+                message = message.replace(str(value), "***")
+    return message
 
 
 def _first_line(exc: BaseException | None) -> str:
