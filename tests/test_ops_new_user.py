@@ -95,9 +95,13 @@ def test_a_second_teams_sweep_into_the_same_folder_is_refused_and_the_first_is_i
     first = write("team-a", f"suite: {toy_suite}\ndata: {{dev_limit: 4, test_limit: 4}}\n")
     second = write("team-b", "suite: ticket-triage\ndata: {dev_limit: 3, test_limit: 3}\n")
     assert main(["sweep", str(first)]) == 0
+    capsys.readouterr()
+    assert main(["sweep", str(second), "--dry-run"]) == 2  # refused before calibration, in the dry run too
+    out = capsys.readouterr().out
+    assert "was run with another setup" in out and "machine:" not in out  # no calibration, cached or not
     assert main(["sweep", str(second), "--trials", "2"]) == 2
     out = capsys.readouterr().out
-    assert "was run with another setup" in out and "Traceback" not in out
+    assert "was run with another setup" in out and "Traceback" not in out and "machine:" not in out
     store = Store(tmp_path / "results" / "harness.duckdb")
     assert store.study("triage").suite == "toy-colours"
     assert [t.metric("test", "task_accuracy").n for t in store.trials("triage")] == [4]

@@ -3,11 +3,13 @@
 import numpy as np
 import pytest
 
+from harness.evaluation.inference import mcnemar_exact
 from harness.evaluation.stats import (
     Metric,
     bootstrap_mean,
     bootstrap_ratio,
     paired_bootstrap_diff,
+    paired_difference,
     proportion,
     wilson_interval,
 )
@@ -80,6 +82,23 @@ def test_paired_bootstrap_identical_inputs_cover_zero():
     assert same.value == 0 and same.low == 0 and same.high == 0
     m = paired_bootstrap_diff(a, b, seed=5)
     assert m.low <= 0 <= m.high
+
+
+def test_a_0_1_paired_difference_gets_mcnemars_interval_not_a_bootstraps():
+    """A forgetting check on 200 items: none changed reads about [-1.8, +1.8] points, not [0, 0]; two lost items
+    get McNemar's exact interval; graded scores keep the bootstrap."""
+    base = [1.0] * 120 + [0.0] * 80
+    same = paired_difference(base, base)
+    assert same.value == 0 and same.low < -0.015 and same.high > 0.015 and same.n == 200
+    lost = list(base)
+    lost[:2] = [0.0, 0.0]
+    exact = mcnemar_exact(0, 2, 200)
+    assert paired_difference(lost, base) == Metric(-0.01, exact.low, exact.high, 200)
+    graded = [0.5, 0.25, 1.0, 0.75, 0.0, 0.5]
+    assert paired_difference(graded, graded[::-1], seed=3) == paired_bootstrap_diff(graded, graded[::-1], seed=3)
+    assert paired_difference([], []) == Metric(None, None, None, 0)
+    with pytest.raises(ValueError):
+        paired_difference([1.0], [])
 
 
 def test_paired_bootstrap_needs_alignment():

@@ -16,6 +16,7 @@ from statistics import NormalDist
 import numpy as np
 
 from harness.core.metric import Metric
+from harness.evaluation.inference import mcnemar_exact
 
 _CHUNK = 2_000_000
 """Max resample-index cells drawn at once, to bound memory for large n."""
@@ -77,6 +78,21 @@ def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], seed: int = 0,
     diffs = _resampled_sums(d[None, :], seed, resamples)[0] / d.size
     low, high = np.percentile(diffs, [2.5, 97.5])
     return Metric(float(d.mean()), float(low), float(high), int(d.size))
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: int = 2000) -> Metric:
+    """mean(a) - mean(b) over the same items, with the interval the decision rule gives such a difference: McNemar's
+    exact interval where every score is 0 or 1 (a forgetting check's items), `paired_bootstrap_diff` otherwise.
+
+    A percentile bootstrap of 0/1 pairs reads [0, 0] when no item changed and covered the true difference only
+    about 87% of the time with 1% of 200 items discordant; McNemar's interval stays as wide as the pairs allow."""
+    if len(a) != len(b):
+        raise ValueError(f"paired_difference needs aligned samples, got {len(a)} and {len(b)} values")
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size == 0 or not all(np.all((v == 0.0) | (v == 1.0)) for v in (x, y)):
+        return paired_bootstrap_diff(a, b, seed, resamples)
+    result = mcnemar_exact(int(np.sum((x == 1) & (y == 0))), int(np.sum((x == 0) & (y == 1))), int(x.size))
+    return Metric(result.estimate, result.low, result.high, int(x.size))
 
 
 def at_a_bound(value: float | None, low: float, high: float, n: int) -> tuple[float, float]:

@@ -99,7 +99,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     storage = open_storage(plan.storage, retry=RETRY)
     study = _open_study(plan, storage, worker)
     run_id = uuid.uuid4().hex[:12]
-    store.record_study(_study_record(plan, source))
+    store.record_study(_study_record(plan, source.name, source.sha256, source.note))
     env = environment(plan.device, {**data.provenance["model"], "provenance": source.provenance},
                       data.provenance["data"])
     store.record_run(RunRecord(run_id, plan.study, os.getpid(), socket.gethostname(), plan.device,
@@ -262,12 +262,12 @@ def _failure_reason(exc: Exception, device: str) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _study_record(plan: SweepPlan, source: sources.ModelSource) -> StudyRecord:
+def _study_record(plan: SweepPlan, model_name: str, model_sha256: str, model_note: str | None) -> StudyRecord:
     config = plan.config
     return StudyRecord(
         name=plan.study, experiment_name=config.name, experiment=config.to_dict(), suite=plan.suite.name,
-        suite_version=plan.suite.version, suite_path=str(plan.suite.path.resolve()), model_name=source.name,
-        model_sha256=source.sha256, model_note=source.note, objective_metric=config.objective.metric,
+        suite_version=plan.suite.version, suite_path=str(plan.suite.path.resolve()), model_name=model_name,
+        model_sha256=model_sha256, model_note=model_note, objective_metric=config.objective.metric,
         maximize=plan.maximize, notes={"skipped_methods": plan.space.skipped, "config_path": str(plan.config_path)},
     )  # fmt: skip
 
@@ -298,6 +298,7 @@ def check_store_matches_storage(plan: SweepPlan, store: Store) -> None:
     """Refuse, before anything runs, when the results database holds trials of this study that its Optuna storage
     does not know. Optuna would number new trials from 0 again, and each would take the id, the stored scores and
     the adapter folder of an old one: a promoted adapter among them would change under its registry entry."""
+    _check_same_setup(plan, store)
     stored = store.trials(plan.study)
     known = known_trial_numbers(plan.storage, plan.study) if stored else set()
     unknown = [t.id for t in stored if t.number not in known]
@@ -311,6 +312,18 @@ def check_store_matches_storage(plan: SweepPlan, store: Store) -> None:
         f"the storage those trials came from, pass --study NEW_NAME to start a separate study, or use another "
         f"results folder (--set results_dir=...)."
     )
+
+
+def _check_same_setup(plan: SweepPlan, store: Store) -> None:
+    """Refuse, before calibration and in the dry run, to add trials to a stored study of this name that another
+    suite, data subset, seed or objective made (`Store.study_conflict`). The model is compared when the sweep
+    records the study: knowing it means hashing a folder or pulling an embedded model."""
+    stored = store.study(plan.study)
+    if stored is None:
+        return
+    conflict = store.study_conflict(_study_record(plan, stored.model_name, stored.model_sha256, stored.model_note))
+    if conflict is not None:
+        raise HarnessError(conflict)
 
 
 def _sampler(config: ExperimentConfig, worker: int) -> optuna.samplers.BaseSampler:

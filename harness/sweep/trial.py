@@ -33,7 +33,7 @@ from harness.data.suites import Example
 from harness.evaluation.regression import per_item_scores
 from harness.evaluation.scorers import higher_is_better
 from harness.evaluation.scoring import SplitScores, score_split, scorer_names
-from harness.evaluation.stats import paired_bootstrap_diff, proportion
+from harness.evaluation.stats import paired_difference, proportion
 from harness.models.device import peak_memory_mb
 from harness.sweep.prepare import SweepData, base_regression
 from harness.sweep.space import method_params
@@ -226,7 +226,7 @@ def regression_delta(data: SweepData, candidate: Candidate) -> dict[str, Metric]
         raise HarnessError(f"the {check.suite} items scored for this trial differ from the base model's; delete "
                            f"{data.config.results_dir}/cache/regression-base-*.json and re-run.")
     return {
-        "regression_delta": paired_bootstrap_diff(scores, base, seed=data.config.seed),
+        "regression_delta": paired_difference(scores, base, seed=data.config.seed),
         f"{check.suite}_accuracy": proportion(scores),
         f"{check.suite}_accuracy_base": proportion(base),
     }
