@@ -6,8 +6,10 @@ import unicodedata
 
 
 def fold(text: str) -> str:
-    """Casefold and collapse whitespace, so that case and spacing never make a different answer or example."""
-    return " ".join(text.casefold().split())
+    """Unicode NFC, casefold and collapse whitespace, so that case, spacing and how an accent was typed (`é`, or `e`
+    and a combining U+0301, as macOS and some exports write it) never make a different answer or example. NFC, not
+    NFKC: `²` and `2` stay different answers."""
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
 def near_fold(text: str) -> str:

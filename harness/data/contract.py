@@ -230,7 +230,9 @@ def parse_target(text: str, contract: OutputContract) -> dict:
     if contract.kind == "text":
         value, strict, error = _find_answer(text, contract)
         if contract.whole_output and error is not None:
-            raise TargetError(f"the reference answer is unusable ({error}); write the answer itself, non-empty")
+            fix = ("write it as a plain number (`3.5`, `1,000`: a decimal point, not a comma; no units), or set "
+                   "`output.numeric: false` to compare answers as text") if value is not None else "write the answer"
+            raise TargetError(f"the reference answer is unusable ({error}); {fix}")
         layout = "`#### <answer>`" if contract.answer_pattern == DEFAULT_ANSWER_PATTERN else "the final answer"
         if value is None or error is not None:
             raise TargetError(f"the reference answer {error or 'has no final answer'}; end it with {layout}")
@@ -288,17 +290,27 @@ def _find_answer(text: str, contract: OutputContract) -> tuple[dict | None, bool
 
 
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
+_GROUPED = re.compile(
+    r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+)(?:\.\d*)?"
+)
+"""Digits grouped by thousands: `1,000,000`, Indian `12,34,567`, or spaces (`1 000`, also no-break and thin ones)."""
+_GROUP_MARKS = re.compile(r"[, \u00a0\u202f\u2009]")
 
 
 def parse_number(text: str) -> Decimal | None:
     """A final answer as an exact number, or None: "$1,200" -> 1200, "18.0" -> 18.0 (== 18), "-3." -> -3.
 
-    Strips `$`, thousands commas and surrounding whitespace; a trailing "." (end of sentence) is allowed.
-    Anything else (units, words, fractions) is not a number. Decimal rather than float: equality is exact.
+    Strips `$` and surrounding whitespace, reads U+2212 as a minus, and drops thousands separators only where they
+    group digits by thousands (`1,200`, `12,34,567`, `1 200`); a trailing "." (end of sentence) is allowed. A
+    decimal comma (`3,5`, `1.000,5`) is not a number here rather than a wrong one (35, 1.0005): the point is the
+    only decimal mark, so such answers are compared as text. Anything else (units, words, fractions) is not a
+    number. Decimal rather than float: equality is exact.
     """
     if not isinstance(text, str):
         return None
-    cleaned = text.replace(",", "").replace("$", "").strip()
+    cleaned = text.replace("$", "").replace("\u2212", "-").strip()
+    if _GROUPED.fullmatch(cleaned):
+        cleaned = _GROUP_MARKS.sub("", cleaned)
     if not _NUMBER.fullmatch(cleaned):
         return None
     try:
@@ -308,7 +320,7 @@ def parse_number(text: str) -> Decimal | None:
 
 
 def answers_equal(got: str, want: str, contract: OutputContract) -> bool:
-    """Final answers of a text contract: equal numbers when `numeric`, else equal after folding case/whitespace."""
+    """Final answers of a text contract: equal numbers when `numeric`, else equal after `fold`."""
     if contract.numeric:
         a, b = parse_number(got), parse_number(want)
         return a is not None and b is not None and a == b

@@ -48,7 +48,7 @@ def read_csv(text: str, where: str, preferred: str = ",") -> CsvTable:
             for cells in reader:
                 if cells:  # a blank line holds no example (csv.DictReader skips them too)
                     if len(cells) == len(columns):
-                        records.append((start, dict(zip(columns, cells))))
+                        records.append((start, dict(zip(columns, map(_unix_newlines, cells)))))
                     else:
                         problems.add(_width_problem(where, start, reader.line_num, len(cells), len(columns), delimiter))
                 start = reader.line_num + 1
@@ -62,6 +62,12 @@ def read_csv(text: str, where: str, preferred: str = ",") -> CsvTable:
         raise SuiteError(f"{where}: the file has a header ({', '.join(columns)}) and no rows; add one example per "
                          f"line below it.")
     return CsvTable(columns, records, delimiter)
+
+
+def _unix_newlines(cell: str) -> str:
+    """A quoted cell's line breaks as `\n`: a Windows export writes `\r\n` inside cells too, and a model trained on
+    `\r` it never meets in production text learns a prompt it will not see."""
+    return cell.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def detect_delimiter(text: str, preferred: str = ",") -> str:

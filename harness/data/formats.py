@@ -6,10 +6,12 @@ instruction), so that de-duplication, the contract and the split never need to k
   chat    JSONL `{"messages": [{"role": "system"|"user"|"assistant", "content": ...}, ...]}`, the format of
           OpenAI's fine-tuning API and of TRL: the last assistant turn is the answer (see `read_chat`).
   alpaca  `instruction` / `input` / `output` (JSONL or CSV); an empty `input` is allowed (see `read_alpaca`).
-  fields  any other CSV or JSONL: one input field and one answer field, named by flags or guessed by name.
+  fields  any other CSV or JSONL: one input field and one answer field, named by flags or guessed by name; a field
+          nested inside a JSONL object is named by its path, `doc.body` for {"doc": {"body": ...}}.
 
 A CSV file may be comma-, semicolon-, tab- or pipe-separated (found from its header, see `csvfile.py`); a `.tsv`
-file is read the same way.
+file is read the same way. A `.parquet` file is read as JSONL would be, one record per row, and its messages name
+the row (counted from 1) where the others name a line.
 
 An answer is text (a label or free text) or a JSON object; which contract it becomes is decided by the caller.
 """
@@ -37,6 +39,8 @@ Record = tuple[int, dict]
 """(1-based line number, the JSON object or CSV row on that line)."""
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 """Delimited-text files, with the delimiter their suffix suggests (the header decides)."""
+SUFFIXES = (".jsonl", *TABLE_SUFFIXES, ".parquet")
+"""Every data file `harness suite init` reads."""
 
 
 @dataclass(frozen=True)
@@ -86,18 +90,20 @@ def read_source(
     where = show_path(path)
     records, columns, delimiter = read_records(path)
     kind = path.suffix.lower().lstrip(".").upper()
+    if kind == "PARQUET":
+        kind = "Parquet (a number after `file:` in messages is a row, from 1)"
     if delimiter is not None and delimiter != TABLE_SUFFIXES[path.suffix.lower()]:
         kind = f"{DELIMITERS[delimiter]}-separated {kind}"
     fmt = detect_format(columns, named=bool(input_field or label_field or output_field))
     fields = Fields()
     if fmt == "chat":
         reader: Reader = read_chat
-        described = "chat `messages` JSONL (OpenAI fine-tuning / TRL): the last assistant turn is the answer"
+        described = f"chat `messages` {kind} (OpenAI fine-tuning / TRL): the last assistant turn is the answer"
     elif fmt == "alpaca":
         reader = read_alpaca
         described = f"alpaca {kind} (`instruction` / `input` / `output`)"
     else:
-        fields = pick_fields(columns, input_field, label_field, output_field, where)
+        fields = pick_fields(columns + nested_paths(records, columns), input_field, label_field, output_field, where)
         reader = partial(read_fields, fields=fields)
         described = f"{kind} fields: input `{fields.input}`, answer `{fields.answer}`"
     problems = Problems()
@@ -211,7 +217,7 @@ def read_fields(records: list[Record], where: str, problems: Problems, fields: F
     rows = []
     for line, record in records:
         at = f"{where}:{line}"
-        text, answer = record.get(fields.input), as_answer(record.get(fields.answer))
+        text, answer = value_at(record, fields.input), as_answer(value_at(record, fields.answer))
         if not isinstance(text, str) or not text.strip():
             problems.add(f"{at}: `{fields.input}` is empty or not a string; fill it in or remove the row.")
         elif answer is None:
@@ -219,6 +225,40 @@ def read_fields(records: list[Record], where: str, problems: Problems, fields: F
         else:
             rows.append(Row(line, text.strip(), answer))
     return rows
+
+
+def nested_paths(records: list[Record], columns: list[str]) -> list[str]:
+    """Dotted paths to the fields nested inside top-level objects (`doc`, `doc.body`, ...), in the order first seen,
+    so that flags can name them and messages can list them; the first records suffice to name the fields."""
+    paths: dict[str, None] = {}
+
+    def walk(prefix: str, value: object, depth: int) -> None:
+        if not isinstance(value, dict) or depth > _MAX_DEPTH:
+            return
+        for key, item in value.items():
+            paths.setdefault(f"{prefix}.{key}")
+            walk(f"{prefix}.{key}", item, depth + 1)
+
+    for _, record in records[:_PATH_SAMPLE]:
+        for name in columns:
+            walk(name, record.get(name), 1)
+    return [path for path in paths if path not in columns]
+
+
+_PATH_SAMPLE = 1000
+_MAX_DEPTH = 4
+
+
+def value_at(record: dict, name: str) -> object:
+    """The field `name` of a record: a top-level key, else a dotted path into nested objects; None when absent."""
+    if name in record:
+        return record[name]
+    value: object = record
+    for key in name.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
 
 
 def as_answer(value: object) -> str | dict | None:
@@ -292,11 +332,15 @@ def read_records(source: Path) -> tuple[list[Record], list[str], str | None]:
     if source.is_dir():
         raise SuiteError(f"{where} is a directory; --from takes one data file: {_data_files_in(source)}.")
     if not source.is_file():
-        raise SuiteError(f"{where}: file not found; pass an existing .jsonl or .csv file to --from.")
+        raise SuiteError(f"{where}: file not found; pass an existing .jsonl, .csv or .parquet file to --from.")
     suffix = source.suffix.lower()
-    if suffix not in (".jsonl", *TABLE_SUFFIXES):
+    if suffix not in SUFFIXES:
         hint = f" (a JSON array converts with `jq -c '.[]' {source.name} > data.jsonl`)" if suffix == ".json" else ""
-        raise SuiteError(f"{where}: unsupported file type {suffix!r}; convert it to .jsonl or .csv{hint}.")
+        raise SuiteError(f"{where}: unsupported file type {suffix!r}; convert it to .jsonl or .csv{hint} (.parquet "
+                         f"is read too).")
+    if suffix == ".parquet":
+        records, columns = parquet_records(source, where)
+        return records, columns, None
     data = source.read_bytes()
     try:
         text = data.decode("utf-8-sig")  # -sig: spreadsheet exports often start with a BOM
@@ -315,11 +359,25 @@ def read_records(source: Path) -> tuple[list[Record], list[str], str | None]:
 
 def _data_files_in(folder: Path) -> str:
     """The data files in a folder that --from can take, as the user would pass them, for a message."""
-    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jsonl", *TABLE_SUFFIXES) and p.is_file())
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
     if not found:
         return "a .jsonl or .csv file (this folder has none)"
     shown = ", ".join(show_path(p) for p in found[:3])
     return f"one of {shown}{f' (and {len(found) - 3} more)' if len(found) > 3 else ''}"
+
+
+def parquet_records(source: Path, where: str) -> tuple[list[Record], list[str]]:
+    """(row number from 1, row as a dict) of a Parquet file and its column names; nested columns become dicts and
+    lists, as in JSONL. SuiteError when the file is not Parquet or has no rows."""
+    import pyarrow.parquet as pq  # installed with `datasets`; imported here since only Parquet input needs it
+
+    try:
+        table = pq.read_table(source)
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid/OSError family for unreadable files
+        raise SuiteError(f"{where}: not readable as Parquet ({exc}); export it again, or as .jsonl or .csv.") from None
+    if table.num_rows == 0:
+        raise SuiteError(f"{where}: the file has columns ({', '.join(table.column_names)}) and no rows; add examples.")
+    return list(enumerate(table.to_pylist(), start=1)), list(table.column_names)
 
 
 def jsonl_records(text: str, where: str) -> tuple[list[Record], list[str]]:

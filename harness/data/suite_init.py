@@ -363,16 +363,31 @@ def _text_contract(rows: list[Row], metric: str, why: str, where: str) -> Contra
         notes.append("scoring: task_accuracy compares the number on the `#### <number>` line, rouge_l the steps.")
     else:
         # a suite of numeric answers compares them by value ("18.0" == "18"), not as strings
-        numeric = all(parse_number(r.answer) is not None for r in rows)
-        output = {"kind": "text", "whole_output": True, "numeric": numeric}
-        compared = "as a number" if numeric else "after folding case and whitespace"
+        not_numbers = [r for r in rows if parse_number(r.answer) is None]
+        output = {"kind": "text", "whole_output": True, "numeric": not not_numbers}
+        compared = "as a number" if not not_numbers else "after folding case and whitespace"
         notes.append(f"scoring: task_accuracy compares the whole answer {compared}.")
+        notes.extend(_mostly_numbers_note(rows, not_numbers, where))
     if metric == "rouge":
         notes.append(
             "scoring: rouge_l gives partial credit for the whole answer; set `objective.metric: rouge_l` in the "
             "experiment to choose trials by it instead of exact match."
         )
     return Contract(output, "generation", TEXT_SCORERS[metric], "Read the input and answer it.", notes)
+
+
+def _mostly_numbers_note(rows: list[Row], not_numbers: list[Row], where: str) -> list[str]:
+    """A note, as a one-line list, when most answers are numbers but some are not: then every answer is compared as
+    text, so `1,000` no longer matches `1000`, and the user should learn which lines caused it."""
+    if not not_numbers or len(not_numbers) * 2 > len(rows):
+        return []
+    listed = ", ".join(f"line {r.line} ({_shown(r.answer)})" for r in not_numbers[:MAX_LISTED])
+    more = f" and {len(not_numbers) - MAX_LISTED} more" if len(not_numbers) > MAX_LISTED else ""
+    numbers = len(rows) - len(not_numbers)
+    return [f"scoring: {numbers} of {len(rows)} answers are numbers, but in {where} {listed}{more} "
+            f"{'is' if len(not_numbers) == 1 else 'are'} not, so every answer is compared as text (`1,000` would not "
+            f"match `1000`). To compare by value, write those answers as plain numbers (a decimal point, not a "
+            f"comma; no units) and run init again."]
 
 
 def _infer_schema(objects: list[dict]) -> dict[str, Any]:

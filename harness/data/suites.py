@@ -436,7 +436,8 @@ def seeded_subset(examples: tuple[Example, ...], limit: int | None, seed: int) -
 
 
 def suite_stats(suite: Suite) -> dict[str, dict[str, Any]]:
-    """Per split: size, label distribution (label) or key counts (json), and input/target lengths in chars."""
+    """Per split: size, input/target lengths in chars, and the label distribution (label), key counts (json) or
+    answer lengths and distinct answers (text)."""
     from harness.data.contract import parse_target
 
     stats: dict[str, dict[str, Any]] = {}
@@ -451,11 +452,28 @@ def suite_stats(suite: Suite) -> dict[str, dict[str, Any]]:
             counts = Counter(v[suite.contract.key] for v in values)
             entry["labels"] = {label: counts.get(label, 0) for label in suite.contract.labels}
             entry["labels_missing"] = [label for label in suite.contract.labels if not counts.get(label)]
+        elif suite.contract.kind == "text":
+            entry.update(_text_answer_stats(values, suite.contract))
         else:
             entry["keys"] = dict(Counter(k for v in values for k in v).most_common())
             entry["empty_objects"] = sum(1 for v in values if not v)
         stats[split] = entry
     return stats
+
+
+def _text_answer_stats(values: list[dict], contract: OutputContract) -> dict[str, Any]:
+    """A text suite's final answers: their length in words (what makes exact match fair or hopeless) and how many are
+    distinct (few means a constant answer scores well without reading the input); the worked steps' length too,
+    when answers have them. The parsed {answer, rationale} record itself is no statistic."""
+    answers = [v["answer"] for v in values]
+    entry: dict[str, Any] = {
+        "answer_words": _lengths([len(a.split()) for a in answers]),
+        "distinct_answers": len({fold(a) for a in answers}),
+    }
+    if contract.whole_output:
+        return entry
+    entry["rationale_words"] = _lengths([len(v["rationale"].split()) for v in values])
+    return entry
 
 
 def _lengths(values: list[int]) -> dict[str, float]:

@@ -20,7 +20,7 @@ from harness.evaluation.stats import bootstrap_ratio, proportion
 class TaskAccuracy:
     """1.0 when the answer equals the reference.
 
-    label: the `key` value equals the target label after strip+casefold (whitespace folded).
+    label: the `key` value equals the target label after strip+casefold (whitespace folded, Unicode NFC).
     json: the whole object equals the target, strings folded, lists as multisets, a one-item list equal to its
     string, and empty slots (None, "", []) equal to absent ones.
     text: the final answers are equal (`contract.answers_equal`: by value when `numeric`); the reasoning before

@@ -48,8 +48,8 @@ class Scorer(Protocol):
 
 
 def canonical(value: Any) -> str:
-    """A comparison key for a JSON value: strings folded, lists as sorted multisets, a one-item list as its item,
-    and empty values (None, "", [], {}) dropped from objects so "absent" and "empty" compare equal."""
+    """A comparison key for a JSON value: strings folded (`fold`), lists as sorted multisets, a one-item list as
+    its item, and empty values (None, "", [], {}) dropped from objects so "absent" and "empty" compare equal."""
     return json.dumps(_canon(value), sort_keys=True, ensure_ascii=False)
 
 
