@@ -6,6 +6,7 @@ right, both wrong); McNemar's exact p is 2 x the smaller binomial tail of the di
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -79,6 +80,15 @@ def test_not_ready_when_better_but_a_constraint_breaks():
     a, b = table(100, 14, 2, 84)
     result = verdict([prompt(), tuned(constraints={"hallucination_rate": 0.04})], scores_for({"s/1": a, "s/0": b}))
     assert result.head == "NOT READY" and "breaks hallucination_rate" in result.text and not result.ready
+
+
+def test_a_hallucination_constraint_with_no_compliant_output_says_why_it_broke():
+    a, b = table(100, 14, 2, 84)
+    dev = {"hallucination_rate": Metric(None, None, None, 0)}  # counted over compliant outputs: none complied
+    broken = dataclasses.replace(tuned(constraints={"hallucination_rate": 1.0}),
+                                 metrics={"test": tuned().metrics["test"], "dev": dev})
+    result = verdict([prompt(), broken], scores_for({"s/1": a, "s/0": b}))
+    assert "hallucination_rate (no compliant output on dev to check, counted as broken)" in result.text
 
 
 def test_no_when_the_opponent_is_better_beyond_noise():

@@ -87,7 +87,7 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
         head, ready = f"YES - {beaten}.", True
     elif decision.outcome is Outcome.BETTER:
         head, ready = (f"NOT READY - {beaten} on {metric}, but no adapter meets the constraints: the best, "
-                       f"{tuned.id}, breaks {', '.join(broken)} on dev."), False
+                       f"{tuned.id}, breaks {', '.join(_on_dev(tuned, name) for name in broken)} on dev."), False
     elif decision.outcome is Outcome.WORSE:
         head, ready = f"NO - {kind} prompting beat fine-tuning.", False
     else:
@@ -101,6 +101,9 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
 def _on_dev(trial: TrialView, constraint: str) -> str:
     """`regression_delta (-6.0 points, 95% CI [-12.0, +0.0], n=100)`: a broken constraint with its dev value."""
     metric = trial.metric("dev", constraint)
+    if constraint == "hallucination_rate" and metric is not None and metric.n == 0:
+        # counted over compliant outputs only; with none, the constraint counts as broken (selection.constraint_excess)
+        return f"{constraint} (no compliant output on dev to check, counted as broken)"
     if metric is None or metric.value is None:
         return constraint
     shown = f"{points(metric)}, n={metric.n}" if constraint == "regression_delta" else fmt_metric(metric)
