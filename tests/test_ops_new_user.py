@@ -107,6 +107,31 @@ def test_a_second_teams_sweep_into_the_same_folder_is_refused_and_the_first_is_i
     assert [t.metric("test", "task_accuracy").n for t in store.trials("triage")] == [4]
 
 
+@pytest.mark.slow
+def test_a_worker_with_its_own_results_folder_cannot_join_another_setups_shared_study(tmp_path, tiny_model_dir,
+                                                                                      toy_suite, capsys):
+    """Two machines, each with its own results database, one shared study storage: only the storage can tell that
+    the second sweep scores other test examples."""
+    from harness.cli import main
+
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+
+    def write(name: str, test_limit: int) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"name: triage\nmodel: {tiny_model_dir}\nresults_dir: {tmp_path / name}\nsuite: {toy_suite}\n"
+                        f"data: {{dev_limit: 4, test_limit: {test_limit}}}\nregression: {{enabled: false}}\n"
+                        "budget: {trials: 2}\nspace: {prompt: {shots: 0}}\n")
+        return path
+
+    assert main(["sweep", str(write("machine-a", 4)), "--storage", storage, "--trials", "1"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", str(write("machine-b", 6)), "--storage", storage, "--trials", "2"]) == 2
+    out = capsys.readouterr().out
+    assert "created by a sweep with another setup" in out and "data: created with" in out and "Traceback" not in out
+    assert Store(tmp_path / "machine-b" / "harness.duckdb").trials("triage") == []
+    assert main(["sweep", str(write("machine-c", 4)), "--storage", storage, "--trials", "2"]) == 0  # the same setup
+
+
 # -- an endpoint that answers 200 with something else --------------------------------------------------------------
 
 class GarbleProxy:

@@ -14,6 +14,7 @@ one short transaction of its own (store/database.py), so readers never see half 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import time
@@ -97,9 +98,10 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     check_hosted_arms(plan, data, echo)  # before any model loads: an endpoint that rejects the arm's request
     data = dataclasses.replace(with_base_regression(data, echo), hosted_spent=hosted_spent(store, plan.study))
     storage = open_storage(plan.storage, retry=RETRY)
-    study = _open_study(plan, storage, worker)
+    record = _study_record(plan, source.name, source.sha256, source.note)
+    study = _open_study(plan, storage, worker, record)
     run_id = uuid.uuid4().hex[:12]
-    store.record_study(_study_record(plan, source.name, source.sha256, source.note))
+    store.record_study(record)
     env = environment(plan.device, {**data.provenance["model"], "provenance": source.provenance},
                       data.provenance["data"])
     store.record_run(RunRecord(run_id, plan.study, os.getpid(), socket.gethostname(), plan.device,
@@ -272,7 +274,7 @@ def _study_record(plan: SweepPlan, model_name: str, model_sha256: str, model_not
     )  # fmt: skip
 
 
-def _open_study(plan: SweepPlan, storage: StudyStorage, worker: int) -> optuna.Study:
+def _open_study(plan: SweepPlan, storage: StudyStorage, worker: int, record: StudyRecord) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = "maximize" if plan.maximize else "minimize"
     with storage.claim(plan.study):  # workers starting together: one creates the study, the others load it
@@ -291,7 +293,29 @@ def _open_study(plan: SweepPlan, storage: StudyStorage, worker: int) -> optuna.S
             "choices: pass --study NEW_NAME to start a separate study here."
         )
     study.set_user_attr("methods", list(plan.space.methods))
+    _check_setup(plan, study, record)
     return study
+
+
+def _check_setup(plan: SweepPlan, study: optuna.Study, record: StudyRecord) -> None:
+    """Refuse to add trials to a shared study that a sweep of another suite, model, data, seed or objective created.
+    Each results database checks the studies it holds (`Store.study_conflict`), but a worker on another machine
+    writes to its own database, and only the study storage they share can tell them apart."""
+    setup = json.loads(json.dumps({
+        "suite": record.suite, "model": record.model_sha256 or record.model_name,
+        "objective": [record.objective_metric, record.maximize], "data": record.experiment.get("data"),
+        "seed": record.experiment.get("seed"),
+    }))  # as the storage keeps it: JSON, so tuples are lists
+    stored = study.user_attrs.get("setup")
+    if stored is None:
+        study.set_user_attr("setup", setup)
+        return
+    changed = [f"{key}: created with {stored[key]!r}, now {setup[key]!r}" for key in setup
+               if key in stored and stored[key] != setup[key]]
+    if changed:
+        raise HarnessError(f"study {plan.study} in the study storage {redacted(plan.storage)} was created by a sweep "
+                           f"with another setup, so their trials cannot be ranked together: {'; '.join(changed)}. "
+                           "Pass --study NEW_NAME to start a separate study, or run the experiment that created it.")
 
 
 def check_store_matches_storage(plan: SweepPlan, store: Store) -> None:
