@@ -13,6 +13,7 @@ from fault_proxy import FaultProxy
 
 from harness.analysis.cost import ASSUMED
 from harness.cli import main
+from harness.hosted.ledger import SpendLedger
 from harness.store.database import Store
 
 KEY = "sk-hosted-test-7c0ffee-never-on-disk"
@@ -54,6 +55,9 @@ def test_hosted_arm_runs_beside_lora_and_is_measured(tmp_path, tiny_model_dir, t
         assert hosted.complete and hosted.device == "hosted" and hosted.params["shots"] == 2
         usage = hosted.hosted
         assert (usage.endpoint, usage.requests, usage.cache_hits, usage.errors) == ("tiny", 16, 0, 0)
+        # every request went through the study's spend ledger, which other workers of the results folder share
+        ledger = SpendLedger(tmp_path / "results" / "cache" / "hosted-spend" / "hosted--tiny.jsonl").spent()
+        assert (ledger.prompt, ledger.completion, ledger.held) == (usage.prompt_tokens, usage.completion_tokens, 0)
         assert usage.usd == pytest.approx((usage.prompt_tokens * 0.5 + usage.completion_tokens * 1.5) / 1e6)
         # the arm's 16 requests, and the one probe with the arm's parameters that preceded every model load
         assert proxy.forwarded == 17 and proxy.authorizations == {f"Bearer {KEY}"}

@@ -5,7 +5,8 @@
   Retry-After, up to `max_retries`; every request has a `timeout_s`.
 - The budget is hard: before a request is sent, its worst case (its prompt's bytes, which no tokenizer exceeds, plus
   `max_tokens`) is reserved; a request that could cross `budget_tokens` or `budget_usd` is not sent, and the arm
-  stops with the reason. Answers from the cache cost nothing.
+  stops with the reason. Answers from the cache cost nothing. In a sweep the spend is the study's, held and settled
+  in a ledger every worker of the results folder shares (`ledger.py`).
 - Failure is never scored: a request that still fails after its retries stops the arm (what was answered is cached,
   so a re-run resumes). A request the endpoint refuses as such (400, 422) is recorded as that example's error, left
   out of every metric and counted; once more than `max_refused_share` of the arm's requests are refused, the arm
@@ -36,6 +37,7 @@ from harness.core.errors import HarnessError
 from harness.core.progress import bar_options
 from harness.core.records import HostedUsage
 from harness.hosted.cache import ResponseCache, request_key
+from harness.hosted.ledger import SpendLedger, Spent
 
 REFUSED = (400, 422)
 """Statuses that are the endpoint's answer to this request (it will refuse it again): recorded, not retried."""
@@ -116,9 +118,12 @@ class HostedAnswer:
 
 
 class HostedClient:
-    def __init__(self, endpoint: HostedEndpoint, structured: bool = False, spent: tuple[int, int] = (0, 0)) -> None:
+    def __init__(self, endpoint: HostedEndpoint, structured: bool = False, spent: tuple[int, int] = (0, 0),
+                 ledger: SpendLedger | None = None) -> None:
         """`spent`: (prompt, completion) tokens the arm's earlier trials already spent; they count against its
-        budget, and only what this client adds is reported in `usage`."""
+        budget, and only what this client adds is reported in `usage`. `ledger`: the study's spend on this
+        endpoint, shared with every worker writing to the results folder; where given, the budget is checked against
+        it (and `spent` only offsets `usage`)."""
         from openai import OpenAI
 
         self.endpoint = endpoint
@@ -130,6 +135,7 @@ class HostedClient:
         self._structured = structured
         self._requests = self._hits = self._errors = self._filtered = self._prompt = self._completion = 0
         self._reserved = 0
+        self._ledger = ledger
         # what this arm spent before, in earlier trials or on other workers: the budget is the arm's, not a trial's
         self._before = spent
         self._prompt, self._completion = spent
@@ -168,11 +174,12 @@ class HostedClient:
                     stop = self._collect(pending, answers, bar, FIRST_COMPLETED)
                 if stop is None:
                     stop = self._too_many_refused(answers, allowed, len(requests))
+                hold = None
                 if stop is None:
-                    stop = self._reserve(request)
+                    hold, stop = self._reserve(request)
                 if stop is not None:
                     break
-                pending[pool.submit(self._ask, request, keys[i])] = i
+                pending[pool.submit(self._ask, request, keys[i], hold)] = i
             while pending:
                 stop = self._collect(pending, answers, bar, FIRST_COMPLETED) or stop
         stop = stop or self._too_many_refused(answers, allowed, len(requests))
@@ -204,29 +211,40 @@ class HostedClient:
             f"describe another endpoint). First refusal: {refused[0].error}. Fix the request the endpoint rejects "
             f"(`structured`, `max_tokens`), or raise endpoints.{self.endpoint.name}.max_refused_share.")
 
-    def _reserve(self, request: ChatRequest) -> BudgetExhausted | None:
-        """Hold the request's worst case against the budget, or say why it may not be sent."""
-        config, price = self.endpoint.config, self.endpoint.usd_per_1m
+    def _reserve(self, request: ChatRequest) -> tuple[str | None, BudgetExhausted | None]:
+        """Hold the request's worst case against the budget: (the ledger's hold, None), or why it may not be sent."""
         worst = request.worst_case_tokens()
+        if self._ledger is not None:
+            hold, reason = self._ledger.hold(worst, lambda spent: self._over_budget(spent, worst))
+            if reason is None:
+                with self._lock:
+                    self._reserved += worst
+            return hold, None if reason is None else BudgetExhausted(reason)
         with self._lock:
-            spent = self._prompt + self._completion
-            if config.budget_tokens is not None and spent + self._reserved + worst > config.budget_tokens:
-                return BudgetExhausted(
-                    f"endpoint {self.endpoint.name}: stopped before the arm's budget of {config.budget_tokens:,} "
-                    f"tokens could be crossed ({spent:,} spent on {self._requests} new requests; the next could take "
-                    f"{worst:,}). The answers so far are cached: raise `budget_tokens` and re-run to continue.")
-            if config.budget_usd is not None and price is not None:
-                usd = (self._prompt * price[0] + self._completion * price[1]) / 1e6
-                held = (self._reserved + worst) * max(price) / 1e6
-                if usd + held > config.budget_usd:
-                    return BudgetExhausted(
-                        f"endpoint {self.endpoint.name}: stopped before the arm's budget of ${config.budget_usd:g} "
-                        f"could be crossed (${usd:.4f} spent on {self._requests} new requests). The answers so far "
-                        "are cached: raise `budget_usd` and re-run to continue.")
-            self._reserved += worst
+            reason = self._over_budget(Spent(self._prompt, self._completion, self._reserved + worst), worst)
+            if reason is None:
+                self._reserved += worst
+        return None, None if reason is None else BudgetExhausted(reason)
+
+    def _over_budget(self, spent: Spent, worst: int) -> str | None:
+        """Why a request whose worst case is `worst` may not be sent, when `spent` (with it held) crosses a budget."""
+        config, price = self.endpoint.config, self.endpoint.usd_per_1m
+        name, settled = self.endpoint.name, spent.prompt + spent.completion
+        where = ("by the study's arms on it, across workers" if self._ledger is not None
+                 else f"on {self._requests} new requests")
+        if config.budget_tokens is not None and spent.tokens > config.budget_tokens:
+            return (f"endpoint {name}: stopped before the arm's budget of {config.budget_tokens:,} tokens could be "
+                    f"crossed ({settled:,} spent {where}, {spent.held - worst:,} held by requests in flight; the "
+                    f"next could take {worst:,}). The answers so far are cached: raise `budget_tokens` and re-run to "
+                    "continue.")
+        if config.budget_usd is not None and price is not None and spent.usd(price) > config.budget_usd:
+            usd = Spent(spent.prompt, spent.completion).usd(price)
+            return (f"endpoint {name}: stopped before the arm's budget of ${config.budget_usd:g} could be crossed "
+                    f"(${usd:.4f} spent {where}). The answers so far are cached: raise `budget_usd` and re-run to "
+                    "continue.")
         return None
 
-    def _ask(self, request: ChatRequest, key: str) -> HostedAnswer:
+    def _ask(self, request: ChatRequest, key: str, hold: str | None = None) -> HostedAnswer:
         import openai
 
         config = self.endpoint.config
@@ -234,7 +252,7 @@ class HostedClient:
         try:
             response = self._client.chat.completions.create(model=config.model, **request.body())
         except openai.APIStatusError as exc:
-            self._release(request)
+            self._release(request, hold)
             if exc.status_code in REFUSED:
                 filtered = _code(exc) in CONTENT_POLICY
                 with self._lock:
@@ -246,28 +264,27 @@ class HostedClient:
                                     refusal="content_filter" if filtered else "refused")
             raise EndpointFailed(self._failure(exc)) from None
         except openai.APIError as exc:  # connection errors and timeouts, after the client's retries
-            self._release(request)
+            self._release(request, hold)
             raise EndpointFailed(self._failure(exc)) from None
         except ValueError as exc:  # a 200 whose body is not JSON at all (a proxy's page, a truncated body)
-            self._count_unread(request)
+            self._count_unread(request, hold)
             raise EndpointFailed(self._not_a_completion(f"a body that is not JSON: {exc}") + RESUME) from None
         latency = time.perf_counter() - began
         try:
             reply = _read_reply(response)
         except _NotACompletion as exc:
-            self._count_unread(request)
+            self._count_unread(request, hold)
             raise EndpointFailed(self._not_a_completion(str(exc)) + RESUME) from None
         prompt, completion = reply.prompt_tokens, reply.completion_tokens
         # an endpoint (or a proxy) that echoes the request's headers must not put the key into the cache or results
         output = self.endpoint.redact(reply.content)
         filtered = reply.finish_reason == "content_filter"
+        # without reported usage, the worst case counts as spent: a budget must never be crossed unseen
+        used = (prompt if prompt is not None else request.worst_case_tokens() - request.max_tokens,
+                completion if completion is not None else request.max_tokens)
+        self._spend(request, hold, used)
         with self._lock:
-            self._requests += 1
             self._filtered += filtered
-            self._reserved -= request.worst_case_tokens()
-            # without reported usage, the worst case counts as spent: a budget must never be crossed unseen
-            self._prompt += prompt if prompt is not None else request.worst_case_tokens() - request.max_tokens
-            self._completion += completion if completion is not None else request.max_tokens
         if filtered:  # production would get this too: kept and scored, but never cached as an answer
             return HostedAnswer(output, prompt, completion, latency, error="content filter: the endpoint withheld "
                                 "its answer (finish_reason content_filter)", refusal="content_filter")
@@ -302,13 +319,19 @@ class HostedClient:
             return self._failure(exc)
         return None
 
-    def _count_unread(self, request: ChatRequest) -> None:
+    def _count_unread(self, request: ChatRequest, hold: str | None) -> None:
         """A request answered with something unreadable was sent, and may have been billed: its worst case counts."""
+        self._spend(request, hold, (request.worst_case_tokens() - request.max_tokens, request.max_tokens))
+
+    def _spend(self, request: ChatRequest, hold: str | None, used: tuple[int, int]) -> None:
+        """A sent request's (prompt, completion) tokens replace its held worst case, here and in the ledger."""
+        if self._ledger is not None and hold is not None:
+            self._ledger.settle(hold, *used)
         with self._lock:
             self._requests += 1
             self._reserved -= request.worst_case_tokens()
-            self._prompt += request.worst_case_tokens() - request.max_tokens
-            self._completion += request.max_tokens
+            self._prompt += used[0]
+            self._completion += used[1]
 
     def _not_a_completion(self, what: str) -> str:
         name, config = self.endpoint.name, self.endpoint.config
@@ -317,7 +340,10 @@ class HostedClient:
             f"that `endpoints.{name}.base_url` is the OpenAI-compatible API itself (it usually ends in /v1), not a "
             "gateway's or proxy's page")
 
-    def _release(self, request: ChatRequest) -> None:
+    def _release(self, request: ChatRequest, hold: str | None) -> None:
+        """A request that was not billed (refused as such, or never answered) gives its held worst case back."""
+        if self._ledger is not None and hold is not None:
+            self._ledger.release(hold)
         with self._lock:
             self._reserved -= request.worst_case_tokens()
 

@@ -25,6 +25,7 @@ from harness.data.prompting import (
 from harness.data.suites import Example, Suite, show_path
 from harness.evaluation.regression import REGRESSION_SUITES, per_item_scores, task_config
 from harness.hosted.client import HostedEndpoint
+from harness.hosted.ledger import SpendLedger
 from harness.models import loading
 from harness.models.device import default_dtype
 from harness.models.sources import ModelSource
@@ -52,8 +53,8 @@ class SweepData:
     regression_ids: tuple[str, ...] = ()
     base_regression: tuple[float, ...] = field(default=())
     """Per-item scores of the untouched base model on `regression_ids`, measured once and cached."""
-    hosted_spent: Callable[[str], tuple[int, int]] = lambda endpoint: (0, 0)
-    """Endpoint name -> (prompt, completion) tokens the study's arms already spent on it (read from the store)."""
+    hosted_ledger: Callable[[str], SpendLedger | None] = lambda endpoint: None
+    """Endpoint name -> the study's spend ledger for it (`run.hosted_ledgers`), shared by its workers."""
     engine: Engine = field(default_factory=HfEngine)
     """What answers dev and test: the trial's own model (`hf`), or the study's vLLM server (`engine.py`)."""
 

@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 import optuna
 from optuna.trial import TrialState
@@ -34,6 +35,7 @@ from harness.core.errors import HarnessError
 from harness.core.progress import bar_options
 from harness.core.records import RunRecord, StudyRecord, TrialRecord, trial_id
 from harness.core.redaction import Redactor, redact_rows
+from harness.hosted.ledger import SpendLedger
 from harness.models import sources
 from harness.models.device import free_memory, is_out_of_memory
 from harness.models.environment import environment
@@ -96,7 +98,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     source = sources.resolve(plan.config.model)
     data = prepared or prepare(plan, source, echo)
     check_hosted_arms(plan, data, echo)  # before any model loads: an endpoint that rejects the arm's request
-    data = dataclasses.replace(with_base_regression(data, echo), hosted_spent=hosted_spent(store, plan.study))
+    data = dataclasses.replace(with_base_regression(data, echo), hosted_ledger=hosted_ledgers(store, plan))
     storage = open_storage(plan.storage, retry=RETRY)
     record = _study_record(plan, source.name, source.sha256, source.note)
     study = _open_study(plan, storage, worker, record)
@@ -243,9 +245,18 @@ def _record_heartbeat_failures(store: Store, name: str, study: optuna.Study) -> 
                                              + retry_note(failed[view.number]))
 
 
+def hosted_ledgers(store: Store, plan: SweepPlan) -> Callable[[str], SpendLedger]:
+    """Endpoint name -> the study's spend ledger for it in the results folder, which every trial, retry, follow-up
+    and worker of the study shares; a new ledger starts from what the results database counted before."""
+    spent = hosted_spent(store, plan.study)
+    folder = plan.results_dir / "cache" / "hosted-spend"
+    return lambda endpoint: SpendLedger(folder / f"{quote(plan.study, safe='')}--{quote(endpoint, safe='')}.jsonl",
+                                        carried=lambda: spent(endpoint))
+
+
 def hosted_spent(store: Store, study: str) -> Callable[[str], tuple[int, int]]:
-    """Endpoint name -> (prompt, completion) tokens that the study and its follow-ups have spent on it, read when an
-    arm starts: every trial, retry, seed and worker of an endpoint shares its budget."""
+    """Endpoint name -> (prompt, completion) tokens that the study and its follow-ups have spent on it, by the
+    trials the results database holds."""
     def spent(endpoint: str) -> tuple[int, int]:
         names = {study, *(view.name for view in store.followups(study).values())}
         used = [t.hosted for name in names for t in store.trials(name)

@@ -83,6 +83,5 @@ class HostedPrompting:
         # Hosted tokenizers differ from the local one: twice the local cap leaves room without running on.
         max_tokens = endpoint.config.max_tokens or max(32, 2 * ctx.max_new_tokens)
         prompter = prompting_prompter(ctx, None, params.shots, params.shot_selection)
-        spent = ctx.hosted_spent(params.endpoint)
-        return ApiCandidate(HostedClient(endpoint, structured=params.structured, spent=spent), prompter, max_tokens,
-                            response_format)
+        client = HostedClient(endpoint, structured=params.structured, ledger=ctx.hosted_ledger(params.endpoint))
+        return ApiCandidate(client, prompter, max_tokens, response_format)

@@ -16,6 +16,7 @@ from harness.data.prompting import Prompter
 from harness.data.shots import picker
 from harness.data.suites import Example, Suite
 from harness.hosted.client import HostedEndpoint
+from harness.hosted.ledger import SpendLedger
 from harness.models import loading
 from harness.models.sources import ModelSource
 from harness.training.constrained import Grammar
@@ -41,8 +42,9 @@ class TrialContext:
     """Hosted endpoints by the experiment's name for them, with their keys (in memory only) and prices."""
     max_new_tokens: int = 64
     """The answer cap derived from the output contract (the sweep's generation cap)."""
-    hosted_spent: Callable[[str], tuple[int, int]] = lambda endpoint: (0, 0)
-    """Endpoint name -> (prompt, completion) tokens the study's arms already spent on it: its budget is shared."""
+    hosted_ledger: Callable[[str], SpendLedger | None] = lambda endpoint: None
+    """Endpoint name -> the study's spend on it, shared by every worker: its budget is the study's, not a trial's.
+    None: the arm's own requests are all its budget counts."""
 
 
 class Candidate(Protocol):
