@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -74,8 +76,55 @@ def _hear_ctrl_c() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus "did you mean" for a misspelt command or flag: its own error names the mistake only."""
+
+    def error(self, message: str):
+        word = re.search(r"invalid choice: '([^']*)'|unrecognized arguments: (\S+)", message)
+        if word:
+            given = word.group(1) or word.group(2)
+            close = difflib.get_close_matches(given.split("=", 1)[0], _words(self, given.startswith("-")), n=1)
+            if close:
+                message += f"; did you mean `{close[0]}`?"
+        super().error(message)
+
+
+def _words(parser: argparse.ArgumentParser, flags: bool) -> list[str]:
+    """Every command (or every flag) `parser` and its subcommands accept."""
+    words = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            words += [] if flags else list(action.choices)
+            for child in action.choices.values():
+                words += _words(child, flags)
+        elif flags:
+            words += action.option_strings
+    return words
+
+
+SWEEP_EPILOG = """\
+examples:
+  harness sweep experiments/first-sweep.yaml --dry-run       the plan, this machine's timings, every trial's estimate
+  harness sweep demo --trials 6                               a bundled experiment by name; 6 trials in all (resumes)
+  harness sweep my.yaml --set data.train_limit=200 --set budget.max_steps=20     a quick, small run
+  harness sweep my.yaml --set space.full=null                 leave a method the file lists out of this run
+  harness sweep my.yaml --set 'space.lora.r=[8, 16]' --set 'space.lora.learning_rate={low: 1e-4, high: 1e-3, log: true}'
+
+--set KEY=VALUE: KEY is dotted (budget.trials, space.lora.r); VALUE is read as YAML: 4, 1e-3, true, null (the
+default, or removes a method), [8, 16] (a list: a choice in `space`), {low: 1, high: 9, step: 2} (a range).
+Quote the whole item for the shell when it holds spaces, brackets or braces. A key that does not exist, a value of
+the wrong type or out of range is refused before anything runs, naming the --set item.
+
+the search space (`space:` in the file), per method: a value is fixed; a list is a choice; {low, high} is a range,
+with `log: true` for a log scale or `step: N` for a grid (not both). Parameters: prompt: shots, shot_selection,
+constrained; api: endpoint, shots, shot_selection, structured; lora and qlora: r, lora_alpha, lora_dropout,
+target_modules, learning_rate, constrained; full: learning_rate, constrained. `enqueue:` lists trials to run
+first, e.g. - {method: prompt, shots: 3}; each value must lie inside the space.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="harness",
         description="Does fine-tuning beat prompting for this task? Sweep prompting, LoRA, QLoRA and full "
                     "fine-tuning on an evaluation suite; score every trial on held-out data; store it all.",
@@ -87,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Write experiments/first-sweep.yaml (runs as is on a bundled suite), "
                                        "suites/README.md and README.md into DIR. Refuses, writing nothing, if any of "
                                        "them exists.")
+    init_.epilog = ("examples:\n  harness init                 scaffold this folder\n  harness init my-project      "
+                    "scaffold a new folder, then: cd my-project && harness sweep experiments/first-sweep.yaml "
+                    "--dry-run")
+    init_.formatter_class = argparse.RawDescriptionHelpFormatter
     init_.add_argument("dir", nargs="?", type=Path, default=Path("."), help="project folder (default: this one)")
     init_.set_defaults(run=_init)
 
@@ -104,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "init", help="turn a chat, alpaca, CSV or JSONL file into a suite (seeded split, de-duplicated)",
         description=SUITE_INIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     init.add_argument("name", help="the new suite's folder name under suites/")
-    init.add_argument("--from", dest="source", required=True, type=Path, help="a .jsonl or .csv file (UTF-8)")
+    init.add_argument("--from", dest="source", required=True, type=Path, help="a .jsonl, .csv/.tsv (UTF-8) or .parquet file")
     init.add_argument("--input-field", help="fields files: the field the model reads (guessed when omitted)")
     init.add_argument("--label-field", help="fields files: the answer field, holding labels (a label suite)")
     init.add_argument("--output-field", help="fields files: the answer field, text or JSON objects (contract detected)")
@@ -128,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "measured: a few timed steps of each method and a generation batch (cached "
                                        "per machine and model), which choose training.precision: auto, estimate "
                                        "every trial, and refuse a trial that cannot finish its step budget inside "
-                                       "its time cap (--allow-under-trained runs it anyway).")
+                                       "its time cap (--allow-under-trained runs it anyway).",
+                           epilog=SWEEP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     shipped = ", ".join(sorted(path.stem for path in bundled("experiments").glob("*.yaml")))
     sweep.add_argument("experiment", help="an experiment YAML, or the name of one in ./experiments/ or among the "
                                           f"bundled ones ({shipped})")
@@ -470,7 +524,8 @@ formats, detected from the fields of a .jsonl or .csv file:
   alpaca  {"instruction": ..., "input": ..., "output": ...}. An empty input makes the instruction the input.
   fields  any other CSV or JSONL: an input field (text, input, utterance, question, prompt) and an answer field
           (label, category, intent, output, answer, response, completion, target), or name them with flags.
-          A cell or field may hold free text or a JSON object.
+          A cell or field may hold free text or a JSON object. A field nested in a JSONL object (or a Parquet
+          struct) is named by its path: --input-field doc.body.
   A system message or instruction that is the same on every line becomes the suite's instruction; differing
   ones stay with their examples.
 
@@ -551,8 +606,8 @@ def _sweep(args, console: Console) -> int:
                       f"{redacted(plan.storage)}")
         console.print(f"suite {plan.suite.name} {plan.suite.version} ({show_path(plan.suite.path)}): " + ", ".join(
             f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))
-        console.print("space:\n  " + "\n  ".join(plan.space.describe()))
-        console.print(f"budget: {plan.config.to_dict()['budget']}")
+        console.print("space:\n  " + "\n  ".join(plan.space.describe()), highlight=False)
+        console.print("\n".join(plan.describe()), highlight=False)
     if expected is not None:  # at the sweep's start too: what the trials below should take here
         console.print(report.estimate_text(expected), highlight=False)
     warning = expected.warning() if expected is not None else None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,11 +17,16 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from harness.core.errors import ConfigError
+from harness.core.errors import ConfigError, HarnessError
 from harness.core.paths import find_experiment
 from harness.core.redaction import DEFAULT_REPLACEMENT, PATTERNS, regex_problem
-from harness.core.typed import at_least, between, build, greater_than, one_of
+from harness.core.typed import ConfigProblems, at_least, between, build, greater_than, one_of
 from harness.core.yamlfile import DuplicateKeyError, parse_yaml, read_yaml
+
+
+MAX_SEED = 2**31 - 1
+"""NumPy (under Optuna's samplers and transformers' set_seed) takes seeds in [0, 2**32); workers add their index to
+the sampler's seed, so a seed stays well inside that."""
 
 
 @dataclass(frozen=True)
@@ -190,13 +197,13 @@ class RetentionConfig:
 class RepeatsConfig:
     top_k: int = field(default=0, metadata=at_least(0))
     """After the sweep, re-run the k best configurations (by dev) with each seed below; 0 turns this off."""
-    seeds: tuple[int, ...] = (1, 2)
+    seeds: tuple[int, ...] = field(default=(1, 2), metadata=between(0, MAX_SEED))
     """Extra seeds. The spread across seeds shows whether the winner was a lucky draw."""
 
 
 @dataclass(frozen=True)
 class LearningCurveConfig:
-    sizes: tuple[float, ...] = ()
+    sizes: tuple[float, ...] = field(default=(), metadata=greater_than(0))
     """After the sweep, re-train the best configuration on these train sizes: counts (100, 250, 500) or
     fractions of the train subset (0.25, 0.5). Answers "would more labeled data pay?". Empty turns it off."""
 
@@ -300,7 +307,7 @@ class ExperimentConfig:
     """An embedded model name (see `harness models list`), a local Hugging Face model dir, or a hub id."""
     suite: str = "ticket-triage"
     """A folder under suites/, or a path to a suite folder."""
-    seed: int = 0
+    seed: int = field(default=0, metadata=between(0, MAX_SEED))
     """Seeds subsets, few-shot draws, the sampler and training."""
     device: str = field(default="auto", metadata=one_of("auto", "cpu", "cuda"))
     """`auto` (CUDA when present, else CPU), `cuda` or `cpu`."""
@@ -336,28 +343,80 @@ class ExperimentConfig:
 
 def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:
     """Read an experiment YAML, apply `key=value` overrides, and return the validated config."""
-    path = find_experiment(path)
+    path = experiment_file(path)
     raw = read_yaml(path, ConfigError)
+    if raw is None:  # nothing but comments or blank lines: say so, rather than "must be a mapping"
+        raise ConfigError(f"{path}: the file is empty; an experiment needs at least `name:` and `space:` (start from "
+                          "`harness init`, which writes one to edit, or copy a bundled one such as "
+                          "experiments/demo.yaml).")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys such as `name`, `space`, `budget`.")
-    for item in overrides:
-        apply_override(raw, item, where=str(path))
-    config = build(ExperimentConfig, raw, where=str(path))
-    _check_agreement(config, str(path))
-    _check_endpoints(config, str(path))
+    with blame_overrides(overrides):
+        for item in overrides:
+            apply_override(raw, item, where=str(path))
+        config = build(ExperimentConfig, raw, where=str(path))
+        _check_agreement(config, str(path))
+        _check_endpoints(config, str(path))
     # `~/results` as the shell reads it: Path() keeps a literal `~` folder, where DuckDB would look in the home folder
     home = {key: str(Path(value).expanduser()) for key, value in (("results_dir", config.results_dir),
                                                                   ("suite", config.suite)) if value.startswith("~")}
     return dataclasses.replace(config, **home)
 
 
+def experiment_file(given: str | Path) -> Path:
+    """The experiment file `given` names (harness/core/paths.py looks it up); a folder is named as one."""
+    if Path(given).is_dir():
+        raise ConfigError(f"{given}: is a folder, not an experiment file; give a YAML file in it (e.g. "
+                          f"{Path(given) / 'first-sweep.yaml'}), or a bundled experiment's name such as demo.")
+    return find_experiment(given)
+
+
+def override_keys(overrides: Iterable[str]) -> dict[str, str]:
+    """Each `--set` item by the dotted key it sets."""
+    return {item.partition("=")[0].strip(): item for item in overrides if "=" in item}
+
+
+BLAMED = "the value came from"
+
+
+@contextmanager
+def blame_overrides(overrides: Iterable[str]) -> Iterator[None]:
+    """A problem with a key that `--set` gave (or a key above or under it) says so: the user would otherwise look
+    for the bad value in the file, where it is not."""
+    try:
+        yield
+    except HarnessError as exc:
+        named = {_first_key(line) for line in str(exc).splitlines()} - {None}
+        given = [item for key, item in override_keys(overrides).items()
+                 if any(_related(key, other) for other in named)]
+        if not given or str(exc).startswith("--set ") or BLAMED in str(exc):
+            raise
+        sources = ", ".join(f"`--set {item}`" for item in given)
+        kind = ConfigError if isinstance(exc, ConfigProblems) else type(exc)
+        raise kind(f"{exc}\n  ({BLAMED} {sources} on the command line, not from the file.)") from None
+
+
+def _first_key(line: str) -> str | None:
+    """The dotted key a problem is about: the first one it quotes, without a value or an index."""
+    match = re.search(r"`([A-Za-z0-9_.\-]+)", line)
+    return match.group(1) if match else None
+
+
+def _related(key: str, other: str) -> bool:
+    return key == other or key.startswith(other + ".") or other.startswith(key + ".")
+
+
 def apply_override(raw: dict[str, Any], item: str, where: str) -> None:
     """Apply one `dotted.key=value` override; the value is parsed as YAML (`3`, `1e-3`, `[8, 16]`)."""
     key, sep, text = item.partition("=")
+    key = key.strip()
     if not sep or not key:
         raise ConfigError(f"--set {item!r}: write it as key=value, e.g. --set budget.trials=4.")
     node = raw
     parts = key.split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {item!r}: the key `{key}` has an empty part (a leading, trailing or doubled `.`); "
+                          "write dotted keys like budget.trials or space.lora.r.")
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
@@ -382,6 +441,11 @@ def _check_agreement(config: ExperimentConfig, where: str) -> None:
         raise ConfigError(f"{where}: `training.warmup_steps: {config.training.warmup_steps}` is not below "
                           f"`budget.max_steps: {budget.max_steps}`, so training would end before the warm-up does; "
                           "lower training.warmup_steps or raise budget.max_steps.")
+    wrong = [f"learning_curve.sizes[{i}]: {size:g}" for i, size in enumerate(config.learning_curve.sizes)
+             if size > 1 and not float(size).is_integer()]
+    if wrong:  # 1.5 is neither a fraction nor a count: it would quietly train on 1 example
+        raise ConfigError(f"{where}: `{wrong[0]}` is neither a fraction of the train subset (below 1) nor a whole "
+                          "number of examples; write e.g. 0.5 or 250.")
     if config.repeats.top_k > 0 and not config.repeats.seeds:
         raise ConfigError(f"{where}: `repeats.top_k: {config.repeats.top_k}` re-runs the best configurations with "
                           "each of `repeats.seeds`, which is empty; add seeds (e.g. [1, 2]) or set repeats.top_k: 0.")

@@ -49,17 +49,34 @@ def read_yaml(path: Path, error: type[HarnessError], where: str | None = None) -
     the fix."""
     where = where or str(path)
     try:
-        return parse_yaml(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise error(f"{where}: not UTF-8 ({exc.reason}); re-save the file as UTF-8.") from None
+    try:
+        return parse_yaml(text)
     except DuplicateKeyError as exc:
         raise error(f"{where}:{exc.problem_mark.line + 1}: key `{exc.key}` is given twice in the same mapping "
                     f"(first on line {exc.first_line}); keep one of them and delete the other.") from None
+    except yaml.reader.ReaderError as exc:  # a control character: it has a position, not a mark
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise error(f"{where}:{line}: not valid YAML (the control character U+{code:04X} is not allowed in it); "
+                    "delete it, or re-save the file as plain UTF-8 text.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise error(f"{where}{at}: not valid YAML ({problem}); fix the syntax there.") from None
+        column = f", column {mark.column + 1}" if mark is not None else ""
+        raise error(f"{where}{at}: not valid YAML ({problem}{column}); {_fix(problem)}") from None
+
+
+def _fix(problem: str) -> str:
+    """The fix for the syntax mistakes people make most, in words; the parser's own words for the rest."""
+    if "'\\t'" in problem or "\t" in problem:
+        return "YAML indents with spaces, never tabs: replace the tab there (and any others) with spaces."
+    if "another document" in problem:
+        return "the file must hold one YAML document: remove the `---` line there and what follows, or merge the two."
+    return "fix the syntax there."
 
 
 class Flow(dict):

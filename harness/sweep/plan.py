@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.analysis.cost import load_prices
-from harness.core.config import ExperimentConfig, load_experiment
+from harness.core.config import ExperimentConfig, blame_overrides, experiment_file, load_experiment
 from harness.core.errors import ConfigError, HarnessError, ModelError
-from harness.core.paths import find_experiment
 from harness.core.text import fold
 from harness.data.suites import Example, Suite, load_suite, seeded_subset
 from harness.evaluation.regression import REGRESSION_SUITES, item_texts
@@ -66,10 +65,48 @@ class SweepPlan:
         methods = list(self.space.methods)
         return enqueued + [methods[i % len(methods)] for i in range(self.trials - len(enqueued))]
 
+    def describe(self) -> list[str]:
+        """What the sweep will run, for --dry-run: the objective and its constraints, each trial (the enqueued ones
+        with their values, then what the sampler draws from), and the budgets."""
+        objective, budget = self.config.objective, self.config.budget
+        direction = "maximise" if self.maximize else "minimise"
+        forgetting = (f"regression drop <= {objective.max_regression_drop:g} ({self.config.regression.suite}, "
+                      f"{self.config.regression.limit} items)" if self.config.regression.enabled
+                      else "regression not checked (regression.enabled: false)")
+        lines = [f"objective: {direction} dev {objective.metric}, subject to format_compliance >= "
+                 f"{objective.min_format_compliance:g}, hallucination_rate <= {objective.max_hallucination_rate:g}, "
+                 f"{forgetting}", "trials:"]
+        for number, entry in enumerate(self.enqueued[: self.trials], start=1):
+            values = " ".join(f"{k.split('.', 1)[1]}={v}" for k, v in entry.items() if k != "method")
+            drawn = [n for n in self.space.searched(entry["method"]) if f"{entry['method']}.{n}" not in entry]
+            rest = f"; {', '.join(drawn)} drawn from the space" if drawn else ""
+            lines.append(f"  {number}. {' '.join(filter(None, (entry['method'], values)))} (enqueued{rest})")
+        sampled = self.trials - min(len(self.enqueued), self.trials)
+        if sampled:
+            first = min(len(self.enqueued), self.trials) + 1
+            span = f"{first}" if sampled == 1 else f"{first}-{self.trials}"
+            lines.append(f"  {span}. chosen by the {self.config.sampler} sampler from: {', '.join(self.space.methods)} "
+                         "(the estimate below takes them in turn)")
+        steps = "epochs" if budget.max_steps is None else f"{budget.max_steps} steps"
+        lines.append(f"budget: {steps} per trained trial (epochs {budget.epochs:g}); "
+                     f"trial_train_seconds {_limit(budget.trial_train_seconds)}; "
+                     f"sweep_minutes {_limit(budget.sweep_minutes)}; fit_minutes {_limit(budget.fit_minutes)}"
+                     + (f" (min_steps {budget.min_steps})" if budget.fit_minutes is not None else ""))
+        return lines
+
+
+def _limit(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"
+
 
 def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None = None,
                storage: str | None = None, trials: int | None = None) -> SweepPlan:
-    path = find_experiment(config_path)
+    with blame_overrides(overrides):  # a bad value from --set is named as such, not looked for in the file
+        return _plan(experiment_file(config_path), overrides, study, storage, trials)
+
+
+def _plan(path: Path, overrides: list[str], study: str | None, storage: str | None,
+          trials: int | None) -> SweepPlan:
     config = load_experiment(path, overrides)
     where = str(path)
     study = study or config.name
@@ -82,6 +119,7 @@ def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None 
     except ModelError as exc:  # name the file and the key as well as the fix
         raise ModelError(f"{where}: `model: {config.model}`: {exc}") from None
     space, enqueued = _enqueued(config, _for_engine(build_space(config.space, device, where), config), where)
+    _check_prices(config, where)
     suite = load_suite(config.suite)
     maximize = _objective_direction(config, suite, where)
     if config.regression.enabled:
@@ -101,6 +139,16 @@ def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None 
     check_reachable(storage)
     return SweepPlan(config, path, study, storage, trials or config.budget.trials, device,
                      space, enqueued, suite, subsets, maximize, endpoints)
+
+
+def _check_prices(config: ExperimentConfig, where: str) -> None:
+    """`prices:` is read by `harness payback` after the sweep; a typo in it must not wait until then."""
+    if not config.prices:
+        return
+    try:
+        load_prices(overrides=config.prices)
+    except HarnessError as exc:
+        raise ConfigError(f"{where}: `prices` (overrides of the bundled price table): {exc}") from None
 
 
 def _enqueued(config: ExperimentConfig, space: SearchSpace, where: str) -> tuple[SearchSpace, tuple[dict, ...]]:

@@ -13,6 +13,8 @@ out-of-space value silently, and a bad value would only fail after a model had l
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +28,7 @@ from optuna.distributions import (
 )
 
 from harness.core.errors import ConfigError
-from harness.core.typed import build, check_field
+from harness.core.typed import build, check_field, problems_of, raise_problems
 from harness.training.methods import METHODS
 
 Spec = BaseDistribution | Any  # a distribution, or a fixed value
@@ -47,6 +49,10 @@ class SearchSpace:
         for name, spec in self.params[method].items():
             chosen[name] = _suggest(trial, f"{method}.{name}", spec) if isinstance(spec, BaseDistribution) else spec
         return chosen
+
+    def searched(self, method: str) -> list[str]:
+        """The parameters of `method` the sampler chooses (the others are fixed)."""
+        return [name for name, spec in self.params[method].items() if isinstance(spec, BaseDistribution)]
 
     def describe(self) -> list[str]:
         """One line per method, for --dry-run and the sweep header."""
@@ -69,11 +75,13 @@ def build_space(raw: dict[str, dict[str, Any] | None], device: str, where: str) 
     methods set to null (`--set space.full=null` removes one the file lists)."""
     if not raw:
         raise ConfigError(f"{where}: `space` is empty; list at least one of {', '.join(METHODS.names())}.")
-    params, skipped, methods = {}, {}, []
+    params, skipped, methods, problems = {}, {}, [], []
     for method_name, spec in raw.items():
         if method_name not in METHODS:
-            raise ConfigError(f"{where}: unknown method `space.{method_name}`; choose from "
-                              f"{', '.join(METHODS.names())}.")
+            close = difflib.get_close_matches(str(method_name), METHODS.names(), n=1)
+            hint = f"did you mean `space.{close[0]}`? The methods are" if close else "choose from"
+            problems.append(f"{where}: unknown method `space.{method_name}`; {hint} {', '.join(METHODS.names())}.")
+            continue
         if spec is None:  # null, not `{}` (the defaults): the way to take a method out from the command line
             skipped[method_name] = (f"`space.{method_name}` is null, which removes it (write `{method_name}: {{}}` "
                                     "to run it with its defaults)")
@@ -83,20 +91,24 @@ def build_space(raw: dict[str, dict[str, Any] | None], device: str, where: str) 
             raise ConfigError(f"{where}: `space.{method_name}` must be a mapping of parameters, `{{}}` for the "
                               "defaults, or null to remove it.")
         fields = {f.name: f for f in dataclasses.fields(method.Params)}
-        unknown = sorted(set(spec) - set(fields))
-        if unknown:
-            raise ConfigError(f"{where}: `space.{method_name}.{unknown[0]}` is not a parameter of "
-                              f"{method_name}; it accepts {', '.join(fields)}.")
-        params[method_name] = {
-            name: _distribution(method.Params, name, spec.get(name, field.default), where,
-                                f"space.{method_name}.{name}")
-            for name, field in fields.items()
-        }
+        for name in sorted(set(spec) - set(fields), key=str):
+            close = difflib.get_close_matches(str(name), fields, n=1)
+            hint = f" Did you mean `space.{method_name}.{close[0]}`?" if close else ""
+            problems.append(f"{where}: `space.{method_name}.{name}` is not a parameter of {method_name}; it accepts "
+                            f"{', '.join(fields)}.{hint}")
+        params[method_name] = {}
+        for name, field in fields.items():
+            try:
+                params[method_name][name] = _distribution(method.Params, name, spec.get(name, field.default), where,
+                                                          f"space.{method_name}.{name}")
+            except ConfigError as exc:
+                problems += problems_of(exc)
         reason = method.unavailable_reason(device)
         if reason:
             skipped[method_name] = reason
         else:
             methods.append(method_name)
+    raise_problems(where, problems)
     if not methods:
         removed = [f"space.{m}" for m in raw if raw[m] is None]
         if len(removed) == len(raw):
@@ -147,22 +159,76 @@ def _distribution(params_cls: type, name: str, spec: Any, where: str, key: str) 
         if not spec:
             raise ConfigError(f"{where}: `{key}` is an empty list; give at least one choice.")
         choices = [check(v, f"{key}[{i}]") for i, v in enumerate(spec)]
+        repeated = [c for i, c in enumerate(choices) if c in choices[:i]]
+        if repeated:  # the sampler would draw that value twice as often
+            raise ConfigError(f"{where}: `{key}` lists {repeated[0]!r} more than once, so it would be drawn more often "
+                              "than the others; list each choice once.")
         return CategoricalDistribution(choices) if len(choices) > 1 else choices[0]
     if not isinstance(spec, dict):
         return check(spec)
-    unknown = sorted(set(spec) - {"low", "high", "log", "step"})
+    unknown = sorted(set(spec) - {"low", "high", "log", "step"}, key=str)
     if unknown or "low" not in spec or "high" not in spec:
-        raise ConfigError(f"{where}: `{key}` must be a value, a list of choices, or {{low, high, log?, step?}}.")
+        why = f"`{unknown[0]}` is not one of low, high, log, step" if unknown else "a range needs both low and high"
+        raise ConfigError(f"{where}: `{key}` must be a value, a list of choices, or {{low, high, log?, step?}}; "
+                          f"{why}.")
     low, high = check(spec["low"], f"{key}.low"), check(spec["high"], f"{key}.high")
+    if isinstance(low, bool | str) or isinstance(high, bool | str):
+        raise ConfigError(f"{where}: `{key}` is {_type_word(low)}, so it cannot be a range; list the choices "
+                          f"instead, e.g. [{_yaml_word(low)}, {_yaml_word(high)}].")
     if low > high:
         raise ConfigError(f"{where}: `{key}` has low {low!r} above high {high!r}; swap them.")
-    log, step = bool(spec.get("log", False)), spec.get("step")
+    integer = typing.get_type_hints(params_cls)[name] is int
+    log, step = _log(spec.get("log", False), where, key), _step(spec.get("step"), integer, where, key)
+    if log and step is not None:
+        raise ConfigError(f"{where}: `{key}` has both `log: true` and `step`; a log range is sampled without a grid. "
+                          "Drop one of them.")
+    if step is not None and not _on_grid(high - low, step):
+        top = low + math.floor((high - low) / step + 1e-9) * step
+        raise ConfigError(f"{where}: `{key}`: high {high:g} is not low {low:g} plus whole steps of {step:g}, and "
+                          f"Optuna would quietly lower it to {top:g}; set high to {top:g} or {top + step:g}, or "
+                          "change the step.")
     try:
-        if typing.get_type_hints(params_cls)[name] is int:
+        if integer:
             return IntDistribution(int(low), int(high), log=log, step=int(step or 1))
         return FloatDistribution(float(low), float(high), log=log, step=None if step is None else float(step))
-    except (TypeError, ValueError) as exc:  # e.g. a log range that starts at 0, or log with a step
+    except (TypeError, ValueError) as exc:  # e.g. a log range that starts at 0
         raise ConfigError(f"{where}: `{key}`: {exc}") from None
+
+
+def _type_word(value: Any) -> str:
+    return "true or false" if isinstance(value, bool) else "a string"
+
+
+def _yaml_word(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _log(value: Any, where: str, key: str) -> bool:
+    """`log:` must be true or false: the string 'no' is truthy and would silently sample on a log scale."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: `{key}.log` must be true or false, got {value!r}.")
+    return value
+
+
+def _step(value: Any, integer: bool, where: str, key: str) -> float | int | None:
+    """A range's `step`: None for no grid, else a number above 0 (a whole number for an integer parameter)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:  # YAML 1.1 reads `1e-3` as a string
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{where}: `{key}.step` must be a number above 0, got {value!r}; leave it out for no grid.")
+    if integer and not float(value).is_integer():
+        raise ConfigError(f"{where}: `{key}.step` must be a whole number for this integer parameter, got {value!r}.")
+    return int(value) if integer else float(value)
+
+
+def _on_grid(distance: float, step: float) -> bool:
+    steps = distance / step
+    return abs(steps - round(steps)) <= 1e-9 * max(1.0, abs(steps))
 
 
 def _outside(spec: Spec, value: Any) -> str | None:
@@ -176,6 +242,8 @@ def _outside(spec: Spec, value: Any) -> str | None:
             return "it must be an integer"
         if not spec.low <= value <= spec.high:
             return f"it must lie in [{spec.low:g}, {spec.high:g}]"
+        if spec.step is not None and not _on_grid(value - spec.low, spec.step):
+            return f"it must be {spec.low:g} plus a whole number of steps of {spec.step:g}"
         return None
     return None if value == spec else f"the space fixes it at {spec!r}"
 
@@ -192,5 +260,7 @@ def _describe(spec: Spec) -> str:
     if isinstance(spec, CategoricalDistribution):
         return "{" + ", ".join(map(str, spec.choices)) + "}"
     if isinstance(spec, IntDistribution | FloatDistribution):
-        return f"[{spec.low:g}, {spec.high:g}]{' log' if spec.log else ''}"
+        plain = 1 if isinstance(spec, IntDistribution) else None  # what a range without `step` has
+        step = "" if spec.step == plain else f" step {spec.step:g}"
+        return f"[{spec.low:g}, {spec.high:g}]{' log' if spec.log else ''}{step}"
     return repr(spec)
