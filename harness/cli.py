@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         "init", help="turn a chat, alpaca, CSV or JSONL file into a suite (seeded split, de-duplicated)",
         description=SUITE_INIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     init.add_argument("name", help="the new suite's folder name under suites/")
-    init.add_argument("--from", dest="source", required=True, type=Path, help="a .jsonl, .csv/.tsv (UTF-8) or .parquet file")
+    init.add_argument("--from", dest="source", required=True, type=Path,
+                      help="a .jsonl, .csv/.tsv (UTF-8) or .parquet file")
     init.add_argument("--input-field", help="fields files: the field the model reads (guessed when omitted)")
     init.add_argument("--label-field", help="fields files: the answer field, holding labels (a label suite)")
     init.add_argument("--output-field", help="fields files: the answer field, text or JSON objects (contract detected)")
