@@ -607,8 +607,8 @@ def _sweep(args, console: Console) -> int:
                       f"{redacted(plan.storage)}")
         console.print(f"suite {plan.suite.name} {plan.suite.version} ({show_path(plan.suite.path)}): " + ", ".join(
             f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))
-        console.print("space:\n  " + "\n  ".join(plan.space.describe()), highlight=False)
-        console.print("\n".join(plan.describe()), highlight=False)
+        console.print("space:\n  " + "\n  ".join(plan.space.describe()), highlight=False, markup=False)
+        console.print("\n".join(plan.describe()), highlight=False, markup=False)
     if expected is not None:  # at the sweep's start too: what the trials below should take here
         console.print(report.estimate_text(expected), highlight=False)
     warning = expected.warning() if expected is not None else None

@@ -126,7 +126,7 @@ def test_enqueued_value_off_the_step_grid_is_refused_and_the_step_is_shown(tmp_p
                     "  - {method: lora, r: 8}\n")
     config = load_experiment(path)
     space = build_space(config.space, "cpu", str(path))
-    assert "r=[4, 16] step 4" in space.describe()[0]
+    assert "r={low: 4, high: 16, step: 4}" in space.describe()[0]
     assert enqueue_params(config.enqueue[1], space, str(path), 1) == {"method": "lora", "lora.r": 8}
     with pytest.raises(ConfigError, match=r"`enqueue\[0\]`: `r: 5` is outside the space .*4 plus a whole number of "
                                           r"steps of 4"):
@@ -194,6 +194,11 @@ def test_dry_run_plan_says_what_will_run(tmp_path, toy_suite, tiny_model_dir, ca
     assert "  2. lora (enqueued; r drawn from the space)" in lines
     assert "  3-4. chosen by the tpe sampler from: prompt, lora (the estimate below takes them in turn)" in lines
     assert lines[-1].startswith("budget: 2 steps per trained trial (epochs 1); trial_train_seconds 60;")
+    from harness.cli import main
+
+    assert main(["sweep", str(path), "--trials", "4", "--dry-run"]) == 0
+    out = capsys.readouterr().out  # as the file writes them; brackets are not eaten as console markup
+    assert "prompt: shots=[0, 2], shot_selection=random" in out and "r={low: 4, high: 8, step: 4}" in out
 
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess:

@@ -127,6 +127,11 @@ def test_the_estimate_counts_the_forgetting_check_timed_here(tmp_path, tiny_mode
     assert off.estimate.once_seconds == 0 and off.calibration.timing("lora").regression_seconds is None
     assert off.estimate.of(trained=True).forgetting_seconds == 0
     assert "forgetting" not in estimate_text(off.estimate)  # the check is off: the estimate does not mention it
+    assert not any(t.sampled for t in off.estimate.trials)  # both trials are enqueued
+    more = plan_for_machine(plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite), ["budget.trials=3"]),
+                            lambda _: None)
+    assert [t.sampled for t in more.estimate.trials] == [False, False, True]
+    assert "3. prompt (sampled; method assumed):" in estimate_text(more.estimate)  # the sampler may draw lora
 
 
 @pytest.mark.slow

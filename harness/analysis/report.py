@@ -350,7 +350,8 @@ def estimate_text(expected) -> str:
         train = (f"{trial.planned_steps} steps, train {trial.train_seconds / 60:.1f} min (dev probes included), "
                  if trial.planned_steps else "")
         forgetting = " and forgetting" if trial.forgetting_seconds else ""
-        lines.append(f"  {number}. {trial.method}: {train}dev and test{forgetting} {trial.eval_seconds / 60:.1f} min")
+        method = f"{trial.method} (sampled; method assumed)" if trial.sampled else trial.method
+        lines.append(f"  {number}. {method}: {train}dev and test{forgetting} {trial.eval_seconds / 60:.1f} min")
     lines += [f"  {note}" for note in expected.notes]
     return "\n".join(lines)
 

@@ -31,6 +31,8 @@ class TrialEstimate:
     """Generating and scoring dev and test, and the forgetting check of a trained trial."""
     forgetting_seconds: float = 0.0
     """The forgetting check's share of `eval_seconds`: 0 where nothing trains or the check is off."""
+    sampled: bool = False
+    """Drawn by the sampler, not enqueued: its method is an assumption (the space's methods taken in turn)."""
 
     @property
     def seconds(self) -> float:
@@ -94,13 +96,14 @@ def estimate(plan: SweepPlan, calibration: Calibration, base_checked: bool = Fal
     `base_checked`: the base model's forgetting check is cached, so it costs nothing."""
     config, sizes = plan.config, {k: len(v) for k, v in plan.subsets.items()}
     order = plan.planned_methods()
+    enqueued = min(len(plan.enqueued), plan.trials)
     rows, notes = [], []
-    for method in order:
+    for index, method in enumerate(order):
         row = _trial(config, sizes, method, calibration)
         if row is None:
             notes.append(f"{method}: not timed here (a hosted endpoint's time is its own)")
             continue
-        rows.append(row)
+        rows.append(dataclasses.replace(row, sampled=index >= enqueued))
     timed = [calibration.timing(m) for m in dict.fromkeys(t.method for t in calibration.timings)]
     per_item = [t.regression_seconds for t in timed if t is not None and t.regression_seconds]
     once = 0.0 if base_checked or not per_item or not config.regression.enabled \

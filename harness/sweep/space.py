@@ -257,10 +257,12 @@ def _suggest(trial: optuna.Trial, key: str, dist: BaseDistribution) -> Any:
 
 
 def _describe(spec: Spec) -> str:
+    """A parameter as the experiment file writes it: a choice `[8, 16]`, a range `{low: 1e-4, high: 1e-3, log: true}`,
+    a fixed value as it is."""
     if isinstance(spec, CategoricalDistribution):
-        return "{" + ", ".join(map(str, spec.choices)) + "}"
+        return "[" + ", ".join(map(_yaml_word, spec.choices)) + "]"
     if isinstance(spec, IntDistribution | FloatDistribution):
         plain = 1 if isinstance(spec, IntDistribution) else None  # what a range without `step` has
-        step = "" if spec.step == plain else f" step {spec.step:g}"
-        return f"[{spec.low:g}, {spec.high:g}]{' log' if spec.log else ''}{step}"
-    return repr(spec)
+        extra = (", log: true" if spec.log else "") + ("" if spec.step == plain else f", step: {spec.step:g}")
+        return f"{{low: {spec.low:g}, high: {spec.high:g}{extra}}}"
+    return _yaml_word(spec)
