@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
@@ -332,13 +333,19 @@ def _label_lines(report: dict | None, macro: Metric | None, worst: int = 5) -> l
              f"weakest {min(worst, len(scored))}:"]
     for f1, name, v in scored[:worst]:
         span = Metric(f1, v.get("f1_low"), v.get("f1_high"), v["support"])  # records before 2026-12-05 have none
-        lines.append(f"  {name:<40} F1 {interval(span):<18} support {v['support']}")
+        lines.append(f"  {padded(name, 40)} F1 {interval(span):<18} support {v['support']}")
     confusions = sorted(((count, true, pred) for true, row in report["confusion"].items()
                          for pred, count in row.items() if pred != true), reverse=True)[:worst]
     if confusions:
         lines.append("commonest confusions (true -> predicted):")
         lines += [f"  {count:>3} x {true} -> {pred}" for count, true, pred in confusions]
     return lines
+
+
+def padded(text: str, width: int) -> str:
+    """`text` padded to `width` terminal cells: a Chinese or Japanese label takes two cells a character, so `:<40`
+    would push its columns out of line."""
+    return text + " " * max(0, width - cell_len(text))
 
 
 def estimate_text(expected) -> str:

@@ -1,0 +1,30 @@
+"""`harness show`'s per-label lines: each F1 with its interval, the columns in line whatever script a label is in."""
+
+from __future__ import annotations
+
+from rich.cells import cell_len
+from views import trial_view
+
+from harness.analysis.report import trial_detail
+from harness.core.metric import Metric
+
+
+def label(f1: float, support: int, low: float | None = None, high: float | None = None) -> dict:
+    row = {"precision": f1, "recall": f1, "f1": f1, "support": support, "predicted": support}
+    return row if low is None else {**row, "f1_low": low, "f1_high": high}
+
+
+def test_label_lines_give_each_f1_its_interval_and_stay_in_line_in_any_script():
+    report = {"n": 30, "invalid": 0, "macro_f1": 0.5, "macro_labels": 3,
+              "labels": {"挂失银行卡": label(0.25, 10, 0.05, 0.55), "card_arrival": label(0.5, 10, 0.2, 0.8),
+                         "الكرت": label(0.75, 10)},  # recorded before intervals: none to show
+              "confusion": {"挂失银行卡": {"card_arrival": 3}}}
+    trial = trial_view(1, label_reports={"test": report},
+                       metrics={"test": {"macro_f1": Metric(0.5, 0.31, 0.68, 30)}})
+    lines = trial_detail(trial, []).splitlines()
+    assert "per label (test, macro-F1 50.0 [31.0, 68.0] over 3 labels); weakest 3:" in lines
+    rows = [line for line in lines if " F1 " in line and "support" in line]
+    assert rows[0].strip().startswith("挂失银行卡") and "F1 25.0 [5.0, 55.0]" in rows[0]
+    assert "F1 75.0 " in rows[2] and "[" not in rows[2].split("F1")[1]  # no interval was recorded: none is shown
+    # the F1 column starts at the same terminal cell on every row, though 挂失银行卡 takes two cells a character
+    assert len({cell_len(row.split(" F1 ")[0]) for row in rows}) == 1
