@@ -1,10 +1,12 @@
 """`harness audit`: a self-contained folder that shows where an adapter came from, and `--verify` to check it.
 
 The pack holds the export, a model card, `record.json` (base model, data splits and a provenance line per training
-example, the full config (user redaction regexes withheld) and search space, seeds, versions, commit and device, the
-training curve, the metrics with their intervals, the gate and the approver, the cost, and whether stored examples
-were redacted), and `MANIFEST.json` with the sha256 of every other file. A record is never changed: a later change
-writes a new pack.
+example, the full config (user redaction regexes withheld) and search space, seeds, versions, commit, device and
+determinism settings, what the sweep decided on its machine (seeded subsets, step budget, the calibrated precision,
+the engine), the training curve, the metrics with their intervals, the gate and the approver, the cost, and whether
+stored examples were redacted), and `MANIFEST.json` with the sha256 of every other file. A record is never changed:
+a later change writes a new pack. A suite whose files changed since the trial was scored is refused: the pack would
+otherwise give their new hashes as the data the adapter was trained on.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def audit(store: Store, trial_id: str, out: Path) -> Path:
     check_outside_artifacts(out, trial)
     study = store.study(trial.study)
     suite = study_suite(study, f"trial {trial.id}")  # the suite it was scored on, at the version it was scored on
+    check_splits_unchanged(trial, suite)
     staging = out.parent / f".{out.name}.audit-tmp"
     shutil.rmtree(staging, ignore_errors=True)
     try:  # before the model loads: a folder that cannot be written costs nothing
@@ -125,7 +128,10 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
         "seeds": {"experiment": config.seed, "trial": trial.params.get("seed", config.seed)},
         "environment": {"versions": env.get("versions"), "python": env.get("python"),
                         "harness_git_commit": env.get("git_commit"), "audit_git_commit": git_commit(),
-                        "device": env.get("device"), "device_name": env.get("device_name"), "host": run and run.host},
+                        "device": env.get("device"), "device_name": env.get("device_name"), "host": run and run.host,
+                        "platform": env.get("platform"), "torch_threads": env.get("torch_threads"),
+                        "determinism": env.get("determinism")},
+        "scored_with": _scored_with(trial),
         "training": None if trial.training is None else asdict(trial.training),
         "metrics": {split: {name: m.to_dict() for name, m in metrics.items()}
                     for split, metrics in trial.metrics.items()},
@@ -143,6 +149,27 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
 # user regexes, also in its copy of the config; a hash would not help, as a short regex is easy to guess from it.
 # The experiment file (and the results database) still hold them for whoever reproduces the run.
 WITHHELD = "<withheld from the audit pack>"
+
+
+def check_splits_unchanged(trial: TrialView, suite: Suite) -> None:
+    """Refuse a pack whose suite files changed since the trial was scored (its version unchanged): the pack would
+    give the hashes and lines of data the adapter never saw as the data it was trained and scored on."""
+    recorded = (trial.provenance.get("data") or {}).get("split_sha256") or {}
+    now = suite.split_sha256
+    changed = [f"{split}.jsonl: sha256 {digest[:16]}... when {trial.id} was scored, {now[split][:16]}... now"
+               for split, digest in recorded.items() if split in now and now[split] != digest]
+    if changed:
+        raise HarnessError(f"suite {suite.name} {suite.version} at {suite.path} is not the data {trial.id} was trained "
+                           f"and scored on, though its version is the same: {'; '.join(changed)}. Restore those files "
+                           "(from version control or a backup) and write the pack again; and give an edited suite a "
+                           "new `version:` in suite.yaml, so its scores are never mistaken for these.")
+
+
+def _scored_with(trial: TrialView) -> dict:
+    """What the sweep decided for this trial on its machine: the seeded subsets (sizes and sha256 of their ids), the
+    step budget, the precision the calibration chose and its timings, the answer cap, the forgetting check, and the
+    engine that generated every scored answer (what ended training is under `training`)."""
+    return {"provenance": dict(trial.provenance), "engine": None if trial.engine is None else asdict(trial.engine)}
 
 
 def _redaction(config: RedactionConfig) -> dict:

@@ -8,6 +8,10 @@ examples it is paired (the tight test: McNemar's exact test for 0/1 scores), and
 example repeats a recorded test example; on new examples it is unpaired (Newcombe's score interval for 0/1 scores,
 else each sample resampled on its own). Stored inputs may be redacted, so the suite's examples are redacted the
 same way before they are matched with them; otherwise a paired re-check would silently become an unpaired one.
+
+The same adapter on the same examples answers the same way only in the same setting, so the re-check also says what
+changed since the scores were recorded: library versions, the harness's commit, the device, torch's threads, and the
+suite's test file. A change beyond noise with none of these changed is the data's; with some, it may be theirs.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from harness.analysis.formatting import counted, fmt_metric
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
-from harness.core.records import AdapterEvent, ExampleView, LookAtTest
+from harness.core.records import AdapterEvent, ExampleView, LookAtTest, TrialView
 from harness.core.redaction import Redactor
 from harness.core.typed import build
 from harness.data.suites import Example, load_examples, seeded_subset
 from harness.evaluation.scoring import score_split
 from harness.evaluation.stats import bootstrap_mean, proportion
 from harness.lifecycle.promote import check_suite, check_weights
+from harness.models.device import resolve_device
+from harness.models.environment import environment
 from harness.store.database import Store
 from harness.sweep.predict import load_candidate, study_suite
 
@@ -48,6 +54,8 @@ class Recheck:
     """now against before (paired on the same examples, else unpaired)."""
     metrics: dict[str, Metric]
     """Every metric of the re-scored data."""
+    changed: tuple[str, ...] = ()
+    """What differs from the setting that recorded `before` (versions, commit, device, threads, the test file)."""
 
     @property
     def change(self) -> Metric:
@@ -66,7 +74,14 @@ class Recheck:
             reading = "a DROP beyond noise" if self.decision.outcome is Outcome.WORSE else "a rise beyond noise"
         return (f"re-check of {self.trial} (production for {self.suite}) on {self.data}: {self.metric} now "
                 f"{fmt_metric(self.now)}, recorded {fmt_metric(self.before)}; change (now - recorded) "
-                f"{self.decision.evidence()} ({how}): {reading}.")
+                f"{self.decision.evidence()} ({how}): {reading}. {self.setting()}")
+
+    def setting(self) -> str:
+        if not self.changed:
+            return ("Same library versions, harness commit, device and threads as when it was recorded; a change is "
+                    "the data's.")
+        return (f"Changed since it was recorded: {'; '.join(self.changed)}. A change may come from these as well as "
+                "from the data.")
 
 
 def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batch_size: int = 16) -> Recheck:
@@ -93,6 +108,7 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
         label = f"{data} ({counted(len(examples), 'example')}" + (
             f"; {stored} of them are recorded test examples: a file of only those would be compared paired)"
             if 0 < stored < len(examples) else ")")
+    changed = setting_changes(store, trial, scored_on.split_sha256.get("test") if data is None else None)
     candidate, loaded_suite, cap = load_candidate(store, trial.id)
     answers = candidate.answer(examples, cap, batch_size, desc="recheck")
     scores = score_split(examples, [a.output for a in answers], loaded_suite, config.seed)
@@ -108,8 +124,9 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
         decision = compare_unpaired(list(now.values()), list(before.values()), metric,
                                     higher_is_better=study.maximize, seed=config.seed)
     result = Recheck(trial.id, suite, label, paired, metric, _summary(before.values()), _summary(now.values()),
-                     decision, dict(scores.metrics))
-    detail = {"data": label, "paired": paired, "metric": metric, "before": result.before.to_dict(),
+                     decision, dict(scores.metrics), changed)
+    detail = {"data": label, "paired": paired, "changed_since_recorded": list(changed), "metric": metric,
+              "before": result.before.to_dict(),
               "now": result.now.to_dict(), "change": result.change.to_dict(), "beyond_noise": result.beyond_noise,
               "decision": asdict(decision), "metrics": {k: v.to_dict() for k, v in result.metrics.items()}}
     store.record_adapter_events([AdapterEvent(trial.id, suite, "production", "production", "recheck", actor,
@@ -119,6 +136,36 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
                                      metric, {"alpha": decision.alpha, "margin": 0.0}, decision.outcome.value, actor,
                                      {"decision": asdict(decision)}))
     return result
+
+
+def setting_changes(store: Store, trial: TrialView, test_sha256: str | None) -> tuple[str, ...]:
+    """What differs between the run that recorded `trial`'s scores and this process: each as `NAME then -> now`.
+    `test_sha256`: the suite's test file as it is now, when the re-check reads it."""
+    run = store.run(trial.run_id) if trial.run_id else None
+    if run is None:
+        return ("the recorded run's environment (it is not in the results database)",)
+    then = run.environment
+    now = environment(resolve_device("auto"), {}, {})
+    changes = [f"{name} {then_v} -> {now_v}" for name, then_v, now_v in _pairs(then, now) if then_v != now_v]
+    commit = now["git_commit"]
+    if commit and commit == then.get("git_commit") and commit.endswith("+dirty"):
+        changes.append(f"harness commit {commit} then and now, with uncommitted changes that may differ")
+    recorded = (trial.provenance.get("data") or {}).get("split_sha256", {}).get("test")
+    if test_sha256 and recorded and recorded != test_sha256:
+        changes.append(f"test.jsonl sha256 {recorded[:12]}... -> {test_sha256[:12]}... (the suite's test file was "
+                       "edited; its version was not)")
+    return tuple(changes)
+
+
+def _pairs(then: dict, now: dict):
+    """(name, recorded value, current value) for every setting that can move a score."""
+    versions_then, versions_now = then.get("versions") or {}, now["versions"]
+    for package in sorted(set(versions_then) | set(versions_now)):
+        if package in versions_then:  # a package the recording run did not track cannot be compared
+            yield package, versions_then.get(package), versions_now.get(package)
+    for key, name in (("git_commit", "harness commit"), ("device_name", "device"), ("torch_threads", "torch threads"),
+                      ("python", "python")):
+        yield name, then.get(key), now.get(key)
 
 
 def _as_recorded(examples: Sequence[Example], recorded: dict[str, ExampleView], redactor: Redactor

@@ -85,7 +85,9 @@ def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_t
             raise HarnessError(message + " Change the budget as above, or pass --allow-under-trained to run it "
                                          "anyway.")
         echo(f"warning: {message} Running anyway (--allow-under-trained).")
-    budgeted = dataclasses.replace(data, config=plan.config,
-                                   provenance={**data.provenance, "budget": dataclasses.asdict(plan.config.budget)})
+    # The step budget fit_minutes chose depends on this machine's speed: keep what the experiment wrote beside it,
+    # so a record read elsewhere says its steps were set by the machine, not by the experiment.
+    budget = {**dataclasses.asdict(plan.config.budget), "steps_written": written, "steps_here": steps}
+    budgeted = dataclasses.replace(data, config=plan.config, provenance={**data.provenance, "budget": budget})
     return MachinePlan(plan, apply(budgeted, calibration), calibration, expected, fitted,
                        (steps, written) if steps < written else None)

@@ -8,6 +8,10 @@ them to Optuna's retry callback (so the configuration runs again, once), and the
 results store. Such trials do not count toward the total. A trial's own process marks it `interrupted` (True
 for Ctrl-C, False for an error) before it fails; a trial failed from outside has no such mark, which is what
 keeps it out of the count. On PostgreSQL, Optuna's own heartbeat does the same for workers on other machines.
+
+A resumed sweep should run the trials the uninterrupted one would have. Optuna's samplers draw from one random
+stream per process, so a restart began it again and the trials after an interruption took other parameters;
+`PlacedSampler` instead draws each trial from a seed fixed by its place in the study.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
@@ -129,3 +135,46 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return pid != os.getpid()
+
+
+class PlacedSampler(optuna.samplers.BaseSampler):
+    """Optuna's sampler, made anew for each trial with a seed from the sweep's seed and the trial's place: how many
+    trials came before it, not counting retries (each stands in for the trial it repeats). A trial killed and
+    retried keeps its place, so the trials after it draw what they would have drawn in a sweep that was never
+    interrupted. Model-based samplers (TPE after its start-up trials) read the study's finished trials, which the
+    retry reproduces, so they follow too. `make(seed)` builds the sampler the sweep would use."""
+
+    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int):
+        self._make, self._seed = make, seed
+        self._inner = make(seed)
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._inner = self._make(placed_seed(self._seed, trial_place(study, trial.number)))
+        self._inner.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._inner.reseed_rng()
+
+
+def trial_place(study: optuna.Study, number: int) -> int:
+    """The trial's place in the sweep as if nothing had been interrupted (see PlacedSampler): retries do not count.
+    A trial sampled and not needed does: a worker whose draw another worker is already running must draw something
+    else next, not the same configuration again at the same place (one worker alone meets this only at the end)."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.number < number and "failed_trial" not in t.system_attrs)
+
+
+def placed_seed(seed: int, place: int) -> int:
+    """A 32-bit seed per (sweep seed, place); SeedSequence keeps nearby pairs' streams independent."""
+    return int(np.random.SeedSequence([seed, place]).generate_state(1)[0])

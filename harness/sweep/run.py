@@ -14,6 +14,7 @@ one short transaction of its own (store/database.py), so readers never see half 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import socket
@@ -49,6 +50,7 @@ from harness.sweep.preflight import check_hosted_arms
 from harness.sweep.prepare import SweepData, prepare, with_base_regression
 from harness.sweep.resume import (
     Lease,
+    PlacedSampler,
     counted_trials,
     fail_stale_trials,
     mark_interrupted,
@@ -362,8 +364,14 @@ def _check_same_setup(plan: SweepPlan, store: Store) -> None:
 
 
 def _sampler(config: ExperimentConfig, worker: int) -> optuna.samplers.BaseSampler:
-    seed = config.seed + worker
-    if config.sampler == "random":
+    """The study's sampler, made anew for each trial from the seed and the trial's place (`PlacedSampler`), so that
+    a resumed sweep draws the trials an uninterrupted one would have drawn."""
+    return PlacedSampler(functools.partial(make_sampler, config.sampler), config.seed + worker)
+
+
+def make_sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
+    """Optuna's sampler of `kind` (`tpe` or `random`), seeded."""
+    if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     # Constraints reach TPE through trial.set_constraint (see trial.py); infeasible trials never win.
     with warnings.catch_warnings():

@@ -71,6 +71,7 @@ class LoRA:
         set_seed(ctx.seed)  # the adapter's random init: the same seed gives the same trial, whatever ran before
         with _quiet_peft():
             model = get_peft_model(base, adapter)
+        _stable_targets(model)
         return train_candidate(ctx, model, tokenizer, params.learning_rate, params.constrained, self.quantized)
 
     def save(self, candidate: LocalCandidate, directory: Path) -> Path:
@@ -90,8 +91,18 @@ class LoRA:
         tokenizer = loading.load_tokenizer(ctx.source)
         with _quiet_peft():
             model = PeftModel.from_pretrained(base, str(artifact)).eval()
+        _stable_targets(model)  # `export` saves it again
         return LocalCandidate(model, tokenizer, trained_prompter(ctx, tokenizer), trained=True,
                               grammar=contract_grammar(ctx, tokenizer, params.constrained), quantized=self.quantized)
+
+
+def _stable_targets(model) -> None:
+    """PEFT keeps the adapted module names as a set and writes it to adapter_config.json in set order, which
+    Python's string hashing changes from process to process: the same adapter would get another file, hence another
+    sha256 in the audit pack, on every run. Sorted, the file is the same bytes whenever the adapter is the same."""
+    for config in model.peft_config.values():
+        if isinstance(config.target_modules, set):
+            config.target_modules = sorted(config.target_modules)
 
 
 @contextmanager
