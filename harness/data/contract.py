@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from harness.core.errors import SuiteError
@@ -155,6 +158,25 @@ def _check_schema(schema: dict[str, Any], where: str) -> None:
         raise SuiteError(f"{where}: `output.schema` is not a valid JSON Schema: {exc.message}") from exc
 
 
+def label_lookup(labels: tuple[str, ...]) -> Mapping[str, str]:
+    """Each label of a label set by its folded spelling, so an answer is matched in one lookup.
+
+    Cached per label set: scoring asks this for every example, and folding a thousand labels for each of
+    thousands of examples made scoring quadratic. Read-only, since every caller shares one mapping."""
+    return _label_lookup(tuple(labels))
+
+
+@lru_cache(maxsize=32)
+def _label_lookup(labels: tuple[str, ...]) -> Mapping[str, str]:
+    return MappingProxyType({fold(label): label for label in labels})
+
+
+@lru_cache(maxsize=32)
+def _label_set(labels: tuple[str, ...]) -> frozenset[str]:
+    """The exact spellings of a label set, for the membership test every reference answer takes."""
+    return frozenset(labels)
+
+
 class TargetError(SuiteError, ValueError):
     """A reference answer that breaks its contract; the message says why and how to fix it. A ValueError as well,
     for the callers that catch that."""
@@ -253,7 +275,7 @@ def parse_target(text: str, contract: OutputContract) -> dict:
         raise TargetError(f"the reference answer breaks the output contract: {problem}")
     if contract.kind == "label":
         label = value[contract.key]
-        if label not in contract.labels:
+        if label not in _label_set(contract.labels):
             raise TargetError(
                 f"the reference label {label!r} is not in `output.labels`; add it there or fix the answer"
             )

@@ -446,10 +446,12 @@ def _check_labels(rows: list[Row], where: str, drop_rare: bool) -> tuple[list[Ro
     counts = Counter(r.answer for r in rows)
     rare = {label: n for label, n in sorted(counts.items()) if n < MIN_PER_LABEL}
     if rare and not drop_rare:
-        listed = ", ".join(f"{label!r} ({n})" for label, n in rare.items())
+        listed = ", ".join(f"{label!r} ({n})" for label, n in list(rare.items())[:MAX_LISTED])
+        more = (f" and {len(rare) - MAX_LISTED} more (with --drop-rare-labels, suite.yaml's "
+                f"`cleaning.rare_labels_dropped` names every one)") if len(rare) > MAX_LISTED else ""
         raise SuiteError(
             f"{where}: {len(rare)} label(s) with fewer than {MIN_PER_LABEL} examples, too few to put one in each of "
-            f"train, dev and test: {listed}. Merge them into related labels, add examples, or pass "
+            f"train, dev and test: {listed}{more}. Merge them into related labels, add examples, or pass "
             f"--drop-rare-labels to leave them out (the count is recorded in suite.yaml)."
         )
     rows = [r for r in rows if r.answer not in rare]
@@ -486,9 +488,10 @@ def _dedupe(rows: list[Row]) -> tuple[list[Row], dict[str, int], list[tuple[Row,
     kept, seen, conflicts = [], {}, []
     counts = {"duplicates": 0, "duplicates_with_a_different_answer": 0, "duplicates_with_a_different_instruction": 0}
     for row in rows:
-        first = seen.get(near_fold(row.input))
+        key = near_fold(row.input)  # once per row: it is most of init's time on a large file
+        first = seen.get(key)
         if first is None:
-            seen[near_fold(row.input)] = row
+            seen[key] = row
             kept.append(row)
             continue
         counts["duplicates"] += 1

@@ -25,7 +25,7 @@ import numpy as np
 
 from harness.core.metric import Metric
 from harness.core.text import fold
-from harness.data.contract import OutputContract
+from harness.data.contract import OutputContract, label_lookup
 from harness.evaluation.scorers.base import ScoredCase
 from harness.evaluation.stats import at_a_bound
 
@@ -39,7 +39,7 @@ def predicted_label(case: ScoredCase, contract: OutputContract) -> str:
     got = value.get(contract.key) if isinstance(value, dict) else None
     if not isinstance(got, str):
         return INVALID
-    return _by_fold(contract).get(fold(got), INVALID)
+    return label_lookup(contract.labels).get(fold(got), INVALID)
 
 
 def label_report(cases: Sequence[ScoredCase], contract: OutputContract) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def label_report(cases: Sequence[ScoredCase], contract: OutputContract) -> dict[
     """
     if contract.kind != "label":
         raise ValueError(f"label_report needs a label contract, got kind {contract.kind!r}")
-    by_fold = _by_fold(contract)
+    by_fold = label_lookup(contract.labels)
     pairs = []
     for case in cases:
         want = case.target.get(contract.key)
@@ -88,10 +88,6 @@ def label_report(cases: Sequence[ScoredCase], contract: OutputContract) -> dict[
     }
 
 
-def _by_fold(contract: OutputContract) -> dict[str, str]:
-    return {fold(label): label for label in contract.labels}
-
-
 def macro_f1_metric(cases: Sequence[ScoredCase], contract: OutputContract, seed: int = 0,
                     resamples: int = 1000, report: dict[str, Any] | None = None) -> Metric:
     """Macro-F1 with a seeded percentile-bootstrap 95% interval over examples (labels re-counted per draw).
@@ -113,18 +109,11 @@ def label_bootstrap(cases: Sequence[ScoredCase], contract: OutputContract, seed:
         return Metric(report["macro_f1"], None, None, report["n"]), {}
     names = sorted(contract.labels)
     index = {name: i for i, name in enumerate(names)}  # INVALID gets len(names): nobody's true label
-    by_fold = _by_fold(contract)
+    by_fold = label_lookup(contract.labels)
     true = np.array([index[by_fold[fold(c.target[contract.key])]] for c in cases])
     pred = np.array([index.get(predicted_label(c, contract), len(names)) for c in cases])
     draws = np.random.default_rng(seed).integers(0, len(cases), size=(resamples, len(cases)))
-    width = len(names) + 1
-    offset = np.arange(resamples)[:, None] * width  # one bincount for every draw: row r counts at r * width + label
-
-    def counts(labels: np.ndarray) -> np.ndarray:
-        return np.bincount((labels + offset).ravel(), minlength=resamples * width).reshape(resamples, width)[:, :-1]
-
-    t, p = true[draws], pred[draws]
-    support, predicted, hits = counts(t), counts(p), counts(np.where(t == p, t, len(names)))
+    support, predicted, hits = _draw_counts(true, pred, draws, len(names))
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = 2 * hits / (support + predicted)  # nan where the label is neither true nor predicted in the draw
     present = support > 0
@@ -139,6 +128,36 @@ def label_bootstrap(cases: Sequence[ScoredCase], contract: OutputContract, seed:
         span = at_a_bound(row["f1"], *map(float, np.percentile(defined, [2.5, 97.5])), decided)
         intervals[name] = (float(span[0]), float(span[1]))
     return Metric(report["macro_f1"], float(low), float(high), report["n"]), intervals
+
+
+_CHUNK_CELLS = 2_000_000
+"""Resampled examples counted at once: the draws are made in one call (so the interval does not depend on this),
+then counted a block of draws at a time, so memory stays near the draws themselves at any n."""
+
+
+def _draw_counts(true: np.ndarray, pred: np.ndarray, draws: np.ndarray,
+                 labels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per draw and label: support, times predicted, and hits (true and predicted), each (resamples, labels).
+    Label index `labels` is INVALID: predicted, never true, and dropped from the counts."""
+    resamples = draws.shape[0]
+    support, predicted, hits = (np.empty((resamples, labels), dtype=np.int64) for _ in range(3))
+    step = max(1, _CHUNK_CELLS // max(1, draws.shape[1]))
+    for start in range(0, resamples, step):
+        block = draws[start:start + step]
+        rows = slice(start, start + block.shape[0])
+        t, p = true[block], pred[block]
+        support[rows], predicted[rows] = _per_draw(t, labels), _per_draw(p, labels)
+        hits[rows] = _per_draw(np.where(t == p, t, labels), labels)
+    return support, predicted, hits
+
+
+def _per_draw(drawn: np.ndarray, labels: int) -> np.ndarray:
+    """How often each label (INVALID dropped) occurs in each row of `drawn`: one bincount for every row, row r
+    counted at r * width + label."""
+    width = labels + 1
+    offset = np.arange(drawn.shape[0])[:, None] * width
+    flat = np.bincount((drawn + offset).ravel(), minlength=drawn.shape[0] * width)
+    return flat.reshape(drawn.shape[0], width)[:, :-1]
 
 
 def confusion_hits(report: dict[str, Any], label: str) -> int:
