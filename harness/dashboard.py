@@ -2,7 +2,8 @@
 
 The dashboard only reads the database, so it can run while a sweep writes to it. It listens on 127.0.0.1 by
 default: results and model outputs may be confidential, and exposing them is an explicit choice (--address). On an
-address other than loopback it requires a password (HARNESS_DASHBOARD_PASSWORD, see `harness_dashboards/auth.py`)
+address other than loopback it requires a password of at least 12 characters (HARNESS_DASHBOARD_PASSWORD, see
+`harness_dashboards/auth.py`, which also limits wrong guesses)
 or the explicit statement that a reverse proxy in front authenticates (--behind-proxy), and says which at start.
 Usage statistics are off and no browser is opened (headless), so it also runs on a server or over SSH.
 """
@@ -57,9 +58,12 @@ def is_loopback(address: str) -> bool:
 
 def access(address: str, behind_proxy: bool = False) -> str:
     """Who may open the dashboard, as said at start; refuses a non-loopback address that nothing protects."""
-    from harness_dashboards.auth import PASSWORD_ENV, password
+    from harness_dashboards.auth import MIN_LENGTH, PASSWORD_ENV, password
 
-    if password() is not None:
+    secret = password()
+    if secret is not None and not is_loopback(address):
+        _check_strength(address, secret, PASSWORD_ENV, MIN_LENGTH)
+    if secret is not None:
         tls = "" if is_loopback(address) else "; plain HTTP, so on an untrusted network put TLS in front (a proxy)"
         return f"password required (${PASSWORD_ENV}){tls}"
     if is_loopback(address):
@@ -75,6 +79,18 @@ def access(address: str, behind_proxy: bool = False) -> str:
         f"or serve it behind a reverse proxy (nginx, Caddy, an SSO proxy such as oauth2-proxy) that authenticates "
         f"users itself, and pass --behind-proxy. With the proxy on this machine, keep the default --address "
         f"127.0.0.1 and point the proxy there. Or just reach it over SSH: ssh -L 8501:127.0.0.1:8501 HOST.")
+
+
+def _check_strength(address: str, secret: str, variable: str, least: int) -> None:
+    """A password anyone on the network may guess at must not be a short word; the password is never shown."""
+    length = len(secret.strip())
+    if length >= least:
+        return
+    raise HarnessError(
+        f"--address {address} is reachable from other machines, and ${variable} holds only {length} "
+        f"character{'' if length == 1 else 's'} (not counting edge spaces); there it must have at least {least}. "
+        f"Set a random one, e.g.:\n    export {variable}=$(python -c 'import secrets; "
+        "print(secrets.token_urlsafe(18))')\nand share it with the people who may open the dashboard.")
 
 
 def require_free_port(address: str, port: int) -> None:

@@ -13,6 +13,7 @@ The folder appears whole or not at all.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,9 @@ class Export:
 
 def export(store: Store, trial_id: str, out: Path, merged: bool = False) -> Export:
     out = Path(out)
+    if out.is_symlink():  # a link planted at a shared path would send the weights (and prompts) where it points
+        raise HarnessError(f"--out {out} is a symbolic link (to {os.readlink(out)}); export never writes through a "
+                           "link. Give the folder itself, or a new path.")
     if out.exists() and not out.is_dir():
         raise HarnessError(f"--out {out} is a file; export into a new folder (nothing is overwritten).")
     if out.exists() and any(out.iterdir()):

@@ -1,0 +1,173 @@
+"""A security reviewer's attacks on the safe defaults, on real files and a real app: YAML built to exhaust memory or
+the stack, `export --out` through a symbolic link, and a dashboard exposed to the network with a guessable password
+or to unlimited guessing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.core.errors import ConfigError, HarnessError
+from harness.core.yamlfile import MAX_DEPTH, MAX_YAML_BYTES, read_yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+BILLION_LAUGHS = "\n".join(
+    ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+) + "\n"
+"""Nine levels of nine aliases each: 9**9 (387 million) strings once expanded, from a file of 600 bytes."""
+
+
+def _experiment(tmp_path: Path, tail: str) -> Path:
+    """The bundled demo experiment with `tail` appended: everything else in it is valid."""
+    path = tmp_path / "exp.yaml"
+    path.write_text((REPO / "experiments/demo.yaml").read_text(encoding="utf-8") + tail, encoding="utf-8")
+    return path
+
+
+def _refused(path: Path) -> str:
+    with pytest.raises(ConfigError) as refused:
+        read_yaml(path, ConfigError)
+    return str(refused.value)
+
+
+def test_an_alias_bomb_is_refused_before_it_expands(tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(BILLION_LAUGHS)
+    message = _refused(path)
+    assert message.startswith(f"{path}:") and "aliases expand to more than 1,000,000 values" in message
+    assert "use fewer aliases" in message
+
+
+def test_yaml_nested_too_deep_for_the_parser_is_an_error_naming_the_line_not_a_recursion_traceback(tmp_path, capsys):
+    flow = _experiment(tmp_path, "enqueue: " + "[" * 3000 + "]" * 3000 + "\n")
+    line = flow.read_text().count("\n")  # the appended last line
+    assert main(["sweep", str(flow), "--dry-run"]) == 2
+    said = "".join(capsys.readouterr())
+    assert f"{flow}:{line}: nested more than {MAX_DEPTH} levels deep" in said
+    assert "Traceback" not in said and "RecursionError" not in said
+
+
+def test_depth_reached_through_aliases_counts(tmp_path):
+    """Each anchor is shallow, but an alias of an alias nests one inside the other."""
+    lines = ["a0: &a0 " + "[" * 40 + "]" * 40] + [f"a{i}: &a{i} [[[[[[[[[[*a{i - 1}]]]]]]]]]]" for i in range(1, 4)]
+    path = tmp_path / "deep.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert f"nested more than {MAX_DEPTH} levels deep" in _refused(path)
+
+
+@pytest.mark.parametrize("text", ["a: &a [1, *a]\n", "a: &a {b: *a}\n"])
+def test_a_value_that_contains_itself_is_refused(tmp_path, text):
+    """PyYAML builds such a structure without complaint; every reader after it (json.dumps, the config check)
+    would recurse forever."""
+    path = tmp_path / "loop.yaml"
+    path.write_text(text)
+    assert "the alias *a is inside its own anchor &a" in _refused(path)
+
+
+def test_ordinary_aliases_and_merge_keys_still_load(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text("base: &b {x: 1, y: [1, 2]}\nc:\n  <<: *b\n  y: 3\nd: *b\n")
+    assert read_yaml(path, ConfigError) == {"base": {"x": 1, "y": [1, 2]}, "c": {"x": 1, "y": 3},
+                                            "d": {"x": 1, "y": [1, 2]}}
+
+
+def test_a_huge_yaml_file_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "huge.yaml"
+    with open(path, "wb") as fh:
+        fh.truncate(MAX_YAML_BYTES + 1)  # sparse: nothing is written, the size is all that is checked
+    message = _refused(path)
+    assert f"{MAX_YAML_BYTES + 1:,} bytes is too large for a settings file" in message and "JSONL or CSV" in message
+
+
+def test_a_python_object_tag_is_refused_with_the_fix(tmp_path):
+    marker = tmp_path / "ran"
+    path = _experiment(tmp_path, f'endpoints: !!python/object/apply:os.system ["touch {marker}"]\n')
+    message = _refused(path)
+    assert "never tags that build objects" in message and "delete the tag" in message
+    assert not marker.exists()
+
+
+def test_every_bundled_yaml_file_passes_the_shape_check():
+    from harness.core.yamlfile import check_shape
+
+    files = [p for p in REPO.glob("*/**/*.yaml") if ".venv" not in p.parts]
+    assert len(files) >= 5
+    for path in files:
+        check_shape(path.read_text(encoding="utf-8"))
+
+
+# --- export --out through a link ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["an empty folder", "nothing"])
+def test_export_refuses_an_out_that_is_a_symbolic_link_before_anything_loads(tmp_path, capsys, target):
+    """An empty folder behind a link used to load the model, then fail with a NotADirectoryError traceback."""
+    db = tmp_path / "harness.duckdb"
+    elsewhere = tmp_path / "elsewhere"
+    if target == "an empty folder":
+        elsewhere.mkdir()
+    link = tmp_path / "out"
+    link.symlink_to(elsewhere)
+    assert main(["export", "demo/1", "--out", str(link), "--db", str(db)]) == 2
+    said = "".join(capsys.readouterr())
+    assert f"--out {link} is a symbolic link (to {elsewhere})" in said and "Traceback" not in said
+    assert link.is_symlink() and (not elsewhere.exists() or not any(elsewhere.iterdir()))
+    assert not list(tmp_path.glob(".*export-tmp"))
+
+
+# --- the dashboard's password -----------------------------------------------------------------------------------
+
+streamlit = pytest.importorskip("streamlit", reason="the dashboard needs streamlit: pip install -e '.[test]'")
+from harness_dashboards import auth  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from harness import dashboard  # noqa: E402
+
+STRONG = "correct horse battery staple"
+
+
+@pytest.mark.parametrize("weak", ["x7Q", " " * 20, "Zq-pass-91"])
+def test_an_exposed_dashboard_refuses_a_guessable_password(tmp_path, monkeypatch, capsys, weak):
+    monkeypatch.setenv(auth.PASSWORD_ENV, weak)
+    with pytest.raises(HarnessError) as refused:
+        dashboard.access("0.0.0.0")
+    message = str(refused.value)
+    assert f"there it must have at least {auth.MIN_LENGTH}" in message and "secrets.token_urlsafe" in message
+    assert weak.strip() == "" or weak not in message  # the password itself is never shown
+    assert dashboard.access("127.0.0.1").startswith("password required")  # loopback: the user's own choice
+    monkeypatch.setenv(auth.PASSWORD_ENV, STRONG)
+    assert dashboard.access("0.0.0.0").startswith("password required")
+
+
+@pytest.fixture
+def fresh_failures():
+    auth._failures.clear()
+    yield
+    auth._failures.clear()  # the count is process-wide: other tests' sign-ins must not find it spent
+
+
+def _sign_in(at: AppTest, given: str) -> AppTest:
+    at.text_input[0].input(given)
+    at.button[0].click().run()
+    return at
+
+
+def test_wrong_passwords_are_limited_across_sessions_and_then_even_the_right_one_waits(tmp_path, monkeypatch,
+                                                                                       fresh_failures):
+    monkeypatch.setenv(auth.PASSWORD_ENV, STRONG)
+    monkeypatch.setenv("HARNESS_DASHBOARD_DB", str(tmp_path / "never-read.duckdb"))
+    app = REPO / "dashboards" / "app.py"
+    for guess in range(auth.MAX_FAILURES):  # a new session per guess, as a script guessing would
+        at = _sign_in(AppTest.from_file(str(app), default_timeout=30).run(), f"guess {guess}")
+        assert at.error[0].value == "Wrong password."
+    at = _sign_in(AppTest.from_file(str(app), default_timeout=30).run(), STRONG)
+    assert "wrong passwords within 60 s; wait a minute" in at.error[0].value
+    assert auth.SIGNED_IN not in at.session_state and [t.label for t in at.text_input] == ["Password"]
+    assert not auth.locked_out(auth._failures()[-1] + auth.FAILURE_WINDOW_S)  # a minute later it is open again
+    auth._failures.clear()
+    at = _sign_in(AppTest.from_file(str(app), default_timeout=30).run(), STRONG)
+    assert not at.error and at.session_state[auth.SIGNED_IN] is True
+
