@@ -37,6 +37,7 @@ from harness.core.errors import HarnessError
 from harness.core.progress import bar_options
 from harness.core.records import HostedUsage
 from harness.hosted.cache import ResponseCache, request_key
+from harness.hosted.http import BodyTooLong, bounded_client, redirect_target
 from harness.hosted.ledger import SpendLedger, Spent
 
 REFUSED = (400, 422)
@@ -129,7 +130,7 @@ class HostedClient:
         self.endpoint = endpoint
         config = endpoint.config
         self._client = OpenAI(base_url=config.base_url, api_key=endpoint.api_key, timeout=config.timeout_s,
-                              max_retries=config.max_retries)
+                              max_retries=config.max_retries, http_client=bounded_client(config.timeout_s))
         self._cache = ResponseCache(endpoint.cache_dir) if config.cache and endpoint.cache_dir else None
         self._lock = threading.Lock()
         self._structured = structured
@@ -308,6 +309,8 @@ class HostedClient:
         except openai.APIStatusError as exc:
             if exc.status_code in REFUSED and _code(exc) in CONTENT_POLICY:
                 return None
+            if (target := redirect_target(exc)) is not None:
+                return self.endpoint.redact(_redirected(self.endpoint.name, target))
             if exc.status_code in NO_ROUTE:  # the URL is wrong, not the arm's parameters
                 return self.endpoint.redact(
                     f"{exc.status_code}: {exc.message}; there is no chat completions route at "
@@ -351,12 +354,16 @@ class HostedClient:
         import openai
 
         name, config = self.endpoint.name, self.endpoint.config
-        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        if (target := redirect_target(exc)) is not None:
+            why = _redirected(name, target)
+        elif isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
             why = f"it refused the key in ${config.api_key_env}; check the key and its permissions"
         elif isinstance(exc, openai.NotFoundError):
             why = f"it does not know model {config.model!r} at {config.base_url}; check `model` and `base_url`"
         elif isinstance(exc, openai.APITimeoutError):
             why = f"a request took longer than {config.timeout_s:g} s, {config.max_retries + 1} times"
+        elif (bounded := _root_cause(exc, BodyTooLong)) is not None:
+            why = f"{bounded}, {config.max_retries + 1} times"
         elif isinstance(exc, openai.APIConnectionError):
             why = f"it could not be reached ({config.max_retries + 1} attempts)"
         else:
@@ -420,6 +427,19 @@ def _shown(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _root_cause(exc: BaseException, kind: type) -> BaseException | None:
+    """The first exception of `kind` behind `exc` (openai wraps the HTTP library's errors in its own)."""
+    seen = exc
+    while seen is not None and not isinstance(seen, kind):
+        seen = seen.__cause__ or seen.__context__
+    return seen
+
+
+def _redirected(name: str, target: str) -> str:
+    return (f"it redirected the request to {target}, which is not followed (the prompts would go to another host); "
+            f"if that is the API, set `endpoints.{name}.base_url` to it")
+
+
 def _code(exc) -> str | None:
     """The error code an endpoint put in its error body (OpenAI: `content_filter`), if any."""
     code = getattr(exc, "code", None)
@@ -436,7 +456,7 @@ def check_endpoint(name: str, config: EndpointConfig, api_key: str) -> str | Non
     import openai
 
     client = openai.OpenAI(base_url=config.base_url, api_key=api_key, timeout=min(config.timeout_s, 10.0),
-                           max_retries=0)
+                           max_retries=0, http_client=bounded_client(min(config.timeout_s, 10.0)))
     try:
         client.models.list()
     except (openai.AuthenticationError, openai.PermissionDeniedError):
