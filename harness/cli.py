@@ -696,14 +696,21 @@ def _merge(args, console: Console) -> int:
     for given in args.sources:
         source = Store(results_database(given))
         report = target.merge(source)
-        copied, missing = 0, []
+        copied, missing, linked = 0, [], []
         for relative in report.artifacts:  # adapters travel with their trials, to the same place under this folder
             there, here = source.path.parent / relative, target.path.parent / relative
-            if there.is_dir() and not here.exists():
+            links = [path for path in there.rglob("*") if path.is_symlink()] if there.is_dir() else []
+            if links:  # an adapter folder holds files; a link would bring in whatever it points to
+                linked.append((there, links[0]))
+            elif there.is_dir() and not here.exists():
                 shutil.copytree(there, here)
                 copied += 1
             elif not there.is_dir():
                 missing.append((there, here))
+        for there, link in linked:
+            console.print(f"[bold yellow]warning:[/] {there} was not copied: {link} is a symbolic link (to "
+                          f"{os.readlink(link)}), and adapter folders hold plain files only. Replace the link with "
+                          "the file it points to, if you trust it, and merge again.", highlight=False)
         console.print(f"{source.path}: {len(report.trials)} trial(s) merged into {target.path}, {copied} adapter "
                       "folder(s) copied.")
         if missing:  # a database copied without its artifacts/ folder: the trials are here, their weights are not

@@ -390,6 +390,31 @@ def test_merge_command_copies_adapters_and_keeps_the_studys_best(tmp_path, capsy
     assert not (tmp_path / "main/artifacts/s1/0").exists()  # keep_best 1: the merged, better trial stays
 
 
+def test_merge_never_copies_an_adapter_folder_holding_a_symbolic_link(tmp_path, capsys):
+    """A link inside another worker's adapter folder would be copied as the file it points to (any file this user
+    may read): the folder is left where it is, and the warning names the link."""
+    from harness.cli import main
+    from harness.core.records import StudyRecord
+
+    main_db, other = Store(tmp_path / "main/harness.duckdb"), Store(tmp_path / "worker/harness.duckdb")
+    for store in (main_db, other):
+        store.record_study(StudyRecord(name="s1", experiment_name="e", experiment={}, suite="toy",
+                                       suite_version="1", suite_path="/x", model_name="tiny", model_sha256="0" * 64,
+                                       model_note="", objective_metric="task_accuracy", maximize=True, notes={}))
+    record = make_record(number=1, accuracy=0.9)
+    folder = other.path.parent / "artifacts/s1/1"
+    folder.mkdir(parents=True)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not an adapter")
+    (folder / "adapter_model.safetensors").symlink_to(secret)
+    record.artifact_path = str(folder)
+    other.record_trial_result(record)
+    assert main(["merge", str(tmp_path / "worker"), "--db", str(main_db.path)]) == 0
+    out = capsys.readouterr().out
+    assert "0 adapter folder(s) copied" in out and "is a symbolic link" in out and str(secret) in out
+    assert not (tmp_path / "main/artifacts/s1/1").exists()
+
+
 def test_a_damaged_block_reads_as_an_unreadable_database_not_a_traceback(tmp_path):
     """Bytes overwritten inside a real results database: DuckDB's checksum catches it (a plain duckdb.Error), and
     the store names the file and the fix, as for a truncated one."""

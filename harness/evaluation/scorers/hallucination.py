@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.core.metric import Metric
 from harness.core.text import fold
-from harness.data.contract import OutputContract
+from harness.data.contract import OutputContract, label_lookup
 from harness.evaluation.scorers.base import ScoredCase
 from harness.evaluation.stats import proportion
 
@@ -44,7 +44,7 @@ def hallucinated(value: dict | None, source: str, contract: OutputContract) -> b
         return False
     if contract.kind == "label":
         label = value.get(contract.key)
-        return not isinstance(label, str) or fold(label) not in {fold(x) for x in contract.labels}
+        return not isinstance(label, str) or fold(label) not in label_lookup(contract.labels)
     if contract.fields and any(key not in contract.fields for key in value):
         return True
     if contract.grounded:
