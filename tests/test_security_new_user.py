@@ -171,3 +171,20 @@ def test_wrong_passwords_are_limited_across_sessions_and_then_even_the_right_one
     at = _sign_in(AppTest.from_file(str(app), default_timeout=30).run(), STRONG)
     assert not at.error and at.session_state[auth.SIGNED_IN] is True
 
+
+
+def test_a_new_results_folder_is_readable_by_its_owner_only(tmp_path):
+    """It holds prompts, answers (often customer data) and the hosted spend; the umask would let everyone read."""
+    import stat
+
+    from harness.store.database import Store
+    from harness.sweep.storage import open_storage
+
+    Store(tmp_path / "results" / "harness.duckdb").record_importance("s", {})
+    assert stat.S_IMODE((tmp_path / "results").stat().st_mode) == 0o700
+    open_storage(f"journal:{tmp_path / 'other' / 'optuna-journal.log'}")
+    assert stat.S_IMODE((tmp_path / "other").stat().st_mode) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    Store(shared / "harness.duckdb").record_importance("s", {})
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # a folder that exists keeps its permissions

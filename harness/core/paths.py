@@ -27,6 +27,16 @@ STORAGE_ENV = "HARNESS_STORAGE"
 stays off command lines (`ps`) and shell history."""
 
 
+def results_folder(path: Path) -> None:
+    """Create a results folder where there is none, readable by its owner only: it holds prompts, answers and scores
+    (often customer data) and the hosted spend, and on a shared machine the umask usually lets everyone read.
+    A folder that exists keeps the permissions it has."""
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)
+
+
 def results_database(given: Path) -> Path:
     """A results database named as its file, or as the results folder that holds its harness.duckdb (`--db results`,
     a worker's folder to merge): every command takes either."""

@@ -33,6 +33,7 @@ import numpy as np
 
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
+from harness.core.paths import results_folder
 from harness.core.records import (
     ADAPTER_STATUSES,
     LOOK_KINDS,
@@ -215,7 +216,7 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        results_folder(self.path.parent)
         self._with_connection(False, run)
 
     def _read(self, fn: Callable[[duckdb.DuckDBPyConnection], T], empty: T) -> T:

@@ -30,7 +30,7 @@ from typing import Any
 import optuna
 
 from harness.core.errors import ConfigError, HarnessError
-from harness.core.paths import STORAGE_ENV
+from harness.core.paths import STORAGE_ENV, results_folder
 
 HEARTBEAT_SECONDS = 20
 """How often a running trial tells RDB storage it is alive."""
@@ -186,7 +186,7 @@ def _rdb_storage(url: str, retry: Any) -> Any:
 
 def _writable_parent(path: Path) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        results_folder(path.parent)
     except OSError as exc:
         raise HarnessError(f"cannot create the folder for the study storage {path}: {exc.strerror}. Choose "
                            "another results_dir or --storage.") from None
