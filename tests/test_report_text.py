@@ -28,3 +28,14 @@ def test_label_lines_give_each_f1_its_interval_and_stay_in_line_in_any_script():
     assert "F1 75.0 " in rows[2] and "[" not in rows[2].split("F1")[1]  # no interval was recorded: none is shown
     # the F1 column starts at the same terminal cell on every row, though 挂失银行卡 takes two cells a character
     assert len({cell_len(row.split(" F1 ")[0]) for row in rows}) == 1
+
+
+def test_confusions_seen_once_each_are_not_listed_as_a_pattern_and_few_examples_a_label_are_named():
+    report = {"n": 30, "invalid": 0, "macro_f1": 0.5, "macro_labels": 3, "labels": {"a": label(0.5, 10)},
+              "confusion": {"a": {"b": 1, "c": 1}, "b": {"a": 1}}}
+    text = trial_detail(trial_view(1, label_reports={"test": report}), [])
+    assert "no confusion repeated" in text and "commonest confusions" not in text
+    assert "10 test examples a label: per-label F1 and macro-F1 intervals are rough there" in text
+    report = {**report, "n": 300, "confusion": {"a": {"b": 2, "c": 1}}}
+    text = trial_detail(trial_view(1, label_reports={"test": report}), [])
+    assert "commonest confusions" in text and "2 x a -> b" in text and "rough" not in text

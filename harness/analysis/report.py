@@ -336,9 +336,14 @@ def _label_lines(report: dict | None, macro: Metric | None, worst: int = 5) -> l
         lines.append(f"  {padded(name, 40)} F1 {interval(span):<18} support {v['support']}")
     confusions = sorted(((count, true, pred) for true, row in report["confusion"].items()
                          for pred, count in row.items() if pred != true), reverse=True)[:worst]
-    if confusions:
+    if confusions and confusions[0][0] == 1:  # five pairs seen once each would read as a pattern
+        lines.append("no confusion repeated: every wrong label was a different pair (true -> predicted)")
+    elif confusions:
         lines.append("commonest confusions (true -> predicted):")
         lines += [f"  {count:>3} x {true} -> {pred}" for count, true, pred in confusions]
+    if report["macro_labels"] and report["n"] / report["macro_labels"] < 30:
+        lines.append(f"({report['n'] / report['macro_labels']:.0f} test examples a label: per-label F1 and macro-F1 "
+                     "intervals are rough there, and macro-F1's tends to sit low; more test examples narrow them)")
     return lines
 
 
