@@ -71,6 +71,28 @@ def edited(sweep):
         (folder / name).write_bytes(content)
 
 
+def test_the_same_experiment_run_again_gives_the_same_trials_scores_and_verdict(sweep, tmp_path, tiny_model_dir,
+                                                                                 capsys):
+    """A second run into another results folder: every stored parameter, loss, answer and metric, and the verdict,
+    equal the first run's (on a CPU; timings differ, and so may a GPU's kernels)."""
+    from harness.analysis.verdict import study_verdict
+
+    path = tmp_path / "again.yaml"
+    path.write_text(EXPERIMENT.format(model=tiny_model_dir, suite=sweep.study("repro").suite_path,
+                                      results=tmp_path / "results"))
+    assert main(["sweep", str(path)]) == 0
+    again = Store(tmp_path / "results" / "harness.duckdb")
+
+    def stored(store: Store) -> list:
+        return [(t.method, dict(t.params), t.training.loss_curve if t.training else None,
+                 {split: {name: m.to_dict() for name, m in metrics.items()} for split, metrics in t.metrics.items()},
+                 [(e.example_id, e.output, dict(e.scores)) for e in store.examples(t.id)])
+                for t in store.trials("repro")]
+
+    assert stored(again) == stored(sweep)
+    assert study_verdict(again, "repro").text == study_verdict(sweep, "repro").text
+
+
 def test_the_adapter_config_lists_its_modules_in_one_order_so_the_same_adapter_is_the_same_bytes(sweep, tmp_path):
     """PEFT writes target_modules from a set, in an order Python's string hashing changes per process."""
     lora = _lora(sweep)
