@@ -146,7 +146,7 @@ def setting_changes(store: Store, trial: TrialView, test_sha256: str | None) -> 
         return ("the recorded run's environment (it is not in the results database)",)
     then = run.environment
     now = environment(resolve_device("auto"), {}, {})
-    changes = [f"{name} {then_v} -> {now_v}" for name, then_v, now_v in _pairs(then, now) if then_v != now_v]
+    changes = [_change(name, then_v, now_v, then) for name, then_v, now_v in _pairs(then, now) if then_v != now_v]
     commit = now["git_commit"]
     if commit and commit == then.get("git_commit") and commit.endswith("+dirty"):
         changes.append(f"harness commit {commit} then and now, with uncommitted changes that may differ")
@@ -155,6 +155,14 @@ def setting_changes(store: Store, trial: TrialView, test_sha256: str | None) -> 
         changes.append(f"test.jsonl sha256 {recorded[:12]}... -> {test_sha256[:12]}... (the suite's test file was "
                        "edited; its version was not)")
     return tuple(changes)
+
+
+def _change(name: str, then_value, now_value, then: dict) -> str:
+    # Releases before 2026-12 wrote the device kind ("cpu") as its name: a CPU model now is no evidence of a change.
+    if name == "device" and then_value is not None and then_value == then.get("device"):
+        return (f"device {now_value} now; the run that recorded the scores named it only {then_value!r}, so whether "
+                "the device changed is not recorded")
+    return f"{name} {then_value} -> {now_value}"
 
 
 def _pairs(then: dict, now: dict):

@@ -276,6 +276,73 @@ ALTER TABLE trials ADD COLUMN engine JSON;
 ALTER TABLE trials ADD COLUMN serving JSON;
 """
 
+def m013_padding_free_as_it_ran(conn: duckdb.DuckDBPyConnection) -> None:
+    """A stored experiment whose `training.padding_free` is null gets the value its release resolved null to.
+
+    Releases before 2026-12 allowed null, meaning on with CUDA and off on a CPU; today the key is true or false, so
+    every command that rebuilds a study's config (recheck, export, audit, predict) refused such a study. The study
+    is marked true only where every one of its runs was on CUDA, as it trained; the trials' provenance keeps the
+    null they recorded. Padding-free batches change speed, not losses, so no score reads differently.
+    """
+    rows = conn.execute(
+        "SELECT s.study, s.experiment, list(r.device) FILTER (WHERE r.device IS NOT NULL) FROM studies s"
+        " LEFT JOIN runs r ON r.study = s.study"
+        " WHERE json_type(s.experiment, '$.training.padding_free') = 'NULL' GROUP BY s.study, s.experiment"
+    ).fetchall()
+    for study, experiment, devices in rows:
+        config = json.loads(experiment)
+        config["training"]["padding_free"] = bool(devices) and all(d.startswith("cuda") for d in devices)
+        conn.execute("UPDATE studies SET experiment = ? WHERE study = ?", [json.dumps(config), study])
+
+
+def m014_earlier_gates_are_looks_at_test(conn: duckdb.DuckDBPyConnection) -> None:
+    """Gate evaluations and re-checks recorded before `looks_at_test` existed become looks, from the registry's events.
+
+    The gate counts the candidates gated before against the same reference on the same test subset; without this,
+    an upgraded database read "no other candidate was gated" while its registry held gate evaluations. Only what the
+    registry kept can be recovered: passed and forced gates (a refused gate recorded no event), and re-checks (their
+    subset is the trial's own test subset, as a paired re-check reads). The look keeps its event's id.
+    """
+    since = conn.execute("SELECT applied_at FROM _migrations WHERE name = 'm010_looks_at_test'").fetchone()
+    if since is None:
+        return
+    rows = conn.execute(
+        "SELECT e.id, e.trial_id, e.suite, e.status, e.action, e.actor, e.forced, e.gate, e.detail, e.recorded_at,"
+        " json_extract_string(t.details, '$.data.subset_sha256.test'), s.objective_metric"
+        " FROM adapter_events e LEFT JOIN trials t ON t.id = e.trial_id LEFT JOIN studies s ON s.study = t.study"
+        " WHERE e.recorded_at < ? AND ((e.action = 'promote' AND e.gate IS NOT NULL) OR e.action = 'recheck')"
+        " ORDER BY e.id", [since[0]]).fetchall()
+    for event, trial, suite, status, action, actor, forced, gate, detail, at, subset, metric in rows:
+        look = _gate_look(json.loads(gate), status, forced) if action == "promote" else _recheck_look(
+            json.loads(detail or "{}"), trial)
+        if look is None:
+            continue
+        reference, rule, outcome, what = look
+        conn.execute(
+            "INSERT INTO looks_at_test (kind, suite, subset, candidate, reference, metric, rule, outcome, actor,"
+            " detail, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ["gate" if action == "promote" else "recheck", suite, subset, trial, reference,
+             metric or "task_accuracy", json.dumps(rule), outcome, actor,
+             json.dumps({**what, "recovered_from_adapter_event": event}), at])
+
+
+def _gate_look(gate: dict, target: str, forced: bool | None) -> tuple[str | None, dict, str, dict]:
+    rule = {"margin": (gate.get("config") or {}).get("margin"), "target": target, "thresholds": gate.get("config")}
+    outcome = "passed" if gate.get("passed") else "overridden" if forced else "refused"
+    return gate.get("reference"), rule, outcome, {"rules": gate.get("rules") or []}
+
+
+def _recheck_look(detail: dict, trial: str) -> tuple[str | None, dict, str, dict] | None:
+    if detail.get("paired") is False:  # a re-check on new data is not a look at the test subset
+        return None
+    change = detail.get("change") or {}
+    low, high = change.get("low"), change.get("high")
+    # That release's rule: a change is beyond noise when its interval excludes 0.
+    outcome = "not shown" if low is None or high is None or low <= 0.0 <= high else (
+        "better" if low > 0.0 else "worse")
+    return trial, {"margin": 0.0}, outcome, {"change": change}
+
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
@@ -289,6 +356,8 @@ MIGRATIONS: list[Migration] = [
     ("m010_looks_at_test", M010_LOOKS_AT_TEST),
     ("m011_planned_steps", M011_PLANNED_STEPS),
     ("m012_engine_and_serving", M012_ENGINE_AND_SERVING),
+    ("m013_padding_free_as_it_ran", m013_padding_free_as_it_ran),
+    ("m014_earlier_gates_are_looks_at_test", m014_earlier_gates_are_looks_at_test),
 ]
 
 
