@@ -16,7 +16,16 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from harness.analysis.formatting import fmt_metric, params_text, regression_text, score_cell, status_text, usd
+from harness.analysis.formatting import (
+    fmt_metric,
+    params_text,
+    points,
+    regression_text,
+    score_cell,
+    status_text,
+    under_trained_text,
+    usd,
+)
 from harness.analysis.report import AdapterRow, adapters
 from harness.analysis.verdict import Verdict
 from harness.analysis.verdict import study_verdict as verdict_of
@@ -105,15 +114,17 @@ def registry(db: str) -> tuple[list[AdapterRow], list[AdapterEvent]]:
 
 
 def registry_frame(rows: list[AdapterRow]) -> pd.DataFrame:
-    """One row per adapter: suite, status, its test metrics with intervals, and its latest change."""
+    """One row per adapter: suite, status, how its trial ended, its test metrics with intervals, its latest
+    change."""
     out = []
     for row in rows:
         t, last = row.trial, row.last
         out.append({"suite": row.suite, "status": row.status, "trial": t.id, "method": t.method,
+                    "trial result": status_text(t),  # an under-trained or infeasible candidate says so here
                     **{f"TEST {name}": metric_cell(t, "test", name) for name in CORE_METRICS},
                     "since": "-" if last is None else f"{last.at:%Y-%m-%d %H:%M} by {last.actor}",
                     "why": "" if last is None else last.note or ""})
-    return pd.DataFrame(out, columns=["suite", "status", "trial", "method",
+    return pd.DataFrame(out, columns=["suite", "status", "trial", "method", "trial result",
                                       *[f"TEST {name}" for name in CORE_METRICS], "since", "why"])
 
 
@@ -192,7 +203,9 @@ def metric_cell(t: TrialView, split: str, name: str) -> str:
     metric = t.metric(split, name)
     if name != "regression_delta":
         return fmt_metric(metric)
-    return fmt_metric(metric, signed=True) if t.trained and metric and metric.measured else regression_text(t, split)
+    if not (t.trained and metric and metric.measured):
+        return regression_text(t, split)
+    return f"{points(metric)} n={metric.n}"  # a difference, in points, as `harness show` gives it
 
 
 def leaderboard_frame(rows: list[TrialView]) -> pd.DataFrame:
@@ -212,6 +225,40 @@ def leaderboard_frame(rows: list[TrialView]) -> pd.DataFrame:
 def best_adapter(rows: list[TrialView]) -> TrialView | None:
     """The best trained trial that meets every dev constraint, ranked on dev."""
     return best(rows, trained=True, feasible_only=True)
+
+
+def default_trial(study_rows: list[TrialView], ids: Sequence[str]) -> str:
+    """The Trial page's first trial: the study's best adapter, else its best-ranked trial (a prompting-only study, or
+    one whose adapters all broke a constraint), so the page never opens on another study's trial."""
+    chosen = best_adapter(study_rows) or next(iter(ranked(study_rows)), None)
+    return chosen.id if chosen is not None and chosen.id in ids else ids[0]
+
+
+def compare_pair(study_rows: list[TrialView], everything: list[TrialView]) -> tuple[str, str | None]:
+    """The Compare page's default A and B: the study's best adapter against its best prompting arm, else its two
+    best complete trials; B is None when the study has only one complete trial (a trial of another study may be
+    scored on other examples, so none is picked for the user)."""
+    finished = [t for t in ranked(study_rows) if t.complete]
+    if not finished:
+        finished = [t for t in everything if t.complete]
+    first = next((t for t in finished if t.trained), finished[0])
+    second = next((t for t in finished if not t.trained and t is not first),
+                  next((t for t in finished if t is not first), None))
+    return first.id, None if second is None else second.id
+
+
+def trial_notice(t: TrialView) -> str | None:
+    """Why a trial's numbers are missing or do not stand for its method, for the top of its page; None if they do."""
+    if t.status in ("failed", "pruned"):
+        scores = ("Its scores below are from a run stopped early" if t.metrics else "It has no scores")
+        return (f"This trial {t.status}: {t.failure_reason or 'no reason recorded'}. {scores}; the verdict and the "
+                "gate leave it out.")
+    if t.status == "running":
+        return "This trial is still running (or its sweep stopped): its scores appear here when it finishes."
+    if t.under_trained:
+        return (f"{under_trained_text(t).capitalize()}: its time cap (budget.trial_train_seconds) stopped it, so its "
+                "scores describe a cut-short run, not the method; the verdict and the gate do not use it.")
+    return None
 
 
 def sweep_seconds(rows: list[TrialView]) -> tuple[float, float]:

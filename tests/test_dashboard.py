@@ -280,7 +280,7 @@ def test_leaderboard_regression_is_never_a_zero_for_unmeasured_trials(app):
     regression = dict(zip(frame["trial"].str.removeprefix("trial?trial="), frame["TEST regression_delta"]))
     assert {regression[t] for t in ("demo/0", "demo/1", "demo/5")} == {"not trained"}
     assert regression["demo/3"] == "not measured"  # trained, forgetting check off
-    assert regression["demo/2"].startswith("+1.0% [")  # measured: signed, with its interval
+    assert regression["demo/2"].startswith("+1.0 points, 95% CI [")  # measured: signed points, with its interval
     assert not any("+0.0" in cell for cell in frame["TEST regression_delta"].tolist() + frame["DEV regression_delta"]
                    .tolist())
 

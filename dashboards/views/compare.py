@@ -10,7 +10,6 @@ from harness.analysis import compare
 from harness.analysis.formatting import interval, p_value, params_text, pct, status_text
 from harness.core.errors import HarnessError
 from harness.core.records import TrialView
-from harness.core.selection import ranked
 
 
 def paired_frame(result: compare.Comparison) -> pd.DataFrame:
@@ -18,7 +17,8 @@ def paired_frame(result: compare.Comparison) -> pd.DataFrame:
     used and the reading of the decision rule."""
     return pd.DataFrame([{
         "score": s.metric + (" (primary)" if s.metric == result.primary else ""), "A (%)": pct(s.a),
-        "B (%)": pct(s.b), "A - B (points) [95% CI]": interval(s.difference, signed=True), "p": p_value(s.p_value),
+        "B (%)": pct(s.b), "A - B (points) [95% CI]": interval(s.difference, signed=True),
+        "p": "-" if s.test == "none" else p_value(s.p_value),  # no test ran: a p of 1 would read as a result
         "Holm p": "-" if s.adjusted_p is None else p_value(s.adjusted_p), "test": s.test, "pairs": s.difference.n,
         "reading": s.reading() if s.test != "none" else s.why,
     } for s in result.scores])
@@ -45,12 +45,14 @@ if len(done) < 2:
     st.stop()
 
 st.title("Compare two trials")
-finished = [t for t in ranked(data.trials(db, data.current_study(everything))) if t.complete]
-first = next((t.id for t in finished if t.trained), done[0])  # default: best adapter vs best prompt
-second = next((t.id for t in finished if not t.trained and t.id != first), next(i for i in done if i != first))
+study = data.current_study(everything)
+first, second = data.compare_pair(data.trials(db, study), everything)
+if second is None:
+    st.info(f"Study {study} has only one complete trial ({first}): pick trial B yourself, from a study scored on "
+            "the same suite and examples, or run more trials.")
 left, right, split_col = st.columns([2, 2, 1])
 a = left.selectbox("Trial A", done, index=done.index(first), key="compare-a")
-b = right.selectbox("Trial B", done, index=done.index(second), key="compare-b")
+b = right.selectbox("Trial B", done, index=done.index(second or first), key="compare-b")
 split = split_col.radio("Paired on", ["test", "dev"], key="compare-split")
 if a == b:
     st.warning("A and B are the same trial; pick two different ones.")

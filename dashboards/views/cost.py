@@ -13,8 +13,9 @@ from harness.analysis.formatting import usd
 from harness.core.errors import HarnessError
 
 
+# The page's starting figures; those left as they are read so in the assumptions and the exports. A comment, not a
+# docstring: Streamlit's magic writes a page script's bare strings onto the page.
 PRESETS = {"volume": 100_000.0, "horizon_months": 24.0, "data_prep_hours": 20.0, "data_prep_usd_per_hour": 50.0}
-"""The page's starting figures; those left as they are read so in the assumptions and the exports."""
 
 
 def keep(key: str, default):
@@ -35,6 +36,11 @@ tuned = [t.id for t in complete if t.trained]
 prompts = [t.id for t in complete if not t.trained]
 best = data.best_adapter(rows)
 default = payback.default_baseline(rows)  # the best measured hosted arm, else the best local prompting arm
+if not tuned:  # before the inputs: nothing typed below could give an estimate
+    st.info(f"No payback estimate for {main_study}: it has no complete fine-tuned trial, only "
+            f"{len(prompts)} complete prompting trial(s). Pick a study with a LoRA, QLoRA or full fine-tuning trial in "
+            "the sidebar, or add a fine-tuning method to the experiment's `space:` and run the sweep again.")
+    st.stop()
 
 st.subheader("Assumptions")
 left, mid, right = st.columns(3)

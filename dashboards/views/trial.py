@@ -1,8 +1,7 @@
 """Trial detail: what one trial was (config), how it trained, and every answer it gave, searchable."""
 
-import pandas as pd
 import streamlit as st
-from harness_dashboards import charts, data
+from harness_dashboards import charts, data, labels
 
 from harness.analysis.formatting import fmt_metric, params_text, regression_text, status_text
 from harness.analysis.report import hosted_text
@@ -12,9 +11,9 @@ db = str(data.db_path())
 everything = data.require_trials()
 ids = [t.id for t in everything]
 if st.session_state.get("trial_id") not in ids:  # first visit: the URL (?trial=ID), else the best of the study
-    best = data.best_adapter(data.trials(db, data.current_study(everything)))
     wanted = st.query_params.get("trial")
-    st.session_state["trial_id"] = wanted if wanted in ids else best.id if best else ids[0]
+    st.session_state["trial_id"] = wanted if wanted in ids else data.default_trial(
+        data.trials(db, data.current_study(everything)), ids)
 st.title("Trial detail")
 trial_id = st.selectbox("Trial", ids, key="trial_id")
 st.query_params["trial"] = trial_id
@@ -25,6 +24,8 @@ st.markdown(f"**{t.method}** {params_text(t.params)} · status **{status_text(t)
             + ("" if t.hosted else f" · peak memory {t.peak_memory_mb or 0:,.0f} MiB"))
 if t.hosted:
     st.info(hosted_text(t.hosted))
+if (notice := data.trial_notice(t)) is not None:
+    st.warning(notice)
 for col, name in zip(st.columns(4), CORE_METRICS):
     test = t.metric("test", name)
     signed = name == "regression_delta"
@@ -73,15 +74,24 @@ if reports:
     rep = reports[split]
     macro = t.metric(split, "macro_f1") or Metric(rep.get("macro_f1"), None, None, rep.get("n", 0))
     st.caption(f"macro-F1 {fmt_metric(macro)} over {rep.get('macro_labels')} labels with "
-               f"support; {rep.get('invalid', 0)} of {rep.get('n')} outputs named no label. F1 low and high bound "
-               "its 95% bootstrap interval; a label with a few examples has a wide one.")
-    columns = ["label", "f1", "f1_low", "f1_high", "precision", "recall", "support", "predicted"]
-    per_label = pd.DataFrame([{"label": k, **v} for k, v in rep.get("labels", {}).items()])
-    per_label = per_label[[c for c in columns if c in per_label.columns]]  # records before 2026-12-05: no interval
-    st.dataframe(per_label, hide_index=True, width="stretch")
-    if rep.get("confusion"):
+               f"support; {rep.get('invalid', 0)} of {rep.get('n')} outputs named no label. Values in %; F1 low and "
+               "high bound its 95% bootstrap interval, support is the label's n (a label with a few examples has a "
+               "wide interval). Commonest labels first; None where a label was never predicted or never seen.")
+    st.dataframe(labels.per_label_frame(rep), hide_index=True, width="stretch",
+                 column_config=labels.per_label_columns())
+    confusion = rep.get("confusion") or {}
+    if confusion and labels.label_count(confusion) <= labels.CHART_MAX_LABELS:
         st.caption("Confusion matrix: rows are the true label, columns what the model said; off the diagonal is wrong.")
-        st.altair_chart(charts.confusion(rep["confusion"]), width="content")  # square cells, not stretched
+        st.altair_chart(charts.confusion(confusion), width="content")  # square cells, not stretched
+    elif confusion:
+        pairs, wrong = labels.wrong_pairs(confusion)
+        top = labels.confusion_pairs_frame(confusion)
+        st.caption(f"Commonest confusions: {len(top)} of {pairs} distinct wrong (true, predicted) pairs, covering "
+                   f"{top['count'].sum()} of {wrong} wrong answers in {split}. {labels.label_count(confusion)} labels "
+                   f"are too many for a readable matrix (it is drawn up to {labels.CHART_MAX_LABELS}); `(invalid)` "
+                   "means the output named no label.")
+        st.dataframe(top, hide_index=True, width="stretch",
+                     column_config={"share %": st.column_config.NumberColumn(format="%.1f")})
 
 st.subheader("Examples")
 outputs = data.examples(db, trial_id)
