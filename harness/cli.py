@@ -174,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = suite_sub.add_parser(action, help=text)
         p.add_argument("suite", help="a suite name under suites/ or a path to a suite folder")
         p.set_defaults(run=_suite_validate if action == "validate" else _suite_stats)
+    stats = suite_sub.choices["stats"]
+    stats.description = ("Per split: its size, input and answer lengths, and for a label suite how many labels it "
+                         "holds; then the commonest and rarest labels (JSON keys for a JSON suite) with their count "
+                         "in every split, and the labels a split has no example of. --format json prints every count.")
+    stats.add_argument("--format", choices=("table", "json"), default="table",
+                       help="table (default): a screen for any number of labels; json: every label's count per split")
 
     sweep = sub.add_parser("sweep", help="run (or resume) an Optuna sweep from an experiment file",
                            description="Run an Optuna study over methods and their parameters. --trials is the "
@@ -580,9 +586,14 @@ def _suite_validate(args, console: Console) -> int:
 
 
 def _suite_stats(args, console: Console) -> int:
+    from harness.data.stats_text import stats_text
     from harness.data.suites import load_suite, suite_stats
 
-    console.print_json(json.dumps(suite_stats(load_suite(args.suite)), default=str))
+    suite = load_suite(args.suite)
+    if args.format == "json":
+        console.print_json(json.dumps(suite_stats(suite), default=str))
+    else:
+        console.print(stats_text(suite), highlight=False, markup=False, soft_wrap=True)
     return 0
 
 
@@ -609,6 +620,8 @@ def _sweep(args, console: Console) -> int:
             f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))
         console.print("space:\n  " + "\n  ".join(plan.space.describe()), highlight=False, markup=False)
         console.print("\n".join(plan.describe()), highlight=False, markup=False)
+        if here.data is not None and here.data.prompt_sizes:
+            console.print(here.data.prompt_sizes, highlight=False, markup=False)
     if expected is not None:  # at the sweep's start too: what the trials below should take here
         console.print(report.estimate_text(expected), highlight=False)
     warning = expected.warning() if expected is not None else None

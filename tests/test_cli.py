@@ -33,7 +33,7 @@ def test_suite_init_validate_stats(tmp_path, capsys):
     assert "rows dropped: duplicates 1)" in capsys.readouterr().out
     assert main(["suite", "validate", str(suites / "mini")]) == 0
     assert "valid (train" in capsys.readouterr().out
-    assert main(["suite", "stats", str(suites / "mini")]) == 0
+    assert main(["suite", "stats", str(suites / "mini"), "--format", "json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert sum(stats[s]["n"] for s in ("train", "dev", "test")) == 9
     assert main(["suite", "init", "mini", "--from", str(source), "--suites-dir", str(suites)]) == 2

@@ -87,7 +87,7 @@ def test_scoring_only_the_answer_positions_leaves_the_loss_and_its_gradient_unch
     losses_labels, weights_labels = trained()
     monkeypatch.setattr(sft, "lm_head_on_labels_only", contextlib.nullcontext)  # TRL's own CPU path: every position
     losses_all, weights_all = trained()
-    assert len(losses_all) == 2 and [s for s, _ in losses_all] == [s for s, _ in losses_labels]
+    assert len(losses_all) == 3 and [s for s, _ in losses_all] == [s for s, _ in losses_labels]
     assert [loss for _, loss in losses_labels] == pytest.approx([loss for _, loss in losses_all], rel=1e-5)
     for name, weight in weights_all.items():
         torch.testing.assert_close(weights_labels[name], weight, rtol=1e-4, atol=1e-6)

@@ -21,6 +21,7 @@ from harness.analysis.formatting import counted, interval, p_value, pct, regress
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import ExampleView, LookAtTest, TrialView
+from harness.core.text import id_order
 from harness.store.database import Store
 
 ORDER = ("task_accuracy", "format_compliance", "hallucination_rate", "field_f1", "field_precision", "field_recall")
@@ -61,7 +62,8 @@ class Comparison:
     scores: list[Decision]
     """The primary metric first, then every other score both trials have, read together (Holm)."""
     disagreements: list[Disagreement]
-    """The first `max_disagreements` shared examples (by example_id) where task_accuracy differs."""
+    """The first `max_disagreements` shared examples where task_accuracy differs, in example id order with numbers
+    read as numbers (`test:102` before `test:1008`)."""
     n_disagreements: int
     warnings: list[str] = field(default_factory=list)
 
@@ -108,10 +110,10 @@ def compare_trials(store: Store, a_id: str, b_id: str, split: str = "test", max_
         warnings.append(f"task_accuracy is not scored on {split} for both trials; no disagreements listed.")
         disagreements = []
     else:
-        disagreements = [
+        disagreements = sorted((
             Disagreement(x.example_id, x.input, x.target, x.output, y.output, _correct(x), _correct(y))
             for x, y in pairs if _scored(x) and _scored(y) and _correct(x) != _correct(y)
-        ]  # fmt: skip
+        ), key=lambda d: id_order(d.example_id))  # fmt: skip
     return Comparison(
         a=_side(trial_a), b=_side(trial_b), split=split, n_shared=len(shared),
         only_a=len(rows_a) - len(shared), only_b=len(rows_b) - len(shared), primary=primary, scores=scores,

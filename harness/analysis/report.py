@@ -31,6 +31,7 @@ from harness.analysis.formatting import (
 from harness.core.metric import CORE_METRICS, NOT_MEASURED, Metric
 from harness.core.records import PHASES, AdapterEvent, ExampleView, HostedUsage, LookAtTest, TrialView
 from harness.core.selection import ranked
+from harness.core.text import id_order
 from harness.store.database import Store
 
 Objectives = Mapping[str, str]
@@ -173,7 +174,8 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
                 f"{points(m)} n={m.n}" if m.value is not None else regression_text(trial, split))
             lines.append(f"  {name:<20} {shown}")
     lines += _label_lines(trial.label_reports.get("test"), trial.metric("test", "macro_f1"))
-    wrong = [e for e in examples if e.split == "test" and not e.scores.get("task_accuracy")]
+    wrong = sorted((e for e in examples if e.split == "test" and not e.scores.get("task_accuracy")),
+                   key=lambda e: id_order(e.example_id))
     if wrong:
         lines.append(f"first {min(failures, len(wrong))} of {len(wrong)} wrong test answers:")
         for e in wrong[:failures]:

@@ -14,6 +14,7 @@ from harness.core.config import TrainingConfig
 from harness.core.errors import ConfigError
 from harness.core.text import fold
 from harness.data.contract import OutputContract, parse_target
+from harness.data.prompt_tokens import PromptLengths, prompt_lengths, row_lengths
 from harness.data.shots import FixedShots, ShotPicker
 from harness.data.suites import Example, Suite
 
@@ -73,16 +74,18 @@ def trained_prompter(tokenizer, suite: Suite, training: TrainingConfig) -> Promp
 def over_length(prompter: Prompter, examples: list[Example], max_length: int) -> list[tuple[Example, int]]:
     """Examples whose prompt and answer (with the end-of-sequence token) exceed `max_length` tokens, longest
     first: training would cut their answers short."""
-    lengths = [(ex, _tokens(prompter, ex)) for ex in examples]
+    lengths = zip(examples, (n + 1 for n in row_lengths(prompter, examples)), strict=True)  # + TRL's end token
     return sorted(((ex, n) for ex, n in lengths if n > max_length), key=lambda pair: -pair[1])
 
 
-def beyond_context(prompter: Prompter, examples: list[Example], max_new: int,
-                   context: int) -> list[tuple[Example, int]]:
+def beyond_context(prompter: Prompter, examples: list[Example], max_new: int, context: int,
+                   lengths: PromptLengths | None = None) -> list[tuple[Example, int]]:
     """Examples whose prompt, with `max_new` tokens kept for the answer, does not fit the model's `context`, each with
-    its prompt's tokens, longest first: past the window a model answers from positions it was never built for."""
-    lengths = [(ex, len(prompter.tokenizer(prompter.prompt(ex), verbose=False).input_ids)) for ex in examples]
-    return sorted(((ex, n) for ex, n in lengths if n + max_new > context), key=lambda pair: -pair[1])
+    its prompt's tokens, longest first: past the window a model answers from positions it was never built for.
+    `lengths`: the examples' `prompt_lengths`, when the caller has them already."""
+    tokens = (lengths or prompt_lengths(prompter, examples)).tokens
+    pairs = zip(examples, tokens, strict=True)
+    return sorted(((ex, n) for ex, n in pairs if n + max_new > context), key=lambda pair: -pair[1])
 
 
 def _tokens(prompter: Prompter, example: Example) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.core.config import ExperimentConfig
 from harness.core.errors import ConfigError
+from harness.data.prompt_tokens import PromptLengths, prompt_lengths
 from harness.data.prompting import (
     Prompter,
     beyond_context,
@@ -57,6 +58,9 @@ class SweepData:
     """Endpoint name -> the study's spend ledger for it (`run.hosted_ledgers`), shared by its workers."""
     engine: Engine = field(default_factory=HfEngine)
     """What answers dev and test: the trial's own model (`hf`), or the study's vLLM server (`engine.py`)."""
+    prompt_sizes: str | None = None
+    """The dev/test prompts' tokens against the context window, and how many the shared system turn takes (shown by
+    the dry run); None when the model states no window."""
 
     def with_config(self, config: ExperimentConfig) -> SweepData:
         return dataclasses.replace(self, config=config)
@@ -76,8 +80,8 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
     max_new = config.generation.max_new_tokens or max_answer_tokens(
         tokenizer, suite.contract, [ex.target for ex in train])
     evaluated = {split: plan.subsets[split] for split in ("dev", "test")}
-    check_eval_lengths(Prompter(tokenizer, suite.instruction, suite.contract), evaluated, max_new,
-                       loading.context_window(source, tokenizer), suite, source.name)
+    prompt_sizes = check_eval_lengths(eval_prompter(tokenizer, plan), evaluated, max_new,
+                                      loading.context_window(source, tokenizer), suite, source.name)
     provenance = {
         "data": {
             "suite": suite.name, "suite_version": suite.version, "split_sha256": suite.split_sha256,
@@ -93,7 +97,7 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
     }  # fmt: skip
     return SweepData(config, suite, train, dev, test, source, plan.device,
                      default_dtype(plan.device, config.training.precision), max_new,
-                     provenance, dict(plan.endpoints))
+                     provenance, dict(plan.endpoints), prompt_sizes=prompt_sizes)
 
 
 def with_base_regression(data: SweepData, echo: Callable[[str], None]) -> SweepData:
@@ -121,25 +125,75 @@ def check_lengths(prompter, train: tuple[Example, ...], max_length: int, where: 
         )
 
 
+def eval_prompter(tokenizer, plan: SweepPlan) -> Prompter:
+    """The longest way a local trial of this sweep frames a dev or test input: with the contract stated where a
+    prompting arm runs (its shots come on top), else as trained methods do (`training.include_contract`), so a
+    sweep of adapters alone is not refused for a label list its prompts never hold."""
+    suite, training = plan.suite, plan.config.training
+    if "prompt" in plan.space.methods:
+        return Prompter(tokenizer, suite.instruction, suite.contract)
+    return trained_prompter(tokenizer, suite, training)
+
+
 def check_eval_lengths(prompter: Prompter, splits: dict[str, tuple[Example, ...]], max_new: int,
-                       context: int | None, suite: Suite, model: str) -> None:
+                       context: int | None, suite: Suite, model: str) -> str | None:
     """Refuse, before any model loads, dev and test examples whose prompt (instruction, contract and input; shots
     come on top) and answer cannot fit the model's context window: generating them would fail mid-trial, or try to
-    allocate memory for a sequence the model was never built for."""
-    if context is None:
-        return
-    too_long = beyond_context(prompter, [ex for examples in splits.values() for ex in examples], max_new, context)
+    allocate memory for a sequence the model was never built for. Returns what the prompts take of the window
+    (`prompt_size_text`), or None when the model states no window or there are no examples."""
+    examples = [ex for split in splits.values() for ex in split]
+    if context is None or not examples:
+        return None
+    lengths = prompt_lengths(prompter, examples)
+    too_long = beyond_context(prompter, examples, max_new, context, lengths)
     if not too_long:
-        return
+        return prompt_size_text(lengths, prompter, context, max_new, model)
+    if lengths.shared is not None and lengths.shared + max_new >= context:
+        raise ConfigError(_shared_too_long(lengths.shared, prompter, context, max_new, suite, model))
     first, longest = too_long[0]
     split, line = first.id.split(":", 1) if ":" in first.id else ("test", first.id)
     where = show_path(suite.path / f"{split}.jsonl")
     raise ConfigError(
         f"{len(too_long)} dev/test example(s) of suite {suite.name} do not fit the context window of {model} "
         f"({context} tokens, with {max_new} for the answer): the longest, {first.id} (line {line} of {where}), has "
-        f"a {longest}-token prompt; all: {_ids(too_long)}. Shorten or drop them in the suite's split files and run "
-        "`harness suite validate`, or choose a model with a longer context."
+        f"a {longest}-token prompt; all: {_ids(too_long)}{_shared_part(lengths, prompter)}. Shorten or drop them "
+        "in the suite's split files and run `harness suite validate`, or choose a model with a longer context."
     )
+
+
+def _shared_part(lengths: PromptLengths, prompter: Prompter) -> str:
+    if lengths.shared is None:
+        return ""
+    return f" (the system turn every prompt shares, {_system_turn(prompter)}, takes {lengths.shared:,} of each)"
+
+
+def prompt_size_text(lengths: PromptLengths, prompter: Prompter, context: int, max_new: int, model: str) -> str:
+    """One line: the dev/test prompts' tokens against the window, and how many of them every prompt shares."""
+    longest = max(lengths.tokens)
+    shared = ("" if lengths.shared is None else
+              f"; the system turn every prompt shares ({_system_turn(prompter)}) takes {lengths.shared:,} of them")
+    return (f"dev/test prompts: {min(lengths.tokens):,} to {longest:,} tokens (n={len(lengths.tokens):,}){shared}; "
+            f"{model}'s context window is {context:,} tokens, {max_new} of them kept for the answer")
+
+
+def _system_turn(prompter: Prompter) -> str:
+    contract = prompter.contract
+    stated = (f"the contract, with its {len(contract.labels):,} labels" if contract.kind == "label"
+              else "the contract") if prompter.include_contract else ""
+    return " and ".join(part for part in ("the instruction" if prompter.instruction else "", stated) if part) or \
+        "the chat template's own text"
+
+
+def _shared_too_long(shared: int, prompter: Prompter, context: int, max_new: int, suite: Suite, model: str) -> str:
+    contract = prompter.contract
+    fewer = (" Fewer labels make it shorter: each is listed in every prompt, so merge rare ones (see `harness suite "
+             "stats`). Or leave `prompt` out of the experiment's `space:`: trained methods' prompts hold no label list "
+             "(unless training.include_contract is on)." if contract.kind == "label" and prompter.include_contract
+             else "")
+    return (f"no dev/test example of suite {suite.name} can fit the context window of {model} ({context:,} tokens, "
+            f"with {max_new} kept for the answer): the system turn every prompt shares ({_system_turn(prompter)}) "
+            f"takes {shared:,} tokens before any input. Shorten the instruction in "
+            f"{show_path(suite.path / 'suite.yaml')}, or choose a model with a longer context.{fewer}")
 
 
 def fit_lengths(prompter, train: tuple[Example, ...], max_length: int, where: str,

@@ -76,6 +76,7 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
             use_cpu=device == "cpu",
             **_checkpointing(training.gradient_checkpointing),
             logging_steps=5,
+            logging_first_step=True,  # a run its time cap stops after a step or two still shows where its loss began
             logging_nan_inf_filter=False,  # the filter hides a diverged loss; the callback fails the trial on it
             save_strategy="no",
             report_to=[],
