@@ -128,6 +128,7 @@ def test_a_prompting_only_study_opens_on_its_own_trial_and_compare_picks_no_othe
     app.session_state["study"] = LONELY
     at = _open(app, "trial")
     assert at.selectbox(key="trial_id").value == f"{LONELY}/0"  # not wide/0, the database's first trial
+    assert at.selectbox(key="trial_id").options[0] == f"{LONELY}/0"  # the selected study's trials lead the list
     at.switch_page("views/compare.py").run()
     assert not at.exception
     assert at.selectbox(key="compare-a").value == f"{LONELY}/0"

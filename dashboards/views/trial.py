@@ -9,11 +9,12 @@ from harness.core.metric import CORE_METRICS, Metric
 
 db = str(data.db_path())
 everything = data.require_trials()
-ids = [t.id for t in everything]
+study = data.current_study(everything)
+# the selected study's trials first: with many studies, the list would otherwise start with another one's
+ids = sorted((t.id for t in everything), key=lambda trial: not trial.startswith(f"{study}/"))
 if st.session_state.get("trial_id") not in ids:  # first visit: the URL (?trial=ID), else the best of the study
     wanted = st.query_params.get("trial")
-    st.session_state["trial_id"] = wanted if wanted in ids else data.default_trial(
-        data.trials(db, data.current_study(everything)), ids)
+    st.session_state["trial_id"] = wanted if wanted in ids else data.default_trial(data.trials(db, study), ids)
 st.title("Trial detail")
 trial_id = st.selectbox("Trial", ids, key="trial_id")
 st.query_params["trial"] = trial_id
