@@ -316,19 +316,20 @@ class LookAtTest:
 
 @dataclass(frozen=True)
 class DataProvenance:
-    """What a trial was scored on, as its provenance records it: the suite, its version, the subset sizes and the
-    sha256 of each seeded subset's example ids."""
+    """What a trial was scored on, as its provenance records it: the suite, its version, the subset sizes, the
+    sha256 of each seeded subset's example ids and of each split file."""
 
     suite: str | None
     suite_version: str | None
     sizes: Mapping[str, int]
     subset_sha256: Mapping[str, str]
+    split_sha256: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, provenance: Mapping[str, Any]) -> DataProvenance:
         data = provenance.get("data") or {}
         return cls(data.get("suite"), data.get("suite_version"), data.get("sizes") or {},
-                   data.get("subset_sha256") or {})
+                   data.get("subset_sha256") or {}, data.get("split_sha256") or {})
 
 
 @dataclass(frozen=True)
@@ -374,6 +375,12 @@ class TrialView:
     @property
     def data(self) -> DataProvenance:
         return DataProvenance.of(self.provenance)
+
+    @property
+    def precision(self) -> str | None:
+        """The precision the trial trained and answered in (the calibration's choice); None where it recorded
+        none (releases before the calibration)."""
+        return (self.provenance.get("training") or {}).get("precision")
 
     def metric(self, split: str, name: str) -> Metric | None:
         return self.metrics.get(split, {}).get(name)

@@ -154,7 +154,7 @@ WITHHELD = "<withheld from the audit pack>"
 def check_splits_unchanged(trial: TrialView, suite: Suite) -> None:
     """Refuse a pack whose suite files changed since the trial was scored (its version unchanged): the pack would
     give the hashes and lines of data the adapter never saw as the data it was trained and scored on."""
-    recorded = (trial.provenance.get("data") or {}).get("split_sha256") or {}
+    recorded = trial.data.split_sha256
     now = suite.split_sha256
     changed = [f"{split}.jsonl: sha256 {digest[:16]}... when {trial.id} was scored, {now[split][:16]}... now"
                for split, digest in recorded.items() if split in now and now[split] != digest]

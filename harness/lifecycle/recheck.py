@@ -150,7 +150,7 @@ def setting_changes(store: Store, trial: TrialView, test_sha256: str | None) -> 
     commit = now["git_commit"]
     if commit and commit == then.get("git_commit") and commit.endswith("+dirty"):
         changes.append(f"harness commit {commit} then and now, with uncommitted changes that may differ")
-    recorded = (trial.provenance.get("data") or {}).get("split_sha256", {}).get("test")
+    recorded = trial.data.split_sha256.get("test")
     if test_sha256 and recorded and recorded != test_sha256:
         changes.append(f"test.jsonl sha256 {recorded[:12]}... -> {test_sha256[:12]}... (the suite's test file was "
                        "edited; its version was not)")

@@ -102,7 +102,7 @@ def _context(store: Store, trial: TrialView, config: ExperimentConfig, suite: Su
     cap = config.generation.max_new_tokens or max_answer_tokens(tokenizer, suite.contract, [ex.target for ex in train])
     # the precision the machine's calibration chose for the trial, not the experiment's `auto`: on a GPU where it
     # chose fp32, `auto` would load bf16 weights and answer otherwise than the recorded scores
-    precision = (trial.provenance.get("training") or {}).get("precision", config.training.precision)
+    precision = trial.precision or config.training.precision
     return TrialContext(config=dataclasses.replace(config, seed=seed), suite=suite, train_examples=train,
                         source=source, device=device, dtype=default_dtype(device, precision),
                         seed=seed, endpoints=endpoints, max_new_tokens=cap)
