@@ -10,7 +10,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
@@ -31,7 +30,7 @@ from harness.analysis.formatting import (
 from harness.core.metric import CORE_METRICS, NOT_MEASURED, Metric
 from harness.core.records import PHASES, AdapterEvent, ExampleView, HostedUsage, LookAtTest, TrialView
 from harness.core.selection import ranked
-from harness.core.text import id_order
+from harness.core.text import id_order, padded
 from harness.store.database import Store
 
 Objectives = Mapping[str, str]
@@ -347,12 +346,6 @@ def _label_lines(report: dict | None, macro: Metric | None, worst: int = 5) -> l
         lines.append(f"({report['n'] / report['macro_labels']:.0f} test examples a label: per-label F1 and macro-F1 "
                      "intervals are rough there, and macro-F1's tends to sit low; more test examples narrow them)")
     return lines
-
-
-def padded(text: str, width: int) -> str:
-    """`text` padded to `width` terminal cells: a Chinese or Japanese label takes two cells a character, so `:<40`
-    would push its columns out of line."""
-    return text + " " * max(0, width - cell_len(text))
 
 
 def estimate_text(expected) -> str:

@@ -26,6 +26,17 @@ class _PunctuationAsSpace(dict):
 _PUNCTUATION_AS_SPACE = _PunctuationAsSpace()
 
 
+def display_width(text: str) -> int:
+    """Terminal columns `text` takes: wide (CJK) characters two, combining marks none, so columns of labels line up
+    in any script."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def padded(text: str, width: int) -> str:
+    """`text` padded with spaces to `width` terminal columns (`:<width` counts characters, not columns)."""
+    return text + " " * max(0, width - display_width(text))
+
+
 def near_fold(text: str) -> str:
     """`fold`, after Unicode compatibility normalisation and with punctuation read as spacing: how examples are
     compared for near-duplicates, so `auto top-up?` and `Auto top up` (or `Eddie’s` and `Eddie's`) are one input.

@@ -3,10 +3,10 @@ whatever the label set. `suite_stats` keeps every count, for `--format json`."""
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+from harness.core.text import display_width
 from harness.data.suites import Suite, show_path, suite_stats
 
 SHOWN = 5
@@ -95,16 +95,11 @@ def _ranked(noun: str, names: set[str], stats: dict[str, dict[str, Any]], field:
 
 def _table(header: list[str], rows: list[list[str]], indent: str = "") -> list[str]:
     """Left-aligned first column, right-aligned numbers, two spaces between columns."""
-    widths = [max(_width(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    widths = [max(display_width(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(row: list[str]) -> str:
-        pads = [" " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)]
+        pads = [" " * (width - display_width(cell)) for cell, width in zip(row, widths, strict=True)]
         cells = [row[0] + pads[0], *(pad + cell for pad, cell in zip(pads[1:], row[1:], strict=True))]
         return indent + "  ".join(cells).rstrip()
 
     return [line(header), *(line(row) for row in rows)]
-
-
-def _width(text: str) -> int:
-    """Terminal columns: wide (CJK) characters take two, combining marks none, so label columns line up."""
-    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
