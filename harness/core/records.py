@@ -446,6 +446,25 @@ class StudyView:
     notes: Mapping[str, Any]
 
 
+def study_setup(study: StudyRecord | StudyView) -> dict[str, Any]:
+    """What a study's trials share, so that they can be ranked and compared together: suite, objective, kind, model
+    and the data subsets (`data` and `seed` draw them), as JSON keeps it (lists, not tuples). A new suite version is
+    not among them: each trial records the version it was scored on, and a patched suite is re-run under its study."""
+    return {"suite": study.suite, "objective": [study.objective_metric, study.maximize],
+            "kind": [study.kind, study.parent], "model_sha256": study.model_sha256, "model_name": study.model_name,
+            "data": study.experiment.get("data"), "seed": study.experiment.get("seed")}
+
+
+def setup_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(fact, before, now) for each fact of two `study_setup`s that differs. The model is its sha256 where both know
+    it (the same weights moved to another folder are the same model), else its name; a fact one side did not record
+    (an older database, an older storage) is not compared."""
+    both_hashed = bool(before.get("model_sha256")) and bool(now.get("model_sha256"))
+    skip = "model_name" if both_hashed else "model_sha256"
+    return [(key, before[key], now[key]) for key in now
+            if key != skip and before.get(key) is not None and now[key] is not None and before[key] != now[key]]
+
+
 @dataclass(frozen=True)
 class RunView:
     run_id: str

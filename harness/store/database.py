@@ -52,7 +52,9 @@ from harness.core.records import (
     TrainingSummary,
     TrialRecord,
     TrialView,
+    setup_changes,
     split_trial_id,
+    study_setup,
     trial_id,
 )
 from harness.store.migrations import MIGRATIONS, applied, apply_migrations
@@ -272,7 +274,8 @@ class Store:
         stored = self.study(study.name)
         if stored is None:
             return None
-        changed = [f"{what}: stored {old!r}, now {new!r}" for what, old, new in _identity(stored, study) if old != new]
+        changed = [f"{_FACTS.get(fact, fact)}: stored {old!r}, now {new!r}"
+                   for fact, old, new in setup_changes(study_setup(stored), study_setup(study))]
         if not changed:
             return None
         was = stored.notes.get("config_path") or stored.experiment_name
@@ -645,23 +648,8 @@ def _pending_migrations(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
     return [name for name, _ in MIGRATIONS if name not in done]
 
 
-def _identity(stored: StudyView, new: StudyRecord) -> list[tuple[str, Any, Any]]:
-    """(what, stored, new) for each fact a study's trials share; a data section an older database did not record
-    is not compared."""
-    # A new suite version is let through: the trials record the version they were scored on (and `compare` names
-    # a difference), and a patched suite is re-run under its study.
-    pairs = [("suite", stored.suite, new.suite),
-             ("objective", (stored.objective_metric, stored.maximize), (new.objective_metric, new.maximize)),
-             ("kind", (stored.kind, stored.parent), (new.kind, new.parent))]
-    if stored.model_sha256 and new.model_sha256:  # the same weights moved to another folder are the same model
-        pairs.append(("model sha256", stored.model_sha256, new.model_sha256))
-    else:
-        pairs.append(("model", stored.model_name, new.model_name))
-    for key in ("data", "seed"):  # they draw the dev and test subsets every trial is scored on
-        if key in stored.experiment and key in new.experiment:
-            pairs.append((f"`{key}`", stored.experiment[key], new.experiment[key]))
-    return pairs
-
+_FACTS = {"model_sha256": "model sha256", "model_name": "model", "data": "`data`", "seed": "`seed`"}
+"""How `study_conflict` names the facts of `study_setup`."""
 
 def _study(row: dict) -> StudyView:
     return StudyView(

@@ -34,7 +34,7 @@ from harness.analysis.formatting import params_text
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
 from harness.core.progress import bar_options
-from harness.core.records import RunRecord, StudyRecord, TrialRecord, trial_id
+from harness.core.records import RunRecord, StudyRecord, TrialRecord, setup_changes, study_setup, trial_id
 from harness.core.redaction import Redactor, redact_rows
 from harness.hosted.ledger import SpendLedger
 from harness.models import sources
@@ -314,17 +314,12 @@ def _check_setup(plan: SweepPlan, study: optuna.Study, record: StudyRecord) -> N
     """Refuse to add trials to a shared study that a sweep of another suite, model, data, seed or objective created.
     Each results database checks the studies it holds (`Store.study_conflict`), but a worker on another machine
     writes to its own database, and only the study storage they share can tell them apart."""
-    setup = json.loads(json.dumps({
-        "suite": record.suite, "model": record.model_sha256 or record.model_name,
-        "objective": [record.objective_metric, record.maximize], "data": record.experiment.get("data"),
-        "seed": record.experiment.get("seed"),
-    }))  # as the storage keeps it: JSON, so tuples are lists
+    setup = json.loads(json.dumps(study_setup(record)))  # as the storage keeps it: JSON, so tuples are lists
     stored = study.user_attrs.get("setup")
     if stored is None:
         study.set_user_attr("setup", setup)
         return
-    changed = [f"{key}: created with {stored[key]!r}, now {setup[key]!r}" for key in setup
-               if key in stored and stored[key] != setup[key]]
+    changed = [f"{fact}: created with {old!r}, now {new!r}" for fact, old, new in setup_changes(stored, setup)]
     if changed:
         raise HarnessError(f"study {plan.study} in the study storage {redacted(plan.storage)} was created by a sweep "
                            f"with another setup, so their trials cannot be ranked together: {'; '.join(changed)}. "
