@@ -25,6 +25,17 @@ def toy_rows(seed: int = 0) -> list[dict]:
     return rows
 
 
+def swept(path: Path, experiment: str, *flags: str):
+    """Write `experiment` (whose results_dir is `results/` beside `path`) to `path`, run `harness sweep` on it to the
+    end, and return its results store."""
+    from harness.cli import main
+    from harness.store.database import Store
+
+    path.write_text(experiment)
+    assert main(["sweep", str(path), *flags]) == 0
+    return Store(path.parent / "results" / "harness.duckdb")
+
+
 def write_toy_suite(root: Path) -> Path:
     rows = toy_rows()
     splits = {"train": rows[:480], "dev": rows[480:540], "test": rows[540:]}

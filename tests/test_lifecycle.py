@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import swept
 
 from harness.analysis.report import adapters
 from harness.cli import main
@@ -48,10 +49,8 @@ enqueue:
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory, tiny_model_dir, toy_suite) -> Store:
     root = tmp_path_factory.mktemp("life")
-    path = root / "life.yaml"
-    path.write_text(EXPERIMENT.format(model=tiny_model_dir, suite=toy_suite, results=root / "results"))
-    assert main(["sweep", str(path)]) == 0
-    store = Store(root / "results" / "harness.duckdb")
+    experiment = EXPERIMENT.format(model=tiny_model_dir, suite=toy_suite, results=root / "results")
+    store = swept(root / "life.yaml", experiment)
     assert [t.status for t in store.trials("life")] == ["complete"] * 4
     return store
 

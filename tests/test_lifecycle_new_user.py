@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write_toy_suite
+from conftest import swept, write_toy_suite
 
 from harness.cli import build_parser, main
 from harness.core.errors import HarnessError
@@ -44,10 +44,8 @@ enqueue:
 def sweep(tmp_path_factory, tiny_model_dir) -> Store:
     root = tmp_path_factory.mktemp("nu")
     suite = write_toy_suite(root / "toy-colours")  # its own copy: a test moves it away and back
-    path = root / "nu.yaml"
-    path.write_text(EXPERIMENT.format(model=tiny_model_dir, suite=suite, results=root / "results"))
-    assert main(["sweep", str(path), "--allow-under-trained"]) == 0
-    store = Store(root / "results" / "harness.duckdb")
+    store = swept(root / "nu.yaml", EXPERIMENT.format(model=tiny_model_dir, suite=suite, results=root / "results"),
+                  "--allow-under-trained")
     assert [t.status for t in store.trials("nu")] == ["complete"] * 3
     return store
 

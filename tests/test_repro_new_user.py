@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import duckdb
 import optuna
 import pytest
-from conftest import write_toy_suite
+from conftest import swept, write_toy_suite
 from optuna.trial import TrialState
 
 from harness.cli import main
@@ -44,10 +44,7 @@ enqueue: [{{method: prompt}}, {{method: lora}}]
 def sweep(tmp_path_factory, tiny_model_dir) -> Store:
     root = tmp_path_factory.mktemp("repro")
     suite = write_toy_suite(root / "toy-colours")  # its own copy: tests edit it and put it back
-    path = root / "repro.yaml"
-    path.write_text(EXPERIMENT.format(model=tiny_model_dir, suite=suite, results=root / "results"))
-    assert main(["sweep", str(path)]) == 0
-    store = Store(root / "results" / "harness.duckdb")
+    store = swept(root / "repro.yaml", EXPERIMENT.format(model=tiny_model_dir, suite=suite, results=root / "results"))
     assert [t.status for t in store.trials("repro")] == ["complete"] * 2
     return store
 
@@ -77,11 +74,9 @@ def test_the_same_experiment_run_again_gives_the_same_trials_scores_and_verdict(
     equal the first run's (on a CPU; timings differ, and so may a GPU's kernels)."""
     from harness.analysis.verdict import study_verdict
 
-    path = tmp_path / "again.yaml"
-    path.write_text(EXPERIMENT.format(model=tiny_model_dir, suite=sweep.study("repro").suite_path,
-                                      results=tmp_path / "results"))
-    assert main(["sweep", str(path)]) == 0
-    again = Store(tmp_path / "results" / "harness.duckdb")
+    experiment = EXPERIMENT.format(model=tiny_model_dir, suite=sweep.study("repro").suite_path,
+                                   results=tmp_path / "results")
+    again = swept(tmp_path / "again.yaml", experiment)
 
     def stored(store: Store) -> list:
         return [(t.method, dict(t.params), t.training.loss_curve if t.training else None,
