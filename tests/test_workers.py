@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from harness.core.errors import ConfigError
 from harness.core.progress import INTERVAL_ENV
 from harness.store.database import Store
-from harness.sweep.resume import counted_trials
+from harness.sweep.resume import counted_trials, is_duplicate
 from harness.sweep.storage import normalise, open_storage, redacted
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,8 +119,8 @@ def test_local_workers_share_one_study_exactly(tmp_path, tiny_model_dir, toy_sui
     from harness.cli import main
 
     experiment = write_experiment(tmp_path, tiny_model_dir, toy_suite, total=5, steps=30)
-    # prompting with six configurations, not one: a drawn duplicate of the baseline is pruned at once and counts, so
-    # with a single prompting configuration one worker could finish the study on duplicates alone
+    # prompting with six configurations, not one: a drawn duplicate of a finished one is pruned at once, without a
+    # slot of the total, so with a single prompting configuration the workers would mostly draw duplicates
     experiment.write_text(experiment.read_text().replace("prompt: {shots: 0}", "prompt: {shots: [0, 1, 2, 3, 4, 5]}"))
     db = tmp_path / "results/harness.duckdb"
     poller = Poller(db)
@@ -133,7 +133,7 @@ def test_local_workers_share_one_study_exactly(tmp_path, tiny_model_dir, toy_sui
     out = capsys.readouterr().out
     assert "3 workers on cpu" in out
     trials = Store(db).trials("toy")
-    assert sum(t.status in ("complete", "pruned") for t in trials) == 5, [(t.id, t.status) for t in trials]
+    assert sum(counted(t) for t in trials) == 5, [(t.id, t.status) for t in trials]
     study = optuna.load_study(
         study_name="toy", storage=open_storage(f"journal:{tmp_path / 'results/optuna-journal.log'}").storage
     )
@@ -195,7 +195,7 @@ def test_three_postgres_workers_survive_a_sigkill(tmp_path, tiny_model_dir, toy_
 
     trials = Store(db).trials("toy")
     assert len({t.id for t in trials}) == len(trials)
-    assert sum(t.status in ("complete", "pruned") for t in trials) == total
+    assert sum(counted(t) for t in trials) == total
     killed = [t for t in trials if t.status == "failed"]
     assert len(killed) == 1 and "interrupted" in killed[0].failure_reason and "retried" in killed[0].failure_reason
     retried = [t for t in trials if t.params == killed[0].params and t.status == "complete"]
@@ -260,9 +260,14 @@ def test_ctrl_c_mid_trial_prints_only_the_clean_message_and_resumes(storage, inh
     again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     # two counted: a worker's seed comes from its pid, so the second may sample the first's configuration again,
-    # which is recorded as a pruned duplicate
+    # which is recorded as a pruned duplicate and takes no slot: both configurations run
     trials = Store(db).trials()
-    assert sum(t.status in ("complete", "pruned") for t in trials) == 2 and sum(t.complete for t in trials) >= 1
+    assert sum(counted(t) for t in trials) == 2 and sum(t.complete for t in trials) == 2
+
+
+def counted(trial) -> bool:
+    """Whether a stored trial takes a slot of the study's total: it finished, and was not a duplicate."""
+    return trial.status in ("complete", "pruned") and not is_duplicate(trial.failure_reason)
 
 
 class Output(threading.Thread):

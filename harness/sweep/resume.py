@@ -8,6 +8,7 @@ them to Optuna's retry callback (so the configuration runs again, once), and the
 results store. Such trials do not count toward the total. A trial's own process marks it `interrupted` (True
 for Ctrl-C, False for an error) before it fails; a trial failed from outside has no such mark, which is what
 keeps it out of the count. On PostgreSQL, Optuna's own heartbeat does the same for workers on other machines.
+A duplicate (a configuration a completed trial already ran) is pruned without running and is not counted either.
 
 A resumed sweep should run the trials the uninterrupted one would have. Optuna's samplers draw from one random
 stream per process, so a restart began it again and the trials after an interruption took other parameters;
@@ -29,15 +30,47 @@ from optuna.trial import TrialState
 LEASE_SECONDS = 120.0
 """A running trial renews its lease every LEASE_SECONDS / 4; one not renewed for this long is stale."""
 
+DUPLICATE = "duplicate_of"
+"""User attribute of a trial not run because a completed trial of the study had its configuration: that trial's
+number. Such a trial is pruned (Optuna's TPE then ranks it with the worst, and steers away) but takes no slot of
+the study's total: it ran nothing."""
+
+DUPLICATE_PREFIX = "duplicate of "
+
+
+def duplicate_reason(twin: str) -> str:
+    """The reason stored with a duplicate (status pruned), `twin` being the id of the trial it repeats."""
+    return f"{DUPLICATE_PREFIX}{twin}: same configuration, not re-run"
+
+
+def is_duplicate(reason: str | None) -> bool:
+    """Whether a stored trial's reason says it was a duplicate (see `duplicate_reason`)."""
+    return reason is not None and reason.startswith(DUPLICATE_PREFIX)
+
 
 def counted_trials(study: optuna.Study) -> int:
     """Trials that count toward the total: finished ones, and failures their own process reported (an error in
-    the trial); not those an interruption cut short (Ctrl-C, or a process that died)."""
-    return sum(
-        1 for t in study.get_trials(deepcopy=False)
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        or (t.state == TrialState.FAIL and t.user_attrs.get("interrupted") is False)
-    )
+    the trial); not those an interruption cut short (Ctrl-C, or a process that died), nor duplicates."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if _counted(t))
+
+
+def duplicates_in_a_row(study: optuna.Study) -> int:
+    """How many of the study's last finished trials were duplicates, one after another. Trials still running, and
+    those an interruption cut short (retried, or never needed), are passed over, so a resumed sweep and several
+    workers count as one uninterrupted sweep would."""
+    count = 0
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number, reverse=True):
+        if t.state == TrialState.PRUNED and DUPLICATE in t.user_attrs:
+            count += 1
+        elif _counted(t):
+            break
+    return count
+
+
+def _counted(t: optuna.trial.FrozenTrial) -> bool:
+    if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return DUPLICATE not in t.user_attrs
+    return t.state == TrialState.FAIL and t.user_attrs.get("interrupted") is False
 
 
 def fail_stale_trials(study: optuna.Study, retry=None, current: int | None = None) -> list[tuple[int, str]]:
@@ -172,7 +205,8 @@ def trial_place(study: optuna.Study, number: int) -> int:
     """The trial's place in the sweep as if nothing had been interrupted (see PlacedSampler): retries do not count.
     A trial sampled and not needed does: a worker whose draw another worker is already running must draw something
     else next, not the same configuration again at the same place (one worker alone meets this only at the end)."""
-    return sum(1 for t in study.get_trials(deepcopy=False) if t.number < number and "failed_trial" not in t.system_attrs)
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.number < number and "failed_trial" not in t.system_attrs)
 
 
 def placed_seed(seed: int, place: int) -> int:

@@ -5,6 +5,10 @@ Interruption is expected: every finished trial is in the store and the Optuna st
 left `running` by a killed process is found by the next trial of any worker (its process is gone, its lease or
 its heartbeat expired), marked failed with the reason, retried once, and the study is topped up to `--trials`.
 
+A sampled configuration that a completed trial already ran is recorded as a pruned duplicate and not run; it takes
+no slot of `--trials`. A space with fewer configurations than `--trials` (a few choices) stops the sweep once every
+one has run, and a sampler that keeps proposing ones that ran stops it too (`duplicate_limit`), saying why.
+
 Several workers may run one study (`harness worker`, `harness sweep --workers N`). Each samples with its own
 seed, and claims each trial under the study's lock (storage.py), so the study's total is exact across workers and
 no two workers train the same configuration at once. Each writes its finished trials to the results database in
@@ -49,15 +53,19 @@ from harness.sweep.plan import SweepPlan
 from harness.sweep.preflight import check_hosted_arms
 from harness.sweep.prepare import SweepData, prepare, with_base_regression
 from harness.sweep.resume import (
+    DUPLICATE,
     Lease,
     PlacedSampler,
     counted_trials,
+    duplicate_reason,
+    duplicates_in_a_row,
     fail_stale_trials,
     mark_interrupted,
     renew,
     retry_note,
     unneeded,
 )
+from harness.sweep.space import SearchSpace, configurations
 from harness.sweep.storage import StudyStorage, known_trial_numbers, open_storage, redacted
 from harness.sweep.trial import run_trial
 from harness.training.methods import METHODS
@@ -67,9 +75,13 @@ from harness.training.methods import METHODS
 class SweepOutcome:
     study: str
     ran: int
-    """Trials this invocation started."""
+    """Trials this invocation started (duplicates, which run nothing, are not among them)."""
     failed: int
     """Of those, how many failed (an exception, not pruning)."""
+    duplicates: int = 0
+    """Sampled configurations this invocation did not run because a completed trial had run them."""
+    stopped_short: str | None = None
+    """Why the study stopped short of its total, in words: its space has no configuration left to run."""
 
 
 with warnings.catch_warnings():
@@ -80,6 +92,11 @@ with warnings.catch_warnings():
 
 CLAIM_POLL_SECONDS = 2.0
 """How often a worker waiting for a slot looks again."""
+
+DUPLICATES_IN_A_ROW = 50
+"""The fewest duplicates in a row that stop a sweep (see `duplicate_limit`)."""
+MOST_DUPLICATES_IN_A_ROW = 500
+"""The most duplicates in a row a sweep draws before it stops (see `duplicate_limit`)."""
 
 
 class NotNeeded(Exception):
@@ -117,12 +134,21 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     _record_stale(store, plan.study, stale, echo)
 
     remaining = plan.trials - counted_trials(study)
+    exhausted = _exhausted(plan, study)
     outcome = SweepOutcome(plan.study, 0, 0)
     with engine_for(plan, data, echo) as engine:  # a vLLM server, for the whole sweep and its follow-ups
         data = dataclasses.replace(data, engine=engine)
         if remaining <= 0:
-            echo(f"study {plan.study} has its {plan.trials} trials; raise --trials to run more.")
+            more = "raise --trials to run more" if exhausted is None else exhausted
+            echo(f"study {plan.study} has its {plan.trials} trials; {more}.")
+        elif exhausted is not None:
+            echo(f"study {plan.study} stops at {plan.trials - remaining} of {plan.trials} trials: {exhausted}.")
+            outcome = SweepOutcome(plan.study, 0, 0, stopped_short=exhausted)
         else:
+            size = plan.space.size()
+            if size is not None and size < plan.trials:
+                echo(f"note: the space holds only {configurations(size)}, fewer than the study's {plan.trials} "
+                     "trials: the sweep stops once every one has run.")
             echo(f"study {plan.study}: {remaining} of {plan.trials} trials to go, on {plan.device}"
                  + (f" (worker {worker})" if worker else ""))
             outcome = _optimize(plan, store, data, storage, study, run_id, remaining, echo)
@@ -140,6 +166,8 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
     artifacts = plan.results_dir / "artifacts" / plan.study
     failures: list[str] = []
     ran: list[str] = []
+    duplicates: list[str] = []
+    stopped: list[str] = []
     # The bar shows the study's progress, whichever workers ran the trials.
     with tqdm(total=plan.trials, initial=plan.trials - remaining, desc="sweep", unit="trial", **bar_options()) as bar:
         def objective(trial: optuna.Trial) -> float:
@@ -152,13 +180,15 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
                 device="hosted" if METHODS.get(params["method"]).hosted else plan.device,
             )  # fmt: skip
             store.record_trial_start(record)
-            ran.append(record.id)
             bar.set_postfix_str(f"#{trial.number} {params['method']} {params_text(params)}")
-            twin = _finished_twin(study, trial)
+            twin = _finished_twin(study, trial, plan.space)
             if twin is not None:  # same method and parameters, same seed: re-running would only repeat it
-                reason = f"duplicate of {trial_id(plan.study, twin)}: same configuration, not re-run"
+                reason = duplicate_reason(trial_id(plan.study, twin))
+                trial.set_user_attr(DUPLICATE, twin)  # pruned, but it takes no slot of --trials: it ran nothing
                 store.mark_trial_failed(record.id, reason, status="pruned")
+                duplicates.append(record.id)
                 raise optuna.TrialPruned(reason)
+            ran.append(record.id)
             with Lease(trial):
                 try:
                     run_trial(data, record, params, trial, artifacts / str(trial.number))
@@ -186,18 +216,24 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
         def advance(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
             if frozen.state == TrialState.FAIL:  # the next trial must not inherit what this one held
                 free_memory(plan.device)
-            done = min(counted_trials(study), plan.trials)
+            counted = counted_trials(study)
+            done = min(counted, plan.trials)
             if done > bar.n:
                 bar.update(done - bar.n)
+            # No per-process trial count: the claim stops this worker when the study has its total, whichever
+            # workers ran them; this stops it as soon as the last one finishes, or when no configuration is left.
+            if counted >= plan.trials:
+                study.stop()
+            elif (exhausted := _exhausted(plan, study)) is not None:
+                stopped.append(exhausted)
+                echo(f"study {plan.study} stops at {counted} of {plan.trials} trials: {exhausted}.")
+                study.stop()
 
         # Failures are reported above, once each, with their reason; Optuna's own warning adds a traceback.
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        # No per-process trial count: the claim stops this worker when the study has its total, whichever
-        # workers ran them; MaxTrialsCallback stops it as soon as the last one finishes.
-        enough = optuna.study.MaxTrialsCallback(plan.trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        study.optimize(objective, n_trials=None, catch=(Exception,), callbacks=[advance, enough],
+        study.optimize(objective, n_trials=None, catch=(Exception,), callbacks=[advance],
                        timeout=config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None)
-        return SweepOutcome(plan.study, len(ran), len(failures))
+        return SweepOutcome(plan.study, len(ran), len(failures), len(duplicates), stopped[0] if stopped else None)
 
 
 def _claim(plan: SweepPlan, store: Store, storage: StudyStorage, study: optuna.Study, trial: optuna.Trial,
@@ -381,9 +417,48 @@ def _pruner(config: ExperimentConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=pruning.startup_trials, n_warmup_steps=pruning.warmup_steps)
 
 
-def _finished_twin(study: optuna.Study, trial: optuna.Trial) -> int | None:
-    """The number of a completed trial with exactly this trial's sampled parameters, if any."""
+def _finished_twin(study: optuna.Study, trial: optuna.Trial, space: SearchSpace) -> int | None:
+    """The number of a completed trial with this trial's sampled parameters (its configuration of the space), if
+    any."""
+    mine = space.configuration(trial.params)
     for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if other.number != trial.number and other.params == trial.params:
+        if other.number == trial.number:
+            continue
+        if other.params == trial.params or (mine is not None and space.configuration(other.params) == mine):
             return other.number
     return None
+
+
+def _exhausted(plan: SweepPlan, study: optuna.Study) -> str | None:
+    """Why sampling more cannot add a configuration to the study, in words, or None while it can: every
+    configuration of a finite space has completed, or the sampler's last `duplicate_limit` draws all had."""
+    size = plan.space.size()
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    ran = {plan.space.configuration(t.params) for t in complete} - {None}
+    if size is not None and len(ran) >= size:
+        return (f"its space holds {configurations(size)} and every one has run, so raising --trials cannot add "
+                "more; widen `space:` (more choices, or a range) to try others")
+    in_a_row = duplicates_in_a_row(study)
+    if in_a_row < duplicate_limit(size):
+        return None
+    of = "" if size is None else f", of the {size} its space holds"
+    advice = "widen `space:`"
+    if plan.config.sampler != "random":  # TPE settled on what it has seen; random draws reach every configuration
+        advice += ", or start a new study (--study NEW_NAME) with --set sampler=random"
+    return (f"the sampler proposed {in_a_row} configurations in a row that had already run (found "
+            f"{configurations(len(ran))}{of}), so raising --trials cannot add more; {advice}")
+
+
+def duplicate_limit(size: int | None) -> int:
+    """How many duplicates in a row stop the sweep, for a space of `size` configurations (None: not finite).
+
+    A duplicate costs a draw and two small writes, never a model, so the bound is generous. A finite space whose
+    every configuration has run stops at once (`_exhausted`), so the bound only stops a sampler that keeps missing
+    the ones left. The random sampler, with u of k left, misses L draws in a row with probability (1 - u/k)^L, under
+    e^-10 for L = 10k (filling a space of 50 took it at most 174 in a row, over 8 seeds); TPE ranks pruned
+    duplicates with its worst trials and steers away from them (at most 31 in a row for 50). Past 500 in a row (a
+    space above 50 configurations) new ones come too rarely to wait for. A space with a continuous range repeats
+    only its finite methods' configurations, so 50 in a row there means the sampler has settled on those."""
+    if size is None:
+        return DUPLICATES_IN_A_ROW
+    return min(max(DUPLICATES_IN_A_ROW, 10 * size), MOST_DUPLICATES_IN_A_ROW)

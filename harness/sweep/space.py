@@ -54,12 +54,43 @@ class SearchSpace:
         """The parameters of `method` the sampler chooses (the others are fixed)."""
         return [name for name, spec in self.params[method].items() if isinstance(spec, BaseDistribution)]
 
+    def size(self) -> int | None:
+        """How many distinct configurations the space holds, or None when a parameter is a continuous range (no
+        `step`): a choice counts its values, an integer range or a range with `step` its grid points."""
+        total = 0
+        for method in self.methods:
+            count = 1
+            for spec in self.params[method].values():
+                values = _count(spec)
+                if values is None:
+                    return None
+                count *= values
+            total += count
+        return total
+
+    def configuration(self, sampled: dict[str, Any]) -> tuple | None:
+        """A trial's parameters as Optuna names them (`{"method": "lora", "lora.r": 8}`, the searched ones only) as
+        a key of the configuration they are: a choice or a grid value by its place, so an enqueued 1.5e-3 and a
+        sampled 0.0015000000000000002 on one grid are one configuration. None when they are not a configuration of
+        this space: a study's older trials may come from a narrower or a wider one."""
+        method = sampled.get("method")
+        if method not in self.methods:
+            return None
+        searched = {f"{method}.{name}": self.params[method][name] for name in self.searched(method)}
+        if set(sampled) != {"method", *searched} or any(_outside(searched[k], sampled[k]) for k in searched):
+            return None
+        return (method, *(_place(spec, sampled[key]) for key, spec in searched.items()))
+
     def describe(self) -> list[str]:
-        """One line per method, for --dry-run and the sweep header."""
+        """One line per method, for --dry-run and the sweep header; and the number of configurations when the
+        space is finite, since a study cannot run more distinct ones than that."""
         lines = []
         for method in self.methods:
             parts = [f"{k}={_describe(v)}" for k, v in self.params[method].items()]
             lines.append(f"{method}: {', '.join(parts) or '(no parameters)'}")
+        size = self.size()
+        if size is not None:
+            lines.append(f"{configurations(size)} in all")
         lines += [f"{m}: skipped - {why}" for m, why in self.skipped.items()]
         return lines
 
@@ -246,6 +277,31 @@ def _outside(spec: Spec, value: Any) -> str | None:
             return f"it must be {spec.low:g} plus a whole number of steps of {spec.step:g}"
         return None
     return None if value == spec else f"the space fixes it at {spec!r}"
+
+
+def _count(spec: Spec) -> int | None:
+    """How many values a parameter can take: None for a continuous range."""
+    if isinstance(spec, CategoricalDistribution):
+        return len(spec.choices)
+    if isinstance(spec, IntDistribution):  # a log range too: Optuna rounds it to whole numbers
+        return (spec.high - spec.low) // spec.step + 1
+    if isinstance(spec, FloatDistribution):
+        return None if spec.step is None else round((spec.high - spec.low) / spec.step) + 1
+    return 1
+
+
+def _place(spec: BaseDistribution, value: Any) -> Any:
+    """A value inside `spec` as its choice's index or its grid step, or as it is within a continuous range."""
+    if isinstance(spec, CategoricalDistribution):
+        return int(spec.to_internal_repr(value))
+    if spec.step is None:
+        return value
+    return round((value - spec.low) / spec.step)
+
+
+def configurations(count: int) -> str:
+    """`1 distinct configuration`, `4 distinct configurations`: the words the sweep uses for a count of them."""
+    return f"{count} distinct configuration{'' if count == 1 else 's'}"
 
 
 def _suggest(trial: optuna.Trial, key: str, dist: BaseDistribution) -> Any:

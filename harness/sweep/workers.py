@@ -23,6 +23,7 @@ from harness.core.paths import STORAGE_ENV
 from harness.core.progress import bar_options
 from harness.store.database import Store
 from harness.sweep.plan import SweepPlan
+from harness.sweep.resume import is_duplicate
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,11 @@ def _follow(plan: SweepPlan, store: Store, procs: list[subprocess.Popen]) -> Non
 
 
 def _finished(store: Store, study: str) -> int:
+    """The study's finished trials by the results database; duplicates take no slot of the total (run.py)."""
     if not store.path.exists():
         return 0
-    return sum(1 for t in store.trials(study) if t.status in ("complete", "pruned", "failed"))
+    return sum(1 for t in store.trials(study)
+               if t.status in ("complete", "pruned", "failed") and not is_duplicate(t.failure_reason))
 
 
 def log_tail(path: Path, lines: int = 15) -> str:

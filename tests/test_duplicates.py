@@ -1,0 +1,199 @@
+"""A configuration the study already ran is recorded as a pruned duplicate, not run, and takes no slot of --trials;
+a space with fewer configurations than --trials, or a sampler that keeps proposing ones that ran, stops the sweep,
+which says why. On prompting-only experiments over the tiny model, and on Optuna studies built by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState, create_trial
+
+from harness.cli import main
+from harness.store.database import Store
+from harness.sweep import run
+from harness.sweep.resume import DUPLICATE, counted_trials, duplicates_in_a_row, is_duplicate
+from harness.sweep.space import build_space
+from harness.sweep.storage import open_storage
+from harness.sweep.workers import _finished
+from conftest import swept
+
+FOUR = "prompt: {shots: [0, 1], shot_selection: [random, similar]}"
+"""Four configurations: fewer than the eight trials asked for."""
+SIX = "prompt: {shots: [0, 1, 2], shot_selection: [random, similar]}"
+
+
+def experiment(folder: Path, model: Path, suite: Path, space: str, trials: int) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    return (f"name: toy\nmodel: {model}\nsuite: {suite}\nresults_dir: {folder / 'results'}\n"
+            f"regression: {{enabled: false}}\nbudget: {{trials: {trials}}}\ndata: {{dev_limit: 6, test_limit: 6}}\n"
+            f"space:\n  {space}\n")
+
+
+def said(capsys) -> str:
+    """What the sweep printed, with the console's line wrapping undone."""
+    return " ".join(capsys.readouterr().out.split())
+
+
+def study_of(folder: Path) -> optuna.Study:
+    storage = open_storage(f"journal:{folder / 'results/optuna-journal.log'}").storage
+    return optuna.load_study(study_name="toy", storage=storage)
+
+
+def history(store: Store) -> list[tuple]:
+    return [(t.number, json.dumps(t.params, sort_keys=True), t.status, t.failure_reason) for t in store.trials("toy")]
+
+
+@pytest.mark.slow
+def test_a_space_smaller_than_trials_runs_each_configuration_once_then_stops_and_says_why(tmp_path, tiny_model_dir,
+                                                                                           toy_suite, capsys):
+    whole = swept(tmp_path / "whole/exp.yaml", experiment(tmp_path / "whole", tiny_model_dir, toy_suite, FOUR, 8))
+    out = said(capsys)
+    trials = whole.trials("toy")
+    complete = [t for t in trials if t.complete]
+    assert len({json.dumps(t.params, sort_keys=True) for t in complete}) == len(complete) == 4
+    duplicates = [t for t in trials if t.status == "pruned"]
+    assert duplicates and len(trials) == 4 + len(duplicates)
+    for dup in duplicates:  # shown as pruned, with the trial it repeats, by `trials` and `show` as before
+        twin = next(t for t in complete if t.params == dup.params)
+        assert dup.failure_reason == f"duplicate of {twin.id}: same configuration, not re-run"
+    assert "note: the space holds only 4 distinct configurations, fewer than the study's 8 trials" in out
+    assert ("study toy stops at 4 of 8 trials: its space holds 4 distinct configurations and every one has run, so "
+            "raising --trials cannot add more; widen `space:` (more choices, or a range) to try others.") in out
+    assert counted_trials(study_of(tmp_path / "whole")) == 4
+    assert _finished(whole, "toy") == 4  # the bar of `sweep --workers N` counts as the study does
+    assert main(["show", duplicates[0].id, "--db", str(whole.path)]) == 0
+    assert "status pruned (duplicate of toy/" in said(capsys)
+
+    # raising --trials adds nothing: the sweep says so at once, without sampling
+    assert main(["sweep", str(tmp_path / "whole/exp.yaml"), "--trials", "12"]) == 0
+    assert "study toy stops at 4 of 12 trials: its space holds 4 distinct configurations" in said(capsys)
+    assert history(whole) == history(Store(whole.path))
+    assert len(whole.trials("toy")) == len(trials)
+
+    # a sweep stopped at 3 and resumed to 8 draws what the uninterrupted one drew, duplicates included
+    split = experiment(tmp_path / "split", tiny_model_dir, toy_suite, FOUR, 8)
+    swept(tmp_path / "split/exp.yaml", split, "--trials", "3")
+    assert "stops at" not in said(capsys)
+    resumed = swept(tmp_path / "split/exp.yaml", split)
+    assert "study toy stops at 4 of 8 trials" in said(capsys)
+    assert history(resumed) == history(whole)
+
+
+@pytest.mark.slow
+def test_a_duplicate_takes_no_slot_of_the_trials(tmp_path, tiny_model_dir, toy_suite, capsys):
+    """Six configurations, six trials: all six run, however many duplicates the sampler drew on the way (one slot
+    went to a duplicate before, and five ran)."""
+    store = swept(tmp_path / "exp.yaml", experiment(tmp_path, tiny_model_dir, toy_suite, SIX, 6))
+    trials = store.trials("toy")
+    complete = {json.dumps(t.params, sort_keys=True) for t in trials if t.complete}
+    assert len(complete) == 6 and sum(t.complete for t in trials) == 6
+    assert any(is_duplicate(t.failure_reason) for t in trials), "the sampler drew no duplicate: nothing was tested"
+    assert all(t.status == "complete" or is_duplicate(t.failure_reason) for t in trials)
+    study = study_of(tmp_path)
+    assert counted_trials(study) == 6
+    assert {t.number for t in study.trials if DUPLICATE in t.user_attrs} == {
+        t.number for t in trials if t.status == "pruned"}
+    assert "stops at" not in said(capsys)
+
+
+@pytest.mark.slow
+def test_a_sampler_that_keeps_proposing_what_ran_stops_the_sweep(tmp_path, tiny_model_dir, toy_suite, monkeypatch,
+                                                                 capsys):
+    """The bound on duplicates in a row, lowered to 2 so that it comes before the space is exhausted (the seed's
+    third and fourth draws repeat the first two)."""
+    monkeypatch.setattr(run, "duplicate_limit", lambda size: 2)
+    store = swept(tmp_path / "exp.yaml", experiment(tmp_path, tiny_model_dir, toy_suite, FOUR, 8))
+    assert [t.status for t in store.trials("toy")] == ["complete", "complete", "pruned", "pruned"]
+    assert ("study toy stops at 2 of 8 trials: the sampler proposed 2 configurations in a row that had already run "
+            "(found 2 distinct configurations, of the 4 its space holds), so raising --trials cannot add more; widen "
+            "`space:`, or start a new study (--study NEW_NAME) with --set sampler=random.") in said(capsys)
+    assert main(["sweep", str(tmp_path / "exp.yaml"), "--trials", "20"]) == 0  # resumed: stops again, at once
+    assert "study toy stops at 2 of 20 trials: the sampler proposed 2 configurations in a row" in said(capsys)
+    assert len(store.trials("toy")) == 4
+
+
+@pytest.mark.slow
+def test_workers_share_a_small_space_and_stop_when_it_is_exhausted(tmp_path, tiny_model_dir, toy_suite, capsys):
+    store = swept(tmp_path / "exp.yaml", experiment(tmp_path, tiny_model_dir, toy_suite, FOUR, 8), "--workers", "2")
+    trials = store.trials("toy")
+    complete = {json.dumps(t.params, sort_keys=True) for t in trials if t.complete}
+    assert len(complete) == 4 and sum(t.complete for t in trials) == 4, [(t.id, t.status) for t in trials]
+    assert all(t.status == "complete" or is_duplicate(t.failure_reason) for t in trials)
+    study = study_of(tmp_path)
+    assert counted_trials(study) == 4 and not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    assert "study toy stops at 4 of 8 trials: its space holds 4 distinct configurations" in said(capsys)
+    for log in (tmp_path / "results/logs").glob("*.log"):
+        assert "Traceback" not in log.read_text(), log
+
+
+def test_duplicates_are_passed_over_by_the_count_and_counted_in_a_row():
+    """Over trials built by hand: duplicates never count; a run of them is broken by a trial that counts, and not by
+    ones an interruption cut short nor by one still running."""
+    study = optuna.create_study()
+    choice = {"x": CategoricalDistribution([0, 1])}
+
+    def add(state, value=None, **attrs):
+        study.add_trial(create_trial(state=state, value=value, params={"x": 0}, distributions=choice,
+                                     user_attrs=attrs))
+
+    add(TrialState.COMPLETE, 1.0)
+    add(TrialState.PRUNED, **{DUPLICATE: 0})
+    assert (counted_trials(study), duplicates_in_a_row(study)) == (1, 1)
+    add(TrialState.FAIL, interrupted=True)  # killed, or not needed: neither counts nor breaks the run
+    add(TrialState.PRUNED, **{DUPLICATE: 0})
+    add(TrialState.RUNNING)
+    assert (counted_trials(study), duplicates_in_a_row(study)) == (1, 2)
+    add(TrialState.PRUNED)  # the median pruner's: it ran, so it counts
+    assert (counted_trials(study), duplicates_in_a_row(study)) == (2, 0)
+    add(TrialState.PRUNED, **{DUPLICATE: 0})
+    add(TrialState.FAIL, interrupted=False)  # an error in the trial counts, and breaks the run
+    assert (counted_trials(study), duplicates_in_a_row(study)) == (3, 0)
+
+
+def test_the_space_knows_how_many_configurations_it_holds():
+    finite = build_space({"prompt": {"shots": [0, 1, 2], "shot_selection": ["random", "similar"]},
+                          "lora": {"r": {"low": 4, "high": 16, "step": 4}, "learning_rate": {"low": 1.0e-3,
+                                   "high": 2.0e-3, "step": 5.0e-4}},
+                          "full": {"learning_rate": 1.0e-4}}, "cpu", "x")
+    assert finite.size() == 3 * 2 + 4 * 3 + 1
+    assert "19 distinct configurations in all" in finite.describe()
+    key = finite.configuration
+    assert key({"method": "prompt", "prompt.shots": 2, "prompt.shot_selection": "similar"}) == ("prompt", 2, 1)
+    assert key({"method": "full"}) == ("full",)
+    # an enqueued grid value and the sampler's float for the same place are one configuration
+    assert key({"method": "lora", "lora.r": 8, "lora.learning_rate": 1.5e-3}) == ("lora", 1, 1)
+    assert key({"method": "lora", "lora.r": 8, "lora.learning_rate": 0.0015000000000000002}) == ("lora", 1, 1)
+    assert key({"method": "prompt", "prompt.shots": 3, "prompt.shot_selection": "similar"}) is None
+    assert key({"method": "prompt", "prompt.shots": 2}) is None  # a narrower space made it
+    assert key({"method": "lora", "lora.r": 6, "lora.learning_rate": 1.0e-3}) is None  # off the grid
+    assert key({"method": "api"}) is None
+    ranged = build_space({"prompt": {"shots": [0, 1]}, "lora": {"learning_rate": {"low": 1.0e-4, "high": 1.0e-3}}},
+                         "cpu", "x")
+    assert ranged.size() is None and not any("in all" in line for line in ranged.describe())
+    assert ranged.configuration({"method": "lora", "lora.learning_rate": 5.0e-4}) == ("lora", 5.0e-4)
+
+def test_a_sampled_grid_value_is_the_twin_of_the_same_value_enqueued():
+    """Optuna keeps an enqueued value as written and rounds a sampled one to its grid: one configuration."""
+    space = build_space({"lora": {"r": 8, "learning_rate": {"low": 1.0e-3, "high": 2.0e-3, "step": 5.0e-4}}},
+                        "cpu", "x")
+    study = optuna.create_study()
+    for value in (1.5e-3, 0.0015000000000000002, 2.0e-3):
+        study.enqueue_trial({"method": "lora", "lora.learning_rate": value})
+    first = study.ask()
+    space.suggest(first)
+    study.tell(first, 0.5)
+    second, third = study.ask(), study.ask()
+    space.suggest(second), space.suggest(third)
+    assert second.params["lora.learning_rate"] != first.params["lora.learning_rate"]
+    assert run._finished_twin(study, second, space) == first.number
+    assert run._finished_twin(study, third, space) is None
+
+
+def test_the_bound_on_duplicates_in_a_row_grows_with_a_finite_space_and_is_capped():
+    assert run.duplicate_limit(None) == run.DUPLICATES_IN_A_ROW == 50
+    assert run.duplicate_limit(1) == 50 and run.duplicate_limit(6) == 60 and run.duplicate_limit(24) == 240
+    assert run.duplicate_limit(10_000) == run.MOST_DUPLICATES_IN_A_ROW == 500
