@@ -29,7 +29,7 @@ suite: {suite}
 results_dir: {results}
 regression: {{enabled: true, limit: 8}}
 data: {{train_limit: 240, dev_limit: 30, test_limit: 40}}
-budget: {{trials: 4, max_steps: 150, epochs: 50, trial_train_seconds: 120}}
+budget: {{trials: 4, max_steps: 150, epochs: 50, trial_train_seconds: 1800}}  # steps, not the clock, end it
 training: {{batch_size: 16, eval_every_steps: 0}}
 generation: {{batch_size: 20}}
 retention: {{keep_best: 4}}

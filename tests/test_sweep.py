@@ -30,7 +30,7 @@ def toy_experiment(tmp_path: Path, model: Path, suite: Path, body: str) -> Path:
 def test_training_learns_and_beats_the_prompt_baseline(tmp_path, tiny_model_dir, toy_suite, capsys):
     experiment = toy_experiment(tmp_path, tiny_model_dir, toy_suite, """
 regression: {enabled: false}
-budget: {trials: 2, max_steps: 100, epochs: 20, trial_train_seconds: 120}
+budget: {trials: 2, max_steps: 100, epochs: 20, trial_train_seconds: 1800}  # steps end it, on any machine
 training: {batch_size: 16, eval_every_steps: 0, padding_free: true}  # joined rows, as on a GPU
 generation: {batch_size: 32}
 space:
