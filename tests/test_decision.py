@@ -111,13 +111,16 @@ def test_missing_values_are_left_out_and_counted():
     assert nothing.test == "none" and nothing.outcome is Outcome.NOT_SHOWN and "share no" in nothing.why
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.floats(-1, 1, allow_nan=False), min_size=1, max_size=40), st.integers(0, 2**31),
-       st.sampled_from([0.0, 0.1, -0.2]))
-def test_bootstrap_interval_excludes_the_null_exactly_when_its_p_is_below_alpha(values, seed, null):
+       st.sampled_from([0.0, 0.1, -0.2]), st.sampled_from([None, 1, 2, 6, 30]))
+def test_bootstrap_interval_excludes_the_null_exactly_when_its_p_is_below_alpha(values, seed, null, n):
     draws = np.random.default_rng(seed).choice(np.asarray(values), size=(500, len(values))).mean(axis=1)
-    result = percentile_bootstrap(draws, float(np.mean(values)), null=null)
+    result = percentile_bootstrap(draws, float(np.mean(values)), null=null, n=n)
     assert (result.low > null or result.high < null) == (result.p_value < ALPHA)
+    if n is not None:  # expanded: never narrower than the plain interval, never a smaller p
+        plain = percentile_bootstrap(draws, float(np.mean(values)), null=null)
+        assert result.low <= plain.low and result.high >= plain.high and result.p_value >= plain.p_value
 
 
 def test_scores_that_are_not_0_1_get_the_paired_bootstrap():

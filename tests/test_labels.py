@@ -2,12 +2,20 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from harness.core.metric import Metric
 from harness.data.contract import OutputContract, parse_output, parse_target
 from harness.data.suites import Example, Suite
-from harness.evaluation.labels import INVALID, label_bootstrap, label_report, macro_f1_metric, predicted_label
+from harness.evaluation.labels import (
+    INVALID,
+    _draw_counts,
+    label_bootstrap,
+    label_report,
+    macro_f1_metric,
+    predicted_label,
+)
 from harness.evaluation.scoring import score_split
 from harness.evaluation.scorers import ScoredCase
 from harness.evaluation.stats import wilson_interval
@@ -144,3 +152,48 @@ def test_scored_split_stores_each_label_interval_beside_its_f1(tmp_path):
     assert (rows["lost_card"]["f1_low"], rows["lost_card"]["f1_high"]) == spans["lost_card"]
     assert "f1_low" not in rows["top_up"] and scores.metrics["macro_f1"].low is not None
     json.dumps(scores.labels)  # stored as JSON
+
+
+def _simulated_coverage(labels: int, per_label: int, test_sets: int) -> tuple[float, float]:
+    """How often the macro-F1 interval, and the plain percentile interval of the same draws, hold the true macro-F1
+    of a simulated classifier (each label's recall drawn from [40%, 95%], errors spread over the other labels)."""
+    rng = np.random.default_rng(7)
+    names = tuple(f"label_{i:03d}" for i in range(labels))
+    contract = OutputContract(kind="label", key="intent", labels=names)
+    parsed = [(out(n), parse_output(out(n), contract), parse_target(out(n), contract)) for n in names]
+    recall = rng.uniform(0.4, 0.95, labels)
+
+    def draw(per: int) -> tuple[np.ndarray, np.ndarray]:
+        true = np.repeat(np.arange(labels), per)
+        wrong = (true + rng.integers(1, labels, true.size)) % labels
+        return true, np.where(rng.random(true.size) < recall[true], true, wrong)
+
+    def macro(true: np.ndarray, pred: np.ndarray) -> float:
+        support, predicted = np.bincount(true, minlength=labels), np.bincount(pred, minlength=labels)
+        hits = np.bincount(true[true == pred], minlength=labels)
+        return float((2 * hits / np.maximum(support + predicted, 1))[support > 0].mean())
+
+    truth = macro(*draw(4000))
+    held = plain = 0
+    for k in range(test_sets):
+        true, pred = draw(per_label)
+        cases = [ScoredCase(Example(f"test:{i}", "x", parsed[t][0]), parsed[p][0], parsed[p][1], parsed[t][2])
+                 for i, (t, p) in enumerate(zip(true, pred))]
+        metric, _ = label_bootstrap(cases, contract, seed=k)
+        held += metric.low <= truth <= metric.high
+        draws = np.random.default_rng(k).integers(0, len(cases), size=(1000, len(cases)))
+        support, predicted, hits = _draw_counts(true, pred, draws, labels)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f1 = np.where(support > 0, 2 * hits / (support + predicted), 0.0)
+        low, high = np.percentile(f1.sum(axis=1) / (support > 0).sum(axis=1), [2.5, 97.5])
+        plain += low <= truth <= high
+    return held / test_sets, plain / test_sets
+
+
+def test_the_macro_f1_interval_holds_the_truth_with_few_examples_a_label():
+    """Resampling pulls macro-F1's draws below the estimate when labels have a handful of examples: the plain
+    percentile interval held the true macro-F1 9 times in 100 with 500 labels of 4 examples; centred, 84."""
+    held, plain = _simulated_coverage(500, 4, 25)
+    assert held >= 0.7 and plain <= 0.3, (held, plain)
+    held, plain = _simulated_coverage(5, 40, 40)  # many examples a label: little to move, and still about 95%
+    assert held >= 0.85 and plain >= 0.85, (held, plain)

@@ -1,11 +1,11 @@
 """`harness compare A B`: is trial A really better than trial B, or is the difference noise?
 
 Leads compare two trials before promoting one. Both are scored on the same examples, so every score is paired on
-example_id and decided by `harness.analysis.decision` (McNemar's exact test and its exact interval for 0/1 scores,
-a paired percentile bootstrap for the rest; pairs without a value on either side are left out and counted). The
-primary score is the study's objective metric, read on its own; the other scores are read together, at
-Holm-adjusted p-values. regression_delta is shown from the stored metrics, as information only: it is measured
-against the base model, not paired between A and B.
+example_id and decided by `harness.analysis.decision` (McNemar's exact test and its exact interval for 0/1 scores, a
+paired percentile bootstrap, expanded for small samples, for the rest; pairs without a value on either side are left
+out and counted). The primary score is the study's objective metric, read on its own; the other scores are read
+together, at Holm-adjusted p-values. regression_delta is shown from the stored metrics, as information only: it is
+measured against the base model, not paired between A and B.
 """
 
 from __future__ import annotations

@@ -4,16 +4,16 @@
 The rule, word for word as README's Metrics section states it:
 
     Two arms are compared on one metric, in its direction: the study's objective metric (task accuracy unless the
-    experiment names another), on the test examples both were scored on. Examples where either arm has no value
-    are left out, and counted. For 0/1 scores the test is McNemar's exact test, and the 95% interval of the
-    difference is exact and built from the same test, so the interval excludes 0 exactly when p < 0.05; for other
-    scores it is a paired percentile bootstrap whose p-value is read off the same draws as its interval, with the
-    same guarantee; where so few pairs are scored, or so few of them differ, that no exact test could show a
-    difference at all (5 or fewer at 95%), there is no test and the outcome is not shown. The outcome is read off
-    that one interval: better when it lies wholly on the good side of 0, not worse when a margin is set and its bad
-    end stays within the margin, worse when it lies wholly on the bad side, and not shown otherwise. A figure typed
-    in by the user is weighed the same way, with the candidate's own exact interval against it. Secondary metrics
-    reported together are read at Holm-adjusted p-values, and the output says so.
+    experiment names another), on the test examples both were scored on. Examples where either arm has no value are
+    left out, and counted. For 0/1 scores the test is McNemar's exact test, and the 95% interval of the difference
+    is exact and built from the same test, so the interval excludes 0 exactly when p < 0.05; for other scores it is
+    a paired percentile bootstrap, expanded for small samples, whose p-value is read off the same draws as its
+    interval, with the same guarantee; where so few pairs are scored, or so few of them differ, that no exact test
+    could show a difference at all (5 or fewer at 95%), there is no test and the outcome is not shown. The outcome
+    is read off that one interval: better when it lies wholly on the good side of 0, not worse when a margin is set
+    and its bad end stays within the margin, worse when it lies wholly on the bad side, and not shown otherwise. A
+    figure typed in by the user is weighed the same way, with the candidate's own exact interval against it.
+    Secondary metrics reported together are read at Holm-adjusted p-values, and the output says so.
 
 Pure functions over typed views (`ExampleView`s, or {example id: value} read from them): no store in here.
 """
@@ -190,7 +190,8 @@ def compare_paired(a: Mapping[str, float | None], b: Mapping[str, float | None],
     d = x - y
     if (few := _too_few(common, d, "pairs")) is not None:
         return few
-    result = percentile_bootstrap(bootstrap_means(d, seed, RESAMPLES), float(d.mean()), alpha=alpha)
+    result = percentile_bootstrap(bootstrap_means(d, seed, RESAMPLES), float(d.mean()), alpha=alpha,
+                                  n=_spread_n(d))
     return _short_of_better(_decision(result, len(pairs), "paired-bootstrap", common), d, "pairs")
 
 
@@ -213,7 +214,7 @@ def compare_unpaired(a: Sequence[float], b: Sequence[float], metric: str, *, hig
         return _no_test(common, float(x.mean() - y.mean()), int(x.size), f"{x.size} examples against {y.size}",
                         floor)
     draws = bootstrap_means(x, seed, RESAMPLES) - bootstrap_means(y, seed + 1, RESAMPLES)
-    result = percentile_bootstrap(draws, float(x.mean() - y.mean()), alpha=alpha)
+    result = percentile_bootstrap(draws, float(x.mean() - y.mean()), alpha=alpha, n=min(int(x.size), int(y.size)))
     return _decision(result, int(x.size), "unpaired-bootstrap", common)
 
 
@@ -232,7 +233,8 @@ def compare_to_value(a: Sequence[float | None], value: float, metric: str, *, hi
                          common)
     if (few := _too_few(common, x - value, "examples", f" from {value:g}")) is not None:
         return few
-    result = percentile_bootstrap(bootstrap_means(x, seed, RESAMPLES) - value, float(x.mean()) - value, alpha=alpha)
+    result = percentile_bootstrap(bootstrap_means(x, seed, RESAMPLES) - value, float(x.mean()) - value, alpha=alpha,
+                                  n=_spread_n(x - value))
     return _short_of_better(_decision(result, int(x.size), "bootstrap-vs-figure", common), x - value, "examples")
 
 
@@ -296,6 +298,13 @@ def _too_few(common: dict, d: np.ndarray, unit: str, against: str = "") -> Decis
     if (floor := smallest_exact_p(moving)) < common["alpha"]:
         return None
     return _no_test(common, float(d.mean()), int(d.size), _differing(moving, int(d.size), unit, against), floor)
+
+
+def _spread_n(d: np.ndarray) -> int:
+    """How many values the expanded bootstrap counts: those that differ. Ties add no spread, and on 100 pairs of
+    which 8 differ the mean's spread is estimated from 8 values, not 100 (counting all 100 would leave the
+    interval as narrow as the plain one)."""
+    return int(np.count_nonzero(d))
 
 
 def _short_of_better(decision: Decision, d: np.ndarray, unit: str) -> Decision:

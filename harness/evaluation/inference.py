@@ -11,7 +11,8 @@ does not reject at `alpha`, so "the interval excludes 0" holds exactly when "p <
   and the p-value of the test it inverts.
 - `percentile_bootstrap`: any other score. The p-value is read off the same bootstrap draws as the percentile
   interval (twice the share of draws on the far side of the null), with the interval's ends taken as the order
-  statistics that make the two agree.
+  statistics that make the two agree. Given the sample size, both are expanded for small samples
+  (`expanded_alpha`): a plain percentile interval is too narrow there.
 - `holm`: Holm's step-down adjustment for several tests reported together.
 """
 
@@ -123,19 +124,55 @@ def newcombe_unpaired(a_successes: int, a_n: int, b_successes: int, b_n: int, al
     return TestResult(p_a - p_b, low, high, largest)
 
 
-def percentile_bootstrap(draws: np.ndarray, estimate: float, null: float = 0.0, alpha: float = ALPHA) -> TestResult:
+def expanded_alpha(alpha: float, n: int) -> float:
+    """The tail share a percentile interval of a mean of `n` values needs for a true `alpha` (Hesterberg's expanded
+    percentile interval, "What teachers should know about the bootstrap", 2015).
+
+    A bootstrap's spread is the plug-in one, short by sqrt((n - 1) / n), and its normal-like tails ignore that the
+    spread is itself estimated; the expanded interval corrects both: its ends are the percentiles at
+    Phi(-sqrt(n / (n - 1)) t_{n-1, alpha/2}). Simulated (tests/test_stats_audit.py, 1,000 samples each), a paired
+    bootstrap of 8 normal differences rejected a true null 11% of the time at a nominal 5%, expanded 5.6%; the
+    interval of a mean of 10 ROUGE-like scores covered it 90% of the time, expanded 94.5%. At 100 values the
+    share is 0.047 instead of 0.05."""
+    from scipy.stats import norm, t
+
+    if n < 2:
+        return 0.0  # no spread to estimate: the widest interval the draws allow
+    return float(2 * norm.cdf(-math.sqrt(n / (n - 1)) * t.isf(alpha / 2, n - 1)))
+
+
+def _unexpanded_p(p: float, n: int) -> float:
+    """The inverse of `expanded_alpha`: the level whose expanded tail share is `p` (both increase together)."""
+    from scipy.stats import norm, t
+
+    if p <= 0.0:
+        return 0.0
+    if n < 2 or p >= 1.0:  # below 2 values only "every draw on one side" leaves the null out (the share is 0)
+        return 1.0
+    return float(min(1.0, 2 * t.sf(norm.isf(p / 2) / math.sqrt(n / (n - 1)), n - 1)))
+
+
+def percentile_bootstrap(draws: np.ndarray, estimate: float, null: float = 0.0, alpha: float = ALPHA,
+                         n: int | None = None) -> TestResult:
     """A percentile interval and the p-value read off the same draws, so that they agree exactly.
 
-    p = 2 x min(share of draws <= null, share >= null), capped at 1. The interval's ends are the m-th smallest and
-    m-th largest draws, m = ceil(alpha x B / 2): the low end lies above the null exactly when fewer than
-    alpha x B / 2 draws lie at or below it, that is when p < alpha (and the same for the high end).
+    The draws' tail share is 2 x min(share of draws <= null, share >= null), capped at 1. The interval's ends are
+    the m-th smallest and m-th largest draws, m = ceil(a x B / 2): the low end lies above the null exactly when
+    fewer than a x B / 2 draws lie at or below it, that is when the tail share is below a (and the same for the
+    high end). Without `n`, a = alpha and p is the tail share. With `n`, the number of values whose mean was
+    resampled, a = `expanded_alpha(alpha, n)` and p is the level whose expanded share is the tail share: the map is
+    increasing, so p < alpha still holds exactly when the interval leaves the null out.
     """
     ordered = np.sort(np.asarray(draws, dtype=np.float64))
     count = ordered.size
-    m = max(1, math.ceil(alpha * count / 2))
+    share = alpha if n is None else expanded_alpha(alpha, n)
+    m = max(1, math.ceil(share * count / 2))
     below = int(np.count_nonzero(ordered <= null))
     above = int(np.count_nonzero(ordered >= null))
-    p = min(1.0, 2 * min(below, above) / count)
+    tail = min(1.0, 2 * min(below, above) / count)
+    p = tail if n is None else _unexpanded_p(tail, n)
+    if (min(below, above) < m) != (p < alpha):  # the two maps meet at alpha: keep rounding from splitting them
+        p = math.nextafter(alpha, 0.0) if min(below, above) < m else alpha
     return TestResult(estimate, float(ordered[m - 1]), float(ordered[count - m]), p)
 
 

@@ -90,7 +90,7 @@ def label_report(cases: Sequence[ScoredCase], contract: OutputContract) -> dict[
 
 def macro_f1_metric(cases: Sequence[ScoredCase], contract: OutputContract, seed: int = 0,
                     resamples: int = 1000, report: dict[str, Any] | None = None) -> Metric:
-    """Macro-F1 with a seeded percentile-bootstrap 95% interval over examples (labels re-counted per draw).
+    """Macro-F1 with a seeded bootstrap 95% interval over examples (labels re-counted per draw, `_centred`).
 
     Pass the `label_report` of the same cases when you already have it, so it is not computed twice."""
     return label_bootstrap(cases, contract, seed, resamples, report)[0]
@@ -118,7 +118,7 @@ def label_bootstrap(cases: Sequence[ScoredCase], contract: OutputContract, seed:
         f1 = 2 * hits / (support + predicted)  # nan where the label is neither true nor predicted in the draw
     present = support > 0
     macro = np.where(present, f1, 0.0).sum(axis=1) / present.sum(axis=1)
-    low, high = at_a_bound(report["macro_f1"], *map(float, np.percentile(macro, [2.5, 97.5])), report["n"])
+    low, high = at_a_bound(report["macro_f1"], *_centred(macro, report["macro_f1"]), report["n"])
     intervals = {}
     for name, column in zip(names, f1.T, strict=True):
         row, defined = report["labels"][name], column[~np.isnan(column)]
@@ -128,6 +128,20 @@ def label_bootstrap(cases: Sequence[ScoredCase], contract: OutputContract, seed:
         span = at_a_bound(row["f1"], *map(float, np.percentile(defined, [2.5, 97.5])), decided)
         intervals[name] = (float(span[0]), float(span[1]))
     return Metric(report["macro_f1"], float(low), float(high), report["n"]), intervals
+
+
+def _centred(draws: np.ndarray, estimate: float) -> tuple[float, float]:
+    """The 95% percentile interval of macro-F1's draws, moved by what separates their median from the estimate.
+
+    With few examples a label, resampling itself pulls macro-F1 down: a draw that repeats some of a label's examples
+    and misses others scores it lower, though the estimate is close to unbiased (about -0.3 points with 200 labels of
+    10 examples). The plain percentile interval then sits low and missed the true macro-F1 in 26 of 100 simulated
+    test sets of 200 labels of 10 examples, and 91 of 100 with 500 labels of 4; moved, 6 and 16. Where labels have
+    20 or more examples the move is a fraction of a point, and coverage stays about 95% (5 to 50 labels simulated,
+    `tests/test_labels.py`)."""
+    shift = estimate - float(np.median(draws))
+    low, high = (float(v) + shift for v in np.percentile(draws, [2.5, 97.5]))
+    return max(0.0, low), min(1.0, high)
 
 
 _CHUNK_CELLS = 2_000_000

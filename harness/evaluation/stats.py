@@ -2,7 +2,8 @@
 
 Suites are small (often a few hundred test examples), so a bare accuracy hides how much of a difference between
 two trials is noise. Rates get a Wilson interval (well behaved near 0 and 1, unlike the normal approximation);
-means and paired differences get a seeded percentile bootstrap, so reruns reproduce the same interval. Tests whose
+means and paired differences get a seeded percentile bootstrap, so reruns reproduce the same interval, expanded
+for small samples (`inference.expanded_alpha`), where a plain percentile interval is too narrow. Tests whose
 interval and p-value must agree (every "is A better than B") live in `inference`.
 An empty sample gives `Metric(None)` rather than 0 or NaN: "not measured" must never read as "zero".
 """
@@ -16,7 +17,7 @@ from statistics import NormalDist
 import numpy as np
 
 from harness.core.metric import Metric
-from harness.evaluation.inference import mcnemar_exact
+from harness.evaluation.inference import ALPHA, expanded_alpha, mcnemar_exact
 
 _CHUNK = 2_000_000
 """Max resample-index cells drawn at once, to bound memory for large n."""
@@ -57,7 +58,7 @@ def bootstrap_mean(values: Sequence[float], seed: int = 0, resamples: int = 2000
     if x.size == 1 and x[0] not in (0.0, 1.0):  # one value has no spread to resample: no interval, not [v, v]
         return Metric(float(x[0]), None, None, 1)
     means = _resampled_sums(x[None, :], seed, resamples)[0] / x.size
-    low, high = np.percentile(means, [2.5, 97.5])
+    low, high = _interval(means, int(x.size))
     if x.min() >= 0.0 and x.max() <= 1.0:
         low, high = at_a_bound(float(x.mean()), float(low), float(high), int(x.size))
     return Metric(float(x.mean()), float(low), float(high), int(x.size))
@@ -76,7 +77,7 @@ def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], seed: int = 0,
     if d.size == 1:
         return Metric(float(d[0]), None, None, 1)
     diffs = _resampled_sums(d[None, :], seed, resamples)[0] / d.size
-    low, high = np.percentile(diffs, [2.5, 97.5])
+    low, high = _interval(diffs, int(np.count_nonzero(d)))  # ties add no spread: see decision._spread_n
     return Metric(float(d.mean()), float(low), float(high), int(d.size))
 
 
@@ -128,10 +129,17 @@ def bootstrap_ratio(
     finite = np.asarray([r for r in ratios if r is not None], dtype=np.float64)
     if value is None or finite.size == 0:
         return Metric(value, None, None, int(num.size))
-    low, high = np.percentile(finite, [2.5, 97.5])
+    low, high = _interval(finite, int(num.size))
     if 0.0 <= value <= 1.0:  # a share (field precision, recall, F1), so bounded as a rate is
         low, high = at_a_bound(value, float(low), float(high), int(num.size))
     return Metric(value, float(low), float(high), int(num.size))
+
+
+def _interval(draws: np.ndarray, n: int) -> tuple[float, float]:
+    """The 95% interval of a statistic of `n` values from its bootstrap draws: the expanded percentile interval."""
+    half = 100 * expanded_alpha(ALPHA, n) / 2
+    low, high = np.percentile(draws, [half, 100 - half])
+    return float(low), float(high)
 
 
 def _ratio(num: float, den: float, empty: float | None) -> float | None:
