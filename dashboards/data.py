@@ -18,6 +18,7 @@ import streamlit as st
 
 from harness.analysis.formatting import (
     fmt_metric,
+    marked,
     params_text,
     points,
     regression_text,
@@ -295,10 +296,11 @@ def pareto_mask(frame: pd.DataFrame) -> list[bool]:
 
 
 def metrics_frame(t: TrialView) -> pd.DataFrame:
-    """Every stored metric of one trial: rows by name, one column per split."""
+    """Every stored metric of one trial: rows by name, one column per split; an interval that older rules than this
+    release's may have computed is marked (`formatting.rules_note` says how)."""
     names = sorted({name for split in t.metrics.values() for name in split})
-    return pd.DataFrame([{"metric": name, **{split: metric_cell(t, split, name) for split in t.metrics}}
-                         for name in names])
+    return pd.DataFrame([{"metric": name, **{split: marked(metric_cell(t, split, name), t, name)
+                                             for split in t.metrics}} for name in names])
 
 
 def throughput_text(t: TrialView) -> str:

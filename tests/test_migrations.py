@@ -1,6 +1,7 @@
 """A results database written by v1 (tests/assets/results-v1.duckdb.gz) upgrades in place, and nothing is lost:
 every row survives, every fact moved out of the details JSON reads back equal through the typed views, and only
-what v1 got wrong changes (an unmeasured regression delta stored as 0.0 becomes null)."""
+what v1 got wrong changes (an unmeasured regression delta stored as 0.0 becomes null; a zero-width interval gets
+the one this release's rules give)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import pytest
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import Throughput
+from harness.evaluation.inference import mcnemar_exact
+from harness.evaluation.stats import wilson_interval
 from harness.store.database import Store
 from harness.store.migrations import MIGRATIONS, applied
 
@@ -74,14 +77,26 @@ def test_v1_upgrades_in_place_on_first_read_and_nothing_is_lost(v1):
         assert (new["device"], new["device_name"], new["cpu_count"]) == (
             env["device"], env["device_name"], env["cpu_count"])
 
-    # metrics: identical, except that an unmeasured value (n=0) is now null instead of 0.0
+    # metrics: identical, except that an unmeasured value (n=0) is now null instead of 0.0, and that a zero-width
+    # interval v1's bootstrap gave gets the one this release gives (m015: all labels wrong, no PIQA item changed)
+    recomputed = 0
     for old, new in zip(before["metrics"], after["metrics"]):
+        same = ("trial_id", "split", "name", "n")
         if old["n"] == 0:
             assert (new["value"], new["low"], new["high"]) == (None, None, None), old
-            assert {k: new[k] for k in ("trial_id", "split", "name", "n")} == {
-                k: old[k] for k in ("trial_id", "split", "name", "n")}
+            assert {k: new[k] for k in same} == {k: old[k] for k in same}
+        elif old["low"] == old["high"] == old["value"] and old["name"] in ("macro_f1", "regression_delta"):
+            recomputed += 1
+            assert {k: new[k] for k in (*same, "value")} == {k: old[k] for k in (*same, "value")}
+            if old["name"] == "macro_f1":
+                assert (new["low"], new["high"]) == wilson_interval(old["value"] * old["n"], old["n"]), old
+            else:
+                exact = mcnemar_exact(0, 0, old["n"])
+                assert (new["low"], new["high"]) == pytest.approx((exact.low, exact.high), rel=1e-12), old
         else:
             assert new == old
+    assert recomputed == 18  # macro-F1 of the 7 trials on dev and test, and the 2 measured regression deltas
+    assert all(t.stats_rules is None for t in trials.values())  # v1 recorded no rules version
 
     # every fact that moved out of details reads back equal through the typed view
     for tid, old in before["trials"].items():

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.evaluation.rules import STATS_RULES
 from harness.store.database import Store
 from conftest import write_toy_suite
 
@@ -237,6 +238,8 @@ learning_curve: {sizes: [40, 0.5, 5000]}
     assert main(["predict", prompt_repeat.id, *db, "--input", "the cup is red"]) == 0
     assert main(["sweep", str(experiment)]) == 0  # idempotent: nothing new is run
     assert len(store.trials("toy+seeds")) == 2 and len(store.trials("toy+curve")) == 3
+    # every trial the sweep and its follow-ups scored records the interval rules it was scored under
+    assert {t.stats_rules for t in store.trials() if t.metrics} == {STATS_RULES}
 
 
 @pytest.mark.slow

@@ -3,7 +3,14 @@
 import streamlit as st
 from harness_dashboards import charts, data, labels
 
-from harness.analysis.formatting import fmt_metric, params_text, regression_text, status_text
+from harness.analysis.formatting import (
+    OLDER_RULES_MARK,
+    fmt_metric,
+    params_text,
+    regression_text,
+    rules_note,
+    status_text,
+)
 from harness.analysis.report import hosted_text
 from harness.core.metric import CORE_METRICS, Metric
 
@@ -39,6 +46,8 @@ for col, name in zip(st.columns(4), CORE_METRICS):
 
 st.subheader("Metrics (value [95% interval] n)")
 st.dataframe(data.metrics_frame(t), hide_index=True, width="stretch")
+if (note := rules_note(t)) is not None:
+    st.info(f"{OLDER_RULES_MARK} {note}")
 if t.throughput:
     st.caption(f"Throughput: {data.throughput_text(t)}.")
 

@@ -4,11 +4,12 @@ p-values, dollars, parameters. Every table, text and dashboard page formats thro
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from harness.core.metric import Metric
 from harness.core.records import TrialView
+from harness.evaluation.rules import STATS_RULES, changes_behind, rules_version
 from harness.evaluation.scorers import SCORERS, higher_is_better
 
 SHORT_NAMES = {"learning_rate": "lr", "lora_alpha": "alpha", "lora_dropout": "dropout", "target_modules": "targets"}
@@ -132,3 +133,55 @@ def score_cell(name: str, value: float | None) -> str:
     if name in SCORERS and value in (0.0, 1.0):
         return "pass" if (value == 1.0) == bool(higher_is_better(name)) else "fail"
     return f"{value:.3g}"
+
+
+OLDER_RULES_MARK = "*"
+"""Beside an interval computed by older rules than this release's, where a table has no room to say more."""
+
+RESCORE = ("A new study of the experiment (`harness sweep EXPERIMENT --study NEW_NAME`) is scored by this release's "
+           "rules.")
+
+
+def rules_note(trial: TrialView, names: Collection[str] | None = None) -> str | None:
+    """When intervals the trial shows (of `names`, or any) were computed by older rules than this release's: which
+    rules, what changed since, and why the stored numbers stay as scored. None when they are this release's."""
+    changes = changes_behind(trial, names)
+    if not changes:
+        return None
+    now = rules_version(STATS_RULES)
+    if trial.stats_rules is None or trial.stats_rules < 1:
+        when = (f"Intervals scored before rule versions were recorded, possibly by older rules than this release's "
+                f"(v{now.version}, {now.date}), which changed:")
+    else:
+        then = rules_version(trial.stats_rules)
+        when = f"Intervals by the rules of {then.date} (v{then.version}); this release's (v{now.version}) changed:"
+    kept = "; ".join(dict.fromkeys(reason for change in changes for reason in change.kept))
+    return f"{when} {'; '.join(c.words for c in changes)}. Kept as scored" + (f": {kept}. " if kept else ". ") + RESCORE
+
+
+def older_rules(trial: TrialView, name: str) -> bool:
+    """Whether the trial's interval of metric `name` may have been computed by older rules than this release's."""
+    return bool(changes_behind(trial, (name,)))
+
+
+def marked(text: str, trial: TrialView, name: str) -> str:
+    """A table cell with `OLDER_RULES_MARK` after its interval when older rules may have computed it (`rules_note`
+    says which): `41.0 [35.0, 47.0]* n=40`."""
+    if text == "-" or not older_rules(trial, name):
+        return text
+    end = text.rfind("]") + 1 or len(text)
+    return f"{text[:end]}{OLDER_RULES_MARK}{text[end:]}"
+
+
+def older_rules_remark(shown: Iterable[tuple[TrialView, Collection[str]]]) -> str:
+    """For a text that prints stored intervals (trial, the metrics it prints): ` The stored intervals of demo/2
+    (regression_delta) may come from older rules than this release's; `harness show demo/2` says what changed.`,
+    or "" when every one printed is this release's."""
+    behind = [(trial, [name for name in names if older_rules(trial, name)]) for trial, names in shown]
+    behind = [(trial, names) for trial, names in behind if names]
+    if not behind:
+        return ""
+    which = "; ".join(f"{trial.id} ({', '.join(dict.fromkeys(names))})" for trial, names in behind)
+    show = " / ".join(f"`harness show {trial.id}`" for trial, _ in behind)
+    return (f" The stored intervals of {which} may come from older rules than this release's; {show} says what "
+            "changed.")

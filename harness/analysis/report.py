@@ -14,15 +14,18 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.analysis.formatting import (
+    OLDER_RULES_MARK,
     duration,
     fmt_metric,
     interval,
+    marked,
     params_text,
     pct,
     points,
     quantity,
     regression_metric,
     regression_text,
+    rules_note,
     status_text,
     under_trained_text,
     usd,
@@ -54,14 +57,27 @@ def ranking_table(trials: Iterable[TrialView], objectives: Objectives | str | No
                    f"regression Δ{_regression_n(ordered)}", "train s", "status"):
         table.add_column(column, overflow="fold")
     for rank, t in enumerate(ordered, start=1):
-        objective = [interval(t.metric(split, objective_of(t))) for split in ("dev", "test")] if extra else []
+        objective = [marked(interval(t.metric(split, objective_of(t))), t, objective_of(t))
+                     for split in ("dev", "test")] if extra else []
         table.add_row(
-            str(rank), t.id, t.method, params_text(t.params), *objective, interval(t.metric("dev", "task_accuracy")),
-            interval(t.metric("test", "task_accuracy")), interval(t.metric("test", "format_compliance")),
-            _counted(t.metric("test", "hallucination_rate")), regression_text(t),
+            str(rank), t.id, t.method, params_text(t.params), *objective,
+            marked(interval(t.metric("dev", "task_accuracy")), t, "task_accuracy"),
+            marked(interval(t.metric("test", "task_accuracy")), t, "task_accuracy"),
+            marked(interval(t.metric("test", "format_compliance")), t, "format_compliance"),
+            marked(_counted(t.metric("test", "hallucination_rate")), t, "hallucination_rate"),
+            marked(regression_text(t), t, "regression_delta"),
             f"{t.train_seconds:.0f}" if t.train_seconds else "-", status_text(t),
         )
+    table.caption = _older_rules_caption(table)
     return table
+
+
+def _older_rules_caption(table: Table) -> str | None:
+    """What the mark beside an interval means, under a table that has one."""
+    if not any(f"]{OLDER_RULES_MARK}" in str(cell) for column in table.columns for cell in column.cells):
+        return None
+    return (f"{OLDER_RULES_MARK} interval possibly computed by older rules than this release's; `harness show TRIAL` "
+            "says which and what changed.")
 
 
 def _objective_reader(objectives: Objectives | str | None):
@@ -91,7 +107,7 @@ def trials_json(trials: Iterable[TrialView], objectives: Objectives | None = Non
         "id": t.id, "study": t.study, "method": t.method, "params": dict(t.params), "status": t.status,
         "failure_reason": t.failure_reason, "trained": t.trained, "feasible": t.feasible,
         "under_trained": t.under_trained, "objective_metric": objective_of(t), "objective": t.objective,
-        "engine": None if t.engine is None else dataclasses.asdict(t.engine),
+        "engine": None if t.engine is None else dataclasses.asdict(t.engine), "stats_rules": t.stats_rules,
         "metrics": _core(t, "test", objective_of(t)), "dev_metrics": _core(t, "dev", objective_of(t)),
     } for t in trials]  # fmt: skip
     return json.dumps(rows, indent=2)
@@ -101,7 +117,7 @@ def trials_csv(trials: Iterable[TrialView], objectives: Objectives | None = None
     objective_of = _objective_reader(objectives)
     out = io.StringIO()
     head = ["id", "study", "method", "params", "status", "failure_reason", "feasible", "under_trained",
-            "objective_metric"]
+            "objective_metric", "stats_rules"]
     columns = head + [f"{split}_{name}_{part}" for split in ("dev", "test") for name in (*CORE_METRICS, "objective")
                       for part in ("value", "low", "high", "n")]
     writer = csv.DictWriter(out, fieldnames=columns)
@@ -109,7 +125,7 @@ def trials_csv(trials: Iterable[TrialView], objectives: Objectives | None = None
     for t in trials:
         row = {"id": t.id, "study": t.study, "method": t.method, "params": json.dumps(dict(t.params)),
                "status": t.status, "failure_reason": t.failure_reason, "feasible": t.feasible,
-               "under_trained": t.under_trained, "objective_metric": objective_of(t)}
+               "under_trained": t.under_trained, "objective_metric": objective_of(t), "stats_rules": t.stats_rules}
         for split in ("dev", "test"):
             metrics = {**_core(t, split), "objective": (t.metric(split, objective_of(t)) or NOT_MEASURED).to_dict()}
             for name, metric in metrics.items():
@@ -173,6 +189,8 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
                 f"{points(m)} n={m.n}" if m.value is not None else regression_text(trial, split))
             lines.append(f"  {name:<20} {shown}")
     lines += _label_lines(trial.label_reports.get("test"), trial.metric("test", "macro_f1"))
+    if (note := rules_note(trial)) is not None:
+        lines.append(note)
     wrong = sorted((e for e in examples if e.split == "test" and not e.scores.get("task_accuracy")),
                    key=lambda e: id_order(e.example_id))
     if wrong:
@@ -243,9 +261,11 @@ def registry_table(store: Store, suite: str | None = None) -> Table:
         regression = regression_text(t)
         if delta := regression_metric(t):
             regression += f" n={delta.n}" if delta.value is not None else ""  # the items of the forgetting check
-        table.add_row(row.suite, row.status, t.id, t.method, _counted(t.metric("test", "task_accuracy")),
-                      _counted(t.metric("test", "format_compliance")),
-                      _counted(t.metric("test", "hallucination_rate")), regression, since)
+        table.add_row(row.suite, row.status, t.id, t.method,
+                      *(marked(_counted(t.metric("test", name)), t, name)
+                        for name in ("task_accuracy", "format_compliance", "hallucination_rate")),
+                      marked(regression, t, "regression_delta"), since)
+    table.caption = _older_rules_caption(table)
     return table
 
 
@@ -344,7 +364,7 @@ def _label_lines(report: dict | None, macro: Metric | None, worst: int = 5) -> l
         lines += [f"  {count:>3} x {true} -> {pred}" for count, true, pred in confusions]
     if report["macro_labels"] and report["n"] / report["macro_labels"] < 30:
         lines.append(f"({report['n'] / report['macro_labels']:.0f} test examples a label: per-label F1 and macro-F1 "
-                     "intervals are rough there, and macro-F1's tends to sit low; more test examples narrow them)")
+                     "intervals are rough there; more test examples narrow them)")
     return lines
 
 

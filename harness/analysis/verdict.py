@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from harness.analysis.decision import Decision, Outcome, compare_paired, scores_of
-from harness.analysis.formatting import fmt_metric, params_text, points
+from harness.analysis.formatting import fmt_metric, older_rules_remark, params_text, points
 from harness.core.records import TrialView
 from harness.core.selection import best, rank_key
 from harness.store.database import Store
@@ -95,6 +95,8 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
     if broken and decision.outcome is not Outcome.BETTER:  # a tie must not read as "fine-tune, it costs nothing"
         evidence += (f" {tuned.id} also breaks {', '.join(_on_dev(tuned, name) for name in broken)} on dev, so it is "
                      "not ready whatever test says.")
+    # the difference is computed now, by this release's rules; the arms' own intervals are read as stored
+    evidence += older_rules_remark([(tuned, [metric, *broken]), *((arm, [metric]) for arm in arms.values())])
     return Verdict(f"{head} {evidence}", decision, tuned.id, opponent.id, kind, ready)
 
 

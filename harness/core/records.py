@@ -220,6 +220,9 @@ class TrialRecord:
     """What generated the dev and test answers."""
     serving: ServingLoad | None = None
     """The serving engine's measured throughput, which prices the trial's queries."""
+    stats_rules: int | None = None
+    """The version of the interval rules its metrics were scored under (`harness.evaluation.rules.STATS_RULES`,
+    which the sweep sets where it scores); None: not recorded."""
     provenance: dict = field(default_factory=dict)
     """What the numbers depend on (data hashes and sizes, budgets, model, generation cap); shown, never queried."""
     metrics: list[MetricRow] = field(default_factory=list)
@@ -371,6 +374,9 @@ class TrialView:
     engine: EngineInfo | None = None
     """What generated the dev and test answers; None for trials recorded before it was kept."""
     serving: ServingLoad | None = None
+    stats_rules: int | None = None
+    """The version of the interval rules its intervals were computed under (`harness.evaluation.rules`); None for
+    trials recorded before releases kept it (2026-12-05), whose rules may be any older version."""
 
     @property
     def data(self) -> DataProvenance:

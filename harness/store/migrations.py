@@ -9,9 +9,11 @@ An entry is `(name, sql)` or `(name, function(conn))` for changes SQL alone cann
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from statistics import NormalDist
 
 import duckdb
 
@@ -343,6 +345,50 @@ def _recheck_look(detail: dict, trial: str) -> tuple[str | None, dict, str, dict
     return trial, {"margin": 0.0}, outcome, {"change": change}
 
 
+def m015_stats_rules(conn: duckdb.DuckDBPyConnection) -> None:
+    """Trials record the version of the interval rules they were scored under (`harness.evaluation.rules`); those
+    scored before read null, "not recorded". Where the stored value, interval and n determine the interval today's
+    rules give, it is recomputed; the rest is kept as scored, and readers say which rules may be behind it.
+
+    Exact, from the row alone: a share (field precision, recall or F1, macro-F1, ROUGE-L) stored at 0 or 1 with a
+    zero-width interval had every example at that bound, and gets the Wilson interval of n of n (rules 3); one ROUGE-L
+    value stored as [v, v] gets no interval (rules 4); a forgetting delta stored as [0, 0] had no item that changed,
+    and its items score 0 or 1 (PIQA's acc, GSM8K's exact match), so it gets McNemar's exact interval with no
+    discordant pair, +-(1 - 0.025^(1/n)) (rules 5). Nothing else can be: the bootstrap needs the examples in the
+    order they were scored, and McNemar the forgetting check's per-item answers, which were never stored.
+    The formulas are written here as that release computed them, so this migration never changes with later code.
+    """
+    conn.execute("ALTER TABLE trials ADD COLUMN IF NOT EXISTS stats_rules INTEGER")
+    shares = ["field_precision", "field_recall", "field_f1", "macro_f1", "rouge_l"]
+    at_a_bound = conn.execute(
+        "SELECT trial_id, split, name, value, n FROM metrics WHERE list_contains(?, name) AND n > 0"
+        " AND value IN (0, 1) AND low = value AND high = value", [shares]).fetchall()
+    for trial, split, name, value, n in at_a_bound:
+        low, high = _wilson(value * n, n)
+        conn.execute("UPDATE metrics SET low = ?, high = ? WHERE trial_id = ? AND split = ? AND name = ?",
+                     [low, high, trial, split, name])
+    conn.execute("UPDATE metrics SET low = NULL, high = NULL WHERE name = 'rouge_l' AND n = 1"
+                 " AND value NOT IN (0, 1) AND low = value AND high = value")
+    for trial, split, n in conn.execute(
+            "SELECT trial_id, split, n FROM metrics WHERE name = 'regression_delta' AND n > 0"
+            " AND value = 0 AND low = 0 AND high = 0").fetchall():
+        half = 1 - 0.025 ** (1 / n)  # the Clopper-Pearson upper end of 0 discordant pairs in n
+        conn.execute("UPDATE metrics SET low = ?, high = ? WHERE trial_id = ? AND split = ? AND name = ?",
+                     [-half, half, trial, split, "regression_delta"])
+
+
+def _wilson(successes: float, n: int) -> tuple[float, float]:
+    """The 95% Wilson interval as `harness.evaluation.stats.wilson_interval` gives it (exact ends at 0 and n)."""
+    z = NormalDist().inv_cdf(0.975)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
@@ -358,6 +404,7 @@ MIGRATIONS: list[Migration] = [
     ("m012_engine_and_serving", M012_ENGINE_AND_SERVING),
     ("m013_padding_free_as_it_ran", m013_padding_free_as_it_ran),
     ("m014_earlier_gates_are_looks_at_test", m014_earlier_gates_are_looks_at_test),
+    ("m015_stats_rules", m015_stats_rules),
 ]
 
 

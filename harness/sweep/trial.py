@@ -31,6 +31,7 @@ from harness.core.selection import constraint_excess, is_feasible
 from harness.data.shots import FixedShots
 from harness.data.suites import Example
 from harness.evaluation.regression import per_item_scores
+from harness.evaluation.rules import STATS_RULES
 from harness.evaluation.scorers import higher_is_better
 from harness.evaluation.scoring import SplitScores, score_split, scorer_names
 from harness.evaluation.stats import paired_difference, proportion
@@ -133,6 +134,7 @@ def _score_dev(data: SweepData, record: TrialRecord, served) -> Evaluation:
     record.label_reports = {"dev": dev.scores.labels} if dev.scores.labels else {}
     record.objective = dev.scores.metrics[data.config.objective.metric].value
     record.metrics = _metric_rows("dev", dev.scores.metrics)
+    record.stats_rules = STATS_RULES  # the interval rules every metric of the record is computed under
     record.examples = dev.rows
     return dev
 
