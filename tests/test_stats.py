@@ -60,6 +60,8 @@ def test_one_value_has_no_interval_rather_than_a_zero_width_one():
     assert bootstrap_mean([0.25]) == Metric(0.25, None, None, 1)  # not [25.0, 25.0]: one example shows no spread
     assert paired_bootstrap_diff([0.75], [0.25]) == Metric(0.5, None, None, 1)
     assert bootstrap_mean([1.0]).low is not None  # a [0, 1] score at a bound keeps the Wilson interval of 1 of 1
+    assert bootstrap_ratio([1.0], [3.0]) == Metric(1 / 3, None, None, 1)  # one example's field F1: read [v, v]
+    assert bootstrap_ratio([2.0], [2.0], empty=1.0).low is not None
 
 
 def test_paired_bootstrap_detects_planted_difference():

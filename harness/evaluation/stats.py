@@ -124,6 +124,8 @@ def bootstrap_ratio(
     if num.size == 0:
         return Metric(None, None, None, 0)
     value = _ratio(num.sum(), den.sum(), empty)
+    if num.size == 1 and value not in (0.0, 1.0):  # as in bootstrap_mean: one example, no spread, no interval
+        return Metric(value, None, None, 1)
     sums = _resampled_sums(np.stack([num, den]), seed, resamples)
     ratios = [_ratio(s_num, s_den, empty) for s_num, s_den in zip(sums[0], sums[1])]
     finite = np.asarray([r for r in ratios if r is not None], dtype=np.float64)
