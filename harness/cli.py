@@ -44,7 +44,8 @@ results folder holding it). `harness COMMAND --help` shows each command's option
 DECISION_RULE = (
     "The decision rule (README, Metrics): on the study's objective metric, paired on the same test examples. For 0/1 "
     "scores, McNemar's exact test with an exact 95% interval built from the same test, so the interval excludes 0 "
-    "exactly when p < 0.05; for other scores, a paired percentile bootstrap whose p comes from the same draws. Better "
+    "exactly when p < 0.05; for other scores, a paired percentile bootstrap, expanded for small samples, whose p "
+    "comes from the same draws. Better "
     "when the interval lies wholly on the good side of 0; not worse when its bad end stays within the margin; worse "
     "when wholly on the bad side; otherwise not shown. Secondary scores are read at Holm-adjusted p.")
 
@@ -836,7 +837,8 @@ def _worker(args, console: Console) -> int:
     here = plan_for_machine(plan, console.print, args.allow_under_trained, recalibrate=args.recalibrate)
     outcome = run_sweep(here.plan, _store(args.db, plan.config.results_dir), echo=console.print, worker=index,
                         followups=False, prepared=here.data)
-    console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed.")
+    console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed"
+                  + (f", {outcome.duplicates} duplicate(s) not re-run" if outcome.duplicates else "") + ".")
     if outcome.ran and outcome.failed == outcome.ran:
         console.print(f"[bold red]error:[/] every trial this worker started failed ({outcome.failed}); the reasons "
                       "are above and in `harness trials`.", highlight=False)
