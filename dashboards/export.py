@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from harness.analysis.formatting import usd
+from harness.analysis.formatting import queries, usd
 from harness.analysis.payback import PaybackResult
 
 HEADLINE = ("months_to_payback", "pays_back", "volume", "candidate_usd_per_query", "baseline_usd_per_query",
@@ -55,7 +55,7 @@ def estimate_html(result: PaybackResult, cumulative: pd.DataFrame, learning: pd.
                ("One-time cost", f"{usd(result.one_time_usd)} (" + ", ".join(
                    f"{k.replace('_', ' ')} {usd(v)}" for k, v in result.one_time_breakdown.items()) + ")"),
                ("Break-even volume", "-" if result.break_even_volume is None else
-                f"{result.break_even_volume:,.0f} queries/month pay back within {result.horizon_months:g} months")]
+                f"{queries(result.break_even_volume)}/month pay back within {result.horizon_months:g} months")]
     tornado = [(b.assumption, f"{quantity(b.low, b.unit)} .. {quantity(b.high, b.unit)}", _months(b.months_at_low),
                 _months(b.months_at_high)) for b in result.sensitivity.tornado]
     assumptions = [(k, shown(a["value"], a["unit"]), a["unit"], a["source"])

@@ -739,7 +739,7 @@ def _suite_stats(args, console: Console) -> int:
     if args.format == "json":
         console.print_json(json.dumps(suite_stats(suite), default=str))
     else:
-        console.print(stats_text(suite), highlight=False, markup=False, soft_wrap=True)
+        console.print(stats_text(suite, named=args.suite), highlight=False, markup=False, soft_wrap=True)
     return 0
 
 

@@ -649,3 +649,14 @@ def test_sweep_checks_workers_before_calibrating_and_in_the_dry_run(tmp_path, to
     for dry in ([], ["--dry-run"]):
         assert message in refused(["sweep", str(path), "--workers", workers, *dry], capsys)
     nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_data_file_read_as_a_results_database_is_named_without_a_traceback(tmp_path, suffix):
+    """Below the CLI's own check: DuckDB opens `x.csv` read-only as an in-memory database and fails with a catalog
+    error, which the store names as a file it cannot read."""
+    data = tmp_path / f"tickets{suffix}"
+    data.write_bytes(b"text,label\nhello,a\n")
+    with pytest.raises(HarnessError, match="cannot be read") as refused:
+        Store(data).trials()
+    assert str(data) in str(refused.value) and data.read_bytes() == b"text,label\nhello,a\n"

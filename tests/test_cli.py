@@ -36,6 +36,9 @@ def test_suite_init_validate_stats(tmp_path, capsys):
     assert main(["suite", "stats", str(suites / "mini"), "--format", "json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert sum(stats[s]["n"] for s in ("train", "dev", "test")) == 9
+    assert main(["suite", "stats", str(suites / "mini")]) == 0  # its last line is a command that runs as printed
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"every count: harness suite stats {suites / 'mini'} --format json"
     assert main(["suite", "init", "mini", "--from", str(source), "--suites-dir", str(suites)]) == 2
 
 

@@ -171,8 +171,12 @@ def test_file_level_mistakes_say_what_to_do(tmp_path, text, message):
 def test_a_folder_is_named_as_a_folder(tmp_path):
     folder = tmp_path / "mine.yaml"
     folder.mkdir()
-    with pytest.raises(ConfigError, match="is a folder, not an experiment file"):
+    with pytest.raises(ConfigError, match="is a folder, not an experiment file.*harness init"):
         plan_sweep(str(folder), [])
+    (folder / "experiments").mkdir()
+    (folder / "experiments" / "first-sweep.yaml").write_text("name: x\n")
+    with pytest.raises(ConfigError, match="experiment files in it: .*experiments/first-sweep.yaml"):
+        plan_sweep(str(folder), [])  # what is there, not a file name that may not exist
 
 
 def test_bom_and_non_ascii_values_load(tmp_path):

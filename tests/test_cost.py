@@ -23,6 +23,7 @@ from harness.analysis.cost import (
     sweep_cost,
     trial_cost,
 )
+from harness.analysis.formatting import queries
 from harness.analysis.payback import (
     QualityBar,
     baseline_from_api,
@@ -181,6 +182,11 @@ def test_payback_months_and_break_even_volume(prices):
     assert result.monthly_savings_usd == pytest.approx(200.0)  # $0.002 x 100,000
     assert result.months_to_payback == pytest.approx(10.01)  # 2002 / 200
     assert result.break_even_volume == pytest.approx(2002 / 12 / 0.002)  # 83,416.7 queries/month in 12 months
+    from harness.analysis.report import payback_text
+
+    assert "break-even: 83,417 queries a month pay back within 12 months" in payback_text(result)  # rounded up
+    assert (queries(83_416.7), queries(0.3), queries(1.0), queries(2 + 4e-13)) == (
+        "83,417 queries", "1 query", "1 query", "2 queries")  # never `0 queries`: one query is the fewest
     # The hosted model's accuracy is a user figure: marked assumed wherever it appears.
     assert result.assumptions["baseline.task_accuracy"]["source"] == ASSUMED
     assert ASSUMED in result.quality.reason

@@ -256,6 +256,10 @@ def test_resolve_suite_path(tmp_path, monkeypatch):
     assert resolve_suite_path("ticket-triage") == REPO_SUITES / "ticket-triage"
     with pytest.raises(SuiteError, match="suite 'nope' not found.*ticket-triage"):
         resolve_suite_path("nope")
+    assert resolve_suite_path(str(Path.cwd() / "suites/toy/suite.yaml")) == Path.cwd() / "suites" / "toy"
+    (tmp_path / "tickets.csv").write_text("text,label\nhi,a\n")
+    with pytest.raises(SuiteError, match="is a file, not a suite.*harness suite init NAME --from tickets.csv"):
+        resolve_suite_path("tickets.csv")  # not './suites/tickets.csv': a data file given for a suite
 
 
 def test_suite_stats(tmp_path):

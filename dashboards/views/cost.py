@@ -9,7 +9,7 @@ import streamlit as st
 from harness_dashboards import charts, costing, data, export
 
 from harness.analysis import payback
-from harness.analysis.formatting import usd
+from harness.analysis.formatting import queries, usd
 from harness.core.errors import HarnessError
 
 
@@ -118,7 +118,7 @@ if result is not None:
     cols[2].metric("One-time cost", usd(result.one_time_usd),
                    help=", ".join(f"{k} {usd(v)}" for k, v in result.one_time_breakdown.items()))
     cols[3].metric(f"Break-even volume ({result.horizon_months:g} months)",
-                   "-" if result.break_even_volume is None else f"{result.break_even_volume:,.0f}/month")
+                   "-" if result.break_even_volume is None else f"{queries(result.break_even_volume)}/month")
     frame = costing.cumulative(result, costing.chart_months(int(horizon), months))
     st.altair_chart(charts.cumulative(frame, months), width="stretch")
     st.caption(f"Break-even after {months:.1f} months at {volume:,.0f} queries/month." if months is not None else

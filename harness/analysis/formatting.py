@@ -73,6 +73,13 @@ def quantity(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.10g}"
 
 
+def queries(volume: float) -> str:
+    """A break-even volume in whole queries, rounded up (the fewest that pay back): `1 query`, `1,235 queries`. A
+    volume below one rounded to `0 queries`, as if nothing needed to be served."""
+    whole = max(1, math.ceil(volume - 1e-9))
+    return f"{whole:,} {'query' if whole == 1 else 'queries'}"
+
+
 def p_value(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3g}"
 

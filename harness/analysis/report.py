@@ -23,6 +23,7 @@ from harness.analysis.formatting import (
     pct,
     points,
     quantity,
+    queries,
     regression_metric,
     regression_text,
     rules_note,
@@ -395,7 +396,7 @@ def payback_text(result) -> str:
              f"  monthly savings {usd(result.monthly_savings_usd)}; one-time {usd(result.one_time_usd)} ("
              + ", ".join(f"{k} {usd(v)}" for k, v in result.one_time_breakdown.items()) + ")"]
     if result.break_even_volume is not None:
-        lines.append(f"  break-even: {result.break_even_volume:,.0f} queries a month pay back within "
+        lines.append(f"  break-even: {queries(result.break_even_volume)} a month pay back within "
                      f"{result.horizon_months:g} months")
     sensitivity = result.sensitivity
     if sensitivity.tornado:

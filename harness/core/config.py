@@ -365,9 +365,13 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
 
 def experiment_file(given: str | Path) -> Path:
     """The experiment file `given` names (harness/core/paths.py looks it up); a folder is named as one."""
-    if Path(given).is_dir():
-        raise ConfigError(f"{given}: is a folder, not an experiment file; give a YAML file in it (e.g. "
-                          f"{Path(given) / 'first-sweep.yaml'}), or a bundled experiment's name such as demo.")
+    folder = Path(given)
+    if folder.is_dir():
+        found = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml"), *folder.glob("experiments/*.y*ml")])
+        offer = (f"one of the experiment files in it: {', '.join(str(p) for p in found[:5])}" if found
+                 else "an experiment file (`harness init` writes one into a folder)")
+        raise ConfigError(f"{given}: is a folder, not an experiment file; give {offer}, or a bundled experiment's "
+                          "name such as demo.")
     return find_experiment(given)
 
 

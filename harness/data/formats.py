@@ -332,7 +332,7 @@ def read_records(source: Path) -> tuple[list[Record], list[str], str | None]:
     if source.is_dir():
         raise SuiteError(f"{where} is a directory; --from takes one data file: {_data_files_in(source)}.")
     if not source.is_file():
-        raise SuiteError(f"{where}: file not found; pass an existing .jsonl, .csv or .parquet file to --from.")
+        raise SuiteError(f"{where}: file not found; pass an existing .jsonl, .csv, .tsv or .parquet file to --from.")
     suffix = source.suffix.lower()
     if suffix not in SUFFIXES:
         hint = f" (a JSON array converts with `jq -c '.[]' {source.name} > data.jsonl`)" if suffix == ".json" else ""

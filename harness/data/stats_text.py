@@ -3,6 +3,7 @@ whatever the label set. `suite_stats` keeps every count, for `--format json`."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,9 +14,9 @@ SHOWN = 5
 """Commonest and rarest labels (or keys) listed; `--format json` has every one."""
 
 
-def stats_text(suite: Suite, shown: int = SHOWN) -> str:
+def stats_text(suite: Suite, shown: int = SHOWN, named: str | None = None) -> str:
     """The suite's splits as a table, then its labels or keys: commonest and rarest with their counts in every
-    split, and the labels a split lacks."""
+    split, and the labels a split lacks. `named` is how the user named the suite, for the closing command."""
     stats = suite_stats(suite)
     contract = suite.contract
     what = {"label": f"label contract, {len(contract.labels):,} labels", "json": "JSON contract",
@@ -28,7 +29,7 @@ def stats_text(suite: Suite, shown: int = SHOWN) -> str:
     elif contract.kind == "json":
         lines += _ranked("keys", {k for entry in stats.values() for k in entry["keys"]}, stats, "keys", shown)
     lines.append("")
-    lines.append("every count: harness suite stats --format json")
+    lines.append(f"every count: harness suite stats {shlex.quote(named or suite.name)} --format json")
     return "\n".join(lines)
 
 

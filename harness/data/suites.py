@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import shlex
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -115,6 +116,14 @@ def list_suites(suites_dir: Path | None = None) -> list[str]:
 def resolve_suite_path(name_or_path: str) -> Path:
     """An existing directory as given, else ./suites/NAME, else the bundled suites/NAME."""
     given = Path(name_or_path)
+    if given.is_file():  # a data file, or a suite's own suite.yaml, given for the folder
+        folder = given.parent if given.name == "suite.yaml" else None
+        if folder is not None:
+            return folder
+        raise SuiteError(
+            f"{name_or_path} is a file, not a suite: a suite is a folder with a suite.yaml and its split files. "
+            f"To make one from this file: harness suite init NAME --from {shlex.quote(name_or_path)} (then "
+            f"`harness suite validate NAME`).")
     candidates = [given, Path.cwd() / "suites" / name_or_path, bundled("suites") / name_or_path]
     for candidate in candidates:
         if candidate.is_dir():

@@ -100,8 +100,11 @@ def _is_lock_error(exc: BaseException) -> bool:
 
 
 def _is_damaged(exc: BaseException) -> bool:
-    """Not a DuckDB file, cut short, or with a block whose checksum fails (a plain duckdb.Error that says so)."""
-    return isinstance(exc, duckdb.IOException) or "corrupt database file" in str(exc).casefold()
+    """Not a DuckDB file, cut short, or with a block whose checksum fails (a plain duckdb.Error that says so). A
+    path DuckDB reads as a data file rather than a database (`results.csv`) fails read-only as an in-memory one."""
+    text = str(exc).casefold()
+    return (isinstance(exc, duckdb.IOException) or "corrupt database file" in text
+            or "cannot launch in-memory database in read-only mode" in text)
 
 
 def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
