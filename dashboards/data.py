@@ -210,13 +210,15 @@ def metric_cell(t: TrialView, split: str, name: str) -> str:
 
 
 def leaderboard_frame(rows: list[TrialView]) -> pd.DataFrame:
-    """One row per trial in rank order (dev, feasible first), every core metric as value [95% CI] n, per split."""
+    """One row per trial in rank order (dev, feasible first), every core metric as value [95% CI] n, per split; an
+    interval older rules may have computed is marked (`formatting.OLDER_RULES_CAPTION`)."""
     out = []
     for rank, t in enumerate(ranked(rows), start=1):
         row = {"rank": rank, "trial": t.id, "method": t.method, "params": params_text(t.params),
                "status": status_text(t)}
         for split in ("dev", "test"):
-            row.update({f"{split.upper()} {name}": metric_cell(t, split, name) for name in CORE_METRICS})
+            row.update({f"{split.upper()} {name}": marked(metric_cell(t, split, name), t, name)
+                        for name in CORE_METRICS})
         row["train s"] = round(t.train_seconds or 0.0, 1)
         row["eval s"] = round(t.eval_seconds or 0.0, 1)
         out.append(row)

@@ -12,7 +12,7 @@ from harness_dashboards import auth  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 from test_report_rules import write_rules_db  # noqa: E402
 
-from harness.analysis.formatting import OLDER_RULES_MARK  # noqa: E402
+from harness.analysis.formatting import OLDER_RULES_CAPTION, OLDER_RULES_MARK  # noqa: E402
 from harness.core.paths import DASHBOARD_DB_ENV  # noqa: E402
 
 APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
@@ -57,3 +57,17 @@ def test_a_current_trials_page_says_nothing_about_rules(trial_page):
     at = trial_page("s/0")
     assert not [i.value for i in at.info if "older rules" in i.value]
     assert not any(OLDER_RULES_MARK in str(cell) for cell in at.dataframe[0].value.to_numpy().ravel())
+
+
+def test_the_leaderboard_marks_an_old_trials_intervals_and_says_what_the_mark_means(rules_db, monkeypatch):
+    monkeypatch.delenv(auth.PASSWORD_ENV, raising=False)
+    monkeypatch.setenv(DASHBOARD_DB_ENV, str(rules_db))
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    board = at.dataframe[0].value.set_index("trial")
+    old, new = (next(i for i in board.index if i.endswith(t)) for t in ("s/1", "s/0"))
+    assert board.loc[old, "TEST regression_delta"].endswith(f"]{OLDER_RULES_MARK} n=200")
+    assert OLDER_RULES_MARK not in board.loc[old, "TEST task_accuracy"]  # Wilson under every version
+    assert not any(OLDER_RULES_MARK in str(cell) for cell in board.loc[new])
+    assert OLDER_RULES_CAPTION in [c.value for c in at.caption]

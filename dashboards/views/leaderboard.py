@@ -3,7 +3,7 @@
 import streamlit as st
 from harness_dashboards import charts, costing, data
 
-from harness.analysis.formatting import fmt_metric, params_text
+from harness.analysis.formatting import OLDER_RULES_CAPTION, OLDER_RULES_MARK, fmt_metric, params_text
 
 db = str(data.db_path())
 study = data.current_study(data.require_trials())
@@ -35,6 +35,8 @@ if not frame.empty:
     frame["trial"] = "trial?trial=" + frame["trial"]
 st.dataframe(frame, hide_index=True, width="stretch",
              column_config={"trial": st.column_config.LinkColumn("trial", display_text=r"trial=(.*)$")})
+if not frame.empty and frame.map(lambda cell: f"]{OLDER_RULES_MARK}" in str(cell)).to_numpy().any():
+    st.caption(OLDER_RULES_CAPTION)
 
 st.subheader("Accuracy against cost")
 split = st.radio("Accuracy on", ["dev", "test"], horizontal=True, key="pareto-split")

@@ -145,6 +145,10 @@ def score_cell(name: str, value: float | None) -> str:
 OLDER_RULES_MARK = "*"
 """Beside an interval computed by older rules than this release's, where a table has no room to say more."""
 
+OLDER_RULES_CAPTION = (f"{OLDER_RULES_MARK} interval possibly computed by older rules than this release's; "
+                       "`harness show TRIAL` (or the Trial page) says which and what changed.")
+"""Under a table with `OLDER_RULES_MARK` in it."""
+
 RESCORE = ("A new study of the experiment (`harness sweep EXPERIMENT --study NEW_NAME`) is scored by this release's "
            "rules.")
 

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.analysis.formatting import (
+    OLDER_RULES_CAPTION,
     OLDER_RULES_MARK,
     duration,
     fmt_metric,
@@ -77,8 +78,7 @@ def _older_rules_caption(table: Table) -> str | None:
     """What the mark beside an interval means, under a table that has one."""
     if not any(f"]{OLDER_RULES_MARK}" in str(cell) for column in table.columns for cell in column.cells):
         return None
-    return (f"{OLDER_RULES_MARK} interval possibly computed by older rules than this release's; `harness show TRIAL` "
-            "says which and what changed.")
+    return OLDER_RULES_CAPTION
 
 
 def _objective_reader(objectives: Objectives | str | None):
