@@ -16,6 +16,7 @@ from conftest import swept
 from harness.analysis.report import adapters
 from harness.cli import main
 from harness.core.errors import HarnessError
+from harness.evaluation.rules import STATS_RULES
 from harness.lifecycle.audit import audit, verify
 from harness.lifecycle.export import export
 from harness.lifecycle.promote import GateRefused, promote, rollback
@@ -86,6 +87,7 @@ def test_gate_refuses_then_passes_promotion_retires_and_rollback_restores(sweep)
         (strong, "rollback", "retired", "production", "ada"),
     ]
     assert history[0].gate["passed"] is True and history[0].note == "beats prompting"
+    assert history[0].gate["stats_rules"] == STATS_RULES  # the rules its comparison was computed under
 
     forced = promote(store, weak, "staging", approver="ada", force=True, reason="needed for a shadow test")
     assert forced.forced and store.adapter_events(trial_id=weak)[-1].note == "needed for a shadow test"
@@ -177,6 +179,7 @@ def test_audit_pack_is_complete_and_verify_catches_a_changed_byte(sweep, tmp_pat
     first = record["training_examples"][0]
     assert set(first) == {"id", "sha256", "file", "line"} and first["file"] == "train.jsonl"
     assert record["approver"] == "ada" and record["gate"]["passed"] is True
+    assert record["stats_rules"] == record["gate"]["stats_rules"] == STATS_RULES
     assert record["environment"]["versions"]["torch"] and record["seeds"]["experiment"] == 0
     assert record["metrics"]["test"]["task_accuracy"]["n"] == 40 and record["training"]["steps"] == 150
     assert record["cost"]["sweep_usd"] is not None and record["redaction"]["enabled"] is False

@@ -27,6 +27,7 @@ from harness.analysis.formatting import fmt_metric, interval, pct
 from harness.core.config import GateConfig
 from harness.core.records import TrialView
 from harness.core.selection import best
+from harness.evaluation.rules import STATS_RULES
 from harness.store.database import Store
 
 
@@ -62,7 +63,8 @@ class GateResult:
         return [rule for rule in self.rules if not rule.passed]
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "passed": self.passed}
+        """As stored with the promotion: with the interval rules its comparison was computed under."""
+        return {**asdict(self), "passed": self.passed, "stats_rules": STATS_RULES}
 
     def text(self) -> str:
         head = (f"gate {'PASSED' if self.passed else 'FAILED'} for {self.candidate} against {self.reference_kind} "

@@ -135,6 +135,7 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
         "training": None if trial.training is None else asdict(trial.training),
         "metrics": {split: {name: m.to_dict() for name, m in metrics.items()}
                     for split, metrics in trial.metrics.items()},
+        "stats_rules": trial.stats_rules,  # the interval rules the metrics were scored under (evaluation/rules.py)
         "registry": promotions,
         "gate": next((e["gate"] for e in reversed(promotions) if e["gate"]), None),
         "looks_at_test": _looks(store, trial.id, study.suite),

@@ -16,6 +16,7 @@ from harness.core.errors import HarnessError
 from harness.core.records import AdapterEvent, LookAtTest, StudyView, TrialView
 from harness.core.typed import build
 from harness.data.suites import load_suite
+from harness.evaluation.rules import STATS_RULES
 from harness.models import loading, sources
 from harness.store.database import Store
 
@@ -101,7 +102,7 @@ def gate_look(gate: GateResult, suite: str, actor: str, outcome: str, target: st
             "thresholds": gate.to_dict()["config"]}
     return LookAtTest("gate", suite, gate.subset, gate.candidate, gate.reference, gate.decision.metric, rule,
                       outcome, actor, {"decision": gate.to_dict()["decision"], "rules": gate.to_dict()["rules"],
-                                       "earlier_candidates": gate.earlier})
+                                       "earlier_candidates": gate.earlier, "stats_rules": STATS_RULES})
 
 
 def rollback(store: Store, suite: str, approver: str, note: str | None = None) -> tuple[str, str]:

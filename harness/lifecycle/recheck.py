@@ -29,6 +29,7 @@ from harness.core.records import AdapterEvent, ExampleView, LookAtTest, TrialVie
 from harness.core.redaction import Redactor
 from harness.core.typed import build
 from harness.data.suites import Example, load_examples, seeded_subset
+from harness.evaluation.rules import STATS_RULES
 from harness.evaluation.scoring import score_split
 from harness.evaluation.stats import bootstrap_mean, proportion
 from harness.lifecycle.promote import check_suite, check_weights
@@ -128,7 +129,8 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     detail = {"data": label, "paired": paired, "changed_since_recorded": list(changed), "metric": metric,
               "before": result.before.to_dict(),
               "now": result.now.to_dict(), "change": result.change.to_dict(), "beyond_noise": result.beyond_noise,
-              "decision": asdict(decision), "metrics": {k: v.to_dict() for k, v in result.metrics.items()}}
+              "decision": asdict(decision), "metrics": {k: v.to_dict() for k, v in result.metrics.items()},
+              "stats_rules": STATS_RULES}
     store.record_adapter_events([AdapterEvent(trial.id, suite, "production", "production", "recheck", actor,
                                               result.text(), detail=detail)])
     if paired:  # a re-check on the same test subset is another look at it
