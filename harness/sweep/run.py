@@ -117,7 +117,9 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     source = sources.resolve(plan.config.model)
     data = prepared or prepare(plan, source, echo)
     check_hosted_arms(plan, data, echo)  # before any model loads: an endpoint that rejects the arm's request
-    data = dataclasses.replace(with_base_regression(data, echo), hosted_ledger=hosted_ledgers(store, plan))
+    if _may_train(plan, store, followups):  # the forgetting check's base score: only a trained trial needs it
+        data = with_base_regression(data, echo)
+    data = dataclasses.replace(data, hosted_ledger=hosted_ledgers(store, plan))
     storage = open_storage(plan.storage, retry=RETRY)
     record = _study_record(plan, source.name, source.sha256, source.note)
     study = _open_study(plan, storage, worker, record)
@@ -156,6 +158,14 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
         if followups:
             run_followups(data, plan, store, run_id, echo)
     return outcome
+
+
+def _may_train(plan: SweepPlan, store: Store, followups: bool) -> bool:
+    """Whether this run may train a trial: a method of the space trains, or a follow-up may re-train a trained trial
+    the study already has (a space narrowed since, `--set space.lora=null`)."""
+    if any(METHODS.get(method).trains for method in plan.space.methods):
+        return True
+    return followups and any(t.trained and t.complete for t in store.trials(plan.study))
 
 
 def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStorage, study: optuna.Study,
