@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import gc
 import platform
 import resource
@@ -90,11 +93,36 @@ def peak_memory_mb(device: str) -> float:
 
 
 def free_memory(device: str) -> None:
-    """Give back what a failed trial held: its model lives on in reference cycles (the exception's frames) until a
-    collection, and CUDA keeps freed blocks cached for this process until asked to release them."""
+    """Give back what a finished or failed model held: it lives on in reference cycles (a trainer's, an exception's
+    frames) until a collection, CUDA keeps freed blocks cached for this process until asked to release them, and
+    glibc keeps freed heap pages (`return_freed_heap`)."""
     gc.collect()
+    return_freed_heap()
     if device == "cuda":
         torch.cuda.empty_cache()
+
+
+def return_freed_heap() -> bool:
+    """Hand the pages of freed heap memory back to the OS (glibc's `malloc_trim`): whether any were returned (never,
+    where the C library is not glibc).
+
+    torch allocates CPU tensors through malloc, and glibc keeps what they free for later allocations instead of
+    returning it: a generation batch's key/value cache grows by one token a step, each step's tensors a little
+    larger than the holes the last step left, so the demo's calibration kept 0.9 GB of free heap resident after
+    its models were gone. Nothing is moved or recomputed, so no number changes; only the resident set
+    shrinks. Call it between phases (a model released), not inside a loop: each call walks the heap."""
+    trim = _malloc_trim()
+    return bool(trim is not None and trim(0))
+
+
+@functools.cache
+def _malloc_trim():
+    if platform.system() != "Linux":
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # musl has no malloc_trim
+        return None
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

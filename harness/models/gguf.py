@@ -41,6 +41,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     """GGUF -> float32 safetensors HF dir, written beside out_dir and renamed into place when complete."""
     import torch
     import transformers
+    from accelerate import init_empty_weights
     from transformers import (
         AutoModelForCausalLM,
         AutoTokenizer,
@@ -70,15 +71,19 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
         raise ModelError(f"transformers {transformers.__version__} cannot load {gguf_path}: "
                          f"{type(exc).__name__}: {exc}") from exc
     t.append(time.monotonic())
-    # A GGUF-loaded model refuses save_pretrained; rebuild a plain one from its config instead.
+    # A GGUF-loaded model refuses save_pretrained; rebuild a plain one from its config instead, its weights the
+    # dequantized tensors themselves: built on the meta device, it allocates (and randomly initialises) no second
+    # copy of the model, which doubled the conversion's peak.
     config = gmodel.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     ids = {role: tid for role, (tid, _) in specials.items()}
     for role, tid in ids.items():
         setattr(config, f"{role}_token_id", tid)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(gmodel.state_dict())
+    with init_empty_weights(include_buffers=False):  # buffers (rotary frequencies) are computed, not loaded
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(gmodel.state_dict(), assign=True)
+    model.tie_weights()  # assigned one by one, tied weights are two parameters until tied again
     model.generation_config = GenerationConfig(**{f"{role}_token_id": tid for role, tid in ids.items()})
     del gmodel
     for role, (tid, text) in specials.items():

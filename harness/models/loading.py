@@ -77,6 +77,9 @@ def load_model(source: ModelSource, device: str, dtype, quantization_config=None
     from_pretrained, hence device_map={"": 0}."""
     from transformers import AutoModelForCausalLM
 
+    from harness.models.device import free_memory
+
+    free_memory(device)  # what the previous model left (a trial's trainer lives on in reference cycles) goes first
     kw = dict(dtype=dtype, trust_remote_code=False, use_safetensors=True)
     if quantization_config is not None:
         kw.update(quantization_config=quantization_config, device_map={"": 0})

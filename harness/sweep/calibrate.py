@@ -1,7 +1,7 @@
 """Measure the machine before planning: a few real training steps of each method the sweep will train, on the
 study's own model, data and batch shape, in each precision that is sound here, one generation batch of each arm, and
-a few items of the forgetting check on each trained arm; cached per machine, thread count and model, so it runs
-once.
+a few items of the forgetting check on each trained arm (both once for the precisions that train the same weights:
+on a CPU, fp32 and bf16 autocast); cached per machine, thread count and model, so it runs once.
 
 Machines differ more than their names say: on an AVX2-only EPYC, bf16 autocast ran a LoRA step in 52 s against
 3.3 s in fp32, while a CPU with AVX512-BF16 runs it faster in bf16. So nothing is assumed:
@@ -55,7 +55,7 @@ WARMUP_STEPS = 1
 BUSY_LOAD = 1.5
 """Load average per core above which the calibration says its timings were taken on a busy CPU: the sweep itself
 keeps each core at about 1 while it loads and tokenises."""
-VERSION = 4
+VERSION = 5
 """Bumped when what is measured changes, so an old cache entry is never read as a new one."""
 
 
@@ -125,12 +125,19 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
     known, when, load = ([], "", None) if fresh else _load(path)
     wanted = [(m, p) for m in arms for p in (precisions if METHODS.get(m).trains else precisions[:1])]
     missing = [(m, p) for m, p in wanted if not any(t.method == m and t.precision == p for t in known)]
-    if missing:
-        echo(f"calibrating on {machine}: {TIMED_STEPS} timed steps and a generation batch of "
-             f"{', '.join(f'{m} ({p})' for m, p in missing)} (cached for this machine, model, data and batch shape)")
-        load = cpu_load(plan.device)
     timings = [t for t in known if (t.method, t.precision) in wanted]
-    timings += [_time(plan, data, method, precision) for method, precision in missing]
+    answering = _answering(known, missing, plan.device)
+    if missing:
+        echo(f"calibrating on {machine}: {_measuring(missing, answering, config)} (cached for this machine, model, "
+             "data and batch shape)")
+        load = cpu_load(plan.device)
+    for method, precision in missing:
+        alike = None if (method, precision) in answering else \
+            _answers_alike([*known, *timings], method, precision, plan.device)
+        if alike is not None and not METHODS.get(method).trains:  # nothing to time: it answers as that one did
+            timings.append(dataclasses.replace(alike, precision=precision))
+        else:
+            timings.append(_time(plan, data, method, precision, alike))
     timings.sort(key=lambda t: wanted.index((t.method, t.precision)))
     chosen, notes = _choose(config.training.precision, plan.device, precisions, timings)
     measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds") if missing else when
@@ -194,8 +201,45 @@ def _choose(requested: str, device: str, precisions: list[str], timings: list[Ti
     return chosen, notes
 
 
-def _time(plan: SweepPlan, data: SweepData, method: str, precision: str) -> Timing:
-    """A few real steps of `method` (its first planned configuration) in `precision`, then one generation batch."""
+def _answering(known: list[Timing], missing: list[tuple[str, str]], device: str) -> set[tuple[str, str]]:
+    """The arms of `missing` whose answers are timed (a generation batch, the forgetting check): each the first of
+    its method to answer in its weights' dtype. The others train only, and take those timings (`_answers_alike`)."""
+    seen, answering = list(known), set()
+    for method, precision in missing:
+        if _answers_alike(seen, method, precision, device) is None:
+            answering.add((method, precision))
+        seen.append(Timing(method, precision, None, 0.0))
+    return answering
+
+
+def _answers_alike(timings: list[Timing], method: str, precision: str, device: str) -> Timing | None:
+    """A timing of `method` whose model answers in the same weights as it would in `precision`. The precision is
+    the training's: on a CPU the weights are fp32 in both (bf16 is an autocast, taken off when training ends), so a
+    bf16-trained adapter answers, and is checked for forgetting, exactly as fast as an fp32-trained one, and timing
+    both spent a generation batch and the forgetting items again for a figure that was already known."""
+    dtype = default_dtype(device, precision)
+    return next((t for t in timings if t.method == method and default_dtype(device, t.precision) == dtype), None)
+
+
+def _measuring(missing: list[tuple[str, str]], answering: set[tuple[str, str]], config: ExperimentConfig) -> str:
+    """What the calibration is about to time, in words."""
+    def named(arms: list[tuple[str, str]]) -> str:
+        return ", ".join(f"{m} ({p})" for m, p in arms)
+
+    trained = [(m, p) for m, p in missing if METHODS.get(m).trains]
+    answered = [arm for arm in missing if arm in answering]
+    checked = [arm for arm in answered if arm in trained] if config.regression.enabled else []
+    parts = [f"{TIMED_STEPS} timed steps of {named(trained)}" if trained else "",
+             f"a generation batch of {named(answered)}" if answered else "",
+             f"{min(REGRESSION_ITEMS, config.regression.limit)} forgetting-check items of {named(checked)}"
+             if checked else ""]
+    return "; ".join(part for part in parts if part)
+
+
+def _time(plan: SweepPlan, data: SweepData, method: str, precision: str, answers: Timing | None = None) -> Timing:
+    """A few real steps of `method` (its first planned configuration) in `precision`, then one generation batch and
+    a few items of the forgetting check; or, given `answers` (a timing whose model answers in the same weights),
+    the steps only, with its answers' timings."""
     config = plan.config
     training = dataclasses.replace(config.training, precision=precision, eval_every_steps=0)
     steps = WARMUP_STEPS + TIMED_STEPS
@@ -227,15 +271,26 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str) -> Timi
             raise HarnessError(f"calibration: {method} ran {candidate.train_report.steps} steps, fewer than the "
                                f"{steps} it needs to time; the train subset holds {len(data.train)} examples.")
         step_seconds = statistics.fmean(timed)
-    batch = seeded_subset(data.dev or data.train, config.generation.batch_size, config.seed)
-    # The faster of two batches: a model's first batch pays one-time costs (kernel choice, the allocator's first
-    # blocks) that a trial's many batches do not; on a bf16 LoRA one read 9x slow, enough to cut steps for nothing.
-    generate_seconds = min(_batch_seconds(candidate, batch, data.max_new_tokens, config.generation.batch_size,
-                                          f"calibrate {method}") for _ in range(2))
-    regression_seconds = _time_regression(config, candidate) if candidate.trained else None
+    if answers is not None:
+        generate_seconds, regression_seconds = answers.generate_seconds, answers.regression_seconds
+    else:
+        generate_seconds = _generate_seconds(candidate, data, f"calibrate {method}")
+        regression_seconds = _time_regression(config, candidate) if candidate.trained else None
     del candidate
     free_memory(plan.device)
     return Timing(method, precision, step_seconds, generate_seconds, regression_seconds)
+
+
+def _generate_seconds(candidate: LocalCandidate, data: SweepData, desc: str) -> float:
+    """Seconds per example of a generation batch of dev examples: the faster of two. A model's first batch pays
+    one-time costs (kernel choice, the allocator's first blocks) that a trial's many batches do not; on a bf16 LoRA
+    one read 9x slow, enough to cut steps for nothing. A warm-up batch of the same examples with their inputs cut to
+    200 characters did not take those costs away: the demo's prompting arm then read 3.0 s per example in its first
+    whole batch, and 1.9 and 2.3 in the next two (a busy 2-core Intel Xeon, 2026-12-05)."""
+    config = data.config
+    batch = seeded_subset(data.dev or data.train, config.generation.batch_size, config.seed)
+    return min(_batch_seconds(candidate, batch, data.max_new_tokens, config.generation.batch_size, desc)
+               for _ in range(2))
 
 
 def _batch_seconds(candidate: LocalCandidate, batch: tuple[Example, ...], max_new_tokens: int, batch_size: int,

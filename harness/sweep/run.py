@@ -224,8 +224,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
             return record.objective
 
         def advance(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
-            if frozen.state == TrialState.FAIL:  # the next trial must not inherit what this one held
-                free_memory(plan.device)
+            free_memory(plan.device)  # what the trial held (a trainer's reference cycles, freed heap) goes now
             counted = counted_trials(study)
             done = min(counted, plan.trials)
             if done > bar.n:
