@@ -34,10 +34,10 @@ def tree_rss(process: psutil.Process) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--interval", type=float, default=0.1)
-    parser.add_argument("--log", type=Path)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--interval", type=float, default=0.1, help="seconds between samples (default 0.1)")
+    parser.add_argument("--log", type=Path, help="write every sample here: seconds, MiB, the last output line")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     began = time.perf_counter()
