@@ -43,15 +43,16 @@ def test_a_trial_is_behind_only_on_the_changes_since_its_version():
 
 
 def test_an_unrecorded_trial_is_behind_where_its_upgrade_could_not_recompute():
-    behind = changes_behind(trial_view(metrics=BOTH))
+    behind = changes_behind(trial_view(stats_rules=None, metrics=BOTH))
     assert [c for c in behind if c.upgraded] == []  # the Wilson ends and [v, v] were recomputed by m015
     assert {"McNemar" in c.words or "expanded" in c.words for c in behind} == {True} and len(behind) == 2
     # task accuracy has had a Wilson interval under every version: nothing to say about a trial that shows only it
-    assert changes_behind(trial_view(metrics={"test": {"task_accuracy": Metric(0.6, 0.5, 0.7, 100)}})) == []
+    accuracy_only = {"test": {"task_accuracy": Metric(0.6, 0.5, 0.7, 100)}}
+    assert changes_behind(trial_view(stats_rules=None, metrics=accuracy_only)) == []
 
 
 def test_only_the_metrics_asked_about_count():
-    trial = trial_view(metrics=BOTH)
+    trial = trial_view(stats_rules=None, metrics=BOTH)
     assert [c.metrics for c in changes_behind(trial, ("regression_delta",))] == [frozenset({"regression_delta"})]
     assert changes_behind(trial, ("task_accuracy",)) == []
 
@@ -59,10 +60,11 @@ def test_only_the_metrics_asked_about_count():
 def test_an_added_interval_is_behind_only_where_the_trial_lacks_it():
     without = {"n": 30, "labels": {"a": {"f1": 0.5}}}
     with_interval = {"n": 30, "labels": {"a": {"f1": 0.5, "f1_low": 0.3, "f1_high": 0.7}}}
-    assert [c.metrics for c in changes_behind(trial_view(label_reports={"test": without}))] == [
+    assert [c.metrics for c in changes_behind(trial_view(stats_rules=None, label_reports={"test": without}))] == [
         frozenset({LABEL_F1})]
-    assert changes_behind(trial_view(label_reports={"test": with_interval})) == []
+    assert changes_behind(trial_view(stats_rules=None, label_reports={"test": with_interval})) == []
     no_macro_interval = {"test": {"macro_f1": Metric(0.5, None, None, 30)}}
-    assert [c.words for c in changes_behind(trial_view(metrics=no_macro_interval))] == ["macro-F1 got an interval"]
+    behind = changes_behind(trial_view(stats_rules=None, metrics=no_macro_interval))
+    assert [c.words for c in behind] == ["macro-F1 got an interval"]
     # one ROUGE-L value has no interval under this release's rules: no interval is not behind
-    assert changes_behind(trial_view(metrics={"test": {"rouge_l": Metric(0.4, None, None, 1)}})) == []
+    assert changes_behind(trial_view(stats_rules=None, metrics={"test": {"rouge_l": Metric(0.4, None, None, 1)}})) == []

@@ -76,7 +76,9 @@ def reference_bootstrap(cases, contract, seed: int, resamples: int, report: dict
         f1 = 2 * hits / (support + predicted)
     present = support > 0
     macro = np.where(present, f1, 0.0).sum(axis=1) / present.sum(axis=1)
-    low, high = at_a_bound(report["macro_f1"], *map(float, np.percentile(macro, [2.5, 97.5])), report["n"])
+    shift = report["macro_f1"] - float(np.median(macro))  # centred on the estimate (labels._centred)
+    ends = np.percentile(macro, [2.5, 97.5]) + shift
+    low, high = at_a_bound(report["macro_f1"], max(0.0, float(ends[0])), min(1.0, float(ends[1])), report["n"])
     spans = {}
     for name, column in zip(names, f1.T):
         row, defined = report["labels"][name], column[~np.isnan(column)]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from harness.core.records import RunView, TrialView
+from harness.evaluation.rules import STATS_RULES
 
 _TRIAL = dict(
     study="s", run_id="r1", method="lora", params={}, status="complete", failure_reason=None, trained=True,
     started_at=None, finished_at=None, device="cuda", peak_memory_mb=None, train_seconds=None, eval_seconds=None,
     objective=None, feasible=True, maximize=True, artifact_path=None, training=None, shots=(),
     include_contract=None, constraints={}, label_reports={}, throughput={}, hosted=None, phase_seconds={},
-    metrics={}, provenance={},
+    metrics={}, provenance={}, stats_rules=STATS_RULES,  # scored by this release, unless a test says otherwise
 )
 
 
