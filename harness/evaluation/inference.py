@@ -133,7 +133,7 @@ def expanded_alpha(alpha: float, n: int) -> float:
     Phi(-sqrt(n / (n - 1)) t_{n-1, alpha/2}). Simulated (tests/test_stats_audit.py, 1,000 samples each), a paired
     bootstrap of 8 normal differences rejected a true null 11% of the time at a nominal 5%, expanded 5.6%; the
     interval of a mean of 10 ROUGE-like scores covered it 90% of the time, expanded 94.5%. At 100 values the
-    share is 0.047 instead of 0.05."""
+    share is 0.046 instead of 0.05, at 1,000 0.0496."""
     from scipy.stats import norm, t
 
     if n < 2:

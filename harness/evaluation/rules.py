@@ -22,10 +22,10 @@ The versions, each dated by the commit that made the change:
 5. 2026-12-05 (627fe23). The forgetting delta of 0/1 items (PIQA, GSM8K) takes McNemar's exact interval instead of
    a paired percentile bootstrap, which covered the true change about 87% of the time with 2 of 200 items changed,
    and read [0, 0] when none did.
-6. 2026-12-05 (2b80a78). Expanded percentile bootstrap for non-0/1 means at small n (Hesterberg): ROUGE-L and
-   field precision, recall and F1 take the percentiles that correct a plain percentile interval for being too narrow
-   on few examples (`inference.expanded_alpha`; a mean of 10 ROUGE-like scores was covered 90% of the time, now
-   94.5%); from about 100 examples on they read as before. Macro-F1's interval is centred on the estimate (moved by
+6. 2026-12-05 (2b80a78). Expanded percentile bootstrap for non-0/1 means at small n (Hesterberg): ROUGE-L and field
+   precision, recall and F1 take the percentiles that correct a plain percentile interval for being too narrow on few
+   examples (`inference.expanded_alpha`; a mean of 10 ROUGE-like scores was covered 90% of the time, now 94.5%); from
+   a few hundred examples on they read nearly as before. Macro-F1's interval is centred on the estimate (moved by
    what separates its draws' median from it), where with few examples a label it sat low.
 
 A change to how any stored interval is computed bumps `STATS_RULES` and adds its entry to `VERSIONS` (and here).
