@@ -39,6 +39,7 @@ from harness.evaluation.inference import (
     mcnemar_exact,
     newcombe_unpaired,
     percentile_bootstrap,
+    spread_n,
 )
 from harness.evaluation.scorers import higher_is_better as direction_of
 from harness.evaluation.stats import bootstrap_means
@@ -191,7 +192,7 @@ def compare_paired(a: Mapping[str, float | None], b: Mapping[str, float | None],
     if (few := _too_few(common, d, "pairs")) is not None:
         return few
     result = percentile_bootstrap(bootstrap_means(d, seed, RESAMPLES), float(d.mean()), alpha=alpha,
-                                  n=_spread_n(d))
+                                  n=spread_n(d))
     return _short_of_better(_decision(result, len(pairs), "paired-bootstrap", common), d, "pairs")
 
 
@@ -234,7 +235,7 @@ def compare_to_value(a: Sequence[float | None], value: float, metric: str, *, hi
     if (few := _too_few(common, x - value, "examples", f" from {value:g}")) is not None:
         return few
     result = percentile_bootstrap(bootstrap_means(x, seed, RESAMPLES) - value, float(x.mean()) - value, alpha=alpha,
-                                  n=_spread_n(x - value))
+                                  n=spread_n(x - value))
     return _short_of_better(_decision(result, int(x.size), "bootstrap-vs-figure", common), x - value, "examples")
 
 
@@ -298,13 +299,6 @@ def _too_few(common: dict, d: np.ndarray, unit: str, against: str = "") -> Decis
     if (floor := smallest_exact_p(moving)) < common["alpha"]:
         return None
     return _no_test(common, float(d.mean()), int(d.size), _differing(moving, int(d.size), unit, against), floor)
-
-
-def _spread_n(d: np.ndarray) -> int:
-    """How many values the expanded bootstrap counts: those that differ. Ties add no spread, and on 100 pairs of
-    which 8 differ the mean's spread is estimated from 8 values, not 100 (counting all 100 would leave the
-    interval as narrow as the plain one)."""
-    return int(np.count_nonzero(d))
 
 
 def _short_of_better(decision: Decision, d: np.ndarray, unit: str) -> Decision:

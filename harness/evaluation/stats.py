@@ -17,7 +17,7 @@ from statistics import NormalDist
 import numpy as np
 
 from harness.core.metric import Metric
-from harness.evaluation.inference import ALPHA, expanded_alpha, mcnemar_exact
+from harness.evaluation.inference import ALPHA, expanded_alpha, mcnemar_exact, spread_n
 
 _CHUNK = 2_000_000
 """Max resample-index cells drawn at once, to bound memory for large n."""
@@ -77,7 +77,7 @@ def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], seed: int = 0,
     if d.size == 1:
         return Metric(float(d[0]), None, None, 1)
     diffs = _resampled_sums(d[None, :], seed, resamples)[0] / d.size
-    low, high = _interval(diffs, int(np.count_nonzero(d)))  # ties add no spread: see decision._spread_n
+    low, high = _interval(diffs, spread_n(d))
     return Metric(float(d.mean()), float(low), float(high), int(d.size))
 
 
