@@ -3,7 +3,7 @@
 import streamlit as st
 from harness_dashboards import charts, costing, data
 
-from harness.analysis.formatting import OLDER_RULES_CAPTION, OLDER_RULES_MARK, fmt_metric, params_text
+from harness.analysis.formatting import OLDER_RULES_CAPTION, fmt_metric, params_text, shows_older_rules
 
 db = str(data.db_path())
 study = data.current_study(data.require_trials())
@@ -35,7 +35,7 @@ if not frame.empty:
     frame["trial"] = "trial?trial=" + frame["trial"]
 st.dataframe(frame, hide_index=True, width="stretch",
              column_config={"trial": st.column_config.LinkColumn("trial", display_text=r"trial=(.*)$")})
-if not frame.empty and frame.map(lambda cell: f"]{OLDER_RULES_MARK}" in str(cell)).to_numpy().any():
+if shows_older_rules(frame.to_numpy().ravel()):
     st.caption(OLDER_RULES_CAPTION)
 
 st.subheader("Accuracy against cost")

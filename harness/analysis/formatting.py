@@ -149,6 +149,11 @@ OLDER_RULES_CAPTION = (f"{OLDER_RULES_MARK} interval possibly computed by older 
                        "`harness show TRIAL` (or the Trial page) says which and what changed.")
 """Under a table with `OLDER_RULES_MARK` in it."""
 
+def shows_older_rules(cells: Iterable[object]) -> bool:
+    """Whether any table cell carries `OLDER_RULES_MARK` after its interval (then `OLDER_RULES_CAPTION` goes under)."""
+    return any(f"]{OLDER_RULES_MARK}" in str(cell) for cell in cells)
+
+
 RESCORE = ("A new study of the experiment (`harness sweep EXPERIMENT --study NEW_NAME`) is scored by this release's "
            "rules.")
 

@@ -15,7 +15,6 @@ from rich.text import Text
 
 from harness.analysis.formatting import (
     OLDER_RULES_CAPTION,
-    OLDER_RULES_MARK,
     duration,
     fmt_metric,
     interval,
@@ -28,6 +27,7 @@ from harness.analysis.formatting import (
     regression_metric,
     regression_text,
     rules_note,
+    shows_older_rules,
     status_text,
     under_trained_text,
     usd,
@@ -76,9 +76,8 @@ def ranking_table(trials: Iterable[TrialView], objectives: Objectives | str | No
 
 def _older_rules_caption(table: Table) -> str | None:
     """What the mark beside an interval means, under a table that has one."""
-    if not any(f"]{OLDER_RULES_MARK}" in str(cell) for column in table.columns for cell in column.cells):
-        return None
-    return OLDER_RULES_CAPTION
+    shown = shows_older_rules(cell for column in table.columns for cell in column.cells)
+    return OLDER_RULES_CAPTION if shown else None
 
 
 def _objective_reader(objectives: Objectives | str | None):
