@@ -7,30 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_machine import experiment
 
 from harness.sweep import calibrate as calibration_module
 from harness.sweep.machine import plan_for_machine
 from harness.sweep.plan import plan_sweep
 
 
-def experiment(tmp_path: Path, model: Path, suite: Path) -> Path:
-    path = tmp_path / "answers.yaml"
-    path.write_text(f"""
-name: answers
-model: {model}
-suite: {suite}
-results_dir: {tmp_path / "results"}
-regression: {{enabled: true, limit: 8}}
-data: {{train_limit: 64, dev_limit: 8, test_limit: 8}}
-budget: {{trials: 2, max_steps: 4, trial_train_seconds: 600}}
-training: {{batch_size: 4, eval_every_steps: 0}}
-generation: {{batch_size: 4}}
-space:
-  prompt: {{shots: 0}}
-  lora: {{r: 4}}
-enqueue: [{{method: prompt}}, {{method: lora}}]
-""")
-    return path
+FORGETTING = ["regression.enabled=true", "regression.limit=8"]
+"""test_machine's experiment, with the forgetting check on: its items are timed with the answers."""
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +33,7 @@ def test_on_a_cpu_the_answers_are_timed_once_for_both_precisions(tmp_path, tiny_
     monkeypatch.setattr(calibration_module, "_time_regression",
                         lambda config, candidate: checked.append(1) or real_check(config, candidate))
     said: list[str] = []
-    here = plan_for_machine(plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite), []), said.append)
+    here = plan_for_machine(plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite), FORGETTING), said.append)
     lora = {t.precision: t for t in here.calibration.timings if t.method == "lora"}
     assert set(lora) == {"fp32", "bf16"} and all(t.step_seconds > 0 for t in lora.values())  # both trained
     assert generated == ["calibrate prompt", "calibrate lora"] and len(checked) == 1
@@ -63,7 +48,7 @@ def test_a_cached_timing_in_the_same_weights_spares_the_answers(tmp_path, tiny_m
     """fp32 measured and cached first; asking for bf16 later trains bf16 and takes fp32's answer timings."""
     monkeypatch.setattr(calibration_module, "native_bf16", lambda device: True)
     path = experiment(tmp_path, tiny_model_dir, toy_suite)
-    first = plan_for_machine(plan_sweep(path, ["training.precision=fp32"]), lambda _: None).calibration
+    first = plan_for_machine(plan_sweep(path, [*FORGETTING, "training.precision=fp32"]), lambda _: None).calibration
 
     def never(*args, **kwargs):
         raise AssertionError("the answers were timed again")
@@ -71,7 +56,7 @@ def test_a_cached_timing_in_the_same_weights_spares_the_answers(tmp_path, tiny_m
     monkeypatch.setattr(calibration_module, "_generate_seconds", never)
     monkeypatch.setattr(calibration_module, "_time_regression", never)
     said: list[str] = []
-    later = plan_for_machine(plan_sweep(path, ["training.precision=bf16"]), said.append).calibration
+    later = plan_for_machine(plan_sweep(path, [*FORGETTING, "training.precision=bf16"]), said.append).calibration
     assert later.timing("lora").precision == "bf16" and later.timing("lora").step_seconds > 0
     assert later.timing("lora").generate_seconds == first.timing("lora").generate_seconds
     assert "6 timed steps of lora (bf16) (cached" in "\n".join(said)  # and no generation batch
@@ -98,7 +83,7 @@ def test_the_answers_are_the_faster_of_two_whole_batches(tmp_path, tiny_model_di
         return 3.0 if len(batches) % 2 else 2.0
 
     monkeypatch.setattr(calibration_module, "_batch_seconds", timed)
-    here = plan_for_machine(plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite), []), lambda _: None)
+    here = plan_for_machine(plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite), FORGETTING), lambda _: None)
     assert here.calibration.timing("prompt").generate_seconds == 2.0
     assert [desc for desc, _ in batches] == ["calibrate prompt"] * 2 + ["calibrate lora"] * 2
     assert len({tuple(ids) for _, ids in batches}) == 1 and len(batches[0][1]) == 4
