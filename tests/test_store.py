@@ -133,6 +133,7 @@ def test_study_and_run_round_trip(tmp_path):
     run = store.run("run-1")
     assert run.environment == {"torch": "2.13.0"} and run.pid == os.getpid()
     assert (run.device, run.device_name, run.cpu_count) == ("cpu", "x86_64", 2)
+    assert run.env.python is None and run.env.versions is None  # typed: what this run did not record reads None
     assert store.runs(["run-1", "nope"]) == {"run-1": run}
 
 

@@ -9,7 +9,7 @@ use attributes, never `row["details"]["..."]`. `Throughput` and `TrainingSummary
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -472,6 +472,28 @@ def setup_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[tup
 
 
 @dataclass(frozen=True)
+class RunEnvironment:
+    """What a run recorded of its machine and libraries (`harness.models.environment.environment`), typed; a field
+    an older release did not record reads None."""
+
+    python: str | None = None
+    platform: str | None = None
+    versions: Mapping[str, str | None] | None = None
+    """Each tracked package's version (None: not installed)."""
+    git_commit: str | None = None
+    """The harness's commit when it ran from a checkout, `+dirty` with local changes."""
+    device: str | None = None
+    device_name: str | None = None
+    cpu_count: int | None = None
+    torch_threads: int | None = None
+    determinism: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> RunEnvironment:
+        return cls(**{f.name: raw.get(f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
 class RunView:
     run_id: str
     study: str
@@ -482,3 +504,8 @@ class RunView:
     device_name: str | None
     cpu_count: int | None
     environment: Mapping[str, Any]
+
+    @property
+    def env(self) -> RunEnvironment:
+        """The recorded environment, typed."""
+        return RunEnvironment.from_dict(self.environment)

@@ -23,7 +23,7 @@ from harness.analysis.formatting import fmt_metric, points, usd
 from harness.core.config import ExperimentConfig, RedactionConfig
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
-from harness.core.records import StudyView, TrialView
+from harness.core.records import RunEnvironment, StudyView, TrialView
 from harness.core.typed import build
 from harness.data.suites import SPLITS, Suite
 from harness.lifecycle.export import check_outside_artifacts, export
@@ -97,7 +97,7 @@ def verify(folder: Path) -> list[str]:
 def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base: str) -> dict:
     config = build(ExperimentConfig, dict(study.experiment), f"study {study.name}")
     run = store.run(trial.run_id) if trial.run_id else None
-    env = dict(run.environment) if run else {}
+    env = run.env if run else RunEnvironment()
     sweep_trials = store.trials(trial.study)
     runs = store.runs(t.run_id for t in sweep_trials if t.run_id)
     prices = load_prices(overrides=config.prices or None)
@@ -126,11 +126,11 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
         "config": _shareable(study.experiment),
         "search_space": dict(study.experiment.get("space", {})),
         "seeds": {"experiment": config.seed, "trial": trial.params.get("seed", config.seed)},
-        "environment": {"versions": env.get("versions"), "python": env.get("python"),
-                        "harness_git_commit": env.get("git_commit"), "audit_git_commit": git_commit(),
-                        "device": env.get("device"), "device_name": env.get("device_name"), "host": run and run.host,
-                        "platform": env.get("platform"), "torch_threads": env.get("torch_threads"),
-                        "determinism": env.get("determinism")},
+        "environment": {"versions": env.versions, "python": env.python,
+                        "harness_git_commit": env.git_commit, "audit_git_commit": git_commit(),
+                        "device": env.device, "device_name": env.device_name, "host": run and run.host,
+                        "platform": env.platform, "torch_threads": env.torch_threads,
+                        "determinism": env.determinism},
         "scored_with": _scored_with(trial),
         "training": None if trial.training is None else asdict(trial.training),
         "metrics": {split: {name: m.to_dict() for name, m in metrics.items()}

@@ -25,7 +25,7 @@ from harness.analysis.formatting import counted, fmt_metric
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
-from harness.core.records import AdapterEvent, ExampleView, LookAtTest, TrialView
+from harness.core.records import AdapterEvent, ExampleView, LookAtTest, RunEnvironment, TrialView
 from harness.core.redaction import Redactor
 from harness.core.typed import build
 from harness.data.suites import Example, load_examples, seeded_subset
@@ -146,11 +146,11 @@ def setting_changes(store: Store, trial: TrialView, test_sha256: str | None) -> 
     run = store.run(trial.run_id) if trial.run_id else None
     if run is None:
         return ("the recorded run's environment (it is not in the results database)",)
-    then = run.environment
-    now = environment(resolve_device("auto"), {}, {})
+    then = run.env
+    now = RunEnvironment.from_dict(environment(resolve_device("auto"), {}, {}))
     changes = [_change(name, then_v, now_v, then) for name, then_v, now_v in _pairs(then, now) if then_v != now_v]
-    commit = now["git_commit"]
-    if commit and commit == then.get("git_commit") and commit.endswith("+dirty"):
+    commit = now.git_commit
+    if commit and commit == then.git_commit and commit.endswith("+dirty"):
         changes.append(f"harness commit {commit} then and now, with uncommitted changes that may differ")
     recorded = trial.data.split_sha256.get("test")
     if test_sha256 and recorded and recorded != test_sha256:
@@ -159,23 +159,24 @@ def setting_changes(store: Store, trial: TrialView, test_sha256: str | None) -> 
     return tuple(changes)
 
 
-def _change(name: str, then_value, now_value, then: dict) -> str:
+def _change(name: str, then_value, now_value, then: RunEnvironment) -> str:
     # Releases before 2026-12 wrote the device kind ("cpu") as its name: a CPU model now is no evidence of a change.
-    if name == "device" and then_value is not None and then_value == then.get("device"):
+    if name == "device" and then_value is not None and then_value == then.device:
         return (f"device {now_value} now; the run that recorded the scores named it only {then_value!r}, so whether "
                 "the device changed is not recorded")
     return f"{name} {then_value} -> {now_value}"
 
 
-def _pairs(then: dict, now: dict):
+def _pairs(then: RunEnvironment, now: RunEnvironment):
     """(name, recorded value, current value) for every setting that can move a score."""
-    versions_then, versions_now = then.get("versions") or {}, now["versions"]
+    versions_then, versions_now = then.versions or {}, now.versions or {}
     for package in sorted(set(versions_then) | set(versions_now)):
         if package in versions_then:  # a package the recording run did not track cannot be compared
             yield package, versions_then.get(package), versions_now.get(package)
-    for key, name in (("git_commit", "harness commit"), ("device_name", "device"), ("torch_threads", "torch threads"),
-                      ("python", "python")):
-        yield name, then.get(key), now.get(key)
+    yield "harness commit", then.git_commit, now.git_commit
+    yield "device", then.device_name, now.device_name
+    yield "torch threads", then.torch_threads, now.torch_threads
+    yield "python", then.python, now.python
 
 
 def _as_recorded(examples: Sequence[Example], recorded: dict[str, ExampleView], redactor: Redactor
