@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import altair as alt
 import pandas as pd
@@ -62,7 +62,7 @@ def curve(points: Sequence[tuple[int, float]], y_title: str, percent: bool = Fal
     ).properties(height=260)
 
 
-def confusion(matrix: dict[str, dict[str, int]]) -> alt.Chart:
+def confusion(matrix: Mapping[str, Mapping[str, int]]) -> alt.Chart:
     """Counts of (true, predicted) pairs; the diagonal is right, `(invalid)` names no label."""
     frame = pd.DataFrame([{"true": t, "predicted": p, "count": c} for t, row in matrix.items() for p, c in row.items()])
     step = 36 if max(frame["true"].nunique(), frame["predicted"].nunique()) <= 20 else 12

@@ -197,7 +197,10 @@ def test_dry_run_plan_says_what_will_run(tmp_path, toy_suite, tiny_model_dir, ca
     assert "  1. prompt shots=0 (enqueued)" in lines
     assert "  2. lora (enqueued; r drawn from the space)" in lines
     assert "  3-4. chosen by the tpe sampler from: prompt, lora (the estimate below takes them in turn)" in lines
-    assert lines[-1].startswith("budget: 2 steps per trained trial (epochs 1); trial_train_seconds 60;")
+    assert lines[-1].startswith("budget: 2 steps (0.2 passes over 40 train examples; max_steps overrides epochs) per "
+                              "trained trial; trial_train_seconds 60;")
+    by_epochs = plan_sweep(str(path), ["budget.max_steps=null", "budget.epochs=2"], trials=4).describe()
+    assert by_epochs[-1].startswith("budget: epochs 2 (20 steps of 40 train examples) per trained trial;")
     from harness.cli import main
 
     assert main(["sweep", str(path), "--trials", "4", "--dry-run"]) == 0

@@ -7,6 +7,7 @@ is written through the Store's typed write API, as a sweep writes it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -22,6 +23,7 @@ from harness_dashboards import auth, data  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from harness.core.errors import HarnessError  # noqa: E402
+from harness.core.label_report import INVALID, LabelReport, LabelRow  # noqa: E402
 from harness.core.metric import NOT_MEASURED, Metric  # noqa: E402
 from harness.core.paths import DASHBOARD_DB_ENV  # noqa: E402
 from harness.core.records import (  # noqa: E402
@@ -72,8 +74,8 @@ def _examples(acc: float, n: int = N) -> list[ExampleRow]:
 
 def _record(study: str, number: int, method: str, params: dict, acc: float, feasible: bool = True,
             train_s: float = 0.0, eval_s: float = 30.0, regression_checked: bool = True,
-            label_reports: dict | None = None, run_id: str = "run-demo", hosted: HostedUsage | None = None
-            ) -> TrialRecord:
+            label_reports: dict[str, LabelReport] | None = None, run_id: str = "run-demo",
+            hosted: HostedUsage | None = None) -> TrialRecord:
     """A complete trial. Prompting and an unchecked adapter have no regression delta: not measured, never 0."""
     trained = method not in ("prompt", "api")
     regression = Metric(0.01, -0.04, 0.06, 100) if trained and regression_checked else NOT_MEASURED
@@ -128,13 +130,12 @@ def build_demo_db(root: Path) -> Path:
         store.record_study(study)
     store.record_run(_run("run-demo", "demo"))
     store.record_run(_run("run-intent", "intent"))
-    report = {"n": 12, "invalid": 1, "macro_f1": 0.7, "macro_labels": 3,
-              "labels": {lab: {"precision": 0.8, "recall": 0.6, "f1": 0.69, "support": 4, "predicted": 3,
-                               "f1_low": 0.31, "f1_high": 0.95}
-                         for lab in LABELS},
-              "confusion": {"card_lost": {"card_lost": 3, "refund": 1}, "refund": {"refund": 4},
-                            "card_arrival": {"card_arrival": 2, "(invalid)": 2}}}  # as harness.evaluation.labels
-    labels = {"dev": {**report, "macro_f1": 0.75}, "test": report}
+    report = LabelReport(n=12, invalid=1, macro_f1=0.7, macro_labels=3,
+                         labels={lab: LabelRow(precision=0.8, recall=0.6, f1=0.69, support=4, predicted=3,
+                                               f1_low=0.31, f1_high=0.95) for lab in LABELS},
+                         confusion={"card_lost": {"card_lost": 3, "refund": 1}, "refund": {"refund": 4},
+                                    "card_arrival": {"card_arrival": 2, INVALID: 2}})
+    labels = {"dev": dataclasses.replace(report, macro_f1=0.75), "test": report}
     trials = [
         _record("demo", 0, "prompt", {"shots": 0}, 0.25, feasible=False),
         _record("demo", 1, "prompt", {"shots": 3}, 0.40),

@@ -17,6 +17,7 @@ from harness_dashboards import auth, labels  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 from test_dashboard import APP, _everything, _open, _record, _run, _study  # noqa: E402
 
+from harness.core.label_report import LabelReport, LabelRow  # noqa: E402
 from harness.core.paths import DASHBOARD_DB_ENV  # noqa: E402
 from harness.core.records import ExampleRow, TrainingSummary  # noqa: E402
 from harness.store.database import Store  # noqa: E402
@@ -29,7 +30,7 @@ LONELY = "x-prompt-only"
 accident."""
 
 
-def _wide_report() -> dict:
+def _wide_report() -> LabelReport:
     """A test label report over 240 labels: intent_i has i % 5 + 1 examples, one of them confused with intent_0;
     naïve_query has none at all (undefined F1: None)."""
     confusion: dict[str, dict[str, int]] = {}
@@ -40,16 +41,15 @@ def _wide_report() -> dict:
         if support:
             row["intent_000" if name != "intent_000" else "intent_001"] = 1
         confusion[name] = row
-        per_label[name] = {"precision": 0.5, "recall": 0.25, "f1": 1 / 3, "support": support, "predicted": 2,
-                           "f1_low": 0.0, "f1_high": 0.8}
+        per_label[name] = LabelRow(precision=0.5, recall=0.25, f1=1 / 3, support=support, predicted=2, f1_low=0.0,
+                                   f1_high=0.8)
     true, predicted, count = TOP_PAIR
     confusion[true] = {true: 1, predicted: count}
-    per_label[true]["support"] = count + 1
-    per_label["naïve_query"] = {"precision": None, "recall": None, "f1": None, "support": 0, "predicted": 0,
-                                "f1_low": None, "f1_high": None}
+    per_label[true] = dataclasses.replace(per_label[true], support=count + 1)
+    per_label["naïve_query"] = LabelRow(precision=None, recall=None, f1=None, support=0, predicted=0)
     n = sum(sum(row.values()) for row in confusion.values())
-    return {"n": n, "invalid": 0, "macro_f1": 0.33, "macro_labels": len(WIDE) - 1, "labels": per_label,
-            "confusion": confusion}
+    return LabelReport(n=n, invalid=0, macro_f1=0.33, macro_labels=len(WIDE) - 1, labels=per_label,
+                       confusion=confusion)
 
 
 def _no_hallucination_score(rows: list[ExampleRow]) -> list[ExampleRow]:
@@ -162,8 +162,9 @@ def test_registry_says_a_candidate_is_under_trained(app):
 
 
 def test_label_tables_from_a_report_written_before_intervals_and_an_empty_matrix():
-    report = {"labels": {"a": {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2, "predicted": 1}}}
-    frame = labels.per_label_frame(report)
+    stored = {"n": 2, "invalid": 0, "macro_f1": 2 / 3, "macro_labels": 1, "confusion": {"a": {"a": 1}},  # no f1_low
+              "labels": {"a": {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2, "predicted": 1}}}
+    frame = labels.per_label_frame(LabelReport.from_json(stored))
     assert list(frame.columns) == ["label", "f1", "precision", "recall", "support", "predicted"]
     assert frame.iloc[0]["f1"] == 66.7
     assert labels.confusion_pairs_frame({"a": {"a": 3}}).empty and labels.wrong_pairs({"a": {"a": 3}}) == (0, 0)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from harness.core.label_report import LabelReport, LabelRow
 from harness.core.metric import Metric
 from harness.data.contract import OutputContract, parse_output, parse_target
 from harness.data.suites import Example, Suite
@@ -16,8 +17,8 @@ from harness.evaluation.labels import (
     macro_f1_metric,
     predicted_label,
 )
-from harness.evaluation.scoring import score_split
 from harness.evaluation.scorers import ScoredCase
+from harness.evaluation.scoring import score_split
 from harness.evaluation.stats import wilson_interval
 
 LABELS = OutputContract(kind="label", key="intent", labels=("lost_card", "card_arrival", "age_limit", "top_up"))
@@ -57,33 +58,27 @@ def report():
 
 
 def test_hand_checked_report(report):
-    assert report["n"] == 8 and report["invalid"] == 3
-    assert list(report["labels"]) == ["age_limit", "card_arrival", "lost_card", "top_up"]  # sorted
-    ca, lc = report["labels"]["card_arrival"], report["labels"]["lost_card"]
-    assert (ca["precision"], ca["recall"], ca["f1"], ca["support"], ca["predicted"]) == pytest.approx(
-        (2 / 3, 2 / 4, 4 / 7, 4, 3)
-    )
-    assert (lc["precision"], lc["recall"], lc["f1"], lc["support"], lc["predicted"]) == pytest.approx(
-        (1 / 2, 1 / 2, 1 / 2, 2, 2)
-    )
-    assert report["labels"]["age_limit"] == {"precision": None, "recall": 0.0, "f1": 0.0, "support": 2,
-                                             "predicted": 0}
-    assert report["labels"]["top_up"] == {"precision": None, "recall": None, "f1": None, "support": 0,
-                                          "predicted": 0}
+    assert report.n == 8 and report.invalid == 3
+    assert list(report.labels) == ["age_limit", "card_arrival", "lost_card", "top_up"]  # sorted
+    ca, lc = report.labels["card_arrival"], report.labels["lost_card"]
+    assert (ca.precision, ca.recall, ca.f1, ca.support, ca.predicted) == pytest.approx((2 / 3, 2 / 4, 4 / 7, 4, 3))
+    assert (lc.precision, lc.recall, lc.f1, lc.support, lc.predicted) == pytest.approx((1 / 2, 1 / 2, 1 / 2, 2, 2))
+    assert report.labels["age_limit"] == LabelRow(precision=None, recall=0.0, f1=0.0, support=2, predicted=0)
+    assert report.labels["top_up"] == LabelRow(precision=None, recall=None, f1=None, support=0, predicted=0)
     # macro over the 3 supported labels; never-predicted age_limit counts as F1 0 (zero_division=0)
-    assert report["macro_labels"] == 3 and report["macro_f1"] == pytest.approx((4 / 7 + 1 / 2 + 0) / 3)
-    assert report["confusion"] == {
+    assert report.macro_labels == 3 and report.macro_f1 == pytest.approx((4 / 7 + 1 / 2 + 0) / 3)
+    assert report.confusion == {
         "age_limit": {"card_arrival": 1, INVALID: 1},
         "card_arrival": {"card_arrival": 2, "lost_card": 1, INVALID: 1},
         "lost_card": {"lost_card": 1, INVALID: 1},
     }
-    assert list(report["confusion"]["card_arrival"])[-1] == INVALID  # invalid last in a row
+    assert list(report.confusion["card_arrival"])[-1] == INVALID  # invalid last in a row
 
 
 def test_json_serialisable_and_deterministic(report):
     again = label_report([case(o, t, i) for i, (o, t) in enumerate(ROWS)], LABELS)
-    assert json.dumps(report) == json.dumps(again)
-    assert json.loads(json.dumps(report)) == report
+    assert json.dumps(report.to_json()) == json.dumps(again.to_json())
+    assert LabelReport.from_json(json.loads(json.dumps(report.to_json()))) == report
 
 
 def test_predicted_label_folding():
@@ -95,7 +90,7 @@ def test_predicted_label_folding():
 
 def test_empty_and_wrong_contract():
     empty = label_report([], LABELS)
-    assert empty["n"] == 0 and empty["macro_f1"] is None and empty["confusion"] == {}
+    assert empty.n == 0 and empty.macro_f1 is None and empty.confusion == {}
     with pytest.raises(ValueError, match="label contract"):
         label_report([], OutputContract(kind="text"))
 
@@ -106,9 +101,9 @@ def test_matches_sklearn_zero_division_0(report):
     y_pred = [predicted_label(case(o, t), LABELS) for o, t in ROWS]
     supported = sorted(set(y_true))
     f1 = metrics.f1_score(y_true, y_pred, labels=supported, average="macro", zero_division=0)
-    assert report["macro_f1"] == pytest.approx(f1)
+    assert report.macro_f1 == pytest.approx(f1)
     p = metrics.precision_score(y_true, y_pred, labels=supported, average=None, zero_division=0)
-    assert [report["labels"][lab]["precision"] or 0.0 for lab in supported] == pytest.approx(list(p))
+    assert [report.labels[lab].precision or 0.0 for lab in supported] == pytest.approx(list(p))
 
 
 def test_macro_f1_interval_brackets_the_value_and_is_seeded():
@@ -131,7 +126,7 @@ def test_each_label_gets_an_f1_interval_from_the_same_bootstrap(report):
     assert "top_up" not in spans  # no support, never predicted: no F1, so no interval
     for name in ("card_arrival", "lost_card"):
         low, high = spans[name]
-        assert 0.0 <= low <= report["labels"][name]["f1"] <= high <= 1.0 and low < high
+        assert 0.0 <= low <= report.labels[name].f1 <= high <= 1.0 and low < high
     # age_limit: F1 0 in every draw that holds it; 2 examples decide it, so the interval is 0 of 2's, not [0, 0]
     assert spans["age_limit"] == pytest.approx(wilson_interval(0, 2))
 
@@ -147,11 +142,13 @@ def test_scored_split_stores_each_label_interval_beside_its_f1(tmp_path):
     examples = [Example(f"test:{i}", "x", json.dumps({"intent": t})) for i, (_, t) in enumerate(ROWS)]
     suite = Suite("s", "1", "classification", "Classify.", LABELS, {"test": tuple(examples)}, {}, tmp_path)
     scores = score_split(examples, [o for o, _ in ROWS], suite, seed=0)
-    rows = scores.labels["labels"]
+    rows = scores.labels.labels
     _, spans = label_bootstrap([case(o, t, i) for i, (o, t) in enumerate(ROWS)], LABELS, seed=0)
-    assert (rows["lost_card"]["f1_low"], rows["lost_card"]["f1_high"]) == spans["lost_card"]
-    assert "f1_low" not in rows["top_up"] and scores.metrics["macro_f1"].low is not None
-    json.dumps(scores.labels)  # stored as JSON
+    assert (rows["lost_card"].f1_low, rows["lost_card"].f1_high) == spans["lost_card"]
+    assert rows["top_up"].f1_low is None and scores.metrics["macro_f1"].low is not None
+    stored = json.loads(json.dumps(scores.labels.to_json()))  # stored as JSON
+    assert "f1_low" not in stored["labels"]["top_up"]
+    assert (stored["labels"]["lost_card"]["f1_low"], stored["labels"]["lost_card"]["f1_high"]) == spans["lost_card"]
 
 
 def _simulated_coverage(labels: int, per_label: int, test_sets: int) -> tuple[float, float]:

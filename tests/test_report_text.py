@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from rich.cells import cell_len
 from views import trial_view
 
 from harness.analysis.report import trial_detail
+from harness.core.label_report import LabelReport, LabelRow
 from harness.core.metric import Metric
 
 
-def label(f1: float, support: int, low: float | None = None, high: float | None = None) -> dict:
-    row = {"precision": f1, "recall": f1, "f1": f1, "support": support, "predicted": support}
-    return row if low is None else {**row, "f1_low": low, "f1_high": high}
+def label(f1: float, support: int, low: float | None = None, high: float | None = None) -> LabelRow:
+    return LabelRow(precision=f1, recall=f1, f1=f1, support=support, predicted=support, f1_low=low, f1_high=high)
 
 
 def test_label_lines_give_each_f1_its_interval_and_stay_in_line_in_any_script():
-    report = {"n": 30, "invalid": 0, "macro_f1": 0.5, "macro_labels": 3,
-              "labels": {"挂失银行卡": label(0.25, 10, 0.05, 0.55), "card_arrival": label(0.5, 10, 0.2, 0.8),
-                         "الكرت": label(0.75, 10)},  # recorded before intervals: none to show
-              "confusion": {"挂失银行卡": {"card_arrival": 3}}}
+    per_label = {"挂失银行卡": label(0.25, 10, 0.05, 0.55), "card_arrival": label(0.5, 10, 0.2, 0.8),
+                 "الكرت": label(0.75, 10)}  # recorded before intervals: none to show
+    report = LabelReport(n=30, invalid=0, macro_f1=0.5, macro_labels=3, labels=per_label,
+                         confusion={"挂失银行卡": {"card_arrival": 3}})
     trial = trial_view(1, label_reports={"test": report},
                        metrics={"test": {"macro_f1": Metric(0.5, 0.31, 0.68, 30)}})
     lines = trial_detail(trial, []).splitlines()
@@ -31,11 +33,11 @@ def test_label_lines_give_each_f1_its_interval_and_stay_in_line_in_any_script():
 
 
 def test_confusions_seen_once_each_are_not_listed_as_a_pattern_and_few_examples_a_label_are_named():
-    report = {"n": 30, "invalid": 0, "macro_f1": 0.5, "macro_labels": 3, "labels": {"a": label(0.5, 10)},
-              "confusion": {"a": {"b": 1, "c": 1}, "b": {"a": 1}}}
+    report = LabelReport(n=30, invalid=0, macro_f1=0.5, macro_labels=3, labels={"a": label(0.5, 10)},
+                         confusion={"a": {"b": 1, "c": 1}, "b": {"a": 1}})
     text = trial_detail(trial_view(1, label_reports={"test": report}), [])
     assert "no confusion repeated" in text and "commonest confusions" not in text
     assert "10 test examples a label: per-label F1 and macro-F1 intervals are rough there" in text
-    report = {**report, "n": 300, "confusion": {"a": {"b": 2, "c": 1}}}
+    report = dataclasses.replace(report, n=300, confusion={"a": {"b": 2, "c": 1}})
     text = trial_detail(trial_view(1, label_reports={"test": report}), [])
     assert "commonest confusions" in text and "2 x a -> b" in text and "rough" not in text

@@ -3,12 +3,14 @@ numbers of its that a later change touches (an interval it shows, or one it lack
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
 from views import trial_view
 
 import harness.evaluation.rules as rules
+from harness.core.label_report import LabelReport, LabelRow
 from harness.core.metric import Metric
 from harness.evaluation.rules import LABEL_F1, STATS_RULES, VERSIONS, changes_behind, rules_version
 
@@ -58,8 +60,10 @@ def test_only_the_metrics_asked_about_count():
 
 
 def test_an_added_interval_is_behind_only_where_the_trial_lacks_it():
-    without = {"n": 30, "labels": {"a": {"f1": 0.5}}}
-    with_interval = {"n": 30, "labels": {"a": {"f1": 0.5, "f1_low": 0.3, "f1_high": 0.7}}}
+    without = LabelReport(n=30, invalid=0, macro_f1=0.5, macro_labels=1, confusion={"a": {"a": 15}},
+                          labels={"a": LabelRow(precision=0.5, recall=0.5, f1=0.5, support=30, predicted=30)})
+    with_interval = dataclasses.replace(without, labels={"a": dataclasses.replace(
+        without.labels["a"], f1_low=0.3, f1_high=0.7)})
     assert [c.metrics for c in changes_behind(trial_view(stats_rules=None, label_reports={"test": without}))] == [
         frozenset({LABEL_F1})]
     assert changes_behind(trial_view(stats_rules=None, label_reports={"test": with_interval})) == []

@@ -76,16 +76,16 @@ def reference_bootstrap(cases, contract, seed: int, resamples: int, report: dict
         f1 = 2 * hits / (support + predicted)
     present = support > 0
     macro = np.where(present, f1, 0.0).sum(axis=1) / present.sum(axis=1)
-    shift = report["macro_f1"] - float(np.median(macro))  # centred on the estimate (labels._centred)
+    shift = report.macro_f1 - float(np.median(macro))  # centred on the estimate (labels._centred)
     ends = np.percentile(macro, [2.5, 97.5]) + shift
-    low, high = at_a_bound(report["macro_f1"], max(0.0, float(ends[0])), min(1.0, float(ends[1])), report["n"])
+    low, high = at_a_bound(report.macro_f1, max(0.0, float(ends[0])), min(1.0, float(ends[1])), report.n)
     spans = {}
     for name, column in zip(names, f1.T):
-        row, defined = report["labels"][name], column[~np.isnan(column)]
-        if row["f1"] is None or not defined.size:
+        row, defined = report.labels[name], column[~np.isnan(column)]
+        if row.f1 is None or not defined.size:
             continue
-        decided = row["support"] + row["predicted"] - report["confusion"].get(name, {}).get(name, 0)
-        span = at_a_bound(row["f1"], *map(float, np.percentile(defined, [2.5, 97.5])), decided)
+        decided = row.support + row.predicted - report.confusion.get(name, {}).get(name, 0)
+        span = at_a_bound(row.f1, *map(float, np.percentile(defined, [2.5, 97.5])), decided)
         spans[name] = (float(span[0]), float(span[1]))
     return (float(low), float(high)), spans
 
@@ -95,12 +95,12 @@ def test_label_report_and_bootstrap_are_unchanged_when_counted_in_blocks(monkeyp
     report = label_report(cases, contract)
     # a hand count of the same pairs: the report is what counting gives, with invalid answers no label's positive
     pairs = Counter((c.target["intent"], labels_module.predicted_label(c, contract)) for c in cases)
-    assert report["invalid"] == sum(n for (_, said), n in pairs.items() if said == INVALID) > 0
-    assert sum(row["support"] for row in report["labels"].values()) == report["n"] == 600
+    assert report.invalid == sum(n for (_, said), n in pairs.items() if said == INVALID) > 0
+    assert sum(row.support for row in report.labels.values()) == report.n == 600
     expected_macro, expected_spans = reference_bootstrap(cases, contract, seed=7, resamples=300, report=report)
     monkeypatch.setattr(labels_module, "_CHUNK_CELLS", 600 * 7)  # 7 draws a block, the last one shorter
     macro, spans = label_bootstrap(cases, contract, seed=7, resamples=300, report=report)
-    assert (macro.low, macro.high) == expected_macro and macro.value == report["macro_f1"] and macro.n == 600
+    assert (macro.low, macro.high) == expected_macro and macro.value == report.macro_f1 and macro.n == 600
     assert spans == expected_spans and len(spans) >= 70
 
 

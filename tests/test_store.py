@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from harness.core.errors import HarnessError
+from harness.core.label_report import INVALID, LabelReport, LabelRow
 from harness.core.metric import Metric
 from harness.core.records import (
     ExampleRow,
@@ -53,7 +54,9 @@ def make_record(study="s1", number=0, accuracy=0.5, n_examples=2) -> TrialRecord
         shots=("train:3",),
         include_contract=False,
         constraints={"format_compliance": -0.1, "hallucination_rate": None, "regression_delta": -0.05},
-        label_reports={"dev": {"n": 2, "macro_f1": 1.0}},
+        label_reports={"dev": LabelReport(
+            n=2, invalid=1, macro_f1=1 / 3, macro_labels=2, confusion={"a": {"a": 1}, "b": {INVALID: 1}},
+            labels={"a": LabelRow(1.0, 1.0, 1.0, 1, 1, f1_low=0.2, f1_high=1.0), "b": LabelRow(None, 0.0, 0.0, 1, 0)})},
         throughput={"dev": Throughput(n_examples, 2.0, 8, 24, 10)},
         provenance={"model": {"name": "tiny"}},
         metrics=[

@@ -90,7 +90,7 @@ def test_demo_experiment_runs_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
     examples = store.examples(lora.id)
     assert {e.split for e in examples} == {"dev", "test"}
     labels = lora.label_reports["test"]
-    assert labels["n"] == 8 and sum(sum(row.values()) for row in labels["confusion"].values()) == 8
+    assert labels.n == 8 and sum(sum(row.values()) for row in labels.confusion.values()) == 8
     assert lora.metric("test", "macro_f1").n == 8
     assert lora.throughput["test"].examples == 8 and lora.throughput["test"].completion_tokens > 0
     assert all(e.prompt_tokens > 0 and e.latency_s > 0 for e in examples)

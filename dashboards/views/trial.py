@@ -75,21 +75,21 @@ else:
     else:
         right.caption("No dev probe during training (training.eval_every_steps is off).")
 
-reports = {split: rep for split, rep in t.label_reports.items() if rep}
+reports = t.label_reports
 if reports:
     st.subheader("Per label")
     names = list(reports)
     split = st.radio("Split", names, index=names.index("test") if "test" in names else 0, horizontal=True,
                      key="label-split")
     rep = reports[split]
-    macro = t.metric(split, "macro_f1") or Metric(rep.get("macro_f1"), None, None, rep.get("n", 0))
-    st.caption(f"macro-F1 {fmt_metric(macro)} over {rep.get('macro_labels')} labels with "
-               f"support; {rep.get('invalid', 0)} of {rep.get('n')} outputs named no label. Values in %; F1 low and "
+    macro = t.metric(split, "macro_f1") or Metric(rep.macro_f1, None, None, rep.n)
+    st.caption(f"macro-F1 {fmt_metric(macro)} over {rep.macro_labels} labels with "
+               f"support; {rep.invalid} of {rep.n} outputs named no label. Values in %; F1 low and "
                "high bound its 95% bootstrap interval, support is the label's n (a label with a few examples has a "
                "wide interval). Commonest labels first; None where a label was never predicted or never seen.")
     st.dataframe(labels.per_label_frame(rep), hide_index=True, width="stretch",
                  column_config=labels.per_label_columns())
-    confusion = rep.get("confusion") or {}
+    confusion = rep.confusion
     if confusion and labels.label_count(confusion) <= labels.CHART_MAX_LABELS:
         st.caption("Confusion matrix: rows are the true label, columns what the model said; off the diagonal is wrong.")
         st.altair_chart(charts.confusion(confusion), width="content")  # square cells, not stretched

@@ -32,6 +32,7 @@ from harness.analysis.formatting import (
     under_trained_text,
     usd,
 )
+from harness.core.label_report import LabelReport
 from harness.core.metric import CORE_METRICS, NOT_MEASURED, Metric
 from harness.core.records import PHASES, AdapterEvent, ExampleView, HostedUsage, LookAtTest, TrialView
 from harness.core.selection import ranked
@@ -343,27 +344,27 @@ def _spread(runs: list[TrialView], split: str) -> str:
     return f"{pct(sum(values) / len(values))} [{pct(min(values))}, {pct(max(values))}]"
 
 
-def _label_lines(report: dict | None, macro: Metric | None, worst: int = 5) -> list[str]:
+def _label_lines(report: LabelReport | None, macro: Metric | None, worst: int = 5) -> list[str]:
     """The weakest labels and the commonest confusions on test; the full table is in the trial's label report."""
-    if not report:
+    if report is None:
         return []
-    scored = [(v["f1"], name, v) for name, v in report["labels"].items() if v["support"]]
+    scored = [(row.f1, name, row) for name, row in report.labels.items() if row.support]
     scored.sort(key=lambda item: (item[0] is not None, item[0] or 0.0))
-    overall = interval(macro) if macro is not None else pct(report["macro_f1"])
-    lines = [f"per label (test, macro-F1 {overall} over {report['macro_labels']} labels); "
+    overall = interval(macro) if macro is not None else pct(report.macro_f1)
+    lines = [f"per label (test, macro-F1 {overall} over {report.macro_labels} labels); "
              f"weakest {min(worst, len(scored))}:"]
-    for f1, name, v in scored[:worst]:
-        span = Metric(f1, v.get("f1_low"), v.get("f1_high"), v["support"])  # records before 2026-12-05 have none
-        lines.append(f"  {padded(name, 40)} F1 {interval(span):<18} support {v['support']}")
-    confusions = sorted(((count, true, pred) for true, row in report["confusion"].items()
+    for f1, name, row in scored[:worst]:
+        span = Metric(f1, row.f1_low, row.f1_high, row.support)  # records before 2026-12-05 have no interval
+        lines.append(f"  {padded(name, 40)} F1 {interval(span):<18} support {row.support}")
+    confusions = sorted(((count, true, pred) for true, row in report.confusion.items()
                          for pred, count in row.items() if pred != true), reverse=True)[:worst]
     if confusions and confusions[0][0] == 1:  # five pairs seen once each would read as a pattern
         lines.append("no confusion repeated: every wrong label was a different pair (true -> predicted)")
     elif confusions:
         lines.append("commonest confusions (true -> predicted):")
         lines += [f"  {count:>3} x {true} -> {pred}" for count, true, pred in confusions]
-    if report["macro_labels"] and report["n"] / report["macro_labels"] < 30:
-        lines.append(f"({report['n'] / report['macro_labels']:.0f} test examples a label: per-label F1 and macro-F1 "
+    if report.macro_labels and report.n / report.macro_labels < 30:
+        lines.append(f"({report.n / report.macro_labels:.0f} test examples a label: per-label F1 and macro-F1 "
                      "intervals are rough there; more test examples narrow them)")
     return lines
 

@@ -7,6 +7,7 @@ default that changes what a number means.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -22,7 +23,6 @@ from harness.core.paths import find_experiment
 from harness.core.redaction import DEFAULT_REPLACEMENT, PATTERNS, regex_problem
 from harness.core.typed import ConfigProblems, at_least, between, build, greater_than, one_of
 from harness.core.yamlfile import DuplicateKeyError, parse_yaml, read_yaml
-
 
 MAX_SEED = 2**31 - 1
 """NumPy (under Optuna's samplers and transformers' set_seed) takes seeds in [0, 2**32); workers add their index to
@@ -105,6 +105,10 @@ class TrainingConfig:
     """Score a dev subset every this many steps; the pruner stops trials that trail the median."""
     eval_examples: int = field(default=50, metadata=at_least(1))
     """Dev examples scored at each intermediate evaluation (a prefix of the dev subset)."""
+
+    def steps_per_pass(self, train_size: int) -> int:
+        """Optimizer steps one pass over `train_size` examples takes (at least one)."""
+        return max(1, math.ceil(math.ceil(train_size / self.batch_size) / self.gradient_accumulation))
 
 
 @dataclass(frozen=True)

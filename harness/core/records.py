@@ -3,7 +3,8 @@
 Write side: a sweep fills a `TrialRecord` (with `MetricRow`s and `ExampleRow`s), and `StudyRecord`/`RunRecord`
 describe what it ran. Read side: the store returns frozen views (`TrialView`, `StudyView`, `RunView`,
 `ExampleView`) whose fields are the columns, so readers (report, compare, cost, payback, predict, the dashboard)
-use attributes, never `row["details"]["..."]`. `Throughput` and `TrainingSummary` appear on both sides.
+use attributes, never `row["details"]["..."]`. `Throughput`, `TrainingSummary` and `LabelReport` appear on both
+sides (`LabelReport` in its own module, `label_report.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from harness.core.label_report import LabelReport
 from harness.core.metric import Metric
 
 STATUSES = ("running", "complete", "pruned", "failed")
@@ -209,7 +211,7 @@ class TrialRecord:
     """Whether the prompt stated the label set or schema."""
     constraints: dict[str, float | None] = field(default_factory=dict)
     """How far each dev constraint is exceeded (feasible when every measured one is <= 0); None: not measured."""
-    label_reports: dict[str, dict] = field(default_factory=dict)
+    label_reports: dict[str, LabelReport] = field(default_factory=dict)
     """Per split: per-label precision/recall/F1 and the confusion matrix (label suites only)."""
     throughput: dict[str, Throughput] = field(default_factory=dict)
     hosted: HostedUsage | None = None
@@ -362,7 +364,8 @@ class TrialView:
     shots: tuple[str, ...]
     include_contract: bool | None
     constraints: Mapping[str, float | None]
-    label_reports: Mapping[str, dict]
+    label_reports: Mapping[str, LabelReport]
+    """Per split, as `TrialRecord.label_reports` (label suites only)."""
     throughput: Mapping[str, Throughput]
     hosted: HostedUsage | None
     phase_seconds: Mapping[str, float]

@@ -2,7 +2,7 @@
 
 One accuracy number over 77 intents hides a model that never predicts a rare label, or that folds two labels
 into one. This report splits it up: precision, recall, F1 and support per label, macro-F1, and the confusion
-matrix, all plain JSON so it can be stored next to the trial and diffed between trials.
+matrix, as a typed `LabelReport` that is stored as JSON next to the trial and can be diffed between trials.
 
 Conventions (the same as scikit-learn's `zero_division=0`):
 - The predicted label is `parsed.value[contract.key]`, matched onto the label set after folding case and
@@ -18,19 +18,17 @@ Conventions (the same as scikit-learn's `zero_division=0`):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
+from harness.core.label_report import INVALID, LabelReport, LabelRow
 from harness.core.metric import Metric
 from harness.core.text import fold
 from harness.data.contract import OutputContract, label_lookup
 from harness.evaluation.scorers.base import ScoredCase
 from harness.evaluation.stats import at_a_bound
-
-INVALID = "(invalid)"
-"""The predicted class of an output that names no label of the set."""
 
 
 def predicted_label(case: ScoredCase, contract: OutputContract) -> str:
@@ -42,12 +40,11 @@ def predicted_label(case: ScoredCase, contract: OutputContract) -> str:
     return label_lookup(contract.labels).get(fold(got), INVALID)
 
 
-def label_report(cases: Sequence[ScoredCase], contract: OutputContract) -> dict[str, Any]:
+def label_report(cases: Sequence[ScoredCase], contract: OutputContract) -> LabelReport:
     """Per-label precision/recall/F1/support, macro-F1 and a sparse confusion matrix (see module docstring).
 
-    Returns {"n", "invalid", "macro_f1", "macro_labels", "labels": {label: {precision, recall, f1, support,
-    predicted}}, "confusion": {true: {predicted or INVALID: count}}}; every label of the contract is listed
-    and keys are sorted (INVALID last in a row), so equal inputs give byte-equal JSON.
+    Every label of the contract is listed, without an F1 interval (`with_f1_intervals` adds them); labels and
+    confusion rows are sorted (INVALID last in a row), as `LabelReport.to_json` stores them.
     """
     if contract.kind != "label":
         raise ValueError(f"label_report needs a label contract, got kind {contract.kind!r}")
@@ -63,33 +60,41 @@ def label_report(cases: Sequence[ScoredCase], contract: OutputContract) -> dict[
     support = Counter(t for t, _ in pairs)
     predicted = Counter(p for _, p in pairs)
 
-    per_label: dict[str, dict[str, Any]] = {}
+    per_label: dict[str, LabelRow] = {}
     for label in sorted(contract.labels):
         tp = confusion[(label, label)]
         fp, fn = predicted[label] - tp, support[label] - tp
-        per_label[label] = {
-            "precision": tp / (tp + fp) if tp + fp else None,
-            "recall": tp / (tp + fn) if tp + fn else None,
-            "f1": 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else None,
-            "support": support[label],
-            "predicted": predicted[label],
-        }
-    scored = [row["f1"] for row in per_label.values() if row["support"] > 0]
+        per_label[label] = LabelRow(
+            precision=tp / (tp + fp) if tp + fp else None,
+            recall=tp / (tp + fn) if tp + fn else None,
+            f1=2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else None,
+            support=support[label],
+            predicted=predicted[label],
+        )
+    scored = [row.f1 for row in per_label.values() if row.support > 0]
     matrix: dict[str, dict[str, int]] = {}
     for (true, pred), count in sorted(confusion.items(), key=lambda kv: (kv[0][0], kv[0][1] == INVALID, kv[0][1])):
         matrix.setdefault(true, {})[pred] = count
-    return {
-        "n": len(pairs),
-        "invalid": predicted[INVALID],
-        "macro_f1": sum(scored) / len(scored) if scored else None,
-        "macro_labels": len(scored),
-        "labels": per_label,
-        "confusion": matrix,
-    }
+    return LabelReport(
+        n=len(pairs),
+        invalid=predicted[INVALID],
+        macro_f1=sum(scored) / len(scored) if scored else None,
+        macro_labels=len(scored),
+        labels=per_label,
+        confusion=matrix,
+    )
+
+
+def with_f1_intervals(report: LabelReport, intervals: Mapping[str, tuple[float, float]]) -> LabelReport:
+    """The report with each label's F1 interval (from `label_bootstrap`) beside its F1; a label without one keeps
+    None. A new report rather than an update, so a report once made never changes under its readers."""
+    rows = {name: replace(row, f1_low=intervals[name][0], f1_high=intervals[name][1]) if name in intervals else row
+            for name, row in report.labels.items()}
+    return replace(report, labels=rows)
 
 
 def macro_f1_metric(cases: Sequence[ScoredCase], contract: OutputContract, seed: int = 0,
-                    resamples: int = 1000, report: dict[str, Any] | None = None) -> Metric:
+                    resamples: int = 1000, report: LabelReport | None = None) -> Metric:
     """Macro-F1 with a seeded bootstrap 95% interval over examples (labels re-counted per draw, `_centred`).
 
     Pass the `label_report` of the same cases when you already have it, so it is not computed twice."""
@@ -97,16 +102,17 @@ def macro_f1_metric(cases: Sequence[ScoredCase], contract: OutputContract, seed:
 
 
 def label_bootstrap(cases: Sequence[ScoredCase], contract: OutputContract, seed: int = 0, resamples: int = 1000,
-                    report: dict[str, Any] | None = None) -> tuple[Metric, dict[str, tuple[float, float]]]:
+                    report: LabelReport | None = None) -> tuple[Metric, dict[str, tuple[float, float]]]:
     """Macro-F1 as a Metric, and each label's F1 interval, from one seeded percentile bootstrap over examples.
 
     A label's F1 in a draw that neither holds nor predicts it is undefined and left out of that label's interval.
     Where a label's every draw gives the same F1 of 0 or 1 (all its examples right, say), the interval is the
     Wilson interval of the examples that decide its F1 (true or predicted as it), as a rate of that many gets:
     three right of three is not certainty. Labels with no defined F1 get no interval."""
-    report = report or label_report(cases, contract)
-    if not report["n"] or report["macro_f1"] is None:
-        return Metric(report["macro_f1"], None, None, report["n"]), {}
+    if report is None:
+        report = label_report(cases, contract)
+    if not report.n or report.macro_f1 is None:
+        return Metric(report.macro_f1, None, None, report.n), {}
     names = sorted(contract.labels)
     index = {name: i for i, name in enumerate(names)}  # INVALID gets len(names): nobody's true label
     by_fold = label_lookup(contract.labels)
@@ -118,16 +124,16 @@ def label_bootstrap(cases: Sequence[ScoredCase], contract: OutputContract, seed:
         f1 = 2 * hits / (support + predicted)  # nan where the label is neither true nor predicted in the draw
     present = support > 0
     macro = np.where(present, f1, 0.0).sum(axis=1) / present.sum(axis=1)
-    low, high = at_a_bound(report["macro_f1"], *_centred(macro, report["macro_f1"]), report["n"])
+    low, high = at_a_bound(report.macro_f1, *_centred(macro, report.macro_f1), report.n)
     intervals = {}
     for name, column in zip(names, f1.T, strict=True):
-        row, defined = report["labels"][name], column[~np.isnan(column)]
-        if row["f1"] is None or not defined.size:
+        row, defined = report.labels[name], column[~np.isnan(column)]
+        if row.f1 is None or not defined.size:
             continue
-        decided = row["support"] + row["predicted"] - confusion_hits(report, name)
-        span = at_a_bound(row["f1"], *map(float, np.percentile(defined, [2.5, 97.5])), decided)
+        decided = row.support + row.predicted - report.correct(name)
+        span = at_a_bound(row.f1, *map(float, np.percentile(defined, [2.5, 97.5])), decided)
         intervals[name] = (float(span[0]), float(span[1]))
-    return Metric(report["macro_f1"], float(low), float(high), report["n"]), intervals
+    return Metric(report.macro_f1, float(low), float(high), report.n), intervals
 
 
 def _centred(draws: np.ndarray, estimate: float) -> tuple[float, float]:
@@ -172,8 +178,3 @@ def _per_draw(drawn: np.ndarray, labels: int) -> np.ndarray:
     offset = np.arange(drawn.shape[0])[:, None] * width
     flat = np.bincount((drawn + offset).ravel(), minlength=drawn.shape[0] * width)
     return flat.reshape(drawn.shape[0], width)[:, :-1]
-
-
-def confusion_hits(report: dict[str, Any], label: str) -> int:
-    """How many examples of `label` the report's trial got right (the confusion matrix's diagonal)."""
-    return report["confusion"].get(label, {}).get(label, 0)

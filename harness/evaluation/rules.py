@@ -138,8 +138,7 @@ def intervals_shown(trial: TrialView) -> dict[str, bool]:
         for name, metric in metrics.items():
             if metric.value is not None:
                 shown[name] = shown.get(name, False) or metric.low is not None
-    labels = [row for report in trial.label_reports.values() if report
-              for row in (report.get("labels") or {}).values() if row.get("f1") is not None]
+    labels = [row for report in trial.label_reports.values() for row in report.labels.values() if row.f1 is not None]
     if labels:
-        shown[LABEL_F1] = any(row.get("f1_low") is not None for row in labels)
+        shown[LABEL_F1] = any(row.f1_low is not None for row in labels)
     return shown

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness.core.label_report import LabelReport
 from harness.core.metric import CORE_SCORERS, Metric
 from harness.data.contract import OutputContract, parse_output, parse_target
 from harness.data.suites import Example, Suite
-from harness.evaluation.labels import label_bootstrap, label_report
+from harness.evaluation.labels import label_bootstrap, label_report, with_f1_intervals
 from harness.evaluation.scorers import ScoredCase, score_cases
 
 
@@ -20,8 +21,8 @@ class SplitScores:
     metrics: dict[str, Metric]
     per_example: list[dict[str, float | None]]
     """Aligned with the examples: {scorer: value}."""
-    labels: dict | None
-    """Per-label precision/recall/F1 and the confusion matrix (label contracts only)."""
+    labels: LabelReport | None
+    """Per-label precision/recall/F1 with F1's interval, and the confusion matrix (label contracts only)."""
 
 
 def scorer_names(suite: Suite) -> tuple[str, ...]:
@@ -42,7 +43,6 @@ def score_split(examples: Sequence[Example], outputs: Sequence[str], suite: Suit
     labels = label_report(cases, contract) if contract.kind == "label" else None
     if labels is not None:
         metrics["macro_f1"], intervals = label_bootstrap(cases, contract, seed=seed, report=labels)
-        for name, (low, high) in intervals.items():
-            labels["labels"][name].update(f1_low=low, f1_high=high)
+        labels = with_f1_intervals(labels, intervals)
     per_example = [{name: column[i] for name, column in values.items()} for i in range(len(cases))]
     return SplitScores(metrics, per_example, labels)

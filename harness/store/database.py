@@ -32,6 +32,7 @@ import duckdb
 import numpy as np
 
 from harness.core.errors import HarnessError
+from harness.core.label_report import LabelReport
 from harness.core.metric import Metric
 from harness.core.paths import results_folder
 from harness.core.records import (
@@ -119,6 +120,11 @@ def _record(value: Any) -> str | None:
 
 def _typed(cls: type[T], text: str | None) -> T | None:
     return None if text is None else cls(**_loads(text))
+
+
+def _label_reports(text: str | None) -> dict[str, LabelReport]:
+    """The per-split label reports of a `label_reports` column, typed; reports of every release read."""
+    return {split: LabelReport.from_json(raw) for split, raw in _loads(text, {}).items()}
 
 
 def _pairs(text: str | None) -> tuple[tuple[int, float], ...]:
@@ -316,7 +322,7 @@ class Store:
                training and training.steps, training and training.stopped_by, training and training.examples,
                training and training.examples_per_step, training and _dumps(training.loss_curve),
                training and _dumps(training.dev_curve), _dumps(list(r.shots)), r.include_contract,
-               _dumps(r.constraints), _dumps(r.label_reports),
+               _dumps(r.constraints), _dumps({split: report.to_json() for split, report in r.label_reports.items()}),
                None if r.hosted is None else _dumps(dataclasses.asdict(r.hosted)), _dumps(r.phase_seconds),
                training and training.planned_steps, _record(r.engine), _record(r.serving), r.stats_rules]  # fmt: skip
         metrics = [[r.id, m.split, m.name, m.value, m.low, m.high, m.n] for m in r.metrics] if with_results else []
@@ -612,7 +618,7 @@ class Store:
             eval_seconds=t["eval_seconds"], objective=t["objective"], feasible=t["feasible"],
             maximize=bool(t["maximize"]), artifact_path=artifact, training=training,
             shots=tuple(_loads(t["shots"], [])), include_contract=t["include_contract"],
-            constraints=_loads(t["constraints"], {}), label_reports=_loads(t["label_reports"], {}),
+            constraints=_loads(t["constraints"], {}), label_reports=_label_reports(t["label_reports"]),
             throughput=throughput, hosted=None if t["hosted"] is None else HostedUsage(**_loads(t["hosted"])),
             phase_seconds=_loads(t["phase_seconds"], {}), metrics=metrics, provenance=_loads(t["details"], {}),
             engine=_typed(EngineInfo, t["engine"]), serving=_typed(ServingLoad, t["serving"]),

@@ -129,9 +129,7 @@ def estimate(plan: SweepPlan, calibration: Calibration, base_checked: bool = Fal
 
 def planned_steps(config: ExperimentConfig, train_size: int) -> int:
     """What the trainer will plan: `max_steps`, or the optimizer steps its epochs take (at least one)."""
-    training = config.training
-    per_epoch = max(1, math.ceil(math.ceil(train_size / training.batch_size) / training.gradient_accumulation))
-    return config.budget.max_steps or math.ceil(config.budget.epochs * per_epoch)
+    return config.budget.max_steps or math.ceil(config.budget.epochs * config.training.steps_per_pass(train_size))
 
 
 def fit(plan: SweepPlan, calibration: Calibration, base_checked: bool = False) -> tuple[SweepPlan, str | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 import shutil
@@ -87,12 +88,21 @@ class SweepPlan:
             span = f"{first}" if sampled == 1 else f"{first}-{self.trials}"
             lines.append(f"  {span}. chosen by the {self.config.sampler} sampler from: {', '.join(self.space.methods)} "
                          "(the estimate below takes them in turn)")
-        steps = "epochs" if budget.max_steps is None else f"{budget.max_steps} steps"
-        lines.append(f"budget: {steps} per trained trial (epochs {budget.epochs:g}); "
+        lines.append(f"budget: {self._steps_in_words()} per trained trial; "
                      f"trial_train_seconds {_limit(budget.trial_train_seconds)}; "
                      f"sweep_minutes {_limit(budget.sweep_minutes)}; fit_minutes {_limit(budget.fit_minutes)}"
                      + (f" (min_steps {budget.min_steps})" if budget.fit_minutes is not None else ""))
         return lines
+
+    def _steps_in_words(self) -> str:
+        """The step budget and what it means for the train subset: `max_steps` overrides `epochs`, which a user
+        reading "epochs 1" beside it would not guess."""
+        budget, train = self.config.budget, len(self.subsets["train"])
+        per_pass = self.config.training.steps_per_pass(train)
+        if budget.max_steps is None:
+            return f"epochs {budget.epochs:g} ({math.ceil(budget.epochs * per_pass)} steps of {train} train examples)"
+        return (f"{budget.max_steps} steps ({budget.max_steps / per_pass:.1f} passes over {train} train examples; "
+                "max_steps overrides epochs)")
 
 
 def _limit(value: float | None) -> str:
