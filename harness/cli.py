@@ -784,6 +784,7 @@ def _sweep(args, console: Console) -> int:
     console.print(study_verdict(store, outcome.study).text, highlight=False)
     if here.lowered_note():
         console.print(here.lowered_note(), highlight=False)
+    _check_calibration(here, store, outcome, console)
     followups = store.followups(outcome.study)
     for extra in (report.seed_spread_table(trials, store.trials(followups["seeds"].name) if "seeds" in followups
                                            else []),
@@ -795,6 +796,17 @@ def _sweep(args, console: Console) -> int:
                       "above and in `harness trials`.", highlight=False)
         return 1
     return 0
+
+
+def _check_calibration(here, store, outcome, console: Console) -> None:
+    """After the trials: whether they ran at the calibrated speed (`sweep.drift`); a cached calibration that read
+    slow is dropped, so that it does not plan later runs."""
+    from harness.sweep.drift import check_calibration
+
+    ran = [t for t in store.trials(outcome.study) if t.run_id == outcome.run_id]
+    note = check_calibration(here.calibration, ran, here.lowered)
+    if note:
+        console.print(note, highlight=False)
 
 
 def _check_workers(workers: int, plan) -> None:
@@ -837,6 +849,7 @@ def _worker(args, console: Console) -> int:
     here = plan_for_machine(plan, console.print, args.allow_under_trained, recalibrate=args.recalibrate)
     outcome = run_sweep(here.plan, _store(args.db, plan.config.results_dir), echo=console.print, worker=index,
                         followups=False, prepared=here.data)
+    _check_calibration(here, _store(args.db, plan.config.results_dir), outcome, console)
     console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed"
                   + (f", {outcome.duplicates} duplicate(s) not re-run" if outcome.duplicates else "") + ".")
     if outcome.ran and outcome.failed == outcome.ran:

@@ -180,7 +180,9 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
     if trial.training:
         loss = _loss_text(trial.training.loss_curve)
         planned = f" of {trial.training.planned_steps}" if trial.training.planned_steps else ""
-        lines.append(f"training: {trial.training.steps}{planned} steps, stopped by {trial.training.stopped_by}, {loss}"
+        pace = f" at {trial.training.step_seconds:.2f} s a step" if trial.training.step_seconds else ""
+        lines.append(f"training: {trial.training.steps}{planned} steps{pace}, stopped by {trial.training.stopped_by}, "
+                     f"{loss}"
                      + (f"; {under_trained_text(trial)}: it does not stand for the method in the verdict or the gate"
                         if trial.under_trained else ""))
     for split, metrics in trial.metrics.items():

@@ -75,6 +75,10 @@ class TrainingSummary:
     """(step, dev-probe objective) pairs scored during training, for the pruner."""
     planned_steps: int | None = None
     """The step budget: `max_steps`, or the steps its `epochs` take; None for trials recorded before it was kept."""
+    step_seconds: float | None = None
+    """Mean wall seconds of an optimizer step after the first (which pays for allocations, and which the calibration
+    does not time either), without the dev probes between steps; None for trials recorded before it was kept, and
+    for one that ran a single step."""
 
     @property
     def under_trained(self) -> bool:

@@ -136,7 +136,7 @@ _TRIAL_COLUMNS = (
     "started_at", "finished_at", "device", "peak_memory_mb", "train_seconds", "eval_seconds", "objective",
     "feasible", "artifact_path", "details", "train_steps", "stopped_by", "train_examples", "examples_per_step",
     "loss_curve", "dev_curve", "shots", "include_contract", "constraints", "label_reports", "hosted",
-    "phase_seconds", "planned_steps", "engine", "serving", "stats_rules",
+    "phase_seconds", "planned_steps", "engine", "serving", "stats_rules", "step_seconds",
 )  # fmt: skip
 _INSERT_TRIAL = f"INSERT INTO trials ({', '.join(_TRIAL_COLUMNS)}) VALUES ({', '.join('?' * len(_TRIAL_COLUMNS))})"
 _INSERT_METRIC = "INSERT INTO metrics (trial_id, split, name, value, low, high, n) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -324,7 +324,8 @@ class Store:
                training and _dumps(training.dev_curve), _dumps(list(r.shots)), r.include_contract,
                _dumps(r.constraints), _dumps({split: report.to_json() for split, report in r.label_reports.items()}),
                None if r.hosted is None else _dumps(dataclasses.asdict(r.hosted)), _dumps(r.phase_seconds),
-               training and training.planned_steps, _record(r.engine), _record(r.serving), r.stats_rules]  # fmt: skip
+               training and training.planned_steps, _record(r.engine), _record(r.serving), r.stats_rules,
+               training and training.step_seconds]  # fmt: skip
         metrics = [[r.id, m.split, m.name, m.value, m.low, m.high, m.n] for m in r.metrics] if with_results else []
         throughput = [[r.id, split, t.examples, t.seconds, t.batch_size, t.prompt_tokens, t.completion_tokens]
                       for split, t in r.throughput.items()] if with_results else []
@@ -608,7 +609,7 @@ class Store:
     def _trial(self, t: dict, metrics: dict, throughput: dict) -> TrialView:
         training = None if t["train_steps"] is None else TrainingSummary(
             t["train_steps"], t["stopped_by"], t["train_examples"], t["examples_per_step"], _pairs(t["loss_curve"]),
-            _pairs(t["dev_curve"]), t["planned_steps"])
+            _pairs(t["dev_curve"]), t["planned_steps"], t["step_seconds"])
         artifact = None if t["artifact_path"] is None else self.path.parent.resolve() / t["artifact_path"]
         return TrialView(
             id=t["id"], study=t["study"], number=t["number"], run_id=t["run_id"], method=t["method"],

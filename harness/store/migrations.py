@@ -278,6 +278,13 @@ ALTER TABLE trials ADD COLUMN engine JSON;
 ALTER TABLE trials ADD COLUMN serving JSON;
 """
 
+M016_STEP_SECONDS = """
+-- The mean seconds of each trained trial's optimizer steps, without its dev probes: what the calibration predicted
+-- it to be, measured over the whole trial.
+ALTER TABLE trials ADD COLUMN step_seconds DOUBLE;
+"""
+
+
 def m013_padding_free_as_it_ran(conn: duckdb.DuckDBPyConnection) -> None:
     """A stored experiment whose `training.padding_free` is null gets the value its release resolved null to.
 
@@ -405,6 +412,7 @@ MIGRATIONS: list[Migration] = [
     ("m013_padding_free_as_it_ran", m013_padding_free_as_it_ran),
     ("m014_earlier_gates_are_looks_at_test", m014_earlier_gates_are_looks_at_test),
     ("m015_stats_rules", m015_stats_rules),
+    ("m016_step_seconds", M016_STEP_SECONDS),
 ]
 
 

@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from harness.sweep.space import method_params
 from harness.sweep.trial import trial_context
 from harness.training.methods import METHODS
 from harness.training.methods.base import LocalCandidate
+from harness.training.sft import WARMUP_STEPS
 
 TIMED_STEPS = 6
 """Steps timed per method and precision, after one warm-up step (the first step pays for allocations), on examples
@@ -51,7 +51,6 @@ AVX512-BF16, 2026-12-05)."""
 REGRESSION_ITEMS = 32
 """Forgetting-check items timed per trained arm (two batches): lm-eval's fixed cost is spread over few items, so
 the per-item time errs high, on the safe side of a plan."""
-WARMUP_STEPS = 1
 BUSY_LOAD = 1.5
 """Load average per core above which the calibration says its timings were taken on a busy CPU: the sweep itself
 keeps each core at about 1 while it loads and tokenises."""
@@ -266,11 +265,10 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str, answers
                            "qlora.") from None
     step_seconds = None
     if candidate.train_report is not None:
-        timed = candidate.train_report.step_seconds[WARMUP_STEPS:]
-        if not timed:
+        step_seconds = candidate.train_report.mean_step_seconds
+        if step_seconds is None:
             raise HarnessError(f"calibration: {method} ran {candidate.train_report.steps} steps, fewer than the "
                                f"{steps} it needs to time; the train subset holds {len(data.train)} examples.")
-        step_seconds = statistics.fmean(timed)
     if answers is not None:
         generate_seconds, regression_seconds = answers.generate_seconds, answers.regression_seconds
     else:

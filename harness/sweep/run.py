@@ -82,6 +82,8 @@ class SweepOutcome:
     """Sampled configurations this invocation did not run because a completed trial had run them."""
     stopped_short: str | None = None
     """Why the study stopped short of its total, in words: its space has no configuration left to run."""
+    run_id: str = ""
+    """The run this invocation recorded its trials under."""
 
 
 with warnings.catch_warnings():
@@ -157,7 +159,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
             store.record_importance(plan.study, parameter_importance(study))
         if followups:
             run_followups(data, plan, store, run_id, echo)
-    return outcome
+    return dataclasses.replace(outcome, run_id=run_id)
 
 
 def _may_train(plan: SweepPlan, store: Store, followups: bool) -> bool:

@@ -105,7 +105,8 @@ def _prepare(data: SweepData, record: TrialRecord, method, params: dict[str, Any
         training = data.config.training
         record.training = TrainingSummary(report.steps, report.stopped_by, report.train_examples,
                                           training.batch_size * training.gradient_accumulation,
-                                          tuple(report.loss_curve), tuple(probe_curve), report.planned_steps)
+                                          tuple(report.loss_curve), tuple(probe_curve), report.planned_steps,
+                                          report.mean_step_seconds)
     record.train_seconds = report.seconds if report else 0.0
     return candidate
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,8 @@ from harness.models.device import use_bf16
 from harness.models.loading import library_bars_off
 from harness.training.packing import keeps_examples_apart
 
+WARMUP_STEPS = 1
+"""Optimizer steps left out of a step-time mean: the first pays for allocations that later steps do not."""
 DevProbe = Callable[[int], bool]
 """Called every `eval_every_steps` with the step; scores the dev subset and returns True to stop (prune)."""
 
@@ -46,6 +49,12 @@ class TrainReport:
     """Wall seconds of each optimizer step, without the dev probes between them (the calibration reads these)."""
     padding_free: bool = False
     """Batches were joined into one row each (`training.padding_free`, where the model keeps their examples apart)."""
+
+    @property
+    def mean_step_seconds(self) -> float | None:
+        """The mean of `step_seconds` after the first WARMUP_STEPS, which pay for allocations; None without more."""
+        timed = self.step_seconds[WARMUP_STEPS:]
+        return statistics.fmean(timed) if timed else None
 
 
 def train(model, tokenizer, prompter: Prompter, examples: list[Example], learning_rate: float,
