@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         _hear_ctrl_c()
     try:
         return args.run(args, console) or 0
-    except HarnessError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    except HarnessError as exc:  # on stderr: `harness trials --format json > x.json` must not write it into x.json
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:
         console.print("\ninterrupted. Finished trials are saved; re-run the same command to resume.")
@@ -905,6 +905,9 @@ def _trials(args, console: Console) -> int:
     from harness.analysis import report
 
     store = _store(args.db)
+    if args.db is not None and not store.path.exists():  # a mistyped --db is not "no trials yet"
+        raise HarnessError(f"--db {args.db}: no results database there. Give the harness.duckdb a sweep wrote, or the "
+                           "results folder that holds it.")
     trials = store.trials(args.study)
     objectives = {study.name: study.objective_metric for study in store.studies()}
     if not trials and args.study:

@@ -15,6 +15,12 @@ COLOURS = ("red", "green", "blue")
 NOUNS = ("car", "hat", "door", "cup", "kite", "boat", "lamp", "sock", "wall", "bike", "ball", "pen")
 
 
+def printed(capsys) -> str:
+    """What the last commands printed to the terminal: standard output, then the errors (on standard error)."""
+    captured = capsys.readouterr()
+    return captured.out + captured.err
+
+
 def toy_rows(seed: int = 0) -> list[dict]:
     """Every input names its colour; the answer is that colour. Learnable, and unguessable by chance."""
     rng = random.Random(seed)

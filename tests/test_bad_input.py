@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import printed
 import yaml
 from tiny import build_tiny_model, build_tiny_tokenizer
 
@@ -36,9 +37,9 @@ def refused(argv: list[str], capsys) -> str:
     """Run the CLI, expect exit 2 with one `error:` message and no traceback; return the message on one line."""
     assert main(argv) == 2
     captured = capsys.readouterr()
-    out = " ".join(captured.out.split())  # the console wraps long lines
-    assert out.startswith("error:") and "Traceback" not in captured.out + captured.err
-    return out
+    err = " ".join(captured.err.split())  # the console wraps long lines
+    assert err.startswith("error:") and "error:" not in captured.out and "Traceback" not in captured.out + captured.err
+    return err
 
 
 @pytest.fixture()
@@ -471,6 +472,16 @@ def test_trial_ids_that_do_not_exist(two_suites_store, tmp_path, capsys):
     assert "'demo-2' is not a trial id: give STUDY/NUMBER" in refused(["show", "demo-2", *db], capsys)
 
 
+def test_a_trial_asked_for_where_no_results_database_is_says_so(tmp_path, monkeypatch, capsys):
+    """From another folder, without --db: not "no trial" (which reads as if the results were searched)."""
+    monkeypatch.chdir(tmp_path)
+    for argv in (["show", "demo/1"], ["payback", "demo/1", "--volume", "10"], ["predict", "demo/1", "--input", "x"]):
+        out = refused(argv, capsys)
+        assert "no results database at results/harness.duckdb, so no trial 'demo/1'" in out and "--db" in out, argv
+    out = refused(["trials", "--db", str(tmp_path / "nope")], capsys)  # a mistyped --db is not "no trials yet"
+    assert f"--db {tmp_path / 'nope'}: no results database there" in out
+
+
 def test_compare_across_different_suites(two_suites_store, capsys):
     out = refused(["compare", "s/1", "t/0", "--db", str(two_suites_store.path)], capsys)
     assert "s/1 was scored on suite toy-colours and t/0 on suite ticket-triage" in out
@@ -524,7 +535,7 @@ def test_a_results_file_that_is_not_a_database_is_named_without_a_traceback(tmp_
         db.write_bytes(content)
     before = db.read_bytes()
     assert main([*command, "--db", str(db)]) == 2
-    out = capsys.readouterr().out
+    out = printed(capsys)
     assert "cannot be read" in out and str(db) in out and "Traceback" not in out
     assert db.read_bytes() == before  # nothing written
 

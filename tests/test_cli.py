@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import printed
 
 from harness.cli import main
 
@@ -16,10 +17,10 @@ def test_no_command_prints_help(capsys):
 
 def test_errors_are_one_message_and_exit_2(capsys, tmp_path):
     assert main(["suite", "validate", str(tmp_path / "missing")]) == 2
-    out = capsys.readouterr().out
+    out = printed(capsys)
     assert out.startswith("error:") and "harness suite init" in out and "Traceback" not in out
     assert main(["sweep", str(tmp_path / "nope.yaml")]) == 2
-    assert "no such experiment file" in capsys.readouterr().out
+    assert "no such experiment file" in printed(capsys)
 
 
 def test_suite_init_validate_stats(tmp_path, capsys):
@@ -71,11 +72,11 @@ def small_store(tmp_path):
 def test_trials_says_when_there_are_none(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a new folder: no results database
     assert main(["trials"]) == 0
-    out = " ".join(capsys.readouterr().out.split())
+    out = " ".join(printed(capsys).split())
     assert "no trials: there is no results database at results/harness.duckdb" in out and "harness sweep" in out
     db = ["--db", str(small_store(tmp_path).path)]
     assert main(["trials", "--study", "nosuch", *db]) == 2
-    out = " ".join(capsys.readouterr().out.split())
+    out = " ".join(printed(capsys).split())
     assert out.startswith("error:") and "no study 'nosuch'" in out and "its studies: s" in out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import printed
 
 from harness.core.config import load_experiment
 from harness.core.errors import ConfigError, DeviceError
@@ -197,7 +198,7 @@ def test_config_mistakes_exit_non_zero_before_any_model_loads(tmp_path, monkeypa
         text = "name: x\nresults_dir: " + str(tmp_path / "r") + "\nspace: {prompt: {shots: [0, 2]}}\n" + body + "\n"
         path = write(tmp_path, text.replace("space: {prompt: {shots: [0, 2]}}\nspace:", "space:"))
         assert main(["sweep", str(path)]) == 2
-        out = capsys.readouterr().out
+        out = printed(capsys)
         assert "error:" in out and "Traceback" not in out and str(path) in out
 
 

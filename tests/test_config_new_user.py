@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import printed
 
 from harness.cli import SWEEP_EPILOG, main
 from harness.core.config import load_experiment
@@ -225,7 +226,7 @@ def test_a_typo_in_a_command_or_flag_gets_a_suggestion(argv, hint):
 def test_set_from_the_command_line_is_blamed_without_a_traceback(tmp_path, toy_suite, tiny_model_dir, capsys):
     path = experiment(tmp_path, toy_suite, tiny_model_dir)
     assert main(["sweep", str(path), "--dry-run", "--set", "space.lora.r=[4, 4]"]) == 2
-    out = capsys.readouterr().out
+    out = printed(capsys)
     assert "`space.lora.r` lists 4 more than once" in out and "`--set space.lora.r=[4, 4]`" in out
     assert "Traceback" not in out
 

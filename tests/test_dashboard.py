@@ -90,7 +90,8 @@ def _record(study: str, number: int, method: str, params: dict, acc: float, feas
         feasible=feasible, artifact_path=None,
         training=None if not trained else TrainingSummary(
             steps=40, stopped_by="max_steps", examples=320, examples_per_step=8,
-            loss_curve=tuple((s, 2.5 / (1 + s / 10)) for s in range(5, 45, 5)), dev_curve=((20, acc - 0.1), (40, acc))),
+            loss_curve=tuple((s, 2.5 / (1 + s / 10)) for s in range(5, 45, 5)), dev_curve=((20, acc - 0.1), (40, acc)),
+            step_seconds=0.25),
         shots=tuple(f"train:{i}" for i in range(params.get("shots", 0))), include_contract=True,
         constraints=constraints, label_reports=label_reports or {},
         throughput={s: Throughput(N, eval_s / 2, 8, N * 130, 8 * N) for s in ("dev", "test")},
@@ -336,7 +337,7 @@ def test_trial_detail_curves_labels_and_searchable_examples(app):
     assert at.selectbox(key="trial_id").value == "demo/2"
     assert at.metric[0].value == "83.0%" and "95% CI [73.0, 93.0] n=40" in _text(at)
     assert at.metric[3].value == "+1.0%"  # the regression delta, measured
-    assert "40 steps on 320 examples" in _text(at)
+    assert "40 steps on 320 examples (8 per step, 0.25 s a step)" in _text(at)
     assert "test: 40 examples in 10 s at batch 8" in _text(at)
     assert len(at.get("vega_lite_chart")) == 3  # loss curve, dev curve, confusion matrix
     per_label, examples = at.dataframe[1].value, at.dataframe[2].value

@@ -9,6 +9,7 @@ import weakref
 from collections import namedtuple
 
 import pytest
+from conftest import printed
 import torch
 
 from harness.cli import main
@@ -94,7 +95,7 @@ def test_out_of_memory_while_calibrating_says_what_to_lower(tmp_path, tiny_model
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))  # nothing calibrated yet on this machine
     monkeypatch.setattr(base, "train", train)
     assert main(["sweep", str(experiment(tmp_path, tiny_model_dir, toy_suite))]) == 2
-    out = " ".join(capsys.readouterr().out.split())
+    out = " ".join(printed(capsys).split())
     assert "calibration: full ran out of memory on cpu (CUDA out of memory. Tried to allocate 2.00 GiB)" in out
     assert "training.batch_size=4" in out and "Traceback" not in out
     assert trials(tmp_path) == []  # no trial was recorded
@@ -107,7 +108,7 @@ def test_a_full_disk_is_refused_before_any_model_loads(tmp_path, tiny_model_dir,
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))
     assert main(["sweep", str(experiment(tmp_path, tiny_model_dir, toy_suite))]) == 2
-    out = capsys.readouterr().out
+    out = printed(capsys)
     assert "cannot write results to" in out and "only 1 MB free" in out and "results_dir" in out
     assert not (tmp_path / "results").exists()  # nothing half-written
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import printed
 from test_cost import PRICES, candidate, flags, prompting
 
 from harness.cli import main
@@ -94,7 +95,7 @@ def test_the_baseline_throughput_is_labelled_and_refused_by_its_own_flag(results
                                    ["--serving-throughput", "1e-320"]])
 def test_inputs_that_overflow_are_refused_not_reported_as_paying_back_in_inf_months(results, given, capsys):
     assert main(payback(results, "--baseline", "s/0", *given)) == 2
-    said = capsys.readouterr().out
+    said = printed(capsys)
     assert "came out infinite" in said and "realistic range" in said
     assert "PAYS BACK" not in said and "$inf" not in said
 
@@ -113,7 +114,7 @@ def test_a_measured_baseline_quality_carries_its_interval_and_n(results, capsys)
 def test_dashboard_refuses_a_port_that_is_not_one_before_starting(results, port, capsys):
     """70000 and -1 were a Streamlit traceback; 0 said `http://127.0.0.1:0` while Streamlit picked another port."""
     assert main(["dashboard", "--db", str(results[0]), "--port", port]) == 2
-    assert f"--port {port} is not a TCP port; give one in 1..65535" in capsys.readouterr().out
+    assert f"--port {port} is not a TCP port; give one in 1..65535" in printed(capsys)
 
 
 def test_dashboard_takes_the_results_folder_and_refuses_a_port_in_use(results, capsys):
@@ -124,7 +125,7 @@ def test_dashboard_takes_the_results_folder_and_refuses_a_port_in_use(results, c
         held.listen()
         port = held.getsockname()[1]
         assert main(["dashboard", "--db", str(results[0]), "--port", str(port)]) == 2
-    said = capsys.readouterr().out
+    said = printed(capsys)
     assert f"port {port} on 127.0.0.1 is in use" in said and "Pick another with --port" in said
     assert "dashboard on" not in said
 
@@ -146,7 +147,7 @@ def test_dashboard_says_in_words_that_a_damaged_database_cannot_be_read(tmp_path
 def test_a_hosted_baseline_without_a_name_lists_the_names_to_give(results, given, capsys):
     """It said "no price for hosted model ``" and suggested adding an entry with an empty name."""
     assert main(payback(results, "--baseline", given)) == 2
-    said = capsys.readouterr().out
+    said = printed(capsys)
     assert "names no hosted model: give api:NAME" in said and "known: test-api" in said
 
 
@@ -209,7 +210,7 @@ def test_export_rescore_refuses_an_unusable_vllm_python_before_writing_the_expor
     given = str(tmp_path / "no-python") if python == "missing" else sys.executable  # the harness's venv: no vLLM
     out = tmp_path / "served"
     assert main(["export", "s/1", "--out", str(out), "--rescore", "--vllm-python", given, "--db", str(results[0])]) == 2
-    said = capsys.readouterr().out
+    said = printed(capsys)
     assert f"the vLLM python {given}" in said and "scripts/vllm_env.sh" in said
     assert not out.exists()
 
@@ -223,4 +224,4 @@ def test_export_rescore_refuses_an_unusable_vllm_python_before_writing_the_expor
 def test_a_refused_figure_names_the_flag_to_change(results, given, says, capsys):
     """It named the Python field only (`engineering_usd_per_hour`), which no flag of `harness payback` is called."""
     assert main(payback(results, "--baseline", "s/0", *given)) == 2
-    assert says in capsys.readouterr().out
+    assert says in printed(capsys)

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import printed
 from fault_proxy import FaultProxy
 
 from harness.analysis.cost import ASSUMED
@@ -122,7 +123,7 @@ def test_a_missing_key_is_refused_before_any_model_loads(tmp_path, tiny_model_di
         assert KEY not in repr(plan)
         return
     assert main(["sweep", str(path)]) == 2
-    out = capsys.readouterr().out
+    out = printed(capsys)
     assert message in out and "Traceback" not in out
 
 
@@ -169,7 +170,7 @@ def test_an_endpoint_that_rejects_the_arms_request_is_refused_before_any_model_l
         path = experiment(tmp_path, tiny_model_dir, toy_suite, proxy.url, openai_server.model)
         assert main(["sweep", str(path), "--set", "space.api.structured=true"]) == 2
         assert len(proxy.received) == 1  # one probe, then nothing
-    out = capsys.readouterr().out
+    out = printed(capsys)
     assert "rejected a chat request with the arm's exact parameters" in out and "structured=True" in out
     assert "'json_schema' is not supported" in out and "Traceback" not in out
     assert Store(tmp_path / "results" / "harness.duckdb").trials() == []

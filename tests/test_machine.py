@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import printed
 
 from harness.analysis.gate import reference_for, run_gate
 from harness.analysis.report import estimate_text
@@ -86,7 +87,7 @@ def test_a_trial_that_cannot_finish_inside_its_cap_is_refused_before_any_trial(t
     path = experiment(tmp_path, tiny_model_dir, toy_suite)
     overrides = ["--set", "budget.max_steps=100000", "--set", "budget.trial_train_seconds=1"]
     assert main(["sweep", str(path), *overrides]) == 2
-    out = " ".join(capsys.readouterr().out.split())
+    out = " ".join(printed(capsys).split())
     assert "cannot finish its step budget inside its time cap" in out and "lora: its 100000 steps take" in out
     assert "--set budget.max_steps=" in out and "--allow-under-trained" in out
     assert Store(tmp_path / "results/harness.duckdb").trials() == []

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import printed
 
 from harness.core.config import EndpointConfig
 from harness.core.errors import ConfigError, HarnessError
@@ -97,10 +98,10 @@ def test_a_second_teams_sweep_into_the_same_folder_is_refused_and_the_first_is_i
     assert main(["sweep", str(first)]) == 0
     capsys.readouterr()
     assert main(["sweep", str(second), "--dry-run"]) == 2  # refused before calibration, in the dry run too
-    out = capsys.readouterr().out
+    out = printed(capsys)
     assert "was run with another setup" in out and "machine:" not in out  # no calibration, cached or not
     assert main(["sweep", str(second), "--trials", "2"]) == 2
-    out = capsys.readouterr().out
+    out = printed(capsys)
     assert "was run with another setup" in out and "Traceback" not in out and "machine:" not in out
     store = Store(tmp_path / "results" / "harness.duckdb")
     assert store.study("triage").suite == "toy-colours"
@@ -126,7 +127,7 @@ def test_a_worker_with_its_own_results_folder_cannot_join_another_setups_shared_
     assert main(["sweep", str(write("machine-a", 4)), "--storage", storage, "--trials", "1"]) == 0
     capsys.readouterr()
     assert main(["sweep", str(write("machine-b", 6)), "--storage", storage, "--trials", "2"]) == 2
-    out = capsys.readouterr().out
+    out = printed(capsys)
     assert "created by a sweep with another setup" in out and "data: created with" in out and "Traceback" not in out
     assert Store(tmp_path / "machine-b" / "harness.duckdb").trials("triage") == []
     assert main(["sweep", str(write("machine-c", 4)), "--storage", storage, "--trials", "2"]) == 0  # the same setup
@@ -252,7 +253,7 @@ space:
 """)
         assert main(["sweep", str(path)]) == 2
         assert proxy.chats == 1
-    out = capsys.readouterr().out
+    out = printed(capsys)
     assert NOT_A_COMPLETION in out and "Sign in to continue" in out and "would all be refusals" not in out
     assert "Traceback" not in out and KEY not in out
     assert Store(tmp_path / "results" / "harness.duckdb").trials() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import printed
 
 from harness.cli import main
 from harness.core.config import load_experiment
@@ -56,7 +57,7 @@ def test_init_refuses_a_file_as_the_folder(tmp_path):
 def test_cli_init_defaults_to_this_folder_and_prints_the_next_command(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["init"]) == 0
-    out = capsys.readouterr().out
+    out = printed(capsys)
     assert f"wrote {EXPERIMENT}" in out and f"next: harness sweep {EXPERIMENT} --dry-run" in out
     assert main(["init"]) == 2
-    assert "already exist; `harness init` never overwrites a file, so it wrote nothing" in capsys.readouterr().out
+    assert "already exist; `harness init` never overwrites a file, so it wrote nothing" in printed(capsys)

@@ -121,7 +121,7 @@ def test_an_audit_of_a_suite_edited_under_the_same_version_is_refused_before_any
     out = tmp_path / "pack"
     assert main(["audit", lora.id, "--db", str(sweep.path), "--out", str(out)]) == 2
     captured = capsys.readouterr()
-    message = " ".join(captured.out.split())  # the console wraps long lines
+    message = " ".join(captured.err.split())  # the console wraps long lines
     assert message.startswith("error:") and "Traceback" not in captured.out + captured.err
     assert f"train.jsonl: sha256 {recorded[:16]}... when {lora.id} was scored" in message
     assert "Restore those files" in message and "new `version:`" in message

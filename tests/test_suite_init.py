@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import printed
 import yaml
 
 from harness.cli import main
@@ -590,12 +591,12 @@ def test_cli_init_metric_and_drop_flags(tmp_path, capsys):
     source = write_jsonl(tmp_path / "flags.jsonl", rows)
     suites = str(tmp_path / "suites")
     assert main(["suite", "init", "strict", "--from", str(source), "--suites-dir", suites]) == 2
-    assert "error:" in (out := capsys.readouterr().out) and "'c' (1)" in out and "--drop-rare-labels" in out
+    assert "error:" in (out := printed(capsys)) and "'c' (1)" in out and "--drop-rare-labels" in out
     assert main(["suite", "init", "dropped", "--from", str(source), "--suites-dir", suites, "--drop-rare-labels"]) == 0
-    assert "rows dropped: rare labels 1)" in capsys.readouterr().out
+    assert "rows dropped: rare labels 1)" in printed(capsys)
     argv = ["suite", "init", "text", "--from", str(source), "--suites-dir", suites, "--output-field", "label"]
     assert main(argv + ["--metric", "exact"]) == 0
-    assert "contract: text, metric exact (--metric exact)" in capsys.readouterr().out
+    assert "contract: text, metric exact (--metric exact)" in printed(capsys)
 
 
 def test_cli_init_help_teaches_formats_and_flags(capsys):

@@ -16,7 +16,7 @@ import pytest
 from harness.cli import main
 from harness.evaluation.rules import STATS_RULES
 from harness.store.database import Store
-from conftest import write_toy_suite
+from conftest import printed, write_toy_suite
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -278,7 +278,7 @@ def test_train_examples_longer_than_max_length_are_refused_before_training(tmp_p
                                                                            capsys):
     experiment = toy_experiment(tmp_path, tiny_model_dir, toy_suite, "space:\n  lora: {r: 8}\n")
     assert main(["sweep", str(experiment), "--set", "training.max_length=8"]) == 2
-    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    out = " ".join(printed(capsys).split())  # the console wraps long lines
     assert out.startswith("error: training.max_length") and "train:" in out and "--set training.max_length=" in out
     assert not list((tmp_path / "results").glob("artifacts/*/*"))
 
@@ -293,7 +293,7 @@ def test_test_examples_longer_than_the_models_context_are_refused_before_any_mod
         {"input": "the red car " * 3000, "output": {"colour": "red"}})]) + "\n")
     experiment = toy_experiment(tmp_path, tiny_model_dir, suite, "data: {test_limit: null}\nspace:\n  prompt: {}\n")
     assert main(["sweep", str(experiment), "--dry-run"]) == 2
-    out = " ".join(capsys.readouterr().out.split())
+    out = " ".join(printed(capsys).split())
     assert f"test:{len(lines) + 1} (line {len(lines) + 1} of" in out and "context window of" in out
     assert "(2048 tokens" in out and "Shorten or drop them" in out
 
@@ -317,7 +317,7 @@ space:
     other = f"sqlite:///{tmp_path / 'other.db'}"
     for extra in (["--dry-run"], []):
         assert main(["sweep", str(experiment), "--storage", other, *extra]) == 2
-        out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+        out = " ".join(printed(capsys).split())  # the console wraps long lines
         assert "already holds trials of study toy (toy/0) that the study storage" in out
     assert not (tmp_path / "other.db").exists()  # nothing created where the refused run pointed
     after = db.trial("toy/0")

@@ -9,6 +9,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from conftest import printed
 
 from harness.cli import main
 from harness.core.errors import SuiteError
@@ -165,11 +166,11 @@ def test_nested_jsonl_fields_are_named_by_their_path(tmp_path, capsys):
     assert main(["suite", "init", "orders", "--from", "orders.jsonl", "--suites-dir", "."]) == 2
     assert ("orders.jsonl: cannot guess the input field (looked for ['text', 'input', 'utterance', 'question', "
             "'prompt', 'body', 'message', 'content']); pass --input-field with one of ['doc', 'meta', 'doc.body', "
-            "'doc.lang', 'meta.answer']") in " ".join(capsys.readouterr().out.split())
+            "'doc.lang', 'meta.answer']") in " ".join(printed(capsys).split())
     argv = ["suite", "init", "orders", "--from", "orders.jsonl", "--input-field", "doc.body", "--output-field",
             "meta.answer", "--suites-dir", "."]
     assert main(argv) == 0
-    assert "input `doc.body`, answer `meta.answer`" in capsys.readouterr().out
+    assert "input `doc.body`, answer `meta.answer`" in printed(capsys)
     suite = load_suite("orders")
     assert suite.contract.numeric and {e.input for e in suite.splits["test"]} <= {r["doc"]["body"] for r in rows}
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import optuna
 import pg
 import pytest
+from conftest import printed
 from optuna.trial import TrialState
 
 from harness.core.errors import ConfigError
@@ -91,7 +92,7 @@ def test_an_unreachable_storage_is_refused_before_any_model_loads(tmp_path, tiny
     monkeypatch.setenv("HARNESS_STORAGE", f"postgresql://harness:{PASSWORD}@127.0.0.1:9/harness")  # nothing there
     experiment = write_experiment(tmp_path, tiny_model_dir, toy_suite, total=2, steps=5)
     assert main(["worker", str(experiment), "--storage", os.environ["HARNESS_STORAGE"]]) == 2
-    out = capsys.readouterr().out
+    out = printed(capsys)
     assert "cannot reach the study storage postgresql+psycopg://harness:***@127.0.0.1:9/harness" in out
     assert PASSWORD not in out and "Traceback" not in out
 

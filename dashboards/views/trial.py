@@ -62,8 +62,9 @@ training = t.training
 if training is None:
     st.caption("Not trained (prompting): no training curve." if not t.trained else "No training summary recorded.")
 else:
-    st.caption(f"{training.steps} steps on {training.examples} examples ({training.examples_per_step} per step), "
-               f"stopped by {training.stopped_by}.")
+    pace = f", {training.step_seconds:.2f} s a step" if training.step_seconds else ""
+    st.caption(f"{training.steps} steps on {training.examples} examples ({training.examples_per_step} per step"
+               f"{pace}), stopped by {training.stopped_by}.")
     left, right = st.columns(2)
     if training.loss_curve:
         left.altair_chart(charts.curve(training.loss_curve, "training loss"), width="stretch")

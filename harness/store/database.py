@@ -533,6 +533,10 @@ class Store:
             split_trial_id(given)
         except ValueError:
             raise HarnessError(f"{given!r} is not a trial id: give STUDY/NUMBER, e.g. demo/2.") from None
+        if not self.path.exists():  # run from another folder: "no trial" would hide that nothing was read
+            raise HarnessError(f"no results database at {self.path}, so no trial {given!r}: run this in the project "
+                               "folder whose results/ holds it, or pass --db (its harness.duckdb, or the results "
+                               "folder holding it).")
         found = self.trial(given)
         if found is None:
             raise HarnessError(f"no trial {given!r} in {self.path}; list them with `harness trials`.")
