@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -117,6 +118,21 @@ def study_record(name="s1", version="1.0.0", **changes) -> StudyRecord:
                   model_sha256="abc", objective_metric="task_accuracy", maximize=True, model_note="dequantized",
                   notes={"skipped_methods": {"qlora": "needs CUDA"}})
     return StudyRecord(**{**fields, **changes})
+
+
+def test_a_project_copied_with_its_suites_reads_its_own_copy(tmp_path):
+    """A suite in the project folder is recorded relative to the database; one elsewhere (bundled, shared) stays
+    absolute. Recorded absolute, a copy would read, and check, the original's suite while that exists."""
+    project, shared = tmp_path / "proj", tmp_path / "shared" / "suites" / "common"
+    (project / "suites" / "mine").mkdir(parents=True)
+    store = Store(project / "results" / "harness.duckdb")
+    store.record_study(study_record("a", suite_path=str(project / "suites" / "mine")))
+    store.record_study(study_record("b", suite_path=str(shared)))
+    shutil.copytree(project, tmp_path / "copy")
+    copied = Store(tmp_path / "copy" / "results" / "harness.duckdb")
+    assert copied.study("a").suite_path == str((tmp_path / "copy" / "suites" / "mine").resolve())
+    assert copied.study("b").suite_path == str(shared.resolve())
+    assert store.study("a").suite_path == str((project / "suites" / "mine").resolve())
 
 
 def test_study_and_run_round_trip(tmp_path):

@@ -261,7 +261,8 @@ class Store:
             raise HarnessError(conflict)
         values = [study.name, study.experiment_name, _dumps(study.experiment), study.suite, study.suite_version,
                   study.model_name, study.model_sha256, study.model_note, _now(), _dumps(study.notes), study.kind,
-                  study.parent, study.objective_metric, study.maximize, study.suite_path]  # fmt: skip
+                  study.parent, study.objective_metric, study.maximize,
+                  self._stored_suite_path(study.suite_path)]  # fmt: skip
         self._write(lambda c: c.execute(
             "INSERT INTO studies (study, experiment_name, experiment, suite, suite_version, model_name,"
             " model_sha256, model_note, created_at, notes, kind, parent_study, objective_metric, maximize,"
@@ -468,19 +469,37 @@ class Store:
         home = self.path.parent.resolve()
         return absolute.relative_to(home).as_posix() if absolute.is_relative_to(home) else str(absolute)
 
+    def _stored_suite_path(self, path: str | None) -> str | None:
+        """Relative to the database's folder when the suite lies in the project folder above it (`results/..`, where
+        `harness init` puts suites/), else absolute. A project copied or moved with its suites then reads its own
+        copy: an absolute path would keep reading, and checking, the original's files while they exist."""
+        if not path:
+            return path
+        absolute, project = Path(path).resolve(), self.path.parent.resolve().parent
+        if not absolute.is_relative_to(project) or project == Path(project.anchor):
+            return str(absolute)
+        return os.path.relpath(absolute, self.path.parent.resolve())
+
+    def _study(self, row: dict) -> StudyView:
+        suite_path = row["suite_path"]
+        if suite_path and not Path(suite_path).is_absolute():
+            suite_path = str((self.path.parent.resolve() / suite_path).resolve())
+        return _study_view({**row, "suite_path": suite_path})
+
     # -- reads -----------------------------------------------------------------------------------------
 
     def studies(self) -> list[StudyView]:
-        return self._read(lambda c: [_study(r) for r in _rows(c.execute("SELECT * FROM studies ORDER BY study"))], [])
+        return self._read(lambda c: [self._study(r) for r in _rows(c.execute("SELECT * FROM studies ORDER BY study"))],
+                          [])
 
     def study(self, name: str) -> StudyView | None:
         rows = self._read(lambda c: _rows(c.execute("SELECT * FROM studies WHERE study = ?", [name])), [])
-        return _study(rows[0]) if rows else None
+        return self._study(rows[0]) if rows else None
 
     def followups(self, study: str) -> dict[str, StudyView]:
         """The follow-up studies of a sweep study, by kind (`seeds`, `curve`)."""
         rows = self._read(lambda c: _rows(c.execute("SELECT * FROM studies WHERE parent_study = ?", [study])), [])
-        return {row["kind"]: _study(row) for row in rows}
+        return {row["kind"]: self._study(row) for row in rows}
 
     def run(self, run_id: str) -> RunView | None:
         rows = self._read(lambda c: _rows(c.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])), [])
@@ -666,7 +685,7 @@ def _pending_migrations(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
 _FACTS = {"model_sha256": "model sha256", "model_name": "model", "data": "`data`", "seed": "`seed`"}
 """How `study_conflict` names the facts of `study_setup`."""
 
-def _study(row: dict) -> StudyView:
+def _study_view(row: dict) -> StudyView:
     return StudyView(
         name=row["study"], experiment_name=row["experiment_name"], experiment=_loads(row["experiment"], {}),
         suite=row["suite"], suite_version=row["suite_version"], suite_path=row["suite_path"],
