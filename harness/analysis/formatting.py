@@ -201,3 +201,15 @@ def older_rules_remark(shown: Iterable[tuple[TrialView, Collection[str]]]) -> st
     show = " / ".join(f"`harness show {trial.id}`" for trial, _ in behind)
     return (f" The stored intervals of {which} may come from older rules than this release's; {show} says what "
             "changed.")
+
+
+def constraint_on_dev(trial: TrialView, constraint: str) -> str:
+    """`regression_delta (-6.0 points, 95% CI [-12.0, +0.0], n=100)`: a broken constraint with its dev value."""
+    metric = trial.metric("dev", constraint)
+    if constraint == "hallucination_rate" and metric is not None and metric.n == 0:
+        # counted over compliant outputs only; with none, the constraint counts as broken (selection.constraint_excess)
+        return f"{constraint} (no compliant output on dev to check, counted as broken)"
+    if metric is None or metric.value is None:
+        return constraint
+    shown = f"{points(metric)}, n={metric.n}" if constraint == "regression_delta" else fmt_metric(metric)
+    return f"{constraint} ({shown})"

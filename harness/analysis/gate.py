@@ -138,7 +138,7 @@ def _trained_rule(candidate: TrialView) -> GateRule:
 
 
 def _feasible_rule(candidate: TrialView) -> GateRule:
-    broken = {name: excess for name, excess in candidate.constraints.items() if excess is not None and excess > 0}
+    broken = candidate.broken_constraints
     if candidate.feasible is False or broken:
         listed = ", ".join(f"{name} ({_excess_text(candidate, name, excess)})" for name, excess in broken.items())
         return GateRule("sweep constraints", False, f"the sweep found it infeasible on dev: {listed or 'see show'}")

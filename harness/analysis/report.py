@@ -15,6 +15,7 @@ from rich.text import Text
 
 from harness.analysis.formatting import (
     OLDER_RULES_CAPTION,
+    constraint_on_dev,
     duration,
     fmt_metric,
     interval,
@@ -149,6 +150,17 @@ def phases_text(trial: TrialView) -> str:
     return f"time: {spent}  overhead {overhead or 0:.1f} s{share}"
 
 
+def _feasibility(trial: TrialView) -> str:
+    """`yes`, or `no: breaks regression_delta (-7.0 points, 95% CI [-20.5, +3.1], n=100) on dev`."""
+    broken = trial.broken_constraints
+    if trial.feasible is None:
+        return "not measured"
+    if trial.feasible and not broken:
+        return "yes"
+    listed = ", ".join(constraint_on_dev(trial, name) for name in broken)
+    return f"no: breaks {listed} on dev" if listed else "no"
+
+
 def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str | None = None,
                  failures: int = 5) -> str:
     """`harness show`: config, status, timings, every metric with its interval, and failed examples."""
@@ -159,7 +171,7 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
         f"params: {json.dumps(dict(trial.params))}",
         f"device {trial.device}  train {trial.train_seconds or 0:.1f} s  eval {trial.eval_seconds or 0:.1f} s"
         + ("" if trial.hosted else f"  peak memory {trial.peak_memory_mb or 0:.0f} MiB")
-        + f"  feasible {trial.feasible}",
+        + f"  feasible {_feasibility(trial)}",
         f"artifact: {artifact}",
     ]
     data = trial.data

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from harness.analysis.decision import Decision, Outcome, compare_paired, scores_of
-from harness.analysis.formatting import fmt_metric, older_rules_remark, params_text, points
+from harness.analysis.formatting import constraint_on_dev, fmt_metric, older_rules_remark, params_text
 from harness.core.records import TrialView
 from harness.core.selection import best, rank_key
 from harness.store.database import Store
@@ -81,35 +81,23 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
         if other_kind != kind and decisions[other_kind].test != "none":
             evidence += (f" Against the best {other_kind} prompting arm, {_describe(arm)} with "
                          f"{fmt_metric(arm.metric('test', metric))}: {decisions[other_kind].evidence()}.")
-    broken = [name for name, excess in tuned.constraints.items() if excess is not None and excess > 0]
+    broken = list(tuned.broken_constraints)
     beaten = f"fine-tuning beat {kind} prompting"
     if decision.outcome is Outcome.BETTER and not broken:
         head, ready = f"YES - {beaten}.", True
     elif decision.outcome is Outcome.BETTER:
         head, ready = (f"NOT READY - {beaten} on {metric}, but no adapter meets the constraints: the best, "
-                       f"{tuned.id}, breaks {', '.join(_on_dev(tuned, name) for name in broken)} on dev."), False
+                       f"{tuned.id}, breaks {', '.join(constraint_on_dev(tuned, name) for name in broken)} on dev."), False
     elif decision.outcome is Outcome.WORSE:
         head, ready = f"NO - {kind} prompting beat fine-tuning.", False
     else:
         head, ready = "NOT SHOWN - the difference is within noise (the interval includes 0).", False
     if broken and decision.outcome is not Outcome.BETTER:  # a tie must not read as "fine-tune, it costs nothing"
-        evidence += (f" {tuned.id} also breaks {', '.join(_on_dev(tuned, name) for name in broken)} on dev, so it is "
-                     "not ready whatever test says.")
+        evidence += (f" {tuned.id} also breaks {', '.join(constraint_on_dev(tuned, name) for name in broken)} on dev, "
+                     "so it is not ready whatever test says.")
     # the difference is computed now, by this release's rules; the arms' own intervals are read as stored
     evidence += older_rules_remark([(tuned, [metric, *broken]), *((arm, [metric]) for arm in arms.values())])
     return Verdict(f"{head} {evidence}", decision, tuned.id, opponent.id, kind, ready)
-
-
-def _on_dev(trial: TrialView, constraint: str) -> str:
-    """`regression_delta (-6.0 points, 95% CI [-12.0, +0.0], n=100)`: a broken constraint with its dev value."""
-    metric = trial.metric("dev", constraint)
-    if constraint == "hallucination_rate" and metric is not None and metric.n == 0:
-        # counted over compliant outputs only; with none, the constraint counts as broken (selection.constraint_excess)
-        return f"{constraint} (no compliant output on dev to check, counted as broken)"
-    if metric is None or metric.value is None:
-        return constraint
-    shown = f"{points(metric)}, n={metric.n}" if constraint == "regression_delta" else fmt_metric(metric)
-    return f"{constraint} ({shown})"
 
 
 def _count_cut(trials: list[TrialView]) -> int:

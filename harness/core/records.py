@@ -403,6 +403,11 @@ class TrialView:
         return self.status == "complete"
 
     @property
+    def broken_constraints(self) -> dict[str, float]:
+        """The dev constraints this trial breaks, with how far each is exceeded (`constraints` > 0), in order."""
+        return {name: excess for name, excess in self.constraints.items() if excess is not None and excess > 0}
+
+    @property
     def wall_seconds(self) -> float | None:
         if self.started_at is None or self.finished_at is None:
             return None
