@@ -551,7 +551,10 @@ def finite(text: str) -> float:
 
 def positive(text: str) -> float:
     """A finite number above 0: a volume or a ratio of 0 or below makes every cost after it meaningless."""
-    if not (math.isfinite(value := _number(text)) and value > 0):
+    value = _number(text)
+    if math.isinf(value):  # 1e400 reads as inf: it is too large, not below 0
+        raise argparse.ArgumentTypeError(f"{text!r} is too large to compute with; give a finite positive number")
+    if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0; give a positive number")
     return value
 

@@ -552,6 +552,12 @@ def test_numeric_flags_refuse_what_is_not_a_finite_number(flag, value, capsys):
     assert f"argument {flag}" in err and value in err and "Traceback" not in err
 
 
+def test_a_number_too_large_to_compute_with_is_named_as_such(capsys):
+    with pytest.raises(SystemExit):
+        main(["payback", "s/0", "--volume", "1e400"])
+    assert "'1e400' is too large to compute with" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------------- flags a new user mixes up
 
 
