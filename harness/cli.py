@@ -351,15 +351,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "(another trial, or a hosted API priced per token), add the sweep's compute and your one-time "
                     "costs, and report months to payback, the break-even volume and the sensitivity. A candidate "
                     "not shown to be as good as the baseline (within --margin) gets no payback figure, and the output "
-                    "says why. " + DECISION_RULE)
+                    "says why. A payback beyond the 12-month horizon reads DOES NOT PAY BACK, with the months it "
+                    "would take. " + DECISION_RULE)
     payback.add_argument("trial", help="the fine-tuned candidate, STUDY/NUMBER")
     payback.add_argument("--baseline", help="a trial STUDY/NUMBER, or api:NAME from the price table (default: the "
                                             "study's best hosted arm, else its best local prompting arm)")
     payback.add_argument("--volume", type=positive, required=True,
                          help="queries per month, above 0 (an average, so a fraction is kept as given)")
-    payback.add_argument("--prompt-trial", help="for api:NAME: the prompting trial whose tokens per query are priced")
+    payback.add_argument("--prompt-trial", help="for api:NAME: the local prompting trial (not a fine-tuned one) whose "
+                         "tokens per query are priced (default: the study's best on dev)")
     payback.add_argument("--baseline-accuracy", type=finite,
-                         help="for api:NAME: its test accuracy (0..1); marked 'assumed, not measured'")
+                         help="for api:NAME: its test accuracy (0..1), which the quality bar needs since a hosted "
+                         "model's accuracy cannot be measured offline; marked 'assumed, not measured'")
     payback.add_argument("--token-ratio", type=positive,
                          help="hosted-model tokens per local token, above 0 (default: the price table's)")
     payback.add_argument("--data-prep-hours", type=finite, default=0.0,

@@ -590,8 +590,8 @@ def test_a_token_ratio_that_is_not_above_0_is_refused(two_suites_store, capsys, 
 def test_payback_refuses_a_candidate_weighed_against_itself(two_suites_store, capsys):
     db = ["--db", str(two_suites_store.path)]
     out = refused(["payback", "s/0", "--volume", "100000", *db], capsys)  # s/0 is the study's only prompting arm
-    assert "s/0 is itself the default baseline" in out and "give a fine-tuned trial of study s as TRIAL" in out
-    assert "--baseline STUDY/NUMBER or api:NAME" in out
+    assert "s/0 is a prompting trial, not a fine-tuned trial" in out and "--baseline s/0" in out
+    assert "Give a fine-tuned trial of study s as TRIAL" in out
     out = refused(["payback", "s/1", "--baseline", "s/1", "--volume", "100000", *db], capsys)
     assert "--baseline s/1 is the candidate itself" in out and "e.g. s/0" in out
 

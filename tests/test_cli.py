@@ -43,9 +43,11 @@ def test_suite_init_validate_stats(tmp_path, capsys):
     assert main(["suite", "init", "mini", "--from", str(source), "--suites-dir", str(suites)]) == 2
 
 
-def test_trials_on_an_empty_database(tmp_path, capsys):
-    assert main(["trials", "--db", str(tmp_path / "none.duckdb"), "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out) == []
+def test_trials_on_a_database_that_is_not_there(tmp_path, capsys):
+    """A --db that names nothing is a mistake to point out, not an empty list: a typo would read as "no trials"."""
+    assert main(["trials", "--db", str(tmp_path / "none.duckdb"), "--format", "json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no results database there" in captured.err
     assert not (tmp_path / "none.duckdb").exists()
 
 

@@ -261,7 +261,8 @@ def test_no_payback_when_not_cheaper(tmp_path):
     cheap = load_prices(path, overrides={"apis": {"test-api": {"input_usd_per_1m": 0.01, "output_usd_per_1m": 0.01}}})
     result = api_payback(cheap)
     assert not result.pays_back and result.months_to_payback is None and result.break_even_volume is None
-    assert "not less than" in result.reason
+    assert "s/1 costs $0.000100 per query, $0.0000798 more than api:test-api's $0.0000203" in result.reason
+    assert "so there is no saving to pay back the one-time cost of $2,002" in result.reason
 
 
 def test_unknown_device_names_the_device_and_the_fix(prices):

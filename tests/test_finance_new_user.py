@@ -167,6 +167,7 @@ def test_the_cost_page_marks_an_untouched_token_ratio_as_the_price_tables(result
     """The Cost page passed its token-ratio box's default on every run, so the table's own ratio read 'user input'."""
     at = cost_page(results, monkeypatch)
     at.selectbox(key="cost-baseline").set_value("api:gpt-4o-mini").run()
+    at.number_input(key="cost-api-accuracy").set_value(60.0).run()  # without it there is no estimate to show
     assert not at.exception, [e.value for e in at.exception]
     frame = next(f.value for f in at.dataframe if "baseline.token_ratio" in f.value.astype(str).to_numpy())
     row = frame[frame.astype(str).apply(lambda r: "baseline.token_ratio" in r.values, axis=1)]

@@ -96,6 +96,9 @@ st.caption(f"Prices: table {table.version} dated {table.date} ({table.origin}), 
 result = None
 if not tuned or not baseline:
     st.info("A payback estimate needs a complete fine-tuned trial and a prompting baseline in this study.")
+elif baseline.startswith("api:") and api_accuracy is None:  # payback refuses to guess it: ask first
+    st.info(f"Enter {baseline[4:]}'s test accuracy above: the quality bar weighs the fine-tuned trial against it, "
+            "and a hosted model's accuracy cannot be measured offline.")
 else:
     try:
         result = payback.payback_from_store(

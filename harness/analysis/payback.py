@@ -6,8 +6,9 @@
     break-even volume = (one-time / horizon_months + fixed hosting) / savings per query
                         (the queries per month that pay back within the horizon, 12 months by default)
 
-The quality bar comes first (`QualityBar`): a cheaper model that is worse is not a saving, so a candidate that
-fails the bar gets no payback figure, and the result says why. The bar is the decision rule
+It pays back when it is cheaper per query, passes the quality bar, and its months to payback lie within the horizon.
+The quality bar (`QualityBar`): a cheaper model that is not as good is not a saving, so a candidate that fails the
+bar gets no payback figure, and the result says why. The bar is the decision rule
 (`harness.analysis.decision`) on the study's objective metric, with a non-inferiority margin: "as good, and
 cheaper" means the paired 95% interval of candidate minus baseline, on the same test examples, stays above -margin
 (2 points by default). A baseline whose quality is a figure the user typed in is weighed against the candidate's own
@@ -44,7 +45,7 @@ from harness.analysis.cost import (
     sweep_cost,
 )
 from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, compare_to_value, scores_of
-from harness.analysis.formatting import duration, fmt_metric, pct, points, quantity, usd
+from harness.analysis.formatting import duration, fmt_metric, pct, points, quantity, queries, usd
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import RunView, TrialView
@@ -108,8 +109,8 @@ def baseline_from_api(name: str, prompt_trial: TrialView, prices: PriceTable, ac
     """A hosted model answering the prompting trial's prompts.
 
     Quality: `accuracy_trial`'s test metrics (and its per-example `accuracy_scores`) when given (measured); else
-    `accuracy` (a user figure for task_accuracy, marked "assumed, not measured"); else unknown, and a relative
-    quality bar then fails.
+    `accuracy` (a user figure for task_accuracy, marked "assumed, not measured"); else unknown, which a relative
+    quality bar refuses (`check_quality`): a missing input, not a worse model.
     """
     cost = api_cost(name, prompt_trial, prices, token_ratio)
     notes = {f"baseline.{k}": v for k, v in cost.assumptions.items()}
@@ -183,10 +184,7 @@ def check_quality(candidate: TrialView, candidate_scores: Mapping[str, float | N
     else:
         figure = (baseline.quality.get(metric) or Metric(None)).value
         if figure is None:
-            return QualityCheck(False, metric, compare_to_value([], 0.0, metric, higher_is_better=higher_is_better),
-                                rule, f"the baseline {baseline.name} has no {metric} to compare with: measure it in a "
-                                      "trial, or enter a figure (it will be marked assumed, not measured)",
-                                f"the baseline {baseline.name} has no {metric}")
+            raise _no_baseline_quality(baseline, metric, cid)
         decision = compare_to_value(values, figure, metric, higher_is_better=higher_is_better, margin=bar.margin)
         ok, basis = decision.passes, f"against {baseline.name}'s {pct_text(figure)}, {baseline.quality_source}"
         short = f"{metric} {pct_text(decision.a)} vs {baseline.name}'s {pct_text(figure)}"
@@ -199,6 +197,21 @@ def check_quality(candidate: TrialView, candidate_scores: Mapping[str, float | N
     return QualityCheck(ok, metric, decision, rule,
                         f"{cid} {verdict} the bar ({rule}): {metric} {shown} {basis}, difference "
                         f"{decision.evidence()}: {decision.reading()}", f"{short}; {decision.reading()}")
+
+
+def _no_baseline_quality(baseline: Baseline, metric: str, cid: str) -> HarnessError:
+    """The relative bar needs the baseline's figure: without it nothing says the candidate is worse; an input is
+    missing."""
+    head = f"payback: the quality bar weighs {cid} against {baseline.name}'s test {metric}, which is unknown"
+    if baseline.kind != "api" or baseline.quality_source is not None:
+        return HarnessError(f"{head}. Name a baseline scored on the same test examples (`harness trials` lists them).")
+    arm = "run it as a hosted arm of the study (then it is measured) and name that trial with --baseline STUDY/NUMBER"
+    if metric != "task_accuracy":
+        return HarnessError(f"{head}. --baseline-accuracy gives a hosted model's task_accuracy only, and this study's "
+                            f"bar is on {metric}: {arm}.")
+    return HarnessError(f"{head}, and a hosted model's accuracy cannot be measured offline. Give it with "
+                        "--baseline-accuracy, its fraction correct on this suite's test split (e.g. 0.85; marked "
+                        f"'assumed, not measured'), or {arm}.")
 
 
 def pct_text(x: float) -> str:
@@ -378,7 +391,7 @@ class PaybackResult:
     one_time_usd: float
     one_time_breakdown: dict[str, float]
     months_to_payback: float | None
-    """None when it does not pay back: see `reason`."""
+    """None when it never pays back (see `reason`); beyond `horizon_months` it is kept, and `pays_back` is False."""
     horizon_months: float
     break_even_volume: float | None
     """Queries per month that pay back within horizon_months; None if not cheaper or below the quality bar."""
@@ -392,6 +405,16 @@ class PaybackResult:
     serving_source: str = ""
     """Where its completion tokens per second come from, with the concurrency."""
 
+    def headline(self) -> str:
+        """The answer in capitals, as `pays_back` decided it: `PAYS BACK in 1.8 hours.`, `DOES NOT PAY BACK within the
+        12-month horizon (it would take 485.9 months).`, or `NO PAYBACK FIGURE.`"""
+        if self.pays_back:
+            return f"PAYS BACK in {duration(self.months_to_payback)}."
+        if self.months_to_payback is not None:
+            return (f"DOES NOT PAY BACK within the {self.horizon_months:g}-month horizon (it would take "
+                    f"{duration(self.months_to_payback)}).")
+        return "NO PAYBACK FIGURE."
+
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out.update(quality=self.quality.to_dict(), sensitivity=self.sensitivity.to_dict(), inputs=asdict(self.inputs))
@@ -404,8 +427,9 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
             fixed_monthly_usd: float = 0.0, utilisation: float = 1.0, quality_bar: QualityBar = QualityBar(),
             higher_is_better: bool | None = None, horizon_months: float | None = None,
             ranges: Mapping[str, tuple[float, float]] | None = None) -> PaybackResult:
-    """Months until `candidate` (a trial) repays its one-time costs against `baseline` at `volume` queries
-    per month. `candidate_scores` are its per-example test values of the bar's metric. The user's numbers
+    """Months until `candidate` (a fine-tuned trial) repays its one-time costs against `baseline` at `volume` queries
+    per month; it pays back when that is within `horizon_months`. `candidate_scores` are its per-example test values
+    of the bar's metric. The user's numbers
     (volume, hours, rates, hosting) default to 0 where that is meaningful; the break-even horizon to
     HORIZON_MONTHS, recorded as a default, not as user input."""
     horizon_given = horizon_months is not None
@@ -440,20 +464,7 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
                      "monthly savings": monthly, "months to payback": 0.0 if months is None else months})
     per_query = b - c
     min_volume = x.fixed_monthly_usd / per_query if per_query > 0 else None
-    # `reason` is shown beside quality.reason (CLI, dashboard), so it carries the quality's summary, not all of it
-    if not quality.passes:
-        reason = (f"no payback: {cid} fails the quality bar ({quality.summary}). A cheaper model that is worse is "
-                  "not a saving.")
-    elif per_query <= 0:
-        reason = f"no payback: {cid} costs {usd(c)} per query, not less than {baseline.name}'s {usd(b)}."
-    elif months is None:
-        reason = (f"no payback at {quantity(volume)} queries/month: savings of {usd(per_query * volume)}/month do not "
-                  f"cover fixed hosting of {usd(x.fixed_monthly_usd)}/month; savings start above "
-                  f"{min_volume:,.0f} queries/month.")
-    else:
-        reason = (f"{cid} pays back in {duration(months)} at {quantity(volume)} queries/month: it saves "
-                  f"{usd(per_query)} per query against {baseline.name} ({usd(monthly)}/month) and cost "
-                  f"{usd(one_time_usd(x))} once. It passes the quality bar ({quality.summary}).")
+    pays, reason = _decide(cid, baseline.name, quality, x, horizon_months)
     broken = [name for name, excess in candidate.constraints.items() if excess is not None and excess > 0]
     if broken:
         reason += (f" Caution: {cid} breaks the dev constraint(s) {', '.join(broken)}, so it is not ready to serve "
@@ -468,7 +479,6 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
         done = f"{training.steps} of {training.planned_steps} steps" if training.planned_steps else "part of its budget"
         reason += (f" Caution: {cid} is under-trained (its time cap stopped it at {done}), so its quality and cost "
                    "describe a cut-short run, not the method.")
-    pays = quality.passes and months is not None
     sensitivity = Sensitivity(
         tornado(x, ranges) if quality.passes else [],
         "tornado: payback months with each assumption at its low and high end, widest swing first; None = never"
@@ -477,11 +487,46 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
     breakdown = {"sweep_compute": x.sweep_usd, "data_prep": data_prep_hours * data_prep_usd_per_hour,
                  "engineering": engineering_hours * engineering_usd_per_hour}
     return PaybackResult(cid, baseline.name, volume, pays, reason, quality, c, b, per_query, monthly,
-                         one_time_usd(x), breakdown, months if pays else None, horizon_months,
+                         one_time_usd(x), breakdown, months if quality.passes else None, horizon_months,
                          break_even_volume(x, horizon_months) if quality.passes else None,
                          min_volume if quality.passes else None, sensitivity, x,
                          _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user, horizon_given),
                          candidate_serving.engine, candidate_serving.throughput_source)
+
+
+def _decide(cid: str, base: str, quality: QualityCheck, x: PaybackInputs, horizon_months: float) -> tuple[bool, str]:
+    """Whether it pays back, and why, in the order the rule decides: a saving per query, the quality bar, a saving
+    per month, the horizon. The reason is shown beside quality.reason (CLI, dashboard): it carries the summary only."""
+    c, b, one_time = candidate_usd_per_query(x), baseline_usd_per_query(x), one_time_usd(x)
+    per_query, monthly, months = b - c, monthly_savings_usd(x), months_to_payback(x)
+    bar = f"the quality bar ({quality.summary})"
+    if per_query <= 0:
+        dearer = "the same as" if per_query == 0 else f"{usd(-per_query)} more than"
+        return False, (f"no payback: {cid} costs {usd(c)} per query, {dearer} {base}'s {usd(b)}, so there is no "
+                       f"saving to pay back the one-time cost of {usd(one_time)}. It "
+                       f"{'passes' if quality.passes else 'also fails'} {bar}.")
+    if not quality.passes:
+        shown = "worse" if quality.decision.outcome is Outcome.WORSE else "not shown to be as good"
+        return False, f"no payback: {cid} fails {bar}. A cheaper model that is {shown} is not a saving."
+    volume = quantity(x.volume)
+    if months is None:
+        return False, (f"no payback at {volume} queries/month: savings of {usd(per_query * x.volume)}/month do not "
+                       f"cover fixed hosting of {usd(x.fixed_monthly_usd)}/month; savings start above "
+                       f"{x.fixed_monthly_usd / per_query:,.0f} queries/month.")
+    saving = f"saves {usd(per_query)} per query against {base} ({usd(monthly)}/month)"
+    if months > horizon_months:
+        return False, (f"no payback within the {horizon_months:g}-month horizon at {volume} queries/month: {cid} "
+                       f"{saving}, so the {usd(one_time)} it cost once takes {duration(months)} to repay; from "
+                       f"{queries(break_even_volume(x, horizon_months))} a month it pays back within the horizon. "
+                       f"It passes {bar}.")
+    return True, (f"{cid} pays back in {duration(months)} at {volume} queries/month: it {saving} and cost "
+                  f"{usd(one_time)} once. It passes {bar}.")
+
+
+def saving_text(amount: float) -> str:
+    """What the candidate saves against the baseline, in words: `saves $1.89`, or `costs $0.671 more` (never
+    `saves -$0.671`)."""
+    return f"costs {usd(-amount)} more" if amount < 0 else f"saves {usd(amount)}"
 
 
 def _require_finite(totals: dict[str, float]) -> None:
@@ -523,11 +568,15 @@ def _assumptions(x: PaybackInputs, serving: ServingCost, baseline: Baseline, swe
     notes["device_price_scale"] = assumption(x.device_price_scale, UNITS["device_price_scale"], "price table as is")
     notes["utilisation"] = assumption(x.utilisation, UNITS["utilisation"], USER if x.utilisation != 1.0 else
                                       "default: full batches all the time (--utilisation)")
-    for name in ("metric", "margin", "absolute"):
+    bar = replace(bar, metric=bar.metric or "task_accuracy")  # as `check_quality` reads it
+    for name in ("metric", "margin"):
         source = "default (--margin)" if name == "margin" and bar.margin == QualityBar.margin else "quality bar setting"
         notes[f"quality_bar.{name}"] = assumption(getattr(bar, name), "rule parameter", source)
+    notes["quality_bar.absolute"] = (assumption(bar.absolute, "rule parameter", "quality bar setting")
+                                     if bar.absolute is not None else
+                                     assumption("not set", "rule parameter", "the bar is relative to the baseline"))
     if baseline.quality_source:
-        quality = baseline.quality.get(bar.metric or "task_accuracy") or Metric(None)
+        quality = baseline.quality.get(bar.metric) or Metric(None)
         source = baseline.quality_source  # a measured figure carries its 95% interval and n, as everywhere else
         source += f" (test: {fmt_metric(quality)})" if quality.measured and quality.low is not None else ""
         notes[f"baseline.{bar.metric}"] = assumption(quality.value, "fraction on test", source)
@@ -570,6 +619,8 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
     prices = prices or load_prices()
     candidate = store.require_trial(candidate_id, complete=True)
     trials = store.trials(candidate.study)
+    if not candidate.trained:
+        raise _not_fine_tuned(candidate, trials)
     objective, study = objective_of(store, candidate), store.study(candidate.study)
     bar = kwargs.pop("quality_bar", None) or QualityBar()
     bar = replace(bar, metric=bar.metric or objective)  # the study's objective unless the user names another
@@ -577,7 +628,6 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
     def bar_scores(trial: TrialView) -> dict[str, float | None]:
         return scores_of(store.examples(trial.id, "test"), bar.metric)
 
-    defaulted = baseline is None
     if baseline is None:
         chosen = default_baseline(trials)
         if chosen is None:
@@ -590,7 +640,7 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
                            f"of the price table (known: {known}).")
     other = None if baseline.startswith("api:") else store.require_trial(baseline, complete=True)
     if other is not None and other.id == candidate.id:
-        raise _against_itself(candidate, baseline, defaulted, trials)
+        raise _against_itself(candidate, baseline, trials)
     if baseline_serving_throughput is not None and (other is None or other.device == "hosted"):
         raise HarnessError(f"--baseline-serving-throughput prices a local baseline served on your own stack; "
                            f"{baseline} is a hosted model, priced by its tokens. Drop the flag.")
@@ -608,6 +658,8 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
     if other is None:
         prompt = (store.require_trial(prompt_trial_id, complete=True) if prompt_trial_id
                   else best_prompting_trial(trials))
+        if prompt is not None and (prompt.trained or prompt.device == "hosted"):
+            raise _not_a_prompt_trial(prompt, baseline, candidate.study, trials)
         if prompt is None:
             raise HarnessError(f"study {candidate.study} has no complete prompting trial to measure tokens per query "
                                f"for {baseline}; run one, or name one with --prompt-trial STUDY/N.")
@@ -628,16 +680,39 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
                    higher_is_better=direction, **kwargs)
 
 
-def _against_itself(candidate: TrialView, given: str, defaulted: bool, trials: list[TrialView]) -> HarnessError:
-    """A trial weighed against itself saves nothing and passes no bar: say what to pass instead."""
+def _not_fine_tuned(candidate: TrialView, trials: list[TrialView]) -> HarnessError:
+    """Payback prices what fine-tuning cost against what it saves: a prompting trial made no fine-tuned model."""
     cid, study = candidate.id, candidate.study
-    if defaulted:
-        return HarnessError(
-            f"{cid} is itself the default baseline (the study's best prompting arm), so payback would weigh it "
-            f"against itself. Payback prices a fine-tuned model against a baseline: give a fine-tuned trial of study "
-            f"{study} as TRIAL (`harness trials --study {study}` lists them), or name another baseline with "
-            "--baseline STUDY/NUMBER or api:NAME.")
-    other = default_baseline([t for t in trials if t.id != cid])
+    tuned = best(trials, trained=True)
+    example = f", e.g. {tuned.id}" if tuned is not None else ""
+    return HarnessError(
+        f"{cid} is {_kind(candidate)}, not a fine-tuned trial, and payback weighs what a fine-tuned model saves "
+        f"against what fine-tuning cost. Give a fine-tuned trial of study {study} as TRIAL{example} "
+        f"(`harness trials --study {study}` lists them); {cid} can be its baseline: --baseline {cid}.")
+
+
+def _not_a_prompt_trial(prompt: TrialView, baseline: str, study: str, trials: list[TrialView]) -> HarnessError:
+    """--prompt-trial supplies the prompts a hosted model would be sent, counted by the local tokenizer."""
+    what = _kind(prompt) + (" (fine-tuned)" if prompt.trained else "")
+    other = best_prompting_trial(trials)
+    example = f" (e.g. {other.id}, the default when --prompt-trial is left out)" if other is not None else ""
+    return HarnessError(
+        f"--prompt-trial {prompt.id} is {what}, not a local prompting trial: its tokens per query are not the prompts "
+        f"{baseline} would be sent. Name a prompting trial of study {study}{example}"
+        + (f", or weigh against the hosted arm itself with --baseline {prompt.id}." if prompt.device == "hosted"
+           else "."))
+
+
+def _kind(trial: TrialView) -> str:
+    """`a hosted arm`, `a prompting trial`, `a lora trial`."""
+    if trial.device == "hosted":
+        return "a hosted arm"
+    return "a prompting trial" if trial.method == "prompt" else f"a {trial.method} trial"
+
+
+def _against_itself(candidate: TrialView, given: str, trials: list[TrialView]) -> HarnessError:
+    """A trial weighed against itself saves nothing and passes no bar: say what to pass instead."""
+    other = default_baseline([t for t in trials if t.id != candidate.id])
     example = (f" (e.g. {other.id}, the study's best prompting arm and the default when --baseline is left out)"
                if other is not None else " scored on the same test examples")
     return HarnessError(f"--baseline {given} is the candidate itself, and a trial weighed against itself says "

@@ -33,6 +33,7 @@ from harness.analysis.formatting import (
     under_trained_text,
     usd,
 )
+from harness.analysis.payback import saving_text
 from harness.core.label_report import LabelReport
 from harness.core.metric import CORE_METRICS, NOT_MEASURED, Metric
 from harness.core.records import PHASES, AdapterEvent, ExampleView, HostedUsage, LookAtTest, TrialView
@@ -401,30 +402,24 @@ def estimate_text(expected) -> str:
 def payback_text(result) -> str:
     """`harness payback`: the answer first, then every number behind it with its unit and source."""
     head = (f"Payback of {result.candidate} against {result.baseline} at {quantity(result.volume)} queries a month: "
-            + (f"PAYS BACK in {duration(result.months_to_payback)}." if result.pays_back
-               else "NO PAYBACK FIGURE."))
+            + result.headline())
     lines = [head, f"  why: {result.reason}", f"  quality: {result.quality.reason}",
              f"  cost per query: candidate {usd(result.candidate_usd_per_query)}, "
-             f"baseline {usd(result.baseline_usd_per_query)} (saves {usd(result.savings_per_query_usd)})",
+             f"baseline {usd(result.baseline_usd_per_query)} ({saving_text(result.savings_per_query_usd)})",
              f"  candidate served on: {result.serving_engine}: {result.serving_source}",
-             f"  monthly savings {usd(result.monthly_savings_usd)}; one-time {usd(result.one_time_usd)} ("
+             f"  per month: {saving_text(result.monthly_savings_usd)}; one-time {usd(result.one_time_usd)} ("
              + ", ".join(f"{k} {usd(v)}" for k, v in result.one_time_breakdown.items()) + ")"]
     if result.break_even_volume is not None:
         lines.append(f"  break-even: {queries(result.break_even_volume)} a month pay back within "
                      f"{result.horizon_months:g} months")
     sensitivity = result.sensitivity
     if sensitivity.tornado:
-        lines.append("  sensitivity (months to payback at the low / high end of each assumption's range):")
+        lines.append("  sensitivity (time to payback at the low / high end of each assumption's range):")
         for bar in sensitivity.tornado[:6]:
-            lines.append(f"    {bar.assumption:<28} {_months(bar.months_at_low):>8} / {_months(bar.months_at_high):<8}"
-                         f" ({bar.low:g} .. {bar.high:g} {bar.unit})")
+            lines.append(f"    {bar.assumption:<28} {duration(bar.months_at_low):>13} / "
+                         f"{duration(bar.months_at_high):<13} ({bar.low:g} .. {bar.high:g} {bar.unit})")
     lines.append("assumptions:")
     for name, item in sorted(result.assumptions.items()):
         value = f"{item['value']:.6g}" if isinstance(item["value"], float) else str(item["value"])
         lines.append(f"  {name:<40} {value:>14} {item['unit']:<30} {item['source']}")
     return "\n".join(lines)
-
-
-def _months(value: float | None) -> str:
-    return "never" if value is None else f"{value:.1f}"
-
