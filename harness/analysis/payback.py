@@ -465,7 +465,7 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
     per_query = b - c
     min_volume = x.fixed_monthly_usd / per_query if per_query > 0 else None
     pays, reason = _decide(cid, baseline.name, quality, x, horizon_months)
-    broken = [name for name, excess in candidate.constraints.items() if excess is not None and excess > 0]
+    broken = list(candidate.broken_constraints)
     if broken:
         reason += (f" Caution: {cid} breaks the dev constraint(s) {', '.join(broken)}, so it is not ready to serve "
                    "whatever it saves.")
