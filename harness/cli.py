@@ -446,20 +446,23 @@ def build_parser() -> argparse.ArgumentParser:
                     "within their thresholds; forgetting's point estimate within its limit. A failing gate refuses "
                     "and lists every failing rule with its numbers; --force --reason overrides it, on the record. "
                     "Every evaluation, passed or refused, is recorded (registry --history). Promoting to production "
-                    "retires the adapter it replaces. " + DECISION_RULE)
+                    "retires the adapter it replaces; --to retired takes an adapter out of service by hand (no gate; "
+                    "the approver and --note are recorded, and rollback never restores it). " + DECISION_RULE)
     promote.add_argument("trial", help="the adapter, STUDY/NUMBER")
-    promote.add_argument("--to", required=True, choices=("staging", "production"),
-                         help="the new status; production retires the suite's current production adapter")
+    promote.add_argument("--to", required=True, choices=("staging", "production", "retired"),
+                         help="the new status; production retires the suite's current production adapter; retired "
+                              "takes this adapter out of service (no gate; needs --note)")
     promote.add_argument("--approver", required=True, help="who approves it (recorded)")
     promote.add_argument("--note", help="why (recorded)")
     promote.add_argument("--force", action="store_true", help="override a failing gate (needs --reason)")
-    promote.add_argument("--reason", help="why the gate is overridden (recorded)")
+    promote.add_argument("--reason", help="why the gate is overridden (recorded; only with --force)")
     _db_option(promote)
     promote.set_defaults(run=_promote)
     promote.epilog = _examples(
         ("harness promote demo/1 --to staging --approver ada", "the gate runs first; exit 1 if it refuses"),
         ("harness promote demo/1 --to production --approver ada --note \"beats prompting\"", ""),
-        ("harness promote demo/1 --to staging --approver ada --force --reason \"pilot, n too small\"", ""))
+        ("harness promote demo/1 --to staging --approver ada --force --reason \"pilot, n too small\"", ""),
+        ("harness promote demo/1 --to retired --approver ada --note \"misroutes refunds\"", "out of service, no gate"))
     promote.formatter_class = _Help
 
     rollback = sub.add_parser("rollback", help="restore the suite's previous production adapter (recorded)")
@@ -491,8 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
            ("harness export demo/1 --out serve/ --rescore --vllm-python $VLLM_PY", "and re-score it through vLLM"),
            description="Write a trial's adapter (or fully fine-tuned model) into a new folder as serving stacks load "
                        "it: PEFT safetensors, base_model.json (the base model's identity and sha256), serving.json "
-                       "(the system prompt and answer cap it was scored with) and a README with the vLLM and PEFT "
-                       "commands. Nothing is overwritten.")
+                       "(the system prompt, answer cap and decoding, constrained or not, it was scored with, and the "
+                       "vLLM request fields that decode the same way) and a README with the vLLM and PEFT commands. "
+                       "Nothing is overwritten; with --rescore, rescore.json is written before the folder appears.")
 
     audit = sub.add_parser("audit", help="write a self-contained audit pack (or --verify one)",
                            description="Write the export, a model card and a JSON record: base model, data splits and "
@@ -1042,7 +1046,8 @@ def _promote(args, console: Console) -> int:
         console.print("[bold red]refused:[/]", end=" ")
         console.print(str(refused), markup=False, highlight=False)
         return 1
-    console.print(done.gate.text(), highlight=False, markup=False)
+    if done.gate is not None:  # a retirement runs no gate
+        console.print(done.gate.text(), highlight=False, markup=False)
     retired = f"; {done.retired} is retired" if done.retired else ""
     forced = " (gate overridden, reason recorded)" if done.forced else ""
     console.print(f"{done.trial}: {done.previous} -> {done.status} for suite {done.suite}{forced}{retired}.",
@@ -1072,15 +1077,11 @@ def _export(args, console: Console) -> int:
         from harness.lifecycle.served import served_settings
 
         settings = served_settings(store, args.trial, args.vllm_python, args.vllm_url)
-    done = export(store, args.trial, args.out, merged=args.merged)
+    done = export(store, args.trial, args.out, merged=args.merged, rescore=settings)  # all of it, or nothing
     console.print(f"wrote {done.kind} {args.trial} to {done.folder} (base: {done.base}); see {done.folder}/README.md",
                   highlight=False)
-    if settings is not None:
-        from harness.lifecycle.served import rescore_served
-
-        result = rescore_served(store, args.trial, settings, done.folder.parent / f"{done.folder.name}-vllm.log")
-        (done.folder / "rescore.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
-        console.print(result.text(), highlight=False, markup=False)
+    if done.rescore is not None:
+        console.print(done.rescore.text(), highlight=False, markup=False)
     return 0
 
 

@@ -61,10 +61,10 @@ def refused(argv: list[str], capsys) -> str:
     """Run the CLI, expect exit 2 with one `error:` message and no traceback; return the message on one line."""
     assert main(argv) == 2
     captured = capsys.readouterr()
-    assert "Traceback" not in captured.out + captured.err
-    out = " ".join(captured.out.split())
-    assert out.startswith("error:"), out
-    return out
+    assert "Traceback" not in captured.out + captured.err and "error:" not in captured.out
+    said = " ".join(captured.err.split())  # on stderr, so a redirected --format json stays clean
+    assert said.startswith("error:"), said
+    return said
 
 
 def test_export_refuses_a_file_an_unwritable_place_and_the_artifacts_folder_before_the_model_loads(sweep, tmp_path,

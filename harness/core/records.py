@@ -278,7 +278,8 @@ class AdapterEvent:
     """The adapter's status after the event."""
     previous: str
     action: str
-    """`promote`, `retire` (replaced in production), `rollback`, or `recheck` (status unchanged)."""
+    """`promote`, `retire` (replaced in production), `withdraw` (retired by hand: `promote --to retired`),
+    `rollback`, or `recheck` (status unchanged)."""
     actor: str
     """Who made the change (the approver)."""
     note: str | None = None

@@ -2,7 +2,8 @@
 through the gate, and keep every change (who, when, why, the gate's result) in the registry's history.
 
 A suite has at most one production adapter. Promoting one to production retires the one it replaces, in the same
-transaction; rolling back retires the current one and restores the adapter it replaced.
+transaction; rolling back retires the current one and restores the adapter it replaced. `--to retired` takes an
+adapter out of service by hand (no gate: nothing goes into service), which is how a suite is left without one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from harness.evaluation.rules import STATS_RULES
 from harness.models import loading, sources
 from harness.store.database import Store
 
-TARGETS = ("staging", "production")
+TARGETS = ("staging", "production", "retired")
+WITHDRAW = "withdraw"
+"""The action of a retirement by hand. `retire` is kept for an adapter another one replaced in production, the only
+kind `rollback` restores: an adapter someone took out of service must not come back by a rollback."""
 
 
 class GateRefused(HarnessError):
@@ -38,7 +42,8 @@ class Promotion:
     suite: str
     status: str
     previous: str
-    gate: GateResult
+    gate: GateResult | None
+    """None for a retirement, which runs no gate."""
     forced: bool
     retired: str | None
     """The production adapter this one replaced."""
@@ -59,12 +64,20 @@ def gate_config(study: StudyView) -> GateConfig:
 def promote(store: Store, trial_id: str, to: str, approver: str, note: str | None = None, force: bool = False,
             reason: str | None = None) -> Promotion:
     if to not in TARGETS:
-        raise HarnessError(f"--to {to!r}: promote to one of {', '.join(TARGETS)} (retirement happens when another "
-                           "adapter replaces it, or with `harness rollback`).")
+        raise HarnessError(f"--to {to!r}: promote to one of {', '.join(TARGETS)} (an adapter is also retired when "
+                           "another replaces it in production, or by `harness rollback`).")
     if not approver.strip():
         raise HarnessError("--approver is empty: name who approves the promotion; it is recorded.")
+    if to == "retired":
+        if force or reason:
+            raise HarnessError("retiring runs no gate, so there is nothing to override: leave out --force and "
+                               "--reason, and say why with --note TEXT (recorded).")
+        return retire(store, trial_id, approver, note)
     if force and not (reason or "").strip():
         raise HarnessError("--force needs --reason TEXT: an override of the gate is recorded with its reason.")
+    if reason and not force:  # else the gate would run, and the reason be dropped without a word
+        raise HarnessError("--reason says why a failing gate is overridden, so it goes with --force. Say why you "
+                           "promote with --note TEXT (recorded), or add --force to override the gate.")
     trial = _adapter(store, trial_id)
     study = store.study(trial.study)
     previous = status_of(store, trial.id)
@@ -72,8 +85,7 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
         raise HarnessError(f"{trial.id} is already in {to}.")
     if previous == "production":  # a demotion would leave the suite without production, and no adapter restored
         raise HarnessError(f"{trial.id} is the production adapter of suite {study.suite}; promote does not demote it. "
-                           f"Promote another adapter to production (it retires {trial.id}), or restore the previous "
-                           f"one with `harness rollback {study.suite} --approver NAME`.")
+                           + ways_out_of_production(store, study.suite, trial.id))
     try:
         reference, kind = reference_for(store, trial, study.suite)
     except ValueError as exc:
@@ -113,12 +125,11 @@ def rollback(store: Store, suite: str, approver: str, note: str | None = None) -
     current = store.production(suite)
     if current is None:
         raise HarnessError(f"suite {suite} has no production adapter to roll back.")
-    replaced = [e.trial_id for e in store.adapter_events(suite=suite)
-                if e.action == "retire" and e.previous == "production" and e.trial_id != current]
-    if not replaced:
-        raise HarnessError(f"suite {suite}: {current} is the first production adapter; there is nothing to roll back "
-                           "to. Promote another adapter instead.")
-    restored = replaced[-1]
+    restored = restorable(store, suite, current)
+    if restored is None:
+        raise HarnessError(f"suite {suite}: {current} has no earlier production adapter to roll back to (rollback "
+                           "restores one that another adapter replaced, never one retired by hand). "
+                           + ways_out_of_production(store, suite, current))
     _adapter(store, restored)  # its weights must still be there to serve
     why = note or f"rolled back from {current}"
     store.record_adapter_events([
@@ -126,6 +137,46 @@ def rollback(store: Store, suite: str, approver: str, note: str | None = None) -
         AdapterEvent(restored, suite, "production", status_of(store, restored), "rollback", approver, why),
     ])
     return restored, current
+
+
+def retire(store: Store, trial_id: str, approver: str, note: str | None) -> Promotion:
+    """Take an adapter out of service by hand (`promote --to retired`), with who and why on the record. No gate runs,
+    and its weights need not be there any more (a reason to retire it)."""
+    if not approver.strip():
+        raise HarnessError("--approver is empty: name who retires the adapter; it is recorded.")
+    if not (note or "").strip():
+        raise HarnessError("--to retired needs --note TEXT: why the adapter is taken out of service is recorded.")
+    trial = store.require_trial(trial_id, complete=True)
+    if not trial.trained:
+        raise HarnessError(f"{trial.id} is a {trial.method} trial: only adapters (trained trials) are in the "
+                           "registry, so there is nothing to retire.")
+    suite = store.study(trial.study).suite
+    previous = status_of(store, trial.id)
+    if previous == "retired":
+        raise HarnessError(f"{trial.id} is already retired.")
+    store.record_adapter_events([AdapterEvent(trial.id, suite, "retired", previous, WITHDRAW, approver, note)])
+    return Promotion(trial.id, suite, "retired", previous, None, False, None)
+
+
+def restorable(store: Store, suite: str, current: str) -> str | None:
+    """What `rollback` restores: the adapter last replaced in production by another, unless it was retired by hand
+    since."""
+    events = [e for e in store.adapter_events(suite=suite) if e.action != "recheck"]  # a re-check changes no status
+    latest = {e.trial_id: e.action for e in events}
+    replaced = [e.trial_id for e in events if e.action == "retire" and e.previous == "production"
+                and e.trial_id != current and latest[e.trial_id] != WITHDRAW]
+    return replaced[-1] if replaced else None
+
+
+def ways_out_of_production(store: Store, suite: str, current: str) -> str:
+    """The commands that take `current` out of production, each runnable as printed; rollback only where it has an
+    adapter to restore."""
+    ways = [f"Take it out of service with `harness promote {current} --to retired --approver NAME --note WHY` (the "
+            f"suite then has no production adapter)", f"promote another adapter to production (it retires {current})"]
+    restored = restorable(store, suite, current)
+    if restored is not None:
+        ways.append(f"restore {restored}, the adapter it replaced, with `harness rollback {suite} --approver NAME`")
+    return ", or ".join(ways) + "."
 
 
 def check_suite(store: Store, suite: str) -> None:

