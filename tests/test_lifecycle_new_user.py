@@ -13,11 +13,15 @@ import pytest
 from conftest import swept, write_toy_suite
 
 from harness.cli import build_parser, main
+from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
+from harness.core.typed import build
+from harness.data.suites import load_suite
 from harness.lifecycle.audit import verify
 from harness.lifecycle.promote import promote
 from harness.lifecycle.recheck import recheck
 from harness.store.database import Store
+from harness.sweep.followups import trained_on
 from harness.sweep.predict import read_inputs
 
 EXPERIMENT = """
@@ -216,3 +220,21 @@ def test_recheck_on_a_one_line_file_counts_one_example(sweep, tmp_path):
     one.write_text(json.dumps({"input": "the car is red", "output": {"colour": "red"}}))  # no newline at the end
     result = recheck(sweep, "toy-colours", actor="nightly", data=one)
     assert result.now.n == 1 and f"on {one} (1 example):" in result.text() and "1 examples" not in result.text()
+
+
+def test_recheck_on_the_adapters_own_training_inputs_says_they_prove_little(sweep, tmp_path):
+    if sweep.production("toy-colours") is None:
+        promote(sweep, "nu/1", "production", approver="ada", force=True, reason="a shadow test")
+    study, lora = sweep.study("nu"), sweep.trial("nu/1")
+    config = build(ExperimentConfig, dict(study.experiment), "nu")
+    used = {ex.input for ex in trained_on(config, load_suite(study.suite_path), lora.params)}
+    lines = (Path(study.suite_path) / "train.jsonl").read_text().splitlines()
+    train = [row for row in map(json.loads, lines) if row["input"] in used][:3]
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("".join(json.dumps(row) + "\n" for row in [*train, {"input": "A NEW car, painted blue!",
+                                                                          "output": {"colour": "blue"}}]))
+    text = recheck(sweep, "toy-colours", actor="nightly", data=mixed).text()
+    assert "warning: 3 examples of them repeat the adapter's training inputs" in text and "from memory" in text
+    fresh = tmp_path / "fresh.jsonl"
+    fresh.write_text(json.dumps({"input": "a never seen phrase about a green kite", "output": {"colour": "green"}}))
+    assert "training inputs" not in recheck(sweep, "toy-colours", actor="nightly", data=fresh).text()

@@ -27,6 +27,7 @@ from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import AdapterEvent, ExampleView, LookAtTest, RunEnvironment, TrialView
 from harness.core.redaction import Redactor
+from harness.core.text import fold
 from harness.core.typed import build
 from harness.data.suites import Example, load_examples, seeded_subset
 from harness.evaluation.rules import STATS_RULES
@@ -36,6 +37,7 @@ from harness.lifecycle.promote import check_suite, check_weights
 from harness.models.device import resolve_device
 from harness.models.environment import environment
 from harness.store.database import Store
+from harness.sweep.followups import trained_on
 from harness.sweep.predict import load_candidate, study_suite
 
 
@@ -107,8 +109,9 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
         examples, stored = _as_recorded(load_examples(Path(data), scored_on.contract, "recheck")[0], recorded,
                                         redactor)
         label = f"{data} ({counted(len(examples), 'example')}" + (
-            f"; {stored} of them are recorded test examples: a file of only those would be compared paired)"
-            if 0 < stored < len(examples) else ")")
+            f"; {stored} of them are recorded test examples: a file of only those would be compared paired"
+            if 0 < stored < len(examples) else "") + _memorised(examples, trained_on(config, scored_on, trial.params))
+        label += ")"
     changed = setting_changes(store, trial, scored_on.split_sha256.get("test") if data is None else None)
     candidate, loaded_suite, cap = load_candidate(store, trial.id)
     answers = candidate.answer(examples, cap, batch_size, desc="recheck")
@@ -190,6 +193,18 @@ def _as_recorded(examples: Sequence[Example], recorded: dict[str, ExampleView], 
     if stored == len(examples) and len(set(ids)) == len(ids):
         return [replace(ex, id=i) for ex, i in zip(examples, ids)], stored
     return examples, stored
+
+
+def _memorised(examples: Sequence[Example], train: Sequence[Example]) -> str:
+    """A note when --data repeats inputs the adapter trained on (compared after folding case, spacing and
+    punctuation): there it answers from memory, and a re-check that includes them reads better than new traffic."""
+    seen = {fold(ex.input) for ex in train}
+    repeated = [ex.id for ex in examples if fold(ex.input) in seen]
+    if not repeated:
+        return ""
+    where = ", ".join(repeated[:5]) + (", ..." if len(repeated) > 5 else "")
+    return (f"; warning: {counted(len(repeated), 'example')} of them repeat the adapter's training inputs ({where}): "
+            "on those it answers from memory, so they say little about drift; leave them out for a fair re-check")
 
 
 def _check_data(path: Path) -> None:
