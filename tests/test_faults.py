@@ -9,8 +9,8 @@ import weakref
 from collections import namedtuple
 
 import pytest
-from conftest import printed
 import torch
+from conftest import printed
 
 from harness.cli import main
 from harness.store.database import Store

@@ -5,7 +5,6 @@ an unchanged version), and does `recheck` say what changed since the scores were
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import printed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tiny import build_tiny_tokenizer
@@ -165,7 +166,7 @@ def test_dry_run_says_what_the_shared_system_turn_takes_and_refuses_one_longer_t
         experiment.write_text(f"name: big\nmodel: {tiny_model_dir}\nsuite: {suite}\nresults_dir: {tmp_path / 'r'}\n"
                               "regression: {enabled: false}\nspace:\n  prompt: {shots: [0]}\n")
         assert main(["sweep", str(experiment), "--dry-run"]) == code
-        out = " ".join(capsys.readouterr().out.split())
+        out = " ".join(printed(capsys).split())
         assert "the system turn every prompt shares (the instruction and the contract, with its " \
                f"{labels} labels) takes " in out
         if code:

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import printed
 import yaml
+from conftest import printed
 
 from harness.cli import main
 from harness.core.errors import SuiteError
