@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from harness.analysis.formatting import queries, usd
-from harness.analysis.payback import PaybackResult
+from harness.analysis.formatting import duration, queries, usd
+from harness.analysis.payback import PaybackResult, saving_text
 
 HEADLINE = ("months_to_payback", "pays_back", "volume", "candidate_usd_per_query", "baseline_usd_per_query",
             "savings_per_query_usd", "monthly_savings_usd", "one_time_usd", "break_even_volume", "horizon_months")
@@ -47,17 +47,17 @@ def estimate_csv(result: PaybackResult, cumulative: pd.DataFrame) -> str:
 def estimate_html(result: PaybackResult, cumulative: pd.DataFrame, learning: pd.DataFrame, source: str) -> str:
     """A printable report: the answer, the key figures, the cumulative chart, sensitivity and every assumption."""
     e = html.escape
-    months = "never (see why)" if result.months_to_payback is None else f"{result.months_to_payback:.1f} months"
-    figures = [("Months to payback", months), ("Queries per month", f"{result.volume:,.0f}"),
+    months = "never (see why)" if result.months_to_payback is None else duration(result.months_to_payback)
+    figures = [("Time to payback", months), ("Queries per month", f"{result.volume:,.0f}"),
                ("Cost per query, fine-tuned", usd(result.candidate_usd_per_query)),
                ("Cost per query, baseline", usd(result.baseline_usd_per_query)),
-               ("Monthly savings", usd(result.monthly_savings_usd)),
+               ("Per month", saving_text(result.monthly_savings_usd)),
                ("One-time cost", f"{usd(result.one_time_usd)} (" + ", ".join(
                    f"{k.replace('_', ' ')} {usd(v)}" for k, v in result.one_time_breakdown.items()) + ")"),
                ("Break-even volume", "-" if result.break_even_volume is None else
                 f"{queries(result.break_even_volume)}/month pay back within {result.horizon_months:g} months")]
-    tornado = [(b.assumption, f"{quantity(b.low, b.unit)} .. {quantity(b.high, b.unit)}", _months(b.months_at_low),
-                _months(b.months_at_high)) for b in result.sensitivity.tornado]
+    tornado = [(b.assumption, f"{quantity(b.low, b.unit)} .. {quantity(b.high, b.unit)}", duration(b.months_at_low),
+                duration(b.months_at_high)) for b in result.sensitivity.tornado]
     assumptions = [(k, shown(a["value"], a["unit"]), a["unit"], a["source"])
                    for k, a in sorted(result.assumptions.items())]
     curve = [(str(r["train examples"]), r["split"], r["shown"]) for _, r in learning.iterrows()]
@@ -77,8 +77,8 @@ th {{ background: #eee; }} .answer {{ font-size: 1.1rem; padding: .75rem; border
 <p class="answer">{e(result.reason)}</p>
 <h2>Key figures</h2>{_table(("figure", "value"), figures)}
 <h2>Cumulative cost</h2>{_svg(cumulative, result.months_to_payback)}
-<h2>Sensitivity: months to payback with one assumption at each end of its range</h2>
-{_table(("assumption", "range", "months at low", "months at high"), tornado) if tornado else
+<h2>Sensitivity: time to payback with one assumption at each end of its range</h2>
+{_table(("assumption", "range", "at low", "at high"), tornado) if tornado else
  "<p>" + e(result.sensitivity.note) + "</p>"}
 <p>Quality: {e(result.quality.reason)}.</p>
 <h2>Learning curve: would more labelled data pay?</h2>
@@ -104,10 +104,6 @@ def shown(value, unit: str) -> str:
 def quantity(value: float, unit: str) -> str:
     """A value with its unit: `$2.50 per hour`, `100,000 queries per month`."""
     return f"{usd(value)}{unit[3:]}" if unit.startswith("USD") else f"{num(value)} {unit}"
-
-
-def _months(value: float | None) -> str:
-    return "never" if value is None else f"{value:.1f}"
 
 
 def _table(head: tuple[str, ...], rows: list[tuple]) -> str:

@@ -388,14 +388,20 @@ def test_compare_runs_the_paired_test(app, demo_db):
     assert "same trial" in _text(at)
 
 
+def _months(shown: str) -> float:
+    """The Cost page's time to payback (`6.4 months`, `3.5 days`, `5.2 hours`) in months."""
+    value, unit = shown.replace(",", "").split()
+    return float(value) / {"months": 1, "days": 30.44, "hours": 30.44 * 24}[unit]
+
+
 def test_cost_page_payback_reacts_to_volume(app):
     at = _open(app, "cost")
     text = _text(at)
     assert "pays back in" in text and "Break-even after" in text
     assert at.number_input(key="keep-price-devices|H100|usd_per_hour").value == 2.5  # the experiment's price
-    months = float(at.metric[0].value)
+    months = _months(at.metric[0].value)
     at.number_input(key="keep-volume").set_value(400_000.0).run()
-    assert float(at.metric[0].value) < months / 3  # four times the volume: savings x4, payback well under a third
+    assert _months(at.metric[0].value) < months / 3  # four times the volume: savings x4, payback well under a third
     assert len(at.get("vega_lite_chart")) == 3  # cumulative cost, tornado, learning curve
     assert "demo+curve" in _text(at)  # found as the follow-up of kind "curve", not by its name
     assert [b.proto.label for b in at.get("download_button")] == [
@@ -414,7 +420,7 @@ def test_cost_page_dollars_are_never_in_e_notation(app):
 def test_cost_page_marks_a_break_even_beyond_the_horizon(app):
     at = _open(app, "cost")
     at.number_input(key="keep-volume").set_value(1_000.0).run()
-    months = float(at.metric[0].value)
+    months = _months(at.metric[0].value)
     assert months > 24 * 1.25
     spec = _chart_spec(at.get("vega_lite_chart")[0])
     assert spec["title"]["text"] == f"break-even at month {months:,.1f}, beyond the chart \u2192"
@@ -453,6 +459,7 @@ def test_cost_page_hosted_baseline_without_accuracy_asks_for_it(app):
 def test_exports_carry_every_assumption(demo_db):
     from harness_dashboards import costing, export
 
+    from harness.analysis.formatting import duration
     from harness.analysis.payback import payback_from_store
 
     result = payback_from_store(Store(demo_db), "demo/2", "demo/5", 100_000, data_prep_hours=20,
@@ -466,6 +473,8 @@ def test_exports_carry_every_assumption(demo_db):
     assert "<svg" in page and "break-even" in page and "<script" not in page
     assert all(name in page for name in result.assumptions)
     assert "$" in page and not E_NOTATION.search(page)
+    assert f"<td>Time to payback</td><td>{duration(result.months_to_payback)}</td>" in page  # days, not "0.0 months"
+    assert all(f"<td>{duration(bar.months_at_low)}</td>" in page for bar in result.sensitivity.tornado)
 
 
 def test_export_names_a_break_even_beyond_the_chart(demo_db):

@@ -238,3 +238,14 @@ def test_recheck_on_the_adapters_own_training_inputs_says_they_prove_little(swee
     fresh = tmp_path / "fresh.jsonl"
     fresh.write_text(json.dumps({"input": "a never seen phrase about a green kite", "output": {"colour": "green"}}))
     assert "training inputs" not in recheck(sweep, "toy-colours", actor="nightly", data=fresh).text()
+
+
+def test_a_paired_recheck_of_some_recorded_examples_reads_them_against_their_own_record(sweep, tmp_path):
+    if sweep.production("toy-colours") is None:
+        promote(sweep, "nu/1", "production", approver="ada", force=True, reason="a shadow test")
+    stored = sweep.examples("nu/1", "test")[:5]
+    part = tmp_path / "part.jsonl"
+    part.write_text("".join(json.dumps({"input": e.input, "output": json.loads(e.target)}) + "\n" for e in stored))
+    result = recheck(sweep, "toy-colours", actor="nightly", data=part)
+    assert result.paired and result.before.n == 5 == result.now.n  # not the 12 recorded
+    assert result.before.value == sum(e.scores["task_accuracy"] for e in stored) / 5

@@ -51,7 +51,8 @@ class Recheck:
     metric: str
     """The study's objective metric."""
     before: Metric
-    """The metric on test as recorded for the trial (when it was scored, before promotion)."""
+    """The metric on test as recorded for the trial (when it was scored, before promotion): over the re-checked
+    examples when paired, else over every recorded test example."""
     now: Metric
     decision: Decision
     """now against before (paired on the same examples, else unpaired)."""
@@ -127,7 +128,9 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     else:
         decision = compare_unpaired(list(now.values()), list(before.values()), metric,
                                     higher_is_better=study.maximize, seed=config.seed)
-    result = Recheck(trial.id, suite, label, paired, metric, _summary(before.values()), _summary(now.values()),
+    # paired, "recorded" is over the same examples as "now": a file of 8 recorded examples is not read against all 30
+    shown = [before[i] for i in now] if paired else list(before.values())
+    result = Recheck(trial.id, suite, label, paired, metric, _summary(shown), _summary(now.values()),
                      decision, dict(scores.metrics), changed)
     detail = {"data": label, "paired": paired, "changed_since_recorded": list(changed), "metric": metric,
               "before": result.before.to_dict(),
