@@ -1032,8 +1032,14 @@ def _registry(args, console: Console) -> int:
         console.print(f"no adapters in {store.path}{f' for suite {args.suite}' if args.suite else ''}: an adapter is "
                       "a complete fine-tuned trial that kept its weights; prompting trials have none.", highlight=False)
     if args.history:
-        console.print(report.history_table(store.adapter_events(suite=args.suite)))
-        console.print(report.looks_table(store.looks(suite=args.suite)))
+        events, looks = store.adapter_events(suite=args.suite), store.looks(suite=args.suite)
+        if events:
+            console.print(report.history_table(events))
+        else:  # an empty table reads as a broken command
+            console.print("no changes yet: no adapter has been promoted, retired, rolled back or re-checked "
+                          "(`harness promote TRIAL --to staging --approver NAME`).", highlight=False)
+        if looks:
+            console.print(report.looks_table(looks))
     return 0
 
 

@@ -621,6 +621,11 @@ def test_predict_reads_the_input_column_of_a_csv(tmp_path):
     unknown.write_text("a,b\n1,2\n")
     with pytest.raises(HarnessError, match=r"two.csv: which column holds the inputs\? .*\['a', 'b'\]"):
         read_inputs(str(unknown))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("text\ncaf\u00e9 closed\n".encode("latin-1"))
+    with pytest.raises(HarnessError, match=r"latin.csv: not UTF-8 text; .*`iconv -f latin1 -t utf-8 latin.csv > "
+                                           r"fixed.csv`"):
+        read_inputs(str(latin))
 
 
 def test_predict_device_cuda_without_a_gpu_suggests_predicts_own_flag(two_suites_store, capsys, monkeypatch):

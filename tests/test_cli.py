@@ -108,3 +108,10 @@ def test_db_may_name_the_results_folder(tmp_path, capsys):
     shutil.copy(small_store(tmp_path).path, folder / "harness.duckdb")
     assert main(["trials", "--db", str(folder), "--format", "json"]) == 0
     assert sorted(row["id"] for row in json.loads(capsys.readouterr().out)) == ["s/0", "s/1"]
+
+
+def test_registry_history_with_no_change_says_so(tmp_path, capsys):
+    store = small_store(tmp_path)
+    assert main(["registry", "--history", "--db", str(store.path)]) == 0
+    assert "no changes yet" in capsys.readouterr().out  # not an empty table
+

@@ -249,3 +249,12 @@ def test_a_paired_recheck_of_some_recorded_examples_reads_them_against_their_own
     result = recheck(sweep, "toy-colours", actor="nightly", data=part)
     assert result.paired and result.before.n == 5 == result.now.n  # not the 12 recorded
     assert result.before.value == sum(e.scores["task_accuracy"] for e in stored) / 5
+
+
+def test_the_model_card_names_who_overrode_a_failing_gate_and_why():
+    from harness.lifecycle.audit import _gate_text
+
+    forced = {"forced": True, "actor": "ada", "note": "pilot, n too small"}
+    assert _gate_text({"passed": False}, [{"forced": False, "actor": "bo", "note": None}, forced]) == \
+        'failed, overridden by ada: "pilot, n too small"'
+    assert _gate_text({"passed": True}, []) == "passed" and _gate_text(None, []) == "not run"

@@ -227,8 +227,7 @@ def _card(record: dict) -> str:
 - **Data:** suite {data['suite']} {data['version']}; train {data['splits']['train']['rows']} rows (sha256
   {data['splits']['train']['sha256'][:16]}...); {len(record['training_examples'])} examples trained on, each listed with
   its sha256, file and line in `record.json`.
-- **Approved by:** {record['approver'] or 'not promoted'}; gate {'passed' if gate and gate['passed'] else
-  'failed (overridden)' if gate else 'not run'}.
+- **Approved by:** {record['approver'] or 'not promoted'}; gate {_gate_text(gate, record['registry'])}.
 - **Looks at test:** {_looks_text(record['looks_at_test'])}.
 - **Cost of the sweep:** {record['cost'].get('sweep_usd_text', 'not priced')}.
 - **Redaction of stored examples:** {_redaction_text(record['redaction'])}.
@@ -248,6 +247,18 @@ def _metric_text(name: str, metric: Metric) -> str:
     if name.endswith("_delta") and metric.value is not None:
         return f"{points(metric)} n={metric.n}"
     return fmt_metric(metric)
+
+
+def _gate_text(gate: dict | None, registry: list[dict]) -> str:
+    """`passed`, `not run`, or `failed, overridden by ada: "pilot, n too small"`: an override names who and why."""
+    if not gate:
+        return "not run"
+    if gate["passed"]:
+        return "passed"
+    forced = next((e for e in reversed(registry) if e["forced"]), None)
+    if forced is None:
+        return "failed"
+    return f"failed, overridden by {forced['actor']}: \"{forced['note'] or 'no reason recorded'}\""
 
 
 def _looks_text(looks: dict) -> str:

@@ -169,7 +169,8 @@ def read_inputs(given: str) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheet exports often start with a BOM
     except UnicodeDecodeError:
-        raise HarnessError(f"--input {where}: not UTF-8 text; re-save it as UTF-8.") from None
+        raise HarnessError(f"--input {where}: not UTF-8 text; re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 "
+                           f"{path.name} > fixed{suffix}` if it is Latin-1.") from None
     if suffix in (".jsonl", ".csv"):
         if suffix == ".csv":  # the reader suite init uses: the delimiter found, every row's width checked
             table = read_csv(text, where)
