@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import swept, write_toy_suite
+from test_bad_input import refused
 
 from harness.cli import build_parser, main
 from harness.core.config import ExperimentConfig
@@ -59,16 +60,6 @@ def test_a_forced_promotion_keeps_the_note_beside_the_reason(sweep):
     promote(sweep, "nu/1", "staging", approver="ada", note="for the shadow traffic", force=True,
             reason="the gate's margin is too tight")
     assert sweep.adapter_events(trial_id="nu/1")[-1].note == "the gate's margin is too tight; for the shadow traffic"
-
-
-def refused(argv: list[str], capsys) -> str:
-    """Run the CLI, expect exit 2 with one `error:` message and no traceback; return the message on one line."""
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.out + captured.err and "error:" not in captured.out
-    said = " ".join(captured.err.split())  # on stderr, so a redirected --format json stays clean
-    assert said.startswith("error:"), said
-    return said
 
 
 def test_export_refuses_a_file_an_unwritable_place_and_the_artifacts_folder_before_the_model_loads(sweep, tmp_path,

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import COLOURS, swept
+from test_bad_input import refused
 
 from harness.cli import main
 from harness.core.errors import HarnessError
@@ -57,16 +58,6 @@ def sweep(tmp_path_factory, tiny_model_dir, toy_suite) -> Store:
     assert [t.status for t in store.trials("srv")] == ["complete"] * 3
     assert store.trial(CONSTRAINED).engine.constrained and not store.trial(FREE).engine.constrained
     return store
-
-
-def refused(argv: list[str], capsys) -> str:
-    """Run the CLI, expect exit 2 with one `error:` message and no traceback; return the message on one line."""
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.out + captured.err and "error:" not in captured.out
-    said = " ".join(captured.err.split())  # on stderr, so a redirected --format json stays clean
-    assert said.startswith("error:"), said
-    return said
 
 
 def printed_commands(message: str) -> list[list[str]]:
