@@ -135,6 +135,23 @@ def test_a_project_copied_with_its_suites_reads_its_own_copy(tmp_path):
     assert store.study("a").suite_path == str((project / "suites" / "mine").resolve())
 
 
+def test_a_database_recorded_with_absolute_suite_paths_is_upgraded_to_relative_ones(tmp_path):
+    """m017: a study recorded before 2026-12-06 (absolute path) reads the copy's suite once the project is copied."""
+    project = tmp_path / "proj"
+    (project / "suites" / "mine").mkdir(parents=True)
+    path = project / "results" / "harness.duckdb"
+    Store(path).record_study(study_record("a", suite_path="/elsewhere/suites/x"))
+    Store(path).record_study(study_record("b"))
+    with duckdb.connect(str(path)) as conn:  # as that release wrote it, and before this migration ran
+        conn.execute("UPDATE studies SET suite_path = ? WHERE study = 'b'", [str(project / "suites" / "mine")])
+        conn.execute("DELETE FROM _migrations WHERE name = 'm017_suite_paths_in_the_project_relative'")
+    assert Store(path).study("b").suite_path == str((project / "suites" / "mine").resolve())  # upgraded in place
+    shutil.copytree(project, tmp_path / "copy")
+    copied = Store(tmp_path / "copy" / "results" / "harness.duckdb")
+    assert copied.study("b").suite_path == str((tmp_path / "copy" / "suites" / "mine").resolve())
+    assert copied.study("a").suite_path == "/elsewhere/suites/x"  # outside the project: kept as it was
+
+
 def test_study_and_run_round_trip(tmp_path):
     store = Store(tmp_path / "results" / "h.duckdb")
     store.record_study(study_record())

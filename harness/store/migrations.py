@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -278,13 +279,6 @@ ALTER TABLE trials ADD COLUMN engine JSON;
 ALTER TABLE trials ADD COLUMN serving JSON;
 """
 
-M016_STEP_SECONDS = """
--- The mean seconds of each trained trial's optimizer steps, without its dev probes: what the calibration predicted
--- it to be, measured over the whole trial.
-ALTER TABLE trials ADD COLUMN step_seconds DOUBLE;
-"""
-
-
 def m013_padding_free_as_it_ran(conn: duckdb.DuckDBPyConnection) -> None:
     """A stored experiment whose `training.padding_free` is null gets the value its release resolved null to.
 
@@ -396,6 +390,33 @@ def _wilson(successes: float, n: int) -> tuple[float, float]:
     return low, high
 
 
+M016_STEP_SECONDS = """
+-- The mean seconds of each trained trial's optimizer steps, without its dev probes: what the calibration predicted
+-- it to be, measured over the whole trial.
+ALTER TABLE trials ADD COLUMN step_seconds DOUBLE;
+"""
+
+
+def m017_suite_paths_in_the_project_relative(conn: duckdb.DuckDBPyConnection) -> None:
+    """A study's suite inside the project folder (the folder above the database's) is recorded relative to the
+    database's folder, as `Store` records it from this release: a project copied or moved with its suites then reads
+    its own copy. Recorded absolute, a copy read and checked the original's files while they existed. A suite
+    elsewhere (bundled, shared) stays absolute. Written here as this release does it, so it never changes with
+    later code."""
+    found = conn.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    if not found or not found[0]:  # an in-memory database has no folder to be relative to
+        return
+    home = Path(found[0]).resolve().parent
+    project = home.parent
+    if project == Path(project.anchor):
+        return
+    for study, path in conn.execute("SELECT study, suite_path FROM studies WHERE suite_path IS NOT NULL").fetchall():
+        suite = Path(path)
+        if suite.is_absolute() and suite.resolve().is_relative_to(project):
+            conn.execute("UPDATE studies SET suite_path = ? WHERE study = ?",
+                         [os.path.relpath(suite.resolve(), home), study])
+
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
@@ -413,6 +434,7 @@ MIGRATIONS: list[Migration] = [
     ("m014_earlier_gates_are_looks_at_test", m014_earlier_gates_are_looks_at_test),
     ("m015_stats_rules", m015_stats_rules),
     ("m016_step_seconds", M016_STEP_SECONDS),
+    ("m017_suite_paths_in_the_project_relative", m017_suite_paths_in_the_project_relative),
 ]
 
 
