@@ -372,7 +372,10 @@ class Store:
         """Copy into this database the studies, runs and finished trials of `source` (another worker's database)
         that it lacks, each trial with its metrics, throughput and examples, in one transaction. A trial this
         database holds as running but `source` finished is replaced; trials still running in `source` are left
-        out. Adapter weights stay where they are; the caller copies the folders of the trials reported."""
+        out. Adapter weights stay where they are; the caller copies the folders of the trials reported. A study's
+        suite recorded relative to the worker's database (`_stored_suite_path`) then reads from this database's
+        project: workers of one study run the same project layout, and the suite's version and files are checked
+        wherever it is read."""
         if source.path.resolve() == self.path.resolve():
             raise HarnessError(f"{source.path} is this results database; give another worker's database.")
         if not source.path.is_file():
