@@ -531,17 +531,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = sub.add_parser("predict", help="answer new inputs with a finished trial")
     predict.add_argument("trial", help="trial id STUDY/NUMBER")
-    predict.add_argument("--input", required=True,
-                         help="the text to answer, or a file of inputs: .jsonl (one object per line) or .csv (a header "
-                              "row), read from the field or column `input` (else the first of text, utterance, "
-                              "question, prompt, body, message or content, else the only one); any other file, one "
-                              "input per line. A name that looks like a file "
-                              "(.jsonl, .json, .csv, .txt, or a path) and is not there is refused, not answered")
+    given = predict.add_mutually_exclusive_group(required=True)
+    given.add_argument("--text", help="one text to answer as it is, never read as a file name (for text that looks "
+                                      "like one: \"see example.com/terms.txt\")")
+    given.add_argument("--input",
+                       help="the text to answer, or a file of inputs: .jsonl (one object per line) or .csv (a header "
+                            "row), read from the field or column `input` (else the first of text, utterance, "
+                            "question, prompt, body, message or content, else the only one); any other file, one "
+                            "input per line. A name that looks like a file (.jsonl, .json, .csv, .txt, or a path) "
+                            "and is not there is refused, not answered (--text answers it as text)")
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                          help="where the model answers (default auto: a GPU when torch sees one, else the CPU)")
     _db_option(predict)
     predict.set_defaults(run=_predict)
     _teach(predict, ("harness predict demo/1 --input \"I lost my card\"", "one answer"),
+           ("harness predict demo/1 --text \"see example.com/terms.txt\"", "text that looks like a file name"),
            ("harness predict demo/1 --input tickets.csv > answers.jsonl", "a file of inputs"),
            description="Answer new inputs with a finished trial: a prompting trial with its prompt and shots, a "
                        "trained one with its saved adapter (while retention keeps it). Prints one JSON line per "
@@ -1006,7 +1010,10 @@ def _predict(args, console: Console) -> int:
 
     from harness.sweep.predict import predict, read_inputs
 
-    inputs = read_inputs(args.input)  # a missing or unreadable file is refused before any model loads
+    if args.text is not None and not args.text.strip():
+        raise HarnessError("--text is empty: give the text to answer.")
+    # a missing or unreadable file is refused before any model loads
+    inputs = [args.text] if args.text is not None else read_inputs(args.input)
     store = _store(args.db)
     for row in predict(store, args.trial, inputs, device=args.device):
         sys.stdout.write(json.dumps(dataclasses.asdict(row), ensure_ascii=False) + "\n")

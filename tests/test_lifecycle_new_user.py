@@ -110,6 +110,17 @@ def test_predict_refuses_an_empty_input_and_one_longer_than_the_context(sweep, c
     assert "input 1 (105,000 characters)" in message and "context window of 2,048 tokens" in message
 
 
+def test_predict_text_answers_what_looks_like_a_file_name_as_text(sweep, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    looks_like_a_file = "the car at example.com/red.txt"
+    assert "--text answers text that looks like a file name" in refused(
+        ["predict", "nu/0", "--input", looks_like_a_file, "--db", str(sweep.path)], capsys)
+    assert main(["predict", "nu/0", "--text", looks_like_a_file, "--device", "cpu", "--db", str(sweep.path)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["input"] for row in rows] == [looks_like_a_file]
+    assert "--text is empty" in refused(["predict", "nu/0", "--text", " ", "--db", str(sweep.path)], capsys)
+
+
 def test_promote_does_not_demote_production_and_rollback_names_an_unknown_suite(sweep, capsys):
     db = ["--db", str(sweep.path)]
     if sweep.production("toy-colours") is None:

@@ -160,7 +160,8 @@ def read_inputs(given: str) -> list[str]:
         if _looks_like_a_path(given):
             what = "a folder, not a file" if path.is_dir() else f"no such file (looked in {Path.cwd()})"
             raise HarnessError(f"--input {given}: {what}. Give an existing .jsonl, .csv or .txt file of inputs, or "
-                               "the text to answer itself.")
+                               "the text to answer itself (--text answers text that looks like a file name as it "
+                               "is).")
         return [given]
     where, suffix = show_path(path), path.suffix.lower()
     if suffix == ".json":
