@@ -178,3 +178,11 @@ def test_gate_fails_format_and_hallucination_thresholds_and_counts_earlier_looks
     result = run(tuned(test=test), *table(100, 14, 2, 84), earlier=3)
     assert rules(result)["format compliance"] is False and rules(result)["hallucination"] is False
     assert "3 other candidate(s) were gated against s/0" in result.text()
+
+
+def test_gate_counts_the_candidates_own_earlier_gates_as_looks():
+    result = gate(tuned(), prompt(), "prompting", CONFIG, *table(100, 14, 2, 84), "task_accuracy", True, "sha",
+                  repeated=2)
+    assert "no other candidate was gated" in result.text() and "itself was gated against it 2 time(s) before" in \
+        result.text()
+    assert "itself" not in run(tuned(), *table(100, 14, 2, 84)).text()

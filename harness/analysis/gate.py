@@ -53,6 +53,9 @@ class GateResult:
     """sha256 of the test subset both were scored on."""
     earlier: int = 0
     """Distinct candidates gated against this reference on this test subset before this evaluation."""
+    repeated: int = 0
+    """Times this candidate itself was gated against this reference on this test subset before: a gate run again
+    until it passes is a look at test each time."""
 
     @property
     def passed(self) -> bool:
@@ -74,6 +77,9 @@ class GateResult:
                  "look at the same test makes a pass by luck likelier." if self.earlier else
                  f"  earlier looks: no other candidate was gated against {self.reference} on this test subset "
                  "(every look, compares included, is in `harness registry --history`); this evaluation is recorded.")
+        if self.repeated:
+            looks += (f" {self.candidate} itself was gated against it {self.repeated} time(s) before: each re-run is "
+                      "another look too.")
         rules = [f"  [{'pass' if r.passed else 'FAIL'}] {r.name}: {r.detail}" for r in self.rules]
         return "\n".join([head, *rules, looks])
 
@@ -96,24 +102,25 @@ def run_gate(store: Store, candidate: TrialView, reference: TrialView, kind: str
     require_same_examples(store, candidate, reference, split="test")
     metric = objective_of(store, candidate)
     subset = candidate.data.subset_sha256.get("test")
-    earlier = {look.candidate for look in store.looks(suite=suite, kind="gate", reference=reference.id,
-                                                      subset=subset) if look.candidate != candidate.id}
+    looks = [look.candidate for look in store.looks(suite=suite, kind="gate", reference=reference.id, subset=subset)]
+    earlier = {name for name in looks if name != candidate.id}
     study = store.study(candidate.study)
     return gate(candidate, reference, kind, config, scores_of(store.examples(candidate.id, "test"), metric),
                 scores_of(store.examples(reference.id, "test"), metric), metric,
-                study.maximize if study is not None else None, subset, len(earlier))
+                study.maximize if study is not None else None, subset, len(earlier), looks.count(candidate.id))
 
 
 def gate(candidate: TrialView, reference: TrialView, kind: str, config: GateConfig,
          candidate_scores: Mapping[str, float | None], reference_scores: Mapping[str, float | None], metric: str,
-         higher_is_better: bool | None = None, subset: str | None = None, earlier: int = 0) -> GateResult:
+         higher_is_better: bool | None = None, subset: str | None = None, earlier: int = 0,
+         repeated: int = 0) -> GateResult:
     """Every rule, on typed views and per-example test scores of the objective metric."""
     decision = compare_paired(candidate_scores, reference_scores, metric, higher_is_better=higher_is_better,
                               margin=config.margin)
     rules = (_objective_rule(decision, candidate.id, reference.id), _trained_rule(candidate),
              _feasible_rule(candidate), _format_rule(candidate, config), _hallucination_rule(candidate, config),
              _regression_rule(candidate, config))
-    return GateResult(candidate.id, reference.id, kind, rules, config, decision, subset, earlier)
+    return GateResult(candidate.id, reference.id, kind, rules, config, decision, subset, earlier, repeated)
 
 
 def _objective_rule(decision: Decision, candidate: str, reference: str) -> GateRule:
