@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from harness.analysis.formatting import duration, queries, usd
-from harness.analysis.payback import PaybackResult, saving_text
+from harness.analysis.formatting import duration, queries, saving_text, usd
+from harness.analysis.payback import PaybackResult
 
 HEADLINE = ("months_to_payback", "pays_back", "volume", "candidate_usd_per_query", "baseline_usd_per_query",
             "savings_per_query_usd", "monthly_savings_usd", "one_time_usd", "break_even_volume", "horizon_months")

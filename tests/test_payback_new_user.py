@@ -23,8 +23,8 @@ from test_cost import (
 )
 
 from harness.analysis.cost import load_prices, serving_cost, sweep_cost
-from harness.analysis.formatting import usd
-from harness.analysis.payback import QualityBar, baseline_from_api, baseline_from_trial, payback, saving_text
+from harness.analysis.formatting import saving_text, usd
+from harness.analysis.payback import QualityBar, baseline_from_api, baseline_from_trial, payback
 from harness.analysis.report import payback_text
 from harness.cli import main
 from harness.core.errors import HarnessError

@@ -9,7 +9,7 @@ import streamlit as st
 from harness_dashboards import charts, costing, data, export
 
 from harness.analysis import payback
-from harness.analysis.formatting import duration, queries, usd
+from harness.analysis.formatting import duration, queries, saving_text, usd
 from harness.core.errors import HarnessError
 
 
@@ -117,7 +117,7 @@ if result is not None:
     months = result.months_to_payback
     cols = st.columns(4)
     cols[0].metric("Time to payback", duration(months))  # 1.8 hours, not "0.0" months
-    cols[1].metric("Per month", payback.saving_text(result.monthly_savings_usd))
+    cols[1].metric("Per month", saving_text(result.monthly_savings_usd))
     cols[2].metric("One-time cost", usd(result.one_time_usd),
                    help=", ".join(f"{k} {usd(v)}" for k, v in result.one_time_breakdown.items()))
     cols[3].metric(f"Break-even volume ({result.horizon_months:g} months)",

@@ -99,6 +99,12 @@ def usd(amount: float | None) -> str:
     return f"{sign}${size:.{decimals}f}"
 
 
+def saving_text(amount: float) -> str:
+    """What the candidate saves against the baseline, in words: `saves $1.89`, or `costs $0.671 more` (never
+    `saves -$0.671`)."""
+    return f"costs {usd(-amount)} more" if amount < 0 else f"saves {usd(amount)}"
+
+
 def duration(months: float | None) -> str:
     """A payback time as finance reads it: `14.2 months`, `3.5 days`, `under an hour`, or `never`."""
     if months is None:

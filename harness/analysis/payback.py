@@ -523,12 +523,6 @@ def _decide(cid: str, base: str, quality: QualityCheck, x: PaybackInputs, horizo
                   f"{usd(one_time)} once. It passes {bar}.")
 
 
-def saving_text(amount: float) -> str:
-    """What the candidate saves against the baseline, in words: `saves $1.89`, or `costs $0.671 more` (never
-    `saves -$0.671`)."""
-    return f"costs {usd(-amount)} more" if amount < 0 else f"saves {usd(amount)}"
-
-
 def _require_finite(totals: dict[str, float]) -> None:
     """Refuse inputs whose products overflow: "pays back in inf months" or "$inf" is no answer."""
     if broken := [name for name, value in totals.items() if not math.isfinite(value)]:

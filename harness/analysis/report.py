@@ -28,12 +28,12 @@ from harness.analysis.formatting import (
     regression_metric,
     regression_text,
     rules_note,
+    saving_text,
     shows_older_rules,
     status_text,
     under_trained_text,
     usd,
 )
-from harness.analysis.payback import saving_text
 from harness.core.label_report import LabelReport
 from harness.core.metric import CORE_METRICS, NOT_MEASURED, Metric
 from harness.core.records import PHASES, AdapterEvent, ExampleView, HostedUsage, LookAtTest, TrialView
