@@ -178,7 +178,7 @@ def test_audit_pack_is_complete_and_verify_catches_a_changed_byte(sweep, tmp_pat
     assert len(record["training_examples"]) == 240
     first = record["training_examples"][0]
     assert set(first) == {"id", "sha256", "file", "line"} and first["file"] == "train.jsonl"
-    assert record["approver"] == "ada" and record["gate"]["passed"] is True
+    assert record["approver"] == "ada" and record["gate"]["passed"] is True and record["gate_override"] is None
     assert record["stats_rules"] == record["gate"]["stats_rules"] == STATS_RULES
     assert record["environment"]["versions"]["torch"] and record["seeds"]["experiment"] == 0
     assert record["metrics"]["test"]["task_accuracy"]["n"] == 40 and record["training"]["steps"] == 150

@@ -256,7 +256,7 @@ def test_a_paired_recheck_of_some_recorded_examples_reads_them_against_their_own
 def test_the_model_card_names_who_overrode_a_failing_gate_and_why():
     from harness.lifecycle.audit import _gate_text
 
-    forced = {"forced": True, "actor": "ada", "note": "pilot, n too small"}
-    assert _gate_text({"passed": False}, [{"forced": False, "actor": "bo", "note": None}, forced]) == \
-        'failed, overridden by ada: "pilot, n too small"'
-    assert _gate_text({"passed": True}, []) == "passed" and _gate_text(None, []) == "not run"
+    override = {"by": "ada", "reason": "pilot, n too small"}
+    assert _gate_text({"passed": False}, override) == 'failed, overridden by ada: "pilot, n too small"'
+    assert _gate_text({"passed": False}, None) == "failed"
+    assert _gate_text({"passed": True}, None) == "passed" and _gate_text(None, None) == "not run"

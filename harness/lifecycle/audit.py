@@ -111,7 +111,8 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
     if test:
         cost["tokens_per_query"] = {"prompt": test.prompt_tokens_per_query,
                                     "completion": test.completion_tokens_per_query}
-    promotions = [asdict(e) for e in store.adapter_events(trial_id=trial.id)]
+    events = store.adapter_events(trial_id=trial.id)
+    gated = next((e for e in reversed(events) if e.gate), None)  # the last move the gate decided (or was overridden)
     return {
         "written_at": datetime.now(timezone.utc).isoformat(),
         "trial": {"id": trial.id, "study": trial.study, "method": trial.method, "params": dict(trial.params),
@@ -136,10 +137,11 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
         "metrics": {split: {name: m.to_dict() for name, m in metrics.items()}
                     for split, metrics in trial.metrics.items()},
         "stats_rules": trial.stats_rules,  # the interval rules the metrics were scored under (evaluation/rules.py)
-        "registry": promotions,
-        "gate": next((e["gate"] for e in reversed(promotions) if e["gate"]), None),
+        "registry": [asdict(e) for e in events],
+        "gate": gated and gated.gate,
+        "gate_override": {"by": gated.actor, "reason": gated.note} if gated and gated.forced else None,
         "looks_at_test": _looks(store, trial.id, study.suite),
-        "approver": next((e["actor"] for e in reversed(promotions) if e["action"] == "promote"), None),
+        "approver": next((e.actor for e in reversed(events) if e.action == "promote"), None),
         "cost": cost,
         "redaction": _redaction(config.redaction),
     }
@@ -207,19 +209,17 @@ def _provenance(suite: Suite, examples) -> list[dict]:
 def _looks(store: Store, trial_id: str, suite: str) -> dict:
     """Every recorded look at test of this adapter, and how many other candidates had been gated against the same
     reference on the same test subset before the gate that moved it last (more looks make a lucky pass likelier)."""
-    looks = [asdict(look) for look in store.looks(suite=suite) if trial_id in (look.candidate, look.reference)]
-    gates = [look for look in looks if look["kind"] == "gate" and look["candidate"] == trial_id]
-    last = next((g for g in reversed(gates) if g["outcome"] in ("passed", "overridden")), None)
-    return {"looks": looks, "gate_evaluations": len(gates),
-            "earlier_candidates_at_last_pass": None if last is None else (last["detail"] or {}).get(
-                "earlier_candidates")}
+    looks = [look for look in store.looks(suite=suite) if trial_id in (look.candidate, look.reference)]
+    gates = [look for look in looks if look.kind == "gate" and look.candidate == trial_id]
+    last = next((g for g in reversed(gates) if g.outcome in ("passed", "overridden")), None)
+    return {"looks": [asdict(look) for look in looks], "gate_evaluations": len(gates),
+            "earlier_candidates_at_last_pass": None if last is None else (last.detail or {}).get("earlier_candidates")}
 
 
 def _card(record: dict) -> str:
     trial, data, base = record["trial"], record["data"], record["base_model"]
     test = record["metrics"].get("test", {})
     rows = "\n".join(f"| {name} | {_metric_text(name, Metric.from_dict(m))} |" for name, m in sorted(test.items()))
-    gate = record["gate"]
     return f"""# Model card: {trial['id']}
 
 - **Method:** {trial['method']} with {json.dumps({k: v for k, v in trial['params'].items() if k != 'method'})}
@@ -227,7 +227,7 @@ def _card(record: dict) -> str:
 - **Data:** suite {data['suite']} {data['version']}; train {data['splits']['train']['rows']} rows (sha256
   {data['splits']['train']['sha256'][:16]}...); {len(record['training_examples'])} examples trained on, each listed with
   its sha256, file and line in `record.json`.
-- **Approved by:** {record['approver'] or 'not promoted'}; gate {_gate_text(gate, record['registry'])}.
+- **Approved by:** {record['approver'] or 'not promoted'}; gate {_gate_text(record['gate'], record['gate_override'])}.
 - **Looks at test:** {_looks_text(record['looks_at_test'])}.
 - **Cost of the sweep:** {record['cost'].get('sweep_usd_text', 'not priced')}.
 - **Redaction of stored examples:** {_redaction_text(record['redaction'])}.
@@ -249,16 +249,15 @@ def _metric_text(name: str, metric: Metric) -> str:
     return fmt_metric(metric)
 
 
-def _gate_text(gate: dict | None, registry: list[dict]) -> str:
+def _gate_text(gate: dict | None, override: dict | None) -> str:
     """`passed`, `not run`, or `failed, overridden by ada: "pilot, n too small"`: an override names who and why."""
     if not gate:
         return "not run"
     if gate["passed"]:
         return "passed"
-    forced = next((e for e in reversed(registry) if e["forced"]), None)
-    if forced is None:
+    if override is None:
         return "failed"
-    return f"failed, overridden by {forced['actor']}: \"{forced['note'] or 'no reason recorded'}\""
+    return f"failed, overridden by {override['by']}: \"{override['reason'] or 'no reason recorded'}\""
 
 
 def _looks_text(looks: dict) -> str:
