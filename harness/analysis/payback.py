@@ -297,8 +297,13 @@ def one_time_usd(x: PaybackInputs) -> float:
             + x.engineering_hours * x.engineering_usd_per_hour)
 
 
+def savings_per_query_usd(x: PaybackInputs) -> float:
+    """What a query costs less on the candidate than on the baseline (negative where it costs more)."""
+    return baseline_usd_per_query(x) - candidate_usd_per_query(x)
+
+
 def monthly_savings_usd(x: PaybackInputs) -> float:
-    return (baseline_usd_per_query(x) - candidate_usd_per_query(x)) * x.volume - x.fixed_monthly_usd
+    return savings_per_query_usd(x) * x.volume - x.fixed_monthly_usd
 
 
 def months_to_payback(x: PaybackInputs) -> float | None:
@@ -309,8 +314,15 @@ def months_to_payback(x: PaybackInputs) -> float | None:
 
 def break_even_volume(x: PaybackInputs, horizon_months: float = HORIZON_MONTHS) -> float | None:
     """Queries per month that pay back within `horizon_months`; None when the candidate is not cheaper."""
-    per_query = baseline_usd_per_query(x) - candidate_usd_per_query(x)
+    per_query = savings_per_query_usd(x)
     return (one_time_usd(x) / horizon_months + x.fixed_monthly_usd) / per_query if per_query > 0 else None
+
+
+def min_volume_for_savings(x: PaybackInputs) -> float | None:
+    """Queries per month above which the per-query saving covers fixed hosting; None when the candidate is not
+    cheaper."""
+    per_query = savings_per_query_usd(x)
+    return x.fixed_monthly_usd / per_query if per_query > 0 else None
 
 
 class TornadoBar(NamedTuple):
@@ -463,7 +475,6 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
     _require_finite({"one-time cost": one_time_usd(x), "candidate cost per query": c, "baseline cost per query": b,
                      "monthly savings": monthly, "months to payback": 0.0 if months is None else months})
     per_query = b - c
-    min_volume = x.fixed_monthly_usd / per_query if per_query > 0 else None
     pays, reason = _decide(cid, baseline.name, quality, x, horizon_months)
     broken = list(candidate.broken_constraints)
     if broken:
@@ -489,7 +500,7 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
     return PaybackResult(cid, baseline.name, volume, pays, reason, quality, c, b, per_query, monthly,
                          one_time_usd(x), breakdown, months if quality.passes else None, horizon_months,
                          break_even_volume(x, horizon_months) if quality.passes else None,
-                         min_volume if quality.passes else None, sensitivity, x,
+                         min_volume_for_savings(x) if quality.passes else None, sensitivity, x,
                          _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user, horizon_given),
                          candidate_serving.engine, candidate_serving.throughput_source)
 
@@ -512,7 +523,7 @@ def _decide(cid: str, base: str, quality: QualityCheck, x: PaybackInputs, horizo
     if months is None:
         return False, (f"no payback at {volume} queries/month: savings of {usd(per_query * x.volume)}/month do not "
                        f"cover fixed hosting of {usd(x.fixed_monthly_usd)}/month; savings start above "
-                       f"{x.fixed_monthly_usd / per_query:,.0f} queries/month.")
+                       f"{min_volume_for_savings(x):,.0f} queries/month.")
     saving = f"saves {usd(per_query)} per query against {base} ({usd(monthly)}/month)"
     if months > horizon_months:
         return False, (f"no payback within the {horizon_months:g}-month horizon at {volume} queries/month: {cid} "
