@@ -119,18 +119,23 @@ def _shared_prefix_length(encoded: list[list[int]]) -> int:
 def cache_argument(model) -> str:
     """What this transformers calls the key/value cache: `cache` from 5.2x (where `past_key_values` warns that it
     goes in v6), `past_key_values` before (5.17, the GPU machine's)."""
+    return "cache" if _forward_takes(model, "cache") else "past_key_values"
+
+
+def _forward_takes(model, argument: str) -> bool:
+    """Whether the model's own forward (under a PEFT wrapper, the base model's) takes `argument`."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
+    return argument in inspect.signature(type(base).forward).parameters
 
 
 def _encode_prefix(model, prefix: list[int], device):
     """The key/value cache of the shared prefix. Its logits are not read, so only the last position's are computed
     where the model allows it: a whole prefix's would be tokens x vocabulary floats (600 MB for a 3,000-token
     prefix and a 49,152-token vocabulary), for nothing."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(type(base).forward).parameters else {}
+    last_only = {"logits_to_keep": 1} if _forward_takes(model, "logits_to_keep") else {}
     out = model(input_ids=torch.tensor([prefix], device=device), use_cache=True, **last_only)
-    cache = out[cache_argument(model)] if cache_argument(model) in out else None
+    name = cache_argument(model)
+    cache = out[name] if name in out else None
     return cache if hasattr(cache, "batch_repeat_interleave") else None
 
 
