@@ -861,9 +861,9 @@ def _worker(args, console: Console) -> int:
                       f"a worker elsewhere runs a study of its own. Give every worker the same --storage (or "
                       f"{STORAGE_ENV}) to share one study across machines.", highlight=False)
     here = plan_for_machine(plan, console.print, args.allow_under_trained, recalibrate=args.recalibrate)
-    outcome = run_sweep(here.plan, _store(args.db, plan.config.results_dir), echo=console.print, worker=index,
-                        followups=False, prepared=here.data)
-    _check_calibration(here, _store(args.db, plan.config.results_dir), outcome, console)
+    store = _store(args.db, plan.config.results_dir)
+    outcome = run_sweep(here.plan, store, echo=console.print, worker=index, followups=False, prepared=here.data)
+    _check_calibration(here, store, outcome, console)
     console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed"
                   + (f", {outcome.duplicates} duplicate(s) not re-run" if outcome.duplicates else "") + ".")
     if outcome.ran and outcome.failed == outcome.ran:

@@ -109,10 +109,12 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     else:
         examples, stored = _as_recorded(load_examples(Path(data), scored_on.contract, "recheck")[0], recorded,
                                         redactor)
-        label = f"{data} ({counted(len(examples), 'example')}" + (
-            f"; {stored} of them are recorded test examples: a file of only those would be compared paired"
-            if 0 < stored < len(examples) else "") + _memorised(examples, trained_on(config, scored_on, trial.params))
-        label += ")"
+        notes = [counted(len(examples), "example")]
+        if 0 < stored < len(examples):
+            notes.append(f"{stored} of them are recorded test examples: a file of only those would be compared paired")
+        if memorised := _memorised(examples, trained_on(config, scored_on, trial.params)):
+            notes.append(memorised)
+        label = f"{data} ({'; '.join(notes)})"
     changed = setting_changes(store, trial, scored_on.split_sha256.get("test") if data is None else None)
     candidate, loaded_suite, cap = load_candidate(store, trial.id)
     answers = candidate.answer(examples, cap, batch_size, desc="recheck")
@@ -198,15 +200,15 @@ def _as_recorded(examples: Sequence[Example], recorded: dict[str, ExampleView], 
     return examples, stored
 
 
-def _memorised(examples: Sequence[Example], train: Sequence[Example]) -> str:
+def _memorised(examples: Sequence[Example], train: Sequence[Example]) -> str | None:
     """A note when --data repeats inputs the adapter trained on (compared after folding case, spacing and
     punctuation): there it answers from memory, and a re-check that includes them reads better than new traffic."""
     seen = {fold(ex.input) for ex in train}
     repeated = [ex.id for ex in examples if fold(ex.input) in seen]
     if not repeated:
-        return ""
+        return None
     where = ", ".join(repeated[:5]) + (", ..." if len(repeated) > 5 else "")
-    return (f"; warning: {counted(len(repeated), 'example')} of them repeat the adapter's training inputs ({where}): "
+    return (f"warning: {counted(len(repeated), 'example')} of them repeat the adapter's training inputs ({where}): "
             "on those it answers from memory, so they say little about drift; leave them out for a fair re-check")
 
 

@@ -22,7 +22,8 @@ from harness.sweep.calibrate import TIMED_STEPS, Calibration
 DRIFT = 1.5
 """How many times slower or faster than calibrated a trial's mean step may run before the calibration is called
 out. A trial's mean and the calibration's agree within about 20% on an idle machine (the demo's LoRA: 1.04 s a step
-calibrated, about 1.1 s over its 250 steps, Intel Xeon, 2026-12-05); a busy one read 7.25 s against 1.03."""
+calibrated, about 1.1 s over its 250 steps, Intel Xeon, 2026-12-05); one calibrated while a test run shared the
+cores read 6.33 s a bf16 step, which the trial then ran in 0.99 s (Intel Xeon, 2026-12-06)."""
 
 
 @dataclass(frozen=True)
