@@ -1,5 +1,5 @@
 # Two commands: `make demo` (set up, fetch the embedded model, run the demo sweep on the CPU) and `make test`
-# (the import-layer contracts, then the test suite).
+# (lint, the import-layer contracts, then the test suite).
 VENV   ?= .venv
 PYTHON ?= python3
 # The CPU build of torch, installed before anything that depends on torch (a bare `torch` pulls a CUDA build).
@@ -23,6 +23,7 @@ demo: setup
 	$(BIN)/harness sweep experiments/demo.yaml
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 

@@ -1022,7 +1022,6 @@ def _predict(args, console: Console) -> int:
 
 def _registry(args, console: Console) -> int:
     from harness.analysis import report
-
     from harness.lifecycle.promote import check_suite
 
     store = _store(args.db)

@@ -10,6 +10,8 @@ import pytest
 import yaml
 from tiny import build_tiny_model_dir
 
+from harness.models import loading
+
 REPO = Path(__file__).resolve().parents[1]
 COLOURS = ("red", "green", "blue")
 NOUNS = ("car", "hat", "door", "cup", "kite", "boat", "lamp", "sock", "wall", "bike", "ball", "pen")
@@ -55,6 +57,16 @@ def write_toy_suite(root: Path) -> Path:
         "scorers": ["format_compliance", "hallucination_rate", "task_accuracy"],
     }))
     return root
+
+
+@pytest.fixture()
+def no_model_loads(monkeypatch):
+    """Any model or tokenizer load fails the test: the input must be refused before."""
+    def loaded(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was validated")
+
+    monkeypatch.setattr(loading, "load_model", loaded)
+    monkeypatch.setattr(loading, "load_tokenizer", loaded)
 
 
 @pytest.fixture(scope="session")

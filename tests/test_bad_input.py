@@ -42,16 +42,6 @@ def refused(argv: list[str], capsys) -> str:
     return err[err.index("error:"):]  # after any progress bar the test's own set-up drew on stderr
 
 
-@pytest.fixture()
-def no_model_loads(monkeypatch):
-    """Any model or tokenizer load fails the test: the input must be refused before."""
-    def loaded(*args, **kwargs):
-        raise AssertionError("a model was loaded before the input was validated")
-
-    monkeypatch.setattr(loading, "load_model", loaded)
-    monkeypatch.setattr(loading, "load_tokenizer", loaded)
-
-
 def experiment(tmp_path: Path, suite: Path, body: str = "", space: str = "prompt: {shots: [0, 2]}",
                model: str = "smollm2-135m") -> Path:
     """An experiment file on `suite` with the regression check off (it is not what these tests are about)."""

@@ -13,7 +13,6 @@ from harness.sweep import calibrate as calibration_module
 from harness.sweep.machine import plan_for_machine
 from harness.sweep.plan import plan_sweep
 
-
 FORGETTING = ["regression.enabled=true", "regression.limit=8"]
 """test_machine's experiment, with the forgetting check on: its items are timed with the answers."""
 

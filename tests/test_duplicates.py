@@ -9,6 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import swept
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
@@ -19,7 +20,6 @@ from harness.sweep.resume import DUPLICATE, counted_trials, duplicates_in_a_row,
 from harness.sweep.space import build_space
 from harness.sweep.storage import open_storage
 from harness.sweep.workers import _finished
-from conftest import swept
 
 FOUR = "prompt: {shots: [0, 1], shot_selection: [random, similar]}"
 """Four configurations: fewer than the eight trials asked for."""

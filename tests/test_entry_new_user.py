@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from test_bad_input import experiment, no_model_loads, nothing_written, refused  # noqa: F401 - fixture
+from test_bad_input import experiment, nothing_written, refused
 from test_store import make_record
 
 from harness.cli import main

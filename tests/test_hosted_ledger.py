@@ -12,7 +12,7 @@ from test_hosted import KEY, requests
 
 from harness.core.config import EndpointConfig
 from harness.hosted.client import BudgetExhausted, HostedClient, HostedEndpoint
-from harness.hosted.ledger import Spent, SpendLedger
+from harness.hosted.ledger import SpendLedger, Spent
 
 
 def over(budget: int):

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import printed, write_toy_suite
 
 from harness.cli import main
 from harness.evaluation.rules import STATS_RULES
 from harness.store.database import Store
-from conftest import printed, write_toy_suite
 
 REPO = Path(__file__).resolve().parents[1]
 

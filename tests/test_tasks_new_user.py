@@ -68,8 +68,8 @@ def test_rouge_l_on_english_is_unchanged_from_rouge_scores_default():
 
 
 def test_a_rouge_suite_in_chinese_scores_a_copied_answer_1(tmp_path):
-    rows = [{"question": f"第{i}个问题是什么？", "answer": f"这是第{i}个问题的一个很长的回答，包含许多汉字和细节。 detail {i} a b c"}
-            for i in range(12)]
+    answer = "这是第{}个问题的一个很长的回答，包含许多汉字和细节。 detail {} a b c"
+    rows = [{"question": f"第{i}个问题是什么？", "answer": answer.format(i, i)} for i in range(12)]
     suite = load_suite(str(init_suite("zh", write_jsonl(tmp_path / "zh.jsonl", rows), suites_dir=tmp_path).path))
     assert "rouge_l" in suite.scorers and suite.contract.whole_output
     test = suite.splits["test"]

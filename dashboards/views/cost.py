@@ -12,7 +12,6 @@ from harness.analysis import payback
 from harness.analysis.formatting import duration, queries, saving_text, usd
 from harness.core.errors import HarnessError
 
-
 # The page's starting figures; those left as they are read so in the assumptions and the exports. A comment, not a
 # docstring: Streamlit's magic writes a page script's bare strings onto the page.
 PRESETS = {"volume": 100_000.0, "horizon_months": 24.0, "data_prep_hours": 20.0, "data_prep_usd_per_hour": 50.0}

@@ -22,7 +22,6 @@ from harness.data.contract import OutputContract
 from harness.evaluation.scorers.base import ScoredCase
 from harness.evaluation.stats import Metric, bootstrap_mean
 
-
 _UNSPACED = re.compile(
     "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
     "\U00020000-\U0003134f]"
