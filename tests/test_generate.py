@@ -1,12 +1,17 @@
-"""Generation: the shared-prefix cache changes time, never outputs."""
+"""Generation: the shared-prefix cache and the reserved key/value cache change time, never outputs."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.cache_utils import DynamicCache
 
+from harness.training import generate as generate_module
 from harness.training.generate import MIN_SHARED_PREFIX, _shared_prefix_length, generate
+from harness.training.kv_cache import ReservedLayer, batch_cache
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +61,34 @@ def test_a_settled_row_stops_while_the_others_go_on(tiny):
             assert len(after.output) < len(before.output) or before.completion_tokens <= 2
         else:
             assert after.output == before.output
+
+
+def transformers_own(model, prefix, batch, capacity):
+    """What generate used before the reserved cache: the prefix's cache repeated by transformers, else its own."""
+    if prefix is None:
+        return None
+    cache = copy.deepcopy(prefix)
+    cache.batch_repeat_interleave(batch)
+    return cache
+
+
+@pytest.mark.parametrize("reuse_prefix", [True, False], ids=["shared prefix", "no prefix"])
+def test_generation_answers_exactly_as_with_transformers_own_cache(tiny, monkeypatch, reuse_prefix):
+    model, tokenizer = tiny
+    texts = prompts(tokenizer)
+    writes = []
+    real_update = ReservedLayer.update
+    monkeypatch.setattr(ReservedLayer, "update", lambda self, *a, **k: writes.append(1) or real_update(self, *a, **k))
+    reserved = generate(model, tokenizer, texts, batch_size=3, max_new_tokens=12, reuse_prefix=reuse_prefix)
+    assert writes  # the reserved cache was really used
+    monkeypatch.setattr(generate_module, "batch_cache", transformers_own)
+    own = generate(model, tokenizer, texts, batch_size=3, max_new_tokens=12, reuse_prefix=reuse_prefix)
+    assert [g.output for g in reserved] == [g.output for g in own]
+    assert [g.completion_tokens for g in reserved] == [g.completion_tokens for g in own]
+
+
+def test_a_model_that_asks_for_another_cache_is_left_to_generate(tiny, monkeypatch):
+    model, _ = tiny
+    assert isinstance(batch_cache(model, None, 2, 16), DynamicCache)
+    monkeypatch.setattr(model.generation_config, "cache_implementation", "static")
+    assert batch_cache(model, None, 2, 16) is None

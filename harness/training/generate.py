@@ -3,12 +3,12 @@
 Prompting trials repeat one long prefix in every prompt (the instruction, the label list, the few-shot
 examples): on a CPU, encoding it again for each example costs far more than the answer. So the prefix that
 all prompts share is encoded once, its key/value cache is copied into each batch, and only the rest of each
-prompt is encoded. Outputs are the same as without the cache (a test checks it); only time changes.
+prompt is encoded. Each batch's cache is allocated once for its whole generation (`kv_cache.batch_cache`). Outputs
+are the same as without either (tests check it); only time and memory change.
 """
 
 from __future__ import annotations
 
-import copy
 import inspect
 import time
 from collections.abc import Callable
@@ -20,6 +20,7 @@ from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteria
 
 from harness.core.progress import bar_options
 from harness.training.constrained import Grammar
+from harness.training.kv_cache import batch_cache
 
 MIN_SHARED_PREFIX = 32
 """Below this many shared tokens, caching the prefix is not worth the copy."""
@@ -64,9 +65,8 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
             batch = order[start:start + batch_size]
             input_ids, attention = _pad_batch([encoded[i] for i in batch], shared, tokenizer.pad_token_id)
             extra = {}
-            if prefix_cache is not None:
-                cache = copy.deepcopy(prefix_cache)
-                cache.batch_repeat_interleave(len(batch))
+            cache = batch_cache(model, prefix_cache, len(batch), input_ids.shape[1] + max_new_tokens)
+            if cache is not None:
                 extra[cache_argument(model)] = cache
             if grammar is not None:
                 extra["logits_processor"] = LogitsProcessorList([grammar.processor(len(batch))])
