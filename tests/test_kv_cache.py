@@ -34,7 +34,11 @@ def test_a_reserved_layer_holds_what_concatenation_holds_through_crops_selection
     step(1)
     step(1)
     assert reserved.keys.data_ptr() == reserved.key_buffer.data_ptr()  # written in place, not copied
-    step(2)  # past the 7 reserved: moved to a larger buffer, nothing lost
+    step(2)  # past the 7 reserved: moved to a buffer twice as long as needed, nothing lost
+    buffer = reserved.key_buffer
+    assert buffer.shape[-2] == 18
+    step(1)
+    assert reserved.key_buffer is buffer  # the next token is written in place again
     for layer in (reserved, grown):
         layer.crop(-3)
     step(1)

@@ -43,7 +43,9 @@ class ReservedLayer(DynamicLayer):
         end = held + key_states.shape[-2]
         if not self._in_buffer(key_states.shape[0], end):
             # first write, more than reserved, or the layer's tensors were replaced (a beam reorder, a crop to zero)
-            self._rehome(self.keys if held else None, self.values if held else None, max(end, self.capacity),
+            if end > self.capacity:  # not expected (the caller reserves the answer cap): double, not per token
+                self.capacity = 2 * end
+            self._rehome(self.keys if held else None, self.values if held else None, self.capacity,
                          key_states, value_states)
         self.key_buffer[:, :, held:end].copy_(key_states)
         self.value_buffer[:, :, held:end].copy_(value_states)
@@ -81,10 +83,11 @@ def batch_cache(model, prefix: DynamicCache | None, batch: int, capacity: int) -
         if not isinstance(cache, DynamicCache):  # another kind of cache: repeated as it is
             cache.batch_repeat_interleave(batch)
             return cache
-    elif _uses_default_dynamic_cache(model):
-        cache = DynamicCache(config=model.config.get_text_config(decoder=True))
     else:
-        return None
+        config = _default_cache_config(model)
+        if config is None:
+            return None
+        cache = DynamicCache(config=config)
     for index, layer in enumerate(cache.layers):
         if type(layer) is not DynamicLayer:
             if prefix is not None:
@@ -96,13 +99,15 @@ def batch_cache(model, prefix: DynamicCache | None, batch: int, capacity: int) -
     return cache
 
 
-def _uses_default_dynamic_cache(model) -> bool:
-    """Whether `generate` would build a plain `DynamicCache` for this model on its own (its test, as in transformers
-    5.17 to 5.25): a decoder-only model of a kind that supports one, with no other cache asked for."""
+def _default_cache_config(model):
+    """The text config from which `generate` would build a plain `DynamicCache` for this model on its own (its test,
+    as in transformers 5.17 to 5.25: a decoder-only model of a kind that supports one, with no other cache asked
+    for); None where it would not."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     supports = getattr(type(base), "_supports_default_dynamic_cache", None)
     config = getattr(base, "config", None)
     generation = getattr(base, "generation_config", None)
-    return bool(supports is not None and supports() and config is not None
-                and not getattr(config, "is_encoder_decoder", False)
-                and getattr(generation, "cache_implementation", None) is None)
+    if (supports is None or not supports() or config is None or getattr(config, "is_encoder_decoder", False)
+            or getattr(generation, "cache_implementation", None) is not None):
+        return None
+    return config.get_text_config(decoder=True)
