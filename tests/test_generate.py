@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -11,7 +9,7 @@ from transformers.cache_utils import DynamicCache
 
 from harness.training import generate as generate_module
 from harness.training.generate import MIN_SHARED_PREFIX, _shared_prefix_length, generate
-from harness.training.kv_cache import ReservedLayer, batch_cache
+from harness.training.kv_cache import ReservedLayer, batch_cache, growing_cache
 
 
 @pytest.fixture(scope="module")
@@ -63,15 +61,6 @@ def test_a_settled_row_stops_while_the_others_go_on(tiny):
             assert after.output == before.output
 
 
-def transformers_own(model, prefix, batch, capacity):
-    """What generate used before the reserved cache: the prefix's cache repeated by transformers, else its own."""
-    if prefix is None:
-        return None
-    cache = copy.deepcopy(prefix)
-    cache.batch_repeat_interleave(batch)
-    return cache
-
-
 @pytest.mark.parametrize("reuse_prefix", [True, False], ids=["shared prefix", "no prefix"])
 def test_generation_answers_exactly_as_with_transformers_own_cache(tiny, monkeypatch, reuse_prefix):
     model, tokenizer = tiny
@@ -81,7 +70,7 @@ def test_generation_answers_exactly_as_with_transformers_own_cache(tiny, monkeyp
     monkeypatch.setattr(ReservedLayer, "update", lambda self, *a, **k: writes.append(1) or real_update(self, *a, **k))
     reserved = generate(model, tokenizer, texts, batch_size=3, max_new_tokens=12, reuse_prefix=reuse_prefix)
     assert writes  # the reserved cache was really used
-    monkeypatch.setattr(generate_module, "batch_cache", transformers_own)
+    monkeypatch.setattr(generate_module, "batch_cache", growing_cache)
     own = generate(model, tokenizer, texts, batch_size=3, max_new_tokens=12, reuse_prefix=reuse_prefix)
     assert [g.output for g in reserved] == [g.output for g in own]
     assert [g.completion_tokens for g in reserved] == [g.completion_tokens for g in own]

@@ -112,3 +112,14 @@ def _default_cache_config(model):
             or getattr(generation, "cache_implementation", None) is not None):
         return None
     return config.get_text_config(decoder=True)
+
+
+def growing_cache(model, prefix: DynamicCache | None, batch: int, capacity: int) -> DynamicCache | None:
+    """The reference `batch_cache` is compared with (tests/test_generate.py, bench/kv_cache.py): what `generate`
+    passed before it, `prefix`'s cache repeated for every row by transformers, else nothing, so that `generate`
+    builds its own. Either way every layer grows by `torch.cat`."""
+    if prefix is None:
+        return None
+    cache = copy.deepcopy(prefix)
+    cache.batch_repeat_interleave(batch)
+    return cache
