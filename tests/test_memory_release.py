@@ -78,3 +78,33 @@ def test_the_longest_batch_is_generated_first_and_answers_keep_their_order(tiny,
     monkeypatch.setattr(model, "generate", real)
     alone = [generate(model, tokenizer, [t], batch_size=1, max_new_tokens=6, reuse_prefix=False)[0] for t in texts]
     assert [g.output for g in batched] == [g.output for g in alone]
+
+
+def test_training_hands_back_its_trainer_and_freed_heap_before_the_model_is_scored(tiny_model_dir, toy_suite,
+                                                                                   monkeypatch):
+    import gc
+
+    from trl import SFTTrainer
+
+    from harness.core.config import BudgetConfig, TrainingConfig
+    from harness.data.prompting import trained_prompter
+    from harness.data.suites import load_suite
+    from harness.training import sft
+
+    released = []
+    monkeypatch.setattr(sft, "free_memory", lambda device: (gc.collect(), released.append(device)))
+    gc.disable()  # no automatic collection may do the work the trainer's own release must do
+    try:
+        source = sources.resolve(str(tiny_model_dir))
+        suite = load_suite(str(toy_suite))
+        training = TrainingConfig(batch_size=4, eval_every_steps=0, precision="fp32")
+        tokenizer = loading.load_tokenizer(source)
+        model = loading.load_model(source, "cpu", torch.float32)
+        report = sft.train(model, tokenizer, trained_prompter(tokenizer, suite, training),
+                           list(suite.splits["train"])[:16], 1e-3, BudgetConfig(max_steps=2, trial_train_seconds=None),
+                           training, "cpu", seed=0)
+        alive = [o for o in gc.get_objects() if isinstance(o, SFTTrainer)]
+    finally:
+        gc.enable()
+    assert alive == []  # the trainer, its optimizer state and their cycles are gone before scoring begins
+    assert report.steps == 2 and released == ["cpu"]

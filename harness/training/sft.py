@@ -25,7 +25,7 @@ from harness.core.errors import TrainingError
 from harness.core.progress import bar_options
 from harness.data.prompting import Prompter
 from harness.data.suites import Example
-from harness.models.device import use_bf16
+from harness.models.device import free_memory, use_bf16
 from harness.models.loading import library_bars_off
 from harness.training.packing import keeps_examples_apart
 
@@ -112,6 +112,11 @@ def train(model, tokenizer, prompter: Prompter, examples: list[Example], learnin
         trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
         if report.stopped_by == "epochs" and budget.max_steps and report.steps >= budget.max_steps:
             report.stopped_by = "max_steps"
+    # The trainer (its optimizer state, its reference cycles) and the heap its steps freed go before the model is
+    # scored: on a CPU, glibc would otherwise keep the training's 2 GB of freed heap resident through scoring and
+    # the forgetting check, whose own memory came on top (the demo's peak; bench/RESULTS.md, 2026-12-06).
+    del trainer
+    free_memory(device)
     model.eval()
     return report
 
