@@ -320,6 +320,12 @@ class LookAtTest:
     at: datetime | None = None
     """When (UTC); set by the store."""
 
+    @property
+    def earlier_candidates(self) -> int | None:
+        """For a gate: how many other candidates had been gated against the same reference on the same test subset
+        before it (what `promote.gate_look` records); None for other looks and gates recorded before it was."""
+        return (self.detail or {}).get("earlier_candidates")
+
 
 # -- read side -------------------------------------------------------------------------------------------------
 

@@ -213,7 +213,7 @@ def _looks(store: Store, trial_id: str, suite: str) -> dict:
     gates = [look for look in looks if look.kind == "gate" and look.candidate == trial_id]
     last = next((g for g in reversed(gates) if g.outcome in ("passed", "overridden")), None)
     return {"looks": [asdict(look) for look in looks], "gate_evaluations": len(gates),
-            "earlier_candidates_at_last_pass": None if last is None else (last.detail or {}).get("earlier_candidates")}
+            "earlier_candidates_at_last_pass": None if last is None else last.earlier_candidates}
 
 
 def _card(record: dict) -> str:
