@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
@@ -13,6 +14,15 @@ from tiny import build_tiny_model_dir
 from harness.models import loading
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config) -> None:
+    """`make test` runs one pytest-xdist worker per core: each worker, and every process it starts, keeps torch to
+    its share of the cores (as `harness/sweep/workers.py` does for sweep workers). Two processes that each use every
+    core thrash. Torch is not imported yet here, so the setting holds for this process too."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(workers))))
 COLOURS = ("red", "green", "blue")
 NOUNS = ("car", "hat", "door", "cup", "kite", "boat", "lamp", "sock", "wall", "bike", "ball", "pen")
 
