@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from harness.analysis.decision_report import build_report, pick_study, to_markdown
 from harness.analysis.formatting import (
     fmt_metric,
     marked,
@@ -91,6 +93,13 @@ def importance(db: str, study: str) -> dict[str, dict[str, float]]:
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def study_verdict(db: str, study: str) -> Verdict:
     return verdict_of(Store(db), study)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def decision_report(db: str, study: str) -> str:
+    """`harness report` of the study, unpriced (the Cost page prices it), as Markdown."""
+    store = Store(db)
+    return to_markdown(build_report(store, pick_study(store, study), None, datetime.now(timezone.utc)))
 
 
 def record_compare_look(result) -> None:

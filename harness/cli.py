@@ -8,12 +8,14 @@ import json
 import math
 import os
 import re
+import shlex
 import signal
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
+from harness.analysis.decision_rule import DECISION_RULE
 from harness.core.errors import HarnessError
 from harness.core.paths import STORAGE_ENV, bundled, results_database
 
@@ -31,6 +33,7 @@ examples:
   harness show demo/1                           one trial: config, timings, metrics, sample outputs
   harness compare demo/1 demo/0                 paired tests: is the difference more than noise?
   harness payback demo/1 --volume 100000 --data-prep-hours 20 --data-prep-rate 60   against the best prompting arm
+  harness report --volume 100000                the answer, its evidence and payback, as one Markdown document
   harness predict demo/1 --input "I lost my card"
   harness dashboard                             leaderboard, trial detail, compare, cost and payback, registry
   harness promote demo/1 --to production --approver ana   gate, then promote (`registry`, `rollback`, `audit`)
@@ -39,15 +42,6 @@ examples:
 Results go to results/ in this folder; every command that reads them takes --db PATH (a harness.duckdb, or the
 results folder holding it). `harness COMMAND --help` shows each command's options and examples.
 """
-
-
-DECISION_RULE = (
-    "The decision rule (README, Metrics): on the study's objective metric, paired on the same test examples. For 0/1 "
-    "scores, McNemar's exact test with an exact 95% interval built from the same test, so the interval excludes 0 "
-    "exactly when p < 0.05; for other scores, a paired percentile bootstrap, expanded for small samples, whose p "
-    "comes from the same draws. Better "
-    "when the interval lies wholly on the good side of 0; not worse when its bad end stays within the margin; worse "
-    "when wholly on the bad side; otherwise not shown. Secondary scores are read at Holm-adjusted p.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,36 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "study's best hosted arm, else its best local prompting arm)")
     payback.add_argument("--volume", type=positive, required=True,
                          help="queries per month, above 0 (an average, so a fraction is kept as given)")
-    payback.add_argument("--prompt-trial", help="for api:NAME: the local prompting trial (not a fine-tuned one) whose "
-                         "tokens per query are priced (default: the study's best on dev)")
-    payback.add_argument("--baseline-accuracy", type=finite,
-                         help="for api:NAME: its test accuracy (0..1), which the quality bar needs since a hosted "
-                         "model's accuracy cannot be measured offline; marked 'assumed, not measured'")
-    payback.add_argument("--token-ratio", type=positive,
-                         help="hosted-model tokens per local token, above 0 (default: the price table's)")
-    payback.add_argument("--data-prep-hours", type=finite, default=0.0,
-                         help="hours spent preparing the training data, a one-time cost (default 0)")
-    payback.add_argument("--data-prep-rate", type=finite, default=0.0, help="USD per data-preparation hour")
-    payback.add_argument("--eng-hours", type=finite, default=0.0,
-                         help="engineering hours to build and ship the fine-tuned model, a one-time cost (default 0)")
-    payback.add_argument("--eng-rate", type=finite, default=0.0, help="USD per engineering hour")
-    payback.add_argument("--hosting", type=finite, default=0.0, help="fixed monthly hosting of the candidate, USD")
-    payback.add_argument("--serving-throughput", type=finite, metavar="TOKENS_PER_S",
-                         help="the candidate's completion tokens per second as measured on your serving stack (marked "
-                              "user input); default: its vLLM load test (generation.engine: vllm), else the labelled "
-                              "fallback, the harness's own generate at the sweep's batch size")
-    payback.add_argument("--baseline-serving-throughput", type=finite, metavar="TOKENS_PER_S",
-                         help="the same for a local baseline trial, so that both are priced on the same serving "
-                              "stack; payback cautions when the two are priced on different engines")
-    payback.add_argument("--utilisation", type=finite, default=1.0,
-                         help="share of paid device time spent answering, in (0, 1]; 1 (default) is full batches "
-                              "all the time; lower it for a dedicated machine that idles part of the day")
-    payback.add_argument("--margin", type=margin, default=0.02,
-                         help="quality bar, as a fraction: the candidate must not be worse than the baseline on the "
-                              "objective metric by more than this, by the paired 95%% interval on the same test "
-                              "examples (default 0.02, 2 points; the decision rule of README's Metrics section)")
-    payback.add_argument("--prices", type=Path,
-                         help="a price table in the layout of the bundled harness/analysis/prices.yaml")
+    _payback_options(payback)
     payback.add_argument("--format", choices=("text", "json"), default="text",
                          help="text (default): the answer, then every assumption with its unit and source; json: all "
                               "of it, for a spreadsheet or a report")
@@ -400,6 +365,34 @@ def build_parser() -> argparse.ArgumentParser:
         ("harness payback demo/1 --volume 100000 --serving-throughput 15.0 --format json", ""))
     payback.formatter_class = _Help
     payback.set_defaults(run=_payback)
+
+    report = sub.add_parser(
+        "report", help="the study's answer as one Markdown document: verdict and rule, evidence, cautions, payback",
+        description="Write the study's answer as one Markdown document a lead or finance can read without the tool: "
+                    "the verdict and the one rule that gave it; the fine-tuned trial and its real opponent side by "
+                    "side, every score with its 95% interval and n, and their paired difference; every trial; the "
+                    "cautions (failed, cut-short and infeasible trials); with --volume, the payback against the "
+                    "verdict's opponent with every assumption and its source; the machines and library versions; "
+                    "and the commands that re-derive each figure. It reads the results database and decides nothing "
+                    "the sweep did not. " + DECISION_RULE)
+    report.add_argument("--study", help="the study to report (default: the database's only sweep study)")
+    report.add_argument("--out", type=Path,
+                        help="the Markdown file to write (default: report-STUDY.md beside the results database); "
+                             "written whole or not at all, and replaced when it exists")
+    report.add_argument("--volume", type=positive,
+                        help="queries per month, above 0: adds the payback (without it the report has none)")
+    report.add_argument("--baseline", help="price against this trial STUDY/NUMBER, or api:NAME from the price table, "
+                                           "instead of the verdict's opponent")
+    _payback_options(report)
+    _db_option(report)
+    report.epilog = _examples(
+        ("harness report", "results/report-demo.md: the demo's answer and its evidence"),
+        ("harness report --volume 100000 --eng-hours 40 --eng-rate 120", "with the payback at 100,000 queries a month"),
+        ("harness report --study demo --out decision.md --db /data/results", ""),
+        ("harness report --volume 100000 --baseline api:gpt-4o-mini --baseline-accuracy 0.85",
+         "priced against a hosted API"))
+    report.formatter_class = _Help
+    report.set_defaults(run=_report)
 
     dashboard = sub.add_parser("dashboard", help="the Streamlit dashboard on 127.0.0.1: leaderboard, trials, "
                                                  "compare, cost and payback",
@@ -617,6 +610,43 @@ def _study_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set budget.trials=4 (repeatable; every worker of a "
                              "study needs the same ones)")
+
+
+def _payback_options(parser: argparse.ArgumentParser) -> None:
+    """What prices a candidate against its baseline: the same for `payback` and `report`."""
+    parser.add_argument("--prompt-trial", help="for api:NAME: the local prompting trial (not a fine-tuned one) whose "
+                        "tokens per query are priced (default: the study's best on dev)")
+    parser.add_argument("--baseline-accuracy", type=finite,
+                        help="for api:NAME: its test accuracy (0..1), which the quality bar needs since a hosted "
+                        "model's accuracy cannot be measured offline; marked 'assumed, not measured'")
+    parser.add_argument("--token-ratio", type=positive,
+                        help="hosted-model tokens per local token, above 0 (default: the price table's)")
+    parser.add_argument("--data-prep-hours", type=finite, default=PAYBACK_DEFAULTS["--data-prep-hours"],
+                        help="hours spent preparing the training data, a one-time cost (default 0)")
+    parser.add_argument("--data-prep-rate", type=finite, default=PAYBACK_DEFAULTS["--data-prep-rate"],
+                        help="USD per data-preparation hour")
+    parser.add_argument("--eng-hours", type=finite, default=PAYBACK_DEFAULTS["--eng-hours"],
+                        help="engineering hours to build and ship the fine-tuned model, a one-time cost (default 0)")
+    parser.add_argument("--eng-rate", type=finite, default=PAYBACK_DEFAULTS["--eng-rate"],
+                        help="USD per engineering hour")
+    parser.add_argument("--hosting", type=finite, default=PAYBACK_DEFAULTS["--hosting"],
+                        help="fixed monthly hosting of the candidate, USD")
+    parser.add_argument("--serving-throughput", type=finite, metavar="TOKENS_PER_S",
+                        help="the candidate's completion tokens per second as measured on your serving stack (marked "
+                             "user input); default: its vLLM load test (generation.engine: vllm), else the labelled "
+                             "fallback, the harness's own generate at the sweep's batch size")
+    parser.add_argument("--baseline-serving-throughput", type=finite, metavar="TOKENS_PER_S",
+                        help="the same for a local baseline trial, so that both are priced on the same serving "
+                             "stack; payback cautions when the two are priced on different engines")
+    parser.add_argument("--utilisation", type=finite, default=PAYBACK_DEFAULTS["--utilisation"],
+                        help="share of paid device time spent answering, in (0, 1]; 1 (default) is full batches "
+                             "all the time; lower it for a dedicated machine that idles part of the day")
+    parser.add_argument("--margin", type=margin, default=PAYBACK_DEFAULTS["--margin"],
+                        help="quality bar, as a fraction: the candidate must not be worse than the baseline on the "
+                             "objective metric by more than this, by the paired 95%% interval on the same test "
+                             "examples (default 0.02, 2 points; the decision rule of README's Metrics section)")
+    parser.add_argument("--prices", type=Path,
+                        help="a price table in the layout of the bundled harness/analysis/prices.yaml")
 
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
@@ -976,26 +1006,75 @@ def _compare(args, console: Console) -> int:
 
 def _payback(args, console: Console) -> int:
     from harness.analysis import report
-    from harness.analysis.cost import load_prices
-    from harness.analysis.payback import QualityBar, payback_from_store
+    from harness.analysis.payback import payback_from_store
 
     store = _store(args.db)
     candidate = store.require_trial(args.trial)
     study = store.study(candidate.study)
-    overrides = (study.experiment.get("prices") if study else None) or None  # the experiment file's `prices:`
-    result = payback_from_store(
-        store, candidate.id, args.baseline, args.volume, prices=load_prices(args.prices, overrides),
-        prompt_trial_id=args.prompt_trial, baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,
-        serving_throughput=args.serving_throughput, baseline_serving_throughput=args.baseline_serving_throughput,
-        data_prep_hours=args.data_prep_hours, data_prep_usd_per_hour=args.data_prep_rate,
-        engineering_hours=args.eng_hours, engineering_usd_per_hour=args.eng_rate, fixed_monthly_usd=args.hosting,
-        utilisation=args.utilisation, quality_bar=QualityBar(margin=args.margin),
-    )
+    result = payback_from_store(store, candidate.id, args.baseline, args.volume, **_payback_kwargs(args, study))
     if args.format == "json":
         sys.stdout.write(json.dumps(result.to_dict(), default=str, indent=2) + "\n")
     else:
         console.print(report.payback_text(result), markup=False, highlight=False)
     return 0
+
+
+def _payback_kwargs(args, study) -> dict:
+    """`_payback_options` as `payback_from_store` takes them; the price table with the experiment file's `prices:`."""
+    from harness.analysis.cost import load_prices
+    from harness.analysis.payback import QualityBar
+
+    overrides = (study.experiment.get("prices") if study else None) or None
+    return dict(
+        prices=load_prices(args.prices, overrides), prompt_trial_id=args.prompt_trial,
+        baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,
+        serving_throughput=args.serving_throughput, baseline_serving_throughput=args.baseline_serving_throughput,
+        data_prep_hours=args.data_prep_hours, data_prep_usd_per_hour=args.data_prep_rate,
+        engineering_hours=args.eng_hours, engineering_usd_per_hour=args.eng_rate, fixed_monthly_usd=args.hosting,
+        utilisation=args.utilisation, quality_bar=QualityBar(margin=args.margin),
+    )
+
+
+def _report(args, console: Console) -> int:
+    from datetime import datetime, timezone
+
+    from harness.analysis import decision_report
+    from harness.analysis.payback import payback_from_store
+
+    store = _store(args.db)
+    study = decision_report.pick_study(store, args.study)
+    flags = _payback_flags_given(args)
+    if args.volume is None and flags:  # a rate with no volume would silently price nothing
+        raise HarnessError(f"{', '.join(flags)} {'prices' if len(flags) == 1 else 'price'} the payback, which needs "
+                           "--volume QUERIES_PER_MONTH; add it, or drop the flag.")
+    price = None
+    if args.volume is not None:
+        kwargs = _payback_kwargs(args, study)
+
+        def price(tuned: str, opponent: str):  # against the verdict's opponent unless --baseline names another
+            return payback_from_store(store, tuned, args.baseline or opponent, args.volume, **kwargs)
+    given = "".join(f" {flag} {value:g}" if isinstance(value, float) else f" {flag} {shlex.quote(str(value))}"
+                    for flag, value in flags.items() if flag != "--baseline")
+    made = decision_report.build_report(store, study, price, datetime.now(timezone.utc), given)
+    out = args.out or store.path.parent / f"report-{study.name}.md"
+    decision_report.write_report(decision_report.to_markdown(made), out)
+    console.print(f"{made.verdict.head}: wrote {out}", highlight=False, markup=False)
+    if made.payback is not None:
+        console.print(f"payback: {made.payback.headline()}", highlight=False, markup=False)
+    return 0
+
+
+PAYBACK_DEFAULTS = {"--data-prep-hours": 0.0, "--data-prep-rate": 0.0, "--eng-hours": 0.0, "--eng-rate": 0.0,
+                    "--hosting": 0.0, "--utilisation": 1.0, "--margin": 0.02}
+"""`_payback_options`' defaults; every other payback flag defaults to None."""
+
+
+def _payback_flags_given(args) -> dict[str, object]:
+    """The payback flags a user set away from their defaults, with their values."""
+    names = ("--baseline", "--prompt-trial", "--baseline-accuracy", "--token-ratio", "--serving-throughput",
+             "--baseline-serving-throughput", "--prices", *PAYBACK_DEFAULTS)
+    values = {name: getattr(args, name[2:].replace("-", "_")) for name in names}
+    return {name: value for name, value in values.items() if value is not None and value != PAYBACK_DEFAULTS.get(name)}
 
 
 def _dashboard(args, console: Console) -> int:

@@ -13,6 +13,10 @@ st.title(f"Leaderboard: {study}")
 verdict = data.study_verdict(db, study)
 box = st.success if verdict.ready else st.info if verdict.decision is None else st.warning
 box(f"**Did fine-tuning beat prompting?** {verdict.text}")
+st.download_button("Download the decision report (Markdown)", data.decision_report(db, study),
+                   file_name=f"report-{study}.md", mime="text/markdown",
+                   help="The answer, the rule behind it, the comparison, every trial, the cautions and the machines, "
+                        "as `harness report` writes it; `harness report --volume N` adds the payback.")
 
 best = data.best_adapter(rows)
 if best:

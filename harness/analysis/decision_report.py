@@ -1,0 +1,293 @@
+"""`harness report`: a study's answer as one Markdown document that a lead or finance reads without the tool.
+
+In order: the verdict and the one rule that gave it; the two arms it weighed, every score with its 95% interval and
+n, and their paired difference; every trial; the cautions (failed, cut-short and infeasible trials, intervals by older
+rules); the payback with every assumption and its source, when a volume is given; the machines and library versions
+the trials ran on; the commands that re-derive each figure. It reads the results database only; it decides nothing
+the sweep did not (the verdict is `harness.analysis.verdict`'s, the payback `harness.analysis.payback`'s).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rich.table import Table
+
+from harness.analysis.decision_rule import DECISION_RULE, VERDICT_RULE
+from harness.analysis.formatting import (
+    constraint_on_dev,
+    duration,
+    fmt_metric,
+    params_text,
+    quantity,
+    queries,
+    regression_text,
+    rules_note,
+    saving_text,
+    under_trained_text,
+    usd,
+)
+from harness.analysis.payback import PaybackResult
+from harness.analysis.report import ranking_table
+from harness.analysis.verdict import Verdict, study_verdict
+from harness.core.errors import HarnessError
+from harness.core.records import RunView, StudyView, TrialView
+from harness.store.database import Store
+
+Pricer = Callable[[str, str], PaybackResult]
+"""(fine-tuned trial id, the verdict's opponent id) -> its payback, as `harness payback` computes it."""
+
+TRACKED = ("torch", "transformers", "peft", "trl", "optuna", "duckdb")
+"""The library versions a report names for each run (a run records more; `harness show` and the audit pack list
+them all)."""
+
+
+@dataclass(frozen=True)
+class DecisionReport:
+    study: StudyView
+    trials: tuple[TrialView, ...]
+    verdict: Verdict
+    runs: Mapping[str, RunView]
+    """The runs the study's trials ran in, by run id: their machines and library versions."""
+    database: Path
+    written_at: datetime
+    payback: PaybackResult | None = None
+    unpriced: str = ""
+    """Why the report has no payback figure, when it has none."""
+    payback_flags: str = ""
+    """The flags that priced it, as `harness payback` takes them (` --eng-hours 40 --eng-rate 120`)."""
+
+    def trial(self, trial_id: str | None) -> TrialView | None:
+        return next((t for t in self.trials if t.id == trial_id), None)
+
+
+def pick_study(store: Store, given: str | None) -> StudyView:
+    """The study named, or the database's only sweep study; otherwise an error that lists the studies to name."""
+    if not store.path.exists():
+        raise HarnessError(f"no results database at {store.path}: run a sweep (`harness sweep EXPERIMENT`) in this "
+                           "folder first, or point --db at the harness.duckdb of a results folder.")
+    sweeps = [s for s in store.studies() if s.kind == "sweep"]
+    names = ", ".join(s.name for s in sweeps) or "none"
+    if given is not None:
+        study = store.study(given)
+        if study is None:
+            raise HarnessError(f"no study {given!r} in {store.path}; its studies: {names}. Pass one of them to "
+                               "--study.")
+        return study
+    if len(sweeps) == 1:
+        return sweeps[0]
+    if not sweeps:
+        raise HarnessError(f"{store.path} holds no study yet: run a sweep (`harness sweep EXPERIMENT`) first.")
+    raise HarnessError(f"{store.path} holds {len(sweeps)} studies ({names}); name the one to report with --study.")
+
+
+def build_report(store: Store, study: StudyView, price: Pricer | None, written_at: datetime,
+                 payback_flags: str = "") -> DecisionReport:
+    """The study's verdict, trials and runs; its payback when `price` is given and the verdict has both arms."""
+    trials = tuple(store.trials(study.name))
+    if not trials:
+        raise HarnessError(f"study {study.name} has no trial yet in {store.path}: run or resume its sweep first.")
+    verdict = study_verdict(store, study.name)
+    runs = store.runs(t.run_id for t in trials if t.run_id)
+    payback, unpriced = None, ""
+    if price is None:
+        unpriced = ("Not priced: no volume was given. `harness report --volume QUERIES_PER_MONTH` adds the payback, "
+                    "with your one-time costs and rates (`harness report --help`).")
+    elif verdict.finetuned is None or verdict.prompting is None:
+        unpriced = ("Not priced: the verdict weighed no fine-tuned trial against a prompting arm, so there is no "
+                    "candidate to price.")
+    else:
+        payback = price(verdict.finetuned, verdict.prompting)
+    return DecisionReport(study, trials, verdict, runs, store.path, written_at, payback, unpriced, payback_flags)
+
+
+def to_markdown(report: DecisionReport) -> str:
+    sections = [_title(report), _answer(report), _comparison(report), _every_trial(report), _cautions(report),
+                _payback(report), _machines(report), _reproduce(report)]
+    return "\n\n".join(s for s in sections if s) + "\n"
+
+
+def write_report(text: str, out: Path) -> None:
+    """Whole or not at all: written beside `out`, then moved over it."""
+    staging = out.with_name(f".{out.name}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.write_text(text, encoding="utf-8")
+        staging.replace(out)
+    except OSError as exc:
+        if staging.is_file():
+            staging.unlink()
+        raise HarnessError(f"--out {out}: cannot write there ({exc.strerror}); give a file in a writable folder.") \
+            from None
+
+
+def markdown_table(table: Table) -> str:
+    """A rich table as a Markdown table, its title above and its caption below."""
+    header = [_cell(column.header) for column in table.columns]
+    rows = list(zip(*([_cell(cell) for cell in column.cells] for column in table.columns)))
+    lines = [f"| {' | '.join(header)} |", f"|{'|'.join(' --- ' for _ in header)}|"]
+    lines += [f"| {' | '.join(row)} |" for row in rows]
+    title = f"{_cell(table.title)}\n\n" if table.title else ""
+    caption = f"\n\n{_cell(table.caption)}" if table.caption else ""
+    return title + "\n".join(lines) + caption
+
+
+def _cell(value: object) -> str:
+    """One line, with Markdown's table separator and emphasis mark escaped (the older-rules mark is a `*`)."""
+    return " ".join(str(value).split()).replace("|", "\\|").replace("*", "\\*")
+
+
+def _title(report: DecisionReport) -> str:
+    study = report.study
+    direction = "higher" if study.maximize else "lower"
+    return (f"# Does fine-tuning beat prompting on {study.suite}?\n\n"
+            f"Study `{study.name}`: suite {study.suite} {study.suite_version}, base model {study.model_name} (sha256 "
+            f"{study.model_sha256[:12]}), objective {study.objective_metric} ({direction} is better), "
+            f"{len(report.trials)} trials. Written {report.written_at:%Y-%m-%d %H:%M} UTC from `{report.database}`.")
+
+
+def _answer(report: DecisionReport) -> str:
+    text = report.verdict.text  # "YES - fine-tuning beat ...", or "No verdict: ..."
+    head, _, rest = text.partition(" - ") if " - " in text else text.partition(": ")
+    return (f"## Answer\n\n**{head}.** {rest[:1].upper()}{rest[1:]}\n\n"
+            f"How the answer is decided: {VERDICT_RULE}\n\n{DECISION_RULE}")
+
+
+def _comparison(report: DecisionReport) -> str:
+    verdict = report.verdict
+    tuned, opponent = report.trial(verdict.finetuned), report.trial(verdict.prompting)
+    if tuned is None or opponent is None:
+        return ""
+    metric = report.study.objective_metric
+    arms = (tuned, opponent)
+    rows = [("method", *(t.method for t in arms)),
+            ("parameters", *(params_text(t.params) or "-" for t in arms)),
+            (f"dev {metric} (chose them)", *(fmt_metric(t.metric("dev", metric)) for t in arms)),
+            *((f"test {name}", *(fmt_metric(t.metric("test", name)) for t in arms))
+              for name in dict.fromkeys((metric, "task_accuracy", "format_compliance", "hallucination_rate"))),
+            ("forgetting: regression Δ on the general check", *(regression_text(t) for t in arms)),
+            ("training", *(_training_text(t) for t in arms)),
+            ("where its answers came from", *(_engine_text(t) for t in arms))]
+    table = Table()
+    for header in ("", f"fine-tuned: {tuned.id}", f"opponent: {opponent.id} ({verdict.opponent_kind} prompting)"):
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*row)
+    decision = verdict.decision
+    paired = (f"Paired difference on test {decision.metric}, fine-tuned minus opponent: {decision.evidence()}. "
+              f"Reading: {decision.reading()}." if decision is not None else "")
+    return f"## The comparison behind the answer\n\n{markdown_table(table)}\n\n{paired}".rstrip()
+
+
+def _training_text(trial: TrialView) -> str:
+    training = trial.training
+    if not trial.trained or training is None:
+        return "not trained"
+    steps = (f"{training.steps} of {training.planned_steps} steps" if training.planned_steps
+             else f"{training.steps} steps")
+    seconds = f", {trial.train_seconds:.0f} s" if trial.train_seconds else ""
+    precision = f", {trial.precision}" if trial.precision else ""
+    return f"{steps} of {training.examples_per_step} examples{seconds}{precision} (stopped by {training.stopped_by})"
+
+
+def _engine_text(trial: TrialView) -> str:
+    if trial.hosted is not None:
+        return f"{trial.hosted.model} via {trial.hosted.endpoint}"
+    engine = trial.engine
+    if engine is None:
+        return trial.device or "-"
+    return " ".join(part for part in (engine.name, engine.version, engine.dtype, trial.device) if part)
+
+
+def _every_trial(report: DecisionReport) -> str:
+    table = ranking_table(report.trials, report.study.objective_metric)
+    return f"## Every trial\n\n{markdown_table(table)}"
+
+
+def _cautions(report: DecisionReport) -> str:
+    lines = list(_caution_lines(report.trials))
+    if report.payback is not None and report.payback.serving_engine == "hf":
+        lines.append(f"The payback's serving cost: {report.payback.serving_source}.")
+    body = "\n".join(f"- {line}" for line in lines) if lines else (
+        "None: every trial completed, none was cut short by its time cap, every trained trial meets the dev "
+        "constraints, and every interval is by this release's rules.")
+    return f"## Cautions\n\n{body}"
+
+
+def _caution_lines(trials: Sequence[TrialView]) -> Iterable[str]:
+    for t in trials:
+        if not t.complete:
+            yield f"{t.id} ({t.method}) {t.status}" + (f": {t.failure_reason}" if t.failure_reason else "") + "."
+        elif t.under_trained:
+            yield (f"{t.id} ({t.method}) is {under_trained_text(t)}: its time cap stopped it, so it never stands "
+                   "for fine-tuning in the answer.")
+        elif t.trained and t.broken_constraints:
+            yield (f"{t.id} ({t.method}) breaks " + ", ".join(constraint_on_dev(t, c) for c in t.broken_constraints)
+                   + " on dev, so it is not ready whatever test says.")
+        if t.complete and (note := rules_note(t)):
+            yield f"{t.id}: {note}"
+
+
+def _payback(report: DecisionReport) -> str:
+    result = report.payback
+    if result is None:
+        return f"## Cost and payback\n\n{report.unpriced}"
+    lines = [f"## Cost and payback\n\n**{result.headline()}** {result.candidate} against {result.baseline} at "
+             f"{quantity(result.volume)} queries a month.", "",
+             f"- Why: {result.reason}", f"- Quality: {result.quality.reason}",
+             f"- Cost per query: candidate {usd(result.candidate_usd_per_query)}, baseline "
+             f"{usd(result.baseline_usd_per_query)} ({saving_text(result.savings_per_query_usd)}).",
+             f"- Candidate served on {result.serving_engine}: {result.serving_source}.",
+             f"- Per month: {saving_text(result.monthly_savings_usd)}; one-time {usd(result.one_time_usd)} ("
+             + ", ".join(f"{k} {usd(v)}" for k, v in result.one_time_breakdown.items()) + ")."]
+    if result.break_even_volume is not None:
+        lines.append(f"- Break-even: {queries(result.break_even_volume)} a month pay back within "
+                     f"{result.horizon_months:g} months.")
+    if result.sensitivity.tornado:
+        table = Table(title="Sensitivity: time to payback at the low and high end of each assumption's range")
+        for header in ("assumption", "range", "at the low end", "at the high end"):
+            table.add_column(header)
+        for bar in result.sensitivity.tornado:
+            table.add_row(bar.assumption, f"{bar.low:g} .. {bar.high:g} {bar.unit}", duration(bar.months_at_low),
+                          duration(bar.months_at_high))
+        lines += ["", markdown_table(table)]
+    table = Table(title="Every assumption, with its unit and where it comes from")
+    for header in ("assumption", "value", "unit", "source"):
+        table.add_column(header)
+    for name, item in sorted(result.assumptions.items()):
+        value = f"{item['value']:.6g}" if isinstance(item["value"], float) else str(item["value"])
+        table.add_row(name, value, item["unit"], item["source"])
+    return "\n".join([*lines, "", markdown_table(table)])
+
+
+def _machines(report: DecisionReport) -> str:
+    if not report.runs:
+        return "## Where it ran\n\nNo run of this study recorded its machine."
+    table = Table(title="Each run that scored a trial of this study")
+    for header in ("run", "trials", "host", "device", "cores, torch threads", "python", *TRACKED, "harness commit"):
+        table.add_column(header)
+    for run_id, run in sorted(report.runs.items(), key=lambda item: str(item[1].started_at)):
+        env = run.env
+        versions = env.versions or {}
+        ran = ", ".join(t.id for t in report.trials if t.run_id == run_id)
+        table.add_row(run_id, ran, run.host or "-", " ".join(p for p in (run.device, run.device_name) if p) or "-",
+                      f"{run.cpu_count or '-'}, {env.torch_threads or '-'}", env.python or "-",
+                      *(versions.get(name) or "-" for name in TRACKED), env.git_commit or "-")
+    return f"## Where it ran\n\n{markdown_table(table)}"
+
+
+def _reproduce(report: DecisionReport) -> str:
+    verdict, db = report.verdict, f" --db {shlex.quote(str(report.database))}"
+    commands = [f"harness trials --study {report.study.name}{db}"]
+    if verdict.finetuned and verdict.prompting:
+        commands += [f"harness show {verdict.finetuned}{db}",
+                     f"harness compare {verdict.finetuned} {verdict.prompting}{db}"]
+    if report.payback is not None:
+        commands.append(f"harness payback {report.payback.candidate} --baseline {report.payback.baseline} --volume "
+                        f"{report.payback.volume:g}{report.payback_flags}{db}")
+    return ("## Re-derive each figure\n\nFrom the same results database (`harness compare` on test is recorded as a "
+            "look at test):\n\n```bash\n" + "\n".join(commands) + "\n```")

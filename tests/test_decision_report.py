@@ -1,0 +1,189 @@
+"""`harness report`: the study's answer as one Markdown document. Read from a real DuckDB written through the Store:
+study s holds a prompting arm (s/0), a LoRA trial that beats it (s/1), a LoRA trial that failed (s/2) and one whose
+time cap cut it short though it leads on dev (s/3). The report must say what the sweep's own verdict and
+`harness payback` say, name what went wrong, and never leave a half-written file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import printed
+from test_cost import PRICES, evaluation
+
+from harness.analysis.cost import load_prices
+from harness.analysis.decision_report import markdown_table
+from harness.analysis.decision_rule import VERDICT_RULE
+from harness.analysis.payback import payback_from_store
+from harness.analysis.verdict import study_verdict
+from harness.cli import main
+from harness.core.metric import Metric
+from harness.core.records import ExampleRow, MetricRow, RunRecord, StudyRecord, TrainingSummary, TrialRecord
+from harness.store.database import Store
+
+VERSIONS = {"torch": "2.13.0+cpu", "transformers": "5.25.0", "peft": "0.21.2", "trl": "1.16.0"}
+
+
+def _study(name: str) -> StudyRecord:
+    experiment = {"name": name, "model": "tiny", "suite": "colours", "space": {"prompt": {}, "lora": {"r": 8}}}
+    return StudyRecord(name=name, experiment_name=name, experiment=experiment, suite="colours", suite_version="1.0.0",
+                       suite_path="suites/colours", model_name="tiny", model_sha256="abc123def4567890",
+                       objective_metric="task_accuracy", maximize=True)
+
+
+def _trial(store: Store, study: str, number: int, method: str, right: int, dev: float, *,
+           test_seconds: float = 10.0, **fields) -> None:
+    """A trial whose first `right` of 100 test examples are right; `dev` is its dev accuracy (what ranks it). Its
+    test answers: 100 in `test_seconds`, 2,000 completion tokens, priced as served on an H100 ($0.001 a second)."""
+    n = 100
+    scores = {f"t{i:03d}": 1.0 if i < right else 0.0 for i in range(n)}
+    test = Metric(right / n, max(0.0, right / n - 0.1), min(1.0, right / n + 0.1), n)
+    metrics = [MetricRow.of("dev", "task_accuracy", Metric(dev, dev - 0.1, dev + 0.1, 50)),
+               MetricRow.of("test", "task_accuracy", test),
+               MetricRow.of("test", "format_compliance", Metric(1.0, 0.96, 1.0, n))]
+    status = fields.pop("status", "complete")
+    complete = status == "complete"
+    store.record_trial_result(TrialRecord(
+        id=f"{study}/{number}", study=study, number=number, run_id=f"r-{study}", method=method,
+        trained=method != "prompt", status=status, device="cuda", train_seconds=100.0 if method != "prompt"
+        else 0.0, eval_seconds=10.0, objective=dev if complete else None, feasible=True if complete else None,
+        throughput={"test": evaluation(n, test_seconds, 48_000, 2_000)} if complete else {},
+        metrics=metrics if complete else [],
+        examples=[ExampleRow("test", i, f"input {i}", "x", "y", scores={"task_accuracy": v}) for i, v in
+                  scores.items()] if complete else [],
+        **fields,
+    ))  # fmt: skip
+
+
+@pytest.fixture
+def results(tmp_path) -> tuple[Path, Path]:
+    """(the results folder, a price table with round numbers)."""
+    (prices := tmp_path / "prices.yaml").write_text(PRICES)
+    store = Store(tmp_path / "results" / "harness.duckdb")
+    store.record_study(_study("s"))
+    store.record_run(RunRecord("r-s", "s", 1, "gpu-box", "cuda", "NVIDIA H100 80GB HBM3", 16,
+                               {"versions": VERSIONS, "git_commit": "0123abc", "python": "3.11.7",
+                                "torch_threads": 16}))
+    _trial(store, "s", 0, "prompt", 50, 0.5, test_seconds=100.0)  # 10x slower to serve than s/1
+    _trial(store, "s", 1, "lora", 90, 0.9, training=TrainingSummary(100, "max_steps", 800, 8, planned_steps=100))
+    _trial(store, "s", 2, "lora", 0, 0.0, status="failed",
+           failure_reason="out of memory on cuda: lower training.batch_size")
+    _trial(store, "s", 3, "lora", 95, 0.95, training=TrainingSummary(13, "time budget", 800, 8, planned_steps=250))
+    return tmp_path / "results", prices
+
+
+def report(results: tuple[Path, Path], *flags: str) -> list[str]:
+    return ["report", "--db", str(results[0]), *flags]
+
+
+def test_the_report_gives_the_sweeps_verdict_with_its_evidence_and_rule(results, capsys):
+    assert main(report(results)) == 0
+    out = results[0] / "report-s.md"
+    assert printed(capsys).strip() == f"YES: wrote {out}"
+    text = out.read_text()
+    verdict = study_verdict(Store(results[0] / "harness.duckdb"), "s")
+    assert verdict.head == "YES" and (verdict.finetuned, verdict.prompting) == ("s/1", "s/0")
+    assert text.startswith("# Does fine-tuning beat prompting on colours?")
+    assert "**YES.** Fine-tuning beat local prompting." in text
+    assert verdict.decision.evidence() in text and VERDICT_RULE in text
+    comparison = text.split("## The comparison behind the answer", 1)[1].split("## Every trial", 1)[0]
+    assert "| fine-tuned: s/1 | opponent: s/0 (local prompting) |" in comparison
+    assert "| test task_accuracy | 90.0% [80.0, 100.0] n=100 | 50.0% [40.0, 60.0] n=100 |" in comparison
+    assert "100 of 100 steps of 8 examples, 100 s (stopped by max_steps)" in comparison
+    assert "s/3" not in comparison  # it leads on dev, but its time cap cut it short: it never decides
+    trials = text.split("## Every trial", 1)[1].split("## Cautions", 1)[0]
+    ranked = [line.split(" | ")[1] for line in trials.splitlines() if line.startswith("| ") and " | s/" in line]
+    assert ranked == ["s/3", "s/1", "s/0", "s/2"]  # ranked on dev as `harness trials` ranks them
+    where = text.split("## Where it ran", 1)[1]
+    assert "| r-s | s/0, s/1, s/2, s/3 | gpu-box | cuda NVIDIA H100 80GB HBM3 | 16, 16 | 3.11.7 | 2.13.0+cpu | " \
+           "5.25.0 | 0.21.2 | 1.16.0 | - | - | 0123abc |" in where
+    assert "Not priced: no volume was given." in text
+    assert f"harness compare s/1 s/0 --db {results[0] / 'harness.duckdb'}" in text
+
+
+def test_the_cautions_name_the_failed_and_the_cut_short_trials(results):
+    assert main(report(results)) == 0
+    cautions = (results[0] / "report-s.md").read_text().split("## Cautions", 1)[1].split("## ", 1)[0]
+    assert "- s/2 (lora) failed: out of memory on cuda: lower training.batch_size." in cautions
+    assert "- s/3 (lora) is under-trained (13 of 250 steps, 5%): its time cap stopped it" in cautions
+    assert "s/1" not in cautions and "s/0" not in cautions
+
+
+def test_with_a_volume_the_payback_is_harness_paybacks_with_every_assumption(results, capsys):
+    folder, prices = results
+    expected = payback_from_store(Store(folder / "harness.duckdb"), "s/1", "s/0", 100_000, prices=load_prices(prices),
+                                  engineering_hours=10, engineering_usd_per_hour=100)
+    assert expected.pays_back  # s/1 saves $0.0009 a query: $90 a month against about $1,000 once
+    priced = ("--volume", "100000", "--eng-hours", "10", "--eng-rate", "100", "--prices", str(prices))
+    assert main(report(results, *priced)) == 0
+    assert f"payback: {expected.headline()}" in printed(capsys)
+    text = (folder / "report-s.md").read_text()
+    section = text.split("## Cost and payback", 1)[1].split("## Where it ran", 1)[0]
+    assert f"**{expected.headline()}** s/1 against s/0 at 100,000 queries a month." in section
+    assert f"- Why: {expected.reason}" in section and f"- Quality: {expected.quality.reason}" in section
+    rows = {line.split(" | ")[0].lstrip("| ") for line in section.splitlines() if line.startswith("| ")}
+    assert set(expected.assumptions) <= rows  # every assumption, each on its own row with its unit and source
+    assert "| engineering_hours | 10 | hours | user input |" in section
+    assert (f"harness payback s/1 --baseline s/0 --volume 100000 --prices {prices} --eng-hours 10 --eng-rate 100 "
+            f"--db {folder / 'harness.duckdb'}") in text
+
+
+def test_a_payback_flag_without_a_volume_is_refused_and_nothing_is_written(results, capsys):
+    assert main(report(results, "--eng-hours", "10", "--eng-rate", "100")) == 2
+    said = printed(capsys)
+    assert "--eng-hours, --eng-rate price the payback, which needs --volume QUERIES_PER_MONTH" in said
+    assert not (results[0] / "report-s.md").exists()
+
+
+def test_the_study_is_named_when_there_are_several_and_a_wrong_name_lists_them(results, capsys):
+    store = Store(results[0] / "harness.duckdb")
+    store.record_study(_study("t"))
+    assert main(report(results)) == 2
+    assert "holds 2 studies (s, t); name the one to report with --study" in printed(capsys)
+    assert main(report(results, "--study", "nope")) == 2
+    assert "no study 'nope'" in (said := printed(capsys)) and "s, t" in said
+    assert main(report(results, "--study", "t")) == 2
+    assert "study t has no trial yet" in printed(capsys)
+    assert main(report(results, "--study", "s")) == 0
+
+
+def test_no_database_and_an_unwritable_out_are_refused_in_words(results, tmp_path, capsys):
+    assert main(["report", "--db", str(tmp_path / "elsewhere")]) == 2
+    assert "no results database at" in printed(capsys)
+    (blocker := tmp_path / "a-file").write_text("x")
+    assert main(report(results, "--out", str(blocker / "report.md"))) == 2
+    assert "--out" in (said := printed(capsys)) and "cannot write there" in said and "Traceback" not in said
+    assert list(tmp_path.glob("**/*.tmp")) == [] and list(results[0].glob(".*.tmp")) == []
+
+
+def test_a_report_replaces_the_old_one_whole(results):
+    out = results[0] / "decision.md"
+    out.write_text("an older report\n")
+    assert main(report(results, "--out", str(out))) == 0
+    assert out.read_text().startswith("# Does fine-tuning beat prompting") and "an older report" not in out.read_text()
+    assert [p.name for p in results[0].iterdir() if p.name.startswith(".")] == []
+
+
+def test_markdown_table_keeps_every_row_on_one_line_and_escapes_its_marks():
+    from rich.table import Table
+
+    table = Table(title="T", caption="* older rules")
+    table.add_column("a|b")
+    table.add_column("c")
+    table.add_row("x | y", "41.0 [35.0, 47.0]*")
+    table.add_row("two\nlines", "-")
+    assert markdown_table(table) == ("T\n\n| a\\|b | c |\n| --- | --- |\n| x \\| y | 41.0 [35.0, 47.0]\\* |\n"
+                                     "| two lines | - |\n\n\\* older rules")
+
+
+def test_without_a_fine_tuned_trial_the_report_says_no_verdict_and_prices_nothing(tmp_path, capsys):
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(_study("p"))
+    store.record_run(RunRecord("r-p", "p", 1, "host", "cpu", "x86_64", 2, {}))
+    _trial(store, "p", 0, "prompt", 50, 0.5)
+    assert main(["report", "--db", str(tmp_path), "--volume", "1000"]) == 0
+    assert printed(capsys).startswith("No verdict: wrote")
+    text = (tmp_path / "report-p.md").read_text()
+    assert "**No verdict yet.** The study has no completed fine-tuned trial." in text
+    assert "## The comparison behind the answer" not in text
+    assert "Not priced: the verdict weighed no fine-tuned trial against a prompting arm" in text
