@@ -24,15 +24,12 @@ from harness.analysis.formatting import (
     fmt_metric,
     params_text,
     quantity,
-    queries,
     regression_text,
     rules_note,
-    saving_text,
     under_trained_text,
-    usd,
 )
 from harness.analysis.payback import PaybackResult
-from harness.analysis.report import ranking_table
+from harness.analysis.report import assumption_rows, payback_facts, ranking_table
 from harness.analysis.verdict import Verdict, study_verdict
 from harness.core.errors import HarnessError
 from harness.core.records import RunView, StudyView, TrialView
@@ -238,15 +235,7 @@ def _payback(report: DecisionReport) -> str:
         return f"## Cost and payback\n\n{report.unpriced}"
     lines = [f"## Cost and payback\n\n**{result.headline()}** {result.candidate} against {result.baseline} at "
              f"{quantity(result.volume)} queries a month.", "",
-             f"- Why: {result.reason}", f"- Quality: {result.quality.reason}",
-             f"- Cost per query: candidate {usd(result.candidate_usd_per_query)}, baseline "
-             f"{usd(result.baseline_usd_per_query)} ({saving_text(result.savings_per_query_usd)}).",
-             f"- Candidate served on {result.serving_engine}: {result.serving_source}.",
-             f"- Per month: {saving_text(result.monthly_savings_usd)}; one-time {usd(result.one_time_usd)} ("
-             + ", ".join(f"{k} {usd(v)}" for k, v in result.one_time_breakdown.items()) + ")."]
-    if result.break_even_volume is not None:
-        lines.append(f"- Break-even: {queries(result.break_even_volume)} a month pay back within "
-                     f"{result.horizon_months:g} months.")
+             *(f"- {label[:1].upper()}{label[1:]}: {text.removesuffix('.')}." for label, text in payback_facts(result))]
     if result.sensitivity.tornado:
         table = Table(title="Sensitivity: time to payback at the low and high end of each assumption's range")
         for header in ("assumption", "range", "at the low end", "at the high end"):
@@ -258,9 +247,8 @@ def _payback(report: DecisionReport) -> str:
     table = Table(title="Every assumption, with its unit and where it comes from")
     for header in ("assumption", "value", "unit", "source"):
         table.add_column(header)
-    for name, item in sorted(result.assumptions.items()):
-        value = f"{item['value']:.6g}" if isinstance(item["value"], float) else str(item["value"])
-        table.add_row(name, value, item["unit"], item["source"])
+    for row in assumption_rows(result):
+        table.add_row(*row)
     return "\n".join([*lines, "", markdown_table(table)])
 
 

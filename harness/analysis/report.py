@@ -403,15 +403,7 @@ def payback_text(result) -> str:
     """`harness payback`: the answer first, then every number behind it with its unit and source."""
     head = (f"Payback of {result.candidate} against {result.baseline} at {quantity(result.volume)} queries a month: "
             + result.headline())
-    lines = [head, f"  why: {result.reason}", f"  quality: {result.quality.reason}",
-             f"  cost per query: candidate {usd(result.candidate_usd_per_query)}, "
-             f"baseline {usd(result.baseline_usd_per_query)} ({saving_text(result.savings_per_query_usd)})",
-             f"  candidate served on: {result.serving_engine}: {result.serving_source}",
-             f"  per month: {saving_text(result.monthly_savings_usd)}; one-time {usd(result.one_time_usd)} ("
-             + ", ".join(f"{k} {usd(v)}" for k, v in result.one_time_breakdown.items()) + ")"]
-    if result.break_even_volume is not None:
-        lines.append(f"  break-even: {queries(result.break_even_volume)} a month pay back within "
-                     f"{result.horizon_months:g} months")
+    lines = [head, *(f"  {label}: {text}" for label, text in payback_facts(result))]
     sensitivity = result.sensitivity
     if sensitivity.tornado:
         lines.append("  sensitivity (time to payback at the low / high end of each assumption's range):")
@@ -419,7 +411,26 @@ def payback_text(result) -> str:
             lines.append(f"    {bar.assumption:<28} {duration(bar.months_at_low):>13} / "
                          f"{duration(bar.months_at_high):<13} ({bar.low:g} .. {bar.high:g} {bar.unit})")
     lines.append("assumptions:")
-    for name, item in sorted(result.assumptions.items()):
-        value = f"{item['value']:.6g}" if isinstance(item["value"], float) else str(item["value"])
-        lines.append(f"  {name:<40} {value:>14} {item['unit']:<30} {item['source']}")
+    for name, value, unit, source in assumption_rows(result):
+        lines.append(f"  {name:<40} {value:>14} {unit:<30} {source}")
     return "\n".join(lines)
+
+
+def payback_facts(result) -> list[tuple[str, str]]:
+    """(label, text): why, the quality bar, the cost per query, the serving engine, per month, the break-even."""
+    facts = [("why", result.reason), ("quality", result.quality.reason),
+             ("cost per query", f"candidate {usd(result.candidate_usd_per_query)}, baseline "
+                                f"{usd(result.baseline_usd_per_query)} ({saving_text(result.savings_per_query_usd)})"),
+             ("candidate served on", f"{result.serving_engine}: {result.serving_source}"),
+             ("per month", f"{saving_text(result.monthly_savings_usd)}; one-time {usd(result.one_time_usd)} ("
+                           + ", ".join(f"{k} {usd(v)}" for k, v in result.one_time_breakdown.items()) + ")")]
+    if result.break_even_volume is not None:
+        facts.append(("break-even", f"{queries(result.break_even_volume)} a month pay back within "
+                                    f"{result.horizon_months:g} months"))
+    return facts
+
+
+def assumption_rows(result) -> list[tuple[str, str, str, str]]:
+    """(name, value, unit, source) of every assumption behind a payback, by name."""
+    return [(name, f"{item['value']:.6g}" if isinstance(item["value"], float) else str(item["value"]), item["unit"],
+             item["source"]) for name, item in sorted(result.assumptions.items())]
