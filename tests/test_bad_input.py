@@ -513,7 +513,8 @@ def test_bad_input_never_leaves_half_a_suite(tmp_path):
 
 @pytest.mark.parametrize("content", [b"this is not a database\n", "truncated"])
 @pytest.mark.parametrize("command", [["trials"], ["trials", "--format", "json"], ["registry"], ["show", "s/0"],
-                                     ["compare", "s/0", "s/1"], ["payback", "s/0", "--volume", "100"]])
+                                     ["compare", "s/0", "s/1"], ["payback", "s/0", "--volume", "100"],
+                                     ["report"]])
 def test_a_results_file_that_is_not_a_database_is_named_without_a_traceback(tmp_path, capsys, content, command):
     db = tmp_path / "harness.duckdb"
     if content == "truncated":  # a real results database, cut short as an interrupted copy leaves it
@@ -562,7 +563,8 @@ def argparse_refused(argv: list[str], capsys) -> str:
 
 
 @pytest.mark.parametrize("value", ["5", "1", "-0.5", "nan"])
-@pytest.mark.parametrize("command", [["payback", "s/1", "--volume", "100000"], ["compare", "s/1", "s/0"]])
+@pytest.mark.parametrize("command", [["payback", "s/1", "--volume", "100000"], ["compare", "s/1", "s/0"],
+                                     ["report", "--volume", "100000"]])
 def test_a_margin_outside_0_to_1_is_refused_by_every_command(two_suites_store, capsys, command, value):
     err = argparse_refused([*command, f"--margin={value}", "--db", str(two_suites_store.path)], capsys)
     assert "argument --margin" in err and repr(value) in err
