@@ -377,8 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "the sweep did not. " + DECISION_RULE)
     report.add_argument("--study", help="the study to report (default: the database's only sweep study)")
     report.add_argument("--out", type=Path,
-                        help="the Markdown file to write (default: report-STUDY.md beside the results database); "
-                             "written whole or not at all, and replaced when it exists")
+                        help="the file to write: a self-contained HTML page (no scripts, prints as it shows) when "
+                             "it ends in .html, else Markdown (default: report-STUDY.md beside the results "
+                             "database); written whole or not at all, and replaced when it exists")
     report.add_argument("--volume", type=positive,
                         help="queries per month, above 0: adds the payback (without it the report has none)")
     report.add_argument("--baseline", help="price against this trial STUDY/NUMBER, or api:NAME from the price table, "
@@ -388,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.epilog = _examples(
         ("harness report", "results/report-demo.md: the demo's answer and its evidence"),
         ("harness report --volume 100000 --eng-hours 40 --eng-rate 120", "with the payback at 100,000 queries a month"),
-        ("harness report --study demo --out decision.md --db /data/results", ""),
+        ("harness report --study demo --out decision.html --db /data/results", "as an HTML page, from another folder"),
         ("harness report --volume 100000 --baseline api:gpt-4o-mini --baseline-accuracy 0.85",
          "priced against a hosted API"))
     report.formatter_class = _Help
@@ -1057,7 +1058,7 @@ def _report(args, console: Console) -> int:
                     for flag, value in flags.items() if flag != "--baseline")
     made = decision_report.build_report(store, study, price, datetime.now(timezone.utc), given)
     out = args.out or store.path.parent / f"report-{study.name}.md"
-    decision_report.write_report(decision_report.to_markdown(made), out)
+    decision_report.write_report(decision_report.render(made, out), out)
     console.print(f"{made.verdict.head}: wrote {out}", highlight=False, markup=False)
     if made.payback is not None:
         console.print(f"payback: {made.payback.headline()}", highlight=False, markup=False)

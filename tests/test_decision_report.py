@@ -187,3 +187,15 @@ def test_without_a_fine_tuned_trial_the_report_says_no_verdict_and_prices_nothin
     assert "**No verdict yet.** The study has no completed fine-tuned trial." in text
     assert "## The comparison behind the answer" not in text
     assert "Not priced: the verdict weighed no fine-tuned trial against a prompting arm" in text
+
+
+def test_an_html_out_gets_one_self_contained_page_with_the_reports_text_escaped(results):
+    store = Store(results[0] / "harness.duckdb")
+    _trial(store, "s", 4, "lora", 0, 0.0, status="failed", failure_reason="<script>alert(1)</script> in the data")
+    out = results[0] / "decision.html"
+    assert main(report(results, "--out", str(out))) == 0
+    page = out.read_text()
+    assert page.startswith("<!doctype html>") and "<h1>Does fine-tuning beat prompting on colours?</h1>" in page
+    assert "<strong>YES.</strong>" in page and page.count("<table>") == 3  # comparison, every trial, machines
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; in the data" in page
+    assert "<script" not in page and "http" not in page  # no scripts, nothing fetched

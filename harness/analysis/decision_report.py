@@ -9,6 +9,7 @@ the sweep did not (the verdict is `harness.analysis.verdict`'s, the payback `har
 
 from __future__ import annotations
 
+import html
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -106,6 +107,33 @@ def to_markdown(report: DecisionReport) -> str:
     sections = [_title(report), _answer(report), _comparison(report), _every_trial(report), _cautions(report),
                 _payback(report), _machines(report), _reproduce(report)]
     return "\n\n".join(s for s in sections if s) + "\n"
+
+
+HTML_SUFFIXES = (".html", ".htm")
+"""An `--out` with one of these gets the report as a self-contained HTML page; any other, Markdown."""
+
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:75rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
+         "table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}"
+         "th,td{border:1px solid #bbb;padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#eee}"
+         "code,pre{background:#f5f5f5}pre{padding:.5rem;white-space:pre-wrap}@media print{body{max-width:none}}")
+"""Inline, so the page needs no network, and prints as it shows."""
+
+
+def to_html(markdown: str, title: str) -> str:
+    """The Markdown report as one HTML page: no scripts, no links out; any HTML in the report's text is escaped."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    return (f'<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{STYLE}</style></head>\n<body>\n{body}</body>\n</html>\n")
+
+
+def render(report: DecisionReport, out: Path) -> str:
+    """The report as the file `out` names: HTML for .html or .htm, else Markdown."""
+    text = to_markdown(report)
+    if out.suffix.lower() in HTML_SUFFIXES:
+        return to_html(text, f"Does fine-tuning beat prompting on {report.study.suite}? Study {report.study.name}")
+    return text
 
 
 def write_report(text: str, out: Path) -> None:
