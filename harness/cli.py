@@ -840,6 +840,10 @@ def _sweep(args, console: Console) -> int:
         console.print(f"[bold red]error:[/] every trial this run started failed ({outcome.failed}); the reasons are "
                       "above and in `harness trials`.", highlight=False)
         return 1
+    db = "" if store.path == Path("results/harness.duckdb") else f" --db {shlex.quote(str(store.path.parent))}"
+    console.print(f"next: `harness report --study {outcome.study}{db}` writes this answer with its evidence and "
+                  "cautions as one document; add --volume QUERIES_PER_MONTH for the payback.", highlight=False,
+                  markup=False)
     return 0
 
 

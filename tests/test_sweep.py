@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -65,6 +66,9 @@ def test_demo_experiment_runs_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "qlora: skipped - QLoRA needs a CUDA GPU" in out
+    suggested = re.search(r"next: `harness (report [^`]+)` writes this answer", out).group(1)
+    assert main(shlex.split(suggested)) == 0 and (results / "report-demo.md").is_file()  # the command it names works
+    capsys.readouterr()
     assert main(["trials", "--db", str(results / "harness.duckdb"), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 4 and {r["method"] for r in rows} >= {"prompt", "lora"}
