@@ -198,4 +198,17 @@ def test_an_html_out_gets_one_self_contained_page_with_the_reports_text_escaped(
     assert page.startswith("<!doctype html>") and "<h1>Does fine-tuning beat prompting on colours?</h1>" in page
     assert "<strong>YES.</strong>" in page and page.count("<table>") == 3  # comparison, every trial, machines
     assert "&lt;script&gt;alert(1)&lt;/script&gt; in the data" in page
-    assert "<script" not in page and "http" not in page  # no scripts, nothing fetched
+    assert "<script" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    chart = page[page.index("<figure><svg"):page.index("</svg></figure>")]  # under the trials' table
+    assert page.index("<h2>Every trial</h2>") < page.index("<figure>") < page.index("<h2>Cautions</h2>")
+    assert chart.count("<circle") == 3 and chart.count("not measured") == 2  # s/2 and s/4 failed
+    assert chart.count('font-weight="bold">s/') == 2  # the two the verdict weighs: s/1 and s/0
+
+
+def test_the_chart_draws_each_score_and_interval_where_the_axis_puts_them():
+    from harness.analysis.interval_chart import LABEL, PLOT, IntervalRow, interval_svg
+
+    svg = interval_svg([IntervalRow("a <b>", Metric(0.5, 0.25, 1.0, 10)), IntervalRow("c", None)], "t & u")
+    assert f'<circle cx="{LABEL + PLOT / 2:.1f}"' in svg
+    assert f'x1="{LABEL + PLOT / 4:.1f}"' in svg and f'x2="{LABEL + PLOT:.1f}"' in svg
+    assert "a &lt;b&gt;" in svg and "t &amp; u" in svg and svg.count("<circle") == 1 and "not measured" in svg

@@ -29,11 +29,13 @@ from harness.analysis.formatting import (
     rules_note,
     under_trained_text,
 )
+from harness.analysis.interval_chart import IntervalRow, interval_svg
 from harness.analysis.payback import PaybackResult
 from harness.analysis.report import assumption_rows, payback_facts, ranking_table
 from harness.analysis.verdict import Verdict, study_verdict
 from harness.core.errors import HarnessError
 from harness.core.records import RunView, StudyView, TrialView
+from harness.core.selection import ranked
 from harness.store.database import Store
 
 Pricer = Callable[[str, str], PaybackResult]
@@ -104,9 +106,13 @@ def build_report(store: Store, study: StudyView, price: Pricer | None, written_a
 
 
 def to_markdown(report: DecisionReport) -> str:
-    sections = [_title(report), _answer(report), _comparison(report), _every_trial(report), _cautions(report),
-                _payback(report), _machines(report), _reproduce(report)]
-    return "\n\n".join(s for s in sections if s) + "\n"
+    return "\n\n".join(text for _, text in _sections(report) if text) + "\n"
+
+
+def _sections(report: DecisionReport) -> list[tuple[str, str]]:
+    return [("title", _title(report)), ("answer", _answer(report)), ("comparison", _comparison(report)),
+            ("trials", _every_trial(report)), ("cautions", _cautions(report)), ("payback", _payback(report)),
+            ("machines", _machines(report)), ("reproduce", _reproduce(report))]
 
 
 HTML_SUFFIXES = (".html", ".htm")
@@ -115,25 +121,38 @@ HTML_SUFFIXES = (".html", ".htm")
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:75rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
          "table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}"
          "th,td{border:1px solid #bbb;padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#eee}"
-         "code,pre{background:#f5f5f5}pre{padding:.5rem;white-space:pre-wrap}@media print{body{max-width:none}}")
+         "code,pre{background:#f5f5f5}pre{padding:.5rem;white-space:pre-wrap}figure{margin:1rem 0}"
+         "@media print{body{max-width:none}}")
 """Inline, so the page needs no network, and prints as it shows."""
 
 
-def to_html(markdown: str, title: str) -> str:
-    """The Markdown report as one HTML page: no scripts, no links out; any HTML in the report's text is escaped."""
+def to_html(report: DecisionReport) -> str:
+    """The report as one HTML page, with the trials' test scores drawn under their table: no scripts, no links out;
+    any HTML in the report's text is escaped."""
     from markdown_it import MarkdownIt
 
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
-    return (f'<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{STYLE}</style></head>\n<body>\n{body}</body>\n</html>\n")
+    markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+    body = []
+    for name, text in _sections(report):
+        body.append(markdown.render(text) if text else "")
+        if name == "trials":
+            body.append(f"<figure>{_trials_chart(report)}</figure>\n")
+    title = html.escape(f"Does fine-tuning beat prompting on {report.study.suite}? Study {report.study.name}")
+    return (f'<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8"><title>{title}</title>'
+            f"<style>{STYLE}</style></head>\n<body>\n{''.join(body)}</body>\n</html>\n")
+
+
+def _trials_chart(report: DecisionReport) -> str:
+    metric = report.study.objective_metric
+    weighed = {report.verdict.finetuned, report.verdict.prompting}
+    rows = [IntervalRow(f"{t.id} ({t.method})", t.metric("test", metric), t.id in weighed)
+            for t in ranked(report.trials)]
+    return interval_svg(rows, f"Test {metric}, each with its 95% interval (ranked on dev; the two weighed in bold)")
 
 
 def render(report: DecisionReport, out: Path) -> str:
     """The report as the file `out` names: HTML for .html or .htm, else Markdown."""
-    text = to_markdown(report)
-    if out.suffix.lower() in HTML_SUFFIXES:
-        return to_html(text, f"Does fine-tuning beat prompting on {report.study.suite}? Study {report.study.name}")
-    return text
+    return to_html(report) if out.suffix.lower() in HTML_SUFFIXES else to_markdown(report)
 
 
 def write_report(text: str, out: Path) -> None:
