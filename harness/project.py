@@ -119,6 +119,7 @@ Does fine-tuning beat prompting on our task? Measured with finetune-harness. Run
     harness sweep experiments/first-sweep.yaml --dry-run   # the plan and an estimated duration; trains nothing
     harness sweep experiments/first-sweep.yaml             # run it; re-running the same command resumes
     harness trials                                         # every trial with its metrics and 95% intervals
+    harness report --volume 100000                         # the answer, its evidence and payback, as one document
     harness dashboard                                      # leaderboard, trial detail, compare, cost and payback
 
 - `experiments/`: experiment files. `harness sweep NAME` looks for `experiments/NAME.yaml` here first.
