@@ -142,8 +142,7 @@ def history_frame_of(events: list[AdapterEvent]) -> pd.DataFrame:
     """Every registry change, newest first: who, when, why and the gate's result."""
     out = [{"when": f"{e.at:%Y-%m-%d %H:%M}", "trial": e.trial_id, "suite": e.suite, "action": e.action,
             "change": e.status if e.action == "recheck" else f"{e.previous} -> {e.status}", "by": e.actor,
-            "why": e.note or "", "gate": "-" if not e.gate else "passed" if e.gate.get("passed")
-            else "failed, overridden" if e.forced else "failed"} for e in reversed(events)]
+            "why": e.note or "", "gate": e.gate_outcome or "-"} for e in reversed(events)]
     return pd.DataFrame(out, columns=["when", "trial", "suite", "action", "change", "by", "why", "gate"])
 
 

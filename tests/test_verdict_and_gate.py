@@ -186,3 +186,23 @@ def test_gate_counts_the_candidates_own_earlier_gates_as_looks():
     assert "no other candidate was gated" in result.text() and "itself was gated against it 2 time(s) before" in \
         result.text()
     assert "itself" not in run(tuned(), *table(100, 14, 2, 84)).text()
+
+
+def test_an_adapter_events_gate_reads_passed_failed_or_overridden_in_the_cli_and_the_dashboard():
+    from datetime import datetime, timezone
+
+    from harness.analysis.report import history_table
+    from harness.core.records import AdapterEvent
+
+    rules = [{"name": "better than production", "passed": False, "detail": "+1.0 points, not shown"}]
+    at = datetime(2026, 12, 6, tzinfo=timezone.utc)
+    events = [AdapterEvent("s/1", "t", "staging", "candidate", "promote", "ana", gate={"passed": True, "rules": []},
+                           at=at),
+              AdapterEvent("s/2", "t", "staging", "candidate", "promote", "ana", gate={"passed": False, "rules": []},
+                           at=at),
+              AdapterEvent("s/3", "t", "production", "staging", "promote", "ana", note="pilot", forced=True,
+                           gate={"passed": False, "rules": rules}, at=at),
+              AdapterEvent("s/3", "t", "retired", "production", "withdraw", "ana", at=at)]
+    assert [e.gate_outcome for e in events] == ["passed", "failed", "failed, overridden", None]
+    assert events[2].gate_rules == rules and events[3].gate_rules == []
+    assert list(history_table(events).columns[-1].cells) == ["passed", "failed", "FAILED, overridden", "-"]

@@ -26,10 +26,10 @@ if events:
     st.dataframe(data.history_frame_of(events), hide_index=True, width="stretch")
     with st.expander("The gate behind each promotion"):
         for e in reversed(events):
-            if e.gate:
+            if e.gate_outcome:
                 st.markdown(f"**{e.trial_id}** -> {e.status} ({e.at:%Y-%m-%d %H:%M}, {e.actor}): gate "
-                            f"{'passed' if e.gate['passed'] else 'failed' + (', overridden' if e.forced else '')}")
-                for rule in e.gate["rules"]:
+                            f"{e.gate_outcome}")
+                for rule in e.gate_rules:
                     st.caption(f"{'pass' if rule['passed'] else 'FAIL'} - {rule['name']}: {rule['detail']}")
 else:
     st.caption("No change recorded yet.")

@@ -295,8 +295,7 @@ def history_table(events: Iterable[AdapterEvent]) -> Table:
     for column in ("when", "trial", "suite", "change", "by", "why", "gate"):
         table.add_column(column, overflow="fold")
     for e in events:
-        gate = "-" if not e.gate else ("passed" if e.gate.get("passed") else "FAILED, overridden" if e.forced
-                                       else "failed")
+        gate = "FAILED, overridden" if e.gate_outcome == "failed, overridden" else e.gate_outcome or "-"  # stands out
         change = e.status if e.action == "recheck" else f"{e.previous} -> {e.status}"
         table.add_row(f"{e.at:%Y-%m-%d %H:%M}", e.trial_id, e.suite, f"{e.action}: {change}", e.actor,
                       Text(e.note or ""), gate)

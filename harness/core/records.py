@@ -293,6 +293,18 @@ class AdapterEvent:
     at: datetime | None = None
     """When (UTC); set by the store."""
 
+    @property
+    def gate_outcome(self) -> str | None:
+        """`passed`, `failed`, or `failed, overridden` (the approver forced it); None where no gate ran."""
+        if not self.gate:
+            return None
+        return "passed" if self.gate.get("passed") else "failed, overridden" if self.forced else "failed"
+
+    @property
+    def gate_rules(self) -> list[dict]:
+        """The gate's rules as recorded, each with `name`, `passed` and `detail`; empty where no gate ran."""
+        return list((self.gate or {}).get("rules") or [])
+
 
 LOOK_KINDS = ("gate", "compare", "recheck")
 
