@@ -38,7 +38,7 @@ def price_key(section: str, name: str, field: str) -> str:
 def experiment_prices(db: str, study: str) -> dict:
     """The experiment file's `prices:` overrides, stored with the study; `harness payback` applies them too."""
     found = Store(db).study(study)
-    return dict((found.experiment.get("prices") if found else None) or {})
+    return found.price_overrides if found else {}
 
 
 def base_prices(study: str) -> cost.PriceTable:

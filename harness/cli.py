@@ -1029,9 +1029,8 @@ def _payback_kwargs(args, study) -> dict:
     from harness.analysis.cost import load_prices
     from harness.analysis.payback import QualityBar
 
-    overrides = (study.experiment.get("prices") if study else None) or None
     return dict(
-        prices=load_prices(args.prices, overrides), prompt_trial_id=args.prompt_trial,
+        prices=load_prices(args.prices, study.price_overrides if study else None), prompt_trial_id=args.prompt_trial,
         baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,
         serving_throughput=args.serving_throughput, baseline_serving_throughput=args.baseline_serving_throughput,
         data_prep_hours=args.data_prep_hours, data_prep_usd_per_hour=args.data_prep_rate,

@@ -482,6 +482,11 @@ class StudyView:
     created_at: datetime | None
     notes: Mapping[str, Any]
 
+    @property
+    def price_overrides(self) -> dict[str, Any]:
+        """The experiment file's `prices:` overrides of the price table, as stored with the study; empty if none."""
+        return dict(self.experiment.get("prices") or {})
+
 
 def study_setup(study: StudyRecord | StudyView) -> dict[str, Any]:
     """What a study's trials share, so that they can be ranked and compared together: suite, objective, kind, model
