@@ -80,6 +80,7 @@ space:                       # methods to compare: a value is fixed, a list is a
     shots: [0, 3]            # examples from train shown in the prompt
     shot_selection: [random, similar]  # similar: the train examples nearest each input (BM25)
     constrained: [false, true]         # true: decoding limited to the labels or the JSON Schema
+  # dspy: {constrained: true}  # shots chosen by DSPy's optimizer on train: a stronger prompting arm, minutes longer
   lora:
     r: [8, 16]               # adapter rank: more capacity, more memory
     learning_rate: {low: 5.0e-4, high: 2.0e-3, log: true}

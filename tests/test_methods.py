@@ -51,6 +51,8 @@ def test_prepare_save_load_gives_the_same_predictions(name, tiny_model_dir, toy_
         pytest.skip(f"{name} cannot run on this machine: {reason}")
     ctx = _ctx(tiny_model_dir, toy_suite, endpoints, device)
     overrides = {"shots": 2} if "shots" in {f.name for f in dataclasses.fields(method.Params)} else {}
+    if method.searches:  # a search the 16 train examples hold: 4 held out, shots from the other 12
+        overrides = {"val_size": 4, "pool_size": 12, "candidates": 1, "max_demos": 2, "max_bootstrapped": 1}
     params = build(method.Params, {**overrides, **({"endpoint": "tiny"} if endpoints else {})}, "contract")
     candidate = method.prepare(ctx, params)
     assert candidate.trained == method.trains and (candidate.hosted is not None) == method.hosted

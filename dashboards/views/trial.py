@@ -50,6 +50,8 @@ if (note := rules_note(t)) is not None:
     st.info(f"{OLDER_RULES_MARK} {note}")
 if t.throughput:
     st.caption(f"Throughput: {data.throughput_text(t)}.")
+if t.prompt_search is not None:
+    st.caption(f"Prompt searched: {t.prompt_search.text()}; the chosen shots are under Configuration.")
 
 with st.expander("Configuration"):
     st.json({"params": dict(t.params), "artifact_path": None if t.artifact_path is None else str(t.artifact_path),

@@ -215,6 +215,8 @@ def _comparison(report: DecisionReport) -> str:
               for name in dict.fromkeys((metric, "task_accuracy", "format_compliance", "hallucination_rate"))),
             ("forgetting: regression Δ on the general check", *(regression_text(t) for t in arms)),
             ("training", *(_training_text(t) for t in arms)),
+            *((("prompt searched", *(t.prompt_search.text() if t.prompt_search else "-" for t in arms)),)
+              if any(t.prompt_search for t in arms) else ()),
             ("where its answers came from", *(_engine_text(t) for t in arms))]
     table = Table()
     for header in ("", f"fine-tuned: {tuned.id}", f"opponent: {opponent.id} ({verdict.opponent_kind} prompting)"):

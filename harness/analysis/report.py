@@ -188,6 +188,10 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
                      f"flight, p50 {load.p50_latency_s:.2f} s, p95 {load.p95_latency_s:.2f} s ({load.source})")
     if trial.hosted:
         lines.append(hosted_text(trial.hosted))
+    if trial.prompt_search is not None:
+        lines.append(f"prompt searched: {trial.prompt_search.text()}")
+    if trial.shots:
+        lines.append(f"shots (train ids, in the prompt's order): {', '.join(trial.shots)}")
     if trial.phase_seconds:
         lines.append(phases_text(trial))
     if trial.training:
@@ -391,9 +395,12 @@ def estimate_text(expected) -> str:
     for number, trial in enumerate(expected.trials, start=1):
         train = (f"{trial.planned_steps} steps, train {trial.train_seconds / 60:.1f} min (dev probes included), "
                  if trial.planned_steps else "")
+        search = (f"prompt search {trial.search_calls:,} answers, {trial.search_seconds / 60:.1f} min, "
+                  if trial.search_calls else "")
         forgetting = " and forgetting" if trial.forgetting_seconds else ""
         method = f"{trial.method} (sampled; method assumed)" if trial.sampled else trial.method
-        lines.append(f"  {number}. {method}: {train}dev and test{forgetting} {trial.eval_seconds / 60:.1f} min")
+        lines.append(f"  {number}. {method}: {search}{train}dev and test{forgetting} {trial.eval_seconds / 60:.1f} "
+                     "min")
     lines += [f"  {note}" for note in expected.notes]
     return "\n".join(lines)
 

@@ -134,6 +134,40 @@ class EngineInfo:
 
 
 @dataclass(frozen=True)
+class PromptSearch:
+    """How a searched prompt was chosen (the `dspy` arm): DSPy's optimizer built candidate prompts from a pool of
+    train examples and scored each on a validation slice of train, never on dev or test; the best one answered."""
+
+    optimizer: str
+    """The optimizer and its library version, e.g. `BootstrapFewShotWithRandomSearch (dspy 3.4.1)`."""
+    metric: str
+    """What each candidate was scored by, per validation example, in [0, 1]."""
+    val_examples: int
+    pool_examples: int
+    scores: tuple[float, ...]
+    """Every candidate's mean score on the validation slice, best first; the chosen prompt's is the first."""
+    demos: int
+    """Few-shot examples in the chosen prompt."""
+    calls: int
+    """Model calls the search made (a prompt asked twice is answered once)."""
+    seconds: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", tuple(float(s) for s in self.scores))  # a JSON column gives a list
+
+    def text(self) -> str:
+        """`BootstrapFewShotWithRandomSearch (dspy 3.4.1) chose 6 shots, 62.0% on 50 train examples held out (task
+        accuracy), best of 9 candidates (next 58.0%); 1,210 model calls in 6.1 min`."""
+        best, rest = (self.scores[0], self.scores[1:]) if self.scores else (None, ())
+        score = "no candidate scored" if best is None else f"{best:.1%} on {self.val_examples} train examples held out"
+        runner_up = f" (next {rest[0]:.1%})" if rest else ""
+        return (f"{self.optimizer} chose {self.demos} shot{'s' if self.demos != 1 else ''} from {self.pool_examples} "
+                f"train examples: {score} ({self.metric}), best of {len(self.scores)} candidates{runner_up}; "
+                f"{self.calls:,} model calls in " + (f"{self.seconds / 60:.1f} min" if self.seconds >= 60
+                                                      else f"{self.seconds:.0f} s"))
+
+
+@dataclass(frozen=True)
 class ServingLoad:
     """A load test of the serving engine: what payback prices a query at. The HF path's own generation of the test
     split stands in, labelled as such, where no serving engine was measured."""
@@ -179,10 +213,10 @@ class ExampleRow:
     """Why there is no answer (a hosted endpoint refused the request)."""
 
 
-PHASES = ("load", "train", "dev", "test", "regression", "save")
-"""What a trial's time is spent on: loading (model, adapter), training (with its dev probes), generating and scoring
-dev and test, the forgetting check, saving the artifact."""
-WORK_PHASES = ("train", "dev", "test", "regression")
+PHASES = ("load", "search", "train", "dev", "test", "regression", "save")
+"""What a trial's time is spent on: loading (model, adapter), searching a prompt (`dspy`), training (with its dev
+probes), generating and scoring dev and test, the forgetting check, saving the artifact."""
+WORK_PHASES = ("search", "train", "dev", "test", "regression")
 """The phases that are the measurement itself; the others are overhead."""
 
 
@@ -226,6 +260,8 @@ class TrialRecord:
     """What generated the dev and test answers."""
     serving: ServingLoad | None = None
     """The serving engine's measured throughput, which prices the trial's queries."""
+    prompt_search: PromptSearch | None = None
+    """How a searched prompt was chosen (`dspy` arms)."""
     stats_rules: int | None = None
     """The version of the interval rules its metrics were scored under (`harness.evaluation.rules.STATS_RULES`,
     which the sweep sets where it scores); None: not recorded."""
@@ -400,6 +436,8 @@ class TrialView:
     engine: EngineInfo | None = None
     """What generated the dev and test answers; None for trials recorded before it was kept."""
     serving: ServingLoad | None = None
+    prompt_search: PromptSearch | None = None
+    """How a searched prompt was chosen (`dspy` arms); None for every other arm."""
     stats_rules: int | None = None
     """The version of the interval rules its intervals were computed under (`harness.evaluation.rules`); None for
     trials recorded before releases kept it (2026-12-05), whose rules may be any older version."""

@@ -49,13 +49,17 @@ class Prompter:
 
     def prompt(self, example: Example) -> str:
         """Everything a local model sees before its answer."""
+        return self.render(self.messages(example))
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """The text a local model sees for a conversation laid out as `messages` lays it out: the chat template's,
+        or, for a model without one, the system text, each shot as an `Input:`/`Output:` block, then the input."""
         if self.chat:
-            return self.tokenizer.apply_chat_template(self.messages(example), add_generation_prompt=True,
-                                                      tokenize=False)
-        blocks = [self.system_text(example)] if self.system_text(example) else []
-        blocks += [f"Input: {shot.input}\nOutput: {shot.target}" for shot in self.shots.pick(example)]
-        blocks.append(f"Input: {example.input}\nOutput:")
-        return "\n\n".join(blocks)
+            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        system = [m["content"] for m in messages[:1] if m["role"] == "system" and m["content"]]
+        turns = [m for m in messages if m["role"] != "system"]
+        shots = [f"Input: {ask['content']}\nOutput: {said['content']}" for ask, said in zip(turns[:-1:2], turns[1::2])]
+        return "\n\n".join([*system, *shots, f"Input: {turns[-1]['content']}\nOutput:"])
 
     def completion(self, example: Example) -> str:
         """The answer the model is trained to produce (TRL appends the end-of-sequence token)."""

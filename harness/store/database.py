@@ -44,6 +44,7 @@ from harness.core.records import (
     ExampleView,
     HostedUsage,
     LookAtTest,
+    PromptSearch,
     RunRecord,
     RunView,
     ServingLoad,
@@ -136,7 +137,7 @@ _TRIAL_COLUMNS = (
     "started_at", "finished_at", "device", "peak_memory_mb", "train_seconds", "eval_seconds", "objective",
     "feasible", "artifact_path", "details", "train_steps", "stopped_by", "train_examples", "examples_per_step",
     "loss_curve", "dev_curve", "shots", "include_contract", "constraints", "label_reports", "hosted",
-    "phase_seconds", "planned_steps", "engine", "serving", "stats_rules", "step_seconds",
+    "phase_seconds", "planned_steps", "engine", "serving", "stats_rules", "step_seconds", "prompt_search",
 )  # fmt: skip
 _INSERT_TRIAL = f"INSERT INTO trials ({', '.join(_TRIAL_COLUMNS)}) VALUES ({', '.join('?' * len(_TRIAL_COLUMNS))})"
 _INSERT_METRIC = "INSERT INTO metrics (trial_id, split, name, value, low, high, n) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -326,7 +327,7 @@ class Store:
                _dumps(r.constraints), _dumps({split: report.to_json() for split, report in r.label_reports.items()}),
                None if r.hosted is None else _dumps(dataclasses.asdict(r.hosted)), _dumps(r.phase_seconds),
                training and training.planned_steps, _record(r.engine), _record(r.serving), r.stats_rules,
-               training and training.step_seconds]  # fmt: skip
+               training and training.step_seconds, _record(r.prompt_search)]  # fmt: skip
         metrics = [[r.id, m.split, m.name, m.value, m.low, m.high, m.n] for m in r.metrics] if with_results else []
         throughput = [[r.id, split, t.examples, t.seconds, t.batch_size, t.prompt_tokens, t.completion_tokens]
                       for split, t in r.throughput.items()] if with_results else []
@@ -649,7 +650,7 @@ class Store:
             throughput=throughput, hosted=None if t["hosted"] is None else HostedUsage(**_loads(t["hosted"])),
             phase_seconds=_loads(t["phase_seconds"], {}), metrics=metrics, provenance=_loads(t["details"], {}),
             engine=_typed(EngineInfo, t["engine"]), serving=_typed(ServingLoad, t["serving"]),
-            stats_rules=t["stats_rules"],
+            prompt_search=_typed(PromptSearch, t["prompt_search"]), stats_rules=t["stats_rules"],
         )  # fmt: skip
 
 

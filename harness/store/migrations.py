@@ -417,6 +417,13 @@ def m017_suite_paths_in_the_project_relative(conn: duckdb.DuckDBPyConnection) ->
                          [os.path.relpath(suite.resolve(), home), study])
 
 
+M018_PROMPT_SEARCH = """
+-- How a searched prompt was chosen (the `dspy` arm): the optimizer, its validation slice of train, every candidate's
+-- score on it, and what the search cost. NULL for every other arm.
+ALTER TABLE trials ADD COLUMN prompt_search JSON;
+"""
+
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
@@ -435,6 +442,7 @@ MIGRATIONS: list[Migration] = [
     ("m015_stats_rules", m015_stats_rules),
     ("m016_step_seconds", M016_STEP_SECONDS),
     ("m017_suite_paths_in_the_project_relative", m017_suite_paths_in_the_project_relative),
+    ("m018_prompt_search", M018_PROMPT_SEARCH),
 ]
 
 

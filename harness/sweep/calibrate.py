@@ -251,9 +251,12 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str, answers
     variant = dataclasses.replace(data, config=trial_config,
                                   train=seeded_subset(data.train, per_step * steps, config.seed),
                                   dtype=default_dtype(plan.device, precision))
+    params = method_params(representative(plan, method), "calibration")
+    context = trial_context(variant)
+    if METHODS.get(method).searches:  # not the search: a prompt with as many shots as its candidates show at most
+        context = dataclasses.replace(context, recorded_shots=tuple(ex.id for ex in variant.train[:params.max_demos]))
     try:
-        candidate = METHODS.get(method).prepare(trial_context(variant), method_params(representative(plan, method),
-                                                                                      "calibration"))
+        candidate = METHODS.get(method).prepare(context, params)
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
@@ -314,10 +317,7 @@ def _time_regression(config: ExperimentConfig, candidate: LocalCandidate) -> flo
 
 def representative(plan: SweepPlan, method: str) -> dict[str, Any]:
     """The configuration of `method` the sweep runs first: its first enqueued entry, else the first value of each
-    parameter in the space."""
-    for entry in plan.config.enqueue:
-        if entry.get("method") == method:
-            return {"method": method, **{k: v for k, v in entry.items() if k != "method"}}
+    parameter in the space (which also fills what the entry leaves out, as the space's fixed values do a trial's)."""
     chosen: dict[str, Any] = {"method": method}
     for name, spec in plan.space.params.get(method, {}).items():
         if isinstance(spec, CategoricalDistribution):
@@ -326,7 +326,8 @@ def representative(plan: SweepPlan, method: str) -> dict[str, Any]:
             chosen[name] = spec.low
         else:
             chosen[name] = spec
-    return chosen
+    entry = next((e for e in plan.config.enqueue if e.get("method") == method), {})
+    return {**chosen, **{k: v for k, v in entry.items() if k != "method"}}
 
 
 def _cache_path(plan: SweepPlan, data: SweepData, machine: str, arms: list[str]) -> Path:

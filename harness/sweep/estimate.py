@@ -14,10 +14,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from harness.core.config import ExperimentConfig
-from harness.sweep.calibrate import Calibration
+from harness.sweep.calibrate import Calibration, representative
 from harness.sweep.plan import SweepPlan
+from harness.sweep.space import method_params
 from harness.training.methods import METHODS
 
 
@@ -33,10 +35,15 @@ class TrialEstimate:
     """The forgetting check's share of `eval_seconds`: 0 where nothing trains or the check is off."""
     sampled: bool = False
     """Drawn by the sampler, not enqueued: its method is an assumption (the space's methods taken in turn)."""
+    search_calls: int = 0
+    """The answers its prompt search generates (`dspy`); 0 for arms that do not search."""
+    search_seconds: float = 0.0
+    """Those answers at the arm's calibrated seconds per generated example (timed with as many shots as a
+    candidate shows at most)."""
 
     @property
     def seconds(self) -> float:
-        return self.train_seconds + self.eval_seconds
+        return self.search_seconds + self.train_seconds + self.eval_seconds
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ def estimate(plan: SweepPlan, calibration: Calibration, base_checked: bool = Fal
     enqueued = min(len(plan.enqueued), plan.trials)
     rows, notes = [], []
     for index, method in enumerate(order):
-        row = _trial(config, sizes, method, calibration)
+        row = _trial(config, sizes, method, calibration, representative(plan, method))
         if row is None:
             notes.append(f"{method}: not timed here (a hosted endpoint's time is its own)")
             continue
@@ -165,14 +172,17 @@ def _with_steps(plan: SweepPlan, steps: int) -> SweepPlan:
     return dataclasses.replace(plan, config=dataclasses.replace(plan.config, budget=budget))
 
 
-def _trial(config: ExperimentConfig, sizes: dict[str, int], method: str,
-           calibration: Calibration) -> TrialEstimate | None:
+def _trial(config: ExperimentConfig, sizes: dict[str, int], method: str, calibration: Calibration,
+           params: dict[str, Any]) -> TrialEstimate | None:
     timing = calibration.timing(method)
     if timing is None:
         return None
     evaluated = sizes["dev"] + sizes["test"]
     if timing.step_seconds is None:
-        return TrialEstimate(method, 0, 0.0, evaluated * timing.generate_seconds)
+        searches = METHODS.get(method).searches  # its search generates as its dev and test do, in batches
+        calls = method_params(params, "estimate").settings(config.seed).calls() if searches else 0
+        return TrialEstimate(method, 0, 0.0, evaluated * timing.generate_seconds, search_calls=calls,
+                             search_seconds=calls * timing.generate_seconds)
     steps = planned_steps(config, sizes["train"])
     every = config.training.eval_every_steps
     probes = steps // every if every else 0

@@ -32,6 +32,7 @@ from harness.models import sources
 from harness.models.device import resolve_device
 from harness.sweep.space import SearchSpace, build_space, enqueue_params
 from harness.sweep.storage import check_reachable, normalise
+from harness.training.methods import METHODS
 
 SPLITS = ("train", "dev", "test")
 
@@ -140,6 +141,7 @@ def _plan(path: Path, overrides: list[str], study: str | None, storage: str | No
         "test": seeded_subset(suite.splits["test"], config.data.test_limit, config.seed),
     }
     _check_shots(space, len(subsets["train"]), where)
+    _check_search(space, len(subsets["train"]), where)
     _check_contract_options(space, suite, where)
     _check_writable(Path(config.results_dir), where)
     endpoints = _endpoints(config, space, where)
@@ -227,12 +229,34 @@ def _check_shots(space: SearchSpace, train_size: int, where: str) -> None:
                               f"{train_size} examples to draw shots from; lower the shots or raise data.train_limit.")
 
 
+def _check_search(space: SearchSpace, train_size: int, where: str) -> None:
+    """The `dspy` arm holds a validation slice out of train and draws its shots from the rest: both must fit, and
+    no candidate may bootstrap more shots than it shows."""
+    if "dspy" not in space.methods:
+        return
+    params, defaults = space.params.get("dspy", {}), METHODS.get("dspy").Params()
+
+    def values(name: str) -> list[int]:
+        spec = params.get(name, getattr(defaults, name))
+        return [spec.low, spec.high] if hasattr(spec, "low") else space_values(spec)
+
+    val, demos, bootstrapped = max(values("val_size")), values("max_demos"), values("max_bootstrapped")
+    if val + max(demos) > train_size:
+        raise ConfigError(f"{where}: the dspy arm holds out `val_size` {val} train examples to score its candidate "
+                          f"prompts and draws up to `max_demos` {max(demos)} shots from the rest, but the train subset "
+                          f"holds only {train_size}; lower space.dspy.val_size or raise data.train_limit.")
+    if max(bootstrapped) > min(demos):
+        raise ConfigError(f"{where}: `space.dspy.max_bootstrapped` reaches {max(bootstrapped)}, more than the "
+                          f"{min(demos)} shots `max_demos` allows a prompt; set max_bootstrapped to at most "
+                          "max_demos.")
+
+
 def _check_contract_options(space: SearchSpace, suite: Suite, where: str) -> None:
     """Constrained decoding and structured output need a schema, which free text does not have."""
     if suite.contract.kind != "text":
         return
-    options = [("prompt", "constrained"), ("api", "structured"), ("lora", "constrained"), ("qlora", "constrained"),
-               ("full", "constrained")]
+    options = [("prompt", "constrained"), ("dspy", "constrained"), ("api", "structured"), ("lora", "constrained"),
+               ("qlora", "constrained"), ("full", "constrained")]
     wrong = [f"space.{method}.{option}" for method, option in options
              if method in space.methods and True in space_values(space.params.get(method, {}).get(option, False))]
     if wrong:  # every one at once: a scaffolded experiment sets several, and one error per run is a slow loop
@@ -243,8 +267,9 @@ def _check_contract_options(space: SearchSpace, suite: Suite, where: str) -> Non
                           "entry that sets it.")
 
 
-VLLM_SERVES = ("prompt", "lora", "api")
-"""What `generation.engine: vllm` evaluates: the base model prompted, LoRA adapters loaded into the same server, and
+VLLM_SERVES = ("prompt", "dspy", "lora", "api")
+"""What `generation.engine: vllm` evaluates: the base model prompted (a `dspy` arm searches its shots in process,
+then asks the server with them), LoRA adapters loaded into the same server, and
 hosted arms (which have their own engine). A fully fine-tuned model would need a server of its own; QLoRA's 4-bit
 base is bitsandbytes', which vLLM does not load as it was trained."""
 

@@ -105,7 +105,7 @@ def _context(store: Store, trial: TrialView, config: ExperimentConfig, suite: Su
     precision = trial.precision or config.training.precision
     return TrialContext(config=dataclasses.replace(config, seed=seed), suite=suite, train_examples=train,
                         source=source, device=device, dtype=default_dtype(device, precision),
-                        seed=seed, endpoints=endpoints, max_new_tokens=cap)
+                        seed=seed, endpoints=endpoints, max_new_tokens=cap, recorded_shots=trial.shots)
 
 
 def predict(store: Store, trial_id: str, inputs: list[str], device: str = "auto",

@@ -95,12 +95,15 @@ def _prepare(data: SweepData, record: TrialRecord, method, params: dict[str, Any
     report = candidate.train_report
     phases = record.phase_seconds
     phases["train"] = report.seconds if report else 0.0
-    phases["load"] = time.perf_counter() - began - phases["train"]
+    if candidate.search is not None:
+        phases["search"] = candidate.search.seconds
+    phases["load"] = time.perf_counter() - began - phases["train"] - phases.get("search", 0.0)
     record.trained = candidate.trained
     record.provenance = data.provenance
     shots = candidate.prompter.shots
     record.shots = tuple(ex.id for ex in shots.examples) if isinstance(shots, FixedShots) else ()
     record.include_contract = candidate.prompter.include_contract
+    record.prompt_search = candidate.search
     if report is not None:
         training = data.config.training
         record.training = TrainingSummary(report.steps, report.stopped_by, report.train_examples,

@@ -77,6 +77,7 @@ class VllmCandidate:
     concurrency: int
     train_report: object = None
     hosted: None = None
+    search: None = None
     adapter: str | None = None
     """The adapter loaded for this candidate, unloaded by `release`."""
 

@@ -42,11 +42,12 @@ class Generation:
 @torch.no_grad()
 def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_tokens: int,
              desc: str = "generate", reuse_prefix: bool = True, grammar: Grammar | None = None,
-             settled: Callable[[str], bool] | None = None) -> list[Generation]:
+             settled: Callable[[str], bool] | None = None, bar: bool = True) -> list[Generation]:
     """Greedy-decode every prompt; batches are formed from prompts of similar length to waste less padding.
     With a `grammar`, every answer is limited to what the output contract allows (constrained decoding).
     With `settled`, a row stops as soon as its text so far is settled (its score can no longer change), instead
-    of running on to `max_new_tokens`."""
+    of running on to `max_new_tokens`. `bar=False` draws no progress bar (a caller asking one prompt at a time
+    keeps its own)."""
     model.eval()
     device = next(model.parameters()).device
     encoded = [tokenizer(p).input_ids for p in prompts]
@@ -57,7 +58,7 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     starts = range(0, len(order), batch_size)
     results: list[Generation | None] = [None] * len(prompts)
-    with tqdm(total=len(prompts), desc=desc, leave=False, unit="ex", **bar_options()) as bar:
+    with tqdm(total=len(prompts), desc=desc, leave=False, unit="ex", disable=not bar, **bar_options()) as shown:
         # The longest batch first: each later batch fits in the memory the one before it freed. Shortest first, each
         # batch's key/value cache is a little larger than the last one's and the heap grows with every batch. Each
         # batch is the same either way, so every answer is too.
@@ -92,7 +93,7 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
                     completion_tokens=_answer_length(tokens, tokenizer),
                     latency_s=seconds,
                 )
-            bar.update(len(batch))
+            shown.update(len(batch))
     return results  # type: ignore[return-value]
 
 

@@ -41,6 +41,7 @@ class ApiCandidate:
     response_format: dict | None
     trained: bool = False
     train_report: None = None
+    search: None = None
 
     @property
     def hosted(self) -> HostedUsage:
@@ -60,6 +61,7 @@ class HostedPrompting:
     name = "api"
     trains = False
     hosted = True
+    searches = False
     Params = ApiParams
 
     def unavailable_reason(self, device: str) -> str | None:

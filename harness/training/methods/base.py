@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.core.config import ExperimentConfig
-from harness.core.records import HostedUsage
+from harness.core.records import HostedUsage, PromptSearch
 from harness.data import prompting
 from harness.data.contract import settled
 from harness.data.prompting import Prompter
@@ -45,6 +45,9 @@ class TrialContext:
     hosted_ledger: Callable[[str], SpendLedger | None] = lambda endpoint: None
     """Endpoint name -> the study's spend on it, shared by every worker: its budget is the study's, not a trial's.
     None: the arm's own requests are all its budget counts."""
+    recorded_shots: tuple[str, ...] | None = None
+    """The train ids a finished trial was prompted with (`harness predict`); None in a sweep. A method that searched
+    for its shots rebuilds them from these instead of searching again."""
 
 
 class Candidate(Protocol):
@@ -55,6 +58,8 @@ class Candidate(Protocol):
     train_report: TrainReport | None
     hosted: HostedUsage | None
     """What a hosted arm asked of its endpoint so far; None for local models."""
+    search: PromptSearch | None
+    """How its prompt was searched for (`dspy` arms); None for every other."""
 
     def answer(self, examples: Sequence[Example], max_new_tokens: int, batch_size: int,
                desc: str) -> list[Generation]: ...
@@ -70,6 +75,8 @@ class LocalCandidate:
     grammar: Grammar | None = None
     """Constrained decoding to the output contract, when the method asked for it."""
     hosted: HostedUsage | None = None
+    search: PromptSearch | None = None
+    """How its prompt was searched for (`dspy` arms)."""
     quantized: bool = False
     """The base is loaded in 4-bit (QLoRA): its forgetting is measured against the same quantized base."""
 
@@ -137,6 +144,10 @@ class Method(Protocol):
     trains: bool
     hosted: bool
     """It answers through a hosted endpoint, not on this machine's device."""
+    searches: bool
+    """It searches its prompt on train before answering (`dspy`): its `Params` then has `max_demos` (the most shots
+    a searched prompt shows, which the calibration times a call with) and `settings(seed)` (whose `calls()` bounds
+    the calls a trial makes, for the estimate)."""
     Params: type
 
     def unavailable_reason(self, device: str) -> str | None: ...

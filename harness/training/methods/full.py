@@ -31,6 +31,7 @@ class FullFineTune:
     name = "full"
     trains = True
     hosted = False
+    searches = False
     Params = FullParams
 
     def unavailable_reason(self, device: str) -> str | None:

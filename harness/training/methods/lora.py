@@ -44,6 +44,7 @@ class LoRA:
     name = "lora"
     trains = True
     hosted = False
+    searches = False
     quantized = False
     """Whether the base is loaded in 4-bit: the adapter is trained, scored, saved and loaded on that base."""
     Params = LoraParams

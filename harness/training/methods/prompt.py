@@ -32,6 +32,7 @@ class Prompting:
     name = "prompt"
     trains = False
     hosted = False
+    searches = False
     Params = PromptParams
 
     def unavailable_reason(self, device: str) -> str | None:

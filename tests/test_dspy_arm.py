@@ -1,0 +1,179 @@
+"""The `dspy` arm: prompting whose shots DSPy's optimizer searched for on train. The search scores candidate prompts
+on a slice of train (never dev or test) with the exact text dev and test are asked with, keeps the best, is
+deterministic, and is recorded; a sweep stores it, `show` says how it was chosen, the estimate counts it, and
+`predict` rebuilds the prompt from the recorded shots without searching again."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from conftest import printed, swept
+
+from harness.cli import main
+from harness.data.prompting import Prompter
+from harness.data.shots import FixedShots
+from harness.data.suites import load_suite
+from harness.training.prompt_search import SearchSettings, search_shots, searched_prompter, split
+
+SETTINGS = SearchSettings(max_demos=3, max_bootstrapped=2, candidates=3, val_size=12, pool_size=30, seed=0)
+
+
+def scripted(seen: list[str]):
+    """A model that names the input's colour when its prompt shows at least two shots, and invents one otherwise."""
+    def answer(prompt: str) -> str:
+        seen.append(prompt)
+        asked = prompt.rsplit("Input: ", 1)[1]
+        colour = re.search(r"is (\w+)", asked).group(1)
+        return json.dumps({"colour": colour if prompt.count("Output:") >= 3 else "purple"})
+    return lambda prompts: [answer(p) for p in prompts]
+
+
+def exact(example, output: str) -> float:
+    return float(json.loads(output) == json.loads(example.target))
+
+
+def test_the_search_keeps_the_best_candidate_scored_on_train_alone(toy_suite):
+    suite = load_suite(str(toy_suite))
+    base = Prompter(None, suite.instruction, suite.contract)  # a model without a chat template: Input/Output blocks
+    seen: list[str] = []
+    found = search_shots(base, scripted(seen), suite.splits["train"], SETTINGS, exact, "task accuracy")
+    report = found.report
+    assert len(found.shots) >= 2 and report.demos == len(found.shots)
+    assert report.scores[0] == 1.0 and 0.0 in report.scores  # the best kept; no shots scored nothing
+    assert list(report.scores) == sorted(report.scores, reverse=True)
+    assert report.val_examples == 12 and report.pool_examples == 30
+    assert 0 < report.calls <= SETTINGS.calls() and report.calls == len(seen) == len(set(seen))  # each prompt once
+    assert report.optimizer.startswith("BootstrapFewShotWithRandomSearch (dspy ")
+    val, pool = split(suite.splits["train"], SETTINGS)
+    pool_ids = {ex.id for ex in pool}
+    assert {ex.id for ex in found.shots} <= pool_ids and not {ex.id for ex in val} & pool_ids
+    # scored with exactly the text dev and test are asked with
+    assert searched_prompter(base, found.shots).prompt(val[0]) in seen
+    held_out = [ex.input for split_name in ("dev", "test") for ex in suite.splits[split_name]]
+    assert not any(text in prompt for prompt in seen for text in held_out)  # dev and test never reach the search
+    again = search_shots(base, scripted([]), suite.splits["train"], SETTINGS, exact, "task accuracy")
+    assert again.shots == found.shots and again.report.scores == report.scores
+
+
+def test_a_model_never_right_costs_no_more_answers_than_the_estimate_counts(toy_suite):
+    """Bootstrapping then walks every teacher over the whole pool, asking each teacher's own shots without
+    themselves: the batched answers must still stay within `SearchSettings.calls`, which the estimate prices."""
+    suite = load_suite(str(toy_suite))
+    asked: list[str] = []
+
+    def wrong(prompts: list[str]) -> list[str]:
+        asked.extend(prompts)
+        return [json.dumps({"colour": "purple"})] * len(prompts)
+
+    found = search_shots(Prompter(None, suite.instruction, suite.contract), wrong, suite.splits["train"], SETTINGS,
+                         exact, "task accuracy")
+    assert set(found.report.scores) == {0.0} and found.report.calls == len(asked) <= SETTINGS.calls()
+
+
+def test_a_failing_model_call_stops_the_search_with_its_own_error(toy_suite):
+    suite = load_suite(str(toy_suite))
+
+    def broken(prompts: list[str]) -> list[str]:
+        raise RuntimeError("out of memory on the third call")
+
+    with pytest.raises(RuntimeError, match="out of memory on the third call"):
+        search_shots(Prompter(None, suite.instruction, suite.contract), broken, suite.splits["train"], SETTINGS, exact,
+                     "task accuracy")
+
+
+def test_a_plain_models_prompt_lays_out_shots_as_input_output_blocks():
+    suite_contract = load_suite("ticket-triage").contract
+    shots = load_suite("ticket-triage").splits["train"][:2]
+    prompter = Prompter(None, "Route it.", suite_contract, FixedShots(tuple(shots)))
+    example = load_suite("ticket-triage").splits["dev"][0]
+    blocks = prompter.prompt(example).split("\n\n")
+    assert blocks[0] == "Route it." and blocks[-1] == f"Input: {example.input}\nOutput:"
+    assert blocks[-3] == f"Input: {shots[0].input}\nOutput: {shots[0].target}"
+
+
+SEARCH = "{max_demos: 2, max_bootstrapped: 1, candidates: 1, val_size: 8, pool_size: 16, constrained: true}"
+EXPERIMENT = """
+name: searched
+model: {model}
+suite: {suite}
+results_dir: {root}/results
+regression: {{enabled: false}}
+data: {{train_limit: 80, dev_limit: 8, test_limit: 8}}
+budget: {{trials: 2, max_steps: 2, trial_train_seconds: 600}}
+training: {{batch_size: 4, eval_every_steps: 0}}
+generation: {{batch_size: 4}}
+space:
+  prompt: {{shots: 0}}
+  dspy: {dspy}
+enqueue: [{{method: dspy}}, {{method: prompt}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, tiny_model_dir, toy_suite):
+    root = tmp_path_factory.mktemp("searched")
+    monkey = pytest.MonkeyPatch()
+    monkey.setenv("HARNESS_CACHE", str(root / "cache"))
+    try:
+        experiment = EXPERIMENT.format(root=root, model=tiny_model_dir, suite=toy_suite, dspy=SEARCH)
+        store = swept(root / "searched.yaml", experiment)
+    finally:
+        monkey.undo()
+    return root, store
+
+
+def test_a_sweep_records_the_search_and_show_says_how_the_prompt_was_chosen(searched, capsys):
+    root, store = searched
+    trial = next(t for t in store.trials("searched") if t.method == "dspy")
+    assert trial.status == "complete" and not trial.trained and trial.artifact_path is None
+    search = trial.prompt_search
+    assert search is not None and search.val_examples == 8 and search.pool_examples == 16
+    assert len(trial.shots) == search.demos and search.calls > 0 and search.seconds > 0
+    assert trial.engine.constrained and trial.metric("test", "task_accuracy").n == 8
+    assert main(["show", trial.id, "--db", str(store.path)]) == 0
+    out = printed(capsys)
+    assert "prompt searched: BootstrapFewShotWithRandomSearch" in out and "on 8 train examples held out" in out
+    if trial.shots:
+        assert f"shots (train ids, in the prompt's order): {', '.join(trial.shots)}" in out
+
+
+def test_predict_rebuilds_the_searched_prompt_from_the_recorded_shots(searched, capsys, monkeypatch):
+    root, store = searched
+    trial = next(t for t in store.trials("searched") if t.method == "dspy")
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("predict searched again")
+
+    monkeypatch.setattr("harness.training.methods.dspy_prompt.search_shots", no_search)
+    stored = list(store.examples(trial.id, "test"))[:3]
+    inputs = root / "inputs.txt"
+    inputs.write_text("".join(e.input + "\n" for e in stored))
+    assert main(["predict", trial.id, "--device", "cpu", "--db", str(store.path), "--input", str(inputs)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [row["output"] for row in rows] == [e.output for e in stored]
+
+
+def test_the_dry_run_estimates_the_search_from_a_timed_call(tmp_path, tiny_model_dir, toy_suite, capsys, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "dry.yaml"
+    path.write_text(EXPERIMENT.format(root=tmp_path, model=tiny_model_dir, suite=toy_suite, dspy=SEARCH))
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(path), "--dry-run"]) == 0
+    out = printed(capsys)
+    calls = SearchSettings(2, 1, 1, 8, 16, 0).calls()
+    assert f"1. dspy: prompt search {calls} answers" in out
+
+
+@pytest.mark.parametrize(("search", "message"), [
+    ("{val_size: 78, max_demos: 4}", "holds out `val_size` 78 train examples to score its candidate prompts and draws "
+                                     "up to `max_demos` 4 shots from the rest, but the train subset holds only 80"),
+    ("{max_demos: 2, max_bootstrapped: 3}", "`space.dspy.max_bootstrapped` reaches 3, more than the 2 shots"),
+])
+def test_a_search_that_cannot_fit_train_is_refused_before_any_model_loads(search, message, tmp_path, tiny_model_dir,
+                                                                        toy_suite, capsys, no_model_loads):
+    path = tmp_path / "bad.yaml"
+    path.write_text(EXPERIMENT.format(root=tmp_path, model=tiny_model_dir, suite=toy_suite, dspy=search))
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    assert message in printed(capsys)
