@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 import altair as alt
 import pandas as pd
 
-METHOD_COLOURS = alt.Scale(domain=["prompt", "dspy", "api", "lora", "qlora", "full"],
-                           range=["#7f7f7f", "#bcbd22", "#9467bd", "#1f77b4", "#2ca02c", "#d62728"])
+METHOD_COLOURS = alt.Scale(domain=["prompt", "dspy", "api", "api_dspy", "lora", "qlora", "full"],
+                           range=["#7f7f7f", "#bcbd22", "#9467bd", "#e377c2", "#1f77b4", "#2ca02c", "#d62728"])
 FEASIBLE_SHAPES = alt.Scale(domain=[True, False], range=["square", "circle"])
 
 

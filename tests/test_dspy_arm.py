@@ -12,11 +12,16 @@ import pytest
 from conftest import printed, swept
 
 from harness.cli import main
+from harness.data.contract import OutputContract
 from harness.data.prompting import Prompter
 from harness.data.shots import FixedShots
 from harness.data.suites import load_suite
+from harness.hosted.ledger import SpendLedger
+from harness.store.database import Store
 from harness.training.prompt_search import SearchSettings, search_shots, searched_prompter, split
 
+PLAIN = Prompter(None, "", OutputContract("label"))
+"""Renders a conversation as a model without a chat template sees it (`Input:`/`Output:` blocks)."""
 SETTINGS = SearchSettings(max_demos=3, max_bootstrapped=2, candidates=3, val_size=12, pool_size=30, seed=0)
 
 
@@ -27,7 +32,7 @@ def scripted(seen: list[str]):
         asked = prompt.rsplit("Input: ", 1)[1]
         colour = re.search(r"is (\w+)", asked).group(1)
         return json.dumps({"colour": colour if prompt.count("Output:") >= 3 else "purple"})
-    return lambda prompts: [answer(p) for p in prompts]
+    return lambda conversations: [answer(PLAIN.render(messages)) for messages in conversations]
 
 
 def exact(example, output: str) -> float:
@@ -63,9 +68,9 @@ def test_a_model_never_right_costs_no_more_answers_than_the_estimate_counts(toy_
     suite = load_suite(str(toy_suite))
     asked: list[str] = []
 
-    def wrong(prompts: list[str]) -> list[str]:
-        asked.extend(prompts)
-        return [json.dumps({"colour": "purple"})] * len(prompts)
+    def wrong(conversations: list[list[dict]]) -> list[str]:
+        asked.extend(json.dumps(messages) for messages in conversations)
+        return [json.dumps({"colour": "purple"})] * len(conversations)
 
     found = search_shots(Prompter(None, suite.instruction, suite.contract), wrong, suite.splits["train"], SETTINGS,
                          exact, "task accuracy")
@@ -75,7 +80,7 @@ def test_a_model_never_right_costs_no_more_answers_than_the_estimate_counts(toy_
 def test_a_failing_model_call_stops_the_search_with_its_own_error(toy_suite):
     suite = load_suite(str(toy_suite))
 
-    def broken(prompts: list[str]) -> list[str]:
+    def broken(conversations: list[list[dict]]) -> list[str]:
         raise RuntimeError("out of memory on the third call")
 
     with pytest.raises(RuntimeError, match="out of memory on the third call"):
@@ -177,3 +182,40 @@ def test_a_search_that_cannot_fit_train_is_refused_before_any_model_loads(search
     path.write_text(EXPERIMENT.format(root=tmp_path, model=tiny_model_dir, suite=toy_suite, dspy=search))
     assert main(["sweep", str(path), "--dry-run"]) == 2
     assert message in printed(capsys)
+
+
+@pytest.mark.slow
+def test_a_hosted_arm_searches_its_shots_on_its_endpoint_and_counts_the_spend_apart(tmp_path, tiny_model_dir, toy_suite,
+                                                                                  openai_server, monkeypatch, capsys):
+    """`api_dspy` asks a real OpenAI-compatible server on loopback: the search's requests count against the study's
+    budget for the endpoint, and are recorded with the search, not in what a query costs."""
+    monkeypatch.setenv("HARNESS_TEST_KEY", "sk-search-test")
+    path = tmp_path / "hosted.yaml"
+    path.write_text(f"""
+name: hosted-search
+model: {tiny_model_dir}
+suite: {toy_suite}
+results_dir: {tmp_path / "results"}
+regression: {{enabled: false}}
+data: {{train_limit: 64, dev_limit: 6, test_limit: 6}}
+budget: {{trials: 1}}
+endpoints:
+  tiny: {{base_url: "{openai_server.url}", model: "{openai_server.model}", api_key_env: HARNESS_TEST_KEY,
+          price: tiny-hosted, concurrency: 2}}
+prices: {{apis: {{tiny-hosted: {{input_usd_per_1m: 0.5, output_usd_per_1m: 1.5}}}}}}
+space:
+  api_dspy: {{endpoint: tiny, max_demos: 2, max_bootstrapped: 1, candidates: 1, val_size: 4, pool_size: 6}}
+""")
+    assert main(["sweep", str(path)]) == 0
+    store = Store(tmp_path / "results" / "harness.duckdb")
+    trial = store.trials("hosted-search")[0]
+    assert trial.method == "api_dspy" and trial.complete and trial.device == "hosted"
+    assert trial.hosted.requests + trial.hosted.cache_hits == 12  # dev and test alone price a query
+    search = trial.prompt_search
+    assert 0 < search.calls <= SearchSettings(2, 1, 1, 4, 6, 0).calls() and search.prompt_tokens > 0
+    assert search.usd == pytest.approx((search.prompt_tokens * 0.5 + search.completion_tokens * 1.5) / 1e6)
+    spent = SpendLedger(tmp_path / "results" / "cache" / "hosted-spend" / "hosted-search--tiny.jsonl").spent()
+    assert (spent.prompt, spent.completion) == (trial.hosted.prompt_tokens + search.prompt_tokens,
+                                                trial.hosted.completion_tokens + search.completion_tokens)
+    assert main(["show", trial.id, "--db", str(store.path)]) == 0
+    assert "tokens on the endpoint ($" in printed(capsys)

@@ -34,8 +34,8 @@ def _answers(candidate, examples) -> list[str]:
 
 @pytest.fixture
 def endpoints(request, tmp_path):
-    """The `api` method asks a real local server; the other methods need none."""
-    if request.node.callspec.params["name"] != "api":
+    """The hosted methods (`api`, `api_dspy`) ask a real local server; the other methods need none."""
+    if not METHODS.get(request.node.callspec.params["name"]).hosted:
         return {}
     server = request.getfixturevalue("openai_server")
     config = EndpointConfig(base_url=server.url, model=server.model, api_key_env="UNUSED", cache=False)

@@ -151,6 +151,11 @@ class PromptSearch:
     calls: int
     """Model calls the search made (a prompt asked twice is answered once)."""
     seconds: float
+    prompt_tokens: int = 0
+    """Prompt tokens a hosted arm's search spent on its endpoint, as reported; 0 for a local one."""
+    completion_tokens: int = 0
+    usd: float | None = None
+    """What those tokens cost at the endpoint's price entry; None when unpriced or local."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", tuple(float(s) for s in self.scores))  # a JSON column gives a list
@@ -164,7 +169,10 @@ class PromptSearch:
         return (f"{self.optimizer} chose {self.demos} shot{'s' if self.demos != 1 else ''} from {self.pool_examples} "
                 f"train examples: {score} ({self.metric}), best of {len(self.scores)} candidates{runner_up}; "
                 f"{self.calls:,} model calls in " + (f"{self.seconds / 60:.1f} min" if self.seconds >= 60
-                                                      else f"{self.seconds:.0f} s"))
+                                                      else f"{self.seconds:.0f} s")
+                + (f", {self.prompt_tokens + self.completion_tokens:,} tokens on the endpoint"
+                   if self.prompt_tokens + self.completion_tokens else "")
+                + (f" (${self.usd:.4f})" if self.usd is not None else ""))
 
 
 @dataclass(frozen=True)

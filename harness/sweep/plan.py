@@ -230,33 +230,33 @@ def _check_shots(space: SearchSpace, train_size: int, where: str) -> None:
 
 
 def _check_search(space: SearchSpace, train_size: int, where: str) -> None:
-    """The `dspy` arm holds a validation slice out of train and draws its shots from the rest: both must fit, and
-    no candidate may bootstrap more shots than it shows."""
-    if "dspy" not in space.methods:
-        return
-    params, defaults = space.params.get("dspy", {}), METHODS.get("dspy").Params()
+    """A searching arm (`dspy`, `api_dspy`) holds a validation slice out of train and draws its shots from the rest:
+    both must fit, and no candidate may bootstrap more shots than it shows."""
+    for method in (m for m in space.methods if METHODS.get(m).searches):
+        params, defaults = space.params.get(method, {}), METHODS.get(method).Params()
 
-    def values(name: str) -> list[int]:
-        spec = params.get(name, getattr(defaults, name))
-        return [spec.low, spec.high] if hasattr(spec, "low") else space_values(spec)
+        def values(name: str) -> list[int]:
+            spec = params.get(name, getattr(defaults, name))
+            return [spec.low, spec.high] if hasattr(spec, "low") else space_values(spec)
 
-    val, demos, bootstrapped = max(values("val_size")), values("max_demos"), values("max_bootstrapped")
-    if val + max(demos) > train_size:
-        raise ConfigError(f"{where}: the dspy arm holds out `val_size` {val} train examples to score its candidate "
-                          f"prompts and draws up to `max_demos` {max(demos)} shots from the rest, but the train subset "
-                          f"holds only {train_size}; lower space.dspy.val_size or raise data.train_limit.")
-    if max(bootstrapped) > min(demos):
-        raise ConfigError(f"{where}: `space.dspy.max_bootstrapped` reaches {max(bootstrapped)}, more than the "
-                          f"{min(demos)} shots `max_demos` allows a prompt; set max_bootstrapped to at most "
-                          "max_demos.")
+        val, demos, bootstrapped = max(values("val_size")), values("max_demos"), values("max_bootstrapped")
+        if val + max(demos) > train_size:
+            raise ConfigError(f"{where}: the {method} arm holds out `val_size` {val} train examples to score its "
+                              f"candidate prompts and draws up to `max_demos` {max(demos)} shots from the rest, but "
+                              f"the train subset holds only {train_size}; lower space.{method}.val_size or raise "
+                              "data.train_limit.")
+        if max(bootstrapped) > min(demos):
+            raise ConfigError(f"{where}: `space.{method}.max_bootstrapped` reaches {max(bootstrapped)}, more than the "
+                              f"{min(demos)} shots `max_demos` allows a prompt; set max_bootstrapped to at most "
+                              "max_demos.")
 
 
 def _check_contract_options(space: SearchSpace, suite: Suite, where: str) -> None:
     """Constrained decoding and structured output need a schema, which free text does not have."""
     if suite.contract.kind != "text":
         return
-    options = [("prompt", "constrained"), ("dspy", "constrained"), ("api", "structured"), ("lora", "constrained"),
-               ("qlora", "constrained"), ("full", "constrained")]
+    options = [("prompt", "constrained"), ("dspy", "constrained"), ("api", "structured"), ("api_dspy", "structured"),
+               ("lora", "constrained"), ("qlora", "constrained"), ("full", "constrained")]
     wrong = [f"space.{method}.{option}" for method, option in options
              if method in space.methods and True in space_values(space.params.get(method, {}).get(option, False))]
     if wrong:  # every one at once: a scaffolded experiment sets several, and one error per run is a slow loop
@@ -267,7 +267,7 @@ def _check_contract_options(space: SearchSpace, suite: Suite, where: str) -> Non
                           "entry that sets it.")
 
 
-VLLM_SERVES = ("prompt", "dspy", "lora", "api")
+VLLM_SERVES = ("prompt", "dspy", "lora", "api", "api_dspy")
 """What `generation.engine: vllm` evaluates: the base model prompted (a `dspy` arm searches its shots in process,
 then asks the server with them), LoRA adapters loaded into the same server, and
 hosted arms (which have their own engine). A fully fine-tuned model would need a server of its own; QLoRA's 4-bit
@@ -316,20 +316,27 @@ def serving_name() -> str:
     return "base"
 
 
+def hosted_endpoints(space: SearchSpace) -> dict[str, list[str]]:
+    """Hosted method (`api`, `api_dspy`) -> the endpoint names its `space` entry can pick."""
+    return {m: space_values(space.params[m].get("endpoint", "")) for m in space.methods if METHODS.get(m).hosted}
+
+
 def _endpoints(config: ExperimentConfig, space: SearchSpace, where: str) -> dict[str, HostedEndpoint]:
-    """Every endpoint an `api` arm may pick: named in `endpoints:`, its key in the environment, its price known,
+    """Every endpoint a hosted arm may pick: named in `endpoints:`, its key in the environment, its price known,
     and answering. Checked now, so a missing key or a wrong URL never waits behind a local model's training."""
-    if "api" not in space.methods:
+    picks = hosted_endpoints(space)
+    if not picks:
         return {}
-    names = space_values(space.params["api"]["endpoint"])
-    if "" in names:
-        raise ConfigError(f"{where}: `space.api.endpoint` is missing: name one (or a list) of the entries under "
-                          f"`endpoints:` ({', '.join(config.endpoints) or 'none defined yet'}).")
-    unknown = [n for n in names if n not in config.endpoints]
-    if unknown:
-        known = ", ".join(config.endpoints) or "none: add `endpoints: {NAME: {base_url, model, api_key_env}}`"
-        raise ConfigError(f"{where}: `space.api.endpoint` names {unknown[0]!r}, which is not under `endpoints:` "
-                          f"(defined: {known}).")
+    for method, listed in picks.items():
+        if "" in listed:
+            raise ConfigError(f"{where}: `space.{method}.endpoint` is missing: name one (or a list) of the entries "
+                              f"under `endpoints:` ({', '.join(config.endpoints) or 'none defined yet'}).")
+        unknown = [n for n in listed if n not in config.endpoints]
+        if unknown:
+            known = ", ".join(config.endpoints) or "none: add `endpoints: {NAME: {base_url, model, api_key_env}}`"
+            raise ConfigError(f"{where}: `space.{method}.endpoint` names {unknown[0]!r}, which is not under "
+                              f"`endpoints:` (defined: {known}).")
+    names = list(dict.fromkeys(n for listed in picks.values() for n in listed))
     cached = [n for n in names if config.endpoints[n].cache]
     if config.redaction.enabled and cached:
         raise ConfigError(f"{where}: `redaction` is on, but `endpoints.{cached[0]}.cache` keeps every request and "

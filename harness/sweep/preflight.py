@@ -14,7 +14,7 @@ from itertools import product
 
 from harness.core.errors import ConfigError
 from harness.hosted.client import NO_ROUTE, NOT_A_COMPLETION
-from harness.sweep.plan import SweepPlan, space_values
+from harness.sweep.plan import SweepPlan, hosted_endpoints, space_values
 from harness.sweep.prepare import SweepData
 from harness.sweep.space import method_params
 from harness.sweep.trial import trial_context
@@ -23,13 +23,13 @@ from harness.training.methods import METHODS
 
 def check_hosted_arms(plan: SweepPlan, data: SweepData, echo: Callable[[str], None]) -> None:
     """Raise ConfigError, naming the endpoint, the parameters and its message, if any arm's request is rejected."""
-    if "api" not in plan.space.methods or not data.dev:
+    picks = hosted_endpoints(plan.space)
+    if not picks or not data.dev:
         return
-    spec = plan.space.params["api"]
-    endpoints = space_values(spec["endpoint"])
-    structured = space_values(spec.get("structured", False))
+    asks = dict.fromkeys((name, wants_schema) for method, names in picks.items() for name, wants_schema in
+                         product(names, space_values(plan.space.params[method].get("structured", False))))
     ctx = trial_context(data)
-    for name, wants_schema in product(endpoints, structured):
+    for name, wants_schema in asks:  # every hosted arm sends the `api` arm's request, shots aside
         params = method_params({"method": "api", "endpoint": name, "structured": wants_schema}, "preflight")
         arm = METHODS.get("api").load(ctx, params, None)
         request = arm.request(data.dev[0])
@@ -38,13 +38,13 @@ def check_hosted_arms(plan: SweepPlan, data: SweepData, echo: Callable[[str], No
                  + (", response_format=json_schema" if request.response_format else ""))
         if problem and problem.split(":", 1)[0] in {str(status) for status in NO_ROUTE}:
             raise ConfigError(f"{plan.config_path}: endpoint `{name}`: {problem}. Fix `endpoints.{name}.base_url`, or "
-                              "leave the api arm out of `space`.")
+                              "leave the hosted arms that name it out of `space`.")
         if problem and NOT_A_COMPLETION in problem:
-            raise ConfigError(f"{plan.config_path}: {problem}; or leave the api arm out of `space`.")
+            raise ConfigError(f"{plan.config_path}: {problem}; or leave the hosted arms that name it out of `space`.")
         if problem:
             raise ConfigError(
                 f"{plan.config_path}: endpoint `{name}` ({plan.config.endpoints[name].base_url}) rejected a chat "
                 f"request with the arm's exact parameters ({asked}): {problem}. Its answers would all be refusals, "
                 f"not wrong answers. Change the arm (e.g. `space.api.structured: false`, or "
-                f"`endpoints.{name}.max_tokens`), or leave the api arm out of `space`.")
+                f"`endpoints.{name}.max_tokens`), or leave the hosted arms that name it out of `space`.")
         echo(f"endpoint {name}: accepted a request with the arm's parameters ({asked})")

@@ -305,12 +305,14 @@ def hosted_ledgers(store: Store, plan: SweepPlan) -> Callable[[str], SpendLedger
 
 def hosted_spent(store: Store, study: str) -> Callable[[str], tuple[int, int]]:
     """Endpoint name -> (prompt, completion) tokens that the study and its follow-ups have spent on it, by the
-    trials the results database holds."""
+    trials the results database holds: their dev and test, and their prompt searches (`api_dspy`)."""
     def spent(endpoint: str) -> tuple[int, int]:
         names = {study, *(view.name for view in store.followups(study).values())}
-        used = [t.hosted for name in names for t in store.trials(name)
+        used = [t for name in names for t in store.trials(name)
                 if t.hosted is not None and t.hosted.endpoint == endpoint]
-        return sum(u.prompt_tokens for u in used), sum(u.completion_tokens for u in used)
+        searched = [t.prompt_search for t in used if t.prompt_search is not None]
+        return (sum(t.hosted.prompt_tokens for t in used) + sum(s.prompt_tokens for s in searched),
+                sum(t.hosted.completion_tokens for t in used) + sum(s.completion_tokens for s in searched))
 
     return spent
 

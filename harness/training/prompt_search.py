@@ -6,8 +6,8 @@ every other arm.
 DSPy asks the model through two small bridges, so the prompt it scores is the prompt dev and test are asked with:
 - `_PrompterAdapter` lays a call out as the arm's `Prompter` does (the suite's instruction and contract, each shot as
   a user and an assistant turn, then the input), showing each shot with its own train answer;
-- `_LocalEngine` renders those messages with the same chat template (`Prompter.render`) and answers with the arm's
-  own generation (greedy, and constrained when the arm is).
+- `_ArmEngine` hands those messages to the arm's own answering: a local model renders them with its chat template
+  (`Prompter.render`) and generates greedily, constrained when the arm is; a hosted arm sends them to its endpoint.
 
 DSPy asks one example at a time, and on a CPU one prompt of a long shared start costs what a batch of 16 does
 (SmolLM2, 8 shots of ticket-triage: 2.0 s alone, 0.29 s each in a batch). What it will ask is known, though: a
@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import json
 import logging
 import os
 import random
@@ -48,8 +49,9 @@ unshuffled bootstrap."""
 
 POOL = 1
 """The pool's place in the engine's groups, after the validation slice."""
-Complete = Callable[[list[str]], list[str]]
-"""Prompts -> the arm's answers to them, in order (batched as the arm's generation batches)."""
+Messages = list[dict[str, str]]
+Complete = Callable[[list[Messages]], list[str]]
+"""Conversations (as `Prompter.messages` lays them out) -> the arm's answers to them, in order, asked in batches."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ class SearchSettings:
 @dataclass(frozen=True)
 class SearchResult:
     shots: tuple[Example, ...]
-    report: PromptSearch
+    report: PromptSearch | None
+    """None for shots a finished trial recorded (nothing was searched now)."""
 
 
 def split(train: Sequence[Example], settings: SearchSettings) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
@@ -94,8 +97,8 @@ def searched_prompter(prompter: Prompter, shots: Sequence[Example]) -> Prompter:
 
 def search_shots(prompter: Prompter, complete: Complete, train: Sequence[Example], settings: SearchSettings,
                  score: Callable[[Example, str], float], metric: str, desc: str = "search prompt") -> SearchResult:
-    """The shots DSPy's random search found best for `prompter`'s arm. `complete(prompts)` answers as the arm
-    answers; `score(example, output)` is the objective of one example in [0, 1], higher better."""
+    """The shots DSPy's random search found best for `prompter`'s arm. `complete(conversations)` answers as the
+    arm answers; `score(example, output)` is the objective of one example in [0, 1], higher better."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # nothing fetched, should litellm ever load
     import dspy
 
@@ -108,7 +111,7 @@ def search_shots(prompter: Prompter, complete: Complete, train: Sequence[Example
     began = time.perf_counter()
     with tqdm(total=settings.calls(), desc=desc, unit="ex", leave=False, **bar_options()) as bar, _quiet():
         # the bar, made before _quiet, keeps the real stderr
-        engine = _LocalEngine(prompter, complete, (val, pool), min(settings.max_demos, len(pool)), bar)
+        engine = _ArmEngine(prompter, complete, (val, pool), min(settings.max_demos, len(pool)), bar)
         optimizer = dspy.BootstrapFewShotWithRandomSearch(
             metric=metric_of, metric_threshold=1.0, max_bootstrapped_demos=settings.max_bootstrapped,
             max_labeled_demos=settings.max_demos, num_candidate_programs=settings.candidates, num_threads=1,
@@ -149,7 +152,7 @@ def _quiet():
             logger.setLevel(level)
 
 
-def _adapter(dspy, engine: _LocalEngine, by_id: dict[str, Example]):
+def _adapter(dspy, engine: _ArmEngine, by_id: dict[str, Example]):
     """A DSPy adapter that lays each call out as the arm's prompter does; the answer is the model's whole output.
     A bootstrapped shot is shown with its train answer (the one the model got fully right)."""
 
@@ -166,9 +169,9 @@ def _adapter(dspy, engine: _LocalEngine, by_id: dict[str, Example]):
     return PrompterAdapter()
 
 
-class _LocalEngine:
-    """DSPy's engine interface (`complete(Request) -> Response`) over the arm's own generation. Answers are kept by
-    prompt: `answer_all` fills them a whole group at a time, and a prompt asked again costs nothing."""
+class _ArmEngine:
+    """DSPy's engine interface (`complete(Request) -> Response`) over the arm's own answering. Answers are kept by
+    conversation: `answer_all` fills them a whole group at a time, and a conversation asked again costs nothing."""
 
     def __init__(self, prompter: Prompter, complete: Complete, groups: tuple[tuple[Example, ...], ...],
                  teacher_shots: int, bar) -> None:
@@ -193,28 +196,27 @@ class _LocalEngine:
         self.answered.add(key)
         shown = {ex.id for ex in shots}
         prompter = searched_prompter(self.prompter, shots)
-        self._answer([prompter.prompt(ex) for ex in self.groups[group] if ex.id not in shown])
+        self._answer([prompter.messages(ex) for ex in self.groups[group] if ex.id not in shown])
 
     def complete(self, request):
         from dspy.lm15 import Message, Response, TextPart, Usage
 
         messages = [{"role": "system", "content": _text(request.system)}] if request.system is not None else []
         messages += [{"role": m.role, "content": m.text or ""} for m in request.messages]
-        prompt = self.prompter.render(messages)
-        self._answer([prompt])
-        return Response(id=None, model="harness", message=Message.assistant([TextPart(self.answers[prompt])]),
+        self._answer([messages])
+        return Response(id=None, model="harness", message=Message.assistant([TextPart(self.answers[_key(messages)])]),
                         finish_reason="stop", usage=Usage(input_tokens=0, output_tokens=0, total_tokens=0))
 
-    def _answer(self, prompts: list[str]) -> None:
-        wanted = list(dict.fromkeys(p for p in prompts if p not in self.answers))
+    def _answer(self, conversations: list[Messages]) -> None:
+        wanted = list({_key(m): m for m in conversations if _key(m) not in self.answers}.items())
         if not wanted:
             return
         try:
-            outputs = self._complete(wanted)
+            outputs = self._complete([messages for _, messages in wanted])
         except Exception as exc:
             self.failure = exc
             raise
-        self.answers.update(zip(wanted, outputs, strict=True))
+        self.answers.update(zip((key for key, _ in wanted), outputs, strict=True))
         self.calls += len(wanted)
         self.bar.update(len(wanted))
 
@@ -225,6 +227,10 @@ class _LocalEngine:
 
     def close(self) -> None:
         return None
+
+
+def _key(messages: Messages) -> str:
+    return json.dumps(messages, ensure_ascii=False)
 
 
 def _text(system) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.errors import ConfigError
-from harness.core.records import HostedUsage
+from harness.core.records import HostedUsage, PromptSearch
 from harness.core.typed import at_least, one_of
 from harness.data.prompting import Prompter
 from harness.data.shots import SELECTIONS
@@ -41,7 +41,8 @@ class ApiCandidate:
     response_format: dict | None
     trained: bool = False
     train_report: None = None
-    search: None = None
+    search: PromptSearch | None = None
+    """How its shots were searched for (`api_dspy`)."""
 
     @property
     def hosted(self) -> HostedUsage:
@@ -49,7 +50,11 @@ class ApiCandidate:
 
     def request(self, example: Example) -> ChatRequest:
         """Exactly what the arm sends for this example."""
-        return ChatRequest(self.prompter.messages(example), self.max_tokens, self.response_format)
+        return self.ask(self.prompter.messages(example))
+
+    def ask(self, messages: list[dict[str, str]]) -> ChatRequest:
+        """The arm's request for a conversation."""
+        return ChatRequest(messages, self.max_tokens, self.response_format)
 
     def answer(self, examples: Sequence[Example], max_new_tokens: int, batch_size: int,
                desc: str = "ask") -> list[Generation]:
@@ -74,16 +79,21 @@ class HostedPrompting:
         return None  # the answers are in the results store and the response cache
 
     def load(self, ctx: TrialContext, params: ApiParams, artifact: Path | None) -> ApiCandidate:
-        if params.endpoint not in ctx.endpoints:
-            raise ConfigError(f"endpoint {params.endpoint!r} is not among the experiment's `endpoints` "
-                              f"({', '.join(ctx.endpoints) or 'none'}).")
-        endpoint = ctx.endpoints[params.endpoint]
-        response_format = None
-        if params.structured:
-            schema = contract_schema(ctx.suite.contract)
-            response_format = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
-        # Hosted tokenizers differ from the local one: twice the local cap leaves room without running on.
-        max_tokens = endpoint.config.max_tokens or max(32, 2 * ctx.max_new_tokens)
         prompter = prompting_prompter(ctx, None, params.shots, params.shot_selection)
-        client = HostedClient(endpoint, structured=params.structured, ledger=ctx.hosted_ledger(params.endpoint))
-        return ApiCandidate(client, prompter, max_tokens, response_format)
+        return hosted_candidate(ctx, params.endpoint, params.structured, prompter)
+
+
+def hosted_candidate(ctx: TrialContext, name: str, structured: bool, prompter: Prompter) -> ApiCandidate:
+    """The endpoint `name` asked with `prompter`'s messages, its spend counted against the study's budget for it."""
+    if name not in ctx.endpoints:
+        raise ConfigError(f"endpoint {name!r} is not among the experiment's `endpoints` "
+                          f"({', '.join(ctx.endpoints) or 'none'}).")
+    endpoint = ctx.endpoints[name]
+    response_format = None
+    if structured:
+        schema = contract_schema(ctx.suite.contract)
+        response_format = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+    # Hosted tokenizers differ from the local one: twice the local cap leaves room without running on.
+    max_tokens = endpoint.config.max_tokens or max(32, 2 * ctx.max_new_tokens)
+    client = HostedClient(endpoint, structured=structured, ledger=ctx.hosted_ledger(name))
+    return ApiCandidate(client, prompter, max_tokens, response_format)
