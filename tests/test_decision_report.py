@@ -18,7 +18,15 @@ from harness.analysis.payback import payback_from_store
 from harness.analysis.verdict import study_verdict
 from harness.cli import main
 from harness.core.metric import Metric
-from harness.core.records import ExampleRow, MetricRow, RunRecord, StudyRecord, TrainingSummary, TrialRecord
+from harness.core.records import (
+    ExampleRow,
+    MetricRow,
+    PromptSearch,
+    RunRecord,
+    StudyRecord,
+    TrainingSummary,
+    TrialRecord,
+)
 from harness.store.database import Store
 
 VERSIONS = {"torch": "2.13.0+cpu", "transformers": "5.25.0", "peft": "0.21.2", "trl": "1.16.0"}
@@ -45,8 +53,9 @@ def _trial(store: Store, study: str, number: int, method: str, right: int, dev: 
     complete = status == "complete"
     store.record_trial_result(TrialRecord(
         id=f"{study}/{number}", study=study, number=number, run_id=f"r-{study}", method=method,
-        trained=method != "prompt", status=status, device="cuda", train_seconds=100.0 if method != "prompt"
-        else 0.0, eval_seconds=10.0, objective=dev if complete else None, feasible=True if complete else None,
+        trained=method not in ("prompt", "dspy"), status=status, device="cuda",
+        train_seconds=0.0 if method in ("prompt", "dspy") else 100.0, eval_seconds=10.0,
+        objective=dev if complete else None, feasible=True if complete else None,
         throughput={"test": evaluation(n, test_seconds, 48_000, 2_000)} if complete else {},
         metrics=metrics if complete else [],
         examples=[ExampleRow("test", i, f"input {i}", "x", "y", scores={"task_accuracy": v}) for i, v in
@@ -212,3 +221,18 @@ def test_the_chart_draws_each_score_and_interval_where_the_axis_puts_them():
     assert f'<circle cx="{LABEL + PLOT / 2:.1f}"' in svg
     assert f'x1="{LABEL + PLOT / 4:.1f}"' in svg and f'x2="{LABEL + PLOT:.1f}"' in svg
     assert "a &lt;b&gt;" in svg and "t &amp; u" in svg and svg.count("<circle") == 1 and "not measured" in svg
+
+
+def test_a_searched_opponent_says_how_its_prompt_was_chosen(tmp_path, capsys):
+    """The real opponent is a `dspy` arm: the comparison shows its search beside the fine-tuned trial's training."""
+    store = Store(tmp_path / "results" / "harness.duckdb")
+    store.record_study(_study("d"))
+    search = PromptSearch("BootstrapFewShotWithRandomSearch (dspy 3.4.1)", "task accuracy", 50, 100,
+                          (0.24, 0.22, 0.1), 8, 1104, 294.0)
+    _trial(store, "d", 0, "dspy", 50, 0.5, prompt_search=search, shots=("train:1", "train:2"))
+    _trial(store, "d", 1, "lora", 90, 0.9, training=TrainingSummary(100, "max_steps", 800, 8, planned_steps=100))
+    out = tmp_path / "report.md"
+    assert main(["report", "--db", str(tmp_path / "results"), "--out", str(out)]) == 0
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| prompt searched"))
+    assert row.split(" | ")[1] == "-" and search.text() in row  # the fine-tuned trial searched nothing
+    assert "chose 8 shots from 100 train examples: 24.0% on 50 train examples held out" in row

@@ -46,8 +46,8 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
     """Greedy-decode every prompt; batches are formed from prompts of similar length to waste less padding.
     With a `grammar`, every answer is limited to what the output contract allows (constrained decoding).
     With `settled`, a row stops as soon as its text so far is settled (its score can no longer change), instead
-    of running on to `max_new_tokens`. `bar=False` draws no progress bar (a caller asking one prompt at a time
-    keeps its own)."""
+    of running on to `max_new_tokens`. `bar=False` draws no progress bar (a caller with a bar of its own: a prompt
+    search)."""
     model.eval()
     device = next(model.parameters()).device
     encoded = [tokenizer(p).input_ids for p in prompts]
