@@ -1,23 +1,29 @@
-"""The `dspy` arm: prompting whose shots DSPy's optimizer searched for on train. The search scores candidate prompts
-on a slice of train (never dev or test) with the exact text dev and test are asked with, keeps the best, is
-deterministic, and is recorded; a sweep stores it, `show` says how it was chosen, the estimate counts it, and
-`predict` rebuilds the prompt from the recorded shots without searching again."""
+"""The `dspy` and `api_dspy` arms: prompting whose shots DSPy's optimizer searched for on train. The search scores
+candidate prompts on a slice of train (never dev or test) with the exact text dev and test are asked with, keeps the
+best, is deterministic, and is recorded; a sweep stores it, `show` says how it was chosen, the estimate counts it,
+`predict` rebuilds the prompt from the recorded shots without searching again, and a hosted arm's search is paid from
+the study's budget for its endpoint but kept apart from what a query costs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
 import pytest
 from conftest import printed, swept
+from test_methods import _ctx
 
 from harness.cli import main
+from harness.core.errors import HarnessError
+from harness.core.typed import build
 from harness.data.contract import OutputContract
 from harness.data.prompting import Prompter
 from harness.data.shots import FixedShots
 from harness.data.suites import load_suite
 from harness.hosted.ledger import SpendLedger
 from harness.store.database import Store
+from harness.training.methods import METHODS
 from harness.training.prompt_search import SearchSettings, search_shots, searched_prompter, split
 
 PLAIN = Prompter(None, "", OutputContract("label"))
@@ -140,8 +146,7 @@ def test_a_sweep_records_the_search_and_show_says_how_the_prompt_was_chosen(sear
     assert main(["show", trial.id, "--db", str(store.path)]) == 0
     out = printed(capsys)
     assert "prompt searched: BootstrapFewShotWithRandomSearch" in out and "on 8 train examples held out" in out
-    if trial.shots:
-        assert f"shots (train ids, in the prompt's order): {', '.join(trial.shots)}" in out
+    assert ("shots (train ids, in the prompt's order): " + ", ".join(trial.shots) in out) == bool(trial.shots)
 
 
 def test_predict_rebuilds_the_searched_prompt_from_the_recorded_shots(searched, capsys, monkeypatch):
@@ -160,15 +165,31 @@ def test_predict_rebuilds_the_searched_prompt_from_the_recorded_shots(searched, 
     assert [row["output"] for row in rows] == [e.output for e in stored]
 
 
-def test_the_dry_run_estimates_the_search_from_a_timed_call(tmp_path, tiny_model_dir, toy_suite, capsys, monkeypatch):
+def test_a_finished_trials_shots_are_rebuilt_in_their_order_without_searching(tiny_model_dir, toy_suite, monkeypatch):
+    def no_search(*args, **kwargs):
+        raise AssertionError("searched again")
+
+    monkeypatch.setattr("harness.training.methods.dspy_prompt.search_shots", no_search)
+    ctx = _ctx(tiny_model_dir, toy_suite)
+    ids = (ctx.train_examples[7].id, ctx.train_examples[3].id)
+    method = METHODS.get("dspy")
+    rebuilt = method.load(dataclasses.replace(ctx, recorded_shots=ids), build(method.Params, {}, "rebuild"), None)
+    assert tuple(ex.id for ex in rebuilt.prompter.shots.examples) == ids and rebuilt.search is None
+    with pytest.raises(HarnessError, match="train split has changed"):
+        method.load(dataclasses.replace(ctx, recorded_shots=("train:gone",)), build(method.Params, {}, "x"), None)
+
+
+def test_the_dry_run_prices_the_search_at_the_arms_calibrated_pace(tmp_path, tiny_model_dir, toy_suite, capsys,
+                                                                    monkeypatch):
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     path = tmp_path / "dry.yaml"
     path.write_text(EXPERIMENT.format(root=tmp_path, model=tiny_model_dir, suite=toy_suite, dspy=SEARCH))
-    monkeypatch.chdir(tmp_path)
     assert main(["sweep", str(path), "--dry-run"]) == 0
     out = printed(capsys)
+    pace = float(re.search(r"dspy: ([\d.]+) s per generated example", out).group(1))  # timed here, 2 shots shown
     calls = SearchSettings(2, 1, 1, 8, 16, 0).calls()
-    assert f"1. dspy: prompt search {calls} answers" in out
+    minutes = float(re.search(rf"1\. dspy: prompt search {calls} answers, ([\d.]+) min", out).group(1))
+    assert minutes == pytest.approx(calls * pace / 60, abs=0.05 + calls * 0.005 / 60)  # pace is printed rounded
 
 
 @pytest.mark.parametrize(("search", "message"), [

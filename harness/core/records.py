@@ -135,8 +135,9 @@ class EngineInfo:
 
 @dataclass(frozen=True)
 class PromptSearch:
-    """How a searched prompt was chosen (the `dspy` arm): DSPy's optimizer built candidate prompts from a pool of
-    train examples and scored each on a validation slice of train, never on dev or test; the best one answered."""
+    """How a searched prompt was chosen (the `dspy` and `api_dspy` arms): DSPy's optimizer built candidate prompts
+    from a pool of train examples and scored each on a validation slice of train, never on dev or test; the best one
+    answered."""
 
     optimizer: str
     """The optimizer and its library version, e.g. `BootstrapFewShotWithRandomSearch (dspy 3.4.1)`."""
@@ -161,8 +162,9 @@ class PromptSearch:
         object.__setattr__(self, "scores", tuple(float(s) for s in self.scores))  # a JSON column gives a list
 
     def text(self) -> str:
-        """`BootstrapFewShotWithRandomSearch (dspy 3.4.1) chose 6 shots, 62.0% on 50 train examples held out (task
-        accuracy), best of 9 candidates (next 58.0%); 1,210 model calls in 6.1 min`."""
+        """`BootstrapFewShotWithRandomSearch (dspy 3.4.1) chose 8 shots from 100 train examples: 24.0% on 50 train
+        examples held out (task accuracy), best of 9 candidates (next 22.0%); 1,104 model calls in 4.4 min`, and
+        for a hosted arm the tokens and dollars its search spent."""
         best, rest = (self.scores[0], self.scores[1:]) if self.scores else (None, ())
         score = "no candidate scored" if best is None else f"{best:.1%} on {self.val_examples} train examples held out"
         runner_up = f" (next {rest[0]:.1%})" if rest else ""
@@ -222,8 +224,8 @@ class ExampleRow:
 
 
 PHASES = ("load", "search", "train", "dev", "test", "regression", "save")
-"""What a trial's time is spent on: loading (model, adapter), searching a prompt (`dspy`), training (with its dev
-probes), generating and scoring dev and test, the forgetting check, saving the artifact."""
+"""What a trial's time is spent on: loading (model, adapter), searching a prompt (`dspy`, `api_dspy`), training
+(with its dev probes), generating and scoring dev and test, the forgetting check, saving the artifact."""
 WORK_PHASES = ("search", "train", "dev", "test", "regression")
 """The phases that are the measurement itself; the others are overhead."""
 
@@ -269,7 +271,7 @@ class TrialRecord:
     serving: ServingLoad | None = None
     """The serving engine's measured throughput, which prices the trial's queries."""
     prompt_search: PromptSearch | None = None
-    """How a searched prompt was chosen (`dspy` arms)."""
+    """How a searched prompt was chosen (`dspy` and `api_dspy` arms)."""
     stats_rules: int | None = None
     """The version of the interval rules its metrics were scored under (`harness.evaluation.rules.STATS_RULES`,
     which the sweep sets where it scores); None: not recorded."""
@@ -445,7 +447,7 @@ class TrialView:
     """What generated the dev and test answers; None for trials recorded before it was kept."""
     serving: ServingLoad | None = None
     prompt_search: PromptSearch | None = None
-    """How a searched prompt was chosen (`dspy` arms); None for every other arm."""
+    """How a searched prompt was chosen (`dspy` and `api_dspy` arms); None for every other arm."""
     stats_rules: int | None = None
     """The version of the interval rules its intervals were computed under (`harness.evaluation.rules`); None for
     trials recorded before releases kept it (2026-12-05), whose rules may be any older version."""

@@ -418,8 +418,8 @@ def m017_suite_paths_in_the_project_relative(conn: duckdb.DuckDBPyConnection) ->
 
 
 M018_PROMPT_SEARCH = """
--- How a searched prompt was chosen (the `dspy` arm): the optimizer, its validation slice of train, every candidate's
--- score on it, and what the search cost. NULL for every other arm.
+-- How a searched prompt was chosen (`dspy`, `api_dspy`): the optimizer, its validation slice of train, every
+-- candidate's score on it, and what the search cost. NULL for every other arm.
 ALTER TABLE trials ADD COLUMN prompt_search JSON;
 """
 

@@ -36,7 +36,7 @@ class TrialEstimate:
     sampled: bool = False
     """Drawn by the sampler, not enqueued: its method is an assumption (the space's methods taken in turn)."""
     search_calls: int = 0
-    """The answers its prompt search generates (`dspy`); 0 for arms that do not search."""
+    """The answers its prompt search generates (`dspy`; a hosted arm's time is its endpoint's); 0 for the rest."""
     search_seconds: float = 0.0
     """Those answers at the arm's calibrated seconds per generated example (timed with as many shots as a
     candidate shows at most)."""

@@ -4,8 +4,8 @@ validation slice of train. Dev and test are never seen: the sweep chooses among 
 every other arm.
 
 DSPy asks the model through two small bridges, so the prompt it scores is the prompt dev and test are asked with:
-- `_PrompterAdapter` lays a call out as the arm's `Prompter` does (the suite's instruction and contract, each shot as
-  a user and an assistant turn, then the input), showing each shot with its own train answer;
+- the adapter (`_adapter`) lays a call out as the arm's `Prompter` does (the suite's instruction and contract, each
+  shot as a user and an assistant turn, then the input), showing each shot with its own train answer;
 - `_ArmEngine` hands those messages to the arm's own answering: a local model renders them with its chat template
   (`Prompter.render`) and generates greedily, constrained when the arm is; a hosted arm sends them to its endpoint.
 

@@ -59,7 +59,7 @@ class Candidate(Protocol):
     hosted: HostedUsage | None
     """What a hosted arm asked of its endpoint so far; None for local models."""
     search: PromptSearch | None
-    """How its prompt was searched for (`dspy` arms); None for every other."""
+    """How its prompt was searched for (`dspy`, `api_dspy`); None for every other arm."""
 
     def answer(self, examples: Sequence[Example], max_new_tokens: int, batch_size: int,
                desc: str) -> list[Generation]: ...
@@ -76,7 +76,7 @@ class LocalCandidate:
     """Constrained decoding to the output contract, when the method asked for it."""
     hosted: HostedUsage | None = None
     search: PromptSearch | None = None
-    """How its prompt was searched for (`dspy` arms)."""
+    """How its prompt was searched for (`dspy`)."""
     quantized: bool = False
     """The base is loaded in 4-bit (QLoRA): its forgetting is measured against the same quantized base."""
 
@@ -145,9 +145,9 @@ class Method(Protocol):
     hosted: bool
     """It answers through a hosted endpoint, not on this machine's device."""
     searches: bool
-    """It searches its prompt on train before answering (`dspy`): its `Params` then has `max_demos` (the most shots
-    a searched prompt shows, which the calibration times a call with) and `settings(seed)` (whose `calls()` bounds
-    the calls a trial makes, for the estimate)."""
+    """It searches its prompt on train before answering (`dspy`, `api_dspy`): its `Params` then has `max_demos`
+    (the most shots a searched prompt shows, which the calibration times an answer with) and `settings(seed)` (whose
+    `calls()` counts the answers a trial's search generates, for the estimate)."""
     Params: type
 
     def unavailable_reason(self, device: str) -> str | None: ...
