@@ -31,6 +31,7 @@ from harness.core.records import (  # noqa: E402
     ExampleRow,
     HostedUsage,
     MetricRow,
+    PromptSearch,
     RunRecord,
     StudyRecord,
     Throughput,
@@ -75,9 +76,9 @@ def _examples(acc: float, n: int = N) -> list[ExampleRow]:
 def _record(study: str, number: int, method: str, params: dict, acc: float, feasible: bool = True,
             train_s: float = 0.0, eval_s: float = 30.0, regression_checked: bool = True,
             label_reports: dict[str, LabelReport] | None = None, run_id: str = "run-demo",
-            hosted: HostedUsage | None = None) -> TrialRecord:
+            hosted: HostedUsage | None = None, prompt_search: PromptSearch | None = None) -> TrialRecord:
     """A complete trial. Prompting and an unchecked adapter have no regression delta: not measured, never 0."""
-    trained = method not in ("prompt", "api")
+    trained = method not in ("prompt", "api", "dspy", "api_dspy")
     regression = Metric(0.01, -0.04, 0.06, 100) if trained and regression_checked else NOT_MEASURED
     constraints = {"format_compliance": -0.1 if feasible else 0.2, "hallucination_rate": -0.05,
                    "regression_delta": None if regression.value is None else -0.06}
@@ -86,7 +87,7 @@ def _record(study: str, number: int, method: str, params: dict, acc: float, feas
         params={"method": method, **params}, status="complete", trained=trained,
         started_at=T0 + timedelta(minutes=5 * number), finished_at=T0 + timedelta(minutes=5 * number + 4),
         device="hosted" if hosted else "cuda", peak_memory_mb=None if hosted else 900.0, train_seconds=train_s,
-        eval_seconds=eval_s, objective=acc, hosted=hosted,
+        eval_seconds=eval_s, objective=acc, hosted=hosted, prompt_search=prompt_search,
         feasible=feasible, artifact_path=None,
         training=None if not trained else TrainingSummary(
             steps=40, stopped_by="max_steps", examples=320, examples_per_step=8,
@@ -197,6 +198,20 @@ def test_the_hosted_arm_is_the_real_opponent_and_its_spend_is_shown(hosted_app):
     assert "structured output requested" in text
     header = next(m.value for m in at.markdown if "status" in m.value)
     assert "device hosted" in header and "peak memory" not in header  # it ran on the endpoint's hardware
+
+
+def test_a_searched_prompt_is_drawn_and_its_page_says_how_it_was_chosen(tmp_path, monkeypatch):
+    db = build_hosted_db(tmp_path)
+    search = PromptSearch("BootstrapFewShotWithRandomSearch (dspy 3.4.1)", "task accuracy", 50, 100, (0.24, 0.22), 8,
+                          1104, 264.0)
+    Store(db).record_trial_result(_record("ask", 3, "dspy", {"max_demos": 8}, 0.3, run_id="run-ask",
+                                          prompt_search=search))
+    monkeypatch.setenv(DASHBOARD_DB_ENV, str(db))
+    app = AppTest.from_file(str(APP), default_timeout=30)
+    assert "ask/3" in _everything(_open(app, "leaderboard"))  # drawn and listed beside the other arms
+    app.query_params["trial"] = "ask/3"
+    text = _text(_open(app, "trial"))
+    assert f"Prompt searched: {search.text()}" in text and "Not trained (prompting)" in text
 
 
 def test_registry_page_shows_production_and_every_change(hosted_app):

@@ -240,3 +240,15 @@ space:
                                                 trial.hosted.completion_tokens + search.completion_tokens)
     assert main(["show", trial.id, "--db", str(store.path)]) == 0
     assert "tokens on the endpoint ($" in printed(capsys)
+
+
+def test_without_dspy_installed_the_arm_is_skipped_with_the_reason(monkeypatch):
+    from importlib import util
+
+    from harness.sweep.space import build_space
+
+    real = util.find_spec
+    monkeypatch.setattr(util, "find_spec", lambda name, *args: None if name == "dspy" else real(name, *args))
+    space = build_space({"dspy": {}, "prompt": {"shots": 0}}, "cpu", "exp.yaml")
+    assert "dspy" not in space.methods and "prompt" in space.methods
+    assert "pip install 'dspy>=3.4.1,<3.6'" in space.skipped["dspy"]
