@@ -712,7 +712,7 @@ def _kind(trial: TrialView) -> str:
     """`a hosted arm`, `a prompting trial`, `a lora trial`."""
     if trial.device == "hosted":
         return "a hosted arm"
-    return "a prompting trial" if trial.method in ("prompt", "dspy") else f"a {trial.method} trial"
+    return f"a {trial.method} trial" if trial.trained else "a prompting trial"
 
 
 def _against_itself(candidate: TrialView, given: str, trials: list[TrialView]) -> HarnessError:

@@ -223,7 +223,7 @@ def _check_shots(space: SearchSpace, train_size: int, where: str) -> None:
         spec = space.params.get(method, {}).get("shots")
         if spec is None or method not in space.methods:
             continue
-        most = max(spec.choices) if hasattr(spec, "choices") else getattr(spec, "high", spec)
+        most = max(reach(spec))
         if most > train_size:
             raise ConfigError(f"{where}: `space.{method}.shots` reaches {most}, but the train subset holds only "
                               f"{train_size} examples to draw shots from; lower the shots or raise data.train_limit.")
@@ -234,12 +234,9 @@ def _check_search(space: SearchSpace, train_size: int, where: str) -> None:
     both must fit, and no candidate may bootstrap more shots than it shows."""
     for method in (m for m in space.methods if METHODS.get(m).searches):
         params, defaults = space.params.get(method, {}), METHODS.get(method).Params()
-
-        def values(name: str) -> list[int]:
-            spec = params.get(name, getattr(defaults, name))
-            return [spec.low, spec.high] if hasattr(spec, "low") else space_values(spec)
-
-        val, demos, bootstrapped = max(values("val_size")), values("max_demos"), values("max_bootstrapped")
+        held_out, demos, bootstrapped = (reach(params.get(name, getattr(defaults, name)))
+                                         for name in ("val_size", "max_demos", "max_bootstrapped"))
+        val = max(held_out)
         if val + max(demos) > train_size:
             raise ConfigError(f"{where}: the {method} arm holds out `val_size` {val} train examples to score its "
                               f"candidate prompts and draws up to `max_demos` {max(demos)} shots from the rest, but "
@@ -251,12 +248,17 @@ def _check_search(space: SearchSpace, train_size: int, where: str) -> None:
                               "max_demos.")
 
 
+CONTRACT_OPTIONS = ("constrained", "structured")
+"""Method parameters that ask for answers within the output contract: constrained decoding (local models) and
+structured output (hosted ones)."""
+
+
 def _check_contract_options(space: SearchSpace, suite: Suite, where: str) -> None:
     """Constrained decoding and structured output need a schema, which free text does not have."""
     if suite.contract.kind != "text":
         return
-    options = [("prompt", "constrained"), ("dspy", "constrained"), ("api", "structured"), ("api_dspy", "structured"),
-               ("lora", "constrained"), ("qlora", "constrained"), ("full", "constrained")]
+    options = [(method, option) for method in METHODS.names() for option in CONTRACT_OPTIONS
+               if option in {f.name for f in dataclasses.fields(METHODS.get(method).Params)}]
     wrong = [f"space.{method}.{option}" for method, option in options
              if method in space.methods and True in space_values(space.params.get(method, {}).get(option, False))]
     if wrong:  # every one at once: a scaffolded experiment sets several, and one error per run is a slow loop
@@ -381,6 +383,11 @@ def resolve_endpoints(config: ExperimentConfig, names: list[str], where: str,
 def space_values(spec) -> list:
     """Every value a space entry can take (its choices, or the fixed value)."""
     return list(spec.choices) if hasattr(spec, "choices") else [spec]
+
+
+def reach(spec) -> list:
+    """The values that bound a space entry: its choices, a range's two ends, or the fixed value."""
+    return [spec.low, spec.high] if hasattr(spec, "low") else space_values(spec)
 
 
 MIN_FREE_BYTES = 512 * 2**20

@@ -130,7 +130,7 @@ def eval_prompter(tokenizer, plan: SweepPlan) -> Prompter:
     prompting arm runs (its shots come on top), else as trained methods do (`training.include_contract`), so a
     sweep of adapters alone is not refused for a label list its prompts never hold."""
     suite, training = plan.suite, plan.config.training
-    if {"prompt", "dspy"} & set(plan.space.methods):
+    if any(not METHODS.get(m).trains and not METHODS.get(m).hosted for m in plan.space.methods):  # local prompting
         return Prompter(tokenizer, suite.instruction, suite.contract)
     return trained_prompter(tokenizer, suite, training)
 
