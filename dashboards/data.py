@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from harness.analysis.decision_report import build_report, pick_study, to_markdown
+from harness.analysis.decision_report import build_report, pick_study, to_markdown, to_pdf
 from harness.analysis.formatting import (
     fmt_metric,
     marked,
@@ -96,10 +96,11 @@ def study_verdict(db: str, study: str) -> Verdict:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def decision_report(db: str, study: str) -> str:
-    """`harness report` of the study, unpriced (the Cost page prices it), as Markdown."""
+def decision_report(db: str, study: str, pdf: bool = False) -> str | bytes:
+    """`harness report` of the study, unpriced (the Cost page prices it), as Markdown or as a PDF."""
     store = Store(db)
-    return to_markdown(build_report(store, pick_study(store, study), None, datetime.now(timezone.utc)))
+    made = build_report(store, pick_study(store, study), None, datetime.now(timezone.utc))
+    return to_pdf(made) if pdf else to_markdown(made)
 
 
 def record_compare_look(result) -> None:

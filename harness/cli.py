@@ -33,7 +33,7 @@ examples:
   harness show demo/1                           one trial: config, timings, metrics, sample outputs
   harness compare demo/1 demo/0                 paired tests: is the difference more than noise?
   harness payback demo/1 --volume 100000 --data-prep-hours 20 --data-prep-rate 60   against the best prompting arm
-  harness report --volume 100000                the answer, its evidence and payback, as one Markdown document
+  harness report --volume 100000                the answer, its evidence and payback, as one document (.md/.html/.pdf)
   harness predict demo/1 --input "I lost my card"
   harness dashboard                             leaderboard, trial detail, compare, cost and payback, registry
   harness promote demo/1 --to production --approver ana   gate, then promote (`registry`, `rollback`, `audit`)
@@ -369,8 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     payback.set_defaults(run=_payback)
 
     report = sub.add_parser(
-        "report", help="the study's answer as one Markdown document: verdict and rule, evidence, cautions, payback",
-        description="Write the study's answer as one Markdown document a lead or finance can read without the tool: "
+        "report", help="the study's answer as one document (Markdown, HTML or PDF): verdict and rule, evidence, "
+                       "cautions, payback",
+        description="Write the study's answer as one document (Markdown, HTML or PDF, by --out) a lead or finance can "
+                    "read without the tool: "
                     "the verdict and the one rule that gave it; the fine-tuned trial and its real opponent side by "
                     "side, every score with its 95% interval and n, and their paired difference; every trial; the "
                     "cautions (failed, cut-short and infeasible trials); with --volume, the payback against the "
@@ -380,8 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--study", help="the study to report (default: the database's only sweep study)")
     report.add_argument("--out", type=Path,
                         help="the file to write: a self-contained HTML page (no scripts, prints as it shows) when "
-                             "it ends in .html, else Markdown (default: report-STUDY.md beside the results "
-                             "database); written whole or not at all, and replaced when it exists")
+                             "it ends in .html, a PDF (landscape A4, fonts embedded) when it ends in .pdf, else "
+                             "Markdown (default: report-STUDY.md beside the results database); written whole or not "
+                             "at all, and replaced when it exists")
     report.add_argument("--volume", type=positive,
                         help="queries per month, above 0: adds the payback (without it the report has none)")
     report.add_argument("--baseline", help="price against this trial STUDY/NUMBER, or api:NAME from the price table, "
@@ -392,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("harness report", "results/report-demo.md: the demo's answer and its evidence"),
         ("harness report --volume 100000 --eng-hours 40 --eng-rate 120", "with the payback at 100,000 queries a month"),
         ("harness report --study demo --out decision.html --db /data/results", "as an HTML page, from another folder"),
+        ("harness report --volume 100000 --out decision.pdf", "as a PDF for finance, with the payback"),
         ("harness report --volume 100000 --baseline api:gpt-4o-mini --baseline-accuracy 0.85",
          "priced against a hosted API"))
     report.formatter_class = _Help
@@ -1065,6 +1069,11 @@ def _report(args, console: Console) -> int:
     out = args.out or store.path.parent / f"report-{study.name}.md"
     decision_report.write_report(decision_report.render(made, out), out)
     console.print(f"{made.verdict.head}: wrote {out}", highlight=False, markup=False)
+    if out.suffix.lower() == decision_report.PDF_SUFFIX and (gaps := decision_report.pdf_gaps(made)):
+        console.print(f"note: the PDF's font (DejaVu Sans) has no glyph for {len(gaps)} character(s) of the report "
+                      f"({' '.join(gaps[:10])}{' ...' if len(gaps) > 10 else ''}); they show blank there. "
+                      f"`--out {out.with_suffix('.html').name}` shows them, and a browser prints it to PDF.",
+                      highlight=False, markup=False)
     if made.payback is not None:
         console.print(f"payback: {made.payback.headline()}", highlight=False, markup=False)
     return 0

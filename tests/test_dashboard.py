@@ -290,7 +290,8 @@ def test_leaderboard_answers_the_questions(app):
             "TEST regression_delta"} <= set(frame.columns)
     assert "[" in frame["TEST task_accuracy"].iloc[0]  # value with its 95% interval
     assert len(at.get("vega_lite_chart")) == 3  # Pareto plot, optimisation history, parameter importance of lora
-    assert [b.proto.label for b in at.get("download_button")] == ["Download the decision report (Markdown)"]
+    assert [b.proto.label for b in at.get("download_button")] == ["Download the decision report (Markdown)",
+                                                                   "Download it as a PDF"]
 
 
 def test_leaderboard_regression_is_never_a_zero_for_unmeasured_trials(app):

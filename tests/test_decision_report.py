@@ -214,6 +214,52 @@ def test_an_html_out_gets_one_self_contained_page_with_the_reports_text_escaped(
     assert chart.count('font-weight="bold">s/') == 2  # the two the verdict weighs: s/1 and s/0
 
 
+def _pdf_text(path: Path) -> tuple[str, set[str]]:
+    """(the PDF's text, in reading order, with its lines joined; the fonts it embeds)."""
+    from pypdf import PdfReader
+
+    pages = PdfReader(path).pages
+    text = " ".join(" ".join(page.extract_text().split()) for page in pages)
+    embedded = set()
+    for page in pages:
+        for font in page["/Resources"]["/Font"].values():
+            descriptor = font.get_object()["/DescendantFonts"][0].get_object()["/FontDescriptor"]
+            if "/FontFile2" in descriptor:
+                embedded.add(str(font.get_object()["/BaseFont"]).split("+", 1)[1])
+    return text, embedded
+
+
+def test_a_pdf_out_holds_the_reports_text_chart_and_payback_with_its_fonts_embedded(results, capsys):
+    folder, prices = results
+    out = folder / "decision.pdf"
+    assert main(report(results, "--out", str(out), "--volume", "100000", "--prices", str(prices))) == 0
+    assert printed(capsys).startswith(f"YES: wrote {out}")
+    assert out.read_bytes().startswith(b"%PDF-") and [p.name for p in folder.iterdir() if p.name[0] == "."] == []
+    text, fonts = _pdf_text(out)
+    markdown = folder / "report-s.md"
+    assert main(report(results, "--volume", "100000", "--prices", str(prices))) == 0
+    headline = next(line for line in markdown.read_text().splitlines() if line.startswith("**DOES") or
+                    line.startswith("**PAYS"))
+    for words in ("Does fine-tuning beat prompting on colours?", "YES. Fine-tuning beat", "Every trial",
+                  "s/2 (lora) failed: out of memory on cuda", "regression Δ", "Where it ran", "gpu-box",
+                  headline.split("**")[1], "Test task_accuracy, each with its 95% interval",  # the chart's title
+                  f"harness compare s/1 s/0 --db {folder / 'harness.duckdb'}", "page 1 of"):
+        assert words in text, words
+    assert fonts == {"DejaVuSansBook", "DejaVuSansBold", "DejaVuSansMonoBook"}  # the harness's, whatever the host has
+
+
+def test_a_pdf_says_which_characters_its_font_cannot_draw(tmp_path, capsys):
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(_study("工单"))
+    _trial(store, "工单", 0, "prompt", 50, 0.5)
+    assert main(["report", "--db", str(tmp_path), "--out", str(tmp_path / "r.pdf")]) == 0
+    said = printed(capsys)
+    assert "no glyph for 2 character(s) of the report (工 单); they show blank there" in said
+    assert "`--out r.html` shows them" in said and (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-")
+    assert main(["report", "--db", str(tmp_path), "--out", str(tmp_path / "r.md")]) == 0
+    assert "glyph" not in printed(capsys)  # Markdown draws nothing
+
+
 def test_the_chart_draws_each_score_and_interval_where_the_axis_puts_them():
     from harness.analysis.interval_chart import LABEL, PLOT, IntervalRow, interval_svg
 

@@ -13,10 +13,13 @@ st.title(f"Leaderboard: {study}")
 verdict = data.study_verdict(db, study)
 box = st.success if verdict.ready else st.info if verdict.decision is None else st.warning
 box(f"**Did fine-tuning beat prompting?** {verdict.text}")
-st.download_button("Download the decision report (Markdown)", data.decision_report(db, study),
-                   file_name=f"report-{study}.md", mime="text/markdown",
-                   help="The answer, the rule behind it, the comparison, every trial, the cautions and the machines, "
-                        "as `harness report` writes it; `harness report --volume N` adds the payback.")
+REPORT_HELP = ("The answer, the rule behind it, the comparison, every trial, the cautions and the machines, as "
+               "`harness report` writes it; `harness report --volume N` adds the payback.")
+markdown_column, pdf_column, _ = st.columns([1, 1, 2])
+markdown_column.download_button("Download the decision report (Markdown)", data.decision_report(db, study),
+                                file_name=f"report-{study}.md", mime="text/markdown", help=REPORT_HELP)
+pdf_column.download_button("Download it as a PDF", data.decision_report(db, study, pdf=True),
+                           file_name=f"report-{study}.pdf", mime="application/pdf", help=REPORT_HELP)
 
 best = data.best_adapter(rows)
 if best:

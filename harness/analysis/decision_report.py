@@ -116,7 +116,9 @@ def _sections(report: DecisionReport) -> list[tuple[str, str]]:
 
 
 HTML_SUFFIXES = (".html", ".htm")
-"""An `--out` with one of these gets the report as a self-contained HTML page; any other, Markdown."""
+PDF_SUFFIX = ".pdf"
+"""An `--out` with one of HTML_SUFFIXES gets the report as a self-contained HTML page, one ending in .pdf a PDF;
+any other, Markdown."""
 
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:75rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
          "table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}"
@@ -142,25 +144,47 @@ def to_html(report: DecisionReport) -> str:
             f"<style>{STYLE}</style></head>\n<body>\n{''.join(body)}</body>\n</html>\n")
 
 
-def _trials_chart(report: DecisionReport) -> str:
+def to_pdf(report: DecisionReport) -> bytes:
+    """The report as a PDF (landscape A4, fonts embedded), the trials' chart under their table as in the HTML."""
+    from harness.analysis.report_pdf import FAMILY, markdown_pdf
+
+    footer = f"Study {report.study.name} on {report.study.suite}, written {report.written_at:%Y-%m-%d %H:%M} UTC"
+    return markdown_pdf(_sections(report), {"trials": _trials_chart(report, FAMILY)}, footer)
+
+
+def pdf_gaps(report: DecisionReport) -> list[str]:
+    """The report's characters that its PDF's font cannot draw (they would show blank)."""
+    from harness.analysis.report_pdf import missing_glyphs
+
+    return missing_glyphs(to_markdown(report))
+
+
+def _trials_chart(report: DecisionReport, font: str = "sans-serif") -> str:
     metric = report.study.objective_metric
     weighed = {report.verdict.finetuned, report.verdict.prompting}
     rows = [IntervalRow(f"{t.id} ({t.method})", t.metric("test", metric), t.id in weighed)
             for t in ranked(report.trials)]
-    return interval_svg(rows, f"Test {metric}, each with its 95% interval (ranked on dev; the two weighed in bold)")
+    return interval_svg(rows, f"Test {metric}, each with its 95% interval (ranked on dev; the two weighed in bold)",
+                        font)
 
 
-def render(report: DecisionReport, out: Path) -> str:
-    """The report as the file `out` names: HTML for .html or .htm, else Markdown."""
-    return to_html(report) if out.suffix.lower() in HTML_SUFFIXES else to_markdown(report)
+def render(report: DecisionReport, out: Path) -> str | bytes:
+    """The report as the file `out` names: HTML for .html or .htm, a PDF for .pdf, else Markdown."""
+    suffix = out.suffix.lower()
+    if suffix == PDF_SUFFIX:
+        return to_pdf(report)
+    return to_html(report) if suffix in HTML_SUFFIXES else to_markdown(report)
 
 
-def write_report(text: str, out: Path) -> None:
+def write_report(content: str | bytes, out: Path) -> None:
     """Whole or not at all: written beside `out`, then moved over it."""
     staging = out.with_name(f".{out.name}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        staging.write_text(text, encoding="utf-8")
+        if isinstance(content, bytes):
+            staging.write_bytes(content)
+        else:
+            staging.write_text(content, encoding="utf-8")
         staging.replace(out)
     except OSError as exc:
         if staging.is_file():

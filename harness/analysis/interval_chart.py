@@ -25,7 +25,8 @@ class IntervalRow:
     """Drawn darker: the two trials the verdict weighs."""
 
 
-def interval_svg(rows: Sequence[IntervalRow], title: str) -> str:
+def interval_svg(rows: Sequence[IntervalRow], title: str, font: str = "sans-serif") -> str:
+    """`font`: the family its text is drawn in (a PDF passes the font it embeds)."""
     height = TOP + ROW * len(rows) + BOTTOM
     width = LABEL + PLOT + 20
     parts = [f'<text x="0" y="16" font-size="14" font-weight="bold">{html.escape(title)}</text>']
@@ -47,8 +48,9 @@ def interval_svg(rows: Sequence[IntervalRow], title: str) -> str:
             parts.append(f'<line x1="{_x(metric.low):.1f}" y1="{y:.1f}" x2="{_x(metric.high):.1f}" y2="{y:.1f}" '
                          f'stroke="{colour}" stroke-width="2"/>')
         parts.append(f'<circle cx="{_x(metric.value):.1f}" cy="{y:.1f}" r="4" fill="{colour}"/>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-            f'aria-label="{html.escape(title)}" font-family="sans-serif">{"".join(parts)}</svg>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}" '
+            f'font-family="{html.escape(font)}">{"".join(parts)}</svg>')
 
 
 def _x(share: float) -> float:
