@@ -33,7 +33,15 @@ from harness.analysis.payback import (
 )
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
-from harness.core.records import ExampleRow, MetricRow, RunRecord, Throughput, TrialRecord
+from harness.core.records import (
+    ExampleRow,
+    HostedUsage,
+    MetricRow,
+    PromptSearch,
+    RunRecord,
+    Throughput,
+    TrialRecord,
+)
 from harness.store.database import Store
 
 PRICES = """\
@@ -140,6 +148,25 @@ def test_sweep_evidence_names_each_cpu_trials_cores(prices):
     assert sweep.assumptions["cores.s/0"] == {"value": 2.0, "unit": "CPU cores",
                                               "source": "measured in run r1 (cpu_count)"}
     assert sweep.assumptions["price.CPU"]["unit"] == "USD per core-hour"
+
+
+def test_a_prompt_search_is_part_of_what_its_trial_cost(prices):
+    """A local search held the device (its seconds count); a hosted one was billed in tokens (they count)."""
+    search = PromptSearch("BootstrapFewShotWithRandomSearch (dspy 3.4.1)", "task accuracy", 50, 100, (0.3,), 4, 1150,
+                          600.0, prompt_tokens=500_000, completion_tokens=10_000)
+    local = trial_view(0, method="dspy", device="cpu", train_seconds=0.0, eval_seconds=600.0, prompt_search=search)
+    # (0 + 600 search + 600 eval) s = 1/3 h; 3 cores x $0.10 per core-hour x 1/3 h = $0.10
+    cost = trial_cost(local, run_view("cpu", "cpu", 3), prices)
+    assert cost.seconds == pytest.approx(1200.0) and cost.usd == pytest.approx(0.10)
+    assert "train_seconds + its prompt search's seconds + eval_seconds" in cost.assumptions["seconds"]["source"]
+    usage = HostedUsage("mini", "https://x", "m", "test-api", False, 200, 0, 0, 100_000, 2_000, None)
+    hosted = trial_view(1, method="api_dspy", device="hosted", eval_seconds=60.0, hosted=usage, prompt_search=search)
+    # (100,000 + 500,000) input tokens x $1 per 1M + (2,000 + 10,000) output x $4 per 1M = $0.60 + $0.048
+    cost = trial_cost(hosted, None, prices)
+    assert cost.seconds == 0.0 and cost.usd == pytest.approx(0.648)
+    assert cost.assumptions["search_prompt_tokens"]["value"] == 500_000
+    assert "its prompt search's 1,150 calls" in cost.assumptions["search_completion_tokens"]["source"]
+    assert sweep_cost([local, hosted], {"r1": run_view("cpu", "cpu", 3)}, prices).usd == pytest.approx(0.748)
 
 
 def test_serving_cost_from_measured_throughput(prices):

@@ -6,8 +6,9 @@ model (`harness.analysis.payback` has the one helper that reads a Store). Every 
 run R", "price table <version>", "user input" or "assumed, not measured".
 
 Rules:
-- A trial costs its measured device seconds (train_seconds + eval_seconds) times the hourly price of the device
-  it ran on. A trial without timings (failed early, or interrupted) costs its wall time finished_at - started_at.
+- A trial costs its measured device seconds (train_seconds, a local prompt search's seconds, eval_seconds) times
+  the hourly price of the device it ran on; a hosted arm costs the tokens its endpoint billed, its prompt search's
+  included. A trial without timings (failed early, or interrupted) costs its wall time finished_at - started_at.
   A trial still running has no finish time and is left out of a sweep's cost, with the reason.
 - A sweep costs all its finished trials: complete, pruned and failed ones all held the device.
 - A trial that ran on the CPU is priced as CPU, per core-hour times the run's cpu_count (or per instance-hour
@@ -283,7 +284,8 @@ def device_seconds(trial: TrialView) -> tuple[float, str]:
     """Measured device seconds of a trial and where they came from; wall time when it has no timings."""
     tid = trial.id
     if trial.train_seconds is not None or trial.eval_seconds is not None:
-        return trial.device_seconds, f"{measured(tid)} (train_seconds + eval_seconds)"
+        search = " + its prompt search's seconds" if trial.local_search_seconds else ""
+        return trial.device_seconds, f"{measured(tid)} (train_seconds{search} + eval_seconds)"
     if trial.started_at and trial.finished_at:
         seconds = (trial.finished_at - trial.started_at).total_seconds()
         return max(seconds, 0.0), (
@@ -313,14 +315,20 @@ def _hosted_trial_cost(trial: TrialView, prices: PriceTable) -> TrialCost:
         raise HarnessError(f"trial {trial.id} asked a hosted endpoint but recorded no usage (it stopped before its "
                            "first answer, or was recorded by an older release), so its spend is unknown.")
     price = _endpoint_price(trial.id, usage, prices)
-    usd = (usage.prompt_tokens * price.input_usd_per_1m + usage.completion_tokens * price.output_usd_per_1m) / 1e6
     src = (f"{measured(trial.id)}: reported by endpoint {usage.endpoint} for {usage.requests} requests sent "
            f"({usage.cache_hits} answers from the cache cost nothing)")
     notes = {"prompt_tokens": assumption(usage.prompt_tokens, "hosted tokens", src),
-             "completion_tokens": assumption(usage.completion_tokens, "hosted tokens", src),
-             f"price.{price.name}": assumption((price.input_usd_per_1m, price.output_usd_per_1m),
-                                              "USD per 1M input, output tokens", price.source),
-             "usd": assumption(usd, "USD", "derived: tokens x price per 1M")}
+             "completion_tokens": assumption(usage.completion_tokens, "hosted tokens", src)}
+    prompt, completion = usage.prompt_tokens, usage.completion_tokens
+    if (search := trial.prompt_search) is not None:  # its prompt search asked the same endpoint, before dev
+        found = f"{measured(trial.id)}: its prompt search's {search.calls:,} calls, as the endpoint reported them"
+        notes["search_prompt_tokens"] = assumption(search.prompt_tokens, "hosted tokens", found)
+        notes["search_completion_tokens"] = assumption(search.completion_tokens, "hosted tokens", found)
+        prompt, completion = prompt + search.prompt_tokens, completion + search.completion_tokens
+    usd = (prompt * price.input_usd_per_1m + completion * price.output_usd_per_1m) / 1e6
+    notes[f"price.{price.name}"] = assumption((price.input_usd_per_1m, price.output_usd_per_1m),
+                                              "USD per 1M input, output tokens", price.source)
+    notes["usd"] = assumption(usd, "USD", "derived: tokens x price per 1M")
     return TrialCost(trial.id, trial.status, f"api:{price.name}", 0.0, 0.0, usd, notes)  # no device time here
 
 

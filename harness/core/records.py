@@ -490,7 +490,14 @@ class TrialView:
 
     @property
     def device_seconds(self) -> float:
-        return (self.train_seconds or 0.0) + (self.eval_seconds or 0.0)
+        """Training, a local prompt search and evaluation: the device time the trial spent (a hosted arm's search
+        ran on its endpoint and is billed in tokens instead)."""
+        return (self.train_seconds or 0.0) + self.local_search_seconds + (self.eval_seconds or 0.0)
+
+    @property
+    def local_search_seconds(self) -> float:
+        search = self.prompt_search
+        return search.seconds if search is not None and self.device != "hosted" else 0.0
 
     @property
     def under_trained(self) -> bool:
