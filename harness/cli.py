@@ -110,6 +110,17 @@ def _teach(parser: argparse.ArgumentParser, *rows: tuple[str, str], description:
     parser.epilog = _examples(*rows)
 
 
+def _login() -> str:
+    """Who runs the command, for the records that name an actor: the login name ($LOGNAME, $USER, or the account's
+    name), else `unknown`."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no such variable and no passwd entry (a container's arbitrary uid)
+        return "unknown"
+
+
 def _examples(*rows: tuple[str, str]) -> str:
     """An `examples:` block: each command, then what it does (on the next line, after a long command)."""
     width = max((len(command) for command, _ in rows if len(command) <= 56), default=0) + 2
@@ -330,8 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=("table", "json"), default="table")
     compare.add_argument("--margin", type=margin, default=0.0,
                          help="non-inferiority margin on the objective, as a fraction (0.02 = 2 points; default 0)")
-    compare.add_argument("--actor", default=os.environ.get("USER") or "unknown",
-                         help="who looks (recorded with a compare on test; default $USER)")
+    compare.add_argument("--actor", default=_login(), help="who looks (recorded with a compare on test; default: "
+                                                           "your login name)")
     _db_option(compare)
     compare.epilog = _examples(("harness compare demo/1 demo/0", "the demo's LoRA against its prompting arm, on test"),
                                ("harness compare demo/1", "against the production adapter of its suite"),
@@ -519,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     recheck.add_argument("--data", type=Path, help="a labelled .jsonl file in the suite's format, one {\"input\": ..., "
                                                    "\"output\": ...} object per line as in its test.jsonl (default: "
                                                    "the suite's current test data)")
-    recheck.add_argument("--actor", default="recheck", help="who runs it (recorded; default: recheck)")
+    recheck.add_argument("--actor", default=_login(), help="who runs it, recorded in the registry's history (default: "
+                                                           "your login name; a scheduler may name itself)")
     _db_option(recheck)
     recheck.set_defaults(run=_recheck)
     _teach(recheck, ("harness recheck ticket-triage", "on the suite's current test subset"),

@@ -115,3 +115,12 @@ def test_registry_history_with_no_change_says_so(tmp_path, capsys):
     assert main(["registry", "--history", "--db", str(store.path)]) == 0
     assert "no changes yet" in capsys.readouterr().out  # not an empty table
 
+
+
+def test_who_ran_a_recheck_or_a_compare_defaults_to_the_login_name(monkeypatch):
+    from harness.cli import build_parser
+
+    monkeypatch.setenv("LOGNAME", "ana")
+    for command in (["recheck", "ticket-triage"], ["compare", "demo/1", "demo/0"]):
+        assert build_parser().parse_args(command).actor == "ana"
+    assert build_parser().parse_args(["recheck", "ticket-triage", "--actor", "nightly"]).actor == "nightly"
