@@ -24,6 +24,7 @@ from harness.data.suites import load_suite
 from harness.hosted.ledger import SpendLedger
 from harness.store.database import Store
 from harness.training.methods import METHODS
+from harness.training.methods.api import hosted_candidate
 from harness.training.prompt_search import SearchSettings, search_shots, searched_prompter, split
 
 PLAIN = Prompter(None, "", OutputContract("label"))
@@ -240,6 +241,20 @@ space:
                                                 trial.hosted.completion_tokens + search.completion_tokens)
     assert main(["show", trial.id, "--db", str(store.path)]) == 0
     assert "tokens on the endpoint ($" in printed(capsys)
+
+    # predict asks the endpoint with the recorded shots: no search, and no second client that could spend
+    def no_search(*args, **kwargs):
+        raise AssertionError("predict searched again")
+
+    monkeypatch.setattr("harness.training.methods.dspy_prompt.search_shots", no_search)
+    made = []
+    monkeypatch.setattr("harness.training.methods.dspy_prompt.hosted_candidate",
+                        lambda *args: made.append(args) or hosted_candidate(*args))
+    stored = list(store.examples(trial.id, "test"))[:2]
+    (inputs := tmp_path / "inputs.txt").write_text("".join(e.input + "\n" for e in stored))
+    assert main(["predict", trial.id, "--db", str(store.path), "--input", str(inputs)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [row["output"] for row in rows] == [e.output for e in stored] and len(made) == 1
 
 
 def test_without_dspy_installed_the_arm_is_skipped_with_the_reason(monkeypatch):

@@ -121,6 +121,8 @@ class HostedDspyPrompting(_Searching):
         """The searched prompt on the endpoint. The search asks through a client of its own, so the arm's usage
         (what a query costs) is dev's and test's alone; both count against the study's budget for the endpoint."""
         arm = hosted_candidate(ctx, params.endpoint, params.structured, prompting_prompter(ctx, None, 0, "random"))
+        if ctx.recorded_shots is not None:  # `harness predict`: the trial's prompt, rebuilt without a search client
+            return dataclasses.replace(arm, prompter=searched_prompter(arm.prompter, _recorded(ctx)))
         searcher = hosted_candidate(ctx, params.endpoint, params.structured, arm.prompter)
 
         def complete(conversations: list[list[dict[str, str]]]) -> list[str]:
