@@ -18,7 +18,7 @@ from harness.cli import main
 from harness.lifecycle.promote import promote
 from harness.lifecycle.recheck import recheck
 from harness.store.database import Store
-from harness.sweep.resume import PlacedSampler
+from harness.sweep.resume import PlacedSampler, mark_interrupted, retry_stopped_trials
 from harness.sweep.run import RETRY, _sampler, make_sampler
 
 EXPERIMENT = """
@@ -201,3 +201,33 @@ def test_a_resumed_sweep_draws_the_trials_an_uninterrupted_one_would():
     # Optuna's own sampler starts its random stream again in the new process, so the trials after a resume differ:
     # the reason for the placed sampler.
     assert _interrupted(lambda: _tpe(7)) != _finish(_study(_tpe(7)), 8)
+
+
+def _stopped(study: optuna.Study, by_user: bool) -> optuna.Trial:
+    """The study's next trial, stopped as the sweep stops one: by Ctrl-C, or sampled and not needed."""
+    trial = study.ask()
+    _space(trial)
+    mark_interrupted(trial, "interrupted by the user (Ctrl-C) during the trial" if by_user else "not needed",
+                     interrupted=True, by_user=by_user)
+    study.tell(trial, state=TrialState.FAIL)
+    return trial
+
+
+def test_a_trial_ctrl_c_stopped_runs_again_on_resume_with_its_parameters_and_place():
+    """Optuna's `enqueue_trial(skip_if_exists=True)` sees the stopped baseline and queues nothing: it is the retry
+    that brings the LoRA baseline back. Retried once however often resumed; a trial not needed is not retried."""
+    placed = _finish(_study(PlacedSampler(_tpe, 7)), 8)
+    study = _study(PlacedSampler(_tpe, 7))
+    _finish(study, 1)  # the prompting baseline
+    stopped = _stopped(study, by_user=True)  # the LoRA baseline, Ctrl-C'd mid-training
+    assert study.trials[stopped.number].params["method"] == "lora"
+    resumed = optuna.load_study(study_name=study.study_name, storage=study._storage,
+                                sampler=PlacedSampler(_tpe, 7))
+    assert retry_stopped_trials(resumed) == [stopped.number] and retry_stopped_trials(resumed) == []
+    resumed.enqueue_trial({"method": "lora"}, skip_if_exists=True)  # what the sweep's start does next: nothing
+    (waiting,) = resumed.get_trials(states=(TrialState.WAITING,))
+    assert waiting.params == study.trials[stopped.number].params
+    assert _finish(resumed, 8) == placed  # and every trial after it as an uninterrupted sweep drew them
+    _stopped(resumed, by_user=False)
+    _stopped(resumed, by_user=True)
+    assert len(retry_stopped_trials(resumed)) == 1  # the one Ctrl-C stopped, not the one not needed

@@ -264,6 +264,7 @@ def test_ctrl_c_mid_trial_prints_only_the_clean_message_and_resumes(storage, inh
     # which is recorded as a pruned duplicate and takes no slot: both configurations run
     trials = Store(db).trials()
     assert sum(counted(t) for t in trials) == 2 and sum(t.complete for t in trials) == 2
+    assert any(t.complete and t.params == stopped.params for t in trials)  # the stopped configuration ran again
 
 
 def counted(trial) -> bool:

@@ -98,6 +98,32 @@ def fail_stale_trials(study: optuna.Study, retry=None, current: int | None = Non
     return stale
 
 
+STOPPED_BY_USER = "stopped_by_user"
+"""User attribute of a trial that Ctrl-C stopped: not its configuration's fault, so it runs again (see
+`retry_stopped_trials`), however often it was stopped before."""
+
+
+def retry_stopped_trials(study: optuna.Study) -> list[int]:
+    """Queue again each trial that Ctrl-C stopped and nothing has retried yet, with its parameters and its place
+    (Optuna's retry attributes, which `trial_place` passes over), so a resumed sweep, or another worker, runs the
+    trials an uninterrupted sweep would have: an enqueued baseline as much as a sampled trial. Returns their
+    numbers. Call it under the study's claim lock, so two workers cannot both queue one."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    queued = []
+    for t in trials:
+        if t.state != TrialState.FAIL or not t.user_attrs.get(STOPPED_BY_USER) or t.number in retried:
+            continue
+        history = [*t.system_attrs.get("retry_history", ()), t.number]
+        study.add_trial(optuna.trial.create_trial(
+            state=TrialState.WAITING, params=t.params, distributions=t.distributions,
+            system_attrs={**t.system_attrs, "failed_trial": t.system_attrs.get("failed_trial", t.number),
+                          "retry_history": history},
+        ))  # fmt: skip
+        queued.append(t.number)
+    return queued
+
+
 def retry_note(trial: optuna.trial.FrozenTrial) -> str:
     """What the retry callback (max_retry=1) does with a failed trial: a first failure runs again, a retry's not."""
     if "failed_trial" in trial.system_attrs:
@@ -154,10 +180,13 @@ class Lease:
         self.thread.join(timeout=5)
 
 
-def mark_interrupted(trial: optuna.Trial, reason: str, interrupted: bool) -> None:
-    """Record on the Optuna trial why it is about to fail; `interrupted` keeps it out of the count."""
+def mark_interrupted(trial: optuna.Trial, reason: str, interrupted: bool, by_user: bool = False) -> None:
+    """Record on the Optuna trial why it is about to fail; `interrupted` keeps it out of the count, `by_user` (Ctrl-C)
+    has it run again when the sweep resumes."""
     trial.set_user_attr("failure_reason", reason)
     trial.set_user_attr("interrupted", interrupted)
+    if by_user:
+        trial.set_user_attr(STOPPED_BY_USER, True)
 
 
 def _alive(pid: int) -> bool:

@@ -63,6 +63,7 @@ from harness.sweep.resume import (
     mark_interrupted,
     renew,
     retry_note,
+    retry_stopped_trials,
     unneeded,
 )
 from harness.sweep.space import SearchSpace, configurations
@@ -133,6 +134,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
                                env["device_name"], env["cpu_count"], env))
     with storage.claim(plan.study):  # two workers starting together must not enqueue the baselines twice
         stale = fail_stale_trials(study, RETRY)
+        retry_stopped_trials(study)  # before the baselines: a stopped baseline's retry stands for it
         for params in plan.enqueued:
             study.enqueue_trial(params, skip_if_exists=True)
     _record_stale(store, plan.study, stale, echo)
@@ -206,8 +208,8 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
                     run_trial(data, record, params, trial, artifacts / str(trial.number))
                 except KeyboardInterrupt:
                     reason = "interrupted by the user (Ctrl-C) during the trial"
-                    mark_interrupted(trial, reason, interrupted=True)
-                    store.mark_trial_failed(record.id, reason)
+                    mark_interrupted(trial, reason, interrupted=True, by_user=True)
+                    store.mark_trial_failed(record.id, reason + "; it runs again when the sweep resumes")
                     raise
                 except Exception as exc:
                     reason = redactor.redact(_failure_reason(exc, plan.device))  # errors may quote an input
@@ -256,6 +258,7 @@ def _claim(plan: SweepPlan, store: Store, storage: StudyStorage, study: optuna.S
     while True:
         with storage.claim(plan.study):
             stale = fail_stale_trials(study, RETRY, current=trial.number)
+            retry_stopped_trials(study)  # another worker's Ctrl-C: its trial runs here, as a dead worker's does
             why = unneeded(study, trial, plan.trials)
             trial.set_user_attr("claimed", why is None)
             renew(trial)
