@@ -1047,6 +1047,13 @@ def _payback_kwargs(args, study) -> dict:
     from harness.analysis.cost import load_prices
     from harness.analysis.payback import QualityBar
 
+    for hours, rate in (("--eng-hours", "--eng-rate"), ("--data-prep-hours", "--data-prep-rate")):
+        given = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in (hours, rate)}
+        if (given[hours] > 0) != (given[rate] > 0):  # either alone prices the one-time cost at $0, unsaid
+            missing, present = (rate, hours) if given[hours] > 0 else (hours, rate)
+            raise HarnessError(f"{present} {given[present]:g} needs {missing} too: the one-time cost is hours x USD "
+                               f"per hour, and without {missing} it would count as $0. Add {missing}, or drop "
+                               f"{present}.")
     return dict(
         prices=load_prices(args.prices, study.price_overrides if study else None), prompt_trial_id=args.prompt_trial,
         baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,

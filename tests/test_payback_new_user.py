@@ -186,3 +186,13 @@ def test_a_prompting_trial_is_refused_as_the_fine_tuned_candidate(db, capsys, gi
     out = said([given, "--volume", "100000", *db], capsys, code=2)
     assert f"{given} is a prompting trial, not a fine-tuned trial" in out
     assert "Give a fine-tuned trial of study s as TRIAL, e.g. s/1" in out and f"--baseline {given}" in out
+
+
+def test_hours_without_their_rate_or_a_rate_without_hours_are_refused(db, capsys):
+    """Either alone would price the one-time cost at $0 and read as paying back sooner."""
+    out = said(["s/1", "--volume", "100000", "--eng-hours", "40", *db], capsys, code=2)
+    assert "--eng-hours 40 needs --eng-rate too" in out and "would count as $0" in out
+    out = said(["s/1", "--volume", "100000", "--data-prep-rate", "60", *db], capsys, code=2)
+    assert "--data-prep-rate 60 needs --data-prep-hours too" in out
+    assert "engineering $4,000" in said(["s/1", "--volume", "100000", "--eng-hours", "40", "--eng-rate", "100",
+                                         *db], capsys)
