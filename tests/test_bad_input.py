@@ -227,6 +227,28 @@ def test_over_long_examples_are_refused_by_default(tmp_path, tiny_model_dir, toy
     nothing_written(tmp_path)
 
 
+def test_a_max_length_beyond_the_context_window_is_refused_and_no_fix_points_past_it(tmp_path, tiny_model_dir,
+                                                                                      toy_suite, capsys, monkeypatch):
+    """The tiny model attends to 2,048 tokens: a longer `training.max_length` is refused before any model loads, and
+    an example longer than the window is not told to raise max_length to its length."""
+    from harness.data.shots import Example
+    from harness.sweep.prepare import check_lengths
+
+    monkeypatch.setattr(loading, "load_model", lambda *a, **k: pytest.fail("a model loaded before the check"))
+    path = over_length_experiment(tmp_path, tiny_model_dir, toy_suite, "refuse")
+    out = refused(["sweep", str(path), "--set", "training.max_length=100000000"], capsys)
+    assert "training.max_length: 100,000,000 tokens is beyond" in out and "context window of 2,048" in out
+    assert "--set training.max_length=2048" in out
+    nothing_written(tmp_path)
+
+    long = Example("train:0", "x" * 5000, "y")
+    monkeypatch.setattr("harness.sweep.prepare.over_length", lambda prompter, examples, max_length: [(long, 5000)])
+    with pytest.raises(ConfigError) as refusal:
+        check_lengths(None, (long,), 1000, window=2048)
+    assert "5,000 tokens is beyond the model's context window (2,048)" in str(refusal.value)
+    assert "--set training.max_length=5000" not in str(refusal.value)
+
+
 def test_over_long_examples_are_truncated_when_configured(tmp_path, tiny_model_dir, toy_suite, monkeypatch):
     """`training.over_length: truncate` cuts each over-long input (never its answer) so the row fits, says so, and
     TRL trains on rows that fit, padding-free too (where TRL itself truncates nothing)."""

@@ -71,17 +71,18 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
     tokenizer = loading.load_tokenizer(source)
     train, dev, test = (plan.subsets[s] for s in SPLITS)
     cut: list[str] = []
+    window = loading.context_window(source, tokenizer)
     if any(METHODS.get(m).trains for m in plan.space.methods):
+        check_max_length(config.training.max_length, window, source.name, str(plan.config_path))
         prompter = trained_prompter(tokenizer, suite, config.training)
         if config.training.over_length == "truncate":
             train, cut = fit_lengths(prompter, train, config.training.max_length, str(plan.config_path), echo)
         else:
-            check_lengths(prompter, train, config.training.max_length, str(plan.config_path))
+            check_lengths(prompter, train, config.training.max_length, str(plan.config_path), window)
     max_new = config.generation.max_new_tokens or max_answer_tokens(
         tokenizer, suite.contract, [ex.target for ex in train])
     evaluated = {split: plan.subsets[split] for split in ("dev", "test")}
-    prompt_sizes = check_eval_lengths(eval_prompter(tokenizer, plan), evaluated, max_new,
-                                      loading.context_window(source, tokenizer), suite, source.name)
+    prompt_sizes = check_eval_lengths(eval_prompter(tokenizer, plan), evaluated, max_new, window, suite, source.name)
     provenance = {
         "data": {
             "suite": suite.name, "suite_version": suite.version, "split_sha256": suite.split_sha256,
@@ -111,17 +112,32 @@ def with_base_regression(data: SweepData, echo: Callable[[str], None]) -> SweepD
     return dataclasses.replace(data, regression_ids=tuple(ids), base_regression=tuple(scores))
 
 
-def check_lengths(prompter, train: tuple[Example, ...], max_length: int, where: str = "the experiment") -> None:
+def check_max_length(max_length: int, window: int | None, model: str, where: str = "the experiment") -> None:
+    """Refuse a `training.max_length` beyond the model's context window: positions past it were never trained, so
+    such examples would train the model on what it cannot attend to (or fail mid-trial)."""
+    if window is not None and max_length > window:
+        raise ConfigError(f"training.max_length: {max_length:,} tokens is beyond {model}'s context window of "
+                          f"{window:,}. Set it to at most {window} (--set training.max_length={window}, or in "
+                          f"{where}).")
+
+
+def check_lengths(prompter, train: tuple[Example, ...], max_length: int, where: str = "the experiment",
+                  window: int | None = None) -> None:
     """Refuse, before any model loads, train examples that `training.max_length` would cut short
-    (`training.over_length: refuse`)."""
+    (`training.over_length: refuse`). The fix it offers stays within the model's context window, `window`."""
     too_long = over_length(prompter, list(train), max_length)
     if too_long:
         (first, longest), count = too_long[0], len(too_long)
+        if window is None or longest <= window:
+            raise_it = f"Raise it with --set training.max_length={longest} (or in {where}), cut"
+        else:  # raising it cannot help: the model cannot attend to that many tokens
+            raise_it = (f"{longest:,} tokens is beyond the model's context window ({window:,}), so raising it cannot "
+                        "help: cut")
         raise ConfigError(
             f"training.max_length: {count} of {len(train)} train example(s) are longer than {max_length} tokens "
             f"(prompt and answer; the longest, {first.id}, has {longest}; all: {_ids(too_long)}), so training would "
-            f"cut their answers short. Raise it with --set training.max_length={longest} (or in {where}), cut their "
-            f"inputs with --set training.over_length=truncate, or shorten or drop those examples."
+            f"cut their answers short. {raise_it} their inputs with --set training.over_length=truncate, or shorten "
+            "or drop those examples."
         )
 
 
