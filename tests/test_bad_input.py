@@ -667,6 +667,13 @@ def test_recheck_names_an_unknown_suite_and_refuses_a_csv(two_suites_store, tmp_
 def test_show_refuses_a_negative_number_of_examples(two_suites_store, capsys):
     err = argparse_refused(["show", "s/1", "--examples", "-1", "--db", str(two_suites_store.path)], capsys)
     assert "argument --examples" in err and "'-1'" in err and "0 or more" in err
+    from harness.analysis.report import trial_detail
+
+    wrong = [ExampleRow("test", f"test:{i}", "a red car", "red", "blue", scores={"task_accuracy": 0.0})
+             for i in range(3)]
+    text = trial_detail(two_suites_store.trial("s/1"), wrong, failures=0)
+    assert "first 0 of" not in text and "3 wrong test answers (--examples N lists them)" in text
+    assert "first 2 of 3 wrong test answers:" in trial_detail(two_suites_store.trial("s/1"), wrong, failures=2)
 
 
 @pytest.mark.parametrize("workers, message", [

@@ -180,6 +180,8 @@ def test_plan_refuses_what_would_fail_later(tmp_path):
         plan_sweep(write(tmp_path, MINIMAL + f"results_dir: {blocker / 'results'}\n"), [])
     with pytest.raises(ConfigError, match="study name 'a/b'"):
         plan_sweep(write(tmp_path, MINIMAL), [], study="a/b")
+    with pytest.raises(ConfigError, match="--study '': a study needs a name"):
+        plan_sweep(write(tmp_path, MINIMAL), [], study=" ")
     with pytest.raises(Exception, match="not a HF model dir|unknown model"):
         plan_sweep(write(tmp_path, MINIMAL + f"model: {tmp_path}\n"), [])
 

@@ -23,7 +23,7 @@ from harness.analysis.cost import (
     sweep_cost,
     trial_cost,
 )
-from harness.analysis.formatting import queries
+from harness.analysis.formatting import quantity, queries
 from harness.analysis.payback import (
     QualityBar,
     baseline_from_api,
@@ -214,6 +214,7 @@ def test_payback_months_and_break_even_volume(prices):
     assert "break-even: 83,417 queries a month pay back within 12 months" in payback_text(result)  # rounded up
     assert (queries(83_416.7), queries(0.3), queries(1.0), queries(2 + 4e-13)) == (
         "83,417 queries", "1 query", "1 query", "2 queries")  # never `0 queries`: one query is the fewest
+    assert (queries(1e30), quantity(1e30), quantity(1e15)) == ("1e+30 queries", "1e+30", "1,000,000,000,000,000")
     # The hosted model's accuracy is a user figure: marked assumed wherever it appears.
     assert result.assumptions["baseline.task_accuracy"]["source"] == ASSUMED
     assert ASSUMED in result.quality.reason

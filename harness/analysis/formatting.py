@@ -68,14 +68,23 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+EXACT_UP_TO = 2.0**53
+"""Whole numbers a float holds exactly; past this a count is shown in scientific notation."""
+
+
 def quantity(value: float) -> str:
-    """A figure the user gave, as given: `100,000`, or `1.5` (never rounded to `2`)."""
+    """A figure the user gave, as given: `100,000`, or `1.5` (never rounded to `2`); `1e+30` past what a float holds
+    exactly (written out, its last digits would be noise)."""
+    if abs(value) >= EXACT_UP_TO:
+        return f"{value:.10g}"
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.10g}"
 
 
 def queries(volume: float) -> str:
     """A break-even volume in whole queries, rounded up (the fewest that pay back): `1 query`, `1,235 queries`. A
     volume below one rounded to `0 queries`, as if nothing needed to be served."""
+    if volume >= EXACT_UP_TO:  # a float this large has no exact whole count: digits past its precision are noise
+        return f"{volume:.3g} queries"
     whole = max(1, math.ceil(volume - 1e-9))
     return f"{whole:,} {'query' if whole == 1 else 'queries'}"
 

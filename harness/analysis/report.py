@@ -213,7 +213,9 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
         lines.append(note)
     wrong = sorted((e for e in examples if e.split == "test" and not e.scores.get("task_accuracy")),
                    key=lambda e: id_order(e.example_id))
-    if wrong:
+    if wrong and failures == 0:
+        lines.append(f"{len(wrong)} wrong test answers (--examples N lists them)")
+    elif wrong:
         lines.append(f"first {min(failures, len(wrong))} of {len(wrong)} wrong test answers:")
         for e in wrong[:failures]:
             lines += [f"  {e.example_id}: {e.input[:80]!r}", f"    expected {e.target}", f"    got      {e.output!r}"]

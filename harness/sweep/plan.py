@@ -120,6 +120,9 @@ def _plan(path: Path, overrides: list[str], study: str | None, storage: str | No
           trials: int | None) -> SweepPlan:
     config = load_experiment(path, overrides)
     where = str(path)
+    if study is not None and not study.strip():
+        raise ConfigError("--study '': a study needs a name; give one, or leave --study out to use the experiment's "
+                          f"name ({config.name}).")
     study = study or config.name
     _check_study_name(study, where)
     if trials is not None and trials < 1:
