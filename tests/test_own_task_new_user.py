@@ -63,7 +63,7 @@ def test_a_repeated_message_with_another_label_is_named_not_dropped_silently(tmp
 
 def support_study():
     """The support suite's two trials: both arms right on all 32 test e-mails, and the adapter 6 PIQA points (of 100
-    items) below the base model on dev, past the 5-point limit."""
+    items) below the base model on the general check, past the 5-point limit."""
     accuracy = {"task_accuracy": Metric(1.0, 0.893, 1.0, 32)}
     prompt = trial_view(0, method="prompt", trained=False, objective=0.967, device="cpu", metrics={"test": accuracy})
     forgetting = Metric(-0.06, -0.12, 0.0, 100)
@@ -80,8 +80,8 @@ def test_a_tie_with_an_adapter_that_forgets_says_it_is_not_ready():
     right = {f"e{i}": 1.0 for i in range(32)}
     result = verdict(support_study(), lambda trial, metric: right)
     assert result.head == "NOT SHOWN" and not result.ready
-    assert result.text.endswith(" s/1 also breaks regression_delta (-6.0 points, 95% CI [-12.0, +0.0], n=100) on dev, "
-                                "so it is not ready whatever test says.")
+    assert result.text.endswith(" s/1 also breaks regression_delta on the general check (-6.0 points, 95% CI "
+                                "[-12.0, +0.0], n=100), so it is not ready whatever test says.")
 
 
 def test_the_forgetting_column_says_its_own_n():

@@ -46,7 +46,7 @@ def test_confusions_seen_once_each_are_not_listed_as_a_pattern_and_few_examples_
 def test_show_names_the_constraint_an_infeasible_trial_breaks():
     broken = trial_view(1, feasible=False, constraints={"format_compliance": -0.1, "regression_delta": 0.02},
                         metrics={"dev": {"regression_delta": Metric(-0.07, -0.205, 0.031, 100)}})
-    assert "feasible no: breaks regression_delta (-7.0 points, 95% CI [-20.5, +3.1], n=100) on dev" in \
+    assert "feasible no: breaks regression_delta on the general check (-7.0 points, 95% CI [-20.5, +3.1], n=100)" in \
         trial_detail(broken, [])
     assert "feasible yes" in trial_detail(trial_view(2, feasible=True, constraints={"format_compliance": -0.1}), [])
 

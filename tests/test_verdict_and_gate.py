@@ -88,7 +88,7 @@ def test_a_hallucination_constraint_with_no_compliant_output_says_why_it_broke()
     broken = dataclasses.replace(tuned(constraints={"hallucination_rate": 1.0}),
                                  metrics={"test": tuned().metrics["test"], "dev": dev})
     result = verdict([prompt(), broken], scores_for({"s/1": a, "s/0": b}))
-    assert "hallucination_rate (no compliant output on dev to check, counted as broken)" in result.text
+    assert "hallucination_rate on dev (no compliant output to check, counted as broken)" in result.text
 
 
 def test_no_when_the_opponent_is_better_beyond_noise():

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from harness.analysis.decision_rule import DECISION_RULE, VERDICT_RULE
 from harness.analysis.formatting import (
-    constraint_on_dev,
+    broken_constraint,
     duration,
     fmt_metric,
     params_text,
@@ -296,8 +296,8 @@ def _caution_lines(trials: Sequence[TrialView]) -> Iterable[str]:
             yield (f"{t.id} ({t.method}) is {under_trained_text(t)}: its time cap stopped it, so it never stands "
                    "for fine-tuning in the answer.")
         elif t.trained and t.broken_constraints:
-            yield (f"{t.id} ({t.method}) breaks " + ", ".join(constraint_on_dev(t, c) for c in t.broken_constraints)
-                   + " on dev, so it is not ready whatever test says.")
+            yield (f"{t.id} ({t.method}) breaks " + ", ".join(broken_constraint(t, c) for c in t.broken_constraints)
+                   + ", so it is not ready whatever test says.")
         if t.complete and (note := rules_note(t)):
             yield f"{t.id}: {note}"
 

@@ -218,13 +218,16 @@ def older_rules_remark(shown: Iterable[tuple[TrialView, Collection[str]]]) -> st
             "changed.")
 
 
-def constraint_on_dev(trial: TrialView, constraint: str) -> str:
-    """`regression_delta (-6.0 points, 95% CI [-12.0, +0.0], n=100)`: a broken constraint with its dev value."""
-    metric = trial.metric("dev", constraint)
+def broken_constraint(trial: TrialView, constraint: str) -> str:
+    """A broken constraint with where it was measured and its value there: `hallucination_rate on dev (12.0% [6.1,
+    22.0] n=50)`, or `regression_delta on the general check (-6.0 points, 95% CI [-12.0, +0.0], n=100)` (the forgetting
+    check runs on its own general-knowledge items, not on dev)."""
+    where = "the general check" if constraint == "regression_delta" else "dev"
+    metric = trial.metric("dev", constraint)  # the forgetting check's delta is stored beside dev's scores
     if constraint == "hallucination_rate" and metric is not None and metric.n == 0:
         # counted over compliant outputs only; with none, the constraint counts as broken (selection.constraint_excess)
-        return f"{constraint} (no compliant output on dev to check, counted as broken)"
+        return f"{constraint} on dev (no compliant output to check, counted as broken)"
     if metric is None or metric.value is None:
-        return constraint
+        return f"{constraint} on {where}"
     shown = f"{points(metric)}, n={metric.n}" if constraint == "regression_delta" else fmt_metric(metric)
-    return f"{constraint} ({shown})"
+    return f"{constraint} on {where} ({shown})"

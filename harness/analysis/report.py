@@ -15,7 +15,7 @@ from rich.text import Text
 
 from harness.analysis.formatting import (
     OLDER_RULES_CAPTION,
-    constraint_on_dev,
+    broken_constraint,
     duration,
     fmt_metric,
     interval,
@@ -152,14 +152,14 @@ def phases_text(trial: TrialView) -> str:
 
 
 def _feasibility(trial: TrialView) -> str:
-    """`yes`, or `no: breaks regression_delta (-7.0 points, 95% CI [-20.5, +3.1], n=100) on dev`."""
+    """`yes`, or `no: breaks regression_delta on the general check (-7.0 points, 95% CI [-20.5, +3.1], n=100)`."""
     broken = trial.broken_constraints
     if trial.feasible is None:
         return "not measured"
     if trial.feasible and not broken:
         return "yes"
-    listed = ", ".join(constraint_on_dev(trial, name) for name in broken)
-    return f"no: breaks {listed} on dev" if listed else "no"
+    listed = ", ".join(broken_constraint(trial, name) for name in broken)
+    return f"no: breaks {listed}" if listed else "no"
 
 
 def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str | None = None,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from harness.analysis.decision import Decision, Outcome, compare_paired, scores_of
-from harness.analysis.formatting import constraint_on_dev, fmt_metric, older_rules_remark, params_text
+from harness.analysis.formatting import broken_constraint, fmt_metric, older_rules_remark, params_text
 from harness.core.records import TrialView
 from harness.core.selection import best, rank_key
 from harness.store.database import Store
@@ -82,19 +82,19 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
             evidence += (f" Against the best {other_kind} prompting arm, {_describe(arm)} with "
                          f"{fmt_metric(arm.metric('test', metric))}: {decisions[other_kind].evidence()}.")
     broken = list(tuned.broken_constraints)
-    breaks = ", ".join(constraint_on_dev(tuned, name) for name in broken)
+    breaks = ", ".join(broken_constraint(tuned, name) for name in broken)
     beaten = f"fine-tuning beat {kind} prompting"
     if decision.outcome is Outcome.BETTER and not broken:
         head, ready = f"YES - {beaten}.", True
     elif decision.outcome is Outcome.BETTER:
         head, ready = (f"NOT READY - {beaten} on {metric}, but no adapter meets the constraints: the best, "
-                       f"{tuned.id}, breaks {breaks} on dev."), False
+                       f"{tuned.id}, breaks {breaks}."), False
     elif decision.outcome is Outcome.WORSE:
         head, ready = f"NO - {kind} prompting beat fine-tuning.", False
     else:
         head, ready = "NOT SHOWN - the difference is within noise (the interval includes 0).", False
     if broken and decision.outcome is not Outcome.BETTER:  # a tie must not read as "fine-tune, it costs nothing"
-        evidence += f" {tuned.id} also breaks {breaks} on dev, so it is not ready whatever test says."
+        evidence += f" {tuned.id} also breaks {breaks}, so it is not ready whatever test says."
     # the difference is computed now, by this release's rules; the arms' own intervals are read as stored
     evidence += older_rules_remark([(tuned, [metric, *broken]), *((arm, [metric]) for arm in arms.values())])
     return Verdict(f"{head} {evidence}", decision, tuned.id, opponent.id, kind, ready)
