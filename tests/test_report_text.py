@@ -50,3 +50,8 @@ def test_show_names_the_constraint_an_infeasible_trial_breaks():
         trial_detail(broken, [])
     assert "feasible yes" in trial_detail(trial_view(2, feasible=True, constraints={"format_compliance": -0.1}), [])
 
+
+def test_show_says_a_failed_trial_has_no_adapter_rather_than_that_retention_removed_it():
+    assert "artifact: none (the trial failed)" in trial_detail(trial_view(3, status="failed", trained=True), [])
+    assert "artifact: not kept (retention)" in trial_detail(trial_view(4, status="complete", trained=True), [])
+

@@ -165,7 +165,9 @@ def _feasibility(trial: TrialView) -> str:
 def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str | None = None,
                  failures: int = 5) -> str:
     """`harness show`: config, status, timings, every metric with its interval, and failed examples."""
-    artifact = trial.artifact_path or ("not trained" if not trial.trained else "not kept (retention)")
+    why_none = {"failed": "the trial failed", "pruned": "the trial was pruned", "running": "the trial is running"}
+    artifact = trial.artifact_path or ("not trained" if not trial.trained else "not kept (retention)"
+                                       if trial.complete else f"none ({why_none.get(trial.status, trial.status)})")
     lines = [
         f"trial {trial.id}  method {trial.method}  status {trial.status}"
         + (f" ({trial.failure_reason})" if trial.failure_reason else ""),
