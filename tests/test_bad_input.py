@@ -550,6 +550,7 @@ def test_a_results_file_that_is_not_a_database_is_named_without_a_traceback(tmp_
     assert main([*command, "--db", str(db)]) == 2
     out = printed(capsys)
     assert "cannot be read" in out and str(db) in out and "Traceback" not in out
+    assert "(--db for reading commands, `results_dir` for a sweep)" in out  # a sweep has no --db to point
     assert db.read_bytes() == before  # nothing written
 
 

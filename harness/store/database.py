@@ -200,8 +200,9 @@ class Store:
         """A file that is not a DuckDB database, a truncated or damaged copy of one: name it and what to do."""
         return HarnessError(
             f"results database {self.path} cannot be read: it is not a DuckDB database, or it was cut short or "
-            f"damaged (a copy that did not finish, a full or failing disk). Restore it from a backup, point --db at "
-            f"the right file, or move it aside to start a new one; nothing was written. DuckDB said: {exc}")
+            f"damaged (a copy that did not finish, a full or failing disk). Restore it from a backup, point at the "
+            f"right one (--db for reading commands, `results_dir` for a sweep), or move it aside to start a new "
+            f"one; nothing was written. DuckDB said: {exc}")
 
     def _locked_error(self, exc: BaseException) -> HarnessError:
         held = re.search(r"held in (.*?) \(PID (\d+)\)", str(exc))
