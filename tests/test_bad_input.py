@@ -176,8 +176,8 @@ def test_suite_line_that_is_an_array(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("encode, message", [
-    (lambda text: text.encode("latin-1"), "test.jsonl:2: not UTF-8 (byte 0xe9); re-save the file as UTF-8, e.g. "
-                                          "`iconv -f latin1 -t utf-8 test.jsonl > fixed.jsonl`"),
+    (lambda text: text.encode("latin-1"), "test.jsonl:2: not UTF-8 (bytes 0xe9), likely Latin-1; re-save it as "
+                                          "UTF-8, e.g. `iconv -f latin1 -t utf-8 test.jsonl > fixed.jsonl`"),
     (lambda text: text.encode("utf-16"), "test.jsonl:1: UTF-16 text (it starts with a UTF-16 byte-order mark), not "
                                          "UTF-8; re-save it as UTF-8, e.g. `iconv -f utf-16 -t utf-8 test.jsonl"),
     (lambda text: text.encode("utf-16-le"), "test.jsonl:1: holds NUL bytes, so it is UTF-16 or binary"),
@@ -638,8 +638,8 @@ def test_predict_reads_the_input_column_of_a_csv(tmp_path):
         read_inputs(str(unknown))
     latin = tmp_path / "latin.csv"
     latin.write_bytes("text\ncaf\u00e9 closed\n".encode("latin-1"))
-    with pytest.raises(HarnessError, match=r"latin.csv: not UTF-8 text; .*`iconv -f latin1 -t utf-8 latin.csv > "
-                                           r"fixed.csv`"):
+    with pytest.raises(HarnessError, match=r"latin.csv:2: not UTF-8 \(bytes 0xe9\), likely Latin-1; .*`iconv -f "
+                                           r"latin1 -t utf-8 latin.csv > fixed.csv`"):
         read_inputs(str(latin))
 
 

@@ -215,7 +215,7 @@ def test_bad_messages_format(tmp_path, messages):
 def test_not_utf8_split(tmp_path):
     folder = make_suite(tmp_path)
     (folder / "dev.jsonl").write_bytes(b'{"input": "caf\xe9", "output": {"sound": "bark"}}\n')
-    assert "dev.jsonl:1: not UTF-8 (byte 0xe9); re-save the file as UTF-8" in load_error(folder)
+    assert "dev.jsonl:1: not UTF-8 (bytes 0xe9), likely Latin-1; re-save it as UTF-8" in load_error(folder)
 
 
 def test_problems_are_collected_and_capped(tmp_path):

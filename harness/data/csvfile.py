@@ -3,12 +3,15 @@
 Spreadsheets export with a comma, a semicolon (where the decimal mark is a comma), a tab or a pipe, and one unquoted
 delimiter inside a cell shifts every cell after it, so the wrong cell would become the answer. The header therefore
 fixes the delimiter and the width, and a row of another width is refused with its line instead of being misread.
+Excel's own habits are read as Excel reads them: a `sep=;` first line names the delimiter, header names are
+stripped, and rows of empty cells (a formatted but unused row) are skipped.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,30 +31,42 @@ _MAX_FIELD = 2**31 - 1
 @dataclass(frozen=True)
 class CsvTable:
     columns: list[str]
-    """The header's names, in file order."""
+    """The header's names, stripped, in file order."""
     records: list[tuple[int, dict[str, str]]]
     """(1-based line where the row starts, {column: cell}); a quoted cell may span lines."""
     delimiter: str
+    empty_rows: int = 0
+    """Rows skipped because every cell was empty (`,,,`): spreadsheets export formatted rows below the data."""
 
 
 def read_csv(text: str, where: str, preferred: str = ",") -> CsvTable:
     """The header and rows of CSV text; SuiteError for an empty file, a repeated column name, a file with no rows,
-    or rows whose width differs from the header's (every such row listed, by line)."""
+    rows whose width differs from the header's, or a quote left open that swallowed the rows after it (every such
+    row listed, by line)."""
+    lines = io.StringIO(text, newline="").readlines()  # split as csv splits, so line_num indexes this list
+    excel_sep = _EXCEL_SEP.fullmatch(lines[0]) if lines else None
     with _field_limit(len(text) + 1):
-        delimiter = detect_delimiter(text, preferred)
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        records, problems, start = [], Problems(), 1
+        delimiter = excel_sep[1] if excel_sep else detect_delimiter(text, preferred)
+        reader = csv.reader(lines, delimiter=delimiter)
+        records, problems, start, empty_rows = [], Problems(), 1, 0
         try:
-            columns = next(reader, [])
+            if excel_sep:
+                next(reader)  # Excel's `sep=X` line is not the header
+            columns = [name.strip() for name in next(reader, [])]  # ` Text ` is what the user calls `Text`
             _check_header(columns, where)
             start = reader.line_num + 1
             for cells in reader:
-                if cells:  # a blank line holds no example (csv.DictReader skips them too)
-                    if len(cells) == len(columns):
-                        records.append((start, dict(zip(columns, map(_unix_newlines, cells)))))
-                    else:
-                        problems.add(_width_problem(where, start, reader.line_num, len(cells), len(columns), delimiter))
-                start = reader.line_num + 1
+                end = reader.line_num
+                if not any(cell.strip() for cell in cells):
+                    # a blank line holds no example (csv.DictReader skips them too); `,,,` is a sheet's unused row
+                    empty_rows += bool(cells)
+                elif len(cells) != len(columns):
+                    problems.add(_width_problem(where, start, end, len(cells), len(columns), delimiter))
+                elif end > start and (broken := _strict_error(lines[start - 1 : end], delimiter)):
+                    problems.add(_open_quote_problem(where, start, end, broken))
+                else:
+                    records.append((start, dict(zip(columns, map(_unix_newlines, cells)))))
+                start = end + 1
         except csv.Error as exc:
             raise SuiteError(
                 f"{where}:{start}: not readable as CSV ({exc}); check the quotes on this row, or export the sheet "
@@ -61,7 +76,38 @@ def read_csv(text: str, where: str, preferred: str = ",") -> CsvTable:
     if not records:
         raise SuiteError(f"{where}: the file has a header ({', '.join(columns)}) and no rows; add one example per "
                          f"line below it.")
-    return CsvTable(columns, records, delimiter)
+    return CsvTable(columns, records, delimiter, empty_rows)
+
+
+_EXCEL_SEP = re.compile(r"sep=(.)\r?\n?")
+"""Excel's first line `sep=;`, which names the delimiter when the locale's default is another."""
+
+
+def delimiter_name(delimiter: str) -> str:
+    """`comma`, `tab`, ... for messages; any other character (from a `sep=` line) as itself."""
+    return DELIMITERS.get(delimiter, f"`{delimiter}`")
+
+
+def _strict_error(lines: list[str], delimiter: str) -> str | None:
+    """Why a row spanning `lines` is not valid CSV, or None when it is (a quoted cell may hold line breaks).
+
+    The lenient reader lets a quote left open run on until the next quote, usually the opening quote of a later
+    row, and then reads on as if nothing happened: two rows become one of the header's width. Strict CSV refuses
+    exactly that (text right after a closing quote, or the file ending inside quotes), while a legitimately quoted
+    multi-line cell passes; only rows spanning lines are re-read, so this costs nothing on ordinary files.
+    """
+    try:
+        for _ in csv.reader(lines, delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        return str(exc)
+    return None
+
+
+def _open_quote_problem(where: str, start: int, end: int, error: str) -> str:
+    return (f'{where}:{start}: the row runs on to line {end} ({error}): a quote (") opened in it is not closed where '
+            f"its cell ends, so the rows below were read into that cell; close the quote, or write a quote that is "
+            f'part of the text as two ("").')
 
 
 def _unix_newlines(cell: str) -> str:
@@ -106,7 +152,7 @@ def _check_header(columns: list[str], where: str) -> None:
 
 def _width_problem(where: str, start: int, end: int, width: int, expected: int, delimiter: str) -> str:
     """What is wrong with a row of `width` cells (lines `start` to `end`) under a header of `expected`, and the fix."""
-    at, name = f"{where}:{start}", DELIMITERS[delimiter]
+    at, name = f"{where}:{start}", delimiter_name(delimiter)
     fields = f"{width} field{'' if width == 1 else 's'}, the header has {expected}"
     if end > start:  # a quote left open swallows the lines after it into one cell
         return f'{at}: {fields}, and the row runs on to line {end}; close the quote (") left open in it.'

@@ -27,8 +27,8 @@ from pathlib import Path
 from harness.core.errors import SuiteError
 from harness.core.text import fold
 from harness.data.contract import load_json
-from harness.data.csvfile import DELIMITERS, read_csv
-from harness.data.suites import Problems, show_path
+from harness.data.csvfile import delimiter_name, read_csv
+from harness.data.suites import Problems, encoding_problem, show_path
 
 INPUT_GUESSES = ("text", "input", "utterance", "question", "prompt", "body", "message", "content")
 LABEL_GUESSES = ("label", "category", "intent")
@@ -76,6 +76,8 @@ class SourceData:
     """The format in words, with the fields read, for the user."""
     rows: list[Row]
     fields: Fields
+    empty_rows: int = 0
+    """CSV rows skipped because every cell was empty (see `csvfile.py`)."""
 
 
 Reader = Callable[[list[Record], str, Problems], list[Row]]
@@ -88,12 +90,12 @@ def read_source(
 ) -> SourceData:
     """Read a .jsonl, .csv or .tsv file, detect its format and return its rows; SuiteError lists every bad line."""
     where = show_path(path)
-    records, columns, delimiter = read_records(path)
+    records, columns, delimiter, empty_rows = read_records(path)
     kind = path.suffix.lower().lstrip(".").upper()
     if kind == "PARQUET":
         kind = "Parquet (a number after `file:` in messages is a row, from 1)"
     if delimiter is not None and delimiter != TABLE_SUFFIXES[path.suffix.lower()]:
-        kind = f"{DELIMITERS[delimiter]}-separated {kind}"
+        kind = f"{delimiter_name(delimiter)}-separated {kind}"
     fmt = detect_format(columns, named=bool(input_field or label_field or output_field))
     fields = Fields()
     if fmt == "chat":
@@ -109,7 +111,7 @@ def read_source(
     problems = Problems()
     rows = reader(records, where, problems)
     problems.raise_if_any(where)
-    return SourceData(fmt, described, rows, fields)
+    return SourceData(fmt, described, rows, fields, empty_rows)
 
 
 def detect_format(columns: list[str], named: bool) -> str:
@@ -325,9 +327,9 @@ def guess_field(guesses: tuple[str, ...], columns: list[str]) -> str | None:
     return next((by_lower[guess] for guess in guesses if guess in by_lower), None)
 
 
-def read_records(source: Path) -> tuple[list[Record], list[str], str | None]:
-    """(line number, record) pairs, the field names seen, and the delimiter of a CSV file (None for JSONL); UTF-8
-    only (a BOM is skipped)."""
+def read_records(source: Path) -> tuple[list[Record], list[str], str | None, int]:
+    """(line number, record) pairs, the field names seen, the delimiter of a CSV file (None for JSONL) and the CSV
+    rows of empty cells skipped; UTF-8 only (a BOM is skipped)."""
     where = show_path(source)
     if source.is_dir():
         raise SuiteError(f"{where} is a directory; --from takes one data file: {_data_files_in(source)}.")
@@ -340,21 +342,21 @@ def read_records(source: Path) -> tuple[list[Record], list[str], str | None]:
                          f"is read too).")
     if suffix == ".parquet":
         records, columns = parquet_records(source, where)
-        return records, columns, None
-    data = source.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")  # -sig: spreadsheet exports often start with a BOM
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise SuiteError(
-            f"{where}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); re-save it as UTF-8, e.g. "
-            f"`iconv -f latin1 -t utf-8 {source.name} > fixed{suffix}` if it is Latin-1."
-        ) from None
+        return records, columns, None, 0
+    text = _utf8_text(source.read_bytes(), source.name, where)
     if suffix in TABLE_SUFFIXES:
         table = read_csv(text, where, preferred=TABLE_SUFFIXES[suffix])
-        return table.records, table.columns, table.delimiter
+        return table.records, table.columns, table.delimiter, table.empty_rows
     records, columns = jsonl_records(text, where)
-    return records, columns, None
+    return records, columns, None, 0
+
+
+def _utf8_text(data: bytes, name: str, where: str) -> str:
+    """The file's text (a UTF-8 BOM skipped); SuiteError with the `iconv` that re-saves it as UTF-8 when it is not."""
+    problem = encoding_problem(data, name)  # validate's check: UTF-16 (Excel's "Unicode Text"), Windows-1252, Latin-1
+    if problem is not None:
+        raise SuiteError(f"{where}:{problem}")
+    return data.decode("utf-8-sig")  # -sig: spreadsheet exports often start with a BOM
 
 
 def _data_files_in(folder: Path) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.core.text import display_width
+from harness.data.suite_init import label_variants_text
 from harness.data.suites import Suite, show_path, suite_stats
 
 SHOWN = 5
@@ -57,6 +58,12 @@ def _span(lengths: dict[str, float]) -> str:
 
 def _label_lines(stats: dict[str, dict[str, Any]], labels: Sequence[str], shown: int) -> list[str]:
     lines = _ranked("labels", set(labels), stats, "labels", shown)
+    variants = label_variants_text({label: sum(entry["labels"].get(label, 0) for entry in stats.values())
+                                    for label in labels})
+    if variants:
+        lines += ["", f"warning: labels that differ only in hyphens and underscores, case and spacing, or in how a "
+                      f"number is written (examples in all splits): {variants}. If each group is one label, write it "
+                      f"one way in the splits and in suite.yaml's `output.labels`, and bump `version`."]
     for split, entry in stats.items():
         missing = entry["labels_missing"]
         if missing:

@@ -13,7 +13,8 @@ chosen and why, and is kept in suite.yaml under `source.detected`. The contract,
 
 Data that would make a silently meaningless suite is refused with the file, the line and what to do instead:
 free text in a label field, labels too rare to appear in every split, a one-label classifier, empty turns. Labels
-that differ only in case or spacing are merged, and the note says which.
+that differ only in case or spacing are merged, and the note says which; labels that differ only in hyphens and
+underscores or in how a number is written (`top-up`/`top_up`, `1`/`01`/`1.0`) are kept apart, with a warning.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ import shutil
 import statistics
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness.core.config import MAX_SEED
 from harness.core.errors import SuiteError
 from harness.core.paths import bundled
 from harness.core.text import fold, near_fold
@@ -111,6 +113,9 @@ def init_suite(
         raise SuiteError(f"--metric {metric!r} is not one of {', '.join(METRICS)}.")
     if metric and label_field:
         raise SuiteError("--metric builds a free-text suite and --label-field a label suite; pass one of them.")
+    if not 0 <= seed <= MAX_SEED:  # the bounds of an experiment's `seed`, so one number serves both
+        raise SuiteError(f"--seed must be at least 0 and at most {MAX_SEED}; got {seed}. Pass a seed in that range "
+                         f"(the default is 0).")
     data = read_source(source, input_field, label_field, output_field)
     where = show_path(source)
 
@@ -119,6 +124,8 @@ def init_suite(
         raise SuiteError(f"{where}: only {len(rows)} distinct example(s) after de-duplication; need at least 3.")
     contract, rows = _choose_contract(rows, data, metric, drop_rare_labels, where)
     dropped = {"duplicates": cleaning.pop("duplicates")}
+    if data.empty_rows:
+        dropped["empty_rows"] = data.empty_rows  # CSV rows of empty cells, such as a sheet's formatted blank rows
     if contract.rare_labels:
         dropped["rare_labels"] = sum(contract.rare_labels.values())
         cleaning["rare_labels_dropped"] = contract.rare_labels
@@ -280,14 +287,21 @@ def _single_key(rows: list[Row]) -> str | None:
 def _label_contract(rows: list[Row], key: str, why: str, drop_rare: bool, where: str) -> tuple[Contract, list[Row]]:
     rows, spelling_notes = _spell_labels(rows)
     rows, rare = _check_labels(rows, where, drop_rare)
-    labels = sorted({r.answer for r in rows})
+    counts = Counter(r.answer for r in rows)
+    labels = sorted(counts)
+    variants = label_variants_text(counts)
+    variant_notes = [
+        f"warning: labels in {where} that differ only in hyphens and underscores, case and spacing, or in how a "
+        f"number is written are kept as different labels: {variants}. If each group is one label, write it one way "
+        f"in the data and run init again; if they are different labels, ignore this."
+    ] if variants else []
     contract = Contract(
         output={"kind": "label", "key": key, "labels": labels},
         task="classification",
         scorers=LABEL_SCORERS,
         instruction=f"Read the input and classify it: name its {key}.",
         notes=[f'contract: label, answered as {{"{key}": LABEL}}, {len(labels)} labels ({why}); pass --metric '
-               f"for free text instead.", *spelling_notes],
+               f"for free text instead.", *spelling_notes, *variant_notes],
         rare_labels=rare,
     )
     return contract, rows
@@ -436,6 +450,27 @@ def _spell_labels(rows: list[Row]) -> tuple[list[Row], list[str]]:
         f"labels, rename them in the data."
     )
     return [replace(r, answer=chosen[fold(r.answer)]) for r in rows], [note]
+
+
+def label_variants_text(counts: Mapping[str, int]) -> str | None:
+    """The groups of labels that are probably one label spelled several ways, each label with its example count
+    (`top up failed` (17), `top_up_failed` (16); `1` (8), `01` (6)), or None when there are none.
+
+    Labels are grouped by a key that ignores case, spacing, hyphens and underscores, or by their numeric value, in
+    one pass: cheap on any label set. Nothing is merged, since `1` and `1.0` may be different codes on purpose.
+    """
+    groups: dict[object, list[str]] = {}
+    for label in counts:
+        number = parse_number(label)
+        groups.setdefault(fold(_SEPARATORS.sub(" ", label)) if number is None else number, []).append(label)
+    found = sorted(sorted(group) for group in groups.values() if len(group) > 1)
+    if not found:
+        return None
+    listed = "; ".join(", ".join(f"`{label}` ({counts[label]})" for label in group) for group in found[:MAX_LISTED])
+    return listed + (f"; and {len(found) - MAX_LISTED} more groups" if len(found) > MAX_LISTED else "")
+
+
+_SEPARATORS = re.compile(r"[-_]+")
 
 
 def _check_labels(rows: list[Row], where: str, drop_rare: bool) -> tuple[list[Row], dict[str, int]]:

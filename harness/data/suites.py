@@ -249,20 +249,28 @@ def _load_split(
 
 
 def encoding_problem(data: bytes, name: str) -> str | None:
-    """`LINE: what is wrong and the fix` when `data` is not UTF-8 text (a UTF-8 BOM is fine), else None."""
+    """`LINE: what is wrong and the fix` when `data` is not UTF-8 text (a UTF-8 BOM is fine), else None. The fix
+    re-saves the file `name` as UTF-8 beside it, with its own suffix."""
+    fixed = f"fixed{Path(name).suffix.lower() or '.txt'}"
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return (f"1: UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8; re-save it as UTF-8, e.g. "
-                f"`iconv -f utf-16 -t utf-8 {name} > fixed.jsonl`.")
+                f"`iconv -f utf-16 -t utf-8 {name} > {fixed}`.")
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
-        return (f"{line}: holds NUL bytes, so it is UTF-16 or binary, not UTF-8 text; re-save it as UTF-8 (e.g. "
-                f"`iconv -f utf-16 -t utf-8 {name} > fixed.jsonl`), one JSON object per line.")
+        return (f"{line}: holds NUL bytes, so it is UTF-16 or binary, not UTF-8 text; re-save it as UTF-8, e.g. "
+                f"`iconv -f utf-16 -t utf-8 {name} > {fixed}`.")
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return (f"{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8, e.g. "
-                f"`iconv -f latin1 -t utf-8 {name} > fixed.jsonl` if it is Latin-1.")
+        # the bytes UTF-8 cannot read (surrogateescape keeps them) tell Windows-1252 from Latin-1: Windows-1252
+        # prints curly quotes, dashes and the euro sign at 0x80-0x9F, where Latin-1 has control characters
+        undecodable = sorted({ord(c) - 0xDC00 for c in data.decode("utf-8", "surrogateescape") if c >= "\udc80"})
+        encoding, described = (("cp1252", "Windows-1252 (Excel's default on Windows)")
+                               if any(0x80 <= b <= 0x9F for b in undecodable) else ("latin1", "Latin-1"))
+        shown = ", ".join(f"0x{b:02x}" for b in undecodable[:5]) + (", ..." if len(undecodable) > 5 else "")
+        return (f"{line}: not UTF-8 (bytes {shown}), likely {described}; re-save it as UTF-8, e.g. "
+                f"`iconv -f {encoding} -t utf-8 {name} > {fixed}`.")
     return None
 
 

@@ -22,7 +22,7 @@ from harness.data.csvfile import read_csv
 from harness.data.formats import INPUT_GUESSES, guess_field, jsonl_records
 from harness.data.prompting import beyond_context, max_answer_tokens
 from harness.data.shots import FixedShots
-from harness.data.suites import Example, Suite, load_suite, seeded_subset, show_path
+from harness.data.suites import Example, Suite, encoding_problem, load_suite, seeded_subset, show_path
 from harness.models import loading, sources
 from harness.models.device import default_dtype, resolve_device
 from harness.store.database import Store
@@ -167,11 +167,10 @@ def read_inputs(given: str) -> list[str]:
     if suffix == ".json":
         raise HarnessError(f"--input {where}: a .json file is not read; give one input per line as .jsonl (a JSON "
                            f"array converts with `jq -c '.[]' {path.name} > inputs.jsonl`), .csv or .txt.")
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheet exports often start with a BOM
-    except UnicodeDecodeError:
-        raise HarnessError(f"--input {where}: not UTF-8 text; re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 "
-                           f"{path.name} > fixed{suffix}` if it is Latin-1.") from None
+    data = path.read_bytes()
+    if (problem := encoding_problem(data, path.name)) is not None:  # UTF-16, Windows-1252 or Latin-1: the iconv
+        raise HarnessError(f"--input {where}:{problem}")
+    text = data.decode("utf-8-sig")  # -sig: spreadsheet exports often start with a BOM
     if suffix in (".jsonl", ".csv"):
         if suffix == ".csv":  # the reader suite init uses: the delimiter found, every row's width checked
             table = read_csv(text, where)
