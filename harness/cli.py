@@ -791,6 +791,11 @@ def _suite_validate(args, console: Console) -> int:
     suite = load_suite(args.suite)
     sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())
     console.print(f"{suite.name} {suite.version}: valid ({sizes}; contract: {suite.contract.kind})")
+    if suite.path.name != suite.name:  # a copied folder keeps the name it was copied from
+        console.print(f"warning: the folder is named {suite.path.name} but its suite.yaml names the suite "
+                      f"{suite.name}; studies, the registry and its production adapter know it as {suite.name}, so "
+                      f"another suite of that name would share them. Make `name:` and the folder agree unless this "
+                      f"is that suite.", highlight=False, markup=False)
     return 0
 
 

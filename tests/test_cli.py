@@ -33,7 +33,12 @@ def test_suite_init_validate_stats(tmp_path, capsys):
     assert main(["suite", "init", "mini", "--from", str(source), "--suites-dir", str(suites)]) == 0
     assert "rows dropped: duplicates 1)" in capsys.readouterr().out
     assert main(["suite", "validate", str(suites / "mini")]) == 0
-    assert "valid (train" in capsys.readouterr().out
+    assert "valid (train" in (out := capsys.readouterr().out) and "warning" not in out
+    import shutil
+
+    shutil.copytree(suites / "mini", suites / "mini-copy")  # a copy keeps the name it was copied from
+    assert main(["suite", "validate", str(suites / "mini-copy")]) == 0
+    assert "warning: the folder is named mini-copy but its suite.yaml names the suite mini" in capsys.readouterr().out
     assert main(["suite", "stats", str(suites / "mini"), "--format", "json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert sum(stats[s]["n"] for s in ("train", "dev", "test")) == 9
