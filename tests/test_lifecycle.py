@@ -253,3 +253,15 @@ def test_recheck_tells_drift_from_noise(sweep, tmp_path):
     copy.write_text("".join(json.dumps(r) + "\n" for r in rows if r["input"] in stored))
     again = recheck(store, "toy-colours", actor="nightly", data=copy)
     assert again.paired and again.change.value == 0.0 and again.decision.test == "mcnemar-exact"
+
+    # the same examples reordered, with one new line among them (a test file edited): paired over the recorded ones,
+    # the new one scored apart, never paired with whichever recorded example shares its line number
+    mixed = [r for r in rows if r["input"] in stored][::-1]
+    mixed.insert(1, {"input": "a colour never seen before", "output": {"colour": "red"}})
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text("".join(json.dumps(r) + "\n" for r in mixed))
+    partly = recheck(store, "toy-colours", actor="nightly", data=edited)
+    assert partly.paired and partly.decision.test == "mcnemar-exact" and partly.change.value == 0.0
+    assert partly.before.n == partly.now.n == len(stored) and partly.unmatched.n == 1
+    assert f"paired over the {len(stored)} examples scored before; the other 1 example, new, scored" in partly.text()
+    assert store.adapter_events(trial_id=production)[-1].detail["unmatched"]["n"] == 1

@@ -6,8 +6,11 @@ adapter's history.
 The change is read by the decision rule (`harness.analysis.decision`) on the study's objective metric: on the same
 examples it is paired (the tight test: McNemar's exact test for 0/1 scores), and so is a --data file whose every
 example repeats a recorded test example; on new examples it is unpaired (Newcombe's score interval for 0/1 scores,
-else each sample resampled on its own). Stored inputs may be redacted, so the suite's examples are redacted the
-same way before they are matched with them; otherwise a paired re-check would silently become an unpaired one.
+else each sample resampled on its own). Examples are matched by content, not by line, so a test file with a line
+added or moved still pairs: when at least half of the re-checked examples repeat recorded ones, the change is read
+paired over those, and the others are scored apart. Stored inputs may be redacted, so the suite's examples are
+redacted the same way before they are matched with them; otherwise a paired re-check would silently become an
+unpaired one.
 
 The same adapter on the same examples answers the same way only in the same setting, so the re-check also says what
 changed since the scores were recorded: library versions, the harness's commit, the device, torch's threads, and the
@@ -54,12 +57,15 @@ class Recheck:
     """The metric on test as recorded for the trial (when it was scored, before promotion): over the re-checked
     examples when paired, else over every recorded test example."""
     now: Metric
+    """The metric now, over the same examples as `before` when paired."""
     decision: Decision
     """now against before (paired on the same examples, else unpaired)."""
     metrics: dict[str, Metric]
     """Every metric of the re-scored data."""
     changed: tuple[str, ...] = ()
     """What differs from the setting that recorded `before` (versions, commit, device, threads, the test file)."""
+    unmatched: Metric | None = None
+    """When paired over only some of the examples: the metric on the others, which were never scored before."""
 
     @property
     def change(self) -> Metric:
@@ -72,6 +78,9 @@ class Recheck:
 
     def text(self) -> str:
         how = "paired over the same examples" if self.paired else "unpaired: different examples"
+        if self.paired and self.unmatched is not None:
+            how = (f"paired over the {counted(self.before.n, 'example')} scored before; the other "
+                   f"{counted(self.unmatched.n, 'example')}, new, scored {fmt_metric(self.unmatched)} apart")
         if not self.beyond_noise:
             reading = "no change beyond noise (the interval includes 0)"
         else:
@@ -104,14 +113,15 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     recorded = {e.example_id: e for e in store.examples(trial.id, "test")}
     redactor = Redactor.from_config(config.redaction)  # stored inputs were redacted; match like with like
     if data is None:
-        examples = seeded_subset(scored_on.splits["test"], config.data.test_limit, config.seed)
+        examples, stored = _as_recorded(seeded_subset(scored_on.splits["test"], config.data.test_limit, config.seed),
+                                        recorded, redactor)
         label = f"the suite's test subset ({counted(len(examples), 'example')})"
     else:
         examples, stored = _as_recorded(load_examples(Path(data), scored_on.contract, "recheck")[0], recorded,
                                         redactor)
         notes = [counted(len(examples), "example")]
         if 0 < stored < len(examples):
-            notes.append(f"{stored} of them are recorded test examples: a file of only those would be compared paired")
+            notes.append(f"{stored} of them are recorded test examples")
         if memorised := _memorised(examples, trained_on(config, scored_on, trial.params)):
             notes.append(memorised)
         label = f"{data} ({'; '.join(notes)})"
@@ -121,20 +131,21 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     scores = score_split(examples, [a.output for a in answers], loaded_suite, config.seed)
     metric = study.objective_metric
     now = {ex.id: row.get(metric) for ex, row in zip(examples, scores.per_example)}
-    same = [recorded.get(ex.id) for ex in examples]
-    paired = all(r is not None and (r.input, r.target) == (redactor.redact(ex.input), redactor.redact(ex.target))
-                 for r, ex in zip(same, examples))
     before = {i: r.scores.get(metric) for i, r in recorded.items()}
+    shared = {i: v for i, v in now.items() if i in recorded}  # `_as_recorded` gave these their recorded ids
+    paired = len(shared) >= PAIRED_SHARE * len(now)
     if paired:
-        decision = compare_paired(now, before, metric, higher_is_better=study.maximize, seed=config.seed)
+        decision = compare_paired(shared, before, metric, higher_is_better=study.maximize, seed=config.seed)
     else:
         decision = compare_unpaired(list(now.values()), list(before.values()), metric,
                                     higher_is_better=study.maximize, seed=config.seed)
     # paired, "recorded" is over the same examples as "now": a file of 8 recorded examples is not read against all 30
-    shown = [before[i] for i in now] if paired else list(before.values())
-    result = Recheck(trial.id, suite, label, paired, metric, _summary(shown), _summary(now.values()),
-                     decision, dict(scores.metrics), changed)
+    shown, compared = ([before[i] for i in shared], shared.values()) if paired else (before.values(), now.values())
+    new = [v for i, v in now.items() if i not in shared]
+    result = Recheck(trial.id, suite, label, paired, metric, _summary(shown), _summary(compared), decision,
+                     dict(scores.metrics), changed, _summary(new) if paired and new else None)
     detail = {"data": label, "paired": paired, "changed_since_recorded": list(changed), "metric": metric,
+              "unmatched": None if result.unmatched is None else result.unmatched.to_dict(),
               "before": result.before.to_dict(),
               "now": result.now.to_dict(), "change": result.change.to_dict(), "beyond_noise": result.beyond_noise,
               "decision": asdict(decision), "metrics": {k: v.to_dict() for k, v in result.metrics.items()},
@@ -189,15 +200,26 @@ def _pairs(then: RunEnvironment, now: RunEnvironment):
 
 def _as_recorded(examples: Sequence[Example], recorded: dict[str, ExampleView], redactor: Redactor
                  ) -> tuple[Sequence[Example], int]:
-    """A --data file's examples under the ids of the recorded test examples they repeat (same input and target), so
-    that a file of stored examples (the suite's test.jsonl, a subset of it) is compared paired, as it should be; and
-    how many repeat one. Ids change only when every example repeats a different one: a mixed file stays unpaired."""
+    """The examples, each that repeats a recorded test example (same input and target, redacted as stored) under
+    that example's id, so it is compared paired with its recorded score wherever it sits in the file; the others
+    under ids no recorded example has. Returns them and how many repeat one (each recorded example is matched once).
+    """
     by_content = {(e.input, e.target): e.example_id for e in recorded.values()}
-    ids = [by_content.get((redactor.redact(ex.input), redactor.redact(ex.target))) for ex in examples]
-    stored = sum(i is not None for i in ids)
-    if stored == len(examples) and len(set(ids)) == len(ids):
-        return [replace(ex, id=i) for ex, i in zip(examples, ids)], stored
-    return examples, stored
+    taken: set[str] = set()
+    matched = []
+    for ex in examples:
+        twin = by_content.get((redactor.redact(ex.input), redactor.redact(ex.target)))
+        if twin is not None and twin not in taken:
+            taken.add(twin)
+            matched.append(replace(ex, id=twin))
+        else:  # a line number may be a recorded id of another example: never let it pair with that one
+            matched.append(replace(ex, id=f"new:{ex.id}"))
+    return matched, len(taken)
+
+
+PAIRED_SHARE = 0.5
+"""The share of re-checked examples that must repeat recorded ones for the change to be read paired over them;
+below it, the few shared pairs would say less than all the examples read unpaired."""
 
 
 def _memorised(examples: Sequence[Example], train: Sequence[Example]) -> str | None:
