@@ -73,16 +73,26 @@ def test_on_a_gpu_each_precision_answers_in_its_own_weights():
 
 def test_the_answers_are_the_faster_of_two_whole_batches(tmp_path, tiny_model_dir, toy_suite, monkeypatch):
     """Two whole batches of the same dev examples per answering arm, the faster kept: a first batch pays one-time
-    costs. Nothing else is generated, and a precision that answers alike generates nothing."""
+    costs. Then the same prompts with a one-token answer (the faster of two), which splits the batch's time into its
+    prompt tokens and its decoding. Nothing else is generated, and a precision that answers alike generates
+    nothing."""
     monkeypatch.setattr(calibration_module, "native_bf16", lambda device: True)
     batches = []
 
     def timed(candidate, batch, max_new_tokens, batch_size, desc):
-        batches.append((desc, [ex.id for ex in batch]))
+        batches.append((desc, [ex.id for ex in batch], max_new_tokens))
         return 3.0 if len(batches) % 2 else 2.0
 
     monkeypatch.setattr(calibration_module, "_batch_seconds", timed)
     here = plan_for_machine(plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite), FORGETTING), lambda _: None)
-    assert here.calibration.timing("prompt").generate_seconds == 2.0
-    assert [desc for desc, _ in batches] == ["calibrate prompt"] * 2 + ["calibrate lora"] * 2
-    assert len({tuple(ids) for _, ids in batches}) == 1 and len(batches[0][1]) == 4
+    prompt = here.calibration.timing("prompt")
+    assert prompt.generate_seconds == 2.0
+    assert [desc for desc, _, _ in batches] == (["calibrate prompt"] * 2 + ["calibrate prompt prompts"] * 2
+                                                + ["calibrate lora"] * 2 + ["calibrate lora prompts"] * 2)
+    assert len({tuple(ids) for _, ids, _ in batches}) == 1 and len(batches[0][1]) == 4
+    assert [new for _, _, new in batches[2:4]] == [1, 1]
+    tokens, shared = calibration_module._prompt_tokens(calibration_module.METHODS.get("prompt").prepare(
+        calibration_module.trial_context(here.data), calibration_module.method_params(
+            {"method": "prompt", "shots": 0}, "test")), calibration_module._calibration_batch(here.data))
+    assert prompt.token_seconds == pytest.approx(2.0 * 4 / (4 * (max(tokens) - shared)))
+    assert prompt.decode_seconds == 0.0  # the one-token batches took as long as the whole ones: all prompt

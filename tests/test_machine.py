@@ -118,7 +118,8 @@ def test_the_estimate_counts_the_forgetting_check_timed_here(tmp_path, tiny_mode
     lora, prompt = here.calibration.timing("lora"), here.calibration.timing("prompt")
     assert lora.regression_seconds > 0 and prompt.regression_seconds is None  # timed on the trained model only
     trained = here.estimate.of(trained=True)
-    assert trained.eval_seconds == pytest.approx(16 * lora.generate_seconds + 20 * lora.regression_seconds)
+    answers = lora.split_seconds("dev", 8, 4) + lora.split_seconds("test", 8, 4)  # at its prompts' padded tokens
+    assert trained.eval_seconds == pytest.approx(answers + 20 * lora.regression_seconds)
     assert here.estimate.once_seconds == pytest.approx(20 * lora.regression_seconds)  # the base, not cached yet
     assert here.estimate.total_seconds == pytest.approx(sum(t.seconds for t in here.estimate.trials)
                                                         + here.estimate.once_seconds)

@@ -116,3 +116,46 @@ def row_lengths(prompter, examples: Sequence[Example]) -> list[int]:
     """Each example's prompt and answer tokens, as `prompter.tokenizer(prompt + completion)` counts them."""
     texts = [prompter.prompt(ex) + prompter.completion(ex) for ex in examples]
     return count_tokens(prompter.tokenizer, texts, shared_head(prompter))
+
+
+def common_prefix(tokenizer, texts: Sequence[str], head: SharedHead | None) -> int:
+    """Tokens (the same ids, in the same places) that every text's `tokenizer(text).input_ids` starts with: what
+    `training/generate.py` encodes once for all of a split's prompts. Read from the rests after `head` where every
+    text starts with it and the tokenizer adds nothing around a text; else from each text tokenized whole."""
+    if not texts:
+        return 0
+    added = len(tokenizer("", verbose=False).input_ids)
+    if head is not None and not added and all(_splits(text, head) for text in texts):
+        rests = [head.anchor + text[len(head.text):] for text in texts]
+        return head.tokens - 1 + _common(_ids(tokenizer, rests, add_special_tokens=False))  # the anchor: in both
+    return _common(_ids(tokenizer, list(texts), add_special_tokens=True))
+
+
+def _ids(tokenizer, texts: list[str], add_special_tokens: bool) -> list[list[int]]:
+    ids: list[list[int]] = []
+    for start in range(0, len(texts), _BATCH):
+        ids += tokenizer(texts[start:start + _BATCH], add_special_tokens=add_special_tokens, verbose=False).input_ids
+    return ids
+
+
+def _common(ids: list[list[int]]) -> int:
+    first, length = ids[0], min(len(row) for row in ids)
+    for row in ids[1:]:
+        length = next((k for k in range(length) if row[k] != first[k]), length)
+    return length
+
+
+def generated_prefix(tokens: Sequence[int], common: int, minimum: int) -> int:
+    """The shared prefix `generate` encodes once, as it chooses it: the common tokens, leaving at least one token of
+    each prompt to encode per batch, and none below `minimum` (`generate.MIN_SHARED_PREFIX`: not worth the copy)."""
+    shared = max(0, min(common, min(tokens, default=1) - 1))
+    return shared if shared >= minimum else 0
+
+
+def generation_batches(tokens: Sequence[int], shared: int, batch_size: int) -> list[tuple[int, int]]:
+    """(rows, width) of each batch `generate` forms from prompts of these token counts: sorted by length, cut into
+    batches of `batch_size`, each row left-padded to its batch's longest, after the `shared` prefix. A batch costs
+    about rows x width prompt tokens, so one long prompt makes its whole batch as wide as itself."""
+    ordered = sorted(tokens)
+    return [(len(ordered[start:start + batch_size]), ordered[start:start + batch_size][-1] - shared)
+            for start in range(0, len(ordered), max(1, batch_size))]

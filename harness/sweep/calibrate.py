@@ -19,7 +19,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -31,6 +31,7 @@ from optuna.distributions import CategoricalDistribution
 from harness.core.config import BudgetConfig, ExperimentConfig
 from harness.core.errors import HarnessError
 from harness.core.records import DataProvenance
+from harness.data.prompt_tokens import common_prefix, count_tokens, generated_prefix, generation_batches, shared_head
 from harness.data.suites import Example, seeded_subset
 from harness.evaluation.regression import per_item_scores
 from harness.models import sources
@@ -39,6 +40,7 @@ from harness.sweep.plan import SweepPlan
 from harness.sweep.prepare import SweepData
 from harness.sweep.space import method_params
 from harness.sweep.trial import trial_context
+from harness.training.generate import MIN_SHARED_PREFIX
 from harness.training.methods import METHODS
 from harness.training.methods.base import LocalCandidate
 from harness.training.sft import WARMUP_STEPS
@@ -54,9 +56,11 @@ the per-item time errs high, on the safe side of a plan."""
 BUSY_LOAD = 1.5
 """Load average per core above which the calibration says its timings were taken on a busy CPU: the sweep itself
 keeps each core at about 1 while it loads and tokenises."""
-VERSION = 6
-"""Bumped when what is measured changes, so an old cache entry is never read as a new one. 6: generation writes
-into a reserved key/value cache (training/kv_cache.py), x1.13-1.18 faster on a CPU."""
+VERSION = 7
+"""Bumped when what is measured changes, so an old cache entry is never read as a new one (`_load` reads it as
+nothing, and it is measured again). 6: generation writes into a reserved key/value cache (training/kv_cache.py),
+x1.13-1.18 faster on a CPU. 7: a generation batch is split into its prompt tokens and its decoding, and each arm's
+dev and test prompts are counted, so that a split's estimate follows their lengths (`estimate.py`)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,35 @@ class Timing:
     regression_seconds: float | None = None
     """Wall seconds per item of the forgetting check (lm-eval) on the trained model; None where nothing trains or
     the check is off."""
+    token_seconds: float | None = None
+    """Wall seconds per padded prompt token of a generation batch: the same batch's prompts, timed with a one-token
+    answer (so, their encoding), over the tokens it pads them to. None in a timing measured before it was split."""
+    decode_seconds: float | None = None
+    """Wall seconds per example of the rest of the batch: decoding the answers (the whole batch's time less its
+    prompts' encoding, per row)."""
+    prompt_tokens: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """Split ("dev", "test") -> each example's prompt tokens with this arm's own prompts, in the subset's order."""
+    shared_tokens: dict[str, int] = field(default_factory=dict)
+    """Split -> the prefix every prompt of it shares, which generation encodes once (0: none worth caching)."""
+
+    def split_seconds(self, split: str, size: int, batch_size: int, left_out: frozenset[int] = frozenset()) -> float:
+        """Expected wall seconds to generate `split` (of `size` examples) in batches of `batch_size`, without the
+        examples at the indices `left_out`.
+
+        Assumed: a batch costs `token_seconds` per prompt token it holds once padded (rows x its longest prompt, as
+        `generate` pads them, after the shared prefix, encoded once per split), plus `decode_seconds` per row. Both
+        are linear fits of one timed batch: encoding and attention cost more than linearly at thousands of tokens, so
+        a batch of very long prompts takes at least this long. Without counted prompts (an older timing, a split it
+        did not count) every example costs the batch's mean, `generate_seconds`."""
+        tokens = self.prompt_tokens.get(split)
+        if self.token_seconds is None or self.decode_seconds is None or tokens is None or len(tokens) != size:
+            return (size - len(left_out)) * self.generate_seconds
+        kept = [n for i, n in enumerate(tokens) if i not in left_out]
+        if not kept:
+            return 0.0
+        shared = min(self.shared_tokens.get(split, 0), min(kept) - 1)
+        padded = sum(rows * width for rows, width in generation_batches(kept, shared, batch_size))
+        return self.token_seconds * (shared + padded) + self.decode_seconds * len(kept)
 
 
 @dataclass(frozen=True)
@@ -98,14 +131,14 @@ class Calibration:
         for method in dict.fromkeys(t.method for t in self.timings):
             timed = [t for t in self.timings if t.method == method]
             if timed[0].step_seconds is None:
-                out.append(f"{method}: {timed[0].generate_seconds:.2f} s per generated example")
+                out.append(f"{method}: {timed[0].generate_seconds:.2f} s per generated example{_split(timed[0])}")
                 continue
             steps = ", ".join(f"{t.step_seconds:.2f} s/step {_label(t.precision)}" for t in timed)
             mine = self.timing(method)
             forgetting = (f"; forgetting check {mine.regression_seconds:.2f} s per item"
                           if mine.regression_seconds else "")
             out.append(f"{method}: {steps}: using {self.precision}; {mine.generate_seconds:.2f} s per generated "
-                       f"example{forgetting}")
+                       f"example{_split(mine)}{forgetting}")
         return out + list(self.notes) + ([f"warning: {self.busy}"] if self.busy else [])
 
 
@@ -274,13 +307,19 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str, answers
             raise HarnessError(f"calibration: {method} ran {candidate.train_report.steps} steps, fewer than the "
                                f"{steps} it needs to time; the train subset holds {len(data.train)} examples.")
     if answers is not None:
-        generate_seconds, regression_seconds = answers.generate_seconds, answers.regression_seconds
-    else:
-        generate_seconds = _generate_seconds(candidate, data, f"calibrate {method}")
-        regression_seconds = _time_regression(config, candidate) if candidate.trained else None
+        del candidate
+        free_memory(plan.device)
+        return dataclasses.replace(answers, method=method, precision=precision, step_seconds=step_seconds)
+    generate_seconds = _generate_seconds(candidate, data, f"calibrate {method}")
+    token_seconds, decode_seconds = _split_batch(candidate, data, generate_seconds, f"calibrate {method}")
+    regression_seconds = _time_regression(config, candidate) if candidate.trained else None
+    counted = {split: _prompt_tokens(candidate, examples) for split, examples in (("dev", data.dev),
+                                                                                   ("test", data.test))}
     del candidate
     free_memory(plan.device)
-    return Timing(method, precision, step_seconds, generate_seconds, regression_seconds)
+    return Timing(method, precision, step_seconds, generate_seconds, regression_seconds, token_seconds,
+                  decode_seconds, {split: tokens for split, (tokens, _) in counted.items()},
+                  {split: shared for split, (_, shared) in counted.items()})
 
 
 def _generate_seconds(candidate: LocalCandidate, data: SweepData, desc: str) -> float:
@@ -290,9 +329,41 @@ def _generate_seconds(candidate: LocalCandidate, data: SweepData, desc: str) -> 
     200 characters did not take those costs away: the demo's prompting arm then read 3.0 s per example in its first
     whole batch, and 1.9 and 2.3 in the next two (a busy 2-core Intel Xeon, 2026-12-05)."""
     config = data.config
-    batch = seeded_subset(data.dev or data.train, config.generation.batch_size, config.seed)
+    batch = _calibration_batch(data)
     return min(_batch_seconds(candidate, batch, data.max_new_tokens, config.generation.batch_size, desc)
                for _ in range(2))
+
+
+def _calibration_batch(data: SweepData) -> tuple[Example, ...]:
+    config = data.config
+    return seeded_subset(data.dev or data.train, config.generation.batch_size, config.seed)
+
+
+def _split_batch(candidate: LocalCandidate, data: SweepData, generate_seconds: float,
+                 desc: str) -> tuple[float | None, float | None]:
+    """(seconds per padded prompt token, seconds per example of decoding) of the calibration batch: its prompts timed
+    alone, with a one-token answer (the faster of two, after the whole batches have warmed the model up), over the
+    tokens `generate` pads them to; the rest of its `generate_seconds` is decoding. A prompt costs in proportion to
+    its tokens, an answer does not, so a split of long prompts is estimated from the first and its count from the
+    second. None, None when the batch holds no prompt token to time."""
+    batch = _calibration_batch(data)
+    tokens, shared = _prompt_tokens(candidate, batch)
+    padded = sum(rows * width for rows, width in generation_batches(tokens, shared, len(batch)))
+    if not padded:
+        return None, None
+    per_example = min(_batch_seconds(candidate, batch, 1, len(batch), f"{desc} prompts") for _ in range(2))
+    return per_example * len(batch) / padded, max(0.0, generate_seconds - per_example)
+
+
+def _prompt_tokens(candidate: LocalCandidate, examples: tuple[Example, ...]) -> tuple[tuple[int, ...], int]:
+    """Each example's prompt tokens as this arm frames it, and the prefix `generate` would encode once for them."""
+    prompter = candidate.prompter
+    if not examples:
+        return (), 0
+    texts = [prompter.prompt(ex) for ex in examples]
+    head = shared_head(prompter)
+    tokens = count_tokens(prompter.tokenizer, texts, head)
+    return tuple(tokens), generated_prefix(tokens, common_prefix(prompter.tokenizer, texts, head), MIN_SHARED_PREFIX)
 
 
 def _batch_seconds(candidate: LocalCandidate, batch: tuple[Example, ...], max_new_tokens: int, batch_size: int,
@@ -338,9 +409,11 @@ def _cache_path(plan: SweepPlan, data: SweepData, machine: str, arms: list[str])
              dataclasses.astuple(config.regression)]
     versions = [metadata.version(p) for p in ("torch", "transformers", "peft", "trl")]
     # the threads too: a worker of `sweep --workers N` on a CPU gets a share of the cores, and runs slower
+    # the suite's text too: the counted prompts change with an input, the instruction or the contract
+    prompts = [data.suite.split_sha256, data.suite.instruction, data.suite.contract]
     key = json.dumps([VERSION, machine, plan.device, torch.get_num_threads(), versions, data.source.sha256,
-                      DataProvenance.of(data.provenance).subset_sha256, shape, [representative(plan, m) for m in arms]],
-                     sort_keys=True, default=str)
+                      DataProvenance.of(data.provenance).subset_sha256, shape, [representative(plan, m) for m in arms],
+                      prompts], sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return sources.cache_dir() / "calibration" / f"{digest}.json"
 
@@ -353,10 +426,17 @@ def _load(path: Path) -> tuple[list[Timing], str, tuple[float, int] | None]:
         if raw.get("version") != VERSION:
             return [], "", None
         load = raw.get("load")
-        return ([Timing(**t) for t in raw["timings"]], str(raw.get("measured_at", "")),
+        return ([_timing(t) for t in raw["timings"]], str(raw.get("measured_at", "")),
                 (float(load[0]), int(load[1])) if load else None)
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return [], "", None
+
+
+def _timing(raw: dict[str, Any]) -> Timing:
+    """A cached timing, its counted prompts as tuples again (JSON keeps lists)."""
+    tokens = {split: tuple(int(n) for n in counts) for split, counts in (raw.get("prompt_tokens") or {}).items()}
+    shared = {split: int(n) for split, n in (raw.get("shared_tokens") or {}).items()}
+    return Timing(**{**raw, "prompt_tokens": tokens, "shared_tokens": shared})
 
 
 def _save(path: Path, machine: str, timings: list[Timing], measured_at: str, load: tuple[float, int] | None) -> None:
@@ -366,6 +446,12 @@ def _save(path: Path, machine: str, timings: list[Timing], measured_at: str, loa
                                "threads": torch.get_num_threads(), "load": load,
                                "timings": [dataclasses.asdict(t) for t in timings]}, indent=2))
     tmp.replace(path)  # whole or not at all, even with two workers calibrating at once
+
+
+def _split(timing: Timing) -> str:
+    if timing.token_seconds is None or timing.decode_seconds is None:
+        return ""
+    return f" ({timing.token_seconds * 1000:.2f} ms per padded prompt token, {timing.decode_seconds:.2f} s decoding)"
 
 
 def _label(precision: str) -> str:

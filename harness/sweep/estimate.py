@@ -2,11 +2,14 @@
 its time cap, from this machine's calibration (`calibrate.py`), never from another machine's rates.
 
 Each trial is estimated from what it does: training (its step budget times the measured seconds per step, plus the
-dev probes), then generating dev and test at the measured seconds per example of its own arm, then, for a trained
-trial, the forgetting check at its measured seconds per item. The base model's own forgetting check, measured once
-per results folder, is counted when it is not cached yet. A hosted arm's time is its endpoint's and is not
-estimated. `fit` lowers the step budget, when the experiment asks it to, until the
-planned trials fit the minutes it names.
+dev probes), then generating dev and test, then, for a trained trial, the forgetting check at its measured seconds per
+item. Generation follows the prompts' lengths: `generate` sorts a split's prompts by length and pads each batch to its
+longest, so each split costs its arm's measured seconds per padded prompt token times the tokens its batches hold,
+plus its seconds of decoding per example (`Timing.split_seconds`). One very long input makes its whole batch that
+wide: `long_prompts` warns, before any trial, where a few such inputs dominate a split's time. The base model's own
+forgetting check, measured once per results folder, is counted when it is not cached yet. A hosted arm's time is its
+endpoint's and is not estimated. `fit` lowers the step budget, when the experiment asks it to, until the planned
+trials fit the minutes it names.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from statistics import median
 from typing import Any
 
 from harness.core.config import ExperimentConfig
-from harness.sweep.calibrate import Calibration, representative
+from harness.data.suites import show_path
+from harness.sweep.calibrate import Calibration, Timing, representative
 from harness.sweep.plan import SweepPlan
 from harness.sweep.space import method_params
 from harness.training.methods import METHODS
@@ -40,6 +45,8 @@ class TrialEstimate:
     search_seconds: float = 0.0
     """Those answers at the arm's calibrated seconds per generated example (timed with as many shots as a
     candidate shows at most)."""
+    generate_seconds: float = 0.0
+    """Generating dev and test: the share of `eval_seconds` that follows the prompts' lengths."""
 
     @property
     def seconds(self) -> float:
@@ -115,6 +122,7 @@ def estimate(plan: SweepPlan, calibration: Calibration, base_checked: bool = Fal
     per_item = [t.regression_seconds for t in timed if t is not None and t.regression_seconds]
     once = 0.0 if base_checked or not per_item or not config.regression.enabled \
         else config.regression.limit * min(per_item)
+    notes += long_prompts(plan, calibration, rows)
     total = sum(r.seconds for r in rows)
     budget = config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None
     if budget is not None and rows:
@@ -177,19 +185,84 @@ def _trial(config: ExperimentConfig, sizes: dict[str, int], method: str, calibra
     timing = calibration.timing(method)
     if timing is None:
         return None
-    evaluated = sizes["dev"] + sizes["test"]
+    evaluated = sum(timing.split_seconds(split, sizes[split], config.generation.batch_size)
+                    for split in ("dev", "test"))
     if timing.step_seconds is None:
         searches = METHODS.get(method).searches  # its search generates as its dev and test do, in batches
         calls = method_params(params, "estimate").settings(config.seed).calls() if searches else 0
-        return TrialEstimate(method, 0, 0.0, evaluated * timing.generate_seconds, search_calls=calls,
-                             search_seconds=calls * timing.generate_seconds)
+        return TrialEstimate(method, 0, 0.0, evaluated, search_calls=calls,
+                             search_seconds=calls * timing.generate_seconds, generate_seconds=evaluated)
     steps = planned_steps(config, sizes["train"])
     every = config.training.eval_every_steps
     probes = steps // every if every else 0
     train = steps * timing.step_seconds + probes * min(config.training.eval_examples, sizes["dev"]) \
         * timing.generate_seconds
     forgetting = config.regression.limit * (timing.regression_seconds or 0.0) if config.regression.enabled else 0.0
-    return TrialEstimate(method, steps, train, evaluated * timing.generate_seconds + forgetting, forgetting)
+    return TrialEstimate(method, steps, train, evaluated + forgetting, forgetting, generate_seconds=evaluated)
+
+
+OUTLIER_RATIO = 8
+"""A prompt is an outlier when the tokens it is padded by (those after the shared prefix) exceed this many times the
+split's median."""
+OUTLIER_MIN_SECONDS = 60.0
+"""Outliers are worth a warning when they add at least this much to the sweep, and at least double a split's time."""
+
+
+def long_prompts(plan: SweepPlan, calibration: Calibration, rows: list[TrialEstimate]) -> list[str]:
+    """A warning for each split where a few far longer prompts dominate the planned trials' generation time: each
+    pads its whole batch to its own length. Names them, the longest, the minutes they add, and the fixes."""
+    batch_size = plan.config.generation.batch_size
+    warnings = []
+    for split in ("dev", "test"):
+        examples, found = plan.subsets[split], {}
+        for method in dict.fromkeys(r.method for r in rows):
+            timing = calibration.timing(method)
+            outliers = _outliers(timing, split, len(examples)) if timing is not None else []
+            if not outliers:
+                continue
+            whole = timing.split_seconds(split, len(examples), batch_size)
+            without = timing.split_seconds(split, len(examples), batch_size, frozenset(outliers))
+            if whole - without >= max(without, 1e-9):  # they at least double this arm's time on the split
+                trials = sum(r.method == method for r in rows)
+                found[method] = (timing, outliers, (whole - without) * trials)
+        extra = sum(added for _, _, added in found.values())
+        if not found or extra < OUTLIER_MIN_SECONDS:
+            continue
+        timing, outliers, _ = max(found.values(), key=lambda item: item[2])
+        warnings.append(_long_prompts_text(plan, split, timing, outliers, extra, found))
+    return warnings
+
+
+def _outliers(timing: Timing, split: str, size: int) -> list[int]:
+    """Indices of the split's prompts padded by more than `OUTLIER_RATIO` times the median, longest first."""
+    tokens = timing.prompt_tokens.get(split)
+    if timing.token_seconds is None or not tokens or len(tokens) != size:
+        return []
+    shared = timing.shared_tokens.get(split, 0)
+    typical = max(1.0, median(n - shared for n in tokens))
+    return sorted((i for i, n in enumerate(tokens) if n - shared > OUTLIER_RATIO * typical), key=lambda i: -tokens[i])
+
+
+def _long_prompts_text(plan: SweepPlan, split: str, timing: Timing, outliers: list[int], extra: float,
+                       found: dict[str, tuple[Timing, list[int], float]]) -> str:
+    examples, tokens = plan.subsets[split], timing.prompt_tokens[split]
+    longest = examples[outliers[0]]
+    _, _, line = longest.id.rpartition(":")
+    where = show_path(plan.suite.path / f"{split}.jsonl")
+    count = len(outliers)
+    ids = ", ".join(examples[i].id for i in outliers[:10]) + (f" and {count - 10} more" if count > 10 else "")
+    listed = f" (all: {ids})" if count > 1 else ""
+    per_arm = ", ".join(f"{method} {_minutes(added)}" for method, (_, _, added) in found.items())
+    batch_size = plan.config.generation.batch_size
+    them, it = ("them", "they") if count > 1 else ("it", "it")
+    return (f"warning: {split}: {count} of {len(examples)} prompts {'are' if count > 1 else 'is'} far longer than "
+            f"the others (median {round(median(tokens)):,} tokens); the longest, {longest.id} (line "
+            f"{line} of {where}), has {tokens[outliers[0]]:,} tokens{listed}. Generation pads each batch of "
+            f"generation.batch_size={batch_size} to its longest prompt, so {it} add{'s' if count == 1 else ''} about "
+            f"{_minutes(extra)} to the planned trials ({per_arm}; counted linearly in their tokens, and attention over "
+            f"prompts this long costs more, so likely longer). Drop or truncate {them} in {where}, lower "
+            f"generation.batch_size (--set generation.batch_size=1 pads nothing), or evaluate fewer {split} "
+            f"examples with data.{split}_limit (a seeded draw, which may still hold {them}).")
 
 
 def _distinct_trained(rows: list[TrialEstimate]) -> list[TrialEstimate]:
