@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from harness.core.errors import SuiteError
-from harness.data.suites import list_suites, load_suite, resolve_suite_path, suite_stats
+from harness.data.suites import Problems, list_suites, load_suite, resolve_suite_path, suite_stats
 
 REPO_SUITES = Path(__file__).resolve().parents[1] / "suites"
 
@@ -218,10 +218,17 @@ def test_not_utf8_split(tmp_path):
     assert "dev.jsonl:1: not UTF-8 (bytes 0xe9), likely Latin-1; re-save it as UTF-8" in load_error(folder)
 
 
-def test_problems_are_collected_and_capped(tmp_path):
+def test_problems_are_collected_grouped_and_capped(tmp_path):
     message = load_error(make_suite(tmp_path, train=["{"] * 12, dev=[]))
-    assert "13 problem(s)" in message
-    assert message.count("malformed JSON") == 10 and "and 3 more" in message
+    assert "13 problem(s)" in message  # twelve lines with one problem, said once with its lines, and the empty dev
+    assert message.count("malformed JSON") == 1 and "train.jsonl: lines 1, 2, 3, 4, 5 and 7 more: malformed" in message
+    assert "dev.jsonl: empty" in message
+    problems = Problems()
+    for i in range(13):
+        problems.add(f"x.jsonl:{i + 1}: problem number {i}")
+    with pytest.raises(SuiteError) as refused:
+        problems.raise_if_any("x.jsonl")
+    assert str(refused.value).count("problem number") == 10 and "and 3 more" in str(refused.value)
 
 
 def test_bad_yaml_names_the_line(tmp_path):

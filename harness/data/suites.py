@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import shlex
 import statistics
 from collections import Counter
@@ -88,11 +89,35 @@ class Problems:
     def raise_if_any(self, what: str) -> None:
         if not self.items:
             return
-        shown = self.items[:MAX_PROBLEMS]
-        lines = [f"{what}: {len(self.items)} problem(s):"] + [f"  - {p}" for p in shown]
-        if len(self.items) > MAX_PROBLEMS:
-            lines.append(f"  and {len(self.items) - MAX_PROBLEMS} more")
+        grouped = _grouped(self.items)
+        lines = [f"{what}: {len(self.items)} problem(s):"] + [f"  - {p}" for p in grouped[:MAX_PROBLEMS]]
+        if len(grouped) > MAX_PROBLEMS:
+            lines.append(f"  and {len(grouped) - MAX_PROBLEMS} more")
         raise SuiteError("\n".join(lines))
+
+
+_LOCATED = re.compile(r"(?P<where>[^\n]*?):(?P<line>\d+): (?P<what>.*)", re.S)
+LINES_SHOWN = 5
+
+
+def _grouped(items: list[str]) -> list[str]:
+    """The problems, one entry per distinct message: the same problem on many lines of a file (every turn with a
+    wrong role) is said once with the lines it is on, not twenty times."""
+    lines: dict[tuple[str, str], list[str]] = {}
+    for item in items:
+        found = _LOCATED.fullmatch(item)
+        key = (found["where"], found["what"]) if found else ("", item)
+        lines.setdefault(key, []).append(found["line"] if found else "")
+    out = []
+    for (where, what), at in lines.items():
+        if not where:
+            out += [what] * len(at)
+        elif len(at) == 1:
+            out.append(f"{where}:{at[0]}: {what}")
+        else:
+            more = f" and {len(at) - LINES_SHOWN} more" if len(at) > LINES_SHOWN else ""
+            out.append(f"{where}: lines {', '.join(at[:LINES_SHOWN])}{more}: {what}")
+    return out
 
 
 # --------------------------------------------------------------------------------------------- locating
