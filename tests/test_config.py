@@ -46,6 +46,8 @@ MINIMAL = "name: x\nspace:\n  prompt: {shots: [0, 2]}\n"
 
 @pytest.mark.parametrize("text, message", [
     (MINIMAL + "budget: {trails: 3}\n", "unknown key `budget.trails`. Did you mean `budget.trials`?"),
+    (MINIMAL + "learning_rate: 0.1\n", "unknown key `learning_rate`. Did you mean `learning_curve`? A method's "
+                                       "parameters (learning_rate, r, shots, ...) go under its entry in `space:`"),
     (MINIMAL + "seed: zero\n", "`seed` must be an integer, got 'zero'"),
     (MINIMAL + "training: {batch_size: 0}\n", "`training.batch_size` must be at least 1; got 0"),
     (MINIMAL + "objective: {min_format_compliance: 1.5}\n", "`objective.min_format_compliance` must be at most 1"),

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -300,6 +300,8 @@ class RedactionConfig:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
+    STRAY_KEY_HINT: ClassVar[str] = ("A method's parameters (learning_rate, r, shots, ...) go under its entry in "
+                                     "`space:`, e.g. `space: {lora: {learning_rate: 2.0e-4}}`.")
     name: str
     """Names the study unless --study is given."""
     space: dict[str, dict[str, Any] | None]

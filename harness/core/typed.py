@@ -74,7 +74,8 @@ def build(cls: type, raw: Any, where: str, prefix: str = "") -> Any:
         raise ConfigError(f"{where}: `{prefix.rstrip('.') or 'top level'}` must be a mapping, got "
                           f"{type(raw).__name__}.")
     known = {f.name: f for f in dataclasses.fields(cls)}
-    problems = [_unknown(key, known, where, prefix) for key in raw if key not in known]
+    stray = getattr(cls, "STRAY_KEY_HINT", "")
+    problems = [_unknown(key, known, where, prefix, stray) for key in raw if key not in known]
     values = {}
     for name, spec in known.items():
         if name in raw:
@@ -92,10 +93,11 @@ def build(cls: type, raw: Any, where: str, prefix: str = "") -> Any:
         raise ConfigError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
 
 
-def _unknown(key: Any, known: Mapping[str, Any], where: str, prefix: str) -> str:
+def _unknown(key: Any, known: Mapping[str, Any], where: str, prefix: str, stray: str = "") -> str:
+    """`stray`: where keys that do not belong at this level usually go (a class's `STRAY_KEY_HINT`)."""
     close = difflib.get_close_matches(str(key), known, n=1)
     hint = f" Did you mean `{prefix}{close[0]}`?" if close else f" Known keys: {', '.join(known)}."
-    return f"{where}: unknown key `{prefix}{key}`.{hint}"
+    return f"{where}: unknown key `{prefix}{key}`.{hint}{f' {stray}' if stray else ''}"
 
 
 def check_field(cls: type, name: str, value: Any, where: str, key: str) -> Any:
