@@ -55,3 +55,12 @@ def test_show_says_a_failed_trial_has_no_adapter_rather_than_that_retention_remo
     assert "artifact: none (the trial failed)" in trial_detail(trial_view(3, status="failed", trained=True), [])
     assert "artifact: not kept (retention)" in trial_detail(trial_view(4, status="complete", trained=True), [])
 
+
+
+def test_a_column_counts_no_n_while_no_trial_has_a_score():
+    from harness.analysis.report import ranking_table
+
+    running = ranking_table([trial_view(0, status="running")], "task_accuracy")
+    assert [c.header for c in running.columns][4:6] == ["dev acc", "test acc"]  # not "(n=varies)"
+    scored = trial_view(1, metrics={"dev": {"task_accuracy": Metric(0.5, 0.4, 0.6, 50)}})
+    assert [c.header for c in ranking_table([scored], "task_accuracy").columns][4] == "dev acc (n=50)"

@@ -57,8 +57,8 @@ def ranking_table(trials: Iterable[TrialView], objectives: Objectives | str | No
     table = Table(title="Trials ranked on dev (feasible first). Test is reported, never used to choose. "
                         "Values in %, [95% interval].")
     objective_columns = (f"dev {shown}", f"test {shown}") if extra else ()
-    for column in ("rank", "trial", "method", "params", *objective_columns, f"dev acc (n={n_dev})",
-                   f"test acc (n={n_test})", "test format", "test halluc. (of compliant)",
+    for column in ("rank", "trial", "method", "params", *objective_columns, f"dev acc{n_dev}",
+                   f"test acc{n_test}", "test format", "test halluc. (of compliant)",
                    f"regression Δ{_regression_n(ordered)}", "train s", "status"):
         table.add_column(column, overflow="fold")
     for rank, t in enumerate(ordered, start=1):
@@ -89,14 +89,19 @@ def _objective_reader(objectives: Objectives | str | None):
     return lambda trial: (objectives or {}).get(trial.study, "task_accuracy")
 
 
-def _n(trials: Sequence[TrialView], split: str) -> int | str:
-    counts = {m.n for t in trials if (m := t.metric(split, "task_accuracy")) is not None}
-    return counts.pop() if len(counts) == 1 else "varies"
+def _n(trials: Sequence[TrialView], split: str) -> str:
+    """The split's task accuracy's n, for its column's header (see `_counted_n`)."""
+    return _counted_n(t.metric(split, "task_accuracy") for t in trials)
 
 
 def _regression_n(trials: Sequence[TrialView]) -> str:
     """` (n=200)`: the items of the forgetting check behind the column, which is not the test subset's n."""
-    counts = {m.n for t in trials if (m := regression_metric(t)) is not None and m.value is not None}
+    return _counted_n(regression_metric(t) for t in trials)
+
+
+def _counted_n(metrics: Iterable[Metric | None]) -> str:
+    """` (n=160)`, ` (n varies)` across trials, or nothing while no trial has a value to count (all running)."""
+    counts = {m.n for m in metrics if m is not None and m.value is not None}
     if not counts:
         return ""
     return f" (n={counts.pop()})" if len(counts) == 1 else " (n varies)"
