@@ -118,8 +118,8 @@ def _size_tables(pdf: FPDF, tokens: list[Token]) -> None:
 
 
 def _size_table(pdf: FPDF, tokens: list[Token]) -> None:
-    """Each column gets at least its longest word (up to LONGEST_WORD), then a share of what is left in proportion
-    to how much more its longest cell (up to WIDEST_COLUMN characters) wants."""
+    """Each column gets at least its longest word (up to LONGEST_WORD), then what its longest cell (up to
+    WIDEST_COLUMN characters) wants more, as far as the page's width goes (`_fill`)."""
     least: dict[int, float] = {}
     wanted: dict[int, float] = {}
     heads: list[tuple[int, Token]] = []
@@ -140,8 +140,18 @@ def _size_table(pdf: FPDF, tokens: list[Token]) -> None:
                 heads.append((column, token))
             column += 1
     pdf.set_font(FAMILY, "", BODY_PT)
-    spare = max(0.0, pdf.epw - sum(least.values()))
-    extra = {c: wanted[c] - least[c] for c in least}
-    share = min(1.0, spare / sum(extra.values())) if sum(extra.values()) > 0 else 0.0
+    given = _fill(least, {c: wanted[c] - least[c] for c in least}, pdf.epw - sum(least.values()))
     for column, head in heads:
-        head.attrSet("width", f"{least[column] + extra[column] * share:.2f}")
+        head.attrSet("width", f"{given[column]:.2f}")
+
+
+def _fill(least: dict[int, float], extra: dict[int, float], spare: float) -> dict[int, float]:
+    """Share `spare` width out smallest need first: a column that wants a little more (an interval that would wrap)
+    gets all of it, and the columns that want most (parameters, failure reasons) share what is left equally."""
+    given = dict(least)
+    needs = sorted(extra, key=extra.get)
+    for left, column in enumerate(needs):
+        portion = min(extra[column], max(0.0, spare) / (len(needs) - left))
+        given[column] += portion
+        spare -= portion
+    return given
