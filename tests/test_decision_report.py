@@ -282,3 +282,12 @@ def test_a_searched_opponent_says_how_its_prompt_was_chosen(tmp_path, capsys):
     row = next(line for line in out.read_text().splitlines() if line.startswith("| prompt searched"))
     assert row.split(" | ")[1] == "-" and search.text() in row  # the fine-tuned trial searched nothing
     assert "chose 8 shots from 100 train examples: 24.0% on 50 train examples held out" in row
+
+
+def test_a_pdf_tables_spare_width_goes_to_the_smallest_needs_first():
+    from harness.analysis.report_pdf import _fill
+
+    # an interval that wants 5 mm more gets them all; the two long columns share the remaining 55 equally
+    assert _fill({0: 10.0, 1: 10.0, 2: 10.0}, {0: 5.0, 1: 100.0, 2: 50.0}, 60.0) == {0: 15.0, 1: 37.5, 2: 37.5}
+    assert _fill({0: 10.0}, {0: 5.0}, 100.0) == {0: 15.0}  # never more than it wants
+    assert _fill({0: 10.0, 1: 10.0}, {0: 5.0, 1: 5.0}, -3.0) == {0: 10.0, 1: 10.0}  # no room: each keeps its least
