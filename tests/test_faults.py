@@ -87,6 +87,22 @@ def test_a_non_finite_loss_fails_the_trial_and_never_counts_as_a_score(tmp_path,
     assert "every trial this run started failed (1)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_a_fault_before_the_trials_own_handling_fails_it_once_and_never_loops(tmp_path, tiny_model_dir, toy_suite,
+                                                                              monkeypatch, capsys):
+    """A trial that fails without the harness's mark is taken for a dead worker's and retried: a fault outside the
+    trial's own handling (here, the duplicate check) must be recorded as its failure, so that it counts."""
+    from harness.sweep import run
+
+    path = calibrated(experiment(tmp_path, tiny_model_dir, toy_suite, total=2))
+    monkeypatch.setattr(run, "_finished_twin", lambda *args: (_ for _ in ()).throw(RuntimeError("a bug")))
+    assert main(["sweep", path]) == 1  # all failed, and it ended
+    failed = trials(tmp_path)
+    assert [t.status for t in failed] == ["failed", "failed"]
+    assert all("RuntimeError: a bug" in t.failure_reason for t in failed)
+    assert "every trial this run started failed (2)" in capsys.readouterr().out
+
+
 def test_out_of_memory_while_calibrating_says_what_to_lower(tmp_path, tiny_model_dir, toy_suite, monkeypatch,
                                                             capsys):
     def train(*args, **kwargs):

@@ -264,7 +264,8 @@ def test_ctrl_c_mid_trial_prints_only_the_clean_message_and_resumes(storage, inh
     # which is recorded as a pruned duplicate and takes no slot: both configurations run
     trials = Store(db).trials()
     assert sum(counted(t) for t in trials) == 2 and sum(t.complete for t in trials) == 2
-    assert any(t.complete and t.params == stopped.params for t in trials)  # the stopped configuration ran again
+    (rerun,) = [t for t in trials if t.complete and t.params == stopped.params]  # the stopped configuration, again
+    assert Store(db).trial(stopped.id).failure_reason.endswith(f"; re-run as {rerun.id}")  # and the stopped one says so
 
 
 def counted(trial) -> bool:

@@ -370,6 +370,14 @@ class Store:
             [status, reason, _now(), spent, trial_id],
         ))  # fmt: skip
 
+    def note_rerun(self, trial_id: str, rerun_id: str) -> None:
+        """Say, in the reason of a trial an interruption stopped, which trial runs its configuration again; its
+        status and times stay as they were."""
+        self._write(lambda c: c.execute(
+            "UPDATE trials SET failure_reason = coalesce(failure_reason, 'interrupted') || ? WHERE id = ?",
+            [f"; re-run as {rerun_id}", trial_id],
+        ))  # fmt: skip
+
     def merge(self, source: Store) -> MergeReport:
         """Copy into this database the studies, runs and finished trials of `source` (another worker's database)
         that it lacks, each trial with its metrics, throughput and examples, in one transaction. A trial this

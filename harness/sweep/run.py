@@ -194,6 +194,8 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
                 device="hosted" if METHODS.get(params["method"]).hosted else plan.device,
             )  # fmt: skip
             store.record_trial_start(record)
+            if (repeated := _repeats(study, trial.number)) is not None:  # an interrupted trial's configuration
+                store.note_rerun(trial_id(plan.study, repeated), record.id)
             bar.set_postfix_str(f"#{trial.number} {params['method']} {params_text(params)}")
             twin = _finished_twin(study, trial, plan.space)
             if twin is not None:  # same method and parameters, same seed: re-running would only repeat it
@@ -209,7 +211,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
                 except KeyboardInterrupt:
                     reason = "interrupted by the user (Ctrl-C) during the trial"
                     mark_interrupted(trial, reason, interrupted=True, by_user=True)
-                    store.mark_trial_failed(record.id, reason + "; it runs again when the sweep resumes")
+                    store.mark_trial_failed(record.id, reason)  # its retry adds "re-run as ..." when it starts
                     raise
                 except Exception as exc:
                     reason = redactor.redact(_failure_reason(exc, plan.device))  # errors may quote an input
@@ -244,9 +246,35 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
 
         # Failures are reported above, once each, with their reason; Optuna's own warning adds a traceback.
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        study.optimize(objective, n_trials=None, catch=(Exception,), callbacks=[advance],
+        def counted_on_error(trial: optuna.Trial) -> float:
+            """`objective`, with any error it did not record itself recorded as the trial's failure, so that it
+            counts: a trial failed without that mark is taken for a dead worker's and run again, and a fault
+            before the trial's own handling would then repeat for ever."""
+            try:
+                return objective(trial)
+            except (optuna.TrialPruned, NotNeeded):
+                raise
+            except Exception as exc:
+                if "interrupted" not in trial.user_attrs:
+                    tid, reason = trial_id(plan.study, trial.number), redactor.redact(_failure_reason(exc, plan.device))
+                    mark_interrupted(trial, reason, interrupted=False)
+                    store.mark_trial_failed(tid, reason)
+                    ran.extend([] if tid in ran else [tid])
+                    failures.append(tid)
+                    echo(f"trial {tid} failed - {reason}")
+                raise
+
+        study.optimize(counted_on_error, n_trials=None, catch=(Exception,), callbacks=[advance],
                        timeout=config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None)
         return SweepOutcome(plan.study, len(ran), len(failures), len(duplicates), stopped[0] if stopped else None)
+
+
+def _repeats(study: optuna.Study, number: int) -> int | None:
+    """The number of the interrupted trial whose configuration trial `number` runs again, if it is a retry (Optuna
+    keeps that on the frozen trial only)."""
+    frozen = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    history = frozen.system_attrs.get("retry_history") if frozen is not None else None
+    return history[-1] if history else None
 
 
 def _claim(plan: SweepPlan, store: Store, storage: StudyStorage, study: optuna.Study, trial: optuna.Trial,
