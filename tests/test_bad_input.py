@@ -643,6 +643,26 @@ def test_predict_reads_the_input_column_of_a_csv(tmp_path):
         read_inputs(str(latin))
 
 
+def test_predict_refuses_empty_inputs_inside_a_file_so_answers_stay_in_line(tmp_path):
+    """Every line (or row) is one input, answered in order: an empty one inside the file would shift each answer
+    after it, in .txt and .csv as in .jsonl. Blank lines at the end are no inputs."""
+    from harness.sweep.predict import read_inputs
+
+    (text := tmp_path / "in.txt").write_text("a red car\n\nthe sky\n\n")
+    with pytest.raises(HarnessError, match=r"in.txt: line 2 is empty; each line is one input, answered in order"):
+        read_inputs(str(text))
+    (table := tmp_path / "in.csv").write_text('text\nred\n""\nblue\n')
+    with pytest.raises(HarnessError, match=r"in.csv:3: `text` is empty or not text"):
+        read_inputs(str(table))
+    (table := tmp_path / "gap.csv").write_text("text\nred\n\nblue\n")
+    with pytest.raises(HarnessError, match=r"gap.csv:3: `text` is empty"):
+        read_inputs(str(table))
+    (ended := tmp_path / "ok.txt").write_text("a\nb\n\n\n")
+    assert read_inputs(str(ended)) == ["a", "b"]
+    (ended := tmp_path / "ok.csv").write_text("text\na\nb\n\n")
+    assert read_inputs(str(ended)) == ["a", "b"]
+
+
 def test_predict_device_cuda_without_a_gpu_suggests_predicts_own_flag(two_suites_store, capsys, monkeypatch):
     import torch
 

@@ -39,10 +39,11 @@ class CsvTable:
     """Rows skipped because every cell was empty (`,,,`): spreadsheets export formatted rows below the data."""
 
 
-def read_csv(text: str, where: str, preferred: str = ",") -> CsvTable:
+def read_csv(text: str, where: str, preferred: str = ",", keep_empty: bool = False) -> CsvTable:
     """The header and rows of CSV text; SuiteError for an empty file, a repeated column name, a file with no rows,
     rows whose width differs from the header's, or a quote left open that swallowed the rows after it (every such
-    row listed, by line)."""
+    row listed, by line). `keep_empty`: a blank or all-empty row inside the data is kept, its cells empty, for a
+    reader whose rows must stay in line with its output (`harness predict`), rather than skipped."""
     lines = io.StringIO(text, newline="").readlines()  # split as csv splits, so line_num indexes this list
     excel_sep = _EXCEL_SEP.fullmatch(lines[0]) if lines else None
     with _field_limit(len(text) + 1):
@@ -57,7 +58,9 @@ def read_csv(text: str, where: str, preferred: str = ",") -> CsvTable:
             start = reader.line_num + 1
             for cells in reader:
                 end = reader.line_num
-                if not any(cell.strip() for cell in cells):
+                if not any(cell.strip() for cell in cells) and keep_empty:
+                    records.append((start, dict.fromkeys(columns, "")))
+                elif not any(cell.strip() for cell in cells):
                     # a blank line holds no example (csv.DictReader skips them too); `,,,` is a sheet's unused row
                     empty_rows += bool(cells)
                 elif len(cells) != len(columns):

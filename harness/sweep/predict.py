@@ -173,7 +173,7 @@ def read_inputs(given: str) -> list[str]:
     text = data.decode("utf-8-sig")  # -sig: spreadsheet exports often start with a BOM
     if suffix in (".jsonl", ".csv"):
         if suffix == ".csv":  # the reader suite init uses: the delimiter found, every row's width checked
-            table = read_csv(text, where)
+            table = read_csv(text.rstrip("\r\n") + "\n", where, keep_empty=True)  # answers stay in line with rows
             records, names = table.records, table.columns
         else:
             records, names = jsonl_records(text, where)
@@ -186,7 +186,14 @@ def read_inputs(given: str) -> list[str]:
                                    "; every line needs the text to answer there.")
             inputs.append(value)
     else:
-        inputs = [line for line in text.splitlines() if line.strip()]
+        inputs = text.rstrip("\r\n").splitlines()  # blank lines at the end are no inputs; inside, they would shift
+        blank = [str(n) for n, line in enumerate(inputs, start=1) if not line.strip()]  # every answer after them
+        if blank and len(blank) < len(inputs):
+            raise HarnessError(f"--input {where}: line{'s' if len(blank) > 1 else ''} {', '.join(blank[:10])}"
+                               f"{' ...' if len(blank) > 10 else ''} {'are' if len(blank) > 1 else 'is'} empty; each "
+                               "line is one input, answered in order, so remove the empty lines or write the text "
+                               "to answer there.")
+        inputs = [line for line in inputs if line.strip()]
     if not inputs:
         raise HarnessError(f"--input {where}: the file holds no inputs.")
     return inputs
