@@ -194,5 +194,8 @@ def test_hours_without_their_rate_or_a_rate_without_hours_are_refused(db, capsys
     assert "--eng-hours 40 needs --eng-rate too" in out and "would count as $0" in out
     out = said(["s/1", "--volume", "100000", "--data-prep-rate", "60", *db], capsys, code=2)
     assert "--data-prep-rate 60 needs --data-prep-hours too" in out
-    assert "engineering $4,000" in said(["s/1", "--volume", "100000", "--eng-hours", "40", "--eng-rate", "100",
-                                         *db], capsys)
+    out = said(["s/1", "--volume", "100000", "--eng-hours", "40", "--eng-rate", "100", *db], capsys)
+    assert "engineering $4,000" in out
+    sensitivity = out.split("sensitivity", 1)[1].split("assumptions:", 1)[0]
+    for name in ("volume", "engineering_hours", "engineering_usd_per_hour", "utilisation", "device_price_scale"):
+        assert f" {name} " in sensitivity, name  # every row `harness report` shows, not the first six

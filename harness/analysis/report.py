@@ -422,7 +422,7 @@ def payback_text(result) -> str:
     sensitivity = result.sensitivity
     if sensitivity.tornado:
         lines.append("  sensitivity (time to payback at the low / high end of each assumption's range):")
-        for bar in sensitivity.tornado[:6]:
+        for bar in sensitivity.tornado:  # every one, as the report and the dashboard show them
             lines.append(f"    {bar.assumption:<28} {duration(bar.months_at_low):>13} / "
                          f"{duration(bar.months_at_high):<13} ({bar.low:g} .. {bar.high:g} {bar.unit})")
     lines.append("assumptions:")
