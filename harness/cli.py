@@ -958,6 +958,12 @@ def _merge(args, console: Console) -> int:
                           "the file it points to, if you trust it, and merge again.", highlight=False)
         console.print(f"{source.path}: {len(report.trials)} trial(s) merged into {target.path}, {copied} adapter "
                       "folder(s) copied.")
+        if report.events_left or report.looks_left:  # an adapter's history is not two databases' to mix
+            console.print(f"[bold yellow]warning:[/] {source.path} also holds {report.events_left} registry event(s) "
+                          f"and {report.looks_left} look(s) at test of the merged trials, which merge does not carry: "
+                          "a merged trial arrives as a candidate with no history here. Promote, retire and gate in "
+                          f"one database; `harness registry --history --db {source.path}` lists what stays there.",
+                          highlight=False)
         if missing:  # a database copied without its artifacts/ folder: the trials are here, their weights are not
             console.print(f"[bold yellow]warning:[/] {len(missing)} merged trial(s) kept weights that are not in "
                           f"{source.path.parent}: {', '.join(str(there) for there, _ in missing[:3])}"

@@ -422,6 +422,31 @@ def test_merge_command_copies_adapters_and_keeps_the_studys_best(tmp_path, capsy
     assert main(["merge", str(tmp_path / "worker"), "--db", str(main_db.path)]) == 0
     out = capsys.readouterr().out
     assert "1 trial(s) merged" in out and "1 adapter folder(s) copied" in out and "removed the weights of s1/0" in out
+    assert "registry event" not in out  # a worker's database has no history to leave behind
+
+
+def test_merge_says_which_history_stays_in_the_source(tmp_path, capsys):
+    """A trial promoted and gated in the source arrives as a candidate: merge says so rather than dropping it unsaid."""
+    from harness.cli import main
+    from harness.core.records import AdapterEvent, LookAtTest, StudyRecord
+
+    main_db, other = Store(tmp_path / "main/harness.duckdb"), Store(tmp_path / "other/harness.duckdb")
+    for store in (main_db, other):
+        store.record_study(StudyRecord(name="s1", experiment_name="e", experiment={}, suite="toy", suite_version="1",
+                                       suite_path="/x", model_name="tiny", model_sha256="0" * 64, model_note="",
+                                       objective_metric="task_accuracy", maximize=True, notes={}))
+    record = make_record(number=1, accuracy=0.9)
+    record.artifact_path = str(other.path.parent / "artifacts/s1/1")
+    Path(record.artifact_path).mkdir(parents=True)
+    Path(record.artifact_path, "adapter_model.safetensors").write_bytes(b"weights")
+    other.record_trial_result(record)
+    other.record_adapter_events([AdapterEvent("s1/1", "toy", "production", "candidate", "promote", "ana"),
+                                 AdapterEvent("s1/1", "toy", "retired", "production", "withdraw", "ana", "drift")])
+    other.record_look(LookAtTest("gate", "toy", "abc", "s1/1", None, "task_accuracy", {}, "passed", "ana"))
+    assert main(["merge", str(tmp_path / "other"), "--db", str(main_db.path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "also holds 2 registry event(s) and 1 look(s) at test of the merged trials, which merge does not carry" \
+        in out and f"harness registry --history --db {other.path}" in out
     assert (tmp_path / "main/artifacts/s1/1/adapter_model.safetensors").read_bytes() == b"weights"
     assert main_db.trial("s1/1").artifact_path == tmp_path / "main/artifacts/s1/1"
     assert not (tmp_path / "main/artifacts/s1/0").exists()  # keep_best 1: the merged, better trial stays

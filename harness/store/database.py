@@ -162,6 +162,11 @@ class MergeReport:
     """The trials copied in."""
     artifacts: list[str]
     """Their adapter folders, relative to the source database's folder."""
+    events_left: int = 0
+    """Registry events (promotions, retirements, re-checks) of the merged trials that stay in the source: a suite's
+    registry lives in one database, the one its leads promote in."""
+    looks_left: int = 0
+    """Looks at test (gates, compares, re-checks) of the merged trials that stay in the source."""
 
 
 class Store:
@@ -412,6 +417,10 @@ class Store:
                 rows = c.execute("SELECT id, artifact_path FROM merging ORDER BY id").fetchall()
                 report.trials.extend(row[0] for row in rows)
                 report.artifacts.extend(row[1] for row in rows if row[1] and not Path(row[1]).is_absolute())
+                report.events_left, report.looks_left = c.execute(
+                    "SELECT (SELECT count(*) FROM src.adapter_events WHERE trial_id IN (SELECT id FROM merging)),"
+                    " (SELECT count(*) FROM src.looks_at_test WHERE candidate IN (SELECT id FROM merging))"
+                ).fetchone()
                 for table, key in _PER_TRIAL_TABLES:
                     c.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT id FROM merging)")
                 for table, key in _PER_TRIAL_TABLES:  # no foreign keys: any order
