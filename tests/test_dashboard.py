@@ -389,6 +389,8 @@ def test_trial_detail_of_an_unchecked_adapter_says_not_measured(app):
 
 def test_compare_runs_the_paired_test(app, demo_db):
     at = _open(app, "compare")
+    assert "dev" in _text(at) and Store(demo_db).looks(kind="compare") == []  # opening the page looks at no test
+    at.radio(key="compare-split").set_value("test").run()
     text = _text(at)
     assert "demo/2 is better than demo/5 on task_accuracy, beyond noise" in text
     paired = at.dataframe[0].value

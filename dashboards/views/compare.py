@@ -53,7 +53,10 @@ if second is None:
 left, right, split_col = st.columns([2, 2, 1])
 a = left.selectbox("Trial A", done, index=done.index(first), key="compare-a")
 b = right.selectbox("Trial B", done, index=done.index(second or first), key="compare-b")
-split = split_col.radio("Paired on", ["test", "dev"], key="compare-split")
+# dev first: opening the page is no look at test; choosing test is one, and is recorded (the gate counts them)
+split = split_col.radio("Paired on", ["dev", "test"], key="compare-split",
+                        help="A comparison on test is recorded as a look at test: each look that could change what "
+                             "ships is counted, and the gate and the audit pack say how many there were.")
 if a == b:
     st.warning("A and B are the same trial; pick two different ones.")
     st.stop()
