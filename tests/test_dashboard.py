@@ -436,15 +436,22 @@ def test_cost_page_dollars_are_never_in_e_notation(app):
     assert not E_NOTATION.search(shown), E_NOTATION.search(shown)
 
 
+def test_cost_page_gives_no_payback_figure_for_a_candidate_that_fails_the_bar(app):
+    at = _open(app, "cost")
+    at.selectbox(key="cost-baseline").set_value("api:gpt-4o-mini").run()
+    at.number_input(key="cost-api-accuracy").set_value(99.0).run()  # far above the adapter: it fails the bar
+    assert at.metric[0].value == "no figure: fails the bar" and "fails" in at.metric[0].proto.help
+
+
 def test_cost_page_marks_a_break_even_beyond_the_horizon(app):
     at = _open(app, "cost")
     at.number_input(key="keep-volume").set_value(1_000.0).run()
     months = _months(at.metric[0].value)
-    assert months > 24 * 1.25
+    assert months > 12 * 1.25
     spec = _chart_spec(at.get("vega_lite_chart")[0])
     assert spec["title"]["text"] == f"break-even at month {months:,.1f}, beyond the chart \u2192"
     assert spec["title"]["anchor"] == "end"  # at the right edge
-    assert spec["encoding"]["x"]["scale"]["domain"] == [0, 24]  # the chart ends at the horizon
+    assert spec["encoding"]["x"]["scale"]["domain"] == [0, 12]  # the chart ends at the horizon, the CLI's 12 months
 
 
 def test_cost_page_of_a_followup_prices_its_sweep(app):

@@ -14,7 +14,9 @@ from harness.core.errors import HarnessError
 
 # The page's starting figures; those left as they are read so in the assumptions and the exports. A comment, not a
 # docstring: Streamlit's magic writes a page script's bare strings onto the page.
-PRESETS = {"volume": 100_000.0, "horizon_months": 24.0, "data_prep_hours": 20.0, "data_prep_usd_per_hour": 50.0}
+# The horizon is `harness payback`'s (12 months). The data preparation is an example figure, labelled as such in
+# the assumptions and the exports ("the Cost page's starting figure, not entered"); the CLI assumes none.
+PRESETS = {"volume": 100_000.0, "horizon_months": 12.0, "data_prep_hours": 20.0, "data_prep_usd_per_hour": 50.0}
 
 
 def keep(key: str, default):
@@ -115,7 +117,9 @@ if result is not None:
     (st.success if result.pays_back else st.warning)(result.reason)
     months = result.months_to_payback
     cols = st.columns(4)
-    cols[0].metric("Time to payback", duration(months))  # 1.8 hours, not "0.0" months
+    # 1.8 hours, not "0.0" months; a candidate that fails the quality bar has no payback figure, not "never"
+    cols[0].metric("Time to payback", duration(months) if result.quality.passes else "no figure: fails the bar",
+                   help=result.reason)
     cols[1].metric("Per month", saving_text(result.monthly_savings_usd))
     cols[2].metric("One-time cost", usd(result.one_time_usd),
                    help=", ".join(f"{k} {usd(v)}" for k, v in result.one_time_breakdown.items()))
