@@ -188,8 +188,9 @@ def _enqueued(config: ExperimentConfig, space: SearchSpace, where: str) -> tuple
 def _check_study_name(study: str, where: str) -> None:
     # trial ids are "<study>/<number>", and follow-up studies are "<study>+seeds": keep the name plain
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", study):
-        raise ConfigError(f"{where}: study name {study!r} must use letters, digits, '.', '_' or '-' (no '/', '+' or "
-                          "spaces); change `name:` or pass --study NAME.")
+        raise ConfigError(f"{where}: study name {study!r} must start with an ASCII letter or digit and use only "
+                          "ASCII letters (a-z, A-Z), digits, '.', '_' or '-' (no '/', '+' or spaces); change `name:` "
+                          "or pass --study NAME.")
 
 
 def _objective_direction(config: ExperimentConfig, suite: Suite, where: str) -> bool:
