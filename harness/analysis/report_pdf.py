@@ -30,6 +30,8 @@ TABLE_PT = 8.5
 """fpdf2 sets tables in the body's size."""
 LONGEST_WORD = 30.0
 """Millimetres: a longer word (a commit hash) may break, so that one column does not starve the others."""
+KEEP_WITH_NEXT = 40.0
+"""Millimetres: a section that starts lower on a page than this above its foot starts on the next page."""
 CELL_PADDING = 2.5
 """Millimetres a cell's text needs beyond its width (fpdf2's cell margins)."""
 
@@ -64,6 +66,8 @@ def markdown_pdf(sections: Sequence[tuple[str, str]], figures: Mapping[str, str]
     pdf.add_page()
     markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
     for name, text in sections:
+        if text.startswith("#") and pdf.get_y() > pdf.h - pdf.b_margin - KEEP_WITH_NEXT:
+            pdf.add_page()  # a heading near the foot of a page would stand there alone, its table on the next
         if text:
             tokens = markdown.parse(text)
             _size_tables(pdf, tokens)
