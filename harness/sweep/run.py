@@ -246,6 +246,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
 
         # Failures are reported above, once each, with their reason; Optuna's own warning adds a traceback.
         optuna.logging.set_verbosity(optuna.logging.ERROR)
+
         def counted_on_error(trial: optuna.Trial) -> float:
             """`objective`, with any error it did not record itself recorded as the trial's failure, so that it
             counts: a trial failed without that mark is taken for a dead worker's and run again, and a fault
