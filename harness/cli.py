@@ -281,8 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "storage. Ctrl-C stops a worker cleanly.")
     worker.add_argument("experiment", help="an experiment YAML, or the name of one (as for `sweep`)")
     _study_options(worker)
-    worker.add_argument("--results", metavar="DIR", help="results folder of this worker (default: the experiment's "
-                                                         "results_dir)")
+    worker.add_argument("--results", metavar="DIR", help="results folder of this worker: its database, adapters and "
+                                                         "caches (default: the experiment's results_dir); --db moves "
+                                                         "only the database, and wins for it when both are given")
     worker.add_argument("--index", type=int, default=None,
                         help="this worker's number; it offsets the sampler's seed so workers explore different "
                              "configurations (default: derived from the process id)")
