@@ -831,6 +831,12 @@ def _sweep(args, console: Console) -> int:
     if args.dry_run:
         console.print(f"study {plan.study} ({plan.trials} trials in total) on {plan.device}; storage "
                       f"{redacted(plan.storage)}")
+        if args.workers > 1:  # the estimate below is one process's: workers share the machine, not multiply it
+            console.print(f"workers: {args.workers} processes take the trials in turn"
+                          + (f", each with {max(1, (os.cpu_count() or 1) // args.workers)} of the "
+                             f"{os.cpu_count()} cores" if plan.device == "cpu" else "")
+                          + "; the estimate below times the trials one after another in one process",
+                          highlight=False, markup=False)
         console.print(f"suite {plan.suite.name} {plan.suite.version} ({show_path(plan.suite.path)}): " + ", ".join(
             f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))
         console.print("space:\n  " + "\n  ".join(plan.space.describe()), highlight=False, markup=False)

@@ -115,6 +115,19 @@ def test_the_claim_lock_excludes_other_processes(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_dry_run_with_workers_says_how_they_share_the_machine(tmp_path, tiny_model_dir, toy_suite, capsys):
+    import os
+
+    from harness.cli import main
+
+    experiment = write_experiment(tmp_path, tiny_model_dir, toy_suite, total=2, steps=4)
+    assert main(["sweep", str(experiment), "--workers", "2", "--dry-run"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    cores = os.cpu_count() or 1
+    assert (f"workers: 2 processes take the trials in turn, each with {max(1, cores // 2)} of the {cores} cores; "
+            "the estimate below times the trials one after another in one process") in out
+
+
 def test_local_workers_share_one_study_exactly(tmp_path, tiny_model_dir, toy_suite, capsys):
     """`sweep --workers 3`: 5 trials in total (not 15), the enqueued baseline once, every trial stored once."""
     from harness.cli import main
