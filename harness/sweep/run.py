@@ -213,13 +213,6 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
                     mark_interrupted(trial, reason, interrupted=True, by_user=True)
                     store.mark_trial_failed(record.id, reason)  # its retry adds "re-run as ..." when it starts
                     raise
-                except Exception as exc:
-                    reason = redactor.redact(_failure_reason(exc, plan.device))  # errors may quote an input
-                    mark_interrupted(trial, reason, interrupted=False)
-                    store.mark_trial_failed(record.id, reason, hosted=getattr(exc, "usage", None))
-                    failures.append(record.id)
-                    echo(f"trial {record.id} failed - {reason}")
-                    raise
             record.examples = redact_rows(record.examples, redactor)  # scored already; only what is stored changes
             store.record_trial_result(record)
             retention.apply(store, plan.study, config.retention.keep_best)
@@ -248,21 +241,20 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
         optuna.logging.set_verbosity(optuna.logging.ERROR)
 
         def counted_on_error(trial: optuna.Trial) -> float:
-            """`objective`, with any error it did not record itself recorded as the trial's failure, so that it
-            counts: a trial failed without that mark is taken for a dead worker's and run again, and a fault
-            before the trial's own handling would then repeat for ever."""
+            """`objective`, with an error anywhere in it (training, scoring, or the harness's own steps around
+            them) recorded as the trial's failure, so that it counts: a trial failed without that mark is taken for
+            a dead worker's and run again, and a fault outside the trial would then repeat for ever."""
             try:
                 return objective(trial)
-            except (optuna.TrialPruned, NotNeeded):
+            except (optuna.TrialPruned, NotNeeded):  # a duplicate, or not needed: marked where they are raised
                 raise
             except Exception as exc:
-                if "interrupted" not in trial.user_attrs:
-                    tid, reason = trial_id(plan.study, trial.number), redactor.redact(_failure_reason(exc, plan.device))
-                    mark_interrupted(trial, reason, interrupted=False)
-                    store.mark_trial_failed(tid, reason)
-                    ran.extend([] if tid in ran else [tid])
-                    failures.append(tid)
-                    echo(f"trial {tid} failed - {reason}")
+                tid, reason = trial_id(plan.study, trial.number), redactor.redact(_failure_reason(exc, plan.device))
+                mark_interrupted(trial, reason, interrupted=False)  # errors may quote an input: redacted above
+                store.mark_trial_failed(tid, reason, hosted=getattr(exc, "usage", None))  # a hosted arm's spend
+                ran.extend([] if tid in ran else [tid])
+                failures.append(tid)
+                echo(f"trial {tid} failed - {reason}")
                 raise
 
         study.optimize(counted_on_error, n_trials=None, catch=(Exception,), callbacks=[advance],
