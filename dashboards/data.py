@@ -96,11 +96,11 @@ def study_verdict(db: str, study: str) -> Verdict:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def decision_report(db: str, study: str, pdf: bool = False) -> str | bytes:
-    """`harness report` of the study, unpriced (the Cost page prices it), as Markdown or as a PDF."""
+def decision_report(db: str, study: str) -> tuple[str, bytes]:
+    """`harness report` of the study, unpriced (the Cost page prices it): read once, as Markdown and as a PDF."""
     store = Store(db)
     made = build_report(store, pick_study(store, study), None, datetime.now(timezone.utc))
-    return to_pdf(made) if pdf else to_markdown(made)
+    return to_markdown(made), to_pdf(made)
 
 
 def record_compare_look(result) -> None:

@@ -16,10 +16,11 @@ box(f"**Did fine-tuning beat prompting?** {verdict.text}")
 REPORT_HELP = ("The answer, the rule behind it, the comparison, every trial, the cautions and the machines, as "
                "`harness report` writes it; `harness report --volume N` adds the payback.")
 markdown_column, pdf_column, _ = st.columns([1, 1, 2])
-markdown_column.download_button("Download the decision report (Markdown)", data.decision_report(db, study),
+report_markdown, report_pdf = data.decision_report(db, study)
+markdown_column.download_button("Download the decision report (Markdown)", report_markdown,
                                 file_name=f"report-{study}.md", mime="text/markdown", help=REPORT_HELP)
-pdf_column.download_button("Download it as a PDF", data.decision_report(db, study, pdf=True),
-                           file_name=f"report-{study}.pdf", mime="application/pdf", help=REPORT_HELP)
+pdf_column.download_button("Download it as a PDF", report_pdf, file_name=f"report-{study}.pdf",
+                           mime="application/pdf", help=REPORT_HELP)
 
 best = data.best_adapter(rows)
 if best:
