@@ -183,7 +183,11 @@ def test_audit_pack_is_complete_and_verify_catches_a_changed_byte(sweep, tmp_pat
     assert record["environment"]["versions"]["torch"] and record["seeds"]["experiment"] == 0
     assert record["metrics"]["test"]["task_accuracy"]["n"] == 40 and record["training"]["steps"] == 150
     assert record["cost"]["sweep_usd"] is not None and record["redaction"]["enabled"] is False
-    assert "Model card: life/2" in (pack / "MODEL_CARD.md").read_text()
+    assert record["status"]["status"] == sweep.adapter_statuses()["life/2"] and record["status"]["by"] == "ada"
+    card = (pack / "MODEL_CARD.md").read_text()
+    assert "Model card: life/2" in card
+    assert f"written ({record['written_at'][:10]}):** {record['status']['status']} ({record['status']['action']} by ada" \
+        in card
     assert verify(pack) == []
     assert main(["audit", "--verify", str(pack)]) == 0
     with pytest.raises(HarnessError, match="never changed"):

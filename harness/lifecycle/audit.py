@@ -23,7 +23,7 @@ from harness.analysis.formatting import fmt_metric, points, usd
 from harness.core.config import ExperimentConfig, RedactionConfig
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
-from harness.core.records import RunEnvironment, StudyView, TrialView
+from harness.core.records import AdapterEvent, RunEnvironment, StudyView, TrialView
 from harness.core.typed import build
 from harness.data.suites import SPLITS, Suite
 from harness.lifecycle.export import check_outside_artifacts, export
@@ -142,6 +142,7 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
         "gate_override": {"by": gated.actor, "reason": gated.note} if gated and gated.forced else None,
         "looks_at_test": _looks(store, trial.id, study.suite),
         "approver": next((e.actor for e in reversed(events) if e.action == "promote"), None),
+        "status": _status(events),
         "cost": cost,
         "redaction": _redaction(config.redaction),
     }
@@ -173,6 +174,17 @@ def _scored_with(trial: TrialView) -> dict:
     step budget, the precision the calibration chose and its timings, the answer cap, the forgetting check, and the
     engine that generated every scored answer (what ended training is under `training`)."""
     return {"provenance": dict(trial.provenance), "engine": None if trial.engine is None else asdict(trial.engine)}
+
+
+def _status(events: list[AdapterEvent]) -> dict:
+    """The adapter's status in the registry when the pack was written, and the event that set it (a re-check sets
+    none): a pack is a snapshot, so a reader learns from it what held then, and from `harness registry` what holds
+    now."""
+    moves = [e for e in events if e.action != "recheck"]
+    if not moves:
+        return {"status": "candidate", "since": None, "action": None, "by": None}
+    last = moves[-1]
+    return {"status": last.status, "since": last.at, "action": last.action, "by": last.actor}
 
 
 def _redaction(config: RedactionConfig) -> dict:
@@ -227,6 +239,8 @@ def _card(record: dict) -> str:
 - **Data:** suite {data['suite']} {data['version']}; train {data['splits']['train']['rows']} rows (sha256
   {data['splits']['train']['sha256'][:16]}...); {len(record['training_examples'])} examples trained on, each listed with
   its sha256, file and line in `record.json`.
+- **Status when this pack was written ({record['written_at'][:10]}):** {_status_text(record['status'])}; the registry
+  has what holds now (`harness registry`).
 - **Approved by:** {record['approver'] or 'not promoted'}; gate {_gate_text(record['gate'], record['gate_override'])}.
 - **Looks at test:** {_looks_text(record['looks_at_test'])}.
 - **Cost of the sweep:** {record['cost'].get('sweep_usd_text', 'not priced')}.
@@ -258,6 +272,14 @@ def _gate_text(gate: dict | None, override: dict | None) -> str:
     if override is None:
         return "failed"
     return f"failed, overridden by {override['by']}: \"{override['reason'] or 'no reason recorded'}\""
+
+
+def _status_text(status: dict) -> str:
+    """`production (promote by ada, 2026-12-06)`, or `candidate (never promoted)`."""
+    if status["action"] is None:
+        return f"{status['status']} (never promoted)"
+    since = f", {str(status['since'])[:10]}" if status["since"] else ""
+    return f"{status['status']} ({status['action']} by {status['by']}{since})"
 
 
 def _looks_text(looks: dict) -> str:
