@@ -750,7 +750,8 @@ contracts, chosen from the answers (first rule that applies):
   --metric M                         text, scored by M
   every answer a JSON object         json; grounded when every string value occurs in its input, so an
                                      invented value counts as hallucinated
-  at most half the answers distinct  label, answered as {"<field>": LABEL}
+  at most half the answers distinct  label, answered as {"<field>": LABEL}; but numbers some of which are too
+                                     rare to be labels are text compared by value (--label-field keeps labels)
   otherwise                          text: final-number if every answer ends with "#### <number>", exact for
                                      short answers (median 5 words or fewer), else rouge
 

@@ -514,6 +514,34 @@ def test_exact_metric_on_numbers_compares_by_value(tmp_path):
     assert score(suite, [f"{target}.0", f"{int(target) + 1}", "eighteen"])["task_accuracy"] == [1.0, 0.0, 0.0]
 
 
+def test_numbers_too_rare_to_be_labels_make_a_numeric_answer_suite(tmp_path):
+    """Amounts repeat (a third of them here), so the "at most half distinct" rule alone would call them labels, and
+    the rare ones would be refused or dropped: numbers are compared by value instead, unless --label-field says
+    they are classes."""
+    rows = [{"question": f"How many apples in basket {i}?", "number": str(i % 12 * 5)} for i in range(30)]  # 12 values: 6 twice
+    rows += [{"question": f"A rare sum {i}?", "number": str(1000 + i)} for i in range(4)]
+    source = write_jsonl(tmp_path / "amounts.jsonl", rows)
+    message = refusal(tmp_path, source, label_field="number")
+    assert message.endswith("Every answer is a number: if they are amounts or counts rather than classes, pass "
+                            "--output-field with --metric exact instead, which compares answers by value.")
+    suite, _, notes = build(tmp_path, source, output_field="number")
+    assert suite.contract == OutputContract(kind="text", whole_output=True, numeric=True)
+    assert notes[1] == ("contract: text, metric exact (16 distinct values in 34 answers, every one a number and 10 of "
+                        "them too rare to be a label (fewer than 3 examples), so a numeric answer, compared by value; "
+                        "pass --label-field to make them labels instead).")
+    frequent = [{"question": f"Rate review {i}", "stars": str(i % 5 + 1)} for i in range(30)]  # ratings: labels
+    suite, _, _ = build(tmp_path, write_jsonl(tmp_path / "stars.jsonl", frequent), output_field="stars")
+    assert suite.contract.kind == "label" and suite.contract.labels == ("1", "2", "3", "4", "5")
+
+
+def test_final_number_on_bare_numbers_is_one_refusal_that_names_the_metric(tmp_path):
+    rows = [{"question": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(20)]
+    message = refusal(tmp_path, write_jsonl(tmp_path / "bare.jsonl", rows), metric="final-number")
+    assert message == ("bare.jsonl: no answer has a `#### <number>` line (line 1 ends '1'), which --metric "
+                       "final-number reads the answer from. Every answer is a bare number: pass --metric exact, which "
+                       "compares them by value.")
+
+
 def test_rouge_metric_gives_partial_credit_on_whole_answers(tmp_path):
     rows = [{"instruction": f"Describe animal {i}.", "input": "", "output": f"Animal {i} is a small brown bird "
              f"that sings at dawn in the forest {i}."} for i in range(20)]

@@ -7,7 +7,8 @@ chosen and why, and is kept in suite.yaml under `source.detected`. The contract,
   --metric exact|rouge|final-number    text, with that metric
   every answer a JSON object           json (grounded when every string value occurs in its input); label instead
                                        when each object is {one key: a value repeated across answers}
-  at most half the answers distinct    label
+  at most half the answers distinct    label; text with exact (compared by value) instead when every answer is a
+                                       number and some are too rare to be labels, unless --label-field says labels
   otherwise                            text: final-number when every answer ends `#### <number>`, exact when
                                        answers are short (median <= 5 words), else rouge
 
@@ -229,9 +230,22 @@ def _choose_contract(
     if data.fields.labels_expected and distinct > len(rows) / 2:
         raise SuiteError(_not_labels(rows, len(data.rows), distinct, column, where))
     if distinct <= len(rows) / 2:
+        rare = _rare_numbers(rows)
+        if rare and not data.fields.labels_expected:  # a numeric answer (a count, an amount), not a class
+            why = (f"{counted}, every one a number and {rare} of them too rare to be a label (fewer than "
+                   f"{MIN_PER_LABEL} examples), so a numeric answer, compared by value; pass --label-field to make "
+                   "them labels instead")
+            return _text_contract(rows, "exact", why, where), rows
         return _label_contract(rows, column or "label", counted, drop_rare, where)
     metric, why = _default_metric([r.answer for r in rows])
     return _text_contract(rows, metric, f"{counted}, so free text; {why}", where), rows
+
+
+def _rare_numbers(rows: list[Row]) -> int:
+    """How many distinct answers are too rare to be labels, when every answer is a number; 0 otherwise."""
+    if any(parse_number(r.answer) is None for r in rows):
+        return 0
+    return sum(1 for n in Counter(r.answer for r in rows).values() if n < MIN_PER_LABEL)
 
 
 def _not_labels(rows: list[Row], read: int, distinct: int, column: str | None, where: str) -> str:
@@ -364,6 +378,13 @@ def _final_number_problem(answer: str) -> str | None:
 def _text_contract(rows: list[Row], metric: str, why: str, where: str) -> Contract:
     notes = [f"contract: text, metric {metric} ({why})."]
     if metric == "final-number":
+        if all(parse_output(r.answer, _FINAL_NUMBER).value is None for r in rows):
+            numbers = all(parse_number(r.answer) is not None for r in rows)
+            raise SuiteError(
+                f"{where}: no answer has a `#### <number>` line (line {rows[0].line} ends "
+                f"{rows[0].answer[-40:]!r}), which --metric final-number reads the answer from. "
+                + ("Every answer is a bare number: pass --metric exact, which compares them by value."
+                   if numbers else "Pass --metric exact or --metric rouge, or end each answer with `#### <number>`."))
         problems = Problems()
         for row in rows:
             problem = _final_number_problem(row.answer)
@@ -488,6 +509,9 @@ def _check_labels(rows: list[Row], where: str, drop_rare: bool) -> tuple[list[Ro
             f"{where}: {len(rare)} label(s) with fewer than {MIN_PER_LABEL} examples, too few to put one in each of "
             f"train, dev and test: {listed}{more}. Merge them into related labels, add examples, or pass "
             f"--drop-rare-labels to leave them out (the count is recorded in suite.yaml)."
+            + (" Every answer is a number: if they are amounts or counts rather than classes, pass --output-field "
+               "with --metric exact instead, which compares answers by value."
+               if _rare_numbers(rows) else "")
         )
     rows = [r for r in rows if r.answer not in rare]
     if len(counts) - len(rare) < 2:
