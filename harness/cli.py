@@ -788,7 +788,7 @@ def _suite_init(args, console: Console) -> int:
 
 
 def _suite_validate(args, console: Console) -> int:
-    from harness.data.suites import load_suite
+    from harness.data.suites import labels_not_in_train, load_suite
 
     suite = load_suite(args.suite)
     sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())
@@ -798,6 +798,11 @@ def _suite_validate(args, console: Console) -> int:
                       f"{suite.name}; studies, the registry and its production adapter know it as {suite.name}, so "
                       f"another suite of that name would share them. Make `name:` and the folder agree unless this "
                       f"is that suite.", highlight=False, markup=False)
+    unlearnable = ", ".join(f"{label} ({n})" for label, n in labels_not_in_train(suite).items())
+    if unlearnable:
+        console.print(f"warning: label(s) scored in dev or test with no train example: {unlearnable}. No adapter can "
+                      "learn them and no shot can show them; add train examples, or remove them from dev, test and "
+                      "`output.labels` (and bump `version`).", highlight=False, markup=False)
     return 0
 
 

@@ -39,6 +39,13 @@ def test_suite_init_validate_stats(tmp_path, capsys):
     shutil.copytree(suites / "mini", suites / "mini-copy")  # a copy keeps the name it was copied from
     assert main(["suite", "validate", str(suites / "mini-copy")]) == 0
     assert "warning: the folder is named mini-copy but its suite.yaml names the suite mini" in capsys.readouterr().out
+    test = suites / "mini-copy" / "test.jsonl"  # a label only test has: never learned, never shown as a shot
+    first, *rest = test.read_text().splitlines()
+    test.write_text("\n".join([json.dumps({**json.loads(first), "output": {"label": "wave"}}), *rest]) + "\n")
+    meta = suites / "mini-copy" / "suite.yaml"
+    meta.write_text(meta.read_text().replace("  - leave\n", "  - leave\n  - wave\n", 1))
+    assert main(["suite", "validate", str(suites / "mini-copy")]) == 0
+    assert "warning: label(s) scored in dev or test with no train example: wave (1)." in capsys.readouterr().out
     assert main(["suite", "stats", str(suites / "mini"), "--format", "json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert sum(stats[s]["n"] for s in ("train", "dev", "test")) == 9

@@ -518,7 +518,8 @@ def test_numbers_too_rare_to_be_labels_make_a_numeric_answer_suite(tmp_path):
     """Amounts repeat (a third of them here), so the "at most half distinct" rule alone would call them labels, and
     the rare ones would be refused or dropped: numbers are compared by value instead, unless --label-field says
     they are classes."""
-    rows = [{"question": f"How many apples in basket {i}?", "number": str(i % 12 * 5)} for i in range(30)]  # 12 values: 6 twice
+    # 0, 5, ..., 55: six of them three times, six twice
+    rows = [{"question": f"How many apples in basket {i}?", "number": str(i % 12 * 5)} for i in range(30)]
     rows += [{"question": f"A rare sum {i}?", "number": str(1000 + i)} for i in range(4)]
     source = write_jsonl(tmp_path / "amounts.jsonl", rows)
     message = refusal(tmp_path, source, label_field="number")

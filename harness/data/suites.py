@@ -503,6 +503,18 @@ def suite_stats(suite: Suite) -> dict[str, dict[str, Any]]:
     return stats
 
 
+def labels_not_in_train(suite: Suite) -> dict[str, int]:
+    """A label suite's labels that dev or test examples have and no train example has, with those examples' count:
+    no adapter can learn them and no shot can show them."""
+    if suite.contract.kind != "label":
+        return {}
+    stats = suite_stats(suite)
+    scored = Counter()
+    for split in ("dev", "test"):
+        scored.update({label: n for label, n in stats[split]["labels"].items() if n})
+    return {label: scored[label] for label in sorted(scored) if not stats["train"]["labels"][label]}
+
+
 def _text_answer_stats(values: list[dict], contract: OutputContract) -> dict[str, Any]:
     """A text suite's final answers: their length in words (what makes exact match fair or hopeless) and how many are
     distinct (few means a constant answer scores well without reading the input); the worked steps' length too,
