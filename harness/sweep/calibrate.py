@@ -171,6 +171,7 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
             timings.append(dataclasses.replace(alike, precision=precision))
         else:
             timings.append(_time(plan, data, method, precision, alike))
+        load = _busier(load, cpu_load(plan.device))  # contention that starts mid-measurement counts too
     timings.sort(key=lambda t: wanted.index((t.method, t.precision)))
     chosen, notes = _choose(config.training.precision, plan.device, precisions, timings)
     measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds") if missing else when
@@ -190,11 +191,18 @@ def cpu_load(device: str) -> tuple[float, int] | None:
         return None
 
 
+def _busier(load: tuple[float, int] | None, now: tuple[float, int] | None) -> tuple[float, int] | None:
+    """The higher of two load samples: precisions are timed one after another, so load that came and went between
+    them can decide which is chosen."""
+    return now if load is None or (now is not None and now[0] > load[0]) else load
+
+
 def _busy(load: tuple[float, int] | None) -> str | None:
     if load is None or load[0] <= BUSY_LOAD * load[1]:
         return None
-    return (f"the CPU was busy while these timings were measured (load {load[0]:.1f} on {load[1]} cores), so they "
-            "may read slow, and the plan with them; re-measure when it is idle with `--recalibrate`.")
+    return (f"the CPU was busy while these timings were measured (load up to {load[0]:.1f} on {load[1]} cores), so "
+            "they may read slow, and the plan with them, and the precision chosen from them may not be the fastest; "
+            "re-measure when it is idle with `--recalibrate`.")
 
 
 def candidate_precisions(requested: str, device: str) -> list[str]:
