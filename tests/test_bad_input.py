@@ -18,6 +18,7 @@ from tiny import build_tiny_model, build_tiny_tokenizer
 
 from harness.cli import main
 from harness.core.errors import ConfigError, HarnessError, ModelError, SuiteError
+from harness.core.paths import bundled
 from harness.core.records import AdapterEvent, ExampleRow, MetricRow, RunRecord, StudyRecord, Throughput, TrialRecord
 from harness.data.suite_init import init_suite
 from harness.data.suites import load_suite
@@ -109,6 +110,15 @@ def test_objective_on_a_metric_that_does_not_exist(tmp_path, toy_suite, capsys, 
     out = refused(["sweep", str(path)], capsys)
     assert str(path) in out and "`objective.metric: f1_macro` is not a metric suite toy-colours produces" in out
     assert "Did you mean `macro_f1`?" in out and "task_accuracy" in out
+    nothing_written(tmp_path)
+
+
+def test_objective_on_hallucination_for_free_text_is_refused(tmp_path, capsys, no_model_loads):
+    """A free-text suite's hallucination_rate has no examples (n=0): choosing trials by it would choose by nothing."""
+    path = experiment(tmp_path, bundled("suites") / "math-word-problems", "objective: {metric: hallucination_rate}\n")
+    out = refused(["sweep", str(path)], capsys)
+    assert "`objective.metric: hallucination_rate` is not a metric suite math-word-problems produces" in out
+    assert "Choose one of: format_compliance, task_accuracy, rouge_l." in out
     nothing_written(tmp_path)
 
 

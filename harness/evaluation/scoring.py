@@ -31,8 +31,10 @@ def scorer_names(suite: Suite) -> tuple[str, ...]:
 
 
 def metric_names(suite: Suite) -> tuple[str, ...]:
-    """Every metric scoring a split of this suite produces: what an objective may name."""
-    return scorer_names(suite) + (("macro_f1",) if suite.contract.kind == "label" else ())
+    """Every metric scoring a split of this suite produces, with a value: what an objective may name. A free-text
+    suite's hallucination_rate is stored, but never measured (n=0: no closed set or span to check against)."""
+    names = scorer_names(suite) + (("macro_f1",) if suite.contract.kind == "label" else ())
+    return tuple(n for n in names if not (suite.contract.kind == "text" and n == "hallucination_rate"))
 
 
 def score_split(examples: Sequence[Example], outputs: Sequence[str], suite: Suite, seed: int) -> SplitScores:
