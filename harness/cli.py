@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:
-        console.print("\ninterrupted. Finished trials are saved; re-run the same command to resume.")
+        resumable = getattr(args, "run", None) in (_sweep, _worker)  # only trials are kept to resume from
+        console.print("\ninterrupted." + (" Finished trials are saved; re-run the same command to resume."
+                                          if resumable else ""))
         return 130
 
 

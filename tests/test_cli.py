@@ -136,3 +136,17 @@ def test_who_ran_a_recheck_or_a_compare_defaults_to_the_login_name(monkeypatch):
     for command in (["recheck", "ticket-triage"], ["compare", "demo/1", "demo/0"]):
         assert build_parser().parse_args(command).actor == "ana"
     assert build_parser().parse_args(["recheck", "ticket-triage", "--actor", "nightly"]).actor == "nightly"
+
+
+def test_ctrl_c_outside_a_sweep_says_nothing_of_trials_to_resume(tmp_path, capsys, monkeypatch):
+    """Only sweeps and workers keep finished trials to resume from; `suite init` has none."""
+    from harness.data import suite_init
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(suite_init, "init_suite", interrupted)
+    source = tmp_path / "data.csv"
+    source.write_text("text,label\nhi,greet\n")
+    assert main(["suite", "init", "mini", "--from", str(source), "--suites-dir", str(tmp_path / "s")]) == 130
+    assert capsys.readouterr().out.strip() == "interrupted."
