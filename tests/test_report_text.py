@@ -64,3 +64,14 @@ def test_a_column_counts_no_n_while_no_trial_has_a_score():
     assert [c.header for c in running.columns][4:6] == ["dev acc", "test acc"]  # not "(n=varies)"
     scored = trial_view(1, metrics={"dev": {"task_accuracy": Metric(0.5, 0.4, 0.6, 50)}})
     assert [c.header for c in ranking_table([scored], "task_accuracy").columns][4] == "dev acc (n=50)"
+
+
+def test_show_says_a_hosted_arm_asked_for_structured_output_and_a_local_one_decoded_constrained():
+    """An endpoint may ignore `response_format`; only the harness's and vLLM's own decoding cannot leave the
+    contract, so only they are said to be constrained."""
+    from harness.core.records import EngineInfo
+
+    hosted = trial_detail(trial_view(1, engine=EngineInfo("hosted", None, None, constrained=True)), [])
+    assert "structured output requested (an endpoint may ignore it" in hosted and "decoding constrained" not in hosted
+    local = trial_detail(trial_view(2, engine=EngineInfo("hf", "5.25.0", "float32", constrained=True)), [])
+    assert "decoding constrained to the contract" in local and "structured output" not in local
