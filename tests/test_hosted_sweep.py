@@ -176,6 +176,18 @@ def test_an_endpoint_that_rejects_the_arms_request_is_refused_before_any_model_l
     assert Store(tmp_path / "results" / "harness.duckdb").trials() == []
 
 
+def test_a_model_the_server_does_not_serve_is_refused_with_the_servers_own_words(
+        tmp_path, tiny_model_dir, toy_suite, openai_server, monkeypatch, capsys):
+    """`transformers serve` answers FastAPI's `{"detail": ...}`, which the openai client leaves out of its message
+    ("Error code: 400"): the refusal must still say what the server said, and point at `model`."""
+    monkeypatch.setenv("HARNESS_TEST_KEY", KEY)
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, openai_server.url, "not-served-here")
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    out = printed(capsys)
+    assert "requested 'not-served-here'" in out and "`endpoints.tiny.model` (not-served-here)" in out
+    assert "Traceback" not in out
+
+
 def test_a_few_refused_examples_are_recorded_and_left_out_of_every_metric(tmp_path, tiny_model_dir, toy_suite,
                                                                           openai_server, monkeypatch):
     monkeypatch.setenv("HARNESS_TEST_KEY", KEY)

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Sequence
@@ -261,7 +262,7 @@ class HostedClient:
                     self._filtered += filtered
                     self._errors += not filtered
                 return HostedAnswer("", None, None, time.perf_counter() - began,
-                                    error=self.endpoint.redact(f"{exc.status_code}: {exc.message}"),
+                                    error=self.endpoint.redact(f"{exc.status_code}: {_said(exc)}"),
                                     refusal="content_filter" if filtered else "refused")
             raise EndpointFailed(self._failure(exc)) from None
         except openai.APIError as exc:  # connection errors and timeouts, after the client's retries
@@ -313,11 +314,11 @@ class HostedClient:
                 return self.endpoint.redact(_redirected(self.endpoint.name, target))
             if exc.status_code in NO_ROUTE:  # the URL is wrong, not the arm's parameters
                 return self.endpoint.redact(
-                    f"{exc.status_code}: {exc.message}; there is no chat completions route at "
+                    f"{exc.status_code}: {_said(exc)}; there is no chat completions route at "
                     f"{self.endpoint.config.base_url.rstrip('/')}/chat/completions, so `endpoints.{self.endpoint.name}"
                     ".base_url` is likely wrong (OpenAI-compatible servers answer under /v1, e.g. "
                     "http://127.0.0.1:8000/v1)")
-            return self.endpoint.redact(f"{exc.status_code}: {exc.message}")
+            return self.endpoint.redact(f"{exc.status_code}: {_said(exc)}")
         except openai.APIError as exc:
             return self._failure(exc)
         return None
@@ -438,6 +439,20 @@ def _root_cause(exc: BaseException, kind: type) -> BaseException | None:
 def _redirected(name: str, target: str) -> str:
     return (f"it redirected the request to {target}, which is not followed (the prompts would go to another host); "
             f"if that is the API, set `endpoints.{name}.base_url` to it")
+
+
+def _said(exc) -> str:
+    """What the endpoint said in its error body. The openai client reads OpenAI's `{"error": {"message": ...}}`; a
+    server that answers otherwise (FastAPI's `{"detail": ...}`: `transformers serve`, many proxies) leaves only
+    "Error code: 400" in the exception's message, so its own words are read from the body."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        said = error.get("message") or error.get("detail") if isinstance(error, dict) else error
+        return str(said or json.dumps(body, ensure_ascii=False))[:500]
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return str(exc.message)
 
 
 def _code(exc) -> str | None:

@@ -16,6 +16,7 @@ from harness.models import sources
 from harness.sweep.calibrate import Calibration, apply, calibrate
 from harness.sweep.estimate import Estimate, estimate, fit, planned_steps
 from harness.sweep.plan import SweepPlan
+from harness.sweep.preflight import check_hosted_arms
 from harness.sweep.prepare import SweepData, base_regression_cached, prepare
 
 
@@ -62,6 +63,7 @@ def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_t
         echo(f"not calibrated: {exc} The estimate needs a few timed steps of the model on this machine.")
         return MachinePlan(plan, None, None, None, None)
     data = prepare(plan, source, echo)
+    check_hosted_arms(plan, data, echo)  # one request each, before minutes of calibration (and in a dry run)
     calibration = calibrate(plan, data, echo, fresh=recalibrate)
     when = calibration.measured_at or "at an unknown time"
     source = (f"cached, measured {when}; --recalibrate measures it again" if calibration.cached

@@ -45,6 +45,7 @@ def check_hosted_arms(plan: SweepPlan, data: SweepData, echo: Callable[[str], No
             raise ConfigError(
                 f"{plan.config_path}: endpoint `{name}` ({plan.config.endpoints[name].base_url}) rejected a chat "
                 f"request with the arm's exact parameters ({asked}): {problem}. Its answers would all be refusals, "
-                f"not wrong answers. Change the arm (e.g. `space.api.structured: false`, or "
-                f"`endpoints.{name}.max_tokens`), or leave the hosted arms that name it out of `space`.")
+                f"not wrong answers. Check that `endpoints.{name}.model` ({plan.config.endpoints[name].model}) is a "
+                f"model it serves; change the arm (e.g. `space.api.structured: false`, or "
+                f"`endpoints.{name}.max_tokens`); or leave the hosted arms that name it out of `space`.")
         echo(f"endpoint {name}: accepted a request with the arm's parameters ({asked})")

@@ -118,8 +118,10 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     for method, reason in plan.space.skipped.items():
         echo(f"{method}: skipped - {reason}")
     source = sources.resolve(plan.config.model)
-    data = prepared or prepare(plan, source, echo)
-    check_hosted_arms(plan, data, echo)  # before any model loads: an endpoint that rejects the arm's request
+    data = prepared
+    if data is None:  # else the machine's plan checked the hosted arms, before it calibrated
+        data = prepare(plan, source, echo)
+        check_hosted_arms(plan, data, echo)  # before any model loads: an endpoint that rejects the arm's request
     if _may_train(plan, store, followups):  # the forgetting check's base score: only a trained trial needs it
         data = with_base_regression(data, echo)
     data = dataclasses.replace(data, hosted_ledger=hosted_ledgers(store, plan))
