@@ -130,9 +130,12 @@ def test_the_budget_cap_stops_the_arm_before_it_is_crossed(proxy, openai_server,
     assert spent <= 3 * one < spent + one  # never crossed; the next request could have crossed it
     assert "raise `budget_tokens` and re-run" in str(info.value)
     dollars = client(proxy.url, openai_server.model, tmp_path, budget_usd=1e-9, cache=False)
-    with pytest.raises(BudgetExhausted, match=r"budget of \$1e-09"):
+    with pytest.raises(BudgetExhausted, match=r"budget of \$1e-09") as info:
         dollars.answer(requests(2, "usd"))
     assert dollars.usage.requests == 0
+    next_one = requests(2, "usd")[0].worst_case_tokens() * 2.0 / 1e6  # the dearer of the client's prices
+    assert f"the next could cost ${next_one:.6f}" in str(info.value)
+    assert "No request of this arm was sent: raise `budget_usd`" in str(info.value)
 
 
 def test_the_budget_is_the_arms_earlier_spending_counts_against_it(proxy, openai_server, tmp_path):

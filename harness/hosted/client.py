@@ -234,16 +234,22 @@ class HostedClient:
         name, settled = self.endpoint.name, spent.prompt + spent.completion
         where = ("by the study's arms on it, across workers" if self._ledger is not None
                  else f"on {self._requests} new requests")
+        # a request is held at its worst case (its prompt's bytes, which no tokenizer exceeds, and the answer cap;
+        # in dollars at the dearer price) until it is answered, so a cap a few requests wide stops early: say how
+        # far, so that the user knows what to raise it to
+        cached = "The answers so far are cached: " if settled else "No request of this arm was sent: "
         if config.budget_tokens is not None and spent.tokens > config.budget_tokens:
             return (f"endpoint {name}: stopped before the arm's budget of {config.budget_tokens:,} tokens could be "
                     f"crossed ({settled:,} spent {where}, {spent.held - worst:,} held by requests in flight; the "
-                    f"next could take {worst:,}). The answers so far are cached: raise `budget_tokens` and re-run to "
-                    "continue.")
+                    f"next could take {worst:,}, its prompt's bytes and the answer cap). {cached}raise "
+                    "`budget_tokens` and re-run to continue.")
         if config.budget_usd is not None and price is not None and spent.usd(price) > config.budget_usd:
             usd = Spent(spent.prompt, spent.completion).usd(price)
+            held, next_one = Spent(held=spent.held - worst).usd(price), Spent(held=worst).usd(price)
             return (f"endpoint {name}: stopped before the arm's budget of ${config.budget_usd:g} could be crossed "
-                    f"(${usd:.4f} spent {where}). The answers so far are cached: raise `budget_usd` and re-run to "
-                    "continue.")
+                    f"(${usd:.6f} spent {where}, ${held:.6f} held by requests in flight; the next could cost "
+                    f"${next_one:.6f}, its prompt's bytes and the answer cap at the output price). {cached}raise "
+                    "`budget_usd` and re-run to continue.")
         return None
 
     def _ask(self, request: ChatRequest, key: str, hold: str | None = None) -> HostedAnswer:
