@@ -7,6 +7,7 @@ Each chat request takes the next action of `script` (then `pass` once the script
 - `hang`: say nothing for `hang_s` seconds, then drop the connection (the client's timeout comes first)
 - `400`: refuse the request as an endpoint refuses a parameter it does not support
 - `content_filter`: refuse it as a content policy does (400 with code `content_filter`)
+- `model_not_found`: answer as OpenAI answers a model it does not serve (404 with code `model_not_found`)
 With `rejects` set, every chat request is refused with that message (400), as an endpoint that does not accept the
 arm's parameters would. It counts what it received and what it forwarded, with the time of each, and keeps the
 Authorization headers seen.
@@ -78,14 +79,18 @@ class FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 proxy.authorizations.add(self.headers.get("Authorization", ""))
                 action = proxy._next_action() if self.path.endswith("/chat/completions") else "pass"
-                if action in ("429", "500", "400", "content_filter"):
+                if action in ("429", "500", "400", "content_filter", "model_not_found"):
                     error = {"message": proxy.rejects or f"injected {action}", "type": "invalid_request_error"}
+                    if action == "model_not_found":
+                        error = {"message": "The model `x` does not exist or you do not have access to it.",
+                                 "type": "invalid_request_error", "code": "model_not_found"}
                     if action == "content_filter":
                         error = {"message": "The response was filtered due to the prompt triggering the content "
                                             "management policy.", "type": "invalid_request_error",
                                  "code": "content_filter"}
                     payload = json.dumps({"error": error}).encode()
-                    self.send_response(400 if action == "content_filter" else int(action))
+                    statuses = {"content_filter": 400, "model_not_found": 404}
+                    self.send_response(statuses.get(action) or int(action))
                     if action == "429":
                         self.send_header("Retry-After", "1")
                     self.send_header("Content-Type", "application/json")

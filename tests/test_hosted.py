@@ -83,7 +83,7 @@ def test_server_killed_mid_arm_fails_the_arm_and_a_rerun_resumes_from_the_cache(
             proxy.after_forward = lambda count: server.stop() if count == 3 else None
             with pytest.raises(EndpointFailed, match="could not be reached") as info:
                 client(proxy.url, server.model, tmp_path, max_retries=1).answer(requests(8))
-            assert proxy.forwarded == 3 and "re-run to resume" in str(info.value)
+            assert proxy.forwarded == 3 and "re-run the same command to resume" in str(info.value)
             assert info.value.usage.requests == 3  # what it spent before it stopped travels with the failure
         finally:
             server.stop()

@@ -188,6 +188,25 @@ def test_a_model_the_server_does_not_serve_is_refused_with_the_servers_own_words
     assert "Traceback" not in out
 
 
+@pytest.mark.parametrize("action, changes, says, fix", [
+    ("model_not_found", [], "does not exist or you do not have access to it.; it does not serve model",
+     "Fix `endpoints.tiny.model`"),
+    ("hang", ["endpoints.tiny.timeout_s=0.5", "endpoints.tiny.max_retries=0"],
+     "gave no answer to one chat request with the arm's parameters", "raise `endpoints.tiny.timeout_s`"),
+])
+def test_the_one_request_check_points_at_the_setting_to_fix(tmp_path, tiny_model_dir, toy_suite, openai_server,
+                                                            monkeypatch, capsys, action, changes, says, fix):
+    """A misspelt model (OpenAI answers 404, as for a wrong route) and a slow server are no rejected parameters."""
+    monkeypatch.setenv("HARNESS_TEST_KEY", KEY)
+    with FaultProxy(openai_server.url, script=[action], hang_s=3) as proxy:
+        path = experiment(tmp_path, tiny_model_dir, toy_suite, proxy.url, openai_server.model)
+        sets = [arg for change in changes for arg in ("--set", change)]
+        assert main(["sweep", str(path), "--dry-run", *sets]) == 2
+    out = printed(capsys)
+    assert says in out and fix in out
+    assert "rejected a chat request" not in out and "re-run" not in out and "Traceback" not in out
+
+
 def test_a_few_refused_examples_are_recorded_and_left_out_of_every_metric(tmp_path, tiny_model_dir, toy_suite,
                                                                           openai_server, monkeypatch):
     monkeypatch.setenv("HARNESS_TEST_KEY", KEY)

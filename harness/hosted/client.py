@@ -57,11 +57,11 @@ class BudgetExhausted(HarnessError):
 
 NO_ROUTE = (404, 405, 501)
 """Statuses that say the server has no chat completions route there: a wrong base_url, not a refused request."""
+UNKNOWN_MODEL = ("model_not_found",)
+"""Error codes of an endpoint that does not serve the model asked for (OpenAI's, with a 404)."""
 
 NOT_A_COMPLETION = "answered a chat request with HTTP 200 but not with a chat completion"
 """In the message for an endpoint whose 200 answers are something else (a gateway's page, another API)."""
-
-RESUME = ". Answers received so far are cached; re-run to resume."
 
 KEY_MARK = "<key>"
 """What the key becomes in messages and stored answers; not `[key]`, which the console reads as markup and drops."""
@@ -276,13 +276,14 @@ class HostedClient:
             raise EndpointFailed(self._failure(exc)) from None
         except ValueError as exc:  # a 200 whose body is not JSON at all (a proxy's page, a truncated body)
             self._count_unread(request, hold)
-            raise EndpointFailed(self._not_a_completion(f"a body that is not JSON: {exc}") + RESUME) from None
+            not_json = self._not_a_completion(f"a body that is not JSON: {exc}")
+            raise EndpointFailed(not_json + self._resume()) from None
         latency = time.perf_counter() - began
         try:
             reply = _read_reply(response)
         except _NotACompletion as exc:
             self._count_unread(request, hold)
-            raise EndpointFailed(self._not_a_completion(str(exc)) + RESUME) from None
+            raise EndpointFailed(self._not_a_completion(str(exc)) + self._resume()) from None
         prompt, completion = reply.prompt_tokens, reply.completion_tokens
         # an endpoint (or a proxy) that echoes the request's headers must not put the key into the cache or results
         output = self.endpoint.redact(reply.content)
@@ -302,31 +303,41 @@ class HostedClient:
                                   "answered_at": datetime.now(timezone.utc).isoformat()})
         return HostedAnswer(output, prompt, completion, latency)
 
-    def probe(self, request: ChatRequest) -> str | None:
-        """Send `request` once, outside the cache and the budget: the endpoint's own message when it rejects it, or
-        None when it answers (a content-filter refusal is an answer: the parameters were accepted)."""
+    def probe(self, request: ChatRequest) -> ProbeProblem | None:
+        """Send `request` once, outside the cache and the budget: what went wrong, in the endpoint's own words where
+        it gave some, or None when it answers (a content-filter refusal is an answer: the parameters were
+        accepted)."""
         import openai
 
+        name, config = self.endpoint.name, self.endpoint.config
         try:
-            _read_reply(self._client.chat.completions.create(model=self.endpoint.config.model, **request.body()))
+            _read_reply(self._client.chat.completions.create(model=config.model, **request.body()))
         except _NotACompletion as exc:
-            return self._not_a_completion(str(exc))
+            return ProbeProblem("not_a_completion", self._not_a_completion(str(exc)))
         except ValueError as exc:
-            return self._not_a_completion(f"a body that is not JSON: {exc}")
+            return ProbeProblem("not_a_completion", self._not_a_completion(f"a body that is not JSON: {exc}"))
         except openai.APIStatusError as exc:
+            said = self.endpoint.redact(f"{exc.status_code}: {_said(exc)}")
             if exc.status_code in REFUSED and _code(exc) in CONTENT_POLICY:
                 return None
             if (target := redirect_target(exc)) is not None:
-                return self.endpoint.redact(_redirected(self.endpoint.name, target))
+                return ProbeProblem("wrong_url", self.endpoint.redact(_redirected(name, target)))
+            if _code(exc) in UNKNOWN_MODEL:  # OpenAI answers a misspelt model with 404, as it does a wrong route
+                return ProbeProblem("unknown_model", f"{said}; it does not serve model {config.model!r}")
             if exc.status_code in NO_ROUTE:  # the URL is wrong, not the arm's parameters
-                return self.endpoint.redact(
-                    f"{exc.status_code}: {_said(exc)}; there is no chat completions route at "
-                    f"{self.endpoint.config.base_url.rstrip('/')}/chat/completions, so `endpoints.{self.endpoint.name}"
-                    ".base_url` is likely wrong (OpenAI-compatible servers answer under /v1, e.g. "
-                    "http://127.0.0.1:8000/v1)")
-            return self.endpoint.redact(f"{exc.status_code}: {_said(exc)}")
-        except openai.APIError as exc:
-            return self._failure(exc)
+                return ProbeProblem("wrong_url", self.endpoint.redact(
+                    f"{said}; there is no chat completions route at {config.base_url.rstrip('/')}/chat/completions, "
+                    f"so `endpoints.{name}.base_url` is likely wrong (OpenAI-compatible servers answer under /v1, e.g. "
+                    "http://127.0.0.1:8000/v1)"))
+            if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+                return ProbeProblem("key", f"{said}; it refused the key in ${config.api_key_env}")
+            return ProbeProblem("rejected", said)
+        except openai.APIError as exc:  # no answer at all: a timeout, a dropped connection, after the retries
+            attempts = f"{config.max_retries + 1} attempt{'s' if config.max_retries else ''}"
+            why = (f"no answer within timeout_s ({config.timeout_s:g} s), {attempts}"
+                   if isinstance(exc, openai.APITimeoutError) else f"it could not be reached ({attempts})")
+            return ProbeProblem("unanswered", self.endpoint.redact(f"{why}: {type(exc).__name__}: "
+                                                                   f"{str(exc).rstrip('.')}"))
         return None
 
     def _count_unread(self, request: ChatRequest, hold: str | None) -> None:
@@ -376,8 +387,29 @@ class HostedClient:
         else:
             why = f"a request failed {config.max_retries + 1} times"
         detail = self.endpoint.redact(f"{type(exc).__name__}: {exc}")
-        return (f"endpoint {name} ({config.base_url}): {why}. Answers received so far are cached; re-run to resume. "
-                f"Last error: {detail}")
+        return f"endpoint {name} ({config.base_url}): {why}{self._resume()} Last error: {detail}"
+
+    def _resume(self) -> str:
+        """What re-running the sweep does for an arm that stopped: it runs the trial again (`sweep.resume`), from
+        the cache when there is one."""
+        if self._cache is None:
+            return (f". Re-run the same command to run the trial again; `endpoints.{self.endpoint.name}.cache` is off, "
+                    "so every request is asked (and paid for) again.")
+        return ". Answers received so far are cached: re-run the same command to resume."
+
+
+class ProbeProblem(str):
+    """What the one-request check of a hosted arm met (the text), and which setting it points at (`kind`):
+    `wrong_url` (no chat route there, or a redirect: base_url), `not_a_completion` (a page, not the API: base_url),
+    `unknown_model` (model), `key` (the key), `unanswered` (a timeout or no connection: timeout_s, or the server),
+    `rejected` (the arm's request itself: its parameters, or a model the server will not serve)."""
+
+    kind: str
+
+    def __new__(cls, kind: str, text: str) -> ProbeProblem:
+        made = super().__new__(cls, text)
+        made.kind = kind
+        return made
 
 
 class _NotACompletion(Exception):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from itertools import product
 
 from harness.core.errors import ConfigError
-from harness.hosted.client import NO_ROUTE, NOT_A_COMPLETION
+from harness.hosted.client import ProbeProblem
 from harness.sweep.plan import SweepPlan, hosted_endpoints, space_values
 from harness.sweep.prepare import SweepData
 from harness.sweep.space import method_params
@@ -36,16 +36,29 @@ def check_hosted_arms(plan: SweepPlan, data: SweepData, echo: Callable[[str], No
         problem = arm.client.probe(request)
         asked = (f"structured={wants_schema}, max_tokens={request.max_tokens}, temperature=0"
                  + (", response_format=json_schema" if request.response_format else ""))
-        if problem and problem.split(":", 1)[0] in {str(status) for status in NO_ROUTE}:
-            raise ConfigError(f"{plan.config_path}: endpoint `{name}`: {problem}. Fix `endpoints.{name}.base_url`, or "
-                              "leave the hosted arms that name it out of `space`.")
-        if problem and NOT_A_COMPLETION in problem:
-            raise ConfigError(f"{plan.config_path}: {problem}; or leave the hosted arms that name it out of `space`.")
-        if problem:
-            raise ConfigError(
-                f"{plan.config_path}: endpoint `{name}` ({plan.config.endpoints[name].base_url}) rejected a chat "
-                f"request with the arm's exact parameters ({asked}): {problem}. Its answers would all be refusals, "
-                f"not wrong answers. Check that `endpoints.{name}.model` ({plan.config.endpoints[name].model}) is a "
-                f"model it serves; change the arm (e.g. `space.api.structured: false`, or "
-                f"`endpoints.{name}.max_tokens`); or leave the hosted arms that name it out of `space`.")
+        if problem is not None:
+            raise ConfigError(_refusal(plan, name, problem, asked))
         echo(f"endpoint {name}: accepted a request with the arm's parameters ({asked})")
+
+
+def _refusal(plan: SweepPlan, name: str, problem: ProbeProblem, asked: str) -> str:
+    """The probe's problem, with the fix for what it points at."""
+    endpoint = plan.config.endpoints[name]
+    leave = "or leave the hosted arms that name it out of `space`."
+    where = f"{plan.config_path}: endpoint `{name}` ({endpoint.base_url})"
+    if problem.kind == "not_a_completion":
+        return f"{plan.config_path}: {problem}; {leave}"
+    if problem.kind == "wrong_url":
+        return f"{where}: {problem}. Fix `endpoints.{name}.base_url`, {leave}"
+    if problem.kind == "unknown_model":
+        return f"{where}: {problem}. Fix `endpoints.{name}.model` (a model it lists at /models), {leave}"
+    if problem.kind == "key":
+        return (f"{where}: {problem}. Check the key in ${endpoint.api_key_env} and what it may use, {leave}")
+    if problem.kind == "unanswered":
+        return (f"{where} gave no answer to one chat request with the arm's parameters ({asked}): {problem}. If it is "
+                f"up but slow, raise `endpoints.{name}.timeout_s`; else start it, or fix `endpoints.{name}.base_url`; "
+                f"{leave}")
+    return (f"{where} rejected a chat request with the arm's exact parameters ({asked}): {problem}. Its answers would "
+            f"all be refusals, not wrong answers. Check that `endpoints.{name}.model` ({endpoint.model}) is a model "
+            f"it serves; change the arm (e.g. `space.api.structured: false`, or `endpoints.{name}.max_tokens`); "
+            f"{leave}")
