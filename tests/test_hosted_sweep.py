@@ -207,6 +207,26 @@ def test_the_one_request_check_points_at_the_setting_to_fix(tmp_path, tiny_model
     assert "rejected a chat request" not in out and "re-run" not in out and "Traceback" not in out
 
 
+def test_a_trial_an_endpoint_failure_stopped_runs_again_when_the_same_command_runs_again(
+        tmp_path, tiny_model_dir, toy_suite, openai_server, monkeypatch, capsys):
+    """An endpoint that went down is not the configuration's fault: the trial counts as failed in its run (which
+    would otherwise ask the dead endpoint again and again), and the same command, run again, runs it again."""
+    monkeypatch.setenv("HARNESS_TEST_KEY", KEY)
+    command = ["--set", "space.prompt=null", "--set", "space.lora=null", "--set", "enqueue=[{method: api, shots: 0}]",
+               "--set", "budget.trials=1", "--set", "endpoints.tiny.max_retries=0", "--set",
+               "endpoints.tiny.concurrency=1"]
+    with FaultProxy(openai_server.url, script=["pass", "500"]) as proxy:  # the one-request check, then a failure
+        path = experiment(tmp_path, tiny_model_dir, toy_suite, proxy.url, openai_server.model)
+        assert main(["sweep", str(path), *command]) == 1
+        assert "re-run the same command to resume" in printed(capsys)
+        assert main(["sweep", str(path), *command]) == 0
+        store = Store(tmp_path / "results" / "harness.duckdb")
+        first, again = store.trials("hosted")
+        assert first.status == "failed" and first.failure_reason.endswith("; re-run as hosted/1")
+        assert again.complete and again.params == first.params and again.hosted.cache_hits == 0
+        assert main(["sweep", str(path), *command]) == 0 and len(store.trials("hosted")) == 2  # nothing left
+
+
 def test_a_few_refused_examples_are_recorded_and_left_out_of_every_metric(tmp_path, tiny_model_dir, toy_suite,
                                                                           openai_server, monkeypatch):
     monkeypatch.setenv("HARNESS_TEST_KEY", KEY)

@@ -21,5 +21,10 @@ class DeviceError(HarnessError):
     """The requested device or method needs hardware this machine does not have."""
 
 
+class OutsideFailure(HarnessError):
+    """A trial stopped by something outside its configuration (an endpoint that went down, a spending cap reached):
+    it counts as failed in the run it failed in, and running the same command again runs it again."""
+
+
 class TrainingError(HarnessError):
     """Training went wrong in a way the trial records as its failure (a non-finite loss, say)."""

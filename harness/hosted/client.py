@@ -34,7 +34,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from harness.core.config import EndpointConfig
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, OutsideFailure
 from harness.core.progress import bar_options
 from harness.core.records import HostedUsage
 from harness.hosted.cache import ResponseCache, request_key
@@ -47,11 +47,11 @@ CONTENT_POLICY = ("content_filter", "content_policy_violation")
 """Error codes (and the finish_reason) with which endpoints say the content, not the request, was refused."""
 
 
-class EndpointFailed(HarnessError):
+class EndpointFailed(OutsideFailure):
     """A request still failed after its retries, or the endpoint refused the key or the model; the arm stops."""
 
 
-class BudgetExhausted(HarnessError):
+class BudgetExhausted(OutsideFailure):
     """The next request could cross the arm's budget; the arm stops before sending it."""
 
 
@@ -372,6 +372,7 @@ class HostedClient:
         import openai
 
         name, config = self.endpoint.name, self.endpoint.config
+        times = f"{config.max_retries + 1} time{'s' if config.max_retries else ''}"
         if (target := redirect_target(exc)) is not None:
             why = _redirected(name, target)
         elif isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
@@ -379,13 +380,13 @@ class HostedClient:
         elif isinstance(exc, openai.NotFoundError):
             why = f"it does not know model {config.model!r} at {config.base_url}; check `model` and `base_url`"
         elif isinstance(exc, openai.APITimeoutError):
-            why = f"a request took longer than {config.timeout_s:g} s, {config.max_retries + 1} times"
+            why = f"a request took longer than {config.timeout_s:g} s, {times}"
         elif (bounded := _root_cause(exc, BodyTooLong)) is not None:
-            why = f"{bounded}, {config.max_retries + 1} times"
+            why = f"{bounded}, {times}"
         elif isinstance(exc, openai.APIConnectionError):
             why = f"it could not be reached ({config.max_retries + 1} attempts)"
         else:
-            why = f"a request failed {config.max_retries + 1} times"
+            why = f"a request failed {times}"
         detail = self.endpoint.redact(f"{type(exc).__name__}: {exc}")
         return f"endpoint {name} ({config.base_url}): {why}{self._resume()} Last error: {detail}"
 

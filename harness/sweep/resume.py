@@ -50,8 +50,16 @@ def is_duplicate(reason: str | None) -> bool:
 
 def counted_trials(study: optuna.Study) -> int:
     """Trials that count toward the total: finished ones, and failures their own process reported (an error in
-    the trial); not those an interruption cut short (Ctrl-C, or a process that died), nor duplicates."""
-    return sum(1 for t in study.get_trials(deepcopy=False) if _counted(t))
+    the trial) that are not queued to run again; not those an interruption cut short (Ctrl-C, or a process that
+    died), nor duplicates."""
+    trials = study.get_trials(deepcopy=False)
+    again = _queued_again(trials)
+    return sum(1 for t in trials if _counted(t) and t.number not in again)
+
+
+def _queued_again(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
+    """The numbers of trials whose configuration was queued to run again (a retry names them in its history)."""
+    return {n for t in trials for n in t.system_attrs.get("retry_history", ())}
 
 
 def duplicates_in_a_row(study: optuna.Study) -> int:
@@ -101,18 +109,24 @@ def fail_stale_trials(study: optuna.Study, retry=None, current: int | None = Non
 STOPPED_BY_USER = "stopped_by_user"
 """User attribute of a trial that Ctrl-C stopped: not its configuration's fault, so it runs again (see
 `retry_stopped_trials`), however often it was stopped before."""
+STOPPED_OUTSIDE = "stopped_outside"
+"""User attribute of a trial that something outside it stopped (`OutsideFailure`: an endpoint down, a spending cap
+reached). It counts as failed in its run, which would otherwise try the same endpoint again and again, and runs
+again when the same command is run again (`retry_stopped_trials(resuming=True)`)."""
 
 
-def retry_stopped_trials(study: optuna.Study) -> list[int]:
-    """Queue again each trial that Ctrl-C stopped and nothing has retried yet, with its parameters and its place
-    (Optuna's retry attributes, which `trial_place` passes over), so a resumed sweep, or another worker, runs the
-    trials an uninterrupted sweep would have: an enqueued baseline as much as a sampled trial. Returns their
-    numbers. Call it under the study's claim lock, so two workers cannot both queue one."""
+def retry_stopped_trials(study: optuna.Study, resuming: bool = False) -> list[int]:
+    """Queue again each trial that Ctrl-C stopped (and, `resuming` a sweep, each that something outside it stopped)
+    and nothing has retried yet, with its parameters and its place (Optuna's retry attributes, which `trial_place`
+    passes over), so a resumed sweep, or another worker, runs the trials an uninterrupted sweep would have: an
+    enqueued baseline as much as a sampled trial. Returns their numbers. Call it under the study's claim lock, so
+    two workers cannot both queue one."""
     trials = study.get_trials(deepcopy=False)
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    retried = _queued_again(trials)
+    marks = (STOPPED_BY_USER, STOPPED_OUTSIDE) if resuming else (STOPPED_BY_USER,)
     queued = []
     for t in trials:
-        if t.state != TrialState.FAIL or not t.user_attrs.get(STOPPED_BY_USER) or t.number in retried:
+        if t.state != TrialState.FAIL or not any(t.user_attrs.get(m) for m in marks) or t.number in retried:
             continue
         history = [*t.system_attrs.get("retry_history", ()), t.number]
         study.add_trial(optuna.trial.create_trial(
@@ -180,13 +194,16 @@ class Lease:
         self.thread.join(timeout=5)
 
 
-def mark_interrupted(trial: optuna.Trial, reason: str, interrupted: bool, by_user: bool = False) -> None:
+def mark_interrupted(trial: optuna.Trial, reason: str, interrupted: bool, by_user: bool = False,
+                     outside: bool = False) -> None:
     """Record on the Optuna trial why it is about to fail; `interrupted` keeps it out of the count, `by_user` (Ctrl-C)
-    has it run again when the sweep resumes."""
+    has it run again when the sweep resumes, `outside` (an `OutsideFailure`) when the same command runs again."""
     trial.set_user_attr("failure_reason", reason)
     trial.set_user_attr("interrupted", interrupted)
     if by_user:
         trial.set_user_attr(STOPPED_BY_USER, True)
+    if outside:
+        trial.set_user_attr(STOPPED_OUTSIDE, True)
 
 
 def _alive(pid: int) -> bool:

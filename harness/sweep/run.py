@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from harness.analysis.formatting import params_text
 from harness.core.config import ExperimentConfig
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, OutsideFailure
 from harness.core.progress import bar_options
 from harness.core.records import RunRecord, StudyRecord, TrialRecord, setup_changes, study_setup, trial_id
 from harness.core.redaction import Redactor, redact_rows
@@ -136,7 +136,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
                                env["device_name"], env["cpu_count"], env))
     with storage.claim(plan.study):  # two workers starting together must not enqueue the baselines twice
         stale = fail_stale_trials(study, RETRY)
-        retry_stopped_trials(study)  # before the baselines: a stopped baseline's retry stands for it
+        retry_stopped_trials(study, resuming=True)  # before the baselines: a stopped baseline's retry stands for it
         for params in plan.enqueued:
             study.enqueue_trial(params, skip_if_exists=True)
     _record_stale(store, plan.study, stale, echo)
@@ -252,7 +252,8 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
                 raise
             except Exception as exc:
                 tid, reason = trial_id(plan.study, trial.number), redactor.redact(_failure_reason(exc, plan.device))
-                mark_interrupted(trial, reason, interrupted=False)  # errors may quote an input: redacted above
+                mark_interrupted(trial, reason, interrupted=False,  # errors may quote an input: redacted above
+                                 outside=isinstance(exc, OutsideFailure))
                 store.mark_trial_failed(tid, reason, hosted=getattr(exc, "usage", None))  # a hosted arm's spend
                 ran.extend([] if tid in ran else [tid])
                 failures.append(tid)
