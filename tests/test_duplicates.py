@@ -197,3 +197,17 @@ def test_the_bound_on_duplicates_in_a_row_grows_with_a_finite_space_and_is_cappe
     assert run.duplicate_limit(None) == run.DUPLICATES_IN_A_ROW == 50
     assert run.duplicate_limit(1) == 50 and run.duplicate_limit(6) == 60 and run.duplicate_limit(24) == 240
     assert run.duplicate_limit(10_000) == run.MOST_DUPLICATES_IN_A_ROW == 500
+
+
+def test_a_resumed_study_whose_choices_changed_is_refused_before_any_trial(tmp_path, tiny_model_dir, toy_suite,
+                                                                            capsys):
+    """Optuna cannot change a parameter's choices within a study: each new trial failed on it and took a slot,
+    recorded in the journal only."""
+    path = tmp_path / "exp.yaml"
+    store = swept(path, experiment(tmp_path, tiny_model_dir, toy_suite, "prompt: {shots: [0, 1]}", 1))
+    path.write_text(experiment(tmp_path, tiny_model_dir, toy_suite, "prompt: {shots: [0, 1, 2]}", 2))
+    assert main(["sweep", str(path), "--dry-run"]) == 2  # before the calibration, and in a dry run
+    out = " ".join(capsys.readouterr().err.split())
+    assert ("study toy's trials drew `prompt.shots` from the choices [0, 1], but the space now gives the choices "
+            "[0, 1, 2]") in out and "Keep `space.prompt.shots` as it was" in out and "--study NEW_NAME" in out
+    assert len(store.trials("toy")) == 1 and len(study_of(tmp_path).trials) == 1

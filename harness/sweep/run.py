@@ -67,7 +67,7 @@ from harness.sweep.resume import (
     unneeded,
 )
 from harness.sweep.space import SearchSpace, configurations
-from harness.sweep.storage import StudyStorage, known_trial_numbers, open_storage, redacted
+from harness.sweep.storage import StudyStorage, open_storage, redacted, stored_trials
 from harness.sweep.trial import run_trial
 from harness.training.methods import METHODS
 
@@ -386,6 +386,33 @@ def _open_study(plan: SweepPlan, storage: StudyStorage, worker: int, record: Stu
     return study
 
 
+def _check_choices(plan: SweepPlan, trials: list[optuna.trial.FrozenTrial]) -> None:
+    """Refuse a space whose parameters the study's trials were drawn from otherwise in a way Optuna cannot mix
+    (other choices, log scale, integer or float): each new trial would fail on it and take a slot."""
+    wanted = plan.space.distributions()
+    for trial in trials:
+        for name, had in trial.distributions.items():
+            if name not in wanted:
+                continue
+            try:
+                optuna.distributions.check_distribution_compatibility(had, wanted[name])
+            except ValueError:
+                key = "the space's methods (a method skipped on this machine counts)" if name == "method" \
+                    else f"space.{name}"
+                raise HarnessError(
+                    f"study {plan.study}'s trials drew `{name}` from {_drawn(had)}, but the space now gives "
+                    f"{_drawn(wanted[name])}; Optuna cannot change that within a study. Keep `{key}` as it was "
+                    "to add trials to this study, or pass --study NEW_NAME to start a separate study.") from None
+
+
+def _drawn(distribution: optuna.distributions.BaseDistribution) -> str:
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return f"the choices {list(distribution.choices)}"
+    scale = " on a log scale" if getattr(distribution, "log", False) else ""
+    kind = "integers" if isinstance(distribution, optuna.distributions.IntDistribution) else "numbers"
+    return f"{kind} in [{distribution.low}, {distribution.high}]{scale}"
+
+
 def _check_setup(plan: SweepPlan, study: optuna.Study, record: StudyRecord) -> None:
     """Refuse to add trials to a shared study that a sweep of another suite, model, data, seed or objective created.
     Each results database checks the studies it holds (`Store.study_conflict`), but a worker on another machine
@@ -407,9 +434,10 @@ def check_store_matches_storage(plan: SweepPlan, store: Store) -> None:
     does not know. Optuna would number new trials from 0 again, and each would take the id, the stored scores and
     the adapter folder of an old one: a promoted adapter among them would change under its registry entry."""
     _check_same_setup(plan, store)
-    stored = store.trials(plan.study)
-    known = known_trial_numbers(plan.storage, plan.study) if stored else set()
-    unknown = [t.id for t in stored if t.number not in known]
+    drawn = stored_trials(plan.storage, plan.study)
+    _check_choices(plan, drawn)
+    known = {t.number for t in drawn}
+    unknown = [t.id for t in store.trials(plan.study) if t.number not in known]
     if not unknown:
         return
     shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")

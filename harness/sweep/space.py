@@ -50,6 +50,13 @@ class SearchSpace:
             chosen[name] = _suggest(trial, f"{method}.{name}", spec) if isinstance(spec, BaseDistribution) else spec
         return chosen
 
+    def distributions(self) -> dict[str, BaseDistribution]:
+        """What Optuna is asked for, by its parameter names (`method`, `lora.r`): a study's trials must keep them."""
+        out: dict[str, BaseDistribution] = {"method": CategoricalDistribution(list(self.methods))}
+        for method in self.methods:
+            out.update({f"{method}.{name}": self.params[method][name] for name in self.searched(method)})
+        return out
+
     def searched(self, method: str) -> list[str]:
         """The parameters of `method` the sampler chooses (the others are fixed)."""
         return [name for name, spec in self.params[method].items() if isinstance(spec, BaseDistribution)]

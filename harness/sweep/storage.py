@@ -156,17 +156,17 @@ def open_storage(url: str, retry: Any = None) -> StudyStorage:
     return StudyStorage(storage, lock)
 
 
-def known_trial_numbers(url: str, study: str) -> set[int]:
-    """The trial numbers the storage at `url` holds for `study`: empty when the study (or a file storage itself)
-    does not exist yet, which is then not created."""
+def stored_trials(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    """The trials the storage at `url` holds for `study`: none when the study (or a file storage itself) does not
+    exist yet, which is then not created."""
     for prefix in ("journal:", "sqlite:///"):
         if url.startswith(prefix) and not Path(url.removeprefix(prefix)).exists():
-            return set()
+            return []
     try:
         loaded = optuna.load_study(study_name=study, storage=open_storage(url).storage)
     except KeyError:  # Optuna's answer for a study the storage does not hold
-        return set()
-    return {t.number for t in loaded.get_trials(deepcopy=False)}
+        return []
+    return loaded.get_trials(deepcopy=False)
 
 
 def _rdb_storage(url: str, retry: Any) -> Any:
