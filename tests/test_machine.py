@@ -80,6 +80,20 @@ def test_with_native_bf16_both_are_timed_and_the_faster_is_used_then_cached(tmp_
     assert again.cached and again.timings == first.timings and again.precision == first.precision
     named = plan_for_machine(plan_sweep(path, ["training.precision=fp32"]), lambda _: None).calibration
     assert named.precision == "fp32" and named.cached  # a named precision is kept, and its timing reused
+    # an arm left out of the space keeps the others' timings; the forgetting check's size times nothing again
+    fewer = ["space.prompt=null", "enqueue=[{method: lora}]", "regression.limit=17"]
+    kept = plan_for_machine(plan_sweep(path, fewer), lambda _: None).calibration
+    assert kept.cached and kept.timings == tuple(t for t in first.timings if t.method == "lora")
+    timed: list[str] = []
+
+    def noted(plan, data, method, *args):
+        timed.append(method)
+        never()
+
+    monkeypatch.setattr(calibration_module, "_time", noted)
+    with pytest.raises(AssertionError, match="trained again"):  # another configuration of lora is timed anew
+        plan_for_machine(plan_sweep(path, ["space.lora.r=8"]), lambda _: None)
+    assert timed == ["lora"]
 
 
 def test_a_trial_that_cannot_finish_inside_its_cap_is_refused_before_any_trial(tmp_path, tiny_model_dir, toy_suite,

@@ -56,11 +56,12 @@ the per-item time errs high, on the safe side of a plan."""
 BUSY_LOAD = 1.5
 """Load average per core above which the calibration says its timings were taken on a busy CPU: the sweep itself
 keeps each core at about 1 while it loads and tokenises."""
-VERSION = 7
+VERSION = 8
 """Bumped when what is measured changes, so an old cache entry is never read as a new one (`_load` reads it as
 nothing, and it is measured again). 6: generation writes into a reserved key/value cache (training/kv_cache.py),
 x1.13-1.18 faster on a CPU. 7: a generation batch is split into its prompt tokens and its decoding, and each arm's
-dev and test prompts are counted, so that a split's estimate follows their lengths (`estimate.py`)."""
+dev and test prompts are counted, so that a split's estimate follows their lengths (`estimate.py`). 8: each timing
+keeps the configuration it timed, and the key no longer holds the space's arms or the forgetting check's size."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class Timing:
     """Split ("dev", "test") -> each example's prompt tokens with this arm's own prompts, in the subset's order."""
     shared_tokens: dict[str, int] = field(default_factory=dict)
     """Split -> the prefix every prompt of it shares, which generation encodes once (0: none worth caching)."""
+    configuration: str = ""
+    """The arm's configuration it timed (`representative`, as JSON): a cached timing stands for that one only."""
 
     def split_seconds(self, split: str, size: int, batch_size: int, left_out: frozenset[int] = frozenset()) -> float:
         """Expected wall seconds to generate `split` (of `size` examples) in batches of `batch_size`, without the
@@ -154,8 +157,12 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
     arms = [m for m in dict.fromkeys([*plan.planned_methods(), *(plan.space.methods if sampled else ())])
             if not METHODS.get(m).hosted]
     machine = machine_name(plan.device)
-    path = _cache_path(plan, data, machine, arms)
-    known, when, load = ([], "", None) if fresh else _load(path)
+    path = _cache_path(plan, data, machine)
+    # one cache file holds every arm's timings, each for the configuration it timed: a space that gains or loses an
+    # arm re-times only what is new
+    configured = {m: json.dumps(representative(plan, m), sort_keys=True, default=str) for m in arms}
+    cached, when, load = ([], "", None) if fresh else _load(path)
+    known = [t for t in cached if configured.get(t.method) == t.configuration]
     wanted = [(m, p) for m in arms for p in (precisions if METHODS.get(m).trains else precisions[:1])]
     missing = [(m, p) for m, p in wanted if not any(t.method == m and t.precision == p for t in known)]
     timings = [t for t in known if (t.method, t.precision) in wanted]
@@ -170,14 +177,16 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
         if alike is not None and not METHODS.get(method).trains:  # nothing to time: it answers as that one did
             timings.append(dataclasses.replace(alike, precision=precision))
         else:
-            timings.append(_time(plan, data, method, precision, alike))
+            timed = _time(plan, data, method, precision, alike)
+            timings.append(dataclasses.replace(timed, configuration=configured[method]))
         load = _busier(load, cpu_load(plan.device))  # contention that starts mid-measurement counts too
     timings.sort(key=lambda t: wanted.index((t.method, t.precision)))
     chosen, notes = _choose(config.training.precision, plan.device, precisions, timings)
     measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds") if missing else when
     if missing:
-        _save(path, machine, [*[t for t in known if (t.method, t.precision) not in wanted], *timings], measured_at,
-              load)
+        now = {(t.method, t.precision, t.configuration) for t in timings}
+        kept = [t for t in cached if (t.method, t.precision, t.configuration) not in now]  # other arms' and configs'
+        _save(path, machine, [*kept, *timings], measured_at, load)
     return Calibration(machine, chosen, tuple(timings), tuple(notes), measured_at, not missing, str(path),
                        _busy(load))
 
@@ -409,19 +418,19 @@ def representative(plan: SweepPlan, method: str) -> dict[str, Any]:
     return {**chosen, **{k: v for k, v in entry.items() if k != "method"}}
 
 
-def _cache_path(plan: SweepPlan, data: SweepData, machine: str, arms: list[str]) -> Path:
+def _cache_path(plan: SweepPlan, data: SweepData, machine: str) -> Path:
     config = plan.config
     t = config.training
+    # the forgetting check's per-item time does not depend on how many items it scores
+    check = {k: v for k, v in dataclasses.asdict(config.regression).items() if k != "limit"}
     shape = [t.batch_size, t.gradient_accumulation, t.max_length, t.include_instruction, t.include_contract,
-             t.padding_free, t.gradient_checkpointing, config.generation.batch_size, data.max_new_tokens,
-             dataclasses.astuple(config.regression)]
+             t.padding_free, t.gradient_checkpointing, config.generation.batch_size, data.max_new_tokens, check]
     versions = [metadata.version(p) for p in ("torch", "transformers", "peft", "trl")]
     # the threads too: a worker of `sweep --workers N` on a CPU gets a share of the cores, and runs slower
     # the suite's text too: the counted prompts change with an input, the instruction or the contract
     prompts = [data.suite.split_sha256, data.suite.instruction, data.suite.contract]
     key = json.dumps([VERSION, machine, plan.device, torch.get_num_threads(), versions, data.source.sha256,
-                      DataProvenance.of(data.provenance).subset_sha256, shape, [representative(plan, m) for m in arms],
-                      prompts], sort_keys=True, default=str)
+                      DataProvenance.of(data.provenance).subset_sha256, shape, prompts], sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return sources.cache_dir() / "calibration" / f"{digest}.json"
 
