@@ -550,11 +550,18 @@ def build_parser() -> argparse.ArgumentParser:
     given.add_argument("--text", help="one text to answer as it is, never read as a file name (for text that looks "
                                       "like one: \"see example.com/terms.txt\")")
     given.add_argument("--input",
-                       help="the text to answer, or a file of inputs: .jsonl (one object per line) or .csv (a header "
-                            "row), read from the field or column `input` (else the first of text, utterance, "
-                            "question, prompt, body, message or content, else the only one); any other file, one "
-                            "input per line. A name that looks like a file (.jsonl, .json, .csv, .txt, or a path) "
-                            "and is not there is refused, not answered (--text answers it as text)")
+                       help="the text to answer, or a file of inputs. A table, read as `suite init --from` reads it, "
+                            "gives one input per row: .jsonl (one object per line), .csv or .tsv (a header row; the "
+                            "delimiter is found), .parquet. A .txt file (or one with no suffix) gives one input per "
+                            "line; any other file is refused with the conversion to make. A name that looks like a "
+                            "file (.jsonl, .json, .csv, .tsv, .parquet, .txt, or a path) and is not there is refused, "
+                            "not answered (--text answers it as text)")
+    predict.add_argument("--input-field", metavar="NAME",
+                         help="the field or column of a table --input that holds the inputs (a dotted path such as "
+                              "doc.body reaches into JSONL objects). Default: the input field the trial's suite was "
+                              "built from (suite.yaml `source.fields.input`, written by suite init), else `input`, "
+                              "else the first of text, utterance, question, prompt, body, message or content, else "
+                              "the only one")
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                          help="where the model answers (default auto: a GPU when torch sees one, else the CPU)")
     _db_option(predict)
@@ -562,6 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     _teach(predict, ("harness predict demo/1 --input \"I lost my card\"", "one answer"),
            ("harness predict demo/1 --text \"see example.com/terms.txt\"", "text that looks like a file name"),
            ("harness predict demo/1 --input tickets.csv > answers.jsonl", "a file of inputs"),
+           ("harness predict demo/1 --input new.tsv --input-field utterance_text", "the inputs of a named column"),
+           ("harness predict demo/1 --input inputs.txt", "one input per line"),
            description="Answer new inputs with a finished trial: a prompting trial with its prompt and shots, a "
                        "trained one with its saved adapter (while retention keeps it). Prints one JSON line per "
                        "input: input, output, parsed, format_compliant, error.")
@@ -1147,13 +1156,16 @@ def _dashboard(args, console: Console) -> int:
 def _predict(args, console: Console) -> int:
     import dataclasses
 
-    from harness.sweep.predict import predict, read_inputs
+    from harness.sweep.predict import predict, read_inputs, suite_input_field
 
     if args.text is not None and not args.text.strip():
         raise HarnessError("--text is empty: give the text to answer.")
-    # a missing or unreadable file is refused before any model loads
-    inputs = [args.text] if args.text is not None else read_inputs(args.input)
+    if args.text is not None and args.input_field:
+        raise HarnessError("--input-field names the column of an --input file; --text is answered as it is.")
     store = _store(args.db)
+    # a missing or unreadable file is refused before any model loads; the suite is looked up only for a table
+    inputs = [args.text] if args.text is not None else read_inputs(args.input, args.input_field,
+                                                                   lambda: suite_input_field(store, args.trial))
     for row in predict(store, args.trial, inputs, device=args.device):
         sys.stdout.write(json.dumps(dataclasses.asdict(row), ensure_ascii=False) + "\n")
     return 0

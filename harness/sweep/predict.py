@@ -4,12 +4,16 @@ in evaluation.
 The trial's method rebuilds what it ran (`Method.load`) from the study's stored experiment; the suite comes from the
 path the study recorded (so this works from any folder), else by name; the model and the suite must be the ones the
 trial was scored with.
+
+`read_inputs` turns `--input` into the texts to answer: the text itself, the rows of a table (read as suite init
+reads it, from the column the suite was built from unless `--input-field` names one) or the lines of a .txt file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +23,16 @@ from harness.core.records import StudyView, TrialView
 from harness.core.typed import build
 from harness.data.contract import parse_output
 from harness.data.csvfile import read_csv
-from harness.data.formats import INPUT_GUESSES, guess_field, jsonl_records
+from harness.data.formats import (
+    INPUT_GUESSES,
+    SUFFIXES,
+    TABLE_SUFFIXES,
+    guess_field,
+    jsonl_records,
+    nested_paths,
+    parquet_records,
+    value_at,
+)
 from harness.data.prompting import beyond_context, max_answer_tokens
 from harness.data.shots import FixedShots
 from harness.data.suites import Example, Suite, encoding_problem, load_suite, seeded_subset, show_path
@@ -144,58 +157,123 @@ def _check_context(prompter, examples: list[Example], cap: int, context: int | N
 
 # -- `--input`: the text itself, or a file of inputs -----------------------------------------------------------
 
-INPUT_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".txt")
+LINE_SUFFIXES = (".txt", "")
+"""Files read one input per line: a .txt file, or one with no suffix at all. Tables are the files suite init reads
+(formats.SUFFIXES); any other file is refused, since its raw lines (a header, a markup, the bytes of a sheet) would
+be answered as if they were inputs."""
+INPUT_FILE_SUFFIXES = (*SUFFIXES, ".json", ".txt")
 """What `--input` takes for a file name rather than text to answer, when no such file exists."""
+_CONVERSIONS = dict.fromkeys((".xlsx", ".xlsm", ".xls", ".ods", ".numbers"), "save the sheet as CSV (UTF-8) and "
+                             "pass that") | dict.fromkeys((".gz", ".bz2", ".xz", ".zip"), "unpack it first")
+"""The fix for a file type that is not read, where renaming it to .txt is not the fix."""
 
 
-def read_inputs(given: str) -> list[str]:
-    """`--input`: the text to answer, or the inputs of a file. A .jsonl (one object per line) or .csv (a header row)
-    gives its `input` field or column, else the first of INPUT_GUESSES (the names suite init reads inputs from),
-    else its only one; any other file, one input per non-blank line. A name that looks like a file and is not there
-    is refused: answering the file name itself would look like success."""
+def read_inputs(given: str, input_field: str | None = None,
+                suite_field: Callable[[], str | None] = lambda: None) -> list[str]:
+    """`--input`: the text to answer, or the inputs of a file.
+
+    A table, one of the files suite init reads and read as it reads them (.jsonl one object per line; .csv or .tsv
+    with a header row; .parquet), gives one input per row: from `input_field` (`--input-field`; a dotted path
+    reaches into JSONL objects), else from the field the trial's suite was built from (`suite_field`, asked only
+    for a table), else `input` or the first of INPUT_GUESSES (the names suite init reads inputs from), else its only
+    field. A .txt file, or one with no suffix, gives one input per non-blank line. Any other file is refused with the
+    conversion to make, and so is a name that looks like a file and is not there: answering the file name, or the raw
+    lines of a table, would look like success."""
     if not given.strip():
-        raise HarnessError("--input is empty: give the text to answer, or a .jsonl, .csv or .txt file of inputs.")
+        raise HarnessError("--input is empty: give the text to answer, or a file of inputs (.jsonl, .csv, .tsv, "
+                           ".parquet or .txt).")
     path = Path(given)
     if not _is_file(path):
         if _looks_like_a_path(given):
             what = "a folder, not a file" if path.is_dir() else f"no such file (looked in {Path.cwd()})"
-            raise HarnessError(f"--input {given}: {what}. Give an existing .jsonl, .csv or .txt file of inputs, or "
-                               "the text to answer itself (--text answers text that looks like a file name as it "
-                               "is).")
+            raise HarnessError(f"--input {given}: {what}. Give an existing file of inputs (.jsonl, .csv, .tsv, "
+                               ".parquet or .txt), or the text to answer itself (--text answers text that looks like a "
+                               "file name as it is).")
+        if input_field:
+            raise HarnessError(f"--input-field {input_field} names the column of a file of inputs, but --input "
+                               f"{given!r} is no file here (looked in {Path.cwd()}); give the file's path, or drop "
+                               "--input-field to answer that text.")
         return [given]
     where, suffix = show_path(path), path.suffix.lower()
+    _refuse_unread(path, where, suffix)
+    if suffix in LINE_SUFFIXES:
+        if input_field:
+            raise HarnessError(f"--input-field {input_field}: {where} is read one input per line and has no columns; "
+                               "drop --input-field, or give a table (.jsonl, .csv, .tsv or .parquet).")
+        inputs = _line_inputs(_text(path, where), where)
+    else:
+        inputs = _table_inputs(path, where, suffix, input_field, suite_field)
+    if not inputs:
+        raise HarnessError(f"--input {where}: the file holds no inputs.")
+    return inputs
+
+
+def suite_input_field(store: Store, trial_id: str) -> str | None:
+    """The input field the trial's suite was built from, as `harness suite init` records it in suite.yaml
+    (`source.fields.input`); None for a suite that records none (a bundled one, or one made from chat or alpaca)."""
+    trial = store.require_trial(trial_id)
+    study = store.study(trial.study)
+    if study is None:
+        return None  # load_candidate refuses such a trial, with its reason
+    source = study_suite(study, f"trial {trial.id}").info.get("source")
+    fields = source.get("fields") if isinstance(source, dict) else None
+    field = fields.get("input") if isinstance(fields, dict) else None
+    return field if isinstance(field, str) and field.strip() else None
+
+
+def _refuse_unread(path: Path, where: str, suffix: str) -> None:
+    """Refuse a file that is neither a table nor a .txt file, with the conversion to make."""
     if suffix == ".json":
         raise HarnessError(f"--input {where}: a .json file is not read; give one input per line as .jsonl (a JSON "
                            f"array converts with `jq -c '.[]' {path.name} > inputs.jsonl`), .csv or .txt.")
+    if suffix in SUFFIXES or suffix in LINE_SUFFIXES:
+        return
+    fix = _CONVERSIONS.get(suffix, f"if each line is one input, rename it to {path.stem}.txt; else convert it to "
+                                   ".jsonl or .csv")
+    raise HarnessError(f"--input {where}: a {suffix} file is not read. predict reads a table (.jsonl, .csv, .tsv or "
+                       f".parquet: one input per row) or a .txt file (one input per line); {fix}.")
+
+
+def _text(path: Path, where: str) -> str:
     data = path.read_bytes()
     if (problem := encoding_problem(data, path.name)) is not None:  # UTF-16, Windows-1252 or Latin-1: the iconv
         raise HarnessError(f"--input {where}:{problem}")
-    text = data.decode("utf-8-sig")  # -sig: spreadsheet exports often start with a BOM
-    if suffix in (".jsonl", ".csv"):
-        if suffix == ".csv":  # the reader suite init uses: the delimiter found, every row's width checked
-            table = read_csv(text.rstrip("\r\n") + "\n", where, keep_empty=True)  # answers stay in line with rows
-            records, names = table.records, table.columns
-        else:
-            records, names = jsonl_records(text, where)
-        field = _input_field(names, where, "column" if suffix == ".csv" else "field")
-        inputs = []
-        for line, record in records:
-            value = record.get(field)
-            if not isinstance(value, str) or not value.strip():
-                raise HarnessError(f"{where}:{line}: `{field}` is {'missing' if value is None else 'empty or not text'}"
-                                   "; every line needs the text to answer there.")
-            inputs.append(value)
-    else:
-        inputs = text.rstrip("\r\n").splitlines()  # blank lines at the end are no inputs; inside, they would shift
-        blank = [str(n) for n, line in enumerate(inputs, start=1) if not line.strip()]  # every answer after them
-        if blank and len(blank) < len(inputs):
-            raise HarnessError(f"--input {where}: line{'s' if len(blank) > 1 else ''} {', '.join(blank[:10])}"
-                               f"{' ...' if len(blank) > 10 else ''} {'are' if len(blank) > 1 else 'is'} empty; each "
-                               "line is one input, answered in order, so remove the empty lines or write the text "
-                               "to answer there.")
-        inputs = [line for line in inputs if line.strip()]
-    if not inputs:
-        raise HarnessError(f"--input {where}: the file holds no inputs.")
+    return data.decode("utf-8-sig")  # -sig: spreadsheet exports often start with a BOM
+
+
+def _line_inputs(text: str, where: str) -> list[str]:
+    inputs = text.rstrip("\r\n").splitlines()  # blank lines at the end are no inputs; inside, they would shift
+    blank = [str(n) for n, line in enumerate(inputs, start=1) if not line.strip()]  # every answer after them
+    if blank and len(blank) < len(inputs):
+        raise HarnessError(f"--input {where}: line{'s' if len(blank) > 1 else ''} {', '.join(blank[:10])}"
+                           f"{' ...' if len(blank) > 10 else ''} {'are' if len(blank) > 1 else 'is'} empty; each "
+                           "line is one input, answered in order, so remove the empty lines or write the text "
+                           "to answer there.")
+    return [line for line in inputs if line.strip()]
+
+
+def _table_inputs(path: Path, where: str, suffix: str, input_field: str | None,
+                  suite_field: Callable[[], str | None]) -> list[str]:
+    """One input per row of a table, read as suite init reads it; every row must hold text to answer."""
+    paths: list[str] = []
+    if suffix == ".parquet":
+        records, columns = parquet_records(path, where)
+    elif suffix == ".jsonl":
+        records, columns = jsonl_records(_text(path, where), where)
+        paths = nested_paths(records, columns)
+    else:  # the reader suite init uses: the delimiter found, every row's width checked; empty rows kept (and
+        # refused below), so that answers stay in line with rows
+        table = read_csv(_text(path, where).rstrip("\r\n") + "\n", where, preferred=TABLE_SUFFIXES[suffix],
+                         keep_empty=True)
+        records, columns = table.records, table.columns
+    field = _input_field(columns, paths, where, "field" if suffix == ".jsonl" else "column", input_field, suite_field)
+    inputs = []
+    for line, record in records:
+        value = value_at(record, field)
+        if not isinstance(value, str) or not value.strip():
+            raise HarnessError(f"{where}:{line}: `{field}` is {'missing' if value is None else 'empty or not text'}"
+                               "; every row needs the text to answer there.")
+        inputs.append(value)
     return inputs
 
 
@@ -216,12 +294,21 @@ def _looks_like_a_path(text: str) -> bool:
     return not any(c.isspace() for c in text) and ("/" in text or os.sep in text)
 
 
-def _input_field(columns: list[str], where: str, noun: str) -> str:
-    """The field of the inputs: `input`, else the first guess suite init makes, else the only field."""
-    guessed = guess_field(("input", *INPUT_GUESSES), columns)
+def _input_field(columns: list[str], paths: list[str], where: str, noun: str, given: str | None,
+                 suite_field: Callable[[], str | None]) -> str:
+    """The field of the inputs: `--input-field`, else the one the suite was built from, else `input` or the first
+    guess suite init makes, else the only field. `paths`: dotted paths into nested JSONL objects, which only a name
+    reaches."""
+    if given:
+        if given not in columns + paths:
+            raise HarnessError(f"{where}: no {noun} {given!r}; --input-field must name one of {columns + paths}.")
+        return given
+    recorded = suite_field()
+    guessed = guess_field(((recorded.lower(),) if recorded else ()) + ("input", *INPUT_GUESSES), columns + paths)
     if guessed is not None:
         return guessed
     if len(columns) == 1:
         return columns[0]
-    raise HarnessError(f"{where}: which {noun} holds the inputs? It has {columns}; name that {noun} `input` (or "
-                       f"one of {', '.join(INPUT_GUESSES)}), or keep only that {noun}.")
+    built = f" (the trial's suite was built from {noun} `{recorded}`, which it lacks)" if recorded else ""
+    raise HarnessError(f"{where}: which {noun} holds the inputs? It has {columns}{built}; pass --input-field NAME, "
+                       f"name that {noun} `input` (or one of {', '.join(INPUT_GUESSES)}), or keep only that {noun}.")
