@@ -205,6 +205,8 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
         lines.append(hosted_text(trial.hosted))
     if trial.prompt_search is not None:
         lines.append(f"prompt searched: {trial.prompt_search.text()}")
+        if trial.prompt_search.instruction is not None:
+            lines.append(f"instruction (searched, in place of the suite's): {trial.prompt_search.instruction}")
     if trial.shots:
         lines.append(f"shots (train ids, in the prompt's order): {', '.join(trial.shots)}")
     if trial.phase_seconds:
@@ -414,6 +416,9 @@ def estimate_text(expected) -> str:
                  if trial.planned_steps else "")
         search = (f"prompt search {trial.search_calls:,} answers, {trial.search_seconds / 60:.1f} min, "
                   if trial.search_calls else "")
+        if trial.search_proposer_calls:  # MIPROv2: a bound, since its calls depend on what it proposes
+            search = (f"prompt search up to {trial.search_calls:,} model calls ({trial.search_proposer_calls} "
+                      f"proposing instructions), {trial.search_seconds / 60:.1f} min, ")
         forgetting = " and forgetting" if trial.forgetting_seconds else ""
         method = f"{trial.method} (sampled; method assumed)" if trial.sampled else trial.method
         lines.append(f"  {number}. {method}: {search}{train}dev and test{forgetting} {trial.eval_seconds / 60:.1f} "

@@ -140,13 +140,15 @@ class PromptSearch:
     answered."""
 
     optimizer: str
-    """The optimizer and its library version, e.g. `BootstrapFewShotWithRandomSearch (dspy 3.4.1)`."""
+    """The optimizer and its library version, e.g. `BootstrapFewShotWithRandomSearch (dspy 3.4.1)`, `MIPROv2 (dspy
+    3.4.1)`."""
     metric: str
     """What each candidate was scored by, per validation example, in [0, 1]."""
     val_examples: int
     pool_examples: int
     scores: tuple[float, ...]
-    """Every candidate's mean score on the validation slice, best first; the chosen prompt's is the first."""
+    """Every candidate's mean score on the validation slice, best first; the chosen prompt's is the first. For
+    MIPROv2, the prompts it scored on the whole slice (its minibatch scores are not kept)."""
     demos: int
     """Few-shot examples in the chosen prompt."""
     calls: int
@@ -157,6 +159,11 @@ class PromptSearch:
     completion_tokens: int = 0
     usd: float | None = None
     """What those tokens cost at the endpoint's price entry; None when unpriced or local."""
+    instruction: str | None = None
+    """The instruction the optimizer chose in place of the suite's (MIPROv2), which dev and test were asked with and
+    a rebuild of the prompt uses; None: the suite's own (the random search, and trials recorded before it was kept)."""
+    proposer_calls: int = 0
+    """Of `calls`, those of MIPROv2's proposer, which writes the candidate instructions."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", tuple(float(s) for s in self.scores))  # a JSON column gives a list
@@ -164,14 +171,17 @@ class PromptSearch:
     def text(self) -> str:
         """`BootstrapFewShotWithRandomSearch (dspy 3.4.1) chose 8 shots from 100 train examples: 24.0% on 50 train
         examples held out (task accuracy), best of 9 candidates (next 22.0%); 1,104 model calls in 4.4 min`, and
-        for a hosted arm the tokens and dollars its search spent."""
+        for a hosted arm the tokens and dollars its search spent. MIPROv2 chose "an instruction and" its shots, and
+        its candidates are the prompts it scored on the whole slice."""
         best, rest = (self.scores[0], self.scores[1:]) if self.scores else (None, ())
         score = "no candidate scored" if best is None else f"{best:.1%} on {self.val_examples} train examples held out"
         runner_up = f" (next {rest[0]:.1%})" if rest else ""
-        return (f"{self.optimizer} chose {self.demos} shot{'s' if self.demos != 1 else ''} from {self.pool_examples} "
-                f"train examples: {score} ({self.metric}), best of {len(self.scores)} candidates{runner_up}; "
-                f"{self.calls:,} model calls in " + (f"{self.seconds / 60:.1f} min" if self.seconds >= 60
-                                                      else f"{self.seconds:.0f} s")
+        chose = "an instruction and " if self.instruction is not None else ""
+        proposed = f" ({self.proposer_calls:,} proposing instructions)" if self.proposer_calls else ""
+        return (f"{self.optimizer} chose {chose}{self.demos} shot{'s' if self.demos != 1 else ''} from "
+                f"{self.pool_examples} train examples: {score} ({self.metric}), best of {len(self.scores)} candidates"
+                f"{runner_up}; {self.calls:,} model calls{proposed} in "
+                + (f"{self.seconds / 60:.1f} min" if self.seconds >= 60 else f"{self.seconds:.0f} s")
                 + (f", {self.prompt_tokens + self.completion_tokens:,} tokens on the endpoint"
                    if self.prompt_tokens + self.completion_tokens else "")
                 + (f" (${self.usd:.4f})" if self.usd is not None else ""))

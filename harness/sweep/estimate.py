@@ -26,6 +26,7 @@ from harness.sweep.calibrate import Calibration, Timing, representative
 from harness.sweep.plan import SweepPlan
 from harness.sweep.space import method_params
 from harness.training.methods import METHODS
+from harness.training.prompt_search_mipro import PROPOSER_CALL_ANSWERS
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,14 @@ class TrialEstimate:
     sampled: bool = False
     """Drawn by the sampler, not enqueued: its method is an assumption (the space's methods taken in turn)."""
     search_calls: int = 0
-    """The answers its prompt search generates (`dspy`; a hosted arm's time is its endpoint's); 0 for the rest."""
+    """The model calls its prompt search makes (`dspy`; a hosted arm's time is its endpoint's), at most (MIPROv2's
+    depend on its proposals); 0 for the rest."""
     search_seconds: float = 0.0
-    """Those answers at the arm's calibrated seconds per generated example (timed with as many shots as a
-    candidate shows at most)."""
+    """Those calls at the arm's calibrated seconds per generated example (timed with as many shots as a candidate
+    shows at most); a call of MIPROv2's proposer, which writes far more than an answer, one at a time, counts as
+    PROPOSER_CALL_ANSWERS answers."""
+    search_proposer_calls: int = 0
+    """Of `search_calls`, MIPROv2's proposer's; when there are any, `search_calls` is an upper bound."""
     generate_seconds: float = 0.0
     """Generating dev and test: the share of `eval_seconds` that follows the prompts' lengths."""
 
@@ -113,7 +118,7 @@ def estimate(plan: SweepPlan, calibration: Calibration, base_checked: bool = Fal
     enqueued = min(len(plan.enqueued), plan.trials)
     rows, notes = [], []
     for index, method in enumerate(order):
-        row = _trial(config, sizes, method, calibration, representative(plan, method))
+        row = _trial(config, sizes, method, calibration, _params(plan, index, method))
         if row is None:
             notes.append(f"{method}: not timed here (a hosted endpoint's time is its own)")
             continue
@@ -180,6 +185,14 @@ def _with_steps(plan: SweepPlan, steps: int) -> SweepPlan:
     return dataclasses.replace(plan, config=dataclasses.replace(plan.config, budget=budget))
 
 
+def _params(plan: SweepPlan, index: int, method: str) -> dict[str, Any]:
+    """The parameters trial `index` runs with: its enqueued entry's over the method's representative ones (a
+    searching arm's search costs what its own settings make it cost: `optimizer: [random_search, mipro]`)."""
+    params = representative(plan, method)
+    entry = plan.enqueued[index] if index < min(len(plan.enqueued), plan.trials) else {}
+    return {**params, **{k.partition(".")[2]: v for k, v in entry.items() if k != "method"}}
+
+
 def _trial(config: ExperimentConfig, sizes: dict[str, int], method: str, calibration: Calibration,
            params: dict[str, Any]) -> TrialEstimate | None:
     timing = calibration.timing(method)
@@ -189,9 +202,13 @@ def _trial(config: ExperimentConfig, sizes: dict[str, int], method: str, calibra
                     for split in ("dev", "test"))
     if timing.step_seconds is None:
         searches = METHODS.get(method).searches  # its search generates as its dev and test do, in batches
-        calls = method_params(params, "estimate").settings(config.seed).calls() if searches else 0
+        settings = method_params(params, "estimate").settings(config.seed) if searches else None
+        calls = settings.calls() if settings else 0
+        proposer = settings.proposer_calls() if settings else 0
+        answers = calls - proposer + proposer * PROPOSER_CALL_ANSWERS
         return TrialEstimate(method, 0, 0.0, evaluated, search_calls=calls,
-                             search_seconds=calls * timing.generate_seconds, generate_seconds=evaluated)
+                             search_seconds=answers * timing.generate_seconds, search_proposer_calls=proposer,
+                             generate_seconds=evaluated)
     steps = planned_steps(config, sizes["train"])
     every = config.training.eval_every_steps
     probes = steps // every if every else 0

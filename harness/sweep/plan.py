@@ -33,6 +33,7 @@ from harness.models.device import resolve_device
 from harness.sweep.space import SearchSpace, build_space, enqueue_params
 from harness.sweep.storage import check_reachable, normalise
 from harness.training.methods import METHODS
+from harness.training.methods.dspy_prompt import optimizer_problem
 
 SPLITS = ("train", "dev", "test")
 
@@ -235,7 +236,8 @@ def _check_shots(space: SearchSpace, train_size: int, where: str) -> None:
 
 def _check_search(space: SearchSpace, train_size: int, where: str) -> None:
     """A searching arm (`dspy`, `api_dspy`) holds a validation slice out of train and draws its shots from the rest:
-    both must fit, and no candidate may bootstrap more shots than it shows."""
+    both must fit, no candidate may bootstrap more shots than it shows, and its optimizer must take the parameters
+    given (`optimizer_problem`)."""
     for method in (m for m in space.methods if METHODS.get(m).searches):
         params, defaults = space.params.get(method, {}), METHODS.get(method).Params()
         held_out, demos, bootstrapped = (reach(params.get(name, getattr(defaults, name)))
@@ -250,6 +252,9 @@ def _check_search(space: SearchSpace, train_size: int, where: str) -> None:
             raise ConfigError(f"{where}: `space.{method}.max_bootstrapped` reaches {max(bootstrapped)}, more than the "
                               f"{min(demos)} shots `max_demos` allows a prompt; set max_bootstrapped to at most "
                               "max_demos.")
+        problem = optimizer_problem(method, lambda name: reach(params.get(name, getattr(defaults, name))), where)
+        if problem:
+            raise ConfigError(problem)
 
 
 CONTRACT_OPTIONS = ("constrained", "structured")

@@ -118,7 +118,8 @@ def _context(store: Store, trial: TrialView, config: ExperimentConfig, suite: Su
     precision = trial.precision or config.training.precision
     return TrialContext(config=dataclasses.replace(config, seed=seed), suite=suite, train_examples=train,
                         source=source, device=device, dtype=default_dtype(device, precision),
-                        seed=seed, endpoints=endpoints, max_new_tokens=cap, recorded_shots=trial.shots)
+                        seed=seed, endpoints=endpoints, max_new_tokens=cap, recorded_shots=trial.shots,
+                        recorded_instruction=trial.prompt_search.instruction if trial.prompt_search else None)
 
 
 def predict(store: Store, trial_id: str, inputs: list[str], device: str = "auto",

@@ -48,6 +48,9 @@ class TrialContext:
     recorded_shots: tuple[str, ...] | None = None
     """The train ids a finished trial was prompted with (`harness predict`); None in a sweep. A method that searched
     for its shots rebuilds them from these instead of searching again."""
+    recorded_instruction: str | None = None
+    """The instruction a finished trial's search chose in place of the suite's (MIPROv2), read with
+    `recorded_shots`; None: the suite's."""
 
 
 class Candidate(Protocol):
