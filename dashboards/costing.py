@@ -89,16 +89,40 @@ def trial_costs(rows: list[TrialView], study: str) -> tuple[dict[str, float] | N
 
 
 def sweep_cost_text(rows: list[TrialView], study: str) -> str:
-    train_s, eval_s = data.sweep_seconds(rows)
-    seconds = f"{train_s + eval_s:,.0f} s of device time ({train_s:,.0f} s training, {eval_s:,.0f} s evaluation)"
+    """What the sweep spent, as `harness payback` counts it (`cost.sweep_cost`), with the Cost page's prices."""
     try:
         table = prices(study)
         swept = cost.sweep_cost(rows, data.runs_of(rows), table)
     except HarnessError as exc:
-        return f"{seconds}; not priced: {exc}"
-    skipped = f", {len(swept.skipped)} running trial(s) not counted" if swept.skipped else ""
-    return (f"{usd(swept.usd)} for {len(swept.trials)} trials{skipped}: {seconds}, at price table "
-            f"{table.version} ({table.date}) with the experiment's and the Cost page's price changes.")
+        seconds = sum(t.device_seconds for t in rows if t.device != "hosted")
+        return f"{seconds:,.0f} s of device time; not priced: {exc}"
+    return (f"{spend_text(rows, swept)}, at price table {table.version} ({table.date}) with the experiment's and the "
+            "Cost page's price changes.")
+
+
+def spend_text(rows: list[TrialView], swept: cost.SweepCost) -> str:
+    """`$0.0747 for 4 trials: $0.0361 of device time (1,301 s: 431 s training, 870 s evaluation) and $0.0385 of
+    hosted-API tokens (2 hosted arms; ...)`: the device seconds `harness payback` prices (its sweep_seconds), and the
+    dollars split, since the hosted arms' time waiting on their endpoint is no device time and their tokens no
+    device price."""
+    priced = {c.trial_id: c for c in swept.trials}
+    local = [t for t in rows if t.id in priced and not priced[t.id].hosted]
+    hosted = [t for t in rows if t.id in priced and priced[t.id].hosted]
+    train, search = sum(t.train_seconds or 0.0 for t in local), sum(t.local_search_seconds for t in local)
+    evaluation = sum(t.eval_seconds or 0.0 for t in local)
+    wall = swept.seconds - train - search - evaluation  # trials without timings are priced on their wall time
+    parts = [f"{train:,.0f} s training", *([f"{search:,.0f} s prompt search"] if search else []),
+             f"{evaluation:,.0f} s evaluation", *([f"{wall:,.0f} s wall time of trials without timings"]
+                                                  if wall >= 0.5 else [])]
+    text = f"{usd(swept.compute_usd)} of device time ({swept.seconds:,.0f} s: {', '.join(parts)})"
+    if hosted:
+        waited = sum(t.eval_seconds or 0.0 for t in hosted)
+        arms = f"{len(hosted)} hosted arms; their" if len(hosted) > 1 else "1 hosted arm; its"
+        text += (f" and {usd(swept.hosted_usd)} of hosted-API tokens ({arms} {waited:,.0f} s waiting on the endpoint "
+                 "is not device time)")
+    why = "; ".join(sorted(set(swept.skipped.values())))
+    skipped = f", {len(swept.skipped)} trial(s) not counted ({why})" if swept.skipped else ""
+    return f"{usd(swept.usd)} for {len(swept.trials)} trials{skipped}: {text}"
 
 
 # -- tables for the Cost page ---------------------------------------------------------------------------------

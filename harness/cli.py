@@ -1080,10 +1080,14 @@ def _payback(args, console: Console) -> int:
 def _payback_kwargs(args, study) -> dict:
     """`_payback_options` as `payback_from_store` takes them; the price table with the experiment file's `prices:`."""
     from harness.analysis.cost import load_prices
-    from harness.analysis.payback import QualityBar
+    from harness.analysis.payback import FLAGS, QualityBar
 
+    names = {flag: name for name, flag in FLAGS.items()}
     for hours, rate in (("--eng-hours", "--eng-rate"), ("--data-prep-hours", "--data-prep-rate")):
         given = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in (hours, rate)}
+        for flag, value in given.items():  # a negative figure is wrong as given, whatever its pair says
+            if value < 0:
+                raise HarnessError(f"payback: `{names[flag]}` ({flag}) must be >= 0, got {value!r}.")
         if (given[hours] > 0) != (given[rate] > 0):  # either alone prices the one-time cost at $0, unsaid
             missing, present = (rate, hours) if given[hours] > 0 else (hours, rate)
             raise HarnessError(f"{present} {given[present]:g} needs {missing} too: the one-time cost is hours x USD "

@@ -195,7 +195,7 @@ def test_without_a_fine_tuned_trial_the_report_says_no_verdict_and_prices_nothin
     text = (tmp_path / "report-p.md").read_text()
     assert "**No verdict yet.** The study has no completed fine-tuned trial." in text
     assert "## The comparison behind the answer" not in text
-    assert "Not priced: the verdict weighed no fine-tuned trial against a prompting arm" in text
+    assert "Not priced: study p has no complete fine-tuned trial, so there is nothing to weigh against" in text
 
 
 def test_an_html_out_gets_one_self_contained_page_with_the_reports_text_escaped(results):
@@ -291,3 +291,17 @@ def test_a_pdf_tables_spare_width_goes_to_the_smallest_needs_first():
     assert _fill({0: 10.0, 1: 10.0, 2: 10.0}, {0: 5.0, 1: 100.0, 2: 50.0}, 60.0) == {0: 15.0, 1: 37.5, 2: 37.5}
     assert _fill({0: 10.0}, {0: 5.0}, 100.0) == {0: 15.0}  # never more than it wants
     assert _fill({0: 10.0, 1: 10.0}, {0: 5.0, 1: 5.0}, -3.0) == {0: 10.0, 1: 10.0}  # no room: each keeps its least
+
+
+def test_a_fine_tuned_trial_with_no_prompting_arm_to_weigh_is_written_unpriced_with_payback_s_reason(tmp_path,
+                                                                                                   capsys):
+    """Outside the verdict's own pair, what payback refuses leaves the report unpriced, with the reason; the report
+    is still written."""
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(_study("t"))
+    store.record_run(RunRecord("r-t", "t", 1, "host", "cpu", "x86_64", 2, {}))
+    _trial(store, "t", 0, "lora", 70, 0.7)
+    assert main(["report", "--db", str(tmp_path), "--volume", "1000"]) == 0
+    text = (tmp_path / "report-t.md").read_text()
+    assert "Not priced: the verdict weighs no fine-tuned trial against a prompting arm, and " in text
+    assert "--baseline" in text.split("Not priced:")[1]  # payback's own refusal, which names the fix

@@ -31,7 +31,7 @@ st.markdown(f"**{t.method}** {params_text(t.params)} · status **{status_text(t)
             f"train {t.train_seconds or 0:,.1f} s · eval {t.eval_seconds or 0:,.1f} s"
             + ("" if t.hosted else f" · peak memory {t.peak_memory_mb or 0:,.0f} MiB"))
 if t.hosted:
-    st.info(hosted_text(t.hosted))
+    st.info(hosted_text(t))
 if (notice := data.trial_notice(t)) is not None:
     st.warning(notice)
 for col, name in zip(st.columns(4), CORE_METRICS):

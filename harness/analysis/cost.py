@@ -17,6 +17,10 @@ Rules:
   assumed busy at that batch size; idle time is not priced (give a fixed monthly hosting cost for that).
 - A hosted model is priced per 1M input and output tokens, times the tokens per query a prompting trial
   measured with the local tokenizer, times `token_ratio` (hosted tokens per local token, default 1.0).
+- A hosted arm is priced per query on the tokens its endpoint reported. An endpoint that reported none leaves
+  nothing measured to price: `hosted_cost` refuses rather than price its answers at 0 tokens. Its spend counts
+  those requests at their worst case (prompt bytes + max_tokens, as its budget held them), labelled as the upper
+  bound it is.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HarnessError
-from harness.core.records import HostedUsage, RunView, Throughput, TrialView
+from harness.core.records import ExampleView, HostedUsage, RunView, Throughput, TrialView
 from harness.core.yamlfile import read_yaml
 
 ASSUMED = "assumed, not measured"
@@ -268,6 +272,11 @@ class TrialCost:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def hosted(self) -> bool:
+        """A hosted arm's cost: API tokens at its price entry, no device time."""
+        return self.price_key.startswith("api:")
+
     def evidence(self) -> dict:
         """What a sweep's total shows of this trial: its own inputs (seconds, cores, tokens), keyed
         `name.trial_id`, and each price it used, under the table's name (one entry however many trials used it).
@@ -317,6 +326,11 @@ def _hosted_trial_cost(trial: TrialView, prices: PriceTable) -> TrialCost:
     price = _endpoint_price(trial.id, usage, prices)
     src = (f"{measured(trial.id)}: reported by endpoint {usage.endpoint} for {usage.requests} requests sent "
            f"({usage.cache_hits} answers from the cache cost nothing)")
+    if worst := worst_case_requests(trial):
+        src = (f"{measured(trial.id)}: endpoint {usage.endpoint} reported no token usage for {worst} of its "
+               f"{usage.requests} requests sent, counted at their worst case (prompt bytes + max_tokens, as its "
+               f"budget held them): an upper bound, not tokens billed ({usage.cache_hits} answers from the cache cost "
+               "nothing)")
     notes = {"prompt_tokens": assumption(usage.prompt_tokens, "hosted tokens", src),
              "completion_tokens": assumption(usage.completion_tokens, "hosted tokens", src)}
     prompt, completion = usage.prompt_tokens, usage.completion_tokens
@@ -330,6 +344,34 @@ def _hosted_trial_cost(trial: TrialView, prices: PriceTable) -> TrialCost:
                                               "USD per 1M input, output tokens", price.source)
     notes["usd"] = assumption(usd, "USD", "derived: tokens x price per 1M")
     return TrialCost(trial.id, trial.status, f"api:{price.name}", 0.0, 0.0, usd, notes)  # no device time here
+
+
+def worst_case_requests(trial: TrialView) -> int:
+    """Requests of a hosted arm that its endpoint answered without token usage, which its spend counts at their worst
+    case. Recorded as `HostedUsage.unreported`; a record written before that has 0 there, and then every request
+    when tokens were counted but no split recorded one (an endpoint that reports usage reports a prompt token for
+    every answer)."""
+    usage = trial.hosted
+    if usage is None or usage.unreported:
+        return 0 if usage is None else usage.unreported
+    splits = [t for t in trial.throughput.values() if t.examples]
+    none_recorded = splits and all(t.prompt_tokens == 0 and t.completion_tokens == 0 for t in splits)
+    return usage.requests if none_recorded and usage.requests and usage.prompt_tokens else 0
+
+
+def unreported_answers(trial: TrialView, split: str = SERVING_SPLIT, counted: int | None = None) -> int:
+    """A hosted arm's answers on `split` without reported usage: `counted` (from its stored examples,
+    `answers_without_usage`) when given, else all of them when the split recorded answers but no token at all."""
+    if counted is not None:
+        return counted
+    found = trial.throughput.get(split)
+    return found.examples if found and found.examples and not (found.prompt_tokens or found.completion_tokens) else 0
+
+
+def answers_without_usage(examples: Iterable[ExampleView]) -> int:
+    """A hosted arm's stored answers that carry no token count and no error: its endpoint reported no usage for them
+    (a refused request has no tokens either, but has its error, and was not billed)."""
+    return sum(1 for e in examples if e.error is None and (e.prompt_tokens is None or e.completion_tokens is None))
 
 
 def _endpoint_price(trial_id: str, usage: HostedUsage, prices: PriceTable) -> ApiPrice:
@@ -352,6 +394,16 @@ class SweepCost:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def hosted_usd(self) -> float:
+        """Of `usd`, the tokens the hosted arms were billed: API dollars, which no device price moves."""
+        return sum(c.usd for c in self.trials if c.hosted)
+
+    @property
+    def compute_usd(self) -> float:
+        """Of `usd`, the device time (`seconds`) at the table's device prices."""
+        return sum(c.usd for c in self.trials if not c.hosted)
 
 
 def sweep_cost(trials: Iterable[TrialView], runs: Mapping[str, RunView], prices: PriceTable) -> SweepCost:
@@ -376,6 +428,10 @@ def sweep_cost(trials: Iterable[TrialView], runs: Mapping[str, RunView], prices:
         "sweep_usd": assumption(usd, "USD", "derived: sum of each trial's seconds x its device's price, and of each "
                                              "hosted arm's tokens x its price"),
     }
+    if hosted := [c for c in costs if c.hosted]:
+        notes["sweep_hosted_usd"] = assumption(sum(c.usd for c in hosted), "USD", f"derived: of sweep_usd, the tokens "
+                                               f"{len(hosted)} hosted arm(s) were billed, at their price entries "
+                                               "(API dollars, not device time)")
     for c in costs:
         notes.update(c.evidence())
     return SweepCost(usd, seconds, tuple(costs), by_status, skipped, notes)
@@ -491,19 +547,30 @@ class ApiCost:
     completion_tokens_per_query: float
     usd_per_query: float
     assumptions: dict = field(default_factory=dict)
+    measured: bool = False
+    """True for a hosted arm's own tokens as its endpoint reported them: no ratio converts them."""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def hosted_cost(trial: TrialView, prices: PriceTable, split: str = SERVING_SPLIT) -> ApiCost:
+def hosted_cost(trial: TrialView, prices: PriceTable, split: str = SERVING_SPLIT,
+                unreported: int | None = None) -> ApiCost:
     """A hosted arm's own cost per query: the tokens its endpoint reported on `split`, at its price entry. Every
-    input is measured or entered: no local tokenizer stands in, and there is no token ratio to assume."""
+    input is measured or entered: no local tokenizer stands in, and there is no token ratio to assume.
+
+    `unreported`: the split's answers without reported usage, as `answers_without_usage` counts them on its stored
+    examples; None reads the split's throughput, which recorded no token at all when the endpoint reported none.
+    Any such answer refuses: its tokens were never counted, so the per-query figure would understate the cost."""
     usage = trial.hosted
     if usage is None:
         raise HarnessError(f"trial {trial.id} is not a hosted arm with recorded usage.")
     price = _endpoint_price(trial.id, usage, prices)
     ev = measured_evaluation(trial, split)
+    if missing := unreported_answers(trial, split, unreported):
+        raise HarnessError(f"trial {trial.id}: endpoint {usage.endpoint} reported no token usage for {missing} of its "
+                           f"{ev.examples} {split} answers, so its cost per query is not measured (those answers "
+                           "would count as 0 tokens).")
     prompt, completion = ev.prompt_tokens_per_query, ev.completion_tokens_per_query
     src = f"{measured(trial.id)} ({split}: {ev.examples} answers, tokens as endpoint {usage.endpoint} reported them)"
     notes = {
@@ -515,7 +582,7 @@ def hosted_cost(trial: TrialView, prices: PriceTable, split: str = SERVING_SPLIT
     }
     usd = api_usd_per_query(price.input_usd_per_1m, price.output_usd_per_1m, prompt, completion, 1.0)
     return ApiCost(price.name, trial.id, price.input_usd_per_1m, price.output_usd_per_1m, 1.0, prompt, completion,
-                   usd, notes)
+                   usd, notes, measured=True)
 
 
 def api_cost(name: str, prompt_trial: TrialView, prices: PriceTable, token_ratio: float | None = None,

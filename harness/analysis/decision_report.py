@@ -35,11 +35,12 @@ from harness.analysis.report import assumption_rows, payback_facts, ranking_tabl
 from harness.analysis.verdict import Verdict, study_verdict
 from harness.core.errors import HarnessError
 from harness.core.records import RunView, StudyView, TrialView
-from harness.core.selection import ranked
+from harness.core.selection import best, ranked
 from harness.store.database import Store
 
-Pricer = Callable[[str, str], PaybackResult]
-"""(fine-tuned trial id, the verdict's opponent id) -> its payback, as `harness payback` computes it."""
+Pricer = Callable[[str, str | None], PaybackResult]
+"""(fine-tuned trial id, the verdict's opponent id) -> its payback, as `harness payback` computes it: against the
+user's --baseline when one was given, else that opponent, else (None) `harness payback`'s default baseline."""
 
 TRACKED = ("torch", "transformers", "peft", "trl", "optuna", "duckdb")
 """The library versions a report names for each run (a run records more; `harness show` and the audit pack list
@@ -60,6 +61,8 @@ class DecisionReport:
     """Why the report has no payback figure, when it has none."""
     payback_flags: str = ""
     """The flags that priced it, as `harness payback` takes them (` --eng-hours 40 --eng-rate 120`)."""
+    payback_note: str = ""
+    """Why the payback prices what the verdict does not weigh (an under-trained trial, a baseline it lacks), if so."""
 
     def trial(self, trial_id: str | None) -> TrialView | None:
         return next((t for t in self.trials if t.id == trial_id), None)
@@ -87,22 +90,48 @@ def pick_study(store: Store, given: str | None) -> StudyView:
 
 def build_report(store: Store, study: StudyView, price: Pricer | None, written_at: datetime,
                  payback_flags: str = "") -> DecisionReport:
-    """The study's verdict, trials and runs; its payback when `price` is given and the verdict has both arms."""
+    """The study's verdict, trials and runs; with `price`, the payback of the verdict's fine-tuned trial, else of the
+    study's best one cut short (as `harness payback` prices it, said so in `payback_note`)."""
     trials = tuple(store.trials(study.name))
     if not trials:
         raise HarnessError(f"study {study.name} has no trial yet in {store.path}: run or resume its sweep first.")
     verdict = study_verdict(store, study.name)
     runs = store.runs(t.run_id for t in trials if t.run_id)
-    payback, unpriced = None, ""
+    payback, unpriced, note = None, "", ""
+    fallback = best(trials, trained=True)  # under-trained ones too, as `harness payback` takes them
+    tuned = verdict.finetuned or (fallback.id if fallback is not None else None)
     if price is None:
         unpriced = ("Not priced: no volume was given. `harness report --volume QUERIES_PER_MONTH` adds the payback, "
                     "with your one-time costs and rates (`harness report --help`).")
-    elif verdict.finetuned is None or verdict.prompting is None:
-        unpriced = ("Not priced: the verdict weighed no fine-tuned trial against a prompting arm, so there is no "
-                    "candidate to price.")
+    elif tuned is None:
+        unpriced = (f"Not priced: study {study.name} has no complete fine-tuned trial, so there is nothing to weigh "
+                    "against a baseline, the verdict's or --baseline's: payback prices what a fine-tuned model saves.")
     else:
-        payback = price(verdict.finetuned, verdict.prompting)
-    return DecisionReport(study, trials, verdict, runs, store.path, written_at, payback, unpriced, payback_flags)
+        try:
+            payback = price(tuned, verdict.prompting)
+        except HarnessError as exc:
+            if verdict.finetuned is not None and verdict.prompting is not None:
+                raise  # the verdict's own pair refused: the user's inputs or the data need fixing, as for payback
+            unpriced = f"Not priced: the verdict weighs no fine-tuned trial against a prompting arm, and {exc}"
+        else:
+            note = _outside_the_verdict(next(t for t in trials if t.id == tuned), verdict, payback)
+    return DecisionReport(study, trials, verdict, runs, store.path, written_at, payback, unpriced, payback_flags,
+                          note)
+
+
+def _outside_the_verdict(tuned: TrialView, verdict: Verdict, payback: PaybackResult) -> str:
+    """What the payback prices that the verdict does not weigh, as `harness payback` prices it; "" when it prices
+    the verdict's own pair."""
+    said = []
+    if verdict.finetuned is None:
+        why = f"{tuned.id} is {under_trained_text(tuned)}" if tuned.under_trained else f"it leaves out {tuned.id}"
+        said.append(f"The verdict weighs no fine-tuned trial: {why}, so it does not stand for fine-tuning. This "
+                    f"payback prices it all the same, as `harness payback {tuned.id}` does, with its cautions below.")
+    if payback.baseline != verdict.prompting:
+        opponent = (f"not the verdict's opponent {verdict.prompting}" if verdict.prompting
+                    else "as the verdict weighed no prompting arm")
+        said.append(f"It is priced against {payback.baseline}, {opponent}.")
+    return " ".join(said)
 
 
 def to_markdown(report: DecisionReport) -> str:
@@ -307,7 +336,8 @@ def _payback(report: DecisionReport) -> str:
     if result is None:
         return f"## Cost and payback\n\n{report.unpriced}"
     lines = [f"## Cost and payback\n\n**{result.headline()}** {result.candidate} against {result.baseline} at "
-             f"{quantity(result.volume)} queries a month.", "",
+             f"{quantity(result.volume)} queries a month.", *(["", report.payback_note] if report.payback_note else []),
+             "",
              *(f"- {label[:1].upper()}{label[1:]}: {text.removesuffix('.')}." for label, text in payback_facts(result))]
     if result.sensitivity.tornado:
         table = Table(title="Sensitivity: time to payback at the low and high end of each assumption's range")

@@ -1,6 +1,7 @@
 """Does fine-tuning pay? Months until a fine-tuned model's per-query savings repay what it cost to make.
 
-    one-time          = sweep compute + data-prep hours x rate + engineering hours x rate
+    one-time          = sweep compute + the sweep's hosted-API tokens + data-prep hours x rate
+                        + engineering hours x rate
     monthly savings   = (baseline $/query - candidate $/query) x queries per month - fixed monthly hosting
     months to payback = one-time / monthly savings            (only when monthly savings > 0)
     break-even volume = (one-time / horizon_months + fixed hosting) / savings per query
@@ -29,11 +30,13 @@ from typing import Any, NamedTuple
 from harness.analysis.compare import objective_of, require_same_examples, suite_of
 from harness.analysis.cost import (
     ASSUMED,
+    SERVING_SPLIT,
     USER,
     ApiCost,
     PriceTable,
     ServingCost,
     SweepCost,
+    answers_without_usage,
     api_cost,
     api_usd_per_query,
     assumption,
@@ -43,6 +46,8 @@ from harness.analysis.cost import (
     serving_cost,
     serving_usd_per_query,
     sweep_cost,
+    unreported_answers,
+    worst_case_requests,
 )
 from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, compare_to_value, scores_of
 from harness.analysis.formatting import duration, fmt_metric, pct, points, quantity, queries, usd
@@ -94,10 +99,12 @@ def baseline_from_trial(trial: TrialView, run: RunView | None, prices: PriceTabl
 
 
 def baseline_from_hosted_trial(trial: TrialView, prices: PriceTable,
-                               scores: Mapping[str, float | None] | None = None) -> Baseline:
+                               scores: Mapping[str, float | None] | None = None,
+                               unreported: int | None = None) -> Baseline:
     """A hosted arm measured in the sweep: its quality on test, its tokens per query as its endpoint reported
-    them, and its price entry. Nothing here is assumed."""
-    cost = hosted_cost(trial, prices)
+    them, and its price entry. Nothing here is assumed; an arm whose endpoint reported no usage (`unreported`, see
+    `hosted_cost`) is refused."""
+    cost = hosted_cost(trial, prices, unreported=unreported)
     notes = {f"baseline.{k}": v for k, v in cost.assumptions.items()}
     return Baseline(trial.id, "api", cost.usd_per_query, _test_metrics(trial), measured(trial.id), None, cost, notes,
                     dict(scores or {}))
@@ -229,7 +236,8 @@ class PaybackInputs:
     """Every number the payback arithmetic uses. Per-query token counts are local-tokenizer tokens."""
 
     volume: float
-    sweep_usd: float
+    sweep_compute_usd: float
+    """The sweep's device time at the table's device prices."""
     candidate_usd_per_hour: float
     candidate_tokens_per_s: float
     candidate_completion_tokens: float
@@ -241,19 +249,25 @@ class PaybackInputs:
     api_input_usd_per_1m: float = 0.0
     api_output_usd_per_1m: float = 0.0
     token_ratio: float = 1.0
+    baseline_tokens_measured: bool = False
+    """A hosted arm's own tokens, as its endpoint reported them: no ratio converts them, so none is varied."""
+    sweep_hosted_usd: float = 0.0
+    """The tokens the sweep's hosted arms were billed: API dollars, which device_price_scale leaves as they are."""
     data_prep_hours: float = 0.0
     data_prep_usd_per_hour: float = 0.0
     engineering_hours: float = 0.0
     engineering_usd_per_hour: float = 0.0
     fixed_monthly_usd: float = 0.0
     device_price_scale: float = 1.0
-    """Multiplies every device price (sweep, candidate serving, local baseline serving); 1 = the table."""
+    """Multiplies every device price (the sweep's device time, candidate serving, local baseline serving), never an
+    API price; 1 = the table."""
     utilisation: float = 1.0
     """Share of each paid device-hour spent answering; 1 = full batches all the time. Divides local serving cost."""
 
 
 UNITS = {
-    "volume": "queries per month", "sweep_usd": "USD", "candidate_usd_per_hour": "USD per hour",
+    "volume": "queries per month", "sweep_compute_usd": "USD", "sweep_hosted_usd": "USD",
+    "candidate_usd_per_hour": "USD per hour",
     "candidate_tokens_per_s": "completion tokens per second", "candidate_completion_tokens": "tokens per query",
     "baseline_usd_per_hour": "USD per hour", "baseline_tokens_per_s": "completion tokens per second",
     "baseline_prompt_tokens": "local tokens per query", "baseline_completion_tokens": "local tokens per query",
@@ -293,8 +307,8 @@ def baseline_usd_per_query(x: PaybackInputs) -> float:
 
 
 def one_time_usd(x: PaybackInputs) -> float:
-    return (x.sweep_usd * x.device_price_scale + x.data_prep_hours * x.data_prep_usd_per_hour
-            + x.engineering_hours * x.engineering_usd_per_hour)
+    return (x.sweep_compute_usd * x.device_price_scale + x.sweep_hosted_usd
+            + x.data_prep_hours * x.data_prep_usd_per_hour + x.engineering_hours * x.engineering_usd_per_hour)
 
 
 def savings_per_query_usd(x: PaybackInputs) -> float:
@@ -339,14 +353,14 @@ def tornado(x: PaybackInputs, ranges: Mapping[str, tuple[float, float]] | None =
     """Payback months with one assumption at its low, then high end; widest swing first ("never" is widest).
 
     Defaults are DEFAULT_RANGES factors of each value (skipped when the value is 0 or does not apply to the
-    baseline's kind); `ranges` gives absolute (low, high) for any numeric field of PaybackInputs.
+    baseline: see `_applies`); `ranges` gives absolute (low, high) for any numeric field of PaybackInputs.
     """
-    numeric = [f.name for f in dataclasses.fields(x) if f.name != "baseline_kind"]
+    numeric = [f.name for f in dataclasses.fields(x) if f.name not in NOT_NUMERIC]
     unknown = [k for k in (ranges or {}) if k not in numeric]
     if unknown:
         raise HarnessError(f"no assumption `{unknown[0]}` to vary. Known: {', '.join(numeric)}.")
     chosen = {name: (getattr(x, name) * lo, getattr(x, name) * hi) for name, (lo, hi) in DEFAULT_RANGES.items()
-              if getattr(x, name) and _applies(name, x.baseline_kind)}
+              if getattr(x, name) and _applies(name, x)}
     chosen.update({k: (float(lo), float(hi)) for k, (lo, hi) in (ranges or {}).items()})
     chosen = {k: ends for k, ends in chosen.items() if all(map(math.isfinite, ends))}  # 2 x a huge figure: no end
     bars = [TornadoBar(name, _finite_months(dataclasses.replace(x, **{name: lo})),
@@ -361,10 +375,17 @@ def _finite_months(x: PaybackInputs) -> float | None:
     return months if months is not None and math.isfinite(months) else None
 
 
-def _applies(name: str, baseline_kind: str) -> bool:
-    if name in ("api_input_usd_per_1m", "api_output_usd_per_1m", "token_ratio"):
-        return baseline_kind == "api"
-    return name != "baseline_tokens_per_s" or baseline_kind == "trial"
+NOT_NUMERIC = ("baseline_kind", "baseline_tokens_measured")
+
+
+def _applies(name: str, x: PaybackInputs) -> bool:
+    """API prices vary for a hosted baseline only, the token ratio only where it converts local tokens (a hosted
+    arm's tokens are its endpoint's own), a baseline's throughput for a local baseline only."""
+    if name == "token_ratio":
+        return x.baseline_kind == "api" and not x.baseline_tokens_measured
+    if name in ("api_input_usd_per_1m", "api_output_usd_per_1m"):
+        return x.baseline_kind == "api"
+    return name != "baseline_tokens_per_s" or x.baseline_kind == "trial"
 
 
 def _swing(bar: TornadoBar) -> float:
@@ -461,7 +482,8 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
             raise HarnessError(f"payback: `{name}`{flag} must be "
                                f"{'> 0' if name in ('volume', 'horizon_months') else '>= 0'}, got {value!r}.")
     x = PaybackInputs(
-        volume=volume, sweep_usd=sweep.usd, candidate_usd_per_hour=candidate_serving.usd_per_hour,
+        volume=volume, sweep_compute_usd=sweep.compute_usd, sweep_hosted_usd=sweep.hosted_usd,
+        candidate_usd_per_hour=candidate_serving.usd_per_hour,
         candidate_tokens_per_s=candidate_serving.completion_tokens_per_s,
         candidate_completion_tokens=candidate_serving.completion_tokens_per_query, baseline_kind=baseline.kind,
         data_prep_hours=data_prep_hours, data_prep_usd_per_hour=data_prep_usd_per_hour,
@@ -495,7 +517,8 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
         "tornado: payback months with each assumption at its low and high end, widest swing first; None = never"
         if quality.passes else "no tornado: the candidate fails the quality bar, so no assumption gives a payback",
     )
-    breakdown = {"sweep_compute": x.sweep_usd, "data_prep": data_prep_hours * data_prep_usd_per_hour,
+    breakdown = {"sweep_compute": x.sweep_compute_usd, "sweep_hosted_tokens": x.sweep_hosted_usd,
+                 "data_prep": data_prep_hours * data_prep_usd_per_hour,
                  "engineering": engineering_hours * engineering_usd_per_hour}
     return PaybackResult(cid, baseline.name, volume, pays, reason, quality, c, b, per_query, monthly,
                          one_time_usd(x), breakdown, months if quality.passes else None, horizon_months,
@@ -551,7 +574,8 @@ def _baseline_fields(baseline: Baseline) -> dict[str, Any]:
     if baseline.kind == "api":
         a = baseline.api
         return {"api_input_usd_per_1m": a.input_usd_per_1m, "api_output_usd_per_1m": a.output_usd_per_1m,
-                "token_ratio": a.token_ratio, "baseline_prompt_tokens": a.prompt_tokens_per_query,
+                "token_ratio": a.token_ratio, "baseline_tokens_measured": a.measured,
+                "baseline_prompt_tokens": a.prompt_tokens_per_query,
                 "baseline_completion_tokens": a.completion_tokens_per_query}
     s = baseline.serving
     return {"baseline_usd_per_hour": s.usd_per_hour, "baseline_tokens_per_s": s.completion_tokens_per_s,
@@ -677,12 +701,46 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
         base = baseline_from_api(baseline[4:], prompt, prices, baseline_accuracy, accuracy_trial, token_ratio,
                                  accuracy_scores=accuracy_trial and bar_scores(accuracy_trial))
     else:
-        base = (baseline_from_hosted_trial(other, prices, bar_scores(other)) if other.device == "hosted"
-                else baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices,
-                                         bar_scores(other), baseline_serving_throughput))
+        if other.device == "hosted":
+            missing = answers_without_usage(store.examples(other.id, SERVING_SPLIT))
+            if unreported_answers(other, counted=missing):
+                raise _no_usage(other, missing, trials)
+            base = baseline_from_hosted_trial(other, prices, bar_scores(other), missing)
+        else:
+            base = baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices,
+                                       bar_scores(other), baseline_serving_throughput)
     direction = study.maximize if study is not None and bar.metric == objective else None
     return payback(candidate, serving, base, sweep, volume, quality_bar=bar, candidate_scores=bar_scores(candidate),
                    higher_is_better=direction, **kwargs)
+
+
+def _no_usage(hosted: TrialView, missing: int, trials: list[TrialView]) -> HarnessError:
+    """A hosted arm whose endpoint reported no token usage has no measured cost per query: pricing its answers at 0
+    tokens would make it look free. Say so, and name what prices it instead; nothing stands in unasked."""
+    usage, found = hosted.hosted, hosted.throughput.get(SERVING_SPLIT)
+    tested = found.examples if found is not None else missing
+    answers = f"{missing} of its {tested} test answers" if missing < tested else f"its {tested} test answers"
+    spent = ""
+    if worst := worst_case_requests(hosted):
+        spent = (f" The {usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion tokens its record "
+                 f"shows count {worst} such request(s) at the worst case its budget held (prompt bytes + max_tokens): "
+                 "an upper bound, not tokens billed.")
+    local, api = best_prompting_trial(trials), f"api:{usage.price or 'NAME'}"
+    accuracy = hosted.metric("test", "task_accuracy")
+    known = accuracy is not None and accuracy.measured
+    measured_as = f"; {hosted.id} measured {fmt_metric(accuracy)} on test" if known else ""
+    if local is not None:
+        ways = (f"--baseline {api} --prompt-trial {local.id} --baseline-accuracy FRACTION prices the hosted model on "
+                f"{local.id}'s prompts as the local tokenizer counts them (with the price table's token ratio; a like "
+                f"for like count needs the same shots as {hosted.id}) and an accuracy you give (marked assumed"
+                f"{measured_as}), or --baseline {local.id} weighs it against that local prompting arm")
+    else:
+        ways = (f"study {hosted.study} has no local prompting trial whose prompts the local tokenizer could count: run "
+                f"one (method prompt) to price {api} with --prompt-trial and --baseline-accuracy")
+    return HarnessError(f"payback: endpoint {usage.endpoint} reported no token usage for {answers} of {hosted.id}, so "
+                        f"what a query costs on it is not measured, and those answers at 0 tokens would make it look "
+                        f"free.{spent} Instead: {ways}. Against an endpoint that returns `usage` with each answer, a "
+                        f"re-run of {hosted.id} measures it.")
 
 
 def _not_fine_tuned(candidate: TrialView, trials: list[TrialView]) -> HarnessError:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from rich.table import Table
 from rich.text import Text
 
+from harness.analysis.cost import worst_case_requests
 from harness.analysis.formatting import (
     OLDER_RULES_CAPTION,
     broken_constraint,
@@ -36,7 +37,7 @@ from harness.analysis.formatting import (
 )
 from harness.core.label_report import LabelReport
 from harness.core.metric import CORE_METRICS, NOT_MEASURED, Metric
-from harness.core.records import PHASES, AdapterEvent, ExampleView, HostedUsage, LookAtTest, TrialView
+from harness.core.records import PHASES, AdapterEvent, ExampleView, LookAtTest, TrialView
 from harness.core.selection import ranked
 from harness.core.text import id_order, padded
 from harness.store.database import Store
@@ -202,7 +203,7 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
         lines.append(f"serving: {load.completion_tokens_per_s:.1f} completion tokens/s at {load.concurrency} in "
                      f"flight, p50 {load.p50_latency_s:.2f} s, p95 {load.p95_latency_s:.2f} s ({load.source})")
     if trial.hosted:
-        lines.append(hosted_text(trial.hosted))
+        lines.append(hosted_text(trial))
     if trial.prompt_search is not None:
         lines.append(f"prompt searched: {trial.prompt_search.text()}")
         if trial.prompt_search.instruction is not None:
@@ -249,9 +250,16 @@ def _loss_text(curve: Sequence[tuple[int, float]]) -> str:
     return f"loss {curve[0][1]:.3f} -> {curve[-1][1]:.3f}"
 
 
-def hosted_text(usage: HostedUsage) -> str:
-    """What a hosted arm asked of its endpoint, and what that cost."""
+def hosted_text(trial: TrialView) -> str:
+    """What a hosted arm asked of its endpoint, and what that cost; requests answered without token usage count at
+    their worst case, and are said to."""
+    usage = trial.hosted
+    assert usage is not None
     spent = f"{usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion tokens"
+    if worst := worst_case_requests(trial):
+        spent += (f", of which the endpoint reported no usage for {worst} request{'s' if worst > 1 else ''}: those "
+                  "count at their worst case (prompt bytes + max_tokens, as the budget held them), an upper bound, "
+                  "not tokens billed")
     cost = f", {usd(usage.usd)} at price entry {usage.price}" if usage.usd is not None else ", unpriced"
     return (f"hosted: {usage.model} via endpoint {usage.endpoint} ({usage.base_url}); {usage.requests} requests sent "
             f"({spent}{cost}), {usage.cache_hits} answered from the cache, {usage.errors} refused (left out of every "

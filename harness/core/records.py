@@ -118,6 +118,10 @@ class HostedUsage:
     """What the requests sent cost at the price entry; None when unpriced."""
     content_filtered: int = 0
     """Answers the endpoint withheld on its content policy: kept, and scored as the empty answer they are."""
+    unreported: int = 0
+    """Of `requests`, those answered without token usage: `prompt_tokens` and `completion_tokens` count each at its
+    worst case (its prompt's bytes and `max_tokens`, as the budget held it), an upper bound, not tokens billed. 0 in
+    records written before it was counted (`cost.worst_case_requests` reads those)."""
 
 
 @dataclass(frozen=True)

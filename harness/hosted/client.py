@@ -137,6 +137,7 @@ class HostedClient:
         self._structured = structured
         self._requests = self._hits = self._errors = self._filtered = self._prompt = self._completion = 0
         self._reserved = 0
+        self._unreported = 0  # answers without usage, counted at their worst case
         self._ledger = ledger
         # what this arm spent before, in earlier trials or on other workers: the budget is the arm's, not a trial's
         self._before = spent
@@ -151,7 +152,7 @@ class HostedClient:
             structured=self._structured, requests=self._requests, cache_hits=self._hits, errors=self._errors,
             prompt_tokens=prompt, completion_tokens=completion,
             usd=None if price is None else (prompt * price[0] + completion * price[1]) / 1e6,
-            content_filtered=self._filtered,
+            content_filtered=self._filtered, unreported=self._unreported,
         )  # fmt: skip
 
     def answer(self, requests: Sequence[ChatRequest], desc: str = "ask") -> list[HostedAnswer]:
@@ -294,6 +295,7 @@ class HostedClient:
         self._spend(request, hold, used)
         with self._lock:
             self._filtered += filtered
+            self._unreported += prompt is None or completion is None
         if filtered:  # production would get this too: kept and scored, but never cached as an answer
             return HostedAnswer(output, prompt, completion, latency, error="content filter: the endpoint withheld "
                                 "its answer (finish_reason content_filter)", refusal="content_filter")
