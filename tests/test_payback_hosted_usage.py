@@ -9,6 +9,8 @@ The arithmetic is test_cost.py's round-number table: test-api at $1 / $4 per 1M 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from test_cost import ENVS, H100, PRICES, candidate, flags, prompting
 from test_hosted_hostile import Server
@@ -27,6 +29,7 @@ from harness.analysis.cost import (
 from harness.analysis.payback import (
     PaybackInputs,
     baseline_from_hosted_trial,
+    baseline_from_trial,
     one_time_usd,
     payback,
     payback_from_store,
@@ -246,6 +249,22 @@ def test_a_measured_hosted_arm_has_no_token_ratio_to_vary_and_device_prices_leav
 
     assert "token_ratio" in {bar.assumption for bar in api_payback(prices).sensitivity.tornado}
     assert "token_ratio" in {bar.assumption for bar in tornado(api_payback(prices).inputs)}
+
+
+def test_an_unpriced_self_hosted_arm_is_left_out_of_the_one_time_cost_with_a_caution_not_a_refusal(prices):
+    """The README's recipe for a team's own server sets `price: null`: the study must still price its other
+    baselines, saying what the one-time cost leaves out."""
+    own = hosted_arm(spent=dataclasses.replace(usage(), price=None))
+    sweep = sweep_cost([candidate(), own, prompting()], ENVS, prices)
+    assert own.id in sweep.skipped and "no `price` entry" in sweep.skipped[own.id]
+    assert sweep.hosted_usd == 0.0 and sweep.compute_usd > 0
+    base = baseline_from_trial(prompting(), H100, prices, flags(80, 100))
+    result = payback(candidate(), serving_cost(candidate(), H100, prices), base, sweep, 100_000,
+                     candidate_scores=flags(90, 100))
+    assert f"Caution: the sweep's one-time cost leaves out 1 trial(s) ({own.id}: a hosted arm on endpoint mini" \
+        in result.reason
+    with pytest.raises(HarnessError, match="no `price` entry"):  # the arm itself has no cost per query to weigh
+        hosted_cost(own, prices)
 
 
 # -- F14: the report prices what `harness payback` prices, and says so -----------------------------------------

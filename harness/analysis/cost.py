@@ -417,6 +417,12 @@ def sweep_cost(trials: Iterable[TrialView], runs: Mapping[str, RunView], prices:
         if trial.device == "hosted" and trial.hosted is None:
             skipped[trial.id] = "a hosted arm that stopped before it recorded any usage: its spend is unknown"
             continue
+        if trial.device == "hosted" and trial.hosted.price is None:  # a server of the team's own, usually
+            usage = trial.hosted
+            skipped[trial.id] = (f"a hosted arm on endpoint {usage.endpoint}, which has no `price` entry: its "
+                                 f"{usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion tokens are "
+                                 "not priced (give the endpoint `price:` to count them)")
+            continue
         costs.append(trial_cost(trial, runs.get(trial.run_id or ""), prices))
     by_status: dict[str, float] = {}
     for c in costs:

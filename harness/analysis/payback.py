@@ -507,6 +507,9 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
         reason += (f" Caution: {cid} is priced on {_engine(candidate_serving.engine)} and {baseline.name} on "
                    f"{_engine(served.engine)}, which is not like for like: price both on the same engine "
                    "(--serving-throughput and --baseline-serving-throughput, or generation.engine: vllm for both).")
+    if sweep.skipped:
+        left_out = "; ".join(f"{tid}: {why}" for tid, why in sweep.skipped.items())
+        reason += f" Caution: the sweep's one-time cost leaves out {len(sweep.skipped)} trial(s) ({left_out})."
     if candidate.under_trained:
         training = candidate.training
         done = f"{training.steps} of {training.planned_steps} steps" if training.planned_steps else "part of its budget"
