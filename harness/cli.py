@@ -163,11 +163,12 @@ the wrong type or out of range is refused before anything runs, naming the --set
 
 the search space (`space:` in the file), per method: a value is fixed; a list is a choice; {low, high} is a range,
 with `log: true` for a log scale or `step: N` for a grid (not both). Parameters: prompt: shots, shot_selection,
-constrained; dspy: max_demos, max_bootstrapped, candidates, val_size, pool_size, constrained; api: endpoint, shots,
-shot_selection, structured; api_dspy: max_demos, max_bootstrapped, candidates, val_size, pool_size, endpoint,
-structured; lora and qlora: r, lora_alpha, lora_dropout, target_modules, learning_rate, constrained; full:
-learning_rate, constrained. (dspy and api_dspy prompt with shots DSPy's optimizer chose on train.) `enqueue:` lists
-trials to run first, e.g. - {method: prompt, shots: 3}; each value must lie inside the space.
+constrained; dspy: optimizer, max_demos, max_bootstrapped, candidates, val_size, pool_size, trials, minibatch_size,
+constrained; api: endpoint, shots, shot_selection, structured; api_dspy: optimizer, max_demos, max_bootstrapped,
+candidates, val_size, pool_size, trials, minibatch_size, endpoint, structured; lora and qlora: r, lora_alpha,
+lora_dropout, target_modules, learning_rate, constrained; full: learning_rate, constrained. (dspy and api_dspy prompt
+with shots DSPy's optimizer chose on train; with `optimizer: mipro`, an instruction too.) `enqueue:` lists trials to
+run first, e.g. - {method: prompt, shots: 3}; each value must lie inside the space.
 """
 
 
