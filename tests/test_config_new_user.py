@@ -197,6 +197,15 @@ def test_dry_run_plan_says_what_will_run(tmp_path, toy_suite, tiny_model_dir, ca
                         "hallucination_rate <= 0.1, regression not checked (regression.enabled: false)")
     assert "  1. prompt shots=0 (enqueued)" in lines
     assert "  2. lora (enqueued; r drawn from the space)" in lines
+    from harness.core.paths import bundled  # a free-text suite: what its constraints mean there is said
+
+    (tmp_path / "text").mkdir()
+    text = experiment(tmp_path / "text", bundled("suites") / "math-word-problems", tiny_model_dir,
+                      "space:\n  prompt: {}\n")
+    assert plan_sweep(str(text), []).describe()[0] == (
+        "objective: maximise dev task_accuracy, subject to format_compliance >= 0.9, hallucination_rate not "
+        "measured (free text has no closed set or span to check), regression not checked (regression.enabled: "
+        "false)")
     assert "  3-4. chosen by the tpe sampler from: prompt, lora (the estimate below takes them in turn)" in lines
     assert lines[-1].startswith("budget: 2 steps (0.2 passes over 40 train examples; max_steps overrides epochs) per "
                               "trained trial; trial_train_seconds 60;")

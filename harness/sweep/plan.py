@@ -76,9 +76,14 @@ class SweepPlan:
         forgetting = (f"regression drop <= {objective.max_regression_drop:g} ({self.config.regression.suite}, "
                       f"{self.config.regression.limit} items)" if self.config.regression.enabled
                       else "regression not checked (regression.enabled: false)")
+        contract = self.suite.contract
+        free_text = contract.kind == "text"
+        complies = ("" if not (free_text and contract.whole_output) else " (here: a number)" if contract.numeric
+                    else " (here: any non-empty answer, as free text has no format to check)")
+        hallucination = ("hallucination_rate not measured (free text has no closed set or span to check)"
+                         if free_text else f"hallucination_rate <= {objective.max_hallucination_rate:g}")
         lines = [f"objective: {direction} dev {objective.metric}, subject to format_compliance >= "
-                 f"{objective.min_format_compliance:g}, hallucination_rate <= {objective.max_hallucination_rate:g}, "
-                 f"{forgetting}", "trials:"]
+                 f"{objective.min_format_compliance:g}{complies}, {hallucination}, {forgetting}", "trials:"]
         for number, entry in enumerate(self.enqueued[: self.trials], start=1):
             values = " ".join(f"{k.split('.', 1)[1]}={v}" for k, v in entry.items() if k != "method")
             drawn = [n for n in self.space.searched(entry["method"]) if f"{entry['method']}.{n}" not in entry]
