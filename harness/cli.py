@@ -1091,9 +1091,9 @@ def _payback_kwargs(args, study) -> dict:
                 raise HarnessError(f"payback: `{names[flag]}` ({flag}) must be >= 0, got {value!r}.")
         if (given[hours] > 0) != (given[rate] > 0):  # either alone prices the one-time cost at $0, unsaid
             missing, present = (rate, hours) if given[hours] > 0 else (hours, rate)
-            raise HarnessError(f"{present} {given[present]:g} needs {missing} too: the one-time cost is hours x USD "
-                               f"per hour, and without {missing} it would count as $0. Add {missing}, or drop "
-                               f"{present}.")
+            raise HarnessError(f"{present} {given[present]:g} needs {missing} too, above 0: the one-time cost is "
+                               f"hours x USD per hour, and without {missing} it would count as $0. Add {missing}, or "
+                               f"drop {present}.")
     return dict(
         prices=load_prices(args.prices, study.price_overrides if study else None), prompt_trial_id=args.prompt_trial,
         baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,

@@ -191,9 +191,11 @@ def test_a_prompting_trial_is_refused_as_the_fine_tuned_candidate(db, capsys, gi
 def test_hours_without_their_rate_or_a_rate_without_hours_are_refused(db, capsys):
     """Either alone would price the one-time cost at $0 and read as paying back sooner."""
     out = said(["s/1", "--volume", "100000", "--eng-hours", "40", *db], capsys, code=2)
-    assert "--eng-hours 40 needs --eng-rate too" in out and "would count as $0" in out
+    assert "--eng-hours 40 needs --eng-rate too, above 0" in out and "would count as $0" in out
     out = said(["s/1", "--volume", "100000", "--data-prep-rate", "60", *db], capsys, code=2)
     assert "--data-prep-rate 60 needs --data-prep-hours too" in out
+    out = said(["s/1", "--volume", "100000", "--eng-hours", "0", "--eng-rate", "5", *db], capsys, code=2)
+    assert "--eng-rate 5 needs --eng-hours too, above 0" in out  # a typed 0 prices nothing either
     out = said(["s/1", "--volume", "100000", "--eng-hours", "40", "--eng-rate", "100", *db], capsys)
     assert "engineering $4,000" in out
     sensitivity = out.split("sensitivity", 1)[1].split("assumptions:", 1)[0]
