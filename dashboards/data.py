@@ -273,10 +273,6 @@ def trial_notice(t: TrialView) -> str | None:
     return None
 
 
-def sweep_seconds(rows: list[TrialView]) -> tuple[float, float]:
-    return sum(t.train_seconds or 0.0 for t in rows), sum(t.eval_seconds or 0.0 for t in rows)
-
-
 def accuracy_points(rows: list[TrialView], split: str, cost: dict[str, float] | None = None) -> pd.DataFrame:
     """Complete trials as points for the Pareto plot: cost (dollars if given, else device seconds) and accuracy
     in %."""
