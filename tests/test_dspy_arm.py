@@ -206,28 +206,36 @@ def test_a_search_that_cannot_fit_train_is_refused_before_any_model_loads(search
     assert message in printed(capsys)
 
 
+def hosted_search(tmp_path, name: str, model, suite, server, examples: int, search: str):
+    """An experiment with one `api_dspy` arm on the loopback server (priced, so its spend is counted), `examples`
+    dev and test examples, and `search`: the arm's other parameters, as YAML flow mapping items."""
+    path = tmp_path / "hosted.yaml"
+    path.write_text(f"""
+name: {name}
+model: {model}
+suite: {suite}
+results_dir: {tmp_path / "results"}
+regression: {{enabled: false}}
+data: {{train_limit: 64, dev_limit: {examples}, test_limit: {examples}}}
+budget: {{trials: 1}}
+endpoints:
+  tiny: {{base_url: "{server.url}", model: "{server.model}", api_key_env: HARNESS_TEST_KEY,
+          price: tiny-hosted, concurrency: 2}}
+prices: {{apis: {{tiny-hosted: {{input_usd_per_1m: 0.5, output_usd_per_1m: 1.5}}}}}}
+space:
+  api_dspy: {{endpoint: tiny, {search}}}
+""")
+    return path
+
+
 @pytest.mark.slow
 def test_a_hosted_arm_searches_its_shots_on_its_endpoint_and_counts_the_spend_apart(tmp_path, tiny_model_dir, toy_suite,
                                                                                   openai_server, monkeypatch, capsys):
     """`api_dspy` asks a real OpenAI-compatible server on loopback: the search's requests count against the study's
     budget for the endpoint, and are recorded with the search, not in what a query costs."""
     monkeypatch.setenv("HARNESS_TEST_KEY", "sk-search-test")
-    path = tmp_path / "hosted.yaml"
-    path.write_text(f"""
-name: hosted-search
-model: {tiny_model_dir}
-suite: {toy_suite}
-results_dir: {tmp_path / "results"}
-regression: {{enabled: false}}
-data: {{train_limit: 64, dev_limit: 6, test_limit: 6}}
-budget: {{trials: 1}}
-endpoints:
-  tiny: {{base_url: "{openai_server.url}", model: "{openai_server.model}", api_key_env: HARNESS_TEST_KEY,
-          price: tiny-hosted, concurrency: 2}}
-prices: {{apis: {{tiny-hosted: {{input_usd_per_1m: 0.5, output_usd_per_1m: 1.5}}}}}}
-space:
-  api_dspy: {{endpoint: tiny, max_demos: 2, max_bootstrapped: 1, candidates: 1, val_size: 4, pool_size: 6}}
-""")
+    path = hosted_search(tmp_path, "hosted-search", tiny_model_dir, toy_suite, openai_server, 6,
+                         "max_demos: 2, max_bootstrapped: 1, candidates: 1, val_size: 4, pool_size: 6")
     assert main(["sweep", str(path)]) == 0
     store = Store(tmp_path / "results" / "harness.duckdb")
     trial = store.trials("hosted-search")[0]

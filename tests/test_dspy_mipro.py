@@ -13,7 +13,7 @@ import re
 
 import pytest
 from conftest import printed, swept
-from test_dspy_arm import EXPERIMENT, PLAIN, exact
+from test_dspy_arm import EXPERIMENT, PLAIN, exact, hosted_search
 from test_methods import _ctx
 
 from harness.cli import main
@@ -301,23 +301,9 @@ def test_a_hosted_mipro_search_proposes_without_response_format_and_counts_the_s
     real = HostedClient.answer
     monkeypatch.setattr(HostedClient, "answer", lambda self, requests, desc="ask": sent.extend(
         (desc, r.max_tokens, r.response_format) for r in requests) or real(self, requests, desc))
-    path = tmp_path / "hosted.yaml"
-    path.write_text(f"""
-name: hosted-mipro
-model: {tiny_model_dir}
-suite: {toy_suite}
-results_dir: {tmp_path / "results"}
-regression: {{enabled: false}}
-data: {{train_limit: 64, dev_limit: 4, test_limit: 4}}
-budget: {{trials: 1}}
-endpoints:
-  tiny: {{base_url: "{openai_server.url}", model: "{openai_server.model}", api_key_env: HARNESS_TEST_KEY,
-          price: tiny-hosted, concurrency: 2}}
-prices: {{apis: {{tiny-hosted: {{input_usd_per_1m: 0.5, output_usd_per_1m: 1.5}}}}}}
-space:
-  api_dspy: {{endpoint: tiny, structured: true, optimizer: mipro, max_demos: 2, max_bootstrapped: 1, candidates: 2,
-             val_size: 4, pool_size: 6, trials: 2}}
-""")
+    path = hosted_search(tmp_path, "hosted-mipro", tiny_model_dir, toy_suite, openai_server, 4,
+                         "structured: true, optimizer: mipro, max_demos: 2, max_bootstrapped: 1, candidates: 2, "
+                         "val_size: 4, pool_size: 6, trials: 2")
     assert main(["sweep", str(path)]) == 0
     trial = Store(tmp_path / "results" / "harness.duckdb").trials("hosted-mipro")[0]
     search = trial.prompt_search
