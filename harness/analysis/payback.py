@@ -46,7 +46,6 @@ from harness.analysis.cost import (
     serving_cost,
     serving_usd_per_query,
     sweep_cost,
-    unreported_answers,
     worst_case_requests,
 )
 from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, compare_to_value, scores_of
@@ -703,15 +702,14 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
                           if baseline_accuracy_trial_id else None)
         base = baseline_from_api(baseline[4:], prompt, prices, baseline_accuracy, accuracy_trial, token_ratio,
                                  accuracy_scores=accuracy_trial and bar_scores(accuracy_trial))
+    elif other.device == "hosted":
+        missing = answers_without_usage(store.examples(other.id, SERVING_SPLIT))
+        if missing:
+            raise _no_usage(other, missing, trials)
+        base = baseline_from_hosted_trial(other, prices, bar_scores(other), missing)
     else:
-        if other.device == "hosted":
-            missing = answers_without_usage(store.examples(other.id, SERVING_SPLIT))
-            if unreported_answers(other, counted=missing):
-                raise _no_usage(other, missing, trials)
-            base = baseline_from_hosted_trial(other, prices, bar_scores(other), missing)
-        else:
-            base = baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices,
-                                       bar_scores(other), baseline_serving_throughput)
+        base = baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices,
+                                   bar_scores(other), baseline_serving_throughput)
     direction = study.maximize if study is not None and bar.metric == objective else None
     return payback(candidate, serving, base, sweep, volume, quality_bar=bar, candidate_scores=bar_scores(candidate),
                    higher_is_better=direction, **kwargs)
