@@ -65,7 +65,7 @@ def test_500s_are_retried_with_backoff(proxy, openai_server, tmp_path):
 
 
 def test_a_request_that_hangs_past_its_timeout_is_retried_then_fails_the_arm(proxy, openai_server, tmp_path):
-    proxy.hang_s = 3.0
+    proxy.hang_s = 20.0  # far past the timeout, so the bound below holds on any machine's speed
     proxy.script = ["hang", "pass"]
     (answer,) = client(proxy.url, openai_server.model, tmp_path, timeout_s=1.0, max_retries=1).answer(requests(1))
     assert answer.error is None and proxy.forwarded == 1
@@ -73,7 +73,7 @@ def test_a_request_that_hangs_past_its_timeout_is_retried_then_fails_the_arm(pro
     began = time.monotonic()
     with pytest.raises(EndpointFailed, match="took longer than 1 s"):
         client(proxy.url, openai_server.model, tmp_path, timeout_s=1.0, max_retries=0).answer(requests(1, "slow"))
-    assert time.monotonic() - began < 2.9  # the timeout ended it, not the hang
+    assert time.monotonic() - began < 15  # the timeout ended it, not the 20 s hang
 
 
 def test_server_killed_mid_arm_fails_the_arm_and_a_rerun_resumes_from_the_cache(tiny_model_dir, tmp_path):

@@ -104,14 +104,16 @@ def test_the_claim_lock_excludes_other_processes(tmp_path):
         f"import sys, time; sys.path.insert(0, {str(REPO)!r})\n"
         "from harness.sweep.storage import open_storage\n"
         f"s = open_storage('journal:{tmp_path / 'j.log'}')\n"
-        "t = time.time()\n"
-        "with s.claim('toy'): print(round(time.time() - t, 1))\n"
+        "print('claiming', flush=True)\n"
+        "with s.claim('toy'): print(time.time(), flush=True)\n"
     )
     with storage.claim("toy"):
         proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
-        time.sleep(1.5)
-    waited = float(proc.communicate(timeout=30)[0])
-    assert waited >= 1.0
+        assert proc.stdout.readline().strip() == "claiming"  # the child is at the lock, however slow its start
+        time.sleep(0.5)  # room for a broken lock to let it through; a working one holds it however long this is
+        released = time.time()
+    acquired = float(proc.communicate(timeout=60)[0])
+    assert acquired >= released, "the child held the claim while this process still did"
 
 
 @pytest.mark.slow
