@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from harness.core.text import fold
 from harness.data.contract import OutputContract, parse_output
 from harness.data.prompting import Prompter
 from harness.data.shots import FixedShots, SimilarShots, draw_shots, picker
@@ -34,6 +35,10 @@ def test_similar_shots_are_the_nearest_train_examples_and_never_the_input():
     assert TRAIN[1] not in same and len(same) == 2
     assert shots.pick(Example("dev:3", "someone stole my card", "")) == picked  # deterministic
     assert SimilarShots(TRAIN, k=0).pick(TRAIN[0]) == ()
+    repeated = TRAIN + tuple(Example(f"copy:{i}", TRAIN[1].input.upper(), TRAIN[1].target) for i in range(3))
+    picked = SimilarShots(repeated, k=2).pick(TRAIN[1])  # the input sits in train four times, never a shot
+    assert len(picked) == 2 and all(fold(ex.input) != fold(TRAIN[1].input) for ex in picked)
+    assert SimilarShots(TRAIN, k=2).pick(Example("dev:4", "?!", "")) == (TRAIN[1], TRAIN[0])  # no words: train order
 
 
 def test_random_shots_are_one_seeded_draw_with_distinct_answers_first():

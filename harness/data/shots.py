@@ -1,5 +1,6 @@
 """Few-shot examples, always drawn from train (never dev or test): a seeded random draw, or the most similar
-train examples to each input (BM25, the `rank-bm25` package), the way a team would pick them by hand."""
+train examples to each input (BM25 as Lucene and Elasticsearch score it, the `bm25s` package), the way a team would
+pick them with the search index it already has."""
 
 from __future__ import annotations
 
@@ -41,18 +42,25 @@ class SimilarShots:
     _index: object = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from rank_bm25 import BM25Okapi
+        import bm25s
 
-        object.__setattr__(self, "_index", BM25Okapi([_words(ex.input) or [""] for ex in self.pool]))
+        index = bm25s.BM25(method="lucene")  # Lucene's idf never goes negative, so a common word never repels
+        index.index([_words(ex.input) or [""] for ex in self.pool], show_progress=False)
+        object.__setattr__(self, "_index", index)
 
     def pick(self, example: Example) -> tuple[Example, ...]:
         if not self.k:
             return ()
-        scores = self._index.get_scores(_words(example.input))
-        order = sorted(range(len(self.pool)), key=lambda i: (-scores[i], i))
+        import numpy as np
+
+        words = _words(example.input)
+        scores = self._index.get_scores(words) if words else np.zeros(len(self.pool))
+        order = np.lexsort((np.arange(len(self.pool)), -scores))  # best first; equal scores keep train order
         same = fold(example.input)
-        chosen = [self.pool[i] for i in order if fold(self.pool[i].input) != same][: self.k]
-        return tuple(reversed(chosen))  # the most similar last, right before the input
+        chosen = [self.pool[i] for i in order[: self.k + 1] if fold(self.pool[i].input) != same]
+        if len(chosen) < self.k:  # the input repeats in train more than once: look further down
+            chosen = [self.pool[i] for i in order if fold(self.pool[i].input) != same]
+        return tuple(reversed(chosen[: self.k]))  # the most similar last, right before the input
 
 
 def picker(selection: str, pool: Sequence[Example], k: int, seed: int) -> ShotPicker:
