@@ -328,3 +328,50 @@ space:
     assert (after.run_id, after.finished_at, after.objective) == (before.run_id, before.finished_at, before.objective)
     # the storage the trial came from still resumes
     assert main(["sweep", str(experiment), "--trials", "1"]) == 0
+
+
+HOLDER = """
+import sys, duckdb
+conn = duckdb.connect(sys.argv[1])
+print("locked", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_trial_the_results_database_cannot_record_is_not_counted_and_runs_again(tmp_path, tiny_model_dir,
+                                                                                   toy_suite, monkeypatch, capsys):
+    """Another process holds the results database when a trial's scores are to be written (a dashboard reading too
+    eagerly, a stuck script): the trial is neither counted nor left unseen, the run stops saying why, and the same
+    command afterwards runs it again to the study's total."""
+    experiment = toy_experiment(tmp_path, tiny_model_dir, toy_suite, """
+regression: {enabled: false}
+data: {dev_limit: 6, test_limit: 6}
+budget: {trials: 1}
+space:
+  prompt: {shots: 0}
+""")
+    db = tmp_path / "results" / "harness.duckdb"
+    record = Store.record_trial_result
+    holders = []
+
+    def held_by_another_process(self, trial_record):
+        holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        holders.append(holder)
+        assert holder.stdout.readline().strip() == "locked"
+        self.lock_timeout_s = 0.5
+        return record(self, trial_record)
+
+    monkeypatch.setattr(Store, "record_trial_result", held_by_another_process)
+    try:
+        assert main(["sweep", str(experiment)]) == 2
+    finally:
+        for holder in holders:
+            holder.communicate("\n", timeout=30)
+    said = printed(capsys)
+    assert "trial toy/0 failed" in said and "the results database could not record that" in said
+    assert "the trial is not counted" in said and "Re-run the same command" in said
+    monkeypatch.setattr(Store, "record_trial_result", record)
+    assert main(["sweep", str(experiment)]) == 0
+    trials = Store(db).trials("toy")
+    assert [t.status for t in trials] == ["failed", "complete"], [(t.id, t.status, t.failure_reason) for t in trials]

@@ -186,16 +186,24 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
     stopped: list[str] = []
     # The bar shows the study's progress, whichever workers ran the trials.
     with tqdm(total=plan.trials, initial=plan.trials - remaining, desc="sweep", unit="trial", **bar_options()) as bar:
-        def objective(trial: optuna.Trial) -> float:
-            params = plan.space.suggest(trial)
-            _claim(plan, store, storage, study, trial, echo)
-            record = TrialRecord(
+        suggested: dict[int, dict] = {}
+        started: set[int] = set()
+        unrecorded: list[str] = []
+
+        def new_record(trial: optuna.Trial, params: dict) -> TrialRecord:
+            method = METHODS.get(params["method"])
+            return TrialRecord(
                 id=trial_id(plan.study, trial.number), study=plan.study, number=trial.number, run_id=run_id,
-                method=params["method"], params=params, trained=METHODS.get(params["method"]).trains,
-                started_at=datetime.now(timezone.utc), provenance=data.provenance,
-                device="hosted" if METHODS.get(params["method"]).hosted else plan.device,
+                method=params["method"], params=params, trained=method.trains, started_at=datetime.now(timezone.utc),
+                provenance=data.provenance, device="hosted" if method.hosted else plan.device,
             )  # fmt: skip
+
+        def objective(trial: optuna.Trial) -> float:
+            params = suggested[trial.number] = plan.space.suggest(trial)
+            _claim(plan, store, storage, study, trial, echo)
+            record = new_record(trial, params)
             store.record_trial_start(record)
+            started.add(trial.number)
             if (repeated := _repeats(study, trial.number)) is not None:  # an interrupted trial's configuration
                 store.note_rerun(trial_id(plan.study, repeated), record.id)
             bar.set_postfix_str(f"#{trial.number} {params['method']} {params_text(params)}")
@@ -252,9 +260,18 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
                 raise
             except Exception as exc:
                 tid, reason = trial_id(plan.study, trial.number), redactor.redact(_failure_reason(exc, plan.device))
+                try:  # a failure before the trial's row (in its claim) gets one too: a counted trial is never unseen
+                    if trial.number not in started and trial.number in suggested:
+                        store.record_trial_start(new_record(trial, suggested[trial.number]))
+                    store.mark_trial_failed(tid, reason, hosted=getattr(exc, "usage", None))  # a hosted arm's spend
+                except HarnessError as refused:  # the results database refused it: never count what it does not hold
+                    mark_interrupted(trial, f"{reason}; not recorded: {refused}", interrupted=True)
+                    unrecorded.append(f"trial {tid} failed ({reason}), and the results database could not record "
+                                      f"that: {refused}")
+                    study.stop()
+                    raise exc from refused
                 mark_interrupted(trial, reason, interrupted=False,  # errors may quote an input: redacted above
                                  outside=isinstance(exc, OutsideFailure))
-                store.mark_trial_failed(tid, reason, hosted=getattr(exc, "usage", None))  # a hosted arm's spend
                 ran.extend([] if tid in ran else [tid])
                 failures.append(tid)
                 echo(f"trial {tid} failed - {reason}")
@@ -262,6 +279,9 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
 
         study.optimize(counted_on_error, n_trials=None, catch=(Exception,), callbacks=[advance],
                        timeout=config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None)
+        if unrecorded:  # this worker stops; the trial is not counted, so a resumed sweep runs it again
+            raise HarnessError(f"{unrecorded[0]}. This run stops; the trial is not counted. Re-run the same command "
+                               "to resume once the database is free.")
         return SweepOutcome(plan.study, len(ran), len(failures), len(duplicates), stopped[0] if stopped else None)
 
 
