@@ -386,8 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report", help="the study's answer as one document (Markdown, HTML or PDF): verdict and rule, evidence, "
                        "cautions, payback",
-        description="Write the study's answer as one document (Markdown, HTML or PDF, by --out) a lead or finance can "
-                    "read without the tool: "
+        description="Write the study's answer as one document (Markdown, HTML or PDF, by --out or --format) a lead or "
+                    "finance can read without the tool: "
                     "the verdict and the one rule that gave it; the fine-tuned trial and its real opponent side by "
                     "side, every score with its 95% interval and n, and their paired difference; every trial; the "
                     "cautions (failed, cut-short and infeasible trials); with --volume, the payback against the "
@@ -395,11 +395,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "and the commands that re-derive each figure. It reads the results database and decides nothing "
                     "the sweep did not. " + DECISION_RULE)
     report.add_argument("--study", help="the study to report (default: the database's only sweep study)")
-    report.add_argument("--out", type=Path,
+    report.add_argument("--out", metavar="FILE_OR_FOLDER",
                         help="the file to write: a self-contained HTML page (no scripts, prints as it shows) when "
-                             "it ends in .html, a PDF (landscape A4, fonts embedded) when it ends in .pdf, else "
-                             "Markdown (default: report-STUDY.md beside the results database); written whole or not "
+                             "it ends in .html, a PDF (landscape A4, fonts embedded) when it ends in .pdf, Markdown "
+                             "when it ends in .md (another suffix is refused), else as --format says; a folder (one "
+                             "that exists, or a path ending in /) gets report-STUDY.md inside it, or .html or .pdf by "
+                             "--format (default: report-STUDY.md beside the results database); written whole or not "
                              "at all, and replaced when it exists")
+    report.add_argument("--format", choices=("md", "html", "pdf"),
+                        help="md (Markdown), html or pdf, for a folder or no --out (default md); a file's own "
+                             "suffix must agree with it")
     report.add_argument("--volume", type=positive,
                         help="queries per month, above 0: adds the payback (without it the report has none)")
     report.add_argument("--baseline", help="price against this trial STUDY/NUMBER, or api:NAME from the price table, "
@@ -411,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("harness report --volume 100000 --eng-hours 40 --eng-rate 120", "with the payback at 100,000 queries a month"),
         ("harness report --study demo --out decision.html --db /data/results", "as an HTML page, from another folder"),
         ("harness report --volume 100000 --out decision.pdf", "as a PDF for finance, with the payback"),
+        ("harness report --out reports/ --format html", "reports/report-demo.html"),
         ("harness report --volume 100000 --baseline api:gpt-4o-mini --baseline-accuracy 0.85",
          "priced against a hosted API"))
     report.formatter_class = _Help
@@ -1124,11 +1130,11 @@ def _report(args, console: Console) -> int:
             return payback_from_store(store, tuned, args.baseline or opponent, args.volume, **kwargs)
     given = "".join(f" {flag} {value:g}" if isinstance(value, float) else f" {flag} {shlex.quote(str(value))}"
                     for flag, value in flags.items() if flag != "--baseline")
+    out, fmt = decision_report.report_target(args.out, store.path.parent, study.name, args.format)
     made = decision_report.build_report(store, study, price, datetime.now(timezone.utc), given)
-    out = args.out or store.path.parent / f"report-{study.name}.md"
-    decision_report.write_report(decision_report.render(made, out), out)
+    decision_report.write_report(decision_report.render(made, fmt), out)
     console.print(f"{made.verdict.head}: wrote {out}", highlight=False, markup=False)
-    if out.suffix.lower() == decision_report.PDF_SUFFIX and (gaps := decision_report.pdf_gaps(made)):
+    if fmt == "pdf" and (gaps := decision_report.pdf_gaps(made)):
         console.print(f"note: the PDF's font (DejaVu Sans) has no glyph for {len(gaps)} character(s) of the report "
                       f"({' '.join(gaps[:10])}{' ...' if len(gaps) > 10 else ''}); they show blank there. "
                       f"`--out {out.with_suffix('.html').name}` shows them, and a browser prints it to PDF.",

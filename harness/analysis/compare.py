@@ -249,16 +249,28 @@ def comparison_table(comparison: Comparison) -> Table:
     for column in ("score", f"A {c.a.id}", f"B {c.b.id}", "A - B [95% CI]", "p", "test", "pairs", "reading"):
         table.add_column(Text(column), overflow="fold")
     for s in c.scores:
-        test = s.test if s.a_only is None else f"{s.test}: {s.a_only} A only, {s.b_only} B only"
         pairs = str(s.difference.n) + (f" ({s.excluded} without a value)" if s.excluded else "")
-        shown_p = p_value(s.p_value) + (f" (Holm {p_value(s.adjusted_p)})" if s.adjusted_p is not None else "")
         name = s.metric + (" (primary)" if s.metric == c.primary else "")
-        _row(table, name, pct(s.a), pct(s.b), interval(s.difference, signed=True), shown_p, test, pairs,
+        _row(table, name, pct(s.a), pct(s.b), interval(s.difference, signed=True), _p_cell(s), _test_cell(s), pairs,
              _reading(s, c))
     for side in (c.a, c.b):
         _row(table, f"regression_delta {side.id}", "", "", _regression(side), "",
              "stored, vs base model", "", "information only")  # fmt: skip
     return table
+
+
+def _p_cell(s: Decision) -> str:
+    """The p-value and its Holm adjustment; `-` where no test ran (the reading says why): the 1.0 a Decision holds
+    there is a placeholder, and printed it would read as a measured non-difference."""
+    if s.test == "none":
+        return "-"
+    return p_value(s.p_value) + (f" (Holm {p_value(s.adjusted_p)})" if s.adjusted_p is not None else "")
+
+
+def _test_cell(s: Decision) -> str:
+    if s.test == "none":
+        return "no test"
+    return s.test if s.a_only is None else f"{s.test}: {s.a_only} A only, {s.b_only} B only"
 
 
 def disagreement_table(comparison: Comparison) -> Table:
@@ -309,8 +321,13 @@ def comparison_text(comparison: Comparison) -> str:
 
 
 def comparison_json(comparison: Comparison) -> str:
-    """Everything in the Comparison; metrics as {"value", "low", "high", "n"} like `harness trials --format json`."""
-    return json.dumps(asdict(comparison), indent=2, ensure_ascii=False)
+    """Everything in the Comparison; metrics as {"value", "low", "high", "n"} like `harness trials --format json`. A
+    score no test was run on (`test` "none") has `p_value` null and its reason in `why`, as the table shows it."""
+    shown = asdict(comparison)
+    for score in shown["scores"]:
+        if score["test"] == "none":
+            score["p_value"] = None
+    return json.dumps(shown, indent=2, ensure_ascii=False)
 
 
 def _reading(s: Decision, c: Comparison) -> str:

@@ -491,6 +491,9 @@ class ServingCost:
     generation, the fallback) or `user` (a figure measured elsewhere, --serving-throughput)."""
     throughput_source: str = ""
     """Where the completion tokens per second come from, in words, with the concurrency."""
+    timed: Throughput | None = None
+    """The fallback's one timed generate pass behind `completion_tokens_per_s` (examples, seconds, batch): a single
+    timing, without an interval or a record of the CPU's load then. None for a load test or a user figure."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -522,7 +525,7 @@ def serving_cost(trial: TrialView, run: RunView | None, prices: PriceTable, spli
     }
     return ServingCost(tid, key, rate, concurrency, tps, prompt, completion, prompt + completion,
                        completion / tps, rate / 3600 / tps * 1e6, per_query / (prompt + completion) * 1e6,
-                       per_query, notes, engine, source)
+                       per_query, notes, engine, source, ev if engine == "hf" else None)
 
 
 def _throughput(trial: TrialView, ev: Throughput, split: str, given: float | None,

@@ -9,7 +9,9 @@ the sweep did not (the verdict is `harness.analysis.verdict`'s, the payback `har
 
 from __future__ import annotations
 
+import contextlib
 import html
+import os
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,8 +27,9 @@ from harness.analysis.formatting import (
     fmt_metric,
     params_text,
     quantity,
-    regression_text,
+    regression_counted,
     rules_note,
+    sentence,
     under_trained_text,
 )
 from harness.analysis.interval_chart import IntervalRow, interval_svg
@@ -144,10 +147,12 @@ def _sections(report: DecisionReport) -> list[tuple[str, str]]:
             ("machines", _machines(report)), ("reproduce", _reproduce(report))]
 
 
-HTML_SUFFIXES = (".html", ".htm")
-PDF_SUFFIX = ".pdf"
-"""An `--out` with one of HTML_SUFFIXES gets the report as a self-contained HTML page, one ending in .pdf a PDF;
-any other, Markdown."""
+FORMATS = {"md": "Markdown", "html": "a self-contained HTML page", "pdf": "a PDF"}
+"""`--format`'s choices, each the suffix of the file it writes, and what it writes."""
+SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+"""An `--out` file's suffix decides its format; another suffix is refused, and a file without one is written as
+--format says."""
+
 
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:75rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
          "table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}"
@@ -193,20 +198,61 @@ def _trials_chart(report: DecisionReport, font: str = "sans-serif") -> str:
     weighed = {report.verdict.finetuned, report.verdict.prompting}
     rows = [IntervalRow(f"{t.id} ({t.method})", t.metric("test", metric), t.id in weighed)
             for t in ranked(report.trials)]
-    return interval_svg(rows, f"Test {metric}, each with its 95% interval (ranked on dev; the two weighed in bold)",
-                        font)
+    return interval_svg(rows, f"Test {metric}, each with its 95% interval and n (ranked on dev; the two weighed in "
+                              "bold)", font)
 
 
-def render(report: DecisionReport, out: Path) -> str | bytes:
-    """The report as the file `out` names: HTML for .html or .htm, a PDF for .pdf, else Markdown."""
-    suffix = out.suffix.lower()
-    if suffix == PDF_SUFFIX:
+def report_target(given: str | None, results: Path, study: str, chosen: str | None) -> tuple[Path, str]:
+    """(the file to write, its format) for `--out given` and `--format chosen`: a file's suffix decides, and must
+    agree with --format; a folder (one that exists, or a path ending in `/`), or no --out (`results`, the results
+    folder), gets `report-STUDY.md` inside it, or the suffix --format names. A path under a file is refused here,
+    before anything is built or written."""
+    if given is None or given.endswith(("/", os.sep)) or Path(given).is_dir():
+        fmt = chosen or "md"
+        out = (results if given is None else Path(given)) / f"report-{study}.{fmt}"
+    else:
+        out = Path(given)
+        fmt = _format_of(out, chosen)
+    _require_folders(out)
+    return out, fmt
+
+
+def _format_of(out: Path, chosen: str | None) -> str:
+    named = SUFFIXES.get(out.suffix.lower())
+    if out.suffix and named is None:  # a .docx of Markdown would not open, and a .txt hides what it holds
+        raise HarnessError(f"--out {out}: the report is written as Markdown (.md), HTML (.html) or PDF (.pdf), not "
+                           f"{out.suffix}; give --out {out.with_suffix('.' + (chosen or 'md'))}.")
+    if chosen is not None and named is not None and named != chosen:
+        raise HarnessError(f"--out {out} ends in {out.suffix}, which writes {FORMATS[named]}, but --format is "
+                           f"{chosen}: give --out {out.with_suffix('.' + chosen)}, or leave --format out.")
+    return named or chosen or "md"
+
+
+def _require_folders(out: Path) -> None:
+    """Every existing folder on the way to `out` must be a folder, and `out` itself not one: otherwise the OS says
+    only "File exists" or "Is a directory", which names neither the path in the way nor the fix."""
+    if out.is_dir():
+        raise HarnessError(f"--out {out}: a folder of that name is in the way of the report. Give another file name, "
+                           "or move the folder aside.")
+    blocker = next((folder for folder in out.parents if folder.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise HarnessError(f"--out {out}: {blocker} is a file, not a folder, so nothing can be written inside it. "
+                           f"Give --out a path in a folder (e.g. --out {blocker.parent / out.name}), or move "
+                           f"{blocker} aside.")
+
+
+def render(report: DecisionReport, fmt: str) -> str | bytes:
+    """The report in `fmt`, one of FORMATS."""
+    if fmt == "pdf":
         return to_pdf(report)
-    return to_html(report) if suffix in HTML_SUFFIXES else to_markdown(report)
+    return to_html(report) if fmt == "html" else to_markdown(report)
 
 
 def write_report(content: str | bytes, out: Path) -> None:
-    """Whole or not at all: written beside `out`, then moved over it."""
+    """Whole or not at all: written beside `out`, then moved over it; a folder it had to make is removed again when
+    the write fails."""
+    _require_folders(out)
+    made = [folder for folder in out.parents if not folder.exists()]
     staging = out.with_name(f".{out.name}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -218,8 +264,11 @@ def write_report(content: str | bytes, out: Path) -> None:
     except OSError as exc:
         if staging.is_file():
             staging.unlink()
-        raise HarnessError(f"--out {out}: cannot write there ({exc.strerror}); give a file in a writable folder.") \
-            from None
+        for folder in made:  # deepest first, as `parents` lists them; only the ones this write made
+            with contextlib.suppress(OSError):  # not empty after all: leave it
+                folder.rmdir()
+        raise HarnessError(f"--out {out}: cannot write there ({exc.strerror}); give a file in a folder you can "
+                           "write to.") from None
 
 
 def markdown_table(table: Table) -> str:
@@ -266,7 +315,7 @@ def _comparison(report: DecisionReport) -> str:
             (f"dev {metric} (chose them)", *(fmt_metric(t.metric("dev", metric)) for t in arms)),
             *((f"test {name}", *(fmt_metric(t.metric("test", name)) for t in arms))
               for name in dict.fromkeys((metric, "task_accuracy", "format_compliance", "hallucination_rate"))),
-            ("forgetting: regression Δ on the general check", *(regression_text(t) for t in arms)),
+            ("forgetting: regression Δ on the general check", *(regression_counted(t) for t in arms)),
             ("training", *(_training_text(t) for t in arms)),
             *((("prompt searched", *(t.prompt_search.text() if t.prompt_search else "-" for t in arms)),)
               if any(t.prompt_search for t in arms) else ()),
@@ -310,7 +359,7 @@ def _every_trial(report: DecisionReport) -> str:
 def _cautions(report: DecisionReport) -> str:
     lines = list(_caution_lines(report.trials))
     if report.payback is not None and report.payback.serving_engine == "hf":
-        lines.append(f"The payback's serving cost: {report.payback.serving_source}.")
+        lines.append(sentence(f"The payback's serving cost: {report.payback.serving_source}"))
     body = "\n".join(f"- {line}" for line in lines) if lines else (
         "None: every trial completed, none was cut short by its time cap, every trained trial meets the dev "
         "constraints, and every interval is by this release's rules.")
@@ -320,7 +369,7 @@ def _cautions(report: DecisionReport) -> str:
 def _caution_lines(trials: Sequence[TrialView]) -> Iterable[str]:
     for t in trials:
         if not t.complete:
-            yield f"{t.id} ({t.method}) {t.status}" + (f": {t.failure_reason}" if t.failure_reason else "") + "."
+            yield sentence(f"{t.id} ({t.method}) {t.status}" + (f": {t.failure_reason}" if t.failure_reason else ""))
         elif t.under_trained:
             yield (f"{t.id} ({t.method}) is {under_trained_text(t)}: its time cap stopped it, so it never stands "
                    "for fine-tuning in the answer.")
@@ -335,16 +384,16 @@ def _payback(report: DecisionReport) -> str:
     result = report.payback
     if result is None:
         return f"## Cost and payback\n\n{report.unpriced}"
+    facts = [sentence(f"{label[:1].upper()}{label[1:]}: {text}") for label, text in payback_facts(result)]
     lines = [f"## Cost and payback\n\n**{result.headline()}** {result.candidate} against {result.baseline} at "
              f"{quantity(result.volume)} queries a month.", *(["", report.payback_note] if report.payback_note else []),
-             "",
-             *(f"- {label[:1].upper()}{label[1:]}: {text.removesuffix('.')}." for label, text in payback_facts(result))]
+             "", *(f"- {fact}" for fact in facts)]
     if result.sensitivity.tornado:
         table = Table(title="Sensitivity: time to payback at the low and high end of each assumption's range")
         for header in ("assumption", "range", "at the low end", "at the high end"):
             table.add_column(header)
         for bar in result.sensitivity.tornado:
-            table.add_row(bar.assumption, f"{bar.low:g} .. {bar.high:g} {bar.unit}", duration(bar.months_at_low),
+            table.add_row(bar.assumption, f"{bar.low:g} to {bar.high:g} {bar.unit}", duration(bar.months_at_low),
                           duration(bar.months_at_high))
         lines += ["", markdown_table(table)]
     table = Table(title="Every assumption, with its unit and where it comes from")

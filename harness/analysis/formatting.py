@@ -58,9 +58,25 @@ def regression_text(trial: TrialView, split: str = "test") -> str:
     return interval(metric, signed=True)
 
 
+def regression_counted(trial: TrialView, split: str = "test") -> str:
+    """The forgetting check with its n, where no column header carries it: `+0.0 points, 95% CI [-36.9, +36.9],
+    n=8` (the general check's items, not the test subset's), or why there is none."""
+    metric = regression_metric(trial, split)
+    if not trial.trained or metric is None or metric.value is None:
+        return regression_text(trial, split)
+    return f"{points(metric)}, n={metric.n}"
+
+
 def regression_metric(trial: TrialView, split: str = "test") -> Metric | None:
     """The forgetting check's delta: measured once per trial, stored on `split` or else on dev."""
     return trial.metric(split, "regression_delta") or trial.metric("dev", "regression_delta")
+
+
+def sentence(text: str) -> str:
+    """`text` ending in one full stop: a reason quoted from elsewhere (an exception's, a user's note) may bring its
+    own, and a second one reads as a typo."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def counted(n: int, noun: str) -> str:

@@ -1,5 +1,6 @@
 """A forest plot as inline SVG: one row per trial, its score as a dot and its 95% interval as a bar, on a 0-100% axis,
-so overlapping intervals read as the noise they are. No scripts and no fonts fetched: it prints as it shows."""
+so overlapping intervals read as the noise they are; each label says the n behind its interval. No scripts and no
+fonts fetched: it prints as it shows."""
 
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ def interval_svg(rows: Sequence[IntervalRow], title: str, font: str = "sans-seri
         y = TOP + ROW * i + ROW / 2
         colour = "#1f4e9c" if row.highlight else "#777"
         weight = ' font-weight="bold"' if row.highlight else ""
-        parts.append(f'<text x="{LABEL - 8}" y="{y + 4:.1f}" font-size="12" text-anchor="end"{weight}>'
-                     f"{html.escape(row.label)}</text>")
         metric = row.metric
+        parts.append(f'<text x="{LABEL - 8}" y="{y + 4:.1f}" font-size="12" text-anchor="end"{weight}>'
+                     f"{html.escape(_labelled(row))}</text>")
         if metric is None or metric.value is None:
             parts.append(f'<text x="{LABEL + 4}" y="{y + 4:.1f}" font-size="11" fill="#777">not measured</text>')
             continue
@@ -51,6 +52,13 @@ def interval_svg(rows: Sequence[IntervalRow], title: str, font: str = "sans-seri
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}" '
             f'font-family="{html.escape(font)}">{"".join(parts)}</svg>')
+
+
+def _labelled(row: IntervalRow) -> str:
+    """The row's label with the n behind its interval (`lead/3 (lora), n=40`): an interval reads only with its n,
+    and trials of one chart may differ in it (a hosted arm's refused requests are left out)."""
+    metric = row.metric
+    return row.label if metric is None or metric.value is None else f"{row.label}, n={metric.n}"
 
 
 def _x(share: float) -> float:

@@ -49,7 +49,7 @@ from harness.analysis.cost import (
     worst_case_requests,
 )
 from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, compare_to_value, scores_of
-from harness.analysis.formatting import duration, fmt_metric, pct, points, quantity, queries, usd
+from harness.analysis.formatting import counted, duration, fmt_metric, pct, points, quantity, queries, usd
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import RunView, TrialView
@@ -180,20 +180,20 @@ def check_quality(candidate: TrialView, candidate_scores: Mapping[str, float | N
     if bar.absolute is not None:
         decision = compare_to_value(values, bar.absolute, metric, higher_is_better=higher_is_better)
         ok = decision.outcome is Outcome.BETTER
+        versus = f"{pct_text(decision.a)} vs the absolute bar {pct_text(bar.absolute)}"
         basis = f"against the absolute bar {pct_text(bar.absolute)}"
-        short = f"{metric} {pct_text(decision.a)} vs the absolute bar {pct_text(bar.absolute)}"
     elif baseline.scores:
         decision = compare_paired(candidate_scores, baseline.scores, metric, higher_is_better=higher_is_better,
                                   margin=bar.margin)
         ok, basis = decision.passes, f"against {baseline.name} on the same test examples ({baseline.quality_source})"
-        short = f"{metric} vs {baseline.name}: {points(decision.difference)}"
+        versus = f"vs {baseline.name}"
     else:
         figure = (baseline.quality.get(metric) or Metric(None)).value
         if figure is None:
             raise _no_baseline_quality(baseline, metric, cid)
         decision = compare_to_value(values, figure, metric, higher_is_better=higher_is_better, margin=bar.margin)
         ok, basis = decision.passes, f"against {baseline.name}'s {pct_text(figure)}, {baseline.quality_source}"
-        short = f"{metric} {pct_text(decision.a)} vs {baseline.name}'s {pct_text(figure)}"
+        versus = f"{pct_text(decision.a)} vs {baseline.name}'s {pct_text(figure)}"
     if decision.test == "none":
         return QualityCheck(False, metric, decision, rule, f"{cid} cannot be weighed on {metric}: {decision.why}",
                             f"{metric} cannot be weighed")
@@ -202,7 +202,14 @@ def check_quality(candidate: TrialView, candidate_scores: Mapping[str, float | N
     shown = fmt_metric(own) if own is not None and own.measured and own.low is not None else pct_text(decision.a)
     return QualityCheck(ok, metric, decision, rule,
                         f"{cid} {verdict} the bar ({rule}): {metric} {shown} {basis}, difference "
-                        f"{decision.evidence()}: {decision.reading()}", f"{short}; {decision.reading()}")
+                        f"{decision.evidence()}: {decision.reading()}",
+                        f"{metric} {versus}: {_difference(decision)}; {decision.reading()}")
+
+
+def _difference(decision: Decision) -> str:
+    """`+4.0 points, 95% CI [-1.2, +9.5], n=100 pairs`: the difference the bar read, with the n behind it."""
+    unit = "pair" if decision.test in ("mcnemar-exact", "paired-bootstrap") else "example"
+    return f"{points(decision.difference)}, n={counted(decision.difference.n, unit)}"
 
 
 def _no_baseline_quality(baseline: Baseline, metric: str, cid: str) -> HarnessError:
@@ -506,6 +513,7 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
         reason += (f" Caution: {cid} is priced on {_engine(candidate_serving.engine)} and {baseline.name} on "
                    f"{_engine(served.engine)}, which is not like for like: price both on the same engine "
                    "(--serving-throughput and --baseline-serving-throughput, or generation.engine: vllm for both).")
+    reason += _speed_caution(cid, candidate_serving, baseline, x)
     if sweep.skipped:
         left_out = "; ".join(f"{tid}: {why}" for tid, why in sweep.skipped.items())
         reason += f" Caution: the sweep's one-time cost leaves out {len(sweep.skipped)} trial(s) ({left_out})."
@@ -565,6 +573,31 @@ def _require_finite(totals: dict[str, float]) -> None:
         raise HarnessError(f"payback: the {', '.join(broken)} came out infinite from these inputs. Give figures in a "
                            "realistic range: --volume, --data-prep-hours x --data-prep-rate, --eng-hours x --eng-rate, "
                            "--hosting, and a --serving-throughput that is not near 0.")
+
+
+def _speed_caution(cid: str, candidate: ServingCost, baseline: Baseline, x: PaybackInputs) -> str:
+    """A caution when a saving per query rests only on two fallback speeds: each is one short timed pass of the
+    harness's own generate, with no interval and no record of the CPU's load, so other work on the machine can open
+    the gap alone (two adapters of one shape timed 1527 and 925 tokens/s, 2026-12-06). "" when the saving stays at
+    one speed (fewer tokens a query, a cheaper device), or a speed was measured otherwise (a load test, a user
+    figure)."""
+    served = baseline.serving
+    if served is None or candidate.timed is None or served.timed is None or savings_per_query_usd(x) <= 0:
+        return ""
+    at_one_speed = replace(x, candidate_tokens_per_s=x.baseline_tokens_per_s)
+    if savings_per_query_usd(at_one_speed) > 0:
+        return ""
+    alike, base = candidate_usd_per_query(at_one_speed), baseline_usd_per_query(x)
+    dearer = "the same as" if math.isclose(alike, base, rel_tol=1e-9) else "more than"
+    timings = "; ".join(f"{name}: {t.examples} {SERVING_SPLIT} examples in {t.seconds:.2f} s, prompts of "
+                        f"{cost.prompt_tokens_per_query:.0f} tokens" for name, cost, t in
+                        ((cid, candidate, candidate.timed), (baseline.name, served, served.timed)))
+    return (f" Caution: the saving per query rests only on the measured speeds, {x.candidate_tokens_per_s:.0f} "
+            f"against {x.baseline_tokens_per_s:.0f} completion tokens/s; at one speed {cid} would cost {usd(alike)} a "
+            f"query, {dearer} {baseline.name}'s {usd(base)}. "
+            f"Each speed is one timed pass of the harness's own generate ({timings}), with no interval and no record "
+            "of the CPU's load then, so other work on the machine can open such a gap alone. Price both at speeds "
+            "measured on your serving stack: --serving-throughput and --baseline-serving-throughput.")
 
 
 def _engine(engine: str) -> str:

@@ -7,7 +7,7 @@ import csv
 import dataclasses
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.table import Table
@@ -47,35 +47,72 @@ Objectives = Mapping[str, str]
 
 
 def ranking_table(trials: Iterable[TrialView], objectives: Objectives | str | None = None) -> Table:
-    """Percentages with their 95% interval; n per column in the header (hallucination: of compliant outputs).
-    When a study optimised another metric than task accuracy, its dev and test values come first."""
+    """Percentages with their 95% interval and n: in a column's header when every trial shares it, else beside each
+    value (hallucination: of compliant outputs, always beside each value). When a study optimised another metric than
+    task accuracy, its dev and test values come first."""
     ordered = ranked(trials)
     objective_of = _objective_reader(objectives)
     names = {objective_of(t) for t in ordered}
     shown = names.pop() if len(names) == 1 else "objective"
     extra = bool(names) or shown != "task_accuracy"
-    n_dev, n_test = (_n(ordered, split) for split in ("dev", "test"))
+    objective = [(f"{split} {shown}", _score(split, objective_of)) for split in ("dev", "test")] if extra else []
+    accuracy, compliance = _named("task_accuracy"), _named("format_compliance")
+    scores = _scored_columns(ordered, [*objective, ("dev acc", _score("dev", accuracy)),
+                                       ("test acc", _score("test", accuracy)),
+                                       ("test format", _score("test", compliance))])
+    forgetting = _scored_columns(ordered, [("regression Δ", _forgetting)])
     table = Table(title="Trials ranked on dev (feasible first). Test is reported, never used to choose. "
                         "Values in %, [95% interval].")
-    objective_columns = (f"dev {shown}", f"test {shown}") if extra else ()
-    for column in ("rank", "trial", "method", "params", *objective_columns, f"dev acc{n_dev}",
-                   f"test acc{n_test}", "test format", "test halluc. (of compliant)",
-                   f"regression Δ{_regression_n(ordered)}", "train s", "status"):
+    for column in ("rank", "trial", "method", "params", *(header for header, _ in scores),
+                   "test halluc. (of compliant)", *(header for header, _ in forgetting), "train s", "status"):
         table.add_column(column, overflow="fold")
-    for rank, t in enumerate(ordered, start=1):
-        objective = [marked(interval(t.metric(split, objective_of(t))), t, objective_of(t))
-                     for split in ("dev", "test")] if extra else []
+    for row, t in enumerate(ordered):
         table.add_row(
-            str(rank), t.id, t.method, params_text(t.params), *objective,
-            marked(interval(t.metric("dev", "task_accuracy")), t, "task_accuracy"),
-            marked(interval(t.metric("test", "task_accuracy")), t, "task_accuracy"),
-            marked(interval(t.metric("test", "format_compliance")), t, "format_compliance"),
+            str(row + 1), t.id, t.method, params_text(t.params), *(cells[row] for _, cells in scores),
             marked(_counted(t.metric("test", "hallucination_rate")), t, "hallucination_rate"),
-            marked(regression_text(t), t, "regression_delta"),
+            *(cells[row] for _, cells in forgetting),
             f"{t.train_seconds:.0f}" if t.train_seconds else "-", status_text(t),
         )
     table.caption = _older_rules_caption(table)
     return table
+
+
+Cell = tuple[str, Metric | None, str]
+"""A trial's cell in a scored column: its text without n, the metric behind it, and that metric's name (for the
+older-rules mark)."""
+
+
+def _named(name: str) -> Callable[[TrialView], str]:
+    return lambda trial: name
+
+
+def _score(split: str, name_of: Callable[[TrialView], str]) -> Callable[[TrialView], Cell]:
+    def cell(trial: TrialView) -> Cell:
+        metric = trial.metric(split, name_of(trial))
+        return interval(metric), metric, name_of(trial)
+
+    return cell
+
+
+def _forgetting(trial: TrialView) -> Cell:
+    """The forgetting check: its n counts the general check's items, not the test subset's."""
+    return regression_text(trial), regression_metric(trial), "regression_delta"
+
+
+def _scored_columns(trials: Sequence[TrialView],
+                    columns: Sequence[tuple[str, Callable[[TrialView], Cell]]]) -> list[tuple[str, list[str]]]:
+    """Each column's header and cells, every interval with its n: ` (n=160)` in the header when every trial with a
+    value shares it, else beside each value (trials of several studies, a hosted arm's refused requests); no n while
+    no trial has a value to count (all running)."""
+    shaped = []
+    for header, read in columns:
+        cells = [read(t) for t in trials]
+        counts = {metric.n for _, metric, _ in cells if metric is not None and metric.value is not None}
+        shared = len(counts) <= 1
+        texts = [marked(text if shared or metric is None or metric.value is None else f"{text} n={metric.n}", t, name)
+                 for t, (text, metric, name) in zip(trials, cells)]
+        shaped.append((f"{header} (n={counts.pop()})" if len(counts) == 1 else header, texts))
+    return shaped
 
 
 def _older_rules_caption(table: Table) -> str | None:
@@ -88,24 +125,6 @@ def _objective_reader(objectives: Objectives | str | None):
     if isinstance(objectives, str):
         return lambda trial: objectives
     return lambda trial: (objectives or {}).get(trial.study, "task_accuracy")
-
-
-def _n(trials: Sequence[TrialView], split: str) -> str:
-    """The split's task accuracy's n, for its column's header (see `_counted_n`)."""
-    return _counted_n(t.metric(split, "task_accuracy") for t in trials)
-
-
-def _regression_n(trials: Sequence[TrialView]) -> str:
-    """` (n=200)`: the items of the forgetting check behind the column, which is not the test subset's n."""
-    return _counted_n(regression_metric(t) for t in trials)
-
-
-def _counted_n(metrics: Iterable[Metric | None]) -> str:
-    """` (n=160)`, ` (n varies)` across trials, or nothing while no trial has a value to count (all running)."""
-    counts = {m.n for m in metrics if m is not None and m.value is not None}
-    if not counts:
-        return ""
-    return f" (n={counts.pop()})" if len(counts) == 1 else " (n varies)"
 
 
 def trials_json(trials: Iterable[TrialView], objectives: Objectives | None = None) -> str:
