@@ -367,8 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     payback.add_argument("trial", help="the fine-tuned candidate, STUDY/NUMBER")
     payback.add_argument("--baseline", help="a trial STUDY/NUMBER, or api:NAME from the price table (default: the "
                                             "study's best hosted arm, else its best local prompting arm)")
-    payback.add_argument("--volume", type=positive, required=True,
-                         help="queries per month, above 0 (an average, so a fraction is kept as given)")
+    payback.add_argument("--volume", type=volume, required=True,
+                         help="queries per month, above 0 and at most a trillion (an average, so a fraction is kept "
+                              "as given)")
     _payback_options(payback)
     payback.add_argument("--format", choices=("text", "json"), default="text",
                          help="text (default): the answer, then every assumption with its unit and source; json: all "
@@ -405,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("md", "html", "pdf"),
                         help="md (Markdown), html or pdf, for a folder or no --out (default md); a file's own "
                              "suffix must agree with it")
-    report.add_argument("--volume", type=positive,
+    report.add_argument("--volume", type=volume,
                         help="queries per month, above 0: adds the payback (without it the report has none)")
     report.add_argument("--baseline", help="price against this trial STUDY/NUMBER, or api:NAME from the price table, "
                                            "instead of the verdict's opponent")
@@ -598,6 +599,16 @@ def positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is too large to compute with; give a finite positive number")
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0; give a positive number")
+    return value
+
+
+def volume(text: str) -> float:
+    """Queries per month: a finite positive number inside payback's range (`VOLUME_RANGE`)."""
+    from harness.analysis.payback import volume_problem
+
+    value = positive(text)
+    if problem := volume_problem(value):
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
     return value
 
 

@@ -201,3 +201,26 @@ def test_hours_without_their_rate_or_a_rate_without_hours_are_refused(db, capsys
     sensitivity = out.split("sensitivity", 1)[1].split("assumptions:", 1)[0]
     for name in ("volume", "engineering_hours", "engineering_usd_per_hour", "utilisation", "device_price_scale"):
         assert f" {name} " in sensitivity, name  # every row `harness report` shows, not the first six
+
+
+def test_a_candidate_that_breaks_its_constraints_says_so_in_the_headline_itself(prices):
+    import dataclasses
+
+    from test_cost import ENVS, H100, candidate, flags, prompting
+
+    broken = dataclasses.replace(candidate(), constraints={"format_compliance": 0.9})  # 0% where 90% is the floor
+    result = payback(broken, serving_cost(broken, H100, prices), baseline_from_api("test-api", prompting(), prices,
+                                                                                  accuracy=0.80),
+                     sweep_cost([broken], ENVS, prices), 100_000, candidate_scores=flags(900, 1000))
+    assert result.pays_back and result.headline().startswith("PAYS BACK in ")
+    assert result.headline().endswith(", if it could be served: it breaks the dev constraint(s) format_compliance.")
+    assert api_payback(prices).headline() == "PAYS BACK in 10.0 months."  # a feasible one reads as before
+
+
+@pytest.mark.parametrize("volume", ["1e300", "1e13", "1e-320", "0.0001"])
+def test_a_volume_no_service_has_is_refused_naming_the_unit(prices, db, capsys, volume):
+    with pytest.raises(SystemExit):
+        main(["payback", "s/1", "--baseline", "s/0", "--volume", volume, *db])
+    assert "queries a month" in capsys.readouterr().err
+    with pytest.raises(HarnessError, match="give queries per month"):
+        api_payback(prices, volume=float(volume))

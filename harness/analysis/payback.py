@@ -443,12 +443,17 @@ class PaybackResult:
     """What the candidate's throughput was measured on: `vllm`, `hf` (the fallback) or `user`."""
     serving_source: str = ""
     """Where its completion tokens per second come from, with the concurrency."""
+    not_ready: str = ""
+    """Why the candidate is not ready to serve whatever it saves (it breaks a dev constraint, or its time cap cut its
+    training short), in a few words; "" when nothing stands in the way."""
 
     def headline(self) -> str:
         """The answer in capitals, as `pays_back` decided it: `PAYS BACK in 1.8 hours.`, `DOES NOT PAY BACK within the
-        12-month horizon (it would take 485.9 months).`, or `NO PAYBACK FIGURE.`"""
+        12-month horizon (it would take 485.9 months).`, or `NO PAYBACK FIGURE.`; a payback of a candidate not ready
+        to serve says so in the same line, where a hurried reader looks."""
         if self.pays_back:
-            return f"PAYS BACK in {duration(self.months_to_payback)}."
+            return f"PAYS BACK in {duration(self.months_to_payback)}" + (
+                f", if it could be served: {self.not_ready}." if self.not_ready else ".")
         if self.months_to_payback is not None:
             return (f"DOES NOT PAY BACK within the {self.horizon_months:g}-month horizon (it would take "
                     f"{duration(self.months_to_payback)}).")
@@ -458,6 +463,24 @@ class PaybackResult:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out.update(quality=self.quality.to_dict(), sensitivity=self.sensitivity.to_dict(), inputs=asdict(self.inputs))
         return out
+
+
+VOLUME_RANGE = (1e-3, 1e12)
+"""Queries per month payback computes with: above a trillion no one service runs (a unit slipped: per second, per
+year), and below one in a thousand months the figures are dust whose rounding would read as contradictions."""
+
+
+def volume_problem(volume: float) -> str | None:
+    """Why `volume` (queries per month) is outside VOLUME_RANGE, or None."""
+    low, high = VOLUME_RANGE
+    if not math.isfinite(volume) or volume <= 0:
+        return "is not a number above 0; give queries per month"
+    if volume > high:
+        return (f"is over {high:,.0f} queries a month, more than any one service serves; give queries per month "
+                "(not per year or per second)")
+    if volume < low:
+        return f"is under {low:g} queries a month, too few to price; give queries per month"
+    return None
 
 
 def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Baseline, sweep: SweepCost,
@@ -487,6 +510,8 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
         if value < 0 or (name in ("volume", "horizon_months") and value <= 0):
             raise HarnessError(f"payback: `{name}`{flag} must be "
                                f"{'> 0' if name in ('volume', 'horizon_months') else '>= 0'}, got {value!r}.")
+    if problem := volume_problem(volume):
+        raise HarnessError(f"volume {volume:g} {problem}.")
     x = PaybackInputs(
         volume=volume, sweep_compute_usd=sweep.compute_usd, sweep_hosted_usd=sweep.hosted_usd,
         candidate_usd_per_hour=candidate_serving.usd_per_hour,
@@ -505,6 +530,9 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
     per_query = b - c
     pays, reason = _decide(cid, baseline.name, quality, x, horizon_months)
     broken = list(candidate.broken_constraints)
+    not_ready = "; ".join(
+        [f"it breaks the dev constraint(s) {', '.join(broken)}"] * bool(broken)
+        + ["it is under-trained"] * bool(candidate.under_trained))
     if broken:
         reason += (f" Caution: {cid} breaks the dev constraint(s) {', '.join(broken)}, so it is not ready to serve "
                    "whatever it saves.")
@@ -535,7 +563,7 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
                          break_even_volume(x, horizon_months) if quality.passes else None,
                          min_volume_for_savings(x) if quality.passes else None, sensitivity, x,
                          _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user, horizon_given),
-                         candidate_serving.engine, candidate_serving.throughput_source)
+                         candidate_serving.engine, candidate_serving.throughput_source, not_ready)
 
 
 def _decide(cid: str, base: str, quality: QualityCheck, x: PaybackInputs, horizon_months: float) -> tuple[bool, str]:
