@@ -24,11 +24,13 @@ def test_a_terminal_keeps_tqdms_default_and_a_pipe_redraws_rarely(monkeypatch, p
     primary, secondary = os.openpty()  # a real pseudo-terminal, as a user's shell gives
     try:
         with os.fdopen(secondary, "w", closefd=False) as terminal:
-            assert bar_options(terminal) == {}
+            assert bar_options(terminal) == {"leave": True}
+            assert bar_options(terminal, transient=True) == {"leave": False}  # a trial's bar vanishes when done
     finally:
         os.close(primary)
         os.close(secondary)
-    assert bar_options(pipe[1]) == {"mininterval": LOG_INTERVAL_S, "maxinterval": LOG_INTERVAL_S}
+    assert bar_options(pipe[1]) == {"mininterval": LOG_INTERVAL_S, "maxinterval": LOG_INTERVAL_S, "leave": True}
+    assert bar_options(pipe[1], transient=True) == bar_options(pipe[1])  # in a log it stays, drawn at its end
     assert bar_options(io.StringIO()) == bar_options(pipe[1])  # no isatty answer: treated as a log
 
 
@@ -51,7 +53,7 @@ def test_a_250_step_trial_leaves_a_line_every_30_s_in_a_log_not_one_per_step(mon
 @pytest.mark.parametrize("given, expected", [("0", (0.0, 10.0)), ("2.5", (2.5, 10.0)), ("60", (60.0, 60.0))])
 def test_the_interval_can_be_set(monkeypatch, pipe, given, expected):
     monkeypatch.setenv(INTERVAL_ENV, given)
-    assert bar_options(pipe[1]) == dict(zip(("mininterval", "maxinterval"), expected))
+    assert bar_options(pipe[1]) == {**dict(zip(("mininterval", "maxinterval"), expected)), "leave": True}
 
 
 @pytest.mark.parametrize("given", ["soon", "-1", "nan"])
@@ -59,3 +61,15 @@ def test_an_unreadable_interval_is_said_and_ignored(monkeypatch, pipe, given):
     monkeypatch.setenv(INTERVAL_ENV, given)
     with pytest.warns(UserWarning, match=f"{INTERVAL_ENV}=.*is not a number of seconds"):
         assert bar_options(pipe[1])["mininterval"] == LOG_INTERVAL_S
+
+
+def test_a_transient_bar_in_a_log_ends_on_its_last_step_not_its_last_timed_redraw(monkeypatch):
+    """In a log, a trial's bar last redrawn at 85 of 150 steps read as training stopped there: it ends drawn at 150."""
+    monkeypatch.delenv(INTERVAL_ENV, raising=False)
+    log = io.StringIO()
+    with tqdm(total=150, desc="train", file=log, **bar_options(log, transient=True)) as bar:
+        clock = itertools.count(bar.last_print_t + 1)
+        bar._time = lambda: float(next(clock))  # a step a second: the last timed redraw is at step 120
+        for _ in range(150):
+            bar.update(1)
+    assert log.getvalue().rstrip().rsplit("\r", 1)[-1].startswith("train: 100%") and "150/150" in log.getvalue()

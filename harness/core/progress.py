@@ -18,8 +18,12 @@ LOG_INTERVAL_S = 30.0
 TQDM_MAXINTERVAL_S = 10.0
 
 
-def bar_options(stream: Any = None) -> dict[str, float]:
-    """tqdm keyword arguments for a bar written to `stream` (default stderr, where tqdm writes)."""
+def bar_options(stream: Any = None, transient: bool = False) -> dict[str, Any]:
+    """tqdm keyword arguments for a bar written to `stream` (default stderr, where tqdm writes). A `transient` bar
+    (one trial's training or scoring) vanishes from a terminal when done; in a log it stays, drawn at its end, since
+    its last timed redraw ("train: 57% 85/150") would otherwise read as where the work stopped."""
+    terminal = _is_terminal(sys.stderr if stream is None else stream)
+    leave = {"leave": not (transient and terminal)}
     given = os.environ.get(INTERVAL_ENV, "").strip()
     if given:
         try:
@@ -27,17 +31,18 @@ def bar_options(stream: Any = None) -> dict[str, float]:
         except ValueError:
             interval = math.nan
         if math.isfinite(interval) and interval >= 0:
-            return _every(interval)
+            return {**_every(interval), **leave}
         # a display setting is not worth stopping a sweep for: said once, then the default applies
         warnings.warn(f"{INTERVAL_ENV}={given!r} is not a number of seconds (0 or more); it is ignored.",
                       stacklevel=2)
-    stream = sys.stderr if stream is None else stream
-    is_terminal = getattr(stream, "isatty", lambda: False)
+    return leave if terminal else {**_every(LOG_INTERVAL_S), **leave}
+
+
+def _is_terminal(stream: Any) -> bool:
     try:
-        terminal = bool(is_terminal())
+        return bool(getattr(stream, "isatty", lambda: False)())
     except (OSError, ValueError):  # a closed stream
-        terminal = False
-    return {} if terminal else _every(LOG_INTERVAL_S)
+        return False
 
 
 def _every(seconds: float) -> dict[str, float]:

@@ -164,7 +164,7 @@ class HostedClient:
         pending: dict[Future, int] = {}
         stop: HarnessError | None = None
         with ThreadPoolExecutor(max_workers=self.endpoint.config.concurrency) as pool, \
-                tqdm(total=len(requests), desc=desc, leave=False, unit="req", **bar_options()) as bar:
+                tqdm(total=len(requests), desc=desc, unit="req", **bar_options(transient=True)) as bar:
             for i, request in enumerate(requests):
                 cached = self._cache.get(keys[i]) if self._cache else None
                 if cached is not None:

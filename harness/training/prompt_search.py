@@ -140,7 +140,7 @@ def search_shots(prompter: Prompter, complete: Complete, train: Sequence[Example
         return score(by_id[example.id], prediction.answer)
 
     began = time.perf_counter()
-    with tqdm(total=settings.calls(), desc=desc, unit="ex", leave=False, **bar_options()) as bar, _quiet():
+    with tqdm(total=settings.calls(), desc=desc, unit="ex", **bar_options(transient=True)) as bar, _quiet():
         # the bar, made before _quiet, keeps the real stderr
         program = dspy.Predict(dspy.Signature("id, text -> answer", prompter.instruction))
         # MIPROv2's evaluations are batched as they start (a minibatch is not the whole slice): no group for them

@@ -181,7 +181,7 @@ class _BudgetAndProbe(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.began = time.perf_counter()
         self.report.planned_steps = state.max_steps
-        self.bar = tqdm(total=state.max_steps, desc="train", unit="step", leave=False, **bar_options())
+        self.bar = tqdm(total=state.max_steps, desc="train", unit="step", **bar_options(transient=True))
 
     def on_step_end(self, args, state, control, **kwargs):
         self.report.step_seconds.append(time.perf_counter() - self.step_began)
