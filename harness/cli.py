@@ -523,16 +523,29 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="write a self-contained audit pack (or --verify one)",
                            description="Write the export, a model card and a JSON record: base model, data splits and "
                                        "a provenance line per training example, config and space, seeds, versions, "
-                                       "commit and device, training curve, metrics with intervals, gate and approver, "
-                                       "cost, redaction. MANIFEST.json holds the sha256 of every file; --verify DIR "
-                                       "recomputes them and names each that no longer matches.")
+                                       "commit and device, training curve, metrics with intervals, the last gate "
+                                       "evaluation and the approver, cost, redaction. MANIFEST.json holds the sha256 "
+                                       "of every file; the sha256 of MANIFEST.json itself is printed and recorded in "
+                                       "the results database. --verify DIR recomputes every file's sha256 and names "
+                                       "each that no longer matches, then checks the manifest's sha256 against the "
+                                       "one recorded when the pack was written (in --db) or the one given with "
+                                       "--manifest-sha256. Without either, a pack edited together with its manifest "
+                                       "passes, and the output says it is consistent with itself only.")
     audit.add_argument("trial", nargs="?", help="the adapter, STUDY/NUMBER")
     audit.add_argument("--out", type=Path, help="a new folder for the pack")
     audit.add_argument("--verify", type=Path, metavar="DIR", help="check an existing pack instead")
+    audit.add_argument("--manifest-sha256", metavar="HEX",
+                       help="with --verify: the sha256 of MANIFEST.json printed when the pack was written and kept "
+                            "elsewhere (a ticket, a signed note); checked instead of the results database's record")
+    audit.add_argument("--actor", default=_login(), help="who writes the pack, recorded with its manifest's sha256 "
+                                                         "(default: your login name)")
     _db_option(audit)
     audit.set_defaults(run=_audit)
-    audit.epilog = _examples(("harness audit demo/1 --out audit-demo-1/", "write a pack (a new folder)"),
-                             ("harness audit --verify audit-demo-1/", "exit 1 and name each file that changed"))
+    audit.epilog = _examples(("harness audit demo/1 --out audit-demo-1/", "write a pack; prints its manifest's sha256"),
+                             ("harness audit --verify audit-demo-1/ --db results/",
+                              "exit 1 and name each file that changed, or a manifest not the one recorded"),
+                             ("harness audit --verify audit-demo-1/ --manifest-sha256 HEX",
+                              "check against a hash kept elsewhere"))
     audit.formatter_class = _Help
 
     recheck = sub.add_parser("recheck", help="has production drifted? re-score the production adapter on the "
@@ -543,14 +556,22 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "the suite's current test data)")
     recheck.add_argument("--actor", default=_login(), help="who runs it, recorded in the registry's history (default: "
                                                            "your login name; a scheduler may name itself)")
+    recheck.add_argument("--format", choices=("text", "json"), default="text",
+                         help="text (default): the change and its reading in words; json: every figure behind it, as "
+                              "the adapter's history records it")
     _db_option(recheck)
     recheck.set_defaults(run=_recheck)
     _teach(recheck, ("harness recheck ticket-triage", "on the suite's current test subset"),
            ("harness recheck ticket-triage --data fresh.jsonl", "on new labelled examples"),
+           ("harness recheck ticket-triage --format json || alert", "in a scheduler: exit status 1 on a drop"),
            description="Re-score the suite's production adapter and compare with its recorded scores: paired on the "
-                       "examples it was scored on, unpaired (Newcombe's interval) on new ones, with the interval of "
-                       "the change. It also says what changed since (library versions, commit, device, threads), so "
-                       "a drop an upgrade explains is not read as drift. Recorded in the adapter's history.")
+                       "examples it was scored on, unpaired (Newcombe's interval) on new ones (a recorded input with "
+                       "another answer counts as new, and is named as relabelled), with the interval of the change. "
+                       "A file that mixes the two is read in both parts, at Holm-adjusted p-values, and a drop in "
+                       "either is a drop. It also says what changed since (library versions, commit, device, "
+                       "threads), so a drop an upgrade explains is not read as drift. Recorded in the adapter's "
+                       "history. Exit status: 0 when nothing dropped beyond noise, 1 on a drop beyond noise, 2 when "
+                       "the re-check could not run.")
 
     predict = sub.add_parser("predict", help="answer new inputs with a finished trial")
     predict.add_argument("trial", help="trial id STUDY/NUMBER")
@@ -1235,6 +1256,8 @@ def _promote(args, console: Console) -> int:
         console.print(done.gate.text(), highlight=False, markup=False)
     retired = f"; {done.retired} is retired" if done.retired else ""
     forced = " (gate overridden, reason recorded)" if done.forced else ""
+    if done.forced and done.gate.unpaired:  # said again here: the override let through a comparison never made
+        forced = " (gate overridden, reason recorded; the objective was not compared: different test subsets)"
     console.print(f"{done.trial}: {done.previous} -> {done.status} for suite {done.suite}{forced}{retired}.",
                   highlight=False)
     return 0
@@ -1271,30 +1294,49 @@ def _export(args, console: Console) -> int:
 
 
 def _audit(args, console: Console) -> int:
-    from harness.lifecycle.audit import audit, verify
+    from harness.lifecycle.audit import audit, manifest_sha256
 
     if args.verify:
-        if args.trial or args.out:
-            raise HarnessError("--verify DIR checks a pack; it writes none. Give TRIAL --out DIR to write one, or "
-                               "--verify DIR alone to check one, in two commands.")
-        problems = verify(args.verify)
-        for problem in problems:
-            console.print(f"[bold red]mismatch:[/] {problem}", highlight=False)
-        summary = "every file matches its sha256" if not problems else f"{len(problems)} problem(s)"
-        console.print(f"{args.verify}: {summary}", highlight=False)
-        return 1 if problems else 0
+        return _audit_verify(args, console)
+    if args.manifest_sha256:
+        raise HarnessError("--manifest-sha256 checks a pack, with --verify DIR; writing a pack prints its hash.")
     if not args.trial or not args.out:
         raise HarnessError("give TRIAL and --out DIR to write a pack, or --verify DIR to check one.")
-    folder = audit(_store(args.db), args.trial, args.out)
-    console.print(f"wrote the audit pack of {args.trial} to {folder}; check it later with "
-                  f"`harness audit --verify {folder}`", highlight=False)
+    store = _store(args.db)
+    folder = audit(store, args.trial, args.out, args.actor)
+    digest = manifest_sha256(folder)
+    console.print(f"wrote the audit pack of {args.trial} to {folder}.\nsha256 of {folder / 'MANIFEST.json'}: "
+                  f"{digest}\n(recorded in {store.path}; keep it elsewhere too). Check the pack later with "
+                  f"`harness audit --verify {folder} --db {store.path}`, or with --manifest-sha256 {digest}.",
+                  highlight=False)
     return 0
+
+
+def _audit_verify(args, console: Console) -> int:
+    """Every file against the manifest, and the manifest against the hash recorded in the results database (--db,
+    else results/harness.duckdb here when there is one) or given with --manifest-sha256."""
+    from harness.lifecycle.audit import check_pack
+
+    if args.trial or args.out:
+        raise HarnessError("--verify DIR checks a pack; it writes none. Give TRIAL --out DIR to write one, or "
+                           "--verify DIR alone to check one, in two commands.")
+    default = Path("results") / "harness.duckdb"
+    store = _store(args.db) if args.db is not None or default.is_file() else None
+    checked = check_pack(args.verify, None if args.manifest_sha256 else store, args.manifest_sha256)
+    for problem in checked.problems:
+        console.print(f"[bold red]mismatch:[/] {problem}", highlight=False)
+    console.print(checked.summary(), highlight=False)
+    return 1 if checked.problems else 0
 
 
 def _recheck(args, console: Console) -> int:
+    from harness.analysis.decision import Outcome
     from harness.lifecycle.recheck import recheck
 
     result = recheck(_store(args.db), args.suite, args.actor, args.data)
-    console.print(result.text(), highlight=False, markup=False)
-    return 0
+    if args.format == "json":
+        sys.stdout.write(json.dumps(result.detail(), default=str, indent=2) + "\n")
+    else:
+        console.print(result.text(), highlight=False, markup=False)
+    return 1 if result.outcome is Outcome.WORSE else 0  # a scheduler reads the drop without parsing words
 

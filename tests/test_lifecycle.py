@@ -189,7 +189,8 @@ def test_audit_pack_is_complete_and_verify_catches_a_changed_byte(sweep, tmp_pat
     card = (pack / "MODEL_CARD.md").read_text()
     assert "Model card: life/2" in card
     status = record["status"]
-    assert f"written ({record['written_at'][:10]}):** {status['status']} ({status['action']} by ada" in card
+    assert status["action"] == "rollback"  # the registry's move, in words on the card
+    assert f"written ({record['written_at'][:10]}):** production (restored by a rollback, by ada" in card
     assert verify(pack) == []
     assert main(["audit", "--verify", str(pack)]) == 0
     with pytest.raises(HarnessError, match="never changed"):
@@ -269,5 +270,38 @@ def test_recheck_tells_drift_from_noise(sweep, tmp_path):
     partly = recheck(store, "toy-colours", actor="nightly", data=edited)
     assert partly.paired and partly.decision.test == "mcnemar-exact" and partly.change.value == 0.0
     assert partly.before.n == partly.now.n == len(stored) and partly.unmatched.n == 1
-    assert f"paired over the {len(stored)} examples scored before; the other 1 example, new, scored" in partly.text()
+    assert f"on the {len(stored)} examples scored before now" in partly.text()
+    assert "The other 1 example (never scored before) scored" in partly.text()
     assert store.adapter_events(trial_id=production)[-1].detail["unmatched"]["n"] == 1
+
+
+def test_a_drop_among_new_examples_is_not_hidden_by_unchanged_recorded_ones(sweep, tmp_path, capsys):
+    """The recorded examples still pass, a third as many new ones fail: the re-check reads both parts, says where
+    the drop is, and exits 1 so a scheduler sees it; recorded inputs with another answer are named relabelled."""
+    store = sweep
+    if store.production("toy-colours") is None:
+        promote(store, "life/2", "production", approver="ada")
+    production = store.production("toy-colours")
+    stored = store.examples(production, "test")
+    shifted = {"red": "green", "green": "blue", "blue": "red"}
+    right = [{"input": e.input, "output": json.loads(e.target)} for e in stored]
+    wrong = [{"input": f"{e.input} please", "output": {"colour": shifted[json.loads(e.target)["colour"]]}}
+             for e in stored[:15]]
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("".join(json.dumps(r) + "\n" for r in right + wrong))
+    db = ["--db", str(Path(store.path).parent)]
+    assert main(["recheck", "toy-colours", "--data", str(mixed), "--format", "json", *db]) == 1
+    detail = json.loads(capsys.readouterr().out)
+    assert detail["outcome"] == "worse" and detail["paired"] and detail["apart"]["outcome"] == "worse"
+    assert detail["decision"]["outcome"] != "worse" and detail["decision"]["adjusted_p"] is not None
+    assert detail["unmatched"]["n"] == 15 and detail["recorded"]["n"] == len(stored)
+    last = store.adapter_events(trial_id=production)[-1]
+    assert "a DROP beyond noise on the new ones" in last.note and "Holm-adjusted" in last.note
+
+    relabelled = tmp_path / "relabelled.jsonl"
+    moved = [{"input": r["input"], "output": {"colour": shifted[r["output"]["colour"]]}} for r in right]
+    relabelled.write_text("".join(json.dumps(r) + "\n" for r in moved))
+    assert main(["recheck", "toy-colours", "--data", str(relabelled), *db]) == 1
+    text = capsys.readouterr().out
+    assert f"{len(stored)} of them are recorded test inputs with another answer (relabelled)" in " ".join(text.split())
+    assert main(["recheck", "toy-colours", *db]) == 0  # the suite's own test subset: nothing dropped

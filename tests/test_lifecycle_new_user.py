@@ -178,7 +178,8 @@ def test_recheck_names_a_folder_given_as_data_and_promote_a_weights_folder_that_
         message = refused(["promote", "nu/1", "--to", "staging", "--approver", "ada", *db], capsys)
     finally:
         moved.rename(weights)
-    assert f"nu/1 has no saved weights: {weights} is missing" in message and "retention" not in message
+    assert f"nu/1 has no saved weights: {weights} is missing, and retention did not remove it" in message
+    assert "Put the folder back at that path" in message and "keep_best" not in message
 
 
 def test_the_model_card_reads_forgetting_as_signed_points_not_as_a_rate(sweep, tmp_path):

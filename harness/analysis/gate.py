@@ -3,7 +3,8 @@ prompting arm)? Every rule with its numbers, all read from test scores that were
 and every rule the sweep applied read the same way here:
 
 - the study's objective metric, by the decision rule (`harness.analysis.decision`): better than the reference on
-  the same test examples, or, with `gate.margin`, not worse by more than it;
+  the same test examples, or, with `gate.margin`, not worse by more than it; scored on different test subsets, the
+  two are not compared at all, and the rule fails as not decided (only an override, on the record, passes it);
 - trained in full: a trial its time cap cut short of its step budget does not stand for the method;
 - the sweep's constraints: an adapter the sweep called infeasible on dev is refused (format, hallucination,
   forgetting at their experiment limits);
@@ -19,13 +20,14 @@ candidates were gated against the same reference on the same test subset before.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from harness.analysis.compare import objective_of, require_same_examples
 from harness.analysis.decision import Decision, compare_paired, scores_of
 from harness.analysis.formatting import fmt_metric, interval, pct
 from harness.core.config import GateConfig
-from harness.core.records import TrialView
+from harness.core.errors import HarnessError
+from harness.core.records import ExampleView, TrialView
 from harness.core.selection import best
 from harness.evaluation.rules import STATS_RULES
 from harness.store.database import Store
@@ -56,6 +58,10 @@ class GateResult:
     repeated: int = 0
     """Times this candidate itself was gated against this reference on this test subset before: a gate run again
     until it passes is a look at test each time."""
+    unpaired: str | None = None
+    """Why the candidate and the reference cannot be compared on the same test examples (scored on different test
+    subsets); None when they were. The objective rule then fails as not decided: only an override passes it, and
+    the record says the comparison was not like for like."""
 
     @property
     def passed(self) -> bool:
@@ -99,28 +105,49 @@ def reference_for(store: Store, candidate: TrialView, suite: str) -> tuple[Trial
 def run_gate(store: Store, candidate: TrialView, reference: TrialView, kind: str, config: GateConfig,
              suite: str | None = None) -> GateResult:
     """Read both trials' test scores and the earlier gate evaluations, then apply `gate`."""
-    require_same_examples(store, candidate, reference, split="test")
     metric = objective_of(store, candidate)
     subset = candidate.data.subset_sha256.get("test")
     looks = [look.candidate for look in store.looks(suite=suite, kind="gate", reference=reference.id, subset=subset)]
     earlier = {name for name in looks if name != candidate.id}
     study = store.study(candidate.study)
-    return gate(candidate, reference, kind, config, scores_of(store.examples(candidate.id, "test"), metric),
-                scores_of(store.examples(reference.id, "test"), metric), metric,
-                study.maximize if study is not None else None, subset, len(earlier), looks.count(candidate.id))
+    rows = {trial.id: {row.example_id: row for row in store.examples(trial.id, "test")}
+            for trial in (candidate, reference)}
+    return gate(candidate, reference, kind, config, scores_of(rows[candidate.id].values(), metric),
+                scores_of(rows[reference.id].values(), metric), metric,
+                study.maximize if study is not None else None, subset, len(earlier), looks.count(candidate.id),
+                _unpaired(store, candidate, reference, rows[candidate.id], rows[reference.id]))
+
+
+def _unpaired(store: Store, candidate: TrialView, reference: TrialView, candidate_rows: dict[str, ExampleView],
+              reference_rows: dict[str, ExampleView]) -> str | None:
+    """Why the two were not scored on the same test examples (`compare.require_same_examples` decides), in the
+    gate's words, or None when they were. compare's own refusal speaks of compare and payback, so it is not shown."""
+    try:
+        require_same_examples(store, candidate, reference, candidate_rows, reference_rows, split="test")
+    except HarnessError:
+        shared = len(set(candidate_rows) & set(reference_rows))
+        return (f"{candidate.id} and {reference.id} were scored on different test subsets ({candidate.id} on "
+                f"{len(candidate_rows)} examples, {reference.id} on {len(reference_rows)}, {shared} shared ids; a "
+                "different data.test_limit, seed or suite version), so no paired test of the two is like for like")
+    return None
 
 
 def gate(candidate: TrialView, reference: TrialView, kind: str, config: GateConfig,
          candidate_scores: Mapping[str, float | None], reference_scores: Mapping[str, float | None], metric: str,
          higher_is_better: bool | None = None, subset: str | None = None, earlier: int = 0,
-         repeated: int = 0) -> GateResult:
-    """Every rule, on typed views and per-example test scores of the objective metric."""
-    decision = compare_paired(candidate_scores, reference_scores, metric, higher_is_better=higher_is_better,
-                              margin=config.margin)
+         repeated: int = 0, unpaired: str | None = None) -> GateResult:
+    """Every rule, on typed views and per-example test scores of the objective metric. `unpaired`: why the two were
+    not scored on the same test examples; the objective is then not compared at all (its rule fails, undecided)."""
+    if unpaired is None:
+        decision = compare_paired(candidate_scores, reference_scores, metric, higher_is_better=higher_is_better,
+                                  margin=config.margin)
+    else:  # ids they share may name other examples, and a share of the subset is another test: no pairing is sound
+        decision = replace(compare_paired({}, {}, metric, higher_is_better=higher_is_better, margin=config.margin),
+                           why=unpaired)
     rules = (_objective_rule(decision, candidate.id, reference.id), _trained_rule(candidate),
              _feasible_rule(candidate), _format_rule(candidate, config), _hallucination_rule(candidate, config),
              _regression_rule(candidate, config))
-    return GateResult(candidate.id, reference.id, kind, rules, config, decision, subset, earlier, repeated)
+    return GateResult(candidate.id, reference.id, kind, rules, config, decision, subset, earlier, repeated, unpaired)
 
 
 def _objective_rule(decision: Decision, candidate: str, reference: str) -> GateRule:

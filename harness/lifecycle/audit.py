@@ -4,17 +4,20 @@ The pack holds the export, a model card, `record.json` (base model, data splits 
 example, the full config (user redaction regexes withheld) and search space, seeds, versions, commit, device and
 determinism settings, what the sweep decided on its machine (seeded subsets, step budget, the calibrated precision,
 the engine), the training curve, the metrics with their intervals, the gate and the approver, the cost, and whether
-stored examples were redacted), and `MANIFEST.json` with the sha256 of every other file. A record is never changed:
-a later change writes a new pack. A suite whose files changed since the trial was scored is refused: the pack would
-otherwise give their new hashes as the data the adapter was trained on.
+stored examples were redacted), and `MANIFEST.json` with the sha256 of every other file. The manifest's own sha256 is
+recorded in the results database as the pack is written (and printed): `--verify` checks it against that record, or
+against a hash kept elsewhere, since a pack edited with its manifest recomputed still agrees with itself. A record is
+never changed: a later change writes a new pack. A suite whose files changed since the trial was scored is refused:
+the pack would otherwise give their new hashes as the data the adapter was trained on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,12 +26,13 @@ from harness.analysis.formatting import fmt_metric, points, usd
 from harness.core.config import ExperimentConfig, RedactionConfig
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
-from harness.core.records import AdapterEvent, RunEnvironment, StudyView, TrialView
+from harness.core.records import AdapterEvent, LookAtTest, RunEnvironment, StudyView, TrialView
 from harness.core.typed import build
 from harness.data.suites import SPLITS, Suite
 from harness.lifecycle.export import check_outside_artifacts, export
+from harness.lifecycle.promote import WITHDRAW
 from harness.models.environment import git_commit
-from harness.store.database import Store
+from harness.store.database import AuditPackRecord, Store
 from harness.sweep.followups import trained_on
 from harness.sweep.predict import study_suite
 
@@ -37,7 +41,9 @@ RECORD = "record.json"
 CARD = "MODEL_CARD.md"
 
 
-def audit(store: Store, trial_id: str, out: Path) -> Path:
+def audit(store: Store, trial_id: str, out: Path, actor: str | None = None) -> Path:
+    """Write the pack into the new folder `out`, whole or not at all, and keep its manifest's sha256 in the results
+    database (`manifest_sha256` reads it from the pack)."""
     out = Path(out)
     if out.exists():
         raise HarnessError(f"{out} exists; an audit record is never changed. Write the new one to another folder.")
@@ -64,6 +70,9 @@ def audit(store: Store, trial_id: str, out: Path) -> Path:
         (staging / CARD).write_text(_card(record), encoding="utf-8")
         files = {p.relative_to(staging).as_posix(): _sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
         (staging / MANIFEST).write_text(json.dumps({"files": files}, indent=2) + "\n", encoding="utf-8")
+        # recorded before the folder appears: a pack on disk always has its hash on record
+        store.record_audit_pack(AuditPackRecord(trial.id, study.suite, str(out.resolve()),
+                                                manifest_sha256(staging), actor))
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -94,6 +103,92 @@ def verify(folder: Path) -> list[str]:
     return problems
 
 
+SELF_ONLY = ("the pack is consistent with itself only (no recorded hash to compare: keep the printed hash elsewhere, "
+             "and pass it with --manifest-sha256 HEX{where}). That shows no file changed by accident, not that this "
+             "is the pack the harness wrote: whoever edits a file can recompute the manifest too")
+
+
+@dataclass(frozen=True)
+class PackCheck:
+    """What `audit --verify` found: every file against MANIFEST.json, and MANIFEST.json against a hash kept outside
+    the pack (the one recorded in the results database when it was written, or one given)."""
+
+    folder: Path
+    problems: list[str]
+    manifest_sha256: str | None
+    """None where the pack has no manifest to hash."""
+    anchor: str = ""
+    """What the manifest's hash was checked against, in words, when it passed."""
+
+    def summary(self) -> str:
+        if self.problems:
+            return f"{self.folder}: {len(self.problems)} problem(s)"
+        return f"{self.folder}: every file matches {MANIFEST}; {self.anchor}."
+
+
+def manifest_sha256(folder: Path) -> str:
+    """The sha256 of a pack's MANIFEST.json: it holds every other file's, so this one hash stands for the pack."""
+    return _sha256(Path(folder) / MANIFEST)
+
+
+def check_pack(folder: Path, store: Store | None = None, expected: str | None = None) -> PackCheck:
+    """`verify`, then the manifest's hash against `expected` (a hash kept elsewhere) when given, else against the
+    hashes `store` recorded as packs were written. A pack edited with its manifest recomputed passes `verify`, and
+    fails here once a recorded or given hash is at hand."""
+    if expected is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", expected.strip()):
+        raise HarnessError(f"--manifest-sha256 {expected!r}: give the 64 hexadecimal digits printed when the pack was "
+                           "written.")
+    folder = Path(folder)
+    problems = verify(folder)
+    if not (folder / MANIFEST).is_file():
+        return PackCheck(folder, problems, None)
+    digest = manifest_sha256(folder)
+    if expected is not None:
+        problem, anchor = _against_given(digest, expected.strip().lower())
+    else:
+        problem, anchor = _against_recorded(folder, digest, store)
+    return PackCheck(folder, problems + ([problem] if problem else []), digest, anchor)
+
+
+def _against_given(digest: str, expected: str) -> tuple[str | None, str]:
+    """(a problem, or None; what was checked) for a hash the user kept."""
+    if digest != expected:
+        return (f"{MANIFEST}: sha256 {digest} is not the {expected} given with --manifest-sha256: this is not the "
+                "pack that hash was kept for (it was changed after it was written, its manifest included)"), ""
+    return None, f"{MANIFEST} (sha256 {digest[:16]}...) matches the hash given with --manifest-sha256"
+
+
+def _against_recorded(folder: Path, digest: str, store: Store | None) -> tuple[str | None, str]:
+    """(a problem, or None; what was checked) against the packs the results database recorded. A hash no pack of
+    this adapter (nor of this folder) was recorded with is a changed pack; a database that recorded none of them
+    has nothing to compare with, and says so."""
+    if store is None:
+        return None, SELF_ONLY.format(where=", or give --db RESULTS, the results database it was written from")
+    packs = store.audit_packs()
+    same = next((p for p in packs if p.manifest_sha256 == digest), None)
+    if same is not None:
+        when = f"{same.at:%Y-%m-%d %H:%M} UTC" if same.at else "at an unrecorded time"
+        return None, (f"{MANIFEST} (sha256 {digest[:16]}...) matches the hash recorded when it was written ("
+                      f"{same.trial_id}, {when}{f' by {same.actor}' if same.actor else ''}, in {store.path})")
+    claimed = _claimed_trial(folder)
+    here = str(folder.resolve())
+    theirs = [p for p in packs if p.trial_id == claimed or p.folder == here]
+    if theirs:
+        kept = "; ".join(f"{p.manifest_sha256[:16]}... for {p.trial_id} at {p.folder}" for p in theirs)
+        return (f"{MANIFEST}: sha256 {digest[:16]}... is none of the hashes {store.path} recorded when the packs of "
+                f"{claimed or 'this folder'} were written ({kept}): the pack was changed after it was written, its "
+                "manifest included"), ""
+    return None, SELF_ONLY.format(where=f"; {store.path} holds no pack of {claimed or 'the trial this pack names'}")
+
+
+def _claimed_trial(folder: Path) -> str | None:
+    """The trial the pack's record names (it may have been edited: only a recorded hash is evidence)."""
+    try:
+        return json.loads((folder / RECORD).read_text(encoding="utf-8"))["trial"]["id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base: str) -> dict:
     config = build(ExperimentConfig, dict(study.experiment), f"study {study.name}")
     run = store.run(trial.run_id) if trial.run_id else None
@@ -112,6 +207,7 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
         cost["tokens_per_query"] = {"prompt": test.prompt_tokens_per_query,
                                     "completion": test.completion_tokens_per_query}
     events = store.adapter_events(trial_id=trial.id)
+    looks = [look for look in store.looks(suite=study.suite) if trial.id in (look.candidate, look.reference)]
     gated = next((e for e in reversed(events) if e.gate), None)  # the last move the gate decided (or was overridden)
     return {
         "written_at": datetime.now(timezone.utc).isoformat(),
@@ -133,14 +229,15 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
                         "platform": env.platform, "torch_threads": env.torch_threads,
                         "determinism": env.determinism},
         "scored_with": _scored_with(trial),
-        "training": None if trial.training is None else asdict(trial.training),
+        "training": _training(trial),
         "metrics": {split: {name: m.to_dict() for name, m in metrics.items()}
                     for split, metrics in trial.metrics.items()},
         "stats_rules": trial.stats_rules,  # the interval rules the metrics were scored under (evaluation/rules.py)
         "registry": [asdict(e) for e in events],
         "gate": gated and gated.gate,
         "gate_override": {"by": gated.actor, "reason": gated.note} if gated and gated.forced else None,
-        "looks_at_test": _looks(store, trial.id, study.suite),
+        "looks_at_test": _looks(looks, trial.id),
+        "last_gate_evaluation": _last_gate(looks, trial.id),
         "approver": next((e.actor for e in reversed(events) if e.action == "promote"), None),
         "status": _status(events),
         "cost": cost,
@@ -218,10 +315,30 @@ def _provenance(suite: Suite, examples) -> list[dict]:
     return out
 
 
-def _looks(store: Store, trial_id: str, suite: str) -> dict:
+def _training(trial: TrialView) -> dict | None:
+    """What ended training, and whether its time cap cut it short of its step budget: an under-trained adapter does
+    not stand for its method, and the card says so as `trials`, `show` and the gate do."""
+    if trial.training is None:
+        return None
+    return {**asdict(trial.training), "under_trained": trial.under_trained,
+            "completed_share": trial.training.completed_share}
+
+
+def _last_gate(looks: list[LookAtTest], trial_id: str) -> dict | None:
+    """The last gate evaluation of this adapter, whatever came of it: a refused gate leaves no registry event, only
+    this look, so the card would otherwise call a refused adapter ungated."""
+    last = next((look for look in reversed(looks) if look.kind == "gate" and look.candidate == trial_id), None)
+    if last is None:
+        return None
+    rules = (last.detail or {}).get("rules") or []
+    return {"outcome": last.outcome, "at": last.at, "by": last.actor, "target": (last.rule or {}).get("target"),
+            "reference": last.reference,
+            "failed_rules": [{"name": r.get("name"), "detail": r.get("detail")} for r in rules if not r.get("passed")]}
+
+
+def _looks(looks: list[LookAtTest], trial_id: str) -> dict:
     """Every recorded look at test of this adapter, and how many other candidates had been gated against the same
     reference on the same test subset before the gate that moved it last (more looks make a lucky pass likelier)."""
-    looks = [look for look in store.looks(suite=suite) if trial_id in (look.candidate, look.reference)]
     gates = [look for look in looks if look.kind == "gate" and look.candidate == trial_id]
     last = next((g for g in reversed(gates) if g.outcome in ("passed", "overridden")), None)
     return {"looks": [asdict(look) for look in looks], "gate_evaluations": len(gates),
@@ -239,9 +356,11 @@ def _card(record: dict) -> str:
 - **Data:** suite {data['suite']} {data['version']}; train {data['splits']['train']['rows']} rows (sha256
   {data['splits']['train']['sha256'][:16]}...); {len(record['training_examples'])} examples trained on, each listed with
   its sha256, file and line in `record.json`.
+- **Training:** {_training_text(record['training'])}.
 - **Status when this pack was written ({record['written_at'][:10]}):** {_status_text(record['status'])}; the registry
   has what holds now (`harness registry`).
-- **Approved by:** {record['approver'] or 'not promoted'}; gate {_gate_text(record['gate'], record['gate_override'])}.
+- **Approved by:** {_approval_text(record)}.
+- **Last gate evaluation:** {_last_gate_text(record['last_gate_evaluation'], record['gate_override'])}.
 - **Looks at test:** {_looks_text(record['looks_at_test'])}.
 - **Cost of the sweep:** {record['cost'].get('sweep_usd_text', 'not priced')}.
 - **Redaction of stored examples:** {_redaction_text(record['redaction'])}.
@@ -252,7 +371,9 @@ def _card(record: dict) -> str:
 | --- | --- |
 {rows}
 
-Every file of this folder is listed with its sha256 in `{MANIFEST}`; `harness audit --verify DIR` checks them.
+Every file of this folder is listed with its sha256 in `{MANIFEST}`; `harness audit --verify DIR` checks them. The
+sha256 of `{MANIFEST}` itself was printed when the pack was written and kept in the results database: `--verify DIR
+--db RESULTS` (or `--manifest-sha256 HEX`) checks it too, so a pack edited together with its manifest is caught.
 """
 
 
@@ -275,11 +396,55 @@ def _gate_text(gate: dict | None, override: dict | None) -> str:
 
 
 def _status_text(status: dict) -> str:
-    """`production (promote by ada, 2026-12-06)`, or `candidate (never promoted)`."""
+    """`production (promoted by ada, 2026-12-06)`, `retired (taken out of service by ana, ...)`, or `candidate (never
+    promoted)`: the registry's action in a reader's words."""
     if status["action"] is None:
         return f"{status['status']} (never promoted)"
     since = f", {str(status['since'])[:10]}" if status["since"] else ""
-    return f"{status['status']} ({status['action']} by {status['by']}{since})"
+    return f"{status['status']} ({_change_text(status['action'], status['status'], status['by'])}{since})"
+
+
+def _change_text(action: str, status: str, by: str) -> str:
+    words = {"promote": f"promoted by {by}", "retire": f"replaced in production by another adapter, approved by {by}",
+             WITHDRAW: f"taken out of service by {by}",
+             "rollback": f"restored by a rollback, by {by}" if status == "production" else f"rolled back by {by}"}
+    return words.get(action, f"{action} by {by}")
+
+
+def _training_text(training: dict | None) -> str:
+    """`150 of 150 steps, stopped by max_steps`, or UNDER-TRAINED with the share of its step budget it completed."""
+    if training is None:
+        return "no training record"
+    steps = f"{training['steps']} of {training['planned_steps']} steps" if training["planned_steps"] else (
+        f"{training['steps']} steps")
+    if not training.get("under_trained"):
+        return f"{steps}, stopped by {training['stopped_by']}"
+    share = training.get("completed_share")
+    share = "" if share is None else f" ({'under 1%' if share < 0.01 else f'{share:.0%}'} of its step budget)"
+    return (f"UNDER-TRAINED: {steps}{share}, stopped by {training['stopped_by']}: its time cap cut training short, "
+            "so it does not stand for what the method can do")
+
+
+def _approval_text(record: dict) -> str:
+    """Who approved its last move, and how the gate of that move went; `not promoted` where none was approved."""
+    if not record["approver"]:
+        return "not promoted"
+    return f"{record['approver']}; gate {_gate_text(record['gate'], record['gate_override'])}"
+
+
+def _last_gate_text(last: dict | None, override: dict | None) -> str:
+    """`refused on 2026-12-06 (ana, for staging, against lead/0); failing rule(s): trained in full (...)`."""
+    if last is None:
+        return "none (the gate was never run on this adapter)"
+    overridden = last["outcome"] == "overridden"
+    outcome = "failed" if overridden else last["outcome"]  # passed | refused
+    when = f" on {str(last['at'])[:10]}" if last["at"] else ""
+    text = f"{outcome}{when} ({last['by'] or 'unknown'}, for {last['target'] or '?'}, against {last['reference']})"
+    if overridden:
+        text += "; overridden " + (f"by {override['by']}: \"{override['reason'] or 'no reason recorded'}\""
+                                   if override else "(the reason is in `harness registry --history`)")
+    failed = "; ".join(f"{rule['name']} ({rule['detail']})" for rule in last["failed_rules"])
+    return text + (f"; failing rule(s): {failed}" if failed else "")
 
 
 def _looks_text(looks: dict) -> str:

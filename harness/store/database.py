@@ -169,6 +169,20 @@ class MergeReport:
     """Looks at test (gates, compares, re-checks) of the merged trials that stay in the source."""
 
 
+@dataclasses.dataclass(frozen=True)
+class AuditPackRecord:
+    """An audit pack as written (`harness audit`): the sha256 of its MANIFEST.json, which covers every other file."""
+
+    trial_id: str
+    suite: str
+    folder: str
+    """Where it was written (absolute); a pack may be moved or archived since."""
+    manifest_sha256: str
+    actor: str | None = None
+    at: datetime | None = None
+    """When (UTC); set by the store."""
+
+
 class Store:
     """The results database at `path`; cheap to construct, opens the file only for each call."""
 
@@ -483,6 +497,13 @@ class Store:
             [look.kind, look.suite, look.subset, look.candidate, look.reference, look.metric, _dumps(look.rule),
              look.outcome, look.actor, None if look.detail is None else _dumps(look.detail), _now()]))
 
+    def record_audit_pack(self, pack: AuditPackRecord) -> None:
+        """Keep the manifest hash of a pack just written, for `audit --verify` to check the pack against later."""
+        self._write(lambda c: c.execute(
+            "INSERT INTO audit_packs (trial_id, suite, folder, manifest_sha256, actor, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [pack.trial_id, pack.suite, pack.folder, pack.manifest_sha256, pack.actor, _now()]))
+
     def _stored_path(self, path: str | os.PathLike | None) -> str | None:
         """Relative to the database's folder when inside it (the results folder can move), else absolute."""
         if path is None:
@@ -622,6 +643,13 @@ class Store:
         return [LookAtTest(r["kind"], r["suite"], r["subset"], r["candidate"], r["reference"], r["metric"],
                            _loads(r["rule"], {}), r["outcome"], r["actor"], _loads(r["detail"]),
                            _aware(r["recorded_at"])) for r in rows]
+
+    def audit_packs(self, trial_id: str | None = None) -> list[AuditPackRecord]:
+        """Every audit pack written from this database, oldest first, or those of one adapter."""
+        where, args = ("WHERE trial_id = ?", [trial_id]) if trial_id is not None else ("", [])
+        rows = self._read(lambda c: _rows(c.execute(f"SELECT * FROM audit_packs {where} ORDER BY id", args)), [])
+        return [AuditPackRecord(r["trial_id"], r["suite"], r["folder"], r["manifest_sha256"], r["actor"],
+                                _aware(r["recorded_at"])) for r in rows]
 
     def adapter_statuses(self, suite: str | None = None) -> dict[str, str]:
         """Trial id -> its current registry status, for the adapters that have a history."""

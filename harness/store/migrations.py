@@ -423,6 +423,22 @@ M018_PROMPT_SEARCH = """
 ALTER TABLE trials ADD COLUMN prompt_search JSON;
 """
 
+M019_AUDIT_PACKS = """
+-- Every audit pack written: the sha256 of its MANIFEST.json, kept here as well as printed, so `audit --verify` can
+-- tell the pack the harness wrote from one edited with its manifest recomputed. A table of its own, not an adapter
+-- event: every reader of the registry takes an adapter's latest event for where its status came from.
+CREATE SEQUENCE audit_pack_ids;
+CREATE TABLE audit_packs (
+    id BIGINT PRIMARY KEY DEFAULT nextval('audit_pack_ids'),
+    trial_id VARCHAR,
+    suite VARCHAR,
+    folder VARCHAR,             -- where it was written, absolute
+    manifest_sha256 VARCHAR,
+    actor VARCHAR,
+    recorded_at TIMESTAMP       -- UTC
+);
+"""
+
 
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
@@ -443,6 +459,7 @@ MIGRATIONS: list[Migration] = [
     ("m016_step_seconds", M016_STEP_SECONDS),
     ("m017_suite_paths_in_the_project_relative", m017_suite_paths_in_the_project_relative),
     ("m018_prompt_search", M018_PROMPT_SEARCH),
+    ("m019_audit_packs", M019_AUDIT_PACKS),
 ]
 
 
