@@ -188,13 +188,15 @@ def test_the_export_readme_says_to_copy_a_local_base_model_and_pull_only_an_embe
 
 def test_every_command_that_needs_weights_tells_retention_from_a_folder_gone_missing(sweep, tmp_path, capsys):
     db = ["--db", str(sweep.path)]
+    if sweep.production("toy-colours") is None:  # run alone, without the promotion test before it
+        promote(sweep, LORA, "production", approver="ana", force=True, reason="the first one we ship")
     weights = sweep.trial(LORA).artifact_path
     away = weights.with_name("away")
     weights.rename(away)
     try:
         messages = [refused(argv, capsys) for argv in (
             ["recheck", "toy-colours", *db], ["export", LORA, "--out", str(tmp_path / "e"), *db],
-            ["audit", LORA, "--out", str(tmp_path / "a"), *db])]
+            ["audit", LORA, "--out", str(tmp_path / "a"), *db], ["predict", LORA, "--text", "a red kite", *db])]
     finally:
         away.rename(weights)
     config = sweep.study("lead").notes["config_path"]

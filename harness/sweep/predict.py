@@ -39,6 +39,7 @@ from harness.data.suites import Example, Suite, encoding_problem, load_suite, se
 from harness.models import loading, sources
 from harness.models.device import default_dtype, resolve_device
 from harness.store.database import Store
+from harness.store.weights import missing_weights
 from harness.sweep.plan import resolve_endpoints
 from harness.sweep.space import method_params
 from harness.training.methods import METHODS
@@ -69,10 +70,8 @@ def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[C
         raise HarnessError(f"the model {source.name} on this machine (sha256 {source.sha256[:12]}) is not the one "
                            f"trial {trial.id} used ({study.model_sha256[:12]}).")
     method = METHODS.get(trial.method)
-    if trial.trained and (trial.artifact_path is None or not trial.artifact_path.is_dir()):
-        kept = "retention removed them (it keeps the best `retention.keep_best` trials)" if trial.artifact_path \
-            is None else f"{trial.artifact_path} is missing"
-        raise HarnessError(f"trial {trial.id} has no saved weights: {kept}. Re-run it, or raise keep_best.")
+    if (missing := missing_weights(trial, study)) is not None:
+        raise HarnessError(missing)
     if trial.trained:  # an adapter made for another base model: refused before anything loads
         loading.check_adapter_base(trial.artifact_path, source, f"trial {trial.id}")
     ctx = _context(store, trial, build(ExperimentConfig, dict(study.experiment), f"study {study.name}"), suite,
