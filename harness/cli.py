@@ -673,7 +673,9 @@ def _study_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", help="study name (default: the experiment's name); a new name starts a study of "
                                         "its own in the same results database, e.g. a small trial run beside the "
                                         "real one")
-    parser.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
+    from harness.sweep.storage import storage_from_environment  # marked, so messages can name the variable
+
+    parser.add_argument("--storage", default=storage_from_environment(),
                         help="Optuna storage URL: postgresql://USER:PASSWORD@HOST:PORT/DB for workers on several "
                              f"machines (default: ${STORAGE_ENV}, which keeps a password off command lines, else a "
                              "journal file under results/)")
@@ -843,6 +845,8 @@ def _suite_validate(args, console: Console) -> int:
     suite = load_suite(args.suite)
     sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())
     console.print(f"{suite.name} {suite.version}: valid ({sizes}; contract: {suite.contract.kind})")
+    for warning in suite.warnings:
+        console.print(f"warning: {warning}", highlight=False, markup=False)
     if suite.path.name != suite.name:  # a copied folder keeps the name it was copied from
         console.print(f"warning: the folder is named {suite.path.name} but its suite.yaml names the suite "
                       f"{suite.name}; studies, the registry and its production adapter know it as {suite.name}, so "
@@ -875,9 +879,11 @@ def _sweep(args, console: Console) -> int:
     from harness.sweep.machine import plan_for_machine
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
-    from harness.sweep.storage import redacted
+    from harness.sweep.storage import origin_note, redacted
 
     plan = plan_sweep(args.experiment, args.overrides, args.study, args.storage, args.trials)
+    if (note := origin_note(plan.storage)) is not None:  # a variable left set would move the study without a word
+        console.print(f"[bold yellow]note:[/] {note}", highlight=False)
     _check_workers(args.workers, plan)  # before calibration, which takes minutes, and in the dry run
     store = _store(args.db, plan.config.results_dir)
     check_store_matches_storage(plan, store)  # before calibration, and in the dry run

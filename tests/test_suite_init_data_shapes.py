@@ -85,7 +85,7 @@ def test_windows_1252_gets_cp1252_and_latin1_gets_latin1(tmp_path):
     lines = ["text,label", *tickets(), "Caf\u00e9 \u201cclosed\u201d,billing"]
     cp1252 = write(tmp_path / "cp.csv", lines, encoding="cp1252")
     assert refusal(tmp_path, cp1252) == (
-        "cp.csv:14: not UTF-8 (bytes 0x93, 0x94, 0xe9), likely Windows-1252 (Excel's default on Windows); re-save it "
+        "cp.csv:14: not UTF-8 (bytes 0xe9, 0x93, 0x94), likely Windows-1252 (Excel's default on Windows); re-save it "
         "as UTF-8, e.g. `iconv -f cp1252 -t utf-8 cp.csv > fixed.csv`."
     )
     latin1 = write(tmp_path / "latin.csv", ["text,label", *tickets(), "Caf\u00e9 closed,billing"], encoding="latin-1")

@@ -198,6 +198,12 @@ class ParsedOutput:
     final answer)."""
 
 
+def json_error(exc: json.JSONDecodeError, position: str) -> str:
+    """The decoder's message with where it stopped (`column 50`, `char 7`). Some of its messages end in "at" already
+    ("Unterminated string starting at"), and "at at column" reads as a typo."""
+    return f"{exc.msg} {position}" if exc.msg.endswith(" at") else f"{exc.msg} at {position}"
+
+
 def load_json(text: str) -> Any:
     """`json.loads`, except that text Python cannot read (nested deeper than its recursion limit, an integer longer
     than its digit limit) is a JSONDecodeError like any other malformed JSON, never a crash."""
@@ -267,7 +273,8 @@ def parse_target(text: str, contract: OutputContract) -> dict:
         hint = (
             f'write it as {{"{contract.key}": "<label>"}}' if contract.kind == "label" else "write it as a JSON object"
         )
-        raise TargetError(f"the reference answer is not valid JSON ({exc.msg}): {text[:80]!r}; {hint}") from None
+        raise TargetError(f"the reference answer is not valid JSON ({json_error(exc, f'char {exc.pos}')}): "
+                          f"{text[:80]!r}; {hint}") from None
     if not isinstance(value, dict):
         raise TargetError(f"the reference answer must be a JSON object, got {type(value).__name__}: {text[:80]!r}")
     problem = _structure_problem(value, contract)
@@ -367,7 +374,7 @@ def _find_object(text: str) -> tuple[dict | None, bool, str | None]:
     try:
         value, end = decode_json_prefix(body)
     except json.JSONDecodeError as exc:
-        return None, False, f"the JSON object does not parse ({exc.msg} at char {exc.pos})"
+        return None, False, f"the JSON object does not parse ({json_error(exc, f'char {exc.pos}')})"
     if not isinstance(value, dict):  # raw_decode from "{" always yields a dict; kept for clarity
         return None, False, "the output is not a JSON object"
     return value, (not fenced and not body[end:].strip()), None

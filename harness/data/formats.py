@@ -26,7 +26,7 @@ from pathlib import Path
 
 from harness.core.errors import SuiteError
 from harness.core.text import fold
-from harness.data.contract import load_json
+from harness.data.contract import json_error, load_json
 from harness.data.csvfile import delimiter_name, read_csv
 from harness.data.suites import Problems, encoding_problem, show_path
 
@@ -393,7 +393,8 @@ def jsonl_records(text: str, where: str) -> tuple[list[Record], list[str]]:
         try:
             record = load_json(line)
         except json.JSONDecodeError as exc:
-            problems.add(f"{where}:{number}: malformed JSON ({exc.msg} at column {exc.colno}); one object per line.")
+            problems.add(f"{where}:{number}: malformed JSON ({json_error(exc, f'column {exc.colno}')}); one object per "
+                         "line.")
             continue
         if not isinstance(record, dict):
             problems.add(f"{where}:{number}: expected a JSON object, got {type(record).__name__}.")

@@ -7,6 +7,7 @@ Problems are collected (up to 10) so one run shows the user everything to fix.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import random
@@ -24,7 +25,7 @@ from harness.core.paths import bundled
 from harness.core.text import fold, near_fold
 from harness.core.typed import build
 from harness.core.yamlfile import read_yaml
-from harness.data.contract import OutputContract, load_json
+from harness.data.contract import OutputContract, json_error, load_json
 
 SPLITS = ("train", "dev", "test")
 MAX_PROBLEMS = 10
@@ -32,6 +33,15 @@ RESERVED_DIRS = ("general", "_build")
 """Folders under suites/ that hold shared data or build scripts, not task suites."""
 SUITE_KEYS = ("name", "version", "task", "description", "instruction", "output", "scorers", "source", "cleaning",
               "gate", "near_duplicates")
+TASKS = ("classification", "extraction", "generation")
+"""suite.yaml `task:`; shown with results (the contract decides scoring), so a misspelt one is refused, not kept."""
+SCORER_NAMES = ("format_compliance", "hallucination_rate", "task_accuracy", "field_precision", "field_recall",
+                "field_f1", "rouge_l")
+"""The scorers a suite may list under `scorers:`, checked when suite.yaml loads, before any model. harness.data sits
+below harness.evaluation and may not import its registry, so the names live here, and that registry refuses to
+import when the two disagree (`harness.evaluation.scorers`)."""
+ROW_KEYS = ("input", "output", "instruction", "messages")
+"""The keys of a split's JSONL row the harness reads; any other key is ignored, with a warning."""
 NEAR_DUPLICATES = ("refuse", "allow")
 """suite.yaml `near_duplicates:`: inputs in two splits that are equal after folding case, whitespace and punctuation
 are contamination and refused, unless the suite keeps such pairs knowingly (`allow`). Exact ones are always refused."""
@@ -67,6 +77,8 @@ class Suite:
     """Free-form provenance from suite.yaml (source, license, cleaning report)."""
     gate: GateConfig | None = None
     """The suite's promotion gate (`gate:` in suite.yaml), unless an experiment sets its own."""
+    warnings: tuple[str, ...] = ()
+    """What loads but is likely a mistake (a row key the harness does not read), for `suite validate` to print."""
 
 
 def show_path(path: Path) -> str:
@@ -82,9 +94,17 @@ class Problems:
 
     def __init__(self) -> None:
         self.items: list[str] = []
+        self.warnings: list[str] = []
+        """What does not stop loading but likely is a mistake; grouped like problems, never raised."""
 
     def add(self, message: str) -> None:
         self.items.append(message)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def grouped_warnings(self) -> tuple[str, ...]:
+        return tuple(_grouped(self.warnings))
 
     def raise_if_any(self, what: str) -> None:
         if not self.items:
@@ -116,8 +136,13 @@ def _grouped(items: list[str]) -> list[str]:
             out.append(f"{where}:{at[0]}: {what}")
         else:
             more = f" and {len(at) - LINES_SHOWN} more" if len(at) > LINES_SHOWN else ""
-            out.append(f"{where}: lines {', '.join(at[:LINES_SHOWN])}{more}: {what}")
+            out.append(f"{where}: {_record_unit(where)}s {', '.join(at[:LINES_SHOWN])}{more}: {what}")
     return out
+
+
+def _record_unit(where: str) -> str:
+    """What the number after `file:` counts: a Parquet file has rows, not lines (suite init says so up front)."""
+    return "row" if where.lower().endswith(".parquet") else "line"
 
 
 # --------------------------------------------------------------------------------------------- locating
@@ -138,8 +163,9 @@ def list_suites(suites_dir: Path | None = None) -> list[str]:
     )
 
 
-def resolve_suite_path(name_or_path: str) -> Path:
-    """An existing directory as given, else ./suites/NAME, else the bundled suites/NAME."""
+def resolve_suite_path(name_or_path: str, named_in: Path | None = None) -> Path:
+    """An existing directory as given, else ./suites/NAME, else the bundled suites/NAME: relative to the current
+    folder, not to `named_in` (the experiment file whose `suite:` named it, for the message when none is found)."""
     given = Path(name_or_path)
     if given.is_file():  # a data file, or a suite's own suite.yaml, given for the folder
         folder = given.parent if given.name == "suite.yaml" else None
@@ -154,19 +180,58 @@ def resolve_suite_path(name_or_path: str) -> Path:
         if candidate.is_dir():
             return candidate
     available = sorted(set(list_suites(Path.cwd() / "suites")) | set(list_suites()))
+    named = f"{show_path(named_in)}: `suite: {name_or_path}`: " if named_in is not None else ""
     raise SuiteError(
-        f"suite {name_or_path!r} not found (looked for the directory itself, ./suites/{name_or_path} and "
-        f"{show_path(candidates[2])}). Pass an existing suite folder or one of: {', '.join(available) or '(none)'}; "
-        f"create a new one with `harness suite init NAME --from FILE`."
+        f"{named}suite {name_or_path!r} not found (looked for the directory itself, ./suites/{name_or_path} and "
+        f"{show_path(candidates[2])}; names and relative paths are looked up from the current folder, "
+        f"{Path.cwd()}, not from an experiment file's folder).{_found_elsewhere(given, named_in)} Pass an existing "
+        f"suite folder or one of: {', '.join(available) or '(none)'}; create a new one with "
+        f"`harness suite init NAME --from FILE`."
     )
+
+
+def _found_elsewhere(given: Path, named_in: Path | None) -> str:
+    """Where a suite of this name is, seen from the project folders nearby: beside the experiment file, above the
+    current folder, or in a project folder just below it (run from the project's parent). The usual cause of a
+    suite not found is running from another folder than the project's."""
+    if given.is_absolute():
+        return ""
+    cwd = Path.cwd()
+    nearby = [*(() if named_in is None else (named_in.parent, named_in.parent.parent)), *cwd.parents[:2],
+              *_folders_in(cwd)]
+    found: dict[Path, Path] = {}
+    for project in nearby:
+        for candidate in (project / given, project / "suites" / given):
+            if _is_file(candidate / "suite.yaml"):
+                found.setdefault(candidate.resolve(), project)
+    if not found:
+        return ""
+    suite, project = next(iter(found.items()))
+    return (f" A suite of that name is at {show_path(suite)}: run from {show_path(project)} "
+            f"(`cd {shlex.quote(show_path(project))}`), or give its full path (`suite: {suite}`).")
+
+
+def _folders_in(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_dir())
+    except OSError:  # an unreadable folder only means no hint from it
+        return []
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # permission denied on the way: not a suite this user can load anyway
+        return False
 
 
 # ----------------------------------------------------------------------------------------------- loading
 
 
-def load_suite(name_or_path: str) -> Suite:
-    """Load and validate a suite; raise one SuiteError listing every problem found (up to 10 shown)."""
-    path = resolve_suite_path(str(name_or_path))
+def load_suite(name_or_path: str, named_in: Path | None = None) -> Suite:
+    """Load and validate a suite; raise one SuiteError listing every problem found (up to 10 shown). `named_in`: the
+    experiment file whose `suite:` named it, which a suite not found names."""
+    path = resolve_suite_path(str(name_or_path), named_in)
     yaml_path = path / "suite.yaml"
     if path.name in RESERVED_DIRS or not yaml_path.is_file():
         raise SuiteError(
@@ -195,6 +260,7 @@ def load_suite(name_or_path: str) -> Suite:
         scorers=meta["scorers"],
         info=meta["info"],
         gate=meta["gate"],
+        warnings=problems.grouped_warnings(),
     )
 
 
@@ -214,11 +280,9 @@ def _load_meta(yaml_path: Path) -> dict[str, Any]:
     if not isinstance(version, str) or not version.strip():
         problems.add(f'{where}: `version` must be a quoted string, e.g. version: "1.0.0" (got {version!r}).')
     task = raw.get("task", "")
-    if not isinstance(task, str):
-        problems.add(f"{where}: `task` must be a string such as classification or extraction.")
+    _check_task(raw, where, problems)
     scorers = raw.get("scorers", [])
-    if not isinstance(scorers, list) or not all(isinstance(s, str) and s for s in scorers):
-        problems.add(f"{where}: `scorers` must be a list of scorer names, e.g. [format_compliance, task_accuracy].")
+    _check_scorers(scorers, where, problems)
     near = raw.get("near_duplicates", "refuse")
     if near not in NEAR_DUPLICATES:
         problems.add(f"{where}: `near_duplicates` must be one of {', '.join(NEAR_DUPLICATES)}; got {near!r}.")
@@ -237,6 +301,29 @@ def _load_meta(yaml_path: Path) -> dict[str, Any]:
         "gate": gate,
         "near_duplicates": near,
     }
+
+
+def _check_task(raw: dict, where: str, problems: Problems) -> None:
+    if "task" in raw and raw["task"] not in TASKS:
+        problems.add(f"{where}: `task`: unknown task {raw['task']!r}.{_did_you_mean(raw['task'], TASKS)} Choose "
+                     f"one of {', '.join(TASKS)}.")
+
+
+def _check_scorers(scorers: Any, where: str, problems: Problems) -> None:
+    """Every name must be a known scorer: a typo found here costs nothing, found by the first trial it costs a
+    model load, and every trial of the sweep fails the same way."""
+    if not isinstance(scorers, list) or not all(isinstance(s, str) and s for s in scorers):
+        problems.add(f"{where}: `scorers` must be a list of scorer names, e.g. [format_compliance, task_accuracy].")
+        return
+    for i, name in enumerate(scorers):
+        if name not in SCORER_NAMES:
+            problems.add(f"{where}: `scorers[{i}]`: unknown scorer {name!r}.{_did_you_mean(name, SCORER_NAMES)} "
+                         f"Known scorers: {', '.join(SCORER_NAMES)}.")
+
+
+def _did_you_mean(given: Any, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(given), known, n=1)
+    return f" Did you mean {close[0]}?" if close else ""
 
 
 def _load_split(
@@ -289,8 +376,11 @@ def encoding_problem(data: bytes, name: str) -> str | None:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         # the bytes UTF-8 cannot read (surrogateescape keeps them) tell Windows-1252 from Latin-1: Windows-1252
-        # prints curly quotes, dashes and the euro sign at 0x80-0x9F, where Latin-1 has control characters
-        undecodable = sorted({ord(c) - 0xDC00 for c in data.decode("utf-8", "surrogateescape") if c >= "\udc80"})
+        # prints curly quotes, dashes and the euro sign at 0x80-0x9F, where Latin-1 has control characters. They are
+        # listed in the order the file holds them (a sorted set showed `\xff\xfe` as 0xfe, 0xff), and only the
+        # escaped bytes U+DC80-U+DCFF: a character above them (an emoji) is text that decoded fine.
+        undecodable = list(dict.fromkeys(
+            ord(c) - 0xDC00 for c in data.decode("utf-8", "surrogateescape") if "\udc80" <= c <= "\udcff"))
         encoding, described = (("cp1252", "Windows-1252 (Excel's default on Windows)")
                                if any(0x80 <= b <= 0x9F for b in undecodable) else ("latin1", "Latin-1"))
         shown = ", ".join(f"0x{b:02x}" for b in undecodable[:5]) + (", ..." if len(undecodable) > 5 else "")
@@ -304,18 +394,29 @@ def _parse_row(line: str, at: str, problems: Problems) -> tuple[str | None, str,
     try:
         row = load_json(line)
     except json.JSONDecodeError as exc:
-        problems.add(f"{at}: malformed JSON ({exc.msg} at column {exc.colno}); write one JSON object per line.")
+        problems.add(f"{at}: malformed JSON ({json_error(exc, f'column {exc.colno}')}); write one JSON object per "
+                     "line.")
         return None
     if not isinstance(row, dict):
         problems.add(f"{at}: expected a JSON object, got {_json_type(row)}; write one object per line, e.g. "
                      f'{{"input": "...", "output": ...}}.')
         return None
+    _warn_unread_keys(row, at, problems)
     parsed = _parse_messages(row, at, problems) if "messages" in row else _parse_fields(row, at, problems)
     if parsed is not None and not all(_encodable(text) for text in parsed if text is not None):
         problems.add(f"{at}: a text holds an unpaired surrogate escape (such as \\ud800), which is not a character; "
                      "fix or remove the escape.")
         return None
     return parsed
+
+
+def _warn_unread_keys(row: dict, at: str, problems: Problems) -> None:
+    """A key the harness does not read is ignored. Often that is an id or a note, kept on purpose, so it is a warning;
+    but a misspelt optional key (`instrucion`) would drop the row's instruction without a word."""
+    for key in row:
+        if key not in ROW_KEYS:
+            problems.warn(f"{at}: key `{key}` is not read, so it is ignored.{_did_you_mean(key, ROW_KEYS)} A row "
+                          "holds `input`, `output` and optionally `instruction`, or `messages`.")
 
 
 def _json_type(value: Any) -> str:

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import duckdb
 import numpy as np
 
+from harness import __version__
 from harness.core.errors import HarnessError
 from harness.core.label_report import LabelReport
 from harness.core.metric import Metric
@@ -59,7 +60,7 @@ from harness.core.records import (
     study_setup,
     trial_id,
 )
-from harness.store.migrations import MIGRATIONS, applied, apply_migrations
+from harness.store.migrations import MIGRATIONS, UnknownMigrations, applied, apply_migrations, check_known
 
 DEFAULT_DB = Path("results/harness.duckdb")
 
@@ -205,6 +206,8 @@ class Store:
                         return fn(conn)
                     finally:
                         conn.close()
+            except UnknownMigrations as exc:
+                raise self._newer_error(exc.names) from None
             except duckdb.Error as exc:
                 if not _is_lock_error(exc):
                     if _is_damaged(exc):
@@ -222,6 +225,15 @@ class Store:
             f"damaged (a copy that did not finish, a full or failing disk). Restore it from a backup, point at the "
             f"right one (--db for reading commands, `results_dir` for a sweep), or move it aside to start a new "
             f"one; nothing was written. DuckDB said: {exc}")
+
+    def _newer_error(self, unknown: list[str]) -> HarnessError:
+        """A database a newer harness wrote: this one would misread what it changed, or undo it by writing."""
+        return HarnessError(
+            f"results database {self.path} was written by a newer harness: it records migration(s) "
+            f"{', '.join(unknown)}, which this harness ({__version__}) does not have. Reading it could misread its "
+            f"results and writing could damage them, so nothing was read or written. Upgrade the harness (`pip "
+            f"install -U finetune-harness`, or update your checkout and reinstall it) or run the version that wrote "
+            f"it; or point --db (or `results_dir` for a sweep) at another database.")
 
     def _locked_error(self, exc: BaseException) -> HarnessError:
         held = re.search(r"held in (.*?) \(PID (\d+)\)", str(exc))
@@ -723,12 +735,14 @@ def _latest_statuses(conn: duckdb.DuckDBPyConnection, suite: str | None) -> dict
 
 
 def _pending_migrations(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
-    """Names not yet applied to this file; None for a file that holds no results database at all."""
+    """Names not yet applied to this file; None for a file that holds no results database at all. UnknownMigrations
+    for a file a newer harness wrote, before any upgrade writes to it."""
     found = conn.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = '_migrations'").fetchone()[0]
     if not found:
         return None
-    done = set(applied(conn, create=False))
+    done = applied(conn, create=False)
+    check_known(done)
     return [name for name, _ in MIGRATIONS if name not in done]
 
 

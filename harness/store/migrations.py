@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from statistics import NormalDist
 
 import duckdb
+
+from harness.core.errors import HarnessError
 
 Migration = tuple[str, "str | Callable[[duckdb.DuckDBPyConnection], None]"]
 
@@ -471,9 +473,30 @@ def applied(conn: duckdb.DuckDBPyConnection, create: bool = True) -> list[str]:
     return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY applied_at, name").fetchall()]
 
 
+class UnknownMigrations(HarnessError):
+    """The database records migrations this harness does not have: a newer harness (or another branch of it) wrote
+    it. Its schema may hold changes this code would misread or undo, so it is neither read nor written; the Store
+    names the file and the fix."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(f"the database records migration(s) this harness does not know: {', '.join(names)}")
+        self.names = names
+
+
+def check_known(done: Iterable[str], migrations: list[Migration] | None = None) -> None:
+    """Raise UnknownMigrations when `done` (the names applied to a database) holds a name not in `migrations`."""
+    known = {name for name, _ in (MIGRATIONS if migrations is None else migrations)}
+    unknown = [name for name in done if name not in known]
+    if unknown:
+        raise UnknownMigrations(unknown)
+
+
 def apply_migrations(conn: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None) -> list[str]:
-    """Apply the pending migrations in order, each in its own transaction; return the names applied now."""
-    done = set(applied(conn))
+    """Apply the pending migrations in order, each in its own transaction; return the names applied now. A
+    database that records a migration this harness does not have is refused (UnknownMigrations), changing nothing."""
+    done = applied(conn)
+    check_known(done, migrations)
+    done = set(done)
     ran = []
     for name, step in MIGRATIONS if migrations is None else migrations:
         if name in done:

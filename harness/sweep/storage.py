@@ -18,19 +18,25 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import re
+import tempfile
 import time
 import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from harness.core.errors import ConfigError, HarnessError
 from harness.core.paths import STORAGE_ENV, results_folder
+
+if TYPE_CHECKING:
+    import optuna
+
+# optuna is imported where a storage is opened, not here: the command line builds --storage's default from this
+# module for every command, and most never touch a study
 
 HEARTBEAT_SECONDS = 20
 """How often a running trial tells RDB storage it is alive."""
@@ -40,40 +46,81 @@ GRACE_SECONDS = 90
 _SCHEMES = "journal:PATH, sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 
 
+class EnvironmentStorage(str):
+    """A storage URL read from $HARNESS_STORAGE, not given with --storage. It travels as the plain string every
+    caller expects; its type only lets messages name where it came from, since a variable left set in a shell
+    silently moves every later sweep's study."""
+
+
+def storage_from_environment() -> EnvironmentStorage | None:
+    """--storage's default: $HARNESS_STORAGE, marked as coming from there."""
+    value = os.environ.get(STORAGE_ENV)
+    return None if value is None else EnvironmentStorage(value)
+
+
+def from_environment(url: str | None) -> bool:
+    return isinstance(url, EnvironmentStorage)
+
+
+def _given(url: str) -> str:
+    """The storage as the user gave it, for the start of a message: the flag or the variable, and the value."""
+    return f"${STORAGE_ENV}={redacted(url)!r}" if from_environment(url) else f"--storage {redacted(url)!r}"
+
+
+def _unset_hint(url: str) -> str:
+    return (f" The value came from the environment variable {STORAGE_ENV}, not from --storage: fix it, or "
+            f"`unset {STORAGE_ENV}` to keep the study in the results folder." if from_environment(url) else "")
+
+
+def origin_note(url: str) -> str | None:
+    """A note to print when the storage came from $HARNESS_STORAGE, which a user may have forgotten is set."""
+    if not from_environment(url):
+        return None
+    return (f"storage {redacted(url)} comes from ${STORAGE_ENV} (not --storage); `unset {STORAGE_ENV}` to keep the "
+            "study in the results folder instead.")
+
+
 def normalise(url: str) -> str:
-    """The URL as SQLAlchemy needs it; raises ConfigError for what cannot work, before anything is loaded."""
+    """The URL as SQLAlchemy needs it; raises ConfigError for what cannot work, before anything is loaded. A URL
+    from $HARNESS_STORAGE stays marked as such."""
+    normalised = _normalised(url)
+    return EnvironmentStorage(normalised) if from_environment(url) else normalised
+
+
+def _normalised(url: str) -> str:
     if url.startswith("journal:"):
         if not url.removeprefix("journal:"):
-            raise ConfigError(f"--storage {url!r}: give the journal file, e.g. journal:results/optuna-journal.log")
+            raise ConfigError(f"{_given(url)}: give the journal file, e.g. journal:results/optuna-journal.log."
+                              f"{_unset_hint(url)}")
         return url
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme in ("postgresql", "postgres"):  # SQLAlchemy 2.1 defaults to psycopg2; we install psycopg 3
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
         scheme = "postgresql+psycopg"
     if scheme == "postgresql+psycopg":
         try:
             import psycopg  # noqa: F401
         except ImportError:
-            raise ConfigError("--storage is a PostgreSQL URL, but the driver psycopg 3 is not installed: "
+            raise ConfigError(f"{_given(url)} is a PostgreSQL URL, but the driver psycopg 3 is not installed: "
                               "`pip install 'psycopg[binary]'`.") from None
-        return _readable(url)
+        return _readable(url, "postgresql+psycopg://" + url.split("://", 1)[1])
     if scheme == "sqlite":
         return url
-    raise ConfigError(f"--storage {redacted(url)!r} is not a storage the harness can use; give {_SCHEMES}.")
+    raise ConfigError(f"{_given(url)} is not a storage the harness can use; give {_SCHEMES}.{_unset_hint(url)}")
 
 
-def _readable(url: str) -> str:
-    """`url` when SQLAlchemy reads it as it was meant; a ConfigError, without the password, when it cannot."""
+def _readable(given: str, url: str) -> str:
+    """`url` (`given` with the driver named) when SQLAlchemy reads it as it was meant; a ConfigError, without the
+    password, when it cannot."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
         host = make_url(url).host or ""
     except (ArgumentError, ValueError) as exc:  # a port that is not a number says only "invalid literal for int()"
-        raise ConfigError(f"--storage {redacted(url)!r} cannot be read as a URL ({_first_line(exc)}); give "
-                          f"{_SCHEMES}, with PORT a number.") from None
+        raise ConfigError(f"{_given(given)} cannot be read as a URL ({_first_line(exc)}); give "
+                          f"{_SCHEMES}, with PORT a number.{_unset_hint(given)}") from None
     if "@" in host:  # SQLAlchemy ends the password at its first "@": the rest would be tried as a host name
-        raise ConfigError(f"--storage {redacted(url)!r}: the user name or password holds an `@`, which a URL must "
+        raise ConfigError(f"{_given(given)}: the user name or password holds an `@`, which a URL must "
                           f"spell %40 (and `:` %3A, `/` %2F, `%` %25). Percent-encode it, e.g. "
                           f"{PERCENT_ENCODE}, and set ${STORAGE_ENV} to the URL so it stays off the command line.")
     return url
@@ -121,7 +168,11 @@ class StudyStorage:
 
 def check_reachable(url: str) -> None:
     """Connect to a server storage and leave again, writing nothing: a wrong host, port, user or database is
-    refused at plan time, before any model loads (the storage itself is opened, and written, only afterwards)."""
+    refused at plan time, before any model loads (the storage itself is opened, and written, only afterwards). A
+    file storage's folder is checked as the results folder is."""
+    if url.startswith(("journal:", "sqlite:///")):
+        _check_file_storage(url)
+        return
     if not is_shared(url):
         return
     import sqlalchemy
@@ -138,10 +189,29 @@ def check_reachable(url: str) -> None:
         engine.dispose()
 
 
+def _check_file_storage(url: str) -> None:
+    """Write and remove a small file in the nearest existing folder of a journal or SQLite file, creating none (the
+    dry run leaves no trace): a folder that cannot be made or written to fails here, not after the first trial."""
+    path = Path(url.removeprefix("journal:").removeprefix("sqlite:///")).resolve()
+    existing = next(p for p in path.parents if p.exists())
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "a folder, not a file")
+        if not existing.is_dir():
+            raise NotADirectoryError(20, f"{existing} is a file, not a folder")
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".harness-write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{_given(url)}: cannot write the study's file {path} ({exc.strerror or exc}); give a "
+                          f"path in a writable folder.{_unset_hint(url)}") from None
+
+
 def open_storage(url: str, retry: Any = None) -> StudyStorage:
     """Open (creating on first use) the storage at the normalised `url`.
 
     `retry` is Optuna's callback for a trial whose heartbeat stopped (RDB storages only)."""
+    import optuna
+
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:"))
         _writable_parent(path)
@@ -159,6 +229,8 @@ def open_storage(url: str, retry: Any = None) -> StudyStorage:
 def stored_trials(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
     """The trials the storage at `url` holds for `study`: none when the study (or a file storage itself) does not
     exist yet, which is then not created."""
+    import optuna
+
     for prefix in ("journal:", "sqlite:///"):
         if url.startswith(prefix) and not Path(url.removeprefix(prefix)).exists():
             return []
@@ -172,6 +244,8 @@ def stored_trials(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
 def _rdb_storage(url: str, retry: Any) -> Any:
     # Workers started together on a fresh database all try to create Optuna's tables; the losers of that race
     # get an integrity or "already exists" error. The tables exist by then, so try again a few times.
+    import optuna
+
     last: Exception | None = None
     for attempt in range(8):
         try:
