@@ -891,7 +891,7 @@ def _sweep(args, console: Console) -> int:
                             recalibrate=args.recalibrate)
     plan, expected = here.plan, here.estimate
     if args.dry_run:
-        console.print(f"study {plan.study} ({plan.trials} trials in total) on {plan.device}; storage "
+        console.print(f"study {plan.study} ({plan.trials_in_words()}) on {plan.device}; storage "
                       f"{redacted(plan.storage)}")
         if args.workers > 1:  # the estimate below is one process's: workers share the machine, not multiply it
             console.print(f"workers: {args.workers} processes take the trials in turn"

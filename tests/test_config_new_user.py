@@ -138,7 +138,7 @@ def test_enqueued_value_off_the_step_grid_is_refused_and_the_step_is_shown(tmp_p
     ("seed: -1\n", "`seed` must be at least 0 and at most 2147483647; got -1"),
     ("seed: 4294967296\n", "`seed` must be at most 2147483647; got 4294967296"),
     ("repeats: {top_k: 1, seeds: [1, -2]}\n", "`repeats.seeds[1]` must be at least 0"),
-    ("learning_curve: {sizes: [250, -5]}\n", "`learning_curve.sizes[1]` must be greater than 0; got -5.0"),
+    ("learning_curve: {sizes: [250, -5]}\n", "`learning_curve.sizes[1]` must be greater than 0; got -5"),
     ("learning_curve: {sizes: [1.5]}\n", "`learning_curve.sizes[0]: 1.5` is neither a fraction"),
     ("prices: {devices: {H100: {usd_per_hour: -1}}}\n", "`prices` (overrides of the bundled price table)"),
     ("prices: {devics: {}}\n", "unknown key `devics`"),

@@ -91,7 +91,8 @@ def test_with_native_bf16_both_are_timed_and_the_faster_is_used_then_cached(tmp_
         never()
 
     monkeypatch.setattr(calibration_module, "_time", noted)
-    with pytest.raises(AssertionError, match="trained again"):  # another configuration of lora is timed anew
+    # another configuration of lora is timed anew (a failure there is told as the sweep's error, naming it)
+    with pytest.raises(HarnessError, match="r=8.*trained again"):
         plan_for_machine(plan_sweep(path, ["space.lora.r=8"]), lambda _: None)
     assert timed == ["lora"]
 
@@ -144,8 +145,8 @@ def test_the_estimate_counts_the_forgetting_check_timed_here(tmp_path, tiny_mode
     assert off.estimate.of(trained=True).forgetting_seconds == 0
     assert "forgetting" not in estimate_text(off.estimate)  # the check is off: the estimate does not mention it
     assert not any(t.sampled for t in off.estimate.trials)  # both trials are enqueued
-    more = plan_for_machine(plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite), ["budget.trials=3"]),
-                            lambda _: None)
+    more = plan_for_machine(plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite),  # 3 configurations to run
+                                       ["budget.trials=3", "space.lora.r=[4, 8]"]), lambda _: None)
     assert [t.sampled for t in more.estimate.trials] == [False, False, True]
     assert "3. prompt (sampled; method assumed):" in estimate_text(more.estimate)  # the sampler may draw lora
 

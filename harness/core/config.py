@@ -202,14 +202,61 @@ class RepeatsConfig:
     top_k: int = field(default=0, metadata=at_least(0))
     """After the sweep, re-run the k best configurations (by dev) with each seed below; 0 turns this off."""
     seeds: tuple[int, ...] = field(default=(1, 2), metadata=between(0, MAX_SEED))
-    """Extra seeds. The spread across seeds shows whether the winner was a lucky draw."""
+    """Extra seeds, each other than the study's own `seed` (that run is the original). The spread across seeds
+    shows whether the winner was a lucky draw."""
+
+    def __post_init__(self) -> None:
+        repeated = [seed for i, seed in enumerate(self.seeds) if seed in self.seeds[:i]]
+        if repeated:  # the same seed gives the same run: the spread would look smaller than it is
+            raise ConfigError(f"`repeats.seeds` lists {repeated[0]} more than once, and a repeat with the same seed "
+                              "is the same run again; list each seed once.")
 
 
 @dataclass(frozen=True)
 class LearningCurveConfig:
-    sizes: tuple[float, ...] = field(default=(), metadata=greater_than(0))
-    """After the sweep, re-train the best configuration on these train sizes: counts (100, 250, 500) or
-    fractions of the train subset (0.25, 0.5). Answers "would more labeled data pay?". Empty turns it off."""
+    sizes: tuple[Any, ...] = field(default=(), metadata=greater_than(0))
+    """After the sweep, re-train the best trained configuration on these train sizes: a whole number is a count of
+    examples (100, 250, 500), a number with a decimal point up to 1.0 a fraction of the train subset (0.25, 0.5;
+    1.0 is all of it). A count above the train subset is capped at it. Answers "would more labeled data pay?".
+    Empty turns it off."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sizes", tuple(_curve_size(size, i) for i, size in enumerate(self.sizes)))
+
+    def counts(self, available: int) -> dict[int, list[int | float]]:
+        """Each distinct number of train examples a curve point trains on (of the `available` in the train
+        subset), ascending, with the sizes that ask for it."""
+        points: dict[int, list[int | float]] = {}
+        for size in self.sizes:
+            points.setdefault(_curve_count(size, available), []).append(size)
+        return dict(sorted(points.items()))
+
+
+def _curve_size(size: Any, index: int) -> int | float:
+    """A curve size as the number it is: YAML 1.1 reads `1e3` as a string. A whole float above 1 (`250.0`) is the
+    count it names; 1.5 is refused, being neither a fraction nor a count."""
+    key = f"`learning_curve.sizes[{index}]`"
+    if isinstance(size, str):
+        try:
+            size = float(size)
+        except ValueError:
+            pass
+    if isinstance(size, bool) or not isinstance(size, int | float) or not math.isfinite(size) or size <= 0:
+        raise ConfigError(f"{key} must be a number above 0 (a count such as 250, or a fraction such as 0.5); got "
+                          f"{size!r}.")
+    if isinstance(size, float) and size > 1:
+        if not size.is_integer():
+            raise ConfigError(f"`learning_curve.sizes[{index}]: {size:g}` is neither a fraction of the train subset "
+                              "(0 to 1.0) nor a whole number of examples; write e.g. 0.5 or 250.")
+        return int(size)
+    return size
+
+
+def _curve_count(size: int | float, available: int) -> int:
+    """A float is a fraction of the train subset (1.0 is all of it), an int a count (capped at the subset)."""
+    if isinstance(size, float):
+        return max(1, round(size * available))
+    return min(size, available)
 
 
 @dataclass(frozen=True)
@@ -451,14 +498,30 @@ def _check_agreement(config: ExperimentConfig, where: str) -> None:
         raise ConfigError(f"{where}: `training.warmup_steps: {config.training.warmup_steps}` is not below "
                           f"`budget.max_steps: {budget.max_steps}`, so training would end before the warm-up does; "
                           "lower training.warmup_steps or raise budget.max_steps.")
-    wrong = [f"learning_curve.sizes[{i}]: {size:g}" for i, size in enumerate(config.learning_curve.sizes)
-             if size > 1 and not float(size).is_integer()]
-    if wrong:  # 1.5 is neither a fraction nor a count: it would quietly train on 1 example
-        raise ConfigError(f"{where}: `{wrong[0]}` is neither a fraction of the train subset (below 1) nor a whole "
-                          "number of examples; write e.g. 0.5 or 250.")
-    if config.repeats.top_k > 0 and not config.repeats.seeds:
-        raise ConfigError(f"{where}: `repeats.top_k: {config.repeats.top_k}` re-runs the best configurations with "
+    repeats = config.repeats
+    if repeats.top_k > 0 and not repeats.seeds:
+        raise ConfigError(f"{where}: `repeats.top_k: {repeats.top_k}` re-runs the best configurations with "
                           "each of `repeats.seeds`, which is empty; add seeds (e.g. [1, 2]) or set repeats.top_k: 0.")
+    if repeats.top_k > 0 and config.seed in repeats.seeds:  # that "repeat" is the original run: no spread at all
+        others = [seed for seed in range(config.seed + len(repeats.seeds) + 1) if seed != config.seed]
+        raise ConfigError(f"{where}: `repeats.seeds` ({', '.join(map(str, repeats.seeds))}) holds {config.seed}, the "
+                          f"study's own `seed: {config.seed}`, so that repeat would only run the original trial "
+                          f"again and make the winner look steadier than it is; use other seeds, e.g. "
+                          f"repeats.seeds: [{', '.join(map(str, others[:len(repeats.seeds)]))}].")
+    _check_paths(config, where)
+
+
+PATH_KEYS = {"results_dir": "a folder for the results", "suite": "a suite's name or folder",
+             "model": "a model (an embedded name, a model folder or a hub id)"}
+"""Keys that name a folder, and what each needs: an empty or blank one would quietly mean the current folder."""
+
+
+def _check_paths(config: ExperimentConfig, where: str) -> None:
+    for key, needed in PATH_KEYS.items():
+        if not getattr(config, key).strip():
+            default = ExperimentConfig.__dataclass_fields__[key].default
+            raise ConfigError(f"{where}: `{key}` is empty, which would quietly mean the current folder; give "
+                              f"{needed}, or leave `{key}` out for the default ({default}).")
 
 
 def _check_endpoints(config: ExperimentConfig, where: str) -> None:

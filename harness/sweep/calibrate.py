@@ -177,7 +177,7 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
         if alike is not None and not METHODS.get(method).trains:  # nothing to time: it answers as that one did
             timings.append(dataclasses.replace(alike, precision=precision))
         else:
-            timed = _time(plan, data, method, precision, alike)
+            timed = _timed(plan, data, method, precision, alike)
             timings.append(dataclasses.replace(timed, configuration=configured[method]))
         load = _busier(load, cpu_load(plan.device))  # contention that starts mid-measurement counts too
     timings.sort(key=lambda t: wanted.index((t.method, t.precision)))
@@ -284,6 +284,26 @@ def _measuring(missing: list[tuple[str, str]], answering: set[tuple[str, str]], 
              f"{min(REGRESSION_ITEMS, config.regression.limit)} forgetting-check items of {named(checked)}"
              if checked else ""]
     return "; ".join(part for part in parts if part)
+
+
+def _timed(plan: SweepPlan, data: SweepData, method: str, precision: str, answers: Timing | None) -> Timing:
+    """`_time`, with a failure that is not already a HarnessError told as one that names the configuration it ran:
+    the trials of that configuration would fail the same way, and the user needs the key to change, not a
+    traceback from inside PEFT or transformers."""
+    try:
+        return _time(plan, data, method, precision, answers)
+    except HarnessError:
+        raise
+    except Exception as exc:
+        free_memory(plan.device)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+        settings = ", ".join(f"{k}={v}" for k, v in representative(plan, method).items() if k != "method")
+        raise HarnessError(
+            f"calibration: {method} ({precision}) failed before any trial ran, on the configuration it times first "
+            f"({settings or 'its defaults'}): {type(exc).__name__}: {first}. Every trial of that configuration would "
+            f"fail the same way: change it in `space.{method}` (or the `enqueue` entry it comes from), or leave "
+            f"{method} out of `space`. If the configuration looks right, this is a bug in the harness: report it "
+            "with this message.") from exc
 
 
 def _time(plan: SweepPlan, data: SweepData, method: str, precision: str, answers: Timing | None = None) -> Timing:

@@ -128,6 +128,7 @@ def estimate(plan: SweepPlan, calibration: Calibration, base_checked: bool = Fal
     once = 0.0 if base_checked or not per_item or not config.regression.enabled \
         else config.regression.limit * min(per_item)
     notes += long_prompts(plan, calibration, rows)
+    notes += _followups(plan, rows)
     total = sum(r.seconds for r in rows)
     budget = config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None
     if budget is not None and rows:
@@ -145,6 +146,23 @@ def estimate(plan: SweepPlan, calibration: Calibration, base_checked: bool = Fal
     basis = f"calibrated on {calibration.machine}, {calibration.precision}" + (
         " (cached)" if calibration.cached else "")
     return Estimate(tuple(rows), total, first, budget, cut, basis, tuple(notes), once)
+
+
+def _followups(plan: SweepPlan, rows: list[TrialEstimate]) -> list[str]:
+    """The follow-ups' time after the sweep, as a bound: which configurations they re-run is only known once the
+    sweep has ranked its trials, so each repeat counts as the slowest planned trial and each curve point as the
+    slowest trained one (a curve point trains on fewer examples, never more). Kept out of the total, which
+    `budget.fit_minutes` and `budget.sweep_minutes` are about."""
+    repeats, curve = plan.followup_trials()
+    if not repeats + curve:
+        return []
+    slowest = max((r.seconds for r in rows), default=0.0)
+    slowest_trained = max((r.seconds for r in rows if METHODS.get(r.method).trains), default=0.0)
+    seconds = repeats * slowest + curve * slowest_trained
+    parts = [f"{repeats} repeated seed{'s' if repeats != 1 else ''}" if repeats else "",
+             f"{curve} learning-curve point{'s' if curve != 1 else ''}" if curve else ""]
+    return [f"after the sweep: up to {repeats + curve} follow-up trials ({' and '.join(filter(None, parts))}), up to "
+            f"about {_minutes(seconds)} more (not in the total above; a hosted arm's time is its endpoint's)"]
 
 
 def planned_steps(config: ExperimentConfig, train_size: int) -> int:

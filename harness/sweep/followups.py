@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from harness.core.config import ExperimentConfig
+from harness.core.config import ExperimentConfig, LearningCurveConfig
 from harness.core.records import StudyRecord, TrialRecord, TrialView, trial_id
 from harness.core.redaction import Redactor, redact_rows
 from harness.core.selection import ranked
@@ -60,10 +60,10 @@ def trained_on(config: ExperimentConfig, suite: Suite, params: dict[str, Any]) -
     return train if size is None else curve_subset(train, int(size), config.seed)
 
 
-def curve_sizes(sizes: tuple[float, ...], available: int) -> list[int]:
-    """Counts stay counts, fractions (< 1) become counts; capped at what train holds, deduplicated, ascending."""
-    counts = {min(available, int(s) if s >= 1 else max(1, round(s * available))) for s in sizes}
-    return sorted(counts)
+def curve_sizes(sizes: tuple[int | float, ...], available: int) -> list[int]:
+    """The distinct train-example counts of the curve's points, ascending: an int is a count (capped at the
+    `available` train examples), a float a fraction of them (1.0 is all of them)."""
+    return list(LearningCurveConfig(tuple(sizes)).counts(available))
 
 
 def _followup_study(store: Store, plan: SweepPlan, kind: str) -> str:

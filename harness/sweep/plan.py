@@ -22,7 +22,9 @@ from typing import Any
 from harness.analysis.cost import load_prices
 from harness.core.config import ExperimentConfig, blame_overrides, experiment_file, load_experiment
 from harness.core.errors import ConfigError, HarnessError, ModelError
+from harness.core.paths import STORAGE_ENV
 from harness.core.text import fold
+from harness.core.typed import raise_problems
 from harness.data.suites import Example, Suite, load_suite, seeded_subset
 from harness.evaluation.regression import REGRESSION_SUITES, item_texts
 from harness.evaluation.scorers import higher_is_better
@@ -30,10 +32,12 @@ from harness.evaluation.scoring import metric_names
 from harness.hosted.client import HostedEndpoint, check_endpoint
 from harness.models import sources
 from harness.models.device import resolve_device
-from harness.sweep.space import SearchSpace, build_space, enqueue_params
+from harness.models.layers import model_layers
+from harness.sweep.space import SearchSpace, build_space, configurations, enqueue_params
 from harness.sweep.storage import check_reachable, normalise
 from harness.training.methods import METHODS
 from harness.training.methods.dspy_prompt import optimizer_problem
+from harness.training.methods.lora import adapter_problems
 
 SPLITS = ("train", "dev", "test")
 
@@ -61,12 +65,34 @@ class SweepPlan:
     def results_dir(self) -> Path:
         return Path(self.config.results_dir)
 
+    @property
+    def runnable_trials(self) -> int:
+        """The trials that can run: `trials`, or the number of configurations when the space holds fewer, since the
+        sweep stops once each has run (a sampled duplicate is recorded as such, never trained)."""
+        size = self.space.size()
+        return self.trials if size is None else min(self.trials, size)
+
+    def trials_in_words(self) -> str:
+        if self.runnable_trials == self.trials:
+            return f"{self.trials} trials in total"
+        return (f"{self.runnable_trials} trial{'s' if self.runnable_trials > 1 else ''} in total: the space holds "
+                f"only {configurations(self.runnable_trials)}, of the {self.trials} trials asked")
+
     def planned_methods(self) -> list[str]:
         """The methods of the trials this study will run, in order: the enqueued ones first, then the sampler's,
         taken in the space's proportions (which is all that can be said before it samples)."""
-        enqueued = [e["method"] for e in self.enqueued][: self.trials]
+        enqueued = [e["method"] for e in self.enqueued][: self.runnable_trials]
         methods = list(self.space.methods)
-        return enqueued + [methods[i % len(methods)] for i in range(self.trials - len(enqueued))]
+        return enqueued + [methods[i % len(methods)] for i in range(self.runnable_trials - len(enqueued))]
+
+    def followup_trials(self) -> tuple[int, int]:
+        """(repeated seeds, learning-curve points): the most trials each follow-up runs after the sweep. Repeats take
+        the `top_k` best finished configurations; the curve needs a trained one."""
+        config = self.config
+        repeats = min(config.repeats.top_k, self.runnable_trials) * len(config.repeats.seeds)
+        trains = any(METHODS.get(m).trains for m in self.space.methods)
+        curve = len(config.learning_curve.counts(len(self.subsets["train"]))) if trains else 0
+        return repeats, curve
 
     def describe(self) -> list[str]:
         """What the sweep will run, for --dry-run: the objective and its constraints, each trial (the enqueued ones
@@ -84,22 +110,56 @@ class SweepPlan:
                          if free_text else f"hallucination_rate <= {objective.max_hallucination_rate:g}")
         lines = [f"objective: {direction} dev {objective.metric}, subject to format_compliance >= "
                  f"{objective.min_format_compliance:g}{complies}, {hallucination}, {forgetting}", "trials:"]
-        for number, entry in enumerate(self.enqueued[: self.trials], start=1):
+        runnable = self.runnable_trials
+        for number, entry in enumerate(self.enqueued[:runnable], start=1):
             values = " ".join(f"{k.split('.', 1)[1]}={v}" for k, v in entry.items() if k != "method")
             drawn = [n for n in self.space.searched(entry["method"]) if f"{entry['method']}.{n}" not in entry]
             rest = f"; {', '.join(drawn)} drawn from the space" if drawn else ""
             lines.append(f"  {number}. {' '.join(filter(None, (entry['method'], values)))} (enqueued{rest})")
-        sampled = self.trials - min(len(self.enqueued), self.trials)
+        sampled = runnable - min(len(self.enqueued), runnable)
         if sampled:
-            first = min(len(self.enqueued), self.trials) + 1
-            span = f"{first}" if sampled == 1 else f"{first}-{self.trials}"
+            first = min(len(self.enqueued), runnable) + 1
+            span = f"{first}" if sampled == 1 else f"{first}-{runnable}"
             lines.append(f"  {span}. chosen by the {self.config.sampler} sampler from: {', '.join(self.space.methods)} "
                          "(the estimate below takes them in turn)")
+        if runnable < self.trials:  # as the sweep says when it starts (sweep/run.py)
+            lines.append(f"  the space holds only {configurations(runnable)}, so the sweep stops after {runnable} of "
+                         f"the {self.trials} trials asked; widen `space:` (more choices, or a range) to run more")
+        lines += self._followups_in_words()
         lines.append(f"budget: {self._steps_in_words()} per trained trial; "
                      f"trial_train_seconds {_limit(budget.trial_train_seconds)}; "
                      f"sweep_minutes {_limit(budget.sweep_minutes)}; fit_minutes {_limit(budget.fit_minutes)}"
                      + (f" (min_steps {budget.min_steps})" if budget.fit_minutes is not None else ""))
         return lines
+
+    def _followups_in_words(self) -> list[str]:
+        """What runs after the sweep (`sweep/followups.py`): the repeated seeds and the learning curve's points."""
+        config, (repeats, curve) = self.config, self.followup_trials()
+        if not repeats and not config.learning_curve.sizes:
+            return []
+        total = repeats + curve
+        lines = [f"after the sweep: up to {total} follow-up trial{'' if total == 1 else 's'}" if total
+                 else "after the sweep: no follow-up trials"]
+        if repeats:
+            best = min(config.repeats.top_k, self.runnable_trials)
+            which = f"the {best} best configurations on dev, each" if best > 1 else "the best configuration on dev"
+            seeds = config.repeats.seeds
+            lines.append(f"  repeats: {which} again with seed{'s' if len(seeds) > 1 else ''} "
+                         f"{', '.join(map(str, seeds))} (up to {repeats} trial{'s' if repeats > 1 else ''}, study "
+                         f"{self.study}+seeds)")
+        if config.learning_curve.sizes:
+            lines.append(self._curve_in_words(curve))
+        return lines
+
+    def _curve_in_words(self, trials: int) -> str:
+        if not trials:
+            return ("  learning curve: none: it re-trains the best trained configuration, and no method in the space "
+                    "trains")
+        available = len(self.subsets["train"])
+        points = self.config.learning_curve.counts(available)
+        sizes = ", ".join(_point_words(count, asked) for count, asked in points.items())
+        return (f"  learning curve: the best trained configuration again on {sizes} of the {available} train examples "
+                f"({trials} trial{'' if trials == 1 else 's'}, study {self.study}+curve)")
 
     def _steps_in_words(self) -> str:
         """The step budget and what it means for the train subset: `max_steps` overrides `epochs`, which a user
@@ -110,6 +170,14 @@ class SweepPlan:
             return f"epochs {budget.epochs:g} ({math.ceil(budget.epochs * per_pass)} steps of {train} train examples)"
         return (f"{budget.max_steps} steps ({budget.max_steps / per_pass:.1f} passes over {train} train examples; "
                 "max_steps overrides epochs)")
+
+
+def _point_words(count: int, asked: list[int | float]) -> str:
+    """A learning-curve point as the sizes that ask for it meant it: `30 (0.5 of them)`, `60 (all; 5000 asked,
+    more than the subset holds)`, or the count alone."""
+    words = ["all" if size == 1 else f"{size:g} of them" for size in asked if isinstance(size, float)]
+    words += [f"{size} asked, more than the subset holds" for size in asked if isinstance(size, int) and size > count]
+    return f"{count} ({'; '.join(words)})" if words else str(count)
 
 
 def _limit(value: float | None) -> str:
@@ -131,6 +199,10 @@ def _plan(path: Path, overrides: list[str], study: str | None, storage: str | No
                           f"name ({config.name}).")
     study = study or config.name
     _check_study_name(study, where)
+    if storage is not None and not storage.strip():  # else the default storage would be used, without a word
+        raise ConfigError(f"--storage {storage!r} (or ${STORAGE_ENV}) is empty; give a storage URL (journal:PATH, "
+                          "sqlite:///PATH or postgresql://...), or leave both out to keep the study in "
+                          f"{config.results_dir}/optuna-journal.log.")
     if trials is not None and trials < 1:
         raise ConfigError(f"--trials {trials}: a study needs at least 1 trial.")
     device = resolve_device(config.device)
@@ -139,6 +211,7 @@ def _plan(path: Path, overrides: list[str], study: str | None, storage: str | No
     except ModelError as exc:  # name the file and the key as well as the fix
         raise ModelError(f"{where}: `model: {config.model}`: {exc}") from None
     space, enqueued = _enqueued(config, _for_engine(build_space(config.space, device, where), config), where)
+    check_adapters(config, space, where)
     _check_prices(config, where)
     suite = load_suite(config.suite)
     maximize = _objective_direction(config, suite, where)
@@ -160,6 +233,28 @@ def _plan(path: Path, overrides: list[str], study: str | None, storage: str | No
     check_reachable(storage)
     return SweepPlan(config, path, study, storage, trials or config.budget.trials, device,
                      space, enqueued, suite, subsets, maximize, endpoints)
+
+
+def check_adapters(config: ExperimentConfig, space: SearchSpace, where: str) -> bool:
+    """Every `target_modules` choice of every adapter arm (lora, qlora; skipped ones too: the file is wrong either
+    way) names layers of the study's model, and its rank fits them, read from the model's config with no weight
+    loaded. False when the model's config is not on this machine yet (an embedded model not pulled): the sweep then
+    checks again once it has pulled it, still before any weight loads."""
+    arms = {m: params for m, params in space.params.items() if "target_modules" in params}
+    if not arms:
+        return True
+    layers = model_layers(config.model)
+    if layers is None:
+        return False
+    problems = []
+    for method, params in arms.items():
+        targets = params["target_modules"]
+        key = f"space.{method}.target_modules"
+        choices = ([(f"{key}[{i}]", t) for i, t in enumerate(targets.choices)] if hasattr(targets, "choices")
+                   else [(key, targets)])
+        problems += adapter_problems(choices, f"space.{method}.r", max(reach(params["r"])), layers, where)
+    raise_problems(where, problems)
+    return True
 
 
 def _check_prices(config: ExperimentConfig, where: str) -> None:

@@ -4,6 +4,7 @@ scored and gated."""
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import warnings
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from pathlib import Path
 from harness.core.errors import ModelError
 from harness.core.typed import at_least, from_up_to, greater_than
 from harness.models import loading
+from harness.models.layers import Layer, ModelLayers
 from harness.training.methods.base import (
     LocalCandidate,
     TrialContext,
@@ -61,12 +63,11 @@ class LoRA:
 
         tokenizer = loading.load_tokenizer(ctx.source)
         base = self.load_base(ctx)
-        targets = params.target_modules
         adapter = LoraConfig(
             r=params.r,
             lora_alpha=params.lora_alpha,
             lora_dropout=params.lora_dropout,
-            target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
+            target_modules=target_list(params.target_modules),
             task_type="CAUSAL_LM",
         )
         set_seed(ctx.seed)  # the adapter's random init: the same seed gives the same trial, whatever ran before
@@ -95,6 +96,82 @@ class LoRA:
         _stable_targets(model)  # `export` saves it again
         return LocalCandidate(model, tokenizer, trained_prompter(ctx, tokenizer), trained=True,
                               grammar=contract_grammar(ctx, tokenizer, params.constrained), quantized=self.quantized)
+
+
+ALL_LINEAR = "all-linear"
+"""PEFT's word for every linear layer but the output projection; it stands alone, never in a comma list."""
+
+
+def target_list(targets: str) -> str | list[str]:
+    """What PEFT is given: `all-linear` as it is, else the comma-separated names, each of which PEFT matches against
+    the end of a module's dotted name (`q_proj`, or `self_attn.q_proj`)."""
+    return targets if targets == ALL_LINEAR else [name.strip() for name in targets.split(",")]
+
+
+def adapter_problems(choices: list[tuple[str, str]], rank_key: str, rank: int, layers: ModelLayers,
+                     where: str) -> list[str]:
+    """What is wrong, for this model, with each `(key, target_modules)` choice of an adapter arm, and with its
+    highest rank `rank` (at `rank_key`). PEFT would otherwise fail after the model loads on a name that matches
+    nothing, and ignore a misspelt name beside a good one, silently adapting fewer layers than the file says."""
+    problems = []
+    for key, targets in choices:
+        found = [f"{where}: `{key}`: {problem}" for problem in _target_problems(targets, layers)]
+        problems += found or _rank_problems(key, targets, rank_key, rank, layers, where)
+    return list(dict.fromkeys(problems))
+
+
+def _target_problems(targets: str, layers: ModelLayers) -> list[str]:
+    names = target_list(targets)
+    if isinstance(names, str):
+        return []
+    known = layers.linear_names()
+    listed = (f"the linear modules of {layers.model} are {', '.join(known)}; write some of them comma-separated "
+              f"(e.g. `{','.join(known[:2])}`), or {ALL_LINEAR}")
+    if ALL_LINEAR in names:
+        return [f"`{ALL_LINEAR}` stands alone, never in a comma list (it already names every linear layer but the "
+                f"output); {listed}."]
+    problems = []
+    for name in names:
+        if not name:
+            problems.append(f"`{targets}` has an empty name (a doubled, leading or trailing comma); {listed}.")
+            continue
+        matched = _matching(name, layers)
+        wrong = [layer for layer in matched if layer.width is None]
+        if not matched:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            problems.append(f"`{name}` matches no module of {layers.model}{hint}; {listed}.")
+        elif wrong:
+            problems.append(f"`{name}` names {wrong[0].kind} modules (such as {wrong[0].name}), which LoRA cannot "
+                            f"adapt: it wraps linear and embedding layers; {listed}.")
+    return list(dict.fromkeys(problems))
+
+
+def _matching(name: str, layers: ModelLayers) -> list[Layer]:
+    """The layers PEFT would adapt for one name of a list: the name itself, or a dotted name ending with it."""
+    return [layer for layer in layers.layers if layer.name == name or layer.name.endswith(f".{name}")]
+
+
+def _targeted(targets: str, layers: ModelLayers) -> list[Layer]:
+    names = target_list(targets)
+    if isinstance(names, str):  # all-linear
+        return [layer for layer in layers.linear() if layer.name != layers.output]
+    return [layer for name in names for layer in _matching(name, layers)]
+
+
+def _rank_problems(key: str, targets: str, rank_key: str, rank: int, layers: ModelLayers, where: str) -> list[str]:
+    """A rank above the narrowest adapted layer's smaller side gives an adapter of full rank there: no longer
+    low-rank, it only costs memory and time (the calibration of r=100000 on a 32-wide model ran 16 s a step)."""
+    widths = [(min(layer.width), layer) for layer in _targeted(targets, layers) if layer.width]
+    if not widths:
+        return []
+    bound, narrowest = min(widths, key=lambda item: item[0])
+    if rank <= bound:
+        return []
+    inputs, outputs = narrowest.width
+    return [f"{where}: `{rank_key}` reaches {rank}, but {narrowest.name} of {layers.model}, which `{key}: {targets}` "
+            f"adapts, is {inputs} -> {outputs}: a rank above {bound} is no longer low-rank and only costs memory and "
+            f"time. Set r to at most {bound} (8 to 64 is usual)."]
 
 
 def _stable_targets(model) -> None:

@@ -1,0 +1,237 @@
+"""A new user's trial of the plan: adapter targets and ranks checked against the model's own layers before any
+model loads, calibration failures told as errors, learning-curve sizes and repeat seeds meaning what they say, the
+follow-ups and a small space's real trial count in the dry run, and empty paths refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import printed
+
+from harness.cli import main
+from harness.core.config import load_experiment
+from harness.core.errors import ConfigError, HarnessError
+from harness.sweep import calibrate
+from harness.sweep.calibrate import Calibration, Timing
+from harness.sweep.estimate import estimate
+from harness.sweep.followups import curve_sizes
+from harness.sweep.plan import plan_sweep
+
+LINEAR = "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head"
+"""The tiny model's linear modules (tests/tiny.py: a 2-layer Llama, hidden 32; k_proj and v_proj are 32 -> 16)."""
+
+
+def experiment(tmp_path: Path, model: Path, suite: Path, body: str) -> Path:
+    path = tmp_path / "mine.yaml"
+    path.write_text(f"name: mine\nmodel: {model}\nsuite: {suite}\nresults_dir: {tmp_path / 'results'}\ndevice: cpu\n"
+                    "data: {train_limit: 60, dev_limit: 10, test_limit: 10}\nbudget: {trials: 2, max_steps: 5}\n"
+                    "regression: {enabled: false}\n" + body)
+    return path
+
+
+def refused(path: Path, overrides: list[str] = (), storage: str | None = None) -> str:
+    with pytest.raises(ConfigError) as err:
+        plan_sweep(path, list(overrides), storage=storage)
+    return str(err.value)
+
+
+# --- 1. target_modules, checked against the model's layers (no weight loaded) ---
+
+def test_an_unknown_target_module_is_refused_with_the_models_linear_modules(tmp_path, tiny_model_dir, toy_suite,
+                                                                          no_model_loads):
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "space: {lora: {target_modules: nonsense_module}}\n")
+    message = refused(path)
+    assert message.startswith(f"{path}: `space.lora.target_modules`: `nonsense_module` matches no module of ")
+    assert f"the linear modules of {tiny_model_dir} are {LINEAR}" in message and "all-linear" in message
+
+
+def test_each_name_of_a_comma_list_and_each_choice_is_checked(tmp_path, tiny_model_dir, toy_suite, no_model_loads):
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "space:\n  lora: {target_modules: 'q_proj,v_prj'}\n"
+                      "  qlora: {target_modules: [q_proj, qproj_typo]}\n")
+    message = refused(path)
+    assert "2 problems" in message
+    assert "`space.lora.target_modules`: `v_prj` matches no module" in message and "did you mean `v_proj`?" in message
+    # qlora is skipped on a CPU, but its entry is still wrong; a choice is named by its place in the list
+    assert "`space.qlora.target_modules[1]`: `qproj_typo` matches no module" in message
+
+
+@pytest.mark.parametrize("targets, problem", [
+    ("'q_proj,all-linear'", "`all-linear` stands alone, never in a comma list"),
+    ("'q_proj,,v_proj'", "has an empty name"),
+    ("mlp", "`mlp` names LlamaMLP modules (such as model.layers.0.mlp), which LoRA cannot adapt"),
+])
+def test_targets_peft_would_reject_are_refused(tmp_path, tiny_model_dir, toy_suite, targets, problem):
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, f"space: {{lora: {{target_modules: {targets}}}}}\n")
+    assert problem in refused(path)
+
+
+@pytest.mark.parametrize("targets", ["all-linear", "'q_proj, v_proj'", "self_attn.q_proj", "lm_head", "embed_tokens",
+                                     "[all-linear, 'q_proj,v_proj']"])
+def test_targets_that_name_real_layers_are_accepted(tmp_path, tiny_model_dir, toy_suite, targets):
+    plan = plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite,
+                                 f"space: {{lora: {{target_modules: {targets}, r: 8}}}}\n"), [])
+    assert plan.space.methods == ("lora",)
+
+
+# --- 2. the rank, bounded by the narrowest adapted layer ---
+
+@pytest.mark.parametrize("space, bound", [
+    ("{r: 100000}", 16),                              # all-linear: k_proj and v_proj are 32 -> 16
+    ("{r: {low: 4, high: 17}}", 16),                  # a range's top counts
+    ("{r: 33, target_modules: q_proj}", 32),          # q_proj alone is 32 -> 32
+])
+def test_a_rank_above_the_narrowest_adapted_layer_is_refused(tmp_path, tiny_model_dir, toy_suite, no_model_loads,
+                                                            space, bound):
+    message = refused(experiment(tmp_path, tiny_model_dir, toy_suite, f"space: {{lora: {space}}}\n"))
+    assert message.startswith(f"{tmp_path / 'mine.yaml'}: `space.lora.r` reaches ")
+    assert f"a rank above {bound} is no longer low-rank" in message and f"Set r to at most {bound}" in message
+
+
+def test_a_rank_up_to_the_narrowest_layer_is_accepted(tmp_path, tiny_model_dir, toy_suite):
+    for space in ("{r: 16}", "{r: 32, target_modules: 'q_proj,o_proj'}", "{r: [8, 16]}"):
+        plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite, f"space: {{lora: {space}}}\n"), [])
+
+
+def test_a_model_not_pulled_yet_is_checked_after_the_pull_and_the_dry_run_says_so(tmp_path, toy_suite, monkeypatch,
+                                                                                  capsys):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))  # smollm2-135m is not in it
+    path = experiment(tmp_path, Path("smollm2-135m"), toy_suite, "space: {lora: {target_modules: nonsense_module}}\n")
+    assert main(["sweep", str(path), "--dry-run"]) == 0
+    assert "not checked yet: the adapters' `target_modules` and `r` against the model's layers" in printed(capsys)
+
+
+# --- 1. a calibration that fails is an error naming the configuration, not a traceback ---
+
+def test_a_calibration_failure_names_the_configuration_it_ran(tmp_path, tiny_model_dir, toy_suite, monkeypatch):
+    plan = plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite, "space: {lora: {r: 8}}\n"), [])
+
+    def fails(*args, **kwargs):
+        raise ValueError("Target modules {'x'} not found in the base model.\nmore detail")
+
+    monkeypatch.setattr(calibrate, "_time", fails)
+    with pytest.raises(HarnessError) as err:
+        calibrate._timed(plan, None, "lora", "fp32", None)
+    message = str(err.value)
+    assert message.startswith("calibration: lora (fp32) failed before any trial ran, on the configuration it times "
+                              "first (r=8, lora_alpha=32.0")
+    assert "ValueError: Target modules {'x'} not found in the base model." in message and "more detail" not in message
+    assert "change it in `space.lora`" in message
+
+
+def test_a_target_the_plan_could_not_check_fails_in_calibration_as_an_error(tmp_path, tiny_model_dir, toy_suite,
+                                                                           monkeypatch, capsys):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("harness.sweep.plan.model_layers", lambda model: None)  # as for a hub id not downloaded
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "space: {lora: {target_modules: nonsense_module}}\n")
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    out = printed(capsys)
+    assert "error: calibration: lora" in out and "target_modules=nonsense_module" in out
+    assert "NoMatchingPeftModuleError" in out and "Traceback" not in out
+
+
+# --- 3. learning-curve sizes and repeat seeds ---
+
+def test_curve_sizes_read_floats_as_fractions_and_ints_as_counts():
+    assert curve_sizes((0.25, 0.5, 1.0), 60) == [15, 30, 60]  # 1.0 is the whole train subset, not one example
+    assert curve_sizes((1,), 60) == [1]
+    assert curve_sizes((100000, 250.0), 60) == [60]           # counts are capped at the subset
+    assert curve_sizes((40, 0.5, 5000), 200) == [40, 100, 200]
+
+
+@pytest.mark.parametrize("sizes, problem", [
+    ("[1.5]", "`learning_curve.sizes[0]: 1.5` is neither a fraction of the train subset (0 to 1.0) nor a whole"),
+    ("[0.5, true]", "`learning_curve.sizes[1]` must be a number above 0"),
+    ("[0.5, abc]", "`learning_curve.sizes[1]` must be a number above 0"),
+    ("[250, -5]", "`learning_curve.sizes[1]` must be greater than 0; got -5"),
+])
+def test_curve_sizes_that_are_neither_fraction_nor_count_are_refused(tmp_path, tiny_model_dir, toy_suite, sizes,
+                                                                     problem):
+    body = f"space: {{lora: {{}}}}\nlearning_curve: {{sizes: {sizes}}}\n"
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, body)
+    with pytest.raises(ConfigError, match="learning_curve.sizes") as err:
+        load_experiment(path)
+    assert problem in str(err.value)
+
+
+def test_a_curve_size_yaml_reads_as_a_string_is_the_number_it_is(tmp_path, tiny_model_dir, toy_suite):
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "space: {lora: {}}\nlearning_curve: {sizes: [1e3, 0.5]}\n")
+    assert load_experiment(path).learning_curve.sizes == (1000, 0.5)
+
+
+@pytest.mark.parametrize("body, problem", [
+    ("repeats: {top_k: 2, seeds: [1, 1]}\n", "`repeats.seeds` lists 1 more than once"),
+    ("repeats: {top_k: 2, seeds: [0, 3]}\n", "`repeats.seeds` (0, 3) holds 0, the study's own `seed: 0`, so that "
+                                             "repeat would only run the original trial again"),
+    ("seed: 1\nrepeats: {top_k: 1}\n", "holds 1, the study's own `seed: 1`"),  # the default seeds, 1 and 2
+])
+def test_repeat_seeds_that_add_nothing_are_refused(tmp_path, tiny_model_dir, toy_suite, body, problem):
+    with pytest.raises(ConfigError) as err:
+        load_experiment(experiment(tmp_path, tiny_model_dir, toy_suite, "space: {lora: {}}\n" + body))
+    assert problem in str(err.value)
+
+
+def test_the_studys_seed_among_repeat_seeds_is_fine_while_repeats_are_off(tmp_path, tiny_model_dir, toy_suite):
+    load_experiment(experiment(tmp_path, tiny_model_dir, toy_suite, "seed: 1\nspace: {lora: {}}\n"))
+
+
+def timed(plan) -> Calibration:
+    timings = tuple(Timing(method, "fp32", step, 0.5) for method, step in (("prompt", None), ("lora", 1.0)))
+    return Calibration("Some CPU", "fp32", timings)
+
+
+def test_the_plan_and_estimate_list_the_follow_up_trials(tmp_path, tiny_model_dir, toy_suite):
+    plan = plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite,
+                                 "space: {prompt: {shots: [0, 1]}, lora: {r: [4, 8]}}\n"
+                                 "repeats: {top_k: 2, seeds: [1, 2]}\n"
+                                 "learning_curve: {sizes: [0.25, 30, 0.5, 1.0, 100000]}\n"), [])
+    assert plan.followup_trials() == (4, 3)
+    text = "\n".join(plan.describe())
+    assert "after the sweep: up to 7 follow-up trials" in text
+    assert "repeats: the 2 best configurations on dev, each again with seeds 1, 2 (up to 4 trials, study mine+seeds)" \
+        in text
+    assert ("learning curve: the best trained configuration again on 15 (0.25 of them), 30 (0.5 of them), 60 (all; "
+            "100000 asked, more than the subset holds) of the 60 train examples (3 trials, study mine+curve)") in text
+    note = next(n for n in estimate(plan, timed(plan)).notes if n.startswith("after the sweep"))
+    assert note.startswith("after the sweep: up to 7 follow-up trials (4 repeated seeds and 3 learning-curve points), "
+                           "up to about ")
+
+
+def test_a_curve_without_a_trained_method_says_it_will_not_run(tmp_path, tiny_model_dir, toy_suite):
+    plan = plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite,
+                                 "space: {prompt: {shots: [0, 1]}}\nlearning_curve: {sizes: [0.5]}\n"), [])
+    assert plan.followup_trials() == (0, 0)
+    assert "after the sweep: no follow-up trials" in plan.describe()
+    assert any("learning curve: none" in line and "no method in the space trains" in line for line in plan.describe())
+
+
+# --- 4. a space smaller than --trials ---
+
+def test_the_plan_says_the_sweep_stops_when_the_space_holds_fewer_configurations(tmp_path, tiny_model_dir,
+                                                                                  toy_suite, capsys):
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "space: {lora: {r: 8}, qlora: {}}\n")
+    plan = plan_sweep(path, [])
+    assert (plan.trials, plan.runnable_trials, plan.planned_methods()) == (2, 1, ["lora"])
+    text = "\n".join(plan.describe())
+    assert "  1. chosen by the tpe sampler from: lora" in text and "1-2." not in text
+    assert "the space holds only 1 distinct configuration, so the sweep stops after 1 of the 2 trials asked" in text
+    assert plan.trials_in_words() == ("1 trial in total: the space holds only 1 distinct configuration, of the 2 "
+                                      "trials asked")
+    assert estimate(plan, timed(plan)).trials[0].method == "lora" and len(estimate(plan, timed(plan)).trials) == 1
+
+
+# --- 5. empty paths ---
+
+@pytest.mark.parametrize("item, key", [("results_dir=''", "results_dir"), ("suite=''", "suite"),
+                                       ("model='  '", "model")])
+def test_an_empty_path_is_refused_naming_the_key(tmp_path, tiny_model_dir, toy_suite, item, key):
+    message = refused(experiment(tmp_path, tiny_model_dir, toy_suite, "space: {lora: {}}\n"), [item])
+    assert f"`{key}` is empty, which would quietly mean the current folder" in message
+    assert f"`--set {item}` on the command line" in message
+
+
+def test_an_empty_storage_is_refused(tmp_path, tiny_model_dir, toy_suite, capsys):
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "space: {lora: {}}\n")
+    assert "--storage '' (or $HARNESS_STORAGE) is empty" in refused(path, storage="")
+    assert main(["sweep", str(path), "--dry-run", "--storage", " "]) == 2
+    assert "--storage ' ' (or $HARNESS_STORAGE) is empty" in printed(capsys)
