@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -501,3 +502,21 @@ def test_a_damaged_block_reads_as_an_unreadable_database_not_a_traceback(tmp_pat
     with pytest.raises(HarnessError, match=r"cannot be read: .* cut short or damaged") as refused:
         Store(db).trials()
     assert str(db) in str(refused.value)
+
+
+def test_a_trial_that_did_not_complete_is_refused_with_the_way_it_could(tmp_path):
+    """A re-run resumes what an interruption stopped, but a trial that failed on its own error is counted, and its
+    configuration would fail the same way: the advice differs."""
+    store = Store(tmp_path / "h.duckdb")
+    store.record_study(study_record("s1"))
+    for number in range(3):
+        store.record_trial_start(dataclasses.replace(make_record("s1", number), status="running"))
+    store.mark_trial_failed("s1/0", "ConfigError: unknown scorer 'task_acuracy'")
+    store.mark_trial_failed("s1/1", "interrupted by the user (Ctrl-C) during the trial")
+    advice = {}
+    for number in range(3):
+        with pytest.raises(HarnessError, match="this needs a complete trial") as err:
+            store.require_trial(f"s1/{number}", complete=True)
+        advice[number] = str(err.value)
+    assert "fix what its reason names" in advice[0] and "re-run the sweep" not in advice[0]
+    assert advice[1].endswith("or re-run the sweep to finish it.") and advice[2].endswith("to finish it.")

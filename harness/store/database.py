@@ -617,7 +617,7 @@ class Store:
         if complete and not found.complete:
             reason = f" ({found.failure_reason})" if found.failure_reason else ""
             raise HarnessError(f"trial {given} is {found.status}{reason}; this needs a complete trial. Pick one from "
-                               "`harness trials`, or re-run the sweep to finish it.")
+                               f"`harness trials`, or {_finishing(found)}.")
         return found
 
     def examples(self, trial_id: str, split: str | None = None) -> list[ExampleView]:
@@ -732,6 +732,17 @@ def _latest_statuses(conn: duckdb.DuckDBPyConnection, suite: str | None) -> dict
     cond, args = ("WHERE suite = ?", [suite]) if suite is not None else ("", [])
     rows = conn.execute(f"SELECT trial_id, status FROM adapter_events {cond} ORDER BY id", args).fetchall()
     return dict(rows)  # later events overwrite earlier ones
+
+
+def _finishing(trial: TrialView) -> str:
+    """How a trial that did not complete could: a sweep re-run resumes what an interruption stopped, but a trial
+    that failed on its own error is counted, and the same configuration would fail the same way."""
+    if trial.status == "running" or (trial.failure_reason or "").startswith("interrupted"):
+        return "re-run the sweep to finish it"
+    if trial.status == "pruned":
+        return "train its configuration in a new study with pruning off (`--set pruning.enabled=false`)"
+    return ("fix what its reason names, then train the configuration in a new study (`harness sweep EXPERIMENT "
+            "--study NEW_NAME`): re-running this study does not run a failed trial again")
 
 
 def _pending_migrations(conn: duckdb.DuckDBPyConnection) -> list[str] | None:

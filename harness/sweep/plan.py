@@ -213,7 +213,7 @@ def _plan(path: Path, overrides: list[str], study: str | None, storage: str | No
     space, enqueued = _enqueued(config, _for_engine(build_space(config.space, device, where), config), where)
     check_adapters(config, space, where)
     _check_prices(config, where)
-    suite = load_suite(config.suite)
+    suite = load_suite(config.suite, named_in=path)
     maximize = _objective_direction(config, suite, where)
     if config.regression.enabled:
         _check_regression(config, suite, where)
