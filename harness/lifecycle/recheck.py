@@ -119,8 +119,9 @@ class Recheck:
         return f"{self.relabelled} of them {which} with another answer (relabelled)"
 
     def _reading(self) -> str:
-        if not self.beyond_noise:
-            return "no change beyond noise (the interval includes 0)"
+        if not self.beyond_noise:  # with two parts, Holm may demote a part whose own interval leaves 0 out
+            return ("no change beyond noise (the interval includes 0)" if self.apart is None else
+                    "no change beyond noise in either part")
         word = "a DROP beyond noise" if self.outcome is Outcome.WORSE else "a rise beyond noise"
         if self.apart is None:
             return word
