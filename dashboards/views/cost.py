@@ -55,7 +55,8 @@ with left:
                                   "price) or local (measured throughput); or, unmeasured, a hosted model from the "
                                   "price table with an accuracy you enter. Defaults to the best hosted arm.",
     ) if options else None
-    volume = st.number_input("Queries per month", min_value=1.0, step=10_000.0, format="%.0f",
+    volume = st.number_input("Queries per month", min_value=1.0, max_value=payback.VOLUME_RANGE[1], step=10_000.0,
+                             format="%.0f",
                              key=keep("keep-volume", PRESETS["volume"]))
     horizon = st.number_input("Horizon (months)", min_value=1, max_value=120, step=6,
                               key=keep("keep-horizon", int(PRESETS["horizon_months"])))
