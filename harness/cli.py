@@ -449,8 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                "retired), key metrics and history")
     registry.add_argument("--suite", help="only this suite's adapters")
     registry.add_argument("--history", action="store_true",
-                          help="also every status change (who, when, why, the gate) and every look at test (each "
-                               "gate evaluation, passed or refused, each compare on test, each re-check)")
+                          help="also every status change (who, when, why, the gate), every look at test (each "
+                               "gate evaluation, passed or refused, each compare on test, each re-check) and every "
+                               "audit pack written, with its manifest's sha256")
     _db_option(registry)
     registry.set_defaults(run=_registry)
     _teach(registry, ("harness registry", "every adapter, by suite and status"),
@@ -1246,6 +1247,8 @@ def _registry(args, console: Console) -> int:
                           "(`harness promote TRIAL --to staging --approver NAME`).", highlight=False)
         if looks:
             console.print(report.looks_table(looks))
+        if packs := [p for p in store.audit_packs() if args.suite in (None, p.suite)]:
+            console.print(report.audit_packs_table(packs))
     return 0
 
 

@@ -103,6 +103,9 @@ def test_verify_catches_a_pack_forged_with_its_manifest_recomputed_once_a_hash_i
     assert f"sha256 of {pack / 'MANIFEST.json'}: {digest}" in printed
     recorded = [p for p in sweep.audit_packs(LORA) if p.folder == str(pack.resolve())]
     assert [p.manifest_sha256 for p in recorded] == [digest] and recorded[0].actor
+    assert main(["registry", "--history", "--db", str(sweep.path)]) == 0  # an auditor sees every pack written
+    history = one_line(capsys.readouterr().out)
+    assert "Audit packs written, oldest first" in history and digest[:20] in history.replace(" ", "")
 
     forged.mkdir()
     for path in pack.rglob("*"):

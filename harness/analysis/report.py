@@ -40,7 +40,7 @@ from harness.core.metric import CORE_METRICS, NOT_MEASURED, Metric
 from harness.core.records import PHASES, AdapterEvent, ExampleView, LookAtTest, TrialView
 from harness.core.selection import ranked
 from harness.core.text import id_order, padded
-from harness.store.database import Store
+from harness.store.database import AuditPackRecord, Store
 
 Objectives = Mapping[str, str]
 """study -> the metric its sweep optimised (task_accuracy for a study not listed)."""
@@ -349,6 +349,19 @@ def history_table(events: Iterable[AdapterEvent]) -> Table:
         change = e.status if e.action == "recheck" else f"{e.previous} -> {e.status}"
         table.add_row(f"{e.at:%Y-%m-%d %H:%M}", e.trial_id, e.suite, f"{e.action}: {change}", e.actor,
                       Text(e.note or ""), gate)
+    return table
+
+
+def audit_packs_table(packs: Iterable[AuditPackRecord]) -> Table:
+    """Every audit pack written, oldest first, with the sha256 of its MANIFEST.json: what `audit --verify` checks a
+    pack against, so an auditor can see which packs exist and where they were written."""
+    table = Table(title=Text("Audit packs written, oldest first (`harness audit --verify DIR` checks one against its "
+                             "manifest's sha256 here)."))
+    for column in ("when", "trial", "suite", "by", "folder", "MANIFEST.json sha256"):
+        table.add_column(column, overflow="fold")
+    for pack in packs:
+        table.add_row(f"{pack.at:%Y-%m-%d %H:%M}" if pack.at else "-", pack.trial_id, pack.suite, pack.actor or "-",
+                      Text(pack.folder), pack.manifest_sha256)
     return table
 
 
