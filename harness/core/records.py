@@ -398,6 +398,17 @@ class LookAtTest:
         before it (what `promote.gate_look` records); None for other looks and gates recorded before it was."""
         return (self.detail or {}).get("earlier_candidates")
 
+    @property
+    def target(self) -> str | None:
+        """For a gate: the status the candidate was gated for (`staging`, `production`); None for other looks."""
+        return (self.rule or {}).get("target")
+
+    @property
+    def failed_rules(self) -> list[tuple[str, str]]:
+        """For a gate: (name, detail) of every rule it failed, as `promote.gate_look` records them; [] otherwise."""
+        rules = (self.detail or {}).get("rules") or []
+        return [(rule.get("name"), rule.get("detail")) for rule in rules if not rule.get("passed")]
+
 
 # -- read side -------------------------------------------------------------------------------------------------
 
@@ -555,6 +566,11 @@ class StudyView:
     def price_overrides(self) -> dict[str, Any]:
         """The experiment file's `prices:` overrides of the price table, as stored with the study; empty if none."""
         return dict(self.experiment.get("prices") or {})
+
+    @property
+    def config_path(self) -> str | None:
+        """The experiment file the study was swept from, as its notes record it; None for a study run without one."""
+        return self.notes.get("config_path")
 
 
 def study_setup(study: StudyRecord | StudyView) -> dict[str, Any]:

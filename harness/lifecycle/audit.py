@@ -330,10 +330,9 @@ def _last_gate(looks: list[LookAtTest], trial_id: str) -> dict | None:
     last = next((look for look in reversed(looks) if look.kind == "gate" and look.candidate == trial_id), None)
     if last is None:
         return None
-    rules = (last.detail or {}).get("rules") or []
-    return {"outcome": last.outcome, "at": last.at, "by": last.actor, "target": (last.rule or {}).get("target"),
+    return {"outcome": last.outcome, "at": last.at, "by": last.actor, "target": last.target,
             "reference": last.reference,
-            "failed_rules": [{"name": r.get("name"), "detail": r.get("detail")} for r in rules if not r.get("passed")]}
+            "failed_rules": [{"name": name, "detail": detail} for name, detail in last.failed_rules]}
 
 
 def _looks(looks: list[LookAtTest], trial_id: str) -> dict:

@@ -135,7 +135,7 @@ def _rescore_command(store: Store, candidate: TrialView, reference_id: str) -> s
     reference = store.study(store.require_trial(reference_id).study)
     scored = build(ExperimentConfig, dict(reference.experiment), f"study {reference.name}")
     limit = "null" if scored.data.test_limit is None else scored.data.test_limit
-    experiment = store.study(candidate.study).notes.get("config_path") or "EXPERIMENT"
+    experiment = store.study(candidate.study).config_path or "EXPERIMENT"
     return (f"run its experiment again as a new study with study {reference.name}'s data.test_limit and seed, "
             f"`harness sweep {experiment} --study {candidate.study}-like-{reference.name} "
             f"--set data.test_limit={limit} --set seed={scored.seed}`")

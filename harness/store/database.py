@@ -321,7 +321,7 @@ class Store:
                    for fact, old, new in setup_changes(study_setup(stored), study_setup(study))]
         if not changed:
             return None
-        was = stored.notes.get("config_path") or stored.experiment_name
+        was = stored.config_path or stored.experiment_name
         return (f"study {study.name} in {self.path} was run with another setup (from {was}); its trials cannot be "
                 f"compared with this one's, since {'; '.join(changed)}. Pass --study NEW_NAME (or give the experiment "
                 f"another `name`) to start a separate study, or use another results folder (--set results_dir=...).")

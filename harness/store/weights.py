@@ -13,7 +13,7 @@ def missing_weights(trial: TrialView, study: StudyView | None = None) -> str | N
     moved or deleted by hand: that wants the folder put back, and a larger keep_best would not have helped."""
     if not trial.trained:
         return None
-    experiment = (study.notes.get("config_path") if study else None) or "EXPERIMENT"
+    experiment = (study.config_path if study else None) or "EXPERIMENT"
     again = (f"train its configuration again in a new study (a study runs each configuration once): `harness sweep "
              f"{experiment} --study NEW_NAME`, with its parameters (`harness show {trial.id}`) under `enqueue:`")
     if trial.artifact_path is None:
