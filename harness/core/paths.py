@@ -37,6 +37,20 @@ def results_folder(path: Path) -> None:
         path.mkdir(mode=0o700, exist_ok=True)
 
 
+def probe_writable(folder: Path) -> Path:
+    """Write and remove a small file in `folder`, or in its nearest existing parent when it does not exist yet (a
+    check creates no folder); return the folder written to. OSError when that is a file or cannot be written."""
+    import tempfile
+
+    existing = next(p for p in (folder.resolve(), *folder.resolve().parents) if p.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(20, f"{existing} is a file, not a folder", str(existing))
+    with tempfile.NamedTemporaryFile(dir=existing, prefix=".harness-write-check-") as probe:
+        probe.write(b"\0" * 4096)  # a full disk refuses the data, not only the name
+        probe.flush()
+    return existing
+
+
 def results_database(given: Path) -> Path:
     """A results database named as its file, or as the results folder that holds its harness.duckdb (`--db results`,
     a worker's folder to merge): every command takes either."""

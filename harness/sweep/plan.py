@@ -14,7 +14,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 from harness.analysis.cost import load_prices
 from harness.core.config import ExperimentConfig, blame_overrides, experiment_file, load_experiment
 from harness.core.errors import ConfigError, HarnessError, ModelError
-from harness.core.paths import STORAGE_ENV
+from harness.core.paths import STORAGE_ENV, probe_writable
 from harness.core.text import fold
 from harness.core.typed import raise_problems
 from harness.data.suites import Example, Suite, load_suite, seeded_subset
@@ -506,13 +505,8 @@ MIN_FREE_BYTES = 512 * 2**20
 def _check_writable(results: Path, where: str) -> None:
     """Write and remove a small file where results will go (in its nearest existing folder, so a plan creates no
     folder): an unwritable or full disk fails here, not after the first trial has trained."""
-    existing = next(p for p in (results.resolve(), *results.resolve().parents) if p.exists())
     try:
-        if not existing.is_dir():
-            raise NotADirectoryError(20, "a file is in the way", str(existing))
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=".harness-write-check-") as probe:
-            probe.write(b"\0" * 4096)
-            probe.flush()
+        existing = probe_writable(results)
         free = shutil.disk_usage(existing).free
         if free < MIN_FREE_BYTES:
             raise OSError(28, f"only {free / 2**20:.0f} MB free, and a sweep needs at least "

@@ -20,7 +20,6 @@ import contextlib
 import fcntl
 import os
 import re
-import tempfile
 import time
 import warnings
 import zlib
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.core.errors import ConfigError, HarnessError
-from harness.core.paths import STORAGE_ENV, results_folder
+from harness.core.paths import STORAGE_ENV, probe_writable, results_folder
 
 if TYPE_CHECKING:
     import optuna
@@ -193,14 +192,10 @@ def _check_file_storage(url: str) -> None:
     """Write and remove a small file in the nearest existing folder of a journal or SQLite file, creating none (the
     dry run leaves no trace): a folder that cannot be made or written to fails here, not after the first trial."""
     path = Path(url.removeprefix("journal:").removeprefix("sqlite:///")).resolve()
-    existing = next(p for p in path.parents if p.exists())
     try:
         if path.is_dir():
             raise IsADirectoryError(21, "a folder, not a file")
-        if not existing.is_dir():
-            raise NotADirectoryError(20, f"{existing} is a file, not a folder")
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=".harness-write-check-"):
-            pass
+        probe_writable(path.parent)
     except OSError as exc:
         raise ConfigError(f"{_given(url)}: cannot write the study's file {path} ({exc.strerror or exc}); give a "
                           f"path in a writable folder.{_unset_hint(url)}") from None
