@@ -530,9 +530,12 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
     per_query = b - c
     pays, reason = _decide(cid, baseline.name, quality, x, horizon_months)
     broken = list(candidate.broken_constraints)
-    not_ready = "; ".join(
-        [f"it breaks the dev constraint(s) {', '.join(broken)}"] * bool(broken)
-        + ["it is under-trained"] * bool(candidate.under_trained))
+    obstacles = []
+    if broken:
+        obstacles.append(f"it breaks the dev constraint(s) {', '.join(broken)}")
+    if candidate.under_trained:
+        obstacles.append("it is under-trained")
+    not_ready = "; ".join(obstacles)
     if broken:
         reason += (f" Caution: {cid} breaks the dev constraint(s) {', '.join(broken)}, so it is not ready to serve "
                    "whatever it saves.")
