@@ -55,18 +55,17 @@ def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_t
                      pull_missing: bool = True, recalibrate: bool = False) -> MachinePlan:
     """`pull_missing=False` (a dry run): an embedded model not pulled yet is not fetched; the plan is then shown
     without this machine's timings, and says how to get them. `recalibrate`: measure again, whatever is cached."""
-    adapters_checked = check_adapters(plan.config, plan.space, str(plan.config_path))
     try:
         source = sources.resolve(plan.config.model, pull_missing=pull_missing)
     except ModelError as exc:
         if pull_missing:
             raise
         echo(f"not calibrated: {exc} The estimate needs a few timed steps of the model on this machine.")
-        if not adapters_checked:
+        if not plan.adapters_checked:
             echo("not checked yet: the adapters' `target_modules` and `r` against the model's layers, which need its "
                  f"config; the sweep checks them once it has pulled {plan.config.model}, before any weight loads.")
         return MachinePlan(plan, None, None, None, None)
-    if not adapters_checked:  # the model's config is here now (pulled), and still no weight has loaded
+    if not plan.adapters_checked:  # the model's config is here now (pulled), and still no weight has loaded
         check_adapters(plan.config, plan.space, str(plan.config_path))
     data = prepare(plan, source, echo)
     check_hosted_arms(plan, data, echo)  # one request each, before minutes of calibration (and in a dry run)

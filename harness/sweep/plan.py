@@ -59,6 +59,9 @@ class SweepPlan:
     """The objective's direction, from its metric's `higher_is_better`."""
     endpoints: dict[str, HostedEndpoint] = field(default_factory=dict)
     """The hosted endpoints the `api` arms use, checked to answer; their keys are held in memory only."""
+    adapters_checked: bool = True
+    """Whether `check_adapters` could read the model's layers at plan time; False for an embedded model not pulled
+    yet, which the machine's plan checks once it has pulled it."""
 
     @property
     def results_dir(self) -> Path:
@@ -210,7 +213,7 @@ def _plan(path: Path, overrides: list[str], study: str | None, storage: str | No
     except ModelError as exc:  # name the file and the key as well as the fix
         raise ModelError(f"{where}: `model: {config.model}`: {exc}") from None
     space, enqueued = _enqueued(config, _for_engine(build_space(config.space, device, where), config), where)
-    check_adapters(config, space, where)
+    adapters_checked = check_adapters(config, space, where)
     _check_prices(config, where)
     suite = load_suite(config.suite, named_in=path)
     maximize = _objective_direction(config, suite, where)
@@ -231,7 +234,7 @@ def _plan(path: Path, overrides: list[str], study: str | None, storage: str | No
     storage = normalise(storage or default_storage)
     check_reachable(storage)
     return SweepPlan(config, path, study, storage, trials or config.budget.trials, device,
-                     space, enqueued, suite, subsets, maximize, endpoints)
+                     space, enqueued, suite, subsets, maximize, endpoints, adapters_checked)
 
 
 def check_adapters(config: ExperimentConfig, space: SearchSpace, where: str) -> bool:
