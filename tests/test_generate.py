@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.cache_utils import DynamicCache
 
 from harness.training import generate as generate_module
-from harness.training.generate import MIN_SHARED_PREFIX, _shared_prefix_length, generate
+from harness.training.generate import MIN_SHARED_PREFIX, _shared_prefix_length, generate, timed_batches
 from harness.training.kv_cache import ReservedLayer, batch_cache, growing_cache
 
 
@@ -37,6 +37,16 @@ def test_shared_prefix_cache_gives_the_same_outputs(tiny):
     assert [g.output for g in cached] == [g.output for g in plain] == [g.output for g in alone]
     assert [g.prompt_tokens for g in cached] == [len(e) for e in encoded]
     assert all(0 < g.completion_tokens <= 12 for g in cached)
+
+
+def test_each_batch_is_timed_once_with_its_own_tokens(tiny):
+    model, tokenizer = tiny
+    answers = generate(model, tokenizer, prompts(tokenizer), batch_size=3, max_new_tokens=12)
+    assert sorted({g.batch for g in answers}) == [0, 1]  # 4 prompts in batches of 3: two generate calls
+    batches = timed_batches(answers)
+    assert [seconds for _, seconds in batches] == [next(g.latency_s for g in answers if g.batch == b) for b in (0, 1)]
+    assert sum(tokens for tokens, _ in batches) == sum(g.completion_tokens for g in answers)
+    assert timed_batches([g.__class__(g.output, 1, 1, 0.5) for g in answers]) == ()  # a hosted reply has no batch
 
 
 def test_shared_prefix_leaves_every_prompt_a_token():

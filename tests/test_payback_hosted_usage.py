@@ -26,15 +26,8 @@ from harness.analysis.cost import (
     unreported_answers,
     worst_case_requests,
 )
-from harness.analysis.payback import (
-    PaybackInputs,
-    baseline_from_hosted_trial,
-    baseline_from_trial,
-    one_time_usd,
-    payback,
-    payback_from_store,
-    tornado,
-)
+from harness.analysis.payback import baseline_from_hosted_trial, baseline_from_trial, payback, payback_from_store
+from harness.analysis.payback_model import PaybackInputs, one_time_usd, tornado
 from harness.analysis.report import trial_detail
 from harness.cli import main
 from harness.core.config import EndpointConfig

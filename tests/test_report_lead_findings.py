@@ -14,7 +14,15 @@ from test_cost import PRICES, evaluation
 
 from harness.cli import main
 from harness.core.metric import Metric
-from harness.core.records import ExampleRow, MetricRow, RunRecord, StudyRecord, TrainingSummary, TrialRecord
+from harness.core.records import (
+    ExampleRow,
+    MetricRow,
+    RunRecord,
+    StudyRecord,
+    Throughput,
+    TrainingSummary,
+    TrialRecord,
+)
 from harness.store.database import Store
 
 EXAMPLES = 100
@@ -30,9 +38,10 @@ def lead_study(name: str = "lead") -> StudyRecord:
 
 
 def add_trial(store: Store, number: int, method: str, right: int, dev: float, *, test_seconds: float = 10.0,
-              completion_tokens: int = 2_000, study: str = "lead", **fields) -> None:
-    """A trial whose first `right` of 100 test examples are right, answered in `test_seconds` on an H100; a trained
-    one has a forgetting check over 8 items (its n is not the test subset's)."""
+              completion_tokens: int = 2_000, study: str = "lead", speed: Throughput | None = None,
+              **fields) -> None:
+    """A trial whose first `right` of 100 test examples are right, answered in `test_seconds` on an H100 (or as
+    `speed` says); a trained one has a forgetting check over 8 items (its n is not the test subset's)."""
     trained = method not in ("prompt", "dspy")
     scores = {f"t{i:03d}": 1.0 if i < right else 0.0 for i in range(EXAMPLES)}
     share = right / EXAMPLES
@@ -48,7 +57,8 @@ def add_trial(store: Store, number: int, method: str, right: int, dev: float, *,
         id=f"{study}/{number}", study=study, number=number, run_id=f"r-{study}", method=method, trained=trained,
         status=status, device="cuda", train_seconds=100.0 if trained else 0.0, eval_seconds=test_seconds,
         objective=dev if complete else None, feasible=True if complete else None,
-        throughput={"test": evaluation(EXAMPLES, test_seconds, 48_000, completion_tokens)} if complete else {},
+        throughput=({"test": speed or evaluation(EXAMPLES, test_seconds, 48_000, completion_tokens)}
+                    if complete else {}),
         metrics=metrics if complete else [],
         examples=[ExampleRow("test", i, f"input {i}", "x", "y", scores={"task_accuracy": v})
                   for i, v in scores.items()] if complete else [],

@@ -59,7 +59,7 @@ def make_record(study="s1", number=0, accuracy=0.5, n_examples=2) -> TrialRecord
         label_reports={"dev": LabelReport(
             n=2, invalid=1, macro_f1=1 / 3, macro_labels=2, confusion={"a": {"a": 1}, "b": {INVALID: 1}},
             labels={"a": LabelRow(1.0, 1.0, 1.0, 1, 1, f1_low=0.2, f1_high=1.0), "b": LabelRow(None, 0.0, 0.0, 1, 0)})},
-        throughput={"dev": Throughput(n_examples, 2.0, 8, 24, 10)},
+        throughput={"dev": Throughput(n_examples, 2.0, 8, 24, 10, ((6, 1.25), (4, 0.75)), 0.125)},
         provenance={"model": {"name": "tiny"}},
         metrics=[
             MetricRow("dev", "task_accuracy", accuracy, accuracy - 0.1, accuracy + 0.1, 100),
@@ -191,7 +191,7 @@ def test_trial_round_trip_is_typed(tmp_path):
     assert set(trial.metrics) == {"dev", "test"}
     assert trial.training == record.training and trial.shots == ("train:3",) and trial.include_contract is False
     assert trial.constraints == record.constraints and trial.label_reports == record.label_reports
-    assert trial.throughput == {"dev": Throughput(2, 2.0, 8, 24, 10)}
+    assert trial.throughput == {"dev": Throughput(2, 2.0, 8, 24, 10, ((6, 1.25), (4, 0.75)), 0.125)}
     assert trial.throughput["dev"].completion_tokens_per_s == 5.0
     assert trial.provenance == {"model": {"name": "tiny"}}
     examples = store.examples(record.id)

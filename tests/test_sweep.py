@@ -96,7 +96,12 @@ def test_demo_experiment_runs_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
     labels = lora.label_reports["test"]
     assert labels.n == 8 and sum(sum(row.values()) for row in labels.confusion.values()) == 8
     assert lora.metric("test", "macro_f1").n == 8
-    assert lora.throughput["test"].examples == 8 and lora.throughput["test"].completion_tokens > 0
+    speed = lora.throughput["test"]
+    assert speed.examples == 8 and speed.completion_tokens > 0
+    assert len(speed.batches) == -(-8 // speed.batch_size)  # each generate call timed once
+    assert sum(tokens for tokens, _ in speed.batches) == speed.completion_tokens
+    assert 0 < sum(seconds for _, seconds in speed.batches) <= speed.seconds
+    assert speed.others_cpu_share is not None and 0.0 <= speed.others_cpu_share <= 1.0
     assert all(e.prompt_tokens > 0 and e.latency_s > 0 for e in examples)
     assert set(lora.phase_seconds) == {"load", "train", "dev", "test", "regression", "save"}
     assert 0 <= lora.overhead_seconds < lora.wall_seconds

@@ -120,7 +120,8 @@ if result is not None:
     cols = st.columns(4)
     # 1.8 hours, not "0.0" months; a candidate that fails the quality bar has no payback figure, not "never"
     cols[0].metric("Time to payback", duration(months) if result.quality.passes else "no figure: fails the bar",
-                   help=result.reason)
+                   help=result.reason + (f" 95% over the timed speeds' spread: {result.months_spread().strip()}"
+                                         if result.months_spread() else ""))
     cols[1].metric("Per month", saving_text(result.monthly_savings_usd))
     cols[2].metric("One-time cost", usd(result.one_time_usd),
                    help=", ".join(f"{k} {usd(v)}" for k, v in result.one_time_breakdown.items()))
@@ -133,6 +134,9 @@ if result is not None:
     st.caption(f"Per query: fine-tuned {usd(result.candidate_usd_per_query)}, baseline "
                f"{usd(result.baseline_usd_per_query)}. Lines: one-time cost, then monthly cost x months, over the "
                f"{int(horizon)}-month horizon.")
+    if result.months_spread():
+        st.caption(f"Time to payback{result.months_spread()} (95%, n={result.timing.n} timed batches; every other "
+                   "input held): the speeds the harness's own generate measured, each bootstrapped over its batches.")
 
     st.subheader("Sensitivity")
     if result.sensitivity.tornado:

@@ -34,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.speed import timing_text
 from harness.core.errors import HarnessError
 from harness.core.records import ExampleView, HostedUsage, RunView, Throughput, TrialView
 from harness.core.yamlfile import read_yaml
@@ -492,8 +493,8 @@ class ServingCost:
     throughput_source: str = ""
     """Where the completion tokens per second come from, in words, with the concurrency."""
     timed: Throughput | None = None
-    """The fallback's one timed generate pass behind `completion_tokens_per_s` (examples, seconds, batch): a single
-    timing, without an interval or a record of the CPU's load then. None for a load test or a user figure."""
+    """The fallback's timed generate pass behind `completion_tokens_per_s` (examples, seconds, batch, and each batch's
+    tokens and seconds where recorded: `speed.speed_interval`). None for a load test or a user figure."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -540,8 +541,8 @@ def _throughput(trial: TrialView, ev: Throughput, split: str, given: float | Non
         return (load.completion_tokens_per_s, load.engine, f"{measured(trial.id)}: {load.source}{latency}",
                 load.concurrency)
     return (ev.completion_tokens_per_s, "hf", f"{measured(trial.id)}: fallback, the harness's own generate on {split} "
-            f"({ev.examples} examples, batch {ev.batch_size}), not a serving engine; a vLLM load test "
-            "(generation.engine: vllm) or --serving-throughput prices what production runs", ev.batch_size)
+            f"({ev.examples} examples, batch {ev.batch_size}: {timing_text(ev)}), not a serving engine; a vLLM load "
+            "test (generation.engine: vllm) or --serving-throughput prices what production runs", ev.batch_size)
 
 
 @dataclass(frozen=True)

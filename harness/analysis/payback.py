@@ -25,7 +25,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import Any
 
 from harness.analysis.compare import objective_of, require_same_examples, suite_of
 from harness.analysis.cost import (
@@ -38,18 +38,35 @@ from harness.analysis.cost import (
     SweepCost,
     answers_without_usage,
     api_cost,
-    api_usd_per_query,
     assumption,
     hosted_cost,
     load_prices,
     measured,
     serving_cost,
-    serving_usd_per_query,
     sweep_cost,
     worst_case_requests,
 )
 from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, compare_to_value, scores_of
 from harness.analysis.formatting import counted, duration, fmt_metric, pct, points, quantity, queries, usd
+from harness.analysis.payback_model import (
+    FLAGS,
+    HORIZON_MONTHS,
+    UNITS,
+    PaybackInputs,
+    TimingSpread,
+    TornadoBar,
+    baseline_usd_per_query,
+    break_even_volume,
+    candidate_usd_per_query,
+    min_volume_for_savings,
+    monthly_savings_usd,
+    months_to_payback,
+    one_time_usd,
+    savings_per_query_usd,
+    timing_spread,
+    tornado,
+)
+from harness.analysis.speed import busy, speed_draws, speed_interval, timing_text
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import RunView, TrialView
@@ -231,178 +248,6 @@ def pct_text(x: float) -> str:
     return f"{pct(x)}%"
 
 
-# -- the payback model: flat numbers, so sensitivity can move one at a time ----------------------------------------
-
-HORIZON_MONTHS = 12.0
-"""The break-even volume is the volume that pays back within this many months, unless the caller names another."""
-
-
-@dataclass(frozen=True)
-class PaybackInputs:
-    """Every number the payback arithmetic uses. Per-query token counts are local-tokenizer tokens."""
-
-    volume: float
-    sweep_compute_usd: float
-    """The sweep's device time at the table's device prices."""
-    candidate_usd_per_hour: float
-    candidate_tokens_per_s: float
-    candidate_completion_tokens: float
-    baseline_kind: str
-    baseline_usd_per_hour: float = 0.0
-    baseline_tokens_per_s: float = 0.0
-    baseline_prompt_tokens: float = 0.0
-    baseline_completion_tokens: float = 0.0
-    api_input_usd_per_1m: float = 0.0
-    api_output_usd_per_1m: float = 0.0
-    token_ratio: float = 1.0
-    baseline_tokens_measured: bool = False
-    """A hosted arm's own tokens, as its endpoint reported them: no ratio converts them, so none is varied."""
-    sweep_hosted_usd: float = 0.0
-    """The tokens the sweep's hosted arms were billed: API dollars, which device_price_scale leaves as they are."""
-    data_prep_hours: float = 0.0
-    data_prep_usd_per_hour: float = 0.0
-    engineering_hours: float = 0.0
-    engineering_usd_per_hour: float = 0.0
-    fixed_monthly_usd: float = 0.0
-    device_price_scale: float = 1.0
-    """Multiplies every device price (the sweep's device time, candidate serving, local baseline serving), never an
-    API price; 1 = the table."""
-    utilisation: float = 1.0
-    """Share of each paid device-hour spent answering; 1 = full batches all the time. Divides local serving cost."""
-
-
-UNITS = {
-    "volume": "queries per month", "sweep_compute_usd": "USD", "sweep_hosted_usd": "USD",
-    "candidate_usd_per_hour": "USD per hour",
-    "candidate_tokens_per_s": "completion tokens per second", "candidate_completion_tokens": "tokens per query",
-    "baseline_usd_per_hour": "USD per hour", "baseline_tokens_per_s": "completion tokens per second",
-    "baseline_prompt_tokens": "local tokens per query", "baseline_completion_tokens": "local tokens per query",
-    "api_input_usd_per_1m": "USD per 1M input tokens", "api_output_usd_per_1m": "USD per 1M output tokens",
-    "token_ratio": "hosted tokens per local token", "data_prep_hours": "hours",
-    "data_prep_usd_per_hour": "USD per hour", "engineering_hours": "hours", "engineering_usd_per_hour": "USD per hour",
-    "fixed_monthly_usd": "USD per month", "device_price_scale": "x table device prices",
-    "utilisation": "fraction of paid device time spent answering",
-}  # fmt: skip
-
-FLAGS = {"volume": "--volume", "data_prep_hours": "--data-prep-hours", "data_prep_usd_per_hour": "--data-prep-rate",
-         "engineering_hours": "--eng-hours", "engineering_usd_per_hour": "--eng-rate", "fixed_monthly_usd": "--hosting"}
-"""The `harness payback` flag of each user figure, so that a refusal names what to change."""
-
-# Default low/high of each assumption for the tornado, as factors of its value. Override with absolute values:
-# payback(..., ranges={"volume": (10_000, 1_000_000)}).
-DEFAULT_RANGES = {
-    "volume": (0.5, 2.0), "device_price_scale": (0.5, 1.5), "candidate_tokens_per_s": (0.5, 1.5),
-    "baseline_tokens_per_s": (0.5, 1.5), "api_input_usd_per_1m": (0.5, 1.5), "api_output_usd_per_1m": (0.5, 1.5),
-    "token_ratio": (0.8, 1.25), "data_prep_hours": (0.5, 2.0), "data_prep_usd_per_hour": (0.75, 1.5),
-    "engineering_hours": (0.5, 2.0), "engineering_usd_per_hour": (0.75, 1.5), "fixed_monthly_usd": (0.5, 2.0),
-    "utilisation": (0.5, 1.0),
-}  # fmt: skip
-
-
-def candidate_usd_per_query(x: PaybackInputs) -> float:
-    return serving_usd_per_query(x.candidate_usd_per_hour * x.device_price_scale, x.candidate_tokens_per_s,
-                                 x.candidate_completion_tokens) / x.utilisation
-
-
-def baseline_usd_per_query(x: PaybackInputs) -> float:
-    if x.baseline_kind == "api":
-        return api_usd_per_query(x.api_input_usd_per_1m, x.api_output_usd_per_1m, x.baseline_prompt_tokens,
-                                 x.baseline_completion_tokens, x.token_ratio)
-    return serving_usd_per_query(x.baseline_usd_per_hour * x.device_price_scale, x.baseline_tokens_per_s,
-                                 x.baseline_completion_tokens) / x.utilisation
-
-
-def one_time_usd(x: PaybackInputs) -> float:
-    return (x.sweep_compute_usd * x.device_price_scale + x.sweep_hosted_usd
-            + x.data_prep_hours * x.data_prep_usd_per_hour + x.engineering_hours * x.engineering_usd_per_hour)
-
-
-def savings_per_query_usd(x: PaybackInputs) -> float:
-    """What a query costs less on the candidate than on the baseline (negative where it costs more)."""
-    return baseline_usd_per_query(x) - candidate_usd_per_query(x)
-
-
-def monthly_savings_usd(x: PaybackInputs) -> float:
-    return savings_per_query_usd(x) * x.volume - x.fixed_monthly_usd
-
-
-def months_to_payback(x: PaybackInputs) -> float | None:
-    """One-time cost / monthly savings; None when nothing is saved (it never pays back)."""
-    savings = monthly_savings_usd(x)
-    return one_time_usd(x) / savings if savings > 0 else None
-
-
-def break_even_volume(x: PaybackInputs, horizon_months: float = HORIZON_MONTHS) -> float | None:
-    """Queries per month that pay back within `horizon_months`; None when the candidate is not cheaper."""
-    per_query = savings_per_query_usd(x)
-    return (one_time_usd(x) / horizon_months + x.fixed_monthly_usd) / per_query if per_query > 0 else None
-
-
-def min_volume_for_savings(x: PaybackInputs) -> float | None:
-    """Queries per month above which the per-query saving covers fixed hosting; None when the candidate is not
-    cheaper."""
-    per_query = savings_per_query_usd(x)
-    return x.fixed_monthly_usd / per_query if per_query > 0 else None
-
-
-class TornadoBar(NamedTuple):
-    assumption: str
-    months_at_low: float | None
-    """None: never pays back at that end."""
-    months_at_high: float | None
-    low: float
-    high: float
-    unit: str
-
-
-def tornado(x: PaybackInputs, ranges: Mapping[str, tuple[float, float]] | None = None) -> list[TornadoBar]:
-    """Payback months with one assumption at its low, then high end; widest swing first ("never" is widest).
-
-    Defaults are DEFAULT_RANGES factors of each value (skipped when the value is 0 or does not apply to the
-    baseline: see `_applies`); `ranges` gives absolute (low, high) for any numeric field of PaybackInputs.
-    """
-    numeric = [f.name for f in dataclasses.fields(x) if f.name not in NOT_NUMERIC]
-    unknown = [k for k in (ranges or {}) if k not in numeric]
-    if unknown:
-        raise HarnessError(f"no assumption `{unknown[0]}` to vary. Known: {', '.join(numeric)}.")
-    chosen = {name: (getattr(x, name) * lo, getattr(x, name) * hi) for name, (lo, hi) in DEFAULT_RANGES.items()
-              if getattr(x, name) and _applies(name, x)}
-    chosen.update({k: (float(lo), float(hi)) for k, (lo, hi) in (ranges or {}).items()})
-    chosen = {k: ends for k, ends in chosen.items() if all(map(math.isfinite, ends))}  # 2 x a huge figure: no end
-    bars = [TornadoBar(name, _finite_months(dataclasses.replace(x, **{name: lo})),
-                       _finite_months(dataclasses.replace(x, **{name: hi})), lo, hi, UNITS[name])
-            for name, (lo, hi) in chosen.items()]
-    return sorted(bars, key=lambda b: (-_swing(b), b.assumption))
-
-
-def _finite_months(x: PaybackInputs) -> float | None:
-    """Months to payback, None (never) where they overflow: JSON has no infinity, and finance no use for one."""
-    months = months_to_payback(x)
-    return months if months is not None and math.isfinite(months) else None
-
-
-NOT_NUMERIC = ("baseline_kind", "baseline_tokens_measured")
-
-
-def _applies(name: str, x: PaybackInputs) -> bool:
-    """API prices vary for a hosted baseline only, the token ratio only where it converts local tokens (a hosted
-    arm's tokens are its endpoint's own), a baseline's throughput for a local baseline only."""
-    if name == "token_ratio":
-        return x.baseline_kind == "api" and not x.baseline_tokens_measured
-    if name in ("api_input_usd_per_1m", "api_output_usd_per_1m"):
-        return x.baseline_kind == "api"
-    return name != "baseline_tokens_per_s" or x.baseline_kind == "trial"
-
-
-def _swing(bar: TornadoBar) -> float:
-    a, b = bar.months_at_low, bar.months_at_high
-    if a is None and b is None:
-        return 0.0
-    if a is None or b is None:
-        return float("inf")
-    return abs(a - b)
-
-
 # -- the result -----------------------------------------------------------------------------------------------
 
 
@@ -446,22 +291,34 @@ class PaybackResult:
     not_ready: str = ""
     """Why the candidate is not ready to serve whatever it saves (it breaks a dev constraint, or its time cap cut its
     training short), in a few words; "" when nothing stands in the way."""
+    timing: TimingSpread | None = None
+    """The saving and the months over the spread of the speeds the harness's own generate timed; None where no speed
+    behind the payback has timed batches (a load test, a user figure, an older trial), or it fails the quality bar."""
 
     def headline(self) -> str:
         """The answer in capitals, as `pays_back` decided it: `PAYS BACK in 1.8 hours.`, `DOES NOT PAY BACK within the
         12-month horizon (it would take 485.9 months).`, or `NO PAYBACK FIGURE.`; a payback of a candidate not ready
         to serve says so in the same line, where a hurried reader looks."""
+        spread = self.months_spread()
         if self.pays_back:
-            return f"PAYS BACK in {duration(self.months_to_payback)}" + (
+            return f"PAYS BACK in {duration(self.months_to_payback)}{spread}" + (
                 f", if it could be served: {self.not_ready}." if self.not_ready else ".")
         if self.months_to_payback is not None:
             return (f"DOES NOT PAY BACK within the {self.horizon_months:g}-month horizon (it would take "
-                    f"{duration(self.months_to_payback)}).")
+                    f"{duration(self.months_to_payback)}{spread}).")
         return "NO PAYBACK FIGURE."
+
+    def months_spread(self) -> str:
+        """' [5.1 hours, 9.8 hours] over the timed speeds' spread', or "" without one."""
+        if self.timing is None or self.months_to_payback is None:
+            return ""
+        low, high = (duration(m) if m is not None else "never" for m in self.timing.months_to_payback)
+        return f" [{low}, {high}] over the timed speeds' spread"
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out.update(quality=self.quality.to_dict(), sensitivity=self.sensitivity.to_dict(), inputs=asdict(self.inputs))
+        out.update(quality=self.quality.to_dict(), sensitivity=self.sensitivity.to_dict(), inputs=asdict(self.inputs),
+                   timing=None if self.timing is None else asdict(self.timing))
         return out
 
 
@@ -528,6 +385,7 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
     _require_finite({"one-time cost": one_time_usd(x), "candidate cost per query": c, "baseline cost per query": b,
                      "monthly savings": monthly, "months to payback": 0.0 if months is None else months})
     per_query = b - c
+    timing = _timing(x, candidate_serving, baseline) if quality.passes else None
     pays, reason = _decide(cid, baseline.name, quality, x, horizon_months)
     broken = list(candidate.broken_constraints)
     obstacles = []
@@ -544,7 +402,7 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
         reason += (f" Caution: {cid} is priced on {_engine(candidate_serving.engine)} and {baseline.name} on "
                    f"{_engine(served.engine)}, which is not like for like: price both on the same engine "
                    "(--serving-throughput and --baseline-serving-throughput, or generation.engine: vllm for both).")
-    reason += _speed_caution(cid, candidate_serving, baseline, x)
+    reason += _speed_caution(cid, candidate_serving, baseline, x, timing)
     if sweep.skipped:
         left_out = "; ".join(f"{tid}: {why}" for tid, why in sweep.skipped.items())
         reason += f" Caution: the sweep's one-time cost leaves out {len(sweep.skipped)} trial(s) ({left_out})."
@@ -566,7 +424,7 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
                          break_even_volume(x, horizon_months) if quality.passes else None,
                          min_volume_for_savings(x) if quality.passes else None, sensitivity, x,
                          _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user, horizon_given),
-                         candidate_serving.engine, candidate_serving.throughput_source, not_ready)
+                         candidate_serving.engine, candidate_serving.throughput_source, not_ready, timing)
 
 
 def _decide(cid: str, base: str, quality: QualityCheck, x: PaybackInputs, horizon_months: float) -> tuple[bool, str]:
@@ -606,29 +464,55 @@ def _require_finite(totals: dict[str, float]) -> None:
                            "--hosting, and a --serving-throughput that is not near 0.")
 
 
-def _speed_caution(cid: str, candidate: ServingCost, baseline: Baseline, x: PaybackInputs) -> str:
-    """A caution when a saving per query rests only on two fallback speeds: each is one short timed pass of the
-    harness's own generate, with no interval and no record of the CPU's load, so other work on the machine can open
-    the gap alone (two adapters of one shape timed 1527 and 925 tokens/s, 2026-12-06). "" when the saving stays at
-    one speed (fewer tokens a query, a cheaper device), or a speed was measured otherwise (a load test, a user
-    figure)."""
+def _timing(x: PaybackInputs, candidate: ServingCost, baseline: Baseline) -> TimingSpread | None:
+    """The payback over the spread of the speeds the harness's own generate timed (the candidate's, and a local
+    baseline's), each bootstrapped over its batches with a seed of its own; None where neither has batches."""
     served = baseline.serving
-    if served is None or candidate.timed is None or served.timed is None or savings_per_query_usd(x) <= 0:
+    timed = [candidate.timed, served.timed if served is not None else None]
+    draws = [speed_draws(t, seed) if t is not None else None for seed, t in enumerate(timed)]
+    counts = [speed_interval(t).n for t, d in zip(timed, draws) if d is not None]
+    return timing_spread(x, draws[0], draws[1], min(counts)) if counts else None
+
+
+def _speed_caution(cid: str, candidate: ServingCost, baseline: Baseline, x: PaybackInputs,
+                   timing: TimingSpread | None) -> str:
+    """Cautions on the speeds behind the saving, where the harness's own generate timed them (two adapters of one
+    shape timed 1527 and 925 tokens/s on one busy CPU, 2026-12-06):
+    - the saving per query rests only on the two speeds (at one speed it is gone), so the timings decide it;
+    - the saving's interval over the timed batches reaches 0 or below;
+    - other processes took a good share of the machine while a speed was timed.
+    "" when none holds, or the speeds were measured otherwise (a load test, a user figure)."""
+    served = baseline.serving
+    timed = [(cid, candidate.timed)] + ([(baseline.name, served.timed)] if served is not None else [])
+    timed = [(name, t) for name, t in timed if t is not None]
+    if not timed:
         return ""
-    at_one_speed = replace(x, candidate_tokens_per_s=x.baseline_tokens_per_s)
-    if savings_per_query_usd(at_one_speed) > 0:
-        return ""
-    alike, base = candidate_usd_per_query(at_one_speed), baseline_usd_per_query(x)
-    dearer = "the same as" if math.isclose(alike, base, rel_tol=1e-9) else "more than"
-    timings = "; ".join(f"{name}: {t.examples} {SERVING_SPLIT} examples in {t.seconds:.2f} s, prompts of "
-                        f"{cost.prompt_tokens_per_query:.0f} tokens" for name, cost, t in
-                        ((cid, candidate, candidate.timed), (baseline.name, served, served.timed)))
-    return (f" Caution: the saving per query rests only on the measured speeds, {x.candidate_tokens_per_s:.0f} "
-            f"against {x.baseline_tokens_per_s:.0f} completion tokens/s; at one speed {cid} would cost {usd(alike)} a "
-            f"query, {dearer} {baseline.name}'s {usd(base)}. "
-            f"Each speed is one timed pass of the harness's own generate ({timings}), with no interval and no record "
-            "of the CPU's load then, so other work on the machine can open such a gap alone. Price both at speeds "
-            "measured on your serving stack: --serving-throughput and --baseline-serving-throughput.")
+    saving = savings_per_query_usd(x)
+    out = ""
+    if len(timed) == 2 and saving > 0 and savings_per_query_usd(at_one := replace(
+            x, candidate_tokens_per_s=x.baseline_tokens_per_s)) <= 0:
+        alike, base = candidate_usd_per_query(at_one), baseline_usd_per_query(x)
+        dearer = "the same as" if math.isclose(alike, base, rel_tol=1e-9) else "more than"
+        timings = "; ".join(f"{name}: {t.examples} {SERVING_SPLIT} examples in {t.seconds:.2f} s, {timing_text(t)}"
+                            for name, t in timed)
+        out += (f" Caution: the saving per query rests only on the measured speeds, {x.candidate_tokens_per_s:.0f} "
+                f"against {x.baseline_tokens_per_s:.0f} completion tokens/s; at one speed {cid} would cost "
+                f"{usd(alike)} a query, {dearer} {baseline.name}'s {usd(base)}. Each speed is one pass of the "
+                f"harness's own generate ({timings}); an interval covers the batches of its pass, not a machine "
+                "busier during one pass than the other.")
+    if timing is not None and saving > 0 and timing.savings_per_query_usd[0] <= 0:
+        low, high = timing.savings_per_query_usd
+        out += (f" Caution: the saving of {usd(saving)} a query is within the timed speeds' spread: {usd(low)} to "
+                f"{usd(high)} (95%, n={timing.n} timed batches), so the timings cannot tell which costs less.")
+    for name, t in timed:
+        if busy(t):
+            out += (f" Caution: other processes used {t.others_cpu_share:.0%} of the machine's CPU while {name} was "
+                    "timed, so its speed is the busy machine's; time it again on a quiet one.")
+    if out:
+        flags = " and ".join(flag for flag, t in (("--serving-throughput", candidate.timed),
+                                                  ("--baseline-serving-throughput", served and served.timed)) if t)
+        out += f" Price {'both' if len(timed) == 2 else 'it'} at speeds measured on your serving stack: {flags}."
+    return out
 
 
 def _engine(engine: str) -> str:

@@ -492,6 +492,11 @@ def payback_facts(result) -> list[tuple[str, str]]:
              ("candidate served on", f"{result.serving_engine}: {result.serving_source}"),
              ("per month", f"{saving_text(result.monthly_savings_usd)}; one-time {usd(result.one_time_usd)} ("
                            + ", ".join(f"{k} {usd(v)}" for k, v in result.one_time_breakdown.items()) + ")")]
+    if (spread := result.timing) is not None:
+        low, high = spread.savings_per_query_usd
+        facts.append(("timing spread", f"saving per query {usd(low)} to {usd(high)}, time to payback"
+                                       f"{result.months_spread() or ' (none)'} (95%, n={spread.n} timed batches; every "
+                                       "other input held)"))
     if result.break_even_volume is not None:
         facts.append(("break-even", f"{queries(result.break_even_volume)} a month pay back within "
                                     f"{result.horizon_months:g} months"))

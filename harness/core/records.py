@@ -47,6 +47,14 @@ class Throughput:
     batch_size: int
     prompt_tokens: int
     completion_tokens: int
+    batches: tuple[tuple[int, float], ...] = ()
+    """(completion tokens, seconds) of each generate call of a local model, in the order they ran: the spread behind
+    an interval on its speed. Empty for a hosted arm (its requests are not batches) and for a trial recorded before
+    they were kept."""
+    others_cpu_share: float | None = None
+    """Share of the machine's CPU time that other processes used while the split was generated (0: the machine was
+    this run's alone; 0.5: others took half of it), from the system's CPU counters; None where they could not be
+    read, and for a trial recorded before it was kept."""
 
     @property
     def completion_tokens_per_s(self) -> float:

@@ -58,7 +58,7 @@ def bootstrap_mean(values: Sequence[float], seed: int = 0, resamples: int = 2000
     if x.size == 1 and x[0] not in (0.0, 1.0):  # one value has no spread to resample: no interval, not [v, v]
         return Metric(float(x[0]), None, None, 1)
     means = _resampled_sums(x[None, :], seed, resamples)[0] / x.size
-    low, high = _interval(means, int(x.size))
+    low, high = interval_of(means, int(x.size))
     if x.min() >= 0.0 and x.max() <= 1.0:
         low, high = at_a_bound(float(x.mean()), float(low), float(high), int(x.size))
     return Metric(float(x.mean()), float(low), float(high), int(x.size))
@@ -77,7 +77,7 @@ def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], seed: int = 0,
     if d.size == 1:
         return Metric(float(d[0]), None, None, 1)
     diffs = _resampled_sums(d[None, :], seed, resamples)[0] / d.size
-    low, high = _interval(diffs, spread_n(d))
+    low, high = interval_of(diffs, spread_n(d))
     return Metric(float(d.mean()), float(low), float(high), int(d.size))
 
 
@@ -131,16 +131,28 @@ def bootstrap_ratio(
     finite = np.asarray([r for r in ratios if r is not None], dtype=np.float64)
     if value is None or finite.size == 0:
         return Metric(value, None, None, int(num.size))
-    low, high = _interval(finite, int(num.size))
+    low, high = interval_of(finite, int(num.size))
     if 0.0 <= value <= 1.0:  # a share (field precision, recall, F1), so bounded as a rate is
         low, high = at_a_bound(value, float(low), float(high), int(num.size))
     return Metric(value, float(low), float(high), int(num.size))
 
 
-def _interval(draws: np.ndarray, n: int) -> tuple[float, float]:
-    """The 95% interval of a statistic of `n` values from its bootstrap draws: the expanded percentile interval."""
+def ratio_draws(numerators: Sequence[float], denominators: Sequence[float], seed: int = 0,
+                resamples: int = 2000) -> np.ndarray:
+    """sum(num) / sum(den) over `resamples` seeded bootstrap draws of the pairs (denominators all > 0: seconds, say),
+    for a statistic built from the ratio (a speed, then a cost) whose interval `interval_of` reads."""
+    den = np.asarray(denominators, dtype=np.float64)
+    if den.size == 0 or np.any(den <= 0):
+        raise ValueError("ratio_draws needs at least one pair, every denominator above 0")
+    sums = _resampled_sums(np.stack([np.asarray(numerators, dtype=np.float64), den]), seed, resamples)
+    return sums[0] / sums[1]
+
+
+def interval_of(draws: np.ndarray, n: int, method: str = "linear") -> tuple[float, float]:
+    """The 95% interval of a statistic of `n` values from its bootstrap draws: the expanded percentile interval.
+    `method` is numpy's percentile method ("nearest" where a draw may be infinite)."""
     half = 100 * expanded_alpha(ALPHA, n) / 2
-    low, high = np.percentile(draws, [half, 100 - half])
+    low, high = np.percentile(draws, [half, 100 - half], method=method)
     return float(low), float(high)
 
 

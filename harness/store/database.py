@@ -143,8 +143,8 @@ _TRIAL_COLUMNS = (
 _INSERT_TRIAL = f"INSERT INTO trials ({', '.join(_TRIAL_COLUMNS)}) VALUES ({', '.join('?' * len(_TRIAL_COLUMNS))})"
 _INSERT_METRIC = "INSERT INTO metrics (trial_id, split, name, value, low, high, n) VALUES (?, ?, ?, ?, ?, ?, ?)"
 _INSERT_THROUGHPUT = (
-    "INSERT INTO throughput (trial_id, split, examples, seconds, batch_size, prompt_tokens, completion_tokens)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO throughput (trial_id, split, examples, seconds, batch_size, prompt_tokens, completion_tokens,"
+    " batches, others_cpu_share) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _EXAMPLE_COLUMNS = ("trial_id", "split", "example_id", "input", "target", "output", "prompt_tokens",
                     "completion_tokens", "latency_s", "scores", "error")
@@ -361,7 +361,8 @@ class Store:
                training and training.planned_steps, _record(r.engine), _record(r.serving), r.stats_rules,
                training and training.step_seconds, _record(r.prompt_search)]  # fmt: skip
         metrics = [[r.id, m.split, m.name, m.value, m.low, m.high, m.n] for m in r.metrics] if with_results else []
-        throughput = [[r.id, split, t.examples, t.seconds, t.batch_size, t.prompt_tokens, t.completion_tokens]
+        throughput = [[r.id, split, t.examples, t.seconds, t.batch_size, t.prompt_tokens, t.completion_tokens,
+                       _dumps([list(b) for b in t.batches]) if t.batches else None, t.others_cpu_share]
                       for split, t in r.throughput.items()] if with_results else []
         examples = [
             [r.id, e.split, e.example_id, e.input, e.target, e.output, e.prompt_tokens, e.completion_tokens,
@@ -688,7 +689,9 @@ class Store:
         speeds: dict[str, dict[str, Throughput]] = {}
         for p in throughput:
             speeds.setdefault(p["trial_id"], {})[p["split"]] = Throughput(
-                p["examples"], p["seconds"], p["batch_size"], p["prompt_tokens"], p["completion_tokens"])
+                p["examples"], p["seconds"], p["batch_size"], p["prompt_tokens"], p["completion_tokens"],
+                tuple((int(tokens), float(seconds)) for tokens, seconds in _loads(p["batches"], [])),
+                p["others_cpu_share"])
         return [self._trial(t, by_trial.get(t["id"], {}), speeds.get(t["id"], {})) for t in trials]
 
     def _trial(self, t: dict, metrics: dict, throughput: dict) -> TrialView:

@@ -442,6 +442,14 @@ CREATE TABLE audit_packs (
 """
 
 
+M020_THROUGHPUT_SPREAD = """
+-- Each generate call's completion tokens and seconds ([[tokens, seconds], ...]), the spread behind an interval on a
+-- local model's speed, and the share of the machine's CPU other processes used while the split was generated. Rows
+-- recorded before stay without either: their speed was one figure, and payback says so.
+ALTER TABLE throughput ADD COLUMN batches JSON;
+ALTER TABLE throughput ADD COLUMN others_cpu_share DOUBLE;
+"""
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
@@ -462,6 +470,7 @@ MIGRATIONS: list[Migration] = [
     ("m017_suite_paths_in_the_project_relative", m017_suite_paths_in_the_project_relative),
     ("m018_prompt_search", M018_PROMPT_SEARCH),
     ("m019_audit_packs", M019_AUDIT_PACKS),
+    ("m020_throughput_spread", M020_THROUGHPUT_SPREAD),
 ]
 
 

@@ -36,8 +36,10 @@ from harness.evaluation.scorers import higher_is_better
 from harness.evaluation.scoring import SplitScores, score_split, scorer_names
 from harness.evaluation.stats import paired_difference, proportion
 from harness.models.device import peak_memory_mb
+from harness.models.machine_load import other_load
 from harness.sweep.prepare import SweepData, base_regression
 from harness.sweep.space import method_params
+from harness.training.generate import timed_batches
 from harness.training.methods import METHODS
 from harness.training.methods.base import Candidate, LocalCandidate, TrialContext
 
@@ -193,9 +195,8 @@ def evaluate(data: SweepData, candidate: Candidate, examples: tuple[Example, ...
     the endpoint refused has no answer: it is stored with its error and no score, and left out of every metric.
     The throughput's seconds are the generation's alone: scoring and statistics are not what serving costs."""
     batch_size = data.config.generation.batch_size
-    began = time.perf_counter()
-    generations = candidate.answer(examples, data.max_new_tokens, batch_size, desc=f"score {split}")
-    seconds = time.perf_counter() - began
+    with other_load() as load:
+        generations = candidate.answer(examples, data.max_new_tokens, batch_size, desc=f"score {split}")
     kept = [i for i, g in enumerate(generations) if not g.excluded]
     scores = score_split([examples[i] for i in kept], [generations[i].output for i in kept], data.suite,
                          data.config.seed)
@@ -209,8 +210,9 @@ def evaluate(data: SweepData, candidate: Candidate, examples: tuple[Example, ...
                    scores=values, error=g.error)
         for ex, g, values in zip(examples, generations, per_example)
     ]
-    throughput = Throughput(len(kept), seconds, batch_size, sum(g.prompt_tokens or 0 for g in generations),
-                            sum(g.completion_tokens or 0 for g in generations))
+    throughput = Throughput(len(kept), load.seconds, batch_size, sum(g.prompt_tokens or 0 for g in generations),
+                            sum(g.completion_tokens or 0 for g in generations), timed_batches(generations),
+                            load.share)
     return Evaluation(scores, rows, throughput)
 
 

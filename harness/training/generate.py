@@ -37,6 +37,9 @@ class Generation:
     """Why there is no answer (a hosted endpoint refused the request); None when it answered."""
     excluded: bool = False
     """Left out of every metric: the endpoint refused the request, so there is nothing to score."""
+    batch: int | None = None
+    """Which generate call of a local model answered it (0 the first to run), so each batch's seconds are counted
+    once; None for a hosted request."""
 
 
 @torch.no_grad()
@@ -62,7 +65,7 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
         # The longest batch first: each later batch fits in the memory the one before it freed. Shortest first, each
         # batch's key/value cache is a little larger than the last one's and the heap grows with every batch. Each
         # batch is the same either way, so every answer is too.
-        for start in reversed(starts):
+        for number, start in enumerate(reversed(starts)):
             batch = order[start:start + batch_size]
             input_ids, attention = _pad_batch([encoded[i] for i in batch], shared, tokenizer.pad_token_id)
             extra = {}
@@ -92,9 +95,21 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
                     prompt_tokens=len(encoded[i]),
                     completion_tokens=_answer_length(tokens, tokenizer),
                     latency_s=seconds,
+                    batch=number,
                 )
             shown.update(len(batch))
     return results  # type: ignore[return-value]
+
+
+def timed_batches(generations: list[Generation]) -> tuple[tuple[int, float], ...]:
+    """(completion tokens, seconds) of each generate call a local model made, in the order they ran: every answer of
+    a batch carries the batch's seconds, counted here once."""
+    batches: dict[int, tuple[int, float]] = {}
+    for g in generations:
+        if g.batch is not None:
+            tokens, seconds = batches.get(g.batch, (0, g.latency_s))
+            batches[g.batch] = (tokens + (g.completion_tokens or 0), seconds)
+    return tuple(batches[number] for number in sorted(batches))
 
 
 class _Settled(StoppingCriteria):
