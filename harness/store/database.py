@@ -69,6 +69,17 @@ T = TypeVar("T")
 # DuckDB shares one database instance per file inside a process and refuses a read-only and a read-write
 # connection to it at once, so calls from threads of one process take turns.
 _PROCESS_LOCK = threading.RLock()
+WRITER_FRESH_S = 2.0
+"""A writer's waiting marker older than this was left by a writer that stopped: readers pass it over."""
+
+
+def _touch(path: Path) -> bool:
+    """Create or refresh a marker file; False where the folder refuses it (the writer then just retries)."""
+    try:
+        path.touch()
+    except OSError:
+        return False
+    return True
 
 
 def _now() -> datetime:
@@ -195,28 +206,56 @@ class Store:
     # -- connection handling -------------------------------------------------------------------------
 
     def _with_connection(self, read_only: bool, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """Open, run `fn`, close; retry while another process holds the file, up to lock_timeout_s."""
+        """Open, run `fn`, close; retry while another process holds the file, up to lock_timeout_s. A writer kept out
+        says so in a marker file beside the database, and readers hold back while it is fresh: DuckDB gives the file
+        to whoever asks first, so readers that poll back to back (a dashboard per lead) could keep a sweep's write
+        out past its timeout."""
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.005
-        while True:
+        waiting = False
+        try:
+            while True:
+                if read_only:
+                    self._let_a_waiting_writer_in(deadline)
+                try:
+                    with _PROCESS_LOCK:
+                        conn = duckdb.connect(str(self.path), read_only=read_only)
+                        try:
+                            return fn(conn)
+                        finally:
+                            conn.close()
+                except UnknownMigrations as exc:
+                    raise self._newer_error(exc.names) from None
+                except duckdb.Error as exc:
+                    if not _is_lock_error(exc):
+                        if _is_damaged(exc):
+                            raise self._unreadable_error(exc) from None
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise self._locked_error(exc) from exc
+                    if not read_only:
+                        waiting = _touch(self._writer_waiting) or waiting
+                    time.sleep(min(delay * random.uniform(0.5, 1.5), max(0.0, deadline - time.monotonic())))
+                    delay = min(delay * 2, 0.05)  # a short cap: a polling reader must not starve a writer
+        finally:
+            if waiting:
+                self._writer_waiting.unlink(missing_ok=True)
+
+    @property
+    def _writer_waiting(self) -> Path:
+        return self.path.with_name(self.path.name + ".writer-waiting")
+
+    def _let_a_waiting_writer_in(self, deadline: float) -> None:
+        """Hold a read back while a writer's marker is fresh (it touches it at every retry), up to `deadline`. A
+        marker a crashed writer left goes stale within WRITER_FRESH_S and is passed over."""
+        while time.monotonic() < deadline:
             try:
-                with _PROCESS_LOCK:
-                    conn = duckdb.connect(str(self.path), read_only=read_only)
-                    try:
-                        return fn(conn)
-                    finally:
-                        conn.close()
-            except UnknownMigrations as exc:
-                raise self._newer_error(exc.names) from None
-            except duckdb.Error as exc:
-                if not _is_lock_error(exc):
-                    if _is_damaged(exc):
-                        raise self._unreadable_error(exc) from None
-                    raise
-                if time.monotonic() >= deadline:
-                    raise self._locked_error(exc) from exc
-                time.sleep(min(delay * random.uniform(0.5, 1.5), max(0.0, deadline - time.monotonic())))
-                delay = min(delay * 2, 0.05)  # a short cap: a polling reader must not starve a writer
+                age = time.time() - self._writer_waiting.stat().st_mtime
+            except OSError:  # no marker (the usual case), or one that cannot be read: nothing to wait for
+                return
+            if age > WRITER_FRESH_S:
+                return
+            time.sleep(0.01)
 
     def _unreadable_error(self, exc: BaseException) -> HarnessError:
         """A file that is not a DuckDB database, a truncated or damaged copy of one: name it and what to do."""
