@@ -6,6 +6,7 @@ Prices come from a small test table with round numbers, not the bundled one, so 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timezone
 
@@ -117,6 +118,20 @@ def test_cpu_trial_is_priced_per_core_as_cpu_never_as_gpu(prices):
         assert cost.usd == pytest.approx(0.20)
         assert cost.assumptions["cores"]["source"] == "measured in run r1 (cpu_count)"
         assert cost.assumptions["price.CPU"]["unit"] == "USD per core-hour"
+
+
+def test_a_cpu_run_on_fewer_threads_than_cores_is_priced_at_its_threads(prices):
+    """Held to one torch thread on 2 cores, the run trained and generated on one core: its speeds are one core's,
+    so pricing both would double every cost built on them."""
+    row = trial(0, device="cpu", train=3000.0, evals=600.0)
+    held = dataclasses.replace(run_view("cpu", "x86_64", 2), environment={"torch_threads": 1})
+    cost = trial_cost(row, held, prices)
+    assert cost.usd == pytest.approx(0.10)  # 1 core x $0.10 per core-hour x 1 h
+    assert cost.assumptions["cores"]["value"] == 1.0
+    assert cost.assumptions["cores"]["source"] == ("measured in run r1: its 1 torch thread(s), on a machine of 2 cores "
+                                                   "(its speeds are those threads')")
+    busy = dataclasses.replace(run_view("cpu", "x86_64", 2), environment={"torch_threads": 4})
+    assert trial_cost(row, busy, prices).usd == pytest.approx(0.20)  # more threads than cores: the cores
 
 
 def test_sweep_cost_includes_failed_and_pruned_trials(prices):

@@ -11,8 +11,8 @@ Rules:
   included. A trial without timings (failed early, or interrupted) costs its wall time finished_at - started_at.
   A trial still running has no finish time and is left out of a sweep's cost, with the reason.
 - A sweep costs all its finished trials: complete, pruned and failed ones all held the device.
-- A trial that ran on the CPU is priced as CPU, per core-hour times the run's cpu_count (or per instance-hour
-  if the table says `per: instance`); never at a GPU rate. A GPU is found by its name: see `device_price_key`.
+- A trial that ran on the CPU is priced as CPU, per core-hour times the cores it computed on: its run's torch
+  threads, at most its cpu_count (or per instance-hour if the table says `per: instance`); never at a GPU rate. A GPU is found by its name: see `device_price_key`.
 - Serving is priced from the test split's measured throughput at the evaluated batch size: the device is
   assumed busy at that batch size; idle time is not priced (give a fixed monthly hosting cost for that).
 - A hosted model is priced per 1M input and output tokens, times the tokens per query a prompting trial
@@ -249,11 +249,23 @@ def device_rate(trial: TrialView, run_view: RunView | None, prices: PriceTable) 
     notes = {"price_key": assumption(key, "price-table key", f"device {device_name or device!r} of run {run}")}
     units, unit_name = 1.0, price.per
     if price.per == "core":
-        cores = run_view.cpu_count if run_view else None
-        units = float(cores) if cores else 1.0
-        notes["cores"] = assumption(units, "CPU cores", f"measured in run {run} (cpu_count)" if cores else ASSUMED)
+        units, source = _cores_used(run_view, run)
+        notes["cores"] = assumption(units, "CPU cores", source)
     notes[f"price.{key}"] = assumption(price.usd_per_hour, f"USD per {unit_name}-hour", price.source)
     return key, price.usd_per_hour * units, notes
+
+
+def _cores_used(run_view: RunView | None, run: str) -> tuple[float, str]:
+    """The cores a CPU run computed on, and where that comes from: its torch threads, at most its cpu_count. A run
+    held to one thread on a 2-core machine trained and generated on one core, so its speeds are one core's, and
+    pricing both cores would double what each query cost."""
+    if run_view is None or not run_view.cpu_count:
+        return 1.0, ASSUMED
+    cores, threads = run_view.cpu_count, run_view.env.torch_threads
+    if threads and threads < cores:
+        return float(threads), (f"measured in run {run}: its {threads} torch thread(s), on a machine of {cores} "
+                                "cores (its speeds are those threads')")
+    return float(cores), f"measured in run {run} (cpu_count)"
 
 
 # -- training: a trial and a sweep ---------------------------------------------------------------------------
