@@ -235,3 +235,31 @@ def test_an_empty_storage_is_refused(tmp_path, tiny_model_dir, toy_suite, capsys
     assert "--storage '' (or $HARNESS_STORAGE) is empty" in refused(path, storage="")
     assert main(["sweep", str(path), "--dry-run", "--storage", " "]) == 2
     assert "--storage ' ' (or $HARNESS_STORAGE) is empty" in printed(capsys)
+
+
+# --- a forgetting check too small to decide feasibility ---
+
+
+def test_a_forgetting_check_too_small_to_read_its_limit_is_warned_about(tmp_path, tiny_model_dir, toy_suite):
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "space: {lora: {r: 4}}\n")
+    small = plan_sweep(path, ["regression.enabled=true", "regression.limit=20"]).forgetting_warning()
+    assert small is not None and "20 piqa items read a change only to about ±17 points (95%)" in small
+    assert "against the 5-point drop (objective.max_regression_drop)" in small
+    assert "Give regression.limit 223 or more" in small
+    assert plan_sweep(path, ["regression.enabled=true"]).forgetting_warning() is None  # 200 items: about ±5 points
+    assert plan_sweep(path, ["regression.enabled=true", "regression.limit=20",
+                             "objective.max_regression_drop=0.1"]).forgetting_warning() is None  # ±17 < 2 x 10
+    assert plan_sweep(path, ["regression.limit=20"]).forgetting_warning() is None  # the check is off
+
+
+def test_the_sweep_and_its_dry_run_print_the_warning_before_anything_loads(tmp_path, tiny_model_dir, toy_suite,
+                                                                          capsys, monkeypatch):
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "space: {lora: {r: 4}}\n")
+
+    def stop(*args, **kwargs):
+        raise HarnessError("stopped here: the warning comes before the machine's plan")
+
+    monkeypatch.setattr("harness.sweep.machine.plan_for_machine", stop)
+    assert main(["sweep", str(path), "--dry-run", "--set", "regression.enabled=true", "--set",
+                 "regression.limit=20"]) == 2  # the error below: nothing past the plan ran
+    assert "warning: the forgetting check's 20 piqa items" in " ".join(printed(capsys).split())

@@ -49,6 +49,23 @@ REGRESSION_SUITES = {
 }
 
 
+DISAGREEING_SHARE = 0.145
+"""Share of forgetting-check items on which an adapter and its base model disagree (one right, the other wrong): the
+demo's LoRA adapter gained 13 PIQA items and lost 16 of 200 (2026-12-06). It sets how finely n items can read a
+change, before any trial has run."""
+
+
+def readable_change(items: int) -> float:
+    """About the half-width of the 95% interval of a forgetting delta on `items` paired 0/1 items, at
+    DISAGREEING_SHARE: 1.96 x sqrt(share / n), as a fraction (0.167 on 20 items, 0.053 on 200)."""
+    return 1.96 * (DISAGREEING_SHARE / items) ** 0.5
+
+
+def items_to_read(change: float) -> int:
+    """Items whose forgetting delta reads to about +-`change` (a fraction above 0)."""
+    return -int(-(1.96 / change) ** 2 * DISAGREEING_SHARE // 1)
+
+
 def task_config(suite: str) -> dict:
     """The suite's YAML as a dict, data paths made absolute.
 
