@@ -173,7 +173,11 @@ def test_dry_run_says_what_the_shared_system_turn_takes_and_refuses_one_longer_t
             assert "no dev/test example of suite labels400 can fit" in out and "suite.yaml" in out
             assert "merge rare ones" in out and "line " not in out and not (tmp_path / "r" / "artifacts").exists()
         else:
-            assert "dev/test prompts: " in out and f"(n={labels * 2})" in out
+            assert "dev/test prompts: " in out and f"tokens (n={labels * 2})" in out  # 0 shots: nothing on top
+    three = tmp_path / "exp3.yaml"
+    three.write_text(experiment.read_text().replace("shots: [0]", "shots: [0, 3]"))
+    assert main(["sweep", str(three), "--dry-run"]) == 0
+    assert f"tokens, before the shots a prompting arm adds (n={labels * 2})" in " ".join(printed(capsys).split())
 
 
 def test_a_sweep_of_adapters_alone_is_not_refused_for_a_label_list_its_prompts_never_hold(tmp_path, tiny_model_dir):

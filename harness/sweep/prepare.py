@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optuna.distributions import CategoricalDistribution, IntDistribution
+
 from harness.core.config import ExperimentConfig
 from harness.core.errors import ConfigError
 from harness.data.prompt_tokens import PromptLengths, prompt_lengths
@@ -82,7 +84,8 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
     max_new = config.generation.max_new_tokens or max_answer_tokens(
         tokenizer, suite.contract, [ex.target for ex in train])
     evaluated = {split: plan.subsets[split] for split in ("dev", "test")}
-    prompt_sizes = check_eval_lengths(eval_prompter(tokenizer, plan), evaluated, max_new, window, suite, source.name)
+    prompt_sizes = check_eval_lengths(eval_prompter(tokenizer, plan), evaluated, max_new, window, suite, source.name,
+                                      shots_on_top=_may_add_shots(plan))
     provenance = {
         "data": {
             "suite": suite.name, "suite_version": suite.version, "split_sha256": suite.split_sha256,
@@ -141,18 +144,37 @@ def check_lengths(prompter, train: tuple[Example, ...], max_length: int, where: 
         )
 
 
+def _prompts_locally(plan: SweepPlan) -> bool:
+    return any(not METHODS.get(m).trains and not METHODS.get(m).hosted for m in plan.space.methods)
+
+
+def _may_add_shots(plan: SweepPlan) -> bool:
+    """Whether a local prompting arm of this sweep may put shots in its prompts (`shots` above 0 anywhere in its
+    space or its enqueued entries)."""
+    def above_zero(spec) -> bool:
+        if isinstance(spec, CategoricalDistribution):
+            return any(isinstance(c, int) and c > 0 for c in spec.choices)
+        if isinstance(spec, IntDistribution):
+            return spec.high > 0
+        return isinstance(spec, int) and spec > 0
+
+    local = [m for m in plan.space.methods if not METHODS.get(m).trains and not METHODS.get(m).hosted]
+    return (any(above_zero(plan.space.params[m].get("shots", 0)) for m in local)
+            or any(above_zero(e.get(f"{e['method']}.shots", 0)) for e in plan.enqueued if e["method"] in local))
+
+
 def eval_prompter(tokenizer, plan: SweepPlan) -> Prompter:
     """The longest way a local trial of this sweep frames a dev or test input: with the contract stated where a
     prompting arm runs (its shots come on top), else as trained methods do (`training.include_contract`), so a
     sweep of adapters alone is not refused for a label list its prompts never hold."""
     suite, training = plan.suite, plan.config.training
-    if any(not METHODS.get(m).trains and not METHODS.get(m).hosted for m in plan.space.methods):  # local prompting
+    if _prompts_locally(plan):
         return Prompter(tokenizer, suite.instruction, suite.contract)
     return trained_prompter(tokenizer, suite, training)
 
 
 def check_eval_lengths(prompter: Prompter, splits: dict[str, tuple[Example, ...]], max_new: int,
-                       context: int | None, suite: Suite, model: str) -> str | None:
+                       context: int | None, suite: Suite, model: str, shots_on_top: bool = False) -> str | None:
     """Refuse, before any model loads, dev and test examples whose prompt (instruction, contract and input; shots
     come on top) and answer cannot fit the model's context window: generating them would fail mid-trial, or try to
     allocate memory for a sequence the model was never built for. Returns what the prompts take of the window
@@ -163,7 +185,7 @@ def check_eval_lengths(prompter: Prompter, splits: dict[str, tuple[Example, ...]
     lengths = prompt_lengths(prompter, examples)
     too_long = beyond_context(prompter, examples, max_new, context, lengths)
     if not too_long:
-        return prompt_size_text(lengths, prompter, context, max_new, model)
+        return prompt_size_text(lengths, prompter, context, max_new, model, shots_on_top)
     if lengths.shared is not None and lengths.shared + max_new >= context:
         raise ConfigError(_shared_too_long(lengths.shared, prompter, context, max_new, suite, model))
     first, longest = too_long[0]
@@ -183,13 +205,17 @@ def _shared_part(lengths: PromptLengths, prompter: Prompter) -> str:
     return f" (the system turn every prompt shares, {_system_turn(prompter)}, takes {lengths.shared:,} of each)"
 
 
-def prompt_size_text(lengths: PromptLengths, prompter: Prompter, context: int, max_new: int, model: str) -> str:
-    """One line: the dev/test prompts' tokens against the window, and how many of them every prompt shares."""
+def prompt_size_text(lengths: PromptLengths, prompter: Prompter, context: int, max_new: int, model: str,
+                     shots_on_top: bool = False) -> str:
+    """One line: the dev/test prompts' tokens against the window, and how many of them every prompt shares; with
+    `shots_on_top`, that a prompting arm's shots are not counted (they differ by arm and, chosen as similar, by
+    input)."""
     longest = max(lengths.tokens)
     shared = ("" if lengths.shared is None else
               f"; the system turn every prompt shares ({_system_turn(prompter)}) takes {lengths.shared:,} of them")
-    return (f"dev/test prompts: {min(lengths.tokens):,} to {longest:,} tokens (n={len(lengths.tokens):,}){shared}; "
-            f"{model}'s context window is {context:,} tokens, {max_new} of them kept for the answer")
+    shots = ", before the shots a prompting arm adds" if shots_on_top else ""
+    return (f"dev/test prompts: {min(lengths.tokens):,} to {longest:,} tokens{shots} (n={len(lengths.tokens):,})"
+            f"{shared}; {model}'s context window is {context:,} tokens, {max_new} of them kept for the answer")
 
 
 def _system_turn(prompter: Prompter) -> str:
