@@ -24,6 +24,8 @@ from harness.core.records import ExampleView, LookAtTest, TrialView
 from harness.core.text import id_order
 from harness.store.database import Store
 
+_MICRO = {"field_f1", "field_precision", "field_recall"}
+"""Scores whose stored figure is a micro average (pooled over fields), where a paired test reads per-example means."""
 ORDER = ("task_accuracy", "format_compliance", "hallucination_rate", "field_f1", "field_precision", "field_recall")
 
 
@@ -104,6 +106,10 @@ def compare_trials(store: Store, a_id: str, b_id: str, split: str = "test", max_
         return compare_paired(scores_of(rows_a.values(), name), scores_of(rows_b.values(), name), name,
                               margin=margin, seed=seed)
 
+    if fields := sorted(names & _MICRO, key=_order):
+        warnings.append(f"{', '.join(fields)} {'is' if len(fields) == 1 else 'are'} compared here as the mean of each example's value, every example "
+                        "weighing alike; `show` and `trials` give the micro average, every field pooled over the "
+                        "examples, so their figures differ a little from these.")
     head = [decide(primary, margin)] if primary in names else []
     scores = head + read_together([decide(name) for name in sorted(names - {primary}, key=_order)])
     if "task_accuracy" not in names:
