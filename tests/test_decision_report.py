@@ -5,6 +5,7 @@ time cap cut it short though it leads on dev (s/3). The report must say what the
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,24 @@ def test_the_cautions_name_the_failed_and_the_cut_short_trials(results):
     assert "- s/2 (lora) failed: out of memory on cuda: lower training.batch_size." in cautions
     assert "- s/3 (lora) is under-trained (13 of 250 steps, 5%): its time cap stopped it" in cautions
     assert "s/1" not in cautions and "s/0" not in cautions
+
+
+def test_a_forgetting_check_too_small_to_decide_is_a_caution(tmp_path):
+    """The sweep warned that 20 items cannot read the 5-point limit; the report it writes says so too."""
+    store = Store(tmp_path / "harness.duckdb")
+    study = _study("small")
+    checked = {**study.experiment, "regression": {"enabled": True, "suite": "piqa", "limit": 20},
+               "objective": {"max_regression_drop": 0.05}}
+    store.record_study(dataclasses.replace(study, experiment=checked))
+    _trial(store, "small", 0, "prompt", 50, 0.5)
+    assert main(["report", "--db", str(tmp_path)]) == 0
+    cautions = (tmp_path / "report-small.md").read_text().split("## Cautions", 1)[1].split("## ", 1)[0]
+    assert "- The forgetting check's 20 piqa items read a change only to about ±17 points (95%)" in cautions
+    store.record_study(dataclasses.replace(study, name="big", experiment={**checked, "regression": {
+        "enabled": True, "suite": "piqa", "limit": 200}}))
+    _trial(store, "big", 0, "prompt", 50, 0.5)
+    assert main(["report", "--db", str(tmp_path), "--study", "big"]) == 0
+    assert "forgetting check" not in (tmp_path / "report-big.md").read_text().split("## Cautions", 1)[1]
 
 
 def test_with_a_volume_the_payback_is_harness_paybacks_with_every_assumption(results, capsys):

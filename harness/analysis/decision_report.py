@@ -39,6 +39,7 @@ from harness.analysis.verdict import Verdict, study_verdict
 from harness.core.errors import HarnessError
 from harness.core.records import RunView, StudyView, TrialView
 from harness.core.selection import best, ranked
+from harness.evaluation.regression import too_few_to_decide
 from harness.store.database import Store
 
 Pricer = Callable[[str, str | None], PaybackResult]
@@ -358,6 +359,8 @@ def _every_trial(report: DecisionReport) -> str:
 
 def _cautions(report: DecisionReport) -> str:
     lines = list(_caution_lines(report.trials))
+    if (check := report.study.forgetting_check) is not None and (why := too_few_to_decide(*check)) is not None:
+        lines.append(sentence(why[:1].upper() + why[1:]))
     if report.payback is not None and report.payback.serving_engine == "hf":
         lines.append(sentence(f"The payback's serving cost: {report.payback.serving_source}"))
     body = "\n".join(f"- {line}" for line in lines) if lines else (

@@ -580,6 +580,16 @@ class StudyView:
         """The experiment file the study was swept from, as its notes record it; None for a study run without one."""
         return self.notes.get("config_path")
 
+    @property
+    def forgetting_check(self) -> tuple[int, str, float] | None:
+        """(items, check suite, objective.max_regression_drop) of the study's forgetting check as it ran; None when it
+        was off, or a study stored without them."""
+        check, objective = self.experiment.get("regression") or {}, self.experiment.get("objective") or {}
+        items, drop = check.get("limit"), objective.get("max_regression_drop")
+        if not check.get("enabled") or items is None or drop is None:
+            return None
+        return int(items), str(check.get("suite")), float(drop)
+
 
 def study_setup(study: StudyRecord | StudyView) -> dict[str, Any]:
     """What a study's trials share, so that they can be ranked and compared together: suite, objective, kind, model

@@ -66,6 +66,21 @@ def items_to_read(change: float) -> int:
     return -int(-(1.96 / change) ** 2 * DISAGREEING_SHARE // 1)
 
 
+def too_few_to_decide(items: int, suite: str, max_drop: float) -> str | None:
+    """Why a forgetting check of `items` cannot decide feasibility, when it reads a change to no better than twice
+    `max_drop` (objective.max_regression_drop): its point estimate would mark a trained trial infeasible (or
+    feasible) on noise. None when it can, or when any drop is refused (`max_drop` 0)."""
+    spread = readable_change(items)
+    if max_drop <= 0 or spread <= 2 * max_drop:
+        return None
+    return (f"the forgetting check's {items} {suite} items read a change only to about ±{100 * spread:.0f} points "
+            f"(95%), against the {100 * max_drop:g}-point drop (objective.max_regression_drop) that marks a trained "
+            f"trial infeasible, so that mark would come from noise. Give regression.limit {items_to_read(max_drop)} or "
+            f"more to read it to about ±{100 * max_drop:g} points (assuming an adapter and its base disagree on "
+            f"{100 * DISAGREEING_SHARE:.1f}% of items, as the demo's did), or set regression.enabled: false for a "
+            "smoke run.")
+
+
 def task_config(suite: str) -> dict:
     """The suite's YAML as a dict, data paths made absolute.
 

@@ -25,13 +25,7 @@ from harness.core.paths import STORAGE_ENV, probe_writable
 from harness.core.text import fold
 from harness.core.typed import raise_problems
 from harness.data.suites import Example, Suite, load_suite, seeded_subset
-from harness.evaluation.regression import (
-    DISAGREEING_SHARE,
-    REGRESSION_SUITES,
-    item_texts,
-    items_to_read,
-    readable_change,
-)
+from harness.evaluation.regression import REGRESSION_SUITES, item_texts, too_few_to_decide
 from harness.evaluation.scorers import higher_is_better
 from harness.evaluation.scoring import metric_names
 from harness.hosted.client import HostedEndpoint, check_endpoint
@@ -141,20 +135,10 @@ class SweepPlan:
         return lines
 
     def forgetting_warning(self) -> str | None:
-        """Why the forgetting check cannot decide feasibility, when its items read a change to no better than twice
-        `max_regression_drop`: its point estimate would mark a trained trial infeasible (or feasible) on noise."""
-        check, limit = self.config.regression, self.config.objective.max_regression_drop
-        if not check.enabled or limit <= 0:
-            return None
-        spread = readable_change(check.limit)
-        if spread <= 2 * limit:
-            return None
-        return (f"the forgetting check's {check.limit} {check.suite} items read a change only to about "
-                f"±{100 * spread:.0f} points (95%), against the {100 * limit:g}-point drop "
-                "(objective.max_regression_drop) that marks a trained trial infeasible, so that mark would come from "
-                f"noise. Give regression.limit {items_to_read(limit)} or more to read it to about ±{100 * limit:g} "
-                f"points (assuming an adapter and its base disagree on {100 * DISAGREEING_SHARE:.1f}% of items, as "
-                "the demo's did), or set regression.enabled: false for a smoke run.")
+        """Why the forgetting check cannot decide feasibility (`too_few_to_decide`), or None."""
+        check = self.config.regression
+        return (too_few_to_decide(check.limit, check.suite, self.config.objective.max_regression_drop)
+                if check.enabled else None)
 
     def _followups_in_words(self) -> list[str]:
         """What runs after the sweep (`sweep/followups.py`): the repeated seeds and the learning curve's points."""
