@@ -107,9 +107,10 @@ def compare_trials(store: Store, a_id: str, b_id: str, split: str = "test", max_
                               margin=margin, seed=seed)
 
     if fields := sorted(names & _MICRO, key=_order):
-        warnings.append(f"{', '.join(fields)} {'is' if len(fields) == 1 else 'are'} compared here as the mean of each example's value, every example "
-                        "weighing alike; `show` and `trials` give the micro average, every field pooled over the "
-                        "examples, so their figures differ a little from these.")
+        verb = "is" if len(fields) == 1 else "are"
+        warnings.append(f"{', '.join(fields)} {verb} compared here as the mean of each example's value, every "
+                        "example weighing alike; `show` and `trials` give the micro average, every field pooled over "
+                        "the examples, so their figures differ a little from these.")
     head = [decide(primary, margin)] if primary in names else []
     scores = head + read_together([decide(name) for name in sorted(names - {primary}, key=_order)])
     if "task_accuracy" not in names:

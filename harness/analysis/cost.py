@@ -12,7 +12,8 @@ Rules:
   A trial still running has no finish time and is left out of a sweep's cost, with the reason.
 - A sweep costs all its finished trials: complete, pruned and failed ones all held the device.
 - A trial that ran on the CPU is priced as CPU, per core-hour times the cores it computed on: its run's torch
-  threads, at most its cpu_count (or per instance-hour if the table says `per: instance`); never at a GPU rate. A GPU is found by its name: see `device_price_key`.
+  threads, at most its cpu_count (or per instance-hour if the table says `per: instance`); never at a GPU rate. A
+  GPU is found by its name: see `device_price_key`.
 - Serving is priced from the test split's measured throughput at the evaluated batch size: the device is
   assumed busy at that batch size; idle time is not priced (give a fixed monthly hosting cost for that).
 - A hosted model is priced per 1M input and output tokens, times the tokens per query a prompting trial
