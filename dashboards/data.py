@@ -29,7 +29,7 @@ from harness.analysis.formatting import (
     under_trained_text,
     usd,
 )
-from harness.analysis.report import AdapterRow, adapters
+from harness.analysis.report import AdapterRow, adapters, suite_metrics
 from harness.analysis.verdict import Verdict
 from harness.analysis.verdict import study_verdict as verdict_of
 from harness.core.metric import CORE_METRICS
@@ -212,7 +212,7 @@ def metric_cell(t: TrialView, split: str, name: str) -> str:
     """A metric as `value% [95% CI] n`; the forgetting check says `not trained` or `not measured` instead of 0."""
     metric = t.metric(split, name)
     if name != "regression_delta":
-        return fmt_metric(metric)
+        return fmt_metric(metric, name=name)
     if not (t.trained and metric and metric.measured):
         return regression_text(t, split)
     return f"{points(metric)} n={metric.n}"  # a difference, in points, as `harness show` gives it
@@ -222,12 +222,12 @@ def leaderboard_frame(rows: list[TrialView]) -> pd.DataFrame:
     """One row per trial in rank order (dev, feasible first), every core metric as value [95% CI] n, per split; an
     interval older rules may have computed is marked (`formatting.OLDER_RULES_CAPTION`)."""
     out = []
+    shown = (*CORE_METRICS, *suite_metrics(rows))  # a free-text suite's ROUGE-L, an extraction's field F1
     for rank, t in enumerate(ranked(rows), start=1):
         row = {"rank": rank, "trial": t.id, "method": t.method, "params": params_text(t.params),
                "status": status_text(t)}
         for split in ("dev", "test"):
-            row.update({f"{split.upper()} {name}": marked(metric_cell(t, split, name), t, name)
-                        for name in CORE_METRICS})
+            row.update({f"{split.upper()} {name}": marked(metric_cell(t, split, name), t, name) for name in shown})
         row["train s"] = round(t.train_seconds or 0.0, 1)
         row["eval s"] = round(t.eval_seconds or 0.0, 1)
         out.append(row)

@@ -603,7 +603,9 @@ def build_parser() -> argparse.ArgumentParser:
            ("harness predict demo/1 --input inputs.txt", "one input per line"),
            description="Answer new inputs with a finished trial: a prompting trial with its prompt and shots, a "
                        "trained one with its saved adapter (while retention keeps it). Prints one JSON line per "
-                       "input: input, output, parsed, format_compliant, error.")
+                       "input: input, output, parsed, format_compliant, error, and hallucinated (a label outside the "
+                       "set, a key outside the contract's fields, or a grounded value not in the input; null for "
+                       "free text or an answer that did not parse).")
     return parser
 
 
@@ -1086,7 +1088,8 @@ def _show(args, console: Console) -> int:
 
     store = _store(args.db)
     trial = store.require_trial(args.trial)
-    console.print(report.trial_detail(trial, store.examples(trial.id), failures=args.examples), highlight=False)
+    console.print(report.trial_detail(trial, store.examples(trial.id), failures=args.examples,
+                                      contract=report.suite_contract(store, trial)), highlight=False)
     return 0
 
 

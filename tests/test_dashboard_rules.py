@@ -48,7 +48,7 @@ def test_an_old_trials_page_says_which_rules_and_marks_their_intervals(trial_pag
     assert len(notes) == 1 and notes[0].startswith(f"{OLDER_RULES_MARK} Intervals scored before rule versions")
     assert "McNemar" in notes[0] and "--study NEW_NAME" in notes[0]
     metrics = at.dataframe[0].value.set_index("metric")
-    assert metrics.loc["rouge_l", "test"] == f"41.0% [35.0, 47.0]{OLDER_RULES_MARK} n=40"
+    assert metrics.loc["rouge_l", "test"] == f"0.410 [0.350, 0.470]{OLDER_RULES_MARK} n=40"  # a score, not a rate
     assert metrics.loc["regression_delta", "test"] == f"-1.5 points, 95% CI [-9.5, +5.8]{OLDER_RULES_MARK} n=200"
     assert metrics.loc["task_accuracy", "test"] == "60.0% [50.0, 70.0] n=40"  # Wilson under every version
 

@@ -91,9 +91,10 @@ def test_hosted_arm_runs_beside_lora_and_is_measured(tmp_path, tiny_model_dir, t
         for trial in (hosted, trials["prompt"]):
             assert main(["predict", trial.id, "--input", "item 9: the hat is blue", *db]) == 0
             answer = json.loads(capfd.readouterr().out.splitlines()[-1])
-            assert set(answer) == {"input", "output", "parsed", "format_compliant", "error"}
+            assert set(answer) == {"input", "output", "parsed", "format_compliant", "error", "hallucinated"}
         assert proxy.forwarded == 19
         assert answer["format_compliant"] is True  # the local arm decodes constrained to the label set
+        assert answer["hallucinated"] is False  # and so names a label of the set
 
     # the key was used, and is nowhere on disk or in what the harness printed
     printed = capfd.readouterr()

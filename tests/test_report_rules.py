@@ -71,7 +71,7 @@ def test_the_trials_table_marks_only_the_intervals_older_rules_computed(tmp_path
     lines = _rendered(ranking_table(store.trials(), {"s": "rouge_l"})).splitlines()
     rows = {trial: next(line for line in lines if f" {trial} " in line) for trial in ("s/0", "s/1", "s/2")}
     assert OLDER_RULES_MARK not in rows["s/0"]
-    assert rows["s/1"].count("47.0]" + OLDER_RULES_MARK) == 2 and "+5.8]" + OLDER_RULES_MARK in rows["s/1"]
+    assert rows["s/1"].count("0.470]" + OLDER_RULES_MARK) == 2 and "+5.8]" + OLDER_RULES_MARK in rows["s/1"]
     assert "60.0 [50.0, 70.0] " in rows["s/1"]  # task accuracy's Wilson interval never changed: unmarked
     assert rows["s/2"].count(OLDER_RULES_MARK) == 2 and "+5.8]" + OLDER_RULES_MARK not in rows["s/2"]
     assert any("interval possibly computed by older rules than this release's; `harness show TRIAL`" in line

@@ -11,7 +11,7 @@ from harness.analysis.formatting import (
     rules_note,
     status_text,
 )
-from harness.analysis.report import hosted_text
+from harness.analysis.report import capped_counts, capped_text, hosted_text
 from harness.core.metric import CORE_METRICS, Metric
 
 db = str(data.db_path())
@@ -116,4 +116,8 @@ failing = right.checkbox("Only wrong answers", key="only-failing")
 frame = data.examples_frame(outputs, None if split == "all" else split, query, failing)
 st.caption(f"{len(frame)} of {len(outputs)} examples. Per scorer: pass / fail, a number for graded scores, "
            "- where it does not apply (hallucination counts compliant outputs only).")
+if capped := capped_counts(t, outputs):  # as `harness show` says it: such an answer was cut off, not just wrong
+    st.caption("Cut at the token cap: " + "; ".join(f"{name} {capped_text(*counts, t.max_new_tokens)}"
+                                                     for name, counts in capped.items())
+               + ". Their completion tokens (the second figure under `tokens`) equal the cap.")
 st.dataframe(frame, hide_index=True, width="stretch")

@@ -313,8 +313,8 @@ def _comparison(report: DecisionReport) -> str:
     arms = (tuned, opponent)
     rows = [("method", *(t.method for t in arms)),
             ("parameters", *(params_text(t.params) or "-" for t in arms)),
-            (f"dev {metric} (chose them)", *(fmt_metric(t.metric("dev", metric)) for t in arms)),
-            *((f"test {name}", *(fmt_metric(t.metric("test", name)) for t in arms))
+            (f"dev {metric} (chose them)", *(fmt_metric(t.metric("dev", metric), name=metric) for t in arms)),
+            *((f"test {name}", *(fmt_metric(t.metric("test", name), name=name) for t in arms))
               for name in dict.fromkeys((metric, "task_accuracy", "format_compliance", "hallucination_rate"))),
             ("forgetting: regression Δ on the general check", *(regression_counted(t) for t in arms)),
             ("training", *(_training_text(t) for t in arms)),

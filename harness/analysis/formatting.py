@@ -20,22 +20,43 @@ def pct(value: float | None, signed: bool = False) -> str:
     return "-" if value is None else f"{value * 100:{'+' if signed else ''}.1f}"
 
 
-def interval(metric: Metric | None, signed: bool = False) -> str:
-    """`62.0 [52.2, 70.9]` in percent (tables say so in their title), or `-` when not measured."""
+MEAN_SCORES = frozenset({"rouge_l"})
+"""Metrics that are the mean of a graded score in [0, 1] per example (ROUGE-L's F-measure), not a share of examples
+or fields: printed as the score, `0.295 [0.227, 0.367]`, since `29.5%` reads as a rate of something."""
+
+
+def is_score(name: str | None) -> bool:
+    """Whether metric `name` prints as a score in [0, 1] (`MEAN_SCORES`) rather than in percent."""
+    return name in MEAN_SCORES
+
+
+def number(value: float | None, signed: bool = False, name: str | None = None) -> str:
+    """A metric's value as it prints: in percent (`62.0`), or as a score with three decimals (`0.295`) for metric
+    `name` when it is a mean score; `-` when not measured."""
+    if not is_score(name) or value is None:
+        return pct(value, signed)
+    return f"{value:{'+' if signed else ''}.3f}"
+
+
+def interval(metric: Metric | None, signed: bool = False, name: str | None = None) -> str:
+    """`62.0 [52.2, 70.9]` in percent (tables say so in their title), `0.295 [0.227, 0.367]` for a mean score
+    (`is_score(name)`), or `-` when not measured."""
     if metric is None or metric.value is None:
         return "-"
-    text = pct(metric.value, signed)
+    text = number(metric.value, signed, name)
     if metric.low is not None and metric.high is not None:
-        text += f" [{pct(metric.low, signed)}, {pct(metric.high, signed)}]"
+        text += f" [{number(metric.low, signed, name)}, {number(metric.high, signed, name)}]"
     return text
 
 
-def fmt_metric(metric: Metric | None, signed: bool = False) -> str:
-    """`62.0% [52.2, 70.9] n=100`, or `-` when not measured."""
+def fmt_metric(metric: Metric | None, signed: bool = False, name: str | None = None) -> str:
+    """`62.0% [52.2, 70.9] n=100`; `0.295 [0.227, 0.367] n=10` for metric `name` when it is a mean score (ROUGE-L),
+    which is no rate; or `-` when not measured. Callers that know the metric's name pass it."""
     if metric is None or metric.value is None:
         return "-"
-    value, _, rest = interval(metric, signed).partition(" ")
-    return f"{value}%{' ' + rest if rest else ''} n={metric.n}"
+    value, _, rest = interval(metric, signed, name).partition(" ")
+    unit = "" if is_score(name) else "%"
+    return f"{value}{unit}{' ' + rest if rest else ''} n={metric.n}"
 
 
 def points(metric: Metric) -> str:

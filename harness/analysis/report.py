@@ -9,6 +9,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
@@ -20,6 +21,7 @@ from harness.analysis.formatting import (
     duration,
     fmt_metric,
     interval,
+    is_score,
     marked,
     params_text,
     pct,
@@ -35,44 +37,57 @@ from harness.analysis.formatting import (
     under_trained_text,
     usd,
 )
+from harness.core.errors import SuiteError
 from harness.core.label_report import LabelReport
 from harness.core.metric import CORE_METRICS, NOT_MEASURED, Metric
 from harness.core.records import PHASES, AdapterEvent, ExampleView, LookAtTest, TrialView
 from harness.core.selection import ranked
 from harness.core.text import id_order, padded
+from harness.data.contract import OutputContract, parse_output
+from harness.data.suites import load_suite
 from harness.store.database import AuditPackRecord, Store
 
 Objectives = Mapping[str, str]
 """study -> the metric its sweep optimised (task_accuracy for a study not listed)."""
 
 
+SUITE_SCORES = ("rouge_l", "field_f1", "macro_f1")
+"""Scores a suite adds beside the core four (its partial credit: ROUGE-L on free text, field F1 on extraction,
+macro-F1 on labels), in the order the trials table shows them where a trial measured them."""
+
+
 def ranking_table(trials: Iterable[TrialView], objectives: Objectives | str | None = None) -> Table:
     """Percentages with their 95% interval and n: in a column's header when every trial shares it, else beside each
     value (hallucination: of compliant outputs, always beside each value). When a study optimised another metric than
-    task accuracy, its dev and test values come first."""
+    task accuracy, its dev and test values come first. The suite's own scores (`SUITE_SCORES`) follow on test where a
+    trial measured them; hallucination and forgetting are left out where no trial shown has a value (a free-text
+    suite checks no hallucination; prompting trials forget nothing)."""
     ordered = ranked(trials)
     objective_of = _objective_reader(objectives)
-    names = {objective_of(t) for t in ordered}
-    shown = names.pop() if len(names) == 1 else "objective"
-    extra = bool(names) or shown != "task_accuracy"
+    optimised = {objective_of(t) for t in ordered}
+    shown = next(iter(optimised)) if len(optimised) == 1 else "objective"
+    extra = optimised != {"task_accuracy"} and bool(optimised)
     objective = [(f"{split} {shown}", _score(split, objective_of)) for split in ("dev", "test")] if extra else []
     accuracy, compliance = _named("task_accuracy"), _named("format_compliance")
+    suite_scores = [name for name in SUITE_SCORES if name != shown and _measured(ordered, "test", name)]
     scores = _scored_columns(ordered, [*objective, ("dev acc", _score("dev", accuracy)),
                                        ("test acc", _score("test", accuracy)),
-                                       ("test format", _score("test", compliance))])
-    forgetting = _scored_columns(ordered, [("regression Δ", _forgetting)])
+                                       ("test format", _score("test", compliance)),
+                                       *((f"test {name}", _score("test", _named(name))) for name in suite_scores)])
+    hallucination = [("test halluc. (of compliant)", [
+        marked(_counted(t.metric("test", "hallucination_rate")), t, "hallucination_rate") for t in ordered])
+    ] if _measured(ordered, "test", "hallucination_rate") else []
+    forgetting = _scored_columns(ordered, [("regression Δ", _forgetting)]) if any(t.trained for t in ordered) else []
+    graded = [name for name in (*(sorted(optimised) if extra else ()), *suite_scores) if is_score(name)]
     table = Table(title="Trials ranked on dev (feasible first). Test is reported, never used to choose. "
-                        "Values in %, [95% interval].")
-    for column in ("rank", "trial", "method", "params", *(header for header, _ in scores),
-                   "test halluc. (of compliant)", *(header for header, _ in forgetting), "train s", "status"):
+                        "Values in %, [95% interval]"
+                        + (f"; {', '.join(dict.fromkeys(graded))} a mean score in [0, 1]." if graded else "."))
+    columns = [*scores, *hallucination, *forgetting]
+    for column in ("rank", "trial", "method", "params", *(header for header, _ in columns), "train s", "status"):
         table.add_column(column, overflow="fold")
     for row, t in enumerate(ordered):
-        table.add_row(
-            str(row + 1), t.id, t.method, params_text(t.params), *(cells[row] for _, cells in scores),
-            marked(_counted(t.metric("test", "hallucination_rate")), t, "hallucination_rate"),
-            *(cells[row] for _, cells in forgetting),
-            f"{t.train_seconds:.0f}" if t.train_seconds else "-", status_text(t),
-        )
+        table.add_row(str(row + 1), t.id, t.method, params_text(t.params), *(cells[row] for _, cells in columns),
+                      f"{t.train_seconds:.0f}" if t.train_seconds else "-", status_text(t))
     table.caption = _older_rules_caption(table)
     return table
 
@@ -86,10 +101,16 @@ def _named(name: str) -> Callable[[TrialView], str]:
     return lambda trial: name
 
 
+def _measured(trials: Iterable[TrialView], split: str, name: str) -> bool:
+    """Whether any of `trials` has a value of metric `name` on `split`."""
+    return any((metric := t.metric(split, name)) is not None and metric.measured for t in trials)
+
+
 def _score(split: str, name_of: Callable[[TrialView], str]) -> Callable[[TrialView], Cell]:
     def cell(trial: TrialView) -> Cell:
-        metric = trial.metric(split, name_of(trial))
-        return interval(metric), metric, name_of(trial)
+        name = name_of(trial)
+        metric = trial.metric(split, name)
+        return interval(metric, name=name), metric, name
 
     return cell
 
@@ -129,25 +150,32 @@ def _objective_reader(objectives: Objectives | str | None):
 
 def trials_json(trials: Iterable[TrialView], objectives: Objectives | None = None) -> str:
     """`harness trials --format json`: test metrics under `metrics`, dev metrics under `dev_metrics`, each with the
-    study's objective metric beside the four core ones (`objective_metric` names it)."""
+    study's objective metric and the suite's own scores (`suite_metrics`) beside the four core ones
+    (`objective_metric` names the objective)."""
+    trials = list(trials)
     objective_of = _objective_reader(objectives)
+    scores = suite_metrics(trials)
     rows = [{
         "id": t.id, "study": t.study, "method": t.method, "params": dict(t.params), "status": t.status,
         "failure_reason": t.failure_reason, "trained": t.trained, "feasible": t.feasible,
         "under_trained": t.under_trained, "objective_metric": objective_of(t), "objective": t.objective,
         "engine": None if t.engine is None else dataclasses.asdict(t.engine), "stats_rules": t.stats_rules,
-        "metrics": _core(t, "test", objective_of(t)), "dev_metrics": _core(t, "dev", objective_of(t)),
+        "metrics": _core(t, "test", objective_of(t), scores), "dev_metrics": _core(t, "dev", objective_of(t), scores),
     } for t in trials]  # fmt: skip
     return json.dumps(rows, indent=2)
 
 
 def trials_csv(trials: Iterable[TrialView], objectives: Objectives | None = None) -> str:
+    """`harness trials --format csv`: one row per trial, each metric as `{split}_{name}_{value|low|high|n}`: the core
+    four, the suite's own scores (`suite_metrics`) and the objective."""
+    trials = list(trials)
     objective_of = _objective_reader(objectives)
+    scores = suite_metrics(trials)
     out = io.StringIO()
     head = ["id", "study", "method", "params", "status", "failure_reason", "feasible", "under_trained",
             "objective_metric", "stats_rules"]
-    columns = head + [f"{split}_{name}_{part}" for split in ("dev", "test") for name in (*CORE_METRICS, "objective")
-                      for part in ("value", "low", "high", "n")]
+    columns = head + [f"{split}_{name}_{part}" for split in ("dev", "test")
+                      for name in (*CORE_METRICS, *scores, "objective") for part in ("value", "low", "high", "n")]
     writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
     for t in trials:
@@ -155,15 +183,27 @@ def trials_csv(trials: Iterable[TrialView], objectives: Objectives | None = None
                "status": t.status, "failure_reason": t.failure_reason, "feasible": t.feasible,
                "under_trained": t.under_trained, "objective_metric": objective_of(t), "stats_rules": t.stats_rules}
         for split in ("dev", "test"):
-            metrics = {**_core(t, split), "objective": (t.metric(split, objective_of(t)) or NOT_MEASURED).to_dict()}
+            metrics = {**_core(t, split, extra=scores),
+                       "objective": (t.metric(split, objective_of(t)) or NOT_MEASURED).to_dict()}
             for name, metric in metrics.items():
                 row.update({f"{split}_{name}_{part}": value for part, value in metric.items()})
         writer.writerow(row)
     return out.getvalue()
 
 
-def _core(trial: TrialView, split: str, objective: str | None = None) -> dict[str, dict]:
-    names = CORE_METRICS + ((objective,) if objective and objective not in CORE_METRICS else ())
+def suite_metrics(trials: Iterable[TrialView]) -> tuple[str, ...]:
+    """The metrics beyond the core four that any of `trials` measured on dev or test (ROUGE-L, field scores,
+    macro-F1: what its suite's `scorers:` add), sorted: the same for every row, so the JSON keys and CSV columns
+    line up."""
+    return tuple(sorted({name for t in trials for split in ("dev", "test") for name, metric in
+                         t.metrics.get(split, {}).items() if name not in CORE_METRICS and metric.measured}))
+
+
+def _core(trial: TrialView, split: str, objective: str | None = None,
+          extra: Sequence[str] = ()) -> dict[str, dict]:
+    """The core four metrics (`{"value": null, ...}` where not measured, so every row has them), then `extra` and
+    the objective."""
+    names = dict.fromkeys((*CORE_METRICS, *extra, *((objective,) if objective else ())))
     return {name: (trial.metric(split, name) or NOT_MEASURED).to_dict() for name in names}
 
 
@@ -196,8 +236,9 @@ def _constraint_text(engine: str) -> str:
 
 
 def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str | None = None,
-                 failures: int = 5) -> str:
-    """`harness show`: config, status, timings, every metric with its interval, and failed examples."""
+                 failures: int = 5, contract: OutputContract | None = None) -> str:
+    """`harness show`: config, status, timings, every metric with its interval, the answers cut at the token cap,
+    and failed examples, each with why it broke the format when `contract` (`suite_contract`) is given."""
     why_none = {"failed": "the trial failed", "pruned": "the trial was pruned", "running": "the trial is running"}
     artifact = trial.artifact_path or ("not trained" if not trial.trained else "not kept (retention)"
                                        if trial.complete else f"none ({why_none.get(trial.status, trial.status)})")
@@ -239,12 +280,15 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
                      f"{loss}"
                      + (f"; {under_trained_text(trial)}: it does not stand for the method in the verdict or the gate"
                         if trial.under_trained else ""))
+    cap, capped = trial.max_new_tokens, capped_counts(trial, examples)
     for split, metrics in trial.metrics.items():
         lines.append(f"{split}:")
         for name, m in sorted(metrics.items()):
-            shown = fmt_metric(m) if name != "regression_delta" else (
+            shown = fmt_metric(m, name=name) if name != "regression_delta" else (
                 f"{points(m)} n={m.n}" if m.value is not None else regression_text(trial, split))
             lines.append(f"  {name:<20} {shown}")
+        if split in capped:
+            lines.append(f"  {'token cap':<20} {capped_text(*capped[split], cap)}")
     lines += _label_lines(trial.label_reports.get("test"), trial.metric("test", "macro_f1"))
     if (note := rules_note(trial)) is not None:
         lines.append(note)
@@ -255,8 +299,73 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
     elif wrong:
         lines.append(f"first {min(failures, len(wrong))} of {len(wrong)} wrong test answers:")
         for e in wrong[:failures]:
-            lines += [f"  {e.example_id}: {e.input[:80]!r}", f"    expected {e.target}", f"    got      {e.output!r}"]
+            lines += [f"  {e.example_id}: {e.input[:80]!r}", _labelled("expected", e.target),
+                      _labelled("got", repr(e.output))]
+            if notes := _answer_notes(e, cap, contract):
+                lines.append(_labelled("note", "; ".join(notes)))
     return "\n".join(lines)
+
+
+def _labelled(label: str, text: str) -> str:
+    """`    expected 12 + 4 = 16` with every further line of `text` (a worked reference) under its first."""
+    indent = " " * 13
+    return f"    {label:<8} " + text.replace("\n", "\n" + indent)
+
+
+def _answer_notes(example: ExampleView, cap: int | None, contract: OutputContract | None) -> list[str]:
+    """What else went wrong with a wrong answer: cut at the token cap, and why it broke the format, read again with
+    the contract's own parser (the examples store only the 0/1 score)."""
+    notes = [f"cut at the {cap}-token cap"] if at_cap(example, cap) else []
+    if contract is not None and example.error is None and example.scores.get("format_compliance") != 1.0:
+        parsed = parse_output(example.output, contract)
+        if not parsed.compliant and parsed.error:
+            notes.append(f"not format-compliant: {parsed.error}")
+    return notes
+
+
+
+
+def at_cap(example: ExampleView, cap: int | None) -> bool:
+    """Whether the answer took every token the cap allowed: generation stopped it there, mid-answer unless the model
+    happened to end on its last allowed token (the stored count cannot tell the two apart)."""
+    tokens = example.completion_tokens
+    return cap is not None and example.error is None and tokens is not None and tokens >= cap
+
+
+def capped_counts(trial: TrialView, examples: Iterable[ExampleView]) -> dict[str, tuple[int, int]]:
+    """Per split, for the splits where any answer was cut at the trial's token cap: (answers cut, answers whose
+    tokens were counted)."""
+    cap = trial.max_new_tokens
+    if cap is None:
+        return {}
+    counts: dict[str, list[int]] = {}
+    for e in examples:
+        if e.completion_tokens is not None and e.error is None:
+            tally = counts.setdefault(e.split, [0, 0])
+            tally[0] += at_cap(e, cap)
+            tally[1] += 1
+    return {split: (cut, n) for split, (cut, n) in counts.items() if cut}
+
+
+def capped_text(cut: int, n: int, cap: int | None) -> str:
+    """`1 of 10 answers cut at the 264-token cap (generation.max_new_tokens)`."""
+    return f"{cut} of {n} answers cut at the {cap}-token cap (generation.max_new_tokens)"
+
+
+def suite_contract(store: Store, trial: TrialView) -> OutputContract | None:
+    """The output contract the trial was scored under, read from its study's suite folder now, so `harness show` can
+    say why an answer broke the format; None where that folder is gone or no longer loads, or holds another version
+    of the suite than the trial was scored on (its contract may have changed since)."""
+    study = store.study(trial.study)
+    if study is None or not study.suite_path or not Path(study.suite_path).is_dir():
+        return None
+    try:
+        suite = load_suite(study.suite_path)
+    except SuiteError:
+        return None
+    if suite.version != (trial.data.suite_version or study.suite_version):
+        return None
+    return suite.contract
 
 
 def _loss_text(curve: Sequence[tuple[int, float]]) -> str:

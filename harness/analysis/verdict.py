@@ -73,14 +73,17 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
     if decision.test == "none":
         return Verdict(f"No verdict: {tuned.id} and the best prompting arm {opponent.id} cannot be compared on "
                        f"{metric}: {decision.why}.", decision, tuned.id, opponent.id, kind)
-    evidence = (f"{tuned.method} {tuned.id} scored {fmt_metric(tuned.metric('test', metric))}; the real opponent, "
-                f"the best prompting arm on dev, is {_describe(opponent)} with "
-                f"{fmt_metric(opponent.metric('test', metric))}. Difference on test {metric}: {decision.evidence()}; "
-                "every trial chosen on dev.")
+
+    def scored(trial: TrialView) -> str:
+        return fmt_metric(trial.metric("test", metric), name=metric)
+
+    evidence = (f"{tuned.method} {tuned.id} scored {scored(tuned)}; the real opponent, the best prompting arm on dev, "
+                f"is {_describe(opponent)} with {scored(opponent)}. Difference on test {metric}: "
+                f"{decision.evidence()}; every trial chosen on dev.")
     for other_kind, arm in arms.items():
         if other_kind != kind and decisions[other_kind].test != "none":
-            evidence += (f" Against the best {other_kind} prompting arm, {_describe(arm)} with "
-                         f"{fmt_metric(arm.metric('test', metric))}: {decisions[other_kind].evidence()}.")
+            evidence += (f" Against the best {other_kind} prompting arm, {_describe(arm)} with {scored(arm)}: "
+                         f"{decisions[other_kind].evidence()}.")
     broken = list(tuned.broken_constraints)
     breaks = ", ".join(broken_constraint(tuned, name) for name in broken)
     beaten = f"fine-tuning beat {kind} prompting"

@@ -490,6 +490,13 @@ class TrialView:
         return DataProvenance.of(self.provenance)
 
     @property
+    def max_new_tokens(self) -> int | None:
+        """The most tokens the trial let an answer take (`generation.max_new_tokens`, or the cap derived from the
+        longest train answer), as its provenance records it; None for a trial recorded without it."""
+        cap = self.provenance.get("max_new_tokens")
+        return cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else None
+
+    @property
     def precision(self) -> str | None:
         """The precision the trial trained and answered in (the calibration's choice); None where it recorded
         none (releases before the calibration)."""

@@ -36,6 +36,7 @@ from harness.data.formats import (
 from harness.data.prompting import beyond_context, max_answer_tokens
 from harness.data.shots import FixedShots
 from harness.data.suites import Example, Suite, encoding_problem, load_suite, seeded_subset, show_path
+from harness.evaluation.scorers.hallucination import hallucinated
 from harness.models import loading, sources
 from harness.models.device import default_dtype, resolve_device
 from harness.store.database import Store
@@ -56,6 +57,10 @@ class Prediction:
     parsed: dict | None
     format_compliant: bool
     error: str | None
+    hallucinated: bool | None = None
+    """Whether the answer states what the contract or the input does not support, as hallucination_rate counts it: a
+    label outside the set, a key outside `fields`, a grounded value not in the input. None where that is not
+    checked: free text, or an answer that did not parse."""
 
 
 def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[Candidate, Suite, int]:
@@ -138,7 +143,9 @@ def predict(store: Store, trial_id: str, inputs: list[str], device: str = "auto"
     results = []
     for ex, gen in zip(examples, candidate.answer(examples, cap, batch_size, desc="predict")):
         parsed = parse_output(gen.output, suite.contract)
-        results.append(Prediction(ex.input, gen.output, parsed.value, parsed.compliant, gen.error or parsed.error))
+        checked = parsed.compliant and suite.contract.kind != "text"
+        results.append(Prediction(ex.input, gen.output, parsed.value, parsed.compliant, gen.error or parsed.error,
+                                  hallucinated(parsed.value, ex.input, suite.contract) if checked else None))
     return results
 
 
