@@ -67,6 +67,10 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
         return Verdict(f"No verdict yet: the study has no completed {missing} trial.")
     opponent = max(arms.values(), key=rank_key)
     kind = arm_kind(opponent)
+    if (difference := _other_test_data(tuned, opponent)) is not None:
+        return Verdict(f"No verdict: {tuned.id} and the best prompting arm {opponent.id} were scored on different test "
+                       f"data ({difference}), so their scores are not on the same examples. Re-run the study under a "
+                       "new name (--study NEW_NAME) on one version of the suite.", None, tuned.id, opponent.id, kind)
     decisions = {k: compare_paired(scores(tuned.id, metric), scores(arm.id, metric), metric,
                                    higher_is_better=higher_is_better) for k, arm in arms.items()}
     decision = decisions[kind]
@@ -101,6 +105,16 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
     # the difference is computed now, by this release's rules; the arms' own intervals are read as stored
     evidence += older_rules_remark([(tuned, [metric, *broken]), *((arm, [metric]) for arm in arms.values())])
     return Verdict(f"{head} {evidence}", decision, tuned.id, opponent.id, kind, ready)
+
+
+def _other_test_data(a: TrialView, b: TrialView) -> str | None:
+    """How the two trials' test data differ, by what each recorded: the suite's test file, or the subset drawn from it;
+    None where they agree, or a trial recorded neither."""
+    for what, field in (("the suite's test.jsonl", "split_sha256"), ("the test subset drawn", "subset_sha256")):
+        ours, theirs = (getattr(t.data, field).get("test") for t in (a, b))
+        if ours and theirs and ours != theirs:
+            return f"{what} differs: sha256 {ours[:12]} for {a.id}, {theirs[:12]} for {b.id}"
+    return None
 
 
 def _count_cut(trials: list[TrialView]) -> int:

@@ -40,6 +40,7 @@ from harness.core.errors import HarnessError, OutsideFailure
 from harness.core.progress import bar_options
 from harness.core.records import RunRecord, StudyRecord, TrialRecord, setup_changes, study_setup, trial_id
 from harness.core.redaction import Redactor, redact_rows
+from harness.data.suites import show_path
 from harness.hosted.ledger import SpendLedger
 from harness.models import sources
 from harness.models.device import free_memory, is_out_of_memory
@@ -480,6 +481,24 @@ def _check_same_setup(plan: SweepPlan, store: Store) -> None:
     conflict = store.study_conflict(_study_record(plan, stored.model_name, stored.model_sha256, stored.model_note))
     if conflict is not None:
         raise HarnessError(conflict)
+    _check_same_split_files(plan, store)
+
+
+def _check_same_split_files(plan: SweepPlan, store: Store) -> None:
+    """Refuse to add trials to a study whose suite's split files changed under the same version since its trials were
+    scored: the new trials would be ranked, and the verdict weighed, against old ones on other examples."""
+    suite = plan.suite
+    for trial in store.trials(plan.study):
+        recorded = trial.data.split_sha256
+        changed = [split for split, sha in suite.split_sha256.items() if recorded.get(split) not in (None, sha)]
+        if changed:
+            files = ", ".join(f"{split}.jsonl" for split in changed)
+            raise HarnessError(
+                f"suite {suite.name} {suite.version} ({show_path(suite.path)}) is not what study {plan.study} was "
+                f"scored on: {files} changed since {trial.id} was scored (sha256 {recorded[changed[0]][:12]}, now "
+                f"{suite.split_sha256[changed[0]][:12]}), under the same version. New trials would be ranked and "
+                f"weighed against its trials on other examples. Give the changed suite a new `version:` in its "
+                f"suite.yaml and run it as a new study (--study NEW_NAME), or put the files back as they were.")
 
 
 def _sampler(config: ExperimentConfig, worker: int) -> optuna.samplers.BaseSampler:

@@ -1,0 +1,63 @@
+"""A suite whose split files change under the same version (a new user rotated every test label of theirs and swept
+again into the same study): the sweep refuses to add trials, and a verdict between trials scored on different test
+data is no verdict. Before, the second sweep ran, and its verdict read "NO, -60.0 points" while compare and payback
+refused the same pair."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from views import trial_view
+
+from harness.analysis.verdict import verdict
+from harness.core.errors import HarnessError
+from harness.core.metric import Metric
+from harness.core.records import TrialRecord
+from harness.store.database import Store
+from harness.sweep.plan import plan_sweep
+from harness.sweep.run import _check_same_setup, _study_record, check_store_matches_storage
+
+
+@pytest.fixture
+def suite(tmp_path, toy_suite) -> Path:
+    return Path(shutil.copytree(toy_suite, tmp_path / "toy-colours"))
+
+
+def test_a_sweep_refuses_a_study_whose_suite_files_changed_under_one_version(tmp_path, tiny_model_dir, suite):
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(f"name: toy\nmodel: {tiny_model_dir}\nsuite: {suite}\nresults_dir: {tmp_path / 'r'}\n"
+                          "regression: {enabled: false}\nspace:\n  prompt: {shots: 0}\n")
+    plan = plan_sweep(experiment, [])
+    store = Store(tmp_path / "r" / "harness.duckdb")
+    store.record_study(_study_record(plan, "tiny", "abc", None))
+    scored_on = {"data": {"split_sha256": dict(plan.suite.split_sha256)}}
+    store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
+                                          status="complete", provenance=scored_on))
+    _check_same_setup(plan, store)  # the same files: nothing to refuse here
+
+    test = suite / "test.jsonl"
+    test.write_text(test.read_text().replace('"red"', '"blue"', 1))  # one reference changed, version kept
+    with pytest.raises(HarnessError) as refused:
+        check_store_matches_storage(plan_sweep(experiment, []), store)
+    message = str(refused.value)
+    assert "test.jsonl changed since toy/0 was scored" in message and "under the same version" in message
+    assert "new `version:`" in message and "--study NEW_NAME" in message
+
+
+def test_no_verdict_between_trials_scored_on_different_test_files():
+    accuracy = {"test": {"task_accuracy": Metric(0.9, 0.8, 0.95, 20)}, "dev": {"task_accuracy": Metric(0.9, 0.8, 0.95,
+                                                                                                        20)}}
+    tuned = trial_view(1, method="lora", trained=True, objective=0.9, metrics=accuracy,
+                       provenance={"data": {"split_sha256": {"test": "a" * 64}}})
+    prompt = trial_view(0, method="prompt", trained=False, objective=0.5, metrics=accuracy,
+                        provenance={"data": {"split_sha256": {"test": "b" * 64}}})
+    scores = {tuned.id: {f"t{i}": 1.0 for i in range(20)}, prompt.id: {f"t{i}": 0.0 for i in range(20)}}
+    read = verdict([tuned, prompt], lambda trial, metric: scores[trial])
+    assert read.text.startswith("No verdict: s/1 and the best prompting arm s/0 were scored on different test data "
+                                "(the suite's test.jsonl differs: sha256 aaaaaaaaaaaa for s/1, bbbbbbbbbbbb for s/0)")
+    assert read.decision is None and not read.ready
+    same = verdict([tuned, prompt.__class__(**{**prompt.__dict__, "provenance": tuned.provenance})],
+                   lambda trial, metric: scores[trial])
+    assert same.head == "YES"
