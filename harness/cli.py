@@ -226,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
                            "rouge (exact plus ROUGE-L partial credit) or final-number (the `#### <number>` line)")
     init.add_argument("--drop-rare-labels", action="store_true",
                       help="leave out labels with fewer than 3 examples instead of refusing (counted in suite.yaml)")
+    init.add_argument("--label-names", type=Path, metavar="FILE",
+                      help="names for integer labels: a JSON list in id order, a JSON object {id: name}, or a text "
+                           "file with one name per line (id 0 first)")
+    init.add_argument("--test-from", type=Path, metavar="FILE",
+                      help="keep an existing test split: this file, with the --from file's fields, is the test split "
+                           "as it is; --from gives train and dev")
+    init.add_argument("--dev-from", type=Path, metavar="FILE",
+                      help="the same for the dev split: this file is dev as it is, and --from gives train (and test "
+                           "unless --test-from)")
     init.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     init.add_argument("--suites-dir", type=Path, default=Path("suites"), help="where to write (default suites/)")
     init.set_defaults(run=_suite_init)
@@ -590,7 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the field or column of a table --input that holds the inputs (a dotted path such as "
                               "doc.body reaches into JSONL objects). Default: the input field the trial's suite was "
                               "built from (suite.yaml `source.fields.input`, written by suite init), else `input`, "
-                              "else the first of text, utterance, question, prompt, body, message or content, else "
+                              "else the first of text, sentence, utterance, question, query, prompt, body, message or "
+                              "content, else "
                               "the only one")
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                          help="where the model answers (default auto: a GPU when torch sees one, else the CPU)")
@@ -794,8 +804,9 @@ formats, detected from the fields of a .jsonl, .csv, .tsv or .parquet file:
           Earlier turns stay in the input as a transcript: "User: ...", "Assistant: ...", ending with the last
           user turn.
   alpaca  {"instruction": ..., "input": ..., "output": ...}. An empty input makes the instruction the input.
-  fields  any other CSV or JSONL: an input field (text, input, utterance, question, prompt) and an answer field
-          (label, category, intent, output, answer, response, completion, target), or name them with flags.
+  fields  any other CSV or JSONL: an input field (text, input, sentence, utterance, question, query, prompt)
+          and an answer field (label, category, intent, output, answer, response, completion, target), or name
+          them with flags. A one-element list (["billing"]) is read as its element; multi-label is not supported.
           A cell or field may hold free text or a JSON object. A field nested in a JSONL object (or a Parquet
           struct) is named by its path: --input-field doc.body.
   A system message or instruction that is the same on every line becomes the suite's instruction; differing
@@ -813,6 +824,11 @@ contracts, chosen from the answers (first rule that applies):
 refused, with the file, the line and what to do: free text in a label field (pass --metric), labels with fewer
 than 3 examples (merge them, add data or pass --drop-rare-labels), empty system or user turns.
 
+labels that are integer ids (0..6) mean nothing to a prompted model: name them with --label-names FILE, or init
+warns that the comparison would favour fine-tuning. An agreed test (or dev) set is kept as it is with --test-from
+FILE (--dev-from FILE): read with the --from file's fields, checked against it for shared inputs, and exempt from
+the examples-per-label rule, which then asks the --from file only for the splits it gives.
+
 examples:
   harness suite init triage --from tickets.csv                    CSV text,label -> a label suite
   harness suite init triage --from tickets.csv --input-field body --label-field queue
@@ -822,6 +838,8 @@ examples:
   harness suite init math --from gsm8k.jsonl --metric final-number
   harness suite init slots --from slots.jsonl --output-field slots   JSON objects -> an extraction suite
   harness suite init intents --from few.csv --drop-rare-labels
+  harness suite init intents --from train.csv --test-from test.csv   keep the agreed test split
+  harness suite init sst --from sst2.csv --label-names names.json    0/1 ids -> negative/positive
 """
 
 
@@ -831,7 +849,8 @@ def _suite_init(args, console: Console) -> int:
 
     result = init_suite(args.name, args.source, args.input_field, args.label_field, args.output_field,
                         metric=args.metric, drop_rare_labels=args.drop_rare_labels, seed=args.seed,
-                        suites_dir=args.suites_dir)
+                        suites_dir=args.suites_dir, label_names=args.label_names, dev_from=args.dev_from,
+                        test_from=args.test_from)
     path = result.path
     suite = load_suite(str(path))
     sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())

@@ -92,10 +92,10 @@ def test_the_suites_field_comes_before_the_guesses_and_is_named_when_missing(tmp
     fallback.write_text("id,message\n1,hello\n")
     assert read_inputs(str(fallback), suite_field=lambda: "utterance_text") == ["hello"]
     neither = tmp_path / "neither.csv"
-    neither.write_text("id,sentence\n1,hello\n")
-    with pytest.raises(HarnessError, match=r"neither.csv: which column holds the inputs\? It has \['id', 'sentence'\] "
-                                           r"\(the trial's suite was built from column `utterance_text`, which it "
-                                           r"lacks\); pass --input-field NAME"):
+    neither.write_text("id,utterance_txt\n1,hello\n")
+    with pytest.raises(HarnessError, match=r"neither.csv: which column holds the inputs\? It has \['id', "
+                                           r"'utterance_txt'\] \(the trial's suite was built from column "
+                                           r"`utterance_text`, which it lacks\); pass --input-field NAME"):
         read_inputs(str(neither), suite_field=lambda: "utterance_text")
 
 

@@ -200,8 +200,8 @@ def test_merged_label_spellings_are_reported(tmp_path):
     source.write_text("text,label\n" + "".join(f"ticket {i},{spellings[i % 8]}\n" for i in range(24)))
     suite, meta, notes = build(tmp_path, source)
     assert suite.contract.labels == ("Billing", "shipping")  # each label's most frequent spelling
-    assert notes[2] == (
-        "labels: folded 5 spellings into 2 labels (case and spacing ignored; each label keeps its most frequent "
+    assert notes[2] == (  # as many variants counted as listed
+        "labels: respelled 3 variants as 2 labels (case and spacing ignored; each label keeps its most frequent "
         "spelling): `billing` (3) -> `Billing`, `BILLING` (3) -> `Billing`, `Shipping` (3) -> `shipping`. If some are "
         "different labels, rename them in the data."
     )
@@ -473,7 +473,7 @@ def test_grounded_when_every_string_value_occurs_in_its_input(tmp_path):
     assert notes[2] == ("grounded: true: every string value in the answers occurs in its input, so a value a model "
                         "invents counts as hallucinated.")
     ex = suite.splits["test"][0]
-    invented = json.dumps({"city": "Paris"})
+    invented = json.dumps({"city": "Paris", "days": [], "n": 0})  # every key is in every answer, so required
     cases = [ScoredCase(ex, out, parse_output(out, suite.contract), parse_target(ex.target, suite.contract))
              for out in (ex.target, invented)]
     assert score_cases(cases, suite.contract, ["hallucination_rate"])[0]["hallucination_rate"] == [0.0, 1.0]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -67,8 +67,7 @@ class OutputContract:
             labels = raw.get("labels")
             if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
                 raise SuiteError(f"{where}: `output.labels` must be a non-empty list of strings for kind: label.")
-            if len(set(labels)) != len(labels):
-                raise SuiteError(f"{where}: `output.labels` repeats a label; list each label once.")
+            _check_label_spellings(labels, where)
             key = raw.get("key", "label")
             if not isinstance(key, str) or not key:
                 raise SuiteError(f"{where}: `output.key` must be a non-empty string, e.g. `intent`.")
@@ -82,6 +81,13 @@ class OutputContract:
         fields_ = raw.get("fields", list(schema.get("properties", {})))
         if not isinstance(fields_, list) or not all(isinstance(x, str) for x in fields_):
             raise SuiteError(f"{where}: `output.fields` must be a list of key names.")
+        unlisted = [key for key in schema.get("required", []) if fields_ and key not in fields_]
+        if unlisted:
+            raise SuiteError(
+                f"{where}: `output.schema.required` lists {', '.join(repr(k) for k in unlisted)}, not in "
+                f"`output.fields` ({', '.join(fields_)}), so every compliant answer would use a key the contract "
+                f"counts as hallucinated; add it to `output.fields` or remove it from `required`."
+            )
         return cls(kind="json", schema=schema, fields=tuple(fields_), grounded=bool(raw.get("grounded", False)))
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,15 +118,50 @@ class OutputContract:
                 f"Show your reasoning step by step, then end with your final answer {what} written so that it "
                 f"matches the regular expression `{self.answer_pattern}`.{plain}"
             )
+        required = self.schema.get("required", [])
         parts = [
             "Answer with a single JSON object and nothing else.",
             f"Allowed keys: {', '.join(self.fields)}." if self.fields else "",
             "Each value is a string copied verbatim from the input; use a list of strings when a key occurs "
-            "more than once. Leave out keys that do not occur; answer {} if none do."
+            "more than once. "
+            + (f"Always include {', '.join(required)}; leave out other keys that do not occur."
+               if required else "Leave out keys that do not occur; answer {} if none do.")
             if self.grounded
             else f"It must validate against this JSON Schema: {json.dumps(self.schema)}",
         ]
         return " ".join(p for p in parts if p)
+
+
+def label_clashes(labels: Iterable[str]) -> list[list[str]]:
+    """The groups of labels that scoring cannot tell apart: answers and references are matched to labels after `fold`
+    (`label_lookup`), so `PlayMusic` and ` playmusic ` share one key and one of them would never be counted. An exact
+    repeat is a group too."""
+    groups: dict[str, list[str]] = {}
+    for label in labels:
+        groups.setdefault(fold(label), []).append(label)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _check_label_spellings(labels: list[str], where: str) -> None:
+    clashes = label_clashes(labels)
+    if not clashes:
+        return
+    listed = "; ".join(", ".join(repr(label) for label in group) for group in clashes)
+    raise SuiteError(
+        f"{where}: `output.labels` lists labels that are equal once case and spacing are folded, as scoring compares "
+        f"them, so scores would count them as one label: {listed}. List each label once, in one spelling, and write "
+        f"the answers in train, dev and test that way (then bump `version`)."
+    )
+
+
+def spelling_key(label: str) -> str:
+    """A label with case, spaces, hyphens and underscores removed: `get_weather`, `GetWeather` and `Get-Weather` share
+    one key, and so do `Play Music` and `PlayMusic`. Labels equal under it are probably one label written two ways
+    (camelCase against snake_case is the commonest drift in exported data); nothing is merged on it."""
+    return _SEPARATORS.sub("", fold(label))
+
+
+_SEPARATORS = re.compile(r"[\s_\-\u2010-\u2015]+")
 
 
 def _text_contract(cls, raw: dict[str, Any], where: str) -> "OutputContract":
@@ -149,13 +190,49 @@ def _text_contract(cls, raw: dict[str, Any], where: str) -> "OutputContract":
 
 
 def _check_schema(schema: dict[str, Any], where: str) -> None:
+    """A valid JSON Schema, named at the place that is wrong (`output.schema.properties.vendor.type`), whose
+    `required` keys are all properties: a required key with no property is a mistake in the schema, and reading it
+    against the data would report it once per example instead of once."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        raise SuiteError(f"{where}: `output.schema` is not a valid JSON Schema: {exc.message}") from exc
+        at = ".".join(["output.schema", *(str(part) for part in exc.path)])
+        if exc.path and exc.path[-1] == "type":
+            why = (f"{exc.instance!r} is not a JSON Schema type; use one of {', '.join(SCHEMA_TYPES)} (or a list of "
+                   f"them)")
+        else:
+            why = f"{exc.message}; fix it"
+        raise SuiteError(f"{where}: `{at}` is not valid JSON Schema: {why}.") from None
+    for at, node in _object_schemas(schema, "output.schema"):
+        if "properties" not in node:  # `required` alone only asks for keys, whatever their values
+            continue
+        properties = node["properties"]
+        missing = [key for key in node.get("required", []) if key not in properties]
+        if missing:
+            raise SuiteError(
+                f"{where}: `{at}.required` lists {', '.join(repr(k) for k in missing)}, which "
+                f"{'is' if len(missing) == 1 else 'are'} not under `{at}.properties` "
+                f"({', '.join(properties) or 'none'}); a misspelt or renamed key? Add "
+                f"{'it' if len(missing) == 1 else 'them'} to `properties` (and to `output.fields`) or remove "
+                f"{'it' if len(missing) == 1 else 'them'} from `required`."
+            )
+
+
+SCHEMA_TYPES = ("string", "number", "integer", "boolean", "object", "array", "null")
+
+
+def _object_schemas(node: Any, at: str) -> Iterator[tuple[str, dict]]:
+    """(where, schema) for `node` and every schema below it under `properties` and `items`, the places an
+    answer's nested objects are described."""
+    if not isinstance(node, dict):  # `true`/`false` are schemas too, with nothing below them
+        return
+    yield at, node
+    for key, sub in node.get("properties", {}).items():
+        yield from _object_schemas(sub, f"{at}.properties.{key}")
+    yield from _object_schemas(node.get("items"), f"{at}.items")
 
 
 def label_lookup(labels: tuple[str, ...]) -> Mapping[str, str]:
@@ -283,14 +360,31 @@ def parse_target(text: str, contract: OutputContract) -> dict:
     if contract.kind == "label":
         label = value[contract.key]
         if label not in _label_set(contract.labels):
-            raise TargetError(
-                f"the reference label {label!r} is not in `output.labels`; add it there or fix the answer"
-            )
+            raise TargetError(_unlisted_label(label, contract.labels))
     else:
         extra = sorted(set(value) - set(contract.fields)) if contract.fields else []
         if extra:
             raise TargetError(f"the reference answer uses key(s) {extra} outside `output.fields`; add them there")
     return value
+
+
+def _unlisted_label(label: str, labels: tuple[str, ...]) -> str:
+    """Why a reference label is refused, with the listed label it was probably meant to be: one equal after folding
+    is that label to the scorer, so only the answer can change; one equal without separators may be either."""
+    folded = label_lookup(labels).get(fold(label))
+    if folded is not None:
+        return (f"the reference label {label!r} is not in `output.labels`: did you mean {folded!r}? Scoring reads "
+                f"them as one label; write the answer as {folded!r}")
+    close = _spelling_lookup(tuple(labels)).get(spelling_key(label))
+    if close is not None:
+        return (f"the reference label {label!r} is not in `output.labels`: did you mean {close!r}? Write the answer "
+                f"as {close!r}, or add {label!r} to `output.labels` if it is another label")
+    return f"the reference label {label!r} is not in `output.labels`; add it there or fix the answer"
+
+
+@lru_cache(maxsize=32)
+def _spelling_lookup(labels: tuple[str, ...]) -> Mapping[str, str]:
+    return MappingProxyType({spelling_key(label): label for label in labels})
 
 
 def _find_answer(text: str, contract: OutputContract) -> tuple[dict | None, bool, str | None]:

@@ -30,7 +30,8 @@ from harness.data.contract import json_error, load_json
 from harness.data.csvfile import delimiter_name, read_csv
 from harness.data.suites import Problems, encoding_problem, show_path
 
-INPUT_GUESSES = ("text", "input", "utterance", "question", "prompt", "body", "message", "content")
+INPUT_GUESSES = ("text", "input", "sentence", "utterance", "question", "query", "prompt", "body", "message", "content")
+"""Input fields guessed by name, first found wins: `sentence` is GLUE's and many Hugging Face sets' name for it."""
 LABEL_GUESSES = ("label", "category", "intent")
 ANSWER_GUESSES = ("output", "answer", "response", "completion", "target")
 """Answer fields guessed by name; a field from LABEL_GUESSES is expected to hold labels, the others anything."""
@@ -53,6 +54,15 @@ class Row:
     """The reference answer: text (a label or free text) or a JSON object."""
     instruction: str | None = None
     """This row's own instruction (system message); None means the suite's."""
+    split: str | None = None
+    """The split this row belongs to when its file was given as one (`suite init --test-from`, `--dev-from`); None
+    when init chooses its split."""
+    file: str | None = None
+    """The file `line` is in, as the user typed it, when that is not the --from file."""
+
+    def at(self, where: str) -> str:
+        """`file:line` for a message: this row's own file, else `where` (the --from file)."""
+        return f"{self.file or where}:{self.line}"
 
 
 @dataclass(frozen=True)
@@ -78,18 +88,28 @@ class SourceData:
     fields: Fields
     empty_rows: int = 0
     """CSV rows skipped because every cell was empty (see `csvfile.py`)."""
+    notes: tuple[str, ...] = ()
+    """How the reader read something unusual (one-element lists taken as their element), for init's notes."""
 
 
 Reader = Callable[[list[Record], str, Problems], list[Row]]
 """Every format reader: (records, the file as shown to the user, problems) -> rows. A reader adds one problem per
-bad line (naming `file:line` and the fix) and leaves that line out; the caller raises them all at once."""
+bad line (naming `file:line` and the fix) and leaves that line out; the caller raises them all at once. What it read
+in an unusual way it says with `problems.warn`, which becomes one of init's notes."""
 
 
 def read_source(
-    path: Path, input_field: str | None = None, label_field: str | None = None, output_field: str | None = None
+    path: Path, input_field: str | None = None, label_field: str | None = None, output_field: str | None = None,
+    *, read_like: tuple[str, SourceData] | None = None,
 ) -> SourceData:
-    """Read a .jsonl, .csv or .tsv file, detect its format and return its rows; SuiteError lists every bad line."""
+    """Read a .jsonl, .csv or .tsv file, detect its format and return its rows; SuiteError lists every bad line.
+
+    `read_like`: (a file as shown, what it read as): read this one in the same format and from the same fields, as
+    a split given in its own file must be (`suite init --test-from`); refused, naming both files, when it cannot be.
+    """
     where = show_path(path)
+    if read_like is not None and not path.is_file():
+        raise SuiteError(f"{where}: file not found; pass an existing data file, with the fields of {read_like[0]}.")
     records, columns, delimiter, empty_rows = read_records(path)
     kind = path.suffix.lower().lstrip(".").upper()
     if kind == "PARQUET":
@@ -97,6 +117,8 @@ def read_source(
     if delimiter is not None and delimiter != TABLE_SUFFIXES[path.suffix.lower()]:
         kind = f"{delimiter_name(delimiter)}-separated {kind}"
     fmt = detect_format(columns, named=bool(input_field or label_field or output_field))
+    if read_like is not None:
+        fmt = _same_format(read_like, fmt, columns + nested_paths(records, columns), where)
     fields = Fields()
     if fmt == "chat":
         reader: Reader = read_chat
@@ -105,13 +127,30 @@ def read_source(
         reader = read_alpaca
         described = f"alpaca {kind} (`instruction` / `input` / `output`)"
     else:
-        fields = pick_fields(columns + nested_paths(records, columns), input_field, label_field, output_field, where)
+        fields = (read_like[1].fields if read_like is not None else
+                  pick_fields(columns + nested_paths(records, columns), input_field, label_field, output_field, where))
         reader = partial(read_fields, fields=fields)
         described = f"{kind} fields: input `{fields.input}`, answer `{fields.answer}`"
     problems = Problems()
     rows = reader(records, where, problems)
     problems.raise_if_any(where)
-    return SourceData(fmt, described, rows, fields, empty_rows)
+    return SourceData(fmt, described, rows, fields, empty_rows, tuple(problems.warnings))
+
+
+def _same_format(read_like: tuple[str, SourceData], detected: str, names: list[str], where: str) -> str:
+    """The format `read_like` was read as, when this file (with fields `names`) can be read that way."""
+    other_where, other = read_like
+    if other.format == "fields":
+        missing = [name for name in (other.fields.input, other.fields.answer) if name not in names]
+        if missing:
+            raise SuiteError(
+                f"{where}: no field {', '.join(f'`{name}`' for name in missing)}; it is read as {other_where} is "
+                f"(input `{other.fields.input}`, answer `{other.fields.answer}`) and its fields are {names}. Rename "
+                f"them to match."
+            )
+    elif detected != other.format:
+        raise SuiteError(f"{where}: not {other.format} lines like {other_where}; give every split's file one format.")
+    return other.format
 
 
 def detect_format(columns: list[str], named: bool) -> str:
@@ -216,17 +255,41 @@ def read_alpaca(records: list[Record], where: str, problems: Problems) -> list[R
 
 def read_fields(records: list[Record], where: str, problems: Problems, fields: Fields) -> list[Row]:
     """CSV rows or JSONL objects: the input from `fields.input`, the answer from `fields.answer`."""
-    rows = []
+    rows, unwrapped = [], 0
     for line, record in records:
         at = f"{where}:{line}"
-        text, answer = value_at(record, fields.input), as_answer(value_at(record, fields.answer))
+        text, value = value_at(record, fields.input), value_at(record, fields.answer)
+        if _one_item(value):
+            value, unwrapped = value[0], unwrapped + 1
+        answer = as_answer(value)
         if not isinstance(text, str) or not text.strip():
             problems.add(f"{at}: `{fields.input}` is empty or not a string; fill it in or remove the row.")
+        elif isinstance(value, list):
+            problems.add(f"{at}: {_list_problem(value, fields.answer)}")
         elif answer is None:
             problems.add(f"{at}: `{fields.answer}` is empty or not text or a JSON object; fill it in or remove it.")
         else:
             rows.append(Row(line, text.strip(), answer))
+    if unwrapped:
+        problems.warn(f"answers: `{fields.answer}` holds a one-element list on {unwrapped} row(s); each is read as "
+                      f"its element. Multi-label answers (several in one list) are not supported.")
     return rows
+
+
+def _one_item(value: object) -> bool:
+    """A list holding one label or text (`["PlayMusic"]`), as multi-label exports write a single label."""
+    return isinstance(value, list) and len(value) == 1 and isinstance(value[0], (str, int, float, bool))
+
+
+def _list_problem(value: list, name: str) -> str:
+    """Why a list cannot be an answer, in words with the fix; the same words on every row, so rows group."""
+    if not value:
+        return f"`{name}` is an empty list; give the row its label or answer, or remove the row."
+    if all(isinstance(item, (str, int, float, bool)) for item in value):
+        return (f"`{name}` is a list of several values: multi-label answers are not supported, so give each row one "
+                f"label (a one-element list is read as its element), or remove the row.")
+    return (f"`{name}` is a JSON list, not text or a JSON object; wrap it in an object (`{{\"{name}\": [...]}}`) to "
+            f"build an extraction suite.")
 
 
 def nested_paths(records: list[Record], columns: list[str]) -> list[str]:

@@ -14,8 +14,14 @@ chosen and why, and is kept in suite.yaml under `source.detected`. The contract,
 
 Data that would make a silently meaningless suite is refused with the file, the line and what to do instead:
 free text in a label field, labels too rare to appear in every split, a one-label classifier, empty turns. Labels
-that differ only in case or spacing are merged, and the note says which; labels that differ only in hyphens and
-underscores or in how a number is written (`top-up`/`top_up`, `1`/`01`/`1.0`) are kept apart, with a warning.
+that differ only in case or spacing are merged, and the note says which; labels that differ only in hyphens,
+underscores and word breaks or in how a number is written (`top-up`/`top_up`, `get_weather`/`GetWeather`,
+`1`/`01`/`1.0`) are kept apart, with a warning. Integer labels are named from --label-names, or warned about: a
+prompted model cannot know what `3` means. A JSON contract requires the keys every answer has.
+
+A dev or test split the user already has (--dev-from, --test-from) is kept as it is: read like the --from file,
+refused where it shares an input with another file, and left out of the examples-per-label rule, which then counts
+only the splits the --from file still fills.
 """
 
 from __future__ import annotations
@@ -38,9 +44,27 @@ from harness.core.errors import SuiteError
 from harness.core.paths import bundled
 from harness.core.text import fold, near_fold
 from harness.core.yamlfile import dump_yaml
-from harness.data.contract import DEFAULT_ANSWER_PATTERN, OutputContract, parse_number, parse_output
+from harness.data.contract import (
+    DEFAULT_ANSWER_PATTERN,
+    OutputContract,
+    json_error,
+    label_clashes,
+    load_json,
+    parse_number,
+    parse_output,
+    spelling_key,
+)
 from harness.data.formats import Row, SourceData, read_source
-from harness.data.suites import RESERVED_DIRS, SPLITS, Problems, list_suites, load_suite, resolve_suite_path, show_path
+from harness.data.suites import (
+    RESERVED_DIRS,
+    SPLITS,
+    Problems,
+    encoding_problem,
+    list_suites,
+    load_suite,
+    resolve_suite_path,
+    show_path,
+)
 
 METRICS = ("exact", "rouge", "final-number")
 SHORT_ANSWER_WORDS = 5
@@ -100,8 +124,15 @@ def init_suite(
     dev_fraction: float = 0.1,
     test_fraction: float = 0.1,
     suites_dir: Path = Path("suites"),
+    label_names: Path | None = None,
+    dev_from: Path | None = None,
+    test_from: Path | None = None,
 ) -> InitResult:
     """Build suites/NAME from a data file: read, dedupe, choose the contract, split, write, validate.
+
+    `label_names`: a file naming integer label ids (see `read_label_names`). `dev_from`, `test_from`: files that are
+    the dev or test split as they are (an agreed test set), read with the fields of `source`, which then gives only
+    the other splits; the contract is chosen from every file's answers.
 
     The folder appears complete or not at all (built in a temp dir, validated, then renamed), so a failed init
     never leaves a half-written suite that a later run would pick up.
@@ -114,26 +145,51 @@ def init_suite(
         raise SuiteError(f"--metric {metric!r} is not one of {', '.join(METRICS)}.")
     if metric and label_field:
         raise SuiteError("--metric builds a free-text suite and --label-field a label suite; pass one of them.")
+    if metric and label_names:
+        raise SuiteError("--metric builds a free-text suite and --label-names names the labels of a label suite; pass "
+                         "one of them.")
     if not 0 <= seed <= MAX_SEED:  # the bounds of an experiment's `seed`, so one number serves both
         raise SuiteError(f"--seed must be at least 0 and at most {MAX_SEED}; got {seed}. Pass a seed in that range "
                          f"(the default is 0).")
+    given = {split: Path(path) for split, path in (("dev", dev_from), ("test", test_from)) if path is not None}
+    _check_split_files(source, given)
+    names = read_label_names(Path(label_names)) if label_names is not None else None
     data = read_source(source, input_field, label_field, output_field)
     where = show_path(source)
 
     rows, cleaning, conflicts = _dedupe(data.rows)
-    if len(rows) < 3:
-        raise SuiteError(f"{where}: only {len(rows)} distinct example(s) after de-duplication; need at least 3.")
-    contract, rows = _choose_contract(rows, data, metric, drop_rare_labels, where)
+    notes_read = [*data.notes, *_conflict_note(conflicts, where)]
+    empty_rows = data.empty_rows
+    for split, path in given.items():
+        part = read_source(path, read_like=(where, data))  # the --from file's format and fields
+        kept, counts, part_conflicts = _dedupe(part.rows)
+        rows += [replace(r, split=split, file=show_path(path)) for r in kept]
+        cleaning = {key: cleaning[key] + counts[key] for key in cleaning}
+        notes_read += [*part.notes, *_conflict_note(part_conflicts, show_path(path))]
+        empty_rows += part.empty_rows
+    if names is not None:
+        rows, naming_note = _name_labels(rows, names, label_names, where)
+        notes_read.append(naming_note)
+    carved = [split for split in SPLITS[1:] if split not in given]
+    free = sum(1 for r in rows if r.split is None)
+    if free < 1 + len(carved):
+        from_others = f" ({_given_text(given)})" if given else ""
+        raise SuiteError(f"{where}: only {free} distinct example(s) after de-duplication; need at least "
+                         f"{1 + len(carved)}, one for each split it gives{from_others}.")
+    if given:  # one file was de-duplicated already, with the same comparison
+        _check_overlap(rows, where)
+    contract, rows = _choose_contract(rows, data, metric, drop_rare_labels, where, given, named=names is not None)
     dropped = {"duplicates": cleaning.pop("duplicates")}
-    if data.empty_rows:
-        dropped["empty_rows"] = data.empty_rows  # CSV rows of empty cells, such as a sheet's formatted blank rows
+    if empty_rows:
+        dropped["empty_rows"] = empty_rows  # CSV rows of empty cells, such as a sheet's formatted blank rows
     if contract.rare_labels:
         dropped["rare_labels"] = sum(contract.rare_labels.values())
         cleaning["rare_labels_dropped"] = contract.rare_labels
     instruction, rows, instruction_note = _suite_instruction(rows, data.format, contract.instruction)
-    notes = [f"format: {data.described}", *contract.notes, instruction_note, *_conflict_note(conflicts, where)]
+    notes = [f"format: {data.described}", *contract.notes, instruction_note, *notes_read]
 
-    train, dev, test = _split(rows, seed, dev_fraction, test_fraction, stratify=contract.output["kind"] == "label")
+    fractions = {split: {"dev": dev_fraction, "test": test_fraction}[split] for split in carved}
+    train, dev, test = _split(rows, seed, fractions, stratify=contract.output["kind"] == "label")
     meta = {
         "name": name,
         "version": "1.0.0",
@@ -143,12 +199,13 @@ def init_suite(
         "output": contract.output,
         "scorers": contract.scorers,
         "source": {
-            "file": source.name,
-            "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+            **_file_record(source),
             "format": data.format,
             **({"fields": {"input": data.fields.input, "answer": data.fields.answer}} if data.fields.input else {}),
+            **{f"{split}_from": _file_record(path) for split, path in given.items()},
+            **({"label_names": _file_record(Path(label_names))} if label_names is not None else {}),
             "seed": seed,
-            "fractions": {"dev": dev_fraction, "test": test_fraction},
+            "fractions": fractions,
             "detected": notes,
         },
         "cleaning": {
@@ -163,6 +220,21 @@ def init_suite(
         files[f"{split}.jsonl"] = "".join(_jsonl_line(r, contract) + "\n" for r in part)
     _publish(dest, files)
     return InitResult(dest, notes + _name_clash(name, dest), dropped)
+
+
+def _file_record(path: Path) -> dict[str, str]:
+    """A data file as suite.yaml's `source` records it: its name and the sha256 of its bytes."""
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def _listed(words: list[str]) -> str:
+    """`train, dev and test`."""
+    return " and ".join(filter(None, [", ".join(words[:-1]), words[-1]]))
+
+
+def _given_text(given: Mapping[str, Path]) -> str:
+    """`test comes from test.csv`, for messages about what the --from file must still supply."""
+    return " and ".join(f"{split} comes from {show_path(path)}" for split, path in given.items())
 
 
 def _destination(name: str, suites_dir: Path) -> Path:
@@ -203,13 +275,126 @@ def _jsonl_line(row: Row, contract: Contract) -> str:
     return json.dumps({**line, "input": row.input, "output": output}, ensure_ascii=False)
 
 
+# ------------------------------------------------------------------------------------ given splits, label names
+
+
+def _check_split_files(source: Path, given: Mapping[str, Path]) -> None:
+    """Each file at most once: a split given twice, or the --from file given as a split, is contamination by
+    construction."""
+    seen = {source.resolve(): "--from"}
+    for split, path in given.items():
+        flag = f"--{split}-from"
+        if path.resolve() in seen:
+            raise SuiteError(f"{flag} {show_path(path)} is also {seen[path.resolve()]}; every split would share its "
+                             f"examples. Give each split its own file.")
+        seen[path.resolve()] = flag
+
+
+def _check_overlap(rows: list[Row], where: str) -> None:
+    """Refuse an input that is in two of the files (compared as the suite validator compares splits: after folding
+    case, whitespace and punctuation), naming both lines: in a given test split it would be contamination."""
+    first: dict[str, Row] = {}
+    problems = Problems()
+    for row in rows:
+        key = near_fold(row.input)
+        other = first.setdefault(key, row)
+        if other is not row and other.file != row.file:
+            problems.add(
+                f"{row.at(where)}: input also in {other.at(where)} (equal after folding case, whitespace and "
+                f"punctuation), which is contamination between splits; remove it from {other.file or where}."
+            )
+    problems.raise_if_any(where)
+
+
+def read_label_names(path: Path) -> dict[int, str]:
+    """The names of integer label ids, from a JSON list (the name of id i at index i, as a Hugging Face `ClassLabel`
+    lists them; `{"names": [...]}` too), a JSON object {"id": name}, or a text file with one name per line (line 1
+    names id 0). Names must be distinct after folding case and spacing, as scoring compares labels."""
+    where = show_path(path)
+    layouts = ('a JSON list of names in id order (["billing", "refund"]), a JSON object {"0": "billing", ...}, or a '
+               "text file with one name per line, id 0 first")
+    if not path.is_file():
+        raise SuiteError(f"{where}: file not found; --label-names takes {layouts}.")
+    data = path.read_bytes()
+    problem = encoding_problem(data, path.name)
+    if problem is not None:
+        raise SuiteError(f"{where}:{problem}")
+    text = data.decode("utf-8-sig")
+    if path.suffix.lower() == ".json":
+        try:
+            raw = load_json(text)
+        except json.JSONDecodeError as exc:
+            raise SuiteError(f"{where}: malformed JSON ({json_error(exc, f'line {exc.lineno}')}); --label-names "
+                             f"takes {layouts}.") from None
+        if isinstance(raw, dict) and list(raw) == ["names"]:
+            raw = raw["names"]
+        if isinstance(raw, list):
+            names = dict(enumerate(raw))
+        elif isinstance(raw, dict) and all(_INTEGER.fullmatch(str(k)) for k in raw):
+            names = {int(k): v for k, v in raw.items()}
+        else:
+            got = "an object whose keys are not all integer ids" if isinstance(raw, dict) else "another JSON value"
+            raise SuiteError(f"{where}: expected {layouts}; got {got}.")
+    else:
+        lines = text.rstrip("\r\n").split("\n")
+        names = {i: line.strip() for i, line in enumerate(lines)}
+    bad = [i for i, name in names.items() if not isinstance(name, str) or not name.strip()]
+    if bad:
+        where_bad = ", ".join(f"line {i + 1}" if path.suffix.lower() != ".json" else f"id {i}" for i in bad[:5])
+        raise SuiteError(f"{where}: {where_bad}: a label name must be non-empty text; fill it in.")
+    names = {i: name.strip() for i, name in names.items()}
+    clashes = label_clashes(names.values())
+    if clashes:
+        listed = "; ".join(", ".join(repr(name) for name in group) for group in clashes)
+        raise SuiteError(f"{where}: names equal once case and spacing are folded, which scoring reads as one label: "
+                         f"{listed}; give each id a distinct name.")
+    return names
+
+
+_INTEGER = re.compile(r"[-+]?\d+")
+
+
+def _name_labels(rows: list[Row], names: Mapping[int, str], names_file: Path, where: str) -> tuple[list[Row], str]:
+    """Each integer label replaced by its name; a label that is not an id the file names is refused with its line.
+    Returns the rows and a note saying what was named."""
+    shown = show_path(Path(names_file))
+    problems = Problems()
+    named = []
+    for row in rows:
+        if isinstance(row.answer, dict):
+            raise SuiteError(f"{row.at(where)}: the answer is a JSON object; --label-names names integer labels. "
+                             f"Drop --label-names.")
+        if not _INTEGER.fullmatch(row.answer):
+            problems.add(f"{row.at(where)}: the label {row.answer!r} is not an integer id, which --label-names "
+                         f"({shown}) names; write every label as an id or drop --label-names.")
+        elif int(row.answer) not in names:
+            problems.add(f"{row.at(where)}: label id {row.answer} has no name in {shown} (it names ids "
+                         f"{_id_range(names)}); add its name there or fix the label.")
+        else:
+            named.append(replace(row, answer=names[int(row.answer)]))
+    problems.raise_if_any(where)
+    used = sorted({int(r.answer) for r in rows})
+    listed = ", ".join(f"{i} -> `{names[i]}`" for i in used[:MAX_LISTED])
+    more = f" and {len(used) - MAX_LISTED} more" if len(used) > MAX_LISTED else ""
+    return named, f"labels: named from {shown}: {listed}{more}."
+
+
+def _id_range(names: Mapping[int, str]) -> str:
+    ids = sorted(names)
+    if len(ids) > 2 and ids == list(range(ids[0], ids[-1] + 1)):
+        return f"{ids[0]} to {ids[-1]}"
+    return _listed([str(i) for i in ids])
+
+
 # ---------------------------------------------------------------------------------------------- contract
 
 
 def _choose_contract(
-    rows: list[Row], data: SourceData, metric: str | None, drop_rare: bool, where: str
+    rows: list[Row], data: SourceData, metric: str | None, drop_rare: bool, where: str,
+    given: Mapping[str, Path], named: bool,
 ) -> tuple[Contract, list[Row]]:
-    """The contract for these answers (see the module docstring), and the rows as that contract reads them."""
+    """The contract for these answers (see the module docstring), and the rows as that contract reads them.
+    `given`: the splits that came from their own files; `named`: whether --label-names named the labels."""
     objects = _all_objects(rows, where)
     column = data.fields.answer  # None for chat and alpaca
     if objects and data.fields.labels_expected:
@@ -224,7 +409,7 @@ def _choose_contract(
             return _json_contract(rows), rows
         rows = [replace(r, answer=r.answer[key].strip()) for r in rows]
         why = f"every answer is {{{key!r}: ...}} with few distinct values"
-        return _label_contract(rows, key, why, drop_rare, where)
+        return _label_contract(rows, key, why, where, drop_rare=drop_rare, given=given, named=named)
     distinct = len({fold(r.answer) for r in rows})
     counted = f"{distinct} distinct values in {len(rows)} answers"
     if data.fields.labels_expected and distinct > len(rows) / 2:
@@ -236,7 +421,7 @@ def _choose_contract(
                    f"{MIN_PER_LABEL} examples), so a numeric answer, compared by value; pass --label-field to make "
                    "them labels instead")
             return _text_contract(rows, "exact", why, where), rows
-        return _label_contract(rows, column or "label", counted, drop_rare, where)
+        return _label_contract(rows, column or "label", counted, where, drop_rare=drop_rare, given=given, named=named)
     metric, why = _default_metric([r.answer for r in rows])
     return _text_contract(rows, metric, f"{counted}, so free text; {why}", where), rows
 
@@ -279,7 +464,7 @@ def _all_objects(rows: list[Row], where: str) -> bool:
     if odd is not None:
         kinds = ("text", "a JSON object") if first else ("a JSON object", "text")
         raise SuiteError(
-            f"{where}:{odd.line}: the answer is {kinds[0]}, but the answer on line {rows[0].line} is {kinds[1]}; "
+            f"{odd.at(where)}: the answer is {kinds[0]}, but the answer on {_line(rows[0])} is {kinds[1]}; "
             f"make every answer a JSON object or every answer text."
         )
     return first
@@ -298,9 +483,11 @@ def _single_key(rows: list[Row]) -> str | None:
     return key
 
 
-def _label_contract(rows: list[Row], key: str, why: str, drop_rare: bool, where: str) -> tuple[Contract, list[Row]]:
+def _label_contract(
+    rows: list[Row], key: str, why: str, where: str, *, drop_rare: bool, given: Mapping[str, Path], named: bool
+) -> tuple[Contract, list[Row]]:
     rows, spelling_notes = _spell_labels(rows)
-    rows, rare = _check_labels(rows, where, drop_rare)
+    rows, rare = _check_labels(rows, where, drop_rare, given)
     counts = Counter(r.answer for r in rows)
     labels = sorted(counts)
     variants = label_variants_text(counts)
@@ -315,10 +502,37 @@ def _label_contract(rows: list[Row], key: str, why: str, drop_rare: bool, where:
         scorers=LABEL_SCORERS,
         instruction=f"Read the input and classify it: name its {key}.",
         notes=[f'contract: label, answered as {{"{key}": LABEL}}, {len(labels)} labels ({why}); pass --metric '
-               f"for free text instead.", *spelling_notes, *variant_notes],
+               f"for free text instead.", *spelling_notes, *variant_notes, *_unseen_labels_note(rows, where),
+               *([] if named else _label_ids_note(labels))],
         rare_labels=rare,
     )
     return contract, rows
+
+
+def _label_ids_note(labels: list[str]) -> list[str]:
+    """A warning, as a one-line list, when every label is an integer: prompting trials are asked for an id that means
+    nothing to a model that never trained on the data, so fine-tuning would win the comparison by construction."""
+    if not all(_INTEGER.fullmatch(label) for label in labels):
+        return []
+    shown = ", ".join(labels[:MAX_LISTED]) + (", ..." if len(labels) > MAX_LISTED else "")
+    return [f"warning: every label is an integer ({shown}), so prompting trials are asked to answer with an id that "
+            f"tells a model nothing, and fine-tuning wins the comparison by construction. If the ids stand for "
+            f"classes, give their names with --label-names FILE (a JSON list of names in id order, a JSON object "
+            f'{{"0": "name", ...}}, or one name per line) and run init again; if the numbers mean something as they '
+            f"are (a 1-5 rating), say what in suite.yaml's `instruction`."]
+
+
+def _unseen_labels_note(rows: list[Row], where: str) -> list[str]:
+    """A warning, as a one-line list, naming labels that only a given dev or test file has: no adapter can learn
+    them and no shot can show them, so they are scored but never taught."""
+    taught = {r.answer for r in rows if r.split is None}
+    unseen = Counter(r.answer for r in rows if r.answer not in taught)
+    if not unseen:
+        return []
+    listed = ", ".join(f"`{label}` ({n})" for label, n in sorted(unseen.items())[:MAX_LISTED])
+    more = f" and {len(unseen) - MAX_LISTED} more" if len(unseen) > MAX_LISTED else ""
+    return [f"warning: label(s) with no example in {where}, so none in train: {listed}{more}. They are scored but "
+            f"no adapter can learn them and no shot can show them; add examples to {where} if you can."]
 
 
 def _json_contract(rows: list[Row]) -> Contract:
@@ -333,16 +547,30 @@ def _json_contract(rows: list[Row]) -> Contract:
     else:
         row, value = miss
         why = (
-            f"line {row.line}: {value!r} does not occur in its input, so values cannot be checked against the input; "
+            f"{_line(row)}: {value!r} does not occur in its input, so values cannot be checked against the input; "
             f"if answers should be copied from the input, fix that line, then set `output.grounded: true`"
         )
+    output = {"kind": "json", **_infer_schema(answers), "grounded": grounded}
     return Contract(
-        output={"kind": "json", **_infer_schema(answers), "grounded": grounded},
+        output=output,
         task="extraction",
         scorers=JSON_SCORERS,
         instruction="Read the input and extract the requested fields as a JSON object.",
-        notes=["contract: json (every answer is a JSON object)", f"grounded: {str(grounded).lower()}: {why}."],
+        notes=["contract: json (every answer is a JSON object)", f"grounded: {str(grounded).lower()}: {why}.",
+               _required_note(output["schema"], len(answers))],
     )
+
+
+def _required_note(schema: dict[str, Any], answers: int) -> str:
+    """What the inferred schema requires, in init's words: a required key missing makes an answer non-compliant."""
+    required = schema.get("required", [])
+    if not required:
+        return ("schema: no key is in every answer, so none is required and `{}` is a compliant answer; list the keys "
+                "every answer must have under `output.schema.required` if some must.")
+    listed = ", ".join(f"`{key}`" for key in required)
+    return (f"schema: {listed} {'is' if len(required) == 1 else 'are'} in all {answers} answers, so required: an "
+            f"answer without {'it' if len(required) == 1 else 'one of them'} is not format-compliant. If answers "
+            f"may leave one out, remove it from `output.schema.required`.")
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -381,7 +609,7 @@ def _text_contract(rows: list[Row], metric: str, why: str, where: str) -> Contra
         if all(parse_output(r.answer, _FINAL_NUMBER).value is None for r in rows):
             numbers = all(parse_number(r.answer) is not None for r in rows)
             raise SuiteError(
-                f"{where}: no answer has a `#### <number>` line (line {rows[0].line} ends "
+                f"{where}: no answer has a `#### <number>` line ({_line(rows[0])} ends "
                 f"{rows[0].answer[-40:]!r}), which --metric final-number reads the answer from. "
                 + ("Every answer is a bare number: pass --metric exact, which compares them by value."
                    if numbers else "Pass --metric exact or --metric rouge, or end each answer with `#### <number>`."))
@@ -390,7 +618,7 @@ def _text_contract(rows: list[Row], metric: str, why: str, where: str) -> Contra
             problem = _final_number_problem(row.answer)
             if problem:
                 problems.add(
-                    f"{where}:{row.line}: not a final-number answer: {problem} (ends {row.answer[-40:]!r}); end it "
+                    f"{row.at(where)}: not a final-number answer: {problem} (ends {row.answer[-40:]!r}); end it "
                     f"with `#### <number>`, or pass --metric exact or --metric rouge."
                 )
         problems.raise_if_any(where)
@@ -416,7 +644,7 @@ def _mostly_numbers_note(rows: list[Row], not_numbers: list[Row], where: str) ->
     text, so `1,000` no longer matches `1000`, and the user should learn which lines caused it."""
     if not not_numbers or len(not_numbers) * 2 > len(rows):
         return []
-    listed = ", ".join(f"line {r.line} ({_shown(r.answer)})" for r in not_numbers[:MAX_LISTED])
+    listed = ", ".join(f"{_line(r)} ({_shown(r.answer)})" for r in not_numbers[:MAX_LISTED])
     more = f" and {len(not_numbers) - MAX_LISTED} more" if len(not_numbers) > MAX_LISTED else ""
     numbers = len(rows) - len(not_numbers)
     return [f"scoring: {numbers} of {len(rows)} answers are numbers, but in {where} {listed}{more} "
@@ -426,19 +654,41 @@ def _mostly_numbers_note(rows: list[Row], not_numbers: list[Row], where: str) ->
 
 
 def _infer_schema(objects: list[dict]) -> dict[str, Any]:
-    """A permissive schema: every key seen, with the JSON types seen for it, none required."""
+    """A schema of what every answer shows: every key seen, with the JSON types seen for it; the keys present in
+    every answer required, so that `{}` is not a compliant answer; and an array's item type when all its items
+    share one, so that objects where the answers hold strings are not compliant either."""
     types: dict[str, set[str]] = {}
+    item_types: dict[str, set[str]] = {}
+    present: Counter[str] = Counter()
     for obj in objects:
+        present.update(obj.keys())
         for key, value in obj.items():
-            kind = next(name for py, name in _JSON_TYPES if isinstance(value, py))
-            types.setdefault(key, set()).add(kind)
+            types.setdefault(key, set()).add(_json_type(value))
+            if isinstance(value, list):
+                item_types.setdefault(key, set()).update(_json_type(item) for item in value)
     properties = {}
     for key, kinds in types.items():
-        if {"integer", "number"} <= kinds:
-            kinds.discard("integer")
-        ordered = sorted(kinds)
-        properties[key] = {"type": ordered[0] if len(ordered) == 1 else ordered}
-    return {"schema": {"type": "object", "properties": properties}, "fields": list(types)}
+        properties[key] = {"type": _type_value(kinds)}
+        items = item_types.get(key, set())
+        if kinds == {"array"} and items and len(_number_merged(items)) == 1:
+            properties[key]["items"] = {"type": _type_value(items)}
+    required = [key for key in types if present[key] == len(objects)]
+    schema = {"type": "object", "properties": properties, **({"required": required} if required else {})}
+    return {"schema": schema, "fields": list(types)}
+
+
+def _json_type(value: Any) -> str:
+    return next(name for py, name in _JSON_TYPES if isinstance(value, py))
+
+
+def _number_merged(kinds: set[str]) -> set[str]:
+    """`integer` is a `number` in JSON Schema, so answers holding both need only `number`."""
+    return kinds - {"integer"} if {"integer", "number"} <= kinds else kinds
+
+
+def _type_value(kinds: set[str]) -> str | list[str]:
+    ordered = sorted(_number_merged(kinds))
+    return ordered[0] if len(ordered) == 1 else ordered
 
 
 _JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
@@ -466,9 +716,9 @@ def _spell_labels(rows: list[Row]) -> tuple[list[Row], list[str]]:
     listed = ", ".join(f"`{spelling}` ({n}) -> `{label}`" for spelling, n, label in merged[:MAX_LISTED])
     more = f" and {len(merged) - MAX_LISTED} more" if len(merged) > MAX_LISTED else ""
     note = (
-        f"labels: folded {len(merged) + groups} spellings into {groups} label{'' if groups == 1 else 's'} (case and "
-        f"spacing ignored; each label keeps its most frequent spelling): {listed}{more}. If some are different "
-        f"labels, rename them in the data."
+        f"labels: respelled {len(merged)} variant{'' if len(merged) == 1 else 's'} as {groups} "
+        f"label{'' if groups == 1 else 's'} (case and spacing ignored; each label keeps its most frequent "
+        f"spelling): {listed}{more}. If some are different labels, rename them in the data."
     )
     return [replace(r, answer=chosen[fold(r.answer)]) for r in rows], [note]
 
@@ -477,13 +727,14 @@ def label_variants_text(counts: Mapping[str, int]) -> str | None:
     """The groups of labels that are probably one label spelled several ways, each label with its example count
     (`top up failed` (17), `top_up_failed` (16); `1` (8), `01` (6)), or None when there are none.
 
-    Labels are grouped by a key that ignores case, spacing, hyphens and underscores, or by their numeric value, in
-    one pass: cheap on any label set. Nothing is merged, since `1` and `1.0` may be different codes on purpose.
+    Labels are grouped by `spelling_key` (case, spaces, hyphens and underscores removed, so `get_weather` meets
+    `GetWeather` and `Play Music` meets `PlayMusic`), or by their numeric value, in one pass: cheap on any label set.
+    Nothing is merged, since `1` and `1.0` may be different codes on purpose.
     """
     groups: dict[object, list[str]] = {}
     for label in counts:
         number = parse_number(label)
-        groups.setdefault(fold(_SEPARATORS.sub(" ", label)) if number is None else number, []).append(label)
+        groups.setdefault(spelling_key(label) if number is None else number, []).append(label)
     found = sorted(sorted(group) for group in groups.values() if len(group) > 1)
     if not found:
         return None
@@ -491,29 +742,33 @@ def label_variants_text(counts: Mapping[str, int]) -> str | None:
     return listed + (f"; and {len(found) - MAX_LISTED} more groups" if len(found) > MAX_LISTED else "")
 
 
-_SEPARATORS = re.compile(r"[-_]+")
+def _check_labels(
+    rows: list[Row], where: str, drop_rare: bool, given: Mapping[str, Path]
+) -> tuple[list[Row], dict[str, int]]:
+    """No label of the --from file too rare to split, and at least two left. A split given as its own file takes
+    nothing from the --from file, so a label there needs one example fewer; the given files themselves are kept as
+    they are (a label seen once in an agreed test set is still scored).
 
-
-def _check_labels(rows: list[Row], where: str, drop_rare: bool) -> tuple[list[Row], dict[str, int]]:
-    """No label too rare to split, and at least two left.
-
-    Returns the rows and the rare labels dropped (with --drop-rare-labels), by label and count.
+    Returns the rows and the rare labels dropped from the --from file (with --drop-rare-labels), by label and count.
     """
-    counts = Counter(r.answer for r in rows)
-    rare = {label: n for label, n in sorted(counts.items()) if n < MIN_PER_LABEL}
+    counts = Counter(r.answer for r in rows if r.split is None)
+    filled = [split for split in SPLITS if split not in given]  # the splits the --from file fills
+    needed = len(filled)
+    rare = {label: n for label, n in sorted(counts.items()) if n < needed}
     if rare and not drop_rare:
         listed = ", ".join(f"{label!r} ({n})" for label, n in list(rare.items())[:MAX_LISTED])
         more = (f" and {len(rare) - MAX_LISTED} more (with --drop-rare-labels, suite.yaml's "
                 f"`cleaning.rare_labels_dropped` names every one)") if len(rare) > MAX_LISTED else ""
+        from_others = f" ({_given_text(given)})" if given else ""
         raise SuiteError(
-            f"{where}: {len(rare)} label(s) with fewer than {MIN_PER_LABEL} examples, too few to put one in each of "
-            f"train, dev and test: {listed}{more}. Merge them into related labels, add examples, or pass "
-            f"--drop-rare-labels to leave them out (the count is recorded in suite.yaml)."
+            f"{where}: {len(rare)} label(s) with fewer than {needed} examples, too few to put one in each of "
+            f"{_listed(filled)}{from_others}: {listed}{more}. Merge them into related labels, add examples, or "
+            f"pass --drop-rare-labels to leave them out (the count is recorded in suite.yaml)."
             + (" Every answer is a number: if they are amounts or counts rather than classes, pass --output-field "
                "with --metric exact instead, which compares answers by value."
                if _rare_numbers(rows) else "")
         )
-    rows = [r for r in rows if r.answer not in rare]
+    rows = [r for r in rows if r.split is not None or r.answer not in rare]
     if len(counts) - len(rare) < 2:
         kept = ", ".join(repr(label) for label in counts if label not in rare) or "none"
         raise SuiteError(
@@ -574,6 +829,11 @@ def _conflict_note(conflicts: list[tuple[Row, Row]], where: str) -> list[str]:
             f"(the first): {listed}{more}. If the first answer is wrong, fix or remove it in the data."]
 
 
+def _line(row: Row) -> str:
+    """`line 12` of the --from file a message already names, or `test.csv:12` of a split given as its own file."""
+    return row.at("") if row.file else f"line {row.line}"
+
+
 def _shown(answer: str | dict) -> str:
     return f"`{answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)}`"
 
@@ -582,24 +842,30 @@ def _answer_key(answer: str | dict) -> str:
     return fold(answer if isinstance(answer, str) else json.dumps(answer, sort_keys=True, ensure_ascii=False))
 
 
-def _split(rows: list[Row], seed: int, dev_fraction: float, test_fraction: float, stratify: bool):
-    """Seeded (train, dev, test), each in source order; per-label carving keeps label proportions.
+def _split(rows: list[Row], seed: int, fractions: Mapping[str, float], stratify: bool):
+    """Seeded (train, dev, test), each in source order; per-label carving keeps label proportions. `fractions`: the
+    share of each split carved from the rows (dev, test or both); a row that came with its split (`Row.split`, from
+    --dev-from/--test-from) stays in it.
 
-    Every group (a label, or all rows) gives at least one row to dev and to test and keeps one for train, so a
-    small label is still evaluated; callers guarantee at least three rows per group.
+    Every group (a label, or all rows) gives at least one row to each carved split and keeps one for train, so a
+    small label is still evaluated; callers guarantee enough rows per group.
     """
     rng = random.Random(seed)
+    carved = [split for split in ("test", "dev") if split in fractions]
     groups: dict[Any, list[Row]] = {}
     for row in rows:
-        groups.setdefault(row.answer if stratify else None, []).append(row)
-    chosen: dict[int, str] = {}
+        if row.split is None:
+            groups.setdefault(row.answer if stratify else None, []).append(row)
+    chosen: dict[int, str] = {id(r): r.split for r in rows if r.split is not None}
     for label in sorted(groups, key=str):
         group = list(groups[label])
         rng.shuffle(group)
-        n_test = max(1, min(round(len(group) * test_fraction), len(group) - 2))
-        n_dev = max(1, min(round(len(group) * dev_fraction), len(group) - n_test - 1))
-        chosen.update({id(r): "test" for r in group[:n_test]})
-        chosen.update({id(r): "dev" for r in group[n_test : n_test + n_dev]})
+        taken = 0
+        for i, split in enumerate(carved):
+            later = len(carved) - i - 1  # the splits still to carve, one row each, and one row kept for train
+            n = max(1, min(round(len(group) * fractions[split]), len(group) - taken - later - 1))
+            chosen.update({id(r): split for r in group[taken : taken + n]})
+            taken += n
     return tuple([r for r in rows if chosen.get(id(r), "train") == split] for split in SPLITS)
 
 

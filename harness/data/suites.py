@@ -21,6 +21,7 @@ from typing import Any
 
 from harness.core.config import GateConfig
 from harness.core.errors import SuiteError
+from harness.core.metric import CORE_SCORERS
 from harness.core.paths import bundled
 from harness.core.text import fold, near_fold
 from harness.core.typed import build
@@ -35,11 +36,21 @@ SUITE_KEYS = ("name", "version", "task", "description", "instruction", "output",
               "gate", "near_duplicates")
 TASKS = ("classification", "extraction", "generation")
 """suite.yaml `task:`; shown with results (the contract decides scoring), so a misspelt one is refused, not kept."""
-SCORER_NAMES = ("format_compliance", "hallucination_rate", "task_accuracy", "field_precision", "field_recall",
-                "field_f1", "rouge_l")
-"""The scorers a suite may list under `scorers:`, checked when suite.yaml loads, before any model. harness.data sits
-below harness.evaluation and may not import its registry, so the names live here, and that registry refuses to
-import when the two disagree (`harness.evaluation.scorers`)."""
+SCORER_CONTRACTS = {
+    "format_compliance": ("label", "json", "text"),
+    "hallucination_rate": ("label", "json"),
+    "task_accuracy": ("label", "json", "text"),
+    "field_precision": ("json",),
+    "field_recall": ("json",),
+    "field_f1": ("json",),
+    "rouge_l": ("text",),
+}
+"""The scorers a suite may list under `scorers:`, with the contract kinds each measures something on (on any other
+it scores every example None, n=0); both checked when suite.yaml loads, before any model. harness.data sits below
+harness.evaluation and may not import its registry, so they live here, and tests hold them to it: the names to the
+registry's (tests/test_suite_input_new_user.py), the kinds to what each registered scorer does
+(tests/test_suite_findings_contract.py)."""
+SCORER_NAMES = tuple(SCORER_CONTRACTS)
 ROW_KEYS = ("input", "output", "instruction", "messages")
 """The keys of a split's JSONL row the harness reads; any other key is ignored, with a warning."""
 NEAR_DUPLICATES = ("refuse", "allow")
@@ -240,6 +251,7 @@ def load_suite(name_or_path: str, named_in: Path | None = None) -> Suite:
         )
     meta = _load_meta(yaml_path)
     problems = Problems()
+    problems.warnings.extend(meta["warnings"])
     splits: dict[str, tuple[Example, ...]] = {}
     shas: dict[str, str] = {}
     for split in SPLITS:
@@ -288,6 +300,7 @@ def _load_meta(yaml_path: Path) -> dict[str, Any]:
         problems.add(f"{where}: `near_duplicates` must be one of {', '.join(NEAR_DUPLICATES)}; got {near!r}.")
     problems.raise_if_any(where)
     contract = OutputContract.from_dict(raw.get("output"), where)
+    warnings = _check_scorers_apply(scorers, contract, where)
     gate = None if raw.get("gate") is None else build(GateConfig, raw["gate"], where, prefix="gate.")
     info = {k: raw[k] for k in ("description", "source", "cleaning", "near_duplicates") if k in raw}
     return {
@@ -300,6 +313,7 @@ def _load_meta(yaml_path: Path) -> dict[str, Any]:
         "info": info,
         "gate": gate,
         "near_duplicates": near,
+        "warnings": warnings,
     }
 
 
@@ -319,6 +333,33 @@ def _check_scorers(scorers: Any, where: str, problems: Problems) -> None:
         if name not in SCORER_NAMES:
             problems.add(f"{where}: `scorers[{i}]`: unknown scorer {name!r}.{_did_you_mean(name, SCORER_NAMES)} "
                          f"Known scorers: {', '.join(SCORER_NAMES)}.")
+
+
+def _check_scorers_apply(scorers: list[str], contract: OutputContract, where: str) -> list[str]:
+    """Refuse a listed scorer that measures nothing on this contract (`rouge_l` on a JSON contract, `field_f1` on
+    labels or text): it would be reported with n=0 on every split, which reads as a metric that was measured.
+    Returns warnings for the always-run ones, which a suite may list without effect."""
+    problems = Problems()
+    for i, name in enumerate(scorers):
+        if contract.kind in SCORER_CONTRACTS[name]:
+            continue
+        said = f"{where}: `scorers[{i}]`: {name} measures nothing on a {contract.kind} contract ({_SCORER_NEEDS[name]})"
+        if name in CORE_SCORERS:  # run on every suite whatever it lists, so listing it changes nothing
+            problems.warn(f"{said}, so it is n=0 on every split (it runs on every suite); remove it from `scorers`.")
+        else:
+            problems.add(f"{said}, so it would be n=0 on every split; remove it from `scorers`.")
+    problems.raise_if_any(where)
+    return problems.warnings
+
+
+_SCORER_NEEDS = {
+    "hallucination_rate": "it checks labels against the label set and JSON values against the input; free text has "
+                          "neither",
+    "field_precision": "it compares the fields of JSON answers",
+    "field_recall": "it compares the fields of JSON answers",
+    "field_f1": "it compares the fields of JSON answers",
+    "rouge_l": "it compares free text; use task_accuracy for labels and field_f1 for partial credit on JSON",
+}
 
 
 def _did_you_mean(given: Any, known: tuple[str, ...]) -> str:
