@@ -156,9 +156,14 @@ def init_suite(
     names = read_label_names(Path(label_names)) if label_names is not None else None
     data = read_source(source, input_field, label_field, output_field)
     where = show_path(source)
+    if data.fields.input is not None and data.fields.input == data.fields.answer:
+        raise SuiteError(f"{where}: `{data.fields.input}` would be both the input and the answer, so every answer "
+                         "would copy its input and any model would solve the suite. Name the answer's own field with "
+                         "--label-field or --output-field, or the input's with --input-field.")
 
     rows, cleaning, conflicts = _dedupe(data.rows)
-    notes_read = [*data.notes, *_conflict_note(conflicts, where)]
+    repeated = [f"warning: {_few_inputs(data, len(rows), where)}"] if len(data.rows) > 2 * len(rows) else []
+    notes_read = [*repeated, *data.notes, *_conflict_note(conflicts, where)]
     empty_rows = data.empty_rows
     for split, path in given.items():
         part = read_source(path, read_like=(where, data))  # the --from file's format and fields
@@ -413,7 +418,10 @@ def _choose_contract(
     distinct = len({fold(r.answer) for r in rows})
     counted = f"{distinct} distinct values in {len(rows)} answers"
     if data.fields.labels_expected and distinct > len(rows) / 2:
-        raise SuiteError(_not_labels(rows, len(data.rows), distinct, column, where))
+        message = _not_labels(rows, len(data.rows), distinct, column, where)
+        if len(data.rows) > 2 * len(rows):  # most rows repeated an input: the counts above are of what is left
+            message += " " + _few_inputs(data, len(rows), where)
+        raise SuiteError(message)
     if distinct <= len(rows) / 2:
         rare = _rare_numbers(rows)
         if rare and not data.fields.labels_expected:  # a numeric answer (a count, an amount), not a class
@@ -424,6 +432,15 @@ def _choose_contract(
         return _label_contract(rows, column or "label", counted, where, drop_rare=drop_rare, given=given, named=named)
     metric, why = _default_metric([r.answer for r in rows])
     return _text_contract(rows, metric, f"{counted}, so free text; {why}", where), rows
+
+
+def _few_inputs(data: SourceData, kept: int, where: str) -> str:
+    """Most rows dropped as repeats of an input: a file of repeated inputs, or an input field naming the wrong column
+    (a label column), which leaves a few rows whose counts read as nonsense in any later message."""
+    field = f"`{data.fields.input}`" if data.fields.input else "the input"
+    return (f"{where}: {len(data.rows) - kept} of {len(data.rows)} rows dropped as repeated inputs: {field} holds "
+            f"only {kept} distinct values. If that is not the column with the inputs, pass --input-field with the "
+            "right one.")
 
 
 def _rare_numbers(rows: list[Row]) -> int:
