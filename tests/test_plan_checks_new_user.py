@@ -263,3 +263,15 @@ def test_the_sweep_and_its_dry_run_print_the_warning_before_anything_loads(tmp_p
     assert main(["sweep", str(path), "--dry-run", "--set", "regression.enabled=true", "--set",
                  "regression.limit=20"]) == 2  # the error below: nothing past the plan ran
     assert "warning: the forgetting check's 20 piqa items" in " ".join(printed(capsys).split())
+
+
+# --- a train subset without some of the labels that dev and test score ---
+
+
+def test_a_train_subset_missing_labels_that_test_scores_is_warned_about():
+    demo = Path(__file__).resolve().parents[1] / "experiments" / "demo.yaml"
+    small = plan_sweep(demo, ["data.train_limit=200"]).labels_left_out_warning()
+    assert small is not None and small.startswith("the 200-example train subset (data.train_limit) has no example of "
+                                                   "7 of the labels its dev and test subsets score (")
+    assert "20 of the 160 test examples carry a label no adapter can learn" in small
+    assert plan_sweep(demo, []).labels_left_out_warning() is None  # the demo's 2,000 have every label

@@ -15,6 +15,7 @@ import re
 import shlex
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from harness.core.paths import bundled
 from harness.core.text import fold, near_fold
 from harness.core.typed import build
 from harness.core.yamlfile import read_yaml
-from harness.data.contract import OutputContract, json_error, load_json
+from harness.data.contract import OutputContract, json_error, load_json, parse_target
 
 SPLITS = ("train", "dev", "test")
 MAX_PROBLEMS = 10
@@ -529,8 +530,6 @@ class _TargetCheck:
     """Checks a reference answer against the contract: parse_target plus grounding for grounded contracts."""
 
     def __init__(self, contract: OutputContract) -> None:
-        from harness.data.contract import parse_target
-
         self.contract = contract
         self.parse = parse_target
 
@@ -622,8 +621,6 @@ def seeded_subset(examples: tuple[Example, ...], limit: int | None, seed: int) -
 def suite_stats(suite: Suite) -> dict[str, dict[str, Any]]:
     """Per split: size, input/target lengths in chars, and the label distribution (label), key counts (json) or
     answer lengths and distinct answers (text)."""
-    from harness.data.contract import parse_target
-
     stats: dict[str, dict[str, Any]] = {}
     for split, examples in suite.splits.items():
         values = [parse_target(ex.target, suite.contract) for ex in examples]
@@ -643,6 +640,19 @@ def suite_stats(suite: Suite) -> dict[str, dict[str, Any]]:
             entry["empty_objects"] = sum(1 for v in values if not v)
         stats[split] = entry
     return stats
+
+
+def labels_left_out(train: Sequence[Example], scored: Sequence[Example], contract: OutputContract) -> dict[str, int]:
+    """The labels of `scored` examples (dev and test) that no `train` example has, with how many scored examples
+    have each; empty for a suite without labels."""
+    if contract.kind != "label":
+        return {}
+
+    def labels(examples: Sequence[Example]) -> Counter:
+        return Counter(parse_target(ex.target, contract)[contract.key] for ex in examples)
+
+    taught = labels(train)
+    return {label: n for label, n in sorted(labels(scored).items()) if not taught[label]}
 
 
 def labels_not_in_train(suite: Suite) -> dict[str, int]:

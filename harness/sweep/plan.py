@@ -24,7 +24,7 @@ from harness.core.errors import ConfigError, HarnessError, ModelError
 from harness.core.paths import STORAGE_ENV, probe_writable
 from harness.core.text import fold
 from harness.core.typed import raise_problems
-from harness.data.suites import Example, Suite, load_suite, seeded_subset
+from harness.data.suites import Example, Suite, labels_left_out, load_suite, seeded_subset
 from harness.evaluation.regression import REGRESSION_SUITES, item_texts, too_few_to_decide
 from harness.evaluation.scorers import higher_is_better
 from harness.evaluation.scoring import metric_names
@@ -133,6 +133,25 @@ class SweepPlan:
                      f"sweep_minutes {_limit(budget.sweep_minutes)}; fit_minutes {_limit(budget.fit_minutes)}"
                      + (f" (min_steps {budget.min_steps})" if budget.fit_minutes is not None else ""))
         return lines
+
+    def labels_left_out_warning(self) -> str | None:
+        """Labels of the dev and test subsets that the train subset has no example of, where the train split does:
+        `data.train_limit` drew a subset without them, so no adapter can learn them and no shot can show them (the
+        suite's own gaps are `harness suite validate`'s to name)."""
+        train, scored = self.subsets["train"], (*self.subsets["dev"], *self.subsets["test"])
+        contract = self.suite.contract
+        missing = labels_left_out(train, scored, contract)
+        in_split = labels_left_out(self.suite.splits["train"], scored, contract)
+        dropped = {label: n for label, n in missing.items() if label not in in_split}
+        if not dropped:
+            return None
+        test = labels_left_out(train, self.subsets["test"], contract)
+        affected = sum(test.get(label, 0) for label in dropped)
+        shown = ", ".join(list(dropped)[:8]) + (f" and {len(dropped) - 8} more" if len(dropped) > 8 else "")
+        return (f"the {len(train)}-example train subset (data.train_limit) has no example of {len(dropped)} of the "
+                f"labels its dev and test subsets score ({shown}): {affected} of the {len(self.subsets['test'])} test "
+                "examples carry a label no adapter can learn and no shot can show. Raise data.train_limit (null takes "
+                "the whole train split), or read the scores knowing it.")
 
     def forgetting_warning(self) -> str | None:
         """Why the forgetting check cannot decide feasibility (`too_few_to_decide`), or None."""
