@@ -1097,8 +1097,17 @@ def _trials(args, console: Console) -> int:
         sys.stdout.write(report.trials_json(trials, objectives) + "\n")
     elif args.format == "csv":
         sys.stdout.write(report.trials_csv(trials, objectives))
-    else:
-        console.print(report.ranking_table(trials, objectives))
+    else:  # each study ranked on its own dev set: dev scores of two suites, or two subsets, do not rank together
+        studies = {study.name: study for study in store.studies()}
+        by_study: dict[str, list] = {}
+        for t in trials:
+            by_study.setdefault(t.study, []).append(t)
+        for name, own in by_study.items():
+            if len(by_study) > 1:
+                study = studies.get(name)
+                suite = f", suite {study.suite} {study.suite_version}" if study is not None else ""
+                console.print(f"study {name}{suite}:", highlight=False, markup=False)
+            console.print(report.ranking_table(own, objectives))
     return 0
 
 

@@ -150,3 +150,20 @@ def test_ctrl_c_outside_a_sweep_says_nothing_of_trials_to_resume(tmp_path, capsy
     source.write_text("text,label\nhi,greet\n")
     assert main(["suite", "init", "mini", "--from", str(source), "--suites-dir", str(tmp_path / "s")]) == 130
     assert capsys.readouterr().out.strip() == "interrupted."
+
+
+def test_trials_of_several_studies_are_ranked_study_by_study(tmp_path, capsys):
+    """Dev scores of two studies (two suites, or two subsets) do not rank together: one table per study, named."""
+    from test_report_lead_findings import add_trial, lead_results
+
+    for study, best in (("first", 0.6), ("second", 0.95)):
+        store = lead_results(tmp_path, study)
+        add_trial(store, 0, "prompt", 50, best - 0.1, study=study)
+        add_trial(store, 1, "lora", 90, best, study=study)
+    assert main(["trials", "--db", str(tmp_path)]) == 0
+    out = printed(capsys)
+    first, second = out.index("study first, suite "), out.index("study second, suite ")
+    assert first < second
+    ranks = [line.split("│")[1:3] for line in out.splitlines() if line.count("│") > 3 and "/" in line]
+    assert [(r.strip(), t.strip()) for r, t in ranks] == [("1", "first/1"), ("2", "first/0"), ("1", "second/1"),
+                                                          ("2", "second/0")]
