@@ -43,6 +43,17 @@ def test_confusions_seen_once_each_are_not_listed_as_a_pattern_and_few_examples_
     assert "commonest confusions" in text and "2 x a -> b" in text and "rough" not in text
 
 
+def test_show_gives_the_score_of_always_answering_the_commonest_test_label():
+    """10 `false` of 12 make 83% for a model that never reads its input: the floor a score reads against."""
+    skewed = LabelReport(n=12, invalid=0, macro_f1=0.5, macro_labels=2, confusion={},
+                         labels={"false": label(0.9, 10), "true": label(0.1, 2)})
+    text = trial_detail(trial_view(1, label_reports={"test": skewed}), [])
+    assert "always answering `false`, the commonest test label, would score 83.3% [" in text and "n=12" in text
+    balanced = LabelReport(n=30, invalid=0, macro_f1=0.5, macro_labels=3, confusion={},
+                           labels={"a": label(0.5, 10), "b": label(0.5, 10), "c": label(0.5, 10)})
+    assert "always answering" not in trial_detail(trial_view(1, label_reports={"test": balanced}), [])
+
+
 def test_show_names_the_constraint_an_infeasible_trial_breaks():
     broken = trial_view(1, feasible=False, constraints={"format_compliance": -0.1, "regression_delta": 0.02},
                         metrics={"dev": {"regression_delta": Metric(-0.07, -0.205, 0.031, 100)}})
