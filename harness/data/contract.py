@@ -43,6 +43,10 @@ class OutputContract:
     """For `json`: the keys an output may use. A key outside this list counts as hallucinated."""
     grounded: bool = False
     """For `json`: every string value must appear in the input text; one that does not is hallucinated."""
+    grounded_numbers: bool = False
+    """For a grounded `json` contract: every number value must appear in the input text too (`numbers_in`), so an
+    invented amount is a hallucination. Off unless the suite says so: a suite whose answers compute numbers (a sum, a
+    count) from the input would read every right answer as invented."""
     answer_pattern: str = DEFAULT_ANSWER_PATTERN
     """For `text`: a regex with one group that captures the final answer; its first match ends the answer."""
     numeric: bool = False
@@ -56,7 +60,8 @@ class OutputContract:
         """Build from the `output:` block of a suite.yaml; `where` names the file for error messages."""
         if not isinstance(raw, dict):
             raise SuiteError(f"{where}: `output` must be a mapping with `kind: label`, `kind: json` or `kind: text`.")
-        allowed = {"kind", "key", "labels", "schema", "fields", "grounded", "answer_pattern", "numeric", "whole_output"}
+        allowed = {"kind", "key", "labels", "schema", "fields", "grounded", "grounded_numbers", "answer_pattern",
+                   "numeric", "whole_output"}
         unknown = sorted(set(raw) - allowed)
         if unknown:
             raise SuiteError(f"{where}: unknown key(s) under `output`: {unknown}. Allowed: {sorted(allowed)}.")
@@ -88,7 +93,11 @@ class OutputContract:
                 f"`output.fields` ({', '.join(fields_)}), so every compliant answer would use a key the contract "
                 f"counts as hallucinated; add it to `output.fields` or remove it from `required`."
             )
-        return cls(kind="json", schema=schema, fields=tuple(fields_), grounded=bool(raw.get("grounded", False)))
+        grounded, numbers = bool(raw.get("grounded", False)), bool(raw.get("grounded_numbers", False))
+        if numbers and not grounded:
+            raise SuiteError(f"{where}: `output.grounded_numbers: true` checks numbers as `output.grounded: true` "
+                             "checks strings; set `grounded: true` as well, or drop `grounded_numbers`.")
+        return cls(kind="json", schema=schema, fields=tuple(fields_), grounded=grounded, grounded_numbers=numbers)
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "label":
@@ -97,7 +106,9 @@ class OutputContract:
             return {"kind": "text", "whole_output": True, "numeric": self.numeric}
         if self.kind == "text":
             return {"kind": "text", "answer_pattern": self.answer_pattern, "numeric": self.numeric}
-        return {"kind": "json", "schema": self.schema, "fields": list(self.fields), "grounded": self.grounded}
+        numbers = {"grounded_numbers": True} if self.grounded_numbers else {}  # as suites without it were written
+        return {"kind": "json", "schema": self.schema, "fields": list(self.fields), "grounded": self.grounded,
+                **numbers}
 
     def describe(self) -> str:
         """The contract in words, appended to the instruction of prompting trials."""
@@ -122,14 +133,49 @@ class OutputContract:
         parts = [
             "Answer with a single JSON object and nothing else.",
             f"Allowed keys: {', '.join(self.fields)}." if self.fields else "",
-            "Each value is a string copied verbatim from the input; use a list of strings when a key occurs "
-            "more than once. "
+            _grounded_values(self.schema)
             + (f"Always include {', '.join(required)}; leave out other keys that do not occur."
                if required else "Leave out keys that do not occur; answer {} if none do.")
             if self.grounded
             else f"It must validate against this JSON Schema: {json.dumps(self.schema)}",
         ]
         return " ".join(p for p in parts if p)
+
+
+def _grounded_values(schema: dict[str, Any]) -> str:
+    """How a grounded contract's values are written: strings copied from the input, and any key the schema types as a
+    number, a number as the input writes it (a prompt that called every value a string would mark a prompting arm
+    down for the numbers its contract asks for)."""
+    numbers = [key for key, spec in (schema.get("properties") or {}).items()
+               if isinstance(spec, dict) and spec.get("type") in ("number", "integer")]
+    if not numbers:
+        return "Each value is a string copied verbatim from the input; use a list of strings when a key occurs more " \
+               "than once. "
+    return (f"Each value is copied verbatim from the input: {', '.join(numbers)} as a JSON number, every other value "
+            "as a string; use a list when a key occurs more than once. ")
+
+
+_IN_TEXT = re.compile(r"[-+\u2212]?(?:\d{1,3}(?:[,\u00a0\u202f\u2009 ]\d{3})+|\d+)(?:\.\d+)?")
+
+
+def numbers_in(text: str) -> set[Decimal]:
+    """Every number written in `text`, read as `parse_number` reads an answer: "Total 3,327.07" holds 3327.07,
+    "1 200" 1200 (and 1 and 200: a space may separate two numbers as well as group one), "INV-9999" both -9999 and
+    9999."""
+    found: set[Decimal] = set()
+    for match in _IN_TEXT.finditer(text):
+        for part in (match.group(), *re.split(r"[ \u00a0\u202f\u2009]", match.group())):
+            if (value := parse_number(part)) is not None:
+                found |= {value, abs(value)}  # "INV-9999": a hyphen, or a minus; either reading is in the text
+    return found
+
+
+def number_value(value: Any) -> Decimal | None:
+    """A JSON number as an exact Decimal (`3327.07`, not the float's binary expansion); None for anything else
+    (booleans included: JSON's true is no number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
 def label_clashes(labels: Iterable[str]) -> list[list[str]]:

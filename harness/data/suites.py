@@ -27,7 +27,7 @@ from harness.core.paths import bundled
 from harness.core.text import fold, near_fold
 from harness.core.typed import build
 from harness.core.yamlfile import read_yaml
-from harness.data.contract import OutputContract, json_error, load_json, parse_target
+from harness.data.contract import OutputContract, json_error, load_json, number_value, numbers_in, parse_target
 
 SPLITS = ("train", "dev", "test")
 MAX_PROBLEMS = 10
@@ -548,6 +548,13 @@ class _TargetCheck:
                             f"value {s!r} of {key!r} does not appear in the input, but the contract is grounded; "
                             f"copy the value from the input or set `output.grounded: false`."
                         )
+        if self.contract.kind == "json" and self.contract.grounded_numbers:
+            written = numbers_in(input_text)
+            for key, item in value.items():
+                for n in item if isinstance(item, list) else [item]:
+                    if (number := number_value(n)) is not None and number not in written:
+                        return (f"number {n!r} of {key!r} is not written in the input, but the contract grounds "
+                                "numbers; copy it from the input or set `output.grounded_numbers: false`.")
         return None
 
 

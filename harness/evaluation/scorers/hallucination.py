@@ -7,18 +7,20 @@ let one failure show up in two scores.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 from harness.core.metric import Metric
 from harness.core.text import fold
-from harness.data.contract import OutputContract, label_lookup
+from harness.data.contract import OutputContract, label_lookup, number_value, numbers_in
 from harness.evaluation.scorers.base import ScoredCase
 from harness.evaluation.stats import proportion
 
 
 class HallucinationRate:
     """Per compliant output: 1.0 when it names a label outside the set (compared folded), uses a key outside
-    `fields`, or (grounded contracts) gives a string value that is not a folded substring of the input.
+    `fields`, or (grounded contracts) gives a string value that is not a folded substring of the input, or (with
+    `grounded_numbers`) a number the input does not write.
     Non-compliant outputs get None and are excluded from n.
 
     Text contracts: None for every example (n=0). Free-text reasoning has no closed set or span to check
@@ -49,8 +51,24 @@ def hallucinated(value: dict | None, source: str, contract: OutputContract) -> b
         return True
     if contract.grounded:
         text = fold(source)
-        return any(fold(s) not in text for s in _strings(value))
+        if any(fold(s) not in text for s in _strings(value)):
+            return True
+    if contract.grounded_numbers:
+        written = numbers_in(source)
+        return any(n not in written for n in _numbers(value))
     return False
+
+
+def _numbers(value: Any) -> Iterator[Decimal]:
+    """Every number value inside a JSON value (booleans are not numbers)."""
+    if (number := number_value(value)) is not None:
+        yield number
+    elif isinstance(value, list):
+        for item in value:
+            yield from _numbers(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _numbers(item)
 
 
 def _strings(value: Any) -> Iterator[str]:

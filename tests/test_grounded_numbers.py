@@ -1,0 +1,50 @@
+"""An invented number is a hallucination where the suite grounds numbers: a new user's invoice suite scored a total of
+999999.0, for an input that says 3,327.07, as no hallucination, since only string values were checked."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from harness.core.errors import SuiteError
+from harness.data.contract import OutputContract, numbers_in
+from harness.evaluation.scorers.hallucination import hallucinated
+
+SCHEMA = {"type": "object", "properties": {"vendor": {"type": "string"}, "total": {"type": "number"}},
+          "required": ["vendor", "total"]}
+INVOICE = "Invoice INV-9999 from Acme Ltd: 1 200 items, total 3,327.07 USD."
+
+
+def contract(**extra) -> OutputContract:
+    return OutputContract.from_dict({"kind": "json", "schema": SCHEMA, "grounded": True, **extra}, "suite.yaml")
+
+
+def test_numbers_are_read_from_the_text_as_answers_are():
+    found = numbers_in(INVOICE)
+    assert {Decimal("3327.07"), Decimal("1200"), Decimal("9999"), Decimal("1"), Decimal("200")} <= found
+    assert Decimal("3327") not in found and numbers_in("no digits here") == set()
+
+
+def test_an_invented_number_is_hallucinated_where_the_suite_grounds_numbers():
+    numbers = contract(grounded_numbers=True)
+    assert hallucinated({"vendor": "Acme Ltd", "total": 3327.07}, INVOICE, numbers) is False
+    assert hallucinated({"vendor": "Acme Ltd", "total": 999999.0}, INVOICE, numbers) is True
+    assert hallucinated({"vendor": "Acme Ltd", "total": 1200}, INVOICE, numbers) is False  # "1 200" is written there
+    assert hallucinated({"vendor": "Acme Ltd", "total": True}, INVOICE, numbers) is False  # true is no number
+    assert hallucinated({"vendor": "Acme Ltd", "total": 999999.0}, INVOICE, contract()) is False  # strings only
+
+
+def test_the_contract_keeps_the_key_only_where_it_is_set_and_refuses_it_alone():
+    assert contract(grounded_numbers=True).to_dict()["grounded_numbers"] is True
+    assert "grounded_numbers" not in contract().to_dict()  # suites written before it read and write as they did
+    with pytest.raises(SuiteError, match=r"`output.grounded_numbers: true` checks numbers as `output.grounded: true` "
+                                         r"checks strings; set `grounded: true` as well"):
+        OutputContract.from_dict({"kind": "json", "schema": SCHEMA, "grounded_numbers": True}, "suite.yaml")
+
+
+def test_a_grounded_prompt_says_which_values_are_numbers():
+    assert "total as a JSON number, every other value as a string" in contract().describe()
+    strings = OutputContract.from_dict({"kind": "json", "schema": {"type": "object", "properties": {
+        "city": {"type": "string"}}}, "grounded": True}, "suite.yaml")
+    assert "Each value is a string copied verbatim from the input" in strings.describe()  # as bundled suites read
