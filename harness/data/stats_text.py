@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.core.text import display_width
-from harness.data.suite_init import label_variants_text
+from harness.data.suite_labels import label_variants_text
 from harness.data.suites import Suite, show_path, suite_stats
 
 SHOWN = 5

@@ -1,0 +1,261 @@
+"""Which output contract a new suite gets from its answers (label, json or text), and the notes that say why."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import SuiteError
+from harness.core.text import fold
+from harness.data.contract import DEFAULT_ANSWER_PATTERN, OutputContract, parse_number, parse_output
+from harness.data.formats import Row, SourceData
+from harness.data.init_messages import MAX_LISTED, few_inputs_text, row_line, shown_answer
+from harness.data.schema_inference import infer_schema, required_note
+from harness.data.suite_labels import (
+    MIN_PER_LABEL,
+    check_labels,
+    label_ids_note,
+    label_variants_text,
+    not_labels_message,
+    rare_numbers,
+    spell_labels,
+    unseen_labels_note,
+)
+from harness.data.suites import Problems
+
+METRICS = ("exact", "rouge", "final-number")
+SHORT_ANSWER_WORDS = 5
+"""Median answer length (words) up to which a free-text default is `exact`; longer answers rarely match word for
+word, so they default to `rouge`."""
+LABEL_SCORERS = ["format_compliance", "hallucination_rate", "task_accuracy"]
+JSON_SCORERS = LABEL_SCORERS + ["field_precision", "field_recall", "field_f1"]
+TEXT_SCORERS = {
+    "exact": ["format_compliance", "task_accuracy"],
+    "rouge": ["format_compliance", "task_accuracy", "rouge_l"],
+    "final-number": ["format_compliance", "task_accuracy", "rouge_l"],
+}
+_FINAL_NUMBER = OutputContract(kind="text", answer_pattern=DEFAULT_ANSWER_PATTERN, numeric=True)
+
+
+@dataclass(frozen=True)
+class Contract:
+    output: dict[str, Any]
+    """The `output:` block of suite.yaml."""
+    task: str
+    scorers: list[str]
+    instruction: str
+    """The default suite instruction for this kind, used when the data has no common one."""
+    notes: list[str]
+    rare_labels: dict[str, int] = field(default_factory=dict)
+    """Labels left out by --drop-rare-labels, with their example counts."""
+
+
+def choose_contract(
+    rows: list[Row], data: SourceData, metric: str | None, drop_rare: bool, where: str,
+    given: Mapping[str, Path], named: bool,
+) -> tuple[Contract, list[Row]]:
+    """The contract for these answers (see `suite_init`'s module docstring), and the rows as that contract reads them.
+    `given`: the splits that came from their own files; `named`: whether --label-names named the labels."""
+    objects = _all_objects(rows, where)
+    column = data.fields.answer  # None for chat and alpaca
+    if objects and data.fields.labels_expected:
+        raise SuiteError(f"{where}: `{column}` holds JSON objects, not labels; pass --output-field {column} instead.")
+    if objects and metric:
+        raise SuiteError(f"{where}: the answers are JSON objects; --metric {metric} needs text answers. Drop --metric.")
+    if metric:
+        return _text_contract(rows, metric, f"--metric {metric}", where), rows
+    if objects:
+        key = _single_key(rows)
+        if key is None:
+            return _json_contract(rows), rows
+        rows = [replace(r, answer=r.answer[key].strip()) for r in rows]
+        why = f"every answer is {{{key!r}: ...}} with few distinct values"
+        return _label_contract(rows, key, why, where, drop_rare=drop_rare, given=given, named=named)
+    distinct = len({fold(r.answer) for r in rows})
+    counted = f"{distinct} distinct values in {len(rows)} answers"
+    if data.fields.labels_expected and distinct > len(rows) / 2:
+        message = not_labels_message(rows, len(data.rows), distinct, column, where)
+        if len(data.rows) > 2 * len(rows):  # most rows repeated an input: the counts above are of what is left
+            message += " " + few_inputs_text(data, len(rows), where)
+        raise SuiteError(message)
+    if distinct <= len(rows) / 2:
+        rare = rare_numbers(rows)
+        if rare and not data.fields.labels_expected:  # a numeric answer (a count, an amount), not a class
+            why = (f"{counted}, every one a number and {rare} of them too rare to be a label (fewer than "
+                   f"{MIN_PER_LABEL} examples), so a numeric answer, compared by value; pass --label-field to make "
+                   "them labels instead")
+            return _text_contract(rows, "exact", why, where), rows
+        return _label_contract(rows, column or "label", counted, where, drop_rare=drop_rare, given=given, named=named)
+    metric, why = _default_metric([r.answer for r in rows])
+    return _text_contract(rows, metric, f"{counted}, so free text; {why}", where), rows
+
+
+def _all_objects(rows: list[Row], where: str) -> bool:
+    """Whether the answers are JSON objects (True) or text (False); refuses a file that mixes the two."""
+    first = isinstance(rows[0].answer, dict)
+    odd = next((r for r in rows if isinstance(r.answer, dict) != first), None)
+    if odd is not None:
+        kinds = ("text", "a JSON object") if first else ("a JSON object", "text")
+        raise SuiteError(
+            f"{odd.at(where)}: the answer is {kinds[0]}, but the answer on {row_line(rows[0])} is {kinds[1]}; "
+            f"make every answer a JSON object or every answer text."
+        )
+    return first
+
+
+def _single_key(rows: list[Row]) -> str | None:
+    """The key when every answer is {that key: a string} and the strings repeat like labels (this harness's own
+    label format, e.g. `{"intent": "card_arrival"}`); None otherwise."""
+    keys = {tuple(r.answer) for r in rows}
+    if len(keys) != 1 or len(next(iter(keys))) != 1:
+        return None
+    (key,) = next(iter(keys))
+    values = [r.answer[key] for r in rows]
+    if not all(isinstance(v, str) and v.strip() for v in values) or len({fold(v) for v in values}) > len(rows) / 2:
+        return None
+    return key
+
+
+# -------------------------------------------------------------------------------------------------------- label
+
+
+def _label_contract(
+    rows: list[Row], key: str, why: str, where: str, *, drop_rare: bool, given: Mapping[str, Path], named: bool
+) -> tuple[Contract, list[Row]]:
+    rows, spelling_notes = spell_labels(rows)
+    rows, rare = check_labels(rows, where, drop_rare, given)
+    counts = Counter(r.answer for r in rows)
+    labels = sorted(counts)
+    variants = label_variants_text(counts)
+    variant_notes = [
+        f"warning: labels in {where} that differ only in hyphens and underscores, case and spacing, or in how a "
+        f"number is written are kept as different labels: {variants}. If each group is one label, write it one way "
+        f"in the data and run init again; if they are different labels, ignore this."
+    ] if variants else []
+    contract = Contract(
+        output={"kind": "label", "key": key, "labels": labels},
+        task="classification",
+        scorers=LABEL_SCORERS,
+        instruction=f"Read the input and classify it: name its {key}.",
+        notes=[f'contract: label, answered as {{"{key}": LABEL}}, {len(labels)} labels ({why}); pass --metric '
+               f"for free text instead.", *spelling_notes, *variant_notes, *unseen_labels_note(rows, where),
+               *([] if named else label_ids_note(labels))],
+        rare_labels=rare,
+    )
+    return contract, rows
+
+
+# --------------------------------------------------------------------------------------------------------- json
+
+
+def _json_contract(rows: list[Row]) -> Contract:
+    answers = [r.answer for r in rows]
+    miss = next(((r, s) for r in rows for s in _strings(r.answer) if fold(s) not in fold(r.input)), None)
+    has_strings = any(list(_strings(a)) for a in answers)
+    grounded = miss is None and has_strings  # with no strings at all there is nothing to ground
+    if grounded:
+        why = "every string value in the answers occurs in its input, so a value a model invents counts as hallucinated"
+    elif miss is None:
+        why = "the answers hold no string values to look for in the input"
+    else:
+        row, value = miss
+        why = (
+            f"{row_line(row)}: {value!r} does not occur in its input, so values cannot be checked against the input; "
+            f"if answers should be copied from the input, fix that line, then set `output.grounded: true`"
+        )
+    output = {"kind": "json", **infer_schema(answers), "grounded": grounded}
+    return Contract(
+        output=output,
+        task="extraction",
+        scorers=JSON_SCORERS,
+        instruction="Read the input and extract the requested fields as a JSON object.",
+        notes=["contract: json (every answer is a JSON object)", f"grounded: {str(grounded).lower()}: {why}.",
+               required_note(output["schema"], len(answers))],
+    )
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string value inside a JSON value (keys excluded), as the hallucination scorer reads them."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _strings(item)
+
+
+# --------------------------------------------------------------------------------------------------------- text
+
+
+def _text_contract(rows: list[Row], metric: str, why: str, where: str) -> Contract:
+    notes = [f"contract: text, metric {metric} ({why})."]
+    if metric == "final-number":
+        if all(parse_output(r.answer, _FINAL_NUMBER).value is None for r in rows):
+            numbers = all(parse_number(r.answer) is not None for r in rows)
+            raise SuiteError(
+                f"{where}: no answer has a `#### <number>` line ({row_line(rows[0])} ends "
+                f"{rows[0].answer[-40:]!r}), which --metric final-number reads the answer from. "
+                + ("Every answer is a bare number: pass --metric exact, which compares them by value."
+                   if numbers else "Pass --metric exact or --metric rouge, or end each answer with `#### <number>`."))
+        problems = Problems()
+        for row in rows:
+            problem = _final_number_problem(row.answer)
+            if problem:
+                problems.add(
+                    f"{row.at(where)}: not a final-number answer: {problem} (ends {row.answer[-40:]!r}); end it "
+                    f"with `#### <number>`, or pass --metric exact or --metric rouge."
+                )
+        problems.raise_if_any(where)
+        output = {"kind": "text", "answer_pattern": DEFAULT_ANSWER_PATTERN, "numeric": True}
+        notes.append("scoring: task_accuracy compares the number on the `#### <number>` line, rouge_l the steps.")
+    else:
+        # a suite of numeric answers compares them by value ("18.0" == "18"), not as strings
+        not_numbers = [r for r in rows if parse_number(r.answer) is None]
+        output = {"kind": "text", "whole_output": True, "numeric": not not_numbers}
+        compared = "as a number" if not not_numbers else "after folding case and whitespace"
+        notes.append(f"scoring: task_accuracy compares the whole answer {compared}.")
+        notes.extend(_mostly_numbers_note(rows, not_numbers, where))
+    if metric == "rouge":
+        notes.append(
+            "scoring: rouge_l gives partial credit for the whole answer; set `objective.metric: rouge_l` in the "
+            "experiment to choose trials by it instead of exact match."
+        )
+    return Contract(output, "generation", TEXT_SCORERS[metric], "Read the input and answer it.", notes)
+
+
+def _default_metric(answers: list[str]) -> tuple[str, str]:
+    """The text metric these answers suggest, and why."""
+    if all(_final_number_problem(a) is None for a in answers):
+        return "final-number", "every answer ends with a `#### <number>` line"
+    words = statistics.median(len(a.split()) for a in answers)
+    median = f"median {words:g} word{'' if words == 1 else 's'}"
+    if words <= SHORT_ANSWER_WORDS:
+        return "exact", f"answers are short ({median}), so the whole answer must match"
+    return "rouge", f"answers are long ({median}), so exact match would score near zero"
+
+
+def _final_number_problem(answer: str) -> str | None:
+    """Why an answer does not fit --metric final-number (the checks of `parse_target`, in init's words), or None."""
+    parsed = parse_output(answer, _FINAL_NUMBER)
+    if parsed.value is None:
+        return "it has no `#### <number>` line"
+    if parsed.error:
+        return parsed.error
+    return None if parsed.strict else "it has text after its `#### <number>` line"
+
+
+def _mostly_numbers_note(rows: list[Row], not_numbers: list[Row], where: str) -> list[str]:
+    """A note, as a one-line list, when most answers are numbers but some are not: then every answer is compared as
+    text, so `1,000` no longer matches `1000`, and the user should learn which lines caused it."""
+    if not not_numbers or len(not_numbers) * 2 > len(rows):
+        return []
+    listed = ", ".join(f"{row_line(r)} ({shown_answer(r.answer)})" for r in not_numbers[:MAX_LISTED])
+    more = f" and {len(not_numbers) - MAX_LISTED} more" if len(not_numbers) > MAX_LISTED else ""
+    numbers = len(rows) - len(not_numbers)
+    return [f"scoring: {numbers} of {len(rows)} answers are numbers, but in {where} {listed}{more} "
+            f"{'is' if len(not_numbers) == 1 else 'are'} not, so every answer is compared as text (`1,000` would not "
+            f"match `1000`). To compare by value, write those answers as plain numbers (a decimal point, not a "
+            f"comma; no units) and run init again."]
