@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -48,3 +49,42 @@ def test_a_grounded_prompt_says_which_values_are_numbers():
     strings = OutputContract.from_dict({"kind": "json", "schema": {"type": "object", "properties": {
         "city": {"type": "string"}}}, "grounded": True}, "suite.yaml")
     assert "Each value is a string copied verbatim from the input" in strings.describe()  # as bundled suites read
+
+
+def _invoices(path, total) -> None:
+    lines = []
+    for i in range(40):
+        amount = 100 + i * 7.25
+        text = f"Invoice {i} from Vendor {i % 5}: total {amount:,.2f} EUR, {i % 3 + 1} items."
+        lines.append(json.dumps({"input": text, "output": {"vendor": f"Vendor {i % 5}", "total": total(amount, i)}}))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_suite_init_grounds_numbers_only_where_every_answer_copies_them(tmp_path):
+    from harness.data.suite_init import init_suite
+    from harness.data.suites import load_suite
+
+    _invoices(copied := tmp_path / "copied.jsonl", lambda amount, i: amount)
+    result = init_suite("copied", copied, suites_dir=tmp_path / "suites")
+    assert load_suite(str(result.path)).contract.grounded_numbers
+    assert any(note.startswith("grounded_numbers: true: every number value") for note in result.notes)
+
+    _invoices(summed := tmp_path / "summed.jsonl", lambda amount, i: round(amount * 1.2, 2))  # with VAT: computed
+    result = init_suite("summed", summed, suites_dir=tmp_path / "suites")
+    suite = load_suite(str(result.path))
+    assert suite.contract.grounded and not suite.contract.grounded_numbers
+    assert any("the answers compute numbers" in note for note in result.notes)
+
+
+def test_a_reference_number_not_in_its_input_is_refused_where_numbers_are_grounded(tmp_path):
+    from harness.data.suite_init import init_suite
+    from harness.data.suites import load_suite
+
+    _invoices(copied := tmp_path / "copied.jsonl", lambda amount, i: amount)
+    path = init_suite("copied", copied, suites_dir=tmp_path / "suites").path
+    test = path / "test.jsonl"
+    lines = test.read_text().splitlines()
+    lines[0] = lines[0].replace('"total": ', '"total": 1', 1)  # 1 before the amount: a number the input never writes
+    test.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SuiteError, match=r"is not written in the input, but the contract grounds numbers"):
+        load_suite(str(path))

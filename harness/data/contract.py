@@ -170,6 +170,24 @@ def numbers_in(text: str) -> set[Decimal]:
     return found
 
 
+def string_values(value: Any) -> Iterator[str]:
+    """Every string value inside a JSON value (keys excluded: they are checked against `fields`)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from string_values(item)
+
+
+def number_values(value: Any) -> Iterator[Decimal]:
+    """Every number value inside a JSON value, exact (`number_value`)."""
+    if (number := number_value(value)) is not None:
+        yield number
+    elif isinstance(value, (list, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from number_values(item)
+
+
 def number_value(value: Any) -> Decimal | None:
     """A JSON number as an exact Decimal (`3327.07`, not the float's binary expansion); None for anything else
     (booleans included: JSON's true is no number)."""

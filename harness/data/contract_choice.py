@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from harness.core.errors import SuiteError
 from harness.core.text import fold
-from harness.data.contract import DEFAULT_ANSWER_PATTERN, OutputContract, parse_number, parse_output
+from harness.data.contract import (
+    DEFAULT_ANSWER_PATTERN,
+    OutputContract,
+    number_values,
+    numbers_in,
+    parse_number,
+    parse_output,
+    string_values,
+)
 from harness.data.formats import Row, SourceData
 from harness.data.init_messages import MAX_LISTED, few_inputs_text, row_line, shown_answer
 from harness.data.schema_inference import infer_schema, required_note
@@ -154,8 +162,8 @@ def _label_contract(
 
 def _json_contract(rows: list[Row]) -> Contract:
     answers = [r.answer for r in rows]
-    miss = next(((r, s) for r in rows for s in _strings(r.answer) if fold(s) not in fold(r.input)), None)
-    has_strings = any(list(_strings(a)) for a in answers)
+    miss = next(((r, s) for r in rows for s in string_values(r.answer) if fold(s) not in fold(r.input)), None)
+    has_strings = any(list(string_values(a)) for a in answers)
     grounded = miss is None and has_strings  # with no strings at all there is nothing to ground
     if grounded:
         why = "every string value in the answers occurs in its input, so a value a model invents counts as hallucinated"
@@ -167,24 +175,32 @@ def _json_contract(rows: list[Row]) -> Contract:
             f"{row_line(row)}: {value!r} does not occur in its input, so values cannot be checked against the input; "
             f"if answers should be copied from the input, fix that line, then set `output.grounded: true`"
         )
-    output = {"kind": "json", **infer_schema(answers), "grounded": grounded}
+    numbers, numbers_why = _grounded_numbers(rows) if grounded else (False, "")
+    output = {"kind": "json", **infer_schema(answers), "grounded": grounded,
+              **({"grounded_numbers": True} if numbers else {})}
     return Contract(
         output=output,
         task="extraction",
         scorers=JSON_SCORERS,
         instruction="Read the input and extract the requested fields as a JSON object.",
         notes=["contract: json (every answer is a JSON object)", f"grounded: {str(grounded).lower()}: {why}.",
-               required_note(output["schema"], len(answers))],
+               *([numbers_why] if numbers_why else []), required_note(output["schema"], len(answers))],
     )
 
 
-def _strings(value: Any) -> Iterator[str]:
-    """Every string value inside a JSON value (keys excluded), as the hallucination scorer reads them."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, (list, dict)):
-        for item in value.values() if isinstance(value, dict) else value:
-            yield from _strings(item)
+def _grounded_numbers(rows: list[Row]) -> tuple[bool, str]:
+    """Whether every number value of the answers is written in its input (an amount copied from the input), so an
+    invented number can count as hallucinated too; with why, in words. Answers that compute a number (a sum, a
+    count) leave it off."""
+    if not any(next(number_values(r.answer), None) is not None for r in rows):
+        return False, ""
+    miss = next(((r, n) for r in rows for n in number_values(r.answer) if n not in numbers_in(r.input)), None)
+    if miss is None:
+        return True, ("grounded_numbers: true: every number value in the answers is written in its input, so a "
+                      "number a model invents counts as hallucinated too.")
+    row, number = miss
+    return False, (f"grounded_numbers: false: {row_line(row)}: the number {number} is not written in its input (the "
+                   "answers compute numbers), so only string values are checked against the input.")
 
 
 # --------------------------------------------------------------------------------------------------------- text

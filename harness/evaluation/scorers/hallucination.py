@@ -6,13 +6,11 @@ let one failure show up in two scores.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from decimal import Decimal
-from typing import Any
+from collections.abc import Sequence
 
 from harness.core.metric import Metric
 from harness.core.text import fold
-from harness.data.contract import OutputContract, label_lookup, number_value, numbers_in
+from harness.data.contract import OutputContract, label_lookup, number_values, numbers_in, string_values
 from harness.evaluation.scorers.base import ScoredCase
 from harness.evaluation.stats import proportion
 
@@ -51,33 +49,9 @@ def hallucinated(value: dict | None, source: str, contract: OutputContract) -> b
         return True
     if contract.grounded:
         text = fold(source)
-        if any(fold(s) not in text for s in _strings(value)):
+        if any(fold(s) not in text for s in string_values(value)):
             return True
     if contract.grounded_numbers:
         written = numbers_in(source)
-        return any(n not in written for n in _numbers(value))
+        return any(n not in written for n in number_values(value))
     return False
-
-
-def _numbers(value: Any) -> Iterator[Decimal]:
-    """Every number value inside a JSON value (booleans are not numbers)."""
-    if (number := number_value(value)) is not None:
-        yield number
-    elif isinstance(value, list):
-        for item in value:
-            yield from _numbers(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _numbers(item)
-
-
-def _strings(value: Any) -> Iterator[str]:
-    """Every string value inside a JSON value (keys excluded: they are checked against `fields`)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
