@@ -215,7 +215,11 @@ def _text_contract(rows: list[Row], metric: str, why: str, where: str) -> Contra
                 f"{where}: no answer has a `#### <number>` line ({row_line(rows[0])} ends "
                 f"{rows[0].answer[-40:]!r}), which --metric final-number reads the answer from. "
                 + ("Every answer is a bare number: pass --metric exact, which compares them by value."
-                   if numbers else "Pass --metric exact or --metric rouge, or end each answer with `#### <number>`."))
+                   if numbers else "Pass --metric exact or --metric rouge, or end each answer with `#### <number>`. "
+                   "Where the number sits inside a sentence (`... so the answer is 10.`), build the suite with "
+                   "--metric exact, then in its suite.yaml replace `output.whole_output: true` with "
+                   "`answer_pattern:`, a regular expression whose one group captures the number (e.g. "
+                   "'answer is\\s*(-?[\\d,.]+)'), and set `output.numeric: true`."))
         problems = Problems()
         for row in rows:
             problem = _final_number_problem(row.answer)
