@@ -5,27 +5,16 @@ Each test writes small real files and asserts on the suite written or the refusa
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 from conftest import printed
+from test_suite_findings_labels import in_tmp, write  # noqa: F401  in_tmp: an autouse fixture
 
 from harness.cli import main
 from harness.core.errors import SuiteError
 from harness.data.suite_init import init_suite
 from harness.data.suites import load_suite
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    """Run in tmp_path, so messages name files as a user would type them (`test.csv:3`)."""
-    monkeypatch.chdir(tmp_path)
-
-
-def write(path: Path, lines: list[str]) -> Path:
-    path.write_text("\n".join([*lines, ""]), encoding="utf-8")
-    return path
 
 
 def tickets(prefix: str, labels: list[str]) -> list[str]:
