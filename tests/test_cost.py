@@ -40,6 +40,7 @@ from harness.core.records import (
     MetricRow,
     PromptSearch,
     RunRecord,
+    ServingLoad,
     Throughput,
     TrialRecord,
 )
@@ -132,6 +133,18 @@ def test_a_cpu_run_on_fewer_threads_than_cores_is_priced_at_its_threads(prices):
                                                    "(its speeds are those threads')")
     busy = dataclasses.replace(run_view("cpu", "x86_64", 2), environment={"torch_threads": 4})
     assert trial_cost(row, busy, prices).usd == pytest.approx(0.20)  # more threads than cores: the cores
+
+
+def test_a_speed_a_vllm_server_measured_is_priced_at_the_machines_cores_whatever_the_harness_threads(prices):
+    """vLLM binds its own cores (one to compute, one for its API server on 2 cores), so the harness's one torch thread
+    says nothing of what serving held; the harness's own generate, on that one thread, is priced at one core."""
+    held = dataclasses.replace(run_view("cpu", "x86_64", 2), environment={"torch_threads": 1})
+    fallback = dataclasses.replace(candidate(), device="cpu")
+    served = dataclasses.replace(fallback, serving=ServingLoad("vllm", 8, 20.0, 64, source="load test of vLLM"))
+    assert serving_cost(fallback, held, prices).assumptions["cores"]["value"] == 1.0
+    vllm = serving_cost(served, held, prices)
+    assert vllm.engine == "vllm" and vllm.assumptions["cores"]["value"] == 2.0
+    assert vllm.assumptions["cores"]["source"].endswith("the serving engine, a process of its own, holds them")
 
 
 def test_sweep_cost_includes_failed_and_pruned_trials(prices):

@@ -240,8 +240,11 @@ def device_price_key(device: str | None, device_name: str | None, prices: PriceT
     return best[2]
 
 
-def device_rate(trial: TrialView, run_view: RunView | None, prices: PriceTable) -> tuple[str, float, dict]:
-    """(price key, dollars per hour for everything the trial held, assumptions) for the trial's device."""
+def device_rate(trial: TrialView, run_view: RunView | None, prices: PriceTable,
+                in_process: bool = True) -> tuple[str, float, dict]:
+    """(price key, dollars per hour for everything the trial held, assumptions) for the trial's device.
+    `in_process`: the work priced ran in the harness's own process (training, its own generate), so a CPU run holds
+    the cores of its torch threads; False for a separate server (vLLM), which holds the machine's cores."""
     tid, run = trial.id, trial.run_id or "?"
     device = trial.device or (run_view.device if run_view else None)
     device_name = run_view.device_name if run_view else None
@@ -250,19 +253,22 @@ def device_rate(trial: TrialView, run_view: RunView | None, prices: PriceTable) 
     notes = {"price_key": assumption(key, "price-table key", f"device {device_name or device!r} of run {run}")}
     units, unit_name = 1.0, price.per
     if price.per == "core":
-        units, source = _cores_used(run_view, run)
+        units, source = _cores_used(run_view, run, in_process)
         notes["cores"] = assumption(units, "CPU cores", source)
     notes[f"price.{key}"] = assumption(price.usd_per_hour, f"USD per {unit_name}-hour", price.source)
     return key, price.usd_per_hour * units, notes
 
 
-def _cores_used(run_view: RunView | None, run: str) -> tuple[float, str]:
-    """The cores a CPU run computed on, and where that comes from: its torch threads, at most its cpu_count. A run
-    held to one thread on a 2-core machine trained and generated on one core, so its speeds are one core's, and
-    pricing both cores would double what each query cost."""
+def _cores_used(run_view: RunView | None, run: str, in_process: bool) -> tuple[float, str]:
+    """The cores a CPU run computed on, and where that comes from: its torch threads, at most its cpu_count, for work
+    in the harness's process. A run held to one thread on a 2-core machine trained and generated on one core, so its
+    speeds are one core's, and pricing both cores would double what each query cost. A server of its own (vLLM binds
+    its own cores, whatever the harness's threads) holds the machine."""
     if run_view is None or not run_view.cpu_count:
         return 1.0, ASSUMED
     cores, threads = run_view.cpu_count, run_view.env.torch_threads
+    if not in_process:
+        return float(cores), f"measured in run {run} (cpu_count): the serving engine, a process of its own, holds them"
     if threads and threads < cores:
         return float(threads), (f"measured in run {run}: its {threads} torch thread(s), on a machine of {cores} "
                                 "cores (its speeds are those threads')")
@@ -525,7 +531,7 @@ def serving_cost(trial: TrialView, run: RunView | None, prices: PriceTable, spli
     if tps <= 0 or not math.isfinite(tps):
         raise HarnessError(f"trial {tid}: {tps!r} completion tokens per second ({source}) cannot be priced; give a "
                            f"positive figure with {flag}, or re-run the trial.")
-    key, rate, notes = device_rate(trial, run, prices)
+    key, rate, notes = device_rate(trial, run, prices, in_process=engine == "hf")
     prompt, completion = ev.prompt_tokens_per_query, ev.completion_tokens_per_query
     per_query = serving_usd_per_query(rate, tps, completion)
     counted = f"{measured(tid)} ({split}: {ev.examples} examples)"
