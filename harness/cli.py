@@ -716,13 +716,18 @@ def _payback_options(parser: argparse.ArgumentParser) -> None:
                         help="USD per engineering hour")
     parser.add_argument("--hosting", type=finite, default=PAYBACK_DEFAULTS["--hosting"],
                         help="fixed monthly hosting of the candidate, USD")
-    parser.add_argument("--serving-throughput", type=finite, metavar="TOKENS_PER_S",
+    parser.add_argument("--serving-throughput", type=positive, metavar="TOKENS_PER_S",
                         help="the candidate's completion tokens per second as measured on your serving stack (marked "
                              "user input); default: its vLLM load test (generation.engine: vllm), else the labelled "
                              "fallback, the harness's own generate at the sweep's batch size")
-    parser.add_argument("--baseline-serving-throughput", type=finite, metavar="TOKENS_PER_S",
+    parser.add_argument("--serving-usd-per-hour", type=positive, metavar="USD",
+                        help="what an hour of the machine --serving-throughput was measured on costs (marked user "
+                             "input); default: the trial's own device at the price table's rate")
+    parser.add_argument("--baseline-serving-throughput", type=positive, metavar="TOKENS_PER_S",
                         help="the same for a local baseline trial, so that both are priced on the same serving "
                              "stack; payback cautions when the two are priced on different engines")
+    parser.add_argument("--baseline-serving-usd-per-hour", type=positive, metavar="USD",
+                        help="what an hour of the machine --baseline-serving-throughput was measured on costs")
     parser.add_argument("--utilisation", type=finite, default=PAYBACK_DEFAULTS["--utilisation"],
                         help="share of paid device time spent answering, in (0, 1]; 1 (default) is full batches "
                              "all the time; lower it for a dedicated machine that idles part of the day")
@@ -1176,6 +1181,8 @@ def _payback_kwargs(args, study) -> dict:
         prices=load_prices(args.prices, study.price_overrides if study else None), prompt_trial_id=args.prompt_trial,
         baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,
         serving_throughput=args.serving_throughput, baseline_serving_throughput=args.baseline_serving_throughput,
+        serving_usd_per_hour=args.serving_usd_per_hour,
+        baseline_serving_usd_per_hour=args.baseline_serving_usd_per_hour,
         data_prep_hours=args.data_prep_hours, data_prep_usd_per_hour=args.data_prep_rate,
         engineering_hours=args.eng_hours, engineering_usd_per_hour=args.eng_rate, fixed_monthly_usd=args.hosting,
         utilisation=args.utilisation, quality_bar=QualityBar(margin=args.margin),
@@ -1224,7 +1231,8 @@ PAYBACK_DEFAULTS = {"--data-prep-hours": 0.0, "--data-prep-rate": 0.0, "--eng-ho
 def _payback_flags_given(args) -> dict[str, object]:
     """The payback flags a user set away from their defaults, with their values."""
     names = ("--baseline", "--prompt-trial", "--baseline-accuracy", "--token-ratio", "--serving-throughput",
-             "--baseline-serving-throughput", "--prices", *PAYBACK_DEFAULTS)
+             "--baseline-serving-throughput", "--serving-usd-per-hour", "--baseline-serving-usd-per-hour", "--prices",
+             *PAYBACK_DEFAULTS)
     values = {name: getattr(args, name[2:].replace("-", "_")) for name in names}
     return {name: value for name, value in values.items() if value is not None and value != PAYBACK_DEFAULTS.get(name)}
 

@@ -150,3 +150,22 @@ def test_no_caution_when_a_speed_was_measured_on_the_serving_stack_or_nothing_is
     assert "Caution" not in given.reason and "over the timed" not in given.headline()
     slower = _payback(store, tmp_path, "lead/2", "lead/1")  # costs more: no saving to caution about
     assert slower.savings_per_query_usd < 0 and CAUTION not in slower.reason
+
+
+def test_a_speed_measured_on_another_machine_is_priced_at_that_machines_hour(store, tmp_path, capsys):
+    """A platform engineer measured the adapter on a GPU box: its figure priced at the sweep machine's device would be
+    off by the two machines' price ratio."""
+    result = _payback(store, tmp_path, "lead/5", "lead/6", serving_throughput=2000.0, serving_usd_per_hour=0.8)
+    assert result.inputs.candidate_usd_per_hour == 0.8
+    rate = result.assumptions["candidate.usd_per_hour"]
+    assert rate["value"] == 0.8 and rate["source"] == "user input (--serving-usd-per-hour)"
+    assert result.candidate_usd_per_query == pytest.approx(0.8 / 3600 * 20 / 2000)  # 20 tokens a query at 2000/s
+    (prices := tmp_path / "prices.yaml").write_text(PRICES)
+    db = ["--db", str(tmp_path), "--prices", str(prices)]
+    for bad in ("0", "-5", "nan"):
+        with pytest.raises(SystemExit):
+            main(["payback", "lead/5", "--volume", "100000", "--serving-usd-per-hour", bad, *db])
+    assert main(["payback", "lead/5", "--baseline", "api:test-api", "--baseline-accuracy", "0.5", "--volume", "1000",
+                 "--baseline-serving-usd-per-hour", "1.0", *db]) == 2
+    assert "--baseline-serving-usd-per-hour price a local baseline served on your own stack" in " ".join(
+        printed(capsys).split())

@@ -364,6 +364,9 @@ def test_a_sweep_evaluates_every_arm_through_one_vllm_server(engine_sweep):
         assert (t.engine.name, t.engine.dtype, t.engine.constrained) == ("vllm", "float32", True)
         assert t.engine.version and t.serving.engine == "vllm" and t.serving.completion_tokens_per_s > 0
         assert t.serving.p50_latency_s <= t.serving.p95_latency_s and t.serving.concurrency == 4
+        # measured on inputs the server had not answered (a repeat reads from its prefix cache), as the trial asks
+        assert "prompts of train inputs it had not answered" in t.serving.source
+        assert "constrained as the trial answers" in t.serving.source
     log = (root / "results" / "logs" / "engine-vllm.log").read_text()
     assert log.count("Starting vLLM server on") == 1  # started once, for every trial: the base model loaded once
     lora = [t for t in trials if t.method == "lora"]

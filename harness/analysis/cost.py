@@ -520,24 +520,34 @@ class ServingCost:
 
 
 def serving_cost(trial: TrialView, run: RunView | None, prices: PriceTable, split: str = SERVING_SPLIT,
-                 throughput: float | None = None, flag: str = "--serving-throughput") -> ServingCost:
+                 throughput: float | None = None, flag: str = "--serving-throughput",
+                 usd_per_hour: float | None = None, rate_flag: str = "--serving-usd-per-hour") -> ServingCost:
     """Serve the trial's model on the device it was evaluated on. The completion tokens per second come from
     `throughput` (a figure the user measured elsewhere, given with `flag`) when given; else from the load test of
     the serving engine recorded with the trial (vLLM); else, labelled as the fallback it is, from the harness's own
-    generation of `split` (transformers' generate at the sweep's batch size, which production servers outrun)."""
+    generation of `split` (transformers' generate at the sweep's batch size, which production servers outrun). The
+    hour of serving is priced at the trial's device from the price table, or at `usd_per_hour` (what the machine a
+    figure was measured on costs, given with `rate_flag`) when given."""
     tid = trial.id
     ev = measured_evaluation(trial, split)
     tps, engine, source, concurrency = _throughput(trial, ev, split, throughput, flag)
     if tps <= 0 or not math.isfinite(tps):
         raise HarnessError(f"trial {tid}: {tps!r} completion tokens per second ({source}) cannot be priced; give a "
                            f"positive figure with {flag}, or re-run the trial.")
-    key, rate, notes = device_rate(trial, run, prices, in_process=engine == "hf")
+    if usd_per_hour is None:
+        key, rate, notes = device_rate(trial, run, prices, in_process=engine == "hf")
+        derived = "derived: device price x units held"
+    else:
+        if not (math.isfinite(usd_per_hour) and usd_per_hour > 0):
+            raise HarnessError(f"{rate_flag} {usd_per_hour!r}: give what an hour of the serving machine costs, in USD, "
+                               "above 0.")
+        key, rate, notes, derived = "user", usd_per_hour, {}, f"{USER} ({rate_flag})"
     prompt, completion = ev.prompt_tokens_per_query, ev.completion_tokens_per_query
     per_query = serving_usd_per_query(rate, tps, completion)
     counted = f"{measured(tid)} ({split}: {ev.examples} examples)"
     notes = {
         **notes,
-        "usd_per_hour": assumption(rate, "USD per hour", "derived: device price x units held"),
+        "usd_per_hour": assumption(rate, "USD per hour", derived),
         "completion_tokens_per_s": assumption(tps, "completion tokens per second", source),
         "concurrency": assumption(concurrency, "requests in flight (prompts per batch for the fallback)", source),
         "prompt_tokens_per_query": assumption(prompt, "local tokens per query", counted),

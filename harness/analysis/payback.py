@@ -103,11 +103,13 @@ def _test_metrics(trial: TrialView) -> dict[str, Metric]:
 
 def baseline_from_trial(trial: TrialView, run: RunView | None, prices: PriceTable,
                         scores: Mapping[str, float | None] | None = None,
-                        throughput: float | None = None) -> Baseline:
+                        throughput: float | None = None, usd_per_hour: float | None = None) -> Baseline:
     """A local trial (usually prompting) as the baseline: served like the candidate, quality measured on test
     (`scores`: its per-example values of the quality bar's metric). `throughput`: its completion tokens per second
-    measured elsewhere (`--baseline-serving-throughput`), as for the candidate."""
-    serving = serving_cost(trial, run, prices, throughput=throughput, flag="--baseline-serving-throughput")
+    measured elsewhere (`--baseline-serving-throughput`), and `usd_per_hour` what that machine costs
+    (`--baseline-serving-usd-per-hour`), as for the candidate."""
+    serving = serving_cost(trial, run, prices, throughput=throughput, flag="--baseline-serving-throughput",
+                           usd_per_hour=usd_per_hour, rate_flag="--baseline-serving-usd-per-hour")
     tid = trial.id
     notes = {f"baseline.{k}": v for k, v in serving.assumptions.items()}
     return Baseline(tid, "trial", serving.usd_per_query, _test_metrics(trial), measured(tid), serving, None, notes,
@@ -585,7 +587,8 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
                        prices: PriceTable | None = None, prompt_trial_id: str | None = None,
                        baseline_accuracy: float | None = None, baseline_accuracy_trial_id: str | None = None,
                        token_ratio: float | None = None, serving_throughput: float | None = None,
-                       baseline_serving_throughput: float | None = None, **kwargs: Any) -> PaybackResult:
+                       baseline_serving_throughput: float | None = None, serving_usd_per_hour: float | None = None,
+                       baseline_serving_usd_per_hour: float | None = None, **kwargs: Any) -> PaybackResult:
     """`harness payback TRIAL [--baseline TRIAL|api:NAME] --volume N`: read the trials, then `payback(...)`.
 
     The sweep cost is every trial of the candidate's study. Without a baseline, the study's best hosted arm is the
@@ -593,7 +596,9 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
     query come from `prompt_trial_id`, else the study's best prompting trial on dev. The candidate's serving
     throughput is `serving_throughput` (completion tokens per second measured elsewhere) when given, else its
     serving engine's load test, else the labelled fallback (`cost.serving_cost`); a local baseline's likewise, with
-    `baseline_serving_throughput`. `kwargs` go to `payback`.
+    `baseline_serving_throughput`. `serving_usd_per_hour` (`baseline_serving_usd_per_hour`) prices an hour of the
+    machine such a figure was measured on, in place of the trial's device from the price table. `kwargs` go to
+    `payback`.
     """
     prices = prices or load_prices()
     candidate = store.require_trial(candidate_id, complete=True)
@@ -620,9 +625,11 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
     other = None if baseline.startswith("api:") else store.require_trial(baseline, complete=True)
     if other is not None and other.id == candidate.id:
         raise _against_itself(candidate, baseline, trials)
-    if baseline_serving_throughput is not None and (other is None or other.device == "hosted"):
-        raise HarnessError(f"--baseline-serving-throughput prices a local baseline served on your own stack; "
-                           f"{baseline} is a hosted model, priced by its tokens. Drop the flag.")
+    local_only = {"--baseline-serving-throughput": baseline_serving_throughput,
+                  "--baseline-serving-usd-per-hour": baseline_serving_usd_per_hour}
+    if (given := [f for f, v in local_only.items() if v is not None]) and (other is None or other.device == "hosted"):
+        raise HarnessError(f"{' and '.join(given)} price a local baseline served on your own stack; {baseline} is a "
+                           "hosted model, priced by its tokens. Drop the flag.")
     api_only = {"--prompt-trial": prompt_trial_id, "--baseline-accuracy": baseline_accuracy,
                 "--token-ratio": token_ratio}
     if other is not None and (ignored := [flag for flag, value in api_only.items() if value is not None]):
@@ -633,7 +640,8 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
         require_same_examples(store, candidate, other, split="test")
     runs = store.runs(t.run_id for t in trials if t.run_id)
     sweep = sweep_cost(trials, runs, prices)
-    serving = serving_cost(candidate, runs.get(candidate.run_id or ""), prices, throughput=serving_throughput)
+    serving = serving_cost(candidate, runs.get(candidate.run_id or ""), prices, throughput=serving_throughput,
+                           usd_per_hour=serving_usd_per_hour)
     if other is None:
         prompt = (store.require_trial(prompt_trial_id, complete=True) if prompt_trial_id
                   else best_prompting_trial(trials))
@@ -657,7 +665,7 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
         base = baseline_from_hosted_trial(other, prices, bar_scores(other), missing)
     else:
         base = baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices,
-                                   bar_scores(other), baseline_serving_throughput)
+                                   bar_scores(other), baseline_serving_throughput, baseline_serving_usd_per_hour)
     direction = study.maximize if study is not None and bar.metric == objective else None
     return payback(candidate, serving, base, sweep, volume, quality_bar=bar, candidate_scores=bar_scores(candidate),
                    higher_is_better=direction, **kwargs)

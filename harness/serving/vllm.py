@@ -246,13 +246,15 @@ class VllmServer:
         with self._lock:
             return self._complete(model, prompts, max_tokens, structured, concurrency, timeout_s)
 
-    def load_test(self, model: str, prompts: Sequence[str], max_tokens: int, concurrency: int) -> LoadTest:
-        """Send `prompts` with `concurrency` requests in flight and measure what the server sustains."""
+    def load_test(self, model: str, prompts: Sequence[str], max_tokens: int, concurrency: int,
+                  structured: dict[str, Any] | None = None) -> LoadTest:
+        """Send `prompts` with `concurrency` requests in flight and measure what the server sustains; `structured` as
+        `complete` takes it, so the load is the one the trial's answers put on it."""
         if not prompts:
             raise VllmError("load_test needs at least one prompt")
         with self._lock:
             began = time.perf_counter()
-            answers = self._complete(model, prompts, max_tokens, None, concurrency, 600.0)
+            answers = self._complete(model, prompts, max_tokens, structured, concurrency, 600.0)
             wall = time.perf_counter() - began
         latencies = [a.latency_s for a in answers]
         tokens = sum(a.completion_tokens for a in answers)

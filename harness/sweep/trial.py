@@ -68,7 +68,8 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
                 return _finish(data, record, "pruned", candidate)
             test = _score_test(data, record, served)
             if not method.hosted:
-                record.serving = data.engine.load_test(served, data.test, data.max_new_tokens) or _fallback(test)
+                # train inputs: the server has answered dev and test, and a repeat reads from its prefix cache
+                record.serving = data.engine.load_test(served, data.train, data.max_new_tokens) or _fallback(test)
         finally:
             if not method.hosted:
                 data.engine.release(served)
