@@ -52,14 +52,28 @@ CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "seq_length", "max_seq
 
 def context_window(source: ModelSource, tokenizer) -> int | None:
     """Tokens the model can attend to, from its config (no weights load); else the tokenizer's stated limit; None
-    when neither says (then nothing is checked against it)."""
+    when neither says (then nothing is checked against it). A tokenizer with more tokens than the model has
+    embeddings is refused here, before any weight loads."""
     from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(source.path, trust_remote_code=False)
     except (OSError, ValueError):
         config = None
+    _check_vocabulary(source, config, tokenizer)
     return window_of(config, tokenizer)
+
+
+def _check_vocabulary(source: ModelSource, config, tokenizer) -> None:
+    """A token id past the model's embeddings fails the first prompt that holds it, deep in a forward pass (an
+    IndexError that reads as anything but this)."""
+    vocab = getattr(getattr(config, "get_text_config", lambda: config)(), "vocab_size", None)
+    tokens = len(tokenizer)
+    if isinstance(vocab, int) and 0 < vocab < tokens:
+        raise ModelError(f"model {source.name} ({source.path}): its tokenizer has {tokens:,} tokens but config.json "
+                         f"gives the model {vocab:,} (`vocab_size`), so a token id from {vocab:,} up has no embedding "
+                         "and the first prompt holding one fails. Fix: put the tokenizer saved with these weights in "
+                         "the folder (tokenizer.json and its config), or the config.json that goes with them.")
 
 
 def window_of(config, tokenizer) -> int | None:
@@ -80,12 +94,12 @@ def load_model(source: ModelSource, device: str, dtype, quantization_config=None
     from harness.models.device import free_memory
 
     free_memory(device)  # what the previous model left (a trial's trainer lives on in reference cycles) goes first
-    kw = dict(dtype=dtype, trust_remote_code=False, use_safetensors=True)
+    kw = dict(dtype=dtype, trust_remote_code=False, use_safetensors=True, output_loading_info=True)
     if quantization_config is not None:
         kw.update(quantization_config=quantization_config, device_map={"": 0})
     try:
         with library_bars_off():
-            model = AutoModelForCausalLM.from_pretrained(source.path, **kw)
+            model, loading = AutoModelForCausalLM.from_pretrained(source.path, **kw)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {source.name} from {source.path}: {exc}") from exc
     except RuntimeError as exc:
@@ -95,6 +109,14 @@ def load_model(source: ModelSource, device: str, dtype, quantization_config=None
                          "its config.json (transformers printed which above): the config of another model size, or "
                          "weights saved from another model. Fix: copy config.json and every *.safetensors from the "
                          "same save_pretrained.") from None
+    if missing := sorted(loading.get("missing_keys") or ()):
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ModelError(f"cannot load model {source.name} from {source.path}: its weights lack {shown}, which its "
+                         "config.json needs. transformers would start them from random values, different at every "
+                         "load, so every trial, and every later predict, would score another model under one sha256. "
+                         "Fix: copy every *.safetensors of the same save_pretrained (a shard may be missing), or the "
+                         "config.json that goes with these weights (a head tied to the embeddings is not stored: "
+                         "`tie_word_embeddings: true`).")
     return model if quantization_config is not None else model.to(device)
 
 
@@ -160,7 +182,9 @@ def _shape_problem(artifact: Path, source: ModelSource) -> str | None:
             target = base.get(f"{module}.weight")
             if target is None:
                 return f"it adapts `{module}`, which the base model does not have"
-            if len(shape) != 2 or len(target) != 2 or shape[axis] != target[axis]:
+            # a Linear stores (out, in); a Conv1D (GPT-2's c_attn) stores (in, out), and LoRA's matrices stay (r, in)
+            # and (out, r) either way: a dimension that fits either way round fits
+            if len(shape) != 2 or len(target) != 2 or shape[axis] not in (target[axis], target[1 - axis]):
                 return f"`{module}` is {target} in the base model, and the adapter's {part[1:7]} is {shape}"
     return None
 

@@ -318,6 +318,10 @@ def _folder_problem(p: Path) -> str | None:
     problem = _architecture_problem(p, config)
     if problem:
         return problem
+    if (p / SHARD_INDEX).is_file() and (p / "model.safetensors").is_file():
+        return (f"{p} holds two saves of a model: one file, model.safetensors, and the shards {SHARD_INDEX} lists. "
+                "transformers would load one of them without a word, and the sha256 that names the model would mix "
+                "both. Fix: delete the older save (or save the model into an empty folder).")
     missing = _missing_shards(p)
     if missing:
         return (f"{p / SHARD_INDEX} lists weight files that are not in the folder ({', '.join(missing[:3])}"
