@@ -61,3 +61,43 @@ def test_no_verdict_between_trials_scored_on_different_test_files():
     same = verdict([tuned, prompt.__class__(**{**prompt.__dict__, "provenance": tuned.provenance})],
                    lambda trial, metric: scores[trial])
     assert same.head == "YES"
+
+
+def test_a_model_folder_whose_chat_template_changed_is_refused_and_gives_no_verdict(tmp_path, tiny_model_dir, suite):
+    """A new user added a chat template to their model folder partway through a study: its prompting trial had been
+    prompted in plain text and its LoRA trial in chat turns, and the verdict weighed one against the other."""
+    import json
+    import types
+
+    from harness.models.sources import setup_sha256
+    from harness.sweep.run import _check_same_model_setup
+
+    folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    before = setup_sha256(folder)
+    assert before == setup_sha256(folder) and setup_sha256(tmp_path / "not-a-folder") is None
+    config = folder / "tokenizer_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "chat_template": "{{ messages }}"}))
+    after = setup_sha256(folder)
+    assert after != before
+
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(f"name: toy\nmodel: {folder}\nsuite: {suite}\nresults_dir: {tmp_path / 'r'}\n"
+                          "regression: {enabled: false}\nspace:\n  prompt: {shots: 0}\n")
+    plan = plan_sweep(experiment, [])
+    store = Store(tmp_path / "r" / "harness.duckdb")
+    store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
+                                          status="complete", provenance={"model": {"setup_sha256": before}}))
+    _check_same_model_setup(plan, store, types.SimpleNamespace(provenance={"model": {"setup_sha256": before}}))
+    with pytest.raises(HarnessError, match=r"its config, tokenizer or chat template changed since toy/0"):
+        _check_same_model_setup(plan, store, types.SimpleNamespace(provenance={"model": {"setup_sha256": after}}))
+
+    accuracy = {"test": {"task_accuracy": Metric(0.9, 0.8, 0.95, 20)}, "dev": {"task_accuracy": Metric(0.9, 0.8, 0.95,
+                                                                                                        20)}}
+    tuned = trial_view(1, method="lora", trained=True, objective=0.9, metrics=accuracy,
+                       provenance={"model": {"setup_sha256": after}})
+    prompt = trial_view(0, method="prompt", trained=False, objective=0.5, metrics=accuracy,
+                        provenance={"model": {"setup_sha256": before}})
+    scores = {tuned.id: {f"t{i}": 1.0 for i in range(20)}, prompt.id: {f"t{i}": 0.0 for i in range(20)}}
+    read = verdict([tuned, prompt], lambda trial, metric: scores[trial])
+    assert read.text.startswith("No verdict: s/1 and the best prompting arm s/0 ran on a model folder whose config, "
+                                "tokenizer or chat template differed")

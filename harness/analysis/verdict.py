@@ -71,6 +71,12 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
         return Verdict(f"No verdict: {tuned.id} and the best prompting arm {opponent.id} were scored on different test "
                        f"data ({difference}), so their scores are not on the same examples. Re-run the study under a "
                        "new name (--study NEW_NAME) on one version of the suite.", None, tuned.id, opponent.id, kind)
+    setups = {t.model_setup_sha256 for t in (tuned, opponent)}
+    if None not in setups and len(setups) > 1:
+        return Verdict(f"No verdict: {tuned.id} and the best prompting arm {opponent.id} ran on a model folder whose "
+                       "config, tokenizer or chat template differed between them, so they were not prompted alike. "
+                       "Re-run the study under a new name (--study NEW_NAME) on one set-up of the model.", None,
+                       tuned.id, opponent.id, kind)
     decisions = {k: compare_paired(scores(tuned.id, metric), scores(arm.id, metric), metric,
                                    higher_is_better=higher_is_better) for k, arm in arms.items()}
     decision = decisions[kind]

@@ -490,6 +490,12 @@ class TrialView:
         return DataProvenance.of(self.provenance)
 
     @property
+    def model_setup_sha256(self) -> str | None:
+        """The digest of the model folder's config, tokenizer and chat template as the trial ran (`sources.
+        setup_sha256`); None for a hub model, and for a trial recorded before it was kept."""
+        return (self.provenance.get("model") or {}).get("setup_sha256")
+
+    @property
     def max_new_tokens(self) -> int | None:
         """The most tokens the trial let an answer take (`generation.max_new_tokens`, or the cap derived from the
         longest train answer), as its provenance records it; None for a trial recorded without it."""

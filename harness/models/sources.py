@@ -277,6 +277,27 @@ def weights_sha256(d: Path) -> str:
     return h.hexdigest()
 
 
+SETUP_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
+               "special_tokens_map.json", "vocab.json", "vocab.txt", "merges.txt", "spiece.model", "added_tokens.json",
+               "chat_template.jinja", "chat_template.json")
+"""What a model folder holds beside its weights that changes what a prompt is or how it reads: its config, tokenizer
+and chat template."""
+
+
+def setup_sha256(d: str | Path) -> str | None:
+    """One digest over the folder's `SETUP_FILES` that exist, names included, in order: a chat template added, or a
+    tokenizer swapped, under unchanged weights changes every prompt without changing `weights_sha256`. None for a hub
+    id (no folder here)."""
+    d = Path(d)
+    if not d.is_dir():
+        return None
+    h = hashlib.sha256()
+    for name in SETUP_FILES:
+        if (d / name).is_file():
+            h.update(name.encode() + b"\0" + (d / name).read_bytes())
+    return h.hexdigest()
+
+
 def _has_chat_template(d: Path) -> bool:
     if (d / "chat_template.jinja").is_file() or (d / "chat_template.json").is_file():
         return True

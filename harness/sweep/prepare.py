@@ -29,7 +29,7 @@ from harness.data.suites import Example, Suite, show_path
 from harness.evaluation.regression import REGRESSION_SUITES, per_item_scores, task_config
 from harness.hosted.client import HostedEndpoint
 from harness.hosted.ledger import SpendLedger
-from harness.models import loading
+from harness.models import loading, sources
 from harness.models.device import default_dtype
 from harness.models.sources import ModelSource
 from harness.sweep.plan import SPLITS, SweepPlan
@@ -96,7 +96,8 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
         },
         "budget": dataclasses.asdict(config.budget),
         "training": dataclasses.asdict(config.training),
-        "model": {"name": source.name, "sha256": source.sha256, "note": source.note},
+        "model": {"name": source.name, "sha256": source.sha256, "note": source.note,
+                  "setup_sha256": sources.setup_sha256(source.path)},
         "max_new_tokens": max_new,
     }  # fmt: skip
     return SweepData(config, suite, train, dev, test, source, plan.device,

@@ -123,6 +123,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     if data is None:  # else the machine's plan checked the hosted arms, before it calibrated
         data = prepare(plan, source, echo)
         check_hosted_arms(plan, data, echo)  # before any model loads: an endpoint that rejects the arm's request
+    _check_same_model_setup(plan, store, data)
     if _may_train(plan, store, followups):  # the forgetting check's base score: only a trained trial needs it
         data = with_base_regression(data, echo)
     data = dataclasses.replace(data, hosted_ledger=hosted_ledgers(store, plan))
@@ -482,6 +483,21 @@ def _check_same_setup(plan: SweepPlan, store: Store) -> None:
     if conflict is not None:
         raise HarnessError(conflict)
     _check_same_split_files(plan, store)
+
+
+def _check_same_model_setup(plan: SweepPlan, store: Store, data: SweepData) -> None:
+    """Refuse to add trials to a study whose model folder's config, tokenizer or chat template changed since its
+    trials ran (the weights, whose sha256 names the model, may be the same): a chat template added to a folder turns
+    plain-text prompts into chat turns, and new trials would be weighed against old ones prompted otherwise."""
+    now = data.provenance["model"].get("setup_sha256")
+    for trial in store.trials(plan.study):
+        then = trial.model_setup_sha256
+        if now and then and now != then:
+            raise HarnessError(
+                f"model {plan.config.model} is not set up as study {plan.study}'s trials ran: its config, tokenizer "
+                f"or chat template changed since {trial.id} (sha256 {then[:12]}, now {now[:12]}), though its weights "
+                "may not have. New trials would be prompted otherwise than its trials. Run it as a new study "
+                "(--study NEW_NAME), or put the files back as they were.")
 
 
 def _check_same_split_files(plan: SweepPlan, store: Store) -> None:
