@@ -10,6 +10,7 @@ the decision rule (`harness.analysis.decision`).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from harness.evaluation.scoring import score_split
 from harness.models import sources
 from harness.serving.vllm import VllmServer, VllmSettings, vllm_version
 from harness.store.database import Store
+from harness.sweep.engine import check_served_model
 from harness.sweep.predict import load_candidate
 from harness.training.engines import VllmEngine
 
@@ -67,15 +69,18 @@ def served_settings(store: Store, trial_id: str, python: str | None = None, url:
     settings = VllmSettings(python=python, url=url, dtype=serving.dtype, max_model_len=serving.max_model_len,
                             max_loras=serving.max_loras, max_lora_rank=serving.max_lora_rank,
                             startup_timeout_s=serving.startup_timeout_s)
-    check_vllm(settings)
+    check_vllm(settings, sources.resolve(study.model_name))
     return settings
 
 
-def check_vllm(settings: VllmSettings) -> None:
+def check_vllm(settings: VllmSettings, source: sources.ModelSource | None = None) -> None:
     """Refuse, in seconds and before an export is written, what would fail the re-score: a server at the url that
-    does not answer (or does not serve the base model as `base`), or a python without vLLM."""
+    does not answer (or does not serve the base model as `base`, or serves another model than `source` as it), or a
+    python without vLLM."""
     if settings.url:
-        VllmServer.attach(settings.url, "base")
+        server = VllmServer.attach(settings.url, "base")
+        if source is not None:
+            check_served_model(server, "base", source, lambda line: print(line, file=sys.stderr))
     else:
         vllm_version(settings)
 

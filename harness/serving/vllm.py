@@ -181,7 +181,9 @@ class VllmServer:
         server = cls(url, served_name, _version(root), _server_dtype(root))
         served = server.models()
         if served_name not in served:
-            raise VllmError(f"the vLLM server at {url} does not serve {served_name!r}; it serves {served}")
+            raise VllmError(f"the vLLM server at {url} does not serve {served_name!r}; it serves {served}. Start it "
+                            f"with `--served-model-name {served_name}` (and, for adapters, `--enable-lora` with "
+                            "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True in its environment), or point at one that does.")
         return server
 
     @classmethod
@@ -218,6 +220,14 @@ class VllmServer:
     def models(self) -> list[str]:
         """What the server answers to: the base model's name and every loaded adapter's."""
         return [entry["id"] for entry in json.loads(self._request("GET", "/models"))["data"]]
+
+    def served_root(self, name: str) -> str | None:
+        """Where the server loaded the model it serves as `name` from (`root` in /v1/models: the folder given to
+        `--model`); None when it does not say."""
+        for entry in json.loads(self._request("GET", "/models"))["data"]:
+            if entry.get("id") == name and isinstance(entry.get("root"), str):
+                return entry["root"]
+        return None
 
     def load_adapter(self, name: str, path: Path | str) -> None:
         """Serve the LoRA adapter folder `path` as the model `name`; an adapter already loaded under that name is
