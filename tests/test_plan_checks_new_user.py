@@ -275,3 +275,15 @@ def test_a_train_subset_missing_labels_that_test_scores_is_warned_about():
                                                    "7 of the labels its dev and test subsets score (")
     assert "20 of the 160 test examples carry a label no adapter can learn" in small
     assert plan_sweep(demo, []).labels_left_out_warning() is None  # the demo's 2,000 have every label
+
+
+# --- a vLLM python without vLLM ---
+
+
+def test_a_vllm_python_without_vllm_is_refused_before_any_trial_trains(tmp_path, tiny_model_dir, toy_suite):
+    """Found at the first trial, it cost a LoRA its training first (minutes, on a real sweep)."""
+    import sys
+
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "space: {lora: {r: 4}}\n")
+    message = refused(path, ["generation.engine=vllm", f"serving.vllm_python={sys.executable}"])
+    assert "`serving.vllm_python`: the vLLM python" in message and "has no usable vLLM" in message

@@ -440,13 +440,16 @@ def _check_engine(config: ExperimentConfig, space: SearchSpace, where: str) -> N
     if not space.methods:
         raise ConfigError(f"{where}: `generation.engine: vllm` serves {', '.join(VLLM_SERVES)} arms, and the space "
                           "has none of them; add one, or set generation.engine: hf.")
-    if serving.vllm_url:
-        from harness.serving.vllm import VllmError, VllmServer
+    from harness.serving.vllm import VllmError, VllmServer, VllmSettings, vllm_version
 
-        try:
+    try:
+        if serving.vllm_url:
             VllmServer.attach(serving.vllm_url, serving_name())
-        except VllmError as exc:
-            raise ConfigError(f"{where}: `serving.vllm_url`: {exc}") from None
+        else:  # a python without vLLM would be found at the first trial, after a LoRA trained for minutes
+            vllm_version(VllmSettings(python=serving.vllm_python))
+    except VllmError as exc:
+        key = "serving.vllm_url" if serving.vllm_url else "serving.vllm_python"
+        raise ConfigError(f"{where}: `{key}`: {exc}") from None
 
 
 def serving_name() -> str:
