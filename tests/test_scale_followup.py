@@ -314,3 +314,23 @@ def test_near_fold_looks_each_code_point_up_once_per_process(monkeypatch):
         near_fold(t)
     distinct = {c for t in texts for c in unicodedata.normalize("NFKC", t)}
     assert len(calls) == len(distinct) < sum(len(t) for t in texts) / 5
+
+
+def test_with_vllm_the_prompts_are_checked_against_the_servers_window(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    """vLLM answers no prompt longer than serving.max_model_len, whatever the model's own window: the plan says so
+    and refuses prompts that do not fit, naming the key (before, the prompting arm failed mid-sweep with a 400)."""
+    from harness.sweep import plan as plan_module
+
+    monkeypatch.setattr(plan_module, "_check_engine", lambda *args: None)  # no vLLM here: only the window is tested
+    suite = big_label_suite(tmp_path / "labels20", 20)
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(f"name: big\nmodel: {tiny_model_dir}\nsuite: {suite}\nresults_dir: {tmp_path / 'r'}\n"
+                          "regression: {enabled: false}\nspace:\n  prompt: {shots: [0]}\n"
+                          "generation: {engine: vllm}\nserving: {vllm_url: 'http://127.0.0.1:9/v1', "
+                          "max_model_len: 1024}\n")
+    assert main(["sweep", str(experiment), "--dry-run"]) == 0
+    assert "as vLLM serves it (serving.max_model_len)'s context window is 1,024 tokens" in " ".join(
+        printed(capsys).split())
+    experiment.write_text(experiment.read_text().replace("max_model_len: 1024", "max_model_len: 256"))
+    assert main(["sweep", str(experiment), "--dry-run"]) == 2
+    assert "as vLLM serves it (serving.max_model_len)" in " ".join(printed(capsys).split())

@@ -84,7 +84,12 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
     max_new = config.generation.max_new_tokens or max_answer_tokens(
         tokenizer, suite.contract, [ex.target for ex in train])
     evaluated = {split: plan.subsets[split] for split in ("dev", "test")}
-    prompt_sizes = check_eval_lengths(eval_prompter(tokenizer, plan), evaluated, max_new, window, suite, source.name,
+    answering, served = window, source.name
+    if config.generation.engine == "vllm" and (window is None or config.serving.max_model_len < window):
+        # the server answers no longer a prompt than it was started for, whatever the model could read
+        answering = config.serving.max_model_len
+        served = f"{source.name} as vLLM serves it (serving.max_model_len)"
+    prompt_sizes = check_eval_lengths(eval_prompter(tokenizer, plan), evaluated, max_new, answering, suite, served,
                                       shots_on_top=_may_add_shots(plan))
     provenance = {
         "data": {
