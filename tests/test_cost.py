@@ -426,3 +426,18 @@ def test_payback_text_says_what_was_given_and_what_was_assumed(prices):
     assert api_payback(prices, horizon_months=24).assumptions["horizon_months"]["source"] == USER
     assert result.assumptions["utilisation"]["source"].startswith("default")
     assert api_payback(prices, utilisation=0.5).assumptions["utilisation"]["source"] == USER
+
+
+def test_without_a_load_test_a_vllm_speed_is_named_as_vllms_and_priced_at_the_machine(prices):
+    """serving.load_test_requests: 0 with the vLLM engine: the test split's answers came through vLLM, so its speed is
+    not 'the harness's own generate', and the server, not the harness's threads, held the cores."""
+    from harness.sweep.trial import Evaluation, _fallback
+
+    speed = Throughput(16, 8.0, 16, 4_000, 400)
+    load = _fallback(Evaluation(None, [], speed), "vllm", 4)
+    assert (load.engine, load.concurrency) == ("vllm", 4) and "through vllm" in load.source
+    assert "no load test (serving.load_test_requests: 0)" in load.source
+    held = dataclasses.replace(run_view("cpu", "x86_64", 2), environment={"torch_threads": 1})
+    cost = serving_cost(dataclasses.replace(candidate(), device="cpu", serving=load), held, prices)
+    assert cost.engine == "vllm" and cost.assumptions["cores"]["value"] == 2.0 and cost.timed is None
+    assert _fallback(Evaluation(None, [], speed), "hf", 4).source.startswith("fallback: the harness's own generate")

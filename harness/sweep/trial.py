@@ -69,7 +69,8 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
             test = _score_test(data, record, served)
             if not method.hosted:
                 # train inputs: the server has answered dev and test, and a repeat reads from its prefix cache
-                record.serving = data.engine.load_test(served, data.train, data.max_new_tokens) or _fallback(test)
+                record.serving = (data.engine.load_test(served, data.train, data.max_new_tokens)
+                                  or _fallback(test, data.engine.name, data.config.serving.concurrency))
         finally:
             if not method.hosted:
                 data.engine.release(served)
@@ -158,9 +159,16 @@ def _score_test(data: SweepData, record: TrialRecord, served) -> Evaluation:
     return test
 
 
-def _fallback(test: Evaluation) -> ServingLoad:
-    """No serving engine to measure: the harness's own generation of the test split prices it, labelled so."""
+def _fallback(test: Evaluation, engine: str, concurrency: int) -> ServingLoad:
+    """No load test: the test split's own answers price serving, labelled as what produced them. Through vLLM (its
+    load test turned off), that is the server's speed on the test split, at the sweep's concurrency; else the
+    harness's own generate, the fallback."""
     t = test.throughput
+    if engine != "hf":
+        return ServingLoad(engine, concurrency, t.completion_tokens_per_s, t.examples,
+                           source=f"the test split's answers through {engine} ({t.examples} examples, {concurrency} in "
+                                  "flight), no load test "
+                                  "(serving.load_test_requests: 0): a figure of the sweep's own requests")
     return ServingLoad("hf", t.batch_size, t.completion_tokens_per_s, t.examples,
                        source=f"fallback: the harness's own generate on the test split ({t.examples} examples, batch "
                               f"{t.batch_size}), not a serving engine; set generation.engine: vllm, or pass "
