@@ -83,9 +83,10 @@ def test_a_prompt_trial_of_another_suite_does_not_price_a_hosted_baseline(result
 
 
 def test_the_baseline_throughput_is_labelled_and_refused_by_its_own_flag(results, capsys):
-    assert main(payback(results, "--baseline", "s/0", "--baseline-serving-throughput", "0")) == 2
-    err = "".join(capsys.readouterr())  # the CLI prints its errors on stdout
-    assert "positive figure with --baseline-serving-throughput" in err and "with --serving-throughput," not in err
+    with pytest.raises(SystemExit) as refused:  # refused as it is parsed, naming its own flag
+        main(payback(results, "--baseline", "s/0", "--baseline-serving-throughput", "0"))
+    err = "".join(capsys.readouterr())
+    assert refused.value.code == 2 and "argument --baseline-serving-throughput: '0' is not a number above 0" in err
     assert main(payback(results, "--baseline", "s/0", "--baseline-serving-throughput", "50", "--format", "json")) == 0
     source = json.loads(capsys.readouterr().out)["assumptions"]["baseline.completion_tokens_per_s"]["source"]
     assert source == "user input (--baseline-serving-throughput, measured elsewhere)"

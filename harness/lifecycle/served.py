@@ -69,7 +69,7 @@ def served_settings(store: Store, trial_id: str, python: str | None = None, url:
     settings = VllmSettings(python=python, url=url, dtype=serving.dtype, max_model_len=serving.max_model_len,
                             max_loras=serving.max_loras, max_lora_rank=serving.max_lora_rank,
                             startup_timeout_s=serving.startup_timeout_s)
-    check_vllm(settings, sources.resolve(study.model_name))
+    check_vllm(settings, sources.resolve(study.model_name) if settings.url else None)  # a server running: which model
     return settings
 
 
