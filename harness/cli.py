@@ -961,6 +961,11 @@ def _sweep(args, console: Console) -> int:
         console.print(f"[bold red]error:[/] every trial this run started failed ({outcome.failed}); the reasons are "
                       "above and in `harness trials`.", highlight=False)
         return 1
+    tuned = [t for t in trials if t.trained and t.run_id == outcome.run_id]
+    if tuned and all(t.status == "failed" for t in tuned):  # no answer to the question, whatever prompting did
+        console.print(f"[bold red]error:[/] every fine-tuned trial this run started failed ({len(tuned)}), so the "
+                      "study has no answer; the reasons are above and in `harness trials`.", highlight=False)
+        return 1
     db = "" if store.path == Path("results/harness.duckdb") else f" --db {shlex.quote(str(store.path.parent))}"
     console.print(f"next: `harness report --study {outcome.study}{db}` writes this answer with its evidence and "
                   "cautions as one document; add --volume QUERIES_PER_MONTH for the payback.", highlight=False,

@@ -135,6 +135,17 @@ def test_a_cpu_run_on_fewer_threads_than_cores_is_priced_at_its_threads(prices):
     assert trial_cost(row, busy, prices).usd == pytest.approx(0.20)  # more threads than cores: the cores
 
 
+def test_a_trial_of_a_vllm_sweep_costs_the_machines_cores_whatever_the_harness_threads(prices):
+    """The study's vLLM server holds its cores for the whole sweep, through each trial's training too."""
+    from harness.core.records import EngineInfo
+
+    row = trial(0, device="cpu", train=3000.0, evals=600.0)
+    held = dataclasses.replace(run_view("cpu", "x86_64", 2), environment={"torch_threads": 1})
+    assert trial_cost(row, held, prices).usd == pytest.approx(0.10)  # the harness's own process: one core
+    served = dataclasses.replace(row, engine=EngineInfo("vllm", "0.32.0", "float32"))
+    assert trial_cost(served, held, prices).usd == pytest.approx(0.20)  # its server's: both
+
+
 def test_a_speed_a_vllm_server_measured_is_priced_at_the_machines_cores_whatever_the_harness_threads(prices):
     """vLLM binds its own cores (one to compute, one for its API server on 2 cores), so the harness's one torch thread
     says nothing of what serving held; the harness's own generate, on that one thread, is priced at one core."""

@@ -149,3 +149,23 @@ def test_a_failed_trial_leaves_nothing_alive_for_gc_to_find(tiny_model_dir):
     free_memory("cpu")
     gc.collect()
     assert ref[0]() is None
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_every_fine_tuned_trial_failed_exits_non_zero(tmp_path, tiny_model_dir, toy_suite,
+                                                                      monkeypatch, capsys):
+    """The prompting arm completed and the adapter failed (a vLLM server without --enable-lora did it): the study has
+    no answer, and a scheduler must see it, where the sweep exited 0."""
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, total=2)
+    path.write_text(path.read_text().replace("space:\n", "space:\n  prompt: {shots: 0}\n")
+                    + "enqueue: [{method: prompt}, {method: full}]\n")
+    calibrated(path)
+
+    def train(*args, **kwargs):
+        raise RuntimeError("the adapter could not be loaded")
+
+    monkeypatch.setattr(base, "train", train)
+    assert main(["sweep", str(path)]) == 1
+    assert [t.status for t in trials(tmp_path)] == ["complete", "failed"]
+    assert "every fine-tuned trial this run started failed (1), so the study has no answer" in " ".join(
+        printed(capsys).split())

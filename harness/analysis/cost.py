@@ -330,7 +330,8 @@ def trial_cost(trial: TrialView, run: RunView | None, prices: PriceTable) -> Tri
     reported for the requests it sent, at its price entry (answers from the cache cost nothing)."""
     if trial.device == "hosted":
         return _hosted_trial_cost(trial, prices)
-    key, rate, notes = device_rate(trial, run, prices)
+    # with the vLLM engine, the study's server held its cores for the whole sweep, through training too
+    key, rate, notes = device_rate(trial, run, prices, in_process=trial.engine is None or trial.engine.name == "hf")
     seconds, source = device_seconds(trial)
     usd = seconds / 3600 * rate
     notes = {"seconds": assumption(seconds, "device seconds", source), **notes,
