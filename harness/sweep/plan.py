@@ -145,11 +145,12 @@ class SweepPlan:
         dropped = {label: n for label, n in missing.items() if label not in in_split}
         if not dropped:
             return None
-        test = labels_left_out(train, self.subsets["test"], contract)
-        affected = sum(test.get(label, 0) for label in dropped)
+        carried = {split: sum(labels_left_out(train, self.subsets[split], contract).get(label, 0) for label in dropped)
+                   for split in ("dev", "test")}
         shown = ", ".join(list(dropped)[:8]) + (f" and {len(dropped) - 8} more" if len(dropped) > 8 else "")
         return (f"the {len(train)}-example train subset (data.train_limit) has no example of {len(dropped)} of the "
-                f"labels its dev and test subsets score ({shown}): {affected} of the {len(self.subsets['test'])} test "
+                f"labels its dev and test subsets score ({shown}): {carried['dev']} of the "
+                f"{len(self.subsets['dev'])} dev and {carried['test']} of the {len(self.subsets['test'])} test "
                 "examples carry a label no adapter can learn and no shot can show. Raise data.train_limit (null takes "
                 "the whole train split), or read the scores knowing it.")
 
