@@ -1090,7 +1090,8 @@ def _trials(args, console: Console) -> int:
         raise HarnessError(f"--db {args.db}: no results database there. Give the harness.duckdb a sweep wrote, or the "
                            "results folder that holds it.")
     trials = store.trials(args.study)
-    objectives = {study.name: study.objective_metric for study in store.studies()}
+    studies = {study.name: study for study in store.studies()}
+    objectives = {name: study.objective_metric for name, study in studies.items()}
     if not trials and args.study:
         known = sorted({t.study for t in store.trials()} | set(objectives))
         if known:  # a study name given wrong reads as "no trials yet" otherwise
@@ -1108,7 +1109,6 @@ def _trials(args, console: Console) -> int:
     elif args.format == "csv":
         sys.stdout.write(report.trials_csv(trials, objectives))
     else:  # each study ranked on its own dev set: dev scores of two suites, or two subsets, do not rank together
-        studies = {study.name: study for study in store.studies()}
         by_study: dict[str, list] = {}
         for t in trials:
             by_study.setdefault(t.study, []).append(t)

@@ -66,7 +66,7 @@ from harness.analysis.payback_model import (
     timing_spread,
     tornado,
 )
-from harness.analysis.speed import busy, speed_draws, speed_interval, timing_text
+from harness.analysis.speed import busy, speed_draws, timed_batches, timing_text
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import RunView, TrialView
@@ -472,7 +472,7 @@ def _timing(x: PaybackInputs, candidate: ServingCost, baseline: Baseline) -> Tim
     served = baseline.serving
     timed = [candidate.timed, served.timed if served is not None else None]
     draws = [speed_draws(t, seed) if t is not None else None for seed, t in enumerate(timed)]
-    counts = [speed_interval(t).n for t, d in zip(timed, draws) if d is not None]
+    counts = [timed_batches(t) for t, d in zip(timed, draws) if d is not None]  # n, without drawing again
     return timing_spread(x, draws[0], draws[1], min(counts)) if counts else None
 
 

@@ -29,6 +29,11 @@ def _usable(t: Throughput) -> list[tuple[int, float]]:
     return batches if len(batches) >= MIN_TIMED_BATCHES and sum(tokens for tokens, _ in batches) > 0 else []
 
 
+def timed_batches(t: Throughput) -> int:
+    """The timed batches a speed is bootstrapped over (the n of its interval); 0 where it has no interval."""
+    return len(_usable(t))
+
+
 def speed_draws(t: Throughput, seed: int = 0) -> np.ndarray | None:
     """Bootstrap draws of the split's completion tokens per second over its generate calls, centred on the split's
     own figure (which also counts the work between calls, the shared prefix's encoding); None with fewer than
@@ -48,7 +53,7 @@ def speed_interval(t: Throughput) -> Metric:
     draws = speed_draws(t)
     if draws is None:
         return Metric(t.completion_tokens_per_s, None, None, 0)
-    n = len(_usable(t))
+    n = timed_batches(t)
     low, high = interval_of(draws, n)
     return Metric(t.completion_tokens_per_s, low, high, n)
 

@@ -649,29 +649,23 @@ def suite_stats(suite: Suite) -> dict[str, dict[str, Any]]:
     return stats
 
 
+def label_counts(examples: Sequence[Example], contract: OutputContract) -> Counter:
+    """How many of `examples` have each label; empty for a suite without labels."""
+    if contract.kind != "label":
+        return Counter()
+    return Counter(parse_target(ex.target, contract)[contract.key] for ex in examples)
+
+
 def labels_left_out(train: Sequence[Example], scored: Sequence[Example], contract: OutputContract) -> dict[str, int]:
     """The labels of `scored` examples (dev and test) that no `train` example has, with how many scored examples
-    have each; empty for a suite without labels."""
-    if contract.kind != "label":
-        return {}
-
-    def labels(examples: Sequence[Example]) -> Counter:
-        return Counter(parse_target(ex.target, contract)[contract.key] for ex in examples)
-
-    taught = labels(train)
-    return {label: n for label, n in sorted(labels(scored).items()) if not taught[label]}
+    have each: no adapter can learn them and no shot can show them."""
+    taught = label_counts(train, contract)
+    return {label: n for label, n in sorted(label_counts(scored, contract).items()) if not taught[label]}
 
 
 def labels_not_in_train(suite: Suite) -> dict[str, int]:
-    """A label suite's labels that dev or test examples have and no train example has, with those examples' count:
-    no adapter can learn them and no shot can show them."""
-    if suite.contract.kind != "label":
-        return {}
-    stats = suite_stats(suite)
-    scored = Counter()
-    for split in ("dev", "test"):
-        scored.update({label: n for label, n in stats[split]["labels"].items() if n})
-    return {label: scored[label] for label in sorted(scored) if not stats["train"]["labels"][label]}
+    """`labels_left_out` of the suite's whole splits."""
+    return labels_left_out(suite.splits["train"], (*suite.splits["dev"], *suite.splits["test"]), suite.contract)
 
 
 def _text_answer_stats(values: list[dict], contract: OutputContract) -> dict[str, Any]:

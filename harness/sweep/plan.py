@@ -24,7 +24,7 @@ from harness.core.errors import ConfigError, HarnessError, ModelError
 from harness.core.paths import STORAGE_ENV, probe_writable
 from harness.core.text import fold
 from harness.core.typed import raise_problems
-from harness.data.suites import Example, Suite, labels_left_out, load_suite, seeded_subset
+from harness.data.suites import Example, Suite, label_counts, load_suite, seeded_subset
 from harness.evaluation.regression import REGRESSION_SUITES, item_texts, too_few_to_decide
 from harness.evaluation.scorers import higher_is_better
 from harness.evaluation.scoring import metric_names
@@ -138,15 +138,14 @@ class SweepPlan:
         """Labels of the dev and test subsets that the train subset has no example of, where the train split does:
         `data.train_limit` drew a subset without them, so no adapter can learn them and no shot can show them (the
         suite's own gaps are `harness suite validate`'s to name)."""
-        train, scored = self.subsets["train"], (*self.subsets["dev"], *self.subsets["test"])
-        contract = self.suite.contract
-        missing = labels_left_out(train, scored, contract)
-        in_split = labels_left_out(self.suite.splits["train"], scored, contract)
-        dropped = {label: n for label, n in missing.items() if label not in in_split}
+        contract, train = self.suite.contract, self.subsets["train"]
+        counts = {split: label_counts(self.subsets[split], contract) for split in SPLITS}
+        whole = label_counts(self.suite.splits["train"], contract)
+        scored = counts["dev"] + counts["test"]
+        dropped = sorted(label for label in scored if not counts["train"][label] and whole[label])
         if not dropped:
             return None
-        carried = {split: sum(labels_left_out(train, self.subsets[split], contract).get(label, 0) for label in dropped)
-                   for split in ("dev", "test")}
+        carried = {split: sum(counts[split][label] for label in dropped) for split in ("dev", "test")}
         shown = ", ".join(list(dropped)[:8]) + (f" and {len(dropped) - 8} more" if len(dropped) > 8 else "")
         return (f"the {len(train)}-example train subset (data.train_limit) has no example of {len(dropped)} of the "
                 f"labels its dev and test subsets score ({shown}): {carried['dev']} of the "

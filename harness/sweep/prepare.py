@@ -150,8 +150,9 @@ def check_lengths(prompter, train: tuple[Example, ...], max_length: int, where: 
         )
 
 
-def _prompts_locally(plan: SweepPlan) -> bool:
-    return any(not METHODS.get(m).trains and not METHODS.get(m).hosted for m in plan.space.methods)
+def _local_prompting(plan: SweepPlan) -> list[str]:
+    """The sweep's methods that prompt the local model (neither train nor ask an endpoint)."""
+    return [m for m in plan.space.methods if not METHODS.get(m).trains and not METHODS.get(m).hosted]
 
 
 def _may_add_shots(plan: SweepPlan) -> bool:
@@ -164,7 +165,7 @@ def _may_add_shots(plan: SweepPlan) -> bool:
             return spec.high > 0
         return isinstance(spec, int) and spec > 0
 
-    local = [m for m in plan.space.methods if not METHODS.get(m).trains and not METHODS.get(m).hosted]
+    local = _local_prompting(plan)
     return (any(above_zero(plan.space.params[m].get("shots", 0)) for m in local)
             or any(above_zero(e.get(f"{e['method']}.shots", 0)) for e in plan.enqueued if e["method"] in local))
 
@@ -174,7 +175,7 @@ def eval_prompter(tokenizer, plan: SweepPlan) -> Prompter:
     prompting arm runs (its shots come on top), else as trained methods do (`training.include_contract`), so a
     sweep of adapters alone is not refused for a label list its prompts never hold."""
     suite, training = plan.suite, plan.config.training
-    if _prompts_locally(plan):
+    if _local_prompting(plan):
         return Prompter(tokenizer, suite.instruction, suite.contract)
     return trained_prompter(tokenizer, suite, training)
 
