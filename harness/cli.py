@@ -957,6 +957,12 @@ def _sweep(args, console: Console) -> int:
                   report.learning_curve_table(store.trials(followups["curve"].name) if "curve" in followups else [])):
         if extra is not None:
             console.print(extra)
+    if outcome.engine_lost:
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] the sweep stopped before its last trial: {escape(outcome.engine_lost)}",
+                      highlight=False)
+        return 1
     if outcome.ran and outcome.failed == outcome.ran:
         console.print(f"[bold red]error:[/] every trial this run started failed ({outcome.failed}); the reasons are "
                       "above and in `harness trials`.", highlight=False)

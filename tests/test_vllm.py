@@ -162,7 +162,9 @@ def test_start_reports_version_and_float32_and_attach_finds_it(server):
     assert attached.version == server.version
     assert attached.dtype is None  # /server_info exists only in vLLM's dev mode, which `start` leaves off
     attached.stop()  # not ours: it must leave the server running
-    assert server.models() == [SERVED]
+    assert server.models() == [SERVED] and attached.healthy()
+    attached.check_adapter_loading()  # started with --enable-lora and runtime updating: it can load adapters
+    assert server.models() == [SERVED]  # and the probe left nothing loaded
     with pytest.raises(VllmError, match="does not serve 'nope'"):
         VllmServer.attach(server.base_url, "nope")
 

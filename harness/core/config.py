@@ -134,6 +134,10 @@ class GenerationConfig:
     dev probes and the forgetting check run in this process either way. vLLM serves prompting and LoRA arms."""
 
 
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""The `--max-lora-rank` values vLLM accepts (its `MaxLoRARanks`); any other stops the server as it starts."""
+
+
 @dataclass(frozen=True)
 class ServingConfig:
     """The vLLM server that `generation.engine: vllm` evaluates through, and the load test that prices serving."""
@@ -151,12 +155,13 @@ class ServingConfig:
     """Longest prompt and answer the server accepts, in tokens."""
     max_loras: int = field(default=4, metadata=at_least(1))
     """Adapters the server holds at once."""
-    max_lora_rank: int = field(default=64, metadata=at_least(1))
-    """Largest adapter rank it accepts (vLLM allows 1, 8, 16, 32, 64, 128, 256, 320, 512)."""
+    max_lora_rank: int = field(default=64, metadata=one_of(*VLLM_LORA_RANKS))
+    """Largest adapter rank it accepts, at least the space's largest `r` (vLLM allows only these values)."""
     concurrency: int = field(default=8, metadata=at_least(1))
     """Requests in flight while the sweep evaluates through the server."""
     load_test_requests: int = field(default=64, metadata=at_least(0))
-    """Test prompts of each trial sent again as a load test, which prices serving (0: no load test)."""
+    """Requests of each trial's load test, which prices serving: train inputs the server has not answered, asked as
+    the trial asks (0: no load test; payback then prices the test split's own generation)."""
     load_test_concurrency: int = field(default=8, metadata=at_least(1))
     """Requests in flight during the load test: the concurrency payback's cost per query is measured at."""
     startup_timeout_s: float = field(default=600.0, metadata=greater_than(0))

@@ -26,5 +26,10 @@ class OutsideFailure(HarnessError):
     it counts as failed in the run it failed in, and running the same command again runs it again."""
 
 
+class EngineLost(OutsideFailure):
+    """The engine every remaining local trial answers through stopped answering (a vLLM server found running went
+    down): the trial fails, and the sweep stops rather than fail each trial after it the same way."""
+
+
 class TrainingError(HarnessError):
     """Training went wrong in a way the trial records as its failure (a non-finite loss, say)."""

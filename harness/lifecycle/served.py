@@ -79,6 +79,7 @@ def check_vllm(settings: VllmSettings, source: sources.ModelSource | None = None
     python without vLLM."""
     if settings.url:
         server = VllmServer.attach(settings.url, "base")
+        server.check_adapter_loading()  # what is re-scored is an adapter
         if source is not None:
             check_served_model(server, "base", source, lambda line: print(line, file=sys.stderr))
     else:

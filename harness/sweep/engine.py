@@ -43,7 +43,7 @@ def engine_for(plan: SweepPlan, data: SweepData, echo: Callable[[str], None]) ->
         echo(f"engine: vLLM {server.version} ({server.dtype or 'dtype not reported'}) at {server.base_url}")
         return server
 
-    engine = VllmEngine(connect, serving.concurrency, serving.load_test_requests, serving.load_test_concurrency)
+    engine = VllmEngine(connect, serving.concurrency, serving.load_test_requests, serving.load_test_concurrency, echo)
     if serving.vllm_url:
         engine.server  # noqa: B018  attaching takes seconds: check the running server before any trial trains
     try:

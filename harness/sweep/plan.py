@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.analysis.cost import load_prices
-from harness.core.config import ExperimentConfig, blame_overrides, experiment_file, load_experiment
+from harness.core.config import VLLM_LORA_RANKS, ExperimentConfig, blame_overrides, experiment_file, load_experiment
 from harness.core.errors import ConfigError, HarnessError, ModelError
 from harness.core.paths import STORAGE_ENV, probe_writable
 from harness.core.text import fold
@@ -440,11 +440,19 @@ def _check_engine(config: ExperimentConfig, space: SearchSpace, where: str) -> N
     if not space.methods:
         raise ConfigError(f"{where}: `generation.engine: vllm` serves {', '.join(VLLM_SERVES)} arms, and the space "
                           "has none of them; add one, or set generation.engine: hf.")
+    largest = max(reach(space.params["lora"]["r"])) if "lora" in space.methods else 0
+    if largest > serving.max_lora_rank:
+        raise ConfigError(f"{where}: `space.lora.r` reaches {largest}, above `serving.max_lora_rank: "
+                          f"{serving.max_lora_rank}`, so vLLM would refuse those adapters after they trained. Raise "
+                          f"serving.max_lora_rank to {min(r for r in VLLM_LORA_RANKS if r >= largest)} (vLLM takes "
+                          f"{', '.join(map(str, VLLM_LORA_RANKS))}), or lower the rank.")
     from harness.serving.vllm import VllmError, VllmServer, VllmSettings, vllm_version
 
     try:
         if serving.vllm_url:
-            VllmServer.attach(serving.vllm_url, serving_name())
+            server = VllmServer.attach(serving.vllm_url, serving_name())
+            if largest:  # a server that cannot load adapters would be found after the first LoRA trained
+                server.check_adapter_loading()
         else:  # a python without vLLM would be found at the first trial, after a LoRA trained for minutes
             vllm_version(VllmSettings(python=serving.vllm_python))
     except VllmError as exc:

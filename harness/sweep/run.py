@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from harness.analysis.formatting import params_text
 from harness.core.config import ExperimentConfig
-from harness.core.errors import HarnessError, OutsideFailure
+from harness.core.errors import EngineLost, HarnessError, OutsideFailure
 from harness.core.progress import bar_options
 from harness.core.records import RunRecord, StudyRecord, TrialRecord, setup_changes, study_setup, trial_id
 from harness.core.redaction import Redactor, redact_rows
@@ -84,6 +84,8 @@ class SweepOutcome:
     """Sampled configurations this invocation did not run because a completed trial had run them."""
     stopped_short: str | None = None
     """Why the study stopped short of its total, in words: its space has no configuration left to run."""
+    engine_lost: str | None = None
+    """Why this run stopped with trials still to run: the engine its local trials answer through stopped answering."""
     run_id: str = ""
     """The run this invocation recorded its trials under."""
 
@@ -163,7 +165,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
                  + (f" (worker {worker})" if worker else ""))
             outcome = _optimize(plan, store, data, storage, study, run_id, remaining, echo)
             store.record_importance(plan.study, parameter_importance(study))
-        if followups:
+        if followups and not outcome.engine_lost:  # they would fail on the same engine
             run_followups(data, plan, store, run_id, echo)
     return dataclasses.replace(outcome, run_id=run_id)
 
@@ -186,6 +188,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
     ran: list[str] = []
     duplicates: list[str] = []
     stopped: list[str] = []
+    lost: list[str] = []
     # The bar shows the study's progress, whichever workers ran the trials.
     with tqdm(total=plan.trials, initial=plan.trials - remaining, desc="sweep", unit="trial", **bar_options()) as bar:
         suggested: dict[int, dict] = {}
@@ -277,6 +280,9 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
                 ran.extend([] if tid in ran else [tid])
                 failures.append(tid)
                 echo(f"trial {tid} failed - {reason}")
+                if isinstance(exc, EngineLost):  # every trial after it would fail the same way
+                    lost.append(reason)
+                    study.stop()
                 raise
 
         study.optimize(counted_on_error, n_trials=None, catch=(Exception,), callbacks=[advance],
@@ -284,7 +290,8 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
         if unrecorded:  # this worker stops; the trial is not counted, so a resumed sweep runs it again
             raise HarnessError(f"{unrecorded[0]}. This run stops; the trial is not counted. Re-run the same command "
                                "to resume once the database is free.")
-        return SweepOutcome(plan.study, len(ran), len(failures), len(duplicates), stopped[0] if stopped else None)
+        return SweepOutcome(plan.study, len(ran), len(failures), len(duplicates), stopped[0] if stopped else None,
+                            engine_lost=lost[0] if lost else None)
 
 
 def _repeats(study: optuna.Study, number: int) -> int | None:

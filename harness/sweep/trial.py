@@ -57,6 +57,8 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
     method = METHODS.get(params["method"])
     if data.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    if not method.hosted:
+        data.engine.ready()  # a vLLM server that died since the last trial: found before this one trains
     candidate = _prepare(data, record, method, params, trial)
     with tempfile.TemporaryDirectory(prefix="harness-serve-") as scratch:
         weights = _save_for_serving(data, record, method, candidate, artifact_dir or Path(scratch))

@@ -22,20 +22,23 @@ from typing import Protocol
 from harness.core.records import EngineInfo, ServingLoad
 from harness.data.prompting import Prompter
 from harness.data.suites import Example
-from harness.serving.vllm import VllmServer
+from harness.serving.vllm import VllmLost, VllmServer
 from harness.training.constrained import served_schema
 from harness.training.generate import Generation
 from harness.training.methods.base import LocalCandidate
 
 
 class Engine(Protocol):
-    """Contract: `serve` returns something that answers like the candidate (a Candidate), through this engine;
+    """Contract: `ready` makes sure the engine can answer before a trial trains (or raises EngineLost);
+    `serve` returns something that answers like the candidate (a Candidate), through this engine;
     `release` frees what `serve` took (an adapter slot); `load_test` measures what serving this candidate sustains, or
     returns None when the engine has no server to measure."""
 
     name: str
     needs_saved_weights: bool
     """A trained candidate must be saved (safetensors) before it can be served."""
+
+    def ready(self) -> None: ...
 
     def serve(self, candidate: LocalCandidate, weights: Path | None, trial_id: str): ...
 
@@ -49,6 +52,9 @@ class Engine(Protocol):
 class HfEngine:
     name = "hf"
     needs_saved_weights = False
+
+    def ready(self) -> None:
+        return None  # the trial's own model, in this process
 
     def serve(self, candidate: LocalCandidate, weights: Path | None, trial_id: str) -> LocalCandidate:
         return candidate
@@ -100,10 +106,10 @@ class VllmEngine:
     needs_saved_weights = True
 
     def __init__(self, connect: Callable[[], VllmServer], concurrency: int, load_test_requests: int,
-                 load_test_concurrency: int) -> None:
+                 load_test_concurrency: int, echo: Callable[[str], None] = print) -> None:
         """`connect` starts (or attaches to) the server; it is called on first use, so a sweep with nothing left to
         run starts none."""
-        self._connect, self._server = connect, None
+        self._connect, self._server, self._echo = connect, None, echo
         self.concurrency = concurrency
         self.load_test_requests = load_test_requests
         self.load_test_concurrency = load_test_concurrency
@@ -113,6 +119,22 @@ class VllmEngine:
         if self._server is None:
             self._server = self._connect()
         return self._server
+
+    def ready(self) -> None:
+        """Before a trial trains: a server this engine started that has died since (out of memory, killed) is started
+        again; one found running that stopped answering raises EngineLost. Either way no trial trains for minutes only
+        to find nothing to answer through."""
+        lost = self._server
+        if lost is None or lost.healthy():
+            return
+        if lost.process is None:
+            raise VllmLost(lost.lost("stopped answering /health"))
+        code = lost.process.poll()
+        state = f"exited with code {code}" if code is not None else "stopped answering /health"
+        self._echo(f"engine: the vLLM server {state} (its log: {lost.log_path}); starting a new one")
+        lost.stop()
+        self._server = None
+        self._server = self._connect()
 
     def stop(self) -> None:
         """Stop the server if this engine started one (an attached server is left running)."""
