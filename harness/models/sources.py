@@ -37,6 +37,13 @@ class ModelSource:
     license: str
     has_chat_template: bool
 
+    @property
+    def reference(self) -> str:
+        """What a study records to find this model again from any folder: an embedded model's name, a hub id, or a
+        local folder's absolute path (the relative path a user typed names another folder, or none, from elsewhere:
+        `predict` and `export` run in another folder failed on it)."""
+        return self.path if _embedded(self.name) is None and Path(self.path).is_dir() else self.name
+
 
 @dataclass(frozen=True)
 class EmbeddedModel:

@@ -130,7 +130,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
         data = with_base_regression(data, echo)
     data = dataclasses.replace(data, hosted_ledger=hosted_ledgers(store, plan))
     storage = open_storage(plan.storage, retry=RETRY)
-    record = _study_record(plan, source.name, source.sha256, source.note)
+    record = _study_record(plan, source.reference, source.sha256, source.note)
     study = _open_study(plan, storage, worker, record)
     run_id = uuid.uuid4().hex[:12]
     store.record_study(record)
