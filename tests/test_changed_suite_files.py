@@ -15,6 +15,7 @@ from harness.analysis.verdict import verdict
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import TrialRecord
+from harness.models.sources import resolve
 from harness.store.database import Store
 from harness.sweep.plan import plan_sweep
 from harness.sweep.run import _check_same_setup, _study_record, check_store_matches_storage
@@ -31,7 +32,8 @@ def test_a_sweep_refuses_a_study_whose_suite_files_changed_under_one_version(tmp
                           "regression: {enabled: false}\nspace:\n  prompt: {shots: 0}\n")
     plan = plan_sweep(experiment, [])
     store = Store(tmp_path / "r" / "harness.duckdb")
-    store.record_study(_study_record(plan, "tiny", "abc", None))
+    model = resolve(str(tiny_model_dir))
+    store.record_study(_study_record(plan, model.reference, model.sha256, None))
     scored_on = {"data": {"split_sha256": dict(plan.suite.split_sha256)}}
     store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
                                           status="complete", provenance=scored_on))
@@ -67,7 +69,6 @@ def test_a_model_folder_whose_chat_template_changed_is_refused_and_gives_no_verd
     """A new user added a chat template to their model folder partway through a study: its prompting trial had been
     prompted in plain text and its LoRA trial in chat turns, and the verdict weighed one against the other."""
     import json
-    import types
 
     from harness.models.sources import setup_sha256
     from harness.sweep.run import _check_same_model_setup
@@ -85,11 +86,13 @@ def test_a_model_folder_whose_chat_template_changed_is_refused_and_gives_no_verd
                           "regression: {enabled: false}\nspace:\n  prompt: {shots: 0}\n")
     plan = plan_sweep(experiment, [])
     store = Store(tmp_path / "r" / "harness.duckdb")
+    source = resolve(str(folder))
+    store.record_study(_study_record(plan, source.reference, source.sha256, None))
     store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
                                           status="complete", provenance={"model": {"setup_sha256": before}}))
-    _check_same_model_setup(plan, store, types.SimpleNamespace(provenance={"model": {"setup_sha256": before}}))
+    _check_same_model_setup(plan, store, before)
     with pytest.raises(HarnessError, match=r"its config, tokenizer or chat template changed since toy/0"):
-        _check_same_model_setup(plan, store, types.SimpleNamespace(provenance={"model": {"setup_sha256": after}}))
+        check_store_matches_storage(plan, store)  # before calibration, and in the dry run
 
     accuracy = {"test": {"task_accuracy": Metric(0.9, 0.8, 0.95, 20)}, "dev": {"task_accuracy": Metric(0.9, 0.8, 0.95,
                                                                                                         20)}}
@@ -101,3 +104,22 @@ def test_a_model_folder_whose_chat_template_changed_is_refused_and_gives_no_verd
     read = verdict([tuned, prompt], lambda trial, metric: scores[trial])
     assert read.text.startswith("No verdict: s/1 and the best prompting arm s/0 ran on a model folder whose config, "
                                 "tokenizer or chat template differed")
+
+
+def test_a_model_folder_whose_weights_changed_is_refused_before_calibration(tmp_path, tiny_model_dir, suite):
+    """Found only when the sweep recorded the study, after it had calibrated (minutes), and never by --dry-run."""
+    folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(f"name: toy\nmodel: {folder}\nsuite: {suite}\nresults_dir: {tmp_path / 'r'}\n"
+                          "regression: {enabled: false}\nspace:\n  prompt: {shots: 0}\n")
+    plan = plan_sweep(experiment, [])
+    store = Store(tmp_path / "r" / "harness.duckdb")
+    before = resolve(str(folder))
+    store.record_study(_study_record(plan, before.reference, before.sha256, None))
+    check_store_matches_storage(plan, store)  # the same weights: nothing to refuse
+
+    weights = next(folder.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\x00\x00\x00\x40")  # one float changed to 2.0, same size
+    with pytest.raises(HarnessError) as refused:
+        check_store_matches_storage(plan_sweep(experiment, []), store)
+    assert "study toy in" in str(refused.value) and "model sha256: stored" in str(refused.value)

@@ -8,6 +8,7 @@ dir under `cache_dir()/models/<name>-<sha12>/`, and loaded from there afterwards
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -274,9 +275,18 @@ def _cache_error(cache: Path | None, reason: str) -> str:
 
 
 def weights_sha256(d: Path) -> str:
-    """One digest over every weight file, names included, in sorted order, read in blocks."""
+    """One digest over every weight file, names included, in sorted order, read in blocks. Read once per process
+    while the files keep their sizes and modification times: a sweep checks a study's model before it calibrates and
+    again when it records the study, and a 7B model's weights take about a minute to read."""
+    files = sorted(Path(d).glob("*.safetensors"))
+    return _weights_sha256(tuple((str(f.absolute()), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+
+
+@functools.lru_cache(maxsize=16)
+def _weights_sha256(files: tuple[tuple[str, int, int], ...]) -> str:
     h = hashlib.sha256()
-    for f in sorted(d.glob("*.safetensors")):
+    for name, _, _ in files:
+        f = Path(name)
         h.update(f.name.encode() + b"\0")
         with open(f, "rb") as fh:
             while block := fh.read(1 << 20):

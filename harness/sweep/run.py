@@ -125,7 +125,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     if data is None:  # else the machine's plan checked the hosted arms, before it calibrated
         data = prepare(plan, source, echo)
         check_hosted_arms(plan, data, echo)  # before any model loads: an endpoint that rejects the arm's request
-    _check_same_model_setup(plan, store, data)
+    _check_same_model_setup(plan, store, data.provenance["model"].get("setup_sha256"))
     if _may_train(plan, store, followups):  # the forgetting check's base score: only a trained trial needs it
         data = with_base_regression(data, echo)
     data = dataclasses.replace(data, hosted_ledger=hosted_ledgers(store, plan))
@@ -481,22 +481,29 @@ def check_store_matches_storage(plan: SweepPlan, store: Store) -> None:
 
 def _check_same_setup(plan: SweepPlan, store: Store) -> None:
     """Refuse, before calibration and in the dry run, to add trials to a stored study of this name that another
-    suite, data subset, seed or objective made (`Store.study_conflict`). The model is compared when the sweep
-    records the study: knowing it means hashing a folder or pulling an embedded model."""
+    suite, data subset, seed, objective or model made (`Store.study_conflict`), or whose model folder's set-up or
+    suite's split files changed since. The model is the one on this machine now; an embedded model not pulled yet is
+    compared when the sweep records the study, after it pulls it."""
     stored = store.study(plan.study)
     if stored is None:
         return
-    conflict = store.study_conflict(_study_record(plan, stored.model_name, stored.model_sha256, stored.model_note))
+    try:
+        source = sources.resolve(plan.config.model, pull_missing=False)  # a folder's weights hashed (cached)
+    except HarnessError:
+        source = None  # the sweep says what is wrong with it, or pulls it
+    model = (source.reference, source.sha256) if source else (stored.model_name, stored.model_sha256)
+    conflict = store.study_conflict(_study_record(plan, *model, stored.model_note))
     if conflict is not None:
         raise HarnessError(conflict)
     _check_same_split_files(plan, store)
+    if source is not None:
+        _check_same_model_setup(plan, store, sources.setup_sha256(source.path))
 
 
-def _check_same_model_setup(plan: SweepPlan, store: Store, data: SweepData) -> None:
+def _check_same_model_setup(plan: SweepPlan, store: Store, now: str | None) -> None:
     """Refuse to add trials to a study whose model folder's config, tokenizer or chat template changed since its
     trials ran (the weights, whose sha256 names the model, may be the same): a chat template added to a folder turns
     plain-text prompts into chat turns, and new trials would be weighed against old ones prompted otherwise."""
-    now = data.provenance["model"].get("setup_sha256")
     for trial in store.trials(plan.study):
         then = trial.model_setup_sha256
         if now and then and now != then:
