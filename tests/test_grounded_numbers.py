@@ -88,3 +88,43 @@ def test_a_reference_number_not_in_its_input_is_refused_where_numbers_are_ground
     test.write_text("\n".join(lines) + "\n")
     with pytest.raises(SuiteError, match=r"is not written in the input, but the contract grounds numbers"):
         load_suite(str(path))
+
+
+def test_numbers_written_with_a_decimal_comma_or_swiss_grouping_are_read_too():
+    """A European invoice ("Gesamt 1.234,50 EUR") read as 1.234 and 50: a correct total of 1234.5 was an invention."""
+    numbers = contract(grounded_numbers=True)
+    german = "Rechnung von Acme GmbH: Gesamt 1.234,50 EUR, davon MwSt. 197,10 EUR."
+    assert {Decimal("1234.50"), Decimal("197.10"), Decimal("1.234"), Decimal("50")} <= numbers_in(german)
+    assert hallucinated({"vendor": "Acme GmbH", "total": 1234.5}, german, numbers) is False
+    assert hallucinated({"vendor": "Acme GmbH", "total": 1243.5}, german, numbers) is True
+    assert Decimal("1234.50") in numbers_in("Total CHF 1'234.50") and Decimal("-12.5") in numbers_in("Saldo −12,50")
+    assert Decimal("1234.5") in numbers_in("Summe 1 234,5 EUR")
+
+
+def test_a_reference_is_checked_at_every_depth_as_answers_are(tmp_path):
+    """The suite check read a key's value and one list level; an answer is read at every depth, so a nested reference
+    value not in its input passed the check and read as a hallucination when a model answered it exactly."""
+    from harness.data.suites import load_suite
+
+    schema = {"type": "object", "properties": {"vendor": {"type": "object", "properties": {
+        "name": {"type": "string"}, "total": {"type": "number"}}}}}
+    suite = tmp_path / "nested"
+    suite.mkdir()
+    (suite / "suite.yaml").write_text("name: nested\nversion: 1.0.0\ntask: extraction\ninstruction: Extract.\n"
+                                      "output:\n  kind: json\n  grounded: true\n  grounded_numbers: true\n"
+                                      f"  schema: {json.dumps(schema)}\n")
+
+    def write(vendor: str, total: float) -> None:
+        for number, split in enumerate(("train", "dev", "test")):
+            row = {"input": f"Invoice {number} from Acme: total 12,50 EUR.",
+                   "output": {"vendor": {"name": vendor, "total": total}}}
+            (suite / f"{split}.jsonl").write_text(json.dumps(row) + "\n")
+
+    write("Acme", 12.5)
+    assert load_suite(suite).contract.grounded_numbers  # 12.5 is written there, as 12,50
+    write("Initech", 12.5)
+    with pytest.raises(SuiteError, match=r"value 'Initech' of 'vendor' does not appear in the input"):
+        load_suite(suite)
+    write("Acme", 99)
+    with pytest.raises(SuiteError, match=r"number 99 of 'vendor' is not written in the input"):
+        load_suite(suite)

@@ -156,17 +156,30 @@ def _grounded_values(schema: dict[str, Any]) -> str:
 
 
 _IN_TEXT = re.compile(r"[-+\u2212]?(?:\d{1,3}(?:[,\u00a0\u202f\u2009 ]\d{3})+|\d+)(?:\.\d+)?")
+_COMMA_DECIMAL = re.compile(r"[-+\u2212]?(?:\d{1,3}(?:[.\u00a0\u202f\u2009 '\u2019]\d{3})+|\d+),\d+")
+"""A number written with a decimal comma, grouped by points, spaces or apostrophes: "1.234,50", "12,50", "1 234,5"."""
+_APOSTROPHE_GROUPED = re.compile(r"[-+\u2212]?\d{1,3}(?:['\u2019]\d{3})+(?:\.\d+)?")
+"""Swiss grouping: "1'234.50"."""
 
 
 def numbers_in(text: str) -> set[Decimal]:
-    """Every number written in `text`, read as `parse_number` reads an answer: "Total 3,327.07" holds 3327.07,
+    """Every number written in `text`, in every reading a writer may have meant: "Total 3,327.07" holds 3327.07,
     "1 200" 1200 (and 1 and 200: a space may separate two numbers as well as group one), "INV-9999" both -9999 and
-    9999."""
+    9999, "1.234,50 EUR" 1234.50 (and 1.234 and 50), "12,50" 12.50, "1'234.50" 1234.50. A grounded answer is checked
+    against this set, so a reading too many only ever spares an answer, where a reading missed called a correct
+    amount of a European invoice invented."""
     found: set[Decimal] = set()
     for match in _IN_TEXT.finditer(text):
         for part in (match.group(), *re.split(r"[ \u00a0\u202f\u2009]", match.group())):
             if (value := parse_number(part)) is not None:
                 found |= {value, abs(value)}  # "INV-9999": a hyphen, or a minus; either reading is in the text
+    for match in _COMMA_DECIMAL.finditer(text):
+        whole, fraction = match.group().rsplit(",", 1)
+        value = Decimal(re.sub(r"[.\u00a0\u202f\u2009 '\u2019]", "", whole.replace("\u2212", "-")) + "." + fraction)
+        found |= {value, abs(value)}
+    for match in _APOSTROPHE_GROUPED.finditer(text):
+        value = Decimal(re.sub(r"['\u2019]", "", match.group().replace("\u2212", "-")))
+        found |= {value, abs(value)}
     return found
 
 

@@ -27,7 +27,15 @@ from harness.core.paths import bundled
 from harness.core.text import fold, near_fold
 from harness.core.typed import build
 from harness.core.yamlfile import read_yaml
-from harness.data.contract import OutputContract, json_error, load_json, number_value, numbers_in, parse_target
+from harness.data.contract import (
+    OutputContract,
+    json_error,
+    load_json,
+    number_values,
+    numbers_in,
+    parse_target,
+    string_values,
+)
 
 SPLITS = ("train", "dev", "test")
 MAX_PROBLEMS = 10
@@ -540,10 +548,11 @@ class _TargetCheck:
             return str(exc)
         if self.contract.kind == "json" and self.contract.grounded:
             # a correct reference that is not grounded would be scored as a hallucination
+            # every string at any depth, as the hallucination scorer reads an answer (`string_values`)
             folded = fold(input_text)
             for key, item in value.items():
-                for s in item if isinstance(item, list) else [item]:
-                    if isinstance(s, str) and fold(s) not in folded:
+                for s in string_values(item):
+                    if fold(s) not in folded:
                         return (
                             f"value {s!r} of {key!r} does not appear in the input, but the contract is grounded; "
                             f"copy the value from the input or set `output.grounded: false`."
@@ -551,9 +560,9 @@ class _TargetCheck:
         if self.contract.kind == "json" and self.contract.grounded_numbers:
             written = numbers_in(input_text)
             for key, item in value.items():
-                for n in item if isinstance(item, list) else [item]:
-                    if (number := number_value(n)) is not None and number not in written:
-                        return (f"number {n!r} of {key!r} is not written in the input, but the contract grounds "
+                for number in number_values(item):
+                    if number not in written:
+                        return (f"number {number} of {key!r} is not written in the input, but the contract grounds "
                                 "numbers; copy it from the input or set `output.grounded_numbers: false`.")
         return None
 
