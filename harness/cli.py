@@ -911,7 +911,8 @@ def _sweep(args, console: Console) -> int:
     plan = plan_sweep(args.experiment, args.overrides, args.study, args.storage, args.trials)
     if (note := origin_note(plan.storage)) is not None:  # a variable left set would move the study without a word
         console.print(f"[bold yellow]note:[/] {note}", highlight=False)
-    for warning in filter(None, (plan.labels_left_out_warning(), plan.forgetting_warning())):
+    for warning in filter(None, (plan.labels_left_out_warning(), plan.unbalanced_test_warning(),
+                                 plan.forgetting_warning())):
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     _check_workers(args.workers, plan)  # before calibration, which takes minutes, and in the dry run
     store = _store(args.db, plan.config.results_dir)

@@ -325,3 +325,20 @@ def test_a_fine_tuned_trial_with_no_prompting_arm_to_weigh_is_written_unpriced_w
     text = (tmp_path / "report-t.md").read_text()
     assert "Not priced: the verdict weighs no fine-tuned trial against a prompting arm, and " in text
     assert "--baseline" in text.split("Not priced:")[1]  # payback's own refusal, which names the fix
+
+
+def test_unbalanced_test_answers_are_a_caution_with_the_score_of_always_answering_the_commonest(tmp_path):
+    """`harness show` gave the floor; the report, which leads and finance read, did not."""
+    from harness.core.label_report import LabelReport, LabelRow
+
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(_study("skewed"))
+    skewed = LabelReport(n=100, invalid=0, macro_f1=0.5, macro_labels=2, confusion={},
+                         labels={"red": LabelRow(0.9, 0.9, 0.9, 90, 90), "blue": LabelRow(0.1, 0.1, 0.1, 10, 10)})
+    _trial(store, "skewed", 0, "prompt", 50, 0.5)
+    _trial(store, "skewed", 1, "lora", 90, 0.9, label_reports={"test": skewed},
+           training=TrainingSummary(100, "max_steps", 800, 8, planned_steps=100))
+    assert main(["report", "--db", str(tmp_path)]) == 0
+    cautions = (tmp_path / "report-skewed.md").read_text().split("## Cautions", 1)[1].split("## ", 1)[0]
+    assert "- The test answers are unbalanced: always answering `red`, the commonest test label, would score 90.0% [" \
+           in cautions and "n=100" in cautions

@@ -287,3 +287,30 @@ def test_a_vllm_python_without_vllm_is_refused_before_any_trial_trains(tmp_path,
     path = experiment(tmp_path, tiny_model_dir, toy_suite, "space: {lora: {r: 4}}\n")
     message = refused(path, ["generation.engine=vllm", f"serving.vllm_python={sys.executable}"])
     assert "`serving.vllm_python`: the vLLM python" in message and "has no usable vLLM" in message
+
+
+# --- a test subset of mostly one label ---
+
+
+def test_a_test_subset_of_mostly_one_label_is_warned_about_with_its_floor(tmp_path, tiny_model_dir, toy_suite):
+    """A new user's test split held one label in 9 of 10 rows: every arm read 90%, and nothing said why."""
+    import json
+    import shutil
+
+    suite = Path(shutil.copytree(toy_suite, tmp_path / "skewed"))
+    rows = [json.loads(line) for line in (suite / "test.jsonl").read_text().splitlines()]
+    key = next(iter(rows[0]["output"]))
+    label = rows[0]["output"][key]
+    path = experiment(tmp_path, tiny_model_dir, suite, "space: {prompt: {shots: 0}}\n")
+    assert plan_sweep(path, []).unbalanced_test_warning() is None  # the toy suite's colours are balanced
+    (suite / "test.jsonl").write_text("".join(json.dumps({**r, "output": {key: label}}) + "\n" for r in rows))
+    every = plan_sweep(path, []).unbalanced_test_warning()
+    assert every.startswith(f"every one of the 10 test examples is `{label}`: a model that always answers `{label}` "
+                            "scores 100% task accuracy without reading its input")
+    other = next(r["output"][key] for r in (json.loads(x) for x in (toy_suite / "test.jsonl").read_text().splitlines())
+                 if r["output"][key] != label)
+    mixed = [{**r, "output": {key: other if i % 5 == 0 else label}} for i, r in enumerate(rows)]
+    (suite / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in mixed))
+    whole = plan_sweep(path, ["data.test_limit=null"])  # all 60: 48 of them the one label
+    assert whole.unbalanced_test_warning() == (f"48 of the 60 test examples (80%) are `{label}`: always answering it "
+                                               "scores 80% task accuracy, the floor every score reads against.")

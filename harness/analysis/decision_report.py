@@ -34,7 +34,7 @@ from harness.analysis.formatting import (
 )
 from harness.analysis.interval_chart import IntervalRow, interval_svg
 from harness.analysis.payback import PaybackResult
-from harness.analysis.report import assumption_rows, payback_facts, ranking_table
+from harness.analysis.report import assumption_rows, constant_answer_floor, payback_facts, ranking_table
 from harness.analysis.verdict import Verdict, study_verdict
 from harness.core.errors import HarnessError
 from harness.core.records import RunView, StudyView, TrialView
@@ -361,6 +361,9 @@ def _cautions(report: DecisionReport) -> str:
     lines = list(_caution_lines(report.trials))
     if (check := report.study.forgetting_check) is not None and (why := too_few_to_decide(*check)) is not None:
         lines.append(sentence(why[:1].upper() + why[1:]))
+    scored = report.trial(report.verdict.finetuned) or next((t for t in report.trials if t.complete), None)
+    if scored is not None and (labels := scored.label_reports.get("test")) and (floor := constant_answer_floor(labels)):
+        lines.append(sentence("The test answers are unbalanced: " + floor))
     if report.payback is not None and report.payback.serving_engine == "hf":
         lines.append(sentence(f"The payback's serving cost: {report.payback.serving_source}"))
     body = "\n".join(f"- {line}" for line in lines) if lines else (

@@ -538,7 +538,8 @@ def _label_lines(report: LabelReport | None, macro: Metric | None, worst: int = 
     scored = [(row.f1, name, row) for name, row in report.labels.items() if row.support]
     scored.sort(key=lambda item: (item[0] is not None, item[0] or 0.0))
     overall = interval(macro) if macro is not None else pct(report.macro_f1)
-    lines = [*_constant_answer(report), f"per label (test, macro-F1 {overall} over {report.macro_labels} labels); "
+    floor = constant_answer_floor(report)
+    lines = [*([floor] if floor else []), f"per label (test, macro-F1 {overall} over {report.macro_labels} labels); "
                                         f"weakest {min(worst, len(scored))}:"]
     for f1, name, row in scored[:worst]:
         span = Metric(f1, row.f1_low, row.f1_high, row.support)  # records before 2026-12-05 have no interval
@@ -556,18 +557,19 @@ def _label_lines(report: LabelReport | None, macro: Metric | None, worst: int = 
     return lines
 
 
-def _constant_answer(report: LabelReport) -> list[str]:
+def constant_answer_floor(report: LabelReport) -> str | None:
     """What answering the commonest test label every time would score: the floor that a task accuracy on an
-    unbalanced test set reads against (10 `false` of 12 make 83% for a model that never reads its input)."""
+    unbalanced test set reads against (10 `false` of 12 make 83% for a model that never reads its input). None where
+    no label is near a majority: the floor is low, and saying it would be noise."""
     supports = {name: row.support for name, row in report.labels.items() if row.support}
     if not supports or not report.n:
-        return []
+        return None
     label, count = max(supports.items(), key=lambda item: (item[1], item[0]))
     if count * 2 <= report.n and len(supports) > 2:
-        return []  # no label near a majority: the floor is low, and saying it would be noise
+        return None
     constant = proportion([1.0] * count + [0.0] * (report.n - count))
-    return [f"always answering `{label}`, the commonest test label, would score {fmt_metric(constant)} task accuracy "
-            "(the floor any score here reads against)"]
+    return (f"always answering `{label}`, the commonest test label, would score {fmt_metric(constant)} task accuracy "
+            "(the floor any score here reads against)")
 
 
 def estimate_text(expected) -> str:

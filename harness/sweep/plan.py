@@ -153,6 +153,25 @@ class SweepPlan:
                 "examples carry a label no adapter can learn and no shot can show. Raise data.train_limit (null takes "
                 "the whole train split), or read the scores knowing it.")
 
+    def unbalanced_test_warning(self) -> str | None:
+        """The test subset's commonest label, where it holds more than half the examples: always answering it scores
+        that share of task accuracy, the floor every score reads against; a test subset of one label cannot tell a
+        model that reads its input from one that never does."""
+        counts = label_counts(self.subsets["test"], self.suite.contract)
+        n = sum(counts.values())
+        if not n:
+            return None
+        label, count = max(counts.items(), key=lambda item: (item[1], item[0]))
+        if count * 2 <= n:
+            return None
+        if count == n:
+            return (f"every one of the {n} test examples is `{label}`: a model that always answers `{label}` scores "
+                    "100% task accuracy without reading its input, so test cannot tell prompting from fine-tuning. "
+                    "Give the suite's test split examples of the other labels (`harness suite init --test-from`, or a "
+                    "larger data.test_limit).")
+        return (f"{count} of the {n} test examples ({count / n:.0%}) are `{label}`: always answering it scores "
+                f"{count / n:.0%} task accuracy, the floor every score reads against.")
+
     def forgetting_warning(self) -> str | None:
         """Why the forgetting check cannot decide feasibility (`too_few_to_decide`), or None."""
         check = self.config.regression
