@@ -17,7 +17,7 @@ from harness.core.metric import Metric
 from harness.core.records import TrialRecord
 from harness.models.sources import resolve
 from harness.store.database import Store
-from harness.sweep.plan import plan_sweep
+from harness.sweep.plan import SweepPlan, plan_sweep
 from harness.sweep.run import _check_same_setup, _study_record, check_store_matches_storage
 
 
@@ -26,14 +26,20 @@ def suite(tmp_path, toy_suite) -> Path:
     return Path(shutil.copytree(toy_suite, tmp_path / "toy-colours"))
 
 
-def test_a_sweep_refuses_a_study_whose_suite_files_changed_under_one_version(tmp_path, tiny_model_dir, suite):
+def recorded_study(tmp_path: Path, model: Path, suite: Path) -> tuple[Path, SweepPlan, Store]:
+    """(experiment, plan, store): a one-arm study of `model` on `suite`, recorded as a sweep records it."""
     experiment = tmp_path / "exp.yaml"
-    experiment.write_text(f"name: toy\nmodel: {tiny_model_dir}\nsuite: {suite}\nresults_dir: {tmp_path / 'r'}\n"
+    experiment.write_text(f"name: toy\nmodel: {model}\nsuite: {suite}\nresults_dir: {tmp_path / 'r'}\n"
                           "regression: {enabled: false}\nspace:\n  prompt: {shots: 0}\n")
     plan = plan_sweep(experiment, [])
     store = Store(tmp_path / "r" / "harness.duckdb")
-    model = resolve(str(tiny_model_dir))
-    store.record_study(_study_record(plan, model.reference, model.sha256, None))
+    source = resolve(str(model))
+    store.record_study(_study_record(plan, source.reference, source.sha256, None))
+    return experiment, plan, store
+
+
+def test_a_sweep_refuses_a_study_whose_suite_files_changed_under_one_version(tmp_path, tiny_model_dir, suite):
+    experiment, plan, store = recorded_study(tmp_path, tiny_model_dir, suite)
     scored_on = {"data": {"split_sha256": dict(plan.suite.split_sha256)}}
     store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
                                           status="complete", provenance=scored_on))
@@ -81,13 +87,7 @@ def test_a_model_folder_whose_chat_template_changed_is_refused_and_gives_no_verd
     after = setup_sha256(folder)
     assert after != before
 
-    experiment = tmp_path / "exp.yaml"
-    experiment.write_text(f"name: toy\nmodel: {folder}\nsuite: {suite}\nresults_dir: {tmp_path / 'r'}\n"
-                          "regression: {enabled: false}\nspace:\n  prompt: {shots: 0}\n")
-    plan = plan_sweep(experiment, [])
-    store = Store(tmp_path / "r" / "harness.duckdb")
-    source = resolve(str(folder))
-    store.record_study(_study_record(plan, source.reference, source.sha256, None))
+    _, plan, store = recorded_study(tmp_path, folder, suite)
     store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
                                           status="complete", provenance={"model": {"setup_sha256": before}}))
     _check_same_model_setup(plan, store, before)
@@ -109,13 +109,7 @@ def test_a_model_folder_whose_chat_template_changed_is_refused_and_gives_no_verd
 def test_a_model_folder_whose_weights_changed_is_refused_before_calibration(tmp_path, tiny_model_dir, suite):
     """Found only when the sweep recorded the study, after it had calibrated (minutes), and never by --dry-run."""
     folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
-    experiment = tmp_path / "exp.yaml"
-    experiment.write_text(f"name: toy\nmodel: {folder}\nsuite: {suite}\nresults_dir: {tmp_path / 'r'}\n"
-                          "regression: {enabled: false}\nspace:\n  prompt: {shots: 0}\n")
-    plan = plan_sweep(experiment, [])
-    store = Store(tmp_path / "r" / "harness.duckdb")
-    before = resolve(str(folder))
-    store.record_study(_study_record(plan, before.reference, before.sha256, None))
+    experiment, plan, store = recorded_study(tmp_path, folder, suite)
     check_store_matches_storage(plan, store)  # the same weights: nothing to refuse
 
     weights = next(folder.glob("*.safetensors"))
