@@ -958,11 +958,7 @@ def _sweep(args, console: Console) -> int:
                   report.learning_curve_table(store.trials(followups["curve"].name) if "curve" in followups else [])):
         if extra is not None:
             console.print(extra)
-    if outcome.engine_lost:
-        from rich.markup import escape
-
-        console.print(f"[bold red]error:[/] the sweep stopped before its last trial: {escape(outcome.engine_lost)}",
-                      highlight=False)
+    if _engine_lost(outcome, console):
         return 1
     if outcome.ran and outcome.failed == outcome.ran:
         console.print(f"[bold red]error:[/] every trial this run started failed ({outcome.failed}); the reasons are "
@@ -1015,6 +1011,17 @@ def _run_workers(plan, overrides: list[str], store, count: int, console: Console
     return bool(bad) and len(bad) == len(exits)
 
 
+def _engine_lost(outcome, console: Console) -> bool:
+    """Whether the run stopped because its engine went away (`SweepOutcome.engine_lost`), said as an error."""
+    if not outcome.engine_lost:
+        return False
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] the sweep stopped before its last trial: {escape(outcome.engine_lost)}",
+                  highlight=False)
+    return True
+
+
 def _worker(args, console: Console) -> int:
     from harness.sweep.machine import plan_for_machine
     from harness.sweep.plan import plan_sweep
@@ -1034,6 +1041,8 @@ def _worker(args, console: Console) -> int:
     _check_calibration(here, store, outcome, console)
     console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed"
                   + (f", {outcome.duplicates} duplicate(s) not re-run" if outcome.duplicates else "") + ".")
+    if _engine_lost(outcome, console):
+        return 1
     if outcome.ran and outcome.failed == outcome.ran:
         console.print(f"[bold red]error:[/] every trial this worker started failed ({outcome.failed}); the reasons "
                       "are above and in `harness trials`.", highlight=False)
