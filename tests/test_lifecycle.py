@@ -246,7 +246,8 @@ def test_recheck_tells_drift_from_noise(sweep, tmp_path):
     fresh.write_text("".join(json.dumps({"input": r["input"], "output": {"colour": shifted[r["output"]["colour"]]}})
                              + "\n" for r in rows))
     drift = recheck(store, "toy-colours", actor="nightly", data=fresh)
-    assert not drift.paired and drift.beyond_noise and drift.change.value < 0
+    recorded = len(store.examples(production, "test"))  # those inputs pair on the input: relabelled, not new
+    assert drift.paired and drift.relabelled == recorded and drift.beyond_noise and drift.change.value < 0
     assert "a DROP beyond noise" in drift.text()
     events = [e for e in store.adapter_events(trial_id=production) if e.action == "recheck"]
     assert len(events) == 2 and events[-1].detail["beyond_noise"] is True and events[-1].status == "production"
@@ -305,3 +306,26 @@ def test_a_drop_among_new_examples_is_not_hidden_by_unchanged_recorded_ones(swee
     text = capsys.readouterr().out
     assert f"{len(stored)} of them are recorded test inputs with another answer (relabelled)" in " ".join(text.split())
     assert main(["recheck", "toy-colours", *db]) == 0  # the suite's own test subset: nothing dropped
+
+
+def test_relabelled_inputs_pair_on_the_input_so_a_third_turned_wrong_is_a_drop(sweep, tmp_path):
+    """A lead relabelled the 10 of 30 recorded test inputs the adapter had right: accuracy on the same inputs went
+    from 33% to 0%. Read unpaired against every recorded example (with the 20 unchanged ones as a second part
+    under Holm), it read as noise and exited 0."""
+    store = sweep
+    if store.production("toy-colours") is None:
+        promote(store, "life/2", "production", approver="ada")
+    production = store.production("toy-colours")
+    stored = store.examples(production, "test")
+    shifted = {"red": "green", "green": "blue", "blue": "red"}
+    right = [e for e in stored if e.scores.get("task_accuracy") == 1.0]
+    rows = [{"input": e.input, "output": json.loads(e.target)} for e in stored]
+    moved = [{"input": r["input"], "output": {"colour": shifted[r["output"]["colour"]]}} if e in right[:10] else r
+             for e, r in zip(stored, rows)]
+    path = tmp_path / "relabelled-some.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in moved))
+    result = recheck(store, "toy-colours", actor="nightly", data=path)
+    assert result.paired and result.apart is None and result.relabelled == min(10, len(right))
+    assert result.before.n == result.now.n == len(stored)
+    assert result.decision.test == "mcnemar-exact" and result.outcome.value == "worse"
+    assert "paired on the input: a change there is the labels' rather than the adapter's" in result.text()

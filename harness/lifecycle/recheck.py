@@ -7,9 +7,9 @@ The change is read by the decision rule (`harness.analysis.decision`) on the stu
 examples it is paired (the tight test: McNemar's exact test for 0/1 scores), and so is a --data file whose every
 example repeats a recorded test example; on new examples it is unpaired (Newcombe's score interval for 0/1 scores,
 else each sample resampled on its own). Examples are matched by content, not by line, so a test file with a line
-added or moved still pairs: when at least half of the re-checked examples repeat recorded ones, the change is read
-paired over those, and the others (new, or a recorded input with another answer: relabelled) are read unpaired
-against every recorded test example; the two readings are taken together at Holm-adjusted p-values, and a drop
+added or moved still pairs; a recorded input with another answer (relabelled) pairs on its input. When at least half
+of the re-checked examples repeat recorded inputs, the change is read paired over those, and the new ones are read
+unpaired against every recorded test example; the two readings are taken together at Holm-adjusted p-values, and a drop
 beyond noise in either is a drop. A file that is mostly new is read unpaired as a whole. Stored inputs may be
 redacted, so the suite's examples are redacted the same way before they are matched with them; otherwise a paired
 re-check would silently become an unpaired one.
@@ -74,7 +74,7 @@ class Recheck:
     recorded: Metric | None = None
     """When paired over only some: the metric over every recorded test example, what `apart` weighs them against."""
     relabelled: int = 0
-    """Re-checked examples whose input is a recorded test input but whose answer is another: read as new."""
+    """Re-checked examples whose input is a recorded test input but whose answer is another: paired on the input."""
 
     @property
     def change(self) -> Metric:
@@ -99,24 +99,25 @@ class Recheck:
         if self.apart is None:
             how = "paired over the same examples" if self.paired else "unpaired: different examples"
             if self.relabelled:
-                how += (f"; {self._relabelled()}, so a change there may be the labels' rather than the "
-                        "adapter's")
+                how += f"; {self._relabelled()}"
             body = (f"{self.metric} now {fmt_metric(self.now)}, recorded {fmt_metric(self.before)}; change (now - "
                     f"recorded) {self.decision.evidence()} ({how})")
         else:
-            relabelled = f", {self._relabelled()}" if self.relabelled else ""
+            relabelled = f"; {self._relabelled()}" if self.relabelled else ""
             body = (f"{self.metric} on the {counted(self.before.n, 'example')} scored before now "
                     f"{fmt_metric(self.now)}, recorded {fmt_metric(self.before)}; change (now - recorded) "
-                    f"{self.decision.evidence()} (paired). The other {counted(self.unmatched.n, 'example')} "
-                    f"(never scored before{relabelled}) scored {fmt_metric(self.unmatched)}, against "
-                    f"{fmt_metric(self.recorded)} over every recorded test example: change "
+                    f"{self.decision.evidence()} (paired{relabelled}). The other "
+                    f"{counted(self.unmatched.n, 'example')} (never scored before) scored "
+                    f"{fmt_metric(self.unmatched)}, against {fmt_metric(self.recorded)} over every recorded test "
+                    "example: change "
                     f"{self.apart.evidence()} (unpaired). The two parts are read together at Holm-adjusted "
                     "p-values")
         return f"{head}{body}: {self._reading()}. {self.setting()}"
 
     def _relabelled(self) -> str:
         which = "is a recorded test input" if self.relabelled == 1 else "are recorded test inputs"
-        return f"{self.relabelled} of them {which} with another answer (relabelled)"
+        return (f"{self.relabelled} of them {which} with another answer (relabelled), paired on the input: a change "
+                "there is the labels' rather than the adapter's")
 
     def _reading(self) -> str:
         if not self.beyond_noise:  # with two parts, Holm may demote a part whose own interval leaves 0 out
@@ -172,7 +173,7 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
                                                     recorded, redactor)
         notes = [counted(len(examples), "example")]
         if 0 < stored < len(examples):
-            notes.append(f"{stored} of them are recorded test examples")
+            notes.append(f"{stored} of them are recorded test inputs")
         if memorised := _memorised(examples, trained_on(config, scored_on, trial.params)):
             notes.append(memorised)
         label = f"{data} ({'; '.join(notes)})"
@@ -250,25 +251,33 @@ def _pairs(then: RunEnvironment, now: RunEnvironment):
 
 def _as_recorded(examples: Sequence[Example], recorded: dict[str, ExampleView], redactor: Redactor
                  ) -> tuple[Sequence[Example], int, int]:
-    """The examples, each that repeats a recorded test example (same input and target, redacted as stored) under
-    that example's id, so it is compared paired with its recorded score wherever it sits in the file; the others
-    under ids no recorded example has. Returns them, how many repeat one (each recorded example is matched once),
-    and how many are relabelled: a recorded input with another answer, read as new since its gold moved.
-    """
+    """The examples, each that repeats a recorded test example under that example's id, so it is compared paired
+    with its recorded score wherever it sits in the file; the others under ids no recorded example has. A repeat is
+    the same input and target (redacted as stored) or, failing that, the same input with another answer (relabelled:
+    its gold moved, and its score then and now are still the same input's, so it pairs on the input: read unpaired
+    against every recorded example, 10 of 30 inputs relabelled from right to wrong read as noise). Each recorded
+    example is matched once, exact repeats first. Returns them, how many repeat one, and how many of those are
+    relabelled."""
     by_content = {(e.input, e.target): e.example_id for e in recorded.values()}
-    inputs = {e.input for e in recorded.values()}
+    by_input: dict[str, list[str]] = {}
+    for e in recorded.values():
+        by_input.setdefault(e.input, []).append(e.example_id)
+    texts = [(redactor.redact(ex.input), redactor.redact(ex.target)) for ex in examples]
+    ids: list[str | None] = [None] * len(examples)
     taken: set[str] = set()
-    matched, relabelled = [], 0
-    for ex in examples:
-        text, target = redactor.redact(ex.input), redactor.redact(ex.target)
-        twin = by_content.get((text, target))
+    for k, key in enumerate(texts):
+        twin = by_content.get(key)
         if twin is not None and twin not in taken:
             taken.add(twin)
-            matched.append(replace(ex, id=twin))
-        else:  # a line number may be a recorded id of another example: never let it pair with that one
-            relabelled += twin is None and text in inputs
-            matched.append(replace(ex, id=f"new:{ex.id}"))
-    return matched, len(taken), relabelled
+            ids[k] = twin
+    relabelled = 0
+    for k, (text, _) in enumerate(texts):
+        twin = None if ids[k] else next((i for i in by_input.get(text, ()) if i not in taken), None)
+        if twin is not None:
+            taken.add(twin)
+            ids[k], relabelled = twin, relabelled + 1
+    # a line number may be a recorded id of another example: never let an unmatched one pair with that one
+    return [replace(ex, id=ids[k] or f"new:{ex.id}") for k, ex in enumerate(examples)], len(taken), relabelled
 
 
 PAIRED_SHARE = 0.5
