@@ -73,7 +73,9 @@ def test_the_card_of_a_refused_under_trained_adapter_says_both(sweep, tmp_path, 
     """Runs first: no production adapter yet, so cut/1 is gated against its study's prompting arm."""
     db = ["--db", str(sweep.path)]
     assert main(["promote", CUT, "--to", "staging", "--approver", "ana", *db]) == 1
-    assert "[FAIL] trained in full" in one_line(capsys.readouterr().out)
+    said = one_line(capsys.readouterr().out)
+    assert "[FAIL] trained in full" in said
+    assert "thresholds: from the experiment's `gate:` (" in said  # not the objective's limits, which a lead assumed
     pack = tmp_path / "pack"
     assert main(["audit", CUT, "--out", str(pack), *db]) == 0
 
@@ -234,3 +236,16 @@ def test_the_card_names_registry_moves_in_words(sweep, tmp_path):
         "retired (replaced in production by another adapter, approved by ada)")
     assert _status_text({**when, "status": "production", "action": "rollback"}) == (
         "production (restored by a rollback, by ada)")
+
+
+def test_a_promotion_and_its_gate_look_are_written_together_or_not_at_all(sweep):
+    """promote wrote the look ("overridden") and the move in two transactions: a kill between them left a look for a
+    promotion that never happened."""
+    from harness.core.records import AdapterEvent, LookAtTest
+
+    looks = len(sweep.looks())
+    look = LookAtTest("gate", "toy-colours", None, LORA, "lead/0", "task_accuracy", {}, "overridden", "ana", None)
+    with pytest.raises(ValueError, match="adapter status 'nowhere'"):
+        sweep.record_adapter_events([AdapterEvent(LORA, "toy-colours", "nowhere", "candidate", "promote", "ana",
+                                                  None)], look)
+    assert len(sweep.looks()) == looks  # the move was refused, so its look was not written either

@@ -62,6 +62,8 @@ class GateResult:
     """Why the candidate and the reference cannot be compared on the same test examples (scored on different test
     subsets); None when they were. The objective rule then fails as not decided: only an override passes it, and
     the record says the comparison was not like for like."""
+    thresholds_from: str = ""
+    """Where `config` came from, in words (the experiment's `gate:`, the suite's, or the defaults)."""
 
     @property
     def passed(self) -> bool:
@@ -87,7 +89,8 @@ class GateResult:
             looks += (f" {self.candidate} itself was gated against it {self.repeated} time(s) before: each re-run is "
                       "another look too.")
         rules = [f"  [{'pass' if r.passed else 'FAIL'}] {r.name}: {r.detail}" for r in self.rules]
-        return "\n".join([head, *rules, looks])
+        source = [f"  thresholds: from {self.thresholds_from}"] if self.thresholds_from else []
+        return "\n".join([head, *rules, *source, looks])
 
 
 def reference_for(store: Store, candidate: TrialView, suite: str) -> tuple[TrialView, str]:
@@ -98,7 +101,9 @@ def reference_for(store: Store, candidate: TrialView, suite: str) -> tuple[Trial
     arm = best(store.trials(candidate.study), trained=False)
     if arm is None:
         raise ValueError(f"study {candidate.study} has no complete prompting arm and suite {suite} has no production "
-                         "adapter: there is nothing to gate against. Run a prompting arm in the study first.")
+                         "adapter: there is nothing to gate against, so there is no gate for --force to override "
+                         "either. Run a prompting arm in the study first (enqueue one and resume the sweep with "
+                         "--trials one higher).")
     return arm, "prompting"
 
 

@@ -8,7 +8,7 @@ adapter out of service by hand (no gate: nothing goes into service), which is ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.analysis.gate import GateResult, reference_for, run_gate
@@ -17,7 +17,7 @@ from harness.core.errors import HarnessError
 from harness.core.records import AdapterEvent, LookAtTest, StudyView, TrialView
 from harness.core.selection import best
 from harness.core.typed import build
-from harness.data.suites import load_suite
+from harness.data.suites import load_suite, show_path
 from harness.evaluation.rules import STATS_RULES
 from harness.models import loading, sources
 from harness.store.database import Store
@@ -58,12 +58,18 @@ def status_of(store: Store, trial_id: str) -> str:
     return store.adapter_statuses().get(trial_id, "candidate")
 
 
-def gate_config(study: StudyView) -> GateConfig:
-    """The experiment file's `gate:`, else the suite's, else the defaults."""
+def gate_config(study: StudyView) -> tuple[GateConfig, str]:
+    """The experiment file's `gate:`, else the suite's, else the defaults; with where they came from, in words (a lead
+    who set the objective's limits took them for the gate's)."""
     if study.experiment.get("gate"):
-        return build(GateConfig, study.experiment["gate"], f"study {study.name}: experiment", prefix="gate.")
+        return (build(GateConfig, study.experiment["gate"], f"study {study.name}: experiment", prefix="gate."),
+                f"the experiment's `gate:` ({study.config_path or study.experiment_name})")
     path = study.suite_path if study.suite_path and Path(study.suite_path).is_dir() else study.suite
-    return load_suite(path).gate or GateConfig()
+    suite = load_suite(path)
+    if suite.gate is not None:
+        return suite.gate, f"suite {suite.name}'s `gate:` ({show_path(suite.path / 'suite.yaml')})"
+    return GateConfig(), ("the defaults: neither the experiment nor the suite has a `gate:` block (the objective's "
+                          "min_format_compliance and max_hallucination_rate constrain the sweep, not the gate)")
 
 
 def promote(store: Store, trial_id: str, to: str, approver: str, note: str | None = None, force: bool = False,
@@ -95,10 +101,12 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
         reference, kind = reference_for(store, trial, study.suite)
     except ValueError as exc:
         raise HarnessError(str(exc)) from None
-    gate = run_gate(store, trial, reference, kind, gate_config(study), study.suite)
+    config, source = gate_config(study)
+    gate = replace(run_gate(store, trial, reference, kind, config, study.suite), thresholds_from=source)
     outcome = "passed" if gate.passed else "overridden" if force else "refused"
-    store.record_look(gate_look(gate, study.suite, approver, outcome, to))
+    look = gate_look(gate, study.suite, approver, outcome, to)
     if not gate.passed and not force:
+        store.record_look(look)  # a refusal changes nothing but is a look at test all the same
         raise GateRefused(gate, ways_to_compare(store, trial, gate) if gate.unpaired else None)
     events, retired = [], None
     current = store.production(study.suite)
@@ -109,7 +117,7 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
     why = "; ".join(text for text in (reason if force else None, note) if text) or None  # --note is kept too
     events.append(AdapterEvent(trial.id, study.suite, to, previous, "promote", approver, why,
                                forced=not gate.passed, gate=gate.to_dict()))
-    store.record_adapter_events(events)
+    store.record_adapter_events(events, look)  # one transaction: never the look without the move, nor the move alone
     return Promotion(trial.id, study.suite, to, previous, gate, not gate.passed, retired)
 
 

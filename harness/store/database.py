@@ -99,6 +99,18 @@ def _aware(value: datetime | None) -> datetime | None:
     return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
+def _check_look(look: LookAtTest) -> None:
+    if look.kind not in LOOK_KINDS:
+        raise ValueError(f"look kind {look.kind!r} is not one of {', '.join(LOOK_KINDS)}")
+
+
+def _insert_look(c: duckdb.DuckDBPyConnection, look: LookAtTest) -> None:
+    c.execute("INSERT INTO looks_at_test (kind, suite, subset, candidate, reference, metric, rule, outcome, actor,"
+              " detail, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              [look.kind, look.suite, look.subset, look.candidate, look.reference, look.metric, _dumps(look.rule),
+               look.outcome, look.actor, None if look.detail is None else _dumps(look.detail), _now()])
+
+
 def _dumps(value: Any) -> str:
     # numpy scalars and Paths show up in configs and scores; store them as plain values.
     return json.dumps(value, ensure_ascii=False, default=lambda o: o.item() if hasattr(o, "item") else str(o))
@@ -516,12 +528,18 @@ class Store:
 
         self._write(write)
 
-    def record_adapter_events(self, events: Iterable[AdapterEvent]) -> None:
-        """Append registry events in one transaction (a promotion and the retirement it causes land together).
-        Refuses, writing nothing, when they would leave a suite with two production adapters."""
+    def record_adapter_events(self, events: Iterable[AdapterEvent], look: LookAtTest | None = None) -> None:
+        """Append registry events in one transaction (a promotion and the retirement it causes land together), with
+        the gate's `look` at test that let them through, so a promotion is never recorded without its look or a look
+        as "overridden" for a promotion that never happened. Refuses, writing nothing, when they would leave a suite
+        with two production adapters."""
         events = list(events)
+        if look is not None:
+            _check_look(look)
 
         def write(c: duckdb.DuckDBPyConnection) -> None:
+            if look is not None:
+                _insert_look(c, look)
             now = _now()
             for e in events:
                 if e.status not in ADAPTER_STATUSES:
@@ -541,13 +559,8 @@ class Store:
 
     def record_look(self, look: LookAtTest) -> None:
         """Append one look at test (a gate evaluation, a compare on test, a re-check)."""
-        if look.kind not in LOOK_KINDS:
-            raise ValueError(f"look kind {look.kind!r} is not one of {', '.join(LOOK_KINDS)}")
-        self._write(lambda c: c.execute(
-            "INSERT INTO looks_at_test (kind, suite, subset, candidate, reference, metric, rule, outcome, actor,"
-            " detail, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [look.kind, look.suite, look.subset, look.candidate, look.reference, look.metric, _dumps(look.rule),
-             look.outcome, look.actor, None if look.detail is None else _dumps(look.detail), _now()]))
+        _check_look(look)
+        self._write(lambda c: _insert_look(c, look))
 
     def record_audit_pack(self, pack: AuditPackRecord) -> None:
         """Keep the manifest hash of a pack just written, for `audit --verify` to check the pack against later."""

@@ -273,7 +273,8 @@ def base_regression(data: SweepData, echo: Callable[[str], None], quantized: boo
         cached = json.loads(cache.read_text())
         return cached["ids"], cached["scores"]
     what = "the 4-bit (NF4) base model" if quantized else "the base model"
-    echo(f"measuring {what} on {check.limit} {check.suite} items through lm-eval (once; cached)")
+    echo(f"measuring {what} on {check.limit} {check.suite} items through lm-eval (once per results folder: cached "
+         f"in {cache.parent})")
     if quantized:
         model = METHODS.get("qlora").load_base(TrialContext(data.config, data.suite, data.train, data.source,
                                                             data.device, data.dtype, data.config.seed))
