@@ -71,9 +71,14 @@ def test_a_request_that_hangs_past_its_timeout_is_retried_then_fails_the_arm(pro
     assert answer.error is None and proxy.forwarded == 1
     proxy.script = ["hang"]
     began = time.monotonic()
-    with pytest.raises(EndpointFailed, match="took longer than 1 s"):
+    with pytest.raises(EndpointFailed, match="took longer than 1 s") as info:
         client(proxy.url, openai_server.model, tmp_path, timeout_s=1.0, max_retries=0).answer(requests(1, "slow"))
     assert time.monotonic() - began < 15  # the timeout ended it, not the 20 s hang
+    # the endpoint received it and may bill it: its worst case stays spent (a timeout gave it back, under the cap)
+    (slow,) = requests(1, "slow")
+    usage = info.value.usage
+    assert (usage.requests, usage.completion_tokens) == (1, 6)
+    assert usage.prompt_tokens == slow.worst_case_tokens() - slow.max_tokens
 
 
 def test_server_killed_mid_arm_fails_the_arm_and_a_rerun_resumes_from_the_cache(tiny_model_dir, tmp_path):
@@ -84,7 +89,9 @@ def test_server_killed_mid_arm_fails_the_arm_and_a_rerun_resumes_from_the_cache(
             with pytest.raises(EndpointFailed, match="could not be reached") as info:
                 client(proxy.url, server.model, tmp_path, max_retries=1).answer(requests(8))
             assert proxy.forwarded == 3 and "re-run the same command to resume" in str(info.value)
-            assert info.value.usage.requests == 3  # what it spent before it stopped travels with the failure
+            # what it spent before it stopped travels with the failure: the three answered, and the fourth, which
+            # reached the endpoint's address and got no answer, at its worst case (it may have been billed)
+            assert info.value.usage.requests == 4
         finally:
             server.stop()
         restarted = OpenAIServer(tiny_model_dir, tmp_path / "serve2.log")
@@ -185,3 +192,23 @@ def test_probe_returns_the_endpoints_own_message_when_it_rejects_the_request(ope
     assert "400" in problem and "response_format is not supported" in problem
     with FaultProxy(openai_server.url) as proxy:
         assert client(proxy.url, openai_server.model, tmp_path).probe(requests(1)[0]) is None
+
+
+def test_a_server_failing_with_500_is_named_a_server_failure_not_a_rejected_request(openai_server, tmp_path):
+    """The probe called a 500 a rejection of the arm's parameters and advised changing `structured` or the model."""
+    with FaultProxy(openai_server.url, script=["500"] * 3) as proxy:
+        problem = client(proxy.url, openai_server.model, tmp_path, max_retries=2).probe(requests(1)[0])
+    assert problem.kind == "server_error" and problem.startswith("500: ") and problem.endswith("after 3 attempts")
+
+
+def test_a_request_that_never_reached_the_endpoint_gives_its_worst_case_back(tmp_path):
+    """Nothing listens at the address: the connection itself failed, so nothing can have been billed."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ask = client(f"http://127.0.0.1:{port}/v1", "any", tmp_path, max_retries=0, cache=False)
+    with pytest.raises(EndpointFailed, match="could not be reached") as info:
+        ask.answer(requests(1))
+    assert (info.value.usage.requests, info.value.usage.prompt_tokens) == (0, 0)

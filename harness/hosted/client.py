@@ -273,7 +273,10 @@ class HostedClient:
                                     refusal="content_filter" if filtered else "refused")
             raise EndpointFailed(self._failure(exc)) from None
         except openai.APIError as exc:  # connection errors and timeouts, after the client's retries
-            self._release(request, hold)
+            if _never_sent(exc):
+                self._release(request, hold)
+            else:  # a timeout or a dropped answer: the endpoint may have received it, and computed and billed it
+                self._count_unread(request, hold)
             raise EndpointFailed(self._failure(exc)) from None
         except ValueError as exc:  # a 200 whose body is not JSON at all (a proxy's page, a truncated body)
             self._count_unread(request, hold)
@@ -333,6 +336,9 @@ class HostedClient:
                     "http://127.0.0.1:8000/v1)"))
             if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
                 return ProbeProblem("key", f"{said}; it refused the key in ${config.api_key_env}")
+            if exc.status_code >= 500:  # the server failed, whatever was asked of it
+                return ProbeProblem("server_error", f"{said}, after {config.max_retries + 1} attempt"
+                                                    f"{'s' if config.max_retries else ''}")
             return ProbeProblem("rejected", said)
         except openai.APIError as exc:  # no answer at all: a timeout, a dropped connection, after the retries
             attempts = f"{config.max_retries + 1} attempt{'s' if config.max_retries else ''}"
@@ -364,7 +370,8 @@ class HostedClient:
             "gateway's or proxy's page")
 
     def _release(self, request: ChatRequest, hold: str | None) -> None:
-        """A request that was not billed (refused as such, or never answered) gives its held worst case back."""
+        """A request that was not billed (refused with an error status, or never sent) gives its held worst case
+        back."""
         if self._ledger is not None and hold is not None:
             self._ledger.release(hold)
         with self._lock:
@@ -405,7 +412,8 @@ class ProbeProblem(str):
     """What the one-request check of a hosted arm met (the text), and which setting it points at (`kind`):
     `wrong_url` (no chat route there, or a redirect: base_url), `not_a_completion` (a page, not the API: base_url),
     `unknown_model` (model), `key` (the key), `unanswered` (a timeout or no connection: timeout_s, or the server),
-    `rejected` (the arm's request itself: its parameters, or a model the server will not serve)."""
+    `server_error` (a 5xx: the server failed), `rejected` (the arm's request itself: its parameters, or a model the
+    server will not serve)."""
 
     kind: str
 
@@ -467,6 +475,18 @@ def _dump(response: Any) -> Any:
 def _shown(value: Any, limit: int = 160) -> str:
     text = " ".join(str(value).split())
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """Whether the request never reached the endpoint: the connection itself failed (the HTTP library's ConnectError
+    or ConnectTimeout behind openai's). A read timeout or a dropped answer may follow a request the endpoint received,
+    computed and billed, so its worst case stays spent (a timed-out paid request is billed all the same)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ in ("ConnectError", "ConnectTimeout"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _root_cause(exc: BaseException, kind: type) -> BaseException | None:

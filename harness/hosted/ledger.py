@@ -7,7 +7,7 @@ request goes through this ledger, an append-only JSONL file per study and endpoi
 
     {"hold": ID, "tokens": WORST}                       before the request is sent: its worst case is held
     {"settle": ID, "prompt": P, "completion": C}        answered: what it used (the worst case when unreported)
-    {"release": ID}                                     never billed (refused, or the connection failed)
+    {"release": ID}                                     never billed (refused with an error status, or never sent)
     {"carried": true, "prompt": P, "completion": C}     first line: what the results database counted before
 
 A hold that is never settled or released (its worker was killed) stays spent at its worst case: the budget is never

@@ -54,6 +54,9 @@ def _refusal(plan: SweepPlan, name: str, problem: ProbeProblem, asked: str) -> s
         return f"{where}: {problem}. Fix `endpoints.{name}.model` (a model it lists at /models), {leave}"
     if problem.kind == "key":
         return (f"{where}: {problem}. Check the key in ${endpoint.api_key_env} and what it may use, {leave}")
+    if problem.kind == "server_error":
+        return (f"{where} failed on one chat request with the arm's parameters ({asked}): {problem}. The server "
+                f"itself failed; read its log, start it again if it is down, then run again; {leave}")
     if problem.kind == "unanswered":
         return (f"{where} gave no answer to one chat request with the arm's parameters ({asked}): {problem}. If it is "
                 f"up but slow, raise `endpoints.{name}.timeout_s`; else start it, or fix `endpoints.{name}.base_url`; "
