@@ -11,6 +11,7 @@ import json
 from datetime import datetime, timezone
 
 import pytest
+import yaml
 from views import run_view, trial_view
 
 from harness.analysis.cost import (
@@ -452,3 +453,11 @@ def test_without_a_load_test_a_vllm_speed_is_named_as_vllms_and_priced_at_the_ma
     cost = serving_cost(dataclasses.replace(candidate(), device="cpu", serving=load), held, prices)
     assert cost.engine == "vllm" and cost.assumptions["cores"]["value"] == 2.0 and cost.timed is None
     assert _fallback(Evaluation(None, [], speed), "hf", 4).source.startswith("fallback: the harness's own generate")
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_a_price_that_is_not_a_finite_number_is_refused_where_it_is_written(value):
+    """`.inf` passed, and payback then blamed --volume, the hours and the throughput, never the price table."""
+    with pytest.raises(HarnessError, match=r"`apis.myserv.input_usd_per_1m` must be a finite number >= 0"):
+        load_prices(overrides={"apis": {"myserv": {"input_usd_per_1m": yaml.safe_load(value),
+                                                   "output_usd_per_1m": 0.6}}})

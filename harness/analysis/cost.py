@@ -198,9 +198,11 @@ def _check_keys(raw: Any, known: tuple[str, ...], where: str, at: str) -> None:
 
 def _number(raw: Mapping, key: str, where: str, at: str, positive: bool = False) -> float:
     value = raw.get(key)
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and (value > 0 if positive else value >= 0)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and (
+        value > 0 if positive else value >= 0)
     if not ok:
-        raise HarnessError(f"{where}: `{at}.{key}` must be a number {'> 0' if positive else '>= 0'}, got {value!r}.")
+        raise HarnessError(f"{where}: `{at}.{key}` must be a finite number {'> 0' if positive else '>= 0'}, got "
+                           f"{value!r}.")
     return float(value)
 
 
