@@ -735,6 +735,9 @@ def _payback_options(parser: argparse.ArgumentParser) -> None:
                         help="quality bar, as a fraction: the candidate must not be worse than the baseline on the "
                              "objective metric by more than this, by the paired 95%% interval on the same test "
                              "examples (default 0.02, 2 points; the decision rule of README's Metrics section)")
+    parser.add_argument("--hosted-price", metavar="NAME",
+                        help="price hosted arms that ran without a `price` (a server of your own) at this `apis:` "
+                             "entry of the price table (or of --prices), after the fact; marked user input")
     parser.add_argument("--prices", type=Path,
                         help="a price table in the layout of the bundled harness/analysis/prices.yaml")
 
@@ -1203,7 +1206,7 @@ def _payback_kwargs(args, study) -> dict:
         baseline_accuracy=args.baseline_accuracy, token_ratio=args.token_ratio,
         serving_throughput=args.serving_throughput, baseline_serving_throughput=args.baseline_serving_throughput,
         serving_usd_per_hour=args.serving_usd_per_hour,
-        baseline_serving_usd_per_hour=args.baseline_serving_usd_per_hour,
+        baseline_serving_usd_per_hour=args.baseline_serving_usd_per_hour, hosted_price=args.hosted_price,
         data_prep_hours=args.data_prep_hours, data_prep_usd_per_hour=args.data_prep_rate,
         engineering_hours=args.eng_hours, engineering_usd_per_hour=args.eng_rate, fixed_monthly_usd=args.hosting,
         utilisation=args.utilisation, quality_bar=QualityBar(margin=args.margin),
@@ -1252,8 +1255,8 @@ PAYBACK_DEFAULTS = {"--data-prep-hours": 0.0, "--data-prep-rate": 0.0, "--eng-ho
 def _payback_flags_given(args) -> dict[str, object]:
     """The payback flags a user set away from their defaults, with their values."""
     names = ("--baseline", "--prompt-trial", "--baseline-accuracy", "--token-ratio", "--serving-throughput",
-             "--baseline-serving-throughput", "--serving-usd-per-hour", "--baseline-serving-usd-per-hour", "--prices",
-             *PAYBACK_DEFAULTS)
+             "--baseline-serving-throughput", "--serving-usd-per-hour", "--baseline-serving-usd-per-hour",
+             "--hosted-price", "--prices", *PAYBACK_DEFAULTS)
     values = {name: getattr(args, name[2:].replace("-", "_")) for name in names}
     return {name: value for name, value in values.items() if value is not None and value != PAYBACK_DEFAULTS.get(name)}
 

@@ -291,3 +291,21 @@ def test_the_report_prices_an_under_trained_trial_as_payback_does_and_keeps_the_
     assert main(["report", *given]) == 0
     text = " ".join(out.read_text().split())
     assert "s/1 against s/2 at 100,000 queries a month" in text and "sweep_hosted_tokens $0.108" in text
+
+
+def test_a_hosted_arm_that_ran_unpriced_is_priced_after_the_fact_with_hosted_price(tmp_path, prices):
+    """The suggested fix, a `price:` on the endpoint, cannot reach a trial already run (a completed configuration never
+    runs again): payback was a dead end. --hosted-price prices its recorded tokens now, marked user input."""
+    store = Store(tmp_path / "harness.duckdb")
+    _study(store)
+    _record(store, candidate(), flags(90, 100), (480, 20))
+    _record(store, hosted_arm(spent=dataclasses.replace(usage(), price=None)), flags(80, 100), (1_000, 10))
+    with pytest.raises(HarnessError, match=r"Price its recorded tokens now with --hosted-price NAME"):
+        payback_from_store(store, "s/1", "s/2", 100_000, prices=prices)
+    result = payback_from_store(store, "s/1", "s/2", 100_000, prices=prices, hosted_price="test-api")
+    assert result.baseline_usd_per_query == pytest.approx(0.00104)  # as the same arm priced when it ran
+    entry = result.assumptions["baseline.api_price_entry"]
+    assert entry["value"] == "test-api" and entry["source"] == "user input: --hosted-price (s/2 ran without a price)"
+    assert "one-time cost leaves out" not in result.reason  # its spend is in the one-time cost now
+    with pytest.raises(HarnessError, match="nope"):
+        payback_from_store(store, "s/1", "s/2", 100_000, prices=prices, hosted_price="nope")

@@ -399,9 +399,11 @@ def answers_without_usage(examples: Iterable[ExampleView]) -> int:
 
 def _endpoint_price(trial_id: str, usage: HostedUsage, prices: PriceTable) -> ApiPrice:
     if usage.price is None:
-        raise HarnessError(f"trial {trial_id} asked endpoint {usage.endpoint} ({usage.model}), which has no `price` "
-                           "entry, so its tokens cannot be priced. Add `price: NAME` to the endpoint (an entry under "
-                           "`apis:` of the price table or the experiment's `prices:`).")
+        raise HarnessError(f"trial {trial_id} asked endpoint {usage.endpoint} ({usage.model}), which had no `price` "
+                           "entry, so its tokens cannot be priced. Price its recorded tokens now with --hosted-price "
+                           "NAME (an entry under `apis:` of the price table, or of a --prices FILE of your own), or "
+                           "weigh against a local prompting arm with --baseline STUDY/N. A `price:` added to the "
+                           "endpoint prices only trials run after it.")
     return prices.api(usage.price)
 
 

@@ -577,6 +577,14 @@ def best_hosted_trial(trials: list[TrialView]) -> TrialView | None:
     return best([t for t in trials if t.device == "hosted" and t.hosted and "test" in t.throughput], trained=False)
 
 
+def priced_after_the_fact(trial: TrialView, price: str | None) -> TrialView:
+    """`trial` with its hosted usage priced at the `apis:` entry `price` when it ran without one; as it is otherwise
+    (a local trial, a hosted one whose price was recorded: a recorded price is never replaced)."""
+    if price is None or trial.hosted is None or trial.hosted.price is not None:
+        return trial
+    return replace(trial, hosted=replace(trial.hosted, price=price))
+
+
 def default_baseline(trials: list[TrialView]) -> TrialView | None:
     """What a candidate is weighed against when the user names nothing: the best measured hosted arm, else the best
     local prompting arm."""
@@ -588,7 +596,8 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
                        baseline_accuracy: float | None = None, baseline_accuracy_trial_id: str | None = None,
                        token_ratio: float | None = None, serving_throughput: float | None = None,
                        baseline_serving_throughput: float | None = None, serving_usd_per_hour: float | None = None,
-                       baseline_serving_usd_per_hour: float | None = None, **kwargs: Any) -> PaybackResult:
+                       baseline_serving_usd_per_hour: float | None = None, hosted_price: str | None = None,
+                       **kwargs: Any) -> PaybackResult:
     """`harness payback TRIAL [--baseline TRIAL|api:NAME] --volume N`: read the trials, then `payback(...)`.
 
     The sweep cost is every trial of the candidate's study. Without a baseline, the study's best hosted arm is the
@@ -597,12 +606,15 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
     throughput is `serving_throughput` (completion tokens per second measured elsewhere) when given, else its
     serving engine's load test, else the labelled fallback (`cost.serving_cost`); a local baseline's likewise, with
     `baseline_serving_throughput`. `serving_usd_per_hour` (`baseline_serving_usd_per_hour`) prices an hour of the
-    machine such a figure was measured on, in place of the trial's device from the price table. `kwargs` go to
-    `payback`.
+    machine such a figure was measured on, in place of the trial's device from the price table. `hosted_price` (an
+    `apis:` entry) prices the hosted arms that ran without a `price` (a server of the team's own, priced after the
+    fact): their recorded tokens at that entry, said so among the assumptions. `kwargs` go to `payback`.
     """
     prices = prices or load_prices()
+    if hosted_price is not None:
+        prices.api(hosted_price)  # an unknown entry is refused here, with the known ones
     candidate = store.require_trial(candidate_id, complete=True)
-    trials = store.trials(candidate.study)
+    trials = [priced_after_the_fact(t, hosted_price) for t in store.trials(candidate.study)]
     if not candidate.trained:
         raise _not_fine_tuned(candidate, trials)
     objective, study = objective_of(store, candidate), store.study(candidate.study)
@@ -622,7 +634,8 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
         known = ", ".join(prices.apis) or "none"
         raise HarnessError(f"--baseline {baseline!r} names no hosted model: give api:NAME, NAME an entry under `apis:` "
                            f"of the price table (known: {known}).")
-    other = None if baseline.startswith("api:") else store.require_trial(baseline, complete=True)
+    recorded = None if baseline.startswith("api:") else store.require_trial(baseline, complete=True)
+    other = None if recorded is None else priced_after_the_fact(recorded, hosted_price)
     if other is not None and other.id == candidate.id:
         raise _against_itself(candidate, baseline, trials)
     local_only = {"--baseline-serving-throughput": baseline_serving_throughput,
@@ -663,6 +676,9 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
         if missing:
             raise _no_usage(other, missing, trials)
         base = baseline_from_hosted_trial(other, prices, bar_scores(other), missing)
+        if other is not recorded:  # priced now, at the user's word
+            base = replace(base, assumptions={**base.assumptions, "baseline.api_price_entry": assumption(
+                hosted_price, "apis: entry", f"user input: --hosted-price ({other.id} ran without a price)")})
     else:
         base = baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices,
                                    bar_scores(other), baseline_serving_throughput, baseline_serving_usd_per_hour)
