@@ -921,7 +921,7 @@ def _sweep(args, console: Console) -> int:
     store = _store(args.db, plan.config.results_dir)
     check_store_matches_storage(plan, store)  # before calibration, and in the dry run
     here = plan_for_machine(plan, console.print, args.allow_under_trained, pull_missing=not args.dry_run,
-                            recalibrate=args.recalibrate)
+                            recalibrate=args.recalibrate, finished=_finished_methods(store, plan.study))
     plan, expected = here.plan, here.estimate
     if args.dry_run:
         console.print(f"study {plan.study} ({plan.trials_in_words()}) on {plan.device}; storage "
@@ -1014,6 +1014,12 @@ def _run_workers(plan, overrides: list[str], store, count: int, console: Console
     return bool(bad) and len(bad) == len(exits)
 
 
+def _finished_methods(store, study: str) -> list[str]:
+    """The methods of the trials a resumed study has finished (complete or pruned), which the estimate leaves out;
+    a failed trial may run again, and stays in it."""
+    return [t.method for t in store.trials(study) if t.status in ("complete", "pruned")] if store.path.exists() else []
+
+
 def _engine_lost(outcome, console: Console) -> bool:
     """Whether the run stopped because its engine went away (`SweepOutcome.engine_lost`), said as an error."""
     if not outcome.engine_lost:
@@ -1038,8 +1044,9 @@ def _worker(args, console: Console) -> int:
                       "storage of its results folder: only workers on this machine with the same --results share it; "
                       f"a worker elsewhere runs a study of its own. Give every worker the same --storage (or "
                       f"{STORAGE_ENV}) to share one study across machines.", highlight=False)
-    here = plan_for_machine(plan, console.print, args.allow_under_trained, recalibrate=args.recalibrate)
     store = _store(args.db, plan.config.results_dir)
+    here = plan_for_machine(plan, console.print, args.allow_under_trained, recalibrate=args.recalibrate,
+                            finished=_finished_methods(store, plan.study))
     outcome = run_sweep(here.plan, store, echo=console.print, worker=index, followups=False, prepared=here.data)
     _check_calibration(here, store, outcome, console)
     console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed"

