@@ -128,6 +128,23 @@ def test_the_real_opponent_is_the_stronger_arm_on_dev():
     assert "Against the best local prompting arm" in result.text
 
 
+def test_the_verdict_says_when_its_opponent_breaks_the_format_or_a_hosted_arm_failed():
+    """A hosted server that ignored the JSON format scored 0% format and stood as the real opponent; another study's
+    hosted arm failed, and the verdict read "NO - local prompting beat fine-tuning" without a word of it."""
+    a, b = table(100, 14, 2, 84)
+    broken = dataclasses.replace(prompt(2, objective=0.8, hosted=True), constraints={"format_compliance": 0.95},
+                                 metrics={"dev": {"format_compliance": Metric(0.0, 0.0, 0.16, 20)}})
+    result = verdict([broken, tuned()], scores_for({"s/1": a, "s/2": b}))
+    assert result.prompting == "s/2" and result.head == "YES"
+    assert "s/2 itself breaks format_compliance on dev (0.0% [0.0, 16.0] n=20), so it is a weak measure of what " \
+           "hosted prompting can do here." in result.text
+    failed = dataclasses.replace(prompt(2, hosted=True), status="failed")
+    result = verdict([prompt(), failed, tuned()], scores_for({"s/1": a, "s/0": b}))
+    assert result.prompting == "s/0" and "The hosted arm (s/2) failed, so hosted prompting was not measured" in \
+        result.text
+    assert "weak measure" not in verdict([prompt(), tuned()], scores_for({"s/1": a, "s/0": b})).text
+
+
 # -- the gate ------------------------------------------------------------------------------------------------
 
 

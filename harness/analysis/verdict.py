@@ -94,6 +94,7 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
         if other_kind != kind and decisions[other_kind].test != "none":
             evidence += (f" Against the best {other_kind} prompting arm, {_describe(arm)} with {scored(arm)}: "
                          f"{decisions[other_kind].evidence()}.")
+    evidence += "".join(_weak_opponents(trials, arms))
     broken = list(tuned.broken_constraints)
     breaks = ", ".join(broken_constraint(tuned, name) for name in broken)
     beaten = f"fine-tuning beat {kind} prompting"
@@ -111,6 +112,20 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
     # the difference is computed now, by this release's rules; the arms' own intervals are read as stored
     evidence += older_rules_remark([(tuned, [metric, *broken]), *((arm, [metric]) for arm in arms.values())])
     return Verdict(f"{head} {evidence}", decision, tuned.id, opponent.id, kind, ready)
+
+
+def _weak_opponents(trials: list[TrialView], arms: dict[str, TrialView]) -> Iterable[str]:
+    """What the opponents leave unmeasured: a prompting arm that breaks a dev constraint (a hosted model whose server
+    ignored the JSON format scored 0% format) is a weak measure of prompting, and a hosted arm that failed left
+    hosted prompting unmeasured; the verdict says so rather than read as the whole answer."""
+    for arm in arms.values():
+        if arm.broken_constraints:
+            weak = ", ".join(broken_constraint(arm, name) for name in arm.broken_constraints)
+            yield (f" {arm.id} itself breaks {weak}, so it is a weak measure of what {arm_kind(arm)} prompting can "
+                   "do here.")
+    if "hosted" not in arms and (failed := [t.id for t in trials if arm_kind(t) == "hosted" and t.status == "failed"]):
+        yield (f" The hosted arm{'s' if len(failed) > 1 else ''} ({', '.join(failed)}) failed, so hosted prompting was "
+               "not measured; run the same command again to retry.")
 
 
 def _other_test_data(a: TrialView, b: TrialView) -> str | None:
