@@ -213,7 +213,7 @@ def phases_text(trial: TrialView) -> str:
     spent = "  ".join(f"{name} {trial.phase_seconds[name]:.1f} s" for name in PHASES
                       if trial.phase_seconds.get(name, 0.0) >= 0.05)  # phases it skipped are left out
     overhead, wall = trial.overhead_seconds, trial.wall_seconds
-    share = f" ({overhead / wall:.1%} of {wall:.0f} s)" if overhead is not None and wall else ""
+    share = f" ({overhead / wall:.1%} of {wall:.1f} s)" if overhead is not None and wall else ""
     return f"time: {spent}  overhead {overhead or 0:.1f} s{share}"
 
 
