@@ -195,3 +195,31 @@ def test_recalibrate_measures_again_and_a_busy_cpu_is_named(tmp_path, tiny_model
     fresh = plan_for_machine(plan_sweep(path, []), lambda _: None, recalibrate=True).calibration
     assert not fresh.cached and fresh.busy is None and fresh.measured_at >= first.measured_at
     assert plan_for_machine(plan_sweep(path, []), lambda _: None).calibration.busy is None  # what is cached now
+
+
+def test_a_calibration_interrupted_after_an_arm_keeps_that_arms_timing(tmp_path, tiny_model_dir, toy_suite,
+                                                                        monkeypatch):
+    """A Ctrl-C after minutes of timing threw every timing away: the next run measured them all again."""
+    monkeypatch.setattr(calibration_module, "native_bf16", lambda device: False)
+    path = experiment(tmp_path, tiny_model_dir, toy_suite)
+    real, timed = calibration_module._time, []
+
+    def interrupted_at_lora(plan, data, method, *args):
+        timed.append(method)
+        if method == "lora":
+            raise KeyboardInterrupt
+        return real(plan, data, method, *args)
+
+    monkeypatch.setattr(calibration_module, "_time", interrupted_at_lora)
+    with pytest.raises(KeyboardInterrupt):
+        plan_for_machine(plan_sweep(path, []), lambda _: None)
+    assert timed == ["prompt", "lora"]
+    timed.clear()
+
+    def counted(plan, data, method, *args):
+        timed.append(method)
+        return real(plan, data, method, *args)
+
+    monkeypatch.setattr(calibration_module, "_time", counted)
+    again = plan_for_machine(plan_sweep(path, []), lambda _: None).calibration
+    assert timed == ["lora"] and {t.method for t in again.timings} == {"prompt", "lora"}

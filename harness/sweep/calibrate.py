@@ -171,6 +171,7 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
         echo(f"calibrating on {machine}: {_measuring(missing, answering, config)} (cached for this machine, model, "
              "data and batch shape)")
         load = cpu_load(plan.device)
+    measured_at = when
     for method, precision in missing:
         alike = None if (method, precision) in answering else \
             _answers_alike([*known, *timings], method, precision, plan.device)
@@ -180,13 +181,13 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
             timed = _timed(plan, data, method, precision, alike)
             timings.append(dataclasses.replace(timed, configuration=configured[method]))
         load = _busier(load, cpu_load(plan.device))  # contention that starts mid-measurement counts too
-    timings.sort(key=lambda t: wanted.index((t.method, t.precision)))
-    chosen, notes = _choose(config.training.precision, plan.device, precisions, timings)
-    measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds") if missing else when
-    if missing:
+        # saved as each arm is timed: a calibration interrupted after minutes keeps what it measured
+        measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         now = {(t.method, t.precision, t.configuration) for t in timings}
         kept = [t for t in cached if (t.method, t.precision, t.configuration) not in now]  # other arms' and configs'
         _save(path, machine, [*kept, *timings], measured_at, load)
+    timings.sort(key=lambda t: wanted.index((t.method, t.precision)))
+    chosen, notes = _choose(config.training.precision, plan.device, precisions, timings)
     return Calibration(machine, chosen, tuple(timings), tuple(notes), measured_at, not missing, str(path),
                        _busy(load))
 
