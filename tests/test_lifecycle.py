@@ -241,9 +241,8 @@ def test_recheck_tells_drift_from_noise(sweep, tmp_path):
 
     # fresh data whose labels moved on: the adapter still answers the old way, so accuracy drops beyond noise
     rows = [json.loads(line) for line in (Path(store.study("life").suite_path) / "test.jsonl").read_text().splitlines()]
-    shifted = {"red": "green", "green": "blue", "blue": "red"}
     fresh = tmp_path / "fresh.jsonl"
-    fresh.write_text("".join(json.dumps({"input": r["input"], "output": {"colour": shifted[r["output"]["colour"]]}})
+    fresh.write_text("".join(json.dumps({"input": r["input"], "output": {"colour": SHIFTED[r["output"]["colour"]]}})
                              + "\n" for r in rows))
     drift = recheck(store, "toy-colours", actor="nightly", data=fresh)
     recorded = len(store.examples(production, "test"))  # those inputs pair on the input: relabelled, not new
@@ -276,17 +275,26 @@ def test_recheck_tells_drift_from_noise(sweep, tmp_path):
     assert store.adapter_events(trial_id=production)[-1].detail["unmatched"]["n"] == 1
 
 
+SHIFTED = {"red": "green", "green": "blue", "blue": "red"}
+"""Each colour's label moved on to the next: answers the adapter had right are wrong under it."""
+
+
+def production_test_examples(store: Store) -> tuple[str, list]:
+    """(the production adapter of toy-colours, its recorded test examples); life/2 is promoted first when the tests
+    run alone, without the promotion test before them."""
+    if store.production("toy-colours") is None:
+        promote(store, "life/2", "production", approver="ada")
+    production = store.production("toy-colours")
+    return production, store.examples(production, "test")
+
+
 def test_a_drop_among_new_examples_is_not_hidden_by_unchanged_recorded_ones(sweep, tmp_path, capsys):
     """The recorded examples still pass, a third as many new ones fail: the re-check reads both parts, says where
     the drop is, and exits 1 so a scheduler sees it; recorded inputs with another answer are named relabelled."""
     store = sweep
-    if store.production("toy-colours") is None:
-        promote(store, "life/2", "production", approver="ada")
-    production = store.production("toy-colours")
-    stored = store.examples(production, "test")
-    shifted = {"red": "green", "green": "blue", "blue": "red"}
+    production, stored = production_test_examples(store)
     right = [{"input": e.input, "output": json.loads(e.target)} for e in stored]
-    wrong = [{"input": f"{e.input} please", "output": {"colour": shifted[json.loads(e.target)["colour"]]}}
+    wrong = [{"input": f"{e.input} please", "output": {"colour": SHIFTED[json.loads(e.target)["colour"]]}}
              for e in stored[:15]]
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text("".join(json.dumps(r) + "\n" for r in right + wrong))
@@ -300,7 +308,7 @@ def test_a_drop_among_new_examples_is_not_hidden_by_unchanged_recorded_ones(swee
     assert "a DROP beyond noise on the new ones" in last.note and "Holm-adjusted" in last.note
 
     relabelled = tmp_path / "relabelled.jsonl"
-    moved = [{"input": r["input"], "output": {"colour": shifted[r["output"]["colour"]]}} for r in right]
+    moved = [{"input": r["input"], "output": {"colour": SHIFTED[r["output"]["colour"]]}} for r in right]
     relabelled.write_text("".join(json.dumps(r) + "\n" for r in moved))
     assert main(["recheck", "toy-colours", "--data", str(relabelled), *db]) == 1
     text = capsys.readouterr().out
@@ -313,14 +321,10 @@ def test_relabelled_inputs_pair_on_the_input_so_a_third_turned_wrong_is_a_drop(s
     from 33% to 0%. Read unpaired against every recorded example (with the 20 unchanged ones as a second part
     under Holm), it read as noise and exited 0."""
     store = sweep
-    if store.production("toy-colours") is None:
-        promote(store, "life/2", "production", approver="ada")
-    production = store.production("toy-colours")
-    stored = store.examples(production, "test")
-    shifted = {"red": "green", "green": "blue", "blue": "red"}
+    production, stored = production_test_examples(store)
     right = [e for e in stored if e.scores.get("task_accuracy") == 1.0]
     rows = [{"input": e.input, "output": json.loads(e.target)} for e in stored]
-    moved = [{"input": r["input"], "output": {"colour": shifted[r["output"]["colour"]]}} if e in right[:10] else r
+    moved = [{"input": r["input"], "output": {"colour": SHIFTED[r["output"]["colour"]]}} if e in right[:10] else r
              for e, r in zip(stored, rows)]
     path = tmp_path / "relabelled-some.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in moved))
