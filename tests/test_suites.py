@@ -326,3 +326,15 @@ def test_general_and_build_are_not_suites():
     assert len(lines) == 1838 and first["id"] == "piqa-valid-0" and set(first) == {"id", "goal", "sol1", "sol2",
                                                                                     "label"}
 
+
+
+def test_a_classification_task_on_a_json_contract_is_warned_about(tmp_path):
+    """`task` only describes the suite, and the contract scores it: a classification suite written as JSON loses the
+    per-label report, constrained label decoding and the majority floor without a word."""
+    assert load_suite(str(make_suite(tmp_path))).warnings == ()
+    schema = {"type": "object", "properties": {"sound": {"type": "string", "enum": ["bark", "meow", "moo"]}}}
+    as_json = {**LABEL_YAML, "output": {"kind": "json", "schema": schema, "fields": ["sound"]}}
+    (other := tmp_path / "other").mkdir()
+    warnings = load_suite(str(make_suite(other, as_json))).warnings
+    assert len(warnings) == 1 and "`task: classification`, but `output.kind` is json" in warnings[0]
+    assert "write `output: {kind: label, key: KEY, labels: [...]}`" in warnings[0]

@@ -310,6 +310,11 @@ def _load_meta(yaml_path: Path) -> dict[str, Any]:
     problems.raise_if_any(where)
     contract = OutputContract.from_dict(raw.get("output"), where)
     warnings = _check_scorers_apply(scorers, contract, where)
+    if task == "classification" and contract.kind != "label":  # `task` only describes; the contract scores
+        warnings.append(f"{where}: `task: classification`, but `output.kind` is {contract.kind}: the per-label report, "
+                        "macro-F1, decoding constrained to the label set and the majority-label floor need `kind: "
+                        "label`. If every answer is one label, write `output: {kind: label, key: KEY, labels: [...]}` "
+                        "(`harness suite init` infers it); else set the task that fits.")
     gate = None if raw.get("gate") is None else build(GateConfig, raw["gate"], where, prefix="gate.")
     info = {k: raw[k] for k in ("description", "source", "cleaning", "near_duplicates") if k in raw}
     return {
