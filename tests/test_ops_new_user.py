@@ -41,6 +41,16 @@ def test_a_port_that_is_not_a_number_is_a_config_error_not_a_traceback():
     assert "hunter2" not in str(err.value)
 
 
+def test_a_password_with_a_colon_is_not_quoted_back_by_the_parsers_error():
+    """`p@ss:w0rd_SECRET` read `w0rd_SECRET@127.0.0.1:55433` as the port, and the parser's own message, quoted in the
+    refusal, printed the password's tail."""
+    with pytest.raises(ConfigError) as err:
+        normalise("postgresql://harness:p@ss:w0rd_SECRET@127.0.0.1:55433/harness")
+    message = str(err.value)
+    assert "w0rd" not in message and "SECRET" not in message and "p@ss" not in message
+    assert "is not a port number" in message and "percent-encoded" in message
+
+
 def test_a_password_given_as_a_query_parameter_is_never_printed():
     url = normalise("postgresql://harness@127.0.0.1:9/harness?password=qu3ry-secret&connect_timeout=2")
     assert redacted(url) == "postgresql+psycopg://harness@127.0.0.1:9/harness?password=***&connect_timeout=2"

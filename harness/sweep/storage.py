@@ -116,8 +116,12 @@ def _readable(given: str, url: str) -> str:
     try:
         host = make_url(url).host or ""
     except (ArgumentError, ValueError) as exc:  # a port that is not a number says only "invalid literal for int()"
-        raise ConfigError(f"{_given(given)} cannot be read as a URL ({_first_line(exc)}); give "
-                          f"{_SCHEMES}, with PORT a number.{_unset_hint(given)}") from None
+        # the parser's own words quote the URL, password and all (`p@ss:w0rd` read as a port): never shown
+        why = ("what follows the last `:` before the host is not a port number" if "int()" in str(exc)
+               else "its parts do not read as scheme://USER:PASSWORD@HOST:PORT/DATABASE")
+        raise ConfigError(f"{_given(given)} cannot be read as a URL ({why}; a `:`, `@` or `/` inside the user name or "
+                          f"password must be percent-encoded, e.g. {PERCENT_ENCODE}); give {_SCHEMES}, with PORT a "
+                          f"number.{_unset_hint(given)}") from None
     if "@" in host:  # SQLAlchemy ends the password at its first "@": the rest would be tried as a host name
         raise ConfigError(f"{_given(given)}: the user name or password holds an `@`, which a URL must "
                           f"spell %40 (and `:` %3A, `/` %2F, `%` %25). Percent-encode it, e.g. "
