@@ -25,7 +25,13 @@ from harness.hosted.ledger import SpendLedger
 from harness.store.database import Store
 from harness.training.methods import METHODS
 from harness.training.methods.api import hosted_candidate
-from harness.training.prompt_search import SearchSettings, search_shots, searched_prompter, split
+from harness.training.prompt_search import (
+    FIXED_CANDIDATES,
+    SearchSettings,
+    search_shots,
+    searched_prompter,
+    split,
+)
 
 PLAIN = Prompter(None, "", OutputContract("label"))
 """Renders a conversation as a model without a chat template sees it (`Input:`/`Output:` blocks)."""
@@ -275,3 +281,15 @@ def test_without_dspy_installed_the_arm_is_skipped_with_the_reason(monkeypatch):
     space = build_space({"dspy": {}, "prompt": {"shots": 0}}, "cpu", "exp.yaml")
     assert "dspy" not in space.methods and "prompt" in space.methods
     assert "pip install 'dspy>=3.4.1,<3.6'" in space.skipped["dspy"]
+
+
+def test_a_pool_larger_than_the_train_subset_is_counted_as_the_pool_it_draws():
+    """`pool_size: 500` on 100 train examples drew 90 (what is left after the validation slice), and the estimate
+    priced 500: 1,550 answers where the search makes at most 320."""
+    params = build(METHODS.get("dspy").Params, {"pool_size": 500, "val_size": 10, "candidates": 2}, "x")
+    settings = params.settings(0, 100)
+    assert settings.pool_size == 90 and settings.calls() == (2 + FIXED_CANDIDATES) * 10 + (2 + 1) * 90
+    assert params.settings(0, 1_000).pool_size == 500  # room for the whole pool: as asked
+    train = tuple(range(100))
+    val, pool = split(train, settings)
+    assert len(val) == 10 and len(pool) == settings.pool_size and not set(val) & set(pool)

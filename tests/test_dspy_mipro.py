@@ -171,7 +171,8 @@ def test_a_constrained_arm_proposes_unconstrained_and_a_rebuild_gives_the_same_p
     assert answering and all(grammar is not None for grammar in answering) and searched.grammar is not None
     search = searched.search
     assert search.instruction is not None and searched.prompter.instruction == search.instruction
-    assert search.proposer_calls == len(proposing) and search.calls <= method.Params(**SMALL).settings(0).calls()
+    settings = method.Params(**SMALL).settings(0, len(ctx.train_examples))
+    assert search.proposer_calls == len(proposing) and search.calls <= settings.calls()
 
     def no_search(*args, **kwargs):
         raise AssertionError("searched again")

@@ -242,7 +242,7 @@ def _trial(config: ExperimentConfig, sizes: dict[str, int], method: str, calibra
                     for split in ("dev", "test"))
     if timing.step_seconds is None:
         searches = METHODS.get(method).searches  # its search generates as its dev and test do, in batches
-        settings = method_params(params, "estimate").settings(config.seed) if searches else None
+        settings = method_params(params, "estimate").settings(config.seed, sizes["train"]) if searches else None
         calls = settings.calls() if settings else 0
         proposer = settings.proposer_calls() if settings else 0
         answers = calls - proposer + proposer * PROPOSER_CALL_ANSWERS

@@ -149,8 +149,8 @@ class Method(Protocol):
     """It answers through a hosted endpoint, not on this machine's device."""
     searches: bool
     """It searches its prompt on train before answering (`dspy`, `api_dspy`): its `Params` then has `max_demos`
-    (the most shots a searched prompt shows, which the calibration times an answer with) and `settings(seed)` (whose
-    `calls()` counts the answers a trial's search generates, for the estimate)."""
+    (the most shots a searched prompt shows, which the calibration times an answer with) and
+    `settings(seed, train_size)` (whose `calls()` counts the answers a trial's search generates, for the estimate)."""
     Params: type
 
     def unavailable_reason(self, device: str) -> str | None: ...

@@ -93,10 +93,13 @@ class SearchParams:
     minibatch mean is scored on the whole slice. At most `val_size`, which scores every trial on the whole slice.
     0 (the default): 25, or `val_size` when smaller."""
 
-    def settings(self, seed: int) -> SearchSettings:
+    def settings(self, seed: int, train_size: int) -> SearchSettings:
+        """The search's settings on a train subset of `train_size`: the shot pool is what is left of it after the
+        validation slice, at most (a `pool_size` of 500 on 100 train examples drew 90, and was estimated as 500)."""
         trials = self.trials or default_trials(self.candidates)
         minibatch = min(self.minibatch_size or DEFAULT_MINIBATCH, self.val_size)
-        return SearchSettings(self.max_demos, self.max_bootstrapped, self.candidates, self.val_size, self.pool_size,
+        pool = max(0, min(self.pool_size, train_size - self.val_size))
+        return SearchSettings(self.max_demos, self.max_bootstrapped, self.candidates, self.val_size, pool,
                               seed, self.optimizer, trials if self.optimizer == "mipro" else 0,
                               minibatch if self.optimizer == "mipro" else 0)
 
@@ -224,7 +227,8 @@ def _shots(ctx: TrialContext, params: SearchParams, prompter: Prompter, complete
     if ctx.recorded_shots is not None:
         return SearchResult(_recorded(ctx), None, ctx.recorded_instruction)
     metric = search_metric(ctx.config.objective.metric)
-    found = search_shots(prompter, complete, ctx.train_examples, params.settings(ctx.seed), _scorer(ctx, metric),
+    settings = params.settings(ctx.seed, len(ctx.train_examples))
+    found = search_shots(prompter, complete, ctx.train_examples, settings, _scorer(ctx, metric),
                          metric.replace("_", " "), propose=propose)
     if client is None:
         return found
