@@ -86,3 +86,13 @@ def test_show_says_a_hosted_arm_asked_for_structured_output_and_a_local_one_deco
     assert "structured output requested (an endpoint may ignore it" in hosted and "decoding constrained" not in hosted
     local = trial_detail(trial_view(2, engine=EngineInfo("hf", "5.25.0", "float32", constrained=True)), [])
     assert "decoding constrained to the contract" in local and "structured output" not in local
+
+
+def test_a_failed_trial_has_no_place_in_the_ranking():
+    """An interrupted search, the study's only trial, read "rank 1"."""
+    from harness.analysis.report import ranking_table
+
+    table = ranking_table([trial_view(0, status="failed", objective=None), trial_view(1, objective=0.5)])
+    ranks = list(table.columns[0].cells)
+    trials = list(table.columns[1].cells)
+    assert dict(zip(trials, ranks)) == {"s/1": "1", "s/0": "-"}

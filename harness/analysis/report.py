@@ -41,7 +41,7 @@ from harness.core.errors import SuiteError
 from harness.core.label_report import LabelReport
 from harness.core.metric import CORE_METRICS, NOT_MEASURED, Metric
 from harness.core.records import PHASES, AdapterEvent, ExampleView, LookAtTest, TrialView
-from harness.core.selection import ranked
+from harness.core.selection import FINISHED, ranked
 from harness.core.text import id_order, padded
 from harness.data.contract import OutputContract, parse_output
 from harness.data.suites import load_suite
@@ -86,9 +86,13 @@ def ranking_table(trials: Iterable[TrialView], objectives: Objectives | str | No
     columns = [*scores, *hallucination, *forgetting]
     for column in ("rank", "trial", "method", "params", *(header for header, _ in columns), "train s", "status"):
         table.add_column(column, overflow="fold")
+    place = 0
     for row, t in enumerate(ordered):
-        table.add_row(str(row + 1), t.id, t.method, params_text(t.params), *(cells[row] for _, cells in columns),
-                      f"{t.train_seconds:.0f}" if t.train_seconds else "-", status_text(t))
+        finished = t.status in FINISHED  # a failed or running trial has no place in the ranking (it read "1" alone)
+        place += finished
+        table.add_row(str(place) if finished else "-", t.id, t.method, params_text(t.params),
+                      *(cells[row] for _, cells in columns), f"{t.train_seconds:.0f}" if t.train_seconds else "-",
+                      status_text(t))
     table.caption = _older_rules_caption(table)
     return table
 
