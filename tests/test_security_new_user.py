@@ -188,3 +188,20 @@ def test_a_new_results_folder_is_readable_by_its_owner_only(tmp_path):
     shared.mkdir(mode=0o755)
     Store(shared / "harness.duckdb").record_importance("s", {})
     assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # a folder that exists keeps its permissions
+
+
+def test_sweep_with_workers_makes_its_results_folder_owner_only_too(tmp_path, tiny_model_dir, toy_suite):
+    """`sweep --workers 2` made the folder for its workers' logs first, with the umask's permissions (world-readable),
+    before anything made it owner-only."""
+    import stat
+
+    from harness.store.database import Store
+    from harness.sweep.plan import plan_sweep
+    from harness.sweep.workers import run_local_workers
+
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(f"name: toy\nmodel: {tiny_model_dir}\nsuite: {toy_suite}\nresults_dir: {tmp_path / 'r'}\n"
+                          "regression: {enabled: false}\nspace:\n  prompt: {shots: 0}\n")
+    plan = plan_sweep(experiment, [])
+    assert run_local_workers(plan, [], Store(tmp_path / "r" / "harness.duckdb"), 0, 0, lambda line: None) == []
+    assert stat.S_IMODE((tmp_path / "r").stat().st_mode) == 0o700 and (tmp_path / "r" / "logs").is_dir()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from harness.core.paths import STORAGE_ENV
+from harness.core.paths import STORAGE_ENV, results_folder
 from harness.core.progress import bar_options
 from harness.store.database import Store
 from harness.sweep.plan import SweepPlan
@@ -46,8 +46,9 @@ def worker_command(plan: SweepPlan, overrides: list[str], db: Path, index: int) 
 def run_local_workers(plan: SweepPlan, overrides: list[str], store: Store, count: int, gpus: int,
                       echo: Callable[[str], None] = print) -> list[WorkerExit]:
     """Start `count` workers, follow the study until they end, and return how each ended."""
+    results_folder(plan.results_dir)  # owner-only, as every results folder: the logs' mkdir made it world-readable
     logs = plan.results_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(exist_ok=True)
     procs: list[tuple[int, subprocess.Popen, Path]] = []
     for index in range(count):
         env = dict(os.environ, PYTHONUNBUFFERED="1", **{STORAGE_ENV: plan.storage})
