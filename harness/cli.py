@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.analysis.decision_rule import DECISION_RULE
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, Terminated
 from harness.core.paths import STORAGE_ENV, bundled, results_database
 
 EPILOG = """\
@@ -60,11 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:  # on stderr: `harness trials --format json > x.json` must not write it into x.json
         Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         resumable = getattr(args, "run", None) in (_sweep, _worker)  # only trials are kept to resume from
-        console.print("\ninterrupted." + (" Finished trials are saved; re-run the same command to resume."
-                                          if resumable else ""))
-        return 130
+        console.print(("\nstopped (SIGTERM)." if isinstance(stop, Terminated) else "\ninterrupted.")
+                      + (" Finished trials are saved; re-run the same command to resume." if resumable else ""))
+        return 143 if isinstance(stop, Terminated) else 130
 
 
 def _hear_ctrl_c() -> None:
@@ -74,6 +74,11 @@ def _hear_ctrl_c() -> None:
     complete. So sweeps and workers take SIGINT back."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminated)  # a scheduler's stop: as Ctrl-C, not an exit mid-trial
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 class _Parser(argparse.ArgumentParser):

@@ -362,3 +362,30 @@ def test_a_trial_whose_worker_on_another_machine_went_silent_is_failed_and_retri
     live = silent_trial()
     live.set_user_attr("lease_until", time.time() + 60)  # renewed: alive, whatever its host
     assert fail_stale_trials(study, RETRY) == []
+
+
+@pytest.mark.slow
+def test_sigterm_mid_trial_stops_as_ctrl_c_does_and_records_the_trial(tmp_path, tiny_model_dir, toy_suite):
+    """Schedulers stop a job with SIGTERM: the process ended at once (exit 143, no word) and left its trial running in
+    the study storage until a lease ran out."""
+    experiment = write_experiment(tmp_path, tiny_model_dir, toy_suite, total=2, steps=100000)
+    body = experiment.read_text()
+    experiment.write_text(body[:body.index("space:")] + "space:\n  full: {learning_rate: [1.0e-3, 2.0e-3]}\n")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", INTERVAL_ENV: "0"}
+    command = [sys.executable, "-m", "harness", "sweep", str(experiment), "--study", "sigterm", "--allow-under-trained"]
+    db = tmp_path / "results/harness.duckdb"
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    said = Output(proc)
+    wait_for(lambda: db.exists() and any(t.status == "running" and t.method == "full" for t in Store(db).trials()),
+             proc, said, "a running full trial")
+    started = len(said.text)
+    wait_for(lambda: re.search(r"train:\s+\d+%.*?\| [1-9]\d*/", said.text[started:]) is not None, proc, said,
+             "the trial's first training step")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    said.done.wait(timeout=30)
+    output = said.text
+    assert proc.returncode == 143, output[-3000:]
+    assert "Traceback" not in output and "stopped (SIGTERM). Finished trials are saved" in output, output[-3000:]
+    (stopped,) = [t for t in Store(db).trials() if t.method == "full"]
+    assert stopped.status == "failed" and stopped.failure_reason.startswith("stopped by SIGTERM during the trial")

@@ -33,3 +33,8 @@ class EngineLost(OutsideFailure):
 
 class TrainingError(HarnessError):
     """Training went wrong in a way the trial records as its failure (a non-finite loss, say)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, as a scheduler (Slurm, Kubernetes, systemd) stops a job: a sweep stops as on Ctrl-C, recording the
+    trial it interrupts, where the default handler ended the process and left that trial running in the storage."""

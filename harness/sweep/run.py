@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from harness.analysis.formatting import params_text
 from harness.core.config import ExperimentConfig
-from harness.core.errors import EngineLost, HarnessError, OutsideFailure
+from harness.core.errors import EngineLost, HarnessError, OutsideFailure, Terminated
 from harness.core.progress import bar_options
 from harness.core.records import RunRecord, StudyRecord, TrialRecord, setup_changes, study_setup, trial_id
 from harness.core.redaction import Redactor, redact_rows
@@ -223,8 +223,9 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
             with Lease(trial):
                 try:
                     run_trial(data, record, params, trial, artifacts / str(trial.number))
-                except KeyboardInterrupt:
-                    reason = "interrupted by the user (Ctrl-C) during the trial"
+                except KeyboardInterrupt as stop:
+                    how = "stopped by SIGTERM" if isinstance(stop, Terminated) else "interrupted by the user (Ctrl-C)"
+                    reason = f"{how} during the trial"
                     mark_interrupted(trial, reason, interrupted=True, by_user=True)
                     store.mark_trial_failed(record.id, reason)  # its retry adds "re-run as ..." when it starts
                     raise
