@@ -1039,7 +1039,7 @@ def _engine_lost(outcome, console: Console) -> bool:
 def _worker(args, console: Console) -> int:
     from harness.sweep.machine import plan_for_machine
     from harness.sweep.plan import plan_sweep
-    from harness.sweep.run import run_sweep
+    from harness.sweep.run import check_store_matches_storage, run_sweep
 
     overrides = args.overrides + ([f"results_dir={args.results}"] if args.results else [])
     plan = plan_sweep(args.experiment, overrides, args.study, args.storage, args.trials)
@@ -1050,6 +1050,7 @@ def _worker(args, console: Console) -> int:
                       f"a worker elsewhere runs a study of its own. Give every worker the same --storage (or "
                       f"{STORAGE_ENV}) to share one study across machines.", highlight=False)
     store = _store(args.db, plan.config.results_dir)
+    check_store_matches_storage(plan, store)  # before calibration: a worker of another setup costs minutes there
     here = plan_for_machine(plan, console.print, args.allow_under_trained, recalibrate=args.recalibrate,
                             finished=_finished_methods(store, plan.study))
     outcome = run_sweep(here.plan, store, echo=console.print, worker=index, followups=False, prepared=here.data)

@@ -117,3 +117,27 @@ def test_a_model_folder_whose_weights_changed_is_refused_before_calibration(tmp_
     with pytest.raises(HarnessError) as refused:
         check_store_matches_storage(plan_sweep(experiment, []), store)
     assert "study toy in" in str(refused.value) and "model sha256: stored" in str(refused.value)
+
+
+def test_a_worker_of_another_setup_is_refused_by_the_shared_storage_before_calibration(tmp_path, tiny_model_dir, suite):
+    """A worker with its own results folder and other data limits calibrated for minutes before the storage refused
+    it: only the storage knew the study, and it was read after calibration."""
+    import json
+
+    import optuna
+
+    from harness.core.records import study_setup
+    from harness.sweep.storage import open_storage
+
+    storage = f"journal:{tmp_path / 'shared' / 'optuna-journal.log'}"
+    experiment, plan, _ = recorded_study(tmp_path, tiny_model_dir, suite)
+    created = plan_sweep(experiment, [], storage=storage)
+    model = resolve(str(tiny_model_dir))
+    study = optuna.create_study(study_name="toy", storage=open_storage(storage).storage)
+    study.set_user_attr("setup", json.loads(json.dumps(study_setup(_study_record(created, model.reference,
+                                                                                 model.sha256, None)))))
+    elsewhere = Store(tmp_path / "elsewhere" / "harness.duckdb")  # the worker's own results database: empty
+    check_store_matches_storage(created, elsewhere)  # the same setup: nothing to refuse
+    other = plan_sweep(experiment, ["data.test_limit=7"], storage=storage)
+    with pytest.raises(HarnessError, match=r"was created by a sweep with another setup.*data: created with"):
+        check_store_matches_storage(other, elsewhere)

@@ -68,7 +68,7 @@ from harness.sweep.resume import (
     unneeded,
 )
 from harness.sweep.space import SearchSpace, configurations
-from harness.sweep.storage import StudyStorage, open_storage, redacted, stored_trials
+from harness.sweep.storage import StudyStorage, open_storage, redacted, stored_study
 from harness.sweep.trial import run_trial
 from harness.training.methods import METHODS
 
@@ -447,11 +447,15 @@ def _check_setup(plan: SweepPlan, study: optuna.Study, record: StudyRecord) -> N
     """Refuse to add trials to a shared study that a sweep of another suite, model, data, seed or objective created.
     Each results database checks the studies it holds (`Store.study_conflict`), but a worker on another machine
     writes to its own database, and only the study storage they share can tell them apart."""
-    setup = json.loads(json.dumps(study_setup(record)))  # as the storage keeps it: JSON, so tuples are lists
     stored = study.user_attrs.get("setup")
     if stored is None:
-        study.set_user_attr("setup", setup)
+        study.set_user_attr("setup", json.loads(json.dumps(study_setup(record))))
         return
+    _refuse_other_setup(plan, stored, record)
+
+
+def _refuse_other_setup(plan: SweepPlan, stored: dict, record: StudyRecord) -> None:
+    setup = json.loads(json.dumps(study_setup(record)))  # as the storage keeps it: JSON, so tuples are lists
     changed = [f"{fact}: created with {old!r}, now {new!r}" for fact, old, new in setup_changes(stored, setup)]
     if changed:
         raise HarnessError(f"study {plan.study} in the study storage {redacted(plan.storage)} was created by a sweep "
@@ -463,8 +467,12 @@ def check_store_matches_storage(plan: SweepPlan, store: Store) -> None:
     """Refuse, before anything runs, when the results database holds trials of this study that its Optuna storage
     does not know. Optuna would number new trials from 0 again, and each would take the id, the stored scores and
     the adapter folder of an old one: a promoted adapter among them would change under its registry entry."""
-    _check_same_setup(plan, store)
-    drawn = stored_trials(plan.storage, plan.study)
+    model = _check_same_setup(plan, store)
+    loaded = stored_study(plan.storage, plan.study)
+    drawn = [] if loaded is None else loaded.get_trials(deepcopy=False)
+    if loaded is not None and (setup := loaded.user_attrs.get("setup")) is not None:
+        # a worker with its own results folder: only the storage knows the study, and it knows before calibration
+        _refuse_other_setup(plan, setup, _study_record(plan, *model, None))
     _check_choices(plan, drawn)
     known = {t.number for t in drawn}
     unknown = [t.id for t in store.trials(plan.study) if t.number not in known]
@@ -480,25 +488,28 @@ def check_store_matches_storage(plan: SweepPlan, store: Store) -> None:
     )
 
 
-def _check_same_setup(plan: SweepPlan, store: Store) -> None:
+def _check_same_setup(plan: SweepPlan, store: Store) -> tuple[str, str]:
     """Refuse, before calibration and in the dry run, to add trials to a stored study of this name that another
     suite, data subset, seed, objective or model made (`Store.study_conflict`), or whose model folder's set-up or
     suite's split files changed since. The model is the one on this machine now; an embedded model not pulled yet is
-    compared when the sweep records the study, after it pulls it."""
-    stored = store.study(plan.study)
-    if stored is None:
-        return
+    compared when the sweep records the study, after it pulls it. Returns the model as a study records it (its
+    reference and sha256, "" where not known yet), for the storage's own check."""
     try:
         source = sources.resolve(plan.config.model, pull_missing=False)  # a folder's weights hashed (cached)
     except HarnessError:
         source = None  # the sweep says what is wrong with it, or pulls it
-    model = (source.reference, source.sha256) if source else (stored.model_name, stored.model_sha256)
+    stored = store.study(plan.study)
+    model = (source.reference, source.sha256) if source else \
+        (stored.model_name, stored.model_sha256) if stored else (plan.config.model, "")
+    if stored is None:
+        return model
     conflict = store.study_conflict(_study_record(plan, *model, stored.model_note))
     if conflict is not None:
         raise HarnessError(conflict)
     _check_same_split_files(plan, store)
     if source is not None:
         _check_same_model_setup(plan, store, sources.setup_sha256(source.path))
+    return model
 
 
 def _check_same_model_setup(plan: SweepPlan, store: Store, now: str | None) -> None:

@@ -225,19 +225,18 @@ def open_storage(url: str, retry: Any = None) -> StudyStorage:
     return StudyStorage(storage, lock)
 
 
-def stored_trials(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
-    """The trials the storage at `url` holds for `study`: none when the study (or a file storage itself) does not
-    exist yet, which is then not created."""
+def stored_study(url: str, study: str) -> optuna.Study | None:
+    """The study as the storage at `url` holds it; None when the study (or a file storage itself) does not exist
+    yet, which is then not created."""
     import optuna
 
     for prefix in ("journal:", "sqlite:///"):
         if url.startswith(prefix) and not Path(url.removeprefix(prefix)).exists():
-            return []
+            return None
     try:
-        loaded = optuna.load_study(study_name=study, storage=open_storage(url).storage)
+        return optuna.load_study(study_name=study, storage=open_storage(url).storage)
     except KeyError:  # Optuna's answer for a study the storage does not hold
-        return []
-    return loaded.get_trials(deepcopy=False)
+        return None
 
 
 def _rdb_storage(url: str, retry: Any) -> Any:
