@@ -389,3 +389,23 @@ def test_sigterm_mid_trial_stops_as_ctrl_c_does_and_records_the_trial(tmp_path, 
     assert "Traceback" not in output and "stopped (SIGTERM). Finished trials are saved" in output, output[-3000:]
     (stopped,) = [t for t in Store(db).trials() if t.method == "full"]
     assert stopped.status == "failed" and stopped.failure_reason.startswith("stopped by SIGTERM during the trial")
+
+
+def test_a_sample_asked_before_a_dead_workers_retry_was_queued_gives_way_to_it(tmp_path):
+    """A worker asked Optuna for a trial, then its claim found a dead worker's trial and queued its retry: the fresh
+    sample ran in the study's last slot, and the retry stayed queued for ever, its configuration never run again."""
+    from harness.sweep.resume import fail_stale_trials
+    from harness.sweep.run import RETRY, _queued_first
+
+    study = optuna.create_study(storage=open_storage(f"journal:{tmp_path / 'j.log'}").storage, study_name="s")
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    dead = study.ask(space)
+    for key, value in (("pid", 4242), ("host", "another-machine"), ("lease_until", time.time() - 1)):
+        dead.set_user_attr(key, value)
+    fresh = study.ask(space)  # asked before its claim looked for dead workers
+    assert _queued_first(study, fresh) is None  # nothing queued yet
+    fail_stale_trials(study, RETRY, current=fresh.number)
+    kind, reason = _queued_first(study, fresh)
+    assert kind == "yield" and "runs first, in its place" in reason
+    retry = study.ask(space)  # what the worker asks for next: the queued retry
+    assert retry.params == dead.params and _queued_first(study, retry) is None  # a queued trial never gives way

@@ -313,7 +313,7 @@ def _claim(plan: SweepPlan, store: Store, storage: StudyStorage, study: optuna.S
         with storage.claim(plan.study):
             stale = fail_stale_trials(study, RETRY, current=trial.number)
             retry_stopped_trials(study)  # another worker's Ctrl-C: its trial runs here, as a dead worker's does
-            why = unneeded(study, trial, plan.trials)
+            why = unneeded(study, trial, plan.trials) or _queued_first(study, trial)
             trial.set_user_attr("claimed", why is None)
             renew(trial)
         _record_stale(store, plan.study, stale, echo)
@@ -334,6 +334,21 @@ def _claim(plan: SweepPlan, store: Store, storage: StudyStorage, study: optuna.S
     else:
         time.sleep(CLAIM_POLL_SECONDS)  # let the twin's worker get on before sampling again
     raise NotNeeded(reason)
+
+
+def _queued_first(study: optuna.Study, trial: optuna.Trial) -> tuple[str, str] | None:
+    """Why a freshly sampled `trial` gives way, if it should: a trial is queued (a dead or stopped worker's retry, just
+    queued by this claim, after Optuna asked for `trial`), and Optuna runs the queue before it samples. Else the
+    sample took the study's last slot and the retry stayed queued for ever: a killed worker's configuration never ran
+    again. A trial taken from the queue itself never gives way."""
+    trials = study.get_trials(deepcopy=False)
+    this = next((t for t in trials if t.number == trial.number), None)
+    if this is None or "fixed_params" in this.system_attrs:
+        return None
+    queued = [t.number for t in trials if t.state == TrialState.WAITING]
+    if not queued:
+        return None
+    return "yield", f"not needed: queued trial {queued[0]} (a stopped trial's retry) runs first, in its place"
 
 
 def _record_stale(store: Store, study: str, stale: list[tuple[int, str]], echo: Callable[[str], None]) -> None:
