@@ -234,6 +234,34 @@ def postgres():
         yield cluster
 
 
+def full_only_experiment(tmp_path: Path, model: Path, suite: Path) -> Path:
+    """Two trials of full fine-tuning only, so the first trial trains whatever the sampler's seed, far past any
+    signal sent to it (a step budget of 100,000)."""
+    experiment = write_experiment(tmp_path, model, suite, total=2, steps=100000)
+    body = experiment.read_text()
+    experiment.write_text(body[:body.index("space:")] + "space:\n  full: {learning_rate: [1.0e-3, 2.0e-3]}\n")
+    return experiment
+
+
+def signal_mid_trial(command: list[str], env: dict, db: Path, signum: int, preexec=None
+                     ) -> tuple[subprocess.Popen, str]:
+    """Run `command`, send `signum` once its trial has taken a training step, and return the ended process and what it
+    printed. Conditions, not sleeps: the trial is recorded as running, and after that its training has taken a step
+    (the trial's own progress bar, not the calibration's, which comes before any trial)."""
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=preexec)  # noqa: PLW1509 - the disposition a background job inherits
+    said = Output(proc)
+    wait_for(lambda: db.exists() and any(t.status == "running" and t.method == "full" for t in Store(db).trials()),
+             proc, said, "a running full trial")
+    started = len(said.text)
+    wait_for(lambda: re.search(r"train:\s+\d+%.*?\| [1-9]\d*/", said.text[started:]) is not None, proc, said,
+             "the trial's first training step")
+    proc.send_signal(signum)
+    proc.wait(timeout=120)
+    said.done.wait(timeout=30)
+    return proc, said.text
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("storage, inherited", [
     ("journal", "default"),
@@ -242,9 +270,7 @@ def postgres():
 ])
 def test_ctrl_c_mid_trial_prints_only_the_clean_message_and_resumes(storage, inherited, request, tmp_path,
                                                                     tiny_model_dir, toy_suite):
-    experiment = write_experiment(tmp_path, tiny_model_dir, toy_suite, total=2, steps=100000)
-    body = experiment.read_text()  # only fine-tuning, so the first trial trains whatever the sampler's seed
-    experiment.write_text(body[:body.index("space:")] + "space:\n  full: {learning_rate: [1.0e-3, 2.0e-3]}\n")
+    experiment = full_only_experiment(tmp_path, tiny_model_dir, toy_suite)
     url = request.getfixturevalue("postgres").url if storage == "postgresql" else None
     env = {**os.environ, "PYTHONUNBUFFERED": "1", INTERVAL_ENV: "0",  # the wait below reads the bar
            **({"HARNESS_STORAGE": url} if url else {})}
@@ -252,20 +278,7 @@ def test_ctrl_c_mid_trial_prints_only_the_clean_message_and_resumes(storage, inh
                "--study", f"sigint-{storage}-{inherited}", "--allow-under-trained"]  # Ctrl-C comes before the cap
     db = tmp_path / "results/harness.duckdb"
     ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if inherited == "ignored" else None
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=ignore)  # noqa: PLW1509 - the disposition a background job inherits
-    said = Output(proc)
-    # Conditions, not sleeps: the trial is recorded as running, and after that its training has taken a step
-    # (the trial's own progress bar, not the calibration's, which comes before any trial).
-    wait_for(lambda: db.exists() and any(t.status == "running" and t.method == "full" for t in Store(db).trials()),
-             proc, said, "a running full trial")
-    started = len(said.text)
-    wait_for(lambda: re.search(r"train:\s+\d+%.*?\| [1-9]\d*/", said.text[started:]) is not None, proc, said,
-             "the trial's first training step")
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=120)
-    said.done.wait(timeout=30)
-    output = said.text
+    proc, output = signal_mid_trial(command, env, db, signal.SIGINT, ignore)
     assert proc.returncode == 130, output[-3000:]
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
     assert "interrupted. Finished trials are saved; re-run the same command to resume." in output
@@ -368,23 +381,11 @@ def test_a_trial_whose_worker_on_another_machine_went_silent_is_failed_and_retri
 def test_sigterm_mid_trial_stops_as_ctrl_c_does_and_records_the_trial(tmp_path, tiny_model_dir, toy_suite):
     """Schedulers stop a job with SIGTERM: the process ended at once (exit 143, no word) and left its trial running in
     the study storage until a lease ran out."""
-    experiment = write_experiment(tmp_path, tiny_model_dir, toy_suite, total=2, steps=100000)
-    body = experiment.read_text()
-    experiment.write_text(body[:body.index("space:")] + "space:\n  full: {learning_rate: [1.0e-3, 2.0e-3]}\n")
+    experiment = full_only_experiment(tmp_path, tiny_model_dir, toy_suite)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", INTERVAL_ENV: "0"}
     command = [sys.executable, "-m", "harness", "sweep", str(experiment), "--study", "sigterm", "--allow-under-trained"]
     db = tmp_path / "results/harness.duckdb"
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    said = Output(proc)
-    wait_for(lambda: db.exists() and any(t.status == "running" and t.method == "full" for t in Store(db).trials()),
-             proc, said, "a running full trial")
-    started = len(said.text)
-    wait_for(lambda: re.search(r"train:\s+\d+%.*?\| [1-9]\d*/", said.text[started:]) is not None, proc, said,
-             "the trial's first training step")
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=120)
-    said.done.wait(timeout=30)
-    output = said.text
+    proc, output = signal_mid_trial(command, env, db, signal.SIGTERM)
     assert proc.returncode == 143, output[-3000:]
     assert "Traceback" not in output and "stopped (SIGTERM). Finished trials are saved" in output, output[-3000:]
     (stopped,) = [t for t in Store(db).trials() if t.method == "full"]
