@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -479,22 +479,23 @@ def _shown(value: Any, limit: int = 160) -> str:
 
 def _never_sent(exc: BaseException) -> bool:
     """Whether the request never reached the endpoint: the connection itself failed (the HTTP library's ConnectError
-    or ConnectTimeout behind openai's). A read timeout or a dropped answer may follow a request the endpoint received,
-    computed and billed, so its worst case stays spent (a timed-out paid request is billed all the same)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if type(seen).__name__ in ("ConnectError", "ConnectTimeout"):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    or ConnectTimeout behind openai's; the library is httpx, or httpx2 in openai 3, so they are known by name). A read
+    timeout or a dropped answer may follow a request the endpoint received, computed and billed, so its worst case
+    stays spent (a timed-out paid request is billed all the same)."""
+    return any(type(cause).__name__ in ("ConnectError", "ConnectTimeout") for cause in _causes(exc))
 
 
 def _root_cause(exc: BaseException, kind: type) -> BaseException | None:
     """The first exception of `kind` behind `exc` (openai wraps the HTTP library's errors in its own)."""
-    seen = exc
-    while seen is not None and not isinstance(seen, kind):
+    return next((cause for cause in _causes(exc) if isinstance(cause, kind)), None)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then each exception behind it, nearest first."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
         seen = seen.__cause__ or seen.__context__
-    return seen
 
 
 def _redirected(name: str, target: str) -> str:

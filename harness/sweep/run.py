@@ -125,7 +125,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     if data is None:  # else the machine's plan checked the hosted arms, before it calibrated
         data = prepare(plan, source, echo)
         check_hosted_arms(plan, data, echo)  # before any model loads: an endpoint that rejects the arm's request
-    _check_same_model_setup(plan, store, data.provenance["model"].get("setup_sha256"))
+    _check_same_model_setup(plan, store, sources.setup_sha256(source.path))  # an embedded model pulled just now
     if _may_train(plan, store, followups):  # the forgetting check's base score: only a trained trial needs it
         data = with_base_regression(data, echo)
     data = dataclasses.replace(data, hosted_ledger=hosted_ledgers(store, plan))
