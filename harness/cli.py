@@ -915,6 +915,7 @@ def _sweep(args, console: Console) -> int:
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
     from harness.sweep.storage import origin_note, redacted
+    from harness.sweep.workers import as_one_worker, worker_threads
 
     plan = plan_sweep(args.experiment, args.overrides, args.study, args.storage, args.trials)
     if (note := origin_note(plan.storage)) is not None:  # a variable left set would move the study without a word
@@ -925,17 +926,18 @@ def _sweep(args, console: Console) -> int:
     _check_workers(args.workers, plan)  # before calibration, which takes minutes, and in the dry run
     store = _store(args.db, plan.config.results_dir)
     check_store_matches_storage(plan, store)  # before calibration, and in the dry run
-    here = plan_for_machine(plan, console.print, args.allow_under_trained, pull_missing=not args.dry_run,
-                            recalibrate=args.recalibrate, finished=_finished_methods(store, plan.study))
+    with as_one_worker(plan.device, args.workers):  # workers then read this calibration, not time it again
+        here = plan_for_machine(plan, console.print, args.allow_under_trained, pull_missing=not args.dry_run,
+                                recalibrate=args.recalibrate, finished=_finished_methods(store, plan.study))
     plan, expected = here.plan, here.estimate
     if args.dry_run:
         console.print(f"study {plan.study} ({plan.trials_in_words()}) on {plan.device}; storage "
                       f"{redacted(plan.storage)}")
         if args.workers > 1:  # the estimate below is one process's: workers share the machine, not multiply it
             console.print(f"workers: {args.workers} processes take the trials in turn"
-                          + (f", each with {max(1, (os.cpu_count() or 1) // args.workers)} of the "
-                             f"{os.cpu_count()} cores" if plan.device == "cpu" else "")
-                          + "; the estimate below times the trials one after another in one process",
+                          + (f", each with {worker_threads(args.workers)} of the {os.cpu_count()} cores"
+                             if plan.device == "cpu" else "")
+                          + "; the estimate below times the trials one after another, each as one worker runs it",
                           highlight=False, markup=False)
         console.print(f"suite {plan.suite.name} {plan.suite.version} ({show_path(plan.suite.path)}): " + ", ".join(
             f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))

@@ -127,12 +127,15 @@ def test_a_dry_run_with_workers_says_how_they_share_the_machine(tmp_path, tiny_m
     out = " ".join(capsys.readouterr().out.split())
     cores = os.cpu_count() or 1
     assert (f"workers: 2 processes take the trials in turn, each with {max(1, cores // 2)} of the {cores} cores; "
-            "the estimate below times the trials one after another in one process") in out
+            "the estimate below times the trials one after another, each as one worker runs it") in out
 
 
-def test_local_workers_share_one_study_exactly(tmp_path, tiny_model_dir, toy_suite, capsys):
-    """`sweep --workers 3`: 5 trials in total (not 15), the enqueued baseline once, every trial stored once."""
+def test_local_workers_share_one_study_exactly(tmp_path, tiny_model_dir, toy_suite, capsys, monkeypatch):
+    """`sweep --workers 3`: 5 trials in total (not 15), the enqueued baseline once, every trial stored once; the
+    machine timed once, by the sweep, not again by each worker."""
     from harness.cli import main
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))  # a calibration of no earlier run; workers inherit it
 
     experiment = write_experiment(tmp_path, tiny_model_dir, toy_suite, total=5, steps=30)
     # prompting with six configurations, not one: a drawn duplicate of a finished one is pruned at once, without a
@@ -159,6 +162,11 @@ def test_local_workers_share_one_study_exactly(tmp_path, tiny_model_dir, toy_sui
     runs = Store(db).runs({t.run_id for t in trials})
     assert len({runs[t.run_id].pid for t in trials}) >= 2  # the work was spread, not done by one worker
     assert poller.reads > 0 and poller.errors == [] and poller.partial == []
+    # the sweep calibrated with a worker's threads, and every worker read that calibration rather than time the
+    # machine again
+    assert "calibrating on" in out, out[-3000:]
+    for log in sorted((tmp_path / "results/logs").glob("toy-worker-*.log")):
+        assert "calibration cached" in log.read_text() and "calibrating on" not in log.read_text(), log.read_text()
 
 
 @pytest.mark.slow

@@ -13,10 +13,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from harness.core.paths import STORAGE_ENV, results_folder
@@ -55,7 +57,7 @@ def run_local_workers(plan: SweepPlan, overrides: list[str], store: Store, count
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
         else:  # N processes each using every core run many times slower than N sharing them out
-            env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // count)))
+            env["OMP_NUM_THREADS"] = str(worker_threads(count))
         log = logs / f"{plan.study}-worker-{index}.log"
         with log.open("w") as handle:
             proc = subprocess.Popen(worker_command(plan, overrides, store.path, index), env=env, stdout=handle,
@@ -81,6 +83,31 @@ def run_local_workers(plan: SweepPlan, overrides: list[str], store: Store, count
                 proc.kill()
         raise
     return [WorkerExit(index, proc.returncode, log) for index, proc, log in procs]
+
+
+def worker_threads(count: int) -> int:
+    """The threads each of `count` workers on this machine's CPU gets: OMP_NUM_THREADS where the user set it, else
+    an equal share of the cores."""
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return max(1, (os.cpu_count() or 1) // count)
+
+
+@contextmanager
+def as_one_worker(device: str, count: int) -> Iterator[None]:
+    """This process with the threads one of `count` CPU workers will have, while it plans their sweep: the
+    calibration is then the workers' own (its cache is keyed by threads), which they read instead of each timing
+    the machine again, for minutes, all at once. Nothing changes on a GPU, where each worker has a GPU of its own."""
+    if device != "cpu" or count < 2:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(worker_threads(count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _follow(plan: SweepPlan, store: Store, procs: list[subprocess.Popen]) -> None:
