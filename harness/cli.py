@@ -1095,6 +1095,12 @@ def _merge(args, console: Console) -> int:
                           "the file it points to, if you trust it, and merge again.", highlight=False)
         console.print(f"{source.path}: {len(report.trials)} trial(s) merged into {target.path}, {copied} adapter "
                       "folder(s) copied.")
+        if report.running:  # a running row has no scores to merge; leaving it out unsaid lost the trial
+            shown = ", ".join(report.running[:5]) + (", ..." if len(report.running) > 5 else "")
+            console.print(f"note: {len(report.running)} trial(s) that {source.path} holds as running were not "
+                          f"merged: {shown}. If their worker is still running, merge again once they end. If it "
+                          "died, the study storage has failed them and another trial runs their configuration again; "
+                          "`harness worker` on that results folder records the failure there.", highlight=False)
         if report.events_left or report.looks_left:  # an adapter's history is not two databases' to mix
             console.print(f"[bold yellow]warning:[/] {source.path} also holds {report.events_left} registry event(s) "
                           f"and {report.looks_left} look(s) at test of the merged trials, which merge does not carry: "

@@ -389,6 +389,7 @@ def test_merge_brings_another_workers_finished_trials_in_once(tmp_path):
 
     report = main.merge(other)
     assert sorted(report.trials) == ["s1/1", "s1/2"] and report.artifacts == ["artifacts/s1/2"]
+    assert report.running == ["s1/3"]  # said, not dropped unsaid
     trials = {t.id: t for t in main.trials("s1")}
     assert set(trials) == {"s1/0", "s1/1", "s1/2"}
     assert trials["s1/1"].status == "complete" and trials["s1/1"].objective == 0.7
@@ -432,10 +433,14 @@ def test_merge_command_copies_adapters_and_keeps_the_studys_best(tmp_path, capsy
         Path(record.artifact_path, "adapter_model.safetensors").write_bytes(b"weights")
         store.record_trial_result(record)
 
+    other.record_trial_start(make_record(number=2))  # its worker was killed: running there for ever
+
     assert main(["merge", str(tmp_path / "worker"), "--db", str(main_db.path)]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
     assert "1 trial(s) merged" in out and "1 adapter folder(s) copied" in out and "removed the weights of s1/0" in out
     assert "registry event" not in out  # a worker's database has no history to leave behind
+    assert "1 trial(s) that " in out and "holds as running were not merged: s1/2. If their worker is still running" \
+        in out
 
 
 def test_merge_says_which_history_stays_in_the_source(tmp_path, capsys):

@@ -418,3 +418,25 @@ def test_a_sample_asked_before_a_dead_workers_retry_was_queued_gives_way_to_it(t
     assert kind == "yield" and "runs first, in its place" in reason
     retry = study.ask(space)  # what the worker asks for next: the queued retry
     assert retry.params == dead.params and _queued_first(study, retry) is None  # a queued trial never gives way
+
+
+def test_a_killed_workers_trial_stops_showing_as_running_in_its_own_results_folder(tmp_path):
+    """A worker killed mid-trial leaves the trial running in its own results database; another worker fails it in
+    the study storage. Whenever a worker next uses that results folder (at its start, even with nothing left to run,
+    or at a claim), the trial is recorded as failed there too, naming its retry."""
+    from test_store import make_record
+
+    from harness.sweep.run import record_storage_failures
+
+    study = optuna.create_study(storage=open_storage(f"journal:{tmp_path / 'j.log'}").storage, study_name="s1")
+    killed, alive = study.ask(), study.ask()
+    study.tell(killed, state=TrialState.FAIL)
+    store = Store(tmp_path / "harness.duckdb")
+    for number in (killed.number, alive.number):
+        store.record_trial_start(make_record(number=number))
+    record_storage_failures(store, "s1", study)
+    trials = {t.number: t for t in store.trials("s1")}
+    assert trials[killed.number].status == "failed"
+    assert trials[killed.number].failure_reason.startswith("interrupted: its worker stopped (another worker of the "
+                                                           "study found it stale); retried once")
+    assert trials[alive.number].status == "running"  # still running in the storage: left as it is

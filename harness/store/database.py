@@ -191,6 +191,9 @@ class MergeReport:
     registry lives in one database, the one its leads promote in."""
     looks_left: int = 0
     """Looks at test (gates, compares, re-checks) of the merged trials that stay in the source."""
+    running: list[str] = dataclasses.field(default_factory=list)
+    """Trials the source holds as running that this database lacks, left out: still running there, or their worker
+    died (the study storage then failed them, and a later trial runs their configuration again)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -493,6 +496,9 @@ class Store:
                           " LEFT JOIN trials t ON t.id = s.id"
                           " WHERE s.status <> 'running' AND (t.id IS NULL OR t.status = 'running')")
                 rows = c.execute("SELECT id, artifact_path FROM merging ORDER BY id").fetchall()
+                report.running.extend(row[0] for row in c.execute(
+                    "SELECT s.id FROM src.trials s LEFT JOIN trials t ON t.id = s.id"
+                    " WHERE s.status = 'running' AND t.id IS NULL ORDER BY s.id").fetchall())
                 report.trials.extend(row[0] for row in rows)
                 report.artifacts.extend(row[1] for row in rows if row[1] and not Path(row[1]).is_absolute())
                 report.events_left, report.looks_left = c.execute(

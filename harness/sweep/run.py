@@ -144,6 +144,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
         for params in plan.enqueued:
             study.enqueue_trial(params, skip_if_exists=True)
     _record_stale(store, plan.study, stale, echo)
+    record_storage_failures(store, plan.study, study)  # a trial of this folder's killed worker, failed by another
 
     remaining = plan.trials - counted_trials(study)
     exhausted = _exhausted(plan, study)
@@ -317,7 +318,7 @@ def _claim(plan: SweepPlan, store: Store, storage: StudyStorage, study: optuna.S
             trial.set_user_attr("claimed", why is None)
             renew(trial)
         _record_stale(store, plan.study, stale, echo)
-        _record_heartbeat_failures(store, plan.study, study)
+        record_storage_failures(store, plan.study, study)
         if why is None:
             return
         kind, reason = why
@@ -357,13 +358,15 @@ def _record_stale(store: Store, study: str, stale: list[tuple[int, str]], echo: 
         echo(f"trial {trial_id(study, number)}: marked failed - {reason}")
 
 
-def _record_heartbeat_failures(store: Store, name: str, study: optuna.Study) -> None:
-    """Trials Optuna failed for a lost heartbeat (a worker on another machine died): say so in the store."""
+def record_storage_failures(store: Store, name: str, study: optuna.Study) -> None:
+    """Trials this results database holds as running that the study storage has failed (their worker died, and
+    another worker found them stale, or Optuna's heartbeat ran out): say so here. Run at every claim, and when a
+    worker starts, so a results folder whose worker was killed stops showing its trial as running for ever."""
     failed = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
     for view in store.trials(name):
         if view.status == "running" and view.number in failed:
-            store.mark_trial_failed(view.id, "interrupted: its worker stopped sending heartbeats; "
-                                             + retry_note(failed[view.number]))
+            store.mark_trial_failed(view.id, "interrupted: its worker stopped (another worker of the study found it "
+                                             "stale); " + retry_note(failed[view.number]))
 
 
 def hosted_ledgers(store: Store, plan: SweepPlan) -> Callable[[str], SpendLedger]:
