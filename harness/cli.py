@@ -1039,11 +1039,13 @@ def _engine_lost(outcome, console: Console) -> bool:
 
 
 def _worker(args, console: Console) -> int:
+    from harness.core.config import FlagOverride
     from harness.sweep.machine import plan_for_machine
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
 
-    overrides = args.overrides + ([f"results_dir={args.results}"] if args.results else [])
+    results = [FlagOverride(f"results_dir={args.results}", f"--results {args.results}")] if args.results else []
+    overrides = args.overrides + results
     plan = plan_sweep(args.experiment, overrides, args.study, args.storage, args.trials)
     index = args.index if args.index is not None else os.getpid() % 9973 + 1
     if args.storage is None:  # neither --storage nor $HARNESS_STORAGE: workers share a study only through it

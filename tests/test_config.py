@@ -264,3 +264,16 @@ def test_a_step_floor_above_a_short_step_budget_is_not_a_contradiction(tmp_path)
                                                                  ["budget.max_steps=2"])]:
         config = load_experiment(write(tmp_path, MINIMAL + body), overrides)
         assert config.budget.max_steps in (6, 2) and config.budget.min_steps in (50, 150)
+
+
+def test_a_bad_results_folder_from_workers_results_flag_names_that_flag(tmp_path, capsys):
+    """`harness worker --results DIR` sets results_dir for the user: its refusal names --results, which they typed,
+    not a `--set results_dir=` they never wrote."""
+    from harness.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["worker", str(write(tmp_path, MINIMAL)), "--results", str(blocker / "results")]) == 2
+    out = " ".join("".join(capsys.readouterr()).split())
+    assert "cannot write results to" in out and f"the value came from `--results {blocker / 'results'}` on the" in out
+    assert "--set results_dir" not in out

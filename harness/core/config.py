@@ -441,6 +441,18 @@ def override_keys(overrides: Iterable[str]) -> dict[str, str]:
 BLAMED = "the value came from"
 
 
+class FlagOverride(str):
+    """A `--set` item that a command's own flag stands for (`harness worker --results DIR` sets results_dir=DIR): a
+    problem with its value names the flag the user typed, not a `--set` they never wrote."""
+
+    flag: str
+
+    def __new__(cls, item: str, flag: str) -> FlagOverride:
+        made = super().__new__(cls, item)
+        made.flag = flag
+        return made
+
+
 @contextmanager
 def blame_overrides(overrides: Iterable[str]) -> Iterator[None]:
     """A problem with a key that `--set` gave (or a key above or under it) says so: the user would otherwise look
@@ -453,7 +465,7 @@ def blame_overrides(overrides: Iterable[str]) -> Iterator[None]:
                  if any(_related(key, other) for other in named)]
         if not given or str(exc).startswith("--set ") or BLAMED in str(exc):
             raise
-        sources = ", ".join(f"`--set {item}`" for item in given)
+        sources = ", ".join(f"`{item.flag}`" if isinstance(item, FlagOverride) else f"`--set {item}`" for item in given)
         kind = ConfigError if isinstance(exc, ConfigProblems) else type(exc)
         raise kind(f"{exc}\n  ({BLAMED} {sources} on the command line, not from the file.)") from None
 
