@@ -214,7 +214,31 @@ def test_a_candidate_that_breaks_its_constraints_says_so_in_the_headline_itself(
                      sweep_cost([broken], ENVS, prices), 100_000, candidate_scores=flags(900, 1000))
     assert result.pays_back and result.headline().startswith("PAYS BACK in ")
     assert result.headline().endswith(", if it could be served: it breaks the dev constraint(s) format_compliance.")
-    assert api_payback(prices).headline() == "PAYS BACK in 10.0 months."  # a feasible one reads as before
+    assert api_payback(prices).headline().startswith("PAYS BACK in 10.0 months, with its serving machine paid only "
+                                                     "while busy")  # a feasible one: no "if it could be served"
+
+
+def test_a_serving_machine_mostly_idle_is_cautioned_with_what_a_machine_of_its_own_would_change(prices):
+    """Finance read "PAYS BACK in under an hour" against gpt-4o-mini for an adapter whose 100,000 queries a month kept
+    a CPU busy 6 hours: each query was priced by its busy seconds, and on a machine of its own, paid all month, it
+    would not pay back. The headline says so, the caution gives the --hosting figure, and that figure's answer."""
+    from harness.analysis.formatting import duration
+    from harness.analysis.payback import IDLE_SHARE
+    from harness.analysis.payback_model import HOURS_PER_MONTH, candidate_paid_hours
+
+    result = api_payback(prices)
+    paid = candidate_paid_hours(result.inputs)
+    assert 0 < paid / HOURS_PER_MONTH < IDLE_SHARE and result.busy_share == pytest.approx(paid / HOURS_PER_MONTH)
+    assert f"({result.busy_share:.1%} of the month; see the caution)" in result.headline()
+    idle = result.inputs.candidate_usd_per_hour * (HOURS_PER_MONTH - paid)
+    own = api_payback(prices, fixed_monthly_usd=round(idle, 2))  # what the caution says to try
+    outcome = ("it would not pay back" if own.months_to_payback is None
+               else f"it would take {duration(own.months_to_payback)} to pay back")
+    assert f"(--hosting {idle:.2f}); with that, {outcome}" in result.reason
+    assert own.busy_share is None and "paid only while it answers" not in own.reason  # hosting given: no caution
+    assert api_payback(prices, utilisation=0.5).busy_share is None  # nor with a utilisation the user chose
+    full = api_payback(prices, volume=100_000 * HOURS_PER_MONTH / paid)  # a volume that keeps the machine busy
+    assert full.busy_share is None and "paid only while it answers" not in full.reason
 
 
 @pytest.mark.parametrize("volume", ["1e300", "1e13", "1e-320", "0.0001"])

@@ -147,7 +147,7 @@ def test_no_caution_when_the_saving_stays_at_one_speed(store, tmp_path):
 def test_no_caution_when_a_speed_was_measured_on_the_serving_stack_or_nothing_is_saved(store, tmp_path):
     given = _payback(store, tmp_path, "lead/7", "lead/9", serving_throughput=200.0, baseline_serving_throughput=125.0)
     assert given.savings_per_query_usd > 0 and given.timing is None
-    assert "Caution" not in given.reason and "over the timed" not in given.headline()
+    assert CAUTION not in given.reason and "over the timed" not in given.headline()
     slower = _payback(store, tmp_path, "lead/2", "lead/1")  # costs more: no saving to caution about
     assert slower.savings_per_query_usd < 0 and CAUTION not in slower.reason
 

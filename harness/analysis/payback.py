@@ -51,12 +51,14 @@ from harness.analysis.formatting import counted, duration, fmt_metric, pct, poin
 from harness.analysis.payback_model import (
     FLAGS,
     HORIZON_MONTHS,
+    HOURS_PER_MONTH,
     UNITS,
     PaybackInputs,
     TimingSpread,
     TornadoBar,
     baseline_usd_per_query,
     break_even_volume,
+    candidate_paid_hours,
     candidate_usd_per_query,
     min_volume_for_savings,
     monthly_savings_usd,
@@ -296,14 +298,20 @@ class PaybackResult:
     timing: TimingSpread | None = None
     """The saving and the months over the spread of the speeds the harness's own generate timed; None where no speed
     behind the payback has timed batches (a load test, a user figure, an older trial), or it fails the quality bar."""
+    busy_share: float | None = None
+    """The share of the month the candidate's serving machine is paid for, where it saves against a pay-per-token
+    API on a machine mostly idle (below IDLE_SHARE: `_idle_machine_caution`), which a machine paid all month can turn
+    into no payback; None otherwise."""
 
     def headline(self) -> str:
         """The answer in capitals, as `pays_back` decided it: `PAYS BACK in 1.8 hours.`, `DOES NOT PAY BACK within the
         12-month horizon (it would take 485.9 months).`, or `NO PAYBACK FIGURE.`; a payback of a candidate not ready
         to serve says so in the same line, where a hurried reader looks."""
         spread = self.months_spread()
+        idle = ("" if self.busy_share is None else f", with its serving machine paid only while busy "
+                f"({self.busy_share:.1%} of the month; see the caution)")
         if self.pays_back:
-            return f"PAYS BACK in {duration(self.months_to_payback)}{spread}" + (
+            return f"PAYS BACK in {duration(self.months_to_payback)}{spread}{idle}" + (
                 f", if it could be served: {self.not_ready}." if self.not_ready else ".")
         if self.months_to_payback is not None:
             return (f"DOES NOT PAY BACK within the {self.horizon_months:g}-month horizon (it would take "
@@ -404,6 +412,11 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
         reason += (f" Caution: {cid} is priced on {_engine(candidate_serving.engine)} and {baseline.name} on "
                    f"{_engine(served.engine)}, which is not like for like: price both on the same engine "
                    "(--serving-throughput and --baseline-serving-throughput, or generation.engine: vllm for both).")
+    share = candidate_paid_hours(x) / HOURS_PER_MONTH
+    # only where the user left both defaults: --hosting or --utilisation already says how the machine is paid
+    defaults = fixed_monthly_usd == 0 and utilisation == 1
+    idle = defaults and quality.passes and per_query > 0 and share < IDLE_SHARE and x.candidate_usd_per_hour > 0
+    reason += _idle_machine_caution(cid, baseline, x, horizon_months) if idle else ""
     reason += _speed_caution(cid, candidate_serving, baseline, x, timing)
     if sweep.skipped:
         left_out = "; ".join(f"{tid}: {why}" for tid, why in sweep.skipped.items())
@@ -426,7 +439,8 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
                          break_even_volume(x, horizon_months) if quality.passes else None,
                          min_volume_for_savings(x) if quality.passes else None, sensitivity, x,
                          _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user, horizon_given),
-                         candidate_serving.engine, candidate_serving.throughput_source, not_ready, timing)
+                         candidate_serving.engine, candidate_serving.throughput_source, not_ready, timing,
+                         share if idle and baseline.kind == "api" else None)
 
 
 def _decide(cid: str, base: str, quality: QualityCheck, x: PaybackInputs, horizon_months: float) -> tuple[bool, str]:
@@ -515,6 +529,38 @@ def _speed_caution(cid: str, candidate: ServingCost, baseline: Baseline, x: Payb
                                                   ("--baseline-serving-throughput", served and served.timed)) if t)
         out += f" Price {'both' if len(timed) == 2 else 'it'} at speeds measured on your serving stack: {flags}."
     return out
+
+
+IDLE_SHARE = 0.5
+"""A serving machine busy less than this share of the month is mostly paid to wait, if it is paid all month."""
+
+
+def _idle_machine_caution(cid: str, baseline: Baseline, x: PaybackInputs, horizon_months: float) -> str:
+    """A query is priced by the machine seconds it takes: a machine paid only while it answers (shared with other
+    work, billed per second). At a volume that keeps a machine busy a few hours a month, a machine of its own, paid
+    all month, costs many times that: against a pay-per-token API that can turn the answer (a demo adapter at
+    100,000 queries a month paid back against gpt-4o-mini "in under an hour" on 6 busy hours of a CPU, and would not
+    on a $73-a-month machine of its own). Said where the machine is busy less than IDLE_SHARE of the month, and the
+    user gave neither --hosting nor --utilisation."""
+    paid = candidate_paid_hours(x)
+    rate = x.candidate_usd_per_hour * x.device_price_scale
+    out = (f" Caution: at {quantity(x.volume)} queries/month {cid} keeps its serving machine busy {paid:,.1f} of the "
+           f"month's {HOURS_PER_MONTH:.0f} hours ({paid / HOURS_PER_MONTH:.1%}), and each query is priced by the "
+           "machine seconds it takes, as if the machine were paid only while it answers (shared with other work, or "
+           "billed per second).")
+    if baseline.kind == "api":
+        idle = rate * (HOURS_PER_MONTH - paid)
+        months = months_to_payback(replace(x, fixed_monthly_usd=x.fixed_monthly_usd + idle))
+        outcome = ("it would not pay back: the saving does not cover those hours" if months is None else
+                   f"it would take {duration(months)} to pay back" + (
+                       f", beyond the {horizon_months:g}-month horizon" if months > horizon_months else ""))
+        return out + (f" A machine of its own, paid all month at {usd(rate)}/hour, adds {usd(idle)} a month for its "
+                      f"idle hours (--hosting {idle:.2f}); with that, {outcome}, against {baseline.name}, which is "
+                      "paid per token.")
+    theirs = x.baseline_usd_per_hour * x.device_price_scale * HOURS_PER_MONTH
+    return out + (f" {baseline.name} is priced the same way. On machines of their own, paid all month, they would cost "
+                  f"{usd(rate * HOURS_PER_MONTH)} and {usd(theirs)} a month whatever they answer, until the volume "
+                  "fills a machine.")
 
 
 def _engine(engine: str) -> str:

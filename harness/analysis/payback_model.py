@@ -18,6 +18,8 @@ from harness.evaluation.stats import interval_of
 
 HORIZON_MONTHS = 12.0
 """The break-even volume is the volume that pays back within this many months, unless the caller names another."""
+HOURS_PER_MONTH = 30.44 * 24
+"""An average month's hours (a 365.25-day year's twelfth), as `formatting.duration` counts a month."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,12 @@ def baseline_usd_per_query(x: PaybackInputs) -> float:
                                  x.baseline_completion_tokens, x.token_ratio)
     return serving_usd_per_query(x.baseline_usd_per_hour * x.device_price_scale, x.baseline_tokens_per_s,
                                  x.baseline_completion_tokens) / x.utilisation
+
+
+def candidate_paid_hours(x: PaybackInputs) -> float:
+    """Device hours a month that serving `x.volume` queries on the candidate pays for: the seconds its answers take at
+    the measured speed, over the utilisation."""
+    return x.volume * x.candidate_completion_tokens / x.candidate_tokens_per_s / 3600 / x.utilisation
 
 
 def one_time_usd(x: PaybackInputs) -> float:
