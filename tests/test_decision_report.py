@@ -41,7 +41,7 @@ def _study(name: str) -> StudyRecord:
 
 
 def _trial(store: Store, study: str, number: int, method: str, right: int, dev: float, *,
-           test_seconds: float = 10.0, **fields) -> None:
+           test_seconds: float = 10.0, more_metrics: tuple[MetricRow, ...] = (), **fields) -> None:
     """A trial whose first `right` of 100 test examples are right; `dev` is its dev accuracy (what ranks it). Its
     test answers: 100 in `test_seconds`, 2,000 completion tokens, priced as served on an H100 ($0.001 a second)."""
     n = 100
@@ -49,7 +49,7 @@ def _trial(store: Store, study: str, number: int, method: str, right: int, dev: 
     test = Metric(right / n, max(0.0, right / n - 0.1), min(1.0, right / n + 0.1), n)
     metrics = [MetricRow.of("dev", "task_accuracy", Metric(dev, dev - 0.1, dev + 0.1, 50)),
                MetricRow.of("test", "task_accuracy", test),
-               MetricRow.of("test", "format_compliance", Metric(1.0, 0.96, 1.0, n))]
+               MetricRow.of("test", "format_compliance", Metric(1.0, 0.96, 1.0, n)), *more_metrics]
     status = fields.pop("status", "complete")
     complete = status == "complete"
     store.record_trial_result(TrialRecord(
@@ -342,3 +342,27 @@ def test_unbalanced_test_answers_are_a_caution_with_the_score_of_always_answerin
     cautions = (tmp_path / "report-skewed.md").read_text().split("## Cautions", 1)[1].split("## ", 1)[0]
     assert "- The test answers are unbalanced: always answering `red`, the commonest test label, would score 90.0% [" \
            in cautions and "n=100" in cautions
+
+
+def test_the_dev_constraints_are_listed_with_their_limits_and_an_interval_past_one_is_a_caution(tmp_path):
+    """Finance read "meets every dev constraint" with no limit printed, beside a forgetting interval of [-9.1, +6.7]
+    points under a 5-point limit: met by its estimate, not shown by its interval."""
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(_study("c"))
+    _trial(store, "c", 0, "prompt", 50, 0.5)
+    checks = (MetricRow.of("dev", "format_compliance", Metric(1.0, 0.929, 1.0, 50)),
+              MetricRow.of("dev", "hallucination_rate", Metric(0.0, 0.0, 0.071, 50)),
+              MetricRow.of("dev", "regression_delta", Metric(-0.01, -0.091, 0.067, 200)))
+    excess = {"format_compliance": 0.9 - 1.0, "hallucination_rate": 0.0 - 0.1, "regression_delta": -0.05 + 0.01}
+    _trial(store, "c", 1, "lora", 90, 0.9, more_metrics=checks, constraints=excess)
+    assert main(["report", "--db", str(tmp_path)]) == 0
+    text = (tmp_path / "report-c.md").read_text()
+    comparison = text.split("## The comparison behind the answer", 1)[1].split("## Every trial", 1)[0]
+    assert "- format compliance on dev at least 90.0%: 100.0% [92.9, 100.0] n=50: met, with its whole interval" \
+        in comparison
+    assert "- hallucination rate on dev at most 10.0%: 0.0% [0.0, 7.1] n=50: met, with its whole interval" in comparison
+    doubtful = ("forgetting on the general check no worse than -5.0 points: -1.0 points, 95% CI [-9.1, +6.7], n=200: "
+                "met at its estimate, but its 95% interval reaches past the limit: not shown")
+    assert f"- {doubtful}" in comparison
+    cautions = text.split("## Cautions", 1)[1].split("## ", 1)[0]
+    assert f"- c/1's {doubtful} (a constraint is judged by its estimate" in cautions

@@ -23,6 +23,7 @@ from rich.table import Table
 from harness.analysis.decision_rule import DECISION_RULE, VERDICT_RULE
 from harness.analysis.formatting import (
     broken_constraint,
+    constraint_readings,
     duration,
     fmt_metric,
     params_text,
@@ -329,7 +330,19 @@ def _comparison(report: DecisionReport) -> str:
     decision = verdict.decision
     paired = (f"Paired difference on test {decision.metric}, fine-tuned minus opponent: {decision.evidence()}. "
               f"Reading: {decision.reading()}." if decision is not None else "")
-    return f"## The comparison behind the answer\n\n{markdown_table(table)}\n\n{paired}".rstrip()
+    body = f"{markdown_table(table)}\n\n{paired}\n\n{_constraints(tuned)}"
+    return f"## The comparison behind the answer\n\n{body}".rstrip()
+
+
+def _constraints(tuned: TrialView) -> str:
+    """The dev constraints the fine-tuned trial is held to, with their limits: "meets every dev constraint" means
+    these, judged by their estimates."""
+    readings = constraint_readings(tuned)
+    if not readings:
+        return ""
+    lines = "\n".join(f"- {text}" for text, _ in readings)
+    return (f"The dev constraints {tuned.id} is held to (the experiment's `objective`; a trial that breaks one never "
+            f"stands for its method), each judged by its estimate:\n\n{lines}")
 
 
 def _training_text(trial: TrialView) -> str:
@@ -364,6 +377,11 @@ def _cautions(report: DecisionReport) -> str:
     scored = report.trial(report.verdict.finetuned) or next((t for t in report.trials if t.complete), None)
     if scored is not None and (labels := scored.label_reports.get("test")) and (floor := constant_answer_floor(labels)):
         lines.append(sentence("The test answers are unbalanced: " + floor))
+    tuned = report.trial(report.verdict.finetuned)
+    for text, doubtful in constraint_readings(tuned) if tuned is not None else []:
+        if doubtful:
+            lines.append(f"{tuned.id}'s {text} (a constraint is judged by its estimate; more dev or check items "
+                         "narrow the interval).")
     if report.payback is not None and report.payback.serving_engine == "hf":
         lines.append(sentence(f"The payback's serving cost: {report.payback.serving_source}"))
     body = "\n".join(f"- {line}" for line in lines) if lines else (

@@ -255,6 +255,40 @@ def older_rules_remark(shown: Iterable[tuple[TrialView, Collection[str]]]) -> st
             "changed.")
 
 
+def constraint_readings(trial: TrialView) -> list[tuple[str, bool]]:
+    """Each dev constraint of `trial` in words, with its limit (recovered from how far the trial is from it, so it is
+    the limit it was judged by), its measured value and interval, and how it reads; with whether its interval reaches
+    past the limit though its estimate is within (a trial is feasible by its estimates: `selection.is_feasible`).
+    `format compliance on dev at least 90.0%: 100.0% [92.9, 100.0] n=50: met, with its whole interval`."""
+    out = []
+    for name, excess in trial.constraints.items():
+        metric = trial.metric("dev", name)
+        if excess is None or metric is None or metric.value is None:
+            if excess is not None:  # hallucination with no compliant output: counted as broken
+                out.append((f"{broken_constraint(trial, name)}: broken", False))
+            continue
+        if name == "format_compliance":
+            limit, shown = metric.value + excess, fmt_metric(metric)
+            what, bound = f"format compliance on dev at least {pct(limit)}%", metric.low
+            crosses = bound is not None and bound < limit
+        elif name == "hallucination_rate":
+            limit, shown = metric.value - excess, fmt_metric(metric)
+            what, bound = f"hallucination rate on dev at most {pct(limit)}%", metric.high
+            crosses = bound is not None and bound > limit
+        else:
+            limit, shown = metric.value + excess, f"{points(metric)}, n={metric.n}"
+            what, bound = f"forgetting on the general check no worse than {pct(limit, True)} points", metric.low
+            crosses = bound is not None and bound < limit
+        if excess > 0:
+            reading, doubtful = "broken", False
+        elif crosses:
+            reading, doubtful = "met at its estimate, but its 95% interval reaches past the limit: not shown", True
+        else:
+            reading, doubtful = "met, with its whole interval", False
+        out.append((f"{what}: {shown}: {reading}", doubtful))
+    return out
+
+
 def broken_constraint(trial: TrialView, constraint: str) -> str:
     """A broken constraint with where it was measured and its value there: `hallucination_rate on dev (12.0% [6.1,
     22.0] n=50)`, or `regression_delta on the general check (-6.0 points, 95% CI [-12.0, +0.0], n=100)` (the forgetting
