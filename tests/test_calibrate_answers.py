@@ -93,6 +93,6 @@ def test_the_answers_are_the_faster_of_two_whole_batches(tmp_path, tiny_model_di
     assert [new for _, _, new in batches[2:4]] == [1, 1]
     tokens, shared = calibration_module._prompt_tokens(calibration_module.METHODS.get("prompt").prepare(
         calibration_module.trial_context(here.data), calibration_module.method_params(
-            {"method": "prompt", "shots": 0}, "test")), calibration_module._calibration_batch(here.data))
+            {"method": "prompt", "shots": 0}, "test")).prompter, calibration_module._calibration_batch(here.data))
     assert prompt.token_seconds == pytest.approx(2.0 * 4 / (4 * (max(tokens) - shared)))
     assert prompt.decode_seconds == 0.0  # the one-token batches took as long as the whole ones: all prompt

@@ -107,7 +107,9 @@ def test_a_split_with_one_long_input_is_estimated_at_its_padded_tokens(tmp_path,
     implied = ((timing.token_seconds * (shared + padded(tokens, shared, 4)) + timing.decode_seconds * 60)
                / (timing.token_seconds * (clean_shared + padded(clean_tokens, clean_shared, 4))
                   + timing.decode_seconds * 60))
-    assert with_long / without == pytest.approx(implied) and implied > 1.2
+    # more than 1 at any measured rates (how much more is the machine's ratio of encoding to decoding: 1.17 to 1.3
+    # on one CPU, busy or not); the padding below is what is the same on every machine
+    assert with_long / without == pytest.approx(implied) and implied > 1
     assert padded(tokens, shared, 4) - padded(clean_tokens, clean_shared, 4) >= 3 * (long_tokens - shared) * 0.9
     prompt_trial = here.estimate.trials[0]
     assert prompt_trial.eval_seconds == pytest.approx(timing.split_seconds("dev", 8, 4) + with_long)

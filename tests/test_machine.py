@@ -97,6 +97,48 @@ def test_with_native_bf16_both_are_timed_and_the_faster_is_used_then_cached(tmp_
     assert timed == ["lora"]
 
 
+def test_other_data_limits_keep_the_timed_rates_and_count_their_own_prompts(tmp_path, tiny_model_dir, toy_suite,
+                                                                           monkeypatch):
+    """Data limits are what a user changes most between dry runs: each re-timed the whole machine, for minutes. The
+    rates stand for any subset of the suite; only each prompt's tokens are the subset's, counted without a model."""
+    monkeypatch.setattr(calibration_module, "native_bf16", lambda device: False)
+    path = experiment(tmp_path, tiny_model_dir, toy_suite)
+    first = plan_for_machine(plan_sweep(path, []), lambda _: None).calibration
+    real = calibration_module._time
+
+    def never(*args, **kwargs):
+        raise AssertionError("other data limits timed the machine again")
+
+    monkeypatch.setattr(calibration_module, "_time", never)
+    limits = ["data.train_limit=40", "data.dev_limit=5", "data.test_limit=7"]
+    said: list[str] = []
+    other = plan_for_machine(plan_sweep(path, limits), said.append).calibration
+    assert other.cached and not any("calibrating on" in line for line in said)
+    rates = ("step_seconds", "generate_seconds", "token_seconds", "decode_seconds")
+    assert [[getattr(t, r) for r in rates] for t in other.timings] == \
+        [[getattr(t, r) for r in rates] for t in first.timings]
+    assert all(len(t.prompt_tokens["dev"]) == 5 and len(t.prompt_tokens["test"]) == 7 for t in other.timings)
+    monkeypatch.setattr(calibration_module, "_time", real)
+    fresh = plan_for_machine(plan_sweep(path, limits), lambda _: None, recalibrate=True).calibration
+    assert [(t.prompt_tokens, t.shared_tokens) for t in other.timings] == \
+        [(t.prompt_tokens, t.shared_tokens) for t in fresh.timings]  # counted as a fresh calibration counts them
+    back = plan_for_machine(plan_sweep(path, []), lambda _: None).calibration
+    assert [t.prompt_tokens for t in back.timings] == [t.prompt_tokens for t in first.timings]
+
+
+def test_a_searching_arms_timing_stands_for_any_search_settings(tmp_path, toy_suite, tiny_model_dir):
+    """What steers a search (its optimizer, slices, candidates) changes how many answers it asks for, which the
+    estimate counts, not what one answer costs: it re-timed the arm, for minutes."""
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "")
+    path.write_text(path.read_text().replace("lora: {r: 4}", "dspy: {val_size: 8, pool_size: 20}")
+                    .replace("{method: lora}", "{method: dspy}"))
+    timed = calibration_module._configuration(plan_sweep(path, []), "dspy")
+    steered = ["space.dspy.val_size=12", "space.dspy.candidates=2", "space.dspy.optimizer=mipro"]
+    assert calibration_module._configuration(plan_sweep(path, steered), "dspy") == timed
+    for answered in ("space.dspy.max_demos=6", "space.dspy.constrained=true"):  # an answer's shots, its decoding
+        assert calibration_module._configuration(plan_sweep(path, [answered]), "dspy") != timed
+
+
 def test_a_trial_that_cannot_finish_inside_its_cap_is_refused_before_any_trial(tmp_path, tiny_model_dir, toy_suite,
                                                                              capsys):
     path = experiment(tmp_path, tiny_model_dir, toy_suite)

@@ -72,6 +72,14 @@ def test_prepare_save_load_gives_the_same_predictions(name, tiny_model_dir, toy_
     # QLoRA loads its adapter on the same 4-bit base it was scored on, and says so
     assert getattr(loaded, "quantized", False) == getattr(candidate, "quantized", False) == (name == "qlora")
     assert loaded.prompter.messages(examples[0]) == candidate.prompter.messages(examples[0])
+    # its framing, without a model: what the calibration counts dev and test prompts with
+    framed_ctx = ctx if not method.searches else dataclasses.replace(
+        ctx, recorded_shots=tuple(ex.id for ex in candidate.prompter.shots.examples),
+        recorded_instruction=candidate.search.instruction)
+    framed = method.framing(framed_ctx, params, getattr(candidate, "tokenizer", None))
+    assert [framed.messages(ex) for ex in examples] == [candidate.prompter.messages(ex) for ex in examples]
+    if method.searches:
+        assert method.framing(ctx, params, None) is None  # before its search, nothing to count with
     if method.hosted:
         assert loaded.hosted.requests == len(examples) and loaded.hosted.prompt_tokens > 0
         return

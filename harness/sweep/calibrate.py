@@ -32,9 +32,10 @@ from harness.core.config import BudgetConfig, ExperimentConfig
 from harness.core.errors import HarnessError
 from harness.core.records import DataProvenance
 from harness.data.prompt_tokens import common_prefix, count_tokens, generated_prefix, generation_batches, shared_head
+from harness.data.prompting import Prompter
 from harness.data.suites import Example, seeded_subset
 from harness.evaluation.regression import per_item_scores
-from harness.models import sources
+from harness.models import loading, sources
 from harness.models.device import default_dtype, free_memory, is_out_of_memory, machine_name, native_bf16
 from harness.sweep.plan import SweepPlan
 from harness.sweep.prepare import SweepData
@@ -56,12 +57,15 @@ the per-item time errs high, on the safe side of a plan."""
 BUSY_LOAD = 1.5
 """Load average per core above which the calibration says its timings were taken on a busy CPU: the sweep itself
 keeps each core at about 1 while it loads and tokenises."""
-VERSION = 8
+VERSION = 9
 """Bumped when what is measured changes, so an old cache entry is never read as a new one (`_load` reads it as
 nothing, and it is measured again). 6: generation writes into a reserved key/value cache (training/kv_cache.py),
 x1.13-1.18 faster on a CPU. 7: a generation batch is split into its prompt tokens and its decoding, and each arm's
 dev and test prompts are counted, so that a split's estimate follows their lengths (`estimate.py`). 8: each timing
-keeps the configuration it timed, and the key no longer holds the space's arms or the forgetting check's size."""
+keeps the configuration it timed, and the key no longer holds the space's arms or the forgetting check's size. 9: the
+key no longer holds the data limits (each timing's prompt counts say which dev and test subsets they are for, and are
+counted again, without a model, for others), and a searching arm's configuration leaves out what steers its search
+alone."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,9 @@ class Timing:
     """Split -> the prefix every prompt of it shares, which generation encodes once (0: none worth caching)."""
     configuration: str = ""
     """The arm's configuration it timed (`representative`, as JSON): a cached timing stands for that one only."""
+    counted: dict[str, str] = field(default_factory=dict)
+    """Split -> the subset (`DataProvenance.subset_sha256`) whose prompts `prompt_tokens` counted: other data limits
+    count theirs again (`_recount`), keeping the timed rates, which do not depend on which examples a split holds."""
 
     def split_seconds(self, split: str, size: int, batch_size: int, left_out: frozenset[int] = frozenset()) -> float:
         """Expected wall seconds to generate `split` (of `size` examples) in batches of `batch_size`, without the
@@ -160,16 +167,21 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
     path = _cache_path(plan, data, machine)
     # one cache file holds every arm's timings, each for the configuration it timed: a space that gains or loses an
     # arm re-times only what is new
-    configured = {m: json.dumps(representative(plan, m), sort_keys=True, default=str) for m in arms}
+    configured = {m: _configuration(plan, m) for m in arms}
     cached, when, load = ([], "", None) if fresh else _load(path)
     known = [t for t in cached if configured.get(t.method) == t.configuration]
+    recounted = _recount(plan, data, known)
+    if recounted != known:  # other data limits: the rates stand, the prompts are theirs
+        others = [t for t in cached if t not in known]
+        cached, known = [*others, *recounted], recounted
+        _save(path, machine, cached, when, load)
     wanted = [(m, p) for m in arms for p in (precisions if METHODS.get(m).trains else precisions[:1])]
     missing = [(m, p) for m, p in wanted if not any(t.method == m and t.precision == p for t in known)]
     timings = [t for t in known if (t.method, t.precision) in wanted]
     answering = _answering(known, missing, plan.device)
     if missing:
         echo(f"calibrating on {machine}: {_measuring(missing, answering, config)} (cached for this machine, model, "
-             "data and batch shape)")
+             "suite and batch shape, whatever the data limits)")
         load = cpu_load(plan.device)
     measured_at = when
     for method, precision in missing:
@@ -351,13 +363,40 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str, answers
     generate_seconds = _generate_seconds(candidate, data, f"calibrate {method}")
     token_seconds, decode_seconds = _split_batch(candidate, data, generate_seconds, f"calibrate {method}")
     regression_seconds = _time_regression(config, candidate) if candidate.trained else None
-    counted = {split: _prompt_tokens(candidate, examples) for split, examples in (("dev", data.dev),
-                                                                                   ("test", data.test))}
     del candidate
     free_memory(plan.device)
-    return Timing(method, precision, step_seconds, generate_seconds, regression_seconds, token_seconds,
-                  decode_seconds, {split: tokens for split, (tokens, _) in counted.items()},
-                  {split: shared for split, (_, shared) in counted.items()})
+    return _counted(plan, data, Timing(method, precision, step_seconds, generate_seconds, regression_seconds,
+                                       token_seconds, decode_seconds))
+
+
+def _recount(plan: SweepPlan, data: SweepData, timings: list[Timing]) -> list[Timing]:
+    """`timings`, each with the prompts of this sweep's dev and test subsets counted, where it counted others."""
+    subsets = _subsets(data)
+    return [t if t.counted == subsets else _counted(plan, data, t) for t in timings]
+
+
+def _counted(plan: SweepPlan, data: SweepData, timing: Timing) -> Timing:
+    """`timing` with each dev and test prompt's tokens as its arm frames them (`Method.framing`: no model loads),
+    shot pools drawn from the whole train subset, as a trial's are; a searching arm with its first `max_demos`
+    train examples, as many shots as its candidates show at most."""
+    method = METHODS.get(timing.method)
+    params = method_params(representative(plan, timing.method), "calibration")
+    context = trial_context(data)
+    if method.searches:
+        context = dataclasses.replace(context, recorded_shots=tuple(ex.id for ex in data.train[:params.max_demos]))
+    prompter = method.framing(context, params, loading.load_tokenizer(data.source))
+    if prompter is None:
+        return dataclasses.replace(timing, prompt_tokens={}, shared_tokens={}, counted=_subsets(data))
+    counts = {split: _prompt_tokens(prompter, examples) for split, examples in (("dev", data.dev),
+                                                                                ("test", data.test))}
+    return dataclasses.replace(timing, prompt_tokens={split: tokens for split, (tokens, _) in counts.items()},
+                               shared_tokens={split: shared for split, (_, shared) in counts.items()},
+                               counted=_subsets(data))
+
+
+def _subsets(data: SweepData) -> dict[str, str]:
+    subsets = DataProvenance.of(data.provenance).subset_sha256
+    return {split: str(subsets.get(split, "")) for split in ("dev", "test")}
 
 
 def _generate_seconds(candidate: LocalCandidate, data: SweepData, desc: str) -> float:
@@ -385,7 +424,7 @@ def _split_batch(candidate: LocalCandidate, data: SweepData, generate_seconds: f
     its tokens, an answer does not, so a split of long prompts is estimated from the first and its count from the
     second. None, None when the batch holds no prompt token to time."""
     batch = _calibration_batch(data)
-    tokens, shared = _prompt_tokens(candidate, batch)
+    tokens, shared = _prompt_tokens(candidate.prompter, batch)
     padded = sum(rows * width for rows, width in generation_batches(tokens, shared, len(batch)))
     if not padded:
         return None, None
@@ -393,9 +432,8 @@ def _split_batch(candidate: LocalCandidate, data: SweepData, generate_seconds: f
     return per_example * len(batch) / padded, max(0.0, generate_seconds - per_example)
 
 
-def _prompt_tokens(candidate: LocalCandidate, examples: tuple[Example, ...]) -> tuple[tuple[int, ...], int]:
-    """Each example's prompt tokens as this arm frames it, and the prefix `generate` would encode once for them."""
-    prompter = candidate.prompter
+def _prompt_tokens(prompter: Prompter, examples: tuple[Example, ...]) -> tuple[tuple[int, ...], int]:
+    """Each example's prompt tokens as `prompter` frames them, and the prefix `generate` would encode once for them."""
     if not examples:
         return (), 0
     texts = [prompter.prompt(ex) for ex in examples]
@@ -424,6 +462,15 @@ def _time_regression(config: ExperimentConfig, candidate: LocalCandidate) -> flo
     return (time.perf_counter() - began) / items
 
 
+def _configuration(plan: SweepPlan, method: str) -> str:
+    """What a timing of `method` stands for: its `representative` configuration, as JSON, without a searching arm's
+    search-only parameters (`SearchParams.SEARCH_ONLY`), which change how many answers it asks for (the estimate
+    counts them), not what one answer costs."""
+    search_only = getattr(METHODS.get(method).Params, "SEARCH_ONLY", frozenset())
+    timed = {k: v for k, v in representative(plan, method).items() if k not in search_only}
+    return json.dumps(timed, sort_keys=True, default=str)
+
+
 def representative(plan: SweepPlan, method: str) -> dict[str, Any]:
     """The configuration of `method` the sweep runs first: its first enqueued entry, else the first value of each
     parameter in the space (which also fills what the entry leaves out, as the space's fixed values do a trial's)."""
@@ -448,10 +495,12 @@ def _cache_path(plan: SweepPlan, data: SweepData, machine: str) -> Path:
              t.padding_free, t.gradient_checkpointing, config.generation.batch_size, data.max_new_tokens, check]
     versions = [metadata.version(p) for p in ("torch", "transformers", "peft", "trl")]
     # the threads too: a worker of `sweep --workers N` on a CPU gets a share of the cores, and runs slower
-    # the suite's text too: the counted prompts change with an input, the instruction or the contract
+    # the suite's text too: what a step and an answer cost follows its examples' lengths, its instruction and contract.
+    # Not the data limits: the timed examples are drawn across the train subset, whichever it is, and each timing's
+    # prompt counts are counted again for other dev and test subsets (`_recount`)
     prompts = [data.suite.split_sha256, data.suite.instruction, data.suite.contract]
-    key = json.dumps([VERSION, machine, plan.device, torch.get_num_threads(), versions, data.source.sha256,
-                      DataProvenance.of(data.provenance).subset_sha256, shape, prompts], sort_keys=True, default=str)
+    key = json.dumps([VERSION, machine, plan.device, torch.get_num_threads(), versions, data.source.sha256, shape,
+                      prompts], sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return sources.cache_dir() / "calibration" / f"{digest}.json"
 
@@ -474,7 +523,8 @@ def _timing(raw: dict[str, Any]) -> Timing:
     """A cached timing, its counted prompts as tuples again (JSON keeps lists)."""
     tokens = {split: tuple(int(n) for n in counts) for split, counts in (raw.get("prompt_tokens") or {}).items()}
     shared = {split: int(n) for split, n in (raw.get("shared_tokens") or {}).items()}
-    return Timing(**{**raw, "prompt_tokens": tokens, "shared_tokens": shared})
+    counted = {str(split): str(sha) for split, sha in (raw.get("counted") or {}).items()}
+    return Timing(**{**raw, "prompt_tokens": tokens, "shared_tokens": shared, "counted": counted})
 
 
 def _save(path: Path, machine: str, timings: list[Timing], measured_at: str, load: tuple[float, int] | None) -> None:

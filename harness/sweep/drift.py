@@ -1,7 +1,7 @@
 """Check the calibration against the trials it planned: a cached timing taken while other work shared the cores
 reads slow, and would stay slow.
 
-The calibration times a handful of steps once per machine, model, data and batch shape, and caches them. When the
+The calibration times a handful of steps once per machine, model, suite and batch shape, and caches them. When the
 CPU was busy then (a test run, a build), every later plan reads those slow timings: estimates run long, a trial is
 refused as unable to finish inside its cap, and `budget.fit_minutes` gives trained trials fewer steps than the
 machine can afford, which changes the answer. A trained trial times every one of its steps, so after the sweep its

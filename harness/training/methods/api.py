@@ -72,6 +72,9 @@ class HostedPrompting:
     def unavailable_reason(self, device: str) -> str | None:
         return None  # it needs an endpoint, not hardware; the plan checks that each one answers
 
+    def framing(self, ctx: TrialContext, params: ApiParams, tokenizer) -> Prompter:
+        return prompting_prompter(ctx, tokenizer, params.shots, params.shot_selection)
+
     def prepare(self, ctx: TrialContext, params: ApiParams) -> ApiCandidate:
         return self.load(ctx, params, None)
 
@@ -79,8 +82,7 @@ class HostedPrompting:
         return None  # the answers are in the results store and the response cache
 
     def load(self, ctx: TrialContext, params: ApiParams, artifact: Path | None) -> ApiCandidate:
-        prompter = prompting_prompter(ctx, None, params.shots, params.shot_selection)
-        return hosted_candidate(ctx, params.endpoint, params.structured, prompter)
+        return hosted_candidate(ctx, params.endpoint, params.structured, self.framing(ctx, params, None))
 
 
 def hosted_candidate(ctx: TrialContext, name: str, structured: bool, prompter: Prompter) -> ApiCandidate:

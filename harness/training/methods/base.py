@@ -136,6 +136,7 @@ class Method(Protocol):
       can produce is checked against them before any model loads.
     - `unavailable_reason(device)` returns why the method cannot run here (None when it can); the sweep then
       leaves it out of the space and records the reason.
+    - `framing(ctx, params, tokenizer)` frames each input as the candidate `prepare` returns does.
     - `prepare(ctx, params)` returns a Candidate; `params` is a `Params`.
     - `save(candidate, directory)` writes what `load` needs as safetensors and returns the folder, or None when
       the method keeps no weights (prompting).
@@ -154,6 +155,12 @@ class Method(Protocol):
     Params: type
 
     def unavailable_reason(self, device: str) -> str | None: ...
+
+    def framing(self, ctx: TrialContext, params: Any, tokenizer: Any) -> Prompter | None:
+        """How its candidate frames each input (the same messages), from the trial's context alone: no model loads and
+        nothing trains. The calibration counts dev and test prompts with it. None where the trial finds its framing
+        itself (a search, unless `ctx.recorded_shots`)."""
+        ...
 
     def prepare(self, ctx: TrialContext, params: Any) -> Candidate: ...
 

@@ -26,6 +26,7 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from harness.core.errors import HarnessError
 from harness.core.typed import at_least, one_of
@@ -65,6 +66,11 @@ both optimizers sets them for its mipro trials."""
 
 @dataclass(frozen=True)
 class SearchParams:
+    SEARCH_ONLY: ClassVar[frozenset[str]] = frozenset({"optimizer", "max_bootstrapped", "candidates", "val_size",
+                                                       "pool_size", "trials", "minibatch_size"})
+    """The parameters that steer the search alone: how many answers it asks for, not what one answer costs. The
+    calibration times an answer with `max_demos` shots whatever these are, and changing them re-times nothing."""
+
     optimizer: str = field(default="random_search", metadata=one_of(*OPTIMIZERS))
     """`random_search`: DSPy's BootstrapFewShotWithRandomSearch chooses the shots; the instruction stays the
     suite's. `mipro`: MIPROv2 searches the instruction too (candidates written by the arm's own model) with the shots,
@@ -153,6 +159,13 @@ class _Searching:
         if importlib.util.find_spec("dspy") is None:  # a dependency of the harness; only a partial install lacks it
             return "DSPy is not installed in this environment: pip install 'dspy>=3.4.1,<3.6'"
         return None
+
+    def framing(self, ctx: TrialContext, params, tokenizer) -> Prompter | None:
+        """The recorded prompt's framing; None before the search has found one."""
+        if ctx.recorded_shots is None:
+            return None
+        return searched_prompter(prompting_prompter(ctx, tokenizer, 0, "random"), _recorded(ctx),
+                                 ctx.recorded_instruction)
 
     def prepare(self, ctx: TrialContext, params):
         return self.load(ctx, params, None)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.typed import greater_than
+from harness.data.prompting import Prompter
 from harness.models import loading
 from harness.training.methods.base import (
     LocalCandidate,
@@ -36,6 +37,9 @@ class FullFineTune:
 
     def unavailable_reason(self, device: str) -> str | None:
         return None
+
+    def framing(self, ctx: TrialContext, params: FullParams, tokenizer) -> Prompter:
+        return trained_prompter(ctx, tokenizer)
 
     def prepare(self, ctx: TrialContext, params: FullParams) -> LocalCandidate:
         model = loading.load_model(ctx.source, ctx.device, ctx.dtype)

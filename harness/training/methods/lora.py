@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.core.errors import ModelError
 from harness.core.typed import at_least, from_up_to, greater_than
+from harness.data.prompting import Prompter
 from harness.models import loading
 from harness.models.layers import Layer, ModelLayers
 from harness.training.methods.base import (
@@ -56,6 +57,9 @@ class LoRA:
 
     def load_base(self, ctx: TrialContext):
         return loading.load_model(ctx.source, ctx.device, ctx.dtype)
+
+    def framing(self, ctx: TrialContext, params: LoraParams, tokenizer) -> Prompter:
+        return trained_prompter(ctx, tokenizer)
 
     def prepare(self, ctx: TrialContext, params: LoraParams) -> LocalCandidate:
         from peft import LoraConfig, get_peft_model

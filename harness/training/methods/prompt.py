@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.typed import at_least, one_of
+from harness.data.prompting import Prompter
 from harness.data.shots import SELECTIONS
 from harness.models import loading
 from harness.training.methods.base import LocalCandidate, TrialContext, contract_grammar, prompting_prompter
@@ -38,6 +39,9 @@ class Prompting:
     def unavailable_reason(self, device: str) -> str | None:
         return None
 
+    def framing(self, ctx: TrialContext, params: PromptParams, tokenizer) -> Prompter:
+        return prompting_prompter(ctx, tokenizer, params.shots, params.shot_selection)
+
     def prepare(self, ctx: TrialContext, params: PromptParams) -> LocalCandidate:
         return self.load(ctx, params, None)
 
@@ -47,5 +51,4 @@ class Prompting:
     def load(self, ctx: TrialContext, params: PromptParams, artifact: Path | None) -> LocalCandidate:
         model, tokenizer = loading.load_model(ctx.source, ctx.device, ctx.dtype), loading.load_tokenizer(ctx.source)
         grammar = contract_grammar(ctx, tokenizer, params.constrained)
-        prompter = prompting_prompter(ctx, tokenizer, params.shots, params.shot_selection)
-        return LocalCandidate(model, tokenizer, prompter, trained=False, grammar=grammar)
+        return LocalCandidate(model, tokenizer, self.framing(ctx, params, tokenizer), trained=False, grammar=grammar)
