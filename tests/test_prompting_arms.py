@@ -41,6 +41,22 @@ def test_similar_shots_are_the_nearest_train_examples_and_never_the_input():
     assert SimilarShots(TRAIN, k=2).pick(Example("dev:4", "?!", "")) == (TRAIN[1], TRAIN[0])  # no words: train order
 
 
+def test_similar_shots_find_japanese_and_chinese_neighbours_though_they_are_written_without_spaces():
+    """Split on spaces, a whole Japanese sentence was one term no train input shares: every Japanese input got the
+    same first train examples, and the prompting opponent the verdict weighs was a fixed prompt."""
+    train = tuple(Example(f"train:{i}", text, label) for i, (text, label) in enumerate([
+        ("配送先の住所を変更したいです。", "配送"), ("荷物がまだ届きません", "配送"),
+        ("製品の品質に不満があります。", "苦情"), ("返金はいつになりますか", "返金"),
+        ("注文をキャンセルしたので返金してください", "返金"), ("我的包裹还没到", "配送"), ("请给我退款", "返金"),
+    ]))
+    shots = SimilarShots(train, k=2)
+    refund = shots.pick(Example("dev:1", "キャンセルした注文の返金はいつですか？💸", ""))
+    assert {ex.target for ex in refund} == {"返金"}
+    assert shots.pick(Example("dev:2", "私の荷物が届きません", ""))[-1].id == "train:1"
+    assert shots.pick(Example("dev:3", "包裹到哪里了", ""))[-1].id == "train:5"
+    assert shots.pick(Example("dev:4", "我想要退款", ""))[-1].id == "train:6"
+
+
 def test_random_shots_are_one_seeded_draw_with_distinct_answers_first():
     fixed = picker("random", TRAIN, 3, seed=0)
     assert isinstance(fixed, FixedShots) and fixed.examples == draw_shots(TRAIN, 3, seed=0)

@@ -13,12 +13,23 @@ def fold(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
+_DECORATION = ("So", "Sk", "Cf")
+"""Unicode categories read as spacing beside punctuation when inputs are compared: other symbols (emoji, ©), modifier
+symbols (emoji skin tones) and format characters (the zero-width joiner of emoji sequences); not currency or maths
+symbols, which can make another input (`$5`, `2+3`)."""
+_VARIATION_SELECTORS = (0xFE0E, 0xFE0F)
+"""Text or emoji presentation of the character before (`❤️`): combining marks, but no part of a word."""
+
+
 class _PunctuationAsSpace(dict):
-    """`str.translate` table: every punctuation code point (Unicode category P*) to a space, others to themselves.
-    Filled as code points are met, so each costs one category lookup per process, not one per occurrence."""
+    """`str.translate` table: every punctuation code point (Unicode category P*), emoji and other decoration
+    (`_DECORATION`) to a space, others to themselves. Filled as code points are met, so each costs one category
+    lookup per process, not one per occurrence."""
 
     def __missing__(self, code: int) -> str | int:
-        mapped = " " if unicodedata.category(chr(code)).startswith("P") else code
+        category = unicodedata.category(chr(code))
+        spacing = category.startswith("P") or category in _DECORATION or code in _VARIATION_SELECTORS
+        mapped = " " if spacing else code
         self[code] = mapped
         return mapped
 
@@ -38,11 +49,41 @@ def padded(text: str, width: int) -> str:
 
 
 def near_fold(text: str) -> str:
-    """`fold`, after Unicode compatibility normalisation and with punctuation read as spacing: how examples are
-    compared for near-duplicates, so `auto top-up?` and `Auto top up` (or `Eddie’s` and `Eddie's`) are one input.
-    A text of punctuation only (`:)`, `?!`) keeps its punctuation, so such inputs stay apart."""
+    """`fold`, after Unicode compatibility normalisation and with punctuation and emoji read as spacing: how examples
+    are compared for near-duplicates, so `auto top-up?` and `Auto top up` (or `Eddie’s` and `Eddie's`, or `kam nie an
+    😡` and `kam nie an`) are one input. A text of punctuation or emoji only (`:)`, `?!`) keeps them, so such inputs
+    stay apart."""
     spaced = unicodedata.normalize("NFKC", text).translate(_PUNCTUATION_AS_SPACE)
     return fold(spaced) or fold(text)
+
+
+UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    "\U00020000-\U0003134f]"
+)
+"""Scripts written without spaces between words (Thai, Lao, Myanmar, Khmer, kana, CJK ideographs): each character
+is a token, as Chinese and Japanese ROUGE is usually computed, since a whole sentence would otherwise be one word."""
+
+
+def unicode_words(text: str) -> list[str]:
+    """The word tokens of `text`: NFC, casefolded, runs of letters, digits and combining marks, and one token per
+    character in a script written without spaces (`UNSPACED`); punctuation, symbols and spacing separate them. ROUGE
+    scores with them (stemmed), and similar shots are searched with them."""
+    tokens: list[str] = []
+    word: list[str] = []
+    for char in unicodedata.normalize("NFC", text).casefold():
+        unspaced = UNSPACED.match(char) is not None
+        if not unspaced and unicodedata.category(char)[0] in "LNM":
+            word.append(char)
+            continue
+        if word:
+            tokens.append("".join(word))
+            word = []
+        if unspaced:
+            tokens.append(char)
+    if word:
+        tokens.append("".join(word))
+    return tokens
 
 
 _DIGITS = re.compile(r"(\d+)")

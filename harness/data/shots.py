@@ -5,12 +5,11 @@ pick them with the search index it already has."""
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from harness.core.text import fold
+from harness.core.text import UNSPACED, fold, unicode_words
 from harness.data.suites import Example
 
 SELECTIONS = ("random", "similar")
@@ -91,4 +90,10 @@ def draw_shots(examples: tuple[Example, ...], k: int, seed: int) -> tuple[Exampl
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", fold(text))
+    """Search terms: Unicode words (`unicode_words`), and in scripts written without spaces each character and each
+    pair of neighbours, as Lucene's CJK analyser indexes them. Splitting on spaces alone made a whole Japanese sentence
+    one term that no train input shares, so every Japanese input got the same first train examples as shots."""
+    words = unicode_words(text)
+    single = [len(w) == 1 and UNSPACED.match(w) is not None for w in words]
+    pairs = [words[i] + words[i + 1] for i in range(len(words) - 1) if single[i] and single[i + 1]]
+    return words + pairs

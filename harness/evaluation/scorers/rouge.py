@@ -14,26 +14,21 @@ letter: an Arabic or Chinese answer identical to its reference would score 0.0, 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from functools import cache
 
+from harness.core.text import unicode_words
 from harness.data.contract import OutputContract
 from harness.evaluation.scorers.base import ScoredCase
 from harness.evaluation.stats import Metric, bootstrap_mean
 
-_UNSPACED = re.compile(
-    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-    "\U00020000-\U0003134f]"
-)
-"""Scripts written without spaces between words (Thai, Lao, Myanmar, Khmer, kana, CJK ideographs): each character
-is a token, as Chinese and Japanese ROUGE is usually computed, since a whole sentence would otherwise be one word."""
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 
 
 class UnicodeTokenizer:
-    """rouge-score's tokenizer contract (`tokenize(text) -> list[str]`) over Unicode words: NFC, casefolded, runs of
-    letters, digits and combining marks, one token per character in unspaced scripts. ASCII words longer than three
+    """rouge-score's tokenizer contract (`tokenize(text) -> list[str]`) over Unicode words (`core.text.unicode_words`):
+    NFC, casefolded, runs of letters, digits and combining marks, one token per character in unspaced scripts. ASCII
+    words longer than three
     characters are Porter-stemmed exactly as rouge-score's default does, so English scores are unchanged."""
 
     def __init__(self) -> None:
@@ -46,25 +41,6 @@ class UnicodeTokenizer:
 
     def _stem(self, token: str) -> str:
         return self._stemmer.stem(token) if len(token) > 3 and _ASCII_WORD.fullmatch(token) else token
-
-
-def unicode_words(text: str) -> list[str]:
-    """The word tokens of `text` (see `UnicodeTokenizer`), before stemming."""
-    tokens: list[str] = []
-    word: list[str] = []
-    for char in unicodedata.normalize("NFC", text).casefold():
-        unspaced = _UNSPACED.match(char) is not None
-        if not unspaced and unicodedata.category(char)[0] in "LNM":
-            word.append(char)
-            continue
-        if word:
-            tokens.append("".join(word))
-            word = []
-        if unspaced:
-            tokens.append(char)
-    if word:
-        tokens.append("".join(word))
-    return tokens
 
 
 @cache
