@@ -277,8 +277,13 @@ def test_id_order_reads_digit_runs_as_numbers_and_compares_any_two_ids():
 
 
 def near_fold_as_first_written(text: str) -> str:
-    """One `unicodedata.category` call per character: what the faster fold must reproduce exactly."""
-    spaced = "".join(" " if unicodedata.category(c).startswith("P") else c for c in unicodedata.normalize("NFKC", text))
+    """One `unicodedata.category` call per character: what the faster fold must reproduce exactly. Punctuation, emoji
+    and the like (other and modifier symbols, format characters, variation selectors) read as spacing."""
+    def spacing(c: str) -> bool:
+        category = unicodedata.category(c)
+        return category.startswith("P") or category in ("So", "Sk", "Cf") or c in "\ufe0e\ufe0f"
+
+    spaced = "".join(" " if spacing(c) else c for c in unicodedata.normalize("NFKC", text))
     return fold(spaced) or fold(text)
 
 
@@ -290,6 +295,17 @@ def varied_unicode(seed: int, count: int) -> list[str]:
              range(0xFB00, 0xFB07), range(0xFE10, 0xFE70), range(0xFF00, 0xFF66), range(0xD800, 0xD810),
              range(0x0590, 0x0700), range(0x1F300, 0x1F650), range(0x10000, 0x10100), range(0xE0000, 0xE0080)]
     return ["".join(chr(rng.choice(rng.choice(pools))) for _ in range(rng.randint(0, 40))) for _ in range(count)]
+
+
+def test_inputs_that_differ_only_by_emoji_are_near_duplicates_and_sums_stay_apart():
+    """Half a test split were train messages without their trailing emoji, and the suite validated as clean."""
+    assert near_fold("Ich möchte mein Geld zurück, die Bestellung kam nie an 😡") == near_fold(
+        "Ich möchte mein Geld zurück, die Bestellung kam nie an")
+    assert near_fold("領収書が必要です🧾") == near_fold("領収書が必要です")
+    assert near_fold("I ❤️ it 👍🏽") == near_fold("I it")
+    assert near_fold("👨\u200d👩\u200d👧 family") == near_fold("family")
+    assert near_fold("2+3") != near_fold("2<3") and near_fold("$5 fee") != near_fold("€5 fee")  # maths, currency
+    assert near_fold("😡") != near_fold("🙂")  # nothing but emoji: kept, so such inputs stay apart
 
 
 def test_near_fold_equals_the_per_character_fold_on_varied_unicode():
