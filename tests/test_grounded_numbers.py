@@ -101,6 +101,27 @@ def test_numbers_written_with_a_decimal_comma_or_swiss_grouping_are_read_too():
     assert Decimal("1234.5") in numbers_in("Summe 1 234,5 EUR")
 
 
+def test_thousands_by_points_full_width_and_arabic_figures_are_read_too(tmp_path):
+    """A German invoice for "12.500 €" read only as 12.5: the correct 12500 was an invention, and suite init said the
+    answers "compute numbers" and turned number grounding off. Japanese forms write full-width figures, Arabic ones
+    their own separators."""
+    numbers = contract(grounded_numbers=True)
+    german = "Rechnung von Straßenbau Groß über 12.500 € (netto)"
+    assert {Decimal("12500"), Decimal("12.5")} <= numbers_in(german)
+    assert hallucinated({"vendor": "Straßenbau Groß", "total": 12500}, german, numbers) is False
+    assert hallucinated({"vendor": "Straßenbau Groß", "total": 125000}, german, numbers) is True
+    assert Decimal("1234567") in numbers_in("Summe 1.234.567 EUR")
+    assert Decimal("12345") in numbers_in("金額１２，３４５円")
+    assert Decimal("1234.50") in numbers_in("المبلغ ١٬٢٣٤٫٥٠")
+    rows = [{"text": f"Rechnung von Firma {n} über {n}.000 € (netto)",
+             "answer": {"firma": f"Firma {n}", "betrag": n * 1000}} for n in range(1, 13)]
+    (tmp_path / "inv.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    from harness.data.suite_init import init_suite
+
+    notes = " ".join(init_suite("inv", tmp_path / "inv.jsonl", suites_dir=tmp_path).notes)
+    assert "grounded_numbers: true" in notes, notes
+
+
 def test_a_reference_is_checked_at_every_depth_as_answers_are(tmp_path):
     """The suite check read a key's value and one list level; an answer is read at every depth, so a nested reference
     value not in its input passed the check and read as a hallucination when a model answered it exactly."""

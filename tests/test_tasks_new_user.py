@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -89,29 +90,34 @@ def test_thousands_separators_and_a_unicode_minus_read_as_numbers(text, number):
     assert parse_number(text) == pytest.approx(number)
 
 
-@pytest.mark.parametrize("text", ["3,5", "1.000,5", "1,00", "1,0000", "1,000,00"])
-def test_a_decimal_comma_is_not_a_number_rather_than_a_wrong_one(text):
-    # these read as 35, 1.0005, 100, 10000 and 100000 before: a reference "3,5" then matched an output "35"
-    assert parse_number(text) is None
+@pytest.mark.parametrize("text, value", [("3,5", "3.5"), ("1.000,5", "1000.5"), ("1,00", "1.00"), ("1,0000", "1"),
+                                         ("45,50 €", "45.5"), ("1 234,56", "1234.56"), ("１２，５", "12.5"),
+                                         ("٤٥٫٥", "45.5"), ("1,000,00", None), ("12,500", "12500")])
+def test_a_decimal_comma_is_read_as_one_and_never_as_grouping(text, value):
+    """These read as 35, 1.0005, 100, 10000 and 100000 once (a reference "3,5" matched an output "35"), then as no
+    number at all, so an answer "3,5" against the reference "3,5" scored wrong. A comma before exactly three digits is
+    still grouping, and a string of both kinds no number."""
+    assert parse_number(text) == (None if value is None else Decimal(value))
 
 
 def test_numeric_answers_compare_by_value_and_decimal_commas_do_not_match_a_wrong_number():
     contract = OutputContract(kind="text", whole_output=True, numeric=True)
-    rows = [("q1", "1000", "1,000"), ("q2", "3", "3.0"), ("q3", "1000", "100"), ("q4", "35", "3,5")]
+    rows = [("q1", "1000", "1,000"), ("q2", "3", "3.0"), ("q3", "1000", "100"), ("q4", "35", "3,5"),
+            ("q5", "3,5", "3,5"), ("q6", "3.5", "3,5 €")]
     values, metrics = score_cases(cases(contract, rows), contract, ["task_accuracy", "format_compliance"])
-    assert values["task_accuracy"] == [1.0, 1.0, 0.0, 0.0]
-    assert values["format_compliance"] == [1.0, 1.0, 1.0, 0.0]  # "3,5" is not a number: a format failure
-    assert metrics["task_accuracy"].n == 4 and metrics["task_accuracy"].value == 0.5
+    assert values["task_accuracy"] == [1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
+    assert values["format_compliance"] == [1.0] * 6
+    assert metrics["task_accuracy"].n == 6 and metrics["task_accuracy"].value == pytest.approx(4 / 6)
 
 
 def test_init_names_the_answers_that_stop_a_numeric_suite_comparing_by_value(tmp_path, capsys):
     lines = ["question,answer", *(f"how much is {i} and a half,{i}.5" for i in range(1, 21)),
-             'three and a half,"3,5"', "the weight,12 kg"]
+             'three and a half,"3,5"', "the weight,12 kg", "the length,about 4 m"]
     (tmp_path / "half.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert main(["suite", "init", "half", "--from", "half.csv", "--suites-dir", "."]) == 0
     out = capsys.readouterr().out
-    assert ("20 of 22 answers are numbers, but in half.csv line 22 (`3,5`), line 23 (`12 kg`) are not, so every "
-            "answer is compared as text") in " ".join(out.split())
+    assert ("21 of 23 answers are numbers, but in half.csv line 23 (`12 kg`), line 24 (`about 4 m`) are not, so "
+            "every answer is compared as text") in " ".join(out.split())
     assert load_suite("half").contract.numeric is False
 
 
@@ -120,10 +126,12 @@ def test_a_numeric_reference_with_a_decimal_comma_says_how_to_write_it(tmp_path)
     path = init_suite("nums", write_jsonl(tmp_path / "nums.jsonl", rows), suites_dir=tmp_path).path
     test = path / "test.jsonl"
     test.write_text(json.dumps({"input": "question 99", "output": "3,5"}) + "\n", encoding="utf-8")
+    load_suite(str(path))  # a decimal comma is a number
+    test.write_text(json.dumps({"input": "question 99", "output": "3.5 kg"}) + "\n", encoding="utf-8")
     with pytest.raises(SuiteError) as info:
         load_suite(str(path))
-    assert ("nums/test.jsonl:1: the reference answer is unusable (the answer '3,5' is not a number); write it as a "
-            "plain number (`3.5`, `1,000`: a decimal point, not a comma; no units), or set `output.numeric: false`"
+    assert ("nums/test.jsonl:1: the reference answer is unusable (the answer '3.5 kg' is not a number); write it as a "
+            "plain number (`3.5`, `3,5`, `1,000`, `45,50 €`; no units), or set `output.numeric: false`"
             ) in str(info.value)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -160,14 +161,28 @@ _COMMA_DECIMAL = re.compile(r"[-+\u2212]?(?:\d{1,3}(?:[.\u00a0\u202f\u2009 '\u20
 """A number written with a decimal comma, grouped by points, spaces or apostrophes: "1.234,50", "12,50", "1 234,5"."""
 _APOSTROPHE_GROUPED = re.compile(r"[-+\u2212]?\d{1,3}(?:['\u2019]\d{3})+(?:\.\d+)?")
 """Swiss grouping: "1'234.50"."""
+_POINT_GROUPED = re.compile(r"[-+\u2212]?\d{1,3}(?:\.\d{3})+(?![\d,])")
+"""Thousands grouped by points, without decimals: "12.500 €", German, French, Italian or Spanish for 12500."""
+_ARABIC_MARKS = str.maketrans({"\u066b": ".", "\u066c": ","})
+"""Arabic decimal and thousands separators, read as their Latin counterparts: "١٬٢٣٤٫٥٠" is 1234.50."""
+
+
+def plain_figures(text: str) -> str:
+    """`text` with its figures as the number readers take them: compatibility forms folded (full-width "１２，３４５"
+    to "12,345"), Arabic separators read as Latin ones, U+2212 as a minus, and currency symbols dropped ("12,50 €").
+    Digits of every script stay as they are: Python reads them all."""
+    folded = unicodedata.normalize("NFKC", text).translate(_ARABIC_MARKS).replace("\u2212", "-")
+    return "".join(c for c in folded if unicodedata.category(c) != "Sc")
 
 
 def numbers_in(text: str) -> set[Decimal]:
     """Every number written in `text`, in every reading a writer may have meant: "Total 3,327.07" holds 3327.07,
     "1 200" 1200 (and 1 and 200: a space may separate two numbers as well as group one), "INV-9999" both -9999 and
-    9999, "1.234,50 EUR" 1234.50 (and 1.234 and 50), "12,50" 12.50, "1'234.50" 1234.50. A grounded answer is checked
-    against this set, so a reading too many only ever spares an answer, where a reading missed called a correct
-    amount of a European invoice invented."""
+    9999, "1.234,50 EUR" 1234.50 (and 1.234 and 50), "12,50" 12.50, "12.500 €" 12500 (and 12.5), "1'234.50"
+    1234.50, full-width "１２，３４５円" 12345, Arabic "١٬٢٣٤٫٥٠" 1234.50. A grounded answer is checked against this
+    set, so a reading too many only ever spares an answer, where a reading missed called a correct amount of a
+    European invoice invented."""
+    text = plain_figures(text)
     found: set[Decimal] = set()
     for match in _IN_TEXT.finditer(text):
         for part in (match.group(), *re.split(r"[ \u00a0\u202f\u2009]", match.group())):
@@ -179,6 +194,9 @@ def numbers_in(text: str) -> set[Decimal]:
         found |= {value, abs(value)}
     for match in _APOSTROPHE_GROUPED.finditer(text):
         value = Decimal(re.sub(r"['\u2019]", "", match.group().replace("\u2212", "-")))
+        found |= {value, abs(value)}
+    for match in _POINT_GROUPED.finditer(text):
+        value = Decimal(match.group().replace(".", ""))
         found |= {value, abs(value)}
     return found
 
@@ -412,7 +430,7 @@ def parse_target(text: str, contract: OutputContract) -> dict:
     if contract.kind == "text":
         value, strict, error = _find_answer(text, contract)
         if contract.whole_output and error is not None:
-            fix = ("write it as a plain number (`3.5`, `1,000`: a decimal point, not a comma; no units), or set "
+            fix = ("write it as a plain number (`3.5`, `3,5`, `1,000`, `45,50 €`; no units), or set "
                    "`output.numeric: false` to compare answers as text") if value is not None else "write the answer"
             raise TargetError(f"the reference answer is unusable ({error}); {fix}")
         layout = "`#### <answer>`" if contract.answer_pattern == DEFAULT_ANSWER_PATTERN else "the final answer"
@@ -495,22 +513,30 @@ _GROUPED = re.compile(
 )
 """Digits grouped by thousands: `1,000,000`, Indian `12,34,567`, or spaces (`1 000`, also no-break and thin ones)."""
 _GROUP_MARKS = re.compile(r"[, \u00a0\u202f\u2009]")
+_DECIMAL_COMMA = re.compile(r"[-+]?(?:\d{1,3}(?:[.\u00a0\u202f\u2009 '\u2019]\d{3})+|\d+),\d+")
+"""A decimal comma, its whole part grouped by points, spaces or apostrophes or not: `3,5`, `45,50`, `1.234,56`. Read
+after `_GROUPED`, so `12,500` stays twelve thousand five hundred."""
 
 
 def parse_number(text: str) -> Decimal | None:
-    """A final answer as an exact number, or None: "$1,200" -> 1200, "18.0" -> 18.0 (== 18), "-3." -> -3.
+    """A final answer as an exact number, or None: "$1,200" -> 1200, "18.0" -> 18.0 (== 18), "-3." -> -3, "45,50 €"
+    -> 45.50, "１２" -> 12.
 
-    Strips `$` and surrounding whitespace, reads U+2212 as a minus, and drops thousands separators only where they
-    group digits by thousands (`1,200`, `12,34,567`, `1 200`); a trailing "." (end of sentence) is allowed. A
-    decimal comma (`3,5`, `1.000,5`) is not a number here rather than a wrong one (35, 1.0005): the point is the
-    only decimal mark, so such answers are compared as text. Anything else (units, words, fractions) is not a
-    number. Decimal rather than float: equality is exact.
+    Folds the figures (`plain_figures`: full-width forms, Arabic separators, U+2212, currency symbols) and strips
+    surrounding whitespace; drops thousands separators where they group digits by thousands (`1,200`, `12,34,567`,
+    `1 200`); reads a decimal comma where a comma is not such a grouping (`3,5`, `45,50`, `1.234,56`); a trailing
+    "." (end of sentence) is allowed. A comma before exactly three digits is read as grouping, a point as the decimal
+    mark (`12,500` is 12500, `12.500` 12.5), as most writers mean them: a suite written the other way round reads
+    them wrong. Anything else (units, words, fractions) is not a number. Decimal rather than float: equality is exact.
     """
     if not isinstance(text, str):
         return None
-    cleaned = text.replace("$", "").replace("\u2212", "-").strip()
+    cleaned = plain_figures(text).strip()
     if _GROUPED.fullmatch(cleaned):
         cleaned = _GROUP_MARKS.sub("", cleaned)
+    elif _DECIMAL_COMMA.fullmatch(cleaned):
+        whole, fraction = cleaned.rsplit(",", 1)
+        cleaned = re.sub(r"[.\u00a0\u202f\u2009 '\u2019]", "", whole) + "." + fraction
     if not _NUMBER.fullmatch(cleaned):
         return None
     try:
