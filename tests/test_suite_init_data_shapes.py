@@ -95,6 +95,21 @@ def test_windows_1252_gets_cp1252_and_latin1_gets_latin1(tmp_path):
     )
 
 
+def test_japanese_excel_gets_shift_jis_and_chinese_is_not_called_windows_1252(tmp_path):
+    """A Shift_JIS CSV was called Windows-1252; the iconv it suggested wrote `”z‘—` for 配送, and init took that."""
+    rows = ["text,label", *(f"荷物{i}番が届きません,配送" for i in range(8)),
+            *(f"請求書{i}を再発行,請求" for i in range(8))]
+    sjis = write(tmp_path / "jp.csv", rows, encoding="cp932")
+    assert refusal(tmp_path, sjis) == (
+        "jp.csv:2: not UTF-8 (bytes 0x89, 0xa8, 0x94, 0xaa, 0x93, ...), likely Shift_JIS (Japanese Excel's default on "
+        "Windows); re-save it as UTF-8, e.g. `iconv -f cp932 -t utf-8 jp.csv > fixed.csv`.")
+    chinese = write(tmp_path / "zh.csv", ["text,label", *(f"我的包裹{i}还没到,配送" for i in range(12))],
+                    encoding="gb18030")
+    refused = refusal(tmp_path, chinese)
+    assert "not Western text in Windows-1252 either: perhaps Chinese (GB18030, Big5) or Korean" in refused
+    assert "cp1252" not in refused
+
+
 # -- Excel's habits ------------------------------------------------------------------------------------------------
 
 def test_excel_sep_line_names_the_delimiter_and_is_not_the_header(tmp_path):
