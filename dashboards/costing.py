@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 from harness_dashboards import data, export
 
-from harness.analysis import cost
+from harness.analysis import cost, payback
 from harness.analysis.formatting import interval, usd
 from harness.analysis.payback import PaybackResult
 from harness.core.errors import HarnessError
@@ -160,9 +160,11 @@ def tornado_frame(result: PaybackResult, cap: float) -> pd.DataFrame:
 
 def label_presets(result: PaybackResult, presets: dict[str, float]) -> PaybackResult:
     """The page's starting figures (`presets`, by assumption name) that the user left as they were, labelled so: to
-    payback every figure the page passes is input, but finance must not read 20 hours nobody typed as the user's."""
+    payback every figure the page passes is input, but finance must not read 100,000 queries nobody typed as the
+    user's."""
     notes = {name: (dict(item, source="the Cost page's starting figure, not entered: change it above")
-                    if name in presets and item["value"] == presets[name] and item["source"] == cost.USER else item)
+                    if name in presets and item["value"] == presets[name]
+                    and (item["source"] == cost.USER or item["source"].startswith(payback.NOT_GIVEN)) else item)
              for name, item in result.assumptions.items()}
     return dataclasses.replace(result, assumptions=notes)
 

@@ -413,8 +413,15 @@ def _months(shown: str) -> float:
     return float(value) / {"months": 1, "days": 30.44, "hours": 30.44 * 24}[unit]
 
 
+def _with_data_preparation(at):
+    """20 hours at $50 of data preparation: a one-time cost that takes months to repay at these volumes (the page
+    starts at none, as the CLI counts it)."""
+    at.number_input(key="keep-prep-h").set_value(20.0).run()
+    return at.number_input(key="keep-prep-rate").set_value(50.0).run()
+
+
 def test_cost_page_payback_reacts_to_volume(app):
-    at = _open(app, "cost")
+    at = _with_data_preparation(_open(app, "cost"))
     text = _text(at)
     assert "pays back in" in text and "Break-even after" in text
     assert at.number_input(key="keep-price-devices|H100|usd_per_hour").value == 2.5  # the experiment's price
@@ -444,7 +451,7 @@ def test_cost_page_gives_no_payback_figure_for_a_candidate_that_fails_the_bar(ap
 
 
 def test_cost_page_marks_a_break_even_beyond_the_horizon(app):
-    at = _open(app, "cost")
+    at = _with_data_preparation(_open(app, "cost"))
     at.number_input(key="keep-volume").set_value(1_000.0).run()
     months = _months(at.metric[0].value)
     assert months > 12 * 1.25

@@ -193,7 +193,7 @@ def test_a_volume_near_the_float_limit_is_refused_and_the_largest_keeps_the_json
 
 
 def test_the_cost_pages_starting_figures_are_not_labelled_as_the_users(results, monkeypatch):
-    """The page starts at 20 data-preparation hours at $50 and 100,000 queries; nobody typed them, yet the table
+    """The page starts at 0 data-preparation hours at $0 and 100,000 queries; nobody typed them, yet the table
     (and the CSV and HTML for finance) said 'user input'. A figure the user changes is theirs."""
     at = cost_page(results, monkeypatch)
 

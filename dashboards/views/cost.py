@@ -16,7 +16,10 @@ from harness.core.errors import HarnessError
 # docstring: Streamlit's magic writes a page script's bare strings onto the page.
 # The horizon is `harness payback`'s (12 months). The data preparation is an example figure, labelled as such in
 # the assumptions and the exports ("the Cost page's starting figure, not entered"); the CLI assumes none.
-PRESETS = {"volume": 100_000.0, "horizon_months": 12.0, "data_prep_hours": 20.0, "data_prep_usd_per_hour": 50.0}
+# people cost starts at 0, as `harness payback` and `harness report` count it when not given: the page and the CLI
+# read the same answer for the same study before anything is typed (20 hours at $50 here said 1,703.9 months where
+# they said 19.4 hours), and the headline says when no people cost is in it
+PRESETS = {"volume": 100_000.0, "horizon_months": 12.0, "data_prep_hours": 0.0, "data_prep_usd_per_hour": 0.0}
 
 
 def keep(key: str, default):

@@ -298,6 +298,9 @@ class PaybackResult:
     timing: TimingSpread | None = None
     """The saving and the months over the spread of the speeds the harness's own generate timed; None where no speed
     behind the payback has timed batches (a load test, a user figure, an older trial), or it fails the quality bar."""
+    people_cost_given: bool = True
+    """Whether any engineering or data-preparation cost is in the one-time cost: without, it is the sweep's compute
+    alone, and the headline says so."""
     busy_share: float | None = None
     """The share of the month the candidate's serving machine is paid for, where it saves against a pay-per-token
     API on a machine mostly idle (below IDLE_SHARE: `_idle_machine_caution`), which a machine paid all month can turn
@@ -308,10 +311,11 @@ class PaybackResult:
         12-month horizon (it would take 485.9 months).`, or `NO PAYBACK FIGURE.`; a payback of a candidate not ready
         to serve says so in the same line, where a hurried reader looks."""
         spread = self.months_spread()
-        idle = ("" if self.busy_share is None else f", with its serving machine paid only while busy "
-                f"({self.busy_share:.1%} of the month; see the caution)")
+        caveats = ("" if self.busy_share is None else f", with its serving machine paid only while busy "
+                   f"({self.busy_share:.1%} of the month; see the caution)")
+        caveats += "" if self.people_cost_given else ", counting the sweep's compute alone (no people cost given)"
         if self.pays_back:
-            return f"PAYS BACK in {duration(self.months_to_payback)}{spread}{idle}" + (
+            return f"PAYS BACK in {duration(self.months_to_payback)}{spread}{caveats}" + (
                 f", if it could be served: {self.not_ready}." if self.not_ready else ".")
         if self.months_to_payback is not None:
             return (f"DOES NOT PAY BACK within the {self.horizon_months:g}-month horizon (it would take "
@@ -440,6 +444,7 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
                          min_volume_for_savings(x) if quality.passes else None, sensitivity, x,
                          _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user, horizon_given),
                          candidate_serving.engine, candidate_serving.throughput_source, not_ready, timing,
+                         data_prep_hours * data_prep_usd_per_hour + engineering_hours * engineering_usd_per_hour > 0,
                          share if idle and baseline.kind == "api" else None)
 
 
@@ -531,6 +536,8 @@ def _speed_caution(cid: str, candidate: ServingCost, baseline: Baseline, x: Payb
     return out
 
 
+NOT_GIVEN = "0: given as 0, or not given"
+"""The source of a people cost or hosting figure of 0: `payback` cannot tell a 0 typed from one left out."""
 IDLE_SHARE = 0.5
 """A serving machine busy less than this share of the month is mostly paid to wait, if it is paid all month."""
 
@@ -588,7 +595,8 @@ def _assumptions(x: PaybackInputs, serving: ServingCost, baseline: Baseline, swe
     notes.update({f"sweep.{k}": v for k, v in sweep.assumptions.items()})
     for name, value in user.items():
         unit = "months" if name == "horizon_months" else UNITS[name]
-        notes[name] = assumption(value, unit, f"{USER} (0 when not given)" if not value else USER)
+        flag = f" ({FLAGS[name]})" if name in FLAGS else ""
+        notes[name] = assumption(value, unit, f"{NOT_GIVEN}{flag}" if not value else USER)
     if not horizon_given:
         notes["horizon_months"] = assumption(user["horizon_months"], "months",
                                              "default: the horizon the break-even volume pays back within")
