@@ -230,3 +230,27 @@ def test_a_refused_figure_names_the_flag_to_change(results, given, says, capsys)
     """It named the Python field only (`engineering_usd_per_hour`), which no flag of `harness payback` is called."""
     assert main(payback(results, "--baseline", "s/0", *given)) == 2
     assert says in printed(capsys)
+
+
+@pytest.mark.parametrize("given, said", [
+    (["--hosted-price", "test-api"], "--hosted-price test-api: study s has no hosted arm that ran without a price, so "
+                                     "it prices nothing"),
+    (["--serving-usd-per-hour", "5"], "--serving-usd-per-hour prices an hour of the machine the --serving-throughput "
+                                      "figure was measured on; without that figure"),
+    (["--baseline", "s/0", "--baseline-serving-usd-per-hour", "5"],
+     "--baseline-serving-usd-per-hour prices an hour of the machine the --baseline-serving-throughput figure"),
+])
+def test_a_pricing_flag_that_would_price_nothing_or_one_arm_alone_is_refused(results, given, said, capsys):
+    """Finance read the same answer with --hosted-price as without it, and believed it priced at that model; and
+    --serving-usd-per-hour alone priced the candidate at a $5 hour on its own measured speed, the baseline at the
+    table's, with no word."""
+    assert main(payback(results, *given)) == 2
+    assert said in " ".join("".join(capsys.readouterr()).split())
+
+
+def test_a_price_table_in_another_currency_is_refused_rather_than_printed_as_dollars(results, tmp_path, capsys):
+    euros = tmp_path / "eur.yaml"
+    euros.write_text(results[1].read_text().replace('version:', 'currency: EUR\nversion:', 1))
+    assert main(["payback", "s/1", "--volume", "100000", "--db", str(results[0]), "--prices", str(euros)]) == 2
+    out = " ".join("".join(capsys.readouterr()).split())
+    assert "`currency: EUR`: prices are in US dollars" in out and "Convert the table's prices to USD" in out

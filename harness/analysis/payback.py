@@ -669,6 +669,12 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
         prices.api(hosted_price)  # an unknown entry is refused here, with the known ones
     candidate = store.require_trial(candidate_id, complete=True)
     trials = [priced_after_the_fact(t, hosted_price) for t in store.trials(candidate.study)]
+    if hosted_price is not None and not any(t.hosted is not None and t.hosted.price is None
+                                            for t in store.trials(candidate.study)):
+        raise HarnessError(f"--hosted-price {hosted_price}: study {candidate.study} has no hosted arm that ran without "
+                           "a price, so it prices nothing (a recorded price is never replaced). Drop the flag; to "
+                           f"weigh {candidate.id} against {hosted_price} unmeasured, name --baseline "
+                           f"api:{hosted_price} with --baseline-accuracy.")
     if not candidate.trained:
         raise _not_fine_tuned(candidate, trials)
     objective, study = objective_of(store, candidate), store.study(candidate.study)
@@ -697,6 +703,16 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
     if (given := [f for f, v in local_only.items() if v is not None]) and (other is None or other.device == "hosted"):
         raise HarnessError(f"{' and '.join(given)} price a local baseline served on your own stack; {baseline} is a "
                            "hosted model, priced by its tokens. Drop the flag.")
+    rates = {"--serving-usd-per-hour": (serving_usd_per_hour, serving_throughput, "--serving-throughput"),
+             "--baseline-serving-usd-per-hour": (baseline_serving_usd_per_hour, baseline_serving_throughput,
+                                                 "--baseline-serving-throughput")}
+    for flag, (rate, speed, speed_flag) in rates.items():
+        if rate is not None and speed is None:
+            raise HarnessError(f"{flag} prices an hour of the machine the {speed_flag} figure was measured on; without "
+                               f"that figure the speed is the trial's own, on its own device, and pricing it at "
+                               f"another machine's hour prices one arm on a machine it never ran on. Give {speed_flag} "
+                               "too, or drop the flag (a price table's device entry, `--prices FILE`, reprices every "
+                               "arm alike).")
     api_only = {"--prompt-trial": prompt_trial_id, "--baseline-accuracy": baseline_accuracy,
                 "--token-ratio": token_ratio}
     if other is not None and (ignored := [flag for flag, value in api_only.items() if value is not None]):
