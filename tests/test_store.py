@@ -525,3 +525,29 @@ def test_a_trial_that_did_not_complete_is_refused_with_the_way_it_could(tmp_path
         advice[number] = str(err.value)
     assert "fix what its reason names" in advice[0] and "re-run the sweep" not in advice[0]
     assert advice[1].endswith("or re-run the sweep to finish it.") and advice[2].endswith("to finish it.")
+
+
+def test_a_database_on_a_read_only_mount_is_not_called_damaged_when_a_command_must_write(tmp_path, monkeypatch):
+    """`compare` on test, on a results folder mounted read-only, said the database was damaged and to restore it
+    from a backup; reading commands worked on it. The mount is what a test cannot make as root, so DuckDB's refusal
+    of a writer is what is replayed, word for word."""
+    import duckdb
+
+    from harness.store import database
+
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_trial_result(make_record(number=0))
+    real = duckdb.connect
+
+    def read_only_mount(path, read_only=False, **kwargs):
+        if not read_only:
+            raise duckdb.IOException(f'IO Error: Cannot open file "{path}": Read-only file system')
+        return real(path, read_only=read_only, **kwargs)
+
+    monkeypatch.setattr(database.duckdb, "connect", read_only_mount)
+    assert [t.id for t in store.trials()] == ["s1/0"]  # reading works where it is
+    with pytest.raises(HarnessError) as info:
+        store.mark_trial_failed("s1/0", "x")
+    said = str(info.value)
+    assert "cannot be written here (a read-only folder or file)" in said and "Copy the results folder" in said
+    assert "damaged" not in said and "backup" not in said

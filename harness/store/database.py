@@ -125,6 +125,13 @@ def _is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and ("Could not set lock" in msg or "Conflicting lock" in msg)
 
 
+def _is_unwritable(exc: BaseException) -> bool:
+    """The file or its folder refuses a writer (a read-only mount, an archive's permissions): DuckDB says so in an
+    IOException that would otherwise read as a damaged file."""
+    text = str(exc).casefold()
+    return "read-only file system" in text or "permission denied" in text
+
+
 def _is_damaged(exc: BaseException) -> bool:
     """Not a DuckDB file, cut short, or with a block whose checksum fails (a plain duckdb.Error that says so). A
     path DuckDB reads as a data file rather than a database (`results.csv`) fails read-only as an in-memory one."""
@@ -243,6 +250,8 @@ class Store:
                     raise self._newer_error(exc.names) from None
                 except duckdb.Error as exc:
                     if not _is_lock_error(exc):
+                        if not read_only and _is_unwritable(exc):
+                            raise self._unwritable_error(exc) from None
                         if _is_damaged(exc):
                             raise self._unreadable_error(exc) from None
                         raise
@@ -279,6 +288,15 @@ class Store:
             f"damaged (a copy that did not finish, a full or failing disk). Restore it from a backup, point at the "
             f"right one (--db for reading commands, `results_dir` for a sweep), or move it aside to start a new "
             f"one; nothing was written. DuckDB said: {exc}")
+
+    def _unwritable_error(self, exc: BaseException) -> HarnessError:
+        """A sound database this command cannot write to: what writes, and how to go on."""
+        return HarnessError(
+            f"results database {self.path} cannot be written here (a read-only folder or file), and this command "
+            "records what it does: `compare` and `recheck` on test record a look at test, `promote`, `rollback` and "
+            "`audit` their events. Copy the results folder somewhere writable and give --db there; commands that "
+            "record nothing (`trials`, `show`, `report`, `payback`, `compare --split dev`) read it where it is. "
+            f"Nothing was written. DuckDB said: {exc}")
 
     def _newer_error(self, unknown: list[str]) -> HarnessError:
         """A database a newer harness wrote: this one would misread what it changed, or undo it by writing."""
