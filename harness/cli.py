@@ -1258,8 +1258,9 @@ def _report(args, console: Console) -> int:
                     for flag, value in flags.items() if flag != "--baseline")
     out, fmt = decision_report.report_target(args.out, store.path.parent, study.name, args.format)
     made = decision_report.build_report(store, study, price, datetime.now(timezone.utc), given)
-    decision_report.write_report(decision_report.render(made, fmt), out)
-    console.print(f"{made.verdict.head}: wrote {out}", highlight=False, markup=False)
+    folders = decision_report.write_report(decision_report.render(made, fmt), out)
+    console.print(f"{made.verdict.head}: wrote {out}" + (f" (made the folder {folders[0]}, which did not exist)"
+                                                         if folders else ""), highlight=False, markup=False)
     if fmt == "pdf" and (gaps := decision_report.pdf_gaps(made)):
         console.print(f"note: the PDF's font (DejaVu Sans) has no glyph for {len(gaps)} character(s) of the report "
                       f"({' '.join(gaps[:10])}{' ...' if len(gaps) > 10 else ''}); they show blank there. "

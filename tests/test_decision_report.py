@@ -185,6 +185,15 @@ def test_no_database_and_an_unwritable_out_are_refused_in_words(results, tmp_pat
     assert list(tmp_path.glob("**/*.tmp")) == [] and list(results[0].glob(".*.tmp")) == []
 
 
+def test_a_folder_the_report_had_to_make_is_named(results, tmp_path, capsys):
+    """A typo in --out's folder wrote the decision document into a new folder nobody looks in, without a word."""
+    out = tmp_path / "reprots" / "q4" / "decision.md"
+    assert main(report(results, "--out", str(out))) == 0
+    assert printed(capsys).strip() == f"YES: wrote {out} (made the folder {tmp_path / 'reprots'}, which did not exist)"
+    assert main(report(results, "--out", str(out))) == 0
+    assert printed(capsys).strip() == f"YES: wrote {out}"  # there now: nothing made
+
+
 def test_a_report_replaces_the_old_one_whole(results):
     out = results[0] / "decision.md"
     out.write_text("an older report\n")

@@ -250,9 +250,10 @@ def render(report: DecisionReport, fmt: str) -> str | bytes:
     return to_html(report) if fmt == "html" else to_markdown(report)
 
 
-def write_report(content: str | bytes, out: Path) -> None:
+def write_report(content: str | bytes, out: Path) -> list[Path]:
     """Whole or not at all: written beside `out`, then moved over it; a folder it had to make is removed again when
-    the write fails."""
+    the write fails. Returns the folders it made, shallowest first, for the caller to name (a typo in --out made a
+    folder nobody looks in, without a word)."""
     _require_folders(out)
     made = [folder for folder in out.parents if not folder.exists()]
     staging = out.with_name(f".{out.name}.tmp")
@@ -271,6 +272,7 @@ def write_report(content: str | bytes, out: Path) -> None:
                 folder.rmdir()
         raise HarnessError(f"--out {out}: cannot write there ({exc.strerror}); give a file in a folder you can "
                            "write to.") from None
+    return list(reversed(made))
 
 
 def markdown_table(table: Table) -> str:
