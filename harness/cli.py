@@ -82,7 +82,21 @@ def _terminated(signum, frame) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, plus "did you mean" for a misspelt command or flag: its own error names the mistake only."""
+    """argparse, plus "did you mean" for a misspelt command or flag: its own error names the mistake only. A flag is
+    never taken from its first letters (`--hosted 5` was read as `--hosted-price 5`, `--eng-hour` as `--eng-hours`):
+    a misspelt money flag is refused with the right one named. An unknown flag is refused by the command it was given
+    to, with that command's usage and its flags to suggest (the top level suggested `--out` to `payback`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+        self.set_defaults(_parser=self)  # the deepest command's wins: who refuses a flag it does not know
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            getattr(parsed, "_parser", self).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
     def error(self, message: str):
         word = re.search(r"invalid choice: '([^']*)'|unrecognized arguments: (\S+)", message)

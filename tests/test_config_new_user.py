@@ -232,6 +232,22 @@ def test_a_typo_in_a_command_or_flag_gets_a_suggestion(argv, hint):
     assert done.returncode == 2 and hint in done.stderr
 
 
+@pytest.mark.parametrize("argv, said", [
+    (("payback", "s/1", "--volume", "100", "--bogus"), "harness payback: error: unrecognized arguments: --bogus\n"),
+    (("payback", "s/1", "--volume", "100", "--eng-hour", "3"),
+     "harness payback: error: unrecognized arguments: --eng-hour 3; did you mean `--eng-hours`?"),
+    (("payback", "s/1", "--volume", "100", "--hosted", "5"),
+     "harness payback: error: unrecognized arguments: --hosted 5; did you mean `--hosted-price`?"),
+    (("show", "s/1", "--bogus"), "harness show: error: unrecognized arguments: --bogus\n"),
+])
+def test_an_unknown_flag_is_refused_by_its_command_and_never_taken_from_its_first_letters(argv, said):
+    """`--hosted 5`, meant as 5 dollars of hosting, was read as `--hosted-price 5`, and `--eng-hour` as `--eng-hours`;
+    an unknown flag of `payback` or `show` was offered `--out`, a flag of another command, under the top-level usage."""
+    done = run_cli(*argv)
+    assert done.returncode == 2 and said in done.stderr, done.stderr
+    assert "--out" not in done.stderr and "usage: harness " + argv[0] in done.stderr
+
+
 def test_set_from_the_command_line_is_blamed_without_a_traceback(tmp_path, toy_suite, tiny_model_dir, capsys):
     path = experiment(tmp_path, toy_suite, tiny_model_dir)
     assert main(["sweep", str(path), "--dry-run", "--set", "space.lora.r=[4, 4]"]) == 2
