@@ -896,8 +896,9 @@ def _suite_validate(args, console: Console) -> int:
     console.print(f"{suite.name} {suite.version}: valid ({sizes}; contract: {suite.contract.kind})")
     for warning in suite.warnings:
         console.print(f"warning: {warning}", highlight=False, markup=False)
-    if suite.path.name != suite.name:  # a copied folder keeps the name it was copied from
-        console.print(f"warning: the folder is named {suite.path.name} but its suite.yaml names the suite "
+    folder = Path(suite.path).resolve().name  # `validate .` from inside the suite: `.` has no name of its own
+    if folder != suite.name:  # a copied folder keeps the name it was copied from
+        console.print(f"warning: the folder is named {folder} but its suite.yaml names the suite "
                       f"{suite.name}; studies, the registry and its production adapter know it as {suite.name}, so "
                       f"another suite of that name would share them. Make `name:` and the folder agree unless this "
                       f"is that suite.", highlight=False, markup=False)

@@ -51,9 +51,9 @@ def test_labels_the_scorer_folds_together_are_refused_naming_them(tmp_path, caps
     label_suite(tmp_path / "suites" / "case", labels, ["PlayMusic", "GetWeather"])
     assert main(["suite", "validate", "case"]) == 2
     out = " ".join(printed(capsys).split())
-    assert ("suites/case/suite.yaml: `output.labels` lists labels that are equal once case and spacing are folded, "
-            "as scoring compares them, so scores would count them as one label: 'PlayMusic', 'playmusic', "
-            "' PlayMusic '. List each label once, in one spelling") in out
+    assert ("suites/case/suite.yaml: `output.labels` lists labels that are equal once case, spacing and how accents "
+            "are written are folded, as scoring compares them, so scores would count them as one label: 'PlayMusic', "
+            "'playmusic', ' PlayMusic ' (apart in case). List each label once, in one spelling") in out
     assert "Traceback" not in out
 
 
@@ -66,9 +66,37 @@ def test_a_reference_that_folds_to_a_label_says_which_label_it_means(tmp_path):
         load_suite(str(path))
     message = str(info.value)
     assert ("suites/near/test.jsonl:3: the reference label 'playmusic' is not in `output.labels`: did you mean "
-            "'PlayMusic'? Scoring reads them as one label; write the answer as 'PlayMusic'") in message
+            "'PlayMusic' (apart in case)? Scoring reads them as one label; write the answer as 'PlayMusic'") in message
     assert ("suites/near/test.jsonl:4: the reference label 'get_weather' is not in `output.labels`: did you mean "
             "'GetWeather'?") in message
+
+
+def test_labels_apart_in_how_an_accent_is_written_or_a_stray_space_say_so_and_where_to_fix_it(tmp_path, capsys):
+    """Two spellings of `réclamation` printed alike, blamed on "case and spacing"; and a stray space in one label of
+    suite.yaml had validate ask for that space on every answer of it."""
+    nfd = "re\u0301clamation"
+    label_suite(tmp_path / "suites" / "accents", ["réclamation", nfd, "配送"], ["réclamation", "配送"])
+    assert main(["suite", "validate", "accents"]) == 2
+    out = " ".join(printed(capsys).split())
+    assert ("'réclamation', 're\\u0301clamation' (apart in how an accent is written (Unicode NFD: a letter and a "
+            "combining mark; NFC: one character))") in out
+    path = label_suite(tmp_path / "suites" / "spaced", ["réclamation", " 配送 "], ["réclamation", "配送"])
+    with pytest.raises(SuiteError) as info:
+        load_suite(str(path))
+    assert ("the reference label '配送' is not in `output.labels`, which writes it ' 配送 ' (apart in spacing); write "
+            "it in `output.labels` as '配送', as the answers should be") in str(info.value)
+    train = path / "train.jsonl"
+    train.write_text(train.read_text() + json.dumps({"input": "where is it", "output": {"intent": "配送"}}) + "\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite(str(path))
+    assert str(info.value).startswith("suites/spaced: 4 problem(s), in 3 group(s) of lines:")  # two lines in one
+
+
+def test_validate_from_inside_the_suite_names_its_folder(tmp_path, capsys, monkeypatch):
+    path = label_suite(tmp_path / "suites" / "inside", ["a", "b"], ["a", "b"])
+    monkeypatch.chdir(path)
+    assert main(["suite", "validate", "."]) == 0
+    assert "the folder is named" not in printed(capsys)  # it is named as the suite is
 
 
 # -- F2: spellings that differ in word breaks ----------------------------------------------------------------------

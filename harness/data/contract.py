@@ -241,12 +241,37 @@ def _check_label_spellings(labels: list[str], where: str) -> None:
     clashes = label_clashes(labels)
     if not clashes:
         return
-    listed = "; ".join(", ".join(repr(label) for label in group) for group in clashes)
+    listed = "; ".join(", ".join(_spelled(label) for label in group) + f" (apart {_apart(*group[:2])})"
+                       for group in clashes)
     raise SuiteError(
-        f"{where}: `output.labels` lists labels that are equal once case and spacing are folded, as scoring compares "
-        f"them, so scores would count them as one label: {listed}. List each label once, in one spelling, and write "
-        f"the answers in train, dev and test that way (then bump `version`)."
+        f"{where}: `output.labels` lists labels that are equal once case, spacing and how accents are written are "
+        f"folded, as scoring compares them, so scores would count them as one label: {listed}. List each label once, "
+        f"in one spelling, and write the answers in train, dev and test that way (then bump `version`)."
     )
+
+
+def _spelled(label: str) -> str:
+    """A label quoted so that what tells it apart shows: escapes where an accent is a combining mark (`'re\\u0301
+    clamation'`), which prints exactly as the one-character accent does."""
+    return ascii(label) if unicodedata.normalize("NFC", label) != label else repr(label)
+
+
+def _tidy(label: str) -> str:
+    """A label as it should be written: NFC, without spaces before, after or doubled."""
+    return " ".join(unicodedata.normalize("NFC", label).split())
+
+
+def _apart(a: str, b: str) -> str:
+    """How two labels that scoring reads as one differ, in words: `in case`, `in spacing`, `in how an accent is
+    written (Unicode NFD: a letter and a combining mark; NFC: one character)`."""
+    ways = []
+    if unicodedata.normalize("NFC", a) != a or unicodedata.normalize("NFC", b) != b:
+        ways.append("in how an accent is written (Unicode NFD: a letter and a combining mark; NFC: one character)")
+    if " ".join(a.split()) != a or " ".join(b.split()) != b:
+        ways.append("in spacing")
+    if _tidy(a) != _tidy(b):
+        ways.append("in case")
+    return " and ".join(ways) or "in case or spacing"
 
 
 def spelling_key(label: str) -> str:
@@ -467,9 +492,14 @@ def _unlisted_label(label: str, labels: tuple[str, ...]) -> str:
     """Why a reference label is refused, with the listed label it was probably meant to be: one equal after folding
     is that label to the scorer, so only the answer can change; one equal without separators may be either."""
     folded = label_lookup(labels).get(fold(label))
+    if folded is not None and _tidy(folded) != folded:  # the list's spelling is the odd one: fix it there
+        return (f"the reference label {_spelled(label)} is not in `output.labels`, which writes it {_spelled(folded)} "
+                f"(apart {_apart(label, folded)}); write it in `output.labels` as {_tidy(folded)!r}, as the answers "
+                "should be")
     if folded is not None:
-        return (f"the reference label {label!r} is not in `output.labels`: did you mean {folded!r}? Scoring reads "
-                f"them as one label; write the answer as {folded!r}")
+        return (f"the reference label {_spelled(label)} is not in `output.labels`: did you mean {_spelled(folded)} "
+                f"(apart {_apart(label, folded)})? Scoring reads them as one label; write the answer as "
+                f"{_spelled(folded)}")
     close = _spelling_lookup(tuple(labels)).get(spelling_key(label))
     if close is not None:
         return (f"the reference label {label!r} is not in `output.labels`: did you mean {close!r}? Write the answer "

@@ -188,8 +188,8 @@ def init_suite(
 def _destination(name: str, suites_dir: Path) -> Path:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or name in RESERVED_DIRS:
         raise SuiteError(
-            f"suite name {name!r} is not allowed; use letters, digits, '.', '_' or '-' (not starting with '.' or "
-            f"'_', and not {' or '.join(RESERVED_DIRS)})."
+            f"suite name {name!r} is not allowed; use ASCII letters (a-z, A-Z), digits, '.', '_' or '-' (not starting "
+            f"with '.' or '_', and not {' or '.join(RESERVED_DIRS)})."
         )
     dest = suites_dir / name
     if dest.exists():

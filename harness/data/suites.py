@@ -130,7 +130,8 @@ class Problems:
         if not self.items:
             return
         grouped = _grouped(self.items)
-        lines = [f"{what}: {len(self.items)} problem(s):"] + [f"  - {p}" for p in grouped[:MAX_PROBLEMS]]
+        kinds = f", in {len(grouped)} group(s) of lines" if len(grouped) < len(self.items) else ""
+        lines = [f"{what}: {len(self.items)} problem(s){kinds}:"] + [f"  - {p}" for p in grouped[:MAX_PROBLEMS]]
         if len(grouped) > MAX_PROBLEMS:
             lines.append(f"  and {len(grouped) - MAX_PROBLEMS} more")
         raise SuiteError("\n".join(lines))
