@@ -1281,6 +1281,11 @@ def _report(args, console: Console) -> int:
                       f"({' '.join(gaps[:10])}{' ...' if len(gaps) > 10 else ''}); they show blank there. "
                       f"`--out {out.with_suffix('.html').name}` shows them, and a browser prints it to PDF.",
                       highlight=False, markup=False)
+    if fmt == "pdf" and (backwards := decision_report.pdf_reversed(made)):
+        console.print(f"note: the report holds text written right to left ({''.join(backwards[:10])}), which the PDF "
+                      "draws left to right, its Arabic letters unjoined, so it reads reversed there. "
+                      f"`--out {out.with_suffix('.html').name}` shows it as written, and a browser prints it to PDF.",
+                      highlight=False, markup=False)
     if made.payback is not None:
         console.print(f"payback: {made.payback.headline()}", highlight=False, markup=False)
     return 0

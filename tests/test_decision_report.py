@@ -289,6 +289,19 @@ def test_a_pdf_says_which_characters_its_font_cannot_draw(tmp_path, capsys):
     assert "glyph" not in printed(capsys)  # Markdown draws nothing
 
 
+def test_a_pdf_says_that_right_to_left_text_reads_reversed_there(tmp_path, capsys):
+    """Arabic was drawn left to right with its letters unjoined, and nothing said so: the font has the glyphs."""
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(_study("فواتير"))
+    _trial(store, "فواتير", 0, "prompt", 50, 0.5)
+    assert main(["report", "--db", str(tmp_path), "--out", str(tmp_path / "r.pdf")]) == 0
+    said = " ".join(printed(capsys).split())
+    assert "note: the report holds text written right to left (فواتير), which the PDF draws left to right" in said
+    assert "`--out r.html` shows it as written" in said
+    assert main(["report", "--db", str(tmp_path), "--out", str(tmp_path / "r.html")]) == 0
+    assert "right to left" not in printed(capsys)  # a browser shapes it
+
+
 def test_the_chart_draws_each_score_and_interval_where_the_axis_puts_them():
     from harness.analysis.interval_chart import LABEL, PLOT, IntervalRow, interval_svg
 

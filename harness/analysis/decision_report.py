@@ -195,6 +195,13 @@ def pdf_gaps(report: DecisionReport) -> list[str]:
     return missing_glyphs(to_markdown(report))
 
 
+def pdf_reversed(report: DecisionReport) -> list[str]:
+    """The right-to-left characters of the report, which its PDF draws reversed and unjoined (`right_to_left`)."""
+    from harness.analysis.report_pdf import right_to_left
+
+    return right_to_left(to_markdown(report))
+
+
 def _trials_chart(report: DecisionReport, font: str = "sans-serif") -> str:
     metric = report.study.objective_metric
     weighed = {report.verdict.finetuned, report.verdict.prompting}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
 
@@ -97,6 +98,12 @@ def missing_glyphs(text: str) -> list[str]:
         if char.isprintable() and not char.isspace() and ord(char) not in drawable:
             seen.setdefault(char)
     return list(seen)
+
+
+def right_to_left(text: str) -> list[str]:
+    """The characters of `text` written right to left (Arabic, Hebrew, ...), each once: the PDF draws them left to
+    right with Arabic letters unjoined (it shapes no text), so they read reversed there, though its font has them."""
+    return list(dict.fromkeys(c for c in text if unicodedata.bidirectional(c) in ("R", "AL")))
 
 
 def _add_fonts(pdf: FPDF) -> None:
