@@ -146,6 +146,8 @@ def test_with_a_volume_the_payback_is_harness_paybacks_with_every_assumption(res
     assert main(report(results, *priced)) == 0
     assert f"payback: {expected.headline()}" in printed(capsys)
     text = (folder / "report-s.md").read_text()
+    answer = text.split("## Answer", 1)[1].split("## ", 1)[0]  # the money answer beside the quality one, up top
+    assert f"**Payback: {expected.headline()}** s/1 against s/0 at 100,000 queries a month" in answer
     section = text.split("## Cost and payback", 1)[1].split("## Where it ran", 1)[0]
     assert f"**{expected.headline()}** s/1 against s/0 at 100,000 queries a month." in section
     assert f"- Why: {expected.reason}" in section and f"- Quality: {expected.quality.reason}" in section

@@ -310,7 +310,11 @@ def _title(report: DecisionReport) -> str:
 def _answer(report: DecisionReport) -> str:
     text = report.verdict.text  # "YES - fine-tuning beat ...", or "No verdict: ..."
     head, _, rest = text.partition(" - ") if " - " in text else text.partition(": ")
-    return (f"## Answer\n\n**{head}.** {rest[:1].upper()}{rest[1:]}\n\n"
+    payback = report.payback  # the money answer beside the quality one, where a reader who stops early reads both
+    money = ("" if payback is None else f"**Payback: {payback.headline()}** {payback.candidate} against "
+             f"{payback.baseline} at {quantity(payback.volume)} queries a month; the figures and every assumption are "
+             "under Cost and payback.\n\n")
+    return (f"## Answer\n\n**{head}.** {rest[:1].upper()}{rest[1:]}\n\n{money}"
             f"How the answer is decided: {VERDICT_RULE}\n\n{DECISION_RULE}")
 
 
