@@ -85,7 +85,7 @@ def trial_costs(rows: list[TrialView], study: str) -> tuple[dict[str, float] | N
         dollars = {t.id: cost.trial_cost(t, runs.get(t.run_id or ""), table).usd for t in rows if t.complete}
     except HarnessError:
         return None, "train + eval seconds (a trial's device has no price; see the Cost page)"
-    return dollars, f"compute cost of the trial, USD (price table {table.version})"
+    return dollars, f"one-time compute cost of the trial in the sweep, USD (price table {table.version})"
 
 
 def sweep_cost_text(rows: list[TrialView], study: str) -> str:

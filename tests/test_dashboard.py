@@ -469,6 +469,16 @@ def test_cost_page_of_a_followup_prices_its_sweep(app):
     assert at.title[0].value == "Cost & payback: demo" and "pays back in" in _text(at)
 
 
+def test_cost_page_says_when_hours_without_a_rate_count_for_nothing(app):
+    """The CLI refuses --eng-hours without --eng-rate; the page took 40 hours at $0 without a word."""
+    at = _open(app, "cost")
+    at.number_input(key="keep-eng-h").set_value(40.0).run()
+    said = [w.value for w in at.warning]
+    assert "40 engineering hours at $0 an hour add nothing to the one-time cost: enter their rate." in said
+    at.number_input(key="keep-eng-rate").set_value(120.0).run()
+    assert not any("add nothing" in w.value for w in at.warning)
+
+
 def test_cost_page_edited_price_is_user_input_and_kept_across_pages(app):
     at = _open(app, "cost")
     at.number_input(key="keep-price-devices|H100|usd_per_hour").set_value(6.0).run()

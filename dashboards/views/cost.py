@@ -116,6 +116,9 @@ else:
     except HarnessError as exc:
         st.error(f"No estimate: {exc}")
 
+for hours, rate, what in ((prep_h, prep_rate, "data-preparation"), (eng_h, eng_rate, "engineering")):
+    if hours > 0 and rate == 0:  # the CLI refuses hours without a rate; here the page says what it counts
+        st.warning(f"{hours:g} {what} hours at $0 an hour add nothing to the one-time cost: enter their rate.")
 if result is not None:
     st.subheader("Payback")
     (st.success if result.pays_back else st.warning)(result.reason)

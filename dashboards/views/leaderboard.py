@@ -46,7 +46,7 @@ st.dataframe(frame, hide_index=True, width="stretch",
 if shows_older_rules(frame.to_numpy().ravel()):
     st.caption(OLDER_RULES_CAPTION)
 
-st.subheader("Accuracy against cost")
+st.subheader("Accuracy against what each trial cost to run")
 split = st.radio("Accuracy on", ["dev", "test"], horizontal=True, key="pareto-split")
 costs, x_title = costing.trial_costs(shown, data.main_study(study))
 points = data.accuracy_points(shown, split, costs)
@@ -56,7 +56,9 @@ else:
     st.altair_chart(charts.pareto(points, x_title, f"{split} task accuracy (%)"), width="stretch")
     front = ", ".join(points[points["pareto"]].sort_values("cost")["trial"])
     st.caption(f"Dashed line: the Pareto front of trials that meet every dev constraint (no other is both cheaper "
-               f"and more accurate): {front or 'none'}. Squares meet the constraints. Bars: 95% intervals.")
+               f"and more accurate): {front or 'none'}. Squares meet the constraints. Bars: 95% intervals. The cost "
+               "is the sweep's, once, for training and scoring the trial, not what a query costs to serve: the Cost "
+               "page prices serving.")
 
 st.subheader("The search: optimisation history and parameter importance")
 view = data.study_view(study)
