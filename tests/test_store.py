@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -551,3 +551,23 @@ def test_a_database_on_a_read_only_mount_is_not_called_damaged_when_a_command_mu
     said = str(info.value)
     assert "cannot be written here (a read-only folder or file)" in said and "Copy the results folder" in said
     assert "damaged" not in said and "backup" not in said
+
+
+def test_show_of_a_trial_stopped_before_any_timing_gives_the_time_it_ran(tmp_path):
+    """A DSPy search interrupted after 9.5 minutes read `train 0.0 s  eval 0.0 s` in `harness show`; its cost
+    counts its wall time, and so does what show says."""
+    import dataclasses
+
+    from harness.analysis.report import trial_detail
+
+    store = Store(tmp_path / "harness.duckdb")
+    started = datetime.now(timezone.utc) - timedelta(minutes=9, seconds=30)
+    store.record_trial_start(dataclasses.replace(make_record(), method="dspy", trained=False, train_seconds=None,
+                                                 eval_seconds=None, started_at=started))
+    store.mark_trial_failed("s1/0", "interrupted by the user (Ctrl-C) during the trial")
+    shown = trial_detail(store.trial("s1/0"), [])
+    assert "train 0.0 s" not in shown
+    wall = float(shown.split("ran ", 1)[1].split(" s (wall)")[0])
+    assert 570 <= wall < 600 and "before it stopped, with no train or eval timing recorded" in shown
+    assert "train 50.0 s  eval 10.0 s" in trial_detail(dataclasses.replace(store.trial("s1/0"), train_seconds=50.0,
+                                                                           eval_seconds=10.0), [])

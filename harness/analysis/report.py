@@ -240,6 +240,14 @@ def _constraint_text(engine: str) -> str:
     return ", decoding constrained to the contract"
 
 
+def _timings(trial: TrialView) -> str:
+    """`train 12.0 s  eval 3.1 s`; for a trial stopped before it recorded either (a search interrupted after minutes
+    read `train 0.0 s  eval 0.0 s`), the wall time it ran, as its cost counts it."""
+    if trial.train_seconds is None and trial.eval_seconds is None and trial.wall_seconds is not None:
+        return f"ran {trial.wall_seconds:.1f} s (wall) before it stopped, with no train or eval timing recorded"
+    return f"train {trial.train_seconds or 0:.1f} s  eval {trial.eval_seconds or 0:.1f} s"
+
+
 def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str | None = None,
                  failures: int = 5, contract: OutputContract | None = None) -> str:
     """`harness show`: config, status, timings, every metric with its interval, the answers cut at the token cap,
@@ -251,7 +259,7 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
         f"trial {trial.id}  method {trial.method}  status {trial.status}"
         + (f" ({trial.failure_reason})" if trial.failure_reason else ""),
         f"params: {json.dumps(dict(trial.params))}",
-        f"device {trial.device}  train {trial.train_seconds or 0:.1f} s  eval {trial.eval_seconds or 0:.1f} s"
+        f"device {trial.device}  {_timings(trial)}"
         + ("" if trial.hosted else f"  peak memory {trial.peak_memory_mb or 0:.0f} MiB")
         + f"  feasible {_feasibility(trial)}",
         f"artifact: {artifact}",
