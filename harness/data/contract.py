@@ -251,8 +251,8 @@ def _check_label_spellings(labels: list[str], where: str) -> None:
 
 
 def _spelled(label: str) -> str:
-    """A label quoted so that what tells it apart shows: escapes where an accent is a combining mark (`'re\\u0301
-    clamation'`), which prints exactly as the one-character accent does."""
+    """A label quoted so that what tells it apart shows: escapes where an accent is a combining mark
+    (`'re\\u0301clamation'`), which prints exactly as the one-character accent does."""
     return ascii(label) if unicodedata.normalize("NFC", label) != label else repr(label)
 
 
@@ -543,9 +543,6 @@ _GROUPED = re.compile(
 )
 """Digits grouped by thousands: `1,000,000`, Indian `12,34,567`, or spaces (`1 000`, also no-break and thin ones)."""
 _GROUP_MARKS = re.compile(r"[, \u00a0\u202f\u2009]")
-_DECIMAL_COMMA = re.compile(r"[-+]?(?:\d{1,3}(?:[.\u00a0\u202f\u2009 '\u2019]\d{3})+|\d+),\d+")
-"""A decimal comma, its whole part grouped by points, spaces or apostrophes or not: `3,5`, `45,50`, `1.234,56`. Read
-after `_GROUPED`, so `12,500` stays twelve thousand five hundred."""
 
 
 def parse_number(text: str) -> Decimal | None:
@@ -564,7 +561,7 @@ def parse_number(text: str) -> Decimal | None:
     cleaned = plain_figures(text).strip()
     if _GROUPED.fullmatch(cleaned):
         cleaned = _GROUP_MARKS.sub("", cleaned)
-    elif _DECIMAL_COMMA.fullmatch(cleaned):
+    elif _COMMA_DECIMAL.fullmatch(cleaned):  # after _GROUPED: `12,500` stays twelve thousand five hundred
         whole, fraction = cleaned.rsplit(",", 1)
         cleaned = re.sub(r"[.\u00a0\u202f\u2009 '\u2019]", "", whole) + "." + fraction
     if not _NUMBER.fullmatch(cleaned):

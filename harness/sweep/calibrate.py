@@ -370,9 +370,17 @@ def _time(plan: SweepPlan, data: SweepData, method: str, precision: str, answers
 
 
 def _recount(plan: SweepPlan, data: SweepData, timings: list[Timing]) -> list[Timing]:
-    """`timings`, each with the prompts of this sweep's dev and test subsets counted, where it counted others."""
-    subsets = _subsets(data)
-    return [t if t.counted == subsets else _counted(plan, data, t) for t in timings]
+    """`timings`, each with the prompts of this sweep's dev and test subsets counted, where it counted others; once
+    per method (its precisions frame the same prompts)."""
+    subsets, counts = _subsets(data), {}
+    out = []
+    for t in timings:
+        if t.counted != subsets and t.method not in counts:
+            counts[t.method] = _counted(plan, data, t)
+        out.append(t if t.counted == subsets else dataclasses.replace(
+            t, prompt_tokens=counts[t.method].prompt_tokens, shared_tokens=counts[t.method].shared_tokens,
+            counted=subsets))
+    return out
 
 
 def _counted(plan: SweepPlan, data: SweepData, timing: Timing) -> Timing:
