@@ -175,15 +175,24 @@ def test_method_filter_changes_the_table(server, browser):
     _shot(browser, "leaderboard-lora-only")
 
 
+def _type(browser, label: str, value: str) -> None:
+    box = browser.find_element(By.CSS_SELECTOR, f"input[aria-label='{label}']")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(value, Keys.ENTER)
+
+
 def test_payback_chart_reacts_to_volume(server, browser):
     browser.get(f"{server}/cost")
-    before = _months(_wait_text(browser, "Break-even after"))
+    _wait_text(browser, "Break-even after")
+    # 20 hours at $50 of data preparation (the page starts at none, as the CLI counts it): a payback of months
+    _type(browser, "Data preparation (hours)", "20")
+    _settle(browser)
+    _type(browser, "Data preparation rate (USD/hour)", "50")
+    before = _months(_wait_text(browser, "$1,000"))
     chart = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')[0]
     _settle(browser)
     png_before = chart.screenshot_as_png
-    box = browser.find_element(By.CSS_SELECTOR, "input[aria-label='Queries per month']")
-    box.send_keys(Keys.CONTROL, "a")
-    box.send_keys("400000", Keys.ENTER)
+    _type(browser, "Queries per month", "400000")
     _wait_text(browser, "at 400,000 queries/month")
     _settle(browser)
     after = _months(browser.find_element(By.TAG_NAME, "body").text)

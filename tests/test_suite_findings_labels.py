@@ -89,7 +89,7 @@ def test_labels_apart_in_how_an_accent_is_written_or_a_stray_space_say_so_and_wh
     train.write_text(train.read_text() + json.dumps({"input": "where is it", "output": {"intent": "配送"}}) + "\n")
     with pytest.raises(SuiteError) as info:
         load_suite(str(path))
-    assert str(info.value).startswith("suites/spaced: 4 problem(s), in 3 group(s) of lines:")  # two lines in one
+    assert str(info.value).startswith("suites/spaced: 4 problem(s), in 3 group(s):")  # two lines in one
 
 
 def test_validate_from_inside_the_suite_names_its_folder(tmp_path, capsys, monkeypatch):

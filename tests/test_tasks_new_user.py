@@ -92,7 +92,9 @@ def test_thousands_separators_and_a_unicode_minus_read_as_numbers(text, number):
 
 @pytest.mark.parametrize("text, value", [("3,5", "3.5"), ("1.000,5", "1000.5"), ("1,00", "1.00"), ("1,0000", "1"),
                                          ("45,50 €", "45.5"), ("1 234,56", "1234.56"), ("１２，５", "12.5"),
-                                         ("٤٥٫٥", "45.5"), ("1,000,00", None), ("12,500", "12500")])
+                                         ("٤٥٫٥", "45.5"), ("1,000,00", None), ("12,500", "12500"),
+                                         ("0,125", "0.125"), ("-0,250", "-0.25"), ("1.000.000", "1000000"),
+                                         ("1.000", "1")])
 def test_a_decimal_comma_is_read_as_one_and_never_as_grouping(text, value):
     """These read as 35, 1.0005, 100, 10000 and 100000 once (a reference "3,5" matched an output "35"), then as no
     number at all, so an answer "3,5" against the reference "3,5" scored wrong. A comma before exactly three digits is

@@ -538,10 +538,17 @@ def _find_answer(text: str, contract: OutputContract) -> tuple[dict | None, bool
 
 
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
+_LEAD = r"(?![0\u0660\u06f0])\d"
+"""A group's first digit, never a zero (of Latin or Arabic digits)."""
 _GROUPED = re.compile(
-    r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+)(?:\.\d*)?"
+    rf"[-+]?(?:{_LEAD}\d{{0,2}}(?:,\d{{3}})+|{_LEAD}\d?(?:,\d{{2}})+,\d{{3}}"
+    rf"|{_LEAD}\d{{0,2}}(?:[ \u00a0\u202f\u2009]\d{{3}})+)(?:\.\d*)?"
 )
-"""Digits grouped by thousands: `1,000,000`, Indian `12,34,567`, or spaces (`1 000`, also no-break and thin ones)."""
+"""Digits grouped by thousands: `1,000,000`, Indian `12,34,567`, or spaces (`1 000`, also no-break and thin ones);
+never from a 0 (`0,125` is a decimal comma: an eighth, not 125)."""
+_POINTS_GROUPED = re.compile(rf"[-+]?{_LEAD}\d{{0,2}}(?:\.\d{{3}}){{2,}}")
+"""Thousands grouped by points, twice or more: `1.000.000`, which no decimal point writes. Once (`1.000`) it stays a
+decimal point."""
 _GROUP_MARKS = re.compile(r"[, \u00a0\u202f\u2009]")
 
 
@@ -561,6 +568,8 @@ def parse_number(text: str) -> Decimal | None:
     cleaned = plain_figures(text).strip()
     if _GROUPED.fullmatch(cleaned):
         cleaned = _GROUP_MARKS.sub("", cleaned)
+    elif _POINTS_GROUPED.fullmatch(cleaned):
+        cleaned = cleaned.replace(".", "")
     elif _COMMA_DECIMAL.fullmatch(cleaned):  # after _GROUPED: `12,500` stays twelve thousand five hundred
         whole, fraction = cleaned.rsplit(",", 1)
         cleaned = re.sub(r"[.\u00a0\u202f\u2009 '\u2019]", "", whole) + "." + fraction

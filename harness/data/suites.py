@@ -130,7 +130,7 @@ class Problems:
         if not self.items:
             return
         grouped = _grouped(self.items)
-        kinds = f", in {len(grouped)} group(s) of lines" if len(grouped) < len(self.items) else ""
+        kinds = f", in {len(grouped)} group(s)" if len(grouped) < len(self.items) else ""
         lines = [f"{what}: {len(self.items)} problem(s){kinds}:"] + [f"  - {p}" for p in grouped[:MAX_PROBLEMS]]
         if len(grouped) > MAX_PROBLEMS:
             lines.append(f"  and {len(grouped) - MAX_PROBLEMS} more")
