@@ -167,3 +167,19 @@ def test_distinct_labels_get_no_spelling_warning(tmp_path):
     result = init_suite("plain", write(tmp_path / "plain.csv", lines), suites_dir=tmp_path / "suites")
     assert not any(note.startswith("warning:") for note in result.notes)
     assert "warning" not in stats_text(load_suite(str(result.path)))
+
+
+def test_an_emoji_that_carries_the_answer_keeps_two_inputs_and_one_that_does_not_is_a_leak(tmp_path):
+    """Read as spacing, emoji made `Service 👍` (positive) and `Service 👎` (negative) one input: init dropped one as
+    a duplicate, and a test split holding the other was refused as contamination. With one answer, an emoji more
+    or less is the same message."""
+    rows = [f"message {i} about the app,{'positive' if i % 2 else 'negative'}" for i in range(12)]
+    lines = ["text,label", *rows, "Service 👍,positive", "Service 👎,negative"]
+    result = init_suite("thumbs", write(tmp_path / "thumbs.csv", lines), suites_dir=tmp_path)
+    everything = [ex.input for split in load_suite(str(result.path)).splits.values() for ex in split]
+    assert "Service 👍" in everything and "Service 👎" in everything
+    test = write(tmp_path / "test.csv", ["text,label", "Service 👎,negative", "message 3 about the app 😡,positive"])
+    with pytest.raises(SuiteError) as info:
+        init_suite("leak", write(tmp_path / "train.csv", lines[:14]), suites_dir=tmp_path, test_from=test)
+    said = str(info.value)  # line 3, the emoji-less copy of train's message 3; not line 2, the other thumb
+    assert "test.csv:3: input also in train.csv:5" in said and "contamination" in said and "test.csv:2" not in said

@@ -21,20 +21,25 @@ _VARIATION_SELECTORS = (0xFE0E, 0xFE0F)
 """Text or emoji presentation of the character before (`❤️`): combining marks, but no part of a word."""
 
 
-class _PunctuationAsSpace(dict):
-    """`str.translate` table: every punctuation code point (Unicode category P*), emoji and other decoration
-    (`_DECORATION`) to a space, others to themselves. Filled as code points are met, so each costs one category
+class _AsSpace(dict):
+    """`str.translate` table: every punctuation code point (Unicode category P*), and with `decoration` emoji and the
+    like (`_DECORATION`), to a space, others to themselves. Filled as code points are met, so each costs one category
     lookup per process, not one per occurrence."""
+
+    def __init__(self, decoration: bool):
+        super().__init__()
+        self.decoration = decoration
 
     def __missing__(self, code: int) -> str | int:
         category = unicodedata.category(chr(code))
-        spacing = category.startswith("P") or category in _DECORATION or code in _VARIATION_SELECTORS
-        mapped = " " if spacing else code
+        decoration = category in _DECORATION or code in _VARIATION_SELECTORS
+        mapped = " " if category.startswith("P") or (self.decoration and decoration) else code
         self[code] = mapped
         return mapped
 
 
-_PUNCTUATION_AS_SPACE = _PunctuationAsSpace()
+_PUNCTUATION_AS_SPACE = _AsSpace(decoration=True)
+_ONLY_PUNCTUATION_AS_SPACE = _AsSpace(decoration=False)
 
 
 def display_width(text: str) -> int:
@@ -55,6 +60,14 @@ def near_fold(text: str) -> str:
     stay apart."""
     spaced = unicodedata.normalize("NFKC", text).translate(_PUNCTUATION_AS_SPACE)
     return fold(spaced) or fold(text)
+
+
+def apart_by_emoji(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """Whether two (input, answer) pairs that `near_fold` reads as one input are two after all: their inputs differ in
+    emoji (or other decoration) and their answers differ, so the emoji carries the answer (`Service 👍` positive,
+    `Service 👎` negative). With one answer, an emoji more or less is the same input: a leak across splits."""
+    keep = [fold(unicodedata.normalize("NFKC", text).translate(_ONLY_PUNCTUATION_AS_SPACE)) for text, _ in (a, b)]
+    return keep[0] != keep[1] and a[1] != b[1]
 
 
 UNSPACED = re.compile(

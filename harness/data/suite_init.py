@@ -41,7 +41,7 @@ from typing import Any
 from harness.core.config import MAX_SEED
 from harness.core.errors import SuiteError
 from harness.core.paths import bundled
-from harness.core.text import fold, near_fold
+from harness.core.text import apart_by_emoji, fold, near_fold
 from harness.core.yamlfile import dump_yaml
 from harness.data.contract_choice import METRICS, Contract, choose_contract
 from harness.data.formats import Row, read_source
@@ -224,8 +224,9 @@ def _dedupe(rows: list[Row]) -> tuple[list[Row], dict[str, int], list[tuple[Row,
     for row in rows:
         key = near_fold(row.input)  # once per row: it is most of init's time on a large file
         first = seen.get(key)
-        if first is None:
-            seen[key] = row
+        if first is None or apart_by_emoji((first.input, _answer_key(first.answer)),
+                                           (row.input, _answer_key(row.answer))):
+            seen.setdefault(key, row)
             kept.append(row)
             continue
         counts["duplicates"] += 1
@@ -261,7 +262,8 @@ def _check_overlap(rows: list[Row], where: str) -> None:
     for row in rows:
         key = near_fold(row.input)
         other = first.setdefault(key, row)
-        if other is not row and other.file != row.file:
+        if other is not row and other.file != row.file and not apart_by_emoji(
+                (other.input, _answer_key(other.answer)), (row.input, _answer_key(row.answer))):
             problems.add(
                 f"{row.at(where)}: input also in {other.at(where)} (equal after folding case, whitespace and "
                 f"punctuation), which is contamination between splits; remove it from {other.file or where}."

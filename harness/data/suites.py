@@ -24,7 +24,7 @@ from harness.core.config import GateConfig
 from harness.core.errors import SuiteError
 from harness.core.metric import CORE_SCORERS
 from harness.core.paths import bundled
-from harness.core.text import fold, near_fold
+from harness.core.text import apart_by_emoji, fold, near_fold
 from harness.core.typed import build
 from harness.core.yamlfile import read_yaml
 from harness.data.contract import (
@@ -639,7 +639,8 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
             continue
         for key, ex in near_first[b].items():
             other = near_first[a].get(key)
-            if other is not None and fold(other.input) != fold(ex.input):
+            if other is not None and fold(other.input) != fold(ex.input) and not apart_by_emoji(
+                    (other.input, fold(other.target)), (ex.input, fold(ex.target))):
                 problems.add(
                     f"{show_path(path / f'{b}.jsonl')}:{ex.id.split(':', 1)[1]}: input is a near-duplicate of "
                     f"{show_path(path / f'{a}.jsonl')}:{other.id.split(':', 1)[1]} (equal after folding case, "
