@@ -324,7 +324,7 @@ def test_near_fold_looks_each_code_point_up_once_per_process(monkeypatch):
     calls = []
     category = unicodedata.category
     monkeypatch.setattr(text_module.unicodedata, "category", lambda c: calls.append(c) or category(c))
-    monkeypatch.setattr(text_module, "_PUNCTUATION_AS_SPACE", text_module._PunctuationAsSpace())
+    monkeypatch.setattr(text_module, "_PUNCTUATION_AS_SPACE", text_module._AsSpace(decoration=True))
     texts = varied_unicode(1, 500) * 4
     for t in texts:
         near_fold(t)
