@@ -106,8 +106,22 @@ def test_japanese_excel_gets_shift_jis_and_chinese_is_not_called_windows_1252(tm
     chinese = write(tmp_path / "zh.csv", ["text,label", *(f"我的包裹{i}还没到,配送" for i in range(12))],
                     encoding="gb18030")
     refused = refusal(tmp_path, chinese)
-    assert "not Western text in Windows-1252 either: perhaps Chinese (GB18030, Big5) or Korean" in refused
-    assert "cp1252" not in refused
+    assert "not Western or Japanese text. Its first line beyond ASCII reads, in the encodings it may be in:" in refused
+    assert "`-f gb18030` (Simplified Chinese): '我的包裹0还没到,配送'" in refused and "cp1252 (" not in refused
+
+
+@pytest.mark.parametrize("text, encoding, said", [
+    ("환불을 요청합니다,환불", "cp949", "`-f cp949` (Korean): '환불을 요청합니다,환불'"),
+    ("Хочу вернуть деньги,возврат", "cp1251", "`-f cp1251` (Cyrillic): 'Хочу вернуть деньги,возврат'"),
+    ("Θέλω επιστροφή χρημάτων,επιστροφή", "cp1253", "`-f cp1253` (Greek): 'Θέλω επιστροφή χρημάτων,επιστροφή'"),
+    ("Chcę zwrotu pieniędzy za złoty,zwrot", "cp1250", "likely Windows-1250 (Central European"),
+])
+def test_other_legacy_encodings_are_told_or_shown_as_each_would_read(tmp_path, text, encoding, said):
+    """Korean got `iconv -f gb18030`, which wrote `券阂阑` for 환불을; Polish got Windows-1252 (`pieniêdzy`), Russian
+    and Greek 'perhaps Chinese or Korean'. What the bytes cannot tell apart is shown read each way, to pick from."""
+    message, label = text.split(",")
+    rows = ["text,label", f"{message},{label}", *(f"{message} {i},{label}" for i in range(12))]
+    assert said in refusal(tmp_path, write(tmp_path / "legacy.csv", rows, encoding=encoding))
 
 
 # -- Excel's habits ------------------------------------------------------------------------------------------------

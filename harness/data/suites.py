@@ -36,6 +36,7 @@ from harness.data.contract import (
     parse_target,
     string_values,
 )
+from harness.data.encodings import legacy_encoding, readings
 
 SPLITS = ("train", "dev", "test")
 MAX_PROBLEMS = 10
@@ -438,44 +439,16 @@ def encoding_problem(data: bytes, name: str) -> str | None:
         undecodable = list(dict.fromkeys(
             ord(c) - 0xDC00 for c in data.decode("utf-8", "surrogateescape") if "\udc80" <= c <= "\udcff"))
         shown = ", ".join(f"0x{b:02x}" for b in undecodable[:5]) + (", ..." if len(undecodable) > 5 else "")
-        if _shift_jis(data):
-            encoding, described = "cp932", "Shift_JIS (Japanese Excel's default on Windows)"
-        elif not _western(data):
-            return (f"{line}: not UTF-8 (bytes {shown}), and not Western text in Windows-1252 either: perhaps Chinese "
-                    "(GB18030, Big5) or Korean (EUC-KR) text. Re-save it as UTF-8 from the program that wrote it, or "
-                    f"with iconv from its encoding, e.g. `iconv -f gb18030 -t utf-8 {name} > {fixed}`, and check "
-                    "that the text reads right.")
-        else:
-            encoding, described = (("cp1252", "Windows-1252 (Excel's default on Windows)")
-                                   if any(0x80 <= b <= 0x9F for b in undecodable) else ("latin1", "Latin-1"))
-        return (f"{line}: not UTF-8 (bytes {shown}), likely {described}; re-save it as UTF-8, e.g. "
-                f"`iconv -f {encoding} -t utf-8 {name} > {fixed}`.")
+        legacy = legacy_encoding(data, undecodable)
+        if legacy is None:
+            shown_as = "; ".join(f"`-f {codec}` ({language}): {text!r}" for codec, language, text in readings(data))
+            return (f"{line}: not UTF-8 (bytes {shown}), and not Western or Japanese text. Its first line beyond "
+                    f"ASCII reads, in the encodings it may be in: {shown_as or 'none of them'}. Re-save it as UTF-8 "
+                    "from the program that wrote it (Excel: Save As, CSV UTF-8), or convert it with the encoding "
+                    f"whose line reads right, e.g. `iconv -f cp1251 -t utf-8 {name} > {fixed}`.")
+        return (f"{line}: not UTF-8 (bytes {shown}), likely {legacy.described}; re-save it as UTF-8, e.g. "
+                f"`iconv -f {legacy.codec} -t utf-8 {name} > {fixed}`.")
     return None
-
-
-def _shift_jis(data: bytes) -> bool:
-    """Whether `data` reads as Japanese in Shift_JIS (cp932): it decodes, and nearly all that is not ASCII is kana,
-    kanji, Japanese punctuation or full-width forms, where Western or Chinese bytes read as Shift_JIS make errors,
-    private-use characters or half-width katakana. Read as Windows-1252 instead, Japanese became `”z‘—` for 配送, and
-    a suite of it was written without a word."""
-    try:
-        text = data.decode("cp932")
-    except UnicodeDecodeError:
-        return False
-    wide = [c for c in text if ord(c) > 0x7F]
-    japanese = sum(1 for c in wide
-                   if "\u3000" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff" or "\uff01" <= c <= "\uff5e")
-    return bool(wide) and japanese >= 0.9 * len(wide)
-
-
-def _western(data: bytes) -> bool:
-    """Whether `data` read as Windows-1252 looks like Western text: its characters beyond ASCII mostly stand alone
-    between ASCII ones (`ü` in a word, a curly quote or `€` beside one), where Chinese or Korean text, two bytes beyond
-    ASCII a character, reads as runs of them (`ÎÒµÄ°ü¹ü`)."""
-    text = data.decode("cp1252", "replace")
-    wide = [i for i, c in enumerate(text) if ord(c) > 0x7F]
-    beside = {i for i in wide if i + 1 in wide or i - 1 in wide}
-    return len(beside) <= 0.5 * len(wide)
 
 
 def _parse_row(line: str, at: str, problems: Problems) -> tuple[str | None, str, str] | None:
