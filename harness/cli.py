@@ -750,6 +750,9 @@ def _payback_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--utilisation", type=finite, default=PAYBACK_DEFAULTS["--utilisation"],
                         help="share of paid device time spent answering, in (0, 1]; 1 (default) is full batches "
                              "all the time; lower it for a dedicated machine that idles part of the day")
+    parser.add_argument("--horizon", type=positive, metavar="MONTHS",
+                        help="months within which it must pay back to read PAYS BACK, and over which the break-even "
+                             "volume is computed (default 12, as the dashboard's Cost page starts)")
     parser.add_argument("--margin", type=margin, default=PAYBACK_DEFAULTS["--margin"],
                         help="quality bar, as a fraction: the candidate must not be worse than the baseline on the "
                              "objective metric by more than this, by the paired 95%% interval on the same test "
@@ -1247,7 +1250,7 @@ def _payback_kwargs(args, study) -> dict:
         baseline_serving_usd_per_hour=args.baseline_serving_usd_per_hour, hosted_price=args.hosted_price,
         data_prep_hours=args.data_prep_hours, data_prep_usd_per_hour=args.data_prep_rate,
         engineering_hours=args.eng_hours, engineering_usd_per_hour=args.eng_rate, fixed_monthly_usd=args.hosting,
-        utilisation=args.utilisation, quality_bar=QualityBar(margin=args.margin),
+        utilisation=args.utilisation, quality_bar=QualityBar(margin=args.margin), horizon_months=args.horizon,
     )
 
 
@@ -1300,7 +1303,7 @@ def _payback_flags_given(args) -> dict[str, object]:
     """The payback flags a user set away from their defaults, with their values."""
     names = ("--baseline", "--prompt-trial", "--baseline-accuracy", "--token-ratio", "--serving-throughput",
              "--baseline-serving-throughput", "--serving-usd-per-hour", "--baseline-serving-usd-per-hour",
-             "--hosted-price", "--prices", *PAYBACK_DEFAULTS)
+             "--hosted-price", "--prices", "--horizon", *PAYBACK_DEFAULTS)
     values = {name: getattr(args, name[2:].replace("-", "_")) for name in names}
     return {name: value for name, value in values.items() if value is not None and value != PAYBACK_DEFAULTS.get(name)}
 

@@ -254,3 +254,12 @@ def test_a_price_table_in_another_currency_is_refused_rather_than_printed_as_dol
     assert main(["payback", "s/1", "--volume", "100000", "--db", str(results[0]), "--prices", str(euros)]) == 2
     out = " ".join("".join(capsys.readouterr()).split())
     assert "`currency: EUR`: prices are in US dollars" in out and "Convert the table's prices to USD" in out
+
+
+def test_the_horizon_is_a_flag_of_payback_as_it_is_a_field_of_the_cost_page(results, capsys):
+    """Finance set the horizon on the dashboard, then asked the CLI for `--horizon 24` and was offered `--hosting`."""
+    assert main(payback(results, "--baseline", "s/0", "--horizon", "24", "--format", "json")) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["horizon_months"] == 24 and result["assumptions"]["horizon_months"]["source"] == "user input"
+    with pytest.raises(SystemExit):
+        main(payback(results, "--horizon", "0"))

@@ -70,7 +70,8 @@ UNITS = {
 }  # fmt: skip
 
 FLAGS = {"volume": "--volume", "data_prep_hours": "--data-prep-hours", "data_prep_usd_per_hour": "--data-prep-rate",
-         "engineering_hours": "--eng-hours", "engineering_usd_per_hour": "--eng-rate", "fixed_monthly_usd": "--hosting"}
+         "engineering_hours": "--eng-hours", "engineering_usd_per_hour": "--eng-rate", "fixed_monthly_usd": "--hosting",
+         "horizon_months": "--horizon"}
 """The `harness payback` flag of each user figure, so that a refusal names what to change."""
 
 # Default low/high of each assumption for the tornado, as factors of its value. Override with absolute values:
