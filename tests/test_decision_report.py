@@ -146,6 +146,9 @@ def test_with_a_volume_the_payback_is_harness_paybacks_with_every_assumption(res
     assert main(report(results, *priced)) == 0
     assert f"payback: {expected.headline()}" in printed(capsys)
     text = (folder / "report-s.md").read_text()
+    cautions = text.split("## Cautions", 1)[1].split("## ", 1)[0]  # the caution the payback's headline points to
+    assert expected.machine_caution.endswith("nothing would be saved, and it would never pay back.")  # one H100 each
+    assert f"- {expected.machine_caution[:1].upper()}{expected.machine_caution[1:]}" in cautions
     answer = text.split("## Answer", 1)[1].split("## ", 1)[0]  # the money answer beside the quality one, up top
     assert f"**Payback: {expected.headline()}** s/1 against s/0 at 100,000 queries a month" in answer
     section = text.split("## Cost and payback", 1)[1].split("## Where it ran", 1)[0]
@@ -390,3 +393,6 @@ def test_the_dev_constraints_are_listed_with_their_limits_and_an_interval_past_o
     assert f"- {doubtful}" in comparison
     cautions = text.split("## Cautions", 1)[1].split("## ", 1)[0]
     assert f"- c/1's {doubtful} (a constraint is judged by its estimate" in cautions
+    answer = text.split("## Answer", 1)[1].split("## ", 1)[0]  # beside "meets every dev constraint"
+    assert ("Its dev constraints are met by their estimates; for forgetting on the general check no worse than -5.0 "
+            "points the 95% interval reaches past the limit") in answer

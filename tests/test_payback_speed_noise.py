@@ -98,8 +98,7 @@ def test_timed_batches_give_the_saving_and_the_months_an_interval(store, tmp_pat
     first, last = spread.months_to_payback
     assert first < result.months_to_payback < last
     assert result.headline().startswith(f"PAYS BACK in {result.headline().split(' in ')[1].split(' [')[0]} [")
-    assert "over the timed speeds' spread, counting the sweep's compute alone (no people cost given)." \
-        in result.headline()
+    assert "over the timed speeds' spread, with its serving machine paid only while busy" in result.headline()
     assert CAUTION in result.reason and WITHIN not in result.reason  # at one speed there is still no saving
     assert "[" in result.assumptions["candidate.completion_tokens_per_s"]["source"]
     assert "over 20 timed batches; other processes used 2% of the machine's CPU meanwhile" in result.reason
@@ -109,8 +108,8 @@ def test_a_saving_within_the_timings_spread_is_cautioned_and_may_never_pay_back(
     result = _payback(store, tmp_path, "lead/7", "lead/8")
     assert result.savings_per_query_usd > 0 and result.pays_back
     assert result.timing.savings_per_query_usd[0] < 0 < result.timing.savings_per_query_usd[1]
-    assert result.timing.months_to_payback[1] is None and result.headline().endswith(
-        ", never] over the timed speeds' spread, counting the sweep's compute alone (no people cost given).")
+    assert result.timing.months_to_payback[1] is None and ", never] over the timed speeds' spread, with its serving " \
+        "machine paid only while busy" in result.headline()
     assert WITHIN in result.reason and "so the timings cannot tell which costs less" in result.reason
 
 

@@ -314,7 +314,11 @@ def _answer(report: DecisionReport) -> str:
     money = ("" if payback is None else f"**Payback: {payback.headline()}** {payback.candidate} against "
              f"{payback.baseline} at {quantity(payback.volume)} queries a month; the figures and every assumption are "
              "under Cost and payback.\n\n")
-    return (f"## Answer\n\n**{head}.** {rest[:1].upper()}{rest[1:]}\n\n{money}"
+    tuned = report.trial(report.verdict.finetuned)
+    doubtful = [text.split(":", 1)[0] for text, unsure in constraint_readings(tuned) if unsure] if tuned else []
+    judged = ("" if not doubtful else f"Its dev constraints are met by their estimates; for {', '.join(doubtful)} "
+              "the 95% interval reaches past the limit (listed below the comparison, and among the cautions).\n\n")
+    return (f"## Answer\n\n**{head}.** {rest[:1].upper()}{rest[1:]}\n\n{judged}{money}"
             f"How the answer is decided: {VERDICT_RULE}\n\n{DECISION_RULE}")
 
 
@@ -395,6 +399,8 @@ def _cautions(report: DecisionReport) -> str:
         if doubtful:
             lines.append(f"{tuned.id}'s {text} (a constraint is judged by its estimate; more dev or check items "
                          "narrow the interval).")
+    if report.payback is not None and report.payback.machine_caution:  # the headline says "see the caution"
+        lines.append(report.payback.machine_caution[:1].upper() + report.payback.machine_caution[1:])
     if report.payback is not None and report.payback.serving_engine == "hf":
         lines.append(sentence(f"The payback's serving cost: {report.payback.serving_source}"))
     body = "\n".join(f"- {line}" for line in lines) if lines else (

@@ -301,10 +301,12 @@ class PaybackResult:
     people_cost_given: bool = True
     """Whether any engineering or data-preparation cost is in the one-time cost: without, it is the sweep's compute
     alone, and the headline says so."""
+    machine_caution: str = ""
+    """The caution on a serving machine mostly idle (`_idle_machine_caution`), where one is said; "" otherwise."""
     busy_share: float | None = None
-    """The share of the month the candidate's serving machine is paid for, where it saves against a pay-per-token
-    API on a machine mostly idle (below IDLE_SHARE: `_idle_machine_caution`), which a machine paid all month can turn
-    into no payback; None otherwise."""
+    """The share of the month the candidate's serving machine is paid for, where it saves on a machine mostly idle
+    (below IDLE_SHARE: `_idle_machine_caution`), which machines paid all month can turn into no payback; None
+    otherwise."""
 
     def headline(self) -> str:
         """The answer in capitals, as `pays_back` decided it: `PAYS BACK in 1.8 hours.`, `DOES NOT PAY BACK within the
@@ -420,7 +422,8 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
     # only where the user left both defaults: --hosting or --utilisation already says how the machine is paid
     defaults = fixed_monthly_usd == 0 and utilisation == 1
     idle = defaults and quality.passes and per_query > 0 and share < IDLE_SHARE and x.candidate_usd_per_hour > 0
-    reason += _idle_machine_caution(cid, baseline, x, horizon_months) if idle else ""
+    machine = _idle_machine_caution(cid, baseline, x, horizon_months) if idle else ""
+    reason += machine
     reason += _speed_caution(cid, candidate_serving, baseline, x, timing)
     if sweep.skipped:
         left_out = "; ".join(f"{tid}: {why}" for tid, why in sweep.skipped.items())
@@ -445,7 +448,8 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
                          _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user, horizon_given),
                          candidate_serving.engine, candidate_serving.throughput_source, not_ready, timing,
                          data_prep_hours * data_prep_usd_per_hour + engineering_hours * engineering_usd_per_hour > 0,
-                         share if idle and baseline.kind == "api" else None)
+                         machine.strip().removeprefix("Caution: "),
+                         share if idle else None)
 
 
 def _decide(cid: str, base: str, quality: QualityCheck, x: PaybackInputs, horizon_months: float) -> tuple[bool, str]:
@@ -564,10 +568,12 @@ def _idle_machine_caution(cid: str, baseline: Baseline, x: PaybackInputs, horizo
         return out + (f" A machine of its own, paid all month at {usd(rate)}/hour, adds {usd(idle)} a month for its "
                       f"idle hours (--hosting {idle:.2f}); with that, {outcome}, against {baseline.name}, which is "
                       "paid per token.")
-    theirs = x.baseline_usd_per_hour * x.device_price_scale * HOURS_PER_MONTH
+    mine, theirs = rate * HOURS_PER_MONTH, x.baseline_usd_per_hour * x.device_price_scale * HOURS_PER_MONTH
+    saved = ("nothing would be saved, and it would never pay back" if theirs <= mine
+             else f"{cid} would save {usd(theirs - mine)} a month")
     return out + (f" {baseline.name} is priced the same way. On machines of their own, paid all month, they would cost "
-                  f"{usd(rate * HOURS_PER_MONTH)} and {usd(theirs)} a month whatever they answer, until the volume "
-                  "fills a machine.")
+                  f"{usd(mine)} and {usd(theirs)} a month whatever they answer, until the volume fills a machine: "
+                  f"{saved}.")
 
 
 def _engine(engine: str) -> str:
