@@ -116,8 +116,13 @@ def test_the_merge_note_counts_what_it_lists(tmp_path):
     lines = ["text,label", *(f"request {i},{label}" for i, label in enumerate(spellings))]
     result = init_suite("merged", write(tmp_path / "merged.csv", lines), suites_dir=tmp_path / "suites")
     note = next(note for note in result.notes if note.startswith("labels:"))
-    assert note.startswith("labels: respelled 2 variants as 1 label (case and spacing ignored")
-    assert "`playmusic` (3) -> `PlayMusic`, `PLAYMUSIC` (3) -> `PlayMusic`." in note
+    assert note.startswith("labels: respelled 2 variants as 1 label (case, spacing and how accents are written ignored")
+    assert "'playmusic' (3) -> 'PlayMusic' (apart in case), 'PLAYMUSIC' (3) -> 'PlayMusic' (apart in case)." in note
+    spelled = ["re\u0301clamation"] * 4 + ["réclamation"] * 6 + ["livraison"] * 6
+    nfd = write(tmp_path / "accents.csv", ["text,label", *(f"message {i},{label}" for i, label in enumerate(spelled))])
+    note = next(n for n in init_suite("accents", nfd, suites_dir=tmp_path / "suites").notes if n.startswith("labels:"))
+    assert ("'re\\u0301clamation' (4) -> 'réclamation' (apart in how an accent is written (Unicode NFD: a letter and "
+            "a combining mark; NFC: one character))") in note
 
 
 # -- F1: integer class ids -----------------------------------------------------------------------------------------

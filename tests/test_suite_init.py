@@ -201,9 +201,10 @@ def test_merged_label_spellings_are_reported(tmp_path):
     suite, meta, notes = build(tmp_path, source)
     assert suite.contract.labels == ("Billing", "shipping")  # each label's most frequent spelling
     assert notes[2] == (  # as many variants counted as listed
-        "labels: respelled 3 variants as 2 labels (case and spacing ignored; each label keeps its most frequent "
-        "spelling): `billing` (3) -> `Billing`, `BILLING` (3) -> `Billing`, `Shipping` (3) -> `shipping`. If some are "
-        "different labels, rename them in the data."
+        "labels: respelled 3 variants as 2 labels (case, spacing and how accents are written ignored; each label "
+        "keeps its most frequent spelling): 'billing' (3) -> 'Billing' (apart in case), 'BILLING' (3) -> 'Billing' "
+        "(apart in case), 'Shipping' (3) -> 'shipping' (apart in case). If some are different labels, rename them in "
+        "the data."
     )
     assert meta["source"]["detected"][2] == notes[2]
 

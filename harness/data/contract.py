@@ -241,7 +241,7 @@ def _check_label_spellings(labels: list[str], where: str) -> None:
     clashes = label_clashes(labels)
     if not clashes:
         return
-    listed = "; ".join(", ".join(_spelled(label) for label in group) + f" (apart {_apart(*group[:2])})"
+    listed = "; ".join(", ".join(spelled_label(label) for label in group) + f" (apart {how_apart(*group[:2])})"
                        for group in clashes)
     raise SuiteError(
         f"{where}: `output.labels` lists labels that are equal once case, spacing and how accents are written are "
@@ -250,7 +250,7 @@ def _check_label_spellings(labels: list[str], where: str) -> None:
     )
 
 
-def _spelled(label: str) -> str:
+def spelled_label(label: str) -> str:
     """A label quoted so that what tells it apart shows: escapes where an accent is a combining mark
     (`'re\\u0301clamation'`), which prints exactly as the one-character accent does."""
     return ascii(label) if unicodedata.normalize("NFC", label) != label else repr(label)
@@ -261,7 +261,7 @@ def _tidy(label: str) -> str:
     return " ".join(unicodedata.normalize("NFC", label).split())
 
 
-def _apart(a: str, b: str) -> str:
+def how_apart(a: str, b: str) -> str:
     """How two labels that scoring reads as one differ, in words: `in case`, `in spacing`, `in how an accent is
     written (Unicode NFD: a letter and a combining mark; NFC: one character)`."""
     ways = []
@@ -493,13 +493,13 @@ def _unlisted_label(label: str, labels: tuple[str, ...]) -> str:
     is that label to the scorer, so only the answer can change; one equal without separators may be either."""
     folded = label_lookup(labels).get(fold(label))
     if folded is not None and _tidy(folded) != folded:  # the list's spelling is the odd one: fix it there
-        return (f"the reference label {_spelled(label)} is not in `output.labels`, which writes it {_spelled(folded)} "
-                f"(apart {_apart(label, folded)}); write it in `output.labels` as {_tidy(folded)!r}, as the answers "
-                "should be")
+        return (f"the reference label {spelled_label(label)} is not in `output.labels`, which writes it "
+                f"{spelled_label(folded)} (apart {how_apart(label, folded)}); write it in `output.labels` as "
+                f"{_tidy(folded)!r}, as the answers should be")
     if folded is not None:
-        return (f"the reference label {_spelled(label)} is not in `output.labels`: did you mean {_spelled(folded)} "
-                f"(apart {_apart(label, folded)})? Scoring reads them as one label; write the answer as "
-                f"{_spelled(folded)}")
+        return (f"the reference label {spelled_label(label)} is not in `output.labels`: did you mean "
+                f"{spelled_label(folded)} (apart {how_apart(label, folded)})? Scoring reads them as one label; write "
+                f"the answer as {spelled_label(folded)}")
     close = _spelling_lookup(tuple(labels)).get(spelling_key(label))
     if close is not None:
         return (f"the reference label {label!r} is not in `output.labels`: did you mean {close!r}? Write the answer "

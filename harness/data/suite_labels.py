@@ -11,7 +11,15 @@ from pathlib import Path
 
 from harness.core.errors import SuiteError
 from harness.core.text import fold
-from harness.data.contract import json_error, label_clashes, load_json, parse_number, spelling_key
+from harness.data.contract import (
+    how_apart,
+    json_error,
+    label_clashes,
+    load_json,
+    parse_number,
+    spelled_label,
+    spelling_key,
+)
 from harness.data.formats import Row
 from harness.data.init_messages import MAX_LISTED, given_text, listed_with_and
 from harness.data.suites import SPLITS, Problems, encoding_problem, show_path
@@ -137,11 +145,13 @@ def spell_labels(rows: list[Row]) -> tuple[list[Row], list[str]]:
     if not merged:
         return rows, []
     groups = sum(len(counts) > 1 for counts in spellings.values())
-    listed = ", ".join(f"`{spelling}` ({n}) -> `{label}`" for spelling, n, label in merged[:MAX_LISTED])
+    listed = ", ".join(f"{spelled_label(spelling)} ({n}) -> {spelled_label(label)} (apart {how_apart(spelling, label)})"
+                       for spelling, n, label in merged[:MAX_LISTED])
     more = f" and {len(merged) - MAX_LISTED} more" if len(merged) > MAX_LISTED else ""
     note = (
         f"labels: respelled {len(merged)} variant{'' if len(merged) == 1 else 's'} as {groups} "
-        f"label{'' if groups == 1 else 's'} (case and spacing ignored; each label keeps its most frequent "
+        f"label{'' if groups == 1 else 's'} (case, spacing and how accents are written ignored; each label keeps its "
+        "most frequent "
         f"spelling): {listed}{more}. If some are different labels, rename them in the data."
     )
     return [replace(r, answer=chosen[fold(r.answer)]) for r in rows], [note]
