@@ -1285,7 +1285,7 @@ def _report(args, console: Console) -> int:
                       f"`--out {out.with_suffix('.html').name}` shows them, and a browser prints it to PDF.",
                       highlight=False, markup=False)
     if fmt == "pdf" and (backwards := decision_report.pdf_reversed(made)):
-        console.print(f"note: the report holds text written right to left ({''.join(backwards[:10])}), which the PDF "
+        console.print(f"note: the report holds text written right to left ({', '.join(backwards[:5])}), which the PDF "
                       "draws left to right, its Arabic letters unjoined, so it reads reversed there. "
                       f"`--out {out.with_suffix('.html').name}` shows it as written, and a browser prints it to PDF.",
                       highlight=False, markup=False)

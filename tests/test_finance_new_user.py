@@ -253,7 +253,9 @@ def test_a_price_table_in_another_currency_is_refused_rather_than_printed_as_dol
     euros.write_text(results[1].read_text().replace('version:', 'currency: EUR\nversion:', 1))
     assert main(["payback", "s/1", "--volume", "100000", "--db", str(results[0]), "--prices", str(euros)]) == 2
     out = " ".join("".join(capsys.readouterr()).split())
-    assert "`currency: EUR`: prices are in US dollars" in out and "Convert the table's prices to USD" in out
+    assert "`currency: 'EUR'`: prices are in US dollars" in out and "Convert the table's prices to USD" in out
+    euros.write_text(results[1].read_text().replace('version:', 'currency: null\nversion:', 1))  # none given: USD
+    assert main(["payback", "s/1", "--volume", "100000", "--db", str(results[0]), "--prices", str(euros)]) == 0
 
 
 def test_the_horizon_is_a_flag_of_payback_as_it_is_a_field_of_the_cost_page(results, capsys):

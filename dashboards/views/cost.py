@@ -135,7 +135,9 @@ if result is not None:
                    "-" if result.break_even_volume is None else f"{queries(result.break_even_volume)}/month")
     frame = costing.cumulative(result, costing.chart_months(int(horizon), months))
     st.altair_chart(charts.cumulative(frame, months), width="stretch")
-    st.caption(f"Break-even after {months:.1f} months at {volume:,.0f} queries/month." if months is not None else
+    # under a month, in the words the metric above uses ("19.4 hours"), not "0.0 months" beside it
+    after = f"{months:.1f} months" if months is None or months >= 1 else f"{duration(months)} ({months:.2g} months)"
+    st.caption(f"Break-even after {after} at {volume:,.0f} queries/month." if months is not None else
                f"No break-even at {volume:,.0f} queries/month: {result.reason}")
     st.caption(f"Per query: fine-tuned {usd(result.candidate_usd_per_query)}, baseline "
                f"{usd(result.baseline_usd_per_query)}. Lines: one-time cost, then monthly cost x months, over the "

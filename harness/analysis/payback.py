@@ -315,7 +315,7 @@ class PaybackResult:
         spread = self.months_spread()
         caveats = ("" if self.busy_share is None else f", with its serving machine paid only while busy "
                    f"({self.busy_share:.1%} of the month; see the caution)")
-        caveats += "" if self.people_cost_given else ", counting the sweep's compute alone (no people cost given)"
+        caveats += "" if self.people_cost_given else ", counting the sweep's compute alone (no people cost in it)"
         if self.pays_back:
             return f"PAYS BACK in {duration(self.months_to_payback)}{spread}{caveats}" + (
                 f", if it could be served: {self.not_ready}." if self.not_ready else ".")

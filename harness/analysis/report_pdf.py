@@ -101,9 +101,16 @@ def missing_glyphs(text: str) -> list[str]:
 
 
 def right_to_left(text: str) -> list[str]:
-    """The characters of `text` written right to left (Arabic, Hebrew, ...), each once: the PDF draws them left to
-    right with Arabic letters unjoined (it shapes no text), so they read reversed there, though its font has them."""
-    return list(dict.fromkeys(c for c in text if unicodedata.bidirectional(c) in ("R", "AL")))
+    """The words of `text` written right to left (Arabic, Hebrew, ...), each once: the PDF draws them left to right
+    with Arabic letters unjoined (it shapes no text), so they read reversed there, though its font has them."""
+    words, word = [], []
+    for c in text + " ":
+        if unicodedata.bidirectional(c) in ("R", "AL", "NSM"):  # NSM: Arabic vowel marks, within a word
+            word.append(c)
+        elif word:
+            words.append("".join(word))
+            word = []
+    return list(dict.fromkeys(w for w in words if any(unicodedata.bidirectional(c) != "NSM" for c in w)))
 
 
 def _add_fonts(pdf: FPDF) -> None:
