@@ -136,7 +136,8 @@ if result is not None:
     frame = costing.cumulative(result, costing.chart_months(int(horizon), months))
     st.altair_chart(charts.cumulative(frame, months), width="stretch")
     # under a month, in the words the metric above uses ("19.4 hours"), not "0.0 months" beside it
-    after = f"{months:.1f} months" if months is None or months >= 1 else f"{duration(months)} ({months:.2g} months)"
+    after = ("" if months is None else f"{months:.1f} months" if months >= 1
+             else f"{duration(months)} ({months:.2g} months)")
     st.caption(f"Break-even after {after} at {volume:,.0f} queries/month." if months is not None else
                f"No break-even at {volume:,.0f} queries/month: {result.reason}")
     st.caption(f"Per query: fine-tuned {usd(result.candidate_usd_per_query)}, baseline "
