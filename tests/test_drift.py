@@ -55,6 +55,14 @@ def test_timings_that_read_slow_are_dropped_and_slow_trials_keep_them(tmp_path):
     assert "lora's optimizer steps ran at 1.03 s in trial demo/1 (125 steps), against 7.25 s calibrated" in note
     assert "read 7.0x slow" in note and "gave trained trials 150 of 250 steps" in note and not cached.exists()
     assert check_calibration(None, [trained(1, 1.03)]) is None
+    # 1.3x slow reads within DRIFT, but where fit_minutes cut the steps from it, the steps (and the answer) rest on it
+    cached.write_text("{}")
+    assert check_calibration(calibration(2.02, cached), [trained(1, 1.55)]) is None and cached.exists()
+    note = check_calibration(calibration(2.02, cached), [trained(1, 1.55)], lowered=(150, 250))
+    assert "read 1.3x slow" in note and "gave trained trials 150 of 250 steps" in note and not cached.exists()
+    cached.write_text("{}")
+    assert check_calibration(calibration(1.0, cached), [trained(1, 1.3)], lowered=(150, 250)) is None  # slower
+    assert cached.exists()
 
 
 def test_a_sweep_planned_from_slow_cached_timings_drops_them(tmp_path, tiny_model_dir, toy_suite, monkeypatch,
