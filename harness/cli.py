@@ -1279,12 +1279,13 @@ def _report(args, console: Console) -> int:
     folders = decision_report.write_report(decision_report.render(made, fmt), out)
     console.print(f"{made.verdict.head}: wrote {out}" + (f" (made the folder {folders[0]}, which did not exist)"
                                                          if folders else ""), highlight=False, markup=False)
-    if fmt == "pdf" and (gaps := decision_report.pdf_gaps(made)):
+    gaps, backwards = decision_report.pdf_gaps(made) if fmt == "pdf" else ([], [])
+    if gaps:
         console.print(f"note: the PDF's font (DejaVu Sans) has no glyph for {len(gaps)} character(s) of the report "
                       f"({' '.join(gaps[:10])}{' ...' if len(gaps) > 10 else ''}); they show blank there. "
                       f"`--out {out.with_suffix('.html').name}` shows them, and a browser prints it to PDF.",
                       highlight=False, markup=False)
-    if fmt == "pdf" and (backwards := decision_report.pdf_reversed(made)):
+    if backwards:
         console.print(f"note: the report holds text written right to left ({', '.join(backwards[:5])}), which the PDF "
                       "draws left to right, its Arabic letters unjoined, so it reads reversed there. "
                       f"`--out {out.with_suffix('.html').name}` shows it as written, and a browser prints it to PDF.",

@@ -164,11 +164,12 @@ def load_prices(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         )  # fmt: skip
     ratio = _number(raw, "token_ratio", where, "top level", positive=True) if "token_ratio" in raw else 1.0
     ratio_source = USER if ("token_ratio",) in user else source if "token_ratio" in raw else ASSUMED
-    if str(raw.get("currency") or "USD").strip().upper() != "USD":  # `currency: null` is no currency given
+    currency = str(raw.get("currency") or "USD")  # `currency: null` is no currency given
+    if currency.strip().upper() != "USD":
         raise HarnessError(f"{where}: `currency: {raw['currency']!r}`: prices are in US dollars, and every figure "
                            "payback prints is labelled so. Convert the table's prices to USD and set `currency: USD` "
                            "(or remove it); a figure in another currency would be printed as dollars.")
-    return PriceTable(str(raw["version"]), str(raw["date"]), str(raw.get("currency", "USD")), devices, apis,
+    return PriceTable(str(raw["version"]), str(raw["date"]), currency, devices, apis,
                       ratio, ratio_source, str(origin))
 
 

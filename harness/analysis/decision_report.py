@@ -188,18 +188,13 @@ def to_pdf(report: DecisionReport) -> bytes:
     return markdown_pdf(_sections(report), {"trials": _trials_chart(report, FAMILY)}, footer)
 
 
-def pdf_gaps(report: DecisionReport) -> list[str]:
-    """The report's characters that its PDF's font cannot draw (they would show blank)."""
-    from harness.analysis.report_pdf import missing_glyphs
+def pdf_gaps(report: DecisionReport) -> tuple[list[str], list[str]]:
+    """What the report's PDF cannot show as written, from one rendering of its text: the characters its font cannot
+    draw (they show blank), and the right-to-left words it draws reversed and unjoined (`right_to_left`)."""
+    from harness.analysis.report_pdf import missing_glyphs, right_to_left
 
-    return missing_glyphs(to_markdown(report))
-
-
-def pdf_reversed(report: DecisionReport) -> list[str]:
-    """The right-to-left characters of the report, which its PDF draws reversed and unjoined (`right_to_left`)."""
-    from harness.analysis.report_pdf import right_to_left
-
-    return right_to_left(to_markdown(report))
+    text = to_markdown(report)
+    return missing_glyphs(text), right_to_left(text)
 
 
 def _trials_chart(report: DecisionReport, font: str = "sans-serif") -> str:
@@ -315,7 +310,7 @@ def _answer(report: DecisionReport) -> str:
              f"{payback.baseline} at {quantity(payback.volume)} queries a month; the figures and every assumption are "
              "under Cost and payback.\n\n")
     tuned = report.trial(report.verdict.finetuned)
-    doubtful = [text.split(":", 1)[0] for text, unsure in constraint_readings(tuned) if unsure] if tuned else []
+    doubtful = [r.what for r in constraint_readings(tuned) if r.doubtful] if tuned else []
     judged = ("" if not doubtful else f"Its dev constraints are met by their estimates; for {', '.join(doubtful)} "
               "the 95% interval reaches past the limit (listed below the comparison, and among the cautions).\n\n")
     return (f"## Answer\n\n**{head}.** {rest[:1].upper()}{rest[1:]}\n\n{judged}{money}"
@@ -357,7 +352,7 @@ def _constraints(tuned: TrialView) -> str:
     readings = constraint_readings(tuned)
     if not readings:
         return ""
-    lines = "\n".join(f"- {text}" for text, _ in readings)
+    lines = "\n".join(f"- {r.text}" for r in readings)
     return (f"The dev constraints {tuned.id} is held to (the experiment's `objective`; a trial that breaks one never "
             f"stands for its method), each judged by its estimate:\n\n{lines}")
 
@@ -395,10 +390,10 @@ def _cautions(report: DecisionReport) -> str:
     if scored is not None and (labels := scored.label_reports.get("test")) and (floor := constant_answer_floor(labels)):
         lines.append(sentence("The test answers are unbalanced: " + floor))
     tuned = report.trial(report.verdict.finetuned)
-    for text, doubtful in constraint_readings(tuned) if tuned is not None else []:
-        if doubtful:
-            lines.append(f"{tuned.id}'s {text} (a constraint is judged by its estimate; more dev or check items "
-                         "narrow the interval).")
+    for reading in constraint_readings(tuned) if tuned is not None else []:
+        if reading.doubtful:
+            lines.append(f"{tuned.id}'s {reading.text} (a constraint is judged by its estimate; more dev or check "
+                         "items narrow the interval).")
     if report.payback is not None and report.payback.machine_caution:  # the headline says "see the caution"
         lines.append(report.payback.machine_caution[:1].upper() + report.payback.machine_caution[1:])
     if report.payback is not None and report.payback.serving_engine == "hf":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness.core.metric import Metric
 from harness.core.records import TrialView
@@ -255,17 +255,32 @@ def older_rules_remark(shown: Iterable[tuple[TrialView, Collection[str]]]) -> st
             "changed.")
 
 
-def constraint_readings(trial: TrialView) -> list[tuple[str, bool]]:
-    """Each dev constraint of `trial` in words, with its limit (recovered from how far the trial is from it, so it is
-    the limit it was judged by), its measured value and interval, and how it reads; with whether its interval reaches
-    past the limit though its estimate is within (a trial is feasible by its estimates: `selection.is_feasible`).
-    `format compliance on dev at least 90.0%: 100.0% [92.9, 100.0] n=50: met, with its whole interval`."""
+class ConstraintReading(NamedTuple):
+    what: str
+    """The constraint with its limit: `format compliance on dev at least 90.0%`."""
+    shown: str
+    """Its measured value with interval and n."""
+    reading: str
+    """`met, with its whole interval`, `met at its estimate, but ...: not shown`, or `broken`."""
+    doubtful: bool
+    """Met by its estimate while its interval reaches past the limit (a trial is feasible by its estimates:
+    `selection.is_feasible`)."""
+
+    @property
+    def text(self) -> str:
+        """`format compliance on dev at least 90.0%: 100.0% [92.9, 100.0] n=50: met, with its whole interval`."""
+        return f"{self.what}: {self.shown}: {self.reading}" if self.shown else f"{self.what}: {self.reading}"
+
+
+def constraint_readings(trial: TrialView) -> list[ConstraintReading]:
+    """Each dev constraint of `trial`, with its limit (recovered from how far the trial is from it, so it is the limit
+    it was judged by), its measured value and interval, and how it reads."""
     out = []
     for name, excess in trial.constraints.items():
         metric = trial.metric("dev", name)
         if excess is None or metric is None or metric.value is None:
             if excess is not None:  # hallucination with no compliant output: counted as broken
-                out.append((f"{broken_constraint(trial, name)}: broken", False))
+                out.append(ConstraintReading(broken_constraint(trial, name), "", "broken", False))
             continue
         if name == "format_compliance":
             limit, shown = metric.value + excess, fmt_metric(metric)
@@ -285,7 +300,7 @@ def constraint_readings(trial: TrialView) -> list[tuple[str, bool]]:
             reading, doubtful = "met at its estimate, but its 95% interval reaches past the limit: not shown", True
         else:
             reading, doubtful = "met, with its whole interval", False
-        out.append((f"{what}: {shown}: {reading}", doubtful))
+        out.append(ConstraintReading(what, shown, reading, doubtful))
     return out
 
 

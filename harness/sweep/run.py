@@ -467,13 +467,18 @@ def _check_setup(plan: SweepPlan, study: optuna.Study, record: StudyRecord) -> N
     writes to its own database, and only the study storage they share can tell them apart."""
     stored = study.user_attrs.get("setup")
     if stored is None:
-        study.set_user_attr("setup", json.loads(json.dumps(study_setup(record))))
+        study.set_user_attr("setup", _stored_setup(record))
         return
     _refuse_other_setup(plan, stored, record)
 
 
+def _stored_setup(record: StudyRecord) -> dict:
+    """The study's set-up as the storage keeps it: JSON, so tuples are lists."""
+    return json.loads(json.dumps(study_setup(record)))
+
+
 def _refuse_other_setup(plan: SweepPlan, stored: dict, record: StudyRecord) -> None:
-    setup = json.loads(json.dumps(study_setup(record)))  # as the storage keeps it: JSON, so tuples are lists
+    setup = _stored_setup(record)
     changed = [f"{fact}: created with {old!r}, now {new!r}" for fact, old, new in setup_changes(stored, setup)]
     if changed:
         raise HarnessError(f"study {plan.study} in the study storage {redacted(plan.storage)} was created by a sweep "

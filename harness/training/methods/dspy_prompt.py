@@ -215,8 +215,7 @@ class HostedDspyPrompting(_Searching):
         (what a query costs) is dev's and test's alone; both count against the study's budget for the endpoint."""
         arm = hosted_candidate(ctx, params.endpoint, params.structured, prompting_prompter(ctx, None, 0, "random"))
         if ctx.recorded_shots is not None:  # `harness predict`: the trial's prompt, rebuilt without a search client
-            prompter = searched_prompter(arm.prompter, _recorded(ctx), ctx.recorded_instruction)
-            return dataclasses.replace(arm, prompter=prompter)
+            return dataclasses.replace(arm, prompter=self.framing(ctx, params, None))
         searcher = hosted_candidate(ctx, params.endpoint, params.structured, arm.prompter)
 
         def complete(conversations: list[list[dict[str, str]]]) -> list[str]:
