@@ -725,15 +725,15 @@ def _payback_options(parser: argparse.ArgumentParser) -> None:
                         "model's accuracy cannot be measured offline; marked 'assumed, not measured'")
     parser.add_argument("--token-ratio", type=positive,
                         help="hosted-model tokens per local token, above 0 (default: the price table's)")
-    parser.add_argument("--data-prep-hours", type=finite, default=PAYBACK_DEFAULTS["--data-prep-hours"],
+    parser.add_argument("--data-prep-hours", type=finite,
                         help="hours spent preparing the training data, a one-time cost (default 0)")
-    parser.add_argument("--data-prep-rate", type=finite, default=PAYBACK_DEFAULTS["--data-prep-rate"],
+    parser.add_argument("--data-prep-rate", type=finite,
                         help="USD per data-preparation hour")
-    parser.add_argument("--eng-hours", type=finite, default=PAYBACK_DEFAULTS["--eng-hours"],
+    parser.add_argument("--eng-hours", type=finite,
                         help="engineering hours to build and ship the fine-tuned model, a one-time cost (default 0)")
-    parser.add_argument("--eng-rate", type=finite, default=PAYBACK_DEFAULTS["--eng-rate"],
+    parser.add_argument("--eng-rate", type=finite,
                         help="USD per engineering hour")
-    parser.add_argument("--hosting", type=finite, default=PAYBACK_DEFAULTS["--hosting"],
+    parser.add_argument("--hosting", type=finite,
                         help="fixed monthly hosting of the candidate, USD")
     parser.add_argument("--serving-throughput", type=positive, metavar="TOKENS_PER_S",
                         help="the candidate's completion tokens per second as measured on your serving stack (marked "
@@ -747,7 +747,7 @@ def _payback_options(parser: argparse.ArgumentParser) -> None:
                              "stack; payback cautions when the two are priced on different engines")
     parser.add_argument("--baseline-serving-usd-per-hour", type=positive, metavar="USD",
                         help="what an hour of the machine --baseline-serving-throughput was measured on costs")
-    parser.add_argument("--utilisation", type=finite, default=PAYBACK_DEFAULTS["--utilisation"],
+    parser.add_argument("--utilisation", type=finite,
                         help="share of paid device time spent answering, in (0, 1]; 1 (default) is full batches "
                              "all the time; lower it for a dedicated machine that idles part of the day")
     parser.add_argument("--horizon", type=positive, metavar="MONTHS",
@@ -1233,7 +1233,7 @@ def _payback_kwargs(args, study) -> dict:
 
     names = {flag: name for name, flag in FLAGS.items()}
     for hours, rate in (("--eng-hours", "--eng-rate"), ("--data-prep-hours", "--data-prep-rate")):
-        given = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in (hours, rate)}
+        given = {flag: getattr(args, flag[2:].replace("-", "_")) or 0.0 for flag in (hours, rate)}  # None: not given
         for flag, value in given.items():  # a negative figure is wrong as given, whatever its pair says
             if value < 0:
                 raise HarnessError(f"payback: `{names[flag]}` ({flag}) must be >= 0, got {value!r}.")
@@ -1295,16 +1295,17 @@ def _report(args, console: Console) -> int:
     return 0
 
 
-PAYBACK_DEFAULTS = {"--data-prep-hours": 0.0, "--data-prep-rate": 0.0, "--eng-hours": 0.0, "--eng-rate": 0.0,
-                    "--hosting": 0.0, "--utilisation": 1.0, "--margin": 0.02}
-"""`_payback_options`' defaults; every other payback flag defaults to None."""
+PAYBACK_DEFAULTS = {"--margin": 0.02}
+"""`_payback_options`' defaults; every other payback flag defaults to None, not given (`payback` counts it as 0, or
+a utilisation of 1, and says it was not given)."""
 
 
 def _payback_flags_given(args) -> dict[str, object]:
     """The payback flags a user set away from their defaults, with their values."""
     names = ("--baseline", "--prompt-trial", "--baseline-accuracy", "--token-ratio", "--serving-throughput",
              "--baseline-serving-throughput", "--serving-usd-per-hour", "--baseline-serving-usd-per-hour",
-             "--hosted-price", "--prices", "--horizon", *PAYBACK_DEFAULTS)
+             "--hosted-price", "--prices", "--horizon", "--data-prep-hours", "--data-prep-rate", "--eng-hours",
+             "--eng-rate", "--hosting", "--utilisation", *PAYBACK_DEFAULTS)
     values = {name: getattr(args, name[2:].replace("-", "_")) for name in names}
     return {name: value for name, value in values.items() if value is not None and value != PAYBACK_DEFAULTS.get(name)}
 

@@ -24,7 +24,7 @@ from test_cost import (
 
 from harness.analysis.cost import load_prices, serving_cost, sweep_cost
 from harness.analysis.formatting import saving_text, usd
-from harness.analysis.payback import QualityBar, baseline_from_api, baseline_from_trial, payback
+from harness.analysis.payback import USER, QualityBar, baseline_from_api, baseline_from_trial, payback
 from harness.analysis.report import payback_text
 from harness.cli import main
 from harness.core.errors import HarnessError
@@ -237,6 +237,13 @@ def test_a_serving_machine_mostly_idle_is_cautioned_with_what_a_machine_of_its_o
     assert f"(--hosting {idle:.2f}); with that, {outcome}" in result.reason
     assert own.busy_share is None and "paid only while it answers" not in own.reason  # hosting given: no caution
     assert api_payback(prices, utilisation=0.5).busy_share is None  # nor with a utilisation the user chose
+    # `--hosting 0` says the machine costs nothing beyond its busy seconds (shared, per-second billing): no caution,
+    # and the assumptions tell the 0 typed from one left out
+    typed = api_payback(prices, fixed_monthly_usd=0.0)
+    assert typed.busy_share is None and "paid only while it answers" not in typed.reason
+    assert typed.assumptions["fixed_monthly_usd"]["source"] == USER
+    assert result.assumptions["fixed_monthly_usd"]["source"] == "0: not given (--hosting)"
+    assert api_payback(prices, utilisation=1.0).busy_share is None
     full = api_payback(prices, volume=100_000 * HOURS_PER_MONTH / paid)  # a volume that keeps the machine busy
     assert full.busy_share is None and "paid only while it answers" not in full.reason
 

@@ -357,18 +357,27 @@ def volume_problem(volume: float) -> str | None:
 
 
 def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Baseline, sweep: SweepCost,
-            volume: float, *, candidate_scores: Mapping[str, float | None], data_prep_hours: float = 0.0,
-            data_prep_usd_per_hour: float = 0.0, engineering_hours: float = 0.0, engineering_usd_per_hour: float = 0.0,
-            fixed_monthly_usd: float = 0.0, utilisation: float = 1.0, quality_bar: QualityBar = QualityBar(),
+            volume: float, *, candidate_scores: Mapping[str, float | None], data_prep_hours: float | None = None,
+            data_prep_usd_per_hour: float | None = None, engineering_hours: float | None = None,
+            engineering_usd_per_hour: float | None = None, fixed_monthly_usd: float | None = None,
+            utilisation: float | None = None, quality_bar: QualityBar = QualityBar(),
             higher_is_better: bool | None = None, horizon_months: float | None = None,
             ranges: Mapping[str, tuple[float, float]] | None = None) -> PaybackResult:
     """Months until `candidate` (a fine-tuned trial) repays its one-time costs against `baseline` at `volume` queries
     per month; it pays back when that is within `horizon_months`. `candidate_scores` are its per-example test values
-    of the bar's metric. The user's numbers
-    (volume, hours, rates, hosting) default to 0 where that is meaningful; the break-even horizon to
-    HORIZON_MONTHS, recorded as a default, not as user input."""
+    of the bar's metric. The user's figures (hours, rates, hosting, utilisation) are None where not given: they
+    count as 0 (utilisation as 1, the horizon as HORIZON_MONTHS), recorded as not given, so that a 0 the user typed
+    reads as theirs."""
     horizon_given = horizon_months is not None
     horizon_months = horizon_months if horizon_given else HORIZON_MONTHS
+    figures = {"data_prep_hours": data_prep_hours, "data_prep_usd_per_hour": data_prep_usd_per_hour,
+               "engineering_hours": engineering_hours, "engineering_usd_per_hour": engineering_usd_per_hour,
+               "fixed_monthly_usd": fixed_monthly_usd}
+    not_given = {name for name, value in figures.items() if value is None} | ({"utilisation"} if utilisation is None
+                                                                                else set())
+    data_prep_hours, data_prep_usd_per_hour, engineering_hours, engineering_usd_per_hour, fixed_monthly_usd = (
+        0.0 if value is None else value for value in figures.values())
+    utilisation = 1.0 if utilisation is None else utilisation
     user = {"volume": volume, "data_prep_hours": data_prep_hours, "data_prep_usd_per_hour": data_prep_usd_per_hour,
             "engineering_hours": engineering_hours, "engineering_usd_per_hour": engineering_usd_per_hour,
             "fixed_monthly_usd": fixed_monthly_usd, "horizon_months": horizon_months}
@@ -419,8 +428,8 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
                    f"{_engine(served.engine)}, which is not like for like: price both on the same engine "
                    "(--serving-throughput and --baseline-serving-throughput, or generation.engine: vllm for both).")
     share = candidate_paid_hours(x) / HOURS_PER_MONTH
-    # only where the user left both defaults: --hosting or --utilisation already says how the machine is paid
-    defaults = fixed_monthly_usd == 0 and utilisation == 1
+    # only where the user gave neither: --hosting or --utilisation, even 0 or 1, already says how the machine is paid
+    defaults = {"fixed_monthly_usd", "utilisation"} <= not_given
     idle = defaults and quality.passes and per_query > 0 and share < IDLE_SHARE and x.candidate_usd_per_hour > 0
     machine = _idle_machine_caution(cid, baseline, x, horizon_months) if idle else ""
     reason += machine
@@ -445,7 +454,8 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
                          one_time_usd(x), breakdown, months if quality.passes else None, horizon_months,
                          break_even_volume(x, horizon_months) if quality.passes else None,
                          min_volume_for_savings(x) if quality.passes else None, sensitivity, x,
-                         _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user, horizon_given),
+                         _assumptions(x, candidate_serving, baseline, sweep, quality_bar, user,
+                                      not_given | ({"horizon_months"} if not horizon_given else set())),
                          candidate_serving.engine, candidate_serving.throughput_source, not_ready, timing,
                          data_prep_hours * data_prep_usd_per_hour + engineering_hours * engineering_usd_per_hour > 0,
                          machine.strip().removeprefix("Caution: "),
@@ -540,8 +550,8 @@ def _speed_caution(cid: str, candidate: ServingCost, baseline: Baseline, x: Payb
     return out
 
 
-NOT_GIVEN = "0: given as 0, or not given"
-"""The source of a people cost or hosting figure of 0: `payback` cannot tell a 0 typed from one left out."""
+NOT_GIVEN = "0: not given"
+"""The source of a people cost or hosting figure left out, which counts as 0 (one typed as 0 is the user's)."""
 IDLE_SHARE = 0.5
 """A serving machine busy less than this share of the month is mostly paid to wait, if it is paid all month."""
 
@@ -595,20 +605,20 @@ def _baseline_fields(baseline: Baseline) -> dict[str, Any]:
 
 
 def _assumptions(x: PaybackInputs, serving: ServingCost, baseline: Baseline, sweep: SweepCost, bar: QualityBar,
-                 user: dict, horizon_given: bool) -> dict:
+                 user: dict, not_given: set[str]) -> dict:
     notes = {f"candidate.{k}": v for k, v in serving.assumptions.items()}
     notes.update(baseline.assumptions)
     notes.update({f"sweep.{k}": v for k, v in sweep.assumptions.items()})
     for name, value in user.items():
         unit = "months" if name == "horizon_months" else UNITS[name]
         flag = f" ({FLAGS[name]})" if name in FLAGS else ""
-        notes[name] = assumption(value, unit, f"{NOT_GIVEN}{flag}" if not value else USER)
-    if not horizon_given:
+        notes[name] = assumption(value, unit, f"{NOT_GIVEN}{flag}" if name in not_given else USER)
+    if "horizon_months" in not_given:
         notes["horizon_months"] = assumption(user["horizon_months"], "months",
                                              "default: the horizon the break-even volume pays back within")
     notes["device_price_scale"] = assumption(x.device_price_scale, UNITS["device_price_scale"], "price table as is")
-    notes["utilisation"] = assumption(x.utilisation, UNITS["utilisation"], USER if x.utilisation != 1.0 else
-                                      "default: full batches all the time (--utilisation)")
+    notes["utilisation"] = assumption(x.utilisation, UNITS["utilisation"], USER if "utilisation" not in not_given
+                                      else "default: full batches all the time (--utilisation)")
     bar = replace(bar, metric=bar.metric or "task_accuracy")  # as `check_quality` reads it
     for name in ("metric", "margin"):
         source = "default (--margin)" if name == "margin" and bar.margin == QualityBar.margin else "quality bar setting"
