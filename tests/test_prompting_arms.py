@@ -3,6 +3,7 @@ decoding constrained to the output contract."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -94,3 +95,29 @@ def test_free_text_has_no_schema_to_constrain_to():
     assert contract_schema(OutputContract(kind="text")) is None
     schema = contract_schema(OutputContract(kind="label", key="k", labels=("a", "b")))
     assert schema["properties"]["k"]["enum"] == ["a", "b"] and schema["additionalProperties"] is False
+
+
+def test_shots_that_would_pass_the_models_window_are_left_out_the_least_similar_first(tiny_model_dir):
+    """A legal team's similar shots are whole contracts: three of them and the input ran past the model's window,
+    where it answers from positions it was never built for. The prompt keeps to its room, dropping the shots shown
+    first (the least similar), and keeps every shot where they fit."""
+    source = sources.resolve(str(tiny_model_dir))
+    tokenizer = loading.load_tokenizer(source)
+    contract = OutputContract(kind="label", key="intent", labels=("card_lost", "refund", "activate"))
+    long = Example("train:long", "my card was stolen " + "and the bank would not listen " * 60,
+                   json.dumps({"intent": "card_lost"}))
+    pool = (*TRAIN, long)
+    probe = Example("dev:1", "my card was stolen and the bank would not listen", "")
+    roomy = Prompter(tokenizer, "Name the intent.", contract, SimilarShots(pool, k=3))
+    chosen = roomy.shots.pick(probe)
+    assert long in chosen and chosen[-1] == long  # the long contract is the most similar: shown last
+    full = len(tokenizer(roomy.prompt(probe)).input_ids)
+    alone = len(tokenizer(Prompter(tokenizer, "Name the intent.", contract).prompt(probe)).input_ids)
+    # room for everything: nothing is left out
+    assert dataclasses.replace(roomy, room=full).fitted_shots(probe) == chosen
+    tight = dataclasses.replace(roomy, room=full - 1)
+    fitted = tight.fitted_shots(probe)
+    assert fitted == chosen[1:] and len(tokenizer(tight.prompt(probe)).input_ids) <= full - 1
+    no_room = dataclasses.replace(roomy, room=alone)  # only the input fits: no shot at all
+    assert no_room.fitted_shots(probe) == () and no_room.prompt(probe) == dataclasses.replace(
+        roomy, shots=FixedShots()).prompt(probe)

@@ -380,3 +380,30 @@ space:
     assert main(["sweep", str(experiment)]) == 0
     trials = Store(db).trials("toy")
     assert [t.status for t in trials] == ["failed", "complete"], [(t.id, t.status, t.failure_reason) for t in trials]
+
+
+def test_similar_shots_past_the_models_window_are_fitted_said_and_recorded(tmp_path, tiny_model_dir, capsys):
+    """Long train documents as similar shots: three of them and an input pass the tiny model's 2,048 tokens. The
+    arm shows as many as fit, says so as the trial starts, and `show` tells how many prompts showed fewer."""
+    suite = write_toy_suite(tmp_path / "toy-colours")
+    rows = [json.loads(line) for line in (suite / "train.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["input"] += ", as the long report says" + " and so it was written down" * 80
+    (suite / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    experiment = toy_experiment(tmp_path, tiny_model_dir, suite, """
+regression: {enabled: false}
+data: {train_limit: 40, dev_limit: 4, test_limit: 4}
+budget: {trials: 1}
+space:
+  prompt: {shots: 3, shot_selection: similar}
+""")
+    assert main(["sweep", str(experiment)]) == 0
+    said = " ".join(printed(capsys).split())
+    assert "4 of 4 dev and 4 of 4 test prompt(s) showed fewer shots than the arm chose" in said
+    store = Store(tmp_path / "results/harness.duckdb")
+    (trial,) = store.trials("toy")
+    assert trial.complete and trial.shots_fitted.fewer == {"dev": 4, "test": 4}
+    assert trial.shots_fitted.room == 2048 - trial.max_new_tokens
+    assert all(e.prompt_tokens <= trial.shots_fitted.room for e in store.examples(trial.id))
+    assert main(["show", trial.id, "--db", str(tmp_path / "results/harness.duckdb")]) == 0
+    assert "shots fitted: 4 of 4 dev and 4 of 4 test prompt(s)" in " ".join(printed(capsys).split())

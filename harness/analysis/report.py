@@ -283,6 +283,8 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
             lines.append(f"instruction (searched, in place of the suite's): {trial.prompt_search.instruction}")
     if trial.shots:
         lines.append(f"shots (train ids, in the prompt's order): {', '.join(trial.shots)}")
+    if trial.shots_fitted is not None:
+        lines.append(f"shots fitted: {trial.shots_fitted.text(data.sizes)}")
     if trial.phase_seconds:
         lines.append(phases_text(trial))
     if trial.training:

@@ -304,6 +304,27 @@ class TrialRecord:
 
 
 @dataclass(frozen=True)
+class ShotsFitted:
+    """A prompting arm's prompts that showed fewer shots than it chose, the first ones left out, so that each fit the
+    local model's context window less the answer's cap (`Prompter.room`)."""
+
+    room: int
+    """The tokens a prompt could take."""
+    fewer: Mapping[str, int]
+    """Split -> its prompts that showed fewer shots."""
+
+    def as_provenance(self) -> dict[str, Any]:
+        return {"shots_fitted": {"room": self.room, "fewer": dict(self.fewer)}}
+
+    def text(self, sizes: Mapping[str, int]) -> str:
+        counts = " and ".join(f"{n:,}{f' of {sizes[split]:,}' if sizes.get(split) else ''} {split}"
+                              for split, n in self.fewer.items() if n)
+        return (f"{counts} prompt(s) showed fewer shots than the arm chose, the first ones (for similar shots the "
+                f"least similar) left out so that each fit the model's context window ({self.room:,} tokens for the "
+                "prompt, the rest kept for the answer)")
+
+
+@dataclass(frozen=True)
 class StudyRecord:
     name: str
     experiment_name: str
@@ -501,6 +522,14 @@ class TrialView:
         longest train answer), as its provenance records it; None for a trial recorded without it."""
         cap = self.provenance.get("max_new_tokens")
         return cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else None
+
+    @property
+    def shots_fitted(self) -> ShotsFitted | None:
+        """Dev and test prompts that showed fewer shots than the arm chose, to fit the model's window; None where
+        none did (or the trial was recorded before releases fitted them, 2026-12-07)."""
+        fitted = self.provenance.get("shots_fitted")
+        return ShotsFitted(int(fitted["room"]), {k: int(v) for k, v in fitted["fewer"].items()}) \
+            if isinstance(fitted, dict) and "room" in fitted and "fewer" in fitted else None
 
     @property
     def precision(self) -> str | None:

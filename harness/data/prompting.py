@@ -29,6 +29,11 @@ class Prompter:
     include_contract: bool = True
     """State the label set or schema in the prompt. Prompting always does: a baseline that cannot know the
     labels is a strawman. Trained methods may leave it out and learn the contract from the data."""
+    room: int | None = None
+    """Tokens a prompt may take: the model's context window less the answer's cap (None: no limit, as for a hosted
+    endpoint, whose window is its own). Shots that would take a prompt past it are left out, the first shown first
+    (for similar shots, the least similar): past its window a model answers from positions it was never built for,
+    and a team's prompt builder keeps to its model's window. The input itself always fits (`check_eval_lengths`)."""
 
     @property
     def chat(self) -> bool:
@@ -41,11 +46,26 @@ class Prompter:
     def messages(self, example: Example) -> list[dict[str, str]]:
         """The conversation before the answer: system, then each shot as a user and an assistant turn, then the
         input. A hosted endpoint receives exactly this."""
+        return self._laid_out(example, self.fitted_shots(example))
+
+    def fitted_shots(self, example: Example) -> tuple[Example, ...]:
+        """The shots `example`'s prompt shows: those its picker chose, less the first ones where the prompt would
+        not fit `room`."""
+        shots = self.shots.pick(example)
+        while shots and self.room is not None and self._tokens(self._laid_out(example, shots)) > self.room:
+            shots = shots[1:]
+        return shots
+
+    def _laid_out(self, example: Example, shots: tuple[Example, ...]) -> list[dict[str, str]]:
         messages = [{"role": "system", "content": self.system_text(example)}]
-        for shot in self.shots.pick(example):
+        for shot in shots:
             messages += [{"role": "user", "content": shot.input}, {"role": "assistant", "content": shot.target}]
         messages.append({"role": "user", "content": example.input})
         return messages
+
+    def _tokens(self, messages: list[dict[str, str]]) -> int:
+        """A prompt's tokens as `prompt_lengths` counts them."""
+        return len(self.tokenizer(self.render(messages), verbose=False).input_ids)
 
     def prompt(self, example: Example) -> str:
         """Everything a local model sees before its answer."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import optuna
 import torch
+from tqdm import tqdm
 
 from harness.core.errors import HarnessError
 from harness.core.metric import NOT_MEASURED, Metric
@@ -23,11 +24,13 @@ from harness.core.records import (
     ExampleRow,
     MetricRow,
     ServingLoad,
+    ShotsFitted,
     Throughput,
     TrainingSummary,
     TrialRecord,
 )
 from harness.core.selection import constraint_excess, is_feasible
+from harness.data.prompting import Prompter
 from harness.data.shots import FixedShots
 from harness.data.suites import Example
 from harness.evaluation.regression import per_item_scores
@@ -105,7 +108,7 @@ def _prepare(data: SweepData, record: TrialRecord, method, params: dict[str, Any
         phases["search"] = candidate.search.seconds
     phases["load"] = time.perf_counter() - began - phases["train"] - phases.get("search", 0.0)
     record.trained = candidate.trained
-    record.provenance = data.provenance
+    record.provenance = {**data.provenance, **_shots_fitted(data, candidate.prompter)}
     shots = candidate.prompter.shots
     record.shots = tuple(ex.id for ex in shots.examples) if isinstance(shots, FixedShots) else ()
     record.include_contract = candidate.prompter.include_contract
@@ -118,6 +121,20 @@ def _prepare(data: SweepData, record: TrialRecord, method, params: dict[str, Any
                                           report.mean_step_seconds)
     record.train_seconds = report.seconds if report else 0.0
     return candidate
+
+
+def _shots_fitted(data: SweepData, prompter: Prompter) -> dict[str, Any]:
+    """Provenance for dev and test prompts that show fewer shots than the arm chose, to fit the model's window
+    (said as the trial starts, kept for `show`); none where every prompt shows them all."""
+    if prompter.room is None:
+        return {}
+    fewer = {split: sum(len(prompter.fitted_shots(ex)) < len(prompter.shots.pick(ex)) for ex in examples)
+             for split, examples in (("dev", data.dev), ("test", data.test))}
+    if not any(fewer.values()):
+        return {}
+    fitted = ShotsFitted(prompter.room, fewer)
+    tqdm.write(f"note: {fitted.text({'dev': len(data.dev), 'test': len(data.test)})}.")
+    return fitted.as_provenance()
 
 
 def _save_for_serving(data: SweepData, record: TrialRecord, method, candidate, folder: Path) -> Path | None:

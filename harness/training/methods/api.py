@@ -73,7 +73,7 @@ class HostedPrompting:
         return None  # it needs an endpoint, not hardware; the plan checks that each one answers
 
     def framing(self, ctx: TrialContext, params: ApiParams, tokenizer) -> Prompter:
-        return prompting_prompter(ctx, tokenizer, params.shots, params.shot_selection)
+        return prompting_prompter(ctx, tokenizer, params.shots, params.shot_selection, local=False)
 
     def prepare(self, ctx: TrialContext, params: ApiParams) -> ApiCandidate:
         return self.load(ctx, params, None)

@@ -96,10 +96,13 @@ def trained_prompter(ctx: TrialContext, tokenizer) -> Prompter:
     return prompting.trained_prompter(tokenizer, ctx.suite, ctx.config.training)
 
 
-def prompting_prompter(ctx: TrialContext, tokenizer, shots: int, selection: str) -> Prompter:
-    """How prompting arms frame inputs: the contract stated, and shots from train (random or similar)."""
+def prompting_prompter(ctx: TrialContext, tokenizer, shots: int, selection: str, local: bool = True) -> Prompter:
+    """How prompting arms frame inputs: the contract stated, and shots from train (random or similar); for the local
+    model (`local`), as many as fit its context window with room for the answer (a hosted model's is its own)."""
+    window = loading.context_window(ctx.source, tokenizer) if local and tokenizer is not None else None
     return Prompter(tokenizer, ctx.suite.instruction, ctx.suite.contract,
-                    picker(selection, ctx.train_examples, shots, ctx.seed), include_contract=True)
+                    picker(selection, ctx.train_examples, shots, ctx.seed), include_contract=True,
+                    room=None if window is None else window - ctx.max_new_tokens)
 
 
 def train_candidate(ctx: TrialContext, model, tokenizer, learning_rate: float, constrained: bool = False,

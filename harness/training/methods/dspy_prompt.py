@@ -164,7 +164,7 @@ class _Searching:
         """The recorded prompt's framing; None before the search has found one."""
         if ctx.recorded_shots is None:
             return None
-        return searched_prompter(prompting_prompter(ctx, tokenizer, 0, "random"), _recorded(ctx),
+        return searched_prompter(prompting_prompter(ctx, tokenizer, 0, "random", local=not self.hosted), _recorded(ctx),
                                  ctx.recorded_instruction)
 
     def prepare(self, ctx: TrialContext, params):
