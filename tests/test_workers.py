@@ -420,6 +420,32 @@ def test_a_sample_asked_before_a_dead_workers_retry_was_queued_gives_way_to_it(t
     assert retry.params == dead.params and _queued_first(study, retry) is None  # a queued trial never gives way
 
 
+def test_an_enqueued_entry_gives_way_to_the_retry_of_a_trial_that_came_before_it(tmp_path):
+    """A sweep killed in its LoRA trial, resumed: the retry joined Optuna's queue after the next enqueued entry, which
+    ran in the LoRA's place (a prompt search of minutes where the plan had said LoRA, and no fine-tuned trial). The
+    entry gives way, is queued again, and runs after the retry."""
+    from harness.sweep.resume import fail_stale_trials
+    from harness.sweep.run import RETRY, _queued_first
+
+    study = optuna.create_study(storage=open_storage(f"journal:{tmp_path / 'j.log'}").storage, study_name="s")
+    space = {"method": optuna.distributions.CategoricalDistribution(["prompt", "lora", "dspy"])}
+    for method in ("lora", "dspy"):
+        study.enqueue_trial({"method": method})
+    killed = study.ask(space)
+    assert killed.params == {"method": "lora"}
+    for key, value in (("pid", 4242), ("host", "another-machine"), ("lease_until", time.time() - 1)):
+        killed.set_user_attr(key, value)
+    fail_stale_trials(study, RETRY)  # the resumed sweep finds it dead and queues its retry, after the dspy entry
+    entry = study.ask(space)
+    assert entry.params == {"method": "dspy"}
+    kind, reason = _queued_first(study, entry)
+    assert kind == "yield" and f"the retry of trial {killed.number}" in reason and "queued again" in reason
+    retry = study.ask(space)
+    assert retry.params == {"method": "lora"} and _queued_first(study, retry) is None  # a retry never gives way
+    again = study.ask(space)
+    assert again.params == {"method": "dspy"} and _queued_first(study, again) is None  # nothing before it now
+
+
 def test_a_killed_workers_trial_stops_showing_as_running_in_its_own_results_folder(tmp_path):
     """A worker killed mid-trial leaves the trial running in its own results database; another worker fails it in
     the study storage. Whenever a worker next uses that results folder (at its start, even with nothing left to run,

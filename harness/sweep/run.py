@@ -338,18 +338,30 @@ def _claim(plan: SweepPlan, store: Store, storage: StudyStorage, study: optuna.S
 
 
 def _queued_first(study: optuna.Study, trial: optuna.Trial) -> tuple[str, str] | None:
-    """Why a freshly sampled `trial` gives way, if it should: a trial is queued (a dead or stopped worker's retry, just
-    queued by this claim, after Optuna asked for `trial`), and Optuna runs the queue before it samples. Else the
-    sample took the study's last slot and the retry stayed queued for ever: a killed worker's configuration never ran
-    again. A trial taken from the queue itself never gives way."""
+    """Why `trial` gives way to a queued retry, if it should, so that a resumed sweep runs the trials an uninterrupted
+    one would have, in its order:
+    - a fresh sample, to any trial queued (a dead or stopped worker's retry, just queued by this claim, after Optuna
+      asked for `trial`), as Optuna runs the queue before it samples. Else the sample took the study's last slot and
+      the retry stayed queued for ever: a killed worker's configuration never ran again;
+    - an enqueued entry, to the retry of a trial that came before it: Optuna takes the queue in order, and the retry
+      joined it last, so a sweep killed in its LoRA trial, resumed, ran the next enqueued entry in the LoRA's place
+      (and its plan had said LoRA). The entry is queued again, after the retry.
+    A retry itself never gives way."""
     trials = study.get_trials(deepcopy=False)
     this = next((t for t in trials if t.number == trial.number), None)
-    if this is None or "fixed_params" in this.system_attrs:
+    if this is None or "failed_trial" in this.system_attrs:
         return None
-    queued = [t.number for t in trials if t.state == TrialState.WAITING]
-    if not queued:
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    if "fixed_params" not in this.system_attrs:
+        return ("yield", f"not needed: queued trial {waiting[0].number} (a stopped trial's retry) runs first, in its "
+                         "place") if waiting else None
+    earlier = [t for t in waiting if t.system_attrs.get("failed_trial", this.number) < this.number]
+    if not earlier:
         return None
-    return "yield", f"not needed: queued trial {queued[0]} (a stopped trial's retry) runs first, in its place"
+    study.enqueue_trial(this.system_attrs["fixed_params"])  # the entry keeps its run, after the retry
+    retry, failed = earlier[0], earlier[0].system_attrs["failed_trial"]
+    return "yield", (f"not needed yet: queued trial {retry.number}, the retry of trial {failed}, which came before "
+                     "this one, runs first, in its place; this one is queued again after it")
 
 
 def _record_stale(store: Store, study: str, stale: list[tuple[int, str]], echo: Callable[[str], None]) -> None:
