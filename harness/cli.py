@@ -17,7 +17,7 @@ from rich.console import Console
 
 from harness.analysis.decision_rule import DECISION_RULE
 from harness.core.errors import HarnessError, Terminated
-from harness.core.paths import STORAGE_ENV, bundled, results_database
+from harness.core.paths import STORAGE_ENV, bundled, results_database, results_folder
 
 EPILOG = """\
 examples:
@@ -942,6 +942,8 @@ def _sweep(args, console: Console) -> int:
                                  plan.forgetting_warning())):
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     _check_workers(args.workers, plan)  # before calibration, which takes minutes, and in the dry run
+    if not args.dry_run:  # owner-only before anything writes in it (the hosted cache, the forgetting check's)
+        results_folder(plan.results_dir)
     store = _store(args.db, plan.config.results_dir)
     check_store_matches_storage(plan, store)  # before calibration, and in the dry run
     with as_one_worker(plan.device, args.workers):  # workers then read this calibration, not time it again
@@ -1071,6 +1073,7 @@ def _worker(args, console: Console) -> int:
                       "storage of its results folder: only workers on this machine with the same --results share it; "
                       f"a worker elsewhere runs a study of its own. Give every worker the same --storage (or "
                       f"{STORAGE_ENV}) to share one study across machines.", highlight=False)
+    results_folder(plan.results_dir)  # owner-only before anything writes in it
     store = _store(args.db, plan.config.results_dir)
     check_store_matches_storage(plan, store)  # before calibration: a worker of another setup costs minutes there
     here = plan_for_machine(plan, console.print, args.allow_under_trained, recalibrate=args.recalibrate,

@@ -205,3 +205,24 @@ def test_sweep_with_workers_makes_its_results_folder_owner_only_too(tmp_path, ti
     plan = plan_sweep(experiment, [])
     assert run_local_workers(plan, [], Store(tmp_path / "r" / "harness.duckdb"), 0, 0, lambda line: None) == []
     assert stat.S_IMODE((tmp_path / "r").stat().st_mode) == 0o700 and (tmp_path / "r" / "logs").is_dir()
+
+
+def test_a_sweep_makes_its_results_folder_owner_only_before_its_first_cache(tmp_path, tiny_model_dir, toy_suite):
+    """A new user's first sweep left results/ at 755 and harness.duckdb readable by all: the forgetting check's cache
+    made results/cache (and with it results/) before the store made the folder owner-only."""
+    import os
+    import stat
+
+    from harness.cli import main
+
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(f"name: toy\nmodel: {tiny_model_dir}\nsuite: {toy_suite}\nresults_dir: {tmp_path / 'r'}\n"
+                          "data: {train_limit: 16, dev_limit: 2, test_limit: 2}\nregression: {limit: 2}\n"
+                          "budget: {trials: 1, max_steps: 1}\nspace:\n  lora: {r: 8}\n")
+    old = os.umask(0o022)
+    try:
+        assert main(["sweep", str(experiment)]) == 0
+    finally:
+        os.umask(old)
+    assert list((tmp_path / "r" / "cache").glob("regression-base-*"))  # the cache that came first is there
+    assert stat.S_IMODE((tmp_path / "r").stat().st_mode) == 0o700

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from harness.analysis.formatting import params_text
 from harness.core.config import ExperimentConfig
 from harness.core.errors import EngineLost, HarnessError, OutsideFailure, Terminated
+from harness.core.paths import results_folder
 from harness.core.progress import bar_options
 from harness.core.records import RunRecord, StudyRecord, TrialRecord, setup_changes, study_setup, trial_id
 from harness.core.redaction import Redactor, redact_rows
@@ -118,6 +119,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     study's workers; it offsets the sampler's seed, so workers explore different configurations. A lone sweep is
     worker 0, and so reproduces the same trials from the same seed."""
     check_store_matches_storage(plan, store)
+    results_folder(plan.results_dir)  # owner-only before the first cache or log lands in it
     for method, reason in plan.space.skipped.items():
         echo(f"{method}: skipped - {reason}")
     source = sources.resolve(plan.config.model)
