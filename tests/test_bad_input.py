@@ -9,6 +9,7 @@ and the tiny model of conftest.py, adapters built on the spot, stores written in
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -276,6 +277,15 @@ def test_over_long_examples_are_truncated_when_configured(tmp_path, tiny_model_d
     assert all(original[ex.id].input.startswith(ex.input) and ex.input != original[ex.id].input for ex in data.train)
     assert len(said) == 1 and "cut the input of 40 of 40 train example(s)" in said[0] and "train:" in said[0]
     assert sorted(data.provenance["data"]["train_inputs_cut"]) == sorted(original)
+    assert "on the median" in said[0] and "Prompting arms show train examples whole as shots" in said[0]
+    # a training setting never changes the prompting opponent: its shots come from the inputs as written
+    from harness.sweep.trial import trial_context
+    from harness.training.methods.base import prompting_prompter
+
+    ctx = trial_context(data)
+    assert ctx.shots_from == plan.subsets["train"] and ctx.train_examples == data.train
+    shots = prompting_prompter(ctx, loading.load_tokenizer(data.source), 2, "random").shots.pick(data.dev[0])
+    assert shots and all(shot in plan.subsets["train"] for shot in shots)
 
     lengths: list[int] = []
     real = sft.SFTTrainer
@@ -296,23 +306,36 @@ def test_over_long_examples_are_truncated_when_configured(tmp_path, tiny_model_d
     assert report.steps == 1 and len(lengths) == 40 and max(lengths) <= 34
 
 
-def test_over_long_examples_whose_cut_would_drop_a_grounded_value_are_refused(tmp_path, tiny_model_dir):
+@pytest.mark.parametrize("grounded", [True, False])
+def test_over_long_examples_whose_cut_would_drop_a_value_the_answer_copies_are_refused(tmp_path, tiny_model_dir,
+                                                                                      grounded):
+    """Contracts put the governing law and the amount last: cut to fit, the inputs no longer held them, and the
+    adapter was taught to give values it could not see. Refused whether or not the suite is grounded (suite init
+    turns grounding off as soon as one value, an ISO date, is normalised), for numbers as for strings."""
     from transformers import AutoTokenizer
 
     from harness.core.config import TrainingConfig
     from harness.data.prompting import cut_to_length, over_length, trained_prompter
 
-    meta = {"name": "cities", "version": "1.0.0", "instruction": "Extract the city.",
-            "output": {"kind": "json", "fields": ["city"], "grounded": True,
-                       "schema": {"type": "object", "properties": {"city": {"type": "string"}}}}}
-    lines = [json.dumps({"input": f"please book a long trip for me to {city}", "output": {"city": city}})
-             for city in ("Rome", "Oslo", "Bonn", "Ulm", "Graz")]
+    meta = {"name": "trips", "version": "1.0.0", "instruction": "Extract the trip.",
+            "output": {"kind": "json", "fields": ["city", "nights"], "grounded": grounded,
+                       "schema": {"type": "object", "properties": {"city": {"type": "string"},
+                                                                   "nights": {"type": "integer"}}}}}
+    lines = [json.dumps({"input": f"please book a long trip for me to {city}, nights: {nights}",
+                         "output": {"city": city, "nights": nights}})
+             for city, nights in (("Rome", 12), ("Oslo", 31), ("Bonn", 17), ("Ulm", 45), ("Graz", 63))]
     suite = load_suite(str(make_suite(tmp_path, meta, train=lines[:3], dev=lines[3:4], test=lines[4:])))
     prompter = trained_prompter(AutoTokenizer.from_pretrained(tiny_model_dir), suite, TrainingConfig())
     shortest = min(over_length(prompter, list(suite.splits["train"]), 8), key=lambda pair: pair[1])[1]
-    with pytest.raises(ConfigError, match=f"train:.* would lose, cut to {shortest - 1} tokens, a value its answer "
-                                          "copies from the input"):  # one token less cuts into the city's name
+    with pytest.raises(ConfigError, match=f"train:.* would lose, cut to {shortest - 1} tokens, \\d+, which its "
+                                          "answer copies from the part of the input cut off"):  # the nights go first
         cut_to_length(prompter, suite.splits["train"], shortest - 1)
+    said = []
+    for length in range(shortest - 2, 0, -1):  # shorter still: the city's name goes too
+        with pytest.raises(ConfigError) as refused:
+            cut_to_length(prompter, suite.splits["train"], length)
+        said.append(str(refused.value))
+    assert any(re.search(r"would lose, cut to \d+ tokens, '(Rome|Oslo|Bonn)', \d+, which", text) for text in said)
 
 
 def test_label_outside_the_contract(tmp_path, capsys):

@@ -414,6 +414,10 @@ def _caution_lines(trials: Sequence[TrialView]) -> Iterable[str]:
         elif t.trained and t.broken_constraints:
             yield (f"{t.id} ({t.method}) breaks " + ", ".join(broken_constraint(t, c) for c in t.broken_constraints)
                    + ", so it is not ready whatever test says.")
+        if t.complete and t.trained and (cut := t.data.train_inputs_cut):
+            yield (f"{t.id} ({t.method}) learned from {len(cut):,} of its {t.data.sizes.get('train', 0):,} train "
+                   "examples with their inputs cut to fit training.max_length (training.over_length: truncate): "
+                   "what lay past the cut it never saw.")
         if t.complete and (note := rules_note(t)):
             yield f"{t.id}: {note}"
 

@@ -452,12 +452,15 @@ class DataProvenance:
     sizes: Mapping[str, int]
     subset_sha256: Mapping[str, str]
     split_sha256: Mapping[str, str] = field(default_factory=dict)
+    train_inputs_cut: tuple[str, ...] = ()
+    """Train examples whose inputs `training.over_length: truncate` cut to fit `training.max_length`."""
 
     @classmethod
     def of(cls, provenance: Mapping[str, Any]) -> DataProvenance:
         data = provenance.get("data") or {}
         return cls(data.get("suite"), data.get("suite_version"), data.get("sizes") or {},
-                   data.get("subset_sha256") or {}, data.get("split_sha256") or {})
+                   data.get("subset_sha256") or {}, data.get("split_sha256") or {},
+                   tuple(data.get("train_inputs_cut") or ()))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from harness.core.config import TrainingConfig
 from harness.core.errors import ConfigError
 from harness.core.text import fold
-from harness.data.contract import OutputContract, parse_target
+from harness.data.contract import OutputContract, number_values, numbers_in, parse_target, string_values
 from harness.data.prompt_tokens import PromptLengths, prompt_lengths, row_lengths
 from harness.data.shots import FixedShots, ShotPicker
 from harness.data.suites import Example, Suite
@@ -155,23 +155,28 @@ def _cut(prompter: Prompter, example: Example, max_length: int, where: str) -> E
             f"token (the instruction and the answer alone are longer). Raise training.max_length, or shorten the "
             f"example's answer."
         )
-    if not _grounded(prompter.contract, example.target, cut.input):
+    if lost := lost_values(prompter.contract, example.target, example.input, cut.input):
         raise ConfigError(
-            f"{where}: train example {example.id} would lose, cut to {max_length} tokens, a value its answer copies "
-            f"from the input (the contract is grounded), and training on it would teach an invented value. Raise "
-            f"training.max_length, or set training.over_length: refuse and shorten or drop the example."
+            f"{where}: train example {example.id} would lose, cut to {max_length} tokens, "
+            f"{', '.join(lost[:3])}{' ...' if len(lost) > 3 else ''}, which its answer copies from the part of the "
+            f"input cut off, and training on it would teach an invented value. Raise training.max_length (up to the "
+            f"model's context window), or set training.over_length: refuse and shorten or drop the example."
         )
     return cut
 
 
-def _grounded(contract: OutputContract, target: str, text: str) -> bool:
-    """Every string value of a grounded JSON answer still occurs in `text` (always true for other contracts)."""
-    if contract.kind != "json" or not contract.grounded:
-        return True
-    folded = fold(text)
-    values = parse_target(target, contract).values()
-    return all(fold(s) in folded for item in values for s in (item if isinstance(item, list) else [item])
-               if isinstance(s, str))
+def lost_values(contract: OutputContract, target: str, whole: str, cut: str) -> list[str]:
+    """The values of a JSON answer that `whole` writes and `cut` no longer does: strings (compared folded) and
+    numbers (in every reading `numbers_in` takes), whatever `grounded` says, since a suite whose answers normalise
+    one value (an ISO date) still copies the others. A value the input never wrote is not known to come from it."""
+    if contract.kind != "json":
+        return []
+    answer = parse_target(target, contract)
+    before, after = fold(whole), fold(cut)
+    lost = [repr(s) for s in dict.fromkeys(string_values(answer)) if s.strip() and fold(s) in before
+            and fold(s) not in after]
+    written, kept = numbers_in(whole), numbers_in(cut)
+    return lost + [str(n) for n in dict.fromkeys(number_values(answer)) if n in written and n not in kept]
 
 
 def max_answer_tokens(tokenizer, contract: OutputContract, train_targets: list[str]) -> int:

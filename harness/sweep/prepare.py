@@ -58,6 +58,9 @@ class SweepData:
     """Per-item scores of the untouched base model on `regression_ids`, measured once and cached."""
     hosted_ledger: Callable[[str], SpendLedger | None] = lambda endpoint: None
     """Endpoint name -> the study's spend ledger for it (`run.hosted_ledgers`), shared by its workers."""
+    shot_pool: tuple[Example, ...] | None = None
+    """Train as the suite gives it, where `train` holds inputs `training.over_length: truncate` cut: the shots
+    prompting arms show come from it, whole (`TrialContext.shot_pool`). None: nothing was cut."""
     engine: Engine = field(default_factory=HfEngine)
     """What answers dev and test: the trial's own model (`hf`), or the study's vLLM server (`engine.py`)."""
     prompt_sizes: str | None = None
@@ -72,7 +75,7 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
     config, suite = plan.config, plan.suite
     tokenizer = loading.load_tokenizer(source)
     train, dev, test = (plan.subsets[s] for s in SPLITS)
-    cut: list[str] = []
+    whole, cut = train, []
     window = loading.context_window(source, tokenizer)
     if any(METHODS.get(m).trains for m in plan.space.methods):
         check_max_length(config.training.max_length, window, source.name, str(plan.config_path))
@@ -107,7 +110,7 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
     }  # fmt: skip
     return SweepData(config, suite, train, dev, test, source, plan.device,
                      default_dtype(plan.device, config.training.precision), max_new,
-                     provenance, dict(plan.endpoints), prompt_sizes=prompt_sizes)
+                     provenance, dict(plan.endpoints), prompt_sizes=prompt_sizes, shot_pool=whole if cut else None)
 
 
 def with_base_regression(data: SweepData, echo: Callable[[str], None]) -> SweepData:
@@ -250,9 +253,13 @@ def fit_lengths(prompter, train: tuple[Example, ...], max_length: int, where: st
     """`training.over_length: truncate`: cut the inputs of over-long train examples so they fit, and say so."""
     fitted, cut = cut_to_length(prompter, train, max_length, where=f"{where}: training.over_length: truncate")
     if cut:
+        dropped = sorted((n - max_length) / n for _, n in cut)
         echo(f"warning: training.over_length: truncate: cut the input of {len(cut)} of {len(train)} train "
              f"example(s) so that prompt and answer fit training.max_length={max_length} tokens (the longest, "
-             f"{cut[0][0].id}, had {cut[0][1]}): {_ids(cut)}. Their answers are whole.")
+             f"{cut[0][0].id}, had {cut[0][1]}): {_ids(cut)}. Their answers are whole; the cut took about "
+             f"{dropped[len(dropped) // 2]:.0%} of a row's tokens on the median, {dropped[-1]:.0%} at most, and the "
+             "trained arms never see what lay past it. Prompting arms show train examples whole as shots. `show` "
+             "and the report say which trials learned from cut inputs.")
     return fitted, [ex.id for ex, _ in cut]
 
 

@@ -215,7 +215,8 @@ def trial_context(data: SweepData, make_dev_probe=lambda *args: None) -> TrialCo
     """What a method may read in this sweep."""
     return TrialContext(config=data.config, suite=data.suite, train_examples=data.train, source=data.source,
                         device=data.device, dtype=data.dtype, seed=data.config.seed, make_dev_probe=make_dev_probe,
-                        endpoints=data.endpoints, max_new_tokens=data.max_new_tokens, hosted_ledger=data.hosted_ledger)
+                        endpoints=data.endpoints, max_new_tokens=data.max_new_tokens, hosted_ledger=data.hosted_ledger,
+                        shot_pool=data.shot_pool)
 
 
 def evaluate(data: SweepData, candidate: Candidate, examples: tuple[Example, ...], split: str) -> Evaluation:

@@ -45,12 +45,22 @@ class TrialContext:
     hosted_ledger: Callable[[str], SpendLedger | None] = lambda endpoint: None
     """Endpoint name -> the study's spend on it, shared by every worker: its budget is the study's, not a trial's.
     None: the arm's own requests are all its budget counts."""
+    shot_pool: tuple[Example, ...] | None = None
+    """Train as the suite gives it, where `train_examples` holds inputs cut to fit `training.max_length`
+    (`training.over_length: truncate`, a training setting): prompting arms show and search shots from it, whole.
+    None: `train_examples`, which nothing cut."""
     recorded_shots: tuple[str, ...] | None = None
     """The train ids a finished trial was prompted with (`harness predict`); None in a sweep. A method that searched
     for its shots rebuilds them from these instead of searching again."""
     recorded_instruction: str | None = None
     """The instruction a finished trial's search chose in place of the suite's (MIPROv2), read with
     `recorded_shots`; None: the suite's."""
+
+
+    @property
+    def shots_from(self) -> tuple[Example, ...]:
+        """The train examples prompting arms draw shots from (`shot_pool`)."""
+        return self.train_examples if self.shot_pool is None else self.shot_pool
 
 
 class Candidate(Protocol):
@@ -101,7 +111,7 @@ def prompting_prompter(ctx: TrialContext, tokenizer, shots: int, selection: str,
     model (`local`), as many as fit its context window with room for the answer (a hosted model's is its own)."""
     window = loading.context_window(ctx.source, tokenizer) if local and tokenizer is not None else None
     return Prompter(tokenizer, ctx.suite.instruction, ctx.suite.contract,
-                    picker(selection, ctx.train_examples, shots, ctx.seed), include_contract=True,
+                    picker(selection, ctx.shots_from, shots, ctx.seed), include_contract=True,
                     room=None if window is None else window - ctx.max_new_tokens)
 
 

@@ -239,8 +239,8 @@ def _shots(ctx: TrialContext, params: SearchParams, prompter: Prompter, complete
     if ctx.recorded_shots is not None:
         return SearchResult(_recorded(ctx), None, ctx.recorded_instruction)
     metric = search_metric(ctx.config.objective.metric)
-    settings = params.settings(ctx.seed, len(ctx.train_examples))
-    found = search_shots(prompter, complete, ctx.train_examples, settings, _scorer(ctx, metric),
+    settings = params.settings(ctx.seed, len(ctx.shots_from))
+    found = search_shots(prompter, complete, ctx.shots_from, settings, _scorer(ctx, metric),
                          metric.replace("_", " "), propose=propose)
     if client is None:
         return found
@@ -269,7 +269,7 @@ def _scorer(ctx: TrialContext, metric: str) -> Callable[[Example, str], float]:
 
 
 def _recorded(ctx: TrialContext) -> tuple[Example, ...]:
-    by_id = {ex.id: ex for ex in ctx.train_examples}
+    by_id = {ex.id: ex for ex in ctx.shots_from}
     missing = [i for i in ctx.recorded_shots or () if i not in by_id]
     if missing:
         raise HarnessError(f"the trial's searched shots {missing[:3]} are not in suite {ctx.suite.name}'s train subset "
