@@ -213,10 +213,15 @@ def test_audit_pack_is_complete_and_verify_catches_a_changed_byte(sweep, tmp_pat
 
 
 def test_audit_record_says_how_stored_examples_were_redacted_and_withholds_user_regexes(sweep, tmp_path, monkeypatch):
-    stored = sweep.study("life")
     redaction = {"enabled": True, "patterns": ["email", "iban"], "regexes": ["ACME-\\d{6}", "Jane Doe"]}
-    monkeypatch.setattr(sweep, "study", lambda name: dataclasses.replace(
-        stored, experiment={**stored.experiment, "redaction": redaction}))
+    require = sweep.require_trial
+
+    def ran_redacted(trial_id, **kwargs):  # the config the trial ran with, as its record keeps it
+        trial = require(trial_id, **kwargs)
+        return dataclasses.replace(trial, provenance={**trial.provenance, "experiment": {
+            **trial.provenance["experiment"], "redaction": redaction}})
+
+    monkeypatch.setattr(sweep, "require_trial", ran_redacted)
     pack = audit(sweep, "life/2", tmp_path / "pack")
     record = json.loads((pack / "record.json").read_text())
     assert record["redaction"]["enabled"] is True and record["redaction"]["patterns"] == ["email", "iban"]

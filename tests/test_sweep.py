@@ -407,3 +407,35 @@ space:
     assert all(e.prompt_tokens <= trial.shots_fitted.room for e in store.examples(trial.id))
     assert main(["show", trial.id, "--db", str(tmp_path / "results/harness.duckdb")]) == 0
     assert "shots fitted: 4 of 4 dev and 4 of 4 test prompt(s)" in " ".join(printed(capsys).split())
+
+
+def test_a_study_resumed_with_another_file_keeps_what_each_earlier_trial_ran_with(tmp_path, tiny_model_dir,
+                                                                                   toy_suite):
+    """After an upgrade, a team resumed its demo study with the new demo.yaml: the study's record became the new
+    file, and the audit pack, predict and recheck of the old adapter rebuilt it from settings it never ran with. Each
+    trial keeps its own; one recorded before trials kept it gets the config its study held, before it is replaced."""
+    import duckdb
+
+    from harness.core.records import ran_with
+
+    body = """
+regression: {enabled: false}
+data: {dev_limit: 2, test_limit: 2}
+budget: {trials: 1}
+generation: {batch_size: 4}
+space:
+  prompt: {shots: [0, 1]}
+"""
+    experiment = toy_experiment(tmp_path, tiny_model_dir, toy_suite, body)
+    db = tmp_path / "results/harness.duckdb"
+    assert main(["sweep", str(experiment)]) == 0
+    assert Store(db).trial("toy/0").provenance["experiment"]["generation"]["batch_size"] == 4
+    with duckdb.connect(str(db)) as conn:  # as an older release recorded it: no config of its own
+        conn.execute("UPDATE trials SET details = json_remove(details, '$.experiment')")
+    experiment.write_text(experiment.read_text().replace("batch_size: 4", "batch_size: 8"))
+    assert main(["sweep", str(experiment), "--trials", "2"]) == 0
+    store = Store(db)
+    study = store.study("toy")
+    assert study.experiment["generation"]["batch_size"] == 8  # the study's record is its latest run's
+    old, new = store.trial("toy/0"), store.trial("toy/1")
+    assert [ran_with(t, study)["generation"]["batch_size"] for t in (old, new)] == [4, 8]

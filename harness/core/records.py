@@ -636,6 +636,15 @@ class StudyView:
         return int(items), str(check.get("suite")), float(drop)
 
 
+def ran_with(trial: TrialView, study: StudyView) -> dict[str, Any]:
+    """The experiment config `trial` ran with: its own record (trials from 2026-12-07 keep one), else what its study
+    held when it was resumed with another file (`Store.record_study` writes that into its earlier trials), else the
+    study's own. A study's record is its latest run's: a resume with a changed file replaced it, and an audit pack,
+    `predict` or `recheck` of an earlier trial rebuilt that trial from settings it never ran with."""
+    own = trial.provenance.get("experiment")
+    return dict(own) if isinstance(own, Mapping) else dict(study.experiment)
+
+
 def study_setup(study: StudyRecord | StudyView) -> dict[str, Any]:
     """What a study's trials share, so that they can be ranked and compared together: suite, objective, kind, model
     and the data subsets (`data` and `seed` draw them), as JSON keeps it (lists, not tuples). A new suite version is

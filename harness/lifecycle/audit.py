@@ -26,7 +26,7 @@ from harness.analysis.formatting import fmt_metric, points, usd
 from harness.core.config import ExperimentConfig, RedactionConfig
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
-from harness.core.records import AdapterEvent, LookAtTest, RunEnvironment, StudyView, TrialView
+from harness.core.records import AdapterEvent, LookAtTest, RunEnvironment, StudyView, TrialView, ran_with
 from harness.core.typed import build
 from harness.data.suites import SPLITS, Suite
 from harness.lifecycle.export import check_outside_artifacts, export
@@ -190,7 +190,8 @@ def _claimed_trial(folder: Path) -> str | None:
 
 
 def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base: str) -> dict:
-    config = build(ExperimentConfig, dict(study.experiment), f"study {study.name}")
+    experiment = ran_with(trial, study)
+    config = build(ExperimentConfig, experiment, f"trial {trial.id}")
     run = store.run(trial.run_id) if trial.run_id else None
     env = run.env if run else RunEnvironment()
     sweep_trials = store.trials(trial.study)
@@ -220,8 +221,8 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
                  "splits": {s: {"file": f"{s}.jsonl", "sha256": suite.split_sha256[s], "rows": len(suite.splits[s])}
                             for s in SPLITS}},
         "training_examples": _provenance(suite, trained_on(config, suite, dict(trial.params))),
-        "config": _shareable(study.experiment),
-        "search_space": dict(study.experiment.get("space", {})),
+        "config": _shareable(experiment),
+        "search_space": dict(experiment.get("space", {})),
         "seeds": {"experiment": config.seed, "trial": trial.params.get("seed", config.seed)},
         "environment": {"versions": env.versions, "python": env.python,
                         "harness_git_commit": env.git_commit, "audit_git_commit": git_commit(),
@@ -270,7 +271,9 @@ def _scored_with(trial: TrialView) -> dict:
     """What the sweep decided for this trial on its machine: the seeded subsets (sizes and sha256 of their ids), the
     step budget, the precision the calibration chose and its timings, the answer cap, the forgetting check, and the
     engine that generated every scored answer (what ended training is under `training`)."""
-    return {"provenance": dict(trial.provenance), "engine": None if trial.engine is None else asdict(trial.engine)}
+    # the config it ran with is the record's `config`, its user regexes withheld: not repeated here whole
+    provenance = {key: value for key, value in trial.provenance.items() if key != "experiment"}
+    return {"provenance": provenance, "engine": None if trial.engine is None else asdict(trial.engine)}
 
 
 def _status(events: list[AdapterEvent]) -> dict:

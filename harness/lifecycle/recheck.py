@@ -30,7 +30,7 @@ from harness.analysis.formatting import counted, fmt_metric
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
-from harness.core.records import AdapterEvent, ExampleView, LookAtTest, RunEnvironment, TrialView
+from harness.core.records import AdapterEvent, ExampleView, LookAtTest, RunEnvironment, TrialView, ran_with
 from harness.core.redaction import Redactor
 from harness.core.text import fold
 from harness.core.typed import build
@@ -160,7 +160,7 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     trial = store.require_trial(production, complete=True)
     check_weights(store, trial)
     study = store.study(trial.study)
-    config = build(ExperimentConfig, dict(study.experiment), f"study {study.name}")
+    config = build(ExperimentConfig, ran_with(trial, study), f"trial {trial.id}")
     scored_on = study_suite(study, f"trial {trial.id}")  # read before the model loads, so a bad file costs nothing
     recorded = {e.example_id: e for e in store.examples(trial.id, "test")}
     redactor = Redactor.from_config(config.redaction)  # stored inputs were redacted; match like with like

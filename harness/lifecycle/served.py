@@ -18,7 +18,7 @@ from harness.analysis.decision import Decision, compare_paired, scores_of
 from harness.analysis.formatting import pct
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
-from harness.core.records import EngineInfo, TrialView
+from harness.core.records import EngineInfo, TrialView, ran_with
 from harness.core.redaction import Redactor
 from harness.core.typed import build
 from harness.data.contract import parse_output
@@ -61,7 +61,7 @@ def served_settings(store: Store, trial_id: str, python: str | None = None, url:
     trial = store.require_trial(trial_id)
     _check_servable(trial)  # before an export is written for it
     study = store.study(trial.study)
-    serving = build(ExperimentConfig, dict(study.experiment), f"study {study.name}").serving
+    serving = build(ExperimentConfig, ran_with(trial, study), f"trial {trial.id}").serving
     python, url = python or (None if url else serving.vllm_python), url or (None if python else serving.vllm_url)
     if not python and not url:
         raise HarnessError("--rescore needs vLLM: pass --vllm-python (the python `bash scripts/vllm_env.sh` prints) or "
@@ -96,7 +96,7 @@ def rescore_served(store: Store, trial_id: str, settings: VllmSettings, log: Pat
     trial = store.require_trial(trial_id, complete=True)
     _check_servable(trial)
     study = store.study(trial.study)
-    config = build(ExperimentConfig, dict(study.experiment), f"study {study.name}")
+    config = build(ExperimentConfig, ran_with(trial, study), f"trial {trial.id}")
     candidate, suite, cap = load_candidate(store, trial.id, device="cpu")
     examples = seeded_subset(suite.splits["test"], config.data.test_limit, config.seed)
     stored = {e.example_id: e for e in store.examples(trial.id, "test")}

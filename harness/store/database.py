@@ -364,6 +364,7 @@ class Store:
         conflict = self.study_conflict(study)
         if conflict is not None:
             raise HarnessError(conflict)
+        self._keep_what_trials_ran_with(study)
         values = [study.name, study.experiment_name, _dumps(study.experiment), study.suite, study.suite_version,
                   study.model_name, study.model_sha256, study.model_note, _now(), _dumps(study.notes), study.kind,
                   study.parent, study.objective_metric, study.maximize,
@@ -380,6 +381,18 @@ class Store:
             " maximize = excluded.maximize, suite_path = excluded.suite_path",
             values,
         ))  # fmt: skip
+
+    def _keep_what_trials_ran_with(self, study: StudyRecord) -> None:
+        """Before a resume with another experiment file replaces the study's config, write the config it held into
+        its trials that keep none of their own (those recorded before 2026-12-07): each then still reads what it ran
+        with (`records.ran_with`)."""
+        stored = self.study(study.name)
+        if stored is None or dict(stored.experiment) == json.loads(_dumps(study.experiment)):
+            return
+        held = _dumps({"experiment": dict(stored.experiment)})
+        self._write(lambda c: c.execute(
+            "UPDATE trials SET details = json_merge_patch(COALESCE(details, '{}'), ?) WHERE study = ?"
+            " AND json_extract(COALESCE(details, '{}'), '$.experiment') IS NULL", [held, study.name]))
 
     def study_conflict(self, study: StudyRecord) -> str | None:
         """Why `study` cannot join the stored study of its name, if it cannot: trials scored on another suite (or

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.core.config import ExperimentConfig
 from harness.core.errors import DeviceError, HarnessError, SuiteError
-from harness.core.records import StudyView, TrialView
+from harness.core.records import StudyView, TrialView, ran_with
 from harness.core.typed import build
 from harness.data.contract import parse_output
 from harness.data.csvfile import read_csv
@@ -79,7 +79,7 @@ def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[C
         raise HarnessError(missing)
     if trial.trained:  # an adapter made for another base model: refused before anything loads
         loading.check_adapter_base(trial.artifact_path, source, f"trial {trial.id}")
-    ctx = _context(store, trial, build(ExperimentConfig, dict(study.experiment), f"study {study.name}"), suite,
+    ctx = _context(store, trial, build(ExperimentConfig, ran_with(trial, study), f"trial {trial.id}"), suite,
                    source, resolve_device(device))
     params = method_params({k: v for k, v in trial.params.items() if k not in FOLLOW_UP_PARAMS}, trial.id)
     candidate = method.load(ctx, params, trial.artifact_path)

@@ -108,7 +108,9 @@ def _prepare(data: SweepData, record: TrialRecord, method, params: dict[str, Any
         phases["search"] = candidate.search.seconds
     phases["load"] = time.perf_counter() - began - phases["train"] - phases.get("search", 0.0)
     record.trained = candidate.trained
-    record.provenance = {**data.provenance, **_shots_fitted(data, candidate.prompter)}
+    # the config it ran with (the calibration's precision and steps in it): a resume may replace the study's record
+    record.provenance = {**data.provenance, "experiment": data.config.to_dict(),
+                         **_shots_fitted(data, candidate.prompter)}
     shots = candidate.prompter.shots
     record.shots = tuple(ex.id for ex in shots.examples) if isinstance(shots, FixedShots) else ()
     record.include_contract = candidate.prompter.include_contract
