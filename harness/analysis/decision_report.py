@@ -310,9 +310,12 @@ def _answer(report: DecisionReport) -> str:
              f"{payback.baseline} at {quantity(payback.volume)} queries a month; the figures and every assumption are "
              "under Cost and payback.\n\n")
     tuned = report.trial(report.verdict.finetuned)
-    doubtful = [r.what for r in constraint_readings(tuned) if r.doubtful] if tuned else []
-    judged = ("" if not doubtful else f"Its dev constraints are met by their estimates; for {', '.join(doubtful)} "
-              "the 95% interval reaches past the limit (listed below the comparison, and among the cautions).\n\n")
+    doubtful = [f"{r.what} ({r.shown})" for r in constraint_readings(tuned) if r.doubtful] if tuned else []
+    judged = ("" if not doubtful else
+              f"{tuned.id} meets its dev constraints by their estimates, but "
+              + ("the 95% interval of one reaches past its limit: " if len(doubtful) == 1 else
+                 f"the 95% intervals of {len(doubtful)} reach past their limits: ")
+              + f"{'; '.join(doubtful)}. They are listed below the comparison, and among the cautions.\n\n")
     return (f"## Answer\n\n**{head}.** {rest[:1].upper()}{rest[1:]}\n\n{judged}{money}"
             f"How the answer is decided: {VERDICT_RULE}\n\n{DECISION_RULE}")
 

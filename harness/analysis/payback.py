@@ -168,12 +168,16 @@ class QualityBar:
     margin: float = 0.02
     absolute: float | None = None
 
-    def describe(self) -> str:
+    def describe(self, paired: bool = True) -> str:
+        """The rule in words; `paired`: the baseline was scored on the same test examples, else it is a figure
+        (a hosted model's given accuracy), against which the candidate's own exact interval is read."""
         metric = self.metric or "the objective metric"
         if self.absolute is not None:
             return f"candidate's test {metric} above {pct_text(self.absolute)} (absolute), its 95% interval wholly so"
+        interval = ("paired 95% interval above -margin" if paired else
+                    "the candidate's exact 95% interval, less the baseline's figure, above -margin")
         return (f"candidate not worse than the baseline on test {metric} by more than {pct(self.margin)} points "
-                "(paired 95% interval above -margin)")
+                f"({interval})")
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,7 @@ def check_quality(candidate: TrialView, candidate_scores: Mapping[str, float | N
         decision = compare_to_value(values, figure, metric, higher_is_better=higher_is_better, margin=bar.margin)
         ok, basis = decision.passes, f"against {baseline.name}'s {pct_text(figure)}, {baseline.quality_source}"
         versus = f"{pct_text(decision.a)} vs {baseline.name}'s {pct_text(figure)}"
+        rule = replace(bar, metric=metric).describe(paired=False)
     if decision.test == "none":
         return QualityCheck(False, metric, decision, rule, f"{cid} cannot be weighed on {metric}: {decision.why}",
                             f"{metric} cannot be weighed")
