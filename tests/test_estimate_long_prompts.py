@@ -215,3 +215,40 @@ def test_a_resumed_study_is_estimated_without_the_trials_it_has_run(tmp_path, ti
     assert resumed.total_seconds == pytest.approx(whole.total_seconds - whole.trials[0].seconds)
     assert "1 trial(s) the study has run already: not counted" in resumed.notes
     assert estimate(plan, calibration, finished=["prompt", "lora"]).trials == ()
+
+
+def test_at_batch_size_one_the_calibration_times_prompts_past_what_a_split_shares(tmp_path, tiny_model_dir,
+                                                                                  toy_suite, monkeypatch):
+    """At generation.batch_size 1 the calibration timed one prompt, which shares all but its last token with itself:
+    its time fell on one padded token (0.5 s a token), and a long-contract sweep read 13x what it took. It times
+    several prompts, in batches of one, past the system turn their split shares, and counts each batch once."""
+    seen = []
+    real = calibration_module._prompt_tokens
+
+    def counted(prompter, examples):
+        tokens, shared = real(prompter, examples)
+        seen.append((tokens, shared))
+        return tokens, shared
+
+    monkeypatch.setattr(calibration_module, "_prompt_tokens", counted)
+    here = plan_for_machine(plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite),
+                                       ["generation.batch_size=1"]), lambda _: None)
+    tokens, shared = seen[0]
+    assert len(tokens) >= calibration_module.MIN_CALIBRATION_PROMPTS
+    assert sum(n - shared for n in tokens) >= 5 * len(tokens)  # each prompt's own input is timed, not one token
+    timing = here.calibration.timing("prompt")
+    assert shared == pytest.approx(timing.shared_tokens["test"], abs=2)  # what the split shares: the system turn
+
+
+def test_the_long_prompt_warning_is_not_given_where_nothing_is_padded(tmp_path, tiny_model_dir, toy_suite):
+    """Its fix is a smaller batch (`batch_size=1 pads nothing`): advised to a sweep at batch size 1, it was wrong."""
+    from harness.sweep.estimate import long_prompts
+
+    plan = plan_sweep(experiment(tmp_path, tiny_model_dir, with_long_input(tmp_path, toy_suite, 3)),
+                      ["data.test_limit=60", "generation.batch_size=4"])
+    calibration = calibration_of(plan, token_seconds=0.05)
+    rows = estimate(plan, calibration).trials
+    assert long_prompts(plan, calibration, rows)  # at 4 a row, the long prompt widens its batch
+    single = dataclasses.replace(plan, config=dataclasses.replace(
+        plan.config, generation=dataclasses.replace(plan.config.generation, batch_size=1)))
+    assert long_prompts(single, calibration, rows) == []

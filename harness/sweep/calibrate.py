@@ -57,7 +57,7 @@ the per-item time errs high, on the safe side of a plan."""
 BUSY_LOAD = 1.5
 """Load average per core above which the calibration says its timings were taken on a busy CPU: the sweep itself
 keeps each core at about 1 while it loads and tokenises."""
-VERSION = 9
+VERSION = 10
 """Bumped when what is measured changes, so an old cache entry is never read as a new one (`_load` reads it as
 nothing, and it is measured again). 6: generation writes into a reserved key/value cache (training/kv_cache.py),
 x1.13-1.18 faster on a CPU. 7: a generation batch is split into its prompt tokens and its decoding, and each arm's
@@ -65,7 +65,12 @@ dev and test prompts are counted, so that a split's estimate follows their lengt
 keeps the configuration it timed, and the key no longer holds the space's arms or the forgetting check's size. 9: the
 key no longer holds the data limits (each timing's prompt counts say which dev and test subsets they are for, and are
 counted again, without a model, for others), and a searching arm's configuration leaves out what steers its search
-alone."""
+alone. 10: at least MIN_CALIBRATION_PROMPTS prompts are timed, in batches of the study's size."""
+MIN_CALIBRATION_PROMPTS = 4
+"""Prompts a generation timing takes at the least. At `generation.batch_size: 1` the calibration timed one prompt,
+which shares all but its last token with itself: the whole prompt went into the prefix encoded once, and the batch's
+time fell on one "padded" token, 0.5 s a token, so the estimate read 13x what the sweep took (long contracts, the
+batch size the long-prompt warning advises). Several prompts share what a split's prompts share, the system turn."""
 
 
 @dataclass(frozen=True)
@@ -420,8 +425,11 @@ def _generate_seconds(candidate: LocalCandidate, data: SweepData, desc: str) -> 
 
 
 def _calibration_batch(data: SweepData) -> tuple[Example, ...]:
+    """The prompts a generation timing answers: a batch of the study's size, or MIN_CALIBRATION_PROMPTS in batches
+    of it."""
     config = data.config
-    return seeded_subset(data.dev or data.train, config.generation.batch_size, config.seed)
+    return seeded_subset(data.dev or data.train, max(config.generation.batch_size, MIN_CALIBRATION_PROMPTS),
+                         config.seed)
 
 
 def _split_batch(candidate: LocalCandidate, data: SweepData, generate_seconds: float,
@@ -431,12 +439,12 @@ def _split_batch(candidate: LocalCandidate, data: SweepData, generate_seconds: f
     tokens `generate` pads them to; the rest of its `generate_seconds` is decoding. A prompt costs in proportion to
     its tokens, an answer does not, so a split of long prompts is estimated from the first and its count from the
     second. None, None when the batch holds no prompt token to time."""
-    batch = _calibration_batch(data)
+    batch, batch_size = _calibration_batch(data), data.config.generation.batch_size
     tokens, shared = _prompt_tokens(candidate.prompter, batch)
-    padded = sum(rows * width for rows, width in generation_batches(tokens, shared, len(batch)))
+    padded = sum(rows * width for rows, width in generation_batches(tokens, shared, batch_size))
     if not padded:
         return None, None
-    per_example = min(_batch_seconds(candidate, batch, 1, len(batch), f"{desc} prompts") for _ in range(2))
+    per_example = min(_batch_seconds(candidate, batch, 1, batch_size, f"{desc} prompts") for _ in range(2))
     return per_example * len(batch) / padded, max(0.0, generate_seconds - per_example)
 
 
@@ -452,10 +460,12 @@ def _prompt_tokens(prompter: Prompter, examples: tuple[Example, ...]) -> tuple[t
 
 def _batch_seconds(candidate: LocalCandidate, batch: tuple[Example, ...], max_new_tokens: int, batch_size: int,
                    desc: str) -> float:
-    """Seconds per example of one generation batch. One batch by construction, and every answer carries its batch's
-    wall time: the batch's own time, without the shared prefix, which is encoded once per split, not per batch."""
+    """Seconds per example of generating `batch` in batches of `batch_size`. Every answer carries its batch's wall
+    time (`Generation.batch` says which), without the shared prefix, which is encoded once per split, not per
+    batch: each batch's time is counted once."""
     answers = candidate.answer(batch, max_new_tokens, batch_size, desc=desc)
-    return max((a.latency_s for a in answers), default=0.0) / max(1, len(batch))
+    per_batch = {a.batch: a.latency_s for a in answers}
+    return sum(per_batch.values()) / max(1, len(batch))
 
 
 def _time_regression(config: ExperimentConfig, candidate: LocalCandidate) -> float | None:

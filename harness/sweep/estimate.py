@@ -269,6 +269,8 @@ def long_prompts(plan: SweepPlan, calibration: Calibration, rows: list[TrialEsti
     """A warning for each split where a few far longer prompts dominate the planned trials' generation time: each
     pads its whole batch to its own length. Names them, the longest, the minutes they add, and the fixes."""
     batch_size = plan.config.generation.batch_size
+    if batch_size <= 1:  # nothing is padded: a long prompt costs its own tokens, which the estimate counts
+        return []
     warnings = []
     for split in ("dev", "test"):
         examples, found = plan.subsets[split], {}
