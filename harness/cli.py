@@ -191,6 +191,28 @@ run first, e.g. - {method: prompt, shots: 3}; each value must lie inside the spa
 """
 
 
+class _Version(argparse.Action):
+    """`harness --version`: the installed version, and the commit where it runs from a checkout (what every run
+    records as its `harness_git_commit`)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the harness's version (and its commit, from a checkout), and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib import metadata
+
+        from harness.core.paths import git_commit
+
+        try:
+            version = metadata.version("finetune-harness")
+        except metadata.PackageNotFoundError:
+            version = "(not installed)"
+        commit = git_commit()
+        print(f"harness {version}" + (f", commit {commit}" if commit else ""))
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="harness",
@@ -198,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "fine-tuning on an evaluation suite; score every trial on held-out data; store it all.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     init_ = sub.add_parser("init", help="scaffold a project folder: an experiment to edit, suites/, a README",
@@ -948,7 +971,8 @@ def _sweep(args, console: Console) -> int:
     check_store_matches_storage(plan, store)  # before calibration, and in the dry run
     with as_one_worker(plan.device, args.workers):  # workers then read this calibration, not time it again
         here = plan_for_machine(plan, console.print, args.allow_under_trained, pull_missing=not args.dry_run,
-                                recalibrate=args.recalibrate, finished=_finished_methods(store, plan.study))
+                                recalibrate=args.recalibrate, finished=_finished_methods(store, plan.study),
+                                refuse=not args.dry_run)
     plan, expected = here.plan, here.estimate
     if args.dry_run:
         console.print(f"study {plan.study} ({plan.trials_in_words()}) on {plan.device}; storage "
@@ -971,6 +995,8 @@ def _sweep(args, console: Console) -> int:
     if warning and not any(t.trained and t.complete for t in store.trials(plan.study)):  # not when resuming past it
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if args.dry_run:
+        if here.refusal is not None:  # after the plan and estimate it is about: they show what to change
+            raise HarnessError(f"the sweep would not start here: {here.refusal}")
         return 0
     decided = [*args.overrides, *here.decided()]  # every worker runs the trials planned here
     if args.workers > 1 and _run_workers(plan, decided, store, args.workers, console):

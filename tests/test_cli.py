@@ -167,3 +167,17 @@ def test_trials_of_several_studies_are_ranked_study_by_study(tmp_path, capsys):
     ranks = [line.split("│")[1:3] for line in out.splitlines() if line.count("│") > 3 and "/" in line]
     assert [(r.strip(), t.strip()) for r, t in ranks] == [("1", "first/1"), ("2", "first/0"), ("1", "second/1"),
                                                           ("2", "second/0")]
+
+
+def test_version_prints_the_version_and_the_commit_it_runs_from(capsys):
+    """A new user's `harness --version` was refused, with `--verify` (a flag of `audit`) offered instead."""
+    from importlib import metadata
+
+    from harness.core.paths import git_commit
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"harness {metadata.version('finetune-harness')}")
+    assert (git_commit() or "") in out

@@ -81,6 +81,10 @@ def test_overrides_apply_dotted_keys_and_parse_values(tmp_path):
     config = load_experiment(path, ["budget.trials=7", "data.train_limit=null", "space.prompt.shots=[1, 4]"])
     assert config.budget.trials == 7 and config.data.train_limit is None
     assert config.space["prompt"]["shots"] == [1, 4]
+    # null is the default, as `sweep --help` says: for a list it was refused ("must be a list")
+    enqueued = write(tmp_path, MINIMAL + "enqueue: [{method: prompt}]\nrepeats: {seeds: [3]}\n")
+    config = load_experiment(enqueued, ["enqueue=null", "repeats.seeds=null"])
+    assert config.enqueue == () and config.repeats.seeds == (1, 2)
     with pytest.raises(ConfigError, match="write it as key=value"):
         load_experiment(path, ["budget.trials"])
     with pytest.raises(ConfigError, match="unknown key `budget.trial`"):

@@ -252,3 +252,21 @@ def test_the_long_prompt_warning_is_not_given_where_nothing_is_padded(tmp_path, 
     single = dataclasses.replace(plan, config=dataclasses.replace(
         plan.config, generation=dataclasses.replace(plan.config.generation, batch_size=1)))
     assert long_prompts(single, calibration, rows) == []
+
+
+def test_a_calibration_cached_on_a_busy_cpu_is_measured_again_when_it_is_idle(tmp_path, tiny_model_dir, toy_suite,
+                                                                               monkeypatch):
+    """A new user's first dry run timed the machine at load 9 on 2 cores and cached it: the next run, on an idle
+    machine, read the slow timings again and refused its trial with a step budget a twentieth of what would fit."""
+    path = experiment(tmp_path, tiny_model_dir, toy_suite)
+    first = plan_for_machine(plan_sweep(path, []), lambda _: None).calibration
+    stored = json.loads(Path(first.path).read_text())
+    Path(first.path).write_text(json.dumps({**stored, "load": [9.2, 2]}))
+    said: list[str] = []
+    monkeypatch.setattr(calibration_module, "cpu_load", lambda device: (0.1, 2))  # idle now
+    again = plan_for_machine(plan_sweep(path, []), said.append).calibration
+    assert not again.cached and "measured on a busy CPU (load 9.2 on 2 cores)" in "\n".join(said)
+    monkeypatch.setattr(calibration_module, "cpu_load", lambda device: (9.0, 2))  # still busy: kept, with its warning
+    Path(first.path).write_text(json.dumps({**stored, "load": [9.2, 2]}))
+    kept = plan_for_machine(plan_sweep(path, []), lambda _: None).calibration
+    assert kept.cached and kept.busy

@@ -148,6 +148,11 @@ def test_a_trial_that_cannot_finish_inside_its_cap_is_refused_before_any_trial(t
     assert "cannot finish its step budget inside its time cap" in out and "lora: its 100000 steps take" in out
     assert "--set budget.max_steps=" in out and "--allow-under-trained" in out
     assert Store(tmp_path / "results/harness.duckdb").trials() == []
+    # the dry run gives its plan and estimate first (a new user's scaffold had only the refusal), then refuses
+    assert main(["sweep", str(path), *overrides, "--dry-run"]) == 2
+    out = " ".join(printed(capsys).split())
+    assert out.index("space:") < out.index("estimated duration") < out.index("error: the sweep would not start here")
+    assert "cannot finish its step budget inside its time cap" in out
 
 
 def test_fit_minutes_lowers_the_step_budget_to_what_this_machine_can_afford(tmp_path, tiny_model_dir, toy_suite):
@@ -229,14 +234,18 @@ def test_recalibrate_measures_again_and_a_busy_cpu_is_named(tmp_path, tiny_model
     said: list[str] = []
     first = plan_for_machine(plan_sweep(path, []), said.append).calibration
     assert "the CPU was busy while these timings were measured (load up to 9.0 on 2 cores)" in "\n".join(said)
-    monkeypatch.setattr(calibration_module.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
     said.clear()
-    cached = plan_for_machine(plan_sweep(path, []), said.append).calibration
+    cached = plan_for_machine(plan_sweep(path, []), said.append).calibration  # still busy: the cache stands
     assert cached.cached and cached.busy == first.busy  # the cache remembers how it was measured
     assert "--recalibrate measures it again" in "\n".join(said)
     fresh = plan_for_machine(plan_sweep(path, []), lambda _: None, recalibrate=True).calibration
-    assert not fresh.cached and fresh.busy is None and fresh.measured_at >= first.measured_at
-    assert plan_for_machine(plan_sweep(path, []), lambda _: None).calibration.busy is None  # what is cached now
+    assert not fresh.cached and fresh.measured_at >= first.measured_at
+    monkeypatch.setattr(calibration_module.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    plan_for_machine(plan_sweep(path, []), lambda _: None, recalibrate=True)  # cached busy again
+    monkeypatch.setattr(calibration_module.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    idle = plan_for_machine(plan_sweep(path, []), said.append).calibration  # idle now: a busy cache is not read
+    assert not idle.cached and idle.busy is None and "measured on a busy CPU" in "\n".join(said)
+    assert plan_for_machine(plan_sweep(path, []), lambda _: None).calibration.cached  # what is cached now stands
 
 
 def test_a_calibration_interrupted_after_an_arm_keeps_that_arms_timing(tmp_path, tiny_model_dir, toy_suite,

@@ -8,6 +8,7 @@ carries the same folders inside the package as `harness/bundled_suites/` and `ha
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from harness.core.errors import ConfigError
@@ -68,6 +69,23 @@ def bundled(kind: str) -> Path:
 def source_checkout() -> Path | None:
     """The git checkout this package runs from (an editable install), or None for an installed wheel."""
     return CHECKOUT if (CHECKOUT / ".git").exists() and (CHECKOUT / "pyproject.toml").is_file() else None
+
+
+def git_commit() -> str | None:
+    """The harness's own commit when it runs from a checkout (`+dirty` with local changes); None from a wheel."""
+    checkout = source_checkout()
+    if checkout is None:
+        return None
+    try:
+        out = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=checkout, capture_output=True,
+                             text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=checkout, capture_output=True, text=True,
+                               timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
 def find_experiment(given: str | Path) -> Path:

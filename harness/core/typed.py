@@ -77,7 +77,10 @@ def build(cls: type, raw: Any, where: str, prefix: str = "") -> Any:
     stray = getattr(cls, "STRAY_KEY_HINT", "")
     problems = [_unknown(key, known, where, prefix, stray) for key in raw if key not in known]
     values = {}
+    hints = typing.get_type_hints(cls)
     for name, spec in known.items():
+        if name in raw and raw[name] is None and _has_default(spec) and type(None) not in typing.get_args(hints[name]):
+            continue  # null where None is no value: the default, as `--set KEY=null` is documented to give
         if name in raw:
             try:
                 values[name] = check_field(cls, name, raw[name], where, f"{prefix}{name}")
@@ -98,6 +101,10 @@ def _unknown(key: Any, known: Mapping[str, Any], where: str, prefix: str, stray:
     close = difflib.get_close_matches(str(key), known, n=1)
     hint = f" Did you mean `{prefix}{close[0]}`?" if close else f" Known keys: {', '.join(known)}."
     return f"{where}: unknown key `{prefix}{key}`.{hint}{f' {stray}' if stray else ''}"
+
+
+def _has_default(spec: dataclasses.Field) -> bool:
+    return spec.default is not dataclasses.MISSING or spec.default_factory is not dataclasses.MISSING
 
 
 def check_field(cls: type, name: str, value: Any, where: str, key: str) -> Any:

@@ -26,12 +26,12 @@ from harness.analysis.formatting import fmt_metric, points, usd
 from harness.core.config import ExperimentConfig, RedactionConfig
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
+from harness.core.paths import git_commit
 from harness.core.records import AdapterEvent, LookAtTest, RunEnvironment, StudyView, TrialView, ran_with
 from harness.core.typed import build
 from harness.data.suites import SPLITS, Suite
 from harness.lifecycle.export import check_outside_artifacts, export
 from harness.lifecycle.promote import WITHDRAW
-from harness.models.environment import git_commit
 from harness.store.database import AuditPackRecord, Store
 from harness.sweep.followups import trained_on
 from harness.sweep.predict import study_suite

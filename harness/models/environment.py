@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from importlib import metadata
 from typing import Any
 
 import torch
 
-from harness.core.paths import source_checkout
+from harness.core.paths import git_commit
 from harness.models.device import machine_name
 
 PACKAGES = ("finetune-harness", "torch", "transformers", "peft", "trl", "optuna", "duckdb", "bitsandbytes",
@@ -41,21 +40,6 @@ def environment(device: str, model: dict[str, Any], data: dict[str, Any]) -> dic
     }
 
 
-def git_commit() -> str | None:
-    """The harness's own commit when it runs from a checkout (`+dirty` with local changes); None from a wheel."""
-    checkout = source_checkout()
-    if checkout is None:
-        return None
-    try:
-        out = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=checkout, capture_output=True,
-                             text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=checkout, capture_output=True, text=True,
-                               timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
 def determinism() -> dict[str, Any]:

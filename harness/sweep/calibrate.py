@@ -174,6 +174,10 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
     # arm re-times only what is new
     configured = {m: _configuration(plan, m) for m in arms}
     cached, when, load = ([], "", None) if fresh else _load(path)
+    if cached and _busy(load) and not _busy(cpu_load(plan.device)):  # its slow readings would plan this idle run
+        echo(f"the cached calibration of {machine} was measured on a busy CPU (load {load[0]:.1f} on {load[1]} "
+             "cores); the CPU is not busy now, so it is measured again")
+        cached, when, load = [], "", None
     known = [t for t in cached if configured.get(t.method) == t.configuration]
     recounted = _recount(plan, data, known)
     if recounted != known:  # other data limits: the rates stand, the prompts are theirs

@@ -33,6 +33,9 @@ class MachinePlan:
     """What `budget.fit_minutes` chose and why; None when the experiment does not ask."""
     lowered: tuple[int, int] | None = None
     """(steps each trained trial gets, steps the experiment wrote) when `budget.fit_minutes` lowered them here."""
+    refusal: str | None = None
+    """Why the sweep would not start here (a trial its cap would cut short), kept for a dry run to give after its
+    plan and estimate, which show what to change; a sweep raises it instead."""
 
     def lowered_note(self) -> str | None:
         """What a reader of the verdict must know when this machine's speed, not the experiment, set the training."""
@@ -52,11 +55,12 @@ class MachinePlan:
 
 
 def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_trained: bool = False,
-                     pull_missing: bool = True, recalibrate: bool = False, finished: Sequence[str] = ()
-                     ) -> MachinePlan:
+                     pull_missing: bool = True, recalibrate: bool = False, finished: Sequence[str] = (),
+                     refuse: bool = True) -> MachinePlan:
     """`pull_missing=False` (a dry run): an embedded model not pulled yet is not fetched; the plan is then shown
     without this machine's timings, and says how to get them. `recalibrate`: measure again, whatever is cached.
-    `finished`: the methods of the trials a resumed study has run, left out of the estimate (`estimate`)."""
+    `finished`: the methods of the trials a resumed study has run, left out of the estimate (`estimate`).
+    `refuse=False` (a dry run) keeps a refusal in `MachinePlan.refusal` instead of raising it."""
     try:
         source = sources.resolve(plan.config.model, pull_missing=pull_missing)
     except ModelError as exc:
@@ -87,18 +91,22 @@ def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_t
     if fitted:
         echo(fitted)
     expected = estimate(plan, calibration, base_checked, finished)
+    refusal = None
     if expected.cut_short:
         problems = "\n".join(f"  {c.text(calibration.precision, calibration.machine)}" for c in expected.cut_short)
         message = (f"a fine-tuned trial cannot finish its step budget inside its time cap on this machine:\n{problems}"
                    "\nA trial its cap stops short is under-trained: it is scored and shown as such, but never stands "
                    "for its method in the verdict or the gate.")
-        if not allow_under_trained:
+        if allow_under_trained:
+            echo(f"warning: {message} Running anyway (--allow-under-trained).")
+        elif refuse:
             raise HarnessError(message + " Change the budget as above, or pass --allow-under-trained to run it "
                                          "anyway.")
-        echo(f"warning: {message} Running anyway (--allow-under-trained).")
+        else:
+            refusal = message + " Change the budget as above, or pass --allow-under-trained to run it anyway."
     # The step budget fit_minutes chose depends on this machine's speed: keep what the experiment wrote beside it,
     # so a record read elsewhere says its steps were set by the machine, not by the experiment.
     budget = {**dataclasses.asdict(plan.config.budget), "steps_written": written, "steps_here": steps}
     budgeted = dataclasses.replace(data, config=plan.config, provenance={**data.provenance, "budget": budget})
     return MachinePlan(plan, apply(budgeted, calibration), calibration, expected, fitted,
-                       (steps, written) if steps < written else None)
+                       (steps, written) if steps < written else None, refusal)
