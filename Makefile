@@ -2,9 +2,12 @@
 # (lint, the import-layer contracts, then the test suite).
 VENV   ?= .venv
 PYTHON ?= python3
-# The CPU build of torch, installed before anything that depends on torch (a bare `torch` pulls a CUDA build).
+# torch 2.13.0, installed before anything that depends on torch (a range would let pip pick a newer CUDA build).
+# On Linux, PyPI's torch==2.13.0 is the CUDA build (GBs); pip takes the CPU build where it has one at hand (a
+# find-links folder), else name PyTorch's CPU index: `make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu`.
 # GPU users: `make demo TORCH=` after installing their own CUDA torch into the venv.
 TORCH  ?= torch==2.13.0
+TORCH_INDEX ?=
 BIN    := $(VENV)/bin
 
 .PHONY: setup demo test clean
@@ -14,7 +17,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(if $(TORCH),$(BIN)/python -m pip install --quiet $(TORCH))
+	$(if $(TORCH),$(BIN)/python -m pip install --quiet $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)))
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 

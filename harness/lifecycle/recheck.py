@@ -142,11 +142,16 @@ class Recheck:
                 "metrics": {k: v.to_dict() for k, v in self.metrics.items()}, "stats_rules": STATS_RULES}
 
     def setting(self) -> str:
-        if not self.changed:
+        changed = [c for c in self.changed if not c.startswith(UNKNOWN)]
+        unknown = [c[len(UNKNOWN):] for c in self.changed if c.startswith(UNKNOWN)]
+        if not changed and not unknown:
             return ("Same library versions, harness commit, device and threads as when it was recorded; a change is "
                     "the data's.")
-        return (f"Changed since it was recorded: {'; '.join(self.changed)}. A change may come from these as well as "
-                "from the data.")
+        said = [f"Changed since it was recorded: {'; '.join(changed)}." if changed else
+                "Same library versions, device and threads as when it was recorded."]
+        if unknown:
+            said.append(f"Not known to be the same: {'; '.join(unknown)}.")
+        return " ".join(said) + " A change may come from these as well as from the data."
 
 
 def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batch_size: int = 16) -> Recheck:
@@ -210,6 +215,10 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     return result
 
 
+UNKNOWN = "unknown: "
+"""Marks a `setting_changes` entry that may be no change at all (a tree with uncommitted changes, then and now)."""
+
+
 def setting_changes(store: Store, trial: TrialView, test_sha256: str | None) -> tuple[str, ...]:
     """What differs between the run that recorded `trial`'s scores and this process: each as `NAME then -> now`.
     `test_sha256`: the suite's test file as it is now, when the re-check reads it."""
@@ -221,7 +230,8 @@ def setting_changes(store: Store, trial: TrialView, test_sha256: str | None) -> 
     changes = [_change(name, then_v, now_v, then) for name, then_v, now_v in _pairs(then, now) if then_v != now_v]
     commit = now.git_commit
     if commit and commit == then.git_commit and commit.endswith("+dirty"):
-        changes.append(f"harness commit {commit} then and now, with uncommitted changes that may differ")
+        changes.append(f"{UNKNOWN}the harness code: commit {commit} then and now, each with uncommitted changes, "
+                       "which git does not say were the same")
     recorded = trial.data.split_sha256.get("test")
     if test_sha256 and recorded and recorded != test_sha256:
         changes.append(f"test.jsonl sha256 {recorded[:12]}... -> {test_sha256[:12]}... (the suite's test file was "
