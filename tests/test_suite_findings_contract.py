@@ -157,3 +157,28 @@ def test_a_grounded_contract_with_required_keys_tells_the_prompt_to_always_give_
     assert suite.contract.grounded
     assert "Always include city, day; leave out other keys that do not occur." in suite.contract.describe()
     assert "answer {}" not in suite.contract.describe()
+
+
+def test_dates_every_answer_writes_as_iso_are_stated_to_the_prompt_and_checked(tmp_path, tiny_model_dir):
+    """A legal team's answers normalise each contract's date to ISO, which the documents write as "22 October 2021":
+    the prompt gave `"date": {"type": "string"}` alone, so a prompting arm copied the date as written and lost it on
+    every example, where the adapter learnt the form from its answers."""
+    from transformers import AutoTokenizer
+
+    from harness.training.constrained import Grammar
+
+    written = ["22 October 2021", "March 3, 2020", "1/2/2019", "7 July 2018"]
+    iso = ["2021-10-22", "2020-03-03", "2019-02-01", "2018-07-07"]
+    rows = [{"input": f"Signed on {w} by Acme Ltd.", "output": {"party": "Acme Ltd", "date": d}}
+            for w, d in zip(written, iso, strict=True)] * 3
+    rows = [{**r, "input": f"{r['input']} Contract {i}."} for i, r in enumerate(rows)]
+    (tmp_path / "contracts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    made = init_suite("contracts", tmp_path / "contracts.jsonl", suites_dir=tmp_path / "suites")
+    contract = load_suite(str(made.path)).contract
+    assert contract.schema["properties"]["date"]["pattern"] == "^\\d{4}-\\d{2}-\\d{2}$"
+    assert "pattern" not in contract.schema["properties"]["party"]
+    assert any("`date` is an ISO date (YYYY-MM-DD) in every answer" in note for note in made.notes)
+    assert '"pattern": "^\\\\d{4}-\\\\d{2}-\\\\d{2}$"' in contract.describe()  # the prompt says the form
+    assert parse_output('{"party": "Acme Ltd", "date": "2021-10-22"}', contract).compliant
+    assert not parse_output('{"party": "Acme Ltd", "date": "22 October 2021"}', contract).compliant
+    Grammar(contract, AutoTokenizer.from_pretrained(tiny_model_dir))  # constrained decoding takes the pattern

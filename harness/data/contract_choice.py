@@ -22,7 +22,7 @@ from harness.data.contract import (
 )
 from harness.data.formats import Row, SourceData
 from harness.data.init_messages import MAX_LISTED, few_inputs_text, row_line, shown_answer
-from harness.data.schema_inference import infer_schema, required_note
+from harness.data.schema_inference import dates_note, infer_schema, required_note
 from harness.data.suite_labels import (
     MIN_PER_LABEL,
     check_labels,
@@ -184,7 +184,8 @@ def _json_contract(rows: list[Row]) -> Contract:
         scorers=JSON_SCORERS,
         instruction="Read the input and extract the requested fields as a JSON object.",
         notes=["contract: json (every answer is a JSON object)", f"grounded: {str(grounded).lower()}: {why}.",
-               *([numbers_why] if numbers_why else []), required_note(output["schema"], len(answers))],
+               *([numbers_why] if numbers_why else []), required_note(output["schema"], len(answers)),
+               *filter(None, [dates_note(output["schema"])])],
     )
 
 
