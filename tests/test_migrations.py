@@ -162,3 +162,21 @@ def test_a_read_only_v1_file_says_how_to_upgrade(v1, monkeypatch):
     with pytest.raises(HarnessError, match="written by an older release.*read-only.*writable"):
         Store(v1).trials()
     assert _raw(v1)["migrations"] == ["m001_initial"]  # untouched
+
+
+def test_an_upgrade_keeps_the_file_as_it_was_and_says_where(v1, capsys):
+    """`harness trials` upgraded a team's database in place, silently and for good, and the older release it came
+    from went on reading the upgraded file. The file as it was stays beside it, and the upgrade says so."""
+    before = _raw(v1)
+    Store(v1).trials()
+    kept = v1.with_name("harness.duckdb.before-m002")
+    assert kept.is_file() and _raw(kept) == before  # the v1 file, unchanged
+    err = capsys.readouterr().err
+    assert f"upgraded results database {v1}" in err and str(kept) in err
+    Store(v1).trials()  # nothing left to upgrade: no second copy, no second note
+    assert "upgraded" not in capsys.readouterr().err
+
+
+def test_a_write_to_an_older_file_keeps_it_as_it_was_too(v1, tmp_path):
+    Store(v1).record_importance("s", {})  # a command that writes first upgrades through the same door
+    assert v1.with_name("harness.duckdb.before-m002").is_file()

@@ -21,6 +21,8 @@ import json
 import os
 import random
 import re
+import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -320,6 +322,11 @@ class Store:
     def _write(self, fn: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
         """One short transaction; pending migrations run first, once per Store."""
 
+        if not self._migrated and self.path.exists():  # an older release's file: kept as it was, then upgraded
+            pending = self._with_connection(True, _pending_migrations)
+            if pending:
+                self._upgrade(pending)
+
         def run(conn: duckdb.DuckDBPyConnection) -> None:
             if not self._migrated:
                 apply_migrations(conn)
@@ -350,11 +357,20 @@ class Store:
         return self._with_connection(True, fn)
 
     def _upgrade(self, pending: list[str]) -> None:
+        """Apply an older release's pending migrations, after a copy of the file as it was: an upgrade cannot be
+        undone, and an older release reads the upgraded file without a word (those before 2026-12-06 cannot tell)."""
         if not os.access(self.path, os.W_OK):
             raise HarnessError(f"results database {self.path} was written by an older release and needs its "
                                f"migrations ({', '.join(pending)}), but the file is read-only. Make it writable "
                                "once (or copy it somewhere writable) and run the command again.")
+        kept = self.path.with_name(f"{self.path.name}.before-{pending[0].split('_')[0]}")
+        if not kept.exists():
+            shutil.copy2(self.path, kept)
         self._with_connection(False, apply_migrations)
+        self._migrated = True
+        print(f"note: upgraded results database {self.path} for this release (migrations {', '.join(pending)}); "
+              f"the file as it was is kept at {kept} (an older release, and only it, should read that one).",
+              file=sys.stderr)
 
     # -- writes ----------------------------------------------------------------------------------------
 
