@@ -971,7 +971,7 @@ def _sweep(args, console: Console) -> int:
     check_store_matches_storage(plan, store)  # before calibration, and in the dry run
     with as_one_worker(plan.device, args.workers):  # workers then read this calibration, not time it again
         here = plan_for_machine(plan, console.print, args.allow_under_trained, pull_missing=not args.dry_run,
-                                recalibrate=args.recalibrate, finished=_finished_methods(store, plan.study),
+                                recalibrate=args.recalibrate, finished=_finished_trials(store, plan.study),
                                 refuse=not args.dry_run)
     plan, expected = here.plan, here.estimate
     if args.dry_run:
@@ -1067,10 +1067,11 @@ def _run_workers(plan, overrides: list[str], store, count: int, console: Console
     return bool(bad) and len(bad) == len(exits)
 
 
-def _finished_methods(store, study: str) -> list[str]:
-    """The methods of the trials a resumed study has finished (complete or pruned), which the estimate leaves out;
-    a failed trial may run again, and stays in it."""
-    return [t.method for t in store.trials(study) if t.status in ("complete", "pruned")] if store.path.exists() else []
+def _finished_trials(store, study: str) -> list[dict]:
+    """The parameters, with `method`, of the trials a resumed study has finished (complete or pruned), which the
+    estimate leaves out; a failed trial may run again, and stays in it."""
+    return [{"method": t.method, **t.params} for t in store.trials(study) if t.status in ("complete", "pruned")] \
+        if store.path.exists() else []
 
 
 def _engine_lost(outcome, console: Console) -> bool:
@@ -1103,7 +1104,7 @@ def _worker(args, console: Console) -> int:
     store = _store(args.db, plan.config.results_dir)
     check_store_matches_storage(plan, store)  # before calibration: a worker of another setup costs minutes there
     here = plan_for_machine(plan, console.print, args.allow_under_trained, recalibrate=args.recalibrate,
-                            finished=_finished_methods(store, plan.study))
+                            finished=_finished_trials(store, plan.study))
     outcome = run_sweep(here.plan, store, echo=console.print, worker=index, followups=False, prepared=here.data)
     _check_calibration(here, store, outcome, console)
     console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed"

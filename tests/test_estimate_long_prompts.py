@@ -210,11 +210,25 @@ def test_a_resumed_study_is_estimated_without_the_trials_it_has_run(tmp_path, ti
     calibration = calibration_of(plan)
     whole = estimate(plan, calibration)
     assert [t.method for t in whole.trials] == ["prompt", "lora"]
-    resumed = estimate(plan, calibration, finished=["prompt"])
+    resumed = estimate(plan, calibration, finished=[{"method": "prompt", **plan_entry(plan, 0)}])
     assert [t.method for t in resumed.trials] == ["lora"] and not resumed.trials[0].sampled
     assert resumed.total_seconds == pytest.approx(whole.total_seconds - whole.trials[0].seconds)
     assert "1 trial(s) the study has run already: not counted" in resumed.notes
-    assert estimate(plan, calibration, finished=["prompt", "lora"]).trials == ()
+    both = [{"method": e["method"], **plan_entry(plan, i)} for i, e in enumerate(plan.enqueued)]
+    assert estimate(plan, calibration, finished=both).trials == ()
+    # a study run from another file: its trials ran other configurations, so the new enqueued LoRA is still to run
+    # (matched by method alone it was estimated as a sampled prompt of seconds)
+    other = [{"method": "prompt", "shots": 7}, {"method": "lora", "r": 999}]
+    more = plan_sweep(experiment(tmp_path, tiny_model_dir, toy_suite),  # --trials 4, room in the space for them
+                      ["budget.trials=4", "space.prompt.shots=[0, 1, 2]", "space.lora.r=[4, 8]",
+                       "enqueue=[{method: prompt, shots: 1}, {method: lora, r: 4}]"])
+    rows = estimate(more, calibration_of(more), finished=other).trials
+    assert [t.method for t in rows] == ["prompt", "lora"] and not any(t.sampled for t in rows)
+
+
+def plan_entry(plan, index: int) -> dict:
+    """Enqueued entry `index` as a finished trial records its parameters (without the `lora.` prefix)."""
+    return {k.partition(".")[2]: v for k, v in plan.enqueued[index].items() if k != "method"}
 
 
 def test_at_batch_size_one_the_calibration_times_prompts_past_what_a_split_shares(tmp_path, tiny_model_dir,

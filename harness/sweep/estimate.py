@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import median
 from typing import Any
@@ -125,17 +125,13 @@ def _engine_note(config: ExperimentConfig) -> list[str]:
 
 
 def estimate(plan: SweepPlan, calibration: Calibration, base_checked: bool = False,
-             finished: Sequence[str] = ()) -> Estimate:
+             finished: Sequence[Mapping[str, Any]] = ()) -> Estimate:
     """Expected wall time of the planned trials, in the order they will run, from this machine's timings.
-    `base_checked`: the base model's forgetting check is cached, so it costs nothing. `finished`: the methods of
-    trials a resumed study has run already, each taking the first planned trial of its method off the estimate."""
+    `base_checked`: the base model's forgetting check is cached, so it costs nothing. `finished`: the parameters
+    (with their `method`) of the trials a resumed study has run already (`to_run`)."""
     config, sizes = plan.config, {k: len(v) for k, v in plan.subsets.items()}
-    order = list(enumerate(plan.planned_methods()))
-    for method in finished:
-        hit = next((k for k, (_, planned) in enumerate(order) if planned == method), None)
-        if hit is not None:
-            del order[hit]
-    enqueued = min(len(plan.enqueued), plan.trials)
+    order = to_run(plan, finished)
+    enqueued = len(plan.enqueued)
     rows: list[TrialEstimate] = []
     notes = [f"{len(finished)} trial(s) the study has run already: not counted"] if finished else []
     for index, method in order:
@@ -220,6 +216,27 @@ def fit(plan: SweepPlan, calibration: Calibration, base_checked: bool = False) -
     return fitted, why
 
 
+def to_run(plan: SweepPlan, finished: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
+    """(index, method) of the trials a study has left, in the order Optuna takes them: the enqueued entries no
+    finished trial has run (it skips those one has), then the sampler's (the space's methods in turn), as many as the
+    study has slots left. An index below `len(plan.enqueued)` is that entry's. Matched by method alone, a resumed
+    demo whose file enqueued a new LoRA configuration was estimated as a sampled prompt of seconds, and ran the
+    LoRA for minutes."""
+    if not finished:
+        return list(enumerate(plan.planned_methods()))
+    left = max(0, plan.runnable_trials - len(finished))
+    queued = [(i, e["method"]) for i, e in enumerate(plan.enqueued) if not any(_ran(e, f) for f in finished)]
+    methods = list(plan.space.methods)
+    sampled = [(len(plan.enqueued) + k, methods[k % len(methods)]) for k in range(max(0, left - len(queued)))]
+    return (queued + sampled)[:left]
+
+
+def _ran(entry: Mapping[str, Any], trial: Mapping[str, Any]) -> bool:
+    """Whether a finished trial (its `method` and parameters) ran this enqueued entry (Optuna's `lora.r` names)."""
+    return entry["method"] == trial.get("method") and all(
+        trial.get(key.partition(".")[2]) == value for key, value in entry.items() if key != "method")
+
+
 def _with_steps(plan: SweepPlan, steps: int) -> SweepPlan:
     budget = dataclasses.replace(plan.config.budget, max_steps=steps)
     return dataclasses.replace(plan, config=dataclasses.replace(plan.config, budget=budget))
@@ -229,7 +246,7 @@ def _params(plan: SweepPlan, index: int, method: str) -> dict[str, Any]:
     """The parameters trial `index` runs with: its enqueued entry's over the method's representative ones (a
     searching arm's search costs what its own settings make it cost: `optimizer: [random_search, mipro]`)."""
     params = representative(plan, method)
-    entry = plan.enqueued[index] if index < min(len(plan.enqueued), plan.trials) else {}
+    entry = plan.enqueued[index] if index < len(plan.enqueued) else {}
     return {**params, **{k.partition(".")[2]: v for k, v in entry.items() if k != "method"}}
 
 

@@ -8,8 +8,9 @@ trials cannot finish their step budgets inside their time caps, since a cut-shor
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from harness.core.errors import HarnessError, ModelError
 from harness.models import sources
@@ -55,11 +56,11 @@ class MachinePlan:
 
 
 def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_trained: bool = False,
-                     pull_missing: bool = True, recalibrate: bool = False, finished: Sequence[str] = (),
+                     pull_missing: bool = True, recalibrate: bool = False, finished: Sequence[Mapping[str, Any]] = (),
                      refuse: bool = True) -> MachinePlan:
     """`pull_missing=False` (a dry run): an embedded model not pulled yet is not fetched; the plan is then shown
     without this machine's timings, and says how to get them. `recalibrate`: measure again, whatever is cached.
-    `finished`: the methods of the trials a resumed study has run, left out of the estimate (`estimate`).
+    `finished`: the parameters (with `method`) of the trials a resumed study has run, left out of the estimate.
     `refuse=False` (a dry run) keeps a refusal in `MachinePlan.refusal` instead of raising it."""
     try:
         source = sources.resolve(plan.config.model, pull_missing=pull_missing)
