@@ -40,8 +40,6 @@ def environment(device: str, model: dict[str, Any], data: dict[str, Any]) -> dic
     }
 
 
-
-
 def determinism() -> dict[str, Any]:
     """The settings that decide whether the same seed gives the same bits. On a CPU, training and greedy generation
     repeat exactly run to run; on a GPU, kernels that add in a varying order (atomics in attention's and the
