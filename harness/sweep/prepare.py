@@ -58,6 +58,9 @@ class SweepData:
     """Per-item scores of the untouched base model on `regression_ids`, measured once and cached."""
     hosted_ledger: Callable[[str], SpendLedger | None] = lambda endpoint: None
     """Endpoint name -> the study's spend ledger for it (`run.hosted_ledgers`), shared by its workers."""
+    experiment: dict[str, Any] = field(default_factory=dict)
+    """The experiment config as the study records it (`StudyRecord.experiment`; a follow-up's, its parent's, its seed
+    in each trial's parameters): every trial keeps it, since a resume with another file replaces the study's."""
     shot_pool: tuple[Example, ...] | None = None
     """Train as the suite gives it, where `train` holds inputs `training.over_length: truncate` cut: the shots
     prompting arms show come from it, whole (`TrialContext.shot_pool`). None: nothing was cut."""

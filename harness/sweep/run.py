@@ -133,6 +133,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     data = dataclasses.replace(data, hosted_ledger=hosted_ledgers(store, plan))
     storage = open_storage(plan.storage, retry=RETRY)
     record = _study_record(plan, source.reference, source.sha256, source.note)
+    data = dataclasses.replace(data, experiment=record.experiment)  # each trial keeps it: a resume may replace it
     study = _open_study(plan, storage, worker, record)
     run_id = uuid.uuid4().hex[:12]
     store.record_study(record)

@@ -108,8 +108,8 @@ def _prepare(data: SweepData, record: TrialRecord, method, params: dict[str, Any
         phases["search"] = candidate.search.seconds
     phases["load"] = time.perf_counter() - began - phases["train"] - phases.get("search", 0.0)
     record.trained = candidate.trained
-    # the config it ran with (the calibration's precision and steps in it): a resume may replace the study's record
-    record.provenance = {**data.provenance, "experiment": data.config.to_dict(),
+    # the config it ran with, as its study records it: a resume with another file replaces the study's record
+    record.provenance = {**data.provenance, "experiment": data.experiment or data.config.to_dict(),
                          **_shots_fitted(data, candidate.prompter)}
     shots = candidate.prompter.shots
     record.shots = tuple(ex.id for ex in shots.examples) if isinstance(shots, FixedShots) else ()
