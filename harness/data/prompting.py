@@ -114,7 +114,8 @@ def beyond_context(prompter: Prompter, examples: list[Example], max_new: int, co
 
 def _tokens(prompter: Prompter, example: Example) -> int:
     """Tokens of one training row: prompt, answer and the end-of-sequence token TRL appends."""
-    return len(prompter.tokenizer(prompter.prompt(example) + prompter.completion(example)).input_ids) + 1
+    # verbose=False: transformers warns of "indexing errors" for a row longer than the model, which is being cut here
+    return len(prompter.tokenizer(prompter.prompt(example) + prompter.completion(example), verbose=False).input_ids) + 1
 
 
 def cut_to_length(prompter: Prompter, examples: tuple[Example, ...], max_length: int,
@@ -135,7 +136,7 @@ def cut_to_length(prompter: Prompter, examples: tuple[Example, ...], max_length:
 
 def _cut(prompter: Prompter, example: Example, max_length: int, where: str) -> Example:
     tokenizer = prompter.tokenizer
-    ids = tokenizer(example.input, add_special_tokens=False).input_ids
+    ids = tokenizer(example.input, add_special_tokens=False, verbose=False).input_ids
 
     def keep(k: int) -> Example:
         text = tokenizer.decode(ids[:k]).rstrip("\ufffd")  # a cut inside a character leaves a replacement mark
