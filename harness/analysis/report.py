@@ -284,10 +284,9 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
     if trial.shots:
         lines.append(f"shots (train ids, in the prompt's order): {', '.join(trial.shots)}")
     if trial.trained and data.train_inputs_cut:
-        limit = (trial.provenance.get("training") or {}).get("max_length")
         lines.append(f"train inputs cut: {len(data.train_inputs_cut):,} of {data.sizes.get('train', 0):,} "
-                     f"(training.over_length: truncate), each to fit training.max_length={limit}: it learned from "
-                     f"their first tokens only; e.g. {', '.join(data.train_inputs_cut[:5])}")
+                     f"(training.over_length: truncate), each to fit training.max_length={trial.max_length}: it "
+                     f"learned from their first tokens only; e.g. {', '.join(data.train_inputs_cut[:5])}")
     if trial.shots_fitted is not None:
         lines.append(f"shots fitted: {trial.shots_fitted.text(data.sizes)}")
     if trial.phase_seconds:

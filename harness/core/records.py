@@ -535,6 +535,13 @@ class TrialView:
             if isinstance(fitted, dict) and "room" in fitted and "fewer" in fitted else None
 
     @property
+    def max_length(self) -> int | None:
+        """`training.max_length` as the trial trained with it (the most tokens of a training row); None where its
+        provenance does not record it."""
+        limit = (self.provenance.get("training") or {}).get("max_length")
+        return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+
+    @property
     def precision(self) -> str | None:
         """The precision the trial trained and answered in (the calibration's choice); None where it recorded
         none (releases before the calibration)."""

@@ -323,9 +323,7 @@ class Store:
         """One short transaction; pending migrations run first, once per Store."""
 
         if not self._migrated and self.path.exists():  # an older release's file: kept as it was, then upgraded
-            pending = self._with_connection(True, _pending_migrations)
-            if pending:
-                self._upgrade(pending)
+            self._upgrade_older_file()
 
         def run(conn: duckdb.DuckDBPyConnection) -> None:
             if not self._migrated:
@@ -348,13 +346,17 @@ class Store:
         if not self.path.exists():
             return empty
         if not self._migrated:
-            pending = self._with_connection(True, _pending_migrations)
-            if pending is None:
+            if self._upgrade_older_file() is None:
                 return empty
-            if pending:
-                self._upgrade(pending)
             self._migrated = True
         return self._with_connection(True, fn)
+
+    def _upgrade_older_file(self) -> list[str] | None:
+        """The migrations the file lacked, applied now (`_upgrade`); None for a file that holds no results database."""
+        pending = self._with_connection(True, _pending_migrations)
+        if pending:
+            self._upgrade(pending)
+        return pending
 
     def _upgrade(self, pending: list[str]) -> None:
         """Apply an older release's pending migrations, after a copy of the file as it was: an upgrade cannot be
@@ -377,10 +379,11 @@ class Store:
     def record_study(self, study: StudyRecord) -> None:
         """Create or update a study; created_at keeps the first value. Raises HarnessError, writing nothing, when the
         study exists with another suite, model, data subsets or objective (`study_conflict`)."""
-        conflict = self.study_conflict(study)
+        stored = self.study(study.name)
+        conflict = self._conflict(stored, study)
         if conflict is not None:
             raise HarnessError(conflict)
-        self._keep_what_trials_ran_with(study)
+        self._keep_what_trials_ran_with(stored, study)
         values = [study.name, study.experiment_name, _dumps(study.experiment), study.suite, study.suite_version,
                   study.model_name, study.model_sha256, study.model_note, _now(), _dumps(study.notes), study.kind,
                   study.parent, study.objective_metric, study.maximize,
@@ -398,11 +401,10 @@ class Store:
             values,
         ))  # fmt: skip
 
-    def _keep_what_trials_ran_with(self, study: StudyRecord) -> None:
-        """Before a resume with another experiment file replaces the study's config, write the config it held into
-        its trials that keep none of their own (those recorded before 2026-12-07): each then still reads what it ran
-        with (`records.ran_with`)."""
-        stored = self.study(study.name)
+    def _keep_what_trials_ran_with(self, stored: StudyView | None, study: StudyRecord) -> None:
+        """Before a resume with another experiment file replaces the study's config (`stored`), write the config it
+        held into its trials that keep none of their own (those recorded before 2026-12-07): each then still reads
+        what it ran with (`records.ran_with`)."""
         if stored is None or dict(stored.experiment) == json.loads(_dumps(study.experiment)):
             return
         held = _dumps({"experiment": dict(stored.experiment)})
@@ -415,7 +417,9 @@ class Store:
         version), model, data subsets or objective would be ranked, counted and compared with its own. Two
         experiments with the same `name` in one results folder meet here, and so do a study's workers whose
         experiment files differ."""
-        stored = self.study(study.name)
+        return self._conflict(self.study(study.name), study)
+
+    def _conflict(self, stored: StudyView | None, study: StudyRecord) -> str | None:
         if stored is None:
             return None
         changed = [f"{_FACTS.get(fact, fact)}: stored {old!r}, now {new!r}"
