@@ -23,6 +23,16 @@ def pytest_configure(config) -> None:
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if workers:
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(workers))))
+
+
+@pytest.fixture(autouse=True)
+def idle_cpu(monkeypatch):
+    """Every test reads the CPU as idle unless it sets a load itself. The calibration re-measures a cache taken on a
+    busy CPU once the CPU is idle, and a test's real load is its neighbours' (pytest-xdist, CI): a test that timed
+    under load 4 on 2 cores and read its cache back under load 1 saw it measured again (CI, 2026-12-07)."""
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+
+
 COLOURS = ("red", "green", "blue")
 NOUNS = ("car", "hat", "door", "cup", "kite", "boat", "lamp", "sock", "wall", "bike", "ball", "pen")
 
