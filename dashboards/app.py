@@ -11,6 +11,7 @@ import streamlit as st
 from harness_dashboards import auth, data
 
 from harness.core.errors import HarnessError
+from harness.core.text import markdown_literal
 
 VIEWS = Path(__file__).resolve().parent / "views"
 PAGES = [
@@ -36,7 +37,7 @@ with st.sidebar:
     try:
         views = data.studies(db)
     except HarnessError as exc:  # damaged or replaced since `harness dashboard` checked it: say so, no traceback
-        st.error(str(exc))
+        st.error(markdown_literal(exc))
         st.stop()
     names = data.study_names(views, data.trials(db))
     if names:

@@ -36,6 +36,7 @@ from harness.core.metric import CORE_METRICS
 from harness.core.paths import DASHBOARD_DB_ENV
 from harness.core.records import AdapterEvent, ExampleView, RunView, StudyView, TrialView
 from harness.core.selection import IMPORTANCE_MIN_TRIALS, IMPORTANCE_MIN_VARYING, best, ranked
+from harness.core.text import markdown_literal
 from harness.store.database import DEFAULT_DB, Store
 
 TTL_S = 5
@@ -263,8 +264,8 @@ def trial_notice(t: TrialView) -> str | None:
     """Why a trial's numbers are missing or do not stand for its method, for the top of its page; None if they do."""
     if t.status in ("failed", "pruned"):
         scores = ("Its scores below are from a run stopped early" if t.metrics else "It has no scores")
-        return (f"This trial {t.status}: {t.failure_reason or 'no reason recorded'}. {scores}; the verdict and the "
-                "gate leave it out.")
+        why = markdown_literal(t.failure_reason or "no reason recorded")
+        return f"This trial {t.status}: {why}. {scores}; the verdict and the gate leave it out."
     if t.status == "running":
         return "This trial is still running (or its sweep stopped): its scores appear here when it finishes."
     if t.under_trained:

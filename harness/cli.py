@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from harness.analysis.decision_rule import DECISION_RULE
 from harness.core.errors import HarnessError, Terminated
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    console = Console(soft_wrap=True)
+    console = Console(soft_wrap=True, markup=False)  # see `flagged`
     if not console.is_terminal:  # logs and pipes: keep table rows on one line
         console.width = 200
     if getattr(args, "run", None) in (_sweep, _worker):
@@ -58,13 +59,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args, console) or 0
     except HarnessError as exc:  # on stderr: `harness trials --format json > x.json` must not write it into x.json
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True, soft_wrap=True, markup=False).print(flagged("error", str(exc)), highlight=False)
         return 2
     except KeyboardInterrupt as stop:
         resumable = getattr(args, "run", None) in (_sweep, _worker)  # only trials are kept to resume from
         console.print(("\nstopped (SIGTERM)." if isinstance(stop, Terminated) else "\ninterrupted.")
                       + (" Finished trials are saved; re-run the same command to resume." if resumable else ""))
         return 143 if isinstance(stop, Terminated) else 130
+
+
+FLAG_STYLES = {"error": "bold red", "refused": "bold red", "mismatch": "bold red", "warning": "bold yellow",
+               "note": "bold yellow"}
+
+
+def flagged(word: str, text: str) -> Text:
+    """`word:` in its colour, then `text` exactly as written. The consoles read no markup: text from data and from
+    users (a label `ok[/bold]`, an approver `alice [bob]`, a worker's log) crashed `harness show` and `registry` with a
+    MarkupError, or lost its bracketed words, when rich read it as markup."""
+    return Text.assemble((f"{word}:", FLAG_STYLES[word]), " ", text)
 
 
 def _hear_ctrl_c() -> None:
@@ -907,7 +919,7 @@ def _suite_init(args, console: Console) -> int:
     path = result.path
     suite = load_suite(str(path))
     sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())
-    console.print("\n".join(result.notes), highlight=False, markup=False)
+    console.print("\n".join(result.notes), highlight=False)
     dropped = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in result.dropped.items() if n) or "none"
     console.print(f"wrote {path} ({sizes}; rows dropped: {dropped}).\nEdit {path / 'suite.yaml'} "
                   f"(description, instruction, version), then `harness suite validate {path}`.", highlight=False)
@@ -921,18 +933,18 @@ def _suite_validate(args, console: Console) -> int:
     sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())
     console.print(f"{suite.name} {suite.version}: valid ({sizes}; contract: {suite.contract.kind})")
     for warning in suite.warnings:
-        console.print(f"warning: {warning}", highlight=False, markup=False)
+        console.print(f"warning: {warning}", highlight=False)
     folder = Path(suite.path).resolve().name  # `validate .` from inside the suite: `.` has no name of its own
     if folder != suite.name:  # a copied folder keeps the name it was copied from
         console.print(f"warning: the folder is named {folder} but its suite.yaml names the suite "
                       f"{suite.name}; studies, the registry and its production adapter know it as {suite.name}, so "
                       f"another suite of that name would share them. Make `name:` and the folder agree unless this "
-                      f"is that suite.", highlight=False, markup=False)
+                      f"is that suite.", highlight=False)
     unlearnable = ", ".join(f"{label} ({n})" for label, n in labels_not_in_train(suite).items())
     if unlearnable:
         console.print(f"warning: label(s) scored in dev or test with no train example: {unlearnable}. No adapter can "
                       "learn them and no shot can show them; add train examples, or remove them from dev, test and "
-                      "`output.labels` (and bump `version`).", highlight=False, markup=False)
+                      "`output.labels` (and bump `version`).", highlight=False)
     return 0
 
 
@@ -944,7 +956,7 @@ def _suite_stats(args, console: Console) -> int:
     if args.format == "json":
         console.print_json(json.dumps(suite_stats(suite), default=str))
     else:
-        console.print(stats_text(suite, named=args.suite), highlight=False, markup=False, soft_wrap=True)
+        console.print(stats_text(suite, named=args.suite), highlight=False, soft_wrap=True)
     return 0
 
 
@@ -960,10 +972,10 @@ def _sweep(args, console: Console) -> int:
 
     plan = plan_sweep(args.experiment, args.overrides, args.study, args.storage, args.trials)
     if (note := origin_note(plan.storage)) is not None:  # a variable left set would move the study without a word
-        console.print(f"[bold yellow]note:[/] {note}", highlight=False)
+        console.print(flagged("note", note), highlight=False)
     for warning in filter(None, (plan.labels_left_out_warning(), plan.unbalanced_test_warning(),
                                  plan.forgetting_warning())):
-        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+        console.print(flagged("warning", warning), highlight=False)
     _check_workers(args.workers, plan)  # before calibration, which takes minutes, and in the dry run
     if not args.dry_run:  # owner-only before anything writes in it (the hosted cache, the forgetting check's)
         results_folder(plan.results_dir)
@@ -982,18 +994,18 @@ def _sweep(args, console: Console) -> int:
                           + (f", each with {worker_threads(args.workers)} of the {os.cpu_count()} cores"
                              if plan.device == "cpu" else "")
                           + "; the estimate below times the trials one after another, each as one worker runs it",
-                          highlight=False, markup=False)
+                          highlight=False)
         console.print(f"suite {plan.suite.name} {plan.suite.version} ({show_path(plan.suite.path)}): " + ", ".join(
             f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))
-        console.print("space:\n  " + "\n  ".join(plan.space.describe()), highlight=False, markup=False)
-        console.print("\n".join(plan.describe()), highlight=False, markup=False)
+        console.print("space:\n  " + "\n  ".join(plan.space.describe()), highlight=False)
+        console.print("\n".join(plan.describe()), highlight=False)
         if here.data is not None and here.data.prompt_sizes:
-            console.print(here.data.prompt_sizes, highlight=False, markup=False)
+            console.print(here.data.prompt_sizes, highlight=False)
     if expected is not None:  # at the sweep's start too: what the trials below should take here
         console.print(report.estimate_text(expected), highlight=False)
     warning = expected.warning() if expected is not None else None
     if warning and not any(t.trained and t.complete for t in store.trials(plan.study)):  # not when resuming past it
-        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+        console.print(flagged("warning", warning), highlight=False)
     if args.dry_run:
         if here.refusal is not None:  # after the plan and estimate it is about: they show what to change
             raise HarnessError(f"the sweep would not start here: {here.refusal}")
@@ -1017,18 +1029,17 @@ def _sweep(args, console: Console) -> int:
     if _engine_lost(outcome, console):
         return 1
     if outcome.ran and outcome.failed == outcome.ran:
-        console.print(f"[bold red]error:[/] every trial this run started failed ({outcome.failed}); the reasons are "
-                      "above and in `harness trials`.", highlight=False)
+        console.print(flagged("error", f"every trial this run started failed ({outcome.failed}); the reasons are "
+                      "above and in `harness trials`."), highlight=False)
         return 1
     tuned = [t for t in trials if t.trained and t.run_id == outcome.run_id]
     if tuned and all(t.status == "failed" for t in tuned):  # no answer to the question, whatever prompting did
-        console.print(f"[bold red]error:[/] every fine-tuned trial this run started failed ({len(tuned)}), so the "
-                      "study has no answer; the reasons are above and in `harness trials`.", highlight=False)
+        console.print(flagged("error", f"every fine-tuned trial this run started failed ({len(tuned)}), so the "
+                      "study has no answer; the reasons are above and in `harness trials`."), highlight=False)
         return 1
     db = "" if store.path == Path("results/harness.duckdb") else f" --db {shlex.quote(str(store.path.parent))}"
     console.print(f"next: `harness report --study {outcome.study}{db}` writes this answer with its evidence and "
-                  "cautions as one document; add --volume QUERIES_PER_MONTH for the payback.", highlight=False,
-                  markup=False)
+                  "cautions as one document; add --volume QUERIES_PER_MONTH for the payback.", highlight=False)
     return 0
 
 
@@ -1062,8 +1073,8 @@ def _run_workers(plan, overrides: list[str], store, count: int, console: Console
                               echo=console.print)
     bad = [e for e in exits if e.returncode != 0]
     for e in bad:
-        console.print(f"[bold red]worker {e.index} exited with {e.returncode}[/]; the end of {e.log}:\n"
-                      f"{log_tail(e.log)}", highlight=False, markup=True)
+        console.print(Text.assemble((f"worker {e.index} exited with {e.returncode}", "bold red"),
+                                    f"; the end of {e.log}:\n{log_tail(e.log)}"), highlight=False)
     return bool(bad) and len(bad) == len(exits)
 
 
@@ -1078,10 +1089,7 @@ def _engine_lost(outcome, console: Console) -> bool:
     """Whether the run stopped because its engine went away (`SweepOutcome.engine_lost`), said as an error."""
     if not outcome.engine_lost:
         return False
-    from rich.markup import escape
-
-    console.print(f"[bold red]error:[/] the sweep stopped before its last trial: {escape(outcome.engine_lost)}",
-                  highlight=False)
+    console.print(flagged("error", f"the sweep stopped before its last trial: {outcome.engine_lost}"), highlight=False)
     return True
 
 
@@ -1096,10 +1104,10 @@ def _worker(args, console: Console) -> int:
     plan = plan_sweep(args.experiment, overrides, args.study, args.storage, args.trials)
     index = args.index if args.index is not None else os.getpid() % 9973 + 1
     if args.storage is None:  # neither --storage nor $HARNESS_STORAGE: workers share a study only through it
-        console.print(f"[bold yellow]note:[/] worker {index} keeps study {plan.study} in {plan.storage}, the default "
+        console.print(flagged("note", f"worker {index} keeps study {plan.study} in {plan.storage}, the default "
                       "storage of its results folder: only workers on this machine with the same --results share it; "
                       f"a worker elsewhere runs a study of its own. Give every worker the same --storage (or "
-                      f"{STORAGE_ENV}) to share one study across machines.", highlight=False)
+                      f"{STORAGE_ENV}) to share one study across machines."), highlight=False)
     results_folder(plan.results_dir)  # owner-only before anything writes in it
     store = _store(args.db, plan.config.results_dir)
     check_store_matches_storage(plan, store)  # before calibration: a worker of another setup costs minutes there
@@ -1112,8 +1120,8 @@ def _worker(args, console: Console) -> int:
     if _engine_lost(outcome, console):
         return 1
     if outcome.ran and outcome.failed == outcome.ran:
-        console.print(f"[bold red]error:[/] every trial this worker started failed ({outcome.failed}); the reasons "
-                      "are above and in `harness trials`.", highlight=False)
+        console.print(flagged("error", f"every trial this worker started failed ({outcome.failed}); the reasons "
+                      "are above and in `harness trials`."), highlight=False)
         return 1
     return 0
 
@@ -1140,9 +1148,9 @@ def _merge(args, console: Console) -> int:
             elif not there.is_dir():
                 missing.append((there, here))
         for there, link in linked:
-            console.print(f"[bold yellow]warning:[/] {there} was not copied: {link} is a symbolic link (to "
+            console.print(flagged("warning", f"{there} was not copied: {link} is a symbolic link (to "
                           f"{os.readlink(link)}), and adapter folders hold plain files only. Replace the link with "
-                          "the file it points to, if you trust it, and merge again.", highlight=False)
+                          "the file it points to, if you trust it, and merge again."), highlight=False)
         console.print(f"{source.path}: {len(report.trials)} trial(s) merged into {target.path}, {copied} adapter "
                       "folder(s) copied.")
         if report.running:  # a running row has no scores to merge; leaving it out unsaid lost the trial
@@ -1152,16 +1160,16 @@ def _merge(args, console: Console) -> int:
                           "died, the study storage has failed them and another trial runs their configuration again; "
                           "`harness worker` on that results folder records the failure there.", highlight=False)
         if report.events_left or report.looks_left:  # an adapter's history is not two databases' to mix
-            console.print(f"[bold yellow]warning:[/] {source.path} also holds {report.events_left} registry event(s) "
+            console.print(flagged("warning", f"{source.path} also holds {report.events_left} registry event(s) "
                           f"and {report.looks_left} look(s) at test of the merged trials, which merge does not carry: "
                           "a merged trial arrives as a candidate with no history here. Promote, retire and gate in "
-                          f"one database; `harness registry --history --db {source.path}` lists what stays there.",
+                          f"one database; `harness registry --history --db {source.path}` lists what stays there."),
                           highlight=False)
         if missing:  # a database copied without its artifacts/ folder: the trials are here, their weights are not
-            console.print(f"[bold yellow]warning:[/] {len(missing)} merged trial(s) kept weights that are not in "
+            console.print(flagged("warning", f"{len(missing)} merged trial(s) kept weights that are not in "
                           f"{source.path.parent}: {', '.join(str(there) for there, _ in missing[:3])}"
                           f"{', ...' if len(missing) > 3 else ''}. Copy the worker's whole results folder, then copy "
-                          f"each adapter folder to its place here (e.g. {missing[0][1]}); merging again adds nothing.",
+                          f"each adapter folder to its place here (e.g. {missing[0][1]}); merging again adds nothing."),
                           highlight=False)
         for name in {trial.split("/", 1)[0] for trial in report.trials}:  # the study's keep_best, here as there
             study = target.study(name)
@@ -1206,7 +1214,7 @@ def _trials(args, console: Console) -> int:
             if len(by_study) > 1:
                 study = studies.get(name)
                 suite = f", suite {study.suite} {study.suite_version}" if study is not None else ""
-                console.print(f"study {name}{suite}:", highlight=False, markup=False)
+                console.print(f"study {name}{suite}:", highlight=False)
             console.print(report.ranking_table(own, objectives))
     return 0
 
@@ -1237,7 +1245,7 @@ def _compare(args, console: Console) -> int:
     console.print(compare.comparison_table(result))
     if result.disagreements:
         console.print(compare.disagreement_table(result))
-    console.print(compare.comparison_text(result), markup=False, highlight=False)
+    console.print(compare.comparison_text(result), highlight=False)
     return 0
 
 
@@ -1252,7 +1260,7 @@ def _payback(args, console: Console) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(result.to_dict(), default=str, indent=2) + "\n")
     else:
-        console.print(report.payback_text(result), markup=False, highlight=False)
+        console.print(report.payback_text(result), highlight=False)
     return 0
 
 
@@ -1308,20 +1316,20 @@ def _report(args, console: Console) -> int:
     made = decision_report.build_report(store, study, price, datetime.now(timezone.utc), given)
     folders = decision_report.write_report(decision_report.render(made, fmt), out)
     console.print(f"{made.verdict.head}: wrote {out}" + (f" (made the folder {folders[0]}, which did not exist)"
-                                                         if folders else ""), highlight=False, markup=False)
+                                                         if folders else ""), highlight=False)
     gaps, backwards = decision_report.pdf_gaps(made) if fmt == "pdf" else ([], [])
     if gaps:
         console.print(f"note: the PDF's font (DejaVu Sans) has no glyph for {len(gaps)} character(s) of the report "
                       f"({' '.join(gaps[:10])}{' ...' if len(gaps) > 10 else ''}); they show blank there. "
                       f"`--out {out.with_suffix('.html').name}` shows them, and a browser prints it to PDF.",
-                      highlight=False, markup=False)
+                      highlight=False)
     if backwards:
         console.print(f"note: the report holds text written right to left ({', '.join(backwards[:5])}), which the PDF "
                       "draws left to right, its Arabic letters unjoined, so it reads reversed there. "
                       f"`--out {out.with_suffix('.html').name}` shows it as written, and a browser prints it to PDF.",
-                      highlight=False, markup=False)
+                      highlight=False)
     if made.payback is not None:
-        console.print(f"payback: {made.payback.headline()}", highlight=False, markup=False)
+        console.print(f"payback: {made.payback.headline()}", highlight=False)
     return 0
 
 
@@ -1402,11 +1410,10 @@ def _promote(args, console: Console) -> int:
     try:
         done = promote(_store(args.db), args.trial, args.to, args.approver, args.note, args.force, args.reason)
     except GateRefused as refused:
-        console.print("[bold red]refused:[/]", end=" ")
-        console.print(str(refused), markup=False, highlight=False)
+        console.print(flagged("refused", str(refused)), highlight=False)
         return 1
     if done.gate is not None:  # a retirement runs no gate
-        console.print(done.gate.text(), highlight=False, markup=False)
+        console.print(done.gate.text(), highlight=False)
     retired = f"; {done.retired} is retired" if done.retired else ""
     forced = " (gate overridden, reason recorded)" if done.forced else ""
     if done.forced and done.gate.unpaired:  # said again here: the override let through a comparison never made
@@ -1442,7 +1449,7 @@ def _export(args, console: Console) -> int:
     console.print(f"wrote {done.kind} {args.trial} to {done.folder} (base: {done.base}); see {done.folder}/README.md",
                   highlight=False)
     if done.rescore is not None:
-        console.print(done.rescore.text(), highlight=False, markup=False)
+        console.print(done.rescore.text(), highlight=False)
     return 0
 
 
@@ -1477,7 +1484,7 @@ def _audit_verify(args, console: Console) -> int:
     store = _store(args.db) if args.db is not None or default.is_file() else None
     checked = check_pack(args.verify, None if args.manifest_sha256 else store, args.manifest_sha256)
     for problem in checked.problems:
-        console.print(f"[bold red]mismatch:[/] {problem}", highlight=False)
+        console.print(flagged("mismatch", problem), highlight=False)
     console.print(checked.summary(), highlight=False)
     return 1 if checked.problems else 0
 
@@ -1490,6 +1497,6 @@ def _recheck(args, console: Console) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(result.detail(), default=str, indent=2) + "\n")
     else:
-        console.print(result.text(), highlight=False, markup=False)
+        console.print(result.text(), highlight=False)
     return 1 if result.outcome is Outcome.WORSE else 0  # a scheduler reads the drop without parsing words
 

@@ -665,3 +665,27 @@ def test_launcher_says_who_may_open_it(tmp_path, monkeypatch, capsys, address, b
     [(cmd, env)] = _FakeServer.started
     assert cmd[cmd.index("--server.address") + 1] == address and PASSWORD not in " ".join(cmd)  # nor an argument
     assert env.get(auth.PASSWORD_ENV) == password  # the app reads it from its environment
+
+
+def test_text_from_users_shows_as_written_never_as_markdown(tmp_path, monkeypatch):
+    """An approver or a failure reason is the user's or the data's text: markdown in it drew an outside image on the
+    Registry page, fetched by every browser that opened it, and a link of the approver's choosing."""
+    from markdown_it import MarkdownIt
+
+    db = build_hosted_db(tmp_path)
+    planted = "![x](http://127.0.0.1:9/pixel.png) [sign in again](http://127.0.0.1:9/login) :red[**alert**] $x$"
+    gate = {"passed": False, "rules": [{"name": "task accuracy", "passed": False, "detail": planted}]}
+    Store(db).record_adapter_events([AdapterEvent("ask/2", "ticket-triage", "production", "production", "promote",
+                                                  planted, "again", forced=True, gate=gate)])
+    failed = dataclasses.replace(_record("ask", 4, "lora", {"r": 8}, 0.0, run_id="run-ask"), status="failed",
+                                 failure_reason=planted)
+    Store(db).record_trial_result(failed)
+    monkeypatch.setenv(DASHBOARD_DB_ENV, str(db))
+    app = AppTest.from_file(str(APP), default_timeout=30)
+    shown = [_text(_open(app, "registry"))]
+    app.query_params["trial"] = "ask/4"
+    shown.append(_text(_open(app, "trial")))
+    for text in shown:
+        rendered = MarkdownIt("commonmark").render(text)
+        assert "![x](http" in rendered and "<img" not in rendered and "127.0.0.1:9/login\"" not in rendered
+        assert ":red[**alert**] $x$" in rendered and "<strong>alert" not in rendered

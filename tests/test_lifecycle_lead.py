@@ -249,3 +249,24 @@ def test_a_promotion_and_its_gate_look_are_written_together_or_not_at_all(sweep)
         sweep.record_adapter_events([AdapterEvent(LORA, "toy-colours", "nowhere", "candidate", "promote", "ana",
                                                   None)], look)
     assert len(sweep.looks()) == looks  # the move was refused, so its look was not written either
+
+
+def test_an_approver_in_brackets_or_markdown_is_shown_as_written(sweep, tmp_path, capsys):
+    """The registry's words are the approver's: `alice[/bold] [bob]` read as rich markup made `harness registry` and
+    `registry --history` exit with a MarkupError for every suite, and lost `[bob]`; markdown in it made the model card
+    draw an outside image and a link of its choosing."""
+    from markdown_it import MarkdownIt
+
+    db = ["--db", str(sweep.path)]
+    approver = "alice[/bold] [bob] ![x](http://127.0.0.1:9/pixel.png)"
+    assert main(["promote", LORA, "--to", "retired", "--approver", approver, "--note", "[red]n[/]ote", *db]) == 0
+    capsys.readouterr()
+    for command in (["registry"], ["registry", "--history"]):
+        assert main([*command, *db]) == 0
+        shown = one_line(capsys.readouterr().out)
+        assert "alice[/bold] [bob]" in shown, shown
+    assert "[red]n[/]ote" in shown
+    pack = tmp_path / "pack"
+    assert main(["audit", LORA, "--out", str(pack), *db]) == 0
+    card = MarkdownIt("commonmark").render((pack / "MODEL_CARD.md").read_text())
+    assert "<img" not in card and "alice[/bold] [bob] ![x](http://127.0.0.1:9/pixel.png)" in card

@@ -10,6 +10,7 @@ from harness.analysis import compare
 from harness.analysis.formatting import interval, p_value, params_text, pct, status_text
 from harness.core.errors import HarnessError
 from harness.core.records import TrialView
+from harness.core.text import markdown_literal
 
 
 def paired_frame(result: compare.Comparison) -> pd.DataFrame:
@@ -70,7 +71,7 @@ st.subheader("Paired test")
 try:
     result = compare.compare_trials(data.store(), a, b, split=split)
 except HarnessError as exc:
-    st.error(str(exc))
+    st.error(markdown_literal(exc))
 else:
     data.record_compare_look(result)
     st.markdown(compare.comparison_text(result))

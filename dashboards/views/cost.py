@@ -11,6 +11,7 @@ from harness_dashboards import charts, costing, data, export
 from harness.analysis import payback
 from harness.analysis.formatting import duration, queries, saving_text, usd
 from harness.core.errors import HarnessError
+from harness.core.text import markdown_literal
 
 # The page's starting figures; those left as they are read so in the assumptions and the exports. A comment, not a
 # docstring: Streamlit's magic writes a page script's bare strings onto the page.
@@ -114,7 +115,7 @@ else:
             quality_bar=payback.QualityBar(margin=margin), horizon_months=float(horizon))
         result = costing.label_presets(result, PRESETS)
     except HarnessError as exc:
-        st.error(f"No estimate: {exc}")
+        st.error(f"No estimate: {markdown_literal(exc)}")
 
 for hours, rate, what in ((prep_h, prep_rate, "data-preparation"), (eng_h, eng_rate, "engineering")):
     if hours > 0 and rate == 0:  # the CLI refuses hours without a rate; here the page says what it counts

@@ -13,6 +13,7 @@ from harness.analysis.formatting import (
 )
 from harness.analysis.report import capped_counts, capped_text, hosted_text
 from harness.core.metric import CORE_METRICS, Metric
+from harness.core.text import markdown_literal
 
 db = str(data.db_path())
 everything = data.require_trials()
@@ -27,7 +28,8 @@ trial_id = st.selectbox("Trial", ids, key="trial_id")
 st.query_params["trial"] = trial_id
 t = data.trial(db, trial_id)
 
-st.markdown(f"**{t.method}** {params_text(t.params)} · status **{status_text(t)}** · device {t.device} · "
+status = markdown_literal(status_text(t))  # a failure reason is the data's or an exception's words
+st.markdown(f"**{t.method}** {markdown_literal(params_text(t.params))} · status **{status}** · device {t.device} · "
             f"train {t.train_seconds or 0:,.1f} s · eval {t.eval_seconds or 0:,.1f} s"
             + ("" if t.hosted else f" · peak memory {t.peak_memory_mb or 0:,.0f} MiB"))
 if t.hosted:

@@ -40,6 +40,7 @@ from harness.analysis.verdict import Verdict, study_verdict
 from harness.core.errors import HarnessError
 from harness.core.records import RunView, StudyView, TrialView
 from harness.core.selection import best, ranked
+from harness.core.text import markdown_inert
 from harness.evaluation.regression import too_few_to_decide
 from harness.store.database import Store
 
@@ -289,8 +290,9 @@ def markdown_table(table: Table) -> str:
 
 
 def _cell(value: object) -> str:
-    """One line, with Markdown's table separator and emphasis mark escaped (the older-rules mark is a `*`)."""
-    return " ".join(str(value).split()).replace("|", "\\|").replace("*", "\\*")
+    """One line, with Markdown's table separator and emphasis mark escaped (the older-rules mark is a `*`), and no
+    link or HTML from the data in it (`markdown_inert`)."""
+    return markdown_inert(" ".join(str(value).split())).replace("|", "\\|").replace("*", "\\*")
 
 
 def _title(report: DecisionReport) -> str:
@@ -410,7 +412,8 @@ def _cautions(report: DecisionReport) -> str:
 def _caution_lines(trials: Sequence[TrialView]) -> Iterable[str]:
     for t in trials:
         if not t.complete:
-            yield sentence(f"{t.id} ({t.method}) {t.status}" + (f": {t.failure_reason}" if t.failure_reason else ""))
+            why = f": {markdown_inert(t.failure_reason)}" if t.failure_reason else ""
+            yield sentence(f"{t.id} ({t.method}) {t.status}{why}")
         elif t.under_trained:
             yield (f"{t.id} ({t.method}) is {under_trained_text(t)}: its time cap stopped it, so it never stands "
                    "for fine-tuning in the answer.")

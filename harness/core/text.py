@@ -106,3 +106,37 @@ def id_order(example_id: str) -> tuple[str | int, ...]:
     """Sort key for showing example ids: digit runs read as numbers, so `test:102` comes before `test:1008` (as text
     it would not). Text and numbers alternate in every key, so any two ids compare."""
     return tuple(int(part) if i % 2 else part for i, part in enumerate(_DIGITS.split(example_id)))
+
+
+_INLINE = re.compile(r"([\\`*_\[\]<>~$])")
+"""Characters that open inline markdown anywhere in a line: emphasis, code, links and images (`[`; `![x](...)` is
+nothing without it), autolinks and HTML (`<`), strikethrough, Streamlit's LaTeX (`$`) and colours (`:red[...]`).
+CommonMark shows any ASCII punctuation literally after a backslash."""
+_BLOCK = re.compile(r"(?m)^(\s*)([#>+=-]|\d+(?=[.)]))")
+"""What opens a block at the start of a line (a heading, a quote, a list item); after an ordered list's number the
+backslash goes before its `.` or `)`."""
+
+
+def markdown_literal(text: object) -> str:
+    """`text` escaped for markdown, so that it shows as written. Text from users and data (an approver, a note, a
+    failure reason, a label) goes through it wherever markdown is rendered: the dashboard, the decision report and its
+    HTML and PDF. An approver written as `![x](http://host/pixel.png)` drew an outside image on the dashboard's
+    Registry page, fetched by every browser that opened it; a link in a failure reason stopped the report's PDF
+    (fpdf2 draws no link inside a table cell)."""
+    escaped = _INLINE.sub(r"\\\1", str(text))
+    return _BLOCK.sub(lambda m: m.group(1) + (m.group(2) + "\\" if m.group(2)[0].isdigit() else "\\" + m.group(2)),
+                      escaped)
+
+
+_LINK_CLOSER = re.compile(r"(?<!\\)\](?=[(\[:])")
+"""The `]` that makes a link (`[x](url)`), an image (`![x](url)`), a reference (`[x][r]`) or a reference definition
+(`[x]: url`) of the bracket before it, however the brackets nest."""
+_TAG_OPENER = re.compile(r"<(?=[A-Za-z/!?])")
+"""A `<` that opens HTML (`<img src=...>`, which GitHub draws) or an autolink (`<http://...>`)."""
+
+
+def markdown_inert(text: object) -> str:
+    """`text` with what could fetch or link made literal, the rest left as written: for a markdown document that
+    people read raw as well as rendered (the decision report, a model card), where escaping every mark would bury
+    intervals and names in backslashes. The dashboard, read only rendered, takes `markdown_literal`."""
+    return _TAG_OPENER.sub(r"\\<", _LINK_CLOSER.sub(r"\\]", str(text)))

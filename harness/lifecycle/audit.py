@@ -28,6 +28,7 @@ from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.paths import git_commit
 from harness.core.records import AdapterEvent, LookAtTest, RunEnvironment, StudyView, TrialView, ran_with
+from harness.core.text import markdown_inert
 from harness.core.typed import build
 from harness.data.suites import SPLITS, Suite
 from harness.lifecycle.export import check_outside_artifacts, export
@@ -394,7 +395,14 @@ def _gate_text(gate: dict | None, override: dict | None) -> str:
         return "passed"
     if override is None:
         return "failed"
-    return f"failed, overridden by {override['by']}: \"{override['reason'] or 'no reason recorded'}\""
+    return f"failed, overridden {_override_text(override)}"
+
+
+def _override_text(override: dict) -> str:
+    """`by ada: "pilot, n too small"`, the approver's words as written (the card is markdown: see
+    `markdown_inert`)."""
+    reason = markdown_inert(override["reason"] or "no reason recorded")
+    return f"by {markdown_inert(override['by'])}: \"{reason}\""
 
 
 def _status_text(status: dict) -> str:
@@ -407,6 +415,7 @@ def _status_text(status: dict) -> str:
 
 
 def _change_text(action: str, status: str, by: str) -> str:
+    by = markdown_inert(by)
     words = {"promote": f"promoted by {by}", "retire": f"replaced in production by another adapter, approved by {by}",
              WITHDRAW: f"taken out of service by {by}",
              "rollback": f"restored by a rollback, by {by}" if status == "production" else f"rolled back by {by}"}
@@ -431,7 +440,7 @@ def _approval_text(record: dict) -> str:
     """Who approved its last move, and how the gate of that move went; `not promoted` where none was approved."""
     if not record["approver"]:
         return "not promoted"
-    return f"{record['approver']}; gate {_gate_text(record['gate'], record['gate_override'])}"
+    return f"{markdown_inert(record['approver'])}; gate {_gate_text(record['gate'], record['gate_override'])}"
 
 
 def _last_gate_text(last: dict | None, override: dict | None) -> str:
@@ -441,10 +450,11 @@ def _last_gate_text(last: dict | None, override: dict | None) -> str:
     overridden = last["outcome"] == "overridden"
     outcome = "failed" if overridden else last["outcome"]  # passed | refused
     when = f" on {str(last['at'])[:10]}" if last["at"] else ""
-    text = f"{outcome}{when} ({last['by'] or 'unknown'}, for {last['target'] or '?'}, against {last['reference']})"
+    by = markdown_inert(last["by"] or "unknown")
+    text = f"{outcome}{when} ({by}, for {last['target'] or '?'}, against {last['reference']})"
     if overridden:
-        text += "; overridden " + (f"by {override['by']}: \"{override['reason'] or 'no reason recorded'}\""
-                                   if override else "(the reason is in `harness registry --history`)")
+        text += "; overridden " + (_override_text(override) if override
+                                   else "(the reason is in `harness registry --history`)")
     failed = "; ".join(f"{rule['name']} ({rule['detail']})" for rule in last["failed_rules"])
     return text + (f"; failing rule(s): {failed}" if failed else "")
 
