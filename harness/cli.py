@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    _no_calls_home()
     console = Console(soft_wrap=True, markup=False)  # see `flagged`
     if not console.is_terminal:  # logs and pipes: keep table rows on one line
         console.width = 200
@@ -66,6 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         console.print(("\nstopped (SIGTERM)." if isinstance(stop, Terminated) else "\ninterrupted.")
                       + (" Finished trials are saved; re-run the same command to resume." if resumable else ""))
         return 143 if isinstance(stop, Terminated) else 130
+
+
+def _no_calls_home() -> None:
+    """The harness reaches no hub unless the user asks it to. A sweep that trained a LoRA arm sent TRL's telemetry
+    (library versions, architecture, device) and huggingface_hub's daily fetch of its agent registry to
+    huggingface.co, where every model and dataset was local. Set before any Hugging Face library is imported, which
+    reads them once; children (workers, the dashboard, vLLM) inherit them. `HF_HUB_OFFLINE=0` lets a hub id the
+    experiment names be downloaded (`harness.models.sources`)."""
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 FLAG_STYLES = {"error": "bold red", "refused": "bold red", "mismatch": "bold red", "warning": "bold yellow",

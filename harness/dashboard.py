@@ -35,8 +35,12 @@ def app_path() -> Path:
 
 def command(port: int, address: str = "127.0.0.1") -> list[str]:
     """The `streamlit run` command line, shared with the browser tests so they test what users run."""
+    # where users point their browsers: named, so that Streamlit never asks checkip.amazonaws.com for this machine's
+    # outside address, as it does for a wildcard address when the dashboard runs headless
+    shown = socket.gethostname() if address in ("0.0.0.0", "::", "") else address
     return [sys.executable, "-m", "streamlit", "run", str(app_path()),
             "--server.address", address, "--server.port", str(port), "--server.headless", "true",
+            "--browser.serverAddress", shown,
             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
             "--client.toolbarMode", "viewer", "--global.developmentMode", "false"]  # fmt: skip
 

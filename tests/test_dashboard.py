@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -578,6 +579,10 @@ def test_launcher_binds_to_localhost_headless_without_telemetry(tmp_path):
     assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8600"
     assert flags["--server.headless"] == "true" and flags["--browser.gatherUsageStats"] == "false"
     assert dashboard.environment(tmp_path / "x.duckdb")[DASHBOARD_DB_ENV] == str((tmp_path / "x.duckdb").resolve())
+    # on every interface, the address users point their browsers at is named: Streamlit otherwise asked
+    # checkip.amazonaws.com for this machine's outside address
+    wide = dashboard.command(8600, "0.0.0.0")
+    assert dict(zip(wide[5::2], wide[6::2]))["--browser.serverAddress"] == socket.gethostname()
 
 
 PASSWORD = "correct horse battery staple"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
 import shlex
 import shutil
@@ -189,6 +190,29 @@ def test_a_hub_id_not_downloaded_is_refused_at_plan_time_offline(tmp_path, toy_s
     assert "Qwen/Qwen2.5-0.5B is a Hugging Face Hub id that is not in the local Hugging Face cache" in out
     assert "hf download Qwen/Qwen2.5-0.5B --local-dir DIR" in out
     nothing_written(tmp_path)
+
+
+def test_the_harness_reaches_no_hub_unless_asked(tmp_path, toy_suite, capsys, no_model_loads, monkeypatch):
+    """A sweep sent TRL's telemetry and huggingface_hub's registry fetch to huggingface.co, where everything was
+    local: every command now runs with the hub off unless the user's environment says otherwise."""
+    for name in ("HF_HUB_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
+        monkeypatch.delenv(name, raising=False)
+    out = refused(["sweep", str(experiment(tmp_path, toy_suite, model="Qwen/Qwen2.5-0.5B"))], capsys)
+    assert "the harness reaches no hub unless asked" in out and "run with HF_HUB_OFFLINE=0" in out
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1"
+
+
+def test_a_model_folder_beside_the_experiment_is_named_when_run_from_elsewhere(tmp_path, toy_suite, tiny_model_dir,
+                                                                              capsys, no_model_loads, monkeypatch):
+    """`suite:` is read from the experiment's folder, `model:` from the one harness runs in: a cron job started
+    elsewhere was told its model folder was a hub id the hub did not give."""
+    project = tmp_path / "proj"
+    shutil.copytree(tiny_model_dir, project / "models/tiny")
+    path = experiment(project, toy_suite, model="models/tiny")
+    monkeypatch.chdir(tmp_path)
+    out = refused(["sweep", str(path)], capsys)
+    assert f"A model folder {path.parent / 'models/tiny'} is beside the experiment file" in " ".join(out.split())
+    assert f"from the folder you run harness in ({tmp_path})" in " ".join(out.split())
 
 
 # ------------------------------------------------------------------------------------------------ the model cache

@@ -493,7 +493,9 @@ def _check_hub_id(ref: str) -> None:
            "model (`harness models list`).")
     if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
         raise ModelError(f"{ref} is a Hugging Face Hub id that is not in the local Hugging Face cache, and "
-                         f"HF_HUB_OFFLINE is set, so it cannot be downloaded. {fix}")
+                         f"the harness reaches no hub unless asked (HF_HUB_OFFLINE is set: the harness sets it where "
+                         f"it is not given), so it cannot be downloaded. {fix} Or let the harness download it, "
+                         f"once: run with HF_HUB_OFFLINE=0.")
     try:
         HfApi().model_info(ref, timeout=10)
     except Exception as exc:  # no network, a typo'd, private or gated id: hub and HTTP-library errors, by version

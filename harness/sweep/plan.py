@@ -255,7 +255,12 @@ def _plan(path: Path, overrides: list[str], study: str | None, storage: str | No
     try:
         sources.check_reference(config.model)
     except ModelError as exc:  # name the file and the key as well as the fix
-        raise ModelError(f"{where}: `model: {config.model}`: {exc}") from None
+        beside = Path(path).parent / Path(config.model).expanduser()
+        hint = (f" A model folder {beside} is beside the experiment file, but a relative `model:` path is read from "
+                f"the folder you run harness in ({Path.cwd()}), unlike `suite:`: give `model: {beside.resolve()}`, "
+                "or run harness from the folder the path is relative to.") if beside.is_dir() and \
+            not Path(config.model).expanduser().is_absolute() else ""
+        raise ModelError(f"{where}: `model: {config.model}`: {exc}{hint}") from None
     space, enqueued = _enqueued(config, _for_engine(build_space(config.space, device, where), config), where)
     adapters_checked = check_adapters(config, space, where)
     _check_prices(config, where)
