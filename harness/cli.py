@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         Console(stderr=True, soft_wrap=True, markup=False).print(flagged("error", str(exc)), highlight=False)
         return 2
     except KeyboardInterrupt as stop:
-        resumable = getattr(args, "run", None) in (_sweep, _worker)  # only trials are kept to resume from
+        # only trials are kept to resume from, and a dry run runs none
+        resumable = getattr(args, "run", None) in (_sweep, _worker) and not getattr(args, "dry_run", False)
         console.print(("\nstopped (SIGTERM)." if isinstance(stop, Terminated) else "\ninterrupted.")
                       + (" Finished trials are saved; re-run the same command to resume." if resumable else ""))
         return 143 if isinstance(stop, Terminated) else 130
@@ -836,6 +837,14 @@ def _store(db: Path | None, results_dir: str = "results"):
     return Store(_database(db) if db is not None else Path(results_dir) / "harness.duckdb")
 
 
+def _given_db_exists(given: Path | None, store) -> None:
+    """A mistyped --db is not "nothing yet": a cron job whose `registry --db` had a typo exited 0 with "no adapters",
+    and what it fed downstream read as no production adapter."""
+    if given is not None and not store.path.exists():
+        raise HarnessError(f"--db {given}: no results database there. Give the harness.duckdb a sweep wrote, or the "
+                           "results folder that holds it.")
+
+
 def _init(args, console: Console) -> int:
     from harness.project import init_project
 
@@ -1195,9 +1204,10 @@ def _trials(args, console: Console) -> int:
     from harness.analysis import report
 
     store = _store(args.db)
-    if args.db is not None and not store.path.exists():  # a mistyped --db is not "no trials yet"
-        raise HarnessError(f"--db {args.db}: no results database there. Give the harness.duckdb a sweep wrote, or the "
-                           "results folder that holds it.")
+    _given_db_exists(args.db, store)
+    if not store.path.exists() and args.format != "table":  # a script in the wrong folder would read [] as "none"
+        raise HarnessError(f"no results database at {store.path}: run this in the folder that holds results/, or "
+                           "give --db the harness.duckdb a sweep wrote (or the results folder that holds it).")
     trials = store.trials(args.study)
     studies = {study.name: study for study in store.studies()}
     objectives = {name: study.objective_metric for name, study in studies.items()}
@@ -1389,6 +1399,7 @@ def _registry(args, console: Console) -> int:
     from harness.lifecycle.promote import check_suite
 
     store = _store(args.db)
+    _given_db_exists(args.db, store)
     if not store.path.exists():  # empty tables with no word read as a broken command
         console.print(f"no adapters: there is no results database at {store.path} yet. Run a sweep (`harness sweep "
                       "EXPERIMENT`) in this folder, or point --db at the harness.duckdb of a results folder.",

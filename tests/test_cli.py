@@ -55,12 +55,21 @@ def test_suite_init_validate_stats(tmp_path, capsys):
     assert main(["suite", "init", "mini", "--from", str(source), "--suites-dir", str(suites)]) == 2
 
 
-def test_trials_on_a_database_that_is_not_there(tmp_path, capsys):
-    """A --db that names nothing is a mistake to point out, not an empty list: a typo would read as "no trials"."""
-    assert main(["trials", "--db", str(tmp_path / "none.duckdb"), "--format", "json"]) == 2
+@pytest.mark.parametrize("command", [["trials", "--format", "json"], ["registry"], ["registry", "--history"]])
+def test_reading_a_database_that_is_not_there(tmp_path, capsys, monkeypatch, command):
+    """A --db that names nothing is a mistake to point out, not an empty list: a typo would read as "no trials", or
+    as no adapter in production, to whatever a script feeds."""
+    assert main([*command, "--db", str(tmp_path / "none.duckdb")]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "no results database there" in captured.err
     assert not (tmp_path / "none.duckdb").exists()
+    monkeypatch.chdir(tmp_path)  # no results/ here: a script run in the wrong folder gets no [] to pass on
+    if command[0] == "trials":
+        for format in ("json", "csv"):
+            assert main(["trials", "--format", format]) == 2
+            captured = capsys.readouterr()
+            assert captured.out == "" and "no results database at results/harness.duckdb" in captured.err
+        assert main(["trials"]) == 0 and "no trials: there is no results database" in capsys.readouterr().out
 
 
 def small_store(tmp_path):

@@ -527,10 +527,12 @@ def test_a_trial_that_did_not_complete_is_refused_with_the_way_it_could(tmp_path
     assert advice[1].endswith("or re-run the sweep to finish it.") and advice[2].endswith("to finish it.")
 
 
-def test_a_database_on_a_read_only_mount_is_not_called_damaged_when_a_command_must_write(tmp_path, monkeypatch):
-    """`compare` on test, on a results folder mounted read-only, said the database was damaged and to restore it
-    from a backup; reading commands worked on it. The mount is what a test cannot make as root, so DuckDB's refusal
-    of a writer is what is replayed, word for word."""
+@pytest.mark.parametrize("refusal", ["Read-only file system", "Operation not permitted"])
+def test_a_database_on_a_read_only_mount_is_not_called_damaged_when_a_command_must_write(tmp_path, monkeypatch,
+                                                                                       refusal):
+    """`compare` on test, on a results folder mounted read-only (or a file made immutable with `chattr +i`), said the
+    database was damaged and to restore it from a backup or move it aside; reading commands worked on it. The mount
+    is what a test cannot make as root, so DuckDB's refusal of a writer is what is replayed, word for word."""
     import duckdb
 
     from harness.store import database
@@ -541,7 +543,7 @@ def test_a_database_on_a_read_only_mount_is_not_called_damaged_when_a_command_mu
 
     def read_only_mount(path, read_only=False, **kwargs):
         if not read_only:
-            raise duckdb.IOException(f'IO Error: Cannot open file "{path}": Read-only file system')
+            raise duckdb.IOException(f'IO Error: Cannot open file "{path}": {refusal}')
         return real(path, read_only=read_only, **kwargs)
 
     monkeypatch.setattr(database.duckdb, "connect", read_only_mount)
@@ -551,6 +553,27 @@ def test_a_database_on_a_read_only_mount_is_not_called_damaged_when_a_command_mu
     said = str(info.value)
     assert "cannot be written here (a read-only folder or file)" in said and "Copy the results folder" in said
     assert "damaged" not in said and "backup" not in said
+
+
+def test_a_database_this_user_may_not_read_is_not_called_damaged(tmp_path, monkeypatch):
+    """Another user's results folder: its permissions, not its contents, keep this user out, and moving it aside
+    (the advice for a damaged file) would lose a sound database."""
+    import duckdb
+
+    from harness.store import database
+
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_trial_result(make_record(number=0))
+
+    def not_yours(path, read_only=False, **kwargs):
+        raise duckdb.IOException(f'IO Error: Cannot open file "{path}": Permission denied')
+
+    monkeypatch.setattr(database.duckdb, "connect", not_yours)
+    with pytest.raises(HarnessError) as info:
+        store.trials()
+    said = str(info.value)
+    assert "cannot be opened by this user" in said and "ask its owner for read access" in said
+    assert "damaged" not in said and "move it aside" not in said
 
 
 def test_show_of_a_trial_stopped_before_any_timing_gives_the_time_it_ran(tmp_path):

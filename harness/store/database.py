@@ -128,10 +128,11 @@ def _is_lock_error(exc: BaseException) -> bool:
 
 
 def _is_unwritable(exc: BaseException) -> bool:
-    """The file or its folder refuses a writer (a read-only mount, an archive's permissions): DuckDB says so in an
-    IOException that would otherwise read as a damaged file."""
+    """The file or its folder refuses this user (a read-only mount, an archive's permissions, an immutable file):
+    DuckDB says so in an IOException that would otherwise read as a damaged file, and the advice for one (restore
+    it, move it aside) would lose a sound database."""
     text = str(exc).casefold()
-    return "read-only file system" in text or "permission denied" in text
+    return any(said in text for said in ("read-only file system", "permission denied", "operation not permitted"))
 
 
 def _is_damaged(exc: BaseException) -> bool:
@@ -252,8 +253,8 @@ class Store:
                     raise self._newer_error(exc.names) from None
                 except duckdb.Error as exc:
                     if not _is_lock_error(exc):
-                        if not read_only and _is_unwritable(exc):
-                            raise self._unwritable_error(exc) from None
+                        if _is_unwritable(exc):
+                            raise (self._unopenable_error(exc) if read_only else self._unwritable_error(exc)) from None
                         if _is_damaged(exc):
                             raise self._unreadable_error(exc) from None
                         raise
@@ -299,6 +300,13 @@ class Store:
             "`audit` their events. Copy the results folder somewhere writable and give --db there; commands that "
             "record nothing (`trials`, `show`, `report`, `payback`, `compare --split dev`) read it where it is. "
             f"Nothing was written. DuckDB said: {exc}")
+
+    def _unopenable_error(self, exc: BaseException) -> HarnessError:
+        """A database this user may not even read: its permissions, not its contents, are the problem."""
+        return HarnessError(
+            f"results database {self.path} cannot be opened by this user: the file or its folder refuses it (its "
+            "permissions, or an immutable or read-only file). The database itself may be sound: ask its owner for "
+            f"read access, or read a copy they make (--db COPY). Nothing was written. DuckDB said: {exc}")
 
     def _newer_error(self, unknown: list[str]) -> HarnessError:
         """A database a newer harness wrote: this one would misread what it changed, or undo it by writing."""
