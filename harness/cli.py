@@ -349,8 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run trials of a shared study until it has --trials in total, then stop. Start one per GPU or\n"
                     "process, on as many machines as you like, all with the same experiment and --storage:\n\n"
-                    "  harness worker experiments/gpu.yaml --storage postgresql://USER:PASS@HOST:5432/DB \\\n"
-                    "      --results /local/results --index 3\n\n"
+                    "  export HARNESS_STORAGE=postgresql://USER:PASS@HOST:5432/DB   # `ps` shows a command line's\n"
+                    "  harness worker experiments/gpu.yaml --results /local/results --index 3\n\n"
                     "Workers take turns to claim each trial, so the study's total is exact and no two train the same\n"
                     "configuration at once. A worker that dies loses only its trial: the next worker to ask fails\n"
                     "it with the reason and runs it again (once). Each writes its trials to the results database\n"
@@ -987,12 +987,14 @@ def _sweep(args, console: Console) -> int:
     from harness.sweep.machine import plan_for_machine
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
-    from harness.sweep.storage import origin_note, redacted
+    from harness.sweep.storage import origin_note, password_warning, redacted
     from harness.sweep.workers import as_one_worker, worker_threads
 
     plan = plan_sweep(args.experiment, args.overrides, args.study, args.storage, args.trials)
     if (note := origin_note(plan.storage)) is not None:  # a variable left set would move the study without a word
         console.print(flagged("note", note), highlight=False)
+    if (warning := password_warning(args.storage)) is not None:
+        console.print(flagged("warning", warning), highlight=False)
     for warning in filter(None, (plan.labels_left_out_warning(), plan.unbalanced_test_warning(),
                                  plan.forgetting_warning())):
         console.print(flagged("warning", warning), highlight=False)
@@ -1123,6 +1125,10 @@ def _worker(args, console: Console) -> int:
     overrides = args.overrides + results
     plan = plan_sweep(args.experiment, overrides, args.study, args.storage, args.trials)
     index = args.index if args.index is not None else os.getpid() % 9973 + 1
+    from harness.sweep.storage import password_warning
+
+    if (warning := password_warning(args.storage)) is not None:
+        console.print(flagged("warning", warning), highlight=False)
     if args.storage is None:  # neither --storage nor $HARNESS_STORAGE: workers share a study only through it
         console.print(flagged("note", f"worker {index} keeps study {plan.study} in {plan.storage}, the default "
                       "storage of its results folder: only workers on this machine with the same --results share it; "

@@ -242,7 +242,9 @@ def endpoint_experiment(tmp_path: Path, suite: Path, base_url: str, api_key_env:
 @pytest.mark.parametrize("base_url, api_key_env, message", [
     ("http://127.0.0.1:9/v1", KEY, "`endpoints.mini.api_key_env` must be the name of an environment variable"),
     (f"http://user:{KEY}@127.0.0.1:9/v1", "HOSTED_KEY", "`endpoints.mini.base_url` holds a user name or password"),
-], ids=["the key pasted as the variable's name", "the key in the URL"])
+    (f"https://x.example/openai/v1?api-version=2024-02-01&api-key={KEY}", "HOSTED_KEY",
+     "`endpoints.mini.base_url` carries a credential in its query (`api-key=...`)"),
+], ids=["the key pasted as the variable's name", "the key in the URL", "the key in the URL's query"])
 def test_a_key_written_into_the_experiment_is_refused_and_never_repeated(tmp_path, toy_suite, capsys,
                                                                         no_model_loads, base_url, api_key_env,
                                                                         message):
@@ -250,6 +252,11 @@ def test_a_key_written_into_the_experiment_is_refused_and_never_repeated(tmp_pat
     out = refused(["sweep", str(path)], capsys)
     assert message in out and KEY not in out
     nothing_written(tmp_path)
+
+
+def test_a_query_without_a_credential_is_kept(tmp_path, toy_suite):
+    url = "https://x.example/openai/v1?api-version=2024-02-01"  # Azure's: a version, not a key
+    assert load_experiment(endpoint_experiment(tmp_path, toy_suite, url, "HOSTED_KEY")).endpoints["mini"].base_url == url
 
 
 @pytest.mark.parametrize("base_url", ["htp:/127.0.0.1:8000/v1", "127.0.0.1:8000/v1"])

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
@@ -541,6 +541,18 @@ def _check_paths(config: ExperimentConfig, where: str) -> None:
                               f"{needed}, or leave `{key}` out for the default ({default}).")
 
 
+_CREDENTIAL_NAME = re.compile(r"key|token|secret|sig|password|passwd|pwd|auth|credential", re.I)
+"""Query parameters that carry a credential (`?api-key=`, Azure's `?sig=`, `?access_token=`); `api-version` does not."""
+
+
+def _secret_parameter(url) -> str | None:
+    """The first query parameter of `url` whose name says it carries a credential, or None."""
+    if url is None:
+        return None
+    return next((name for name, _ in parse_qsl(url.query, keep_blank_values=True) if _CREDENTIAL_NAME.search(name)),
+                None)
+
+
 def _check_endpoints(config: ExperimentConfig, where: str) -> None:
     """The experiment is stored with every result, so it must hold no secret: `api_key_env` names a variable (a key
     pasted there is refused without being repeated), and `base_url` is a plain http(s) URL without a password."""
@@ -560,6 +572,12 @@ def _check_endpoints(config: ExperimentConfig, where: str) -> None:
             raise ConfigError(f"{at}.base_url` holds a user name or password (`user:secret@host`), which would be "
                               "stored with every result; it is not repeated here. Remove it from the URL and put the "
                               f"key in the variable `endpoints.{name}.api_key_env` names.")
+        if secret := _secret_parameter(url):
+            raise ConfigError(f"{at}.base_url` carries a credential in its query (`{secret}=...`), which would be "
+                              "stored with every result and printed in its errors; the value is not repeated here. "
+                              f"Remove `{secret}` from the URL and put the key in the variable "
+                              f"`endpoints.{name}.api_key_env` names: it is sent as the request's Authorization "
+                              "header.")
         if url is None or url.scheme not in ("http", "https") or not url.hostname:
             raise ConfigError(f"{at}.base_url: {endpoint.base_url}` is not an http:// or https:// URL with a host; "
                               "write it like https://api.openai.com/v1 or http://127.0.0.1:8000/v1.")

@@ -79,6 +79,24 @@ def origin_note(url: str) -> str | None:
             "study in the results folder instead.")
 
 
+def password_warning(url: str | None) -> str | None:
+    """A warning for a password given with --storage: a command line is visible to every user of the machine (`ps`)
+    and kept in shell history; $HARNESS_STORAGE is not."""
+    if url is None or from_environment(url):
+        return None
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # normalise() has refused what cannot be read; nothing to warn about here
+        return None
+    if not parsed.password and not parsed.query.get("password"):
+        return None
+    return (f"--storage {redacted(url)} carries a password on the command line, where every user of this machine can "
+            f"read it (`ps`) and your shell's history keeps it: give the URL in ${STORAGE_ENV} instead (`export "
+            f"{STORAGE_ENV}=postgresql://...`, or a password file the driver reads, such as ~/.pgpass).")
+
+
 def normalise(url: str) -> str:
     """The URL as SQLAlchemy needs it; raises ConfigError for what cannot work, before anything is loaded. A URL
     from $HARNESS_STORAGE stays marked as such."""
