@@ -15,6 +15,7 @@ from views import trial_view
 from harness.analysis.gate import gate
 from harness.analysis.verdict import verdict
 from harness.core.config import GateConfig
+from harness.core.label_report import LabelReport, LabelRow
 from harness.core.metric import Metric
 from harness.core.records import HostedUsage, TrainingSummary
 
@@ -74,6 +75,39 @@ def test_not_shown_on_200_examples_with_4_discordant_pairs():
     result = verdict([prompt(), tuned()], scores_for({"s/1": a, "s/0": b}))
     assert result.head == "NOT SHOWN" and not result.ready
     assert result.decision.p_value == pytest.approx(0.125)
+
+
+def unbalanced(right: dict[str, int], wrong_as_routine: dict[str, int]) -> LabelReport:
+    """A test label report of 40 tickets, 38 `routine`, 1 `urgent`, 1 `legal`: `right` of each answered with its own
+    label, the rest answered `routine`."""
+    support = {"routine": 38, "urgent": 1, "legal": 1}
+    confusion = {true: {**({true: right[true]} if right[true] else {}),
+                        **({"routine": wrong_as_routine[true]} if wrong_as_routine.get(true) else {})}
+                 for true in support}
+    rows = {name: LabelRow(None, None, None, count, 0) for name, count in support.items()}
+    return LabelReport(40, 0, None, 3, rows, confusion)
+
+
+def test_an_adapter_that_only_matches_always_answering_the_majority_label_is_not_shown_to_beat_prompting():
+    """The adapter answered `routine` on every ticket: 95.0%, exactly the floor. It was announced as YES, +92.5 points,
+    because the prompting arm scored 2.5%, below a constant answer."""
+    collapsed = unbalanced({"routine": 38, "urgent": 0, "legal": 0}, {"urgent": 1, "legal": 1})
+    a, b = table(1, 37, 0, 2)  # the adapter against a prompting arm right on 1 of 40
+    straw = dataclasses.replace(prompt(), metrics={"test": {"task_accuracy": Metric(0.025, 0.004, 0.129, 40)}})
+    result = verdict([straw, tuned(label_reports={"test": collapsed})], scores_for({"s/1": a, "s/0": b}))
+    assert result.head == "NOT SHOWN" and not result.ready
+    assert "s/1 beat local prompting, but is not shown to beat always answering `routine`" in result.text
+    assert "Against always answering `routine`, the commonest test label (38 of 40 test examples): +0.0 points" in \
+        result.text
+    assert "s/0 scored no better than always answering `routine` (95.0%), so it is a weak measure" in result.text
+    # one that also learned the rare labels beats the floor on 16 tickets more it gets right: YES, floor stated
+    learned = LabelReport(200, 0, None, 2, {"no": LabelRow(None, None, None, 180, 0),
+                                            "yes": LabelRow(None, None, None, 20, 0)},
+                          {"no": {"no": 180}, "yes": {"yes": 16, "no": 4}})
+    a, b = table(100, 14, 2, 84)
+    result = verdict([prompt(), tuned(label_reports={"test": learned})], scores_for({"s/1": a, "s/0": b}))
+    assert result.head == "YES" and "Against always answering `no`" in result.text and "16 pairs only A right" in \
+        result.text
 
 
 def test_not_ready_when_better_but_a_constraint_breaks():

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.analysis.cost import worst_case_requests
+from harness.analysis.floor import floor_of
 from harness.analysis.formatting import (
     OLDER_RULES_CAPTION,
     broken_constraint,
@@ -579,15 +580,11 @@ def constant_answer_floor(report: LabelReport) -> str | None:
     """What answering the commonest test label every time would score: the floor that a task accuracy on an
     unbalanced test set reads against (10 `false` of 12 make 83% for a model that never reads its input). None where
     no label is near a majority: the floor is low, and saying it would be noise."""
-    supports = {name: row.support for name, row in report.labels.items() if row.support}
-    if not supports or not report.n:
+    if (floor := floor_of(report)) is None:
         return None
-    label, count = max(supports.items(), key=lambda item: (item[1], item[0]))
-    if count * 2 <= report.n and len(supports) > 2:
-        return None
-    constant = proportion([1.0] * count + [0.0] * (report.n - count))
-    return (f"always answering `{label}`, the commonest test label, would score {fmt_metric(constant)} task accuracy "
-            "(the floor any score here reads against)")
+    constant = proportion([1.0] * floor.count + [0.0] * (floor.n - floor.count))
+    return (f"always answering `{floor.label}`, the commonest test label, would score {fmt_metric(constant)} task "
+            "accuracy (the floor any score here reads against)")
 
 
 def estimate_text(expected) -> str:

@@ -7,7 +7,8 @@ answer, and a trial whose training was cut short by its time cap never stands fo
     YES        the fine-tuned trial is better, beyond noise, and meets every dev constraint
     NOT READY  it is better, but breaks a dev constraint
     NO         the opponent is better, beyond noise
-    NOT SHOWN  the interval includes 0
+    NOT SHOWN  the interval includes 0, or (task accuracy on a label suite with a near-majority label) the
+               fine-tuned trial is not shown to beat always answering the commonest test label (`floor.py`)
     no verdict a side is missing, or they share no scored test example
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from harness.analysis.decision import Decision, Outcome, compare_paired, scores_of
+from harness.analysis.floor import FLOOR_METRIC, against_floor, floor_of
 from harness.analysis.formatting import broken_constraint, fmt_metric, older_rules_remark, params_text
 from harness.core.records import TrialView
 from harness.core.selection import best, rank_key
@@ -95,10 +97,22 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
             evidence += (f" Against the best {other_kind} prompting arm, {_describe(arm)} with {scored(arm)}: "
                          f"{decisions[other_kind].evidence()}.")
     evidence += "".join(_weak_opponents(trials, arms))
+    floor = floor_of(tuned.label_reports.get("test")) if metric == FLOOR_METRIC else None
+    over_floor = against_floor(tuned.label_reports["test"], floor) if floor is not None else None
+    if floor is not None and decision.outcome is Outcome.BETTER:
+        evidence += (f" Against always answering `{floor.label}`, the commonest test label ({floor.count} of "
+                     f"{floor.n} test examples): {over_floor.evidence()}.")
+    if floor is not None and (said := opponent.metric("test", metric)) is not None and said.value is not None \
+            and said.value <= floor.share:
+        evidence += (f" {opponent.id} scored no better than always answering `{floor.label}` ({floor.share:.1%}), "
+                     f"so it is a weak measure of what {kind} prompting can do here.")
     broken = list(tuned.broken_constraints)
     breaks = ", ".join(broken_constraint(tuned, name) for name in broken)
     beaten = f"fine-tuning beat {kind} prompting"
-    if decision.outcome is Outcome.BETTER and not broken:
+    if decision.outcome is Outcome.BETTER and over_floor is not None and over_floor.outcome is not Outcome.BETTER:
+        head, ready = (f"NOT SHOWN - {tuned.id} beat {kind} prompting, but is not shown to beat always answering "
+                       f"`{floor.label}`, the commonest test label."), False
+    elif decision.outcome is Outcome.BETTER and not broken:
         head, ready = f"YES - {beaten}.", True
     elif decision.outcome is Outcome.BETTER:
         head, ready = (f"NOT READY - {beaten} on {metric}, but no adapter meets the constraints: the best, "

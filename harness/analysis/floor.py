@@ -1,0 +1,59 @@
+"""The constant-answer floor of a label suite: what always answering the commonest test label scores.
+
+On an unbalanced test set, task accuracy reads against it, not against 0: 55 `routine` tickets of 60 make 92% for a
+model that never reads its input. The verdict weighs the fine-tuned trial against it by the same paired rule as
+against the opponent (`harness.analysis.decision`): an adapter that collapsed onto the majority label scored exactly
+the floor, 95.0%, and was announced as a YES because the prompting arm scored 2.5%, below a constant answer.
+
+Both arms' per-example correctness comes from the trial's confusion matrix on test: the constant answer is right on
+exactly the examples whose true label is the commonest one, and the trial on those it answered with their own label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.analysis.decision import Decision, compare_paired
+from harness.core.label_report import LabelReport
+
+FLOOR_METRIC = "task_accuracy"
+"""The metric the floor is read on: a constant answer has no format, hallucination or forgetting score."""
+
+
+@dataclass(frozen=True)
+class Floor:
+    label: str
+    """The commonest test label, which the constant answer always gives."""
+    count: int
+    n: int
+
+    @property
+    def share(self) -> float:
+        return self.count / self.n
+
+
+def floor_of(report: LabelReport | None) -> Floor | None:
+    """The constant answer of a test label report; None where no label is near a majority (more than two labels,
+    none above half), where the floor is low and saying it would be noise, or where there is no report."""
+    if report is None or not report.n:
+        return None
+    supports = {name: row.support for name, row in report.labels.items() if row.support}
+    if not supports:
+        return None
+    label, count = max(supports.items(), key=lambda item: (item[1], item[0]))
+    if count * 2 <= report.n and len(supports) > 2:
+        return None
+    return Floor(label, count, report.n)
+
+
+def against_floor(report: LabelReport, floor: Floor) -> Decision:
+    """The trial (A) against always answering `floor.label` (B), paired on the test examples of its report."""
+    trial: dict[str, float] = {}
+    constant: dict[str, float] = {}
+    for true, row in report.confusion.items():
+        for said, count in row.items():
+            for k in range(count):
+                key = f"{true}\x00{said}\x00{k}"
+                trial[key] = float(said == true)
+                constant[key] = float(true == floor.label)
+    return compare_paired(trial, constant, FLOOR_METRIC, higher_is_better=True)
