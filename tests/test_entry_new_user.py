@@ -256,7 +256,8 @@ def test_a_key_written_into_the_experiment_is_refused_and_never_repeated(tmp_pat
 
 def test_a_query_without_a_credential_is_kept(tmp_path, toy_suite):
     url = "https://x.example/openai/v1?api-version=2024-02-01"  # Azure's: a version, not a key
-    assert load_experiment(endpoint_experiment(tmp_path, toy_suite, url, "HOSTED_KEY")).endpoints["mini"].base_url == url
+    config = load_experiment(endpoint_experiment(tmp_path, toy_suite, url, "HOSTED_KEY"))
+    assert config.endpoints["mini"].base_url == url
 
 
 @pytest.mark.parametrize("base_url", ["htp:/127.0.0.1:8000/v1", "127.0.0.1:8000/v1"])

@@ -131,6 +131,18 @@ def test_each_label_gets_an_f1_interval_from_the_same_bootstrap(report):
     assert spans["age_limit"] == pytest.approx(wilson_interval(0, 2))
 
 
+def test_a_label_with_one_test_example_is_in_every_draw():
+    """60 tickets, 55 `lost_card`, 4 `card_arrival`, 1 `age_limit`, every answer right but the `age_limit` one
+    (answered `lost_card`): macro-F1 (0.991 + 1 + 0) / 3 = 0.664. Drawn over all examples, about a third of the draws
+    missed that one ticket and averaged over two labels, so the interval read [0.655, 1.000]; drawn within each label,
+    `age_limit` is in every draw, always wrong."""
+    truth = ["lost_card"] * 55 + ["card_arrival"] * 4 + ["age_limit"]
+    cases = [case(out(t if t != "age_limit" else "lost_card"), t, i) for i, t in enumerate(truth)]
+    macro = macro_f1_metric(cases, LABELS, seed=0)
+    assert macro.value == pytest.approx((2 * 55 / 111 + 1 + 0) / 3)
+    assert macro.low <= macro.value <= macro.high < 0.7
+
+
 def test_a_label_right_every_time_is_not_certain():
     perfect = [case(out(t), t, i) for i, (_, t) in enumerate(ROWS)]
     _, spans = label_bootstrap(perfect, LABELS)

@@ -16,7 +16,7 @@ from harness.analysis.report import ranking_table, trial_detail, trials_csv, tri
 from harness.cli import main
 from harness.core.metric import Metric
 from harness.core.records import MetricRow, StudyRecord, TrialRecord
-from harness.evaluation.rules import STATS_RULES
+from harness.evaluation.rules import STATS_RULES, VERSIONS
 from harness.store.database import Store
 
 ROUGE, FORGETTING = Metric(0.41, 0.35, 0.47, 40), Metric(-0.015, -0.095, 0.058, 200)
@@ -51,7 +51,8 @@ def test_show_says_which_rules_computed_an_old_trials_intervals_and_what_really_
     assert "Intervals" not in trial_detail(current, [])
     text = trial_detail(unrecorded, [])
     assert ("Intervals scored before rule versions were recorded, possibly by older rules than this release's "
-            f"(v{STATS_RULES}, 2026-12-05), which changed: the forgetting delta takes McNemar's exact interval") in text
+            f"(v{STATS_RULES}, {VERSIONS[-1].date}), which changed: the forgetting delta takes McNemar's exact "
+            "interval") in text
     assert "expanded percentile bootstrap" in text and "per-item answers were not stored" in text
     assert "`harness sweep EXPERIMENT --study NEW_NAME`" in text and "recheck" not in text  # recheck re-scores no trial
     text = trial_detail(five, [])

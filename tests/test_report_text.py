@@ -37,8 +37,13 @@ def test_confusions_seen_once_each_are_not_listed_as_a_pattern_and_few_examples_
                          confusion={"a": {"b": 1, "c": 1}, "b": {"a": 1}})
     text = trial_detail(trial_view(1, label_reports={"test": report}), [])
     assert "no confusion repeated" in text and "commonest confusions" not in text
-    assert "10 test examples a label: per-label F1 and macro-F1 intervals are rough there" in text
-    report = dataclasses.replace(report, n=300, confusion={"a": {"b": 2, "c": 1}})
+    assert "(fewest test examples a label: a 10: their F1 and macro-F1 intervals are rough" in text
+    # the fewest, not the mean: 38, 1 and 1 read as "13 test examples a label"
+    rare = dataclasses.replace(report, n=40, labels={"routine": label(0.9, 38), "urgent": label(0.0, 1),
+                                                    "legal": label(0.0, 1)})
+    assert "(fewest test examples a label: legal 1, urgent 1, routine 38:" in trial_detail(
+        trial_view(1, label_reports={"test": rare}), [])
+    report = dataclasses.replace(report, n=300, labels={"a": label(0.5, 100)}, confusion={"a": {"b": 2, "c": 1}})
     text = trial_detail(trial_view(1, label_reports={"test": report}), [])
     assert "commonest confusions" in text and "2 x a -> b" in text and "rough" not in text
 

@@ -187,8 +187,9 @@ def compare_paired(a: Mapping[str, float | None], b: Mapping[str, float | None],
     if _binary(x) and _binary(y):
         a_only, b_only = int(np.sum((x == 1) & (y == 0))), int(np.sum((x == 0) & (y == 1)))
         if (floor := smallest_exact_p(len(pairs))) >= alpha:  # 4 of 4 pairs one way is p = 0.125: no test at all
-            return replace(_no_test(common, float((x - y).mean()), len(pairs), f"{len(pairs)} pair{'s' if len(pairs) > 1 else ''}", floor),
-                           a_only=a_only, b_only=b_only)
+            few = f"{len(pairs)} pair{'s' if len(pairs) > 1 else ''}"
+            none = _no_test(common, float((x - y).mean()), len(pairs), few, floor)
+            return replace(none, a_only=a_only, b_only=b_only)
         result = mcnemar_exact(a_only, b_only, len(pairs), alpha)
         return _decision(result, len(pairs), "mcnemar-exact", common, a_only=a_only, b_only=b_only)
     d = x - y

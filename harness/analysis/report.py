@@ -570,9 +570,11 @@ def _label_lines(report: LabelReport | None, macro: Metric | None, worst: int = 
     elif confusions:
         lines.append("commonest confusions (true -> predicted):")
         lines += [f"  {count:>3} x {true} -> {pred}" for count, true, pred in confusions]
-    if report.macro_labels and report.n / report.macro_labels < 30:
-        lines.append(f"({report.n / report.macro_labels:.0f} test examples a label: per-label F1 and macro-F1 "
-                     "intervals are rough there; more test examples narrow them)")
+    supports = sorted((row.support, name) for name, row in report.labels.items() if row.support)
+    if supports and supports[0][0] < 30:  # the fewest, not the mean: 38 / 1 / 1 read "13 test examples a label"
+        fewest = ", ".join(f"{name} {count}" for count, name in supports[:3])
+        lines.append(f"(fewest test examples a label: {fewest}{', ...' if len(supports) > 3 else ''}: their F1 and "
+                     "macro-F1 intervals are rough; more test examples narrow them)")
     return lines
 
 

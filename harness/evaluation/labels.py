@@ -103,7 +103,8 @@ def macro_f1_metric(cases: Sequence[ScoredCase], contract: OutputContract, seed:
 
 def label_bootstrap(cases: Sequence[ScoredCase], contract: OutputContract, seed: int = 0, resamples: int = 1000,
                     report: LabelReport | None = None) -> tuple[Metric, dict[str, tuple[float, float]]]:
-    """Macro-F1 as a Metric, and each label's F1 interval, from one seeded percentile bootstrap over examples.
+    """Macro-F1 as a Metric, and each label's F1 interval, from one seeded percentile bootstrap over examples,
+    stratified by true label.
 
     A label's F1 in a draw that neither holds nor predicts it is undefined and left out of that label's interval.
     Where a label's every draw gives the same F1 of 0 or 1 (all its examples right, say), the interval is the
@@ -118,7 +119,13 @@ def label_bootstrap(cases: Sequence[ScoredCase], contract: OutputContract, seed:
     by_fold = label_lookup(contract.labels)
     true = np.array([index[by_fold[fold(c.target[contract.key])]] for c in cases])
     pred = np.array([index.get(predicted_label(c, contract), len(names)) for c in cases])
-    draws = np.random.default_rng(seed).integers(0, len(cases), size=(resamples, len(cases)))
+    # resampled within each true label, so every draw holds each label as often as the test set does: drawn over
+    # all examples, a draw that missed the one `legal` ticket averaged over the other labels only, and a model wrong
+    # on it read macro-F1 0.664 [0.655, 1.000]
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(true == label) for label in np.unique(true)]
+    draws = np.concatenate([group[rng.integers(0, group.size, size=(resamples, group.size))] for group in groups],
+                           axis=1)
     support, predicted, hits = _draw_counts(true, pred, draws, len(names))
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = 2 * hits / (support + predicted)  # nan where the label is neither true nor predicted in the draw
