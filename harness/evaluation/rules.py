@@ -27,7 +27,7 @@ The versions, each dated by the commit that made the change:
    examples (`inference.expanded_alpha`; a mean of 10 ROUGE-like scores was covered 90% of the time, now 94.5%); from
    a few hundred examples on they read nearly as before. Macro-F1's interval is centred on the estimate (moved by
    what separates its draws' median from it), where with few examples a label it sat low.
-7. 2026-12-07 (COMMIT). Macro-F1's bootstrap, and each label's F1 interval from it, resample within each true
+7. 2026-12-07 (624245b). Macro-F1's bootstrap, and each label's F1 interval from it, resample within each true
    label, so every draw holds each label as often as the test set does. Drawn over all examples, a draw that missed a
    label's only test example averaged macro-F1 over the other labels: a model wrong on the one `legal` ticket of 60
    read 0.664 [0.655, 1.000].
@@ -96,7 +96,7 @@ VERSIONS: tuple[RulesVersion, ...] = (
                frozenset({"rouge_l", *_FIELDS}), (_REDRAW, "field scores' per-example counts were not stored")),
         Change("macro-F1's interval is centred on the estimate (it sat low with few examples a label)",
                frozenset({"macro_f1"}), (_REDRAW,)))),
-    RulesVersion(7, "2026-12-07", "COMMIT", (
+    RulesVersion(7, "2026-12-07", "624245b", (
         Change("macro-F1 and each label's F1 are resampled within each true label, so a label with one test example "
                "is in every draw (a model wrong on it read [0.655, 1.000])",
                frozenset({"macro_f1", LABEL_F1}), (_REDRAW,)),)),
