@@ -23,7 +23,7 @@ def test_the_history_is_numbered_from_one_to_the_current_version_and_each_entry_
     assert STATS_RULES == 7
     for entry in VERSIONS:
         assert re.search(rf"^{entry.version}\. {entry.date} \({entry.commit}\)", rules.__doc__, re.MULTILINE), entry
-    assert "within each true label" in rules.__doc__.split(f"\n{STATS_RULES}. ")[1]
+    assert "resample within each true" in rules.__doc__.split(f"\n{STATS_RULES}. ")[1]
     assert all(a.date <= b.date for a, b in zip(VERSIONS, VERSIONS[1:]))
 
 
