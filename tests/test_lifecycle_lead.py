@@ -270,3 +270,36 @@ def test_an_approver_in_brackets_or_markdown_is_shown_as_written(sweep, tmp_path
     assert main(["audit", LORA, "--out", str(pack), *db]) == 0
     card = MarkdownIt("commonmark").render((pack / "MODEL_CARD.md").read_text())
     assert "<img" not in card and "alice[/bold] [bob] ![x](http://127.0.0.1:9/pixel.png)" in card
+
+
+def test_weights_swapped_after_scoring_are_refused_by_every_command_that_uses_them(sweep, tmp_path, capsys):
+    """A security review replaced an adapter's weights with others of the same shapes: predict answered with them,
+    promote moved the trial to production, audit wrote a pack listing the new file beside the trial's scores, and
+    `audit --verify` passed it. Each file's sha256 is recorded when the trial saves it, and checked before use."""
+    import shutil
+
+    copy = tmp_path / "results"
+    shutil.copytree(sweep.path.parent, copy)
+    store = Store(copy / "harness.duckdb")
+    trial = store.trial(CUT)
+    events = len(store.adapter_events())
+    recorded = dict(trial.weights_sha256)
+    assert "adapter_model.safetensors" in recorded and all(len(digest) == 64 for digest in recorded.values())
+    weights = trial.artifact_path / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # one bit of the last tensor: the same shapes, other values
+    weights.write_bytes(bytes(data))
+    db = ["--db", str(copy)]
+    commands = [["predict", CUT, "--text", "the hat is red"],
+                ["promote", CUT, "--to", "staging", "--approver", "mallory", "--force", "--reason", "swapped"],
+                ["export", CUT, "--out", str(tmp_path / "export")], ["audit", CUT, "--out", str(tmp_path / "pack")]]
+    for command in commands:
+        assert main([*command, *db]) == 2, command
+        said = one_line(capsys.readouterr().err)
+        assert f"trial {CUT}'s weights in {trial.artifact_path} are not the ones it was trained and scored with " \
+               "(changed: adapter_model.safetensors;" in said, (command, said)
+    assert not (tmp_path / "export").exists() and not (tmp_path / "pack").exists()
+    assert len(store.adapter_events()) == events  # nothing moved
+    weights.unlink()
+    assert main(["predict", CUT, "--text", "x", *db]) == 2
+    assert "(missing: adapter_model.safetensors;" in one_line(capsys.readouterr().err)

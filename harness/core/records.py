@@ -297,6 +297,8 @@ class TrialRecord:
     stats_rules: int | None = None
     """The version of the interval rules its metrics were scored under (`harness.evaluation.rules.STATS_RULES`,
     which the sweep sets where it scores); None: not recorded."""
+    weights_sha256: dict[str, str] | None = None
+    """{file: sha256} of every file of its saved weights folder, as it was scored (`harness.store.weights`)."""
     provenance: dict = field(default_factory=dict)
     """What the numbers depend on (data hashes and sizes, budgets, model, generation cap); shown, never queried."""
     metrics: list[MetricRow] = field(default_factory=list)
@@ -508,6 +510,9 @@ class TrialView:
     stats_rules: int | None = None
     """The version of the interval rules its intervals were computed under (`harness.evaluation.rules`); None for
     trials recorded before releases kept it (2026-12-05), whose rules may be any older version."""
+    weights_sha256: Mapping[str, str] | None = None
+    """{file: sha256} of its weights folder when it was saved and scored; None for trials saved before releases kept
+    it (2026-12-07), or with no weights."""
 
     @property
     def data(self) -> DataProvenance:

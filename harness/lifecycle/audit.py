@@ -235,6 +235,9 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
         "metrics": {split: {name: m.to_dict() for name, m in metrics.items()}
                     for split, metrics in trial.metrics.items()},
         "stats_rules": trial.stats_rules,  # the interval rules the metrics were scored under (evaluation/rules.py)
+        # the weights as they were scored, each file's sha256 recorded when the trial saved them (null: not
+        # recorded, a trial saved before 2026-12-07); the export in this pack was checked against them
+        "weights_sha256_when_scored": None if trial.weights_sha256 is None else dict(trial.weights_sha256),
         "registry": [asdict(e) for e in events],
         "gate": gated and gated.gate,
         "gate_override": {"by": gated.actor, "reason": gated.note} if gated and gated.forced else None,

@@ -172,6 +172,7 @@ _TRIAL_COLUMNS = (
     "feasible", "artifact_path", "details", "train_steps", "stopped_by", "train_examples", "examples_per_step",
     "loss_curve", "dev_curve", "shots", "include_contract", "constraints", "label_reports", "hosted",
     "phase_seconds", "planned_steps", "engine", "serving", "stats_rules", "step_seconds", "prompt_search",
+    "weights_sha256",
 )  # fmt: skip
 _INSERT_TRIAL = f"INSERT INTO trials ({', '.join(_TRIAL_COLUMNS)}) VALUES ({', '.join('?' * len(_TRIAL_COLUMNS))})"
 _INSERT_METRIC = "INSERT INTO metrics (trial_id, split, name, value, low, high, n) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -472,7 +473,8 @@ class Store:
                _dumps(r.constraints), _dumps({split: report.to_json() for split, report in r.label_reports.items()}),
                None if r.hosted is None else _dumps(dataclasses.asdict(r.hosted)), _dumps(r.phase_seconds),
                training and training.planned_steps, _record(r.engine), _record(r.serving), r.stats_rules,
-               training and training.step_seconds, _record(r.prompt_search)]  # fmt: skip
+               training and training.step_seconds, _record(r.prompt_search),
+               None if r.weights_sha256 is None else _dumps(r.weights_sha256)]  # fmt: skip
         metrics = [[r.id, m.split, m.name, m.value, m.low, m.high, m.n] for m in r.metrics] if with_results else []
         throughput = [[r.id, split, t.examples, t.seconds, t.batch_size, t.prompt_tokens, t.completion_tokens,
                        _dumps([list(b) for b in t.batches]) if t.batches else None, t.others_cpu_share]
@@ -829,6 +831,7 @@ class Store:
             phase_seconds=_loads(t["phase_seconds"], {}), metrics=metrics, provenance=_loads(t["details"], {}),
             engine=_typed(EngineInfo, t["engine"]), serving=_typed(ServingLoad, t["serving"]),
             prompt_search=_typed(PromptSearch, t["prompt_search"]), stats_rules=t["stats_rules"],
+            weights_sha256=_loads(t["weights_sha256"]),
         )  # fmt: skip
 
 

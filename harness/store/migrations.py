@@ -450,6 +450,12 @@ ALTER TABLE throughput ADD COLUMN batches JSON;
 ALTER TABLE throughput ADD COLUMN others_cpu_share DOUBLE;
 """
 
+M021_WEIGHTS_SHA256 = """
+-- {file: sha256} of a trained trial's saved weights folder when it was saved and scored: promote, export, audit,
+-- recheck and predict refuse weights that are no longer those. Trials saved before stay null, "not recorded".
+ALTER TABLE trials ADD COLUMN weights_sha256 JSON;
+"""
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
@@ -471,6 +477,7 @@ MIGRATIONS: list[Migration] = [
     ("m018_prompt_search", M018_PROMPT_SEARCH),
     ("m019_audit_packs", M019_AUDIT_PACKS),
     ("m020_throughput_spread", M020_THROUGHPUT_SPREAD),
+    ("m021_weights_sha256", M021_WEIGHTS_SHA256),
 ]
 
 

@@ -40,6 +40,7 @@ from harness.evaluation.scoring import SplitScores, score_split, scorer_names
 from harness.evaluation.stats import paired_difference, proportion
 from harness.models.device import peak_memory_mb
 from harness.models.machine_load import other_load
+from harness.store.weights import folder_sha256
 from harness.sweep.prepare import SweepData, base_regression
 from harness.sweep.space import method_params
 from harness.training.generate import timed_batches
@@ -89,6 +90,7 @@ def run_trial(data: SweepData, record: TrialRecord, params: dict[str, Any], tria
             weights = method.save(candidate, artifact_dir)
             record.phase_seconds["save"] = time.perf_counter() - began
         record.artifact_path = None if weights is None else str(weights)
+        record.weights_sha256 = None if weights is None else folder_sha256(Path(weights))
     return _finish(data, record, "complete", candidate)
 
 
