@@ -156,14 +156,11 @@ def _teach(parser: argparse.ArgumentParser, *rows: tuple[str, str], description:
 
 
 def _login() -> str:
-    """Who runs the command, for the records that name an actor: the login name ($LOGNAME, $USER, or the account's
-    name), else `unknown`."""
-    import getpass
+    """Who runs the command, for the records that name an actor by default: the account of this process's user id
+    (`harness.core.identity`), not $LOGNAME, which any shell sets."""
+    from harness.core.identity import os_account
 
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no such variable and no passwd entry (a container's arbitrary uid)
-        return "unknown"
+    return os_account()
 
 
 def _examples(*rows: tuple[str, str]) -> str:

@@ -135,15 +135,18 @@ def test_promote_does_not_demote_production_and_rollback_names_an_unknown_suite(
     assert "holds no study yet" in message and not missing.exists()
 
 
-def test_registry_shows_n_beside_every_interval_and_says_when_it_has_nothing(sweep, tmp_path, capsys):
+def test_registry_shows_n_beside_every_interval_and_says_when_it_has_nothing(sweep, tmp_path, capsys, monkeypatch):
     if sweep.production("toy-colours") is None:
         promote(sweep, "nu/1", "production", approver="ada", force=True, reason="a shadow test")
     assert main(["registry", "--db", str(sweep.path)]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "nu/1" in line)
     assert row.count("n=12") >= 2 and "n=4" in row  # accuracy and format on test; forgetting's items
-    assert main(["registry", "--history", "--db", str(tmp_path / "none.duckdb")]) == 0
-    assert "no adapters: there is no results database at" in capsys.readouterr().out
+    assert main(["registry", "--history", "--db", str(tmp_path / "none.duckdb")]) == 2  # a typo is not "none yet"
+    assert "no results database there" in capsys.readouterr().err
     assert not (tmp_path / "none.duckdb").exists()
+    monkeypatch.chdir(tmp_path)  # a project with no sweep yet: nothing to list, and it says so
+    assert main(["registry"]) == 0
+    assert "no adapters: there is no results database at" in capsys.readouterr().out
     assert "no suite 'nosuch'" in refused(["registry", "--suite", "nosuch", "--db", str(sweep.path)], capsys)
 
 

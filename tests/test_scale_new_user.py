@@ -63,7 +63,9 @@ def reference_bootstrap(cases, contract, seed: int, resamples: int, report: dict
 
     true = np.array([index[by_fold[fold(c.target[contract.key])]] for c in cases])
     pred = np.array([index.get(said(c), len(names)) for c in cases])
-    draws = np.random.default_rng(seed).integers(0, len(cases), size=(resamples, len(cases)))
+    rng = np.random.default_rng(seed)  # drawn within each true label (interval rules v7)
+    groups = [np.flatnonzero(true == label) for label in np.unique(true)]
+    draws = np.concatenate([g[rng.integers(0, g.size, size=(resamples, g.size))] for g in groups], axis=1)
     width = len(names) + 1
     offset = np.arange(resamples)[:, None] * width
 

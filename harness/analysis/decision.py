@@ -289,8 +289,10 @@ def smallest_exact_p(n: int, m: int | None = None) -> float:
     figure) by flipping signs, on n examples against m by relabelling. Where even that is not below alpha, no test
     can show a difference, and a percentile bootstrap (which reads p = 0 off three pairs that all lean one way) must
     not claim one either: 5 pairs or fewer at alpha 0.05, or 3 examples against 3."""
-    ways = 2.0 ** n if m is None else float(math.comb(n + m, n))
-    return min(1.0, 2.0 / ways)
+    if m is None:
+        return min(1.0, math.ldexp(2.0, -n))  # 2 / 2^n, read as 0 past a float's range (2.0 ** 1024 overflows)
+    ways = math.comb(n + m, n)
+    return min(1.0, 2.0 / ways) if ways.bit_length() < 1000 else 0.0
 
 
 def _too_few(common: dict, d: np.ndarray, unit: str, against: str = "") -> Decision | None:

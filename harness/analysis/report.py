@@ -476,7 +476,8 @@ def history_table(events: Iterable[AdapterEvent]) -> Table:
     for e in events:
         gate = "FAILED, overridden" if e.gate_outcome == "failed, overridden" else e.gate_outcome or "-"  # stands out
         change = e.status if e.action == "recheck" else f"{e.previous} -> {e.status}"
-        table.add_row(f"{e.at:%Y-%m-%d %H:%M}", e.trial_id, e.suite, f"{e.action}: {change}", e.actor,
+        by = e.actor if e.os_account is None else f"{e.actor} (run by {e.os_account})"
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M}", e.trial_id, e.suite, f"{e.action}: {change}", by,
                       Text(e.note or ""), gate)
     return table
 

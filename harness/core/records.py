@@ -380,9 +380,15 @@ class AdapterEvent:
     gate: dict | None = None
     """The gate's result: every rule with its numbers, intervals and p-values."""
     detail: dict | None = None
-    """What a re-check measured."""
+    """What a re-check measured; and `os_account`, set by the store."""
     at: datetime | None = None
     """When (UTC); set by the store."""
+
+    @property
+    def os_account(self) -> str | None:
+        """The system account that wrote the event (`harness.core.identity`), beside the actor it names; None for
+        events recorded before releases kept it (2026-12-07)."""
+        return (self.detail or {}).get("os_account")
 
     @property
     def gate_outcome(self) -> str | None:

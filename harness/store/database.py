@@ -35,6 +35,7 @@ import numpy as np
 
 from harness import __version__
 from harness.core.errors import HarnessError
+from harness.core.identity import os_account
 from harness.core.label_report import LabelReport
 from harness.core.metric import Metric
 from harness.core.paths import results_folder
@@ -607,15 +608,15 @@ class Store:
         def write(c: duckdb.DuckDBPyConnection) -> None:
             if look is not None:
                 _insert_look(c, look)
-            now = _now()
+            now, account = _now(), os_account()  # who wrote it, beside the actor named (see core/identity.py)
             for e in events:
                 if e.status not in ADAPTER_STATUSES:
                     raise ValueError(f"adapter status {e.status!r} is not one of {', '.join(ADAPTER_STATUSES)}")
                 c.execute("INSERT INTO adapter_events (trial_id, suite, status, previous, action, actor, note, forced,"
                           " gate, detail, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                           [e.trial_id, e.suite, e.status, e.previous, e.action, e.actor, e.note, e.forced,
-                           None if e.gate is None else _dumps(e.gate), None if e.detail is None else _dumps(e.detail),
-                           now])
+                           None if e.gate is None else _dumps(e.gate),
+                           _dumps({**(e.detail or {}), "os_account": account}), now])
             for suite in {e.suite for e in events}:
                 live = [t for t, s in _latest_statuses(c, suite).items() if s == "production"]
                 if len(live) > 1:
