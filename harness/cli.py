@@ -457,8 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     payback.set_defaults(run=_payback)
 
     report = sub.add_parser(
-        "report", help="the study's answer as one document (Markdown, HTML or PDF): verdict and rule, evidence, "
-                       "cautions, payback",
+        "report", help="the study's answer as one document (Markdown, HTML, PDF or JSON): verdict and rule, "
+                       "evidence, cautions, payback",
         description="Write the study's answer as one document (Markdown, HTML or PDF, by --out or --format) a lead or "
                     "finance can read without the tool: "
                     "the verdict and the one rule that gave it; the fine-tuned trial and its real opponent side by "
@@ -471,12 +471,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="FILE_OR_FOLDER",
                         help="the file to write: a self-contained HTML page (no scripts, prints as it shows) when "
                              "it ends in .html, a PDF (landscape A4, fonts embedded) when it ends in .pdf, Markdown "
-                             "when it ends in .md (another suffix is refused), else as --format says; a folder (one "
-                             "that exists, or a path ending in /) gets report-STUDY.md inside it, or .html or .pdf by "
-                             "--format (default: report-STUDY.md beside the results database); written whole or not "
+                             "when it ends in .md, JSON when it ends in .json (another suffix is refused), else as "
+                             "--format says; a folder (one that exists, or a path ending in /) gets report-STUDY.md "
+                             "inside it, or .html, .pdf or .json by --format (default: report-STUDY.md beside the "
+                             "results database); written whole or not "
                              "at all, and replaced when it exists")
-    report.add_argument("--format", choices=("md", "html", "pdf"),
-                        help="md (Markdown), html or pdf, for a folder or no --out (default md); a file's own "
+    report.add_argument("--format", choices=("md", "html", "pdf", "json"),
+                        help="md (Markdown), html, pdf, or json (for a pipeline: the verdict's head, whether it is "
+                             "ready, its decision with interval and n, the rule, the cautions and the payback; schema "
+                             "in README, The decision report), for a folder or no --out (default md); a file's own "
                              "suffix must agree with it")
     report.add_argument("--volume", type=volume,
                         help="queries per month, above 0: adds the payback (without it the report has none)")
@@ -490,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("harness report --study demo --out decision.html --db /data/results", "as an HTML page, from another folder"),
         ("harness report --volume 100000 --out decision.pdf", "as a PDF for finance, with the payback"),
         ("harness report --out reports/ --format html", "reports/report-demo.html"),
+        ("harness report --out verdict.json && jq -e '.verdict.ready' verdict.json",
+         "a CI step that fails unless the answer is YES"),
         ("harness report --volume 100000 --baseline api:gpt-4o-mini --baseline-accuracy 0.85",
          "priced against a hosted API"))
     report.formatter_class = _Help

@@ -6,6 +6,7 @@ time cap cut it short though it leads on dev (s/3). The report must say what the
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,28 @@ def test_with_a_volume_the_payback_is_harness_paybacks_with_every_assumption(res
     assert "| engineering_hours | 10 | hours | user input |" in section
     assert (f"harness payback s/1 --baseline s/0 --volume 100000 --prices {prices} --eng-hours 10 --eng-rate 100 "
             f"--db {folder / 'harness.duckdb'}") in text
+
+
+def test_a_json_out_gives_a_pipeline_the_verdict_its_decision_and_cautions(results, capsys):
+    """A CI job had only the first word of a printed line to gate on: the JSON report holds the verdict's head,
+    whether it is ready, the decision with its interval and n, the rule and the cautions."""
+    folder, prices = results
+    priced = ("--volume", "100000", "--eng-hours", "10", "--eng-rate", "100", "--prices", str(prices))
+    assert main(report(results, "--out", str(folder / "verdict.json"), *priced)) == 0
+    data = json.loads((folder / "verdict.json").read_text())
+    verdict = study_verdict(Store(folder / "harness.duckdb"), "s")
+    assert data["schema"] == 1 and data["study"] == "s" and data["objective_metric"] == "task_accuracy"
+    shown = data["verdict"]
+    assert (shown["head"], shown["ready"], shown["finetuned"], shown["opponent"]) == ("YES", True, "s/1", "s/0")
+    assert shown["text"] == verdict.text and shown["rule"] == VERDICT_RULE
+    assert shown["decision"]["outcome"] == "better" and shown["decision"]["test"] == "mcnemar-exact"
+    assert shown["decision"]["difference"] == {"value": verdict.decision.difference.value,
+                                               "low": verdict.decision.difference.low,
+                                               "high": verdict.decision.difference.high, "n": 100}
+    assert any(line.startswith("s/2 (lora) failed") for line in data["cautions"])
+    assert data["payback"]["candidate"] == "s/1" and data["unpriced"] is None
+    assert main(report(results, "--format", "json")) == 0  # a folder or no --out: report-STUDY.json
+    assert json.loads((folder / "report-s.json").read_text())["payback"] is None
 
 
 def test_a_payback_flag_without_a_volume_is_refused_and_nothing_is_written(results, capsys):

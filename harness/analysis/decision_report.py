@@ -10,7 +10,9 @@ the sweep did not (the verdict is `harness.analysis.verdict`'s, the payback `har
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import html
+import json
 import os
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -150,9 +152,10 @@ def _sections(report: DecisionReport) -> list[tuple[str, str]]:
             ("machines", _machines(report)), ("reproduce", _reproduce(report))]
 
 
-FORMATS = {"md": "Markdown", "html": "a self-contained HTML page", "pdf": "a PDF"}
+FORMATS = {"md": "Markdown", "html": "a self-contained HTML page", "pdf": "a PDF",
+           "json": "JSON for a pipeline (the verdict, its decision and cautions, the payback)"}
 """`--format`'s choices, each the suffix of the file it writes, and what it writes."""
-SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf", ".json": "json"}
 """An `--out` file's suffix decides its format; another suffix is refused, and a file without one is written as
 --format says."""
 
@@ -163,6 +166,33 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:75rem;margin:2rem auto
          "code,pre{background:#f5f5f5}pre{padding:.5rem;white-space:pre-wrap}figure{margin:1rem 0}"
          "@media print{body{max-width:none}}")
 """Inline, so the page needs no network, and prints as it shows."""
+
+
+JSON_SCHEMA = 1
+"""Bumped when a key of `to_json` changes meaning or goes; new keys may be added within a version."""
+
+
+def to_json(report: DecisionReport) -> str:
+    """The answer for a pipeline to gate on without parsing prose (`jq -e '.verdict.head == "YES"'`): the verdict's
+    head (YES, NOT READY, NO, NOT SHOWN, No verdict) and whether it is ready to act on, the decision behind it (the
+    difference with its 95% interval and n, the test and p), the rule, the cautions and the payback, as the Markdown
+    report gives them."""
+    verdict, study = report.verdict, report.study
+    decision = None
+    if verdict.decision is not None:
+        decision = dataclasses.asdict(verdict.decision)
+        decision["p_value"] = None if verdict.decision.test == "none" else decision["p_value"]  # no test was run
+    return json.dumps({
+        "schema": JSON_SCHEMA,
+        "study": study.name, "suite": study.suite, "suite_version": study.suite_version, "model": study.model_name,
+        "objective_metric": study.objective_metric, "written_at": report.written_at.isoformat(timespec="seconds"),
+        "verdict": {"head": verdict.head, "ready": verdict.ready, "text": verdict.text,
+                    "finetuned": verdict.finetuned, "opponent": verdict.prompting,
+                    "opponent_kind": verdict.opponent_kind, "decision": decision, "rule": VERDICT_RULE},
+        "cautions": caution_lines(report),
+        "payback": None if report.payback is None else report.payback.to_dict(),
+        "unpriced": report.unpriced or None,
+    }, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
 def to_html(report: DecisionReport) -> str:
@@ -225,8 +255,8 @@ def report_target(given: str | None, results: Path, study: str, chosen: str | No
 def _format_of(out: Path, chosen: str | None) -> str:
     named = SUFFIXES.get(out.suffix.lower())
     if out.suffix and named is None:  # a .docx of Markdown would not open, and a .txt hides what it holds
-        raise HarnessError(f"--out {out}: the report is written as Markdown (.md), HTML (.html) or PDF (.pdf), not "
-                           f"{out.suffix}; give --out {out.with_suffix('.' + (chosen or 'md'))}.")
+        raise HarnessError(f"--out {out}: the report is written as Markdown (.md), HTML (.html), PDF (.pdf) or "
+                           f"JSON (.json), not {out.suffix}; give --out {out.with_suffix('.' + (chosen or 'md'))}.")
     if chosen is not None and named is not None and named != chosen:
         raise HarnessError(f"--out {out} ends in {out.suffix}, which writes {FORMATS[named]}, but --format is "
                            f"{chosen}: give --out {out.with_suffix('.' + chosen)}, or leave --format out.")
@@ -250,6 +280,8 @@ def render(report: DecisionReport, fmt: str) -> str | bytes:
     """The report in `fmt`, one of FORMATS."""
     if fmt == "pdf":
         return to_pdf(report)
+    if fmt == "json":
+        return to_json(report)
     return to_html(report) if fmt == "html" else to_markdown(report)
 
 
@@ -388,6 +420,15 @@ def _every_trial(report: DecisionReport) -> str:
 
 
 def _cautions(report: DecisionReport) -> str:
+    lines = caution_lines(report)
+    body = "\n".join(f"- {line}" for line in lines) if lines else (
+        "None: every trial completed, none was cut short by its time cap, every trained trial meets the dev "
+        "constraints, and every interval is by this release's rules.")
+    return f"## Cautions\n\n{body}"
+
+
+def caution_lines(report: DecisionReport) -> list[str]:
+    """What the answer must be read with, a sentence each: the report's Cautions."""
     lines = list(_caution_lines(report.trials))
     if (check := report.study.forgetting_check) is not None and (why := too_few_to_decide(*check)) is not None:
         lines.append(sentence(why[:1].upper() + why[1:]))
@@ -403,10 +444,7 @@ def _cautions(report: DecisionReport) -> str:
         lines.append(report.payback.machine_caution[:1].upper() + report.payback.machine_caution[1:])
     if report.payback is not None and report.payback.serving_engine == "hf":
         lines.append(sentence(f"The payback's serving cost: {report.payback.serving_source}"))
-    body = "\n".join(f"- {line}" for line in lines) if lines else (
-        "None: every trial completed, none was cut short by its time cap, every trained trial meets the dev "
-        "constraints, and every interval is by this release's rules.")
-    return f"## Cautions\n\n{body}"
+    return lines
 
 
 def _caution_lines(trials: Sequence[TrialView]) -> Iterable[str]:
