@@ -60,13 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args, console) or 0
     except HarnessError as exc:  # on stderr: `harness trials --format json > x.json` must not write it into x.json
-        Console(stderr=True, soft_wrap=True, markup=False).print(flagged("error", str(exc)), highlight=False)
+        _flag(console, "error", str(exc))
         return 2
     except KeyboardInterrupt as stop:
         # only trials are kept to resume from, and a dry run runs none
         resumable = getattr(args, "run", None) in (_sweep, _worker) and not getattr(args, "dry_run", False)
-        console.print(("\nstopped (SIGTERM)." if isinstance(stop, Terminated) else "\ninterrupted.")
-                      + (" Finished trials are saved; re-run the same command to resume." if resumable else ""))
+        Console(stderr=True, soft_wrap=True, markup=False).print(  # not a result: beside the errors
+            ("\nstopped (SIGTERM)." if isinstance(stop, Terminated) else "\ninterrupted.")
+            + (" Finished trials are saved; re-run the same command to resume." if resumable else ""))
         return 143 if isinstance(stop, Terminated) else 130
 
 
@@ -82,6 +83,12 @@ def _no_calls_home() -> None:
 
 FLAG_STYLES = {"error": "bold red", "refused": "bold red", "mismatch": "bold red", "warning": "bold yellow",
                "note": "bold yellow"}
+
+
+def _flag(console: Console, word: str, text: str) -> None:
+    """`word: text` on standard error: warnings, notes, errors and refusals are not the command's result, and a
+    pipeline that reads standard output (a table, JSON, the verdict) must get the result alone."""
+    Console(stderr=True, soft_wrap=True, markup=False, width=console.width).print(flagged(word, text), highlight=False)
 
 
 def flagged(word: str, text: str) -> Text:
@@ -994,12 +1001,12 @@ def _sweep(args, console: Console) -> int:
 
     plan = plan_sweep(args.experiment, args.overrides, args.study, args.storage, args.trials)
     if (note := origin_note(plan.storage)) is not None:  # a variable left set would move the study without a word
-        console.print(flagged("note", note), highlight=False)
+        _flag(console, "note", note)
     if (warning := password_warning(args.storage)) is not None:
-        console.print(flagged("warning", warning), highlight=False)
+        _flag(console, "warning", warning)
     for warning in filter(None, (plan.labels_left_out_warning(), plan.unbalanced_test_warning(),
                                  plan.forgetting_warning())):
-        console.print(flagged("warning", warning), highlight=False)
+        _flag(console, "warning", warning)
     _check_workers(args.workers, plan)  # before calibration, which takes minutes, and in the dry run
     if not args.dry_run:  # owner-only before anything writes in it (the hosted cache, the forgetting check's)
         results_folder(plan.results_dir)
@@ -1029,7 +1036,7 @@ def _sweep(args, console: Console) -> int:
         console.print(report.estimate_text(expected), highlight=False)
     warning = expected.warning() if expected is not None else None
     if warning and not any(t.trained and t.complete for t in store.trials(plan.study)):  # not when resuming past it
-        console.print(flagged("warning", warning), highlight=False)
+        _flag(console, "warning", warning)
     if args.dry_run:
         if here.refusal is not None:  # after the plan and estimate it is about: they show what to change
             raise HarnessError(f"the sweep would not start here: {here.refusal}")
@@ -1053,13 +1060,13 @@ def _sweep(args, console: Console) -> int:
     if _engine_lost(outcome, console):
         return 1
     if outcome.ran and outcome.failed == outcome.ran:
-        console.print(flagged("error", f"every trial this run started failed ({outcome.failed}); the reasons are "
-                      "above and in `harness trials`."), highlight=False)
+        _flag(console, "error", f"every trial this run started failed ({outcome.failed}); the reasons are "
+                      "above and in `harness trials`.")
         return 1
     tuned = [t for t in trials if t.trained and t.run_id == outcome.run_id]
     if tuned and all(t.status == "failed" for t in tuned):  # no answer to the question, whatever prompting did
-        console.print(flagged("error", f"every fine-tuned trial this run started failed ({len(tuned)}), so the "
-                      "study has no answer; the reasons are above and in `harness trials`."), highlight=False)
+        _flag(console, "error", f"every fine-tuned trial this run started failed ({len(tuned)}), so the "
+                      "study has no answer; the reasons are above and in `harness trials`.")
         return 1
     db = "" if store.path == Path("results/harness.duckdb") else f" --db {shlex.quote(str(store.path.parent))}"
     console.print(f"next: `harness report --study {outcome.study}{db}` writes this answer with its evidence and "
@@ -1113,7 +1120,7 @@ def _engine_lost(outcome, console: Console) -> bool:
     """Whether the run stopped because its engine went away (`SweepOutcome.engine_lost`), said as an error."""
     if not outcome.engine_lost:
         return False
-    console.print(flagged("error", f"the sweep stopped before its last trial: {outcome.engine_lost}"), highlight=False)
+    _flag(console, "error", f"the sweep stopped before its last trial: {outcome.engine_lost}")
     return True
 
 
@@ -1130,12 +1137,12 @@ def _worker(args, console: Console) -> int:
     from harness.sweep.storage import password_warning
 
     if (warning := password_warning(args.storage)) is not None:
-        console.print(flagged("warning", warning), highlight=False)
+        _flag(console, "warning", warning)
     if args.storage is None:  # neither --storage nor $HARNESS_STORAGE: workers share a study only through it
-        console.print(flagged("note", f"worker {index} keeps study {plan.study} in {plan.storage}, the default "
+        _flag(console, "note", f"worker {index} keeps study {plan.study} in {plan.storage}, the default "
                       "storage of its results folder: only workers on this machine with the same --results share it; "
                       f"a worker elsewhere runs a study of its own. Give every worker the same --storage (or "
-                      f"{STORAGE_ENV}) to share one study across machines."), highlight=False)
+                      f"{STORAGE_ENV}) to share one study across machines.")
     results_folder(plan.results_dir)  # owner-only before anything writes in it
     store = _store(args.db, plan.config.results_dir)
     check_store_matches_storage(plan, store)  # before calibration: a worker of another setup costs minutes there
@@ -1148,8 +1155,8 @@ def _worker(args, console: Console) -> int:
     if _engine_lost(outcome, console):
         return 1
     if outcome.ran and outcome.failed == outcome.ran:
-        console.print(flagged("error", f"every trial this worker started failed ({outcome.failed}); the reasons "
-                      "are above and in `harness trials`."), highlight=False)
+        _flag(console, "error", f"every trial this worker started failed ({outcome.failed}); the reasons "
+                      "are above and in `harness trials`.")
         return 1
     return 0
 
@@ -1176,9 +1183,9 @@ def _merge(args, console: Console) -> int:
             elif not there.is_dir():
                 missing.append((there, here))
         for there, link in linked:
-            console.print(flagged("warning", f"{there} was not copied: {link} is a symbolic link (to "
+            _flag(console, "warning", f"{there} was not copied: {link} is a symbolic link (to "
                           f"{os.readlink(link)}), and adapter folders hold plain files only. Replace the link with "
-                          "the file it points to, if you trust it, and merge again."), highlight=False)
+                          "the file it points to, if you trust it, and merge again.")
         console.print(f"{source.path}: {len(report.trials)} trial(s) merged into {target.path}, {copied} adapter "
                       "folder(s) copied.")
         if report.running:  # a running row has no scores to merge; leaving it out unsaid lost the trial
@@ -1188,17 +1195,15 @@ def _merge(args, console: Console) -> int:
                           "died, the study storage has failed them and another trial runs their configuration again; "
                           "`harness worker` on that results folder records the failure there.", highlight=False)
         if report.events_left or report.looks_left:  # an adapter's history is not two databases' to mix
-            console.print(flagged("warning", f"{source.path} also holds {report.events_left} registry event(s) "
+            _flag(console, "warning", f"{source.path} also holds {report.events_left} registry event(s) "
                           f"and {report.looks_left} look(s) at test of the merged trials, which merge does not carry: "
                           "a merged trial arrives as a candidate with no history here. Promote, retire and gate in "
-                          f"one database; `harness registry --history --db {source.path}` lists what stays there."),
-                          highlight=False)
+                          f"one database; `harness registry --history --db {source.path}` lists what stays there.")
         if missing:  # a database copied without its artifacts/ folder: the trials are here, their weights are not
-            console.print(flagged("warning", f"{len(missing)} merged trial(s) kept weights that are not in "
+            _flag(console, "warning", f"{len(missing)} merged trial(s) kept weights that are not in "
                           f"{source.path.parent}: {', '.join(str(there) for there, _ in missing[:3])}"
                           f"{', ...' if len(missing) > 3 else ''}. Copy the worker's whole results folder, then copy "
-                          f"each adapter folder to its place here (e.g. {missing[0][1]}); merging again adds nothing."),
-                          highlight=False)
+                          f"each adapter folder to its place here (e.g. {missing[0][1]}); merging again adds nothing.")
         for name in {trial.split("/", 1)[0] for trial in report.trials}:  # the study's keep_best, here as there
             study = target.study(name)
             keep = ((study.experiment if study else {}).get("retention") or {}).get("keep_best", 3)
@@ -1440,7 +1445,7 @@ def _promote(args, console: Console) -> int:
     try:
         done = promote(_store(args.db), args.trial, args.to, args.approver, args.note, args.force, args.reason)
     except GateRefused as refused:
-        console.print(flagged("refused", str(refused)), highlight=False)
+        _flag(console, "refused", str(refused))
         return 1
     if done.gate is not None:  # a retirement runs no gate
         console.print(done.gate.text(), highlight=False)
@@ -1514,7 +1519,7 @@ def _audit_verify(args, console: Console) -> int:
     store = _store(args.db) if args.db is not None or default.is_file() else None
     checked = check_pack(args.verify, None if args.manifest_sha256 else store, args.manifest_sha256)
     for problem in checked.problems:
-        console.print(flagged("mismatch", problem), highlight=False)
+        _flag(console, "mismatch", problem)
     console.print(checked.summary(), highlight=False)
     return 1 if checked.problems else 0
 

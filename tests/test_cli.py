@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from conftest import printed
@@ -138,12 +139,17 @@ def test_registry_history_with_no_change_says_so(tmp_path, capsys):
 
 
 
-def test_who_ran_a_recheck_or_a_compare_defaults_to_the_login_name(monkeypatch):
+def test_who_ran_a_recheck_or_a_compare_defaults_to_the_system_account(monkeypatch):
+    """The account of the process's user id, not $LOGNAME: `LOGNAME=ceo-alice harness audit` signed a pack as
+    someone else."""
+    import pwd
+
     from harness.cli import build_parser
 
-    monkeypatch.setenv("LOGNAME", "ana")
-    for command in (["recheck", "ticket-triage"], ["compare", "demo/1", "demo/0"]):
-        assert build_parser().parse_args(command).actor == "ana"
+    monkeypatch.setenv("LOGNAME", "ceo-alice")
+    account = f"{pwd.getpwuid(os.getuid()).pw_name} (uid {os.getuid()})"
+    for command in (["recheck", "ticket-triage"], ["compare", "demo/1", "demo/0"], ["audit", "demo/1"]):
+        assert build_parser().parse_args(command).actor == account
     assert build_parser().parse_args(["recheck", "ticket-triage", "--actor", "nightly"]).actor == "nightly"
 
 
@@ -158,7 +164,7 @@ def test_ctrl_c_outside_a_sweep_says_nothing_of_trials_to_resume(tmp_path, capsy
     source = tmp_path / "data.csv"
     source.write_text("text,label\nhi,greet\n")
     assert main(["suite", "init", "mini", "--from", str(source), "--suites-dir", str(tmp_path / "s")]) == 130
-    assert capsys.readouterr().out.strip() == "interrupted."
+    assert capsys.readouterr().err.strip() == "interrupted."  # not a result: on standard error
 
 
 def test_trials_of_several_studies_are_ranked_study_by_study(tmp_path, capsys):

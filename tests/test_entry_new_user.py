@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import printed
 from test_bad_input import experiment, nothing_written, refused
 from test_store import make_record
 
@@ -348,7 +349,7 @@ def test_a_worker_on_its_own_storage_says_other_machines_do_not_share_its_study(
     path = experiment(tmp_path, toy_suite, "data: {train_limit: 6, dev_limit: 3, test_limit: 3}\n",
                       space="prompt: {shots: 0}", model=str(model_dir))
     assert main(["worker", str(path), "--results", str(tmp_path / "results-b"), "--trials", "1", "--index", "1"]) == 0
-    out = " ".join(capsys.readouterr().out.split())
+    out = " ".join(printed(capsys).split())
     assert f"study bad in journal:{tmp_path / 'results-b'}/optuna-journal.log, the default storage" in out
     assert "a worker elsewhere runs a study of its own. Give every worker the same --storage" in out
     assert "worker 1: ran 1 trial(s) of study bad" in out
@@ -391,7 +392,7 @@ def test_merging_a_database_copied_without_its_adapters_warns_which_weights_are_
     record.artifact_path = str(tmp_path / "b/artifacts/s1/1")  # kept on the worker, not copied with the database
     theirs.record_trial_result(record)
     assert main(["merge", str(theirs.path), "--db", str(ours.path)]) == 0
-    out = " ".join(capsys.readouterr().out.split())
+    out = " ".join(printed(capsys).split())
     assert "1 trial(s) merged" in out and "0 adapter folder(s) copied" in out
     assert f"1 merged trial(s) kept weights that are not in {tmp_path / 'b'}: {tmp_path / 'b/artifacts/s1/1'}" in out
 

@@ -84,7 +84,7 @@ def test_a_non_finite_loss_fails_the_trial_and_never_counts_as_a_score(tmp_path,
     assert "TrainingError: the training loss became nan by step 10" in trial.failure_reason
     assert "Lower `learning_rate`" in trial.failure_reason
     assert trial.metric("test", "task_accuracy") is None and trial.metric("dev", "task_accuracy") is None
-    assert "every trial this run started failed (1)" in capsys.readouterr().out
+    assert "every trial this run started failed (1)" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -100,7 +100,7 @@ def test_a_fault_before_the_trials_own_handling_fails_it_once_and_never_loops(tm
     failed = trials(tmp_path)
     assert [t.status for t in failed] == ["failed", "failed"]
     assert all("RuntimeError: a bug" in t.failure_reason for t in failed)
-    assert "every trial this run started failed (2)" in capsys.readouterr().out
+    assert "every trial this run started failed (2)" in capsys.readouterr().err
 
 
 def test_out_of_memory_while_calibrating_says_what_to_lower(tmp_path, tiny_model_dir, toy_suite, monkeypatch,

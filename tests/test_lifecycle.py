@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import swept
+from conftest import printed, swept
 
 from harness.analysis.report import adapters
 from harness.cli import main
@@ -112,7 +112,7 @@ def test_registry_and_compare_against_production_through_the_cli(sweep, capsys):
     assert main(["compare", "life/3", *db, "--format", "json", "--actor", "lin"]) == 0  # B: the production adapter
     assert json.loads(capsys.readouterr().out)["b"]["id"] == sweep.production("toy-colours")
     assert main(["promote", "life/1", "--to", "production", "--approver", "x", *db]) == 1
-    assert "refused:" in capsys.readouterr().out
+    assert "refused:" in printed(capsys)
     assert main(["registry", *db, "--history"]) == 0
     out = capsys.readouterr().out
     assert "Looks at test" in out and "refused" in out and "compare" in out and "lin" in out
@@ -209,7 +209,7 @@ def test_audit_pack_is_complete_and_verify_catches_a_changed_byte(sweep, tmp_pat
     assert verify(pack) == ["extra.txt: not in the manifest (added after the pack was written)"]
     capsys.readouterr()
     assert main(["audit", "--verify", str(pack)]) == 1
-    assert "mismatch:" in capsys.readouterr().out
+    assert "mismatch:" in printed(capsys)
 
 
 def test_audit_record_says_how_stored_examples_were_redacted_and_withholds_user_regexes(sweep, tmp_path, monkeypatch):

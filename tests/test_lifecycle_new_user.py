@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import swept, write_toy_suite
+from conftest import printed, swept, write_toy_suite
 from test_bad_input import refused
 
 from harness.cli import build_parser, main
@@ -215,7 +215,7 @@ def test_the_gate_says_a_dev_rate_was_not_measured_rather_than_print_a_gap(sweep
     """nu/2 learned nothing: no compliant answer on dev, so its hallucination rate there has no value."""
     assert sweep.trial("nu/2").metric("dev", "hallucination_rate").value is None
     assert main(["promote", "nu/2", "--to", "staging", "--approver", "ada", "--db", str(sweep.path)]) == 1
-    out = " ".join(capsys.readouterr().out.split())
+    out = " ".join(printed(capsys).split())
     assert "hallucination_rate (no compliant output on dev to check it: counted as the worst rate)" in out
 
 

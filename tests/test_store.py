@@ -462,7 +462,8 @@ def test_merge_says_which_history_stays_in_the_source(tmp_path, capsys):
                                  AdapterEvent("s1/1", "toy", "retired", "production", "withdraw", "ana", "drift")])
     other.record_look(LookAtTest("gate", "toy", "abc", "s1/1", None, "task_accuracy", {}, "passed", "ana"))
     assert main(["merge", str(tmp_path / "other"), "--db", str(main_db.path)]) == 0
-    out = " ".join(capsys.readouterr().out.split())
+    said = capsys.readouterr()  # the warnings are on standard error
+    out = " ".join((said.out + said.err).split())
     assert "also holds 2 registry event(s) and 1 look(s) at test of the merged trials, which merge does not carry" \
         in out and f"harness registry --history --db {other.path}" in out
     assert (tmp_path / "main/artifacts/s1/1/adapter_model.safetensors").read_bytes() == b"weights"
@@ -490,7 +491,8 @@ def test_merge_never_copies_an_adapter_folder_holding_a_symbolic_link(tmp_path, 
     record.artifact_path = str(folder)
     other.record_trial_result(record)
     assert main(["merge", str(tmp_path / "worker"), "--db", str(main_db.path)]) == 0
-    out = capsys.readouterr().out
+    said = capsys.readouterr()  # the warnings are on standard error
+    out = said.out + said.err
     assert "0 adapter folder(s) copied" in out and "is a symbolic link" in out and str(secret) in out
     assert not (tmp_path / "main/artifacts/s1/1").exists()
 
