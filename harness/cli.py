@@ -18,7 +18,7 @@ from rich.text import Text
 
 from harness.analysis.decision_rule import DECISION_RULE
 from harness.core.errors import HarnessError, Terminated
-from harness.core.paths import STORAGE_ENV, bundled, results_database, results_folder
+from harness.core.paths import STORAGE_ENV, bundled, results_database, results_folder, shared_results_warning
 
 EPILOG = """\
 examples:
@@ -1007,6 +1007,8 @@ def _sweep(args, console: Console) -> int:
     for warning in filter(None, (plan.labels_left_out_warning(), plan.unbalanced_test_warning(),
                                  plan.forgetting_warning())):
         _flag(console, "warning", warning)
+    if (warning := shared_results_warning(plan.results_dir)) is not None:  # one that exists keeps its permissions
+        _flag(console, "warning", warning)
     _check_workers(args.workers, plan)  # before calibration, which takes minutes, and in the dry run
     if not args.dry_run:  # owner-only before anything writes in it (the hosted cache, the forgetting check's)
         results_folder(plan.results_dir)
@@ -1143,6 +1145,8 @@ def _worker(args, console: Console) -> int:
                       "storage of its results folder: only workers on this machine with the same --results share it; "
                       f"a worker elsewhere runs a study of its own. Give every worker the same --storage (or "
                       f"{STORAGE_ENV}) to share one study across machines.")
+    if (warning := shared_results_warning(plan.results_dir)) is not None:
+        _flag(console, "warning", warning)
     results_folder(plan.results_dir)  # owner-only before anything writes in it
     store = _store(args.db, plan.config.results_dir)
     check_store_matches_storage(plan, store)  # before calibration: a worker of another setup costs minutes there

@@ -190,6 +190,24 @@ def test_a_new_results_folder_is_readable_by_its_owner_only(tmp_path):
     assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # a folder that exists keeps its permissions
 
 
+def test_a_sweep_into_a_results_folder_others_can_read_says_so(tmp_path, toy_suite, tiny_model_dir, capsys,
+                                                               no_model_loads):
+    """A `mkdir`-made folder at 755 kept every input and answer readable by every user, with no word."""
+    from test_bad_input import experiment
+
+    shared = tmp_path / "results"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)  # whatever the umask
+    path = experiment(tmp_path, toy_suite, model=str(tiny_model_dir))
+    assert main(["sweep", str(path), "--dry-run", "--workers", "0"]) == 2  # refused after the plan, before any load
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"warning: results folder {shared} can be read by other users of this machine (mode 755)" in said
+    assert f"`chmod -R go-rwx {shared}`" in said
+    shared.chmod(0o700)
+    assert main(["sweep", str(path), "--dry-run", "--workers", "0"]) == 2
+    assert "can be read by other users" not in capsys.readouterr().err
+
+
 def test_sweep_with_workers_makes_its_results_folder_owner_only_too(tmp_path, tiny_model_dir, toy_suite):
     """`sweep --workers 2` made the folder for its workers' logs first, with the umask's permissions (world-readable),
     before anything made it owner-only."""

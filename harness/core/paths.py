@@ -38,6 +38,21 @@ def results_folder(path: Path) -> None:
         path.mkdir(mode=0o700, exist_ok=True)
 
 
+def shared_results_warning(path: Path) -> str | None:
+    """A warning when an existing results folder lets other users of the machine in (group or other bits set): it
+    was made by hand, or by an older release, and the sweep keeps its permissions; None otherwise. A review found a
+    `mkdir`-made folder at 755 holding every input and answer, with no word."""
+    try:
+        mode = Path(path).stat().st_mode & 0o777
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return (f"results folder {path} can be read by other users of this machine (mode {mode:o}): it holds every "
+            f"prompt, answer and score of the studies, and the adapters. `chmod -R go-rwx {path}` keeps it to you; "
+            "leave it as it is only if your team shares it on purpose.")
+
+
 def probe_writable(folder: Path) -> Path:
     """Write and remove a small file in `folder`, or in its nearest existing parent when it does not exist yet (a
     check creates no folder); return the folder written to. OSError when that is a file or cannot be written."""
