@@ -12,10 +12,11 @@ import math
 import pytest
 from views import trial_view
 
+from harness.analysis.decision import Outcome
 from harness.analysis.gate import gate
 from harness.analysis.verdict import verdict
 from harness.core.config import GateConfig
-from harness.core.label_report import LabelReport, LabelRow
+from harness.core.label_report import INVALID, LabelReport, LabelRow
 from harness.core.metric import Metric
 from harness.core.records import HostedUsage, TrainingSummary
 
@@ -257,3 +258,39 @@ def test_an_adapter_events_gate_reads_passed_failed_or_overridden_in_the_cli_and
     assert [e.gate_outcome for e in events] == ["passed", "failed", "failed, overridden", None]
     assert events[2].gate_rules == rules and events[3].gate_rules == []
     assert list(history_table(events).columns[-1].cells) == ["passed", "failed", "FAILED, overridden", "-"]
+
+
+def test_macro_f1_as_the_objective_is_compared_on_labels_resampled_together():
+    """macro_f1 has no per-example value: the verdict read "No verdict ... no shared example has a macro_f1 value",
+    though the sweep chose on it. Both arms' answers are resampled together, within each true label."""
+    from harness.analysis.decision import compare_macro_f1
+
+    truth = ["routine"] * 60 + ["urgent"] * 12 + ["legal"] * 8
+    learned = {f"e{i}": (t, t if i % 10 else "routine") for i, t in enumerate(truth)}  # 1 in 10 missed
+    collapsed = {f"e{i}": (t, "routine") for i, t in enumerate(truth)}
+    decision = compare_macro_f1(learned, collapsed)
+    assert decision.test == "paired-label-bootstrap" and decision.outcome is Outcome.BETTER
+    assert decision.b == pytest.approx((2 * 60 / 140 + 0 + 0) / 3) and decision.difference.low > 0
+    assert compare_macro_f1(learned, learned).test == "none"  # no answer differs: no test can show a difference
+
+    def labels(trial: str) -> dict:
+        return {"s/1": learned, "s/0": collapsed}[trial]
+
+    def no_values(trial: str, metric: str) -> dict:
+        raise AssertionError("macro_f1 is not read example by example")
+
+    tuned_f1 = tuned(test={"macro_f1": Metric(decision.a, None, None, 80)})
+    opponent = dataclasses.replace(prompt(), metrics={"test": {"macro_f1": Metric(decision.b, None, None, 80)}})
+    result = verdict([opponent, tuned_f1], no_values, "macro_f1", True, labels)
+    assert result.head == "YES" and "paired bootstrap of macro-F1, within each true label" in result.text
+    assert "80 pairs" in result.text
+
+
+def test_answered_labels_parse_stored_answers_as_scoring_does():
+    from harness.data.contract import OutputContract
+    from harness.evaluation.labels import answered_labels
+
+    contract = OutputContract(kind="label", key="intent", labels=("card_lost", "refund"))
+    got = answered_labels([("test:1", '{"intent": "refund"}', '{"intent": " REFUND "}'),
+                           ("test:2", '{"intent": "card_lost"}', "no idea")], contract)
+    assert got == {"test:1": ("refund", "refund"), "test:2": ("card_lost", INVALID)}

@@ -41,6 +41,7 @@ from harness.evaluation.inference import (
     percentile_bootstrap,
     spread_n,
 )
+from harness.evaluation.labels import paired_macro_f1_draws
 from harness.evaluation.scorers import higher_is_better as direction_of
 from harness.evaluation.stats import bootstrap_means
 
@@ -58,6 +59,7 @@ class Outcome(StrEnum):
 TESTS = {
     "mcnemar-exact": "McNemar exact",
     "paired-bootstrap": "paired bootstrap",
+    "paired-label-bootstrap": "paired bootstrap of macro-F1, within each true label",
     "unpaired-bootstrap": "unpaired bootstrap (different examples)",
     "newcombe-score": "Newcombe score interval (different examples)",
     "exact-binomial": "exact binomial against a fixed figure",
@@ -120,7 +122,7 @@ class Decision:
         if self.a_only is not None:
             marked = "right" if self.higher_is_better else "flagged"
             text += f" ({counted(self.a_only, 'pair')} only A {marked}, {self.b_only} only B)"
-        unit = "pair" if self.test in ("mcnemar-exact", "paired-bootstrap") else "example"
+        unit = "pair" if self.test in ("mcnemar-exact", "paired-bootstrap", "paired-label-bootstrap") else "example"
         text += f", {counted(d.n, unit)}" + (f" ({self.excluded} without a value left out)" if self.excluded else "")
         return text
 
@@ -198,6 +200,31 @@ def compare_paired(a: Mapping[str, float | None], b: Mapping[str, float | None],
     result = percentile_bootstrap(bootstrap_means(d, seed, RESAMPLES), float(d.mean()), alpha=alpha,
                                   n=spread_n(d))
     return _short_of_better(_decision(result, len(pairs), "paired-bootstrap", common), d, "pairs")
+
+
+def compare_macro_f1(a: Mapping[str, tuple[str, str]], b: Mapping[str, tuple[str, str]], *, alpha: float = ALPHA,
+                     seed: int = 0) -> Decision:
+    """A against B on macro-F1, over the examples both answered: {example id: (true label, predicted)} of each.
+    Macro-F1 has no per-example value, so the pairs are resampled together (within each true label) and macro-F1
+    computed for both in every draw; the interval and p come from those draws, as a paired bootstrap's do. Where 5
+    or fewer examples were answered differently, no test could show a difference, and none is run."""
+    metric = "macro_f1"
+    common = dict(metric=metric, higher_is_better=True, margin=0.0, alpha=alpha, excluded=0)
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        return _undecided(metric, True, 0.0, alpha, 0, "the two share no test examples")
+    if any(a[i][0] != b[i][0] for i in shared):  # the same example id with another reference: not the same test
+        return _undecided(metric, True, 0.0, alpha, 0, "their shared examples have different true labels")
+    true = [a[i][0] for i in shared]
+    left, right = [a[i][1] for i in shared], [b[i][1] for i in shared]
+    a_macro, b_macro, draws = paired_macro_f1_draws(true, left, right, seed)
+    common.update(a=a_macro, b=b_macro)
+    differing = sum(x != y for x, y in zip(left, right))
+    if (floor := smallest_exact_p(differing)) >= alpha:
+        return _no_test(common, a_macro - b_macro, len(shared), _differing(differing, len(shared), "examples"),
+                        floor)
+    result = percentile_bootstrap(draws, a_macro - b_macro, alpha=alpha, n=differing)
+    return _decision(result, len(shared), "paired-label-bootstrap", common)
 
 
 def compare_unpaired(a: Sequence[float], b: Sequence[float], metric: str, *, higher_is_better: bool | None = None,

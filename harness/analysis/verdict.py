@@ -16,16 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
-from harness.analysis.decision import Decision, Outcome, compare_paired, scores_of
+from harness.analysis.decision import Decision, Outcome, compare_macro_f1, compare_paired, scores_of
 from harness.analysis.floor import FLOOR_METRIC, against_floor, floor_of
 from harness.analysis.formatting import broken_constraint, fmt_metric, older_rules_remark, params_text
-from harness.core.records import TrialView
+from harness.core.errors import SuiteError
+from harness.core.records import StudyView, TrialView
 from harness.core.selection import best, rank_key
+from harness.data.suites import load_suite
+from harness.evaluation.labels import answered_labels
 from harness.store.database import Store
 
 ScoresOf = Callable[[str, str], dict[str, float | None]]
 """(trial id, metric) -> {test example id: that example's value of the metric, None where it has none}."""
+LabelsOf = Callable[[str], dict[str, tuple[str, str]]]
+"""trial id -> {test example id: (true label, predicted label)}: what macro-F1, which has no per-example value, is
+compared on (`decision.compare_macro_f1`)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ def arm_kind(trial: TrialView) -> str:
 
 
 def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_accuracy",
-            higher_is_better: bool | None = None) -> Verdict:
+            higher_is_better: bool | None = None, labels: LabelsOf | None = None) -> Verdict:
     trials = list(trials)
     tuned = best([t for t in trials if not t.under_trained], trained=True)
     arms = {kind: best([t for t in trials if arm_kind(t) == kind], trained=False) for kind in ("hosted", "local")}
@@ -79,8 +86,13 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
                        "config, tokenizer or chat template differed between them, so they were not prompted alike. "
                        "Re-run the study under a new name (--study NEW_NAME) on one set-up of the model.", None,
                        tuned.id, opponent.id, kind)
-    decisions = {k: compare_paired(scores(tuned.id, metric), scores(arm.id, metric), metric,
-                                   higher_is_better=higher_is_better) for k, arm in arms.items()}
+    def compared(arm: TrialView) -> Decision:
+        if metric == "macro_f1" and labels is not None:
+            return compare_macro_f1(labels(tuned.id), labels(arm.id))
+        return compare_paired(scores(tuned.id, metric), scores(arm.id, metric), metric,
+                              higher_is_better=higher_is_better)
+
+    decisions = {k: compared(arm) for k, arm in arms.items()}
     decision = decisions[kind]
     if decision.test == "none":
         return Verdict(f"No verdict: {tuned.id} and the best prompting arm {opponent.id} cannot be compared on "
@@ -174,9 +186,30 @@ def store_scores(store: Store) -> ScoresOf:
     return read
 
 
+def store_labels(store: Store, study: StudyView) -> LabelsOf | None:
+    """Each trial's test answers as (true label, predicted label), parsed with the contract of the study's suite
+    folder; None where that folder is gone or no longer loads (macro-F1 cannot then be compared, and the verdict
+    says so)."""
+    path = Path(study.suite_path) if study.suite_path else None
+    if path is None or not path.is_dir():
+        return None
+    try:
+        contract = load_suite(path).contract
+    except SuiteError:
+        return None
+    if contract.kind != "label":
+        return None
+
+    def read(trial: str) -> dict[str, tuple[str, str]]:
+        return answered_labels([(e.example_id, e.target, e.output) for e in store.examples(trial, "test")], contract)
+
+    return read
+
+
 def study_verdict(store: Store, study: str) -> Verdict:
     """The verdict of a study, on its own objective metric and direction."""
     view = store.study(study)
     metric = view.objective_metric if view is not None else "task_accuracy"
     direction = view.maximize if view is not None else None
-    return verdict(store.trials(study), store_scores(store), metric, direction)
+    labels = store_labels(store, view) if view is not None and metric == "macro_f1" else None
+    return verdict(store.trials(study), store_scores(store), metric, direction, labels)

@@ -26,7 +26,8 @@ import numpy as np
 from harness.core.label_report import INVALID, LabelReport, LabelRow
 from harness.core.metric import Metric
 from harness.core.text import fold
-from harness.data.contract import OutputContract, label_lookup
+from harness.data.contract import OutputContract, label_lookup, parse_output, parse_target
+from harness.data.suites import Example
 from harness.evaluation.scorers.base import ScoredCase
 from harness.evaluation.stats import at_a_bound
 
@@ -185,3 +186,39 @@ def _per_draw(drawn: np.ndarray, labels: int) -> np.ndarray:
     offset = np.arange(drawn.shape[0])[:, None] * width
     flat = np.bincount((drawn + offset).ravel(), minlength=drawn.shape[0] * width)
     return flat.reshape(drawn.shape[0], width)[:, :-1]
+
+
+def answered_labels(examples: Sequence[tuple[str, str, str]], contract: OutputContract) -> dict[str, tuple[str, str]]:
+    """{example id: (true label, predicted label or INVALID)} of stored (id, target, output) triples, parsed and
+    matched as scoring does: what a paired comparison of macro-F1 resamples."""
+    by_fold = label_lookup(contract.labels)
+    out = {}
+    for example_id, target, output in examples:
+        parsed_target = parse_target(target, contract)
+        case = ScoredCase(Example(example_id, "", target), output, parse_output(output, contract), parsed_target)
+        out[example_id] = (by_fold[fold(parsed_target[contract.key])], predicted_label(case, contract))
+    return out
+
+
+def paired_macro_f1_draws(true: Sequence[str], a: Sequence[str], b: Sequence[str], seed: int = 0,
+                          resamples: int = 2000) -> tuple[float, float, np.ndarray]:
+    """Macro-F1 of answers `a` and of answers `b` to the same examples (true labels `true`), and A - B in each draw of
+    one bootstrap over the examples, resampled within each true label as `label_bootstrap` does: the same draws for
+    both, so what they share cancels."""
+    names = sorted(set(true) | {label for label in (*a, *b) if label != INVALID})
+    index = {name: i for i, name in enumerate(names)}
+    t = np.array([index[label] for label in true])
+    preds = [np.array([index.get(label, len(names)) for label in answers]) for answers in (a, b)]
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(t == label) for label in np.unique(t)]
+    draws = np.concatenate([g[rng.integers(0, g.size, size=(resamples, g.size))] for g in groups], axis=1)
+    whole = np.arange(t.size)[None, :]
+
+    def macro(pred: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+        support, predicted, hits = _draw_counts(t, pred, drawn, len(names))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f1 = np.where(support > 0, 2 * hits / (support + predicted), 0.0)
+        return f1.sum(axis=1) / (support > 0).sum(axis=1)
+
+    a_macro, b_macro = (float(macro(pred, whole)[0]) for pred in preds)
+    return a_macro, b_macro, macro(preds[0], draws) - macro(preds[1], draws)
