@@ -361,6 +361,20 @@ def test_contamination_near_duplicate(tmp_path, capsys):
     assert len(load_suite(str(folder)).splits["test"]) == 2  # kept knowingly, as the suite says
 
 
+def test_inputs_equal_but_for_their_numbers_are_a_warning(tmp_path, capsys):
+    """Test tickets copied into train with their reference number changed passed validation as clean. Numbers can
+    also make two tasks (`order 5 items`, `order 6 items`), so it is a warning naming the pairs, not a refusal."""
+    train = [row("a dog barks"), row("a cat purrs (ref 68341)", "meow"), row("a cow grazes", "moo")]
+    folder = make_suite(tmp_path, train=train, test=[row("A cat purrs [ref 68342]!", "meow")])
+    warnings = " ".join(load_suite(str(folder)).warnings)
+    assert "1 test input(s) equal a train input but for their numbers (test.jsonl:1 'A cat purrs [ref 68342]!' " \
+           "and train.jsonl:2 'a cat purrs (ref 68341)')" in warnings and "scored on memory" in warnings
+    assert main(["suite", "validate", str(folder)]) == 0
+    assert "[ref 68342]" in capsys.readouterr().out  # shown as written, brackets and all
+    (folder / "suite.yaml").write_text(yaml.safe_dump({**LABELS, "near_duplicates": "allow"}))
+    assert not load_suite(str(folder)).warnings  # kept knowingly, as the suite says
+
+
 def test_suite_init_drops_near_duplicates_so_no_split_holds_one(tmp_path):
     source = tmp_path / "data.csv"
     rows = [f"message {i} about cards,card" for i in range(12)] + [f"message {i} about loans,loan" for i in range(12)]

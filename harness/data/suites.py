@@ -270,6 +270,8 @@ def load_suite(name_or_path: str, named_in: Path | None = None) -> Suite:
         if loaded is not None:
             splits[split], shas[split] = loaded
     _check_duplicates(path, splits, problems, near=meta["near_duplicates"] == "refuse")
+    if meta["near_duplicates"] == "refuse":  # `allow` keeps such pairs knowingly
+        _warn_numbers_apart(path, splits, problems)
     problems.raise_if_any(show_path(path))
     return Suite(
         name=meta["name"],
@@ -621,6 +623,30 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
                     f"contamination between splits; remove it from one of them, or keep such pairs knowingly with "
                     f"`near_duplicates: allow` in suite.yaml."
                 )
+
+
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _warn_numbers_apart(path: Path, splits: dict[str, tuple[Example, ...]], problems: Problems) -> None:
+    """Inputs of two splits equal but for their numbers (a ticket number, an order id, a date): the commonest copy in
+    support data, which the folds above keep apart, since `order 5 items` and `order 6 items` can be two tasks. A
+    warning, with the first pairs to look at: 10 test tickets copied into train with their reference number changed
+    passed validation as clean."""
+    def key(ex: Example) -> str:
+        return _DIGIT_RUN.sub("0", near_fold(ex.input))
+
+    train = {key(ex): ex for ex in splits.get("train", ()) if _DIGIT_RUN.search(ex.input)}
+    for split in ("dev", "test"):
+        pairs = [(ex, train[key(ex)]) for ex in splits.get(split, ()) if _DIGIT_RUN.search(ex.input)
+                 and key(ex) in train and near_fold(train[key(ex)].input) != near_fold(ex.input)]
+        if pairs:
+            shown = "; ".join(f"{split}.jsonl:{ex.id.split(':', 1)[1]} {_snippet(ex.input)} and train.jsonl:"
+                              f"{other.id.split(':', 1)[1]} {_snippet(other.input)}" for ex, other in pairs[:3])
+            problems.warn(f"{show_path(path)}: {len(pairs)} {split} input(s) equal a train input but for their "
+                          f"numbers ({shown}{'; ...' if len(pairs) > 3 else ''}): an id, order number or date that "
+                          "differs can make a copy of the same text. If they are copies, remove them from one split: "
+                          "a model that saw them in training is scored on memory.")
 
 
 def _snippet(text: str, size: int = 60) -> str:
