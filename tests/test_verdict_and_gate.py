@@ -284,6 +284,8 @@ def test_macro_f1_as_the_objective_is_compared_on_labels_resampled_together():
     result = verdict([opponent, tuned_f1], no_values, "macro_f1", True, labels)
     assert result.head == "YES" and "paired bootstrap of macro-F1, within each true label" in result.text
     assert "80 pairs" in result.text
+    gone = verdict([opponent, tuned_f1], no_values, "macro_f1", True, None)  # the suite folder moved away
+    assert gone.head == "No verdict" and "the study's suite folder is not at hand" in gone.text
 
 
 def test_answered_labels_parse_stored_answers_as_scoring_does():

@@ -203,7 +203,7 @@ def compare_paired(a: Mapping[str, float | None], b: Mapping[str, float | None],
 
 
 def compare_macro_f1(a: Mapping[str, tuple[str, str]], b: Mapping[str, tuple[str, str]], *, alpha: float = ALPHA,
-                     seed: int = 0) -> Decision:
+                     seed: int = 0, why: str = "the two share no test examples") -> Decision:
     """A against B on macro-F1, over the examples both answered: {example id: (true label, predicted)} of each.
     Macro-F1 has no per-example value, so the pairs are resampled together (within each true label) and macro-F1
     computed for both in every draw; the interval and p come from those draws, as a paired bootstrap's do. Where 5
@@ -211,8 +211,8 @@ def compare_macro_f1(a: Mapping[str, tuple[str, str]], b: Mapping[str, tuple[str
     metric = "macro_f1"
     common = dict(metric=metric, higher_is_better=True, margin=0.0, alpha=alpha, excluded=0)
     shared = sorted(set(a) & set(b))
-    if not shared:
-        return _undecided(metric, True, 0.0, alpha, 0, "the two share no test examples")
+    if not shared:  # `why`: what the caller knows of why there is nothing to compare
+        return _undecided(metric, True, 0.0, alpha, 0, why)
     if any(a[i][0] != b[i][0] for i in shared):  # the same example id with another reference: not the same test
         return _undecided(metric, True, 0.0, alpha, 0, "their shared examples have different true labels")
     true = [a[i][0] for i in shared]

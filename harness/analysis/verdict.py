@@ -87,7 +87,11 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
                        "Re-run the study under a new name (--study NEW_NAME) on one set-up of the model.", None,
                        tuned.id, opponent.id, kind)
     def compared(arm: TrialView) -> Decision:
-        if metric == "macro_f1" and labels is not None:
+        if metric == "macro_f1":
+            if labels is None:
+                return compare_macro_f1({}, {}, why=("macro-F1 is compared on the answers' labels, read with the "
+                                                     "suite's contract, and the study's suite folder is not at hand "
+                                                     "in the version it was scored on"))
             return compare_macro_f1(labels(tuned.id), labels(arm.id))
         return compare_paired(scores(tuned.id, metric), scores(arm.id, metric), metric,
                               higher_is_better=higher_is_better)
@@ -133,7 +137,7 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
         head, ready = f"NO - {kind} prompting beat fine-tuning.", False
     else:
         head, ready = "NOT SHOWN - the difference is within noise (the interval includes 0).", False
-    if broken and decision.outcome is not Outcome.BETTER:  # a tie must not read as "fine-tune, it costs nothing"
+    if broken and not head.startswith("NOT READY"):  # a tie must not read as "fine-tune, it costs nothing"
         evidence += f" {tuned.id} also breaks {breaks}, so it is not ready whatever test says."
     # the difference is computed now, by this release's rules; the arms' own intervals are read as stored
     evidence += older_rules_remark([(tuned, [metric, *broken]), *((arm, [metric]) for arm in arms.values())])
@@ -194,11 +198,12 @@ def store_labels(store: Store, study: StudyView) -> LabelsOf | None:
     if path is None or not path.is_dir():
         return None
     try:
-        contract = load_suite(path).contract
+        suite = load_suite(path)
     except SuiteError:
         return None
-    if contract.kind != "label":
+    if suite.contract.kind != "label" or suite.version != study.suite_version:  # its labels may have changed since
         return None
+    contract = suite.contract
 
     def read(trial: str) -> dict[str, tuple[str, str]]:
         return answered_labels([(e.example_id, e.target, e.output) for e in store.examples(trial, "test")], contract)
