@@ -846,6 +846,16 @@ def _store(db: Path | None, results_dir: str = "results"):
     return Store(_database(db) if db is not None else Path(results_dir) / "harness.duckdb")
 
 
+def _warn_of_exposure(console: Console, storage: str | None, results_dir: Path) -> None:
+    """What a sweep or a worker would leave where others can read it: a database password on the command line, and
+    a results folder that exists with other users let in (it keeps its permissions)."""
+    from harness.sweep.storage import password_warning
+
+    for warning in (password_warning(storage), shared_results_warning(results_dir)):
+        if warning is not None:
+            _flag(console, "warning", warning)
+
+
 def _given_db_exists(given: Path | None, store) -> None:
     """A mistyped --db is not "nothing yet": a cron job whose `registry --db` had a typo exited 0 with "no adapters",
     and what it fed downstream read as no production adapter."""
@@ -996,18 +1006,15 @@ def _sweep(args, console: Console) -> int:
     from harness.sweep.machine import plan_for_machine
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
-    from harness.sweep.storage import origin_note, password_warning, redacted
+    from harness.sweep.storage import origin_note, redacted
     from harness.sweep.workers import as_one_worker, worker_threads
 
     plan = plan_sweep(args.experiment, args.overrides, args.study, args.storage, args.trials)
     if (note := origin_note(plan.storage)) is not None:  # a variable left set would move the study without a word
         _flag(console, "note", note)
-    if (warning := password_warning(args.storage)) is not None:
-        _flag(console, "warning", warning)
+    _warn_of_exposure(console, args.storage, plan.results_dir)
     for warning in filter(None, (plan.labels_left_out_warning(), plan.unbalanced_test_warning(),
                                  plan.forgetting_warning())):
-        _flag(console, "warning", warning)
-    if (warning := shared_results_warning(plan.results_dir)) is not None:  # one that exists keeps its permissions
         _flag(console, "warning", warning)
     _check_workers(args.workers, plan)  # before calibration, which takes minutes, and in the dry run
     if not args.dry_run:  # owner-only before anything writes in it (the hosted cache, the forgetting check's)
@@ -1136,17 +1143,12 @@ def _worker(args, console: Console) -> int:
     overrides = args.overrides + results
     plan = plan_sweep(args.experiment, overrides, args.study, args.storage, args.trials)
     index = args.index if args.index is not None else os.getpid() % 9973 + 1
-    from harness.sweep.storage import password_warning
-
-    if (warning := password_warning(args.storage)) is not None:
-        _flag(console, "warning", warning)
+    _warn_of_exposure(console, args.storage, plan.results_dir)
     if args.storage is None:  # neither --storage nor $HARNESS_STORAGE: workers share a study only through it
         _flag(console, "note", f"worker {index} keeps study {plan.study} in {plan.storage}, the default "
                       "storage of its results folder: only workers on this machine with the same --results share it; "
                       f"a worker elsewhere runs a study of its own. Give every worker the same --storage (or "
                       f"{STORAGE_ENV}) to share one study across machines.")
-    if (warning := shared_results_warning(plan.results_dir)) is not None:
-        _flag(console, "warning", warning)
     results_folder(plan.results_dir)  # owner-only before anything writes in it
     store = _store(args.db, plan.config.results_dir)
     check_store_matches_storage(plan, store)  # before calibration: a worker of another setup costs minutes there

@@ -244,3 +244,15 @@ def test_a_sweep_makes_its_results_folder_owner_only_before_its_first_cache(tmp_
         os.umask(old)
     assert list((tmp_path / "r" / "cache").glob("regression-base-*"))  # the cache that came first is there
     assert stat.S_IMODE((tmp_path / "r").stat().st_mode) == 0o700
+
+
+def test_a_storage_password_on_the_command_line_is_warned_about_and_one_from_the_environment_is_not():
+    """`ps` shows every command line to every user of the machine; $HARNESS_STORAGE keeps the password off it."""
+    from harness.sweep.storage import EnvironmentStorage, password_warning
+
+    said = password_warning("postgresql://ana:pgSECRET789@db.example:5432/studies")
+    assert said is not None and "carries a password on the command line" in said and "pgSECRET789" not in said
+    assert "HARNESS_STORAGE" in said
+    assert password_warning("postgresql://ana@db.example:5432/studies?password=pgSECRET789") is not None
+    assert password_warning(EnvironmentStorage("postgresql://ana:pgSECRET789@db.example:5432/studies")) is None
+    assert password_warning("postgresql://ana@db.example:5432/studies") is None and password_warning(None) is None
