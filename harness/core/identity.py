@@ -1,9 +1,9 @@
 """Who runs a command, as the operating system knows them: the account of the process's user id.
 
 Records that name a person take the name given (`--approver`, `--actor`), which is free text: a lead approves what an
-operator runs. Beside it, every registry event and audit pack keeps the account that wrote it, read from the user id
-and the password database, never from $LOGNAME or $USER, which any shell can set (`LOGNAME=ceo-alice harness audit`
-signed a pack as someone else)."""
+operator runs. Beside it, every registry event keeps the account that wrote it, and `--actor` defaults to it, read
+from the user id and the password database, never from $LOGNAME or $USER, which any shell can set
+(`LOGNAME=ceo-alice harness audit` signed a pack as someone else)."""
 
 from __future__ import annotations
 

@@ -118,11 +118,10 @@ backslash goes before its `.` or `)`."""
 
 
 def markdown_literal(text: object) -> str:
-    """`text` escaped for markdown, so that it shows as written. Text from users and data (an approver, a note, a
-    failure reason, a label) goes through it wherever markdown is rendered: the dashboard, the decision report and its
-    HTML and PDF. An approver written as `![x](http://host/pixel.png)` drew an outside image on the dashboard's
-    Registry page, fetched by every browser that opened it; a link in a failure reason stopped the report's PDF
-    (fpdf2 draws no link inside a table cell)."""
+    """`text` escaped for markdown, so that it shows as written: text from users and data (an approver, a note, a
+    failure reason, a gate's detail) where the dashboard renders markdown, which no one reads raw. An approver written
+    as `![x](http://host/pixel.png)` drew an outside image on the Registry page, fetched by every browser that opened
+    it. Documents read raw as well as rendered take `markdown_inert`."""
     escaped = _INLINE.sub(r"\\\1", str(text))
     return _BLOCK.sub(lambda m: m.group(1) + (m.group(2) + "\\" if m.group(2)[0].isdigit() else "\\" + m.group(2)),
                       escaped)
@@ -137,6 +136,7 @@ _TAG_OPENER = re.compile(r"<(?=[A-Za-z/!?])")
 
 def markdown_inert(text: object) -> str:
     """`text` with what could fetch or link made literal, the rest left as written: for a markdown document that
-    people read raw as well as rendered (the decision report, a model card), where escaping every mark would bury
-    intervals and names in backslashes. The dashboard, read only rendered, takes `markdown_literal`."""
+    people read raw as well as rendered (the decision report and its HTML and PDF, a model card), where escaping
+    every mark would bury intervals and names in backslashes. A link in a failure reason stopped the report's PDF
+    (fpdf2 draws no link inside a table cell). The dashboard, read only rendered, takes `markdown_literal`."""
     return _TAG_OPENER.sub(r"\\<", _LINK_CLOSER.sub(r"\\]", str(text)))
