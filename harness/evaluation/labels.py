@@ -120,18 +120,11 @@ def label_bootstrap(cases: Sequence[ScoredCase], contract: OutputContract, seed:
     by_fold = label_lookup(contract.labels)
     true = np.array([index[by_fold[fold(c.target[contract.key])]] for c in cases])
     pred = np.array([index.get(predicted_label(c, contract), len(names)) for c in cases])
-    # resampled within each true label, so every draw holds each label as often as the test set does: drawn over
-    # all examples, a draw that missed the one `legal` ticket averaged over the other labels only, and a model wrong
-    # on it read macro-F1 0.664 [0.655, 1.000]
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(true == label) for label in np.unique(true)]
-    draws = np.concatenate([group[rng.integers(0, group.size, size=(resamples, group.size))] for group in groups],
-                           axis=1)
+    draws = _stratified_draws(true, seed, resamples)
     support, predicted, hits = _draw_counts(true, pred, draws, len(names))
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = 2 * hits / (support + predicted)  # nan where the label is neither true nor predicted in the draw
-    present = support > 0
-    macro = np.where(present, f1, 0.0).sum(axis=1) / present.sum(axis=1)
+    macro = _macro(support, predicted, hits)
     low, high = at_a_bound(report.macro_f1, *_centred(macro, report.macro_f1), report.n)
     intervals = {}
     for name, column in zip(names, f1.T, strict=True):
@@ -142,6 +135,23 @@ def label_bootstrap(cases: Sequence[ScoredCase], contract: OutputContract, seed:
         span = at_a_bound(row.f1, *map(float, np.percentile(defined, [2.5, 97.5])), decided)
         intervals[name] = (float(span[0]), float(span[1]))
     return Metric(report.macro_f1, float(low), float(high), report.n), intervals
+
+
+def _stratified_draws(true: np.ndarray, seed: int, resamples: int) -> np.ndarray:
+    """(resamples, n) example indices, drawn within each true label, so every draw holds each label as often as the
+    examples do: drawn over all examples, a draw that missed the one `legal` ticket averaged macro-F1 over the other
+    labels only, and a model wrong on it read 0.664 [0.655, 1.000]."""
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(true == label) for label in np.unique(true)]
+    return np.concatenate([g[rng.integers(0, g.size, size=(resamples, g.size))] for g in groups], axis=1)
+
+
+def _macro(support: np.ndarray, predicted: np.ndarray, hits: np.ndarray) -> np.ndarray:
+    """Each draw's macro-F1 from its counts (`_draw_counts`): the mean F1 over labels with support, one never
+    predicted counting 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(support > 0, 2 * hits / (support + predicted), 0.0)
+    return f1.sum(axis=1) / (support > 0).sum(axis=1)
 
 
 def _centred(draws: np.ndarray, estimate: float) -> tuple[float, float]:
@@ -209,16 +219,11 @@ def paired_macro_f1_draws(true: Sequence[str], a: Sequence[str], b: Sequence[str
     index = {name: i for i, name in enumerate(names)}
     t = np.array([index[label] for label in true])
     preds = [np.array([index.get(label, len(names)) for label in answers]) for answers in (a, b)]
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(t == label) for label in np.unique(t)]
-    draws = np.concatenate([g[rng.integers(0, g.size, size=(resamples, g.size))] for g in groups], axis=1)
+    draws = _stratified_draws(t, seed, resamples)
     whole = np.arange(t.size)[None, :]
 
     def macro(pred: np.ndarray, drawn: np.ndarray) -> np.ndarray:
-        support, predicted, hits = _draw_counts(t, pred, drawn, len(names))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f1 = np.where(support > 0, 2 * hits / (support + predicted), 0.0)
-        return f1.sum(axis=1) / (support > 0).sum(axis=1)
+        return _macro(*_draw_counts(t, pred, drawn, len(names)))
 
     a_macro, b_macro = (float(macro(pred, whole)[0]) for pred in preds)
     return a_macro, b_macro, macro(preds[0], draws) - macro(preds[1], draws)
