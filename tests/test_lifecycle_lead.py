@@ -63,6 +63,12 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def said(capsys) -> str:
+    """What the last commands printed, results and errors alike, on one line."""
+    captured = capsys.readouterr()
+    return one_line(captured.out + captured.err)
+
+
 def card_line(pack: Path, field: str) -> str:
     """One `- **Field:** ...` entry of the model card, its wrapped lines joined."""
     card = (pack / "MODEL_CARD.md").read_text()
@@ -73,9 +79,9 @@ def test_the_card_of_a_refused_under_trained_adapter_says_both(sweep, tmp_path, 
     """Runs first: no production adapter yet, so cut/1 is gated against its study's prompting arm."""
     db = ["--db", str(sweep.path)]
     assert main(["promote", CUT, "--to", "staging", "--approver", "ana", *db]) == 1
-    said = one_line(capsys.readouterr().out)
-    assert "[FAIL] trained in full" in said
-    assert "thresholds: from the experiment's `gate:` (" in said  # not the objective's limits, which a lead assumed
+    refusal = said(capsys)
+    assert "[FAIL] trained in full" in refusal
+    assert "thresholds: from the experiment's `gate:` (" in refusal  # not the objective's limits, which a lead assumed
     pack = tmp_path / "pack"
     assert main(["audit", CUT, "--out", str(pack), *db]) == 0
 
@@ -100,13 +106,13 @@ def test_verify_catches_a_pack_forged_with_its_manifest_recomputed_once_a_hash_i
     monkeypatch.chdir(tmp_path)  # no results/harness.duckdb here: only --db brings the recorded hashes
     pack, forged = tmp_path / "pack", tmp_path / "forged"
     assert main(["audit", LORA, "--out", str(pack), "--db", str(sweep.path)]) == 0
-    printed = one_line(capsys.readouterr().out)
+    printed = said(capsys)
     digest = hashlib.sha256((pack / "MANIFEST.json").read_bytes()).hexdigest()
     assert f"sha256 of {pack / 'MANIFEST.json'}: {digest}" in printed
     recorded = [p for p in sweep.audit_packs(LORA) if p.folder == str(pack.resolve())]
     assert [p.manifest_sha256 for p in recorded] == [digest] and recorded[0].actor
     assert main(["registry", "--history", "--db", str(sweep.path)]) == 0  # an auditor sees every pack written
-    history = one_line(capsys.readouterr().out)
+    history = said(capsys)
     assert "Audit packs written, oldest first" in history and digest[:20] in history.replace(" ", "")
 
     forged.mkdir()
@@ -123,21 +129,21 @@ def test_verify_catches_a_pack_forged_with_its_manifest_recomputed_once_a_hash_i
     assert verify(forged) == []  # it agrees with itself: that alone proves nothing
 
     assert main(["audit", "--verify", str(forged)]) == 0
-    alone = one_line(capsys.readouterr().out)
+    alone = said(capsys)
     assert "consistent with itself only (no recorded hash to compare: keep the printed hash elsewhere" in alone
     assert "matches the hash recorded" not in alone
     assert main(["audit", "--verify", str(forged), "--db", str(sweep.path)]) == 1
-    out = one_line(capsys.readouterr().out)
+    out = said(capsys)
     assert "mismatch: MANIFEST.json: sha256" in out and f"recorded when the packs of {LORA} were written" in out
     assert main(["audit", "--verify", str(forged), "--manifest-sha256", digest]) == 1
-    assert f"is not the {digest} given with --manifest-sha256" in one_line(capsys.readouterr().out)
+    assert f"is not the {digest} given with --manifest-sha256" in said(capsys)
 
     assert main(["audit", "--verify", str(pack), "--db", str(sweep.path)]) == 0
-    out = one_line(capsys.readouterr().out)
+    out = said(capsys)
     assert "every file matches MANIFEST.json; MANIFEST.json" in out
     assert f"matches the hash recorded when it was written ({LORA}," in out
     assert main(["audit", "--verify", str(pack), "--manifest-sha256", digest.upper()]) == 0
-    assert "matches the hash given with --manifest-sha256" in one_line(capsys.readouterr().out)
+    assert "matches the hash given with --manifest-sha256" in said(capsys)
     assert "64 hexadecimal digits" in refused(["audit", "--verify", str(pack), "--manifest-sha256", "abc"], capsys)
     assert "--manifest-sha256 checks a pack, with --verify DIR" in refused(
         ["audit", LORA, "--out", str(tmp_path / "other"), "--manifest-sha256", digest, "--db", str(sweep.path)],
@@ -152,7 +158,7 @@ def test_promote_gives_the_ways_on_when_production_was_scored_on_another_test_su
     db = ["--db", str(sweep.path)]
     promote(sweep, LORA, "production", approver="ana", force=True, reason="the first one we ship")
     assert main(["promote", CUT, "--to", "staging", "--approver", "ana", *db]) == 1
-    out = one_line(capsys.readouterr().out)
+    out = said(capsys)
     assert f"[FAIL] task_accuracy: not decided: {CUT} and {LORA} were scored on different test subsets" in out
     assert "payback" not in out and "Compare trials" not in out
     assert f"The gate could not weigh {CUT} against production {LORA} on the same test examples" in out
@@ -166,7 +172,7 @@ def test_promote_gives_the_ways_on_when_production_was_scored_on_another_test_su
     assert sweep.adapter_statuses().get(CUT) is None and sweep.looks(kind="gate")[-1].outcome == "refused"
 
     assert main(["promote", CUT, "--to", "staging", "--approver", "ana", "--force", "--reason", "pilot", *db]) == 0
-    assert "the objective was not compared: different test subsets" in one_line(capsys.readouterr().out)
+    assert "the objective was not compared: different test subsets" in said(capsys)
     event = sweep.adapter_events(trial_id=CUT)[-1]
     assert event.forced and "different test subsets" in event.gate["unpaired"]
     pack = tmp_path / "pack"
@@ -263,7 +269,7 @@ def test_an_approver_in_brackets_or_markdown_is_shown_as_written(sweep, tmp_path
     capsys.readouterr()
     for command in (["registry"], ["registry", "--history"]):
         assert main([*command, *db]) == 0
-        shown = one_line(capsys.readouterr().out)
+        shown = said(capsys)
         assert "alice[/bold] [bob]" in shown, shown
     assert "[red]n[/]ote" in shown
     pack = tmp_path / "pack"
@@ -295,9 +301,9 @@ def test_weights_swapped_after_scoring_are_refused_by_every_command_that_uses_th
                 ["export", CUT, "--out", str(tmp_path / "export")], ["audit", CUT, "--out", str(tmp_path / "pack")]]
     for command in commands:
         assert main([*command, *db]) == 2, command
-        said = one_line(capsys.readouterr().err)
+        error = one_line(capsys.readouterr().err)
         assert f"trial {CUT}'s weights in {trial.artifact_path} are not the ones it was trained and scored with " \
-               "(changed: adapter_model.safetensors;" in said, (command, said)
+               "(changed: adapter_model.safetensors;" in error, (command, error)
     assert not (tmp_path / "export").exists() and not (tmp_path / "pack").exists()
     assert len(store.adapter_events()) == events  # nothing moved
     weights.unlink()

@@ -235,4 +235,4 @@ def test_report_help_says_a_folder_gets_report_study_inside(capsys):
         main(["report", "--help"])
     words = " ".join(printed(capsys).split())
     assert "a folder (one that exists, or a path ending in /) gets report-STUDY.md inside it" in words
-    assert "--format {md,html,pdf}" in words
+    assert "--format {md,html,pdf,json}" in words

@@ -274,8 +274,9 @@ def test_dry_run_warns_when_the_budget_cannot_reach_a_fine_tuned_trial(tmp_path,
     late = toy_experiment(tmp_path, tiny_model_dir, toy_suite,
                           body % "[{method: prompt, shots: 0}, {method: prompt, shots: 3}, {method: lora}]")
     assert main(["sweep", str(late), "--dry-run"]) == 0
-    out = capsys.readouterr().out
-    assert "unlikely to reach a fine-tuned trial" in out and "budget.sweep_minutes" in out
+    said = capsys.readouterr()
+    out = said.out + said.err  # the warning is on standard error
+    assert "unlikely to reach a fine-tuned trial" in said.err and "budget.sweep_minutes" in out
     assert "estimated duration" in out and "3. lora: " in out and "calibrated on" in out
     early = toy_experiment(tmp_path, tiny_model_dir, toy_suite,
                            body % "[{method: lora}, {method: prompt, shots: 0}, {method: prompt, shots: 3}]")

@@ -105,9 +105,10 @@ def test_a_sweep_whose_server_has_gone_stops_at_the_first_trial_and_exits_1(tmp_
                     "device: cpu\nregression: {enabled: false}\nbudget: {trials: 3, max_steps: 2}\n"
                     "space:\n  prompt: {shots: [0, 1, 2]}\n")
     assert main(["sweep", str(path), "--allow-under-trained"]) == 1
-    printed = capsys.readouterr().out
+    said = capsys.readouterr()
+    printed = said.out
     assert "trial toy/0 failed - VllmLost: the vLLM server at" in printed and "stopped answering /health" in printed
-    assert "error: the sweep stopped before its last trial" in printed
+    assert "error: the sweep stopped before its last trial" in said.err
     trials = Store(tmp_path / "r" / "harness.duckdb").trials("toy")
     assert [(t.number, t.status) for t in trials] == [(0, "failed")]
     with pytest.raises(VllmError):
