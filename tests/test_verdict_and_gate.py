@@ -296,3 +296,16 @@ def test_answered_labels_parse_stored_answers_as_scoring_does():
     got = answered_labels([("test:1", '{"intent": "refund"}', '{"intent": " REFUND "}'),
                            ("test:2", '{"intent": "card_lost"}', "no idea")], contract)
     assert got == {"test:1": ("refund", "refund"), "test:2": ("card_lost", INVALID)}
+
+
+def test_the_gate_compares_a_macro_f1_objective_on_the_answers_labels():
+    """A study chosen on macro_f1 was gated per example, where macro-F1 has no value: "not decided", always."""
+    truth = ["routine"] * 60 + ["urgent"] * 12 + ["legal"] * 8
+    learned = {f"e{i}": (t, t if i % 10 else "routine") for i, t in enumerate(truth)}
+    collapsed = {f"e{i}": (t, "routine") for i, t in enumerate(truth)}
+    result = gate(tuned(), prompt(), "prompting", CONFIG, {}, {}, "macro_f1", True, "sha", labels=(learned, collapsed))
+    assert rules(result)["macro_f1"] and result.decision.test == "paired-label-bootstrap"
+    assert not rules(gate(tuned(), prompt(), "prompting", CONFIG, {}, {}, "macro_f1", True, "sha",
+                          labels=(collapsed, learned)))["macro_f1"]
+    unread = gate(tuned(), prompt(), "prompting", CONFIG, {}, {}, "macro_f1", True, "sha")  # no suite at hand
+    assert not rules(unread)["macro_f1"] and "suite folder" in unread.decision.why

@@ -11,17 +11,21 @@ measured against the base model, not paired between A and B.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 
 from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, read_together, scores_of
 from harness.analysis.formatting import counted, interval, p_value, pct, regression_metric, under_trained_text
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, SuiteError
 from harness.core.metric import Metric
-from harness.core.records import ExampleView, LookAtTest, TrialView
+from harness.core.records import ExampleView, LookAtTest, StudyView, TrialView
 from harness.core.text import id_order
+from harness.data.suites import load_suite
+from harness.evaluation.labels import answered_labels
 from harness.store.database import Store
 
 _MICRO = {"field_f1", "field_precision", "field_recall"}
@@ -358,3 +362,25 @@ def _regression(side: TrialSide) -> str:
 
 def _mark(correct: bool) -> str:
     return "(right) " if correct else "(wrong) "
+
+
+def store_labels(store: Store, study: StudyView) -> Callable[[str], dict[str, tuple[str, str]]] | None:
+    """Each trial's test answers as (true label, predicted label), parsed with the contract of the study's suite
+    folder (what a macro_f1 objective is compared on, in the verdict and the gate); None where that folder is gone,
+    no longer loads or holds another version (its labels may have changed since): macro-F1 is then not compared, and
+    the verdict and the gate say so."""
+    path = Path(study.suite_path) if study.suite_path else None
+    if path is None or not path.is_dir():
+        return None
+    try:
+        suite = load_suite(path)
+    except SuiteError:
+        return None
+    if suite.contract.kind != "label" or suite.version != study.suite_version:
+        return None
+    contract = suite.contract
+
+    def read(trial: str) -> dict[str, tuple[str, str]]:
+        return answered_labels([(e.example_id, e.target, e.output) for e in store.examples(trial, "test")], contract)
+
+    return read

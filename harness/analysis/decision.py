@@ -202,25 +202,26 @@ def compare_paired(a: Mapping[str, float | None], b: Mapping[str, float | None],
     return _short_of_better(_decision(result, len(pairs), "paired-bootstrap", common), d, "pairs")
 
 
-def compare_macro_f1(a: Mapping[str, tuple[str, str]], b: Mapping[str, tuple[str, str]], *, alpha: float = ALPHA,
-                     seed: int = 0, why: str = "the two share no test examples") -> Decision:
+def compare_macro_f1(a: Mapping[str, tuple[str, str]], b: Mapping[str, tuple[str, str]], *, margin: float = 0.0,
+                     alpha: float = ALPHA, seed: int = 0, why: str = "the two share no test examples") -> Decision:
     """A against B on macro-F1, over the examples both answered: {example id: (true label, predicted)} of each.
     Macro-F1 has no per-example value, so the pairs are resampled together (within each true label) and macro-F1
     computed for both in every draw; the interval and p come from those draws, as a paired bootstrap's do. Where 5
-    or fewer examples were answered differently, no test could show a difference, and none is run."""
+    or fewer examples were answered differently, no test could show a difference, and none is run (with a margin,
+    answers that barely differ can still read "not worse")."""
     metric = "macro_f1"
-    common = dict(metric=metric, higher_is_better=True, margin=0.0, alpha=alpha, excluded=0)
+    common = dict(metric=metric, higher_is_better=True, margin=margin, alpha=alpha, excluded=0)
     shared = sorted(set(a) & set(b))
     if not shared:  # `why`: what the caller knows of why there is nothing to compare
-        return _undecided(metric, True, 0.0, alpha, 0, why)
+        return _undecided(metric, True, margin, alpha, 0, why)
     if any(a[i][0] != b[i][0] for i in shared):  # the same example id with another reference: not the same test
-        return _undecided(metric, True, 0.0, alpha, 0, "their shared examples have different true labels")
+        return _undecided(metric, True, margin, alpha, 0, "their shared examples have different true labels")
     true = [a[i][0] for i in shared]
     left, right = [a[i][1] for i in shared], [b[i][1] for i in shared]
     a_macro, b_macro, draws = paired_macro_f1_draws(true, left, right, seed)
     common.update(a=a_macro, b=b_macro)
     differing = sum(x != y for x, y in zip(left, right))
-    if (floor := smallest_exact_p(differing)) >= alpha:
+    if margin == 0 and (floor := smallest_exact_p(differing)) >= alpha:
         return _no_test(common, a_macro - b_macro, len(shared), _differing(differing, len(shared), "examples"),
                         floor)
     result = percentile_bootstrap(draws, a_macro - b_macro, alpha=alpha, n=differing)

@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
-from harness.analysis.compare import objective_of, require_same_examples
-from harness.analysis.decision import Decision, compare_paired, scores_of
+from harness.analysis.compare import objective_of, require_same_examples, store_labels
+from harness.analysis.decision import Decision, compare_macro_f1, compare_paired, scores_of
 from harness.analysis.formatting import fmt_metric, interval, pct
 from harness.core.config import GateConfig
 from harness.core.errors import HarnessError
@@ -117,10 +117,12 @@ def run_gate(store: Store, candidate: TrialView, reference: TrialView, kind: str
     study = store.study(candidate.study)
     rows = {trial.id: {row.example_id: row for row in store.examples(trial.id, "test")}
             for trial in (candidate, reference)}
+    labels = store_labels(store, study) if metric == "macro_f1" and study is not None else None
     return gate(candidate, reference, kind, config, scores_of(rows[candidate.id].values(), metric),
                 scores_of(rows[reference.id].values(), metric), metric,
                 study.maximize if study is not None else None, subset, len(earlier), looks.count(candidate.id),
-                _unpaired(store, candidate, reference, rows[candidate.id], rows[reference.id]))
+                _unpaired(store, candidate, reference, rows[candidate.id], rows[reference.id]),
+                None if labels is None else (labels(candidate.id), labels(reference.id)))
 
 
 def _unpaired(store: Store, candidate: TrialView, reference: TrialView, candidate_rows: dict[str, ExampleView],
@@ -140,10 +142,17 @@ def _unpaired(store: Store, candidate: TrialView, reference: TrialView, candidat
 def gate(candidate: TrialView, reference: TrialView, kind: str, config: GateConfig,
          candidate_scores: Mapping[str, float | None], reference_scores: Mapping[str, float | None], metric: str,
          higher_is_better: bool | None = None, subset: str | None = None, earlier: int = 0,
-         repeated: int = 0, unpaired: str | None = None) -> GateResult:
+         repeated: int = 0, unpaired: str | None = None,
+         labels: tuple[Mapping[str, tuple[str, str]], Mapping[str, tuple[str, str]]] | None = None) -> GateResult:
     """Every rule, on typed views and per-example test scores of the objective metric. `unpaired`: why the two were
-    not scored on the same test examples; the objective is then not compared at all (its rule fails, undecided)."""
-    if unpaired is None:
+    not scored on the same test examples; the objective is then not compared at all (its rule fails, undecided).
+    `labels`: each side's (true, predicted) test labels, which a macro_f1 objective is compared on
+    (`decision.compare_macro_f1`); without them it is not decided."""
+    if unpaired is None and metric == "macro_f1":
+        decision = compare_macro_f1(*(labels or ({}, {})), margin=config.margin,
+                                    why="the study's suite folder, whose contract reads the answers' labels, is not "
+                                        "at hand in the version it was scored on")
+    elif unpaired is None:
         decision = compare_paired(candidate_scores, reference_scores, metric, higher_is_better=higher_is_better,
                                   margin=config.margin)
     else:  # ids they share may name other examples, and a share of the subset is another test: no pairing is sound

@@ -16,23 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
+from harness.analysis.compare import store_labels
 from harness.analysis.decision import Decision, Outcome, compare_macro_f1, compare_paired, scores_of
 from harness.analysis.floor import FLOOR_METRIC, against_floor, floor_of
 from harness.analysis.formatting import broken_constraint, fmt_metric, older_rules_remark, params_text
-from harness.core.errors import SuiteError
-from harness.core.records import StudyView, TrialView
+from harness.core.records import TrialView
 from harness.core.selection import best, rank_key
-from harness.data.suites import load_suite
-from harness.evaluation.labels import answered_labels
 from harness.store.database import Store
 
 ScoresOf = Callable[[str, str], dict[str, float | None]]
 """(trial id, metric) -> {test example id: that example's value of the metric, None where it has none}."""
 LabelsOf = Callable[[str], dict[str, tuple[str, str]]]
 """trial id -> {test example id: (true label, predicted label)}: what macro-F1, which has no per-example value, is
-compared on (`decision.compare_macro_f1`)."""
+compared on (`decision.compare_macro_f1`; `compare.store_labels` reads them)."""
 
 
 @dataclass(frozen=True)
@@ -186,27 +183,6 @@ def store_scores(store: Store) -> ScoresOf:
     """Per-example test values read from the store."""
     def read(trial: str, metric: str) -> dict[str, float | None]:
         return scores_of(store.examples(trial, "test"), metric)
-
-    return read
-
-
-def store_labels(store: Store, study: StudyView) -> LabelsOf | None:
-    """Each trial's test answers as (true label, predicted label), parsed with the contract of the study's suite
-    folder; None where that folder is gone or no longer loads (macro-F1 cannot then be compared, and the verdict
-    says so)."""
-    path = Path(study.suite_path) if study.suite_path else None
-    if path is None or not path.is_dir():
-        return None
-    try:
-        suite = load_suite(path)
-    except SuiteError:
-        return None
-    if suite.contract.kind != "label" or suite.version != study.suite_version:  # its labels may have changed since
-        return None
-    contract = suite.contract
-
-    def read(trial: str) -> dict[str, tuple[str, str]]:
-        return answered_labels([(e.example_id, e.target, e.output) for e in store.examples(trial, "test")], contract)
 
     return read
 
