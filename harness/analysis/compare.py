@@ -24,6 +24,7 @@ from harness.core.errors import HarnessError, SuiteError
 from harness.core.metric import Metric
 from harness.core.records import ExampleView, LookAtTest, StudyView, TrialView
 from harness.core.text import id_order
+from harness.data.contract import OutputContract
 from harness.data.suites import load_suite
 from harness.evaluation.labels import answered_labels
 from harness.store.database import Store
@@ -364,21 +365,27 @@ def _mark(correct: bool) -> str:
     return "(right) " if correct else "(wrong) "
 
 
-def store_labels(store: Store, study: StudyView) -> Callable[[str], dict[str, tuple[str, str]]] | None:
-    """Each trial's test answers as (true label, predicted label), parsed with the contract of the study's suite
-    folder (what a macro_f1 objective is compared on, in the verdict and the gate); None where that folder is gone,
-    no longer loads or holds another version (its labels may have changed since): macro-F1 is then not compared, and
-    the verdict and the gate say so."""
-    path = Path(study.suite_path) if study.suite_path else None
-    if path is None or not path.is_dir():
+def study_contract(study: StudyView | None, version: str | None = None) -> OutputContract | None:
+    """The output contract of the study's suite folder as it is now, if it still holds the version the trials were
+    scored on (`version`, else the study's): None where the folder is gone, no longer loads, or holds another version
+    (its contract may have changed since)."""
+    if study is None or not study.suite_path or not Path(study.suite_path).is_dir():
         return None
     try:
-        suite = load_suite(path)
+        suite = load_suite(study.suite_path)
     except SuiteError:
         return None
-    if suite.contract.kind != "label" or suite.version != study.suite_version:
+    return suite.contract if suite.version == (version or study.suite_version) else None
+
+
+def store_labels(store: Store, study: StudyView) -> Callable[[str], dict[str, tuple[str, str]]] | None:
+    """Each trial's test answers as (true label, predicted label), parsed with the contract of the study's suite
+    folder (what a macro_f1 objective is compared on, in the verdict and the gate); None where that contract is not
+    at hand (`study_contract`) or is not a label one: macro-F1 is then not compared, and the verdict and the gate
+    say so."""
+    contract = study_contract(study)
+    if contract is None or contract.kind != "label":
         return None
-    contract = suite.contract
 
     def read(trial: str) -> dict[str, tuple[str, str]]:
         return answered_labels([(e.example_id, e.target, e.output) for e in store.examples(trial, "test")], contract)

@@ -9,11 +9,11 @@ import io
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 
+from harness.analysis.compare import study_contract
 from harness.analysis.cost import worst_case_requests
 from harness.analysis.floor import floor_of
 from harness.analysis.formatting import (
@@ -38,14 +38,12 @@ from harness.analysis.formatting import (
     under_trained_text,
     usd,
 )
-from harness.core.errors import SuiteError
 from harness.core.label_report import LabelReport
 from harness.core.metric import CORE_METRICS, NOT_MEASURED, Metric
 from harness.core.records import PHASES, AdapterEvent, ExampleView, LookAtTest, TrialView
 from harness.core.selection import FINISHED, ranked
 from harness.core.text import id_order, padded
 from harness.data.contract import OutputContract, parse_output
-from harness.data.suites import load_suite
 from harness.evaluation.stats import proportion
 from harness.store.database import AuditPackRecord, Store
 
@@ -375,17 +373,8 @@ def capped_text(cut: int, n: int, cap: int | None) -> str:
 def suite_contract(store: Store, trial: TrialView) -> OutputContract | None:
     """The output contract the trial was scored under, read from its study's suite folder now, so `harness show` can
     say why an answer broke the format; None where that folder is gone or no longer loads, or holds another version
-    of the suite than the trial was scored on (its contract may have changed since)."""
-    study = store.study(trial.study)
-    if study is None or not study.suite_path or not Path(study.suite_path).is_dir():
-        return None
-    try:
-        suite = load_suite(study.suite_path)
-    except SuiteError:
-        return None
-    if suite.version != (trial.data.suite_version or study.suite_version):
-        return None
-    return suite.contract
+    of the suite than the trial was scored on (`compare.study_contract`)."""
+    return study_contract(store.study(trial.study), trial.data.suite_version)
 
 
 def _loss_text(curve: Sequence[tuple[int, float]]) -> str:

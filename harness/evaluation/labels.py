@@ -27,14 +27,17 @@ from harness.core.label_report import INVALID, LabelReport, LabelRow
 from harness.core.metric import Metric
 from harness.core.text import fold
 from harness.data.contract import OutputContract, label_lookup, parse_output, parse_target
-from harness.data.suites import Example
 from harness.evaluation.scorers.base import ScoredCase
 from harness.evaluation.stats import at_a_bound
 
 
 def predicted_label(case: ScoredCase, contract: OutputContract) -> str:
     """The label from the set that the output names (folded match), or INVALID."""
-    value = case.parsed.value
+    return _label_named(case.parsed.value, contract)
+
+
+def _label_named(value: object, contract: OutputContract) -> str:
+    """The label of the set a parsed output's value names under the contract's key (folded match), or INVALID."""
     got = value.get(contract.key) if isinstance(value, dict) else None
     if not isinstance(got, str):
         return INVALID
@@ -202,12 +205,9 @@ def answered_labels(examples: Sequence[tuple[str, str, str]], contract: OutputCo
     """{example id: (true label, predicted label or INVALID)} of stored (id, target, output) triples, parsed and
     matched as scoring does: what a paired comparison of macro-F1 resamples."""
     by_fold = label_lookup(contract.labels)
-    out = {}
-    for example_id, target, output in examples:
-        parsed_target = parse_target(target, contract)
-        case = ScoredCase(Example(example_id, "", target), output, parse_output(output, contract), parsed_target)
-        out[example_id] = (by_fold[fold(parsed_target[contract.key])], predicted_label(case, contract))
-    return out
+    return {example_id: (by_fold[fold(parse_target(target, contract)[contract.key])],
+                         _label_named(parse_output(output, contract).value, contract))
+            for example_id, target, output in examples}
 
 
 def paired_macro_f1_draws(true: Sequence[str], a: Sequence[str], b: Sequence[str], seed: int = 0,

@@ -82,15 +82,7 @@ def origin_note(url: str) -> str | None:
 def password_warning(url: str | None) -> str | None:
     """A warning for a password given with --storage: a command line is visible to every user of the machine (`ps`)
     and kept in shell history; $HARNESS_STORAGE is not."""
-    if url is None or from_environment(url):
-        return None
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:  # normalise() has refused what cannot be read; nothing to warn about here
-        return None
-    if not parsed.password and not parsed.query.get("password"):
+    if url is None or from_environment(url) or not _passwords(url):
         return None
     return (f"--storage {redacted(url)} carries a password on the command line, where every user of this machine can "
             f"read it (`ps`) and your shell's history keeps it: give the URL in ${STORAGE_ENV} instead (`export "
@@ -298,17 +290,24 @@ _QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
 
 def _scrubbed(message: str, url: str) -> str:
     """A driver's message without the password of `url`, which some drivers quote back (in a DSN or a host name)."""
+    for value in _passwords(url):
+        message = message.replace(value, "***")
+    return message
+
+
+def _passwords(url: str) -> list[str]:
+    """The passwords `url` carries (`user:PASS@` and `?password=`), empty ones left out; none where it cannot be
+    read, since this runs in error paths and warnings and must not raise (normalise() refuses such a URL)."""
     from sqlalchemy.engine import make_url
 
     try:
         parsed = make_url(url)
-    except Exception:  # normalise() has read it already; nothing here may raise in an error path
-        return message
+    except Exception:
+        return []
+    found = []
     for secret in (parsed.password, parsed.query.get("password")):
-        for value in ([secret] if isinstance(secret, str) else list(secret or ())):
-            if value:
-                message = message.replace(str(value), "***")
-    return message
+        found += [str(value) for value in ([secret] if isinstance(secret, str) else list(secret or ())) if value]
+    return found
 
 
 def _first_line(exc: BaseException | None) -> str:
