@@ -57,7 +57,7 @@ def _trial(store: Store, study: str, number: int, method: str, right: int, dev: 
         id=f"{study}/{number}", study=study, number=number, run_id=f"r-{study}", method=method,
         trained=method not in ("prompt", "dspy"), status=status, device="cuda",
         train_seconds=0.0 if method in ("prompt", "dspy") else 100.0, eval_seconds=10.0,
-        objective=dev if complete else None, feasible=True if complete else None,
+        objective=dev if complete else None, feasible=fields.pop("feasible", True if complete else None),
         throughput={"test": evaluation(n, test_seconds, 48_000, 2_000)} if complete else {},
         metrics=metrics if complete else [],
         examples=[ExampleRow("test", i, f"input {i}", "x", "y", scores={"task_accuracy": v}) for i, v in
@@ -420,3 +420,34 @@ def test_the_dev_constraints_are_listed_with_their_limits_and_an_interval_past_o
     assert ("c/1 meets its dev constraints by their estimates, but the 95% interval of one reaches past its limit: "
             "forgetting on the general check no worse than -5.0 points (-1.0 points, 95% CI [-9.1, +6.7], n=200). "
             "They are listed below") in answer
+
+
+def test_a_constraint_broken_at_its_estimate_only_says_its_interval_reaches_back_within_the_limit(tmp_path):
+    """A trial at 12% invented labels on 50 dev examples, under a 10% limit, was called "broken" as plainly as one at
+    40%: its interval [4.5, 24.3] reaches back within the limit, so the veto rests on the estimate alone. The veto
+    stands (trials are judged by their estimates); the report, the verdict and the gate say what it rests on."""
+    from harness.analysis import gate
+
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(_study("v"))
+    _trial(store, "v", 0, "prompt", 50, 0.5)
+    checks = (MetricRow.of("dev", "format_compliance", Metric(0.80, 0.67, 0.89, 50)),
+              MetricRow.of("dev", "hallucination_rate", Metric(0.12, 0.045, 0.243, 50)))
+    excess = {"format_compliance": 0.9 - 0.80, "hallucination_rate": 0.12 - 0.10, "regression_delta": None}
+    _trial(store, "v", 1, "lora", 90, 0.9, more_metrics=checks, constraints=excess, feasible=False)
+    assert main(["report", "--db", str(tmp_path)]) == 0
+    text = (tmp_path / "report-v.md").read_text()
+    comparison = text.split("## The comparison behind the answer", 1)[1].split("## Every trial", 1)[0]
+    assert ("- hallucination rate on dev at most 10.0%: 12.0% [4.5, 24.3] n=50: broken at its estimate, but its 95% "
+            "interval reaches back within the limit: not shown broken") in comparison
+    assert "- format compliance on dev at least 90.0%: 80.0% [67.0, 89.0] n=50: broken, with its whole interval" \
+        in comparison
+    answer = text.split("## Answer", 1)[1].split("## ", 1)[0]
+    assert "NOT READY" in answer
+    assert ("hallucination_rate on dev (12.0% [4.5, 24.3] n=50, broken at its estimate only: its 95% interval reaches "
+            "back within the limit)") in answer
+    assert "format_compliance on dev (80.0% [67.0, 89.0] n=50)" in answer  # broken with its whole interval
+    trials = {t.id: t for t in store.trials(study="v")}
+    rule = gate._feasible_rule(trials["v/1"])  # the gate's rule on the sweep's constraints
+    assert not rule.passed
+    assert "hallucination_rate (beyond its limit by 2.0 points, broken at its estimate only" in rule.detail

@@ -81,7 +81,8 @@ def test_a_tie_with_an_adapter_that_forgets_says_it_is_not_ready():
     result = verdict(support_study(), lambda trial, metric: right)
     assert result.head == "NOT SHOWN" and not result.ready
     assert result.text.endswith(" s/1 also breaks regression_delta on the general check (-6.0 points, 95% CI "
-                                "[-12.0, +0.0], n=100), so it is not ready whatever test says.")
+                                "[-12.0, +0.0], n=100, broken at its estimate only: its 95% interval reaches back "
+                                "within the limit), so it is not ready whatever test says.")
 
 
 def test_the_forgetting_column_says_its_own_n():

@@ -62,8 +62,13 @@ def test_show_gives_the_score_of_always_answering_the_commonest_test_label():
 def test_show_names_the_constraint_an_infeasible_trial_breaks():
     broken = trial_view(1, feasible=False, constraints={"format_compliance": -0.1, "regression_delta": 0.02},
                         metrics={"dev": {"regression_delta": Metric(-0.07, -0.205, 0.031, 100)}})
-    assert "feasible no: breaks regression_delta on the general check (-7.0 points, 95% CI [-20.5, +3.1], n=100)" in \
-        trial_detail(broken, [])
+    # a 5-point limit: broken at -7.0, while the interval reaches back to +3.1, within it
+    assert ("feasible no: breaks regression_delta on the general check (-7.0 points, 95% CI [-20.5, +3.1], n=100, "
+            "broken at its estimate only: its 95% interval reaches back within the limit)") in trial_detail(broken, [])
+    settled = trial_view(5, feasible=False, constraints={"regression_delta": 0.02},
+                         metrics={"dev": {"regression_delta": Metric(-0.07, -0.09, -0.055, 100)}})
+    assert "feasible no: breaks regression_delta on the general check (-7.0 points, 95% CI [-9.0, -5.5], n=100)\n" \
+        in trial_detail(settled, [])
     assert "feasible yes" in trial_detail(trial_view(2, feasible=True, constraints={"format_compliance": -0.1}), [])
 
 

@@ -261,10 +261,14 @@ class ConstraintReading(NamedTuple):
     shown: str
     """Its measured value with interval and n."""
     reading: str
-    """`met, with its whole interval`, `met at its estimate, but ...: not shown`, or `broken`."""
+    """`met, with its whole interval`, `met at its estimate, but ...: not shown`, `broken at its estimate, but ...`,
+    or `broken, with its whole interval`."""
     doubtful: bool
     """Met by its estimate while its interval reaches past the limit (a trial is feasible by its estimates:
     `selection.is_feasible`)."""
+    unsettled: bool = False
+    """Broken by its estimate while its interval reaches back within the limit: the veto stands (a trial is judged by
+    its estimates), but more dev or check items could lift it."""
 
     @property
     def text(self) -> str:
@@ -272,48 +276,82 @@ class ConstraintReading(NamedTuple):
         return f"{self.what}: {self.shown}: {self.reading}" if self.shown else f"{self.what}: {self.reading}"
 
 
+class _Judged(NamedTuple):
+    what: str
+    """The constraint with the limit it was judged by."""
+    shown: str
+    crosses: bool
+    """The interval reaches to the other side of the limit from the estimate."""
+
+
+def _judged(trial: TrialView, name: str, excess: float) -> _Judged | None:
+    """Constraint `name` of `trial` with its limit (recovered from how far the trial is from it, so it is the limit it
+    was judged by), its value as shown, and whether its interval reaches across the limit; None when not measured."""
+    metric = trial.metric("dev", name)  # the forgetting check's delta is stored beside dev's scores
+    if metric is None or metric.value is None:
+        return None
+    if name == "hallucination_rate":  # the only one where lower is better
+        limit, shown = metric.value - excess, fmt_metric(metric)
+        what, worst, best = f"hallucination rate on dev at most {pct(limit)}%", -(metric.high or 0), -(metric.low or 0)
+        signed = -limit
+    else:
+        limit = metric.value + excess
+        shown = fmt_metric(metric) if name == "format_compliance" else f"{points(metric)}, n={metric.n}"
+        what = (f"format compliance on dev at least {pct(limit)}%" if name == "format_compliance" else
+                f"forgetting on the general check no worse than {pct(limit, True)} points")
+        worst, best, signed = metric.low, metric.high, limit
+    if worst is None or best is None:
+        return _Judged(what, shown, False)
+    # met: does the interval's worse end fall past the limit? broken: does its better end reach back within it?
+    return _Judged(what, shown, best > signed if excess > 0 else worst < signed)
+
+
 def constraint_readings(trial: TrialView) -> list[ConstraintReading]:
-    """Each dev constraint of `trial`, with its limit (recovered from how far the trial is from it, so it is the limit
-    it was judged by), its measured value and interval, and how it reads."""
+    """Each dev constraint of `trial` with its limit, its measured value and interval, and how it reads: met or broken
+    with its whole interval, or only at its estimate."""
     out = []
     for name, excess in trial.constraints.items():
-        metric = trial.metric("dev", name)
-        if excess is None or metric is None or metric.value is None:
-            if excess is not None:  # hallucination with no compliant output: counted as broken
-                out.append(ConstraintReading(broken_constraint(trial, name), "", "broken", False))
+        if excess is None:
             continue
-        if name == "format_compliance":
-            limit, shown = metric.value + excess, fmt_metric(metric)
-            what, bound = f"format compliance on dev at least {pct(limit)}%", metric.low
-            crosses = bound is not None and bound < limit
-        elif name == "hallucination_rate":
-            limit, shown = metric.value - excess, fmt_metric(metric)
-            what, bound = f"hallucination rate on dev at most {pct(limit)}%", metric.high
-            crosses = bound is not None and bound > limit
+        judged = _judged(trial, name, excess)
+        if judged is None:  # hallucination with no compliant output: counted as broken
+            out.append(ConstraintReading(broken_constraint(trial, name), "", "broken", False))
+        elif excess > 0 and judged.crosses:
+            out.append(ConstraintReading(judged.what, judged.shown, "broken at its estimate, but its 95% interval "
+                                         "reaches back within the limit: not shown broken", False, True))
+        elif excess > 0:
+            out.append(ConstraintReading(judged.what, judged.shown, "broken, with its whole interval", False))
+        elif judged.crosses:
+            out.append(ConstraintReading(judged.what, judged.shown, "met at its estimate, but its 95% interval "
+                                         "reaches past the limit: not shown", True))
         else:
-            limit, shown = metric.value + excess, f"{points(metric)}, n={metric.n}"
-            what, bound = f"forgetting on the general check no worse than {pct(limit, True)} points", metric.low
-            crosses = bound is not None and bound < limit
-        if excess > 0:
-            reading, doubtful = "broken", False
-        elif crosses:
-            reading, doubtful = "met at its estimate, but its 95% interval reaches past the limit: not shown", True
-        else:
-            reading, doubtful = "met, with its whole interval", False
-        out.append(ConstraintReading(what, shown, reading, doubtful))
+            out.append(ConstraintReading(judged.what, judged.shown, "met, with its whole interval", False))
     return out
 
 
 def broken_constraint(trial: TrialView, constraint: str) -> str:
     """A broken constraint with where it was measured and its value there: `hallucination_rate on dev (12.0% [6.1,
     22.0] n=50)`, or `regression_delta on the general check (-6.0 points, 95% CI [-12.0, +0.0], n=100)` (the forgetting
-    check runs on its own general-knowledge items, not on dev)."""
+    check runs on its own general-knowledge items, not on dev); it adds `, broken at its estimate only: ...` where the
+    interval reaches back within the limit, since the veto then rests on the estimate alone."""
     where = "the general check" if constraint == "regression_delta" else "dev"
-    metric = trial.metric("dev", constraint)  # the forgetting check's delta is stored beside dev's scores
+    metric = trial.metric("dev", constraint)
     if constraint == "hallucination_rate" and metric is not None and metric.n == 0:
         # counted over compliant outputs only; with none, the constraint counts as broken (selection.constraint_excess)
         return f"{constraint} on dev (no compliant output to check, counted as broken)"
     if metric is None or metric.value is None:
         return f"{constraint} on {where}"
     shown = f"{points(metric)}, n={metric.n}" if constraint == "regression_delta" else fmt_metric(metric)
-    return f"{constraint} on {where} ({shown})"
+    only = f", {BROKEN_AT_ESTIMATE_ONLY}" if broken_at_estimate_only(trial, constraint) else ""
+    return f"{constraint} on {where} ({shown}{only})"
+
+
+BROKEN_AT_ESTIMATE_ONLY = "broken at its estimate only: its 95% interval reaches back within the limit"
+
+
+def broken_at_estimate_only(trial: TrialView, constraint: str) -> bool:
+    """`trial` breaks `constraint` by its estimate while the interval reaches back within the limit: the veto
+    stands (trials are judged by their estimates), but it rests on the estimate alone."""
+    excess = trial.constraints.get(constraint)
+    judged = _judged(trial, constraint, excess) if excess is not None and excess > 0 else None
+    return judged is not None and judged.crosses

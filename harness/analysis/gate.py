@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 
 from harness.analysis.compare import objective_of, require_same_examples, store_labels
 from harness.analysis.decision import Decision, compare_macro_f1, compare_paired, scores_of
-from harness.analysis.formatting import fmt_metric, interval, pct
+from harness.analysis.formatting import BROKEN_AT_ESTIMATE_ONLY, broken_at_estimate_only, fmt_metric, interval, pct
 from harness.core.config import GateConfig
 from harness.core.errors import HarnessError
 from harness.core.records import ExampleView, TrialView
@@ -200,7 +200,8 @@ def _excess_text(candidate: TrialView, name: str, excess: float) -> str:
     metric = candidate.metric("dev", name)
     if metric is not None and metric.value is None:
         return "no compliant output on dev to check it: counted as the worst rate"
-    return f"beyond its limit by {pct(excess)} points"
+    only = f", {BROKEN_AT_ESTIMATE_ONLY}" if broken_at_estimate_only(candidate, name) else ""
+    return f"beyond its limit by {pct(excess)} points{only}"
 
 
 def _format_rule(candidate: TrialView, config: GateConfig) -> GateRule:
