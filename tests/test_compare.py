@@ -239,3 +239,44 @@ def test_an_under_trained_side_is_named_with_its_share(tmp_path):
     (warning,) = compare_trials(s, "s/0", "s/1").warnings
     assert "s/0 is under-trained (13 of 250 steps, 5%)" in warning
     assert "the verdict and the gate do not use it" in warning
+
+
+def test_a_label_suite_compares_macro_f1_and_decides_on_it_when_it_is_the_objective(tmp_path, toy_suite, capsys):
+    """A study chosen on macro_f1 read "macro_f1 (the objective) has no per-example score ... not decided here" in
+    compare, while the verdict and the gate compared it: both sides' answers are resampled together within each true
+    label, as they do."""
+    import json as _json
+
+    from conftest import printed
+
+    from harness.analysis.decision import compare_macro_f1
+    from harness.cli import main
+    from harness.core.records import StudyRecord
+
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(StudyRecord(
+        name="m", experiment_name="m", experiment={}, suite="toy-colours", suite_version="1.0.0",
+        suite_path=str(toy_suite), model_name="tiny", model_sha256="abc", objective_metric="macro_f1", maximize=True))
+    truth = ["red"] * 60 + ["green"] * 12 + ["blue"] * 8
+    learned = [t if i % 10 else "red" for i, t in enumerate(truth)]
+    collapsed = ["red"] * len(truth)
+
+    def answers(number: int, said: list[str], trained: bool) -> TrialRecord:
+        examples = [ExampleRow("test", f"test:{i}", f"item {i}", _json.dumps({"colour": t}),
+                               _json.dumps({"colour": s}), scores={"task_accuracy": float(s == t)})
+                    for i, (t, s) in enumerate(zip(truth, said))]
+        return TrialRecord(id=trial_id("m", number), study="m", number=number, run_id="r", status="complete",
+                           method="lora" if trained else "prompt", trained=trained, feasible=True, examples=examples)
+
+    store.record_trial_result(answers(0, collapsed, False))
+    store.record_trial_result(answers(1, learned, True))
+    c = compare_trials(store, "m/1", "m/0")
+    assert c.primary == "macro_f1" and c.decision.test == "paired-label-bootstrap"
+    assert not any("not decided" in w for w in c.warnings)
+    as_labels = {f"test:{i}": pair for i, pair in enumerate(zip(truth, learned))}
+    constant = {f"test:{i}": pair for i, pair in enumerate(zip(truth, collapsed))}
+    assert c.decision == compare_macro_f1(as_labels, constant)  # what the verdict and the gate decide on
+    assert c.decision.outcome.value == "better" and c.score("task_accuracy") is not None
+    assert main(["compare", "m/1", "m/0", "--db", str(tmp_path)]) == 0
+    out = printed(capsys)
+    assert "macro_f1 decides" in " ".join(out.split()) and "paired-label" in out

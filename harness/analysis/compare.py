@@ -3,9 +3,10 @@
 Leads compare two trials before promoting one. Both are scored on the same examples, so every score is paired on
 example_id and decided by `harness.analysis.decision` (McNemar's exact test and its exact interval for 0/1 scores, a
 paired percentile bootstrap, expanded for small samples, for the rest; pairs without a value on either side are left
-out and counted). The primary score is the study's objective metric, read on its own; the other scores are read
-together, at Holm-adjusted p-values. regression_delta is shown from the stored metrics, as information only: it is
-measured against the base model, not paired between A and B.
+out and counted; macro-F1, which has no per-example value, by both sides' labels resampled together within each true
+label, as the verdict and the gate do). The primary score is the study's objective metric, read on its own; the other
+scores are read together, at Holm-adjusted p-values. regression_delta is shown from the stored metrics, as
+information only: it is measured against the base model, not paired between A and B.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, read_together, scores_of
+from harness.analysis.decision import (
+    Decision,
+    Outcome,
+    check_margin,
+    compare_macro_f1,
+    compare_paired,
+    read_together,
+    scores_of,
+)
 from harness.analysis.formatting import counted, interval, p_value, pct, regression_metric, under_trained_text
 from harness.core.errors import HarnessError, SuiteError
 from harness.core.metric import Metric
@@ -31,7 +40,8 @@ from harness.store.database import Store
 
 _MICRO = {"field_f1", "field_precision", "field_recall"}
 """Scores whose stored figure is a micro average (pooled over fields), where a paired test reads per-example means."""
-ORDER = ("task_accuracy", "format_compliance", "hallucination_rate", "field_f1", "field_precision", "field_recall")
+ORDER = ("task_accuracy", "macro_f1", "format_compliance", "hallucination_rate", "field_f1", "field_precision",
+         "field_recall")
 
 
 @dataclass(frozen=True)
@@ -103,11 +113,20 @@ def compare_trials(store: Store, a_id: str, b_id: str, split: str = "test", max_
     names = set.intersection(*({k for r in rows.values() for k in r.scores} for rows in (rows_a, rows_b)))
     names.discard("regression_delta")
     primary = metric or objective_of(store, trial_a)
-    if primary not in names:
+    study = store.study(trial_a.study)
+    labels = store_labels(store, study, split) if study is not None else None
+    if labels is not None:  # macro-F1 has no per-example score: both sides' labels are resampled together
+        names.add("macro_f1")
+    elif primary == "macro_f1":
+        warnings.append(f"macro_f1 is compared on the answers' labels, read with the contract of {trial_a.id}'s "
+                        "suite folder, which is not at hand at the version it was scored on; it is not decided here.")
+    if primary not in names and not (primary == "macro_f1" and labels is None):
         warnings.append(f"{primary} (the objective) has no per-example score on {split} for both trials; it is "
                         "not decided here.")
 
     def decide(name: str, margin: float = 0.0) -> Decision:
+        if name == "macro_f1" and labels is not None:
+            return compare_macro_f1(labels(a_id), labels(b_id), margin=margin, seed=seed)
         return compare_paired(scores_of(rows_a.values(), name), scores_of(rows_b.values(), name), name,
                               margin=margin, seed=seed)
 
@@ -378,9 +397,10 @@ def study_contract(study: StudyView | None, version: str | None = None) -> Outpu
     return suite.contract if suite.version == (version or study.suite_version) else None
 
 
-def store_labels(store: Store, study: StudyView) -> Callable[[str], dict[str, tuple[str, str]]] | None:
-    """Each trial's test answers as (true label, predicted label), parsed with the contract of the study's suite
-    folder (what a macro_f1 objective is compared on, in the verdict and the gate); None where that contract is not
+def store_labels(store: Store, study: StudyView, split: str = "test") -> Callable[[str], dict[str, tuple[str, str]]] \
+        | None:
+    """Each trial's answers on `split` as (true label, predicted label), parsed with the contract of the study's suite
+    folder (what macro-F1 is compared on, in the verdict, the gate and `compare`); None where that contract is not
     at hand (`study_contract`) or is not a label one: macro-F1 is then not compared, and the verdict and the gate
     say so."""
     contract = study_contract(study)
@@ -388,6 +408,6 @@ def store_labels(store: Store, study: StudyView) -> Callable[[str], dict[str, tu
         return None
 
     def read(trial: str) -> dict[str, tuple[str, str]]:
-        return answered_labels([(e.example_id, e.target, e.output) for e in store.examples(trial, "test")], contract)
+        return answered_labels([(e.example_id, e.target, e.output) for e in store.examples(trial, split)], contract)
 
     return read
