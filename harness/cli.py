@@ -342,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     _study_options(sweep)
     sweep.add_argument("--dry-run", action="store_true",
                        help="print the plan, the machine's timings and an estimate of every trial; run no trial")
+    sweep.add_argument("--check", action="store_true",
+                       help="check the experiment, its --set items, the suite (splits, labels, contamination) and "
+                            "the results database in seconds, loading no model and sending no request (for CI); "
+                            "exit 2 naming what to fix")
     sweep.add_argument("--workers", type=int, default=1, metavar="N",
                        help="run N worker processes on this one study (default 1); with GPUs, worker i uses GPU i. "
                             "For workers on several machines, see `harness worker`")
@@ -536,10 +540,18 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also every status change (who, when, why, the gate), every look at test (each "
                                "gate evaluation, passed or refused, each compare on test, each re-check) and every "
                                "audit pack written, with its manifest's sha256")
+    registry.add_argument("--verify", action="store_true",
+                          help="check the registry's hash chain: every event against its hash and the one before "
+                               "it, so an event changed, deleted or reordered in the database shows (exit 1)")
+    registry.add_argument("--head", metavar="HASH",
+                          help="with --verify: a head hash kept outside the database (promote, rollback and audit "
+                               "print it; 12 or more of its characters): the registry must still hold it, so a "
+                               "history rewritten with its hashes recomputed shows too")
     _db_option(registry)
     registry.set_defaults(run=_registry)
     _teach(registry, ("harness registry", "every adapter, by suite and status"),
            ("harness registry --suite ticket-triage --history", "one suite, with every change and look at test"),
+           ("harness registry --verify --head 3f2a9c01b7d4e8a6", "the history is the one written, up to that head"),
            description="Adapters (complete fine-tuned trials that kept their weights) with their status: candidate, "
                        "staging, production or retired, and their test metrics with 95% intervals. A suite has at "
                        "most one production adapter. Prompting trials have no weights, so they are not listed.")
@@ -587,6 +599,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("trial", help="the adapter, STUDY/NUMBER")
     export.add_argument("--out", required=True, type=Path, help="a new folder")
     export.add_argument("--merged", action="store_true", help="also the base model with the adapter merged in")
+    export.add_argument("--replace", action="store_true",
+                        help="--out may hold an earlier export, replaced once the new one is written whole (a folder "
+                             "that holds anything else is never touched)")
     export.add_argument("--rescore", action="store_true",
                         help="re-score the adapter through vLLM, the engine it will be served on, on its test "
                              "examples: how many served answers equal the stored ones, and the paired difference "
@@ -603,7 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "it: PEFT safetensors, base_model.json (the base model's identity and sha256), serving.json "
                        "(the system prompt, answer cap and decoding, constrained or not, it was scored with, and the "
                        "vLLM request fields that decode the same way) and a README with the vLLM and PEFT commands. "
-                       "Nothing is overwritten; with --rescore, rescore.json is written before the folder appears.")
+                       "Nothing is overwritten (--replace replaces an earlier export, once the new one is whole); "
+                       "with --rescore, rescore.json is written before the folder appears.")
 
     audit = sub.add_parser("audit", help="write a self-contained audit pack (or --verify one)",
                            description="Write the export, a model card and a JSON record: base model, data splits and "
@@ -966,6 +982,7 @@ def _suite_init(args, console: Console) -> int:
 
 
 def _suite_validate(args, console: Console) -> int:
+    from harness.data.reworded import reworded_copies, reworded_text
     from harness.data.suites import labels_not_in_train, load_suite
 
     suite = load_suite(args.suite)
@@ -979,6 +996,8 @@ def _suite_validate(args, console: Console) -> int:
                       f"{suite.name}; studies, the registry and its production adapter know it as {suite.name}, so "
                       f"another suite of that name would share them. Make `name:` and the folder agree unless this "
                       f"is that suite.", highlight=False)
+    if reworded := reworded_copies(suite):
+        _flag(console, "warning", reworded_text(reworded))
     unlearnable = ", ".join(f"{label} ({n})" for label, n in labels_not_in_train(suite).items())
     if unlearnable:
         console.print(f"warning: label(s) scored in dev or test with no train example: {unlearnable}. No adapter can "
@@ -996,6 +1015,22 @@ def _suite_stats(args, console: Console) -> int:
         console.print_json(json.dumps(suite_stats(suite), default=str))
     else:
         console.print(stats_text(suite, named=args.suite), highlight=False, soft_wrap=True)
+    return 0
+
+
+def _checked(plan, store, console: Console) -> int:
+    """`sweep --check`: every check that needs no model passed; say what was checked and what was not."""
+    from harness.data.suites import show_path
+    from harness.sweep.run import check_store_matches_storage
+
+    check_store_matches_storage(plan, store)
+    console.print(f"{plan.study}: the experiment, its --set items, the suite {plan.suite.name} {plan.suite.version} "
+                  f"({show_path(plan.suite.path)}: " + ", ".join(f"{s} {len(v)} of {len(plan.suite.splits[s])}"
+                                                                for s, v in plan.subsets.items())
+                  + f"), the space ({plan.trials_in_words()}) and the results database check out. Nothing was "
+                  "loaded or sent: --dry-run adds what needs the model (its layers against the adapters' "
+                  "target_modules, prompt lengths in its tokens), one request to each hosted endpoint, and this "
+                  "machine's timings.", highlight=False)
     return 0
 
 
@@ -1017,6 +1052,8 @@ def _sweep(args, console: Console) -> int:
                                  plan.forgetting_warning())):
         _flag(console, "warning", warning)
     _check_workers(args.workers, plan)  # before calibration, which takes minutes, and in the dry run
+    if args.check:
+        return _checked(plan, _store(args.db, plan.config.results_dir), console)
     if not args.dry_run:  # owner-only before anything writes in it (the hosted cache, the forgetting check's)
         results_folder(plan.results_dir)
     store = _store(args.db, plan.config.results_dir)
@@ -1419,6 +1456,13 @@ def _registry(args, console: Console) -> int:
 
     store = _store(args.db)
     _given_db_exists(args.db, store)
+    if args.head and not args.verify:
+        raise HarnessError("--head HASH is checked with --verify: `harness registry --verify --head HASH`.")
+    if args.verify and not store.path.exists():
+        raise HarnessError(f"no results database at {store.path}: nothing to verify. Point --db at the harness.duckdb "
+                           "of a results folder.")
+    if args.verify:
+        return _registry_verify(store, args.head, console)
     if not store.path.exists():  # empty tables with no word read as a broken command
         console.print(f"no adapters: there is no results database at {store.path} yet. Run a sweep (`harness sweep "
                       "EXPERIMENT`) in this folder, or point --db at the harness.duckdb of a results folder.",
@@ -1445,11 +1489,43 @@ def _registry(args, console: Console) -> int:
     return 0
 
 
+def _registry_verify(store, head: str | None, console: Console) -> int:
+    """The registry's hash chain, and a head kept elsewhere, checked: exit 1 on a changed history."""
+    from harness.lifecycle.audit import chain_problem
+    from harness.store.chain import HEAD_CHARS
+
+    if head is not None and not re.fullmatch(r"[0-9a-fA-F]{12,64}", head.strip()):
+        raise HarnessError(f"--head {head!r}: give the hexadecimal head printed by promote, rollback or audit (12 to "
+                           "64 characters of it).")
+    check = store.registry_chain()
+    if not check.intact:
+        _flag(console, "mismatch", f"{store.path}: {chain_problem(check)}. `harness registry --history` lists the "
+                                   "events by id; restore the database from a backup to recover the history.")
+        return 1
+    if head is not None and not check.holds(head):
+        _flag(console, "mismatch", f"{store.path}: its registry does not hold the head {head.strip()}: its history "
+                                   "was rewritten after that head was printed (or the head is from another database).")
+        return 1
+    held = f"; it holds the head {head.strip()} given" if head is not None else ""
+    console.print(f"{store.path}: {check.events} registry events, hash chain intact, head "
+                  f"{check.head[:HEAD_CHARS]}{held}.", highlight=False)
+    return 0
+
+
+def _registry_head(store, console: Console) -> None:
+    """The registry's head after a change, to keep outside the database (`registry --verify --head`)."""
+    from harness.store.chain import HEAD_CHARS
+
+    console.print(f"registry head {store.registry_chain().head[:HEAD_CHARS]} (keep it outside the database: "
+                  "`harness registry --verify --head` shows a history rewritten before it)", highlight=False)
+
+
 def _promote(args, console: Console) -> int:
     from harness.lifecycle.promote import GateRefused, promote
 
     try:
-        done = promote(_store(args.db), args.trial, args.to, args.approver, args.note, args.force, args.reason)
+        done = promote(store := _store(args.db), args.trial, args.to, args.approver, args.note, args.force,
+                       args.reason)
     except GateRefused as refused:
         _flag(console, "refused", str(refused))
         return 1
@@ -1461,14 +1537,16 @@ def _promote(args, console: Console) -> int:
         forced = " (gate overridden, reason recorded; the objective was not compared: different test subsets)"
     console.print(f"{done.trial}: {done.previous} -> {done.status} for suite {done.suite}{forced}{retired}.",
                   highlight=False)
+    _registry_head(store, console)
     return 0
 
 
 def _rollback(args, console: Console) -> int:
     from harness.lifecycle.promote import rollback
 
-    restored, retired = rollback(_store(args.db), args.suite, args.approver, args.note)
+    restored, retired = rollback(store := _store(args.db), args.suite, args.approver, args.note)
     console.print(f"suite {args.suite}: {restored} is in production again; {retired} is retired.", highlight=False)
+    _registry_head(store, console)
     return 0
 
 
@@ -1486,7 +1564,8 @@ def _export(args, console: Console) -> int:
         from harness.lifecycle.served import served_settings
 
         settings = served_settings(store, args.trial, args.vllm_python, args.vllm_url)
-    done = export(store, args.trial, args.out, merged=args.merged, rescore=settings)  # all of it, or nothing
+    done = export(store, args.trial, args.out, merged=args.merged, rescore=settings,  # all of it, or nothing
+                  replace=args.replace)
     console.print(f"wrote {done.kind} {args.trial} to {done.folder} (base: {done.base}); see {done.folder}/README.md",
                   highlight=False)
     if done.rescore is not None:
@@ -1495,7 +1574,7 @@ def _export(args, console: Console) -> int:
 
 
 def _audit(args, console: Console) -> int:
-    from harness.lifecycle.audit import audit, manifest_sha256
+    from harness.lifecycle.audit import audit, chain_problem, manifest_sha256
 
     if args.verify:
         return _audit_verify(args, console)
@@ -1506,6 +1585,9 @@ def _audit(args, console: Console) -> int:
     store = _store(args.db)
     folder = audit(store, args.trial, args.out, args.actor)
     digest = manifest_sha256(folder)
+    if not (chain := store.registry_chain()).intact:  # the pack says so too, in its card and record
+        _flag(console, "warning", f"{store.path}: {chain_problem(chain)}; the pack records the history as it "
+                                  "stands, with the broken chain.")
     console.print(f"wrote the audit pack of {args.trial} to {folder}.\nsha256 of {folder / 'MANIFEST.json'}: "
                   f"{digest}\n(recorded in {store.path}; keep it elsewhere too). Check the pack later with "
                   f"`harness audit --verify {folder} --db {store.path}`, or with --manifest-sha256 {digest}.",

@@ -375,6 +375,28 @@ def test_inputs_equal_but_for_their_numbers_are_a_warning(tmp_path, capsys):
     assert not load_suite(str(folder)).warnings  # kept knowingly, as the suite says
 
 
+def test_inputs_that_reword_a_train_input_are_named_by_validate(tmp_path, capsys):
+    """A test input copied into train with its words shuffled, or with one word added, passed validation as clean.
+    Two honest examples can differ by a word too, so validate names them for a person to judge; nothing refuses
+    them."""
+    train = [row("a dog barks at the postman"), row("the cat purrs on my lap", "meow"), row("a cow grazes", "moo")]
+    test = [row("at the postman a dog barks"), row("the cat purrs on my lap loudly", "meow"),
+            row("a cow grazes in the field", "moo"), row("the kitten", "meow")]
+    folder = make_suite(tmp_path, train=train, test=test, dev=[row("a dog barks at postman")])
+    from harness.data.reworded import reworded_copies
+
+    found = reworded_copies(load_suite(str(folder)))
+    assert [(p.example.id, p.train.id, p.how) for pairs in found.values() for p in pairs] == [
+        ("dev:1", "train:1", "a word removed"), ("test:1", "train:1", "its words reordered"),
+        ("test:2", "train:2", "a word added")]  # test:3 is three words more than its train input: two examples
+    assert main(["suite", "validate", str(folder)]) == 0
+    out = " ".join(capsys.readouterr().err.split())
+    assert ("warning: 1 dev and 2 test input(s) reword a train input (dev.jsonl:1 'a dog barks at postman' is "
+            "train.jsonl:1 'a dog barks at the postman' with a word removed;") in out and "never refused" in out
+    (folder / "suite.yaml").write_text(yaml.safe_dump({**LABELS, "near_duplicates": "allow"}))
+    assert reworded_copies(load_suite(str(folder))) == {}
+
+
 def test_suite_init_drops_near_duplicates_so_no_split_holds_one(tmp_path):
     source = tmp_path / "data.csv"
     rows = [f"message {i} about cards,card" for i in range(12)] + [f"message {i} about loans,loan" for i in range(12)]

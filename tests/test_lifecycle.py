@@ -191,6 +191,10 @@ def test_audit_pack_is_complete_and_verify_catches_a_changed_byte(sweep, tmp_pat
     status = record["status"]
     assert status["action"] == "rollback"  # the registry's move, in words on the card
     assert f"written ({record['written_at'][:10]}):** production (restored by a rollback, by ada" in card
+    chain = sweep.registry_chain()  # the registry's head when the pack was written, for `audit --verify --db`
+    assert record["registry_chain"] == {"events": chain.events, "head_sha256": chain.head, "intact": True,
+                                        "first_broken_event": None, "events_without_hash": 0}
+    assert f"hash chain intact, head {chain.head[:16]}" in " ".join(card.split())
     assert verify(pack) == []
     assert main(["audit", "--verify", str(pack)]) == 0
     with pytest.raises(HarnessError, match="never changed"):

@@ -213,3 +213,23 @@ def test_exported_files_get_the_umask_mode_so_a_server_of_another_user_can_read_
     assert "adapter_model.safetensors" in modes and "merged/model.safetensors" in modes
     assert set(modes.values()) == {"0o644"}, modes
     assert oct(folder.stat().st_mode & 0o777) == "0o755"
+
+
+def test_replace_swaps_an_earlier_export_whole_and_never_touches_another_folder(sweep, tmp_path, capsys):
+    """A re-export into the same --out (after the adapter was re-scored, or the serving notes changed) exited 2 with
+    no way on but another folder name."""
+    out, db = tmp_path / "serve", ["--db", str(sweep.path)]
+    assert main(["export", FREE, "--out", str(out), *db]) == 0
+    (out / "stale.txt").write_text("from the first export")  # whatever the earlier export held goes with it
+    message = refused(["export", FREE, "--out", str(out), *db], capsys)
+    assert "add --replace to replace an earlier export there" in message
+    assert main(["export", CONSTRAINED, "--out", str(out), "--replace", *db]) == 0
+    assert json.loads((out / "serving.json").read_text())["constrained"] is True and not (out / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["serve"]  # nothing left beside it
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "mine.txt").write_text("not an export")
+    message = refused(["export", FREE, "--out", str(notes), "--replace", *db], capsys)
+    assert "it holds no export (no serving.json or base_model.json), so --replace leaves it alone" in message
+    assert (notes / "mine.txt").read_text() == "not an export"

@@ -314,3 +314,17 @@ def test_a_test_subset_of_mostly_one_label_is_warned_about_with_its_floor(tmp_pa
     whole = plan_sweep(path, ["data.test_limit=null"])  # all 60: 48 of them the one label
     assert whole.unbalanced_test_warning() == (f"48 of the 60 test examples (80%) are `{label}`: always answering it "
                                                "scores 80% task accuracy, the floor every score reads against.")
+
+
+# --- sweep --check: the checks that need no model, in seconds, for a CI step ---
+
+def test_check_validates_the_experiment_without_loading_a_model_or_writing_anything(tmp_path, tiny_model_dir,
+                                                                                   toy_suite, no_model_loads, capsys):
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "space: {prompt: {shots: 0}, lora: {r: 4}}\n")
+    assert main(["sweep", str(path), "--check"]) == 0
+    out = " ".join(printed(capsys).split())
+    assert "mine: the experiment, its --set items, the suite toy-colours 1.0.0" in out
+    assert "train 60 of 480, dev 10 of 60, test 10 of 60" in out and "Nothing was loaded or sent" in out
+    assert not (tmp_path / "results").exists()  # a check writes nothing: no results folder, no database
+    assert main(["sweep", str(path), "--check", "--set", "budget.max_steps=-3"]) == 2
+    assert "budget.max_steps" in printed(capsys)

@@ -33,6 +33,7 @@ from harness.core.typed import build
 from harness.data.suites import SPLITS, Suite
 from harness.lifecycle.export import check_outside_artifacts, export
 from harness.lifecycle.promote import WITHDRAW
+from harness.store.chain import HEAD_CHARS, ChainCheck
 from harness.store.database import AuditPackRecord, Store
 from harness.sweep.followups import trained_on
 from harness.sweep.predict import study_suite
@@ -148,7 +149,10 @@ def check_pack(folder: Path, store: Store | None = None, expected: str | None = 
         problem, anchor = _against_given(digest, expected.strip().lower())
     else:
         problem, anchor = _against_recorded(folder, digest, store)
-    return PackCheck(folder, problems + ([problem] if problem else []), digest, anchor)
+    problems += [problem] if problem else []
+    if store is not None and (registry := registry_problem(folder, store)) is not None:
+        problems.append(registry)
+    return PackCheck(folder, problems, digest, anchor)
 
 
 def _against_given(digest: str, expected: str) -> tuple[str | None, str]:
@@ -239,6 +243,9 @@ def _record(store: Store, trial: TrialView, study: StudyView, suite: Suite, base
         # recorded, a trial saved before 2026-12-07); the export in this pack was checked against them
         "weights_sha256_when_scored": None if trial.weights_sha256 is None else dict(trial.weights_sha256),
         "registry": [asdict(e) for e in events],
+        # the registry's hash chain when the pack was written: `audit --verify --db` checks the database still holds
+        # this head, so a registry rewritten since shows (store/chain.py)
+        "registry_chain": _chain(store.registry_chain()),
         "gate": gated and gated.gate,
         "gate_override": {"by": gated.actor, "reason": gated.note} if gated and gated.forced else None,
         "looks_at_test": _looks(looks, trial.id),
@@ -368,6 +375,7 @@ def _card(record: dict) -> str:
 - **Approved by:** {_approval_text(record)}.
 - **Last gate evaluation:** {_last_gate_text(record['last_gate_evaluation'], record['gate_override'])}.
 - **Looks at test:** {_looks_text(record['looks_at_test'])}.
+- **Registry history:** {_chain_text(record['registry_chain'])}.
 - **Cost of the sweep:** {record['cost'].get('sweep_usd_text', 'not priced')}.
 - **Redaction of stored examples:** {_redaction_text(record['redaction'])}.
 
@@ -381,6 +389,49 @@ Every file of this folder is listed with its sha256 in `{MANIFEST}`; `harness au
 sha256 of `{MANIFEST}` itself was printed when the pack was written and kept in the results database: `--verify DIR
 --db RESULTS` (or `--manifest-sha256 HEX`) checks it too, so a pack edited together with its manifest is caught.
 """
+
+
+def _chain(check: ChainCheck) -> dict:
+    return {"events": check.events, "head_sha256": check.head, "intact": check.intact,
+            "first_broken_event": check.broken_at, "events_without_hash": check.unlinked}
+
+
+def _chain_text(chain: dict) -> str:
+    if not chain["events"]:
+        return "no registry event yet"
+    if chain["intact"]:
+        return (f"{chain['events']} events, hash chain intact, head {chain['head_sha256'][:HEAD_CHARS]}... "
+                "(`harness registry --verify --head` checks the registry still holds it)")
+    where = (f"event {chain['first_broken_event']} no longer matches its hash" if chain["first_broken_event"]
+             is not None else f"{chain['events_without_hash']} events have no hash")
+    return (f"**the hash chain was broken when this pack was written: {where}** (an event was changed or deleted "
+            "after it was written; `harness registry --verify` names it)")
+
+
+def registry_problem(folder: Path, store: Store) -> str | None:
+    """Why the registry in `store` is not the one the pack at `folder` recorded (its chain is broken, or no longer
+    holds the head the pack recorded), or None. A pack written before the chain recorded no head: nothing to
+    check."""
+    try:
+        chain = json.loads((folder / RECORD).read_text(encoding="utf-8")).get("registry_chain") or {}
+    except (OSError, ValueError, AttributeError):
+        return None  # the manifest check names a missing or changed record
+    check = store.registry_chain()
+    if not check.intact:
+        return f"{store.path}: {chain_problem(check)}"
+    head = chain.get("head_sha256")
+    if isinstance(head, str) and chain.get("events") and not check.holds(head):
+        return (f"{store.path}: its registry no longer holds the head {head[:HEAD_CHARS]}... this pack recorded: "
+                "the registry's history was rewritten after the pack was written")
+    return None
+
+
+def chain_problem(check: ChainCheck) -> str:
+    """A broken chain in words (`check.intact` is False)."""
+    if check.broken_at is not None:
+        return (f"registry event {check.broken_at} does not match its hash: it was changed after it was written, or "
+                "an event before it was changed or deleted")
+    return f"{check.unlinked} registry events have no hash: written outside the harness"
 
 
 def _metric_text(name: str, metric: Metric) -> str:

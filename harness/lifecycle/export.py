@@ -43,17 +43,21 @@ class Export:
 
 
 def export(store: Store, trial_id: str, out: Path, merged: bool = False,
-           rescore: VllmSettings | None = None) -> Export:
+           rescore: VllmSettings | None = None, replace: bool = False) -> Export:
     """`rescore`: also re-score the adapter through this vLLM (see `served.rescore_served`), before the folder
-    appears, so a re-score that fails leaves no export behind and the same command can run again."""
+    appears, so a re-score that fails leaves no export behind and the same command can run again. `replace`: `out`
+    may hold an earlier export (never any other folder), swapped for the new one only once it is written whole."""
     out = Path(out)
     if out.is_symlink():  # a link planted at a shared path would send the weights (and prompts) where it points
         raise HarnessError(f"--out {out} is a symbolic link (to {os.readlink(out)}); export never writes through a "
                            "link. Give the folder itself, or a new path.")
     if out.exists() and not out.is_dir():
         raise HarnessError(f"--out {out} is a file; export into a new folder (nothing is overwritten).")
-    if out.exists() and any(out.iterdir()):
-        raise HarnessError(f"{out} exists and is not empty; export into a new folder (nothing is overwritten).")
+    if out.exists() and any(out.iterdir()) and not (replace and is_export(out)):
+        how = (f"it holds no export (no {' or '.join(EXPORT_MARKS)}), so --replace leaves it alone" if replace else
+               "add --replace to replace an earlier export there")
+        raise HarnessError(f"{out} exists and is not empty; export into a new folder, or {how} (nothing else is "
+                           "ever overwritten).")
     trial = store.require_trial(trial_id, complete=True)
     if not trial.trained:
         raise HarnessError(f"{trial.id} is a {trial.method} trial: it has no weights of its own to export (its "
@@ -79,12 +83,23 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False,
             raise HarnessError("the export holds a pickle weight file; only safetensors are allowed.")
         give_usual_modes(staging)
         out.parent.mkdir(parents=True, exist_ok=True)
-        if out.exists():
-            out.rmdir()
+        earlier = out.parent / f".{out.name}.export-old"
+        if out.exists():  # empty, or an earlier export (--replace): moved aside, then the new one in its place
+            shutil.rmtree(earlier, ignore_errors=True)
+            out.rename(earlier)
         staging.rename(out)
+        shutil.rmtree(earlier, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Export(out, "adapter" if adapter else "model", base, served)
+
+
+EXPORT_MARKS = ("serving.json", "base_model.json")
+"""What every export folder holds: `--replace` replaces only a folder with both."""
+
+
+def is_export(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in EXPORT_MARKS)
 
 
 def _write_folder(store: Store, trial: TrialView, folder: Path, merged: bool) -> tuple[bool, str]:

@@ -63,6 +63,7 @@ from harness.core.records import (
     study_setup,
     trial_id,
 )
+from harness.store.chain import GENESIS, ChainCheck, check_chain, link
 from harness.store.migrations import MIGRATIONS, UnknownMigrations, applied, apply_migrations, check_known
 
 DEFAULT_DB = Path("results/harness.duckdb")
@@ -609,14 +610,20 @@ class Store:
             if look is not None:
                 _insert_look(c, look)
             now, account = _now(), os_account()  # who wrote it, beside the actor named (see core/identity.py)
+            head = c.execute("SELECT chain_sha256 FROM adapter_events ORDER BY id DESC LIMIT 1").fetchone()
+            previous = GENESIS if head is None else head[0]
             for e in events:
                 if e.status not in ADAPTER_STATUSES:
                     raise ValueError(f"adapter status {e.status!r} is not one of {', '.join(ADAPTER_STATUSES)}")
-                c.execute("INSERT INTO adapter_events (trial_id, suite, status, previous, action, actor, note, forced,"
-                          " gate, detail, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          [e.trial_id, e.suite, e.status, e.previous, e.action, e.actor, e.note, e.forced,
-                           None if e.gate is None else _dumps(e.gate),
-                           _dumps({**(e.detail or {}), "os_account": account}), now])
+                written = _rows(c.execute(
+                    "INSERT INTO adapter_events (trial_id, suite, status, previous, action, actor, note, forced, gate,"
+                    " detail, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                    [e.trial_id, e.suite, e.status, e.previous, e.action, e.actor, e.note, e.forced,
+                     None if e.gate is None else _dumps(e.gate), _dumps({**(e.detail or {}), "os_account": account}),
+                     now]))[0]
+                # chained on the row as stored, so the hash reads what every later reader reads
+                previous = link(previous or GENESIS, written)
+                c.execute("UPDATE adapter_events SET chain_sha256 = ? WHERE id = ?", [previous, written["id"]])
             for suite in {e.suite for e in events}:
                 live = [t for t, s in _latest_statuses(c, suite).items() if s == "production"]
                 if len(live) > 1:
@@ -783,6 +790,11 @@ class Store:
         rows = self._read(lambda c: _rows(c.execute(f"SELECT * FROM audit_packs {where} ORDER BY id", args)), [])
         return [AuditPackRecord(r["trial_id"], r["suite"], r["folder"], r["manifest_sha256"], r["actor"],
                                 _aware(r["recorded_at"])) for r in rows]
+
+    def registry_chain(self) -> ChainCheck:
+        """The registry's hash chain, recomputed over every event (`store/chain.py`)."""
+        return self._read(lambda c: check_chain(_rows(c.execute("SELECT * FROM adapter_events ORDER BY id"))),
+                          check_chain([]))
 
     def adapter_statuses(self, suite: str | None = None) -> dict[str, str]:
         """Trial id -> its current registry status, for the adapters that have a history."""

@@ -19,6 +19,7 @@ from statistics import NormalDist
 import duckdb
 
 from harness.core.errors import HarnessError
+from harness.store.chain import GENESIS, link
 
 Migration = tuple[str, "str | Callable[[duckdb.DuckDBPyConnection], None]"]
 
@@ -456,6 +457,20 @@ M021_WEIGHTS_SHA256 = """
 ALTER TABLE trials ADD COLUMN weights_sha256 JSON;
 """
 
+def m022_registry_hash_chain(conn: duckdb.DuckDBPyConnection) -> None:
+    """Every registry event carries the hash of its fields chained to the event before it (`store/chain.py`), so an
+    edited, deleted or reordered event shows. Events written before are chained now, as they stand: an edit made
+    before this upgrade cannot be told apart, and `registry --verify` says from when the chain holds."""
+    conn.execute("ALTER TABLE adapter_events ADD COLUMN chain_sha256 VARCHAR")
+    cur = conn.execute("SELECT * FROM adapter_events ORDER BY id")
+    names = [d[0] for d in cur.description]
+    previous = GENESIS
+    for values in cur.fetchall():
+        row = dict(zip(names, values))
+        previous = link(previous, row)
+        conn.execute("UPDATE adapter_events SET chain_sha256 = ? WHERE id = ?", [previous, row["id"]])
+
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
@@ -478,6 +493,7 @@ MIGRATIONS: list[Migration] = [
     ("m019_audit_packs", M019_AUDIT_PACKS),
     ("m020_throughput_spread", M020_THROUGHPUT_SPREAD),
     ("m021_weights_sha256", M021_WEIGHTS_SHA256),
+    ("m022_registry_hash_chain", m022_registry_hash_chain),
 ]
 
 

@@ -1,0 +1,103 @@
+"""Dev and test inputs that are a train input reworded: the same words in another order, or one word more or less.
+
+Loading a suite refuses inputs equal across splits after folding case, whitespace and punctuation, and warns of
+inputs equal but for their numbers. A copy edited a little more passed: a test ticket in train with its words
+shuffled, or with " really" added. Those can also be two honest examples (banking77 holds hundreds of test messages
+one word from a train message: "Is there a reason my new card hasn't arrived?" and "... arrived yet?"), so
+`harness suite validate` names them for a person to judge; a sweep does not refuse them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from harness.core.text import near_fold
+from harness.data.suites import Example, Suite
+
+MIN_WORDS = 4
+"""Shorter inputs are left out: two three-word questions one word apart are often two questions."""
+
+_WORD = re.compile(r"\w+")
+_DIGITS = re.compile(r"\d+")
+
+
+@dataclass(frozen=True)
+class Reworded:
+    example: Example
+    """The dev or test example."""
+    train: Example
+    """The train example it rewords."""
+    how: str
+    """How the dev or test input differs from the train one: `its words reordered`, `a word removed` or `a word
+    added`."""
+
+
+def reworded_copies(suite: Suite) -> dict[str, list[Reworded]]:
+    """{split: the dev or test examples that reword a train input}, in file order; splits with none left out. A suite
+    that allows near-duplicates (`near_duplicates: allow`) keeps them knowingly: none."""
+    if suite.info.get("near_duplicates") == "allow":
+        return {}
+    whole: dict[tuple[str, ...], Example] = {}
+    shorter: dict[tuple[str, ...], Example] = {}
+    for ex in suite.splits.get("train", ()):
+        words = _words(ex.input)
+        if len(words) >= MIN_WORDS:
+            whole.setdefault(words, ex)
+            for dropped in _one_fewer(words):
+                shorter.setdefault(dropped, ex)
+    found: dict[str, list[Reworded]] = {}
+    for split in ("dev", "test"):
+        for ex in suite.splits.get(split, ()):
+            words = _words(ex.input)
+            if len(words) < MIN_WORDS:
+                continue
+            match = _match(words, whole, shorter)
+            if match is not None and not _already_named(ex.input, match[0].input):
+                found.setdefault(split, []).append(Reworded(ex, *match))
+    return found
+
+
+def _match(words: tuple[str, ...], whole: dict, shorter: dict) -> tuple[Example, str] | None:
+    if words in whole:
+        return whole[words], "its words reordered"
+    if words in shorter:
+        return shorter[words], "a word removed"
+    return next(((whole[dropped], "a word added") for dropped in _one_fewer(words) if dropped in whole), None)
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """The input's words, folded and sorted: order does not count."""
+    return tuple(sorted(_WORD.findall(near_fold(text).casefold())))
+
+
+def _one_fewer(words: tuple[str, ...]) -> Iterable[tuple[str, ...]]:
+    for i in range(len(words)):
+        if i == 0 or words[i] != words[i - 1]:  # dropping either of two equal words gives the same key
+            yield words[:i] + words[i + 1:]
+
+
+def _already_named(a: str, b: str) -> bool:
+    """Equal after folding (refused on load) or but for their numbers (warned of on load)."""
+    return _DIGITS.sub("0", near_fold(a)) == _DIGITS.sub("0", near_fold(b))
+
+
+def reworded_text(found: dict[str, list[Reworded]], shown: int = 3) -> str:
+    """One warning: how many of each split, the first pairs with their lines, and what to do."""
+    counts = " and ".join(f"{len(pairs)} {split}" for split, pairs in found.items())
+    first = [pair for pairs in found.values() for pair in pairs][:shown]
+    pairs = "; ".join(f"{_at(p.example)} {_snippet(p.example.input)} is {_at(p.train)} {_snippet(p.train.input)} with "
+                      f"{p.how}" for p in first)
+    return (f"{counts} input(s) reword a train input ({pairs}{'; ...' if sum(map(len, found.values())) > shown else ''}"
+            "). Judge them: a copy in train scores the model on memory, while two honest examples may stay. They are "
+            "named here, never refused.")
+
+
+def _at(ex: Example) -> str:
+    split, line = ex.id.split(":", 1)
+    return f"{split}.jsonl:{line}"
+
+
+def _snippet(text: str, size: int = 60) -> str:
+    return repr(text if len(text) <= size else text[:size] + "...")
