@@ -52,6 +52,8 @@ def _trial(store: Store, study: str, number: int, method: str, right: int, dev: 
                MetricRow.of("test", "task_accuracy", test),
                MetricRow.of("test", "format_compliance", Metric(1.0, 0.96, 1.0, n)), *more_metrics]
     status = fields.pop("status", "complete")
+    if method == "prompt":  # prompted as a team would at its best, unless a test says otherwise
+        fields.setdefault("params", {"method": "prompt", "shots": 3, "shot_selection": "similar"})
     complete = status == "complete"
     store.record_trial_result(TrialRecord(
         id=f"{study}/{number}", study=study, number=number, run_id=f"r-{study}", method=method,
@@ -451,3 +453,19 @@ def test_a_constraint_broken_at_its_estimate_only_says_its_interval_reaches_back
     rule = gate._feasible_rule(trials["v/1"])  # the gate's rule on the sweep's constraints
     assert not rule.passed
     assert "hallucination_rate (beyond its limit by 2.0 points, broken at its estimate only" in rule.detail
+
+
+def test_other_studies_on_the_same_test_examples_are_a_caution(tmp_path):
+    """Six studies run on the same 36 test examples until one read YES: the report of any one never named the
+    others."""
+    store = Store(tmp_path / "harness.duckdb")
+    same = {"data": {"subset_sha256": {"test": "t-same"}}}
+    for name, subset in (("first", same), ("again", same), ("fresh", {"data": {"subset_sha256": {"test": "t-new"}}})):
+        store.record_study(_study(name))
+        _trial(store, name, 0, "prompt", 50, 0.5, provenance=subset)
+        _trial(store, name, 1, "lora", 90, 0.9, provenance=subset)
+    assert main(["report", "--study", "again", "--db", str(tmp_path)]) == 0
+    cautions = " ".join((tmp_path / "report-again.md").read_text().split("## Cautions", 1)[1].split())
+    assert "holds 1 other study scored on the same test examples (first): an answer picked among several" in cautions
+    assert main(["report", "--study", "fresh", "--db", str(tmp_path)]) == 0
+    assert "other stud" not in (tmp_path / "report-fresh.md").read_text()

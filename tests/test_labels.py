@@ -12,10 +12,12 @@ from harness.data.suites import Example, Suite
 from harness.evaluation.labels import (
     INVALID,
     _draw_counts,
+    _stratified_draws,
     label_bootstrap,
     label_report,
     macro_f1_metric,
     predicted_label,
+    too_few_a_label,
 )
 from harness.evaluation.scorers import ScoredCase
 from harness.evaluation.scoring import score_split
@@ -107,11 +109,13 @@ def test_matches_sklearn_zero_division_0(report):
 
 
 def test_macro_f1_interval_brackets_the_value_and_is_seeded():
-    cases = [case(o, t, i) for i, (o, t) in enumerate(ROWS)]
+    cases = [case(o, t, i) for i, (o, t) in enumerate(ROWS * 5)]  # 20, 10 and 10 examples a label
     metric = macro_f1_metric(cases, LABELS, seed=0)
-    assert metric.value == pytest.approx((4 / 7 + 1 / 2 + 0) / 3) and metric.n == 8
+    assert metric.value == pytest.approx((4 / 7 + 1 / 2 + 0) / 3) and metric.n == 40
     assert 0.0 <= metric.low <= metric.value <= metric.high <= 1.0
     assert macro_f1_metric(cases, LABELS, seed=0) == metric
+    few = macro_f1_metric(cases[:8], LABELS, seed=0)  # 4, 2 and 2 examples a label: too few to resample
+    assert few.value == metric.value and few.low is None and few.high is None
     perfect = [case(out(t), t, i) for i, (_, t) in enumerate(ROWS)]
     # every answer right: the bootstrap has no spread, but 8 examples do not show certainty; the interval is the one
     # 8 right of 8 gets as a rate
@@ -140,7 +144,29 @@ def test_a_label_with_one_test_example_is_in_every_draw():
     cases = [case(out(t if t != "age_limit" else "lost_card"), t, i) for i, t in enumerate(truth)]
     macro = macro_f1_metric(cases, LABELS, seed=0)
     assert macro.value == pytest.approx((2 * 55 / 111 + 1 + 0) / 3)
+    # one of three labels has one example: its F1 is the same example's in every draw, so no interval holds 95%
+    assert macro.low is None and macro.high is None
+    assert "1 of 3 labels have 1 or 2" in too_few_a_label(truth)
+    more = truth * 4  # 220, 16 and 4 examples: every label resampled, and the one wrong `age_limit` ticket with it
+    macro = macro_f1_metric([case(out(t if t != "age_limit" else "lost_card"), t, i) for i, t in enumerate(more)],
+                            LABELS, seed=0)
     assert macro.low <= macro.value <= macro.high < 0.7
+
+
+def test_a_model_giving_one_label_everywhere_still_has_an_interval_of_the_label_shares():
+    """100 examples at 48/26/26, every answer `lost_card`: with each label's count fixed in every draw, each draw
+    scored the same and the interval read 21.6 [21.6, 21.6]. Drawing the counts as the plain bootstrap does, the
+    label shares vary as another test set's would."""
+    truth = ["lost_card"] * 48 + ["card_arrival"] * 26 + ["age_limit"] * 26
+    cases = [case(out("lost_card"), t, i) for i, t in enumerate(truth)]
+    macro, spans = label_bootstrap(cases, LABELS, seed=0)
+    assert macro.value == pytest.approx(2 * 48 / 148 / 3)
+    assert macro.low < macro.value - 0.01 and macro.high > macro.value + 0.01  # about [18, 24]: not [v, v]
+    assert spans["lost_card"][0] < 2 * 48 / 148 < spans["lost_card"][1]
+    # every label stays in every draw: a label of one example too
+    one = ["lost_card"] * 59 + ["age_limit"]
+    draws = _stratified_draws(np.array([t == "age_limit" for t in one], dtype=int), 0, 500)
+    assert ((draws == 59).sum(axis=1) >= 1).all()
 
 
 def test_a_label_right_every_time_is_not_certain():
@@ -157,7 +183,7 @@ def test_scored_split_stores_each_label_interval_beside_its_f1(tmp_path):
     rows = scores.labels.labels
     _, spans = label_bootstrap([case(o, t, i) for i, (o, t) in enumerate(ROWS)], LABELS, seed=0)
     assert (rows["lost_card"].f1_low, rows["lost_card"].f1_high) == spans["lost_card"]
-    assert rows["top_up"].f1_low is None and scores.metrics["macro_f1"].low is not None
+    assert rows["top_up"].f1_low is None and scores.metrics["macro_f1"].low is None  # 8 examples: too few a label
     stored = json.loads(json.dumps(scores.labels.to_json()))  # stored as JSON
     assert "f1_low" not in stored["labels"]["top_up"]
     assert (stored["labels"]["lost_card"]["f1_low"], stored["labels"]["lost_card"]["f1_high"]) == spans["lost_card"]
@@ -206,3 +232,16 @@ def test_the_macro_f1_interval_holds_the_truth_with_few_examples_a_label():
     assert held >= 0.7 and plain <= 0.3, (held, plain)
     held, plain = _simulated_coverage(5, 40, 40)  # many examples a label: little to move, and still about 95%
     assert held >= 0.85 and plain >= 0.85, (held, plain)
+
+
+def test_a_paired_macro_f1_comparison_with_too_few_examples_a_label_runs_no_test():
+    """100 test messages over 56 labels, 27 of them once: the paired macro-F1 difference read -20.3 [-24.4, -12.8],
+    p < 0.001, from draws that could not vary those labels."""
+    from harness.analysis.decision import compare_macro_f1
+
+    truth = [f"l{i}" for i in range(27)] + [f"m{i}" for i in range(29) for _ in range(2)]
+    a = {f"e{i}": (t, t) for i, t in enumerate(truth)}
+    b = {f"e{i}": (t, t if i % 2 else "l0") for i, t in enumerate(truth)}
+    decision = compare_macro_f1(a, b)
+    assert decision.test == "none" and decision.difference.value is None
+    assert decision.a == pytest.approx(1.0) and "too few test examples a label" in decision.why

@@ -56,6 +56,7 @@ def sweep(tmp_path_factory, tiny_model_dir, toy_suite) -> Store:
                   "--allow-under-trained")
     assert [t.status for t in store.trials()] == ["complete"] * 4
     assert store.trial(CUT).under_trained and not store.trial(LORA).under_trained
+    assert store.study("lead").suite_gate == (True, None)  # recorded: the toy suite has no `gate:`, the gate reads so
     return store
 
 
@@ -172,7 +173,9 @@ def test_promote_gives_the_ways_on_when_production_was_scored_on_another_test_su
     assert sweep.adapter_statuses().get(CUT) is None and sweep.looks(kind="gate")[-1].outcome == "refused"
 
     assert main(["promote", CUT, "--to", "staging", "--approver", "ana", "--force", "--reason", "pilot", *db]) == 0
-    assert "the objective was not compared: different test subsets" in said(capsys)
+    promoted = said(capsys)
+    assert "the objective was not compared: different test subsets" in promoted
+    assert f"registry head {sweep.registry_chain().head[:16]} (keep it outside the database" in promoted
     event = sweep.adapter_events(trial_id=CUT)[-1]
     assert event.forced and "different test subsets" in event.gate["unpaired"]
     pack = tmp_path / "pack"

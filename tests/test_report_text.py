@@ -106,3 +106,12 @@ def test_a_failed_trial_has_no_place_in_the_ranking():
     ranks = list(table.columns[0].cells)
     trials = list(table.columns[1].cells)
     assert dict(zip(trials, ranks)) == {"s/1": "1", "s/0": "-"}
+
+
+def test_show_says_why_macro_f1_has_no_interval_when_labels_have_too_few_test_examples():
+    rare = LabelReport(n=40, invalid=0, macro_f1=0.3, macro_labels=3, confusion={},
+                       labels={"routine": label(0.9, 38), "urgent": label(0.0, 1), "legal": label(0.0, 1)})
+    trial = trial_view(1, label_reports={"test": rare}, metrics={"test": {"macro_f1": Metric(0.3, None, None, 40)}})
+    text = " ".join(trial_detail(trial, []).split())
+    assert "(no macro-F1 interval: too few test examples a label for macro-F1's bootstrap: 2 of 3 labels have 1 or 2" \
+        in text and "rough" not in text

@@ -111,6 +111,40 @@ def test_an_adapter_that_only_matches_always_answering_the_majority_label_is_not
         result.text
 
 
+def test_the_floor_is_checked_below_a_majority_too_and_named_only_where_it_matters():
+    """3 labels at 48/26/26 of 100: an adapter answering `gamma` on every input read YES, +22.0 points, against a
+    prompting arm at 26%, since the floor was only checked above half."""
+    support = {"gamma": 48, "alpha": 26, "beta": 26}
+    rows = {name: LabelRow(None, None, None, count, 0) for name, count in support.items()}
+    collapsed = LabelReport(100, 0, None, 3, rows, {true: {"gamma": count} for true, count in support.items()})
+    a, b = table(26, 22, 0, 52)  # 48 right against 26: 22 pairs only the adapter right
+    result = verdict([prompt(), tuned(label_reports={"test": collapsed})], scores_for({"s/1": a, "s/0": b}))
+    assert result.head == "NOT SHOWN" and not result.ready
+    assert "Against always answering `gamma`, the commonest test label (48 of 100 test examples): +0.0 points" in \
+        result.text
+    # one that learned every label beats the floor far beyond noise, and below a majority the floor goes unsaid
+    learned = LabelReport(100, 0, None, 3, rows, {true: {true: count} for true, count in support.items()})
+    result = verdict([prompt(), tuned(label_reports={"test": learned})], scores_for({"s/1": a, "s/0": b}))
+    assert result.head == "YES" and "always answering" not in result.text
+
+
+def test_an_opponent_prompted_below_a_teams_best_is_said_to_be_the_best_of_weaker_prompting():
+    """Only a 0-shot arm ran, though the space offered similar shots: it was called "the real opponent", +66.7 points,
+    with no caution."""
+    a, b = table(100, 14, 2, 84)
+    zero_shot = dataclasses.replace(prompt(), params={"method": "prompt", "shots": 0})
+    result = verdict([zero_shot, tuned()], scores_for({"s/1": a, "s/0": b}))
+    assert result.head == "YES"  # against the arm that ran; the evidence says what it leaves unmeasured
+    assert ("No local prompting trial retrieved shots for each input or searched its prompt, so s/0 (shots=0) is the "
+            "best of weaker prompting, not the strongest a team would try") in result.text
+    retrieved = dataclasses.replace(prompt(2, objective=0.5), params={"method": "prompt", "shots": 3,
+                                                                     "shot_selection": "similar"})
+    result = verdict([zero_shot, retrieved, tuned()], scores_for({"s/1": a, "s/0": b}))
+    assert "weaker prompting" not in result.text  # similar shots were tried, and lost to 0 shots on dev
+    searched = dataclasses.replace(prompt(2, objective=0.5), method="dspy", params={"method": "dspy"})
+    assert "weaker prompting" not in verdict([zero_shot, searched, tuned()], scores_for({"s/1": a, "s/0": b})).text
+
+
 def test_not_ready_when_better_but_a_constraint_breaks():
     a, b = table(100, 14, 2, 84)
     result = verdict([prompt(), tuned(constraints={"hallucination_rate": 0.04})], scores_for({"s/1": a, "s/0": b}))

@@ -41,7 +41,7 @@ from harness.evaluation.inference import (
     percentile_bootstrap,
     spread_n,
 )
-from harness.evaluation.labels import paired_macro_f1_draws
+from harness.evaluation.labels import paired_macro_f1_draws, too_few_a_label
 from harness.evaluation.scorers import higher_is_better as direction_of
 from harness.evaluation.stats import bootstrap_means
 
@@ -220,6 +220,8 @@ def compare_macro_f1(a: Mapping[str, tuple[str, str]], b: Mapping[str, tuple[str
     left, right = [a[i][1] for i in shared], [b[i][1] for i in shared]
     a_macro, b_macro, draws = paired_macro_f1_draws(true, left, right, seed)
     common.update(a=a_macro, b=b_macro)
+    if (few := too_few_a_label(true)) is not None:
+        return replace(_undecided(metric, True, margin, alpha, 0, few), a=a_macro, b=b_macro)
     differing = sum(x != y for x, y in zip(left, right))
     if margin == 0 and (floor := smallest_exact_p(differing)) >= alpha:
         return _no_test(common, a_macro - b_macro, len(shared), _differing(differing, len(shared), "examples"),

@@ -38,7 +38,7 @@ from harness.analysis.formatting import (
 from harness.analysis.interval_chart import IntervalRow, interval_svg
 from harness.analysis.payback import PaybackResult
 from harness.analysis.report import assumption_rows, constant_answer_floor, payback_facts, ranking_table
-from harness.analysis.verdict import Verdict, study_verdict
+from harness.analysis.verdict import Verdict, arm_kind, study_verdict, untried_prompting
 from harness.core.errors import HarnessError
 from harness.core.records import RunView, StudyView, TrialView
 from harness.core.selection import best, ranked
@@ -71,6 +71,9 @@ class DecisionReport:
     """The flags that priced it, as `harness payback` takes them (` --eng-hours 40 --eng-rate 120`)."""
     payback_note: str = ""
     """Why the payback prices what the verdict does not weigh (an under-trained trial, a baseline it lacks), if so."""
+    same_test: tuple[str, ...] = ()
+    """Other sweep studies of this database scored on the same test examples: an answer picked among their verdicts
+    is picked on test."""
 
     def trial(self, trial_id: str | None) -> TrialView | None:
         return next((t for t in self.trials if t.id == trial_id), None)
@@ -124,7 +127,16 @@ def build_report(store: Store, study: StudyView, price: Pricer | None, written_a
         else:
             note = _outside_the_verdict(next(t for t in trials if t.id == tuned), verdict, payback)
     return DecisionReport(study, trials, verdict, runs, store.path, written_at, payback, unpriced, payback_flags,
-                          note)
+                          note, _same_test(store, study, trials))
+
+
+def _same_test(store: Store, study: StudyView, trials: Sequence[TrialView]) -> tuple[str, ...]:
+    """The other sweep studies whose trials were scored on this study's test subset (its follow-ups are its own)."""
+    subsets = {t.data.subset_sha256.get("test") for t in trials} - {None}
+    if not subsets:
+        return ()
+    return tuple(other.name for other in store.studies() if other.kind == "sweep" and other.name != study.name
+                 and any(t.data.subset_sha256.get("test") in subsets for t in store.trials(other.name)))
 
 
 def _outside_the_verdict(tuned: TrialView, verdict: Verdict, payback: PaybackResult) -> str:
@@ -436,10 +448,18 @@ def caution_lines(report: DecisionReport) -> list[str]:
     if scored is not None and (labels := scored.label_reports.get("test")) and (floor := constant_answer_floor(labels)):
         lines.append(sentence("The test answers are unbalanced: " + floor))
     tuned = report.trial(report.verdict.finetuned)
+    if (opponent := report.trial(report.verdict.prompting)) is not None:  # the verdict's opponent, when weakly prompted
+        lines += untried_prompting(report.trials, {report.verdict.opponent_kind or arm_kind(opponent): opponent})
     for reading in constraint_readings(tuned) if tuned is not None else []:
         if reading.doubtful:
             lines.append(f"{tuned.id}'s {reading.text} (a constraint is judged by its estimate; more dev or check "
                          "items narrow the interval).")
+    if report.same_test:
+        many = len(report.same_test)
+        lines.append(f"{report.database} holds {many} other stud{'ies' if many > 1 else 'y'} scored on the same test "
+                     f"examples ({', '.join(report.same_test)}): an answer picked among several studies' verdicts "
+                     "is picked on test, and each study run again on it is another look that makes a YES by luck "
+                     "likelier. Report the study planned first, or score the final pick on fresh test data.")
     if report.payback is not None and report.payback.machine_caution:  # the headline says "see the caution"
         lines.append(report.payback.machine_caution[:1].upper() + report.payback.machine_caution[1:])
     if report.payback is not None and report.payback.serving_engine == "hf":

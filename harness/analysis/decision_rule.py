@@ -13,8 +13,7 @@ VERDICT_RULE = (
     "The best fine-tuned trial on dev is weighed against the real opponent, the best prompting arm on dev (hosted or "
     "local), on the same test examples. YES: the fine-tuned trial is better beyond noise and meets every dev "
     "constraint. NOT READY: it is better but breaks a dev constraint. NO: the opponent is better beyond noise. NOT "
-    "SHOWN: the interval of the difference includes 0, or, on task accuracy of a label suite whose commonest test "
-    "label is near a majority, the fine-tuned trial is not better beyond noise than always answering that label. No "
-    "verdict: a side is missing, or they share no scored test "
-    "example. A trial whose time cap stopped its training before its step budget never stands for fine-tuning. "
-    "Every trial is chosen on dev; test is reported, never used to choose.")
+    "SHOWN: the interval of the difference includes 0, or, on task accuracy of a label suite, the fine-tuned trial "
+    "is not better beyond noise than always answering the commonest test label. No verdict: a side is missing, or "
+    "they share no scored test example. A trial whose time cap stopped its training before its step budget never "
+    "stands for fine-tuning. Every trial is chosen on dev; test is reported, never used to choose.")

@@ -1,6 +1,6 @@
 """The constant-answer floor of a label suite: what always answering the commonest test label scores.
 
-On an unbalanced test set, task accuracy reads against it, not against 0: 55 `routine` tickets of 60 make 92% for a
+On any label suite, task accuracy reads against it, not against 0: 55 `routine` tickets of 60 make 92% for a
 model that never reads its input. The verdict weighs the fine-tuned trial against it by the same paired rule as
 against the opponent (`harness.analysis.decision`): an adapter that collapsed onto the majority label scored exactly
 the floor, 95.0%, and was announced as a YES because the prompting arm scored 2.5%, below a constant answer.
@@ -26,24 +26,31 @@ class Floor:
     """The commonest test label, which the constant answer always gives."""
     count: int
     n: int
+    labels: int = 2
+    """How many labels the test set holds."""
 
     @property
     def share(self) -> float:
         return self.count / self.n
 
+    @property
+    def near_majority(self) -> bool:
+        """Whether the floor is worth saying where nothing falls to it: one label holds more than half the test set,
+        or there are two. Below that (3 labels at 48/26/26) it is still checked: an adapter that answered the 48%
+        label every time read YES against a prompting arm at 26%."""
+        return self.count * 2 > self.n or self.labels <= 2
+
 
 def floor_of(report: LabelReport | None) -> Floor | None:
-    """The constant answer of a test label report; None where no label is near a majority (more than two labels,
-    none above half), where the floor is low and saying it would be noise, or where there is no report."""
+    """The constant answer of a test label report (always the commonest label, whatever its share); None where there
+    is no report."""
     if report is None or not report.n:
         return None
     supports = {name: row.support for name, row in report.labels.items() if row.support}
     if not supports:
         return None
     label, count = max(supports.items(), key=lambda item: (item[1], item[0]))
-    if count * 2 <= report.n and len(supports) > 2:
-        return None
-    return Floor(label, count, report.n)
+    return Floor(label, count, report.n, len(supports))
 
 
 def against_floor(report: LabelReport, floor: Floor) -> Decision:

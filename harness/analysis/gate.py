@@ -46,7 +46,8 @@ class GateResult:
     candidate: str
     reference: str
     reference_kind: str
-    """`production` (the adapter it would replace) or `prompting` (the best prompting arm, hosted or local)."""
+    """`production` (the adapter it would replace), `last production` (the suite has none: the adapter last taken out
+    of production, scored on the same test subset) or `prompting` (the best prompting arm, hosted or local)."""
     rules: tuple[GateRule, ...]
     config: GateConfig
     decision: Decision
@@ -94,10 +95,18 @@ class GateResult:
 
 
 def reference_for(store: Store, candidate: TrialView, suite: str) -> tuple[TrialView, str]:
-    """The current production adapter of the suite, else the best prompting arm (on dev) of the candidate's study."""
+    """The current production adapter of the suite; else the adapter last taken out of production, where it was
+    scored on the candidate's test subset; else the best prompting arm (on dev) of the candidate's study.
+
+    The adapter last in production keeps the bar where production set it: a candidate refused against production
+    passed against its own study's prompting arm once production was retired by hand, a minute later, though it
+    scored 30.6 points below the retired adapter on the same test examples. Retiring it for a reason the scores do
+    not show (it leaked data) is what `--force --reason` records."""
     production = store.production(suite)
     if production is not None and production != candidate.id:
         return store.require_trial(production, complete=True), "production"
+    if (last := last_production(store, suite, candidate)) is not None:
+        return last, "last production"
     arm = best(store.trials(candidate.study), trained=False)
     if arm is None:
         raise ValueError(f"study {candidate.study} has no complete prompting arm and suite {suite} has no production "
@@ -105,6 +114,20 @@ def reference_for(store: Store, candidate: TrialView, suite: str) -> tuple[Trial
                          "either. Run a prompting arm in the study first (enqueue one and resume the sweep with "
                          "--trials one higher).")
     return arm, "prompting"
+
+
+def last_production(store: Store, suite: str, candidate: TrialView) -> TrialView | None:
+    """The adapter last taken out of production in `suite` (retired by hand, replaced or rolled back), other than the
+    candidate, when it was scored on the candidate's test subset; None otherwise."""
+    subset = candidate.data.subset_sha256.get("test")
+    left = [e.trial_id for e in store.adapter_events(suite=suite)
+            if e.previous == "production" and e.status != "production" and e.trial_id != candidate.id]
+    if not left or subset is None:
+        return None
+    last = store.trial(left[-1])
+    if last is None or not last.complete or last.data.subset_sha256.get("test") != subset:
+        return None
+    return last
 
 
 def run_gate(store: Store, candidate: TrialView, reference: TrialView, kind: str, config: GateConfig,

@@ -44,6 +44,7 @@ from harness.core.records import PHASES, AdapterEvent, ExampleView, LookAtTest, 
 from harness.core.selection import FINISHED, ranked
 from harness.core.text import id_order, padded
 from harness.data.contract import OutputContract, parse_output
+from harness.evaluation.labels import too_few_a_label
 from harness.evaluation.stats import proportion
 from harness.store.database import AuditPackRecord, Store
 
@@ -561,7 +562,10 @@ def _label_lines(report: LabelReport | None, macro: Metric | None, worst: int = 
         lines.append("commonest confusions (true -> predicted):")
         lines += [f"  {count:>3} x {true} -> {pred}" for count, true, pred in confusions]
     supports = sorted((row.support, name) for name, row in report.labels.items() if row.support)
-    if supports and supports[0][0] < 30:  # the fewest, not the mean: 38 / 1 / 1 read "13 test examples a label"
+    few = too_few_a_label([name for count, name in supports for _ in range(count)])
+    if few is not None and macro is not None and macro.low is None:  # scored by rules v8 or later: say why none
+        lines.append(f"(no macro-F1 interval: {few})")
+    elif supports and supports[0][0] < 30:  # the fewest, not the mean: 38 / 1 / 1 read "13 test examples a label"
         fewest = ", ".join(f"{name} {count}" for count, name in supports[:3])
         lines.append(f"(fewest test examples a label: {fewest}{', ...' if len(supports) > 3 else ''}: their F1 and "
                      "macro-F1 intervals are rough; more test examples narrow them)")
@@ -572,7 +576,7 @@ def constant_answer_floor(report: LabelReport) -> str | None:
     """What answering the commonest test label every time would score: the floor that a task accuracy on an
     unbalanced test set reads against (10 `false` of 12 make 83% for a model that never reads its input). None where
     no label is near a majority: the floor is low, and saying it would be noise."""
-    if (floor := floor_of(report)) is None:
+    if (floor := floor_of(report)) is None or not floor.near_majority:
         return None
     constant = proportion([1.0] * floor.count + [0.0] * (floor.n - floor.count))
     return (f"always answering `{floor.label}`, the commonest test label, would score {fmt_metric(constant)} task "

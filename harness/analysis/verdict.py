@@ -112,7 +112,8 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
     evidence += "".join(_weak_opponents(trials, arms))
     floor = floor_of(tuned.label_reports.get("test")) if metric == FLOOR_METRIC else None
     over_floor = against_floor(tuned.label_reports["test"], floor) if floor is not None else None
-    if floor is not None and decision.outcome is Outcome.BETTER:
+    if floor is not None and decision.outcome is Outcome.BETTER and (
+            floor.near_majority or over_floor.outcome is not Outcome.BETTER):  # said where it matters, always checked
         evidence += (f" Against always answering `{floor.label}`, the commonest test label ({floor.count} of "
                      f"{floor.n} test examples): {over_floor.evidence()}.")
     if floor is not None and (said := opponent.metric("test", metric)) is not None and said.value is not None \
@@ -153,6 +154,34 @@ def _weak_opponents(trials: list[TrialView], arms: dict[str, TrialView]) -> Iter
     if "hosted" not in arms and (failed := [t.id for t in trials if arm_kind(t) == "hosted" and t.status == "failed"]):
         yield (f" The hosted arm{'s' if len(failed) > 1 else ''} ({', '.join(failed)}) failed, so hosted prompting was "
                "not measured; run the same command again to retry.")
+    yield from (f" {line}" for line in untried_prompting(trials, arms))
+
+
+SEARCHED = frozenset({"dspy", "api_dspy"})
+"""Prompting methods whose prompt (shots, with MIPRO an instruction) was searched on train."""
+
+
+def strong_prompting(trial: TrialView) -> bool:
+    """A prompting arm as a team would prompt at its best: shots retrieved for each input, or a searched prompt."""
+    params = trial.params
+    return trial.method in SEARCHED or (int(params.get("shots") or 0) > 0 and params.get("shot_selection") == "similar")
+
+
+def untried_prompting(trials: Iterable[TrialView], arms: dict[str, TrialView]) -> list[str]:
+    """Where no complete prompting trial of a kind prompted as a team would at its best: the opponent is then the best
+    of weaker prompting. A 0-shot arm was called the real opponent, +66.7 points, while the space offered similar
+    shots that never ran."""
+    done = [t for t in trials if t.complete and not t.trained]
+    out = []
+    for kind, arm in arms.items():
+        if not any(strong_prompting(t) for t in done if arm_kind(t) == kind):
+            method = "api" if kind == "hosted" else "prompt"
+            shown = f" ({params_text(arm.params)})" if params_text(arm.params) else ""
+            out.append(f"No {kind} prompting trial retrieved shots for each input or searched its prompt, so "
+                       f"{arm.id}{shown} is the best of weaker prompting, not the strongest a "
+                       f"team would try: enqueue {{method: {method}, shots: 3, shot_selection: similar}} (or a "
+                       f"{'api_dspy' if kind == 'hosted' else 'dspy'} arm) and resume with --trials one higher.")
+    return out
 
 
 def _other_test_data(a: TrialView, b: TrialView) -> str | None:

@@ -644,6 +644,12 @@ class StudyView:
         return self.notes.get("config_path")
 
     @property
+    def suite_gate(self) -> tuple[bool, Mapping[str, Any] | None]:
+        """(recorded, the suite's `gate:` block as the study was scored under it, None where it had none). Studies
+        swept before 2026-12-07 recorded none: (False, None), and the gate then reads the suite folder as it is."""
+        return "suite_gate" in self.notes, self.notes.get("suite_gate")
+
+    @property
     def forgetting_check(self) -> tuple[int, str, float] | None:
         """(items, check suite, objective.max_regression_drop) of the study's forgetting check as it ran; None when it
         was off, or a study stored without them."""

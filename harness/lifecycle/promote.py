@@ -8,12 +8,12 @@ adapter out of service by hand (no gate: nothing goes into service), which is ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness.analysis.gate import GateResult, reference_for, run_gate
 from harness.core.config import ExperimentConfig, GateConfig
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, SuiteError
 from harness.core.records import AdapterEvent, LookAtTest, StudyView, TrialView
 from harness.core.selection import best
 from harness.core.typed import build
@@ -59,17 +59,53 @@ def status_of(store: Store, trial_id: str) -> str:
 
 
 def gate_config(study: StudyView) -> tuple[GateConfig, str]:
-    """The experiment file's `gate:`, else the suite's, else the defaults; with where they came from, in words (a lead
-    who set the objective's limits took them for the gate's)."""
+    """The experiment file's `gate:`, else the suite's as the study recorded it when swept, else the defaults; with
+    where they came from, in words (a lead who set the objective's limits took them for the gate's).
+
+    The suite's block is the one the study was scored under: a `margin: 1.0` added to suite.yaml after the sweep, with
+    no new version, let a candidate 33 points worse replace production. A file changed since is named, not read."""
     if study.experiment.get("gate"):
         return (build(GateConfig, study.experiment["gate"], f"study {study.name}: experiment", prefix="gate."),
                 f"the experiment's `gate:` ({study.config_path or study.experiment_name})")
-    path = study.suite_path if study.suite_path and Path(study.suite_path).is_dir() else study.suite
-    suite = load_suite(path)
-    if suite.gate is not None:
-        return suite.gate, f"suite {suite.name}'s `gate:` ({show_path(suite.path / 'suite.yaml')})"
-    return GateConfig(), ("the defaults: neither the experiment nor the suite has a `gate:` block (the objective's "
-                          "min_format_compliance and max_hallucination_rate constrain the sweep, not the gate)")
+    recorded, block = study.suite_gate
+    if not recorded:  # a study swept before the block was recorded: the folder is all there is
+        suite = load_suite(_suite_folder(study))
+        if suite.gate is not None:
+            return suite.gate, (f"suite {suite.name}'s `gate:` ({show_path(suite.path / 'suite.yaml')}, as it reads "
+                                "now: studies swept before 2026-12-07 did not record it)")
+        return GateConfig(), DEFAULTS
+    now = _suite_gate_now(study)
+    config = GateConfig() if block is None else build(GateConfig, dict(block), f"study {study.name}: suite gate",
+                                                      prefix="gate.")
+    changed = "" if now == (None if block is None else config) else (
+        f"; suite.yaml's `gate:` has changed since ({_gate_text(now)}), and is not read: a study is gated by the "
+        "thresholds it was scored under. Sweep a new study to be gated by the new ones")
+    if block is None:
+        return config, DEFAULTS + changed
+    return config, f"suite {study.suite}'s `gate:` as study {study.name} was scored under it{changed}"
+
+
+DEFAULTS = ("the defaults: neither the experiment nor the suite has a `gate:` block (the objective's "
+            "min_format_compliance and max_hallucination_rate constrain the sweep, not the gate)")
+
+
+def _suite_folder(study: StudyView) -> str:
+    return study.suite_path if study.suite_path and Path(study.suite_path).is_dir() else study.suite
+
+
+def _suite_gate_now(study: StudyView) -> GateConfig | None:
+    """The suite folder's `gate:` as it reads now; None where it has none, or the folder is gone or does not load."""
+    try:
+        return load_suite(_suite_folder(study)).gate
+    except SuiteError:
+        return None
+
+
+def _gate_text(config: GateConfig | None) -> str:
+    if config is None:
+        return "it now has none"
+    changed = {k: v for k, v in asdict(config).items() if v != getattr(GateConfig(), k)}
+    return "now " + (", ".join(f"{k}: {v}" for k, v in changed.items()) or "the defaults")
 
 
 def promote(store: Store, trial_id: str, to: str, approver: str, note: str | None = None, force: bool = False,

@@ -74,6 +74,7 @@ def _followup_study(store: Store, plan: SweepPlan, kind: str) -> str:
         suite_version=parent.suite_version, suite_path=parent.suite_path, model_name=parent.model_name,
         model_sha256=parent.model_sha256, model_note=parent.model_note, objective_metric=parent.objective_metric,
         maximize=parent.maximize, kind=kind, parent=plan.study,
+        notes={key: parent.notes[key] for key in ("suite_gate",) if key in parent.notes},
     ))  # fmt: skip
     return name
 

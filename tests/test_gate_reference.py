@@ -1,0 +1,80 @@
+"""What the gate weighs a candidate against: production, else the adapter last taken out of production (on the same
+test subset), else the best prompting arm. A skeptic's trial: a candidate refused against production passed against
+its own study's prompting arm once production was retired by hand, a minute later."""
+
+from __future__ import annotations
+
+from harness.analysis.gate import reference_for
+from harness.core.records import AdapterEvent, StudyRecord, TrialRecord
+from harness.store.database import Store
+
+
+def _trial(store: Store, number: int, method: str, dev: float, subset: str = "same") -> None:
+    store.record_trial_result(TrialRecord(
+        id=f"s/{number}", study="s", number=number, run_id="r", method=method, trained=method != "prompt",
+        status="complete", objective=dev, feasible=True,
+        provenance={"data": {"suite": "colours", "suite_version": "1.0.0", "subset_sha256": {"test": subset}}}))
+
+
+def _store(tmp_path) -> Store:
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(StudyRecord(name="s", experiment_name="s", experiment={}, suite="colours",
+                                   suite_version="1.0.0", suite_path="", model_name="tiny", model_sha256="abc",
+                                   objective_metric="task_accuracy", maximize=True))
+    _trial(store, 0, "prompt", 0.3)
+    _trial(store, 1, "lora", 0.97)  # the production adapter, later retired by hand
+    _trial(store, 2, "lora", 0.67)  # the candidate
+    return store
+
+
+def test_with_production_retired_by_hand_the_gate_weighs_the_candidate_against_it(tmp_path):
+    store = _store(tmp_path)
+    candidate = store.trial("s/2")
+    assert reference_for(store, candidate, "colours")[1] == "prompting"  # no adapter was ever in production
+    store.record_adapter_events([AdapterEvent("s/1", "colours", "production", "candidate", "promote", "ada")])
+    assert [(r.id, kind) for r, kind in [reference_for(store, candidate, "colours")]] == [("s/1", "production")]
+    store.record_adapter_events([AdapterEvent("s/1", "colours", "retired", "production", "withdraw", "mallory",
+                                              "cleanup")])
+    assert [(r.id, kind) for r, kind in [reference_for(store, candidate, "colours")]] == [("s/1", "last production")]
+
+
+def test_a_last_production_adapter_on_another_test_subset_leaves_the_prompting_arm(tmp_path):
+    """It could not be compared like for like: the gate weighs the candidate against its own study's prompting arm,
+    as `promote`'s ways on say."""
+    store = _store(tmp_path)
+    _trial(store, 3, "lora", 0.99, subset="other")
+    store.record_adapter_events([AdapterEvent("s/3", "colours", "production", "candidate", "promote", "ada")])
+    store.record_adapter_events([AdapterEvent("s/3", "colours", "retired", "production", "withdraw", "ada", "why")])
+    reference, kind = reference_for(store, store.trial("s/2"), "colours")
+    assert (reference.id, kind) == ("s/0", "prompting")
+
+
+def test_the_gate_reads_the_suite_gate_the_study_was_scored_under_not_the_file_edited_since(tmp_path):
+    """`margin: 1.0` added to suite.yaml after the sweep, with no new version, let a candidate 33 points worse than
+    production replace it: "not worse by more than the 100.0-point margin"."""
+    import yaml
+    from conftest import write_toy_suite
+
+    from harness.core.config import GateConfig
+    from harness.core.records import StudyView
+    from harness.lifecycle.promote import gate_config
+
+    suite = write_toy_suite(tmp_path / "toy")
+    meta = yaml.safe_load((suite / "suite.yaml").read_text())
+    (suite / "suite.yaml").write_text(yaml.safe_dump({**meta, "gate": {"margin": 1.0, "require_regression": False}}))
+
+    def study(notes: dict) -> StudyView:
+        return StudyView("s", "s", {}, "toy-colours", "1.0.0", str(suite), "tiny", "abc", None, "task_accuracy",
+                         True, "sweep", None, None, notes)
+
+    config, source = gate_config(study({"suite_gate": None}))  # swept when the suite had no gate: the defaults
+    assert config == GateConfig()
+    assert "the defaults" in source and "suite.yaml's `gate:` has changed since (now margin: 1.0, " \
+        "require_regression: False), and is not read" in source
+    recorded = {**GateConfig().__dict__, "margin": 0.02}
+    config, source = gate_config(study({"suite_gate": recorded}))
+    assert config.margin == 0.02 and "as study s was scored under it; suite.yaml's `gate:` has changed" in source
+    config, source = gate_config(study({}))  # a study swept before the block was recorded: the file as it reads now
+    assert config.margin == 1.0 and "as it reads now: studies swept before 2026-12-07 did not record it" in source
+    unchanged = {**GateConfig().__dict__, "margin": 1.0, "require_regression": False}
+    assert "changed" not in gate_config(study({"suite_gate": unchanged}))[1]
