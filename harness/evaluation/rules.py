@@ -31,7 +31,7 @@ The versions, each dated by the commit that made the change:
    label, so every draw holds each label as often as the test set does. Drawn over all examples, a draw that missed a
    label's only test example averaged macro-F1 over the other labels: a model wrong on the one `legal` ticket of 60
    read 0.664 [0.655, 1.000].
-8. 2026-12-07 (COMMIT). Macro-F1's bootstrap, and each label's F1 interval, draw how many examples of each label a
+8. 2026-12-07 (c6a4aa0). Macro-F1's bootstrap, and each label's F1 interval, draw how many examples of each label a
    draw holds as the plain bootstrap does (multinomial on the test set's label shares, at least one of each), then
    resample within each label. With each label's count fixed, a model that gave one label for every input scored the
    same in every draw and read 21.6 [21.6, 21.6] on 100 examples. Macro-F1 gets no interval (and no paired test)
@@ -106,7 +106,7 @@ VERSIONS: tuple[RulesVersion, ...] = (
         Change("macro-F1 and each label's F1 are resampled within each true label, so a label with one test example "
                "is in every draw (a model wrong on it read [0.655, 1.000])",
                frozenset({"macro_f1", LABEL_F1}), (_REDRAW,)),)),
-    RulesVersion(8, "2026-12-07", "COMMIT", (
+    RulesVersion(8, "2026-12-07", "c6a4aa0", (
         Change("macro-F1 and each label's F1 draw each label's count as the plain bootstrap does (at least one of "
                "each), so a model giving one label everywhere no longer reads [v, v]; macro-F1 gets no interval with "
                "too few test examples a label (too narrow: it held the truth about half the time)",
