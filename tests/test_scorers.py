@@ -238,3 +238,18 @@ def test_every_scorer_keeps_the_contract(name, which, label_cases, json_cases, t
     if metric.low is not None:
         assert 0.0 <= metric.low <= metric.value <= metric.high <= 1.0
     assert scorer.score(cases, contract) == (values, metric)  # deterministic
+
+
+def test_a_grounded_value_is_written_in_the_input_as_words_never_inside_a_word():
+    """`art` from "Heart", `a` and `g` from anywhere counted as grounded: any folded substring of the input did."""
+    from harness.evaluation.scorers.hallucination import hallucinated
+
+    contract = OutputContract(kind="json", fields=("playlist", "entity_name"), grounded=True)
+    given = "add digging now to my Young at Heart playlist"
+    for made_up in ({"playlist": "art"}, {"playlist": "a"}, {"entity_name": "g"}, {"playlist": "Jazz Classics"}):
+        assert hallucinated(made_up, given, contract), made_up
+    for written in ({"playlist": "young at HEART"}, {"entity_name": "digging"}, {"playlist": "now to my"}):
+        assert not hallucinated(written, given, contract), written
+    # scripts written without spaces have no word edge: a name inside a sentence is written there
+    assert not hallucinated({"playlist": "北京"}, "我在北京工作", contract)
+    assert not hallucinated({"playlist": "5pm"}, "remind me at 5pm.", contract)

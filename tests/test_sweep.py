@@ -284,6 +284,19 @@ def test_dry_run_warns_when_the_budget_cannot_reach_a_fine_tuned_trial(tmp_path,
     assert "unlikely to reach" not in capsys.readouterr().out
 
 
+def test_a_sweep_its_time_budget_stops_says_how_many_trials_it_left_and_how_to_run_them(tmp_path, tiny_model_dir,
+                                                                                       toy_suite, capsys):
+    """`budget.sweep_minutes` ended a resumed sweep after one trial without a word: exit 0, and the report counted
+    "3 trials" while the planned straw baseline had never run."""
+    body = "budget: {trials: 3, sweep_minutes: 0.001}\nspace:\n  prompt: {shots: [0, 3]}\nenqueue: %s\n"
+    late = toy_experiment(tmp_path, tiny_model_dir, toy_suite, body % "[{method: prompt, shots: 0}]")
+    assert main(["sweep", str(late)]) == 0  # a budget that runs out is the plan working, not an error
+    out = " ".join(printed(capsys).split())
+    assert "budget.sweep_minutes (0.001) ran out with 2 of 3 trials not run; re-run the same command to run them" \
+        in out
+    assert len(Store(tmp_path / "results" / "harness.duckdb").trials()) == 1
+
+
 def test_train_examples_longer_than_max_length_are_refused_before_training(tmp_path, tiny_model_dir, toy_suite,
                                                                            capsys):
     experiment = toy_experiment(tmp_path, tiny_model_dir, toy_suite, "space:\n  lora: {r: 8}\n")

@@ -402,8 +402,9 @@ def _constraints(tuned: TrialView) -> str:
     if not readings:
         return ""
     lines = "\n".join(f"- {r.text}" for r in readings)
-    return (f"The dev constraints {tuned.id} is held to (the experiment's `objective`; a trial that breaks one never "
-            f"stands for its method), each judged by its estimate:\n\n{lines}")
+    return (f"The constraints {tuned.id} is held to (the experiment's `objective`, on dev, and forgetting on the "
+            f"general check's own items; a trial that breaks one never stands for its method), each judged by its "
+            f"estimate:\n\n{lines}")
 
 
 def _training_text(trial: TrialView) -> str:

@@ -3,11 +3,12 @@ that `harness --help` stays quick."""
 
 DECISION_RULE = (
     "The decision rule (README, Metrics): on the study's objective metric, paired on the same test examples. For 0/1 "
-    "scores, McNemar's exact test with an exact 95% interval built from the same test, so the interval excludes 0 "
-    "exactly when p < 0.05; for other scores, a paired percentile bootstrap, expanded for small samples, whose p "
-    "comes from the same draws. Better "
-    "when the interval lies wholly on the good side of 0; not worse when its bad end stays within the margin; worse "
-    "when wholly on the bad side; otherwise not shown. Secondary scores are read at Holm-adjusted p.")
+    "scores, McNemar's exact test with a 95% interval built from the same test (Clopper-Pearson intervals of the "
+    "winning share of disagreeing pairs and of their share of all pairs, combined: conservative, wider than the usual "
+    "paired interval), so the interval excludes 0 exactly when p < 0.05; for other scores, a paired percentile "
+    "bootstrap, expanded for small samples, whose p comes from the same draws. Better when the interval lies wholly on"
+    " the good side of 0; not worse when its bad end stays within the margin; worse when wholly on the bad side; "
+    "otherwise not shown. Secondary scores are read at Holm-adjusted p.")
 
 VERDICT_RULE = (
     "The best fine-tuned trial on dev is weighed against the real opponent, the best prompting arm on dev (hosted or "

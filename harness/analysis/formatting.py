@@ -317,8 +317,9 @@ def constraint_readings(trial: TrialView) -> list[ConstraintReading]:
         if judged is None:  # hallucination with no compliant output: counted as broken
             out.append(ConstraintReading(broken_constraint(trial, name), "", "broken", False))
         elif excess > 0 and judged.crosses:
-            out.append(ConstraintReading(judged.what, judged.shown, "broken at its estimate, but its 95% interval "
-                                         "reaches back within the limit: not shown broken", False, True))
+            out.append(ConstraintReading(judged.what, judged.shown, "broken at its estimate, which decides; its 95% "
+                                         "interval reaches back within the limit, so more items could lift it",
+                                         False, True))
         elif excess > 0:
             out.append(ConstraintReading(judged.what, judged.shown, "broken, with its whole interval", False))
         elif judged.crosses:

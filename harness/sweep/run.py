@@ -84,7 +84,8 @@ class SweepOutcome:
     duplicates: int = 0
     """Sampled configurations this invocation did not run because a completed trial had run them."""
     stopped_short: str | None = None
-    """Why the study stopped short of its total, in words: its space has no configuration left to run."""
+    """Why the study stopped short of its total, in words: its space has no configuration left to run, or
+    budget.sweep_minutes ran out."""
     engine_lost: str | None = None
     """Why this run stopped with trials still to run: the engine its local trials answer through stopped answering."""
     run_id: str = ""
@@ -290,8 +291,16 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
                     study.stop()
                 raise
 
-        study.optimize(counted_on_error, n_trials=None, catch=(Exception,), callbacks=[advance],
-                       timeout=config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None)
+        timeout = config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None
+        began = time.monotonic()
+        study.optimize(counted_on_error, n_trials=None, catch=(Exception,), callbacks=[advance], timeout=timeout)
+        left = plan.trials - counted_trials(study)
+        if timeout and time.monotonic() - began >= timeout and left > 0 and not stopped and not lost:
+            # Optuna's timeout ends the loop without a word: the trials it left are said, with how to run them
+            stopped.append(f"budget.sweep_minutes ({config.budget.sweep_minutes:g}) ran out with {left} of "
+                           f"{plan.trials} trials not run; re-run the same command to run them (a finished trial is "
+                           "never run again), or raise budget.sweep_minutes")
+            echo(f"study {plan.study} stops: {stopped[-1]}.")
         if unrecorded:  # this worker stops; the trial is not counted, so a resumed sweep runs it again
             raise HarnessError(f"{unrecorded[0]}. This run stops; the trial is not counted. Re-run the same command "
                                "to resume once the database is free.")

@@ -17,7 +17,8 @@ from harness.evaluation.stats import proportion
 
 class HallucinationRate:
     """Per compliant output: 1.0 when it names a label outside the set (compared folded), uses a key outside
-    `fields`, or (grounded contracts) gives a string value that is not a folded substring of the input, or (with
+    `fields`, or (grounded contracts) gives a string value not written in the input as words of it (folded; `art`
+    inside `heart` is not, `written_in`), or (with
     `grounded_numbers`) a number the input does not write.
     Non-compliant outputs get None and are excluded from n.
 
@@ -38,6 +39,30 @@ class HallucinationRate:
         return values, proportion([v for v in values if v is not None])
 
 
+def written_in(value: str, text: str) -> bool:
+    """Whether `value` occurs in `text` as words of it, never inside a word: `art` is not in `heart`, `now to my` is in
+    `digging now to my playlist`. Letters of scripts written without spaces (Chinese, Japanese, Thai, ...) have no
+    word edge to respect, so there a value may start or end anywhere."""
+    start = text.find(value)
+    while start != -1:
+        end = start + len(value)
+        if not value or ((start == 0 or not _joins(text[start - 1], value[0]))
+                         and (end == len(text) or not _joins(value[-1], text[end]))):
+            return True
+        start = text.find(value, start + 1)
+    return False
+
+
+_UNSPACED = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3040, 0x30FF), (0x3400, 0x4DBF),
+             (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FA1F))
+"""Thai and Lao, Myanmar, Khmer, kana, and the CJK ideographs: scripts written without spaces between words."""
+
+
+def _joins(a: str, b: str) -> bool:
+    """Two neighbouring characters of one word: both letters or digits of scripts written with spaces."""
+    return all(c.isalnum() and not any(low <= ord(c) <= high for low, high in _UNSPACED) for c in (a, b))
+
+
 def hallucinated(value: dict | None, source: str, contract: OutputContract) -> bool:
     """Whether a (compliant) parsed output contains anything the contract or the input does not support."""
     if value is None or contract.kind == "text":
@@ -49,7 +74,7 @@ def hallucinated(value: dict | None, source: str, contract: OutputContract) -> b
         return True
     if contract.grounded:
         text = fold(source)
-        if any(fold(s) not in text for s in string_values(value)):
+        if not all(written_in(fold(s), text) for s in string_values(value)):
             return True
     if contract.grounded_numbers:
         written = numbers_in(source)
