@@ -486,7 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "--format says; a folder (one that exists, or a path ending in /) gets report-STUDY.md "
                              "inside it, or .html, .pdf or .json by --format (default: report-STUDY.md beside the "
                              "results database); written whole or not "
-                             "at all, and replaced when it exists")
+                             "at all, and replaced when it exists. `--out -` prints it (md, html or json) to standard "
+                             "output, for a pipe: `harness report --format json --out - | jq .verdict.ready`")
     report.add_argument("--format", choices=("md", "html", "pdf", "json"),
                         help="md (Markdown), html, pdf, or json (for a pipeline: the verdict's head, whether it is "
                              "ready, its decision with interval and n, the rule, the cautions and the payback; schema "
@@ -1389,6 +1390,13 @@ def _report(args, console: Console) -> int:
             return payback_from_store(store, tuned, args.baseline or opponent, args.volume, **kwargs)
     given = "".join(f" {flag} {value:g}" if isinstance(value, float) else f" {flag} {shlex.quote(str(value))}"
                     for flag, value in flags.items() if flag != "--baseline")
+    if args.out == "-":  # for a pipe: the document alone on standard output, everything else on standard error
+        if args.format in (None, "pdf"):
+            raise HarnessError("--out - prints the report to standard output: give --format md, html or json with it "
+                               "(a PDF goes to a file: --out report.pdf).")
+        made = decision_report.build_report(store, study, price, datetime.now(timezone.utc), given)
+        sys.stdout.write(decision_report.render(made, args.format).rstrip("\n") + "\n")
+        return 0
     out, fmt = decision_report.report_target(args.out, store.path.parent, study.name, args.format)
     made = decision_report.build_report(store, study, price, datetime.now(timezone.utc), given)
     folders = decision_report.write_report(decision_report.render(made, fmt), out)

@@ -184,6 +184,12 @@ def test_a_json_out_gives_a_pipeline_the_verdict_its_decision_and_cautions(resul
     assert data["payback"]["candidate"] == "s/1" and data["unpriced"] is None
     assert main(report(results, "--format", "json")) == 0  # a folder or no --out: report-STUDY.json
     assert json.loads((folder / "report-s.json").read_text())["payback"] is None
+    capsys.readouterr()
+    assert main(report(results, "--format", "json", "--out", "-")) == 0  # for a pipe: the document alone on stdout
+    piped = capsys.readouterr()
+    assert json.loads(piped.out)["verdict"]["ready"] is True and "wrote" not in piped.out
+    assert main(report(results, "--out", "-")) == 2  # which format to print must be said; a PDF goes to a file
+    assert "give --format md, html or json with it" in printed(capsys)
 
 
 def test_a_payback_flag_without_a_volume_is_refused_and_nothing_is_written(results, capsys):
