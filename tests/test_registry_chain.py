@@ -10,7 +10,7 @@ from conftest import printed
 
 from harness.cli import main
 from harness.core.records import AdapterEvent
-from harness.store.chain import GENESIS, HEAD_CHARS, link
+from harness.store.chain import GENESIS, HEAD_CHARS, relink
 from harness.store.database import Store
 
 
@@ -65,14 +65,8 @@ def test_a_deleted_event_breaks_the_chain_at_the_next_one(registry, capsys):
 def test_a_history_rewritten_with_its_hashes_recomputed_fails_against_a_head_kept_elsewhere(registry, capsys):
     kept = registry.registry_chain().head
     _edit(registry, "UPDATE adapter_events SET note = 'no sign-off needed' WHERE note = 'signed off'")
-    with duckdb.connect(str(registry.path)) as conn:  # the owner recomputes every hash, as chain.py would
-        cur = conn.execute("SELECT * FROM adapter_events ORDER BY id")
-        names = [d[0] for d in cur.description]
-        previous = GENESIS
-        for values in cur.fetchall():
-            row = dict(zip(names, values))
-            previous = link(previous, row)
-            conn.execute("UPDATE adapter_events SET chain_sha256 = ? WHERE id = ?", [previous, row["id"]])
+    with duckdb.connect(str(registry.path)) as conn:  # the owner recomputes every hash, with the harness's own code
+        relink(conn)
     assert _verify(registry, capsys)[0] == 0  # consistent with itself: the database alone cannot tell
     code, out = _verify(registry, capsys, "--head", kept[:HEAD_CHARS])
     assert code == 1 and f"does not hold the head {kept[:HEAD_CHARS]}: its history was rewritten" in out

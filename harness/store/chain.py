@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import duckdb
+
 GENESIS = "0" * 64
 """The hash before the first event."""
 
@@ -88,3 +90,14 @@ def check_chain(rows: Iterable[Mapping[str, Any]]) -> ChainCheck:
             heads.add(recorded)
         previous = recorded or link(previous, row)
     return ChainCheck(count, previous, broken, unlinked, frozenset(heads))
+
+
+def relink(conn: duckdb.DuckDBPyConnection) -> None:
+    """Hash every adapter event again, in id order, as they stand (the upgrade that added the chain does this)."""
+    cur = conn.execute("SELECT * FROM adapter_events ORDER BY id")
+    names = [d[0] for d in cur.description]
+    previous = GENESIS
+    for values in cur.fetchall():
+        row = dict(zip(names, values))
+        previous = link(previous, row)
+        conn.execute("UPDATE adapter_events SET chain_sha256 = ? WHERE id = ?", [previous, row["id"]])

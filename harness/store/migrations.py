@@ -19,7 +19,7 @@ from statistics import NormalDist
 import duckdb
 
 from harness.core.errors import HarnessError
-from harness.store.chain import GENESIS, link
+from harness.store.chain import relink
 
 Migration = tuple[str, "str | Callable[[duckdb.DuckDBPyConnection], None]"]
 
@@ -462,13 +462,7 @@ def m022_registry_hash_chain(conn: duckdb.DuckDBPyConnection) -> None:
     edited, deleted or reordered event shows. Events written before are chained now, as they stand: an edit made
     before this upgrade cannot be told apart, and `registry --verify` says from when the chain holds."""
     conn.execute("ALTER TABLE adapter_events ADD COLUMN chain_sha256 VARCHAR")
-    cur = conn.execute("SELECT * FROM adapter_events ORDER BY id")
-    names = [d[0] for d in cur.description]
-    previous = GENESIS
-    for values in cur.fetchall():
-        row = dict(zip(names, values))
-        previous = link(previous, row)
-        conn.execute("UPDATE adapter_events SET chain_sha256 = ? WHERE id = ?", [previous, row["id"]])
+    relink(conn)
 
 
 MIGRATIONS: list[Migration] = [
