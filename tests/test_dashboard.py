@@ -133,11 +133,12 @@ def build_demo_db(root: Path) -> Path:
         store.record_study(study)
     store.record_run(_run("run-demo", "demo"))
     store.record_run(_run("run-intent", "intent"))
-    report = LabelReport(n=12, invalid=1, macro_f1=0.7, macro_labels=3,
-                         labels={lab: LabelRow(precision=0.8, recall=0.6, f1=0.69, support=4, predicted=3,
+    support = {"card_lost": 14, "card_arrival": 13, "refund": 13}  # the 40 test messages, labels in turn
+    report = LabelReport(n=40, invalid=3, macro_f1=0.7, macro_labels=3,
+                         labels={lab: LabelRow(precision=0.8, recall=0.6, f1=0.69, support=support[lab], predicted=12,
                                                f1_low=0.31, f1_high=0.95) for lab in LABELS},
-                         confusion={"card_lost": {"card_lost": 3, "refund": 1}, "refund": {"refund": 4},
-                                    "card_arrival": {"card_arrival": 2, INVALID: 2}})
+                         confusion={"card_lost": {"card_lost": 12, "refund": 2}, "refund": {"refund": 13},
+                                    "card_arrival": {"card_arrival": 10, INVALID: 3}})
     labels = {"dev": dataclasses.replace(report, macro_f1=0.75), "test": report}
     trials = [
         _record("demo", 0, "prompt", {"shots": 0}, 0.25, feasible=False),
@@ -361,7 +362,7 @@ def test_trial_detail_curves_labels_and_searchable_examples(app):
     per_label, examples = at.dataframe[1].value, at.dataframe[2].value
     assert set(per_label["label"]) == set(LABELS) and at.radio(key="label-split").value == "test"
     assert list(per_label.columns[:4]) == ["label", "f1", "f1_low", "f1_high"]  # each F1 beside its interval
-    assert "macro-F1 70.0% n=12 over 3 labels" in _text(at)
+    assert "macro-F1 70.0% n=40 over 3 labels" in _text(at)
     assert len(examples) == N and {"pass", "fail"} == set(examples["task_accuracy"])
     at.text_input(key="example-search").input("message 38").run()
     assert list(at.dataframe[2].value["example_id"]) == ["test:38"]

@@ -342,3 +342,18 @@ def test_relabelled_inputs_pair_on_the_input_so_a_third_turned_wrong_is_a_drop(s
     assert result.before.n == result.now.n == len(stored)
     assert result.decision.test == "mcnemar-exact" and result.outcome.value == "worse"
     assert "paired on the input: a change there is the labels' rather than the adapter's" in result.text()
+
+
+def test_the_forgetting_check_stores_the_items_gained_and_lost_behind_its_interval(sweep):
+    """A statistician could not check `-6.7 points, 95% CI [-20.3, +5.8], n=60`: the per-item changes were not
+    stored, and only they decide McNemar's interval."""
+    from harness.analysis.formatting import items_changed, regression_counted
+    from harness.evaluation.inference import mcnemar_exact
+
+    trial = sweep.trial("life/2")
+    gained, lost = items_changed(trial)
+    delta = trial.metric("test", "regression_delta")
+    assert (gained - lost) / delta.n == pytest.approx(delta.value)
+    exact = mcnemar_exact(gained, lost, delta.n)
+    assert (delta.low, delta.high) == pytest.approx((exact.low, exact.high))
+    assert regression_counted(trial).endswith(f", n={delta.n} ({gained} gained, {lost} lost)")

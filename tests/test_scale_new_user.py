@@ -63,9 +63,10 @@ def reference_bootstrap(cases, contract, seed: int, resamples: int, report: dict
 
     true = np.array([index[by_fold[fold(c.target[contract.key])]] for c in cases])
     pred = np.array([index.get(said(c), len(names)) for c in cases])
-    rng = np.random.default_rng(seed)  # drawn within each true label (interval rules v7)
-    groups = [np.flatnonzero(true == label) for label in np.unique(true)]
-    draws = np.concatenate([g[rng.integers(0, g.size, size=(resamples, g.size))] for g in groups], axis=1)
+    # which examples each draw holds is labels' rule (v8: each label's count drawn, then within it); counting the
+    # draws in one array is what the chunked counting must reproduce
+    draws = labels_module._stratified_draws(true, seed, resamples)
+    true, pred = np.append(true, len(names)), np.append(pred, len(names))  # the padding index counts nowhere
     width = len(names) + 1
     offset = np.arange(resamples)[:, None] * width
 

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from harness.core.metric import Metric
 from harness.core.records import TrialView
+from harness.evaluation.regression import ITEMS_GAINED, ITEMS_LOST
 from harness.evaluation.rules import STATS_RULES, changes_behind, rules_version
 from harness.evaluation.scorers import SCORERS, higher_is_better
 
@@ -85,7 +86,19 @@ def regression_counted(trial: TrialView, split: str = "test") -> str:
     metric = regression_metric(trial, split)
     if not trial.trained or metric is None or metric.value is None:
         return regression_text(trial, split)
-    return f"{points(metric)}, n={metric.n}"
+    changed = items_changed(trial)
+    return f"{points(metric)}, n={metric.n}" + (f" ({changed[0]} gained, {changed[1]} lost)" if changed else "")
+
+
+def items_changed(trial: TrialView) -> tuple[int, int] | None:
+    """(items the trial answered right where the base model did not, and the reverse) on the forgetting check: the
+    counts its McNemar interval reads. None for trials scored before 2026-12-07, which did not store them."""
+    checks = trial.metrics.get("regression", {})
+    gained = next((m for name, m in checks.items() if name.endswith(ITEMS_GAINED)), None)
+    lost = next((m for name, m in checks.items() if name.endswith(ITEMS_LOST)), None)
+    if gained is None or lost is None or gained.value is None or lost.value is None:
+        return None
+    return round(gained.value * gained.n), round(lost.value * lost.n)
 
 
 def regression_metric(trial: TrialView, split: str = "test") -> Metric | None:

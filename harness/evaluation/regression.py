@@ -43,6 +43,10 @@ class RegressionSuite:
     """lm-eval filter whose score is read: "none" for log-likelihood tasks."""
 
 
+ITEMS_GAINED, ITEMS_LOST = "_items_gained", "_items_lost"
+"""Suffixes of the check's stored shares of items a trial answered right where the base model did not, and the
+reverse (`piqa_items_gained`): the counts behind the delta's McNemar interval, for a reader to check it by hand."""
+
 REGRESSION_SUITES = {
     "piqa": RegressionSuite("harness_piqa", LM_EVAL_DIR / "harness_piqa.yaml", "acc", "none"),
     "gsm8k": RegressionSuite("harness_gsm8k", LM_EVAL_DIR / "harness_gsm8k.yaml", "exact_match", "strict-match"),

@@ -33,7 +33,7 @@ from harness.core.selection import constraint_excess, is_feasible
 from harness.data.prompting import Prompter
 from harness.data.shots import FixedShots
 from harness.data.suites import Example
-from harness.evaluation.regression import per_item_scores
+from harness.evaluation.regression import ITEMS_GAINED, ITEMS_LOST, per_item_scores
 from harness.evaluation.rules import STATS_RULES
 from harness.evaluation.scorers import higher_is_better
 from harness.evaluation.scoring import SplitScores, score_split, scorer_names
@@ -266,10 +266,15 @@ def regression_delta(data: SweepData, candidate: Candidate) -> dict[str, Metric]
     if tuple(ids) != base_ids:
         raise HarnessError(f"the {check.suite} items scored for this trial differ from the base model's; delete "
                            f"{data.config.results_dir}/cache/regression-base-*.json and re-run.")
+    changed = {}
+    if all(v in (0.0, 1.0) for v in (*scores, *base)):  # the counts McNemar's interval of the delta reads
+        changed = {f"{check.suite}{ITEMS_GAINED}": proportion([float(x > y) for x, y in zip(scores, base)]),
+                   f"{check.suite}{ITEMS_LOST}": proportion([float(x < y) for x, y in zip(scores, base)])}
     return {
         "regression_delta": paired_difference(scores, base, seed=data.config.seed),
         f"{check.suite}_accuracy": proportion(scores),
         f"{check.suite}_accuracy_base": proportion(base),
+        **changed,
     }
 
 
