@@ -140,9 +140,9 @@ def _label_contract(
     labels = sorted(counts)
     variants = label_variants_text(counts)
     variant_notes = [
-        f"warning: labels in {where} that differ only in hyphens and underscores, case and spacing, or in how a "
-        f"number is written are kept as different labels: {variants}. If each group is one label, write it one way "
-        f"in the data and run init again; if they are different labels, ignore this."
+        f"warning: labels in {where} that differ only in hyphens and underscores, case and spacing, a plural s, or in "
+        f"how a number is written are kept as different labels: {variants}. If each group is one label, write it one "
+        f"way in the data and run init again; if they are different labels, ignore this."
     ] if variants else []
     contract = Contract(
         output={"kind": "label", "key": key, "labels": labels},

@@ -61,9 +61,9 @@ def _label_lines(stats: dict[str, dict[str, Any]], labels: Sequence[str], shown:
     variants = label_variants_text({label: sum(entry["labels"].get(label, 0) for entry in stats.values())
                                     for label in labels})
     if variants:
-        lines += ["", f"warning: labels that differ only in hyphens and underscores, case and spacing, or in how a "
-                      f"number is written (examples in all splits): {variants}. If each group is one label, write it "
-                      f"one way in the splits and in suite.yaml's `output.labels`, and bump `version`."]
+        lines += ["", f"warning: labels that differ only in hyphens and underscores, case and spacing, a plural s, or "
+                      f"in how a number is written (examples in all splits): {variants}. If each group is one label, "
+                      f"write it one way in the splits and in suite.yaml's `output.labels`, and bump `version`."]
     for split, entry in stats.items():
         missing = entry["labels_missing"]
         if missing:

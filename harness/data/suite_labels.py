@@ -157,18 +157,25 @@ def spell_labels(rows: list[Row]) -> tuple[list[Row], list[str]]:
     return [replace(r, answer=chosen[fold(r.answer)]) for r in rows], [note]
 
 
+def _singular(key: str) -> str:
+    """`claims` -> `claim`: a plural s is the commonest slip of hand-tagged labels (`Claim` (31) beside `Claims` (90)
+    made two classes of one). `ss` stays (`address`)."""
+    return key[:-1] if len(key) > 3 and key.endswith("s") and not key.endswith("ss") else key
+
+
 def label_variants_text(counts: Mapping[str, int]) -> str | None:
     """The groups of labels that are probably one label spelled several ways, each label with its example count
     (`top up failed` (17), `top_up_failed` (16); `1` (8), `01` (6)), or None when there are none.
 
     Labels are grouped by `spelling_key` (case, spaces, hyphens and underscores removed, so `get_weather` meets
-    `GetWeather` and `Play Music` meets `PlayMusic`), or by their numeric value, in one pass: cheap on any label set.
+    `GetWeather` and `Play Music` meets `PlayMusic`) with a plural s dropped (`Claims` meets `Claim`), or by their
+    numeric value, in one pass: cheap on any label set.
     Nothing is merged, since `1` and `1.0` may be different codes on purpose.
     """
     groups: dict[object, list[str]] = {}
     for label in counts:
         number = parse_number(label)
-        groups.setdefault(spelling_key(label) if number is None else number, []).append(label)
+        groups.setdefault(_singular(spelling_key(label)) if number is None else number, []).append(label)
     found = sorted(sorted(group) for group in groups.values() if len(group) > 1)
     if not found:
         return None
