@@ -983,6 +983,7 @@ def _suite_init(args, console: Console) -> int:
 
 
 def _suite_validate(args, console: Console) -> int:
+    from harness.data.outliers import long_inputs, long_inputs_text
     from harness.data.reworded import reworded_copies, reworded_text
     from harness.data.suites import labels_not_in_train, load_suite
 
@@ -999,6 +1000,8 @@ def _suite_validate(args, console: Console) -> int:
                       f"is that suite.", highlight=False)
     if reworded := reworded_copies(suite):
         _flag(console, "warning", reworded_text(reworded))
+    if (longest := long_inputs(suite))[0]:
+        _flag(console, "warning", long_inputs_text(*longest))
     unlearnable = ", ".join(f"{label} ({n})" for label, n in labels_not_in_train(suite).items())
     if unlearnable:
         console.print(f"warning: label(s) scored in dev or test with no train example: {unlearnable}. No adapter can "

@@ -397,6 +397,20 @@ def test_inputs_that_reword_a_train_input_are_named_by_validate(tmp_path, capsys
     assert reworded_copies(load_suite(str(folder))) == {}
 
 
+def test_an_input_far_longer_than_the_rest_is_named_by_validate(tmp_path, capsys):
+    """A 15,771-character e-mail passed init, validate and stats without a word; the dry run refused it, after minutes
+    of calibration."""
+    thread = "Dear team, please see below. " * 600  # a whole thread pasted into one cell
+    folder = make_suite(tmp_path, train=[row("a dog barks"), row(thread, "meow"), row("a cow grazes", "moo")])
+    assert main(["suite", "validate", str(folder)]) == 0
+    out = " ".join(capsys.readouterr().err.split())
+    assert f"1 input(s) are far longer than the suite's median of 11 characters (train.jsonl:2 ({len(thread):,} " \
+        "characters))" in out and "training.max_length" in out
+    (tmp_path / "short").mkdir()
+    short = make_suite(tmp_path / "short")  # nothing long: nothing said
+    assert main(["suite", "validate", str(short)]) == 0 and "far longer" not in capsys.readouterr().err
+
+
 def test_suite_init_drops_near_duplicates_so_no_split_holds_one(tmp_path):
     source = tmp_path / "data.csv"
     rows = [f"message {i} about cards,card" for i in range(12)] + [f"message {i} about loans,loan" for i in range(12)]
