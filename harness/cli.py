@@ -446,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "costs, and report months to payback, the break-even volume and the sensitivity. A candidate "
                     "not shown to be as good as the baseline (within --margin) gets no payback figure, and the output "
                     "says why. A payback beyond the 12-month horizon reads DOES NOT PAY BACK, with the months it "
-                    "would take. " + DECISION_RULE)
+                    "would take. Both sides are models: the fine-tuned one against prompting. What automating the "
+                    "task saves against people doing it by hand is outside this figure. " + DECISION_RULE)
     payback.add_argument("trial", help="the fine-tuned candidate, STUDY/NUMBER")
     payback.add_argument("--baseline", help="a trial STUDY/NUMBER, or api:NAME from the price table (default: the "
                                             "study's best hosted arm, else its best local prompting arm)")
