@@ -78,3 +78,8 @@ def test_the_gate_reads_the_suite_gate_the_study_was_scored_under_not_the_file_e
     assert config.margin == 1.0 and "as it reads now: studies swept before 2026-12-07 did not record it" in source
     unchanged = {**GateConfig().__dict__, "margin": 1.0, "require_regression": False}
     assert "changed" not in gate_config(study({"suite_gate": unchanged}))[1]
+    import shutil
+
+    shutil.rmtree(suite)  # the folder gone since: the recorded block, and nothing said of a change
+    config, source = gate_config(study({"suite_gate": recorded}))
+    assert config.margin == 0.02 and "changed" not in source

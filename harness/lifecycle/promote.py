@@ -74,10 +74,10 @@ def gate_config(study: StudyView) -> tuple[GateConfig, str]:
             return suite.gate, (f"suite {suite.name}'s `gate:` ({show_path(suite.path / 'suite.yaml')}, as it reads "
                                 "now: studies swept before 2026-12-07 did not record it)")
         return GateConfig(), DEFAULTS
-    now = _suite_gate_now(study)
+    readable, now = _suite_gate_now(study)
     config = GateConfig() if block is None else build(GateConfig, dict(block), f"study {study.name}: suite gate",
                                                       prefix="gate.")
-    changed = "" if now == (None if block is None else config) else (
+    changed = "" if not readable or now == (None if block is None else config) else (
         f"; suite.yaml's `gate:` has changed since ({_gate_text(now)}), and is not read: a study is gated by the "
         "thresholds it was scored under. Sweep a new study to be gated by the new ones")
     if block is None:
@@ -93,12 +93,13 @@ def _suite_folder(study: StudyView) -> str:
     return study.suite_path if study.suite_path and Path(study.suite_path).is_dir() else study.suite
 
 
-def _suite_gate_now(study: StudyView) -> GateConfig | None:
-    """The suite folder's `gate:` as it reads now; None where it has none, or the folder is gone or does not load."""
+def _suite_gate_now(study: StudyView) -> tuple[bool, GateConfig | None]:
+    """(whether the suite folder reads now, its `gate:` then, None where it has none): a folder gone or broken since
+    is nothing to compare with, not a gate removed."""
     try:
-        return load_suite(_suite_folder(study)).gate
+        return True, load_suite(_suite_folder(study)).gate
     except SuiteError:
-        return None
+        return False, None
 
 
 def _gate_text(config: GateConfig | None) -> str:
