@@ -546,8 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="check the registry's hash chain: every event against its hash and the one before "
                                "it, so an event changed, deleted or reordered in the database shows (exit 1)")
     registry.add_argument("--head", metavar="HASH",
-                          help="with --verify: a head hash kept outside the database (promote, rollback and audit "
-                               "print it; 12 or more of its characters): the registry must still hold it, so a "
+                          help="with --verify: a head hash kept outside the database (promote and rollback print "
+                               "it, audit packs record it; 12 or more of its characters): the registry must still "
+                               "hold it, so a "
                                "history rewritten with its hashes recomputed shows too")
     _db_option(registry)
     registry.set_defaults(run=_registry)
@@ -1507,8 +1508,8 @@ def _registry_verify(store, head: str | None, console: Console) -> int:
     from harness.store.chain import HEAD_CHARS
 
     if head is not None and not re.fullmatch(r"[0-9a-fA-F]{12,64}", head.strip()):
-        raise HarnessError(f"--head {head!r}: give the hexadecimal head printed by promote, rollback or audit (12 to "
-                           "64 characters of it).")
+        raise HarnessError(f"--head {head!r}: give the hexadecimal head that promote or rollback printed, or an audit "
+                           "pack recorded (12 to 64 characters of it).")
     check = store.registry_chain()
     if not check.intact:
         _flag(console, "mismatch", f"{store.path}: {chain_problem(check)}. `harness registry --history` lists the "
