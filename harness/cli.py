@@ -707,9 +707,11 @@ def build_parser() -> argparse.ArgumentParser:
            ("harness predict demo/1 --input inputs.txt", "one input per line"),
            description="Answer new inputs with a finished trial: a prompting trial with its prompt and shots, a "
                        "trained one with its saved adapter (while retention keeps it). Prints one JSON line per "
-                       "input: input, output, parsed, format_compliant, error, and hallucinated (a label outside the "
-                       "set, a key outside the contract's fields, or a grounded value not in the input; null for "
-                       "free text or an answer that did not parse).")
+                       "input: at (the file and line it came from, to put the answer back in its row), input, output, "
+                       "parsed, format_compliant, error, and hallucinated (a label outside the set, a key outside the "
+                       "contract's fields, or a grounded value not in the input; null for free text or an answer that "
+                       "did not parse). Blank lines and empty rows are skipped; a row whose text cell is empty gets a "
+                       "line with that error, and the rest are answered.")
     return parser
 
 
@@ -1448,7 +1450,7 @@ def _dashboard(args, console: Console) -> int:
 def _predict(args, console: Console) -> int:
     import dataclasses
 
-    from harness.sweep.predict import predict, read_inputs, suite_input_field
+    from harness.sweep.predict import Given, predict, read_input_rows, suite_input_field
 
     if args.text is not None and not args.text.strip():
         raise HarnessError("--text is empty: give the text to answer.")
@@ -1456,10 +1458,15 @@ def _predict(args, console: Console) -> int:
         raise HarnessError("--input-field names the column of an --input file; --text is answered as it is.")
     store = _store(args.db)
     # a missing or unreadable file is refused before any model loads; the suite is looked up only for a table
-    inputs = [args.text] if args.text is not None else read_inputs(args.input, args.input_field,
-                                                                   lambda: suite_input_field(store, args.trial))
+    inputs = [Given(args.text)] if args.text is not None else read_input_rows(
+        args.input, args.input_field, lambda: suite_input_field(store, args.trial))
     for row in predict(store, args.trial, inputs, device=args.device):
-        sys.stdout.write(json.dumps(dataclasses.asdict(row), ensure_ascii=False) + "\n")
+        fields = dataclasses.asdict(row)
+        at = {"at": fields.pop("at")} if args.text is None else {}  # where each answer's input came from, first
+        sys.stdout.write(json.dumps({**at, **fields}, ensure_ascii=False) + "\n")
+    if skipped := [g for g in inputs if g.problem]:
+        _flag(console, "warning", f"{len(skipped)} row(s) had nothing to answer ({skipped[0].at}: {skipped[0].problem}"
+                                  f"{'; ...' if len(skipped) > 1 else ''}); their lines carry that error.")
     return 0
 
 

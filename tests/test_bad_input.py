@@ -726,20 +726,23 @@ def test_predict_reads_the_input_column_of_a_csv(tmp_path):
         read_inputs(str(latin))
 
 
-def test_predict_refuses_empty_inputs_inside_a_file_so_answers_stay_in_line(tmp_path):
-    """Every line (or row) is one input, answered in order: an empty one inside the file would shift each answer
-    after it, in .txt and .csv as in .jsonl. Blank lines at the end are no inputs."""
-    from harness.sweep.predict import read_inputs
+def test_predict_answers_a_file_around_its_empty_rows_each_answer_naming_its_line(tmp_path):
+    """A batch of new e-mails stopped at one blank line, or one row with an empty body. Every input now carries its
+    file and line, so blank lines and empty rows are skipped without shifting an answer, and a row whose text cell is
+    empty gets its own line with the error."""
+    from harness.sweep.predict import read_input_rows, read_inputs
 
     (text := tmp_path / "in.txt").write_text("a red car\n\nthe sky\n\n")
-    with pytest.raises(HarnessError, match=r"in.txt: line 2 is empty; each line is one input, answered in order"):
-        read_inputs(str(text))
-    (table := tmp_path / "in.csv").write_text('text\nred\n""\nblue\n')
-    with pytest.raises(HarnessError, match=r"in.csv:3: `text` is empty or not text"):
-        read_inputs(str(table))
-    (table := tmp_path / "gap.csv").write_text("text\nred\n\nblue\n")
-    with pytest.raises(HarnessError, match=r"gap.csv:3: `text` is empty"):
-        read_inputs(str(table))
+    assert [(g.text, g.at) for g in read_input_rows(str(text))] == [("a red car", f"{text}:1"),
+                                                                    ("the sky", f"{text}:3")]
+    (table := tmp_path / "in.csv").write_text('text,sender\nred,ana\n"",bo\n,,\n\nblue,cy\n')
+    rows = read_input_rows(str(table))
+    assert [(g.text, g.at, g.problem) for g in rows] == [
+        ("red", f"{table}:2", None), ("", f"{table}:3", "`text` is empty on this row: nothing was answered"),
+        ("blue", f"{table}:6", None)]  # the row of empty cells and the blank line are no inputs
+    (empty := tmp_path / "empty.csv").write_text('text,sender\n"",bo\n')
+    with pytest.raises(HarnessError, match=r"empty.csv: the file holds no inputs \(.*empty.csv:2: `text` is empty"):
+        read_input_rows(str(empty))
     (ended := tmp_path / "ok.txt").write_text("a\nb\n\n\n")
     assert read_inputs(str(ended)) == ["a", "b"]
     (ended := tmp_path / "ok.csv").write_text("text\na\nb\n\n")

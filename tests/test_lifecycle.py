@@ -120,11 +120,16 @@ def test_registry_and_compare_against_production_through_the_cli(sweep, capsys):
 
 def test_predict_answers_the_input_column_of_a_csv_through_the_cli(sweep, tmp_path, capsys):
     """A labelled CSV, as a user exports one: the header and the label column are not answered as inputs."""
-    source = tmp_path / "pred.csv"
-    source.write_text("text,label\na red apple,red\n\"the sky, at noon\",blue\n")
+    source = tmp_path / "pred.csv"  # with a blank line and a row whose text is empty, as a day's export has them
+    source.write_text("text,label\na red apple,red\n\n,blue\n\"the sky, at noon\",blue\n")
     assert main(["predict", "life/2", "--input", str(source), "--device", "cpu", "--db", str(sweep.path)]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [row["input"] for row in rows] == ["a red apple", "the sky, at noon"]
+    said = capsys.readouterr()
+    rows = [json.loads(line) for line in said.out.splitlines()]
+    assert [(row["at"], row["input"]) for row in rows] == [(f"{source}:2", "a red apple"), (f"{source}:4", ""),
+                                                           (f"{source}:5", "the sky, at noon")]
+    assert rows[0]["output"] and rows[2]["output"] and rows[1]["output"] == ""  # answered around the empty row
+    assert rows[1]["error"] == "`text` is empty on this row: nothing was answered"
+    assert "1 row(s) had nothing to answer" in said.err
 
 
 def test_export_loads_in_plain_peft_and_reproduces_the_stored_predictions(sweep, tmp_path):

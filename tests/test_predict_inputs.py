@@ -16,7 +16,7 @@ from harness.core.records import RunRecord
 from harness.data.suite_init import init_suite
 from harness.store.database import Store
 from harness.sweep import predict as predict_module
-from harness.sweep.predict import Prediction, read_inputs, suite_input_field
+from harness.sweep.predict import Prediction, read_input_rows, read_inputs, suite_input_field
 
 
 def never_asked() -> str | None:
@@ -34,14 +34,14 @@ def test_a_tsv_is_a_table_its_header_and_gold_column_are_not_answered(tmp_path):
 
 
 def test_a_table_is_read_as_suite_init_reads_it(tmp_path):
-    """Excel's `sep=` line, a quoted cell over two lines, a BOM; an empty row inside is refused, not skipped."""
+    """Excel's `sep=` line, a quoted cell over two lines, a BOM; an empty row inside is skipped, as init skips it, and
+    every input keeps its line, so no answer shifts."""
     excel = tmp_path / "sheet.csv"
     excel.write_bytes('\ufeffsep=;\ntext;label\n"first line\nsecond line";a\nplain; b\n'.encode())
     assert read_inputs(str(excel)) == ["first line\nsecond line", "plain"]
     gap = tmp_path / "gap.tsv"
     gap.write_text("text\tlabel\nred\ta\n\nblue\tb\n")
-    with pytest.raises(HarnessError, match=r"gap.tsv:3: `text` is empty"):
-        read_inputs(str(gap))
+    assert [(g.text, g.at) for g in read_input_rows(str(gap))] == [("red", f"{gap}:2"), ("blue", f"{gap}:4")]
     ragged = tmp_path / "ragged.tsv"
     ragged.write_text("text\tlabel\nred\ta\textra\n")
     with pytest.raises(HarnessError, match=r"ragged.tsv:2: 3 fields, the header has 2"):
@@ -64,9 +64,9 @@ def test_a_parquet_file_is_read_by_its_columns(tmp_path):
                                            r"'utterance_text'\]; pass --input-field NAME"):
         read_inputs(str(path))
     missing = tmp_path / "gap.parquet"
-    pq.write_table(pa.table({"text": ["a", None]}), missing)
-    with pytest.raises(HarnessError, match=r"gap.parquet:2: `text` is missing"):
-        read_inputs(str(missing))
+    pq.write_table(pa.table({"id": [1, 2, None], "text": ["a", None, None]}), missing)
+    assert [(g.text, g.problem) for g in read_input_rows(str(missing))] == [
+        ("a", None), ("", "`text` is missing on this row: nothing was answered")]  # the all-empty row is no input
 
 
 def test_input_field_names_a_column_or_a_nested_jsonl_field(tmp_path):
@@ -160,8 +160,8 @@ def test_predict_reads_the_column_its_suite_was_built_from(built_suite_store, tm
     asked = []
 
     def answer(store, trial_id, inputs, device="auto", batch_size=16):  # the reading is under test, not the model
-        asked.append(inputs)
-        return [Prediction(text, "red", None, True, None) for text in inputs]
+        asked.append([g.text for g in inputs])
+        return [Prediction(g.text, "red", None, True, None, at=g.at) for g in inputs]
 
     monkeypatch.setattr(predict_module, "predict", answer)
     odd = tmp_path / "new_odd.csv"
@@ -170,7 +170,9 @@ def test_predict_reads_the_column_its_suite_was_built_from(built_suite_store, tm
     assert main(["predict", "s/0", "--input", str(odd), *db]) == 0
     expected = ["Will it rain in Boston tomorrow", "Book a table for two in Paris, France"]
     assert asked == [expected]
-    assert [json.loads(line)["input"] for line in capsys.readouterr().out.splitlines()] == expected
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["input"] for line in lines] == expected
+    assert [line["at"] for line in lines] == [f"{odd}:2", f"{odd}:3"]  # to put each answer back in its row
     out = refused(["predict", "b/0", "--input", str(odd), *db], capsys)  # its suite records no field
     assert "which column holds the inputs?" in out and "['id', 'utterance_text']" in out and "--input-field" in out
     assert main(["predict", "b/0", "--input", str(odd), "--input-field", "utterance_text", *db]) == 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +61,17 @@ class Prediction:
     """Whether the answer states what the contract or the input does not support, as hallucination_rate counts it: a
     label outside the set, a key outside `fields`, a grounded value not in the input. None where that is not
     checked: free text, or an answer that did not parse."""
+    at: str | None = None
+    """Where the input came from, `new.csv:8` (None for --text): answers are matched to rows by it, not by order."""
+
+
+@dataclass(frozen=True)
+class Given:
+    """One input to answer, where it came from, and why it cannot be answered (an empty cell), if so."""
+
+    text: str
+    at: str | None = None
+    problem: str | None = None
 
 
 def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[Candidate, Suite, int]:
@@ -126,8 +137,11 @@ def _context(store: Store, trial: TrialView, config: ExperimentConfig, suite: Su
                         recorded_instruction=trial.prompt_search.instruction if trial.prompt_search else None)
 
 
-def predict(store: Store, trial_id: str, inputs: list[str], device: str = "auto",
+def predict(store: Store, trial_id: str, inputs: Sequence[Given | str], device: str = "auto",
             batch_size: int = 16) -> list[Prediction]:
+    """Answer every input that holds text, in order; one that cannot be answered (`Given.problem`) gets a line with
+    that error instead, so a batch of new e-mails is answered whole around an empty one."""
+    given = [g if isinstance(g, Given) else Given(g) for g in inputs]
     try:  # before anything loads; resolve_device's own advice names the experiment's `device:`, not this flag
         device = resolve_device(device)
     except DeviceError:
@@ -135,18 +149,20 @@ def predict(store: Store, trial_id: str, inputs: list[str], device: str = "auto"
                           "cpu (or --device auto, which takes a GPU when there is one), or install a CUDA build of "
                           "torch on a GPU machine.") from None
     candidate, suite, cap = load_candidate(store, trial_id, device)
-    examples = [Example(id=f"input:{i + 1}", input=text, target="") for i, text in enumerate(inputs)]
+    answerable = [g for g in given if g.problem is None]
+    examples = [Example(id=f"input:{i + 1}", input=g.text, target="") for i, g in enumerate(answerable)]
     model = getattr(candidate, "model", None)
     if candidate.hosted is None and model is not None:  # a hosted endpoint's window is its own; a local model's is
         # in the config it was loaded with
         _check_context(candidate.prompter, examples, cap, loading.window_of(model.config, candidate.prompter.tokenizer))
-    results = []
-    for ex, gen in zip(examples, candidate.answer(examples, cap, batch_size, desc="predict")):
+    answered = {}
+    for g, gen in zip(answerable, candidate.answer(examples, cap, batch_size, desc="predict") if examples else ()):
         parsed = parse_output(gen.output, suite.contract)
         checked = parsed.compliant and suite.contract.kind != "text"
-        results.append(Prediction(ex.input, gen.output, parsed.value, parsed.compliant, gen.error or parsed.error,
-                                  hallucinated(parsed.value, ex.input, suite.contract) if checked else None))
-    return results
+        answered[id(g)] = Prediction(g.text, gen.output, parsed.value, parsed.compliant, gen.error or parsed.error,
+                                     hallucinated(parsed.value, g.text, suite.contract) if checked else None, g.at)
+    return [answered[id(g)] if g.problem is None else Prediction(g.text, "", None, False, g.problem, None, g.at)
+            for g in given]
 
 
 def _check_context(prompter, examples: list[Example], cap: int, context: int | None) -> None:
@@ -177,7 +193,13 @@ _CONVERSIONS = dict.fromkeys((".xlsx", ".xlsm", ".xls", ".ods", ".numbers"), "sa
 
 def read_inputs(given: str, input_field: str | None = None,
                 suite_field: Callable[[], str | None] = lambda: None) -> list[str]:
-    """`--input`: the text to answer, or the inputs of a file.
+    """The texts `read_input_rows` finds to answer, in order (rows that cannot be answered left out)."""
+    return [row.text for row in read_input_rows(given, input_field, suite_field) if row.problem is None]
+
+
+def read_input_rows(given: str, input_field: str | None = None,
+                    suite_field: Callable[[], str | None] = lambda: None) -> list[Given]:
+    """`--input`: the text to answer, or the inputs of a file, each with where it came from.
 
     A table, one of the files suite init reads and read as it reads them (.jsonl one object per line; .csv or .tsv
     with a header row; .parquet), gives one input per row: from `input_field` (`--input-field`; a dotted path
@@ -185,7 +207,8 @@ def read_inputs(given: str, input_field: str | None = None,
     for a table), else `input` or the first of INPUT_GUESSES (the names suite init reads inputs from), else its only
     field. A .txt file, or one with no suffix, gives one input per non-blank line. Any other file is refused with the
     conversion to make, and so is a name that looks like a file and is not there: answering the file name, or the raw
-    lines of a table, would look like success."""
+    lines of a table, would look like success. Each input carries its file and line (`Given.at`), so blank lines and
+    empty rows are skipped, and a row whose text cell is empty is kept with its problem: its line of output says so."""
     if not given.strip():
         raise HarnessError("--input is empty: give the text to answer, or a file of inputs (.jsonl, .csv, .tsv, "
                            ".parquet or .txt).")
@@ -200,7 +223,7 @@ def read_inputs(given: str, input_field: str | None = None,
             raise HarnessError(f"--input-field {input_field} names the column of a file of inputs, but --input "
                                f"{given!r} is no file here (looked in {Path.cwd()}); give the file's path, or drop "
                                "--input-field to answer that text.")
-        return [given]
+        return [Given(given)]
     where, suffix = show_path(path), path.suffix.lower()
     _refuse_unread(path, where, suffix)
     if suffix in LINE_SUFFIXES:
@@ -210,8 +233,9 @@ def read_inputs(given: str, input_field: str | None = None,
         inputs = _line_inputs(_text(path, where), where)
     else:
         inputs = _table_inputs(path, where, suffix, input_field, suite_field)
-    if not inputs:
-        raise HarnessError(f"--input {where}: the file holds no inputs.")
+    if not any(row.problem is None for row in inputs):
+        raise HarnessError(f"--input {where}: the file holds no inputs"
+                           + (f" ({inputs[0].at}: {inputs[0].problem})." if inputs else "."))
     return inputs
 
 
@@ -248,20 +272,15 @@ def _text(path: Path, where: str) -> str:
     return data.decode("utf-8-sig")  # -sig: spreadsheet exports often start with a BOM
 
 
-def _line_inputs(text: str, where: str) -> list[str]:
-    inputs = text.rstrip("\r\n").splitlines()  # blank lines at the end are no inputs; inside, they would shift
-    blank = [str(n) for n, line in enumerate(inputs, start=1) if not line.strip()]  # every answer after them
-    if blank and len(blank) < len(inputs):
-        raise HarnessError(f"--input {where}: line{'s' if len(blank) > 1 else ''} {', '.join(blank[:10])}"
-                           f"{' ...' if len(blank) > 10 else ''} {'are' if len(blank) > 1 else 'is'} empty; each "
-                           "line is one input, answered in order, so remove the empty lines or write the text "
-                           "to answer there.")
-    return [line for line in inputs if line.strip()]
+def _line_inputs(text: str, where: str) -> list[Given]:
+    """One input per non-blank line; each answer names its line, so a blank one shifts nothing."""
+    return [Given(line, f"{where}:{n}") for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
 def _table_inputs(path: Path, where: str, suffix: str, input_field: str | None,
-                  suite_field: Callable[[], str | None]) -> list[str]:
-    """One input per row of a table, read as suite init reads it; every row must hold text to answer."""
+                  suite_field: Callable[[], str | None]) -> list[Given]:
+    """One input per row of a table, read as suite init reads it: an empty row is skipped, as init skips it, and a
+    row whose text cell is empty or missing is kept with that problem (a batch of new e-mails stopped at one)."""
     paths: list[str] = []
     if suffix == ".parquet":
         records, columns = parquet_records(path, where)
@@ -277,10 +296,11 @@ def _table_inputs(path: Path, where: str, suffix: str, input_field: str | None,
     inputs = []
     for line, record in records:
         value = value_at(record, field)
-        if not isinstance(value, str) or not value.strip():
-            raise HarnessError(f"{where}:{line}: `{field}` is {'missing' if value is None else 'empty or not text'}"
-                               "; every row needs the text to answer there.")
-        inputs.append(value)
+        if isinstance(value, str) and value.strip():
+            inputs.append(Given(value, f"{where}:{line}"))
+        elif any(bool(v.strip()) if isinstance(v, str) else v is not None for v in record.values()):  # not blank
+            what = "missing" if value is None else "empty" if isinstance(value, str) else "not text"
+            inputs.append(Given("", f"{where}:{line}", f"`{field}` is {what} on this row: nothing was answered"))
     return inputs
 
 
