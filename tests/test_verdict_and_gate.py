@@ -145,6 +145,32 @@ def test_an_opponent_prompted_below_a_teams_best_is_said_to_be_the_best_of_weake
     assert "weaker prompting" not in verdict([zero_shot, searched, tuned()], scores_for({"s/1": a, "s/0": b})).text
 
 
+def test_a_no_after_less_than_one_pass_over_the_train_examples_says_it_is_about_that_budget():
+    """"NO - local prompting beat fine-tuning", -55 points, for an adapter that saw 10 steps of 8 of 300 e-mails: a
+    boss reads "fine-tuning loses"."""
+    a, b = table(9, 2, 120, 69)
+    short = tuned(training=TrainingSummary(10, "max_steps", 300, 8, planned_steps=10))
+    result = verdict([prompt(), short], scores_for({"s/1": a, "s/0": b}))
+    assert result.head == "NO"
+    assert ("s/1 trained 10 steps of 8, 0.3 passes over its 300 train examples: this says fine-tuning did not win at "
+            "this budget, not that it cannot") in result.text
+    full = tuned(training=TrainingSummary(250, "max_steps", 300, 8, planned_steps=250))
+    assert "passes over" not in verdict([prompt(), full], scores_for({"s/1": a, "s/0": b})).text
+
+
+def test_the_gates_constraint_rule_names_what_the_sweep_did_not_measure():
+    """It read "[pass] ... format, hallucination and forgetting within the experiment's limits" two lines above
+    "[FAIL] forgetting: not measured"."""
+    from harness.analysis.gate import _feasible_rule
+
+    unmeasured = tuned(constraints={"format_compliance": -0.1, "hallucination_rate": -0.05, "regression_delta": None})
+    assert _feasible_rule(unmeasured).detail == ("feasible on dev (format and hallucination within the experiment's "
+                                                 "limits; forgetting not measured)")
+    measured = tuned(constraints={"format_compliance": -0.1, "hallucination_rate": -0.05, "regression_delta": -0.01})
+    assert _feasible_rule(measured).detail == ("feasible on dev (format, hallucination and forgetting within the "
+                                               "experiment's limits)")
+
+
 def test_not_ready_when_better_but_a_constraint_breaks():
     a, b = table(100, 14, 2, 84)
     result = verdict([prompt(), tuned(constraints={"hallucination_rate": 0.04})], scores_for({"s/1": a, "s/0": b}))

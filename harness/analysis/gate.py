@@ -213,8 +213,18 @@ def _feasible_rule(candidate: TrialView) -> GateRule:
     if candidate.feasible is False or broken:
         listed = ", ".join(f"{name} ({_excess_text(candidate, name, excess)})" for name, excess in broken.items())
         return GateRule("sweep constraints", False, f"the sweep found it infeasible on dev: {listed or 'see show'}")
-    return GateRule("sweep constraints", True, "feasible on dev (format, hallucination and forgetting within the "
-                                               "experiment's limits)")
+    checked = [name for name, excess in (("format", candidate.constraints.get("format_compliance")),
+                                         ("hallucination", candidate.constraints.get("hallucination_rate")),
+                                         ("forgetting", candidate.constraints.get("regression_delta")))
+               if excess is not None]
+    unchecked = [name for name in ("format", "hallucination", "forgetting") if name not in checked]
+    return GateRule("sweep constraints", True, f"feasible on dev ({_listed(checked) or 'nothing'} within the "
+                    "experiment's limits" + (f"; {_listed(unchecked)} not measured" if unchecked else "") + ")")
+
+
+def _listed(names: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return " and ".join(filter(None, (", ".join(names[:-1]), *names[-1:])))
 
 
 def _excess_text(candidate: TrialView, name: str, excess: float) -> str:

@@ -135,6 +135,13 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
         head, ready = f"NO - {kind} prompting beat fine-tuning.", False
     else:
         head, ready = "NOT SHOWN - the difference is within noise (the interval includes 0).", False
+    training = tuned.training
+    if decision.outcome is not Outcome.BETTER and training is not None and (training.passes or 1.0) < 1.0:
+        # "fine-tuning loses", read by a boss, after 10 steps on 300 e-mails: say what was tried
+        evidence += (f" {tuned.id} trained {training.steps} steps of {training.examples_per_step}, "
+                     f"{training.passes:.1f} passes over its {training.examples} train examples: this says "
+                     "fine-tuning did not win at this budget, not that it cannot (raise budget.max_steps or "
+                     "budget.epochs).")
     if broken and not head.startswith("NOT READY"):  # a tie must not read as "fine-tune, it costs nothing"
         evidence += f" {tuned.id} also breaks {breaks}, so it is not ready whatever test says."
     # the difference is computed now, by this release's rules; the arms' own intervals are read as stored

@@ -101,6 +101,11 @@ class TrainingSummary:
         """Steps done over the step budget; None when the budget is unknown."""
         return self.steps / self.planned_steps if self.planned_steps else None
 
+    @property
+    def passes(self) -> float | None:
+        """How many times training went over its train examples (0.3: it saw under a third of them)."""
+        return self.steps * self.examples_per_step / self.examples if self.examples else None
+
 
 @dataclass(frozen=True)
 class HostedUsage:
