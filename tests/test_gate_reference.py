@@ -83,3 +83,17 @@ def test_the_gate_reads_the_suite_gate_the_study_was_scored_under_not_the_file_e
     shutil.rmtree(suite)  # the folder gone since: the recorded block, and nothing said of a change
     config, source = gate_config(study({"suite_gate": recorded}))
     assert config.margin == 0.02 and "changed" not in source
+
+
+def test_a_prompting_winner_is_refused_promotion_with_how_to_serve_it(tmp_path):
+    """A small team's verdict was NO: prompting won, and promote, export and the registry all spoke of adapters."""
+    import pytest
+
+    from harness.core.errors import HarnessError
+    from harness.lifecycle.promote import promote
+
+    store = _store(tmp_path)
+    with pytest.raises(HarnessError) as refused:
+        promote(store, "s/0", "staging", "petra")
+    assert "only adapters (trained trials) are promoted" in str(refused.value)
+    assert "`harness predict s/0 --input FILE` answers new inputs that way" in str(refused.value)

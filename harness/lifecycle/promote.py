@@ -285,7 +285,9 @@ def _adapter(store: Store, trial_id: str) -> TrialView:
     trial = store.require_trial(trial_id, complete=True)
     if not trial.trained:
         raise HarnessError(f"{trial.id} is a {trial.method} trial: only adapters (trained trials) are promoted. Its "
-                           "scores can still serve as the reference a gate compares with.")
+                           "scores can still serve as the reference a gate compares with. Where prompting won, the "
+                           f"base model serves it as prompted: `harness predict {trial.id} --input FILE` answers new "
+                           f"inputs that way, and `harness show {trial.id}` gives its prompt, shots and decoding.")
     check_weights(store, trial)
     return trial
 
