@@ -115,3 +115,17 @@ def test_show_says_why_macro_f1_has_no_interval_when_labels_have_too_few_test_ex
     text = " ".join(trial_detail(trial, []).split())
     assert "(no macro-F1 interval: too few test examples a label for macro-F1's bootstrap: 2 of 3 labels have 1 or 2" \
         in text and "rough" not in text
+
+
+def test_the_trials_table_says_why_a_macro_f1_has_no_interval():
+    from rich.console import Console
+
+    from harness.analysis.report import NO_MACRO_INTERVAL, ranking_table
+
+    few = trial_view(1, metrics={"test": {"macro_f1": Metric(0.5, None, None, 20),
+                                          "task_accuracy": Metric(0.45, 0.26, 0.66, 20)}})
+    console = Console(width=200, record=True)
+    console.print(ranking_table([few], "task_accuracy"))
+    assert " ".join(NO_MACRO_INTERVAL.split()) in " ".join(console.export_text().split())
+    resampled = trial_view(2, metrics={"test": {"macro_f1": Metric(0.5, 0.3, 0.7, 200)}})
+    assert ranking_table([resampled], "task_accuracy").caption is None

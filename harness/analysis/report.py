@@ -93,8 +93,16 @@ def ranking_table(trials: Iterable[TrialView], objectives: Objectives | str | No
         table.add_row(str(place) if finished else "-", t.id, t.method, params_text(t.params),
                       *(cells[row] for _, cells in columns), f"{t.train_seconds:.0f}" if t.train_seconds else "-",
                       status_text(t))
-    table.caption = _older_rules_caption(table)
+    shows_macro = "macro_f1" in suite_scores or "macro_f1" in optimised
+    unresampled = shows_macro and any((m := t.metric("test", "macro_f1")) is not None and m.value is not None
+                                      and m.low is None for t in ordered)
+    notes = [_older_rules_caption(table), NO_MACRO_INTERVAL if unresampled else None]
+    table.caption = " ".join(filter(None, notes)) or None
     return table
+
+
+NO_MACRO_INTERVAL = ("A macro-F1 without an interval: too few test examples a label to resample (`harness show` says "
+                     "how many); more test examples give one.")
 
 
 Cell = tuple[str, Metric | None, str]
