@@ -381,17 +381,18 @@ def test_inputs_that_reword_a_train_input_are_named_by_validate(tmp_path, capsys
     them."""
     train = [row("a dog barks at the postman"), row("the cat purrs on my lap", "meow"), row("a cow grazes", "moo")]
     test = [row("at the postman a dog barks"), row("the cat purrs on my lap loudly", "meow"),
-            row("a cow grazes in the field", "moo"), row("the kitten", "meow")]
+            row("a cow grazes in the field", "moo"), row("the kitten", "meow"), row("the cat purrs on her lap", "meow")]
     folder = make_suite(tmp_path, train=train, test=test, dev=[row("a dog barks at postman")])
     from harness.data.reworded import reworded_copies
 
     found = reworded_copies(load_suite(str(folder)))
     assert [(p.example.id, p.train.id, p.how) for pairs in found.values() for p in pairs] == [
         ("dev:1", "train:1", "a word removed"), ("test:1", "train:1", "its words reordered"),
-        ("test:2", "train:2", "a word added")]  # test:3 is three words more than its train input: two examples
+        ("test:2", "train:2", "a word added"), ("test:5", "train:2", "a word changed")]
+    # test:3 is three words more than its train input: two examples
     assert main(["suite", "validate", str(folder)]) == 0
     out = " ".join(capsys.readouterr().err.split())
-    assert ("warning: 1 dev and 2 test input(s) reword a train input (dev.jsonl:1 'a dog barks at postman' is "
+    assert ("warning: 1 dev and 3 test input(s) reword a train input (dev.jsonl:1 'a dog barks at postman' is "
             "train.jsonl:1 'a dog barks at the postman' with a word removed;") in out and "never refused" in out
     (folder / "suite.yaml").write_text(yaml.safe_dump({**LABELS, "near_duplicates": "allow"}))
     assert reworded_copies(load_suite(str(folder))) == {}

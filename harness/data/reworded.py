@@ -1,4 +1,5 @@
-"""Dev and test inputs that are a train input reworded: the same words in another order, or one word more or less.
+"""Dev and test inputs that are a train input reworded: the same words in another order, one word more or less, or
+one word changed (a customer's name in a templated e-mail).
 
 Loading a suite refuses inputs equal across splits after folding case, whitespace and punctuation, and warns of
 inputs equal but for their numbers. A copy edited a little more passed: a test ticket in train with its words
@@ -30,8 +31,8 @@ class Reworded:
     train: Example
     """The train example it rewords."""
     how: str
-    """How the dev or test input differs from the train one: `its words reordered`, `a word removed` or `a word
-    added`."""
+    """How the dev or test input differs from the train one: `its words reordered`, `a word removed`, `a word added`
+    or `a word changed`."""
 
 
 def reworded_copies(suite: Suite) -> dict[str, list[Reworded]]:
@@ -64,7 +65,10 @@ def _match(words: tuple[str, ...], whole: dict, shorter: dict) -> tuple[Example,
         return whole[words], "its words reordered"
     if words in shorter:
         return shorter[words], "a word removed"
-    return next(((whole[dropped], "a word added") for dropped in _one_fewer(words) if dropped in whole), None)
+    if (added := next((whole[dropped] for dropped in _one_fewer(words) if dropped in whole), None)) is not None:
+        return added, "a word added"
+    # one word for another (a customer's name, a product): both lose one word and meet
+    return next(((shorter[dropped], "a word changed") for dropped in _one_fewer(words) if dropped in shorter), None)
 
 
 def _words(text: str) -> tuple[str, ...]:
