@@ -361,4 +361,7 @@ def test_the_forgetting_check_stores_the_items_gained_and_lost_behind_its_interv
     assert (gained - lost) / delta.n == pytest.approx(delta.value)
     exact = mcnemar_exact(gained, lost, delta.n)
     assert (delta.low, delta.high) == pytest.approx((exact.low, exact.high))
-    assert regression_counted(trial).endswith(f", n={delta.n} ({gained} gained, {lost} lost)")
+    assert regression_counted(trial).endswith(f", n={delta.n} ({gained} gained, {lost} lost)")  # the report
+    from harness.analysis.report import trial_detail
+
+    assert f"n={delta.n} ({gained} gained, {lost} lost)" in trial_detail(trial, [])  # harness show

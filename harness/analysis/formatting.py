@@ -86,8 +86,13 @@ def regression_counted(trial: TrialView, split: str = "test") -> str:
     metric = regression_metric(trial, split)
     if not trial.trained or metric is None or metric.value is None:
         return regression_text(trial, split)
+    return f"{points(metric)}, n={metric.n}{changed_text(trial)}"
+
+
+def changed_text(trial: TrialView) -> str:
+    """` (1 gained, 5 lost)`: the forgetting check's items that changed against the base model, where stored."""
     changed = items_changed(trial)
-    return f"{points(metric)}, n={metric.n}" + (f" ({changed[0]} gained, {changed[1]} lost)" if changed else "")
+    return f" ({changed[0]} gained, {changed[1]} lost)" if changed else ""
 
 
 def items_changed(trial: TrialView) -> tuple[int, int] | None:

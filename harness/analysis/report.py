@@ -19,6 +19,7 @@ from harness.analysis.floor import floor_of
 from harness.analysis.formatting import (
     OLDER_RULES_CAPTION,
     broken_constraint,
+    changed_text,
     duration,
     fmt_metric,
     interval,
@@ -312,7 +313,7 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
         lines.append(f"{split}:")
         for name, m in sorted(metrics.items()):
             shown = fmt_metric(m, name=name) if name != "regression_delta" else (
-                f"{points(m)} n={m.n}" if m.value is not None else regression_text(trial, split))
+                f"{points(m)} n={m.n}{changed_text(trial)}" if m.value is not None else regression_text(trial, split))
             lines.append(f"  {name:<20} {shown}")
         if split in capped:
             lines.append(f"  {'token cap':<20} {capped_text(*capped[split], cap)}")
