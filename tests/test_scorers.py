@@ -240,16 +240,20 @@ def test_every_scorer_keeps_the_contract(name, which, label_cases, json_cases, t
     assert scorer.score(cases, contract) == (values, metric)  # deterministic
 
 
-def test_a_grounded_value_is_written_in_the_input_as_words_never_inside_a_word():
-    """`art` from "Heart", `a` and `g` from anywhere counted as grounded: any folded substring of the input did."""
+def test_a_grounded_value_is_written_in_the_input_never_wholly_inside_a_word():
+    """Any folded substring of the input counted as grounded: `ea` from "Heart", `igg` from "digging". A value must
+    now reach at least one edge of a word; one, not both, since real data glues words (SNIPS: `one pmnear Vatican`,
+    whose references `one pm` and `near` are the input's)."""
     from harness.evaluation.scorers.hallucination import hallucinated
 
     contract = OutputContract(kind="json", fields=("playlist", "entity_name"), grounded=True)
     given = "add digging now to my Young at Heart playlist"
-    for made_up in ({"playlist": "art"}, {"playlist": "a"}, {"entity_name": "g"}, {"playlist": "Jazz Classics"}):
+    for made_up in ({"playlist": "ea"}, {"entity_name": "igg"}, {"playlist": "Jazz Classics"}):
         assert hallucinated(made_up, given, contract), made_up
     for written in ({"playlist": "young at HEART"}, {"entity_name": "digging"}, {"playlist": "now to my"}):
         assert not hallucinated(written, given, contract), written
+    glued = "What kind of weather is forecast around one pmnear Vatican?"
+    assert not hallucinated({"playlist": "one pm", "entity_name": "near"}, glued, contract)
     # scripts written without spaces have no word edge: a name inside a sentence is written there
     assert not hallucinated({"playlist": "北京"}, "我在北京工作", contract)
     assert not hallucinated({"playlist": "5pm"}, "remind me at 5pm.", contract)

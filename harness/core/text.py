@@ -140,3 +140,30 @@ def markdown_inert(text: object) -> str:
     every mark would bury intervals and names in backslashes. A link in a failure reason stopped the report's PDF
     (fpdf2 draws no link inside a table cell). The dashboard, read only rendered, takes `markdown_literal`."""
     return _TAG_OPENER.sub(r"\\<", _LINK_CLOSER.sub(r"\\]", str(text)))
+
+
+def written_in(value: str, text: str) -> bool:
+    """Whether `value` occurs in `text` reaching at least one edge of a word, never wholly inside one: `ea` is not in
+    `heart`, `a` is not in `playlist`, `now to my` is in `digging now to my playlist`. One edge, not both: real data
+    glues words (SNIPS writes `one pmnear Vatican` and `Live In L.aJoseph Meyer`, and their references `one pm`, `near`
+    and `Joseph Meyer` are the input's), so a prefix or suffix of a written word (`art` of `heart`) still counts.
+    Letters of scripts written without spaces (Chinese, Japanese, Thai, ...) have no word edge, so there a value may
+    sit anywhere."""
+    start = text.find(value)
+    while start != -1:
+        end = start + len(value)
+        if (not value or start == 0 or end == len(text) or not _joins(text[start - 1], value[0])
+                or not _joins(value[-1], text[end])):
+            return True
+        start = text.find(value, start + 1)
+    return False
+
+
+_UNSPACED = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3040, 0x30FF), (0x3400, 0x4DBF),
+             (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FA1F))
+"""Thai and Lao, Myanmar, Khmer, kana, and the CJK ideographs: scripts written without spaces between words."""
+
+
+def _joins(a: str, b: str) -> bool:
+    """Two neighbouring characters of one word: both letters or digits of scripts written with spaces."""
+    return all(c.isalnum() and not any(low <= ord(c) <= high for low, high in _UNSPACED) for c in (a, b))

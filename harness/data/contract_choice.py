@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import SuiteError
-from harness.core.text import fold
+from harness.core.text import fold, written_in
 from harness.data.contract import (
     DEFAULT_ANSWER_PATTERN,
     OutputContract,
@@ -162,7 +162,8 @@ def _label_contract(
 
 def _json_contract(rows: list[Row]) -> Contract:
     answers = [r.answer for r in rows]
-    miss = next(((r, s) for r in rows for s in string_values(r.answer) if fold(s) not in fold(r.input)), None)
+    miss = next(((r, s) for r in rows for s in string_values(r.answer) if not written_in(fold(s), fold(r.input))),
+                None)  # as the suite's check and the hallucination scorer read it
     has_strings = any(list(string_values(a)) for a in answers)
     grounded = miss is None and has_strings  # with no strings at all there is nothing to ground
     if grounded:

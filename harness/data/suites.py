@@ -24,7 +24,7 @@ from harness.core.config import GateConfig
 from harness.core.errors import SuiteError
 from harness.core.metric import CORE_SCORERS
 from harness.core.paths import bundled
-from harness.core.text import apart_by_emoji, fold, near_fold
+from harness.core.text import apart_by_emoji, fold, near_fold, written_in
 from harness.core.typed import build
 from harness.core.yamlfile import read_yaml
 from harness.data.contract import (
@@ -566,7 +566,7 @@ class _TargetCheck:
             folded = fold(input_text)
             for key, item in value.items():
                 for s in string_values(item):
-                    if fold(s) not in folded:
+                    if not written_in(fold(s), folded):  # as the hallucination scorer reads it
                         return (
                             f"value {s!r} of {key!r} does not appear in the input, but the contract is grounded; "
                             f"copy the value from the input or set `output.grounded: false`."

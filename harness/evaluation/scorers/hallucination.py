@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.core.metric import Metric
-from harness.core.text import fold
+from harness.core.text import fold, written_in
 from harness.data.contract import OutputContract, label_lookup, number_values, numbers_in, string_values
 from harness.evaluation.scorers.base import ScoredCase
 from harness.evaluation.stats import proportion
@@ -37,30 +37,6 @@ class HallucinationRate:
             for c in cases
         ]
         return values, proportion([v for v in values if v is not None])
-
-
-def written_in(value: str, text: str) -> bool:
-    """Whether `value` occurs in `text` as words of it, never inside a word: `art` is not in `heart`, `now to my` is in
-    `digging now to my playlist`. Letters of scripts written without spaces (Chinese, Japanese, Thai, ...) have no
-    word edge to respect, so there a value may start or end anywhere."""
-    start = text.find(value)
-    while start != -1:
-        end = start + len(value)
-        if not value or ((start == 0 or not _joins(text[start - 1], value[0]))
-                         and (end == len(text) or not _joins(value[-1], text[end]))):
-            return True
-        start = text.find(value, start + 1)
-    return False
-
-
-_UNSPACED = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3040, 0x30FF), (0x3400, 0x4DBF),
-             (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FA1F))
-"""Thai and Lao, Myanmar, Khmer, kana, and the CJK ideographs: scripts written without spaces between words."""
-
-
-def _joins(a: str, b: str) -> bool:
-    """Two neighbouring characters of one word: both letters or digits of scripts written with spaces."""
-    return all(c.isalnum() and not any(low <= ord(c) <= high for low, high in _UNSPACED) for c in (a, b))
 
 
 def hallucinated(value: dict | None, source: str, contract: OutputContract) -> bool:
