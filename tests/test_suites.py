@@ -338,3 +338,16 @@ def test_a_classification_task_on_a_json_contract_is_warned_about(tmp_path):
     warnings = load_suite(str(make_suite(other, as_json))).warnings
     assert len(warnings) == 1 and "`task: classification`, but `output.kind` is json" in warnings[0]
     assert "write `output: {kind: label, key: KEY, labels: [...]}`" in warnings[0]
+
+
+def test_a_model_answering_a_bundled_reference_is_never_counted_as_hallucinating():
+    """The hallucination scorer and the suite's reference check read grounding alike (`core/text.written_in`): once
+    the scorer alone refused values glued into the next word, SNIPS's own `one pm` in "one pmnear Vatican" would have
+    counted as made up."""
+    from harness.data.contract import parse_target
+    from harness.evaluation.scorers.hallucination import hallucinated
+
+    slots = load_bundled("slot-extraction")
+    made_up = [ex.id for split in ("dev", "test") for ex in slots.splits[split]
+               if hallucinated(parse_target(ex.target, slots.contract), ex.input, slots.contract)]
+    assert made_up == []
