@@ -436,6 +436,18 @@ def test_cost_page_payback_reacts_to_volume(app):
         "Download estimate (CSV)", "Download report for finance (HTML, printable)"]
 
 
+def test_cost_page_keeps_the_idle_machine_caution_until_hosting_is_typed(app):
+    """The page passed hosting = 0 as if typed, which turned off payback's caution that the serving machine is paid
+    only while busy (a machine paid all month would never pay back), and showed the reason without the headline's
+    caveats: a green "pays back in 2.1 hours" where `harness payback` said more."""
+    at = _open(app, "cost")
+    assert at.number_input(key="keep-hosting").value is None  # not given, as --hosting left out
+    shown = _text(at)
+    assert "paid only while busy" in shown and "no people cost in it" in shown
+    at.number_input(key="keep-hosting").set_value(0.0).run()  # the user's 0: their statement of how it is paid
+    assert "paid only while busy" not in _text(at)
+
+
 def test_cost_page_dollars_are_never_in_e_notation(app):
     at = _open(app, "cost")
     at.selectbox(key="cost-baseline").set_value("api:gpt-4o-mini").run()  # fractions of a cent per query

@@ -101,11 +101,13 @@ def browser(tmp_path_factory):
             driver.quit()
 
 
-def _wait_text(driver, text: str, timeout: float = WAIT_S) -> str:
-    """Wait until the page shows `text` (Streamlit renders after load, over a websocket); returns the page text."""
+def _wait_text(driver, text: str, timeout: float = WAIT_S, reads: re.Pattern | None = None) -> str:
+    """Wait until the page shows `text` (Streamlit renders after load, over a websocket), and matches `reads` when
+    given; returns the page text."""
     try:
         WebDriverWait(driver, timeout, poll_frequency=0.25).until(
-            lambda d: text in d.find_element(By.TAG_NAME, "body").text)
+            lambda d: text in (body := d.find_element(By.TAG_NAME, "body").text)
+            and (reads is None or reads.search(body)))
     except TimeoutException:
         _shot(driver, "timeout")
         raise AssertionError(f"{text!r} did not appear in {timeout} s; page text:\n"
@@ -188,7 +190,10 @@ def test_payback_chart_reacts_to_volume(server, browser):
     _type(browser, "Data preparation (hours)", "20")
     _settle(browser)
     _type(browser, "Data preparation rate (USD/hour)", "50")
-    before = _months(_wait_text(browser, "$1,000"))
+    _wait_text(browser, "$1,000")
+    # the metrics redraw before the break-even line under them: wait for the line itself to read in months (it read
+    # the old "2.1 hours" on a loaded machine)
+    before = _months(_wait_text(browser, "Break-even after", reads=re.compile(r"Break-even after [\d.,]+ months")))
     chart = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')[0]
     _settle(browser)
     png_before = chart.screenshot_as_png

@@ -71,8 +71,11 @@ with mid:
                                 key=keep("keep-prep-rate", PRESETS["data_prep_usd_per_hour"]))
     eng_h = st.number_input("Engineering (hours)", min_value=0.0, step=5.0, key=keep("keep-eng-h", 0.0))
     eng_rate = st.number_input("Engineering rate (USD/hour)", min_value=0.0, step=10.0, key=keep("keep-eng-rate", 0.0))
+    # empty is "not given", as --hosting left out is: a 0 typed here is the user's, and turns off the idle-machine
+    # caution that payback gives where the machine is paid only while busy
     hosting = st.number_input("Fixed monthly hosting of the fine-tuned model (USD)", min_value=0.0, step=10.0,
-                              key=keep("keep-hosting", 0.0))
+                              value=None, placeholder="not given: paid only while busy",
+                              key=keep("keep-hosting", None))
 with right:
     margin = st.number_input("Quality margin (points below the baseline allowed)", min_value=0.0, max_value=99.0,
                              step=1.0, key=keep("keep-margin", 2.0),
@@ -122,7 +125,9 @@ for hours, rate, what in ((prep_h, prep_rate, "data-preparation"), (eng_h, eng_r
         st.warning(f"{hours:g} {what} hours at $0 an hour add nothing to the one-time cost: enter their rate.")
 if result is not None:
     st.subheader("Payback")
-    (st.success if result.pays_back else st.warning)(result.reason)
+    # the headline with its caveats (paid only while busy, no people cost), as `harness payback` prints it first
+    (st.success if result.pays_back else st.warning)(markdown_literal(result.headline()))
+    st.markdown(markdown_literal(result.reason))
     months = result.months_to_payback
     cols = st.columns(4)
     # 1.8 hours, not "0.0" months; a candidate that fails the quality bar has no payback figure, not "never"
