@@ -142,10 +142,13 @@ def registry_frame(rows: list[AdapterRow]) -> pd.DataFrame:
 
 def history_frame_of(events: list[AdapterEvent]) -> pd.DataFrame:
     """Every registry change, newest first: who, when, why and the gate's result."""
-    out = [{"when": f"{e.at:%Y-%m-%d %H:%M}", "trial": e.trial_id, "suite": e.suite, "action": e.action,
-            "change": e.status if e.action == "recheck" else f"{e.previous} -> {e.status}", "by": e.actor,
+    # `by` names the approver in their own words; the system account that wrote the event is the evidence, as
+    # `harness registry --history` shows it
+    out = [{"when (UTC)": f"{e.at:%Y-%m-%d %H:%M}", "trial": e.trial_id, "suite": e.suite, "action": e.action,
+            "change": e.status if e.action == "recheck" else f"{e.previous} -> {e.status}",
+            "by": e.actor if e.os_account is None else f"{e.actor} (run by {e.os_account})",
             "why": e.note or "", "gate": e.gate_outcome or "-"} for e in reversed(events)]
-    return pd.DataFrame(out, columns=["when", "trial", "suite", "action", "change", "by", "why", "gate"])
+    return pd.DataFrame(out, columns=["when (UTC)", "trial", "suite", "action", "change", "by", "why", "gate"])
 
 
 def runs_of(rows: Iterable[TrialView]) -> dict[str, RunView]:

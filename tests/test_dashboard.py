@@ -193,6 +193,10 @@ def hosted_app(tmp_path, monkeypatch) -> AppTest:
 def test_the_hosted_arm_is_the_real_opponent_and_its_spend_is_shown(hosted_app):
     at = _open(hosted_app, "leaderboard")
     assert "fine-tuning beat hosted prompting" in _text(at) and "the real opponent" in _text(at)
+    # the report's "how sure" beside the answer: a constraint met at its estimate, its interval past the limit
+    how_sure = next(w.value for w in at.warning if "How sure" in w.value)
+    assert "ask/2 is judged on its dev constraints by their estimates" in how_sure
+    assert "met at its estimate, but its 95% interval reaches past the limit" in how_sure
     hosted_app.query_params["trial"] = "ask/1"
     at = _open(hosted_app, "trial")
     text = _everything(at)
@@ -222,6 +226,9 @@ def test_registry_page_shows_production_and_every_change(hosted_app):
     assert "ticket-triage**: ask/2 (lora) is in production" in text and "approved by ada" in text
     assert "candidate -> production" in text and "beats the hosted arm" in text and "passed" in text
     assert "+25.0 points" in text  # the gate's numbers behind the promotion
+    # the approver in their words, and the system account that wrote it, as `registry --history` shows them
+    history = next(frame.value for frame in at.dataframe if "by" in frame.value.columns)
+    assert "when (UTC)" in history.columns and history["by"].str.contains(r"^ada \(run by .+\)$").all()
 
 
 def test_cost_page_defaults_to_the_hosted_arm_with_nothing_assumed(hosted_app):

@@ -3,7 +3,14 @@
 import streamlit as st
 from harness_dashboards import charts, costing, data
 
-from harness.analysis.formatting import OLDER_RULES_CAPTION, fmt_metric, params_text, shows_older_rules
+from harness.analysis.formatting import (
+    OLDER_RULES_CAPTION,
+    constraint_readings,
+    fmt_metric,
+    params_text,
+    shows_older_rules,
+)
+from harness.core.text import markdown_literal
 
 db = str(data.db_path())
 study = data.current_study(data.require_trials())
@@ -13,6 +20,11 @@ st.title(f"Leaderboard: {study}")
 verdict = data.study_verdict(db, study)
 box = st.success if verdict.ready else st.info if verdict.decision is None else st.warning
 box(f"**Did fine-tuning beat prompting?** {verdict.text}")
+tuned = next((t for t in rows if t.id == verdict.finetuned), None)
+unsure = [r for r in constraint_readings(tuned) if r.doubtful or r.unsettled] if tuned is not None else []
+if unsure:  # how sure: a constraint judged by its estimate while its interval reaches across the limit (the report's)
+    st.warning(f"**How sure:** {tuned.id} is judged on its dev constraints by their estimates, and "
+               + "; ".join(markdown_literal(r.text) for r in unsure) + ". More dev examples narrow the interval.")
 REPORT_HELP = ("The answer, the rule behind it, the comparison, every trial, the cautions and the machines, as "
                "`harness report` writes it; `harness report --volume N` adds the payback.")
 markdown_column, pdf_column, _ = st.columns([1, 1, 2])
