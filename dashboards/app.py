@@ -32,7 +32,8 @@ for key in [k for k in st.session_state if str(k).startswith("keep-")]:
     st.session_state[key] = st.session_state[key]
 page = st.navigation(PAGES)
 with st.sidebar:
-    st.caption(f"Database (read-only): `{data.db_path()}`")
+    st.caption(f"Database: `{data.db_path()}` (results are read, never changed; a comparison on test is recorded "
+               "as a look at test, as `harness compare` records one)")
     db = str(data.db_path())
     try:
         views = data.studies(db)

@@ -515,10 +515,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     dashboard = sub.add_parser("dashboard", help="the Streamlit dashboard on 127.0.0.1: leaderboard, trials, "
                                                  "compare, cost and payback",
-                               description="Serve the dashboard on 127.0.0.1 (no usage statistics). It only reads "
-                                           "the results database, so it can run while a sweep writes. With "
-                                           "HARNESS_DASHBOARD_PASSWORD set in the environment, every page asks for "
-                                           "that password.")
+                               description="Serve the dashboard on 127.0.0.1 (no usage statistics). It reads the "
+                                           "results and never changes them, so it can run while a sweep writes (a "
+                                           "Compare on test is recorded as a look at test, as harness compare "
+                                           "does). With HARNESS_DASHBOARD_PASSWORD set in the environment, every "
+                                           "page asks for that password.")
     dashboard.add_argument("--port", type=int, default=8501, help="the port to listen on (default 8501)")
     dashboard.add_argument("--address", default="127.0.0.1",
                            help="the address to listen on (default 127.0.0.1: this machine only). Any other, e.g. "

@@ -1,6 +1,7 @@
 """`harness dashboard`: start the Streamlit dashboard (`harness_dashboards/app.py`) on a results database.
 
-The dashboard only reads the database, so it can run while a sweep writes to it. It listens on 127.0.0.1 by
+The dashboard reads the results and never changes them (a Compare on test records a look at test), so it can run
+while a sweep writes to it. It listens on 127.0.0.1 by
 default: results and model outputs may be confidential, and exposing them is an explicit choice (--address). On an
 address other than loopback it requires a password of at least 12 characters (HARNESS_DASHBOARD_PASSWORD, see
 `harness_dashboards/auth.py`, which also limits wrong guesses)
