@@ -1444,8 +1444,10 @@ def _payback_flags_given(args) -> dict[str, object]:
 def _dashboard(args, console: Console) -> int:
     from harness.dashboard import launch
 
-    return launch(_database(args.db) if args.db else Path("results/harness.duckdb"), args.port, args.address,
-                  args.behind_proxy)
+    path = _database(args.db) if args.db else Path("results/harness.duckdb")
+    if path.is_file():  # a file that is no results database is refused here, as `trials` refuses it, not on each page
+        _store(path).studies()
+    return launch(path, args.port, args.address, args.behind_proxy)
 
 
 def _predict(args, console: Console) -> int:

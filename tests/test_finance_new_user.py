@@ -131,6 +131,14 @@ def test_dashboard_takes_the_results_folder_and_refuses_a_port_in_use(results, c
     assert "dashboard on" not in said
 
 
+def test_dashboard_refuses_a_file_that_is_no_results_database_before_starting(tmp_path, capsys):
+    """`harness dashboard --db notes.txt` started, then showed the error on every page; `trials` refuses it at once."""
+    (notes := tmp_path / "notes.txt").write_text("just notes\n")
+    assert main(["dashboard", "--db", str(notes), "--port", "8799"]) == 2
+    said = printed(capsys)
+    assert "it is not a DuckDB database" in said and "dashboard on" not in said
+
+
 def test_dashboard_says_in_words_that_a_damaged_database_cannot_be_read(tmp_path, monkeypatch):
     """A zero-byte harness.duckdb (a copy cut short) was a traceback on every page."""
     pytest.importorskip("streamlit", reason="the dashboard needs streamlit: pip install -e '.[test]'")
