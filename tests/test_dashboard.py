@@ -345,7 +345,10 @@ def test_followup_study_has_no_search_history(app):
     assert len(at.dataframe[0].value) == 3
     text = _text(at)
     assert "demo+curve is a follow-up of demo (learning curve)" in text and "no optimisation history" in text
-    assert "No verdict yet" in at.info[0].value  # no prompting trial in a learning curve
+    # a learning curve has no prompting trial: the page gives its sweep's answer and says so, not "No verdict yet"
+    assert "is a follow-up of the sweep **demo**" in at.info[0].value and "answered on demo" in at.info[0].value
+    assert "YES - fine-tuning beat local prompting" in text and "No verdict yet" not in text
+    assert "Best adapter within the constraints** (ranked on dev): [demo/2]" in text  # the sweep's, not a retrain
 
 
 def test_second_sweep_without_adapters(app):

@@ -17,10 +17,16 @@ study = data.current_study(data.require_trials())
 rows = data.trials(db, study)
 st.title(f"Leaderboard: {study}")
 
-verdict = data.study_verdict(db, study)
+parent = data.main_study(study)
+if parent != study:  # a follow-up (repeated seeds, a learning curve) retrains the sweep's winner: the answer is there
+    st.info(f"**{study}** is a follow-up of the sweep **{parent}**: it retrains {parent}'s chosen adapter (other "
+            "seeds, or fewer training examples) to show how stable it is. Whether fine-tuning beat prompting is "
+            f"answered on {parent}, below for it.")
+verdict = data.study_verdict(db, parent)
 box = st.success if verdict.ready else st.info if verdict.decision is None else st.warning
 box(f"**Did fine-tuning beat prompting?** {verdict.text}")
-tuned = next((t for t in rows if t.id == verdict.finetuned), None)
+swept = rows if parent == study else data.trials(db, parent)
+tuned = next((t for t in swept if t.id == verdict.finetuned), None)
 unsure = [r for r in constraint_readings(tuned) if r.doubtful or r.unsettled] if tuned is not None else []
 if unsure:  # how sure: a constraint judged by its estimate while its interval reaches across the limit (the report's)
     st.warning(f"**How sure:** {tuned.id} is judged on its dev constraints by their estimates, and "
@@ -34,7 +40,7 @@ markdown_column.download_button("Download the decision report (Markdown)", repor
 pdf_column.download_button("Download it as a PDF", report_pdf, file_name=f"report-{study}.pdf",
                            mime="application/pdf", help=REPORT_HELP)
 
-best = data.best_adapter(rows)
+best = data.best_adapter(swept)
 if best:
     st.markdown(f"**Best adapter within the constraints** (ranked on dev): [{best.id}](trial?trial={best.id}) "
                 f"{best.method} {params_text(best.params)}, dev accuracy "
