@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import altair as alt
 import pandas as pd
 
+from harness.analysis.formatting import duration
+
 METHOD_COLOURS = alt.Scale(domain=["prompt", "dspy", "api", "api_dspy", "lora", "qlora", "full"],
                            range=["#7f7f7f", "#bcbd22", "#9467bd", "#e377c2", "#1f77b4", "#2ca02c", "#d62728"])
 FEASIBLE_SHAPES = alt.Scale(domain=[True, False], range=["square", "circle"])
@@ -96,7 +98,7 @@ def cumulative(frame: pd.DataFrame, months: float | None) -> alt.Chart:
     if months is None:
         return lines.properties(height=340)
     if months <= last:
-        mark = pd.DataFrame({"month": [months], "label": [f"break-even: {months:.1f} months"]})
+        mark = pd.DataFrame({"month": [months], "label": [f"break-even: {duration(months)}"]})  # not "0.0 months"
         rule = alt.Chart(mark).mark_rule(color="black", strokeDash=[5, 4]).encode(x="month:Q")
         text = alt.Chart(mark).mark_text(align="left", dx=5, fontWeight="bold").encode(
             x="month:Q", y=alt.value(12), text="label")

@@ -18,7 +18,7 @@ import streamlit as st
 from harness_dashboards import data, export
 
 from harness.analysis import cost, payback
-from harness.analysis.formatting import interval, usd
+from harness.analysis.formatting import duration, interval, usd
 from harness.analysis.payback import PaybackResult
 from harness.core.errors import HarnessError
 from harness.core.records import TrialView
@@ -154,7 +154,7 @@ def tornado_frame(result: PaybackResult, cap: float) -> pd.DataFrame:
         for end, months, value in (("low", bar.months_at_low, bar.low), ("high", bar.months_at_high, bar.high)):
             rows.append({"assumption": bar.assumption, "end": end, "value": export.quantity(value, bar.unit),
                          "months": cap if months is None else min(months, cap),
-                         "label": "never" if months is None else f"{months:.1f}"})
+                         "label": "never" if months is None else duration(months)})  # 2.1 hours, not "0.0"
     return pd.DataFrame(rows, columns=["assumption", "end", "value", "months", "label"])
 
 

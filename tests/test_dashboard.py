@@ -458,6 +458,18 @@ def test_cost_page_keeps_the_idle_machine_caution_until_hosting_is_typed(app):
     assert "paid only while busy" not in _text(at)
 
 
+def test_cost_page_charts_say_a_payback_of_hours_in_hours(app):
+    """The payback was 2.1 hours; the cumulative chart marked "break-even: 0.0 months" (and each sensitivity bar read
+    "0.0": its labels now print as the headline does, `duration`)."""
+    import pandas as pd
+    from harness_dashboards import charts
+
+    frame = pd.DataFrame({"option": ["fine-tuned", "baseline"] * 2, "month": [0, 0, 12, 12], "usd": [1, 0, 2, 3],
+                          "cost": ["$1", "$0", "$2", "$3"]})
+    drawn = json.dumps(charts.cumulative(frame, 2.1 / (24 * 30.44)).to_dict())  # 2.1 hours, in months
+    assert "break-even: 2.1 hours" in drawn and "0.0 months" not in drawn
+
+
 def test_cost_page_dollars_are_never_in_e_notation(app):
     at = _open(app, "cost")
     at.selectbox(key="cost-baseline").set_value("api:gpt-4o-mini").run()  # fractions of a cent per query
