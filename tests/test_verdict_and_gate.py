@@ -358,6 +358,21 @@ def test_answered_labels_parse_stored_answers_as_scoring_does():
     assert got == {"test:1": ("refund", "refund"), "test:2": ("card_lost", INVALID)}
 
 
+def test_the_gate_refuses_an_adapter_not_shown_to_beat_the_constant_answer():
+    """The verdict read NOT SHOWN for an adapter answering `gamma` on every input of a 48/26/26 test set; the gate
+    passed it into production against a prompting arm at 26%."""
+    support = {"gamma": 48, "alpha": 26, "beta": 26}
+    rows = {name: LabelRow(None, None, None, count, 0) for name, count in support.items()}
+    collapsed = LabelReport(100, 0, None, 3, rows, {true: {"gamma": count} for true, count in support.items()})
+    a, b = table(26, 22, 0, 52)
+    result = gate(tuned(label_reports={"test": collapsed}), prompt(), "prompting", CONFIG, a, b, "task_accuracy", True,
+                  "sha")
+    assert rules(result)["task_accuracy"] and not rules(result)["beats the constant answer"] and not result.passed
+    learned = LabelReport(100, 0, None, 3, rows, {true: {true: count} for true, count in support.items()})
+    assert rules(gate(tuned(label_reports={"test": learned}), prompt(), "prompting", CONFIG, a, b, "task_accuracy",
+                      True, "sha"))["beats the constant answer"]
+
+
 def test_the_gate_compares_a_macro_f1_objective_on_the_answers_labels():
     """A study chosen on macro_f1 was gated per example, where macro-F1 has no value: "not decided", always."""
     truth = ["routine"] * 60 + ["urgent"] * 12 + ["legal"] * 8

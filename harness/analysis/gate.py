@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
 from harness.analysis.compare import objective_of, require_same_examples, store_labels
-from harness.analysis.decision import Decision, compare_macro_f1, compare_paired, scores_of
+from harness.analysis.decision import Decision, Outcome, compare_macro_f1, compare_paired, scores_of
+from harness.analysis.floor import FLOOR_METRIC, against_floor, floor_of
 from harness.analysis.formatting import BROKEN_AT_ESTIMATE_ONLY, broken_at_estimate_only, fmt_metric, interval, pct
 from harness.core.config import GateConfig
 from harness.core.errors import HarnessError
@@ -47,7 +48,7 @@ class GateResult:
     reference: str
     reference_kind: str
     """`production` (the adapter it would replace), `last production` (the suite has none: the adapter last taken out
-    of production, scored on the same test subset) or `prompting` (the best prompting arm, hosted or local)."""
+    of production) or `prompting` (the best prompting arm, hosted or local)."""
     rules: tuple[GateRule, ...]
     config: GateConfig
     decision: Decision
@@ -95,8 +96,8 @@ class GateResult:
 
 
 def reference_for(store: Store, candidate: TrialView, suite: str) -> tuple[TrialView, str]:
-    """The current production adapter of the suite; else the adapter last taken out of production, where it was
-    scored on the candidate's test subset; else the best prompting arm (on dev) of the candidate's study.
+    """The current production adapter of the suite; else the adapter last taken out of production; else the best
+    prompting arm (on dev) of the candidate's study.
 
     The adapter last in production keeps the bar where production set it: a candidate refused against production
     passed against its own study's prompting arm once production was retired by hand, a minute later, though it
@@ -118,16 +119,13 @@ def reference_for(store: Store, candidate: TrialView, suite: str) -> tuple[Trial
 
 def last_production(store: Store, suite: str, candidate: TrialView) -> TrialView | None:
     """The adapter last taken out of production in `suite` (retired by hand, replaced or rolled back), other than the
-    candidate, when it was scored on the candidate's test subset; None otherwise."""
-    subset = candidate.data.subset_sha256.get("test")
+    candidate; None where there is none. Scored on another test subset, it is still the reference, and the gate
+    refuses as it refuses against live production (not compared like for like): falling back to prompting there let
+    a candidate scored on 30 of the retired adapter's 36 test examples pass."""
     left = [e.trial_id for e in store.adapter_events(suite=suite)
             if e.previous == "production" and e.status != "production" and e.trial_id != candidate.id]
-    if not left or subset is None:
-        return None
-    last = store.trial(left[-1])
-    if last is None or not last.complete or last.data.subset_sha256.get("test") != subset:
-        return None
-    return last
+    last = store.trial(left[-1]) if left else None
+    return last if last is not None and last.complete else None
 
 
 def run_gate(store: Store, candidate: TrialView, reference: TrialView, kind: str, config: GateConfig,
@@ -181,10 +179,24 @@ def gate(candidate: TrialView, reference: TrialView, kind: str, config: GateConf
     else:  # ids they share may name other examples, and a share of the subset is another test: no pairing is sound
         decision = replace(compare_paired({}, {}, metric, higher_is_better=higher_is_better, margin=config.margin),
                            why=unpaired)
-    rules = (_objective_rule(decision, candidate.id, reference.id), _trained_rule(candidate),
-             _feasible_rule(candidate), _format_rule(candidate, config), _hallucination_rule(candidate, config),
-             _regression_rule(candidate, config))
+    rules = (_objective_rule(decision, candidate.id, reference.id), *_floor_rule(candidate, metric),
+             _trained_rule(candidate), _feasible_rule(candidate), _format_rule(candidate, config),
+             _hallucination_rule(candidate, config), _regression_rule(candidate, config))
     return GateResult(candidate.id, reference.id, kind, rules, config, decision, subset, earlier, repeated, unpaired)
+
+
+def _floor_rule(candidate: TrialView, metric: str) -> tuple[GateRule, ...]:
+    """On task accuracy of a label suite, the candidate beats always answering the commonest test label by the
+    decision rule, as the verdict requires (`analysis/floor.py`): an adapter answering one label on every input had
+    passed the gate against a prompting arm that scored below that constant answer."""
+    report = candidate.label_reports.get("test")
+    floor = floor_of(report) if metric == FLOOR_METRIC else None
+    if floor is None:
+        return ()
+    beaten = against_floor(report, floor)
+    return (GateRule("beats the constant answer", beaten.outcome is Outcome.BETTER,
+                     f"against always answering `{floor.label}` ({floor.count} of {floor.n} test examples): "
+                     f"{beaten.evidence()}"),)
 
 
 def _objective_rule(decision: Decision, candidate: str, reference: str) -> GateRule:

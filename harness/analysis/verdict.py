@@ -136,7 +136,7 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
     else:
         head, ready = "NOT SHOWN - the difference is within noise (the interval includes 0).", False
     training = tuned.training
-    if decision.outcome is not Outcome.BETTER and training is not None and (training.passes or 1.0) < 1.0:
+    if not head.startswith(("YES", "NOT READY")) and training is not None and (training.passes or 1.0) < 1.0:
         # "fine-tuning loses", read by a boss, after 10 steps on 300 e-mails: say what was tried
         evidence += (f" {tuned.id} trained {training.steps} steps of {training.examples_per_step}, "
                      f"{training.passes:.1f} passes over its {training.examples} train examples: this says "
