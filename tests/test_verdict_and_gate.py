@@ -384,3 +384,19 @@ def test_the_gate_compares_a_macro_f1_objective_on_the_answers_labels():
                           labels=(collapsed, learned)))["macro_f1"]
     unread = gate(tuned(), prompt(), "prompting", CONFIG, {}, {}, "macro_f1", True, "sha")  # no suite at hand
     assert not rules(unread)["macro_f1"] and "suite folder" in unread.decision.why
+
+
+def test_payback_weighs_a_macro_f1_bar_on_both_sides_labels():
+    """Payback's quality bar always failed a macro_f1 study ("macro_f1 cannot be weighed: no shared example has a
+    macro_f1 value"), beside a verdict of YES by +78 points."""
+    from harness.analysis.payback import Baseline, QualityBar, check_quality
+
+    truth = ["routine"] * 60 + ["urgent"] * 12 + ["legal"] * 8
+    learned = {f"e{i}": (t, t if i % 10 else "routine") for i, t in enumerate(truth)}
+    collapsed = {f"e{i}": (t, "routine") for i, t in enumerate(truth)}
+    baseline = Baseline("s/0", "trial", 0.001, {}, "measured in trial s/0", scores={"e0": None})
+    bar = QualityBar(metric="macro_f1", margin=0.02)
+    passed = check_quality(tuned(), {}, baseline, bar, True, labels=(learned, collapsed))
+    assert passed.passes and passed.decision.test == "paired-label-bootstrap"
+    assert not check_quality(tuned(), {}, baseline, bar, True, labels=(collapsed, learned)).passes
+    assert "cannot be weighed" in check_quality(tuned(), {}, baseline, bar, True).reason  # no labels at hand

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from harness.analysis.compare import objective_of, require_same_examples, suite_of
+from harness.analysis.compare import objective_of, require_same_examples, store_labels, suite_of
 from harness.analysis.cost import (
     ASSUMED,
     SERVING_SPLIT,
@@ -46,7 +46,15 @@ from harness.analysis.cost import (
     sweep_cost,
     worst_case_requests,
 )
-from harness.analysis.decision import Decision, Outcome, check_margin, compare_paired, compare_to_value, scores_of
+from harness.analysis.decision import (
+    Decision,
+    Outcome,
+    check_margin,
+    compare_macro_f1,
+    compare_paired,
+    compare_to_value,
+    scores_of,
+)
 from harness.analysis.formatting import counted, duration, fmt_metric, pct, points, quantity, queries, usd
 from harness.analysis.payback_model import (
     FLAGS,
@@ -158,6 +166,11 @@ def baseline_from_api(name: str, prompt_trial: TrialView, prices: PriceTable, ac
 # -- the quality bar ------------------------------------------------------------------------------------------
 
 
+LabelPairs = tuple[Mapping[str, tuple[str, str]], Mapping[str, tuple[str, str]]]
+"""The candidate's and the baseline's test answers as {example id: (true label, predicted)}: what macro-F1 is
+weighed on."""
+
+
 @dataclass(frozen=True)
 class QualityBar:
     """"As good, and cheaper": by the decision rule on the test `metric` (the study's objective when None), the
@@ -196,8 +209,11 @@ class QualityCheck:
 
 
 def check_quality(candidate: TrialView, candidate_scores: Mapping[str, float | None], baseline: Baseline,
-                  bar: QualityBar, higher_is_better: bool | None = None) -> QualityCheck:
-    """Apply the bar to the candidate's per-example test scores of the bar's metric (see QualityBar)."""
+                  bar: QualityBar, higher_is_better: bool | None = None, labels: LabelPairs | None = None
+                  ) -> QualityCheck:
+    """Apply the bar to the candidate's per-example test scores of the bar's metric (see QualityBar). A macro_f1 bar
+    against a trial is weighed on both sides' test labels (`labels`: {example id: (true, predicted)} of each), as the
+    verdict, the gate and compare weigh it: macro-F1 has no per-example score to pair."""
     metric = bar.metric or "task_accuracy"
     check_margin(bar.margin, "the quality bar's margin")
     cid, rule = candidate.id, replace(bar, metric=metric).describe()
@@ -207,6 +223,10 @@ def check_quality(candidate: TrialView, candidate_scores: Mapping[str, float | N
         ok = decision.outcome is Outcome.BETTER
         versus = f"{pct_text(decision.a)} vs the absolute bar {pct_text(bar.absolute)}"
         basis = f"against the absolute bar {pct_text(bar.absolute)}"
+    elif metric == "macro_f1" and labels is not None:
+        decision = compare_macro_f1(*labels, margin=bar.margin)
+        ok, basis = decision.passes, f"against {baseline.name} on the same test examples ({baseline.quality_source})"
+        versus = f"vs {baseline.name}"
     elif baseline.scores:
         decision = compare_paired(candidate_scores, baseline.scores, metric, higher_is_better=higher_is_better,
                                   margin=bar.margin)
@@ -367,7 +387,8 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
             engineering_usd_per_hour: float | None = None, fixed_monthly_usd: float | None = None,
             utilisation: float | None = None, quality_bar: QualityBar = QualityBar(),
             higher_is_better: bool | None = None, horizon_months: float | None = None,
-            ranges: Mapping[str, tuple[float, float]] | None = None) -> PaybackResult:
+            ranges: Mapping[str, tuple[float, float]] | None = None,
+            labels: LabelPairs | None = None) -> PaybackResult:
     """Months until `candidate` (a fine-tuned trial) repays its one-time costs against `baseline` at `volume` queries
     per month; it pays back when that is within `horizon_months`. `candidate_scores` are its per-example test values
     of the bar's metric. The user's figures (hours, rates, hosting, utilisation) are None where not given: they
@@ -409,7 +430,7 @@ def payback(candidate: TrialView, candidate_serving: ServingCost, baseline: Base
         fixed_monthly_usd=fixed_monthly_usd, utilisation=utilisation, **_baseline_fields(baseline),
     )  # fmt: skip
     cid = candidate.id
-    quality = check_quality(candidate, candidate_scores, baseline, quality_bar, higher_is_better)
+    quality = check_quality(candidate, candidate_scores, baseline, quality_bar, higher_is_better, labels)
     c, b = candidate_usd_per_query(x), baseline_usd_per_query(x)
     monthly, months = monthly_savings_usd(x), months_to_payback(x)
     _require_finite({"one-time cost": one_time_usd(x), "candidate cost per query": c, "baseline cost per query": b,
@@ -774,8 +795,10 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
         base = baseline_from_trial(other, store.run(other.run_id) if other.run_id else None, prices,
                                    bar_scores(other), baseline_serving_throughput, baseline_serving_usd_per_hour)
     direction = study.maximize if study is not None and bar.metric == objective else None
+    read = store_labels(store, study) if bar.metric == "macro_f1" and other is not None and study else None
     return payback(candidate, serving, base, sweep, volume, quality_bar=bar, candidate_scores=bar_scores(candidate),
-                   higher_is_better=direction, **kwargs)
+                   higher_is_better=direction, labels=None if read is None else (read(candidate.id), read(other.id)),
+                   **kwargs)
 
 
 def _no_usage(hosted: TrialView, missing: int, trials: list[TrialView]) -> HarnessError:
