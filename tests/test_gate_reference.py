@@ -98,3 +98,29 @@ def test_a_prompting_winner_is_refused_promotion_with_how_to_serve_it(tmp_path):
         promote(store, "s/0", "staging", "petra")
     assert "only adapters (trained trials) are promoted" in str(refused.value)
     assert "`harness predict s/0 --input FILE` answers new inputs that way" in str(refused.value)
+
+
+def test_a_resume_after_loosening_a_gate_does_not_move_the_bar_of_trials_scored_before(tmp_path):
+    """Resuming with `--trials N+1` after adding `margin: 1.0` to suite.yaml re-recorded the study's gate, and an
+    adapter scored before the edit passed; the experiment file's `gate:` likewise replaced the study's."""
+    import dataclasses
+
+    from harness.lifecycle.promote import gate_config
+
+    store = _store(tmp_path)
+    strict = {"margin": 0.0, "min_format_compliance": 0.95, "max_hallucination_rate": 0.05,
+              "max_regression_drop": 0.05, "require_regression": True}
+    first = StudyRecord(name="s", experiment_name="s", experiment={"gate": strict}, suite="colours",
+                        suite_version="1.0.0", suite_path="", model_name="tiny", model_sha256="abc",
+                        objective_metric="task_accuracy", maximize=True, notes={"suite_gate": strict})
+    store.record_study(first)
+    store.record_trial_result(dataclasses.replace(
+        TrialRecord(id="s/2", study="s", number=2, run_id="r", method="lora", trained=True, status="complete",
+                    objective=0.67, feasible=True),
+        provenance={"data": {"subset_sha256": {"test": "same"}}, "experiment": {"gate": strict}}))
+    loose = {**strict, "margin": 1.0}
+    store.record_study(dataclasses.replace(first, experiment={"gate": loose}, notes={"suite_gate": loose}))
+    study = store.study("s")
+    assert study.suite_gate == (True, strict)  # the bar the study was first scored under stays
+    config, source = gate_config(study, store.trial("s/2"))
+    assert config.margin == 0.0 and "as s/2 ran with it" in source  # the trial's own experiment, not the resumed one

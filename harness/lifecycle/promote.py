@@ -14,7 +14,7 @@ from pathlib import Path
 from harness.analysis.gate import GateResult, reference_for, run_gate
 from harness.core.config import ExperimentConfig, GateConfig
 from harness.core.errors import HarnessError, SuiteError
-from harness.core.records import AdapterEvent, LookAtTest, StudyView, TrialView
+from harness.core.records import AdapterEvent, LookAtTest, StudyView, TrialView, ran_with
 from harness.core.selection import best
 from harness.core.typed import build
 from harness.data.suites import load_suite, show_path
@@ -58,15 +58,18 @@ def status_of(store: Store, trial_id: str) -> str:
     return store.adapter_statuses().get(trial_id, "candidate")
 
 
-def gate_config(study: StudyView) -> tuple[GateConfig, str]:
+def gate_config(study: StudyView, candidate: TrialView | None = None) -> tuple[GateConfig, str]:
     """The experiment file's `gate:`, else the suite's as the study recorded it when swept, else the defaults; with
     where they came from, in words (a lead who set the objective's limits took them for the gate's).
 
     The suite's block is the one the study was scored under: a `margin: 1.0` added to suite.yaml after the sweep, with
     no new version, let a candidate 33 points worse replace production. A file changed since is named, not read."""
-    if study.experiment.get("gate"):
-        return (build(GateConfig, study.experiment["gate"], f"study {study.name}: experiment", prefix="gate."),
-                f"the experiment's `gate:` ({study.config_path or study.experiment_name})")
+    # the candidate's own experiment record: a resume with a loosened `gate:` in the file replaces the study's
+    experiment = ran_with(candidate, study) if candidate is not None else study.experiment
+    if experiment.get("gate"):
+        return (build(GateConfig, experiment["gate"], f"study {study.name}: experiment", prefix="gate."),
+                f"the experiment's `gate:` ({study.config_path or study.experiment_name}), as "
+                f"{candidate.id if candidate is not None else 'the study'} ran with it")
     recorded, block = study.suite_gate
     if not recorded:  # a study swept before the block was recorded: the folder is all there is
         suite = load_suite(_suite_folder(study))
@@ -138,7 +141,7 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
         reference, kind = reference_for(store, trial, study.suite)
     except ValueError as exc:
         raise HarnessError(str(exc)) from None
-    config, source = gate_config(study)
+    config, source = gate_config(study, trial)
     gate = replace(run_gate(store, trial, reference, kind, config, study.suite), thresholds_from=source)
     outcome = "passed" if gate.passed else "overridden" if force else "refused"
     look = gate_look(gate, study.suite, approver, outcome, to)
