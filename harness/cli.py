@@ -1465,7 +1465,7 @@ def _predict(args, console: Console) -> int:
         args.input, args.input_field, lambda: suite_input_field(store, args.trial))
     for row in predict(store, args.trial, inputs, device=args.device):
         fields = dataclasses.asdict(row)
-        at = {"at": fields.pop("at")} if args.text is None else {}  # where each answer's input came from, first
+        at = {"at": at} if (at := fields.pop("at")) is not None else {}  # a file's row and line, first; text has none
         sys.stdout.write(json.dumps({**at, **fields}, ensure_ascii=False) + "\n")
     if skipped := [g for g in inputs if g.problem]:
         _flag(console, "warning", f"{len(skipped)} row(s) had nothing to answer ({skipped[0].at}: {skipped[0].problem}"
