@@ -475,3 +475,18 @@ def test_other_studies_on_the_same_test_examples_are_a_caution(tmp_path):
     assert "holds 1 other study scored on the same test examples (first): an answer picked among several" in cautions
     assert main(["report", "--study", "fresh", "--db", str(tmp_path)]) == 0
     assert "other stud" not in (tmp_path / "report-fresh.md").read_text()
+
+
+def test_payback_against_a_weakly_prompted_baseline_says_so(tmp_path):
+    """The verdict named the 0-shot opponent the best of weaker prompting; payback, which finance reads, priced the
+    saving against it without a word."""
+    (prices := tmp_path / "prices.yaml").write_text(PRICES)
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(_study("w"))
+    store.record_run(RunRecord("r-w", "w", 1, "gpu-box", "cuda", "NVIDIA H100 80GB HBM3", 16,
+                               {"versions": VERSIONS, "python": "3.11.7", "torch_threads": 16}))
+    _trial(store, "w", 0, "prompt", 50, 0.5, test_seconds=100.0, params={"method": "prompt", "shots": 0})
+    _trial(store, "w", 1, "lora", 90, 0.9, training=TrainingSummary(100, "max_steps", 800, 8, planned_steps=100))
+    result = payback_from_store(store, "w/1", "w/0", 100_000, prices=load_prices(prices))
+    assert "Caution: No local prompting trial retrieved shots for each input or searched its prompt, so w/0 " \
+           "(shots=0) is the best of weaker prompting" in result.reason

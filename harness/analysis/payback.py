@@ -77,6 +77,7 @@ from harness.analysis.payback_model import (
     tornado,
 )
 from harness.analysis.speed import busy, speed_draws, timed_batches, timing_text
+from harness.analysis.verdict import arm_kind, untried_prompting
 from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import RunView, TrialView
@@ -796,9 +797,12 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
                                    bar_scores(other), baseline_serving_throughput, baseline_serving_usd_per_hour)
     direction = study.maximize if study is not None and bar.metric == objective else None
     read = store_labels(store, study) if bar.metric == "macro_f1" and other is not None and study else None
-    return payback(candidate, serving, base, sweep, volume, quality_bar=bar, candidate_scores=bar_scores(candidate),
-                   higher_is_better=direction, labels=None if read is None else (read(candidate.id), read(other.id)),
-                   **kwargs)
+    result = payback(candidate, serving, base, sweep, volume, quality_bar=bar, candidate_scores=bar_scores(candidate),
+                     higher_is_better=direction, labels=None if read is None else (read(candidate.id), read(other.id)),
+                     **kwargs)
+    weak = untried_prompting(trials, {arm_kind(other): other}) if other is not None and not other.trained else []
+    # the verdict's caution, where finance reads the saving: a saving against weak prompting is easy to make
+    return replace(result, reason=result.reason + "".join(f" Caution: {line}" for line in weak)) if weak else result
 
 
 def _no_usage(hosted: TrialView, missing: int, trials: list[TrialView]) -> HarnessError:
