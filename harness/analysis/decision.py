@@ -24,6 +24,7 @@ Pure functions over typed views (`ExampleView`s, or {example id: value} read fro
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -223,7 +224,7 @@ def compare_macro_f1(a: Mapping[str, tuple[str, str]], b: Mapping[str, tuple[str
     left, right = [a[i][1] for i in shared], [b[i][1] for i in shared]
     a_macro, b_macro, draws = paired_macro_f1_draws(true, left, right, seed)
     common.update(a=a_macro, b=b_macro)
-    if (few := too_few_a_label(true)) is not None:
+    if (few := too_few_a_label(Counter(true).values())) is not None:
         return replace(_undecided(metric, True, margin, alpha, 0, few), a=a_macro, b=b_macro)
     differing = sum(x != y for x, y in zip(left, right))
     if margin == 0 and (floor := smallest_exact_p(differing)) >= alpha:

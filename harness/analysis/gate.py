@@ -30,6 +30,7 @@ from harness.core.config import GateConfig
 from harness.core.errors import HarnessError
 from harness.core.records import ExampleView, TrialView
 from harness.core.selection import best
+from harness.core.text import listed_with_and
 from harness.evaluation.rules import STATS_RULES
 from harness.store.database import Store
 
@@ -230,13 +231,9 @@ def _feasible_rule(candidate: TrialView) -> GateRule:
                                          ("forgetting", candidate.constraints.get("regression_delta")))
                if excess is not None]
     unchecked = [name for name in ("format", "hallucination", "forgetting") if name not in checked]
-    return GateRule("sweep constraints", True, f"feasible on dev ({_listed(checked) or 'nothing'} within the "
-                    "experiment's limits" + (f"; {_listed(unchecked)} not measured" if unchecked else "") + ")")
+    return GateRule("sweep constraints", True, f"feasible on dev ({listed_with_and(checked) or 'nothing'} within the "
+                    "experiment's limits" + (f"; {listed_with_and(unchecked)} not measured" if unchecked else "") + ")")
 
-
-def _listed(names: list[str]) -> str:
-    """`a`, `a and b`, `a, b and c`."""
-    return " and ".join(filter(None, (", ".join(names[:-1]), *names[-1:])))
 
 
 def _excess_text(candidate: TrialView, name: str, excess: float) -> str:

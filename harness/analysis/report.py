@@ -571,7 +571,7 @@ def _label_lines(report: LabelReport | None, macro: Metric | None, worst: int = 
         lines.append("commonest confusions (true -> predicted):")
         lines += [f"  {count:>3} x {true} -> {pred}" for count, true, pred in confusions]
     supports = sorted((row.support, name) for name, row in report.labels.items() if row.support)
-    few = too_few_a_label([name for count, name in supports for _ in range(count)])
+    few = too_few_a_label(count for count, _ in supports)
     if few is not None and macro is not None and macro.low is None:  # scored by rules v8 or later: say why none
         lines.append(f"(no macro-F1 interval: {few})")
     elif supports and supports[0][0] < 30:  # the fewest, not the mean: 38 / 1 / 1 read "13 test examples a label"

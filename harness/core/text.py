@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 
 def fold(text: str) -> str:
@@ -167,3 +168,8 @@ _UNSPACED = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3040, 0x30
 def _joins(a: str, b: str) -> bool:
     """Two neighbouring characters of one word: both letters or digits of scripts written with spaces."""
     return all(c.isalnum() and not any(low <= ord(c) <= high for low, high in _UNSPACED) for c in (a, b))
+
+
+def listed_with_and(words: Sequence[str]) -> str:
+    """`train, dev and test`; `` for none."""
+    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))

@@ -13,11 +13,6 @@ MAX_LISTED = 10
 """How many items (merged label spellings, rare labels, lines) a note lists before `and N more`."""
 
 
-def listed_with_and(words: list[str]) -> str:
-    """`train, dev and test`."""
-    return " and ".join(filter(None, [", ".join(words[:-1]), words[-1]]))
-
-
 def given_text(given: Mapping[str, Path]) -> str:
     """`test comes from test.csv`, for messages about what the --from file must still supply."""
     return " and ".join(f"{split} comes from {show_path(path)}" for split, path in given.items())

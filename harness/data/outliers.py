@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from statistics import median
 
-from harness.data.suites import Example, Suite
+from harness.data.suites import Example, Suite, example_at
 
 TIMES_MEDIAN, MIN_CHARS = 20, 2_000
 """An input counts as far longer than the rest at 20 times the suite's median input and 2,000 characters or more."""
@@ -23,8 +23,7 @@ def long_inputs(suite: Suite) -> tuple[list[Example], int]:
 
 
 def long_inputs_text(found: list[Example], middle: int, shown: int = 3) -> str:
-    listed = "; ".join(f"{ex.id.split(':', 1)[0]}.jsonl:{ex.id.split(':', 1)[1]} ({len(ex.input):,} characters)"
-                       for ex in found[:shown])
+    listed = "; ".join(f"{example_at(ex)} ({len(ex.input):,} characters)" for ex in found[:shown])
     return (f"{len(found)} input(s) are far longer than the suite's median of {middle:,} characters ({listed}"
             f"{'; ...' if len(found) > shown else ''}): a pasted thread or a whole file in one cell? Longer than "
             "training.max_length tokens, a train input is refused at the dry run (or cut, with "

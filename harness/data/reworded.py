@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harness.core.text import near_fold
-from harness.data.suites import Example, Suite
+from harness.data.suites import Example, Suite, example_at, snippet
 
 MIN_WORDS = 4
 """Shorter inputs are left out: two three-word questions one word apart are often two questions."""
@@ -91,17 +91,9 @@ def reworded_text(found: dict[str, list[Reworded]], shown: int = 3) -> str:
     """One warning: how many of each split, the first pairs with their lines, and what to do."""
     counts = " and ".join(f"{len(pairs)} {split}" for split, pairs in found.items())
     first = [pair for pairs in found.values() for pair in pairs][:shown]
-    pairs = "; ".join(f"{_at(p.example)} {_snippet(p.example.input)} is {_at(p.train)} {_snippet(p.train.input)} with "
-                      f"{p.how}" for p in first)
+    pairs = "; ".join(f"{example_at(p.example)} {snippet(p.example.input)} is {example_at(p.train)} "
+                      f"{snippet(p.train.input)} with {p.how}" for p in first)
     return (f"{counts} input(s) reword a train input ({pairs}{'; ...' if sum(map(len, found.values())) > shown else ''}"
             "). Judge them: a copy in train scores the model on memory, while two honest examples may stay. They are "
             "named here, never refused.")
 
-
-def _at(ex: Example) -> str:
-    split, line = ex.id.split(":", 1)
-    return f"{split}.jsonl:{line}"
-
-
-def _snippet(text: str, size: int = 60) -> str:
-    return repr(text if len(text) <= size else text[:size] + "...")

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.core.errors import SuiteError
-from harness.core.text import fold
+from harness.core.text import fold, listed_with_and
 from harness.data.contract import (
     how_apart,
     json_error,
@@ -21,7 +21,7 @@ from harness.data.contract import (
     spelling_key,
 )
 from harness.data.formats import Row
-from harness.data.init_messages import MAX_LISTED, given_text, listed_with_and
+from harness.data.init_messages import MAX_LISTED, given_text
 from harness.data.suites import SPLITS, Problems, encoding_problem, show_path
 
 MIN_PER_LABEL = len(SPLITS)

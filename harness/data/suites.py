@@ -619,7 +619,7 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
                 problems.add(
                     f"{show_path(path / f'{b}.jsonl')}:{ex.id.split(':', 1)[1]}: input is a near-duplicate of "
                     f"{show_path(path / f'{a}.jsonl')}:{other.id.split(':', 1)[1]} (equal after folding case, "
-                    f"whitespace and punctuation: {_snippet(ex.input)} and {_snippet(other.input)}), which is "
+                    f"whitespace and punctuation: {snippet(ex.input)} and {snippet(other.input)}), which is "
                     f"contamination between splits; remove it from one of them, or keep such pairs knowingly with "
                     f"`near_duplicates: allow` in suite.yaml."
                 )
@@ -641,16 +641,23 @@ def _warn_numbers_apart(path: Path, splits: dict[str, tuple[Example, ...]], prob
         pairs = [(ex, train[key(ex)]) for ex in splits.get(split, ()) if _DIGIT_RUN.search(ex.input)
                  and key(ex) in train and near_fold(train[key(ex)].input) != near_fold(ex.input)]
         if pairs:
-            shown = "; ".join(f"{split}.jsonl:{ex.id.split(':', 1)[1]} {_snippet(ex.input)} and train.jsonl:"
-                              f"{other.id.split(':', 1)[1]} {_snippet(other.input)}" for ex, other in pairs[:3])
+            shown = "; ".join(f"{example_at(ex)} {snippet(ex.input)} and {example_at(other)} {snippet(other.input)}"
+                              for ex, other in pairs[:3])
             problems.warn(f"{show_path(path)}: {len(pairs)} {split} input(s) equal a train input but for their "
                           f"numbers ({shown}{'; ...' if len(pairs) > 3 else ''}): an id, order number or date that "
                           "differs can make a copy of the same text. If they are copies, remove them from one split: "
                           "a model that saw them in training is scored on memory.")
 
 
-def _snippet(text: str, size: int = 60) -> str:
+def snippet(text: str, size: int = 60) -> str:
+    """A text as a warning quotes it: its first `size` characters, quoted."""
     return repr(text if len(text) <= size else text[:size] + "...")
+
+
+def example_at(ex: Example) -> str:
+    """`test.jsonl:12`: the file and line an example of a suite split was read from (its id is `test:12`)."""
+    split, line = ex.id.split(":", 1)
+    return f"{split}.jsonl:{line}"
 
 
 def load_examples(path: Path, contract: OutputContract, split: str) -> tuple[tuple[Example, ...], str]:

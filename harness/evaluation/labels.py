@@ -18,7 +18,7 @@ Conventions (the same as scikit-learn's `zero_division=0`):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -129,7 +129,7 @@ def label_bootstrap(cases: Sequence[ScoredCase], contract: OutputContract, seed:
         f1 = 2 * hits / (support + predicted)  # nan where the label is neither true nor predicted in the draw
     macro = _macro(support, predicted, hits)
     low, high = at_a_bound(report.macro_f1, *_centred(macro, report.macro_f1), report.n)
-    if report.macro_f1 not in (0.0, 1.0) and too_few_a_label(true.tolist()) is not None:
+    if report.macro_f1 not in (0.0, 1.0) and too_few_a_label(row.support for row in report.labels.values()):
         low = high = None  # its draws vary too little to hold the truth 95 times in 100 (at 0 or 1: Wilson's n of n)
     intervals = {}
     for name, column in zip(names, f1.T, strict=True):
@@ -151,10 +151,10 @@ the interval held the true macro-F1 in 0 of 40 test sets of 77 labels of 1 examp
 3, 31 with 28 labels of 1 and 28 of 5, and 36 to 40 of 40 with 4 or more a label, or a quarter of the labels at 1."""
 
 
-def too_few_a_label(true: Sequence[object]) -> str | None:
-    """Why macro-F1 gets no bootstrap interval or paired test on examples whose true labels are `true` (too few
-    examples a label: `MIN_MEDIAN_SUPPORT`), or None."""
-    supports = sorted(Counter(true).values())
+def too_few_a_label(supports: Iterable[int]) -> str | None:
+    """Why macro-F1 gets no bootstrap interval or paired test where the test labels have `supports` examples each
+    (too few a label: `MIN_MEDIAN_SUPPORT`), or None."""
+    supports = sorted(count for count in supports if count)
     if not supports:
         return None
     few = sum(1 for count in supports if count <= 2)
