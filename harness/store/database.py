@@ -395,9 +395,9 @@ class Store:
         if conflict is not None:
             raise HarnessError(conflict)
         self._keep_what_trials_ran_with(stored, study)
-        if stored is not None and "suite_gate" in stored.notes:  # the gate's bar is the one the study was first
-            # scored under: a resume after loosening suite.yaml's `gate:` had re-recorded it for trials scored before
-            study = dataclasses.replace(study, notes={**study.notes, "suite_gate": stored.notes["suite_gate"]})
+        if stored is not None and stored.suite_gate[0]:  # the gate's bar is the one the study was first scored
+            # under: a resume after loosening suite.yaml's `gate:` had re-recorded it for trials scored before
+            study = dataclasses.replace(study, notes={**study.notes, "suite_gate": stored.suite_gate[1]})
         values = [study.name, study.experiment_name, _dumps(study.experiment), study.suite, study.suite_version,
                   study.model_name, study.model_sha256, study.model_note, _now(), _dumps(study.notes), study.kind,
                   study.parent, study.objective_metric, study.maximize,
