@@ -141,3 +141,60 @@ def test_a_worker_of_another_setup_is_refused_by_the_shared_storage_before_calib
     other = plan_sweep(experiment, ["data.test_limit=7"], storage=storage)
     with pytest.raises(HarnessError, match=r"was created by a sweep with another setup.*data: created with"):
         check_store_matches_storage(other, elsewhere)
+
+
+def test_a_sweep_refuses_a_study_whose_suite_instruction_changed_under_one_version(tmp_path, tiny_model_dir, suite):
+    """A new user reworded their suite's instruction and resumed the same study: the new trials were prompted
+    otherwise than the old ones (the split files were the same), and all were ranked together."""
+    experiment, plan, store = recorded_study(tmp_path, tiny_model_dir, suite)
+    scored_on = {"data": {"split_sha256": dict(plan.suite.split_sha256),
+                          "suite_setup_sha256": plan.suite.setup_sha256}}
+    store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
+                                          status="complete", provenance=scored_on))
+    _check_same_setup(plan, store)
+
+    meta = suite / "suite.yaml"
+    text = meta.read_text()
+    meta.write_text(text.replace("instruction:", "instruction: Be brief.", 1) if "instruction: |" not in text
+                    else text.replace("instruction: |\n", "instruction: |\n  Be brief.\n", 1))
+    changed = plan_sweep(experiment, [])
+    assert changed.suite.setup_sha256 != plan.suite.setup_sha256
+    assert changed.suite.split_sha256 == plan.suite.split_sha256
+    with pytest.raises(HarnessError) as refused:
+        check_store_matches_storage(changed, store)
+    message = str(refused.value)
+    assert "its instruction, `output:` or `scorers:` changed since toy/0 was scored" in message
+    assert "new `version:`" in message and "--study NEW_NAME" in message
+
+
+def test_no_verdict_between_trials_scored_under_other_suite_instructions():
+    accuracy = {"test": {"task_accuracy": Metric(0.9, 0.8, 0.95, 20)}, "dev": {"task_accuracy": Metric(0.9, 0.8, 0.95,
+                                                                                                        20)}}
+    tuned = trial_view(1, method="lora", trained=True, objective=0.9, metrics=accuracy,
+                       provenance={"data": {"suite_setup_sha256": "a" * 64}})
+    prompt = trial_view(0, method="prompt", trained=False, objective=0.5, metrics=accuracy,
+                        provenance={"data": {"suite_setup_sha256": "b" * 64}})
+    scores = {tuned.id: {f"t{i}": 1.0 for i in range(20)}, prompt.id: {f"t{i}": 0.0 for i in range(20)}}
+    read = verdict([tuned, prompt], lambda trial, metric: scores[trial])
+    assert read.text.startswith("No verdict: s/1 and the best prompting arm s/0 were scored under a suite whose "
+                                "instruction")
+    assert read.decision is None
+    recorded_before = trial_view(0, method="prompt", trained=False, objective=0.5, metrics=accuracy, provenance={})
+    assert verdict([tuned, recorded_before], lambda trial, metric: scores[trial]).head == "YES"
+
+
+def test_a_recheck_names_a_suite_instruction_edited_since_the_scores(tmp_path):
+    """A re-check prompts and scores with suite.yaml as it is now: an instruction edited under one version moves its
+    score as a library upgrade would, and the re-check must say so beside its answer."""
+    from harness.core.records import RunRecord
+    from harness.lifecycle.recheck import setting_changes
+
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_run(RunRecord("r1", "s", 1, "host", "cpu", "cpu", 2, {}))
+    store.record_trial_result(TrialRecord(id="s/0", study="s", number=0, run_id="r1", method="lora",
+                                          status="complete", provenance={"data": {"suite_setup_sha256": "a" * 64}}))
+    trial = store.trial("s/0")
+    edited = [c for c in setting_changes(store, trial, None, "b" * 64) if "suite.yaml" in c]
+    assert edited == ["suite.yaml's instruction, `output:` or `scorers:` sha256 aaaaaaaaaaaa... -> bbbbbbbbbbbb... "
+                      "(edited; its version was not: the re-check prompts and scores as it says now)"]
+    assert not [c for c in setting_changes(store, trial, None, "a" * 64) if "suite.yaml" in c]

@@ -239,6 +239,11 @@ def _warnings(trial_a: TrialView, trial_b: TrialView) -> list[str]:
     if version_a != version_b:
         out.append(f"suite_version differs: {trial_a.id} {version_a}, {trial_b.id} {version_b} (the examples "
                    "compared are the same).")
+    setups = {trial_a.data.suite_setup_sha256, trial_b.data.suite_setup_sha256}
+    if None not in setups and len(setups) > 1:
+        out.append(f"the suite's instruction, `output:` or `scorers:` differed between {trial_a.id} and {trial_b.id} "
+                   "(suite.yaml edited since one was scored): they were not prompted and scored alike, so the "
+                   "difference is not the trials' alone.")
     for trial in (trial_a, trial_b):  # the verdict and the gate refuse such a trial; a compare must say why
         if trial.under_trained:
             out.append(f"{trial.id} is {under_trained_text(trial)}: its time cap stopped it, so it does not stand "

@@ -83,6 +83,13 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
                        "config, tokenizer or chat template differed between them, so they were not prompted alike. "
                        "Re-run the study under a new name (--study NEW_NAME) on one set-up of the model.", None,
                        tuned.id, opponent.id, kind)
+    suites = {t.data.suite_setup_sha256 for t in (tuned, opponent)}
+    if None not in suites and len(suites) > 1:
+        return Verdict(f"No verdict: {tuned.id} and the best prompting arm {opponent.id} were scored under a suite "
+                       "whose instruction, `output:` or `scorers:` differed between them (suite.yaml edited under one "
+                       "version), so they were not prompted and scored alike. Re-run the study under a new name "
+                       "(--study NEW_NAME) on one version of the suite.", None, tuned.id, opponent.id, kind)
+
     def compared(arm: TrialView) -> Decision:
         if metric == "macro_f1":
             if labels is None:

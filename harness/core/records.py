@@ -467,13 +467,16 @@ class DataProvenance:
     split_sha256: Mapping[str, str] = field(default_factory=dict)
     train_inputs_cut: tuple[str, ...] = ()
     """Train examples whose inputs `training.over_length: truncate` cut to fit `training.max_length`."""
+    suite_setup_sha256: str | None = None
+    """sha256 of the suite's instruction, output contract and scorers when scored (`Suite.setup_sha256`); None for
+    trials recorded before it was kept."""
 
     @classmethod
     def of(cls, provenance: Mapping[str, Any]) -> DataProvenance:
         data = provenance.get("data") or {}
         return cls(data.get("suite"), data.get("suite_version"), data.get("sizes") or {},
                    data.get("subset_sha256") or {}, data.get("split_sha256") or {},
-                   tuple(data.get("train_inputs_cut") or ()))
+                   tuple(data.get("train_inputs_cut") or ()), data.get("suite_setup_sha256"))
 
 
 @dataclass(frozen=True)

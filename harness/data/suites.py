@@ -101,6 +101,14 @@ class Suite:
     warnings: tuple[str, ...] = ()
     """What loads but is likely a mistake (a row key the harness does not read), for `suite validate` to print."""
 
+    @property
+    def setup_sha256(self) -> str:
+        """sha256 of what suite.yaml says about prompting and scoring (the instruction, the output contract, the
+        scorers), stored with every trial: an instruction reworded under the same version prompts new trials
+        otherwise than old ones, whose split files are the same."""
+        setup = {"instruction": self.instruction, "output": self.contract.to_dict(), "scorers": sorted(self.scorers)}
+        return hashlib.sha256(json.dumps(setup, sort_keys=True).encode()).hexdigest()
+
 
 def show_path(path: Path) -> str:
     """A path as the user most likely typed it (relative to the working directory when inside it)."""

@@ -182,7 +182,8 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
         if memorised := _memorised(examples, trained_on(config, scored_on, trial.params)):
             notes.append(memorised)
         label = f"{data} ({'; '.join(notes)})"
-    changed = setting_changes(store, trial, scored_on.split_sha256.get("test") if data is None else None)
+    changed = setting_changes(store, trial, scored_on.split_sha256.get("test") if data is None else None,
+                              scored_on.setup_sha256)
     candidate, loaded_suite, cap = load_candidate(store, trial.id)
     answers = candidate.answer(examples, cap, batch_size, desc="recheck")
     scores = score_split(examples, [a.output for a in answers], loaded_suite, config.seed)
@@ -219,9 +220,11 @@ UNKNOWN = "unknown: "
 """Marks a `setting_changes` entry that may be no change at all (a tree with uncommitted changes, then and now)."""
 
 
-def setting_changes(store: Store, trial: TrialView, test_sha256: str | None) -> tuple[str, ...]:
+def setting_changes(store: Store, trial: TrialView, test_sha256: str | None,
+                    suite_setup: str | None = None) -> tuple[str, ...]:
     """What differs between the run that recorded `trial`'s scores and this process: each as `NAME then -> now`.
-    `test_sha256`: the suite's test file as it is now, when the re-check reads it."""
+    `test_sha256`: the suite's test file as it is now, when the re-check reads it; `suite_setup`: the suite's
+    `Suite.setup_sha256` now (the re-check prompts and scores with it)."""
     run = store.run(trial.run_id) if trial.run_id else None
     if run is None:
         return ("the recorded run's environment (it is not in the results database)",)
@@ -236,6 +239,11 @@ def setting_changes(store: Store, trial: TrialView, test_sha256: str | None) -> 
     if test_sha256 and recorded and recorded != test_sha256:
         changes.append(f"test.jsonl sha256 {recorded[:12]}... -> {test_sha256[:12]}... (the suite's test file was "
                        "edited; its version was not)")
+    setup = trial.data.suite_setup_sha256
+    if suite_setup and setup and setup != suite_setup:
+        changes.append(f"suite.yaml's instruction, `output:` or `scorers:` sha256 {setup[:12]}... -> "
+                       f"{suite_setup[:12]}... (edited; its version was not: the re-check prompts and scores as it "
+                       "says now)")
     return tuple(changes)
 
 

@@ -100,6 +100,7 @@ def prepare(plan: SweepPlan, source: ModelSource, echo: Callable[[str], None]) -
     provenance = {
         "data": {
             "suite": suite.name, "suite_version": suite.version, "split_sha256": suite.split_sha256,
+            "suite_setup_sha256": suite.setup_sha256,
             "sizes": {s: len(plan.subsets[s]) for s in SPLITS},
             "full_sizes": {s: len(suite.splits[s]) for s in SPLITS},
             "subset_sha256": {s: _ids_hash(plan.subsets[s]) for s in SPLITS},

@@ -576,10 +576,20 @@ def _check_same_model_setup(plan: SweepPlan, store: Store, now: str | None) -> N
 
 
 def _check_same_split_files(plan: SweepPlan, store: Store) -> None:
-    """Refuse to add trials to a study whose suite's split files changed under the same version since its trials were
-    scored: the new trials would be ranked, and the verdict weighed, against old ones on other examples."""
+    """Refuse to add trials to a study whose suite's split files, instruction, output contract or scorers changed
+    under the same version since its trials were scored: the new trials would be ranked, and the verdict weighed,
+    against old ones on other examples, or prompted and scored otherwise."""
     suite = plan.suite
     for trial in store.trials(plan.study):
+        setup = trial.data.suite_setup_sha256
+        if setup not in (None, suite.setup_sha256):
+            raise HarnessError(
+                f"suite {suite.name} {suite.version} ({show_path(suite.path / 'suite.yaml')}) is not set up as study "
+                f"{plan.study}'s trials were: its instruction, `output:` or `scorers:` changed since {trial.id} was "
+                f"scored (sha256 {setup[:12]}, now {suite.setup_sha256[:12]}), under the same version. New trials "
+                "would be prompted or scored otherwise than its trials, and ranked against them. Give the changed "
+                "suite a new `version:` in its suite.yaml and run it as a new study (--study NEW_NAME), or put "
+                "suite.yaml back as it was.")
         recorded = trial.data.split_sha256
         changed = [split for split, sha in suite.split_sha256.items() if recorded.get(split) not in (None, sha)]
         if changed:
