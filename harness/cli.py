@@ -656,9 +656,17 @@ def build_parser() -> argparse.ArgumentParser:
     recheck = sub.add_parser("recheck", help="has production drifted? re-score the production adapter on the "
                                              "suite's test data or a new labelled file, against its recorded scores")
     recheck.add_argument("suite", help="the suite's name")
-    recheck.add_argument("--data", type=Path, help="a labelled .jsonl file in the suite's format, one {\"input\": ..., "
-                                                   "\"output\": ...} object per line as in its test.jsonl (default: "
-                                                   "the suite's current test data)")
+    recheck.add_argument("--data", type=Path, help="a labelled file: .jsonl in the suite's format (one {\"input\": "
+                                                   "..., \"output\": ...} object per line, as in its test.jsonl), or "
+                                                   "a .csv, .tsv, .parquet or .jsonl table read as `suite init` reads "
+                                                   "one, from the fields the suite was built from (default: the "
+                                                   "suite's current test data)")
+    recheck.add_argument("--input-field", metavar="NAME", help="--data's input column (default: the one the suite was "
+                                                              "built from, else a common name such as `text`)")
+    answer = recheck.add_mutually_exclusive_group()
+    answer.add_argument("--label-field", metavar="NAME", help="--data's label column (default: the suite's)")
+    answer.add_argument("--output-field", metavar="NAME", help="--data's answer column on a JSON or text suite "
+                                                               "(default: the suite's)")
     recheck.add_argument("--actor", default=_login(), help="who runs it, recorded in the registry's history (default: "
                                                            "your login name; a scheduler may name itself)")
     recheck.add_argument("--format", choices=("text", "json"), default="text",
@@ -668,6 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
     recheck.set_defaults(run=_recheck)
     _teach(recheck, ("harness recheck ticket-triage", "on the suite's current test subset"),
            ("harness recheck ticket-triage --data fresh.jsonl", "on new labelled examples"),
+           ("harness recheck my-suite --data march.csv", "a new export, read from the suite's own columns"),
            ("harness recheck ticket-triage --format json || alert", "in a scheduler: exit status 1 on a drop"),
            description="Re-score the suite's production adapter and compare with its recorded scores: paired on the "
                        "examples it was scored on, unpaired (Newcombe's interval) on new ones (a recorded input with "
@@ -1637,9 +1646,14 @@ def _audit_verify(args, console: Console) -> int:
 
 def _recheck(args, console: Console) -> int:
     from harness.analysis.decision import Outcome
+    from harness.data.labelled import FieldNames
     from harness.lifecycle.recheck import recheck
 
-    result = recheck(_store(args.db), args.suite, args.actor, args.data)
+    named = FieldNames(args.input_field, args.label_field, args.output_field)
+    if args.data is None and any((named.input, named.label, named.output)):
+        raise HarnessError("--input-field, --label-field and --output-field name the columns of --data; pass the file "
+                           "with --data, or drop them to re-check on the suite's test data.")
+    result = recheck(_store(args.db), args.suite, args.actor, args.data, fields=named)
     if args.format == "json":
         sys.stdout.write(json.dumps(result.detail(), default=str, indent=2) + "\n")
     else:

@@ -759,15 +759,17 @@ def test_predict_device_cuda_without_a_gpu_suggests_predicts_own_flag(two_suites
     assert "--device cuda" in out and "--device cpu" in out and "--set" not in out
 
 
-def test_recheck_names_an_unknown_suite_and_refuses_a_csv(two_suites_store, tmp_path, no_model_loads):
+def test_recheck_names_an_unknown_suite_and_refuses_a_spreadsheet(two_suites_store, tmp_path, no_model_loads):
     with pytest.raises(HarnessError, match="no suite 'nosuch' in .*: its studies are on ticket-triage, toy-colours"):
         recheck(two_suites_store, "nosuch", actor="test")
     two_suites_store.record_adapter_events([AdapterEvent("s/1", "toy-colours", "production", "candidate", "promote",
                                                          "ada")])
-    data = tmp_path / "new.csv"
-    data.write_text("input,output\nred car,red\n")
-    with pytest.raises(HarnessError, match="new.csv is a CSV file, not JSONL: recheck reads a labelled JSONL file"):
-        recheck(two_suites_store, "toy-colours", actor="test", data=data)
+    sheet = tmp_path / "new.xlsx"
+    sheet.write_bytes(b"PK\x03\x04")
+    with pytest.raises(HarnessError, match=r"new.xlsx is a .xlsx file: recheck reads labelled examples as `harness "
+                                           r"suite init` does, from .jsonl, .csv, .tsv or .parquet"):
+        recheck(two_suites_store, "toy-colours", actor="test", data=sheet)
+
     with pytest.raises(HarnessError, match="missing.jsonl: no such file"):
         recheck(two_suites_store, "toy-colours", actor="test", data=tmp_path / "missing.jsonl")
 

@@ -4,6 +4,7 @@ stored test predictions; the audit pack catches a changed byte; re-checks tell d
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import subprocess
@@ -327,6 +328,11 @@ def test_a_drop_among_new_examples_is_not_hidden_by_unchanged_recorded_ones(swee
     assert main(["recheck", "toy-colours", "--data", str(relabelled), *db]) == 1
     text = capsys.readouterr().out
     assert f"{len(stored)} of them are recorded test inputs with another answer (relabelled)" in " ".join(text.split())
+    exported = tmp_path / "relabelled.csv"  # the same examples as a team's export: a table, read as init reads one
+    with exported.open("w", newline="") as out:
+        csv.writer(out).writerows([("text", "colour"), *((r["input"], r["output"]["colour"]) for r in moved)])
+    assert main(["recheck", "toy-colours", "--data", str(exported), *db]) == 1
+    assert text.split("\n", 1)[1] == capsys.readouterr().out.split("\n", 1)[1]  # only the file's name differs
     assert main(["recheck", "toy-colours", *db]) == 0  # the suite's own test subset: nothing dropped
 
 

@@ -407,7 +407,7 @@ def _load_split(
         return None
     text = data.decode("utf-8")
     examples = []
-    check = _TargetCheck(contract)
+    check = TargetCheck(contract)
     # split on "\n" only: str.splitlines would also break on U+2028 etc., which are legal inside JSON strings
     for number, line in enumerate(text.lstrip("\ufeff").split("\n"), start=1):
         if not line.strip():
@@ -556,7 +556,7 @@ def _parse_messages(row: dict, at: str, problems: Problems) -> tuple[str | None,
     return system, user, assistant
 
 
-class _TargetCheck:
+class TargetCheck:
     """Checks a reference answer against the contract: parse_target plus grounding for grounded contracts."""
 
     def __init__(self, contract: OutputContract) -> None:

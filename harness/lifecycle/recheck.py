@@ -34,7 +34,9 @@ from harness.core.records import AdapterEvent, ExampleView, LookAtTest, RunEnvir
 from harness.core.redaction import Redactor
 from harness.core.text import fold
 from harness.core.typed import build
-from harness.data.suites import Example, load_examples, seeded_subset
+from harness.data.formats import SUFFIXES
+from harness.data.labelled import FieldNames, read_labelled
+from harness.data.suites import Example, seeded_subset
 from harness.evaluation.rules import STATS_RULES
 from harness.evaluation.scoring import score_split
 from harness.evaluation.stats import bootstrap_mean, proportion
@@ -154,7 +156,10 @@ class Recheck:
         return " ".join(said) + " A change may come from these as well as from the data."
 
 
-def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batch_size: int = 16) -> Recheck:
+def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batch_size: int = 16,
+            fields: FieldNames = FieldNames()) -> Recheck:
+    """Re-score `suite`'s production adapter on its test subset, or on `data` (a labelled file: the suite's JSONL, or
+    a table read from `fields`, else from the fields the suite was built from), and weigh the change."""
     check_suite(store, suite)
     if data is not None:
         _check_data(Path(data))
@@ -174,7 +179,7 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
             seeded_subset(scored_on.splits["test"], config.data.test_limit, config.seed), recorded, redactor)
         label = f"the suite's test subset ({counted(len(examples), 'example')})"
     else:
-        examples, stored, relabelled = _as_recorded(load_examples(Path(data), scored_on.contract, "recheck")[0],
+        examples, stored, relabelled = _as_recorded(read_labelled(Path(data), scored_on, "recheck", fields)[0],
                                                     recorded, redactor)
         notes = [counted(len(examples), "example")]
         if 0 < stored < len(examples):
@@ -316,18 +321,16 @@ def _memorised(examples: Sequence[Example], train: Sequence[Example]) -> str | N
 
 
 def _check_data(path: Path) -> None:
-    """--data is read as the suite's own JSONL; another format would fail line by line as malformed JSON."""
-    suffix = path.suffix.lower()
+    """--data is a file of one of the formats `harness suite init` reads (the suite's JSONL among them)."""
     if path.is_dir():
-        raise HarnessError(f"--data {path} is a folder; give the labelled .jsonl file itself (a suite's new test data "
-                           f"is its test.jsonl, e.g. --data {path / 'test.jsonl'}).")
-    if suffix != ".jsonl":
-        kind = "a CSV file" if suffix == ".csv" else f"a {suffix} file" if suffix else "a file without a suffix"
-        raise HarnessError(f"{path} is {kind}, not JSONL: recheck reads a labelled JSONL file in the suite's format, "
-                           'one {"input": ..., "output": ...} object per line with the output written as in the '
-                           "suite's test.jsonl. Convert the file to that, then pass the .jsonl to --data.")
+        raise HarnessError(f"--data {path} is a folder; give the labelled file itself (a suite's new test data is "
+                           f"its test.jsonl, e.g. --data {path / 'test.jsonl'}).")
+    if path.suffix.lower() not in SUFFIXES:
+        kind = f"a {path.suffix} file" if path.suffix else "a file without a suffix"
+        raise HarnessError(f"{path} is {kind}: recheck reads labelled examples as `harness suite init` does, from "
+                           ".jsonl, .csv, .tsv or .parquet. Export them as one of those, then pass it to --data.")
     if not path.is_file():
-        raise HarnessError(f"{path}: no such file; give --data an existing labelled .jsonl file.")
+        raise HarnessError(f"{path}: no such file; give --data an existing labelled file.")
 
 
 def _summary(values) -> Metric:

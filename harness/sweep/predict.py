@@ -33,6 +33,7 @@ from harness.data.formats import (
     parquet_records,
     value_at,
 )
+from harness.data.labelled import recorded_fields
 from harness.data.prompting import beyond_context, max_answer_tokens
 from harness.data.shots import FixedShots
 from harness.data.suites import Example, Suite, encoding_problem, load_suite, seeded_subset, show_path
@@ -246,10 +247,7 @@ def suite_input_field(store: Store, trial_id: str) -> str | None:
     study = store.study(trial.study)
     if study is None:
         return None  # load_candidate refuses such a trial, with its reason
-    source = study_suite(study, f"trial {trial.id}").info.get("source")
-    fields = source.get("fields") if isinstance(source, dict) else None
-    field = fields.get("input") if isinstance(fields, dict) else None
-    return field if isinstance(field, str) and field.strip() else None
+    return recorded_fields(study_suite(study, f"trial {trial.id}")).input
 
 
 def _refuse_unread(path: Path, where: str, suffix: str) -> None:
