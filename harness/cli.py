@@ -1524,6 +1524,7 @@ def _registry(args, console: Console) -> int:
 def _registry_verify(store, head: str | None, console: Console) -> int:
     """The registry's hash chain, and a head kept elsewhere, checked: exit 1 on a changed history."""
     from harness.lifecycle.audit import chain_problem
+    from harness.lifecycle.integrity import evidence_problems
     from harness.store.chain import HEAD_CHARS
 
     if head is not None and not re.fullmatch(r"[0-9a-fA-F]{12,64}", head.strip()):
@@ -1534,13 +1535,20 @@ def _registry_verify(store, head: str | None, console: Console) -> int:
         _flag(console, "mismatch", f"{store.path}: {chain_problem(check)}. `harness registry --history` lists the "
                                    "events by id; restore the database from a backup to recover the history.")
         return 1
+    if problems := evidence_problems(store):
+        for problem in problems:
+            _flag(console, "mismatch", f"{store.path}: {problem}.")
+        console.print("The gate, and re-checks, refuse such a trial. Restore the database from a backup to recover "
+                      "its scores, or run its configuration again in a new study.", highlight=False)
+        return 1
     if head is not None and not check.holds(head):
         _flag(console, "mismatch", f"{store.path}: its registry does not hold the head {head.strip()}: its history "
                                    "was rewritten after that head was printed (or the head is from another database).")
         return 1
     held = f"; it holds the head {head.strip()} given" if head is not None else ""
     console.print(f"{store.path}: {check.events} registry events, hash chain intact, head "
-                  f"{check.head[:HEAD_CHARS]}{held}.", highlight=False)
+                  f"{check.head[:HEAD_CHARS]}{held}; every trial's scores as sealed when it was scored.",
+                  highlight=False)
     return 0
 
 

@@ -371,3 +371,43 @@ def test_the_forgetting_check_stores_the_items_gained_and_lost_behind_its_interv
     from harness.analysis.report import trial_detail
 
     assert f"n={delta.n} ({gained} gained, {lost} lost)" in trial_detail(trial, [])  # harness show
+
+
+def test_an_edited_score_stops_the_gate_and_a_resealed_one_shows_in_verify(sweep, tmp_path, capsys):
+    """A skeptic set per-example scores to 1 in the results database: the gate passed the adapter at "100%" while
+    `show` had said 50%. Each trial is sealed when scored; the gate refuses a broken seal, and records the seals it
+    read, so scores edited and sealed again afterwards still show in `registry --verify`."""
+    import shutil
+
+    import duckdb
+
+    from harness.store.seal import write_seal
+
+    production_test_examples(sweep)  # a promotion, through the gate, in the registry
+    results = Path(shutil.copytree(Path(sweep.path).parent, tmp_path / "results"))  # adapters travel with it
+    store = Store(results / "harness.duckdb")
+    production = store.production("toy-colours")
+    promoted = [e for e in store.adapter_events(trial_id=production) if e.action == "promote"][-1]
+    assert production in promoted.detail["seals"] and all(s.intact for s in store.seals())
+    db = ["--db", str(results)]
+    assert main(["registry", "--verify", *db]) == 0
+    assert "every trial's scores as sealed when it was scored" in " ".join(printed(capsys).split())
+
+    edited = next(t for t in ("life/1", "life/3") if t != production)
+    with duckdb.connect(str(store.path)) as conn:
+        conn.execute("UPDATE examples SET scores = '{\"task_accuracy\": 1.0}' WHERE trial_id = ?", [edited])
+    with pytest.raises(HarnessError, match=rf"trial {edited}'s recorded outcome, metrics or per-example outputs and "
+                                           r"scores were changed after it was scored .*the gate weighs their stored "
+                                           r"scores, so it did not run"):
+        promote(store, edited, "production", approver="mallory")
+    assert main(["registry", "--verify", *db]) == 1
+    assert f"trial {edited}'s recorded outcome" in " ".join(printed(capsys).split())
+
+    with duckdb.connect(str(store.path)) as conn:  # the owner seals both edits again, with the harness's own code
+        conn.execute("UPDATE examples SET scores = '{\"task_accuracy\": 0.0}' WHERE trial_id = ?", [production])
+        write_seal(conn, edited)
+        write_seal(conn, production)
+    assert all(s.intact for s in store.seals())
+    assert main(["registry", "--verify", *db]) == 1
+    out = " ".join(printed(capsys).split())
+    assert f"trial {production} is sealed otherwise than when the gate read it" in out

@@ -32,7 +32,7 @@ from harness.core.text import markdown_inert
 from harness.core.typed import build
 from harness.data.suites import SPLITS, Suite
 from harness.lifecycle.export import check_outside_artifacts, export
-from harness.lifecycle.promote import WITHDRAW
+from harness.lifecycle.promote import WITHDRAW, check_sealed
 from harness.store.chain import HEAD_CHARS, ChainCheck
 from harness.store.database import AuditPackRecord, Store
 from harness.sweep.followups import trained_on
@@ -57,6 +57,7 @@ def audit(store: Store, trial_id: str, out: Path, actor: str | None = None) -> P
     study = store.study(trial.study)
     suite = study_suite(study, f"trial {trial.id}")  # the suite it was scored on, at the version it was scored on
     check_splits_unchanged(trial, suite)
+    seal = check_sealed(store, [trial.id], "an audit pack would certify scores that are not the ones scored")
     staging = out.parent / f".{out.name}.audit-tmp"
     shutil.rmtree(staging, ignore_errors=True)
     try:  # before the model loads: a folder that cannot be written costs nothing
@@ -66,7 +67,7 @@ def audit(store: Store, trial_id: str, out: Path, actor: str | None = None) -> P
                            "writable place.") from None
     try:
         exported = export(store, trial.id, staging / "export")
-        record = _record(store, trial, study, suite, exported.base)
+        record = {**_record(store, trial, study, suite, exported.base), "scores_sealed": seal[trial.id]}
         (staging / RECORD).write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n",
                                       encoding="utf-8")
         (staging / CARD).write_text(_card(record), encoding="utf-8")

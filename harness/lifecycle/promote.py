@@ -141,6 +141,7 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
         reference, kind = reference_for(store, trial, study.suite)
     except ValueError as exc:
         raise HarnessError(str(exc)) from None
+    seals = check_sealed(store, [trial.id, reference.id], "the gate weighs their stored scores, so it did not run")
     config, source = gate_config(study, trial)
     gate = replace(run_gate(store, trial, reference, kind, config, study.suite), thresholds_from=source)
     outcome = "passed" if gate.passed else "overridden" if force else "refused"
@@ -156,9 +157,25 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
                                    f"replaced in production by {trial.id}"))
     why = "; ".join(text for text in (reason if force else None, note) if text) or None  # --note is kept too
     events.append(AdapterEvent(trial.id, study.suite, to, previous, "promote", approver, why,
-                               forced=not gate.passed, gate=gate.to_dict()))
+                               forced=not gate.passed, gate=gate.to_dict(), detail={SEALS: seals}))
     store.record_adapter_events(events, look)  # one transaction: never the look without the move, nor the move alone
     return Promotion(trial.id, study.suite, to, previous, gate, not gate.passed, retired)
+
+
+SEALS = "seals"
+"""Key of a promotion's detail: the seal of each trial the gate read (`store/seal.py`), which the registry's chain
+covers, so scores edited and resealed after the gate read them still show (`registry --verify`)."""
+
+
+def check_sealed(store: Store, trial_ids: list[str], why: str) -> dict[str, str | None]:
+    """Refuse trials whose recorded scores were edited after they were scored; returns each one's seal."""
+    checks = store.seals(trial_ids)
+    for check in checks:
+        if not check.intact:
+            raise HarnessError(f"{check.problem()}: {why}. `harness registry --verify` lists every trial whose seal "
+                               "is broken. Restore the results database from a backup, or run the trial's "
+                               "configuration again in a new study.")
+    return {check.trial_id: check.recorded for check in checks}
 
 
 def ways_to_compare(store: Store, candidate: TrialView, gate: GateResult) -> str:

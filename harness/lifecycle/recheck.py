@@ -40,7 +40,7 @@ from harness.data.suites import Example, seeded_subset
 from harness.evaluation.rules import STATS_RULES
 from harness.evaluation.scoring import score_split
 from harness.evaluation.stats import bootstrap_mean, proportion
-from harness.lifecycle.promote import check_suite, check_weights
+from harness.lifecycle.promote import check_sealed, check_suite, check_weights
 from harness.models.device import resolve_device
 from harness.models.environment import environment
 from harness.store.database import Store
@@ -169,6 +169,7 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
                            "`harness promote TRIAL --to production --approver NAME`.")
     trial = store.require_trial(production, complete=True)
     check_weights(store, trial)
+    check_sealed(store, [trial.id], "a re-check weighs the adapter against them, so it did not run")
     study = store.study(trial.study)
     config = build(ExperimentConfig, ran_with(trial, study), f"trial {trial.id}")
     scored_on = study_suite(study, f"trial {trial.id}")  # read before the model loads, so a bad file costs nothing

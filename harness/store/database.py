@@ -65,6 +65,7 @@ from harness.core.records import (
 )
 from harness.store.chain import GENESIS, ChainCheck, check_chain, link
 from harness.store.migrations import MIGRATIONS, UnknownMigrations, applied, apply_migrations, check_known
+from harness.store.seal import SealCheck, check_seals, write_seal
 
 DEFAULT_DB = Path("results/harness.duckdb")
 
@@ -506,6 +507,8 @@ class Store:
                 if rows:
                     c.executemany(statement, rows)
             _insert_examples(c, examples)
+            if with_results:
+                write_seal(c, r.id)
 
         self._write(write)
 
@@ -516,11 +519,13 @@ class Store:
         if status not in ("failed", "pruned"):
             raise ValueError(f"mark_trial_failed status must be 'failed' or 'pruned', not {status!r}")
         spent = None if hosted is None else _dumps(dataclasses.asdict(hosted))
-        self._write(lambda c: c.execute(
-            "UPDATE trials SET status = ?, failure_reason = ?, finished_at = ?, hosted = coalesce(?, hosted)"
-            " WHERE id = ?",
-            [status, reason, _now(), spent, trial_id],
-        ))  # fmt: skip
+
+        def write(c: duckdb.DuckDBPyConnection) -> None:
+            c.execute("UPDATE trials SET status = ?, failure_reason = ?, finished_at = ?, hosted = coalesce(?, hosted)"
+                      " WHERE id = ?", [status, reason, _now(), spent, trial_id])
+            write_seal(c, trial_id)
+
+        self._write(write)
 
     def note_rerun(self, trial_id: str, rerun_id: str) -> None:
         """Say, in the reason of a trial an interruption stopped, which trial runs its configuration again; its
@@ -793,6 +798,10 @@ class Store:
         rows = self._read(lambda c: _rows(c.execute(f"SELECT * FROM audit_packs {where} ORDER BY id", args)), [])
         return [AuditPackRecord(r["trial_id"], r["suite"], r["folder"], r["manifest_sha256"], r["actor"],
                                 _aware(r["recorded_at"])) for r in rows]
+
+    def seals(self, trial_ids: Iterable[str] | None = None) -> list[SealCheck]:
+        """Each trial's seal checked against its rows as they stand (`store/seal.py`): every trial, or those named."""
+        return self._read(lambda c: check_seals(c, trial_ids), [])
 
     def registry_chain(self) -> ChainCheck:
         """The registry's hash chain, recomputed over every event (`store/chain.py`)."""

@@ -20,6 +20,7 @@ import duckdb
 
 from harness.core.errors import HarnessError
 from harness.store.chain import relink
+from harness.store.seal import reseal
 
 Migration = tuple[str, "str | Callable[[duckdb.DuckDBPyConnection], None]"]
 
@@ -465,6 +466,14 @@ def m022_registry_hash_chain(conn: duckdb.DuckDBPyConnection) -> None:
     relink(conn)
 
 
+def m023_trial_seals(conn: duckdb.DuckDBPyConnection) -> None:
+    """Every finished trial carries a seal over its outcome, metrics and per-example outputs and scores
+    (`store/seal.py`), so an edited score shows. Trials recorded before are sealed now, as they stand: an edit made
+    before this upgrade cannot be told apart."""
+    conn.execute("ALTER TABLE trials ADD COLUMN scores_sha256 VARCHAR")
+    reseal(conn)
+
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trial_facts_as_columns", m002_trial_facts_as_columns),
@@ -488,6 +497,7 @@ MIGRATIONS: list[Migration] = [
     ("m020_throughput_spread", M020_THROUGHPUT_SPREAD),
     ("m021_weights_sha256", M021_WEIGHTS_SHA256),
     ("m022_registry_hash_chain", m022_registry_hash_chain),
+    ("m023_trial_seals", m023_trial_seals),
 ]
 
 
