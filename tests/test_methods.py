@@ -117,3 +117,32 @@ def test_params_are_typed_with_valid_defaults_and_enforced_bounds(name):
 def test_the_registry_refuses_a_second_method_of_the_same_name():
     with pytest.raises(ValueError, match="already registered"):
         METHODS.register(METHODS.get("lora"))
+
+
+def test_a_bf16_lora_trial_answers_its_dev_probe_in_its_weights_dtype(tiny_model_dir, toy_suite):
+    """With `training.precision: bf16` (chosen by calibration where it timed faster), every LoRA trial failed at its
+    first dev probe: the prompts' shared prefix, encoded once through the model's autocast-wrapped forward, cached
+    bf16 values beside fp32 keys ("Expected query, key, and value to have the same dtype"). The probe answers as the
+    final scoring will, in the weights' dtype."""
+    from harness.training.methods.base import LocalCandidate
+
+    seen = []
+
+    def make_probe(model, tokenizer, prompter, grammar):
+        def probe(step: int) -> bool:
+            candidate = LocalCandidate(model, tokenizer, prompter, True, grammar=grammar)
+            seen.append((step, _answers(candidate, suite.splits["dev"][:4])))
+            return False
+        return probe
+
+    # an instruction long enough that every prompt shares a prefix, which generation encodes once
+    suite = dataclasses.replace(load_suite(str(toy_suite)), instruction="Name the colour of the thing. " * 8)
+    config = ExperimentConfig(name="bf16", space={}, budget=BudgetConfig(max_steps=2, trial_train_seconds=None),
+                              training=TrainingConfig(batch_size=4, eval_every_steps=1, precision="bf16"))
+    ctx = TrialContext(config=config, suite=suite, train_examples=suite.splits["train"][:16],
+                       source=sources.resolve(str(tiny_model_dir)), device="cpu", dtype=torch.float32, seed=0,
+                       make_dev_probe=make_probe, max_new_tokens=8)
+    method = METHODS.get("lora")
+    candidate = method.prepare(ctx, build(method.Params, {"constrained": True}, "bf16"))
+    assert [step for step, _ in seen] == [1, 2] and all(len(answers) == 4 for _, answers in seen)
+    assert candidate.train_report.steps == 2

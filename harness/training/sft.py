@@ -158,6 +158,24 @@ def lm_head_on_labels_only() -> Iterator[None]:
         trl_utils._use_triton = real
 
 
+@contextmanager
+def scored_as_saved(model) -> Iterator[None]:
+    """The dev probe scores the model as the trial's final scoring will, in the dtype of its weights. Mixed precision
+    wraps the model's forward in autocast (accelerate keeps the plain one as `_original_forward`); generation encodes
+    the prompts' shared prefix once through that forward, which cached bf16 values beside fp32 keys on a CPU, and
+    scaled_dot_product_attention refused the mix: every bf16 trial failed at its first probe."""
+    wrapped = model.__dict__.get("forward")
+    plain = getattr(model, "_original_forward", None)
+    if wrapped is None or plain is None:
+        yield
+        return
+    model.forward = plain
+    try:
+        yield
+    finally:
+        model.forward = wrapped
+
+
 def _checkpointing(enabled: bool) -> dict:
     """Activation checkpointing under the name this transformers knows: `activation_checkpointing` from 5.2x (where
     `gradient_checkpointing`, which TRL sets to True by default, warns that it goes in v6), the old name before."""
@@ -193,7 +211,8 @@ class _BudgetAndProbe(TrainerCallback):
         elif self.probe and self.every and state.global_step % self.every == 0:
             model = kwargs["model"]
             model.eval()
-            stop = self.probe(state.global_step)
+            with scored_as_saved(model):
+                stop = self.probe(state.global_step)
             model.train()
             if stop:
                 self.report.stopped_by = "pruned"
