@@ -198,3 +198,34 @@ def test_a_recheck_names_a_suite_instruction_edited_since_the_scores(tmp_path):
     assert edited == ["suite.yaml's instruction, `output:` or `scorers:` sha256 aaaaaaaaaaaa... -> bbbbbbbbbbbb... "
                       "(edited; its version was not: the re-check prompts and scores as it says now)"]
     assert not [c for c in setting_changes(store, trial, None, "a" * 64) if "suite.yaml" in c]
+
+
+def test_another_folder_with_a_suite_of_the_same_name_is_refused(tmp_path, tiny_model_dir, suite):
+    """Two teams sharing one results database both named their suite `toy-colours`: the registry knows a suite by
+    its name, so they shared one production adapter, and one team's promote retired the other's."""
+    _, plan, store = recorded_study(tmp_path, tiny_model_dir, suite)
+    ours = Path(shutil.copytree(suite, tmp_path / "team-b" / "toy-colours"))
+    experiment = tmp_path / "team-b.yaml"
+    experiment.write_text(f"name: team-b\nmodel: {tiny_model_dir}\nsuite: {ours}\nresults_dir: {tmp_path / 'r'}\n"
+                          "regression: {enabled: false}\nspace:\n  prompt: {shots: 0}\n")
+    check_store_matches_storage(plan_sweep(experiment, []), store)  # the same suite, copied: nothing to refuse
+
+    test = ours / "test.jsonl"
+    test.write_text(test.read_text().replace('"red"', '"blue"', 1))
+    with pytest.raises(HarnessError) as refused:
+        check_store_matches_storage(plan_sweep(experiment, []), store)
+    message = " ".join(str(refused.value).split())
+    assert "is not the suite toy-colours that study toy in" in message and "share one production adapter" in message
+    assert "give it its own `name:` in" in message and "If it is a new version of that suite" in message
+
+
+def test_a_study_scored_on_another_version_is_not_said_to_be_under_the_same_version(tmp_path, tiny_model_dir, suite):
+    experiment, plan, store = recorded_study(tmp_path, tiny_model_dir, suite)
+    scored_on = {"data": {"suite_version": "0.9.0", "split_sha256": {"test": "a" * 64}}}
+    store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
+                                          status="complete", provenance=scored_on))
+    with pytest.raises(HarnessError) as refused:
+        check_store_matches_storage(plan, store)
+    message = " ".join(str(refused.value).split())
+    assert "test.jsonl changed since toy/0 was scored" in message and "(on version 0.9.0)" in message
+    assert "under the same version" not in message and f"Run version {plan.suite.version} as a new study" in message

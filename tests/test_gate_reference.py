@@ -124,3 +124,44 @@ def test_a_resume_after_loosening_a_gate_does_not_move_the_bar_of_trials_scored_
     assert study.suite_gate == (True, strict)  # the bar the study was first scored under stays
     config, source = gate_config(study, store.trial("s/2"))
     assert config.margin == 0.0 and "as s/2 ran with it" in source  # the trial's own experiment, not the resumed one
+
+
+def test_no_rescore_is_offered_when_the_subsets_were_drawn_alike_and_differ_all_the_same(tmp_path):
+    """A re-run with the reference's data.test_limit and seed, when the candidate's study had those already, drew the
+    same other subset again, and the advice repeated itself (`...-like-triage-like-triage`)."""
+    from types import SimpleNamespace
+
+    from harness.lifecycle.promote import ways_to_compare
+
+    store = Store(tmp_path / "harness.duckdb")
+    experiment = {"name": "s", "space": {"prompt": {}}}
+    store.record_study(StudyRecord(name="s", experiment_name="s", experiment=experiment, suite="colours",
+                                   suite_version="2.0.0", suite_path="", model_name="tiny", model_sha256="abc",
+                                   objective_metric="task_accuracy", maximize=True))
+    _trial(store, 1, "lora", 0.9)
+    store.record_trial_result(TrialRecord(
+        id="s/2", study="s", number=2, run_id="r", method="lora", trained=True, status="complete", objective=0.8,
+        feasible=True, provenance={"data": {"suite": "colours", "suite_version": "2.0.0",
+                                            "subset_sha256": {"test": "other"}}}))
+    text = ways_to_compare(store, store.trial("s/2"), SimpleNamespace(reference="s/1", reference_kind="production"))
+    assert "`harness sweep" not in text and "--to retired" not in text
+    assert "scored on other test data (suite colours 2.0.0 against colours 1.0.0" in text
+    assert "--force --reason" in text
+
+
+def test_rollback_with_no_production_names_the_adapter_last_in_it_and_the_way_back(tmp_path):
+    import pytest
+
+    from harness.core.errors import HarnessError
+    from harness.lifecycle.promote import rollback
+
+    store = _store(tmp_path)
+    store.record_adapter_events([AdapterEvent("s/1", "colours", "production", "candidate", "promote", "ada")])
+    store.record_adapter_events([AdapterEvent("s/1", "colours", "retired", "production", "withdraw", "mallory",
+                                              "cleanup")])
+    with pytest.raises(HarnessError) as refused:
+        rollback(store, "colours", "ada")
+    assert str(refused.value) == (
+        "suite colours has no production adapter to roll back. s/1 was last in production, retired by mallory "
+        "(withdraw); put an adapter back with `harness promote TRIAL --to production --approver NAME` (the gate "
+        "weighs it against s/1).")

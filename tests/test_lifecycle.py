@@ -411,3 +411,32 @@ def test_an_edited_score_stops_the_gate_and_a_resealed_one_shows_in_verify(sweep
     assert main(["registry", "--verify", *db]) == 1
     out = " ".join(printed(capsys).split())
     assert f"trial {production} is sealed otherwise than when the gate read it" in out
+
+
+def test_a_promotion_whose_production_moved_while_its_gate_ran_is_not_recorded(sweep, tmp_path, monkeypatch):
+    import shutil
+
+    import harness.lifecycle.promote as promote_module
+    from harness.core.records import AdapterEvent
+    from harness.store.database import ProductionMoved
+
+    production_test_examples(sweep)
+    results = Path(shutil.copytree(Path(sweep.path).parent, tmp_path / "results"))
+    store = Store(results / "harness.duckdb")
+    production = store.production("toy-colours")
+    candidate, other = [t for t in ("life/1", "life/2", "life/3") if t != production][:2]
+    real_gate = promote_module.run_gate
+
+    def gate_while_another_lead_promotes(*args, **kwargs):
+        result = real_gate(*args, **kwargs)
+        store.record_adapter_events([AdapterEvent(other, "toy-colours", "production", "candidate", "promote", "bo"),
+                                     AdapterEvent(production, "toy-colours", "retired", "production", "retire",
+                                                  "bo")])
+        return result
+
+    monkeypatch.setattr(promote_module, "run_gate", gate_while_another_lead_promotes)
+    with pytest.raises(ProductionMoved, match=rf"it was {production}, and another promote or rollback made it "
+                                              rf"{other}"):
+        promote(store, candidate, "production", approver="ada", force=True, reason="race")
+    assert store.production("toy-colours") == other
+    assert [e.trial_id for e in store.adapter_events()][-2:] == [other, production]  # nothing of ada's

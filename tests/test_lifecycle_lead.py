@@ -164,7 +164,7 @@ def test_promote_gives_the_ways_on_when_production_was_scored_on_another_test_su
     assert "payback" not in out and "Compare trials" not in out
     assert f"The gate could not weigh {CUT} against production {LORA} on the same test examples" in out
     commands = [shlex.split(c) for c in re.findall(r"`harness ([^`]+)`", out.split("Nothing changed.")[1])]
-    assert commands[1] == ["promote", LORA, "--to", "retired", "--approver", "NAME", "--note", "WHY"]
+    assert len(commands) == 1  # retiring production first is not offered: the gate would then weigh the same adapter
     rerun = commands[0]
     assert rerun[:2] == ["sweep", sweep.study("cut").notes["config_path"]]
     assert rerun[2:] == ["--study", "cut-like-lead", "--set", "data.test_limit=12", "--set", "seed=0"]

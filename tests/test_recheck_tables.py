@@ -42,6 +42,7 @@ def test_named_fields_win_and_every_bad_line_is_named(suite, tmp_path):
         read_labelled(new, suite, "recheck", FieldNames(input="text", label="team"))
     message = str(refused.value)
     assert "april.tsv:3:" in message and "Refunds" in message and "april.tsv:4:" in message and "Payroll" in message
+    assert "(read against suite tickets 1.0.0, " in message and "tickets/suite.yaml)" in message
     with pytest.raises(SuiteError, match="queue_name"):  # the recorded answer field is not in this file
         read_labelled(new, suite, "recheck", FieldNames(input="text"))
 

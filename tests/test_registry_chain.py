@@ -120,3 +120,21 @@ def test_audit_verify_with_the_database_catches_a_registry_rewritten_after_the_p
     (pack / "record.json").write_text(json.dumps({"registry_chain": {"events": 4, "head_sha256": "ab" * 32}}))
     _edit(registry, "UPDATE adapter_events SET actor = 'ada' WHERE actor = 'mallory'")
     assert "no longer holds the head abababababababab" in registry_problem(pack, registry)
+
+
+def test_a_move_is_not_recorded_when_production_changed_since_it_was_read(registry):
+    """Two leads promoted at once: each gate weighed its candidate against the production it read, and the second
+    write retired an adapter its gate had never seen. The move is recorded only if production is still as read."""
+    from harness.store.database import ProductionMoved
+
+    before = registry.adapter_events()
+    assert registry.production("colours") == "s/2"
+    with pytest.raises(ProductionMoved, match=r"suite colours's production adapter changed while this ran: it was "
+                                              r"s/1, and another promote or rollback made it s/2. Nothing was"):
+        registry.record_adapter_events([AdapterEvent("s/3", "colours", "production", "candidate", "promote", "cy")],
+                                       production_was=("colours", "s/1"))
+    assert registry.adapter_events() == before
+    registry.record_adapter_events([AdapterEvent("s/3", "colours", "production", "candidate", "promote", "cy"),
+                                    AdapterEvent("s/2", "colours", "retired", "production", "retire", "cy")],
+                                   production_was=("colours", "s/2"))
+    assert registry.production("colours") == "s/3"

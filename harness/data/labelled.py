@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.core.errors import SuiteError
 from harness.core.text import fold
 from harness.data.contract import OutputContract
 from harness.data.formats import SourceData, read_source
@@ -46,13 +47,17 @@ def read_labelled(path: Path, suite: Suite, split: str, fields: FieldNames = Fie
     `input` and `output`, or `messages`, and no field named), else as suite init reads a table, from `fields` or the
     suite's recorded ones. Example ids are `<split>:<line>`. SuiteError names every bad line at once."""
     path = Path(path)
-    given = any((fields.input, fields.label, fields.output))
-    if path.suffix.lower() == ".jsonl" and not given and _suite_format(path):
-        return load_examples(path, suite.contract, split)
-    recorded = recorded_fields(suite)
-    answer = fields if fields.label or fields.output else recorded
-    data = read_source(path, fields.input or recorded.input, answer.label, answer.output)
-    examples = _examples(data, suite.contract, split, show_path(path))
+    try:
+        given = any((fields.input, fields.label, fields.output))
+        if path.suffix.lower() == ".jsonl" and not given and _suite_format(path):
+            return load_examples(path, suite.contract, split)
+        recorded = recorded_fields(suite)
+        answer = fields if fields.label or fields.output else recorded
+        data = read_source(path, fields.input or recorded.input, answer.label, answer.output)
+        examples = _examples(data, suite.contract, split, show_path(path))
+    except SuiteError as exc:  # "add it to `output.labels`": whose? A shared database holds other teams' suites
+        raise SuiteError(f"{exc}\n(read against suite {suite.name} {suite.version}, "
+                         f"{show_path(suite.path / 'suite.yaml')})") from None
     return examples, hashlib.sha256(path.read_bytes()).hexdigest()
 
 

@@ -15,7 +15,6 @@ from harness.analysis.gate import GateResult, reference_for, run_gate
 from harness.core.config import ExperimentConfig, GateConfig
 from harness.core.errors import HarnessError, SuiteError
 from harness.core.records import AdapterEvent, LookAtTest, StudyView, TrialView, ran_with
-from harness.core.selection import best
 from harness.core.typed import build
 from harness.data.suites import load_suite, show_path
 from harness.evaluation.rules import STATS_RULES
@@ -137,6 +136,7 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
     if previous == "production":  # a demotion would leave the suite without production, and no adapter restored
         raise HarnessError(f"{trial.id} is the production adapter of suite {study.suite}; promote does not demote it. "
                            + ways_out_of_production(store, study.suite, trial.id))
+    production = store.production(study.suite)  # read before the gate: the move is recorded only if it still is
     try:
         reference, kind = reference_for(store, trial, study.suite)
     except ValueError as exc:
@@ -150,15 +150,15 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
         store.record_look(look)  # a refusal changes nothing but is a look at test all the same
         raise GateRefused(gate, ways_to_compare(store, trial, gate) if gate.unpaired else None)
     events, retired = [], None
-    current = store.production(study.suite)
-    if to == "production" and current is not None and current != trial.id:
-        retired = current
-        events.append(AdapterEvent(current, study.suite, "retired", "production", "retire", approver,
+    if to == "production" and production is not None and production != trial.id:
+        retired = production
+        events.append(AdapterEvent(production, study.suite, "retired", "production", "retire", approver,
                                    f"replaced in production by {trial.id}"))
     why = "; ".join(text for text in (reason if force else None, note) if text) or None  # --note is kept too
     events.append(AdapterEvent(trial.id, study.suite, to, previous, "promote", approver, why,
                                forced=not gate.passed, gate=gate.to_dict(), detail={SEALS: seals}))
-    store.record_adapter_events(events, look)  # one transaction: never the look without the move, nor the move alone
+    # one transaction: never the look without the move, nor the move alone, nor either if production moved meanwhile
+    store.record_adapter_events(events, look, production_was=(study.suite, production))
     return Promotion(trial.id, study.suite, to, previous, gate, not gate.passed, retired)
 
 
@@ -180,25 +180,37 @@ def check_sealed(store: Store, trial_ids: list[str], why: str) -> dict[str, str 
 
 def ways_to_compare(store: Store, candidate: TrialView, gate: GateResult) -> str:
     """How to promote a candidate the gate could not weigh against its reference, scored on another test subset:
-    score it on the reference's subset, or (against production) take production out first so the gate weighs it
-    against its own study's prompting arm, or override on the record. Each command runs as printed."""
+    score it on the reference's subset where another data.test_limit or seed drew it, or override on the record.
+    Each command runs as printed. Retiring production first is no way: the gate then weighs the candidate against
+    the adapter last in production, the same one."""
     reference = gate.reference
-    ways = [f"score it on {reference}'s test subset: {_rescore_command(store, candidate, reference)}, and promote the "
-            "new study's trial"]
-    if gate.reference_kind == "production" and best(store.trials(candidate.study), trained=False) is not None:
-        ways.append(f"take {reference} out of production first, with `harness promote {reference} --to retired "
-                    "--approver NAME --note WHY` (the suite then has no production adapter), and promote again: the "
-                    f"gate then weighs {candidate.id} against the best prompting arm of its own study")
+    ours, theirs = (_scored_with(store, trial) for trial in (candidate.study, store.require_trial(reference).study))
+    if (ours.data.test_limit, ours.seed) != (theirs.data.test_limit, theirs.seed):
+        ways = [f"score it on {reference}'s test subset: {_rescore_command(store, candidate, reference, theirs)}, and "
+                "promote the new study's trial"]
+    else:
+        ways = [f"its study drew the test subset with {reference}'s data.test_limit and seed, so they were scored on "
+                f"other test data (suite {_version_of(candidate)} against {_version_of(store.require_trial(reference))}"
+                ", or its test.jsonl edited since): no re-run with those settings pairs them. Score both on one "
+                "version of the suite in one study"]
     ways.append(f"{OVERRIDE}: the record says the objective was not compared like for like")
     return (f"The gate could not weigh {candidate.id} against {gate.reference_kind} {reference} on the same test "
             "examples. To promote it, " + "; or ".join(ways) + ".")
 
 
-def _rescore_command(store: Store, candidate: TrialView, reference_id: str) -> str:
+def _scored_with(store: Store, study: str) -> ExperimentConfig:
+    view = store.study(study)
+    return build(ExperimentConfig, dict(view.experiment), f"study {view.name}")
+
+
+def _version_of(trial: TrialView) -> str:
+    return f"{trial.data.suite or '?'} {trial.data.suite_version or '(version not recorded)'}"
+
+
+def _rescore_command(store: Store, candidate: TrialView, reference_id: str, scored: ExperimentConfig) -> str:
     """The sweep that runs the candidate's experiment again as a new study, on the reference's test subset (a seeded
     subset of the suite's test split: its study's data.test_limit and seed)."""
     reference = store.study(store.require_trial(reference_id).study)
-    scored = build(ExperimentConfig, dict(reference.experiment), f"study {reference.name}")
     limit = "null" if scored.data.test_limit is None else scored.data.test_limit
     experiment = store.study(candidate.study).config_path or "EXPERIMENT"
     return (f"run its experiment again as a new study with study {reference.name}'s data.test_limit and seed, "
@@ -222,7 +234,12 @@ def rollback(store: Store, suite: str, approver: str, note: str | None = None) -
     check_suite(store, suite)
     current = store.production(suite)
     if current is None:
-        raise HarnessError(f"suite {suite} has no production adapter to roll back.")
+        left = [e for e in store.adapter_events(suite=suite) if e.previous == "production" and e.status == "retired"]
+        how = (f" {left[-1].trial_id} was last in production, retired by {left[-1].actor} ({left[-1].action}); put "
+               f"an adapter back with `harness promote TRIAL --to production --approver NAME` (the gate weighs it "
+               f"against {left[-1].trial_id})." if left else
+               " Promote one with `harness promote TRIAL --to production --approver NAME`.")
+        raise HarnessError(f"suite {suite} has no production adapter to roll back.{how}")
     restored = restorable(store, suite, current)
     if restored is None:
         raise HarnessError(f"suite {suite}: {current} has no earlier production adapter to roll back to (rollback "
@@ -233,7 +250,7 @@ def rollback(store: Store, suite: str, approver: str, note: str | None = None) -
     store.record_adapter_events([
         AdapterEvent(current, suite, "retired", "production", "rollback", approver, why),
         AdapterEvent(restored, suite, "production", status_of(store, restored), "rollback", approver, why),
-    ])
+    ], production_was=(suite, current))
     return restored, current
 
 

@@ -36,7 +36,7 @@ from harness.core.text import fold
 from harness.core.typed import build
 from harness.data.formats import SUFFIXES
 from harness.data.labelled import FieldNames, read_labelled
-from harness.data.suites import Example, seeded_subset
+from harness.data.suites import Example, seeded_subset, show_path
 from harness.evaluation.rules import STATS_RULES
 from harness.evaluation.scoring import score_split
 from harness.evaluation.stats import bootstrap_mean, proportion
@@ -178,7 +178,8 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     if data is None:
         examples, stored, relabelled = _as_recorded(
             seeded_subset(scored_on.splits["test"], config.data.test_limit, config.seed), recorded, redactor)
-        label = f"the suite's test subset ({counted(len(examples), 'example')})"
+        # the folder named: a suite of another project in a shared database reads as this one's otherwise
+        label = f"the test subset of {show_path(scored_on.path)} ({counted(len(examples), 'example')})"
     else:
         examples, stored, relabelled = _as_recorded(read_labelled(Path(data), scored_on, "recheck", fields)[0],
                                                     recorded, redactor)

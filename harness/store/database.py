@@ -194,6 +194,15 @@ class TrialIdTaken(HarnessError):
     """A new trial would overwrite one that another run recorded under the same id."""
 
 
+class ProductionMoved(HarnessError):
+    """A suite's production adapter changed between a promote or rollback reading it and recording its move."""
+
+    def __init__(self, suite: str, seen: str | None, now: str | None):
+        super().__init__(f"suite {suite}'s production adapter changed while this ran: it was {seen or 'none'}, and "
+                         f"another promote or rollback made it {now or 'none'}. Nothing was recorded; run the command "
+                         "again, so that it weighs what is in production now.")
+
+
 @dataclasses.dataclass
 class MergeReport:
     trials: list[str]
@@ -605,16 +614,23 @@ class Store:
 
         self._write(write)
 
-    def record_adapter_events(self, events: Iterable[AdapterEvent], look: LookAtTest | None = None) -> None:
+    def record_adapter_events(self, events: Iterable[AdapterEvent], look: LookAtTest | None = None,
+                              production_was: tuple[str, str | None] | None = None) -> None:
         """Append registry events in one transaction (a promotion and the retirement it causes land together), with
         the gate's `look` at test that let them through, so a promotion is never recorded without its look or a look
         as "overridden" for a promotion that never happened. Refuses, writing nothing, when they would leave a suite
-        with two production adapters."""
+        with two production adapters, or when `production_was` (suite, its production adapter as the caller read it
+        before deciding) is no longer so: another promote or rollback changed it meanwhile."""
         events = list(events)
         if look is not None:
             _check_look(look)
 
         def write(c: duckdb.DuckDBPyConnection) -> None:
+            if production_was is not None:
+                suite, seen = production_was
+                now = next((t for t, s in _latest_statuses(c, suite).items() if s == "production"), None)
+                if now != seen:
+                    raise ProductionMoved(suite, seen, now)
             if look is not None:
                 _insert_look(c, look)
             now, account = _now(), os_account()  # who wrote it, beside the actor named (see core/identity.py)

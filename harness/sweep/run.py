@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from urllib.parse import quote
 
 import optuna
@@ -36,12 +37,12 @@ from tqdm.auto import tqdm
 
 from harness.analysis.formatting import params_text
 from harness.core.config import ExperimentConfig
-from harness.core.errors import EngineLost, HarnessError, OutsideFailure, Terminated
+from harness.core.errors import EngineLost, HarnessError, OutsideFailure, SuiteError, Terminated
 from harness.core.paths import results_folder
 from harness.core.progress import bar_options
 from harness.core.records import RunRecord, StudyRecord, TrialRecord, setup_changes, study_setup, trial_id
 from harness.core.redaction import Redactor, redact_rows
-from harness.data.suites import show_path
+from harness.data.suites import load_suite, show_path
 from harness.hosted.ledger import SpendLedger
 from harness.models import sources
 from harness.models.device import free_memory, is_out_of_memory
@@ -543,6 +544,7 @@ def _check_same_setup(plan: SweepPlan, store: Store) -> tuple[str, str]:
     suite's split files changed since. The model is the one on this machine now; an embedded model not pulled yet is
     compared when the sweep records the study, after it pulls it. Returns the model as a study records it (its
     reference and sha256, "" where not known yet), for the storage's own check."""
+    _check_one_suite_per_name(plan, store)
     try:
         source = sources.resolve(plan.config.model, pull_missing=False)  # a folder's weights hashed (cached)
     except HarnessError:
@@ -561,6 +563,31 @@ def _check_same_setup(plan: SweepPlan, store: Store) -> tuple[str, str]:
     return model
 
 
+def _check_one_suite_per_name(plan: SweepPlan, store: Store) -> None:
+    """Refuse a suite whose name this database already knows from another folder that holds other examples or
+    another instruction, contract or scorers. The registry knows a suite by its name: two teams' suites both named
+    `triage` shared one production adapter, and one team's promote and rollback retired the other's."""
+    here = plan.suite
+    for study in store.studies():
+        there = Path(study.suite_path) if study.suite_path else None
+        if study.suite != here.name or there is None or there.resolve() == here.path.resolve():
+            continue
+        try:
+            other = load_suite(str(there))
+        except (SuiteError, OSError):
+            continue  # gone or broken since: nothing to tell apart
+        if other.name != here.name or (other.split_sha256 == here.split_sha256
+                                       and other.setup_sha256 == here.setup_sha256):
+            continue  # renamed since, or the same suite in a copied project
+        raise HarnessError(
+            f"suite {here.name} ({show_path(here.path)}) is not the suite {here.name} that study {study.name} in "
+            f"{store.path} was scored on ({show_path(there)}, version {study.suite_version}): their examples or "
+            f"suite.yaml differ. The registry knows a suite by its name, so the two would share one production "
+            f"adapter, and a promote or rollback of one would retire the other's. If it is another suite, give it "
+            f"its own `name:` in {show_path(here.path / 'suite.yaml')}. If it is a new version of that suite, keep "
+            f"it in {show_path(there)} (with a new `version:`), or move that folder away first.")
+
+
 def _check_same_model_setup(plan: SweepPlan, store: Store, now: str | None) -> None:
     """Refuse to add trials to a study whose model folder's config, tokenizer or chat template changed since its
     trials ran (the weights, whose sha256 names the model, may be the same): a chat template added to a folder turns
@@ -577,19 +604,24 @@ def _check_same_model_setup(plan: SweepPlan, store: Store, now: str | None) -> N
 
 def _check_same_split_files(plan: SweepPlan, store: Store) -> None:
     """Refuse to add trials to a study whose suite's split files, instruction, output contract or scorers changed
-    under the same version since its trials were scored: the new trials would be ranked, and the verdict weighed,
-    against old ones on other examples, or prompted and scored otherwise."""
+    since its trials were scored: the new trials would be ranked, and the verdict weighed, against old ones on other
+    examples, or prompted and scored otherwise."""
     suite = plan.suite
     for trial in store.trials(plan.study):
+        then = trial.data.suite_version
+        same = then is None or then == suite.version
+        when = ", under the same version" if same else f" (on version {then})"
+        fix = ("Give the changed suite a new `version:` in its suite.yaml and run it as a new study (--study "
+               "NEW_NAME), or put {what} back as it was." if same else
+               f"Run version {suite.version} as a new study (--study NEW_NAME); this one stays as version {then} "
+               "scored it.")
         setup = trial.data.suite_setup_sha256
         if setup not in (None, suite.setup_sha256):
             raise HarnessError(
                 f"suite {suite.name} {suite.version} ({show_path(suite.path / 'suite.yaml')}) is not set up as study "
                 f"{plan.study}'s trials were: its instruction, `output:` or `scorers:` changed since {trial.id} was "
-                f"scored (sha256 {setup[:12]}, now {suite.setup_sha256[:12]}), under the same version. New trials "
-                "would be prompted or scored otherwise than its trials, and ranked against them. Give the changed "
-                "suite a new `version:` in its suite.yaml and run it as a new study (--study NEW_NAME), or put "
-                "suite.yaml back as it was.")
+                f"scored (sha256 {setup[:12]}, now {suite.setup_sha256[:12]}){when}. New trials would be prompted or "
+                f"scored otherwise than its trials, and ranked against them. {fix.format(what='suite.yaml')}")
         recorded = trial.data.split_sha256
         changed = [split for split, sha in suite.split_sha256.items() if recorded.get(split) not in (None, sha)]
         if changed:
@@ -597,9 +629,8 @@ def _check_same_split_files(plan: SweepPlan, store: Store) -> None:
             raise HarnessError(
                 f"suite {suite.name} {suite.version} ({show_path(suite.path)}) is not what study {plan.study} was "
                 f"scored on: {files} changed since {trial.id} was scored (sha256 {recorded[changed[0]][:12]}, now "
-                f"{suite.split_sha256[changed[0]][:12]}), under the same version. New trials would be ranked and "
-                f"weighed against its trials on other examples. Give the changed suite a new `version:` in its "
-                f"suite.yaml and run it as a new study (--study NEW_NAME), or put the files back as they were.")
+                f"{suite.split_sha256[changed[0]][:12]}){when}. New trials would be ranked and weighed against its "
+                f"trials on other examples. {fix.format(what='the files')}")
 
 
 def _sampler(config: ExperimentConfig, worker: int) -> optuna.samplers.BaseSampler:
