@@ -833,3 +833,21 @@ def test_show_and_the_report_name_a_trained_trial_that_learned_from_cut_inputs()
     assert any("learned from 2 of its 612 train examples with their inputs cut" in line for line in cautions)
     whole = trial_view(1, provenance={"data": {"sizes": {"train": 612}}, "training": {"max_length": 256}})
     assert "train inputs cut" not in trial_detail(whole, []) and not list(_caution_lines([whole]))
+
+
+@pytest.mark.parametrize("value, said", [
+    ("NaN", "NaN is not a JSON value (JSON has no NaN or Infinity)"),
+    ("-Infinity", "-Infinity is not a JSON value"),
+    ("1e999", "the number 1e999 is too large for a float"),
+])
+def test_non_finite_numbers_in_data_are_malformed_json_not_labels(tmp_path, value, said):
+    """Python reads NaN, Infinity and 1e999, JSON has none of them: suite init made the labels "nan" and "inf" of
+    them, and wrote suite files with `NaN` in them that suite validate called valid."""
+    rows = [f'{{"text": "row {i} says", "label": "{"ab"[i % 2]}"}}' for i in range(40)]
+    rows[6] = f'{{"text": "row 6 says", "label": {value}}}'
+    source = tmp_path / "data.jsonl"
+    source.write_text("\n".join(rows) + "\n")
+    with pytest.raises(SuiteError) as refused:
+        init_suite("s", source, suites_dir=tmp_path / "suites")
+    assert "data.jsonl:7: malformed JSON" in str(refused.value) and said in str(refused.value)
+    assert not (tmp_path / "suites" / "s").exists()

@@ -238,6 +238,24 @@ def test_a_report_replaces_the_old_one_whole(results):
     assert [p.name for p in results[0].iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_report_is_written_through_a_link_and_never_over_a_pipe_or_device(results, tmp_path, capsys):
+    """A rename moved the report over whatever --out named: a symlink became a file (the linked report unchanged),
+    a FIFO's reader waited forever, and, as root, --out /dev/full turned the device into a Markdown file."""
+    import os
+
+    kept = tmp_path / "shared" / "decision.md"
+    kept.parent.mkdir()
+    kept.write_text("last quarter's\n")
+    (link := tmp_path / "latest.md").symlink_to(kept)
+    assert main(report(results, "--out", str(link))) == 0
+    assert link.is_symlink() and kept.read_text().startswith("# Does fine-tuning beat prompting")
+    os.mkfifo(pipe := tmp_path / "pipe.md")
+    assert main(report(results, "--out", str(pipe))) == 2
+    said = " ".join(printed(capsys).split())
+    assert "not a regular file (a device, a pipe or a socket)" in said and "--out -" in said
+    assert not pipe.is_file() and pipe.exists()
+
+
 def test_markdown_table_keeps_every_row_on_one_line_and_escapes_its_marks():
     from rich.table import Table
 

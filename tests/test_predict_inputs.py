@@ -180,3 +180,13 @@ def test_predict_reads_the_column_its_suite_was_built_from(built_suite_store, tm
     out = refused(["predict", "s/0", "--text", "hello", "--input-field", "utterance_text", *db], capsys)
     assert "--input-field names the column of an --input file" in out
     assert len(asked) == 2  # nothing answered for a refusal
+
+
+def test_a_folder_is_refused_with_or_without_its_trailing_slash(tmp_path, monkeypatch):
+    """`--input results` answered the word "results" as an input; `--input results/` was refused."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    for given in ("results", "results/"):
+        with pytest.raises(HarnessError, match=rf"--input {given}: a folder, not a file"):
+            read_input_rows(given)
+    assert read_inputs("no such folder here") == ["no such folder here"]  # text is still text

@@ -28,7 +28,8 @@ def test_a_table_is_read_from_the_fields_the_suite_was_built_from(suite, tmp_pat
     new = tmp_path / "march.csv"
     new.write_text("ticket_id,body_text,queue_name\n7,my card was charged twice,billing \n8,someone used my card,"
                    "Fraud\n")
-    examples, sha = read_labelled(new, suite, "recheck")
+    read = read_labelled(new, suite, "recheck")
+    examples, sha = read.examples, read.sha256
     assert [(e.id, e.input, e.target) for e in examples] == [
         ("recheck:2", "my card was charged twice", '{"queue_name": "Billing"}'),  # spelled as the suite spells it
         ("recheck:3", "someone used my card", '{"queue_name": "Fraud"}')]
@@ -50,7 +51,7 @@ def test_named_fields_win_and_every_bad_line_is_named(suite, tmp_path):
 def test_the_suites_own_jsonl_is_read_as_its_test_split(suite, tmp_path):
     new = tmp_path / "fresh.jsonl"
     new.write_text('{"input": "a charge I do not know", "output": {"queue_name": "Fraud"}}\n')
-    examples, _ = read_labelled(new, suite, "recheck")
+    examples = read_labelled(new, suite, "recheck").examples
     assert [(e.id, e.target) for e in examples] == [("recheck:1", '{"queue_name": "Fraud"}')]
 
 
@@ -59,5 +60,17 @@ def test_a_label_suite_without_recorded_fields_reads_its_answer_key(toy_suite, t
     assert recorded_fields(bundled) == FieldNames(None, "colour", None)
     new = tmp_path / "new.csv"
     new.write_text("text,colour\nthe grass,Green\n")
-    examples, _ = read_labelled(new, bundled, "recheck")
+    examples = read_labelled(new, bundled, "recheck").examples
     assert [(e.input, e.target) for e in examples] == [("the grass", '{"colour": "green"}')]
+
+
+def test_a_repeated_row_is_read_once_and_an_input_with_two_answers_is_refused(suite, tmp_path):
+    """The same 12 rows given twice read as n=24, and their interval as narrow as 24 examples'."""
+    rows = "".join(f"message {i},{QUEUES[i % 3]}\n" for i in range(12))
+    new = tmp_path / "doubled.csv"
+    new.write_text("body_text,queue_name\n" + rows + rows)
+    read = read_labelled(new, suite, "recheck")
+    assert len(read.examples) == 12 and read.repeated == 12
+    new.write_text("body_text,queue_name\n" + rows + "message 0,Fraud\n")
+    with pytest.raises(SuiteError, match=r"doubled.csv:14: the input of line 2 again, with another answer"):
+        read_labelled(new, suite, "recheck")

@@ -281,6 +281,9 @@ def _require_folders(out: Path) -> None:
     if out.is_dir():
         raise HarnessError(f"--out {out}: a folder of that name is in the way of the report. Give another file name, "
                            "or move the folder aside.")
+    if out.exists() and not out.is_file():  # the write moves a new file over `out`: a device or pipe would be gone
+        raise HarnessError(f"--out {out}: not a regular file (a device, a pipe or a socket), which the report would "
+                           "replace. Write it to standard output with --out - (and redirect that), or give a file.")
     blocker = next((folder for folder in out.parents if folder.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise HarnessError(f"--out {out}: {blocker} is a file, not a folder, so nothing can be written inside it. "
@@ -301,9 +304,11 @@ def write_report(content: str | bytes, out: Path) -> list[Path]:
     """Whole or not at all: written beside `out`, then moved over it; a folder it had to make is removed again when
     the write fails. Returns the folders it made, shallowest first, for the caller to name (a typo in --out made a
     folder nobody looks in, without a word)."""
+    if out.is_symlink() and out.resolve().is_file():  # written through the link, which stays a link
+        out = out.resolve()
     _require_folders(out)
     made = [folder for folder in out.parents if not folder.exists()]
-    staging = out.with_name(f".{out.name}.tmp")
+    staging = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # two reports to one file each stage their own
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, bytes):

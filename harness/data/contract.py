@@ -403,11 +403,30 @@ def json_error(exc: json.JSONDecodeError, position: str) -> str:
 
 def load_json(text: str) -> Any:
     """`json.loads`, except that text Python cannot read (nested deeper than its recursion limit, an integer longer
-    than its digit limit) is a JSONDecodeError like any other malformed JSON, never a crash."""
+    than its digit limit) is a JSONDecodeError like any other malformed JSON, never a crash; and that `NaN`,
+    `Infinity` and a number too large for a float (`1e999`), which Python reads but JSON has not, are malformed too:
+    read as data they became the labels "nan" and "inf", and suite files no other JSON reader can read."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except (RecursionError, ValueError) as exc:
         raise _malformed(exc, text) from None
+
+
+class _NotFinite(ValueError):
+    def __init__(self, why: str, token: str):
+        super().__init__(why)
+        self.token = token
+
+
+def _not_json(name: str) -> Any:
+    raise _NotFinite(f"{name} is not a JSON value (JSON has no NaN or Infinity); write a number or null", name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise _NotFinite(f"the number {text[:20]} is too large for a float; write a smaller number or a string", text)
+    return value
 
 
 def decode_json_prefix(text: str) -> tuple[Any, int]:
@@ -421,6 +440,8 @@ def decode_json_prefix(text: str) -> tuple[Any, int]:
 def _malformed(exc: Exception, text: str) -> json.JSONDecodeError:
     if isinstance(exc, json.JSONDecodeError):
         return exc
+    if isinstance(exc, _NotFinite):  # where the token is (the first of its spelling: near enough to find it)
+        return json.JSONDecodeError(str(exc), text, max(text.find(exc.token), 0))
     why = "Nested too deeply to read" if isinstance(exc, RecursionError) else "Number too long to read"
     return json.JSONDecodeError(why, text, 0)
 

@@ -41,24 +41,63 @@ def recorded_fields(suite: Suite) -> FieldNames:
     return FieldNames(named.get("input"), answer if labels else None, None if labels else answer)
 
 
-def read_labelled(path: Path, suite: Suite, split: str, fields: FieldNames = FieldNames()) -> tuple[
-        tuple[Example, ...], str]:
-    """(examples, sha256 of the file) from `path`: in the suite's own format where it is written so (a .jsonl of
-    `input` and `output`, or `messages`, and no field named), else as suite init reads a table, from `fields` or the
-    suite's recorded ones. Example ids are `<split>:<line>`. SuiteError names every bad line at once."""
+@dataclass(frozen=True)
+class Labelled:
+    examples: tuple[Example, ...]
+    """Each input once, in the file's order."""
+    sha256: str
+    """Of the file's bytes."""
+    repeated: int = 0
+    """Rows left out because an earlier row has the same input and answer: a repeat is not more evidence, and
+    counted twice it narrowed every interval read from the file."""
+
+
+def read_labelled(path: Path, suite: Suite, split: str, fields: FieldNames = FieldNames()) -> Labelled:
+    """The labelled examples of `path`: in the suite's own format where it is written so (a .jsonl of `input` and
+    `output`, or `messages`, and no field named), else as suite init reads a table, from `fields` or the suite's
+    recorded ones. Example ids are `<split>:<line>`. SuiteError names every bad line at once, and an input given
+    two answers."""
     path = Path(path)
+    where = show_path(path)
     try:
         given = any((fields.input, fields.label, fields.output))
         if path.suffix.lower() == ".jsonl" and not given and _suite_format(path):
-            return load_examples(path, suite.contract, split)
-        recorded = recorded_fields(suite)
-        answer = fields if fields.label or fields.output else recorded
-        data = read_source(path, fields.input or recorded.input, answer.label, answer.output)
-        examples = _examples(data, suite.contract, split, show_path(path))
+            examples = load_examples(path, suite.contract, split)[0]
+        else:
+            recorded = recorded_fields(suite)
+            answer = fields if fields.label or fields.output else recorded
+            data = read_source(path, fields.input or recorded.input, answer.label, answer.output)
+            examples = _examples(data, suite.contract, split, where)
+        once = _once(examples, where)
     except SuiteError as exc:  # "add it to `output.labels`": whose? A shared database holds other teams' suites
         raise SuiteError(f"{exc}\n(read against suite {suite.name} {suite.version}, "
                          f"{show_path(suite.path / 'suite.yaml')})") from None
-    return examples, hashlib.sha256(path.read_bytes()).hexdigest()
+    return Labelled(once, hashlib.sha256(path.read_bytes()).hexdigest(), len(examples) - len(once))
+
+
+def _once(examples: tuple[Example, ...], where: str) -> tuple[Example, ...]:
+    """Each input once; an input given two answers is refused with both lines."""
+    first: dict[str, Example] = {}
+    problems = Problems()
+    for example in examples:
+        seen = first.setdefault(example.input, example)
+        if seen is not example and _answer(seen) != _answer(example):
+            problems.add(f"{where}:{_line(example)}: the input of line {_line(seen)} again, with another answer "
+                         f"({example.target} against {seen.target}); keep the right one")
+    problems.raise_if_any(where)
+    return tuple(first.values())
+
+
+def _line(example: Example) -> str:
+    return example.id.rsplit(":", 1)[-1]
+
+
+def _answer(example: Example) -> str:
+    """The answer as a comparable text (JSON targets with their keys in one order)."""
+    try:
+        return json.dumps(json.loads(example.target), sort_keys=True)
+    except ValueError:
+        return example.target
 
 
 def _suite_format(path: Path) -> bool:

@@ -181,9 +181,11 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
         # the folder named: a suite of another project in a shared database reads as this one's otherwise
         label = f"the test subset of {show_path(scored_on.path)} ({counted(len(examples), 'example')})"
     else:
-        examples, stored, relabelled = _as_recorded(read_labelled(Path(data), scored_on, "recheck", fields)[0],
-                                                    recorded, redactor)
+        labelled = read_labelled(Path(data), scored_on, "recheck", fields)
+        examples, stored, relabelled = _as_recorded(labelled.examples, recorded, redactor)
         notes = [counted(len(examples), "example")]
+        if labelled.repeated:
+            notes.append(f"{counted(labelled.repeated, 'repeated row')} read once")
         if 0 < stored < len(examples):
             notes.append(f"{stored} of them are recorded test inputs")
         if memorised := _memorised(examples, trained_on(config, scored_on, trial.params)):

@@ -215,7 +215,7 @@ def read_input_rows(given: str, input_field: str | None = None,
                            ".parquet or .txt).")
     path = Path(given)
     if not _is_file(path):
-        if _looks_like_a_path(given):
+        if _looks_like_a_path(given) or path.is_dir():  # `results` as much as `results/`
             what = "a folder, not a file" if path.is_dir() else f"no such file (looked in {Path.cwd()})"
             raise HarnessError(f"--input {given}: {what}. Give an existing file of inputs (.jsonl, .csv, .tsv, "
                                ".parquet or .txt), or the text to answer itself (--text answers text that looks like a "
