@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import json
 import math
 import os
@@ -57,10 +58,18 @@ def main(argv: list[str] | None = None) -> int:
         console.width = 200
     if getattr(args, "run", None) in (_sweep, _worker):
         _hear_ctrl_c()
+    _stop_cleanly_on_term()
     try:
         return args.run(args, console) or 0
     except HarnessError as exc:  # on stderr: `harness trials --format json > x.json` must not write it into x.json
         _flag(console, "error", str(exc))
+        return 2
+    except OSError as exc:
+        if exc.errno not in FULL_DISK:
+            raise
+        where = exc.filename or "standard output or a file it wrote"
+        _flag(console, "error", f"could not write to {where}: {exc.strerror}. Free some space (or raise the quota) "
+                                "and run the command again; what it wrote is incomplete.")
         return 2
     except KeyboardInterrupt as stop:
         # only trials are kept to resume from, and a dry run runs none
@@ -69,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             ("\nstopped (SIGTERM)." if isinstance(stop, Terminated) else "\ninterrupted.")
             + (" Finished trials are saved; re-run the same command to resume." if resumable else ""))
         return 143 if isinstance(stop, Terminated) else 130
+
+
+FULL_DISK = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+"""What a write fails with on a full disk or quota (`harness trials > /dev/full`): said in one line, not a traceback."""
 
 
 def _no_calls_home() -> None:
@@ -105,7 +118,15 @@ def _hear_ctrl_c() -> None:
     complete. So sweeps and workers take SIGINT back."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminated)  # a scheduler's stop: as Ctrl-C, not an exit mid-trial
+
+
+def _stop_cleanly_on_term() -> None:
+    """SIGTERM (a scheduler's stop, `kill`, a CI timeout) and SIGHUP (a closed terminal) stop every command as Ctrl-C
+    does, so its cleanups run: the default handler ended the process on the spot, and `suite init` left its
+    half-built folder behind, a sweep its trial running. A SIGHUP that `nohup` ignores stays ignored."""
+    signal.signal(signal.SIGTERM, _terminated)
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _terminated)
 
 
 def _terminated(signum, frame) -> None:
@@ -370,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--results", metavar="DIR", help="results folder of this worker: its database, adapters and "
                                                          "caches (default: the experiment's results_dir); --db moves "
                                                          "only the database, and wins for it when both are given")
-    worker.add_argument("--index", type=int, default=None,
+    worker.add_argument("--index", type=worker_index, default=None,
                         help="this worker's number; it offsets the sampler's seed so workers explore different "
                              "configurations (default: derived from the process id)")
     _db_option(worker)
@@ -780,6 +801,18 @@ def count(text: str) -> int:
     return value
 
 
+MAX_WORKER_INDEX = 65535
+"""A worker's index offsets the sampler's seed (at most 2**31 - 1), which numpy takes up to 2**32 - 1."""
+
+
+def worker_index(text: str) -> int:
+    """A worker's number: a whole number from 0 to MAX_WORKER_INDEX, refused before anything loads."""
+    value = count(text)
+    if value > MAX_WORKER_INDEX:
+        raise argparse.ArgumentTypeError(f"{text!r} is too large; give 0 to {MAX_WORKER_INDEX}")
+    return value
+
+
 def _study_options(parser: argparse.ArgumentParser) -> None:
     """What names a study and its size: the same for `sweep` and for every `worker` of it."""
     parser.add_argument("--allow-under-trained", action="store_true",
@@ -980,14 +1013,12 @@ examples:
 
 def _suite_init(args, console: Console) -> int:
     from harness.data.suite_init import init_suite
-    from harness.data.suites import load_suite
 
     result = init_suite(args.name, args.source, args.input_field, args.label_field, args.output_field,
                         metric=args.metric, drop_rare_labels=args.drop_rare_labels, seed=args.seed,
                         suites_dir=args.suites_dir, label_names=args.label_names, dev_from=args.dev_from,
                         test_from=args.test_from)
-    path = result.path
-    suite = load_suite(str(path))
+    path, suite = result.path, result.suite
     sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())
     console.print("\n".join(result.notes), highlight=False)
     dropped = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in result.dropped.items() if n) or "none"

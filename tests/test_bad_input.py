@@ -851,3 +851,66 @@ def test_non_finite_numbers_in_data_are_malformed_json_not_labels(tmp_path, valu
         init_suite("s", source, suites_dir=tmp_path / "suites")
     assert "data.jsonl:7: malformed JSON" in str(refused.value) and said in str(refused.value)
     assert not (tmp_path / "suites" / "s").exists()
+
+
+def test_suite_init_names_a_suites_dir_it_cannot_write_and_leaves_nothing(tmp_path, monkeypatch):
+    rows = "".join(f"message {i},{'ab'[i % 2]}\n" for i in range(40))
+    (source := tmp_path / "data.csv").write_text("text,label\n" + rows)
+    (blocker := tmp_path / "suites").write_text("not a folder")
+    for where in (blocker, blocker / "sub"):
+        with pytest.raises(SuiteError, match=r"is a file, not a folder, so no suite can be written there"):
+            init_suite("s", source, suites_dir=where)
+
+    import harness.data.suite_init as suite_init_module
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "new"))
+
+    monkeypatch.setattr(suite_init_module.tempfile, "mkdtemp", full_disk)
+    with pytest.raises(SuiteError, match=r"cannot write the suite to .* \(No space left on device: "):
+        init_suite("s", source, suites_dir=tmp_path / "new" / "suites")
+    assert not (tmp_path / "new").exists()  # the folders it made for the suite are gone again
+
+
+def test_suite_init_stops_cleanly_on_sigterm_and_leaves_no_half_built_folder(tmp_path):
+    """A CI timeout or `kill` ended suite init on the spot: its hidden staging folder (17 MB) stayed in suites/."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rows = "".join(f"message number {i} about {'ab'[i % 2]},{'ab'[i % 2]}\n" for i in range(60_000))
+    (source := tmp_path / "big.csv").write_text("text,label\n" + rows)
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    child = subprocess.Popen([sys.executable, "-m", "harness", "suite", "init", "big", "--from", str(source),
+                              "--suites-dir", str(suites)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(suites.iterdir()) and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # waits on a condition: the staging folder appears
+    child.send_signal(signal.SIGTERM)
+    err = child.communicate(timeout=120)[1]
+    if child.returncode == 0:  # it finished first: the suite is whole, which is fine too
+        assert [p.name for p in suites.iterdir()] == ["big"]
+        return
+    assert child.returncode == 143 and "stopped (SIGTERM)." in err and "Traceback" not in err
+    assert list(suites.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device whose writes fail as a full disk")
+def test_a_full_disk_under_standard_output_is_one_line_not_a_traceback(two_suites_store):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "harness", "trials", "--format", "json", "--db",
+                               str(two_suites_store.path)], stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "No space left on device. Free some space" in done.stderr
+
+
+@pytest.mark.parametrize("index, said", [("-1", "'-1' is negative; give 0 or more"),
+                                         ("99999999999999999999", "is too large; give 0 to 65535")])
+def test_a_worker_index_out_of_range_is_refused_before_anything_loads(index, said, capsys):
+    err = argparse_refused(["worker", "experiments/demo.yaml", "--index", index], capsys)
+    assert "argument --index" in err and said in err

@@ -402,3 +402,19 @@ def test_a_results_dir_or_suite_under_the_home_folder_is_read_as_the_shell_reads
     path.write_text(path.read_text().replace(f"results_dir: {tmp_path / 'results'}", "results_dir: ~/team-results"))
     config = load_experiment(path)  # not a folder named `~` in the current folder
     assert config.results_dir == str(Path.home() / "team-results") and config.suite == str(Path.home() / "suites/mine")
+
+
+def test_a_model_cache_that_cannot_be_written_is_named_before_calibration(tmp_path, toy_suite, capsys, monkeypatch,
+                                                                         model_dir, no_model_loads):
+    """Permission bits said yes (to root, and to /sys), and the sweep calibrated before failing with a traceback
+    where it saved the timings."""
+    import harness.models.sources as sources_module
+
+    def cannot(folder):  # as /sys answers root: the folder exists, its bits allow, a write fails
+        raise PermissionError(1, "Operation not permitted", str(folder))
+
+    monkeypatch.setattr(sources_module, "probe_writable", cannot)
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    out = refused(["sweep", str(experiment(tmp_path, toy_suite, model=str(model_dir))), "--check"], capsys)
+    assert f"{tmp_path} cannot be written (Operation not permitted)" in out
+    assert "set HARNESS_CACHE to a folder you can write" in out

@@ -460,7 +460,11 @@ def test_leaves_nothing_when_validation_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(suite_init_mod, "load_suite", fail)
     with pytest.raises(SuiteError, match="boom"):
         init_suite("mine", write_csv(tmp_path / "data.csv"), suites_dir=tmp_path / "s")
-    assert list((tmp_path / "s").iterdir()) == []
+    assert not (tmp_path / "s").exists()  # nor the folder it made to hold the suite
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(SuiteError, match="boom"):
+        init_suite("mine", write_csv(tmp_path / "data.csv"), suites_dir=tmp_path / "kept")
+    assert list((tmp_path / "kept").iterdir()) == []  # a folder that was there stays
 
 
 # ------------------------------------------------------------------------------------------- grounding

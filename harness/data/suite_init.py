@@ -27,6 +27,7 @@ only the splits the --from file still fills.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -51,6 +52,7 @@ from harness.data.suites import (
     RESERVED_DIRS,
     SPLITS,
     Problems,
+    Suite,
     list_suites,
     load_suite,
     resolve_suite_path,
@@ -67,6 +69,8 @@ class InitResult:
     suite.yaml; then a warning when the name is also a bundled suite's, which is about this machine, not the data."""
     dropped: dict[str, int]
     """What cleaning left out, by reason (also in suite.yaml's `cleaning` block)."""
+    suite: Suite
+    """The suite as written and loaded."""
 
 
 def init_suite(
@@ -181,8 +185,8 @@ def init_suite(
     files = {"suite.yaml": _SUITE_HEADER + dump_yaml(meta)}
     for split, part in zip(SPLITS, (train, dev, test)):
         files[f"{split}.jsonl"] = "".join(_jsonl_line(r, contract) + "\n" for r in part)
-    _publish(dest, files)
-    return InitResult(dest, notes + _name_clash(name, dest), dropped)
+    suite = _publish(dest, files)
+    return InitResult(dest, notes + _name_clash(name, dest), dropped, suite)
 
 
 def _destination(name: str, suites_dir: Path) -> Path:
@@ -191,6 +195,11 @@ def _destination(name: str, suites_dir: Path) -> Path:
             f"suite name {name!r} is not allowed; use ASCII letters (a-z, A-Z), digits, '.', '_' or '-' (not starting "
             f"with '.' or '_', and not {' or '.join(RESERVED_DIRS)})."
         )
+    blocker = next((folder for folder in (suites_dir, *suites_dir.parents) if folder.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # found before the data is read, not after
+        raise SuiteError(f"--suites-dir {show_path(suites_dir)}: {show_path(blocker)} is a file, not a folder, so no "
+                         "suite can be written there. Give --suites-dir a folder (the default is suites/ here), or "
+                         "move the file aside.")
     dest = suites_dir / name
     if dest.exists():
         raise SuiteError(
@@ -331,18 +340,30 @@ def _jsonl_line(row: Row, contract: Contract) -> str:
     return json.dumps({**line, "input": row.input, "output": output}, ensure_ascii=False)
 
 
-def _publish(dest: Path, files: dict[str, str]) -> None:
-    """Write into a temp dir next to `dest`, validate it as a suite, then rename: all or nothing."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+def _publish(dest: Path, files: dict[str, str]) -> Suite:
+    """Write into a temp dir next to `dest`, validate it as a suite, then rename: all or nothing. Returns the suite
+    as it loaded, so that nothing after the rename can be interrupted into reading as a failure. A --suites-dir it
+    had to make is removed again when it fails."""
+    made = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
+    tmp = None
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
         tmp.chmod(0o755)  # mkdtemp makes it private; the published folder should not be
         for name, text in files.items():
             (tmp / name).write_text(text, encoding="utf-8")
-        load_suite(str(tmp))  # never publish a suite that would not load
+        suite = load_suite(str(tmp))  # never publish a suite that would not load
         tmp.rename(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        return replace(suite, path=dest)
+    except BaseException as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for folder in made:  # deepest first; only those this init made, and only if empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if isinstance(exc, OSError):
+            raise SuiteError(f"cannot write the suite to {show_path(dest)} ({exc.strerror}: {exc.filename}); give "
+                             "--suites-dir a folder you can write to.") from None
         raise
 
 

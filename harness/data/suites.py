@@ -114,7 +114,7 @@ def show_path(path: Path) -> str:
     """A path as the user most likely typed it (relative to the working directory when inside it)."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # elsewhere; or a symlink loop, which resolve() cannot follow
         return str(path)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core.errors import ModelError
+from harness.core.paths import probe_writable
 from harness.models.gguf import convert_gguf, say
 
 MARKER = "harness_model.json"
@@ -257,13 +258,16 @@ def _check_writable(folder: Path, cache: Path | None) -> None:
 
 def check_cache() -> None:
     """The cache holds pulled models and this machine's calibration: a file, or a folder that cannot be written, is
-    refused before anything runs rather than after minutes of calibration. Nothing is written here."""
+    refused before anything runs rather than after minutes of calibration. A small file is written and removed in
+    its nearest existing folder (permission bits alone said yes to root, and to /sys); no folder is made."""
     root = cache_dir()
     existing = next(p for p in (root, *root.parents) if p.exists())
     if not existing.is_dir():
         raise ModelError(_cache_error(None, f"{existing} is a file, not a folder"))
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ModelError(_cache_error(None, f"{existing} is not writable"))
+    try:
+        probe_writable(root)
+    except OSError as exc:
+        raise ModelError(_cache_error(None, f"{existing} cannot be written ({exc.strerror or exc})")) from None
 
 
 def _cache_error(cache: Path | None, reason: str) -> str:
