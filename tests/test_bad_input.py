@@ -914,3 +914,12 @@ def test_a_full_disk_under_standard_output_is_one_line_not_a_traceback(two_suite
 def test_a_worker_index_out_of_range_is_refused_before_anything_loads(index, said, capsys):
     err = argparse_refused(["worker", "experiments/demo.yaml", "--index", index], capsys)
     assert "argument --index" in err and said in err
+
+
+def test_a_study_name_too_long_for_a_folder_is_refused_at_the_plan(tmp_path, tiny_model_dir, toy_suite):
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(f"name: x\nmodel: {tiny_model_dir}\nsuite: {toy_suite}\nresults_dir: {tmp_path / 'r'}\n"
+                          "space:\n  prompt: {shots: 0}\n")
+    with pytest.raises(ConfigError, match=r"is 300 characters long; give one of at most 160"):
+        plan_sweep(experiment, [], "y" * 300)
+    assert plan_sweep(experiment, [], "y" * 160).study == "y" * 160

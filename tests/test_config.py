@@ -56,6 +56,7 @@ MINIMAL = "name: x\nspace:\n  prompt: {shots: [0, 2]}\n"
     ("name: x\nspace: {lora: {r: [8, 0]}}\n", "`space.lora.r[1]` must be at least 1; got 0"),
     ("name: x\nspace: {lora: {learning_rate: -1.0e-3}}\n", "`space.lora.learning_rate` must be greater than 0"),
     ("name: x\nspace: {lora: {learning_rate: fast}}\n", "`space.lora.learning_rate` must be a number, got 'fast'"),
+    ("name: x\nspace: {full: {learning_rate: 1.0e+6}}\n", "`space.full.learning_rate` must be at most 1; got"),
     ("name: x\nspace: {lora: {learning_rate: {low: -1, high: 1}}}\n", "`space.lora.learning_rate.low` must be"),
     ("name: x\nspace: {lora: {lora_dropout: 1.0}}\n", "`space.lora.lora_dropout` must be below 1"),
     ("name: x\nspace: {lora: {r: {low: 16, high: 8}}}\n", "low 16 above high 8"),

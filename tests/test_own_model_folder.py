@@ -26,6 +26,17 @@ def test_a_checkpoint_without_a_weight_its_config_needs_is_refused(tmp_path):
     assert "random values, different at every load" in message and "tie_word_embeddings: true" in message
 
 
+def test_a_checkpoint_with_non_finite_weights_is_refused_naming_the_weight(tmp_path):
+    """Its prompting trial read "complete, 0.0%" (every answer empty), and training blamed the learning rate."""
+    folder = build_tiny_model_dir(tmp_path / "nan")
+    weights = folder / "model.safetensors"
+    tensors = load_file(str(weights))
+    tensors["model.embed_tokens.weight"][3, 0] = float("nan")
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    with pytest.raises(ModelError, match=r"its weight model.embed_tokens.weight holds NaN or infinite values"):
+        load_model(resolve(str(folder)), "cpu", torch.float32)
+
+
 def test_a_lora_adapter_on_gpt2s_conv1d_layers_fits_its_base(tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import GPT2Config, GPT2LMHeadModel

@@ -117,7 +117,22 @@ def load_model(source: ModelSource, device: str, dtype, quantization_config=None
                          "Fix: copy every *.safetensors of the same save_pretrained (a shard may be missing), or the "
                          "config.json that goes with these weights (a head tied to the embeddings is not stored: "
                          "`tie_word_embeddings: true`).")
+    if (broken := _not_finite(model)) is not None:
+        raise ModelError(f"cannot load model {source.name} from {source.path}: its weight {broken} holds NaN or "
+                         "infinite values, so every answer would be empty and every training loss NaN (as a broken "
+                         "fp16 conversion leaves a model). Fix: convert or download the model again, and check it "
+                         "loads with finite weights.")
     return model if quantization_config is not None else model.to(device)
+
+
+def _not_finite(model) -> str | None:
+    """The first floating-point weight holding NaN or infinity, by name; None when every one is finite."""
+    import torch
+
+    for name, weight in model.named_parameters():
+        if weight.is_floating_point() and not torch.isfinite(weight).all():
+            return name
+    return None
 
 
 def check_adapter_base(artifact: Path, source: ModelSource, owner: str) -> None:

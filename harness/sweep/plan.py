@@ -343,6 +343,15 @@ def _check_study_name(study: str, where: str) -> None:
         raise ConfigError(f"{where}: study name {study!r} must start with an ASCII letter or digit and use only "
                           "ASCII letters (a-z, A-Z), digits, '.', '_' or '-' (no '/', '+' or spaces); change `name:` "
                           "or pass --study NAME.")
+    if len(study) > MAX_STUDY_NAME:
+        raise ConfigError(f"{where}: study name {study[:20]!r}... is {len(study)} characters long; give one of at "
+                          f"most {MAX_STUDY_NAME} (`name:` or --study NAME). Its adapters are saved in a folder of "
+                          "that name, with room kept for a follow-up's suffix, within a file system's 255.")
+
+
+MAX_STUDY_NAME = 160
+"""A study's adapters go in results/artifacts/<study>/, and its follow-ups are <study>+seeds and the like: a name of
+300 characters passed every check and failed each trained trial with "File name too long" after its training."""
 
 
 def _objective_direction(config: ExperimentConfig, suite: Suite, where: str) -> bool:

@@ -21,7 +21,7 @@ from harness.training.methods.base import (
 
 @dataclass(frozen=True)
 class FullParams:
-    learning_rate: float = field(default=5e-5, metadata=greater_than(0))
+    learning_rate: float = field(default=5e-5, metadata={**greater_than(0), "max": 1.0})  # AdamW: above 1 diverges
     """AdamW learning rate; every weight moves, so far smaller than an adapter's (1e-5 to 1e-4)."""
     constrained: bool = False
     """Answer with decoding limited to the output contract (the label set or the JSON Schema), as a constrained

@@ -36,7 +36,7 @@ class LoraParams:
     """Dropout on the adapter's input during training; 0 for short runs."""
     target_modules: str = "all-linear"
     """`all-linear`, or comma-separated module names such as `q_proj,v_proj`."""
-    learning_rate: float = field(default=1e-3, metadata=greater_than(0))
+    learning_rate: float = field(default=1e-3, metadata={**greater_than(0), "max": 1.0})  # AdamW: above 1 diverges
     """AdamW learning rate. Adapters take far larger rates than full fine-tuning (1e-4 to 2e-3)."""
     constrained: bool = False
     """Answer with decoding limited to the output contract (the label set or the JSON Schema), as a constrained
