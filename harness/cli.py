@@ -763,6 +763,19 @@ def positive(text: str) -> float:
     return value
 
 
+MIN_THROUGHPUT = 1e-3
+"""Completion tokens per second below which no serving stack runs: 1e-300 priced a query at 300 digits of dollars."""
+
+
+def throughput(text: str) -> float:
+    """A serving throughput in completion tokens per second: positive, and at least MIN_THROUGHPUT."""
+    value = positive(text)
+    if value < MIN_THROUGHPUT:
+        raise argparse.ArgumentTypeError(f"{text!r} tokens per second is no serving figure; give the completion "
+                                         f"tokens per second measured, at least {MIN_THROUGHPUT:g}")
+    return value
+
+
 def volume(text: str) -> float:
     """Queries per month: a finite positive number inside payback's range (`VOLUME_RANGE`)."""
     from harness.analysis.payback import volume_problem
@@ -855,14 +868,14 @@ def _payback_options(parser: argparse.ArgumentParser) -> None:
                         help="USD per engineering hour")
     parser.add_argument("--hosting", type=finite,
                         help="fixed monthly hosting of the candidate, USD")
-    parser.add_argument("--serving-throughput", type=positive, metavar="TOKENS_PER_S",
+    parser.add_argument("--serving-throughput", type=throughput, metavar="TOKENS_PER_S",
                         help="the candidate's completion tokens per second as measured on your serving stack (marked "
                              "user input); default: its vLLM load test (generation.engine: vllm), else the labelled "
                              "fallback, the harness's own generate at the sweep's batch size")
     parser.add_argument("--serving-usd-per-hour", type=positive, metavar="USD",
                         help="what an hour of the machine --serving-throughput was measured on costs (marked user "
                              "input); default: the trial's own device at the price table's rate")
-    parser.add_argument("--baseline-serving-throughput", type=positive, metavar="TOKENS_PER_S",
+    parser.add_argument("--baseline-serving-throughput", type=throughput, metavar="TOKENS_PER_S",
                         help="the same for a local baseline trial, so that both are priced on the same serving "
                              "stack; payback cautions when the two are priced on different engines")
     parser.add_argument("--baseline-serving-usd-per-hour", type=positive, metavar="USD",

@@ -656,6 +656,13 @@ def test_a_number_too_large_to_compute_with_is_named_as_such(capsys):
     assert "'1e400' is too large to compute with" in capsys.readouterr().err
 
 
+def test_a_serving_throughput_no_stack_runs_at_is_refused(capsys):
+    """--serving-throughput=1e-300 priced each query at 300 digits of dollars."""
+    with pytest.raises(SystemExit):
+        main(["payback", "s/0", "--volume", "100", "--serving-throughput=1e-300"])
+    assert "'1e-300' tokens per second is no serving figure" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------------- flags a new user mixes up
 
 
@@ -923,3 +930,20 @@ def test_a_study_name_too_long_for_a_folder_is_refused_at_the_plan(tmp_path, tin
     with pytest.raises(ConfigError, match=r"is 300 characters long; give one of at most 160"):
         plan_sweep(experiment, [], "y" * 300)
     assert plan_sweep(experiment, [], "y" * 160).study == "y" * 160
+
+
+@pytest.mark.parametrize("text, said", [
+    ('{"text": "a b", "label": "x"},\n', "a comma after the object; remove the trailing comma"),
+])
+def test_a_jsonl_line_ending_in_a_comma_says_to_remove_it(tmp_path, text, said):
+    (source := tmp_path / "data.jsonl").write_text(text * 30)
+    with pytest.raises(SuiteError, match=said):
+        init_suite("s", source, suites_dir=tmp_path / "suites")
+
+
+@pytest.mark.parametrize("header", ["a message about billing,billing", ","])
+def test_a_csv_whose_first_row_is_data_or_blank_is_told_to_add_a_header(tmp_path, header):
+    (source := tmp_path / "data.csv").write_text(header + "\n" + "another message about refunds,refund\n" * 30)
+    with pytest.raises(SuiteError, match=r"does not name its columns: it looks like a row of data, or its names are "
+                                         r"blank. Add a header row"):
+        init_suite("s", source, suites_dir=tmp_path / "suites")

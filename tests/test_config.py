@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -282,3 +283,18 @@ def test_a_bad_results_folder_from_workers_results_flag_names_that_flag(tmp_path
     out = " ".join("".join(capsys.readouterr()).split())
     assert "cannot write results to" in out and f"the value came from `--results {blocker / 'results'}` on the" in out
     assert "--set results_dir" not in out
+
+
+@pytest.mark.parametrize("item, said", [
+    ("suite=null", "`suite` cannot be unset from the command line: null would quietly fall back to its default"),
+    ("model=", "the value is empty; give one (--set model=VALUE)"),
+    ("data.train_limit=", "the value is empty"),
+])
+def test_a_set_item_that_would_quietly_fall_back_to_a_default_is_refused(item, said):
+    from harness.core.config import apply_override
+
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        apply_override({"name": "x"}, item, "exp.yaml")
+    raw = {"name": "x"}
+    apply_override(raw, "data.train_limit=null", "exp.yaml")  # null where null means "no limit" stays allowed
+    assert raw["data"] == {"train_limit": None}

@@ -86,3 +86,16 @@ def test_a_folder_with_two_saves_is_refused(tmp_path):
         {"metadata": {}, "weight_map": {"lm_head.weight": "model-00001-of-00001.safetensors"}}))
     with pytest.raises(ModelError, match=r"holds two saves of a model: one file, model.safetensors, and the shards"):
         resolve(str(folder))
+
+
+def test_a_recorded_model_folder_moved_away_is_named_with_the_fix_that_applies(tmp_path, monkeypatch):
+    """`predict` said "give the path of a model folder", and predict has no flag to give one."""
+    from harness.models.sources import resolve_recorded
+
+    folder = build_tiny_model_dir(tmp_path / "base")
+    assert resolve_recorded(str(folder), "trial s/1").path == str(folder)
+    with pytest.raises(ModelError) as refused:
+        resolve_recorded(str(tmp_path / "moved"), "trial s/1")
+    message = str(refused.value)
+    assert f"trial s/1 ran on the model folder {tmp_path / 'moved'}, which is not there any more" in message
+    assert "Put the folder back at that path" in message and "give the path" not in message

@@ -480,6 +480,10 @@ def _related(key: str, other: str) -> bool:
     return key == other or key.startswith(other + ".") or other.startswith(key + ".")
 
 
+NOT_NULL = frozenset({"name", "model", "suite", "results_dir"})
+"""Top-level keys whose null is their default: `--set suite=null` ran the bundled suite without a word."""
+
+
 def apply_override(raw: dict[str, Any], item: str, where: str) -> None:
     """Apply one `dotted.key=value` override; the value is parsed as YAML (`3`, `1e-3`, `[8, 16]`)."""
     key, sep, text = item.partition("=")
@@ -496,8 +500,14 @@ def apply_override(raw: dict[str, Any], item: str, where: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"--set {item!r}: `{part}` in {where} is not a mapping, so it has no `{parts[-1]}`.")
         node = child
+    if not text.strip():
+        raise ConfigError(f"--set {item!r}: the value is empty; give one (--set {key}=VALUE), or write "
+                          f"--set {key}=null to unset it where null is allowed.")
     try:
         node[parts[-1]] = parse_yaml(text)
+        if node[parts[-1]] is None and key in NOT_NULL:
+            raise ConfigError(f"--set {item!r}: `{key}` cannot be unset from the command line: null would quietly "
+                              f"fall back to its default. Give a value, or leave --set {key} out.")
     except DuplicateKeyError as exc:
         raise ConfigError(f"--set {item!r}: key `{exc.key}` is given twice in the value; keep one.") from None
     except yaml.YAMLError as exc:

@@ -398,7 +398,10 @@ class ParsedOutput:
 def json_error(exc: json.JSONDecodeError, position: str) -> str:
     """The decoder's message with where it stopped (`column 50`, `char 7`). Some of its messages end in "at" already
     ("Unterminated string starting at"), and "at at column" reads as a typo."""
-    return f"{exc.msg} {position}" if exc.msg.endswith(" at") else f"{exc.msg} at {position}"
+    said = f"{exc.msg} {position}" if exc.msg.endswith(" at") else f"{exc.msg} at {position}"
+    if exc.msg == "Extra data" and exc.doc[exc.pos:].strip() == ",":  # `{...},` as a JSON array's lines are written
+        said += ": a comma after the object; remove the trailing comma"
+    return said
 
 
 def load_json(text: str) -> Any:

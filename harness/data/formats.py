@@ -380,6 +380,10 @@ def _pick_field(
     guessed = guess_field(guesses, columns)
     if guessed is not None:
         return guessed
+    if any(not c.strip() or len(c.split()) >= 3 for c in columns):  # `,`, or a sentence for a name
+        raise SuiteError(f"{where}: its first row {columns} does not name its columns: it looks like a row of data, or "
+                         "its names are blank. Add a header row that names each column (e.g. `text,label`), then "
+                         f"pass {flag} if the names are not common ones.")
     raise SuiteError(f"{where}: cannot guess the {role} field (looked for {list(guesses)}); pass {flag} with one of "
                      f"{columns}.")
 

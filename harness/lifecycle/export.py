@@ -106,7 +106,7 @@ def _write_folder(store: Store, trial: TrialView, folder: Path, merged: bool) ->
     """Write the weights, tokenizer, base_model.json, serving.json and README.md; returns (adapter, base)."""
     candidate, suite, cap = load_candidate(store, trial.id, device="cpu")
     study = store.study(trial.study)
-    source = sources.resolve(study.model_name)
+    source = sources.resolve_recorded(study.model_name, f"study {study.name}")
     adapter = trial.method in ("lora", "qlora")
     base = source.path  # a local folder (embedded or local models), or the hub id of a hub model
     candidate.model.save_pretrained(folder, safe_serialization=True)

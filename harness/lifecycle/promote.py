@@ -338,5 +338,5 @@ def check_weights(store: Store, trial: TrialView) -> None:
         raise HarnessError(missing)
     if not trial.trained or study is None:
         return
-    source = sources.resolve(study.model_name, pull_missing=False)
+    source = sources.resolve_recorded(study.model_name, f"trial {trial.id}", pull_missing=False)
     loading.check_adapter_base(trial.artifact_path, source, f"trial {trial.id}")

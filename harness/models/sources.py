@@ -508,6 +508,17 @@ def _check_hub_id(ref: str) -> None:
                          f"{fix}") from None
 
 
+def resolve_recorded(ref: str, who: str, pull_missing: bool = True) -> ModelSource:
+    """The model a study recorded (`ModelSource.reference`), for a command that takes no model of its own (predict,
+    export, promote, served): a local folder no longer there is named with the fix that applies, putting it back,
+    not resolve's "give the path", which such a command has no flag for."""
+    if Path(ref).is_absolute() and not Path(ref).exists():
+        raise ModelError(f"{who} ran on the model folder {ref}, which is not there any more. Put the folder back at "
+                         "that path (or a link to it there): the study recorded it, and its adapters load only on "
+                         "the base model they were trained on.")
+    return resolve(ref, pull_missing=pull_missing)
+
+
 def resolve(ref: str, cache: Path | None = None, pull_missing: bool = True) -> ModelSource:
     m = _embedded(ref)
     if m is not None:

@@ -82,7 +82,7 @@ def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[C
     if study is None:
         raise HarnessError(f"trial {trial.id} has no study record in {store.path}; it cannot be rebuilt.")
     suite = study_suite(study, f"trial {trial.id}")
-    source = sources.resolve(study.model_name)
+    source = sources.resolve_recorded(study.model_name, f"trial {trial.id}")
     if source.sha256 != study.model_sha256:
         raise HarnessError(f"the model {source.name} on this machine (sha256 {source.sha256[:12]}) is not the one "
                            f"trial {trial.id} used ({study.model_sha256[:12]}).")
