@@ -254,10 +254,26 @@ def test_a_max_length_beyond_the_context_window_is_refused_and_no_fix_points_pas
 
     long = Example("train:0", "x" * 5000, "y")
     monkeypatch.setattr("harness.sweep.prepare.over_length", lambda prompter, examples, max_length: [(long, 5000)])
+    monkeypatch.setattr("harness.sweep.prepare.without_input", lambda prompter, example: 12)
     with pytest.raises(ConfigError) as refusal:
         check_lengths(None, (long,), 1000, window=2048)
     assert "5,000 tokens is beyond the model's context window (2,048)" in str(refusal.value)
     assert "--set training.max_length=5000" not in str(refusal.value)
+
+
+def test_an_instruction_too_long_for_max_length_is_named_not_the_examples(tmp_path, tiny_model_dir, toy_suite,
+                                                                           capsys):
+    """A 250k-character instruction was blamed on the examples ("cut their inputs"), and cutting them then said to
+    raise max_length, past the model's window."""
+    import shutil
+
+    suite = Path(shutil.copytree(toy_suite, tmp_path / "wordy"))
+    meta = yaml.safe_load((suite / "suite.yaml").read_text())
+    (suite / "suite.yaml").write_text(yaml.safe_dump({**meta, "instruction": "Name the colour. " * 40}))
+    for mode in ("refuse", "truncate"):
+        out = refused(["sweep", str(over_length_experiment(tmp_path, tiny_model_dir, suite, mode)), "--dry-run"],
+                      capsys)
+        assert "Shorten the suite's `instruction:`" in out and "training.include_instruction: false" in out, out
 
 
 def test_over_long_examples_are_truncated_when_configured(tmp_path, tiny_model_dir, toy_suite, monkeypatch):

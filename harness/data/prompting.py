@@ -118,6 +118,16 @@ def _tokens(prompter: Prompter, example: Example) -> int:
     return len(prompter.tokenizer(prompter.prompt(example) + prompter.completion(example), verbose=False).input_ids) + 1
 
 
+def without_input(prompter: Prompter, example: Example) -> int:
+    """Tokens of `example`'s training row with its input emptied: what the instruction, the template and the answer
+    take whatever the input."""
+    return _tokens(prompter, dataclasses.replace(example, input=""))
+
+
+NO_ROOM_FIX = ("Shorten the suite's `instruction:` (in its suite.yaml; every training prompt holds it), set "
+               "`training.include_instruction: false`, or raise training.max_length")
+
+
 def cut_to_length(prompter: Prompter, examples: tuple[Example, ...], max_length: int,
                   where: str = "training.max_length") -> tuple[tuple[Example, ...], list[tuple[Example, int]]]:
     """`examples` with each over-long one's input cut at its end, by whole tokens, until prompt and answer fit
@@ -153,8 +163,8 @@ def _cut(prompter: Prompter, example: Example, max_length: int, where: str) -> E
     if low == 0 or not cut.input.strip() or _tokens(prompter, cut) > max_length:
         raise ConfigError(
             f"{where}: train example {example.id} does not fit {max_length} tokens even with its input cut to one "
-            f"token (the instruction and the answer alone are longer). Raise training.max_length, or shorten the "
-            f"example's answer."
+            f"token: without its input it takes {without_input(prompter, example):,} (the instruction, the template "
+            f"and the answer). {NO_ROOM_FIX}, or shorten the example's answer."
         )
     if lost := lost_values(prompter.contract, example.target, example.input, cut.input):
         raise ConfigError(

@@ -18,12 +18,14 @@ from harness.core.config import ExperimentConfig
 from harness.core.errors import ConfigError
 from harness.data.prompt_tokens import PromptLengths, prompt_lengths
 from harness.data.prompting import (
+    NO_ROOM_FIX,
     Prompter,
     beyond_context,
     cut_to_length,
     max_answer_tokens,
     over_length,
     trained_prompter,
+    without_input,
 )
 from harness.data.suites import Example, Suite, show_path
 from harness.evaluation.regression import REGRESSION_SUITES, per_item_scores, task_config
@@ -144,6 +146,12 @@ def check_lengths(prompter, train: tuple[Example, ...], max_length: int, where: 
     too_long = over_length(prompter, list(train), max_length)
     if too_long:
         (first, longest), count = too_long[0], len(too_long)
+        if (alone := without_input(prompter, first)) > max_length:  # no input fits: cutting inputs cannot help
+            raise ConfigError(
+                f"training.max_length: {count} of {len(train)} train example(s) are longer than {max_length} tokens, "
+                f"and with no input at all {first.id} still takes {alone:,} (the instruction, the template and the "
+                f"answer), so cutting inputs cannot help. {NO_ROOM_FIX} (--set training.max_length=N, or in "
+                f"{where}).")
         if window is None or longest <= window:
             raise_it = f"Raise it with --set training.max_length={longest} (or in {where}), cut"
         else:  # raising it cannot help: the model cannot attend to that many tokens
