@@ -412,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge.set_defaults(run=_merge)
 
     trials = sub.add_parser("trials", help="list trials with their metrics")
-    trials.add_argument("--study", help="only this study")
+    trials.add_argument("--study", type=named, help="only this study")
     trials.add_argument("--format", choices=("table", "json", "csv"), default="table",
                         help="table (default): ranked on dev, with test scores; json: every metric as {value, low, "
                              "high, n}; csv: one row per trial, for a spreadsheet")
@@ -500,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "verdict's opponent with every assumption and its source; the machines and library versions; "
                     "and the commands that re-derive each figure. It reads the results database and decides nothing "
                     "the sweep did not. " + DECISION_RULE)
-    report.add_argument("--study", help="the study to report (default: the database's only sweep study)")
+    report.add_argument("--study", type=named, help="the study to report (default: the database's only sweep study)")
     report.add_argument("--out", metavar="FILE_OR_FOLDER",
                         help="the file to write: a self-contained HTML page (no scripts, prints as it shows) when "
                              "it ends in .html, a PDF (landscape A4, fonts embedded) when it ends in .pdf, Markdown "
@@ -803,6 +803,13 @@ def _number(text: str) -> float:
         return math.nan
 
 
+def named(text: str) -> str:
+    """A name that is not empty (`--study ""` listed nothing and said the database held no trials)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a name")
+    return text
+
+
 def count(text: str) -> int:
     """How many things to list: a whole number, 0 or more."""
     try:
@@ -835,9 +842,9 @@ def _study_options(parser: argparse.ArgumentParser) -> None:
                         help="time this machine again instead of reading its cached calibration (e.g. it was "
                              "measured while other work shared the CPU, and the plan came out slow)")
     parser.add_argument("--trials", type=int, help="total trials in the study (default: budget.trials)")
-    parser.add_argument("--study", help="study name (default: the experiment's name); a new name starts a study of "
-                                        "its own in the same results database, e.g. a small trial run beside the "
-                                        "real one")
+    parser.add_argument("--study", type=named,
+                        help="study name (default: the experiment's name); a new name starts a study of its own in "
+                             "the same results database, e.g. a small trial run beside the real one")
     from harness.sweep.storage import storage_from_environment  # marked, so messages can name the variable
 
     parser.add_argument("--storage", default=storage_from_environment(),
@@ -1534,6 +1541,10 @@ def _registry(args, console: Console) -> int:
     _given_db_exists(args.db, store)
     if args.head and not args.verify:
         raise HarnessError("--head HASH is checked with --verify: `harness registry --verify --head HASH`.")
+    if args.verify and (args.suite or args.history):  # one chain holds every suite's events: none is verified alone
+        raise HarnessError("--verify checks the whole database: one hash chain holds every suite's history, and every "
+                           "trial's seal. Drop --suite and --history (`harness registry --history --suite NAME` "
+                           "lists one suite's events).")
     if args.verify and not store.path.exists():
         raise HarnessError(f"no results database at {store.path}: nothing to verify. Point --db at the harness.duckdb "
                            "of a results folder.")

@@ -963,3 +963,15 @@ def test_a_csv_whose_first_row_is_data_or_blank_is_told_to_add_a_header(tmp_path
     with pytest.raises(SuiteError, match=r"does not name its columns: it looks like a row of data, or its names are "
                                          r"blank. Add a header row"):
         init_suite("s", source, suites_dir=tmp_path / "suites")
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["show", "s/1/2"], "'s/1/2' is not a trial id: give STUDY/NUMBER"),
+])
+def test_a_mistyped_name_is_named_as_such(two_suites_store, argv, said, capsys):
+    assert said in refused([*argv, "--db", str(two_suites_store.path)], capsys)
+
+
+def test_an_empty_study_name_is_refused_by_argparse(capsys):
+    err = argparse_refused(["trials", "--study", ""], capsys)
+    assert "argument --study: is empty; give a name" in err

@@ -138,3 +138,10 @@ def test_a_move_is_not_recorded_when_production_changed_since_it_was_read(regist
                                     AdapterEvent("s/2", "colours", "retired", "production", "retire", "cy")],
                                    production_was=("colours", "s/2"))
     assert registry.production("colours") == "s/3"
+
+
+def test_verify_with_a_suite_says_it_checks_the_whole_database(registry, capsys):
+    """`registry --verify --suite triage` ignored --suite and reported every suite's events without a word."""
+    assert main(["registry", "--verify", "--suite", "colours", "--db", str(registry.path)]) == 2
+    assert "--verify checks the whole database: one hash chain holds every suite's history" in " ".join(
+        printed(capsys).split())

@@ -256,3 +256,14 @@ def test_a_storage_password_on_the_command_line_is_warned_about_and_one_from_the
     assert password_warning("postgresql://ana@db.example:5432/studies?password=pgSECRET789") is not None
     assert password_warning(EnvironmentStorage("postgresql://ana:pgSECRET789@db.example:5432/studies")) is None
     assert password_warning("postgresql://ana@db.example:5432/studies") is None and password_warning(None) is None
+
+
+def test_a_short_storage_password_is_masked_as_a_token_not_inside_every_word():
+    """With postgresql://u:p@..., the driver's message read "(***syco***g.O***erationalError) ... ***ort 1
+    failed": unreadable, and it told the password by where the stars were."""
+    from harness.sweep.storage import _scrubbed
+
+    message = "(psycopg.OperationalError) connection to port 1 failed: password=p user=u"
+    said = _scrubbed(message, "postgresql://u:p@127.0.0.1:1/db")
+    assert said == "(psycopg.OperationalError) connection to port 1 failed: password=*** user=u"
+    assert _scrubbed("auth failed for s3cr3t!", "postgresql://u:s3cr3t!@h/db") == "auth failed for ***"

@@ -33,7 +33,7 @@ def trial_id(study: str, number: int) -> str:
 def split_trial_id(value: str) -> tuple[str, int]:
     """("<study>", number) from "<study>/<number>"; ValueError when it is not one."""
     study, sep, number = value.rpartition("/")
-    if not sep or not study or not number.isdigit():
+    if not sep or not study or "/" in study or not number.isdigit():  # a study's name holds no `/`
         raise ValueError(f"{value!r} is not a trial id STUDY/NUMBER")
     return study, int(number)
 

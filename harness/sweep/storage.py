@@ -291,7 +291,13 @@ _QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
 def _scrubbed(message: str, url: str) -> str:
     """A driver's message without the password of `url`, which some drivers quote back (in a DSN or a host name)."""
     for value in _passwords(url):
-        message = message.replace(value, "***")
+        if len(value) >= 8:  # no word holds it by chance: every occurrence goes
+            message = message.replace(value, "***")
+            continue
+        # a short one as a whole token: a password `p` had masked every p ("***syco***g"), telling it by the gaps
+        left = r"(?<![A-Za-z0-9])" if value[0].isalnum() else ""
+        right = r"(?![A-Za-z0-9])" if value[-1].isalnum() else ""
+        message = re.sub(f"{left}{re.escape(value)}{right}", "***", message)
     return message
 
 
