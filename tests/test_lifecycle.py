@@ -98,7 +98,9 @@ def test_gate_refuses_then_passes_promotion_retires_and_rollback_restores(sweep)
                                                          (weak, "overridden")]
     assert gates[0].reference == "life/0" and gates[0].subset and gates[0].actor == "ada"
     assert gates[0].detail["decision"]["test"] == "mcnemar-exact"
-    assert forced.gate.earlier == 1 and "1 other candidate(s) were gated against life/2" in forced.gate.text()
+    # against any reference: strong and other looked at the same test examples (against life/0 and life/2)
+    assert forced.gate.earlier == 2 and "2 other candidate(s) were gated on this test subset" in forced.gate.text()
+    assert forced.gate.repeated == 1  # weak itself, refused against life/0 first
     with pytest.raises(HarnessError, match="--force needs --reason"):
         promote(store, weak, "production", approver="ada", force=True)
     with pytest.raises(HarnessError, match="only adapters"):

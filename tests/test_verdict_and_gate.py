@@ -257,7 +257,7 @@ def rules(result) -> dict[str, bool]:
 def test_gate_passes_a_better_feasible_fully_trained_adapter():
     result = run(tuned(), *table(100, 14, 2, 84))
     assert result.passed and all(rules(result).values())
-    assert "earlier looks: no other candidate was gated against" in result.text()
+    assert "earlier looks: no other candidate was gated on this test subset" in result.text()
 
 
 def test_gate_refuses_noise_and_accepts_it_only_within_a_margin():
@@ -289,13 +289,13 @@ def test_gate_fails_format_and_hallucination_thresholds_and_counts_earlier_looks
             "hallucination_rate": Metric(0.08, 0.05, 0.12, 200), "regression_delta": Metric(0.0, -0.03, 0.03, 100)}
     result = run(tuned(test=test), *table(100, 14, 2, 84), earlier=3)
     assert rules(result)["format compliance"] is False and rules(result)["hallucination"] is False
-    assert "3 other candidate(s) were gated against s/0" in result.text()
+    assert "3 other candidate(s) were gated on this test subset before (against any reference" in result.text()
 
 
 def test_gate_counts_the_candidates_own_earlier_gates_as_looks():
     result = gate(tuned(), prompt(), "prompting", CONFIG, *table(100, 14, 2, 84), "task_accuracy", True, "sha",
                   repeated=2)
-    assert "no other candidate was gated" in result.text() and "itself was gated against it 2 time(s) before" in \
+    assert "no other candidate was gated" in result.text() and "itself was gated on it 2 time(s) before" in \
         result.text()
     assert "itself" not in run(tuned(), *table(100, 14, 2, 84)).text()
 

@@ -14,7 +14,7 @@ and every rule the sweep applied read the same way here:
   shown (never measured fails, unless allowed).
 
 A refused gate changes nothing, but like a passed one it is recorded (`harness registry --history`), with how many
-candidates were gated against the same reference on the same test subset before.
+other candidates were gated on the same test subset before, against any reference.
 """
 
 from __future__ import annotations
@@ -57,10 +57,12 @@ class GateResult:
     subset: str | None = None
     """sha256 of the test subset both were scored on."""
     earlier: int = 0
-    """Distinct candidates gated against this reference on this test subset before this evaluation."""
+    """Distinct other candidates gated on this test subset of the suite before this evaluation, against any
+    reference: every gate of every study looks at the same test examples (counted against this reference alone, the
+    count began at 0 again with each new study's prompting arm)."""
     repeated: int = 0
-    """Times this candidate itself was gated against this reference on this test subset before: a gate run again
-    until it passes is a look at test each time."""
+    """Times this candidate itself was gated on this test subset before: a gate run again until it passes is a look
+    at test each time."""
     unpaired: str | None = None
     """Why the candidate and the reference cannot be compared on the same test examples (scored on different test
     subsets); None when they were. The objective rule then fails as not decided: only an override passes it, and
@@ -83,13 +85,13 @@ class GateResult:
     def text(self) -> str:
         head = (f"gate {'PASSED' if self.passed else 'FAILED'} for {self.candidate} against {self.reference_kind} "
                 f"{self.reference}:")
-        looks = (f"  earlier looks: {self.earlier} other candidate(s) were gated against {self.reference} on this "
-                 "test subset before; every evaluation is recorded (`harness registry --history`), and each extra "
-                 "look at the same test makes a pass by luck likelier." if self.earlier else
-                 f"  earlier looks: no other candidate was gated against {self.reference} on this test subset "
-                 "(every look, compares included, is in `harness registry --history`); this evaluation is recorded.")
+        looks = (f"  earlier looks: {self.earlier} other candidate(s) were gated on this test subset before "
+                 "(against any reference, in any study); every evaluation is recorded (`harness registry "
+                 "--history`), and each extra look at the same test makes a pass by luck likelier." if self.earlier
+                 else "  earlier looks: no other candidate was gated on this test subset (every look, compares "
+                      "included, is in `harness registry --history`); this evaluation is recorded.")
         if self.repeated:
-            looks += (f" {self.candidate} itself was gated against it {self.repeated} time(s) before: each re-run is "
+            looks += (f" {self.candidate} itself was gated on it {self.repeated} time(s) before: each re-run is "
                       "another look too.")
         rules = [f"  [{'pass' if r.passed else 'FAIL'}] {r.name}: {r.detail}" for r in self.rules]
         source = [f"  thresholds: from {self.thresholds_from}"] if self.thresholds_from else []
@@ -134,7 +136,7 @@ def run_gate(store: Store, candidate: TrialView, reference: TrialView, kind: str
     """Read both trials' test scores and the earlier gate evaluations, then apply `gate`."""
     metric = objective_of(store, candidate)
     subset = candidate.data.subset_sha256.get("test")
-    looks = [look.candidate for look in store.looks(suite=suite, kind="gate", reference=reference.id, subset=subset)]
+    looks = [look.candidate for look in store.looks(suite=suite, kind="gate", subset=subset)]
     earlier = {name for name in looks if name != candidate.id}
     study = store.study(candidate.study)
     rows = {trial.id: {row.example_id: row for row in store.examples(trial.id, "test")}

@@ -518,7 +518,8 @@ def _looks_text(looks: dict) -> str:
     earlier = looks["earlier_candidates_at_last_pass"]
     text = f"{looks['gate_evaluations']} gate evaluation(s) of this adapter, {len(looks['looks'])} look(s) in all"
     if earlier is not None:
-        text += f"; {earlier} other candidate(s) had been gated against the same reference on the same test subset"
+        # as that gate counted them: against any reference since 2026-12-07, against its own reference before
+        text += f"; {earlier} other candidate(s) had been gated on the same test subset before its last pass"
     return text
 
 
