@@ -1579,7 +1579,7 @@ def _registry(args, console: Console) -> int:
 def _registry_verify(store, head: str | None, console: Console) -> int:
     """The registry's hash chain, and a head kept elsewhere, checked: exit 1 on a changed history."""
     from harness.lifecycle.audit import chain_problem
-    from harness.lifecycle.integrity import evidence_problems
+    from harness.lifecycle.integrity import evidence_problems, sealed_on_upgrade
     from harness.store.chain import HEAD_CHARS
 
     if head is not None and not re.fullmatch(r"[0-9a-fA-F]{12,64}", head.strip()):
@@ -1591,19 +1591,23 @@ def _registry_verify(store, head: str | None, console: Console) -> int:
                                    "events by id; restore the database from a backup to recover the history.")
         return 1
     if problems := evidence_problems(store):
-        for problem in problems:
+        for problem in problems[:-1]:
             _flag(console, "mismatch", f"{store.path}: {problem}.")
-        console.print("The gate, and re-checks, refuse such a trial. Restore the database from a backup to recover "
-                      "its scores, or run its configuration again in a new study.", highlight=False)
+        _flag(console, "mismatch", f"{store.path}: {problems[-1]}. The gate, re-checks and audit packs refuse such a "
+                                   "trial; restore the database from a backup to recover its evidence, or run its "
+                                   "configuration again in a new study.")
         return 1
     if head is not None and not check.holds(head):
         _flag(console, "mismatch", f"{store.path}: its registry does not hold the head {head.strip()}: its history "
                                    "was rewritten after that head was printed (or the head is from another database).")
         return 1
     held = f"; it holds the head {head.strip()} given" if head is not None else ""
+    upgraded = sealed_on_upgrade(store)
+    sealed = ("every trial's evidence as sealed when it was scored" if not upgraded else
+              f"every trial's evidence as sealed, {upgraded} of them by the upgrade that added seals, as they stood "
+              "then (an edit made before it cannot be told)")
     console.print(f"{store.path}: {check.events} registry events, hash chain intact, head "
-                  f"{check.head[:HEAD_CHARS]}{held}; every trial's scores as sealed when it was scored.",
-                  highlight=False)
+                  f"{check.head[:HEAD_CHARS]}{held}; {sealed}.", highlight=False)
     return 0
 
 

@@ -393,14 +393,16 @@ def test_an_edited_score_stops_the_gate_and_a_resealed_one_shows_in_verify(sweep
     assert production in promoted.detail["seals"] and all(s.intact for s in store.seals())
     db = ["--db", str(results)]
     assert main(["registry", "--verify", *db]) == 0
-    assert "every trial's scores as sealed when it was scored" in " ".join(printed(capsys).split())
+    assert "every trial's evidence as sealed when it was scored" in " ".join(printed(capsys).split())
+    pack = audit(store, production, tmp_path / "pack")  # records the seal of the evidence it certifies
+    assert json.loads((pack / "record.json").read_text())["scores_sealed"] == promoted.detail["seals"][production]
 
     edited = next(t for t in ("life/1", "life/3") if t != production)
     with duckdb.connect(str(store.path)) as conn:
         conn.execute("UPDATE examples SET scores = '{\"task_accuracy\": 1.0}' WHERE trial_id = ?", [edited])
-    with pytest.raises(HarnessError, match=rf"trial {edited}'s recorded outcome, metrics or per-example outputs and "
-                                           r"scores were changed after it was scored .*the gate weighs their stored "
-                                           r"scores, so it did not run"):
+    with pytest.raises(HarnessError, match=rf"trial {edited}'s recorded outcome, settings, metrics, throughput or "
+                                           r"per-example outputs and scores were changed after it was scored .*the "
+                                           r"gate weighs their stored scores, so it did not run"):
         promote(store, edited, "production", approver="mallory")
     assert main(["registry", "--verify", *db]) == 1
     assert f"trial {edited}'s recorded outcome" in " ".join(printed(capsys).split())
@@ -413,6 +415,8 @@ def test_an_edited_score_stops_the_gate_and_a_resealed_one_shows_in_verify(sweep
     assert main(["registry", "--verify", *db]) == 1
     out = " ".join(printed(capsys).split())
     assert f"trial {production} is sealed otherwise than when the gate read it" in out
+    assert main(["audit", "--verify", str(pack), *db]) == 1  # the pack's files are as written; the evidence is not
+    assert f"trial {production}'s evidence is not what this pack recorded" in " ".join(printed(capsys).split())
 
 
 def test_a_promotion_whose_production_moved_while_its_gate_ran_is_not_recorded(sweep, tmp_path, monkeypatch):

@@ -385,7 +385,7 @@ class AdapterEvent:
     gate: dict | None = None
     """The gate's result: every rule with its numbers, intervals and p-values."""
     detail: dict | None = None
-    """What a re-check measured; the seals of the trials a promotion's gate read (`promote.SEALS`); and
+    """What a re-check measured; the seals of the trials a promotion's gate read (`integrity.SEALS`); and
     `os_account`, set by the store."""
     at: datetime | None = None
     """When (UTC); set by the store."""

@@ -32,7 +32,8 @@ from harness.core.text import markdown_inert
 from harness.core.typed import build
 from harness.data.suites import SPLITS, Suite
 from harness.lifecycle.export import check_outside_artifacts, export
-from harness.lifecycle.promote import WITHDRAW, check_sealed
+from harness.lifecycle.integrity import check_sealed
+from harness.lifecycle.promote import WITHDRAW
 from harness.store.chain import HEAD_CHARS, ChainCheck
 from harness.store.database import AuditPackRecord, Store
 from harness.sweep.followups import trained_on
@@ -414,9 +415,12 @@ def registry_problem(folder: Path, store: Store) -> str | None:
     holds the head the pack recorded), or None. A pack written before the chain recorded no head: nothing to
     check."""
     try:
-        chain = json.loads((folder / RECORD).read_text(encoding="utf-8")).get("registry_chain") or {}
+        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+        chain = record.get("registry_chain") or {}
     except (OSError, ValueError, AttributeError):
         return None  # the manifest check names a missing or changed record
+    if (problem := _evidence_since(record, store)) is not None:
+        return problem
     check = store.registry_chain()
     if not check.intact:
         return f"{store.path}: {chain_problem(check)}"
@@ -425,6 +429,20 @@ def registry_problem(folder: Path, store: Store) -> str | None:
         return (f"{store.path}: its registry no longer holds the head {head[:HEAD_CHARS]}... this pack recorded: "
                 "the registry's history was rewritten after the pack was written")
     return None
+
+
+def _evidence_since(record: dict, store: Store) -> str | None:
+    """Why the audited trial's evidence in `store` is not what the pack recorded (`scores_sealed`), or None; a pack
+    written before seals recorded none: nothing to check."""
+    trial = record.get("trial") if isinstance(record.get("trial"), dict) else {}
+    sealed = record.get("scores_sealed")
+    checks = store.seals([trial["id"]]) if isinstance(trial.get("id"), str) and isinstance(sealed, str) else []
+    if not checks or (checks[0].recorded == sealed and checks[0].intact):
+        return None
+    now = checks[0]
+    return (f"{store.path}: trial {now.trial_id}'s evidence is not what this pack recorded (sealed {sealed[:12]} "
+            f"then; {(now.recorded or 'no seal')[:12]} now, {'consistent' if now.intact else 'broken'}): it was "
+            "edited after the pack was written")
 
 
 def chain_problem(check: ChainCheck) -> str:

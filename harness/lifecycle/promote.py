@@ -18,6 +18,7 @@ from harness.core.records import AdapterEvent, LookAtTest, StudyView, TrialView,
 from harness.core.typed import build
 from harness.data.suites import load_suite, show_path
 from harness.evaluation.rules import STATS_RULES
+from harness.lifecycle.integrity import SEALS, check_sealed
 from harness.models import loading, sources
 from harness.store.database import Store
 from harness.store.weights import missing_weights
@@ -160,22 +161,6 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
     # one transaction: never the look without the move, nor the move alone, nor either if production moved meanwhile
     store.record_adapter_events(events, look, production_was=(study.suite, production))
     return Promotion(trial.id, study.suite, to, previous, gate, not gate.passed, retired)
-
-
-SEALS = "seals"
-"""Key of a promotion's detail: the seal of each trial the gate read (`store/seal.py`), which the registry's chain
-covers, so scores edited and resealed after the gate read them still show (`registry --verify`)."""
-
-
-def check_sealed(store: Store, trial_ids: list[str], why: str) -> dict[str, str | None]:
-    """Refuse trials whose recorded scores were edited after they were scored; returns each one's seal."""
-    checks = store.seals(trial_ids)
-    for check in checks:
-        if not check.intact:
-            raise HarnessError(f"{check.problem()}: {why}. `harness registry --verify` lists every trial whose seal "
-                               "is broken. Restore the results database from a backup, or run the trial's "
-                               "configuration again in a new study.")
-    return {check.trial_id: check.recorded for check in checks}
 
 
 def ways_to_compare(store: Store, candidate: TrialView, gate: GateResult) -> str:

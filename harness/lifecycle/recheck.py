@@ -40,7 +40,8 @@ from harness.data.suites import Example, seeded_subset, show_path
 from harness.evaluation.rules import STATS_RULES
 from harness.evaluation.scoring import score_split
 from harness.evaluation.stats import bootstrap_mean, proportion
-from harness.lifecycle.promote import check_sealed, check_suite, check_weights
+from harness.lifecycle.integrity import check_sealed
+from harness.lifecycle.promote import check_suite, check_weights
 from harness.models.device import resolve_device
 from harness.models.environment import environment
 from harness.store.database import Store

@@ -65,7 +65,7 @@ from harness.core.records import (
 )
 from harness.store.chain import GENESIS, ChainCheck, check_chain, link
 from harness.store.migrations import MIGRATIONS, UnknownMigrations, applied, apply_migrations, check_known
-from harness.store.seal import SealCheck, check_seals, write_seal
+from harness.store.seal import SealCheck, check_seals, reseal_one, write_seal
 
 DEFAULT_DB = Path("results/harness.duckdb")
 
@@ -432,9 +432,16 @@ class Store:
         if stored is None or dict(stored.experiment) == json.loads(_dumps(study.experiment)):
             return
         held = _dumps({"experiment": dict(stored.experiment)})
-        self._write(lambda c: c.execute(
-            "UPDATE trials SET details = json_merge_patch(COALESCE(details, '{}'), ?) WHERE study = ?"
-            " AND json_extract(COALESCE(details, '{}'), '$.experiment') IS NULL", [held, study.name]))
+
+        def write(c: duckdb.DuckDBPyConnection) -> None:
+            ids = [r[0] for r in c.execute("SELECT id FROM trials WHERE study = ?", [study.name]).fetchall()]
+            intact = [check.trial_id for check in check_seals(c, ids) if check.intact and not check.running]
+            c.execute("UPDATE trials SET details = json_merge_patch(COALESCE(details, '{}'), ?) WHERE study = ?"
+                      " AND json_extract(COALESCE(details, '{}'), '$.experiment') IS NULL", [held, study.name])
+            for kept in intact:  # what they ran with, written in: a change the seal holds; a broken one stays so
+                reseal_one(c, kept)
+
+        self._write(write)
 
     def study_conflict(self, study: StudyRecord) -> str | None:
         """Why `study` cannot join the stored study of its name, if it cannot: trials scored on another suite (or

@@ -471,6 +471,7 @@ def m023_trial_seals(conn: duckdb.DuckDBPyConnection) -> None:
     (`store/seal.py`), so an edited score shows. Trials recorded before are sealed now, as they stand: an edit made
     before this upgrade cannot be told apart."""
     conn.execute("ALTER TABLE trials ADD COLUMN scores_sha256 VARCHAR")
+    conn.execute("ALTER TABLE trials ADD COLUMN sealed_on_upgrade BOOLEAN DEFAULT false")
     reseal(conn)
 
 

@@ -7,9 +7,9 @@ said 50%. The seal makes such an edit visible: the gate recomputes both sides' s
 records them in its event, which the chain covers, so a score edited and resealed after a promotion still differs
 from what the gate read. `harness registry --verify` checks every seal.
 
-Columns a later step legitimately changes are outside the seal: the adapter's folder (retention removes weights),
-the reason of a failed trial, and `details` (a study's settings recorded on its trials). A migration that rewrites
-a sealed column must seal the trials again (`reseal`), as the one that added the seal did.
+Columns a later step legitimately changes are outside the seal: the adapter's folder (retention removes weights)
+and the reason of a failed trial. A study's settings written into its older trials' `details` seal them again
+(`reseal`), and so must a migration that rewrites a sealed column, as the one that added the seal did.
 """
 
 from __future__ import annotations
@@ -29,20 +29,34 @@ TRIAL_FIELDS = ("id", "study", "number", "run_id", "method", "params", "status",
                 "constraints", "label_reports", "stats_rules", "weights_sha256")
 """The trial's columns a reader decides with: what it was, whether it finished and trained in full, its objective,
 feasibility and constraints, and which adapter it saved."""
+STUDY_FIELDS = ("suite", "objective_metric", "maximize")
+"""The study's columns every decision about the trial reads: which suite's registry it is in, and which metric, in
+which direction, decides (an objective edited to format_compliance let a 30% adapter replace a 100% one)."""
 METRIC_FIELDS = ("split", "name", "value", "low", "high", "n")
 EXAMPLE_FIELDS = ("split", "example_id", "input", "target", "output", "scores", "error")
-JSON_FIELDS = frozenset({"params", "shots", "constraints", "label_reports", "weights_sha256", "scores"})
+THROUGHPUT_FIELDS = ("split", "examples", "seconds", "batch_size", "prompt_tokens", "completion_tokens", "batches")
+"""What payback prices serving from."""
+JSON_FIELDS = frozenset({"params", "shots", "constraints", "label_reports", "weights_sha256", "scores", "details",
+                         "batches"})
 
 
-def seal(trial: Mapping[str, Any], metrics: Iterable[Mapping[str, Any]], examples: Iterable[Mapping[str, Any]]) -> str:
-    """The sha256 of a trial's row, metric rows and example rows as read back from the database."""
+def seal(trial: Mapping[str, Any], metrics: Iterable[Mapping[str, Any]], examples: Iterable[Mapping[str, Any]],
+         throughput: Iterable[Mapping[str, Any]] = (), study: Mapping[str, Any] | None = None) -> str:
+    """The sha256 of a trial's row (with its provenance and the settings it ran with, `details`), its metric,
+    example and throughput rows, and its study's objective, as read back from the database."""
     canonical = {
-        "trial": {name: _plain(name, trial.get(name)) for name in TRIAL_FIELDS},
-        "metrics": sorted(([_plain(n, m.get(n)) for n in METRIC_FIELDS] for m in metrics), key=json.dumps),
-        "examples": sorted(([_plain(n, e.get(n)) for n in EXAMPLE_FIELDS] for e in examples), key=json.dumps),
+        "trial": {name: _plain(name, trial.get(name)) for name in (*TRIAL_FIELDS, "details")},
+        "study": {name: _plain(name, (study or {}).get(name)) for name in STUDY_FIELDS},
+        "metrics": _rows_of(metrics, METRIC_FIELDS),
+        "examples": _rows_of(examples, EXAMPLE_FIELDS),
+        "throughput": _rows_of(throughput, THROUGHPUT_FIELDS),
     }
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False,
                                      separators=(",", ":")).encode()).hexdigest()
+
+
+def _rows_of(rows: Iterable[Mapping[str, Any]], fields: tuple[str, ...]) -> list[list[Any]]:
+    return sorted(([_plain(n, row.get(n)) for n in fields] for row in rows), key=json.dumps)
 
 
 def _plain(name: str, value: Any) -> Any:
@@ -63,40 +77,59 @@ def _plain(name: str, value: Any) -> Any:
 def trial_seal(conn: duckdb.DuckDBPyConnection, trial_id: str) -> str:
     """The seal of `trial_id` as its rows stand now."""
     trial = _rows(conn.execute("SELECT * FROM trials WHERE id = ?", [trial_id]))
+    study = _rows(conn.execute("SELECT s.* FROM studies s JOIN trials t ON t.study = s.study WHERE t.id = ?",
+                               [trial_id]))
     metrics = _rows(conn.execute("SELECT * FROM metrics WHERE trial_id = ?", [trial_id]))
     examples = _rows(conn.execute("SELECT * FROM examples WHERE trial_id = ?", [trial_id]))
-    return seal(trial[0] if trial else {}, metrics, examples)
+    throughput = _rows(conn.execute("SELECT * FROM throughput WHERE trial_id = ?", [trial_id]))
+    return seal(trial[0] if trial else {}, metrics, examples, throughput, study[0] if study else None)
 
 
-def write_seal(conn: duckdb.DuckDBPyConnection, trial_id: str) -> str:
+def write_seal(conn: duckdb.DuckDBPyConnection, trial_id: str, on_upgrade: bool = False) -> str:
     """Seal `trial_id` as its rows stand, in the caller's transaction."""
     digest = trial_seal(conn, trial_id)
-    conn.execute("UPDATE trials SET scores_sha256 = ? WHERE id = ?", [digest, trial_id])
+    conn.execute("UPDATE trials SET scores_sha256 = ?, sealed_on_upgrade = ? WHERE id = ?",
+                 [digest, on_upgrade, trial_id])
     return digest
 
 
 def reseal(conn: duckdb.DuckDBPyConnection) -> None:
-    """Seal every finished trial again as it stands (the upgrade that added seals does this)."""
+    """Seal every finished trial as it stands, marked as sealed on upgrade (the upgrade that added seals does this)."""
     for (trial_id,) in conn.execute("SELECT id FROM trials WHERE status <> 'running' ORDER BY id").fetchall():
-        write_seal(conn, trial_id)
+        write_seal(conn, trial_id, on_upgrade=True)
+
+
+def reseal_one(conn: duckdb.DuckDBPyConnection, trial_id: str) -> None:
+    """Seal `trial_id` again after a legitimate change to a sealed column (a study's settings written into its older
+    trials), keeping whether it was first sealed on upgrade. Call it only for a trial whose seal held before."""
+    previous = conn.execute("SELECT sealed_on_upgrade FROM trials WHERE id = ?", [trial_id]).fetchone()
+    write_seal(conn, trial_id, bool(previous and previous[0]))
 
 
 @dataclass(frozen=True)
 class SealCheck:
     trial_id: str
     recorded: str | None
-    """The seal written with the trial; None for one still running (or one a release before seals left unsealed)."""
+    """The seal written with the trial; None for one still running."""
     now: str
     """The seal of its rows as they stand."""
+    running: bool = False
+    """A running trial has no seal yet; every other one has one (the upgrade that added seals sealed them all), so a
+    finished trial without one was written or emptied by hand."""
+    on_upgrade: bool = False
+    """Sealed by the upgrade that added seals, as the trial stood then, not when it was scored."""
 
     @property
     def intact(self) -> bool:
-        return self.recorded is None or self.recorded == self.now
+        return self.recorded == self.now or (self.recorded is None and self.running)
 
     def problem(self) -> str:
         """In words, for a broken seal."""
-        return (f"trial {self.trial_id}'s recorded outcome, metrics or per-example outputs and scores were changed "
-                f"after it was scored (sealed {self.recorded[:12] if self.recorded else '-'}, now {self.now[:12]})")
+        if self.recorded is None:
+            return (f"trial {self.trial_id} is finished but has no seal: every finished trial is sealed when scored, "
+                    "so it was written or its seal emptied outside the harness")
+        return (f"trial {self.trial_id}'s recorded outcome, settings, metrics, throughput or per-example outputs and "
+                f"scores were changed after it was scored (sealed {self.recorded[:12]}, now {self.now[:12]})")
 
 
 def check_seals(conn: duckdb.DuckDBPyConnection, trial_ids: Iterable[str] | None = None) -> list[SealCheck]:
@@ -107,9 +140,10 @@ def check_seals(conn: duckdb.DuckDBPyConnection, trial_ids: Iterable[str] | None
         ids = list(dict.fromkeys(trial_ids))
     out = []
     for trial_id in ids:
-        row = conn.execute("SELECT scores_sha256 FROM trials WHERE id = ?", [trial_id]).fetchone()
+        row = conn.execute("SELECT scores_sha256, status, sealed_on_upgrade FROM trials WHERE id = ?",
+                           [trial_id]).fetchone()
         if row is not None:
-            out.append(SealCheck(trial_id, row[0], trial_seal(conn, trial_id)))
+            out.append(SealCheck(trial_id, row[0], trial_seal(conn, trial_id), row[1] == "running", bool(row[2])))
     return out
 
 

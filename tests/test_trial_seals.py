@@ -1,0 +1,72 @@
+"""A skeptic's edits to a results database, each of which changed what a decision reads: a finished trial's seal
+emptied, the study's objective or direction changed, the gate's thresholds in what a trial ran with, the throughput
+payback prices, and production's scores edited and sealed again after a gate read them. Written through the real
+Store, edited through duckdb as the database's owner would."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from harness.core.errors import HarnessError
+from harness.core.records import AdapterEvent, ExampleRow, MetricRow, StudyRecord, Throughput, TrialRecord
+from harness.lifecycle.integrity import SEALS, check_sealed, evidence_problems
+from harness.store.database import Store
+from harness.store.seal import write_seal
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(StudyRecord(name="s", experiment_name="s", experiment={"name": "s"}, suite="colours",
+                                   suite_version="1.0.0", suite_path="", model_name="tiny", model_sha256="abc",
+                                   objective_metric="task_accuracy", maximize=True))
+    for number, right in ((0, 3), (1, 9)):
+        store.record_trial_result(TrialRecord(
+            id=f"s/{number}", study="s", number=number, run_id="r", method="lora", trained=True, status="complete",
+            objective=right / 10, feasible=True,
+            metrics=[MetricRow("test", "task_accuracy", right / 10, 0.0, 1.0, 10)],
+            examples=[ExampleRow("test", f"test:{i}", "x", "red", "red" if i < right else "blue",
+                                 scores={"task_accuracy": float(i < right)}) for i in range(10)],
+            throughput={"test": Throughput(10, 5.0, 4, 100, 20)},
+            provenance={"experiment": {"gate": {"margin": 0.0}}}))
+    return store
+
+
+def _edit(store: Store, sql: str, *args) -> None:
+    with duckdb.connect(str(store.path)) as conn:
+        conn.execute(sql, list(args))
+
+
+def test_untouched_trials_are_intact(store):
+    assert all(check.intact and not check.on_upgrade for check in store.seals())
+    assert evidence_problems(store) == []
+
+
+@pytest.mark.parametrize("edit", [
+    "UPDATE trials SET scores_sha256 = NULL WHERE id = 's/0'",  # emptied: only an edit leaves a finished one so
+    "UPDATE studies SET objective_metric = 'format_compliance' WHERE study = 's'",
+    "UPDATE studies SET maximize = false WHERE study = 's'",
+    "UPDATE trials SET details = json_merge_patch(details, '{\"experiment\": {\"gate\": {\"margin\": 1.0}}}')"
+    " WHERE id = 's/0'",
+    "UPDATE throughput SET seconds = 0.001 WHERE trial_id = 's/0'",
+])
+def test_an_edit_to_what_a_decision_reads_breaks_the_seal(store, edit):
+    _edit(store, edit)
+    assert any(not check.intact for check in store.seals(["s/0"]))
+    with pytest.raises(HarnessError, match=r"trial s/0(.s recorded| is finished but has no seal)"):
+        check_sealed(store, ["s/0", "s/1"], "the gate weighs their stored scores, so it did not run")
+
+
+def test_production_edited_and_sealed_again_after_a_gate_read_it_is_refused_by_the_next_gate(store):
+    seals = check_sealed(store, ["s/1", "s/0"], "gate")
+    store.record_adapter_events([AdapterEvent("s/1", "colours", "production", "candidate", "promote", "ada",
+                                              detail={SEALS: seals})])
+    _edit(store, "UPDATE examples SET scores = '{\"task_accuracy\": 0.0}' WHERE trial_id = 's/1'")
+    with duckdb.connect(str(store.path)) as conn:
+        write_seal(conn, "s/1")
+    assert all(check.intact for check in store.seals())  # consistent with itself: the seal alone cannot tell
+    with pytest.raises(HarnessError, match=r"trial s/1 is sealed otherwise than when the gate read it for s/1's "
+                                           r"move to production"):
+        check_sealed(store, ["s/0", "s/1"], "the gate weighs their stored scores, so it did not run")
+    assert [p for p in evidence_problems(store) if "s/1 is sealed otherwise" in p]
