@@ -1092,7 +1092,8 @@ def _checked(plan, store, console: Console) -> int:
     from harness.data.suites import show_path
     from harness.sweep.run import check_store_matches_storage
 
-    check_store_matches_storage(plan, store)
+    for note in check_store_matches_storage(plan, store):
+        _flag(console, "note", note)
     console.print(f"{plan.study}: the experiment, its --set items, the suite {plan.suite.name} {plan.suite.version} "
                   f"({show_path(plan.suite.path)}: " + ", ".join(f"{s} {len(v)} of {len(plan.suite.splits[s])}"
                                                                 for s, v in plan.subsets.items())
@@ -1126,7 +1127,8 @@ def _sweep(args, console: Console) -> int:
     if not args.dry_run:  # owner-only before anything writes in it (the hosted cache, the forgetting check's)
         results_folder(plan.results_dir)
     store = _store(args.db, plan.config.results_dir)
-    check_store_matches_storage(plan, store)  # before calibration, and in the dry run
+    for note in check_store_matches_storage(plan, store):  # before calibration, and in the dry run
+        _flag(console, "note", note)
     with as_one_worker(plan.device, args.workers):  # workers then read this calibration, not time it again
         here = plan_for_machine(plan, console.print, args.allow_under_trained, pull_missing=not args.dry_run,
                                 recalibrate=args.recalibrate, finished=_finished_trials(store, plan.study),
@@ -1257,7 +1259,8 @@ def _worker(args, console: Console) -> int:
                       f"{STORAGE_ENV}) to share one study across machines.")
     results_folder(plan.results_dir)  # owner-only before anything writes in it
     store = _store(args.db, plan.config.results_dir)
-    check_store_matches_storage(plan, store)  # before calibration: a worker of another setup costs minutes there
+    for note in check_store_matches_storage(plan, store):  # before calibration: another setup costs minutes there
+        _flag(console, "note", note)
     here = plan_for_machine(plan, console.print, args.allow_under_trained, recalibrate=args.recalibrate,
                             finished=_finished_trials(store, plan.study))
     outcome = run_sweep(here.plan, store, echo=console.print, worker=index, followups=False, prepared=here.data)

@@ -200,23 +200,36 @@ def test_a_recheck_names_a_suite_instruction_edited_since_the_scores(tmp_path):
     assert not [c for c in setting_changes(store, trial, None, "a" * 64) if "suite.yaml" in c]
 
 
-def test_another_folder_with_a_suite_of_the_same_name_is_refused(tmp_path, tiny_model_dir, suite):
-    """Two teams sharing one results database both named their suite `toy-colours`: the registry knows a suite by
-    its name, so they shared one production adapter, and one team's promote retired the other's."""
+def test_another_suite_of_the_same_name_and_version_is_refused_and_another_version_is_a_note(tmp_path,
+                                                                                           tiny_model_dir, suite):
+    """Two teams sharing one results database both named their suite `toy-colours` 1.0.0: the registry knows a suite
+    by its name, so they shared one production adapter, and one team's promote retired the other's."""
     _, plan, store = recorded_study(tmp_path, tiny_model_dir, suite)
+    store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
+                                          status="complete", provenance={"data": {
+                                              "split_sha256": dict(plan.suite.split_sha256),
+                                              "suite_setup_sha256": plan.suite.setup_sha256}}))
     ours = Path(shutil.copytree(suite, tmp_path / "team-b" / "toy-colours"))
     experiment = tmp_path / "team-b.yaml"
     experiment.write_text(f"name: team-b\nmodel: {tiny_model_dir}\nsuite: {ours}\nresults_dir: {tmp_path / 'r'}\n"
                           "regression: {enabled: false}\nspace:\n  prompt: {shots: 0}\n")
-    check_store_matches_storage(plan_sweep(experiment, []), store)  # the same suite, copied: nothing to refuse
+    assert check_store_matches_storage(plan_sweep(experiment, []), store) == []  # the same suite, copied
 
     test = ours / "test.jsonl"
     test.write_text(test.read_text().replace('"red"', '"blue"', 1))
+    shutil.rmtree(suite)  # the first team's folder moved away: what the database recorded still tells them apart
     with pytest.raises(HarnessError) as refused:
         check_store_matches_storage(plan_sweep(experiment, []), store)
     message = " ".join(str(refused.value).split())
-    assert "is not the suite toy-colours that study toy in" in message and "share one production adapter" in message
-    assert "give it its own `name:` in" in message and "If it is a new version of that suite" in message
+    assert "is not the suite toy-colours 1.0.0 that study toy in" in message and "its test.jsonl differ" in message
+    assert "give it its own `name:` in" in message and "give it a new `version:`" in message
+
+    meta = ours / "suite.yaml"
+    meta.write_text(meta.read_text().replace("version: 1.0.0", "version: 1.1.0").replace("version: '1.0.0'",
+                                                                                         "version: '1.1.0'"))
+    notes = check_store_matches_storage(plan_sweep(experiment, []), store)  # a new version: its own, with a note
+    assert len(notes) == 1 and "also in this database as version 1.0.0" in notes[0]
+    assert "the registry keeps one production adapter for both" in notes[0]
 
 
 def test_a_study_scored_on_another_version_is_not_said_to_be_under_the_same_version(tmp_path, tiny_model_dir, suite):

@@ -37,12 +37,12 @@ from tqdm.auto import tqdm
 
 from harness.analysis.formatting import params_text
 from harness.core.config import ExperimentConfig
-from harness.core.errors import EngineLost, HarnessError, OutsideFailure, SuiteError, Terminated
+from harness.core.errors import EngineLost, HarnessError, OutsideFailure, Terminated
 from harness.core.paths import results_folder
 from harness.core.progress import bar_options
 from harness.core.records import RunRecord, StudyRecord, TrialRecord, setup_changes, study_setup, trial_id
 from harness.core.redaction import Redactor, redact_rows
-from harness.data.suites import load_suite, show_path
+from harness.data.suites import show_path
 from harness.hosted.ledger import SpendLedger
 from harness.models import sources
 from harness.models.device import free_memory, is_out_of_memory
@@ -513,11 +513,12 @@ def _refuse_other_setup(plan: SweepPlan, stored: dict, record: StudyRecord) -> N
                            "Pass --study NEW_NAME to start a separate study, or run the experiment that created it.")
 
 
-def check_store_matches_storage(plan: SweepPlan, store: Store) -> None:
+def check_store_matches_storage(plan: SweepPlan, store: Store) -> list[str]:
     """Refuse, before anything runs, when the results database holds trials of this study that its Optuna storage
     does not know. Optuna would number new trials from 0 again, and each would take the id, the stored scores and
-    the adapter folder of an old one: a promoted adapter among them would change under its registry entry."""
-    model = _check_same_setup(plan, store)
+    the adapter folder of an old one: a promoted adapter among them would change under its registry entry. Returns
+    notes for the user (`_check_same_setup`)."""
+    model, notes = _check_same_setup(plan, store)
     loaded = stored_study(plan.storage, plan.study)
     drawn = [] if loaded is None else loaded.get_trials(deepcopy=False)
     if loaded is not None and (setup := loaded.user_attrs.get("setup")) is not None:
@@ -527,7 +528,7 @@ def check_store_matches_storage(plan: SweepPlan, store: Store) -> None:
     known = {t.number for t in drawn}
     unknown = [t.id for t in store.trials(plan.study) if t.number not in known]
     if not unknown:
-        return
+        return notes
     shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
     raise HarnessError(
         f"{store.path} already holds trials of study {plan.study} ({shown}) that the study storage "
@@ -538,13 +539,13 @@ def check_store_matches_storage(plan: SweepPlan, store: Store) -> None:
     )
 
 
-def _check_same_setup(plan: SweepPlan, store: Store) -> tuple[str, str]:
+def _check_same_setup(plan: SweepPlan, store: Store) -> tuple[tuple[str, str], list[str]]:
     """Refuse, before calibration and in the dry run, to add trials to a stored study of this name that another
     suite, data subset, seed, objective or model made (`Store.study_conflict`), or whose model folder's set-up or
     suite's split files changed since. The model is the one on this machine now; an embedded model not pulled yet is
     compared when the sweep records the study, after it pulls it. Returns the model as a study records it (its
-    reference and sha256, "" where not known yet), for the storage's own check."""
-    _check_one_suite_per_name(plan, store)
+    reference and sha256, "" where not known yet), for the storage's own check, and the notes to print."""
+    notes = _check_one_suite_per_name(plan, store)
     try:
         source = sources.resolve(plan.config.model, pull_missing=False)  # a folder's weights hashed (cached)
     except HarnessError:
@@ -553,39 +554,56 @@ def _check_same_setup(plan: SweepPlan, store: Store) -> tuple[str, str]:
     model = (source.reference, source.sha256) if source else \
         (stored.model_name, stored.model_sha256) if stored else (plan.config.model, "")
     if stored is None:
-        return model
+        return model, notes
     conflict = store.study_conflict(_study_record(plan, *model, stored.model_note))
     if conflict is not None:
         raise HarnessError(conflict)
     _check_same_split_files(plan, store)
     if source is not None:
         _check_same_model_setup(plan, store, sources.setup_sha256(source.path))
-    return model
+    return model, notes
 
 
-def _check_one_suite_per_name(plan: SweepPlan, store: Store) -> None:
-    """Refuse a suite whose name this database already knows from another folder that holds other examples or
-    another instruction, contract or scorers. The registry knows a suite by its name: two teams' suites both named
-    `triage` shared one production adapter, and one team's promote and rollback retired the other's."""
-    here = plan.suite
+def _check_one_suite_per_name(plan: SweepPlan, store: Store) -> list[str]:
+    """Refuse a suite whose name and version this database already knows, scored on other examples or another
+    instruction, contract or scorers (what its trials recorded, wherever the folder is now). The registry knows a
+    suite by its name: two teams' suites, both `triage` 1.0.0, shared one production adapter, and one team's
+    promote and rollback retired the other's. Another version from another folder is a note, not a refusal: a
+    suite's new version shares its production adapter, as it should. Returns the notes."""
+    here, notes = plan.suite, []
     for study in store.studies():
-        there = Path(study.suite_path) if study.suite_path else None
-        if study.suite != here.name or there is None or there.resolve() == here.path.resolve():
+        if study.suite != here.name or study.name == plan.study:
+            continue  # the study's own trials are `_check_same_split_files`'
+        if study.suite_version != here.version:
+            there = Path(study.suite_path) if study.suite_path else None
+            if there is not None and there.resolve() != here.path.resolve():
+                notes.append(f"suite {here.name} is also in this database as version {study.suite_version} from "
+                             f"{show_path(there)} (study {study.name}): the registry keeps one production adapter "
+                             f"for both. If {show_path(here.path)} is another suite, give it its own `name:`.")
             continue
-        try:
-            other = load_suite(str(there))
-        except (SuiteError, OSError):
-            continue  # gone or broken since: nothing to tell apart
-        if other.name != here.name or (other.split_sha256 == here.split_sha256
-                                       and other.setup_sha256 == here.setup_sha256):
-            continue  # renamed since, or the same suite in a copied project
-        raise HarnessError(
-            f"suite {here.name} ({show_path(here.path)}) is not the suite {here.name} that study {study.name} in "
-            f"{store.path} was scored on ({show_path(there)}, version {study.suite_version}): their examples or "
-            f"suite.yaml differ. The registry knows a suite by its name, so the two would share one production "
-            f"adapter, and a promote or rollback of one would retire the other's. If it is another suite, give it "
-            f"its own `name:` in {show_path(here.path / 'suite.yaml')}. If it is a new version of that suite, keep "
-            f"it in {show_path(there)} (with a new `version:`), or move that folder away first.")
+        for trial in store.trials(study.name):
+            other = _recorded_otherwise(trial.data, here)
+            if other is not None:
+                raise HarnessError(
+                    f"suite {here.name} {here.version} ({show_path(here.path)}) is not the suite {here.name} "
+                    f"{here.version} that study {study.name} in {store.path} was scored on "
+                    f"({show_path(Path(study.suite_path)) if study.suite_path else 'its folder is not recorded'}): "
+                    f"{other} differ, under one name and version. The registry knows a suite by its name, so the "
+                    f"two would share one production adapter, and a promote or rollback of one would retire the "
+                    f"other's. If it is another suite, give it its own `name:` in "
+                    f"{show_path(here.path / 'suite.yaml')}; if it is a new version of that suite, give it a new "
+                    "`version:`.")
+    return notes
+
+
+def _recorded_otherwise(data, suite) -> str | None:
+    """What a trial recorded of its suite that `suite` does not hold: its split files, or its set-up."""
+    files = [f"{split}.jsonl" for split, sha in data.split_sha256.items() if suite.split_sha256.get(split) != sha]
+    if files:
+        return f"its {', '.join(files)}"
+    if data.suite_setup_sha256 not in (None, suite.setup_sha256):
+        return "its instruction, `output:` or `scorers:`"
+    return None
 
 
 def _check_same_model_setup(plan: SweepPlan, store: Store, now: str | None) -> None:
