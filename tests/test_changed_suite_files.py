@@ -242,3 +242,24 @@ def test_a_study_scored_on_another_version_is_not_said_to_be_under_the_same_vers
     message = " ".join(str(refused.value).split())
     assert "test.jsonl changed since toy/0 was scored" in message and "(on version 0.9.0)" in message
     assert "under the same version" not in message and f"Run version {plan.suite.version} as a new study" in message
+
+
+def test_trials_scored_before_set_ups_were_recorded_are_said_so_not_read_as_the_same(tmp_path, tiny_model_dir, suite):
+    """An upgraded team reworded its instruction and resumed: the old trials recorded no set-up, every check read
+    "unknown" as "the same", and the new trial was ranked with them without a word."""
+    from harness.core.records import RunRecord
+    from harness.lifecycle.recheck import setting_changes
+
+    _, plan, store = recorded_study(tmp_path, tiny_model_dir, suite)
+    store.record_run(RunRecord("r", "toy", 1, "host", "cpu", "cpu", 2, {}))
+    store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
+                                          status="complete", provenance={"data": {
+                                              "split_sha256": dict(plan.suite.split_sha256)}}))
+    from harness.sweep.run import _check_same_setup
+
+    notes = _check_same_setup(plan, store)[1]  # as the sweep's check reads it (this test's storage is empty)
+    assert len(notes) == 1 and "study toy's trials toy/0 were scored before the suite's instruction" in notes[0]
+    assert "an edit to suite.yaml since cannot be told" in notes[0]
+    unknown = [c for c in setting_changes(store, store.trial("toy/0"), None, plan.suite.setup_sha256)
+               if "suite.yaml" in c]
+    assert unknown and unknown[0].startswith("unknown: suite.yaml's instruction")

@@ -250,6 +250,9 @@ def setting_changes(store: Store, trial: TrialView, test_sha256: str | None,
         changes.append(f"test.jsonl sha256 {recorded[:12]}... -> {test_sha256[:12]}... (the suite's test file was "
                        "edited; its version was not)")
     setup = trial.data.suite_setup_sha256
+    if suite_setup and setup is None:
+        changes.append(f"{UNKNOWN}suite.yaml's instruction, `output:` and `scorers:` (not recorded for trials scored "
+                       "before 2026-12-07; the re-check prompts and scores as it says now)")
     if suite_setup and setup and setup != suite_setup:
         changes.append(f"suite.yaml's instruction, `output:` or `scorers:` sha256 {setup[:12]}... -> "
                        f"{suite_setup[:12]}... (edited; its version was not: the re-check prompts and scores as it "

@@ -558,7 +558,7 @@ def _check_same_setup(plan: SweepPlan, store: Store) -> tuple[tuple[str, str], l
     conflict = store.study_conflict(_study_record(plan, *model, stored.model_note))
     if conflict is not None:
         raise HarnessError(conflict)
-    _check_same_split_files(plan, store)
+    notes += _check_same_split_files(plan, store)
     if source is not None:
         _check_same_model_setup(plan, store, sources.setup_sha256(source.path))
     return model, notes
@@ -620,12 +620,15 @@ def _check_same_model_setup(plan: SweepPlan, store: Store, now: str | None) -> N
                 "(--study NEW_NAME), or put the files back as they were.")
 
 
-def _check_same_split_files(plan: SweepPlan, store: Store) -> None:
+def _check_same_split_files(plan: SweepPlan, store: Store) -> list[str]:
     """Refuse to add trials to a study whose suite's split files, instruction, output contract or scorers changed
     since its trials were scored: the new trials would be ranked, and the verdict weighed, against old ones on other
-    examples, or prompted and scored otherwise."""
+    examples, or prompted and scored otherwise. Returns a note where its trials recorded no set-up (scored before
+    2026-12-07): an edit since cannot be told, and "unknown" must not read as "the same"."""
     suite = plan.suite
-    for trial in store.trials(plan.study):
+    trials = store.trials(plan.study)
+    unrecorded = [t.id for t in trials if t.complete and t.data.suite_setup_sha256 is None]
+    for trial in trials:
         then = trial.data.suite_version
         same = then is None or then == suite.version
         when = ", under the same version" if same else f" (on version {then})"
@@ -639,7 +642,9 @@ def _check_same_split_files(plan: SweepPlan, store: Store) -> None:
                 f"suite {suite.name} {suite.version} ({show_path(suite.path / 'suite.yaml')}) is not set up as study "
                 f"{plan.study}'s trials were: its instruction, `output:` or `scorers:` changed since {trial.id} was "
                 f"scored (sha256 {setup[:12]}, now {suite.setup_sha256[:12]}){when}. New trials would be prompted or "
-                f"scored otherwise than its trials, and ranked against them. {fix.format(what='suite.yaml')}")
+                f"scored otherwise than its trials, and ranked against them. {fix.format(what='suite.yaml')}"
+                + (f" ({_listed(unrecorded)}, scored before set-ups were recorded, may have been scored under either "
+                   "one.)" if unrecorded else ""))
         recorded = trial.data.split_sha256
         changed = [split for split, sha in suite.split_sha256.items() if recorded.get(split) not in (None, sha)]
         if changed:
@@ -649,6 +654,16 @@ def _check_same_split_files(plan: SweepPlan, store: Store) -> None:
                 f"scored on: {files} changed since {trial.id} was scored (sha256 {recorded[changed[0]][:12]}, now "
                 f"{suite.split_sha256[changed[0]][:12]}){when}. New trials would be ranked and weighed against its "
                 f"trials on other examples. {fix.format(what='the files')}")
+    if not unrecorded:
+        return []
+    return [f"study {plan.study}'s trials {_listed(unrecorded)} were scored before the suite's instruction, `output:` "
+            "and `scorers:` were recorded, so an edit to suite.yaml since cannot be told: new trials are prompted and "
+            f"scored as {show_path(suite.path / 'suite.yaml')} reads now. If it was edited, run them as a new study "
+            "(--study NEW_NAME)."]
+
+
+def _listed(ids: list[str]) -> str:
+    return ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
 
 
 def _sampler(config: ExperimentConfig, worker: int) -> optuna.samplers.BaseSampler:
