@@ -1089,11 +1089,19 @@ def _suite_stats(args, console: Console) -> int:
 
 def _checked(plan, store, console: Console) -> int:
     """`sweep --check`: every check that needs no model passed; say what was checked and what was not."""
+    import tempfile
+
     from harness.data.suites import show_path
     from harness.sweep.run import check_store_matches_storage
 
-    for note in check_store_matches_storage(plan, store):
-        _flag(console, "note", note)
+    with tempfile.TemporaryDirectory(prefix="harness-check-") as scratch:
+        given, store = store, store.read_as_upgraded(Path(scratch))  # --check writes nothing where it can
+        if store is not given:
+            _flag(console, "note", f"{given.path} was written by an older release: checked against an upgraded copy "
+                                   "of it. The first sweep upgrades the file itself, keeping a copy as it was for "
+                                   "the older release.")
+        for note in check_store_matches_storage(plan, store):
+            _flag(console, "note", note)
     console.print(f"{plan.study}: the experiment, its --set items, the suite {plan.suite.name} {plan.suite.version} "
                   f"({show_path(plan.suite.path)}: " + ", ".join(f"{s} {len(v)} of {len(plan.suite.splits[s])}"
                                                                 for s, v in plan.subsets.items())

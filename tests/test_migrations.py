@@ -180,3 +180,45 @@ def test_an_upgrade_keeps_the_file_as_it_was_and_says_where(v1, capsys):
 def test_a_write_to_an_older_file_keeps_it_as_it_was_too(v1, tmp_path):
     Store(v1).record_importance("s", {})  # a command that writes first upgrades through the same door
     assert v1.with_name("harness.duckdb.before-m002").is_file()
+
+
+def _release_before_seals(path: Path) -> Path:
+    """A results database as the release before trial seals left it: one study, one finished trial."""
+    from harness.store.migrations import apply_migrations
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)) as conn:
+        apply_migrations(conn, [m for m in MIGRATIONS if m[0] < "m023"])
+        conn.execute("INSERT INTO studies (study, experiment_name, experiment, suite, suite_version, kind,"
+                     " objective_metric, maximize) VALUES ('w', 'w', '{}', 'colours', '1.0.0', 'sweep',"
+                     " 'task_accuracy', true)")
+        conn.execute("INSERT INTO trials (id, study, number, method, params, status, trained)"
+                     " VALUES ('w/0', 'w', 0, 'prompt', '{}', 'complete', false)")
+    return path
+
+
+def _migrations_of(path: Path) -> list[str]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return applied(conn, create=False)
+
+
+def test_merge_reads_an_older_workers_database_without_upgrading_it(tmp_path):
+    """merge upgraded the other worker's file in place, and that worker, still on the older release, was then
+    refused its own folder as "written by a newer harness"."""
+    worker = _release_before_seals(tmp_path / "worker" / "harness.duckdb")
+    before = worker.read_bytes()
+    target = Store(tmp_path / "here" / "harness.duckdb")
+    report = target.merge(Store(worker))
+    assert report.trials == ["w/0"] and worker.read_bytes() == before
+    assert "m023_trial_seals" not in _migrations_of(worker) and list(worker.parent.iterdir()) == [worker]
+    assert [(c.trial_id, c.intact, c.on_upgrade) for c in target.seals()] == [("w/0", True, True)]
+
+
+def test_the_copy_an_upgrade_keeps_is_not_upgraded_in_turn(tmp_path):
+    path = _release_before_seals(tmp_path / "results" / "harness.duckdb")
+    assert [s.name for s in Store(path).studies()] == ["w"]  # upgraded in place, a copy kept
+    kept = path.with_name("harness.duckdb.before-m023")
+    assert kept.is_file() and "m023_trial_seals" not in _migrations_of(kept)
+    with pytest.raises(HarnessError, match=r"is the copy an upgrade kept for the older release"):
+        Store(kept).studies()
+    assert "m023_trial_seals" not in _migrations_of(kept)

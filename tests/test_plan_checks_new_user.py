@@ -328,3 +328,19 @@ def test_check_validates_the_experiment_without_loading_a_model_or_writing_anyth
     assert not (tmp_path / "results").exists()  # a check writes nothing: no results folder, no database
     assert main(["sweep", str(path), "--check", "--set", "budget.max_steps=-3"]) == 2
     assert "budget.max_steps" in printed(capsys)
+
+
+def test_check_reads_an_older_releases_database_from_an_upgraded_copy(tmp_path, tiny_model_dir, toy_suite,
+                                                                      no_model_loads, capsys):
+    """A CI step running --check upgraded the shared results database, and teammates still on the older release were
+    locked out of it."""
+    from test_migrations import _migrations_of, _release_before_seals
+
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "space: {prompt: {shots: 0}}\n")
+    database = _release_before_seals(tmp_path / "results" / "harness.duckdb")
+    before = database.read_bytes()
+    assert main(["sweep", str(path), "--check"]) == 0
+    out = " ".join(printed(capsys).split())
+    assert "was written by an older release: checked against an upgraded copy of it" in out
+    assert database.read_bytes() == before and "m023_trial_seals" not in _migrations_of(database)
+    assert sorted(p.name for p in database.parent.iterdir()) == ["harness.duckdb"]

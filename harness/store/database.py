@@ -23,6 +23,7 @@ import random
 import re
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -233,6 +234,11 @@ class AuditPackRecord:
     """When (UTC); set by the store."""
 
 
+PATHS_RELATIVE_TO_THE_FILE = frozenset({"m005_artifact_paths_relative_to_database",
+                                        "m017_suite_paths_in_the_project_relative"})
+"""Migrations that rewrite paths relative to the file's own folder: they must run where the file is."""
+
+
 class Store:
     """The results database at `path`; cheap to construct, opens the file only for each call."""
 
@@ -372,6 +378,28 @@ class Store:
             self._migrated = True
         return self._with_connection(True, fn)
 
+    def pending(self) -> list[str]:
+        """The migrations this file still lacks (none for a missing file), read without applying them."""
+        if not self.path.is_file():
+            return []
+        return self._with_connection(True, _pending_migrations) or []
+
+    def read_as_upgraded(self, folder: Path) -> Store:
+        """This store, or, for a file an older release wrote, a copy of it in `folder`, upgraded there: for a command
+        that must read it without writing it (`sweep --check`, `merge` of another worker's database, which that worker
+        still runs). A file whose upgrade rewrites paths relative to its own folder (releases before 2026-12-03) is
+        upgraded in place, as any command would, with a copy as it was kept beside it."""
+        pending = self.pending()
+        if not pending or set(pending) & PATHS_RELATIVE_TO_THE_FILE:
+            self.studies()  # brings it up to this release's schema, in place, if it needs it
+            return self
+        copy = Path(folder) / self.path.name
+        shutil.copy2(self.path, copy)
+        copied = Store(copy, self.lock_timeout_s)
+        copied._with_connection(False, apply_migrations)
+        copied._migrated = True
+        return copied
+
     def _upgrade_older_file(self) -> list[str] | None:
         """The migrations the file lacked, applied now (`_upgrade`); None for a file that holds no results database."""
         pending = self._with_connection(True, _pending_migrations)
@@ -381,7 +409,13 @@ class Store:
 
     def _upgrade(self, pending: list[str]) -> None:
         """Apply an older release's pending migrations, after a copy of the file as it was: an upgrade cannot be
-        undone, and an older release reads the upgraded file without a word (those before 2026-12-06 cannot tell)."""
+        undone, and an older release reads the upgraded file without a word (those before 2026-12-06 cannot tell).
+        A copy an upgrade kept is the older release's, and is not upgraded in turn."""
+        if re.search(r"\.before-m\d{3}$", self.path.name):
+            raise HarnessError(f"{self.path} is the copy an upgrade kept for the older release, which alone should "
+                               f"read it; this release would upgrade it too. Read the upgraded "
+                               f"{self.path.name.rsplit('.before-', 1)[0]} beside it, or copy this one to a name of "
+                               "its own first if it is to be upgraded.")
         if not os.access(self.path, os.W_OK):
             raise HarnessError(f"results database {self.path} was written by an older release and needs its "
                                f"migrations ({', '.join(pending)}), but the file is read-only. Make it writable "
@@ -568,13 +602,19 @@ class Store:
             if fh.read(12)[8:] != b"DUCK":  # DuckDB's magic bytes; anything else is the wrong file, not a damaged one
                 raise HarnessError(f"{source.path} is not a results database (not a DuckDB file); nothing was merged. "
                                    "Give a worker's results folder, or the harness.duckdb in it.")
-        source.studies()  # brings an older worker's file up to this release's schema first
+        with tempfile.TemporaryDirectory(prefix="harness-merge-") as scratch:
+            # an older worker's file is read from a copy upgraded here: merge writes nothing in the worker's folder,
+            # whose own release would refuse a file upgraded under it
+            return self._merge_from(source.read_as_upgraded(Path(scratch)), source)
+
+    def _merge_from(self, source: Store, named: Store) -> MergeReport:
+        """`merge`, from `source` (current schema); `named` is the file as the user gave it, for messages."""
         report = MergeReport([], [])
 
         def write(c: duckdb.DuckDBPyConnection) -> None:
             c.execute("ATTACH ? AS src (READ_ONLY)", [str(source.path.resolve())])
             try:
-                _refuse_other_studies(c, source.path, self.path)
+                _refuse_other_studies(c, named.path, self.path)
                 c.execute("INSERT INTO studies BY NAME SELECT * FROM src.studies"
                           " WHERE study NOT IN (SELECT study FROM studies)")
                 c.execute("INSERT INTO runs BY NAME SELECT * FROM src.runs"
