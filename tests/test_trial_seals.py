@@ -70,3 +70,15 @@ def test_production_edited_and_sealed_again_after_a_gate_read_it_is_refused_by_t
                                            r"move to production"):
         check_sealed(store, ["s/0", "s/1"], "the gate weighs their stored scores, so it did not run")
     assert [p for p in evidence_problems(store) if "s/1 is sealed otherwise" in p]
+
+
+def test_the_report_says_first_that_it_reads_edited_evidence(store):
+    """report, show and compare used edited scores without a word; the report now leads its cautions with it."""
+    from datetime import datetime, timezone
+
+    from harness.analysis.decision_report import build_report, caution_lines
+
+    _edit(store, "UPDATE examples SET scores = '{\"task_accuracy\": 1.0}' WHERE trial_id = 's/0'")
+    report = build_report(store, store.study("s"), None, datetime.now(timezone.utc))
+    first = caution_lines(report)[0]
+    assert first.startswith("Trial s/0's recorded outcome") and "this report reads the edited numbers" in first

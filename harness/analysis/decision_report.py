@@ -71,6 +71,9 @@ class DecisionReport:
     """The flags that priced it, as `harness payback` takes them (` --eng-hours 40 --eng-rate 120`)."""
     payback_note: str = ""
     """Why the payback prices what the verdict does not weigh (an under-trained trial, a baseline it lacks), if so."""
+    edited: tuple[str, ...] = ()
+    """Each of the study's trials whose evidence no longer matches its seal, in words: the report reads the edited
+    numbers, and says so first."""
     same_test: tuple[str, ...] = ()
     """Other sweep studies of this database scored on the same test examples: an answer picked among their verdicts
     is picked on test."""
@@ -126,8 +129,9 @@ def build_report(store: Store, study: StudyView, price: Pricer | None, written_a
             unpriced = f"Not priced: the verdict weighs no fine-tuned trial against a prompting arm, and {exc}"
         else:
             note = _outside_the_verdict(next(t for t in trials if t.id == tuned), verdict, payback)
+    edited = tuple(check.problem() for check in store.seals([t.id for t in trials]) if not check.intact)
     return DecisionReport(study, trials, verdict, runs, store.path, written_at, payback, unpriced, payback_flags,
-                          note, _same_test(store, study, trials))
+                          note, edited, _same_test(store, study, trials))
 
 
 def _same_test(store: Store, study: StudyView, trials: Sequence[TrialView]) -> tuple[str, ...]:
@@ -447,7 +451,9 @@ def _cautions(report: DecisionReport) -> str:
 
 def caution_lines(report: DecisionReport) -> list[str]:
     """What the answer must be read with, a sentence each: the report's Cautions."""
-    lines = list(_caution_lines(report.trials))
+    lines = [f"{problem[:1].upper()}{problem[1:]}: this report reads the edited numbers (`harness registry --verify` "
+             "lists every such trial; the gate refuses them)." for problem in report.edited]
+    lines += _caution_lines(report.trials)
     if (check := report.study.forgetting_check) is not None and (why := too_few_to_decide(*check)) is not None:
         lines.append(sentence(why[:1].upper() + why[1:]))
     scored = report.trial(report.verdict.finetuned) or next((t for t in report.trials if t.complete), None)
