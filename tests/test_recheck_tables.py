@@ -74,3 +74,9 @@ def test_a_repeated_row_is_read_once_and_an_input_with_two_answers_is_refused(su
     new.write_text("body_text,queue_name\n" + rows + "message 0,Fraud\n")
     with pytest.raises(SuiteError, match=r"doubled.csv:14: the input of line 2 again, with another answer"):
         read_labelled(new, suite, "recheck")
+
+
+def test_a_header_capitalised_otherwise_than_the_suites_field_is_read(suite, tmp_path):
+    new = tmp_path / "export.csv"
+    new.write_text("Body_Text,Queue_Name\nmy card was charged twice,Billing\n")
+    assert [e.input for e in read_labelled(new, suite, "recheck").examples] == ["my card was charged twice"]

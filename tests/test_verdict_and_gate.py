@@ -400,3 +400,14 @@ def test_payback_weighs_a_macro_f1_bar_on_both_sides_labels():
     assert passed.passes and passed.decision.test == "paired-label-bootstrap"
     assert not check_quality(tuned(), {}, baseline, bar, True, labels=(collapsed, learned)).passes
     assert "cannot be weighed" in check_quality(tuned(), {}, baseline, bar, True).reason  # no labels at hand
+
+
+def test_the_gate_says_when_the_two_were_scored_under_other_suite_set_ups():
+    """A new study after suite.yaml's instruction and scorers were edited, still 1.0.0, was promoted over production
+    with no word of it; compare warned about the same pair."""
+    other = tuned(provenance={"data": {"suite_setup_sha256": "a" * 64}})
+    reference = prompt()
+    reference = reference.__class__(**{**reference.__dict__, "provenance": {"data": {"suite_setup_sha256": "b" * 64}}})
+    result = gate(other, reference, "prompting", CONFIG, *table(100, 14, 2, 84), "task_accuracy", True, "sha")
+    assert "note: s/1 and s/0 were scored under suite set-ups that differ" in result.text()
+    assert "note:" not in run(tuned(), *table(100, 14, 2, 84)).text()  # unrecorded or the same: nothing to say

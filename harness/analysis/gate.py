@@ -69,6 +69,9 @@ class GateResult:
     the record says the comparison was not like for like."""
     thresholds_from: str = ""
     """Where `config` came from, in words (the experiment's `gate:`, the suite's, or the defaults)."""
+    setup_note: str = ""
+    """Said when the two were scored under suite.yaml set-ups that differ (instruction, contract or scorers, edited
+    under one version): each answered its own prompt, and was scored by its own rules."""
 
     @property
     def passed(self) -> bool:
@@ -95,7 +98,8 @@ class GateResult:
                       "another look too.")
         rules = [f"  [{'pass' if r.passed else 'FAIL'}] {r.name}: {r.detail}" for r in self.rules]
         source = [f"  thresholds: from {self.thresholds_from}"] if self.thresholds_from else []
-        return "\n".join([head, *rules, *source, looks])
+        setup = [f"  note: {self.setup_note}"] if self.setup_note else []
+        return "\n".join([head, *rules, *source, *setup, looks])
 
 
 def reference_for(store: Store, candidate: TrialView, suite: str) -> tuple[TrialView, str]:
@@ -185,7 +189,13 @@ def gate(candidate: TrialView, reference: TrialView, kind: str, config: GateConf
     rules = (_objective_rule(decision, candidate.id, reference.id), *_floor_rule(candidate, metric),
              _trained_rule(candidate), _feasible_rule(candidate), _format_rule(candidate, config),
              _hallucination_rule(candidate, config), _regression_rule(candidate, config))
-    return GateResult(candidate.id, reference.id, kind, rules, config, decision, subset, earlier, repeated, unpaired)
+    setups = {candidate.data.suite_setup_sha256, reference.data.suite_setup_sha256}
+    note = (f"{candidate.id} and {reference.id} were scored under suite set-ups that differ (its instruction, "
+            "`output:` or `scorers:`, edited under one version): each answered its own prompt and was scored by its "
+            "own rules, so the difference is not the adapters' alone." if None not in setups and len(setups) > 1
+            else "")
+    return GateResult(candidate.id, reference.id, kind, rules, config, decision, subset, earlier, repeated, unpaired,
+                      setup_note=note)
 
 
 def _floor_rule(candidate: TrialView, metric: str) -> tuple[GateRule, ...]:

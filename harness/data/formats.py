@@ -374,9 +374,12 @@ def _pick_field(
     given: str | None, guesses: tuple[str, ...], columns: list[str], role: str, flag: str, where: str
 ) -> str:
     if given:
-        if given not in columns:
-            raise SuiteError(f"{where}: no field {given!r}; {flag} must be one of {columns}.")
-        return given
+        if given in columns:
+            return given
+        same = [c for c in columns if c.strip().lower() == given.strip().lower()]  # `Colour` for `colour`
+        if len(same) == 1:
+            return same[0]
+        raise SuiteError(f"{where}: no field {given!r}; {flag} must be one of {columns}.")
     guessed = guess_field(guesses, columns)
     if guessed is not None:
         return guessed
