@@ -373,7 +373,8 @@ def test_merging_another_study_of_the_same_name_is_refused_not_silently_dropped(
     theirs.record_trial_result(other_run)  # a sweep run on its own, not a worker of study s1
     theirs.record_trial_result(make_record(number=1, accuracy=0.8))
     out = refused(["merge", str(tmp_path / "b"), "--db", str(ours.path)], capsys)
-    assert "holds another study named s1: its trial s1/0" in out and "nothing was merged" in out
+    assert "holds another study named s1: its trial s1/0 (run run-b, started 2025-02-01 00:00 UTC)" in out
+    assert "nothing was merged" in out
     assert [t.id for t in ours.trials("s1")] == ["s1/0"] and ours.trial("s1/0").objective == 0.4
     assert main(["merge", str(tmp_path / "a"), "--db", str(tmp_path / "c/harness.duckdb")]) == 0  # a copy is fine
     assert main(["merge", str(tmp_path / "a"), "--db", str(tmp_path / "c/harness.duckdb")]) == 0  # and twice

@@ -990,15 +990,21 @@ def _refuse_other_studies(c: duckdb.DuckDBPyConnection, source: Path, target: Pa
     """Workers of one study never finish the same trial twice, so a trial finished in both databases from another
     run (or at another time) means two different studies that share a name, e.g. a sweep run on its own in each
     folder: merging would keep this database's trial and silently drop the other's."""
-    clash = c.execute("SELECT s.id, s.params, t.params FROM src.trials s JOIN trials t ON t.id = s.id"
-                      " WHERE s.status <> 'running' AND t.status <> 'running'"
+    clash = c.execute("SELECT s.id, s.run_id, s.started_at, t.run_id, t.started_at FROM src.trials s"
+                      " JOIN trials t ON t.id = s.id WHERE s.status <> 'running' AND t.status <> 'running'"
                       " AND (s.run_id IS DISTINCT FROM t.run_id OR s.started_at IS DISTINCT FROM t.started_at)"
                       " ORDER BY s.id LIMIT 1").fetchone()
     if clash:
-        trial, theirs, ours = clash
+        trial, their_run, their_start, our_run, our_start = clash
         study = trial.split("/", 1)[0]
+        # the run and start tell them apart; the parameters of two such trials are often the same
         raise HarnessError(
-            f"{source} holds another study named {study}: its trial {trial} ({theirs}) is not the {trial} of "
-            f"{target} ({ours}), so merging would drop it; nothing was merged. `harness merge` joins the workers of "
+            f"{source} holds another study named {study}: its trial {trial} (run {their_run}, started "
+            f"{_when(their_start)}) is not the {trial} of {target} (run {our_run}, started {_when(our_start)}), so "
+            f"merging would drop it; nothing was merged. `harness merge` joins the workers of "
             f"one study (each `harness worker` with the same --storage). Keep the two apart (`--db` another file), "
             f"or re-run one of them under its own name (`--study NAME`).")
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC" if at is not None else "at a time not recorded"
