@@ -975,3 +975,13 @@ def test_a_mistyped_name_is_named_as_such(two_suites_store, argv, said, capsys):
 def test_an_empty_study_name_is_refused_by_argparse(capsys):
     err = argparse_refused(["trials", "--study", ""], capsys)
     assert "argument --study: is empty; give a name" in err
+
+
+def test_a_split_file_under_another_name_is_named_by_validate(tmp_path, toy_suite, capsys):
+    import shutil
+
+    suite = Path(shutil.copytree(toy_suite, tmp_path / "toy"))
+    (suite / "validation.jsonl").write_text((suite / "dev.jsonl").read_text())
+    assert main(["suite", "validate", str(suite)]) == 0
+    said = " ".join(printed(capsys).split())
+    assert "validation.jsonl: not read; a suite's splits are train, dev, test (rename it dev.jsonl if it" in said

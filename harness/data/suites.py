@@ -110,6 +110,11 @@ class Suite:
         return hashlib.sha256(json.dumps(setup, sort_keys=True).encode()).hexdigest()
 
 
+SPLIT_ALIASES = {"validation": "dev", "valid": "dev", "val": "dev", "eval": "dev", "training": "train",
+                 "testing": "test", "holdout": "test"}
+"""Other common names of a split's file, which a suite would otherwise ignore without a word."""
+
+
 def show_path(path: Path) -> str:
     """A path as the user most likely typed it (relative to the working directory when inside it)."""
     try:
@@ -277,6 +282,9 @@ def load_suite(name_or_path: str, named_in: Path | None = None) -> Suite:
         loaded = _load_split(path / f"{split}.jsonl", split, meta["contract"], problems)
         if loaded is not None:
             splits[split], shas[split] = loaded
+    for stray in sorted(p for p in path.glob("*.jsonl") if p.stem.lower() in SPLIT_ALIASES):  # a split, misnamed
+        problems.warn(f"{show_path(stray)}: not read; a suite's splits are {', '.join(SPLITS)} (rename it "
+                      f"{SPLIT_ALIASES[stray.stem.lower()]}.jsonl if it is that split).")
     _check_duplicates(path, splits, problems, near=meta["near_duplicates"] == "refuse")
     if meta["near_duplicates"] == "refuse":  # `allow` keeps such pairs knowingly
         _warn_numbers_apart(path, splits, problems)
