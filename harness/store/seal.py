@@ -1,5 +1,6 @@
-"""A finished trial's evidence, sealed: one sha256 over what every decision reads of it (its outcome, metrics and
-per-example outputs and scores), written in the same transaction as the trial.
+"""A finished trial's evidence, sealed: one sha256 over what every decision reads of it (its outcome, the settings it
+ran with, its metrics, per-example outputs and scores, its throughput, and its study's suite and objective), written
+in the same transaction as the trial.
 
 The registry's hash chain (`chain.py`) covers the adapter's history, but a gate weighs the trials' stored scores,
 and those were editable without a trace: a per-example score set to 1 passed an adapter at "100%" while `show`
@@ -9,7 +10,7 @@ from what the gate read. `harness registry --verify` checks every seal.
 
 Columns a later step legitimately changes are outside the seal: the adapter's folder (retention removes weights)
 and the reason of a failed trial. A study's settings written into its older trials' `details` seal them again
-(`reseal`), and so must a migration that rewrites a sealed column, as the one that added the seal did.
+(`reseal_one`), and so must a migration that rewrites a sealed column (`reseal`, as the one that added seals did).
 """
 
 from __future__ import annotations
