@@ -985,3 +985,11 @@ def test_a_split_file_under_another_name_is_named_by_validate(tmp_path, toy_suit
     assert main(["suite", "validate", str(suite)]) == 0
     said = " ".join(printed(capsys).split())
     assert "validation.jsonl: not read; a suite's splits are train, dev, test (rename it dev.jsonl if it" in said
+
+
+def test_a_key_given_twice_in_a_jsonl_row_is_refused_not_kept_last(tmp_path):
+    rows = [f'{{"text": "row {i} says", "label": "{"ab"[i % 2]}"}}' for i in range(40)]
+    rows[3] = '{"text": "row 3 says", "label": "a", "label": "b"}'
+    (source := tmp_path / "data.jsonl").write_text("\n".join(rows) + "\n")
+    with pytest.raises(SuiteError, match=r"data.jsonl:4: malformed JSON \(key 'label' is given twice in one object"):
+        init_suite("s", source, suites_dir=tmp_path / "suites")

@@ -410,25 +410,39 @@ def load_json(text: str) -> Any:
     `Infinity` and a number too large for a float (`1e999`), which Python reads but JSON has not, are malformed too:
     read as data they became the labels "nan" and "inf", and suite files no other JSON reader can read."""
     try:
-        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite, object_pairs_hook=_once_each)
     except (RecursionError, ValueError) as exc:
         raise _malformed(exc, text) from None
 
 
-class _NotFinite(ValueError):
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are each given once: `{"label": "x", "label": "billing"}` kept the last without a word."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _NotStrictJson(f"key {key!r} is given twice in one object; keep one", f'"{key}"')
+        seen[key] = value
+    return seen
+
+
+class _NotStrictJson(ValueError):
+    """What Python's json reads and JSON does not allow (NaN, a float beyond range) or leaves ambiguous (a key given
+    twice), with the token to point at."""
+
     def __init__(self, why: str, token: str):
         super().__init__(why)
         self.token = token
 
 
 def _not_json(name: str) -> Any:
-    raise _NotFinite(f"{name} is not a JSON value (JSON has no NaN or Infinity); write a number or null", name)
+    raise _NotStrictJson(f"{name} is not a JSON value (JSON has no NaN or Infinity); write a number or null", name)
 
 
 def _finite(text: str) -> float:
     value = float(text)
     if value != value or value in (float("inf"), float("-inf")):
-        raise _NotFinite(f"the number {text[:20]} is too large for a float; write a smaller number or a string", text)
+        raise _NotStrictJson(f"the number {text[:20]} is too large for a float; write a smaller number or a string",
+                             text)
     return value
 
 
@@ -443,7 +457,7 @@ def decode_json_prefix(text: str) -> tuple[Any, int]:
 def _malformed(exc: Exception, text: str) -> json.JSONDecodeError:
     if isinstance(exc, json.JSONDecodeError):
         return exc
-    if isinstance(exc, _NotFinite):  # where the token is (the first of its spelling: near enough to find it)
+    if isinstance(exc, _NotStrictJson):  # where the token is (the first of its spelling: near enough to find it)
         return json.JSONDecodeError(str(exc), text, max(text.find(exc.token), 0))
     why = "Nested too deeply to read" if isinstance(exc, RecursionError) else "Number too long to read"
     return json.JSONDecodeError(why, text, 0)
