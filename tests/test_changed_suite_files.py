@@ -263,3 +263,28 @@ def test_trials_scored_before_set_ups_were_recorded_are_said_so_not_read_as_the_
     unknown = [c for c in setting_changes(store, store.trial("toy/0"), None, plan.suite.setup_sha256)
                if "suite.yaml" in c]
     assert unknown and unknown[0].startswith("unknown: suite.yaml's instruction")
+
+
+def test_a_suite_found_by_name_that_is_not_the_one_scored_is_refused(tmp_path, suite, monkeypatch):
+    """The study's suite folder had moved; recheck, run from another team's project, found its ./suites/toy-colours
+    by name and scored the first team's adapter on the second team's test data: "no change beyond noise"."""
+    from harness.core.records import DataProvenance, StudyView
+    from harness.sweep.predict import study_suite
+
+    here = tmp_path / "project"
+    ours = Path(shutil.copytree(suite, here / "suites" / "toy-colours"))
+    monkeypatch.chdir(here)
+    study = StudyView("toy", "toy", {}, "toy-colours", "1.0.0", str(tmp_path / "moved" / "toy-colours"), "tiny",
+                      "abc", None, "task_accuracy", True, "sweep", None, None, {})
+    from harness.data.suites import load_suite
+
+    loaded = load_suite(str(ours))
+    scored = DataProvenance("toy-colours", "1.0.0", {}, {}, dict(loaded.split_sha256), (), loaded.setup_sha256)
+    assert study_suite(study, "trial toy/1", scored).split_sha256 == loaded.split_sha256  # the same suite: read
+    test = ours / "test.jsonl"
+    test.write_text(test.read_text().replace('"red"', '"blue"', 1))
+    with pytest.raises(HarnessError) as refused:
+        study_suite(study, "trial toy/1", scored)
+    message = " ".join(str(refused.value).split())
+    assert "which is not there any more; the suite of that name found here (suites/toy-colours) is not it: its " \
+           "test.jsonl differ" in message

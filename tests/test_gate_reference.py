@@ -164,4 +164,4 @@ def test_rollback_with_no_production_names_the_adapter_last_in_it_and_the_way_ba
     assert str(refused.value) == (
         "suite colours has no production adapter to roll back. s/1 was last in production, retired by mallory "
         "(withdraw); put an adapter back with `harness promote TRIAL --to production --approver NAME` (the gate "
-        "weighs it against s/1).")
+        "weighs any other against s/1).")

@@ -190,10 +190,9 @@ def gate(candidate: TrialView, reference: TrialView, kind: str, config: GateConf
              _trained_rule(candidate), _feasible_rule(candidate), _format_rule(candidate, config),
              _hallucination_rule(candidate, config), _regression_rule(candidate, config))
     setups = {candidate.data.suite_setup_sha256, reference.data.suite_setup_sha256}
-    note = (f"{candidate.id} and {reference.id} were scored under suite set-ups that differ (its instruction, "
-            "`output:` or `scorers:`, edited under one version): each answered its own prompt and was scored by its "
-            "own rules, so the difference is not the adapters' alone." if None not in setups and len(setups) > 1
-            else "")
+    note = (f"{candidate.id} and {reference.id} were scored under suite set-ups that differ (the suite's "
+            "instruction, `output:` or `scorers:`): each answered its own prompt and was scored by its own rules, so "
+            "the difference is not the adapters' alone." if None not in setups and len(setups) > 1 else "")
     return GateResult(candidate.id, reference.id, kind, rules, config, decision, subset, earlier, repeated, unpaired,
                       setup_note=note)
 

@@ -15,7 +15,7 @@ import re
 import shlex
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,17 @@ class Suite:
 SPLIT_ALIASES = {"validation": "dev", "valid": "dev", "val": "dev", "eval": "dev", "training": "train",
                  "testing": "test", "holdout": "test"}
 """Other common names of a split's file, which a suite would otherwise ignore without a word."""
+
+
+def differs_from_recorded(suite: Suite, split_sha256: Mapping[str, str], setup_sha256: str | None) -> str | None:
+    """What a trial recorded of its suite (its split files' sha256, its set-up) that `suite` does not hold, in words
+    ("its test.jsonl"); None where they agree, or the trial recorded nothing to compare."""
+    files = [f"{split}.jsonl" for split, sha in split_sha256.items() if suite.split_sha256.get(split) != sha]
+    if files:
+        return f"its {', '.join(files)}"
+    if setup_sha256 not in (None, suite.setup_sha256):
+        return "its instruction, `output:` or `scorers:`"
+    return None
 
 
 def show_path(path: Path) -> str:

@@ -56,7 +56,7 @@ def audit(store: Store, trial_id: str, out: Path, actor: str | None = None) -> P
                            "is in the study); an audit pack documents a trained adapter or model.")
     check_outside_artifacts(out, trial)
     study = store.study(trial.study)
-    suite = study_suite(study, f"trial {trial.id}")  # the suite it was scored on, at the version it was scored on
+    suite = study_suite(study, f"trial {trial.id}", trial.data)  # the suite it was scored on, at its version
     check_splits_unchanged(trial, suite)
     seal = check_sealed(store, [trial.id], "an audit pack would certify scores that are not the ones scored")
     staging = out.parent / f".{out.name}.audit-tmp"

@@ -221,8 +221,8 @@ def rollback(store: Store, suite: str, approver: str, note: str | None = None) -
     if current is None:
         left = [e for e in store.adapter_events(suite=suite) if e.previous == "production" and e.status == "retired"]
         how = (f" {left[-1].trial_id} was last in production, retired by {left[-1].actor} ({left[-1].action}); put "
-               f"an adapter back with `harness promote TRIAL --to production --approver NAME` (the gate weighs it "
-               f"against {left[-1].trial_id})." if left else
+               f"an adapter back with `harness promote TRIAL --to production --approver NAME` (the gate weighs any "
+               f"other against {left[-1].trial_id})." if left else
                " Promote one with `harness promote TRIAL --to production --approver NAME`.")
         raise HarnessError(f"suite {suite} has no production adapter to roll back.{how}")
     restored = restorable(store, suite, current)

@@ -173,7 +173,7 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     check_sealed(store, [trial.id], "a re-check weighs the adapter against them, so it did not run")
     study = store.study(trial.study)
     config = build(ExperimentConfig, ran_with(trial, study), f"trial {trial.id}")
-    scored_on = study_suite(study, f"trial {trial.id}")  # read before the model loads, so a bad file costs nothing
+    scored_on = study_suite(study, f"trial {trial.id}", trial.data)  # before the model loads: a bad file costs nothing
     recorded = {e.example_id: e for e in store.examples(trial.id, "test")}
     redactor = Redactor.from_config(config.redaction)  # stored inputs were redacted; match like with like
     if data is None:

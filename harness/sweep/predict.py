@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.core.config import ExperimentConfig
 from harness.core.errors import DeviceError, HarnessError, SuiteError
-from harness.core.records import StudyView, TrialView, ran_with
+from harness.core.records import DataProvenance, StudyView, TrialView, ran_with
 from harness.core.typed import build
 from harness.data.contract import parse_output
 from harness.data.csvfile import read_csv
@@ -36,7 +36,15 @@ from harness.data.formats import (
 from harness.data.labelled import recorded_fields
 from harness.data.prompting import beyond_context, max_answer_tokens
 from harness.data.shots import FixedShots
-from harness.data.suites import Example, Suite, encoding_problem, load_suite, seeded_subset, show_path
+from harness.data.suites import (
+    Example,
+    Suite,
+    differs_from_recorded,
+    encoding_problem,
+    load_suite,
+    seeded_subset,
+    show_path,
+)
 from harness.evaluation.scorers.hallucination import hallucinated
 from harness.models import loading, sources
 from harness.models.device import default_dtype, resolve_device
@@ -81,7 +89,7 @@ def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[C
     study = store.study(trial.study)
     if study is None:
         raise HarnessError(f"trial {trial.id} has no study record in {store.path}; it cannot be rebuilt.")
-    suite = study_suite(study, f"trial {trial.id}")
+    suite = study_suite(study, f"trial {trial.id}", trial.data)
     source = sources.resolve_recorded(study.model_name, f"trial {trial.id}")
     if source.sha256 != study.model_sha256:
         raise HarnessError(f"the model {source.name} on this machine (sha256 {source.sha256[:12]}) is not the one "
@@ -102,9 +110,10 @@ def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[C
     return candidate, suite, ctx.max_new_tokens
 
 
-def study_suite(study: StudyView, who: str) -> Suite:
+def study_suite(study: StudyView, who: str, scored: DataProvenance | None = None) -> Suite:
     """The suite `who` (a trial of `study`) was scored on: from the path the study recorded, else by name; refused
-    when its version has moved on, since its prompt and labels may then differ."""
+    when its version has moved on, since its prompt and labels may then differ, and, found by name, when it is not
+    the suite `scored` (what the trial recorded) says: another project's suite of the same name and version."""
     recorded = study.suite_path and Path(study.suite_path).is_dir()
     try:
         suite = load_suite(study.suite_path if recorded else study.suite)
@@ -117,6 +126,13 @@ def study_suite(study: StudyView, who: str) -> Suite:
     if suite.version != study.suite_version:
         raise HarnessError(f"{who} was scored on suite {suite.name} {study.suite_version}, but the suite found at "
                            f"{suite.path} is {suite.version}; its prompt and labels may differ.")
+    if not recorded and scored is not None and (other := differs_from_recorded(
+            suite, {k: v for k, v in scored.split_sha256.items() if k == "test"}, scored.suite_setup_sha256)):
+        # a recheck run from another team's folder had scored one team's adapter on the other's test data
+        raise HarnessError(f"{who} was scored on suite {study.suite} {study.suite_version} at "
+                           f"{study.suite_path or '(not recorded)'}, which is not there any more; the suite of that "
+                           f"name found here ({show_path(suite.path)}) is not it: {other} differ. Run this from the "
+                           "project that holds the suite the trial was scored on, or put that folder back.")
     return suite
 
 

@@ -42,7 +42,7 @@ from harness.core.paths import results_folder
 from harness.core.progress import bar_options
 from harness.core.records import RunRecord, StudyRecord, TrialRecord, setup_changes, study_setup, trial_id
 from harness.core.redaction import Redactor, redact_rows
-from harness.data.suites import show_path
+from harness.data.suites import differs_from_recorded, show_path
 from harness.hosted.ledger import SpendLedger
 from harness.models import sources
 from harness.models.device import free_memory, is_out_of_memory
@@ -582,7 +582,7 @@ def _check_one_suite_per_name(plan: SweepPlan, store: Store) -> list[str]:
                              f"for both. If {show_path(here.path)} is another suite, give it its own `name:`.")
             continue
         for trial in store.trials(study.name):
-            other = _recorded_otherwise(trial.data, here)
+            other = differs_from_recorded(here, trial.data.split_sha256, trial.data.suite_setup_sha256)
             if other is not None:
                 raise HarnessError(
                     f"suite {here.name} {here.version} ({show_path(here.path)}) is not the suite {here.name} "
@@ -594,16 +594,6 @@ def _check_one_suite_per_name(plan: SweepPlan, store: Store) -> list[str]:
                     f"{show_path(here.path / 'suite.yaml')}; if it is a new version of that suite, give it a new "
                     "`version:`.")
     return notes
-
-
-def _recorded_otherwise(data, suite) -> str | None:
-    """What a trial recorded of its suite that `suite` does not hold: its split files, or its set-up."""
-    files = [f"{split}.jsonl" for split, sha in data.split_sha256.items() if suite.split_sha256.get(split) != sha]
-    if files:
-        return f"its {', '.join(files)}"
-    if data.suite_setup_sha256 not in (None, suite.setup_sha256):
-        return "its instruction, `output:` or `scorers:`"
-    return None
 
 
 def _check_same_model_setup(plan: SweepPlan, store: Store, now: str | None) -> None:
