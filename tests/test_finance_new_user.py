@@ -93,12 +93,18 @@ def test_the_baseline_throughput_is_labelled_and_refused_by_its_own_flag(results
 
 
 @pytest.mark.parametrize("given", [["--eng-hours", "1e308", "--eng-rate", "1e308"],
-                                   ["--serving-throughput", "1e-320"]])
+                                   ["--data-prep-hours", "1e308", "--data-prep-rate", "1e308"]])
 def test_inputs_that_overflow_are_refused_not_reported_as_paying_back_in_inf_months(results, given, capsys):
     assert main(payback(results, "--baseline", "s/0", *given)) == 2
     said = printed(capsys)
     assert "came out infinite" in said and "realistic range" in said
     assert "PAYS BACK" not in said and "$inf" not in said
+
+
+def test_a_serving_throughput_too_small_to_price_is_refused_before_anything_is_read(results, capsys):
+    with pytest.raises(SystemExit) as refused:  # 1e-320 tokens/s had overflowed the cost to infinity
+        main(payback(results, "--baseline", "s/0", "--serving-throughput", "1e-320"))
+    assert refused.value.code == 2 and "is no serving figure" in capsys.readouterr().err
 
 
 def test_a_measured_baseline_quality_carries_its_interval_and_n(results, capsys):

@@ -231,8 +231,8 @@ def read_input_rows(given: str, input_field: str | None = None,
                            ".parquet or .txt).")
     path = Path(given)
     if not _is_file(path):
-        if _looks_like_a_path(given) or path.is_dir():  # `results` as much as `results/`
-            what = "a folder, not a file" if path.is_dir() else f"no such file (looked in {Path.cwd()})"
+        if _looks_like_a_path(given) or _is_dir(path):  # `results` as much as `results/`
+            what = "a folder, not a file" if _is_dir(path) else f"no such file (looked in {Path.cwd()})"
             raise HarnessError(f"--input {given}: {what}. Give an existing file of inputs (.jsonl, .csv, .tsv, "
                                ".parquet or .txt), or the text to answer itself (--text answers text that looks like a "
                                "file name as it is).")
@@ -316,6 +316,14 @@ def _table_inputs(path: Path, where: str, suffix: str, input_field: str | None,
             what = "missing" if value is None else "empty" if isinstance(value, str) else "not text"
             inputs.append(Given("", f"{where}:{line}", f"`{field}` is {what} on this row: nothing was answered"))
     return inputs
+
+
+def _is_dir(path: Path) -> bool:
+    """Whether `path` names a folder; a text too long to be a file name does not."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _is_file(path: Path) -> bool:
