@@ -288,3 +288,23 @@ def test_a_suite_found_by_name_that_is_not_the_one_scored_is_refused(tmp_path, s
     message = " ".join(str(refused.value).split())
     assert "which is not there any more; the suite of that name found here (suites/toy-colours) is not it: its " \
            "test.jsonl differ" in message
+
+
+def test_another_projects_study_of_the_same_name_is_named_not_blamed_on_an_edit(tmp_path, tiny_model_dir, suite):
+    """Billing ran its sweep under the default study name, which support's study had: the refusal said billing had
+    edited suite.yaml under one version, and to put it back (support's contract)."""
+    _, plan, store = recorded_study(tmp_path, tiny_model_dir, suite)
+    store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
+                                          status="complete", provenance={"data": {
+                                              "split_sha256": dict(plan.suite.split_sha256),
+                                              "suite_setup_sha256": plan.suite.setup_sha256}}))
+    theirs = Path(shutil.copytree(suite, tmp_path / "billing" / "toy-colours"))
+    (theirs / "test.jsonl").write_text((theirs / "test.jsonl").read_text().replace('"red"', '"blue"', 1))
+    experiment = tmp_path / "billing.yaml"
+    experiment.write_text(f"name: toy\nmodel: {tiny_model_dir}\nsuite: {theirs}\nresults_dir: {tmp_path / 'r'}\n"
+                          "regression: {enabled: false}\nspace:\n  prompt: {shots: 0}\n")
+    with pytest.raises(HarnessError) as refused:
+        check_store_matches_storage(plan_sweep(experiment, []), store)
+    message = " ".join(str(refused.value).split())
+    assert "it is another project's study of the same name" in message and "--study NAME" in message
+    assert "put suite.yaml back" not in message and "under the same version" not in message

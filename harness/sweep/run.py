@@ -558,10 +558,27 @@ def _check_same_setup(plan: SweepPlan, store: Store) -> tuple[tuple[str, str], l
     conflict = store.study_conflict(_study_record(plan, *model, stored.model_note))
     if conflict is not None:
         raise HarnessError(conflict)
+    _check_same_folder(plan, store, stored)
     notes += _check_same_split_files(plan, store)
     if source is not None:
         _check_same_model_setup(plan, store, sources.setup_sha256(source.path))
     return model, notes
+
+
+def _check_same_folder(plan: SweepPlan, store: Store, stored) -> None:
+    """Refuse to add trials to a study that another folder's suite of this name, holding other examples or set-up,
+    was scored on: another team's study of the same name, where the edit-under-one-version message blamed the user
+    for an edit they never made."""
+    there = Path(stored.suite_path) if stored.suite_path else None
+    if there is None or there.resolve() == plan.suite.path.resolve():
+        return
+    for trial in store.trials(plan.study):
+        other = differs_from_recorded(plan.suite, trial.data.split_sha256, trial.data.suite_setup_sha256)
+        if other is not None:
+            raise HarnessError(
+                f"study {plan.study} in {store.path} was scored on the suite at {show_path(there)}, not on "
+                f"{show_path(plan.suite.path)}, and {other} differ: it is another project's study of the same name. "
+                "Run yours under a name of its own (--study NAME, or `name:` in the experiment).")
 
 
 def _check_one_suite_per_name(plan: SweepPlan, store: Store) -> list[str]:
@@ -590,9 +607,9 @@ def _check_one_suite_per_name(plan: SweepPlan, store: Store) -> list[str]:
                     f"({show_path(Path(study.suite_path)) if study.suite_path else 'its folder is not recorded'}): "
                     f"{other} differ, under one name and version. The registry knows a suite by its name, so the "
                     f"two would share one production adapter, and a promote or rollback of one would retire the "
-                    f"other's. If it is another suite, give it its own `name:` in "
-                    f"{show_path(here.path / 'suite.yaml')}; if it is a new version of that suite, give it a new "
-                    "`version:`.")
+                    f"other's. If it is another suite (another team's, other labels), give it its own `name:` in "
+                    f"{show_path(here.path / 'suite.yaml')}; only if it is a new version of that same suite, give it "
+                    "a new `version:`.")
     return notes
 
 
