@@ -1727,11 +1727,11 @@ def _recheck(args, console: Console) -> int:
     from harness.data.labelled import FieldNames
     from harness.lifecycle.recheck import recheck
 
-    named = FieldNames(args.input_field, args.label_field, args.output_field)
-    if args.data is None and any((named.input, named.label, named.output)):
+    columns = FieldNames(args.input_field, args.label_field, args.output_field)
+    if args.data is None and any((columns.input, columns.label, columns.output)):
         raise HarnessError("--input-field, --label-field and --output-field name the columns of --data; pass the file "
                            "with --data, or drop them to re-check on the suite's test data.")
-    result = recheck(_store(args.db), args.suite, args.actor, args.data, fields=named)
+    result = recheck(_store(args.db), args.suite, args.actor, args.data, fields=columns)
     if args.format == "json":
         sys.stdout.write(json.dumps(result.detail(), default=str, indent=2) + "\n")
     else:
