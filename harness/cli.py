@@ -1381,6 +1381,10 @@ def _show(args, console: Console) -> int:
 
     store = _store(args.db)
     trial = store.require_trial(args.trial)
+    for check in store.seals([trial.id]):  # its numbers below are the edited ones: said before them
+        if not check.intact:
+            _flag(console, "warning", f"{check.problem()}: what follows reads the edited numbers "
+                                      "(`harness registry --verify` lists every such trial).")
     console.print(report.trial_detail(trial, store.examples(trial.id), failures=args.examples,
                                       contract=report.suite_contract(store, trial)), highlight=False)
     return 0

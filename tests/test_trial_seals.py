@@ -82,3 +82,19 @@ def test_the_report_says_first_that_it_reads_edited_evidence(store):
     report = build_report(store, store.study("s"), None, datetime.now(timezone.utc))
     first = caution_lines(report)[0]
     assert first.startswith("Trial s/0's recorded outcome") and "this report reads the edited numbers" in first
+
+
+def test_show_and_compare_say_they_read_edited_evidence(store, capsys):
+    from conftest import printed
+
+    from harness.analysis.compare import compare_trials
+    from harness.cli import main
+
+    _edit(store, "UPDATE examples SET scores = '{\"task_accuracy\": 1.0}' WHERE trial_id = 's/0'")
+    warnings = compare_trials(store, "s/1", "s/0").warnings
+    assert warnings[0].startswith("trial s/0's recorded outcome") and "reads the edited numbers" in warnings[0]
+    assert main(["show", "s/0", "--db", str(store.path)]) == 0
+    said = " ".join(printed(capsys).split())
+    assert "warning: trial s/0's recorded outcome" in said and "what follows reads the edited numbers" in said
+    assert main(["show", "s/1", "--db", str(store.path)]) == 0
+    assert "edited numbers" not in printed(capsys)

@@ -108,7 +108,8 @@ def compare_trials(store: Store, a_id: str, b_id: str, split: str = "test", max_
     require_same_examples(store, trial_a, trial_b, rows_a, rows_b, split)
     if not shared:
         raise _nothing_shared(a_id, b_id, rows_a, rows_b, split)
-    warnings = _warnings(trial_a, trial_b)
+    warnings = [*(f"{check.problem()}: this comparison reads the edited numbers." for check in
+                  store.seals([a_id, b_id]) if not check.intact), *_warnings(trial_a, trial_b)]
     pairs = [(rows_a[i], rows_b[i]) for i in shared]
     names = set.intersection(*({k for r in rows.values() for k in r.scores} for rows in (rows_a, rows_b)))
     names.discard("regression_delta")
