@@ -38,6 +38,16 @@ def recorded_study(tmp_path: Path, model: Path, suite: Path) -> tuple[Path, Swee
     return experiment, plan, store
 
 
+def scored_study(tmp_path: Path, model: Path, suite: Path) -> tuple[SweepPlan, Store]:
+    """`recorded_study`, with one trial toy/0 that recorded the suite's files and set-up, as a sweep records it."""
+    _, plan, store = recorded_study(tmp_path, model, suite)
+    store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
+                                          status="complete", provenance={"data": {
+                                              "split_sha256": dict(plan.suite.split_sha256),
+                                              "suite_setup_sha256": plan.suite.setup_sha256}}))
+    return plan, store
+
+
 def test_a_sweep_refuses_a_study_whose_suite_files_changed_under_one_version(tmp_path, tiny_model_dir, suite):
     experiment, plan, store = recorded_study(tmp_path, tiny_model_dir, suite)
     scored_on = {"data": {"split_sha256": dict(plan.suite.split_sha256)}}
@@ -204,11 +214,7 @@ def test_another_suite_of_the_same_name_and_version_is_refused_and_another_versi
                                                                                            tiny_model_dir, suite):
     """Two teams sharing one results database both named their suite `toy-colours` 1.0.0: the registry knows a suite
     by its name, so they shared one production adapter, and one team's promote retired the other's."""
-    _, plan, store = recorded_study(tmp_path, tiny_model_dir, suite)
-    store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
-                                          status="complete", provenance={"data": {
-                                              "split_sha256": dict(plan.suite.split_sha256),
-                                              "suite_setup_sha256": plan.suite.setup_sha256}}))
+    plan, store = scored_study(tmp_path, tiny_model_dir, suite)
     ours = Path(shutil.copytree(suite, tmp_path / "team-b" / "toy-colours"))
     experiment = tmp_path / "team-b.yaml"
     experiment.write_text(f"name: team-b\nmodel: {tiny_model_dir}\nsuite: {ours}\nresults_dir: {tmp_path / 'r'}\n"
@@ -293,11 +299,7 @@ def test_a_suite_found_by_name_that_is_not_the_one_scored_is_refused(tmp_path, s
 def test_another_projects_study_of_the_same_name_is_named_not_blamed_on_an_edit(tmp_path, tiny_model_dir, suite):
     """Billing ran its sweep under the default study name, which support's study had: the refusal said billing had
     edited suite.yaml under one version, and to put it back (support's contract)."""
-    _, plan, store = recorded_study(tmp_path, tiny_model_dir, suite)
-    store.record_trial_result(TrialRecord(id="toy/0", study="toy", number=0, run_id="r", method="prompt",
-                                          status="complete", provenance={"data": {
-                                              "split_sha256": dict(plan.suite.split_sha256),
-                                              "suite_setup_sha256": plan.suite.setup_sha256}}))
+    plan, store = scored_study(tmp_path, tiny_model_dir, suite)
     theirs = Path(shutil.copytree(suite, tmp_path / "billing" / "toy-colours"))
     (theirs / "test.jsonl").write_text((theirs / "test.jsonl").read_text().replace('"red"', '"blue"', 1))
     experiment = tmp_path / "billing.yaml"
