@@ -1594,7 +1594,7 @@ def _registry(args, console: Console) -> int:
 def _registry_verify(store, head: str | None, console: Console) -> int:
     """The registry's hash chain, and a head kept elsewhere, checked: exit 1 on a changed history."""
     from harness.lifecycle.audit import chain_problem
-    from harness.lifecycle.integrity import evidence_problems, sealed_on_upgrade
+    from harness.lifecycle.integrity import evidence
     from harness.store.chain import HEAD_CHARS
 
     if head is not None and not re.fullmatch(r"[0-9a-fA-F]{12,64}", head.strip()):
@@ -1605,7 +1605,8 @@ def _registry_verify(store, head: str | None, console: Console) -> int:
         _flag(console, "mismatch", f"{store.path}: {chain_problem(check)}. `harness registry --history` lists the "
                                    "events by id; restore the database from a backup to recover the history.")
         return 1
-    if problems := evidence_problems(store):
+    read = evidence(store)
+    if problems := read.problems:
         for problem in problems[:-1]:
             _flag(console, "mismatch", f"{store.path}: {problem}.")
         _flag(console, "mismatch", f"{store.path}: {problems[-1]}. The gate, re-checks and audit packs refuse such a "
@@ -1617,7 +1618,7 @@ def _registry_verify(store, head: str | None, console: Console) -> int:
                                    "was rewritten after that head was printed (or the head is from another database).")
         return 1
     held = f"; it holds the head {head.strip()} given" if head is not None else ""
-    upgraded = sealed_on_upgrade(store)
+    upgraded = read.sealed_on_upgrade
     sealed = ("every trial's evidence as sealed when it was scored" if not upgraded else
               f"every trial's evidence as sealed, {upgraded} of them by the upgrade that added seals, as they stood "
               "then (an edit made before it cannot be told)")

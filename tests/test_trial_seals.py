@@ -9,8 +9,16 @@ import duckdb
 import pytest
 
 from harness.core.errors import HarnessError
-from harness.core.records import AdapterEvent, ExampleRow, MetricRow, StudyRecord, Throughput, TrialRecord
-from harness.lifecycle.integrity import SEALS, check_sealed, evidence_problems
+from harness.core.records import (
+    GATE_SEALS,
+    AdapterEvent,
+    ExampleRow,
+    MetricRow,
+    StudyRecord,
+    Throughput,
+    TrialRecord,
+)
+from harness.lifecycle.integrity import check_sealed, evidence
 from harness.store.database import Store
 from harness.store.seal import write_seal
 
@@ -40,7 +48,7 @@ def _edit(store: Store, sql: str, *args) -> None:
 
 def test_untouched_trials_are_intact(store):
     assert all(check.intact and not check.on_upgrade for check in store.seals())
-    assert evidence_problems(store) == []
+    assert evidence(store).problems == []
 
 
 @pytest.mark.parametrize("edit", [
@@ -61,7 +69,7 @@ def test_an_edit_to_what_a_decision_reads_breaks_the_seal(store, edit):
 def test_production_edited_and_sealed_again_after_a_gate_read_it_is_refused_by_the_next_gate(store):
     seals = check_sealed(store, ["s/1", "s/0"], "gate")
     store.record_adapter_events([AdapterEvent("s/1", "colours", "production", "candidate", "promote", "ada",
-                                              detail={SEALS: seals})])
+                                              detail={GATE_SEALS: seals})])
     _edit(store, "UPDATE examples SET scores = '{\"task_accuracy\": 0.0}' WHERE trial_id = 's/1'")
     with duckdb.connect(str(store.path)) as conn:
         write_seal(conn, "s/1")
@@ -69,7 +77,7 @@ def test_production_edited_and_sealed_again_after_a_gate_read_it_is_refused_by_t
     with pytest.raises(HarnessError, match=r"trial s/1 is sealed otherwise than when the gate read it for s/1's "
                                            r"move to production"):
         check_sealed(store, ["s/0", "s/1"], "the gate weighs their stored scores, so it did not run")
-    assert [p for p in evidence_problems(store) if "s/1 is sealed otherwise" in p]
+    assert [p for p in evidence(store).problems if "s/1 is sealed otherwise" in p]
 
 
 def test_the_report_says_first_that_it_reads_edited_evidence(store):

@@ -364,6 +364,10 @@ class RunRecord:
     """Library versions, git commit, platform, model and data hashes."""
 
 
+GATE_SEALS = "seals"
+"""Key of a promotion's detail: the seal of each trial its gate read, which the registry's chain covers."""
+
+
 @dataclass(frozen=True)
 class AdapterEvent:
     """One change in an adapter's life (or a re-check of it), kept forever: the registry is its history."""
@@ -385,10 +389,17 @@ class AdapterEvent:
     gate: dict | None = None
     """The gate's result: every rule with its numbers, intervals and p-values."""
     detail: dict | None = None
-    """What a re-check measured; the seals of the trials a promotion's gate read (`integrity.SEALS`); and
+    """What a re-check measured; the seals of the trials a promotion's gate read (`GATE_SEALS`); and
     `os_account`, set by the store."""
     at: datetime | None = None
     """When (UTC); set by the store."""
+
+    @property
+    def gate_seals(self) -> Mapping[str, str]:
+        """Trial id -> the seal of its evidence when this promotion's gate read it (`store/seal.py`); empty for other
+        events, and for promotions recorded before seals (2026-12-07)."""
+        seals = (self.detail or {}).get(GATE_SEALS)
+        return {t: s for t, s in seals.items() if isinstance(s, str)} if isinstance(seals, dict) else {}
 
     @property
     def os_account(self) -> str | None:

@@ -9,46 +9,52 @@ database (`registry --verify --head`) is what catches a chain rewritten along wi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from harness.core.errors import HarnessError
 from harness.core.records import AdapterEvent
 from harness.store.database import Store
 
-SEALS = "seals"
-"""Key of a promotion's detail: the seal of each trial the gate read, which the registry's chain covers."""
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the seals of some trials say, read once."""
+
+    seals: dict[str, str | None]
+    """Trial id -> its recorded seal."""
+    problems: list[str]
+    """Each trial whose evidence was edited since it was scored, or sealed otherwise than a gate read it."""
+    sealed_on_upgrade: int
+    """How many were sealed by the upgrade that added seals, as they stood then: an edit before it cannot be told."""
+
+
+def evidence(store: Store, trial_ids: list[str] | None = None) -> Evidence:
+    """The seals of `trial_ids` (every trial when None) checked against their rows and against what gates read."""
+    checks = store.seals(trial_ids)
+    recorded = {check.trial_id: check.recorded for check in checks}
+    problems = [check.problem() for check in checks if not check.intact]
+    problems += _resealed(store.adapter_events(), recorded)
+    return Evidence(recorded, problems, sum(1 for check in checks if check.on_upgrade))
 
 
 def check_sealed(store: Store, trial_ids: list[str], why: str) -> dict[str, str | None]:
     """Refuse trials whose stored evidence was edited after they were scored, or sealed otherwise than a gate read
     them; returns each one's seal."""
-    checks = store.seals(trial_ids)
-    problems = [check.problem() for check in checks if not check.intact]
-    recorded = {check.trial_id: check.recorded for check in checks}
-    problems += _resealed(store.adapter_events(), recorded, set(trial_ids))
-    if problems:
-        raise HarnessError(f"{problems[0]}: {why}. `harness registry --verify` lists every such trial. Restore the "
-                           "results database from a backup, or run the trial's configuration again in a new study.")
-    return recorded
+    read = evidence(store, trial_ids)
+    if read.problems:
+        raise HarnessError(f"{read.problems[0]}: {why}. `harness registry --verify` lists every such trial. Restore "
+                           "the results database from a backup, or run the trial's configuration again in a new "
+                           "study.")
+    return read.seals
 
 
-def evidence_problems(store: Store) -> list[str]:
-    """Every trial whose stored evidence was edited since it was scored, or resealed since a gate read it."""
-    checks = store.seals()
-    problems = [check.problem() for check in checks if not check.intact]
-    recorded = {check.trial_id: check.recorded for check in checks}
-    return problems + _resealed(store.adapter_events(), recorded, set(recorded))
-
-
-def sealed_on_upgrade(store: Store) -> int:
-    """Trials sealed by the upgrade that added seals, as they stood then: an edit made before it cannot be told."""
-    return sum(1 for check in store.seals() if check.on_upgrade)
-
-
-def _resealed(events: list[AdapterEvent], recorded: dict[str, str | None], trial_ids: set[str]) -> list[str]:
+def _resealed(events: list[AdapterEvent], recorded: dict[str, str | None]) -> list[str]:
+    """The trials of `recorded` sealed otherwise now than when a promotion's gate read them."""
     problems = []
     for event in events:
-        for trial_id, sealed in ((event.detail or {}).get(SEALS) or {}).items():
+        for trial_id, sealed in event.gate_seals.items():
             now = recorded.get(trial_id)
-            if trial_id in trial_ids and sealed and now != sealed:
+            if trial_id in recorded and now != sealed:
                 problems.append(f"trial {trial_id} is sealed otherwise than when the gate read it for "
                                 f"{event.trial_id}'s move to {event.status}{_when(event)}: sealed {sealed[:12]} "
                                 f"then, {now[:12] if now else 'none'} now, so its evidence was edited and sealed "

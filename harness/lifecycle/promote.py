@@ -14,11 +14,11 @@ from pathlib import Path
 from harness.analysis.gate import GateResult, reference_for, run_gate
 from harness.core.config import ExperimentConfig, GateConfig
 from harness.core.errors import HarnessError, SuiteError
-from harness.core.records import AdapterEvent, LookAtTest, StudyView, TrialView, ran_with
+from harness.core.records import GATE_SEALS, AdapterEvent, LookAtTest, StudyView, TrialView, ran_with
 from harness.core.typed import build
 from harness.data.suites import load_suite, show_path
 from harness.evaluation.rules import STATS_RULES
-from harness.lifecycle.integrity import SEALS, check_sealed
+from harness.lifecycle.integrity import check_sealed
 from harness.models import loading, sources
 from harness.store.database import Store
 from harness.store.weights import missing_weights
@@ -157,7 +157,7 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
                                    f"replaced in production by {trial.id}"))
     why = "; ".join(text for text in (reason if force else None, note) if text) or None  # --note is kept too
     events.append(AdapterEvent(trial.id, study.suite, to, previous, "promote", approver, why,
-                               forced=not gate.passed, gate=gate.to_dict(), detail={SEALS: seals}))
+                               forced=not gate.passed, gate=gate.to_dict(), detail={GATE_SEALS: seals}))
     # one transaction: never the look without the move, nor the move alone, nor either if production moved meanwhile
     store.record_adapter_events(events, look, production_was=(study.suite, production))
     return Promotion(trial.id, study.suite, to, previous, gate, not gate.passed, retired)
