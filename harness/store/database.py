@@ -675,7 +675,7 @@ class Store:
         def write(c: duckdb.DuckDBPyConnection) -> None:
             if production_was is not None:
                 suite, seen = production_was
-                now = next((t for t, s in _latest_statuses(c, suite).items() if s == "production"), None)
+                now = next(iter(_in_production(c, suite)), None)
                 if now != seen:
                     raise ProductionMoved(suite, seen, now)
             if look is not None:
@@ -696,7 +696,7 @@ class Store:
                 previous = link(previous or GENESIS, written)
                 c.execute("UPDATE adapter_events SET chain_sha256 = ? WHERE id = ?", [previous, written["id"]])
             for suite in {e.suite for e in events}:
-                live = [t for t, s in _latest_statuses(c, suite).items() if s == "production"]
+                live = _in_production(c, suite)
                 if len(live) > 1:
                     raise HarnessError(f"suite {suite} would have {len(live)} production adapters ({', '.join(live)}); "
                                        "a suite has at most one. Nothing was recorded.")
@@ -877,7 +877,7 @@ class Store:
 
     def production(self, suite: str) -> str | None:
         """The suite's production adapter (trial id), if any."""
-        return next((t for t, s in self.adapter_statuses(suite).items() if s == "production"), None)
+        return self._read(lambda c: next(iter(_in_production(c, suite)), None), None)
 
     def importance(self, study: str) -> dict[str, dict[str, float]]:
         rows = self._read(lambda c: c.execute(
@@ -937,6 +937,11 @@ def _insert_examples(c: duckdb.DuckDBPyConnection, rows: list[list[Any]]) -> Non
         c.execute(_INSERT_EXAMPLES)
     finally:
         c.unregister("incoming_examples")
+
+
+def _in_production(conn: duckdb.DuckDBPyConnection, suite: str) -> list[str]:
+    """The suite's adapters whose latest status is production: one, or none (two only inside a write it refuses)."""
+    return [t for t, s in _latest_statuses(conn, suite).items() if s == "production"]
 
 
 def _latest_statuses(conn: duckdb.DuckDBPyConnection, suite: str | None) -> dict[str, str]:

@@ -40,7 +40,7 @@ from harness.core.config import ExperimentConfig
 from harness.core.errors import EngineLost, HarnessError, OutsideFailure, Terminated
 from harness.core.paths import results_folder
 from harness.core.progress import bar_options
-from harness.core.records import RunRecord, StudyRecord, TrialRecord, setup_changes, study_setup, trial_id
+from harness.core.records import RunRecord, StudyRecord, StudyView, TrialRecord, setup_changes, study_setup, trial_id
 from harness.core.redaction import Redactor, redact_rows
 from harness.data.suites import differs_from_recorded, show_path
 from harness.hosted.ledger import SpendLedger
@@ -558,27 +558,10 @@ def _check_same_setup(plan: SweepPlan, store: Store) -> tuple[tuple[str, str], l
     conflict = store.study_conflict(_study_record(plan, *model, stored.model_note))
     if conflict is not None:
         raise HarnessError(conflict)
-    _check_same_folder(plan, store, stored)
-    notes += _check_same_split_files(plan, store)
+    notes += _check_same_split_files(plan, store, stored)
     if source is not None:
         _check_same_model_setup(plan, store, sources.setup_sha256(source.path))
     return model, notes
-
-
-def _check_same_folder(plan: SweepPlan, store: Store, stored) -> None:
-    """Refuse to add trials to a study that another folder's suite of this name, holding other examples or set-up,
-    was scored on: another team's study of the same name, where the edit-under-one-version message blamed the user
-    for an edit they never made."""
-    there = Path(stored.suite_path) if stored.suite_path else None
-    if there is None or there.resolve() == plan.suite.path.resolve():
-        return
-    for trial in store.trials(plan.study):
-        other = differs_from_recorded(plan.suite, trial.data.split_sha256, trial.data.suite_setup_sha256)
-        if other is not None:
-            raise HarnessError(
-                f"study {plan.study} in {store.path} was scored on the suite at {show_path(there)}, not on "
-                f"{show_path(plan.suite.path)}, and {other} differ: it is another project's study of the same name. "
-                "Run yours under a name of its own (--study NAME, or `name:` in the experiment).")
 
 
 def _check_one_suite_per_name(plan: SweepPlan, store: Store) -> list[str]:
@@ -627,13 +610,24 @@ def _check_same_model_setup(plan: SweepPlan, store: Store, now: str | None) -> N
                 "(--study NEW_NAME), or put the files back as they were.")
 
 
-def _check_same_split_files(plan: SweepPlan, store: Store) -> list[str]:
+def _check_same_split_files(plan: SweepPlan, store: Store, stored: StudyView) -> list[str]:
     """Refuse to add trials to a study whose suite's split files, instruction, output contract or scorers changed
     since its trials were scored: the new trials would be ranked, and the verdict weighed, against old ones on other
-    examples, or prompted and scored otherwise. Returns a note where its trials recorded no set-up (scored before
-    2026-12-07): an edit since cannot be told, and "unknown" must not read as "the same"."""
+    examples, or prompted and scored otherwise. A study scored on another folder's suite is another project's study
+    of the same name, and is named so: the edit message had blamed the user for an edit they never made. Returns a
+    note where its trials recorded no set-up (scored before 2026-12-07): an edit since cannot be told, and "unknown"
+    must not read as "the same"."""
     suite = plan.suite
     trials = store.trials(plan.study)
+    there = Path(stored.suite_path) if stored.suite_path else None
+    if there is not None and there.resolve() != suite.path.resolve():
+        for trial in trials:
+            other = differs_from_recorded(suite, trial.data.split_sha256, trial.data.suite_setup_sha256)
+            if other is not None:
+                raise HarnessError(
+                    f"study {plan.study} in {store.path} was scored on the suite at {show_path(there)}, not on "
+                    f"{show_path(suite.path)}, and {other} differ: it is another project's study of the same name. "
+                    "Run yours under a name of its own (--study NAME, or `name:` in the experiment).")
     unrecorded = [t.id for t in trials if t.complete and t.data.suite_setup_sha256 is None]
     for trial in trials:
         then = trial.data.suite_version
