@@ -10,13 +10,13 @@ is what `--verify --head` checks the chain against: a chain rewritten since no l
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import duckdb
+
+from harness.store.canonical import canonical, plain, rows
 
 GENESIS = "0" * 64
 """The hash before the first event."""
@@ -32,25 +32,11 @@ HEAD_CHARS = 16
 
 def link(previous: str, event: Mapping[str, Any]) -> str:
     """The hash of `event` (a row of adapter_events as read back from the database) chained to `previous`."""
-    canonical = {name: _plain(name, event[name]) for name in LINKED_FIELDS}
-    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    text = canonical({name: plain(event[name], name in JSON_FIELDS) for name in LINKED_FIELDS})
     return hashlib.sha256(f"{previous}\n{text}".encode()).hexdigest()
 
 
 JSON_FIELDS = frozenset({"gate", "detail"})
-
-
-def _plain(name: str, value: Any) -> Any:
-    """A column's value as the hash reads it: JSON columns parsed (their spacing is the database's), times in ISO
-    form."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if name in JSON_FIELDS and isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:  # not JSON: hashed as the text it is, so it can only fail to match
-            return value
-    return value
 
 
 @dataclass(frozen=True)
@@ -94,10 +80,7 @@ def check_chain(rows: Iterable[Mapping[str, Any]]) -> ChainCheck:
 
 def relink(conn: duckdb.DuckDBPyConnection) -> None:
     """Hash every adapter event again, in id order, as they stand (the upgrade that added the chain does this)."""
-    cur = conn.execute("SELECT * FROM adapter_events ORDER BY id")
-    names = [d[0] for d in cur.description]
     previous = GENESIS
-    for values in cur.fetchall():
-        row = dict(zip(names, values))
+    for row in rows(conn.execute("SELECT * FROM adapter_events ORDER BY id")):
         previous = link(previous, row)
         conn.execute("UPDATE adapter_events SET chain_sha256 = ? WHERE id = ?", [previous, row["id"]])

@@ -64,6 +64,7 @@ from harness.core.records import (
     study_setup,
     trial_id,
 )
+from harness.store.canonical import rows as _rows
 from harness.store.chain import GENESIS, ChainCheck, check_chain, link
 from harness.store.migrations import MIGRATIONS, UnknownMigrations, applied, apply_migrations, check_known
 from harness.store.seal import SealCheck, check_seals, reseal_one, write_seal
@@ -145,11 +146,6 @@ def _is_damaged(exc: BaseException) -> bool:
     text = str(exc).casefold()
     return (isinstance(exc, duckdb.IOException) or "corrupt database file" in text
             or "cannot launch in-memory database in read-only mode" in text)
-
-
-def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
 def _record(value: Any) -> str | None:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import duckdb
+
+from harness.store.canonical import canonical, plain, rows
 
 TRIAL_FIELDS = ("id", "study", "number", "run_id", "method", "params", "status", "trained", "objective", "feasible",
                 "train_steps", "planned_steps", "stopped_by", "train_examples", "shots", "include_contract",
@@ -45,44 +45,31 @@ def seal(trial: Mapping[str, Any], metrics: Iterable[Mapping[str, Any]], example
          throughput: Iterable[Mapping[str, Any]] = (), study: Mapping[str, Any] | None = None) -> str:
     """The sha256 of a trial's row (with its provenance and the settings it ran with, `details`), its metric,
     example and throughput rows, and its study's objective, as read back from the database."""
-    canonical = {
+    return hashlib.sha256(canonical({
         "trial": {name: _plain(name, trial.get(name)) for name in (*TRIAL_FIELDS, "details")},
         "study": {name: _plain(name, (study or {}).get(name)) for name in STUDY_FIELDS},
         "metrics": _rows_of(metrics, METRIC_FIELDS),
         "examples": _rows_of(examples, EXAMPLE_FIELDS),
         "throughput": _rows_of(throughput, THROUGHPUT_FIELDS),
-    }
-    return hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False,
-                                     separators=(",", ":")).encode()).hexdigest()
+    }).encode()).hexdigest()
 
 
-def _rows_of(rows: Iterable[Mapping[str, Any]], fields: tuple[str, ...]) -> list[list[Any]]:
-    return sorted(([_plain(n, row.get(n)) for n in fields] for row in rows), key=json.dumps)
+def _rows_of(found: Iterable[Mapping[str, Any]], fields: tuple[str, ...]) -> list[list[Any]]:
+    return sorted(([_plain(n, row.get(n)) for n in fields] for row in found), key=json.dumps)
 
 
 def _plain(name: str, value: Any) -> Any:
-    """A value as the seal reads it: JSON columns parsed (their spacing is the database's), times in ISO form, a
-    non-finite float as text (JSON has none)."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if name in JSON_FIELDS and isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:  # not JSON: sealed as the text it is
-            return value
-    return value
+    return plain(value, name in JSON_FIELDS)
 
 
 def trial_seal(conn: duckdb.DuckDBPyConnection, trial_id: str) -> str:
     """The seal of `trial_id` as its rows stand now."""
-    trial = _rows(conn.execute("SELECT * FROM trials WHERE id = ?", [trial_id]))
-    study = _rows(conn.execute("SELECT s.* FROM studies s JOIN trials t ON t.study = s.study WHERE t.id = ?",
+    trial = rows(conn.execute("SELECT * FROM trials WHERE id = ?", [trial_id]))
+    study = rows(conn.execute("SELECT s.* FROM studies s JOIN trials t ON t.study = s.study WHERE t.id = ?",
                                [trial_id]))
-    metrics = _rows(conn.execute("SELECT * FROM metrics WHERE trial_id = ?", [trial_id]))
-    examples = _rows(conn.execute("SELECT * FROM examples WHERE trial_id = ?", [trial_id]))
-    throughput = _rows(conn.execute("SELECT * FROM throughput WHERE trial_id = ?", [trial_id]))
+    metrics = rows(conn.execute("SELECT * FROM metrics WHERE trial_id = ?", [trial_id]))
+    examples = rows(conn.execute("SELECT * FROM examples WHERE trial_id = ?", [trial_id]))
+    throughput = rows(conn.execute("SELECT * FROM throughput WHERE trial_id = ?", [trial_id]))
     return seal(trial[0] if trial else {}, metrics, examples, throughput, study[0] if study else None)
 
 
@@ -146,8 +133,3 @@ def check_seals(conn: duckdb.DuckDBPyConnection, trial_ids: Iterable[str] | None
         if row is not None:
             out.append(SealCheck(trial_id, row[0], trial_seal(conn, trial_id), row[1] == "running", bool(row[2])))
     return out
-
-
-def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, values)) for values in cur.fetchall()]
