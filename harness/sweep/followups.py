@@ -69,12 +69,13 @@ def curve_sizes(sizes: tuple[int | float, ...], available: int) -> list[int]:
 def _followup_study(store: Store, plan: SweepPlan, kind: str) -> str:
     parent = store.study(plan.study)
     name = f"{plan.study}+{kind}"
+    recorded, gate = parent.suite_gate
     store.record_study(StudyRecord(
         name=name, experiment_name=parent.experiment_name, experiment=dict(parent.experiment), suite=parent.suite,
         suite_version=parent.suite_version, suite_path=parent.suite_path, model_name=parent.model_name,
         model_sha256=parent.model_sha256, model_note=parent.model_note, objective_metric=parent.objective_metric,
         maximize=parent.maximize, kind=kind, parent=plan.study,
-        notes={key: parent.notes[key] for key in ("suite_gate",) if key in parent.notes},
+        notes={"suite_gate": gate} if recorded else {},  # the parent's gate bar, as its study recorded it
     ))  # fmt: skip
     return name
 
