@@ -620,8 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "Both changes are recorded with the approver and the note (`harness registry --history`).")
 
     export = sub.add_parser("export", help="write an adapter (or model) as serving stacks load it: PEFT safetensors, "
-                                           "with the vLLM and PEFT commands")
-    export.add_argument("trial", help="the adapter, STUDY/NUMBER")
+                                           "with the vLLM and PEFT commands; or a prompting trial's prompt")
+    export.add_argument("trial", help="the adapter, or the prompting trial, STUDY/NUMBER")
     export.add_argument("--out", required=True, type=Path, help="a new folder")
     export.add_argument("--merged", action="store_true", help="also the base model with the adapter merged in")
     export.add_argument("--replace", action="store_true",
@@ -639,10 +639,15 @@ def build_parser() -> argparse.ArgumentParser:
     _teach(export, ("harness export demo/1 --out serve/", "adapter_config.json, adapter_model.safetensors, README.md"),
            ("harness export demo/1 --out serve/ --merged", "also merged/: the base model with the adapter in it"),
            ("harness export demo/1 --out serve/ --rescore --vllm-python $VLLM_PY", "and re-score it through vLLM"),
+           ("harness export demo/0 --out prompt/", "a prompting trial: its prompt, shots and decoding"),
            description="Write a trial's adapter (or fully fine-tuned model) into a new folder as serving stacks load "
                        "it: PEFT safetensors, base_model.json (the base model's identity and sha256), serving.json "
                        "(the system prompt, answer cap and decoding, constrained or not, it was scored with, and the "
                        "vLLM request fields that decode the same way) and a README with the vLLM and PEFT commands. "
+                       "Where prompting won, a prompting trial's export is its prompt: serving.json holds the system "
+                       "prompt, the shots (or, for shots chosen per input, shots_pool.jsonl and how they are chosen), "
+                       "the answer cap and decoding, with the whole conversation where it is the same for every "
+                       "input; a hosted trial's names its endpoint and request (never the key). "
                        "Nothing is overwritten (--replace replaces an earlier export, once the new one is whole); "
                        "with --rescore, rescore.json is written before the folder appears.")
 
@@ -1172,7 +1177,8 @@ def _sweep(args, console: Console) -> int:
     outcome = run_sweep(plan, store, echo=console.print, prepared=here.data)  # with workers: the follow-ups
     trials = store.trials(outcome.study)
     console.print(report.ranking_table(trials, plan.config.objective.metric))
-    console.print(study_verdict(store, outcome.study).text, highlight=False)
+    verdict = study_verdict(store, outcome.study)
+    console.print(verdict.text, highlight=False)
     if here.lowered_note():
         console.print(here.lowered_note(), highlight=False)
     _check_calibration(here, store, outcome, console)
@@ -1196,6 +1202,9 @@ def _sweep(args, console: Console) -> int:
     db = "" if store.path == Path("results/harness.duckdb") else f" --db {shlex.quote(str(store.path.parent))}"
     console.print(f"next: `harness report --study {outcome.study}{db}` writes this answer with its evidence and "
                   "cautions as one document; add --volume QUERIES_PER_MONTH for the payback.", highlight=False)
+    if verdict.head == "NO" and verdict.prompting:  # prompting won: its prompt is what goes to production
+        console.print(f"`harness export {verdict.prompting} --out prompt/{db}` writes the winning prompt (its shots "
+                      "and decoding) as a service sends it.", highlight=False)
     return 0
 
 
@@ -1681,8 +1690,9 @@ def _export(args, console: Console) -> int:
         settings = served_settings(store, args.trial, args.vllm_python, args.vllm_url)
     done = export(store, args.trial, args.out, merged=args.merged, rescore=settings,  # all of it, or nothing
                   replace=args.replace)
-    console.print(f"wrote {done.kind} {args.trial} to {done.folder} (base: {done.base}); see {done.folder}/README.md",
-                  highlight=False)
+    what = "answered by" if done.kind == "prompt" else "base"
+    console.print(f"wrote {done.kind} {args.trial} to {done.folder} ({what}: {done.base}); see "
+                  f"{done.folder}/README.md", highlight=False)
     if done.rescore is not None:
         console.print(done.rescore.text(), highlight=False)
     return 0

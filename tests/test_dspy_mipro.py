@@ -23,6 +23,8 @@ from harness.data.prompting import Prompter
 from harness.data.suites import load_suite
 from harness.hosted.client import HostedClient
 from harness.hosted.ledger import SpendLedger
+from harness.lifecycle.export import export
+from harness.lifecycle.prompt_export import load_prompt
 from harness.store.database import Store, _typed
 from harness.sweep.predict import load_candidate
 from harness.training.methods import METHODS
@@ -230,6 +232,12 @@ def test_a_mipro_trial_is_scored_with_its_instruction_recorded_shown_and_rebuilt
     candidate, suite, _ = load_candidate(store, trial.id, "cpu")  # what predict, recheck and export rebuild
     assert candidate.prompter.instruction == search.instruction and candidate.search is None
     assert tuple(ex.id for ex in candidate.prompter.shots.examples) == trial.shots
+    # where the searched prompt won, its export is that prompt: the instruction and shots the search chose
+    export(store, trial.id, root / "prompt")
+    exported = load_prompt(root / "prompt", candidate.tokenizer)
+    assert exported.instruction == search.instruction
+    assert [exported.prompt(ex) for ex in suite.splits["test"][:8]] == [candidate.prompter.prompt(ex)
+                                                                        for ex in suite.splits["test"][:8]]
 
 
 def test_predict_answers_with_the_recorded_instruction(mipro_sweep, capsys, monkeypatch):

@@ -98,6 +98,7 @@ def test_a_prompting_winner_is_refused_promotion_with_how_to_serve_it(tmp_path):
         promote(store, "s/0", "staging", "petra")
     assert "only adapters (trained trials) are promoted" in str(refused.value)
     assert "`harness predict s/0 --input FILE` answers new inputs that way" in str(refused.value)
+    assert "`harness export s/0 --out prompt/` writes its prompt" in str(refused.value)
 
 
 def test_a_resume_after_loosening_a_gate_does_not_move_the_bar_of_trials_scored_before(tmp_path):

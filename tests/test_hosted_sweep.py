@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 from conftest import printed
 from fault_proxy import FaultProxy
+from test_prompt_export import built_by_readme
 
 from harness.analysis.cost import ASSUMED
 from harness.cli import main
 from harness.hosted.ledger import SpendLedger
 from harness.store.database import Store
+from harness.sweep.predict import load_candidate
 
 KEY = "sk-hosted-test-7c0ffee-never-on-disk"
 
@@ -96,10 +98,25 @@ def test_hosted_arm_runs_beside_lora_and_is_measured(tmp_path, tiny_model_dir, t
         assert answer["format_compliant"] is True  # the local arm decodes constrained to the label set
         assert answer["hallucinated"] is False  # and so names a label of the set
 
+        # where the hosted arm won, its export is what it sent: the README's Python builds the request of every test
+        # input, and neither the export nor its key ask the endpoint
+        candidate, suite, _ = load_candidate(store, hosted.id)
+        monkeypatch.delenv("HARNESS_TEST_KEY")
+        exported, asked = tmp_path / "exported", proxy.forwarded
+        assert main(["export", hosted.id, "--out", str(exported), *db]) == 0
+        assert proxy.forwarded == asked
+        served = json.loads((exported / "serving.json").read_text())
+        assert json.loads((exported / "endpoint.json").read_text())["model"] == openai_server.model
+        tested = [ex for ex in suite.splits["test"] if ex.id in {e.example_id for e in examples}]
+        assert len(tested) == 8
+        for ex in tested:
+            messages = built_by_readme(exported, ex.input, "messages")
+            assert {**served["request"], "messages": messages} == candidate.request(ex).body()
+
     # the key was used, and is nowhere on disk or in what the harness printed
     printed = capfd.readouterr()
     assert KEY not in printed.out + printed.err
-    for file in (tmp_path / "results").rglob("*"):
+    for file in [*(tmp_path / "results").rglob("*"), *(tmp_path / "exported").rglob("*")]:
         if file.is_file():
             assert KEY.encode() not in file.read_bytes(), file
     assert KEY not in path.read_text()

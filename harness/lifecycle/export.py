@@ -9,6 +9,8 @@
   with, and `README.md` the commands that load it with vLLM and with PEFT (`serving_notes`). Weights are written as
   safetensors only, readable as any file the user writes (the umask's mode, not a temporary file's 0600).
 - With `rescore`, the adapter is re-scored through vLLM (`served`) into `rescore.json` before the folder appears.
+- A prompting trial has no weights: where prompting won, its prompt is what goes to production, and its export holds
+  that prompt (its shots, decoding and model) as the trial was scored with it (`prompt_export`).
 The folder appears whole or not at all: it is written beside `--out` and renamed into place once complete.
 """
 
@@ -23,8 +25,9 @@ from pathlib import Path
 from harness.core.errors import HarnessError
 from harness.core.records import TrialView
 from harness.lifecycle.promote import check_weights
+from harness.lifecycle.prompt_export import ENDPOINT, write_prompt
 from harness.lifecycle.served import ServedRescore, check_vllm, rescore_served
-from harness.lifecycle.serving_notes import readme, serving_json
+from harness.lifecycle.serving_notes import base_model_json, readme, serving_json
 from harness.models import loading, sources
 from harness.serving.vllm import VllmSettings
 from harness.store.database import Store
@@ -35,9 +38,9 @@ from harness.sweep.predict import load_candidate
 class Export:
     folder: Path
     kind: str
-    """`adapter` (PEFT) or `model` (a whole model: full fine-tuning, or --merged)."""
+    """`adapter` (PEFT), `model` (a whole model: full fine-tuning, or --merged) or `prompt` (a prompting trial's)."""
     base: str
-    """What `base_model_name_or_path` names."""
+    """What `base_model_name_or_path` names; for a prompt, what answers it (the base model, or a hosted model)."""
     rescore: ServedRescore | None = None
     """The re-score through vLLM, when one was asked for (also in `rescore.json`)."""
 
@@ -59,9 +62,10 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False,
         raise HarnessError(f"{out} exists and is not empty; export into a new folder, or {how} (nothing else is "
                            "ever overwritten).")
     trial = store.require_trial(trial_id, complete=True)
-    if not trial.trained:
-        raise HarnessError(f"{trial.id} is a {trial.method} trial: it has no weights of its own to export (its "
-                           "prompt is in the study; the base model serves it).")
+    if not trial.trained and (asked := " and ".join(flag for flag, given in (("--merged", merged),
+                                                                             ("--rescore", rescore)) if given)):
+        raise HarnessError(f"{asked}: {trial.id} is a {trial.method} trial, with no weights of its own to merge or "
+                           f"re-score; `harness export {trial.id} --out DIR` alone writes its prompt.")
     check_outside_artifacts(out, trial)
     check_weights(store, trial)
     if rescore is not None:  # a server that does not answer costs seconds now, not an export and a model load
@@ -74,7 +78,10 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False,
         raise HarnessError(f"--out {out}: cannot write there ({exc.strerror}: {exc.filename}); give a folder in a "
                            "writable place.") from None
     try:
-        adapter, base = _write_folder(store, trial, staging, merged)
+        if trial.trained:
+            adapter, base = _write_folder(store, trial, staging, merged)
+        else:  # where prompting won, its prompt is what goes to production
+            adapter, base = False, write_prompt(store, trial, staging)
         served = None
         if rescore is not None:  # after the model above is freed: the re-score loads its own copy
             served = rescore_served(store, trial.id, rescore, out.parent / f"{out.name}-vllm.log")
@@ -91,15 +98,17 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False,
         shutil.rmtree(earlier, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return Export(out, "adapter" if adapter else "model", base, served)
+    return Export(out, "adapter" if adapter else "model" if trial.trained else "prompt", base, served)
 
 
 EXPORT_MARKS = ("serving.json", "base_model.json")
-"""What every export folder holds: `--replace` replaces only a folder with both."""
+"""What every export folder holds (a hosted prompt's has `endpoint.json` for the second): `--replace` replaces only
+a folder with both."""
 
 
 def is_export(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in EXPORT_MARKS)
+    return (folder / EXPORT_MARKS[0]).is_file() and any((folder / name).is_file()
+                                                         for name in (EXPORT_MARKS[1], ENDPOINT))
 
 
 def _write_folder(store: Store, trial: TrialView, folder: Path, merged: bool) -> tuple[bool, str]:
@@ -117,9 +126,7 @@ def _write_folder(store: Store, trial: TrialView, folder: Path, merged: bool) ->
         whole = candidate.model.merge_and_unload()
         whole.save_pretrained(folder / "merged", safe_serialization=True)
         candidate.tokenizer.save_pretrained(folder / "merged")
-    _write(folder / "base_model.json", {"name": source.name, "sha256": source.sha256, "path": source.path,
-                                        "provenance": source.provenance, "note": source.note,
-                                        "license": source.license})
+    _write(folder / "base_model.json", base_model_json(source))
     constrained = getattr(candidate, "grammar", None) is not None  # as the trial answered when it was scored
     _write(folder / "serving.json", serving_json(trial, suite, candidate.prompter, cap, constrained))
     context = loading.window_of(candidate.model.config, candidate.tokenizer)

@@ -308,8 +308,9 @@ def _adapter(store: Store, trial_id: str) -> TrialView:
     if not trial.trained:
         raise HarnessError(f"{trial.id} is a {trial.method} trial: only adapters (trained trials) are promoted. Its "
                            "scores can still serve as the reference a gate compares with. Where prompting won, the "
-                           f"base model serves it as prompted: `harness predict {trial.id} --input FILE` answers new "
-                           f"inputs that way, and `harness show {trial.id}` gives its prompt, shots and decoding.")
+                           f"base model serves it as prompted: `harness export {trial.id} --out prompt/` writes its "
+                           f"prompt, shots and decoding as a service sends them, and `harness predict {trial.id} "
+                           "--input FILE` answers new inputs that way.")
     check_weights(store, trial)
     return trial
 

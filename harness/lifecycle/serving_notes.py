@@ -70,6 +70,12 @@ def serving_json(trial: TrialView, suite: Suite, prompter: Prompter, cap: int, c
     }
 
 
+def base_model_json(source: sources.ModelSource) -> dict:
+    """`base_model.json`: the base model an export goes on, with its sha256, where it came from and its license."""
+    return {"name": source.name, "sha256": source.sha256, "path": source.path, "provenance": source.provenance,
+            "note": source.note, "license": source.license}
+
+
 def readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: bool, model_name: str,
            constrained: bool, context: int | None = None, chat: bool = True) -> str:
     """`context`: the model's window, which vLLM is told (`--max-model-len`); `chat`: whether it has a chat
@@ -123,28 +129,29 @@ def readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: boo
     return "\n".join(lines) + "\n"
 
 
-def base_model_lines(base: str, model_name: str) -> list[str]:
+def base_model_lines(base: str, model_name: str, named_in: str = "adapter_config.json") -> list[str]:
     """Where the base model is, and how the serving machine gets it: `harness models pull` fetches only an embedded
-    model by name, so a folder of the user's own must be copied, and a hub id is fetched by the loader itself."""
+    model by name, so a folder of the user's own must be copied, and a hub id is fetched by the loader itself.
+    `named_in`: the file of the export that names it (an adapter's config; a prompt's `base_model.json`)."""
+    also = f" and in `{named_in}`" if named_in != "base_model.json" else ""
     if model_name in {m.name for m in sources.embedded_models()}:
-        return [f"`adapter_config.json`: `{base}` (the embedded model `{model_name}`; its sha256 is in",
+        return [f"`{named_in}`: `{base}` (the embedded model `{model_name}`; its sha256 is in",
                 "`base_model.json`). If that folder is not on this machine, recreate it with",
                 f"`harness models pull {model_name}`, which prints where it put it, and use that path for `--model`",
-                "below and in `adapter_config.json`."]
+                f"below{also}."]
     if not Path(base).is_absolute():
-        return [f"`adapter_config.json`: `{base}`, a Hugging Face Hub id. vLLM and PEFT fetch it themselves, which",
+        return [f"`{named_in}`: `{base}`, a Hugging Face Hub id. vLLM and PEFT fetch it themselves, which",
                 "needs network access on the serving machine; a hub model is not pinned by sha256, so check that",
                 "its revision is still the one the trial was scored with."]
-    return [f"`adapter_config.json`: `{base}`, a model folder of your own on the machine that exported this.",
+    return [f"`{named_in}`: `{base}`, a model folder of your own on the machine that exported this.",
             "`harness models pull` does not fetch it (it fetches embedded models only): copy that whole folder",
             "(config.json, the tokenizer files and every *.safetensors file) to the serving machine, check the copy",
             "against `base_model.json` (the sha256 of its *.safetensors files, names included, in sorted order),",
-            "and use its path there for `--model` below and in `adapter_config.json`."]
+            f"and use its path there for `--model` below{also}."]
 
 
-def _constrained_lines(contract: OutputContract, model: str, chat: bool = True) -> list[str]:
-    """`model`: the Python expression that names the served model in a request; `chat`: asked through chat turns,
-    else through the completions endpoint with `serving.json`'s prompt template."""
+def constrained_intro(contract: OutputContract) -> list[str]:
+    """What constrained decoding held the scored answers to, and how vLLM decodes the same way."""
     answers = [f"`{json.dumps({contract.key: label})}`" for label in contract.labels]
     if contract.kind != "label":
         what = "every answer is JSON that satisfies the suite's JSON Schema"
@@ -158,7 +165,15 @@ def _constrained_lines(contract: OutputContract, model: str, chat: bool = True) 
         "scores do not hold. vLLM decodes the same way with structured outputs: start the server with the",
         "`--structured-outputs-config` above (the guidance backend, which reads the schema's layout), and send",
         "`serving.json`'s `vllm_request` fields with every request. Recent vLLM releases take `structured_outputs`",
-        "and ignore the older `guided_json` and `guided_choice` fields without a word. With the openai client:", "",
+        "and ignore the older `guided_json` and `guided_choice` fields without a word.",
+    ]
+
+
+def _constrained_lines(contract: OutputContract, model: str, chat: bool = True) -> list[str]:
+    """`model`: the Python expression that names the served model in a request; `chat`: asked through chat turns,
+    else through the completions endpoint with `serving.json`'s prompt template."""
+    return [
+        *constrained_intro(contract), "With the openai client:", "",
         "```python",
         "import json", "from openai import OpenAI", "",
         'serving = json.load(open("serving.json"))',

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.core.config import ExperimentConfig
 from harness.core.errors import DeviceError, HarnessError, SuiteError
@@ -34,7 +35,7 @@ from harness.data.formats import (
     value_at,
 )
 from harness.data.labelled import recorded_fields
-from harness.data.prompting import beyond_context, max_answer_tokens
+from harness.data.prompting import Prompter, beyond_context, max_answer_tokens
 from harness.data.shots import FixedShots
 from harness.data.suites import (
     Example,
@@ -53,7 +54,7 @@ from harness.store.weights import missing_weights
 from harness.sweep.plan import resolve_endpoints
 from harness.sweep.space import method_params
 from harness.training.methods import METHODS
-from harness.training.methods.base import Candidate, TrialContext
+from harness.training.methods.base import Candidate, Method, TrialContext
 
 FOLLOW_UP_PARAMS = ("source_trial", "seed", "train_examples")
 """What a follow-up trial adds to its source's parameters (see sweep/followups.py)."""
@@ -83,8 +84,21 @@ class Given:
     problem: str | None = None
 
 
-def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[Candidate, Suite, int]:
-    """Rebuild the trial's answerer; returns it, the suite, and the answer cap."""
+@dataclass(frozen=True)
+class Rebuilt:
+    """A finished trial's method, parameters and context, rebuilt from the store before any model loads."""
+
+    trial: TrialView
+    suite: Suite
+    method: Method
+    params: Any
+    ctx: TrialContext
+
+
+def rebuild(store: Store, trial_id: str, device: str = "auto", endpoints: bool = True) -> Rebuilt:
+    """What `trial_id` ran, checked against this machine: its suite, the model (by sha256) and its weights.
+    `endpoints`: resolve its hosted endpoint too (its key set, the server answering), as answering needs; an export
+    of its prompt needs neither."""
     trial = store.require_trial(trial_id, complete=True)
     study = store.study(trial.study)
     if study is None:
@@ -100,14 +114,26 @@ def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[C
     if trial.trained:  # an adapter made for another base model: refused before anything loads
         loading.check_adapter_base(trial.artifact_path, source, f"trial {trial.id}")
     ctx = _context(store, trial, build(ExperimentConfig, ran_with(trial, study), f"trial {trial.id}"), suite,
-                   source, resolve_device(device))
+                   source, resolve_device(device), endpoints)
     params = method_params({k: v for k, v in trial.params.items() if k not in FOLLOW_UP_PARAMS}, trial.id)
-    candidate = method.load(ctx, params, trial.artifact_path)
-    shots = candidate.prompter.shots
+    return Rebuilt(trial, suite, method, params, ctx)
+
+
+def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[Candidate, Suite, int]:
+    """Rebuild the trial's answerer; returns it, the suite, and the answer cap."""
+    rebuilt = rebuild(store, trial_id, device)
+    candidate = rebuilt.method.load(rebuilt.ctx, rebuilt.params, rebuilt.trial.artifact_path)
+    check_shots(rebuilt, candidate.prompter)
+    return candidate, rebuilt.suite, rebuilt.ctx.max_new_tokens
+
+
+def check_shots(rebuilt: Rebuilt, prompter: Prompter) -> None:
+    """Refuse a prompt whose shots are no longer those the trial recorded: its suite's train split has changed."""
+    trial, shots = rebuilt.trial, prompter.shots
     if trial.shots and (not isinstance(shots, FixedShots) or tuple(ex.id for ex in shots.examples) != trial.shots):
         raise HarnessError(f"trial {trial.id} was prompted with shots {list(trial.shots)[:3]}..., which suite "
-                           f"{suite.name} at {suite.path} no longer gives; its train split has changed.")
-    return candidate, suite, ctx.max_new_tokens
+                           f"{rebuilt.suite.name} at {rebuilt.suite.path} no longer gives; its train split has "
+                           "changed.")
 
 
 def study_suite(study: StudyView, who: str, scored: DataProvenance | None = None) -> Suite:
@@ -137,12 +163,12 @@ def study_suite(study: StudyView, who: str, scored: DataProvenance | None = None
 
 
 def _context(store: Store, trial: TrialView, config: ExperimentConfig, suite: Suite, source,
-             device: str) -> TrialContext:
+             device: str, ask_endpoints: bool = True) -> TrialContext:
     seed = int(trial.params.get("seed", config.seed))  # repeated seeds change the seed, hence the shots
     train = seeded_subset(suite.splits["train"], config.data.train_limit, config.seed)
     endpoint = trial.params.get("endpoint")
     endpoints = resolve_endpoints(config, [endpoint], f"study {trial.study}", store.path.parent / "cache" / "hosted") \
-        if endpoint else {}
+        if endpoint and ask_endpoints else {}
     tokenizer = loading.load_tokenizer(source)
     cap = config.generation.max_new_tokens or max_answer_tokens(tokenizer, suite.contract, [ex.target for ex in train])
     # the precision the machine's calibration chose for the trial, not the experiment's `auto`: on a GPU where it

@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.core.config import EndpointConfig
 from harness.core.errors import ConfigError
 from harness.core.records import HostedUsage, PromptSearch
 from harness.core.typed import at_least, one_of
+from harness.data.contract import OutputContract
 from harness.data.prompting import Prompter
 from harness.data.shots import SELECTIONS
 from harness.data.suites import Example
@@ -91,11 +93,17 @@ def hosted_candidate(ctx: TrialContext, name: str, structured: bool, prompter: P
         raise ConfigError(f"endpoint {name!r} is not among the experiment's `endpoints` "
                           f"({', '.join(ctx.endpoints) or 'none'}).")
     endpoint = ctx.endpoints[name]
-    response_format = None
-    if structured:
-        schema = contract_schema(ctx.suite.contract)
-        response_format = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
-    # Hosted tokenizers differ from the local one: twice the local cap leaves room without running on.
-    max_tokens = endpoint.config.max_tokens or max(32, 2 * ctx.max_new_tokens)
+    response_format = structured_format(ctx.suite.contract) if structured else None
     client = HostedClient(endpoint, structured=structured, ledger=ctx.hosted_ledger(name))
-    return ApiCandidate(client, prompter, max_tokens, response_format)
+    return ApiCandidate(client, prompter, hosted_max_tokens(endpoint.config, ctx.max_new_tokens), response_format)
+
+
+def structured_format(contract: OutputContract) -> dict:
+    """The `response_format` a structured request sends: the contract's JSON Schema."""
+    return {"type": "json_schema", "json_schema": {"name": "answer", "schema": contract_schema(contract)}}
+
+
+def hosted_max_tokens(endpoint: EndpointConfig, cap: int) -> int:
+    """Completion tokens a hosted answer may take: the endpoint's `max_tokens`, else twice the local cap `cap`, since
+    hosted tokenizers differ from the local one; twice leaves room without running on."""
+    return endpoint.max_tokens or max(32, 2 * cap)
