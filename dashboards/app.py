@@ -46,4 +46,6 @@ with st.sidebar:
                      help="Sweep studies first, then their follow-ups (repeated seeds, learning curve).")
     if st.button("Refresh", help=f"Results are re-read every {data.TTL_S} s; this re-reads now."):
         st.cache_data.clear()
+for warning in data.seal_warnings(db):  # above every page: each reads these trials' numbers
+    st.error(f"**Edited evidence:** {markdown_literal(warning)}")
 page.run()

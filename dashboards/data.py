@@ -37,6 +37,7 @@ from harness.core.paths import DASHBOARD_DB_ENV
 from harness.core.records import AdapterEvent, ExampleView, RunView, StudyView, TrialView
 from harness.core.selection import IMPORTANCE_MIN_TRIALS, IMPORTANCE_MIN_VARYING, best, ranked
 from harness.core.text import markdown_literal
+from harness.store import seal
 from harness.store.database import DEFAULT_DB, Store
 
 TTL_S = 5
@@ -59,6 +60,12 @@ def store() -> Store:
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def studies(db: str) -> list[StudyView]:
     return Store(db).studies()
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def seal_warnings(db: str) -> list[str]:
+    """Trials whose evidence no longer matches the seal written when they were scored: every page reads them."""
+    return seal.seal_warnings(store().seals())
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)

@@ -98,6 +98,14 @@ FLAG_STYLES = {"error": "bold red", "refused": "bold red", "mismatch": "bold red
                "note": "bold yellow"}
 
 
+def _warn_broken_seals(console: Console, checks: list) -> None:
+    """Before a command's numbers: which of them were changed after they were scored (`store.seal`)."""
+    from harness.store.seal import seal_warnings
+
+    for text in seal_warnings(checks):
+        _flag(console, "warning", text)
+
+
 def _flag(console: Console, word: str, text: str) -> None:
     """`word: text` on standard error: warnings, notes, errors and refusals are not the command's result, and a
     pipeline that reads standard output (a table, JSON, the verdict) must get the result alone."""
@@ -1368,10 +1376,13 @@ def _trials(args, console: Console) -> int:
         console.print(f"no trials: {where}. Run a sweep (`harness sweep EXPERIMENT`) in this folder, or point --db "
                       "at the harness.duckdb of a results folder.", highlight=False)
         return 0
+    seals = store.seals([t.id for t in trials])
+    _warn_broken_seals(console, seals)  # on standard error: JSON and CSV carry `seal_intact` for scripts
+    intact = {check.trial_id: check.intact for check in seals}
     if args.format == "json":
-        sys.stdout.write(report.trials_json(trials, objectives) + "\n")
+        sys.stdout.write(report.trials_json(trials, objectives, intact) + "\n")
     elif args.format == "csv":
-        sys.stdout.write(report.trials_csv(trials, objectives))
+        sys.stdout.write(report.trials_csv(trials, objectives, intact))
     else:  # each study ranked on its own dev set: dev scores of two suites, or two subsets, do not rank together
         by_study: dict[str, list] = {}
         for t in trials:
@@ -1390,10 +1401,7 @@ def _show(args, console: Console) -> int:
 
     store = _store(args.db)
     trial = store.require_trial(args.trial)
-    for check in store.seals([trial.id]):  # its numbers below are the edited ones: said before them
-        if not check.intact:
-            _flag(console, "warning", f"{check.problem()}: what follows reads the edited numbers "
-                                      "(`harness registry --verify` lists every such trial).")
+    _warn_broken_seals(console, store.seals([trial.id]))
     console.print(report.trial_detail(trial, store.examples(trial.id), failures=args.examples,
                                       contract=report.suite_contract(store, trial)), highlight=False)
     return 0
@@ -1427,6 +1435,8 @@ def _payback(args, console: Console) -> int:
     candidate = store.require_trial(args.trial)
     study = store.study(candidate.study)
     result = payback_from_store(store, candidate.id, args.baseline, args.volume, **_payback_kwargs(args, study))
+    priced = [candidate.id, *(t for t in (result.baseline, args.prompt_trial) if t and store.trial(t) is not None)]
+    _warn_broken_seals(console, store.seals(priced))
     if args.format == "json":
         sys.stdout.write(json.dumps(result.to_dict(), default=str, indent=2) + "\n")
     else:

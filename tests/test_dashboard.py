@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -39,7 +41,9 @@ from harness.core.records import (  # noqa: E402
     TrainingSummary,
     TrialRecord,
 )
+from harness.core.text import markdown_literal  # noqa: E402
 from harness.store.database import Store  # noqa: E402
+from harness.store.seal import seal_warnings  # noqa: E402
 
 APP = REPO / "dashboards" / "app.py"
 LABELS = ("card_lost", "card_arrival", "refund")
@@ -286,8 +290,22 @@ def _open(at: AppTest, page: str) -> AppTest:
     return at
 
 
+def test_every_page_says_first_which_trials_evidence_was_edited(demo_db, tmp_path, monkeypatch):
+    edited = tmp_path / "edited.duckdb"
+    shutil.copy(demo_db, edited)
+    with duckdb.connect(str(edited)) as conn:  # a score set by hand, as a skeptic did
+        conn.execute("UPDATE examples SET output = 'edited' WHERE trial_id = 'demo/1'")
+    monkeypatch.setenv(DASHBOARD_DB_ENV, str(edited))
+    for page in ("leaderboard", "cost"):
+        at = _open(AppTest.from_file(str(APP), default_timeout=30), page)
+        assert [e.value for e in at.error if "Edited evidence" in e.value] == [
+            f"**Edited evidence:** {markdown_literal(text)}" for text in seal_warnings(Store(edited).seals())]
+        assert "demo/1" in at.error[0].value
+
+
 def test_leaderboard_answers_the_questions(app):
     at = _open(app, "leaderboard")
+    assert not [e for e in at.error if "Edited evidence" in e.value]  # no seal broken
     text = _text(at)
     assert "Did fine-tuning beat prompting?" in text and "YES - fine-tuning beat local prompting" in text
     assert at.success and "YES" in at.success[0].value  # the verdict box is green only when it is ready

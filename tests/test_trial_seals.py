@@ -5,6 +5,8 @@ Store, edited through duckdb as the database's owner would."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import duckdb
 import pytest
 
@@ -32,7 +34,8 @@ def store(tmp_path) -> Store:
     for number, right in ((0, 3), (1, 9)):
         store.record_trial_result(TrialRecord(
             id=f"s/{number}", study="s", number=number, run_id="r", method="lora", trained=True, status="complete",
-            objective=right / 10, feasible=True,
+            objective=right / 10, feasible=True, started_at=datetime(2026, 12, 1, tzinfo=timezone.utc),
+            finished_at=datetime(2026, 12, 1, 0, 10, tzinfo=timezone.utc),
             metrics=[MetricRow("test", "task_accuracy", right / 10, 0.0, 1.0, 10)],
             examples=[ExampleRow("test", f"test:{i}", "x", "red", "red" if i < right else "blue",
                                  scores={"task_accuracy": float(i < right)}) for i in range(10)],
@@ -82,8 +85,6 @@ def test_production_edited_and_sealed_again_after_a_gate_read_it_is_refused_by_t
 
 def test_the_report_says_first_that_it_reads_edited_evidence(store):
     """report, show and compare used edited scores without a word; the report now leads its cautions with it."""
-    from datetime import datetime, timezone
-
     from harness.analysis.decision_report import build_report, caution_lines
 
     _edit(store, "UPDATE examples SET scores = '{\"task_accuracy\": 1.0}' WHERE trial_id = 's/0'")
@@ -106,3 +107,40 @@ def test_show_and_compare_say_they_read_edited_evidence(store, capsys):
     assert "warning: trial s/0's recorded outcome" in said and "what follows reads the edited numbers" in said
     assert main(["show", "s/1", "--db", str(store.path)]) == 0
     assert "edited numbers" not in printed(capsys)
+
+
+def test_trials_and_payback_say_they_read_edited_evidence_and_scripts_get_it_per_trial(store, capsys):
+    """`trials` and `payback` printed edited numbers without a word; JSON and CSV now carry `seal_intact`."""
+    import csv
+    import io
+    import json
+
+    from conftest import printed
+
+    from harness.cli import main
+    from harness.core.records import RunRecord
+
+    store.record_run(RunRecord("r", "s", 1, "host", "cpu", "cpu", 2, {}))
+    db = ["--db", str(store.path)]
+    _edit(store, "UPDATE throughput SET seconds = 0.001 WHERE trial_id = 's/1'")  # what payback prices serving by
+    assert main(["trials", *db]) == 0
+    said = " ".join(printed(capsys).split())
+    assert "warning: trial s/1's recorded outcome" in said and "s/0's" not in said
+    assert main(["trials", "--format", "json", *db]) == 0
+    captured = capsys.readouterr()
+    assert {t["id"]: t["seal_intact"] for t in json.loads(captured.out)} == {"s/0": True, "s/1": False}
+    assert "warning: trial s/1" in captured.err  # beside the JSON, never inside it
+    assert main(["trials", "--format", "csv", *db]) == 0
+    rows = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert {row["id"]: row["seal_intact"] for row in rows} == {"s/0": "True", "s/1": "False"}
+    assert main(["payback", "s/1", "--baseline", "s/0", "--volume", "1000", *db]) == 0
+    assert "warning: trial s/1's recorded outcome" in " ".join(printed(capsys).split())
+
+
+def test_many_broken_seals_are_counted_not_listed():
+    from harness.store.seal import SealCheck, seal_warnings
+
+    checks = [SealCheck(f"s/{i}", "a", "b") for i in range(7)] + [SealCheck("s/9", "c", "c")]
+    (warning,) = seal_warnings(checks)
+    assert warning.startswith("7 trials (s/0, s/1, s/2, s/3, s/4, ...) no longer match the seal")
+    assert len(seal_warnings(checks[:3])) == 3 and seal_warnings(checks[-1:]) == []

@@ -162,10 +162,12 @@ def _objective_reader(objectives: Objectives | str | None):
     return lambda trial: (objectives or {}).get(trial.study, "task_accuracy")
 
 
-def trials_json(trials: Iterable[TrialView], objectives: Objectives | None = None) -> str:
+def trials_json(trials: Iterable[TrialView], objectives: Objectives | None = None,
+                seals: Mapping[str, bool] | None = None) -> str:
     """`harness trials --format json`: test metrics under `metrics`, dev metrics under `dev_metrics`, each with the
     study's objective metric and the suite's own scores (`suite_metrics`) beside the four core ones
-    (`objective_metric` names the objective)."""
+    (`objective_metric` names the objective). `seals`: whether each trial's evidence still matches its seal
+    (`seal_intact`; None where not checked)."""
     trials = list(trials)
     objective_of = _objective_reader(objectives)
     scores = suite_metrics(trials)
@@ -175,19 +177,21 @@ def trials_json(trials: Iterable[TrialView], objectives: Objectives | None = Non
         "under_trained": t.under_trained, "objective_metric": objective_of(t), "objective": t.objective,
         "engine": None if t.engine is None else dataclasses.asdict(t.engine), "stats_rules": t.stats_rules,
         "metrics": _core(t, "test", objective_of(t), scores), "dev_metrics": _core(t, "dev", objective_of(t), scores),
+        "seal_intact": (seals or {}).get(t.id),
     } for t in trials]  # fmt: skip
     return json.dumps(rows, indent=2)
 
 
-def trials_csv(trials: Iterable[TrialView], objectives: Objectives | None = None) -> str:
+def trials_csv(trials: Iterable[TrialView], objectives: Objectives | None = None,
+               seals: Mapping[str, bool] | None = None) -> str:
     """`harness trials --format csv`: one row per trial, each metric as `{split}_{name}_{value|low|high|n}`: the core
-    four, the suite's own scores (`suite_metrics`) and the objective."""
+    four, the suite's own scores (`suite_metrics`) and the objective; `seal_intact` as in `trials_json`."""
     trials = list(trials)
     objective_of = _objective_reader(objectives)
     scores = suite_metrics(trials)
     out = io.StringIO()
     head = ["id", "study", "method", "params", "status", "failure_reason", "feasible", "under_trained",
-            "objective_metric", "stats_rules"]
+            "objective_metric", "stats_rules", "seal_intact"]
     columns = head + [f"{split}_{name}_{part}" for split in ("dev", "test")
                       for name in (*CORE_METRICS, *scores, "objective") for part in ("value", "low", "high", "n")]
     writer = csv.DictWriter(out, fieldnames=columns)
@@ -195,7 +199,8 @@ def trials_csv(trials: Iterable[TrialView], objectives: Objectives | None = None
     for t in trials:
         row = {"id": t.id, "study": t.study, "method": t.method, "params": json.dumps(dict(t.params)),
                "status": t.status, "failure_reason": t.failure_reason, "feasible": t.feasible,
-               "under_trained": t.under_trained, "objective_metric": objective_of(t), "stats_rules": t.stats_rules}
+               "under_trained": t.under_trained, "objective_metric": objective_of(t), "stats_rules": t.stats_rules,
+               "seal_intact": (seals or {}).get(t.id)}
         for split in ("dev", "test"):
             metrics = {**_core(t, split, extra=scores),
                        "objective": (t.metric(split, objective_of(t)) or NOT_MEASURED).to_dict()}
