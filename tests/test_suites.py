@@ -351,3 +351,32 @@ def test_a_model_answering_a_bundled_reference_is_never_counted_as_hallucinating
     made_up = [ex.id for split in ("dev", "test") for ex in slots.splits[split]
                if hallucinated(parse_target(ex.target, slots.contract), ex.input, slots.contract)]
     assert made_up == []
+
+
+@pytest.mark.parametrize("name, why", [("../billing", "reads as a path"), ("teams/billing", "reads as a path"),
+                                       (".hidden", "reads as a path"), ("tri\nage", "control character")])
+def test_a_name_that_reads_as_a_path_is_refused(tmp_path, name, why):
+    """Studies, the registry and `rollback NAME` find a suite by name, as suites/NAME: `../billing` reached outside."""
+    from conftest import write_toy_suite
+
+    root = write_toy_suite(tmp_path / "toy")
+    meta = yaml.safe_load((root / "suite.yaml").read_text())
+    (root / "suite.yaml").write_text(yaml.safe_dump({**meta, "name": name}))
+    with pytest.raises(SuiteError, match=rf"`name` .* {why}.*usually its folder's name \('toy'\)"):
+        load_suite(str(root))
+
+
+def test_a_split_that_is_a_pipe_or_a_folder_is_named_as_such_not_missing(tmp_path):
+    import os
+
+    from conftest import write_toy_suite
+
+    root = write_toy_suite(tmp_path / "toy")
+    (root / "test.jsonl").unlink()
+    os.mkfifo(root / "test.jsonl")  # reading it would wait forever for a writer
+    with pytest.raises(SuiteError, match=r"test.jsonl: not a regular file \(a named pipe\)"):
+        load_suite(str(root))
+    (root / "test.jsonl").unlink()
+    (root / "test.jsonl").mkdir()
+    with pytest.raises(SuiteError, match=r"test.jsonl: not a regular file \(a folder\)"):
+        load_suite(str(root))

@@ -13,6 +13,7 @@ import json
 import random
 import re
 import shlex
+import stat
 import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -316,6 +317,22 @@ def load_suite(name_or_path: str, named_in: Path | None = None) -> Suite:
     )
 
 
+def _unfit_name(name: str) -> str | None:
+    """Why a suite's name cannot name it: commands find a suite by name, as the folder suites/NAME."""
+    if "/" in name or "\\" in name or name.startswith("."):
+        return "reads as a path"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "holds a control character (a line break or tab)"
+    return None
+
+
+def _kind_of(path: Path) -> str:
+    mode = path.stat().st_mode
+    return ("a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else
+            "not a plain file")
+
+
 def _load_meta(yaml_path: Path) -> dict[str, Any]:
     where = show_path(yaml_path)
     raw = read_yaml(yaml_path, SuiteError, where)
@@ -328,6 +345,10 @@ def _load_meta(yaml_path: Path) -> dict[str, Any]:
     for key in ("name", "instruction"):
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             problems.add(f"{where}: `{key}` must be a non-empty string.")
+    if isinstance(raw.get("name"), str) and (why := _unfit_name(raw["name"].strip())):
+        # studies, the registry and `rollback NAME` find a suite by name, as suites/NAME
+        problems.add(f"{where}: `name` {raw['name']!r} {why}; a suite's name is a plain word of letters, digits, '.', "
+                     f"'_' or '-', usually its folder's name ({yaml_path.parent.name!r}).")
     version = raw.get("version")
     if not isinstance(version, str) or not version.strip():
         problems.add(f'{where}: `version` must be a quoted string, e.g. version: "1.0.0" (got {version!r}).')
@@ -416,6 +437,10 @@ def _load_split(
     path: Path, split: str, contract: OutputContract, problems: Problems
 ) -> tuple[tuple[Example, ...], str] | None:
     where = show_path(path)
+    if path.exists() and not path.is_file():  # a folder, a pipe or a device would read as absent, or hang
+        problems.add(f"{where}: not a regular file ({_kind_of(path)}); each split is a JSONL file. Put the file itself "
+                     "there.")
+        return None
     if not path.is_file():
         problems.add(f"{where}: missing; every suite needs {', '.join(s + '.jsonl' for s in SPLITS)}.")
         return None
