@@ -634,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--merged", action="store_true", help="also the base model with the adapter merged in")
     export.add_argument("--replace", action="store_true",
                         help="--out may hold an earlier export, replaced once the new one is written whole (a folder "
-                             "that holds anything else is never touched)")
+                             "that is no export, or holds files the export did not write, is never touched)")
     export.add_argument("--rescore", action="store_true",
                         help="re-score the adapter through vLLM, the engine it will be served on, on its test "
                              "examples: how many served answers equal the stored ones, and the paired difference "
@@ -1685,7 +1685,7 @@ def _rollback(args, console: Console) -> int:
 
 
 def _export(args, console: Console) -> int:
-    from harness.lifecycle.export import export
+    from harness.lifecycle.export import check_flags, export
 
     given = " and ".join(flag for flag, value in (("--vllm-python", args.vllm_python), ("--vllm-url", args.vllm_url))
                          if value)
@@ -1693,6 +1693,7 @@ def _export(args, console: Console) -> int:
         raise HarnessError(f"{given} is for --rescore; add --rescore to re-score the export through vLLM, or leave "
                            f"{given} out.")
     store = _store(args.db)
+    check_flags(store.require_trial(args.trial, complete=True), args.merged, args.rescore)  # before vLLM is asked for
     settings = None
     if args.rescore:  # vLLM's settings are checked before the export is written, not after it
         from harness.lifecycle.served import served_settings

@@ -110,7 +110,7 @@ def test_hosted_arm_runs_beside_lora_and_is_measured(tmp_path, tiny_model_dir, t
         tested = [ex for ex in suite.splits["test"] if ex.id in {e.example_id for e in examples}]
         assert len(tested) == 8
         for ex in tested:
-            messages = built_by_readme(exported, ex.input, "messages")
+            messages = built_by_readme(exported, ex, "messages")
             assert {**served["request"], "messages": messages} == candidate.request(ex).body()
 
     # the key was used, and is nowhere on disk or in what the harness printed

@@ -161,6 +161,7 @@ def test_promote_gives_the_ways_on_when_production_was_scored_on_another_test_su
     assert main(["promote", CUT, "--to", "staging", "--approver", "ana", *db]) == 1
     out = said(capsys)
     assert f"[FAIL] task_accuracy: not decided: {CUT} and {LORA} were scored on different test subsets" in out
+    assert "data.test_limit 8 and 12" in out  # what the two recorded differently, not a list of what it might be
     assert "payback" not in out and "Compare trials" not in out
     assert f"The gate could not weigh {CUT} against production {LORA} on the same test examples" in out
     commands = [shlex.split(c) for c in re.findall(r"`harness ([^`]+)`", out.split("Nothing changed.")[1])]

@@ -217,14 +217,20 @@ def test_exported_files_get_the_umask_mode_so_a_server_of_another_user_can_read_
 
 def test_replace_swaps_an_earlier_export_whole_and_never_touches_another_folder(sweep, tmp_path, capsys):
     """A re-export into the same --out (after the adapter was re-scored, or the serving notes changed) exited 2 with
-    no way on but another folder name."""
+    no way on but another folder name; then --replace deleted a file of the user's own with the earlier export."""
     out, db = tmp_path / "serve", ["--db", str(sweep.path)]
     assert main(["export", FREE, "--out", str(out), *db]) == 0
-    (out / "stale.txt").write_text("from the first export")  # whatever the earlier export held goes with it
     message = refused(["export", FREE, "--out", str(out), *db], capsys)
     assert "add --replace to replace an earlier export there" in message
+    (out / "deploy-notes.txt").write_text("the user's own")  # --replace had deleted it with the export
+    message = refused(["export", CONSTRAINED, "--out", str(out), "--replace", *db], capsys)
+    assert "holds 1 file(s) the export did not write (deploy-notes.txt); replacing it would delete them" in message
+    assert (out / "deploy-notes.txt").read_text() == "the user's own"
+    (out / "deploy-notes.txt").unlink()
     assert main(["export", CONSTRAINED, "--out", str(out), "--replace", *db]) == 0
-    assert json.loads((out / "serving.json").read_text())["constrained"] is True and not (out / "stale.txt").exists()
+    serving = json.loads((out / "serving.json").read_text())
+    assert serving["constrained"] is True
+    assert serving["files"] == sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["serve"]  # nothing left beside it
 
     notes = tmp_path / "notes"

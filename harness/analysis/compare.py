@@ -31,7 +31,7 @@ from harness.analysis.decision import (
 from harness.analysis.formatting import counted, interval, p_value, pct, regression_metric, under_trained_text
 from harness.core.errors import HarnessError, SuiteError
 from harness.core.metric import Metric
-from harness.core.records import ExampleView, LookAtTest, StudyView, TrialView
+from harness.core.records import ExampleView, LookAtTest, StudyView, TrialView, ran_with
 from harness.core.text import id_order
 from harness.data.contract import OutputContract
 from harness.data.suites import load_suite
@@ -189,10 +189,33 @@ def require_same_examples(store: Store, trial_a: TrialView, trial_b: TrialView,
     if difference:
         raise HarnessError(
             f"{a} and {b} were scored on different {split} subsets of suite {suite_a or suite_b or '(unknown)'}: "
-            f"{difference} (a different data.{split}_limit, seed or suite version). Their scores are not on the same "
+            f"{difference} ({why_subsets_differ(store, trial_a, trial_b, split)}). Their scores are not on the same "
             f"examples, so neither a paired test nor a payback is like for like. Compare trials scored on the same "
             f"subset, or re-run one with the other's data.{split}_limit and seed."
         )
+
+
+def why_subsets_differ(store: Store, trial_a: TrialView, trial_b: TrialView, split: str) -> str:
+    """What the two trials recorded differently about `split`'s subset, as far as their records say: the split file,
+    the suite version, the subset's size limit or the seed that draws it."""
+    data = [t.data for t in (trial_a, trial_b)]
+    ran = []
+    for t in (trial_a, trial_b):
+        study = store.study(t.study)
+        ran.append(ran_with(t, study) if study is not None else {})
+    said = []
+    files = [d.split_sha256.get(split) for d in data]
+    if None not in files and files[0] != files[1]:
+        said.append(f"another {split}.jsonl: sha256 {files[0][:12]} and {files[1][:12]}")
+    versions = [d.suite_version for d in data]
+    if None not in versions and versions[0] != versions[1]:
+        said.append(f"suite versions {versions[0]} and {versions[1]}")
+    for what, read in ((f"data.{split}_limit", lambda r: (r.get("data") or {}).get(f"{split}_limit")),
+                       ("seed", lambda r: r.get("seed"))):
+        values = [read(r) for r in ran]
+        if values[0] != values[1]:
+            said.append(f"{what} {values[0]} and {values[1]}")
+    return "; ".join(said) or f"a different data.{split}_limit, seed, suite version or {split}.jsonl"
 
 
 def _example_difference(a: str, b: str, rows_a: dict[str, ExampleView], rows_b: dict[str, ExampleView],

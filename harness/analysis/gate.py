@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
-from harness.analysis.compare import objective_of, require_same_examples, store_labels
+from harness.analysis.compare import objective_of, require_same_examples, store_labels, why_subsets_differ
 from harness.analysis.decision import Decision, Outcome, compare_macro_f1, compare_paired, scores_of
 from harness.analysis.floor import FLOOR_METRIC, against_floor, floor_of
 from harness.analysis.formatting import BROKEN_AT_ESTIMATE_ONLY, broken_at_estimate_only, fmt_metric, interval, pct
@@ -162,8 +162,9 @@ def _unpaired(store: Store, candidate: TrialView, reference: TrialView, candidat
     except HarnessError:
         shared = len(set(candidate_rows) & set(reference_rows))
         return (f"{candidate.id} and {reference.id} were scored on different test subsets ({candidate.id} on "
-                f"{len(candidate_rows)} examples, {reference.id} on {len(reference_rows)}, {shared} shared ids; a "
-                "different data.test_limit, seed or suite version), so no paired test of the two is like for like")
+                f"{len(candidate_rows)} examples, {reference.id} on {len(reference_rows)}, {shared} shared ids; "
+                f"{why_subsets_differ(store, candidate, reference, 'test')}), so no paired test of the two is like "
+                "for like")
     return None
 
 

@@ -56,6 +56,15 @@ class Prompter:
             shots = shots[1:]
         return shots
 
+    def input_room(self) -> int | None:
+        """Tokens an input may take with all of its shots still shown, for shots that do not depend on the input:
+        past it, `fitted_shots` leaves out the first ones. None without a `room` or shots."""
+        empty = Example("", "", "")
+        shots = self.shots.pick(empty)
+        if self.room is None or not shots:
+            return None
+        return self.room - self._tokens(self._laid_out(empty, shots))
+
     def _laid_out(self, example: Example, shots: tuple[Example, ...]) -> list[dict[str, str]]:
         messages = [{"role": "system", "content": self.system_text(example)}]
         for shot in shots:

@@ -61,11 +61,10 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False,
                "add --replace to replace an earlier export there")
         raise HarnessError(f"{out} exists and is not empty; export into a new folder, or {how} (nothing else is "
                            "ever overwritten).")
+    if replace and out.exists() and any(out.iterdir()):
+        check_only_exported(out)
     trial = store.require_trial(trial_id, complete=True)
-    if not trial.trained and (asked := " and ".join(flag for flag, given in (("--merged", merged),
-                                                                             ("--rescore", rescore)) if given)):
-        raise HarnessError(f"{asked}: {trial.id} is a {trial.method} trial, with no weights of its own to merge or "
-                           f"re-score; `harness export {trial.id} --out DIR` alone writes its prompt.")
+    check_flags(trial, merged, rescore is not None)
     check_outside_artifacts(out, trial)
     check_weights(store, trial)
     if rescore is not None:  # a server that does not answer costs seconds now, not an export and a model load
@@ -88,6 +87,7 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False,
             (staging / "rescore.json").write_text(json.dumps(served.to_dict(), indent=2, default=str) + "\n")
         if list(staging.rglob("*.bin")) or list(staging.rglob("*.pt")):
             raise HarnessError("the export holds a pickle weight file; only safetensors are allowed.")
+        list_files(staging)
         give_usual_modes(staging)
         out.parent.mkdir(parents=True, exist_ok=True)
         earlier = out.parent / f".{out.name}.export-old"
@@ -104,6 +104,44 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False,
 EXPORT_MARKS = ("serving.json", "base_model.json")
 """What every export folder holds (a hosted prompt's has `endpoint.json` for the second): `--replace` replaces only
 a folder with both."""
+
+
+FILES_KEY = "files"
+"""serving.json's list of every file the export wrote: `--replace` replaces a folder that holds nothing else."""
+
+
+def check_flags(trial: TrialView, merged: bool, rescore: bool) -> None:
+    """Refuse weights-only flags for a prompting trial, before anything else is asked for."""
+    if not trial.trained and (asked := " and ".join(flag for flag, given in (("--merged", merged),
+                                                                             ("--rescore", rescore)) if given)):
+        raise HarnessError(f"{asked}: {trial.id} is a {trial.method} trial, with no weights of its own to merge or "
+                           f"re-score; `harness export {trial.id} --out DIR` alone writes its prompt.")
+
+
+def list_files(folder: Path) -> None:
+    """Record in serving.json every file the export holds (itself included)."""
+    serving = folder / EXPORT_MARKS[0]
+    data = json.loads(serving.read_text(encoding="utf-8"))
+    data[FILES_KEY] = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    serving.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def check_only_exported(folder: Path) -> None:
+    """Refuse to replace an export folder that holds files of the user's own: replacing it would delete them."""
+    try:
+        listed = json.loads((folder / EXPORT_MARKS[0]).read_text(encoding="utf-8")).get(FILES_KEY)
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    if not isinstance(listed, list):
+        raise HarnessError(f"--replace: {folder}/{EXPORT_MARKS[0]} lists no files (an export written before exports "
+                           "listed theirs, or edited), so what else the folder holds cannot be told from the export; "
+                           "move anything of your own out of it and delete it, or export into a new folder.")
+    own = sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                 if (p.is_file() or p.is_symlink()) and str(p.relative_to(folder)) not in listed)
+    if own:
+        raise HarnessError(f"--replace: {folder} holds {len(own)} file(s) the export did not write "
+                           f"({', '.join(own[:5])}{', ...' if len(own) > 5 else ''}); replacing it would delete them. "
+                           "Move them out first, or export into a new folder.")
 
 
 def is_export(folder: Path) -> bool:

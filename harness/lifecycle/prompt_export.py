@@ -24,7 +24,7 @@ from harness.data.prompting import Prompter
 from harness.data.shots import FixedShots, SimilarShots
 from harness.data.suites import Example, Suite
 from harness.hosted.client import ChatRequest
-from harness.lifecycle.prompt_notes import prompt_readme
+from harness.lifecycle.prompt_notes import prompt_readme, same_for_every_input
 from harness.lifecycle.serving_notes import PLACEHOLDER, base_model_json, decoding
 from harness.models import loading
 from harness.store.database import Store
@@ -55,7 +55,7 @@ def write_prompt(store: Store, trial: TrialView, folder: Path) -> str:
     check_shots(rebuilt, prompter)
     serving = prompt_json(trial, rebuilt.suite, prompter, rebuilt.ctx.max_new_tokens)
     if hosted:
-        serving |= _hosted(rebuilt, prompter)
+        serving |= _hosted(rebuilt, prompter, serving)
         _write(folder / ENDPOINT, serving["endpoint"])
         served, context = serving["endpoint"]["model"], None
     else:
@@ -83,22 +83,26 @@ def prompt_json(trial: TrialView, suite: Suite, prompter: Prompter, cap: int) ->
     else:
         picked = {"selection": "fixed", "examples": [{"id": ex.id, "input": ex.input, "output": ex.target}
                                                      for ex in getattr(shots, "examples", ())]}
+    own = any(ex.instruction for split in suite.splits.values() for ex in split)
     laid_out = {}
-    if not isinstance(shots, SimilarShots):  # the same conversation for every input: given whole
+    if same_for_every_input(picked["selection"], own):  # given whole, with the input's place marked
         placeholder = Example("serving", PLACEHOLDER, "")
         if prompter.tokenizer is None or prompter.chat:
             laid_out["messages"] = prompter.messages(placeholder)
         else:  # no chat template: the trial prompted plain text, through the completions endpoint
             laid_out["prompt_template"] = prompter.prompt(placeholder)
+        if (fits := prompter.input_room()) is not None:  # past this, the trial left out its first shots
+            laid_out["input_tokens_with_all_shots"] = fits
     return {
         "trial": trial.id, "method": trial.method, "suite": suite.name, "suite_version": suite.version,
-        "instruction": prompter.instruction, "system_prompt": prompter.system_text(Example("serving", "", "")),
+        "instruction": prompter.instruction, "instruction_per_input": own,
+        "system_prompt": prompter.system_text(Example("serving", "", "")),
         "chat_template": prompter.tokenizer is None or prompter.chat, "output_contract": suite.contract.to_dict(),
         "shots": picked, "room": prompter.room, "max_new_tokens": cap, **laid_out,
     }
 
 
-def _hosted(rebuilt: Rebuilt, prompter: Prompter) -> dict:
+def _hosted(rebuilt: Rebuilt, prompter: Prompter, serving: dict) -> dict:
     """What the trial asked its endpoint: the URL and model, and the request body for the conversation."""
     name = rebuilt.params.endpoint
     endpoint = rebuilt.ctx.config.endpoints[name]
@@ -106,7 +110,7 @@ def _hosted(rebuilt: Rebuilt, prompter: Prompter) -> dict:
     request = ChatRequest(prompter.messages(Example("serving", PLACEHOLDER, "")),
                           hosted_max_tokens(endpoint, rebuilt.ctx.max_new_tokens),
                           structured_format(rebuilt.suite.contract) if structured else None).body()
-    if isinstance(prompter.shots, SimilarShots):
+    if "messages" not in serving:
         request.pop("messages")  # they differ input by input
     return {"endpoint": {"name": name, "base_url": endpoint.base_url, "model": endpoint.model,
                          "api_key_env": endpoint.api_key_env},
@@ -117,24 +121,53 @@ def _hosted(rebuilt: Rebuilt, prompter: Prompter) -> dict:
 def load_prompt(folder: Path | str, tokenizer=None) -> Prompter:
     """The trial's prompter, rebuilt from an export folder. `tokenizer`: the base model's, for a local model; with it,
     shots that would take a prompt past the model's window are left out as they were when it was scored, and a model
-    without a chat template gets its plain-text layout."""
+    without a chat template gets its plain-text layout. A `serving.json` edited by hand into something the export
+    never writes is refused, naming what."""
     folder = Path(folder)
-    serving = _read(folder / SERVING)
+    where = folder / SERVING
+    serving = _read(where)
     try:
-        contract = OutputContract.from_dict(serving["output_contract"], str(folder / SERVING))
+        contract = OutputContract.from_dict(serving["output_contract"], str(where))
         shots = serving["shots"]
         if shots["selection"] == "similar":
-            pool = [json.loads(line) for line in (folder / shots["pool"]).read_text(encoding="utf-8").splitlines()
+            rows = [json.loads(line) for line in (folder / shots["pool"]).read_text(encoding="utf-8").splitlines()
                     if line.strip()]
-            picker = SimilarShots(tuple(Example(row["id"], row["input"], row["output"]) for row in pool),
-                                  int(shots["k"]))
+            k = shots["k"]
+            if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+                raise ValueError(f"shots.k must be a whole number of at least 1, not {k!r}")
+            picker = SimilarShots(_examples(rows, f"{folder / shots['pool']}"), k)
+        elif shots["selection"] == "fixed":
+            picker = FixedShots(_examples(shots["examples"], "shots.examples"))
         else:
-            picker = FixedShots(tuple(Example(row["id"], row["input"], row["output"]) for row in shots["examples"]))
-        room = serving["room"] if tokenizer is not None else None
-        return Prompter(tokenizer, serving["instruction"], contract, picker, include_contract=True, room=room)
-    except (KeyError, TypeError, ValueError, OSError) as exc:
-        raise HarnessError(f"{folder}: not a prompt export that this harness can read ({type(exc).__name__}: "
-                           f"{exc}); export the trial again with `harness export`.") from None
+            raise ValueError(f"shots.selection must be fixed or similar, not {shots['selection']!r}")
+        instruction, room = serving["instruction"], serving["room"]
+        if not isinstance(instruction, str):
+            raise ValueError(f"instruction must be text, not {instruction!r}")
+        if room is not None and (not isinstance(room, int) or isinstance(room, bool) or room < 1):
+            raise ValueError(f"room must be a whole number of tokens or null, not {room!r}")
+        prompter = Prompter(tokenizer, instruction, contract, picker, include_contract=True,
+                            room=room if tokenizer is not None else None)
+    except (KeyError, TypeError, ValueError, OSError, HarnessError) as exc:
+        raise HarnessError(f"{where}: not a prompt export this harness can read ({type(exc).__name__}: {exc}); "
+                           "export the trial again with `harness export`.") from None
+    fits = serving.get("input_tokens_with_all_shots")
+    whole = not isinstance(fits, int) or fits >= 0  # else its shots never all fit, and `messages` shows fewer
+    shown = prompter.messages(Example("serving", PLACEHOLDER, ""))
+    if "messages" in serving and whole and serving["messages"] != shown:
+        raise HarnessError(f"{where}: `messages` is not the conversation its `instruction` and `shots` make: one was "
+                           "edited without the other. Export the trial again with `harness export`.")
+    return prompter
+
+
+def _examples(rows: object, where: str) -> tuple[Example, ...]:
+    """Shots as the export writes them: each an object with text `id`, `input` and `output`."""
+    if not isinstance(rows, list):
+        raise ValueError(f"{where} must be a list of shots")
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("id", "input", "output")):
+            raise ValueError(f"{where}: shot {i} must have text `id`, `input` and `output` (an answer is written as "
+                             "the text the model was shown, such as a JSON object inside a string)")
+    return tuple(Example(row["id"], row["input"], row["output"]) for row in rows)
 
 
 def _read(path: Path) -> dict:

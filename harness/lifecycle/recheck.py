@@ -194,7 +194,7 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
         label = f"{data} ({'; '.join(notes)})"
     changed = setting_changes(store, trial, scored_on.split_sha256.get("test") if data is None else None,
                               scored_on.setup_sha256)
-    candidate, loaded_suite, cap = load_candidate(store, trial.id)
+    candidate, loaded_suite, cap = load_candidate(store, trial.id, as_scored=False)  # the edit is named above
     answers = candidate.answer(examples, cap, batch_size, desc="recheck")
     scores = score_split(examples, [a.output for a in answers], loaded_suite, config.seed)
     metric = study.objective_metric

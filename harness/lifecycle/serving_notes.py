@@ -146,8 +146,10 @@ def base_model_lines(base: str, model_name: str, named_in: str = "adapter_config
     return [f"`{named_in}`: `{base}`, a model folder of your own on the machine that exported this.",
             "`harness models pull` does not fetch it (it fetches embedded models only): copy that whole folder",
             "(config.json, the tokenizer files and every *.safetensors file) to the serving machine, check the copy",
-            "against `base_model.json` (the sha256 of its *.safetensors files, names included, in sorted order),",
-            f"and use its path there for `--model` below{also}."]
+            "against `base_model.json`'s sha256 (one sha256 over its *.safetensors files in sorted order, each file's",
+            "name and a zero byte before its bytes; `python -c \"from harness.models.sources import weights_sha256;",
+            "print(weights_sha256('FOLDER'))\"` computes it), and use its path there for `--model`",
+            f"below{also}."]
 
 
 def constrained_intro(contract: OutputContract) -> list[str]:

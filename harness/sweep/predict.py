@@ -95,15 +95,20 @@ class Rebuilt:
     ctx: TrialContext
 
 
-def rebuild(store: Store, trial_id: str, device: str = "auto", endpoints: bool = True) -> Rebuilt:
+def rebuild(store: Store, trial_id: str, device: str = "auto", endpoints: bool = True,
+            as_scored: bool = True) -> Rebuilt:
     """What `trial_id` ran, checked against this machine: its suite, the model (by sha256) and its weights.
     `endpoints`: resolve its hosted endpoint too (its key set, the server answering), as answering needs; an export
-    of its prompt needs neither."""
+    of its prompt needs neither. `as_scored`: refuse a suite whose set-up (instruction, contract, scorers), or, for a
+    prompting trial, whose train split (its shots), was edited since the trial was scored, under the same version:
+    the prompt rebuilt from it is not the one scored. `recheck` re-scores with the suite as it is, naming the edit."""
     trial = store.require_trial(trial_id, complete=True)
     study = store.study(trial.study)
     if study is None:
         raise HarnessError(f"trial {trial.id} has no study record in {store.path}; it cannot be rebuilt.")
     suite = study_suite(study, f"trial {trial.id}", trial.data)
+    if as_scored:
+        _check_as_scored(trial, suite)
     source = sources.resolve_recorded(study.model_name, f"trial {trial.id}")
     if source.sha256 != study.model_sha256:
         raise HarnessError(f"the model {source.name} on this machine (sha256 {source.sha256[:12]}) is not the one "
@@ -119,9 +124,22 @@ def rebuild(store: Store, trial_id: str, device: str = "auto", endpoints: bool =
     return Rebuilt(trial, suite, method, params, ctx)
 
 
-def load_candidate(store: Store, trial_id: str, device: str = "auto") -> tuple[Candidate, Suite, int]:
-    """Rebuild the trial's answerer; returns it, the suite, and the answer cap."""
-    rebuilt = rebuild(store, trial_id, device)
+def _check_as_scored(trial: TrialView, suite: Suite) -> None:
+    """Refuse a suite edited, under the version the trial recorded, where the edit changes the trial's prompt."""
+    shown = not trial.trained and (trial.shots or int(trial.params.get("shots") or 0) > 0)  # shots from train
+    recorded = {k: v for k, v in trial.data.split_sha256.items() if k == "train" and shown}
+    if edited := differs_from_recorded(suite, recorded, trial.data.suite_setup_sha256):
+        raise HarnessError(
+            f"suite {suite.name} {suite.version} at {show_path(suite.path)} is not what trial {trial.id} was scored "
+            f"with: {edited} changed since, under the same version, so the prompt rebuilt from it now is not the one "
+            "scored. Put the suite's files back as they were (version control keeps them), or give the edit a new "
+            "`version:` and run the sweep again to score it. (`harness recheck` re-scores with the suite as it is.)")
+
+
+def load_candidate(store: Store, trial_id: str, device: str = "auto",
+                   as_scored: bool = True) -> tuple[Candidate, Suite, int]:
+    """Rebuild the trial's answerer; returns it, the suite, and the answer cap. `as_scored`: see `rebuild`."""
+    rebuilt = rebuild(store, trial_id, device, as_scored=as_scored)
     candidate = rebuilt.method.load(rebuilt.ctx, rebuilt.params, rebuilt.trial.artifact_path)
     check_shots(rebuilt, candidate.prompter)
     return candidate, rebuilt.suite, rebuilt.ctx.max_new_tokens
