@@ -1113,8 +1113,17 @@ def _checked(plan, store, console: Console) -> int:
             _flag(console, "note", f"{given.path} was written by an older release: checked against an upgraded copy "
                                    "of it. The first sweep upgrades the file itself, keeping a copy as it was for "
                                    "the older release.")
-        for note in check_store_matches_storage(plan, store):
-            _flag(console, "note", note)
+
+        def as_given(text: str) -> str:  # the user's file, not the copy that vanishes with this command
+            return text.replace(str(store.path), str(given.path))
+
+        try:
+            notes = check_store_matches_storage(plan, store)
+        except HarnessError as exc:
+            exc.args = tuple(as_given(a) if isinstance(a, str) else a for a in exc.args)
+            raise
+        for note in notes:
+            _flag(console, "note", as_given(note))
     console.print(f"{plan.study}: the experiment, its --set items, the suite {plan.suite.name} {plan.suite.version} "
                   f"({show_path(plan.suite.path)}: " + ", ".join(f"{s} {len(v)} of {len(plan.suite.splits[s])}"
                                                                 for s, v in plan.subsets.items())

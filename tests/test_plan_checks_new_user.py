@@ -344,3 +344,15 @@ def test_check_reads_an_older_releases_database_from_an_upgraded_copy(tmp_path, 
     assert "was written by an older release: checked against an upgraded copy of it" in out
     assert database.read_bytes() == before and "m023_trial_seals" not in _migrations_of(database)
     assert sorted(p.name for p in database.parent.iterdir()) == ["harness.duckdb"]
+
+
+def test_check_of_an_older_database_names_the_users_file_not_its_upgraded_copy(tmp_path, tiny_model_dir, toy_suite,
+                                                                              no_model_loads, capsys):
+    """A refusal from the upgraded copy named a temporary file that was gone when the user read it."""
+    from test_migrations import _release_before_seals
+
+    path = experiment(tmp_path, tiny_model_dir, toy_suite, "space: {prompt: {shots: 0}}\n")
+    database = _release_before_seals(tmp_path / "results" / "harness.duckdb")
+    assert main(["sweep", str(path), "--check", "--study", "w"]) == 2  # study w: another suite, in the older file
+    out = " ".join(printed(capsys).split())
+    assert str(database) in out and "harness-check-" not in out
