@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _no_calls_home()
+    _replace_what_output_cannot_encode()
     console = Console(soft_wrap=True, markup=False)  # see `flagged`
     if not console.is_terminal:  # logs and pipes: keep table rows on one line
         console.width = 200
@@ -64,12 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:  # on stderr: `harness trials --format json > x.json` must not write it into x.json
         _flag(console, "error", str(exc))
         return 2
-    except OSError as exc:
-        if exc.errno not in FULL_DISK:
+    except BrokenPipeError:  # `harness trials --format json | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python flushes at exit
+        return 141  # as a command that SIGPIPE stopped
+    except Exception as exc:
+        full = _full_disk(exc)  # itself, or what caused it: Optuna's journal wrapped a full disk in its own error
+        if full is None:
             raise
-        where = exc.filename or "standard output or a file it wrote"
-        _flag(console, "error", f"could not write to {where}: {exc.strerror}. Free some space (or raise the quota) "
-                                "and run the command again; what it wrote is incomplete.")
+        where = full.filename or "standard output or a file it wrote"
+        resumable = getattr(args, "run", None) in (_sweep, _worker)
+        _flag(console, "error", f"could not write to {where}: {full.strerror}. Free some space (or raise the quota) "
+                                "and run the same command again" + ("; finished trials are saved, and it resumes."
+                                                                    if resumable else "; what it wrote is incomplete."))
         return 2
     except KeyboardInterrupt as stop:
         # only trials are kept to resume from, and a dry run runs none
@@ -82,6 +89,30 @@ def main(argv: list[str] | None = None) -> int:
 
 FULL_DISK = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 """What a write fails with on a full disk or quota (`harness trials > /dev/full`): said in one line, not a traceback."""
+
+
+def _full_disk(exc: BaseException) -> OSError | None:
+    """The full-disk error `exc` is, or was raised while handling, if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in FULL_DISK:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _replace_what_output_cannot_encode() -> None:
+    """Under a Latin-1 or ASCII locale (`LC_ALL=en_US.ISO-8859-1`, `PYTHONIOENCODING=ascii`), a table header's Δ or a
+    model's answer stopped a finished sweep with a UnicodeEncodeError as it printed its ranking: such characters
+    print as ? there instead. Files are written as UTF-8 whatever the locale."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        try:
+            "\u0394\ufffd\u2014".encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            if hasattr(stream, "reconfigure") and getattr(stream, "errors", "strict") == "strict":
+                stream.reconfigure(errors="replace")
 
 
 def _no_calls_home() -> None:

@@ -57,10 +57,20 @@ def test_the_interval_can_be_set(monkeypatch, pipe, given, expected):
 
 
 @pytest.mark.parametrize("given", ["soon", "-1", "nan"])
-def test_an_unreadable_interval_is_said_and_ignored(monkeypatch, pipe, given):
+def test_an_unreadable_interval_is_said_once_and_ignored(monkeypatch, pipe, given, capsys):
+    """It was a Python warning, printed with its source line; under PYTHONWARNINGS=error it stopped the sweep."""
+    import warnings
+
+    from harness.core import progress
+
     monkeypatch.setenv(INTERVAL_ENV, given)
-    with pytest.warns(UserWarning, match=f"{INTERVAL_ENV}=.*is not a number of seconds"):
+    monkeypatch.setattr(progress, "_SAID", [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         assert bar_options(pipe[1])["mininterval"] == LOG_INTERVAL_S
+        assert bar_options(pipe[1])["mininterval"] == LOG_INTERVAL_S
+    said = capsys.readouterr().err
+    assert said == f"note: {INTERVAL_ENV}={given!r} is not a number of seconds (0 or more); it is ignored.\n"
 
 
 def test_a_transient_bar_in_a_log_ends_on_its_last_step_not_its_last_timed_redraw(monkeypatch):

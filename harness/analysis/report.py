@@ -85,8 +85,11 @@ def ranking_table(trials: Iterable[TrialView], objectives: Objectives | str | No
                         "Values in %, [95% interval]"
                         + (f"; {', '.join(dict.fromkeys(graded))} a mean score in [0, 1]." if graded else "."))
     columns = [*scores, *hallucination, *forgetting]
+    # on a narrow terminal rich squeezes every column, and rank, trial and method had come out empty: they keep
+    # their width, the long ones fold
+    kept = {"rank": 4, "trial": max((len(t.id) for t in ordered), default=5), "method": 6}
     for column in ("rank", "trial", "method", "params", *(header for header, _ in columns), "train s", "status"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", min_width=kept.get(column))
     place = 0
     for row, t in enumerate(ordered):
         finished = t.status in FINISHED  # a failed or running trial has no place in the ranking (it read "1" alone)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import os
 import sys
-import warnings
 from typing import Any
 
 INTERVAL_ENV = "HARNESS_PROGRESS_INTERVAL"
+_SAID: list[str] = []
+"""A bad INTERVAL_ENV, once said."""
 LOG_INTERVAL_S = 30.0
 TQDM_MAXINTERVAL_S = 10.0
 
@@ -32,9 +33,12 @@ def bar_options(stream: Any = None, transient: bool = False) -> dict[str, Any]:
             interval = math.nan
         if math.isfinite(interval) and interval >= 0:
             return {**_every(interval), **leave}
-        # a display setting is not worth stopping a sweep for: said once, then the default applies
-        warnings.warn(f"{INTERVAL_ENV}={given!r} is not a number of seconds (0 or more); it is ignored.",
-                      stacklevel=2)
+        # a display setting is not worth stopping a sweep for: said once, then the default applies (a Python
+        # warning printed its source line, and under PYTHONWARNINGS=error stopped the sweep)
+        if not _SAID:
+            _SAID.append(given)
+            sys.stderr.write(f"note: {INTERVAL_ENV}={given!r} is not a number of seconds (0 or more); it is "
+                             "ignored.\n")
     return leave if terminal else {**_every(LOG_INTERVAL_S), **leave}
 
 

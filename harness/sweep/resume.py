@@ -17,6 +17,7 @@ stream per process, so a restart began it again and the trials after an interrup
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 import threading
@@ -115,6 +116,26 @@ reached). It counts as failed in its run, which would otherwise try the same end
 again when the same command is run again (`retry_stopped_trials(resuming=True)`)."""
 
 
+CONSTRAINTS = "constraints:"
+"""How Optuna names a trial's constraint values among its system attributes (`Trial.set_constraint`)."""
+
+
+def carried(system_attrs: dict) -> dict:
+    """What a retry takes over from the trial it retries: not its constraint values, which Optuna would then keep
+    over the ones the retry measures (it ignores a second `set_constraint`, with a warning), so that TPE would read
+    the failed run's."""
+    return {k: v for k, v in system_attrs.items() if not k.startswith(CONSTRAINTS)}
+
+
+class RetryOnce(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a trial whose worker died, without the dead run's constraint values (`carried`)."""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        retried = copy.copy(trial)
+        retried.system_attrs = carried(trial.system_attrs)
+        super().__call__(study, retried)
+
+
 def retry_stopped_trials(study: optuna.Study, resuming: bool = False) -> list[int]:
     """Queue again each trial that Ctrl-C stopped (and, `resuming` a sweep, each that something outside it stopped)
     and nothing has retried yet, with its parameters and its place (Optuna's retry attributes, which `trial_place`
@@ -131,7 +152,7 @@ def retry_stopped_trials(study: optuna.Study, resuming: bool = False) -> list[in
         history = [*t.system_attrs.get("retry_history", ()), t.number]
         study.add_trial(optuna.trial.create_trial(
             state=TrialState.WAITING, params=t.params, distributions=t.distributions,
-            system_attrs={**t.system_attrs, "failed_trial": t.system_attrs.get("failed_trial", t.number),
+            system_attrs={**carried(t.system_attrs), "failed_trial": t.system_attrs.get("failed_trial", t.number),
                           "retry_history": history},
         ))  # fmt: skip
         queued.append(t.number)

@@ -59,6 +59,7 @@ from harness.sweep.resume import (
     DUPLICATE,
     Lease,
     PlacedSampler,
+    RetryOnce,
     counted_trials,
     duplicate_reason,
     duplicates_in_a_row,
@@ -95,7 +96,7 @@ class SweepOutcome:
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-    RETRY = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    RETRY = RetryOnce(max_retry=1)
     """A trial whose worker died runs once more, in whichever worker asks next."""
 
 
@@ -134,6 +135,8 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
         data = with_base_regression(data, echo)
     data = dataclasses.replace(data, hosted_ledger=hosted_ledgers(store, plan))
     storage = open_storage(plan.storage, retry=RETRY)
+    if storage.note:
+        echo(f"note: {storage.note}")
     record = _study_record(plan, source.reference, source.sha256, source.note)
     data = dataclasses.replace(data, experiment=record.experiment)  # each trial keeps it: a resume may replace it
     study = _open_study(plan, storage, worker, record)

@@ -155,6 +155,8 @@ class StudyStorage:
     storage: Any
     lock_path: Path | None
     """The lock file of a one-machine storage; None for a server storage (an advisory lock there)."""
+    note: str | None = None
+    """What opening it mended, to tell the user (`repair_journal`)."""
 
     @contextlib.contextmanager
     def claim(self, study: str) -> Iterator[None]:
@@ -215,17 +217,19 @@ def _check_file_storage(url: str) -> None:
                           f"path in a writable folder.{_unset_hint(url)}") from None
 
 
-def open_storage(url: str, retry: Any = None) -> StudyStorage:
+def open_storage(url: str, retry: Any = None, repair: bool = True) -> StudyStorage:
     """Open (creating on first use) the storage at the normalised `url`.
 
-    `retry` is Optuna's callback for a trial whose heartbeat stopped (RDB storages only)."""
+    `retry` is Optuna's callback for a trial whose heartbeat stopped (RDB storages only). `repair`: mend a journal a
+    failed write left cut short (`repair_journal`); a command that writes nothing reads it as it is."""
     import optuna
 
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:"))
         _writable_parent(path)
+        note = repair_journal(path) if repair else None
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-        return StudyStorage(storage, path.with_name(path.name + ".claim"))
+        return StudyStorage(storage, path.with_name(path.name + ".claim"), note)
     if url.startswith("sqlite:///"):
         _writable_parent(Path(url.removeprefix("sqlite:///")))
     with warnings.catch_warnings():
@@ -233,6 +237,75 @@ def open_storage(url: str, retry: Any = None) -> StudyStorage:
         storage = _rdb_storage(url, retry)
     lock = None if is_shared(url) else Path(url.removeprefix("sqlite:///") + ".claim")
     return StudyStorage(storage, lock)
+
+
+RECORD_START = b'{"op_code":'
+"""How every record of an Optuna journal begins (`JournalFileBackend` writes `json.dumps(log, separators=(",", ":"))`
+of a dict whose first key is op_code), one record a line."""
+
+
+def repair_journal(path: Path) -> str | None:
+    """Mend a journal a failed write (a full disk, a lost mount) left cut short, under the lock Optuna's writers take,
+    so that no write is under way; returns a note saying what was removed, or None when the journal is whole.
+
+    A record cut short at the end is removed: Optuna reads past it, but the next record appended to it would join
+    it on one line that no reader can decode, and every later command would fail on it (what a resume after a full
+    disk did). A line already joined so (by a release without this repair) keeps its last whole record. The journal
+    as it was is kept beside it."""
+    import optuna
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    with _journal_lock(optuna, path):
+        data = path.read_bytes()
+        lines = data.splitlines(keepends=True)
+        kept, cut = [], 0
+        for number, line in enumerate(lines, 1):
+            if not line.endswith(b"\n"):  # the last line, cut short
+                cut += len(line)
+                continue
+            if _decodes(line):
+                kept.append(line)
+                continue
+            start = line.rfind(RECORD_START)
+            if start > 0 and _decodes(line[start:]):
+                kept.append(line[start:])
+                cut += start
+                continue
+            raise HarnessError(f"{path}:{number}: not a record of an Optuna journal ({line[:60]!r}...), and not one "
+                               "cut short by a failed write that could be mended. Restore the file from a backup, or "
+                               "pass --study NEW_NAME with a new results folder.")
+        if not cut:
+            return None
+        before = path.with_name(f"{path.name}.before-repair")
+        before.write_bytes(data)
+        mended = path.with_name(f".{path.name}.repairing")
+        mended.write_bytes(b"".join(kept))
+        os.replace(mended, path)
+    return (f"{path} held a record cut short by a write that failed (a full disk?): removed it ({cut:,} bytes), so "
+            f"that the study reads and resumes; the file as it was is in {before.name}. A trial it was running is "
+            "marked failed and runs again.")
+
+
+def _decodes(line: bytes) -> bool:
+    import json
+
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _journal_lock(optuna: Any, path: Path) -> Iterator[None]:
+    """The lock every Optuna writer of the journal at `path` takes around an append."""
+    lock = optuna.storages.journal.JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def stored_study(url: str, study: str) -> optuna.Study | None:
@@ -244,9 +317,13 @@ def stored_study(url: str, study: str) -> optuna.Study | None:
         if url.startswith(prefix) and not Path(url.removeprefix(prefix)).exists():
             return None
     try:
-        return optuna.load_study(study_name=study, storage=open_storage(url).storage)
+        return optuna.load_study(study_name=study, storage=open_storage(url, repair=False).storage)
     except KeyError:  # Optuna's answer for a study the storage does not hold
         return None
+    except ValueError as exc:  # a record no reader can decode (json's errors are ValueErrors)
+        raise HarnessError(f"{url.split(':', 1)[1]}: a record of the study's journal cannot be read ({exc}): a write "
+                           "that failed (a full disk?) cut it short. Run the sweep itself (without --check), which "
+                           "mends the file, keeping a copy as it was.") from None
 
 
 def _rdb_storage(url: str, retry: Any) -> Any:

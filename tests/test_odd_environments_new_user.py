@@ -1,0 +1,133 @@
+"""A new user's machine, as a helper found it: a disk that fills during a sweep, output piped to `head`, a Latin-1 or
+ASCII locale, a narrow terminal. Each gets one clear line and a way on, never a traceback, and a sweep the disk
+stopped resumes with the same command."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import printed
+from test_store import make_record
+
+from harness.cli import main
+from harness.store.database import Store
+
+EXPERIMENT = """
+name: full
+model: {model}
+suite: {suite}
+results_dir: {results}
+regression: {{enabled: false}}
+data: {{train_limit: 32, dev_limit: 6, test_limit: 6}}
+budget: {{trials: 2}}
+space:
+  prompt: {{shots: [0, 1]}}
+enqueue: [{{method: prompt, shots: 0}}, {{method: prompt, shots: 1}}]
+"""
+
+
+def test_a_disk_that_fills_mid_sweep_is_said_in_one_line_and_the_same_command_resumes(
+        tmp_path, tiny_model_dir, toy_suite, monkeypatch, capsys):
+    """The journal's write failed half-way on a full disk: a raw Optuna traceback, then a resume appended its record
+    to the half-written line, and every later command (even --check) failed on the journal."""
+    path = tmp_path / "full.yaml"
+    path.write_text(EXPERIMENT.format(model=tiny_model_dir, suite=toy_suite, results=tmp_path / "results"))
+    backend = optuna.storages.journal.JournalFileBackend
+    real = backend.append_logs
+
+    def disk_fills(self, logs):  # the first trial's result is half written when the disk fills
+        if any(log.get("op_code") == 6 and log.get("state") == 1 for log in logs):
+            text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+            with open(self._file_path, "ab") as f:
+                f.write(text.encode()[: len(text) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device", self._file_path)
+        return real(self, logs)
+
+    monkeypatch.setattr(backend, "append_logs", disk_fills)
+    assert main(["sweep", str(path)]) == 2
+    said = " ".join(printed(capsys).split())
+    journal = tmp_path / "results" / "optuna-journal.log"
+    assert f"error: could not write to {journal}: No space left on device" in said
+    assert "finished trials are saved, and it resumes" in said and "Traceback" not in said
+    assert not journal.read_bytes().endswith(b"\n")  # the record cut short, as the disk left it
+
+    monkeypatch.setattr(backend, "append_logs", real)  # space freed
+    assert main(["sweep", str(path), "--check"]) == 0  # reads it as it is, and writes nothing
+    assert not journal.read_bytes().endswith(b"\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["sweep", str(path)]) == 0
+    # the retry measures its own constraints: it had inherited the failed run's, which Optuna kept over the new ones
+    assert not [w for w in caught if "constraint value is ignored" in str(w.message)]
+    said = " ".join(printed(capsys).split())
+    assert f"note: {journal} held a record cut short by a write that failed" in said
+    assert (tmp_path / "results" / "optuna-journal.log.before-repair").is_file()
+    assert all(json.loads(line) for line in journal.read_text().splitlines())  # every line a whole record
+    trials = Store(tmp_path / "results" / "harness.duckdb").trials("full")
+    assert [t.status for t in trials if t.status == "complete"] == ["complete", "complete"]
+
+
+def test_a_line_an_older_release_joined_to_a_cut_record_keeps_its_whole_record(tmp_path):
+    from harness.sweep.storage import repair_journal
+
+    journal = tmp_path / "optuna-journal.log"
+    whole = b'{"op_code":0,"worker_id":"w","study_name":"s","directions":[2]}\n'
+    joined = b'{"op_code":6,"worker_id":"w","trial_id":0,"st' + b'{"op_code":4,"worker_id":"w","study_id":0}\n'
+    journal.write_bytes(whole + joined)
+    assert "removed it" in repair_journal(journal)
+    assert journal.read_bytes() == whole + b'{"op_code":4,"worker_id":"w","study_id":0}\n'
+    assert repair_journal(journal) is None  # whole now: nothing to mend, nothing written
+    journal.write_bytes(whole + b"not a record\n" + whole)
+    with pytest.raises(Exception, match=r"optuna-journal.log:2: not a record of an Optuna journal"):
+        repair_journal(journal)
+
+
+@pytest.fixture
+def database(tmp_path) -> Path:
+    store = Store(tmp_path / "harness.duckdb")
+    for number in range(3):  # trained trials: the table's "regression Δ" column, which Latin-1 cannot write
+        store.record_trial_result(make_record(number=number, accuracy=0.5 + number / 10, n_examples=4))
+    return store.path
+
+
+def _harness(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "harness", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("output", ["json", "csv"])
+def test_output_for_a_pipeline_stops_quietly_when_the_reader_closes(database, output):
+    """`harness trials --format json | head` ended in a BrokenPipeError traceback."""
+    run = _harness("trials", "--format", output, "--db", str(database))
+    run.stdout.close()  # the reader has what it wanted
+    assert run.wait(timeout=120) == 141
+    assert b"Traceback" not in run.stderr.read() and b"BrokenPipe" not in run.stderr.read()
+
+
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"}, {"PYTHONIOENCODING": "latin-1"}])
+def test_a_locale_that_cannot_write_the_tables_characters_prints_them_as_question_marks(database, env):
+    """A sweep under a Latin-1 locale finished every trial, then failed printing its ranking's "regression Δ"."""
+    run = _harness("trials", "--db", str(database), env=env)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err.decode(errors="replace")
+    assert b"regression ?" in out and b"s1/0" in out
+
+
+def test_a_narrow_terminal_keeps_the_trial_ids(database):
+    """At COLUMNS=40 the rank, trial and method columns came out empty."""
+    from rich.console import Console
+
+    from harness.analysis.report import ranking_table
+
+    console = Console(width=40, record=True, force_terminal=True)
+    console.print(ranking_table(Store(database).trials()))
+    text = console.export_text()
+    assert all(f"s1/{n}" in text for n in range(3)) and "lora" in text
