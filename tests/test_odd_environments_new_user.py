@@ -131,3 +131,36 @@ def test_a_narrow_terminal_keeps_the_trial_ids(database):
     console.print(ranking_table(Store(database).trials()))
     text = console.export_text()
     assert all(f"s1/{n}" in text for n in range(3)) and "lora" in text
+
+
+def test_a_ctrl_c_as_a_finished_trial_is_recorded_keeps_it_finished_in_both_records(
+        tmp_path, tiny_model_dir, toy_suite, monkeypatch, capsys):
+    """A Ctrl-C at a prompting trial's "score test" landed between the results database and Optuna: the trial was
+    complete in one and failed in the other, and the resume called it a dead worker's, "found stale by another
+    worker". Now the Ctrl-C waits until both hold the trial, then stops the sweep."""
+    import signal
+
+    from harness.sweep import retention
+
+    path = tmp_path / "full.yaml"
+    path.write_text(EXPERIMENT.format(model=tiny_model_dir, suite=toy_suite, results=tmp_path / "results"))
+    real = retention.apply
+
+    def ctrl_c_lands(*args, **kwargs):  # just after the trial's row is written, before Optuna hears of it
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(retention, "apply", ctrl_c_lands)
+    assert main(["sweep", str(path)]) == 130
+    assert "interrupted. Finished trials are saved" in printed(capsys)
+    store = Store(tmp_path / "results" / "harness.duckdb")
+    (first,) = store.trials("full")
+    assert first.status == "complete"
+    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
+        str(tmp_path / "results" / "optuna-journal.log")))
+    states = [t.state.name for t in optuna.load_study(study_name="full", storage=journal).trials]
+    assert states == ["COMPLETE", "WAITING"]  # Optuna agrees; the second enqueued trial waits for the resume
+    monkeypatch.setattr(retention, "apply", real)
+    assert main(["sweep", str(path)]) == 0  # the resume runs the second trial only
+    assert [t.status for t in store.trials("full")] == ["complete", "complete"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are the process's again

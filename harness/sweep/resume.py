@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 import socket
 import threading
 import time
@@ -27,6 +28,8 @@ from collections.abc import Callable
 import numpy as np
 import optuna
 from optuna.trial import TrialState
+
+from harness.core.errors import Terminated
 
 LEASE_SECONDS = 120.0
 """A running trial renews its lease every LEASE_SECONDS / 4; one not renewed for this long is stale."""
@@ -213,6 +216,40 @@ class Lease:
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join(timeout=5)
+
+
+class HeldSignals:
+    """Ctrl-C (SIGINT) and SIGTERM held while a finished trial is recorded and told to Optuna, then acted on.
+
+    A trial's row and Optuna's record of it must agree. A Ctrl-C that landed between the two (a prompting trial's
+    scoring ends in milliseconds, so a Ctrl-C at "score test" often did) left the trial complete in one and failed in
+    the other, or running in both, and a resume then called it a dead worker's, "found stale by another worker".
+    Holding works in the main thread only, where Python runs signal handlers; elsewhere nothing is held."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self.previous: dict[int, object] = {}
+
+    def hold(self) -> None:
+        if self.previous or threading.current_thread() is not threading.main_thread():
+            return
+        for signum in self.SIGNALS:
+            self.previous[signum] = signal.signal(signum, self._note)
+
+    def _note(self, signum: int, frame: object) -> None:
+        self.pending = self.pending or signum
+
+    def release(self, act: bool = True) -> None:
+        """Put the handlers back; with `act`, raise what a held signal would have (KeyboardInterrupt, or Terminated
+        for SIGTERM)."""
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+        pending, self.pending = self.pending, None
+        if act and pending is not None:
+            raise Terminated() if pending == signal.SIGTERM else KeyboardInterrupt()
 
 
 def mark_interrupted(trial: optuna.Trial, reason: str, interrupted: bool, by_user: bool = False,

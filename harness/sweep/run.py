@@ -57,6 +57,7 @@ from harness.sweep.preflight import check_hosted_arms
 from harness.sweep.prepare import SweepData, prepare, with_base_regression
 from harness.sweep.resume import (
     DUPLICATE,
+    HeldSignals,
     Lease,
     PlacedSampler,
     RetryOnce,
@@ -212,6 +213,8 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
                 provenance=data.provenance, device="hosted" if method.hosted else plan.device,
             )  # fmt: skip
 
+        held = HeldSignals()
+
         def objective(trial: optuna.Trial) -> float:
             params = suggested[trial.number] = plan.space.suggest(trial)
             _claim(plan, store, storage, study, trial, echo)
@@ -232,6 +235,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
             with Lease(trial):
                 try:
                     run_trial(data, record, params, trial, artifacts / str(trial.number))
+                    held.hold()  # until Optuna has been told too (`advance`): the two records must agree
                 except KeyboardInterrupt as stop:
                     how = "stopped by SIGTERM" if isinstance(stop, Terminated) else "interrupted by the user (Ctrl-C)"
                     reason = f"{how} during the trial"
@@ -248,6 +252,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
             return record.objective
 
         def advance(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
+            held.release()  # the trial is recorded in both places: a Ctrl-C held meanwhile stops the sweep now
             free_memory(plan.device)  # what the trial held (a trainer's reference cycles, freed heap) goes now
             counted = counted_trials(study)
             done = min(counted, plan.trials)
@@ -297,7 +302,11 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
 
         timeout = config.budget.sweep_minutes * 60 if config.budget.sweep_minutes else None
         began = time.monotonic()
-        study.optimize(counted_on_error, n_trials=None, catch=(Exception,), callbacks=[advance], timeout=timeout)
+        try:
+            study.optimize(counted_on_error, n_trials=None, catch=(Exception,), callbacks=[advance],
+                           timeout=timeout)
+        finally:
+            held.release(act=False)  # whatever stopped the loop, the handlers are the process's again
         left = plan.trials - counted_trials(study)
         if timeout and time.monotonic() - began >= timeout and left > 0 and not stopped and not lost:
             # Optuna's timeout ends the loop without a word: the trials it left are said, with how to run them
