@@ -508,3 +508,18 @@ def test_payback_against_a_weakly_prompted_baseline_says_so(tmp_path):
     result = payback_from_store(store, "w/1", "w/0", 100_000, prices=load_prices(prices))
     assert "Caution: No local prompting trial retrieved shots for each input or searched its prompt, so w/0 " \
            "(shots=0) is the best of weaker prompting" in result.reason
+
+
+def test_where_prompting_won_the_report_says_how_to_take_its_prompt_to_production():
+    from types import SimpleNamespace
+
+    from harness.analysis.decision_report import _reproduce
+    from harness.analysis.verdict import Verdict
+
+    def section(text: str) -> str:
+        return _reproduce(SimpleNamespace(verdict=Verdict(text, finetuned="s/1", prompting="s/0"), payback=None,
+                                          database=Path("r/harness.duckdb"), study=SimpleNamespace(name="s")))
+
+    assert ("Prompting won: `harness export s/0 --out prompt/ --db r/harness.duckdb` writes its prompt"
+            in section("NO - local prompting beat fine-tuning. s/1 scored ..."))
+    assert "harness export" not in section("YES - fine-tuning beat local prompting. s/1 scored ...")

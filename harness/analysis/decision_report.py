@@ -547,5 +547,9 @@ def _reproduce(report: DecisionReport) -> str:
     if report.payback is not None:
         commands.append(f"harness payback {report.payback.candidate} --baseline {report.payback.baseline} --volume "
                         f"{report.payback.volume:g}{report.payback_flags}{db}")
+    winner = ""
+    if verdict.head == "NO" and verdict.prompting:  # the answer is a prompt: how to take it to production
+        winner = (f"\n\nPrompting won: `harness export {verdict.prompting} --out prompt/{db}` writes its prompt (the "
+                  "system prompt, shots and decoding it was scored with) as a service sends it.")
     return ("## Re-derive each figure\n\nFrom the same results database (`harness compare` on test is recorded as a "
-            "look at test):\n\n```bash\n" + "\n".join(commands) + "\n```")
+            "look at test):\n\n```bash\n" + "\n".join(commands) + "\n```" + winner)
