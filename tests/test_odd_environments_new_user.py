@@ -164,3 +164,28 @@ def test_a_ctrl_c_as_a_finished_trial_is_recorded_keeps_it_finished_in_both_reco
     assert main(["sweep", str(path)]) == 0  # the resume runs the second trial only
     assert [t.status for t in store.trials("full")] == ["complete", "complete"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are the process's again
+
+
+def test_the_cache_follows_xdg_cache_home_where_home_is_read_only(tmp_path, monkeypatch):
+    """Containers and clusters set XDG_CACHE_HOME where HOME is read-only; the cache went to ~/.cache regardless."""
+    from harness.models.sources import cache_dir, check_cache
+
+    home, xdg = tmp_path / "home", tmp_path / "xdg"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("HARNESS_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    assert cache_dir() == xdg / "harness"
+    home.chmod(0o500)  # read-only, but to root, which writes anywhere
+    try:
+        check_cache()  # the cache is under XDG_CACHE_HOME, which can be written
+    finally:
+        home.chmod(0o700)
+    (home / ".cache" / "harness").mkdir(parents=True)  # a cache from before the variable was set is kept
+    assert cache_dir() == home / ".cache" / "harness"
+    (xdg / "harness").mkdir(parents=True)
+    assert cache_dir() == xdg / "harness"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # the spec ignores a relative one
+    assert cache_dir() == home / ".cache" / "harness"
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"

@@ -107,7 +107,19 @@ _REGISTRY = (
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness").expanduser()
+    """Where models and calibrations are cached: $HARNESS_CACHE, else `harness` under $XDG_CACHE_HOME (containers and
+    clusters set it where HOME is read-only), else ~/.cache/harness. A cache already at ~/.cache/harness is kept
+    while $XDG_CACHE_HOME holds none, so that setting the variable later does not pull every model again."""
+    given = os.environ.get("HARNESS_CACHE")
+    if given:
+        return Path(given).expanduser()
+    home = Path.home() / ".cache" / "harness"
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if xdg and Path(xdg).is_absolute():  # the spec ignores a relative one
+        chosen = Path(xdg) / "harness"
+        if chosen.exists() or not home.exists():
+            return chosen
+    return home
 
 
 def embedded_models() -> list[EmbeddedModel]:
@@ -271,11 +283,14 @@ def check_cache() -> None:
 
 
 def _cache_error(cache: Path | None, reason: str) -> str:
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
     chosen = "" if cache else (f" (HARNESS_CACHE={os.environ['HARNESS_CACHE']})" if os.environ.get("HARNESS_CACHE")
-                               else " (the default; set HARNESS_CACHE to move it)")
+                               else f" (under XDG_CACHE_HOME={xdg}; set HARNESS_CACHE to move it)"
+                               if xdg and cache_dir().parent == Path(xdg)
+                               else " (the default; set HARNESS_CACHE, or XDG_CACHE_HOME, to move it)")
     return (f"the model cache {cache or cache_dir()}{chosen} cannot hold models and calibrations: {reason}. Fix: set "
             "HARNESS_CACHE to a folder you can write to (it is created if missing), or unset it to use "
-            "~/.cache/harness.")
+            "$XDG_CACHE_HOME/harness, else ~/.cache/harness.")
 
 
 def weights_sha256(d: Path) -> str:
