@@ -65,7 +65,7 @@ def studies(db: str) -> list[StudyView]:
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def seal_warnings(db: str) -> list[str]:
     """Trials whose evidence no longer matches the seal written when they were scored: every page reads them."""
-    return seal.seal_warnings(store().seals())
+    return seal.seal_warnings(Store(db).seals())
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)

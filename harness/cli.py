@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _no_calls_home()
     _replace_what_output_cannot_encode()
-    console = Console(soft_wrap=True, markup=False)  # see `flagged`
+    console = _Console(soft_wrap=True, markup=False)  # see `flagged`
     if not console.is_terminal:  # logs and pipes: keep table rows on one line
         console.width = 200
     if getattr(args, "run", None) in (_sweep, _worker):
@@ -89,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
 
 FULL_DISK = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 """What a write fails with on a full disk or quota (`harness trials > /dev/full`): said in one line, not a traceback."""
+
+
+class _Console(Console):
+    """rich's console, whose output to a closed pipe (`harness trials | head`) stops the command as JSON's does: rich
+    would exit 1 on its own, without a word, where a pipeline expects a reader's early close to read as SIGPIPE."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, "the reader closed the pipe")
 
 
 def _full_disk(exc: BaseException) -> OSError | None:
@@ -1149,7 +1157,7 @@ def _checked(plan, store, console: Console) -> int:
             return text.replace(str(store.path), str(given.path))
 
         try:
-            notes = check_store_matches_storage(plan, store)
+            notes = check_store_matches_storage(plan, store, repair=False)
         except HarnessError as exc:
             exc.args = tuple(as_given(a) if isinstance(a, str) else a for a in exc.args)
             raise
@@ -1188,7 +1196,8 @@ def _sweep(args, console: Console) -> int:
     if not args.dry_run:  # owner-only before anything writes in it (the hosted cache, the forgetting check's)
         results_folder(plan.results_dir)
     store = _store(args.db, plan.config.results_dir)
-    for note in check_store_matches_storage(plan, store):  # before calibration, and in the dry run
+    # before calibration, and in the dry run, which writes nothing and so reads the study's journal as it is
+    for note in check_store_matches_storage(plan, store, repair=not args.dry_run):
         _flag(console, "note", note)
     with as_one_worker(plan.device, args.workers):  # workers then read this calibration, not time it again
         here = plan_for_machine(plan, console.print, args.allow_under_trained, pull_missing=not args.dry_run,

@@ -103,9 +103,10 @@ def _harness(*args: str, env: dict | None = None) -> subprocess.Popen:
                             env={**os.environ, **(env or {})})
 
 
-@pytest.mark.parametrize("output", ["json", "csv"])
+@pytest.mark.parametrize("output", ["json", "csv", "table"])
 def test_output_for_a_pipeline_stops_quietly_when_the_reader_closes(database, output):
-    """`harness trials --format json | head` ended in a BrokenPipeError traceback."""
+    """`harness trials --format json | head` ended in a BrokenPipeError traceback; the table exited 1 without a
+    word (rich's own handling)."""
     run = _harness("trials", "--format", output, "--db", str(database))
     run.stdout.close()  # the reader has what it wanted
     assert run.wait(timeout=120) == 141
@@ -189,3 +190,49 @@ def test_the_cache_follows_xdg_cache_home_where_home_is_read_only(tmp_path, monk
     assert cache_dir() == home / ".cache" / "harness"
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "mine"))
     assert cache_dir() == tmp_path / "mine"
+
+
+def test_a_journal_joined_mid_file_by_an_older_release_is_mended_by_the_sweep_where_it_points(
+        tmp_path, tiny_model_dir, toy_suite, capsys):
+    """A line an older release's resume joined to a cut record, with records after it: --check and the sweep each
+    sent the user to the other, and the journal was never mended (the sweep read the study before it mended). A
+    journal reached through a symbolic link is mended where the link points, keeping its mode."""
+    path = tmp_path / "full.yaml"
+    path.write_text(EXPERIMENT.format(model=tiny_model_dir, suite=toy_suite, results=tmp_path / "results")
+                    .replace("budget: {trials: 2}", "budget: {trials: 1}"))
+    assert main(["sweep", str(path)]) == 0
+    real = tmp_path / "elsewhere" / "journal.log"
+    real.parent.mkdir()
+    link = tmp_path / "results" / "optuna-journal.log"
+    link.rename(real)
+    link.symlink_to(real)
+    lines = real.read_bytes().splitlines(keepends=True)
+    lines[2] = b'{"op_code":5,"worker_id":"w","trial_id":0,"par' + lines[2]  # a cut record, joined mid-file
+    real.write_bytes(b"".join(lines))
+    real.chmod(0o640)
+    capsys.readouterr()
+    assert main(["sweep", str(path), "--check"]) == 2
+    assert "Run the sweep itself (without --check or --dry-run), which mends the file" in " ".join(
+        printed(capsys).split())
+    assert main(["sweep", str(path), "--trials", "2"]) == 0
+    assert f"note: {link} held a record cut short" in " ".join(printed(capsys).split())
+    assert link.is_symlink() and link.resolve() == real and oct(real.stat().st_mode & 0o777) == "0o640"
+    assert all(line.startswith(b'{"op_code":') for line in real.read_bytes().splitlines())
+    assert (tmp_path / "elsewhere" / "journal.log.before-repair").is_file()
+    assert [t.status for t in Store(tmp_path / "results" / "harness.duckdb").trials("full")] == ["complete"] * 2
+
+
+def test_predict_and_export_answer_with_the_cap_the_trial_was_scored_with(tmp_path, tiny_model_dir, toy_suite,
+                                                                          monkeypatch):
+    """The cap derived from train's answers moved with an edit of train: a zero-shot trial was exported (and
+    predicted) with another cap than the one its scores were measured with."""
+    import harness.sweep.predict as predict
+
+    path = tmp_path / "full.yaml"
+    path.write_text(EXPERIMENT.format(model=tiny_model_dir, suite=toy_suite, results=tmp_path / "results")
+                    .replace("budget: {trials: 2}", "budget: {trials: 1}"))
+    assert main(["sweep", str(path)]) == 0
+    store = Store(tmp_path / "results" / "harness.duckdb")
+    scored_with = store.trial("full/0").max_new_tokens
+    monkeypatch.setattr(predict, "max_answer_tokens", lambda *args: scored_with + 50)  # train's answers now longer
+    assert predict.rebuild(store, "full/0", device="cpu").ctx.max_new_tokens == scored_with

@@ -131,8 +131,9 @@ def _check_as_scored(trial: TrialView, suite: Suite) -> None:
     if edited := differs_from_recorded(suite, recorded, trial.data.suite_setup_sha256):
         raise HarnessError(
             f"suite {suite.name} {suite.version} at {show_path(suite.path)} is not what trial {trial.id} was scored "
-            f"with: {edited} changed since, under the same version, so the prompt rebuilt from it now is not the one "
-            "scored. Put the suite's files back as they were (version control keeps them), or give the edit a new "
+            f"with: {edited} changed since, under the same version, so the prompt rebuilt from it now may not be the "
+            "one scored. Put the suite's files back as they were, byte for byte (version control keeps them; a file "
+            "saved again with other line endings or key order reads as changed too), or give the edit a new "
             "`version:` and run the sweep again to score it. (`harness recheck` re-scores with the suite as it is.)")
 
 
@@ -188,7 +189,9 @@ def _context(store: Store, trial: TrialView, config: ExperimentConfig, suite: Su
     endpoints = resolve_endpoints(config, [endpoint], f"study {trial.study}", store.path.parent / "cache" / "hosted") \
         if endpoint and ask_endpoints else {}
     tokenizer = loading.load_tokenizer(source)
-    cap = config.generation.max_new_tokens or max_answer_tokens(tokenizer, suite.contract, [ex.target for ex in train])
+    # the cap the trial was scored with: derived from train's answers, it would move with an edit of train
+    cap = trial.max_new_tokens or config.generation.max_new_tokens or max_answer_tokens(
+        tokenizer, suite.contract, [ex.target for ex in train])
     # the precision the machine's calibration chose for the trial, not the experiment's `auto`: on a GPU where it
     # chose fp32, `auto` would load bf16 weights and answer otherwise than the recorded scores
     precision = trial.precision or config.training.precision

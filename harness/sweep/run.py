@@ -72,7 +72,7 @@ from harness.sweep.resume import (
     unneeded,
 )
 from harness.sweep.space import SearchSpace, configurations
-from harness.sweep.storage import StudyStorage, open_storage, redacted, stored_study
+from harness.sweep.storage import StudyStorage, open_storage, redacted, repair_storage, stored_study
 from harness.sweep.trial import run_trial
 from harness.training.methods import METHODS
 
@@ -525,12 +525,15 @@ def _refuse_other_setup(plan: SweepPlan, stored: dict, record: StudyRecord) -> N
                            "Pass --study NEW_NAME to start a separate study, or run the experiment that created it.")
 
 
-def check_store_matches_storage(plan: SweepPlan, store: Store) -> list[str]:
+def check_store_matches_storage(plan: SweepPlan, store: Store, repair: bool = True) -> list[str]:
     """Refuse, before anything runs, when the results database holds trials of this study that its Optuna storage
     does not know. Optuna would number new trials from 0 again, and each would take the id, the stored scores and
     the adapter folder of an old one: a promoted adapter among them would change under its registry entry. Returns
-    notes for the user (`_check_same_setup`)."""
+    notes for the user (`_check_same_setup`). `repair`: mend the study's journal if a failed write cut it short (a
+    command that writes nothing passes False)."""
     model, notes = _check_same_setup(plan, store)
+    if repair and (mended := repair_storage(plan.storage)):
+        notes.append(mended)
     loaded = stored_study(plan.storage, plan.study)
     drawn = [] if loaded is None else loaded.get_trials(deepcopy=False)
     if loaded is not None and (setup := loaded.user_attrs.get("setup")) is not None:

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import os
 import re
+import shutil
 import time
 import warnings
 import zlib
@@ -239,6 +240,11 @@ def open_storage(url: str, retry: Any = None, repair: bool = True) -> StudyStora
     return StudyStorage(storage, lock)
 
 
+def repair_storage(url: str) -> str | None:
+    """`repair_journal` for a journal storage (a server storage's writes are transactions); the note, if it mended."""
+    return repair_journal(Path(url.removeprefix("journal:"))) if url.startswith("journal:") else None
+
+
 RECORD_START = b'{"op_code":'
 """How every record of an Optuna journal begins (`JournalFileBackend` writes `json.dumps(log, separators=(",", ":"))`
 of a dict whose first key is op_code), one record a line."""
@@ -251,40 +257,48 @@ def repair_journal(path: Path) -> str | None:
     A record cut short at the end is removed: Optuna reads past it, but the next record appended to it would join
     it on one line that no reader can decode, and every later command would fail on it (what a resume after a full
     disk did). A line already joined so (by a release without this repair) keeps its last whole record. The journal
-    as it was is kept beside it."""
+    as it was is kept beside it. A journal that is a symbolic link is mended where it points, so that every worker
+    reaching it by either path reads the one file."""
     import optuna
 
-    if not path.is_file() or path.stat().st_size == 0:
-        return None
-    with _journal_lock(optuna, path):
-        data = path.read_bytes()
-        lines = data.splitlines(keepends=True)
-        kept, cut = [], 0
-        for number, line in enumerate(lines, 1):
-            if not line.endswith(b"\n"):  # the last line, cut short
-                cut += len(line)
-                continue
-            if _whole(line):
-                kept.append(line)
-                continue
-            start = line.rfind(RECORD_START)
-            if start > 0 and _decodes(line[start:]):
-                kept.append(line[start:])
-                cut += start
-                continue
-            raise HarnessError(f"{path}:{number}: not a record of an Optuna journal ({line[:60]!r}...), and not one "
+    target = path.resolve()
+    if not target.is_file() or target.stat().st_size == 0 or _mended(target.read_bytes()) is None:
+        return None  # whole, as nearly always: read without the lock, which a write in progress would hold
+    with _journal_lock(optuna, path):  # torn, or a write was under way: read again, now that none can be
+        data = target.read_bytes()
+        kept = _mended(data, where=target)
+        if kept is None:
+            return None
+        before = target.with_name(f"{target.name}.before-repair")
+        before.write_bytes(data)
+        mended = target.with_name(f".{target.name}.repairing")
+        mended.write_bytes(kept)
+        shutil.copymode(target, mended)  # a journal kept read-only by its owner stays so
+        os.replace(mended, target)
+    return (f"{path} held a record cut short by a write that failed (a full disk?): removed it "
+            f"({len(data) - len(kept):,} bytes), so that the study reads and resumes; the file as it was is in "
+            f"{before.name}. A trial it was running is marked failed and runs again.")
+
+
+def _mended(data: bytes, where: Path | None = None) -> bytes | None:
+    """The journal `data` with each record a failed write cut short removed; None when there is none. `where`: the
+    file, to name in the error for a line that is no record at all (only checked when it is given)."""
+    kept, cut = [], False
+    for number, line in enumerate(data.splitlines(keepends=True), 1):
+        if not line.endswith(b"\n"):  # the last line, cut short
+            cut = True
+        elif _whole(line):
+            kept.append(line)
+        elif (start := line.rfind(RECORD_START)) > 0 and _decodes(line[start:]):
+            kept.append(line[start:])
+            cut = True
+        elif where is not None:
+            raise HarnessError(f"{where}:{number}: not a record of an Optuna journal ({line[:60]!r}...), and not one "
                                "cut short by a failed write that could be mended. Restore the file from a backup, or "
                                "pass --study NEW_NAME with a new results folder.")
-        if not cut:
-            return None
-        before = path.with_name(f"{path.name}.before-repair")
-        before.write_bytes(data)
-        mended = path.with_name(f".{path.name}.repairing")
-        mended.write_bytes(b"".join(kept))
-        os.replace(mended, path)
-    return (f"{path} held a record cut short by a write that failed (a full disk?): removed it ({cut:,} bytes), so "
-            f"that the study reads and resumes; the file as it was is in {before.name}. A trial it was running is "
-            "marked failed and runs again.")
+        else:
+            cut = True  # said under the lock, where it is read again
+    return b"".join(kept) if cut else None
 
 
 def _whole(line: bytes) -> bool:
@@ -317,8 +331,8 @@ def _journal_lock(optuna: Any, path: Path) -> Iterator[None]:
 
 
 def stored_study(url: str, study: str) -> optuna.Study | None:
-    """The study as the storage at `url` holds it; None when the study (or a file storage itself) does not exist
-    yet, which is then not created."""
+    """The study as the storage at `url` holds it, read as it is (`repair_storage` mends it first where a command may
+    write); None when the study (or a file storage itself) does not exist yet, which is then not created."""
     import optuna
 
     for prefix in ("journal:", "sqlite:///"):
@@ -330,8 +344,8 @@ def stored_study(url: str, study: str) -> optuna.Study | None:
         return None
     except ValueError as exc:  # a record no reader can decode (json's errors are ValueErrors)
         raise HarnessError(f"{url.split(':', 1)[1]}: a record of the study's journal cannot be read ({exc}): a write "
-                           "that failed (a full disk?) cut it short. Run the sweep itself (without --check), which "
-                           "mends the file, keeping a copy as it was.") from None
+                           "that failed (a full disk?) cut it short. Run the sweep itself (without --check or "
+                           "--dry-run), which mends the file, keeping a copy as it was.") from None
 
 
 def _rdb_storage(url: str, retry: Any) -> Any:
