@@ -1742,7 +1742,8 @@ def _export(args, console: Console) -> int:
         raise HarnessError(f"{given} is for --rescore; add --rescore to re-score the export through vLLM, or leave "
                            f"{given} out.")
     store = _store(args.db)
-    check_flags(store.require_trial(args.trial, complete=True), args.merged, args.rescore)  # before vLLM is asked for
+    if args.rescore or args.merged:  # for a prompting trial, refused before vLLM's settings are asked for
+        check_flags(store.require_trial(args.trial, complete=True), args.merged, args.rescore)
     settings = None
     if args.rescore:  # vLLM's settings are checked before the export is written, not after it
         from harness.lifecycle.served import served_settings

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -310,8 +311,6 @@ def _whole(line: bytes) -> bool:
 
 
 def _decodes(line: bytes) -> bool:
-    import json
-
     try:
         json.loads(line)
     except ValueError:
@@ -342,9 +341,11 @@ def stored_study(url: str, study: str) -> optuna.Study | None:
         return optuna.load_study(study_name=study, storage=open_storage(url, repair=False).storage)
     except KeyError:  # Optuna's answer for a study the storage does not hold
         return None
-    except ValueError as exc:  # a record no reader can decode (json's errors are ValueErrors)
-        raise HarnessError(f"{url.split(':', 1)[1]}: a record of the study's journal cannot be read ({exc}): a write "
-                           "that failed (a full disk?) cut it short. Run the sweep itself (without --check or "
+    except ValueError as exc:  # a journal record no reader can decode (json's errors are ValueErrors)
+        if not url.startswith("journal:"):
+            raise
+        raise HarnessError(f"{url.removeprefix('journal:')}: a record of the study's journal cannot be read ({exc}): "
+                           "a write that failed (a full disk?) cut it short. Run the sweep itself (without --check or "
                            "--dry-run), which mends the file, keeping a copy as it was.") from None
 
 
