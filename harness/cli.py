@@ -46,8 +46,13 @@ results folder holding it). `harness COMMAND --help` shows each command's option
 """
 
 
+_GIVEN: list[str] = []
+"""The command line being parsed, for the parser's advice on a mistake."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    _GIVEN[:] = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()
@@ -199,7 +204,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         word = re.search(r"invalid choice: '([^']*)'|unrecognized arguments: (\S+)", message)
-        if word:
+        dashed = next((a for a in _GIVEN if a.startswith("-") and len(a) > 1 and Path(a).exists()), None)
+        if dashed is not None and ("arguments are required" in message or word):
+            # `harness sweep -exp.yaml`: argparse reads a file named with a leading dash as an option
+            message += (f"; {dashed!r} is a file whose name begins with '-', so it was read as an option: write it "
+                        f"as ./{dashed}")
+        elif word:
             given = word.group(1) or word.group(2)
             close = difflib.get_close_matches(given.split("=", 1)[0], _words(self, given.startswith("-")), n=1)
             if close:

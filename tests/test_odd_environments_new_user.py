@@ -236,3 +236,14 @@ def test_predict_and_export_answer_with_the_cap_the_trial_was_scored_with(tmp_pa
     scored_with = store.trial("full/0").max_new_tokens
     monkeypatch.setattr(predict, "max_answer_tokens", lambda *args: scored_with + 50)  # train's answers now longer
     assert predict.rebuild(store, "full/0", device="cpu").ctx.max_new_tokens == scored_with
+
+
+def test_a_file_named_with_a_leading_dash_is_named_with_the_way_to_give_it(tmp_path, monkeypatch, capsys):
+    """`harness sweep -exp.yaml` said only "the following arguments are required: experiment"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-exp.yaml").write_text("name: x\n")
+    with pytest.raises(SystemExit) as stopped:
+        main(["sweep", "-exp.yaml"])
+    assert stopped.value.code == 2
+    assert "'-exp.yaml' is a file whose name begins with '-', so it was read as an option: write it as ./-exp.yaml" \
+        in " ".join(capsys.readouterr().err.split())
