@@ -29,10 +29,12 @@ from harness.analysis.decision import (
     scores_of,
 )
 from harness.analysis.formatting import counted, interval, p_value, pct, regression_metric, under_trained_text
+from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError, SuiteError
 from harness.core.metric import Metric
 from harness.core.records import ExampleView, LookAtTest, StudyView, TrialView, ran_with
 from harness.core.text import id_order
+from harness.core.typed import build
 from harness.data.contract import OutputContract
 from harness.data.suites import load_suite
 from harness.evaluation.labels import answered_labels
@@ -199,10 +201,7 @@ def why_subsets_differ(store: Store, trial_a: TrialView, trial_b: TrialView, spl
     """What the two trials recorded differently about `split`'s subset, as far as their records say: the split file,
     the suite version, the subset's size limit or the seed that draws it."""
     data = [t.data for t in (trial_a, trial_b)]
-    ran = []
-    for t in (trial_a, trial_b):
-        study = store.study(t.study)
-        ran.append(ran_with(t, study) if study is not None else {})
+    configs = [_ran_with(store, t) for t in (trial_a, trial_b)]
     said = []
     files = [d.split_sha256.get(split) for d in data]
     if None not in files and files[0] != files[1]:
@@ -210,12 +209,22 @@ def why_subsets_differ(store: Store, trial_a: TrialView, trial_b: TrialView, spl
     versions = [d.suite_version for d in data]
     if None not in versions and versions[0] != versions[1]:
         said.append(f"suite versions {versions[0]} and {versions[1]}")
-    for what, read in ((f"data.{split}_limit", lambda r: (r.get("data") or {}).get(f"{split}_limit")),
-                       ("seed", lambda r: r.get("seed"))):
-        values = [read(r) for r in ran]
-        if values[0] != values[1]:
-            said.append(f"{what} {values[0]} and {values[1]}")
+    if None not in configs:
+        for what, read in ((f"data.{split}_limit", lambda c: getattr(c.data, f"{split}_limit")),
+                           ("seed", lambda c: c.seed)):
+            values = [read(c) for c in configs]
+            if values[0] != values[1]:
+                said.append(f"{what} {values[0]} and {values[1]}")
     return "; ".join(said) or f"a different data.{split}_limit, seed, suite version or {split}.jsonl"
+
+
+def _ran_with(store: Store, trial: TrialView) -> ExperimentConfig | None:
+    """The experiment `trial` ran with, typed; None where its study or a readable record of it is missing."""
+    study = store.study(trial.study)
+    try:
+        return None if study is None else build(ExperimentConfig, ran_with(trial, study), f"trial {trial.id}")
+    except HarnessError:
+        return None
 
 
 def _example_difference(a: str, b: str, rows_a: dict[str, ExampleView], rows_b: dict[str, ExampleView],
