@@ -11,9 +11,10 @@ from harness.data.contract import OutputContract
 from harness.data.suites import Suite
 from harness.lifecycle.serving_notes import (
     PLACEHOLDER,
-    STRUCTURED_OUTPUTS_CONFIG,
+    STRUCTURED_FLAG,
     base_model_lines,
     constrained_intro,
+    served_window,
 )
 
 LOAD = ["from harness.data.suites import Example", "from harness.lifecycle.prompt_export import load_prompt"]
@@ -109,13 +110,13 @@ def _conversation(serving: dict) -> list[str]:
 
 def _local(serving: dict, base: str, model_name: str, context: int | None) -> list[str]:
     constrained, chat = serving["constrained"], serving["chat_template"]
-    flag = f" \\\n  --structured-outputs-config '{json.dumps(STRUCTURED_OUTPUTS_CONFIG)}'" if constrained else ""
+    flag = f" \\\n  {STRUCTURED_FLAG}" if constrained else ""
     lines = ["The base model it was scored on is named in", *base_model_lines(base, model_name, "base_model.json"), "",
              "Serve it with vLLM, from vLLM's own environment (on a CPU, `bash scripts/vllm_env.sh` in the harness's",
              "repository builds one); float32 gives the greedy answers the scores were measured with:", "",
              "```bash", "export VLLM_CPU_KVCACHE_SPACE=1   # on a CPU: the KV cache, in GiB",
              f"python -m vllm.entrypoints.openai.api_server --model {shlex.quote(base)} --dtype float32 "
-             f"--max-model-len {min(context or 2048, 2048)} --host 127.0.0.1{flag}", "```", "",
+             f"--max-model-len {served_window(context)} --host 127.0.0.1{flag}", "```", "",
              "(`--host 127.0.0.1` answers this machine alone; give the address other machines reach it at to serve "
              "them.)", ""]
     if constrained:

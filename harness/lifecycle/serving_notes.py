@@ -24,6 +24,17 @@ STRUCTURED_OUTPUTS_CONFIG = {"backend": "guidance", "disable_any_whitespace": Tr
 defaults): the guidance backend reads the schema's `x-guidance` layout, and no free whitespace, as in the harness's
 own grammar. Kept equal to them by a test."""
 
+STRUCTURED_FLAG = f"--structured-outputs-config '{json.dumps(STRUCTURED_OUTPUTS_CONFIG)}'"
+"""The vLLM server flag, as a shell command gives it, that decodes constrained as the harness did."""
+
+
+def served_window(context: int | None) -> int:
+    """The `--max-model-len` an export's vLLM command gives: at most the model's window `context` (vLLM refuses
+    more), and no more than 2,048 tokens, whose KV cache fits the 1 GiB the command sets for a CPU (a longer one can
+    stop a CPU server from starting)."""
+    return min(context or 2048, 2048)
+
+
 SPELLED_OUT = 6
 """Label sets up to this size are listed in the README; larger ones only in serving.json."""
 
@@ -81,11 +92,9 @@ def readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: boo
     """`context`: the model's window, which vLLM is told (`--max-model-len`); `chat`: whether it has a chat
     template (without one, it is asked through the completions endpoint, as the trial prompted it)."""
     name = trial.id.replace("/", "-")
-    # at most the model's window (vLLM refuses more), and no more than 2,048 tokens, whose KV cache fits the 1 GiB set
-    # below for a CPU: a longer one can stop a CPU server from starting
-    window = f" --max-model-len {min(context or 2048, 2048)}"
+    window = f" --max-model-len {served_window(context)}"
     served = shlex.quote(base)
-    flag = f"--structured-outputs-config '{json.dumps(STRUCTURED_OUTPUTS_CONFIG)}'"
+    flag = STRUCTURED_FLAG
     grammar, inline = (f" \\\n  {flag}", f" {flag}") if constrained else ("", "")  # in a block; in a sentence
     lines = [f"# {trial.id}: {trial.method} on {suite.name} {suite.version}", ""]
     if adapter:
