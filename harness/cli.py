@@ -1494,8 +1494,9 @@ def _payback(args, console: Console) -> int:
     candidate = store.require_trial(args.trial)
     study = store.study(candidate.study)
     result = payback_from_store(store, candidate.id, args.baseline, args.volume, **_payback_kwargs(args, study))
-    priced = [candidate.id, *(t for t in (result.baseline, args.prompt_trial) if t and store.trial(t) is not None)]
-    _warn_broken_seals(console, store.seals(priced))
+    # what it priced from: the candidate, and a trial baseline or prompt trial (an api:NAME baseline is no trial, and
+    # the seals skip it)
+    _warn_broken_seals(console, store.seals([candidate.id, *(t for t in (result.baseline, args.prompt_trial) if t)]))
     if args.format == "json":
         sys.stdout.write(json.dumps(result.to_dict(), default=str, indent=2) + "\n")
     else:
