@@ -78,8 +78,13 @@ def test_with_native_bf16_both_are_timed_and_the_faster_is_used_then_cached(tmp_
     monkeypatch.setattr(calibration_module, "_time", never)
     again = plan_for_machine(plan_sweep(path, []), lambda _: None).calibration
     assert again.cached and again.timings == first.timings and again.precision == first.precision
-    named = plan_for_machine(plan_sweep(path, ["training.precision=fp32"]), lambda _: None).calibration
-    assert named.precision == "fp32" and named.cached  # a named precision is kept, and its timing reused
+    said: list[str] = []
+    for precision in ("fp32", "bf16"):  # as each worker of a sweep is told the precision the sweep chose
+        named = plan_for_machine(plan_sweep(path, [f"training.precision={precision}"]), said.append).calibration
+        assert named.precision == precision and named.cached  # a named precision is kept, and its timing reused
+        # prompting, timed once in fp32, answers as fast whatever training's precision: nothing was measured
+        assert named.timing("prompt").generate_seconds == first.timing("prompt").generate_seconds
+    assert not [line for line in said if "calibrating on" in line], said
     # an arm left out of the space keeps the others' timings; the forgetting check's size times nothing again
     fewer = ["space.prompt=null", "enqueue=[{method: lora}]", "regression.limit=17"]
     kept = plan_for_machine(plan_sweep(path, fewer), lambda _: None).calibration

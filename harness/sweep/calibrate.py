@@ -188,19 +188,22 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
     missing = [(m, p) for m, p in wanted if not any(t.method == m and t.precision == p for t in known)]
     timings = [t for t in known if (t.method, t.precision) in wanted]
     answering = _answering(known, missing, plan.device)
-    if missing:
-        echo(f"calibrating on {machine}: {_measuring(missing, answering, config)} (cached for this machine, model, "
+    # an arm that neither trains nor answers in weights of its own (prompting, named a precision it does not train
+    # in, as each worker of a sweep is) takes a timing already known: nothing is measured for it, nor said to be
+    measured = [arm for arm in missing if METHODS.get(arm[0]).trains or arm in answering]
+    if measured:
+        echo(f"calibrating on {machine}: {_measuring(measured, answering, config)} (cached for this machine, model, "
              "suite and batch shape, whatever the data limits)")
         load = cpu_load(plan.device)
     measured_at = when
     for method, precision in missing:
         alike = None if (method, precision) in answering else \
             _answers_alike([*known, *timings], method, precision, plan.device)
-        if alike is not None and not METHODS.get(method).trains:  # nothing to time: it answers as that one did
+        if (method, precision) not in measured:  # it answers as that one did, and is derived again next time
             timings.append(dataclasses.replace(alike, precision=precision))
-        else:
-            timed = _timed(plan, data, method, precision, alike)
-            timings.append(dataclasses.replace(timed, configuration=configured[method]))
+            continue
+        timed = _timed(plan, data, method, precision, alike)
+        timings.append(dataclasses.replace(timed, configuration=configured[method]))
         load = _busier(load, cpu_load(plan.device))  # contention that starts mid-measurement counts too
         # saved as each arm is timed: a calibration interrupted after minutes keeps what it measured
         measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -209,7 +212,7 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
         _save(path, machine, [*kept, *timings], measured_at, load)
     timings.sort(key=lambda t: wanted.index((t.method, t.precision)))
     chosen, notes = _choose(config.training.precision, plan.device, precisions, timings)
-    return Calibration(machine, chosen, tuple(timings), tuple(notes), measured_at, not missing, str(path),
+    return Calibration(machine, chosen, tuple(timings), tuple(notes), measured_at, not measured, str(path),
                        _busy(load))
 
 
