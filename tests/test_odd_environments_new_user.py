@@ -247,3 +247,49 @@ def test_a_file_named_with_a_leading_dash_is_named_with_the_way_to_give_it(tmp_p
     assert stopped.value.code == 2
     assert "'-exp.yaml' is a file whose name begins with '-', so it was read as an option: write it as ./-exp.yaml" \
         in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_journal_lock_left_pointing_at_no_file_is_removed_and_the_sweep_goes_on(
+        tmp_path, tiny_model_dir, toy_suite, monkeypatch, capsys):
+    """A results folder copied from a machine where a worker died mid-append keeps Optuna's lock, a link to that
+    machine's journal: Optuna's grace period judges a lock by the file it points at, and waited on this one forever,
+    at full CPU, at the sweep's first write."""
+    import _thread
+    import threading
+
+    from harness.sweep import storage
+
+    monkeypatch.setattr(storage, "LEFT_LOCK_S", 1.0)
+    path = tmp_path / "full.yaml"
+    path.write_text(EXPERIMENT.format(model=tiny_model_dir, suite=toy_suite, results=tmp_path / "results")
+                    .replace("budget: {trials: 2}", "budget: {trials: 1}"))
+    lock = tmp_path / "results" / "optuna-journal.log.lock"
+    lock.parent.mkdir()
+    lock.symlink_to("/home/someone-else/results/optuna-journal.log")
+    watchdog = threading.Timer(600, _thread.interrupt_main)  # a hang is a Ctrl-C, and fails, not a held test run
+    watchdog.start()
+    try:
+        assert main(["sweep", str(path)]) == 0
+    finally:
+        watchdog.cancel()
+    err = " ".join(capsys.readouterr().err.split())
+    assert "waiting up to 1 s on the lock" in err  # said before the wait, not after it
+    assert f"note: removed {lock}, a lock of the study's journal left behind" in err
+    assert not lock.is_symlink()
+    assert [t.status for t in Store(tmp_path / "results" / "harness.duckdb").trials("full")] == ["complete"]
+
+
+def test_optunas_lock_points_at_the_journal_when_the_results_folder_is_given_relative(tmp_path, monkeypatch):
+    """Optuna links its lock to the journal's path as given: `results/optuna-journal.log`, relative, read from the
+    lock's own folder, pointed at no file, so a lock a killed writer left could never be judged stale."""
+    from harness.sweep.storage import open_storage
+
+    monkeypatch.chdir(tmp_path)
+    made: list[tuple[str, str]] = []
+    real = os.symlink
+    monkeypatch.setattr(os, "symlink", lambda src, dst, *args: (made.append((str(src), str(dst))),
+                                                                 real(src, dst, *args))[1])
+    storage = open_storage("journal:results/optuna-journal.log").storage
+    optuna.create_study(study_name="s", storage=storage)
+    locks = [(src, dst) for src, dst in made if dst.endswith(".lock")]
+    assert locks and all(Path(src) == tmp_path / "results" / "optuna-journal.log" for src, _ in locks), locks

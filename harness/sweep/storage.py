@@ -22,6 +22,8 @@ import json
 import os
 import re
 import shutil
+import stat
+import sys
 import time
 import warnings
 import zlib
@@ -230,7 +232,8 @@ def open_storage(url: str, retry: Any = None, repair: bool = True) -> StudyStora
         path = Path(url.removeprefix("journal:"))
         _writable_parent(path)
         note = repair_journal(path) if repair else None
-        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+        # an absolute path, so that Optuna's lock (a link to it) points at the journal wherever it is read from
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path.absolute())))
         return StudyStorage(storage, path.with_name(path.name + ".claim"), note)
     if url.startswith("sqlite:///"):
         _writable_parent(Path(url.removeprefix("sqlite:///")))
@@ -251,9 +254,20 @@ RECORD_START = b'{"op_code":'
 of a dict whose first key is op_code), one record a line."""
 
 
+LOCK_SUFFIX = ".lock"
+"""Optuna's `JournalFileSymlinkLock`: a symbolic link, at the journal's path plus this, to the journal, made around
+each append and removed after it."""
+LEFT_LOCK_S = 30.0
+"""How long a journal lock that points at no file must stay unchanged before it is removed as left behind. Optuna
+removes a lock left 30 s by a writer that died mid-append, judging by the mtime of the file it points at; a link that
+points at no file (made from a relative path, as this harness once did, or copied from another machine) it waits on
+forever, at full CPU, so the sweep hung at its first write. An append holds the lock for milliseconds."""
+
+
 def repair_journal(path: Path) -> str | None:
     """Mend a journal a failed write (a full disk, a lost mount) left cut short, under the lock Optuna's writers take,
-    so that no write is under way; returns a note saying what was removed, or None when the journal is whole.
+    so that no write is under way; returns a note saying what was removed, or None when the journal is whole. A lock
+    left behind that no Optuna writer could take again is removed first (`_remove_left_lock`).
 
     A record cut short at the end is removed: Optuna reads past it, but the next record appended to it would join
     it on one line that no reader can decode, and every later command would fail on it (what a resume after a full
@@ -262,23 +276,60 @@ def repair_journal(path: Path) -> str | None:
     reaching it by either path reads the one file."""
     import optuna
 
+    left = _remove_left_lock(path)
     target = path.resolve()
     if not target.is_file() or target.stat().st_size == 0 or _mended(target.read_bytes()) is None:
-        return None  # whole, as nearly always: read without the lock, which a write in progress would hold
+        return left  # whole, as nearly always: read without the lock, which a write in progress would hold
     with _journal_lock(optuna, path):  # torn, or a write was under way: read again, now that none can be
         data = target.read_bytes()
         kept = _mended(data, where=target)
         if kept is None:
-            return None
+            return left
         before = target.with_name(f"{target.name}.before-repair")
         before.write_bytes(data)
         mended = target.with_name(f".{target.name}.repairing")
         mended.write_bytes(kept)
         shutil.copymode(target, mended)  # a journal kept read-only by its owner stays so
         os.replace(mended, target)
-    return (f"{path} held a record cut short by a write that failed (a full disk?): removed it "
-            f"({len(data) - len(kept):,} bytes), so that the study reads and resumes; the file as it was is in "
-            f"{before.name}. A trial it was running is marked failed and runs again.")
+    mended = (f"{path} held a record cut short by a write that failed (a full disk?): removed it "
+              f"({len(data) - len(kept):,} bytes), so that the study reads and resumes; the file as it was is in "
+              f"{before.name}. A trial it was running is marked failed and runs again.")
+    return f"{left} {mended}" if left else mended
+
+
+def _remove_left_lock(path: Path) -> str | None:
+    """Remove the journal's lock when it points at no file and stays as it is for LEFT_LOCK_S (a writer holding it
+    replaces or removes it in milliseconds); a note saying so, or None when there is no such lock. A lock that points
+    at the journal is Optuna's to judge, as it does."""
+    lock = Path(f"{path.absolute()}{LOCK_SUFFIX}")
+    seen = _dangling(lock)
+    if seen is None:
+        return None
+    print(f"waiting up to {LEFT_LOCK_S:.0f} s on the lock {lock}, which points at no file: an Optuna writer holds "
+          "it for a moment, and one left behind by a process that stopped is removed then.", file=sys.stderr,
+          flush=True)
+    deadline = time.monotonic() + LEFT_LOCK_S
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = _dangling(lock)
+        if now is None:
+            return None  # released by the writer that held it
+        if now != seen:  # taken again: a writer is at work
+            seen, deadline = now, time.monotonic() + LEFT_LOCK_S
+    lock.unlink(missing_ok=True)
+    return (f"removed {lock}, a lock of the study's journal left behind (it pointed at no file, and stayed "
+            f"{LEFT_LOCK_S:.0f} s): Optuna would have waited on it forever.")
+
+
+def _dangling(lock: Path) -> tuple[int, int] | None:
+    """The identity (inode, mtime) of `lock` when it is a symbolic link to no file; None otherwise."""
+    try:
+        found = os.lstat(lock)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISLNK(found.st_mode) or lock.exists():
+        return None
+    return found.st_ino, found.st_mtime_ns
 
 
 def _mended(data: bytes, where: Path | None = None) -> bytes | None:
@@ -321,7 +372,7 @@ def _decodes(line: bytes) -> bool:
 @contextlib.contextmanager
 def _journal_lock(optuna: Any, path: Path) -> Iterator[None]:
     """The lock every Optuna writer of the journal at `path` takes around an append."""
-    lock = optuna.storages.journal.JournalFileSymlinkLock(str(path))
+    lock = optuna.storages.journal.JournalFileSymlinkLock(str(path.absolute()))
     lock.acquire()
     try:
         yield
