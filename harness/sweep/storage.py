@@ -291,10 +291,10 @@ def repair_journal(path: Path) -> str | None:
         mended.write_bytes(kept)
         shutil.copymode(target, mended)  # a journal kept read-only by its owner stays so
         os.replace(mended, target)
-    mended = (f"{path} held a record cut short by a write that failed (a full disk?): removed it "
-              f"({len(data) - len(kept):,} bytes), so that the study reads and resumes; the file as it was is in "
-              f"{before.name}. A trial it was running is marked failed and runs again.")
-    return f"{left} {mended}" if left else mended
+    cut = (f"{path} held a record cut short by a write that failed (a full disk?): removed it "
+           f"({len(data) - len(kept):,} bytes), so that the study reads and resumes; the file as it was is in "
+           f"{before.name}. A trial it was running is marked failed and runs again.")
+    return f"{left} {cut}" if left else cut
 
 
 def _remove_left_lock(path: Path) -> str | None:
