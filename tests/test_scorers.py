@@ -257,3 +257,31 @@ def test_a_grounded_value_is_written_in_the_input_never_wholly_inside_a_word():
     # scripts written without spaces have no word edge: a name inside a sentence is written there
     assert not hallucinated({"playlist": "北京"}, "我在北京工作", contract)
     assert not hallucinated({"playlist": "5pm"}, "remind me at 5pm.", contract)
+
+
+INVOICE = OutputContract.from_dict({"kind": "json", "schema": {
+    "type": "object",
+    "$defs": {"money": {"type": ["number", "string"]}},
+    "properties": {
+        "amount": {"$ref": "#/$defs/money"},
+        "postcode": {"type": "string"},
+        "lines": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "customer": {"type": "object", "properties": {"balance": {"type": "number"}}},
+    }}}, "test")
+
+
+@pytest.mark.parametrize(("answer", "right"), [
+    ('{"amount": 4417.5, "postcode": "02134", "lines": [2, 3], "customer": {"balance": -12}}', True),
+    ('{"amount": "4,417.50", "postcode": "02134", "lines": ["3", 2], "customer": {"balance": "-12.0"}}', True),
+    ('{"amount": 4417.51, "postcode": "02134", "lines": [2, 3], "customer": {"balance": -12}}', False),
+    ('{"amount": 4417.5, "postcode": 2134, "lines": [2, 3], "customer": {"balance": -12}}', False),  # a string
+    ('{"amount": "about 4417", "postcode": "02134", "lines": [2, 3], "customer": {"balance": -12}}', False),
+])
+def test_a_number_the_schema_types_as_one_is_compared_by_value_however_either_side_writes_it(answer, right):
+    """An extraction suite whose references write some amounts as strings ("4417.50", as exports do) scored the
+    right amount answered as a JSON number wrong: the string and the number were two answers. Where the schema types
+    the slot as a number they are one; a slot typed as a string only (a postcode) keeps its text."""
+    target = '{"amount": "4417.50", "postcode": "02134", "lines": [3, "2"], "customer": {"balance": -12}}'
+    values, _ = score_cases([make(answer, target, INVOICE)], INVOICE, ["task_accuracy", "field_f1"])
+    assert values["task_accuracy"] == [1.0 if right else 0.0]
+    assert (values["field_f1"] == [1.0]) is right

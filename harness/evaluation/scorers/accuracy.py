@@ -13,7 +13,7 @@ from typing import Any
 from harness.core.metric import Metric
 from harness.core.text import fold
 from harness.data.contract import OutputContract, answers_equal
-from harness.evaluation.scorers.base import ScoredCase, canonical, is_empty
+from harness.evaluation.scorers.base import ScoredCase, canonical, declared_numbers, is_empty
 from harness.evaluation.stats import bootstrap_ratio, proportion
 
 
@@ -22,7 +22,8 @@ class TaskAccuracy:
 
     label: the `key` value equals the target label after strip+casefold (whitespace folded, Unicode NFC).
     json: the whole object equals the target, strings folded, lists as multisets, a one-item list equal to its
-    string, and empty slots (None, "", []) equal to absent ones.
+    string, empty slots (None, "", []) equal to absent ones, and a number written as a string equal to that number
+    where the schema types the slot as a number (`declared_numbers`).
     text: the final answers are equal (`contract.answers_equal`: by value when `numeric`); the reasoning before
     it is not judged here (see rouge_l).
     """
@@ -44,13 +45,15 @@ def _correct(case: ScoredCase, contract: OutputContract) -> bool:
         return isinstance(got, str) and isinstance(want, str) and fold(got) == fold(want)
     if contract.kind == "text":
         return answers_equal(value["answer"], case.target["answer"], contract)
-    return canonical(value) == canonical(case.target)
+    return canonical(declared_numbers(value, contract.schema)) == canonical(
+        declared_numbers(case.target, contract.schema))
 
 
-def field_pairs(value: dict | None) -> Counter:
-    """The (key, normalised value) pairs an answer asserts; a list slot asserts one pair per item."""
+def field_pairs(value: dict | None, schema: dict) -> Counter:
+    """The (key, normalised value) pairs an answer asserts; a list slot asserts one pair per item. A key's value is
+    compared whole, a nested object included."""
     pairs: Counter = Counter()
-    for key, slot in (value or {}).items():
+    for key, slot in (declared_numbers(value, schema) or {}).items():
         items: list[Any] = slot if isinstance(slot, list) else [slot]
         for item in items:
             if not is_empty(item):
@@ -77,7 +80,7 @@ class _FieldScore:
         nums: list[float] = []
         dens: list[float] = []
         for case in cases:
-            pred, gold = field_pairs(case.parsed.value), field_pairs(case.target)
+            pred, gold = field_pairs(case.parsed.value, contract.schema), field_pairs(case.target, contract.schema)
             tp = sum((pred & gold).values())
             n_pred, n_gold = sum(pred.values()), sum(gold.values())
             num, den = {

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from harness.core.metric import Metric
 from harness.core.text import fold
-from harness.data.contract import OutputContract, ParsedOutput
+from harness.data.contract import OutputContract, ParsedOutput, parse_number
 from harness.data.suites import Example
 
 
@@ -68,6 +68,62 @@ def _canon(value: Any) -> Any:
     if isinstance(value, (int, float)):
         return float(value)  # 1 and 1.0 are the same answer
     return str(value)
+
+
+NUMERIC_TYPES = frozenset({"number", "integer"})
+
+
+def declared_numbers(value: Any, schema: Any) -> Any:
+    """`value` with each string that `schema` types as a number (`type: number` or `integer`, alone or beside
+    `string`) read as the number it writes (`parse_number`): a reference that writes an amount "4417.50" and an answer
+    4417.5 give one amount, which `canonical` alone read as a string and a number, two answers. A string the schema
+    types as a string only ("02134", a postcode) is left as it is, as is one that writes no number."""
+    return _declared(value, schema, schema)
+
+
+def _declared(value: Any, schema: Any, root: Any) -> Any:
+    branches = _branches(schema, root)
+    if isinstance(value, str):
+        number = parse_number(value) if any(_types(b) & NUMERIC_TYPES for b in branches) else None
+        return value if number is None else float(number)
+    if isinstance(value, dict):
+        return {k: _declared(v, _child(branches, k), root) for k, v in value.items()}
+    if isinstance(value, list):
+        items = next((b["items"] for b in branches if isinstance(b.get("items"), dict)), None)
+        return [_declared(v, items, root) for v in value]
+    return value
+
+
+def _branches(schema: Any, root: Any, seen: frozenset[int] = frozenset()) -> list[dict]:
+    """The schema and the alternatives it allows (`anyOf`, `oneOf`, `allOf`), local `$ref`s followed (each once on a
+    path: a recursive schema refers to itself)."""
+    if not isinstance(schema, dict) or id(schema) in seen:
+        return []
+    seen = seen | {id(schema)}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#"):
+        target: Any = root
+        for part in filter(None, ref[1:].split("/")):
+            target = target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(target, dict) else None
+        return _branches(target, root, seen)
+    out = [schema]
+    for key in ("anyOf", "oneOf", "allOf"):
+        for sub in schema.get(key) or ():
+            out += _branches(sub, root, seen)
+    return out
+
+
+def _types(schema: dict) -> set[str]:
+    declared = schema.get("type")
+    return {declared} if isinstance(declared, str) else set(declared) if isinstance(declared, list) else set()
+
+
+def _child(branches: list[dict], key: str) -> Any:
+    for branch in branches:
+        if isinstance(branch.get("properties"), dict) and key in branch["properties"]:
+            return branch["properties"][key]
+    return next((b["additionalProperties"] for b in branches if isinstance(b.get("additionalProperties"), dict)),
+                None)
 
 
 def is_empty(value: Any) -> bool:
