@@ -487,9 +487,15 @@ def test_grounded_when_every_string_value_occurs_in_its_input(tmp_path):
 def test_not_grounded_when_a_value_is_not_in_its_input(tmp_path):
     rows = [{"text": f"fly to rome on day {i}", "output": {"city": "Rome", "day": f"day {i}"}} for i in range(10)]
     rows[6]["output"]["city"] = "Roma"
+    suite, meta, notes = build(tmp_path, write_jsonl(tmp_path / "some.jsonl", rows), None, None, "output")
+    assert suite.contract.grounded_keys == ("day",) and meta["output"]["grounded"] == ["day"]  # copied in every answer
+    assert notes[2].startswith("grounded: [day]: line 7: 'Roma' does not occur in its input, so only the values of "
+                               "day, each written in its input in every answer, are checked against it")
+    rows[3]["output"]["day"] = "tuesday"
     suite, meta, notes = build(tmp_path, write_jsonl(tmp_path / "off.jsonl", rows), None, None, "output")
     assert not suite.contract.grounded and meta["output"]["grounded"] is False
-    assert notes[2].startswith("grounded: false: line 7: 'Roma' does not occur in its input")
+    assert notes[2].startswith("grounded: false: line 4: 'tuesday' does not occur in its input, so values cannot be "
+                               "checked against the input")
     numbers = [{"text": f"t{i}", "output": {"n": i}} for i in range(10)]
     suite, _, notes = build(tmp_path, write_jsonl(tmp_path / "numbers.jsonl", numbers))
     assert not suite.contract.grounded and "no string values" in notes[2]

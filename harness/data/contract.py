@@ -44,6 +44,10 @@ class OutputContract:
     """For `json`: the keys an output may use. A key outside this list counts as hallucinated."""
     grounded: bool = False
     """For `json`: every string value must appear in the input text; one that does not is hallucinated."""
+    grounded_keys: tuple[str, ...] = ()
+    """For a `json` contract grounded on some keys only (`grounded: [customer, items]`): the values of these keys
+    (at any depth inside them) are checked against the input, the others not (a currency code the input writes as
+    "$", a date it writes in words); empty with `grounded`: every key's."""
     grounded_numbers: bool = False
     """For a grounded `json` contract: every number value must appear in the input text too (`numbers_in`), so an
     invented amount is a hallucination. Off unless the suite says so: a suite whose answers compute numbers (a sum, a
@@ -94,11 +98,13 @@ class OutputContract:
                 f"`output.fields` ({', '.join(fields_)}), so every compliant answer would use a key the contract "
                 f"counts as hallucinated; add it to `output.fields` or remove it from `required`."
             )
-        grounded, numbers = bool(raw.get("grounded", False)), bool(raw.get("grounded_numbers", False))
+        keys = _grounded_keys(raw.get("grounded", False), fields_ or list(schema.get("properties", {})), where)
+        grounded, numbers = bool(keys) or raw.get("grounded") is True, bool(raw.get("grounded_numbers", False))
         if numbers and not grounded:
             raise SuiteError(f"{where}: `output.grounded_numbers: true` checks numbers as `output.grounded: true` "
                              "checks strings; set `grounded: true` as well, or drop `grounded_numbers`.")
-        return cls(kind="json", schema=schema, fields=tuple(fields_), grounded=grounded, grounded_numbers=numbers)
+        return cls(kind="json", schema=schema, fields=tuple(fields_), grounded=grounded, grounded_keys=keys,
+                   grounded_numbers=numbers)
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "label":
@@ -108,8 +114,17 @@ class OutputContract:
         if self.kind == "text":
             return {"kind": "text", "answer_pattern": self.answer_pattern, "numeric": self.numeric}
         numbers = {"grounded_numbers": True} if self.grounded_numbers else {}  # as suites without it were written
-        return {"kind": "json", "schema": self.schema, "fields": list(self.fields), "grounded": self.grounded,
-                **numbers}
+        grounded = list(self.grounded_keys) if self.grounded_keys else self.grounded
+        return {"kind": "json", "schema": self.schema, "fields": list(self.fields), "grounded": grounded, **numbers}
+
+    def grounded_items(self, value: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+        """The (key, value) pairs of an answer whose values must be written in the input: every key's where the
+        contract is grounded, the listed keys' where it grounds some; none where it is not grounded."""
+        if self.kind != "json" or not self.grounded:
+            return
+        for key, item in value.items():
+            if not self.grounded_keys or key in self.grounded_keys:
+                yield key, item
 
     def describe(self) -> str:
         """The contract in words, appended to the instruction of prompting trials."""
@@ -137,10 +152,27 @@ class OutputContract:
             _grounded_values(self.schema)
             + (f"Always include {', '.join(required)}; leave out other keys that do not occur."
                if required else "Leave out keys that do not occur; answer {} if none do.")
-            if self.grounded
+            if self.grounded and not self.grounded_keys
             else f"It must validate against this JSON Schema: {json.dumps(self.schema)}",
+            f"Copy the values of {', '.join(self.grounded_keys)} verbatim from the input." if self.grounded_keys
+            else "",
         ]
         return " ".join(p for p in parts if p)
+
+
+def _grounded_keys(raw: Any, keys: list[str], where: str) -> tuple[str, ...]:
+    """`output.grounded` as the keys it grounds: () for `true` (every key) or `false`, the list's keys otherwise."""
+    if isinstance(raw, bool):
+        return ()
+    if not isinstance(raw, list) or not raw or not all(isinstance(k, str) for k in raw):
+        raise SuiteError(f"{where}: `output.grounded` is {raw!r}; give true (every value is copied from the input), "
+                         "false, or a list of the keys whose values are, e.g. [customer, items].")
+    unknown = [k for k in raw if k not in keys]
+    if unknown:
+        raise SuiteError(f"{where}: `output.grounded` names {', '.join(map(repr, unknown))}, not a key of the "
+                         f"contract ({', '.join(keys) or 'none'}); list keys of `output.fields` or the schema's "
+                         "`properties`.")
+    return tuple(dict.fromkeys(raw))
 
 
 def _grounded_values(schema: dict[str, Any]) -> str:

@@ -165,29 +165,45 @@ def _json_contract(rows: list[Row]) -> Contract:
     miss = next(((r, s) for r in rows for s in string_values(r.answer) if not written_in(fold(s), fold(r.input))),
                 None)  # as the suite's check and the hallucination scorer read it
     has_strings = any(list(string_values(a)) for a in answers)
-    grounded = miss is None and has_strings  # with no strings at all there is nothing to ground
+    grounded: bool | list[str] = miss is None and has_strings  # with no strings at all there is nothing to ground
     if grounded:
         why = "every string value in the answers occurs in its input, so a value a model invents counts as hallucinated"
     elif miss is None:
         why = "the answers hold no string values to look for in the input"
     else:
         row, value = miss
-        why = (
-            f"{row_line(row)}: {value!r} does not occur in its input, so values cannot be checked against the input; "
-            f"if answers should be copied from the input, fix that line, then set `output.grounded: true`"
-        )
-    numbers, numbers_why = _grounded_numbers(rows) if grounded else (False, "")
+        copied = _copied_keys(rows)
+        why = (f"{row_line(row)}: {value!r} does not occur in its input, so "
+               + (f"only the values of {', '.join(copied)}, each written in its input in every answer, are checked "
+                  "against it (a value a model invents there counts as hallucinated); "
+                  if copied else "values cannot be checked against the input; ")
+               + "if answers should be copied from the input, fix that line, then set `output.grounded: true`")
+        grounded = copied or False
+    numbers, numbers_why = _grounded_numbers(rows) if grounded is True else (False, "")
     output = {"kind": "json", **infer_schema(answers), "grounded": grounded,
               **({"grounded_numbers": True} if numbers else {})}
+    said = f"[{', '.join(grounded)}]" if isinstance(grounded, list) else str(grounded).lower()
     return Contract(
         output=output,
         task="extraction",
         scorers=JSON_SCORERS,
         instruction="Read the input and extract the requested fields as a JSON object.",
-        notes=["contract: json (every answer is a JSON object)", f"grounded: {str(grounded).lower()}: {why}.",
+        notes=["contract: json (every answer is a JSON object)", f"grounded: {said}: {why}.",
                *([numbers_why] if numbers_why else []), required_note(output["schema"], len(answers)),
                *filter(None, [dates_note(output["schema"])])],
     )
+
+
+def _copied_keys(rows: list[Row]) -> list[str]:
+    """The keys whose string values are written in their input in every answer that gives one (and some answer
+    does): what a contract can ground when not every key is copied from the input."""
+    seen: dict[str, bool] = {}
+    for row in rows:
+        text = fold(row.input)
+        for key, item in row.answer.items():
+            for value in string_values(item):
+                seen[key] = seen.get(key, True) and written_in(fold(value), text)
+    return [key for key, copied in seen.items() if copied]
 
 
 def _grounded_numbers(rows: list[Row]) -> tuple[bool, str]:

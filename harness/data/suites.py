@@ -612,20 +612,21 @@ class TargetCheck:
             value = self.parse(target, self.contract)
         except ValueError as exc:
             return str(exc)
-        if self.contract.kind == "json" and self.contract.grounded:
-            # a correct reference that is not grounded would be scored as a hallucination
-            # every string at any depth, as the hallucination scorer reads an answer (`string_values`)
-            folded = fold(input_text)
-            for key, item in value.items():
-                for s in string_values(item):
-                    if not written_in(fold(s), folded):  # as the hallucination scorer reads it
-                        return (
-                            f"value {s!r} of {key!r} does not appear in the input, but the contract is grounded; "
-                            f"copy the value from the input or set `output.grounded: false`."
-                        )
-        if self.contract.kind == "json" and self.contract.grounded_numbers:
+        # a correct reference that is not grounded would be scored as a hallucination: every string at any depth
+        # of a grounded key, as the hallucination scorer reads an answer (`string_values`)
+        folded, listed = fold(input_text), bool(self.contract.grounded_keys)
+        grounded = list(self.contract.grounded_items(value))
+        for key, item in grounded:
+            for s in string_values(item):
+                if not written_in(fold(s), folded):  # as the hallucination scorer reads it
+                    return (f"value {s!r} of {key!r} does not appear in the input, but the contract grounds "
+                            f"{'it' if listed else 'every value'}; copy the value from the input, or "
+                            + (f"take {key!r} out of `output.grounded`." if listed else
+                               "set `output.grounded: false` (or list the keys whose values are copied, "
+                               "`output.grounded: [KEY, ...]`)."))
+        if self.contract.grounded_numbers:
             written = numbers_in(input_text)
-            for key, item in value.items():
+            for key, item in grounded:
                 for number in number_values(item):
                     if number not in written:
                         return (f"number {number} of {key!r} is not written in the input, but the contract grounds "

@@ -17,9 +17,9 @@ from harness.evaluation.stats import proportion
 
 class HallucinationRate:
     """Per compliant output: 1.0 when it names a label outside the set (compared folded), uses a key outside
-    `fields`, or (grounded contracts) gives a string value not written in the input as words of it (folded; `art`
-    inside `heart` is not, `written_in`), or (with
-    `grounded_numbers`) a number the input does not write.
+    `fields`, or (grounded contracts; of the keys it lists, where it lists some) gives a string value not written in
+    the input as words of it (folded; `art` inside `heart` is not, `written_in`), or (with `grounded_numbers`) a
+    number the input does not write.
     Non-compliant outputs get None and are excluded from n.
 
     Text contracts: None for every example (n=0). Free-text reasoning has no closed set or span to check
@@ -48,11 +48,11 @@ def hallucinated(value: dict | None, source: str, contract: OutputContract) -> b
         return not isinstance(label, str) or fold(label) not in label_lookup(contract.labels)
     if contract.fields and any(key not in contract.fields for key in value):
         return True
-    if contract.grounded:
-        text = fold(source)
-        if not all(written_in(fold(s), text) for s in string_values(value)):
-            return True
+    grounded = dict(contract.grounded_items(value))  # every key's value, or the keys the contract grounds
+    text = fold(source) if grounded else ""
+    if not all(written_in(fold(s), text) for s in string_values(grounded)):
+        return True
     if contract.grounded_numbers:
         written = numbers_in(source)
-        return any(n not in written for n in number_values(value))
+        return any(n not in written for n in number_values(grounded))
     return False
