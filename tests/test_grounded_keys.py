@@ -84,3 +84,35 @@ def test_suite_init_grounds_the_keys_every_answer_copies_and_the_suite_refuses_a
                                          r"contract grounds it; copy the value from the input, or take 'customer' out "
                                          r"of `output.grounded`"):
         load_suite(str(result.path))
+
+
+def test_show_says_what_hallucination_counted_and_how_many_right_answers_were_usable(tmp_path):
+    """An extraction team read "hallucination 0.0%" and "accuracy 60%" as "nothing invented" and "6 of 10 usable":
+    the contract was ungrounded (keys only), and five of the six right answers broke it."""
+    import dataclasses
+
+    from test_store import make_record
+
+    from harness.analysis.report import trial_detail
+    from harness.core.records import ExampleView, MetricRow
+    from harness.store.database import Store
+
+    assert contract(False).hallucination_checks() == (
+        "a key outside the contract's fields only: the contract is not grounded (`output.grounded`), so a value the "
+        "input does not hold is a wrong answer, not a hallucination")
+    assert contract(["customer"]).hallucination_checks() == (
+        "a key outside the contract's fields, a string value of customer not written in the input")
+
+    store = Store(tmp_path / "harness.duckdb")
+    record = make_record(number=0, accuracy=0.6, n_examples=10)
+    store.record_trial_result(dataclasses.replace(
+        record, metrics=[*record.metrics, MetricRow("test", "hallucination_rate", 0.0, 0.0, 0.49, 4)]))
+    scores = [(1.0, 1.0)] + [(1.0, 0.0)] * 5 + [(0.0, 1.0)] * 4
+    examples = [ExampleView("test", f"test:{i}", "x", "y", "z", None, None, None,
+                            {"task_accuracy": right, "format_compliance": compliant})
+                for i, (right, compliant) in enumerate(scores)]
+    shown = trial_detail(store.require_trial(record.id), examples, contract=contract(False))
+    assert "right and compliant  10.0% [1.8, 40.4] n=10: 5 of the right answers break the contract" in shown
+    assert "hallucination_rate counts a compliant answer with a key outside the contract's fields only" in shown
+    fine = [dataclasses.replace(e, scores={"task_accuracy": 1.0, "format_compliance": 1.0}) for e in examples]
+    assert "right and compliant" not in trial_detail(store.require_trial(record.id), fine)  # nothing to tell apart

@@ -372,7 +372,12 @@ def test_the_forgetting_check_stores_the_items_gained_and_lost_behind_its_interv
     assert regression_counted(trial).endswith(f", n={delta.n} ({gained} gained, {lost} lost)")  # the report
     from harness.analysis.report import trial_detail
 
-    assert f"n={delta.n} ({gained} gained, {lost} lost)" in trial_detail(trial, [])  # harness show
+    shown = trial_detail(trial, [])  # harness show
+    assert f"n={delta.n} ({gained} gained, {lost} lost)" in shown
+    # the counts as counts (they had read as rates, "0.0% [0.0, 39.0] n=6"), and the delta once, where it was measured
+    assert f"items_gained    {gained} of {delta.n} items (right where the base model was wrong)" in shown
+    assert f"items_lost      {lost} of {delta.n} items (wrong where the base model was right)" in shown
+    assert shown.count("regression_delta  ") == 1 and "dev's constraint reads it" in shown
 
 
 def test_an_edited_score_stops_the_gate_and_a_resealed_one_shows_in_verify(sweep, tmp_path, capsys):

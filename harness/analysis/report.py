@@ -46,6 +46,7 @@ from harness.core.selection import FINISHED, ranked
 from harness.core.text import id_order, padded
 from harness.data.contract import OutputContract, parse_output
 from harness.evaluation.labels import too_few_a_label
+from harness.evaluation.regression import ITEMS_GAINED, ITEMS_LOST
 from harness.evaluation.stats import proportion
 from harness.store.database import AuditPackRecord, Store
 
@@ -317,14 +318,26 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
                      + (f"; {under_trained_text(trial)}: it does not stand for the method in the verdict or the gate"
                         if trial.under_trained else ""))
     cap, capped = trial.max_new_tokens, capped_counts(trial, examples)
+    checked = "regression" in trial.metrics  # the forgetting check: one measurement, which dev and test both hold
     for split, metrics in trial.metrics.items():
         lines.append(f"{split}:")
+        if split == "regression" and (delta := trial.metric("test", "regression_delta")) is not None:
+            lines.append(f"  {'regression_delta':<20} {_delta_text(trial, delta, split)}")
         for name, m in sorted(metrics.items()):
-            shown = fmt_metric(m, name=name) if name != "regression_delta" else (
-                f"{points(m)} n={m.n}{changed_text(trial)}" if m.value is not None else regression_text(trial, split))
+            if name == "regression_delta" and checked:
+                continue
+            shown = _delta_text(trial, m, split) if name == "regression_delta" else _items_text(m, name) \
+                if name.endswith((ITEMS_GAINED, ITEMS_LOST)) else fmt_metric(m, name=name)
             lines.append(f"  {name:<20} {shown}")
+        if (usable := _right_and_compliant([e for e in examples if e.split == split])) is not None:
+            lines.append(f"  {'right and compliant':<20} {usable}")
         if split in capped:
             lines.append(f"  {'token cap':<20} {capped_text(*capped[split], cap)}")
+    if checked:
+        lines.append("regression_delta is one measurement on the forgetting check's items; dev's constraint reads it.")
+    measured = any("hallucination_rate" in metrics for metrics in trial.metrics.values())
+    if measured and contract is not None and (checks := contract.hallucination_checks()):
+        lines.append(f"hallucination_rate counts a compliant answer with {checks}.")
     lines += _label_lines(trial.label_reports.get("test"), trial.metric("test", "macro_f1"))
     if (note := rules_note(trial)) is not None:
         lines.append(note)
@@ -386,6 +399,33 @@ def capped_counts(trial: TrialView, examples: Iterable[ExampleView]) -> dict[str
 def capped_text(cut: int, n: int, cap: int | None) -> str:
     """`1 of 10 answers cut at the 264-token cap (generation.max_new_tokens)`."""
     return f"{cut} of {n} answers cut at the {cap}-token cap (generation.max_new_tokens)"
+
+
+def _delta_text(trial: TrialView, delta: Metric, split: str) -> str:
+    return f"{points(delta)} n={delta.n}{changed_text(trial)}" if delta.value is not None else \
+        regression_text(trial, split)
+
+
+def _right_and_compliant(examples: Sequence[ExampleView]) -> str | None:
+    """The answers both right and within the contract, where some right ones break it: task accuracy reads what an
+    answer says whatever its format, and a reader takes it for the answers a service could use."""
+    pairs = [(e.scores.get("task_accuracy"), e.scores.get("format_compliance")) for e in examples]
+    pairs = [(right, compliant) for right, compliant in pairs if right is not None and compliant is not None]
+    broken = sum(1 for right, compliant in pairs if right == 1.0 and compliant == 0.0)
+    if not broken:
+        return None
+    both = proportion([1.0 if right == 1.0 and compliant == 1.0 else 0.0 for right, compliant in pairs])
+    return (f"{fmt_metric(both)}: {broken} of the right answers break{'s' if broken == 1 else ''} the contract "
+            "(task accuracy reads what an answer says, whatever its format)")
+
+
+def _items_text(metric: Metric, name: str) -> str:
+    """A forgetting check's changed items, as the count they are (stored as a share of the items, for McNemar)."""
+    if metric.value is None:
+        return "-"
+    which = "right where the base model was wrong" if name.endswith(ITEMS_GAINED) else \
+        "wrong where the base model was right"
+    return f"{round(metric.value * metric.n)} of {metric.n} items ({which})"
 
 
 def suite_contract(store: Store, trial: TrialView) -> OutputContract | None:

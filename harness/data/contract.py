@@ -117,6 +117,23 @@ class OutputContract:
         grounded = list(self.grounded_keys) if self.grounded_keys else self.grounded
         return {"kind": "json", "schema": self.schema, "fields": list(self.fields), "grounded": grounded, **numbers}
 
+    def hallucination_checks(self) -> str | None:
+        """What `hallucination_rate` counts under this contract, in words; None for text, where it checks nothing.
+        An ungrounded extraction contract counts keys only: an invented value is then a wrong answer, and a rate of
+        0% says nothing of invented values, which a reader must be told."""
+        if self.kind == "label":
+            return "a label outside the set"
+        if self.kind != "json":
+            return None
+        keys = "a key outside the contract's fields" if self.fields else None
+        if not self.grounded:
+            return (f"{keys or 'nothing'} only: the contract is not grounded (`output.grounded`), so a value the "
+                    "input does not hold is a wrong answer, not a hallucination")
+        values = (f"a string value of {', '.join(self.grounded_keys)}" if self.grounded_keys else
+                  "a string value") + " not written in the input"
+        numbers = ", or a number the input does not write" if self.grounded_numbers else ""
+        return f"{keys + ', ' if keys else ''}{values}{numbers}"
+
     def grounded_items(self, value: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
         """The (key, value) pairs of an answer whose values must be written in the input: every key's where the
         contract is grounded, the listed keys' where it grounds some; none where it is not grounded."""
