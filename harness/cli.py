@@ -368,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a .jsonl, .csv/.tsv (UTF-8) or .parquet file")
     init.add_argument("--input-field", help="fields files: the field the model reads (guessed when omitted)")
     init.add_argument("--label-field", help="fields files: the answer field, holding labels (a label suite)")
-    init.add_argument("--output-field", help="fields files: the answer field, text or JSON objects (contract detected)")
+    init.add_argument("--output-field", help="fields files: the answer field, text or JSON objects (contract "
+                      "detected); several fields, comma-separated (customer,amount), make one JSON object")
     init.add_argument("--metric", choices=("exact", "rouge", "final-number"),
                       help="build a free-text suite scored by: exact (the whole answer, case and spacing folded), "
                            "rouge (exact plus ROUGE-L partial credit) or final-number (the `#### <number>` line)")
@@ -1087,6 +1088,8 @@ examples:
   harness suite init qa --from qa.csv --output-field answer --metric exact
   harness suite init math --from gsm8k.jsonl --metric final-number
   harness suite init slots --from slots.jsonl --output-field slots   JSON objects -> an extraction suite
+  harness suite init invoices --from invoices.csv --input-field email --output-field customer,amount,currency
+                                                                  a column per field -> an extraction suite
   harness suite init intents --from few.csv --drop-rare-labels
   harness suite init intents --from train.csv --test-from test.csv   keep the agreed test split
   harness suite init sst --from sst2.csv --label-names names.json    0/1 ids -> negative/positive

@@ -19,6 +19,7 @@ An answer is text (a label or free text) or a JSON object; which contract it bec
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -74,6 +75,14 @@ class Fields:
     labels_expected: bool = False
     """The answer field was named as a label (--label-field, or guessed from a name such as `label`): free text
     found there is refused instead of silently becoming a text suite."""
+    answer_columns: tuple[str, ...] = ()
+    """`--output-field customer,amount,currency`: the answer is the JSON object of these fields, each under its own
+    name (`answer` then names them all, as given), as a table with a column per extracted field is written."""
+
+    @property
+    def named(self) -> tuple[str, ...]:
+        """Every field a row is read from."""
+        return tuple(filter(None, (self.input, *(self.answer_columns or (self.answer,)))))
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,7 @@ def _same_format(read_like: tuple[str, SourceData], detected: str, names: list[s
     """The format `read_like` was read as, when this file (with fields `names`) can be read that way."""
     other_where, other = read_like
     if other.format == "fields":
-        missing = [name for name in (other.fields.input, other.fields.answer) if name not in names]
+        missing = [name for name in other.fields.named if name not in names]
         if missing:
             raise SuiteError(
                 f"{where}: no field {', '.join(f'`{name}`' for name in missing)}; it is read as {other_where} is "
@@ -258,7 +267,8 @@ def read_fields(records: list[Record], where: str, problems: Problems, fields: F
     rows, unwrapped = [], 0
     for line, record in records:
         at = f"{where}:{line}"
-        text, value = value_at(record, fields.input), value_at(record, fields.answer)
+        text = value_at(record, fields.input)
+        value = _object_of(record, fields.answer_columns) if fields.answer_columns else value_at(record, fields.answer)
         if _one_item(value):
             value, unwrapped = value[0], unwrapped + 1
         answer = as_answer(value)
@@ -266,6 +276,8 @@ def read_fields(records: list[Record], where: str, problems: Problems, fields: F
             problems.add(f"{at}: `{fields.input}` is empty or not a string; fill it in or remove the row.")
         elif isinstance(value, list):
             problems.add(f"{at}: {_list_problem(value, fields.answer)}")
+        elif answer is None and fields.answer_columns:
+            problems.add(f"{at}: every answer field ({fields.answer}) is empty; fill them in or remove the row.")
         elif answer is None:
             problems.add(f"{at}: `{fields.answer}` is empty or not text or a JSON object; fill it in or remove it.")
         else:
@@ -274,6 +286,31 @@ def read_fields(records: list[Record], where: str, problems: Problems, fields: F
         problems.warn(f"answers: `{fields.answer}` holds a one-element list on {unwrapped} row(s); each is read as "
                       f"its element. Multi-label answers (several in one list) are not supported.")
     return rows
+
+
+def _object_of(record: dict, columns: tuple[str, ...]) -> dict | None:
+    """The answer object of a row with a field per extracted value: each field under its own name, an empty one left
+    out (an absent key and an empty value score alike). A text cell that reads as a JSON number, true or false, list
+    or object is one (a CSV holds only text: "4417.50" is an amount, `["webcam"]` a list); any other stays text,
+    "02134" included, which JSON does not read as a number."""
+    answer = {}
+    for column in columns:
+        value = value_at(record, column)
+        if isinstance(value, str):
+            value = _json_cell(value.strip())
+        if value is not None and value != "":
+            answer[column.rsplit(".", 1)[-1]] = value
+    return answer or None
+
+
+def _json_cell(text: str) -> object:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, float) and not math.isfinite(value):  # NaN, Infinity: JSON reads them, no answer holds them
+        return text
+    return value if isinstance(value, (int, float, bool, list, dict)) else text
 
 
 def _one_item(value: object) -> bool:
@@ -361,11 +398,19 @@ def pick_fields(
     if label_field and output_field:
         raise SuiteError("pass either --label-field (a closed label set) or --output-field (any answer), not both.")
     input_name = _pick_field(input_field, INPUT_GUESSES, columns, "input", "--input-field", where)
+    if output_field and output_field not in columns and "," in output_field:
+        named = [_pick_field(name.strip(), (), columns, "answer", "each name of --output-field", where)
+                 for name in output_field.split(",") if name.strip()]
+        if input_name in named:
+            raise SuiteError(f"{where}: --output-field names the input field `{input_name}` among the answer's; "
+                             "name the input with --input-field and only the extracted fields with --output-field.")
+        return Fields(input_name, ",".join(named), answer_columns=tuple(dict.fromkeys(named)))
     if label_field or output_field:
         flag = "--label-field" if label_field else "--output-field"
         answer = _pick_field(label_field or output_field, (), columns, "answer", flag, where)
         return Fields(input_name, answer, labels_expected=bool(label_field))
-    flags = "--label-field (labels) or --output-field (text or JSON objects)"
+    flags = ("--label-field (labels) or --output-field (text or JSON objects; several fields, `--output-field "
+             "customer,amount,currency`, make one JSON object)")
     answer = _pick_field(None, LABEL_GUESSES + ANSWER_GUESSES, columns, "answer", flags, where)
     return Fields(input_name, answer, labels_expected=answer.lower() in LABEL_GUESSES)
 

@@ -1,7 +1,8 @@
-"""An extraction suite grounds the keys whose values are copied from the input, not the ones the answers normalise: an
-invoice team's answers write "USD" for "$" and "2025-03-03" for "March 3, 2025", so `suite init` turned grounding off
-altogether, and an invented customer, e-mail or item scored as no hallucination (0% reported, 3 of 4 answers
-inventing an e-mail)."""
+"""An extraction team as a helper played it (invoices to JSON). The suite grounds the keys whose values are copied
+from the input, not the ones its answers normalise: answers wrote "USD" for "$" and "2025-03-03" for "March 3", so
+`suite init` turned grounding off, and an invented customer, e-mail or item scored as no hallucination (0% reported,
+3 of 4 answers inventing an e-mail). `show` says what hallucination counted and how many right answers were usable,
+and a table with a column per field becomes a suite."""
 
 from __future__ import annotations
 
@@ -116,3 +117,36 @@ def test_show_says_what_hallucination_counted_and_how_many_right_answers_were_us
     assert "hallucination_rate counts a compliant answer with a key outside the contract's fields only" in shown
     fine = [dataclasses.replace(e, scores={"task_accuracy": 1.0, "format_compliance": 1.0}) for e in examples]
     assert "right and compliant" not in trial_detail(store.require_trial(record.id), fine)  # nothing to tell apart
+
+
+def test_a_table_with_a_column_per_extracted_field_becomes_an_extraction_suite(tmp_path):
+    """The commonest export of an extraction task is a column per field; `suite init` could read one answer column
+    only, and `--output-field amount` quietly built a one-field suite."""
+    import csv
+
+    from harness.data.suite_init import init_suite
+    from harness.data.suites import load_suite
+
+    data = tmp_path / "invoices.csv"
+    with data.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["email", "customer", "amount", "currency", "due", "items"])
+        for i in range(40):
+            items = json.dumps(["chairs", "desk"] if i % 2 else ["lamp"])
+            out.writerow([f"Invoice from Client {i % 7}: {i % 3 + 1} items, total {100 + i}.50, due soon.",
+                          f"Client {i % 7}", f"{100 + i}.50", "EUR", "" if i % 4 else f"2025-05-{i % 28 + 1:02d}",
+                          items])
+    result = init_suite("invoices", data, input_field="email", output_field="customer, amount,currency,due,items",
+                        suites_dir=tmp_path / "suites")
+    suite = load_suite(str(result.path))
+    assert suite.contract.kind == "json"
+    assert suite.contract.schema["properties"]["amount"]["type"] == "number"  # "100.50" in the cell is an amount
+    assert suite.contract.schema["properties"]["items"]["type"] == "array"
+    targets = [json.loads(ex.target) for split in suite.splits.values() for ex in split]
+    assert all(isinstance(t["amount"], float) for t in targets)
+    assert any("due" not in t for t in targets)  # an empty cell is an absent key, not ""
+    with pytest.raises(SuiteError, match=r"no field 'amont'; each name of --output-field must be one of"):
+        init_suite("typo", data, input_field="email", output_field="customer,amont", suites_dir=tmp_path / "suites")
+    with pytest.raises(SuiteError, match=r"cannot guess the answer field .* several fields, `--output-field "
+                                         r"customer,amount,currency`, make one JSON object"):
+        init_suite("guess", data, input_field="email", suites_dir=tmp_path / "suites")
