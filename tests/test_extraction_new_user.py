@@ -150,3 +150,36 @@ def test_a_table_with_a_column_per_extracted_field_becomes_an_extraction_suite(t
     with pytest.raises(SuiteError, match=r"cannot guess the answer field .* several fields, `--output-field "
                                          r"customer,amount,currency`, make one JSON object"):
         init_suite("guess", data, input_field="email", suites_dir=tmp_path / "suites")
+
+
+def test_suite_init_describes_nested_objects_dates_some_answers_leave_null_and_names_closed_sets(
+        tmp_path, tiny_model_dir):
+    """The schema init wrote let `"currency": "dollars"` and `"due_date": "next Friday"` be compliant: a nested
+    `customer` had no keys, a date some answers left null lost its pattern, and nothing said the currency took three
+    values. The schema it writes now still builds a grammar for constrained decoding."""
+    from transformers import AutoTokenizer
+
+    from harness.data.suite_init import init_suite
+    from harness.data.suites import load_suite
+    from harness.training.constrained import Grammar
+
+    lines = []
+    for i in range(48):
+        due = None if i % 3 == 0 else f"2025-0{i % 9 + 1}-1{i % 9}"
+        email = f"c{i % 5}@example.com" if i % 2 else None
+        output = {"customer": {"name": f"Client {i % 5}", "email": email}, "currency": ("EUR", "USD", "GBP")[i % 3],
+                  "due_date": due, "items": [{"name": "chair", "qty": i % 4 + 1}]}
+        lines.append(json.dumps({"input": f"Client {i % 5} <c{i % 5}@example.com> orders {i % 4 + 1} chair(s), "
+                                          f"request {i}.", "output": output}))
+    (data := tmp_path / "orders.jsonl").write_text("\n".join(lines) + "\n")
+    result = init_suite("orders", data, suites_dir=tmp_path / "suites")
+    suite = load_suite(str(result.path))
+    properties = suite.contract.schema["properties"]
+    assert properties["customer"]["properties"]["email"] == {"type": ["null", "string"]}
+    assert properties["customer"]["required"] == ["name", "email"]  # in every answer, null or not
+    assert properties["due_date"]["pattern"] == r"^\d{4}-\d{2}-\d{2}$"
+    assert properties["items"]["items"]["properties"]["qty"] == {"type": "integer"}
+    said = " ".join(result.notes)
+    assert "the answers give `currency` only EUR, GBP, USD. If no other value is right, add `enum: [...]`" in said
+    assert "`customer`" not in said.split("the answers give")[1]  # an object, not a closed set of strings
+    Grammar(suite.contract, AutoTokenizer.from_pretrained(tiny_model_dir))  # raises where llguidance cannot build it

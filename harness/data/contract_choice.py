@@ -22,7 +22,7 @@ from harness.data.contract import (
 )
 from harness.data.formats import Row, SourceData
 from harness.data.init_messages import MAX_LISTED, few_inputs_text, row_line, shown_answer
-from harness.data.schema_inference import dates_note, infer_schema, required_note
+from harness.data.schema_inference import dates_note, few_values_note, infer_schema, required_note
 from harness.data.suite_labels import (
     MIN_PER_LABEL,
     check_labels,
@@ -190,7 +190,7 @@ def _json_contract(rows: list[Row]) -> Contract:
         instruction="Read the input and extract the requested fields as a JSON object.",
         notes=["contract: json (every answer is a JSON object)", f"grounded: {said}: {why}.",
                *([numbers_why] if numbers_why else []), required_note(output["schema"], len(answers)),
-               *filter(None, [dates_note(output["schema"])])],
+               *filter(None, [dates_note(output["schema"]), few_values_note(answers)])],
     )
 
 
