@@ -183,3 +183,7 @@ def test_suite_init_describes_nested_objects_dates_some_answers_leave_null_and_n
     assert "the answers give `currency` only EUR, GBP, USD. If no other value is right, add `enum: [...]`" in said
     assert "`customer`" not in said.split("the answers give")[1]  # an object, not a closed set of strings
     Grammar(suite.contract, AutoTokenizer.from_pretrained(tiny_model_dir))  # raises where llguidance cannot build it
+    from harness.data.suites import suite_stats
+
+    dated = sum(1 for ex in suite.splits["train"] if json.loads(ex.target).get("due_date") is not None)
+    assert suite_stats(suite)["train"]["keys"]["due_date"] == dated  # a null date is no date, as the scorers read it

@@ -152,8 +152,8 @@ def test_a_no_after_less_than_one_pass_over_the_train_examples_says_it_is_about_
     short = tuned(training=TrainingSummary(10, "max_steps", 300, 8, planned_steps=10))
     result = verdict([prompt(), short], scores_for({"s/1": a, "s/0": b}))
     assert result.head == "NO"
-    assert ("s/1 trained 10 steps of 8, 0.3 passes over its 300 train examples: this says fine-tuning did not win at "
-            "this budget, not that it cannot") in result.text
+    assert ("s/1 trained 10 steps of 8 examples, 0.3 passes over its 300 train examples: this says fine-tuning did "
+            "not win at this budget, not that it cannot") in result.text
     full = tuned(training=TrainingSummary(250, "max_steps", 300, 8, planned_steps=250))
     assert "passes over" not in verdict([prompt(), full], scores_for({"s/1": a, "s/0": b})).text
 

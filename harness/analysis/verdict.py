@@ -145,7 +145,7 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
     training = tuned.training
     if not head.startswith(("YES", "NOT READY")) and training is not None and (training.passes or 1.0) < 1.0:
         # "fine-tuning loses", read by a boss, after 10 steps on 300 e-mails: say what was tried
-        evidence += (f" {tuned.id} trained {training.steps} steps of {training.examples_per_step}, "
+        evidence += (f" {tuned.id} trained {training.steps} steps of {training.examples_per_step} examples, "
                      f"{training.passes:.1f} passes over its {training.examples} train examples: this says "
                      "fine-tuning did not win at this budget, not that it cannot (raise budget.max_steps or "
                      "budget.epochs).")

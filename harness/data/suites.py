@@ -751,7 +751,9 @@ def suite_stats(suite: Suite) -> dict[str, dict[str, Any]]:
         elif suite.contract.kind == "text":
             entry.update(_text_answer_stats(values, suite.contract))
         else:
-            entry["keys"] = dict(Counter(k for v in values for k in v).most_common())
+            # a key counts where an answer gives it a value: null or empty is absent, as the scorers read it
+            entry["keys"] = dict(Counter(k for v in values for k, item in v.items()
+                                         if item is not None and item not in ("", [], {})).most_common())
             entry["empty_objects"] = sum(1 for v in values if not v)
         stats[split] = entry
     return stats
