@@ -15,7 +15,7 @@ from optuna.trial import TrialState, create_trial
 
 from harness.cli import main
 from harness.store.database import Store
-from harness.sweep import run
+from harness.sweep import twins
 from harness.sweep.resume import DUPLICATE, counted_trials, duplicates_in_a_row, is_duplicate
 from harness.sweep.space import build_space
 from harness.sweep.storage import open_storage
@@ -62,7 +62,8 @@ def test_a_space_smaller_than_trials_runs_each_configuration_once_then_stops_and
         assert dup.failure_reason == f"duplicate of {twin.id}: same configuration, not re-run"
     assert "note: the space holds only 4 distinct configurations, fewer than the study's 8 trials" in out
     assert ("study toy stops at 4 of 8 trials: its space holds 4 distinct configurations and every one has run, so "
-            "raising --trials cannot add more; widen `space:` (more choices, or a range) to try others.") in out
+            "raising --trials cannot add more; widen `space:` (more choices, or a range) to try others, or run the "
+            "same ones with other settings (budget, training) as a new study (--study NEW_NAME).") in out
     assert counted_trials(study_of(tmp_path / "whole")) == 4
     assert _finished(whole, "toy") == 4  # the bar of `sweep --workers N` counts as the study does
     assert main(["show", duplicates[0].id, "--db", str(whole.path)]) == 0
@@ -105,7 +106,7 @@ def test_a_sampler_that_keeps_proposing_what_ran_stops_the_sweep(tmp_path, tiny_
                                                                  capsys):
     """The bound on duplicates in a row, lowered to 2 so that it comes before the space is exhausted (the seed's
     third and fourth draws repeat the first two)."""
-    monkeypatch.setattr(run, "duplicate_limit", lambda size: 2)
+    monkeypatch.setattr(twins, "duplicate_limit", lambda size: 2)
     store = swept(tmp_path / "exp.yaml", experiment(tmp_path, tiny_model_dir, toy_suite, FOUR, 8))
     assert [t.status for t in store.trials("toy")] == ["complete", "complete", "pruned", "pruned"]
     assert ("study toy stops at 2 of 8 trials: the sampler proposed 2 configurations in a row that had already run "
@@ -189,14 +190,14 @@ def test_a_sampled_grid_value_is_the_twin_of_the_same_value_enqueued():
     second, third = study.ask(), study.ask()
     space.suggest(second), space.suggest(third)
     assert second.params["lora.learning_rate"] != first.params["lora.learning_rate"]
-    assert run._finished_twin(study, second, space) == first.number
-    assert run._finished_twin(study, third, space) is None
+    assert twins.finished_twin(study, second, space, {}) == first.number
+    assert twins.finished_twin(study, third, space, {}) is None
 
 
 def test_the_bound_on_duplicates_in_a_row_grows_with_a_finite_space_and_is_capped():
-    assert run.duplicate_limit(None) == run.DUPLICATES_IN_A_ROW == 50
-    assert run.duplicate_limit(1) == 50 and run.duplicate_limit(6) == 60 and run.duplicate_limit(24) == 240
-    assert run.duplicate_limit(10_000) == run.MOST_DUPLICATES_IN_A_ROW == 500
+    assert twins.duplicate_limit(None) == twins.DUPLICATES_IN_A_ROW == 50
+    assert twins.duplicate_limit(1) == 50 and twins.duplicate_limit(6) == 60 and twins.duplicate_limit(24) == 240
+    assert twins.duplicate_limit(10_000) == twins.MOST_DUPLICATES_IN_A_ROW == 500
 
 
 def test_a_resumed_study_whose_choices_changed_is_refused_before_any_trial(tmp_path, tiny_model_dir, toy_suite,
@@ -211,3 +212,25 @@ def test_a_resumed_study_whose_choices_changed_is_refused_before_any_trial(tmp_p
     assert ("study toy's trials drew `prompt.shots` from the choices [0, 1], but the space now gives the choices "
             "[0, 1, 2]") in out and "Keep `space.prompt.shots` as it was" in out and "--study NEW_NAME" in out
     assert len(store.trials("toy")) == 1 and len(study_of(tmp_path).trials) == 1
+
+
+@pytest.mark.slow
+def test_a_fixed_value_changed_on_resume_is_a_new_configuration_and_trials_outside_the_space_are_named(
+        tmp_path, tiny_model_dir, toy_suite, capsys):
+    """A file that fixes a value otherwise asks for configurations the study has not run: they were taken for twins of
+    the old ones (Optuna never sees fixed values), never run, and the space called used up ("widen `space:`"). A
+    study's trials the space no longer holds stay in its ranking, which the user is told."""
+    path = tmp_path / "exp.yaml"
+    store = swept(path, experiment(tmp_path, tiny_model_dir, toy_suite, "prompt: {shots: [0, 1]}", 2))
+    assert [t.params["constrained"] for t in store.trials("toy")] == [False, False]
+    capsys.readouterr()
+    path.write_text(experiment(tmp_path, tiny_model_dir, toy_suite, "prompt: {shots: [0, 1], constrained: true}", 4))
+    assert main(["sweep", str(path)]) == 0
+    out = said(capsys)
+    complete = [t for t in store.trials("toy") if t.complete]
+    assert sorted((t.params["shots"], t.params["constrained"]) for t in complete) == [
+        (0, False), (0, True), (1, False), (1, True)]  # the new fixed value ran with each choice
+    assert ("note: 2 of study toy's finished trials (toy/0, toy/1) ran configurations the space no longer holds (a "
+            "range narrowed, a value fixed otherwise, a method left out); they stay in its ranking and verdict.") in out
+    assert "stops at" not in out
+    assert all(isinstance(t.user_attrs.get(twins.FIXED), dict) for t in study_of(tmp_path).trials)

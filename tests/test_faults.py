@@ -95,7 +95,7 @@ def test_a_fault_before_the_trials_own_handling_fails_it_once_and_never_loops(tm
     from harness.sweep import run
 
     path = calibrated(experiment(tmp_path, tiny_model_dir, toy_suite, total=2))
-    monkeypatch.setattr(run, "_finished_twin", lambda *args: (_ for _ in ()).throw(RuntimeError("a bug")))
+    monkeypatch.setattr(run, "finished_twin", lambda *args: (_ for _ in ()).throw(RuntimeError("a bug")))
     assert main(["sweep", path]) == 1  # all failed, and it ended
     failed = trials(tmp_path)
     assert [t.status for t in failed] == ["failed", "failed"]

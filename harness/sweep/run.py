@@ -7,7 +7,7 @@ its heartbeat expired), marked failed with the reason, retried once, and the stu
 
 A sampled configuration that a completed trial already ran is recorded as a pruned duplicate and not run; it takes
 no slot of `--trials`. A space with fewer configurations than `--trials` (a few choices) stops the sweep once every
-one has run, and a sampler that keeps proposing ones that ran stops it too (`duplicate_limit`), saying why.
+one has run, and a sampler that keeps proposing ones that ran stops it too (`twins.py`), saying why.
 
 Several workers may run one study (`harness worker`, `harness sweep --workers N`). Each samples with its own
 seed, and claims each trial under the study's lock (storage.py), so the study's total is exact across workers and
@@ -63,7 +63,6 @@ from harness.sweep.resume import (
     RetryOnce,
     counted_trials,
     duplicate_reason,
-    duplicates_in_a_row,
     fail_stale_trials,
     mark_interrupted,
     renew,
@@ -71,9 +70,10 @@ from harness.sweep.resume import (
     retry_stopped_trials,
     unneeded,
 )
-from harness.sweep.space import SearchSpace, configurations
+from harness.sweep.space import configurations
 from harness.sweep.storage import StudyStorage, open_storage, redacted, repair_storage, stored_study
 from harness.sweep.trial import run_trial
+from harness.sweep.twins import FIXED, exhausted, finished_twin, fixed_attr, outside_space_note
 from harness.training.methods import METHODS
 
 
@@ -103,12 +103,6 @@ with warnings.catch_warnings():
 
 CLAIM_POLL_SECONDS = 2.0
 """How often a worker waiting for a slot looks again."""
-
-DUPLICATES_IN_A_ROW = 50
-"""The fewest duplicates in a row that stop a sweep (see `duplicate_limit`)."""
-MOST_DUPLICATES_IN_A_ROW = 500
-"""The most duplicates in a row a sweep draws before it stops (see `duplicate_limit`)."""
-
 
 class NotNeeded(Exception):
     """A sampled trial this worker will not run: the study is complete, or another worker runs its twin."""
@@ -156,16 +150,19 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     record_storage_failures(store, plan.study, study)  # a trial of this folder's killed worker, failed by another
 
     remaining = plan.trials - counted_trials(study)
-    exhausted = _exhausted(plan, study)
+    stored = _stored_params(store, plan.study, study)
+    if (outside := outside_space_note(plan.space, study, stored, plan.study)) is not None:
+        echo(f"note: {outside}")
+    stop = exhausted(plan.space, study, stored, plan.config.sampler)
     outcome = SweepOutcome(plan.study, 0, 0)
     with engine_for(plan, data, echo) as engine:  # a vLLM server, for the whole sweep and its follow-ups
         data = dataclasses.replace(data, engine=engine)
         if remaining <= 0:
-            more = "raise --trials to run more" if exhausted is None else exhausted
+            more = "raise --trials to run more" if stop is None else stop
             echo(f"study {plan.study} has its {plan.trials} trials; {more}.")
-        elif exhausted is not None:
-            echo(f"study {plan.study} stops at {plan.trials - remaining} of {plan.trials} trials: {exhausted}.")
-            outcome = SweepOutcome(plan.study, 0, 0, stopped_short=exhausted)
+        elif stop is not None:
+            echo(f"study {plan.study} stops at {plan.trials - remaining} of {plan.trials} trials: {stop}.")
+            outcome = SweepOutcome(plan.study, 0, 0, stopped_short=stop)
         else:
             size = plan.space.size()
             if size is not None and size < plan.trials:
@@ -178,6 +175,16 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
         if followups and not outcome.engine_lost:  # they would fail on the same engine
             run_followups(data, plan, store, run_id, echo)
     return dataclasses.replace(outcome, run_id=run_id)
+
+
+def _stored_params(store: Store, study: str, optuna_study: optuna.Study) -> dict[int, dict]:
+    """The study's trials' parameters as the results database holds them (fixed values included), by number, for
+    completed trials recorded before they kept their fixed values (`twins.FIXED`); read only where there are such,
+    so that a sweep whose results database another process holds still decides without it."""
+    complete = optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if all(FIXED in t.user_attrs for t in complete):
+        return {}
+    return {t.number: dict(t.params) for t in store.trials(study)}
 
 
 def _may_train(plan: SweepPlan, store: Store, followups: bool) -> bool:
@@ -217,6 +224,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
 
         def objective(trial: optuna.Trial) -> float:
             params = suggested[trial.number] = plan.space.suggest(trial)
+            trial.set_user_attr(FIXED, fixed_attr(plan.space, params["method"]))  # Optuna's own params leave them out
             _claim(plan, store, storage, study, trial, echo)
             record = new_record(trial, params)
             store.record_trial_start(record)
@@ -224,7 +232,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
             if (repeated := _repeats(study, trial.number)) is not None:  # an interrupted trial's configuration
                 store.note_rerun(trial_id(plan.study, repeated), record.id)
             bar.set_postfix_str(f"#{trial.number} {params['method']} {params_text(params)}")
-            twin = _finished_twin(study, trial, plan.space)
+            twin = finished_twin(study, trial, plan.space, _stored_params(store, plan.study, study))
             if twin is not None:  # same method and parameters, same seed: re-running would only repeat it
                 reason = duplicate_reason(trial_id(plan.study, twin))
                 trial.set_user_attr(DUPLICATE, twin)  # pruned, but it takes no slot of --trials: it ran nothing
@@ -262,9 +270,10 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
             # workers ran them; this stops it as soon as the last one finishes, or when no configuration is left.
             if counted >= plan.trials:
                 study.stop()
-            elif (exhausted := _exhausted(plan, study)) is not None:
-                stopped.append(exhausted)
-                echo(f"study {plan.study} stops at {counted} of {plan.trials} trials: {exhausted}.")
+            elif (used_up := exhausted(plan.space, study, _stored_params(store, plan.study, study),
+                                       plan.config.sampler)) is not None:
+                stopped.append(used_up)
+                echo(f"study {plan.study} stops at {counted} of {plan.trials} trials: {used_up}.")
                 study.stop()
 
         # Failures are reported above, once each, with their reason; Optuna's own warning adds a traceback.
@@ -705,48 +714,3 @@ def _pruner(config: ExperimentConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=pruning.startup_trials, n_warmup_steps=pruning.warmup_steps)
 
 
-def _finished_twin(study: optuna.Study, trial: optuna.Trial, space: SearchSpace) -> int | None:
-    """The number of a completed trial with this trial's sampled parameters (its configuration of the space), if
-    any."""
-    mine = space.configuration(trial.params)
-    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if other.number == trial.number:
-            continue
-        if other.params == trial.params or (mine is not None and space.configuration(other.params) == mine):
-            return other.number
-    return None
-
-
-def _exhausted(plan: SweepPlan, study: optuna.Study) -> str | None:
-    """Why sampling more cannot add a configuration to the study, in words, or None while it can: every
-    configuration of a finite space has completed, or the sampler's last `duplicate_limit` draws all had."""
-    size = plan.space.size()
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    ran = {plan.space.configuration(t.params) for t in complete} - {None}
-    if size is not None and len(ran) >= size:
-        return (f"its space holds {configurations(size)} and every one has run, so raising --trials cannot add "
-                "more; widen `space:` (more choices, or a range) to try others")
-    in_a_row = duplicates_in_a_row(study)
-    if in_a_row < duplicate_limit(size):
-        return None
-    of = "" if size is None else f", of the {size} its space holds"
-    advice = "widen `space:`"
-    if plan.config.sampler != "random":  # TPE settled on what it has seen; random draws reach every configuration
-        advice += ", or start a new study (--study NEW_NAME) with --set sampler=random"
-    return (f"the sampler proposed {in_a_row} configurations in a row that had already run (found "
-            f"{configurations(len(ran))}{of}), so raising --trials cannot add more; {advice}")
-
-
-def duplicate_limit(size: int | None) -> int:
-    """How many duplicates in a row stop the sweep, for a space of `size` configurations (None: not finite).
-
-    A duplicate costs a draw and two small writes, never a model, so the bound is generous. A finite space whose
-    every configuration has run stops at once (`_exhausted`), so the bound only stops a sampler that keeps missing
-    the ones left. The random sampler, with u of k left, misses L draws in a row with probability (1 - u/k)^L, under
-    e^-10 for L = 10k (filling a space of 50 took it at most 174 in a row, over 8 seeds); TPE ranks pruned
-    duplicates with its worst trials and steers away from them (at most 31 in a row for 50). Past 500 in a row (a
-    space above 50 configurations) new ones come too rarely to wait for. A space with a continuous range repeats
-    only its finite methods' configurations, so 50 in a row there means the sampler has settled on those."""
-    if size is None:
-        return DUPLICATES_IN_A_ROW
-    return min(max(DUPLICATES_IN_A_ROW, 10 * size), MOST_DUPLICATES_IN_A_ROW)

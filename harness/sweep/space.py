@@ -61,6 +61,10 @@ class SearchSpace:
         """The parameters of `method` the sampler chooses (the others are fixed)."""
         return [name for name, spec in self.params[method].items() if isinstance(spec, BaseDistribution)]
 
+    def fixed(self, method: str) -> dict[str, Any]:
+        """The parameters of `method` the space fixes, with their values (Optuna never sees them)."""
+        return {name: spec for name, spec in self.params[method].items() if not isinstance(spec, BaseDistribution)}
+
     def size(self) -> int | None:
         """How many distinct configurations the space holds, or None when a parameter is a continuous range (no
         `step`): a choice counts its values, an integer range or a range with `step` its grid points."""
