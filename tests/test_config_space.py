@@ -87,3 +87,17 @@ def test_every_constrained_option_a_free_text_suite_cannot_have_is_named_at_once
     said = str(err.value)
     assert "`space.prompt.constrained`, `space.lora.constrained` ask for decoding within" in said
     assert "space.full" not in said and "free text" in said and "`enqueue`" in said
+
+
+def test_an_enqueue_entry_repeated_or_naming_several_methods_is_refused_by_name(tmp_path):
+    """A repeated entry was planned and estimated twice, and ran once; a list of methods ended in a TypeError."""
+    text = "name: x\nspace: {prompt: {shots: [0, 1]}, lora: {}}\nenqueue:\n"
+    with pytest.raises(ConfigError, match=r"`enqueue\[2\]` repeats `enqueue\[0\]`; a study runs each configuration "
+                                          r"once"):
+        plan_sweep(write(tmp_path, text + "  - {method: prompt, shots: 1}\n  - {method: lora}\n"
+                                          "  - {method: prompt, shots: 1}\n"), [])
+    with pytest.raises(ConfigError, match=r"`enqueue\[0\]` needs `method:` one of the methods in `space` \(prompt, "
+                                          r"lora\); got \['lora', 'prompt'\]. An entry is one trial"):
+        plan_sweep(write(tmp_path, text + "  - {method: [lora, prompt]}\n"), [])
+    assert len(plan_sweep(write(tmp_path, text + "  - {method: prompt, shots: 0}\n"
+                                                 "  - {method: prompt, shots: 1}\n"), []).enqueued) == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 import os
 import re
@@ -322,13 +323,18 @@ def _enqueued(config: ExperimentConfig, space: SearchSpace, where: str) -> tuple
     """The `enqueue` entries in Optuna's names, each checked to lie in the space. An entry for a skipped method (null
     in the space, or one this machine or engine cannot run) is dropped, so the sweep goes ahead without it as asked;
     the method's skip reason, printed before the sweep and by --dry-run, names the entries dropped with it."""
-    kept, dropped = [], {}
+    kept, dropped, seen = [], {}, {}
     for i, raw in enumerate(config.enqueue):
         entry = enqueue_params(raw, space, where, i)
         if entry is None:
             dropped.setdefault(raw["method"], []).append(f"enqueue[{i}]")
-        else:
-            kept.append(entry)
+            continue
+        if (first := seen.setdefault(json.dumps(entry, sort_keys=True, default=str), i)) != i:
+            # Optuna queues a configuration once: the second would be planned, estimated, and never run
+            raise ConfigError(f"{where}: `enqueue[{i}]` repeats `enqueue[{first}]`; a study runs each configuration "
+                              "once. Remove it (for more draws of a method, raise `budget.trials`; for the same "
+                              "configuration on other seeds, `repeats:`).")
+        kept.append(entry)
     if dropped:
         notes = {m: (f"its enqueued trial {names[0]} is dropped too" if len(names) == 1 else
                      f"its enqueued trials {', '.join(names)} are dropped too") for m, names in dropped.items()}

@@ -171,9 +171,10 @@ def enqueue_params(entry: Any, space: SearchSpace, where: str, index: int) -> di
         raise ConfigError(f"{at} must be a mapping such as {{method: prompt, shots: 0}}.")
     values = dict(entry)
     method = values.pop("method", None)
-    if method not in space.methods and method not in space.skipped:
+    if not isinstance(method, str) or (method not in space.methods and method not in space.skipped):
         choices = ", ".join(space.methods + tuple(space.skipped))
-        raise ConfigError(f"{at} needs `method:` one of the methods in `space` ({choices}); got {method!r}.")
+        raise ConfigError(f"{at} needs `method:` one of the methods in `space` ({choices}); got {method!r}. An entry "
+                          "is one trial: write one entry for each method.")
     if method in space.skipped:
         return None
     declared = space.params[method]
