@@ -1114,22 +1114,13 @@ def _suite_init(args, console: Console) -> int:
 
 def _suite_validate(args, console: Console) -> int:
     from harness.data.outliers import long_inputs, long_inputs_text
-    from harness.data.reworded import reworded_copies, reworded_text
     from harness.data.suites import labels_not_in_train, load_suite
 
     suite = load_suite(args.suite)
     sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())
     console.print(f"{suite.name} {suite.version}: valid ({sizes}; contract: {suite.contract.kind})")
-    for warning in suite.warnings:
-        console.print(f"warning: {warning}", highlight=False)
-    folder = Path(suite.path).resolve().name  # `validate .` from inside the suite: `.` has no name of its own
-    if folder != suite.name:  # a copied folder keeps the name it was copied from
-        console.print(f"warning: the folder is named {folder} but its suite.yaml names the suite "
-                      f"{suite.name}; studies, the registry and its production adapter know it as {suite.name}, so "
-                      f"another suite of that name would share them. Make `name:` and the folder agree unless this "
-                      f"is that suite.", highlight=False)
-    if reworded := reworded_copies(suite):
-        _flag(console, "warning", reworded_text(reworded))
+    for warning in _suite_warnings(suite):
+        _flag(console, "warning", warning)
     if (longest := long_inputs(suite))[0]:
         _flag(console, "warning", long_inputs_text(*longest))
     unlearnable = ", ".join(f"{label} ({n})" for label, n in labels_not_in_train(suite).items())
@@ -1138,6 +1129,22 @@ def _suite_validate(args, console: Console) -> int:
                       "learn them and no shot can show them; add train examples, or remove them from dev, test and "
                       "`output.labels` (and bump `version`).", highlight=False)
     return 0
+
+
+def _suite_warnings(suite) -> list[str]:
+    """What loads but is likely a mistake in a suite: said by `suite validate`, and by the sweep (`--check` and
+    `--dry-run` too), which a CI step runs rather than validate."""
+    from harness.data.reworded import reworded_copies, reworded_text
+
+    warnings = list(suite.warnings)
+    folder = Path(suite.path).resolve().name  # `validate .` from inside the suite: `.` has no name of its own
+    if folder != suite.name:  # a copied folder keeps the name it was copied from
+        warnings.append(f"the folder is named {folder} but its suite.yaml names the suite {suite.name}; studies, the "
+                        f"registry and its production adapter know it as {suite.name}, so another suite of that name "
+                        "would share them. Make `name:` and the folder agree unless this is that suite.")
+    if reworded := reworded_copies(suite):
+        warnings.append(reworded_text(reworded))
+    return warnings
 
 
 def _suite_stats(args, console: Console) -> int:
@@ -1200,8 +1207,9 @@ def _sweep(args, console: Console) -> int:
     if (note := origin_note(plan.storage)) is not None:  # a variable left set would move the study without a word
         _flag(console, "note", note)
     _warn_of_exposure(console, args.storage, plan.results_dir)
-    for warning in filter(None, (plan.labels_left_out_warning(), plan.unbalanced_test_warning(),
-                                 plan.forgetting_warning())):
+    for warning in [*_suite_warnings(plan.suite), *filter(None, (
+            plan.labels_left_out_warning(), plan.unbalanced_test_warning(), plan.forgetting_warning(),
+            plan.single_modules_warning()))]:
         _flag(console, "warning", warning)
     _check_workers(args.workers, plan)  # before calibration, which takes minutes, and in the dry run
     if args.check:

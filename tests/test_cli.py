@@ -35,11 +35,16 @@ def test_suite_init_validate_stats(tmp_path, capsys):
     assert "rows dropped: duplicates 1)" in capsys.readouterr().out
     assert main(["suite", "validate", str(suites / "mini")]) == 0
     assert "valid (train" in (out := capsys.readouterr().out) and "warning" not in out
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(f"name: x\nsuite: {suites / 'mini-copy'}\nspace: {{prompt: {{shots: 0}}}}\n")
     import shutil
 
     shutil.copytree(suites / "mini", suites / "mini-copy")  # a copy keeps the name it was copied from
     assert main(["suite", "validate", str(suites / "mini-copy")]) == 0
-    assert "warning: the folder is named mini-copy but its suite.yaml names the suite mini" in capsys.readouterr().out
+    named = "warning: the folder is named mini-copy but its suite.yaml names the suite mini"
+    assert named in " ".join(capsys.readouterr().err.split())  # on stderr, as every warning
+    assert main(["sweep", str(experiment), "--check"]) == 0  # what a CI step runs says it too
+    assert named in " ".join(capsys.readouterr().err.split())
     test = suites / "mini-copy" / "test.jsonl"  # a label only test has: never learned, never shown as a shot
     first, *rest = test.read_text().splitlines()
     test.write_text("\n".join([json.dumps({**json.loads(first), "output": {"label": "wave"}}), *rest]) + "\n")

@@ -101,3 +101,15 @@ def test_an_enqueue_entry_repeated_or_naming_several_methods_is_refused_by_name(
         plan_sweep(write(tmp_path, text + "  - {method: [lora, prompt]}\n"), [])
     assert len(plan_sweep(write(tmp_path, text + "  - {method: prompt, shots: 0}\n"
                                                  "  - {method: prompt, shots: 1}\n"), []).enqueued) == 2
+
+
+def test_target_modules_as_a_list_of_single_modules_is_warned_as_a_choice(tmp_path):
+    """PEFT takes `target_modules=[q_proj, v_proj]` as one adapter on both; in `space:` a list is a choice, and a
+    helper's sweep trained one adapter on q_proj alone and one on v_proj alone without a word."""
+    text = "name: x\nspace: {lora: {target_modules: [q_proj, v_proj]}}\n"
+    assert plan_sweep(write(tmp_path, text), []).single_modules_warning() == (
+        "`space.lora.target_modules` lists q_proj, v_proj: a list in `space:` is a choice, so each trial adapts one of "
+        "them alone. For one adapter on all of them, write them as one string, `target_modules: \"q_proj,v_proj\"`; "
+        "to choose between sets, list such strings.")
+    for fine in ('["q_proj,v_proj", all-linear]', '"q_proj,v_proj"', "[q_proj, all-linear]"):
+        assert plan_sweep(write(tmp_path, text.replace("[q_proj, v_proj]", fine)), []).single_modules_warning() is None

@@ -173,6 +173,19 @@ class SweepPlan:
         return (f"{count} of the {n} test examples ({count / n:.0%}) are `{label}`: always answering it scores "
                 f"{count / n:.0%} task accuracy, the floor every score reads against.")
 
+    def single_modules_warning(self) -> str | None:
+        """An adapter arm's `target_modules` written as a YAML list of single modules (`[q_proj, v_proj]`, as PEFT
+        takes them): a list in `space:` is a choice, so each trial adapts one module alone, which is rarely meant."""
+        for method in self.space.methods:
+            spec = self.space.params[method].get("target_modules")
+            choices = getattr(spec, "choices", ())
+            if len(choices) > 1 and all(isinstance(c, str) and "," not in c and c != "all-linear" for c in choices):
+                listed = ", ".join(choices)
+                return (f"`space.{method}.target_modules` lists {listed}: a list in `space:` is a choice, so each "
+                        f"trial adapts one of them alone. For one adapter on all of them, write them as one string, "
+                        f"`target_modules: \"{','.join(choices)}\"`; to choose between sets, list such strings.")
+        return None
+
     def forgetting_warning(self) -> str | None:
         """Why the forgetting check cannot decide feasibility (`too_few_to_decide`), or None."""
         check = self.config.regression
