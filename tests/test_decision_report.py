@@ -447,6 +447,18 @@ def test_the_dev_constraints_are_listed_with_their_limits_and_an_interval_past_o
             "forgetting on the general check no worse than -5.0 points (-1.0 points, 95% CI [-9.1, +6.7], n=200). "
             "They are listed below") in answer
 
+    # a trial that breaks another constraint does not "meet its dev constraints": the answer said it breaks one
+    broken = tmp_path / "broken"
+    store = Store(broken / "harness.duckdb")
+    store.record_study(_study("c"))
+    _trial(store, "c", 0, "prompt", 50, 0.5)
+    unformatted = (MetricRow.of("dev", "format_compliance", Metric(0.0, 0.0, 0.071, 50)), *checks[1:])
+    _trial(store, "c", 1, "lora", 90, 0.9, more_metrics=unformatted, constraints={**excess, "format_compliance": 0.9})
+    assert main(["report", "--db", str(broken)]) == 0
+    answer = (broken / "report-c.md").read_text().split("## Answer", 1)[1].split("## ", 1)[0]
+    assert "meets its dev constraints" not in answer and "breaks format_compliance on dev" in answer
+    assert "Besides, for c/1, the 95% interval of one reaches past its limit: forgetting" in answer
+
 
 def test_a_constraint_broken_at_its_estimate_only_says_its_interval_reaches_back_within_the_limit(tmp_path):
     """A trial at 12% invented labels on 50 dev examples, under a 10% limit, was called "broken" as plainly as one at

@@ -366,8 +366,10 @@ def _answer(report: DecisionReport) -> str:
              "under Cost and payback.\n\n")
     tuned = report.trial(report.verdict.finetuned)
     doubtful = [f"{r.what} ({r.shown})" for r in constraint_readings(tuned) if r.doubtful] if tuned else []
-    judged = ("" if not doubtful else
-              f"{tuned.id} meets its dev constraints by their estimates, but "
+    # "meets its constraints" only where none is broken: the answer above has said which are
+    judged = ("" if not doubtful or tuned is None else
+              (f"Besides, for {tuned.id}, " if tuned.broken_constraints else
+               f"{tuned.id} meets its dev constraints by their estimates, but ")
               + ("the 95% interval of one reaches past its limit: " if len(doubtful) == 1 else
                  f"the 95% intervals of {len(doubtful)} reach past their limits: ")
               + f"{'; '.join(doubtful)}. They are listed below the comparison, and among the cautions.\n\n")
