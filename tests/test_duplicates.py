@@ -14,9 +14,10 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
 from harness.cli import main
+from harness.core.records import is_duplicate
 from harness.store.database import Store
 from harness.sweep import twins
-from harness.sweep.resume import DUPLICATE, counted_trials, duplicates_in_a_row, is_duplicate
+from harness.sweep.resume import DUPLICATE, counted_trials, duplicates_in_a_row
 from harness.sweep.space import build_space
 from harness.sweep.storage import open_storage
 from harness.sweep.workers import _finished
@@ -234,3 +235,22 @@ def test_a_fixed_value_changed_on_resume_is_a_new_configuration_and_trials_outsi
             "range narrowed, a value fixed otherwise, a method left out); they stay in its ranking and verdict.") in out
     assert "stops at" not in out
     assert all(isinstance(t.user_attrs.get(twins.FIXED), dict) for t in study_of(tmp_path).trials)
+
+
+def test_a_duplicate_asked_for_by_a_command_points_to_the_trial_it_repeats(tmp_path):
+    """compare, predict and payback told a user to re-train a duplicate "with pruning off", which changes nothing:
+    its configuration ran, as the trial it names."""
+    import dataclasses
+
+    from test_store import make_record
+
+    from harness.core.errors import HarnessError
+    from harness.core.records import duplicate_reason
+
+    store = Store(tmp_path / "harness.duckdb")
+    record = make_record(number=2)
+    store.record_trial_result(dataclasses.replace(record, status="pruned", failure_reason=duplicate_reason("s1/0")))
+    with pytest.raises(HarnessError, match=r"is pruned \(duplicate of s1/0: same configuration, not re-run\); this "
+                                           r"needs a complete trial\. Pick one from `harness trials`, or use s1/0, "
+                                           r"which ran its configuration\."):
+        store.require_trial(record.id, complete=True)

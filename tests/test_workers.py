@@ -21,8 +21,9 @@ from optuna.trial import TrialState
 
 from harness.core.errors import ConfigError
 from harness.core.progress import INTERVAL_ENV
+from harness.core.records import is_duplicate
 from harness.store.database import Store
-from harness.sweep.resume import counted_trials, is_duplicate
+from harness.sweep.resume import counted_trials
 from harness.sweep.storage import normalise, open_storage, redacted
 
 REPO = Path(__file__).resolve().parents[1]

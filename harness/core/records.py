@@ -491,6 +491,20 @@ class DataProvenance:
                    tuple(data.get("train_inputs_cut") or ()), data.get("suite_setup_sha256"))
 
 
+DUPLICATE_PREFIX = "duplicate of "
+"""How the stored reason of a trial not run as a duplicate begins (`duplicate_reason`)."""
+
+
+def duplicate_reason(twin: str) -> str:
+    """The reason stored with a duplicate (status pruned), `twin` being the id of the trial it repeats."""
+    return f"{DUPLICATE_PREFIX}{twin}: same configuration, not re-run"
+
+
+def is_duplicate(reason: str | None) -> bool:
+    """Whether a stored trial's reason says it was a duplicate (see `duplicate_reason`)."""
+    return reason is not None and reason.startswith(DUPLICATE_PREFIX)
+
+
 @dataclass(frozen=True)
 class TrialView:
     id: str

@@ -42,6 +42,7 @@ from harness.core.metric import Metric
 from harness.core.paths import results_folder
 from harness.core.records import (
     ADAPTER_STATUSES,
+    DUPLICATE_PREFIX,
     LOOK_KINDS,
     STATUSES,
     AdapterEvent,
@@ -59,6 +60,7 @@ from harness.core.records import (
     TrainingSummary,
     TrialRecord,
     TrialView,
+    is_duplicate,
     setup_changes,
     split_trial_id,
     study_setup,
@@ -951,6 +953,9 @@ def _finishing(trial: TrialView) -> str:
     that failed on its own error is counted, and the same configuration would fail the same way."""
     if trial.status == "running" or (trial.failure_reason or "").startswith("interrupted"):
         return "re-run the sweep to finish it"
+    if is_duplicate(trial.failure_reason):  # its configuration ran: the trial it repeats is the one to use
+        twin = trial.failure_reason.removeprefix(DUPLICATE_PREFIX).split(":", 1)[0]
+        return f"use {twin}, which ran its configuration"
     if trial.status == "pruned":
         return "train its configuration in a new study with pruning off (`--set pruning.enabled=false`)"
     return ("fix what its reason names, then train the configuration in a new study (`harness sweep EXPERIMENT "

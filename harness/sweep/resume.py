@@ -39,19 +39,6 @@ DUPLICATE = "duplicate_of"
 number. Such a trial is pruned (Optuna's TPE then ranks it with the worst, and steers away) but takes no slot of
 the study's total: it ran nothing."""
 
-DUPLICATE_PREFIX = "duplicate of "
-
-
-def duplicate_reason(twin: str) -> str:
-    """The reason stored with a duplicate (status pruned), `twin` being the id of the trial it repeats."""
-    return f"{DUPLICATE_PREFIX}{twin}: same configuration, not re-run"
-
-
-def is_duplicate(reason: str | None) -> bool:
-    """Whether a stored trial's reason says it was a duplicate (see `duplicate_reason`)."""
-    return reason is not None and reason.startswith(DUPLICATE_PREFIX)
-
-
 def counted_trials(study: optuna.Study) -> int:
     """Trials that count toward the total: finished ones, and failures their own process reported (an error in
     the trial) that are not queued to run again; not those an interruption cut short (Ctrl-C, or a process that

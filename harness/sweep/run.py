@@ -40,7 +40,16 @@ from harness.core.config import ExperimentConfig
 from harness.core.errors import EngineLost, HarnessError, OutsideFailure, Terminated
 from harness.core.paths import results_folder
 from harness.core.progress import bar_options
-from harness.core.records import RunRecord, StudyRecord, StudyView, TrialRecord, setup_changes, study_setup, trial_id
+from harness.core.records import (
+    RunRecord,
+    StudyRecord,
+    StudyView,
+    TrialRecord,
+    duplicate_reason,
+    setup_changes,
+    study_setup,
+    trial_id,
+)
 from harness.core.redaction import Redactor, redact_rows
 from harness.data.suites import differs_from_recorded, show_path
 from harness.hosted.ledger import SpendLedger
@@ -62,7 +71,6 @@ from harness.sweep.resume import (
     PlacedSampler,
     RetryOnce,
     counted_trials,
-    duplicate_reason,
     fail_stale_trials,
     mark_interrupted,
     renew,

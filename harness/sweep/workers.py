@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 
 from harness.core.paths import STORAGE_ENV, results_folder
 from harness.core.progress import bar_options
+from harness.core.records import is_duplicate
 from harness.store.database import Store
 from harness.sweep.plan import SweepPlan
-from harness.sweep.resume import is_duplicate
 
 
 @dataclass(frozen=True)
