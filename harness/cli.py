@@ -690,7 +690,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "examples: how many served answers equal the stored ones, and the paired difference "
                              "of the objective (written to rescore.json in the export)")
     export.add_argument("--vllm-python", help="for --rescore: the python of vLLM's own environment (default: the "
-                                              "study's serving.vllm_python; `bash scripts/vllm_env.sh` builds one)")
+                                              "study's serving.vllm_python; the harness's harness/serving/vllm_env.sh "
+                                              "builds one, `bash scripts/vllm_env.sh` in a clone)")
     export.add_argument("--vllm-url", help="for --rescore: a running vLLM server serving the base model as `base`")
     _db_option(export)
     export.set_defaults(run=_export)

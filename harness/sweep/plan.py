@@ -33,6 +33,7 @@ from harness.hosted.client import HostedEndpoint, check_endpoint
 from harness.models import sources
 from harness.models.device import resolve_device
 from harness.models.layers import model_layers
+from harness.serving.vllm import ENV_SCRIPT
 from harness.sweep.space import SearchSpace, build_space, configurations, enqueue_params
 from harness.sweep.storage import check_reachable, normalise
 from harness.training.methods import METHODS
@@ -484,11 +485,11 @@ def _check_engine(config: ExperimentConfig, space: SearchSpace, where: str) -> N
     serving = config.serving
     if not serving.vllm_python and not serving.vllm_url:
         raise ConfigError(f"{where}: `generation.engine: vllm` needs `serving.vllm_python`, the python of vLLM's own "
-                          "environment (`bash scripts/vllm_env.sh` builds one and prints it), or `serving.vllm_url`, "
+                          f"environment (`bash {ENV_SCRIPT}` builds one and prints it), or `serving.vllm_url`, "
                           "a running server; or set generation.engine: hf.")
     if serving.vllm_python and not serving.vllm_url and not os.access(serving.vllm_python, os.X_OK):
         raise ConfigError(f"{where}: `serving.vllm_python: {serving.vllm_python}` is not an executable python; build "
-                          "vLLM's environment with `bash scripts/vllm_env.sh` and give the path it prints.")
+                          f"vLLM's environment with `bash {ENV_SCRIPT}` and give the path it prints.")
     if not space.methods:
         raise ConfigError(f"{where}: `generation.engine: vllm` serves {', '.join(VLLM_SERVES)} arms, and the space "
                           "has none of them; add one, or set generation.engine: hf.")
