@@ -22,9 +22,9 @@ from harness.sweep.space import build_space
 from harness.sweep.storage import open_storage
 from harness.sweep.workers import _finished
 
-FOUR = "prompt: {shots: [0, 1], shot_selection: [random, similar]}"
+FOUR = "prompt: {shots: [1, 2], shot_selection: [random, similar]}"
 """Four configurations: fewer than the eight trials asked for."""
-SIX = "prompt: {shots: [0, 1, 2], shot_selection: [random, similar]}"
+SIX = "prompt: {shots: [1, 2, 3], shot_selection: [random, similar]}"
 
 
 def experiment(folder: Path, model: Path, suite: Path, space: str, trials: int) -> str:
@@ -161,10 +161,16 @@ def test_the_space_knows_how_many_configurations_it_holds():
                           "lora": {"r": {"low": 4, "high": 16, "step": 4}, "learning_rate": {"low": 1.0e-3,
                                    "high": 2.0e-3, "step": 5.0e-4}},
                           "full": {"learning_rate": 1.0e-4}}, "cpu", "x")
-    assert finite.size() == 3 * 2 + 4 * 3 + 1
-    assert "19 distinct configurations in all" in finite.describe()
+    assert finite.size() == (1 + 2 * 2) + 4 * 3 + 1  # with no shots, nothing is selected: shots 0 counts once
+    assert "18 distinct configurations in all" in finite.describe()
     key = finite.configuration
     assert key({"method": "prompt", "prompt.shots": 2, "prompt.shot_selection": "similar"}) == ("prompt", 2, 1)
+    assert key({"method": "prompt", "prompt.shots": 0, "prompt.shot_selection": "similar"}) == \
+        key({"method": "prompt", "prompt.shots": 0, "prompt.shot_selection": "random"}) == ("prompt", 0, None)
+    fixed = build_space({"prompt": {"shots": 0, "shot_selection": ["random", "similar"], "constrained": [False, True]}},
+                        "cpu", "x")
+    assert fixed.size() == 2 and fixed.configuration(
+        {"method": "prompt", "prompt.shot_selection": "similar", "prompt.constrained": True}) == ("prompt", None, 1)
     assert key({"method": "full"}) == ("full",)
     # an enqueued grid value and the sampler's float for the same place are one configuration
     assert key({"method": "lora", "lora.r": 8, "lora.learning_rate": 1.5e-3}) == ("lora", 1, 1)

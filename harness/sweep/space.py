@@ -30,6 +30,7 @@ from optuna.distributions import (
 from harness.core.errors import ConfigError
 from harness.core.typed import build, check_field, problems_of, raise_problems
 from harness.training.methods import METHODS
+from harness.training.methods.base import MOOT_WHEN
 
 Spec = BaseDistribution | Any  # a distribution, or a fixed value
 
@@ -70,12 +71,16 @@ class SearchSpace:
         `step`): a choice counts its values, an integer range or a range with `step` its grid points."""
         total = 0
         for method in self.methods:
-            count = 1
-            for spec in self.params[method].values():
+            specs, count = self.params[method], 1
+            for name, spec in specs.items():
                 values = _count(spec)
                 if values is None:
                     return None
                 count *= values
+            for moot, (on, value) in MOOT_WHEN.items():  # each value of `on` that makes `moot` moot counts once
+                if moot in specs and on in specs and value in _values(specs[on]):
+                    count = count // _count(specs[moot]) // _count(specs[on]) * (
+                        (_count(specs[on]) - 1) * _count(specs[moot]) + 1)
             total += count
         return total
 
@@ -90,7 +95,11 @@ class SearchSpace:
         searched = {f"{method}.{name}": self.params[method][name] for name in self.searched(method)}
         if set(sampled) != {"method", *searched} or any(_outside(searched[k], sampled[k]) for k in searched):
             return None
-        return (method, *(_place(spec, sampled[key]) for key, spec in searched.items()))
+        values = {**self.fixed(method), **{key.split(".", 1)[1]: value for key, value in sampled.items()
+                                             if key != "method"}}
+        moot = {name for name, (on, value) in MOOT_WHEN.items() if name in values and values.get(on) == value}
+        return (method, *(None if key.split(".", 1)[1] in moot else _place(spec, sampled[key])
+                          for key, spec in searched.items()))
 
     def describe(self) -> list[str]:
         """One line per method, for --dry-run and the sweep header; and the number of configurations when the
@@ -300,6 +309,17 @@ def _count(spec: Spec) -> int | None:
     if isinstance(spec, FloatDistribution):
         return None if spec.step is None else round((spec.high - spec.low) / spec.step) + 1
     return 1
+
+
+def _values(spec: Spec) -> list[Any]:
+    """The values a finite parameter can take (a continuous range: none listed)."""
+    if isinstance(spec, CategoricalDistribution):
+        return list(spec.choices)
+    if isinstance(spec, IntDistribution):
+        return list(range(spec.low, spec.high + 1, spec.step))
+    if isinstance(spec, FloatDistribution):
+        return [] if spec.step is None else [spec.low + k * spec.step for k in range(_count(spec) or 0)]
+    return [spec]
 
 
 def _place(spec: BaseDistribution, value: Any) -> Any:

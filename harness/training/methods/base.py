@@ -141,6 +141,11 @@ def save_pretrained(candidate: LocalCandidate, directory: Path) -> Path:
     return directory
 
 
+MOOT_WHEN = {"shot_selection": ("shots", 0)}
+"""A parameter that changes nothing while another has a value: with no shots there is nothing to select, so
+`shots: 0` with `shot_selection: random` and with `similar` are one configuration (the sweep ran both)."""
+
+
 class Method(Protocol):
     """One way to answer the suite. Contract (tests/test_methods.py runs it over every registered method):
 
