@@ -504,9 +504,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("b", nargs="?", help="trial id STUDY/NUMBER (default: the production adapter of A's suite)")
     compare.add_argument("--split", default="test", choices=("dev", "test"), help="examples to compare (test)")
     compare.add_argument("--examples", type=count, default=10, help="disagreements to list (default 10)")
-    compare.add_argument("--format", choices=("table", "json"), default="table")
+    compare.add_argument("--format", choices=("table", "json"), default="table",
+                         help="table (default) for a reader, json for a pipeline")
     compare.add_argument("--margin", type=margin, default=0.0,
-                         help="non-inferiority margin on the objective, as a fraction (0.02 = 2 points; default 0)")
+                         help="non-inferiority margin on the objective, as a fraction (0.02 = 2 points; default 0: "
+                              "is A better than B; payback and report judge 'not worse' with 0.02 unless given)")
     compare.add_argument("--actor", default=_login(), help="who looks (recorded with a compare on test; default: "
                                                            "your login name)")
     _db_option(compare)

@@ -113,3 +113,24 @@ def test_target_modules_as_a_list_of_single_modules_is_warned_as_a_choice(tmp_pa
         "to choose between sets, list such strings.")
     for fine in ('["q_proj,v_proj", all-linear]', '"q_proj,v_proj"', "[q_proj, all-linear]"):
         assert plan_sweep(write(tmp_path, text.replace("[q_proj, v_proj]", fine)), []).single_modules_warning() is None
+
+
+def test_the_estimates_total_is_never_rounded_to_nothing_and_says_when_sweep_minutes_cuts_the_plan():
+    """`estimated duration: about 0 min` stood above rows adding up to 1.2 min, which budget.sweep_minutes had cut
+    without a word."""
+    from harness.analysis.report import estimate_text
+    from harness.sweep.estimate import Estimate, TrialEstimate
+
+    rows = tuple(TrialEstimate("prompt", 0, 0.0, 9.0) for _ in range(8))
+    assert estimate_text(Estimate(rows, 72.0, None, None, (), "calibrated")).startswith(
+        "estimated duration: about 1.2 min (calibrated):")
+    assert estimate_text(Estimate(rows[:2], 18.0, None, None, (), "calibrated")).startswith(
+        "estimated duration: about 18 s (calibrated):")
+    assert estimate_text(Estimate(rows, 15.0, None, 6.0, (), "calibrated")).startswith(
+        "estimated duration: about 15 s (calibrated, budget.sweep_minutes (0.1) stopping the trials planned below, "
+        "1.2 min in all):")
+
+
+def test_a_range_written_without_spaces_after_its_colons_says_what_yaml_needs(tmp_path):
+    with pytest.raises(ConfigError, match=r"YAML needs a space after each colon: `\{low: 1e-4, high: 1e-3\}`"):
+        plan_sweep(write(tmp_path, "name: x\nspace: {lora: {}}\n"), ["space.lora.learning_rate={low:1e-4, high:1e-3}"])

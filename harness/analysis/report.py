@@ -642,7 +642,12 @@ def constant_answer_floor(report: LabelReport) -> str | None:
 
 def estimate_text(expected) -> str:
     """`harness sweep` (and its --dry-run): every planned trial's expected time on this machine, and the total."""
-    lines = [f"estimated duration: about {expected.total_seconds / 60:.0f} min ({expected.basis}):"]
+    total = expected.total_seconds
+    shown = f"{total / 60:.0f} min" if total >= 600 else f"{total / 60:.1f} min" if total >= 60 else f"{total:.0f} s"
+    planned = (sum(t.seconds for t in expected.trials) + expected.once_seconds if expected.budget_seconds else total)
+    capped = (f", budget.sweep_minutes ({expected.budget_seconds / 60:g}) stopping the trials planned below, "
+              f"{planned / 60:.1f} min in all" if planned > total + 1 else "")
+    lines = [f"estimated duration: about {shown} ({expected.basis}{capped}):"]
     if expected.once_seconds:
         lines.append(f"  0. the base model's forgetting check, once: {expected.once_seconds / 60:.1f} min")
     for number, trial in enumerate(expected.trials, start=1):

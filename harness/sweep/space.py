@@ -221,6 +221,8 @@ def _distribution(params_cls: type, name: str, spec: Any, where: str, key: str) 
     unknown = sorted(set(spec) - {"low", "high", "log", "step"}, key=str)
     if unknown or "low" not in spec or "high" not in spec:
         why = f"`{unknown[0]}` is not one of low, high, log, step" if unknown else "a range needs both low and high"
+        if any(":" in str(k) for k in unknown):  # `{low:1e-4}`: YAML reads a key `low:1e-4` with no value
+            why += " (YAML needs a space after each colon: `{low: 1e-4, high: 1e-3}`)"
         raise ConfigError(f"{where}: `{key}` must be a value, a list of choices, or {{low, high, log?, step?}}; "
                           f"{why}.")
     low, high = check(spec["low"], f"{key}.low"), check(spec["high"], f"{key}.high")
