@@ -260,3 +260,18 @@ def test_a_duplicate_asked_for_by_a_command_points_to_the_trial_it_repeats(tmp_p
                                            r"needs a complete trial\. Pick one from `harness trials`, or use s1/0, "
                                            r"which ran its configuration\."):
         store.require_trial(record.id, complete=True)
+
+
+def test_a_configuration_is_read_from_searched_and_fixed_values_wherever_the_space_now_puts_them():
+    """A skeptic's resumes: a fixed shot_selection changed at shots 0 ran a second trial of the one configuration, and
+    a parameter fixed before and searched now (`shots: 0` to `shots: [0, 2]`) read the old trial as outside the space
+    and could run it again."""
+    searched = build_space({"prompt": {"shots": [0, 2], "shot_selection": "similar"}}, "cpu", "x")
+    then = {"shots": 0, "shot_selection": "random", "constrained": False}
+    old = searched.configuration({"method": "prompt"}, then)  # fixed then, searched now
+    assert old == searched.configuration({"method": "prompt", "prompt.shots": 0}, None) == ("prompt", 0)
+    fixed = build_space({"prompt": {"shots": 0, "shot_selection": "similar"}}, "cpu", "x")
+    assert fixed.configuration({"method": "prompt"}, then) == ("prompt",)  # random at no shots: the same
+    assert fixed.configuration({"method": "prompt"}, {**then, "constrained": True}) is None  # another value
+    assert fixed.configuration({"method": "prompt", "prompt.shots": 0}, then) == ("prompt",)  # searched then
+    assert searched.configuration({"method": "prompt"}, None) is None  # searched now, recorded nowhere

@@ -84,22 +84,31 @@ class SearchSpace:
             total += count
         return total
 
-    def configuration(self, sampled: dict[str, Any]) -> tuple | None:
-        """A trial's parameters as Optuna names them (`{"method": "lora", "lora.r": 8}`, the searched ones only) as
-        a key of the configuration they are: a choice or a grid value by its place, so an enqueued 1.5e-3 and a
-        sampled 0.0015000000000000002 on one grid are one configuration. None when they are not a configuration of
-        this space: a study's older trials may come from a narrower or a wider one."""
+    def configuration(self, sampled: dict[str, Any], fixed: dict[str, Any] | None = None) -> tuple | None:
+        """A trial's configuration, as a key: its searched parameters as Optuna names them (`{"method": "lora",
+        "lora.r": 8}`), a choice or a grid value by its place (so an enqueued 1.5e-3 and a sampled
+        0.0015000000000000002 on one grid are one configuration), with `fixed`, the values it ran the space's fixed
+        parameters with (None where not known: taken to be the space's). None when that is not a configuration of
+        this space: a study's older trials may come from a narrower or a wider one, or with other fixed values. A
+        parameter moot under the others (`MOOT_WHEN`: the shot selection of no shots) is left out of the key."""
         method = sampled.get("method")
         if method not in self.methods:
             return None
-        searched = {f"{method}.{name}": self.params[method][name] for name in self.searched(method)}
-        if set(sampled) != {"method", *searched} or any(_outside(searched[k], sampled[k]) for k in searched):
-            return None
-        values = {**self.fixed(method), **{key.split(".", 1)[1]: value for key, value in sampled.items()
-                                             if key != "method"}}
+        specs = self.params[method]
+        given = {key.split(".", 1)[1]: value for key, value in sampled.items() if key != "method"}
+        if set(given) - set(specs):
+            return None  # a parameter the method no longer has
+        values = {**self.fixed(method), **(fixed or {}), **given}
         moot = {name for name, (on, value) in MOOT_WHEN.items() if name in values and values.get(on) == value}
-        return (method, *(None if key.split(".", 1)[1] in moot else _place(spec, sampled[key])
-                          for key, spec in searched.items()))
+        key = [method]
+        for name, spec in specs.items():
+            if name not in values:
+                return None  # searched now, and the trial recorded no value for it
+            if name not in moot and _outside(spec, values[name]):
+                return None
+            if isinstance(spec, BaseDistribution):
+                key.append(None if name in moot else _place(spec, values[name]))
+        return tuple(key)
 
     def describe(self) -> list[str]:
         """One line per method, for --dry-run and the sweep header; and the number of configurations when the

@@ -39,20 +39,16 @@ def fixed_attr(space: SearchSpace, method: str) -> dict[str, Any]:
 
 def finished_twin(study: optuna.Study, trial: optuna.Trial, space: SearchSpace, stored: Stored) -> int | None:
     """The number of a completed trial with this trial's configuration (searched and fixed values), if any."""
-    mine = space.configuration(trial.params)
-    now = fixed_attr(space, trial.params["method"])
+    mine = space.configuration(trial.params, fixed_attr(space, trial.params["method"]))
     for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if other.number == trial.number or not _same_fixed(_fixed_of(other, stored), now):
-            continue
-        if other.params == trial.params or (mine is not None and space.configuration(other.params) == mine):
+        if other.number != trial.number and mine is not None and _configuration(space, other, stored) == mine:
             return other.number
     return None
 
 
 def in_space(space: SearchSpace, trial: FrozenTrial, stored: Stored) -> bool:
     """Whether the trial ran a configuration of the space as it is now."""
-    return space.configuration(trial.params) is not None and _same_fixed(
-        _fixed_of(trial, stored), fixed_attr(space, trial.params["method"]))
+    return _configuration(space, trial, stored) is not None
 
 
 def exhausted(space: SearchSpace, study: optuna.Study, stored: Stored, sampler: str) -> str | None:
@@ -60,7 +56,7 @@ def exhausted(space: SearchSpace, study: optuna.Study, stored: Stored, sampler: 
     configuration of a finite space has completed, or the sampler's last `duplicate_limit` draws all had."""
     size = space.size()
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    ran = {space.configuration(t.params) for t in complete if in_space(space, t, stored)} - {None}
+    ran = {_configuration(space, t, stored) for t in complete} - {None}
     if size is not None and len(ran) >= size:
         return (f"its space holds {configurations(size)} and every one has run, so raising --trials cannot add "
                 "more; widen `space:` (more choices, or a range) to try others, or run the same ones with other "
@@ -118,10 +114,8 @@ def _fixed_of(trial: FrozenTrial, stored: Stored) -> Mapping[str, Any] | None:
     return _plain({k: v for k, v in params.items() if k != "method" and f"{method}.{k}" not in trial.params})
 
 
-def _same_fixed(then: Mapping[str, Any] | None, now: Mapping[str, Any]) -> bool:
-    """Whether a trial's fixed values are the space's: each one it recorded (a parameter added to a method since
-    is not compared); unknown ones are taken to be."""
-    return then is None or all(then[key] == value for key, value in now.items() if key in then)
+def _configuration(space: SearchSpace, trial: FrozenTrial, stored: Stored) -> tuple | None:
+    return space.configuration(trial.params, _fixed_of(trial, stored))
 
 
 def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
