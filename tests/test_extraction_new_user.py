@@ -102,7 +102,10 @@ def test_show_says_what_hallucination_counted_and_how_many_right_answers_were_us
         "a key outside the contract's fields only: the contract is not grounded (`output.grounded`), so a value the "
         "input does not hold is a wrong answer, not a hallucination")
     assert contract(["customer"]).hallucination_checks() == (
-        "a key outside the contract's fields, a string value of customer not written in the input")
+        "a key outside the contract's fields or a string value of customer not written in the input")
+    numbers = OutputContract.from_dict({"kind": "json", "schema": SCHEMA, "grounded": ["customer"],
+                                        "grounded_numbers": True}, "suite.yaml")
+    assert numbers.hallucination_checks().endswith("a string or number value of customer not written in the input")
 
     store = Store(tmp_path / "harness.duckdb")
     record = make_record(number=0, accuracy=0.6, n_examples=10)
@@ -130,20 +133,22 @@ def test_a_table_with_a_column_per_extracted_field_becomes_an_extraction_suite(t
     data = tmp_path / "invoices.csv"
     with data.open("w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["email", "customer", "amount", "currency", "due", "items"])
+        out.writerow(["email", "customer", "amount", "currency", "due", "items", "zip"])
         for i in range(40):
             items = json.dumps(["chairs", "desk"] if i % 2 else ["lamp"])
             out.writerow([f"Invoice from Client {i % 7}: {i % 3 + 1} items, total {100 + i}.50, due soon.",
                           f"Client {i % 7}", f"{100 + i}.50", "EUR", "" if i % 4 else f"2025-05-{i % 28 + 1:02d}",
-                          items])
-    result = init_suite("invoices", data, input_field="email", output_field="customer, amount,currency,due,items",
+                          items, ("02134", "10001", "94105")[i % 3]])
+    result = init_suite("invoices", data, input_field="email", output_field="customer, amount,currency,due,items,zip",
                         suites_dir=tmp_path / "suites")
     suite = load_suite(str(result.path))
     assert suite.contract.kind == "json"
     assert suite.contract.schema["properties"]["amount"]["type"] == "number"  # "100.50" in the cell is an amount
     assert suite.contract.schema["properties"]["items"]["type"] == "array"
+    assert suite.contract.schema["properties"]["zip"]["type"] == "string"  # "02134" is no number: the column is text
     targets = [json.loads(ex.target) for split in suite.splits.values() for ex in split]
     assert all(isinstance(t["amount"], float) for t in targets)
+    assert {t["zip"] for t in targets} == {"02134", "10001", "94105"}
     assert any("due" not in t for t in targets)  # an empty cell is an absent key, not ""
     with pytest.raises(SuiteError, match=r"no field 'amont'; each name of --output-field must be one of"):
         init_suite("typo", data, input_field="email", output_field="customer,amont", suites_dir=tmp_path / "suites")
@@ -187,3 +192,17 @@ def test_suite_init_describes_nested_objects_dates_some_answers_leave_null_and_n
 
     dated = sum(1 for ex in suite.splits["train"] if json.loads(ex.target).get("due_date") is not None)
     assert suite_stats(suite)["train"]["keys"]["due_date"] == dated  # a null date is no date, as the scorers read it
+
+
+
+def test_answer_fields_named_alike_in_two_objects_keep_their_whole_names(tmp_path):
+    """`--output-field meta.customer,ship.customer` keyed both `customer`: one overwrote the other, without a word."""
+    from harness.data.suite_init import init_suite
+    from harness.data.suites import load_suite
+
+    rows = [{"text": f"order {i} for Acme {i % 5}, ship to Depot {i % 3}",
+             "meta": {"customer": f"Acme {i % 5}"}, "ship": {"customer": f"Depot {i % 3}"}} for i in range(40)]
+    (data := tmp_path / "orders.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    result = init_suite("orders", data, output_field="meta.customer,ship.customer", suites_dir=tmp_path / "suites")
+    target = json.loads(load_suite(str(result.path)).splits["train"][0].target)
+    assert set(target) == {"meta.customer", "ship.customer"}

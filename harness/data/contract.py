@@ -129,10 +129,9 @@ class OutputContract:
         if not self.grounded:
             return (f"{keys or 'nothing'} only: the contract is not grounded (`output.grounded`), so a value the "
                     "input does not hold is a wrong answer, not a hallucination")
-        values = (f"a string value of {', '.join(self.grounded_keys)}" if self.grounded_keys else
-                  "a string value") + " not written in the input"
-        numbers = ", or a number the input does not write" if self.grounded_numbers else ""
-        return f"{keys + ', ' if keys else ''}{values}{numbers}"
+        kinds = "string or number" if self.grounded_numbers else "string"
+        of = f" of {', '.join(self.grounded_keys)}" if self.grounded_keys else ""
+        return " or ".join(filter(None, (keys, f"a {kinds} value{of} not written in the input")))
 
     def grounded_items(self, value: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
         """The (key, value) pairs of an answer whose values must be written in the input: every key's where the

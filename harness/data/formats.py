@@ -265,10 +265,12 @@ def read_alpaca(records: list[Record], where: str, problems: Problems) -> list[R
 def read_fields(records: list[Record], where: str, problems: Problems, fields: Fields) -> list[Row]:
     """CSV rows or JSONL objects: the input from `fields.input`, the answer from `fields.answer`."""
     rows, unwrapped = [], 0
+    typed = _typed_columns(records, fields.answer_columns)
     for line, record in records:
         at = f"{where}:{line}"
         text = value_at(record, fields.input)
-        value = _object_of(record, fields.answer_columns) if fields.answer_columns else value_at(record, fields.answer)
+        value = _object_of(record, fields.answer_columns, typed) if fields.answer_columns else \
+            value_at(record, fields.answer)
         if _one_item(value):
             value, unwrapped = value[0], unwrapped + 1
         answer = as_answer(value)
@@ -288,22 +290,40 @@ def read_fields(records: list[Record], where: str, problems: Problems, fields: F
     return rows
 
 
-def _object_of(record: dict, columns: tuple[str, ...]) -> dict | None:
-    """The answer object of a row with a field per extracted value: each field under its own name, an empty one left
-    out (an absent key and an empty value score alike). A text cell that reads as a JSON number, true or false, list
-    or object is one (a CSV holds only text: "4417.50" is an amount, `["webcam"]` a list); any other stays text,
-    "02134" included, which JSON does not read as a number."""
+def _object_of(record: dict, columns: tuple[str, ...], typed: frozenset[str]) -> dict | None:
+    """The answer object of a row with a field per extracted value: each field under its name (its last part, or the
+    whole dotted name where two would share one), an empty one left out (an absent key and an empty value score
+    alike). A text cell of a `typed` column is read as the JSON it writes."""
+    names = _answer_names(columns)
     answer = {}
     for column in columns:
         value = value_at(record, column)
         if isinstance(value, str):
-            value = _json_cell(value.strip())
+            value = _json_cell(value.strip()) if column in typed else value.strip()
         if value is not None and value != "":
-            answer[column.rsplit(".", 1)[-1]] = value
+            answer[names[column]] = value
     return answer or None
 
 
+def _answer_names(columns: tuple[str, ...]) -> dict[str, str]:
+    last = [column.rsplit(".", 1)[-1] for column in columns]
+    return {column: name if last.count(name) == 1 else column for column, name in zip(columns, last, strict=True)}
+
+
+def _typed_columns(records: list[Record], columns: tuple[str, ...]) -> frozenset[str]:
+    """The answer columns whose every text cell reads as a JSON number, true or false, list or object (a CSV holds
+    only text: "4417.50" is an amount, `["lamp"]` a list). A column where some cell does not ("02134", a code with
+    its zero) stays text throughout, so that one field is never a number in some answers and text in others."""
+    typed = set()
+    for column in columns:
+        cells = [v.strip() for _, record in records if isinstance(v := value_at(record, column), str) and v.strip()]
+        if cells and all(not isinstance(_json_cell(cell), str) for cell in cells):
+            typed.add(column)
+    return frozenset(typed)
+
+
 def _json_cell(text: str) -> object:
+    """A cell as the JSON it writes, or the text itself where it writes none (or NaN, Infinity)."""
     try:
         value = json.loads(text)
     except ValueError:
