@@ -386,7 +386,7 @@ def test_inputs_equal_but_for_their_numbers_are_a_warning(tmp_path, capsys):
     assert "1 test input(s) equal a train input but for their numbers (test.jsonl:1 'A cat purrs [ref 68342]!' " \
            "and train.jsonl:2 'a cat purrs (ref 68341)')" in warnings and "scored on memory" in warnings
     assert main(["suite", "validate", str(folder)]) == 0
-    assert "[ref 68342]" in capsys.readouterr().out  # shown as written, brackets and all
+    assert "[ref 68342]" in capsys.readouterr().err  # shown as written, brackets and all, with the warnings
     (folder / "suite.yaml").write_text(yaml.safe_dump({**LABELS, "near_duplicates": "allow"}))
     assert not load_suite(str(folder)).warnings  # kept knowingly, as the suite says
 
