@@ -536,9 +536,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="queries per month, above 0 and at most a trillion (an average, so a fraction is kept "
                               "as given)")
     _payback_options(payback)
-    payback.add_argument("--format", choices=("text", "json"), default="text",
-                         help="text (default): the answer, then every assumption with its unit and source; json: all "
-                              "of it, for a spreadsheet or a report")
+    payback.add_argument("--format", choices=("text", "table", "json"), default="text",
+                         help="text (default; `table`, as trials and compare name it, is the same): the answer, then "
+                              "every assumption with its unit and source; json: all of it, for a spreadsheet or a "
+                              "report")
     _db_option(payback)
     payback.epilog = _examples(
         ("harness payback demo/1 --volume 100000", "against the study's best hosted arm, else its best prompting arm"),
@@ -756,9 +757,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "(default: the suite's)")
     recheck.add_argument("--actor", default=_login(), help="who runs it, recorded in the registry's history (default: "
                                                            "your login name; a scheduler may name itself)")
-    recheck.add_argument("--format", choices=("text", "json"), default="text",
-                         help="text (default): the change and its reading in words; json: every figure behind it, as "
-                              "the adapter's history records it")
+    recheck.add_argument("--format", choices=("text", "table", "json"), default="text",
+                         help="text (default; `table`, as trials and compare name it, is the same): the change and its "
+                              "reading in words; json: every figure behind it, as the adapter's history records it")
     _db_option(recheck)
     recheck.set_defaults(run=_recheck)
     _teach(recheck, ("harness recheck ticket-triage", "on the suite's current test subset"),

@@ -201,3 +201,12 @@ def test_version_prints_the_version_and_the_commit_it_runs_from(capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"harness {metadata.version('finetune-harness')}")
     assert (git_commit() or "") in out
+
+
+def test_table_is_a_format_wherever_a_reader_gets_text():
+    """`payback --format table`, as `trials` and `compare` name their reader's format, was refused."""
+    from harness.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["payback", "s/1", "--volume", "10", "--format", "table"]).format == "table"
+    assert parser.parse_args(["recheck", "s/1", "--format", "table"]).format == "table"

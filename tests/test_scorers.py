@@ -276,6 +276,7 @@ INVOICE = OutputContract.from_dict({"kind": "json", "schema": {
     ('{"amount": 4417.51, "postcode": "02134", "lines": [2, 3], "customer": {"balance": -12}}', False),
     ('{"amount": 4417.5, "postcode": 2134, "lines": [2, 3], "customer": {"balance": -12}}', False),  # a string
     ('{"amount": "about 4417", "postcode": "02134", "lines": [2, 3], "customer": {"balance": -12}}', False),
+    ('{"amount": "4.4175e3", "postcode": "02134", "lines": [2, 3], "customer": {"balance": -12}}', True),
 ])
 def test_a_number_the_schema_types_as_one_is_compared_by_value_however_either_side_writes_it(answer, right):
     """An extraction suite whose references write some amounts as strings ("4417.50", as exports do) scored the

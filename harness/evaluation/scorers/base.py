@@ -8,6 +8,7 @@ hidden inside an accuracy number.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -71,6 +72,7 @@ def _canon(value: Any) -> Any:
 
 
 NUMERIC_TYPES = frozenset({"number", "integer"})
+_EXPONENT = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?[eE][+-]?\d+")
 
 
 def declared_numbers(value: Any, schema: Any) -> Any:
@@ -84,7 +86,11 @@ def declared_numbers(value: Any, schema: Any) -> Any:
 def _declared(value: Any, schema: Any, root: Any) -> Any:
     branches = _branches(schema, root)
     if isinstance(value, str):
-        number = parse_number(value) if any(_types(b) & NUMERIC_TYPES for b in branches) else None
+        if not any(_types(b) & NUMERIC_TYPES for b in branches):
+            return value
+        number = parse_number(value)
+        if number is None and _EXPONENT.fullmatch(value.strip()):  # JSON's own form, "1e3"
+            return float(value)
         return value if number is None else float(number)
     if isinstance(value, dict):
         return {k: _declared(v, _child(branches, k), root) for k, v in value.items()}
