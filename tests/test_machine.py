@@ -279,3 +279,16 @@ def test_a_calibration_interrupted_after_an_arm_keeps_that_arms_timing(tmp_path,
     monkeypatch.setattr(calibration_module, "_time", counted)
     again = plan_for_machine(plan_sweep(path, []), lambda _: None).calibration
     assert timed == ["lora"] and {t.method for t in again.timings} == {"prompt", "lora"}
+
+
+def test_a_methods_line_says_when_the_precision_chosen_over_all_methods_is_not_its_own_fastest():
+    """`lora: 0.22 s/step fp32, 0.38 s/step bf16 autocast: using bf16` read as LoRA's own choice: one precision trains
+    every method, chosen over all of them."""
+    from harness.sweep.calibrate import Calibration, Timing
+
+    timings = (Timing("lora", "fp32", 0.22, 0.1), Timing("lora", "bf16", 0.38, 0.1),
+               Timing("full", "fp32", 2.0, 0.1), Timing("full", "bf16", 1.0, 0.1))
+    lines = Calibration("cpu", "bf16", timings).lines()
+    assert lines[0].startswith("lora: 0.22 s/step fp32, 0.38 s/step bf16 autocast: using bf16 (over all trained "
+                               "methods; lora alone ran faster in fp32);")
+    assert lines[1].startswith("full: 2.00 s/step fp32, 1.00 s/step bf16 autocast: using bf16;")
