@@ -137,9 +137,7 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     if _may_train(plan, store, followups):  # the forgetting check's base score: only a trained trial needs it
         data = with_base_regression(data, echo)
     data = dataclasses.replace(data, hosted_ledger=hosted_ledgers(store, plan))
-    storage = open_storage(plan.storage, retry=RETRY)
-    if storage.note:
-        echo(f"note: {storage.note}")
+    storage = open_storage(plan.storage, retry=RETRY)  # its journal mended above, where a failed write cut it short
     record = _study_record(plan, source.reference, source.sha256, source.note)
     data = dataclasses.replace(data, experiment=record.experiment)  # each trial keeps it: a resume may replace it
     study = _open_study(plan, storage, worker, record)

@@ -159,8 +159,6 @@ class StudyStorage:
     storage: Any
     lock_path: Path | None
     """The lock file of a one-machine storage; None for a server storage (an advisory lock there)."""
-    note: str | None = None
-    """What opening it mended, to tell the user (`repair_journal`)."""
 
     @contextlib.contextmanager
     def claim(self, study: str) -> Iterator[None]:
@@ -221,20 +219,19 @@ def _check_file_storage(url: str) -> None:
                           f"path in a writable folder.{_unset_hint(url)}") from None
 
 
-def open_storage(url: str, retry: Any = None, repair: bool = True) -> StudyStorage:
-    """Open (creating on first use) the storage at the normalised `url`.
+def open_storage(url: str, retry: Any = None) -> StudyStorage:
+    """Open (creating on first use) the storage at the normalised `url`, as it is: a sweep mends a journal a failed
+    write left cut short before it opens it (`repair_storage`, from `run.check_store_matches_storage`).
 
-    `retry` is Optuna's callback for a trial whose heartbeat stopped (RDB storages only). `repair`: mend a journal a
-    failed write left cut short (`repair_journal`); a command that writes nothing reads it as it is."""
+    `retry` is Optuna's callback for a trial whose heartbeat stopped (RDB storages only)."""
     import optuna
 
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:"))
         _writable_parent(path)
-        note = repair_journal(path) if repair else None
         # an absolute path, so that Optuna's lock (a link to it) points at the journal wherever it is read from
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path.absolute())))
-        return StudyStorage(storage, path.with_name(path.name + ".claim"), note)
+        return StudyStorage(storage, path.with_name(path.name + ".claim"))
     if url.startswith("sqlite:///"):
         _writable_parent(Path(url.removeprefix("sqlite:///")))
     with warnings.catch_warnings():
@@ -389,7 +386,7 @@ def stored_study(url: str, study: str) -> optuna.Study | None:
         if url.startswith(prefix) and not Path(url.removeprefix(prefix)).exists():
             return None
     try:
-        return optuna.load_study(study_name=study, storage=open_storage(url, repair=False).storage)
+        return optuna.load_study(study_name=study, storage=open_storage(url).storage)
     except KeyError:  # Optuna's answer for a study the storage does not hold
         return None
     except ValueError as exc:  # a journal record no reader can decode (json's errors are ValueErrors)
