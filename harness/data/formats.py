@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -265,11 +265,11 @@ def read_alpaca(records: list[Record], where: str, problems: Problems) -> list[R
 def read_fields(records: list[Record], where: str, problems: Problems, fields: Fields) -> list[Row]:
     """CSV rows or JSONL objects: the input from `fields.input`, the answer from `fields.answer`."""
     rows, unwrapped = [], 0
-    typed = _typed_columns(records, fields.answer_columns)
+    names, typed = _answer_names(fields.answer_columns), _typed_columns(records, fields.answer_columns)
     for line, record in records:
         at = f"{where}:{line}"
         text = value_at(record, fields.input)
-        value = _object_of(record, fields.answer_columns, typed) if fields.answer_columns else \
+        value = _object_of(record, names, typed) if fields.answer_columns else \
             value_at(record, fields.answer)
         if _one_item(value):
             value, unwrapped = value[0], unwrapped + 1
@@ -290,22 +290,22 @@ def read_fields(records: list[Record], where: str, problems: Problems, fields: F
     return rows
 
 
-def _object_of(record: dict, columns: tuple[str, ...], typed: frozenset[str]) -> dict | None:
-    """The answer object of a row with a field per extracted value: each field under its name (its last part, or the
-    whole dotted name where two would share one), an empty one left out (an absent key and an empty value score
-    alike). A text cell of a `typed` column is read as the JSON it writes."""
-    names = _answer_names(columns)
+def _object_of(record: dict, names: Mapping[str, str], typed: frozenset[str]) -> dict | None:
+    """The answer object of a row with a field per extracted value: each column under its name in the answer
+    (`_answer_names`), an empty one left out (an absent key and an empty value score alike). A text cell of a `typed`
+    column is read as the JSON it writes."""
     answer = {}
-    for column in columns:
+    for column, name in names.items():
         value = value_at(record, column)
         if isinstance(value, str):
             value = _json_cell(value.strip()) if column in typed else value.strip()
         if value is not None and value != "":
-            answer[names[column]] = value
+            answer[name] = value
     return answer or None
 
 
 def _answer_names(columns: tuple[str, ...]) -> dict[str, str]:
+    """Each answer column's key in the answer: its last part, or its whole dotted name where two would share one."""
     last = [column.rsplit(".", 1)[-1] for column in columns]
     return {column: name if last.count(name) == 1 else column for column, name in zip(columns, last, strict=True)}
 
