@@ -505,6 +505,11 @@ def is_duplicate(reason: str | None) -> bool:
     return reason is not None and reason.startswith(DUPLICATE_PREFIX)
 
 
+def duplicate_of(reason: str | None) -> str | None:
+    """The id of the trial a duplicate repeats, read from its stored reason (`duplicate_reason`); None otherwise."""
+    return reason.removeprefix(DUPLICATE_PREFIX).split(":", 1)[0] if is_duplicate(reason) else None
+
+
 @dataclass(frozen=True)
 class TrialView:
     id: str

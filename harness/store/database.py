@@ -42,7 +42,6 @@ from harness.core.metric import Metric
 from harness.core.paths import results_folder
 from harness.core.records import (
     ADAPTER_STATUSES,
-    DUPLICATE_PREFIX,
     LOOK_KINDS,
     STATUSES,
     AdapterEvent,
@@ -60,7 +59,7 @@ from harness.core.records import (
     TrainingSummary,
     TrialRecord,
     TrialView,
-    is_duplicate,
+    duplicate_of,
     setup_changes,
     split_trial_id,
     study_setup,
@@ -953,8 +952,7 @@ def _finishing(trial: TrialView) -> str:
     that failed on its own error is counted, and the same configuration would fail the same way."""
     if trial.status == "running" or (trial.failure_reason or "").startswith("interrupted"):
         return "re-run the sweep to finish it"
-    if is_duplicate(trial.failure_reason):  # its configuration ran: the trial it repeats is the one to use
-        twin = trial.failure_reason.removeprefix(DUPLICATE_PREFIX).split(":", 1)[0]
+    if (twin := duplicate_of(trial.failure_reason)) is not None:  # its configuration ran, as the trial it repeats
         return f"use {twin}, which ran its configuration"
     if trial.status == "pruned":
         return "train its configuration in a new study with pruning off (`--set pruning.enabled=false`)"
