@@ -9,6 +9,8 @@ import io
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -355,6 +357,37 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
     return "\n".join(lines)
 
 
+def trial_json(trial: TrialView, examples: Sequence[ExampleView], failures: int = 5) -> str:
+    """`harness show --format json`: every field of the trial as the store reads it (each metric as {value, low, high,
+    n}, times in UTC, ISO 8601), `wrong_test_answers` counting its wrong test answers, and the first `failures` of them
+    in `wrong_test_examples`, in id order as `show` lists them."""
+    wrong = sorted((e for e in examples if e.split == "test" and not e.scores.get("task_accuracy")),
+                   key=lambda e: id_order(e.example_id))
+    document = {**_jsonable(trial), "wrong_test_answers": len(wrong),
+                "wrong_test_examples": [_jsonable(e) for e in wrong[:failures]]}
+    return json.dumps(document, indent=2, ensure_ascii=False, default=str)
+
+
+def _jsonable(value: Any) -> Any:
+    """A typed record as JSON reads it: dataclasses and mappings as objects, tuples as lists, a metric as {value, low,
+    high, n}, a label report as its own JSON, times in ISO 8601, paths as text."""
+    if isinstance(value, Metric):
+        return value.to_dict()
+    if isinstance(value, LabelReport):
+        return value.to_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
 def _labelled(label: str, text: str) -> str:
     """`    expected 12 + 4 = 16` with every further line of `text` (a worked reference) under its first."""
     indent = " " * 13
@@ -509,6 +542,28 @@ def registry_table(store: Store, suite: str | None = None) -> Table:
                       marked(regression, t, "regression_delta"), since)
     table.caption = _older_rules_caption(table)
     return table
+
+
+def registry_json(store: Store, suite: str | None = None, history: bool = False) -> str:
+    """`harness registry --format json`: every adapter as `registry_table` lists it, each test metric as {value, low,
+    high, n}, and its status since when and by whom; with `history`, every event, look at test and audit pack as the
+    registry keeps them (times in UTC, ISO 8601)."""
+    def plain(record) -> dict:
+        return {key: value.isoformat() if hasattr(value, "isoformat") else value
+                for key, value in dataclasses.asdict(record).items()}
+
+    document: dict = {"adapters": [{
+        "trial": row.trial.id, "suite": row.suite, "status": row.status, "method": row.trial.method,
+        "params": dict(row.trial.params), "under_trained": row.trial.under_trained, "feasible": row.trial.feasible,
+        "metrics": _core(row.trial, "test"),
+        "since": None if row.last is None else {"at": row.last.at.isoformat() if row.last.at else None,
+                                                "actor": row.last.actor, "action": row.last.action},
+    } for row in adapters(store, suite)]}  # fmt: skip
+    if history:
+        document["history"] = [plain(event) for event in store.adapter_events(suite=suite)]
+        document["looks_at_test"] = [plain(look) for look in store.looks(suite=suite)]
+        document["audit_packs"] = [plain(pack) for pack in store.audit_packs() if suite in (None, pack.suite)]
+    return json.dumps(document, indent=2, default=str)
 
 
 def _counted(metric: Metric | None) -> str:

@@ -28,6 +28,10 @@ def add_commands(sub) -> None:
     registry.add_argument("--verify", action="store_true",
                           help="check the registry's hash chain: every event against its hash and the one before "
                                "it, so an event changed, deleted or reordered in the database shows (exit 1)")
+    registry.add_argument("--format", choices=("table", "json"), default="table",
+                          help="table (default) for a reader; json for a pipeline: every adapter with its status and "
+                               "test metrics as {value, low, high, n}, and with --history every event, look at test "
+                               "and audit pack")
     registry.add_argument("--head", metavar="HASH",
                           help="with --verify: a head hash kept outside the database (promote and rollback print "
                                "it, audit packs record it; 12 or more of its characters): the registry must still "
@@ -37,6 +41,7 @@ def add_commands(sub) -> None:
     registry.set_defaults(run=_registry)
     teach(registry, ("harness registry", "every adapter, by suite and status"),
           ("harness registry --suite ticket-triage --history", "one suite, with every change and look at test"),
+          ("harness registry --format json | jq '.adapters[] | select(.status == \"production\")'", ""),
           ("harness registry --verify --head 3f2a9c01b7d4e8a6", "the history is the one written, up to that head"),
           description="Adapters (complete fine-tuned trials that kept their weights) with their status: candidate, "
                       "staging, production or retired, and their test metrics with 95% intervals. A suite has at "
@@ -229,8 +234,19 @@ def _registry(args, console: Console) -> int:
     if args.verify and not store.path.exists():
         raise HarnessError(f"no results database at {store.path}: nothing to verify. Point --db at the harness.duckdb "
                            "of a results folder.")
+    if args.verify and args.format == "json":
+        raise HarnessError("--verify prints its findings and sets the exit status (1 on a changed history); drop "
+                           "--format json.")
     if args.verify:
         return _registry_verify(store, args.head, console)
+    if args.format == "json":  # an empty list, not a sentence, where there is nothing yet: a pipeline reads it
+        if not store.path.exists():
+            raise HarnessError(f"no results database at {store.path}: run this in the folder that holds results/, "
+                               "or give --db the harness.duckdb a sweep wrote (or the results folder that holds it).")
+        if args.suite:
+            check_suite(store, args.suite)
+        sys.stdout.write(report.registry_json(store, args.suite, args.history) + "\n")
+        return 0
     if not store.path.exists():  # empty tables with no word read as a broken command
         console.print(f"no adapters: there is no results database at {store.path} yet. Run a sweep (`harness sweep "
                       "EXPERIMENT`) in this folder, or point --db at the harness.duckdb of a results folder.",

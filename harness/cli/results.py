@@ -50,9 +50,13 @@ def add_commands(sub) -> None:
     show = sub.add_parser("show", help="one trial in full")
     show.add_argument("trial", help="trial id STUDY/NUMBER (or NUMBER when the database holds one study)")
     show.add_argument("--examples", type=count, default=5, help="how many failed examples to show (default 5)")
+    show.add_argument("--format", choices=("table", "json"), default="table",
+                      help="table (default) for a reader; json for a pipeline: every field the trial recorded, each "
+                           "metric as {value, low, high, n}, and its first --examples wrong test answers")
     db_option(show)
     teach(show, ("harness show demo/1", "the demo's LoRA trial"),
           ("harness show demo/1 --examples 20", "and 20 of its wrong test answers"),
+          ("harness show demo/1 --format json > demo-1.json", "every field it recorded, for a pipeline"),
           description="One trial in full: parameters, where its time went, training steps and loss, every metric on "
                       "dev and test with its 95% interval and n, the forgetting check, per-label F1 and the "
                       "commonest confusions, and its wrong test answers.")
@@ -284,6 +288,9 @@ def _show(args, console: Console) -> int:
     store = open_store(args.db)
     trial = store.require_trial(args.trial)
     warn_broken_seals(console, store.seals([trial.id]))
+    if args.format == "json":
+        sys.stdout.write(report.trial_json(trial, store.examples(trial.id), failures=args.examples) + "\n")
+        return 0
     console.print(report.trial_detail(trial, store.examples(trial.id), failures=args.examples,
                                       contract=report.suite_contract(store, trial)), highlight=False)
     return 0

@@ -1,0 +1,99 @@
+"""`harness show` and `harness registry` for a pipeline: `--format json` writes what the tables show, read from the
+same typed views, as strict JSON on standard output (a CI step gates on `jq`, a notebook loads it), and refuses the
+combinations it cannot mean.
+
+One tiny real sweep: a prompting arm and a LoRA arm, the LoRA arm then promoted to staging through the gate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import swept
+from test_bad_input import refused
+
+from harness.cli import main
+from harness.store.database import Store
+
+EXPERIMENT = """
+name: pipe
+model: {model}
+suite: {suite}
+results_dir: {results}
+regression: {{enabled: false}}
+data: {{train_limit: 64, dev_limit: 12, test_limit: 12}}
+budget: {{trials: 2, max_steps: 20, epochs: 50}}
+training: {{batch_size: 16, eval_every_steps: 0}}
+generation: {{batch_size: 12}}
+gate: {{require_regression: false}}
+space:
+  prompt: {{shots: 0}}
+  lora: {{r: 8, lora_alpha: 16, learning_rate: 1.0e-2}}
+enqueue:
+  - {{method: prompt}}
+  - {{method: lora}}
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, tiny_model_dir, toy_suite) -> Store:
+    root = tmp_path_factory.mktemp("pipe")
+    store = swept(root / "pipe.yaml", EXPERIMENT.format(model=tiny_model_dir, suite=toy_suite,
+                                                        results=root / "results"))
+    assert [t.status for t in store.trials()] == ["complete", "complete"]
+    return store
+
+
+def strict(text: str):
+    """JSON as a strict reader takes it: NaN or Infinity would be refused by jq and most parsers."""
+    def refuse(constant: str):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_show_json_carries_the_trial_as_show_prints_it(sweep, capsys):
+    trial = sweep.trial("pipe/1")
+    assert main(["show", "pipe/1", "--format", "json", "--examples", "2", "--db", str(sweep.path)]) == 0
+    shown = strict(capsys.readouterr().out)
+    assert (shown["id"], shown["method"], shown["status"]) == ("pipe/1", "lora", "complete")
+    accuracy = trial.metric("test", "task_accuracy")
+    assert shown["metrics"]["test"]["task_accuracy"] == accuracy.to_dict()
+    assert shown["training"]["steps"] == trial.training.steps and shown["training"]["planned_steps"] == 20
+    wrong = [e for e in sweep.examples("pipe/1") if e.split == "test" and not e.scores.get("task_accuracy")]
+    assert shown["wrong_test_answers"] == len(wrong) == round((1 - accuracy.value) * accuracy.n)
+    assert len(shown["wrong_test_examples"]) == min(2, len(wrong))
+    assert all(e["split"] == "test" and e["scores"]["task_accuracy"] in (0, 0.0, None)
+               for e in shown["wrong_test_examples"])
+    assert shown["started_at"].startswith(f"{trial.started_at:%Y-%m-%d}")  # ISO 8601, not Python's repr
+
+
+def test_registry_json_lists_each_adapter_with_its_status_metrics_and_history(sweep, capsys):
+    db = ["--db", str(sweep.path)]
+    assert main(["promote", "pipe/1", "--to", "staging", "--approver", "ana", "--force", "--reason", "pilot", *db]) \
+        in (0, 1)
+    capsys.readouterr()
+    assert main(["registry", "--format", "json", *db]) == 0
+    listed = strict(capsys.readouterr().out)
+    assert set(listed) == {"adapters"}  # history only when asked for
+    [adapter] = listed["adapters"]
+    assert (adapter["trial"], adapter["suite"], adapter["method"]) == ("pipe/1", "toy-colours", "lora")
+    status = sweep.adapter_events()[-1].status
+    assert adapter["status"] == status and adapter["since"]["actor"] == "ana"
+    assert adapter["metrics"]["task_accuracy"] == sweep.trial("pipe/1").metric("test", "task_accuracy").to_dict()
+
+    assert main(["registry", "--format", "json", "--history", *db]) == 0
+    history = strict(capsys.readouterr().out)
+    assert [e["action"] for e in history["history"]] == [e.action for e in sweep.adapter_events()]
+    assert history["history"][-1]["actor"] == "ana" and history["history"][-1]["at"][:4].isdigit()
+    assert [look["kind"] for look in history["looks_at_test"]] == [look.kind for look in sweep.looks()]
+    assert history["audit_packs"] == []
+
+
+def test_registry_json_refuses_what_it_cannot_mean(sweep, tmp_path, capsys):
+    assert "drop --format json" in refused(["registry", "--verify", "--format", "json", "--db", str(sweep.path)],
+                                          capsys)
+    assert "no results database" in refused(["registry", "--format", "json", "--db", str(tmp_path / "none.duckdb")],
+                                            capsys)
+    assert "toy-colour" in refused(["registry", "--format", "json", "--suite", "toy-colour", "--db", str(sweep.path)],
+                                   capsys)
