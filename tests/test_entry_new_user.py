@@ -203,6 +203,35 @@ def test_the_harness_reaches_no_hub_unless_asked(tmp_path, toy_suite, capsys, no
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1"
 
 
+def test_python_callers_reach_no_hub_either(tmp_path, toy_suite, monkeypatch):
+    """Only the command line turned the hub off: a notebook that imported transformers first (so huggingface_hub had
+    read its switches off) and planned a sweep sent the telemetry and the registry fetch. plan_sweep turns them on,
+    in the environment and in the constants huggingface_hub read at import."""
+    import huggingface_hub.constants as hub
+
+    from harness.sweep.plan import plan_sweep
+
+    for name in ("HF_HUB_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setattr(hub, name, False)
+    with pytest.raises(HarnessError):  # the hub id is refused offline, after the switches are on
+        plan_sweep(experiment(tmp_path, toy_suite, model="Qwen/Qwen2.5-0.5B"), [])
+    assert hub.HF_HUB_OFFLINE is True and hub.HF_HUB_DISABLE_TELEMETRY is True and hub.is_offline_mode()
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1"
+
+
+def test_a_user_who_allows_the_hub_keeps_it(monkeypatch):
+    """`HF_HUB_OFFLINE=0` lets a hub id be downloaded: the switch the user set is theirs."""
+    import huggingface_hub.constants as hub
+
+    from harness.core.offline import no_calls_home
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
+    no_calls_home()
+    assert hub.HF_HUB_OFFLINE is False and os.environ["HF_HUB_OFFLINE"] == "0"
+
+
 def test_a_model_folder_beside_the_experiment_is_named_when_run_from_elsewhere(tmp_path, toy_suite, tiny_model_dir,
                                                                               capsys, no_model_loads, monkeypatch):
     """`suite:` is read from the experiment's folder, `model:` from the one harness runs in: a cron job started

@@ -17,7 +17,6 @@ from harness.cli.console import (
     ResultConsole,
     full_disk,
     hear_ctrl_c,
-    no_calls_home,
     print_flagged,
     replace_what_output_cannot_encode,
     stop_cleanly_on_term,
@@ -25,6 +24,7 @@ from harness.cli.console import (
 from harness.cli.parsing import GIVEN, Parser, VersionAction
 from harness.cli.sweeps import SWEEP_EPILOG
 from harness.core.errors import HarnessError, Terminated
+from harness.core.offline import no_calls_home
 
 __all__ = ["SWEEP_EPILOG", "build_parser", "main"]
 

@@ -4,7 +4,6 @@ error, output a locale cannot encode, and the signals that stop a command cleanl
 from __future__ import annotations
 
 import errno
-import os
 import signal
 import sys
 
@@ -47,16 +46,6 @@ def replace_what_output_cannot_encode() -> None:
         except (UnicodeEncodeError, LookupError):
             if hasattr(stream, "reconfigure") and getattr(stream, "errors", "strict") == "strict":
                 stream.reconfigure(errors="replace")
-
-
-def no_calls_home() -> None:
-    """The harness reaches no hub unless the user asks it to. A sweep that trained a LoRA arm sent TRL's telemetry
-    (library versions, architecture, device) and huggingface_hub's daily fetch of its agent registry to
-    huggingface.co, where every model and dataset was local. Set before any Hugging Face library is imported, which
-    reads them once; children (workers, the dashboard, vLLM) inherit them. `HF_HUB_OFFLINE=0` lets a hub id the
-    experiment names be downloaded (`harness.models.sources`)."""
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 FLAG_STYLES = {"error": "bold red", "refused": "bold red", "mismatch": "bold red", "warning": "bold yellow",
