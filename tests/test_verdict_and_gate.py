@@ -411,3 +411,31 @@ def test_the_gate_says_when_the_two_were_scored_under_other_suite_set_ups():
     result = gate(other, reference, "prompting", CONFIG, *table(100, 14, 2, 84), "task_accuracy", True, "sha")
     assert "note: s/1 and s/0 were scored under suite set-ups that differ" in result.text()
     assert "note:" not in run(tuned(), *table(100, 14, 2, 84)).text()  # unrecorded or the same: nothing to say
+
+
+def test_payback_bar_requires_beating_the_constant_answer_as_the_verdict_and_gate_do():
+    """An adapter at 25% on a test set of 40% `green` was "not worse" than a prompting arm that gave the same answers,
+    so payback said PAYS BACK one line under the verdict's NOT SHOWN; the gate had refused it below the floor."""
+    from harness.analysis.payback import Baseline, QualityBar, check_quality
+
+    support = {"green": 24, "red": 18, "blue": 18}
+    rows = {name: LabelRow(None, None, None, count, 0) for name, count in support.items()}
+    right = {"green": 5, "red": 5, "blue": 5}  # 15 of 60 right, each miss answered with the next colour
+    confusion = {true: {true: right[true], {"green": "red", "red": "blue", "blue": "green"}[true]:
+                        count - right[true]} for true, count in support.items()}
+    weak = tuned(label_reports={"test": LabelReport(60, 0, None, 3, rows, confusion)},
+                 test={"task_accuracy": Metric(0.25, 0.158, 0.372, 60)})
+    same, _ = table(15, 0, 0, 45)
+    baseline = Baseline("s/0", "trial", 0.001, {}, "measured in trial s/0", scores=dict(same))
+    check = check_quality(weak, same, baseline, QualityBar(margin=0.07), True)
+    assert check.decision.outcome is Outcome.NOT_WORSE  # against the baseline alone it would pass
+    assert not check.passes and check.floor is not None and not check.floor.beaten
+    assert "it is not shown to beat always answering `green` (24 of 60 test examples), -15.0 points" in check.reason
+    assert "not worth serving at any price" in check.reason
+    assert "also better than always answering its commonest test label" in check.rule
+    # one that learned every label beats the floor, and the bar reads the baseline as before
+    learned = tuned(label_reports={"test": LabelReport(60, 0, None, 3, rows, {t: {t: n} for t, n in support.items()})})
+    good, worse = table(15, 45, 0, 0)
+    passed = check_quality(learned, good, Baseline("s/0", "trial", 0.001, {}, "measured", scores=dict(worse)),
+                           QualityBar(margin=0.02), True)
+    assert passed.passes and passed.floor is not None and passed.floor.beaten

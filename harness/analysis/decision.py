@@ -4,19 +4,20 @@
 The rule, word for word as README's Metrics section states it:
 
     Two arms are compared on one metric, in its direction: the study's objective metric (task accuracy unless the
-    experiment names another), on the test examples both were scored on. Examples where either arm has no value are
-    left out, and counted. For 0/1 scores the test is McNemar's exact test, and the 95% interval of the difference
-    is built from the same test (the Clopper-Pearson intervals of the share of disagreeing pairs the first arm wins,
-    which the test inverts, and of the disagreeing pairs' share of all pairs, spanning every difference the two
-    allow: conservative, about a third wider than the usual paired interval on 100 pairs, and not centred on the
-    estimate), so the interval excludes 0 exactly when p < 0.05; for other scores it is a paired percentile
-    bootstrap, expanded for small samples, whose p-value is read off the same draws as its interval, with the same
-    guarantee; where so few pairs are scored, or so few of them differ, that no exact test could show a difference
-    at all (5 or fewer at 95%), there is no test and the outcome is not shown. The outcome is read off that one
-    interval: better when it lies wholly on the good side of 0, not worse when a margin is set and its bad end stays
-    within the margin, worse when it lies wholly on the bad side, and not shown otherwise. A figure typed in by the
-    user is weighed the same way, with the candidate's own exact interval against it. Secondary metrics reported
-    together are read at Holm-adjusted p-values, and the output says so.
+    experiment names another), on the test examples both were scored on. Examples where either arm has no value are left
+    out, and counted. For 0/1 scores the test is McNemar's exact test, and the 95% interval of the difference is built
+    from the same test (the Clopper-Pearson intervals of the share of disagreeing pairs the first arm wins, which the
+    test inverts, and of the disagreeing pairs' share of all pairs, spanning every difference the two allow:
+    conservative, about a third wider than the usual paired interval on 100 pairs, and not centred on the estimate), so
+    the interval excludes 0 exactly when p < 0.05; for other scores it is a paired percentile bootstrap, expanded for
+    small samples, whose p-value is read off the same draws as its interval, with the same guarantee; where so few pairs
+    are scored that no exact test could show a difference at all (5 or fewer at 95%), or, for scores other than 0/1, so
+    few of them differ, there is no test and the outcome is not shown (for 0/1 scores, pairs that all agree still bound
+    the difference: the interval counts how many could have differed). The outcome is read off that one interval: better
+    when it lies wholly on the good side of 0, not worse when a margin is set and its bad end stays within the margin,
+    worse when it lies wholly on the bad side, and not shown otherwise. A figure typed in by the user is weighed the
+    same way, with the candidate's own exact interval against it. Secondary metrics reported together are read at
+    Holm-adjusted p-values, and the output says so.
 
 Pure functions over typed views (`ExampleView`s, or {example id: value} read from them): no store in here.
 """

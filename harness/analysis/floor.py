@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.analysis.decision import Decision, compare_paired
+from harness.analysis.decision import Decision, Outcome, compare_paired
 from harness.core.label_report import LabelReport
+from harness.core.records import TrialView
 
 FLOOR_METRIC = "task_accuracy"
 """The metric the floor is read on: a constant answer has no format, hallucination or forgetting score."""
@@ -64,3 +65,32 @@ def against_floor(report: LabelReport, floor: Floor) -> Decision:
                 trial[key] = float(said == true)
                 constant[key] = float(true == floor.label)
     return compare_paired(trial, constant, FLOOR_METRIC, higher_is_better=True)
+
+
+@dataclass(frozen=True)
+class FloorCheck:
+    """A trial weighed against the constant answer of its test set: what the verdict, the gate and payback's quality
+    bar all require it to beat, by the same paired rule as against any opponent."""
+
+    floor: Floor
+    decision: Decision
+
+    @property
+    def beaten(self) -> bool:
+        return self.decision.outcome is Outcome.BETTER
+
+    @property
+    def constant(self) -> str:
+        """`always answering `green` (24 of 60 test examples)`."""
+        return f"always answering `{self.floor.label}` ({self.floor.count} of {self.floor.n} test examples)"
+
+    def evidence(self) -> str:
+        """`against always answering `green` (24 of 60 test examples): -5.0 points, 95% CI [...], ...`."""
+        return f"against {self.constant}: {self.decision.evidence()}"
+
+
+def floor_check(trial: TrialView, metric: str) -> FloorCheck | None:
+    """The trial against the constant answer where the metric is task accuracy on a label suite; else None."""
+    report = trial.label_reports.get("test")
+    floor = floor_of(report) if metric == FLOOR_METRIC else None
+    return None if floor is None else FloorCheck(floor, against_floor(report, floor))

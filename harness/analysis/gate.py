@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
 from harness.analysis.compare import objective_of, require_same_examples, store_labels, why_subsets_differ
-from harness.analysis.decision import Decision, Outcome, compare_macro_f1, compare_paired, scores_of
-from harness.analysis.floor import FLOOR_METRIC, against_floor, floor_of
+from harness.analysis.decision import Decision, compare_macro_f1, compare_paired, scores_of
+from harness.analysis.floor import floor_check
 from harness.analysis.formatting import BROKEN_AT_ESTIMATE_ONLY, broken_at_estimate_only, fmt_metric, interval, pct
 from harness.core.config import GateConfig
 from harness.core.errors import HarnessError
@@ -202,14 +202,8 @@ def _floor_rule(candidate: TrialView, metric: str) -> tuple[GateRule, ...]:
     """On task accuracy of a label suite, the candidate beats always answering the commonest test label by the
     decision rule, as the verdict requires (`analysis/floor.py`): an adapter answering one label on every input had
     passed the gate against a prompting arm that scored below that constant answer."""
-    report = candidate.label_reports.get("test")
-    floor = floor_of(report) if metric == FLOOR_METRIC else None
-    if floor is None:
-        return ()
-    beaten = against_floor(report, floor)
-    return (GateRule("beats the constant answer", beaten.outcome is Outcome.BETTER,
-                     f"against always answering `{floor.label}` ({floor.count} of {floor.n} test examples): "
-                     f"{beaten.evidence()}"),)
+    check = floor_check(candidate, metric)
+    return () if check is None else (GateRule("beats the constant answer", check.beaten, check.evidence()),)
 
 
 def _objective_rule(decision: Decision, candidate: str, reference: str) -> GateRule:

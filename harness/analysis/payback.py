@@ -55,6 +55,7 @@ from harness.analysis.decision import (
     compare_to_value,
     scores_of,
 )
+from harness.analysis.floor import FLOOR_METRIC, FloorCheck, floor_check
 from harness.analysis.formatting import counted, duration, fmt_metric, pct, points, quantity, queries, usd
 from harness.analysis.payback_model import (
     FLAGS,
@@ -172,6 +173,10 @@ LabelPairs = tuple[Mapping[str, tuple[str, str]], Mapping[str, tuple[str, str]]]
 weighed on."""
 
 
+FLOOR_CLAUSE = "; on a label suite, also better than always answering its commonest test label"
+"""What the bar adds on task accuracy, as the verdict and the gate require (`analysis/floor.py`)."""
+
+
 @dataclass(frozen=True)
 class QualityBar:
     """"As good, and cheaper": by the decision rule on the test `metric` (the study's objective when None), the
@@ -187,11 +192,12 @@ class QualityBar:
         (a hosted model's given accuracy), against which the candidate's own exact interval is read."""
         metric = self.metric or "the objective metric"
         if self.absolute is not None:
-            return f"candidate's test {metric} above {pct_text(self.absolute)} (absolute), its 95% interval wholly so"
+            return (f"candidate's test {metric} above {pct_text(self.absolute)} (absolute), its 95% interval wholly so"
+                    f"{FLOOR_CLAUSE if metric in ('the objective metric', FLOOR_METRIC) else ''}")
         interval = ("paired 95% interval above -margin" if paired else
                     "the candidate's exact 95% interval, less the baseline's figure, above -margin")
         return (f"candidate not worse than the baseline on test {metric} by more than {pct(self.margin)} points "
-                f"({interval})")
+                f"({interval}){FLOOR_CLAUSE if metric in ('the objective metric', FLOOR_METRIC) else ''}")
 
 
 @dataclass(frozen=True)
@@ -204,6 +210,9 @@ class QualityCheck:
     """In full: the rule, what the candidate was weighed against, the evidence and the reading (or the fix)."""
     summary: str = ""
     """One clause for the payback's own reason, which is shown beside `reason`: the difference and the reading."""
+    floor: FloorCheck | None = None
+    """On task accuracy of a label suite: the candidate against always answering the commonest test label, which
+    it must beat as the verdict and the gate require."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -244,13 +253,21 @@ def check_quality(candidate: TrialView, candidate_scores: Mapping[str, float | N
     if decision.test == "none":
         return QualityCheck(False, metric, decision, rule, f"{cid} cannot be weighed on {metric}: {decision.why}",
                             f"{metric} cannot be weighed")
-    verdict = "passes" if ok else "fails"
     own = _test_metrics(candidate).get(metric)  # the candidate's figure as measured: with its 95% interval and n
     shown = fmt_metric(own) if own is not None and own.measured and own.low is not None else pct_text(decision.a)
+    floor = floor_check(candidate, metric)
+    if floor is not None and not floor.beaten:  # as good as a baseline no better than a constant answer is no use
+        return QualityCheck(False, metric, decision, rule,
+                            f"{cid} fails the bar ({rule}): it is not shown to beat {floor.constant}, "
+                            f"{floor.decision.evidence()}. A model no "
+                            "better than giving one label to every input is not worth serving at any price, however "
+                            f"it compares with {baseline.name} ({metric} {shown}, difference {decision.evidence()}).",
+                            f"{metric}: not shown to beat always answering `{floor.floor.label}`", floor)
+    verdict = "passes" if ok else "fails"
     return QualityCheck(ok, metric, decision, rule,
                         f"{cid} {verdict} the bar ({rule}): {metric} {shown} {basis}, difference "
                         f"{decision.evidence()}: {decision.reading()}",
-                        f"{metric} {versus}: {_difference(decision)}; {decision.reading()}")
+                        f"{metric} {versus}: {_difference(decision)}; {decision.reading()}", floor)
 
 
 def _difference(decision: Decision) -> str:
