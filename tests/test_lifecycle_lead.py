@@ -82,7 +82,7 @@ def test_the_card_of_a_refused_under_trained_adapter_says_both(sweep, tmp_path, 
     assert main(["promote", CUT, "--to", "staging", "--approver", "ana", *db]) == 1
     refusal = said(capsys)
     assert "[FAIL] trained in full" in refusal
-    assert "thresholds: from the experiment's `gate:` (" in refusal  # not the objective's limits, which a lead assumed
+    assert "; from the experiment's `gate:` (" in refusal  # not the objective's limits, which a lead assumed
     pack = tmp_path / "pack"
     assert main(["audit", CUT, "--out", str(pack), *db]) == 0
 

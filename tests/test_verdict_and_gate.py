@@ -439,3 +439,26 @@ def test_payback_bar_requires_beating_the_constant_answer_as_the_verdict_and_gat
     passed = check_quality(learned, good, Baseline("s/0", "trial", 0.001, {}, "measured", scores=dict(worse)),
                            QualityBar(margin=0.02), True)
     assert passed.passes and passed.floor is not None and passed.floor.beaten
+
+
+def test_every_decision_says_its_margin_and_what_its_p_value_tests():
+    """The gate never printed its margin, and `compare --margin 0.07` printed "p = 1 ... not worse by more than the
+    7.0-point margin", which read as a contradiction: McNemar's p tests no difference; the margin reads the interval."""
+    a, b = table(150, 0, 0, 50)
+    assert "thresholds: margin 0 (better than the reference, beyond noise)" in run(tuned(), a, b).text()
+    wide = run(tuned(), a, b, dataclasses.replace(CONFIG, margin=0.03)).text()
+    assert "thresholds: margin 3.0 points (not worse by more than it)" in wide
+    assert "McNemar exact p = 1 of no difference" in wide and "not worse by more than the 3.0-point margin" in wide
+    assert "of no difference" not in run(tuned(), a, b).text()  # without a margin, p tests what the outcome reads
+
+
+def test_a_bootstrap_p_value_is_never_zero():
+    """A paired bootstrap whose every draw fell on one side reported p_value 0.0 in JSON: 2,000 draws cannot show
+    less than 1 in 2,000."""
+    from harness.analysis.decision import compare_paired
+
+    a = {f"e{i}": 0.9 + i / 1000 for i in range(40)}
+    b = {f"e{i}": 0.1 for i in range(40)}
+    decision = compare_paired(a, b, "rouge_l", higher_is_better=True)
+    assert decision.test == "paired-bootstrap" and decision.outcome is Outcome.BETTER
+    assert 0 < decision.p_value < 0.05

@@ -122,6 +122,8 @@ class Decision:
         d = self.difference
         text = f"{points(d)}, {TESTS[self.test]} p "
         text += p_value(self.p_value) if self.p_value < 0.001 else f"= {p_value(self.p_value)}"
+        if self.margin:  # "p = 1 ... not worse" read as a contradiction: p tests no difference, the margin the interval
+            text += " of no difference"
         if self.adjusted_p is not None:
             text += f" (Holm-adjusted {p_value(self.adjusted_p)})"
         if self.a_only is not None:

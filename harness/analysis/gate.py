@@ -97,7 +97,9 @@ class GateResult:
             looks += (f" {self.candidate} itself was gated on it {self.repeated} time(s) before: each re-run is "
                       "another look too.")
         rules = [f"  [{'pass' if r.passed else 'FAIL'}] {r.name}: {r.detail}" for r in self.rules]
-        source = [f"  thresholds: from {self.thresholds_from}"] if self.thresholds_from else []
+        margin = (f"margin {pct(self.config.margin)} points (not worse by more than it)" if self.config.margin
+                  else "margin 0 (better than the reference, beyond noise)")
+        source = [f"  thresholds: {margin}" + (f"; from {self.thresholds_from}" if self.thresholds_from else "")]
         setup = [f"  note: {self.setup_note}"] if self.setup_note else []
         return "\n".join([head, *rules, *source, *setup, looks])
 
