@@ -280,3 +280,30 @@ def test_a_label_suite_compares_macro_f1_and_decides_on_it_when_it_is_the_object
     assert main(["compare", "m/1", "m/0", "--db", str(tmp_path)]) == 0
     out = printed(capsys)
     assert "macro_f1 decides" in " ".join(out.split()) and "paired-label" in out
+
+
+def test_macro_f1_left_out_for_want_of_the_suite_folder_is_said(tmp_path, toy_suite):
+    """A results database copied without its suite folder lost compare's macro_f1 row and shrank its Holm family with
+    no word, while the report still showed both trials' macro_f1."""
+    import json as _json
+
+    from harness.core.records import StudyRecord
+
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(StudyRecord(
+        name="m", experiment_name="m", experiment={}, suite="toy-colours", suite_version="1.0.0",
+        suite_path=str(tmp_path / "moved-away"), model_name="tiny", model_sha256="abc",
+        objective_metric="task_accuracy", maximize=True))
+    truth = ["red"] * 30 + ["green"] * 10
+    for number, said in ((0, ["red"] * 40), (1, truth)):
+        examples = [ExampleRow("test", f"test:{i}", f"item {i}", _json.dumps({"colour": t}),
+                               _json.dumps({"colour": s}), scores={"task_accuracy": float(s == t)})
+                    for i, (t, s) in enumerate(zip(truth, said))]
+        store.record_trial_result(TrialRecord(
+            id=trial_id("m", number), study="m", number=number, run_id="r", status="complete", method="prompt",
+            trained=False, feasible=True, examples=examples,
+            metrics=[MetricRow("test", "macro_f1", 0.5 + number / 4, 0.4, 0.9, 40)]))
+    c = compare_trials(store, "m/1", "m/0")
+    assert c.score("macro_f1") is None
+    assert any("macro_f1, which both trials were scored on, is not compared here" in w and "moved-away" in w
+               for w in c.warnings)

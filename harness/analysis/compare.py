@@ -123,6 +123,11 @@ def compare_trials(store: Store, a_id: str, b_id: str, split: str = "test", max_
     elif primary == "macro_f1":
         warnings.append(f"macro_f1 is compared on the answers' labels, read with the contract of {trial_a.id}'s "
                         "suite folder, which is not at hand at the version it was scored on; it is not decided here.")
+    elif all(t.metric(split, "macro_f1") is not None for t in (trial_a, trial_b)):  # scored, then not compared
+        warnings.append(f"macro_f1, which both trials were scored on, is not compared here: it is read from the "
+                        f"answers' labels with the contract of {trial_a.id}'s suite folder, which is not at hand at "
+                        f"the version it was scored on ({study.suite_path if study else 'no study'}). The other "
+                        "scores are adjusted together without it; run this where the suite folder is.")
     if primary not in names and not (primary == "macro_f1" and labels is None):
         warnings.append(f"{primary} (the objective) has no per-example score on {split} for both trials; it is "
                         "not decided here.")
