@@ -246,3 +246,16 @@ def test_a_paired_macro_f1_comparison_with_too_few_examples_a_label_runs_no_test
     decision = compare_macro_f1(a, b)
     assert decision.test == "none" and decision.difference.value is None
     assert decision.a == pytest.approx(1.0) and "too few test examples a label" in decision.why
+
+
+def test_the_prompt_quotes_labels_only_where_a_comma_or_quote_would_split_one():
+    """`cash withdrawal, fee` was listed as `..., cash withdrawal, fee, ...`: two labels to a prompted model, which was
+    then scored wrong for answering either. Plain labels keep the list the demo's numbers were measured with."""
+    messy = OutputContract(kind="label", key="intent", labels=("card", "cash withdrawal, fee", "say \"hi\"",
+                                                               "virement_non_reçu"))
+    said = messy.describe()
+    assert 'exactly one of: "card", "cash withdrawal, fee", "say \\"hi\\"", "virement_non_reçu".' in said
+    assert 'e.g. {"intent": "card"}' in said
+    assert "exactly one of: lost_card, card_arrival, age_limit, top_up." in LABELS.describe()
+    french = OutputContract(kind="label", key="intent", labels=("virement_non_reçu", "carte"))
+    assert '{"intent": "virement_non_reçu"}' in french.describe()  # not "\u00e7", which a model reads as six characters

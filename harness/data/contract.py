@@ -142,13 +142,20 @@ class OutputContract:
             if not self.grounded_keys or key in self.grounded_keys:
                 yield key, item
 
+    def label_list(self) -> str:
+        """The labels as the prompt lists them: `a, b, c`, or, where a label holds a comma, a quote or spaces at its
+        ends (`cash withdrawal, fee` read as two labels), each quoted as JSON writes it."""
+        if any("," in label or '"' in label or label != label.strip() for label in self.labels):
+            return ", ".join(json.dumps(label, ensure_ascii=False) for label in self.labels)
+        return ", ".join(self.labels)
+
     def describe(self) -> str:
         """The contract in words, appended to the instruction of prompting trials."""
         if self.kind == "label":
-            example = json.dumps({self.key: self.labels[0]})
+            example = json.dumps({self.key: self.labels[0]}, ensure_ascii=False)
             return (
                 f'Answer with a single JSON object {{"{self.key}": LABEL}} and nothing else, e.g. {example}. '
-                f"LABEL must be exactly one of: {', '.join(self.labels)}."
+                f"LABEL must be exactly one of: {self.label_list()}."
             )
         if self.kind == "text":
             what = "<number>" if self.numeric else "<answer>"
