@@ -195,7 +195,7 @@ def _suite_init(args, console: Console) -> int:
 
 def _suite_validate(args, console: Console) -> int:
     from harness.data.outliers import long_inputs, long_inputs_text
-    from harness.data.suites import labels_not_in_train, load_suite
+    from harness.data.suites import load_suite
 
     suite = load_suite(args.suite)
     sizes = ", ".join(f"{s} {len(v)}" for s, v in suite.splits.items())
@@ -204,11 +204,6 @@ def _suite_validate(args, console: Console) -> int:
         print_flagged(console, "warning", warning)
     if (longest := long_inputs(suite))[0]:
         print_flagged(console, "warning", long_inputs_text(*longest))
-    unlearnable = ", ".join(f"{label} ({n})" for label, n in labels_not_in_train(suite).items())
-    if unlearnable:
-        console.print(f"warning: label(s) scored in dev or test with no train example: {unlearnable}. No adapter can "
-                      "learn them and no shot can show them; add train examples, or remove them from dev, test and "
-                      "`output.labels` (and bump `version`).", highlight=False)
     return 0
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.data.reworded import reworded_copies, reworded_text
-from harness.data.suites import Suite
+from harness.data.suites import Suite, labels_not_in_train
 
 
 def suite_warnings(suite: Suite) -> list[str]:
-    """The suite's own load warnings, a folder named otherwise than its suite, and dev or test inputs that reword a
-    train input."""
+    """The suite's own load warnings, a folder named otherwise than its suite, dev or test inputs that reword a train
+    input, and labels dev or test score that train has no example of."""
     warnings = list(suite.warnings)
     folder = Path(suite.path).resolve().name  # `validate .` from inside the suite: `.` has no name of its own
     if folder != suite.name:  # a copied folder keeps the name it was copied from
@@ -20,4 +20,8 @@ def suite_warnings(suite: Suite) -> list[str]:
                         "would share them. Make `name:` and the folder agree unless this is that suite.")
     if reworded := reworded_copies(suite):
         warnings.append(reworded_text(reworded))
+    if unlearnable := ", ".join(f"{label} ({n})" for label, n in labels_not_in_train(suite).items()):
+        warnings.append(f"label(s) scored in dev or test with no train example: {unlearnable}. No adapter can learn "
+                        "them and no shot can show them, so every arm is scored wrong on them; add train examples, or "
+                        "remove them from dev, test and `output.labels` (and bump `version`).")
     return warnings
