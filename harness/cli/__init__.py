@@ -15,11 +15,10 @@ from rich.console import Console
 from harness.cli import lifecycle, project, results, sweeps
 from harness.cli.console import (
     ResultConsole,
+    command_signals,
     full_disk,
-    hear_ctrl_c,
     print_flagged,
     replace_what_output_cannot_encode,
-    stop_cleanly_on_term,
 )
 from harness.cli.parsing import GIVEN, Parser, VersionAction
 from harness.cli.sweeps import SWEEP_EPILOG
@@ -66,40 +65,38 @@ def main(argv: list[str] | None = None) -> int:
     if not console.is_terminal:  # logs and pipes: keep table rows on one line
         console.width = 200
     resumable = getattr(args, "resumable", False)  # sweep and worker: finished trials are kept to resume from
-    if resumable:
-        hear_ctrl_c()
-    stop_cleanly_on_term()
-    try:
-        return args.run(args, console) or 0
-    except HarnessError as exc:  # on stderr: `harness trials --format json > x.json` must not write it into x.json
-        print_flagged(console, "error", str(exc))
-        return 2
-    except BrokenPipeError:  # `harness trials --format json | head`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python flushes at exit
-        return 141  # as a command that SIGPIPE stopped
-    except Exception as exc:
-        full = full_disk(exc)  # itself, or what caused it: Optuna's journal wrapped a full disk in its own error
-        if full is None:
-            raise
-        where = full.filename or "standard output or a file it wrote"
-        print_flagged(console, "error", f"could not write to {where}: {full.strerror}. Free some space (or raise the "
-                                        "quota) and run the same command again"
-                                        + ("; finished trials are saved, and it resumes." if resumable
-                                           else "; what it wrote is incomplete."))
-        return 2
-    except KeyboardInterrupt as stop:
-        resumable = resumable and not getattr(args, "dry_run", False)  # a dry run runs no trial
-        Console(stderr=True, soft_wrap=True, markup=False).print(  # not a result: beside the errors
-            ("\nstopped (SIGTERM)." if isinstance(stop, Terminated) else "\ninterrupted.")
-            + (" Finished trials are saved; re-run the same command to resume." if resumable else ""))
-        return 143 if isinstance(stop, Terminated) else 130
+    with command_signals(resumable):
+        try:
+            return args.run(args, console) or 0
+        except HarnessError as exc:  # on stderr: `harness trials --format json > x.json` must not write it into x.json
+            print_flagged(console, "error", str(exc))
+            return 2
+        except BrokenPipeError:  # `harness trials --format json | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python flushes at exit
+            return 141  # as a command that SIGPIPE stopped
+        except Exception as exc:
+            full = full_disk(exc)  # itself, or what caused it: Optuna's journal wrapped a full disk in its own error
+            if full is None:
+                raise
+            where = full.filename or "standard output or a file it wrote"
+            print_flagged(console, "error",
+                          f"could not write to {where}: {full.strerror}. Free some space (or raise the quota) and run "
+                          "the same command again" + ("; finished trials are saved, and it resumes." if resumable
+                                                      else "; what it wrote is incomplete."))
+            return 2
+        except KeyboardInterrupt as stop:
+            resumable = resumable and not getattr(args, "dry_run", False)  # a dry run runs no trial
+            Console(stderr=True, soft_wrap=True, markup=False).print(  # not a result: beside the errors
+                ("\nstopped (SIGTERM)." if isinstance(stop, Terminated) else "\ninterrupted.")
+                + (" Finished trials are saved; re-run the same command to resume." if resumable else ""))
+            return 143 if isinstance(stop, Terminated) else 130
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="harness",
         description="Does fine-tuning beat prompting for this task? Sweep prompting, LoRA, QLoRA and full "
-                   "fine-tuning on an evaluation suite; score every trial on held-out data; store it all.",
+                    "fine-tuning on an evaluation suite; score every trial on held-out data; store it all.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=VersionAction)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import errno
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.text import Text
@@ -71,6 +73,25 @@ def flagged(word: str, text: str) -> Text:
     users (a label `ok[/bold]`, an approver `alice [bob]`, a worker's log) crashed `harness show` and `registry` with a
     MarkupError, or lost its bracketed words, when rich read it as markup."""
     return Text.assemble((f"{word}:", FLAG_STYLES[word]), " ", text)
+
+
+@contextmanager
+def command_signals(resumable: bool) -> Iterator[None]:
+    """The signals a command stops on (`stop_cleanly_on_term`, and Ctrl-C for a `resumable` sweep or worker), for
+    the command's run only: `harness.cli.main` called from a notebook left its SIGTERM handler in the kernel."""
+    saved = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    if resumable:
+        hear_ctrl_c()
+    stop_cleanly_on_term()
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            if handler is not None:  # None: set outside Python, which Python cannot put back
+                signal.signal(number, handler)
+
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def hear_ctrl_c() -> None:

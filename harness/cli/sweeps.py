@@ -16,7 +16,6 @@ from harness.cli.options import database_path, db_option, named, open_store, wor
 from harness.cli.parsing import Help, examples_block
 from harness.core.errors import HarnessError
 from harness.core.paths import STORAGE_ENV, bundled, results_folder, shared_results_warning
-from harness.data.suite_warnings import suite_warnings
 
 
 def add_commands(sub) -> None:
@@ -180,7 +179,7 @@ def _sweep(args, console: Console) -> int:
     from harness.analysis import report
     from harness.analysis.verdict import study_verdict
     from harness.data.suites import show_path
-    from harness.sweep.machine import plan_for_machine
+    from harness.sweep.machine import finished_trials, plan_for_machine
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
     from harness.sweep.storage import origin_note, redacted
@@ -190,9 +189,7 @@ def _sweep(args, console: Console) -> int:
     if (note := origin_note(plan.storage)) is not None:  # a variable left set would move the study without a word
         print_flagged(console, "note", note)
     _warn_of_exposure(console, args.storage, plan.results_dir)
-    for warning in [*suite_warnings(plan.suite), *filter(None, (
-            plan.labels_left_out_warning(), plan.unbalanced_test_warning(), plan.forgetting_warning(),
-            plan.single_modules_warning()))]:
+    for warning in plan.warnings():
         print_flagged(console, "warning", warning)
     _check_workers(args.workers, plan)  # before calibration, which takes minutes, and in the dry run
     if args.check:
@@ -205,7 +202,7 @@ def _sweep(args, console: Console) -> int:
         print_flagged(console, "note", note)
     with as_one_worker(plan.device, args.workers):  # workers then read this calibration, not time it again
         here = plan_for_machine(plan, console.print, args.allow_under_trained, pull_missing=not args.dry_run,
-                                recalibrate=args.recalibrate, finished=_finished_trials(store, plan.study),
+                                recalibrate=args.recalibrate, finished=finished_trials(store, plan.study),
                                 refuse=not args.dry_run)
     plan, expected = here.plan, here.estimate
     if args.dry_run:
@@ -304,13 +301,6 @@ def _run_workers(plan, overrides: list[str], store, count: int, console: Console
     return bool(bad) and len(bad) == len(exits)
 
 
-def _finished_trials(store, study: str) -> list[dict]:
-    """The parameters, with `method`, of the trials a resumed study has finished (complete or pruned), which the
-    estimate leaves out; a failed trial may run again, and stays in it."""
-    return [{"method": t.method, **t.params} for t in store.trials(study) if t.status in ("complete", "pruned")] \
-        if store.path.exists() else []
-
-
 def _engine_lost(outcome, console: Console) -> bool:
     """Whether the run stopped because its engine went away (`SweepOutcome.engine_lost`), said as an error."""
     if not outcome.engine_lost:
@@ -321,7 +311,7 @@ def _engine_lost(outcome, console: Console) -> bool:
 
 def _worker(args, console: Console) -> int:
     from harness.core.config import FlagOverride
-    from harness.sweep.machine import plan_for_machine
+    from harness.sweep.machine import finished_trials, plan_for_machine
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
 
@@ -341,7 +331,7 @@ def _worker(args, console: Console) -> int:
     for note in check_store_matches_storage(plan, store):  # before calibration: another setup costs minutes there
         print_flagged(console, "note", note)
     here = plan_for_machine(plan, console.print, args.allow_under_trained, recalibrate=args.recalibrate,
-                            finished=_finished_trials(store, plan.study))
+                            finished=finished_trials(store, plan.study))
     outcome = run_sweep(here.plan, store, echo=console.print, worker=index, followups=False, prepared=here.data)
     _check_calibration(here, store, outcome, console)
     console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed"

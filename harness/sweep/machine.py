@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.core.errors import HarnessError, ModelError
 from harness.models import sources
+from harness.store.database import Store
 from harness.sweep.calibrate import Calibration, apply, calibrate
 from harness.sweep.estimate import Estimate, estimate, fit, planned_steps
 from harness.sweep.plan import SweepPlan, check_adapters
@@ -53,6 +54,13 @@ class MachinePlan:
         precision = self.calibration.precision if self.calibration else self.plan.config.training.precision
         return [f"training.precision={precision}", "budget.fit_minutes=null",
                 f"budget.max_steps={'null' if budget.max_steps is None else budget.max_steps}"]
+
+
+def finished_trials(store: Store, study: str) -> list[dict]:
+    """The parameters, with `method`, of the trials a resumed study has finished (complete or pruned), which the
+    estimate leaves out (`plan_for_machine`'s `finished`); a failed trial may run again, and stays in it."""
+    return [{"method": t.method, **t.params} for t in store.trials(study) if t.status in ("complete", "pruned")] \
+        if store.path.exists() else []
 
 
 def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_trained: bool = False,

@@ -26,6 +26,7 @@ from harness.core.offline import no_calls_home
 from harness.core.paths import STORAGE_ENV, probe_writable
 from harness.core.text import fold
 from harness.core.typed import raise_problems
+from harness.data.suite_warnings import suite_warnings
 from harness.data.suites import Example, Suite, label_counts, load_suite, seeded_subset
 from harness.evaluation.regression import REGRESSION_SUITES, item_texts, too_few_to_decide
 from harness.evaluation.scorers import higher_is_better
@@ -187,6 +188,13 @@ class SweepPlan:
                         f"trial adapts one of them alone. For one adapter on all of them, write them as one string, "
                         f"`target_modules: \"{','.join(choices)}\"`; to choose between sets, list such strings.")
         return None
+
+    def warnings(self) -> list[str]:
+        """What loads but is likely a mistake, said before anything runs: the suite's (`suite_warnings`), then the
+        plan's own."""
+        return [*suite_warnings(self.suite), *filter(None, (
+            self.labels_left_out_warning(), self.unbalanced_test_warning(), self.forgetting_warning(),
+            self.single_modules_warning()))]
 
     def forgetting_warning(self) -> str | None:
         """Why the forgetting check cannot decide feasibility (`too_few_to_decide`), or None."""
