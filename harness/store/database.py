@@ -305,8 +305,9 @@ class Store:
         return HarnessError(
             f"results database {self.path} cannot be read: it is not a DuckDB database, or it was cut short or "
             f"damaged (a copy that did not finish, a full or failing disk). Restore it from a backup, point at the "
-            f"right one (--db for reading commands, `results_dir` for a sweep), or move it aside to start a new "
-            f"one; nothing was written. DuckDB said: {exc}")
+            f"right one (--db for reading commands, `results_dir` for a sweep), or move it aside and start afresh "
+            f"in another results folder (its study's finished trials are in the one moved aside, and a sweep "
+            f"refuses to go on without them); nothing was written. DuckDB said: {exc}")
 
     def _unwritable_error(self, exc: BaseException) -> HarnessError:
         """A sound database this command cannot write to: what writes, and how to go on."""

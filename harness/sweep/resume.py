@@ -23,7 +23,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import optuna
@@ -77,24 +77,46 @@ def fail_stale_trials(study: optuna.Study, retry=None, current: int | None = Non
     expired, and pass each to `retry` (Optuna's RetryHeartbeatStaleTrialCallback); returns (number, why) for
     each, for the caller to record."""
     stale = []
-    host, now = socket.gethostname(), time.time()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t.number == current:
-            continue
-        # A trial another worker has just asked for has no lease yet: its start opens one.
-        opened = t.datetime_start.timestamp() + LEASE_SECONDS if t.datetime_start else 0
-        pid, owner, lease = t.user_attrs.get("pid"), t.user_attrs.get("host"), t.user_attrs.get("lease_until", opened)
-        if owner == host and pid is not None and not _alive(pid):
-            reason = f"interrupted: process {pid} on {host} ended while the trial was running"
-        elif lease < now:
-            reason = f"interrupted: lease of process {pid} on {owner} expired (no heartbeat for {LEASE_SECONDS:.0f} s)"
-        else:
+        if t.number == current or (reason := _stale(t)) is None:
             continue
         study.tell(t.number, state=TrialState.FAIL)
         if retry is not None:
             retry(study, next(f for f in study.get_trials(deepcopy=False) if f.number == t.number))
         stale.append((t.number, f"{reason}; {retry_note(t)}"))
     return stale
+
+
+def _stale(t: optuna.trial.FrozenTrial) -> str | None:
+    """Why a RUNNING trial's run is over (its process died on this host, or its lease expired), or None."""
+    # A trial another worker has just asked for has no lease yet: its start opens one.
+    opened = t.datetime_start.timestamp() + LEASE_SECONDS if t.datetime_start else 0
+    pid, owner, lease = t.user_attrs.get("pid"), t.user_attrs.get("host"), t.user_attrs.get("lease_until", opened)
+    if owner == socket.gethostname() and pid is not None and not _alive(pid):
+        return f"interrupted: process {pid} on {owner} ended while the trial was running"
+    if lease < time.time():
+        return f"interrupted: lease of process {pid} on {owner} expired (no heartbeat for {LEASE_SECONDS:.0f} s)"
+    return None
+
+
+def finish_recorded_trials(study: optuna.Study, recorded: Mapping[int, float | None],
+                           current: int | None = None) -> list[int]:
+    """Tell the storage the outcome of each stale RUNNING trial (as `fail_stale_trials` finds them) that the results
+    database already holds as finished, `recorded` as {number: objective, None where pruned}: its process ended
+    after the trial was recorded and before Optuna was told (a kill in that window, or a journal cut short by a full
+    disk). Failed instead, the trial read "ended while the trial was running", kept its scores and adapter on a failed
+    row, and its configuration trained a second time. Returns their numbers; call before `fail_stale_trials`."""
+    finished = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.number == current or t.number not in recorded or _stale(t) is None:
+            continue
+        value = recorded[t.number]
+        if value is None:
+            study.tell(t.number, state=TrialState.PRUNED)
+        else:
+            study.tell(t.number, value)
+        finished.append(t.number)
+    return finished
 
 
 STOPPED_BY_USER = "stopped_by_user"

@@ -25,7 +25,7 @@ import socket
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -72,6 +72,7 @@ from harness.sweep.resume import (
     RetryOnce,
     counted_trials,
     fail_stale_trials,
+    finish_recorded_trials,
     mark_interrupted,
     renew,
     retry_note,
@@ -148,11 +149,12 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     store.record_run(RunRecord(run_id, plan.study, os.getpid(), socket.gethostname(), plan.device,
                                env["device_name"], env["cpu_count"], env))
     with storage.claim(plan.study):  # two workers starting together must not enqueue the baselines twice
+        finished = finish_recorded_trials(study, _recorded(plan, store))
         stale = fail_stale_trials(study, RETRY)
         retry_stopped_trials(study, resuming=True)  # before the baselines: a stopped baseline's retry stands for it
         for params in plan.enqueued:
             study.enqueue_trial(params, skip_if_exists=True)
-    _record_stale(store, plan.study, stale, echo)
+    _record_stale(store, plan.study, stale, echo, finished)
     record_storage_failures(store, plan.study, study)  # a trial of this folder's killed worker, failed by another
 
     remaining = plan.trials - counted_trials(study)
@@ -233,6 +235,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
             trial.set_user_attr(FIXED, fixed_attr(plan.space, params["method"]))  # Optuna's own params leave them out
             _claim(plan, store, storage, study, trial, echo)
             record = new_record(trial, params)
+            trial.set_user_attr(RESULTS, str(store.path.resolve()))  # whose database must hold it (`_lost_trials`)
             store.record_trial_start(record)
             started.add(trial.number)
             if (repeated := _repeats(study, trial.number)) is not None:  # an interrupted trial's configuration
@@ -352,12 +355,13 @@ def _claim(plan: SweepPlan, store: Store, storage: StudyStorage, study: optuna.S
     waited = False
     while True:
         with storage.claim(plan.study):
+            finished = finish_recorded_trials(study, _recorded(plan, store), current=trial.number)
             stale = fail_stale_trials(study, RETRY, current=trial.number)
             retry_stopped_trials(study)  # another worker's Ctrl-C: its trial runs here, as a dead worker's does
             why = unneeded(study, trial, plan.trials) or _queued_first(study, trial)
             trial.set_user_attr("claimed", why is None)
             renew(trial)
-        _record_stale(store, plan.study, stale, echo)
+        _record_stale(store, plan.study, stale, echo, finished)
         record_storage_failures(store, plan.study, study)
         if why is None:
             return
@@ -404,10 +408,23 @@ def _queued_first(study: optuna.Study, trial: optuna.Trial) -> tuple[str, str] |
                      "this one, runs first, in its place; this one is queued again after it")
 
 
-def _record_stale(store: Store, study: str, stale: list[tuple[int, str]], echo: Callable[[str], None]) -> None:
+def _record_stale(store: Store, study: str, stale: list[tuple[int, str]], echo: Callable[[str], None],
+                  finished: Sequence[int] = ()) -> None:
+    for number in finished:
+        echo(f"trial {trial_id(study, number)}: recorded as finished before its process ended; the study storage "
+             "now says so too, and it does not run again")
     for number, reason in stale:
         store.mark_trial_failed(trial_id(study, number), reason)
         echo(f"trial {trial_id(study, number)}: marked failed - {reason}")
+
+
+def _recorded(plan: SweepPlan, store: Store) -> dict[int, float | None]:
+    """The study's finished trials in the results database, as `finish_recorded_trials` reads them: the objective
+    Optuna was given (the worst value where the trial scored nothing, as `objective` returns it), None where
+    pruned."""
+    worst = 0.0 if plan.maximize else 1.0
+    return {t.number: None if t.status == "pruned" else worst if t.objective is None else t.objective
+            for t in store.trials(plan.study) if t.status in ("complete", "pruned")}
 
 
 def record_storage_failures(store: Store, name: str, study: optuna.Study) -> None:
@@ -557,6 +574,7 @@ def check_store_matches_storage(plan: SweepPlan, store: Store, repair: bool = Tr
     _check_choices(plan, drawn)
     known = {t.number for t in drawn}
     unknown = [t.id for t in store.trials(plan.study) if t.number not in known]
+    _refuse_lost_trials(plan, store, drawn)
     if not unknown:
         return notes
     shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
@@ -567,6 +585,35 @@ def check_store_matches_storage(plan: SweepPlan, store: Store, repair: bool = Tr
         f"the storage those trials came from, pass --study NEW_NAME to start a separate study, or use another "
         f"results folder (--set results_dir=...)."
     )
+
+
+RESULTS = "results"
+"""User attribute of a trial: the results database it is recorded in (absolute), so that one whose finished trials it
+no longer holds is refused (`_refuse_lost_trials`) while workers with databases of their own are not."""
+
+
+def _refuse_lost_trials(plan: SweepPlan, store: Store, drawn: list) -> None:
+    """Refuse when the study storage holds finished trials that this results database should hold and does not: it
+    was deleted, moved aside (as a damaged one's error suggests) or replaced. The sweep had said "study toy has its 3
+    trials" and "No verdict yet", exit 0: two scored adapters were gone from every report, their folders orphaned.
+    A trial is this database's where it says so (`RESULTS`); one recorded before it said so, where the storage is
+    the journal in this database's own folder."""
+    here, held = str(store.path.resolve()), {t.number for t in store.trials(plan.study)}
+    journal = plan.storage.removeprefix("journal:") if plan.storage.startswith("journal:") else None
+    beside = journal is not None and Path(journal).resolve() == store.path.parent.resolve() / "optuna-journal.log"
+    lost = [t.number for t in drawn
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.number not in held
+            and t.user_attrs.get(RESULTS, here if beside else None) == here]
+    if not lost:
+        return
+    shown = ", ".join(trial_id(plan.study, n) for n in lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5
+                                                                    else "")
+    raise HarnessError(
+        f"the study storage {redacted(plan.storage)} holds {len(lost)} finished trial(s) of study {plan.study} "
+        f"({shown}) that {store.path} should hold and does not: the results database was deleted, moved aside or "
+        "replaced. Their scores and verdict would be left out of every report. Put the database back (a backup, or "
+        f"the copy you moved aside, repaired), or start afresh: --study NEW_NAME for a new study here, or another "
+        "results folder (--set results_dir=...) with its own journal.")
 
 
 def _check_same_setup(plan: SweepPlan, store: Store) -> tuple[tuple[str, str], list[str]]:
