@@ -110,6 +110,15 @@ def test_trials_says_when_there_are_none(tmp_path, capsys, monkeypatch):
     assert main(["trials", "--study", "nosuch", *db]) == 2
     out = " ".join(printed(capsys).split())
     assert out.startswith("error:") and "no study 'nosuch'" in out and "its studies: s" in out
+    from harness.core.records import StudyRecord
+    from harness.store.database import Store
+
+    # a study recorded with no trial yet (its first stopped before its row) is not "no study 'empty'; its studies:
+    # empty"
+    Store(db[1]).record_study(StudyRecord("empty", "empty", {"name": "empty"}, "toy", "1.0.0", None, "m", "0" * 64,
+                                          "task_accuracy", True))
+    assert main(["trials", "--study", "empty", *db]) == 0
+    assert "no trials: study empty has none in" in " ".join(printed(capsys).split())
 
 
 def test_show_says_when_a_single_loss_was_logged(tmp_path, capsys):

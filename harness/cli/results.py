@@ -252,7 +252,7 @@ def _trials(args, console: Console) -> int:
     objectives = {name: study.objective_metric for name, study in studies.items()}
     if not trials and args.study:
         known = sorted({t.study for t in store.trials()} | set(objectives))
-        if known:  # a study name given wrong reads as "no trials yet" otherwise
+        if known and args.study not in known:  # a study name given wrong reads as "no trials yet" otherwise
             raise HarnessError(f"no study {args.study!r} in {store.path}; its studies: {', '.join(known)}. Pass one "
                                "of them to --study, or leave --study out for every trial.")
     if not trials and args.format == "table":  # an empty table with no word reads as a broken command
