@@ -316,6 +316,36 @@ def test_a_test_subset_of_mostly_one_label_is_warned_about_with_its_floor(tmp_pa
                                                "scores 80% task accuracy, the floor every score reads against.")
 
 
+def test_a_dev_mix_unlike_tests_is_warned_about_where_dev_accuracy_chooses(tmp_path, tiny_model_dir, toy_suite):
+    """A support team's agreed test set held 4 of each intent, dev 10% of an imbalanced train file: full fine-tuning
+    chosen on dev scored dev's constant answer (8.8%) and 1.3% on test, with no word of the two mixes."""
+    import json
+    import shutil
+
+    from harness.evaluation.inference import mix_differs_p
+
+    suite = Path(shutil.copytree(toy_suite, tmp_path / "mixed"))
+    path = experiment(tmp_path, tiny_model_dir, suite, "space: {prompt: {shots: 0}}\n")
+    alike = plan_sweep(path, ["data.dev_limit=null", "data.test_limit=null"])  # one stratified split: no warning
+    assert alike.dev_unlike_test_warning() is None
+    rows = [json.loads(line) for line in (suite / "dev.jsonl").read_text().splitlines()]
+    key = next(iter(rows[0]["output"]))
+    label = rows[0]["output"][key]
+    skewed = [{**r, "output": {key: label}} if i % 6 else r for i, r in enumerate(rows)]  # 50 of 60 one colour
+    (suite / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in skewed))
+    said = plan_sweep(path, ["data.dev_limit=null", "data.test_limit=null"]).dev_unlike_test_warning()
+    assert said.startswith("dev and test hold the labels in different proportions") and f"`{label}` is " in said
+    assert "objective.metric: macro_f1" in said and "--dev-from" in said
+    assert plan_sweep(path, ["data.dev_limit=null", "data.test_limit=null", "objective.metric=macro_f1"]) \
+        .dev_unlike_test_warning() is None  # macro_f1 weighs every label alike
+    # 77 labels in 50 dev and 160 test examples read far apart from one mix by chance: the test reads them so
+    import random
+
+    many = [f"l{i % 77}" for i in range(2000)]
+    random.Random(0).shuffle(many)
+    assert mix_differs_p(many[:50], many[50:210]) > 0.01
+
+
 # --- sweep --check: the checks that need no model, in seconds, for a CI step ---
 
 def test_check_validates_the_experiment_without_loading_a_model_or_writing_anything(tmp_path, tiny_model_dir,

@@ -28,6 +28,7 @@ from harness.core.text import fold
 from harness.core.typed import raise_problems
 from harness.data.suite_warnings import suite_warnings
 from harness.data.suites import Example, Suite, label_counts, load_suite, seeded_subset
+from harness.evaluation.inference import mix_apart, mix_differs_p
 from harness.evaluation.regression import REGRESSION_SUITES, item_texts, too_few_to_decide
 from harness.evaluation.scorers import higher_is_better
 from harness.evaluation.scoring import metric_names
@@ -43,6 +44,12 @@ from harness.training.methods.dspy_prompt import optimizer_problem
 from harness.training.methods.lora import adapter_problems
 
 SPLITS = ("train", "dev", "test")
+
+DEV_TEST_P = 0.001
+"""How unlikely dev's and test's label mixes must be under one mix (`mix_differs_p`, 999 re-splits: none reaches
+them) before the plan says they differ by design."""
+DEV_TEST_MIN_EXAMPLES = 30
+"""Examples each of dev and test must hold before their label shares are compared."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,29 @@ class SweepPlan:
         return (f"{count} of the {n} test examples ({count / n:.0%}) are `{label}`: always answering it scores "
                 f"{count / n:.0%} task accuracy, the floor every score reads against.")
 
+    def dev_unlike_test_warning(self) -> str | None:
+        """Dev and test subsets holding labels in very different proportions (an agreed test set balanced, dev drawn
+        from an imbalanced train file), where trials are chosen on dev task accuracy: the choice then rewards dev's
+        mix, up to always answering dev's commonest label, which a helper's full fine-tuning did (8.8% on dev, the
+        constant answer's share, 1.3% on test)."""
+        if self.config.objective.metric != "task_accuracy":
+            return None
+        dev, test = (label_counts(self.subsets[split], self.suite.contract) for split in ("dev", "test"))
+        n_dev, n_test = sum(dev.values()), sum(test.values())
+        if min(n_dev, n_test) < DEV_TEST_MIN_EXAMPLES:  # too few for shares to differ beyond chance
+            return None
+        labels = [list(counts.elements()) for counts in (dev, test)]
+        if mix_differs_p(*labels, seed=self.config.seed) > DEV_TEST_P:  # the mixes differ no more than by chance
+            return None
+        apart = mix_apart(*labels)
+        label, count = max(dev.items(), key=lambda item: (item[1], item[0]))
+        return (f"dev and test hold the labels in different proportions ({apart:.0%} of the examples would have to "
+                f"change label to make them alike): `{label}` is {count / n_dev:.0%} of dev and "
+                f"{test[label] / n_test:.0%} of test. Trials are chosen on dev task accuracy, which rewards dev's mix "
+                f"(always answering `{label}` scores {count / n_dev:.0%} there). Choose on `objective.metric: "
+                "macro_f1`, which weighs every label alike, or give dev the test set's mix (`harness suite init "
+                "--dev-from`).")
+
     def single_modules_warning(self) -> str | None:
         """An adapter arm's `target_modules` written as a YAML list of single modules (`[q_proj, v_proj]`, as PEFT
         takes them): a list in `space:` is a choice, so each trial adapts one module alone, which is rarely meant."""
@@ -193,7 +223,8 @@ class SweepPlan:
         """What loads but is likely a mistake, said before anything runs: the suite's (`suite_warnings`), then the
         plan's own."""
         return [*suite_warnings(self.suite), *filter(None, (
-            self.labels_left_out_warning(), self.unbalanced_test_warning(), self.forgetting_warning(),
+            self.labels_left_out_warning(), self.unbalanced_test_warning(), self.dev_unlike_test_warning(),
+            self.forgetting_warning(),
             self.single_modules_warning()))]
 
     def forgetting_warning(self) -> str | None:
