@@ -4,6 +4,7 @@ trial was recorded in the database but before Optuna was told. Neither loses a f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -89,3 +90,20 @@ def test_a_trial_recorded_before_its_process_ended_is_completed_not_run_again(tm
     assert "trial kept/1: recorded as finished before its process ended" in said and "marked failed" not in said
     assert states(results) == ["COMPLETE", "COMPLETE"]
     assert [t.status for t in Store(results / "harness.duckdb").trials("kept")] == ["complete", "complete"]
+
+
+def test_a_dead_workers_trial_ends_at_its_last_sign_of_life_not_when_a_resume_found_it(tmp_path):
+    """A trial killed 20 s in read "ran 112.3 s (wall) before it stopped": its end was the moment the next sweep
+    marked it failed."""
+    from datetime import datetime, timedelta, timezone
+
+    from test_store import make_record
+
+    store = Store(tmp_path / "harness.duckdb")
+    started = datetime.now(timezone.utc) - timedelta(minutes=10)
+    store.record_trial_start(dataclasses.replace(make_record(), status="running", started_at=started,
+                                                 finished_at=None))
+    last_seen = started + timedelta(seconds=20)
+    store.mark_trial_failed("s1/0", "interrupted: process 1 ended", ended_at=last_seen)
+    trial = store.trial("s1/0")
+    assert trial.status == "failed" and trial.finished_at - trial.started_at == timedelta(seconds=20)

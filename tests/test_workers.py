@@ -23,7 +23,7 @@ from harness.core.errors import ConfigError
 from harness.core.progress import INTERVAL_ENV
 from harness.core.records import is_duplicate
 from harness.store.database import Store
-from harness.sweep.resume import counted_trials
+from harness.sweep.resume import LEASE_SECONDS, counted_trials
 from harness.sweep.storage import normalise, open_storage, redacted
 
 REPO = Path(__file__).resolve().parents[1]
@@ -368,8 +368,10 @@ def test_a_trial_whose_worker_on_another_machine_went_silent_is_failed_and_retri
         return trial
 
     first = silent_trial()
-    ((number, reason),) = fail_stale_trials(study, RETRY)
+    ((number, reason, last_seen),) = fail_stale_trials(study, RETRY)
     assert number == first.number and "lease of process 4242 on another-machine expired" in reason
+    lease = study.trials[first.number].user_attrs["lease_until"]
+    assert last_seen == pytest.approx(lease - LEASE_SECONDS)  # its last renewal ends its time, not this call
     assert reason.endswith("retried once")
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert len(waiting) == 1 and waiting[0].params == first.params
@@ -378,7 +380,7 @@ def test_a_trial_whose_worker_on_another_machine_went_silent_is_failed_and_retri
     assert retry.params == first.params
     for key, value in (("pid", 4243), ("host", "another-machine"), ("lease_until", time.time() - 1)):
         retry.set_user_attr(key, value)
-    ((_, again),) = fail_stale_trials(study, RETRY)
+    ((_, again, _),) = fail_stale_trials(study, RETRY)
     assert f"not retried again (it was the retry of trial {first.number})" in again
     assert study.get_trials(states=(TrialState.WAITING,)) == []
     live = silent_trial()

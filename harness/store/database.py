@@ -94,6 +94,11 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def _naive_utc(moment: datetime) -> datetime:
+    """`moment` as the database keeps times: UTC, without a zone."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def _ts(value: datetime | None) -> datetime | None:
     """Normalise to naive UTC, so values from different machines compare correctly."""
     if value is None:
@@ -561,16 +566,18 @@ class Store:
         self._write(write)
 
     def mark_trial_failed(self, trial_id: str, reason: str, status: str = "failed",
-                          hosted: HostedUsage | None = None) -> None:
-        """Record why a trial did not complete (status failed or pruned); its finished_at is now. A hosted arm that
-        stopped passes what it had spent, so the sweep's cost still counts it."""
+                          hosted: HostedUsage | None = None, ended_at: datetime | None = None) -> None:
+        """Record why a trial did not complete (status failed or pruned); its finished_at is `ended_at` (a dead
+        worker's last sign of life), else now. A hosted arm that stopped passes what it had spent, so the sweep's
+        cost still counts it."""
         if status not in ("failed", "pruned"):
             raise ValueError(f"mark_trial_failed status must be 'failed' or 'pruned', not {status!r}")
         spent = None if hosted is None else _dumps(dataclasses.asdict(hosted))
 
         def write(c: duckdb.DuckDBPyConnection) -> None:
             c.execute("UPDATE trials SET status = ?, failure_reason = ?, finished_at = ?, hosted = coalesce(?, hosted)"
-                      " WHERE id = ?", [status, reason, _now(), spent, trial_id])
+                      " WHERE id = ?", [status, reason, _now() if ended_at is None else _naive_utc(ended_at),
+                                        spent, trial_id])
             write_seal(c, trial_id)
 
         self._write(write)

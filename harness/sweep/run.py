@@ -70,6 +70,7 @@ from harness.sweep.resume import (
     Lease,
     PlacedSampler,
     RetryOnce,
+    Stale,
     counted_trials,
     fail_stale_trials,
     finish_recorded_trials,
@@ -408,13 +409,14 @@ def _queued_first(study: optuna.Study, trial: optuna.Trial) -> tuple[str, str] |
                      "this one, runs first, in its place; this one is queued again after it")
 
 
-def _record_stale(store: Store, study: str, stale: list[tuple[int, str]], echo: Callable[[str], None],
+def _record_stale(store: Store, study: str, stale: list[Stale], echo: Callable[[str], None],
                   finished: Sequence[int] = ()) -> None:
     for number in finished:
         echo(f"trial {trial_id(study, number)}: recorded as finished before its process ended; the study storage "
              "now says so too, and it does not run again")
-    for number, reason in stale:
-        store.mark_trial_failed(trial_id(study, number), reason)
+    for number, reason, last_seen in stale:
+        ended = None if last_seen is None else datetime.fromtimestamp(last_seen, timezone.utc)
+        store.mark_trial_failed(trial_id(study, number), reason, ended_at=ended)
         echo(f"trial {trial_id(study, number)}: marked failed - {reason}")
 
 
