@@ -107,3 +107,22 @@ def test_a_dead_workers_trial_ends_at_its_last_sign_of_life_not_when_a_resume_fo
     store.mark_trial_failed("s1/0", "interrupted: process 1 ended", ended_at=last_seen)
     trial = store.trial("s1/0")
     assert trial.status == "failed" and trial.finished_at - trial.started_at == timedelta(seconds=20)
+
+
+def test_trials_says_when_a_running_trials_process_has_ended(tmp_path, capsys):
+    """After a kill -9, `harness trials` showed the dead trial as running, with no word, until someone resumed."""
+    import socket
+
+    from test_store import make_record
+
+    from harness.core.records import RunRecord
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_run(RunRecord("run-1", "s1", ended.pid, socket.gethostname(), "cpu", "cpu", 2, {}))
+    store.record_trial_start(dataclasses.replace(make_record(), status="running", finished_at=None))
+    assert main(["trials", "--db", str(tmp_path)]) == 0
+    said = " ".join(printed(capsys).split())
+    assert f"s1/0 (process {ended.pid}) shows as running, but the process that ran it on this machine has ended" in said
+    assert "Re-run the sweep to resume" in said

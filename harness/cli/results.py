@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.analysis.decision_rule import DECISION_RULE
-from harness.cli.console import warn_broken_seals
+from harness.cli.console import print_flagged, warn_broken_seals
 from harness.cli.options import (
     count,
     database_path,
@@ -264,6 +264,11 @@ def _trials(args, console: Console) -> int:
         return 0
     seals = store.seals([t.id for t in trials])
     warn_broken_seals(console, seals)  # on standard error: JSON and CSV carry `seal_intact` for scripts
+    if any(t.status == "running" for t in trials):
+        from harness.sweep.resume import ended_runs_note
+
+        if (note := ended_runs_note(trials, store.runs(t.run_id for t in trials if t.run_id))) is not None:
+            print_flagged(console, "note", note)
     intact = {check.trial_id: check.intact for check in seals}
     if args.format == "json":
         sys.stdout.write(report.trials_json(trials, objectives, intact) + "\n")

@@ -23,7 +23,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -31,6 +31,7 @@ import optuna
 from optuna.trial import TrialState
 
 from harness.core.errors import Terminated
+from harness.core.records import RunView, TrialView
 
 LEASE_SECONDS = 120.0
 """A running trial renews its lease every LEASE_SECONDS / 4; one not renewed for this long is stale."""
@@ -283,6 +284,21 @@ def mark_interrupted(trial: optuna.Trial, reason: str, interrupted: bool, by_use
         trial.set_user_attr(STOPPED_BY_USER, True)
     if outside:
         trial.set_user_attr(STOPPED_OUTSIDE, True)
+
+
+def ended_runs_note(trials: Sequence[TrialView], runs: Mapping[str, RunView]) -> str | None:
+    """Trials recorded as running whose process, on this machine, has ended (`runs`: their runs by id): a reader of
+    `harness trials` after a kill -9 saw them running until someone resumed. None where there are none."""
+    host = socket.gethostname()
+    ended = [(t, run.pid) for t in trials if t.status == "running" and (run := runs.get(t.run_id or "")) is not None
+             and run.host == host and run.pid is not None and not _alive(run.pid)]
+    if not ended:
+        return None
+    shown = ", ".join(f"{t.id} (process {pid})" for t, pid in ended[:5]) + (", ..." if len(ended) > 5 else "")
+    return (f"{shown} {'shows' if len(ended) == 1 else 'show'} as running, but the process that ran "
+            f"{'it' if len(ended) == 1 else 'them'} on this machine has ended without recording an end (killed, or "
+            "the machine restarted). Re-run the sweep to resume: it records such a trial as failed, with the time it "
+            "was last seen, and runs its configuration again.")
 
 
 def _alive(pid: int) -> bool:
