@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +150,18 @@ def test_export_loads_in_plain_peft_and_reproduces_the_stored_predictions(sweep,
     assert "python -m vllm.entrypoints.openai.api_server --model" in readme and "vllm serve" not in readme
     # the commands name the export as $(pwd) and `.`: the README says where to run them before the first one
     assert -1 < readme.index("Run every command below from this folder") < readme.index("$(pwd)")
+    # the serving side checks the folder with coreutils alone, as the README says: a copy cut short is caught
+    assert "`sha256sum -c SHA256SUMS` here says whether any changed since the export" in readme
+    check = ["sha256sum", "--quiet", "-c", "SHA256SUMS"]
+    assert subprocess.run(check, cwd=folder, capture_output=True).returncode == 0
+    listed = {line.split("  ", 1)[1] for line in (folder / "SHA256SUMS").read_text().splitlines()}
+    assert listed == {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {"SHA256SUMS"}
+    copy = tmp_path / "copied"
+    shutil.copytree(folder, copy)
+    weights = copy / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    failed = subprocess.run(check, cwd=copy, capture_output=True, text=True)
+    assert failed.returncode == 1 and "adapter_model.safetensors: FAILED" in failed.stdout
     stored = [{"input": e.input, "output": e.output} for e in store.examples("life/2", "test")]
     (tmp_path / "expected.json").write_text(json.dumps(stored))
     script = tmp_path / "plain_peft.py"  # no harness import: only what a serving team has

@@ -27,10 +27,11 @@ from harness.core.records import TrialView
 from harness.lifecycle.promote import check_weights
 from harness.lifecycle.prompt_export import ENDPOINT, write_prompt
 from harness.lifecycle.served import ServedRescore, check_vllm, rescore_served
-from harness.lifecycle.serving_notes import base_model_json, readme, serving_json
+from harness.lifecycle.serving_notes import CHECKSUMS, base_model_json, readme, serving_json
 from harness.models import loading, sources
 from harness.serving.vllm import VllmSettings
 from harness.store.database import Store
+from harness.store.weights import folder_sha256
 from harness.sweep.predict import load_candidate
 
 
@@ -119,11 +120,15 @@ def check_flags(trial: TrialView, merged: bool, rescore: bool) -> None:
 
 
 def list_files(folder: Path) -> None:
-    """Record in serving.json every file the export holds (itself included)."""
+    """Record in serving.json every file the export holds (itself and the checksum file included), then write the
+    checksum file: each file's sha256, as `sha256sum -c` reads it. An export headed for a serving machine could not
+    be checked there: a weights file cut short in the copy was caught by nothing."""
     serving = folder / EXPORT_MARKS[0]
     data = json.loads(serving.read_text(encoding="utf-8"))
-    data[FILES_KEY] = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    data[FILES_KEY] = sorted([*(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()), CHECKSUMS])
     serving.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    sums = folder_sha256(folder)  # before the checksum file itself is there
+    (folder / CHECKSUMS).write_text("".join(f"{digest}  {name}\n" for name, digest in sums.items()), encoding="utf-8")
 
 
 def check_only_exported(folder: Path) -> None:

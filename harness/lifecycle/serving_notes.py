@@ -87,6 +87,10 @@ def base_model_json(source: sources.ModelSource) -> dict:
             "note": source.note, "license": source.license}
 
 
+CHECKSUMS = "SHA256SUMS"
+"""The export's checksum file, in the layout `sha256sum -c` reads, so the serving side needs no harness to check it."""
+
+
 def readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: bool, model_name: str,
            constrained: bool, context: int | None = None, chat: bool = True) -> str:
     """`context`: the model's window, which vLLM is told (`--max-model-len`); `chat`: whether it has a chat
@@ -96,7 +100,9 @@ def readme(trial: TrialView, suite: Suite, base: str, adapter: bool, merged: boo
     served = shlex.quote(base)
     flag = STRUCTURED_FLAG
     grammar, inline = (f" \\\n  {flag}", f" {flag}") if constrained else ("", "")  # in a block; in a sentence
-    lines = [f"# {trial.id}: {trial.method} on {suite.name} {suite.version}", ""]
+    lines = [f"# {trial.id}: {trial.method} on {suite.name} {suite.version}", "",
+             f"`{CHECKSUMS}` lists every file of this folder with its sha256: `sha256sum -c {CHECKSUMS}` here says "
+             "whether any changed since the export (a copy cut short, a file replaced).", ""]
     if adapter:
         rank = trial.params.get("r", 16)
         lines += [
