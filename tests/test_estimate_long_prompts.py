@@ -164,12 +164,25 @@ def test_a_calibration_cached_by_an_older_version_is_measured_again(tmp_path, ti
     assert not again.cached and "calibrating on" in "\n".join(said)
     assert again.timing("prompt").token_seconds > 0 and again.timing("prompt").prompt_tokens["test"]
     # an entry of this version without the counts (written by hand, say) reads as per-example timings
-    timings, _, _ = calibration_module._load(Path(first.path).with_name("none.json"))
+    timings, _, _ = calibration_module._load(Path(first.path).with_name("none.json"), said.append)
     assert timings == []
     Path(first.path).write_text(json.dumps({**old, "version": calibration_module.VERSION}))
-    timings, _, _ = calibration_module._load(Path(first.path))
+    timings, _, _ = calibration_module._load(Path(first.path), said.append)
     prompt = next(t for t in timings if t.method == "prompt")
     assert prompt.token_seconds is None and prompt.split_seconds("test", 8, 4) == 8 * prompt.generate_seconds
+
+
+def test_an_unreadable_cached_calibration_is_measured_again_and_said(tmp_path, tiny_model_dir, toy_suite, cache):
+    """A cache file cut short (or overwritten with garbage) was measured again without a word, and a plan changed
+    by the new timings on a loaded machine had nothing to explain it."""
+    path = experiment(tmp_path, tiny_model_dir, toy_suite)
+    first = plan_for_machine(plan_sweep(path, []), lambda _: None).calibration
+    for garbage in (Path(first.path).read_text()[:50], "[1, 2]"):
+        Path(first.path).write_text(garbage)
+        said: list[str] = []
+        again = plan_for_machine(plan_sweep(path, []), said.append).calibration
+        assert not again.cached and f"the cached calibration {first.path} could not be read" in "\n".join(said)
+    assert json.loads(Path(first.path).read_text())["version"] == calibration_module.VERSION  # rewritten whole
 
 
 def test_a_model_built_here_counts_the_same_with_and_without_the_shared_head(tmp_path):

@@ -177,7 +177,7 @@ def calibrate(plan: SweepPlan, data: SweepData, echo: Callable[[str], None] = pr
     # one cache file holds every arm's timings, each for the configuration it timed: a space that gains or loses an
     # arm re-times only what is new
     configured = {m: _configuration(plan, m) for m in arms}
-    cached, when, load = ([], "", None) if fresh else _load(path)
+    cached, when, load = ([], "", None) if fresh else _load(path, echo)
     if cached and _busy(load) and not _busy(cpu_load(plan.device)):  # its slow readings would plan this idle run
         echo(f"the cached calibration of {machine} was measured on a busy CPU (load {load[0]:.1f} on {load[1]} "
              "cores); the CPU is not busy now, so it is measured again")
@@ -534,9 +534,11 @@ def _cache_path(plan: SweepPlan, data: SweepData, machine: str) -> Path:
     return sources.cache_dir() / "calibration" / f"{digest}.json"
 
 
-def _load(path: Path) -> tuple[list[Timing], str, tuple[float, int] | None]:
-    """What the cache holds for this key, when it was measured, and the CPU's load then; an unreadable or older
-    entry holds nothing (it is measured again)."""
+def _load(path: Path, echo: Callable[[str], None]) -> tuple[list[Timing], str, tuple[float, int] | None]:
+    """What the cache holds for this key, when it was measured, and the CPU's load then; an older entry holds
+    nothing, and an unreadable one nothing either, said to `echo`: measured again, it may plan otherwise."""
+    if not path.exists():
+        return [], "", None
     try:
         raw = json.loads(path.read_text())
         if raw.get("version") != VERSION:
@@ -544,7 +546,9 @@ def _load(path: Path) -> tuple[list[Timing], str, tuple[float, int] | None]:
         load = raw.get("load")
         return ([_timing(t) for t in raw["timings"]], str(raw.get("measured_at", "")),
                 (float(load[0]), int(load[1])) if load else None)
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        echo(f"the cached calibration {path} could not be read ({type(exc).__name__}: {exc}); this machine is "
+             "measured again, and the file rewritten")
         return [], "", None
 
 
