@@ -171,13 +171,31 @@ def test_labels_that_differ_only_in_separators_or_number_form_are_kept_with_a_wa
     warning = ("warning: labels in spelled.csv that differ only in hyphens and underscores, case and spacing, a "
                "plural s, or in how a number is written are kept as different labels: `01` (3), `1` (3), `1.0` (3); "
                "`Claim` (3), `Claims` (3); `top up failed` (3), `top-up failed` (3), `top_up_failed` (3). If each "
-               "group is one label, write it one way in the data and run init again; if they are different labels, "
-               "ignore this.")
+               "group is one label, write it one way in the data, or run init again with --merge-label-variants; if "
+               "they are different labels, ignore this.")
     assert warning in result.notes
     stats = stats_text(suite)
     assert ("`01` (3), `1` (3), `1.0` (3); `Claim` (3), `Claims` (3); `top up failed` (3), `top-up failed` (3), "
             "`top_up_failed` (3). If each group is one label, write it one way in the splits and in suite.yaml's "
             "`output.labels`") in " ".join(stats.split())
+
+
+def test_merge_label_variants_makes_each_warned_group_one_label_and_names_every_merge(tmp_path, capsys):
+    """A support team's export wrote one intent `card_arrival` and `Card Arrival`: two labels, a right answer on
+    either read wrong, and the only way on was to rewrite the data."""
+    counts = {"card_arrival": 5, "Card Arrival": 4, "card arrival": 3, "top_up": 6, "Claims": 3, "Claim": 4}
+    answers = [label for label, n in counts.items() for _ in range(n)]
+    source = write(tmp_path / "export.csv", ["text,label", *(f"message {k},{a}" for k, a in enumerate(answers))])
+    assert main(["suite", "init", "merged", "--from", str(source), "--merge-label-variants",
+                 "--suites-dir", str(tmp_path / "suites")]) == 0
+    said = " ".join(printed(capsys).split())
+    suite = load_suite(str(tmp_path / "suites" / "merged"))
+    assert sorted(suite.contract.labels) == ["Card Arrival", "Claim", "top_up"]  # the most frequent spellings
+    # `Card Arrival` and `card arrival` are one spelling first (7 examples), which then outnumbers `card_arrival`
+    assert "labels: merged 2 variants into the most frequent spelling of each group (--merge-label-variants)" in said
+    assert "`card_arrival` (5) -> `Card Arrival`" in said and "`Claims` (3) -> `Claim`" in said
+    assert "differ only in hyphens" not in said
+    assert sum(1 for split in suite.splits.values() for ex in split if "Card Arrival" in ex.target) == 12
 
 
 def test_distinct_labels_get_no_spelling_warning(tmp_path):

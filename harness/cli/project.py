@@ -60,6 +60,10 @@ def add_commands(sub) -> None:
                            "rouge (exact plus ROUGE-L partial credit) or final-number (the `#### <number>` line)")
     init.add_argument("--drop-rare-labels", action="store_true",
                       help="leave out labels with fewer than 3 examples instead of refusing (counted in suite.yaml)")
+    init.add_argument("--merge-label-variants", action="store_true",
+                      help="make each group of labels that differ only in case, spacing, hyphens and underscores, a "
+                           "plural s or how a number is written one label, spelled as its most frequent member (init "
+                           "warns of such groups without it; each merge is named)")
     init.add_argument("--label-names", type=Path, metavar="FILE",
                       help="names for integer labels: a JSON list in id order, a JSON object {id: name}, or a text "
                            "file with one name per line (id 0 first)")
@@ -172,6 +176,7 @@ examples:
   harness suite init invoices --from invoices.csv --input-field email --output-field customer,amount,currency
                                                                   a column per field -> an extraction suite
   harness suite init intents --from few.csv --drop-rare-labels
+  harness suite init intents --from export.csv --merge-label-variants   card_arrival + Card Arrival -> one label
   harness suite init intents --from train.csv --test-from test.csv   keep the agreed test split
   harness suite init sst --from sst2.csv --label-names names.json    0/1 ids -> negative/positive
 """
@@ -181,7 +186,8 @@ def _suite_init(args, console: Console) -> int:
     from harness.data.suite_init import init_suite
 
     result = init_suite(args.name, args.source, args.input_field, args.label_field, args.output_field,
-                        metric=args.metric, drop_rare_labels=args.drop_rare_labels, seed=args.seed,
+                        metric=args.metric, drop_rare_labels=args.drop_rare_labels,
+                        merge_label_variants=args.merge_label_variants, seed=args.seed,
                         suites_dir=args.suites_dir, label_names=args.label_names, dev_from=args.dev_from,
                         test_from=args.test_from)
     path, suite = result.path, result.suite

@@ -28,6 +28,7 @@ from harness.data.suite_labels import (
     check_labels,
     label_ids_note,
     label_variants_text,
+    merge_label_variants,
     not_labels_message,
     rare_numbers,
     spell_labels,
@@ -64,10 +65,11 @@ class Contract:
 
 def choose_contract(
     rows: list[Row], data: SourceData, metric: str | None, drop_rare: bool, where: str,
-    given: Mapping[str, Path], named: bool,
+    given: Mapping[str, Path], named: bool, merge_variants: bool = False,
 ) -> tuple[Contract, list[Row]]:
     """The contract for these answers (see `suite_init`'s module docstring), and the rows as that contract reads them.
-    `given`: the splits that came from their own files; `named`: whether --label-names named the labels."""
+    `given`: the splits that came from their own files; `named`: whether --label-names named the labels;
+    `merge_variants`: labels that are probably one label spelled several ways become one (`merge_label_variants`)."""
     objects = _all_objects(rows, where)
     column = data.fields.answer  # None for chat and alpaca
     if objects and data.fields.labels_expected:
@@ -82,7 +84,8 @@ def choose_contract(
             return _json_contract(rows), rows
         rows = [replace(r, answer=r.answer[key].strip()) for r in rows]
         why = f"every answer is {{{key!r}: ...}} with few distinct values"
-        return _label_contract(rows, key, why, where, drop_rare=drop_rare, given=given, named=named)
+        return _label_contract(rows, key, why, where, drop_rare=drop_rare, given=given, named=named,
+                               merge_variants=merge_variants)
     distinct = len({fold(r.answer) for r in rows})
     counted = f"{distinct} distinct values in {len(rows)} answers"
     if data.fields.labels_expected and distinct > len(rows) / 2:
@@ -97,7 +100,8 @@ def choose_contract(
                    f"{MIN_PER_LABEL} examples), so a numeric answer, compared by value; pass --label-field to make "
                    "them labels instead")
             return _text_contract(rows, "exact", why, where), rows
-        return _label_contract(rows, column or "label", counted, where, drop_rare=drop_rare, given=given, named=named)
+        return _label_contract(rows, column or "label", counted, where, drop_rare=drop_rare, given=given, named=named,
+                               merge_variants=merge_variants)
     metric, why = _default_metric([r.answer for r in rows])
     return _text_contract(rows, metric, f"{counted}, so free text; {why}", where), rows
 
@@ -132,9 +136,13 @@ def _single_key(rows: list[Row]) -> str | None:
 
 
 def _label_contract(
-    rows: list[Row], key: str, why: str, where: str, *, drop_rare: bool, given: Mapping[str, Path], named: bool
+    rows: list[Row], key: str, why: str, where: str, *, drop_rare: bool, given: Mapping[str, Path], named: bool,
+    merge_variants: bool = False,
 ) -> tuple[Contract, list[Row]]:
     rows, spelling_notes = spell_labels(rows)
+    if merge_variants:
+        rows, merged = merge_label_variants(rows)
+        spelling_notes += merged
     rows, rare = check_labels(rows, where, drop_rare, given)
     counts = Counter(r.answer for r in rows)
     labels = sorted(counts)
@@ -142,7 +150,7 @@ def _label_contract(
     variant_notes = [
         f"warning: labels in {where} that differ only in hyphens and underscores, case and spacing, a plural s, or in "
         f"how a number is written are kept as different labels: {variants}. If each group is one label, write it one "
-        f"way in the data and run init again; if they are different labels, ignore this."
+        f"way in the data, or run init again with --merge-label-variants; if they are different labels, ignore this."
     ] if variants else []
     contract = Contract(
         output={"kind": "label", "key": key, "labels": labels},

@@ -82,6 +82,7 @@ def init_suite(
     *,
     metric: str | None = None,
     drop_rare_labels: bool = False,
+    merge_label_variants: bool = False,
     seed: int = 0,
     dev_fraction: float = 0.1,
     test_fraction: float = 0.1,
@@ -145,7 +146,8 @@ def init_suite(
                          f"{1 + len(carved)}, one for each split it gives{from_others}.")
     if given:  # one file was de-duplicated already, with the same comparison
         _check_overlap(rows, where)
-    contract, rows = choose_contract(rows, data, metric, drop_rare_labels, where, given, named=names is not None)
+    contract, rows = choose_contract(rows, data, metric, drop_rare_labels, where, given, named=names is not None,
+                                     merge_variants=merge_label_variants)
     dropped = {"duplicates": cleaning.pop("duplicates")}
     if empty_rows:
         dropped["empty_rows"] = empty_rows  # CSV rows of empty cells, such as a sheet's formatted blank rows

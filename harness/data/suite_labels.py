@@ -163,6 +163,35 @@ def _singular(key: str) -> str:
     return key[:-1] if len(key) > 3 and key.endswith("s") and not key.endswith("ss") else key
 
 
+def merge_label_variants(rows: list[Row]) -> tuple[list[Row], list[str]]:
+    """Each group `label_variants_text` finds made one label, written as its most frequent member (`suite init
+    --merge-label-variants`): a support team's export wrote one intent `card_arrival` (93) and `Card Arrival` (61),
+    which otherwise stay two labels, and a right answer on either reads wrong. Returns the rows and a note naming
+    every merge (none when nothing was merged)."""
+    counts = Counter(r.answer for r in rows)
+    into = {}
+    for group in _variant_groups(counts):
+        kept = max(group, key=lambda label: (counts[label], -group.index(label)))
+        into.update({label: kept for label in group if label != kept})
+    if not into:
+        return rows, []
+    listed = ", ".join(f"`{label}` ({counts[label]}) -> `{kept}`" for label, kept in list(into.items())[:MAX_LISTED])
+    more = f" and {len(into) - MAX_LISTED} more" if len(into) > MAX_LISTED else ""
+    note = (f"labels: merged {len(into)} variant{'' if len(into) == 1 else 's'} into the most frequent spelling of "
+            f"each group (--merge-label-variants): {listed}{more}.")
+    return [replace(r, answer=into.get(r.answer, r.answer)) for r in rows], [note]
+
+
+def _variant_groups(counts: Mapping[str, int]) -> list[list[str]]:
+    """The groups of labels that are probably one label spelled several ways, each sorted (see
+    `label_variants_text`)."""
+    groups: dict[object, list[str]] = {}
+    for label in counts:
+        number = parse_number(label)
+        groups.setdefault(_singular(spelling_key(label)) if number is None else number, []).append(label)
+    return sorted(sorted(group) for group in groups.values() if len(group) > 1)
+
+
 def label_variants_text(counts: Mapping[str, int]) -> str | None:
     """The groups of labels that are probably one label spelled several ways, each label with its example count
     (`top up failed` (17), `top_up_failed` (16); `1` (8), `01` (6)), or None when there are none.
@@ -170,13 +199,9 @@ def label_variants_text(counts: Mapping[str, int]) -> str | None:
     Labels are grouped by `spelling_key` (case, spaces, hyphens and underscores removed, so `get_weather` meets
     `GetWeather` and `Play Music` meets `PlayMusic`) with a plural s dropped (`Claims` meets `Claim`), or by their
     numeric value, in one pass: cheap on any label set.
-    Nothing is merged, since `1` and `1.0` may be different codes on purpose.
+    Nothing is merged unless asked (`merge_label_variants`), since `1` and `1.0` may be different codes on purpose.
     """
-    groups: dict[object, list[str]] = {}
-    for label in counts:
-        number = parse_number(label)
-        groups.setdefault(_singular(spelling_key(label)) if number is None else number, []).append(label)
-    found = sorted(sorted(group) for group in groups.values() if len(group) > 1)
+    found = _variant_groups(counts)
     if not found:
         return None
     listed = "; ".join(", ".join(f"`{label}` ({counts[label]})" for label in group) for group in found[:MAX_LISTED])
