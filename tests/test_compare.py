@@ -307,3 +307,20 @@ def test_macro_f1_left_out_for_want_of_the_suite_folder_is_said(tmp_path, toy_su
     assert c.score("macro_f1") is None
     assert any("macro_f1, which both trials were scored on, is not compared here" in w and "moved-away" in w
                for w in c.warnings)
+
+
+def test_each_sides_value_carries_its_own_interval_where_it_scored_the_compared_examples(tmp_path):
+    """compare printed `1.3 | 1.3 | +0.0 [-3.5, +3.5]`: the difference had its interval and n, each side a bare
+    number, where every other command gives a number with its interval."""
+    s = Store(tmp_path / "h.duckdb")
+    a = record(0, rows("test", A_RIGHT))
+    a.metrics.append(MetricRow("test", "task_accuracy", 0.55, 0.40, 0.69, 40))  # as scoring stored it, on the 40
+    s.record_trial_result(a)
+    b = record(1, rows("test", B_RIGHT, tag="b"), trained=False)
+    b.metrics.append(MetricRow("test", "task_accuracy", 0.9, 0.8, 0.95, 80))  # scored on more than the shared 40
+    s.record_trial_result(b)
+    console = Console(record=True, width=250)
+    console.print(comparison_table(compare_trials(s, "s/0", "s/1")))
+    row = next(line for line in console.export_text().splitlines() if "task_accuracy (primary)" in line)
+    assert "55.0 [40.0, 69.0]" in row  # its own interval, over the examples compared
+    assert "70.0" in row and "90.0" not in row  # the other's stored figure is of other examples: the bare value

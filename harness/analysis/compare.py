@@ -12,6 +12,7 @@ information only: it is measured against the base model, not paired between A an
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ class TrialSide:
     trained: bool
     regression_delta: Metric | None
     """Stored against the base model; None or n=0 means not measured. Not a paired test."""
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    """Its stored scores on the compared split, each with its 95% interval and n, as `harness show` gives them."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,7 @@ def compare_trials(store: Store, a_id: str, b_id: str, split: str = "test", max_
             for x, y in pairs if _scored(x) and _scored(y) and _correct(x) != _correct(y)
         ), key=lambda d: id_order(d.example_id))  # fmt: skip
     return Comparison(
-        a=_side(trial_a), b=_side(trial_b), split=split, n_shared=len(shared),
+        a=_side(trial_a, split), b=_side(trial_b, split), split=split, n_shared=len(shared),
         only_a=len(rows_a) - len(shared), only_b=len(rows_b) - len(shared), primary=primary, scores=scores,
         disagreements=disagreements[:max_disagreements], n_disagreements=len(disagreements), warnings=warnings,
     )  # fmt: skip
@@ -306,9 +309,10 @@ def _order(name: str) -> tuple[int, str]:
     return (ORDER.index(name) if name in ORDER else len(ORDER), name)
 
 
-def _side(trial: TrialView) -> TrialSide:
+def _side(trial: TrialView, split: str) -> TrialSide:
     regression = regression_metric(trial)
-    return TrialSide(trial.id, trial.method, dict(trial.params), trial.feasible, trial.trained, regression)
+    return TrialSide(trial.id, trial.method, dict(trial.params), trial.feasible, trial.trained, regression,
+                     dict(trial.metrics.get(split, {})))
 
 
 # -- output -------------------------------------------------------------------------------------------------
@@ -325,12 +329,22 @@ def comparison_table(comparison: Comparison) -> Table:
     for s in c.scores:
         pairs = str(s.difference.n) + (f" ({s.excluded} without a value)" if s.excluded else "")
         name = s.metric + (" (primary)" if s.metric == c.primary else "")
-        _row(table, name, pct(s.a), pct(s.b), interval(s.difference, signed=True), _p_cell(s), _test_cell(s), pairs,
-             _reading(s, c))
+        _row(table, name, _value_cell(c.a, s.metric, s.a), _value_cell(c.b, s.metric, s.b),
+             interval(s.difference, signed=True), _p_cell(s), _test_cell(s), pairs, _reading(s, c))
     for side in (c.a, c.b):
         _row(table, f"regression_delta {side.id}", "", "", _regression(side), "",
              "stored, vs base model", "", "information only")  # fmt: skip
     return table
+
+
+def _value_cell(side: TrialSide, metric: str, value: float | None) -> str:
+    """One side's value with its own 95% interval as its trial recorded it, where that is the value compared (both
+    scored on the same examples); the bare value otherwise (the shared examples are a part of what it was scored
+    on, and its stored interval is of the whole)."""
+    stored = side.metrics.get(metric)
+    if stored is not None and stored.value is not None and value is not None and math.isclose(stored.value, value):
+        return interval(stored)  # in % as the table's title says, as pct writes the bare value
+    return pct(value)
 
 
 def _p_cell(s: Decision) -> str:
