@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import subprocess
 from pathlib import Path
 
@@ -61,6 +62,9 @@ def test_a_results_database_lost_while_the_journal_kept_the_study_is_refused(tmp
     elsewhere = [line.replace(str(results / "harness.duckdb"), "/elsewhere/harness.duckdb") for line in records]
     journal.write_text("".join(line + "\n" for line in elsewhere))  # each trial a worker's with its own database
     assert main(["sweep", str(path), "--check"]) == 0
+    other_host = [line.replace(f'"{socket.gethostname()}:', '"another-machine:') for line in records]
+    journal.write_text("".join(line + "\n" for line in other_host))  # the same --results path on another machine
+    assert main(["sweep", str(path), "--check"]) == 0
     (tmp_path / "aside.duckdb").rename(results / "harness.duckdb")  # put back, the study goes on as before
     journal.write_text("".join(line + "\n" for line in records))
     assert main(["sweep", str(path)]) == 0
@@ -111,8 +115,6 @@ def test_a_dead_workers_trial_ends_at_its_last_sign_of_life_not_when_a_resume_fo
 
 def test_trials_says_when_a_running_trials_process_has_ended(tmp_path, capsys):
     """After a kill -9, `harness trials` showed the dead trial as running, with no word, until someone resumed."""
-    import socket
-
     from test_store import make_record
 
     from harness.core.records import RunRecord

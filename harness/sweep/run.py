@@ -236,7 +236,7 @@ def _optimize(plan: SweepPlan, store: Store, data: SweepData, storage: StudyStor
             trial.set_user_attr(FIXED, fixed_attr(plan.space, params["method"]))  # Optuna's own params leave them out
             _claim(plan, store, storage, study, trial, echo)
             record = new_record(trial, params)
-            trial.set_user_attr(RESULTS, str(store.path.resolve()))  # whose database must hold it (`_lost_trials`)
+            trial.set_user_attr(RESULTS, results_owner(store))  # whose database must hold it (`_refuse_lost_trials`)
             store.record_trial_start(record)
             started.add(trial.number)
             if (repeated := _repeats(study, trial.number)) is not None:  # an interrupted trial's configuration
@@ -590,8 +590,14 @@ def check_store_matches_storage(plan: SweepPlan, store: Store, repair: bool = Tr
 
 
 RESULTS = "results"
-"""User attribute of a trial: the results database it is recorded in (absolute), so that one whose finished trials it
-no longer holds is refused (`_refuse_lost_trials`) while workers with databases of their own are not."""
+"""User attribute of a trial: the results database it is recorded in (`results_owner`), so that one whose finished
+trials it no longer holds is refused (`_refuse_lost_trials`) while workers with databases of their own are not."""
+
+
+def results_owner(store: Store) -> str:
+    """`HOST:PATH` of a results database: workers on two machines, each with `--results /local/results` (as `harness
+    worker --help` shows), write databases of the same path that are not one."""
+    return f"{socket.gethostname()}:{store.path.resolve()}"
 
 
 def _refuse_lost_trials(plan: SweepPlan, store: Store, drawn: list) -> None:
@@ -600,7 +606,7 @@ def _refuse_lost_trials(plan: SweepPlan, store: Store, drawn: list) -> None:
     trials" and "No verdict yet", exit 0: two scored adapters were gone from every report, their folders orphaned.
     A trial is this database's where it says so (`RESULTS`); one recorded before it said so, where the storage is
     the journal in this database's own folder."""
-    here, held = str(store.path.resolve()), {t.number for t in store.trials(plan.study)}
+    here, held = results_owner(store), {t.number for t in store.trials(plan.study)}
     journal = plan.storage.removeprefix("journal:") if plan.storage.startswith("journal:") else None
     beside = journal is not None and Path(journal).resolve() == store.path.parent.resolve() / "optuna-journal.log"
     lost = [t.number for t in drawn
