@@ -163,13 +163,15 @@ def percentile_bootstrap(draws: np.ndarray, estimate: float, null: float = 0.0, 
                          n: int | None = None) -> TestResult:
     """A percentile interval and the p-value read off the same draws, so that they agree exactly.
 
-    The draws' tail share is 2 x min(share of draws <= null, share >= null), capped at 1, and at least 1 / B: B
-    draws cannot show less. The interval's ends are
-    the m-th smallest and m-th largest draws, m = ceil(a x B / 2): the low end lies above the null exactly when
-    fewer than a x B / 2 draws lie at or below it, that is when the tail share is below a (and the same for the
-    high end). Without `n`, a = alpha and p is the tail share. With `n`, the number of values whose mean was
-    resampled, a = `expanded_alpha(alpha, n)` and p is the level whose expanded share is the tail share: the map is
-    increasing, so p < alpha still holds exactly when the interval leaves the null out.
+    The draws' tail share is 2 x min(share of draws <= null, share >= null), capped at 1. No draw on the null's
+    side reads p = 0, which the text prints as `< 0.001`: a floor of 1 / B, multiplied by Holm over a family of
+    scores, demoted clear differences on a few pairs to "not shown" where their intervals left 0 out.
+
+    The interval's ends are the m-th smallest and m-th largest draws, m = ceil(a x B / 2): the low end lies above
+    the null exactly when fewer than a x B / 2 draws lie at or below it, that is when the tail share is below a (and
+    the same for the high end). Without `n`, a = alpha and p is the tail share. With `n`, the number of values whose
+    mean was resampled, a = `expanded_alpha(alpha, n)` and p is the level whose expanded share is the tail share: the
+    map is increasing, so p < alpha still holds exactly when the interval leaves the null out.
     """
     ordered = np.sort(np.asarray(draws, dtype=np.float64))
     count = ordered.size
@@ -177,8 +179,7 @@ def percentile_bootstrap(draws: np.ndarray, estimate: float, null: float = 0.0, 
     m = max(1, math.ceil(share * count / 2))
     below = int(np.count_nonzero(ordered <= null))
     above = int(np.count_nonzero(ordered >= null))
-    # no draw on the null's side shows p below the draws' resolution, not p = 0, which JSON readers took at its word
-    tail = min(1.0, max(2 * min(below, above), 1) / count)
+    tail = min(1.0, 2 * min(below, above) / count)
     p = tail if n is None else _unexpanded_p(tail, n)
     if (min(below, above) < m) != (p < alpha):  # the two maps meet at alpha: keep rounding from splitting them
         p = math.nextafter(alpha, 0.0) if min(below, above) < m else alpha
