@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ from harness.analysis.compare import Comparison, compare_trials, comparison_look
 from harness.analysis.verdict import Verdict, study_verdict
 from harness.core.errors import HarnessError
 from harness.core.identity import os_account
-from harness.core.offline import no_calls_home
+from harness.core.offline import offline
 from harness.core.paths import results_database, results_folder
 from harness.core.records import ExampleView, StudyView, TrialView
 from harness.store.database import Store
@@ -57,6 +57,9 @@ class SweepResult:
     verdict: Verdict
     """The answer, on test, with its decision (`verdict.decision`: difference, 95% interval, p, n) and `text`."""
     database: Path
+    failure: str | None = None
+    """Why this run has no answer (every trial it started failed, or its engine went away), said as `harness sweep`
+    says it before exiting 1; None otherwise."""
 
 
 def sweep(experiment: str | os.PathLike, overrides: Overrides = (), *, study: str | None = None,
@@ -69,28 +72,44 @@ def sweep(experiment: str | os.PathLike, overrides: Overrides = (), *, study: st
     (`db`: a results folder or its harness.duckdb; default the experiment's `results_dir`). Warnings, notes and the
     calibration's lines go to `echo`. A plan whose trials cannot finish their step budget in their time cap raises,
     as the command refuses, unless `allow_under_trained`."""
-    no_calls_home()  # before the sweep's modules import transformers and TRL, which read the switches once
+    if not callable(echo):
+        raise HarnessError(f"echo={echo!r}: give a function that takes one line of text, such as print.")
+    with offline():  # for the sweep only: a notebook's own downloads afterwards are its own business
+        return _sweep(experiment, overrides, study, trials, storage, db, allow_under_trained, recalibrate, echo)
+
+
+def _sweep(experiment, overrides, study, trials, storage, db, allow_under_trained, recalibrate, echo) -> SweepResult:
+    from harness.analysis.report import estimate_text
     from harness.sweep.drift import check_calibration
     from harness.sweep.machine import finished_trials, plan_for_machine
+    from harness.sweep.notices import before_trials, run_failed
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
 
     plan = plan_sweep(_path(experiment, "experiment"), _override_items(overrides), study, storage,
                       _count(trials, "trials"))
-    for warning in plan.warnings():
-        echo(f"warning: {warning}")
+    for word, text in before_trials(plan, storage):
+        echo(f"{word}: {text}")
     results_folder(plan.results_dir)  # owner-only before anything writes in it
     store = Store(results_database(Path(db)) if db is not None else plan.results_dir / "harness.duckdb")
     for note in check_store_matches_storage(plan, store):
         echo(f"note: {note}")
     here = plan_for_machine(plan, echo, allow_under_trained, recalibrate=recalibrate,
                             finished=finished_trials(store, plan.study))
+    if here.estimate is not None:  # what the trials should take here, and what would cut them short
+        echo(estimate_text(here.estimate))
+        if (warning := here.estimate.warning()) and not any(t.trained and t.complete for t in
+                                                             store.trials(plan.study)):
+            echo(f"warning: {warning}")
     outcome = run_sweep(here.plan, store, echo=echo, prepared=here.data)
-    ran = [t for t in store.trials(outcome.study) if t.run_id == outcome.run_id]
-    if note := check_calibration(here.calibration, ran, here.lowered):
+    ran = store.trials(outcome.study)
+    if note := here.lowered_note():  # what the verdict must be read with: fit_minutes lowered the step budget
         echo(note)
-    return SweepResult(outcome.study, outcome, store.trials(outcome.study), study_verdict(store, outcome.study),
-                       store.path)
+    if note := check_calibration(here.calibration, [t for t in ran if t.run_id == outcome.run_id], here.lowered):
+        echo(note)
+    if (failed := run_failed(outcome, ran)) is not None:
+        echo(f"error: {failed}")
+    return SweepResult(outcome.study, outcome, ran, study_verdict(store, outcome.study), store.path, failed)
 
 
 def open_results(db: str | os.PathLike = "results") -> Results:
@@ -146,12 +165,15 @@ class Results:
         on test is recorded as a look at test, by `actor` (default: this process's account), as the command's is."""
         if split not in ("dev", "test"):
             raise HarnessError(f"split {split!r}: compare reads dev or test.")
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)):
+            raise HarnessError(f"margin={margin!r}: give a number, a share of accuracy such as 0.02 for 2 points.")
         first, second = self.trial(_trial_id(a)), self.trial(_trial_id(b))
-        if metric is not None and all(metric not in t.metrics.get(split, {}) for t in (first, second)):
-            known = sorted({name for t in (first, second) for name in t.metrics.get(split, {})})
-            raise HarnessError(f"metric {metric!r}: neither trial was scored on it on {split}; give one of "
-                               f"{', '.join(known)}, or None for the objective.")
         result = compare_trials(self.store, first.id, second.id, split=split, metric=metric, margin=margin)
+        if result.decision is None:  # not scored per example on both (regression_delta, a name neither has)
+            known = sorted(s.metric for s in result.scores)
+            raise HarnessError(f"metric {result.primary!r}: not scored example by example on {split} for both "
+                               f"trials, so no paired test can decide on it; give one of {', '.join(known)}, or None "
+                               "for the objective.")
         if split == "test":
             self.store.record_look(comparison_look(self.store, result, actor or os_account()))
         return result
@@ -182,12 +204,28 @@ def _override_items(overrides: Overrides) -> list[str]:
     if isinstance(overrides, (str, bytes)):
         raise HarnessError(f"overrides {overrides!r}: give a mapping such as {{'budget.trials': 4}}, or a list of "
                            "'key=value' strings, not one string.")
-    if isinstance(overrides, Mapping):
-        return [f"{key}={json.dumps(value)}" for key, value in overrides.items()]  # JSON is YAML: 4, true, [8, 16]
+    if isinstance(overrides, Mapping):  # JSON is YAML: 4, true, [8, 16]
+        return [f"{key}={json.dumps(value)}" for key, value in _dotted(overrides)]
     items = list(overrides)
     if not all(isinstance(item, str) for item in items):
         raise HarnessError(f"overrides {items!r}: each item is a 'key=value' string, as --set takes it.")
     return items
+
+
+RANGE_KEYS = frozenset({"low", "high", "log", "step"})
+"""The keys of a range in `space:` ({low: 1e-4, high: 1e-3, log: true}): a value, not a block to merge into."""
+
+
+def _dotted(overrides: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """`{"budget": {"trials": 2}}` as `budget.trials=2`, merged into the experiment's `budget:` as a notebook user
+    meant it; `--set budget={...}` replaced the whole block, and its max_steps fell back to the default. A range
+    (`RANGE_KEYS`) and an empty mapping are values."""
+    for key, value in overrides.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value and not set(value) <= RANGE_KEYS:
+            yield from _dotted(value, f"{name}.")
+        else:
+            yield name, value
 
 
 def _path(value: Any, name: str) -> str | os.PathLike:

@@ -51,7 +51,7 @@ def test_suite_init_validate_stats(tmp_path, capsys):
     meta = suites / "mini-copy" / "suite.yaml"
     meta.write_text(meta.read_text().replace("  - leave\n", "  - leave\n  - wave\n", 1))
     assert main(["suite", "validate", str(suites / "mini-copy")]) == 0
-    unlearnable = "warning: label(s) scored in dev or test with no train example: wave (1)."
+    unlearnable = "warning: label(s) scored in dev or test with no train example: `wave` (1)."
     assert unlearnable in " ".join(capsys.readouterr().err.split())
     assert main(["sweep", str(experiment), "--check"]) == 0  # which a CI step runs instead
     assert unlearnable in " ".join(capsys.readouterr().err.split())

@@ -203,21 +203,22 @@ def test_the_harness_reaches_no_hub_unless_asked(tmp_path, toy_suite, capsys, no
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1"
 
 
-def test_python_callers_reach_no_hub_either(tmp_path, toy_suite, monkeypatch):
+def test_python_callers_reach_no_hub_either_and_keep_their_own_switches(tmp_path, toy_suite, monkeypatch):
     """Only the command line turned the hub off: a notebook that imported transformers first (so huggingface_hub had
-    read its switches off) and planned a sweep sent the telemetry and the registry fetch. plan_sweep turns them on,
-    in the environment and in the constants huggingface_hub read at import."""
+    read its switches off) and planned a sweep sent the telemetry and the registry fetch. harness.api.sweep turns
+    them on, in the environment and in the constants huggingface_hub read at import, for the sweep only: the
+    notebook's own downloads afterwards are its own."""
     import huggingface_hub.constants as hub
 
-    from harness.sweep.plan import plan_sweep
+    import harness.api
 
     for name in ("HF_HUB_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.setattr(hub, name, False)
-    with pytest.raises(HarnessError):  # the hub id is refused offline, after the switches are on
-        plan_sweep(experiment(tmp_path, toy_suite, model="Qwen/Qwen2.5-0.5B"), [])
-    assert hub.HF_HUB_OFFLINE is True and hub.HF_HUB_DISABLE_TELEMETRY is True and hub.is_offline_mode()
-    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1"
+    with pytest.raises(HarnessError, match="the harness reaches no hub unless asked"):  # offline while it planned
+        harness.api.sweep(experiment(tmp_path, toy_suite, model="Qwen/Qwen2.5-0.5B"), echo=lambda _: None)
+    assert hub.HF_HUB_OFFLINE is False and hub.HF_HUB_DISABLE_TELEMETRY is False  # as they were
+    assert "HF_HUB_OFFLINE" not in os.environ and "HF_HUB_DISABLE_TELEMETRY" not in os.environ
 
 
 def test_a_user_who_allows_the_hub_keeps_it(monkeypatch):

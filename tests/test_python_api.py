@@ -39,7 +39,8 @@ def run(tmp_path_factory, tiny_model_dir, toy_suite):
     path = root / "nb.yaml"
     path.write_text(EXPERIMENT.format(model=tiny_model_dir, suite=toy_suite, results=root / "results"))
     said: list[str] = []
-    result = harness.sweep(path, {"budget.trials": 2}, echo=said.append)  # a mapping: 2 trials, not the file's 1
+    # a nested mapping merges into the file's `budget:` (its max_steps stays 8): 2 trials, not the file's 1
+    result = harness.sweep(path, {"budget": {"trials": 2}}, echo=said.append)
     return result, said, root
 
 
@@ -52,6 +53,9 @@ def test_a_sweep_from_python_is_the_commands_sweep(run):
     assert lora.provenance["training"]["precision"] in ("fp32", "bf16")
     assert any(line.startswith("calibrat") or "s/step" in line for line in said)
     assert result.verdict.head in ("YES", "NO", "NOT SHOWN", "NOT READY") and result.verdict.text
+    assert lora.training.planned_steps == 8 and result.failure is None
+    # what the command says before its trials, said here too: the estimate of every trial
+    assert any("estimate" in line.lower() for line in said)
 
 
 def test_results_read_as_typed_views_and_as_rows(run):
@@ -93,6 +97,14 @@ def test_wrong_names_and_types_are_refused_with_what_is_known(run, tmp_path):
         results.compare("nb/1", "nb/0", metric="task_acc")
     with pytest.raises(HarnessError, match="trial 1: give its id"):
         results.compare(1, "nb/0")
+    looks = len(results.store.looks())
+    with pytest.raises(HarnessError, match="'regression_delta': not scored example by example"):
+        results.compare("nb/1", "nb/0", metric="regression_delta")  # had returned decision=None, then a traceback
+    assert len(results.store.looks()) == looks  # refused: no look at test recorded
+    with pytest.raises(HarnessError, match="margin='0.02': give a number"):
+        results.compare("nb/1", "nb/0", margin="0.02")
+    with pytest.raises(HarnessError, match="echo=None: give a function"):
+        harness.sweep(root / "nb.yaml", echo=None)
     with pytest.raises(HarnessError, match=f"no results database at {tmp_path}"):
         harness.open_results(tmp_path)
     with pytest.raises(HarnessError, match="not one string"):

@@ -15,7 +15,7 @@ from harness.cli.console import print_flagged
 from harness.cli.options import database_path, db_option, named, open_store, worker_index
 from harness.cli.parsing import Help, examples_block
 from harness.core.errors import HarnessError
-from harness.core.paths import STORAGE_ENV, bundled, results_folder, shared_results_warning
+from harness.core.paths import STORAGE_ENV, bundled, results_folder
 
 
 def add_commands(sub) -> None:
@@ -130,16 +130,6 @@ def study_options(parser: argparse.ArgumentParser) -> None:
                              "study needs the same ones)")
 
 
-def _warn_of_exposure(console: Console, storage: str | None, results_dir: Path) -> None:
-    """What a sweep or a worker would leave where others can read it: a database password on the command line, and
-    a results folder that exists with other users let in (it keeps its permissions)."""
-    from harness.sweep.storage import password_warning
-
-    for warning in (password_warning(storage), shared_results_warning(results_dir)):
-        if warning is not None:
-            print_flagged(console, "warning", warning)
-
-
 def _checked(plan, store, console: Console) -> int:
     """`sweep --check`: every check that needs no model passed; say what was checked and what was not."""
     import tempfile
@@ -180,17 +170,15 @@ def _sweep(args, console: Console) -> int:
     from harness.analysis.verdict import study_verdict
     from harness.data.suites import show_path
     from harness.sweep.machine import finished_trials, plan_for_machine
+    from harness.sweep.notices import before_trials, run_failed
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
-    from harness.sweep.storage import origin_note, redacted
+    from harness.sweep.storage import redacted
     from harness.sweep.workers import as_one_worker, worker_threads
 
     plan = plan_sweep(args.experiment, args.overrides, args.study, args.storage, args.trials)
-    if (note := origin_note(plan.storage)) is not None:  # a variable left set would move the study without a word
-        print_flagged(console, "note", note)
-    _warn_of_exposure(console, args.storage, plan.results_dir)
-    for warning in plan.warnings():
-        print_flagged(console, "warning", warning)
+    for word, text in before_trials(plan, args.storage):
+        print_flagged(console, word, text)
     _check_workers(args.workers, plan)  # before calibration, which takes minutes, and in the dry run
     if args.check:
         return _checked(plan, open_store(args.db, plan.config.results_dir), console)
@@ -246,16 +234,8 @@ def _sweep(args, console: Console) -> int:
                   report.learning_curve_table(store.trials(followups["curve"].name) if "curve" in followups else [])):
         if extra is not None:
             console.print(extra)
-    if _engine_lost(outcome, console):
-        return 1
-    if outcome.ran and outcome.failed == outcome.ran:
-        print_flagged(console, "error", f"every trial this run started failed ({outcome.failed}); the reasons are "
-                              "above and in `harness trials`.")
-        return 1
-    tuned = [t for t in trials if t.trained and t.run_id == outcome.run_id]
-    if tuned and all(t.status == "failed" for t in tuned):  # no answer to the question, whatever prompting did
-        print_flagged(console, "error", f"every fine-tuned trial this run started failed ({len(tuned)}), so the "
-                              "study has no answer; the reasons are above and in `harness trials`.")
+    if (failed := run_failed(outcome, trials)) is not None:
+        print_flagged(console, "error", failed)
         return 1
     db = "" if store.path == Path("results/harness.duckdb") else f" --db {shlex.quote(str(store.path.parent))}"
     console.print(f"next: `harness report --study {outcome.study}{db}` writes this answer with its evidence and "
@@ -301,17 +281,10 @@ def _run_workers(plan, overrides: list[str], store, count: int, console: Console
     return bool(bad) and len(bad) == len(exits)
 
 
-def _engine_lost(outcome, console: Console) -> bool:
-    """Whether the run stopped because its engine went away (`SweepOutcome.engine_lost`), said as an error."""
-    if not outcome.engine_lost:
-        return False
-    print_flagged(console, "error", f"the sweep stopped before its last trial: {outcome.engine_lost}")
-    return True
-
-
 def _worker(args, console: Console) -> int:
     from harness.core.config import FlagOverride
     from harness.sweep.machine import finished_trials, plan_for_machine
+    from harness.sweep.notices import before_trials, run_failed
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
 
@@ -319,13 +292,14 @@ def _worker(args, console: Console) -> int:
     overrides = args.overrides + results
     plan = plan_sweep(args.experiment, overrides, args.study, args.storage, args.trials)
     index = args.index if args.index is not None else os.getpid() % 9973 + 1
-    _warn_of_exposure(console, args.storage, plan.results_dir)
+    for word, text in before_trials(plan, args.storage):
+        print_flagged(console, word, text)
     if args.storage is None:  # neither --storage nor $HARNESS_STORAGE: workers share a study only through it
         print_flagged(console, "note",
                       f"worker {index} keeps study {plan.study} in {plan.storage}, the default "
-             "storage of its results folder: only workers on this machine with the same --results share it; "
-             f"a worker elsewhere runs a study of its own. Give every worker the same --storage (or "
-             f"{STORAGE_ENV}) to share one study across machines.")
+                      "storage of its results folder: only workers on this machine with the same --results share it; "
+                      f"a worker elsewhere runs a study of its own. Give every worker the same --storage (or "
+                      f"{STORAGE_ENV}) to share one study across machines.")
     results_folder(plan.results_dir)  # owner-only before anything writes in it
     store = open_store(args.db, plan.config.results_dir)
     for note in check_store_matches_storage(plan, store):  # before calibration: another setup costs minutes there
@@ -336,11 +310,8 @@ def _worker(args, console: Console) -> int:
     _check_calibration(here, store, outcome, console)
     console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed"
                   + (f", {outcome.duplicates} duplicate(s) not re-run" if outcome.duplicates else "") + ".")
-    if _engine_lost(outcome, console):
-        return 1
-    if outcome.ran and outcome.failed == outcome.ran:
-        print_flagged(console, "error", f"every trial this worker started failed ({outcome.failed}); the reasons "
-                              "are above and in `harness trials`.")
+    if (failed := run_failed(outcome, (), who="worker")) is not None:
+        print_flagged(console, "error", failed)
         return 1
     return 0
 
@@ -369,8 +340,8 @@ def _merge(args, console: Console) -> int:
         for there, link in linked:
             print_flagged(console, "warning",
                           f"{there} was not copied: {link} is a symbolic link (to "
-              f"{os.readlink(link)}), and adapter folders hold plain files only. Replace the link with "
-              "the file it points to, if you trust it, and merge again.")
+                          f"{os.readlink(link)}), and adapter folders hold plain files only. Replace the link with "
+                          "the file it points to, if you trust it, and merge again.")
         console.print(f"{source.path}: {len(report.trials)} trial(s) merged into {target.path}, {copied} adapter "
                       "folder(s) copied.")
         if report.running:  # a running row has no scores to merge; leaving it out unsaid lost the trial
@@ -382,15 +353,15 @@ def _merge(args, console: Console) -> int:
         if report.events_left or report.looks_left:  # an adapter's history is not two databases' to mix
             print_flagged(console, "warning",
                           f"{source.path} also holds {report.events_left} registry event(s) "
-              f"and {report.looks_left} look(s) at test of the merged trials, which merge does not carry: "
-              "a merged trial arrives as a candidate with no history here. Promote, retire and gate in "
-              f"one database; `harness registry --history --db {source.path}` lists what stays there.")
+                          f"and {report.looks_left} look(s) at test of the merged trials, which merge does not carry: "
+                          "a merged trial arrives as a candidate with no history here. Promote, retire and gate in "
+                          f"one database; `harness registry --history --db {source.path}` lists what stays there.")
         if missing:  # a database copied without its artifacts/ folder: the trials are here, their weights are not
             print_flagged(console, "warning",
                           f"{len(missing)} merged trial(s) kept weights that are not in "
-              f"{source.path.parent}: {', '.join(str(there) for there, _ in missing[:3])}"
-              f"{', ...' if len(missing) > 3 else ''}. Copy the worker's whole results folder, then copy "
-              f"each adapter folder to its place here (e.g. {missing[0][1]}); merging again adds nothing.")
+                          f"{source.path.parent}: {', '.join(str(there) for there, _ in missing[:3])}"
+                          f"{', ...' if len(missing) > 3 else ''}. Copy the worker's whole results folder, then copy "
+                          f"each adapter folder to its place here (e.g. {missing[0][1]}); merging again adds nothing.")
         for name in {trial.split("/", 1)[0] for trial in report.trials}:  # the study's keep_best, here as there
             study = target.study(name)
             keep = ((study.experiment if study else {}).get("retention") or {}).get("keep_best", 3)

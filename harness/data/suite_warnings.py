@@ -20,7 +20,7 @@ def suite_warnings(suite: Suite) -> list[str]:
                         "would share them. Make `name:` and the folder agree unless this is that suite.")
     if reworded := reworded_copies(suite):
         warnings.append(reworded_text(reworded))
-    if unlearnable := ", ".join(f"{label} ({n})" for label, n in labels_not_in_train(suite).items()):
+    if unlearnable := ", ".join(f"`{label}` ({n})" for label, n in labels_not_in_train(suite).items()):
         warnings.append(f"label(s) scored in dev or test with no train example: {unlearnable}. No adapter can learn "
                         "them and no shot can show them, so every arm is scored wrong on them; add train examples, or "
                         "remove them from dev, test and `output.labels` (and bump `version`).")

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness.core.errors import ModelError
-from harness.core.offline import no_calls_home
 from harness.models.sources import ModelSource, weights_sha256
 
 
@@ -94,7 +93,6 @@ def load_model(source: ModelSource, device: str, dtype, quantization_config=None
 
     from harness.models.device import free_memory
 
-    no_calls_home()  # `predict`, `export` and a notebook load models without a sweep's plan
 
     free_memory(device)  # what the previous model left (a trial's trainer lives on in reference cycles) goes first
     kw = dict(dtype=dtype, trust_remote_code=False, use_safetensors=True, output_loading_info=True)

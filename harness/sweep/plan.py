@@ -22,7 +22,6 @@ from typing import Any
 from harness.analysis.cost import load_prices
 from harness.core.config import VLLM_LORA_RANKS, ExperimentConfig, blame_overrides, experiment_file, load_experiment
 from harness.core.errors import ConfigError, HarnessError, ModelError
-from harness.core.offline import no_calls_home
 from harness.core.paths import STORAGE_ENV, probe_writable
 from harness.core.text import fold
 from harness.core.typed import raise_problems
@@ -287,7 +286,6 @@ def _limit(value: float | None) -> str:
 
 def plan_sweep(config_path: str | Path, overrides: list[str], study: str | None = None,
                storage: str | None = None, trials: int | None = None) -> SweepPlan:
-    no_calls_home()  # before the space imports the training methods, and with them transformers and TRL
     with blame_overrides(overrides):  # a bad value from --set is named as such, not looked for in the file
         return _plan(experiment_file(config_path), overrides, study, storage, trials)
 
