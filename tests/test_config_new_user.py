@@ -65,7 +65,19 @@ def test_several_mistakes_in_the_space_are_reported_at_once(tmp_path, toy_suite,
 def test_a_bad_value_from_set_is_blamed_on_the_set_item(tmp_path, toy_suite, tiny_model_dir, item, key):
     message = refused(experiment(tmp_path, toy_suite, tiny_model_dir), [item])
     assert key in message
-    assert message.count(f"(the value came from `--set {item}` on the command line, not from the file.)") == 1
+    dotted = item.partition("=")[0]
+    assert message.count(f"(the value came from `--set {dotted}=...` on the command line, not from the file.)") == 1
+
+
+@pytest.mark.parametrize("item", ["api_key_env=sk-INLINESECRET", "api_key=sk-INLINESECRET",
+                                  "base_url=http://user:sk-INLINESECRET@127.0.0.1:18111/v1"])
+def test_a_key_pasted_into_set_is_never_repeated_in_the_error(tmp_path, toy_suite, tiny_model_dir, item):
+    """The line saying a value came from --set repeated it whole, under a message that had just promised not to
+    repeat it in case it was a key: a PR check's log held the key."""
+    endpoint = "endpoints:\n  fake: {base_url: 'http://127.0.0.1:18111/v1', model: m, api_key_env: FAKE_KEY}\n"
+    message = refused(experiment(tmp_path, toy_suite, tiny_model_dir, endpoint), [f"endpoints.fake.{item}"])
+    key = item.partition("=")[0]
+    assert "INLINESECRET" not in message and f"`--set endpoints.fake.{key}=...`" in message
 
 
 def test_a_bad_value_in_the_file_is_not_blamed_on_an_unrelated_set_item(tmp_path, toy_suite, tiny_model_dir):
@@ -252,7 +264,7 @@ def test_set_from_the_command_line_is_blamed_without_a_traceback(tmp_path, toy_s
     path = experiment(tmp_path, toy_suite, tiny_model_dir)
     assert main(["sweep", str(path), "--dry-run", "--set", "space.lora.r=[4, 4]"]) == 2
     out = printed(capsys)
-    assert "`space.lora.r` lists 4 more than once" in out and "`--set space.lora.r=[4, 4]`" in out
+    assert "`space.lora.r` lists 4 more than once" in out and "`--set space.lora.r=...`" in out
     assert "Traceback" not in out
 
 

@@ -465,7 +465,10 @@ def blame_overrides(overrides: Iterable[str]) -> Iterator[None]:
                  if any(_related(key, other) for other in named)]
         if not given or str(exc).startswith("--set ") or BLAMED in str(exc):
             raise
-        sources = ", ".join(f"`{item.flag}`" if isinstance(item, FlagOverride) else f"`--set {item}`" for item in given)
+        # the key, not its value: a key pasted into --set by mistake reached a CI log whose message above it had
+        # promised not to repeat it; the message names the value where it is safe to
+        sources = ", ".join(f"`{item.flag}`" if isinstance(item, FlagOverride)
+                            else f"`--set {item.partition('=')[0].strip()}=...`" for item in given)
         kind = ConfigError if isinstance(exc, ConfigProblems) else type(exc)
         raise kind(f"{exc}\n  ({BLAMED} {sources} on the command line, not from the file.)") from None
 
