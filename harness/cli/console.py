@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -66,6 +66,21 @@ def print_flagged(console: Console, word: str, text: str) -> None:
     """`word: text` on standard error: warnings, notes, errors and refusals are not the command's result, and a
     pipeline that reads standard output (a table, JSON, the verdict) must get the result alone."""
     Console(stderr=True, soft_wrap=True, markup=False, width=console.width).print(flagged(word, text), highlight=False)
+
+
+def saying(console: Console) -> Callable[[str], None]:
+    """An `echo` for library code whose lines mix progress with notices (the calibration, the sweep, the estimate):
+    a line `warning: ...`, `note: ...` or `error: ...` goes to standard error as `print_flagged` puts it, the rest to
+    standard output. A CI job that read the sweep's standard output found its warnings there, among the verdict."""
+    def say(text: str) -> None:
+        for line in str(text).split("\n"):
+            word, _, rest = line.partition(": ")
+            if word in FLAG_STYLES and rest:
+                print_flagged(console, word, rest)
+            else:
+                console.print(line, highlight=False)
+
+    return say
 
 
 def flagged(word: str, text: str) -> Text:

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from harness.cli.console import print_flagged
+from harness.cli.console import print_flagged, saying
 from harness.cli.options import database_path, db_option, named, open_store, worker_index
 from harness.cli.parsing import Help, examples_block
 from harness.core.errors import HarnessError
@@ -189,7 +189,7 @@ def _sweep(args, console: Console) -> int:
     for note in check_store_matches_storage(plan, store, repair=not args.dry_run):
         print_flagged(console, "note", note)
     with as_one_worker(plan.device, args.workers):  # workers then read this calibration, not time it again
-        here = plan_for_machine(plan, console.print, args.allow_under_trained, pull_missing=not args.dry_run,
+        here = plan_for_machine(plan, saying(console), args.allow_under_trained, pull_missing=not args.dry_run,
                                 recalibrate=args.recalibrate, finished=finished_trials(store, plan.study),
                                 refuse=not args.dry_run)
     plan, expected = here.plan, here.estimate
@@ -205,11 +205,11 @@ def _sweep(args, console: Console) -> int:
         console.print(f"suite {plan.suite.name} {plan.suite.version} ({show_path(plan.suite.path)}): " + ", ".join(
             f"{s} {len(v)} of {len(plan.suite.splits[s])}" for s, v in plan.subsets.items()))
         console.print("space:\n  " + "\n  ".join(plan.space.describe()), highlight=False)
-        console.print("\n".join(plan.describe()), highlight=False)
+        saying(console)("\n".join(plan.describe()))
         if here.data is not None and here.data.prompt_sizes:
             console.print(here.data.prompt_sizes, highlight=False)
     if expected is not None:  # at the sweep's start too: what the trials below should take here
-        console.print(report.estimate_text(expected), highlight=False)
+        saying(console)(report.estimate_text(expected))
     warning = expected.warning() if expected is not None else None
     if warning and not any(t.trained and t.complete for t in store.trials(plan.study)):  # not when resuming past it
         print_flagged(console, "warning", warning)
@@ -220,13 +220,13 @@ def _sweep(args, console: Console) -> int:
     decided = [*args.overrides, *here.decided()]  # every worker runs the trials planned here
     if args.workers > 1 and _run_workers(plan, decided, store, args.workers, console):
         return 1
-    outcome = run_sweep(plan, store, echo=console.print, prepared=here.data)  # with workers: the follow-ups
+    outcome = run_sweep(plan, store, echo=saying(console), prepared=here.data)  # with workers: the follow-ups
     trials = store.trials(outcome.study)
     console.print(report.ranking_table(trials, plan.config.objective.metric))
     verdict = study_verdict(store, outcome.study)
     console.print(verdict.text, highlight=False)
     if here.lowered_note():
-        console.print(here.lowered_note(), highlight=False)
+        saying(console)(here.lowered_note())
     _check_calibration(here, store, outcome, console)
     followups = store.followups(outcome.study)
     for extra in (report.seed_spread_table(trials, store.trials(followups["seeds"].name) if "seeds" in followups
@@ -254,7 +254,7 @@ def _check_calibration(here, store, outcome, console: Console) -> None:
     ran = [t for t in store.trials(outcome.study) if t.run_id == outcome.run_id]
     note = check_calibration(here.calibration, ran, here.lowered)
     if note:
-        console.print(note, highlight=False)
+        saying(console)(note)
 
 
 def _check_workers(workers: int, plan) -> None:
@@ -273,7 +273,7 @@ def _run_workers(plan, overrides: list[str], store, count: int, console: Console
     from harness.sweep.workers import log_tail, run_local_workers
 
     exits = run_local_workers(plan, overrides, store, count, gpu_count() if plan.device == "cuda" else 0,
-                              echo=console.print)
+                              echo=saying(console))
     bad = [e for e in exits if e.returncode != 0]
     for e in bad:
         console.print(Text.assemble((f"worker {e.index} exited with {e.returncode}", "bold red"),
@@ -304,9 +304,9 @@ def _worker(args, console: Console) -> int:
     store = open_store(args.db, plan.config.results_dir)
     for note in check_store_matches_storage(plan, store):  # before calibration: another setup costs minutes there
         print_flagged(console, "note", note)
-    here = plan_for_machine(plan, console.print, args.allow_under_trained, recalibrate=args.recalibrate,
+    here = plan_for_machine(plan, saying(console), args.allow_under_trained, recalibrate=args.recalibrate,
                             finished=finished_trials(store, plan.study))
-    outcome = run_sweep(here.plan, store, echo=console.print, worker=index, followups=False, prepared=here.data)
+    outcome = run_sweep(here.plan, store, echo=saying(console), worker=index, followups=False, prepared=here.data)
     _check_calibration(here, store, outcome, console)
     console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed"
                   + (f", {outcome.duplicates} duplicate(s) not re-run" if outcome.duplicates else "") + ".")
