@@ -88,8 +88,8 @@ space: {{lora: {{r: 4}}}}
         timing["step_seconds"] *= 1000
     cached.write_text(json.dumps(raw))
     assert main(["sweep", str(path)]) == 0
-    out = capsys.readouterr().out
-    assert "the calibration read" in out and "Its cached timings are dropped" in out and not cached.exists()
+    err = " ".join(capsys.readouterr().err.split())  # a note, on standard error with every notice
+    assert "the calibration read" in err and "Its cached timings are dropped" in err and not cached.exists()
     lora = Store(tmp_path / "results/harness.duckdb").trials("drift")[0]
     assert lora.training.steps == 12 and 0 < lora.training.step_seconds < raw["timings"][0]["step_seconds"]
     assert main(["show", lora.id, "--db", str(tmp_path / "results")]) == 0

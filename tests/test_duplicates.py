@@ -35,8 +35,9 @@ def experiment(folder: Path, model: Path, suite: Path, space: str, trials: int) 
 
 
 def said(capsys) -> str:
-    """What the sweep printed, with the console's line wrapping undone."""
-    return " ".join(capsys.readouterr().out.split())
+    """What the sweep printed, its result and its notices (on standard error), with the console's wrapping undone."""
+    captured = capsys.readouterr()
+    return " ".join((captured.out + captured.err).split())
 
 
 def study_of(folder: Path) -> optuna.Study:

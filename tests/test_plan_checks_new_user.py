@@ -227,7 +227,7 @@ def test_the_plan_says_the_sweep_stops_when_the_space_holds_fewer_configurations
 def test_an_empty_path_is_refused_naming_the_key(tmp_path, tiny_model_dir, toy_suite, item, key):
     message = refused(experiment(tmp_path, tiny_model_dir, toy_suite, "space: {lora: {}}\n"), [item])
     assert f"`{key}` is empty, which would quietly mean the current folder" in message
-    assert f"`--set {item}` on the command line" in message
+    assert f"`--set {key}=...` on the command line" in message  # the key, never the value (it may be a secret)
 
 
 def test_an_empty_storage_is_refused(tmp_path, tiny_model_dir, toy_suite, capsys):
