@@ -29,7 +29,8 @@ def test_a_terminal_keeps_tqdms_default_and_a_pipe_redraws_rarely(monkeypatch, p
     finally:
         os.close(primary)
         os.close(secondary)
-    assert bar_options(pipe[1]) == {"mininterval": LOG_INTERVAL_S, "maxinterval": LOG_INTERVAL_S, "leave": True}
+    assert bar_options(pipe[1]) == {"mininterval": LOG_INTERVAL_S, "maxinterval": LOG_INTERVAL_S, "leave": True,
+                                    "ascii": True}  # a CI viewer under TERM=dumb showed block characters
     assert bar_options(pipe[1], transient=True) == bar_options(pipe[1])  # in a log it stays, drawn at its end
     assert bar_options(io.StringIO()) == bar_options(pipe[1])  # no isatty answer: treated as a log
 
@@ -53,7 +54,19 @@ def test_a_250_step_trial_leaves_a_line_every_30_s_in_a_log_not_one_per_step(mon
 @pytest.mark.parametrize("given, expected", [("0", (0.0, 10.0)), ("2.5", (2.5, 10.0)), ("60", (60.0, 60.0))])
 def test_the_interval_can_be_set(monkeypatch, pipe, given, expected):
     monkeypatch.setenv(INTERVAL_ENV, given)
-    assert bar_options(pipe[1]) == {**dict(zip(("mininterval", "maxinterval"), expected)), "leave": True}
+    assert bar_options(pipe[1]) == {**dict(zip(("mininterval", "maxinterval"), expected)), "leave": True,
+                                    "ascii": True}
+
+
+def test_bars_can_be_turned_off_for_a_log_that_wants_results_and_notices_only(monkeypatch, pipe):
+    from harness.core.progress import PROGRESS_ENV
+
+    monkeypatch.setenv(PROGRESS_ENV, "off")
+    assert bar_options(pipe[1]) == bar_options(pipe[1], transient=True) == {"disable": True}
+    log = io.StringIO()
+    with tqdm(total=5, desc="train", file=log, **bar_options(log)) as bar:
+        bar.update(5)
+    assert log.getvalue() == ""
 
 
 @pytest.mark.parametrize("given", ["soon", "-1", "nan"])

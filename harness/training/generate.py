@@ -61,7 +61,9 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     starts = range(0, len(order), batch_size)
     results: list[Generation | None] = [None] * len(prompts)
-    with tqdm(total=len(prompts), desc=desc, unit="ex", disable=not bar, **bar_options(transient=True)) as shown:
+    options = bar_options(transient=True)
+    options["disable"] = not bar or options.get("disable", False)
+    with tqdm(total=len(prompts), desc=desc, unit="ex", **options) as shown:
         # The longest batch first: each later batch fits in the memory the one before it freed. Shortest first, each
         # batch's key/value cache is a little larger than the last one's and the heap grows with every batch. Each
         # batch is the same either way, so every answer is too.
