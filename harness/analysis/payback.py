@@ -83,6 +83,7 @@ from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.records import RunView, TrialView
 from harness.core.selection import best
+from harness.core.text import with_article
 from harness.store.database import Store
 
 # -- baselines -------------------------------------------------------------------------------------------------
@@ -878,7 +879,7 @@ def _kind(trial: TrialView) -> str:
     """`a hosted arm`, `a prompting trial`, `a lora trial`."""
     if trial.device == "hosted":
         return "a hosted arm"
-    return f"a {trial.method} trial" if trial.trained else "a prompting trial"
+    return f"{with_article(trial.method)} trial" if trial.trained else "a prompting trial"
 
 
 def _against_itself(candidate: TrialView, given: str, trials: list[TrialView]) -> HarnessError:

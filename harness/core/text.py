@@ -173,3 +173,8 @@ def _joins(a: str, b: str) -> bool:
 def listed_with_and(words: Sequence[str]) -> str:
     """`train, dev and test`; `` for none."""
     return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
+
+
+def with_article(word: str) -> str:
+    """`a lora`, `an api`: a method's name in a sentence ("is a api trial" read as a slip)."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"

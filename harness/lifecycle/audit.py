@@ -28,7 +28,7 @@ from harness.core.errors import HarnessError
 from harness.core.metric import Metric
 from harness.core.paths import git_commit
 from harness.core.records import AdapterEvent, LookAtTest, RunEnvironment, StudyView, TrialView, ran_with
-from harness.core.text import markdown_inert
+from harness.core.text import markdown_inert, with_article
 from harness.core.typed import build
 from harness.data.suites import SPLITS, Suite
 from harness.lifecycle.export import check_outside_artifacts, export
@@ -52,7 +52,8 @@ def audit(store: Store, trial_id: str, out: Path, actor: str | None = None) -> P
         raise HarnessError(f"{out} exists; an audit record is never changed. Write the new one to another folder.")
     trial = store.require_trial(trial_id, complete=True)
     if not trial.trained:
-        raise HarnessError(f"{trial.id} is a {trial.method} trial: it has no weights of its own to audit (its prompt "
+        raise HarnessError(f"{trial.id} is {with_article(trial.method)} trial"
+                           ": it has no weights of its own to audit (its prompt "
                            "is in the study); an audit pack documents a trained adapter or model.")
     check_outside_artifacts(out, trial)
     study = store.study(trial.study)

@@ -20,6 +20,7 @@ from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError
 from harness.core.records import EngineInfo, TrialView, ran_with
 from harness.core.redaction import Redactor
+from harness.core.text import with_article
 from harness.core.typed import build
 from harness.data.contract import parse_output
 from harness.data.suites import seeded_subset
@@ -88,7 +89,8 @@ def check_vllm(settings: VllmSettings, source: sources.ModelSource | None = None
 
 def _check_servable(trial: TrialView) -> None:
     if trial.trained and trial.method != "lora":
-        raise HarnessError(f"{trial.id} is a {trial.method} trial; vLLM serves LoRA adapters on the study's base "
+        raise HarnessError(f"{trial.id} is {with_article(trial.method)} trial"
+                           "; vLLM serves LoRA adapters on the study's base "
                            "model here (a fully fine-tuned model, or QLoRA's 4-bit base, needs a server of its own).")
 
 
