@@ -58,7 +58,12 @@ def test_show_json_carries_the_trial_as_show_prints_it(sweep, capsys):
     shown = strict(capsys.readouterr().out)
     assert (shown["id"], shown["method"], shown["status"]) == ("pipe/1", "lora", "complete")
     accuracy = trial.metric("test", "task_accuracy")
-    assert shown["metrics"]["test"]["task_accuracy"] == accuracy.to_dict()
+    # laid out as `trials --format json` lays a trial: one jq path (.metrics.task_accuracy) reads both
+    assert shown["metrics"]["task_accuracy"] == accuracy.to_dict()
+    assert shown["dev_metrics"]["task_accuracy"] == trial.metric("dev", "task_accuracy").to_dict()
+    assert main(["trials", "--format", "json", "--db", str(sweep.path)]) == 0
+    listed = next(row for row in strict(capsys.readouterr().out) if row["id"] == "pipe/1")
+    assert listed["metrics"]["task_accuracy"] == shown["metrics"]["task_accuracy"]
     assert shown["training"]["steps"] == trial.training.steps and shown["training"]["planned_steps"] == 20
     wrong = [e for e in sweep.examples("pipe/1") if e.split == "test" and not e.scores.get("task_accuracy")]
     assert shown["wrong_test_answers"] == len(wrong) == round((1 - accuracy.value) * accuracy.n)
@@ -68,11 +73,25 @@ def test_show_json_carries_the_trial_as_show_prints_it(sweep, capsys):
     assert shown["started_at"].startswith(f"{trial.started_at:%Y-%m-%d}")  # ISO 8601, not Python's repr
 
 
+def test_an_export_of_an_adapter_no_gate_passed_says_so_and_records_its_standing(sweep, tmp_path, capsys):
+    """A CI job exported the adapter the gate had just refused, with no word, and nothing in the folder said so."""
+    assert main(["export", "pipe/1", "--out", str(tmp_path / "serve"), "--db", str(sweep.path)]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert "warning: pipe/1 was exported as it is, but it is a candidate in the registry: no gate has passed it" in said
+    registry = strict((tmp_path / "serve" / "serving.json").read_text())["registry"]
+    trial = sweep.trial("pipe/1")
+    assert (registry["status"], registry["feasible"], registry["under_trained"]) == \
+        ("candidate", trial.feasible, trial.under_trained)
+
+
 def test_registry_json_lists_each_adapter_with_its_status_metrics_and_history(sweep, capsys):
     db = ["--db", str(sweep.path)]
     assert main(["promote", "pipe/1", "--to", "staging", "--approver", "ana", "--force", "--reason", "pilot", *db]) \
         in (0, 1)
     capsys.readouterr()
+    status = sweep.adapter_events()[-1].status  # promoting it there again is done, not an error a nightly job fails on
+    assert main(["promote", "pipe/1", "--to", status, "--approver", "ana", "--force", "--reason", "pilot", *db]) == 0
+    assert f"pipe/1 is already in {status}; nothing changed" in " ".join(capsys.readouterr().err.split())
     assert main(["registry", "--format", "json", *db]) == 0
     listed = strict(capsys.readouterr().out)
     assert set(listed) == {"adapters"}  # history only when asked for
@@ -81,6 +100,7 @@ def test_registry_json_lists_each_adapter_with_its_status_metrics_and_history(sw
     status = sweep.adapter_events()[-1].status
     assert adapter["status"] == status and adapter["since"]["actor"] == "ana"
     assert adapter["metrics"]["task_accuracy"] == sweep.trial("pipe/1").metric("test", "task_accuracy").to_dict()
+    assert set(sweep.trial("pipe/1").metrics["test"]) <= set(adapter["metrics"])  # macro_f1 too, as show has it
 
     assert main(["registry", "--format", "json", "--history", *db]) == 0
     history = strict(capsys.readouterr().out)

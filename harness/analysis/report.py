@@ -359,11 +359,16 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
 
 def trial_json(trial: TrialView, examples: Sequence[ExampleView], failures: int = 5) -> str:
     """`harness show --format json`: every field of the trial as the store reads it (each metric as {value, low, high,
-    n}, times in UTC, ISO 8601), `wrong_test_answers` counting its wrong test answers, and the first `failures` of them
-    in `wrong_test_examples`, in id order as `show` lists them."""
+    n}, times in UTC, ISO 8601), its scores laid out as `trials --format json` lays them (`metrics` on test,
+    `dev_metrics` on dev, another split's as `<split>_metrics`, so one jq path reads both), `wrong_test_answers`
+    counting its wrong test answers, and the first `failures` of them in `wrong_test_examples`, in id order as `show`
+    lists them."""
     wrong = sorted((e for e in examples if e.split == "test" and not e.scores.get("task_accuracy")),
                    key=lambda e: id_order(e.example_id))
-    document = {**_jsonable(trial), "wrong_test_answers": len(wrong),
+    fields = _jsonable(trial)
+    by_split = fields.pop("metrics")
+    scores = {("metrics" if split == "test" else f"{split}_metrics"): values for split, values in by_split.items()}
+    document = {**fields, "metrics": {}, "dev_metrics": {}, **scores, "wrong_test_answers": len(wrong),
                 "wrong_test_examples": [_jsonable(e) for e in wrong[:failures]]}
     return json.dumps(document, indent=2, ensure_ascii=False, default=str)
 
@@ -555,7 +560,8 @@ def registry_json(store: Store, suite: str | None = None, history: bool = False)
     document: dict = {"adapters": [{
         "trial": row.trial.id, "suite": row.suite, "status": row.status, "method": row.trial.method,
         "params": dict(row.trial.params), "under_trained": row.trial.under_trained, "feasible": row.trial.feasible,
-        "metrics": _core(row.trial, "test"),
+        "metrics": {**_core(row.trial, "test"), **{name: metric.to_dict() for name, metric in
+                                                   sorted(row.trial.metrics.get("test", {}).items())}},
         "since": None if row.last is None else {"at": row.last.at.isoformat() if row.last.at else None,
                                                 "actor": row.last.actor, "action": row.last.action},
     } for row in adapters(store, suite)]}  # fmt: skip

@@ -321,7 +321,7 @@ def _registry_head(store, console: Console) -> None:
 
 
 def _promote(args, console: Console) -> int:
-    from harness.lifecycle.promote import GateRefused, promote
+    from harness.lifecycle.promote import AlreadyThere, GateRefused, promote
 
     try:
         done = promote(store := open_store(args.db), args.trial, args.to, args.approver, args.note, args.force,
@@ -329,6 +329,9 @@ def _promote(args, console: Console) -> int:
     except GateRefused as refused:
         print_flagged(console, "refused", str(refused))
         return 1
+    except AlreadyThere as there:
+        print_flagged(console, "note", str(there))
+        return 0
     if done.gate is not None:  # a retirement runs no gate
         console.print(done.gate.text(), highlight=False)
     retired = f"; {done.retired} is retired" if done.retired else ""
@@ -373,6 +376,8 @@ def _export(args, console: Console) -> int:
                   f"{done.folder}/README.md", highlight=False)
     if done.rescore is not None:
         console.print(done.rescore.text(), highlight=False)
+    if done.caution is not None:
+        print_flagged(console, "warning", done.caution)
     return 0
 
 

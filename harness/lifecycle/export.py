@@ -20,11 +20,13 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.core.errors import HarnessError
 from harness.core.records import TrialView
-from harness.lifecycle.promote import check_weights
+from harness.core.text import with_article
+from harness.lifecycle.promote import check_weights, status_of
 from harness.lifecycle.prompt_export import ENDPOINT, write_prompt
 from harness.lifecycle.served import ServedRescore, check_vllm, rescore_served
 from harness.lifecycle.serving_notes import CHECKSUMS, base_model_json, readme, serving_json
@@ -44,6 +46,8 @@ class Export:
     """What `base_model_name_or_path` names; for a prompt, what answers it (the base model, or a hosted model)."""
     rescore: ServedRescore | None = None
     """The re-score through vLLM, when one was asked for (also in `rescore.json`)."""
+    caution: str | None = None
+    """Why this adapter is no candidate to serve as it is (`standing`), said beside the export; None otherwise."""
 
 
 def export(store: Store, trial_id: str, out: Path, merged: bool = False,
@@ -88,6 +92,8 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False,
             (staging / "rescore.json").write_text(json.dumps(served.to_dict(), indent=2, default=str) + "\n")
         if list(staging.rglob("*.bin")) or list(staging.rglob("*.pt")):
             raise HarnessError("the export holds a pickle weight file; only safetensors are allowed.")
+        if trial.trained:  # what the folder is in the registry, for whoever picks it up without the database
+            _record_standing(staging, store, trial)
         list_files(staging)
         give_usual_modes(staging)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +105,32 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False,
         shutil.rmtree(earlier, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return Export(out, "adapter" if adapter else "model" if trial.trained else "prompt", base, served)
+    return Export(out, "adapter" if adapter else "model" if trial.trained else "prompt", base, served,
+                  standing(store, trial) if trial.trained else None)
+
+
+def standing(store: Store, trial: TrialView) -> str | None:
+    """Why a trained trial is no candidate to serve as it is: it breaks the sweep's constraints, its time cap cut it
+    short, or no gate has passed it (a candidate, or retired). A CI job exported an adapter the gate had refused,
+    with no word, and nothing in the folder said so. None for an adapter in staging or production that is neither."""
+    status = status_of(store, trial.id)
+    reasons = [text for broken, text in (
+        (trial.feasible is False, "it breaks the sweep's constraints (`harness show` says which)"),
+        (trial.under_trained, "its time cap cut its training short"),
+        (status not in ("staging", "production"),
+         f"it is {with_article(status)} in the registry: no gate has passed it (`harness promote`)"),
+    ) if broken]
+    return f"{trial.id} was exported as it is, but " + "; ".join(reasons) + "." if reasons else None
+
+
+def _record_standing(folder: Path, store: Store, trial: TrialView) -> None:
+    """serving.json's `registry`: the adapter's status when exported, and whether it is feasible and trained in full."""
+    serving = folder / EXPORT_MARKS[0]
+    data = json.loads(serving.read_text(encoding="utf-8"))
+    data["registry"] = {"status": status_of(store, trial.id), "feasible": trial.feasible,
+                        "under_trained": trial.under_trained, "exported_at": datetime.now(timezone.utc).isoformat(
+                            timespec="seconds")}
+    serving.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 EXPORT_MARKS = ("serving.json", "base_model.json")
@@ -115,7 +146,8 @@ def check_flags(trial: TrialView, merged: bool, rescore: bool) -> None:
     """Refuse weights-only flags for a prompting trial, before anything else is asked for."""
     if not trial.trained and (asked := " and ".join(flag for flag, given in (("--merged", merged),
                                                                              ("--rescore", rescore)) if given)):
-        raise HarnessError(f"{asked}: {trial.id} is a {trial.method} trial, with no weights of its own to merge or "
+        raise HarnessError(f"{asked}: {trial.id} is {with_article(trial.method)} trial"
+                           ", with no weights of its own to merge or "
                            f"re-score; `harness export {trial.id} --out DIR` alone writes its prompt.")
 
 

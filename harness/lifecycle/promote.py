@@ -15,6 +15,7 @@ from harness.analysis.gate import GateResult, reference_for, run_gate
 from harness.core.config import ExperimentConfig, GateConfig
 from harness.core.errors import HarnessError, SuiteError
 from harness.core.records import GATE_SEALS, AdapterEvent, LookAtTest, StudyView, TrialView, ran_with
+from harness.core.text import with_article
 from harness.core.typed import build
 from harness.data.suites import load_suite, show_path
 from harness.evaluation.rules import STATS_RULES
@@ -30,6 +31,11 @@ kind `rollback` restores: an adapter someone took out of service must not come b
 
 
 OVERRIDE = "override the gate with --force --reason TEXT (the override and the reason are recorded)"
+
+
+class AlreadyThere(HarnessError):
+    """The adapter already has the status asked for: nothing to do, which a nightly job that promotes its pick again
+    reads as done (exit 0), not as an error (exit 2) that failed the job."""
 
 
 class GateRefused(HarnessError):
@@ -133,7 +139,7 @@ def promote(store: Store, trial_id: str, to: str, approver: str, note: str | Non
     study = store.study(trial.study)
     previous = status_of(store, trial.id)
     if previous == to:
-        raise HarnessError(f"{trial.id} is already in {to}.")
+        raise AlreadyThere(f"{trial.id} is already in {to}; nothing changed: no gate ran and nothing was recorded.")
     if previous == "production":  # a demotion would leave the suite without production, and no adapter restored
         raise HarnessError(f"{trial.id} is the production adapter of suite {study.suite}; promote does not demote it. "
                            + ways_out_of_production(store, study.suite, trial.id))
@@ -248,7 +254,8 @@ def retire(store: Store, trial_id: str, approver: str, note: str | None) -> Prom
         raise HarnessError("--to retired needs --note TEXT: why the adapter is taken out of service is recorded.")
     trial = store.require_trial(trial_id, complete=True)
     if not trial.trained:
-        raise HarnessError(f"{trial.id} is a {trial.method} trial: only adapters (trained trials) are in the "
+        raise HarnessError(f"{trial.id} is {with_article(trial.method)} trial"
+                           ": only adapters (trained trials) are in the "
                            "registry, so there is nothing to retire.")
     suite = store.study(trial.study).suite
     previous = status_of(store, trial.id)
@@ -306,7 +313,8 @@ def production_for(store: Store, trial_id: str) -> str:
 def _adapter(store: Store, trial_id: str) -> TrialView:
     trial = store.require_trial(trial_id, complete=True)
     if not trial.trained:
-        raise HarnessError(f"{trial.id} is a {trial.method} trial: only adapters (trained trials) are promoted. Its "
+        raise HarnessError(f"{trial.id} is {with_article(trial.method)} trial"
+                           ": only adapters (trained trials) are promoted. Its "
                            "scores can still serve as the reference a gate compares with. Where prompting won, the "
                            f"base model serves it as prompted: `harness export {trial.id} --out prompt/` writes its "
                            f"prompt, shots and decoding as a service sends them, and `harness predict {trial.id} "
