@@ -69,9 +69,10 @@ def sweep(experiment: str | os.PathLike, overrides: Overrides = (), *, study: st
     """Run (or resume) a sweep as `harness sweep EXPERIMENT` does, and return what it found.
 
     `overrides` are the command's `--set` items; `study`, `trials`, `storage` and `db` its flags of those names
-    (`db`: a results folder or its harness.duckdb; default the experiment's `results_dir`). Warnings, notes and the
-    calibration's lines go to `echo`. A plan whose trials cannot finish their step budget in their time cap raises,
-    as the command refuses, unless `allow_under_trained`."""
+    (`storage`: default $HARNESS_STORAGE, else the journal in the results folder; `db`: a results folder or its
+    harness.duckdb, default the experiment's `results_dir`). Warnings, notes and the calibration's lines go to `echo`.
+    A plan whose trials cannot finish their step budget in their time cap raises, as the command refuses, unless
+    `allow_under_trained`."""
     if not callable(echo):
         raise HarnessError(f"echo={echo!r}: give a function that takes one line of text, such as print.")
     with offline():  # for the sweep only: a notebook's own downloads afterwards are its own business
@@ -85,7 +86,9 @@ def _sweep(experiment, overrides, study, trials, storage, db, allow_under_traine
     from harness.sweep.notices import before_trials, run_failed
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
+    from harness.sweep.storage import storage_from_environment
 
+    storage = storage if storage is not None else storage_from_environment()  # $HARNESS_STORAGE, as the command
     plan = plan_sweep(_path(experiment, "experiment"), _override_items(overrides), study, storage,
                       _count(trials, "trials"))
     for word, text in before_trials(plan, storage):

@@ -246,6 +246,9 @@ class Store:
 
     def __init__(self, path: str | os.PathLike = DEFAULT_DB, lock_timeout_s: float = 30.0):
         self.path = Path(path)
+        self.origin = self.path
+        """The database this store stands for: its own file, or, for an upgraded copy (`read_as_upgraded`), the file
+        it copies, which a check reads through the copy (`sweep --check` on an older release's file)."""
         self.lock_timeout_s = lock_timeout_s
         self._migrated = False
 
@@ -401,6 +404,7 @@ class Store:
         copied = Store(copy, self.lock_timeout_s)
         copied._with_connection(False, apply_migrations)
         copied._migrated = True
+        copied.origin = self.origin
         return copied
 
     def _upgrade_older_file(self) -> list[str] | None:

@@ -597,7 +597,7 @@ trials it no longer holds is refused (`_refuse_lost_trials`) while workers with 
 def results_owner(store: Store) -> str:
     """`HOST:PATH` of a results database: workers on two machines, each with `--results /local/results` (as `harness
     worker --help` shows), write databases of the same path that are not one."""
-    return f"{socket.gethostname()}:{store.path.resolve()}"
+    return f"{socket.gethostname()}:{store.origin.resolve()}"  # an upgraded copy checked for --check: its file's
 
 
 def _refuse_lost_trials(plan: SweepPlan, store: Store, drawn: list) -> None:
@@ -608,7 +608,7 @@ def _refuse_lost_trials(plan: SweepPlan, store: Store, drawn: list) -> None:
     the journal in this database's own folder."""
     here, held = results_owner(store), {t.number for t in store.trials(plan.study)}
     journal = plan.storage.removeprefix("journal:") if plan.storage.startswith("journal:") else None
-    beside = journal is not None and Path(journal).resolve() == store.path.parent.resolve() / "optuna-journal.log"
+    beside = journal is not None and Path(journal).resolve() == store.origin.parent.resolve() / "optuna-journal.log"
     lost = [t.number for t in drawn
             if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.number not in held
             and t.user_attrs.get(RESULTS, here if beside else None) == here]
@@ -618,7 +618,7 @@ def _refuse_lost_trials(plan: SweepPlan, store: Store, drawn: list) -> None:
                                                                     else "")
     raise HarnessError(
         f"the study storage {redacted(plan.storage)} holds {len(lost)} finished trial(s) of study {plan.study} "
-        f"({shown}) that {store.path} should hold and does not: the results database was deleted, moved aside or "
+        f"({shown}) that {store.origin} should hold and does not: the results database was deleted, moved aside or "
         "replaced. Their scores and verdict would be left out of every report. Put the database back (a backup, or "
         f"the copy you moved aside, repaired), or start afresh: --study NEW_NAME for a new study here, or another "
         "results folder (--set results_dir=...) with its own journal.")
