@@ -553,10 +553,6 @@ def registry_json(store: Store, suite: str | None = None, history: bool = False)
     """`harness registry --format json`: every adapter as `registry_table` lists it, each test metric as {value, low,
     high, n}, and its status since when and by whom; with `history`, every event, look at test and audit pack as the
     registry keeps them (times in UTC, ISO 8601)."""
-    def plain(record) -> dict:
-        return {key: value.isoformat() if hasattr(value, "isoformat") else value
-                for key, value in dataclasses.asdict(record).items()}
-
     document: dict = {"adapters": [{
         "trial": row.trial.id, "suite": row.suite, "status": row.status, "method": row.trial.method,
         "params": dict(row.trial.params), "under_trained": row.trial.under_trained, "feasible": row.trial.feasible,
@@ -566,9 +562,9 @@ def registry_json(store: Store, suite: str | None = None, history: bool = False)
                                                 "actor": row.last.actor, "action": row.last.action},
     } for row in adapters(store, suite)]}  # fmt: skip
     if history:
-        document["history"] = [plain(event) for event in store.adapter_events(suite=suite)]
-        document["looks_at_test"] = [plain(look) for look in store.looks(suite=suite)]
-        document["audit_packs"] = [plain(pack) for pack in store.audit_packs() if suite in (None, pack.suite)]
+        document["history"] = [_jsonable(event) for event in store.adapter_events(suite=suite)]
+        document["looks_at_test"] = [_jsonable(look) for look in store.looks(suite=suite)]
+        document["audit_packs"] = [_jsonable(pack) for pack in store.audit_packs() if suite in (None, pack.suite)]
     return json.dumps(document, indent=2, default=str)
 
 

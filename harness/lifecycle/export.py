@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.core.errors import HarnessError
@@ -128,8 +127,7 @@ def _record_standing(folder: Path, store: Store, trial: TrialView) -> None:
     serving = folder / EXPORT_MARKS[0]
     data = json.loads(serving.read_text(encoding="utf-8"))
     data["registry"] = {"status": status_of(store, trial.id), "feasible": trial.feasible,
-                        "under_trained": trial.under_trained, "exported_at": datetime.now(timezone.utc).isoformat(
-                            timespec="seconds")}
+                        "under_trained": trial.under_trained}
     serving.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
