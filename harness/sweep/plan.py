@@ -223,8 +223,7 @@ class SweepPlan:
         plan's own."""
         return [*suite_warnings(self.suite), *filter(None, (
             self.labels_left_out_warning(), self.unbalanced_test_warning(), self.dev_unlike_test_warning(),
-            self.forgetting_warning(),
-            self.single_modules_warning()))]
+            self.forgetting_warning(), self.single_modules_warning()))]
 
     def forgetting_warning(self) -> str | None:
         """Why the forgetting check cannot decide feasibility (`too_few_to_decide`), or None."""
