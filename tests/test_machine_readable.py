@@ -110,6 +110,19 @@ def test_registry_json_lists_each_adapter_with_its_status_metrics_and_history(sw
     assert history["audit_packs"] == []
 
 
+def test_promote_json_says_what_changed_and_every_gate_rule_with_the_exit_status_unchanged(sweep, capsys):
+    """A pipeline that wanted to post which gate rule failed had prose only, on standard error when refused."""
+    db = ["--db", str(sweep.path)]
+    code = main(["promote", "pipe/1", "--to", "production", "--approver", "ci", "--format", "json", *db])
+    out = strict(capsys.readouterr().out)  # standard output holds the JSON alone, refused or not
+    gate = out["gate"]
+    assert code == (0 if gate["passed"] else 1) and out["changed"] is gate["passed"]
+    assert gate["rules"] and all({"name", "passed", "detail"} <= set(rule) for rule in gate["rules"])
+    assert gate["passed"] == all(rule["passed"] for rule in gate["rules"])
+    if code == 0:
+        assert (out["previous"], out["status"]) == ("staging", "production") and len(out["registry_head"]) >= 12
+
+
 def test_registry_json_refuses_what_it_cannot_mean(sweep, tmp_path, capsys):
     assert "drop --format json" in refused(["registry", "--verify", "--format", "json", "--db", str(sweep.path)],
                                           capsys)

@@ -66,13 +66,19 @@ def add_commands(sub) -> None:
     promote.add_argument("--note", help="why (recorded)")
     promote.add_argument("--force", action="store_true", help="override a failing gate (needs --reason)")
     promote.add_argument("--reason", help="why the gate is overridden (recorded; only with --force)")
+    promote.add_argument("--format", choices=("text", "json"), default="text",
+                         help="text (default) for a reader; json for a pipeline: whether anything changed, the move, "
+                              "and the gate with every rule, its numbers and whether it passed (on standard output; "
+                              "the exit status is the same: 1 when the gate refuses)")
     db_option(promote)
     promote.set_defaults(run=_promote)
     promote.epilog = examples_block(
         ("harness promote demo/1 --to staging --approver ada", "the gate runs first; exit 1 if it refuses"),
         ("harness promote demo/1 --to production --approver ada --note \"beats prompting\"", ""),
         ("harness promote demo/1 --to staging --approver ada --force --reason \"pilot, n too small\"", ""),
-        ("harness promote demo/1 --to retired --approver ada --note \"misroutes refunds\"", "out of service, no gate"))
+        ("harness promote demo/1 --to retired --approver ada --note \"misroutes refunds\"", "out of service, no gate"),
+        ("harness promote demo/1 --to staging --approver ci --format json | jq '.gate.rules[] | select(.passed | not)'",
+         "the rules a refused gate failed, for a pipeline"))
     promote.formatter_class = Help
 
     rollback = sub.add_parser("rollback", help="restore the suite's previous production adapter (recorded)")
@@ -323,14 +329,28 @@ def _registry_head(store, console: Console) -> None:
 def _promote(args, console: Console) -> int:
     from harness.lifecycle.promote import AlreadyThere, GateRefused, promote
 
+    asked = {"trial": args.trial, "to": args.to}
     try:
         done = promote(store := open_store(args.db), args.trial, args.to, args.approver, args.note, args.force,
                        args.reason)
     except GateRefused as refused:
         print_flagged(console, "refused", str(refused))
+        if args.format == "json":
+            _write_json({**asked, "changed": False, "passed": False, "gate": refused.gate.to_dict()})
         return 1
     except AlreadyThere as there:
         print_flagged(console, "note", str(there))
+        if args.format == "json":
+            _write_json({**asked, "changed": False, "status": args.to, "gate": None})
+        return 0
+    if args.format == "json":
+        from harness.store.chain import HEAD_CHARS
+
+        _write_json({**asked, "trial": done.trial, "changed": True, "suite": done.suite, "previous": done.previous,
+                     "status": done.status, "forced": done.forced, "retired": done.retired,
+                     "passed": None if done.gate is None else done.gate.passed,
+                     "gate": None if done.gate is None else done.gate.to_dict(),
+                     "registry_head": store.registry_chain().head[:HEAD_CHARS]})
         return 0
     if done.gate is not None:  # a retirement runs no gate
         console.print(done.gate.text(), highlight=False)
@@ -342,6 +362,10 @@ def _promote(args, console: Console) -> int:
                   highlight=False)
     _registry_head(store, console)
     return 0
+
+
+def _write_json(document: dict) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def _rollback(args, console: Console) -> int:
