@@ -329,7 +329,7 @@ def comparison_table(comparison: Comparison) -> Table:
     for s in c.scores:
         pairs = str(s.difference.n) + (f" ({s.excluded} without a value)" if s.excluded else "")
         name = s.metric + (" (primary)" if s.metric == c.primary else "")
-        _row(table, name, _value_cell(c.a, s.metric, s.a), _value_cell(c.b, s.metric, s.b),
+        _row(table, name, _value_cell(c.a, s.metric, s.a, c.n_shared), _value_cell(c.b, s.metric, s.b, c.n_shared),
              interval(s.difference, signed=True), _p_cell(s), _test_cell(s), pairs, _reading(s, c))
     for side in (c.a, c.b):
         _row(table, f"regression_delta {side.id}", "", "", _regression(side), "",
@@ -337,12 +337,13 @@ def comparison_table(comparison: Comparison) -> Table:
     return table
 
 
-def _value_cell(side: TrialSide, metric: str, value: float | None) -> str:
-    """One side's value with its own 95% interval as its trial recorded it, where that is the value compared (both
-    scored on the same examples); the bare value otherwise (the shared examples are a part of what it was scored
-    on, and its stored interval is of the whole)."""
+def _value_cell(side: TrialSide, metric: str, value: float | None, shared: int) -> str:
+    """One side's value with its own 95% interval as its trial recorded it, where that is the value compared, over
+    the `shared` examples compared; the bare value otherwise (the shared examples are a part of what it was scored
+    on, or a rate counts some of them only, and its stored interval is of another n)."""
     stored = side.metrics.get(metric)
-    if stored is not None and stored.value is not None and value is not None and math.isclose(stored.value, value):
+    if stored is not None and stored.value is not None and value is not None and stored.n == shared \
+            and math.isclose(stored.value, value):
         return interval(stored)  # in % as the table's title says, as pct writes the bare value
     return pct(value)
 
