@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from harness.analysis.compare import store_labels
 from harness.analysis.decision import Decision, Outcome, compare_macro_f1, compare_paired, scores_of
-from harness.analysis.floor import FLOOR_METRIC, against_floor, floor_of
+from harness.analysis.floor import floor_check
 from harness.analysis.formatting import broken_constraint, fmt_metric, older_rules_remark, params_text
 from harness.core.records import TrialView
 from harness.core.selection import best, rank_key
@@ -117,12 +117,12 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
             evidence += (f" Against the best {other_kind} prompting arm, {_describe(arm)} with {scored(arm)}: "
                          f"{decisions[other_kind].evidence()}.")
     evidence += "".join(_weak_opponents(trials, arms))
-    floor = floor_of(tuned.label_reports.get("test")) if metric == FLOOR_METRIC else None
-    over_floor = against_floor(tuned.label_reports["test"], floor) if floor is not None else None
-    if floor is not None and decision.outcome is Outcome.BETTER and (
-            floor.near_majority or over_floor.outcome is not Outcome.BETTER):  # said where it matters, always checked
+    check = floor_check(tuned, metric)  # the gate and payback's quality bar read the same check
+    floor = check.floor if check is not None else None
+    if check is not None and decision.outcome is Outcome.BETTER and (
+            floor.near_majority or not check.beaten):  # said where it matters, always checked
         evidence += (f" Against always answering `{floor.label}`, the commonest test label ({floor.count} of "
-                     f"{floor.n} test examples): {over_floor.evidence()}.")
+                     f"{floor.n} test examples): {check.decision.evidence()}.")
     if floor is not None and (said := opponent.metric("test", metric)) is not None and said.value is not None \
             and said.value <= floor.share:
         evidence += (f" {opponent.id} scored no better than always answering `{floor.label}` ({floor.share:.1%}), "
@@ -130,7 +130,7 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
     broken = list(tuned.broken_constraints)
     breaks = ", ".join(broken_constraint(tuned, name) for name in broken)
     beaten = f"fine-tuning beat {kind} prompting"
-    if decision.outcome is Outcome.BETTER and over_floor is not None and over_floor.outcome is not Outcome.BETTER:
+    if decision.outcome is Outcome.BETTER and check is not None and not check.beaten:
         head, ready = (f"NOT SHOWN - {tuned.id} beat {kind} prompting, but is not shown to beat always answering "
                        f"`{floor.label}`, the commonest test label."), False
     elif decision.outcome is Outcome.BETTER and not broken:
