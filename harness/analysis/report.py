@@ -343,8 +343,7 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
     lines += _label_lines(trial.label_reports.get("test"), trial.metric("test", "macro_f1"))
     if (note := rules_note(trial)) is not None:
         lines.append(note)
-    wrong = sorted((e for e in examples if e.split == "test" and not e.scores.get("task_accuracy")),
-                   key=lambda e: id_order(e.example_id))
+    wrong = wrong_test_answers(examples)
     if wrong and failures == 0:
         lines.append(f"{len(wrong)} wrong test answers (--examples N lists them)")
     elif wrong:
@@ -357,14 +356,19 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
     return "\n".join(lines)
 
 
+def wrong_test_answers(examples: Sequence[ExampleView]) -> list[ExampleView]:
+    """A trial's wrong test answers in id order, as `show` lists them (its table and its JSON)."""
+    return sorted((e for e in examples if e.split == "test" and not e.scores.get("task_accuracy")),
+                  key=lambda e: id_order(e.example_id))
+
+
 def trial_json(trial: TrialView, examples: Sequence[ExampleView], failures: int = 5) -> str:
     """`harness show --format json`: every field of the trial as the store reads it (each metric as {value, low, high,
     n}, times in UTC, ISO 8601), its scores laid out as `trials --format json` lays them (`metrics` on test,
     `dev_metrics` on dev, another split's as `<split>_metrics`, so one jq path reads both), `wrong_test_answers`
     counting its wrong test answers, and the first `failures` of them in `wrong_test_examples`, in id order as `show`
     lists them."""
-    wrong = sorted((e for e in examples if e.split == "test" and not e.scores.get("task_accuracy")),
-                   key=lambda e: id_order(e.example_id))
+    wrong = wrong_test_answers(examples)
     fields = _jsonable(trial)
     by_split = fields.pop("metrics")
     scores = {("metrics" if split == "test" else f"{split}_metrics"): values for split, values in by_split.items()}
