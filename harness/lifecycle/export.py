@@ -19,8 +19,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from harness.core.errors import HarnessError
 from harness.core.records import TrialView
@@ -91,9 +94,10 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False,
             (staging / "rescore.json").write_text(json.dumps(served.to_dict(), indent=2, default=str) + "\n")
         if list(staging.rglob("*.bin")) or list(staging.rglob("*.pt")):
             raise HarnessError("the export holds a pickle weight file; only safetensors are allowed.")
-        if trial.trained:  # what the folder is in the registry, for whoever picks it up without the database
-            _record_standing(staging, store, trial)
-        list_files(staging)
+        status = status_of(store, trial.id) if trial.trained else None
+        # what the folder is in the registry, for whoever picks it up without the database
+        list_files(staging, {"registry": {"status": status, "feasible": trial.feasible,
+                                          "under_trained": trial.under_trained}} if trial.trained else {})
         give_usual_modes(staging)
         out.parent.mkdir(parents=True, exist_ok=True)
         earlier = out.parent / f".{out.name}.export-old"
@@ -105,14 +109,14 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Export(out, "adapter" if adapter else "model" if trial.trained else "prompt", base, served,
-                  standing(store, trial) if trial.trained else None)
+                  standing(trial, status) if trial.trained else None)
 
 
-def standing(store: Store, trial: TrialView) -> str | None:
-    """Why a trained trial is no candidate to serve as it is: it breaks the sweep's constraints, its time cap cut it
-    short, or no gate has passed it (a candidate, or retired). A CI job exported an adapter the gate had refused,
-    with no word, and nothing in the folder said so. None for an adapter in staging or production that is neither."""
-    status = status_of(store, trial.id)
+def standing(trial: TrialView, status: str) -> str | None:
+    """Why a trained trial, of registry `status`, is no candidate to serve as it is: it breaks the sweep's
+    constraints, its time cap cut it short, or no gate has passed it (a candidate, or retired). A CI job exported an
+    adapter the gate had refused, with no word, and nothing in the folder said so. None for an adapter in staging or
+    production that is neither."""
     reasons = [text for broken, text in (
         (trial.feasible is False, "it breaks the sweep's constraints (`harness show` says which)"),
         (trial.under_trained, "its time cap cut its training short"),
@@ -120,15 +124,6 @@ def standing(store: Store, trial: TrialView) -> str | None:
          f"it is {with_article(status)} in the registry: no gate has passed it (`harness promote`)"),
     ) if broken]
     return f"{trial.id} was exported as it is, but " + "; ".join(reasons) + "." if reasons else None
-
-
-def _record_standing(folder: Path, store: Store, trial: TrialView) -> None:
-    """serving.json's `registry`: the adapter's status when exported, and whether it is feasible and trained in full."""
-    serving = folder / EXPORT_MARKS[0]
-    data = json.loads(serving.read_text(encoding="utf-8"))
-    data["registry"] = {"status": status_of(store, trial.id), "feasible": trial.feasible,
-                        "under_trained": trial.under_trained}
-    serving.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 EXPORT_MARKS = ("serving.json", "base_model.json")
@@ -149,12 +144,13 @@ def check_flags(trial: TrialView, merged: bool, rescore: bool) -> None:
                            f"re-score; `harness export {trial.id} --out DIR` alone writes its prompt.")
 
 
-def list_files(folder: Path) -> None:
-    """Record in serving.json every file the export holds (itself and the checksum file included), then write the
-    checksum file: each file's sha256, as `sha256sum -c` reads it. An export headed for a serving machine could not
-    be checked there: a weights file cut short in the copy was caught by nothing."""
+def list_files(folder: Path, extra: Mapping[str, Any] = MappingProxyType({})) -> None:
+    """Record in serving.json every file the export holds (itself and the checksum file included), and `extra`
+    (a trained trial's `registry` standing), then write the checksum file: each file's sha256, as `sha256sum -c`
+    reads it. An export headed for a serving machine could not be checked there: a weights file cut short in the
+    copy was caught by nothing."""
     serving = folder / EXPORT_MARKS[0]
-    data = json.loads(serving.read_text(encoding="utf-8"))
+    data = {**json.loads(serving.read_text(encoding="utf-8")), **extra}
     data[FILES_KEY] = sorted([*(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()), CHECKSUMS])
     serving.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     sums = folder_sha256(folder)  # before the checksum file itself is there
