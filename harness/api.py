@@ -81,9 +81,8 @@ def sweep(experiment: str | os.PathLike, overrides: Overrides = (), *, study: st
 
 def _sweep(experiment, overrides, study, trials, storage, db, allow_under_trained, recalibrate, echo) -> SweepResult:
     from harness.analysis.report import estimate_text
-    from harness.sweep.drift import check_calibration
     from harness.sweep.machine import finished_trials, plan_for_machine
-    from harness.sweep.notices import before_trials, run_failed
+    from harness.sweep.notices import before_trials, calibration_note, estimate_warning, run_failed
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
     from harness.sweep.storage import storage_from_environment
@@ -99,16 +98,15 @@ def _sweep(experiment, overrides, study, trials, storage, db, allow_under_traine
         echo(f"note: {note}")
     here = plan_for_machine(plan, echo, allow_under_trained, recalibrate=recalibrate,
                             finished=finished_trials(store, plan.study))
-    if here.estimate is not None:  # what the trials should take here, and what would cut them short
+    if here.estimate is not None:  # what the trials should take here
         echo(estimate_text(here.estimate))
-        if (warning := here.estimate.warning()) and not any(t.trained and t.complete for t in
-                                                             store.trials(plan.study)):
-            echo(f"warning: {warning}")
+    if (warning := estimate_warning(here, store)) is not None:
+        echo(f"warning: {warning}")
     outcome = run_sweep(here.plan, store, echo=echo, prepared=here.data)
     ran = store.trials(outcome.study)
     if note := here.lowered_note():  # what the verdict must be read with: fit_minutes lowered the step budget
         echo(note)
-    if note := check_calibration(here.calibration, [t for t in ran if t.run_id == outcome.run_id], here.lowered):
+    if note := calibration_note(here, store, outcome):
         echo(note)
     if (failed := run_failed(outcome, ran)) is not None:
         echo(f"error: {failed}")

@@ -170,7 +170,7 @@ def _sweep(args, console: Console) -> int:
     from harness.analysis.verdict import study_verdict
     from harness.data.suites import show_path
     from harness.sweep.machine import finished_trials, plan_for_machine
-    from harness.sweep.notices import before_trials, run_failed
+    from harness.sweep.notices import before_trials, calibration_note, estimate_warning, run_failed
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
     from harness.sweep.storage import redacted
@@ -210,8 +210,7 @@ def _sweep(args, console: Console) -> int:
             console.print(here.data.prompt_sizes, highlight=False)
     if expected is not None:  # at the sweep's start too: what the trials below should take here
         saying(console)(report.estimate_text(expected))
-    warning = expected.warning() if expected is not None else None
-    if warning and not any(t.trained and t.complete for t in store.trials(plan.study)):  # not when resuming past it
+    if (warning := estimate_warning(here, store)) is not None:
         print_flagged(console, "warning", warning)
     if args.dry_run:
         if here.refusal is not None:  # after the plan and estimate it is about: they show what to change
@@ -227,7 +226,8 @@ def _sweep(args, console: Console) -> int:
     console.print(verdict.text, highlight=False)
     if here.lowered_note():
         saying(console)(here.lowered_note())
-    _check_calibration(here, store, outcome, console)
+    if (note := calibration_note(here, store, outcome)) is not None:
+        saying(console)(note)
     followups = store.followups(outcome.study)
     for extra in (report.seed_spread_table(trials, store.trials(followups["seeds"].name) if "seeds" in followups
                                            else []),
@@ -244,17 +244,6 @@ def _sweep(args, console: Console) -> int:
         console.print(f"`harness export {verdict.prompting} --out prompt/{db}` writes the winning prompt (its shots "
                       "and decoding) as a service sends it.", highlight=False)
     return 0
-
-
-def _check_calibration(here, store, outcome, console: Console) -> None:
-    """After the trials: whether they ran at the calibrated speed (`sweep.drift`); a cached calibration that read
-    slow is dropped, so that it does not plan later runs."""
-    from harness.sweep.drift import check_calibration
-
-    ran = [t for t in store.trials(outcome.study) if t.run_id == outcome.run_id]
-    note = check_calibration(here.calibration, ran, here.lowered)
-    if note:
-        saying(console)(note)
 
 
 def _check_workers(workers: int, plan) -> None:
@@ -284,7 +273,7 @@ def _run_workers(plan, overrides: list[str], store, count: int, console: Console
 def _worker(args, console: Console) -> int:
     from harness.core.config import FlagOverride
     from harness.sweep.machine import finished_trials, plan_for_machine
-    from harness.sweep.notices import before_trials, run_failed
+    from harness.sweep.notices import before_trials, calibration_note, run_failed
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
 
@@ -307,7 +296,8 @@ def _worker(args, console: Console) -> int:
     here = plan_for_machine(plan, saying(console), args.allow_under_trained, recalibrate=args.recalibrate,
                             finished=finished_trials(store, plan.study))
     outcome = run_sweep(here.plan, store, echo=saying(console), worker=index, followups=False, prepared=here.data)
-    _check_calibration(here, store, outcome, console)
+    if (note := calibration_note(here, store, outcome)) is not None:
+        saying(console)(note)
     console.print(f"worker {index}: ran {outcome.ran} trial(s) of study {plan.study}, {outcome.failed} failed"
                   + (f", {outcome.duplicates} duplicate(s) not re-run" if outcome.duplicates else "") + ".")
     if (failed := run_failed(outcome, (), who="worker")) is not None:

@@ -10,6 +10,9 @@ from collections.abc import Sequence
 
 from harness.core.paths import shared_results_warning
 from harness.core.records import TrialView
+from harness.store.database import Store
+from harness.sweep.drift import check_calibration
+from harness.sweep.machine import MachinePlan
 from harness.sweep.plan import SweepPlan
 from harness.sweep.run import SweepOutcome
 from harness.sweep.storage import origin_note, password_warning
@@ -25,6 +28,22 @@ def before_trials(plan: SweepPlan, storage_given: str | None) -> list[Notice]:
     exposed = (password_warning(storage_given), shared_results_warning(plan.results_dir))
     notices += [("warning", text) for text in exposed if text is not None]
     return notices + [("warning", text) for text in plan.warnings()]
+
+
+def estimate_warning(here: MachinePlan, store: Store) -> str | None:
+    """What the estimate warns of (a trial the sweep's minutes would not reach, ...), unless the study resumes past a
+    trained trial already, which the warning is no longer about."""
+    warning = here.estimate.warning() if here.estimate is not None else None
+    if warning and not any(t.trained and t.complete for t in store.trials(here.plan.study)):
+        return warning
+    return None
+
+
+def calibration_note(here: MachinePlan, store: Store, outcome: SweepOutcome) -> str | None:
+    """After the trials: whether this run's trials ran at the calibrated speed (`sweep.drift`); a cached calibration
+    that read slow is dropped, so that it does not plan later runs."""
+    ran = [t for t in store.trials(outcome.study) if t.run_id == outcome.run_id]
+    return check_calibration(here.calibration, ran, here.lowered)
 
 
 def run_failed(outcome: SweepOutcome, trials: Sequence[TrialView], who: str = "run") -> str | None:
