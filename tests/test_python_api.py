@@ -50,7 +50,7 @@ def test_a_sweep_from_python_is_the_commands_sweep(run):
     assert [t.id for t in result.trials] == ["nb/0", "nb/1"] and result.database == root / "results/harness.duckdb"
     lora = result.trials[1]
     # calibrated first, as the command is: `auto` decided by this machine, not stored as "auto"
-    assert lora.provenance["training"]["precision"] in ("fp32", "bf16")
+    assert lora.precision in ("fp32", "bf16")
     assert any(line.startswith("calibrat") or "s/step" in line for line in said)
     assert result.verdict.head in ("YES", "NO", "NOT SHOWN", "NOT READY") and result.verdict.text
     assert lora.training.planned_steps == 8 and result.failure is None
