@@ -240,3 +240,32 @@ def test_a_mean_of_10_scores_gets_an_interval_that_covers_it_about_95_percent_of
         low, high = np.percentile(bootstrap_means(x, trial), [2.5, 97.5])
         plain += low <= 0.4 <= high
     assert covered / 1000 >= 0.925 and plain / 1000 <= 0.915, (covered, plain)
+
+
+def test_a_bootstrap_p_of_zero_is_given_with_the_bound_its_draws_can_show():
+    """Every draw on one side reads p = 0, which no test can show: the draws bound p by what one draw on the null's
+    side would give. On 6 pairs the expanded interval makes that bound 0.03, near the exact sign-flip test's 0.031,
+    and "p < 0.001" overclaimed it; JSON had only the 0. On 400 values 2,000 draws bound it near 0.001."""
+    a = by_id([0.9, 0.8, 0.95, 0.85, 0.9, 0.99])
+    b = by_id([0.1, 0.2, 0.15, 0.1, 0.3, 0.2])
+    few = compare_paired(a, b, "rouge_l")
+    assert few.p_value == 0.0 and few.p_below is not None
+    assert few.p_below == pytest.approx(sign_flip_p([0.8, 0.6, 0.8, 0.75, 0.6, 0.79]), abs=0.005)
+    assert f"p < {few.p_below:.2g}" in few.evidence() and "< 0.001" not in few.evidence()
+    many = compare_paired(by_id([0.5 + 0.01 * (i % 3) for i in range(400)]), by_id([0.4] * 400), "rouge_l")
+    assert many.p_value == 0.0 and many.p_below < 0.002 and f"p < {many.p_below:.2g}" in many.evidence()
+    assert compare_paired(by_id([1.0] * 30 + [0.0] * 30), by_id([0.0] * 30 + [1.0] * 30), "rouge_l").p_below is None
+
+
+def test_holm_over_unresolved_bootstrap_ps_follows_their_bound():
+    """Two scores on 6 pairs, each p < 0.03 by its draws: Holm over the two can only say p < 0.06, and an exact test
+    reads 0.062, so neither is "better"; alone, each still is."""
+    a = by_id([0.9, 0.8, 0.95, 0.85, 0.9, 0.99])
+    b = by_id([0.1, 0.2, 0.15, 0.1, 0.3, 0.2])
+    alone = compare_paired(a, b, "rouge_l")
+    assert alone.outcome is Outcome.BETTER
+    together = read_together([alone, compare_paired(a, b, "field_f1")])
+    for decision in together:
+        assert decision.adjusted_p == 0.0 and decision.adjusted_below >= 0.05
+        assert decision.outcome is Outcome.NOT_SHOWN
+        assert f"Holm-adjusted p < {decision.adjusted_below:.2g} is not below 0.05" in decision.reading()

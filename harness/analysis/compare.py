@@ -29,7 +29,7 @@ from harness.analysis.decision import (
     read_together,
     scores_of,
 )
-from harness.analysis.formatting import counted, interval, p_value, pct, regression_metric, under_trained_text
+from harness.analysis.formatting import counted, interval, pct, regression_metric, under_trained_text
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError, SuiteError
 from harness.core.metric import Metric
@@ -353,7 +353,8 @@ def _p_cell(s: Decision) -> str:
     there is a placeholder, and printed it would read as a measured non-difference."""
     if s.test == "none":
         return "-"
-    return p_value(s.p_value) + (f" (Holm {p_value(s.adjusted_p)})" if s.adjusted_p is not None else "")
+    shown = s.p_text().removeprefix("= ")
+    return shown + (f" (Holm {s.p_text(adjusted=True).removeprefix('= ')})" if s.adjusted_p is not None else "")
 
 
 def _test_cell(s: Decision) -> str:

@@ -102,12 +102,24 @@ class Decision:
     b_only: int | None = None
     adjusted_p: float | None = None
     """Holm-adjusted p when read together with other metrics; the outcome then follows it."""
+    p_below: float | None = None
+    """Where `p_value` reads 0 because every bootstrap draw fell on one side of 0: the draws only show p below this
+    (the text prints `p < p_below`). None for exact tests and for any p above 0."""
+    adjusted_below: float | None = None
+    """The same bound for `adjusted_p` where it reads 0."""
     why: str = ""
     """Why there is no test (no shared examples with values), or why "better" is not claimed; empty otherwise."""
 
     @property
     def decided_p(self) -> float:
         return self.p_value if self.adjusted_p is None else self.adjusted_p
+
+    def p_text(self, adjusted: bool = False) -> str:
+        """`= 0.031`, `< 0.001`, or `< 0.024` where p read 0 off bootstrap draws that can only bound it."""
+        p, below = (self.adjusted_p, self.adjusted_below) if adjusted else (self.p_value, self.p_below)
+        if p == 0.0 and below is not None and below >= 0.001:
+            return f"< {below:.2g}"
+        return p_value(p) if p < 0.001 else f"= {p_value(p)}"
 
     @property
     def passes(self) -> bool:
@@ -120,12 +132,11 @@ class Decision:
         if self.test == "none":
             return f"{self.metric}: {self.why}"
         d = self.difference
-        text = f"{points(d)}, {TESTS[self.test]} p "
-        text += p_value(self.p_value) if self.p_value < 0.001 else f"= {p_value(self.p_value)}"
+        text = f"{points(d)}, {TESTS[self.test]} p {self.p_text()}"
         if self.margin:  # "p = 1 ... not worse" read as a contradiction: p tests no difference, the margin the interval
             text += " of no difference"
         if self.adjusted_p is not None:
-            text += f" (Holm-adjusted {p_value(self.adjusted_p)})"
+            text += f" (Holm-adjusted {self.p_text(adjusted=True)})"
         if self.a_only is not None:
             marked = "right" if self.higher_is_better else "flagged"
             text += f" ({counted(self.a_only, 'pair')} only A {marked}, {self.b_only} only B)"
@@ -149,7 +160,7 @@ class Decision:
         d = self.difference
         if self.adjusted_p is not None and d.low is not None and (d.low > 0 or d.high < 0):
             # Holm demoted it: its own 95% interval leaves 0 out, so "the interval includes 0" would be false
-            return f" (Holm-adjusted p {p_value(self.adjusted_p)} is not below {self.alpha:g})"
+            return f" (Holm-adjusted p {self.p_text(adjusted=True).removeprefix('= ')} is not below {self.alpha:g})"
         return " (the interval includes 0)"
 
 
@@ -285,10 +296,14 @@ def read_together(decisions: Sequence[Decision]) -> list[Decision]:
     per-metric 95% ones), so the chance that any of them reads "beyond noise" by luck stays at most alpha."""
     tested = [i for i, d in enumerate(decisions) if d.test != "none"]
     adjusted = holm([decisions[i].p_value for i in tested])
+    # Holm only grows with its inputs: run on each p = 0's bound in its place, it bounds the adjusted p that reads 0
+    bounds = holm([decisions[i].p_value if decisions[i].p_below is None else decisions[i].p_below for i in tested])
     out = list(decisions)
-    for i, p in zip(tested, adjusted):
-        d = decisions[i]
-        out[i] = replace(d, adjusted_p=p, outcome=_at_adjusted_p(d, p))
+    for i, p, bound in zip(tested, adjusted, bounds):
+        d, below = decisions[i], bound if p == 0.0 else None
+        # the draws cannot show an adjusted p below alpha when its bound is not: the outcome follows the bound then
+        out[i] = replace(d, adjusted_p=p, adjusted_below=below,
+                         outcome=_at_adjusted_p(d, p if below is None else below))
     return out
 
 
@@ -318,7 +333,8 @@ def outcome_of(low: float, high: float, higher_is_better: bool, margin: float) -
 def _decision(result: TestResult, n: int, test: str, common: dict, **extra) -> Decision:
     difference = Metric(result.estimate, result.low, result.high, n)
     outcome = outcome_of(result.low, result.high, common["higher_is_better"], common["margin"])
-    return Decision(test=test, difference=difference, p_value=result.p_value, outcome=outcome, **common, **extra)
+    return Decision(test=test, difference=difference, p_value=result.p_value, outcome=outcome,
+                    p_below=result.p_below, **common, **extra)
 
 
 def smallest_exact_p(n: int, m: int | None = None) -> float:
