@@ -222,3 +222,17 @@ def test_table_is_a_format_wherever_a_reader_gets_text():
     parser = build_parser()
     assert parser.parse_args(["payback", "s/1", "--volume", "10", "--format", "table"]).format == "table"
     assert parser.parse_args(["recheck", "s/1", "--format", "table"]).format == "table"
+
+
+def test_sweep_check_leaves_the_training_libraries_unloaded(tmp_path):
+    """`sweep --check` is what a CI step runs on every push: it reads the experiment, suite and plan without the
+    trainer, so TRL, PEFT and datasets (seconds of imports, more than half its run) stay unloaded."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from harness.cli import main; code = main(['sweep', sys.argv[1], '--check']); "
+             "print(sorted(m for m in ('trl', 'peft', 'datasets') if m in sys.modules)); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", probe, "experiments/demo.yaml"], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

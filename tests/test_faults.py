@@ -14,7 +14,7 @@ from conftest import printed
 
 from harness.cli import main
 from harness.store.database import Store
-from harness.training.methods import base
+from harness.training import sft
 
 EXPERIMENT = """
 regression: {enabled: false}
@@ -47,7 +47,7 @@ def trials(tmp_path):
 @pytest.mark.slow
 def test_out_of_memory_fails_one_trial_frees_its_model_and_the_next_runs(tmp_path, tiny_model_dir, toy_suite,
                                                                           monkeypatch):
-    real_train, models = base.train, []
+    real_train, models = sft.train, []
 
     def train(model, *args, **kwargs):
         models.append(weakref.ref(model))
@@ -57,7 +57,7 @@ def test_out_of_memory_fails_one_trial_frees_its_model_and_the_next_runs(tmp_pat
         return real_train(model, *args, **kwargs)
 
     path = calibrated(experiment(tmp_path, tiny_model_dir, toy_suite))
-    monkeypatch.setattr(base, "train", train)
+    monkeypatch.setattr(sft, "train", train)
     assert main(["sweep", path]) == 0
     first, second = trials(tmp_path)
     assert first.status == "failed" and first.failure_reason.startswith("out of memory on cpu")
@@ -109,7 +109,7 @@ def test_out_of_memory_while_calibrating_says_what_to_lower(tmp_path, tiny_model
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))  # nothing calibrated yet on this machine
-    monkeypatch.setattr(base, "train", train)
+    monkeypatch.setattr(sft, "train", train)
     assert main(["sweep", str(experiment(tmp_path, tiny_model_dir, toy_suite))]) == 2
     out = " ".join(printed(capsys).split())
     assert "calibration: full ran out of memory on cpu (CUDA out of memory. Tried to allocate 2.00 GiB)" in out
@@ -164,7 +164,7 @@ def test_a_sweep_whose_every_fine_tuned_trial_failed_exits_non_zero(tmp_path, ti
     def train(*args, **kwargs):
         raise RuntimeError("the adapter could not be loaded")
 
-    monkeypatch.setattr(base, "train", train)
+    monkeypatch.setattr(sft, "train", train)
     assert main(["sweep", str(path)]) == 1
     assert [t.status for t in trials(tmp_path)] == ["complete", "failed"]
     assert "every fine-tuned trial this run started failed (1), so the study has no answer" in " ".join(

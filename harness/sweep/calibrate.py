@@ -44,7 +44,7 @@ from harness.sweep.trial import trial_context
 from harness.training.generate import MIN_SHARED_PREFIX
 from harness.training.methods import METHODS
 from harness.training.methods.base import LocalCandidate
-from harness.training.sft import WARMUP_STEPS
+from harness.training.train_report import WARMUP_STEPS
 
 TIMED_STEPS = 6
 """Steps timed per method and precision, after one warm-up step (the first step pays for allocations), on examples

@@ -21,7 +21,7 @@ from harness.models import loading
 from harness.models.sources import ModelSource
 from harness.training.constrained import Grammar
 from harness.training.generate import Generation, generate
-from harness.training.sft import DevProbe, TrainReport, train
+from harness.training.train_report import DevProbe, TrainReport
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,8 @@ def train_candidate(ctx: TrialContext, model, tokenizer, learning_rate: float, c
                     quantized: bool = False) -> LocalCandidate:
     """Fine-tune `model` on the trial's train examples and wrap it as a Candidate (LoRA, QLoRA and full).
     `constrained`: it answers with decoding limited to the contract, as a constrained prompting arm does."""
+    from harness.training.sft import train  # TRL, PEFT and datasets load only when a trial trains
+
     prompter = trained_prompter(ctx, tokenizer)
     grammar = contract_grammar(ctx, tokenizer, constrained)
     report = train(model, tokenizer, prompter, list(ctx.train_examples), learning_rate, ctx.config.budget,
