@@ -223,6 +223,23 @@ def test_the_real_opponent_is_the_stronger_arm_on_dev():
     assert "Against the best local prompting arm" in result.text
 
 
+def test_between_prompting_arms_tied_on_dev_the_opponent_is_the_one_that_spends_fewer_tokens():
+    """Two prompting arms equal on dev: a team serves the cheaper, and payback prices against the opponent. The first
+    listed had been taken, a 3-shot arm, so payback read a saving that was only its longer prompt."""
+    from harness.core.records import Throughput
+
+    def arm(number: int, prompt_tokens: int):
+        dev = Throughput(40, 2.0, 8, prompt_tokens * 40, 7 * 40)
+        return dataclasses.replace(prompt(number, objective=0.6), throughput={"dev": dev})
+
+    a, b = table(100, 14, 2, 84)
+    for order in ([arm(0, 213), arm(2, 32)], [arm(2, 32), arm(0, 213)]):
+        result = verdict([*order, tuned()], scores_for({"s/1": a, "s/0": b, "s/2": b}))
+        assert result.prompting == "s/2"
+    better = dataclasses.replace(arm(0, 213), objective=0.61)  # the cost breaks ties only
+    assert verdict([better, arm(2, 32), tuned()], scores_for({"s/1": a, "s/0": b, "s/2": b})).prompting == "s/0"
+
+
 def test_the_verdict_says_when_its_opponent_breaks_the_format_or_a_hosted_arm_failed():
     """A hosted server that ignored the JSON format scored 0% format and stood as the real opponent; another study's
     hosted arm failed, and the verdict read "NO - local prompting beat fine-tuning" without a word of it."""

@@ -6,6 +6,7 @@ test split stays an honest report.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 from harness.core.metric import Metric
@@ -25,9 +26,13 @@ def oriented(trial: TrialView) -> float:
     return trial.objective if trial.maximize else -trial.objective
 
 
-def rank_key(trial: TrialView) -> tuple[bool, float]:
-    """Feasible trials first, then the better dev objective."""
-    return bool(trial.feasible), oriented(trial)
+def rank_key(trial: TrialView) -> tuple[bool, float, float]:
+    """Feasible trials first, then the better dev objective, then, between equals, the one that spends fewer tokens
+    a dev query: a team serves the cheaper of two arms that score alike, and payback prices against the opponent
+    (two prompting arms tied on dev had it priced against the dearer one, a saving that was only a longer prompt)."""
+    dev = trial.throughput.get("dev")
+    tokens = dev.prompt_tokens_per_query + dev.completion_tokens_per_query if dev is not None else math.inf
+    return bool(trial.feasible), oriented(trial), -tokens
 
 
 def ranked(trials: Iterable[TrialView]) -> list[TrialView]:
