@@ -119,7 +119,9 @@ def test_the_cautions_name_the_failed_and_the_cut_short_trials(results):
     cautions = (results[0] / "report-s.md").read_text().split("## Cautions", 1)[1].split("## ", 1)[0]
     assert "- s/2 (lora) failed: out of memory on cuda: lower training.batch_size." in cautions
     assert "- s/3 (lora) is under-trained (13 of 250 steps, 5%): its time cap stopped it" in cautions
-    assert "s/1" not in cautions and "s/0" not in cautions
+    forgetting = "- The forgetting check has no value for s/1, so nothing here measures what fine-tuning cost"
+    assert forgetting in cautions  # the fine-tuned arm's only caution: its forgetting was not measured
+    assert "s/1" not in cautions.replace(forgetting, "") and "s/0" not in cautions
 
 
 def test_a_forgetting_check_too_small_to_decide_is_a_caution(tmp_path):
@@ -505,6 +507,63 @@ def test_other_studies_on_the_same_test_examples_are_a_caution(tmp_path):
     assert "holds 1 other study scored on the same test examples (first): an answer picked among several" in cautions
     assert main(["report", "--study", "fresh", "--db", str(tmp_path)]) == 0
     assert "other stud" not in (tmp_path / "report-fresh.md").read_text()
+    # a study that scored nothing took no look; one of another suite (relabelled targets) is not the same test
+    store.record_study(_study("failed"))
+    _trial(store, "failed", 0, "lora", 0, 0.0, status="failed", failure_reason="stopped by SIGTERM",
+           provenance=same)
+    store.record_study(dataclasses.replace(_study("relabelled"), suite="colours-relabelled"))
+    _trial(store, "relabelled", 0, "prompt", 50, 0.5, provenance=same)
+    assert main(["report", "--study", "again", "--db", str(tmp_path)]) == 0
+    cautions = " ".join((tmp_path / "report-again.md").read_text().split("## Cautions", 1)[1].split())
+    assert "holds 1 other study scored on the same test examples (first)" in cautions
+
+
+def test_the_cautions_say_what_the_answer_prose_warns_of(tmp_path):
+    """An opponent no better than a constant answer, the forgetting check off, and test inputs that
+    copy train inputs: each was said in the answer's prose or the sweep's output, and none in the Cautions a
+    director reads or the JSON `cautions` a pipeline reads."""
+    from harness.core.label_report import LabelReport, LabelRow
+
+    suite = tmp_path / "suites" / "colours"
+    suite.mkdir(parents=True)
+    (suite / "suite.yaml").write_text("name: colours\nversion: 1.0.0\ntask: classification\ninstruction: Name it.\n"
+                                      "output: {kind: label, key: colour, labels: [red, blue, green]}\n")
+    rows = [("item 1: the sock is red", "red"), ("item 2: the sky is blue", "blue"), ("item 3: grass", "green")]
+    for split, shift in (("train", 0), ("dev", 10), ("test", 20)):
+        (suite / f"{split}.jsonl").write_text("".join(
+            json.dumps({"input": text.replace(text.split(":")[0], f"item {i + shift}"), "output": {"colour": label}})
+            + "\n" for i, (text, label) in enumerate(rows)))
+    store = Store(tmp_path / "harness.duckdb")
+    study = _study("weak")
+    study = dataclasses.replace(study, suite_path=str(suite),
+                                experiment={**study.experiment, "regression": {"enabled": False}})
+    store.record_study(study)
+    mix = LabelReport(n=100, invalid=0, macro_f1=0.5, macro_labels=3, confusion={},
+                      labels={"red": LabelRow(0.4, 0.4, 0.4, 40, 40), "blue": LabelRow(0.3, 0.3, 0.3, 30, 30),
+                              "green": LabelRow(0.3, 0.3, 0.3, 30, 30)})
+    _trial(store, "weak", 0, "prompt", 25, 0.3)  # below always answering `red` (40%)
+    _trial(store, "weak", 1, "lora", 90, 0.9, label_reports={"test": mix},
+           training=TrainingSummary(100, "max_steps", 800, 8, planned_steps=100))
+    assert main(["report", "--db", str(tmp_path), "--out", str(tmp_path / "weak.json")]) == 0
+    cautions = json.loads((tmp_path / "weak.json").read_text())["cautions"]
+    assert "weak/0 scored no better than always answering `red` (40.0%), so it is a weak measure of what local " \
+           "prompting can do here." in cautions
+    assert "The forgetting check did not run (regression.enabled: false) for weak/1, so nothing here measures what " \
+           "fine-tuning cost the model's general ability." in cautions
+    assert any(c.startswith("The suite colours: 3 dev input(s) equal a train input but for their numbers")
+               for c in cautions), cautions
+
+
+def test_a_loss_after_less_than_one_pass_is_a_caution(tmp_path):
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(_study("short"))
+    _trial(store, "short", 0, "prompt", 50, 0.5)
+    _trial(store, "short", 1, "lora", 48, 0.45, training=TrainingSummary(6, "max_steps", 480, 8, planned_steps=6))
+    assert main(["report", "--db", str(tmp_path), "--out", str(tmp_path / "short.json")]) == 0
+    shown = json.loads((tmp_path / "short.json").read_text())
+    assert shown["verdict"]["head"] == "NOT SHOWN"
+    assert any(c.startswith("short/1 trained 6 steps of 8 examples, 0.1 passes over its 480 train examples: this says "
+                            "fine-tuning did not win at this budget") for c in shown["cautions"]), shown["cautions"]
 
 
 def test_payback_against_a_weakly_prompted_baseline_says_so(tmp_path):

@@ -37,7 +37,7 @@ from harness.core.records import ExampleView, LookAtTest, StudyView, TrialView, 
 from harness.core.text import id_order
 from harness.core.typed import build
 from harness.data.contract import OutputContract
-from harness.data.suites import load_suite
+from harness.data.suites import Suite, load_suite
 from harness.evaluation.labels import answered_labels
 from harness.store.database import Store
 
@@ -447,13 +447,20 @@ def study_contract(study: StudyView | None, version: str | None = None) -> Outpu
     """The output contract of the study's suite folder as it is now, if it still holds the version the trials were
     scored on (`version`, else the study's): None where the folder is gone, no longer loads, or holds another version
     (its contract may have changed since)."""
+    suite = study_suite(study, version)
+    return None if suite is None else suite.contract
+
+
+def study_suite(study: StudyView | None, version: str | None = None) -> Suite | None:
+    """The study's suite folder as it is now, where it still loads and holds the version the trials were scored on
+    (`version`, else the study's); None otherwise."""
     if study is None or not study.suite_path or not Path(study.suite_path).is_dir():
         return None
     try:
         suite = load_suite(study.suite_path)
     except SuiteError:
         return None
-    return suite.contract if suite.version == (version or study.suite_version) else None
+    return suite if suite.version == (version or study.suite_version) else None
 
 
 def store_labels(store: Store, study: StudyView, split: str = "test") -> Callable[[str], dict[str, tuple[str, str]]] \

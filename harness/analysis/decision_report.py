@@ -22,6 +22,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from harness.analysis.compare import study_suite
 from harness.analysis.decision_rule import DECISION_RULE, VERDICT_RULE
 from harness.analysis.formatting import (
     broken_constraint,
@@ -38,11 +39,12 @@ from harness.analysis.formatting import (
 from harness.analysis.interval_chart import IntervalRow, interval_svg
 from harness.analysis.payback import PaybackResult
 from harness.analysis.report import assumption_rows, constant_answer_floor, payback_facts, ranking_table
-from harness.analysis.verdict import Verdict, arm_kind, study_verdict, untried_prompting
+from harness.analysis.verdict import Verdict, arm_kind, below_floor, short_training, study_verdict, weak_opponents
 from harness.core.errors import HarnessError
 from harness.core.records import RunView, StudyView, TrialView
 from harness.core.selection import best, ranked
 from harness.core.text import markdown_inert
+from harness.data.suite_warnings import suite_warnings
 from harness.evaluation.regression import too_few_to_decide
 from harness.store.database import Store
 
@@ -77,6 +79,9 @@ class DecisionReport:
     same_test: tuple[str, ...] = ()
     """Other sweep studies of this database scored on the same test examples: an answer picked among their verdicts
     is picked on test."""
+    suite_warnings: tuple[str, ...] = ()
+    """What the sweep warned of the suite (test inputs that copy or reword train inputs, labels train lacks), read
+    again from its folder where it still holds the version the study was scored on."""
 
     def trial(self, trial_id: str | None) -> TrialView | None:
         return next((t for t in self.trials if t.id == trial_id), None)
@@ -131,7 +136,14 @@ def build_report(store: Store, study: StudyView, price: Pricer | None, written_a
             note = _outside_the_verdict(next(t for t in trials if t.id == tuned), verdict, payback)
     edited = tuple(check.problem() for check in store.seals([t.id for t in trials]) if not check.intact)
     return DecisionReport(study, trials, verdict, runs, store.path, written_at, payback, unpriced, payback_flags,
-                          note, edited, _same_test(store, study, trials))
+                          note, edited, _same_test(store, study, trials), _suite_warnings(study))
+
+
+def _suite_warnings(study: StudyView) -> tuple[str, ...]:
+    suite = study_suite(study)
+    if suite is None:
+        return ()
+    return tuple(warning.removeprefix(f"{suite.path}: ") for warning in suite_warnings(suite))  # the suite is named
 
 
 def _same_test(store: Store, study: StudyView, trials: Sequence[TrialView]) -> tuple[str, ...]:
@@ -139,8 +151,10 @@ def _same_test(store: Store, study: StudyView, trials: Sequence[TrialView]) -> t
     subsets = {t.data.subset_sha256.get("test") for t in trials} - {None}
     if not subsets:
         return ()
+    # a study that scored nothing took no look, and one of another suite (relabelled, say) is not the same test
     return tuple(other.name for other in store.studies() if other.kind == "sweep" and other.name != study.name
-                 and any(t.data.subset_sha256.get("test") in subsets for t in store.trials(other.name)))
+                 and other.suite == study.suite and any(t.complete and t.data.subset_sha256.get("test") in subsets
+                                                        for t in store.trials(other.name)))
 
 
 def _outside_the_verdict(tuned: TrialView, verdict: Verdict, payback: PaybackResult) -> str:
@@ -463,7 +477,16 @@ def caution_lines(report: DecisionReport) -> list[str]:
         lines.append(sentence("The test answers are unbalanced: " + floor))
     tuned = report.trial(report.verdict.finetuned)
     if (opponent := report.trial(report.verdict.prompting)) is not None:  # the verdict's opponent, when weakly prompted
-        lines += untried_prompting(report.trials, {report.verdict.opponent_kind or arm_kind(opponent): opponent})
+        lines += weak_opponents(list(report.trials), {report.verdict.opponent_kind or arm_kind(opponent): opponent})
+        if tuned is not None and (weak := below_floor(tuned, opponent, report.study.objective_metric)) is not None:
+            lines.append(weak)
+    if tuned is not None and report.verdict.head not in ("YES", "NOT READY") and (short := short_training(tuned)):
+        lines.append(short)
+    if tuned is not None and not _forgetting_measured(tuned):
+        off = (report.study.experiment.get("regression") or {}).get("enabled") is False
+        lines.append(f"The forgetting check {'did not run (regression.enabled: false)' if off else 'has no value'} "
+                     f"for {tuned.id}, so nothing here measures what fine-tuning cost the model's general ability.")
+    lines += (f"The suite {report.study.suite}: {warning}" for warning in report.suite_warnings)
     for reading in constraint_readings(tuned) if tuned is not None else []:
         if reading.doubtful:
             lines.append(f"{tuned.id}'s {reading.text} (a constraint is judged by its estimate; more dev or check "
@@ -479,6 +502,11 @@ def caution_lines(report: DecisionReport) -> list[str]:
     if report.payback is not None and report.payback.serving_engine == "hf":
         lines.append(sentence(f"The payback's serving cost: {report.payback.serving_source}"))
     return lines
+
+
+def _forgetting_measured(trial: TrialView) -> bool:
+    delta = trial.metric("test", "regression_delta")
+    return delta is not None and delta.value is not None
 
 
 def _caution_lines(trials: Sequence[TrialView]) -> Iterable[str]:

@@ -116,17 +116,15 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
         if other_kind != kind and decisions[other_kind].test != "none":
             evidence += (f" Against the best {other_kind} prompting arm, {_describe(arm)} with {scored(arm)}: "
                          f"{decisions[other_kind].evidence()}.")
-    evidence += "".join(_weak_opponents(trials, arms))
+    evidence += "".join(f" {line}" for line in weak_opponents(trials, arms))
     check = floor_check(tuned, metric)  # the gate and payback's quality bar read the same check
     floor = check.floor if check is not None else None
     if check is not None and decision.outcome is Outcome.BETTER and (
             floor.near_majority or not check.beaten):  # said where it matters, always checked
         evidence += (f" Against always answering `{floor.label}`, the commonest test label ({floor.count} of "
                      f"{floor.n} test examples): {check.decision.evidence()}.")
-    if floor is not None and (said := opponent.metric("test", metric)) is not None and said.value is not None \
-            and said.value <= floor.share:
-        evidence += (f" {opponent.id} scored no better than always answering `{floor.label}` ({floor.share:.1%}), "
-                     f"so it is a weak measure of what {kind} prompting can do here.")
+    if (weak := below_floor(tuned, opponent, metric)) is not None:
+        evidence += f" {weak}"
     broken = list(tuned.broken_constraints)
     breaks = ", ".join(broken_constraint(tuned, name) for name in broken)
     beaten = f"fine-tuning beat {kind} prompting"
@@ -142,13 +140,8 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
         head, ready = f"NO - {kind} prompting beat fine-tuning.", False
     else:
         head, ready = "NOT SHOWN - the difference is within noise (the interval includes 0).", False
-    training = tuned.training
-    if not head.startswith(("YES", "NOT READY")) and training is not None and (training.passes or 1.0) < 1.0:
-        # "fine-tuning loses", read by a boss, after 10 steps on 300 e-mails: say what was tried
-        evidence += (f" {tuned.id} trained {training.steps} steps of {training.examples_per_step} examples, "
-                     f"{training.passes:.1f} passes over its {training.examples} train examples: this says "
-                     "fine-tuning did not win at this budget, not that it cannot (raise budget.max_steps or "
-                     "budget.epochs).")
+    if not head.startswith(("YES", "NOT READY")) and (short := short_training(tuned)) is not None:
+        evidence += f" {short}"  # "fine-tuning loses", read by a boss, after 10 steps on 300 e-mails
     if broken and not head.startswith("NOT READY"):  # a tie must not read as "fine-tune, it costs nothing"
         evidence += f" {tuned.id} also breaks {breaks}, so it is not ready whatever test says."
     # the difference is computed now, by this release's rules; the arms' own intervals are read as stored
@@ -156,19 +149,41 @@ def verdict(trials: Iterable[TrialView], scores: ScoresOf, metric: str = "task_a
     return Verdict(f"{head} {evidence}", decision, tuned.id, opponent.id, kind, ready)
 
 
-def _weak_opponents(trials: list[TrialView], arms: dict[str, TrialView]) -> Iterable[str]:
-    """What the opponents leave unmeasured: a prompting arm that breaks a dev constraint (a hosted model whose server
-    ignored the JSON format scored 0% format) is a weak measure of prompting, and a hosted arm that failed left
-    hosted prompting unmeasured; the verdict says so rather than read as the whole answer."""
+def weak_opponents(trials: list[TrialView], arms: dict[str, TrialView]) -> Iterable[str]:
+    """What the opponents leave unmeasured, a sentence each: a prompting arm that breaks a dev constraint (a hosted
+    model whose server ignored the JSON format scored 0% format) is a weak measure of prompting, and a hosted arm that
+    failed left hosted prompting unmeasured; the verdict and the report's cautions say so rather than read as the
+    whole answer."""
     for arm in arms.values():
         if arm.broken_constraints:
             weak = ", ".join(broken_constraint(arm, name) for name in arm.broken_constraints)
-            yield (f" {arm.id} itself breaks {weak}, so it is a weak measure of what {arm_kind(arm)} prompting can "
+            yield (f"{arm.id} itself breaks {weak}, so it is a weak measure of what {arm_kind(arm)} prompting can "
                    "do here.")
     if "hosted" not in arms and (failed := [t.id for t in trials if arm_kind(t) == "hosted" and t.status == "failed"]):
-        yield (f" The hosted arm{'s' if len(failed) > 1 else ''} ({', '.join(failed)}) failed, so hosted prompting was "
+        yield (f"The hosted arm{'s' if len(failed) > 1 else ''} ({', '.join(failed)}) failed, so hosted prompting was "
                "not measured; run the same command again to retry.")
-    yield from (f" {line}" for line in untried_prompting(trials, arms))
+    yield from untried_prompting(trials, arms)
+
+
+def below_floor(tuned: TrialView, opponent: TrialView, metric: str) -> str | None:
+    """The opponent scored no better on test than always answering the commonest test label: a straw man, whatever
+    the fine-tuned trial scored against it."""
+    check = floor_check(tuned, metric)
+    said = opponent.metric("test", metric)
+    if check is None or said is None or said.value is None or said.value > check.floor.share:
+        return None
+    return (f"{opponent.id} scored no better than always answering `{check.floor.label}` ({check.floor.share:.1%}), "
+            f"so it is a weak measure of what {arm_kind(opponent)} prompting can do here.")
+
+
+def short_training(tuned: TrialView) -> str | None:
+    """Less than one pass over the train examples: a loss says what this budget gives, not what fine-tuning can."""
+    training = tuned.training
+    if training is None or (training.passes or 1.0) >= 1.0:
+        return None
+    return (f"{tuned.id} trained {training.steps} steps of {training.examples_per_step} examples, "
+            f"{training.passes:.1f} passes over its {training.examples} train examples: this says fine-tuning did not "
+            "win at this budget, not that it cannot (raise budget.max_steps or budget.epochs).")
 
 
 SEARCHED = frozenset({"dspy", "api_dspy"})
