@@ -414,6 +414,34 @@ def test_inputs_that_reword_a_train_input_are_named_by_validate(tmp_path, capsys
     assert reworded_copies(load_suite(str(folder))) == {}
 
 
+def test_a_ticket_copied_with_its_reference_in_front_is_named_as_a_rewording(tmp_path):
+    """`TCK-10403: What do you think of the exchange rate?` in test, the same message without it in train: two words
+    added, past the one-word reword check, and letters too, past the numbers check."""
+    from harness.data.reworded import reworded_copies
+
+    train = [row("what do you think of the exchange rate"), row("the cat purrs on my lap", "meow"),
+             row("a cow grazes", "moo")]
+    test = [row("TCK-10403: What do you think of the exchange rate?"), row("the cat purrs on her lap #5521", "meow")]
+    found = reworded_copies(load_suite(str(make_suite(tmp_path, train=train, test=test))))
+    assert [(p.example.id, p.train.id, p.how) for p in found["test"]] == [
+        ("test:1", "train:1", "an id or number added or changed"), ("test:2", "train:2", "a word changed")]
+
+
+def test_inputs_one_split_holds_twice_are_named_with_their_answers(tmp_path, capsys):
+    """`Why?` and `Why!!` in one test file both counted in its n, and the same input with two labels called a plain
+    duplicate, so the right line could be the one removed."""
+    test = [row("the kitten?", "meow"), row("the kitten!!", "meow"), row("the calf", "moo"), row("The calf", "bark")]
+    folder = make_suite(tmp_path, test=test)
+    assert main(["suite", "validate", str(folder)]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "test.jsonl:4: duplicate input (same as line 3 after folding case/whitespace) with another answer " \
+           "('{\"sound\": \"bark\"}' here, '{\"sound\": \"moo\"}' there): decide which answer is right" in said
+    (folder / "test.jsonl").write_text("\n".join(test[:3]) + "\n")
+    warnings = " ".join(load_suite(str(folder)).warnings)
+    assert "1 input(s) equal another input of the same split but for punctuation (test.jsonl:2 'the kitten!!' and " \
+           "test.jsonl:1 'the kitten?')" in warnings and "counted twice" in warnings
+
+
 def test_an_input_far_longer_than_the_rest_is_named_by_validate(tmp_path, capsys):
     """A 15,771-character e-mail passed init, validate and stats without a word; the dry run refused it, after minutes
     of calibration."""

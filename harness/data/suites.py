@@ -641,19 +641,35 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
     near_first: dict[str, dict[str, Example]] = {}
     for split, examples in splits.items():
         seen: dict[str, str] = {}
+        seen_example: dict[str, Example] = {}
         near_seen: dict[str, Example] = {}
+        twins: list[tuple[Example, Example]] = []
         for ex in examples:
             key = fold(ex.input)
             line = ex.id.split(":", 1)[1]
             if key in seen:
+                other = seen_example[key]
+                answers = fold(other.target) != fold(ex.target)
                 problems.add(
                     f"{show_path(path / f'{split}.jsonl')}:{line}: duplicate input (same as line {seen[key]} after "
-                    f"folding case/whitespace); remove one of them."
+                    f"folding case/whitespace)"
+                    + (f" with another answer ({snippet(ex.target)} here, {snippet(other.target)} there): decide which "
+                       "answer is right and remove the other line." if answers else "; remove one of them.")
                 )
             else:
-                seen[key] = line
+                seen[key], seen_example[key] = line, ex
+                twin = near_seen.get(near_fold(ex.input))
+                if twin is not None:  # `Why?` and `Why!!`: one example counted twice in the split's n
+                    twins.append((ex, twin))
             near_seen.setdefault(near_fold(ex.input), ex)
         first[split], near_first[split] = seen, near_seen
+        if twins:
+            shown = "; ".join(f"{example_at(ex)} {snippet(ex.input)} and {example_at(other)} {snippet(other.input)}"
+                              for ex, other in twins[:3])
+            problems.warn(f"{show_path(path / f'{split}.jsonl')}: {len(twins)} input(s) equal another input of the "
+                          f"same split but for punctuation ({shown}{'; ...' if len(twins) > 3 else ''}): each such "
+                          "example is counted twice in the split's n. Remove one of each pair unless they differ on "
+                          "purpose.")
     for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
         if a not in first or b not in first:
             continue
