@@ -6,6 +6,7 @@ time cap cut it short though it leads on dev (s/3). The report must say what the
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -542,8 +543,10 @@ def test_the_cautions_say_what_the_answer_prose_warns_of(tmp_path):
                       labels={"red": LabelRow(0.4, 0.4, 0.4, 40, 40), "blue": LabelRow(0.3, 0.3, 0.3, 30, 30),
                               "green": LabelRow(0.3, 0.3, 0.3, 30, 30)})
     _trial(store, "weak", 0, "prompt", 25, 0.3)  # below always answering `red` (40%)
+    scored_on = hashlib.sha256((suite / "test.jsonl").read_bytes()).hexdigest()
     _trial(store, "weak", 1, "lora", 90, 0.9, label_reports={"test": mix},
-           training=TrainingSummary(100, "max_steps", 800, 8, planned_steps=100))
+           training=TrainingSummary(100, "max_steps", 800, 8, planned_steps=100),
+           provenance={"data": {"split_sha256": {"test": scored_on}}})
     assert main(["report", "--db", str(tmp_path), "--out", str(tmp_path / "weak.json")]) == 0
     cautions = json.loads((tmp_path / "weak.json").read_text())["cautions"]
     assert "weak/0 scored no better than always answering `red` (40.0%), so it is a weak measure of what local " \
@@ -552,6 +555,12 @@ def test_the_cautions_say_what_the_answer_prose_warns_of(tmp_path):
            "fine-tuning cost the model's general ability." in cautions
     assert any(c.startswith("The suite colours: 3 dev input(s) equal a train input but for their numbers")
                for c in cautions), cautions
+    assert not any("changed since" in c for c in cautions)
+    (suite / "test.jsonl").write_text((suite / "test.jsonl").read_text().splitlines()[0] + "\n")  # cleaned, same version
+    assert main(["report", "--db", str(tmp_path), "--out", str(tmp_path / "weak.json")]) == 0
+    cautions = json.loads((tmp_path / "weak.json").read_text())["cautions"]
+    assert "The suite colours: its test.jsonl changed since weak/1 was scored, under the same version: the scores " \
+           "here are of the suite as it was then." in " ".join(cautions)
 
 
 def test_a_loss_after_less_than_one_pass_is_a_caution(tmp_path):

@@ -45,6 +45,7 @@ from harness.core.records import RunView, StudyView, TrialView
 from harness.core.selection import best, ranked
 from harness.core.text import markdown_inert
 from harness.data.suite_warnings import suite_warnings
+from harness.data.suites import differs_from_recorded
 from harness.evaluation.regression import too_few_to_decide
 from harness.store.database import Store
 
@@ -136,14 +137,24 @@ def build_report(store: Store, study: StudyView, price: Pricer | None, written_a
             note = _outside_the_verdict(next(t for t in trials if t.id == tuned), verdict, payback)
     edited = tuple(check.problem() for check in store.seals([t.id for t in trials]) if not check.intact)
     return DecisionReport(study, trials, verdict, runs, store.path, written_at, payback, unpriced, payback_flags,
-                          note, edited, _same_test(store, study, trials), _suite_warnings(study))
+                          note, edited, _same_test(store, study, trials), _suite_warnings(study, verdict, trials))
 
 
-def _suite_warnings(study: StudyView) -> tuple[str, ...]:
+def _suite_warnings(study: StudyView, verdict: Verdict, trials: Sequence[TrialView]) -> tuple[str, ...]:
+    """The suite's warnings as its folder holds it now, and whether that folder still holds what the verdict's
+    trials were scored on: a test file cleaned under the same version had the report repeat the old YES unremarked."""
     suite = study_suite(study)
     if suite is None:
         return ()
-    return tuple(warning.removeprefix(f"{suite.path}: ") for warning in suite_warnings(suite))  # the suite is named
+    said = [warning.removeprefix(f"{suite.path}: ") for warning in suite_warnings(suite)]  # the suite is named
+    for trial in trials:
+        if trial.id in (verdict.finetuned, verdict.prompting) and (changed := differs_from_recorded(
+                suite, trial.data.split_sha256, trial.data.suite_setup_sha256)) is not None:
+            said.insert(0, f"{changed} changed since {trial.id} was scored, under the same version: the scores here "
+                           "are of the suite as it was then. Bump its `version` and run a new study to score the "
+                           "suite as it is.")
+            break
+    return tuple(said)
 
 
 def _same_test(store: Store, study: StudyView, trials: Sequence[TrialView]) -> tuple[str, ...]:
