@@ -191,8 +191,20 @@ def test_a_json_out_gives_a_pipeline_the_verdict_its_decision_and_cautions(resul
     assert main(report(results, "--format", "json", "--out", "-")) == 0  # for a pipe: the document alone on stdout
     piped = capsys.readouterr()
     assert json.loads(piped.out)["verdict"]["ready"] is True and "wrote" not in piped.out
-    assert main(report(results, "--out", "-")) == 2  # which format to print must be said; a PDF goes to a file
-    assert "give --format md, html or json with it" in printed(capsys)
+    assert main(report(results, "--out", "-")) == 0  # Markdown, the documented default
+    assert capsys.readouterr().out.startswith("# Does fine-tuning beat prompting")
+    assert main(report(results, "--format", "pdf", "--out", "-")) == 2  # a PDF goes to a file
+    assert "a PDF goes to a file (--out report.pdf)" in printed(capsys)
+    assert main(report(results, "--out", "")) == 2  # not the current folder, unasked
+    assert "--out is empty: give a file" in printed(capsys)
+
+
+def test_a_volume_in_the_re_derive_command_is_the_one_given():
+    """`--volume 1234567.5` came back as `--volume 1.23457e+06`, whose payback differed from the report's."""
+    from harness.analysis.formatting import flag_value
+
+    assert [flag_value(v) for v in (1234567.5, 2_000_000.0, 0.1, 1e30, 40.0)] == [
+        "1234567.5", "2000000", "0.1", "1e+30", "40"]
 
 
 def test_a_payback_flag_without_a_volume_is_refused_and_nothing_is_written(results, capsys):
@@ -556,7 +568,8 @@ def test_the_cautions_say_what_the_answer_prose_warns_of(tmp_path):
     assert any(c.startswith("The suite colours: 3 dev input(s) equal a train input but for their numbers")
                for c in cautions), cautions
     assert not any("changed since" in c for c in cautions)
-    (suite / "test.jsonl").write_text((suite / "test.jsonl").read_text().splitlines()[0] + "\n")  # cleaned, same version
+    cleaned = (suite / "test.jsonl").read_text().splitlines()[0] + "\n"  # under the same version
+    (suite / "test.jsonl").write_text(cleaned)
     assert main(["report", "--db", str(tmp_path), "--out", str(tmp_path / "weak.json")]) == 0
     cautions = json.loads((tmp_path / "weak.json").read_text())["cautions"]
     assert "The suite colours: its test.jsonl changed since weak/1 was scored, under the same version: the scores " \

@@ -28,6 +28,7 @@ from harness.analysis.formatting import (
     broken_constraint,
     constraint_readings,
     duration,
+    flag_value,
     fmt_metric,
     params_text,
     quantity,
@@ -552,8 +553,8 @@ def _payback(report: DecisionReport) -> str:
         for header in ("assumption", "range", "at the low end", "at the high end"):
             table.add_column(header)
         for bar in result.sensitivity.tornado:
-            table.add_row(bar.assumption, f"{bar.low:g} to {bar.high:g} {bar.unit}", duration(bar.months_at_low),
-                          duration(bar.months_at_high))
+            table.add_row(bar.assumption, f"{quantity(bar.low)} to {quantity(bar.high)} {bar.unit}",
+                          duration(bar.months_at_low), duration(bar.months_at_high))
         lines += ["", markdown_table(table)]
     table = Table(title="Every assumption, with its unit and where it comes from")
     for header in ("assumption", "value", "unit", "source"):
@@ -587,7 +588,7 @@ def _reproduce(report: DecisionReport) -> str:
                      f"harness compare {verdict.finetuned} {verdict.prompting}{db}"]
     if report.payback is not None:
         commands.append(f"harness payback {report.payback.candidate} --baseline {report.payback.baseline} --volume "
-                        f"{report.payback.volume:g}{report.payback_flags}{db}")
+                        f"{flag_value(report.payback.volume)}{report.payback_flags}{db}")
     winner = ""
     if verdict.head == "NO" and verdict.prompting:  # the answer is a prompt: how to take it to production
         winner = (f"\n\nPrompting won: `harness export {verdict.prompting} --out prompt/{db}` writes its prompt (the "

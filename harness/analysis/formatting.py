@@ -135,6 +135,12 @@ def quantity(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.10g}"
 
 
+def flag_value(value: float) -> str:
+    """A number as a command's flag takes it back unchanged: `1234567.5`, `2000000`, never `1.23457e+06`."""
+    value = float(value)
+    return f"{value:.0f}" if value.is_integer() and abs(value) < EXACT_UP_TO else repr(value)  # repr: shortest exact
+
+
 def queries(volume: float) -> str:
     """A break-even volume in whole queries, rounded up (the fewest that pay back): `1 query`, `1,235 queries`. A
     volume below one rounded to `0 queries`, as if nothing needed to be served."""

@@ -737,7 +737,7 @@ def payback_text(result) -> str:
         lines.append("  sensitivity (time to payback at the low / high end of each assumption's range):")
         for bar in sensitivity.tornado:  # every one, as the report and the dashboard show them
             lines.append(f"    {bar.assumption:<28} {duration(bar.months_at_low):>13} / "
-                         f"{duration(bar.months_at_high):<13} ({bar.low:g} .. {bar.high:g} {bar.unit})")
+                         f"{duration(bar.months_at_high):<13} ({quantity(bar.low)} .. {quantity(bar.high)} {bar.unit})")
     lines.append("assumptions:")
     for name, value, unit, source in assumption_rows(result):
         lines.append(f"  {name:<40} {value:>14} {unit:<30} {source}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.analysis.decision_rule import DECISION_RULE
+from harness.analysis.formatting import flag_value
 from harness.cli.console import print_flagged, warn_broken_seals
 from harness.cli.options import (
     count,
@@ -385,14 +386,16 @@ def _report(args, console: Console) -> int:
 
         def price(tuned: str, opponent: str):  # against the verdict's opponent unless --baseline names another
             return payback_from_store(store, tuned, args.baseline or opponent, args.volume, **kwargs)
-    given = "".join(f" {flag} {value:g}" if isinstance(value, float) else f" {flag} {shlex.quote(str(value))}"
+    given = "".join(f" {flag} {flag_value(value)}" if isinstance(value, float) else f" {flag} {shlex.quote(str(value))}"
                     for flag, value in flags.items() if flag != "--baseline")
+    if args.out == "":
+        raise HarnessError("--out is empty: give a file (report.md, report.pdf), a folder, or - for standard output.")
     if args.out == "-":  # for a pipe: the document alone on standard output, everything else on standard error
-        if args.format in (None, "pdf"):
-            raise HarnessError("--out - prints the report to standard output: give --format md, html or json with it "
-                               "(a PDF goes to a file: --out report.pdf).")
+        if args.format == "pdf":
+            raise HarnessError("--out - prints the report to standard output as md, html or json: a PDF goes to a "
+                               "file (--out report.pdf).")
         made = decision_report.build_report(store, study, price, datetime.now(timezone.utc), given)
-        sys.stdout.write(decision_report.render(made, args.format).rstrip("\n") + "\n")
+        sys.stdout.write(decision_report.render(made, args.format or "md").rstrip("\n") + "\n")
         return 0
     out, fmt = decision_report.report_target(args.out, store.path.parent, study.name, args.format)
     made = decision_report.build_report(store, study, price, datetime.now(timezone.utc), given)
