@@ -81,7 +81,7 @@ def sweep(experiment: str | os.PathLike, overrides: Overrides = (), *, study: st
 
 def _sweep(experiment, overrides, study, trials, storage, db, allow_under_trained, recalibrate, echo) -> SweepResult:
     from harness.analysis.report import estimate_text
-    from harness.sweep.machine import finished_trials, plan_for_machine
+    from harness.sweep.machine import finished_trials, plan_for_machine, study_precision
     from harness.sweep.notices import before_trials, calibration_note, estimate_warning, run_failed
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
@@ -97,7 +97,7 @@ def _sweep(experiment, overrides, study, trials, storage, db, allow_under_traine
     for note in check_store_matches_storage(plan, store):
         echo(f"note: {note}")
     here = plan_for_machine(plan, echo, allow_under_trained, recalibrate=recalibrate,
-                            finished=finished_trials(store, plan.study))
+                            finished=finished_trials(store, plan.study), trained_in=study_precision(store, plan.study))
     if here.estimate is not None:  # what the trials should take here
         echo(estimate_text(here.estimate))
     if (warning := estimate_warning(here, store)) is not None:

@@ -102,6 +102,28 @@ def test_with_native_bf16_both_are_timed_and_the_faster_is_used_then_cached(tmp_
     assert timed == ["lora"]
 
 
+def test_a_resumed_study_keeps_the_precision_its_trials_trained_in(tmp_path, tiny_model_dir, toy_suite, monkeypatch):
+    """`auto` follows the fastest timing; timed again on a busier day, the same file trained a study's next trials in
+    bf16 after fp32, and its trials no longer compared alike. Only the capability is mocked."""
+    monkeypatch.setattr(calibration_module, "native_bf16", lambda device: True)
+    path = experiment(tmp_path, tiny_model_dir, toy_suite)
+    fresh = plan_for_machine(plan_sweep(path, []), lambda _: None).calibration
+    other = "bf16" if fresh.precision == "fp32" else "fp32"
+    said: list[str] = []
+    kept = plan_for_machine(plan_sweep(path, []), said.append, trained_in=other)
+    assert kept.calibration.precision == other and kept.data.config.training.precision == other
+    assert f"precision: {other}, as this study's trials trained (the fastest timed here now is {fresh.precision})" \
+        in "\n".join(said)
+    named = plan_for_machine(plan_sweep(path, [f"training.precision={fresh.precision}"]), lambda _: None,
+                             trained_in=other)
+    assert named.calibration.precision == fresh.precision  # a precision the file names is the user's to change
+    monkeypatch.setattr(calibration_module, "native_bf16", lambda device: False)  # resumed on an AVX2-only CPU
+    said.clear()
+    moved = plan_for_machine(plan_sweep(path, []), said.append, trained_in="bf16")
+    assert moved.calibration.precision == "fp32"
+    assert "this study's trials trained in bf16, which is not native here" in "\n".join(said)
+
+
 def test_other_data_limits_keep_the_timed_rates_and_count_their_own_prompts(tmp_path, tiny_model_dir, toy_suite,
                                                                            monkeypatch):
     """Data limits are what a user changes most between dry runs: each re-timed the whole machine, for minutes. The

@@ -169,7 +169,7 @@ def _sweep(args, console: Console) -> int:
     from harness.analysis import report
     from harness.analysis.verdict import study_verdict
     from harness.data.suites import show_path
-    from harness.sweep.machine import finished_trials, plan_for_machine
+    from harness.sweep.machine import finished_trials, plan_for_machine, study_precision
     from harness.sweep.notices import before_trials, calibration_note, estimate_warning, run_failed
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
@@ -191,7 +191,7 @@ def _sweep(args, console: Console) -> int:
     with as_one_worker(plan.device, args.workers):  # workers then read this calibration, not time it again
         here = plan_for_machine(plan, saying(console), args.allow_under_trained, pull_missing=not args.dry_run,
                                 recalibrate=args.recalibrate, finished=finished_trials(store, plan.study),
-                                refuse=not args.dry_run)
+                                refuse=not args.dry_run, trained_in=study_precision(store, plan.study))
     plan, expected = here.plan, here.estimate
     if args.dry_run:
         console.print(f"study {plan.study} ({plan.trials_in_words()}) on {plan.device}; storage "
@@ -272,7 +272,7 @@ def _run_workers(plan, overrides: list[str], store, count: int, console: Console
 
 def _worker(args, console: Console) -> int:
     from harness.core.config import FlagOverride
-    from harness.sweep.machine import finished_trials, plan_for_machine
+    from harness.sweep.machine import finished_trials, plan_for_machine, study_precision
     from harness.sweep.notices import before_trials, calibration_note, run_failed
     from harness.sweep.plan import plan_sweep
     from harness.sweep.run import check_store_matches_storage, run_sweep
@@ -294,7 +294,7 @@ def _worker(args, console: Console) -> int:
     for note in check_store_matches_storage(plan, store):  # before calibration: another setup costs minutes there
         print_flagged(console, "note", note)
     here = plan_for_machine(plan, saying(console), args.allow_under_trained, recalibrate=args.recalibrate,
-                            finished=finished_trials(store, plan.study))
+                            finished=finished_trials(store, plan.study), trained_in=study_precision(store, plan.study))
     outcome = run_sweep(here.plan, store, echo=saying(console), worker=index, followups=False, prepared=here.data)
     if (note := calibration_note(here, store, outcome)) is not None:
         saying(console)(note)

@@ -262,6 +262,24 @@ def apply(data: SweepData, calibration: Calibration) -> SweepData:
                                provenance=provenance)
 
 
+def keep_study_precision(calibration: Calibration, requested: str, earlier: str | None, device: str) -> Calibration:
+    """`auto` on a resumed study keeps the precision its trained trials trained in: timings measured again (another
+    day, a busier machine) had the same file train its next trials in bf16 after fp32, so its trials no longer
+    compared alike. A new study takes the fastest."""
+    if requested != "auto" or earlier is None or earlier == calibration.precision:
+        return calibration
+    if earlier not in candidate_precisions("auto", device):
+        return dataclasses.replace(calibration, notes=(*calibration.notes, (
+            f"warning: this study's trials trained in {earlier}, which is not native here, so its next trials train "
+            f"in {calibration.precision}, and its trials differ in precision. Run a new study (--study NEW_NAME) to "
+            "compare them alike.")))
+    notes = [n for n in calibration.notes if not n.startswith("precision: ")]
+    notes.append(f"precision: {earlier}, as this study's trials trained (the fastest timed here now is "
+                 f"{calibration.precision}): a study keeps one precision so that its trials compare alike; a new "
+                 "study (--study NEW_NAME) takes the fastest")
+    return dataclasses.replace(calibration, precision=earlier, notes=tuple(notes))
+
+
 def _choose(requested: str, device: str, precisions: list[str], timings: list[Timing]) -> tuple[str, list[str]]:
     notes = []
     if requested == "auto" and "bf16" not in precisions:

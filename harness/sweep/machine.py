@@ -15,7 +15,7 @@ from typing import Any
 from harness.core.errors import HarnessError, ModelError
 from harness.models import sources
 from harness.store.database import Store
-from harness.sweep.calibrate import Calibration, apply, calibrate
+from harness.sweep.calibrate import Calibration, apply, calibrate, keep_study_precision
 from harness.sweep.estimate import Estimate, estimate, fit, planned_steps
 from harness.sweep.plan import SweepPlan, check_adapters
 from harness.sweep.preflight import check_hosted_arms
@@ -56,6 +56,15 @@ class MachinePlan:
                 f"budget.max_steps={'null' if budget.max_steps is None else budget.max_steps}"]
 
 
+def study_precision(store: Store, study: str) -> str | None:
+    """The precision the study's first finished trained trial trained in; None for a new study, or one whose trials
+    recorded none."""
+    if not store.path.exists():
+        return None
+    return next((t.precision for t in store.trials(study)
+                 if t.trained and t.status in ("complete", "pruned") and t.precision), None)
+
+
 def finished_trials(store: Store, study: str) -> list[dict]:
     """The parameters, with `method`, of the trials a resumed study has finished (complete or pruned), which the
     estimate leaves out (`plan_for_machine`'s `finished`); a failed trial may run again, and stays in it."""
@@ -65,11 +74,12 @@ def finished_trials(store: Store, study: str) -> list[dict]:
 
 def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_trained: bool = False,
                      pull_missing: bool = True, recalibrate: bool = False, finished: Sequence[Mapping[str, Any]] = (),
-                     refuse: bool = True) -> MachinePlan:
+                     refuse: bool = True, trained_in: str | None = None) -> MachinePlan:
     """`pull_missing=False` (a dry run): an embedded model not pulled yet is not fetched; the plan is then shown
     without this machine's timings, and says how to get them. `recalibrate`: measure again, whatever is cached.
     `finished`: the parameters (with `method`) of the trials a resumed study has run, left out of the estimate.
-    `refuse=False` (a dry run) keeps a refusal in `MachinePlan.refusal` instead of raising it."""
+    `refuse=False` (a dry run) keeps a refusal in `MachinePlan.refusal` instead of raising it. `trained_in`: the
+    precision a resumed study's trials trained in (`study_precision`), which `auto` keeps."""
     try:
         source = sources.resolve(plan.config.model, pull_missing=pull_missing)
     except ModelError as exc:
@@ -84,7 +94,8 @@ def plan_for_machine(plan: SweepPlan, echo: Callable[[str], None], allow_under_t
         check_adapters(plan.config, plan.space, str(plan.config_path))
     data = prepare(plan, source, echo)
     check_hosted_arms(plan, data, echo)  # one request each, before minutes of calibration (and in a dry run)
-    calibration = calibrate(plan, data, echo, fresh=recalibrate)
+    calibration = keep_study_precision(calibrate(plan, data, echo, fresh=recalibrate), plan.config.training.precision,
+                                       trained_in, plan.device)
     when = calibration.measured_at or "at an unknown time"
     source = (f"cached, measured {when}; --recalibrate measures it again" if calibration.cached
               else f"measured now, {when}")
