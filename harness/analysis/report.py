@@ -279,8 +279,10 @@ def trial_detail(trial: TrialView, examples: Sequence[ExampleView], suite: str |
         f"trial {trial.id}  method {trial.method}  status {trial.status}"
         + (f" ({trial.failure_reason})" if trial.failure_reason else ""),
         f"params: {json.dumps(dict(trial.params))}",
-        f"device {trial.device}  {_timings(trial)}"
-        + ("" if trial.hosted else f"  peak memory {trial.peak_memory_mb or 0:.0f} MiB")
+        f"device {trial.device}" + (f"  trained in {trial.precision}" if trial.trained and trial.precision else "")
+        + f"  {_timings(trial)}"
+        + ("" if trial.hosted else "  peak memory " + (f"{trial.peak_memory_mb:.0f} MiB" if trial.peak_memory_mb
+                                                       else "not measured"))
         + f"  feasible {_feasibility(trial)}",
         f"artifact: {artifact}",
     ]
