@@ -276,3 +276,20 @@ def test_a_configuration_is_read_from_searched_and_fixed_values_wherever_the_spa
     assert fixed.configuration({"method": "prompt"}, {**then, "constrained": True}) is None  # another value
     assert fixed.configuration({"method": "prompt", "prompt.shots": 0}, then) == ("prompt",)  # searched then
     assert searched.configuration({"method": "prompt"}, None) is None  # searched now, recorded nowhere
+
+
+def test_a_resume_under_another_step_budget_names_the_trials_that_trained_under_the_old_one(
+        tmp_path, tiny_model_dir, toy_suite, capsys):
+    """`--set budget.max_steps=8` on a study of 4-step adapters ranked both side by side without a word."""
+    path = tmp_path / "exp.yaml"
+    text = experiment(tmp_path, tiny_model_dir, toy_suite, "lora: {r: 4, lora_alpha: 8, learning_rate: 1.0e-3}", 1)
+    text = text.replace("budget: {trials: 1}", "budget: {trials: 1, max_steps: 2}")
+    text += "training: {batch_size: 4, eval_every_steps: 0}\ndata: {train_limit: 16, dev_limit: 6, test_limit: 6}\n"
+    store = swept(path, text.replace("data: {dev_limit: 6, test_limit: 6}\n", ""))
+    assert [t.status for t in store.trials("toy")] == ["complete"]
+    capsys.readouterr()
+    assert main(["sweep", str(path), "--trials", "2", "--set", "budget.max_steps=3",
+                 "--set", "space.lora.learning_rate=2.0e-3"]) == 0
+    assert ("note: 1 of study toy's finished trained trials trained under another step budget than this run's "
+            "(max_steps 3, epochs 1.0): toy/0 (max_steps 2, epochs 1.0). They stay in its ranking and verdict as "
+            "they trained") in said(capsys)

@@ -162,6 +162,8 @@ def run_sweep(plan: SweepPlan, store: Store, echo: Callable[[str], None] = print
     stored = _stored_params(store, plan.study, study)
     if (outside := outside_space_note(plan.space, study, stored, plan.study)) is not None:
         echo(f"note: {outside}")
+    if (budget := _other_budget_note(plan, store)) is not None:
+        echo(f"note: {budget}")
     stop = exhausted(plan.space, study, stored, plan.config.sampler)
     outcome = SweepOutcome(plan.study, 0, 0)
     with engine_for(plan, data, echo) as engine:  # a vLLM server, for the whole sweep and its follow-ups
@@ -194,6 +196,25 @@ def _stored_params(store: Store, study: str, optuna_study: optuna.Study) -> dict
     if all(FIXED in t.user_attrs for t in complete):
         return {}
     return {t.number: dict(t.params) for t in store.trials(study)}
+
+
+def _other_budget_note(plan: SweepPlan, store: Store) -> str | None:
+    """The study's finished trained trials that trained under another step budget than this run gives them: a
+    resume with budget.max_steps raised ranked 4-step adapters beside 8-step ones without a word, and the verdict
+    then asked to raise the budget just raised."""
+    def steps(budget: dict) -> str:
+        return f"max_steps {budget.get('max_steps')}, epochs {budget.get('epochs')}"
+
+    now = steps(dataclasses.asdict(plan.config.budget))
+    other = [t for t in store.trials(plan.study) if t.trained and t.status in ("complete", "pruned")
+             and (budget := t.provenance.get("budget")) and steps(budget) != now]
+    if not other:
+        return None
+    listed = ", ".join(f"{t.id} ({steps(t.provenance['budget'])})" for t in other[:3]) + (
+        f" and {len(other) - 3} more" if len(other) > 3 else "")
+    return (f"{len(other)} of study {plan.study}'s finished trained trials trained under another step budget than "
+            f"this run's ({now}): {listed}. They stay in its ranking and verdict as they trained; to compare every "
+            "trial at one budget, run it as a new study (--study NEW_NAME).")
 
 
 def _may_train(plan: SweepPlan, store: Store, followups: bool) -> bool:
