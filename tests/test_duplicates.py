@@ -293,3 +293,18 @@ def test_a_resume_under_another_step_budget_names_the_trials_that_trained_under_
     assert ("note: 1 of study toy's finished trained trials trained under another step budget than this run's "
             "(max_steps 3, epochs 1.0): toy/0 (max_steps 2, epochs 1.0). They stay in its ranking and verdict as "
             "they trained") in said(capsys)
+
+
+def test_leaving_a_method_out_of_a_study_with_trials_is_refused_in_words(tmp_path, tiny_model_dir, toy_suite,
+                                                                         capsys):
+    """The message quoted a phrase in backticks as if it were a key, and said a skipped method "counts"."""
+    path = tmp_path / "exp.yaml"
+    space = "prompt: {shots: 0}\n  lora: {r: 4, lora_alpha: 8, learning_rate: 1.0e-3}\nenqueue: [{method: prompt}]"
+    swept(path, experiment(tmp_path, tiny_model_dir, toy_suite, space, 1))
+    capsys.readouterr()
+    assert main(["sweep", str(path), "--dry-run", "--set", "space.lora=null"]) == 2
+    out = said(capsys)
+    assert ("study toy's trials drew `method` from the choices ['prompt', 'lora'], but the space now gives the "
+            "choices ['prompt']; Optuna cannot change that within a study. Keep the space's methods as they were "
+            "(a method left out with `--set space.METHOD=null` counts) to add trials to this study, or pass "
+            "--study NEW_NAME") in out

@@ -88,7 +88,7 @@ examples:
   harness sweep experiments/first-sweep.yaml --dry-run       the plan, this machine's timings, every trial's estimate
   harness sweep demo --trials 6                               a bundled experiment by name; 6 trials in all (resumes)
   harness sweep my.yaml --set data.train_limit=200 --set budget.max_steps=20     a quick, small run
-  harness sweep my.yaml --set space.full=null                 leave a method the file lists out of this run
+  harness sweep my.yaml --set space.full=null --study short   leave a method the file lists out (a new study)
   harness sweep my.yaml --set 'space.lora.r=[8, 16]' --set 'space.lora.learning_rate={low: 1e-4, high: 1e-3, log: true}'
 
 --set KEY=VALUE: KEY is dotted (budget.trials, space.lora.r); VALUE is read as YAML: 4, 1e-3, true, null (the

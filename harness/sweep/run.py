@@ -539,12 +539,12 @@ def _check_choices(plan: SweepPlan, trials: list[optuna.trial.FrozenTrial]) -> N
             try:
                 optuna.distributions.check_distribution_compatibility(had, wanted[name])
             except ValueError:
-                key = "the space's methods (a method skipped on this machine counts)" if name == "method" \
-                    else f"space.{name}"
+                keep = "the space's methods as they were (a method left out with `--set space.METHOD=null` counts)" \
+                    if name == "method" else f"`space.{name}` as it was"
                 raise HarnessError(
                     f"study {plan.study}'s trials drew `{name}` from {_drawn(had)}, but the space now gives "
-                    f"{_drawn(wanted[name])}; Optuna cannot change that within a study. Keep `{key}` as it was "
-                    "to add trials to this study, or pass --study NEW_NAME to start a separate study.") from None
+                    f"{_drawn(wanted[name])}; Optuna cannot change that within a study. Keep {keep} to add trials "
+                    "to this study, or pass --study NEW_NAME to start a separate study.") from None
 
 
 def _drawn(distribution: optuna.distributions.BaseDistribution) -> str:
