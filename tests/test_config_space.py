@@ -134,3 +134,19 @@ def test_the_estimates_total_is_never_rounded_to_nothing_and_says_when_sweep_min
 def test_a_range_written_without_spaces_after_its_colons_says_what_yaml_needs(tmp_path):
     with pytest.raises(ConfigError, match=r"YAML needs a space after each colon: `\{low: 1e-4, high: 1e-3\}`"):
         plan_sweep(write(tmp_path, "name: x\nspace: {lora: {}}\n"), ["space.lora.learning_rate={low:1e-4, high:1e-3}"])
+
+
+def test_a_method_this_machine_cannot_run_is_named_by_check_and_recorded_apart_from_one_set_to_null(tmp_path,
+                                                                                                     capsys):
+    """`--check`, the CI step, passed a space whose QLoRA arm would not run on the CPU without a word; and what the
+    study records as skipped on its machine (for the report) must not include a method the user removed."""
+    from harness.cli import main
+
+    suite = Path(__file__).resolve().parents[1] / "suites" / "ticket-triage"
+    text = (f"name: x\ndevice: cpu\nsuite: {suite}\nresults_dir: {tmp_path / 'results'}\n"
+            "space:\n  prompt: {shots: 0}\n  qlora: {}\n  full: null\n")
+    plan = plan_sweep(write(tmp_path, text), [])
+    assert set(plan.space.skipped) == {"qlora", "full"} and set(plan.space.unavailable) == {"qlora"}
+    assert main(["sweep", str(tmp_path / "exp.yaml"), "--check"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "note: qlora is skipped on this machine: QLoRA needs a CUDA GPU" in err and "full is skipped" not in err

@@ -548,7 +548,7 @@ def test_the_cautions_say_what_the_answer_prose_warns_of(tmp_path):
             + "\n" for i, (text, label) in enumerate(rows)))
     store = Store(tmp_path / "harness.duckdb")
     study = _study("weak")
-    study = dataclasses.replace(study, suite_path=str(suite),
+    study = dataclasses.replace(study, suite_path=str(suite), notes={"skipped_methods": {"qlora": "needs CUDA."}},
                                 experiment={**study.experiment, "regression": {"enabled": False}})
     store.record_study(study)
     mix = LabelReport(n=100, invalid=0, macro_f1=0.5, macro_labels=3, confusion={},
@@ -567,6 +567,7 @@ def test_the_cautions_say_what_the_answer_prose_warns_of(tmp_path):
            "fine-tuning cost the model's general ability." in cautions
     assert any(c.startswith("The suite colours: 3 dev input(s) equal a train input but for their numbers")
                for c in cautions), cautions
+    assert "qlora was in the space and was skipped on the machine that ran the study: needs CUDA." in cautions
     assert not any("changed since" in c for c in cautions)
     cleaned = (suite / "test.jsonl").read_text().splitlines()[0] + "\n"  # under the same version
     (suite / "test.jsonl").write_text(cleaned)

@@ -499,6 +499,8 @@ def caution_lines(report: DecisionReport) -> list[str]:
         lines.append(f"The forgetting check {'did not run (regression.enabled: false)' if off else 'has no value'} "
                      f"for {tuned.id}, so nothing here measures what fine-tuning cost the model's general ability.")
     lines += (f"The suite {report.study.suite}: {warning}" for warning in report.suite_warnings)
+    lines += (sentence(f"{method} was in the space and was skipped on the machine that ran the study: "
+                       f"{why.rstrip('.')}") for method, why in report.study.skipped_methods.items())
     for reading in constraint_readings(tuned) if tuned is not None else []:
         if reading.doubtful:
             lines.append(f"{tuned.id}'s {reading.text} (a constraint is judged by its estimate; more dev or check "

@@ -155,6 +155,8 @@ def _checked(plan, store, console: Console) -> int:
             raise
         for note in notes:
             print_flagged(console, "note", as_given(note))
+    for method, why in plan.space.unavailable.items():  # the sweep would run without it: a CI step should see it too
+        print_flagged(console, "note", f"{method} is skipped on this machine: {why}")
     console.print(f"{plan.study}: the experiment, its --set items, the suite {plan.suite.name} {plan.suite.version} "
                   f"({show_path(plan.suite.path)}: " + ", ".join(f"{s} {len(v)} of {len(plan.suite.splits[s])}"
                                                                 for s, v in plan.subsets.items())

@@ -689,6 +689,11 @@ class StudyView:
         return "suite_gate" in self.notes, self.notes.get("suite_gate")
 
     @property
+    def skipped_methods(self) -> Mapping[str, str]:
+        """{method: why} for the methods of the space its latest run skipped on its machine (QLoRA without CUDA)."""
+        return self.notes.get("skipped_methods") or {}
+
+    @property
     def forgetting_check(self) -> tuple[int, str, float] | None:
         """(items, check suite, objective.max_regression_drop) of the study's forgetting check as it ran; None when it
         was off, or a study stored without them."""

@@ -390,7 +390,7 @@ def _enqueued(config: ExperimentConfig, space: SearchSpace, where: str) -> tuple
     if dropped:
         notes = {m: (f"its enqueued trial {names[0]} is dropped too" if len(names) == 1 else
                      f"its enqueued trials {', '.join(names)} are dropped too") for m, names in dropped.items()}
-        space = dataclasses.replace(space, skipped={m: f"{why}; {notes[m]}" if m in notes else why
+        space = dataclasses.replace(space, skipped={m: f"{why.rstrip('.')}; {notes[m]}." if m in notes else why
                                                     for m, why in space.skipped.items()})
     return space, tuple(kept)
 

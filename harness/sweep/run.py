@@ -499,7 +499,7 @@ def _study_record(plan: SweepPlan, model_name: str, model_sha256: str, model_not
         name=plan.study, experiment_name=config.name, experiment=config.to_dict(), suite=plan.suite.name,
         suite_version=plan.suite.version, suite_path=str(plan.suite.path.resolve()), model_name=model_name,
         model_sha256=model_sha256, model_note=model_note, objective_metric=config.objective.metric,
-        maximize=plan.maximize, notes={"skipped_methods": plan.space.skipped, "config_path": str(plan.config_path),
+        maximize=plan.maximize, notes={"skipped_methods": plan.space.unavailable, "config_path": str(plan.config_path),
                                        # the gate reads these, not the file as it may read later (StudyView)
                                        "suite_gate": None if gate is None else dataclasses.asdict(gate)},
     )  # fmt: skip

@@ -43,6 +43,11 @@ class SearchSpace:
     """Methods left out, with the reason (e.g. QLoRA without CUDA)."""
     params: dict[str, dict[str, Spec]]
 
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """The skipped methods the experiment asked for that this machine cannot run (not those set to null)."""
+        return {method: why for method, why in self.skipped.items() if method in self.params}
+
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Sample one configuration: `{"method": ..., <param>: ...}` with every parameter of that method."""
         method = trial.suggest_categorical("method", list(self.methods))
