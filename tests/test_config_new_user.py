@@ -119,6 +119,14 @@ def test_range_syntax_mistakes_are_refused_not_repaired(tmp_path, spec, message)
     assert message in str(err.value) and str(path) in str(err.value)
 
 
+def test_a_log_range_from_0_is_refused_in_the_files_words(tmp_path):
+    """Optuna's own message named its arguments: "`low > 0` must hold for `log=True`"."""
+    path = tmp_path / "exp.yaml"
+    path.write_text("name: x\nspace: {lora: {lora_dropout: {low: 0.0, high: 0.2, log: true}}}\n")
+    with pytest.raises(ConfigError, match=r"`space.lora.lora_dropout` has `log: true`, so `low` must be above 0"):
+        build_space(load_experiment(path).space, "cpu", str(path))
+
+
 def test_a_float_range_off_its_step_grid_is_refused(tmp_path):
     path = tmp_path / "exp.yaml"
     path.write_text("name: x\nspace: {lora: {learning_rate: {low: 1.0e-4, high: 1.0e-2, step: 3.0e-3}}}\n")

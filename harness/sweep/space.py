@@ -247,6 +247,9 @@ def _distribution(params_cls: type, name: str, spec: Any, where: str, key: str) 
         raise ConfigError(f"{where}: `{key}` has low {low!r} above high {high!r}; swap them.")
     integer = typing.get_type_hints(params_cls)[name] is int
     log, step = _log(spec.get("log", False), where, key), _step(spec.get("step"), integer, where, key)
+    if log and low <= 0:  # Optuna's own words name its arguments, not the file's keys
+        raise ConfigError(f"{where}: `{key}` has `log: true`, so `low` must be above 0 (a log scale never reaches "
+                          f"0); got {low!r}. Give a low above 0 (1.0e-3), or drop `log: true` to sample evenly.")
     if log and step is not None:
         raise ConfigError(f"{where}: `{key}` has both `log: true` and `step`; a log range is sampled without a grid. "
                           "Drop one of them.")
