@@ -336,6 +336,17 @@ def test_a_dev_mix_unlike_tests_is_warned_about_where_dev_accuracy_chooses(tmp_p
     said = plan_sweep(path, ["data.dev_limit=null", "data.test_limit=null"]).dev_unlike_test_warning()
     assert said.startswith("dev and test hold the labels in different proportions") and f"`{label}` is " in said
     assert "objective.metric: macro_f1" in said and "--dev-from" in said
+    # a balanced dev and a test set skewed to another label: the label that moved is named, not dev's commonest
+    (suite / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from collections import Counter
+
+    commonest = max(Counter(r["output"][key] for r in rows).items(), key=lambda item: (item[1], item[0]))[0]
+    moved = next(c for c in sorted({r["output"][key] for r in rows}) if c != commonest)
+    tests = [json.loads(line) for line in (suite / "test.jsonl").read_text().splitlines()]
+    (suite / "test.jsonl").write_text("".join(json.dumps({**r, "output": {key: moved} if i % 6 else r["output"]})
+                                              + "\n" for i, r in enumerate(tests)))
+    said = plan_sweep(path, ["data.dev_limit=null", "data.test_limit=null"]).dev_unlike_test_warning()
+    assert f"`{moved}` is " in said and "of test. Trials are chosen" in said, said
     assert plan_sweep(path, ["data.dev_limit=null", "data.test_limit=null", "objective.metric=macro_f1"]) \
         .dev_unlike_test_warning() is None  # macro_f1 weighs every label alike
     # 77 labels in 50 dev and 160 test examples read far apart from one mix by chance: the test reads them so

@@ -198,9 +198,11 @@ class SweepPlan:
             return None
         apart = mix_apart(*labels)
         label, count = max(dev.items(), key=lambda item: (item[1], item[0]))
+        # the label whose share moved most, named first: a tie of dev's commonest had named one that barely moved
+        moved = max(sorted(set(dev) | set(test)), key=lambda name: abs(dev[name] / n_dev - test[name] / n_test))
         return (f"dev and test hold the labels in different proportions ({apart:.0%} of the examples would have to "
-                f"change label to make them alike): `{label}` is {count / n_dev:.0%} of dev and "
-                f"{test[label] / n_test:.0%} of test. Trials are chosen on dev task accuracy, which rewards dev's mix "
+                f"change label to make them alike): `{moved}` is {dev[moved] / n_dev:.0%} of dev and "
+                f"{test[moved] / n_test:.0%} of test. Trials are chosen on dev task accuracy, which rewards dev's mix "
                 f"(always answering `{label}` scores {count / n_dev:.0%} there). Choose on `objective.metric: "
                 "macro_f1`, which weighs every label alike, or give dev the test set's mix (`harness suite init "
                 "--dev-from`).")
