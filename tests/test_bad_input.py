@@ -427,6 +427,15 @@ def test_a_ticket_copied_with_its_reference_in_front_is_named_as_a_rewording(tmp
         ("test:1", "train:1", "an id or number added or changed"), ("test:2", "train:2", "a word changed")]
 
 
+def test_a_near_duplicate_is_quoted_where_the_two_differ(tmp_path, capsys):
+    """Quoted from their start, two inputs that differ past the cut read the same."""
+    long = "I entered the wrong PIN three times and now the app says my account is locked"
+    folder = make_suite(tmp_path, test=[row("the kitten", "meow"), row(long + "!!", "moo")],
+                        train=[row("a dog barks"), row("a cat purrs", "meow"), row(long + ".", "moo")])
+    message = suite_error(folder, capsys)
+    assert "'... app says my account is locked!!' and '... app says my account is locked.'" in message
+
+
 def test_inputs_one_split_holds_twice_are_named_with_their_answers(tmp_path, capsys):
     """`Why?` and `Why!!` in one test file both counted in its n, and the same input with two labels called a plain
     duplicate, so the right line could be the one removed."""
@@ -436,6 +445,7 @@ def test_inputs_one_split_holds_twice_are_named_with_their_answers(tmp_path, cap
     said = " ".join(capsys.readouterr().err.split())
     assert "test.jsonl:4: duplicate input (same as line 3 after folding case/whitespace) with another answer " \
            "('{\"sound\": \"bark\"}' here, '{\"sound\": \"moo\"}' there): decide which answer is right" in said
+    assert "test.jsonl:3: input also in train.jsonl:3 (contamination between splits)" not in said
     (folder / "test.jsonl").write_text("\n".join(test[:3]) + "\n")
     warnings = " ".join(load_suite(str(folder)).warnings)
     assert "1 input(s) equal another input of the same split but for punctuation (test.jsonl:2 'the kitten!!' and " \

@@ -638,6 +638,7 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
     """Duplicates inflate a split's weight; overlap between splits is contamination and is refused: exact (after
     folding case and whitespace) always, near (also after folding punctuation) unless the suite allows it."""
     first: dict[str, dict[str, str]] = {}
+    first_example: dict[str, dict[str, Example]] = {}
     near_first: dict[str, dict[str, Example]] = {}
     for split, examples in splits.items():
         seen: dict[str, str] = {}
@@ -649,12 +650,9 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
             line = ex.id.split(":", 1)[1]
             if key in seen:
                 other = seen_example[key]
-                answers = fold(other.target) != fold(ex.target)
                 problems.add(
                     f"{show_path(path / f'{split}.jsonl')}:{line}: duplicate input (same as line {seen[key]} after "
-                    f"folding case/whitespace)"
-                    + (f" with another answer ({snippet(ex.target)} here, {snippet(other.target)} there): decide which "
-                       "answer is right and remove the other line." if answers else "; remove one of them.")
+                    f"folding case/whitespace)" + _other_answer(ex, other, "; remove one of them.")
                 )
             else:
                 seen[key], seen_example[key] = line, ex
@@ -662,7 +660,7 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
                 if twin is not None:  # `Why?` and `Why!!`: one example counted twice in the split's n
                     twins.append((ex, twin))
             near_seen.setdefault(near_fold(ex.input), ex)
-        first[split], near_first[split] = seen, near_seen
+        first[split], first_example[split], near_first[split] = seen, seen_example, near_seen
         if twins:
             shown = "; ".join(f"{example_at(ex)} {snippet(ex.input)} and {example_at(other)} {snippet(other.input)}"
                               for ex, other in twins[:3])
@@ -677,7 +675,8 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
             if key in first[a]:
                 problems.add(
                     f"{show_path(path / f'{b}.jsonl')}:{line}: input also in {a}.jsonl:{first[a][key]} "
-                    f"(contamination between splits); remove it from one of them."
+                    f"(contamination between splits)" + _other_answer(first_example[b][key], first_example[a][key],
+                                                                      "; remove it from one of them.")
                 )
         if not near:
             continue
@@ -688,7 +687,7 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
                 problems.add(
                     f"{show_path(path / f'{b}.jsonl')}:{ex.id.split(':', 1)[1]}: input is a near-duplicate of "
                     f"{show_path(path / f'{a}.jsonl')}:{other.id.split(':', 1)[1]} (equal after folding case, "
-                    f"whitespace and punctuation: {snippet(ex.input)} and {snippet(other.input)}), which is "
+                    f"whitespace and punctuation: {' and '.join(snippets_apart(ex.input, other.input))}), which is "
                     f"contamination between splits; remove it from one of them, or keep such pairs knowingly with "
                     f"`near_duplicates: allow` in suite.yaml."
                 )
@@ -721,6 +720,28 @@ def _warn_numbers_apart(path: Path, splits: dict[str, tuple[Example, ...]], prob
 def snippet(text: str, size: int = 60) -> str:
     """A text as a warning quotes it: its first `size` characters, quoted."""
     return repr(text if len(text) <= size else text[:size] + "...")
+
+
+def snippets_apart(a: str, b: str, size: int = 60) -> tuple[str, str]:
+    """Two texts that differ past `size` characters, quoted around where they first differ: cut at the start, the
+    two quotes of a near-duplicate read the same."""
+    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    if at < size - 10:
+        return snippet(a, size), snippet(b, size)
+    start, end = at - size // 2, at + size // 2
+
+    def around(text: str) -> str:
+        return repr("..." + text[start:end] + ("..." if len(text) > end else ""))
+
+    return around(a), around(b)
+
+
+def _other_answer(ex: Example, other: Example, otherwise: str) -> str:
+    """The end of a duplicate's problem: what to do, and first that the two answer otherwise where they do."""
+    if fold(ex.target) == fold(other.target):
+        return otherwise
+    return (f" with another answer ({snippet(ex.target)} here, {snippet(other.target)} there): decide which answer is "
+            "right and remove the other line.")
 
 
 def example_at(ex: Example) -> str:
