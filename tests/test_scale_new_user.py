@@ -154,7 +154,7 @@ def test_dedupe_folds_each_input_once(monkeypatch):
     monkeypatch.setattr(suite_init, "near_fold", counting)
     rows = [Row(line=i + 2, input=f"Message {i % 700}!" if i % 3 else f"message {i % 700}", answer=f"l{i % 9}")
             for i in range(2000)]
-    kept, counts, conflicts = suite_init._dedupe(rows)
+    kept, counts, conflicts, _ = suite_init._dedupe(rows)
     assert calls["near_fold"] == len(rows)
     assert len(kept) == 700 and counts["duplicates"] == 1300
     assert [r.line for r in kept] == [r.line for r in rows[:700]]  # the first copy of each input is kept

@@ -219,3 +219,16 @@ def test_an_emoji_that_carries_the_answer_keeps_two_inputs_and_one_that_does_not
         init_suite("leak", write(tmp_path / "train.csv", lines[:14]), suites_dir=tmp_path, test_from=test)
     said = str(info.value)  # line 3, the emoji-less copy of train's message 3; not line 2, the other thumb
     assert "test.csv:3: input also in train.csv:5" in said and "contamination" in said and "test.csv:2" not in said
+
+
+def test_an_agreed_test_file_with_repeated_inputs_says_which_lines_were_dropped(tmp_path):
+    """`--test-from` keeps the agreed test set as it is, yet 23 rows became 20 with only an overall count."""
+    rows = [f"message {i} about the app,{'positive' if i % 2 else 'negative'}" for i in range(12)]
+    test = write(tmp_path / "test.csv", ["text,label", "the screen froze,negative", "I love it,positive",
+                                         "The screen froze!,negative", "i love it ,positive"])
+    result = init_suite("agreed", write(tmp_path / "train.csv", ["text,label", *rows]), suites_dir=tmp_path,
+                        test_from=test)
+    said = " ".join(result.notes)
+    assert "test.csv repeats 2 input(s), dropped (lines 4, 5; the first copy kept): its test split holds " \
+           "2 examples of its 4 rows." in said
+    assert len(load_suite(str(result.path)).splits["test"]) == 2

@@ -124,16 +124,22 @@ def init_suite(
                          "would copy its input and any model would solve the suite. Name the answer's own field with "
                          "--label-field or --output-field, or the input's with --input-field.")
 
-    rows, cleaning, conflicts = _dedupe(data.rows)
+    rows, cleaning, conflicts, _ = _dedupe(data.rows)
     repeated = [f"warning: {few_inputs_text(data, len(rows), where)}"] if len(data.rows) > 2 * len(rows) else []
     notes_read = [*repeated, *data.notes, *_conflict_note(conflicts, where)]
     empty_rows = data.empty_rows
     for split, path in given.items():
         part = read_source(path, read_like=(where, data))  # the --from file's format and fields
-        kept, counts, part_conflicts = _dedupe(part.rows)
+        kept, counts, part_conflicts, repeats = _dedupe(part.rows)
         rows += [replace(r, split=split, file=show_path(path)) for r in kept]
         cleaning = {key: cleaning[key] + counts[key] for key in cleaning}
         notes_read += [*part.notes, *_conflict_note(part_conflicts, show_path(path))]
+        if repeats:  # the agreed split is not quite the file: its figures must say so
+            lines = ", ".join(str(r.line) for r in repeats[:MAX_LISTED])
+            more = f" and {len(repeats) - MAX_LISTED} more" if len(repeats) > MAX_LISTED else ""
+            notes_read.append(f"duplicates: {show_path(path)} repeats {len(repeats)} input(s), dropped (lines "
+                              f"{lines}{more}; the first copy kept): its {split} split holds {len(kept)} examples of "
+                              f"its {len(part.rows)} rows.")
         empty_rows += part.empty_rows
     if names is not None:
         rows, naming_note = name_labels(rows, names, label_names, where)
@@ -225,12 +231,12 @@ def _check_split_files(source: Path, given: Mapping[str, Path]) -> None:
 # ----------------------------------------------------------------------------------------------------- cleaning
 
 
-def _dedupe(rows: list[Row]) -> tuple[list[Row], dict[str, int], list[tuple[Row, Row]]]:
+def _dedupe(rows: list[Row]) -> tuple[list[Row], dict[str, int], list[tuple[Row, Row]], list[Row]]:
     """The rows minus repeated inputs (compared as the suite validator compares splits for near-duplicates: after
     folding case, whitespace and punctuation; the first is kept), counts of what was dropped (all duplicates, and
-    those whose answer or instruction differed from the kept row's), and each (kept, dropped) pair whose answers
-    differ, so the note can name their lines."""
-    kept, seen, conflicts = [], {}, []
+    those whose answer or instruction differed from the kept row's), each (kept, dropped) pair whose answers
+    differ, so the note can name their lines, and the rows dropped."""
+    kept, seen, conflicts, dropped = [], {}, [], []
     counts = {"duplicates": 0, "duplicates_with_a_different_answer": 0, "duplicates_with_a_different_instruction": 0}
     for row in rows:
         key = near_fold(row.input)  # once per row: it is most of init's time on a large file
@@ -241,12 +247,13 @@ def _dedupe(rows: list[Row]) -> tuple[list[Row], dict[str, int], list[tuple[Row,
             kept.append(row)
             continue
         counts["duplicates"] += 1
+        dropped.append(row)
         if _answer_key(first.answer) != _answer_key(row.answer):
             counts["duplicates_with_a_different_answer"] += 1
             conflicts.append((first, row))
         other_instruction = fold(first.instruction or "") != fold(row.instruction or "")
         counts["duplicates_with_a_different_instruction"] += other_instruction
-    return kept, counts, conflicts
+    return kept, counts, conflicts, dropped
 
 
 def _answer_key(answer: str | dict) -> str:
