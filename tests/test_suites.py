@@ -228,7 +228,8 @@ def test_problems_are_collected_grouped_and_capped(tmp_path):
         problems.add(f"x.jsonl:{i + 1}: problem number {i}")
     with pytest.raises(SuiteError) as refused:
         problems.raise_if_any("x.jsonl")
-    assert str(refused.value).count("problem number") == 10 and "and 3 more" in str(refused.value)
+    assert str(refused.value).count("problem number") == 10
+    assert "and 3 more, at x.jsonl:11, x.jsonl:12, x.jsonl:13" in str(refused.value)  # all fixed in one pass
 
 
 def test_bad_yaml_names_the_line(tmp_path):

@@ -158,13 +158,19 @@ class Problems:
         grouped = _grouped(self.items)
         kinds = f", in {len(grouped)} group(s)" if len(grouped) < len(self.items) else ""
         lines = [f"{what}: {len(self.items)} problem(s){kinds}:"] + [f"  - {p}" for p in grouped[:MAX_PROBLEMS]]
-        if len(grouped) > MAX_PROBLEMS:
-            lines.append(f"  and {len(grouped) - MAX_PROBLEMS} more")
+        if len(grouped) > MAX_PROBLEMS:  # where the rest are, so that one pass can fix them all
+            rest = [found["where"] + ":" + found["line"] for item in grouped[MAX_PROBLEMS:]
+                    if (found := _LOCATED.match(item)) is not None]
+            listed = ", ".join(rest[:MORE_LOCATED]) + (", ..." if len(rest) > MORE_LOCATED else "")
+            at = f", at {listed}" if rest else ""
+            lines.append(f"  and {len(grouped) - MAX_PROBLEMS} more{at}")
         raise SuiteError("\n".join(lines))
 
 
 _LOCATED = re.compile(r"(?P<where>[^\n]*?):(?P<line>\d+): (?P<what>.*)", re.S)
 LINES_SHOWN = 5
+MORE_LOCATED = 40
+"""Past MAX_PROBLEMS, the file and line of this many more problems are listed, without their text."""
 
 
 def _grouped(items: list[str]) -> list[str]:
