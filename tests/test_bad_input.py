@@ -374,7 +374,10 @@ def test_contamination_near_duplicate(tmp_path, capsys):
     assert "equal after folding case, whitespace and punctuation: 'A cow -- grazes!' and 'a cow grazes'" in message
     assert "remove it from one of them" in message and "`near_duplicates: allow` in suite.yaml" in message
     (folder / "suite.yaml").write_text(yaml.safe_dump({**LABELS, "near_duplicates": "allow"}))
-    assert len(load_suite(str(folder)).splits["test"]) == 2  # kept knowingly, as the suite says
+    allowed = load_suite(str(folder))
+    assert len(allowed.splits["test"]) == 2  # kept knowingly, as the suite says, and counted where a report can say it
+    assert "1 test input(s) equal a train input after folding case, whitespace and punctuation, kept by " \
+           "`near_duplicates: allow`" in " ".join(allowed.warnings)
 
 
 def test_inputs_equal_but_for_their_numbers_are_a_warning(tmp_path, capsys):

@@ -684,12 +684,14 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
                     f"(contamination between splits)" + _other_answer(first_example[b][key], first_example[a][key],
                                                                       "; remove it from one of them.")
                 )
-        if not near:
-            continue
+        kept = 0
         for key, ex in near_first[b].items():
             other = near_first[a].get(key)
             if other is not None and fold(other.input) != fold(ex.input) and not apart_by_emoji(
                     (other.input, fold(other.target)), (ex.input, fold(ex.target))):
+                if not near:  # `near_duplicates: allow`: kept knowingly, and counted where a report can say it
+                    kept += 1
+                    continue
                 problems.add(
                     f"{show_path(path / f'{b}.jsonl')}:{ex.id.split(':', 1)[1]}: input is a near-duplicate of "
                     f"{show_path(path / f'{a}.jsonl')}:{other.id.split(':', 1)[1]} (equal after folding case, "
@@ -697,6 +699,10 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
                     f"contamination between splits; remove it from one of them, or keep such pairs knowingly with "
                     f"`near_duplicates: allow` in suite.yaml."
                 )
+        if kept:
+            problems.warn(f"{show_path(path)}: {kept} {b} input(s) equal a {a} input after folding case, whitespace "
+                          f"and punctuation, kept by `near_duplicates: allow`: a model that saw them in {a} is "
+                          f"scored on them from memory.")
 
 
 _DIGIT_RUN = re.compile(r"\d+")
