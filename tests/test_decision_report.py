@@ -617,3 +617,18 @@ def test_where_prompting_won_the_report_says_how_to_take_its_prompt_to_productio
     assert ("Prompting won: `harness export s/0 --out prompt/ --db r/harness.duckdb` writes its prompt"
             in section("NO - local prompting beat fine-tuning. s/1 scored ..."))
     assert "harness export" not in section("YES - fine-tuning beat local prompting. s/1 scored ...")
+
+
+def test_the_registry_table_flags_adapters_the_gate_would_refuse(tmp_path, capsys):
+    """Only the registry's JSON said an adapter was infeasible or under-trained; its table read plain "candidate"."""
+    store = Store(tmp_path / "harness.duckdb")
+    store.record_study(_study("r"))
+    full = TrainingSummary(100, "max_steps", 800, 8, planned_steps=100)
+    _trial(store, "r", 0, "lora", 90, 0.9, artifact_path="a0", training=full)
+    _trial(store, "r", 1, "lora", 90, 0.9, feasible=False, artifact_path="a1", training=full)
+    _trial(store, "r", 2, "lora", 90, 0.9, artifact_path="a2",
+           training=TrainingSummary(13, "time budget", 800, 8, planned_steps=250))
+    assert main(["registry", "--db", str(tmp_path)]) == 0
+    rows = {line.split("│")[3].strip(): line.split("│")[2].strip() for line in capsys.readouterr().out.splitlines()
+            if line.count("│") > 4 and " r/" in line}
+    assert rows == {"r/0": "candidate", "r/1": "candidate (infeasible)", "r/2": "candidate (under-trained)"}

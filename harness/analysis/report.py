@@ -547,7 +547,9 @@ def registry_table(store: Store, suite: str | None = None) -> Table:
         regression = regression_text(t)
         if delta := regression_metric(t):
             regression += f" n={delta.n}" if delta.value is not None else ""  # the items of the forgetting check
-        table.add_row(row.suite, row.status, t.id, t.method,
+        flags = [word for word, on in (("infeasible", t.feasible is False), ("under-trained", t.under_trained)) if on]
+        status = row.status + (f" ({', '.join(flags)})" if flags else "")  # the gate refuses either: say so here
+        table.add_row(row.suite, status, t.id, t.method,
                       *(marked(_counted(t.metric("test", name)), t, name)
                         for name in ("task_accuracy", "format_compliance", "hallucination_rate")),
                       marked(regression, t, "regression_delta"), since)
