@@ -207,6 +207,14 @@ def test_a_volume_in_the_re_derive_command_is_the_one_given():
         "1234567.5", "2000000", "0.1", "1e+30", "40"]
 
 
+def test_the_document_names_the_database_by_its_whole_path(results, monkeypatch):
+    """Sent to a director, `--db results/harness.duckdb` in its re-derive commands meant nothing."""
+    monkeypatch.chdir(results[0].parent)
+    assert main(["report", "--db", "results", "--out", "r.md"]) == 0
+    text = (results[0].parent / "r.md").read_text()
+    assert f"--db {results[0] / 'harness.duckdb'}" in text and "--db results/" not in text
+
+
 def test_a_payback_flag_without_a_volume_is_refused_and_nothing_is_written(results, capsys):
     assert main(report(results, "--eng-hours", "10", "--eng-rate", "100")) == 2
     said = printed(capsys)

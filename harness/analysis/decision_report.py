@@ -137,8 +137,10 @@ def build_report(store: Store, study: StudyView, price: Pricer | None, written_a
         else:
             note = _outside_the_verdict(next(t for t in trials if t.id == tuned), verdict, payback)
     edited = tuple(check.problem() for check in store.seals([t.id for t in trials]) if not check.intact)
-    return DecisionReport(study, trials, verdict, runs, store.path, written_at, payback, unpriced, payback_flags,
-                          note, edited, _same_test(store, study, trials), _suite_warnings(study, verdict, trials))
+    # absolute: the document is read elsewhere, where `--db results` means nothing
+    return DecisionReport(study, trials, verdict, runs, store.path.absolute(), written_at, payback, unpriced,
+                          payback_flags, note, edited, _same_test(store, study, trials),
+                          _suite_warnings(study, verdict, trials))
 
 
 def _suite_warnings(study: StudyView, verdict: Verdict, trials: Sequence[TrialView]) -> tuple[str, ...]:
