@@ -549,7 +549,8 @@ def test_the_cautions_say_what_the_answer_prose_warns_of(tmp_path):
     suite.mkdir(parents=True)
     (suite / "suite.yaml").write_text("name: colours\nversion: 1.0.0\ntask: classification\ninstruction: Name it.\n"
                                       "output: {kind: label, key: colour, labels: [red, blue, green]}\n")
-    rows = [("item 1: the sock is red", "red"), ("item 2: the sky is blue", "blue"), ("item 3: grass", "green")]
+    rows = [("item 1: the sock is red", "red"), ("item 2: the sky is blue", "blue"),
+            ("item 3: grass, says jane.doe@example.com", "green")]
     for split, shift in (("train", 0), ("dev", 10), ("test", 20)):
         (suite / f"{split}.jsonl").write_text("".join(
             json.dumps({"input": text.replace(text.split(":")[0], f"item {i + shift}"), "output": {"colour": label}})
@@ -557,7 +558,8 @@ def test_the_cautions_say_what_the_answer_prose_warns_of(tmp_path):
     store = Store(tmp_path / "harness.duckdb")
     study = _study("weak")
     study = dataclasses.replace(study, suite_path=str(suite), notes={"skipped_methods": {"qlora": "needs CUDA."}},
-                                experiment={**study.experiment, "regression": {"enabled": False}})
+                                experiment={**study.experiment, "regression": {"enabled": False},
+                                            "redaction": {"enabled": True}})
     store.record_study(study)
     mix = LabelReport(n=100, invalid=0, macro_f1=0.5, macro_labels=3, confusion={},
                       labels={"red": LabelRow(0.4, 0.4, 0.4, 40, 40), "blue": LabelRow(0.3, 0.3, 0.3, 30, 30),
@@ -577,6 +579,9 @@ def test_the_cautions_say_what_the_answer_prose_warns_of(tmp_path):
                for c in cautions), cautions
     assert "qlora was in the space and was skipped on the machine that ran the study: needs CUDA." in cautions
     assert not any("changed since" in c for c in cautions)
+    # the study's redaction holds for the inputs a warning quotes, and the suite is named, not its folder's path
+    assert "[REDACTED:email]" in " ".join(cautions) and "jane.doe" not in " ".join(cautions)
+    assert str(tmp_path) not in " ".join(cautions) and "test.jsonl:1" in " ".join(cautions)
     cleaned = (suite / "test.jsonl").read_text().splitlines()[0] + "\n"  # under the same version
     (suite / "test.jsonl").write_text(cleaned)
     assert main(["report", "--db", str(tmp_path), "--out", str(tmp_path / "weak.json")]) == 0

@@ -41,12 +41,15 @@ from harness.analysis.interval_chart import IntervalRow, interval_svg
 from harness.analysis.payback import PaybackResult
 from harness.analysis.report import assumption_rows, constant_answer_floor, payback_facts, ranking_table
 from harness.analysis.verdict import Verdict, arm_kind, below_floor, short_training, study_verdict, weak_opponents
+from harness.core.config import RedactionConfig
 from harness.core.errors import HarnessError
 from harness.core.records import RunView, StudyView, TrialView
+from harness.core.redaction import Redactor
 from harness.core.selection import best, ranked
 from harness.core.text import markdown_inert
+from harness.core.typed import build
 from harness.data.suite_warnings import suite_warnings
-from harness.data.suites import differs_from_recorded
+from harness.data.suites import differs_from_recorded, show_path
 from harness.evaluation.regression import too_few_to_decide
 from harness.store.database import Store
 
@@ -149,7 +152,10 @@ def _suite_warnings(study: StudyView, verdict: Verdict, trials: Sequence[TrialVi
     suite = study_suite(study)
     if suite is None:
         return ()
-    said = [warning.removeprefix(f"{suite.path}: ") for warning in suite_warnings(suite)]  # the suite is named
+    # the study's redaction holds for what the report quotes of its data too: a warning quotes inputs
+    redactor = Redactor.from_config(build(RedactionConfig, study.experiment.get("redaction") or {},
+                                          f"study {study.name}", "redaction."))
+    said = [redactor.redact(_in_the_suite(warning, Path(suite.path))) for warning in suite_warnings(suite)]
     for trial in trials:
         if trial.id in (verdict.finetuned, verdict.prompting) and (changed := differs_from_recorded(
                 suite, trial.data.split_sha256, trial.data.suite_setup_sha256)) is not None:
@@ -169,6 +175,14 @@ def _same_test(store: Store, study: StudyView, trials: Sequence[TrialView]) -> t
     return tuple(other.name for other in store.studies() if other.kind == "sweep" and other.name != study.name
                  and other.suite == study.suite and any(t.complete and t.data.subset_sha256.get("test") in subsets
                                                         for t in store.trials(other.name)))
+
+
+def _in_the_suite(warning: str, folder: Path) -> str:
+    """A suite warning as the report quotes it under the suite's name: its files by their names alone, as the
+    folder is named by no path that holds where the document is read (nor the one the command ran in)."""
+    for shown in dict.fromkeys((show_path(folder), str(folder), str(folder.resolve()))):
+        warning = warning.removeprefix(f"{shown}: ").replace(f"{shown}/", "")
+    return warning
 
 
 def _outside_the_verdict(tuned: TrialView, verdict: Verdict, payback: PaybackResult) -> str:

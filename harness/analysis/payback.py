@@ -56,7 +56,17 @@ from harness.analysis.decision import (
     scores_of,
 )
 from harness.analysis.floor import FLOOR_METRIC, FloorCheck, floor_check
-from harness.analysis.formatting import counted, duration, fmt_metric, pct, points, quantity, queries, usd
+from harness.analysis.formatting import (
+    counted,
+    duration,
+    fmt_metric,
+    pct,
+    points,
+    quantity,
+    queries,
+    under_trained_text,
+    usd,
+)
 from harness.analysis.payback_model import (
     FLAGS,
     HORIZON_MONTHS,
@@ -819,6 +829,9 @@ def payback_from_store(store: Store, candidate_id: str, baseline: str | None, vo
                      higher_is_better=direction, labels=None if read is None else (read(candidate.id), read(other.id)),
                      **kwargs)
     weak = untried_prompting(trials, {arm_kind(other): other}) if other is not None and not other.trained else []
+    if other is not None and other.trained and other.under_trained:  # a cut-short baseline is no measure of its method
+        weak.append(f"the baseline {other.id} is {under_trained_text(other)}: its time cap stopped it, so it stands "
+                    f"for no method, and a saving against it says little of {other.method}.")
     # the verdict's caution, where finance reads the saving: a saving against weak prompting is easy to make
     return replace(result, reason=result.reason + "".join(f" Caution: {line}" for line in weak)) if weak else result
 
