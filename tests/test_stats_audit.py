@@ -268,4 +268,17 @@ def test_holm_over_unresolved_bootstrap_ps_follows_their_bound():
     for decision in together:
         assert decision.adjusted_p == 0.0 and decision.adjusted_below >= 0.05
         assert decision.outcome is Outcome.NOT_SHOWN
-        assert f"Holm-adjusted p < {decision.adjusted_below:.2g} is not below 0.05" in decision.reading()
+        assert f"its draws show the Holm-adjusted p only below {decision.adjusted_below:.2g}, not below 0.05" \
+            in decision.reading()
+
+
+def test_a_single_bootstrap_that_cannot_show_p_below_alpha_claims_no_difference():
+    """3 new examples against 40 (recheck's unpaired bootstrap): every draw on one side, yet its draws could only show
+    p below 0.12. It read "worse", beside a printed "p < 0.001"."""
+    three, forty = [0.1, 0.15, 0.12], [0.8 + 0.005 * (i % 5) for i in range(40)]
+    decision = compare_unpaired(three, forty, "rouge_l")
+    assert decision.p_value == 0.0 and decision.p_below >= 0.05
+    assert decision.outcome is Outcome.NOT_SHOWN and decision.difference.high < 0  # the interval alone leaves 0 out
+    assert f"its draws show p only below {decision.p_below:.2g}, not below 0.05" in decision.reading()
+    enough = compare_unpaired([0.1 + 0.01 * (i % 3) for i in range(30)], forty, "rouge_l")
+    assert enough.outcome is Outcome.WORSE and enough.p_below < 0.05

@@ -429,7 +429,10 @@ def _reading(s: Decision, c: Comparison) -> str:
         return f"{c.b.id} better"
     if s.outcome is Outcome.NOT_WORSE:
         return f"{c.a.id} {s.reading()}"
-    return "noise (CI includes 0)" if s.adjusted_p is None else "noise (Holm-adjusted p >= 0.05)"
+    d = s.difference
+    if d.low is None or not (d.low > 0 or d.high < 0):
+        return "noise (CI includes 0)"
+    return s.reading()  # its interval leaves 0 out: what held it back (Holm, or draws too few to show p < alpha)
 
 
 def _regression(side: TrialSide) -> str:

@@ -158,10 +158,18 @@ class Decision:
         if self.test == "none":
             return ""
         d = self.difference
-        if self.adjusted_p is not None and d.low is not None and (d.low > 0 or d.high < 0):
-            # Holm demoted it: its own 95% interval leaves 0 out, so "the interval includes 0" would be false
+        if d.low is None or not (d.low > 0 or d.high < 0):
+            return " (the interval includes 0)"
+        # its own 95% interval leaves 0 out, so "the interval includes 0" would be false: say what held it back
+        if self.adjusted_p is not None and (self.adjusted_below is not None or self.adjusted_p >= self.alpha):
+            if self.adjusted_below is not None:
+                return (f" (its draws show the Holm-adjusted p only below {self.adjusted_below:.2g}, not below "
+                        f"{self.alpha:g}: score more examples)")
             return f" (Holm-adjusted p {self.p_text(adjusted=True).removeprefix('= ')} is not below {self.alpha:g})"
-        return " (the interval includes 0)"
+        if self.p_below is not None and self.p_below >= self.alpha:
+            return (f" (its draws show p only below {self.p_below:.2g}, not below {self.alpha:g}: score more "
+                    "examples)")
+        return ""
 
 
 MARGIN_RULE = "a margin is a share of accuracy in [0, 1), e.g. 0.02 for 2 points"
@@ -333,8 +341,11 @@ def outcome_of(low: float, high: float, higher_is_better: bool, margin: float) -
 def _decision(result: TestResult, n: int, test: str, common: dict, **extra) -> Decision:
     difference = Metric(result.estimate, result.low, result.high, n)
     outcome = outcome_of(result.low, result.high, common["higher_is_better"], common["margin"])
-    return Decision(test=test, difference=difference, p_value=result.p_value, outcome=outcome,
-                    p_below=result.p_below, **common, **extra)
+    decision = Decision(test=test, difference=difference, p_value=result.p_value, outcome=outcome,
+                        p_below=result.p_below, **common, **extra)
+    if result.p_below is not None and result.p_below >= decision.alpha:  # 3 values against 40: p < 0.12 is all
+        decision = replace(decision, outcome=_at_adjusted_p(decision, result.p_below))  # the draws can show
+    return decision
 
 
 def smallest_exact_p(n: int, m: int | None = None) -> float:
