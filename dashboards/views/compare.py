@@ -7,7 +7,7 @@ import streamlit as st
 from harness_dashboards import data
 
 from harness.analysis import compare
-from harness.analysis.formatting import interval, p_value, params_text, pct, status_text
+from harness.analysis.formatting import interval, params_text, pct, status_text
 from harness.core.errors import HarnessError
 from harness.core.records import TrialView
 from harness.core.text import markdown_literal
@@ -19,8 +19,10 @@ def paired_frame(result: compare.Comparison) -> pd.DataFrame:
     return pd.DataFrame([{
         "score": s.metric + (" (primary)" if s.metric == result.primary else ""), "A (%)": pct(s.a),
         "B (%)": pct(s.b), "A - B (points) [95% CI]": interval(s.difference, signed=True),
-        "p": "-" if s.test == "none" else p_value(s.p_value),  # no test ran: a p of 1 would read as a result
-        "Holm p": "-" if s.adjusted_p is None else p_value(s.adjusted_p), "test": s.test, "pairs": s.difference.n,
+        # as `harness compare` prints them (`< 0.0024` where the draws bound p); no test ran: a p of 1 would read as one
+        "p": "-" if s.test == "none" else s.p_text().removeprefix("= "),
+        "Holm p": "-" if s.adjusted_p is None else s.p_text(adjusted=True).removeprefix("= "),
+        "test": s.test, "pairs": s.difference.n,
         "reading": s.reading() if s.test != "none" else s.why,
     } for s in result.scores])
 

@@ -22,7 +22,9 @@ MIN_WORDS = 4
 
 _WORD = re.compile(r"\w+")
 _DIGITS = re.compile(r"\d+")
-_NUMBERED = re.compile(r"\S*\d\S*")
+_REFERENCE = re.compile(r"(?<!\S)[#A-Za-z]+[-_#/]?\d{3,}\S*")
+"""A ticket or order reference: letters (or #) then three or more digits, `TCK-10403:`, `#5521`, `ref12345`. Plain
+numbers stay words: in `a tune from 2010` the year is what the answer extracts."""
 REORDERED = "its words reordered"
 
 
@@ -77,13 +79,13 @@ def _match(words: tuple[str, ...], whole: dict, shorter: dict) -> tuple[Example,
 
 
 def _words(text: str) -> tuple[str, ...]:
-    """The input's words, folded and sorted: order does not count. A token holding a digit (`TCK-10403:`, `#5521`,
-    `2026-12-01`) is left out: a ticket copied with its reference put in front had passed as two words added."""
-    return tuple(sorted(_WORD.findall(near_fold(_NUMBERED.sub(" ", text)).casefold())))
+    """The input's words, folded and sorted: order does not count. A reference (`TCK-10403:`, `#5521`) is left out:
+    a ticket copied with its reference put in front had passed as two words added."""
+    return tuple(sorted(_WORD.findall(near_fold(_REFERENCE.sub(" ", text)).casefold())))
 
 
 def _every_word(text: str) -> list[str]:
-    """The input's words with its numbered tokens, folded and sorted."""
+    """The input's words with its references, folded and sorted."""
     return sorted(_WORD.findall(near_fold(text).casefold()))
 
 
