@@ -534,6 +534,9 @@ def test_other_studies_on_the_same_test_examples_are_a_caution(tmp_path):
            provenance=same)
     store.record_study(dataclasses.replace(_study("relabelled"), suite="colours-relabelled"))
     _trial(store, "relabelled", 0, "prompt", 50, 0.5, provenance=same)
+    store.record_study(_study("v2"))  # the same ids in another version of the suite's test file
+    _trial(store, "v2", 0, "prompt", 50, 0.5,
+           provenance={"data": {"subset_sha256": {"test": "t-same"}, "suite_version": "2.0.0"}})
     assert main(["report", "--study", "again", "--db", str(tmp_path)]) == 0
     cautions = " ".join((tmp_path / "report-again.md").read_text().split("## Cautions", 1)[1].split())
     assert "holds 1 other study scored on the same test examples (first)" in cautions

@@ -168,12 +168,17 @@ def _suite_warnings(study: StudyView, verdict: Verdict, trials: Sequence[TrialVi
 
 def _same_test(store: Store, study: StudyView, trials: Sequence[TrialView]) -> tuple[str, ...]:
     """The other sweep studies whose trials were scored on this study's test subset (its follow-ups are its own)."""
-    subsets = {t.data.subset_sha256.get("test") for t in trials} - {None}
-    if not subsets:
+    def test_of(trial: TrialView) -> tuple:  # the examples by id, the file they came from and its version
+        data = trial.data
+        return data.suite_version, data.split_sha256.get("test"), data.subset_sha256.get("test")
+
+    tests = {test_of(t) for t in trials if t.data.subset_sha256.get("test")}
+    if not tests:
         return ()
-    # a study that scored nothing took no look, and one of another suite (relabelled, say) is not the same test
+    # a study that scored nothing took no look, and one of another suite (relabelled, say) or version is not the
+    # same test, whatever ids its examples share
     return tuple(other.name for other in store.studies() if other.kind == "sweep" and other.name != study.name
-                 and other.suite == study.suite and any(t.complete and t.data.subset_sha256.get("test") in subsets
+                 and other.suite == study.suite and any(t.complete and test_of(t) in tests
                                                         for t in store.trials(other.name)))
 
 
