@@ -114,6 +114,8 @@ def test_a_resumed_study_keeps_the_precision_its_trials_trained_in(tmp_path, tin
     assert kept.calibration.precision == other and kept.data.config.training.precision == other
     assert f"precision: {other}, as this study's trials trained (the fastest timed here now is {fresh.precision})" \
         in "\n".join(said)
+    assert f"using {other} (as the study's trials trained; lora ran faster in {fresh.precision})" in "\n".join(said)
+    assert "over all trained methods" not in "\n".join(said)
     named = plan_for_machine(plan_sweep(path, [f"training.precision={fresh.precision}"]), lambda _: None,
                              trained_in=other)
     assert named.calibration.precision == fresh.precision  # a precision the file names is the user's to change

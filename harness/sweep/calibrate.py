@@ -134,6 +134,8 @@ class Calibration:
     path: str | None = None
     busy: str | None = None
     """How busy the CPU was while it was measured, when other work shared its cores (the timings then read slow)."""
+    kept: bool = False
+    """`precision` is what a resumed study's trials trained in (`keep_study_precision`), not the fastest timed."""
 
     def timing(self, method: str, precision: str | None = None) -> Timing | None:
         wanted = precision or self.precision
@@ -155,6 +157,7 @@ class Calibration:
             # one precision trains every method: it may not be this method's own fastest, which is said
             fastest = min(timed, key=lambda t: t.step_seconds).precision
             own = "" if fastest == self.precision or len(timed) < 2 else \
+                f" (as the study's trials trained; {method} ran faster in {fastest})" if self.kept else \
                 f" (over all trained methods; {method} alone ran faster in {fastest})"
             out.append(f"{method}: {steps}: using {self.precision}{own}; {mine.generate_seconds:.2f} s per generated "
                        f"example{_split(mine)}{forgetting}")
@@ -277,7 +280,7 @@ def keep_study_precision(calibration: Calibration, requested: str, earlier: str 
     notes.append(f"precision: {earlier}, as this study's trials trained (the fastest timed here now is "
                  f"{calibration.precision}): a study keeps one precision so that its trials compare alike; a new "
                  "study (--study NEW_NAME) takes the fastest")
-    return dataclasses.replace(calibration, precision=earlier, notes=tuple(notes))
+    return dataclasses.replace(calibration, precision=earlier, notes=tuple(notes), kept=True)
 
 
 def _choose(requested: str, device: str, precisions: list[str], timings: list[Timing]) -> tuple[str, list[str]]:
