@@ -195,8 +195,9 @@ def test_a_json_out_gives_a_pipeline_the_verdict_its_decision_and_cautions(resul
     assert capsys.readouterr().out.startswith("# Does fine-tuning beat prompting")
     assert main(report(results, "--format", "pdf", "--out", "-")) == 2  # a PDF goes to a file
     assert "a PDF goes to a file (--out report.pdf)" in printed(capsys)
-    assert main(report(results, "--out", "")) == 2  # not the current folder, unasked
-    assert "--out is empty: give a file" in printed(capsys)
+    for empty in ("", " "):  # not the current folder, nor a file named " ", unasked
+        assert main(report(results, "--out", empty)) == 2
+        assert "--out is empty: give a file" in printed(capsys)
 
 
 def test_a_volume_in_the_re_derive_command_is_the_one_given():
@@ -205,6 +206,10 @@ def test_a_volume_in_the_re_derive_command_is_the_one_given():
 
     assert [flag_value(v) for v in (1234567.5, 2_000_000.0, 0.1, 1e30, 40.0)] == [
         "1234567.5", "2000000", "0.1", "1e+30", "40"]
+    from harness.analysis.report import _assumed
+
+    assert [_assumed(v) for v in (1234567.5, 6.21937743054096e-07, 0.1, 12, "CPU")] == [
+        "1,234,567.5", "6.21938e-07", "0.1", "12", "CPU"]  # the assumptions table, as the payback line gives volume
 
 
 def test_the_document_names_the_database_by_its_whole_path(results, monkeypatch):

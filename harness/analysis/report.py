@@ -769,5 +769,12 @@ def payback_facts(result) -> list[tuple[str, str]]:
 
 def assumption_rows(result) -> list[tuple[str, str, str, str]]:
     """(name, value, unit, source) of every assumption behind a payback, by name."""
-    return [(name, f"{item['value']:.6g}" if isinstance(item["value"], float) else str(item["value"]), item["unit"],
-             item["source"]) for name, item in sorted(result.assumptions.items())]
+    return [(name, _assumed(item["value"]), item["unit"], item["source"])
+            for name, item in sorted(result.assumptions.items())]
+
+
+def _assumed(value) -> str:
+    """A large figure as the user gave it (`1,234,567.5`, never `1.23457e+06`); a small one to 6 digits."""
+    if not isinstance(value, float):
+        return str(value)
+    return quantity(value) if abs(value) >= 1e5 else f"{value:.6g}"

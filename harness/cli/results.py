@@ -388,7 +388,7 @@ def _report(args, console: Console) -> int:
             return payback_from_store(store, tuned, args.baseline or opponent, args.volume, **kwargs)
     given = "".join(f" {flag} {flag_value(value)}" if isinstance(value, float) else f" {flag} {shlex.quote(str(value))}"
                     for flag, value in flags.items() if flag != "--baseline")
-    if args.out == "":
+    if args.out is not None and not args.out.strip():
         raise HarnessError("--out is empty: give a file (report.md, report.pdf), a folder, or - for standard output.")
     if args.out == "-":  # for a pipe: the document alone on standard output, everything else on standard error
         if args.format == "pdf":
