@@ -442,14 +442,15 @@ def test_a_near_duplicate_is_quoted_where_the_two_differ(tmp_path, capsys):
 def test_inputs_one_split_holds_twice_are_named_with_their_answers(tmp_path, capsys):
     """`Why?` and `Why!!` in one test file both counted in its n, and the same input with two labels called a plain
     duplicate, so the right line could be the one removed."""
-    test = [row("the kitten?", "meow"), row("the kitten!!", "meow"), row("the calf", "moo"), row("The calf", "bark")]
+    test = [row("the kitten?", "meow"), row("the kitten!!", "meow"), row("the calf", "moo"), row("The calf", "bark"),
+            row("the sound 👍", "moo"), row("the sound 👎", "bark")]  # an emoji that carries the answer: two inputs
     folder = make_suite(tmp_path, test=test)
     assert main(["suite", "validate", str(folder)]) == 2
     said = " ".join(capsys.readouterr().err.split())
     assert "test.jsonl:4: duplicate input (same as line 3 after folding case/whitespace) with another answer " \
            "('{\"sound\": \"bark\"}' here, '{\"sound\": \"moo\"}' there): decide which answer is right" in said
     assert "test.jsonl:3: input also in train.jsonl:3 (contamination between splits)" not in said
-    (folder / "test.jsonl").write_text("\n".join(test[:3]) + "\n")
+    (folder / "test.jsonl").write_text("\n".join(test[:3] + test[4:]) + "\n")
     warnings = " ".join(load_suite(str(folder)).warnings)
     assert "1 input(s) equal another input of the same split but for punctuation (test.jsonl:2 'the kitten!!' and " \
            "test.jsonl:1 'the kitten?')" in warnings and "counted twice" in warnings

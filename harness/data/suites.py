@@ -663,7 +663,10 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
             else:
                 seen[key], seen_example[key] = line, ex
                 twin = near_seen.get(near_fold(ex.input))
-                if twin is not None:  # `Why?` and `Why!!`: one example counted twice in the split's n
+                # `Why?` and `Why!!`: one example counted twice in the split's n (`👍` and `👎` with their own
+                # answers are two, as between splits)
+                if twin is not None and not apart_by_emoji((twin.input, fold(twin.target)),
+                                                           (ex.input, fold(ex.target))):
                     twins.append((ex, twin))
             near_seen.setdefault(near_fold(ex.input), ex)
         first[split], first_example[split], near_first[split] = seen, seen_example, near_seen
