@@ -42,7 +42,7 @@ from harness.analysis.payback import PaybackResult
 from harness.analysis.report import assumption_rows, constant_answer_floor, payback_facts, ranking_table
 from harness.analysis.verdict import Verdict, arm_kind, below_floor, short_training, study_verdict, weak_opponents
 from harness.core.config import RedactionConfig
-from harness.core.errors import HarnessError
+from harness.core.errors import ConfigError, HarnessError
 from harness.core.records import RunView, StudyView, TrialView
 from harness.core.redaction import Redactor
 from harness.core.selection import best, ranked
@@ -153,8 +153,12 @@ def _suite_warnings(study: StudyView, verdict: Verdict, trials: Sequence[TrialVi
     if suite is None:
         return ()
     # the study's redaction holds for what the report quotes of its data too: a warning quotes inputs
-    redactor = Redactor.from_config(build(RedactionConfig, study.experiment.get("redaction") or {},
-                                          f"study {study.name}", "redaction."))
+    try:
+        redaction = build(RedactionConfig, study.experiment.get("redaction") or {}, f"study {study.name}",
+                          "redaction.")
+    except ConfigError:  # a block this release no longer reads: redact with the defaults rather than not at all
+        redaction = RedactionConfig(enabled=True)
+    redactor = Redactor.from_config(redaction)
     said = [redactor.redact(_in_the_suite(warning, Path(suite.path))) for warning in suite_warnings(suite)]
     for trial in trials:
         if trial.id in (verdict.finetuned, verdict.prompting) and (changed := differs_from_recorded(
@@ -183,8 +187,8 @@ def _same_test(store: Store, study: StudyView, trials: Sequence[TrialView]) -> t
 
 
 def _in_the_suite(warning: str, folder: Path) -> str:
-    """A suite warning as the report quotes it under the suite's name: its files by their names alone, as the
-    folder is named by no path that holds where the document is read (nor the one the command ran in)."""
+    """A suite warning as the report quotes it under the suite's name: its files by their names alone, since the
+    folder's path holds only on the machine, and in the folder, where the command ran."""
     for shown in dict.fromkeys((show_path(folder), str(folder), str(folder.resolve()))):
         warning = warning.removeprefix(f"{shown}: ").replace(f"{shown}/", "")
     return warning

@@ -167,9 +167,10 @@ def percentile_bootstrap(draws: np.ndarray, estimate: float, null: float = 0.0, 
     """A percentile interval and the p-value read off the same draws, so that they agree exactly.
 
     The draws' tail share is 2 x min(share of draws <= null, share >= null), capped at 1. No draw on the null's
-    side reads p = 0, with `p_below` the p of one such draw, for the text to print `p < p_below`: flooring p itself
-    at 1 / B, multiplied by Holm over a family of scores, demoted clear differences on a few pairs to "not shown"
-    where their intervals left 0 out.
+    side reads p = 0, with `p_below` the p of one such draw: the draws show p only below it, and the text prints
+    `p < p_below`. p itself stays 0 (Holm multiplies it); where the bound reaches alpha, as on 6 pairs read with a
+    second score (an exact sign-flip test gives 0.031 there, 0.062 after Holm), the decision claims no difference
+    (`decision._decision`, `decision.read_together`).
 
     The interval's ends are the m-th smallest and m-th largest draws, m = ceil(a x B / 2): the low end lies above
     the null exactly when fewer than a x B / 2 draws lie at or below it, that is when the tail share is below a (and
@@ -188,7 +189,7 @@ def percentile_bootstrap(draws: np.ndarray, estimate: float, null: float = 0.0, 
     if (min(below, above) < m) != (p < alpha):  # the two maps meet at alpha: keep rounding from splitting them
         p = math.nextafter(alpha, 0.0) if min(below, above) < m else alpha
     p_below = None
-    if p == 0.0:  # on few values the expansion makes one draw's p far above 1 / B (0.024 on 6 pairs of 2,000 draws)
+    if p == 0.0:  # on few values the expansion makes one draw's p far above 1 / B (0.03 on 6 pairs of 2,000 draws)
         one = min(1.0, 2 / count)
         p_below = one if n is None else _unexpanded_p(one, n)
     return TestResult(estimate, float(ordered[m - 1]), float(ordered[count - m]), p, p_below)
