@@ -703,9 +703,10 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
                     f"`near_duplicates: allow` in suite.yaml."
                 )
         if kept:
+            harm = ("a model trained on them is scored on them from memory" if a == "train" else
+                    "the trials chosen on them are then reported on them again")
             problems.warn(f"{show_path(path)}: {kept} {b} input(s) equal a {a} input after folding case, whitespace "
-                          f"and punctuation, kept by `near_duplicates: allow`: a model that saw them in {a} is "
-                          f"scored on them from memory.")
+                          f"and punctuation, kept by `near_duplicates: allow`: {harm}.")
 
 
 _DIGIT_RUN = re.compile(r"\d+")
