@@ -690,8 +690,10 @@ class StudyView:
 
     @property
     def skipped_methods(self) -> Mapping[str, str]:
-        """{method: why} for the methods of the space its latest run skipped on its machine (QLoRA without CUDA)."""
-        return self.notes.get("skipped_methods") or {}
+        """{method: why} for the methods of the space its latest run skipped on its machine (QLoRA without CUDA). Runs
+        before 2026-12-07 recorded a method set to null among them, which is left out here."""
+        skipped = self.notes.get("skipped_methods") or {}
+        return {method: why for method, why in skipped.items() if not str(why).startswith(f"`space.{method}` is null")}
 
     @property
     def forgetting_check(self) -> tuple[int, str, float] | None:
