@@ -671,12 +671,9 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
             near_seen.setdefault(near_fold(ex.input), ex)
         first[split], first_example[split], near_first[split] = seen, seen_example, near_seen
         if twins:
-            shown = "; ".join(f"{example_at(ex)} {snippet(ex.input)} and {example_at(other)} {snippet(other.input)}"
-                              for ex, other in twins[:3])
             problems.warn(f"{show_path(path / f'{split}.jsonl')}: {len(twins)} input(s) equal another input of the "
-                          f"same split but for punctuation ({shown}{'; ...' if len(twins) > 3 else ''}): each such "
-                          "example is counted twice in the split's n. Remove one of each pair unless they differ on "
-                          "purpose.")
+                          f"same split but for punctuation ({pairs_text(twins)}): each such example is counted twice "
+                          "in the split's n. Remove one of each pair unless they differ on purpose.")
     for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
         if a not in first or b not in first:
             continue
@@ -725,12 +722,18 @@ def _warn_numbers_apart(path: Path, splits: dict[str, tuple[Example, ...]], prob
         pairs = [(ex, train[key(ex)]) for ex in splits.get(split, ()) if _DIGIT_RUN.search(ex.input)
                  and key(ex) in train and near_fold(train[key(ex)].input) != near_fold(ex.input)]
         if pairs:
-            shown = "; ".join(f"{example_at(ex)} {snippet(ex.input)} and {example_at(other)} {snippet(other.input)}"
-                              for ex, other in pairs[:3])
             problems.warn(f"{show_path(path)}: {len(pairs)} {split} input(s) equal a train input but for their "
-                          f"numbers ({shown}{'; ...' if len(pairs) > 3 else ''}): an id, order number or date that "
-                          "differs can make a copy of the same text. If they are copies, remove them from one split: "
-                          "a model that saw them in training is scored on memory.")
+                          f"numbers ({pairs_text(pairs)}): an id, order number or date that differs can make a copy "
+                          "of the same text. If they are copies, remove them from one split: a model that saw them "
+                          "in training is scored on memory.")
+
+
+def pairs_text(pairs: Sequence[tuple[Example, Example]], shown: int = 3) -> str:
+    """The first pairs of a warning, each input quoted with its file and line: `test.jsonl:1 'a' and train.jsonl:4
+    'b'; ...`."""
+    text = "; ".join(f"{example_at(ex)} {snippet(ex.input)} and {example_at(other)} {snippet(other.input)}"
+                     for ex, other in pairs[:shown])
+    return text + ("; ..." if len(pairs) > shown else "")
 
 
 def snippet(text: str, size: int = 60) -> str:
