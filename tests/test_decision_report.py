@@ -653,3 +653,41 @@ def test_the_registry_table_flags_adapters_the_gate_would_refuse(tmp_path, capsy
     rows = {line.split("│")[3].strip(): line.split("│")[2].strip() for line in capsys.readouterr().out.splitlines()
             if line.count("│") > 4 and " r/" in line}
     assert rows == {"r/0": "candidate", "r/1": "candidate (infeasible)", "r/2": "candidate (under-trained)"}
+
+
+def test_a_free_text_arm_that_answers_alike_or_cut_at_the_cap_is_a_caution(tmp_path):
+    """14 summaries that were 3 strings read YES against prompting; answers all cut at the 48-token cap were said by
+    `show` alone."""
+    suite = tmp_path / "suites" / "summ"
+    suite.mkdir(parents=True)
+    (suite / "suite.yaml").write_text("name: summ\nversion: 1.0.0\ntask: generation\ninstruction: Summarise.\n"
+                                      "output: {kind: text, whole_output: true}\n"
+                                      "scorers: [format_compliance, task_accuracy, rouge_l]\n")
+    for split in ("train", "dev", "test"):
+        (suite / f"{split}.jsonl").write_text("".join(json.dumps({"input": f"{split} story {i} " * 3,
+                                                                  "output": f"{split} summary {i}"}) + "\n"
+                                                      for i in range(12)))
+    store = Store(tmp_path / "harness.duckdb")
+    study = dataclasses.replace(_study("summ"), suite="summ", suite_path=str(suite), objective_metric="rouge_l")
+    store.record_study(study)
+
+    def answers(trial: str, outputs: list[str], tokens: int) -> None:
+        store.record_trial_result(TrialRecord(
+            id=trial, study="summ", number=int(trial[-1]), run_id="r", method="lora" if trial[-1] == "1" else "prompt",
+            trained=trial[-1] == "1", status="complete", device="cpu", train_seconds=1.0, eval_seconds=1.0,
+            objective=0.5 if trial[-1] == "1" else 0.1, feasible=True, provenance={"max_new_tokens": 48},
+            metrics=[MetricRow.of("dev", "rouge_l", Metric(0.5, 0.4, 0.6, 12)),
+                     MetricRow.of("test", "rouge_l", Metric(0.5, 0.4, 0.6, 12))],
+            examples=[ExampleRow("test", f"t{i}", "x", "y", out, completion_tokens=tokens,
+                                 scores={"rouge_l": 0.5 if trial[-1] == "1" else 0.1})
+                      for i, out in enumerate(outputs)]))
+
+    answers("summ/1", [f"the town voted {i % 3}" for i in range(12)], 6)  # 3 answers for 12 inputs
+    answers("summ/0", [f"a long answer {i}" for i in range(12)], 48)  # every one at the cap
+    assert main(["report", "--db", str(tmp_path), "--out", str(tmp_path / "summ.json")]) == 0
+    cautions = json.loads((tmp_path / "summ.json").read_text())["cautions"]
+    assert any(c.startswith("summ/1 gave 3 distinct answers to 12 test inputs: a near-constant") for c in cautions), \
+        cautions
+    assert any(c.startswith("summ/0: 12 of 12 answers cut at the 48-token cap (generation.max_new_tokens) on test")
+               for c in cautions), cautions
+    assert not any(c.startswith("summ/0 gave") or c.startswith("summ/1:") and "cap" in c for c in cautions)

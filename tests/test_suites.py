@@ -229,7 +229,7 @@ def test_problems_are_collected_grouped_and_capped(tmp_path):
     with pytest.raises(SuiteError) as refused:
         problems.raise_if_any("x.jsonl")
     assert str(refused.value).count("problem number") == 10
-    assert "and 3 more, at x.jsonl:11, x.jsonl:12, x.jsonl:13" in str(refused.value)  # all fixed in one pass
+    assert "and 3 more, at x.jsonl lines 11, 12, 13" in str(refused.value)  # all fixed in one pass
 
 
 def test_bad_yaml_names_the_line(tmp_path):

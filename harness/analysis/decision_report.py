@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from harness.analysis.compare import study_suite
+from harness.analysis.compare import study_contract, study_suite
 from harness.analysis.decision_rule import DECISION_RULE, VERDICT_RULE
 from harness.analysis.formatting import (
     broken_constraint,
@@ -39,7 +39,14 @@ from harness.analysis.formatting import (
 )
 from harness.analysis.interval_chart import IntervalRow, interval_svg
 from harness.analysis.payback import PaybackResult
-from harness.analysis.report import assumption_rows, constant_answer_floor, payback_facts, ranking_table
+from harness.analysis.report import (
+    assumption_rows,
+    capped_counts,
+    capped_text,
+    constant_answer_floor,
+    payback_facts,
+    ranking_table,
+)
 from harness.analysis.verdict import Verdict, arm_kind, below_floor, short_training, study_verdict, weak_opponents
 from harness.core.config import RedactionConfig
 from harness.core.errors import ConfigError, HarnessError
@@ -87,6 +94,9 @@ class DecisionReport:
     suite_warnings: tuple[str, ...] = ()
     """What the sweep warned of the suite (test inputs that copy or reword train inputs, labels train lacks), read
     again from its folder where it still holds the version the study was scored on."""
+    answer_notes: tuple[str, ...] = ()
+    """What the verdict's two arms' test answers show that their scores do not: answers cut at the token cap, and a
+    free-text arm that gives nearly one answer whatever the input."""
 
     def trial(self, trial_id: str | None) -> TrialView | None:
         return next((t for t in self.trials if t.id == trial_id), None)
@@ -143,7 +153,31 @@ def build_report(store: Store, study: StudyView, price: Pricer | None, written_a
     # absolute: the document is read elsewhere, where `--db results` means nothing
     return DecisionReport(study, trials, verdict, runs, store.path.absolute(), written_at, payback, unpriced,
                           payback_flags, note, edited, _same_test(store, study, trials),
-                          _suite_warnings(study, verdict, trials))
+                          _suite_warnings(study, verdict, trials), _answer_notes(store, study, trials, verdict))
+
+
+NEAR_CONSTANT = 0.25
+"""A free-text arm with distinct test answers at most this share of its test inputs answers nearly alike whatever
+the input: 14 summaries that were 3 strings scored ROUGE-L 0.23 to prompting's 0.05, a YES, where one fixed
+sentence scored 0.40."""
+
+
+def _answer_notes(store: Store, study: StudyView, trials: Sequence[TrialView], verdict: Verdict) -> tuple[str, ...]:
+    free_text = (contract := study_contract(study)) is not None and contract.kind == "text"
+    notes = []
+    for trial in (t for t in trials if t.id in (verdict.finetuned, verdict.prompting)):
+        examples = [e for e in store.examples(trial.id, "test") if e.error is None]
+        if (cut := capped_counts(trial, examples).get("test")) is not None:
+            notes.append(f"{trial.id}: {capped_text(*cut, trial.max_new_tokens)} on test, so it is scored on cut "
+                         "answers; raise generation.max_new_tokens where the answers are meant to be longer.")
+        distinct = len({e.output.strip() for e in examples})
+        if free_text and len(examples) >= 10 and distinct <= NEAR_CONSTANT * len(examples):
+            notes.append(f"{trial.id} gave {distinct} distinct answer{'s' if distinct > 1 else ''} to "
+                         f"{len(examples)} test inputs: a near-constant answer scores what a fixed text would, not "
+                         "what reading the input does, and free text has no constant-answer floor to weigh it "
+                         f"against here. Read its answers (`harness show {trial.id} --examples 20`) before acting on "
+                         "its score.")
+    return tuple(notes)
 
 
 def _suite_warnings(study: StudyView, verdict: Verdict, trials: Sequence[TrialView]) -> tuple[str, ...]:
@@ -524,6 +558,7 @@ def caution_lines(report: DecisionReport) -> list[str]:
         lines.append(f"The forgetting check {'did not run (regression.enabled: false)' if off else 'has no value'} "
                      f"for {tuned.id}, so nothing here measures what fine-tuning cost the model's general ability.")
     lines += (f"The suite {report.study.suite}: {warning}" for warning in report.suite_warnings)
+    lines += report.answer_notes
     lines += (sentence(f"{method} was in the space and was skipped on the machine that ran the study: "
                        f"{why.rstrip('.')}") for method, why in report.study.skipped_methods.items())
     for reading in constraint_readings(tuned) if tuned is not None else []:

@@ -159,11 +159,13 @@ class Problems:
         kinds = f", in {len(grouped)} group(s)" if len(grouped) < len(self.items) else ""
         lines = [f"{what}: {len(self.items)} problem(s){kinds}:"] + [f"  - {p}" for p in grouped[:MAX_PROBLEMS]]
         if len(grouped) > MAX_PROBLEMS:  # where the rest are, so that one pass can fix them all
-            rest = [found["where"] + ":" + found["line"] for item in grouped[MAX_PROBLEMS:]
-                    if (found := _LOCATED.match(item)) is not None]
-            listed = ", ".join(rest[:MORE_LOCATED]) + (", ..." if len(rest) > MORE_LOCATED else "")
-            at = f", at {listed}" if rest else ""
-            lines.append(f"  and {len(grouped) - MAX_PROBLEMS} more{at}")
+            rest: dict[str, list[str]] = {}
+            for found in (_LOCATED.match(item) for item in grouped[MAX_PROBLEMS:MAX_PROBLEMS + MORE_LOCATED]):
+                if found is not None:
+                    rest.setdefault(found["where"], []).append(found["line"])
+            listed = "; ".join(f"{where} {_record_unit(where)}s {', '.join(at)}" for where, at in rest.items())
+            past = ", ..." if len(grouped) > MAX_PROBLEMS + MORE_LOCATED else ""
+            lines.append(f"  and {len(grouped) - MAX_PROBLEMS} more" + (f", at {listed}{past}" if rest else ""))
         raise SuiteError("\n".join(lines))
 
 
