@@ -282,3 +282,18 @@ def test_a_single_bootstrap_that_cannot_show_p_below_alpha_claims_no_difference(
     assert f"its draws show p only below {decision.p_below:.2g}, not below 0.05" in decision.reading()
     enough = compare_unpaired([0.1 + 0.01 * (i % 3) for i in range(30)], forty, "rouge_l")
     assert enough.outcome is Outcome.WORSE and enough.p_below < 0.05
+
+
+def test_a_mean_score_reads_in_its_own_units_everywhere():
+    """ROUGE-L printed 0.047 in `trials` and the verdict's arms, but `-4.1 points` as their difference, and 4.7% in
+    `compare` and payback."""
+    from harness.analysis.formatting import points, scored
+    from harness.core.metric import Metric
+
+    a = by_id([0.1 + 0.01 * (i % 5) for i in range(40)])
+    b = by_id([0.2 + 0.01 * (i % 3) for i in range(40)])
+    evidence = compare_paired(a, b, "rouge_l").evidence()
+    assert evidence.startswith("-0.") and "points" not in evidence.split(",")[0]
+    assert points(Metric(-0.041, -0.064, -0.012, 14), "rouge_l") == "-0.041, 95% CI [-0.064, -0.012]"
+    assert points(Metric(0.25, 0.1, 0.4, 14)) == "+25.0 points, 95% CI [+10.0, +40.0]"
+    assert (scored(0.047, "rouge_l"), scored(0.62, "task_accuracy")) == ("0.047", "62.0%")

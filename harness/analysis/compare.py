@@ -29,7 +29,15 @@ from harness.analysis.decision import (
     read_together,
     scores_of,
 )
-from harness.analysis.formatting import counted, interval, pct, regression_metric, under_trained_text
+from harness.analysis.formatting import (
+    counted,
+    interval,
+    is_score,
+    number,
+    regression_metric,
+    scored,
+    under_trained_text,
+)
 from harness.core.config import ExperimentConfig
 from harness.core.errors import HarnessError, SuiteError
 from harness.core.metric import Metric
@@ -322,15 +330,15 @@ def comparison_table(comparison: Comparison) -> Table:
     """One row per score: both values, A - B with its 95% interval, the p-value, the test and the reading."""
     c = comparison
     table = Table(title=Text(f"{c.a.id} (A) vs {c.b.id} (B) on {c.split}, paired over {c.n_shared} shared "
-                             f"examples. Values in %, differences in points, [95% interval]. {c.primary} decides; "
-                             "the other scores are read together at Holm-adjusted p."))  # fmt: skip
+                             f"examples. Values in %, differences in points, [95% interval]{_scores_note(c)}. "
+                             f"{c.primary} decides; the other scores are read together at Holm-adjusted p."))
     for column in ("score", f"A {c.a.id}", f"B {c.b.id}", "A - B [95% CI]", "p", "test", "pairs", "reading"):
         table.add_column(Text(column), overflow="fold")
     for s in c.scores:
         pairs = str(s.difference.n) + (f" ({s.excluded} without a value)" if s.excluded else "")
         name = s.metric + (" (primary)" if s.metric == c.primary else "")
         _row(table, name, _value_cell(c.a, s.metric, s.a, c.n_shared), _value_cell(c.b, s.metric, s.b, c.n_shared),
-             interval(s.difference, signed=True), _p_cell(s), _test_cell(s), pairs, _reading(s, c))
+             interval(s.difference, signed=True, name=s.metric), _p_cell(s), _test_cell(s), pairs, _reading(s, c))
     for side in (c.a, c.b):
         _row(table, f"regression_delta {side.id}", "", "", _regression(side), "",
              "stored, vs base model", "", "information only")  # fmt: skip
@@ -344,8 +352,13 @@ def _value_cell(side: TrialSide, metric: str, value: float | None, shared: int) 
     stored = side.metrics.get(metric)
     if stored is not None and stored.value is not None and value is not None and stored.n == shared \
             and math.isclose(stored.value, value):
-        return interval(stored)  # in % as the table's title says, as pct writes the bare value
-    return pct(value)
+        return interval(stored, name=metric)  # in % as the table's title says (a mean score as itself)
+    return number(value, name=metric)
+
+
+def _scores_note(c: Comparison) -> str:
+    scores = [s.metric for s in c.scores if is_score(s.metric)]
+    return f"; {', '.join(scores)} as a score in [0, 1], its difference too" if scores else ""
 
 
 def _p_cell(s: Decision) -> str:
@@ -389,7 +402,8 @@ def comparison_text(comparison: Comparison) -> str:
         why = f": {d.why}" if d is not None else ": it is not scored per example for both"
         head = f"{c.a.id} and {c.b.id} cannot be compared on {c.split} {c.primary}{why}."
     else:
-        evidence = (f"{c.a.id} scored {pct(d.a)}% and {c.b.id} {pct(d.b)}% {c.split} {c.primary} on the same "
+        evidence = (f"{c.a.id} scored {scored(d.a, c.primary)} and {c.b.id} {scored(d.b, c.primary)} {c.split} "
+                    f"{c.primary} on the same "
                     f"{d.difference.n} examples; difference (A - B) {d.evidence()}")  # fmt: skip
         if d.outcome is Outcome.BETTER:
             head = f"{evidence}. {c.a.id} is better than {c.b.id} on {c.primary}, beyond noise."

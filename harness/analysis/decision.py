@@ -132,7 +132,7 @@ class Decision:
         if self.test == "none":
             return f"{self.metric}: {self.why}"
         d = self.difference
-        text = f"{points(d)}, {TESTS[self.test]} p {self.p_text()}"
+        text = f"{points(d, self.metric)}, {TESTS[self.test]} p {self.p_text()}"
         if self.margin:  # "p = 1 ... not worse" read as a contradiction: p tests no difference, the margin the interval
             text += " of no difference"
         if self.adjusted_p is not None:

@@ -60,14 +60,20 @@ def fmt_metric(metric: Metric | None, signed: bool = False, name: str | None = N
     return f"{value}{unit}{' ' + rest if rest else ''} n={metric.n}"
 
 
-def points(metric: Metric) -> str:
-    """A difference in percentage points with its interval: `+28.1 points, 95% CI [+20.6, +35.6]`."""
+def points(metric: Metric, name: str | None = None) -> str:
+    """A difference in percentage points with its interval: `+28.1 points, 95% CI [+20.6, +35.6]`; for metric `name`
+    when it is a mean score (ROUGE-L), in its own units: `-0.041, 95% CI [-0.064, -0.012]`."""
     if metric.value is None:
         return "-"
-    text = f"{pct(metric.value, True)} points"
+    text = number(metric.value, True, name) + ("" if is_score(name) else " points")
     if metric.low is not None and metric.high is not None:
-        text += f", 95% CI [{pct(metric.low, True)}, {pct(metric.high, True)}]"
+        text += f", 95% CI [{number(metric.low, True, name)}, {number(metric.high, True, name)}]"
     return text
+
+
+def scored(value: float | None, name: str | None = None) -> str:
+    """A bare value of metric `name` with its unit: `62.0%`, or `0.295` for a mean score."""
+    return number(value, name=name) + ("" if is_score(name) or value is None else "%")
 
 
 def regression_text(trial: TrialView, split: str = "test") -> str:

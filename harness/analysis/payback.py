@@ -60,10 +60,12 @@ from harness.analysis.formatting import (
     counted,
     duration,
     fmt_metric,
+    is_score,
     pct,
     points,
     quantity,
     queries,
+    scored,
     under_trained_text,
     usd,
 )
@@ -203,7 +205,8 @@ class QualityBar:
         (a hosted model's given accuracy), against which the candidate's own exact interval is read."""
         metric = self.metric or "the objective metric"
         if self.absolute is not None:
-            return (f"candidate's test {metric} above {pct_text(self.absolute)} (absolute), its 95% interval wholly so"
+            return (f"candidate's test {metric} above {scored(self.absolute, self.metric)} (absolute), its 95% "
+                    "interval wholly so"
                     f"{FLOOR_CLAUSE if metric in ('the objective metric', FLOOR_METRIC) else ''}")
         interval = ("paired 95% interval above -margin" if paired else
                     "the candidate's exact 95% interval, less the baseline's figure, above -margin")
@@ -242,8 +245,8 @@ def check_quality(candidate: TrialView, candidate_scores: Mapping[str, float | N
     if bar.absolute is not None:
         decision = compare_to_value(values, bar.absolute, metric, higher_is_better=higher_is_better)
         ok = decision.outcome is Outcome.BETTER
-        versus = f"{pct_text(decision.a)} vs the absolute bar {pct_text(bar.absolute)}"
-        basis = f"against the absolute bar {pct_text(bar.absolute)}"
+        versus = f"{scored(decision.a, metric)} vs the absolute bar {scored(bar.absolute, metric)}"
+        basis = f"against the absolute bar {scored(bar.absolute, metric)}"
     elif metric == "macro_f1" and labels is not None:
         decision = compare_macro_f1(*labels, margin=bar.margin)
         ok, basis = decision.passes, f"against {baseline.name} on the same test examples ({baseline.quality_source})"
@@ -258,14 +261,15 @@ def check_quality(candidate: TrialView, candidate_scores: Mapping[str, float | N
         if figure is None:
             raise _no_baseline_quality(baseline, metric, cid)
         decision = compare_to_value(values, figure, metric, higher_is_better=higher_is_better, margin=bar.margin)
-        ok, basis = decision.passes, f"against {baseline.name}'s {pct_text(figure)}, {baseline.quality_source}"
-        versus = f"{pct_text(decision.a)} vs {baseline.name}'s {pct_text(figure)}"
+        ok, basis = decision.passes, f"against {baseline.name}'s {scored(figure, metric)}, {baseline.quality_source}"
+        versus = f"{scored(decision.a, metric)} vs {baseline.name}'s {scored(figure, metric)}"
         rule = replace(bar, metric=metric).describe(paired=False)
     if decision.test == "none":
         return QualityCheck(False, metric, decision, rule, f"{cid} cannot be weighed on {metric}: {decision.why}",
                             f"{metric} cannot be weighed")
     own = _test_metrics(candidate).get(metric)  # the candidate's figure as measured: with its 95% interval and n
-    shown = fmt_metric(own) if own is not None and own.measured and own.low is not None else pct_text(decision.a)
+    shown = fmt_metric(own, name=metric) if own is not None and own.measured and own.low is not None else \
+        scored(decision.a, metric)
     floor = floor_check(candidate, metric)
     if floor is not None and not floor.beaten:  # as good as a baseline no better than a constant answer is no use
         return QualityCheck(False, metric, decision, rule,
@@ -300,10 +304,6 @@ def _no_baseline_quality(baseline: Baseline, metric: str, cid: str) -> HarnessEr
     return HarnessError(f"{head}, and a hosted model's accuracy cannot be measured offline. Give it with "
                         "--baseline-accuracy, its fraction correct on this suite's test split (e.g. 0.85; marked "
                         f"'assumed, not measured'), or {arm}.")
-
-
-def pct_text(x: float) -> str:
-    return f"{pct(x)}%"
 
 
 # -- the result -----------------------------------------------------------------------------------------------
@@ -684,8 +684,10 @@ def _assumptions(x: PaybackInputs, serving: ServingCost, baseline: Baseline, swe
     if baseline.quality_source:
         quality = baseline.quality.get(bar.metric) or Metric(None)
         source = baseline.quality_source  # a measured figure carries its 95% interval and n, as everywhere else
-        source += f" (test: {fmt_metric(quality)})" if quality.measured and quality.low is not None else ""
-        notes[f"baseline.{bar.metric}"] = assumption(quality.value, "fraction on test", source)
+        source += f" (test: {fmt_metric(quality, name=bar.metric)})" if quality.measured and quality.low is not None \
+            else ""
+        unit = "score on test, in [0, 1]" if is_score(bar.metric) else "fraction on test"
+        notes[f"baseline.{bar.metric}"] = assumption(quality.value, unit, source)
     return notes
 
 
