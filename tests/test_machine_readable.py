@@ -140,3 +140,26 @@ def test_show_says_the_precision_a_trial_trained_in(sweep, capsys):
     assert f"trained in {trained.precision}" in capsys.readouterr().out
     assert main(["show", "pipe/0", "--db", str(sweep.path)]) == 0
     assert "trained in" not in capsys.readouterr().out  # prompting trains nothing
+
+
+def test_an_exports_standing_reads_the_adapters_registry_history():
+    """Rolled back out of production, an adapter two gates had passed read "no gate has passed it"; one promoted over
+    a failed gate with --force exported with no word."""
+    import dataclasses
+
+    from views import trial_view
+
+    from harness.core.records import AdapterEvent
+    from harness.lifecycle.export import standing
+
+    trial = dataclasses.replace(trial_view(1, method="lora", trained=True), feasible=True)
+    passed = AdapterEvent("s/1", "toy", "production", "staging", "promote", "ana", gate={"passed": True})
+    retired = AdapterEvent("s/1", "toy", "retired", "production", "rollback", "ana")
+    forced = AdapterEvent("s/1", "toy", "production", "candidate", "promote", "ana", note="pilot", forced=True,
+                          gate={"passed": False})
+    assert standing(trial, "production", [passed]) is None
+    assert "a gate passed it, and it has left staging and production since" in standing(trial, "retired",
+                                                                                         [passed, retired])
+    assert "it is in production without a gate's pass: an approver promoted it over a failed gate" in \
+        standing(trial, "production", [forced])
+    assert "it is a candidate in the registry: no gate has passed it" in standing(trial, "candidate", [])

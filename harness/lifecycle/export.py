@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from harness.core.errors import HarnessError
-from harness.core.records import TrialView
+from harness.core.records import AdapterEvent, TrialView
 from harness.core.text import with_article
 from harness.lifecycle.promote import check_weights, status_of
 from harness.lifecycle.prompt_export import ENDPOINT, write_prompt
@@ -109,19 +109,28 @@ def export(store: Store, trial_id: str, out: Path, merged: bool = False,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Export(out, "adapter" if adapter else "model" if trial.trained else "prompt", base, served,
-                  standing(trial, status) if trial.trained else None)
+                  standing(trial, status, store.adapter_events(trial_id=trial.id)) if trial.trained else None)
 
 
-def standing(trial: TrialView, status: str) -> str | None:
-    """Why a trained trial, of registry `status`, is no candidate to serve as it is: it breaks the sweep's
-    constraints, its time cap cut it short, or no gate has passed it (a candidate, or retired). A CI job exported an
-    adapter the gate had refused, with no word, and nothing in the folder said so. None for an adapter in staging or
-    production that is neither."""
+def standing(trial: TrialView, status: str, events: Sequence[AdapterEvent] = ()) -> str | None:
+    """Why a trained trial, of registry `status` after `events` (its registry history), is no candidate to serve as
+    it is: it breaks the sweep's constraints, its time cap cut it short, no gate has passed it (a candidate, or an
+    adapter promoted over a failed gate with --force), or it left staging and production since. A CI job exported an
+    adapter the gate had refused, with no word; an adapter rolled back out of production read "no gate has passed
+    it" though it had passed twice. None for an adapter in staging or production that a gate passed."""
+    passed = any(event.gate_outcome == "passed" for event in events)
+    served = status in ("staging", "production")
+    how = ("an approver promoted it over a failed gate" if any(event.forced for event in events)
+           else "no gate's pass is on record")
     reasons = [text for broken, text in (
         (trial.feasible is False, "it breaks the sweep's constraints (`harness show` says which)"),
         (trial.under_trained, "its time cap cut its training short"),
-        (status not in ("staging", "production"),
+        (not passed and not served,
          f"it is {with_article(status)} in the registry: no gate has passed it (`harness promote`)"),
+        (not passed and served, f"it is in {status} without a gate's pass: {how} (`harness registry --history` "
+                                "says why)"),
+        (passed and not served, f"it is {with_article(status)} in the registry: a gate passed it, and it has left "
+                                "staging and production since (`harness registry --history`)"),
     ) if broken]
     return f"{trial.id} was exported as it is, but " + "; ".join(reasons) + "." if reasons else None
 
