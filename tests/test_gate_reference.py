@@ -166,3 +166,37 @@ def test_rollback_with_no_production_names_the_adapter_last_in_it_and_the_way_ba
         "suite colours has no production adapter to roll back. s/1 was last in production, retired by mallory "
         "(withdraw); put an adapter back with `harness promote TRIAL --to production --approver NAME` (the gate "
         "weighs any other against s/1).")
+
+
+def test_the_registry_and_a_rollback_say_when_an_adapter_reached_production_over_a_failed_gate(tmp_path, capsys):
+    """Production was forced past a failing gate; the registry's table and JSON read as if gated, and a rollback put
+    it back without a word."""
+    import json
+
+    from harness.cli import main
+
+    store = _store(tmp_path)
+    for trial in ("s/1", "s/2"):  # adapters keep their weights: the registry lists them
+        (tmp_path / trial.replace("/", "-")).mkdir()
+        store.record_trial_result(TrialRecord(
+            id=trial, study="s", number=int(trial[-1]), run_id="r", method="lora", trained=True, status="complete",
+            objective=0.9, feasible=True, artifact_path=str(tmp_path / trial.replace("/", "-"))))
+    store.record_adapter_events([AdapterEvent("s/1", "colours", "production", "candidate", "promote", "ada",
+                                              "pilot", forced=True, gate={"passed": False})])
+    store.record_adapter_events([
+        AdapterEvent("s/2", "colours", "production", "candidate", "promote", "ada", gate={"passed": True}),
+        AdapterEvent("s/1", "colours", "retired", "production", "retire", "ada")])
+    db = ["--db", str(store.path)]
+    assert main(["registry", "--format", "json", *db]) == 0
+    assert {a["trial"]: a["gate"] for a in json.loads(capsys.readouterr().out)["adapters"]} == \
+        {"s/1": "overridden", "s/2": "passed"}
+    from harness.analysis.report import ungated_warning
+
+    assert ungated_warning(store, "colours", "s/2") is None
+    store.record_adapter_events([  # a rollback's events, which `harness rollback` then warns of
+        AdapterEvent("s/1", "colours", "production", "retired", "rollback", "ada"),
+        AdapterEvent("s/2", "colours", "retired", "production", "rollback", "ada")])
+    assert ungated_warning(store, "colours", "s/1").startswith(
+        "s/1 never passed a gate: it reached production over a failed gate (--force)")
+    assert main(["registry", *db]) == 0
+    assert "production (gate overridden)" in " ".join(capsys.readouterr().out.split())

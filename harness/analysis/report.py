@@ -514,6 +514,9 @@ class AdapterRow:
     last: AdapterEvent | None
     """The event that gave the adapter its status (a re-check leaves the status, so it is not this one); None for a
     candidate never moved."""
+    gate: str = "none"
+    """What the gate made of it, over its whole history: `passed` (once at least), `overridden` (only ever
+    promoted over a failed gate, --force), or `none` (never gated)."""
 
 
 def adapters(store: Store, suite: str | None = None) -> list[AdapterRow]:
@@ -521,9 +524,12 @@ def adapters(store: Store, suite: str | None = None) -> list[AdapterRow]:
     first, then staging, candidates, retired."""
     studies = {s.name: s for s in store.studies()}
     events: dict[str, AdapterEvent] = {}
+    gates: dict[str, str] = {}
     for event in store.adapter_events(suite=suite):
         if event.action != "recheck":  # "since" is since the status began, by whom, not the last re-check
             events[event.trial_id] = event
+        if event.gate_outcome == "passed" or (event.forced and gates.get(event.trial_id) != "passed"):
+            gates[event.trial_id] = "passed" if event.gate_outcome == "passed" else "overridden"
     rows = []
     for trial in store.trials():
         study = studies.get(trial.study)
@@ -532,9 +538,21 @@ def adapters(store: Store, suite: str | None = None) -> list[AdapterRow]:
         if trial.artifact_path is None and trial.id not in events:
             continue
         last = events.get(trial.id)
-        rows.append(AdapterRow(trial, study.suite, last.status if last else "candidate", last))
+        rows.append(AdapterRow(trial, study.suite, last.status if last else "candidate", last,
+                               gates.get(trial.id, "none")))
     order = {status: i for i, status in enumerate(("production", "staging", "candidate", "retired"))}
     return sorted(rows, key=lambda r: (r.suite, order[r.status], r.trial.study, r.trial.number))
+
+
+def ungated_warning(store: Store, suite: str, trial_id: str) -> str | None:
+    """What a rollback says of the adapter it restored, where no gate ever passed it: an auditor read the restore as
+    a return to a gated adapter, when it had reached production over a failed gate."""
+    gate = next((row.gate for row in adapters(store, suite) if row.trial.id == trial_id), "none")
+    if gate == "passed":
+        return None
+    how = "over a failed gate (--force)" if gate == "overridden" else "without a gate"
+    return f"{trial_id} never passed a gate: it reached production {how}; `harness registry --history --suite " \
+           f"{suite}` gives the reason."
 
 
 def registry_table(store: Store, suite: str | None = None) -> Table:
@@ -547,7 +565,11 @@ def registry_table(store: Store, suite: str | None = None) -> Table:
         regression = regression_text(t)
         if delta := regression_metric(t):
             regression += f" n={delta.n}" if delta.value is not None else ""  # the items of the forgetting check
-        flags = [word for word, on in (("infeasible", t.feasible is False), ("under-trained", t.under_trained)) if on]
+        serving = row.status in ("staging", "production")  # how it got there matters while it serves
+        flags = [word for word, on in (("infeasible", t.feasible is False), ("under-trained", t.under_trained),
+                                       ("gate overridden", serving and row.gate == "overridden"),
+                                       ("never gated", serving and row.gate == "none"))
+                 if on]
         status = row.status + (f" ({', '.join(flags)})" if flags else "")  # the gate refuses either: say so here
         table.add_row(row.suite, status, t.id, t.method,
                       *(marked(_counted(t.metric("test", name)), t, name)
@@ -564,6 +586,7 @@ def registry_json(store: Store, suite: str | None = None, history: bool = False)
     document: dict = {"adapters": [{
         "trial": row.trial.id, "suite": row.suite, "status": row.status, "method": row.trial.method,
         "params": dict(row.trial.params), "under_trained": row.trial.under_trained, "feasible": row.trial.feasible,
+        "gate": row.gate,
         "metrics": {**_core(row.trial, "test"), **{name: metric.to_dict() for name, metric in
                                                    sorted(row.trial.metrics.get("test", {}).items())}},
         "since": None if row.last is None else {"at": row.last.at.isoformat() if row.last.at else None,

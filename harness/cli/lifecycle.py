@@ -369,10 +369,13 @@ def _write_json(document: dict) -> None:
 
 
 def _rollback(args, console: Console) -> int:
+    from harness.analysis.report import ungated_warning
     from harness.lifecycle.promote import rollback
 
     restored, retired = rollback(store := open_store(args.db), args.suite, args.approver, args.note)
     console.print(f"suite {args.suite}: {restored} is in production again; {retired} is retired.", highlight=False)
+    if (ungated := ungated_warning(store, args.suite, restored)) is not None:  # not only in --history
+        print_flagged(console, "warning", ungated)
     _registry_head(store, console)
     return 0
 
