@@ -349,6 +349,14 @@ def test_a_drop_among_new_examples_is_not_hidden_by_unchanged_recorded_ones(swee
     assert main(["recheck", "toy-colours", "--data", str(exported), *db]) == 1
     assert text.split("\n", 1)[1] == capsys.readouterr().out.split("\n", 1)[1]  # only the file's name differs
     assert main(["recheck", "toy-colours", *db]) == 0  # the suite's own test subset: nothing dropped
+    long = tmp_path / "long.jsonl"  # an input past the model's window was scored, counted in n, and recorded
+    long.write_text("".join(json.dumps(r) + "\n" for r in [
+        *right[:3], {"input": "the car is " + "very " * 3000 + "blue", "output": {"colour": "blue"}}]))
+    events = len(store.adapter_events(trial_id=production))
+    assert main(["recheck", "toy-colours", "--data", str(long), *db]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "1 of its inputs are too long for the model" in said and "the longest, line 4, is" in said
+    assert "nothing was re-checked" in said and len(store.adapter_events(trial_id=production)) == events
 
 
 def test_relabelled_inputs_pair_on_the_input_so_a_third_turned_wrong_is_a_drop(sweep, tmp_path):

@@ -46,7 +46,7 @@ from harness.models.device import resolve_device
 from harness.models.environment import environment
 from harness.store.database import Store
 from harness.sweep.followups import trained_on
-from harness.sweep.predict import load_candidate, study_suite
+from harness.sweep.predict import beyond_window, load_candidate, study_suite
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,13 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     changed = setting_changes(store, trial, scored_on.split_sha256.get("test") if data is None else None,
                               scored_on.setup_sha256)
     candidate, loaded_suite, cap = load_candidate(store, trial.id, as_scored=False)  # the edit is named above
+    too_long, context = beyond_window(candidate, examples, cap)
+    if too_long:  # scored as any other answer, they had counted in n with only the library's warning
+        longest = max(too_long, key=too_long.get)
+        raise HarnessError(f"{label}: {len(too_long)} of its inputs are too long for the model: with {cap} tokens "
+                           f"for the answer, their prompts do not fit its context window of {context:,} tokens (the "
+                           f"longest, {_where(longest)}, is {too_long[longest]:,} tokens). Shorten or remove them "
+                           "(nothing was re-checked).")
     answers = candidate.answer(examples, cap, batch_size, desc="recheck")
     scores = score_split(examples, [a.output for a in answers], loaded_suite, config.seed)
     metric = study.objective_metric
@@ -309,6 +316,11 @@ def _as_recorded(examples: Sequence[Example], recorded: dict[str, ExampleView], 
             ids[k], relabelled = twin, relabelled + 1
     # a line number may be a recorded id of another example: never let an unmatched one pair with that one
     return [replace(ex, id=ids[k] or f"new:{ex.id}") for k, ex in enumerate(examples)], len(taken), relabelled
+
+
+def _where(ex: Example) -> str:
+    """Where a re-checked example came from: its line in the file given, or the recorded test example it repeats."""
+    return f"line {ex.id.rsplit(':', 1)[1]}" if ex.id.startswith("new:") else f"the recorded test example {ex.id}"
 
 
 PAIRED_SHARE = 0.5

@@ -215,10 +215,12 @@ def predict(store: Store, trial_id: str, inputs: Sequence[Given | str], device: 
     candidate, suite, cap = load_candidate(store, trial_id, device)
     answerable = [g for g in given if g.problem is None]
     examples = [Example(id=f"input:{i + 1}", input=g.text, target="") for i, g in enumerate(answerable)]
-    model = getattr(candidate, "model", None)
-    if candidate.hosted is None and model is not None:  # a hosted endpoint's window is its own; a local model's is
-        # in the config it was loaded with
-        _check_context(candidate.prompter, examples, cap, loading.window_of(model.config, candidate.prompter.tokenizer))
+    too_long, context = beyond_window(candidate, examples, cap)
+    for i, ex in enumerate(examples, 1):  # the first in the order given
+        if ex in too_long:
+            raise HarnessError(f"--input: input {i} ({len(ex.input):,} characters) makes a {too_long[ex]:,}-token "
+                               f"prompt; with {cap} tokens for the answer it does not fit the model's context window "
+                               f"of {context:,} tokens. Shorten it (nothing was answered).")
     answered = {}
     for g, gen in zip(answerable, candidate.answer(examples, cap, batch_size, desc="predict") if examples else ()):
         parsed = parse_output(gen.output, suite.contract)
@@ -229,17 +231,16 @@ def predict(store: Store, trial_id: str, inputs: Sequence[Given | str], device: 
             for g in given]
 
 
-def _check_context(prompter, examples: list[Example], cap: int, context: int | None) -> None:
-    """Refuse inputs whose prompt and answer do not fit the model's context window: past it, a model answers from a
-    garbled position encoding (or fails), and the answer would look like any other."""
-    if context is None or prompter.tokenizer is None:
-        return
-    too_long = dict(beyond_context(prompter, examples, cap, context))
-    for i, ex in enumerate(examples, 1):  # the first in the order given
-        if ex in too_long:
-            raise HarnessError(f"--input: input {i} ({len(ex.input):,} characters) makes a {too_long[ex]:,}-token "
-                               f"prompt; with {cap} tokens for the answer it does not fit the model's context window "
-                               f"of {context:,} tokens. Shorten it (nothing was answered).")
+def beyond_window(candidate: Candidate, examples: list[Example], cap: int) -> tuple[dict[Example, int], int | None]:
+    """({example: its prompt's tokens} for the inputs whose prompt and answer do not fit a local model's context
+    window, the window): past it, a model answers from a garbled position encoding (or fails), and the answer would
+    look like any other, so `predict` and `recheck` refuse them. Empty for a hosted endpoint, whose window is its
+    own."""
+    model, prompter = getattr(candidate, "model", None), candidate.prompter
+    if candidate.hosted is not None or model is None or prompter.tokenizer is None:
+        return {}, None
+    context = loading.window_of(model.config, prompter.tokenizer)  # in the config it was loaded with
+    return ({} if context is None else dict(beyond_context(prompter, examples, cap, context))), context
 
 
 # -- `--input`: the text itself, or a file of inputs -----------------------------------------------------------
