@@ -232,3 +232,14 @@ def test_an_agreed_test_file_with_repeated_inputs_says_which_lines_were_dropped(
     assert "test.csv repeats 2 input(s), dropped (lines 4, 5; the first copy kept): its test split holds " \
            "2 examples of its 4 rows." in said
     assert len(load_suite(str(result.path)).splits["test"]) == 2
+
+
+def test_summaries_in_an_unspaced_script_are_long_answers_scored_by_rouge(tmp_path):
+    """A 35-character Japanese summary counted one word (split on spaces), so init chose whole-answer exact match."""
+    from harness.data.contract_choice import _default_metric, word_count
+
+    summaries = ["東京で新しい駅が開業し、多くの人が初日に訪れた。", "大阪の祭りは雨のため一日延期された。",
+                 "北海道で記録的な大雪が降り、交通が乱れた。"]
+    assert word_count(summaries[0]) > 5 and word_count("東京") == 2 and word_count("a quick fox") == 3
+    assert _default_metric(summaries)[0] == "rouge"
+    assert _default_metric(["東京", "大阪", "札幌"])[0] == "exact"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter
 from collections.abc import Mapping
@@ -276,11 +277,23 @@ def _default_metric(answers: list[str]) -> tuple[str, str]:
     """The text metric these answers suggest, and why."""
     if all(_final_number_problem(a) is None for a in answers):
         return "final-number", "every answer ends with a `#### <number>` line"
-    words = statistics.median(len(a.split()) for a in answers)
+    words = statistics.median(word_count(a) for a in answers)
     median = f"median {words:g} word{'' if words == 1 else 's'}"
     if words <= SHORT_ANSWER_WORDS:
         return "exact", f"answers are short ({median}), so the whole answer must match"
     return "rouge", f"answers are long ({median}), so exact match would score near zero"
+
+
+_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f"
+_WORDS = re.compile(f"[{_UNSPACED}]|[^\\s{_UNSPACED}]+")
+
+
+def word_count(text: str) -> int:
+    """Words as a reader counts them, each Chinese or Japanese character one (those scripts put no space between
+    words): a 35-character Japanese summary had counted one word, so init took it for a short answer to match
+    whole, and left ROUGE-L out. (Thai also runs its words together; a character each overcounts, but no longer
+    reads a paragraph as one word.)"""
+    return len(_WORDS.findall(text))
 
 
 def _final_number_problem(answer: str) -> str | None:
