@@ -291,7 +291,11 @@ def test_gate_reads_forgetting_as_the_sweep_does():
     result = run(tuned(test=test), *table(100, 14, 2, 84))
     assert rules(result)["forgetting"] is False and "beyond the limit of -5.0" in result.text()
     within = dict(test, regression_delta=Metric(-0.04, -0.10, 0.02, 100))  # point within, interval beyond
-    assert rules(run(tuned(test=within), *table(100, 14, 2, 84)))["forgetting"] is True
+    passed = run(tuned(test=within), *table(100, 14, 2, 84))
+    assert rules(passed)["forgetting"] is True  # and said to rest on its estimate, as a break is
+    assert "its interval reaches past the limit, so it is met at its estimate only" in passed.text()
+    clear = dict(test, regression_delta=Metric(0.01, -0.02, 0.04, 400))
+    assert "estimate only" not in run(tuned(test=clear), *table(100, 14, 2, 84)).text()
 
 
 def test_gate_refuses_what_the_sweep_called_infeasible_and_what_was_cut_short():
