@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -334,6 +335,7 @@ def test_a_drop_among_new_examples_is_not_hidden_by_unchanged_recorded_ones(swee
     assert detail["outcome"] == "worse" and detail["paired"] and detail["apart"]["outcome"] == "worse"
     assert detail["decision"]["outcome"] != "worse" and detail["decision"]["adjusted_p"] is not None
     assert detail["unmatched"]["n"] == 15 and detail["recorded"]["n"] == len(stored)
+    assert detail["answers_changed"]["of"] == len(stored)  # whether a change is the adapter's or the data's
     last = store.adapter_events(trial_id=production)[-1]
     assert "a DROP beyond noise on the new ones" in last.note and "Holm-adjusted" in last.note
 
@@ -343,6 +345,8 @@ def test_a_drop_among_new_examples_is_not_hidden_by_unchanged_recorded_ones(swee
     assert main(["recheck", "toy-colours", "--data", str(relabelled), *db]) == 1
     text = capsys.readouterr().out
     assert f"{len(stored)} of them are recorded test inputs with another answer (relabelled)" in " ".join(text.split())
+    assert re.search(rf"It answered \d+ of the {len(stored)} recorded inputs otherwise than when it was scored",
+                     " ".join(text.split()))
     exported = tmp_path / "relabelled.csv"  # the same examples as a team's export: a table, read as init reads one
     with exported.open("w", newline="") as out:
         csv.writer(out).writerows([("text", "colour"), *((r["input"], r["output"]["colour"]) for r in moved)])

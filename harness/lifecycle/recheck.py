@@ -78,6 +78,9 @@ class Recheck:
     """When paired over only some: the metric over every recorded test example, what `apart` weighs them against."""
     relabelled: int = 0
     """Re-checked examples whose input is a recorded test input but whose answer is another: paired on the input."""
+    answers_changed: tuple[int, int] | None = None
+    """(answers now unlike the recorded ones, recorded inputs answered again): whether a change is the adapter's or
+    the data's. None where no recorded input was answered again."""
 
     @property
     def change(self) -> Metric:
@@ -115,7 +118,18 @@ class Recheck:
                     "example: change "
                     f"{self.apart.evidence()} (unpaired). The two parts are read together at Holm-adjusted "
                     "p-values")
-        return f"{head}{body}: {self._reading()}. {self.setting()}"
+        return f"{head}{body}: {self._reading()}. {self._answers()}{self.setting()}"
+
+    def _answers(self) -> str:
+        """Half the labels moved and the adapter's answers did not: the change read as a drop, with no word that it
+        was the labels'."""
+        if self.answers_changed is None:
+            return ""
+        moved, again = self.answers_changed
+        said = f"It answered {moved} of the {again} recorded inputs otherwise than when it was scored"
+        if moved == 0 and self.relabelled:
+            said += ", so a change on them is the labels', not the adapter's"
+        return said + ". "
 
     def _relabelled(self) -> str:
         which = "is a recorded test input" if self.relabelled == 1 else "are recorded test inputs"
@@ -142,6 +156,8 @@ class Recheck:
                 "unmatched": None if self.unmatched is None else self.unmatched.to_dict(),
                 "recorded": None if self.recorded is None else self.recorded.to_dict(),
                 "apart": None if self.apart is None else asdict(self.apart), "relabelled": self.relabelled,
+                "answers_changed": None if self.answers_changed is None else
+                dict(zip(("changed", "of"), self.answers_changed)),
                 "metrics": {k: v.to_dict() for k, v in self.metrics.items()}, "stats_rules": STATS_RULES}
 
     def setting(self) -> str:
@@ -203,6 +219,8 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
                            f"longest, {_where(longest)}, is {too_long[longest]:,} tokens). Shorten or remove them "
                            "(nothing was re-checked).")
     answers = candidate.answer(examples, cap, batch_size, desc="recheck")
+    again = [(ex.id, answer.output) for ex, answer in zip(examples, answers) if ex.id in recorded]
+    moved = sum(1 for i, output in again if redactor.redact(output).strip() != recorded[i].output.strip())
     scores = score_split(examples, [a.output for a in answers], loaded_suite, config.seed)
     metric = study.objective_metric
     now = {ex.id: row.get(metric) for ex, row in zip(examples, scores.per_example)}
@@ -223,7 +241,8 @@ def recheck(store: Store, suite: str, actor: str, data: Path | None = None, batc
     shown, compared = ([before[i] for i in shared], shared.values()) if paired else (before.values(), now.values())
     result = Recheck(trial.id, suite, label, paired, metric, _summary(shown), _summary(compared), decision,
                      dict(scores.metrics), changed, _summary(new) if apart is not None else None, apart,
-                     _summary(before.values()) if apart is not None else None, relabelled)
+                     _summary(before.values()) if apart is not None else None, relabelled,
+                     (moved, len(again)) if again else None)
     store.record_adapter_events([AdapterEvent(trial.id, suite, "production", "production", "recheck", actor,
                                               result.text(), detail=result.detail())])
     if paired:  # a re-check on the same test subset is another look at it
