@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from harness.analysis.compare import study_contract, study_suite
+from harness.analysis.compare import study_suite
 from harness.analysis.decision_rule import DECISION_RULE, VERDICT_RULE
 from harness.analysis.formatting import (
     broken_constraint,
@@ -56,7 +56,7 @@ from harness.core.selection import best, ranked
 from harness.core.text import markdown_inert
 from harness.core.typed import build
 from harness.data.suite_warnings import suite_warnings
-from harness.data.suites import differs_from_recorded, show_path
+from harness.data.suites import Suite, differs_from_recorded, show_path
 from harness.evaluation.regression import too_few_to_decide
 from harness.store.database import Store
 
@@ -150,10 +150,11 @@ def build_report(store: Store, study: StudyView, price: Pricer | None, written_a
         else:
             note = _outside_the_verdict(next(t for t in trials if t.id == tuned), verdict, payback)
     edited = tuple(check.problem() for check in store.seals([t.id for t in trials]) if not check.intact)
+    suite = study_suite(study)  # its folder as it is now, read once for the warnings and the answers' kind
     # absolute: the document is read elsewhere, where `--db results` means nothing
     return DecisionReport(study, trials, verdict, runs, store.path.absolute(), written_at, payback, unpriced,
                           payback_flags, note, edited, _same_test(store, study, trials),
-                          _suite_warnings(study, verdict, trials), _answer_notes(store, study, trials, verdict))
+                          _suite_warnings(study, suite, verdict, trials), _answer_notes(store, suite, trials, verdict))
 
 
 NEAR_CONSTANT = 0.25
@@ -162,8 +163,9 @@ the input: 14 summaries that were 3 strings scored ROUGE-L 0.23 to prompting's 0
 sentence scored 0.40."""
 
 
-def _answer_notes(store: Store, study: StudyView, trials: Sequence[TrialView], verdict: Verdict) -> tuple[str, ...]:
-    free_text = (contract := study_contract(study)) is not None and contract.kind == "text"
+def _answer_notes(store: Store, suite: Suite | None, trials: Sequence[TrialView], verdict: Verdict
+                  ) -> tuple[str, ...]:
+    free_text = suite is not None and suite.contract.kind == "text"
     notes = []
     for trial in (t for t in trials if t.id in (verdict.finetuned, verdict.prompting)):
         examples = [e for e in store.examples(trial.id, "test") if e.error is None]
@@ -180,10 +182,10 @@ def _answer_notes(store: Store, study: StudyView, trials: Sequence[TrialView], v
     return tuple(notes)
 
 
-def _suite_warnings(study: StudyView, verdict: Verdict, trials: Sequence[TrialView]) -> tuple[str, ...]:
+def _suite_warnings(study: StudyView, suite: Suite | None, verdict: Verdict, trials: Sequence[TrialView]
+                    ) -> tuple[str, ...]:
     """The suite's warnings as its folder holds it now, and whether that folder still holds what the verdict's
     trials were scored on: a test file cleaned under the same version had the report repeat the old YES unremarked."""
-    suite = study_suite(study)
     if suite is None:
         return ()
     # the study's redaction holds for what the report quotes of its data too: a warning quotes inputs
