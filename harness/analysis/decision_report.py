@@ -190,8 +190,7 @@ def _suite_warnings(study: StudyView, suite: Suite | None, verdict: Verdict, tri
         return ()
     # the study's redaction holds for what the report quotes of its data too: a warning quotes inputs
     try:
-        redaction = build(RedactionConfig, study.experiment.get("redaction") or {}, f"study {study.name}",
-                          "redaction.")
+        redaction = build(RedactionConfig, study.redaction, f"study {study.name}", "redaction.")
     except ConfigError:  # a block this release no longer reads: redact with the defaults rather than not at all
         redaction = RedactionConfig(enabled=True)
     redactor = Redactor.from_config(redaction)
@@ -556,7 +555,7 @@ def caution_lines(report: DecisionReport) -> list[str]:
     if tuned is not None and report.verdict.head not in ("YES", "NOT READY") and (short := short_training(tuned)):
         lines.append(short)
     if tuned is not None and not _forgetting_measured(tuned):
-        off = (report.study.experiment.get("regression") or {}).get("enabled") is False
+        off = report.study.forgetting_off
         lines.append(f"The forgetting check {'did not run (regression.enabled: false)' if off else 'has no value'} "
                      f"for {tuned.id}, so nothing here measures what fine-tuning cost the model's general ability.")
     lines += (f"The suite {report.study.suite}: {warning}" for warning in report.suite_warnings)

@@ -570,6 +570,13 @@ class TrialView:
         return (self.provenance.get("model") or {}).get("setup_sha256")
 
     @property
+    def step_budget(self) -> tuple[Any, Any] | None:
+        """(budget.max_steps, budget.epochs) the trial trained under, as its provenance records them (after the
+        machine's fit); None for a trial recorded without them."""
+        budget = self.provenance.get("budget")
+        return (budget.get("max_steps"), budget.get("epochs")) if isinstance(budget, Mapping) else None
+
+    @property
     def max_new_tokens(self) -> int | None:
         """The most tokens the trial let an answer take (`generation.max_new_tokens`, or the cap derived from the
         longest train answer), as its provenance records it; None for a trial recorded without it."""
@@ -694,6 +701,16 @@ class StudyView:
         before 2026-12-07 recorded a method set to null among them, which is left out here."""
         skipped = self.notes.get("skipped_methods") or {}
         return {method: why for method, why in skipped.items() if not str(why).startswith(f"`space.{method}` is null")}
+
+    @property
+    def forgetting_off(self) -> bool:
+        """The experiment turned the forgetting check off (`regression.enabled: false`)."""
+        return (self.experiment.get("regression") or {}).get("enabled") is False
+
+    @property
+    def redaction(self) -> Mapping[str, Any]:
+        """The experiment's `redaction:` block as the study ran it (empty: the defaults, redaction off)."""
+        return self.experiment.get("redaction") or {}
 
     @property
     def forgetting_check(self) -> tuple[int, str, float] | None:

@@ -202,19 +202,19 @@ def _other_budget_note(plan: SweepPlan, store: Store) -> str | None:
     """The study's finished trained trials that trained under another step budget than this run gives them: a
     resume with budget.max_steps raised ranked 4-step adapters beside 8-step ones without a word, and the verdict
     then asked to raise the budget just raised."""
-    def steps(budget: dict) -> str:
-        return f"max_steps {budget.get('max_steps')}, epochs {budget.get('epochs')}"
+    def steps(budget: tuple) -> str:
+        return f"max_steps {budget[0]}, epochs {budget[1]}"
 
-    now = steps(dataclasses.asdict(plan.config.budget))
+    now = (plan.config.budget.max_steps, plan.config.budget.epochs)
     other = [t for t in store.trials(plan.study) if t.trained and t.status in ("complete", "pruned")
-             and (budget := t.provenance.get("budget")) and steps(budget) != now]
+             and t.step_budget is not None and t.step_budget != now]
     if not other:
         return None
-    listed = ", ".join(f"{t.id} ({steps(t.provenance['budget'])})" for t in other[:3]) + (
+    listed = ", ".join(f"{t.id} ({steps(t.step_budget)})" for t in other[:3]) + (
         f" and {len(other) - 3} more" if len(other) > 3 else "")
     return (f"{len(other)} of study {plan.study}'s finished trained trials trained under another step budget than "
-            f"this run's ({now}): {listed}. They stay in its ranking and verdict as they trained; to compare every "
-            "trial at one budget, run it as a new study (--study NEW_NAME).")
+            f"this run's ({steps(now)}): {listed}. They stay in its ranking and verdict as they trained; to compare "
+            "every trial at one budget, run it as a new study (--study NEW_NAME).")
 
 
 def _may_train(plan: SweepPlan, store: Store, followups: bool) -> bool:
