@@ -645,25 +645,22 @@ class TargetCheck:
 def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], problems: Problems, near: bool) -> None:
     """Duplicates inflate a split's weight; overlap between splits is contamination and is refused: exact (after
     folding case and whitespace) always, near (also after folding punctuation) unless the suite allows it."""
-    first: dict[str, dict[str, str]] = {}
-    first_example: dict[str, dict[str, Example]] = {}
+    first: dict[str, dict[str, Example]] = {}
     near_first: dict[str, dict[str, Example]] = {}
     for split, examples in splits.items():
-        seen: dict[str, str] = {}
-        seen_example: dict[str, Example] = {}
+        seen: dict[str, Example] = {}
         near_seen: dict[str, Example] = {}
         twins: list[tuple[Example, Example]] = []
         for ex in examples:
             key = fold(ex.input)
-            line = ex.id.split(":", 1)[1]
             if key in seen:
-                other = seen_example[key]
+                other = seen[key]
                 problems.add(
-                    f"{show_path(path / f'{split}.jsonl')}:{line}: duplicate input (same as line {seen[key]} after "
-                    f"folding case/whitespace)" + _other_answer(ex, other, "; remove one of them.")
+                    f"{show_path(path / f'{split}.jsonl')}:{_line(ex)}: duplicate input (same as line {_line(other)} "
+                    "after folding case/whitespace)" + _other_answer(ex, other, "; remove one of them.")
                 )
             else:
-                seen[key], seen_example[key] = line, ex
+                seen[key] = ex
                 twin = near_seen.get(near_fold(ex.input))
                 # `Why?` and `Why!!`: one example counted twice in the split's n (`👍` and `👎` with their own
                 # answers are two, as between splits)
@@ -671,7 +668,7 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
                                                            (ex.input, fold(ex.target))):
                     twins.append((ex, twin))
             near_seen.setdefault(near_fold(ex.input), ex)
-        first[split], first_example[split], near_first[split] = seen, seen_example, near_seen
+        first[split], near_first[split] = seen, near_seen
         if twins:
             problems.warn(f"{show_path(path / f'{split}.jsonl')}: {len(twins)} input(s) equal another input of the "
                           f"same split but for punctuation ({pairs_text(twins)}): each such example is counted twice "
@@ -679,11 +676,11 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
     for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
         if a not in first or b not in first:
             continue
-        for key, line in first[b].items():
+        for key, ex in first[b].items():
             if key in first[a]:
                 problems.add(
-                    f"{show_path(path / f'{b}.jsonl')}:{line}: input also in {a}.jsonl:{first[a][key]} "
-                    f"(contamination between splits)" + _other_answer(first_example[b][key], first_example[a][key],
+                    f"{show_path(path / f'{b}.jsonl')}:{_line(ex)}: input also in {a}.jsonl:{_line(first[a][key])} "
+                    f"(contamination between splits)" + _other_answer(ex, first[a][key],
                                                                       "; remove it from one of them.")
                 )
         kept = 0
@@ -695,8 +692,8 @@ def _check_duplicates(path: Path, splits: dict[str, tuple[Example, ...]], proble
                     kept += 1
                     continue
                 problems.add(
-                    f"{show_path(path / f'{b}.jsonl')}:{ex.id.split(':', 1)[1]}: input is a near-duplicate of "
-                    f"{show_path(path / f'{a}.jsonl')}:{other.id.split(':', 1)[1]} (equal after folding case, "
+                    f"{show_path(path / f'{b}.jsonl')}:{_line(ex)}: input is a near-duplicate of "
+                    f"{show_path(path / f'{a}.jsonl')}:{_line(other)} (equal after folding case, "
                     f"whitespace and punctuation: {' and '.join(snippets_apart(ex.input, other.input))}), which is "
                     f"contamination between splits; remove it from one of them, or keep such pairs knowingly with "
                     f"`near_duplicates: allow` in suite.yaml."
@@ -755,6 +752,11 @@ def snippets_apart(a: str, b: str, size: int = 60) -> tuple[str, str]:
         return repr("..." + text[start:end] + ("..." if len(text) > end else ""))
 
     return around(a), around(b)
+
+
+def _line(ex: Example) -> str:
+    """The line of its split file an example was read from (its id is `test:12`)."""
+    return ex.id.split(":", 1)[1]
 
 
 def _other_answer(ex: Example, other: Example, otherwise: str) -> str:
