@@ -60,7 +60,7 @@ def reworded_copies(suite: Suite) -> dict[str, list[Reworded]]:
             match = _match(words, whole, shorter)
             if match is not None and not _already_named(ex.input, match[0].input):
                 train, how = match
-                if how == REORDERED and _every_word(ex.input) != _every_word(train.input):
+                if how == REORDERED and _words(ex.input, references=True) != _words(train.input, references=True):
                     how = "an id or number added or changed"
                 found.setdefault(split, []).append(Reworded(ex, train, how))
     return found
@@ -100,15 +100,11 @@ def _match(words: tuple[str, ...], whole: dict, shorter: _OneFewer) -> tuple[Exa
                  if (changed := shorter.get(dropped)) is not None), None)
 
 
-def _words(text: str) -> tuple[str, ...]:
-    """The input's words, folded and sorted: order does not count. A reference (`TCK-10403:`, `#5521`) is left out:
-    a ticket copied with its reference put in front had passed as two words added."""
-    return tuple(sorted(_WORD.findall(near_fold(_REFERENCE.sub(" ", text)).casefold())))
-
-
-def _every_word(text: str) -> list[str]:
-    """The input's words with its references, folded and sorted."""
-    return sorted(_WORD.findall(near_fold(text).casefold()))
+def _words(text: str, references: bool = False) -> tuple[str, ...]:
+    """The input's words, folded and sorted: order does not count. A reference (`TCK-10403:`, `#5521`) is left out
+    unless `references`: a ticket copied with its reference put in front had passed as two words added."""
+    kept = text if references else _REFERENCE.sub(" ", text)
+    return tuple(sorted(_WORD.findall(near_fold(kept).casefold())))
 
 
 def _one_fewer(words: tuple[str, ...]) -> Iterable[tuple[str, ...]]:
